@@ -1,0 +1,71 @@
+// ebpfnet probes list|show
+import type { Command } from 'commander';
+import { probeRegistry } from '../../../probe/registry.js';
+import type { ProbeDefinition, Requirement } from '../../../probe/types.js';
+import { CliError } from '../../errors.js';
+
+export function describeRequirement(req: Requirement): string {
+  switch (req.kind) {
+    case 'root':
+      return 'root';
+    case 'binary':
+      return `binary ${req.name}${req.package ? ` (apt-get install ${req.package})` : ''}`;
+    case 'kernel':
+      return `kernel feature ${req.feature}`;
+    case 'tracepoint':
+      return `tracepoint ${req.name}`;
+    case 'path':
+      return `${req.path} (${req.why})`;
+  }
+}
+
+export function findProbe(id: string): ProbeDefinition {
+  const registry = probeRegistry();
+  const def = registry.get(id);
+  if (!def) throw new CliError(`unknown probe "${id}" (known: ${registry.ids().join(', ')})`);
+  return def;
+}
+
+export function registerProbes(program: Command): void {
+  const probes = program.command('probes').description('the probe catalog');
+
+  probes
+    .command('list')
+    .description('every probe, with its driver and overhead')
+    .option('--json', 'print JSON')
+    .action((flags: { json?: boolean }) => {
+      const all = probeRegistry().all();
+      if (flags.json) {
+        const rows = all.map((p) => ({ id: p.id, title: p.title, driver: p.driver, overhead: p.overhead, replaces: p.replaces ?? [] }));
+        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+        return;
+      }
+      const width = Math.max(2, ...all.map((p) => p.id.length));
+      process.stdout.write(`${'ID'.padEnd(width)}  DRIVER    OVERHEAD  TITLE\n`);
+      for (const p of all) process.stdout.write(`${p.id.padEnd(width)}  ${p.driver.padEnd(8)}  ${p.overhead.padEnd(8)}  ${p.title}\n`);
+    });
+
+  probes
+    .command('show')
+    .description("a probe's documentation, params and requirements")
+    .argument('<id>', 'probe id')
+    .option('--json', 'print JSON')
+    .action((id: string, flags: { json?: boolean }) => {
+      const p = findProbe(id);
+      if (flags.json) {
+        const { collect: _c, parse: _p, ...meta } = p;
+        process.stdout.write(`${JSON.stringify(meta, null, 2)}\n`);
+        return;
+      }
+      const out = [`${p.id}: ${p.title}`, `driver ${p.driver}, overhead ${p.overhead}`];
+      if (p.replaces?.length) out.push(`replaces: ${p.replaces.join(', ')}`);
+      out.push('', p.description.trim(), '', 'What normal looks like:', p.normal.trim(), '', 'Params:');
+      for (const [name, spec] of Object.entries(p.params)) {
+        const def = spec.default !== undefined ? ` = ${JSON.stringify(spec.default)}` : spec.required ? ' (required)' : '';
+        const opt = spec.cliOption ? ` [--${spec.cliOption}]` : '';
+        out.push(`  ${name}: ${spec.type}${def}${opt} — ${spec.description}`);
+      }
+      out.push('', `Requires: ${p.requirements.map(describeRequirement).join(', ') || 'nothing'}`);
+      process.stdout.write(`${out.join('\n')}\n`);
+    });
+}

@@ -1,0 +1,18 @@
+// Small helpers for repeatable and key=value options.
+import { CliError } from './errors.js';
+
+/** commander accumulator for repeatable options. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** ["a=1", "b=x,y"] → { a: "1", b: "x,y" }; values stay strings, typed later by their spec. */
+export function parseAssignments(list: string[], flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new CliError(`${flag} ${item}: expected name=value`);
+    out[item.slice(0, eq).trim()] = item.slice(eq + 1);
+  }
+  return out;
+}

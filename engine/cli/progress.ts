@@ -1,0 +1,30 @@
+// Progress on a terminal: a spinner per step on stderr. Silent when piped or --json.
+import ora, { type Ora } from 'ora';
+import type { ProgressEvent } from '../run/runner.js';
+
+export function progressReporter(enabled: boolean): ((event: ProgressEvent) => void) | undefined {
+  if (!enabled) return undefined;
+  let spinner: Ora | undefined;
+  return (event) => {
+    switch (event.type) {
+      case 'step':
+        spinner = ora({ text: `${event.entry.step}: ${event.entry.title}`, stream: process.stderr }).start();
+        break;
+      case 'finding':
+        if (spinner) spinner.text = `${event.finding.step}: ${event.finding.alias} ${event.finding.status} — ${event.finding.summary}`;
+        break;
+      case 'step-end': {
+        const why = event.entry.branch?.why ? ` → ${event.entry.branch.goto} (${event.entry.branch.why})` : event.entry.branch ? ` → ${event.entry.branch.goto}` : '';
+        spinner?.succeed(`${event.entry.step}: ${event.entry.title}${why}`);
+        spinner = undefined;
+        break;
+      }
+      case 'interrupted':
+        spinner?.fail(`interrupted: ${event.reason}`);
+        spinner = undefined;
+        break;
+      case 'conclusion':
+        break;
+    }
+  };
+}

@@ -1,0 +1,43 @@
+// Finds runbooks by id (shipped ones and $EBPFNET_RUNBOOKS folders) or by path.
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { packageRoot } from '../package-info.js';
+import type { ProbeCatalog } from '../probe/types.js';
+import { loadRunbookFile } from '../runbook/load.js';
+import type { Runbook } from '../runbook/model.js';
+import { CliError } from './errors.js';
+
+/** Folders searched for `<id>.yaml`, first match wins. */
+export function runbookDirs(): string[] {
+  const extra = (process.env.EBPFNET_RUNBOOKS ?? '').split(':').filter(Boolean);
+  return [...extra.map((d) => resolve(d)), join(packageRoot(), 'runbooks')];
+}
+
+export function runbookFiles(): string[] {
+  const seen = new Map<string, string>();
+  for (const dir of runbookDirs()) {
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir).sort()) {
+      if (/\.ya?ml$/.test(name) && !seen.has(name)) seen.set(name, join(dir, name));
+    }
+  }
+  return [...seen.values()];
+}
+
+const looksLikePath = (arg: string) => arg.includes('/') || /\.ya?ml$/.test(arg);
+
+/** Loads a runbook given as an id or a file path; RunbookError propagates. */
+export function openRunbook(arg: string, catalog: ProbeCatalog): Runbook {
+  if (looksLikePath(arg)) {
+    if (!existsSync(arg)) throw new CliError(`no runbook file ${arg}`);
+    return loadRunbookFile(resolve(arg), catalog);
+  }
+  for (const dir of runbookDirs()) {
+    for (const ext of ['.yaml', '.yml']) {
+      const file = join(dir, `${arg}${ext}`);
+      if (existsSync(file)) return loadRunbookFile(file, catalog);
+    }
+  }
+  const known = runbookFiles().map((f) => f.split('/').pop()!.replace(/\.ya?ml$/, ''));
+  throw new CliError(`unknown runbook "${arg}" (known: ${known.join(', ') || 'none'}; see \`ebpfnet runbooks list\`)`);
+}

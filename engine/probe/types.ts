@@ -1,0 +1,181 @@
+// The probe contract of DESIGN.md: what a probe declares, what it observes, what it returns.
+
+export type ParamType = 'string' | 'integer' | 'number' | 'boolean' | 'duration' | 'ip' | 'string[]';
+export type ParamValue = string | number | boolean | string[];
+export type Params = Record<string, ParamValue>;
+
+export interface ParamSpec {
+  type: ParamType;
+  description: string;
+  default?: ParamValue;
+  required?: boolean;
+  /** Allowed values for `string` params. */
+  enum?: string[];
+  /** Which of the seed's common CLI options feeds this param (`-i`, `-d`, `--dev`...). */
+  cliOption?: CommonOption;
+  /** Inclusive bounds for `integer`, `number` and `duration` (in ms) params. */
+  min?: number;
+  max?: number;
+}
+
+/** The common options every seed tool accepted, mapped onto params of the same meaning. */
+export type CommonOption = 'interval' | 'duration' | 'count' | 'src-ip' | 'dst-ip' | 'pid' | 'dev' | 'verbose';
+
+export type KernelFeature = 'btf' | 'tracefs' | 'tracepoints' | 'kprobes' | 'fentry' | 'uprobes' | 'ringbuf';
+
+export type Requirement =
+  | { kind: 'root' }
+  | { kind: 'binary'; name: string; package?: string }
+  | { kind: 'kernel'; feature: KernelFeature }
+  | { kind: 'tracepoint'; name: string }
+  | { kind: 'path'; path: string; why: string };
+
+export type Overhead = 'none' | 'low' | 'medium' | 'high';
+export type Severity = 'info' | 'warning' | 'critical';
+export type DriverName = 'command' | 'native' | 'bpftrace';
+
+/** One observation a probe made: a command it ran or a file/directory it read. */
+export interface RawRecord {
+  seq: number;
+  op: 'exec' | 'read' | 'readdir';
+  /** Short label chosen by the probe ("sample-0", "tc-qdisc"): names the evidence file. */
+  name: string;
+  argv?: string[];
+  path?: string;
+  /** Wall clock at the start of the observation, ms since the epoch. Parsers use it for rates. */
+  at: number;
+  durationMs: number;
+  stdout: string;
+  stderr: string;
+  /**
+   * A command's exit status (128 + signal number when killed, 127 when it could not start);
+   * for a read, 0 or the errno of the failure (ENOENT = 2, EINVAL = 22...).
+   */
+  exitCode: number;
+  /** Set when the observation failed: the one-line message the IO threw (or would have, given allowFailure). */
+  error?: string;
+  /** Bundle-relative file holding stdout (filled in when the record is written to a bundle). */
+  file?: string;
+}
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  /** A non-zero exit is returned rather than thrown. */
+  allowFailure?: boolean;
+}
+
+export interface ReadOptions {
+  /** A failed read (file gone, EINVAL...) is returned as a record with `error` set rather than thrown. */
+  allowFailure?: boolean;
+}
+
+/**
+ * Everything a probe observes goes through this interface, so that a live run
+ * records it and a replay answers it from the recording. A replay answers calls
+ * in the order they are made: calls made concurrently must be started in an
+ * order that does not depend on timing (start them all, then await them together).
+ */
+export interface ProbeIO {
+  exec(name: string, argv: string[], opts?: ExecOptions): Promise<RawRecord>;
+  readFile(name: string, path: string, opts?: ReadOptions): Promise<RawRecord>;
+  /** Lists a directory; the record's stdout holds one entry per line, sorted. */
+  readDir(name: string, path: string, opts?: ReadOptions): Promise<RawRecord>;
+  /** Waits, or returns at once in a replay. Rejects when the probe is aborted. */
+  sleep(ms: number): Promise<void>;
+  readonly signal: AbortSignal;
+}
+
+export interface BarChart { kind: 'bar'; title: string; unit?: string; bars: Array<{ label: string; value: number }> }
+export interface TimeSeriesChart {
+  kind: 'timeseries';
+  title: string;
+  unit?: string;
+  /** Each point is [ms since the epoch, value]. */
+  series: Array<{ name: string; points: Array<[number, number]> }>;
+}
+export interface HistogramChart {
+  kind: 'histogram';
+  title: string;
+  unit?: string;
+  buckets: Array<{ low: number; high: number; count: number }>;
+  percentiles?: Record<string, number>;
+}
+export type ChartSpec = BarChart | TimeSeriesChart | HistogramChart;
+
+export interface TableSpec {
+  title: string;
+  columns: string[];
+  rows: Array<Array<string | number>>;
+}
+
+export type FindingData = Record<string, unknown>;
+
+/** What a probe's parser returns. */
+export interface ProbeResult<D extends FindingData = FindingData> {
+  data: D;
+  summary: string;
+  severity: Severity;
+  charts?: ChartSpec[];
+  tables?: TableSpec[];
+}
+
+export interface ProbeDefinition<D extends FindingData = FindingData> {
+  id: string;
+  title: string;
+  /** Markdown: what it measures and when to use it. */
+  description: string;
+  /** Markdown: what a healthy host shows. */
+  normal: string;
+  /** Seed tools this probe replaces (PROBES.md). */
+  replaces?: string[];
+  params: Record<string, ParamSpec>;
+  requirements: Requirement[];
+  overhead: Overhead;
+  driver: DriverName;
+  /** Gathers raw evidence through `io` only. */
+  collect(params: Params, io: ProbeIO): Promise<void>;
+  /** Turns the recorded evidence into a finding. Pure: the same records give the same result. */
+  parse(records: RawRecord[], params: Params): ProbeResult;
+}
+
+export type FindingStatus = 'ok' | 'skipped' | 'error' | 'timeout' | 'interrupted';
+
+/** A probe's result as kept in the run bundle and seen by runbook conditions. */
+export interface Finding<D extends FindingData = FindingData> {
+  probe: string;
+  /** Name the runbook uses for it (`findings.<alias>`). */
+  alias: string;
+  step: string;
+  /** Which visit of the step produced it (a step can run more than once). */
+  visit?: number;
+  status: FindingStatus;
+  summary: string;
+  severity: Severity;
+  /** Why it was skipped or failed. */
+  reason?: string;
+  data: D;
+  params: Params;
+  charts: ChartSpec[];
+  tables: TableSpec[];
+  /** Bundle-relative paths of the raw evidence. */
+  raw: string[];
+  /** Bundle-relative folder holding this probe's evidence (what a replay reads). */
+  evidence?: string;
+  driver: DriverName | 'replay';
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+}
+
+export interface ProbeRequest {
+  step: string;
+  alias: string;
+  probe: string;
+  params: Params;
+}
+
+/** Looks probes up by id: what the loader validates against and the runner runs. */
+export interface ProbeCatalog {
+  get(id: string): ProbeDefinition | undefined;
+  ids(): string[];
+}

@@ -1,0 +1,87 @@
+// The run bundle: runs/<timestamp>-<runbook>-<target>/ with run.json, the machine
+// snapshot, and raw/ evidence. Files are replaced atomically (write, then rename) so a
+// crash or a kill at any moment leaves the last complete version on disk.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import type { RunRecord } from './record.js';
+
+export const RUN_FILE = 'run.json';
+export const SNAPSHOT_FILE = 'snapshot.json';
+
+function stamp(date: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}${p(date.getMonth() + 1)}${p(date.getDate())}-${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`;
+}
+
+/** Keeps a name safe as one path component. */
+export function safeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '_').slice(0, 64) || '_';
+}
+
+export function writeFileAtomic(path: string, content: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, content);
+  renameSync(tmp, path);
+}
+
+export class RunBundle {
+  private constructor(readonly dir: string) {}
+
+  /** Makes a new bundle folder under `root`. */
+  static create(root: string, runbookId: string, targetName: string, now = new Date()): RunBundle {
+    const base = join(resolve(root), `${stamp(now)}-${safeName(runbookId)}-${safeName(targetName)}`);
+    let dir = base;
+    for (let n = 2; existsSync(dir); n++) dir = `${base}-${n}`;
+    mkdirSync(join(dir, 'raw'), { recursive: true });
+    return new RunBundle(dir);
+  }
+
+  static open(dir: string): RunBundle {
+    const abs = resolve(dir);
+    if (!existsSync(join(abs, RUN_FILE))) throw new Error(`${dir} is not a run bundle: it has no ${RUN_FILE}`);
+    return new RunBundle(abs);
+  }
+
+  get id(): string {
+    return this.dir.split('/').pop()!;
+  }
+
+  readRecord(): RunRecord {
+    const text = readFileSync(join(this.dir, RUN_FILE), 'utf8');
+    try {
+      return JSON.parse(text) as RunRecord;
+    } catch (err) {
+      throw new Error(`${join(this.dir, RUN_FILE)} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+
+  writeRecord(record: RunRecord): void {
+    writeFileAtomic(join(this.dir, RUN_FILE), `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  readSnapshot(): unknown | undefined {
+    const path = join(this.dir, SNAPSHOT_FILE);
+    return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : undefined;
+  }
+
+  writeSnapshot(snapshot: unknown): void {
+    writeFileAtomic(join(this.dir, SNAPSHOT_FILE), JSON.stringify(snapshot));
+  }
+
+  /** A fresh folder for one probe's evidence: raw/<step>-<visit>/<alias>[~attempt]. */
+  evidenceDir(step: string, visit: number, alias: string): string {
+    const base = join(this.dir, 'raw', `${safeName(step)}-${visit}`, safeName(alias));
+    let dir = base;
+    for (let n = 2; existsSync(dir); n++) dir = `${base}~${n}`;
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  relative(path: string): string {
+    return relative(this.dir, path);
+  }
+
+  resolve(relativePath: string): string {
+    return join(this.dir, relativePath);
+  }
+}

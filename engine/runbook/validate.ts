@@ -1,0 +1,204 @@
+// The checks of meaning that a schema cannot express, run on a runbook that
+// already has the right shape: ids, references, branch order, defaults,
+// probes and params, conditions and templates, and the step graph.
+import type { ProbeCatalog } from '../probe/types.js';
+import type { Problem } from './errors.js';
+import { parseDuration } from './inputs.js';
+import { literalMismatch } from './literals.js';
+import { checkProbeCalls } from './params.js';
+import { displayPath, toPointer, type SourceMap } from './positions.js';
+import { checkReachability } from './reachability.js';
+import { isAskStep, probeCalls, type RawRunbook } from './raw.js';
+import { checkExpressions } from './references.js';
+import { describeValue } from './schema.js';
+import { didYouMean, listSome } from './suggest.js';
+
+/** What every check reads, and where it reports. */
+export interface CheckContext {
+  raw: RawRunbook;
+  map: SourceMap;
+  catalog: ProbeCatalog;
+  /** Step and conclusion ids (one namespace) → pointer of the first definition. */
+  ids: Map<string, string>;
+  stepIds: Set<string>;
+  askStepIds: Set<string>;
+  conclusionIds: Set<string>;
+  inputNames: Set<string>;
+  /** Every finding name some step produces. */
+  aliases: Set<string>;
+  problems: Problem[];
+}
+
+function createContext(raw: RawRunbook, map: SourceMap, catalog: ProbeCatalog): CheckContext {
+  const ctx: CheckContext = {
+    raw,
+    map,
+    catalog,
+    ids: new Map(),
+    stepIds: new Set(raw.steps.map((s) => s.id)),
+    askStepIds: new Set(raw.steps.filter(isAskStep).map((s) => s.id)),
+    conclusionIds: new Set(raw.conclusions.map((c) => c.id)),
+    inputNames: new Set(Object.keys(raw.inputs ?? {})),
+    aliases: new Set(),
+    problems: [],
+  };
+  raw.steps.forEach((step, i) => {
+    if (!isAskStep(step)) for (const { alias } of probeCalls(step, i)) ctx.aliases.add(alias);
+  });
+  return ctx;
+}
+
+/** Steps and conclusions share one set of ids: a `goto` must name exactly one thing. */
+function checkIds(ctx: CheckContext): void {
+  const defined: Array<[string, string]> = [
+    ...ctx.raw.steps.map((s, i): [string, string] => [s.id, toPointer(['steps', i, 'id'])]),
+    ...ctx.raw.conclusions.map((c, i): [string, string] => [c.id, toPointer(['conclusions', i, 'id'])]),
+  ];
+  for (const [id, pointer] of defined) {
+    const first = ctx.ids.get(id);
+    if (first === undefined) {
+      ctx.ids.set(id, pointer);
+      continue;
+    }
+    const where = displayPath(first.slice(0, -'/id'.length));
+    ctx.problems.push(
+      ctx.map.atValue(pointer, `id "${id}" is already used by ${where} (line ${ctx.map.valuePos(first).line}); steps and conclusions share one set of ids`),
+    );
+  }
+}
+
+/** Every `goto`, `on_error` and choice names an existing step or conclusion. Returns how many do not. */
+function checkTargets(ctx: CheckContext): number {
+  const known = [...ctx.ids.keys()];
+  let missing = 0;
+  const check = (target: string, pointer: string) => {
+    if (ctx.ids.has(target)) return;
+    missing++;
+    const hint = didYouMean(target, known);
+    const list = hint ? '' : ` (steps: ${listSome([...ctx.stepIds])}; conclusions: ${listSome([...ctx.conclusionIds])})`;
+    ctx.problems.push(ctx.map.atValue(pointer, `no step or conclusion has id "${target}"${hint}${list}`));
+  };
+  ctx.raw.steps.forEach((step, i) => {
+    if (isAskStep(step)) {
+      step.ask.choices.forEach((c, k) => check(c.goto, toPointer(['steps', i, 'ask', 'choices', k, 'goto'])));
+    } else {
+      step.next.forEach((b, j) => check(b.goto, toPointer(['steps', i, 'next', j, 'goto'])));
+      if (step.on_error !== undefined) check(step.on_error, toPointer(['steps', i, 'on_error']));
+    }
+  });
+  return missing;
+}
+
+/** `next` is tried in order and must end with the one branch without `if`. */
+function checkBranches(ctx: CheckContext): void {
+  ctx.raw.steps.forEach((step, i) => {
+    if (isAskStep(step)) return;
+    const last = step.next.length - 1;
+    step.next.forEach((branch, j) => {
+      if (j < last && branch.if === undefined) {
+        const after = last - j;
+        ctx.problems.push(
+          ctx.map.atValue(
+            toPointer(['steps', i, 'next', j]),
+            `only the last branch may go without "if": this one is always taken, so the ${after === 1 ? 'branch' : `${after} branches`} after it never ${after === 1 ? 'is' : 'are'}`,
+          ),
+        );
+      }
+    });
+    const final = step.next[last];
+    if (final && final.if !== undefined) {
+      ctx.problems.push(
+        ctx.map.atKey(
+          toPointer(['steps', i, 'next', last, 'if']),
+          'the last branch must have no "if": it is the default, taken when no condition holds; add a last branch "- goto: <step or conclusion>"',
+        ),
+      );
+    }
+  });
+}
+
+function checkInputs(ctx: CheckContext): void {
+  for (const [name, spec] of Object.entries(ctx.raw.inputs ?? {})) {
+    if (!('default' in spec)) continue;
+    const pointer = toPointer(['inputs', name, 'default']);
+    const expected = literalMismatch(spec.type, spec.default);
+    if (expected !== undefined) {
+      ctx.problems.push(ctx.map.atValue(pointer, `expected ${expected} (the input's type is ${spec.type}), got ${describeValue(spec.default)}`));
+    }
+    if (spec.required === true) {
+      ctx.problems.push(
+        ctx.map.atKey(toPointer(['inputs', name, 'required']), 'an input with a default is never required; drop "required: true" or the default'),
+      );
+    }
+  }
+}
+
+function checkAsks(ctx: CheckContext): void {
+  ctx.raw.steps.forEach((step, i) => {
+    if (!isAskStep(step)) return;
+    const seen = new Set<string>();
+    step.ask.choices.forEach((choice, k) => {
+      if (seen.has(choice.id)) {
+        ctx.problems.push(ctx.map.atValue(toPointer(['steps', i, 'ask', 'choices', k, 'id']), `choice id "${choice.id}" is used twice in this question`));
+      }
+      seen.add(choice.id);
+    });
+    if (!seen.has(step.ask.default)) {
+      ctx.problems.push(
+        ctx.map.atValue(
+          toPointer(['steps', i, 'ask', 'default']),
+          `"${step.ask.default}" is not one of the choices (${[...seen].join(', ')})${didYouMean(step.ask.default, seen)}`,
+        ),
+      );
+    }
+  });
+}
+
+function checkTimeouts(ctx: CheckContext): void {
+  const check = (text: string | undefined, pointer: string) => {
+    if (text === undefined) return;
+    const ms = parseDuration(text);
+    if (ms === undefined) ctx.problems.push(ctx.map.atValue(pointer, `expected a duration like 30s or 2m, got ${describeValue(text)}`));
+    else if (ms <= 0) ctx.problems.push(ctx.map.atValue(pointer, `a timeout must be longer than 0, got ${describeValue(text)}`));
+  };
+  ctx.raw.steps.forEach((step, i) => {
+    if (isAskStep(step)) check(step.ask.timeout, toPointer(['steps', i, 'ask', 'timeout']));
+    else check(step.timeout, toPointer(['steps', i, 'timeout']));
+  });
+}
+
+/** A conclusion's evidence names findings some step produces. */
+function checkEvidence(ctx: CheckContext): void {
+  ctx.raw.conclusions.forEach((c, i) => {
+    (c.evidence ?? []).forEach((alias, k) => {
+      if (ctx.aliases.has(alias)) return;
+      ctx.problems.push(
+        ctx.map.atValue(
+          toPointer(['conclusions', i, 'evidence', k]),
+          `no step produces a finding named "${alias}"${didYouMean(alias, ctx.aliases)} (findings: ${listSome([...ctx.aliases].sort())})`,
+        ),
+      );
+    });
+  });
+}
+
+/**
+ * Every check of meaning, on a runbook that matches the schema. The graph
+ * checks run only once every id is unique and every target exists, so that one
+ * mistyped `goto` is reported once, not again as an unreachable step.
+ */
+export function checkRunbook(raw: RawRunbook, map: SourceMap, catalog: ProbeCatalog): Problem[] {
+  const ctx = createContext(raw, map, catalog);
+  checkIds(ctx);
+  const duplicates = ctx.problems.length;
+  const missingTargets = checkTargets(ctx);
+  checkBranches(ctx);
+  checkInputs(ctx);
+  checkAsks(ctx);
+  checkTimeouts(ctx);
+  checkProbeCalls(ctx);
+  checkExpressions(ctx);
+  checkEvidence(ctx);
+  if (duplicates === 0 && missingTargets === 0) checkReachability(ctx);
+  return ctx.problems;
+}

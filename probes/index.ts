@@ -1,0 +1,6 @@
+// Every shipped probe. A probe lives in probes/<id>/probe.ts; add it here.
+import type { ProbeDefinition } from '../engine/probe/types.js';
+import { netIface } from './net.iface/probe.js';
+import { qdiscStats } from './qdisc.stats/probe.js';
+
+export const allProbes: ProbeDefinition[] = [netIface, qdiscStats];

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// Runs every compiled test file (dist/test/**/*.test.js) with Node's built-in runner.
+// Test files are listed here rather than globbed by `node --test`, whose argument
+// handling differs between Node versions. Extra arguments filter by path substring.
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const root = new URL('..', import.meta.url).pathname;
+const testDir = join(root, 'dist', 'test');
+
+function walk(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? walk(path) : path.endsWith('.test.js') ? [path] : [];
+  });
+}
+
+const filters = process.argv.slice(2);
+const files = walk(testDir)
+  .filter((f) => filters.length === 0 || filters.some((p) => relative(root, f).includes(p)))
+  .sort();
+if (files.length === 0) {
+  console.error(`no test files under ${testDir}: run \`npm run build\` first`);
+  process.exit(1);
+}
+// Tests share the host's network namespaces and BPF state: run files one at a time.
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+process.exit(result.status ?? 1);

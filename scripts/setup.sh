@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything ebpfnet needs on a Debian 12 host (as root), then builds it.
+# Safe to run again: apt and npm skip what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
+# Tools the probes and tests drive:
+#   iproute2 (ip, tc), iputils-ping, ethtool: counters and the test topologies
+#   bpftool, bpftrace: feature detection (doctor) and bpftrace-driven probes
+#   util-linux (setpriv): tests that run a command as an unprivileged user
+#   tmux: terminal-driven tests
+PACKAGES=(iproute2 iputils-ping ethtool bpftool bpftrace util-linux tmux ca-certificates)
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+
+command -v node >/dev/null || { echo "setup.sh: Node.js >= 20 is required" >&2; exit 1; }
+
+npm ci --no-audit --no-fund
+npm run build
