@@ -70,8 +70,10 @@ export interface RunOutcome {
 const defaultAsk = async (invocation: AskInvocation) => invocation.step.default;
 
 export async function diagnose(opts: DiagnoseOptions): Promise<RunOutcome> {
-  const inputs = resolveInputs(opts.runbook, opts.inputs);
   const replay = opts.replayFrom ? new ReplaySource(opts.replayFrom) : undefined;
+  // A replay asks the same questions as the recorded run unless told otherwise.
+  const given = replay && replay.record.runbook.id === opts.runbook.id ? { ...replay.record.inputs, ...opts.inputs } : opts.inputs;
+  const inputs = resolveInputs(opts.runbook, given);
   const host = replay ? replay.record.host : ((await hostFacts()) as unknown as Record<string, unknown>);
   const target: Target = replay
     ? (replay.record.target as Target)

@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { RunBundle, writeFileAtomic } from '../../../run/bundle.js';
+import { resolveParams } from '../../../probe/params.js';
 import { runProbe } from '../../../probe/runtime.js';
 import type { CommonOption, Finding, TableSpec } from '../../../probe/types.js';
 import { defaultAlias } from '../../../runbook/compile.js';
@@ -44,6 +45,7 @@ export function registerProbe(program: Command): void {
       if (target) params[target[0]] = value;
       else if (c.role !== 'verbose') throw new CliError(`probe ${id} has no --${c.role} option (its params: ${Object.keys(def.params).join(', ')})`);
     }
+    resolveParams(def, params); // a bad value is a usage error (exit 2), before any evidence folder exists
     const bundle = RunBundle.create(flags.out, `probe-${id}`, hostname());
     const alias = defaultAlias(id);
     const signals = abortOnSignals();
