@@ -210,12 +210,10 @@ export async function tracepointFormat(name: string): Promise<string | null> {
   }
 }
 
-/** The tracepoint categories (`skb`, `net`, `sched`...) tracefs lists, sorted; empty without tracefs. */
-export async function tracepointCategories(): Promise<string[]> {
-  const root = await tracefsPath();
-  if (!root) return [];
+/** Names of the folders in `dir`, sorted; empty when it cannot be read. */
+async function subdirectories(dir: string): Promise<string[]> {
   try {
-    const entries = await readdir(`${root}/events`, { withFileTypes: true });
+    const entries = await readdir(dir, { withFileTypes: true });
     return entries
       .filter((e) => e.isDirectory())
       .map((e) => e.name)
@@ -225,18 +223,15 @@ export async function tracepointCategories(): Promise<string[]> {
   }
 }
 
+/** The tracepoint categories (`skb`, `net`, `sched`...) tracefs lists, sorted; empty without tracefs. */
+export async function tracepointCategories(): Promise<string[]> {
+  const root = await tracefsPath();
+  return root ? subdirectories(`${root}/events`) : [];
+}
+
 /** The events of one category (`net` → `net_dev_queue`, ...), sorted; empty when absent. */
 export async function tracepointsIn(category: string): Promise<string[]> {
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(category)) return [];
   const root = await tracefsPath();
-  if (!root) return [];
-  try {
-    const entries = await readdir(`${root}/events/${category}`, { withFileTypes: true });
-    return entries
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name)
-      .sort();
-  } catch {
-    return [];
-  }
+  return root ? subdirectories(`${root}/events/${category}`) : [];
 }

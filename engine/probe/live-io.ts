@@ -5,8 +5,9 @@ import { readFile, readdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
-import { formatMs } from './params.js';
-import type { ExecOptions, ProbeIO, RawRecord, ReadOptions } from './types.js';
+import { formatMs } from '../duration.js';
+import { formatFileReadings } from './file-readings.js';
+import type { ExecOptions, FileReading, ProbeIO, RawRecord, ReadOptions } from './types.js';
 
 /** Output beyond this is cut (and the command fails): probes read counters, not dumps. */
 const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
@@ -71,6 +72,23 @@ export class LiveIO implements ProbeIO {
     });
   }
 
+  readFiles(name: string, paths: string[]): Promise<RawRecord> {
+    return this.observe(name, { op: 'readfiles', paths: [...paths] }, true, async (rec) => {
+      const readings = await Promise.all(
+        paths.map(async (path): Promise<FileReading> => {
+          try {
+            return { path, text: await readFile(path, 'utf8') };
+          } catch (err) {
+            const failed = { stdout: '', stderr: '', exitCode: 0 } as RawRecord;
+            failRead(failed, path, err);
+            return { path, errno: failed.exitCode, error: failed.error! };
+          }
+        }),
+      );
+      rec.stdout = formatFileReadings(readings);
+    });
+  }
+
   readDir(name: string, path: string, opts: ReadOptions = {}): Promise<RawRecord> {
     return this.observe(name, { op: 'readdir', path }, opts.allowFailure === true, async (rec) => {
       try {
@@ -110,7 +128,7 @@ export class LiveIO implements ProbeIO {
 
   private observe(
     name: string,
-    what: Pick<RawRecord, 'op' | 'argv' | 'path'>,
+    what: Pick<RawRecord, 'op' | 'argv' | 'path' | 'paths'>,
     allowFailure: boolean,
     run: (rec: RawRecord) => Promise<void>,
   ): Promise<RawRecord> {
@@ -121,6 +139,7 @@ export class LiveIO implements ProbeIO {
       name,
       ...(what.argv ? { argv: what.argv } : {}),
       ...(what.path !== undefined ? { path: what.path } : {}),
+      ...(what.paths !== undefined ? { paths: what.paths } : {}),
       at: Date.now(),
       durationMs: 0,
       stdout: '',

@@ -30,6 +30,10 @@ export class ReplayIO implements ProbeIO {
     return this.answer({ op: 'read', name, path }, opts.allowFailure === true);
   }
 
+  readFiles(name: string, paths: string[]): Promise<RawRecord> {
+    return this.answer({ op: 'readfiles', name, paths }, true);
+  }
+
   readDir(name: string, path: string, opts: ReadOptions = {}): Promise<RawRecord> {
     return this.answer({ op: 'readdir', name, path }, opts.allowFailure === true);
   }
@@ -53,7 +57,7 @@ export class ReplayIO implements ProbeIO {
     return `${r.op} "${r.name}"`;
   }
 
-  private answer(asked: Pick<RawRecord, 'op' | 'name' | 'argv' | 'path'>, allowFailure: boolean): Promise<RawRecord> {
+  private answer(asked: Pick<RawRecord, 'op' | 'name' | 'argv' | 'path' | 'paths'>, allowFailure: boolean): Promise<RawRecord> {
     // Take the record now, before any await: concurrent calls are answered in the order made.
     if (this.signal.aborted) return Promise.reject(abortedError(this.signal));
     const rec = this.recorded[this.next];
@@ -70,6 +74,9 @@ export class ReplayIO implements ProbeIO {
     }
     if (asked.path !== undefined && rec.path !== asked.path) {
       return mismatch(`${ReplayIO.describe(rec)} was recorded reading ${rec.path ?? '(no path)'} but the probe asked for ${asked.path}`);
+    }
+    if (asked.paths !== undefined && !isDeepStrictEqual(rec.paths, asked.paths)) {
+      return mismatch(`${ReplayIO.describe(rec)} was recorded reading other files than the probe asked for`);
     }
     this.next++;
     if (rec.error !== undefined && !allowFailure) return Promise.reject(new Error(rec.error));

@@ -3,7 +3,8 @@
 import { performance } from 'node:perf_hooks';
 import { readEvidence, writeEvidence, type Evidence, type EvidenceOutcome } from './evidence.js';
 import { LiveIO } from './live-io.js';
-import { formatMs, ParamError, resolveParams } from './params.js';
+import { formatMs } from '../duration.js';
+import { ParamError, resolveParams } from './params.js';
 import { ReplayIO, ReplayMismatchError } from './replay-io.js';
 import { checkRequirements } from './requirements.js';
 import type { Finding, FindingStatus, Params, ProbeDefinition, ProbeRequest, ProbeResult, RawRecord } from './types.js';

@@ -37,11 +37,13 @@ export type DriverName = 'command' | 'native' | 'bpftrace';
 /** One observation a probe made: a command it ran or a file/directory it read. */
 export interface RawRecord {
   seq: number;
-  op: 'exec' | 'read' | 'readdir';
+  op: 'exec' | 'read' | 'readdir' | 'readfiles';
   /** Short label chosen by the probe ("sample-0", "tc-qdisc"): names the evidence file. */
   name: string;
   argv?: string[];
   path?: string;
+  /** The files a `readfiles` observation read; its stdout is their FileReading[] as JSON. */
+  paths?: string[];
   /** Wall clock at the start of the observation, ms since the epoch. Parsers use it for rates. */
   at: number;
   durationMs: number;
@@ -78,11 +80,27 @@ export interface ReadOptions {
 export interface ProbeIO {
   exec(name: string, argv: string[], opts?: ExecOptions): Promise<RawRecord>;
   readFile(name: string, path: string, opts?: ReadOptions): Promise<RawRecord>;
+  /**
+   * Reads many small files (sysfs, procfs) as one observation, so that a sample of
+   * hundreds of counters is one evidence file. A file that fails is noted in its entry,
+   * never thrown: read the result with `fileReadings(record)`.
+   */
+  readFiles(name: string, paths: string[]): Promise<RawRecord>;
   /** Lists a directory; the record's stdout holds one entry per line, sorted. */
   readDir(name: string, path: string, opts?: ReadOptions): Promise<RawRecord>;
   /** Waits, or returns at once in a replay. Rejects when the probe is aborted. */
   sleep(ms: number): Promise<void>;
   readonly signal: AbortSignal;
+}
+
+/** One file of a `readfiles` observation. */
+export interface FileReading {
+  path: string;
+  /** The content, when the read worked. */
+  text?: string;
+  /** errno of a failed read (ENOENT = 2). */
+  errno?: number;
+  error?: string;
 }
 
 export interface BarChart { kind: 'bar'; title: string; unit?: string; bars: Array<{ label: string; value: number }> }

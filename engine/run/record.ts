@@ -1,7 +1,7 @@
 // run.json: everything a run gathered, versioned so reports and replays can read
 // bundles written by older versions.
 import type { BranchKind } from '../runbook/compile.js';
-import type { Confidence } from '../runbook/model.js';
+import type { Conclusion } from '../runbook/model.js';
 import type { Finding } from '../probe/types.js';
 
 export const RUN_SCHEMA = 'ebpfnet.run/1';
@@ -27,14 +27,8 @@ export interface TimelineEntry {
   resumed?: boolean;
 }
 
-export interface ConclusionRecord {
-  id: string;
-  title: string;
-  category: string;
-  confidence: Confidence;
-  summary: string;
-  explanation: string;
-  actions: string[];
+/** A conclusion with its templates rendered, and the findings that prove it. */
+export interface ConclusionRecord extends Omit<Conclusion, 'evidence'> {
   evidence: Array<{ alias: string; probe: string; step: string; status: string; summary: string }>;
 }
 

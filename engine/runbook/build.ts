@@ -1,6 +1,6 @@
 // Turns a checked runbook (as written) into the Runbook model: defaults filled
 // in, durations in ms, the `probe:` shorthand as a one-entry `probes:` list.
-import { parseDuration } from './inputs.js';
+import { parseDuration } from '../duration.js';
 import type { AskStep, Conclusion, InputSpec, InputValue, ProbeStep, Runbook, Step } from './model.js';
 import type { SourceMap } from './positions.js';
 import { isAskStep, probeCalls, type RawRunbook, type RawStep } from './raw.js';

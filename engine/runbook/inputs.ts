@@ -1,20 +1,13 @@
 // Typed runbook inputs: values from the CLI, an alert or a YAML default, checked
 // against the input's type before anything runs.
 import { isIP } from 'node:net';
-import ms from 'ms';
+import { parseDuration } from '../duration.js';
 import type { InputSpec, InputType, InputValue, Runbook } from './model.js';
 
 export class InputError extends Error {}
 
 const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-/** Milliseconds of a duration like "500ms", "5s", "2m"; undefined when it is not one. */
-export function parseDuration(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
-  if (typeof value !== 'string' || !/^\s*\d+(\.\d+)?\s*(ms|s|m|h)\s*$/.test(value)) return undefined;
-  const parsed = ms(value.trim() as ms.StringValue);
-  return typeof parsed === 'number' && Number.isFinite(parsed) ? parsed : undefined;
-}
 
 const EXPECTED: Record<InputType, string> = {
   string: 'a string',

@@ -3,7 +3,7 @@
 // probes and params, conditions and templates, and the step graph.
 import type { ProbeCatalog } from '../probe/types.js';
 import type { Problem } from './errors.js';
-import { parseDuration } from './inputs.js';
+import { parseDuration } from '../duration.js';
 import { literalMismatch } from './literals.js';
 import { checkProbeCalls } from './params.js';
 import { displayPath, toPointer, type SourceMap } from './positions.js';

@@ -2,7 +2,8 @@
 // at a fixed interval so that drops, errors and packet rates form a time series.
 import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { formatMs } from '../../engine/probe/params.js';
+import { formatMs } from '../../engine/duration.js';
+import { fileReadings } from '../../engine/probe/file-readings.js';
 import type {
   ChartSpec,
   Params,
@@ -130,16 +131,30 @@ async function collect(params: Params, io: Parameters<ProbeDefinition['collect']
   for (let k = 0; k < offsets.length; k++) {
     if (k > 0) await io.sleep(start + offsets[k]! - performance.now());
     const withAttributes = k === 0 || k === offsets.length - 1;
-    // All reads of one sample start together, in a fixed order (device, then file).
-    const reads: Array<Promise<RawRecord>> = [];
+    // One observation per sample: every counter of every device, read together.
+    const paths: string[] = [];
     for (const dev of devices) {
-      for (const c of COUNTERS) reads.push(io.readFile(`s${k}-${dev}-${c}`, statPath(dev, c), { allowFailure: true }));
-      if (withAttributes) {
-        for (const a of ATTRIBUTES) reads.push(io.readFile(`s${k}-${dev}-${a}`, attrPath(dev, a), { allowFailure: true }));
-      }
+      for (const c of COUNTERS) paths.push(statPath(dev, c));
+      if (withAttributes) for (const a of ATTRIBUTES) paths.push(attrPath(dev, a));
     }
-    await Promise.all(reads);
+    await io.readFiles(`s${k}`, paths);
   }
+}
+
+/** A sample's batch as one read record per file, the shape the parser works on. */
+function perFileReads(records: RawRecord[]): RawRecord[] {
+  return records.flatMap((rec) => {
+    if (rec.op !== 'readfiles') return [rec];
+    return fileReadings(rec).map((f) => ({
+      ...rec,
+      op: 'read' as const,
+      name: `${rec.name}-${f.path}`,
+      path: f.path,
+      stdout: f.text ?? '',
+      exitCode: f.errno ?? (f.error !== undefined ? 1 : 0),
+      ...(f.error !== undefined ? { error: f.error } : {}),
+    }));
+  });
 }
 
 /** One device's reads in one sample. */
@@ -165,7 +180,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<IfaceData> {
   const counterSet = new Set<string>(COUNTERS);
   const attributeSet = new Set<string>(ATTRIBUTES);
 
-  for (const rec of records) {
+  for (const rec of perFileReads(records)) {
     const sample = rec.op === 'read' ? SAMPLE_RE.exec(rec.name) : null;
     if (!sample || rec.path === undefined) continue;
     const k = Number(sample[1]);

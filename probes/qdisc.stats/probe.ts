@@ -1,6 +1,6 @@
 // qdisc.stats: the counters of every queueing discipline (`tc -s -j qdisc show`), read at
 // the start and the end of a window; drops, overlimits and requeues over that window.
-import { formatMs } from '../../engine/probe/params.js';
+import { formatMs } from '../../engine/duration.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
 
 export interface QdiscEntry {

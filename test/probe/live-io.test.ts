@@ -3,7 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileReadings } from '../../engine/probe/file-readings.js';
 import { LiveIO } from '../../engine/probe/live-io.js';
+import { ReplayIO } from '../../engine/probe/replay-io.js';
 
 const never = () => new AbortController().signal;
 
@@ -112,6 +114,25 @@ describe('LiveIO reads', () => {
     assert.equal(rec.exitCode, 2);
     assert.equal(rec.error, 'cannot read /nonexistent-ebpfnet/y: ENOENT: no such file or directory');
     assert.equal(io.records().length, 2);
+  });
+
+  it('reads many files as one observation, each failure noted in its entry, and a replay answers it', async () => {
+    const io = new LiveIO(never());
+    const paths = ['/sys/class/net/lo/statistics/rx_packets', '/nonexistent-ebpfnet/z', '/sys/class/net/lo/mtu'];
+    const rec = await io.readFiles('batch', paths);
+    assert.equal(rec.op, 'readfiles');
+    assert.deepEqual(rec.paths, paths);
+    const files = fileReadings(rec);
+    assert.deepEqual(files.map((f) => f.path), paths);
+    assert.match(files[0]!.text!, /^\d+\n$/);
+    assert.deepEqual(files[1], { path: '/nonexistent-ebpfnet/z', errno: 2, error: 'cannot read /nonexistent-ebpfnet/z: ENOENT: no such file or directory' });
+    assert.equal(files[2]!.text, '65536\n');
+    assert.equal(io.records().length, 1);
+
+    const replay = new ReplayIO(io.records(), 'test', never());
+    assert.deepEqual(fileReadings(await replay.readFiles('batch', paths)), files);
+    const other = new ReplayIO(io.records(), 'test', never());
+    await assert.rejects(other.readFiles('batch', paths.slice(1)), /replay mismatch in test: readfiles "batch" was recorded reading other files/);
   });
 });
 

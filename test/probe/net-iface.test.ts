@@ -1,26 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params, RawRecord } from '../../engine/probe/types.js';
 import { COUNTERS, netIface, sampleOffsets, type Counter, type IfaceData } from '../../probes/net.iface/probe.js';
 import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
+import { tempBundle } from '../helpers/bundle.js';
 
-async function tempBundle(t: { after(fn: () => unknown): void }) {
-  const root = await mkdtemp(join(tmpdir(), 'ebpfnet-iface-'));
-  t.after(() => rm(root, { recursive: true, force: true }));
-  return {
-    dir: (name: string) => join(root, 'raw', name),
-    opts: (name: string, extra: { replayFrom?: string } = {}) => ({
-      rawDir: join(root, 'raw', name),
-      bundleRoot: root,
-      signal: new AbortController().signal,
-      ...extra,
-    }),
-  };
-}
 
 function iface(params: Record<string, unknown>) {
   return { step: 'sample', alias: 'iface', probe: 'net.iface', params: params as Params };
@@ -38,7 +23,7 @@ const cannot = await canBuildTopologies();
 describe('net.iface on a veth pair', { skip: cannot ?? false }, () => {
   it('counts the pings sent through the host side, with rates over time', async (t) => {
     const pair = await createVethPair(t);
-    const b = await tempBundle(t);
+    const b = await tempBundle(t, 'ebpfnet-iface-');
     const probe = runProbe(netIface, iface({ devices: [pair.hostDev], duration: '2s', interval: '500ms' }), b.opts('ping'));
     await delay(300);
     const ping = await pair.ping({ count: 20, interval: 0.02 });
@@ -83,7 +68,7 @@ describe('net.iface on a veth pair', { skip: cannot ?? false }, () => {
     // packets bigger than the peer's MTU. The kernel counts them as tx_dropped on the host
     // side (veth_xmit) and rx_dropped on the peer (__dev_forward_skb), nothing as errors.
     const pair = await createVethPair(t, { hostMtu: 1500, peerMtu: 1000 });
-    const b = await tempBundle(t);
+    const b = await tempBundle(t, 'ebpfnet-iface-');
     const peerRxDroppedBefore = await pair.peerCounter('rx_dropped');
     const probe = runProbe(netIface, iface({ devices: [pair.hostDev], duration: '3s', interval: '500ms' }), b.opts('mtu'));
     await delay(300);
@@ -119,7 +104,7 @@ describe('net.iface on a veth pair', { skip: cannot ?? false }, () => {
 
   it('replays its own recording into identical data', async (t) => {
     const pair = await createVethPair(t);
-    const b = await tempBundle(t);
+    const b = await tempBundle(t, 'ebpfnet-iface-');
     const probe = runProbe(netIface, iface({ devices: [pair.hostDev, 'lo'], duration: '1s', interval: '250ms' }), b.opts('live'));
     await delay(200);
     await pair.ping({ count: 10, interval: 0.02 });
@@ -139,7 +124,7 @@ describe('net.iface on a veth pair', { skip: cannot ?? false }, () => {
 
   it('watches every device when none is named, the host side included', async (t) => {
     const pair = await createVethPair(t);
-    const b = await tempBundle(t);
+    const b = await tempBundle(t, 'ebpfnet-iface-');
     const f = await runProbe(netIface, iface({ duration: '200ms', interval: '100ms' }), b.opts('all'));
     assert.equal(f.status, 'ok', f.reason);
     const names = (f.data as IfaceData).devices.map((d) => d.name);
@@ -150,7 +135,7 @@ describe('net.iface on a veth pair', { skip: cannot ?? false }, () => {
 
   it('notes a device that vanishes mid-sample and keeps its counts before', async (t) => {
     const pair = await createVethPair(t);
-    const b = await tempBundle(t);
+    const b = await tempBundle(t, 'ebpfnet-iface-');
     const probe = runProbe(netIface, iface({ devices: [pair.hostDev, 'lo'], duration: '2s', interval: '250ms' }), b.opts('vanish'));
     await delay(150);
     await pair.ping({ count: 5, interval: 0.02 });
@@ -172,7 +157,7 @@ describe('net.iface on a veth pair', { skip: cannot ?? false }, () => {
   });
 
   it('fails with the list of devices when a named one does not exist', async (t) => {
-    const b = await tempBundle(t);
+    const b = await tempBundle(t, 'ebpfnet-iface-');
     const f = await runProbe(netIface, iface({ devices: 'ebtnosuch0', duration: '1s' }), b.opts('nosuch'));
     assert.equal(f.status, 'error');
     assert.match(f.reason!, /^no device ebtnosuch0 on this host; devices here: .*\blo\b/);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatMs, ParamError, parseDuration, resolveParams } from '../../engine/probe/params.js';
+import { formatMs, parseDuration } from '../../engine/duration.js';
+import { ParamError, resolveParams } from '../../engine/probe/params.js';
 import type { ParamSpec } from '../../engine/probe/types.js';
 
 function def(params: Record<string, ParamSpec>) {

@@ -1,26 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params, RawRecord } from '../../engine/probe/types.js';
 import { parseTcJson, qdiscStats, type QdiscData } from '../../probes/qdisc.stats/probe.js';
 import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
+import { tempBundle } from '../helpers/bundle.js';
 
-async function tempBundle(t: { after(fn: () => unknown): void }) {
-  const root = await mkdtemp(join(tmpdir(), 'ebpfnet-qdisc-'));
-  t.after(() => rm(root, { recursive: true, force: true }));
-  return {
-    dir: (name: string) => join(root, 'raw', name),
-    opts: (name: string, extra: { replayFrom?: string } = {}) => ({
-      rawDir: join(root, 'raw', name),
-      bundleRoot: root,
-      signal: new AbortController().signal,
-      ...extra,
-    }),
-  };
-}
 
 function qdisc(params: Record<string, unknown>) {
   return { step: 'sample', alias: 'qdisc', probe: 'qdisc.stats', params: params as Params };
@@ -33,7 +18,7 @@ describe('qdisc.stats on a shaped veth', { skip: cannot ?? false }, () => {
   it('sees a tiny tbf drop a ping flood, points top at it, and replays identically', async (t) => {
     const pair = await createVethPair(t);
     await run(['tc', 'qdisc', 'add', 'dev', pair.hostDev, 'root', 'handle', '8:', 'tbf', 'rate', '8kbit', 'burst', '1600', 'limit', '3000']);
-    const b = await tempBundle(t);
+    const b = await tempBundle(t, 'ebpfnet-qdisc-');
     const probe = runProbe(qdiscStats, qdisc({ devices: [pair.hostDev], duration: '2s' }), b.opts('tbf'));
     await delay(200);
     await pair.ping({ flood: true, count: 100_000, size: 1000, deadline: 1, wait: 1 });
@@ -86,7 +71,7 @@ describe('qdisc.stats on a shaped veth', { skip: cannot ?? false }, () => {
 
   it('reports no drops on an idle device', async (t) => {
     const pair = await createVethPair(t);
-    const b = await tempBundle(t);
+    const b = await tempBundle(t, 'ebpfnet-qdisc-');
     const f: Finding = await runProbe(qdiscStats, qdisc({ devices: pair.hostDev, duration: '300ms' }), b.opts('idle'));
     assert.equal(f.status, 'ok', f.reason);
     const data = f.data as QdiscData;
