@@ -2,7 +2,7 @@
 // snapshot, and raw/ evidence. Files are replaced atomically (write, then rename) so a
 // crash or a kill at any moment leaves the last complete version on disk.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import type { RunRecord } from './record.js';
 
 export const RUN_FILE = 'run.json';
@@ -16,6 +16,19 @@ function stamp(date: Date): string {
 /** Keeps a name safe as one path component. */
 export function safeName(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '_').slice(0, 64) || '_';
+}
+
+/**
+ * mkdir -p, one level at a time: Node's own recursive mkdir spins forever where the
+ * kernel answers ENOENT for a folder whose parent exists (/proc, some FUSE mounts).
+ */
+export function makeDirs(path: string): void {
+  const missing: string[] = [];
+  for (let dir = resolve(path); !existsSync(dir); dir = dirname(dir)) {
+    missing.unshift(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of missing) mkdirSync(dir);
 }
 
 export function writeFileAtomic(path: string, content: string): void {
@@ -32,7 +45,12 @@ export class RunBundle {
     const base = join(resolve(root), `${stamp(now)}-${safeName(runbookId)}-${safeName(targetName)}`);
     let dir = base;
     for (let n = 2; existsSync(dir); n++) dir = `${base}-${n}`;
-    mkdirSync(join(dir, 'raw'), { recursive: true });
+    try {
+      makeDirs(join(dir, 'raw'));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new Error(`cannot create a run bundle under ${resolve(root)} (${code}): choose a writable folder with --out`);
+    }
     return new RunBundle(dir);
   }
 
@@ -73,7 +91,7 @@ export class RunBundle {
     const base = join(this.dir, 'raw', `${safeName(step)}-${visit}`, safeName(alias));
     let dir = base;
     for (let n = 2; existsSync(dir); n++) dir = `${base}~${n}`;
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     return dir;
   }
 

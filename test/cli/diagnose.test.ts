@@ -161,6 +161,11 @@ describe('diagnose: usage errors are one line and exit 2', () => {
     assert.equal(r.status, 2);
     assert.match(r.stderr, /does not take --vm/);
   });
+  test('an --out folder that cannot be written', () => {
+    const r = runCli(['diagnose', 'host-drops', '--out', '/proc/ebpfnet-runs', '--input', 'duration=1s']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^ebpfnet: cannot create a run bundle under \/proc\/ebpfnet-runs \(\w+\): choose a writable folder with --out\n$/);
+  });
   test('--resume of something that is not a bundle', () => {
     const r = runCli(['diagnose', '--resume', out]);
     assert.equal(r.status, 1);

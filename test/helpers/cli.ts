@@ -16,6 +16,7 @@ export function runCli(args: string[], env: Record<string, string> = {}): CliRes
     encoding: 'utf8',
     env: { ...process.env, ...env },
     timeout: 120_000,
+    killSignal: 'SIGKILL',
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
