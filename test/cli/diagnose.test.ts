@@ -2,7 +2,7 @@
 // pair: each fault must lead to its own conclusion; replays, interruptions and
 // resumes must keep complete bundles.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -143,6 +143,26 @@ describe('diagnose host-drops on real faults', async () => {
       assert.equal(readRun(interrupted.bundle).resumes.length, 1);
     });
   }
+});
+
+describe('diagnose after a crash', async () => {
+  test('SIGKILL leaves run.json "running" with a snapshot; --resume finishes the run', async (t) => {
+    assert.equal(await canBuildTopologies(), null);
+    const l = await buildFaultLab(t, 'qdisc');
+    const traffic = l.traffic(12);
+    const { child, done } = startCli(['diagnose', 'host-drops', '--input', `devices=${l.pair.hostDev}`, '--input', 'duration=4s', '--out', out, '--json']);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    child.kill('SIGKILL');
+    await done;
+    const bundle = join(out, readdirSync(out).filter((d) => d.includes('-host-drops-')).sort().pop()!);
+    const crashed = readRun(bundle);
+    assert.equal(crashed.status, 'running', 'nothing could mark it: the process was killed');
+    assert.ok(existsSync(join(bundle, 'snapshot.json')));
+    const resumed = runCli(['diagnose', '--resume', bundle, '--json']);
+    await traffic;
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.equal(parseJson(resumed).conclusion?.id, 'qdisc-drops');
+  });
 });
 
 describe('diagnose: usage errors are one line and exit 2', () => {
