@@ -14,7 +14,10 @@ fi
 #   bpftool, bpftrace: feature detection (doctor) and bpftrace-driven probes
 #   util-linux (setpriv): tests that run a command as an unprivileged user
 #   tmux: terminal-driven tests
-PACKAGES=(iproute2 iputils-ping ethtool bpftool bpftrace util-linux tmux ca-certificates)
+#   clang, llvm: compile bpf/*.bpf.c (clang -target bpf); libbpf-dev, libelf-dev, zlib1g-dev,
+#   pkg-config, make, g++, python3: build the native addon (node-gyp) against libbpf
+PACKAGES=(iproute2 iputils-ping ethtool bpftool bpftrace util-linux tmux ca-certificates
+  clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3)
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Exercises the native runtime: counts getppid() calls of one thread through every attach
+ * kind that can work (tracepoint, tp_btf, raw_tp, uprobe/uretprobe) and streams the
+ * tracepoint's events through a ring buffer. The kprobe/fentry twins start with autoload
+ * off ("?" section prefix) so the object loads on kernels without them. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "selftest.h"
+
+#define NR_GETPPID 110 /* x86-64 */
+
+/* Filters, set before load. 0 = any. */
+const volatile __u32 targ_tgid = 0;
+const volatile __u32 targ_tid = 0;
+/* Ring buffer events emitted per traced call (a throughput knob), 0 = none. */
+const volatile __u32 burst = 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16);
+	__type(key, __u32);   /* enum selftest_source */
+	__type(value, __u64); /* calls seen */
+} counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* Events that did not fit in the ring buffer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 1024);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, SELFTEST_MAX_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+static __always_inline bool wanted(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (targ_tgid && (__u32)(id >> 32) != targ_tgid)
+		return false;
+	if (targ_tid && (__u32)id != targ_tid)
+		return false;
+	return true;
+}
+
+static __always_inline void count(__u32 source)
+{
+	__u64 one = 1, *v;
+
+	v = bpf_map_lookup_elem(&counts, &source);
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return;
+	}
+	/* Another CPU may have inserted it since the lookup: add to its entry then. */
+	if (bpf_map_update_elem(&counts, &source, &one, BPF_NOEXIST)) {
+		v = bpf_map_lookup_elem(&counts, &source);
+		if (v)
+			__sync_fetch_and_add(v, 1);
+	}
+}
+
+static __always_inline void emit(void *ctx, __u32 source)
+{
+	__s32 kstack = bpf_get_stackid(ctx, &stacks, 0);
+	__u64 ts = bpf_ktime_get_ns(), id = bpf_get_current_pid_tgid();
+
+	for (__u32 i = 0; i < burst && i < SELFTEST_MAX_BURST; i++) {
+		struct selftest_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+		if (!e) {
+			__u32 zero = 0;
+			__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+			if (n)
+				*n += 1; /* per-CPU slot: no atomics needed */
+			continue;
+		}
+		e->ts_ns = ts;
+		e->tgid = id >> 32;
+		e->tid = (__u32)id;
+		e->seq = i;
+		e->kstack_id = kstack;
+		e->source = source;
+		e->pad = 0;
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+		bpf_ringbuf_submit(e, 0);
+	}
+}
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int st_tracepoint(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!wanted())
+		return 0;
+	count(SELFTEST_TRACEPOINT);
+	emit(ctx, SELFTEST_TRACEPOINT);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(st_tp_btf, struct pt_regs *regs, long id)
+{
+	if (id != NR_GETPPID || !wanted())
+		return 0;
+	count(SELFTEST_TP_BTF);
+	return 0;
+}
+
+SEC("raw_tp/sys_enter")
+int st_raw_tp(struct bpf_raw_tracepoint_args *ctx)
+{
+	if (ctx->args[1] != NR_GETPPID || !wanted())
+		return 0;
+	count(SELFTEST_RAW_TP);
+	return 0;
+}
+
+/* Attached by the loader to a function it names (libc getuid in the tests). libbpf 1.1 has
+ * no BPF_UPROBE macro: uprobes share the kprobe context. */
+SEC("uprobe")
+int BPF_KPROBE(st_uprobe)
+{
+	if (wanted())
+		count(SELFTEST_UPROBE);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(st_uretprobe)
+{
+	if (wanted())
+		count(SELFTEST_URETPROBE);
+	return 0;
+}
+
+/* Twins of one trivial handler: a loader keeps the one the kernel can attach. */
+SEC("?kprobe/vfs_read")
+int BPF_KPROBE(st_kprobe)
+{
+	if (wanted())
+		count(SELFTEST_KPROBE);
+	return 0;
+}
+
+SEC("?fentry/vfs_read")
+int BPF_PROG(st_fentry)
+{
+	if (wanted())
+		count(SELFTEST_FENTRY);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

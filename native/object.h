@@ -1,0 +1,63 @@
+// A BPF object file opened with libbpf: globals and autoload set before load, then load,
+// attach, maps, close.
+#pragma once
+#include <bpf/libbpf.h>
+#include <napi.h>
+
+#include <memory>
+#include <string>
+
+#include "registry.h"
+
+namespace ebpfnet {
+
+/** The libbpf object, shared by the object's wrapper and the maps handed out from it. */
+class ObjectState : public Handle {
+ public:
+  ObjectState(napi_env env, bpf_object* obj, std::string path);
+  ~ObjectState() override;
+  bool Close() override;
+  bool IsOpen() const override { return obj_ != nullptr; }
+
+  bpf_object* obj() const { return obj_; }
+  bool loaded() const { return loaded_; }
+  void set_loaded() { loaded_ = true; }
+  const std::string& path() const { return path_; }
+
+ private:
+  bpf_object* obj_;
+  bool loaded_ = false;
+  std::string path_;
+};
+
+/** new NativeObject(path, { objectName?, btfCustomPath?, kconfig?, captureLevel? }) */
+class BpfObjectWrap : public Napi::ObjectWrap<BpfObjectWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit BpfObjectWrap(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Programs(const Napi::CallbackInfo& info);
+  Napi::Value Maps(const Napi::CallbackInfo& info);
+  Napi::Value Globals(const Napi::CallbackInfo& info);
+  Napi::Value SetGlobal(const Napi::CallbackInfo& info);
+  Napi::Value SetAutoload(const Napi::CallbackInfo& info);
+  Napi::Value SetAttachTarget(const Napi::CallbackInfo& info);
+  Napi::Value SetMaxEntries(const Napi::CallbackInfo& info);
+  Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value Attach(const Napi::CallbackInfo& info);
+  Napi::Value Map(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetLoaded(const Napi::CallbackInfo& info);
+  Napi::Value GetClosed(const Napi::CallbackInfo& info);
+  Napi::Value GetName(const Napi::CallbackInfo& info);
+
+  bpf_object* Open(Napi::Env env, const char* what) const;
+  bpf_program* Program(Napi::Env env, const Napi::Value& name) const;
+  bpf_map* FindMap(Napi::Env env, const Napi::Value& name) const;
+
+  std::shared_ptr<ObjectState> state_;
+  int captureLevel_ = 1;
+};
+
+}  // namespace ebpfnet
