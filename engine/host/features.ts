@@ -282,7 +282,8 @@ async function detectAll(): Promise<FeatureReport> {
   };
 
   const btf = detectBtf(btfStat, cfg);
-  return {
+  const native = isRoot ? await nativeVerdicts() : undefined;
+  const report: FeatureReport = {
     kernel: rel,
     config: cfg.info,
     tools: { bpftool: bpftool.probe ? bpftool.path : null, bpftrace: bpftrace.info ? bpftrace.path : null },
@@ -299,6 +300,25 @@ async function detectAll(): Promise<FeatureReport> {
     uprobes: detectUprobes(tfs, pmus.uprobe, cfg),
     ringbuf: detectRingbuf(bpftool, rel, version),
   };
+  // A real load-and-attach by our own addon decides kprobes and fentry; the files and tools
+  // above stay as supporting evidence (and as the answer when the addon is not built).
+  for (const feature of ['kprobes', 'fentry'] as const) {
+    const verdict = native?.[feature];
+    if (verdict && verdict.present !== null) {
+      report[feature] = { present: verdict.present, how: `${verdict.how}; ${report[feature].how}` };
+    }
+  }
+  return report;
+}
+
+/** The addon's own probes, or undefined when it is not built or fails to load. */
+async function nativeVerdicts(): Promise<Partial<Record<'kprobes' | 'fentry', FeatureStatus>> | undefined> {
+  try {
+    const { featureStatuses, nativeFeatures } = await import('../native/features.js');
+    return featureStatuses(nativeFeatures());
+  } catch {
+    return undefined;
+  }
 }
 
 function detectBtf(st: Awaited<ReturnType<typeof stat>> | null, cfg: KernelConfig): FeatureStatus {

@@ -36,6 +36,9 @@ test('detectFeatures tells this machine the truth', async () => {
   assert.equal(r.tools.bpftrace, '/usr/bin/bpftrace');
   assert.equal(r.fentry.present, false, r.fentry.how);
   assert.match(r.fentry.how, /kfunc: no/);
+  // Our addon's own load-and-attach decides first, when it is built (npm run build builds it).
+  assert.match(r.fentry.how, /^native probe: loading an fentry program on \w+ was refused: EPERM/);
+  assert.match(r.kprobes.how, /^native probe: the program loads, but there is no kprobe PMU/);
 
   assert.equal(r.tracefs.present, true, r.tracefs.how);
   assert.equal(r.tracefs.path, '/sys/kernel/tracing');
