@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../package-info.js';
 import { ParamError } from '../probe/params.js';
 import { InputError } from '../runbook/inputs.js';
-import { RunbookError, formatProblem } from '../runbook/load.js';
+import { RunbookError, formatProblem } from '../runbook/errors.js';
 import { registerDiagnose } from './commands/diagnose/index.js';
 import { registerDoctor } from './commands/doctor/index.js';
 import { registerProbe } from './commands/probe/index.js';

@@ -1,6 +1,5 @@
 // ebpfnet doctor: what this host can do, as a table or JSON.
 import type { Command } from 'commander';
-import { formatDoctorTable, runDoctor } from '../../../host/doctor.js';
 import { EXIT } from '../../errors.js';
 
 export function registerDoctor(program: Command): void {
@@ -9,6 +8,7 @@ export function registerDoctor(program: Command): void {
     .description('check root, BTF, tracepoints, kprobes, fentry, uprobes, ring buffers and the tools probes use')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }) => {
+      const { formatDoctorTable, runDoctor } = await import('../../../host/doctor.js');
       const report = await runDoctor();
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorTable(report));
       if (!report.ok) process.exitCode = EXIT.environment;

@@ -3,9 +3,7 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { RunBundle, writeFileAtomic } from '../../../run/bundle.js';
 import { resolveParams } from '../../../probe/params.js';
-import { runProbe } from '../../../probe/runtime.js';
 import type { CommonOption, Finding, TableSpec } from '../../../probe/types.js';
-import { defaultAlias } from '../../../runbook/compile.js';
 import { CliError, EXIT } from '../../errors.js';
 import { collect, parseAssignments } from '../../options.js';
 import { abortOnSignals } from '../../signals.js';
@@ -36,7 +34,7 @@ export function registerProbe(program: Command): void {
     .option('--json', 'print the finding as JSON');
   for (const c of COMMON) run.option(c.flags, c.description);
   run.action(async (id: string, flags: Record<string, unknown> & { param: string[]; out: string; json?: boolean }) => {
-    const def = findProbe(id);
+    const def = await findProbe(id);
     const params: Record<string, unknown> = parseAssignments(flags.param, '--param');
     for (const c of COMMON) {
       const value = flags[flagKey(c.role)];
@@ -46,6 +44,7 @@ export function registerProbe(program: Command): void {
       else if (c.role !== 'verbose') throw new CliError(`probe ${id} has no --${c.role} option (its params: ${Object.keys(def.params).join(', ')})`);
     }
     resolveParams(def, params); // a bad value is a usage error (exit 2), before any evidence folder exists
+    const [{ runProbe }, { defaultAlias }] = await Promise.all([import('../../../probe/runtime.js'), import('../../../runbook/compile.js')]);
     const bundle = RunBundle.create(flags.out, `probe-${id}`, hostname());
     const alias = defaultAlias(id);
     const signals = abortOnSignals();

@@ -1,6 +1,5 @@
 // ebpfnet probes list|show
 import type { Command } from 'commander';
-import { probeRegistry } from '../../../probe/registry.js';
 import type { ProbeDefinition, Requirement } from '../../../probe/types.js';
 import { CliError } from '../../errors.js';
 
@@ -19,10 +18,16 @@ export function describeRequirement(req: Requirement): string {
   }
 }
 
-export function findProbe(id: string): ProbeDefinition {
-  const registry = probeRegistry();
-  const def = registry.get(id);
-  if (!def) throw new CliError(`unknown probe "${id}" (known: ${registry.ids().join(', ')})`);
+/** The registry loads every probe module: import it when a command needs it, not at startup. */
+async function registry() {
+  const { probeRegistry } = await import('../../../probe/registry.js');
+  return probeRegistry();
+}
+
+export async function findProbe(id: string): Promise<ProbeDefinition> {
+  const probes = await registry();
+  const def = probes.get(id);
+  if (!def) throw new CliError(`unknown probe "${id}" (known: ${probes.ids().join(', ')})`);
   return def;
 }
 
@@ -33,8 +38,8 @@ export function registerProbes(program: Command): void {
     .command('list')
     .description('every probe, with its driver and overhead')
     .option('--json', 'print JSON')
-    .action((flags: { json?: boolean }) => {
-      const all = probeRegistry().all();
+    .action(async (flags: { json?: boolean }) => {
+      const all = (await registry()).all();
       if (flags.json) {
         const rows = all.map((p) => ({ id: p.id, title: p.title, driver: p.driver, overhead: p.overhead, replaces: p.replaces ?? [] }));
         process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
@@ -50,8 +55,8 @@ export function registerProbes(program: Command): void {
     .description("a probe's documentation, params and requirements")
     .argument('<id>', 'probe id')
     .option('--json', 'print JSON')
-    .action((id: string, flags: { json?: boolean }) => {
-      const p = findProbe(id);
+    .action(async (id: string, flags: { json?: boolean }) => {
+      const p = await findProbe(id);
       if (flags.json) {
         const { collect: _c, parse: _p, ...meta } = p;
         process.stdout.write(`${JSON.stringify(meta, null, 2)}\n`);

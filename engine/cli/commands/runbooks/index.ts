@@ -1,10 +1,18 @@
 // ebpfnet runbooks list|show|validate|graph
 import type { Command } from 'commander';
-import { probeRegistry } from '../../../probe/registry.js';
-import { toDot, toMermaid } from '../../../runbook/graph.js';
-import { RunbookError, formatProblem, loadRunbookFile } from '../../../runbook/load.js';
+import { RunbookError, formatProblem } from '../../../runbook/errors.js';
 import { CliError, EXIT } from '../../errors.js';
-import { openRunbook, runbookFiles } from '../../runbook-source.js';
+
+/** The loader, catalog and runbook finder: loaded when a subcommand runs, not at startup. */
+async function engine() {
+  const [{ probeRegistry }, { loadRunbookFile }, source, graph] = await Promise.all([
+    import('../../../probe/registry.js'),
+    import('../../../runbook/load.js'),
+    import('../../runbook-source.js'),
+    import('../../../runbook/graph.js'),
+  ]);
+  return { catalog: probeRegistry(), loadRunbookFile, ...source, ...graph };
+}
 
 export function registerRunbooks(program: Command): void {
   const runbooks = program.command('runbooks').description('list, show, validate and draw runbooks');
@@ -13,8 +21,8 @@ export function registerRunbooks(program: Command): void {
     .command('list')
     .description('the runbooks ebpfnet knows (shipped and $EBPFNET_RUNBOOKS)')
     .option('--json', 'print JSON')
-    .action((flags: { json?: boolean }) => {
-      const catalog = probeRegistry();
+    .action(async (flags: { json?: boolean }) => {
+      const { catalog, loadRunbookFile, runbookFiles } = await engine();
       const rows = runbookFiles().map((file) => {
         try {
           const rb = loadRunbookFile(file, catalog);
@@ -36,8 +44,9 @@ export function registerRunbooks(program: Command): void {
     .command('show')
     .description("a runbook's description, inputs, steps and conclusions")
     .argument('<runbook>', 'id or path')
-    .action((arg: string) => {
-      const rb = openRunbook(arg, probeRegistry());
+    .action(async (arg: string) => {
+      const { catalog, openRunbook } = await engine();
+      const rb = openRunbook(arg, catalog);
       const out: string[] = [`${rb.id}: ${rb.title}`, `file: ${rb.file}`, '', rb.description.trim(), '', 'Inputs:'];
       for (const [name, spec] of Object.entries(rb.inputs)) {
         const def = spec.default !== undefined ? ` (default ${JSON.stringify(spec.default)})` : ' (required)';
@@ -63,8 +72,8 @@ export function registerRunbooks(program: Command): void {
     .command('validate')
     .description('check runbook files; prints file:line:column: message for each problem')
     .argument('[files...]', 'runbook files (default: every known runbook)')
-    .action((files: string[]) => {
-      const catalog = probeRegistry();
+    .action(async (files: string[]) => {
+      const { catalog, loadRunbookFile, runbookFiles } = await engine();
       const targets = files.length ? files : runbookFiles();
       let bad = 0;
       for (const file of targets) {
@@ -88,8 +97,9 @@ export function registerRunbooks(program: Command): void {
     .description("print a runbook's decision graph")
     .argument('<runbook>', 'id or path')
     .option('--format <format>', 'mermaid or dot', 'mermaid')
-    .action((arg: string, flags: { format: string }) => {
-      const rb = openRunbook(arg, probeRegistry());
+    .action(async (arg: string, flags: { format: string }) => {
+      const { catalog, openRunbook, toDot, toMermaid } = await engine();
+      const rb = openRunbook(arg, catalog);
       if (flags.format === 'mermaid') process.stdout.write(toMermaid(rb));
       else if (flags.format === 'dot') process.stdout.write(toDot(rb));
       else throw new CliError(`unknown graph format "${flags.format}" (mermaid or dot)`);

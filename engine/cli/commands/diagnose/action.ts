@@ -1,0 +1,126 @@
+// ebpfnet diagnose: runs the runbook, writes the bundle and prints the result.
+import { probeRegistry } from '../../../probe/registry.js';
+import type { RunRecord } from '../../../run/record.js';
+import { diagnose, resume, type RunOutcome } from '../../../run/runner.js';
+import { loadRunbookFile } from '../../../runbook/load.js';
+import { writeSummaries, SUMMARY_FORMATS, type SummaryFormat } from '../../../../reports/summary.js';
+import { CliError, EXIT } from '../../errors.js';
+import { progressReporter } from '../../progress.js';
+import { openRunbook } from '../../runbook-source.js';
+import { abortOnSignals } from '../../signals.js';
+import { parseAssignments } from '../../options.js';
+
+export interface DiagnoseFlags {
+  vm?: string;
+  input: string[];
+  out: string;
+  format?: string;
+  json?: boolean;
+  replay?: string;
+  resume?: string;
+}
+
+export async function diagnoseAction(runbookArg: string | undefined, flags: DiagnoseFlags): Promise<void> {
+  const formats = parseFormats(flags.format);
+  const catalog = probeRegistry();
+  const signals = abortOnSignals();
+  const progress = progressReporter(!flags.json && process.stderr.isTTY === true);
+  let outcome: RunOutcome;
+  try {
+    if (flags.resume) {
+      if (runbookArg || flags.replay || flags.vm || flags.input.length) {
+        throw new CliError('--resume takes no runbook, --vm, --input or --replay: they come from the bundle');
+      }
+      outcome = await resume({
+        bundleDir: flags.resume,
+        catalog,
+        signal: signals.signal,
+        ...(progress ? { progress } : {}),
+        loadRunbook: (file) => loadRunbookFile(file, catalog),
+      });
+    } else {
+      if (!runbookArg) throw new CliError('which runbook? `ebpfnet diagnose <runbook>` (see `ebpfnet runbooks list`)');
+      const runbook = openRunbook(runbookArg, catalog);
+      const inputs: Record<string, unknown> = parseAssignments(flags.input, '--input');
+      if (flags.vm !== undefined) {
+        if (!('vm' in runbook.inputs)) throw new CliError(`runbook ${runbook.id} does not take --vm (it diagnoses the host)`);
+        inputs.vm = flags.vm;
+      }
+      outcome = await diagnose({
+        runbook,
+        catalog,
+        inputs,
+        outDir: flags.out,
+        signal: signals.signal,
+        ...(progress ? { progress } : {}),
+        ...(flags.vm !== undefined ? { target: { kind: 'vm' as const, name: flags.vm } } : {}),
+        ...(flags.replay ? { replayFrom: flags.replay } : {}),
+      });
+    }
+  } finally {
+    signals.dispose();
+  }
+  const written = writeSummaries(outcome.bundle.dir, outcome.record, formats);
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(jsonResult(outcome, written), null, 2)}\n`);
+  } else {
+    process.stdout.write(textResult(outcome.record, outcome.bundle.dir, written));
+  }
+  process.exitCode = exitCodeFor(outcome.record, signals.received());
+}
+
+function parseFormats(list: string | undefined): SummaryFormat[] {
+  if (!list) return [];
+  const formats = list.split(',').map((f) => f.trim()).filter(Boolean);
+  for (const f of formats) {
+    if (!(SUMMARY_FORMATS as readonly string[]).includes(f)) {
+      throw new CliError(`unknown format "${f}" (this build writes: ${SUMMARY_FORMATS.join(', ')})`);
+    }
+  }
+  return formats as SummaryFormat[];
+}
+
+function exitCodeFor(record: RunRecord, signal: NodeJS.Signals | undefined): number {
+  if (record.status === 'interrupted') return signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint;
+  if (record.status === 'failed') return EXIT.failure;
+  return EXIT.ok;
+}
+
+function jsonResult(outcome: RunOutcome, written: string[]) {
+  const { record } = outcome;
+  return {
+    status: record.status,
+    runbook: record.runbook.id,
+    target: record.target,
+    bundle: outcome.bundle.dir,
+    conclusion: record.conclusion && {
+      id: record.conclusion.id,
+      title: record.conclusion.title,
+      category: record.conclusion.category,
+      confidence: record.conclusion.confidence,
+      summary: record.conclusion.summary,
+      actions: record.conclusion.actions,
+    },
+    path: record.timeline.map((t) => ({ step: t.step, status: t.status, goto: t.branch?.goto })),
+    skipped: record.findings.filter((f) => f.status !== 'ok').map((f) => ({ alias: f.alias, status: f.status, reason: f.reason })),
+    reports: written,
+    errors: record.errors,
+  };
+}
+
+function textResult(record: RunRecord, dir: string, written: string[]): string {
+  const lines: string[] = [];
+  if (record.conclusion) {
+    const c = record.conclusion;
+    lines.push(`Verdict: ${c.title} [${c.id}, ${c.category}, confidence ${c.confidence}]`, `  ${c.summary}`);
+    if (c.actions.length) lines.push('Next:', ...c.actions.map((a) => `  - ${a}`));
+  } else if (record.status === 'interrupted') {
+    lines.push(`Interrupted (${record.interruptions.at(-1)?.reason ?? ''}); continue with: ebpfnet diagnose --resume ${dir}`);
+  } else {
+    lines.push(`The run failed: ${record.errors.join('; ')}`);
+  }
+  const problems = record.findings.filter((f) => f.status !== 'ok');
+  if (problems.length) lines.push('Not checked:', ...problems.map((f) => `  - ${f.step}/${f.alias}: ${f.status}: ${f.reason ?? ''}`));
+  lines.push(`Bundle: ${dir}`, ...written.map((w) => `Report: ${w}`));
+  return `${lines.join('\n')}\n`;
+}
