@@ -2,5 +2,7 @@
 import type { ProbeDefinition } from '../engine/probe/types.js';
 import { netIface } from './net.iface/probe.js';
 import { qdiscStats } from './qdisc.stats/probe.js';
+import { qdiscLatency } from './qdisc.latency/probe.js';
+import { dropsKernel } from './drops.kernel/probe.js';
 
-export const allProbes: ProbeDefinition[] = [netIface, qdiscStats];
+export const allProbes: ProbeDefinition[] = [netIface, qdiscStats, qdiscLatency, dropsKernel as ProbeDefinition];

@@ -13,11 +13,12 @@ fi
 #   iproute2 (ip, tc), iputils-ping, ethtool: counters and the test topologies
 #   bpftool, bpftrace: feature detection (doctor) and bpftrace-driven probes
 #   util-linux (setpriv): tests that run a command as an unprivileged user
+#   nftables: tests inject netfilter drops
 #   tmux: terminal-driven tests
 #   clang, llvm: compile bpf/*.bpf.c (clang -target bpf); libbpf-dev, libelf-dev, zlib1g-dev,
 #   pkg-config, make, g++, python3: build the native addon (node-gyp) against libbpf
 PACKAGES=(iproute2 iputils-ping ethtool bpftool bpftrace util-linux tmux ca-certificates
-  clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3)
+  clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3 nftables)
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q

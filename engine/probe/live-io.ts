@@ -100,6 +100,12 @@ export class LiveIO implements ProbeIO {
     });
   }
 
+  capture(name: string, session: (signal: AbortSignal) => Promise<string>): Promise<RawRecord> {
+    return this.observe(name, { op: 'capture' }, false, async (rec) => {
+      rec.stdout = await session(this.signal);
+    });
+  }
+
   async sleep(ms: number): Promise<void> {
     this.throwIfAborted();
     try {

@@ -38,6 +38,11 @@ export class ReplayIO implements ProbeIO {
     return this.answer({ op: 'readdir', name, path }, opts.allowFailure === true);
   }
 
+  /** Answers with the recorded text: the session (BPF) is never run in a replay. */
+  capture(name: string, _session: (signal: AbortSignal) => Promise<string>): Promise<RawRecord> {
+    return this.answer({ op: 'capture', name }, false);
+  }
+
   async sleep(_ms: number): Promise<void> {
     if (this.signal.aborted) throw abortedError(this.signal);
   }

@@ -1,8 +1,8 @@
 // Whether a probe's declared requirements hold on this host, and if not, one line saying what to do.
 import { existsSync } from 'node:fs';
 import { findBinary, installHint } from '../host/binaries.js';
-import { detectFeatures, type FeatureReport, type FeatureStatus } from '../host/features.js';
-import { hasTracepoint, parseTracepointName } from '../host/tracefs.js';
+import { BTF_VMLINUX, detectFeatures, type FeatureReport, type FeatureStatus } from '../host/features.js';
+import { ensureTracefs, hasTracepoint, parseTracepointName } from '../host/tracefs.js';
 import type { KernelFeature, Requirement } from './types.js';
 
 /** What each kernel feature is called in a reason, and what its absence means. */
@@ -41,6 +41,9 @@ async function checkOne(req: Requirement, features: () => Promise<FeatureReport>
       return `binary ${req.name} missing: ${installHint(req.name, req.package)}`;
     }
     case 'kernel': {
+      // The full detection loads test programs and runs bpftool (~0.5 s): skip it where a file answers.
+      if (req.feature === 'btf' && existsSync(BTF_VMLINUX)) return null;
+      if (req.feature === 'tracefs' && (await ensureTracefs()).path) return null;
       const report = await features();
       return featureReason(req.feature, report[req.feature]);
     }

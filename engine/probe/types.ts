@@ -37,7 +37,7 @@ export type DriverName = 'command' | 'native' | 'bpftrace';
 /** One observation a probe made: a command it ran or a file/directory it read. */
 export interface RawRecord {
   seq: number;
-  op: 'exec' | 'read' | 'readdir' | 'readfiles';
+  op: 'exec' | 'read' | 'readdir' | 'readfiles' | 'capture';
   /** Short label chosen by the probe ("sample-0", "tc-qdisc"): names the evidence file. */
   name: string;
   argv?: string[];
@@ -88,6 +88,13 @@ export interface ProbeIO {
   readFiles(name: string, paths: string[]): Promise<RawRecord>;
   /** Lists a directory; the record's stdout holds one entry per line, sorted. */
   readDir(name: string, path: string, opts?: ReadOptions): Promise<RawRecord>;
+  /**
+   * Runs a session the IO cannot observe call by call (the native driver: load BPF, attach,
+   * wait, dump maps) and records the text it returns (op `capture`). A replay returns the
+   * recorded text and never runs `session`, so no BPF is loaded. The session should stop
+   * when `signal` aborts; a session that throws is recorded as a failed capture.
+   */
+  capture(name: string, session: (signal: AbortSignal) => Promise<string>): Promise<RawRecord>;
   /** Waits, or returns at once in a replay. Rejects when the probe is aborted. */
   sleep(ms: number): Promise<void>;
   readonly signal: AbortSignal;

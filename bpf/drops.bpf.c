@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+/* drops.kernel: counts skbs freed as drops (skb:kfree_skb with a reason other than
+ * SKB_CONSUMED), aggregated in the kernel by {reason, location, ifindex, netns, stack}.
+ * Three attach flavours of the same handler: tp_btf (preferred), the classic tracepoint
+ * (fallback) and a kprobe twin kept so the object documents and verifies that path; the
+ * twins start with autoload off ("?" prefix). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "drops.h"
+
+#define ETH_P_IP_ 0x0800
+
+/* Filters, set before load. 0 = any. Addresses in network byte order. */
+const volatile __u32 targ_ifindex = 0;
+const volatile __u32 targ_netns = 0;
+const volatile __u32 targ_saddr = 0;
+const volatile __u32 targ_daddr = 0;
+const volatile __u8 targ_proto = 0;
+const volatile __u16 targ_port = 0; /* host byte order; matches source or destination */
+const volatile __u8 want_stacks = 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DROPS_MAX_ENTRIES);
+	__type(key, struct drops_key);
+	__type(value, __u64);
+} agg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 4096);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, DROPS_MAX_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROPS_TOTAL_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} totals SEC(".maps");
+
+static __always_inline void bump_total(__u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(&totals, &slot);
+
+	if (n)
+		*n += 1; /* per-CPU slot: no atomics needed */
+}
+
+/* IPv4 header fields the filters need; false when the skb is not IPv4 or unreadable. */
+static __always_inline bool ipv4_match(struct sk_buff *skb)
+{
+	struct iphdr ip;
+	unsigned char *head;
+	__u16 nh, proto;
+
+	if (!targ_saddr && !targ_daddr && !targ_proto && !targ_port)
+		return true;
+	proto = BPF_CORE_READ(skb, protocol);
+	if (proto != bpf_htons(ETH_P_IP_))
+		return false;
+	head = BPF_CORE_READ(skb, head);
+	nh = BPF_CORE_READ(skb, network_header);
+	if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh))
+		return false;
+	if (ip.version != 4)
+		return false;
+	if (targ_saddr && ip.saddr != targ_saddr)
+		return false;
+	if (targ_daddr && ip.daddr != targ_daddr)
+		return false;
+	if (targ_proto && ip.protocol != targ_proto)
+		return false;
+	if (targ_port) {
+		__u16 ports[2];
+
+		if (ip.protocol != IPPROTO_TCP && ip.protocol != IPPROTO_UDP)
+			return false;
+		if (bpf_probe_read_kernel(ports, sizeof(ports), head + nh + ip.ihl * 4))
+			return false;
+		if (bpf_ntohs(ports[0]) != targ_port && bpf_ntohs(ports[1]) != targ_port)
+			return false;
+	}
+	return true;
+}
+
+static __always_inline int handle(void *ctx, struct sk_buff *skb, void *location, __u32 reason)
+{
+	struct drops_key key = {};
+	struct net_device *dev;
+	__u64 one = 1, *v;
+
+	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
+		return 0;
+	if (!skb)
+		return 0;
+	dev = BPF_CORE_READ(skb, dev);
+	if (dev) {
+		key.ifindex = BPF_CORE_READ(dev, ifindex);
+		key.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	} else {
+		key.ifindex = BPF_CORE_READ(skb, skb_iif);
+		struct sock *sk = BPF_CORE_READ(skb, sk);
+		if (sk)
+			key.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	}
+	if (targ_ifindex && key.ifindex != targ_ifindex)
+		return 0;
+	if (targ_netns && key.netns != targ_netns)
+		return 0;
+	if (!ipv4_match(skb))
+		return 0;
+
+	key.location = (__u64)location;
+	key.reason = reason;
+	key.stack_id = want_stacks ? bpf_get_stackid(ctx, &stacks, 0) : -1;
+	bump_total(DROPS_TOTAL_SEEN);
+
+	v = bpf_map_lookup_elem(&agg, &key);
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return 0;
+	}
+	if (bpf_map_update_elem(&agg, &key, &one, BPF_NOEXIST)) {
+		v = bpf_map_lookup_elem(&agg, &key);
+		if (v)
+			__sync_fetch_and_add(v, 1);
+		else
+			bump_total(DROPS_TOTAL_UNKEYED);
+	}
+	return 0;
+}
+
+/* btf_trace_kfree_skb: (void *, struct sk_buff *, void *location, enum skb_drop_reason, struct sock *rx_sk) */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(drops_tp_btf, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	return handle(ctx, skb, location, (__u32)reason);
+}
+
+SEC("?tracepoint/skb/kfree_skb")
+int drops_tracepoint(struct trace_event_raw_kfree_skb *args)
+{
+	return handle(args, (struct sk_buff *)args->skbaddr, args->location, (__u32)args->reason);
+}
+
+/* Only verified, never attached by the probe (no kprobes on this kernel's target hosts). */
+SEC("?kprobe/kfree_skb_reason")
+int BPF_KPROBE(drops_kprobe, struct sk_buff *skb, enum skb_drop_reason reason)
+{
+	return handle(ctx, skb, (void *)PT_REGS_IP(ctx), (__u32)reason);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,447 @@
+// drops.kernel: every skb the kernel frees as a drop (skb:kfree_skb with a reason other than
+// SKB_CONSUMED), counted in the kernel by {reason, location, device, netns, stack} with the
+// native driver (bpf/drops.bpf.c). What the BPF session saw is recorded as capture records,
+// so a replay re-parses it without loading anything.
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
+import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { installDetachGuard } from '../../engine/native/guard.js';
+import type { BpfLink } from '../../engine/native/link.js';
+import { tracepointFormat } from '../../engine/host/tracefs.js';
+import type { BarChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+
+const TRACEPOINT = 'skb:kfree_skb';
+const NETNS_DIR = '/var/run/netns';
+/** Slots of the per-CPU `totals` map (bpf/drops.h). */
+const TOTAL_SEEN = 0;
+const TOTAL_UNKEYED = 1;
+/** Offsets beyond this from the nearest symbol are not trusted. */
+const MAX_SYMBOL_OFFSET = 0x100000n;
+const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
+
+export interface DropsAttach {
+  program: string;
+  method: 'tp_btf' | 'tracepoint';
+  target: string;
+  attachMs: number;
+}
+
+/** The `attach` capture record. */
+interface AttachCapture {
+  loadMs: number;
+  attach: DropsAttach[];
+  /** Why tp_btf was not used, when the tracepoint twin was. */
+  fallback?: string;
+  filters: { ifindex: number; netns: number; saddr: string | null; daddr: string | null; protocol: number; port: number };
+}
+
+/** The `dump` capture record: the aggregation map, its stacks, device and namespace names. */
+interface DumpCapture {
+  /** Time the programs were attached, from attach to dump. */
+  windowMs: number;
+  seen: number;
+  unkeyed: number;
+  entries: Array<{ reason: number; location: string; ifindex: number; netns: number; stackId: number; count: number }>;
+  /** Stack id → kernel addresses (hex), innermost first. */
+  stacks: Record<string, string[]>;
+  /** This host's root-namespace devices: ifindex → name, and the namespace they are in. */
+  devices: Record<string, string>;
+  hostNetns: number;
+  /** Named namespaces (ip netns): inode → name. */
+  namespaces: Record<string, string>;
+}
+
+export interface DropsData {
+  [key: string]: unknown;
+  method: 'tp_btf' | 'tracepoint' | null;
+  attach: DropsAttach[];
+  fallback?: string;
+  windowMs: number;
+  total: number;
+  /** Drops counted but not aggregated (the map was full). */
+  lost?: number;
+  byReason: Record<string, number>;
+  byLocation: Record<string, number>;
+  byDevice: Record<string, number>;
+  topStacks: Array<{ count: number; reason: string; location: string; frames: string[] }>;
+  top: Array<{ reason: string; location: string; device: string; count: number }>;
+}
+
+function ipBytes(ip: string | undefined): Uint8Array | null {
+  if (ip === undefined || ip === '') return null;
+  if (!isIPv4(ip)) throw new Error(`${ip}: only IPv4 addresses can be filtered`);
+  return Uint8Array.from(ip.split('.').map(Number));
+}
+
+async function netnsInode(ns: string): Promise<number> {
+  if (/^\d+$/.test(ns)) return Number(ns);
+  const path = ns.includes('/') ? ns : `${NETNS_DIR}/${ns}`;
+  try {
+    return (await stat(path)).ino;
+  } catch {
+    throw new Error(`no network namespace ${ns} (${path})`);
+  }
+}
+
+async function namedNamespaces(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  let names: string[] = [];
+  try {
+    names = (await readdir(NETNS_DIR)).sort();
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    try {
+      out[String((await stat(`${NETNS_DIR}/${name}`)).ino)] = name;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+
+async function rootDevices(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (await readdir('/sys/class/net')).sort()) {
+    try {
+      out[(await readFile(`/sys/class/net/${name}/ifindex`, 'utf8')).trim()] = name;
+    } catch {
+      /* not a device, or gone */
+    }
+  }
+  return out;
+}
+
+function hex(n: bigint): string {
+  return `0x${n.toString(16)}`;
+}
+
+async function collect(params: Params, io: ProbeIO): Promise<void> {
+  // The reason names this kernel uses, from the tracepoint's __print_symbolic table.
+  await io.capture('reasons', async () => {
+    const format = await tracepointFormat(TRACEPOINT);
+    if (format === null) throw new Error(`cannot read the format of tracepoint ${TRACEPOINT}`);
+    return format;
+  });
+
+  let obj: BpfObject | undefined;
+  let dumpText = '';
+  try {
+    await io.capture('attach', async () => {
+      installDetachGuard();
+      const dev = typeof params.dev === 'string' && params.dev !== '' ? params.dev : undefined;
+      let ifindex = 0;
+      if (dev !== undefined) {
+        try {
+          ifindex = Number((await readFile(`/sys/class/net/${dev}/ifindex`, 'utf8')).trim());
+        } catch {
+          throw new Error(`no device ${dev} in this network namespace`);
+        }
+      }
+      const netns = typeof params.netns === 'string' && params.netns !== '' ? await netnsInode(params.netns) : 0;
+      const saddr = ipBytes(params.src_ip as string | undefined);
+      const daddr = ipBytes(params.dst_ip as string | undefined);
+      const protocol = PROTOCOLS[params.protocol as string] ?? 0;
+      const port = (params.port as number | undefined) ?? 0;
+      const globals = {
+        targ_ifindex: ifindex,
+        targ_netns: netns,
+        targ_saddr: saddr ?? new Uint8Array(4),
+        targ_daddr: daddr ?? new Uint8Array(4),
+        targ_proto: protocol,
+        targ_port: port,
+        want_stacks: params.stacks === false ? 0 : 1,
+      };
+      const filters = { ifindex, netns, saddr: (params.src_ip as string) || null, daddr: (params.dst_ip as string) || null, protocol, port };
+      const open = (useTracepoint: boolean) => {
+        const o = BpfObject.open(bpfObjectPath('drops'), {
+          globals,
+          autoload: { drops_tp_btf: !useTracepoint, drops_tracepoint: useTracepoint, drops_kprobe: false },
+        });
+        try {
+          o.load();
+          return o;
+        } catch (err) {
+          o.close();
+          throw err;
+        }
+      };
+      let fallback: string | undefined;
+      let link: BpfLink;
+      let method: DropsAttach['method'] = 'tp_btf';
+      try {
+        obj = open(false);
+        link = obj.program('drops_tp_btf').attach();
+      } catch (err) {
+        fallback = `tp_btf/kfree_skb: ${err instanceof Error ? err.message : String(err)}`;
+        obj?.close();
+        obj = undefined;
+        obj = open(true);
+        method = 'tracepoint';
+        link = obj.program('drops_tracepoint').attach();
+      }
+      const capture: AttachCapture = {
+        loadMs: round(obj.loadMs ?? 0),
+        attach: [{ program: link.program, method, target: link.target, attachMs: round(link.attachMs) }],
+        ...(fallback !== undefined ? { fallback } : {}),
+        filters,
+      };
+      return JSON.stringify(capture);
+    });
+    const attachedAt = performance.now();
+
+    await io.sleep(params.duration as number);
+
+    dumpText = (await io.capture('dump', async () => {
+      const o = obj!;
+      const windowMs = round(performance.now() - attachedAt);
+      const totals = o.map('totals');
+      const key = (n: number) => {
+        const b = Buffer.alloc(4);
+        b.writeUInt32LE(n);
+        return b;
+      };
+      const seen = Number(totals.sumU64(key(TOTAL_SEEN)));
+      const unkeyed = Number(totals.sumU64(key(TOTAL_UNKEYED)));
+      const entries: DumpCapture['entries'] = [];
+      for (const [k, v] of o.map('agg').readAll().entries) {
+        entries.push({
+          location: hex(k.readBigUInt64LE(0)),
+          reason: k.readUInt32LE(8),
+          ifindex: k.readUInt32LE(12),
+          netns: k.readUInt32LE(16),
+          stackId: k.readInt32LE(20),
+          count: Number(v.readBigUInt64LE(0)),
+        });
+      }
+      entries.sort((a, b) => b.count - a.count || a.reason - b.reason || a.location.localeCompare(b.location));
+      const stackMap = o.map('stacks');
+      const stacks: Record<string, string[]> = {};
+      if (params.stacks !== false) {
+        for (const id of new Set(entries.map((e) => e.stackId))) {
+          if (id >= 0) stacks[String(id)] = stackMap.readStack(id).map(hex);
+        }
+      }
+      const dump: DumpCapture = {
+        windowMs,
+        seen,
+        unkeyed,
+        entries,
+        stacks,
+        devices: await rootDevices(),
+        hostNetns: (await stat('/proc/self/ns/net')).ino,
+        namespaces: await namedNamespaces(),
+      };
+      o.close();
+      obj = undefined;
+      return JSON.stringify(dump);
+    })).stdout;
+  } finally {
+    obj?.close();
+  }
+
+  // Symbols of the addresses seen, from /proc/kallsyms: only the ones needed are kept.
+  const dump = JSON.parse(dumpText) as DumpCapture;
+  const addrs = new Set<string>();
+  for (const e of dump.entries) addrs.add(e.location);
+  for (const frames of Object.values(dump.stacks)) for (const a of frames) addrs.add(a);
+  await io.capture('symbols', async () => JSON.stringify(await symbolise([...addrs].sort())));
+}
+
+/** Address (hex) → `symbol+0xoff` for each address, from /proc/kallsyms. */
+async function symbolise(addrs: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  if (addrs.length === 0) return out;
+  const text = await readFile('/proc/kallsyms', 'utf8');
+  const syms: Array<{ addr: bigint; name: string }> = [];
+  for (const line of text.split('\n')) {
+    const sp1 = line.indexOf(' ');
+    if (sp1 < 0) continue;
+    const type = line[sp1 + 1];
+    if (type !== 't' && type !== 'T') continue;
+    const rest = line.slice(sp1 + 3);
+    const tab = rest.indexOf('\t');
+    const name = tab < 0 ? rest : `${rest.slice(0, tab)} ${rest.slice(tab + 1).trim()}`;
+    const addr = BigInt(`0x${line.slice(0, sp1)}`);
+    if (addr !== 0n) syms.push({ addr, name });
+  }
+  syms.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
+  for (const hexAddr of addrs) {
+    const a = BigInt(hexAddr);
+    let lo = 0;
+    let hi = syms.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (syms[mid]!.addr <= a) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    // Past the end of a function by more than any function is long: not a known symbol
+    // (a BPF program's address once it is unloaded).
+    const off = found < 0 ? -1n : a - syms[found]!.addr;
+    out[hexAddr] = off < 0n || off > MAX_SYMBOL_OFFSET ? hexAddr : `${syms[found]!.name}+0x${off.toString(16)}`;
+  }
+  return out;
+}
+
+/** `{ 12, "NETFILTER_DROP" }` pairs of the tracepoint format's __print_symbolic. */
+export function parseReasonNames(format: string): Map<number, string> {
+  const names = new Map<number, string>();
+  for (const m of format.matchAll(/\{\s*(\d+)\s*,\s*"([A-Za-z0-9_]+)"\s*\}/g)) names.set(Number(m[1]), m[2]!);
+  return names;
+}
+
+function capture(records: RawRecord[], name: string): RawRecord {
+  const rec = records.find((r) => r.op === 'capture' && r.name === name);
+  if (!rec) throw new Error(`no ${name} record in the evidence`);
+  if (rec.error !== undefined) throw new Error(rec.error);
+  return rec;
+}
+
+/** `nf_hook_slow+0x98 [mod]` → `nf_hook_slow`. */
+function functionOf(sym: string): string {
+  return sym.replace(/\+0x[0-9a-f]+.*$/, '');
+}
+
+function add(map: Record<string, number>, key: string, n: number): void {
+  map[key] = (map[key] ?? 0) + n;
+}
+
+function sorted(map: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(map).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
+}
+
+function parse(records: RawRecord[], params: Params): ProbeResult<DropsData> {
+  const reasons = parseReasonNames(capture(records, 'reasons').stdout);
+  const att = JSON.parse(capture(records, 'attach').stdout) as AttachCapture;
+  const dump = JSON.parse(capture(records, 'dump').stdout) as DumpCapture;
+  const syms = JSON.parse(capture(records, 'symbols').stdout) as Record<string, string>;
+  const top = Math.max(1, (params.top as number | undefined) ?? 10);
+  const reasonName = (r: number) => reasons.get(r) ?? `REASON_${r}`;
+  const sym = (a: string) => syms[a] ?? a;
+  const device = (ifindex: number, netns: number) => {
+    if (ifindex === 0) return '(no device)';
+    const ns = netns === dump.hostNetns ? null : (dump.namespaces[String(netns)] ?? (netns ? `netns:${netns}` : null));
+    if (ns === null) return dump.devices[String(ifindex)] ?? `if${ifindex}`;
+    return `if${ifindex}@${ns}`;
+  };
+
+  const byReason: Record<string, number> = {};
+  const byLocation: Record<string, number> = {};
+  const byDevice: Record<string, number> = {};
+  const groups = new Map<string, { reason: string; location: string; device: string; count: number }>();
+  const stackGroups = new Map<string, { count: number; reason: string; location: string; frames: string[] }>();
+  let total = 0;
+  for (const e of dump.entries) {
+    const reason = reasonName(e.reason);
+    const location = sym(e.location);
+    const dev = device(e.ifindex, e.netns);
+    total += e.count;
+    add(byReason, reason, e.count);
+    add(byLocation, location, e.count);
+    add(byDevice, dev, e.count);
+    const gk = `${reason}\u0000${location}\u0000${dev}`;
+    const g = groups.get(gk) ?? { reason, location, device: dev, count: 0 };
+    g.count += e.count;
+    groups.set(gk, g);
+    // Frames from the dropping function outwards: the tracing machinery above it is noise.
+    const raw = dump.stacks[String(e.stackId)] ?? [];
+    const at = raw.indexOf(e.location);
+    const frames = (at >= 0 ? raw.slice(at) : raw).map(sym);
+    if (frames.length > 0) {
+      const sk = `${reason}\u0000${frames.join('\u0000')}`;
+      const s = stackGroups.get(sk) ?? { count: 0, reason, location, frames };
+      s.count += e.count;
+      stackGroups.set(sk, s);
+    }
+  }
+  const byCount = <T extends { count: number }>(a: T, b: T) => b.count - a.count;
+  const topGroups = [...groups.values()].sort((a, b) => byCount(a, b) || a.reason.localeCompare(b.reason) || a.location.localeCompare(b.location));
+  const topStacks = [...stackGroups.values()].sort((a, b) => byCount(a, b) || a.frames.join().localeCompare(b.frames.join())).slice(0, top);
+  // Unkeyed drops were counted in `seen` but not aggregated.
+  const lost = dump.unkeyed;
+  if (lost > 0) total += lost;
+
+  const data: DropsData = {
+    method: att.attach[0]?.method ?? null,
+    attach: att.attach,
+    ...(att.fallback !== undefined ? { fallback: att.fallback } : {}),
+    windowMs: dump.windowMs,
+    total,
+    ...(lost > 0 ? { lost } : {}),
+    byReason: sorted(byReason),
+    byLocation: sorted(byLocation),
+    byDevice: sorted(byDevice),
+    topStacks,
+    top: topGroups.slice(0, top),
+  };
+
+  const secs = `${(dump.windowMs / 1000).toFixed(1)}s`;
+  let summary: string;
+  if (total === 0) summary = `no kernel drops in ${secs} (${data.method})`;
+  else {
+    const parts = topGroups.slice(0, 3).map((g) => `${g.reason} ${g.count} at ${functionOf(g.location)}`);
+    const more = topGroups.length > 3 ? `, +${topGroups.length - 3} more` : '';
+    summary = `${total} drop${total === 1 ? '' : 's'} in ${secs}: ${parts.join(', ')}${more}`;
+  }
+
+  const bar = (title: string, map: Record<string, number>): BarChart => ({
+    kind: 'bar',
+    title,
+    unit: 'drops',
+    bars: Object.entries(map)
+      .slice(0, top)
+      .map(([label, value]) => ({ label, value })),
+  });
+  const tables: TableSpec[] = [
+    { title: 'Drops by reason, location and device', columns: ['reason', 'location', 'device', 'drops'], rows: topGroups.slice(0, top).map((g) => [g.reason, g.location, g.device, g.count]) },
+    { title: 'Attach', columns: ['program', 'method', 'target', 'attach ms'], rows: att.attach.map((a) => [a.program, a.method, a.target, a.attachMs]) },
+  ];
+  if (topStacks.length > 0) {
+    tables.push({
+      title: 'Top kernel stacks',
+      columns: ['drops', 'reason', 'stack (innermost first)'],
+      rows: topStacks.map((s) => [s.count, s.reason, s.frames.slice(0, 12).join(' ← ')]),
+    });
+  }
+  return {
+    data,
+    summary,
+    severity: total > 0 ? 'critical' : 'info',
+    charts: total > 0 ? [bar('Drops by reason', data.byReason), bar('Drops by location', data.byLocation)] : [],
+    tables,
+  };
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+export const dropsKernel: ProbeDefinition<DropsData> = {
+  id: 'drops.kernel',
+  title: 'Kernel packet drops by reason',
+  description: `Counts every packet the kernel frees as a drop (\`skb:kfree_skb\` with a drop reason other than \`SKB_CONSUMED\`), aggregated in the kernel by reason, code location, device, network namespace and kernel stack, for \`duration\`. Reason names come from the running kernel's tracepoint format, locations and stacks are symbolised from \`/proc/kallsyms\`.
+
+Use it when net.iface shows drops, or packets vanish without any counter moving: it tells *why* (\`NETFILTER_DROP\`, \`NO_SOCKET\`, \`QDISC_DROP\`, \`TCP_CSUM\`...) and *where*. Filters (device, namespace, addresses, protocol, port) are applied in the kernel. Attaches a tp_btf program (falls back to the classic tracepoint).`,
+  normal: `A busy host drops a trickle of packets for benign reasons (\`NO_SOCKET\` for closed ports, \`NOT_SPECIFIED\` from some paths, \`OTHERHOST\`). Drops in step with a VM's traffic, \`NETFILTER_DROP\` nobody expected, or any \`QDISC_*\`, \`*_CSUM\`, \`NEIGH_*\` reasons are not normal.`,
+  replaces: [],
+  params: {
+    duration: { type: 'duration', default: '5s', min: 100, description: 'How long to count drops.', cliOption: 'duration' },
+    dev: { type: 'string', description: 'Only drops of this device (of the namespace ebpfnet runs in).', cliOption: 'dev' },
+    netns: { type: 'string', description: 'Only drops in this network namespace: an `ip netns` name, a path, or an inode number.' },
+    src_ip: { type: 'ip', description: 'Only IPv4 packets from this address.', cliOption: 'src-ip' },
+    dst_ip: { type: 'ip', description: 'Only IPv4 packets to this address.', cliOption: 'dst-ip' },
+    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only IPv4 packets of this L4 protocol.' },
+    port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this source or destination port (0 = any).' },
+    stacks: { type: 'boolean', default: true, description: 'Collect kernel stacks of the drops.' },
+    top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many rows, bars and stacks to show.' },
+  },
+  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: TRACEPOINT }],
+  overhead: 'low',
+  driver: 'native',
+  collect,
+  parse,
+};

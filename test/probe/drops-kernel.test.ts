@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { liveHandles } from '../../engine/native/guard.js';
+import { packageRoot } from '../../engine/package-info.js';
+import { runProbe } from '../../engine/probe/runtime.js';
+import type { Params } from '../../engine/probe/types.js';
+import { dropsKernel, parseReasonNames, type DropsData } from '../../probes/drops.kernel/probe.js';
+import { tempBundle } from '../helpers/bundle.js';
+import { canBuildTopologies, createVethPair } from '../helpers/netns.js';
+
+function drops(params: Record<string, unknown>) {
+  return { step: 'drops', alias: 'drops', probe: 'drops.kernel', params: params as Params };
+}
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const cannot = await canBuildTopologies();
+
+describe('drops.kernel', () => {
+  before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
+
+  it('counts ICMP dropped by nftables in a namespace, and replays without loading BPF', async (t) => {
+    const pair = await createVethPair(t);
+    await pair.inNs(['nft', 'add', 'table', 'inet', 'ebpfnet_test']);
+    await pair.inNs(['nft', 'add', 'chain', 'inet', 'ebpfnet_test', 'input', '{ type filter hook input priority 0; policy accept; }']);
+    await pair.inNs(['nft', 'add', 'rule', 'inet', 'ebpfnet_test', 'input', 'meta', 'l4proto', 'icmp', 'drop']);
+    const b = await tempBundle(t, 'ebpfnet-drops-');
+    const params = { duration: '4s', netns: pair.ns, src_ip: pair.hostIp, protocol: 'icmp' };
+    const probe = runProbe(dropsKernel, drops(params), b.opts('live'));
+    await delay(1500);
+    const N = 20;
+    // ping -c sends each echo request once: every request is one drop. (With -w, ping keeps
+    // sending past -c until the deadline when no reply comes: no deadline here.)
+    const ping = await pair.ping({ count: N, interval: 0.05, wait: 0.2 });
+    const f = await probe;
+    assert.equal(f.status, 'ok', f.reason);
+    assert.equal(ping.transmitted, N);
+    assert.equal(ping.received, 0);
+    const data = f.data as DropsData;
+    assert.equal(data.method, 'tp_btf');
+    assert.equal(data.attach.length, 1);
+    assert.ok(data.attach[0]!.attachMs >= 0 && data.attach[0]!.attachMs < 1000, `attachMs ${data.attach[0]!.attachMs}`);
+    const nf = data.byReason.NETFILTER_DROP ?? 0;
+    assert.ok(Math.abs(nf - N) <= Math.ceil(N * 0.05), `NETFILTER_DROP ${nf}, expected ${N}`);
+    assert.deepEqual(Object.keys(data.byReason), ['NETFILTER_DROP']);
+    // On 6.x nft_do_chain frees the dropped skb itself (NF_DROP_REASON): the location is there.
+    const loc = Object.keys(data.byLocation);
+    assert.equal(loc.length, 1);
+    assert.match(loc[0]!, /^nft_do_chain\+0x/);
+    assert.ok(data.topStacks.length > 0 && data.topStacks[0]!.frames[0]!.startsWith('nft_do_chain+'), JSON.stringify(data.topStacks[0]));
+    assert.equal(f.severity, 'critical');
+    assert.match(f.summary, new RegExp(`^${nf} drops in [0-9.]+s: NETFILTER_DROP ${nf} at nft_do_chain`));
+    assert.deepEqual(Object.keys(data.byDevice), [`if${Object.keys(data.byDevice)[0]!.slice(2).split('@')[0]}@${pair.ns}`]);
+    assert.ok(f.charts.some((c) => c.kind === 'bar' && c.title === 'Drops by reason'));
+
+    // Replay: identical data; no BPF object is opened.
+    const handlesBefore = liveHandles();
+    const r = await runProbe(dropsKernel, drops(params), b.opts('replay', { replayFrom: b.dir('live') }));
+    assert.equal(r.status, 'ok', r.reason);
+    assert.equal(r.driver, 'replay');
+    assert.deepEqual(r.data, f.data);
+    assert.equal(r.summary, f.summary);
+    assert.deepEqual(liveHandles(), handlesBefore);
+    assert.equal(liveHandles().objects, 0, 'the live run closed its object');
+  });
+
+  it('reads the reason names of the tracepoint format', () => {
+    const names = parseReasonNames('__print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, { 12, "NETFILTER_DROP" })');
+    assert.deepEqual([...names], [
+      [2, 'NOT_SPECIFIED'],
+      [12, 'NETFILTER_DROP'],
+    ]);
+  });
+
+  it('every shipped BPF object passes the verifier; the kprobe twin loads but cannot attach', () => {
+    const dir = join(packageRoot(), 'build', 'bpf');
+    const objects = readdirSync(dir).filter((f) => f.endsWith('.bpf.o'));
+    assert.ok(objects.includes('drops.bpf.o'));
+    for (const file of objects) {
+      const o = BpfObject.open(join(dir, file));
+      try {
+        o.load();
+      } finally {
+        o.close();
+      }
+    }
+    const o = BpfObject.open(bpfObjectPath('drops'), { autoload: { drops_tp_btf: true, drops_tracepoint: true, drops_kprobe: true } });
+    try {
+      o.load();
+      assert.ok(o.program('drops_tp_btf').attach().attachMs >= 0);
+      assert.ok(o.program('drops_tracepoint').attach().attachMs >= 0);
+      assert.throws(() => o.program('drops_kprobe').attach(), /kprobe/);
+    } finally {
+      o.close();
+    }
+  });
+
+  it('is skipped with a clear reason when not root', async () => {
+    const script = `
+      const { runProbe } = await import(${JSON.stringify(join(packageRoot(), 'dist/engine/probe/runtime.js'))});
+      const { dropsKernel } = await import(${JSON.stringify(join(packageRoot(), 'dist/probes/drops.kernel/probe.js'))});
+      const { mkdtempSync } = await import('node:fs');
+      const root = mkdtempSync('/tmp/ebpfnet-drops-nobody-');
+      const f = await runProbe(dropsKernel, { step: 's', alias: 'd', probe: 'drops.kernel', params: {} },
+        { rawDir: root + '/raw/d', bundleRoot: root, signal: new AbortController().signal });
+      (await import('node:fs')).rmSync(root, { recursive: true, force: true });
+      console.log(JSON.stringify({ status: f.status, reason: f.reason }));`;
+    const r = await execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '--input-type=module', '-e', script], {
+      stdin: 'ignore',
+      cwd: '/tmp',
+    });
+    const f = JSON.parse(String(r.stdout).trim().split('\n').at(-1)!) as { status: string; reason: string };
+    assert.equal(f.status, 'skipped');
+    assert.match(f.reason, /^not root/);
+  });
+});
