@@ -2,6 +2,7 @@
 //   npm run build && node dist/test/bench/startup.js
 // Prints medians of repeated runs; BENCHMARKS.md keeps the figures.
 import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { closeAll } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
@@ -48,14 +49,17 @@ function nativeLoadAttach(): { loadMs: number; attachMs: number } {
 }
 
 const rows: Array<[string, string, string]> = [];
+mkdirSync('/tmp/ebpfnet-bench', { recursive: true });
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
 rows.push(['node -e 0 (the runtime alone)', fmt(commandMedian([process.execPath, '-e', '0'])), '']);
 rows.push(['ebpfnet --version', fmt(commandMedian([process.execPath, CLI, '--version'])), '']);
+// The same job on both sides: count kfree_skb drops for 100 ms, print, exit.
+const WINDOW_MS = 100;
 rows.push([
-  'start → tracepoint attached → exit',
-  `bpftrace: ${fmt(commandMedian(['bpftrace', '-e', 'tracepoint:syscalls:sys_enter_getppid { @n = count(); } interval:ms:1 { exit(); }']))}`,
-  `ebpfnet probe run qdisc.stats -d 0s (no BPF): ${fmt(commandMedian([process.execPath, CLI, 'probe', 'run', 'qdisc.stats', '-d', '0s', '--out', '/tmp/ebpfnet-bench']))}`,
+  `kfree_skb drop count, ${WINDOW_MS} ms window: start → attached → printed`,
+  `ebpfnet probe run drops.kernel: ${fmt(commandMedian([process.execPath, CLI, 'probe', 'run', 'drops.kernel', '-d', `${WINDOW_MS}ms`, '--out', '/tmp/ebpfnet-bench']))}`,
+  `bpftrace one-liner: ${fmt(commandMedian(['bpftrace', '-e', `tracepoint:skb:kfree_skb { @[args->reason] = count(); } interval:ms:${WINDOW_MS} { exit(); }`]))}`,
 ]);
 const native = nativeLoadAttach();
 rows.push(['in-process load (libbpf, CO-RE object)', fmt(native.loadMs), '']);
