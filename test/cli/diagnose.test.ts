@@ -207,6 +207,13 @@ describe('probe run', () => {
     assert.ok(finding.data.devices[0]!.deltas.tx_packets > 0);
     assert.ok(existsSync(join(finding.bundle, 'finding.json')));
   });
+  test('-d with a bare number means seconds, as in the seed tools', () => {
+    const r = runCli(['probe', 'run', 'qdisc.stats', '-d', '1', '--out', out, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const finding = JSON.parse(r.stdout) as { params: { duration: number }; data: { durationMs: number } };
+    assert.equal(finding.params.duration, 1000);
+    assert.ok(finding.data.durationMs >= 900 && finding.data.durationMs < 2000, String(finding.data.durationMs));
+  });
   test('an option the probe does not have is refused', () => {
     const r = runCli(['probe', 'run', 'net.iface', '--src-ip', '10.0.0.1']);
     assert.equal(r.status, 2);

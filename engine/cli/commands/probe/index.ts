@@ -11,8 +11,8 @@ import { findProbe } from '../probes/index.js';
 
 /** The seed tools' common options, as commander flags, keyed by the param role they feed. */
 const COMMON: Array<{ role: CommonOption; flags: string; description: string }> = [
-  { role: 'interval', flags: '-i, --interval <duration>', description: 'sampling interval (e.g. 1s)' },
-  { role: 'duration', flags: '-d, --duration <duration>', description: 'how long to observe (e.g. 10s)' },
+  { role: 'interval', flags: '-i, --interval <duration>', description: 'sampling interval (1s, 500ms; a bare number is seconds)' },
+  { role: 'duration', flags: '-d, --duration <duration>', description: 'how long to observe (10s, 2m; a bare number is seconds)' },
   { role: 'count', flags: '-c, --count <n>', description: 'stop after this many events or samples' },
   { role: 'src-ip', flags: '--src-ip <ip>', description: 'only packets from this address' },
   { role: 'dst-ip', flags: '--dst-ip <ip>', description: 'only packets to this address' },
@@ -40,7 +40,9 @@ export function registerProbe(program: Command): void {
       const value = flags[flagKey(c.role)];
       if (value === undefined) continue;
       const target = Object.entries(def.params).find(([, spec]) => spec.cliOption === c.role);
-      if (target) params[target[0]] = value;
+      // The seed tools took -d 5 and -i 1 in seconds; so do we.
+      const seconds = (c.role === 'duration' || c.role === 'interval') && typeof value === 'string' && /^\d+(\.\d+)?$/.test(value);
+      if (target) params[target[0]] = seconds ? `${value}s` : value;
       else if (c.role !== 'verbose') throw new CliError(`probe ${id} has no --${c.role} option (its params: ${Object.keys(def.params).join(', ')})`);
     }
     resolveParams(def, params); // a bad value is a usage error (exit 2), before any evidence folder exists
