@@ -1,0 +1,80 @@
+// Overhead on the data path: packets per second of a UDP flood that an nftables rule
+// drops, with no probe, with ebpfnet's drops.kernel attached, and with a bpftrace
+// one-liner doing the same aggregation. Needs root.
+//   npm run build && node dist/test/bench/flood.js
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { probeRegistry } from '../../engine/probe/registry.js';
+import { runProbe } from '../../engine/probe/runtime.js';
+import { createVethPair, run } from '../helpers/netns.js';
+
+const SECONDS = Number(process.env.FLOOD_SECONDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const PORT = 9999;
+
+/** A sender in its own process: as many 64-byte UDP datagrams as it can for SECONDS. */
+function flood(target: string): number {
+  const script = `
+    const s = require('node:dgram').createSocket('udp4'); const buf = Buffer.alloc(64);
+    const end = Date.now() + ${SECONDS * 1000}; let n = 0;
+    function burst() { for (let i = 0; i < 256; i++) { s.send(buf, ${PORT}, '${target}'); n++; }
+      if (Date.now() < end) setImmediate(burst); else s.close(() => console.log(n)); }
+    burst();`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  return Number(r.stdout.trim()) / SECONDS;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+const pair = await createVethPair(undefined);
+const scratch = mkdtempSync(join(tmpdir(), 'ebpfnet-flood-'));
+try {
+  await pair.inNs(['nft', 'add', 'table', 'inet', 'bench']);
+  await pair.inNs(['nft', 'add', 'chain', 'inet', 'bench', 'in', '{ type filter hook input priority 0; }']);
+  await pair.inNs(['nft', 'add', 'rule', 'inet', 'bench', 'in', 'udp', 'dport', String(PORT), 'drop']);
+  await run(['ip', 'neigh', 'replace', pair.peerIp, 'lladdr', (await pair.inNs(['cat', `/sys/class/net/${pair.peerDev}/address`])).stdout.trim(), 'dev', pair.hostDev]);
+
+  // Each probe side by side with the bpftrace one-liner doing the same aggregation.
+  const BPFTRACE = {
+    'bpftrace: reason, location': 'tracepoint:skb:kfree_skb { @[args->reason, args->location] = count(); }',
+    'bpftrace: + kernel stack': 'tracepoint:skb:kfree_skb { @[args->reason, args->location, kstack] = count(); }',
+  };
+  const results: Record<string, number[]> = { 'no probe': [] };
+  const add = (what: string, pps: number) => (results[what] ??= []).push(pps);
+  for (let round = 0; round < ROUNDS; round++) {
+    add('no probe', flood(pair.peerIp));
+    for (const stacks of [false, true]) {
+      const def = probeRegistry().get('drops.kernel')!;
+      const probe = runProbe(def, { step: 'bench', alias: 'drops', probe: 'drops.kernel', params: { duration: `${SECONDS + 3}s`, stacks } }, {
+        rawDir: join(scratch, `drops-${round}-${stacks}`),
+        bundleRoot: scratch,
+        signal: new AbortController().signal,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // attached well before the flood
+      add(`drops.kernel: ${stacks ? '+ kernel stack' : 'reason, location'}`, flood(pair.peerIp));
+      const finding = await probe;
+      if (finding.status !== 'ok') throw new Error(`drops.kernel: ${finding.status}: ${finding.reason}`);
+    }
+    for (const [what, script] of Object.entries(BPFTRACE)) {
+      const bt = spawn('bpftrace', ['-e', script], { stdio: 'ignore' });
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      add(what, flood(pair.peerIp));
+      bt.kill('SIGINT');
+      await new Promise((resolve) => bt.on('close', resolve));
+    }
+  }
+  const base = median(results['no probe']!);
+  console.log(`UDP flood into an nftables drop, ${SECONDS} s per run, median of ${ROUNDS}`);
+  for (const [what, values] of Object.entries(results)) {
+    const pps = median(values);
+    console.log(`${what.padEnd(34)} ${Math.round(pps).toLocaleString('en-US').padStart(10)} pps  ${((pps / base - 1) * 100).toFixed(1).padStart(6)} %`);
+  }
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+  await pair.teardown();
+}
