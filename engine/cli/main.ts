@@ -10,6 +10,7 @@ import { registerDoctor } from './commands/doctor/index.js';
 import { registerProbe } from './commands/probe/index.js';
 import { registerProbes } from './commands/probes/index.js';
 import { registerRunbooks } from './commands/runbooks/index.js';
+import { registerSelftest } from './commands/selftest/index.js';
 import { CliError, EXIT } from './errors.js';
 
 function buildProgram(): Command {
@@ -23,6 +24,7 @@ function buildProgram(): Command {
   registerProbes(program);
   registerProbe(program);
   registerDoctor(program);
+  registerSelftest(program);
   return program;
 }
 

@@ -3,6 +3,7 @@ import { binaryVersion, findFirstBinary, installHint } from './binaries.js';
 import { detectFeatures, type FeatureReport, type FeatureStatus } from './features.js';
 import { hostFacts, type HostFacts } from './facts.js';
 import { tracepointsIn } from './tracefs.js';
+import { describeLast, loadSelftest } from '../selftest/state.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'warn';
 
@@ -110,6 +111,7 @@ export async function runDoctor(): Promise<DoctorReport> {
   checks.push(featureCheck('uprobes', 'uprobes', features.uprobes));
   checks.push(featureCheck('ringbuf', 'BPF ring buffer', features.ringbuf));
   checks.push(...(await Promise.all(DOCTOR_BINARIES.map(binaryCheck))));
+  checks.push({ id: 'selftest', label: 'last ebpfnet selftest', ...describeLast(await loadSelftest()) });
 
   const ok = host.root && (features.tracepoints.present === true || features.btf.present === true);
   return { ok, checks, features, host };

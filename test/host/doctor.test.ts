@@ -12,7 +12,7 @@ test('doctor reports this machine', async () => {
   const r = await runDoctor();
   assert.equal(r.ok, true);
   const byId = new Map(r.checks.map((c) => [c.id, c]));
-  const ids = [...FEATURE_IDS, ...DOCTOR_BINARIES.map((b) => `binary:${b.id}`)];
+  const ids = [...FEATURE_IDS, ...DOCTOR_BINARIES.map((b) => `binary:${b.id}`), 'selftest'];
   assert.deepEqual(r.checks.map((c) => c.id), ids);
   assert.equal(byId.get('root')!.status, 'ok');
   assert.equal(byId.get('btf')!.status, 'ok');

@@ -1,0 +1,74 @@
+// Where `ebpfnet selftest` keeps its last result, and how doctor describes it. Kept apart from
+// the selftest itself so that doctor loads nothing heavy.
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { DropsAttach } from '../../probes/drops.kernel/probe.js';
+
+export const SELFTEST_VERSION = 1;
+
+export interface SelftestCheck {
+  id: string;
+  /** What was injected, in words. */
+  label: string;
+  reason: string;
+  /** Where the kernel frees these packets (function). */
+  location: string;
+  expected: number;
+  counted: number;
+  /** Allowed |counted - expected|. */
+  tolerance: number;
+  verdict: 'ok' | 'mismatch';
+}
+
+export interface SelftestResult {
+  version: number;
+  /** `ok`: every count agreed; `mismatch`: some did not; `error`: the selftest could not finish. */
+  status: 'ok' | 'mismatch' | 'error';
+  at: string;
+  kernel: string;
+  durationMs: number;
+  checks: SelftestCheck[];
+  /** Drops in the namespace that neither case explains (not an error by themselves). */
+  other: Record<string, number>;
+  method: DropsAttach['method'] | null;
+  attach: DropsAttach[];
+  fallback?: string;
+  error?: string;
+}
+
+export function stateDir(): string {
+  return process.env.EBPFNET_STATE_DIR || '/var/lib/ebpfnet';
+}
+
+export function statePath(): string {
+  return join(stateDir(), 'selftest.json');
+}
+
+export async function saveSelftest(result: SelftestResult): Promise<string> {
+  const path = statePath();
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(result, null, 2)}\n`);
+  await rename(tmp, path);
+  return path;
+}
+
+/** The last stored result, or null when there is none (or it is unreadable). */
+export async function loadSelftest(): Promise<SelftestResult | null> {
+  try {
+    const v = JSON.parse(await readFile(statePath(), 'utf8')) as SelftestResult;
+    return v && typeof v === 'object' && typeof v.status === 'string' && typeof v.at === 'string' ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** One line for doctor: the last result and its age. */
+export function describeLast(r: SelftestResult | null, now = Date.now()): { status: 'ok' | 'warn'; detail: string } {
+  if (r === null) return { status: 'warn', detail: `never run (or no ${statePath()}): run ebpfnet selftest` };
+  const ageS = Math.max(0, Math.round((now - Date.parse(r.at)) / 1000));
+  const age = ageS < 120 ? `${ageS}s` : ageS < 7200 ? `${Math.round(ageS / 60)}m` : ageS < 172800 ? `${Math.round(ageS / 3600)}h` : `${Math.round(ageS / 86400)}d`;
+  const counts = r.checks.map((c) => `${c.reason} ${c.counted}/${c.expected}`).join(', ');
+  const detail = `${r.status} ${age} ago on ${r.kernel}${counts ? `: ${counts}` : ''}${r.method ? ` (${r.method})` : ''}${r.error ? `: ${r.error}` : ''}`;
+  return { status: r.status === 'ok' ? 'ok' : 'warn', detail };
+}
