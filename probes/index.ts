@@ -4,5 +4,9 @@ import { netIface } from './net.iface/probe.js';
 import { qdiscStats } from './qdisc.stats/probe.js';
 import { qdiscLatency } from './qdisc.latency/probe.js';
 import { dropsKernel } from './drops.kernel/probe.js';
+import { qdiscDrops } from './qdisc.drops/probe.js';
+import { dropsEth } from './drops.eth/probe.js';
+import { dropsMonitor } from './drops.monitor/probe.js';
 
 export const allProbes: ProbeDefinition[] = [netIface, qdiscStats, qdiscLatency, dropsKernel as ProbeDefinition];
+allProbes.push(qdiscDrops as ProbeDefinition, dropsEth as ProbeDefinition, dropsMonitor as ProbeDefinition);

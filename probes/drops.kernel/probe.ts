@@ -113,22 +113,88 @@ async function rootDevices(): Promise<Record<string, string>> {
   return out;
 }
 
+
+/** Reads the aggregation map (cumulative since attach), its stacks, device and namespace names. */
+async function dumpMaps(o: BpfObject, params: Params, attachedAt: number): Promise<DumpCapture> {
+  const windowMs = round(performance.now() - attachedAt);
+  const totals = o.map('totals');
+  const key = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return b;
+  };
+  const seen = Number(totals.sumU64(key(TOTAL_SEEN)));
+  const unkeyed = Number(totals.sumU64(key(TOTAL_UNKEYED)));
+  const entries: DumpCapture['entries'] = [];
+  for (const [k, v] of o.map('agg').readAll().entries) {
+    entries.push({
+      location: hex(k.readBigUInt64LE(0)),
+      reason: k.readUInt32LE(8),
+      ifindex: k.readUInt32LE(12),
+      netns: k.readUInt32LE(16),
+      stackId: k.readInt32LE(20),
+      count: Number(v.readBigUInt64LE(0)),
+    });
+  }
+  entries.sort((a, b) => b.count - a.count || a.reason - b.reason || a.location.localeCompare(b.location));
+  const stackMap = o.map('stacks');
+  const stacks: Record<string, string[]> = {};
+  if (params.stacks !== false) {
+    for (const id of new Set(entries.map((e) => e.stackId))) {
+      if (id >= 0) stacks[String(id)] = stackMap.readStack(id).map(hex);
+    }
+  }
+  return {
+    windowMs,
+    seen,
+    unkeyed,
+    entries,
+    stacks,
+    devices: await rootDevices(),
+    hostNetns: (await stat('/proc/self/ns/net')).ino,
+    namespaces: await namedNamespaces(),
+  };
+}
+
 function hex(n: bigint): string {
   return `0x${n.toString(16)}`;
 }
 
-async function collect(params: Params, io: ProbeIO): Promise<void> {
+/** How other probes run a drops.kernel session inside their own collect. */
+export interface DropsSessionOptions {
+  /** Prefix of the capture names (`w3-` → `w3-reasons`, `w3-attach`...), so one probe can run several sessions. */
+  prefix?: string;
+  /**
+   * What to do while the programs are attached (default: sleep `params.duration`). Other probes
+   * read their own counters here, so that both cover the same window. `snapshot(name)` records
+   * the maps as they are now (cumulative since attach) as the capture `<prefix><name>`, without
+   * detaching: a timeline without gaps (read a window with parseDrops' `dump` and `since`).
+   */
+  window?: (snapshot: (name: string) => Promise<void>) => Promise<void>;
+  /**
+   * Record the symbols of the session's addresses (`<prefix>symbols`); false leaves it to the
+   * caller (`captureSymbols` with the returned addresses), e.g. to read /proc/kallsyms once.
+   */
+  symbols?: boolean;
+}
+
+/**
+ * One drops.kernel session: reason names, load + attach, `window`, dump, symbols, recorded as
+ * capture records named `<prefix>reasons|attach|dump|symbols`. Read them back with `parseDrops`.
+ */
+export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessionOptions = {}): Promise<string[]> {
+  const prefix = opts.prefix ?? '';
   // The reason names this kernel uses, from the tracepoint's __print_symbolic table.
-  await io.capture('reasons', async () => {
+  await io.capture(`${prefix}reasons`, async () => {
     const format = await tracepointFormat(TRACEPOINT);
     if (format === null) throw new Error(`cannot read the format of tracepoint ${TRACEPOINT}`);
     return format;
   });
 
   let obj: BpfObject | undefined;
-  let dumpText = '';
+  const dumpTexts: string[] = [];
   try {
-    await io.capture('attach', async () => {
+    await io.capture(`${prefix}attach`, async () => {
       installDetachGuard();
       const dev = typeof params.dev === 'string' && params.dev !== '' ? params.dev : undefined;
       let ifindex = 0;
@@ -191,62 +257,38 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     });
     const attachedAt = performance.now();
 
-    await io.sleep(params.duration as number);
+    const snapshot = async (name: string) => {
+      const rec = await io.capture(`${prefix}${name}`, async () => JSON.stringify(await dumpMaps(obj!, params, attachedAt)));
+      dumpTexts.push(rec.stdout);
+    };
+    if (opts.window) await opts.window(snapshot);
+    else await io.sleep(params.duration as number);
 
-    dumpText = (await io.capture('dump', async () => {
-      const o = obj!;
-      const windowMs = round(performance.now() - attachedAt);
-      const totals = o.map('totals');
-      const key = (n: number) => {
-        const b = Buffer.alloc(4);
-        b.writeUInt32LE(n);
-        return b;
-      };
-      const seen = Number(totals.sumU64(key(TOTAL_SEEN)));
-      const unkeyed = Number(totals.sumU64(key(TOTAL_UNKEYED)));
-      const entries: DumpCapture['entries'] = [];
-      for (const [k, v] of o.map('agg').readAll().entries) {
-        entries.push({
-          location: hex(k.readBigUInt64LE(0)),
-          reason: k.readUInt32LE(8),
-          ifindex: k.readUInt32LE(12),
-          netns: k.readUInt32LE(16),
-          stackId: k.readInt32LE(20),
-          count: Number(v.readBigUInt64LE(0)),
-        });
-      }
-      entries.sort((a, b) => b.count - a.count || a.reason - b.reason || a.location.localeCompare(b.location));
-      const stackMap = o.map('stacks');
-      const stacks: Record<string, string[]> = {};
-      if (params.stacks !== false) {
-        for (const id of new Set(entries.map((e) => e.stackId))) {
-          if (id >= 0) stacks[String(id)] = stackMap.readStack(id).map(hex);
-        }
-      }
-      const dump: DumpCapture = {
-        windowMs,
-        seen,
-        unkeyed,
-        entries,
-        stacks,
-        devices: await rootDevices(),
-        hostNetns: (await stat('/proc/self/ns/net')).ino,
-        namespaces: await namedNamespaces(),
-      };
-      o.close();
+    const rec = await io.capture(`${prefix}dump`, async () => {
+      const dump = await dumpMaps(obj!, params, attachedAt);
+      obj!.close();
       obj = undefined;
       return JSON.stringify(dump);
-    })).stdout;
+    });
+    dumpTexts.push(rec.stdout);
   } finally {
     obj?.close();
   }
 
   // Symbols of the addresses seen, from /proc/kallsyms: only the ones needed are kept.
-  const dump = JSON.parse(dumpText) as DumpCapture;
   const addrs = new Set<string>();
-  for (const e of dump.entries) addrs.add(e.location);
-  for (const frames of Object.values(dump.stacks)) for (const a of frames) addrs.add(a);
-  await io.capture('symbols', async () => JSON.stringify(await symbolise([...addrs].sort())));
+  for (const text of dumpTexts) {
+    const dump = JSON.parse(text) as DumpCapture;
+    for (const e of dump.entries) addrs.add(e.location);
+    for (const frames of Object.values(dump.stacks)) for (const a of frames) addrs.add(a);
+  }
+  if (opts.symbols !== false) await captureSymbols(io, `${prefix}symbols`, [...addrs]);
+  return [...addrs];
+}
+
+/** Records `symbol+0xoff` of each address (from /proc/kallsyms) as the capture `name`. */
+export async function captureSymbols(io: ProbeIO, name: string, addrs: string[]): Promise<void> {
+  await io.capture(name, async () => JSON.stringify(await symbolise([...new Set(addrs)].sort())));
 }
 
 /** Address (hex) → `symbol+0xoff` for each address, from /proc/kallsyms. */
@@ -314,11 +356,44 @@ function sorted(map: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(map).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
 }
 
-function parse(records: RawRecord[], params: Params): ProbeResult<DropsData> {
-  const reasons = parseReasonNames(capture(records, 'reasons').stdout);
-  const att = JSON.parse(capture(records, 'attach').stdout) as AttachCapture;
-  const dump = JSON.parse(capture(records, 'dump').stdout) as DumpCapture;
-  const syms = JSON.parse(capture(records, 'symbols').stdout) as Record<string, string>;
+/** When a capture of a session (`attach`, `dump`, a snapshot) was taken, ms since the epoch. */
+export function captureAt(records: RawRecord[], name: string): number {
+  const rec = capture(records, name);
+  return rec.at;
+}
+
+export interface ParseDropsOptions {
+  /** The session's capture prefix. */
+  prefix?: string;
+  /** The symbols capture's full name (default `<prefix>symbols`). */
+  symbols?: string;
+  /** Which dump to read (default `dump`, the one at the end), without the prefix. */
+  dump?: string;
+  /** A snapshot taken earlier in the session (without the prefix): counts are since then. */
+  since?: string;
+}
+
+/** The drops between two snapshots of one session: entries (per key), totals and time subtracted. */
+function since(dump: DumpCapture, base: DumpCapture): DumpCapture {
+  const k = (e: DumpCapture['entries'][number]) => `${e.location}|${e.reason}|${e.ifindex}|${e.netns}|${e.stackId}`;
+  const before = new Map(base.entries.map((e) => [k(e), e.count]));
+  return {
+    ...dump,
+    windowMs: round(dump.windowMs - base.windowMs),
+    seen: dump.seen - base.seen,
+    unkeyed: dump.unkeyed - base.unkeyed,
+    entries: dump.entries.map((e) => ({ ...e, count: e.count - (before.get(k(e)) ?? 0) })).filter((e) => e.count > 0),
+  };
+}
+
+/** The finding of a session `collectDrops` recorded (under `prefix`); other records are ignored. */
+export function parseDrops(records: RawRecord[], params: Params, opts: ParseDropsOptions = {}): ProbeResult<DropsData> {
+  const prefix = opts.prefix ?? '';
+  const reasons = parseReasonNames(capture(records, `${prefix}reasons`).stdout);
+  const att = JSON.parse(capture(records, `${prefix}attach`).stdout) as AttachCapture;
+  const end = JSON.parse(capture(records, `${prefix}${opts.dump ?? 'dump'}`).stdout) as DumpCapture;
+  const dump = opts.since === undefined ? end : since(end, JSON.parse(capture(records, `${prefix}${opts.since}`).stdout) as DumpCapture);
+  const syms = JSON.parse(capture(records, opts.symbols ?? `${prefix}symbols`).stdout) as Record<string, string>;
   const top = Math.max(1, (params.top as number | undefined) ?? 10);
   const reasonName = (r: number) => reasons.get(r) ?? `REASON_${r}`;
   const sym = (a: string) => syms[a] ?? a;
@@ -442,6 +517,8 @@ Use it when net.iface shows drops, or packets vanish without any counter moving:
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: TRACEPOINT }],
   overhead: 'low',
   driver: 'native',
-  collect,
-  parse,
+  collect: async (params, io) => {
+    await collectDrops(params, io);
+  },
+  parse: (records, params) => parseDrops(records, params),
 };

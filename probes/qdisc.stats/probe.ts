@@ -117,7 +117,7 @@ function toNumber(v: unknown): number {
   return 0;
 }
 
-const keyOf = (q: Pick<TcQdisc, 'dev' | 'handle' | 'parent'>) => `${q.dev}|${q.handle}|${q.parent}`;
+export const keyOf = (q: Pick<TcQdisc, 'dev' | 'handle' | 'parent'>) => `${q.dev}|${q.handle}|${q.parent}`;
 
 /** The major number of a handle or parent (`1:` → 1, `:1` → 0, `ffff:fff1` → 0xffff). */
 function major(handle: string): number | undefined {
@@ -126,14 +126,15 @@ function major(handle: string): number | undefined {
 }
 
 /** How deep each qdisc sits under its device's top-level qdisc (0 = top level). */
-function depths(qdiscs: TcQdisc[]): Map<string, number> {
-  const byDevMajor = new Map<string, TcQdisc>();
+export function depths(qdiscs: Array<Pick<TcQdisc, 'dev' | 'handle' | 'parent' | 'root'>>): Map<string, number> {
+  type Q = Pick<TcQdisc, 'dev' | 'handle' | 'parent' | 'root'>;
+  const byDevMajor = new Map<string, Q>();
   for (const q of qdiscs) {
     const m = major(q.handle);
     if (m !== undefined && (q.root || !byDevMajor.has(`${q.dev}|${m}`))) byDevMajor.set(`${q.dev}|${m}`, q);
   }
   const out = new Map<string, number>();
-  const depthOf = (q: TcQdisc, seen: Set<string>): number => {
+  const depthOf = (q: Q, seen: Set<string>): number => {
     const key = keyOf(q);
     const known = out.get(key);
     if (known !== undefined) return known;
