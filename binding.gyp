@@ -12,6 +12,7 @@
         "native/map.cc",
         "native/object.cc",
         "native/registry.cc",
+        "native/stats.cc",
         "native/ringbuf.cc",
         "native/values.cc"
       ],

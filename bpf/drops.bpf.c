@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /* drops.kernel: counts skbs freed as drops (skb:kfree_skb with a reason other than
  * SKB_CONSUMED), aggregated in the kernel by {reason, location, ifindex, netns, stack}.
- * Three attach flavours of the same handler: tp_btf (preferred), the classic tracepoint
- * (fallback) and a kprobe twin kept so the object documents and verifies that path; the
- * twins start with autoload off ("?" prefix). */
+ * Four attach flavours of the same handler, chosen at load by the probe:
+ *  - raw_tp: no BTF lookup at attach, so with a cached minimal BTF for the CO-RE reads it
+ *    loads in a few ms (tp_btf always parses the whole vmlinux BTF, ~50 ms);
+ *  - tp_btf: the typed BTF tracepoint when no minimal BTF is at hand;
+ *  - the classic tracepoint: where BTF tracepoints are refused;
+ *  - kprobe: kernels whose tracepoint has no drop reason (before 5.17).
+ * All but tp_btf start with autoload off ("?" prefix). raw_tp and tp_btf read the reason
+ * argument, so the probe uses them only where the tracepoint format has `reason`. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -88,13 +93,15 @@ static __always_inline bool ipv4_match(struct sk_buff *skb)
 	return true;
 }
 
-static __always_inline int handle(void *ctx, struct sk_buff *skb, void *location, __u32 reason)
+/* has_reason is a literal at every call: in the legacy kprobe it is false and the compiler
+ * drops the SKB_CONSUMED relocation, which kernels without drop reasons could not resolve. */
+static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *location, __u32 reason, bool has_reason)
 {
 	struct drops_key key = {};
 	struct net_device *dev;
 	__u64 one = 1, *v;
 
-	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
+	if (has_reason && reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
 		return 0;
 	if (!skb)
 		return 0;
@@ -135,9 +142,21 @@ static __always_inline int handle(void *ctx, struct sk_buff *skb, void *location
 	return 0;
 }
 
+static __always_inline int handle(void *ctx, struct sk_buff *skb, void *location, __u32 reason)
+{
+	return handle_skb(ctx, skb, location, reason, true);
+}
+
 /* btf_trace_kfree_skb: (void *, struct sk_buff *, void *location, enum skb_drop_reason, struct sock *rx_sk) */
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(drops_tp_btf, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	return handle(ctx, skb, location, (__u32)reason);
+}
+
+/* The same arguments, untyped: only BPF_CORE_READ (probe-read) access, which handle() uses. */
+SEC("?raw_tp/kfree_skb")
+int BPF_PROG(drops_raw_tp, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
 	return handle(ctx, skb, location, (__u32)reason);
 }
@@ -148,11 +167,25 @@ int drops_tracepoint(struct trace_event_raw_kfree_skb *args)
 	return handle(args, (struct sk_buff *)args->skbaddr, args->location, (__u32)args->reason);
 }
 
-/* Only verified, never attached by the probe (no kprobes on this kernel's target hosts). */
+/* Kprobe twin of the tracepoint handlers (5.17+: kfree_skb_reason carries the reason). */
 SEC("?kprobe/kfree_skb_reason")
 int BPF_KPROBE(drops_kprobe, struct sk_buff *skb, enum skb_drop_reason reason)
 {
-	return handle(ctx, skb, (void *)PT_REGS_IP(ctx), (__u32)reason);
+	__u64 caller = 0;
+
+	BPF_KPROBE_READ_RET_IP(caller, ctx); /* the location is the caller, as the tracepoint's */
+	return handle(ctx, skb, (void *)caller, (__u32)reason);
+}
+
+/* Kernels before 5.17: the tracepoint has no reason and kfree_skb(skb) frees only drops
+ * (consume_skb frees the rest); every drop is counted as reason 0 (NOT_SPECIFIED). */
+SEC("?kprobe/kfree_skb")
+int BPF_KPROBE(drops_kprobe_legacy, struct sk_buff *skb)
+{
+	__u64 caller = 0;
+
+	BPF_KPROBE_READ_RET_IP(caller, ctx);
+	return handle_skb(ctx, skb, (void *)caller, 0, false);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -11,6 +11,7 @@
 #include "object.h"
 #include "registry.h"
 #include "ringbuf.h"
+#include "stats.h"
 
 namespace ebpfnet {
 
@@ -72,6 +73,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeAll", Napi::Function::New<CloseAll>(env, "closeAll"));
   exports.Set("detachAll", Napi::Function::New<DetachAll>(env, "detachAll"));
   exports.Set("liveHandles", Napi::Function::New<LiveHandles>(env, "liveHandles"));
+  exports.Set("enableStats", Napi::Function::New<EnableStats>(env, "enableStats"));
   exports.Set("features", Napi::Function::New<Features>(env, "features"));
   exports.Set("setLogCallback", Napi::Function::New<SetLogCallback>(env, "setLogCallback"));
   exports.Set("libbpfVersion", Napi::Function::New<LibbpfVersion>(env, "libbpfVersion"));

@@ -1,5 +1,6 @@
 // Small helpers for repeatable and key=value options.
 import { CliError } from './errors.js';
+import { parseBudget, type OverheadBudget } from '../probe/overhead.js';
 
 /** commander accumulator for repeatable options. */
 export function collect(value: string, previous: string[]): string[] {
@@ -15,4 +16,14 @@ export function parseAssignments(list: string[], flag: string): Record<string, s
     out[item.slice(0, eq).trim()] = item.slice(eq + 1);
   }
   return out;
+}
+
+/** `--budget cpu=5%,events=200k` → a partial budget; a bad value is a usage error. */
+export function budgetFlag(text: string | undefined): Partial<OverheadBudget> | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseBudget(text);
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err));
+  }
 }

@@ -131,6 +131,8 @@ export interface NativeAddon {
   setLogCallback(fn: ((level: number, text: string) => void) | null, maxLevel?: number): void;
   libbpfVersion(): string;
   possibleCpus(): number;
+  /** BPF_ENABLE_STATS(BPF_STATS_RUN_TIME): run statistics are counted while the returned fd is open. */
+  enableStats(): number;
 }
 
 /** Where `npm run build` puts the addon. */

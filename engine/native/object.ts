@@ -126,6 +126,14 @@ export class BpfObject {
     this.loadMs = performance.now() - started;
   }
 
+  /** Detaches every link of this object's programs; the maps stay readable until close(). */
+  detach(): number {
+    let n = 0;
+    for (const link of this.links) if (link.detach()) n++;
+    this.links.clear();
+    return n;
+  }
+
   /** Closes the object: stops its ring readers, detaches its links, frees its maps. */
   close(): void {
     this.native.close();

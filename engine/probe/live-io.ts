@@ -1,5 +1,6 @@
 // The live driver of ProbeIO: runs commands (execa, argument arrays, never a shell) and
 // reads files on this host, and records every observation as a RawRecord, in call order.
+import type { OverheadBudget } from './overhead.js';
 import { constants as osConstants } from 'node:os';
 import { readFile, readdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -20,7 +21,10 @@ export class LiveIO implements ProbeIO {
   private readonly pending = new Set<Promise<unknown>>();
   private nextSeq = 1;
 
-  constructor(readonly signal: AbortSignal) {}
+  constructor(
+    readonly signal: AbortSignal,
+    readonly budget: OverheadBudget | null = null,
+  ) {}
 
   exec(name: string, argv: string[], opts: ExecOptions = {}): Promise<RawRecord> {
     if (argv.length === 0 || argv[0] === '') return Promise.reject(new Error(`exec "${name}": empty argv`));
@@ -106,12 +110,14 @@ export class LiveIO implements ProbeIO {
     });
   }
 
-  async sleep(ms: number): Promise<void> {
+  async sleep(ms: number, opts: { until?: AbortSignal } = {}): Promise<void> {
     this.throwIfAborted();
+    if (opts.until?.aborted) return;
+    const signal = opts.until ? AbortSignal.any([this.signal, opts.until]) : this.signal;
     try {
-      await delay(Math.max(0, ms), undefined, { signal: this.signal });
+      await delay(Math.max(0, ms), undefined, { signal });
     } catch {
-      throw abortedError(this.signal);
+      if (this.signal.aborted) throw abortedError(this.signal);
     }
   }
 

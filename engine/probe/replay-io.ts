@@ -12,6 +12,8 @@ export class ReplayMismatchError extends Error {
 export class ReplayIO implements ProbeIO {
   private readonly recorded: RawRecord[];
   private next = 0;
+  /** A replay runs no BPF: nothing to guard. */
+  readonly budget = null;
 
   /** `dir` names the recording in errors. */
   constructor(

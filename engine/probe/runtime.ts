@@ -3,6 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import { readEvidence, writeEvidence, type Evidence, type EvidenceOutcome } from './evidence.js';
 import { LiveIO } from './live-io.js';
+import { effectiveBudget, type OverheadBudget } from './overhead.js';
 import { formatMs } from '../duration.js';
 import { ParamError, resolveParams } from './params.js';
 import { ReplayIO, ReplayMismatchError } from './replay-io.js';
@@ -20,6 +21,8 @@ export interface RunProbeOptions {
   replayFrom?: string;
   /** The probe's own time limit: past it the probe is stopped and the finding says `timeout`. */
   timeoutMs?: number;
+  /** `--budget`: overrides the probe's declared overhead budget. */
+  budget?: Partial<OverheadBudget>;
 }
 
 /** How long a probe that ignores its abort signal is waited for before giving up on it. */
@@ -54,7 +57,7 @@ export async function runProbe(def: ProbeDefinition, request: ProbeRequest, opts
     } else {
       const unmet = await checkRequirements(def.requirements);
       if (unmet !== null) ended = { status: 'skipped', reason: unmet };
-      else ({ ended, records } = await collectAndParse(def, params, opts, (signal) => new LiveIO(signal)));
+      else ({ ended, records } = await collectAndParse(def, params, opts, (signal) => new LiveIO(signal, def.budget ? effectiveBudget(def.budget, opts.budget) : null)));
     }
   } catch (err) {
     ended = { status: 'error', reason: messageOf(err) };

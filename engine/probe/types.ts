@@ -1,4 +1,5 @@
 // The probe contract of DESIGN.md: what a probe declares, what it observes, what it returns.
+import type { OverheadBudget } from './overhead.js';
 
 export type ParamType = 'string' | 'integer' | 'number' | 'boolean' | 'duration' | 'ip' | 'string[]';
 export type ParamValue = string | number | boolean | string[];
@@ -95,9 +96,17 @@ export interface ProbeIO {
    * when `signal` aborts; a session that throws is recorded as a failed capture.
    */
   capture(name: string, session: (signal: AbortSignal) => Promise<string>): Promise<RawRecord>;
-  /** Waits, or returns at once in a replay. Rejects when the probe is aborted. */
-  sleep(ms: number): Promise<void>;
+  /**
+   * Waits, or returns at once in a replay. Rejects when the probe is aborted; returns early
+   * (resolves) when `until` aborts.
+   */
+  sleep(ms: number, opts?: { until?: AbortSignal }): Promise<void>;
   readonly signal: AbortSignal;
+  /**
+   * The overhead budget in force (the probe's declared one with the user's `--budget` on top):
+   * BPF sessions stop early past it. Null for probes without BPF and in a replay.
+   */
+  readonly budget: OverheadBudget | null;
 }
 
 /** One file of a `readfiles` observation. */
@@ -156,6 +165,11 @@ export interface ProbeDefinition<D extends FindingData = FindingData> {
   params: Record<string, ParamSpec>;
   requirements: Requirement[];
   overhead: Overhead;
+  /**
+   * What the probe's BPF programs may cost (required for the native and bpftrace drivers):
+   * the overhead guard stops the probe early past it.
+   */
+  budget?: OverheadBudget;
   driver: DriverName;
   /** Gathers raw evidence through `io` only. */
   collect(params: Params, io: ProbeIO): Promise<void>;

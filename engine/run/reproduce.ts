@@ -9,9 +9,12 @@ export function reproduceCommand(
   runbookId: string,
   inputs: Record<string, unknown>,
   target: { kind: string; name: string },
+  budget?: { cpu?: number; eventsPerSec?: number },
 ): string {
   const words = ['ebpfnet', 'diagnose', runbookId];
   if (target.kind === 'vm') words.push('--vm', target.name);
+  const limits = [budget?.cpu !== undefined ? `cpu=${+(budget.cpu * 100).toPrecision(6)}%` : '', budget?.eventsPerSec !== undefined ? `events=${budget.eventsPerSec}` : ''];
+  if (limits.some(Boolean)) words.push('--budget', limits.filter(Boolean).join(','));
   for (const [name, value] of Object.entries(inputs)) {
     if (name === 'vm' && target.kind === 'vm') continue;
     const text = Array.isArray(value) ? value.join(',') : String(value);

@@ -23,6 +23,7 @@ import { RunBundle } from './bundle.js';
 import { RUN_SCHEMA, type ConclusionRecord, type RunRecord, type TimelineEntry } from './record.js';
 import { ReplaySource } from './replay.js';
 import { reproduceCommand } from './reproduce.js';
+import type { OverheadBudget } from '../probe/overhead.js';
 import { toolInfo } from './tool.js';
 
 export type ProgressEvent =
@@ -45,6 +46,8 @@ interface CommonOptions {
   /** Answers ask steps; unattended runs take each question's default. */
   ask?: (invocation: AskInvocation, signal: AbortSignal) => Promise<string>;
   progress?: (event: ProgressEvent) => void;
+  /** `--budget`: overrides every probe's overhead budget. */
+  budget?: Partial<OverheadBudget>;
 }
 
 export interface DiagnoseOptions extends CommonOptions {
@@ -90,7 +93,7 @@ export async function diagnose(opts: DiagnoseOptions): Promise<RunOutcome> {
     target,
     host,
     tool: toolInfo(),
-    command: reproduceCommand(opts.runbook.id, inputs, target),
+    command: reproduceCommand(opts.runbook.id, inputs, target, opts.budget),
     startedAt: new Date().toISOString(),
     timeline: [],
     findings: [],
@@ -175,6 +178,7 @@ async function execute(args: ExecuteArgs): Promise<RunOutcome> {
             signal,
             ...(replayFrom ? { replayFrom } : {}),
             ...(step?.kind === 'probe' ? { timeoutMs: step.timeout } : {}),
+            ...(args.budget ? { budget: args.budget } : {}),
           },
         );
         finding.evidence = bundle.relative(rawDir);

@@ -148,7 +148,10 @@ export function formatSelftest(r: SelftestResult): string {
     const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
     for (const row of rows) lines.push(row.map((cell, i) => cell.padEnd(w[i]!)).join('  ').trimEnd());
   }
-  for (const a of r.attach) lines.push(`attach: ${a.program} via ${a.method} (${a.target}) in ${a.attachMs} ms`);
+  for (const a of r.attach) {
+    const load = a.loadMs !== undefined ? `, load ${a.loadMs} ms against ${a.btf ?? 'vmlinux'} BTF` : '';
+    lines.push(`attach: ${a.program} via ${a.method} (${a.target}) in ${a.attachMs} ms${load}`);
+  }
   if (r.fallback) lines.push(`fallback: ${r.fallback}`);
   const other = Object.entries(r.other);
   if (other.length > 0) lines.push(`other drops in the namespace: ${other.map(([k, v]) => `${k} ${v}`).join(', ')}`);

@@ -3,7 +3,7 @@
 // deltas where the driver has them, and drops.kernel's session filtered to the device.
 import { formatMs } from '../../engine/duration.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
-import { collectDrops, dropsKernel, parseDrops, type DropsAttach } from '../drops.kernel/probe.js';
+import { collectDrops, dropsKernel, DROPS_BUDGET, parseDrops, type DropsAttach } from '../drops.kernel/probe.js';
 import { netIface, type Counter, type IfaceData } from '../net.iface/probe.js';
 
 /** ethtool's exit status when the driver has no statistics (EOPNOTSUPP). */
@@ -54,9 +54,9 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const dev = params.dev as string;
   const ethtool = (phase: string) => io.exec(`ethtool-${phase}`, ['ethtool', '-S', dev], { allowFailure: true, timeoutMs: 10_000 });
   await collectDrops(dropsParams(params), io, {
-    window: async () => {
+    window: async (_snapshot, windowIO) => {
       await ethtool('start');
-      await netIface.collect(ifaceParams(params), io);
+      await netIface.collect(ifaceParams(params), windowIO);
       await ethtool('end');
     },
   });
@@ -171,6 +171,7 @@ Replaces the seed's \`packet-drop/eth_drop.py\` (PROBES.md row 27).`,
   },
   requirements: [...dropsKernel.requirements],
   overhead: 'low',
+  budget: DROPS_BUDGET,
   driver: 'native',
   collect,
   parse,

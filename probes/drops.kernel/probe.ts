@@ -4,10 +4,12 @@
 // so a replay re-parses it without loading anything.
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
-import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import type { BpfObject } from '../../engine/native/object.js';
 import { installDetachGuard } from '../../engine/native/guard.js';
-import type { BpfLink } from '../../engine/native/link.js';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
+import { programRunStats } from '../../engine/native/stats.js';
+import { guardPrograms, overheadOf, overheadTable, stoppableIO, totalsOf, type GuardSession, type OverheadReport } from '../../engine/probe/overhead.js';
+import { loadDrops, type DropsMethod } from './attach.js';
 import type { BarChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 
 const TRACEPOINT = 'skb:kfree_skb';
@@ -18,19 +20,29 @@ const TOTAL_UNKEYED = 1;
 /** Offsets beyond this from the nearest symbol are not trusted. */
 const MAX_SYMBOL_OFFSET = 0x100000n;
 const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
+/**
+ * What a drops session may cost: 5% of one CPU, 1M drops/s. Without stacks one drop costs
+ * ~0.3 us, with stacks ~3 us: a host dropping 20k packets/s with stacks is right at the CPU
+ * budget. Drop floods beyond that are stopped early, with the counts up to then.
+ */
+export const DROPS_BUDGET = { cpu: 0.05, eventsPerSec: 1_000_000 };
 
 export interface DropsAttach {
   program: string;
-  method: 'tp_btf' | 'tracepoint';
+  method: DropsMethod;
   target: string;
   attachMs: number;
+  /** In-process load time of the object, ms. */
+  loadMs?: number;
+  /** The BTF CO-RE reads were relocated against. */
+  btf?: string;
 }
 
 /** The `attach` capture record. */
 interface AttachCapture {
   loadMs: number;
   attach: DropsAttach[];
-  /** Why tp_btf was not used, when the tracepoint twin was. */
+  /** Why the preferred programs were not used, when another one was. */
   fallback?: string;
   filters: { ifindex: number; netns: number; saddr: string | null; daddr: string | null; protocol: number; port: number };
 }
@@ -53,10 +65,12 @@ interface DumpCapture {
 
 export interface DropsData {
   [key: string]: unknown;
-  method: 'tp_btf' | 'tracepoint' | null;
+  method: DropsMethod | null;
   attach: DropsAttach[];
   fallback?: string;
   windowMs: number;
+  /** What the programs cost and whether the overhead guard stopped them (absent in old recordings). */
+  overhead?: OverheadReport;
   total: number;
   /** Drops counted but not aggregated (the map was full). */
   lost?: number;
@@ -114,9 +128,12 @@ async function rootDevices(): Promise<Record<string, string>> {
 }
 
 
-/** Reads the aggregation map (cumulative since attach), its stacks, device and namespace names. */
-async function dumpMaps(o: BpfObject, params: Params, attachedAt: number): Promise<DumpCapture> {
-  const windowMs = round(performance.now() - attachedAt);
+/**
+ * Reads the aggregation map (cumulative since attach), its stacks, device and namespace names.
+ * `detachedAt`: when the guard detached the programs early, counting ended there.
+ */
+async function dumpMaps(o: BpfObject, params: Params, attachedAt: number, detachedAt?: number): Promise<DumpCapture> {
+  const windowMs = round((detachedAt ?? performance.now()) - attachedAt);
   const totals = o.map('totals');
   const key = (n: number) => {
     const b = Buffer.alloc(4);
@@ -156,6 +173,52 @@ async function dumpMaps(o: BpfObject, params: Params, attachedAt: number): Promi
   };
 }
 
+/** Whether the kfree_skb tracepoint passes the drop reason (5.17+). */
+export function hasReasonField(format: string): boolean {
+  return /field:[^;]*\breason;/.test(format);
+}
+
+interface ResolvedFilters {
+  ifindex: number;
+  netns: number;
+  saddr: Uint8Array | null;
+  daddr: Uint8Array | null;
+  protocol: number;
+  port: number;
+  record: AttachCapture['filters'];
+}
+
+async function resolveFilters(params: Params): Promise<ResolvedFilters> {
+  const dev = typeof params.dev === 'string' && params.dev !== '' ? params.dev : undefined;
+  let ifindex = 0;
+  if (dev !== undefined) {
+    try {
+      ifindex = Number((await readFile(`/sys/class/net/${dev}/ifindex`, 'utf8')).trim());
+    } catch {
+      throw new Error(`no device ${dev} in this network namespace`);
+    }
+  }
+  const netns = typeof params.netns === 'string' && params.netns !== '' ? await netnsInode(params.netns) : 0;
+  const saddr = ipBytes(params.src_ip as string | undefined);
+  const daddr = ipBytes(params.dst_ip as string | undefined);
+  const protocol = PROTOCOLS[params.protocol as string] ?? 0;
+  const port = (params.port as number | undefined) ?? 0;
+  const record = { ifindex, netns, saddr: (params.src_ip as string) || null, daddr: (params.dst_ip as string) || null, protocol, port };
+  return { ifindex, netns, saddr, daddr, protocol, port, record };
+}
+
+function globalsOf(params: Params, f: ResolvedFilters) {
+  return {
+    targ_ifindex: f.ifindex,
+    targ_netns: f.netns,
+    targ_saddr: f.saddr ?? new Uint8Array(4),
+    targ_daddr: f.daddr ?? new Uint8Array(4),
+    targ_proto: f.protocol,
+    targ_port: f.port,
+    want_stacks: params.stacks === false ? 0 : 1,
+  };
+}
+
 function hex(n: bigint): string {
   return `0x${n.toString(16)}`;
 }
@@ -170,7 +233,7 @@ export interface DropsSessionOptions {
    * the maps as they are now (cumulative since attach) as the capture `<prefix><name>`, without
    * detaching: a timeline without gaps (read a window with parseDrops' `dump` and `since`).
    */
-  window?: (snapshot: (name: string) => Promise<void>) => Promise<void>;
+  window?: (snapshot: (name: string) => Promise<void>, io: ProbeIO) => Promise<void>;
   /**
    * Record the symbols of the session's addresses (`<prefix>symbols`); false leaves it to the
    * caller (`captureSymbols` with the returned addresses), e.g. to read /proc/kallsyms once.
@@ -185,94 +248,67 @@ export interface DropsSessionOptions {
 export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessionOptions = {}): Promise<string[]> {
   const prefix = opts.prefix ?? '';
   // The reason names this kernel uses, from the tracepoint's __print_symbolic table.
-  await io.capture(`${prefix}reasons`, async () => {
-    const format = await tracepointFormat(TRACEPOINT);
-    if (format === null) throw new Error(`cannot read the format of tracepoint ${TRACEPOINT}`);
-    return format;
-  });
+  const format = (
+    await io.capture(`${prefix}reasons`, async () => {
+      const text = await tracepointFormat(TRACEPOINT);
+      if (text === null) throw new Error(`cannot read the format of tracepoint ${TRACEPOINT}`);
+      return text;
+    })
+  ).stdout;
 
   let obj: BpfObject | undefined;
+  let guard: GuardSession | undefined;
+  let detachedAt: number | undefined;
   const dumpTexts: string[] = [];
   try {
     await io.capture(`${prefix}attach`, async () => {
       installDetachGuard();
-      const dev = typeof params.dev === 'string' && params.dev !== '' ? params.dev : undefined;
-      let ifindex = 0;
-      if (dev !== undefined) {
-        try {
-          ifindex = Number((await readFile(`/sys/class/net/${dev}/ifindex`, 'utf8')).trim());
-        } catch {
-          throw new Error(`no device ${dev} in this network namespace`);
-        }
-      }
-      const netns = typeof params.netns === 'string' && params.netns !== '' ? await netnsInode(params.netns) : 0;
-      const saddr = ipBytes(params.src_ip as string | undefined);
-      const daddr = ipBytes(params.dst_ip as string | undefined);
-      const protocol = PROTOCOLS[params.protocol as string] ?? 0;
-      const port = (params.port as number | undefined) ?? 0;
-      const globals = {
-        targ_ifindex: ifindex,
-        targ_netns: netns,
-        targ_saddr: saddr ?? new Uint8Array(4),
-        targ_daddr: daddr ?? new Uint8Array(4),
-        targ_proto: protocol,
-        targ_port: port,
-        want_stacks: params.stacks === false ? 0 : 1,
-      };
-      const filters = { ifindex, netns, saddr: (params.src_ip as string) || null, daddr: (params.dst_ip as string) || null, protocol, port };
-      const open = (useTracepoint: boolean) => {
-        const o = BpfObject.open(bpfObjectPath('drops'), {
-          globals,
-          autoload: { drops_tp_btf: !useTracepoint, drops_tracepoint: useTracepoint, drops_kprobe: false },
-        });
-        try {
-          o.load();
-          return o;
-        } catch (err) {
-          o.close();
-          throw err;
-        }
-      };
-      let fallback: string | undefined;
-      let link: BpfLink;
-      let method: DropsAttach['method'] = 'tp_btf';
-      try {
-        obj = open(false);
-        link = obj.program('drops_tp_btf').attach();
-      } catch (err) {
-        fallback = `tp_btf/kfree_skb: ${err instanceof Error ? err.message : String(err)}`;
-        obj?.close();
-        obj = undefined;
-        obj = open(true);
-        method = 'tracepoint';
-        link = obj.program('drops_tracepoint').attach();
-      }
+      const filters = await resolveFilters(params);
+      const loaded = await loadDrops(globalsOf(params, filters), hasReasonField(format));
+      obj = loaded.obj;
       const capture: AttachCapture = {
-        loadMs: round(obj.loadMs ?? 0),
-        attach: [{ program: link.program, method, target: link.target, attachMs: round(link.attachMs) }],
-        ...(fallback !== undefined ? { fallback } : {}),
-        filters,
+        loadMs: round(loaded.loadMs),
+        attach: [
+          { program: loaded.link.program, method: loaded.method, target: loaded.link.target, attachMs: round(loaded.link.attachMs), loadMs: round(loaded.loadMs), btf: loaded.btf },
+        ],
+        ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
+        filters: filters.record,
       };
+      if (io.budget) {
+        const fds = obj.programs().flatMap((p) => (p.info.fd === null ? [] : [p.info.fd]));
+        guard = await guardPrograms(io.budget, async () => totalsOf(await programRunStats('self', fds)));
+        // Over budget: detach at once (the maps stay readable) and end the window early.
+        guard.signal.addEventListener('abort', () => {
+          detachedAt = performance.now();
+          obj?.detach();
+        });
+      }
       return JSON.stringify(capture);
     });
     const attachedAt = performance.now();
+    const windowIO = stoppableIO(io, guard?.signal);
 
     const snapshot = async (name: string) => {
-      const rec = await io.capture(`${prefix}${name}`, async () => JSON.stringify(await dumpMaps(obj!, params, attachedAt)));
+      const rec = await io.capture(`${prefix}${name}`, async () => JSON.stringify(await dumpMaps(obj!, params, attachedAt, detachedAt)));
       dumpTexts.push(rec.stdout);
     };
-    if (opts.window) await opts.window(snapshot);
-    else await io.sleep(params.duration as number);
+    if (opts.window) await opts.window(snapshot, windowIO);
+    else await windowIO.sleep(params.duration as number);
+    // Stopped before the programs close: their statistics die with them.
+    const report = guard ? await guard.stop() : null;
+    guard = undefined;
 
     const rec = await io.capture(`${prefix}dump`, async () => {
-      const dump = await dumpMaps(obj!, params, attachedAt);
+      const dump = await dumpMaps(obj!, params, attachedAt, detachedAt);
       obj!.close();
       obj = undefined;
       return JSON.stringify(dump);
     });
     dumpTexts.push(rec.stdout);
+    await io.capture(`${prefix}overhead`, async () => JSON.stringify(report));
   } finally {
     obj?.close();
+    await guard?.stop().catch(() => undefined);
   }
 
   // Symbols of the addresses seen, from /proc/kallsyms: only the ones needed are kept.
@@ -356,6 +392,10 @@ function sorted(map: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(map).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
 }
 
+// overheadOf and overheadTable live in engine/probe/overhead.ts (bpftrace probes use them too);
+// re-exported here for the callers that import them from drops.kernel.
+export { overheadOf, overheadTable };
+
 /** When a capture of a session (`attach`, `dump`, a snapshot) was taken, ms since the epoch. */
 export function captureAt(records: RawRecord[], name: string): number {
   const rec = capture(records, name);
@@ -394,6 +434,7 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
   const end = JSON.parse(capture(records, `${prefix}${opts.dump ?? 'dump'}`).stdout) as DumpCapture;
   const dump = opts.since === undefined ? end : since(end, JSON.parse(capture(records, `${prefix}${opts.since}`).stdout) as DumpCapture);
   const syms = JSON.parse(capture(records, opts.symbols ?? `${prefix}symbols`).stdout) as Record<string, string>;
+  const overhead = overheadOf(records, prefix);
   const top = Math.max(1, (params.top as number | undefined) ?? 10);
   const reasonName = (r: number) => reasons.get(r) ?? `REASON_${r}`;
   const sym = (a: string) => syms[a] ?? a;
@@ -445,6 +486,7 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
     attach: att.attach,
     ...(att.fallback !== undefined ? { fallback: att.fallback } : {}),
     windowMs: dump.windowMs,
+    ...(overhead ? { overhead } : {}),
     total,
     ...(lost > 0 ? { lost } : {}),
     byReason: sorted(byReason),
@@ -462,6 +504,7 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
     const more = topGroups.length > 3 ? `, +${topGroups.length - 3} more` : '';
     summary = `${total} drop${total === 1 ? '' : 's'} in ${secs}: ${parts.join(', ')}${more}`;
   }
+  if (overhead?.stopped) summary += ` (stopped: ${overhead.stopped})`;
 
   const bar = (title: string, map: Record<string, number>): BarChart => ({
     kind: 'bar',
@@ -473,8 +516,13 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
   });
   const tables: TableSpec[] = [
     { title: 'Drops by reason, location and device', columns: ['reason', 'location', 'device', 'drops'], rows: topGroups.slice(0, top).map((g) => [g.reason, g.location, g.device, g.count]) },
-    { title: 'Attach', columns: ['program', 'method', 'target', 'attach ms'], rows: att.attach.map((a) => [a.program, a.method, a.target, a.attachMs]) },
+    {
+      title: 'Attach',
+      columns: ['program', 'method', 'target', 'BTF', 'load ms', 'attach ms'],
+      rows: att.attach.map((a) => [a.program, a.method, a.target, a.btf ?? '', a.loadMs ?? att.loadMs, a.attachMs]),
+    },
   ];
+  if (overhead) tables.push(overheadTable(overhead));
   if (topStacks.length > 0) {
     tables.push({
       title: 'Top kernel stacks',
@@ -516,6 +564,7 @@ Use it when net.iface shows drops, or packets vanish without any counter moving:
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: TRACEPOINT }],
   overhead: 'low',
+  budget: DROPS_BUDGET,
   driver: 'native',
   collect: async (params, io) => {
     await collectDrops(params, io);

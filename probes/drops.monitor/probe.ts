@@ -4,7 +4,8 @@
 import { performance } from 'node:perf_hooks';
 import { formatMs } from '../../engine/duration.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TimeSeriesChart } from '../../engine/probe/types.js';
-import { captureAt, collectDrops, dropsKernel, parseDrops, type DropsAttach } from '../drops.kernel/probe.js';
+import { captureAt, collectDrops, dropsKernel, DROPS_BUDGET, overheadOf, parseDrops, type DropsAttach } from '../drops.kernel/probe.js';
+import type { OverheadReport } from '../../engine/probe/overhead.js';
 
 /** More windows than this make evidence nobody reads: use a longer interval. */
 const MAX_WINDOWS = 600;
@@ -30,6 +31,8 @@ export interface DropsMonitorData {
   method: DropsAttach['method'] | null;
   attach: DropsAttach[];
   windows: MonitorWindow[];
+  /** What the programs cost; `stopped` when the overhead guard ended the session early. */
+  overhead?: OverheadReport;
   totals: { total: number; rate: number; byReason: Record<string, number> };
   changes: {
     /** A reason absent in the window before and present in this one. */
@@ -66,12 +69,12 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   // One session attached for the whole duration, its maps snapshotted (cumulative) at every
   // window's end: windows have no gaps between them, and each is the difference of two snapshots.
   await collectDrops(dropsParams(params, params.duration as number), io, {
-    window: async (snapshot) => {
+    window: async (snapshot, windowIO) => {
       const start = performance.now();
       let planned = 0;
       for (let k = 0; k < lengths.length; k++) {
         planned += lengths[k]!;
-        await io.sleep(Math.max(0, start + planned - performance.now()));
+        await windowIO.sleep(Math.max(0, start + planned - performance.now()));
         if (k < lengths.length - 1) await snapshot(snapshotName(k, lengths.length));
       }
     },
@@ -113,6 +116,11 @@ function parse(records: RawRecord[], params: Params): ProbeResult<DropsMonitorDa
     });
   }
   if (windows.length === 0) throw new Error('no window was recorded');
+  // Stopped by the overhead guard: windows after the stop counted nothing and are not shown.
+  const overhead = overheadOf(records);
+  if (overhead?.stopped) {
+    for (let k = windows.length - 1; k > 0 && windows[k]!.windowMs <= 0; k--) windows.pop();
+  }
 
   const byReason: Record<string, number> = {};
   for (const w of windows) for (const [r, n] of Object.entries(w.byReason)) byReason[r] = (byReason[r] ?? 0) + n;
@@ -136,6 +144,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<DropsMonitorDa
     method,
     attach,
     windows,
+    ...(overhead ? { overhead } : {}),
     totals: { total, rate: seenMs > 0 ? round2(total / (seenMs / 1000)) : 0, byReason: Object.fromEntries(reasons.map((r) => [r, byReason[r]!])) },
     changes: {
       appeared,
@@ -157,6 +166,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<DropsMonitorDa
     ];
     summary = `${total} drops in ${span} (${top}); peak ${peakW!.rate}/s in window ${peakW!.index} of ${windows.length}${changes.length ? `; ${changes.join(', ')}` : ''}`;
   }
+  if (overhead?.stopped) summary += ` (stopped: ${overhead.stopped})`;
   const charts: TimeSeriesChart[] = reasons.map((r) => ({
     kind: 'timeseries',
     title: `${r} drops per second`,
@@ -209,6 +219,7 @@ Replaces the seed's \`packet-drop/drop_monitor_controller.py\` (PROBES.md row 26
   },
   requirements: [...dropsKernel.requirements],
   overhead: 'low',
+  budget: DROPS_BUDGET,
   driver: 'native',
   collect,
   parse,

@@ -4,7 +4,7 @@
 // the maps are read after. Both halves are the other probes' own collect and parse.
 import { formatMs } from '../../engine/duration.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
-import { collectDrops, dropsKernel, parseDrops, type DropsAttach } from '../drops.kernel/probe.js';
+import { collectDrops, dropsKernel, DROPS_BUDGET, parseDrops, type DropsAttach } from '../drops.kernel/probe.js';
 import { depths, keyOf, qdiscStats, type QdiscData } from '../qdisc.stats/probe.js';
 
 /** Kernel drop reasons of the queueing layer: QDISC_DROP, QDISC_OVERLIMIT, TC_EGRESS... */
@@ -63,7 +63,7 @@ function dropsParams(params: Params): Params {
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   if ((params.duration as number) <= 0) throw new Error('duration must be above 0: the join needs a window');
-  await collectDrops(dropsParams(params), io, { window: () => qdiscStats.collect(tcParams(params), io) });
+  await collectDrops(dropsParams(params), io, { window: (_snapshot, windowIO) => qdiscStats.collect(tcParams(params), windowIO) });
 }
 
 /** Within 5% of the larger count, or 1 packet. */
@@ -200,6 +200,7 @@ Replaces the seed's \`packet-drop/qdisc_drop_trace.py\` (PROBES.md row 29): its 
   },
   requirements: [...dropsKernel.requirements, ...qdiscStats.requirements],
   overhead: 'low',
+  budget: DROPS_BUDGET,
   driver: 'native',
   collect,
   parse,

@@ -40,7 +40,7 @@ describe('drops.kernel', () => {
     assert.equal(ping.transmitted, N);
     assert.equal(ping.received, 0);
     const data = f.data as DropsData;
-    assert.equal(data.method, 'tp_btf');
+    assert.equal(data.method, 'raw_tracepoint');
     assert.equal(data.attach.length, 1);
     assert.ok(data.attach[0]!.attachMs >= 0 && data.attach[0]!.attachMs < 1000, `attachMs ${data.attach[0]!.attachMs}`);
     const nf = data.byReason.NETFILTER_DROP ?? 0;
@@ -87,12 +87,16 @@ describe('drops.kernel', () => {
         o.close();
       }
     }
-    const o = BpfObject.open(bpfObjectPath('drops'), { autoload: { drops_tp_btf: true, drops_tracepoint: true, drops_kprobe: true } });
+    const all = { drops_raw_tp: true, drops_tp_btf: true, drops_tracepoint: true, drops_kprobe: true, drops_kprobe_legacy: true };
+    const o = BpfObject.open(bpfObjectPath('drops'), { autoload: all });
     try {
       o.load();
+      assert.deepEqual(o.programs().map((p) => p.name).sort(), Object.keys(all).sort());
+      assert.ok(o.program('drops_raw_tp').attachRawTracepoint('kfree_skb').attachMs >= 0);
       assert.ok(o.program('drops_tp_btf').attach().attachMs >= 0);
       assert.ok(o.program('drops_tracepoint').attach().attachMs >= 0);
       assert.throws(() => o.program('drops_kprobe').attach(), /kprobe/);
+      assert.throws(() => o.program('drops_kprobe_legacy').attach(), /kprobe/);
     } finally {
       o.close();
     }

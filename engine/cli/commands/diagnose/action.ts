@@ -8,7 +8,7 @@ import { CliError, EXIT } from '../../errors.js';
 import { progressReporter } from '../../progress.js';
 import { openRunbook } from '../../runbook-source.js';
 import { abortOnSignals } from '../../signals.js';
-import { parseAssignments } from '../../options.js';
+import { budgetFlag, parseAssignments } from '../../options.js';
 
 export interface DiagnoseFlags {
   vm?: string;
@@ -18,10 +18,12 @@ export interface DiagnoseFlags {
   json?: boolean;
   replay?: string;
   resume?: string;
+  budget?: string;
 }
 
 export async function diagnoseAction(runbookArg: string | undefined, flags: DiagnoseFlags): Promise<void> {
   const formats = parseFormats(flags.format);
+  const budget = budgetFlag(flags.budget);
   const catalog = probeRegistry();
   const signals = abortOnSignals();
   const progress = progressReporter(!flags.json && process.stderr.isTTY === true);
@@ -36,6 +38,7 @@ export async function diagnoseAction(runbookArg: string | undefined, flags: Diag
         catalog,
         signal: signals.signal,
         ...(progress ? { progress } : {}),
+        ...(budget ? { budget } : {}),
         loadRunbook: (file) => loadRunbookFile(file, catalog),
       });
     } else {
@@ -52,6 +55,7 @@ export async function diagnoseAction(runbookArg: string | undefined, flags: Diag
         inputs,
         outDir: flags.out,
         signal: signals.signal,
+        ...(budget ? { budget } : {}),
         ...(progress ? { progress } : {}),
         ...(flags.vm !== undefined ? { target: { kind: 'vm' as const, name: flags.vm } } : {}),
         ...(flags.replay ? { replayFrom: flags.replay } : {}),

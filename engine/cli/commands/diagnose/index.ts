@@ -17,6 +17,7 @@ export function registerDiagnose(program: Command): void {
     .option('--json', 'print one JSON document (conclusion and bundle path) instead of text')
     .option('--replay <bundle>', 'answer every probe from a recorded bundle instead of the host')
     .option('--resume <bundle>', 'continue an interrupted run')
+    .option('--budget <limits>', 'overhead budget of every BPF probe, overriding theirs: cpu=5%,events=200k')
     .action(async (runbookArg: string | undefined, flags: DiagnoseFlags) => {
       const { diagnoseAction } = await import('./action.js');
       await diagnoseAction(runbookArg, flags);

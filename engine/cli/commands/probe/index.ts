@@ -5,7 +5,7 @@ import { RunBundle, writeFileAtomic } from '../../../run/bundle.js';
 import { resolveParams } from '../../../probe/params.js';
 import type { CommonOption, Finding, TableSpec } from '../../../probe/types.js';
 import { CliError, EXIT } from '../../errors.js';
-import { collect, parseAssignments } from '../../options.js';
+import { budgetFlag, collect, parseAssignments } from '../../options.js';
 import { abortOnSignals } from '../../signals.js';
 import { findProbe } from '../probes/index.js';
 
@@ -31,10 +31,12 @@ export function registerProbe(program: Command): void {
     .argument('<id>', 'probe id (`ebpfnet probes list`)')
     .option('--param <name=value>', 'set any probe param (repeatable)', collect, [])
     .option('--out <dir>', 'folder for the evidence bundle', process.env.EBPFNET_RUNS ?? 'runs')
-    .option('--json', 'print the finding as JSON');
+    .option('--json', 'print the finding as JSON')
+    .option('--budget <limits>', "overhead budget, overriding the probe's: cpu=5%,events=200k");
   for (const c of COMMON) run.option(c.flags, c.description);
-  run.action(async (id: string, flags: Record<string, unknown> & { param: string[]; out: string; json?: boolean }) => {
+  run.action(async (id: string, flags: Record<string, unknown> & { param: string[]; out: string; json?: boolean; budget?: string }) => {
     const def = await findProbe(id);
+    const budget = budgetFlag(flags.budget);
     const params: Record<string, unknown> = parseAssignments(flags.param, '--param');
     for (const c of COMMON) {
       const value = flags[flagKey(c.role)];
@@ -56,6 +58,7 @@ export function registerProbe(program: Command): void {
         rawDir: bundle.evidenceDir('probe', 1, alias),
         bundleRoot: bundle.dir,
         signal: signals.signal,
+        ...(budget ? { budget } : {}),
       });
     } finally {
       signals.dispose();

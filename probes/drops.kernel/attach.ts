@@ -1,0 +1,80 @@
+// Which of drops.bpf.c's four programs to load and attach on this kernel, tried in order
+// until one attaches. Each failed attempt is kept (`fallbacks`) so the finding says why.
+import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import type { BpfLink } from '../../engine/native/link.js';
+import type { GlobalValue } from '../../engine/native/globals.js';
+import { ensureMinimalBtf } from '../../engine/native/btf-cache.js';
+
+export type DropsMethod = 'raw_tracepoint' | 'tp_btf' | 'tracepoint' | 'kprobe';
+
+export interface DropsLoaded {
+  obj: BpfObject;
+  link: BpfLink;
+  method: DropsMethod;
+  /** Which BTF the CO-RE reads were relocated against. */
+  btf: 'minimal (cached)' | 'vmlinux';
+  loadMs: number;
+  /** Attempts that failed before this one, one line each. */
+  fallbacks: string[];
+}
+
+const PROGRAMS = ['drops_raw_tp', 'drops_tp_btf', 'drops_tracepoint', 'drops_kprobe', 'drops_kprobe_legacy'] as const;
+type ProgramName = (typeof PROGRAMS)[number];
+
+interface Attempt {
+  program: ProgramName;
+  method: DropsMethod;
+  /** Minimal BTF to relocate against (raw_tp only: tp_btf parses vmlinux BTF anyway). */
+  minimalBtf?: boolean;
+  attach: (obj: BpfObject) => BpfLink;
+}
+
+/**
+ * The plan for a kernel whose kfree_skb tracepoint has (or lacks) the drop reason:
+ * raw_tp + minimal BTF (fastest load), tp_btf, the classic tracepoint; before 5.17 the
+ * kprobe on kfree_skb, whose every call is a drop.
+ */
+export function attachPlan(tracepointHasReason: boolean): Attempt[] {
+  if (!tracepointHasReason) {
+    return [{ program: 'drops_kprobe_legacy', method: 'kprobe', attach: (o) => o.program('drops_kprobe_legacy').attachKprobe('kfree_skb') }];
+  }
+  return [
+    { program: 'drops_raw_tp', method: 'raw_tracepoint', minimalBtf: true, attach: (o) => o.program('drops_raw_tp').attachRawTracepoint('kfree_skb') },
+    { program: 'drops_tp_btf', method: 'tp_btf', attach: (o) => o.program('drops_tp_btf').attachTrace() },
+    { program: 'drops_tracepoint', method: 'tracepoint', attach: (o) => o.program('drops_tracepoint').attachTracepoint('skb', 'kfree_skb') },
+    { program: 'drops_kprobe', method: 'kprobe', attach: (o) => o.program('drops_kprobe').attachKprobe('kfree_skb_reason') },
+  ];
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}
+
+/** Loads and attaches the first program of the plan that works; throws with every reason when none does. */
+export async function loadDrops(globals: Record<string, GlobalValue>, tracepointHasReason: boolean): Promise<DropsLoaded> {
+  const path = bpfObjectPath('drops');
+  const fallbacks: string[] = [];
+  for (const attempt of attachPlan(tracepointHasReason)) {
+    let btfPath: string | undefined;
+    if (attempt.minimalBtf) {
+      try {
+        btfPath = await ensureMinimalBtf(path);
+      } catch (err) {
+        fallbacks.push(`${attempt.method}: ${oneLine(err)}`);
+        continue;
+      }
+    }
+    const autoload = Object.fromEntries(PROGRAMS.map((p) => [p, p === attempt.program]));
+    let obj: BpfObject | undefined;
+    try {
+      obj = BpfObject.open(path, { globals, autoload, ...(btfPath ? { btfPath } : {}) });
+      obj.load();
+      const link = attempt.attach(obj);
+      return { obj, link, method: attempt.method, btf: btfPath ? 'minimal (cached)' : 'vmlinux', loadMs: obj.loadMs ?? 0, fallbacks };
+    } catch (err) {
+      obj?.close();
+      fallbacks.push(`${attempt.method}: ${oneLine(err)}`);
+    }
+  }
+  throw new Error(`no way to attach drops.kernel on this kernel: ${fallbacks.join('; ')}`);
+}
