@@ -46,9 +46,9 @@ export async function ensureMinimalBtf(objectPath: string): Promise<string> {
   if (cached) return cached;
   const path = minimalBtfPath(objectPath);
   const dir = join(path, '..');
-  makeDirs(dir);
   const tmp = `${path}.${process.pid}.tmp`;
   try {
+    makeDirs(dir);
     await promisify(execFile)('bpftool', ['gen', 'min_core_btf', VMLINUX, tmp, objectPath], { timeout: 30_000 });
     renameSync(tmp, path);
   } catch (err) {

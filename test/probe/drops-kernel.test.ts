@@ -8,7 +8,8 @@ import { liveHandles } from '../../engine/native/guard.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params } from '../../engine/probe/types.js';
-import { dropsKernel, parseReasonNames, type DropsData } from '../../probes/drops.kernel/probe.js';
+import { dropsKernel, hasReasonField, parseReasonNames, type DropsData } from '../../probes/drops.kernel/probe.js';
+import { attachPlan } from '../../probes/drops.kernel/attach.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, createVethPair } from '../helpers/netns.js';
 
@@ -65,6 +66,26 @@ describe('drops.kernel', () => {
     assert.equal(r.summary, f.summary);
     assert.deepEqual(liveHandles(), handlesBefore);
     assert.equal(liveHandles().objects, 0, 'the live run closed its object');
+  });
+
+  it('falls back to tp_btf when no minimal BTF can be made, and says why', async (t) => {
+    const saved = process.env.EBPFNET_CACHE_DIR;
+    process.env.EBPFNET_CACHE_DIR = '/dev/null/ebpfnet-cache'; // not a directory: the cache cannot exist
+    t.after(() => (saved === undefined ? delete process.env.EBPFNET_CACHE_DIR : (process.env.EBPFNET_CACHE_DIR = saved)));
+    const b = await tempBundle(t, 'ebpfnet-drops-fallback-');
+    const f = await runProbe(dropsKernel, drops({ duration: '200ms', stacks: false }), b.opts('live'));
+    assert.equal(f.status, 'ok', f.reason);
+    const data = f.data as DropsData;
+    assert.equal(data.method, 'tp_btf');
+    assert.equal(data.attach[0]!.btf, 'vmlinux');
+    assert.match(data.fallback ?? '', /^raw_tracepoint: cannot make minimal BTF for drops\.bpf\.o: /);
+  });
+
+  it('chooses the kprobe on kfree_skb where the tracepoint has no reason (before 5.17)', () => {
+    assert.deepEqual(attachPlan(false).map((a) => [a.program, a.method]), [['drops_kprobe_legacy', 'kprobe']]);
+    assert.deepEqual(attachPlan(true).map((a) => a.method), ['raw_tracepoint', 'tp_btf', 'tracepoint', 'kprobe']);
+    assert.equal(hasReasonField('field:void * location;\toffset:16;\n\tfield:enum skb_drop_reason reason;\toffset:26;'), true);
+    assert.equal(hasReasonField('field:void * location;\toffset:16;\n\tfield:unsigned short protocol;\toffset:24;'), false);
   });
 
   it('reads the reason names of the tracepoint format', () => {
