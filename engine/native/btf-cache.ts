@@ -52,7 +52,11 @@ export async function ensureMinimalBtf(objectPath: string): Promise<string> {
     await promisify(execFile)('bpftool', ['gen', 'min_core_btf', VMLINUX, tmp, objectPath], { timeout: 30_000 });
     renameSync(tmp, path);
   } catch (err) {
-    rmSync(tmp, { force: true });
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      /* the folder itself is unusable */
+    }
     const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
     throw new Error(`cannot make minimal BTF for ${basename(objectPath)}: ${why}`);
   }
