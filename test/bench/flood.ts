@@ -9,6 +9,11 @@ import { join } from 'node:path';
 import { probeRegistry } from '../../engine/probe/registry.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import { createVethPair, run } from '../helpers/netns.js';
+import { DROPS_BUDGET, type DropsData } from '../../probes/drops.kernel/probe.js';
+
+const UNLIMITED = { cpu: 1, eventsPerSec: 1e12 };
+const costs: string[] = [];
+const dropsKernelBudget = () => `${DROPS_BUDGET.cpu * 100}% CPU, ${DROPS_BUDGET.eventsPerSec} events/s`;
 
 const SECONDS = Number(process.env.FLOOD_SECONDS ?? 3);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -54,11 +59,14 @@ try {
         rawDir: join(scratch, `drops-${round}-${stacks}`),
         bundleRoot: scratch,
         signal: new AbortController().signal,
+        budget: UNLIMITED, // measure the cost itself, not the guard stopping it
       });
       await new Promise((resolve) => setTimeout(resolve, 1500)); // attached well before the flood
       add(`drops.kernel: ${stacks ? '+ kernel stack' : 'reason, location'}`, flood(pair.peerIp));
       const finding = await probe;
       if (finding.status !== 'ok') throw new Error(`drops.kernel: ${finding.status}: ${finding.reason}`);
+      const o = (finding.data as DropsData).overhead;
+      if (o) costs.push(`stacks ${stacks ? 'on ' : 'off'}: ${Math.round(o.nsPerEvent ?? 0)} ns per drop, ${(o.peakCpu * 100).toFixed(1)}% of one CPU at peak`);
     }
     for (const [what, script] of Object.entries(BPFTRACE)) {
       const bt = spawn('bpftrace', ['-e', script], { stdio: 'ignore' });
@@ -68,7 +76,18 @@ try {
       await new Promise((resolve) => bt.on('close', resolve));
     }
   }
+  // The default budget under the same flood: the guard stops the session and keeps its counts.
+  const guarded = runProbe(probeRegistry().get('drops.kernel')!, { step: 'bench', alias: 'drops', probe: 'drops.kernel', params: { duration: `${SECONDS + 3}s` } }, {
+    rawDir: join(scratch, 'guarded'),
+    bundleRoot: scratch,
+    signal: new AbortController().signal,
+  });
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  add('drops.kernel, default budget', flood(pair.peerIp));
+  const stopped = (await guarded).data as DropsData;
   const base = median(results['no probe']!);
+  console.log(`program cost (kernel run statistics): ${costs.join('; ')}`);
+  console.log(`default budget (${dropsKernelBudget()}): ${stopped.overhead?.stopped ? `stopped: ${stopped.overhead.stopped}, ${stopped.total} drops kept` : 'not stopped'}`);
   console.log(`UDP flood into an nftables drop, ${SECONDS} s per run, median of ${ROUNDS}`);
   for (const [what, values] of Object.entries(results)) {
     const pps = median(values);
