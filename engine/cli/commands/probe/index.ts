@@ -49,9 +49,10 @@ export function registerProbe(program: Command): void {
     }
     resolveParams(def, params); // a bad value is a usage error (exit 2), before any evidence folder exists
     const [{ runProbe }, { defaultAlias }] = await Promise.all([import('../../../probe/runtime.js'), import('../../../runbook/compile.js')]);
+    // Signals first: a Ctrl-C from here on leaves a bundle that says it was interrupted.
+    const signals = abortOnSignals();
     const bundle = RunBundle.create(flags.out, `probe-${id}`, hostname());
     const alias = defaultAlias(id);
-    const signals = abortOnSignals();
     let finding: Finding;
     try {
       finding = await runProbe(def, { step: 'probe', alias, probe: id, params: params as never }, {
