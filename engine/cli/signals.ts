@@ -1,6 +1,8 @@
 // Ctrl-C and SIGTERM abort the work in progress so it can close its bundle and
 // detach what it attached; a second signal exits at once.
 
+import { holdGracefulSignals } from '../native/guard.js';
+
 export interface SignalScope {
   signal: AbortSignal;
   /** The signal that aborted, if any. */
@@ -18,12 +20,14 @@ export function abortOnSignals(): SignalScope {
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  const release = holdGracefulSignals();
   return {
     signal: controller.signal,
     received: () => got,
     dispose() {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
+      release();
     },
   };
 }

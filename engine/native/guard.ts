@@ -19,22 +19,37 @@ export function liveHandles(): HandleCounts {
 }
 
 let uninstall: (() => void) | undefined;
+let gracefulHolders = 0;
+
+/**
+ * Declares that this process handles SIGINT/SIGTERM gracefully (aborting its run and closing
+ * what it opened) until the returned function is called. Counting other listeners would not
+ * do: libraries (ora's signal-exit) listen too, and would make the guard skip its close.
+ */
+export function holdGracefulSignals(): () => void {
+  gracefulHolders++;
+  let released = false;
+  return () => {
+    if (!released) gracefulHolders--;
+    released = true;
+  };
+}
 
 /**
  * Installs the process-wide guard (once; later calls return the same remover):
  * - on exit and on an uncaught exception (observed, not handled: the crash and its exit
  *   code stay as they were), everything is closed;
- * - on SIGINT/SIGTERM with no other listener, everything is closed and the signal is raised
+ * - on SIGINT/SIGTERM with no graceful handler held, everything is closed and the signal is raised
  *   again, so the process still dies of it (exit status 130/143);
- * - on SIGINT/SIGTERM when the program has its own listener (the CLI aborting a run
- *   gracefully), links are detached at once and objects stay open so the run can still read
+ * - on SIGINT/SIGTERM while a graceful handler is held (holdGracefulSignals: the CLI
+ *   aborting a run), links are detached at once and objects stay open so the run can still read
  *   its maps; they close at exit.
  */
 export function installDetachGuard(): () => void {
   if (uninstall) return uninstall;
   const onExit = () => closeAll();
   const onSignal = (sig: NodeJS.Signals) => {
-    if (process.listenerCount(sig) > 1) {
+    if (gracefulHolders > 0) {
       detachAll();
       return;
     }

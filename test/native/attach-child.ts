@@ -1,20 +1,31 @@
 // Child process of signals.test.ts: attaches the selftest programs, streams their events, and
 // runs until killed. argv[2] picks how it ends:
 //   run       until a signal (the guard alone handles it)
-//   graceful  with its own SIGTERM listener, as the CLI has: reports what is open, exits 143
+//   graceful  holds a graceful handler with its own SIGTERM listener, as the CLI does: reports
+//             what is open, exits 143
+//   listener  a library's SIGTERM listener only (as signal-exit adds): the guard still closes
+//             everything at once; the library's listener reports what is open and exits 0
 //   throw     throws an uncaught error once attached
 //   exit      calls process.exit(7) once attached
 // It prints "attached" once everything is attached, and "open <json>" from its last exit handler.
-import { installDetachGuard, liveHandles } from '../../engine/native/guard.js';
+import { holdGracefulSignals, installDetachGuard, liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { RingBufferReader } from '../../engine/native/ringbuf.js';
 
 const mode = process.argv[2] ?? 'run';
 installDetachGuard();
 if (mode === 'graceful') {
+  holdGracefulSignals();
   process.on('SIGTERM', () => {
     process.stdout.write(`on-signal ${JSON.stringify(liveHandles())}\n`);
     process.exit(143);
+  });
+}
+if (mode === 'listener') {
+  // Runs after the guard's listener (installed first): what is still open at that moment.
+  process.on('SIGTERM', () => {
+    process.stdout.write(`library-listener ${JSON.stringify(liveHandles())}\n`);
+    process.exit(0);
   });
 }
 process.on('exit', () => process.stdout.write(`open ${JSON.stringify(liveHandles())}\n`));

@@ -68,12 +68,19 @@ test('SIGINT and SIGTERM at random moments leave no program behind (24 kills)', 
   assert.ok(afterAttach >= 12, `only ${afterAttach} kills after attach`);
 });
 
-test('with its own SIGTERM listener the guard detaches links at once and closes the rest at exit', async () => {
+test('holding a graceful handler, the guard detaches links at once and closes the rest at exit', async () => {
   const out = await runChild('graceful', { signal: 'SIGTERM', afterAttachMs: 50 });
   assert.equal(out.code, 143);
   assert.match(out.stdout, /on-signal \{"readers":1,"links":0,"objects":1\}\n/);
   assert.match(out.stdout, /open \{"readers":0,"links":0,"objects":0\}\n$/);
   await assertNothingLeft(undefined, 'graceful');
+});
+
+test("a library's own SIGTERM listener (signal-exit) does not stop the guard closing everything", async () => {
+  const out = await runChild('listener', { signal: 'SIGTERM', afterAttachMs: 50 });
+  assert.equal(out.code, 0, out.stderr);
+  assert.match(out.stdout, /library-listener \{"readers":0,"links":0,"objects":0\}\n/);
+  await assertNothingLeft(undefined, 'listener');
 });
 
 test('an uncaught exception keeps its exit code and closes everything', async () => {
