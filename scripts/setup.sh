@@ -17,12 +17,21 @@ fi
 #   tmux: terminal-driven tests
 #   clang, llvm: compile bpf/*.bpf.c (clang -target bpf); libbpf-dev, libelf-dev, zlib1g-dev,
 #   pkg-config, make, g++, python3: build the native addon (node-gyp) against libbpf
+#   qemu-system-x86, openvswitch-switch: the lab's VMs (TCG) and the OVS bridge (netdev datapath)
+#   busybox-static, cpio, kmod, gcc, libc6-dev: scripts/build-guest.sh builds the lab guest's
+#   initramfs (busybox, the cloud kernel's modules, a static UDP echo)
+#   libvirt-daemon-system, libvirt-clients: VMs defined the way production hosts do (libvirt)
 PACKAGES=(iproute2 iputils-ping ethtool bpftool bpftrace util-linux tmux ca-certificates
-  clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3 nftables)
+  clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3 nftables
+  qemu-system-x86 openvswitch-switch busybox-static cpio kmod gcc libc6-dev
+  libvirt-daemon-system libvirt-clients)
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+
+# The lab's VM guest (build/guest/vmlinuz, initrd.img) from Debian's cloud kernel; quick when built.
+bash scripts/build-guest.sh
 
 command -v node >/dev/null || { echo "setup.sh: Node.js >= 20 is required" >&2; exit 1; }
 

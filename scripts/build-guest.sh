@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Builds the lab's VM guest from Debian packages only: the cloud kernel and a busybox
+# initramfs whose /init (test/lab/guest/init) configures the NIC from the kernel command
+# line and serves ping, UDP and TCP echo. Writes build/guest/vmlinuz and
+# build/guest/initrd.img; test/lab/vm.ts boots them under QEMU.
+# Fast when already built: a stamp records the kernel package and the inputs' hashes.
+#   bash scripts/build-guest.sh [--force]
+# Needs: apt-get (lists updated), dpkg-deb, modprobe and depmod (kmod), busybox-static,
+# cpio, gzip, a C compiler with static glibc (libc6-dev).
+set -euo pipefail
+SELF=$(realpath "$0")
+cd "$(dirname "$SELF")/.."
+
+OUT=build/guest
+SRC=test/lab/guest
+# The metapackage depends on the versioned kernel (linux-image-<abi>-cloud-amd64).
+META=linux-image-cloud-amd64
+# Top-level drivers the guest needs; modprobe adds what they depend on.
+MODULES=(virtio_pci virtio_net)
+
+die() { echo "build-guest.sh: $*" >&2; exit 1; }
+
+for tool in apt-get apt-cache dpkg-deb modprobe depmod cpio gzip cc; do
+  command -v "$tool" >/dev/null || die "needs $tool (run scripts/setup.sh)"
+done
+BUSYBOX=/bin/busybox
+dpkg -s busybox-static >/dev/null 2>&1 || die "needs busybox-static (apt-get install busybox-static)"
+
+# One apt-cache call (each rebuilds apt's cache here, ~1 s): the candidate's Depends line,
+# "Depends: linux-image-6.1.0-56-cloud-amd64 (= 6.1.192-2)", names the package and version.
+read -r KPKG KVER < <(apt-cache show --no-all-versions "$META" 2>/dev/null \
+  | sed -n 's/^Depends: \(linux-image-[^ ,]*\) (= \([^)]*\)).*/\1 \2/p' | head -n1) || true
+INPUTS=$(cat "$SELF" "$SRC/init" "$SRC/udp-echo.c" | sha256sum | cut -c1-16)
+if [ -z "${KPKG:-}" ] || [ -z "${KVER:-}" ]; then
+  # No package lists (apt-get update not run): a guest built from these inputs still does.
+  if [ "${1:-}" != "--force" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ] \
+    && [ "$(cut -d' ' -f3 "$OUT/.stamp" 2>/dev/null)" = "$INPUTS" ]; then
+    echo "build-guest.sh: $OUT is up to date (kernel version not checked: apt-cache knows no $META)"
+    exit 0
+  fi
+  die "apt-cache knows no $META: run apt-get update first"
+fi
+
+STAMP="$KPKG $KVER $INPUTS"
+if [ "${1:-}" != "--force" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ] \
+  && [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$STAMP" ]; then
+  echo "build-guest.sh: $OUT is up to date ($KPKG $KVER)"
+  exit 0
+fi
+
+mkdir -p "$OUT/cache"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# The .deb is kept in build/guest/cache so that a change of /init does not download again.
+DEB=$(find "$OUT/cache" -name "${KPKG}_*.deb" | head -n1)
+if [ -z "$DEB" ] || [ "$(dpkg-deb -f "$DEB" Version)" != "$KVER" ]; then
+  rm -f "$OUT/cache/"*.deb
+  # APT::Sandbox::User=root: _apt cannot write into a root-owned directory.
+  (cd "$OUT/cache" && apt-get download -q -o APT::Sandbox::User=root "$KPKG")
+  DEB=$(find "$OUT/cache" -name "${KPKG}_*.deb" | head -n1)
+  [ -n "$DEB" ] || die "apt-get download $KPKG left no .deb"
+fi
+dpkg-deb -x "$DEB" "$WORK/kernel"
+KREL=$(ls "$WORK/kernel/lib/modules")
+# The package ships no modules.dep (the postinst makes it): make one for modprobe below.
+depmod -b "$WORK/kernel" "$KREL"
+
+ROOT="$WORK/initramfs"
+mkdir -p "$ROOT"/{bin,dev,proc,sys,tmp,run,etc,lib/modules}
+cp "$BUSYBOX" "$ROOT/bin/busybox"
+cp "$SRC/init" "$ROOT/init"
+chmod 755 "$ROOT/init"
+cc -static -Os -s -Wall -Wextra -o "$ROOT/bin/udp-echo" "$SRC/udp-echo.c"
+
+# modprobe --show-depends lists "insmod <path>" in load order for modules and "builtin <name>"
+# for drivers compiled into this kernel (which then need nothing).
+: > "$ROOT/etc/modules.order"
+modprobe -d "$WORK/kernel" -S "$KREL" --show-depends -a "${MODULES[@]}" | while read -r kind path _; do
+  case "$kind" in
+    insmod)
+      name=$(basename "$path")
+      grep -qx "$name" "$ROOT/etc/modules.order" && continue
+      cp "$path" "$ROOT/lib/modules/$name"
+      echo "$name" >> "$ROOT/etc/modules.order"
+      ;;
+    builtin) ;;
+    *) die "unexpected modprobe output: $kind $path" ;;
+  esac
+done
+echo "build-guest.sh: modules: $(tr '\n' ' ' < "$ROOT/etc/modules.order")"
+
+(cd "$ROOT" && find . -print0 | cpio --null -o -H newc --owner=0:0 --quiet) | gzip -9 > "$WORK/initrd.img"
+cp "$WORK/kernel/boot/vmlinuz-$KREL" "$WORK/vmlinuz"
+# Replace the outputs only once both are complete, then the stamp.
+mv "$WORK/vmlinuz" "$OUT/vmlinuz"
+mv "$WORK/initrd.img" "$OUT/initrd.img"
+echo "$STAMP" > "$OUT/.stamp"
+echo "build-guest.sh: built $OUT/vmlinuz and $OUT/initrd.img from $KPKG $KVER"
