@@ -44,7 +44,7 @@ export interface GuardOptions {
   stats?: string;
 }
 
-const pct = (share: number) => `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
+const pct = (share: number) => `${share < 0.001 ? +(share * 100).toPrecision(2) : (share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
 const rate = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)}k` : n.toFixed(0));
 
 /** Why `sample` is over `budget`, or null when it is within. */

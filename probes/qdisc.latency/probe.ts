@@ -2,13 +2,30 @@
 // tracepoint:qdisc:qdisc_enqueue to tracepoint:qdisc:qdisc_dequeue of the same skb, as a
 // log2 histogram per device (bpf/qdisc-latency.bt, run by the bpftrace driver).
 import { formatMs } from '../../engine/duration.js';
-import { BPFTRACE_REQUIREMENTS, histPercentile, parseBpftraceJson, runBpftrace, type HistBucket } from '../../engine/probe/bpftrace.js';
+import {
+  BPFTRACE_REQUIREMENTS,
+  bpftraceTables,
+  histPercentile,
+  readBpftrace,
+  runBpftrace,
+  type BpftraceAttach,
+  type HistBucket,
+} from '../../engine/probe/bpftrace.js';
 import { fileReadings } from '../../engine/probe/file-readings.js';
+import type { OverheadBudget, OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 
 export const SCRIPT = 'qdisc-latency.bt';
 /** Above this P99 (ns) the finding is a warning. */
 export const WARN_P99_NS = 1_000_000;
+/**
+ * What the script's programs may cost: 5% of one CPU, 250k program runs/s. Every packet
+ * through a qdisc runs two programs (enqueue and dequeue: hash lookups, a histogram and a max
+ * update) of ~250 ns each here, so ~100k packets/s through qdiscs is at the CPU budget and
+ * 125k at the events budget; a busy 10 Gbit/s host (~1M packets/s) would pay ~50% of a CPU
+ * and is stopped early, with the histograms up to then.
+ */
+export const QDISC_LATENCY_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 250_000 };
 
 export interface QdiscLatencyDevice {
   ifindex: number;
@@ -42,6 +59,14 @@ export interface QdiscLatencyData {
   devices: QdiscLatencyDevice[];
   totalPackets: number;
   lostEvents: number;
+  /** How bpftrace attached: attachMs (spawn → attached_probes, compile included), its programs and their methods. */
+  attach: BpftraceAttach;
+  /** ms the programs ran: `durationMs`, or less when the overhead guard stopped bpftrace early. */
+  windowMs: number | null;
+  /** What the programs cost and whether the overhead guard stopped them; absent without a budget. */
+  overhead?: OverheadReport;
+  /** Set when bpftrace was stopped early: `overhead budget exceeded at 3.1% CPU (budget 2%) after 1.2s`. */
+  stopped?: string;
   notes: string[];
 }
 
@@ -66,9 +91,8 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
 
 function parse(records: RawRecord[], params: Params): ProbeResult {
   const durationMs = params.duration as number;
-  const bt = records.find((r) => r.name === 'bpftrace');
-  if (!bt) throw new Error('no bpftrace record');
-  const out = parseBpftraceJson(bt.stdout);
+  const run = readBpftrace(records, 'bpftrace');
+  const out = run.output;
   const notes: string[] = [];
   if (out.attachedProbes === null) notes.push('bpftrace printed no attached_probes line');
 
@@ -117,8 +141,20 @@ function parse(records: RawRecord[], params: Params): ProbeResult {
     if (d.dev.startsWith('ifindex ')) notes.push(`${d.dev} has no device of that index in this namespace (a device of another namespace?)`);
   }
   if (out.lostEvents > 0) notes.push(`bpftrace lost ${out.lostEvents} events`);
+  if (run.stopped) notes.push(`stopped early: ${run.stopped}; the counts cover the ${formatMs(run.windowMs ?? 0)} before`);
   const totalPackets = devices.reduce((s, d) => s + d.count, 0);
-  const data: QdiscLatencyData = { durationMs, ...(filter ? { filter } : {}), devices, totalPackets, lostEvents: out.lostEvents, notes };
+  const data: QdiscLatencyData = {
+    durationMs,
+    ...(filter ? { filter } : {}),
+    devices,
+    totalPackets,
+    lostEvents: out.lostEvents,
+    attach: run.attach,
+    windowMs: run.windowMs,
+    ...(run.overhead ? { overhead: run.overhead } : {}),
+    ...(run.stopped ? { stopped: run.stopped } : {}),
+    notes,
+  };
 
   const charts: ChartSpec[] = devices
     .filter((d) => d.count > 0)
@@ -135,6 +171,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult {
       columns: ['device', 'ifindex', 'packets timed', 'enqueued', 'P50', 'P95', 'P99', 'max'],
       rows: devices.map((d) => [d.dev, d.ifindex, d.count, d.enqueued, fmtNs(d.p50Ns), fmtNs(d.p95Ns), fmtNs(d.p99Ns), fmtNs(d.maxNs)]),
     },
+    ...bpftraceTables(run),
   ];
 
   const timed = devices.filter((d) => d.count > 0);
@@ -143,13 +180,15 @@ function parse(records: RawRecord[], params: Params): ProbeResult {
   const where = filter ? filter.dev : timed.length === 1 ? '' : `${timed.length} devices`;
   let summary: string;
   if (timed.length === 0) {
-    summary = `no packet went through ${filter ? `the qdisc of ${filter.dev}` : 'a qdisc'} in ${formatMs(durationMs)}`;
+    const window = run.stopped && run.windowMs !== null ? run.windowMs : durationMs;
+    summary = `no packet went through ${filter ? `the qdisc of ${filter.dev}` : 'a qdisc'} in ${formatMs(window)}`;
   } else {
     const top = worst!;
     const lead = `${top.dev}: ${top.count} packets, P50 ${fmtNs(top.p50Ns)}, P99 ${fmtNs(top.p99Ns)}, max ${fmtNs(top.maxNs)}`;
     summary = timed.length > 1 ? `${lead} (worst P99 of ${where}, ${totalPackets} packets in all)` : lead;
     summary += ' (percentiles at log2 bucket resolution)';
   }
+  if (run.stopped) summary += ` (stopped: ${run.stopped})`;
   return { data, summary, severity, charts, tables };
 }
 
@@ -170,7 +209,7 @@ export const qdiscLatency: ProbeDefinition = {
   title: 'Queueing delay in qdiscs',
   description: `Times every packet from \`qdisc:qdisc_enqueue\` to \`qdisc:qdisc_dequeue\` of the same skb (the time it waited in the device's root qdisc) for \`duration\`, and reports per device a log2 histogram with P50/P95/P99 and the maximum. \`dev\` limits it to one device. Percentiles are estimates at log2 bucket resolution (the upper bound of the bucket holding them, capped at the maximum: never below the true value, at most twice it); the maximum is exact.
 
-Use it when a VM sees latency or jitter on its way out of a tap or a bond: a shaper (tbf, htb) or a long queue in front of a slow link shows here as milliseconds of waiting. Runs \`bpf/qdisc-latency.bt\` with bpftrace (about 1 s to start); every packet through a qdisc costs two tracepoint hits.
+Use it when a VM sees latency or jitter on its way out of a tap or a bond: a shaper (tbf, htb) or a long queue in front of a slow link shows here as milliseconds of waiting. Runs \`bpf/qdisc-latency.bt\` with bpftrace (one to a few seconds to compile and attach: \`attach.attachMs\`); every packet through a qdisc costs two tracepoint programs (~250 ns each). Past its overhead budget (5% of a CPU, 250k program runs/s; \`--budget\` changes it) bpftrace is stopped early and the finding keeps the histograms up to then and says so.
 
 Replaces the seed's \`qdisc_lateny_details.py\` (PROBES.md row 46).`,
   normal: `Sojourn times of a few microseconds: packets leave the qdisc as soon as they arrive. Milliseconds mean a queue is building (a shaper at its rate, a saturated link); P99 above 1 ms is flagged.`,
@@ -185,6 +224,7 @@ Replaces the seed's \`qdisc_lateny_details.py\` (PROBES.md row 46).`,
     { kind: 'tracepoint', name: 'qdisc:qdisc_dequeue' },
   ],
   overhead: 'medium',
+  budget: QDISC_LATENCY_BUDGET,
   driver: 'bpftrace',
   collect,
   parse,

@@ -197,3 +197,17 @@ describe('the guard on drops.kernel', () => {
     assert.ok(data.overhead!.cpu < 0.05);
   });
 });
+
+describe('the probe catalog', () => {
+  it('every probe that loads BPF declares an overhead budget', async () => {
+    const { probeRegistry } = await import('../../engine/probe/registry.js');
+    const catalog = probeRegistry();
+    const bpf = catalog.ids().map((id) => catalog.get(id)!).filter((d) => d.driver === 'native' || d.driver === 'bpftrace');
+    assert.ok(bpf.length >= 5, `BPF probes: ${bpf.map((d) => d.id).join(', ')}`);
+    for (const def of bpf) {
+      assert.ok(def.budget, `${def.id} declares no budget`);
+      assert.ok(def.budget.cpu > 0 && def.budget.cpu <= 0.5, `${def.id}: cpu budget ${def.budget.cpu}`);
+      assert.ok(def.budget.eventsPerSec > 0, `${def.id}: events budget ${def.budget.eventsPerSec}`);
+    }
+  });
+});

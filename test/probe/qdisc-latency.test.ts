@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { packageRoot } from '../../engine/package-info.js';
+import type { BpftraceRunRecord } from '../../engine/probe/bpftrace.js';
+import { readEvidence } from '../../engine/probe/evidence.js';
+import type { OverheadReport } from '../../engine/probe/overhead.js';
 import { runProbe } from '../../engine/probe/runtime.js';
-import type { Params, ProbeDefinition, RawRecord } from '../../engine/probe/types.js';
-import { fmtNs, qdiscLatency, type QdiscLatencyData } from '../../probes/qdisc.latency/probe.js';
-import { tempBundle } from '../helpers/bundle.js';
+import type { Finding, Params, ProbeDefinition, RawRecord } from '../../engine/probe/types.js';
+import { QDISC_LATENCY_BUDGET, fmtNs, qdiscLatency, type QdiscLatencyData } from '../../probes/qdisc.latency/probe.js';
+import { tempBundle, type TempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, createVethPair, run, type VethPair } from '../helpers/netns.js';
 
 function latency(params: Record<string, unknown>) {
@@ -25,6 +28,10 @@ const cannot =
   (await run(['bpftrace', '--version']).then(
     () => null,
     () => 'needs bpftrace (apt-get install bpftrace)',
+  )) ??
+  (await run(['bpftool', 'version']).then(
+    () => null,
+    () => 'needs bpftool (apt-get install bpftool)',
   ));
 
 /** Ids of loaded BPF programs of type tracepoint named `name` (bpftool), or null without bpftool. */
@@ -44,6 +51,43 @@ async function waitForAttach(before: number[] | null, count: number): Promise<vo
     await delay(50);
   }
   throw new Error('bpftrace did not load its programs within 7.5s');
+}
+
+/** The programs bpftool lists now that were not in `before`. */
+async function newProgs(name: string, before: number[] | null): Promise<number[]> {
+  return ((await tracepointProgs(name)) ?? []).filter((id) => !(before ?? []).includes(id));
+}
+
+/** What the bpftrace run of a finding's evidence recorded (pid, programs, exit). */
+async function bpftraceRun(rawDir: string): Promise<BpftraceRunRecord> {
+  const rec = (await readEvidence(rawDir)).records.find((r) => r.name === 'bpftrace-attach');
+  assert.ok(rec, 'no bpftrace-attach record');
+  return JSON.parse(rec.stdout) as BpftraceRunRecord;
+}
+
+/** The bpftrace of `run` is gone and so are its programs. */
+async function assertGone(ran: BpftraceRunRecord): Promise<void> {
+  assert.ok(ran.pid !== null);
+  assert.equal(existsSync(`/proc/${ran.pid}`), false, `bpftrace ${ran.pid} still runs`);
+  const r = await execa('bpftool', ['-j', 'prog', 'show'], { stdin: 'ignore' });
+  const loaded = new Set((JSON.parse(String(r.stdout) || '[]') as Array<{ id: number }>).map((p) => p.id));
+  assert.deepEqual(
+    ran.programs.filter((p) => loaded.has(p.progId)),
+    [],
+    'its programs are unloaded',
+  );
+}
+
+/** The same finding from the recorded evidence, with no bpftrace run. */
+async function assertReplays(f: Finding, params: Record<string, unknown>, b: TempBundle, from: string): Promise<void> {
+  const replay = await runProbe(qdiscLatency, latency(params), b.opts(`${from}-replay`, { replayFrom: b.dir(from) }));
+  assert.equal(replay.status, 'ok', replay.reason);
+  assert.equal(replay.driver, 'replay');
+  assert.ok(replay.durationMs < 500, `replay took ${replay.durationMs} ms`);
+  assert.deepEqual(replay.data, f.data);
+  assert.equal(replay.summary, f.summary);
+  assert.deepEqual(replay.charts, f.charts);
+  assert.deepEqual(replay.tables, f.tables);
 }
 
 /** Sends `n` UDP datagrams of `payload` bytes to the peer at once, from the host side. */
@@ -79,9 +123,13 @@ describe('qdisc.latency on a shaped veth', () => {
 
     const b = await tempBundle(t, 'ebpfnet-qlat-');
     const progs = await tracepointProgs('qdisc_dequeue');
+    const enqBefore = await tracepointProgs('qdisc_enqueue');
     const onShaped = runProbe(qdiscLatency, latency({ dev: shaped.hostDev, duration: '4s' }), b.opts('shaped'));
     const onOther = runProbe(qdiscLatency, latency({ dev: other.hostDev, duration: '4s' }), b.opts('other'));
     await waitForAttach(progs, 2);
+    // bpftool names the programs: the finding must say the same of them.
+    const enqIds = await newProgs('qdisc_enqueue', enqBefore);
+    const deqIds = await newProgs('qdisc_dequeue', progs);
 
     // 50 datagrams of 200 bytes = 242-byte frames: 12100 bytes, within the tbf's limit
     // (rate x latency + burst = 12500 + 2048), so none is dropped and all queue.
@@ -135,16 +183,95 @@ describe('qdisc.latency on a shaped veth', () => {
     assert.equal(idle.severity, 'info');
     assert.equal(idle.summary, `no packet went through the qdisc of ${other.hostDev} in 4s`);
 
+    // Attach facts: bpftrace compiled and attached in attachMs, one program per qdisc
+    // tracepoint and one for the window's interval; END holds no program while tracing.
+    const a = data.attach;
+    t.diagnostic(`attachMs ${a.attachMs}, loadedMs ${a.loadedMs}, ${a.programCount} programs; overhead ${JSON.stringify(data.overhead)}`);
+    assert.ok(a.attachMs !== null && a.attachMs > 0 && a.attachMs < f.durationMs, `attachMs ${a.attachMs}`);
+    assert.ok(a.loadedMs !== null && a.loadedMs >= a.attachMs);
+    assert.equal(a.attachedProbes, 4);
+    assert.deepEqual(a.probes, ['tracepoint:qdisc:qdisc_enqueue', 'tracepoint:qdisc:qdisc_dequeue', 'interval:ms:4000', 'END']);
+    assert.equal(a.programCount, a.attachedProbes - 1);
+    assert.deepEqual(
+      a.programs.map((p) => [p.progType, p.method, p.target]),
+      [
+        [5, 'tracepoint', 'tracepoint:qdisc:qdisc_enqueue'],
+        [5, 'tracepoint', 'tracepoint:qdisc:qdisc_dequeue'],
+        [7, 'perf_event', 'interval:ms:4000'],
+      ],
+    );
+    assert.ok(enqIds.includes(a.programs[0]!.progId), `enqueue program ${a.programs[0]!.progId} not among bpftool's ${enqIds}`);
+    assert.ok(deqIds.includes(a.programs[1]!.progId), `dequeue program ${a.programs[1]!.progId} not among bpftool's ${deqIds}`);
+    assert.deepEqual(f.tables[1]!.rows, a.programs.map((p) => [p.progId, p.method, p.target!, a.attachMs!]));
+    assert.match(f.tables[1]!.title, /^bpftrace programs: 3, attached_probes [\d.]+ ms after start \(compile included\)$/);
+
+    // Within the probe's own budget: watched, not stopped, the whole window.
+    assert.equal(data.windowMs, 4000);
+    assert.equal(data.stopped, undefined);
+    const o = data.overhead as OverheadReport;
+    assert.deepEqual(o.budget, QDISC_LATENCY_BUDGET);
+    assert.equal(o.stopped, undefined);
+    assert.equal(o.stats, 'BPF_ENABLE_STATS');
+    assert.ok(o.runCnt >= 2 * d.count, `${o.runCnt} program runs for ${d.count} packets timed (two programs each)`);
+    assert.ok(o.cpu < QDISC_LATENCY_BUDGET.cpu && o.nsPerEvent !== null && o.nsPerEvent > 0);
+    assert.equal(f.tables[2]!.title, 'Overhead of the BPF programs');
+    assert.equal(f.tables[2]!.rows[0]!.at(-1), 'within budget');
+    await assertGone(await bpftraceRun(b.dir('shaped')));
+
     // Replay: the same finding from the recorded evidence, with no bpftrace run (which takes
     // over a second to start, let alone the 4 s window).
-    const replay = await runProbe(qdiscLatency, latency({ dev: shaped.hostDev, duration: '4s' }), b.opts('replay', { replayFrom: b.dir('shaped') }));
-    assert.equal(replay.status, 'ok', replay.reason);
-    assert.equal(replay.driver, 'replay');
-    assert.ok(replay.durationMs < 500, `replay took ${replay.durationMs} ms`);
-    assert.deepEqual(replay.data, f.data);
-    assert.equal(replay.summary, f.summary);
-    assert.deepEqual(replay.charts, f.charts);
-    assert.deepEqual(replay.tables, f.tables);
+    await assertReplays(f, { dev: shaped.hostDev, duration: '4s' }, b, 'shaped');
+  });
+
+  it('stops early past a tiny budget, keeping what it timed, while the default budget runs its window; both replay', async (t) => {
+    const pair = await createVethPair(t, { noIpv6: true });
+    await run(['tc', 'qdisc', 'add', 'dev', pair.hostDev, 'root', 'handle', '9:', 'tbf', 'rate', '1gbit', 'burst', '64kb', 'latency', '50ms']);
+    await pair.ping({ count: 1 }); // resolve ARP first
+
+    // 100 pings a second through the tbf from before bpftrace attaches to after both end:
+    // ~200 program runs/s, far over a budget of 0.0001% of a CPU, far under the default.
+    let done = false;
+    let sent = 0;
+    const traffic = (async () => {
+      while (!done) sent += (await pair.ping({ count: 20, interval: 0.01 })).transmitted;
+    })();
+    const b = await tempBundle(t, 'ebpfnet-qlat-');
+    const params = { dev: pair.hostDev, duration: '8s' };
+    const tiny = runProbe(qdiscLatency, latency(params), b.opts('tiny', { budget: { cpu: 0.000001 } }));
+    const normal = runProbe(qdiscLatency, latency(params), b.opts('normal'));
+    const [f, g] = await Promise.all([tiny, normal]).finally(() => (done = true));
+    await traffic;
+
+    assert.equal(f.status, 'ok', f.reason);
+    const data = f.data as QdiscLatencyData;
+    t.diagnostic(`tiny budget: ${f.summary}; window ${data.windowMs} ms of 8000, probe ${f.durationMs} ms (attach ${data.attach.attachMs} ms); default budget: window ${(g.data as QdiscLatencyData).windowMs} ms, probe ${g.durationMs} ms; ${sent} pings`);
+    assert.match(data.stopped ?? '', /^overhead budget exceeded at [\d.]+% CPU \(budget [\d.]+%\) after \d/);
+    assert.equal(data.overhead?.stopped, data.stopped);
+    assert.ok(f.summary.endsWith(` (stopped: ${data.stopped})`), f.summary);
+    assert.ok(data.notes.some((n) => n.startsWith(`stopped early: ${data.stopped}`)), JSON.stringify(data.notes));
+    // Ended well before its 8 s window, yet with the packets it timed until then.
+    assert.ok(data.windowMs !== null && data.windowMs < 4000, `window ${data.windowMs} ms`);
+    assert.ok(f.durationMs < g.durationMs - 2000, `stopped probe ${f.durationMs} ms, full one ${g.durationMs} ms`);
+    assert.equal(data.devices.length, 1);
+    assert.equal(data.devices[0]!.dev, pair.hostDev);
+    assert.ok(data.devices[0]!.count > 0 && data.totalPackets === data.devices[0]!.count, JSON.stringify(data.devices[0]));
+    assert.equal(data.attach.programCount, 3);
+    assert.equal(f.tables.at(-1)!.rows[0]!.at(-1), `stopped: ${data.stopped}`);
+    const ran = await bpftraceRun(b.dir('tiny'));
+    assert.equal(ran.stopped, 'overhead');
+    assert.equal(ran.exitCode, 0, 'bpftrace exited by itself on SIGINT, printing its maps');
+    await assertGone(ran);
+
+    // The default budget is not reached by the same traffic: the whole window.
+    assert.equal(g.status, 'ok', g.reason);
+    const full = g.data as QdiscLatencyData;
+    assert.equal(full.stopped, undefined);
+    assert.equal(full.windowMs, 8000);
+    assert.ok(full.devices[0]!.count > data.devices[0]!.count, `${full.devices[0]!.count} packets over the window, ${data.devices[0]!.count} before the stop`);
+    assert.ok(!g.summary.includes('stopped'), g.summary);
+
+    await assertReplays(f, params, b, 'tiny');
+    await assertReplays(g, params, b, 'normal');
   });
 
   it('is skipped with a reason when its binary is missing', async (t) => {
@@ -171,11 +298,42 @@ describe('qdisc.latency parser', () => {
   // Real bpftrace 0.17 output of bpf/qdisc-latency.bt for a ping through a 1mbit tbf on ifindex 538.
   const stdout = readFileSync(join(packageRoot(), 'test', 'fixtures', 'bpftrace', 'qdisc-latency.jsonl'), 'utf8');
   const rec = (seq: number, r: Partial<RawRecord> & Pick<RawRecord, 'op' | 'name'>): RawRecord => ({ seq, at: 0, durationMs: 1, stdout: '', stderr: '', exitCode: 0, ...r });
+  const programs = [
+    { progId: 101, progType: 5, method: 'tracepoint', target: 'tracepoint:qdisc:qdisc_enqueue' },
+    { progId: 102, progType: 5, method: 'tracepoint', target: 'tracepoint:qdisc:qdisc_dequeue' },
+    { progId: 103, progType: 7, method: 'perf_event', target: 'interval:ms:3000' },
+  ];
+  const ran: BpftraceRunRecord = {
+    argv: ['bpftrace', '-f', 'json', '-e', '(script)', '3000', '538'],
+    pid: 4242,
+    probes: ['tracepoint:qdisc:qdisc_enqueue', 'tracepoint:qdisc:qdisc_dequeue', 'interval:ms:3000', 'END'],
+    attachMs: 1234.5,
+    loadedMs: 1301.2,
+    programs,
+    windowMs: 3000,
+    exitCode: 0,
+    signal: null,
+    stderr: '',
+  };
+  const overhead: OverheadReport = {
+    budget: QDISC_LATENCY_BUDGET,
+    stats: 'BPF_ENABLE_STATS',
+    windowMs: 2750,
+    runCnt: 90,
+    runTimeNs: 22_500,
+    cpu: 0.0000082,
+    peakCpu: 0.00002,
+    eventsPerSec: 32.7,
+    peakEventsPerSec: 80,
+    nsPerEvent: 250,
+  };
   const records: RawRecord[] = [
     rec(1, { op: 'read', name: 'ifindex', path: '/sys/class/net/tap7/ifindex', stdout: '538\n' }),
-    rec(2, { op: 'exec', name: 'bpftrace', argv: ['bpftrace'], stdout }),
-    rec(3, { op: 'readdir', name: 'net-devices', path: '/sys/class/net', stdout: 'lo\ntap7\n' }),
-    rec(4, {
+    rec(2, { op: 'capture', name: 'bpftrace', stdout }),
+    rec(3, { op: 'capture', name: 'bpftrace-attach', stdout: JSON.stringify(ran) }),
+    rec(4, { op: 'capture', name: 'bpftrace-overhead', stdout: JSON.stringify(overhead) }),
+    rec(5, { op: 'readdir', name: 'net-devices', path: '/sys/class/net', stdout: 'lo\ntap7\n' }),
+    rec(6, {
       op: 'readfiles',
       name: 'net-ifindex',
       paths: ['/sys/class/net/lo/ifindex', '/sys/class/net/tap7/ifindex'],
@@ -219,6 +377,54 @@ describe('qdisc.latency parser', () => {
     assert.deepEqual(r.tables![0]!.rows, [['tap7', 538, 42, 42, '8.3 ms', '8.3 ms', '8.3 ms', '8.3 ms']]);
   });
 
+  it('carries the attach facts and the overhead of the bpftrace run into data and tables', () => {
+    const r = qdiscLatency.parse(records, { duration: 3000, dev: 'tap7' });
+    const data = r.data as QdiscLatencyData;
+    assert.deepEqual(data.attach, { attachMs: 1234.5, loadedMs: 1301.2, attachedProbes: 4, probes: ran.probes, programCount: 3, programs });
+    assert.equal(data.windowMs, 3000);
+    assert.deepEqual(data.overhead, overhead);
+    assert.equal(data.stopped, undefined);
+    assert.deepEqual(r.tables!.slice(1), [
+      {
+        title: 'bpftrace programs: 3, attached_probes 1234.5 ms after start (compile included)',
+        columns: ['prog id', 'method', 'target', 'attach ms'],
+        rows: [
+          [101, 'tracepoint', 'tracepoint:qdisc:qdisc_enqueue', 1234.5],
+          [102, 'tracepoint', 'tracepoint:qdisc:qdisc_dequeue', 1234.5],
+          [103, 'perf_event', 'interval:ms:3000', 1234.5],
+        ],
+      },
+      {
+        title: 'Overhead of the BPF programs',
+        columns: ['CPU (avg)', 'CPU (peak)', 'events/s', 'ns/event', 'budget', 'statistics', 'outcome'],
+        rows: [['0.00%', '0.00%', 33, 250, '5.00% CPU, 250000 events/s', 'BPF_ENABLE_STATS', 'within budget']],
+      },
+    ]);
+  });
+
+  it('says when the overhead guard stopped bpftrace, and over which window it counted', () => {
+    const stopped = 'overhead budget exceeded at 6.8% CPU (budget 5.0%) after 521ms';
+    const early = records.map((r) =>
+      r.name === 'bpftrace-attach'
+        ? { ...r, stdout: JSON.stringify({ ...ran, windowMs: 530, stopped: 'overhead' }) }
+        : r.name === 'bpftrace-overhead'
+          ? { ...r, stdout: JSON.stringify({ ...overhead, stopped }) }
+          : r,
+    );
+    const r = qdiscLatency.parse(early, { duration: 3000, dev: 'tap7' });
+    const data = r.data as QdiscLatencyData;
+    assert.equal(data.stopped, stopped);
+    assert.equal(data.windowMs, 530);
+    assert.equal(data.totalPackets, 42, 'what was gathered until the stop is kept');
+    assert.equal(r.summary, `tap7: 42 packets, P50 8.3 ms, P99 8.3 ms, max 8.3 ms (percentiles at log2 bucket resolution) (stopped: ${stopped})`);
+    assert.deepEqual(data.notes, [`stopped early: ${stopped}; the counts cover the 530ms before`]);
+    assert.equal(r.tables!.at(-1)!.rows[0]!.at(-1), `stopped: ${stopped}`);
+
+    // No packet before the stop: the summary names the window it had.
+    const idle = early.map((x) => (x.name === 'bpftrace' ? { ...x, stdout: '{"type": "attached_probes", "data": {"probes": 4}}\n\n\n' } : x));
+    assert.equal(qdiscLatency.parse(idle, { duration: 3000, dev: 'tap7' }).summary, `no packet went through the qdisc of tap7 in 530ms (stopped: ${stopped})`);
+  });
+
   it('names unknown ifindexes, notes untimed bulk dequeues, and stays info under 1 ms', () => {
     const out = [
       '{"type": "attached_probes", "data": {"probes": 4}}',
@@ -228,7 +434,7 @@ describe('qdisc.latency parser', () => {
       '{"type": "map", "data": {"@max_ns": {"1": 900, "9": 60000}}}',
       '{"type": "hist", "data": {"@sojourn_ns": {"1": [{"min": 256, "max": 511, "count": 9}, {"min": 512, "max": 1023, "count": 1}], "9": [{"min": 32768, "max": 65535, "count": 2}]}}}',
     ].join('\n');
-    const r = qdiscLatency.parse([{ ...records[1]!, stdout: out }, records[2]!, records[3]!], { duration: 1000 });
+    const r = qdiscLatency.parse([{ ...records[1]!, stdout: out }, records[2]!, records[3]!, records[4]!, records[5]!], { duration: 1000 });
     const data = r.data as QdiscLatencyData;
     assert.deepEqual(
       data.devices.map((d) => [d.dev, d.count, d.p50Ns, d.p99Ns, d.bulkUntimed]),
