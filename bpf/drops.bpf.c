@@ -23,6 +23,7 @@ const volatile __u32 targ_ifindex = 0;
 const volatile __u32 targ_netns = 0;
 const volatile __u32 targ_saddr = 0;
 const volatile __u32 targ_daddr = 0;
+const volatile __u32 targ_addr = 0; /* matches source or destination (a VM's address) */
 const volatile __u8 targ_proto = 0;
 const volatile __u16 targ_port = 0; /* host byte order; matches source or destination */
 const volatile __u8 want_stacks = 1;
@@ -63,7 +64,7 @@ static __always_inline bool ipv4_match(struct sk_buff *skb)
 	unsigned char *head;
 	__u16 nh, proto;
 
-	if (!targ_saddr && !targ_daddr && !targ_proto && !targ_port)
+	if (!targ_saddr && !targ_daddr && !targ_addr && !targ_proto && !targ_port)
 		return true;
 	proto = BPF_CORE_READ(skb, protocol);
 	if (proto != bpf_htons(ETH_P_IP_))
@@ -77,6 +78,8 @@ static __always_inline bool ipv4_match(struct sk_buff *skb)
 	if (targ_saddr && ip.saddr != targ_saddr)
 		return false;
 	if (targ_daddr && ip.daddr != targ_daddr)
+		return false;
+	if (targ_addr && ip.saddr != targ_addr && ip.daddr != targ_addr)
 		return false;
 	if (targ_proto && ip.protocol != targ_proto)
 		return false;

@@ -44,7 +44,7 @@ interface AttachCapture {
   attach: DropsAttach[];
   /** Why the preferred programs were not used, when another one was. */
   fallback?: string;
-  filters: { ifindex: number; netns: number; saddr: string | null; daddr: string | null; protocol: number; port: number };
+  filters: { ifindex: number; netns: number; saddr: string | null; daddr: string | null; addr?: string; protocol: number; port: number };
 }
 
 /** The `dump` capture record: the aggregation map, its stacks, device and namespace names. */
@@ -183,6 +183,7 @@ interface ResolvedFilters {
   netns: number;
   saddr: Uint8Array | null;
   daddr: Uint8Array | null;
+  addr: Uint8Array | null;
   protocol: number;
   port: number;
   record: AttachCapture['filters'];
@@ -201,10 +202,19 @@ async function resolveFilters(params: Params): Promise<ResolvedFilters> {
   const netns = typeof params.netns === 'string' && params.netns !== '' ? await netnsInode(params.netns) : 0;
   const saddr = ipBytes(params.src_ip as string | undefined);
   const daddr = ipBytes(params.dst_ip as string | undefined);
+  const addr = ipBytes(params.ip as string | undefined);
   const protocol = PROTOCOLS[params.protocol as string] ?? 0;
   const port = (params.port as number | undefined) ?? 0;
-  const record = { ifindex, netns, saddr: (params.src_ip as string) || null, daddr: (params.dst_ip as string) || null, protocol, port };
-  return { ifindex, netns, saddr, daddr, protocol, port, record };
+  const record = {
+    ifindex,
+    netns,
+    saddr: (params.src_ip as string) || null,
+    daddr: (params.dst_ip as string) || null,
+    ...(addr ? { addr: params.ip as string } : {}),
+    protocol,
+    port,
+  };
+  return { ifindex, netns, saddr, daddr, addr, protocol, port, record };
 }
 
 function globalsOf(params: Params, f: ResolvedFilters) {
@@ -213,6 +223,7 @@ function globalsOf(params: Params, f: ResolvedFilters) {
     targ_netns: f.netns,
     targ_saddr: f.saddr ?? new Uint8Array(4),
     targ_daddr: f.daddr ?? new Uint8Array(4),
+    targ_addr: f.addr ?? new Uint8Array(4),
     targ_proto: f.protocol,
     targ_port: f.port,
     want_stacks: params.stacks === false ? 0 : 1,
@@ -557,6 +568,7 @@ Use it when net.iface shows drops, or packets vanish without any counter moving:
     netns: { type: 'string', description: 'Only drops in this network namespace: an `ip netns` name, a path, or an inode number.' },
     src_ip: { type: 'ip', description: 'Only IPv4 packets from this address.', cliOption: 'src-ip' },
     dst_ip: { type: 'ip', description: 'Only IPv4 packets to this address.', cliOption: 'dst-ip' },
+    ip: { type: 'ip', description: "Only IPv4 packets from or to this address (a VM's traffic in both directions)." },
     protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only IPv4 packets of this L4 protocol.' },
     port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this source or destination port (0 = any).' },
     stacks: { type: 'boolean', default: true, description: 'Collect kernel stacks of the drops.' },
