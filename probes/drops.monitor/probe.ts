@@ -9,7 +9,7 @@ import type { OverheadReport } from '../../engine/probe/overhead.js';
 
 /** More windows than this make evidence nobody reads: use a longer interval. */
 const MAX_WINDOWS = 600;
-const FILTERS = ['dev', 'netns', 'src_ip', 'dst_ip', 'protocol', 'port'] as const;
+const FILTERS = ['dev', 'netns', 'src_ip', 'dst_ip', 'ip', 'protocol', 'port'] as const;
 
 export interface MonitorWindow {
   index: number;

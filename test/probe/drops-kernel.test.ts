@@ -68,6 +68,23 @@ describe('drops.kernel', () => {
     assert.equal(liveHandles().objects, 0, 'the live run closed its object');
   });
 
+  it('the ip filter counts a VM address as source or destination, and nothing else', async (t) => {
+    const pair = await createVethPair(t);
+    await pair.inNs(['nft', 'add', 'table', 'inet', 'ebpfnet_test']);
+    await pair.inNs(['nft', 'add', 'chain', 'inet', 'ebpfnet_test', 'input', '{ type filter hook input priority 0; policy accept; }']);
+    await pair.inNs(['nft', 'add', 'rule', 'inet', 'ebpfnet_test', 'input', 'meta', 'l4proto', 'icmp', 'drop']);
+    const b = await tempBundle(t, 'ebpfnet-drops-ip-');
+    const run = (name: string, ip: string) => runProbe(dropsKernel, drops({ duration: '3s', netns: pair.ns, ip, stacks: false }), b.opts(name));
+    const both = [run('peer', pair.peerIp), run('other', '192.0.2.77')];
+    await delay(1200);
+    const N = 10;
+    await pair.ping({ count: N, interval: 0.05, wait: 0.2 });
+    const [peer, other] = await Promise.all(both);
+    assert.equal(peer!.status, 'ok', peer!.reason);
+    assert.equal((peer!.data as DropsData).byReason.NETFILTER_DROP, N);
+    assert.equal((other!.data as DropsData).total, 0);
+  });
+
   it('falls back to tp_btf when no minimal BTF can be made, and says why', async (t) => {
     const saved = process.env.EBPFNET_CACHE_DIR;
     process.env.EBPFNET_CACHE_DIR = '/dev/null/ebpfnet-cache'; // not a directory: the cache cannot exist
