@@ -11,6 +11,7 @@ import { registerProbe } from './commands/probe/index.js';
 import { registerProbes } from './commands/probes/index.js';
 import { registerRunbooks } from './commands/runbooks/index.js';
 import { registerSelftest } from './commands/selftest/index.js';
+import { registerVms } from './commands/vms/index.js';
 import { CliError, EXIT } from './errors.js';
 
 function buildProgram(): Command {
@@ -25,6 +26,7 @@ function buildProgram(): Command {
   registerProbe(program);
   registerDoctor(program);
   registerSelftest(program);
+  registerVms(program);
   return program;
 }
 

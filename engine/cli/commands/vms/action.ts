@@ -1,0 +1,68 @@
+// ebpfnet vms: prints the VMs discovery finds, or one VM's facts.
+import { discoverVms, resolveVm, type Discovery, type VmFacts } from '../../../target/index.js';
+import { withTargetErrors } from './target.js';
+
+export interface VmsFlags {
+  inventory?: string;
+  json?: boolean;
+}
+
+export async function vmsAction(name: string | undefined, flags: VmsFlags): Promise<void> {
+  const opts = flags.inventory ? { inventory: flags.inventory } : {};
+  if (name !== undefined) {
+    const vm = await withTargetErrors(() => resolveVm(name, opts));
+    process.stdout.write(flags.json ? `${JSON.stringify(vm, null, 2)}\n` : describeVm(vm));
+    return;
+  }
+  const found = await withTargetErrors(() => discoverVms(opts));
+  process.stdout.write(flags.json ? `${JSON.stringify(found, null, 2)}\n` : vmTable(found));
+}
+
+function bridgeOf(vm: VmFacts): string {
+  const bridges = vm.taps.map((t) => {
+    const at = t.attachment;
+    if (!at) return '-';
+    return at.kind === 'ovs' ? `${at.bridge} (ovs ${at.datapathType})` : `${at.bridge} (bridge)`;
+  });
+  return [...new Set(bridges)].join(', ') || '-';
+}
+
+export function vmTable(found: Discovery): string {
+  const rows = found.vms.map((vm) => [
+    vm.name,
+    vm.source,
+    vm.state,
+    vm.pid === null ? '-' : String(vm.pid),
+    vm.taps.map((t) => t.name).join(',') || '-',
+    bridgeOf(vm),
+  ]);
+  const header = ['NAME', 'SOURCE', 'STATE', 'PID', 'TAPS', 'BRIDGE'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const out = found.vms.length ? [line(header), ...rows.map(line)] : ['no VMs found'];
+  for (const s of found.sources) {
+    if (!s.available && s.source === 'libvirt' && s.detail !== 'virsh not installed') out.push(`libvirt not asked: ${s.detail}`);
+    if (s.source === 'qemu' && s.detail) out.push(s.detail);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export function describeVm(vm: VmFacts): string {
+  const out = [
+    `${vm.name}: ${vm.state} (from ${vm.source})`,
+    `  pid ${vm.pid ?? '-'}${vm.uuid ? `, uuid ${vm.uuid}` : ''}`,
+    `  vCPU threads: ${vm.vcpuThreads.map((t) => `${t.tid} (${t.name})`).join(', ') || '-'}`,
+    `  vhost threads: ${vm.vhostThreads.map((t) => `${t.tid}${t.kernelThread ? ' (kernel)' : ''}`).join(', ') || '-'}`,
+  ];
+  for (const t of vm.taps) {
+    out.push(`  tap ${t.name}${t.present ? ` (ifindex ${t.ifindex}, ${t.operstate})` : ' (absent)'}: guest MAC ${t.guestMac ?? '?'}, host MAC ${t.hostMac ?? '?'}, queues rx ${t.queues.rx}/tx ${t.queues.tx}${t.flags.length ? `, ${t.flags.join(' ')}` : ''}`);
+    const at = t.attachment;
+    if (at?.kind === 'ovs') out.push(`    on OVS bridge ${at.bridge} (${at.datapathType} datapath), port ${at.port}, ofport ${at.ofport ?? '?'}`);
+    else if (at) out.push(`    on Linux bridge ${at.bridge}`);
+    else out.push('    on no bridge');
+    if (at) out.push(`    uplinks: ${at.uplinks.map((u) => `${u.name} (${u.kind}${u.peer ? ` to ${u.peer}` : ''})`).join(', ') || '-'}`);
+  }
+  out.push(`  IPs: ${vm.ips.map((a) => `${a.address} (${a.source}${a.dev ? ` on ${a.dev}` : ''})`).join(', ') || '-'}`);
+  for (const n of vm.notes) out.push(`  note: ${n}`);
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,88 @@
+// Small readers over /proc: processes, their threads and the taps their file
+// descriptors hold. Every reader tolerates a process vanishing under it.
+import { readdir, readFile } from 'node:fs/promises';
+
+const PROC = '/proc';
+
+async function readText(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** Every numeric entry of /proc (processes, not threads). */
+export async function listPids(): Promise<number[]> {
+  const names = await readdir(PROC).catch(() => [] as string[]);
+  return names.filter((n) => /^\d+$/.test(n)).map(Number);
+}
+
+/** A process's argv, or null when it is gone or a kernel thread (whose cmdline is empty). */
+export async function readCmdline(pid: number): Promise<string[] | null> {
+  const raw = await readText(`${PROC}/${pid}/cmdline`);
+  if (!raw) return null;
+  const argv = raw.split('\0');
+  if (argv.at(-1) === '') argv.pop();
+  return argv.length ? argv : null;
+}
+
+export async function readComm(pid: number, tid = pid): Promise<string | null> {
+  const comm = await readText(`${PROC}/${pid}/task/${tid}/comm`);
+  return comm === null ? null : comm.replace(/\n$/, '');
+}
+
+export async function isAlive(pid: number): Promise<boolean> {
+  return (await readText(`${PROC}/${pid}/stat`)) !== null;
+}
+
+export interface ThreadInfo {
+  tid: number;
+  comm: string;
+}
+
+/** The threads of a process with their names (comm). */
+export async function threadsOf(pid: number): Promise<ThreadInfo[]> {
+  const tids = await readdir(`${PROC}/${pid}/task`).catch(() => [] as string[]);
+  const out: ThreadInfo[] = [];
+  for (const t of tids) {
+    const comm = await readComm(pid, Number(t));
+    if (comm !== null) out.push({ tid: Number(t), comm });
+  }
+  return out.sort((a, b) => a.tid - b.tid);
+}
+
+/** Kernel threads have no mm: their /proc/<pid>/stat flags carry PF_KTHREAD. */
+const PF_KTHREAD = 0x00200000;
+
+export async function isKernelThread(pid: number): Promise<boolean> {
+  const stat = await readText(`${PROC}/${pid}/stat`);
+  if (!stat) return false;
+  // The comm field may hold spaces and parentheses: fields start after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const flags = Number(fields[6]);
+  return Number.isFinite(flags) && (flags & PF_KTHREAD) !== 0;
+}
+
+/**
+ * The tap (or tun) device behind each of a process's /dev/net/tun descriptors:
+ * the kernel names it on the `iff:` line of /proc/<pid>/fdinfo/<fd>. This is how
+ * a tap handed over as a descriptor (libvirt's `-netdev tap,fd=N`) is found.
+ */
+export async function tunDescriptors(pid: number): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  const fds = await readdir(`${PROC}/${pid}/fdinfo`).catch(() => [] as string[]);
+  for (const fd of fds) {
+    const info = await readText(`${PROC}/${pid}/fdinfo/${fd}`);
+    const m = info && /^iff:\s*(\S+)$/m.exec(info);
+    if (m) out.set(Number(fd), m[1]!);
+  }
+  return out;
+}
+
+/** The first line of a pid file as a pid, or null. */
+export async function readPidFile(path: string): Promise<number | null> {
+  const text = await readText(path);
+  const m = text && /^\s*(\d+)\s*$/m.exec(text);
+  return m ? Number(m[1]) : null;
+}

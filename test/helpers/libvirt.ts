@@ -1,0 +1,179 @@
+// libvirt for tests on a host without an init system: starts virtlogd and libvirtd
+// by hand when they are not running (idempotent: a running daemon is reused), and
+// creates transient QEMU (TCG) domains that are destroyed after the test.
+//
+//   await ensureLibvirt();
+//   const dom = await createDomain(t, { interfaces: [{ bridge: 'br0', mac: '52:54:00:..' }] });
+//
+// Domain names carry the creating process's pid (`ebpfnet-t-<pid>-<n>`), so a later
+// run destroys what a crashed run left behind without touching live runs' domains.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { findBinary } from '../../engine/host/binaries.js';
+import { packageRoot } from '../../engine/package-info.js';
+import type { TeardownHost } from './netns.js';
+
+const DAEMONS = [
+  { name: 'virtlogd', pidFile: '/run/virtlogd.pid' },
+  { name: 'libvirtd', pidFile: '/run/libvirtd.pid' },
+];
+const DOMAIN_RE = /^ebpfnet-t-(\d+)-\d+$/;
+
+function alive(pidFile: string): boolean {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    return pid > 0 && existsSync(`/proc/${pid}`);
+  } catch {
+    return false;
+  }
+}
+
+async function virsh(args: string[], reject = true) {
+  return execa('virsh', ['-c', 'qemu:///system', ...args], { reject, stdin: 'ignore', env: { LC_ALL: 'C' }, timeout: 60_000 });
+}
+
+/** Starts virtlogd and libvirtd unless they run, and waits until virsh connects. Throws with what to install. */
+export async function ensureLibvirt(): Promise<void> {
+  if (process.geteuid?.() !== 0) throw new Error('libvirt tests need root');
+  for (const bin of ['virsh', 'libvirtd', 'virtlogd', 'qemu-system-x86_64']) {
+    if (!(await findBinary(bin))) {
+      throw new Error(`${bin} is missing: apt-get install -y --no-install-recommends libvirt-daemon-system libvirt-clients qemu-system-x86`);
+    }
+  }
+  for (const d of DAEMONS) {
+    // -d daemonizes; setsid keeps the daemon out of the test's session and process group.
+    if (!alive(d.pidFile)) await execa('setsid', [d.name, '-d'], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' });
+  }
+  const deadline = Date.now() + 20_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    const r = await virsh(['list', '--name'], false);
+    if (r.exitCode === 0) {
+      await destroyLeftovers();
+      return;
+    }
+    last = String(r.stderr).trim();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`libvirtd does not answer: ${last}`);
+}
+
+/** Destroys (and undefines) test domains whose creating process no longer runs. */
+async function destroyLeftovers(): Promise<void> {
+  const r = await virsh(['list', '--all', '--name'], false);
+  for (const name of String(r.stdout).split('\n').map((l) => l.trim())) {
+    const m = DOMAIN_RE.exec(name);
+    if (!m || existsSync(`/proc/${m[1]}`)) continue;
+    await virsh(['destroy', '--domain', name], false);
+    await virsh(['undefine', '--domain', name], false);
+  }
+}
+
+export interface DomainInterface {
+  /** A Linux bridge or OVS bridge the test made. */
+  bridge: string;
+  mac: string;
+  /** `openvswitch` for an OVS bridge. */
+  virtualport?: 'openvswitch';
+}
+
+export interface TestDomain {
+  name: string;
+  /** libvirt's pid file's content: the QEMU process. */
+  pid: number;
+  /** The taps libvirt created, in interface order (its `<target dev>`). */
+  taps: string[];
+  destroy(): Promise<void>;
+}
+
+let created = 0;
+
+const escapeXml = (s: string) => s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The guest kernel the lab builds (scripts/build-guest.sh); without it a domain runs with no disk, enough for most facts. */
+export function guestBoot(): { kernel: string; initrd: string } | null {
+  const dir = join(packageRoot(), 'build', 'guest');
+  const kernel = join(dir, 'vmlinuz');
+  const initrd = join(dir, 'initrd.img');
+  return existsSync(kernel) && existsSync(initrd) ? { kernel, initrd } : null;
+}
+
+export interface DomainOptions {
+  interfaces: DomainInterface[];
+  /** Words added to the guest kernel's command line (direct kernel boot only), e.g. `ebpfnet.ip=10.0.0.2/24`. */
+  kernelArgs?: string[];
+}
+
+export function domainXml(name: string, opts: DomainOptions): string {
+  const boot = guestBoot();
+  const cmdline = ['console=ttyS0', ...(opts.kernelArgs ?? [])].join(' ');
+  const os = boot
+    ? `<os><type arch='x86_64' machine='pc'>hvm</type><kernel>${escapeXml(boot.kernel)}</kernel><initrd>${escapeXml(boot.initrd)}</initrd><cmdline>${escapeXml(cmdline)}</cmdline></os>`
+    : `<os><type arch='x86_64' machine='pc'>hvm</type></os>`;
+  const nics = opts.interfaces.map(
+    (i) => `    <interface type='bridge'>
+      <source bridge='${escapeXml(i.bridge)}'/>
+      <mac address='${escapeXml(i.mac)}'/>
+      ${i.virtualport ? `<virtualport type='${i.virtualport}'/>` : ''}
+      <model type='virtio'/>
+    </interface>`,
+  );
+  return `<domain type='qemu'>
+  <name>${escapeXml(name)}</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  ${os}
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+${nics.join('\n')}
+    <serial type='pty'><target port='0'/></serial>
+    <serial type='pty'><target port='1'/></serial>
+  </devices>
+</domain>
+`;
+}
+
+/** `virsh create` of a transient domain; destroyed by t.after (registered before it is created). */
+export async function createDomain(t: TeardownHost, opts: DomainOptions): Promise<TestDomain> {
+  const name = `ebpfnet-t-${process.pid}-${created++}`;
+  const destroy = async () => {
+    await virsh(['destroy', '--domain', name], false);
+  };
+  t.after(destroy);
+  const dir = mkdtempSync(join(tmpdir(), 'ebpfnet-domain-'));
+  try {
+    const file = join(dir, `${name}.xml`);
+    writeFileSync(file, domainXml(name, opts));
+    await virsh(['create', file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const pid = Number(readFileSync(`/run/libvirt/qemu/${name}.pid`, 'utf8').trim());
+  const list = await virsh(['domiflist', '--domain', name]);
+  // " Interface   Type     Source   Model    MAC" then a rule, then one row per interface.
+  const taps = String(list.stdout)
+    .split('\n')
+    .slice(2)
+    .map((l) => l.trim().split(/\s+/)[0])
+    .filter((n): n is string => !!n);
+  return { name, pid, taps, destroy };
+}
+
+/** `virsh define` of a persistent domain that is not started; undefined by t.after. */
+export async function defineDomain(t: TeardownHost, opts: DomainOptions): Promise<string> {
+  const name = `ebpfnet-t-${process.pid}-${created++}`;
+  t.after(async () => {
+    await virsh(['undefine', '--domain', name], false);
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'ebpfnet-domain-'));
+  try {
+    const file = join(dir, `${name}.xml`);
+    writeFileSync(file, domainXml(name, opts));
+    await virsh(['define', file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return name;
+}
