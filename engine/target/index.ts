@@ -5,8 +5,10 @@ import type { VmFacts } from './types.js';
 export { resolveVm, discoverVms, VmNotFoundError, type Discovery, type ResolveOptions, type SourceStatus } from './resolve.js';
 export { InventoryError, inventoryLocation, loadInventory, DEFAULT_INVENTORY, type Inventory, type InventoryVm } from './inventory.js';
 export type * from './types.js';
+export { vmPath, type VmPath } from './path.js';
+import { vmPath } from './path.js';
 
-/** A run's target for a resolved VM: its facts, under `kind: 'vm'`. */
+/** A run's target for a resolved VM: its facts under `kind: 'vm'`, and `path` for runbooks. */
 export function vmTarget(facts: VmFacts): Target {
-  return { kind: 'vm', ...facts };
+  return { kind: 'vm', ...facts, path: vmPath(facts) };
 }

@@ -19,6 +19,7 @@ export interface DiagnoseFlags {
   replay?: string;
   resume?: string;
   budget?: string;
+  inventory?: string;
 }
 
 export async function diagnoseAction(runbookArg: string | undefined, flags: DiagnoseFlags): Promise<void> {
@@ -49,6 +50,12 @@ export async function diagnoseAction(runbookArg: string | undefined, flags: Diag
         if (!('vm' in runbook.inputs)) throw new CliError(`runbook ${runbook.id} does not take --vm (it diagnoses the host)`);
         inputs.vm = flags.vm;
       }
+      // The VM's facts (taps, bridge, threads, addresses) become the run's target; a replay
+      // takes the recorded ones instead, so it runs on a host where the VM is gone.
+      const target =
+        flags.vm !== undefined && !flags.replay
+          ? await (await import('../vms/target.js')).resolveVmTarget(flags.vm, flags.inventory ? { inventory: flags.inventory } : {})
+          : undefined;
       outcome = await diagnose({
         runbook,
         catalog,
@@ -57,7 +64,7 @@ export async function diagnoseAction(runbookArg: string | undefined, flags: Diag
         signal: signals.signal,
         ...(budget ? { budget } : {}),
         ...(progress ? { progress } : {}),
-        ...(flags.vm !== undefined ? { target: { kind: 'vm' as const, name: flags.vm } } : {}),
+        ...(target ? { target } : flags.vm !== undefined ? { target: { kind: 'vm' as const, name: flags.vm } } : {}),
         ...(flags.replay ? { replayFrom: flags.replay } : {}),
       });
     }
