@@ -32,7 +32,9 @@ export function resolveParams(def: Pick<ProbeDefinition, 'id' | 'params'>, given
   }
   const out: Params = {};
   for (const [name, spec] of Object.entries(def.params)) {
-    const raw = given[name];
+    // An optional address templated from a fact nobody knows (`${target.path.ip}` of a VM
+    // without a known IP) renders as '': that means no filter, not a bad address.
+    const raw = spec.type === 'ip' && !spec.required && given[name] === '' ? undefined : given[name];
     if (raw === undefined || raw === null) {
       if (spec.default !== undefined) out[name] = checkValue(def.id, name, spec, spec.default, 'default');
       else if (spec.required) throw new ParamError(def.id, name, `missing: expected ${describeType(spec)}`);

@@ -68,6 +68,12 @@ describe('resolveParams', () => {
     assert.throws(() => resolveParams(d, {}), { message: 'probe net.iface: param "dst": missing: expected an IPv4 or IPv6 address' });
   });
 
+  it('takes an empty optional address as no address, but not a required one', () => {
+    const d = def({ ip: { type: 'ip', description: 'filter' }, dst: { type: 'ip', required: true, description: 'destination' } });
+    assert.deepEqual(resolveParams(d, { ip: '', dst: '10.0.0.1' }), { dst: '10.0.0.1' });
+    assert.throws(() => resolveParams(d, { dst: '' }), /param "dst": expected an IPv4 or IPv6 address, got ""/);
+  });
+
   it('coerces CLI strings for integer, number and boolean', () => {
     const d = def({
       count: { type: 'integer', description: 'c' },
