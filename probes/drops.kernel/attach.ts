@@ -1,9 +1,10 @@
-// Which of drops.bpf.c's four programs to load and attach on this kernel, tried in order
-// until one attaches. Each failed attempt is kept (`fallbacks`) so the finding says why.
-import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+// Which of drops.bpf.c's programs to load and attach on this kernel, tried in order until one
+// attaches (engine/native/attach-plan.ts). Each failed attempt is kept (`fallbacks`) so the
+// finding says why.
+import { bpfObjectPath, type BpfObject } from '../../engine/native/object.js';
 import type { BpfLink } from '../../engine/native/link.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
-import { ensureMinimalBtf } from '../../engine/native/btf-cache.js';
+import { loadFirstWorking } from '../../engine/native/attach-plan.js';
 
 export type DropsMethod = 'raw_tracepoint' | 'tp_btf' | 'tracepoint' | 'kprobe';
 
@@ -18,8 +19,7 @@ export interface DropsLoaded {
   fallbacks: string[];
 }
 
-const PROGRAMS = ['drops_raw_tp', 'drops_tp_btf', 'drops_tracepoint', 'drops_kprobe', 'drops_kprobe_legacy'] as const;
-type ProgramName = (typeof PROGRAMS)[number];
+type ProgramName = 'drops_raw_tp' | 'drops_tp_btf' | 'drops_tracepoint' | 'drops_kprobe' | 'drops_kprobe_legacy';
 
 interface Attempt {
   program: ProgramName;
@@ -46,35 +46,14 @@ export function attachPlan(tracepointHasReason: boolean): Attempt[] {
   ];
 }
 
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
-}
-
 /** Loads and attaches the first program of the plan that works; throws with every reason when none does. */
 export async function loadDrops(globals: Record<string, GlobalValue>, tracepointHasReason: boolean): Promise<DropsLoaded> {
-  const path = bpfObjectPath('drops');
-  const fallbacks: string[] = [];
-  for (const attempt of attachPlan(tracepointHasReason)) {
-    let btfPath: string | undefined;
-    if (attempt.minimalBtf) {
-      try {
-        btfPath = await ensureMinimalBtf(path);
-      } catch (err) {
-        fallbacks.push(`${attempt.method}: ${oneLine(err)}`);
-        continue;
-      }
-    }
-    const autoload = Object.fromEntries(PROGRAMS.map((p) => [p, p === attempt.program]));
-    let obj: BpfObject | undefined;
-    try {
-      obj = BpfObject.open(path, { globals, autoload, ...(btfPath ? { btfPath } : {}) });
-      obj.load();
-      const link = attempt.attach(obj);
-      return { obj, link, method: attempt.method, btf: btfPath ? 'minimal (cached)' : 'vmlinux', loadMs: obj.loadMs ?? 0, fallbacks };
-    } catch (err) {
-      obj?.close();
-      fallbacks.push(`${attempt.method}: ${oneLine(err)}`);
-    }
-  }
-  throw new Error(`no way to attach drops.kernel on this kernel: ${fallbacks.join('; ')}`);
+  const plan = attachPlan(tracepointHasReason).map((a) => ({
+    method: a.method,
+    programs: [a.program],
+    ...(a.minimalBtf ? { minimalBtf: true } : {}),
+    attach: (o: BpfObject) => [a.attach(o)],
+  }));
+  const loaded = await loadFirstWorking(bpfObjectPath('drops'), plan, { what: 'drops.kernel', open: { globals } });
+  return { obj: loaded.obj, link: loaded.links[0]!, method: loaded.method, btf: loaded.btf, loadMs: loaded.loadMs, fallbacks: loaded.fallbacks };
 }

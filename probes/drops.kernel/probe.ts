@@ -72,6 +72,8 @@ export interface DropsData {
   /** What the programs cost and whether the overhead guard stopped them (absent in old recordings). */
   overhead?: OverheadReport;
   total: number;
+  /** Drops of the reasons the `ignore` param named, by reason: counted apart, not in `total`. */
+  ignored: Record<string, number>;
   /** Drops counted but not aggregated (the map was full). */
   lost?: number;
   byReason: Record<string, number>;
@@ -462,8 +464,14 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
   const groups = new Map<string, { reason: string; location: string; device: string; count: number }>();
   const stackGroups = new Map<string, { count: number; reason: string; location: string; frames: string[] }>();
   let total = 0;
+  const ignore = new Set((params.ignore as string[] | undefined) ?? []);
+  const ignored: Record<string, number> = {};
   for (const e of dump.entries) {
     const reason = reasonName(e.reason);
+    if (ignore.has(reason)) {
+      add(ignored, reason, e.count);
+      continue;
+    }
     const location = sym(e.location);
     const dev = device(e.ifindex, e.netns);
     total += e.count;
@@ -499,6 +507,7 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
     windowMs: dump.windowMs,
     ...(overhead ? { overhead } : {}),
     total,
+    ignored: sorted(ignored),
     ...(lost > 0 ? { lost } : {}),
     byReason: sorted(byReason),
     byLocation: sorted(byLocation),
@@ -573,6 +582,11 @@ Use it when net.iface shows drops, or packets vanish without any counter moving:
     port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this source or destination port (0 = any).' },
     stacks: { type: 'boolean', default: true, description: 'Collect kernel stacks of the drops.' },
     top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many rows, bars and stacks to show.' },
+    ignore: {
+      type: 'string[]',
+      default: [],
+      description: 'Drop reasons to count apart (`ignored`) rather than in the totals, e.g. `OTHERHOST`, which every port of a userspace (AF_PACKET) switch shows for frames not addressed to the host.',
+    },
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: TRACEPOINT }],
   overhead: 'low',

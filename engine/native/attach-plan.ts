@@ -1,0 +1,73 @@
+// Loads one flavour of a BPF object's programs. A probe's plan lists the flavours in order of
+// preference (e.g. raw_tp with a cached minimal BTF → tp_btf → classic tracepoint → kprobe),
+// each with the programs it loads and how they attach; the first flavour that loads and
+// attaches wins. Every failed attempt is kept as one line (`fallbacks`) so a finding says why.
+import { ensureMinimalBtf } from './btf-cache.js';
+import type { BpfLink } from './link.js';
+import { BpfObject, type OpenOptions } from './object.js';
+
+export interface PlanStep<M extends string> {
+  method: M;
+  /** The programs this flavour loads; every other program of the object stays unloaded. */
+  programs: string[];
+  /** Relocate CO-RE reads against a minimal BTF made (and cached) for the object. */
+  minimalBtf?: boolean;
+  /** Attaches the loaded programs; throwing moves on to the next flavour. */
+  attach: (obj: BpfObject) => BpfLink[];
+}
+
+export interface PlanLoaded<M extends string> {
+  obj: BpfObject;
+  links: BpfLink[];
+  method: M;
+  /** Which BTF the CO-RE reads were relocated against. */
+  btf: 'minimal (cached)' | 'vmlinux';
+  loadMs: number;
+  /** Attempts that failed before this one, one line each (`method: why`). */
+  fallbacks: string[];
+}
+
+export interface PlanOptions {
+  /** What is being attached, for the error when nothing works (`drops.kernel`). */
+  what: string;
+  /** Globals and map sizes, as BpfObject.open takes them. */
+  open?: Omit<OpenOptions, 'autoload' | 'btfPath'>;
+  /** Runs between load and attach (fill maps the programs read from the start). */
+  afterLoad?: (obj: BpfObject) => void;
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}
+
+/** Loads and attaches the first flavour of `plan` that works; throws with every reason when none does. */
+export async function loadFirstWorking<M extends string>(path: string, plan: Array<PlanStep<M>>, opts: PlanOptions): Promise<PlanLoaded<M>> {
+  const fallbacks: string[] = [];
+  for (const step of plan) {
+    let btfPath: string | undefined;
+    if (step.minimalBtf) {
+      try {
+        btfPath = await ensureMinimalBtf(path);
+      } catch (err) {
+        fallbacks.push(`${step.method}: ${oneLine(err)}`);
+        continue;
+      }
+    }
+    let obj: BpfObject | undefined;
+    try {
+      obj = BpfObject.open(path, { ...opts.open, ...(btfPath ? { btfPath } : {}) });
+      const programs = obj.programs();
+      const unknown = step.programs.filter((name) => !programs.some((p) => p.name === name));
+      if (unknown.length > 0) throw new Error(`no program ${unknown.join(', ')} in ${path}`);
+      for (const p of programs) p.autoload = step.programs.includes(p.name);
+      obj.load();
+      opts.afterLoad?.(obj);
+      const links = step.attach(obj);
+      return { obj, links, method: step.method, btf: btfPath ? 'minimal (cached)' : 'vmlinux', loadMs: obj.loadMs ?? 0, fallbacks };
+    } catch (err) {
+      obj?.close();
+      fallbacks.push(`${step.method}: ${oneLine(err)}`);
+    }
+  }
+  throw new Error(`no way to attach ${opts.what} on this kernel: ${fallbacks.join('; ')}`);
+}

@@ -1,0 +1,677 @@
+// cpu.runqlat: how long threads wait for a CPU (run-queue latency: woken or preempted →
+// switched in), per thread and per thread class (vCPU, vhost, other), with the native driver
+// (bpf/runqlat.bpf.c). Answers "is the VM's vCPU / vhost thread runnable but not running?"
+// What the BPF session saw is recorded as capture records, so a replay re-parses it.
+import { readFile, readdir } from 'node:fs/promises';
+import { release } from 'node:os';
+import { installDetachGuard } from '../../engine/native/guard.js';
+import type { BpfObject } from '../../engine/native/object.js';
+import { programRunStats } from '../../engine/native/stats.js';
+import { histPercentile } from '../../engine/probe/bpftrace.js';
+import { guardPrograms, overheadOf, overheadTable, stoppableIO, totalsOf, type GuardSession, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
+import type { ChartSpec, HistogramChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { loadRunqlat, TRACEPOINTS, type RunqlatMethod } from './attach.js';
+
+/** bpf/runqlat.h */
+const SLOTS = 27;
+const COMM_LEN = 16;
+const THREAD_VALUE_SIZE = SLOTS * 8 + 6 * 8 + COMM_LEN;
+const FILTER = { all: 0, tids: 1, tgid: 2 } as const;
+const TOTAL_TIMED = 0;
+const TOTAL_NO_START = 1;
+const TOTAL_NO_THREAD = 2;
+/** Map sizes when every thread of the host is measured. */
+const HOST_THREADS = 8192;
+const HOST_STARTS = 16384;
+/** The `targets` map's size (bpf/runqlat.bpf.c). */
+const MAX_TARGETS = 4096;
+
+/**
+ * What a session may cost: 5% of one CPU, 1M program runs/s. sched_switch and sched_wakeup
+ * fire for every thread of the host, not only the measured ones, so the programs filter first:
+ * in the process mode a task of another process costs one field read. Measured here (with the
+ * run statistics on): ~0.12 µs per run on a host switching 160k times a second while one
+ * process is measured (2% of a CPU); ~0.2 µs on average with measured threads waiting; ~0.5 µs
+ * when every thread of the host is measured (two map updates per switch), which a host switching
+ * 100k times a second already pays 5% of a CPU for. Past the budget the session stops early and
+ * keeps the histograms up to then.
+ */
+export const RUNQLAT_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
+
+/** Default `threshold_us`: a wait for a CPU longer than 1 ms is noticeable for a vCPU. */
+const DEFAULT_THRESHOLD_US = 1000;
+/** p99 above threshold × this, or a thread waiting this share of the window, is critical. */
+const CRITICAL_FACTOR = 10;
+const CRITICAL_SHARE = 0.1;
+
+export type ThreadClass = 'vcpu' | 'vhost' | 'other';
+/** QEMU names its vCPU threads `CPU <n>/<accelerator>` (debug-threads=on, which libvirt sets). */
+const VCPU_RE = /^CPU \d+\/(KVM|TCG|HVF|WHPX|NVMM)$/;
+/** vhost-net workers: `vhost-<pid of the QEMU thread that set them up>`. */
+const VHOST_RE = /^vhost-\d+$/;
+const QEMU_RE = /^(qemu-system-|qemu-kvm|kvm$)/;
+
+export function threadClass(comm: string): ThreadClass {
+  if (VCPU_RE.test(comm)) return 'vcpu';
+  if (VHOST_RE.test(comm)) return 'vhost';
+  return 'other';
+}
+
+/** The `threads` capture: who is measured, resolved from /proc before attaching. */
+interface ThreadsCapture {
+  pid: number | null;
+  /** The process's name (`/proc/<pid>/comm`). */
+  process: string | null;
+  comm: string | null;
+  /** How the programs filter: every thread of `pid`, a list of thread ids, or every thread. */
+  filter: keyof typeof FILTER;
+  /** The candidates' names at the start (the selected ones when `comm` filters), tid → name. */
+  threads: Array<{ tid: number; comm: string; kernelThread?: boolean }>;
+  /**
+   * Thread ids written into the programs' `targets` map: the chosen threads (`tids` filter), or
+   * every thread of `pid` (the classic tracepoints' wakeups carry no process id).
+   */
+  targets: number[];
+}
+
+interface AttachCapture {
+  method: RunqlatMethod;
+  btf: string;
+  loadMs: number;
+  attach: Array<{ program: string; target: string; attachMs: number }>;
+  /** Why the preferred flavours were not used, when another one was. */
+  fallback?: string;
+  thresholdNs: number;
+}
+
+interface DumpCapture {
+  /** Time the programs were attached, from attach to dump (or to the guard's early stop). */
+  windowMs: number;
+  timed: number;
+  noStart: number;
+  noThread: number;
+  entries: Array<{
+    tid: number;
+    comm: string;
+    slots: number[];
+    count: number;
+    totalNs: number;
+    maxNs: number;
+    overThreshold: number;
+    involuntary: number;
+    voluntary: number;
+  }>;
+}
+
+export interface RunqlatBucket {
+  /** Inclusive lower bound, µs. */
+  lowUs: number;
+  /** Exclusive upper bound, µs. */
+  highUs: number;
+  count: number;
+}
+
+export interface RunqlatThread {
+  tid: number;
+  comm: string;
+  class: ThreadClass;
+  /** Waits timed (wakeup or preemption → switched in) within the window. */
+  count: number;
+  /**
+   * Estimates at log2 bucket resolution: the upper bound of the bucket holding the percentile,
+   * capped at the exact maximum (never below the true value, at most twice it).
+   */
+  p50Us: number;
+  p95Us: number;
+  p99Us: number;
+  /** Exact: the longest wait. */
+  maxUs: number;
+  totalWaitMs: number;
+  /** Share of the window the thread spent runnable but not running (0..1). */
+  waitShare: number;
+  /** Waits of at least `threshold_us` (exact). */
+  overThreshold: number;
+  /** Switched out while still runnable (preempted). */
+  involuntary: number;
+  /** Switched out to sleep or block. */
+  voluntary: number;
+  buckets: RunqlatBucket[];
+}
+
+export interface RunqlatClass {
+  /** `vCPU threads`, `vhost threads`, `other QEMU threads`, `other threads`. */
+  label: string;
+  threads: number;
+  count: number;
+  p50Us: number;
+  p95Us: number;
+  p99Us: number;
+  maxUs: number;
+  totalWaitMs: number;
+  /** Mean over the class's threads of their share of the window spent waiting. */
+  waitShare: number;
+  /** The highest share of one thread of the class. */
+  maxWaitShare: number;
+  overThreshold: number;
+  involuntary: number;
+  voluntary: number;
+  /** The thread with the highest p99 (then max). */
+  worst: { tid: number; comm: string } | null;
+  buckets: RunqlatBucket[];
+}
+
+export interface RunqlatData {
+  [key: string]: unknown;
+  target: {
+    pid: number | null;
+    process: string | null;
+    /** The `comm` regex, when threads were chosen by name. */
+    comm: string | null;
+    filter: 'tgid' | 'tids' | 'all';
+    /** The threads chosen by id (`tids`, or by `comm`), or the vhost kernel threads added to `pid`'s. */
+    tids: number[];
+  };
+  method: RunqlatMethod;
+  btf: string;
+  loadMs: number;
+  attach: AttachCapture['attach'];
+  fallback?: string;
+  windowMs: number;
+  thresholdUs: number;
+  /** What the programs cost and whether the overhead guard stopped them. */
+  overhead?: OverheadReport;
+  stopped?: string;
+  /** Every measured thread together. */
+  count: number;
+  p50Us: number;
+  p95Us: number;
+  p99Us: number;
+  maxUs: number;
+  /** Always the three classes (zeros when a class has no thread). */
+  classes: Record<ThreadClass, RunqlatClass>;
+  /** The thread with the highest p99 among vCPU and vhost threads, or among all when there are none. */
+  worst: { tid: number; comm: string; class: ThreadClass; p99Us: number; maxUs: number; waitShare: number } | null;
+  /** Measured threads, worst p99 first (the first `top`). */
+  threads: RunqlatThread[];
+  threadCount: number;
+  /** Waits not timed (`start` map full) or not aggregated (`threads` map full). */
+  lost: { starts: number; threads: number };
+  notes: string[];
+}
+
+// ---- collect ----
+
+function parseTids(list: string[]): number[] {
+  return list.map((t) => {
+    if (!/^\d+$/.test(t) || Number(t) <= 0) throw new Error(`tids: ${JSON.stringify(t)} is not a thread id`);
+    return Number(t);
+  });
+}
+
+function commRegex(params: Params): RegExp | null {
+  const comm = params.comm as string | undefined;
+  if (comm === undefined || comm === '') return null;
+  try {
+    return new RegExp(comm);
+  } catch (err) {
+    throw new Error(`comm: not a regular expression: ${(err as Error).message}`);
+  }
+}
+
+async function readText(path: string): Promise<string | null> {
+  try {
+    return (await readFile(path, 'utf8')).replace(/\n$/, '');
+  } catch {
+    return null;
+  }
+}
+
+/** Thread ids of process `pid` with their names. */
+async function tasksOf(pid: number): Promise<Array<{ tid: number; comm: string }>> {
+  let entries: string[];
+  try {
+    entries = await readdir(`/proc/${pid}/task`);
+  } catch {
+    throw new Error(`no process ${pid}`);
+  }
+  const out: Array<{ tid: number; comm: string }> = [];
+  for (const e of entries) {
+    const comm = await readText(`/proc/${pid}/task/${e}/comm`);
+    if (comm !== null) out.push({ tid: Number(e), comm });
+  }
+  return out.sort((a, b) => a.tid - b.tid);
+}
+
+async function numericEntries(dir: string): Promise<number[]> {
+  return (await readdir(dir).catch(() => [] as string[])).filter((e) => /^\d+$/.test(e)).map(Number);
+}
+
+/** Whether this kernel runs vhost workers as kernel threads (before 6.4) rather than as threads of QEMU. */
+function vhostAreKernelThreads(): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release());
+  return m !== null && (Number(m[1]) < 6 || (Number(m[1]) === 6 && Number(m[2]) < 4));
+}
+
+/** Kernel threads `vhost-<tid>` working for one of `tids` (kernels before 6.4). */
+async function vhostKernelThreads(tids: Set<number>): Promise<Array<{ tid: number; comm: string }>> {
+  const out: Array<{ tid: number; comm: string }> = [];
+  for (const pid of await numericEntries('/proc')) {
+    const comm = await readText(`/proc/${pid}/comm`);
+    const m = comm === null ? null : /^vhost-(\d+)$/.exec(comm);
+    if (!m || !tids.has(Number(m[1]))) continue;
+    const stat = await readText(`/proc/${pid}/stat`);
+    const ppid = stat === null ? null : Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === 2) out.push({ tid: pid, comm: comm! }); // a child of kthreadd
+  }
+  return out;
+}
+
+async function resolveThreads(params: Params, re: RegExp | null): Promise<ThreadsCapture> {
+  const pid = (params.pid as number | undefined) ?? null;
+  const tids = parseTids((params.tids as string[] | undefined) ?? []);
+  const process = pid === null ? null : await readText(`/proc/${pid}/comm`);
+  if (pid !== null && process === null) throw new Error(`no process ${pid}`);
+  const base = { pid, process, comm: re === null ? null : (params.comm as string) };
+
+  if (tids.length > 0) {
+    const threads: ThreadsCapture['threads'] = [];
+    for (const tid of tids) {
+      const status = await readText(`/proc/${tid}/status`);
+      const tgid = status === null ? null : Number(/^Tgid:\s*(\d+)/m.exec(status)?.[1]);
+      if (status === null) throw new Error(`no thread ${tid}`);
+      if (pid !== null && tgid !== pid) throw new Error(`thread ${tid} is not a thread of process ${pid} (it belongs to ${tgid})`);
+      threads.push({ tid, comm: (await readText(`/proc/${tid}/comm`)) ?? '' });
+    }
+    const chosen = re ? threads.filter((t) => re.test(t.comm)) : threads;
+    if (chosen.length === 0) throw new Error(`none of threads ${tids.join(', ')} has a name matching /${re!.source}/`);
+    return { ...base, filter: 'tids', threads: chosen, targets: chosen.map((t) => t.tid) };
+  }
+
+  if (pid !== null) {
+    const own = await tasksOf(pid);
+    const kernel = vhostAreKernelThreads() ? await vhostKernelThreads(new Set(own.map((t) => t.tid))) : [];
+    const all = [...own, ...kernel.map((t) => ({ ...t, kernelThread: true }))];
+    if (re) {
+      const chosen = all.filter((t) => re.test(t.comm));
+      if (chosen.length === 0) {
+        const names = [...new Set(all.map((t) => t.comm))].slice(0, 10).join(', ');
+        throw new Error(`no thread of process ${pid} has a name matching /${re.source}/ (its threads: ${names})`);
+      }
+      return { ...base, filter: 'tids', threads: chosen, targets: chosen.map((t) => t.tid) };
+    }
+    // Every thread of the process, also those it starts during the window (the classic
+    // tracepoints learn those as they run); vhost kernel threads first, should the map be full.
+    return { ...base, filter: 'tgid', threads: all, targets: [...kernel, ...own].map((t) => t.tid).slice(0, MAX_TARGETS) };
+  }
+
+  if (re) {
+    const chosen: ThreadsCapture['threads'] = [];
+    for (const p of await numericEntries('/proc')) {
+      for (const tid of await numericEntries(`/proc/${p}/task`)) {
+        const comm = await readText(`/proc/${p}/task/${tid}/comm`);
+        if (comm !== null && re.test(comm)) chosen.push({ tid, comm });
+      }
+    }
+    if (chosen.length === 0) throw new Error(`no thread of this host has a name matching /${re.source}/`);
+    return { ...base, filter: 'tids', threads: chosen, targets: chosen.map((t) => t.tid) };
+  }
+  return { ...base, filter: 'all', threads: [], targets: [] };
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+
+function commOf(buf: Buffer): string {
+  const end = buf.indexOf(0);
+  return buf.subarray(0, end < 0 ? buf.length : end).toString('utf8');
+}
+
+function readDump(o: BpfObject, attachedAt: number, detachedAt: number | undefined): DumpCapture {
+  const totals = o.map('totals');
+  const entries: DumpCapture['entries'] = [];
+  for (const [k, v] of o.map('threads').readAll().entries) {
+    if (v.length < THREAD_VALUE_SIZE) continue;
+    const u64 = (off: number) => Number(v.readBigUInt64LE(off));
+    const slots: number[] = [];
+    for (let i = 0; i < SLOTS; i++) slots.push(u64(i * 8));
+    const at = SLOTS * 8;
+    entries.push({
+      tid: k.readUInt32LE(0),
+      comm: commOf(v.subarray(at + 48, at + 48 + COMM_LEN)),
+      slots,
+      count: u64(at),
+      totalNs: u64(at + 8),
+      maxNs: u64(at + 16),
+      overThreshold: u64(at + 24),
+      involuntary: u64(at + 32),
+      voluntary: u64(at + 40),
+    });
+  }
+  entries.sort((a, b) => a.tid - b.tid);
+  return {
+    windowMs: round((detachedAt ?? performance.now()) - attachedAt),
+    timed: Number(totals.sumU64(u32(TOTAL_TIMED))),
+    noStart: Number(totals.sumU64(u32(TOTAL_NO_START))),
+    noThread: Number(totals.sumU64(u32(TOTAL_NO_THREAD))),
+    entries,
+  };
+}
+
+async function collect(params: Params, io: ProbeIO): Promise<void> {
+  const re = commRegex(params);
+  parseTids((params.tids as string[] | undefined) ?? []);
+  const sel = JSON.parse((await io.capture('threads', async () => JSON.stringify(await resolveThreads(params, re)))).stdout) as ThreadsCapture;
+  if (sel.targets.length > MAX_TARGETS) throw new Error(`${sel.targets.length} threads chosen: at most ${MAX_TARGETS} can be measured by id`);
+  const thresholdNs = Math.round(((params.threshold_us as number | undefined) ?? DEFAULT_THRESHOLD_US) * 1000);
+
+  let obj: BpfObject | undefined;
+  let guard: GuardSession | undefined;
+  let detachedAt: number | undefined;
+  try {
+    await io.capture('attach', async () => {
+      installDetachGuard();
+      const loaded = await loadRunqlat({
+        globals: {
+          filter_mode: FILTER[sel.filter],
+          targ_tgid: sel.filter === 'tgid' ? sel.pid! : 0,
+          targ_extra: sel.threads.some((t) => t.kernelThread) ? 1 : 0,
+          threshold_ns: BigInt(thresholdNs),
+        },
+        ...(sel.filter === 'all' ? { maxEntries: { threads: HOST_THREADS, start: HOST_STARTS } } : {}),
+        targets: sel.targets,
+      });
+      obj = loaded.obj;
+      const capture: AttachCapture = {
+        method: loaded.method,
+        btf: loaded.btf,
+        loadMs: round(loaded.loadMs),
+        attach: loaded.links.map((l) => ({ program: l.program, target: l.target, attachMs: round(l.attachMs) })),
+        ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
+        thresholdNs,
+      };
+      if (io.budget) {
+        const fds = obj.programs().flatMap((p) => (p.info.fd === null ? [] : [p.info.fd]));
+        guard = await guardPrograms(io.budget, async () => totalsOf(await programRunStats('self', fds)));
+        // Over budget: detach at once (the maps stay readable) and end the window early.
+        guard.signal.addEventListener('abort', () => {
+          detachedAt = performance.now();
+          obj?.detach();
+        });
+      }
+      return JSON.stringify(capture);
+    });
+    const attachedAt = performance.now();
+    await stoppableIO(io, guard?.signal).sleep(params.duration as number);
+    // Stopped before the programs close: their statistics die with them.
+    const report = guard ? await guard.stop() : null;
+    guard = undefined;
+    await io.capture('dump', async () => {
+      const dump = readDump(obj!, attachedAt, detachedAt);
+      obj!.close();
+      obj = undefined;
+      return JSON.stringify(dump);
+    });
+    await io.capture('overhead', async () => JSON.stringify(report));
+  } finally {
+    obj?.close();
+    await guard?.stop().catch(() => undefined);
+  }
+}
+
+// ---- parse ----
+
+function capture(records: RawRecord[], name: string): RawRecord {
+  const rec = records.find((r) => r.op === 'capture' && r.name === name);
+  if (!rec) throw new Error(`no ${name} record in the evidence`);
+  if (rec.error !== undefined) throw new Error(rec.error);
+  return rec;
+}
+
+/** Slot 0: under 1 µs; slot k: [2^(k-1), 2^k) µs (bpf/runqlat.h). */
+function bucketsOf(slots: number[]): RunqlatBucket[] {
+  return slots.flatMap((count, k) => (count > 0 ? [{ lowUs: k === 0 ? 0 : 2 ** (k - 1), highUs: 2 ** k, count }] : []));
+}
+
+interface Pcts {
+  p50Us: number;
+  p95Us: number;
+  p99Us: number;
+}
+
+/** Percentiles at bucket resolution (engine/probe/bpftrace.ts's convention), capped at the exact max. */
+function percentiles(slots: number[], maxUs: number): Pcts {
+  const hist = bucketsOf(slots).map((b) => ({ low: b.lowUs, high: b.highUs, count: b.count }));
+  const pct = (p: number) => Math.min(histPercentile(hist, p) ?? 0, maxUs);
+  return { p50Us: pct(50), p95Us: pct(95), p99Us: pct(99) };
+}
+
+function addSlots(into: number[], from: number[]): void {
+  for (let i = 0; i < SLOTS; i++) into[i] = (into[i] ?? 0) + (from[i] ?? 0);
+}
+
+const byWorst = (a: { p99Us: number; maxUs: number; totalWaitMs: number; tid: number }, b: typeof a) =>
+  b.p99Us - a.p99Us || b.maxUs - a.maxUs || b.totalWaitMs - a.totalWaitMs || a.tid - b.tid;
+
+function aggregate(label: string, threads: Array<RunqlatThread & { slots: number[] }>): RunqlatClass {
+  const slots = new Array<number>(SLOTS).fill(0);
+  for (const t of threads) addSlots(slots, t.slots);
+  const maxUs = threads.reduce((m, t) => Math.max(m, t.maxUs), 0);
+  const sum = (f: (t: RunqlatThread) => number) => threads.reduce((s, t) => s + f(t), 0);
+  const worst = [...threads].filter((t) => t.count > 0).sort(byWorst)[0];
+  return {
+    label,
+    threads: threads.length,
+    count: sum((t) => t.count),
+    ...percentiles(slots, maxUs),
+    maxUs,
+    totalWaitMs: round(sum((t) => t.totalWaitMs)),
+    waitShare: threads.length > 0 ? round(sum((t) => t.waitShare) / threads.length, 4) : 0,
+    maxWaitShare: threads.reduce((m, t) => Math.max(m, t.waitShare), 0),
+    overThreshold: sum((t) => t.overThreshold),
+    involuntary: sum((t) => t.involuntary),
+    voluntary: sum((t) => t.voluntary),
+    worst: worst ? { tid: worst.tid, comm: worst.comm } : null,
+    buckets: bucketsOf(slots),
+  };
+}
+
+/** 850 µs, 8.2 ms, 1.3 s. */
+export function fmtUs(us: number): string {
+  if (us < 1000) return `${Math.round(us)} µs`;
+  const [v, unit] = us < 1e6 ? [us / 1e3, 'ms'] : [us / 1e6, 's'];
+  return `${v < 10 ? Number(v.toFixed(1)) : Math.round(v)} ${unit}`;
+}
+
+const pct = (share: number) => `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
+
+function histogram(title: string, buckets: RunqlatBucket[], p: Pcts & { maxUs: number }): HistogramChart {
+  return {
+    kind: 'histogram',
+    title,
+    unit: 'µs',
+    buckets: buckets.map((b) => ({ low: b.lowUs, high: b.highUs, count: b.count })),
+    percentiles: { P50: p.p50Us, P95: p.p95Us, P99: p.p99Us, max: p.maxUs },
+  };
+}
+
+function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
+  const sel = JSON.parse(capture(records, 'threads').stdout) as ThreadsCapture;
+  const att = JSON.parse(capture(records, 'attach').stdout) as AttachCapture;
+  const dump = JSON.parse(capture(records, 'dump').stdout) as DumpCapture;
+  const overhead = overheadOf(records);
+  const top = Math.max(1, (params.top as number | undefined) ?? 20);
+  const thresholdUs = att.thresholdNs / 1000;
+  const windowMs = dump.windowMs;
+  const notes: string[] = [];
+
+  // Every selected thread (also those that never waited) and every thread the programs saw.
+  const names = new Map(sel.threads.map((t) => [t.tid, t.comm]));
+  const seen = new Map(dump.entries.map((e) => [e.tid, e]));
+  const tids = new Set([...(sel.filter === 'all' ? [] : sel.threads.map((t) => t.tid)), ...seen.keys()]);
+  const threads = [...tids].map((tid) => {
+    const e = seen.get(tid);
+    const comm = names.get(tid) ?? e?.comm ?? '';
+    const slots = e?.slots ?? new Array<number>(SLOTS).fill(0);
+    const maxUs = round((e?.maxNs ?? 0) / 1000);
+    const totalWaitMs = round((e?.totalNs ?? 0) / 1e6);
+    return {
+      tid,
+      comm,
+      class: threadClass(comm),
+      count: e?.count ?? 0,
+      ...percentiles(slots, maxUs),
+      maxUs,
+      totalWaitMs,
+      waitShare: windowMs > 0 ? round(Math.min(1, totalWaitMs / windowMs), 4) : 0,
+      overThreshold: e?.overThreshold ?? 0,
+      involuntary: e?.involuntary ?? 0,
+      voluntary: e?.voluntary ?? 0,
+      buckets: bucketsOf(slots),
+      slots,
+    };
+  });
+  threads.sort(byWorst);
+
+  const isQemu = sel.process !== null && QEMU_RE.test(sel.process);
+  const ofClass = (c: ThreadClass) => threads.filter((t) => t.class === c);
+  const classes: Record<ThreadClass, RunqlatClass> = {
+    vcpu: aggregate('vCPU threads', ofClass('vcpu')),
+    vhost: aggregate('vhost threads', ofClass('vhost')),
+    other: aggregate(isQemu ? 'other QEMU threads' : 'other threads', ofClass('other')),
+  };
+  const all = aggregate('threads', threads);
+  // What severity and `worst` look at: the threads that move a VM's packets when there are any.
+  const vmThreads = threads.filter((t) => t.class !== 'other');
+  const relevant = vmThreads.length > 0 ? vmThreads : threads;
+  const worstThread = relevant.filter((t) => t.count > 0).sort(byWorst)[0];
+  const worst = worstThread
+    ? { tid: worstThread.tid, comm: worstThread.comm, class: worstThread.class, p99Us: worstThread.p99Us, maxUs: worstThread.maxUs, waitShare: worstThread.waitShare }
+    : null;
+
+  const stopped = overhead?.stopped;
+  if (stopped) notes.push(`stopped early: ${stopped}; the histograms cover the ${(windowMs / 1000).toFixed(1)}s before`);
+  if (dump.noStart > 0) notes.push(`${dump.noStart} waits were not timed: the start map was full`);
+  if (dump.noThread > 0) notes.push(`${dump.noThread} waits were timed but not kept: the per-thread map was full`);
+  if (att.method === 'tracepoint' && sel.filter === 'tgid') {
+    notes.push('classic tracepoints carry no process id: threads the process started during the window are timed only once they were first switched out');
+  }
+  const gone = sel.threads.filter((t) => !seen.has(t.tid)).length;
+  if (gone > 0 && sel.filter !== 'all') notes.push(`${gone} of the ${sel.threads.length} threads chosen were never switched in or out (idle, or busy on a CPU of their own, the whole window)`);
+
+  const data: RunqlatData = {
+    target: { pid: sel.pid, process: sel.process, comm: sel.comm, filter: sel.filter, tids: sel.filter === 'tids' ? sel.targets : sel.threads.filter((t) => t.kernelThread).map((t) => t.tid) },
+    method: att.method,
+    btf: att.btf,
+    loadMs: att.loadMs,
+    attach: att.attach,
+    ...(att.fallback !== undefined ? { fallback: att.fallback } : {}),
+    windowMs,
+    thresholdUs,
+    ...(overhead ? { overhead } : {}),
+    ...(stopped ? { stopped } : {}),
+    count: all.count,
+    p50Us: all.p50Us,
+    p95Us: all.p95Us,
+    p99Us: all.p99Us,
+    maxUs: all.maxUs,
+    classes,
+    worst,
+    threads: threads.slice(0, top).map(({ slots: _slots, ...t }) => t),
+    threadCount: threads.length,
+    lost: { starts: dump.noStart, threads: dump.noThread },
+    notes,
+  };
+
+  // Summary: "vCPU threads of pid 1234 waited p99 8.2 ms for a CPU (CPU 0/KVM worst, ...)".
+  const lead = classes.vcpu.count > 0 ? classes.vcpu : all;
+  const leadThreads = lead === all ? threads : ofClass('vcpu');
+  const leadWorst = leadThreads.filter((t) => t.count > 0).sort(byWorst)[0];
+  const secs = `${(windowMs / 1000).toFixed(1)}s`;
+  const what = lead === all ? 'threads' : 'vCPU threads';
+  const scope = sel.pid !== null ? ` of pid ${sel.pid}` : sel.filter === 'all' ? ' of this host' : sel.comm === null ? ` (tids ${sel.targets.slice(0, 5).join(', ')}${sel.targets.length > 5 ? `, +${sel.targets.length - 5} more` : ''})` : ` named /${sel.comm}/`;
+  const whose = `${what}${scope}`;
+  let summary: string;
+  if (all.count === 0) {
+    summary = `no ${whose} waited for a CPU in ${secs} (${threads.length} thread${threads.length === 1 ? '' : 's'} watched)`;
+  } else {
+    const share = leadWorst && leadWorst.waitShare >= 0.01 ? `, runnable but not running ${pct(leadWorst.waitShare)} of the time` : '';
+    const who = leadWorst ? ` (${leadWorst.comm || `tid ${leadWorst.tid}`} worst${share})` : '';
+    summary = `${whose} waited p99 ${fmtUs(lead.p99Us)} for a CPU, max ${fmtUs(lead.maxUs)}${who}; ${lead.count} waits in ${secs}`;
+    if (lead === classes.vcpu && classes.vhost.count > 0) summary += `; vhost p99 ${fmtUs(classes.vhost.p99Us)}`;
+  }
+  if (stopped) summary += ` (stopped: ${stopped})`;
+
+  let severity: ProbeResult['severity'] = 'info';
+  if (worst) {
+    if (worst.p99Us > thresholdUs * CRITICAL_FACTOR || worst.waitShare >= CRITICAL_SHARE) severity = 'critical';
+    else if (worst.p99Us > thresholdUs) severity = 'warning';
+  }
+
+  const charts: ChartSpec[] = (['vcpu', 'vhost', 'other'] as const)
+    .filter((c) => classes[c].count > 0)
+    .map((c) => histogram(`${classes[c].label}: wait for a CPU (log2 buckets)`, classes[c].buckets, classes[c]));
+  if (worstThread && relevant.length > 1) {
+    charts.push(histogram(`${worstThread.comm} (tid ${worstThread.tid}), the worst: wait for a CPU (log2 buckets)`, worstThread.buckets, worstThread));
+  }
+  const f = (us: number) => fmtUs(us);
+  const tables: TableSpec[] = [
+    {
+      title: 'Wait for a CPU per thread class (percentiles at log2 bucket resolution, capped at max)',
+      columns: ['class', 'threads', 'waits', 'P50', 'P95', 'P99', 'max', 'total wait ms', 'mean wait share', 'max wait share', `waits ≥ ${fmtUs(thresholdUs)}`, 'involuntary', 'voluntary', 'worst'],
+      rows: (['vcpu', 'vhost', 'other'] as const)
+        .filter((c) => classes[c].threads > 0)
+        .map((c) => {
+          const k = classes[c];
+          return [k.label, k.threads, k.count, f(k.p50Us), f(k.p95Us), f(k.p99Us), f(k.maxUs), k.totalWaitMs, pct(k.waitShare), pct(k.maxWaitShare), k.overThreshold, k.involuntary, k.voluntary, k.worst ? `${k.worst.comm} (${k.worst.tid})` : ''];
+        }),
+    },
+    {
+      title: `Wait for a CPU per thread (worst P99 first${threads.length > top ? `, ${top} of ${threads.length}` : ''})`,
+      columns: ['tid', 'name', 'class', 'waits', 'P50', 'P95', 'P99', 'max', 'total wait ms', 'wait share', `waits ≥ ${fmtUs(thresholdUs)}`, 'involuntary', 'voluntary'],
+      rows: data.threads.map((t) => [t.tid, t.comm, t.class, t.count, f(t.p50Us), f(t.p95Us), f(t.p99Us), f(t.maxUs), t.totalWaitMs, pct(t.waitShare), t.overThreshold, t.involuntary, t.voluntary]),
+    },
+    {
+      title: 'Attach',
+      columns: ['program', 'method', 'target', 'BTF', 'load ms', 'attach ms'],
+      rows: att.attach.map((a) => [a.program, att.method, a.target, att.btf, att.loadMs, a.attachMs]),
+    },
+  ];
+  if (overhead) tables.push(overheadTable(overhead));
+  return { data, summary, severity, charts, tables };
+}
+
+function round(n: number, digits = 3): number {
+  const k = 10 ** digits;
+  return Math.round(n * k) / k;
+}
+
+export const cpuRunqlat: ProbeDefinition<RunqlatData> = {
+  id: 'cpu.runqlat',
+  title: 'Run-queue latency: threads waiting for a CPU',
+  description: `Times how long threads wait for a CPU: from becoming runnable (woken by \`sched:sched_wakeup\` / \`sched_wakeup_new\`, or switched out while still runnable, i.e. preempted) to being switched in (\`sched:sched_switch\`), aggregated in the kernel per thread as a log2 histogram, with the total and longest wait, the waits over \`threshold_us\` and the voluntary and involuntary context switches, for \`duration\`.
+
+Use it when a VM drops or delays packets and the host looks busy: a tap's \`FULL_RING\` drops (\`drops.kernel\`) mean the guest does not drain its RX ring, which happens when its vCPU thread is runnable but not running; a starved vhost worker delays both directions. Give \`pid\` (the QEMU process: all its threads, also those it starts during the window) and optionally \`comm\` (a regex on thread names: \`^CPU \\d+/\` for vCPUs, \`^vhost-\` for vhost workers), or \`tids\`. Without either, every thread of the host is measured. Threads are grouped into vCPU threads (\`CPU <n>/KVM\`, \`CPU <n>/TCG\`), vhost workers (\`vhost-<pid>\`, also kernel threads before Linux 6.4) and the others.
+
+Percentiles are estimates at log2 bucket resolution (the upper bound of the bucket holding them, capped at the exact maximum). \`waitShare\` is the share of the window a thread spent runnable but not running. Loads raw_tp programs with a cached minimal BTF (falls back to tp_btf, then to the classic tracepoints). The scheduler tracepoints fire for every thread of the host; the programs filter first (~0.1-0.2 µs per context switch of the host with \`pid\` or \`tids\`, ~0.5 µs when every thread is measured). Past the overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps its histograms.
+
+Replaces the seed's \`cpu/sched_latency_monitor.sh\` (\`perf sched record\` + \`perf sched latency\`, PROBES.md row 5).`,
+  normal: `On a host with idle CPUs a woken thread runs within a few to tens of microseconds: P99 below ~1 ms, waits a fraction of a percent of the window. vCPU threads of a busy guest on a loaded host may see P99 of a few ms. P99 above \`threshold_us\` (1 ms) is a warning; above 10× that, or a vCPU/vhost thread runnable-but-waiting for 10% of the window or more, is critical: the host is overcommitted, or the thread is pinned to a CPU it shares with busy work.`,
+  replaces: ['cpu/sched_latency_monitor.sh'],
+  params: {
+    pid: { type: 'integer', min: 1, description: 'The process whose threads to measure (all of them, also those started during the window; a QEMU process for a VM).', cliOption: 'pid' },
+    tids: { type: 'string[]', description: 'Only these thread ids (of `pid` when both are given).' },
+    comm: { type: 'string', description: 'Only threads whose name matches this regular expression, chosen when the probe starts (`^CPU \\d+/` for vCPU threads, `^vhost-` for vhost workers).' },
+    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to measure.', cliOption: 'duration' },
+    threshold_us: { type: 'integer', default: DEFAULT_THRESHOLD_US, min: 1, max: 60_000_000, description: 'Waits of at least this many µs are counted exactly per thread; a P99 above it is a warning, above 10× critical.' },
+    top: { type: 'integer', default: 20, min: 1, max: 10_000, description: 'How many threads to list (worst P99 first).' },
+  },
+  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...TRACEPOINTS.map((tp) => ({ kind: 'tracepoint' as const, name: `sched:${tp}` }))],
+  overhead: 'low',
+  budget: RUNQLAT_BUDGET,
+  driver: 'native',
+  collect,
+  parse,
+};
