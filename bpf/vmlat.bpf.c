@@ -1,0 +1,615 @@
+// SPDX-License-Identifier: GPL-2.0
+/* perf.vm-latency: per-layer latency of a VM's IPv4 traffic through the host, from tracepoints.
+ *
+ * To the VM:   uplink netif_receive_skb -> [bridge/OVS] -> tap net_dev_queue -> [qdisc]
+ *              -> tap net_dev_start_xmit -> [tun ring] -> consume_skb (QEMU read it)
+ * From the VM: tap netif_receive_skb -> [bridge/OVS] -> uplink net_dev_queue -> [qdisc]
+ *              -> uplink net_dev_start_xmit -> [driver] -> net_dev_xmit rc 0
+ *
+ * Across the bridge a packet is followed by a key made of its headers (struct vmlat_key): the
+ * OVS userspace datapath re-injects a new skb through AF_PACKET, so the skb pointer is lost
+ * there. Within one device (qdisc, driver, tun ring) the skb pointer is followed. Each layer's
+ * latency goes to a per-CPU log-linear histogram (vmlat.h) per (direction, layer).
+ *
+ * Three attach flavours of the same six handlers, chosen at load by the probe:
+ *  - raw_tp: with a cached minimal BTF for the CO-RE reads it loads in a few ms;
+ *  - tp_btf: typed BTF tracepoints when no minimal BTF is at hand;
+ *  - the classic tracepoints: where BTF tracepoints are refused.
+ * All but tp_btf start with autoload off ("?" prefix). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "vmlat.h"
+
+#define ETH_P_IP_ 0x0800
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
+#define ETH_HLEN_ 14
+#define VLAN_HLEN_ 4
+#define IP_OFFSET_MASK_ 0x1FFF
+
+/* Filters, set before load. 0 = any. Addresses in network byte order. */
+const volatile __u32 targ_tap = 0;        /* the VM's tap: required */
+const volatile __u32 targ_netns = 0;      /* inode of the tap's network namespace */
+const volatile __u8 targ_any_uplink = 0;  /* 1: every other device of the namespace is an uplink */
+const volatile __u32 targ_vm_ip = 0;      /* daddr to the VM, saddr from it */
+const volatile __u32 targ_saddr = 0;      /* the conversation src_ip <-> dst_ip, both ways */
+const volatile __u32 targ_daddr = 0;
+const volatile __u8 targ_proto = 0;
+const volatile __u16 targ_port = 0;       /* host byte order; source or destination */
+const volatile __u8 targ_dirs = 3;        /* bit 0: to the VM, bit 1: from the VM */
+
+/* The uplinks (ifindex -> 1), filled by the probe after load and before attach. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VMLAT_UPLINKS);
+	__type(key, __u32);
+	__type(value, __u8);
+} uplinks SEC(".maps");
+
+/* Packet key -> its stamps until the exit device's start_xmit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, VMLAT_FLOWS);
+	__type(key, struct vmlat_key);
+	__type(value, struct vmlat_flow);
+} flows SEC(".maps");
+
+/* skb pointer -> when the tap's driver took it, until QEMU reads it or it is dropped. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, VMLAT_TAP_SKBS);
+	__type(key, __u64);
+	__type(value, struct vmlat_tap_skb);
+} tap_skbs SEC(".maps");
+
+/* The skb this CPU is handing to a driver: net_dev_start_xmit -> net_dev_xmit (xmit_one). */
+struct vmlat_stash {
+	__u64 skb;
+	__u64 xmit_ts;
+	__u64 rx_ts;
+	__u32 dir;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vmlat_stash);
+} stash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VMLAT_DIRS * VMLAT_LAYERS);
+	__type(key, __u32);
+	__type(value, struct vmlat_hist);
+} hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VMLAT_C_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+enum role { ROLE_NONE = 0, ROLE_TAP = 1, ROLE_UPLINK = 2 };
+enum key_result { KEY_OK = 0, KEY_NOT_IPV4 = 1, KEY_FILTERED = 2 };
+
+static __always_inline void count(__u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(&counters, &slot);
+
+	if (n)
+		*n += 1; /* per-CPU slot: no atomics needed */
+}
+
+static __always_inline void count_dir(__u32 dir, __u32 counter)
+{
+	count(dir * VMLAT_C_PER_DIR + counter);
+}
+
+/* Index of the highest set bit (v > 0). */
+static __always_inline __u32 msb64(__u64 v)
+{
+	__u32 r = 0, shift;
+
+	shift = (v > 0xFFFFFFFFULL) << 5;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xFFFF) << 4;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xFF) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xF) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= (__u32)(v >> 1);
+	return r;
+}
+
+/* Log-linear slot of a latency in ns (see vmlat.h). */
+static __always_inline __u32 slot_of(__u64 ns)
+{
+	__u32 m, slot;
+
+	if (ns < 4)
+		return (__u32)ns;
+	m = msb64(ns);
+	slot = 4 * (m - 1) + (__u32)((ns >> (m - 2)) & 3);
+	return slot;
+}
+
+static __always_inline void record(__u32 dir, __u32 layer, __u64 ns)
+{
+	__u32 idx = dir * VMLAT_LAYERS + layer;
+	struct vmlat_hist *h = bpf_map_lookup_elem(&hists, &idx);
+	__u32 slot;
+
+	if (!h)
+		return;
+	if ((__s64)ns < 0) /* clocks of two CPUs a hair apart */
+		ns = 0;
+	slot = slot_of(ns);
+	if (slot >= VMLAT_SLOTS)
+		slot = VMLAT_SLOTS - 1;
+	/* one register for the check and the index: the verifier sees the bound */
+	barrier_var(slot);
+	if (slot >= VMLAT_SLOTS)
+		return;
+	h->slots[slot] += 1;
+	h->count += 1;
+	h->sum_ns += ns;
+	if (ns > h->max_ns)
+		h->max_ns = ns;
+}
+
+/* Whether `dev` is the tap or an uplink (of the tap's namespace); its ifindex in *ifindex. */
+static __always_inline int dev_role(struct net_device *dev, __u32 *ifindex)
+{
+	int role;
+	__u32 idx;
+
+	if (!dev)
+		return ROLE_NONE;
+	idx = BPF_CORE_READ(dev, ifindex);
+	if (idx == targ_tap)
+		role = ROLE_TAP;
+	else if (targ_any_uplink)
+		role = idx > 1 ? ROLE_UPLINK : ROLE_NONE; /* not lo */
+	else
+		role = bpf_map_lookup_elem(&uplinks, &idx) ? ROLE_UPLINK : ROLE_NONE;
+	if (role == ROLE_NONE)
+		return ROLE_NONE;
+	if (targ_netns && BPF_CORE_READ(dev, nd_net.net, ns.inum) != targ_netns)
+		return ROLE_NONE;
+	*ifindex = idx;
+	return role;
+}
+
+static __always_inline bool want_dir(__u32 dir)
+{
+	return targ_dirs & (1 << dir);
+}
+
+/* The conversation filter: src_ip -> dst_ip or the reply. */
+static __always_inline bool addr_match(__u32 s, __u32 d)
+{
+	if (!targ_saddr && !targ_daddr)
+		return true;
+	if ((!targ_saddr || s == targ_saddr) && (!targ_daddr || d == targ_daddr))
+		return true;
+	return (!targ_saddr || d == targ_saddr) && (!targ_daddr || s == targ_daddr);
+}
+
+/*
+ * The key of the IPv4 packet in `skb`. `at_l2`: skb->data is at the Ethernet header (transmit
+ * side), else at the network header (netif_receive_skb, after eth_type_trans).
+ */
+static __always_inline int packet_key(struct sk_buff *skb, bool at_l2, __u32 dir, struct vmlat_key *key)
+{
+	unsigned char *head, *data, *l3, *l4, *pl, *end;
+	struct iphdr ip;
+	__u8 l4h[16];
+	__u16 proto, tot;
+	long avail;
+
+	head = BPF_CORE_READ(skb, head);
+	data = BPF_CORE_READ(skb, data);
+	if (at_l2) {
+		if (bpf_probe_read_kernel(&proto, sizeof(proto), data + 12))
+			return KEY_NOT_IPV4;
+		l3 = data + ETH_HLEN_;
+	} else {
+		proto = BPF_CORE_READ(skb, protocol);
+		l3 = data;
+	}
+	if (proto == bpf_htons(ETH_P_8021Q_) || proto == bpf_htons(ETH_P_8021AD_)) {
+		/* one VLAN tag in the frame: the real type follows it */
+		if (bpf_probe_read_kernel(&proto, sizeof(proto), l3 + 2))
+			return KEY_NOT_IPV4;
+		l3 += VLAN_HLEN_;
+	}
+	if (proto != bpf_htons(ETH_P_IP_))
+		return KEY_NOT_IPV4;
+	if (bpf_probe_read_kernel(&ip, sizeof(ip), l3))
+		return KEY_NOT_IPV4;
+	if (ip.version != 4 || ip.ihl < 5)
+		return KEY_NOT_IPV4;
+
+	if (targ_vm_ip && (dir == VMLAT_TO_VM ? ip.daddr : ip.saddr) != targ_vm_ip)
+		return KEY_FILTERED;
+	if (!addr_match(ip.saddr, ip.daddr))
+		return KEY_FILTERED;
+	if (targ_proto && ip.protocol != targ_proto)
+		return KEY_FILTERED;
+
+	__builtin_memset(key, 0, sizeof(*key));
+	key->saddr = ip.saddr;
+	key->daddr = ip.daddr;
+	key->id = ip.id;
+	key->frag = ip.frag_off;
+	key->proto = ip.protocol;
+	key->dir = dir;
+	key->len = ip.tot_len;
+
+	/* L4 fields of the first fragment only: later ones have no L4 header. */
+	if (bpf_ntohs(ip.frag_off) & IP_OFFSET_MASK_) {
+		if (targ_port)
+			return KEY_FILTERED;
+		return KEY_OK;
+	}
+	l4 = l3 + ip.ihl * 4;
+	if (ip.protocol != IPPROTO_TCP && ip.protocol != IPPROTO_UDP && ip.protocol != IPPROTO_ICMP) {
+		if (targ_port)
+			return KEY_FILTERED;
+		return KEY_OK;
+	}
+	if (bpf_probe_read_kernel(l4h, sizeof(l4h), l4))
+		return targ_port ? KEY_FILTERED : KEY_OK;
+	if (ip.protocol == IPPROTO_ICMP) {
+		if (targ_port)
+			return KEY_FILTERED;
+		/* type, code, (checksum), id, seq */
+		key->l4a = (__u32)l4h[0] << 24 | (__u32)l4h[1] << 16 | (__u32)l4h[4] << 8 | l4h[5];
+		key->l4b = (__u32)l4h[6] << 8 | l4h[7];
+		pl = l4 + 8;
+	} else {
+		__u16 sport = (__u16)l4h[0] << 8 | l4h[1];
+		__u16 dport = (__u16)l4h[2] << 8 | l4h[3];
+
+		if (targ_port && sport != targ_port && dport != targ_port)
+			return KEY_FILTERED;
+		__builtin_memcpy(&key->l4a, l4h, 4);
+		if (ip.protocol == IPPROTO_TCP) {
+			__builtin_memcpy(&key->l4b, l4h + 4, 4);
+			__builtin_memcpy(&key->l4c, l4h + 8, 4);
+			pl = l4 + (l4h[12] >> 4) * 4;
+			/* seq and ack tell segments apart; without the length, the first segment of a
+			 * GSO packet the exit device segments still matches it */
+			key->len = 0;
+		} else {
+			pl = l4 + 8;
+		}
+	}
+	/* Up to 8 payload bytes, within the packet and the linear area. */
+	tot = bpf_ntohs(ip.tot_len);
+	end = head + BPF_CORE_READ(skb, tail);
+	if (l3 + tot < end)
+		end = l3 + tot;
+	avail = (long)(end - pl);
+	if (avail >= 8)
+		bpf_probe_read_kernel(&key->payload, 8, pl);
+	else if (avail > 0)
+		bpf_probe_read_kernel(&key->payload, avail & 7, pl);
+	return KEY_OK;
+}
+
+/* netif_receive_skb: the path starts (uplink: to the VM; tap: from the VM). */
+static __always_inline int on_rx(struct sk_buff *skb)
+{
+	struct vmlat_flow flow = {};
+	struct vmlat_key key;
+	__u32 ifindex = 0, dir;
+	int role, r;
+
+	role = dev_role(BPF_CORE_READ(skb, dev), &ifindex);
+	if (role == ROLE_NONE)
+		return 0;
+	dir = role == ROLE_TAP ? VMLAT_FROM_VM : VMLAT_TO_VM;
+	if (!want_dir(dir))
+		return 0;
+	r = packet_key(skb, false, dir, &key);
+	if (r == KEY_NOT_IPV4)
+		count(VMLAT_C_NOT_IPV4);
+	if (r != KEY_OK)
+		return 0;
+	flow.rx_ts = bpf_ktime_get_ns();
+	/* A new packet: it replaces whatever an earlier packet of the same key left. */
+	bpf_map_update_elem(&flows, &key, &flow, BPF_ANY);
+	count_dir(dir, VMLAT_C_RX);
+	return 0;
+}
+
+/* net_dev_queue on the exit device (tap: to the VM; uplink: from the VM). */
+static __always_inline int on_queue(struct sk_buff *skb)
+{
+	struct vmlat_flow *flow;
+	struct vmlat_key key;
+	__u32 ifindex = 0, dir;
+	int role, r;
+	__u64 now;
+
+	role = dev_role(BPF_CORE_READ(skb, dev), &ifindex);
+	if (role == ROLE_NONE)
+		return 0;
+	dir = role == ROLE_TAP ? VMLAT_TO_VM : VMLAT_FROM_VM;
+	if (!want_dir(dir))
+		return 0;
+	r = packet_key(skb, true, dir, &key);
+	if (r == KEY_NOT_IPV4)
+		count(VMLAT_C_NOT_IPV4);
+	if (r != KEY_OK)
+		return 0;
+	now = bpf_ktime_get_ns();
+	count_dir(dir, VMLAT_C_QUEUE);
+	flow = bpf_map_lookup_elem(&flows, &key);
+	if (flow && flow->rx_ts) {
+		if (flow->queue_ts)
+			return 0; /* a copy on a second exit device (flooded): the first one counts */
+		flow->queue_ts = now;
+		flow->out_ifindex = ifindex;
+		record(dir, VMLAT_BRIDGE, now - flow->rx_ts);
+		return 0;
+	}
+	count_dir(dir, VMLAT_C_QUEUE_UNMATCHED);
+	/* To the VM, whatever the tap queues is the VM's traffic (from the host, or a path not
+	 * watched): its qdisc and tun ring times still count. From the VM, an uplink's packet that
+	 * did not come from the tap is someone else's. */
+	if (dir == VMLAT_TO_VM) {
+		struct vmlat_flow fresh = { .queue_ts = now, .out_ifindex = ifindex };
+
+		bpf_map_update_elem(&flows, &key, &fresh, BPF_ANY);
+	}
+	return 0;
+}
+
+/* net_dev_start_xmit: the qdisc let it go, the driver gets it. */
+static __always_inline int on_start_xmit(struct sk_buff *skb, struct net_device *dev)
+{
+	struct vmlat_stash *st;
+	struct vmlat_flow *flow;
+	struct vmlat_key key;
+	__u32 ifindex = 0, dir, zero = 0;
+	__u64 now, rx_ts = 0;
+	bool matched = false;
+	int role, r;
+
+	role = dev_role(dev, &ifindex);
+	if (role == ROLE_NONE)
+		return 0;
+	dir = role == ROLE_TAP ? VMLAT_TO_VM : VMLAT_FROM_VM;
+	if (!want_dir(dir))
+		return 0;
+	r = packet_key(skb, true, dir, &key);
+	if (r == KEY_NOT_IPV4)
+		count(VMLAT_C_NOT_IPV4);
+	if (r != KEY_OK)
+		return 0;
+	now = bpf_ktime_get_ns();
+	count_dir(dir, VMLAT_C_XMIT);
+	flow = bpf_map_lookup_elem(&flows, &key);
+	if (flow && flow->queue_ts && flow->out_ifindex == ifindex) {
+		record(dir, VMLAT_QDISC, now - flow->queue_ts);
+		rx_ts = flow->rx_ts;
+		matched = true;
+		bpf_map_delete_elem(&flows, &key);
+	} else {
+		count_dir(dir, VMLAT_C_XMIT_UNMATCHED);
+	}
+	if (dir == VMLAT_FROM_VM && !matched)
+		return 0;
+	st = bpf_map_lookup_elem(&stash, &zero);
+	if (st) {
+		st->skb = (__u64)skb;
+		st->xmit_ts = now;
+		st->rx_ts = rx_ts;
+		st->dir = dir;
+	}
+	if (dir == VMLAT_TO_VM) {
+		struct vmlat_tap_skb t = { .xmit_ts = now, .rx_ts = rx_ts };
+		__u64 ptr = (__u64)skb;
+
+		bpf_map_update_elem(&tap_skbs, &ptr, &t, BPF_ANY);
+	}
+	return 0;
+}
+
+/* net_dev_xmit: what the driver said. The skb may be freed already: only its address is used. */
+static __always_inline int on_xmit(struct sk_buff *skb, int rc)
+{
+	struct vmlat_stash *st;
+	__u32 zero = 0, dir;
+	__u64 now, xmit_ts, rx_ts;
+
+	st = bpf_map_lookup_elem(&stash, &zero);
+	if (!st || !st->skb || st->skb != (__u64)skb)
+		return 0;
+	dir = st->dir;
+	xmit_ts = st->xmit_ts;
+	rx_ts = st->rx_ts;
+	st->skb = 0;
+	if (dir >= VMLAT_DIRS)
+		return 0;
+	if (rc != 0) {
+		count_dir(dir, VMLAT_C_XMIT_FAILED);
+		return 0;
+	}
+	if (dir != VMLAT_FROM_VM)
+		return 0; /* to the VM the tun ring ends when QEMU reads the skb */
+	now = bpf_ktime_get_ns();
+	record(VMLAT_FROM_VM, VMLAT_DRIVER, now - xmit_ts);
+	if (rx_ts)
+		record(VMLAT_FROM_VM, VMLAT_TOTAL, now - rx_ts);
+	count_dir(VMLAT_FROM_VM, VMLAT_C_DONE);
+	return 0;
+}
+
+/* consume_skb: freed after use; for a tap skb, QEMU read it (tun_do_read). */
+static __always_inline int on_consume(struct sk_buff *skb)
+{
+	struct vmlat_tap_skb *t, copy;
+	struct net_device *dev;
+	__u64 ptr = (__u64)skb, now;
+
+	t = bpf_map_lookup_elem(&tap_skbs, &ptr);
+	if (!t)
+		return 0;
+	copy = *t;
+	bpf_map_delete_elem(&tap_skbs, &ptr);
+	dev = BPF_CORE_READ(skb, dev);
+	if (!dev || BPF_CORE_READ(dev, ifindex) != targ_tap) {
+		count(VMLAT_C_STALE); /* the address was reused by an skb we never saw on the tap */
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	record(VMLAT_TO_VM, VMLAT_TUN_RING, now - copy.xmit_ts);
+	if (copy.rx_ts)
+		record(VMLAT_TO_VM, VMLAT_TOTAL, now - copy.rx_ts);
+	count_dir(VMLAT_TO_VM, VMLAT_C_DONE);
+	return 0;
+}
+
+/* kfree_skb: a tap skb freed as a drop (ring full, filter, copy to QEMU failed). */
+static __always_inline int on_drop(struct sk_buff *skb)
+{
+	__u64 ptr = (__u64)skb;
+
+	if (!bpf_map_lookup_elem(&tap_skbs, &ptr))
+		return 0;
+	bpf_map_delete_elem(&tap_skbs, &ptr);
+	count_dir(VMLAT_TO_VM, VMLAT_C_DROPPED);
+	return 0;
+}
+
+/* raw_tp: untyped arguments, read with BPF_CORE_READ (probe-read) only. */
+SEC("?raw_tp/netif_receive_skb")
+int BPF_PROG(vmlat_rx_raw, struct sk_buff *skb)
+{
+	return on_rx(skb);
+}
+
+SEC("?raw_tp/net_dev_queue")
+int BPF_PROG(vmlat_queue_raw, struct sk_buff *skb)
+{
+	return on_queue(skb);
+}
+
+SEC("?raw_tp/net_dev_start_xmit")
+int BPF_PROG(vmlat_start_raw, struct sk_buff *skb, struct net_device *dev)
+{
+	return on_start_xmit(skb, dev);
+}
+
+SEC("?raw_tp/net_dev_xmit")
+int BPF_PROG(vmlat_xmit_raw, struct sk_buff *skb, int rc)
+{
+	return on_xmit(skb, rc);
+}
+
+SEC("?raw_tp/consume_skb")
+int BPF_PROG(vmlat_consume_raw, struct sk_buff *skb)
+{
+	return on_consume(skb);
+}
+
+SEC("?raw_tp/kfree_skb")
+int BPF_PROG(vmlat_drop_raw, struct sk_buff *skb)
+{
+	return on_drop(skb);
+}
+
+/* tp_btf: the same, typed. */
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(vmlat_rx_btf, struct sk_buff *skb)
+{
+	return on_rx(skb);
+}
+
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(vmlat_queue_btf, struct sk_buff *skb)
+{
+	return on_queue(skb);
+}
+
+SEC("tp_btf/net_dev_start_xmit")
+int BPF_PROG(vmlat_start_btf, struct sk_buff *skb, struct net_device *dev)
+{
+	return on_start_xmit(skb, dev);
+}
+
+SEC("tp_btf/net_dev_xmit")
+int BPF_PROG(vmlat_xmit_btf, struct sk_buff *skb, int rc)
+{
+	return on_xmit(skb, rc);
+}
+
+SEC("tp_btf/consume_skb")
+int BPF_PROG(vmlat_consume_btf, struct sk_buff *skb)
+{
+	return on_consume(skb);
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(vmlat_drop_btf, struct sk_buff *skb)
+{
+	return on_drop(skb);
+}
+
+/* Classic tracepoints: the skb address from the record; the device from the skb. */
+SEC("?tracepoint/net/netif_receive_skb")
+int vmlat_rx_tp(struct trace_event_raw_net_dev_template *args)
+{
+	return on_rx((struct sk_buff *)args->skbaddr);
+}
+
+SEC("?tracepoint/net/net_dev_queue")
+int vmlat_queue_tp(struct trace_event_raw_net_dev_template *args)
+{
+	return on_queue((struct sk_buff *)args->skbaddr);
+}
+
+SEC("?tracepoint/net/net_dev_start_xmit")
+int vmlat_start_tp(struct trace_event_raw_net_dev_start_xmit *args)
+{
+	struct sk_buff *skb = (struct sk_buff *)args->skbaddr;
+
+	return on_start_xmit(skb, BPF_CORE_READ(skb, dev));
+}
+
+SEC("?tracepoint/net/net_dev_xmit")
+int vmlat_xmit_tp(struct trace_event_raw_net_dev_xmit *args)
+{
+	return on_xmit((struct sk_buff *)args->skbaddr, args->rc);
+}
+
+SEC("?tracepoint/skb/consume_skb")
+int vmlat_consume_tp(struct trace_event_raw_consume_skb *args)
+{
+	return on_consume((struct sk_buff *)args->skbaddr);
+}
+
+SEC("?tracepoint/skb/kfree_skb")
+int vmlat_drop_tp(struct trace_event_raw_kfree_skb *args)
+{
+	return on_drop((struct sk_buff *)args->skbaddr);
+}
+
+char LICENSE[] SEC("license") = "GPL";

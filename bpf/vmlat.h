@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Shared between vmlat.bpf.c and probes/perf.vm-latency/probe.ts (which decodes these layouts). */
+#ifndef EBPFNET_VMLAT_H
+#define EBPFNET_VMLAT_H
+
+/* Histogram slots: log-linear, four slots per power of two of nanoseconds (values 0-3 have a
+ * slot each; from 4 on, slot 4*(m-1)+s holds [(4+s) << (m-2), ((5+s) << (m-2)) - 1] where m is
+ * the value's highest bit). 160 slots reach 2^41 ns (~37 min); longer waits land in the last. */
+#define VMLAT_SLOTS 160
+
+/* Entries of the packet-key table and of the table of skbs handed to the tap's driver. */
+#define VMLAT_FLOWS 16384
+#define VMLAT_TAP_SKBS 8192
+#define VMLAT_UPLINKS 256
+
+enum vmlat_dir {
+	VMLAT_TO_VM = 0,   /* uplink rx -> bridge/OVS -> tap queue -> tap xmit -> read by QEMU */
+	VMLAT_FROM_VM = 1, /* tap rx -> bridge/OVS -> uplink queue -> uplink xmit -> driver took it */
+	VMLAT_DIRS = 2,
+};
+
+enum vmlat_layer {
+	VMLAT_BRIDGE = 0,   /* rx on the entry device -> net_dev_queue on the exit device (packet key) */
+	VMLAT_QDISC = 1,    /* net_dev_queue -> net_dev_start_xmit on the exit device */
+	VMLAT_DRIVER = 2,   /* from the VM: net_dev_start_xmit -> net_dev_xmit (rc 0) on the uplink */
+	VMLAT_TUN_RING = 3, /* to the VM: net_dev_start_xmit on the tap -> skb consumed (QEMU read it) */
+	VMLAT_TOTAL = 4,    /* first stamp -> delivered (consumed by QEMU / taken by the uplink driver) */
+	VMLAT_LAYERS = 5,
+};
+
+/* Counters, per direction: index dir * VMLAT_C_PER_DIR + counter. Then the global ones. */
+enum vmlat_counter {
+	VMLAT_C_RX = 0,              /* received on the entry device (path start) */
+	VMLAT_C_QUEUE = 1,           /* net_dev_queue on the exit device */
+	VMLAT_C_XMIT = 2,            /* net_dev_start_xmit on the exit device */
+	VMLAT_C_DONE = 3,            /* delivered: consumed from the tun ring / net_dev_xmit rc 0 */
+	VMLAT_C_QUEUE_UNMATCHED = 4, /* queued with no rx stamp of the same key (came another way) */
+	VMLAT_C_XMIT_UNMATCHED = 5,  /* start_xmit with no queue stamp (requeued, segmented, bypass) */
+	VMLAT_C_XMIT_FAILED = 6,     /* net_dev_xmit rc != 0 (the driver refused or dropped it) */
+	VMLAT_C_DROPPED = 7,         /* to the VM: freed as a drop after the tap's start_xmit */
+	VMLAT_C_PER_DIR = 8,
+	VMLAT_C_NOT_IPV4 = 16,       /* frames on the tap or an uplink that are not IPv4 (ARP...) */
+	VMLAT_C_STALE = 17,          /* a tracked tap skb consumed on another device: discarded */
+	VMLAT_C_SLOTS = 18,
+};
+
+/* Key of a packet across devices (the OVS userspace datapath re-injects a new skb, so the skb
+ * pointer cannot be followed): IPv4 header fields, L4 fields and the first bytes of the L4
+ * payload (UDP from unconnected sockets with DF carries IP id 0). 40 bytes, no holes. */
+struct vmlat_key {
+	__u32 saddr;   /* network byte order */
+	__u32 daddr;
+	__u16 id;      /* IP id, network byte order */
+	__u16 frag;    /* flags and fragment offset, network byte order */
+	__u8 proto;
+	__u8 dir;      /* enum vmlat_dir */
+	__u16 len;     /* IP total length, network byte order (0 for TCP) */
+	__u32 l4a;     /* TCP/UDP ports as on the wire; ICMP type, code, id */
+	__u32 l4b;     /* TCP seq; ICMP seq */
+	__u32 l4c;     /* TCP ack */
+	__u32 pad;
+	__u64 payload; /* up to 8 bytes of L4 payload in the linear area, zero-padded */
+};
+
+/* Stamps of a packet on its way (ktime ns; 0 = not seen). */
+struct vmlat_flow {
+	__u64 rx_ts;
+	__u64 queue_ts;
+	__u32 out_ifindex; /* the exit device of the queue stamp */
+	__u32 pad;
+};
+
+/* An skb the tap's driver took (to the VM), until QEMU reads it (consume_skb). */
+struct vmlat_tap_skb {
+	__u64 xmit_ts;
+	__u64 rx_ts; /* the packet's uplink rx stamp, 0 when it came another way */
+};
+
+/* Value of the per-CPU `hists` array, one entry per (direction, layer). */
+struct vmlat_hist {
+	__u64 slots[VMLAT_SLOTS];
+	__u64 count;
+	__u64 sum_ns;
+	__u64 max_ns;
+};
+
+#endif

@@ -1,0 +1,699 @@
+// perf.vm-latency: how long a VM's packets spend in each layer of the host, both ways, from
+// tracepoints (bpf/vmlat.bpf.c, native driver): the bridge or OVS, the exit device's qdisc,
+// the uplink's driver, and the tun ring where packets wait for QEMU to read them. Histograms
+// are aggregated in the kernel; what the session saw is recorded as capture records, so a
+// replay re-parses it without loading anything.
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
+import { basename } from 'node:path';
+import { execa } from 'execa';
+import type { BpfObject } from '../../engine/native/object.js';
+import { installDetachGuard } from '../../engine/native/guard.js';
+import { programRunStats } from '../../engine/native/stats.js';
+import {
+  guardPrograms,
+  overheadOf,
+  overheadTable,
+  stoppableIO,
+  totalsOf,
+  type GuardSession,
+  type OverheadBudget,
+  type OverheadReport,
+} from '../../engine/probe/overhead.js';
+import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
+import { HOOKS, loadVmlat, type VmlatLink, type VmlatMethod } from './attach.js';
+
+/*
+ * Layouts of bpf/vmlat.h.
+ */
+const SLOTS = 160;
+const LAYER_IDS = ['bridge', 'qdisc', 'driver', 'tun ring', 'total'] as const;
+const DIR_IDS = ['to-vm', 'from-vm'] as const;
+const C_PER_DIR = 8;
+const C_NOT_IPV4 = 16;
+const C_STALE = 17;
+const C_SLOTS = 18;
+/** struct vmlat_key: `dir` is at byte 13. struct vmlat_flow: rx_ts at 0, queue_ts at 8. */
+const KEY_DIR_OFFSET = 13;
+
+export type Direction = (typeof DIR_IDS)[number];
+export type Layer = (typeof LAYER_IDS)[number];
+
+/** The layers each direction crosses, in path order (total last). */
+export const LAYERS: Record<Direction, readonly Layer[]> = {
+  'to-vm': ['bridge', 'qdisc', 'tun ring', 'total'],
+  'from-vm': ['bridge', 'qdisc', 'driver', 'total'],
+};
+
+const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
+const DEV_RE = /^[A-Za-z0-9_.:@-]{1,15}$/;
+/** Above these worst P99s (µs) the finding is a warning, then critical. */
+export const WARN_P99_US = 1_000;
+export const CRITICAL_P99_US = 10_000;
+
+/**
+ * What a session may cost: 5% of one CPU, 1M program runs/s. The programs run on every packet
+ * of every device (netif_receive_skb, net_dev_queue, net_dev_start_xmit, net_dev_xmit) and on
+ * every freed skb (consume_skb, kfree_skb). Measured here (BPF run statistics, a ping flood on
+ * an unrelated veth): ~90 ns a run when the devices are neither the tap nor an uplink (a
+ * compare, a hash lookup), ~110 ns in `any`-uplink mode with a `vm_ip` filter (headers parsed,
+ * then left), ~200 ns in `any` mode without filters (every packet stamped); the VM's own
+ * packets cost ~0.3-1 µs a stage. So ~500k runs/s (a host switching ~60k packets/s) is at the
+ * CPU budget; past it the session stops early with the histograms up to then.
+ */
+export const VM_LATENCY_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
+
+interface DeviceRef {
+  dev: string;
+  ifindex: number;
+}
+
+/** The `setup` capture: devices, where the uplinks came from, filters. */
+interface SetupCapture {
+  tap: DeviceRef;
+  netns: number;
+  uplinks: DeviceRef[];
+  /** `param`: given; `bridge`: the other ports of the tap's bridge; `any`: every other device. */
+  uplinksFrom: 'param' | 'bridge' | 'any';
+  bridge: { kind: 'linux' | 'ovs'; name: string } | null;
+  /** Why the uplinks could not be found on the bridge (uplinksFrom = any). */
+  uplinksNote?: string;
+  filters: { vmIp: string | null; srcIp: string | null; dstIp: string | null; protocol: string; port: number; direction: string };
+}
+
+/** The `attach` capture. */
+interface AttachCapture {
+  method: VmlatMethod;
+  btf: string;
+  loadMs: number;
+  links: VmlatLink[];
+  fallback?: string;
+}
+
+interface HistCapture {
+  dir: number;
+  layer: number;
+  count: number;
+  sumNs: number;
+  maxNs: number;
+  /** [slot, count] of the non-empty slots. */
+  slots: Array<[number, number]>;
+}
+
+/** The `dump` capture: histograms, counters and what was still on its way, summed over CPUs. */
+interface DumpCapture {
+  windowMs: number;
+  hists: HistCapture[];
+  counters: number[];
+  /** Packets stamped on entry (or on the exit queue) that had not left that layer at the end. */
+  incomplete: Record<Direction, { bridge: number; qdisc: number; oldestMs: number | null }>;
+  /** Tap skbs the driver took that QEMU had not read at the end. */
+  pending: { count: number; oldestMs: number | null };
+}
+
+export interface LayerStats {
+  /** Packets timed through the layer. */
+  count: number;
+  /** µs. Percentiles are interpolated within log-linear buckets (4 per power of two: within ~25%), capped at max. */
+  p50: number;
+  p95: number;
+  p99: number;
+  /** Exact, µs. */
+  max: number;
+  mean: number;
+  /** Non-empty log2 buckets, µs, [low, high). */
+  buckets: Array<{ lowUs: number; highUs: number; count: number }>;
+}
+
+export interface DirectionData {
+  layers: Partial<Record<Layer, LayerStats>>;
+  /**
+   * Packets seen at each stage: `received` on the entry device (uplink / tap), `queued` and
+   * `transmitted` on the exit device (tap / uplink), `delivered` (read by QEMU / taken by the
+   * uplink's driver).
+   */
+  packets: { received: number; queued: number; transmitted: number; delivered: number };
+  /** Queued / transmitted on the exit device with no earlier stamp of the same packet. */
+  unmatched: { queued: number; transmitted: number };
+  /** net_dev_xmit with an error: the driver refused or dropped it (a full tun ring). */
+  xmitErrors: number;
+  /** To the VM: freed as a drop after the tap's driver took it (tun ring full, ...). */
+  dropped: number;
+  /**
+   * Entered a layer and had not left it when the window closed: dropped there, sent elsewhere
+   * (to another port, without a `vm_ip` filter), or still on their way.
+   */
+  incomplete: { bridge: number; qdisc: number; 'tun ring': number };
+}
+
+export interface VmLatencyData {
+  [key: string]: unknown;
+  tap: DeviceRef;
+  uplinks: DeviceRef[];
+  uplinksFrom: SetupCapture['uplinksFrom'];
+  bridge: SetupCapture['bridge'];
+  direction: string;
+  filters: SetupCapture['filters'];
+  method: VmlatMethod;
+  btf: string;
+  loadMs: number;
+  /** Sum of the programs' attach times, ms. */
+  attachMs: number;
+  attach: VmlatLink[];
+  fallback?: string;
+  windowMs: number;
+  overhead?: OverheadReport;
+  directions: Partial<Record<Direction, DirectionData>>;
+  /** Every (direction, layer) with packets, path order: for tables and conditions. */
+  layers: Array<{ direction: Direction; layer: Layer; count: number; p50: number; p95: number; p99: number; max: number; mean: number }>;
+  /** The layer that adds the most delay (highest P99, `total` excluded); null with no packet. */
+  worst: { direction: Direction; layer: Layer; p99: number; basis: 'p99' | 'waiting' } | null;
+  /** Tap skbs still unread by QEMU at the end and how long the oldest had waited (ms). */
+  waitingInTunRing: { count: number; oldestMs: number | null };
+  notes: string[];
+}
+
+function ipBytes(ip: unknown): Uint8Array {
+  if (ip === undefined || ip === '' || ip === null) return new Uint8Array(4);
+  if (typeof ip !== 'string' || !isIPv4(ip)) throw new Error(`${String(ip)}: only IPv4 addresses can be filtered`);
+  return Uint8Array.from(ip.split('.').map(Number));
+}
+
+function checkDev(dev: string): string {
+  if (!DEV_RE.test(dev) || dev === '.' || dev === '..') throw new Error(`not a device name: ${JSON.stringify(dev)}`);
+  return dev;
+}
+
+async function ifindexOf(dev: string): Promise<number | null> {
+  try {
+    return Number((await readFile(`/sys/class/net/${checkDev(dev)}/ifindex`, 'utf8')).trim());
+  } catch {
+    return null;
+  }
+}
+
+/** The other ports of the tap's bridge: a Linux bridge from sysfs, else Open vSwitch. */
+async function bridgePorts(tap: string): Promise<{ bridge: SetupCapture['bridge']; ports: string[]; why?: string }> {
+  let master: string | null = null;
+  try {
+    master = basename(await readlink(`/sys/class/net/${tap}/master`));
+  } catch {
+    /* not enslaved: OVS netdev datapath, or no bridge */
+  }
+  if (master !== null && master !== 'ovs-system') {
+    try {
+      const ports = (await readdir(`/sys/class/net/${master}/brif`)).filter((p) => p !== tap).sort();
+      return { bridge: { kind: 'linux', name: master }, ports };
+    } catch {
+      return { bridge: null, ports: [], why: `${tap}'s master ${master} is not a Linux bridge` };
+    }
+  }
+  const vsctl = async (...args: string[]) => {
+    const r = await execa('ovs-vsctl', ['--timeout=3', ...args], { reject: false, stdin: 'ignore', timeout: 5000 });
+    return r.exitCode === 0 ? String(r.stdout).trim() : null;
+  };
+  const br = await vsctl('port-to-br', tap).catch(() => null);
+  if (!br) return { bridge: null, ports: [], why: `${tap} is on no Linux bridge and no Open vSwitch bridge` };
+  const list = await vsctl('list-ports', br).catch(() => null);
+  const ports = (list ?? '').split('\n').map((p) => p.trim()).filter((p) => p !== '' && p !== tap).sort();
+  return { bridge: { kind: 'ovs', name: br }, ports };
+}
+
+async function resolveSetup(params: Params): Promise<SetupCapture> {
+  const dev = checkDev(String(params.dev ?? ''));
+  const tapIndex = await ifindexOf(dev);
+  if (tapIndex === null) throw new Error(`no device ${dev} in this network namespace`);
+  const netns = (await stat('/proc/self/ns/net')).ino;
+  const given = (params.uplinks as string[] | undefined) ?? [];
+  const uplinks: DeviceRef[] = [];
+  let uplinksFrom: SetupCapture['uplinksFrom'];
+  let bridge: SetupCapture['bridge'] = null;
+  let uplinksNote: string | undefined;
+  if (given.length > 0) {
+    uplinksFrom = 'param';
+    for (const name of given) {
+      const ifindex = await ifindexOf(name);
+      if (ifindex === null) throw new Error(`no uplink device ${name} in this network namespace`);
+      if (ifindex === tapIndex) throw new Error(`${name} is the VM's tap itself, not an uplink`);
+      uplinks.push({ dev: name, ifindex });
+    }
+    bridge = (await bridgePorts(dev)).bridge;
+  } else {
+    const found = await bridgePorts(dev);
+    bridge = found.bridge;
+    for (const name of found.ports) {
+      const ifindex = DEV_RE.test(name) ? await ifindexOf(name) : null;
+      if (ifindex !== null) uplinks.push({ dev: name, ifindex });
+    }
+    uplinksFrom = uplinks.length > 0 ? 'bridge' : 'any';
+    if (uplinks.length === 0) {
+      uplinksNote = found.why ?? `${bridge?.name ?? 'the bridge'} has no other port that is a device here`;
+    }
+  }
+  const protocol = String(params.protocol ?? 'any');
+  return {
+    tap: { dev, ifindex: tapIndex },
+    netns,
+    uplinks,
+    uplinksFrom,
+    bridge,
+    ...(uplinksNote !== undefined ? { uplinksNote } : {}),
+    filters: {
+      vmIp: (params.vm_ip as string | undefined) || null,
+      srcIp: (params.src_ip as string | undefined) || null,
+      dstIp: (params.dst_ip as string | undefined) || null,
+      protocol,
+      port: (params.port as number | undefined) ?? 0,
+      direction: String(params.direction ?? 'both'),
+    },
+  };
+}
+
+function dirMask(direction: string): number {
+  return direction === 'to-vm' ? 1 : direction === 'from-vm' ? 2 : 3;
+}
+
+function globalsOf(s: SetupCapture) {
+  return {
+    targ_tap: s.tap.ifindex,
+    targ_netns: s.netns,
+    targ_any_uplink: s.uplinksFrom === 'any' ? 1 : 0,
+    targ_vm_ip: ipBytes(s.filters.vmIp),
+    targ_saddr: ipBytes(s.filters.srcIp),
+    targ_daddr: ipBytes(s.filters.dstIp),
+    targ_proto: PROTOCOLS[s.filters.protocol] ?? 0,
+    targ_port: s.filters.port,
+    targ_dirs: dirMask(s.filters.direction),
+  };
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+
+/** Reads the maps (programs detached already): histograms, counters, what was left on its way. */
+function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
+  const hists: HistCapture[] = [];
+  const hm = o.map('hists');
+  for (let dir = 0; dir < DIR_IDS.length; dir++) {
+    for (let layer = 0; layer < LAYER_IDS.length; layer++) {
+      const value = hm.lookup(u32(dir * LAYER_IDS.length + layer));
+      if (!value) continue;
+      const sums = new Array<number>(SLOTS).fill(0);
+      let count = 0;
+      let sumNs = 0;
+      let maxNs = 0;
+      for (const cpu of hm.perCpu(value)) {
+        for (let s = 0; s < SLOTS; s++) sums[s]! += Number(cpu.readBigUInt64LE(s * 8));
+        count += Number(cpu.readBigUInt64LE(SLOTS * 8));
+        sumNs += Number(cpu.readBigUInt64LE(SLOTS * 8 + 8));
+        maxNs = Math.max(maxNs, Number(cpu.readBigUInt64LE(SLOTS * 8 + 16)));
+      }
+      if (count === 0) continue;
+      const slots: Array<[number, number]> = [];
+      sums.forEach((n, s) => n > 0 && slots.push([s, n]));
+      hists.push({ dir, layer, count, sumNs, maxNs, slots });
+    }
+  }
+  const cm = o.map('counters');
+  const counters = Array.from({ length: C_SLOTS }, (_, i) => Number(cm.sumU64(u32(i))));
+
+  const nowNs = process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns
+  const ageMs = (ts: bigint) => Number(nowNs - ts) / 1e6;
+  const incomplete: DumpCapture['incomplete'] = {
+    'to-vm': { bridge: 0, qdisc: 0, oldestMs: null },
+    'from-vm': { bridge: 0, qdisc: 0, oldestMs: null },
+  };
+  for (const [k, v] of o.map('flows').readAll().entries) {
+    const dir = DIR_IDS[k.readUInt8(KEY_DIR_OFFSET)];
+    if (!dir) continue;
+    const rx = v.readBigUInt64LE(0);
+    const queued = v.readBigUInt64LE(8);
+    const entry = incomplete[dir];
+    if (queued === 0n) entry.bridge++;
+    else entry.qdisc++;
+    const first = rx !== 0n ? rx : queued;
+    const age = Math.round(ageMs(first) * 1000) / 1000;
+    entry.oldestMs = Math.max(entry.oldestMs ?? 0, age);
+  }
+  const pending: DumpCapture['pending'] = { count: 0, oldestMs: null };
+  for (const [, v] of o.map('tap_skbs').readAll().entries) {
+    pending.count++;
+    const age = Math.round(ageMs(v.readBigUInt64LE(0)) * 1000) / 1000;
+    pending.oldestMs = Math.max(pending.oldestMs ?? 0, age);
+  }
+  return { windowMs, hists, counters, incomplete, pending };
+}
+
+async function collect(params: Params, io: ProbeIO): Promise<void> {
+  const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(await resolveSetup(params)))).stdout) as SetupCapture;
+  const hooks = setup.filters.direction === 'from-vm' ? HOOKS.filter((h) => h.category === 'net') : HOOKS;
+
+  let obj: BpfObject | undefined;
+  let guard: GuardSession | undefined;
+  let attachedAt = 0;
+  try {
+    await io.capture('attach', async () => {
+      installDetachGuard();
+      const loaded = await loadVmlat(globalsOf(setup), hooks, (o) => {
+        const m = o.map('uplinks');
+        for (const u of setup.uplinks) m.update(u32(u.ifindex), Uint8Array.of(1));
+      });
+      obj = loaded.obj;
+      attachedAt = performance.now();
+      const capture: AttachCapture = {
+        method: loaded.method,
+        btf: loaded.btf,
+        loadMs: round(loaded.loadMs),
+        links: loaded.links.map((l) => ({ ...l, attachMs: round(l.attachMs) })),
+        ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
+      };
+      if (io.budget) {
+        const fds = obj.programs().flatMap((p) => (p.info.fd === null ? [] : [p.info.fd]));
+        guard = await guardPrograms(io.budget, async () => totalsOf(await programRunStats('self', fds)));
+      }
+      return JSON.stringify(capture);
+    });
+    // Over budget the window ends early; the programs are detached right after it either way.
+    await stoppableIO(io, guard?.signal).sleep(params.duration as number);
+    // Stopped before the programs close: their statistics die with them.
+    const report = guard ? await guard.stop() : null;
+    guard = undefined;
+    await io.capture('dump', async () => {
+      const windowMs = round(performance.now() - attachedAt);
+      obj!.detach();
+      const dump = dumpMaps(obj!, windowMs);
+      obj!.close();
+      obj = undefined;
+      return JSON.stringify(dump);
+    });
+    await io.capture('overhead', async () => JSON.stringify(report));
+  } finally {
+    obj?.close();
+    await guard?.stop().catch(() => undefined);
+  }
+}
+
+function capture(records: RawRecord[], name: string): RawRecord {
+  const rec = records.find((r) => r.op === 'capture' && r.name === name);
+  if (!rec) throw new Error(`no ${name} record in the evidence`);
+  if (rec.error !== undefined) throw new Error(rec.error);
+  return rec;
+}
+
+/** Inclusive ns bounds of a histogram slot (bpf/vmlat.h). */
+export function slotBounds(slot: number): [number, number] {
+  if (slot < 4) return [slot, slot];
+  const m = Math.floor(slot / 4) + 1;
+  const sub = slot % 4;
+  const unit = 2 ** (m - 2);
+  return [(4 + sub) * unit, (5 + sub) * unit - 1];
+}
+
+/**
+ * The p-th percentile (ns) of slot counts: the rank's place interpolated within its slot,
+ * capped at the exact maximum (never above the longest wait seen).
+ */
+export function percentileNs(slots: Array<[number, number]>, count: number, maxNs: number, p: number): number {
+  if (count <= 0) return 0;
+  const rank = Math.max(1, Math.ceil((p / 100) * count));
+  let before = 0;
+  for (const [slot, n] of [...slots].sort((a, b) => a[0] - b[0])) {
+    if (before + n >= rank) {
+      const [low, high] = slotBounds(slot);
+      const last = slot === SLOTS - 1;
+      const top = last ? Math.max(maxNs, low) : high + 1;
+      return Math.min(low + ((rank - before) / n) * (top - low), maxNs);
+    }
+    before += n;
+  }
+  return maxNs;
+}
+
+const us = (ns: number) => Math.round(ns / 100) / 10;
+
+function layerStats(h: HistCapture): LayerStats {
+  const pct = (p: number) => us(percentileNs(h.slots, h.count, h.maxNs, p));
+  // log2 buckets for the chart: four slots per power of two, slot / 4 is the power.
+  const groups = new Map<number, number>();
+  for (const [slot, n] of h.slots) groups.set(Math.floor(slot / 4), (groups.get(Math.floor(slot / 4)) ?? 0) + n);
+  const buckets = [...groups.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([g, n]) => {
+      const [lowNs, highNs] = g === 0 ? [0, 4] : [2 ** (g + 1), 2 ** (g + 2)];
+      return { lowUs: lowNs / 1000, highUs: highNs / 1000, count: n };
+    });
+  return { count: h.count, p50: pct(50), p95: pct(95), p99: pct(99), max: us(h.maxNs), mean: us(h.sumNs / h.count), buckets };
+}
+
+/** 850 ns, 12 µs, 4.2 ms, 1.3 s (from µs). */
+export function fmtUs(v: number): string {
+  if (v < 1) return `${Math.round(v * 1000)} ns`;
+  const [x, unit] = v < 1000 ? [v, 'µs'] : v < 1e6 ? [v / 1e3, 'ms'] : [v / 1e6, 's'];
+  return `${x < 10 ? Number(x.toFixed(1)) : Math.round(x)} ${unit}`;
+}
+
+const DIR_TEXT: Record<Direction, string> = { 'to-vm': 'to the VM', 'from-vm': 'from the VM' };
+
+function why(layer: Layer, dir: Direction, d: VmLatencyData): string {
+  switch (layer) {
+    case 'tun ring':
+      return 'QEMU not reading the tap';
+    case 'qdisc':
+      return dir === 'to-vm' ? `a queue or shaper on ${d.tap.dev}` : 'a queue or shaper on the uplink';
+    case 'bridge':
+      return d.bridge?.kind === 'ovs' ? 'OVS forwarding' : 'bridge forwarding';
+    case 'driver':
+      return "the uplink's driver";
+    default:
+      return '';
+  }
+}
+
+function layerName(layer: Layer, d: VmLatencyData): string {
+  return layer === 'bridge' && d.bridge?.kind === 'ovs' ? 'OVS' : layer;
+}
+
+function parse(records: RawRecord[]): ProbeResult<VmLatencyData> {
+  const setup = JSON.parse(capture(records, 'setup').stdout) as SetupCapture;
+  const att = JSON.parse(capture(records, 'attach').stdout) as AttachCapture;
+  const dump = JSON.parse(capture(records, 'dump').stdout) as DumpCapture;
+  const overhead = overheadOf(records);
+  const mask = dirMask(setup.filters.direction);
+  const notes: string[] = [];
+
+  const directions: VmLatencyData['directions'] = {};
+  const flat: VmLatencyData['layers'] = [];
+  DIR_IDS.forEach((dir, di) => {
+    if (!(mask & (1 << di))) return;
+    const c = (i: number) => dump.counters[di * C_PER_DIR + i] ?? 0;
+    const layers: DirectionData['layers'] = {};
+    for (const layer of LAYERS[dir]) {
+      const h = dump.hists.find((x) => x.dir === di && x.layer === LAYER_IDS.indexOf(layer));
+      if (!h) continue;
+      const s = layerStats(h);
+      layers[layer] = s;
+      flat.push({ direction: dir, layer, count: s.count, p50: s.p50, p95: s.p95, p99: s.p99, max: s.max, mean: s.mean });
+    }
+    const inc = dump.incomplete[dir];
+    directions[dir] = {
+      layers,
+      packets: { received: c(0), queued: c(1), transmitted: c(2), delivered: c(3) },
+      unmatched: { queued: c(4), transmitted: c(5) },
+      xmitErrors: c(6),
+      dropped: c(7),
+      incomplete: { bridge: inc.bridge, qdisc: inc.qdisc, 'tun ring': dir === 'to-vm' ? dump.pending.count : 0 },
+    };
+  });
+
+  const data: VmLatencyData = {
+    tap: setup.tap,
+    uplinks: setup.uplinks,
+    uplinksFrom: setup.uplinksFrom,
+    bridge: setup.bridge,
+    direction: setup.filters.direction,
+    filters: setup.filters,
+    method: att.method,
+    btf: att.btf,
+    loadMs: att.loadMs,
+    attachMs: round(att.links.reduce((s, l) => s + l.attachMs, 0)),
+    attach: att.links,
+    ...(att.fallback !== undefined ? { fallback: att.fallback } : {}),
+    windowMs: dump.windowMs,
+    ...(overhead ? { overhead } : {}),
+    directions,
+    layers: flat,
+    worst: null,
+    waitingInTunRing: dump.pending,
+    notes,
+  };
+
+  // The worst layer: highest P99 of a layer (total is their sum). Packets still waiting in the
+  // tun ring at the end (a VM stopped through the window) count with how long they had waited.
+  const candidates: Array<NonNullable<VmLatencyData['worst']>> = flat
+    .filter((l) => l.layer !== 'total' && l.count > 0)
+    .map((l) => ({ direction: l.direction, layer: l.layer, p99: l.p99, basis: 'p99' as const }));
+  if (mask & 1 && dump.pending.count > 0 && dump.pending.oldestMs !== null) {
+    const waited = Math.round(dump.pending.oldestMs * 1000 * 10) / 10;
+    const ring = candidates.find((x) => x.direction === 'to-vm' && x.layer === 'tun ring');
+    if (!ring || waited > ring.p99) candidates.push({ direction: 'to-vm', layer: 'tun ring', p99: waited, basis: 'waiting' });
+    notes.push(`${dump.pending.count} packet${dump.pending.count === 1 ? '' : 's'} still waiting in ${setup.tap.dev}'s tun ring at the end (the oldest for ${fmtUs(waited)}): QEMU had not read them`);
+  }
+  const order = (x: { direction: Direction; layer: Layer }) => DIR_IDS.indexOf(x.direction) * 10 + LAYER_IDS.indexOf(x.layer);
+  candidates.sort((a, b) => b.p99 - a.p99 || order(a) - order(b));
+  data.worst = candidates[0] ?? null;
+
+  // Notes a reader needs to trust the numbers.
+  if (setup.uplinksFrom === 'any') {
+    notes.push(`uplinks: every other device of the namespace (${setup.uplinksNote ?? 'none given'}); pass \`uplinks\` to name them`);
+  }
+  for (const dir of DIR_IDS) {
+    const d = directions[dir];
+    if (!d) continue;
+    if (d.dropped > 0) notes.push(`${DIR_TEXT[dir]}: ${d.dropped} packets dropped after ${setup.tap.dev}'s driver took them (tun ring full?)`);
+    if (d.xmitErrors > 0) notes.push(`${DIR_TEXT[dir]}: the driver refused ${d.xmitErrors} packets (net_dev_xmit error)`);
+    if (d.unmatched.queued > 0) {
+      const other = dir === 'to-vm' ? `not received on an uplink (from the host, or a path not watched)` : 'not received from the VM';
+      notes.push(`${DIR_TEXT[dir]}: ${d.unmatched.queued} packets queued on the exit device ${other}: no bridge time for them`);
+    }
+    if (d.incomplete.qdisc > 0) notes.push(`${DIR_TEXT[dir]}: ${d.incomplete.qdisc} packets entered the qdisc and never left it in the window (dropped there, or still queued)`);
+  }
+  const stale = dump.counters[C_STALE] ?? 0;
+  if (stale > 0) notes.push(`${stale} tracked tap skbs were freed on another device and not counted`);
+  if (overhead?.stopped) notes.push(`stopped early: ${overhead.stopped}`);
+
+  // Summary: the worst direction first, its worst layer first, then the others in path order.
+  const secs = `${(dump.windowMs / 1000).toFixed(1)}s`;
+  let summary: string;
+  if (flat.length === 0 && data.worst === null) {
+    summary = `no IPv4 packet of ${setup.tap.dev} matched in ${secs}`;
+  } else {
+    const dirs = [...DIR_IDS].filter((d) => directions[d]).sort((a, b) => (data.worst?.direction === b ? 1 : 0) - (data.worst?.direction === a ? 1 : 0));
+    const parts: string[] = [];
+    for (const dir of dirs) {
+      const d = directions[dir]!;
+      const list = LAYERS[dir]
+        .filter((l) => l !== 'total')
+        .flatMap((l) => {
+          const s = d.layers[l];
+          const isWorst = data.worst?.direction === dir && data.worst.layer === l;
+          if (!s && !isWorst) return [];
+          const value = isWorst ? data.worst!.p99 : s!.p99;
+          const label = isWorst && data.worst!.basis === 'waiting' ? 'waiting' : 'p99';
+          const hint = isWorst && value >= WARN_P99_US ? ` (${why(l, dir, data)})` : '';
+          return [{ l, isWorst, text: `${layerName(l, data)} ${label} ${fmtUs(value)}${hint}` }];
+        });
+      list.sort((a, b) => Number(b.isWorst) - Number(a.isWorst));
+      if (list.length === 0) continue;
+      // Packets timed through the direction (and, to the VM, those still waiting for QEMU).
+      const n = Math.max(0, ...Object.values(d.layers).map((s) => s?.count ?? 0)) + (dir === 'to-vm' ? dump.pending.count : 0);
+      parts.push(`${DIR_TEXT[dir]} (${n} packet${n === 1 ? '' : 's'}): ${list.map((x) => x.text).join(', ')}`);
+    }
+    summary = parts.join('; ');
+  }
+  if (overhead?.stopped) summary += ` (stopped: ${overhead.stopped})`;
+
+  const worstUs = data.worst?.p99 ?? 0;
+  const severity: Severity = worstUs >= CRITICAL_P99_US ? 'critical' : worstUs >= WARN_P99_US ? 'warning' : 'info';
+
+  const charts: ChartSpec[] = [];
+  for (const dir of DIR_IDS) {
+    for (const layer of LAYERS[dir]) {
+      const s = directions[dir]?.layers[layer];
+      if (!s) continue;
+      charts.push({
+        kind: 'histogram',
+        title: `${DIR_TEXT[dir]}: ${layerName(layer, data)} latency (log2 buckets)`,
+        unit: 'µs',
+        buckets: s.buckets.map((b) => ({ low: b.lowUs, high: b.highUs, count: b.count })),
+        percentiles: { P50: s.p50, P95: s.p95, P99: s.p99, max: s.max },
+      });
+    }
+  }
+  const tables: TableSpec[] = [
+    {
+      title: 'Latency per layer (µs; percentiles within ~25%, max exact)',
+      columns: ['direction', 'layer', 'packets', 'P50', 'P95', 'P99', 'max', 'mean'],
+      rows: flat.map((l) => [DIR_TEXT[l.direction], layerName(l.layer, data), l.count, l.p50, l.p95, l.p99, l.max, l.mean]),
+    },
+    {
+      title: 'Packets per stage',
+      columns: ['direction', 'received', 'queued', 'transmitted', 'delivered', 'unmatched (queued / transmitted)', 'dropped', 'incomplete (bridge / qdisc / tun ring)'],
+      rows: DIR_IDS.flatMap((dir) => {
+        const d = directions[dir];
+        if (!d) return [];
+        return [
+          [
+            DIR_TEXT[dir],
+            d.packets.received,
+            d.packets.queued,
+            d.packets.transmitted,
+            d.packets.delivered,
+            `${d.unmatched.queued} / ${d.unmatched.transmitted}`,
+            d.dropped,
+            `${d.incomplete.bridge} / ${d.incomplete.qdisc} / ${d.incomplete['tun ring']}`,
+          ],
+        ];
+      }),
+    },
+    {
+      title: 'Devices',
+      columns: ['role', 'device', 'ifindex'],
+      rows: [['tap', setup.tap.dev, setup.tap.ifindex] as Array<string | number>].concat(
+        setup.uplinks.map((u) => [`uplink (${setup.uplinksFrom === 'param' ? 'given' : `port of ${setup.bridge?.name ?? '?'}`})`, u.dev, u.ifindex]),
+      ),
+    },
+    {
+      title: 'Attach',
+      columns: ['program', 'method', 'target', 'BTF', 'attach ms'],
+      rows: att.links.map((l) => [l.program, l.method, l.target, att.btf, l.attachMs]),
+    },
+  ];
+  if (overhead) tables.push(overheadTable(overhead));
+  return { data, summary, severity, charts, tables };
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+export const perfVmLatency: ProbeDefinition<VmLatencyData> = {
+  id: 'perf.vm-latency',
+  title: "Latency of a VM's packets per host layer",
+  description: `Times a VM's IPv4 packets through each layer of the host, both ways, for \`duration\`, and names the layer that adds the most delay (\`worst\`) with P50/P95/P99/max per layer:
+
+- **to the VM**: uplink \`netif_receive_skb\` → **bridge** (Linux bridge or OVS) → tap \`net_dev_queue\` → **qdisc** → tap \`net_dev_start_xmit\` → **tun ring** → \`consume_skb\` when QEMU read it;
+- **from the VM**: tap \`netif_receive_skb\` → **bridge** → uplink \`net_dev_queue\` → **qdisc** → uplink \`net_dev_start_xmit\` → **driver** → \`net_dev_xmit\`;
+- **total**: first stamp to delivered, per direction.
+
+Across the bridge a packet is matched by its headers (addresses, protocol, IP id, ports or ICMP id/seq, TCP seq/ack, the first payload bytes), since OVS's userspace datapath re-injects a new skb; within one device by its skb. \`uplinks\` are the devices toward the network: by default the other ports of the tap's Linux or OVS bridge (every other device when there is none). Filters (\`vm_ip\`, the \`src_ip\`↔\`dst_ip\` conversation both ways, \`protocol\`, \`port\`, \`direction\`) apply in the kernel; histograms are aggregated there (log-linear buckets: percentiles within ~25%, max exact).
+
+Use it when a VM sees latency or jitter: a tun ring of milliseconds means QEMU (or vhost) is not reading the tap (a stopped or starved VM, a busy I/O thread), a qdisc of milliseconds a shaper or a deep queue, a bridge of milliseconds slow forwarding (OVS upcalls). The guest's own stack and the wire beyond the uplink are not seen. Tracepoints only (raw_tp with a cached minimal BTF, else tp_btf, else classic tracepoints); past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps the histograms up to then.
+
+Replaces the seed's \`vm_network_latency_details.py\` and \`vm_network_latency_summary.py\` (PROBES.md rows 35 and 36).`,
+  normal: `Bridge and qdisc layers of a few to some tens of µs, a driver layer of a few µs, a tun ring under ~100 µs with vhost-net (QEMU reading the tap itself, or a VM under emulation, takes longer: up to a few ms). A layer with a P99 of milliseconds is where the delay comes from (flagged above 1 ms, critical above 10 ms); packets still waiting in the tun ring at the end mean the VM is not reading at all.`,
+  replaces: ['vm_network_latency_details.py', 'vm_network_latency_summary.py'],
+  params: {
+    dev: { type: 'string', required: true, description: "The VM's tap device (vnetN).", cliOption: 'dev' },
+    uplinks: { type: 'string[]', description: "Devices toward the network (default: the other ports of the tap's bridge)." },
+    vm_ip: { type: 'ip', description: "The VM's IPv4 address: only packets to it (to the VM) and from it (from the VM)." },
+    src_ip: { type: 'ip', description: 'Only the conversation between src_ip and dst_ip (both ways).', cliOption: 'src-ip' },
+    dst_ip: { type: 'ip', description: 'Only the conversation between src_ip and dst_ip (both ways).', cliOption: 'dst-ip' },
+    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only IPv4 packets of this L4 protocol.' },
+    port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this source or destination port (0 = any).' },
+    direction: { type: 'string', enum: ['both', 'to-vm', 'from-vm'], default: 'both', description: 'Which way to time.' },
+    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to time packets.', cliOption: 'duration' },
+  },
+  requirements: [
+    { kind: 'root' },
+    { kind: 'kernel', feature: 'btf' },
+    ...HOOKS.map((h) => ({ kind: 'tracepoint' as const, name: `${h.category}:${h.name}` })),
+  ],
+  overhead: 'medium',
+  budget: VM_LATENCY_BUDGET,
+  driver: 'native',
+  collect,
+  parse,
+};
