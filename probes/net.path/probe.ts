@@ -1,0 +1,880 @@
+// net.path: the L3 facts behind MTU, routing, rp_filter and neighbour drops along a VM's path:
+// the MTU of each device, its veth peer and bridge, the route to each of the VM's IPs, the
+// reverse-path check the kernel would make on packets from them, their neighbour entries,
+// and the IP fragmentation failures counted over a window.
+import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { formatMs } from '../../engine/duration.js';
+import { fileReadings } from '../../engine/probe/file-readings.js';
+import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Finding shape
+
+export interface PathDevice {
+  dev: string;
+  ifindex: number;
+  mtu: number;
+  /** `veth`, `bridge`, `tun`, `vlan`... (null for a plain device). */
+  kind: string | null;
+  operstate: string;
+  master: string | null;
+  /** The device where IP sees this device's packets: itself, or the bridge it is a port of. */
+  l3dev: string | null;
+  ipv4: string[];
+  /** The other end of a veth (`peerNetns` when it lives in another namespace). */
+  peer: string | null;
+  peerMtu: number | null;
+  peerNetns: string | null;
+  /** A bridge's ports. */
+  ports: string[];
+}
+
+export interface MtuMismatch {
+  dev: string;
+  mtu: number;
+  peer: string;
+  peerMtu: number;
+  /** `veth-peer`, `bridge` (a port and its bridge), `bridge-port` (two ports of one bridge), `lower` (a VLAN-like device above a smaller one). */
+  relation: 'veth-peer' | 'bridge' | 'bridge-port' | 'lower';
+  peerNetns?: string;
+}
+
+export interface PathRoute {
+  ip: string;
+  dev: string | null;
+  via: string | null;
+  src: string | null;
+  /** `unicast`, `local`, `unreachable`, `blackhole`, `prohibit`... */
+  type: string | null;
+  /** What `ip route get` said when the kernel has no usable route ("No route to host"). */
+  error?: string;
+  /** The route entry that matched, when the lookup failed (`unreachable 10.1.2.3`). */
+  matched?: string;
+  /** The route leaves by a device off the watched path (null when no devices are watched). */
+  offPath: boolean | null;
+}
+
+export interface RpFilterEntry {
+  dev: string;
+  /** The device's own setting, and `all`'s. */
+  value: number | null;
+  all: number | null;
+  /** max(all, dev): 0 off, 1 strict, 2 loose. */
+  effective: number;
+}
+
+export interface ReversePathCheck {
+  /** A VM address, as the source of a packet arriving on `dev`. */
+  ip: string;
+  dev: string;
+  /** The destination the check routed to (a local address). */
+  dst: string;
+  rpFilter: number;
+  ok: boolean;
+  error?: string;
+  /** Why the kernel refuses the source, in words. */
+  reason?: string;
+}
+
+export interface Neighbour {
+  ip: string;
+  dev: string | null;
+  /** NUD state (`REACHABLE`, `STALE`, `FAILED`, `INCOMPLETE`...), `NONE` when the kernel has no entry. */
+  state: string;
+  mac: string | null;
+  /** The VM address this neighbour is the gateway for. */
+  for?: string;
+}
+
+export interface PathProblem {
+  kind: 'route' | 'rp_filter' | 'neighbour' | 'mtu' | 'off_path' | 'fragmentation';
+  text: string;
+}
+
+export const FRAG_COUNTERS = ['ReasmFails', 'FragFails', 'ReasmTimeout', 'ReasmReqds', 'ReasmOKs', 'FragOKs', 'FragCreates', 'Ip6ReasmFails', 'Ip6FragFails', 'Ip6ReasmTimeout'] as const;
+export type FragCounter = (typeof FRAG_COUNTERS)[number];
+
+export interface PathData {
+  [key: string]: unknown;
+  netns: string | null;
+  durationMs: number;
+  /** One read of the fragment counters (duration 0): totals since boot. */
+  cumulative: boolean;
+  devices: PathDevice[];
+  mtuMismatches: MtuMismatch[];
+  routes: PathRoute[];
+  /** Policy routing rules beyond the three default ones (local, main, default). */
+  rules: Array<{ priority: number; text: string }>;
+  rpFilter: RpFilterEntry[];
+  reversePathChecks: ReversePathCheck[];
+  /** Checks the kernel fails: packets from that IP on that device are dropped as martians. */
+  rpFilterDrops: ReversePathCheck[];
+  /** Packets the kernel dropped for failing the reverse-path check over the window, any source, any device (TcpExt IPReversePathFilter). */
+  rpFilterDropped: number;
+  neighbours: Neighbour[];
+  /** FAILED or INCOMPLETE entries of the IPs, their gateways, and the watched devices. */
+  failedNeighbours: Neighbour[];
+  ipForward: boolean | null;
+  /** Deltas over the window (totals since boot when `cumulative`). */
+  frag: Record<FragCounter, number>;
+  /** ReasmFails + FragFails (IPv4 and IPv6). */
+  fragFailures: number;
+  /** Every problem found, most telling first; the summary names the first. */
+  problems: PathProblem[];
+  notes: string[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collect
+
+const TIMEOUT_MS = 15_000;
+const SNMP = ['/proc/net/snmp', '/proc/net/snmp6', '/proc/net/netstat'];
+/** More reverse-path checks than this is a misuse (every IP × every device). */
+const MAX_CHECKS = 64;
+
+/** argv run inside `netns`: an `ip netns` name, or a path such as /proc/<pid>/ns/net. */
+function inNetns(netns: string | undefined, argv: string[]): string[] {
+  if (netns === undefined) return argv;
+  if (netns.startsWith('/')) return ['nsenter', `--net=${netns}`, '--', ...argv];
+  return ['ip', 'netns', 'exec', netns, ...argv];
+}
+
+function netnsOf(params: Params): string | undefined {
+  const ns = params.netns;
+  if (typeof ns !== 'string' || ns === '') return undefined;
+  if (!ns.startsWith('/') && (ns.includes('/') || /\s/.test(ns) || ns === '.' || ns === '..')) {
+    throw new Error(`netns "${ns}" is neither an ip netns name nor a path`);
+  }
+  return ns;
+}
+
+/**
+ * Reads small procfs files as one observation. Inside a namespace they are read by a process
+ * in it (`grep -H '' FILES` prints each line after its file's name): /proc/net and
+ * /proc/sys/net show the namespace of the process that reads them.
+ */
+function readFilesIn(io: ProbeIO, name: string, netns: string | undefined, paths: string[]): Promise<RawRecord> {
+  if (netns === undefined) return io.readFiles(name, paths);
+  return io.exec(name, inNetns(netns, ['grep', '-H', '-e', '', '--', ...paths]), { timeoutMs: TIMEOUT_MS, allowFailure: true });
+}
+
+/** The files of a readFilesIn record: path → text, or the error that kept it from being read. */
+export function readingsOf(rec: RawRecord | undefined, paths: string[]): Map<string, { text?: string; error?: string }> {
+  const out = new Map<string, { text?: string; error?: string }>();
+  if (!rec) return out;
+  if (rec.op === 'readfiles') {
+    for (const f of fileReadings(rec)) out.set(f.path, f.text !== undefined ? { text: f.text } : { error: f.error ?? 'unreadable' });
+    return out;
+  }
+  // Longest first: /proc/net/snmp6 is not /proc/net/snmp.
+  const ordered = [...paths].sort((a, b) => b.length - a.length);
+  const texts = new Map<string, string[]>();
+  for (const line of rec.stdout.split('\n')) {
+    const path = ordered.find((p) => line.startsWith(`${p}:`));
+    if (path === undefined) continue;
+    texts.set(path, [...(texts.get(path) ?? []), line.slice(path.length + 1)]);
+  }
+  const errors = new Map<string, string>();
+  for (const line of rec.stderr.split('\n')) {
+    const m = /^grep: (.*): ([^:]+)$/.exec(line.trim());
+    if (m) errors.set(m[1]!, m[2]!);
+  }
+  for (const p of paths) {
+    const lines = texts.get(p);
+    if (lines) out.set(p, { text: `${lines.join('\n')}\n` });
+    else if (errors.has(p)) out.set(p, { error: errors.get(p)! });
+    else if (rec.exitCode === 0 || rec.exitCode === 1) out.set(p, { text: '' });
+    else out.set(p, { error: rec.error ?? `not read (exit code ${rec.exitCode})` });
+  }
+  return out;
+}
+
+/** A string[] param without duplicates and empty entries (a template that gave ""). */
+function listParam(v: unknown): string[] {
+  return [...new Set(Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x.trim() !== '').map((x) => x.trim()) : [])];
+}
+
+function ipsOf(params: Params): string[] {
+  const ips = listParam(params.ips);
+  const bad = ips.filter((ip) => isIP(ip) === 0);
+  if (bad.length > 0) throw new Error(`not an IP address: ${bad.join(', ')}`);
+  return ips;
+}
+
+async function collect(params: Params, io: ProbeIO): Promise<void> {
+  const netns = netnsOf(params);
+  const devs = listParam(params.devs);
+  const ips = ipsOf(params);
+  if (devs.length === 0 && ips.length === 0) throw new Error('nothing to look at: give the devices (devs) and/or the IPs (ips) of the path');
+  const durationMs = params.duration as number;
+  const t0 = performance.now();
+  const ipCmd = (name: string, args: string[], allowFailure = false) => io.exec(name, inNetns(netns, ['ip', ...args]), { timeoutMs: TIMEOUT_MS, allowFailure });
+
+  await readFilesIn(io, 'snmp-start', netns, SNMP);
+
+  const linksRec = await ipCmd('links', ['-j', '-d', 'addr', 'show'], true);
+  if (linksRec.error !== undefined) throw new Error(ipFailure(linksRec, netns));
+  const links = parseLinks(linksRec.stdout);
+  const names = new Set(links.map((l) => l.ifname));
+  const missing = devs.filter((d) => !names.has(d));
+  if (missing.length > 0) {
+    const what = missing.length === 1 ? `no device ${missing[0]}` : `no devices ${missing.join(', ')}`;
+    throw new Error(`${what}${netns ? ` in network namespace ${netns}` : ' in this network namespace'}; devices here: ${[...names].join(', ') || '(none)'}`);
+  }
+
+  // Routes first: with no devices given, the path is the devices the routes leave by.
+  const routeRecs: RawRecord[] = [];
+  for (const ip of ips) {
+    const rec = await ipCmd(`route-${ip}`, ['-j', 'route', 'get', ip], true);
+    routeRecs.push(rec);
+    if (rec.error !== undefined) await ipCmd(`route-match-${ip}`, [...(isIP(ip) === 6 ? ['-6'] : []), '-j', 'route', 'show', 'match', ip], true);
+  }
+  const routes = ips.map((ip, i) => routeOf(ip, routeRecs[i]!));
+  const path = pathDevices(devs, routes, links);
+
+  // The other ends of veths that live in other namespaces.
+  const crossNs = path.watched.map((d) => links.find((l) => l.ifname === d)!).filter((l) => l.kind === 'veth' && l.linkNetnsid !== null && l.linkIndex !== null);
+  if (crossNs.length > 0) {
+    const list = await ipCmd('netns-list', ['-j', 'netns', 'list'], true);
+    const byId = netnsIds(list);
+    const wanted = [...new Set(crossNs.map((l) => byId.get(l.linkNetnsid!)).filter((n): n is string => n !== undefined))].sort();
+    for (const ns of wanted) await io.exec(`peer-links-${ns}`, ['ip', '-n', ns, '-j', 'link', 'show'], { timeoutMs: TIMEOUT_MS, allowFailure: true });
+    // From inside a namespace, the host's own namespace has no name: look there last.
+    if (netns !== undefined && crossNs.some((l) => !byId.has(l.linkNetnsid!))) {
+      await io.exec('host-links', ['ip', '-j', 'link', 'show'], { timeoutMs: TIMEOUT_MS, allowFailure: true });
+    }
+  }
+
+  await ipCmd('rules', ['-j', 'rule', 'show'], true);
+  if (ips.some((ip) => isIP(ip) === 6)) await ipCmd('rules6', ['-6', '-j', 'rule', 'show'], true);
+
+  const sysPaths = sysctlPaths(path.rpDevices, ips);
+  const sysRec = await readFilesIn(io, 'sysctl', netns, sysPaths);
+  const sys = readingsOf(sysRec, sysPaths);
+
+  for (const check of plannedChecks(ips, path, links, routes, sys)) {
+    await ipCmd(`rpcheck-${check.ip}-${check.dev}`, ['-j', 'route', 'get', check.dst, 'from', check.ip, 'iif', check.dev], true);
+  }
+
+  await ipCmd('neigh', ['-j', 'neigh', 'show'], true);
+
+  if (durationMs > 0) {
+    await io.sleep(durationMs - (performance.now() - t0));
+    await readFilesIn(io, 'snmp-end', netns, SNMP);
+  }
+}
+
+function ipFailure(rec: RawRecord, netns: string | undefined): string {
+  const why = firstLine(rec.stderr) || rec.error || `exit code ${rec.exitCode}`;
+  if (netns !== undefined && /^Cannot open network namespace|^nsenter: cannot open/.test(why)) return `no network namespace ${netns}: ${why}`;
+  return `ip -j addr show failed${netns ? ` in network namespace ${netns}` : ''}: ${why}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Facts from ip's JSON
+
+interface Link {
+  ifindex: number;
+  ifname: string;
+  mtu: number;
+  operstate: string;
+  master: string | null;
+  /** Same-namespace link (veth peer, VLAN's lower device) by name. */
+  link: string | null;
+  linkIndex: number | null;
+  linkNetnsid: number | null;
+  kind: string | null;
+  slaveKind: string | null;
+  ipv4: string[];
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const int = (v: unknown): number | null => (typeof v === 'number' && Number.isInteger(v) ? v : null);
+
+function jsonList(text: string, what: string): Obj[] {
+  const t = text.trim();
+  if (t === '') return [];
+  let v: unknown;
+  try {
+    v = JSON.parse(t);
+  } catch (err) {
+    throw new Error(`${what} printed something that is not JSON: ${(err as Error).message}: ${JSON.stringify(t.slice(0, 80))}`);
+  }
+  if (!Array.isArray(v)) throw new Error(`${what} did not print a JSON list`);
+  return v.filter(isObj);
+}
+
+export function parseLinks(text: string): Link[] {
+  return jsonList(text, 'ip -j addr show').map((l) => {
+    const info = isObj(l.linkinfo) ? l.linkinfo : {};
+    const addrs = Array.isArray(l.addr_info) ? l.addr_info.filter(isObj) : [];
+    return {
+      ifindex: int(l.ifindex) ?? -1,
+      ifname: str(l.ifname) ?? '?',
+      mtu: int(l.mtu) ?? 0,
+      operstate: str(l.operstate) ?? 'UNKNOWN',
+      master: str(l.master),
+      link: str(l.link),
+      linkIndex: int(l.link_index),
+      linkNetnsid: int(l.link_netnsid),
+      kind: str(info.info_kind),
+      slaveKind: str(info.info_slave_kind),
+      ipv4: addrs.filter((a) => a.family === 'inet' && typeof a.local === 'string').map((a) => a.local as string),
+    };
+  });
+}
+
+function netnsIds(rec: RawRecord | undefined): Map<number, string> {
+  const out = new Map<number, string>();
+  if (!rec || rec.error !== undefined) return out;
+  for (const e of jsonList(rec.stdout, 'ip -j netns list')) {
+    const id = int(e.id);
+    const name = str(e.name);
+    if (id !== null && name !== null) out.set(id, name);
+  }
+  return out;
+}
+
+function routeOf(ip: string, rec: RawRecord): PathRoute {
+  if (rec.error !== undefined) {
+    return { ip, dev: null, via: null, src: null, type: null, error: ipError(rec), offPath: null };
+  }
+  const [r] = jsonList(rec.stdout, 'ip -j route get');
+  if (!r) return { ip, dev: null, via: null, src: null, type: null, error: 'ip route get printed no route', offPath: null };
+  return { ip, dev: str(r.dev), via: str(r.gateway), src: str(r.prefsrc), type: str(r.type) ?? 'unicast', offPath: null };
+}
+
+/** "RTNETLINK answers: No route to host" → "No route to host". */
+function ipError(rec: RawRecord): string {
+  const line = firstLine(rec.stderr) || rec.error || `exit code ${rec.exitCode}`;
+  return line.replace(/^RTNETLINK answers:\s*/, '').replace(/^Error:\s*/, '');
+}
+
+interface PathDevs {
+  /** The devices looked at: those given, else those the routes leave by. */
+  watched: string[];
+  /** Devices whose rp_filter is read: the watched ones and where IP sees their packets. */
+  rpDevices: string[];
+  /** Watched device → the device IP sees its packets on (itself, its bridge), or null (an OVS port). */
+  l3: Map<string, string | null>;
+}
+
+function l3Of(link: Link | undefined, links: Link[]): string | null {
+  if (!link) return null;
+  if (link.master !== null && link.slaveKind === 'bridge') return link.master;
+  if (link.master !== null && link.slaveKind === 'openvswitch') return null;
+  if (link.master !== null) {
+    // A bond or team port: IP sees the packets on the master.
+    const master = links.find((l) => l.ifname === link.master);
+    return master ? master.ifname : null;
+  }
+  return link.ifname;
+}
+
+function pathDevices(devs: string[], routes: PathRoute[], links: Link[]): PathDevs {
+  const fromRoutes = routes.map((r) => r.dev).filter((d): d is string => d !== null && d !== 'lo' && links.some((l) => l.ifname === d));
+  const watched = devs.length > 0 ? devs : [...new Set(fromRoutes)];
+  const l3 = new Map<string, string | null>();
+  for (const d of watched) l3.set(d, l3Of(links.find((l) => l.ifname === d), links));
+  const rpDevices = [...new Set([...watched, ...[...l3.values()].filter((d): d is string => d !== null)])];
+  return { watched, rpDevices, l3 };
+}
+
+function sysctlPaths(rpDevices: string[], ips: string[]): string[] {
+  const paths = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv4/conf/all/rp_filter'];
+  for (const d of rpDevices) paths.push(`/proc/sys/net/ipv4/conf/${d}/rp_filter`);
+  if (ips.some((ip) => isIP(ip) === 6)) paths.push('/proc/sys/net/ipv6/conf/all/forwarding');
+  return paths;
+}
+
+function sysInt(sys: Map<string, { text?: string }>, path: string): number | null {
+  const t = sys.get(path)?.text?.trim();
+  return t !== undefined && /^-?\d+$/.test(t) ? Number(t) : null;
+}
+
+function rpFilterOf(sys: Map<string, { text?: string }>, dev: string): RpFilterEntry {
+  const value = sysInt(sys, `/proc/sys/net/ipv4/conf/${dev}/rp_filter`);
+  const all = sysInt(sys, '/proc/sys/net/ipv4/conf/all/rp_filter');
+  return { dev, value, all, effective: Math.max(value ?? 0, all ?? 0) };
+}
+
+interface PlannedCheck {
+  ip: string;
+  dev: string;
+  dst: string;
+  rpFilter: number;
+}
+
+/**
+ * The reverse-path checks worth making: each IPv4 address of the VM as the source of a packet
+ * arriving where IP sees the watched devices' packets, when rp_filter is on there. The packet
+ * is sent to a local address (the device's own, else the one the host uses towards the VM), so
+ * that only the source check can refuse it.
+ */
+function plannedChecks(ips: string[], path: PathDevs, links: Link[], routes: PathRoute[], sys: Map<string, { text?: string }>): PlannedCheck[] {
+  const out: PlannedCheck[] = [];
+  const l3devs = [...new Set([...path.l3.values()].filter((d): d is string => d !== null))];
+  for (const ip of ips) {
+    if (isIP(ip) !== 4) continue;
+    const route = routes.find((r) => r.ip === ip);
+    for (const dev of l3devs) {
+      const rp = rpFilterOf(sys, dev).effective;
+      if (rp === 0) continue;
+      const link = links.find((l) => l.ifname === dev);
+      const dst = link?.ipv4.find((a) => a !== ip) ?? (route?.src && route.src !== ip ? route.src : undefined);
+      if (dst === undefined) continue;
+      out.push({ ip, dev, dst, rpFilter: rp });
+      if (out.length >= MAX_CHECKS) return out;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parse
+
+function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
+  const netns = typeof params.netns === 'string' && params.netns !== '' ? params.netns : null;
+  const devs = listParam(params.devs);
+  const ips = listParam(params.ips);
+  const requestedMs = params.duration as number;
+  const byName = new Map<string, RawRecord>();
+  for (const r of records) byName.set(r.name, r);
+  const notes: string[] = [];
+
+  const linksRec = byName.get('links');
+  if (!linksRec) throw new Error('the devices were not read');
+  const links = parseLinks(linksRec.stdout);
+  const linkOf = (name: string | null) => (name === null ? undefined : links.find((l) => l.ifname === name));
+
+  // Routes.
+  const routes = ips.map((ip) => {
+    const rec = byName.get(`route-${ip}`);
+    if (!rec) throw new Error(`the route to ${ip} was not read`);
+    const route = routeOf(ip, rec);
+    const match = byName.get(`route-match-${ip}`);
+    if (route.error !== undefined && match && match.error === undefined) {
+      const entries = jsonList(match.stdout, 'ip -j route show match');
+      const best = entries.sort((a, b) => prefixLen(b.dst) - prefixLen(a.dst))[0];
+      if (best) {
+        const type = str(best.type) ?? 'unicast';
+        route.type = type;
+        route.matched = `${type} ${str(best.dst) ?? '?'}${str(best.dev) ? ` dev ${str(best.dev)}` : ''}`;
+      }
+    }
+    return route;
+  });
+  const path = pathDevices(devs, routes, links);
+  const onPath = new Set([...path.watched, ...[...path.l3.values()].filter((d): d is string => d !== null)]);
+  for (const r of routes) {
+    if (r.error !== undefined || r.dev === null || path.watched.length === 0 || devs.length === 0) continue;
+    r.offPath = r.type !== 'local' && !onPath.has(r.dev);
+  }
+
+  // Devices, veth peers (in other namespaces too), bridges and their ports.
+  const nsNames = netnsIds(byName.get('netns-list'));
+  const peerLinks = new Map<string, Link[]>();
+  for (const r of records) {
+    const m = /^peer-links-(.+)$/.exec(r.name);
+    if (m && r.error === undefined) peerLinks.set(m[1]!, parseLinks(r.stdout));
+  }
+  const hostLinksRec = byName.get('host-links');
+  const hostLinks = hostLinksRec && hostLinksRec.error === undefined ? parseLinks(hostLinksRec.stdout) : [];
+  const devices: PathDevice[] = [];
+  const describeDev = (name: string): PathDevice | undefined => {
+    const l = linkOf(name);
+    if (!l) return undefined;
+    let peer: Link | undefined;
+    let peerNetns: string | null = null;
+    if (l.kind === 'veth' && l.linkNetnsid === null && l.link !== null) peer = linkOf(l.link);
+    else if (l.kind === 'veth' && l.linkNetnsid !== null && l.linkIndex !== null) {
+      const ns = nsNames.get(l.linkNetnsid);
+      if (ns !== undefined) {
+        peer = peerLinks.get(ns)?.find((p) => p.ifindex === l.linkIndex);
+        peerNetns = ns;
+      } else {
+        // The host's namespace, seen from inside another: the veth that points back at us.
+        peer = hostLinks.find((p) => p.ifindex === l.linkIndex && p.linkIndex === l.ifindex && p.linkNetnsid !== null);
+        peerNetns = peer ? 'host' : null;
+      }
+      if (!peer) {
+        notes.push(
+          ns !== undefined
+            ? `the peer of veth ${l.ifname} (ifindex ${l.linkIndex} in netns ${ns}) could not be read`
+            : `the peer of veth ${l.ifname} lives in a namespace without a name (nsid ${l.linkNetnsid}): its MTU is not compared`,
+        );
+      }
+    }
+    return {
+      dev: l.ifname,
+      ifindex: l.ifindex,
+      mtu: l.mtu,
+      kind: l.kind,
+      operstate: l.operstate,
+      master: l.master,
+      l3dev: l3Of(l, links),
+      ipv4: l.ipv4,
+      peer: peer?.ifname ?? null,
+      peerMtu: peer?.mtu ?? null,
+      peerNetns,
+      ports: l.kind === 'bridge' ? links.filter((p) => p.master === l.ifname).map((p) => p.ifname) : [],
+    };
+  };
+  const shown = new Set<string>();
+  const addDev = (name: string | null) => {
+    if (name === null || shown.has(name)) return;
+    const d = describeDev(name);
+    if (!d) return;
+    shown.add(name);
+    devices.push(d);
+  };
+  for (const d of path.watched) addDev(d);
+  for (const d of [...devices]) {
+    addDev(d.master);
+    if (d.master !== null) for (const p of links.filter((x) => x.master === d.master)) addDev(p.ifname);
+    for (const p of d.ports) addDev(p);
+  }
+
+  const mtuMismatches = mismatches(path.watched, devices, links);
+  if (devices.some((d) => d.kind === 'tun')) notes.push("a tap's other end is the VM: its MTU inside the VM cannot be read from the host");
+  if (path.watched.some((d) => linkOf(d)?.slaveKind === 'openvswitch')) notes.push('Open vSwitch ports: their MTUs and the bridge datapath are for the ovs.* probes');
+
+  // Policy routing rules beyond the defaults.
+  const rules: Array<{ priority: number; text: string }> = [];
+  for (const name of ['rules', 'rules6']) {
+    const rec = byName.get(name);
+    if (!rec || rec.error !== undefined) continue;
+    for (const r of jsonList(rec.stdout, 'ip -j rule show')) {
+      const priority = int(r.priority) ?? -1;
+      const table = str(r.table);
+      const isDefault = r.src === 'all' && Object.keys(r).length === 3 && ((priority === 0 && table === 'local') || (priority === 32766 && table === 'main') || (priority === 32767 && table === 'default'));
+      if (!isDefault) rules.push({ priority, text: ruleText(r) });
+    }
+  }
+
+  // rp_filter and the reverse-path checks.
+  const sysRec = byName.get('sysctl');
+  const sysPaths = sysRec?.paths ?? sysctlPaths(path.rpDevices, ips);
+  const sys = readingsOf(sysRec, sysPaths);
+  const rpFilter = path.rpDevices.map((d) => rpFilterOf(sys, d));
+  const ipForward = (() => {
+    const v = sysInt(sys, '/proc/sys/net/ipv4/ip_forward');
+    return v === null ? null : v !== 0;
+  })();
+  const planned = plannedChecks(ips, path, links, routes, sys);
+  const reversePathChecks: ReversePathCheck[] = planned.map((c) => {
+    const rec = byName.get(`rpcheck-${c.ip}-${c.dev}`);
+    if (!rec) return { ...c, ok: false, error: 'not checked' };
+    if (rec.error === undefined) return { ...c, ok: true };
+    const error = ipError(rec);
+    const route = routes.find((r) => r.ip === c.ip);
+    const local = links.some((l) => l.ipv4.includes(c.ip));
+    const reason = local
+      ? `${c.ip} is an address of this host: a packet from it arriving on ${c.dev} is a martian`
+      : route?.error !== undefined
+        ? `there is no route back to ${c.ip} (${route.error})`
+        : c.rpFilter === 1 && route?.dev && route.dev !== c.dev
+          ? `rp_filter=1 (strict) on ${c.dev}, but the route back to ${c.ip} leaves by ${route.dev}`
+          : `the kernel refuses ${c.ip} as a source on ${c.dev} (rp_filter=${c.rpFilter})`;
+    return { ...c, ok: false, error, reason };
+  });
+  // EINVAL is how the kernel refuses a source (martian / reverse path); other errors are not that.
+  const rpFilterDrops = reversePathChecks.filter((c) => !c.ok && c.error === 'Invalid argument');
+  for (const c of reversePathChecks) if (!c.ok && c.error !== 'Invalid argument') notes.push(`the reverse-path check of ${c.ip} on ${c.dev} failed otherwise: ${c.error}`);
+  const skipped = ips.filter((ip) => isIP(ip) === 4).length * [...new Set([...path.l3.values()])].filter((d) => d !== null && rpFilterOf(sys, d).effective > 0).length - planned.length;
+  if (skipped > 0) notes.push(`${skipped} reverse-path check(s) not made: no local address to send to on that device`);
+  for (const [dev, l3] of path.l3) if (l3 === null) notes.push(`${dev} is a port of ${linkOf(dev)?.master ?? 'a switch'}: where IP sees its packets is not known here, so rp_filter is not checked for it`);
+
+  // Neighbours: the IPs, the gateways towards them, and failures on the path's devices.
+  const neighRec = byName.get('neigh');
+  const entries = neighRec && neighRec.error === undefined ? jsonList(neighRec.stdout, 'ip -j neigh show').map(neighOf) : [];
+  if (neighRec?.error !== undefined) notes.push(`the neighbour table could not be read: ${neighRec?.error}`);
+  const neighbours: Neighbour[] = [];
+  const wantNeigh = (ip: string, forIp?: string) => {
+    const found = entries.filter((e) => e.ip === ip);
+    if (found.length === 0) neighbours.push({ ip, dev: null, state: 'NONE', mac: null, ...(forIp ? { for: forIp } : {}) });
+    for (const e of found) neighbours.push({ ...e, ...(forIp ? { for: forIp } : {}) });
+  };
+  for (const r of routes) {
+    if (r.type === 'local') continue;
+    if (r.via !== null) wantNeigh(r.via, r.ip);
+    else if (r.error === undefined) wantNeigh(r.ip);
+  }
+  const isFailed = (n: Neighbour) => /FAILED|INCOMPLETE/.test(n.state);
+  const failedNeighbours = [
+    ...neighbours.filter(isFailed),
+    ...entries.filter((e) => isFailed(e) && e.dev !== null && onPath.has(e.dev) && !neighbours.some((n) => n.ip === e.ip && n.dev === e.dev)),
+  ];
+
+  // Fragmentation counters.
+  const start = snmpOf(byName.get('snmp-start'));
+  const endRec = byName.get('snmp-end');
+  const cumulative = endRec === undefined;
+  const end = cumulative ? start : snmpOf(endRec);
+  const counterDelta = (c: string) => {
+    const a = end.get(c);
+    const b = start.get(c);
+    if (a === undefined) return 0;
+    if (cumulative || b === undefined) return a;
+    return a >= b ? a - b : a;
+  };
+  const frag = Object.fromEntries(FRAG_COUNTERS.map((c) => [c, counterDelta(c)])) as Record<FragCounter, number>;
+  const rpFilterDropped = counterDelta('TcpExt.IPReversePathFilter');
+  const fragFailures = frag.ReasmFails + frag.FragFails + frag.Ip6ReasmFails + frag.Ip6FragFails;
+  if (start.size === 0) notes.push('the IP counters (/proc/net/snmp) could not be read');
+
+  // Problems, most telling first.
+  const problems: PathProblem[] = [];
+  for (const r of routes) {
+    if (r.error !== undefined) problems.push({ kind: 'route', text: `no route to ${r.ip}: ${r.error}${r.matched ? ` (${r.matched})` : ''}` });
+  }
+  for (const c of rpFilterDrops) problems.push({ kind: 'rp_filter', text: `packets from ${c.ip} arriving on ${c.dev} fail the reverse-path check: ${c.reason}` });
+  if (!cumulative && rpFilterDropped > 0 && rpFilterDrops.length === 0) {
+    problems.push({ kind: 'rp_filter', text: `the kernel dropped ${rpFilterDropped} packets failing the reverse-path check in ${formatMs(requestedMs)} (from sources other than the IPs checked)` });
+  }
+  for (const n of failedNeighbours) {
+    problems.push({ kind: 'neighbour', text: `neighbour ${n.ip}${n.dev ? ` on ${n.dev}` : ''} is ${n.state}${n.for ? ` (gateway to ${n.for})` : ''}: nobody answers ARP/ND for it` });
+  }
+  if (!cumulative && fragFailures > 0) {
+    problems.push({ kind: 'fragmentation', text: `${fragFailures} IP fragmentation/reassembly failures in ${formatMs(requestedMs)} (FragFails ${frag.FragFails + frag.Ip6FragFails}, ReasmFails ${frag.ReasmFails + frag.Ip6ReasmFails})` });
+  }
+  for (const m of mtuMismatches) {
+    problems.push({ kind: 'mtu', text: `MTU mismatch: ${m.dev} has ${m.mtu}, its ${relationWord(m.relation)} ${m.peer}${m.peerNetns ? ` (netns ${m.peerNetns})` : ''} has ${m.peerMtu}` });
+  }
+  for (const r of routes) if (r.offPath) problems.push({ kind: 'off_path', text: `the route to ${r.ip} leaves by ${r.dev}, not by ${path.watched.join(', ')}` });
+  if (cumulative && fragFailures > 0) notes.push(`${fragFailures} fragmentation/reassembly failures since boot (one read: not necessarily now)`);
+
+  const data: PathData = {
+    netns,
+    durationMs: cumulative ? 0 : Math.max(0, (endRec?.at ?? 0) - (byName.get('snmp-start')?.at ?? 0)),
+    cumulative,
+    devices,
+    mtuMismatches,
+    routes,
+    rules,
+    rpFilter,
+    reversePathChecks,
+    rpFilterDrops,
+    rpFilterDropped,
+    neighbours,
+    failedNeighbours,
+    ipForward,
+    frag,
+    fragFailures,
+    problems,
+    notes: [...new Set(notes)],
+  };
+  const critical = problems.some((p) => p.kind === 'route' || p.kind === 'rp_filter' || p.kind === 'fragmentation' || (p.kind === 'neighbour' && failedNeighbours.some((n) => n.for !== undefined || ips.includes(n.ip))));
+  return {
+    data,
+    summary: summarize(data, ips),
+    severity: critical ? 'critical' : problems.length > 0 ? 'warning' : 'info',
+    tables: tablesOf(data),
+  };
+}
+
+function prefixLen(dst: unknown): number {
+  if (dst === 'default') return 0;
+  if (typeof dst !== 'string') return -1;
+  const m = /\/(\d+)$/.exec(dst);
+  return m ? Number(m[1]) : isIP(dst) === 6 ? 128 : 32;
+}
+
+function ruleText(r: Obj): string {
+  const parts: string[] = [];
+  if (r.not === true) parts.push('not');
+  parts.push(`from ${str(r.src) ?? 'all'}${int(r.srclen) !== null ? `/${int(r.srclen)}` : ''}`);
+  if (typeof r.dst === 'string') parts.push(`to ${r.dst}${int(r.dstlen) !== null ? `/${int(r.dstlen)}` : ''}`);
+  for (const k of ['iif', 'oif', 'fwmark', 'ipproto', 'sport', 'dport', 'uidrange']) if (r[k] !== undefined) parts.push(`${k} ${String(r[k])}`);
+  if (typeof r.table === 'string') parts.push(`lookup ${r.table}`);
+  if (typeof r.action === 'string') parts.push(r.action);
+  return parts.join(' ');
+}
+
+function neighOf(e: Obj): Neighbour {
+  const states = Array.isArray(e.state) ? e.state.filter((s): s is string => typeof s === 'string') : [];
+  return { ip: str(e.dst) ?? '?', dev: str(e.dev), state: states.join(',') || 'NONE', mac: str(e.lladdr) };
+}
+
+/**
+ * The Ip: counters of /proc/net/snmp, the Ip6* ones of snmp6, and the TcpExt: ones of
+ * /proc/net/netstat (as `TcpExt.<name>`).
+ */
+export function parseSnmp(snmp: string, snmp6: string, netstat = ''): Map<string, number> {
+  const out = new Map<string, number>();
+  const pairs = (text: string, section: string, prefix: string) => {
+    const lines = text.split('\n');
+    for (let i = 0; i + 1 < lines.length; i++) {
+      const head = lines[i]!.trim().split(/\s+/);
+      const vals = lines[i + 1]!.trim().split(/\s+/);
+      if (head[0] !== section || vals[0] !== section || !/^\d/.test(vals[1] ?? '')) continue;
+      head.slice(1).forEach((k, j) => {
+        const v = Number(vals[j + 1]);
+        if (Number.isFinite(v)) out.set(`${prefix}${k}`, v);
+      });
+      i++;
+    }
+  };
+  pairs(snmp, 'Ip:', '');
+  pairs(netstat, 'TcpExt:', 'TcpExt.');
+  for (const line of snmp6.split('\n')) {
+    const m = /^(Ip6\w+)\s+(\d+)/.exec(line.trim());
+    if (m) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+
+function snmpOf(rec: RawRecord | undefined): Map<string, number> {
+  const r = readingsOf(rec, rec?.paths ?? SNMP);
+  return parseSnmp(r.get('/proc/net/snmp')?.text ?? '', r.get('/proc/net/snmp6')?.text ?? '', r.get('/proc/net/netstat')?.text ?? '');
+}
+
+function relationWord(r: MtuMismatch['relation']): string {
+  switch (r) {
+    case 'veth-peer':
+      return 'veth peer';
+    case 'bridge':
+      return 'bridge';
+    case 'bridge-port':
+      return 'fellow bridge port';
+    case 'lower':
+      return 'lower device';
+  }
+}
+
+/**
+ * MTUs that differ where a packet crosses from one device to the next: a veth and its peer, a
+ * bridge port and its bridge, two ports of one bridge (the bridge drops frames bigger than the
+ * port they leave by), a VLAN-like device above a smaller lower device.
+ */
+function mismatches(watched: string[], devices: PathDevice[], links: Link[]): MtuMismatch[] {
+  const out: MtuMismatch[] = [];
+  const seen = new Set<string>();
+  const add = (m: MtuMismatch) => {
+    const key = [m.dev, m.peer].sort().join('|');
+    if (m.mtu === m.peerMtu || seen.has(key)) return;
+    seen.add(key);
+    out.push(m);
+  };
+  const byName = new Map(devices.map((d) => [d.dev, d]));
+  for (const name of watched) {
+    const d = byName.get(name);
+    if (!d) continue;
+    if (d.peer !== null && d.peerMtu !== null) add({ dev: d.dev, mtu: d.mtu, peer: d.peer, peerMtu: d.peerMtu, relation: 'veth-peer', ...(d.peerNetns ? { peerNetns: d.peerNetns } : {}) });
+    const master = d.master !== null ? byName.get(d.master) : undefined;
+    if (master && master.kind === 'bridge') {
+      add({ dev: d.dev, mtu: d.mtu, peer: master.dev, peerMtu: master.mtu, relation: 'bridge' });
+      for (const p of master.ports) {
+        const port = byName.get(p);
+        if (port && port.dev !== d.dev) add({ dev: d.dev, mtu: d.mtu, peer: port.dev, peerMtu: port.mtu, relation: 'bridge-port' });
+      }
+    }
+    if (d.kind === 'bridge') {
+      for (const p of d.ports) {
+        const port = byName.get(p);
+        if (port) add({ dev: port.dev, mtu: port.mtu, peer: d.dev, peerMtu: d.mtu, relation: 'bridge' });
+      }
+    }
+    const l = links.find((x) => x.ifname === name);
+    if (l && l.kind !== 'veth' && l.link !== null) {
+      const lower = links.find((x) => x.ifname === l.link);
+      if (lower && l.mtu > lower.mtu) add({ dev: l.ifname, mtu: l.mtu, peer: lower.ifname, peerMtu: lower.mtu, relation: 'lower' });
+    }
+  }
+  return out;
+}
+
+function summarize(data: PathData, ips: string[]): string {
+  const scope = `${data.devices.length} ${data.devices.length === 1 ? 'device' : 'devices'}, ${ips.length} ${ips.length === 1 ? 'IP' : 'IPs'}${data.netns ? ` in ${data.netns}` : ''}`;
+  const first = data.problems[0];
+  if (first) {
+    const more = data.problems.length > 1 ? ` (+${data.problems.length - 1} more ${data.problems.length === 2 ? 'problem' : 'problems'})` : '';
+    return `${first.text}${more}; ${scope}`;
+  }
+  return `path looks healthy: routes, MTUs, rp_filter and neighbours agree; ${scope}`;
+}
+
+function tablesOf(data: PathData): TableSpec[] {
+  const rp = new Map(data.rpFilter.map((r) => [r.dev, r.effective]));
+  const out: TableSpec[] = [
+    {
+      title: 'Devices on the path',
+      columns: ['device', 'kind', 'state', 'mtu', 'master', 'peer', 'peer mtu', 'rp_filter', 'IPv4'],
+      rows: data.devices.map((d) => [d.dev, d.kind ?? '-', d.operstate, d.mtu, d.master ?? '-', d.peer ? `${d.peer}${d.peerNetns ? ` (${d.peerNetns})` : ''}` : '-', d.peerMtu ?? '-', rp.get(d.dev) ?? '-', d.ipv4.join(' ') || '-']),
+    },
+  ];
+  if (data.routes.length > 0) {
+    out.push({
+      title: 'Routes to the IPs',
+      columns: ['ip', 'type', 'device', 'via', 'source', 'error'],
+      rows: data.routes.map((r) => [r.ip, r.type ?? '-', r.dev ?? '-', r.via ?? '-', r.src ?? '-', r.error ? `${r.error}${r.matched ? ` (${r.matched})` : ''}` : '-']),
+    });
+  }
+  if (data.reversePathChecks.length > 0) {
+    out.push({
+      title: 'Reverse-path checks',
+      columns: ['source', 'arriving on', 'to', 'rp_filter', 'result'],
+      rows: data.reversePathChecks.map((c) => [c.ip, c.dev, c.dst, c.rpFilter, c.ok ? 'accepted' : `refused: ${c.reason ?? c.error}`]),
+    });
+  }
+  if (data.neighbours.length + data.failedNeighbours.length > 0) {
+    const all = [...data.neighbours, ...data.failedNeighbours.filter((f) => !data.neighbours.some((n) => n.ip === f.ip && n.dev === f.dev))];
+    out.push({
+      title: 'Neighbours',
+      columns: ['ip', 'device', 'state', 'mac', 'gateway for'],
+      rows: all.map((n) => [n.ip, n.dev ?? '-', n.state, n.mac ?? '-', n.for ?? '-']),
+    });
+  }
+  return out;
+}
+
+function firstLine(text: string): string {
+  return (text.split('\n').find((l) => l.trim() !== '') ?? '').trim();
+}
+
+export const netPath: ProbeDefinition = {
+  id: 'net.path',
+  title: 'L3 path facts: MTU, routes, rp_filter, neighbours',
+  description: `Reads what decides whether IP delivers a VM's packets, for the devices (\`devs\`) and the VM's addresses (\`ips\`) given:
+
+- **MTU** of each device, of its veth peer (found in whichever named namespace it lives), of its bridge and the bridge's other ports, and of a VLAN-like device's lower device (\`ip -j -d addr show\`, the netlink view of \`/sys/class/net/*/mtu\`, \`master\`, \`brif\`): \`mtuMismatches\` lists every pair that differs where a packet crosses.
+- **Routes**: \`ip -j route get <ip>\` for each IP (device, gateway, source), with the failing route's type when there is none (\`unreachable\`, \`blackhole\`, \`prohibit\`); policy routing rules beyond the defaults.
+- **rp_filter** on each device and \`all\` (effective = max of the two), and the kernel's own verdict on the reverse path: \`ip route get <local address> from <VM ip> iif <dev>\` fails with EINVAL exactly when the kernel would drop packets from that source arriving on that device (a martian source).
+- **Neighbours** of the IPs (or of their gateways): state and MAC; FAILED/INCOMPLETE entries are \`failedNeighbours\`.
+- \`ip_forward\`, the IP fragmentation counters (\`/proc/net/snmp\` ReasmFails, FragFails, IPv6 too) and the kernel's count of reverse-path drops (\`/proc/net/netstat\` IPReversePathFilter) over \`duration\`.
+
+With no \`devs\`, the devices are those the routes to the IPs leave by. \`netns\` reads all of it inside a network namespace. Use it when \`drops.kernel\` names \`IP_RPFILTER\`, \`IP_INADDRERRORS\`/\`IP_INNOROUTES\`, \`NEIGH_FAILED\`/\`NEIGH_QUEUEFULL\`, \`PKT_TOO_BIG\`, \`FRAG_*\` or drops at \`__dev_forward_skb\`/\`is_skb_forwardable\` (an MTU). No BPF: every read is a netlink query or a procfs file.`,
+  normal: `Every IP has a route by the expected device, and its neighbour entry is REACHABLE, STALE or DELAY (STALE only means unused lately). MTUs agree along the path (a tap, its bridge, the bridge's ports, a veth and its peer). rp_filter is 0, 2, or 1 with symmetric routes, so every reverse-path check is accepted. FragFails and ReasmFails do not rise.`,
+  replaces: [],
+  params: {
+    devs: {
+      type: 'string[]',
+      default: [],
+      description: "Devices of the VM's path (its tap, the bridge, a veth); empty means the devices the routes to `ips` leave by.",
+      cliOption: 'dev',
+    },
+    ips: {
+      type: 'string[]',
+      default: [],
+      description: "The VM's IP addresses: routes, reverse-path checks and neighbours are looked up for them.",
+    },
+    netns: {
+      type: 'string',
+      description: 'Look inside this network namespace: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: the namespace ebpfnet runs in.',
+    },
+    duration: {
+      type: 'duration',
+      default: '5s',
+      description: 'Window over which the fragmentation counters are compared; 0 reads them once (totals since boot).',
+      cliOption: 'duration',
+    },
+  },
+  requirements: [{ kind: 'binary', name: 'ip', package: 'iproute2' }],
+  overhead: 'none',
+  driver: 'command',
+  collect,
+  parse: parse as ProbeDefinition['parse'],
+};

@@ -1,0 +1,383 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { runProbe } from '../../engine/probe/runtime.js';
+import type { Params, ProbeDefinition, ProbeIO, RawRecord } from '../../engine/probe/types.js';
+import { netPath, parseSnmp, readingsOf, type PathData } from '../../probes/net.path/probe.js';
+import { canBuildTopologies, createVethPair, ping, run, type VethPair } from '../helpers/netns.js';
+import { tempBundle } from '../helpers/bundle.js';
+
+function path(params: Record<string, unknown>) {
+  return { step: 'path', alias: 'path', probe: 'net.path', params: params as Params };
+}
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const cannot = await canBuildTopologies();
+
+/** `10.a.b` of the pair's subnet, for addresses of the test's own. */
+const baseOf = (pair: VethPair) => pair.subnet.split('.').slice(0, 3).join('.');
+
+async function macOf(pair: VethPair, dev: string): Promise<string> {
+  const [link] = JSON.parse((await pair.inNs(['ip', '-j', 'link', 'show', 'dev', dev])).stdout) as Array<{ address: string }>;
+  return link!.address;
+}
+
+/** A second veth pair living wholly inside the namespace: somewhere else for routes to go. */
+async function sideLink(pair: VethPair, mtu = 1500): Promise<void> {
+  await pair.inNs(['ip', 'link', 'add', 'side0', 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'side1']);
+  await pair.inNs(['ip', 'link', 'set', 'side0', 'up']);
+  await pair.inNs(['ip', 'link', 'set', 'side1', 'mtu', String(mtu), 'up']);
+  await pair.inNs(['ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'side0']);
+}
+
+/** Waits until `read` says yes (at most 20s); returns its last answer. */
+async function until(read: () => Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    if (await read()) return true;
+    await delay(100);
+  }
+  return false;
+}
+
+/** The probe, with the end of its window held until `gate` (traffic inside the window however slow the host). */
+function gated(def: ProbeDefinition, started: () => void, gate: Promise<void>): ProbeDefinition {
+  return {
+    ...def,
+    collect: (params, io) =>
+      def.collect(params, {
+        exec: (...a) => io.exec(...a),
+        readFile: (...a) => io.readFile(...a),
+        readFiles: (...a) => io.readFiles(...a),
+        readDir: (...a) => io.readDir(...a),
+        capture: (...a) => io.capture(...a),
+        sleep: async (ms, o) => {
+          started();
+          await io.sleep(ms, o);
+          await gate;
+        },
+        get signal() {
+          return io.signal;
+        },
+        get budget() {
+          return io.budget;
+        },
+      } satisfies ProbeIO),
+  };
+}
+
+/** Runs net.path with `traffic` inside its window: after its first counter read, before its last. */
+async function windowed(params: Record<string, unknown>, opts: Parameters<typeof runProbe>[2], traffic: () => Promise<void>) {
+  let started!: () => void;
+  const first = new Promise<void>((resolve) => (started = resolve));
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const probe = runProbe(gated(netPath, started, gate), path(params), opts);
+  // A probe that fails before its window never opens it.
+  await Promise.race([first, probe]);
+  try {
+    await traffic();
+  } finally {
+    open();
+  }
+  return probe;
+}
+
+/** A counter of the namespace's /proc/net/snmp or netstat (`TcpExt.<name>`). */
+async function nsCounter(pair: VethPair, name: string): Promise<number> {
+  const [snmp, netstat] = await Promise.all([pair.inNs(['cat', '/proc/net/snmp']), pair.inNs(['cat', '/proc/net/netstat'])]);
+  return parseSnmp(snmp.stdout, '', netstat.stdout).get(name) ?? -1;
+}
+
+/** Pings `dst` from the host through `dev` (argv beyond the basics in `extra`); how many went out. */
+async function pingCount(dst: string, dev: string, extra: string[]): Promise<number> {
+  const r = await execa('ping', ['-n', '-q', '-c', '3', '-i', '0.05', '-W', '1', '-I', dev, ...extra, dst], { reject: false, env: { LC_ALL: 'C' } });
+  return Number(/(\d+) packets transmitted/.exec(String(r.stdout))?.[1] ?? 0);
+}
+
+describe('net.path on veth pairs and namespaces', () => {
+  // CI runs as root with iproute2 and ping installed: a missing tool is a failure, not a skip.
+  before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
+
+  it('names both ends of a veth whose peer has a lower MTU, with the route and neighbour, and replays identically', async (t) => {
+    const pair = await createVethPair(t, { hostMtu: 1500, peerMtu: 1000 });
+    const pong = await pair.ping({ count: 2 });
+    assert.equal(pong.received, 2);
+    const b = await tempBundle(t, 'ebpfnet-path-');
+    // One read of the IP counters: the host namespace is shared, so a window could catch other tests' fragments.
+    const params = { devs: [pair.hostDev], ips: [pair.peerIp], duration: 0 };
+    const f = await runProbe(netPath, path(params), b.opts('mtu'));
+    assert.equal(f.status, 'ok', f.reason);
+    const data = f.data as PathData;
+    assert.deepEqual(data.mtuMismatches, [{ dev: pair.hostDev, mtu: 1500, peer: pair.peerDev, peerMtu: 1000, relation: 'veth-peer', peerNetns: pair.ns }]);
+    const dev = data.devices.find((d) => d.dev === pair.hostDev);
+    assert.ok(dev, JSON.stringify(data.devices));
+    assert.deepEqual([dev.kind, dev.mtu, dev.peer, dev.peerMtu, dev.peerNetns, dev.ipv4], ['veth', 1500, pair.peerDev, 1000, pair.ns, [pair.hostIp]]);
+    assert.deepEqual(data.routes, [{ ip: pair.peerIp, dev: pair.hostDev, via: null, src: pair.hostIp, type: 'unicast', offPath: false }]);
+    const mac = await macOf(pair, pair.peerDev);
+    assert.equal(data.neighbours.length, 1, JSON.stringify(data.neighbours));
+    const n = data.neighbours[0]!;
+    assert.deepEqual([n.ip, n.dev, n.mac], [pair.peerIp, pair.hostDev, mac]);
+    assert.match(n.state, /REACHABLE|STALE|DELAY|PROBE/);
+    assert.deepEqual(data.failedNeighbours, []);
+    assert.deepEqual(data.rpFilterDrops, []);
+    assert.ok(data.reversePathChecks.every((c) => c.ok), 'a symmetric route passes any rp_filter');
+    assert.equal(data.cumulative, true);
+    assert.deepEqual(data.problems.map((p) => p.kind), ['mtu']);
+    assert.equal(f.summary, `MTU mismatch: ${pair.hostDev} has 1500, its veth peer ${pair.peerDev} (netns ${pair.ns}) has 1000; 1 device, 1 IP`);
+    assert.equal(f.severity, 'warning');
+    assert.ok(f.tables.some((tb) => tb.title === 'Devices on the path' && tb.rows.some((r) => r[0] === pair.hostDev && r[6] === 1000)));
+
+    const replay = await runProbe(netPath, path(params), b.opts('mtu-replay', { replayFrom: b.dir('mtu') }));
+    assert.equal(replay.status, 'ok', replay.reason);
+    assert.equal(replay.driver, 'replay');
+    assert.deepEqual(replay.data, f.data);
+    assert.equal(replay.summary, f.summary);
+    assert.deepEqual(replay.tables, f.tables);
+  });
+
+  it('finds the veth peer from inside the namespace too (in the host namespace) with matching MTUs', async (t) => {
+    const pair = await createVethPair(t);
+    const b = await tempBundle(t, 'ebpfnet-path-');
+    const f = await runProbe(netPath, path({ netns: pair.ns, devs: [pair.peerDev], duration: 0 }), b.opts('inside'));
+    assert.equal(f.status, 'ok', f.reason);
+    const data = f.data as PathData;
+    const dev = data.devices.find((d) => d.dev === pair.peerDev)!;
+    assert.deepEqual([dev.peer, dev.peerMtu, dev.peerNetns], [pair.hostDev, 1500, 'host']);
+    assert.deepEqual(data.mtuMismatches, []);
+    assert.equal(data.cumulative, true);
+    assert.deepEqual(data.problems, []);
+    assert.equal(f.severity, 'info');
+    assert.equal(f.summary, `path looks healthy: routes, MTUs, rp_filter and neighbours agree; 1 device, 0 IPs in ${pair.ns}`);
+  });
+
+  it('reports the error and the route type for an unreachable, a blackhole and a prohibit route', async (t) => {
+    const pair = await createVethPair(t);
+    const base = baseOf(pair);
+    const [unreach, hole, prohibit] = [`${base}.77`, `${base}.78`, `${base}.79`];
+    await pair.inNs(['ip', 'route', 'add', 'unreachable', `${unreach}/32`]);
+    await pair.inNs(['ip', 'route', 'add', 'blackhole', `${hole}/32`]);
+    await pair.inNs(['ip', 'route', 'add', 'prohibit', `${prohibit}/32`]);
+    const b = await tempBundle(t, 'ebpfnet-path-');
+    const params = { netns: pair.ns, ips: [unreach, hole, prohibit, pair.hostIp], duration: 0 };
+    const f = await runProbe(netPath, path(params), b.opts('unreach'));
+    assert.equal(f.status, 'ok', f.reason);
+    const data = f.data as PathData;
+    assert.deepEqual(
+      data.routes.map((r) => [r.ip, r.type, r.error, r.matched, r.dev]),
+      [
+        [unreach, 'unreachable', 'No route to host', `unreachable ${unreach}`, null],
+        [hole, 'blackhole', 'Invalid argument', `blackhole ${hole}`, null],
+        [prohibit, 'prohibit', 'Permission denied', `prohibit ${prohibit}`, null],
+        [pair.hostIp, 'unicast', undefined, undefined, pair.peerDev],
+      ],
+    );
+    assert.deepEqual(data.devices.map((d) => d.dev), [pair.peerDev], 'with no devs, the path is where the routes leave');
+    assert.deepEqual(data.problems.map((p) => p.kind), ['route', 'route', 'route']);
+    assert.equal(f.severity, 'critical');
+    assert.match(f.summary, new RegExp(`^no route to ${unreach.replace(/\./g, '\\.')}: No route to host \\(unreachable ${unreach.replace(/\./g, '\\.')}\\) \\(\\+2 more problems\\)`));
+
+    const replay = await runProbe(netPath, path(params), b.opts('unreach-replay', { replayFrom: b.dir('unreach') }));
+    assert.deepEqual(replay.data, f.data);
+  });
+
+  it('shows rp_filter=1 refusing packets from a source routed elsewhere, as the kernel does, and loose mode accepting them', async (t) => {
+    const pair = await createVethPair(t, { noIpv6: true });
+    await sideLink(pair);
+    // `far` is routed out of side0 in the namespace, but the host sends from it through the pair.
+    const far = `${baseOf(pair)}.150`;
+    await pair.inNs(['ip', 'route', 'add', `${far}/32`, 'dev', 'side0']);
+    await pair.inNs(['sysctl', '-q', '-w', 'net.ipv4.conf.all.rp_filter=0', `net.ipv4.conf.${pair.peerDev}.rp_filter=1`]);
+    await run(['ip', 'addr', 'add', `${far}/32`, 'dev', pair.hostDev]);
+    assert.equal((await pair.ping({ count: 1 })).received, 1, 'the host knows the peer MAC');
+    const before = await nsCounter(pair, 'TcpExt.IPReversePathFilter');
+    const b = await tempBundle(t, 'ebpfnet-path-');
+    const params = { netns: pair.ns, devs: [pair.peerDev], ips: [far, pair.hostIp], duration: '300ms' };
+    let sent = 0;
+    const f = await windowed(params, b.opts('strict'), async () => {
+      sent = await pingCount(pair.peerIp, far, []);
+      await until(async () => (await nsCounter(pair, 'TcpExt.IPReversePathFilter')) >= before + sent);
+    });
+    assert.equal(f.status, 'ok', f.reason);
+    assert.ok(sent > 0);
+    const data = f.data as PathData;
+    assert.deepEqual(data.rpFilter, [{ dev: pair.peerDev, value: 1, all: 0, effective: 1 }]);
+    assert.deepEqual(data.rpFilterDrops, [
+      {
+        ip: far,
+        dev: pair.peerDev,
+        dst: pair.peerIp,
+        rpFilter: 1,
+        ok: false,
+        error: 'Invalid argument',
+        reason: `rp_filter=1 (strict) on ${pair.peerDev}, but the route back to ${far} leaves by side0`,
+      },
+    ]);
+    assert.equal(data.rpFilterDropped, sent, 'the kernel dropped every packet from that source, as the check said');
+    assert.deepEqual(data.reversePathChecks.map((c) => [c.ip, c.ok]), [
+      [far, false],
+      [pair.hostIp, true],
+    ]);
+    assert.deepEqual(data.routes.map((r) => [r.ip, r.dev, r.offPath]), [
+      [far, 'side0', true],
+      [pair.hostIp, pair.peerDev, false],
+    ]);
+    assert.equal(data.problems[0]!.kind, 'rp_filter');
+    assert.equal(f.severity, 'critical');
+    assert.match(f.summary, new RegExp(`^packets from ${far.replace(/\./g, '\\.')} arriving on ${pair.peerDev} fail the reverse-path check`));
+
+    const replay = await runProbe(netPath, path(params), b.opts('strict-replay', { replayFrom: b.dir('strict') }));
+    assert.deepEqual(replay.data, f.data);
+    assert.equal(replay.summary, f.summary);
+
+    // Loose mode only wants some route back, which there is.
+    await pair.inNs(['sysctl', '-q', '-w', `net.ipv4.conf.${pair.peerDev}.rp_filter=2`]);
+    const loose = await runProbe(netPath, path({ ...params, duration: 0 }), b.opts('loose'));
+    const ld = loose.data as PathData;
+    assert.deepEqual(ld.rpFilter, [{ dev: pair.peerDev, value: 2, all: 0, effective: 2 }]);
+    assert.deepEqual(ld.rpFilterDrops, []);
+    assert.deepEqual(ld.reversePathChecks.map((c) => [c.ip, c.ok]), [
+      [far, true],
+      [pair.hostIp, true],
+    ]);
+    // `all` wins when it is higher: strict again without touching the device.
+    await pair.inNs(['sysctl', '-q', '-w', `net.ipv4.conf.${pair.peerDev}.rp_filter=0`, 'net.ipv4.conf.all.rp_filter=1']);
+    const viaAll = await runProbe(netPath, path({ ...params, duration: 0 }), b.opts('all'));
+    const vd = viaAll.data as PathData;
+    assert.deepEqual(vd.rpFilter, [{ dev: pair.peerDev, value: 0, all: 1, effective: 1 }]);
+    assert.deepEqual(vd.rpFilterDrops.map((c) => c.ip), [far]);
+  });
+
+  it('lists a neighbour stuck FAILED after pinging an address nobody has', async (t) => {
+    const pair = await createVethPair(t, { noIpv6: true });
+    const ghost = `${baseOf(pair)}.99`;
+    const pong = await ping(ghost, pair.hostDev, { count: 1, wait: 1 });
+    assert.equal(pong.received, 0);
+    const failed = await until(async () => {
+      const { stdout } = await run(['ip', '-j', 'neigh', 'show', 'to', ghost, 'dev', pair.hostDev]);
+      return (JSON.parse(stdout || '[]') as Array<{ state?: string[] }>).some((e) => e.state?.includes('FAILED'));
+    });
+    assert.ok(failed, 'the kernel gave up resolving the address');
+    const b = await tempBundle(t, 'ebpfnet-path-');
+    const f = await runProbe(netPath, path({ devs: [pair.hostDev], ips: [ghost], duration: 0 }), b.opts('failed'));
+    assert.equal(f.status, 'ok', f.reason);
+    const data = f.data as PathData;
+    assert.deepEqual(data.failedNeighbours, [{ ip: ghost, dev: pair.hostDev, state: 'FAILED', mac: null }]);
+    assert.deepEqual(data.neighbours, data.failedNeighbours);
+    assert.deepEqual(data.routes.map((r) => [r.ip, r.dev, r.error]), [[ghost, pair.hostDev, undefined]]);
+    assert.equal(data.problems[0]!.kind, 'neighbour');
+    assert.equal(f.severity, 'critical');
+    assert.match(f.summary, new RegExp(`^neighbour ${ghost.replace(/\./g, '\\.')} on ${pair.hostDev} is FAILED`));
+  });
+
+  it('counts the fragmentation failures of a router whose next hop has a smaller MTU', async (t) => {
+    // host --veth--> namespace (forwarding) --side0 (MTU 1000)--> ...: DF packets of 1228 bytes
+    // cannot be forwarded, and the namespace counts each in FragFails.
+    const pair = await createVethPair(t, { noIpv6: true });
+    await sideLink(pair, 1000);
+    const dst = `${baseOf(pair)}.200`;
+    await pair.inNs(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    await pair.inNs(['ip', 'route', 'add', `${dst}/32`, 'dev', 'side0']);
+    // More specific than the connected /24: goes to the namespace (removed with the device).
+    // `mtu lock`: the host ignores the namespace's "fragmentation needed", so every ping goes out.
+    await run(['ip', 'route', 'add', `${dst}/32`, 'via', pair.peerIp, 'dev', pair.hostDev, 'mtu', 'lock', '1500']);
+    const before = await nsCounter(pair, 'FragFails');
+
+    const b = await tempBundle(t, 'ebpfnet-path-');
+    let sent = 0;
+    const f = await windowed({ netns: pair.ns, devs: [pair.peerDev, 'side0'], duration: '300ms' }, b.opts('frag'), async () => {
+      // -M do: DF set; 1228 bytes do not fit side0's 1000.
+      sent = await pingCount(dst, pair.hostDev, ['-M', 'do', '-s', '1200']);
+      await until(async () => (await nsCounter(pair, 'FragFails')) >= before + sent);
+    });
+    assert.equal(f.status, 'ok', f.reason);
+    assert.ok(sent > 0, 'pings were sent');
+    const data = f.data as PathData;
+    assert.equal(data.frag.FragFails, sent);
+    assert.equal(data.fragFailures, sent);
+    assert.equal(data.ipForward, true);
+    assert.deepEqual(data.mtuMismatches, [], 'side0 and side1 agree: the two sides of a router may differ');
+    assert.ok(data.problems.some((p) => p.kind === 'fragmentation' && p.text.startsWith(`${sent} IP fragmentation/reassembly failures in 300ms (FragFails ${sent}`)), JSON.stringify(data.problems));
+    assert.equal(f.severity, 'critical');
+  });
+
+  it('fails clearly for a device or a namespace that does not exist, and for a bad IP', async (t) => {
+    const b = await tempBundle(t, 'ebpfnet-path-');
+    const noDev = await runProbe(netPath, path({ devs: ['ebtnosuch0'], duration: 0 }), b.opts('nodev'));
+    assert.equal(noDev.status, 'error');
+    assert.match(noDev.reason!, /^no device ebtnosuch0 in this network namespace; devices here: .*\blo\b/);
+    const noNs = await runProbe(netPath, path({ netns: 'ebpfnet-nosuch-ns', ips: ['10.0.0.1'], duration: 0 }), b.opts('nons'));
+    assert.equal(noNs.status, 'error');
+    assert.match(noNs.reason!, /^no network namespace ebpfnet-nosuch-ns: /);
+    const badIp = await runProbe(netPath, path({ ips: ['10.0.0.300'], duration: 0 }), b.opts('badip'));
+    assert.equal(badIp.status, 'error');
+    assert.equal(badIp.reason, 'not an IP address: 10.0.0.300');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+function exec(seq: number, name: string, stdout: string, extra: Partial<RawRecord> = {}): RawRecord {
+  return { seq, op: 'exec', name, argv: ['ip'], at: seq, durationMs: 1, stdout, stderr: '', exitCode: 0, ...extra };
+}
+
+describe('net.path parser', () => {
+  it('finds the MTU mismatches around a bridge: port vs bridge and port vs port', () => {
+    const link = (ifindex: number, ifname: string, mtu: number, extra: Record<string, unknown> = {}) => ({ ifindex, ifname, mtu, operstate: 'UP', addr_info: [], ...extra });
+    const links = [
+      link(1, 'lo', 65536),
+      link(5, 'br0', 1500, { linkinfo: { info_kind: 'bridge' }, addr_info: [{ family: 'inet', local: '10.0.0.1', prefixlen: 24 }] }),
+      link(6, 'tap0', 1500, { master: 'br0', linkinfo: { info_kind: 'tun', info_slave_kind: 'bridge' } }),
+      link(7, 'tap1', 1450, { master: 'br0', linkinfo: { info_kind: 'tun', info_slave_kind: 'bridge' } }),
+      link(8, 'vlan9', 1500, { link: 'tap1', linkinfo: { info_kind: 'vlan' } }),
+    ];
+    const sysctl = JSON.stringify([
+      { path: '/proc/sys/net/ipv4/ip_forward', text: '1\n' },
+      { path: '/proc/sys/net/ipv4/conf/all/rp_filter', text: '0\n' },
+      { path: '/proc/sys/net/ipv4/conf/tap0/rp_filter', text: '0\n' },
+      { path: '/proc/sys/net/ipv4/conf/vlan9/rp_filter', text: '0\n' },
+      { path: '/proc/sys/net/ipv4/conf/br0/rp_filter', text: '1\n' },
+    ]);
+    const records: RawRecord[] = [
+      { ...exec(1, 'snmp-start', '[]'), op: 'readfiles', paths: ['/proc/net/snmp', '/proc/net/snmp6'] },
+      exec(2, 'links', JSON.stringify(links)),
+      exec(3, 'rules', JSON.stringify([{ priority: 0, src: 'all', table: 'local' }, { priority: 100, src: '10.0.0.0', srclen: 24, table: '42' }, { priority: 32766, src: 'all', table: 'main' }])),
+      { ...exec(4, 'sysctl', sysctl), op: 'readfiles', paths: ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv4/conf/all/rp_filter', '/proc/sys/net/ipv4/conf/tap0/rp_filter', '/proc/sys/net/ipv4/conf/vlan9/rp_filter', '/proc/sys/net/ipv4/conf/br0/rp_filter'] },
+      exec(5, 'neigh', '[]'),
+    ];
+    const r = netPath.parse(records, { devs: ['tap0', 'vlan9'], ips: [], duration: 0 });
+    const data = r.data as PathData;
+    assert.deepEqual(
+      data.mtuMismatches.map((m) => [m.dev, m.mtu, m.peer, m.peerMtu, m.relation]),
+      [
+        ['tap0', 1500, 'tap1', 1450, 'bridge-port'],
+        ['vlan9', 1500, 'tap1', 1450, 'lower'],
+      ],
+    );
+    assert.deepEqual(data.devices.find((d) => d.dev === 'br0')?.ports, ['tap0', 'tap1']);
+    assert.deepEqual(data.devices.find((d) => d.dev === 'tap0')?.l3dev, 'br0');
+    assert.deepEqual(data.rpFilter.map((e) => [e.dev, e.effective]), [
+      ['tap0', 0],
+      ['vlan9', 0],
+      ['br0', 1],
+    ]);
+    assert.deepEqual(data.rules, [{ priority: 100, text: 'from 10.0.0.0/24 lookup 42' }]);
+    assert.equal(data.ipForward, true);
+    assert.ok(data.notes.some((n) => n.includes("a tap's other end is the VM")));
+    assert.equal(r.severity, 'warning');
+  });
+
+  it('reads procfs files read by grep inside a namespace, and /proc/net/snmp', () => {
+    const paths = ['/proc/net/snmp', '/proc/net/snmp6', '/proc/sys/net/ipv4/conf/x/rp_filter'];
+    const rec = exec(1, 'snmp', '/proc/net/snmp:Ip: Forwarding ReasmFails FragFails\n/proc/net/snmp:Ip: 1 3 4\n/proc/net/snmp6:Ip6ReasmFails                   \t2\n', {
+      exitCode: 2,
+      stderr: 'grep: /proc/sys/net/ipv4/conf/x/rp_filter: No such file or directory\n',
+      error: 'exited with code 2',
+    });
+    const r = readingsOf(rec, paths);
+    assert.equal(r.get('/proc/net/snmp')?.text, 'Ip: Forwarding ReasmFails FragFails\nIp: 1 3 4\n');
+    assert.equal(r.get('/proc/net/snmp6')?.text, 'Ip6ReasmFails                   \t2\n');
+    assert.deepEqual(r.get('/proc/sys/net/ipv4/conf/x/rp_filter'), { error: 'No such file or directory' });
+    const counters = parseSnmp(r.get('/proc/net/snmp')!.text!, r.get('/proc/net/snmp6')!.text!);
+    assert.deepEqual([counters.get('ReasmFails'), counters.get('FragFails'), counters.get('Ip6ReasmFails')], [3, 4, 2]);
+  });
+});
