@@ -178,3 +178,30 @@ export function parseDumpPorts(text: string): OvsPortStats {
   const [txPackets, txBytes, txDropped] = side('tx');
   return { rxPackets, rxBytes, rxDropped, txPackets, txBytes, txDropped };
 }
+
+/**
+ * How many times ovs-vswitchd has flushed its datapaths' megaflows (coverage counter
+ * `dpif_flow_flush`): deleting any bridge does it, so a test that counts megaflow packets on
+ * the shared OVS can tell whether another lab disturbed it. OVS folds a thread's counters into
+ * this total about once a second.
+ */
+export async function megaflowFlushes(): Promise<number> {
+  const r = await execa('ovs-appctl', ['--timeout=10', 'coverage/read-counter', 'dpif_flow_flush'], { reject: false, stdin: 'ignore' });
+  return Number(String(r.stdout).trim()) || 0;
+}
+
+/** Deletes the megaflows whose packets come in on `port` (by ufid), leaving every other flow alone. Returns how many. */
+export async function deleteMegaflowsFrom(port: string): Promise<number> {
+  const dps = String((await execa('ovs-appctl', ['--timeout=10', 'dpctl/dump-dps'], { reject: false, stdin: 'ignore' })).stdout).split('\n').filter(Boolean);
+  let deleted = 0;
+  for (const dp of dps) {
+    const dump = await execa('ovs-appctl', ['--timeout=10', 'dpctl/dump-flows', '-m', dp], { reject: false, stdin: 'ignore' });
+    for (const line of String(dump.stdout).split('\n')) {
+      const ufid = /^(ufid:[0-9a-f-]+),/.exec(line.trim())?.[1];
+      if (!ufid || !line.includes(`in_port(${port})`)) continue;
+      const r = await execa('ovs-appctl', ['--timeout=10', 'dpctl/del-flow', dp, ufid], { reject: false, stdin: 'ignore' });
+      if (r.exitCode === 0) deleted++;
+    }
+  }
+  return deleted;
+}

@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: GPL-2.0
+/* ovs.drops on the kernel datapath (openvswitch.ko): where OVS loses packets, counted in the
+ * kernel by {hook, ifindex, drop reason, errno, location}.
+ *  - kprobe ovs_vport_receive: packets entering the datapath, by the device they came from;
+ *    the skb is remembered (`inflight`) so that its drop can be attributed to OVS later;
+ *  - kprobe ovs_dp_process_packet: flow-table lookups (recirculations count again);
+ *  - kprobe/kretprobe ovs_dp_upcall: misses sent to ovs-vswitchd, and the ones that failed
+ *    (netlink queue full, ovs-vswitchd not reading: the packet is lost);
+ *  - tp_btf kfree_skb: drops with a reason of the OPENVSWITCH subsystem (kernel 6.4+:
+ *    OVS_DROP_LAST_ACTION, OVS_DROP_ACTION_ERROR, ...), and any other drop of an skb that
+ *    entered OVS less than a second before (older kernels: OVS drops are NOT_SPECIFIED there);
+ *  - tp_btf consume_skb: a remembered skb that was delivered is forgotten.
+ * The probe loads this object only where the openvswitch module is loaded; on kernels without
+ * kprobes the kprobe programs load but do not attach, and the tracepoints still count. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "ovs.h"
+
+#define ETH_P_IP_ 0x0800
+#define ETH_HLEN_ 14
+/* include/net/dropreason.h: a reason's subsystem is in its upper 16 bits. */
+#define DROP_REASON_SUBSYS_SHIFT 16
+
+/* Filters, set before load. 0 = any. Addresses in network byte order. */
+const volatile __u32 targ_ifindex = 0;
+const volatile __u32 targ_saddr = 0;
+const volatile __u32 targ_daddr = 0;
+const volatile __u8 targ_proto = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, OVS_MAX_ENTRIES);
+	__type(key, struct ovs_key);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, OVS_INFLIGHT_ENTRIES);
+	__type(key, __u64);
+	__type(value, struct ovs_inflight);
+} inflight SEC(".maps");
+
+/* ovs_dp_upcall entry → return, by thread: the device of the packet being sent up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} upcall_dev SEC(".maps");
+
+/* Slot 0: events not counted because `counts` was full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} unkeyed SEC(".maps");
+
+static __always_inline void count(struct ovs_key *key)
+{
+	__u64 one = 1, *v;
+	__u32 zero = 0;
+
+	v = bpf_map_lookup_elem(&counts, key);
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return;
+	}
+	if (bpf_map_update_elem(&counts, key, &one, BPF_NOEXIST)) {
+		v = bpf_map_lookup_elem(&counts, key);
+		if (v) {
+			__sync_fetch_and_add(v, 1);
+			return;
+		}
+		v = bpf_map_lookup_elem(&unkeyed, &zero);
+		if (v)
+			*v += 1; /* per-CPU slot */
+	}
+}
+
+static __always_inline __u32 skb_ifindex(struct sk_buff *skb)
+{
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+
+	return dev ? BPF_CORE_READ(dev, ifindex) : BPF_CORE_READ(skb, skb_iif);
+}
+
+/* The IPv4 filters, read from the Ethernet header on: OVS sees whole frames. */
+static __always_inline bool ipv4_match(struct sk_buff *skb)
+{
+	struct ethhdr eth;
+	struct iphdr ip;
+	unsigned char *head;
+	__u16 mac;
+
+	if (!targ_saddr && !targ_daddr && !targ_proto)
+		return true;
+	head = BPF_CORE_READ(skb, head);
+	mac = BPF_CORE_READ(skb, mac_header);
+	if (mac == (__u16)~0U)
+		return false;
+	if (bpf_probe_read_kernel(&eth, sizeof(eth), head + mac))
+		return false;
+	if (eth.h_proto != bpf_htons(ETH_P_IP_))
+		return false;
+	if (bpf_probe_read_kernel(&ip, sizeof(ip), head + mac + ETH_HLEN_))
+		return false;
+	if (ip.version != 4)
+		return false;
+	if (targ_saddr && ip.saddr != targ_saddr)
+		return false;
+	if (targ_daddr && ip.daddr != targ_daddr)
+		return false;
+	if (targ_proto && ip.protocol != targ_proto)
+		return false;
+	return true;
+}
+
+static __always_inline bool wanted(struct sk_buff *skb, __u32 ifindex)
+{
+	if (targ_ifindex && ifindex != targ_ifindex)
+		return false;
+	return ipv4_match(skb);
+}
+
+SEC("kprobe/ovs_vport_receive")
+int BPF_KPROBE(ovs_rx_kprobe, void *vport, struct sk_buff *skb)
+{
+	struct ovs_inflight in = {};
+	struct ovs_key key = {};
+	__u64 addr = (__u64)skb;
+	__u32 ifindex;
+
+	if (!skb)
+		return 0;
+	ifindex = skb_ifindex(skb);
+	if (!wanted(skb, ifindex))
+		return 0;
+	in.ts_ns = bpf_ktime_get_ns();
+	in.ifindex = ifindex;
+	bpf_map_update_elem(&inflight, &addr, &in, BPF_ANY);
+	key.hook = OVS_HOOK_VPORT_RECEIVE;
+	key.ifindex = ifindex;
+	count(&key);
+	return 0;
+}
+
+SEC("kprobe/ovs_dp_process_packet")
+int BPF_KPROBE(ovs_process_kprobe, struct sk_buff *skb)
+{
+	struct ovs_key key = {};
+	__u32 ifindex;
+
+	if (!skb)
+		return 0;
+	ifindex = skb_ifindex(skb);
+	if (!wanted(skb, ifindex))
+		return 0;
+	key.hook = OVS_HOOK_PROCESS;
+	key.ifindex = ifindex;
+	count(&key);
+	return 0;
+}
+
+SEC("kprobe/ovs_dp_upcall")
+int BPF_KPROBE(ovs_upcall_kprobe, void *dp, struct sk_buff *skb)
+{
+	struct ovs_key key = {};
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 ifindex;
+
+	if (!skb)
+		return 0;
+	ifindex = skb_ifindex(skb);
+	if (!wanted(skb, ifindex))
+		return 0;
+	bpf_map_update_elem(&upcall_dev, &tid, &ifindex, BPF_ANY);
+	key.hook = OVS_HOOK_UPCALL;
+	key.ifindex = ifindex;
+	count(&key);
+	return 0;
+}
+
+SEC("kretprobe/ovs_dp_upcall")
+int BPF_KRETPROBE(ovs_upcall_kretprobe, int ret)
+{
+	struct ovs_key key = {};
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 *ifindex = bpf_map_lookup_elem(&upcall_dev, &tid);
+
+	if (!ifindex)
+		return 0; /* filtered out at entry, or entered before the probe attached */
+	key.ifindex = *ifindex;
+	bpf_map_delete_elem(&upcall_dev, &tid);
+	if (ret >= 0)
+		return 0;
+	key.hook = OVS_HOOK_UPCALL_ERROR;
+	key.err = -ret;
+	count(&key);
+	return 0;
+}
+
+static __always_inline bool is_ovs_reason(__u32 reason)
+{
+	if (!bpf_core_enum_value_exists(enum skb_drop_reason_subsys, SKB_DROP_REASON_SUBSYS_OPENVSWITCH))
+		return false;
+	return (reason >> DROP_REASON_SUBSYS_SHIFT) ==
+	       bpf_core_enum_value(enum skb_drop_reason_subsys, SKB_DROP_REASON_SUBSYS_OPENVSWITCH);
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(ovs_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	struct ovs_key key = {};
+	struct ovs_inflight *in;
+	__u64 addr = (__u64)skb;
+	__u32 r = (__u32)reason;
+	bool fresh = false;
+
+	if (!skb)
+		return 0;
+	in = bpf_map_lookup_elem(&inflight, &addr);
+	if (in) {
+		fresh = bpf_ktime_get_ns() - in->ts_ns < OVS_INFLIGHT_MAX_NS;
+		key.ifindex = in->ifindex;
+		bpf_map_delete_elem(&inflight, &addr);
+	}
+	if (r == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
+		return 0;
+	if (is_ovs_reason(r)) {
+		if (!fresh) {
+			/* Not seen entering (kprobes missing, or filtered): filter here. */
+			key.ifindex = skb_ifindex(skb);
+			if (!wanted(skb, key.ifindex))
+				return 0;
+		}
+		key.hook = OVS_HOOK_DROP_REASON;
+	} else if (fresh) {
+		key.hook = OVS_HOOK_DROP_AFTER_RX;
+	} else {
+		return 0;
+	}
+	key.reason = r;
+	key.location = (__u64)location;
+	count(&key);
+	return 0;
+}
+
+SEC("tp_btf/consume_skb")
+int BPF_PROG(ovs_consume_skb, struct sk_buff *skb)
+{
+	__u64 addr = (__u64)skb;
+
+	bpf_map_delete_elem(&inflight, &addr);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

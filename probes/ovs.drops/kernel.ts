@@ -1,0 +1,281 @@
+// ovs.drops on hosts whose OVS runs the kernel datapath (openvswitch.ko loaded): the BPF
+// programs of bpf/ovs.bpf.c count packets entering the datapath, upcalls and their failures,
+// and the drops of those packets (OVS drop reasons on 6.4+, any drop reason before), in the
+// kernel. The session is recorded as capture records (`kernel-*`), so a replay re-parses it
+// without loading anything. On a userspace-datapath host (this project's lab) it never runs.
+import { readdir, readFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import { execa } from 'execa';
+import { tracepointFormat } from '../../engine/host/tracefs.js';
+import { installDetachGuard } from '../../engine/native/guard.js';
+import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { programRunStats } from '../../engine/native/stats.js';
+import { guardPrograms, overheadOf, stoppableIO, totalsOf, type GuardSession, type OverheadReport } from '../../engine/probe/overhead.js';
+import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
+import { captureSymbols, parseReasonNames } from '../drops.kernel/probe.js';
+
+/** The programs of ovs.bpf.c and where each attaches (bpf/ovs.h documents what they count). */
+export const OVS_PROGRAMS = [
+  { program: 'ovs_rx_kprobe', kind: 'kprobe', target: 'ovs_vport_receive' },
+  { program: 'ovs_process_kprobe', kind: 'kprobe', target: 'ovs_dp_process_packet' },
+  { program: 'ovs_upcall_kprobe', kind: 'kprobe', target: 'ovs_dp_upcall' },
+  { program: 'ovs_upcall_kretprobe', kind: 'kretprobe', target: 'ovs_dp_upcall' },
+  { program: 'ovs_kfree_skb', kind: 'tp_btf', target: 'kfree_skb' },
+  { program: 'ovs_consume_skb', kind: 'tp_btf', target: 'consume_skb' },
+] as const;
+
+/** `enum ovs_hook` of bpf/ovs.h. */
+const HOOKS = ['vport_receive', 'process', 'upcall', 'upcall_error', 'drop_reason', 'drop_after_rx'] as const;
+type Hook = (typeof HOOKS)[number];
+
+/** The BTF the OVS module's drop reasons come from (`enum ovs_drop_reason`, kernel 6.4+). */
+const OVS_MODULE_BTF = '/sys/kernel/btf/openvswitch';
+
+export interface KernelFilters {
+  ifindex: number;
+  saddr: Uint8Array | null;
+  daddr: Uint8Array | null;
+  proto: number;
+}
+
+/** Opens bpf/ovs.bpf.o with its filters set (nothing reaches the kernel before load()). */
+export function openOvsObject(filters?: KernelFilters): BpfObject {
+  return BpfObject.open(bpfObjectPath('ovs'), {
+    globals: {
+      targ_ifindex: filters?.ifindex ?? 0,
+      targ_saddr: filters?.saddr ?? new Uint8Array(4),
+      targ_daddr: filters?.daddr ?? new Uint8Array(4),
+      targ_proto: filters?.proto ?? 0,
+    },
+  });
+}
+
+interface AttachCapture {
+  loadMs: number;
+  attached: Array<{ program: string; kind: string; target: string }>;
+  failed: Array<{ program: string; kind: string; target: string; error: string }>;
+  /** Set when the object could not be loaded at all. */
+  error?: string;
+}
+
+interface DumpCapture {
+  windowMs: number;
+  unkeyed: number;
+  entries: Array<{ hook: number; ifindex: number; reason: number; err: number; location: string; count: number }>;
+  devices: Record<string, string>;
+}
+
+interface ReasonsCapture {
+  /** Core drop reasons, from the kfree_skb tracepoint's format. */
+  core: Record<string, string>;
+  /** The openvswitch module's drop reasons, from its BTF (absent before 6.4). */
+  ovs: Record<string, string>;
+}
+
+const oneLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+
+/** `enum ovs_drop_reason { OVS_DROP_LAST_ACTION = 196609, ... }` in bpftool's C dump → value → name. */
+export function parseOvsReasonEnum(cText: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const m = /enum ovs_drop_reason \{([^}]*)\}/.exec(cText);
+  if (!m) return out;
+  for (const e of m[1]!.matchAll(/([A-Z0-9_]+)\s*=\s*(\d+)/g)) if (!e[1]!.startsWith('__')) out[e[2]!] = e[1]!;
+  return out;
+}
+
+async function rootDevices(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (await readdir('/sys/class/net').catch(() => [] as string[])).sort()) {
+    const idx = await readFile(`/sys/class/net/${name}/ifindex`, 'utf8').catch(() => null);
+    if (idx !== null) out[idx.trim()] = name;
+  }
+  return out;
+}
+
+function hex(n: bigint): string {
+  return `0x${n.toString(16)}`;
+}
+
+/** A running kernel-datapath session: attached in `start`, read and closed by `finish`. */
+export interface KernelSession {
+  /** The IO to sleep on: its sleeps end early if the overhead guard stops the programs. */
+  windowIO: ProbeIO;
+  finish(): Promise<void>;
+  close(): void;
+}
+
+/** Loads and attaches what attaches (kprobes may not: then the tracepoints still count). */
+export async function startKernelSession(io: ProbeIO, filters: KernelFilters): Promise<KernelSession> {
+  await io.capture('kernel-reasons', async () => {
+    const format = (await tracepointFormat('skb:kfree_skb')) ?? '';
+    const core = Object.fromEntries([...parseReasonNames(format)].map(([k, v]) => [String(k), v]));
+    const dump = await execa('bpftool', ['btf', 'dump', 'file', OVS_MODULE_BTF, 'format', 'c'], { reject: false, stdin: 'ignore', maxBuffer: 64 * 1024 * 1024 });
+    const ovs = dump.exitCode === 0 ? parseOvsReasonEnum(String(dump.stdout)) : {};
+    const capture: ReasonsCapture = { core, ovs };
+    return JSON.stringify(capture);
+  });
+
+  let obj: BpfObject | undefined;
+  let guard: GuardSession | undefined;
+  let detachedAt: number | undefined;
+  const attachRec = await io.capture('kernel-attach', async () => {
+    const capture: AttachCapture = { loadMs: 0, attached: [], failed: [] };
+    try {
+      installDetachGuard();
+      obj = openOvsObject(filters);
+      obj.load();
+      capture.loadMs = Math.round((obj.loadMs ?? 0) * 1000) / 1000;
+    } catch (err) {
+      obj?.close();
+      obj = undefined;
+      capture.error = oneLine(err);
+      return JSON.stringify(capture);
+    }
+    for (const p of OVS_PROGRAMS) {
+      try {
+        const prog = obj.program(p.program);
+        if (p.kind === 'kprobe') prog.attachKprobe(p.target);
+        else if (p.kind === 'kretprobe') prog.attachKretprobe(p.target);
+        else prog.attachTrace();
+        capture.attached.push({ program: p.program, kind: p.kind, target: p.target });
+      } catch (err) {
+        capture.failed.push({ program: p.program, kind: p.kind, target: p.target, error: oneLine(err) });
+      }
+    }
+    if (capture.attached.length === 0) {
+      obj.close();
+      obj = undefined;
+    } else if (io.budget) {
+      const fds = obj.programs().flatMap((p) => (p.info.fd === null ? [] : [p.info.fd]));
+      guard = await guardPrograms(io.budget, async () => totalsOf(await programRunStats('self', fds)));
+      guard.signal.addEventListener('abort', () => {
+        detachedAt = performance.now();
+        obj?.detach();
+      });
+    }
+    return JSON.stringify(capture);
+  });
+  const attached = (JSON.parse(attachRec.stdout) as AttachCapture).attached.length > 0;
+  const attachedAt = performance.now();
+
+  return {
+    windowIO: stoppableIO(io, guard?.signal),
+    async finish() {
+      if (!attached) return;
+      const report: OverheadReport | null = guard ? await guard.stop() : null;
+      guard = undefined;
+      const rec = await io.capture('kernel-dump', async () => {
+        const o = obj!;
+        const entries: DumpCapture['entries'] = [];
+        for (const [k, v] of o.map('counts').readAll().entries) {
+          entries.push({
+            location: hex(k.readBigUInt64LE(0)),
+            hook: k.readUInt32LE(8),
+            ifindex: k.readUInt32LE(12),
+            reason: k.readUInt32LE(16),
+            err: k.readInt32LE(20),
+            count: Number(v.readBigUInt64LE(0)),
+          });
+        }
+        entries.sort((a, b) => a.hook - b.hook || b.count - a.count || a.ifindex - b.ifindex || a.reason - b.reason || a.location.localeCompare(b.location));
+        const zero = Buffer.alloc(4);
+        const dump: DumpCapture = {
+          windowMs: Math.round((detachedAt ?? performance.now()) - attachedAt),
+          unkeyed: Number(o.map('unkeyed').sumU64(zero)),
+          entries,
+          devices: await rootDevices(),
+        };
+        o.close();
+        obj = undefined;
+        return JSON.stringify(dump);
+      });
+      await io.capture('kernel-overhead', async () => JSON.stringify(report));
+      const dump = JSON.parse(rec.stdout) as DumpCapture;
+      const locations = dump.entries.filter((e) => e.location !== '0x0').map((e) => e.location);
+      await captureSymbols(io, 'kernel-symbols', locations);
+    },
+    close() {
+      obj?.close();
+      obj = undefined;
+      void guard?.stop().catch(() => undefined);
+    },
+  };
+}
+
+export interface KernelDropsData {
+  [key: string]: unknown;
+  attached: string[];
+  /** Programs that did not attach, with why (`kprobe ovs_dp_upcall: ...`). */
+  failed: string[];
+  windowMs: number;
+  /** Packets that entered the datapath, by device. */
+  received: Record<string, number>;
+  /** Flow-table lookups (ovs_dp_process_packet; a recirculation counts again). */
+  lookups: number;
+  /** Misses sent to ovs-vswitchd, by device. */
+  upcalls: Record<string, number>;
+  /** Upcalls that failed (the packet was lost), by errno name. */
+  upcallErrors: Record<string, number>;
+  /** Drops with an OVS drop reason (6.4+), by reason. */
+  dropReasons: Record<string, number>;
+  /** Other drops of packets that had entered OVS: reason, where, which device they came in on. */
+  dropsAfterReceive: Array<{ reason: string; location: string; device: string; count: number }>;
+  /** upcallErrors + dropReasons + dropsAfterReceive. */
+  drops: number;
+  /** Events not counted: the kernel map was full. */
+  lost?: number;
+  overhead?: OverheadReport;
+}
+
+const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+/** The kernel session's finding, from its capture records; null when it did not run. */
+export function parseKernel(records: RawRecord[]): KernelDropsData | null {
+  const find = (name: string) => records.find((r) => r.op === 'capture' && r.name === name && r.error === undefined);
+  const attachRec = find('kernel-attach');
+  if (!attachRec) return null;
+  const att = JSON.parse(attachRec.stdout) as AttachCapture;
+  const reasons = JSON.parse(find('kernel-reasons')?.stdout ?? '{"core":{},"ovs":{}}') as ReasonsCapture;
+  const dumpRec = find('kernel-dump');
+  const dump: DumpCapture = dumpRec ? (JSON.parse(dumpRec.stdout) as DumpCapture) : { windowMs: 0, unkeyed: 0, entries: [], devices: {} };
+  const syms = JSON.parse(find('kernel-symbols')?.stdout ?? '{}') as Record<string, string>;
+  const overhead = overheadOf(records, 'kernel-') ?? undefined;
+  const device = (ifindex: number) => (ifindex === 0 ? '(no device)' : (dump.devices[String(ifindex)] ?? `if${ifindex}`));
+  const reasonName = (r: number) => reasons.ovs[String(r)] ?? reasons.core[String(r)] ?? `REASON_${r}`;
+  const add = (map: Record<string, number>, k: string, n: number) => (map[k] = (map[k] ?? 0) + n);
+
+  const data: KernelDropsData = {
+    attached: att.attached.map((a) => `${a.kind} ${a.target}`),
+    failed: [...(att.error ? [`load: ${att.error}`] : []), ...att.failed.map((f) => `${f.kind} ${f.target}: ${f.error}`)],
+    windowMs: dump.windowMs,
+    received: {},
+    lookups: 0,
+    upcalls: {},
+    upcallErrors: {},
+    dropReasons: {},
+    dropsAfterReceive: [],
+    drops: 0,
+    ...(dump.unkeyed > 0 ? { lost: dump.unkeyed } : {}),
+    ...(overhead ? { overhead } : {}),
+  };
+  const after = new Map<string, { reason: string; location: string; device: string; count: number }>();
+  for (const e of dump.entries) {
+    const hook: Hook | undefined = HOOKS[e.hook];
+    if (hook === 'vport_receive') add(data.received, device(e.ifindex), e.count);
+    else if (hook === 'process') data.lookups += e.count;
+    else if (hook === 'upcall') add(data.upcalls, device(e.ifindex), e.count);
+    else if (hook === 'upcall_error') add(data.upcallErrors, ERRNO_NAMES.get(e.err) ?? `errno ${e.err}`, e.count);
+    else if (hook === 'drop_reason') add(data.dropReasons, reasonName(e.reason), e.count);
+    else if (hook === 'drop_after_rx') {
+      const location = syms[e.location] ?? e.location;
+      const k = `${e.reason}|${location}|${e.ifindex}`;
+      const g = after.get(k) ?? { reason: reasonName(e.reason), location, device: device(e.ifindex), count: 0 };
+      g.count += e.count;
+      after.set(k, g);
+    }
+  }
+  data.dropsAfterReceive = [...after.values()].sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
+  const sum = (m: Record<string, number>) => Object.values(m).reduce((n, v) => n + v, 0);
+  data.drops = sum(data.upcallErrors) + sum(data.dropReasons) + data.dropsAfterReceive.reduce((n, d) => n + d.count, 0);
+  return data;
+}

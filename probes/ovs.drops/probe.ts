@@ -1,0 +1,743 @@
+// ovs.drops: where Open vSwitch drops a VM's packets. Over `duration` it reads, at the start
+// and the end, ovs-vswitchd's drop counters (coverage/show), the datapath's megaflows
+// (dpctl/dump-flows -m) with their packet counts, every bridge's OpenFlow rules
+// (ovs-ofctl dump-flows) and the datapath ports' counters (dpctl/show -s); then it traces each
+// megaflow that dropped packets back to the OpenFlow rule that decided it (ofproto/trace).
+// On the kernel datapath (openvswitch.ko loaded) it also counts drops in the kernel with
+// bpf/ovs.bpf.c (kernel.ts). Everything is read through ProbeIO, so a replay gives the same finding.
+import { isIPv4 } from 'node:net';
+import { formatMs } from '../../engine/duration.js';
+import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { parseKernel, startKernelSession, type KernelDropsData, type KernelSession } from './kernel.js';
+import {
+  appctl,
+  COMMAND_TIMEOUT_MS,
+  compactKey,
+  flowFields,
+  flowId,
+  flowMatchesFilters,
+  grow,
+  isDropAction,
+  isDropCounter,
+  isDropRule,
+  isRelatedCounter,
+  listInterfaces,
+  ofctl,
+  ovsRequirements,
+  parseCoverage,
+  parseDpctlShow,
+  parseDpifShow,
+  parseDumpFlows,
+  parseInterfaces,
+  parseOfFlows,
+  parseTrace,
+  portsByName,
+  PROTOCOLS,
+  resolveInPort,
+  ruleId,
+  type DpifDatapath,
+  type FlowFields,
+  type InterfaceRow,
+  type Megaflow,
+  type OfRule,
+  type PortRef,
+} from './ovs.js';
+
+/** The BPF programs of the kernel-datapath path fire per packet: 5% of a CPU, 2M events/s. */
+export const OVS_DROPS_BUDGET = { cpu: 0.05, eventsPerSec: 2_000_000 };
+const EXEC = { timeoutMs: COMMAND_TIMEOUT_MS };
+
+export interface OvsDropRule {
+  bridge: string;
+  table: number;
+  /** Null for a table miss (no rule matched: the table's miss behaviour dropped it). */
+  priority: number | null;
+  match: string;
+  cookie: string | null;
+  tableMiss: boolean;
+  /** The rule's packet count over the window (ovs-ofctl dump-flows), when it was found there. */
+  packets?: number;
+}
+
+export interface OvsDroppingFlow {
+  /** The megaflow's key without wildcarded fields, as `ovs-appctl dpctl/dump-flows` prints it. */
+  key: string;
+  actions: string;
+  /** Packets the megaflow dropped in the window (its own count; summed over PMD threads). */
+  packets: number;
+  bytes: number;
+  /** Installed during the window: the packet whose upcall installed it was dropped too, uncounted above. */
+  new: boolean;
+  /** The port the packets came in on, and its bridge. */
+  inPort: string | null;
+  bridge: string | null;
+  datapath: string;
+  fields: FlowFields;
+  ufid: string | null;
+  /** The OpenFlow rule that decided the drop (ofproto/trace of the key), when traced. */
+  rule?: OvsDropRule;
+  /** Why the translation dropped, as the trace said (`>>` lines). */
+  why?: string[];
+}
+
+export interface OvsPortDrops {
+  port: string;
+  bridge: string | null;
+  datapath: string;
+  type: string;
+  rxDropped: number;
+  txDropped: number;
+  rxErrors: number;
+  txErrors: number;
+  rxPackets: number;
+  txPackets: number;
+  /** An internal port that is down: OVS counts what it floods to it as tx drops (harmless). */
+  downInternal: boolean;
+}
+
+export interface OvsDropsData {
+  [key: string]: unknown;
+  durationMs: number;
+  scope: { bridge: string | null; dev: string | null; srcIp: string | null; dstIp: string | null; protocol: string; bridges: string[] };
+  /** Datapath types found (`netdev` userspace, `system` kernel). */
+  datapath: string[];
+  datapaths: Array<{ id: string; type: string; bridges: string[] }>;
+  /**
+   * Packets OVS dropped in the window, within the scope: the largest of what the drop
+   * counters, the dropping megaflows, the OpenFlow drop rules and the kernel programs saw
+   * (each sees a part; only the scoped ones count once a bridge, port or filter is given).
+   */
+  total: number;
+  totalSource: 'megaflows' | 'rules' | 'kernel' | 'coverage' | 'none';
+  /** Sum of `byCause` (all of ovs-vswitchd and its datapaths: these counters cannot be scoped to a bridge). */
+  coverageDrops: number;
+  /** Dropping megaflows' packets, plus one per megaflow installed in the window. */
+  flowDrops: number;
+  /** Packets of OpenFlow rules whose action is drop, on the bridges in scope. */
+  ruleDrops: number;
+  /**
+   * ovs-vswitchd's drop counters that moved (`drop_action_of_pipeline` → 37), and a kernel
+   * datapath's lost upcalls (`lost_upcall_system@ovs-system`).
+   */
+  byCause: Record<string, number>;
+  /** Counters that explain drops without counting them (`upcall_flow_limit_hit`, `conntrack_full`). */
+  related: Record<string, number>;
+  droppingFlows: OvsDroppingFlow[];
+  /** OpenFlow rules with a drop action whose packet count moved. */
+  dropRules: Array<OvsDropRule & { actions: string; packets: number; bytes: number }>;
+  /** Ports in scope whose drop or error counters moved. */
+  ports: OvsPortDrops[];
+  /** rx+tx drops of those ports, except internal ports that are down. */
+  portDrops: number;
+  /** Megaflows in scope at the end of the window. */
+  megaflows: number;
+  /** Times ovs-vswitchd flushed the datapath's megaflows in the window (`dpif_flow_flush`): their counts are then incomplete. */
+  flushes: number;
+  /** The kernel-datapath programs' counts (only where openvswitch.ko is loaded). */
+  kernel?: KernelDropsData;
+  notes: string[];
+}
+
+interface Scope {
+  bridge: string | null;
+  dev: PortRef | null;
+  bridges: string[];
+  datapaths: DpifDatapath[];
+  srcIp?: string;
+  dstIp?: string;
+  proto?: number;
+  protocol: string;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** Which bridges, datapaths and port the params name; throws with what exists when one is unknown. */
+function resolveScope(dps: DpifDatapath[], params: Params): Scope {
+  const bridge = str(params.bridge) ?? null;
+  const devName = str(params.dev);
+  const allBridges = dps.flatMap((d) => d.bridges.map((b) => b.name));
+  if (bridge !== null && !allBridges.includes(bridge)) {
+    throw new Error(`no OVS bridge ${bridge} (bridges: ${allBridges.join(', ') || 'none'})`);
+  }
+  let dev: PortRef | null = null;
+  if (devName !== undefined) {
+    dev = portsByName(dps).get(devName) ?? null;
+    if (!dev) throw new Error(`${devName} is not a port of any OVS bridge (ovs-appctl dpif/show)`);
+    if (bridge !== null && dev.bridge !== bridge) throw new Error(`${devName} is a port of ${dev.bridge}, not of ${bridge}`);
+  }
+  const bridges = dev ? [dev.bridge] : bridge !== null ? [bridge] : allBridges;
+  const datapaths = dps.filter((d) => d.bridges.some((b) => bridges.includes(b.name)) || (bridge === null && dev === null));
+  const protocol = str(params.protocol) ?? 'any';
+  for (const ip of [str(params.src_ip), str(params.dst_ip)]) {
+    if (ip !== undefined && !isIPv4(ip)) throw new Error(`${ip}: only IPv4 addresses can be filtered`);
+  }
+  return {
+    bridge,
+    dev,
+    bridges,
+    datapaths,
+    srcIp: str(params.src_ip),
+    dstIp: str(params.dst_ip),
+    proto: PROTOCOLS[protocol],
+    protocol,
+  };
+}
+
+const scoped = (s: Scope) => s.bridge !== null || s.dev !== null || s.srcIp !== undefined || s.dstIp !== undefined || s.proto !== undefined;
+const flowFiltered = (s: Scope) => s.dev !== null || s.srcIp !== undefined || s.dstIp !== undefined || s.proto !== undefined;
+
+// Record names: `<phase>-<what>[-<datapath or bridge>]`.
+const FLOWS = (phase: string, dp: string) => `${phase}-flows-${dp}`;
+const RULES = (phase: string, br: string) => `${phase}-rules-${br}`;
+
+async function sample(io: ProbeIO, phase: 'start' | 'end', scope: Scope): Promise<RawRecord[]> {
+  // Started together in a fixed order, so a replay answers them in the same order.
+  return Promise.all([
+    io.exec(`${phase}-coverage`, appctl('coverage/show'), EXEC),
+    io.exec(`${phase}-dpctl-show`, appctl('dpctl/show', '-s'), { ...EXEC, allowFailure: true }),
+    ...scope.datapaths.map((dp) => io.exec(FLOWS(phase, dp.id), appctl('dpctl/dump-flows', '-m', dp.id), { ...EXEC, allowFailure: true })),
+    ...scope.bridges.map((br) => io.exec(RULES(phase, br), ofctl('dump-flows', br), { ...EXEC, allowFailure: true })),
+  ]);
+}
+
+function ipBytes(ip: string | undefined): Uint8Array | null {
+  if (ip === undefined) return null;
+  return Uint8Array.from(ip.split('.').map(Number));
+}
+
+async function collect(params: Params, io: ProbeIO): Promise<void> {
+  // Whether the kernel datapath module is loaded decides whether BPF runs: recorded, so a replay decides alike.
+  const kmod = await io.readFile('kernel-module', '/sys/module/openvswitch/initstate', { allowFailure: true });
+  const dps = parseDpifShow((await io.exec('start-dpif-show', appctl('dpif/show'), EXEC)).stdout);
+  const scope = resolveScope(dps, params);
+  const ifaces = interfacesOf(await io.exec('interfaces', listInterfaces(), { ...EXEC, allowFailure: true }));
+  const kernelWanted = params.kernel !== false && kmod.error === undefined && scope.datapaths.some((d) => d.type === 'system');
+
+  let session: KernelSession | undefined;
+  const records: RawRecord[] = [];
+  try {
+    if (kernelWanted) {
+      const ifindexRec = scope.dev
+        ? await io.readFile('kernel-ifindex', `/sys/class/net/${scope.dev.port.name}/ifindex`, { allowFailure: true })
+        : undefined;
+      session = await startKernelSession(io, {
+        ifindex: ifindexRec && ifindexRec.error === undefined ? Number(ifindexRec.stdout.trim()) : 0,
+        saddr: ipBytes(scope.srcIp),
+        daddr: ipBytes(scope.dstIp),
+        proto: scope.proto ?? 0,
+      });
+    }
+    records.push(...(await sample(io, 'start', scope)));
+    await (session?.windowIO ?? io).sleep(params.duration as number);
+    const [, end] = await Promise.all([io.exec('end-dpif-show', appctl('dpif/show'), EXEC), sample(io, 'end', scope)]);
+    records.push(...end);
+    await session?.finish();
+  } finally {
+    session?.close();
+  }
+
+  // Each dropping megaflow (the busiest first) traced back to its OpenFlow rule.
+  const limit = Math.max(0, (params.traces as number | undefined) ?? 5);
+  const flows = droppingFlows(records, dps, scope, ifaces.attachedMacs).flows.slice(0, limit);
+  for (const [i, f] of flows.entries()) {
+    await io.exec(`trace-${i}`, appctl('ofproto/trace', f.dpName, f.rawKey), { ...EXEC, allowFailure: true });
+  }
+}
+
+/** Interface rows by name (which internal ports are down), and the MAC each VM port carries (external_ids:attached-mac). */
+function interfacesOf(r: RawRecord | undefined): { byName: Map<string, InterfaceRow>; attachedMacs: Map<string, string> } {
+  const rows = ok(r) ? parseInterfaces(r.stdout) : [];
+  return {
+    byName: new Map(rows.map((i) => [i.name, i])),
+    attachedMacs: new Map(rows.flatMap((i) => (i.externalIds['attached-mac'] ? [[i.name, i.externalIds['attached-mac']] as [string, string]] : []))),
+  };
+}
+
+interface FlowDelta {
+  datapath: string;
+  dpName: string;
+  rawKey: string;
+  flow: Megaflow;
+  packets: number;
+  bytes: number;
+  new: boolean;
+  port: PortRef | undefined;
+}
+
+function rec(records: RawRecord[], name: string): RawRecord | undefined {
+  return records.find((r) => r.name === name);
+}
+
+function ok(r: RawRecord | undefined): r is RawRecord {
+  return r !== undefined && r.error === undefined && r.exitCode === 0;
+}
+
+/** Why the first of these records that exists failed, or null. */
+function failure(...recs: Array<RawRecord | undefined>): string | null {
+  const bad = recs.find((r) => r !== undefined && !(r.error === undefined && r.exitCode === 0));
+  return bad ? (bad.error ?? `exit ${bad.exitCode}`) : null;
+}
+
+/** Megaflows in scope over the window, and the dropping ones (merged over PMD threads, busiest first). */
+function droppingFlows(
+  records: RawRecord[],
+  dps: DpifDatapath[],
+  scope: Scope,
+  attachedMacs: Map<string, string>,
+): { flows: FlowDelta[]; inScope: number; vanished: number; notes: string[] } {
+  const notes: string[] = [];
+  const merged = new Map<string, FlowDelta>();
+  let inScope = 0;
+  let vanished = 0;
+  const devMac = scope.dev ? attachedMacs.get(scope.dev.port.name)?.toLowerCase() : undefined;
+  for (const dp of scope.datapaths) {
+    const start = rec(records, FLOWS('start', dp.id));
+    const end = rec(records, FLOWS('end', dp.id));
+    if (!ok(start) || !ok(end)) {
+      const why = failure(start, end);
+      if (why) notes.push(`${dp.id}: megaflows not read: ${why}`);
+      continue;
+    }
+    const before = new Map(parseDumpFlows(start.stdout).map((f) => [flowId(dp.id, f), f]));
+    const after = parseDumpFlows(end.stdout);
+    const keep = (f: Megaflow) => {
+      const inPort = f.items.get('in_port')?.get('')?.value;
+      const port = resolveInPort(dps, dp.id, inPort);
+      if (port && !scope.bridges.includes(port.bridge)) return { keep: false, port };
+      if (!port && (scope.bridge !== null || scope.dev !== null)) return { keep: false, port };
+      if (scope.dev) {
+        const ethDst = f.items.get('eth')?.get('dst')?.value?.toLowerCase();
+        const fromDev = port?.port.name === scope.dev.port.name;
+        const toDev = devMac !== undefined && ethDst === devMac;
+        if (!fromDev && !toDev) return { keep: false, port };
+      }
+      return { keep: flowMatchesFilters(f.items, { srcIp: scope.srcIp, dstIp: scope.dstIp, proto: scope.proto }), port };
+    };
+    const afterIds = new Set<string>();
+    for (const f of after) {
+      const id = flowId(dp.id, f);
+      afterIds.add(id);
+      const k = keep(f);
+      if (!k.keep) continue;
+      inScope++;
+      if (!isDropAction(f.actions)) continue;
+      const b = before.get(id);
+      const packets = grow(b?.packets, f.packets);
+      if (b && packets === 0) continue;
+      // Merged over threads: one megaflow can be installed in several PMDs under one ufid.
+      const mk = `${dp.id}|${f.ufid ?? f.rawKey}`;
+      const m = merged.get(mk);
+      if (m) {
+        m.packets += packets;
+        m.bytes += grow(b?.bytes, f.bytes);
+        m.new = m.new || !b;
+      } else {
+        merged.set(mk, { datapath: dp.id, dpName: dp.name, rawKey: f.rawKey, flow: f, packets, bytes: grow(b?.bytes, f.bytes), new: !b, port: k.port });
+      }
+    }
+    for (const [id, f] of before) if (!afterIds.has(id) && isDropAction(f.actions) && keep(f).keep) vanished++;
+  }
+  if (vanished > 0) notes.push(`${vanished} dropping megaflow(s) were removed during the window: their last packets are not counted`);
+  const flows = [...merged.values()].sort((a, b) => b.packets - a.packets || Number(b.new) - Number(a.new) || a.rawKey.localeCompare(b.rawKey));
+  return { flows, inScope, vanished, notes };
+}
+
+function ruleDeltas(records: RawRecord[], scope: Scope, notes: string[]): Map<string, { bridge: string; rule: OfRule; packets: number; bytes: number }> {
+  const out = new Map<string, { bridge: string; rule: OfRule; packets: number; bytes: number }>();
+  for (const br of scope.bridges) {
+    const start = rec(records, RULES('start', br));
+    const end = rec(records, RULES('end', br));
+    if (!ok(start) || !ok(end)) {
+      const why = failure(start, end);
+      if (why) notes.push(`${br}: OpenFlow rules not read: ${why}`);
+      continue;
+    }
+    const before = new Map(parseOfFlows(start.stdout).map((r) => [ruleId(br, r), r]));
+    for (const r of parseOfFlows(end.stdout)) {
+      const b = before.get(ruleId(br, r));
+      out.set(ruleId(br, r), { bridge: br, rule: r, packets: grow(b?.packets, r.packets), bytes: grow(b?.bytes, r.bytes) });
+    }
+  }
+  return out;
+}
+
+function parse(records: RawRecord[], params: Params): ProbeResult<OvsDropsData> {
+  const showRec = rec(records, 'start-dpif-show');
+  if (!ok(showRec)) throw new Error(`ovs-appctl dpif/show: ${failure(showRec) ?? 'not in the evidence'}`);
+  const dps = parseDpifShow(showRec.stdout);
+  const scope = resolveScope(dps, params);
+  const notes: string[] = [];
+  const top = Math.max(1, (params.top as number | undefined) ?? 10);
+
+  const { byName: ifaceByName, attachedMacs } = interfacesOf(rec(records, 'interfaces'));
+
+  // Coverage: drop causes and related counters.
+  const covStart = rec(records, 'start-coverage');
+  const covEnd = rec(records, 'end-coverage');
+  const byCause: Record<string, number> = {};
+  const related: Record<string, number> = {};
+  let flushes = 0;
+  if (ok(covStart) && ok(covEnd)) {
+    const before = parseCoverage(covStart.stdout);
+    for (const [name, total] of parseCoverage(covEnd.stdout)) {
+      const d = grow(before.get(name) ?? 0, total);
+      if (d <= 0) continue;
+      if (isDropCounter(name)) byCause[name] = d;
+      else if (isRelatedCounter(name)) related[name] = d;
+      else if (name === 'dpif_flow_flush') flushes = d;
+    }
+  }
+  if (flushes > 0) {
+    notes.push(`the datapath's megaflows were flushed ${flushes} time(s) during the window (a bridge deleted, dpctl/del-flows): dropping megaflows may be missing or undercounted; the drop counters and OpenFlow rules still count`);
+  }
+
+  // Megaflows and rules.
+  const flowScan = droppingFlows(records, dps, scope, attachedMacs);
+  notes.push(...flowScan.notes);
+  const rules = ruleDeltas(records, scope, notes);
+  const limit = Math.max(0, (params.traces as number | undefined) ?? 5);
+  const droppingFlowsOut: OvsDroppingFlow[] = flowScan.flows.map((f, i) => {
+    const out: OvsDroppingFlow = {
+      key: compactKey(f.flow.items),
+      actions: f.flow.actions,
+      packets: f.packets,
+      bytes: f.bytes,
+      new: f.new,
+      inPort: f.port?.port.name ?? f.flow.items.get('in_port')?.get('')?.value ?? null,
+      bridge: f.port?.bridge ?? null,
+      datapath: f.datapath,
+      fields: flowFields(f.flow.items),
+      ufid: f.flow.ufid,
+    };
+    if (i < limit) {
+      const t = rec(records, `trace-${i}`);
+      if (ok(t)) {
+        const trace = parseTrace(t.stdout);
+        const last = trace.rules.at(-1);
+        if (last) {
+          const found = last.tableMiss ? undefined : rules.get(ruleId(last.bridge, { table: last.table, priority: last.priority ?? 0, match: last.match }));
+          out.rule = {
+            bridge: last.bridge,
+            table: last.table,
+            priority: last.priority,
+            match: last.match,
+            cookie: last.cookie,
+            tableMiss: last.tableMiss,
+            ...(found ? { packets: found.packets } : {}),
+          };
+        }
+        if (trace.errors.length > 0) out.why = trace.errors;
+        if (trace.datapathActions !== null && !isDropAction(trace.datapathActions)) {
+          notes.push(`megaflow ${out.key} drops, but tracing it now gives "${trace.datapathActions}": the rules changed since it was installed`);
+        }
+      } else if (t) {
+        notes.push(`could not trace megaflow ${out.key}: ${failure(t)}`);
+      }
+    }
+    return out;
+  });
+  const flowDrops = droppingFlowsOut.reduce((n, f) => n + f.packets + (f.new ? 1 : 0), 0);
+
+  const dropRules = [...rules.values()]
+    .filter((r) => isDropRule(r.rule) && r.packets > 0)
+    .sort((a, b) => b.packets - a.packets)
+    .map((r) => ({
+      bridge: r.bridge,
+      table: r.rule.table,
+      priority: r.rule.priority,
+      match: r.rule.match,
+      cookie: r.rule.cookie,
+      tableMiss: false,
+      actions: r.rule.actions,
+      packets: r.packets,
+      bytes: r.bytes,
+    }));
+  const ruleDrops = dropRules.reduce((n, r) => n + r.packets, 0);
+
+  // Ports.
+  const ports: OvsPortDrops[] = [];
+  const dpctlStart = rec(records, 'start-dpctl-show');
+  const dpctlEnd = rec(records, 'end-dpctl-show');
+  const byName = portsByName(dps);
+  if (ok(dpctlStart) && ok(dpctlEnd)) {
+    const startDps = parseDpctlShow(dpctlStart.stdout);
+    const before = new Map(startDps.flatMap((d) => d.ports.map((p) => [`${d.id}|${p.name}`, p] as const)));
+    for (const d of parseDpctlShow(dpctlEnd.stdout)) {
+      // The kernel datapath's `lost`: packets whose upcall could not be queued to ovs-vswitchd.
+      // (The userspace datapath counts those as datapath_drop_upcall_error already.)
+      const lostHere = grow(startDps.find((x) => x.id === d.id)?.lost, d.lost);
+      if (lostHere > 0 && scope.datapaths.some((x) => x.id === d.id && x.type !== 'netdev')) byCause[`lost_upcall_${d.id}`] = lostHere;
+      if (!scope.datapaths.some((s) => s.id === d.id)) continue;
+      for (const p of d.ports) {
+        const ref = byName.get(p.name);
+        if (scope.dev ? p.name !== scope.dev.port.name : scoped(scope) && !(ref && scope.bridges.includes(ref.bridge))) continue;
+        const b = before.get(`${d.id}|${p.name}`);
+        const entry: OvsPortDrops = {
+          port: p.name,
+          bridge: ref?.bridge ?? null,
+          datapath: d.id,
+          type: ref?.port.type ?? p.type,
+          rxDropped: grow(b?.rxDropped, p.rxDropped),
+          txDropped: grow(b?.txDropped, p.txDropped),
+          rxErrors: grow(b?.rxErrors, p.rxErrors),
+          txErrors: grow(b?.txErrors, p.txErrors),
+          rxPackets: grow(b?.rxPackets, p.rxPackets),
+          txPackets: grow(b?.txPackets, p.txPackets),
+          downInternal: false,
+        };
+        if (entry.rxDropped + entry.txDropped + entry.rxErrors + entry.txErrors === 0) continue;
+        const iface = ifaceByName.get(p.name);
+        const internal = iface?.type === 'internal' || entry.type === 'internal' || (ref !== undefined && ref.port.ofport === 65534);
+        entry.downInternal = internal && (iface?.linkState === 'down' || iface?.adminState === 'down');
+        ports.push(entry);
+      }
+    }
+  } else {
+    const why = failure(dpctlStart, dpctlEnd);
+    if (why) notes.push(`port counters not read: ${why}`);
+  }
+  ports.sort((a, b) => b.rxDropped + b.txDropped - (a.rxDropped + a.txDropped) || a.port.localeCompare(b.port));
+  const portDrops = ports.filter((p) => !p.downInternal).reduce((n, p) => n + p.rxDropped + p.txDropped, 0);
+  const downDrops = ports.filter((p) => p.downInternal);
+  if (downDrops.length > 0) {
+    notes.push(
+      `${downDrops.map((p) => `${p.port} (${p.txDropped + p.rxDropped})`).join(', ')}: drops on a bridge's internal port that is down (what OVS floods there); not counted in portDrops`,
+    );
+  }
+
+  const coverageDrops = Object.values(byCause).reduce((n, v) => n + v, 0);
+  const kernel = parseKernel(records);
+  if (kernel && kernel.failed.length > 0) notes.push(`kernel datapath programs not attached: ${kernel.failed.join('; ')}`);
+
+  // The total: the largest view that applies to the scope.
+  const views: Array<[OvsDropsData['totalSource'], number]> = [['megaflows', flowDrops]];
+  if (!flowFiltered(scope)) views.push(['rules', ruleDrops]);
+  if (kernel) views.push(['kernel', kernel.drops]);
+  if (!scoped(scope)) views.push(['coverage', coverageDrops]);
+  else if (coverageDrops > 0) notes.push(`byCause counts all of ovs-vswitchd (coverage counters cannot be scoped to a bridge or port)`);
+  let total = 0;
+  let totalSource: OvsDropsData['totalSource'] = 'none';
+  for (const [source, n] of views) {
+    if (n > total) {
+      total = n;
+      totalSource = source;
+    }
+  }
+
+  const startAt = rec(records, 'start-coverage')?.at;
+  const endAt = rec(records, 'end-coverage')?.at;
+  const durationMs = startAt !== undefined && endAt !== undefined ? endAt - startAt : 0;
+  const data: OvsDropsData = {
+    durationMs,
+    scope: {
+      bridge: scope.bridge,
+      dev: scope.dev?.port.name ?? null,
+      srcIp: scope.srcIp ?? null,
+      dstIp: scope.dstIp ?? null,
+      protocol: scope.protocol,
+      bridges: scope.bridges,
+    },
+    datapath: [...new Set(dps.map((d) => d.type))].sort(),
+    datapaths: dps.map((d) => ({ id: d.id, type: d.type, bridges: d.bridges.map((b) => b.name) })),
+    total,
+    totalSource,
+    coverageDrops,
+    flowDrops,
+    ruleDrops,
+    byCause: sortedMap(byCause),
+    related: sortedMap(related),
+    droppingFlows: droppingFlowsOut,
+    dropRules,
+    ports,
+    portDrops,
+    megaflows: flowScan.inScope,
+    flushes,
+    ...(kernel ? { kernel } : {}),
+    notes,
+  };
+  return {
+    data,
+    summary: summarize(data, params.duration as number),
+    severity: total > 0 || portDrops > 0 ? 'critical' : Object.keys(related).some((k) => /flow_limit|conntrack_full/.test(k)) ? 'warning' : 'info',
+    charts: charts(data, top),
+    tables: tables(data, top),
+  };
+}
+
+function sortedMap(m: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(m).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
+}
+
+function ruleText(r: OvsDropRule): string {
+  if (r.tableMiss) return `table ${r.table} miss on ${r.bridge}`;
+  return `table=${r.table},priority=${r.priority}${r.match ? `,${r.match}` : ''} on ${r.bridge}`;
+}
+
+function scopeText(d: OvsDropsData): string {
+  const parts: string[] = [];
+  if (d.scope.dev) parts.push(`port ${d.scope.dev}`);
+  else if (d.scope.bridge) parts.push(d.scope.bridge);
+  if (d.scope.srcIp) parts.push(`from ${d.scope.srcIp}`);
+  if (d.scope.dstIp) parts.push(`to ${d.scope.dstIp}`);
+  if (d.scope.protocol !== 'any') parts.push(d.scope.protocol);
+  return parts.length ? ` (${parts.join(' ')})` : '';
+}
+
+function summarize(d: OvsDropsData, requestedMs: number): string {
+  const when = `in ${formatMs(requestedMs)}${scopeText(d)}`;
+  const dpText = `${d.datapath.join('+') || 'no'} datapath`;
+  const parts: string[] = [];
+  if (d.total > 0) {
+    const causes = Object.entries(d.byCause)
+      .slice(0, 3)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    const f = d.droppingFlows[0];
+    let text = `OVS dropped ${d.total} packet${d.total === 1 ? '' : 's'} ${when}`;
+    if (causes) text += `: ${causes}`;
+    if (f) {
+      text += `; ${d.droppingFlows.length} dropping megaflow${d.droppingFlows.length === 1 ? '' : 's'}, top ${f.key} (${f.packets} packets${f.new ? ' + 1 on upcall' : ''})`;
+      if (f.rule) text += ` by OpenFlow rule ${ruleText(f.rule)}`;
+    } else if (d.dropRules[0]) {
+      text += `; OpenFlow drop rule ${ruleText(d.dropRules[0])} (${d.dropRules[0].packets} packets)`;
+    }
+    parts.push(text);
+  } else {
+    parts.push(`no OVS drops ${when} (${dpText}, ${d.megaflows} megaflow${d.megaflows === 1 ? '' : 's'})`);
+  }
+  const ports = d.ports.filter((p) => !p.downInternal && p.rxDropped + p.txDropped > 0);
+  if (ports.length > 0) {
+    parts.push(
+      `port drops: ${ports
+        .slice(0, 3)
+        .map((p) => `${p.port} rx ${p.rxDropped} tx ${p.txDropped}`)
+        .join(', ')}`,
+    );
+  }
+  return parts.join('; ');
+}
+
+function charts(d: OvsDropsData, top: number): ChartSpec[] {
+  const out: ChartSpec[] = [];
+  const causes: Record<string, number> = { ...d.byCause, ...(d.kernel?.dropReasons ?? {}) };
+  if (d.kernel) for (const [k, v] of Object.entries(d.kernel.upcallErrors)) causes[`upcall failed: ${k}`] = v;
+  if (Object.keys(causes).length > 0) {
+    const bar: BarChart = {
+      kind: 'bar',
+      title: 'OVS drops by cause',
+      unit: 'packets',
+      bars: Object.entries(causes)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, top)
+        .map(([label, value]) => ({ label, value })),
+    };
+    out.push(bar);
+  }
+  if (d.droppingFlows.length > 0) {
+    out.push({
+      kind: 'bar',
+      title: 'Dropping megaflows',
+      unit: 'packets',
+      bars: d.droppingFlows.slice(0, top).map((f) => ({ label: f.key, value: f.packets + (f.new ? 1 : 0) })),
+    });
+  }
+  return out;
+}
+
+function tables(d: OvsDropsData, top: number): TableSpec[] {
+  const out: TableSpec[] = [];
+  if (d.droppingFlows.length > 0) {
+    out.push({
+      title: 'Dropping megaflows',
+      columns: ['datapath', 'in port', 'key', 'actions', 'packets', 'bytes', 'new', 'OpenFlow rule'],
+      rows: d.droppingFlows.slice(0, top).map((f) => [f.datapath, f.inPort ?? '', f.key, f.actions, f.packets, f.bytes, f.new ? 'yes' : '', f.rule ? ruleText(f.rule) : '']),
+    });
+  }
+  if (d.dropRules.length > 0) {
+    out.push({
+      title: 'OpenFlow rules with a drop action that matched',
+      columns: ['bridge', 'table', 'priority', 'match', 'packets', 'bytes'],
+      rows: d.dropRules.slice(0, top).map((r) => [r.bridge, r.table, r.priority ?? '', r.match || '(any)', r.packets, r.bytes]),
+    });
+  }
+  const counters = { ...d.byCause, ...d.related };
+  if (Object.keys(counters).length > 0) {
+    out.push({
+      title: 'ovs-vswitchd counters (coverage/show) over the window',
+      columns: ['counter', 'kind', 'count'],
+      rows: Object.entries(counters).map(([k, v]) => [k, k in d.byCause ? 'drop' : 'related', v]),
+    });
+  }
+  if (d.ports.length > 0) {
+    out.push({
+      title: 'Ports whose drop or error counters moved',
+      columns: ['port', 'bridge', 'type', 'rx dropped', 'tx dropped', 'rx errors', 'tx errors', 'rx packets', 'tx packets', 'note'],
+      rows: d.ports.map((p) => [p.port, p.bridge ?? '', p.type, p.rxDropped, p.txDropped, p.rxErrors, p.txErrors, p.rxPackets, p.txPackets, p.downInternal ? 'internal port down' : '']),
+    });
+  }
+  if (d.kernel) {
+    const k = d.kernel;
+    out.push({
+      title: 'Kernel datapath (BPF)',
+      columns: ['what', 'value'],
+      rows: [
+        ['attached', k.attached.join(', ') || 'nothing'],
+        ['not attached', k.failed.join('; ')],
+        ['packets received', Object.values(k.received).reduce((n, v) => n + v, 0)],
+        ['flow lookups', k.lookups],
+        ['upcalls', Object.values(k.upcalls).reduce((n, v) => n + v, 0)],
+        ['failed upcalls', Object.entries(k.upcallErrors).map(([e, n]) => `${e} ${n}`).join(', ') || 0],
+        ['OVS drop reasons', Object.entries(k.dropReasons).map(([e, n]) => `${e} ${n}`).join(', ') || 0],
+      ],
+    });
+    if (k.dropsAfterReceive.length > 0) {
+      out.push({
+        title: 'Drops of packets that entered OVS (kernel)',
+        columns: ['reason', 'location', 'in device', 'drops'],
+        rows: k.dropsAfterReceive.slice(0, top).map((x) => [x.reason, x.location, x.device, x.count]),
+      });
+    }
+  }
+  return out;
+}
+
+export const ovsDrops: ProbeDefinition<OvsDropsData> = {
+  id: 'ovs.drops',
+  title: 'Open vSwitch drops: causes, dropping megaflows, OpenFlow rules',
+  description: `Finds where Open vSwitch drops packets. Over \`duration\` it reads, at the start and the end:
+
+- ovs-vswitchd's drop counters (\`ovs-appctl coverage/show\`: \`drop_action_of_pipeline\` for an OpenFlow drop, \`drop_action_*\` for translation failures such as too many resubmits or a missing recirculation context, \`datapath_drop_*\` for datapath errors such as a failed upcall, \`netdev_*_drops\`) → \`byCause\`;
+- the datapath's megaflows (\`ovs-appctl dpctl/dump-flows -m\`): those whose actions are \`drop\` and whose packet count moved, with their key (in port, Ethernet, IPv4, TCP/UDP, \`recirc_id\`, \`ct_state\`) → \`droppingFlows\`; each is traced (\`ovs-appctl ofproto/trace\`) back to the OpenFlow rule that decided it (\`rule\`, with that rule's own packet count);
+- every bridge's OpenFlow rules (\`ovs-ofctl dump-flows\`): rules whose action is drop and that matched → \`dropRules\`;
+- the datapath ports' counters (\`ovs-appctl dpctl/show -s\`) → \`ports\` whose drops or errors moved.
+
+\`bridge\` limits it to one bridge, \`dev\` to the packets a port (a VM's tap) sends into OVS (and, when its interface has \`external_ids:attached-mac\`, those addressed to it); \`src_ip\`, \`dst_ip\`, \`protocol\` keep the megaflows that can carry such packets. \`total\` is the largest count among the views that apply to that scope. The first packet of a new megaflow is dropped during its upcall and is not in the megaflow's own count (\`new: true\` adds it).
+
+On hosts whose OVS runs the **kernel datapath** (\`/sys/module/openvswitch\` present) it also loads \`bpf/ovs.bpf.c\`: kprobes on \`ovs_vport_receive\`, \`ovs_dp_process_packet\`, \`ovs_dp_upcall\` (and its return: failed upcalls lose the packet) and the \`kfree_skb\` drop reasons of the OPENVSWITCH subsystem (kernel 6.4+), or any drop of a packet that entered OVS on older kernels → \`kernel\`. On the userspace (\`netdev\`) datapath only the commands run.
+
+Replaces the seed's \`ovs/ovs-kernel-module-drop-monitor.py\` (PROBES.md row 30).`,
+  normal: `\`total\` 0, no dropping megaflows, \`byCause\` empty. A megaflow with \`actions:drop\` is an OpenFlow rule doing its job (security groups, ACLs): it is a fault when the traffic it drops should pass. \`drop_action_*\` counters other than \`of_pipeline\`, any \`datapath_drop_*\` (\`upcall_error\`: ovs-vswitchd cannot keep up), and tx drops on a VM's port (the VM does not take its packets) are never normal. An internal bridge port that is down counts what OVS floods to it as tx drops: harmless.`,
+  replaces: ['ovs/ovs-kernel-module-drop-monitor.py'],
+  params: {
+    bridge: { type: 'string', description: 'Only this OVS bridge (default: every bridge).' },
+    dev: { type: 'string', description: "Only packets this OVS port (a VM's tap) sends into OVS, and those to its attached-mac.", cliOption: 'dev' },
+    duration: { type: 'duration', default: '5s', min: 500, description: 'How long to watch (OVS flushes its drop counters about once a second: give it 2s or more).', cliOption: 'duration' },
+    src_ip: { type: 'ip', description: 'Only megaflows that can carry IPv4 packets from this address.', cliOption: 'src-ip' },
+    dst_ip: { type: 'ip', description: 'Only megaflows that can carry IPv4 packets to this address.', cliOption: 'dst-ip' },
+    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only megaflows that can carry this IPv4 protocol.' },
+    traces: { type: 'integer', default: 5, min: 0, max: 50, description: 'How many dropping megaflows (the busiest) to trace to their OpenFlow rule.' },
+    kernel: { type: 'boolean', default: true, description: 'On a kernel-datapath host, also count drops with the BPF programs.' },
+    top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many rows and bars to show.' },
+  },
+  // Read when the probe runs: the control socket's path depends on OVS_RUNDIR and the daemon's pid.
+  get requirements() {
+    return ovsRequirements();
+  },
+  overhead: 'low',
+  budget: OVS_DROPS_BUDGET,
+  driver: 'command',
+  collect,
+  parse,
+};

@@ -1,0 +1,501 @@
+// ovs.megaflow: megaflow and upcall health of Open vSwitch over a window. At the start and the
+// end it reads each datapath's lookups (dpif/show, dpctl/show: hit, missed, lost), the flow
+// table's size and limit (upcall/show), the userspace datapath's per-thread counters
+// (dpif-netdev/pmd-stats-show: EMC/SMC/megaflow hits, upcalls that worked or failed, cycles),
+// ovs-vswitchd's flow counters (coverage/show) and the megaflows themselves
+// (dpctl/dump-flows -m): hit rate, miss and upcall rates, lost packets, failed upcalls,
+// flow-limit pressure, megaflow churn, and the busiest megaflows of a port.
+import { formatMs } from '../../engine/duration.js';
+import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import {
+  appctl,
+  COMMAND_TIMEOUT_MS,
+  compactKey,
+  flowId,
+  grow,
+  isDropAction,
+  ovsRequirements,
+  parseCoverage,
+  parseDpctlShow,
+  parseDpifShow,
+  parseDumpFlows,
+  parsePmdStats,
+  parseUpcallShow,
+  portsByName,
+  resolveInPort,
+  type DpifDatapath,
+  type Megaflow,
+  type PortRef,
+} from '../ovs.drops/ovs.js';
+
+const EXEC = { timeoutMs: COMMAND_TIMEOUT_MS };
+
+/** Coverage counters about the flow table and upcalls, reported as deltas. */
+const FLOW_COUNTERS = [
+  'dpif_flow_put',
+  'dpif_flow_del',
+  'dpif_flow_flush',
+  'upcall_flow_limit_hit',
+  'upcall_flow_limit_kill',
+  'upcall_ukey_contention',
+  'upcall_ukey_replace',
+  'handler_duplicate_upcall',
+  'revalidate_missed_dp_flow',
+  'dumped_duplicate_flow',
+  'dumped_new_flow',
+  'datapath_drop_upcall_error',
+  'xlate_actions',
+];
+
+export interface MegaflowDatapath {
+  id: string;
+  type: string;
+  bridges: string[];
+  /** Over the window (all bridges of the datapath share these). */
+  hits: number;
+  missed: number;
+  lost: number;
+  /** hits / (hits + missed); null without lookups. */
+  hitRate: number | null;
+  /** Per second over the window. */
+  missPerSec: number;
+  lostPerSec: number;
+  /** upcall/show at the end: current, average, maximum and the (dynamic) limit. */
+  flows: { current: number; avg: number; max: number; limit: number } | null;
+  /** current / limit: near 1, new flows are refused and packets take the slow path. */
+  flowLimitPressure: number | null;
+  dumpDurationMs: number | null;
+  /** Megaflows in the dumps: at the end, installed and removed between the two dumps. */
+  megaflows: number;
+  installed: number;
+  removed: number;
+}
+
+export interface MegaflowPmd {
+  thread: string;
+  packets: number;
+  recirculations: number;
+  /** Exact-match cache, signature-match cache, megaflow (dpcls), simple match, offload hits. */
+  emcHits: number;
+  smcHits: number;
+  megaflowHits: number;
+  simpleMatchHits: number;
+  phwolHits: number;
+  upcallsOk: number;
+  upcallsFailed: number;
+  hitRate: number | null;
+  /** Processing cycles per packet over the window (PMD threads only). */
+  cyclesPerPacket: number | null;
+  /** Share of the thread's cycles spent processing (PMD threads only). */
+  busy: number | null;
+}
+
+export interface MegaflowTopFlow {
+  key: string;
+  inPort: string | null;
+  bridge: string | null;
+  actions: string;
+  drop: boolean;
+  packets: number;
+  bytes: number;
+  /** Installed during the window (its first packet was a miss). */
+  new: boolean;
+}
+
+export interface OvsMegaflowData {
+  [key: string]: unknown;
+  durationMs: number;
+  scope: { bridge: string | null; dev: string | null; bridges: string[] };
+  datapath: string[];
+  datapaths: MegaflowDatapath[];
+  /** Sums over the datapaths in scope. */
+  hits: number;
+  missed: number;
+  lost: number;
+  hitRate: number | null;
+  missPerSec: number;
+  /** Upcalls that failed (userspace datapath) plus lost packets (kernel datapath). */
+  failedUpcalls: number;
+  /** Upcalls that worked (userspace datapath; the kernel datapath's misses are its upcalls). */
+  upcalls: number;
+  pmd: MegaflowPmd[];
+  /**
+   * Megaflows installed and removed between the two dumps; flow puts and deletes through the
+   * dpif layer (the kernel datapath's installs: the userspace datapath installs from its own
+   * threads without them); times the datapath's megaflows were all flushed.
+   */
+  churn: { installed: number; removed: number; puts: number; deletes: number; putsPerSec: number; flushes: number };
+  /** The highest flow-limit pressure of the datapaths, and how often the limit was hit. */
+  flowLimit: { pressure: number | null; hits: number; kills: number };
+  /** Coverage counters about flows and upcalls that moved. */
+  counters: Record<string, number>;
+  /** Busiest megaflows in scope (of `dev` when given) over the window. */
+  topFlows: MegaflowTopFlow[];
+  /** The port's share: packets on its existing megaflows (hits) and megaflows it got installed (at least one miss each). */
+  port?: { name: string; hits: number; misses: number; hitRate: number | null; megaflows: number };
+  /** What the numbers mean, against what normal looks like. */
+  assessment: string[];
+  notes: string[];
+}
+
+interface Scope {
+  bridge: string | null;
+  dev: PortRef | null;
+  bridges: string[];
+  datapaths: DpifDatapath[];
+}
+
+function resolveScope(dps: DpifDatapath[], params: Params): Scope {
+  const bridge = typeof params.bridge === 'string' && params.bridge !== '' ? params.bridge : null;
+  const devName = typeof params.dev === 'string' && params.dev !== '' ? params.dev : undefined;
+  const all = dps.flatMap((d) => d.bridges.map((b) => b.name));
+  if (bridge !== null && !all.includes(bridge)) throw new Error(`no OVS bridge ${bridge} (bridges: ${all.join(', ') || 'none'})`);
+  let dev: PortRef | null = null;
+  if (devName !== undefined) {
+    dev = portsByName(dps).get(devName) ?? null;
+    if (!dev) throw new Error(`${devName} is not a port of any OVS bridge (ovs-appctl dpif/show)`);
+    if (bridge !== null && dev.bridge !== bridge) throw new Error(`${devName} is a port of ${dev.bridge}, not of ${bridge}`);
+  }
+  const bridges = dev ? [dev.bridge] : bridge !== null ? [bridge] : all;
+  return { bridge, dev, bridges, datapaths: dps.filter((d) => d.bridges.some((b) => bridges.includes(b.name))) };
+}
+
+async function sample(io: ProbeIO, phase: 'start' | 'end', scope: Scope): Promise<void> {
+  await Promise.all([
+    io.exec(`${phase}-dpif-show`, appctl('dpif/show'), EXEC),
+    io.exec(`${phase}-dpctl-show`, appctl('dpctl/show'), { ...EXEC, allowFailure: true }),
+    io.exec(`${phase}-upcall-show`, appctl('upcall/show'), { ...EXEC, allowFailure: true }),
+    // Only the userspace datapath has PMD statistics.
+    ...(scope.datapaths.some((d) => d.type === 'netdev')
+      ? [io.exec(`${phase}-pmd-stats`, appctl('dpif-netdev/pmd-stats-show'), { ...EXEC, allowFailure: true })]
+      : []),
+    io.exec(`${phase}-coverage`, appctl('coverage/show'), { ...EXEC, allowFailure: true }),
+    ...scope.datapaths.map((dp) => io.exec(`${phase}-flows-${dp.id}`, appctl('dpctl/dump-flows', '-m', dp.id), { ...EXEC, allowFailure: true })),
+  ]);
+}
+
+async function collect(params: Params, io: ProbeIO): Promise<void> {
+  const topo = parseDpifShow((await io.exec('topology', appctl('dpif/show'), EXEC)).stdout);
+  const scope = resolveScope(topo, params);
+  await sample(io, 'start', scope);
+  await io.sleep(params.duration as number);
+  await sample(io, 'end', scope);
+}
+
+const find = (records: RawRecord[], name: string) => records.find((r) => r.name === name);
+const good = (r: RawRecord | undefined): r is RawRecord => r !== undefined && r.error === undefined && r.exitCode === 0;
+const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 10000) / 10000 : null);
+const perSec = (n: number, ms: number) => (ms > 0 ? Math.round((n / (ms / 1000)) * 100) / 100 : 0);
+const pct = (r: number | null) => (r === null ? 'n/a' : `${(r * 100).toFixed(1)}%`);
+
+function pmdDeltas(start: RawRecord | undefined, end: RawRecord | undefined): MegaflowPmd[] {
+  if (!good(end)) return [];
+  const before = new Map((good(start) ? parsePmdStats(start.stdout) : []).map((t) => [t.thread, t.values]));
+  return parsePmdStats(end.stdout).map((t) => {
+    const b = before.get(t.thread) ?? {};
+    const d = (label: string) => grow(b[label], t.values[label] ?? 0);
+    const emcHits = d('emc hits');
+    const smcHits = d('smc hits');
+    const megaflowHits = d('megaflow hits');
+    const simpleMatchHits = d('simple match hits');
+    const phwolHits = d('phwol hits');
+    const upcallsOk = d('miss with success upcall');
+    const upcallsFailed = d('miss with failed upcall');
+    const hitsAll = emcHits + smcHits + megaflowHits + simpleMatchHits + phwolHits;
+    const processing = t.values['processing cycles'] !== undefined ? d('processing cycles') : null;
+    const idle = t.values['idle cycles'] !== undefined ? d('idle cycles') : null;
+    const packets = d('packets received');
+    return {
+      thread: t.thread,
+      packets,
+      recirculations: d('packet recirculations'),
+      emcHits,
+      smcHits,
+      megaflowHits,
+      simpleMatchHits,
+      phwolHits,
+      upcallsOk,
+      upcallsFailed,
+      hitRate: ratio(hitsAll, hitsAll + upcallsOk + upcallsFailed),
+      cyclesPerPacket: processing !== null && packets > 0 ? Math.round((processing / packets) * 10) / 10 : null,
+      busy: processing !== null && idle !== null ? ratio(processing, processing + idle) : null,
+    };
+  });
+}
+
+function parse(records: RawRecord[], params: Params): ProbeResult<OvsMegaflowData> {
+  const topoRec = find(records, 'topology');
+  if (!good(topoRec)) throw new Error(`ovs-appctl dpif/show: ${topoRec ? (topoRec as RawRecord).error ?? `exit ${(topoRec as RawRecord).exitCode}` : 'not in the evidence'}`);
+  const topo = parseDpifShow(topoRec.stdout);
+  const scope = resolveScope(topo, params);
+  const top = Math.max(1, (params.top as number | undefined) ?? 10);
+  const notes: string[] = [];
+  const startAt = find(records, 'start-dpif-show')?.at;
+  const endAt = find(records, 'end-dpif-show')?.at;
+  const durationMs = startAt !== undefined && endAt !== undefined ? endAt - startAt : 0;
+
+  const show = (phase: string) => {
+    const r = find(records, `${phase}-dpif-show`);
+    return good(r) ? parseDpifShow(r.stdout) : [];
+  };
+  const dpctl = (phase: string) => {
+    const r = find(records, `${phase}-dpctl-show`);
+    return good(r) ? parseDpctlShow(r.stdout) : [];
+  };
+  const upcallEnd = good(find(records, 'end-upcall-show')) ? parseUpcallShow(find(records, 'end-upcall-show')!.stdout) : [];
+  const [showStart, showEnd, dpctlStart, dpctlEnd] = [show('start'), show('end'), dpctl('start'), dpctl('end')];
+
+  const topFlows: MegaflowTopFlow[] = [];
+  let portHits = 0;
+  let portMisses = 0;
+  let portFlows = 0;
+  const datapaths: MegaflowDatapath[] = scope.datapaths.map((dp) => {
+    const s = showStart.find((d) => d.id === dp.id);
+    const e = showEnd.find((d) => d.id === dp.id);
+    const ls = dpctlStart.find((d) => d.id === dp.id);
+    const le = dpctlEnd.find((d) => d.id === dp.id);
+    const hits = e ? grow(s?.hit, e.hit) : 0;
+    const missed = e ? grow(s?.missed, e.missed) : 0;
+    const lost = le ? grow(ls?.lost, le.lost) : 0;
+    const up = upcallEnd.find((u) => u.id === dp.id);
+    // Megaflows: churn between the dumps, and the busiest ones in scope.
+    let megaflows = 0;
+    let installed = 0;
+    let removed = 0;
+    const fs = find(records, `start-flows-${dp.id}`);
+    const fe = find(records, `end-flows-${dp.id}`);
+    if (good(fs) && good(fe)) {
+      const before = new Map(parseDumpFlows(fs.stdout).map((f) => [flowId(dp.id, f), f]));
+      const after = parseDumpFlows(fe.stdout);
+      const afterIds = new Set(after.map((f) => flowId(dp.id, f)));
+      megaflows = after.length;
+      installed = after.filter((f) => !before.has(flowId(dp.id, f))).length;
+      removed = [...before.keys()].filter((id) => !afterIds.has(id)).length;
+      for (const f of after) {
+        const port = inPortOf(topo, dp.id, f);
+        if (!port ? scope.bridge !== null || scope.dev !== null : !scope.bridges.includes(port.bridge)) continue;
+        if (scope.dev && port?.port.name !== scope.dev.port.name) continue;
+        const b = before.get(flowId(dp.id, f));
+        const packets = grow(b?.packets, f.packets);
+        if (scope.dev) {
+          portFlows++;
+          portHits += packets;
+          if (!b) portMisses++;
+        }
+        if (packets === 0 && b) continue;
+        topFlows.push({
+          key: compactKey(f.items),
+          inPort: port?.port.name ?? f.items.get('in_port')?.get('')?.value ?? null,
+          bridge: port?.bridge ?? null,
+          actions: f.actions,
+          drop: isDropAction(f.actions),
+          packets,
+          bytes: grow(b?.bytes, f.bytes),
+          new: !b,
+        });
+      }
+    } else {
+      const why = [fs, fe].map((r) => r?.error).find((e) => e !== undefined);
+      if (why) notes.push(`${dp.id}: megaflows not read: ${why}`);
+    }
+    return {
+      id: dp.id,
+      type: dp.type,
+      bridges: dp.bridges.map((b) => b.name),
+      hits,
+      missed,
+      lost,
+      hitRate: ratio(hits, hits + missed),
+      missPerSec: perSec(missed, durationMs),
+      lostPerSec: perSec(lost, durationMs),
+      flows: up?.flows ?? null,
+      flowLimitPressure: up?.flows ? ratio(up.flows.current, up.flows.limit) : null,
+      dumpDurationMs: up?.dumpDurationMs ?? null,
+      megaflows,
+      installed,
+      removed,
+    };
+  });
+  topFlows.sort((a, b) => b.packets - a.packets || Number(b.new) - Number(a.new) || a.key.localeCompare(b.key));
+
+  const pmd = scope.datapaths.some((d) => d.type === 'netdev') ? pmdDeltas(find(records, 'start-pmd-stats'), find(records, 'end-pmd-stats')) : [];
+  const counters: Record<string, number> = {};
+  const cs = find(records, 'start-coverage');
+  const ce = find(records, 'end-coverage');
+  if (good(cs) && good(ce)) {
+    const before = parseCoverage(cs.stdout);
+    const after = parseCoverage(ce.stdout);
+    for (const name of FLOW_COUNTERS) {
+      const d = grow(before.get(name) ?? 0, after.get(name) ?? 0);
+      if (d > 0) counters[name] = d;
+    }
+  }
+
+  const sum = (f: (d: MegaflowDatapath) => number) => datapaths.reduce((n, d) => n + f(d), 0);
+  const hits = sum((d) => d.hits);
+  const missed = sum((d) => d.missed);
+  const lost = sum((d) => d.lost);
+  const failedPmd = pmd.reduce((n, t) => n + t.upcallsFailed, 0);
+  const okPmd = pmd.reduce((n, t) => n + t.upcallsOk, 0);
+  const kernelMissed = datapaths.filter((d) => d.type !== 'netdev').reduce((n, d) => n + d.missed, 0);
+  const pressures = datapaths.map((d) => d.flowLimitPressure).filter((p): p is number => p !== null);
+  const data: OvsMegaflowData = {
+    durationMs,
+    scope: { bridge: scope.bridge, dev: scope.dev?.port.name ?? null, bridges: scope.bridges },
+    datapath: [...new Set(topo.map((d) => d.type))].sort(),
+    datapaths,
+    hits,
+    missed,
+    lost,
+    hitRate: ratio(hits, hits + missed),
+    missPerSec: perSec(missed, durationMs),
+    // A failed userspace upcall is counted by its thread and by datapath_drop_upcall_error: once.
+    failedUpcalls: Math.max(failedPmd, counters.datapath_drop_upcall_error ?? 0) + lost,
+    upcalls: okPmd + kernelMissed,
+    pmd,
+    churn: {
+      installed: sum((d) => d.installed),
+      removed: sum((d) => d.removed),
+      puts: counters.dpif_flow_put ?? 0,
+      deletes: counters.dpif_flow_del ?? 0,
+      putsPerSec: perSec(counters.dpif_flow_put ?? 0, durationMs),
+      flushes: counters.dpif_flow_flush ?? 0,
+    },
+    flowLimit: {
+      pressure: pressures.length ? Math.max(...pressures) : null,
+      hits: counters.upcall_flow_limit_hit ?? 0,
+      kills: counters.upcall_flow_limit_kill ?? 0,
+    },
+    counters,
+    topFlows: topFlows.slice(0, top),
+    ...(scope.dev ? { port: { name: scope.dev.port.name, hits: portHits, misses: portMisses, hitRate: ratio(portHits, portHits + portMisses), megaflows: portFlows } } : {}),
+    assessment: [],
+    notes,
+  };
+  data.assessment = assess(data);
+  const trouble = data.lost > 0 || data.failedUpcalls > 0;
+  const pressure = (data.flowLimit.pressure ?? 0) >= 0.8 || data.flowLimit.hits > 0 || data.flowLimit.kills > 0;
+  return {
+    data,
+    summary: summarize(data, params.duration as number),
+    severity: trouble ? 'critical' : pressure ? 'warning' : 'info',
+    charts: charts(data, top),
+    tables: tables(data, top),
+  };
+}
+
+function inPortOf(topo: DpifDatapath[], dp: string, f: Megaflow): PortRef | undefined {
+  return resolveInPort(topo, dp, f.items.get('in_port')?.get('')?.value);
+}
+
+/** Each number against what a healthy datapath shows. */
+function assess(d: OvsMegaflowData): string[] {
+  const out: string[] = [];
+  const lookups = d.hits + d.missed;
+  if (lookups === 0) out.push('no packets went through the datapaths in scope during the window: nothing to judge');
+  else {
+    out.push(
+      `hit rate ${pct(d.hitRate)} over ${lookups} lookups (${d.missed} misses, ${d.missPerSec}/s): steady traffic is served by megaflows; misses (upcalls to ovs-vswitchd) come with new flows, a few per new connection. Sustained hit rates below ~90% under steady load, or thousands of misses per second, mean flows churn (short connections, a flow table that keeps changing, megaflows too specific).`,
+    );
+  }
+  out.push(
+    d.lost === 0 && d.failedUpcalls === 0
+      ? 'no lost packets and no failed upcalls: normal'
+      : `${d.lost} lost and ${d.failedUpcalls} failed upcalls: ovs-vswitchd did not take packets the datapath sent it (handler threads overloaded, netlink socket buffers full) — those packets were dropped. Normal is 0.`,
+  );
+  for (const dp of d.datapaths) {
+    if (dp.flows) {
+      out.push(
+        `${dp.id}: ${dp.flows.current} megaflows of a limit of ${dp.flows.limit} (${pct(dp.flowLimitPressure)}), dump ${dp.dumpDurationMs ?? '?'} ms: normal is well under the limit and dumps of a few ms to a few hundred; OVS lowers the limit itself when dumps take over a second, and past the limit new flows are not installed (every packet of them becomes an upcall).`,
+      );
+    }
+  }
+  if (d.flowLimit.hits > 0 || d.flowLimit.kills > 0) out.push(`the flow limit was hit ${d.flowLimit.hits} times and ${d.flowLimit.kills} flows killed for it: not normal`);
+  if (d.churn.installed + d.churn.removed > 0 || d.churn.puts > 0) {
+    out.push(`churn: ${d.churn.installed} megaflows installed and ${d.churn.removed} removed between the two dumps (${d.churn.puts} flow puts, ${d.churn.putsPerSec}/s); idle megaflows expire after 10 s by default, so a little churn is normal.`);
+  }
+  if (d.churn.flushes > 0) {
+    out.push(`the datapath's megaflows were flushed ${d.churn.flushes} time(s) during the window (a bridge deleted or reconfigured, dpctl/del-flows): every flow started again with a miss; not normal outside maintenance.`);
+  }
+  if (d.port) {
+    out.push(
+      `port ${d.port.name}: ${d.port.hits} packets hit its megaflows and ${d.port.misses} megaflow(s) were installed for it (each from at least one miss): hit rate ${pct(d.port.hitRate)}.`,
+    );
+  }
+  return out;
+}
+
+function summarize(d: OvsMegaflowData, requestedMs: number): string {
+  const when = `in ${formatMs(requestedMs)}`;
+  const parts = [`hit rate ${pct(d.hitRate)} ${when} (${d.hits} hits, ${d.missed} misses, ${d.lost} lost)`];
+  if (d.failedUpcalls > 0) parts.push(`${d.failedUpcalls} failed upcalls`);
+  const flows = d.datapaths.filter((x) => x.flows).map((x) => `${x.id} ${x.flows!.current}/${x.flows!.limit} flows`);
+  if (flows.length) parts.push(flows.join(', '));
+  parts.push(`${d.churn.installed} installed, ${d.churn.removed} removed`);
+  if (d.port) parts.push(`port ${d.port.name}: ${d.port.hits} hits, ${d.port.misses} new megaflows`);
+  return parts.join('; ');
+}
+
+function charts(d: OvsMegaflowData, top: number): ChartSpec[] {
+  const out: ChartSpec[] = [];
+  if (d.hits + d.missed + d.lost > 0) {
+    out.push({ kind: 'bar', title: 'Datapath lookups over the window', unit: 'packets', bars: [{ label: 'hit', value: d.hits }, { label: 'missed (upcall)', value: d.missed }, { label: 'lost', value: d.lost }] });
+  }
+  if (d.topFlows.length > 0) {
+    out.push({ kind: 'bar', title: 'Busiest megaflows', unit: 'packets', bars: d.topFlows.slice(0, top).map((f) => ({ label: f.key, value: f.packets })) });
+  }
+  return out;
+}
+
+function tables(d: OvsMegaflowData, top: number): TableSpec[] {
+  const out: TableSpec[] = [
+    {
+      title: 'Datapaths over the window',
+      columns: ['datapath', 'hits', 'missed', 'lost', 'hit rate', 'misses/s', 'flows', 'limit', 'dump ms', 'installed', 'removed'],
+      rows: d.datapaths.map((x) => [x.id, x.hits, x.missed, x.lost, pct(x.hitRate), x.missPerSec, x.flows?.current ?? '', x.flows?.limit ?? '', x.dumpDurationMs ?? '', x.installed, x.removed]),
+    },
+  ];
+  if (d.pmd.length > 0) {
+    out.push({
+      title: 'Userspace datapath threads (pmd-stats-show) over the window',
+      columns: ['thread', 'packets', 'EMC hits', 'SMC hits', 'megaflow hits', 'upcalls ok', 'upcalls failed', 'hit rate', 'cycles/packet', 'busy'],
+      rows: d.pmd.map((t) => [t.thread, t.packets, t.emcHits, t.smcHits, t.megaflowHits, t.upcallsOk, t.upcallsFailed, pct(t.hitRate), t.cyclesPerPacket ?? '', t.busy === null ? '' : pct(t.busy)]),
+    });
+  }
+  if (d.topFlows.length > 0) {
+    out.push({
+      title: d.scope.dev ? `Busiest megaflows of ${d.scope.dev}` : 'Busiest megaflows',
+      columns: ['in port', 'key', 'actions', 'packets', 'bytes', 'new'],
+      rows: d.topFlows.slice(0, top).map((f) => [f.inPort ?? '', f.key, f.actions, f.packets, f.bytes, f.new ? 'yes' : '']),
+    });
+  }
+  if (Object.keys(d.counters).length > 0) {
+    out.push({ title: 'Flow and upcall counters (coverage/show) over the window', columns: ['counter', 'count'], rows: Object.entries(d.counters) });
+  }
+  return out;
+}
+
+export const ovsMegaflow: ProbeDefinition<OvsMegaflowData> = {
+  id: 'ovs.megaflow',
+  title: 'Open vSwitch megaflow and upcall health',
+  description: `Measures how well Open vSwitch's datapath serves packets from its megaflow cache over \`duration\`. At the start and the end it reads each datapath's lookups (\`ovs-appctl dpif/show\`, \`dpctl/show\`: hit, missed, lost), the flow table (\`upcall/show\`: current, average, maximum flows, the limit, how long a dump takes), the userspace datapath's threads (\`dpif-netdev/pmd-stats-show\`: EMC, SMC and megaflow hits, upcalls that worked or failed, cycles per packet), ovs-vswitchd's flow counters (\`coverage/show\`: flow puts and deletes, flow-limit hits) and the megaflows (\`dpctl/dump-flows -m\`).
+
+It reports the hit rate, misses (upcalls) per second, lost packets and failed upcalls, flow-limit pressure (flows / limit), megaflow churn (installed and removed between the two dumps) and the busiest megaflows; with \`dev\` (a VM's port), that port's megaflows, packets that hit them and how many were installed in the window (each from at least one miss). Lookup counters belong to a datapath, shared by all its bridges.
+
+Replaces the seed's \`ovs/ovs_userspace_megaflow.py\` (PROBES.md row 31) and the command part of \`ovs_upcall_latency_summary.py\` (row 45; per-upcall latency needs kprobes on the kernel datapath).`,
+  normal: `Under steady traffic almost every packet hits a megaflow (hit rate above ~90%); misses come with new flows, a few per new connection, and settle once flows exist. \`lost\` and failed upcalls are 0. Flows stay well under the limit (default 200000 on the kernel datapath) and a dump takes milliseconds. Megaflows idle for 10 s expire, so some churn is normal; thousands of installs per second are not.`,
+  replaces: ['ovs/ovs_userspace_megaflow.py', 'ovs_upcall_latency_summary.py'],
+  params: {
+    bridge: { type: 'string', description: 'Only this OVS bridge (its datapath; default every bridge).' },
+    dev: { type: 'string', description: "A VM's OVS port: its megaflows, hits and new megaflows.", cliOption: 'dev' },
+    duration: { type: 'duration', default: '5s', min: 200, description: 'Time between the two reads.', cliOption: 'duration' },
+    top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many megaflows to list.' },
+  },
+  get requirements() {
+    return ovsRequirements();
+  },
+  overhead: 'none',
+  driver: 'command',
+  collect,
+  parse,
+};

@@ -1,0 +1,65 @@
+// Running a runbook against a lab VM the way an on-call engineer would: traffic flowing
+// from the peer, the VM named by --vm (its address from an inventory file, as a CMDB would
+// give it: the host has no neighbour entry for a VM it only bridges), the CLI's JSON read back.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startCli } from '../helpers/cli.js';
+import type { TeardownHost } from '../helpers/netns.js';
+import type { LabTopology } from './topology.js';
+
+const UDP_SEND = fileURLToPath(new URL('./udp-send.js', import.meta.url));
+
+export interface RunResult {
+  status: string;
+  bundle: string;
+  conclusion: { id: string; summary: string; category: string } | null;
+}
+
+/** UDP from the peer namespace to `ip:port`, paced, until stopped. */
+export function backgroundUdp(lab: LabTopology, ip: string, opts: { port: number; size?: number; intervalMs?: number }): { stop(): Promise<void> } {
+  const args = JSON.stringify({ to: ip, port: opts.port, count: 1_000_000, size: opts.size ?? 200, intervalMs: opts.intervalMs ?? 2 });
+  const child: ChildProcess = spawn('ip', ['netns', 'exec', lab.peer.ns, process.execPath, UDP_SEND, args], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    stop: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** An inventory that names the VM's address: the host has no neighbour entry for a VM it only bridges. */
+function inventoryFor(t: TeardownHost, vms: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpfnet-inventory-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'inventory.yaml');
+  const lines = ['vms:', ...Object.entries(vms).flatMap(([name, ip]) => [`  ${name}:`, `    ips: [${ip}]`])];
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+/** `ebpfnet diagnose <runbook> --vm <vm>` with a 2 s duration; asserts exit 0. */
+export async function diagnoseVm(t: TeardownHost, runbook: string, vm: string, ip: string, extra: string[] = []): Promise<RunResult> {
+  const out = mkdtempSync(join(tmpdir(), 'ebpfnet-vmloss-'));
+  t.after(() => rmSync(out, { recursive: true, force: true }));
+  const inventory = inventoryFor(t, { [vm]: ip });
+  const { done } = startCli(['diagnose', runbook, '--vm', vm, '--inventory', inventory, '--input', 'duration=2s', '--out', out, '--json', ...extra]);
+  const r = await done;
+  assert.ok(r.status === 0, `exit ${r.status}\n${r.stderr}\n${r.stdout}`);
+  const result = JSON.parse(r.stdout) as RunResult;
+  // What every probe said, for the failure message of a wrong conclusion.
+  const said = Object.values(await findingsOf(result.bundle)).map((f) => `${f.status}: ${f.summary}`);
+  result.conclusion = result.conclusion ? { ...result.conclusion, summary: `${result.conclusion.summary}\n  ${said.join('\n  ')}` } : null;
+  return result;
+}
+
+export async function findingsOf(bundle: string): Promise<Record<string, { status: string; summary: string; data: Record<string, unknown> }>> {
+  const record = JSON.parse(readFileSync(join(bundle, 'run.json'), 'utf8')) as {
+    findings: Array<{ alias: string; status: string; summary: string; data: Record<string, unknown> }>;
+  };
+  return Object.fromEntries(record.findings.map((f) => [f.alias, f]));
+}
