@@ -47,6 +47,8 @@ export const LAYERS: Record<Direction, readonly Layer[]> = {
 
 const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
 const DEV_RE = /^[A-Za-z0-9_.:@-]{1,15}$/;
+/** Packets left in the tun ring at the end that make it the worst layer by their wait (a stopped VM). */
+const PENDING_STOPPED = 3;
 /** Above these worst P99s (µs) the finding is a warning, then critical. */
 export const WARN_P99_US = 1_000;
 export const CRITICAL_P99_US = 10_000;
@@ -531,14 +533,16 @@ function parse(records: RawRecord[]): ProbeResult<VmLatencyData> {
   };
 
   // The worst layer: highest P99 of a layer (total is their sum). Packets still waiting in the
-  // tun ring at the end (a VM stopped through the window) count with how long they had waited.
+  // tun ring at the end (a VM stopped through the window) count with how long they had waited;
+  // one or two stragglers (a packet QEMU's queue held back) do not make a stopped VM.
   const candidates: Array<NonNullable<VmLatencyData['worst']>> = flat
     .filter((l) => l.layer !== 'total' && l.count > 0)
     .map((l) => ({ direction: l.direction, layer: l.layer, p99: l.p99, basis: 'p99' as const }));
   if (mask & 1 && dump.pending.count > 0 && dump.pending.oldestMs !== null) {
+    const stopped = dump.pending.count >= PENDING_STOPPED;
     const waited = Math.round(dump.pending.oldestMs * 1000 * 10) / 10;
     const ring = candidates.find((x) => x.direction === 'to-vm' && x.layer === 'tun ring');
-    if (!ring || waited > ring.p99) candidates.push({ direction: 'to-vm', layer: 'tun ring', p99: waited, basis: 'waiting' });
+    if (stopped && (!ring || waited > ring.p99)) candidates.push({ direction: 'to-vm', layer: 'tun ring', p99: waited, basis: 'waiting' });
     notes.push(`${dump.pending.count} packet${dump.pending.count === 1 ? '' : 's'} still waiting in ${setup.tap.dev}'s tun ring at the end (the oldest for ${fmtUs(waited)}): QEMU had not read them`);
   }
   const order = (x: { direction: Direction; layer: Layer }) => DIR_IDS.indexOf(x.direction) * 10 + LAYER_IDS.indexOf(x.layer);

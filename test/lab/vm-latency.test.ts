@@ -83,7 +83,7 @@ describe('vm-latency on real delays', () => {
     const traffic = backgroundUdp(lab, lab.vm.ip, { port: 7, intervalMs: 20 });
     t.after(() => traffic.stop());
     // Under TCG (no KVM here) QEMU takes a few ms to read a packet; a KVM host would pass the 1 ms default.
-    const r = await diagnose(t, lab.vm.name, lab.vm.ip, ['--input', 'threshold=50ms']);
+    const r = await diagnose(t, lab.vm.name, lab.vm.ip, ['--input', 'threshold_us=50000']);
     await traffic.stop();
     assert.equal(r.conclusion?.id, 'host-fast', r.conclusion?.summary);
     const f = await findingsOf(r.bundle);
