@@ -7,7 +7,13 @@ import type { RunRecord } from '../engine/run/record.js';
 export const SUMMARY_FORMATS = ['json', 'md'] as const;
 export type SummaryFormat = (typeof SUMMARY_FORMATS)[number];
 
-export function summaryJson(record: RunRecord, bundleDir: string): unknown {
+/** Where the full reports of the run were written, for the summaries to point at. */
+export interface ReportLinks {
+  html?: string;
+  pdf?: string;
+}
+
+export function summaryJson(record: RunRecord, bundleDir: string, reports: ReportLinks = {}): unknown {
   return {
     schema: 'ebpfnet.summary/1',
     run: record.id,
@@ -21,6 +27,7 @@ export function summaryJson(record: RunRecord, bundleDir: string): unknown {
     path: record.timeline.map((t) => ({ step: t.step, title: t.title, status: t.status, branch: t.branch })),
     findings: record.findings.map((f) => ({ step: f.step, alias: f.alias, probe: f.probe, status: f.status, severity: f.severity, summary: f.summary })),
     bundle: bundleDir,
+    reports,
     reproduce: record.command,
   };
 }
@@ -30,12 +37,12 @@ function md(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;')).replace(/\n/g, ' ');
 }
 
-export function summaryMarkdown(record: RunRecord, bundleDir: string): string {
+export function summaryMarkdown(record: RunRecord, bundleDir: string, reports: ReportLinks = {}): string {
   const out: string[] = [];
   const c = record.conclusion;
   out.push(`# ${md(record.runbook.title)} — ${md(String(record.target.name ?? ''))}`, '');
   if (c) {
-    out.push(`**Verdict:** ${md(c.title)} (\`${c.id}\`, ${c.category}, confidence ${c.confidence})`, '', md(c.summary), '');
+    out.push(`**Verdict:** ${md(c.title)} (category \`${c.category}\`, confidence ${c.confidence}, conclusion \`${c.id}\`)`, '', md(c.summary), '');
     if (c.actions.length) out.push('**Recommended actions**', '', ...c.actions.map((a) => `- ${a.replace(/\n/g, ' ')}`), '');
   } else {
     out.push(`**Status:** ${record.status} — no verdict${record.status === 'interrupted' ? ' (the run was interrupted)' : ''}`, '');
@@ -47,15 +54,29 @@ export function summaryMarkdown(record: RunRecord, bundleDir: string): string {
   out.push('', '## Findings', '', '| step | probe | status | summary |', '|---|---|---|---|');
   for (const f of record.findings) out.push(`| ${md(f.step)} | ${md(f.probe)} | ${f.status} | ${md(f.summary)} |`);
   out.push('', `Host ${md(String(record.host.hostname ?? ''))}, kernel ${md(String(record.host.kernelRelease ?? ''))}; ebpfnet ${record.tool.version}.`);
-  out.push('', `Bundle: \`${bundleDir}\``, '', 'Reproduce:', '', '```', record.command, '```', '');
+  out.push('', `Bundle: \`${bundleDir}\``);
+  if (reports.html || reports.pdf) {
+    const full = [reports.html ? `HTML \`${reports.html}\`` : '', reports.pdf ? `PDF \`${reports.pdf}\`` : ''].filter(Boolean).join(', ');
+    out.push('', `Full report (graph, charts, raw evidence): ${full}`);
+  }
+  out.push('', 'Reproduce:', '', '```', record.command, '```', '');
   return out.join('\n');
 }
 
-/** Writes the asked formats into the bundle; returns the paths written. */
-export function writeSummaries(bundleDir: string, record: RunRecord, formats: SummaryFormat[]): string[] {
+/**
+ * Writes the asked formats into the bundle (or `opts.outDir`), pointing at the full reports
+ * when there are some; returns the paths written.
+ */
+export function writeSummaries(
+  bundleDir: string,
+  record: RunRecord,
+  formats: SummaryFormat[],
+  opts: { outDir?: string; reports?: ReportLinks } = {},
+): string[] {
+  const reports = opts.reports ?? {};
   return formats.map((format) => {
-    const path = join(bundleDir, `summary.${format}`);
-    const text = format === 'json' ? `${JSON.stringify(summaryJson(record, bundleDir), null, 2)}\n` : summaryMarkdown(record, bundleDir);
+    const path = join(opts.outDir ?? bundleDir, `summary.${format}`);
+    const text = format === 'json' ? `${JSON.stringify(summaryJson(record, bundleDir, reports), null, 2)}\n` : summaryMarkdown(record, bundleDir, reports);
     writeFileAtomic(path, text);
     return path;
   });

@@ -9,6 +9,7 @@ import { registerDiagnose } from './commands/diagnose/index.js';
 import { registerDoctor } from './commands/doctor/index.js';
 import { registerProbe } from './commands/probe/index.js';
 import { registerProbes } from './commands/probes/index.js';
+import { registerReport } from './commands/report/index.js';
 import { registerRunbooks } from './commands/runbooks/index.js';
 import { registerSelftest } from './commands/selftest/index.js';
 import { registerVms } from './commands/vms/index.js';
@@ -24,6 +25,7 @@ function buildProgram(): Command {
   registerRunbooks(program);
   registerProbes(program);
   registerProbe(program);
+  registerReport(program);
   registerDoctor(program);
   registerSelftest(program);
   registerVms(program);

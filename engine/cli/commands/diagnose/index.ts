@@ -1,7 +1,7 @@
 // ebpfnet diagnose <runbook>: run a runbook and write a bundle.
 // The work lives in action.ts, loaded only when this command runs.
 import type { Command } from 'commander';
-import { SUMMARY_FORMATS } from '../../../../reports/summary.js';
+import { REPORT_FORMATS } from '../../../../reports/formats.js';
 import { collect } from '../../options.js';
 import type { DiagnoseFlags } from './action.js';
 
@@ -14,7 +14,7 @@ export function registerDiagnose(program: Command): void {
     .option('--inventory <file>', 'YAML inventory of VMs for hosts without libvirt (default $EBPFNET_INVENTORY or /etc/ebpfnet/inventory.yaml)')
     .option('--input <name=value>', 'set a runbook input (repeatable; lists are comma-separated)', collect, [])
     .option('--out <dir>', 'folder for run bundles', process.env.EBPFNET_RUNS ?? 'runs')
-    .option('--format <list>', `summaries to write into the bundle: ${SUMMARY_FORMATS.join(',')}`)
+    .option('--format <list>', `reports to write into the bundle at the end (also of an interrupted run): ${REPORT_FORMATS.join(',')}`)
     .option('--json', 'print one JSON document (conclusion and bundle path) instead of text')
     .option('--replay <bundle>', 'answer every probe from a recorded bundle instead of the host')
     .option('--resume <bundle>', 'continue an interrupted run')
