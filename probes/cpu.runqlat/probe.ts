@@ -4,11 +4,11 @@
 // What the BPF session saw is recorded as capture records, so a replay re-parses it.
 import { readFile, readdir } from 'node:fs/promises';
 import { release } from 'node:os';
-import { installDetachGuard } from '../../engine/native/guard.js';
+import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { programRunStats } from '../../engine/native/stats.js';
+import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
-import { guardPrograms, overheadOf, overheadTable, stoppableIO, totalsOf, type GuardSession, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
+import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, HistogramChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { loadRunqlat, TRACEPOINTS, type RunqlatMethod } from './attach.js';
 
@@ -318,12 +318,6 @@ async function resolveThreads(params: Params, re: RegExp | null): Promise<Thread
   return { ...base, filter: 'all', threads: [], targets: [] };
 }
 
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
-
 function commOf(buf: Buffer): string {
   const end = buf.indexOf(0);
   return buf.subarray(0, end < 0 ? buf.length : end).toString('utf8');
@@ -353,9 +347,9 @@ function readDump(o: BpfObject, attachedAt: number, detachedAt: number | undefin
   entries.sort((a, b) => a.tid - b.tid);
   return {
     windowMs: round((detachedAt ?? performance.now()) - attachedAt),
-    timed: Number(totals.sumU64(u32(TOTAL_TIMED))),
-    noStart: Number(totals.sumU64(u32(TOTAL_NO_START))),
-    noThread: Number(totals.sumU64(u32(TOTAL_NO_THREAD))),
+    timed: Number(totals.sumU64(u32Key(TOTAL_TIMED))),
+    noStart: Number(totals.sumU64(u32Key(TOTAL_NO_START))),
+    noThread: Number(totals.sumU64(u32Key(TOTAL_NO_THREAD))),
     entries,
   };
 }
@@ -367,12 +361,9 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   if (sel.targets.length > MAX_TARGETS) throw new Error(`${sel.targets.length} threads chosen: at most ${MAX_TARGETS} can be measured by id`);
   const thresholdNs = Math.round(((params.threshold_us as number | undefined) ?? DEFAULT_THRESHOLD_US) * 1000);
 
-  let obj: BpfObject | undefined;
-  let guard: GuardSession | undefined;
-  let detachedAt: number | undefined;
+  const session = new BpfSession(io);
   try {
-    await io.capture('attach', async () => {
-      installDetachGuard();
+    await session.attach(async () => {
       const loaded = await loadRunqlat({
         globals: {
           filter_mode: FILTER[sel.filter],
@@ -383,8 +374,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
         ...(sel.filter === 'all' ? { maxEntries: { threads: HOST_THREADS, start: HOST_STARTS } } : {}),
         targets: sel.targets,
       });
-      obj = loaded.obj;
-      const capture: AttachCapture = {
+      const record: AttachCapture = {
         method: loaded.method,
         btf: loaded.btf,
         loadMs: round(loaded.loadMs),
@@ -392,43 +382,17 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
         ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
         thresholdNs,
       };
-      if (io.budget) {
-        const fds = obj.programs().flatMap((p) => (p.info.fd === null ? [] : [p.info.fd]));
-        guard = await guardPrograms(io.budget, async () => totalsOf(await programRunStats('self', fds)));
-        // Over budget: detach at once (the maps stay readable) and end the window early.
-        guard.signal.addEventListener('abort', () => {
-          detachedAt = performance.now();
-          obj?.detach();
-        });
-      }
-      return JSON.stringify(capture);
+      return { obj: loaded.obj, record };
     });
     const attachedAt = performance.now();
-    await stoppableIO(io, guard?.signal).sleep(params.duration as number);
-    // Stopped before the programs close: their statistics die with them.
-    const report = guard ? await guard.stop() : null;
-    guard = undefined;
-    await io.capture('dump', async () => {
-      const dump = readDump(obj!, attachedAt, detachedAt);
-      obj!.close();
-      obj = undefined;
-      return JSON.stringify(dump);
-    });
-    await io.capture('overhead', async () => JSON.stringify(report));
+    await session.windowIO.sleep(params.duration as number);
+    await session.finish((o) => readDump(o, attachedAt, session.detachedAt));
   } finally {
-    obj?.close();
-    await guard?.stop().catch(() => undefined);
+    await session.close();
   }
 }
 
 // ---- parse ----
-
-function capture(records: RawRecord[], name: string): RawRecord {
-  const rec = records.find((r) => r.op === 'capture' && r.name === name);
-  if (!rec) throw new Error(`no ${name} record in the evidence`);
-  if (rec.error !== undefined) throw new Error(rec.error);
-  return rec;
-}
 
 /** Slot 0: under 1 µs; slot k: [2^(k-1), 2^k) µs (bpf/runqlat.h). */
 function bucketsOf(slots: number[]): RunqlatBucket[] {
@@ -498,9 +462,9 @@ function histogram(title: string, buckets: RunqlatBucket[], p: Pcts & { maxUs: n
 }
 
 function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
-  const sel = JSON.parse(capture(records, 'threads').stdout) as ThreadsCapture;
-  const att = JSON.parse(capture(records, 'attach').stdout) as AttachCapture;
-  const dump = JSON.parse(capture(records, 'dump').stdout) as DumpCapture;
+  const sel = JSON.parse(captureRecord(records, 'threads').stdout) as ThreadsCapture;
+  const att = JSON.parse(captureRecord(records, 'attach').stdout) as AttachCapture;
+  const dump = JSON.parse(captureRecord(records, 'dump').stdout) as DumpCapture;
   const overhead = overheadOf(records);
   const top = Math.max(1, (params.top as number | undefined) ?? 20);
   const thresholdUs = att.thresholdNs / 1000;

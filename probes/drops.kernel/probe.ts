@@ -3,12 +3,12 @@
 // native driver (bpf/drops.bpf.c). What the BPF session saw is recorded as capture records,
 // so a replay re-parses it without loading anything.
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { isIPv4 } from 'node:net';
+import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { installDetachGuard } from '../../engine/native/guard.js';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
-import { programRunStats } from '../../engine/native/stats.js';
-import { guardPrograms, overheadOf, overheadTable, stoppableIO, totalsOf, type GuardSession, type OverheadReport } from '../../engine/probe/overhead.js';
+import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
+import { countsOf, hex, ipv4Bytes, rootDevices } from '../../engine/probe/bpf-values.js';
+import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
 import { loadDrops, type DropsMethod } from './attach.js';
 import type { BarChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 
@@ -83,12 +83,6 @@ export interface DropsData {
   top: Array<{ reason: string; location: string; device: string; count: number }>;
 }
 
-function ipBytes(ip: string | undefined): Uint8Array | null {
-  if (ip === undefined || ip === '') return null;
-  if (!isIPv4(ip)) throw new Error(`${ip}: only IPv4 addresses can be filtered`);
-  return Uint8Array.from(ip.split('.').map(Number));
-}
-
 async function netnsInode(ns: string): Promise<number> {
   if (/^\d+$/.test(ns)) return Number(ns);
   const path = ns.includes('/') ? ns : `${NETNS_DIR}/${ns}`;
@@ -117,18 +111,6 @@ async function namedNamespaces(): Promise<Record<string, string>> {
   return out;
 }
 
-async function rootDevices(): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of (await readdir('/sys/class/net')).sort()) {
-    try {
-      out[(await readFile(`/sys/class/net/${name}/ifindex`, 'utf8')).trim()] = name;
-    } catch {
-      /* not a device, or gone */
-    }
-  }
-  return out;
-}
-
 
 /**
  * Reads the aggregation map (cumulative since attach), its stacks, device and namespace names.
@@ -137,24 +119,15 @@ async function rootDevices(): Promise<Record<string, string>> {
 async function dumpMaps(o: BpfObject, params: Params, attachedAt: number, detachedAt?: number): Promise<DumpCapture> {
   const windowMs = round((detachedAt ?? performance.now()) - attachedAt);
   const totals = o.map('totals');
-  const key = (n: number) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(n);
-    return b;
-  };
-  const seen = Number(totals.sumU64(key(TOTAL_SEEN)));
-  const unkeyed = Number(totals.sumU64(key(TOTAL_UNKEYED)));
-  const entries: DumpCapture['entries'] = [];
-  for (const [k, v] of o.map('agg').readAll().entries) {
-    entries.push({
-      location: hex(k.readBigUInt64LE(0)),
-      reason: k.readUInt32LE(8),
-      ifindex: k.readUInt32LE(12),
-      netns: k.readUInt32LE(16),
-      stackId: k.readInt32LE(20),
-      count: Number(v.readBigUInt64LE(0)),
-    });
-  }
+  const seen = Number(totals.sumU64(u32Key(TOTAL_SEEN)));
+  const unkeyed = Number(totals.sumU64(u32Key(TOTAL_UNKEYED)));
+  const entries: DumpCapture['entries'] = countsOf(o.map('agg'), (k) => ({
+    location: hex(k.readBigUInt64LE(0)),
+    reason: k.readUInt32LE(8),
+    ifindex: k.readUInt32LE(12),
+    netns: k.readUInt32LE(16),
+    stackId: k.readInt32LE(20),
+  }));
   entries.sort((a, b) => b.count - a.count || a.reason - b.reason || a.location.localeCompare(b.location));
   const stackMap = o.map('stacks');
   const stacks: Record<string, string[]> = {};
@@ -202,9 +175,9 @@ async function resolveFilters(params: Params): Promise<ResolvedFilters> {
     }
   }
   const netns = typeof params.netns === 'string' && params.netns !== '' ? await netnsInode(params.netns) : 0;
-  const saddr = ipBytes(params.src_ip as string | undefined);
-  const daddr = ipBytes(params.dst_ip as string | undefined);
-  const addr = ipBytes(params.ip as string | undefined);
+  const saddr = ipv4Bytes(params.src_ip as string | undefined);
+  const daddr = ipv4Bytes(params.dst_ip as string | undefined);
+  const addr = ipv4Bytes(params.ip as string | undefined);
   const protocol = PROTOCOLS[params.protocol as string] ?? 0;
   const port = (params.port as number | undefined) ?? 0;
   const record = {
@@ -230,10 +203,6 @@ function globalsOf(params: Params, f: ResolvedFilters) {
     targ_port: f.port,
     want_stacks: params.stacks === false ? 0 : 1,
   };
-}
-
-function hex(n: bigint): string {
-  return `0x${n.toString(16)}`;
 }
 
 /** How other probes run a drops.kernel session inside their own collect. */
@@ -269,17 +238,13 @@ export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessi
     })
   ).stdout;
 
-  let obj: BpfObject | undefined;
-  let guard: GuardSession | undefined;
-  let detachedAt: number | undefined;
+  const session = new BpfSession(io, prefix);
   const dumpTexts: string[] = [];
   try {
-    await io.capture(`${prefix}attach`, async () => {
-      installDetachGuard();
+    await session.attach(async () => {
       const filters = await resolveFilters(params);
       const loaded = await loadDrops(globalsOf(params, filters), hasReasonField(format));
-      obj = loaded.obj;
-      const capture: AttachCapture = {
+      const record: AttachCapture = {
         loadMs: round(loaded.loadMs),
         attach: [
           { program: loaded.link.program, method: loaded.method, target: loaded.link.target, attachMs: round(loaded.link.attachMs), loadMs: round(loaded.loadMs), btf: loaded.btf },
@@ -287,41 +252,21 @@ export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessi
         ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
         filters: filters.record,
       };
-      if (io.budget) {
-        const fds = obj.programs().flatMap((p) => (p.info.fd === null ? [] : [p.info.fd]));
-        guard = await guardPrograms(io.budget, async () => totalsOf(await programRunStats('self', fds)));
-        // Over budget: detach at once (the maps stay readable) and end the window early.
-        guard.signal.addEventListener('abort', () => {
-          detachedAt = performance.now();
-          obj?.detach();
-        });
-      }
-      return JSON.stringify(capture);
+      return { obj: loaded.obj, record };
     });
     const attachedAt = performance.now();
-    const windowIO = stoppableIO(io, guard?.signal);
+    const windowIO = session.windowIO;
 
     const snapshot = async (name: string) => {
-      const rec = await io.capture(`${prefix}${name}`, async () => JSON.stringify(await dumpMaps(obj!, params, attachedAt, detachedAt)));
+      const rec = await io.capture(`${prefix}${name}`, async () => JSON.stringify(await dumpMaps(session.obj!, params, attachedAt, session.detachedAt)));
       dumpTexts.push(rec.stdout);
     };
     if (opts.window) await opts.window(snapshot, windowIO);
     else await windowIO.sleep(params.duration as number);
-    // Stopped before the programs close: their statistics die with them.
-    const report = guard ? await guard.stop() : null;
-    guard = undefined;
-
-    const rec = await io.capture(`${prefix}dump`, async () => {
-      const dump = await dumpMaps(obj!, params, attachedAt, detachedAt);
-      obj!.close();
-      obj = undefined;
-      return JSON.stringify(dump);
-    });
+    const rec = await session.finish((o) => dumpMaps(o, params, attachedAt, session.detachedAt));
     dumpTexts.push(rec.stdout);
-    await io.capture(`${prefix}overhead`, async () => JSON.stringify(report));
   } finally {
-    obj?.close();
-    await guard?.stop().catch(() => undefined);
+    await session.close();
   }
 
   // Symbols of the addresses seen, from /proc/kallsyms: only the ones needed are kept.
@@ -385,13 +330,6 @@ export function parseReasonNames(format: string): Map<number, string> {
   return names;
 }
 
-function capture(records: RawRecord[], name: string): RawRecord {
-  const rec = records.find((r) => r.op === 'capture' && r.name === name);
-  if (!rec) throw new Error(`no ${name} record in the evidence`);
-  if (rec.error !== undefined) throw new Error(rec.error);
-  return rec;
-}
-
 /** `nf_hook_slow+0x98 [mod]` → `nf_hook_slow`. */
 function functionOf(sym: string): string {
   return sym.replace(/\+0x[0-9a-f]+.*$/, '');
@@ -411,7 +349,7 @@ export { overheadOf, overheadTable };
 
 /** When a capture of a session (`attach`, `dump`, a snapshot) was taken, ms since the epoch. */
 export function captureAt(records: RawRecord[], name: string): number {
-  const rec = capture(records, name);
+  const rec = captureRecord(records, name);
   return rec.at;
 }
 
@@ -442,11 +380,11 @@ function since(dump: DumpCapture, base: DumpCapture): DumpCapture {
 /** The finding of a session `collectDrops` recorded (under `prefix`); other records are ignored. */
 export function parseDrops(records: RawRecord[], params: Params, opts: ParseDropsOptions = {}): ProbeResult<DropsData> {
   const prefix = opts.prefix ?? '';
-  const reasons = parseReasonNames(capture(records, `${prefix}reasons`).stdout);
-  const att = JSON.parse(capture(records, `${prefix}attach`).stdout) as AttachCapture;
-  const end = JSON.parse(capture(records, `${prefix}${opts.dump ?? 'dump'}`).stdout) as DumpCapture;
-  const dump = opts.since === undefined ? end : since(end, JSON.parse(capture(records, `${prefix}${opts.since}`).stdout) as DumpCapture);
-  const syms = JSON.parse(capture(records, opts.symbols ?? `${prefix}symbols`).stdout) as Record<string, string>;
+  const reasons = parseReasonNames(captureRecord(records, `${prefix}reasons`).stdout);
+  const att = JSON.parse(captureRecord(records, `${prefix}attach`).stdout) as AttachCapture;
+  const end = JSON.parse(captureRecord(records, `${prefix}${opts.dump ?? 'dump'}`).stdout) as DumpCapture;
+  const dump = opts.since === undefined ? end : since(end, JSON.parse(captureRecord(records, `${prefix}${opts.since}`).stdout) as DumpCapture);
+  const syms = JSON.parse(captureRecord(records, opts.symbols ?? `${prefix}symbols`).stdout) as Record<string, string>;
   const overhead = overheadOf(records, prefix);
   const top = Math.max(1, (params.top as number | undefined) ?? 10);
   const reasonName = (r: number) => reasons.get(r) ?? `REASON_${r}`;

@@ -3,14 +3,14 @@
 // and the drops of those packets (OVS drop reasons on 6.4+, any drop reason before), in the
 // kernel. The session is recorded as capture records (`kernel-*`), so a replay re-parses it
 // without loading anything. On a userspace-datapath host (this project's lab) it never runs.
-import { readdir, readFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { execa } from 'execa';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
-import { installDetachGuard } from '../../engine/native/guard.js';
+import { u32Key } from '../../engine/native/map.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
-import { programRunStats } from '../../engine/native/stats.js';
-import { guardPrograms, overheadOf, stoppableIO, totalsOf, type GuardSession, type OverheadReport } from '../../engine/probe/overhead.js';
+import { BpfSession } from '../../engine/probe/bpf-session.js';
+import { countsOf, hex, rootDevices } from '../../engine/probe/bpf-values.js';
+import { overheadOf, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
 import { captureSymbols, parseReasonNames } from '../drops.kernel/probe.js';
 
@@ -83,19 +83,6 @@ export function parseOvsReasonEnum(cText: string): Record<string, string> {
   return out;
 }
 
-async function rootDevices(): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of (await readdir('/sys/class/net').catch(() => [] as string[])).sort()) {
-    const idx = await readFile(`/sys/class/net/${name}/ifindex`, 'utf8').catch(() => null);
-    if (idx !== null) out[idx.trim()] = name;
-  }
-  return out;
-}
-
-function hex(n: bigint): string {
-  return `0x${n.toString(16)}`;
-}
-
 /** A running kernel-datapath session: attached in `start`, read and closed by `finish`. */
 export interface KernelSession {
   /** The IO to sleep on: its sleeps end early if the overhead guard stops the programs. */
@@ -115,21 +102,18 @@ export async function startKernelSession(io: ProbeIO, filters: KernelFilters): P
     return JSON.stringify(capture);
   });
 
-  let obj: BpfObject | undefined;
-  let guard: GuardSession | undefined;
-  let detachedAt: number | undefined;
-  const attachRec = await io.capture('kernel-attach', async () => {
-    const capture: AttachCapture = { loadMs: 0, attached: [], failed: [] };
+  const session = new BpfSession(io, 'kernel-');
+  const attachRec = await session.attach(async () => {
+    const record: AttachCapture = { loadMs: 0, attached: [], failed: [] };
+    let obj: BpfObject | undefined;
     try {
-      installDetachGuard();
       obj = openOvsObject(filters);
       obj.load();
-      capture.loadMs = Math.round((obj.loadMs ?? 0) * 1000) / 1000;
+      record.loadMs = Math.round((obj.loadMs ?? 0) * 1000) / 1000;
     } catch (err) {
       obj?.close();
-      obj = undefined;
-      capture.error = oneLine(err);
-      return JSON.stringify(capture);
+      record.error = oneLine(err);
+      return { record };
     }
     for (const p of OVS_PROGRAMS) {
       try {
@@ -137,67 +121,47 @@ export async function startKernelSession(io: ProbeIO, filters: KernelFilters): P
         if (p.kind === 'kprobe') prog.attachKprobe(p.target);
         else if (p.kind === 'kretprobe') prog.attachKretprobe(p.target);
         else prog.attachTrace();
-        capture.attached.push({ program: p.program, kind: p.kind, target: p.target });
+        record.attached.push({ program: p.program, kind: p.kind, target: p.target });
       } catch (err) {
-        capture.failed.push({ program: p.program, kind: p.kind, target: p.target, error: oneLine(err) });
+        record.failed.push({ program: p.program, kind: p.kind, target: p.target, error: oneLine(err) });
       }
     }
-    if (capture.attached.length === 0) {
+    if (record.attached.length === 0) {
       obj.close();
-      obj = undefined;
-    } else if (io.budget) {
-      const fds = obj.programs().flatMap((p) => (p.info.fd === null ? [] : [p.info.fd]));
-      guard = await guardPrograms(io.budget, async () => totalsOf(await programRunStats('self', fds)));
-      guard.signal.addEventListener('abort', () => {
-        detachedAt = performance.now();
-        obj?.detach();
-      });
+      return { record };
     }
-    return JSON.stringify(capture);
+    return { obj, record };
   });
   const attached = (JSON.parse(attachRec.stdout) as AttachCapture).attached.length > 0;
   const attachedAt = performance.now();
 
   return {
-    windowIO: stoppableIO(io, guard?.signal),
+    windowIO: session.windowIO,
     async finish() {
       if (!attached) return;
-      const report: OverheadReport | null = guard ? await guard.stop() : null;
-      guard = undefined;
-      const rec = await io.capture('kernel-dump', async () => {
-        const o = obj!;
-        const entries: DumpCapture['entries'] = [];
-        for (const [k, v] of o.map('counts').readAll().entries) {
-          entries.push({
-            location: hex(k.readBigUInt64LE(0)),
-            hook: k.readUInt32LE(8),
-            ifindex: k.readUInt32LE(12),
-            reason: k.readUInt32LE(16),
-            err: k.readInt32LE(20),
-            count: Number(v.readBigUInt64LE(0)),
-          });
-        }
+      const rec = await session.finish(async (o) => {
+        const entries: DumpCapture['entries'] = countsOf(o.map('counts'), (k) => ({
+          location: hex(k.readBigUInt64LE(0)),
+          hook: k.readUInt32LE(8),
+          ifindex: k.readUInt32LE(12),
+          reason: k.readUInt32LE(16),
+          err: k.readInt32LE(20),
+        }));
         entries.sort((a, b) => a.hook - b.hook || b.count - a.count || a.ifindex - b.ifindex || a.reason - b.reason || a.location.localeCompare(b.location));
-        const zero = Buffer.alloc(4);
         const dump: DumpCapture = {
-          windowMs: Math.round((detachedAt ?? performance.now()) - attachedAt),
-          unkeyed: Number(o.map('unkeyed').sumU64(zero)),
+          windowMs: Math.round((session.detachedAt ?? performance.now()) - attachedAt),
+          unkeyed: Number(o.map('unkeyed').sumU64(u32Key(0))),
           entries,
-          devices: await rootDevices(),
+          devices: await rootDevices().catch(() => ({})),
         };
-        o.close();
-        obj = undefined;
-        return JSON.stringify(dump);
+        return dump;
       });
-      await io.capture('kernel-overhead', async () => JSON.stringify(report));
       const dump = JSON.parse(rec.stdout) as DumpCapture;
       const locations = dump.entries.filter((e) => e.location !== '0x0').map((e) => e.location);
       await captureSymbols(io, 'kernel-symbols', locations);
     },
     close() {
-      obj?.close();
-      obj = undefined;
-      void guard?.stop().catch(() => undefined);
+      void session.close();
     },
   };
 }

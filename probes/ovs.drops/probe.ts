@@ -7,6 +7,7 @@
 // bpf/ovs.bpf.c (kernel.ts). Everything is read through ProbeIO, so a replay gives the same finding.
 import { isIPv4 } from 'node:net';
 import { formatMs } from '../../engine/duration.js';
+import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { parseKernel, startKernelSession, type KernelDropsData, type KernelSession } from './kernel.js';
 import {
@@ -202,11 +203,6 @@ async function sample(io: ProbeIO, phase: 'start' | 'end', scope: Scope): Promis
   ]);
 }
 
-function ipBytes(ip: string | undefined): Uint8Array | null {
-  if (ip === undefined) return null;
-  return Uint8Array.from(ip.split('.').map(Number));
-}
-
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   // Whether the kernel datapath module is loaded decides whether BPF runs: recorded, so a replay decides alike.
   const kmod = await io.readFile('kernel-module', '/sys/module/openvswitch/initstate', { allowFailure: true });
@@ -224,8 +220,8 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
         : undefined;
       session = await startKernelSession(io, {
         ifindex: ifindexRec && ifindexRec.error === undefined ? Number(ifindexRec.stdout.trim()) : 0,
-        saddr: ipBytes(scope.srcIp),
-        daddr: ipBytes(scope.dstIp),
+        saddr: ipv4Bytes(scope.srcIp),
+        daddr: ipv4Bytes(scope.dstIp),
         proto: scope.proto ?? 0,
       });
     }

@@ -4,22 +4,13 @@
 // are aggregated in the kernel; what the session saw is recorded as capture records, so a
 // replay re-parses it without loading anything.
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
-import { isIPv4 } from 'node:net';
 import { basename } from 'node:path';
 import { execa } from 'execa';
+import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { installDetachGuard } from '../../engine/native/guard.js';
-import { programRunStats } from '../../engine/native/stats.js';
-import {
-  guardPrograms,
-  overheadOf,
-  overheadTable,
-  stoppableIO,
-  totalsOf,
-  type GuardSession,
-  type OverheadBudget,
-  type OverheadReport,
-} from '../../engine/probe/overhead.js';
+import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
+import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
+import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { HOOKS, loadVmlat, type VmlatLink, type VmlatMethod } from './attach.js';
 
@@ -175,10 +166,9 @@ export interface VmLatencyData {
   notes: string[];
 }
 
+/** A filter address for the programs: all zeros (any) when none is given. */
 function ipBytes(ip: unknown): Uint8Array {
-  if (ip === undefined || ip === '' || ip === null) return new Uint8Array(4);
-  if (typeof ip !== 'string' || !isIPv4(ip)) throw new Error(`${String(ip)}: only IPv4 addresses can be filtered`);
-  return Uint8Array.from(ip.split('.').map(Number));
+  return ipv4Bytes(ip) ?? new Uint8Array(4);
 }
 
 function checkDev(dev: string): string {
@@ -289,19 +279,13 @@ function globalsOf(s: SetupCapture) {
   };
 }
 
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
-
 /** Reads the maps (programs detached already): histograms, counters, what was left on its way. */
 function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
   const hists: HistCapture[] = [];
   const hm = o.map('hists');
   for (let dir = 0; dir < DIR_IDS.length; dir++) {
     for (let layer = 0; layer < LAYER_IDS.length; layer++) {
-      const value = hm.lookup(u32(dir * LAYER_IDS.length + layer));
+      const value = hm.lookup(u32Key(dir * LAYER_IDS.length + layer));
       if (!value) continue;
       const sums = new Array<number>(SLOTS).fill(0);
       let count = 0;
@@ -320,7 +304,7 @@ function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
     }
   }
   const cm = o.map('counters');
-  const counters = Array.from({ length: C_SLOTS }, (_, i) => Number(cm.sumU64(u32(i))));
+  const counters = Array.from({ length: C_SLOTS }, (_, i) => Number(cm.sumU64(u32Key(i))));
 
   const nowNs = process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns
   const ageMs = (ts: bigint) => Number(nowNs - ts) / 1e6;
@@ -353,56 +337,38 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(await resolveSetup(params)))).stdout) as SetupCapture;
   const hooks = setup.filters.direction === 'from-vm' ? HOOKS.filter((h) => h.category === 'net') : HOOKS;
 
-  let obj: BpfObject | undefined;
-  let guard: GuardSession | undefined;
   let attachedAt = 0;
+  const session = new BpfSession(io);
   try {
-    await io.capture('attach', async () => {
-      installDetachGuard();
-      const loaded = await loadVmlat(globalsOf(setup), hooks, (o) => {
-        const m = o.map('uplinks');
-        for (const u of setup.uplinks) m.update(u32(u.ifindex), Uint8Array.of(1));
-      });
-      obj = loaded.obj;
-      attachedAt = performance.now();
-      const capture: AttachCapture = {
-        method: loaded.method,
-        btf: loaded.btf,
-        loadMs: round(loaded.loadMs),
-        links: loaded.links.map((l) => ({ ...l, attachMs: round(l.attachMs) })),
-        ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
-      };
-      if (io.budget) {
-        const fds = obj.programs().flatMap((p) => (p.info.fd === null ? [] : [p.info.fd]));
-        guard = await guardPrograms(io.budget, async () => totalsOf(await programRunStats('self', fds)));
-      }
-      return JSON.stringify(capture);
-    });
-    // Over budget the window ends early; the programs are detached right after it either way.
-    await stoppableIO(io, guard?.signal).sleep(params.duration as number);
-    // Stopped before the programs close: their statistics die with them.
-    const report = guard ? await guard.stop() : null;
-    guard = undefined;
-    await io.capture('dump', async () => {
+    await session.attach(
+      async () => {
+        const loaded = await loadVmlat(globalsOf(setup), hooks, (o) => {
+          const m = o.map('uplinks');
+          for (const u of setup.uplinks) m.update(u32Key(u.ifindex), Uint8Array.of(1));
+        });
+        attachedAt = performance.now();
+        const record: AttachCapture = {
+          method: loaded.method,
+          btf: loaded.btf,
+          loadMs: round(loaded.loadMs),
+          links: loaded.links.map((l) => ({ ...l, attachMs: round(l.attachMs) })),
+          ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
+        };
+        return { obj: loaded.obj, record };
+      },
+      { detachOnAbort: false },
+    );
+    // Over budget the window ends early (the guard does not detach the programs here); they are
+    // detached right after it either way.
+    await session.windowIO.sleep(params.duration as number);
+    await session.finish((o) => {
       const windowMs = round(performance.now() - attachedAt);
-      obj!.detach();
-      const dump = dumpMaps(obj!, windowMs);
-      obj!.close();
-      obj = undefined;
-      return JSON.stringify(dump);
+      o.detach();
+      return dumpMaps(o, windowMs);
     });
-    await io.capture('overhead', async () => JSON.stringify(report));
   } finally {
-    obj?.close();
-    await guard?.stop().catch(() => undefined);
+    await session.close();
   }
-}
-
-function capture(records: RawRecord[], name: string): RawRecord {
-  const rec = records.find((r) => r.op === 'capture' && r.name === name);
-  if (!rec) throw new Error(`no ${name} record in the evidence`);
-  if (rec.error !== undefined) throw new Error(rec.error);
-  return rec;
 }
 
 /** Inclusive ns bounds of a histogram slot (bpf/vmlat.h). */
@@ -479,9 +445,9 @@ function layerName(layer: Layer, d: VmLatencyData): string {
 }
 
 function parse(records: RawRecord[]): ProbeResult<VmLatencyData> {
-  const setup = JSON.parse(capture(records, 'setup').stdout) as SetupCapture;
-  const att = JSON.parse(capture(records, 'attach').stdout) as AttachCapture;
-  const dump = JSON.parse(capture(records, 'dump').stdout) as DumpCapture;
+  const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
+  const att = JSON.parse(captureRecord(records, 'attach').stdout) as AttachCapture;
+  const dump = JSON.parse(captureRecord(records, 'dump').stdout) as DumpCapture;
   const overhead = overheadOf(records);
   const mask = dirMask(setup.filters.direction);
   const notes: string[] = [];

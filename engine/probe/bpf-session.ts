@@ -1,0 +1,97 @@
+// One BPF object's session inside a native probe's collect, under the overhead guard: load and
+// attach (capture `<prefix>attach`), the window, the last reading of the maps (`<prefix>dump`)
+// and what the programs cost (`<prefix>overhead`, read back by overheadOf). A replay answers
+// the captures from the recording: it loads nothing, so the object and the guard stay unset
+// and the window's sleeps are the replay's.
+import { installDetachGuard } from '../native/guard.js';
+import type { BpfObject } from '../native/object.js';
+import { programRunStats } from '../native/stats.js';
+import { guardPrograms, stoppableIO, totalsOf, type GuardSession, type OverheadReport } from './overhead.js';
+import type { ProbeIO, RawRecord } from './types.js';
+
+export interface SessionGuardOptions {
+  /**
+   * Detach the programs as soon as the guard stops them (default): counting ends there, the maps
+   * stay readable, and `detachedAt` says when. Off: only the window ends early.
+   */
+  detachOnAbort?: boolean;
+}
+
+export class BpfSession {
+  /** The loaded object, until `finish` or `close` closes it. */
+  obj: BpfObject | undefined;
+  /** When the guard detached the programs for being over budget (performance.now()). */
+  detachedAt: number | undefined;
+  private guard: GuardSession | undefined;
+
+  /** `prefix` names the captures (`kernel-` → `kernel-attach`, `kernel-dump`...). */
+  constructor(
+    private readonly io: ProbeIO,
+    readonly prefix = '',
+  ) {}
+
+  /**
+   * Loads and attaches in the capture `<prefix>attach`: `load` returns the object (none when
+   * nothing attached) and what to record. When the IO has a budget, the object's programs are
+   * guarded from then on.
+   */
+  async attach(load: () => Promise<{ obj?: BpfObject; record: unknown }>, opts: SessionGuardOptions = {}): Promise<RawRecord> {
+    return this.io.capture(`${this.prefix}attach`, async () => {
+      installDetachGuard();
+      const { obj, record } = await load();
+      this.obj = obj;
+      if (obj) await this.startGuard(obj, opts);
+      return JSON.stringify(record);
+    });
+  }
+
+  private async startGuard(obj: BpfObject, opts: SessionGuardOptions): Promise<void> {
+    if (!this.io.budget) return;
+    const fds = obj.programs().flatMap((p) => (p.info.fd === null ? [] : [p.info.fd]));
+    this.guard = await guardPrograms(this.io.budget, async () => totalsOf(await programRunStats('self', fds)));
+    if (opts.detachOnAbort === false) return;
+    // Over budget: detach at once (the maps stay readable) and end the window early.
+    this.guard.signal.addEventListener('abort', () => {
+      this.detachedAt = performance.now();
+      this.obj?.detach();
+    });
+  }
+
+  /** The IO to wait on during the window: its sleeps end early once the guard stops the programs. */
+  get windowIO(): ProbeIO {
+    return stoppableIO(this.io, this.guard?.signal);
+  }
+
+  /**
+   * Ends the session: stops the guard (before the programs close: their statistics die with
+   * them), records `read`'s last reading of the maps as `<prefix>dump` and closes the object,
+   * then records the guard's report (null without a budget) as `<prefix>overhead`.
+   */
+  async finish(read: (obj: BpfObject) => unknown): Promise<RawRecord> {
+    const report: OverheadReport | null = this.guard ? await this.guard.stop() : null;
+    this.guard = undefined;
+    const rec = await this.io.capture(`${this.prefix}dump`, async () => {
+      const dump = await read(this.obj!);
+      this.obj!.close();
+      this.obj = undefined;
+      return JSON.stringify(dump);
+    });
+    await this.io.capture(`${this.prefix}overhead`, async () => JSON.stringify(report));
+    return rec;
+  }
+
+  /** Closes what is still open (after an error): the object, then the guard. */
+  async close(): Promise<void> {
+    this.obj?.close();
+    this.obj = undefined;
+    await this.guard?.stop().catch(() => undefined);
+  }
+}
+
+/** The capture record `name` of a session; throws when it is missing or failed. */
+export function captureRecord(records: RawRecord[], name: string): RawRecord {
+  const rec = records.find((r) => r.op === 'capture' && r.name === name);
+  if (!rec) throw new Error(`no ${name} record in the evidence`);
+  if (rec.error !== undefined) throw new Error(rec.error);
+  return rec;
+}

@@ -1,0 +1,36 @@
+// Values the native probes pass to their BPF programs and read back from their maps: IPv4
+// filter addresses, counts by key, kernel addresses, and the names of the devices the
+// programs report by ifindex.
+import { readFile, readdir } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
+import type { BpfMap } from '../native/map.js';
+
+/** An IPv4 filter address as the programs compare it (network byte order); null when none is given. */
+export function ipv4Bytes(ip: unknown): Uint8Array | null {
+  if (ip === undefined || ip === null || ip === '') return null;
+  if (typeof ip !== 'string' || !isIPv4(ip)) throw new Error(`${String(ip)}: only IPv4 addresses can be filtered`);
+  return Uint8Array.from(ip.split('.').map(Number));
+}
+
+/** A kernel address as the records keep it: `0xffffffff81a2b3c4`. */
+export function hex(n: bigint): string {
+  return `0x${n.toString(16)}`;
+}
+
+/** The entries of a hash map that counts by key (value: one u64), each key decoded by `key`. */
+export function countsOf<K extends object>(map: BpfMap, key: (k: Buffer) => K): Array<K & { count: number }> {
+  return map.readAll().entries.map(([k, v]) => ({ ...key(k), count: Number(v.readBigUInt64LE(0)) }));
+}
+
+/** The devices of the namespace this process runs in: ifindex → name (throws without /sys/class/net). */
+export async function rootDevices(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (await readdir('/sys/class/net')).sort()) {
+    try {
+      out[(await readFile(`/sys/class/net/${name}/ifindex`, 'utf8')).trim()] = name;
+    } catch {
+      /* not a device, or gone */
+    }
+  }
+  return out;
+}
