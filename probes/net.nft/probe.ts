@@ -3,6 +3,7 @@
 // and reject rules whose counters moved are the droppers, named by family, table, chain,
 // handle and the rule's own text (`nft -a list ruleset`).
 import { formatMs } from '../../engine/duration.js';
+import { inNetns, netnsOf } from '../../engine/probe/netns.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -102,22 +103,6 @@ const IPTABLES_TOOLS = ['iptables-save', 'ip6tables-save'] as const;
 /** The netfilter hooks of iptables' built-in chains. */
 const BUILTIN_HOOKS: Record<string, string> = { PREROUTING: 'prerouting', INPUT: 'input', FORWARD: 'forward', OUTPUT: 'output', POSTROUTING: 'postrouting' };
 const TIMEOUT_MS = 30_000;
-
-/** argv run inside `netns`: an `ip netns` name, or a path such as /proc/<pid>/ns/net. */
-export function inNetns(netns: string | undefined, argv: string[]): string[] {
-  if (netns === undefined) return argv;
-  if (netns.startsWith('/')) return ['nsenter', `--net=${netns}`, '--', ...argv];
-  return ['ip', 'netns', 'exec', netns, ...argv];
-}
-
-function netnsOf(params: Params): string | undefined {
-  const ns = params.netns;
-  if (typeof ns !== 'string' || ns === '') return undefined;
-  if (!ns.startsWith('/') && (ns.includes('/') || /\s/.test(ns) || ns === '.' || ns === '..')) {
-    throw new Error(`netns "${ns}" is neither an ip netns name nor a path`);
-  }
-  return ns;
-}
 
 function devOf(params: Params): string | undefined {
   const dev = params.dev;
