@@ -15,72 +15,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runProbe } from '../../engine/probe/runtime.js';
-import type { Params, ProbeDefinition, ProbeIO } from '../../engine/probe/types.js';
+import type { Params, ProbeDefinition } from '../../engine/probe/types.js';
 import { ovsMegaflow, type OvsMegaflowData } from '../../probes/ovs.megaflow/probe.js';
-import { canRunOvs, deleteMegaflowsFrom, megaflowFlushes } from '../lab/ovs.js';
+import { canRunOvs, deleteMegaflowsFrom } from '../lab/ovs.js';
 import { buildLabTopology, type LabTopology } from '../lab/topology.js';
-import { canBootVms, type GuestNetStats } from '../lab/vm.js';
+import { canBootVms } from '../lab/vm.js';
 import { tempBundle } from '../helpers/bundle.js';
+import { guestStats, udpIn, undisturbed, withTrafficInWindow } from '../helpers/probe-window.js';
 
 const cannot = process.geteuid?.() !== 0 ? 'needs root' : ((await canRunOvs()) ?? (await canBootVms()));
 const N = 40;
-
-/** `def` whose collect runs `traffic` when it starts waiting (the window), then waits its full duration. */
-function withTrafficInWindow<D extends Record<string, unknown>>(def: ProbeDefinition<D>, traffic: () => Promise<void>): ProbeDefinition<D> {
-  const requirements = def.requirements;
-  return {
-    ...def,
-    requirements,
-    collect: (params, io) => {
-      let sent = false;
-      const windowed: ProbeIO = {
-        exec: (n, a, o) => io.exec(n, a, o),
-        readFile: (n, p, o) => io.readFile(n, p, o),
-        readFiles: (n, p) => io.readFiles(n, p),
-        readDir: (n, p, o) => io.readDir(n, p, o),
-        capture: (n, s) => io.capture(n, s),
-        sleep: async (ms, o) => {
-          if (!sent) {
-            sent = true;
-            await traffic();
-          }
-          await io.sleep(ms, o);
-        },
-        signal: io.signal,
-        budget: io.budget,
-      };
-      return def.collect(params, windowed);
-    },
-  };
-}
-
-/**
- * Runs `attempt` until no megaflow flush (another lab deleting its bridge) overlaps it, at most
- * three times; the last attempt is returned either way.
- */
-async function undisturbed<T>(t: { diagnostic(msg: string): void }, attempt: () => Promise<T>): Promise<T> {
-  for (let i = 1; ; i++) {
-    const before = await megaflowFlushes();
-    const result = await attempt();
-    await new Promise((resolve) => setTimeout(resolve, 1200)); // OVS folds its counters in once a second
-    const flushed = (await megaflowFlushes()) - before;
-    if (flushed === 0 || i === 3) return result;
-    t.diagnostic(`attempt ${i}: the datapath's megaflows were flushed ${flushed} time(s) meanwhile (another lab deleted a bridge): again`);
-  }
-}
-
-function udpIn(s: GuestNetStats): number {
-  return s.snmp.Udp?.InDatagrams ?? Number.NaN;
-}
-
-async function guestStats(lab: LabTopology, done: (s: GuestNetStats) => boolean): Promise<GuestNetStats> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const s = await lab.vm.netStats();
-    if (done(s) || Date.now() > deadline) return s;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('ovs.megaflow on an OVS netdev bridge with a VM', () => {
   let lab: LabTopology;

@@ -1,0 +1,63 @@
+// Helpers for tests that send traffic inside a probe's measurement window: the probe's own
+// sleep (after its first reading) starts the traffic, so every packet lies inside the window
+// however slow the machine is.
+import type { ProbeDefinition, ProbeIO } from '../../engine/probe/types.js';
+import type { LabTopology } from '../lab/topology.js';
+import type { GuestNetStats } from '../lab/vm.js';
+import { megaflowFlushes } from '../lab/ovs.js';
+
+/** `def` whose collect runs `traffic` when it first waits (after its first reading), then waits its full duration. */
+export function withTrafficInWindow<D extends Record<string, unknown>>(def: ProbeDefinition<D>, traffic: () => Promise<void>): ProbeDefinition<D> {
+  return {
+    ...def,
+    collect: (params, io) => {
+      let sent = false;
+      const windowed: ProbeIO = {
+        exec: (n, a, o) => io.exec(n, a, o),
+        readFile: (n, p, o) => io.readFile(n, p, o),
+        readFiles: (n, p) => io.readFiles(n, p),
+        readDir: (n, p, o) => io.readDir(n, p, o),
+        capture: (n, s) => io.capture(n, s),
+        sleep: async (ms, o) => {
+          if (!sent) {
+            sent = true;
+            await traffic();
+          }
+          await io.sleep(ms, o);
+        },
+        signal: io.signal,
+        budget: io.budget,
+      };
+      return def.collect(params, windowed);
+    },
+  };
+}
+
+/**
+ * Runs `attempt` until no megaflow flush (another lab deleting its bridge) overlaps it, at most
+ * three times; the last attempt is returned either way.
+ */
+export async function undisturbed<T>(t: { diagnostic(msg: string): void }, attempt: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i++) {
+    const before = await megaflowFlushes();
+    const result = await attempt();
+    await new Promise((resolve) => setTimeout(resolve, 1200)); // OVS folds its counters in once a second
+    const flushed = (await megaflowFlushes()) - before;
+    if (flushed === 0 || i === 3) return result;
+    t.diagnostic(`attempt ${i}: the datapath's megaflows were flushed ${flushed} time(s) meanwhile (another lab deleted a bridge): again`);
+  }
+}
+
+export function udpIn(s: GuestNetStats): number {
+  return s.snmp.Udp?.InDatagrams ?? Number.NaN;
+}
+
+/** The guest's counters once `done` holds (TCG is slow), or after 5 s. */
+export async function guestStats(lab: LabTopology, done: (s: GuestNetStats) => boolean): Promise<GuestNetStats> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const s = await lab.vm.netStats();
+    if (done(s) || Date.now() > deadline) return s;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
