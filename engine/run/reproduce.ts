@@ -10,9 +10,11 @@ export function reproduceCommand(
   inputs: Record<string, unknown>,
   target: { kind: string; name: string },
   budget?: { cpu?: number; eventsPerSec?: number },
+  inventory?: string,
 ): string {
   const words = ['ebpfnet', 'diagnose', runbookId];
   if (target.kind === 'vm') words.push('--vm', target.name);
+  if (target.kind === 'vm' && inventory !== undefined) words.push('--inventory', inventory);
   const limits = [budget?.cpu !== undefined ? `cpu=${+(budget.cpu * 100).toPrecision(6)}%` : '', budget?.eventsPerSec !== undefined ? `events=${budget.eventsPerSec}` : ''];
   if (limits.some(Boolean)) words.push('--budget', limits.filter(Boolean).join(','));
   for (const [name, value] of Object.entries(inputs)) {

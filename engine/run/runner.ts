@@ -58,6 +58,8 @@ export interface DiagnoseOptions extends CommonOptions {
   outDir: string;
   /** Answer every probe from this recorded bundle instead of the host. */
   replayFrom?: string;
+  /** The `--inventory` file the VM was resolved with: the reproduce command names it too. */
+  inventory?: string;
 }
 
 export interface ResumeOptions extends CommonOptions {
@@ -93,7 +95,7 @@ export async function diagnose(opts: DiagnoseOptions): Promise<RunOutcome> {
     target,
     host,
     tool: toolInfo(),
-    command: reproduceCommand(opts.runbook.id, inputs, target, opts.budget),
+    command: reproduceCommand(opts.runbook.id, inputs, target, opts.budget, opts.inventory),
     startedAt: new Date().toISOString(),
     timeline: [],
     findings: [],

@@ -57,7 +57,7 @@ describe('diagnose host-drops on real faults', async () => {
     const r = await diagnoseLab(l, ['--format', 'md,json']);
     assert.equal(r.status, 'completed');
     assert.equal(r.conclusion?.id, 'qdisc-drops');
-    assert.equal(r.conclusion?.category, 'qdisc');
+    assert.equal(r.conclusion?.category, 'qdisc-drop');
     assert.match(r.conclusion!.summary, new RegExp(`^tbf qdisc 1: on ${l.pair.hostDev} dropped \\d+ packets in 2s$`));
     const run = readRun(r.bundle);
     assert.equal(run.status, 'completed');

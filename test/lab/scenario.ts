@@ -2,7 +2,7 @@
 // from the peer, the VM named by --vm (its address from an inventory file, as a CMDB would
 // give it: the host has no neighbour entry for a VM it only bridges), the CLI's JSON read back.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,58 @@ export function backgroundUdp(lab: LabTopology, ip: string, opts: { port: number
       await exited;
     },
   };
+}
+
+/** Datagrams from a new source port each (so a new flow each), `pps` a second, from the peer to `ip:port`, until stopped. */
+export function backgroundUdpFlows(lab: LabTopology, ip: string, port: number, pps: number): { stop(): Promise<void> } {
+  const code = `const d = require('node:dgram');
+const [ip, port, pps] = process.argv.slice(1).map((v, i) => (i ? Number(v) : v));
+setInterval(() => {
+  for (let i = 0; i < pps / 100; i++) {
+    const s = d.createSocket('udp4');
+    s.send(Buffer.alloc(64), port, ip, () => s.close());
+  }
+}, 10);`;
+  const child = spawn('ip', ['netns', 'exec', lab.peer.ns, process.execPath, '-e', code, ip, String(port), String(pps)], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+const CT_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
+const BR_NF_CALL = '/proc/sys/net/bridge/bridge-nf-call-iptables';
+
+/**
+ * A full connection-tracking table on the host's bridged traffic, as on a hypervisor whose
+ * security groups use br_netfilter: bridged IPv4 goes through the ip hooks, an nftables
+ * `ct state` rule makes conntrack track it, and `nf_conntrack_max` is lowered to `max`.
+ * Returns the undo (the old limit and bridge setting back, the table removed); safe twice.
+ */
+export function fillConntrack(table: string, max: number): { undo(): void } {
+  const oldMax = readFileSync(CT_MAX, 'utf8').trim();
+  const oldCall = readFileSync(BR_NF_CALL, 'utf8').trim();
+  let undone = false;
+  const undo = () => {
+    if (undone) return;
+    undone = true;
+    writeFileSync(CT_MAX, oldMax);
+    writeFileSync(BR_NF_CALL, oldCall);
+    spawnSync('nft', ['delete', 'table', 'ip', table]);
+  };
+  try {
+    writeFileSync(BR_NF_CALL, '1');
+    const r = spawnSync('nft', ['-f', '-'], { input: `table ip ${table} { chain vmct { type filter hook forward priority 0; policy accept; ct state new counter accept; }; }`, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`nft: ${r.stderr}`);
+    writeFileSync(CT_MAX, String(max));
+  } catch (err) {
+    undo();
+    throw err;
+  }
+  return { undo };
 }
 
 /** An inventory that names the VM's address: the host has no neighbour entry for a VM it only bridges. */

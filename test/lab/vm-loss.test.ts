@@ -3,13 +3,13 @@
 // `ebpfnet diagnose vm-loss --vm NAME` run through the CLI. Each scenario asserts the
 // conclusion and the facts that prove it.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { createDomain, ensureLibvirt } from '../helpers/libvirt.js';
 import type { TeardownHost } from '../helpers/netns.js';
-import { backgroundUdp, diagnoseVm, findingsOf } from './scenario.js';
+import { backgroundUdp, backgroundUdpFlows, diagnoseVm, fillConntrack, findingsOf } from './scenario.js';
 import { buildLabTopology } from './topology.js';
 import { canBootVms, guestKernelArgs, macFor } from './vm.js';
 
@@ -48,6 +48,57 @@ describe('vm-loss on real faults', () => {
     assert.match(r.conclusion!.summary, new RegExp(`udp dport 9 .*in bridge ${table} vmfwd dropped \\d+ packets`));
     const f = await findingsOf(r.bundle);
     assert.ok(((f.kernel!.data.byReason as Record<string, number>).NETFILTER_DROP ?? 0) > 100);
+  });
+
+  it('a full conntrack table on bridged traffic → conntrack-full, with the table\'s fill', async (t) => {
+    const lab = await buildLabTopology(t, { bridge: 'linux' });
+    const ct = fillConntrack(`ebpfnet_lab_ct_${process.pid}`, 16);
+    t.after(() => ct.undo());
+    const traffic = backgroundUdpFlows(lab, lab.vm.ip, 9, 200);
+    t.after(() => traffic.stop());
+    const r = await diagnose(t, lab.vm.name, lab.vm.ip);
+    await traffic.stop();
+    ct.undo();
+    assert.equal(r.conclusion?.id, 'conntrack-full', r.conclusion?.summary);
+    assert.equal(r.conclusion?.category, 'conntrack-drop');
+    const f = await findingsOf(r.bundle);
+    assert.equal(f.ct!.data.max, 16);
+    const drops = f.ct!.data.drops as number;
+    const netfilterDrops = (f.kernel!.data.byReason as Record<string, number>).NETFILTER_DROP ?? 0;
+    // 200 new flows/s for 2 s, 16 admitted: the rest are dropped at the conntrack hook.
+    assert.ok(drops > 100, `conntrack counted ${drops} drops`);
+    assert.ok(netfilterDrops > 100, `the kernel counted ${netfilterDrops} NETFILTER_DROP`);
+    assert.match(r.conclusion!.summary, /The conntrack table \(\d+ of 16 entries\) refused \d+ new connections/);
+  });
+
+  it('strict rp_filter on the bridge, the VM\'s address routed elsewhere → rp-filter', async (t) => {
+    const lab = await buildLabTopology(t, { bridge: 'linux' });
+    const br = lab.bridge.name;
+    const hostIp = `${lab.subnet.split('.').slice(0, 3).join('.')}.254`;
+    const dummy = `${br.slice(0, 10)}rp`;
+    const rpPath = `/proc/sys/net/ipv4/conf/${br}/rp_filter`;
+    t.after(async () => {
+      await execa('ip', ['route', 'del', `${lab.vm.ip}/32`], { reject: false });
+      await execa('ip', ['link', 'del', dummy], { reject: false });
+    });
+    // The host has an address on the bridge, but routes the VM's address out of another device:
+    // packets from the VM fail the strict reverse-path check where they enter the host.
+    await execa('ip', ['addr', 'add', `${hostIp}/24`, 'dev', br]);
+    // A veth pair going nowhere stands in for the other uplink (this kernel has no dummy devices).
+    await execa('ip', ['link', 'add', dummy, 'type', 'veth', 'peer', 'name', `${dummy}p`]);
+    await execa('ip', ['link', 'set', dummy, 'up']);
+    await execa('ip', ['link', 'set', `${dummy}p`, 'up']);
+    await execa('ip', ['route', 'add', `${lab.vm.ip}/32`, 'dev', dummy]);
+    writeFileSync(rpPath, '1');
+    const brMac = readFileSync(`/sys/class/net/${br}/address`, 'utf8').trim();
+    await lab.vm.sh(`arp -s ${hostIp} ${brMac}`); // the host would not answer its ARP either
+    await lab.vm.sh(`(ping -c 400 -i 0.02 ${hostIp} >/dev/null 2>&1 &)`);
+    const r = await diagnose(t, lab.vm.name, lab.vm.ip);
+    assert.equal(r.conclusion?.id, 'rp-filter', r.conclusion?.summary);
+    assert.equal(r.conclusion?.category, 'routing-drop');
+    const f = await findingsOf(r.bundle);
+    const rpDrops = (f.kernel!.data.byReason as Record<string, number>).IP_RPFILTER ?? 0;
+    assert.ok(rpDrops > 20, `the kernel counted ${rpDrops} IP_RPFILTER drops`);
   });
 
   it('a shaper with a tiny queue on the tap → qdisc-drop on that tap', async (t) => {

@@ -1,6 +1,9 @@
 // Path coverage of every shipped runbook with xstate/graph: walking the compiled
 // machine with recorded findings as the probes' answers must reach every step and
-// every conclusion.
+// every conclusion. A runbook diagnosing a VM (a `vm` input) branches on its target too
+// (`target.path.bridgeKind`, `target.state`): it is walked once per recorded target
+// (test/fixtures/targets/*.json, the `target` of real runs' run.json) and every step and
+// conclusion must be reached by one of the walks. Host runbooks are walked with the host.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,18 +16,57 @@ import type { Finding } from '../../engine/probe/types.js';
 import { compileRunbook, invokeId, type RunContext } from '../../engine/runbook/compile.js';
 import { loadRunbookFile } from '../../engine/runbook/load.js';
 import { resolveInputs } from '../../engine/runbook/inputs.js';
+import { concludeFrom } from '../../engine/run/runner.js';
 import type { InputType, Runbook } from '../../engine/runbook/model.js';
 
 const fixtures = join(packageRoot(), 'test', 'fixtures', 'findings');
+const targetFixtures = join(packageRoot(), 'test', 'fixtures', 'targets');
+
+const findingsCache = new Map<string, Finding[]>();
 
 /** Findings recorded from real runs, per probe id (test/fixtures/findings/<probe>/*.json). */
 function recordedFindings(probe: string): Finding[] {
-  const dir = join(fixtures, probe);
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
+  let found = findingsCache.get(probe);
+  if (!found) {
+    const dir = join(fixtures, probe);
+    found = existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.endsWith('.json'))
+          .sort()
+          .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Finding)
+      : [];
+    findingsCache.set(probe, found);
+  }
+  return found;
+}
+
+interface WalkTarget {
+  /** The fixture file, or `host`. */
+  label: string;
+  target: Record<string, unknown>;
+}
+
+const HOST_TARGET: WalkTarget = { label: 'host', target: { kind: 'host', name: 'test' } };
+
+/** Targets recorded from real runs (test/fixtures/targets/*.json): VMs on a Linux bridge, on OVS, paused... */
+function recordedTargets(): WalkTarget[] {
+  if (!existsSync(targetFixtures)) return [];
+  return readdirSync(targetFixtures)
     .filter((f) => f.endsWith('.json'))
     .sort()
-    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Finding);
+    .map((f) => ({ label: f, target: JSON.parse(readFileSync(join(targetFixtures, f), 'utf8')) as Record<string, unknown> }));
+}
+
+/** The targets a runbook is walked with: every recorded VM target when it takes a `vm` input, else the host. */
+function targetsFor(runbook: Runbook): WalkTarget[] {
+  if (!Object.values(runbook.inputs).some((spec) => spec.type === 'vm')) return [HOST_TARGET];
+  const recorded = recordedTargets();
+  assert.ok(recorded.length > 0, `${runbook.id} takes a vm input: no recorded targets under ${targetFixtures}`);
+  for (const { label, target } of recorded) {
+    assert.equal(target.kind, 'vm', `${label}: not a VM target`);
+    assert.ok(target.path !== null && typeof target.path === 'object', `${label}: no target.path (record it from a run.json of diagnose --vm)`);
+  }
+  return recorded;
 }
 
 const neverCalled = {
@@ -72,11 +114,41 @@ const SAMPLE: Record<InputType, unknown> = {
   'string[]': ['a'],
 };
 
-/** The runbook's defaults, with a sample value for each required input. */
-function sampleInputs(runbook: Runbook): Record<string, unknown> {
+/** The runbook's defaults, with a sample value for each required input (a VM input names the target). */
+function sampleInputs(runbook: Runbook, target: Record<string, unknown>): Record<string, unknown> {
   const given: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(runbook.inputs)) if (spec.default === undefined) given[name] = SAMPLE[spec.type];
+  for (const [name, spec] of Object.entries(runbook.inputs)) {
+    if (spec.default !== undefined) continue;
+    given[name] = spec.type === 'vm' && typeof target.name === 'string' ? target.name : SAMPLE[spec.type];
+  }
   return resolveInputs(runbook, given);
+}
+
+/** Where a walk with `target` ended up: the top-level states it reaches, and the conclusions' texts rendered there. */
+function walkWith(runbook: Runbook, target: Record<string, unknown>): { reached: Set<string>; unrendered: string[] } {
+  const machine = compileRunbook(runbook, neverCalled);
+  const paths = getShortestPaths(machine, {
+    input: { inputs: sampleInputs(runbook, target), target, host: {} },
+    events: eventsFor(runbook) as never,
+    // Findings decide the branches; the trail and visit counts only grow, so they stay out of the key.
+    serializeState: (s: AnyMachineSnapshot) => JSON.stringify({ v: s.value, f: (s.context as RunContext).findings }),
+  } as never);
+  const reached = new Set<string>();
+  const unrendered: string[] = [];
+  const conclusions = new Set(runbook.conclusions.map((c) => c.id));
+  for (const p of paths) {
+    const v = p.state.value as unknown;
+    const id = typeof v === 'string' ? v : Object.keys(v as object)[0]!;
+    reached.add(id);
+    if (!conclusions.has(id)) continue;
+    // What the on-call engineer reads: a template part that cannot be evaluated shows as ‹expr›.
+    const c = concludeFrom(runbook, id, p.state.context as RunContext);
+    for (const text of [c.title, c.summary, c.explanation, ...c.actions]) {
+      const bad = /‹[^›]*›/.exec(text);
+      if (bad) unrendered.push(`${id}: ${bad[0]}`);
+    }
+  }
+  return { reached, unrendered };
 }
 
 const shippedDir = join(packageRoot(), 'runbooks');
@@ -94,20 +166,18 @@ describe('every shipped runbook: every step and conclusion is reachable with rec
           assert.ok(recordedFindings(call.probe).length > 0, `no recorded findings for ${call.probe} under ${fixtures}`);
         }
       }
-      const machine = compileRunbook(runbook, neverCalled);
-      const paths = getShortestPaths(machine, {
-        input: { inputs: sampleInputs(runbook), target: { kind: 'host', name: 'test' }, host: {} },
-        events: eventsFor(runbook) as never,
-        // Findings decide the branches; the trail and visit counts only grow, so they stay out of the key.
-        serializeState: (s: AnyMachineSnapshot) => JSON.stringify({ v: s.value, f: (s.context as RunContext).findings }),
-      } as never);
-      const reached = new Set(
-        paths.map((p) => {
-          const v = p.state.value as unknown;
-          return typeof v === 'string' ? v : Object.keys(v as object)[0]!;
-        }),
-      );
-      for (const id of stepAndConclusionIds(runbook)) assert.ok(reached.has(id), `${runbook.id}: ${id} is never reached`);
+      const targets = targetsFor(runbook);
+      const reached = new Set<string>();
+      const unrendered = new Set<string>();
+      for (const { target } of targets) {
+        const walk = walkWith(runbook, target);
+        for (const id of walk.reached) reached.add(id);
+        for (const u of walk.unrendered) unrendered.add(u);
+      }
+      const walked = targets.map((t) => t.label).join(', ');
+      const never = stepAndConclusionIds(runbook).filter((id) => !reached.has(id));
+      assert.deepEqual(never, [], `${runbook.id}: never reached: ${never.join(', ')} (walked with ${walked})`);
+      assert.deepEqual([...unrendered], [], `${runbook.id}: conclusion texts that cannot be rendered with recorded findings`);
     });
   }
 });

@@ -1,9 +1,11 @@
 // ebpfnet diagnose: runs the runbook, writes the bundle and prints the result.
+import { resolve as resolvePath } from 'node:path';
 import { probeRegistry } from '../../../probe/registry.js';
 import type { RunRecord } from '../../../run/record.js';
 import { diagnose, resume, type RunOutcome } from '../../../run/runner.js';
 import { loadRunbookFile } from '../../../runbook/load.js';
-import { writeSummaries, SUMMARY_FORMATS, type SummaryFormat } from '../../../../reports/summary.js';
+import { parseReportFormats, type ReportFormat } from '../../../../reports/formats.js';
+import { writeReports } from '../../../../reports/render.js';
 import { CliError, EXIT } from '../../errors.js';
 import { progressReporter } from '../../progress.js';
 import { openRunbook } from '../../runbook-source.js';
@@ -66,12 +68,15 @@ export async function diagnoseAction(runbookArg: string | undefined, flags: Diag
         ...(progress ? { progress } : {}),
         ...(target ? { target } : flags.vm !== undefined ? { target: { kind: 'vm' as const, name: flags.vm } } : {}),
         ...(flags.replay ? { replayFrom: flags.replay } : {}),
+        ...(flags.inventory !== undefined ? { inventory: resolvePath(flags.inventory) } : {}),
       });
     }
   } finally {
     signals.dispose();
   }
-  const written = writeSummaries(outcome.bundle.dir, outcome.record, formats);
+  // Also for an interrupted run: its reports say so. A PDF without Chromium is a warning, not a failed run.
+  const { written, problems } = await writeReports(outcome.bundle.dir, outcome.record, formats);
+  for (const p of problems) process.stderr.write(`ebpfnet: ${p}\n`);
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(jsonResult(outcome, written), null, 2)}\n`);
   } else {
@@ -80,15 +85,12 @@ export async function diagnoseAction(runbookArg: string | undefined, flags: Diag
   process.exitCode = exitCodeFor(outcome.record, signals.received());
 }
 
-function parseFormats(list: string | undefined): SummaryFormat[] {
-  if (!list) return [];
-  const formats = list.split(',').map((f) => f.trim()).filter(Boolean);
-  for (const f of formats) {
-    if (!(SUMMARY_FORMATS as readonly string[]).includes(f)) {
-      throw new CliError(`unknown format "${f}" (this build writes: ${SUMMARY_FORMATS.join(', ')})`);
-    }
+function parseFormats(list: string | undefined): ReportFormat[] {
+  try {
+    return parseReportFormats(list);
+  } catch (err) {
+    throw new CliError((err as Error).message);
   }
-  return formats as SummaryFormat[];
 }
 
 function exitCodeFor(record: RunRecord, signal: NodeJS.Signals | undefined): number {
