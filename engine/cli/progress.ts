@@ -1,9 +1,11 @@
 // Progress on a terminal: a spinner per step on stderr. Silent when piped or --json.
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import type { ProgressEvent } from '../run/runner.js';
 
-export function progressReporter(enabled: boolean): ((event: ProgressEvent) => void) | undefined {
+/** Loads ora (90 ms) only for a terminal: an alert's or a script's run never pays for it. */
+export async function progressReporter(enabled: boolean): Promise<((event: ProgressEvent) => void) | undefined> {
   if (!enabled) return undefined;
+  const { default: ora } = await import('ora');
   let spinner: Ora | undefined;
   return (event) => {
     switch (event.type) {

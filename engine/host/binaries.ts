@@ -2,7 +2,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { execa } from 'execa';
+import { runCommand } from '../exec.js';
 
 /** Root tools live in sbin directories that a user's PATH often lacks. */
 const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
@@ -132,14 +132,7 @@ async function probeVersion(name: string, timeoutMs: number): Promise<string | n
   const base = name.includes('/') ? name.slice(name.lastIndexOf('/') + 1) : name;
   for (const args of VERSION_FLAGS[base] ?? DEFAULT_VERSION_FLAGS) {
     try {
-      const r = await execa(path, args, {
-        reject: false,
-        timeout: timeoutMs,
-        stdin: 'ignore',
-        all: true,
-        env: { LC_ALL: 'C' },
-        maxBuffer: 1024 * 1024,
-      });
+      const r = await runCommand(path, args, { timeoutMs, maxBuffer: 1024 * 1024 });
       if (r.timedOut) continue;
       let line = firstLine(r.stdout || '') ?? firstLine(r.stderr || '');
       if (!line || !/\d/.test(line)) continue;

@@ -10,7 +10,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { release } from 'node:os';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import { execa } from 'execa';
+import { runCommand } from '../exec.js';
 import type { KernelFeature } from '../probe/types.js';
 import { findBinary } from './binaries.js';
 import { ensureTracefs, tracepointCategories, type TracefsStatus } from './tracefs.js';
@@ -173,17 +173,11 @@ function configSays(cfg: KernelConfig, option: string): { value: 'y' | 'm' | 'n'
 
 async function runTool(path: string, args: string[], timeoutMs: number): Promise<{ out: string; ok: boolean; error: string }> {
   try {
-    const r = await execa(path, args, {
-      reject: false,
-      timeout: timeoutMs,
-      stdin: 'ignore',
-      env: { LC_ALL: 'C' },
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    const r = await runCommand(path, args, { timeoutMs, maxBuffer: 16 * 1024 * 1024 });
     const error = r.timedOut
       ? `timed out after ${timeoutMs} ms`
       : r.exitCode !== 0
-        ? `exit code ${r.exitCode}: ${(r.stderr || '').trim().split('\n').pop() ?? ''}`
+        ? r.startError ?? `exit code ${r.exitCode}: ${(r.stderr || '').trim().split('\n').pop() ?? ''}`
         : '';
     return { out: `${r.stdout}\n${r.stderr}`, ok: !r.timedOut && r.exitCode === 0, error };
   } catch (e) {

@@ -1,7 +1,7 @@
 // Where tracefs lives (mounting it when the machine did not), and which tracepoints it lists.
 import { existsSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { execa } from 'execa';
+import { runCommand } from '../exec.js';
 import { findBinary } from './binaries.js';
 
 export const DEFAULT_TRACEFS = '/sys/kernel/tracing';
@@ -156,12 +156,7 @@ async function locateOrMount(): Promise<TracefsStatus> {
       kernelSupports,
     };
   }
-  const r = await execa(mount, ['-t', 'tracefs', 'nodev', DEFAULT_TRACEFS], {
-    reject: false,
-    timeout: 10_000,
-    stdin: 'ignore',
-    env: { LC_ALL: 'C' },
-  });
+  const r = await runCommand(mount, ['-t', 'tracefs', 'nodev', DEFAULT_TRACEFS], { timeoutMs: 10_000 });
   const after = await findTracefs();
   if (after) {
     return { path: after, mountedByUs: true, how: `tracefs was not mounted; mounted it at ${after}`, kernelSupports };

@@ -1,11 +1,11 @@
-// The live driver of ProbeIO: runs commands (execa, argument arrays, never a shell) and
+// The live driver of ProbeIO: runs commands (argument arrays, never a shell) and
 // reads files on this host, and records every observation as a RawRecord, in call order.
 import type { OverheadBudget } from './overhead.js';
 import { constants as osConstants } from 'node:os';
 import { readFile, readdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import { execa } from 'execa';
+import { runCommand } from '../exec.js';
 import { formatMs } from '../duration.js';
 import { formatFileReadings } from './file-readings.js';
 import type { ExecOptions, FileReading, ProbeIO, RawRecord, ReadOptions } from './types.js';
@@ -30,35 +30,30 @@ export class LiveIO implements ProbeIO {
     if (argv.length === 0 || argv[0] === '') return Promise.reject(new Error(`exec "${name}": empty argv`));
     return this.observe(name, { op: 'exec', argv: [...argv] }, opts.allowFailure === true, async (rec) => {
       const [file, ...args] = argv as [string, ...string[]];
-      const result = await execa(file, args, {
-        reject: false,
-        stdin: 'ignore',
-        stripFinalNewline: false,
+      const result = await runCommand(file, args, {
         maxBuffer: MAX_OUTPUT_BYTES,
-        cancelSignal: this.signal,
-        forceKillAfterDelay: KILL_GRACE_MS,
-        env: { LC_ALL: 'C' },
-        ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
+        signal: this.signal,
+        killGraceMs: KILL_GRACE_MS,
+        ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
       });
-      rec.stdout = typeof result.stdout === 'string' ? result.stdout : '';
-      rec.stderr = typeof result.stderr === 'string' ? result.stderr : '';
+      rec.stdout = result.stdout;
+      rec.stderr = result.stderr;
       const command = `command "${argv.join(' ')}"`;
       if (!result.failed) {
         rec.exitCode = 0;
         return;
       }
-      if (result.exitCode === undefined && result.signal === undefined) {
+      if (result.startError !== undefined || (result.overflowed && result.exitCode === null && result.signal === null)) {
         // It never ran (not found, not executable) or its output overflowed.
-        rec.exitCode = result.isMaxBuffer ? 1 : 127;
-        rec.error = result.isMaxBuffer
-          ? `${command} printed more than ${MAX_OUTPUT_BYTES} bytes`
-          : `${command} could not start: ${firstLine(result.originalMessage ?? result.shortMessage ?? 'unknown error')}`;
+        rec.exitCode = result.overflowed ? 1 : 127;
+        rec.error = result.overflowed ? `${command} printed more than ${MAX_OUTPUT_BYTES} bytes` : `${command} could not start: ${firstLine(result.startError ?? 'unknown error')}`;
         return;
       }
-      rec.exitCode = result.exitCode ?? 128 + signalNumber(result.signal);
-      if (result.timedOut) rec.error = `${command} timed out after ${formatMs(opts.timeoutMs ?? 0)}`;
-      else if (result.isCanceled) rec.error = `${command} was stopped: the probe was aborted`;
-      else if (result.exitCode === undefined) rec.error = `${command} was killed by ${result.signal}`;
+      rec.exitCode = result.exitCode ?? 128 + signalNumber(result.signal ?? undefined);
+      if (result.overflowed) rec.error = `${command} printed more than ${MAX_OUTPUT_BYTES} bytes`;
+      else if (result.timedOut) rec.error = `${command} timed out after ${formatMs(opts.timeoutMs ?? 0)}`;
+      else if (result.canceled) rec.error = `${command} was stopped: the probe was aborted`;
+      else if (result.exitCode === null) rec.error = `${command} was killed by ${result.signal}`;
       else {
         const why = firstLine(rec.stderr) || firstLine(rec.stdout);
         rec.error = `${command} exited with code ${result.exitCode}${why ? `: ${why}` : ''}`;

@@ -5,7 +5,9 @@
 // in "expected a duration like 30s or 2m, got ...") and `explain` (a whole
 // message replacing ajv's). Steps use if/then/else rather than oneOf, so a
 // wrong step yields the errors of the kind it was meant to be, not of both.
-import { Ajv, type ErrorObject, type SchemaObject } from 'ajv';
+import { fileURLToPath } from 'node:url';
+import type { ErrorObject, SchemaObject } from 'ajv';
+import { loadValidator, type SchemaBuild, type Validator } from '../precompiled.js';
 import type { Problem } from './errors.js';
 import { toPointer, type SourceMap } from './positions.js';
 import { closest, didYouMean } from './suggest.js';
@@ -197,11 +199,20 @@ export const runbookSchema: SchemaObject = {
   },
 };
 
-function buildValidator() {
-  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false, strictTypes: false, allowUnionTypes: true });
-  for (const keyword of ['expected', 'explain', 'explainMinItems']) ajv.addKeyword({ keyword, schemaType: 'string' });
-  ajv.addKeyword({ keyword: 'otherKeys', schemaType: 'array' });
-  return ajv.compile(runbookSchema);
+/** How the runbook schema is compiled, at run time or ahead of time by the build. */
+export const RUNBOOK_SCHEMA_BUILD: SchemaBuild = {
+  precompiled: fileURLToPath(new URL('./runbook-validator.cjs', import.meta.url)),
+  compile(AjvClass, standalone) {
+    const ajv = new AjvClass({ allErrors: true, verbose: true, strict: true, strictRequired: false, strictTypes: false, allowUnionTypes: true, ...(standalone ? { code: { source: true } } : {}) });
+    for (const keyword of ['expected', 'explain', 'explainMinItems']) ajv.addKeyword({ keyword, schemaType: 'string' });
+    ajv.addKeyword({ keyword: 'otherKeys', schemaType: 'array' });
+    return { ajv, validate: ajv.compile(runbookSchema) as Validator };
+  },
+};
+
+/** The precompiled validator when the build made one, else Ajv compiling the schema. */
+export function buildValidator(opts: { precompiled?: boolean } = {}): Validator {
+  return loadValidator(RUNBOOK_SCHEMA_BUILD, opts);
 }
 
 let validator: ReturnType<typeof buildValidator> | undefined;

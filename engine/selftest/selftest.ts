@@ -11,7 +11,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { runCommand } from '../exec.js';
 import type { DropsAttach, DropsData } from '../../probes/drops.kernel/probe.js';
 import { SELFTEST_VERSION, type SelftestCheck, type SelftestResult } from './state.js';
 import { runProbe } from '../probe/runtime.js';
@@ -39,11 +39,7 @@ export async function selftestUnavailable(): Promise<string | null> {
   if (process.geteuid?.() !== 0) return 'selftest needs root (it creates a network namespace and loads BPF): run it with sudo';
   const topo = await canBuildTopologies();
   if (topo !== null) return `selftest ${topo}`;
-  try {
-    await execa('nft', ['--version'], { stdin: 'ignore' });
-  } catch {
-    return 'selftest needs nft (apt-get install nftables)';
-  }
+  if ((await runCommand('nft', ['--version'])).failed) return 'selftest needs nft (apt-get install nftables)';
   return null;
 }
 

@@ -11,7 +11,7 @@
 // what a crashed run left behind without touching the topologies of processes still running.
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { execa } from 'execa';
+import { runCommand } from '../exec.js';
 
 /** Name families: the netns prefix and the (3-letter) device prefix. */
 export const TOPOLOGY_NAMES = {
@@ -89,17 +89,19 @@ export interface CommandResult {
 /** Runs a command in the root namespace (argument array, no shell); rejects on failure. */
 export async function run(argv: string[]): Promise<CommandResult> {
   const [file, ...args] = argv as [string, ...string[]];
-  const r = await execa(file, args, { stdin: 'ignore', env: { LC_ALL: 'C' } });
-  return { stdout: String(r.stdout), stderr: String(r.stderr) };
+  const r = await runCommand(file, args);
+  if (r.failed) {
+    const why = r.startError ?? (r.exitCode !== null ? `exit code ${r.exitCode}` : `signal ${r.signal}`);
+    throw new Error(`Command failed with ${why}: ${argv.join(' ')}${r.stderr.trim() ? `\n\n${r.stderr.trim()}` : ''}`);
+  }
+  return { stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Whether this process can build topologies (root, with ip and ping installed). */
 export async function canBuildTopologies(): Promise<string | null> {
   if (process.geteuid?.() !== 0) return 'needs root';
   for (const bin of ['ip', 'ping']) {
-    try {
-      await execa(bin, ['-V'], { stdin: 'ignore' });
-    } catch {
+    if ((await runCommand(bin, ['-V'])).failed) {
       return `needs ${bin} (apt-get install ${bin === 'ip' ? 'iproute2' : 'iputils-ping'})`;
     }
   }
@@ -123,8 +125,8 @@ export async function createVethPair(t: TeardownHost | undefined, opts: VethPair
   const peerIp = `${base}.2`;
 
   const teardown = async () => {
-    await execa('ip', ['netns', 'del', ns], { reject: false, stdin: 'ignore' });
-    await execa('ip', ['link', 'del', hostDev], { reject: false, stdin: 'ignore' });
+    await runCommand('ip', ['netns', 'del', ns]);
+    await runCommand('ip', ['link', 'del', hostDev]);
   };
   // Register before building, so that a half-built topology is removed too.
   t?.after(teardown);
@@ -134,7 +136,7 @@ export async function createVethPair(t: TeardownHost | undefined, opts: VethPair
     await run(['ip', 'link', 'set', peerDev, 'netns', ns]);
     if (opts.noIpv6) {
       await writeFile(`/proc/sys/net/ipv6/conf/${hostDev}/disable_ipv6`, '1').catch(() => undefined);
-      await execa('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'], { reject: false, stdin: 'ignore' });
+      await runCommand('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
     }
     await run(['ip', 'link', 'set', hostDev, 'mtu', String(opts.hostMtu ?? 1500), 'up']);
     await run(['ip', 'addr', 'add', `${hostIp}/24`, 'dev', hostDev]);
@@ -174,7 +176,7 @@ export async function ping(target: string, dev: string, p: PingOptions = {}): Pr
   else argv.push('-i', String(p.interval ?? 0.05));
   if (p.deadline !== undefined) argv.push('-w', String(Math.max(1, Math.round(p.deadline))));
   argv.push(target);
-  const r = await execa('ping', argv, { reject: false, stdin: 'ignore', env: { LC_ALL: 'C' } });
+  const r = await runCommand('ping', argv);
   const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(String(r.stdout));
   if (!m) throw new Error(`ping ${argv.join(' ')} printed no summary (exit ${r.exitCode}): ${String(r.stderr).trim()}`);
   return {
@@ -192,21 +194,21 @@ export async function ping(target: string, dev: string, p: PingOptions = {}): Pr
  */
 export async function cleanupLeftovers(): Promise<string[]> {
   const removed: string[] = [];
-  const nsList = await execa('ip', ['-j', 'netns', 'list'], { reject: false, stdin: 'ignore' });
+  const nsList = await runCommand('ip', ['-j', 'netns', 'list']);
   for (const entry of parseJsonList(String(nsList.stdout))) {
     const name = typeof entry.name === 'string' ? entry.name : '';
     const m = NETNS_RE.exec(name);
     if (m && !isAlive(Number(m[1]))) {
-      await execa('ip', ['netns', 'del', name], { reject: false, stdin: 'ignore' });
+      await runCommand('ip', ['netns', 'del', name]);
       removed.push(`netns ${name}`);
     }
   }
-  const links = await execa('ip', ['-j', 'link', 'show'], { reject: false, stdin: 'ignore' });
+  const links = await runCommand('ip', ['-j', 'link', 'show']);
   for (const entry of parseJsonList(String(links.stdout))) {
     const name = typeof entry.ifname === 'string' ? entry.ifname : '';
     const m = DEV_RE.exec(name);
     if (m && !isAlive(parseInt(m[1]!, 36))) {
-      await execa('ip', ['link', 'del', name], { reject: false, stdin: 'ignore' });
+      await runCommand('ip', ['link', 'del', name]);
       removed.push(`link ${name}`);
     }
   }

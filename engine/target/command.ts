@@ -1,7 +1,7 @@
 // Runs the host tools discovery asks (virsh, ovs-vsctl, ip): argument arrays,
 // never a shell, so a VM name is only ever one argument; a timeout, so a hung
 // daemon costs seconds, not the run.
-import { execa } from 'execa';
+import { runCommand } from '../exec.js';
 import { findBinary } from '../host/binaries.js';
 
 export interface CommandOutput {
@@ -28,16 +28,10 @@ export async function runTool(tool: string, args: string[], timeoutMs = DEFAULT_
   const path = await findBinary(tool);
   if (!path) return null;
   try {
-    const r = await execa(path, args, {
-      reject: false,
-      timeout: timeoutMs,
-      stdin: 'ignore',
-      env: { LC_ALL: 'C' },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    const stderr = oneLine(String(r.stderr ?? ''));
-    const error = r.timedOut ? `timed out after ${timeoutMs} ms` : stderr || (r.exitCode !== 0 ? `exit ${r.exitCode}` : '');
-    return { ok: r.exitCode === 0 && !r.timedOut, stdout: String(r.stdout ?? ''), error };
+    const r = await runCommand(path, args, { timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+    const stderr = oneLine(r.stderr);
+    const error = r.timedOut ? `timed out after ${timeoutMs} ms` : r.startError ?? (stderr || (r.exitCode !== 0 ? `exit ${r.exitCode}` : ''));
+    return { ok: r.exitCode === 0 && !r.timedOut, stdout: r.stdout, error };
   } catch (err) {
     return { ok: false, stdout: '', error: err instanceof Error ? err.message.split('\n')[0]! : String(err) };
   }

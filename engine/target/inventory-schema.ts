@@ -2,7 +2,10 @@
 // ajv's findings turned into one plain message per mistake, placed at its line and
 // column. Annotation keyword `expected` carries what belongs at a place.
 import { isIP } from 'node:net';
-import { Ajv, type ErrorObject, type SchemaObject } from 'ajv';
+import { fileURLToPath } from 'node:url';
+import type { ErrorObject, KeywordCxt, SchemaObject } from 'ajv';
+import { createRequire } from 'node:module';
+import { loadValidator, type SchemaBuild, type Validator } from '../precompiled.js';
 import type { Problem } from '../runbook/errors.js';
 import { toPointer, type SourceMap } from '../runbook/positions.js';
 import { describeValue } from '../runbook/schema.js';
@@ -55,16 +58,26 @@ export const inventorySchema: SchemaObject = {
   },
 };
 
-function buildValidator() {
-  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false });
-  ajv.addKeyword({ keyword: 'expected', schemaType: 'string' });
-  ajv.addKeyword({
-    keyword: 'ipAddress',
-    schemaType: 'boolean',
-    errors: false,
-    validate: (_wanted: boolean, data: unknown) => typeof data !== 'string' || isIP(data) !== 0,
-  });
-  return ajv.compile(inventorySchema);
+/** How the inventory schema is compiled, at run time or ahead of time by the build. */
+export const INVENTORY_SCHEMA_BUILD: SchemaBuild = {
+  precompiled: fileURLToPath(new URL('./inventory-validator.cjs', import.meta.url)),
+  compile(AjvClass, standalone) {
+    const ajv = new AjvClass({ allErrors: true, verbose: true, strict: true, strictTypes: false, ...(standalone ? { code: { source: true } } : {}) });
+    ajv.addKeyword({ keyword: 'expected', schemaType: 'string' });
+    if (standalone) {
+      // Standalone code cannot hold a function: it calls node:net itself (the file is CommonJS).
+      const { _ } = createRequire(import.meta.url)('ajv/dist/compile/codegen/index.js') as typeof import('ajv/dist/compile/codegen/index.js');
+      ajv.addKeyword({ keyword: 'ipAddress', schemaType: 'boolean', type: 'string', code: (cxt: KeywordCxt) => cxt.fail(_`require("node:net").isIP(${cxt.data}) === 0`) });
+    } else {
+      ajv.addKeyword({ keyword: 'ipAddress', schemaType: 'boolean', errors: false, validate: (_wanted: boolean, data: unknown) => typeof data !== 'string' || isIP(data) !== 0 });
+    }
+    return { ajv, validate: ajv.compile(inventorySchema) as Validator };
+  },
+};
+
+/** The precompiled validator when the build made one, else Ajv compiling the schema. */
+export function buildValidator(opts: { precompiled?: boolean } = {}): Validator {
+  return loadValidator(INVENTORY_SCHEMA_BUILD, opts);
 }
 
 let validator: ReturnType<typeof buildValidator> | undefined;

@@ -77,12 +77,12 @@ export async function resolveVm(name: string, opts: ResolveOptions = {}): Promis
   const inv = openInventory(opts);
   const ctx = new DiscoveryContext(inv.inventory);
   const libvirtOpts = opts.libvirtUri ? { uri: opts.libvirtUri } : {};
-  const libvirt = await listLibvirtDomains(libvirtOpts);
+  // Both asked at once: the QEMU scan is cheap, and wasted only when libvirt knows the VM.
+  const [libvirt, procs] = await Promise.all([listLibvirtDomains(libvirtOpts), ctx.qemuProcesses()]);
   if (libvirt.available && libvirt.names.includes(name)) {
     const domain = await libvirtDomain(name, libvirtOpts);
     if (domain) return libvirtVmFacts(domain, ctx);
   }
-  const procs = await ctx.qemuProcesses();
   const named = procs.filter((p) => p.name === name);
   if (named[0]) return qemuVmFacts(named[0], ctx, named);
   const entry = inv.inventory?.vms.get(name);

@@ -1,6 +1,7 @@
 // The threads that move a VM's packets: its vCPUs (named by QEMU when
 // `-name ...,debug-threads=on`, which libvirt always sets) and its vhost-net
 // workers (`vhost-<qemu pid>`).
+import { release as osRelease } from 'node:os';
 import { isKernelThread, listPids, readComm, threadsOf } from './proc.js';
 import type { VcpuThread, VhostThread } from './types.js';
 
@@ -26,14 +27,26 @@ export class KernelThreadIndex {
 
   private async scan(): Promise<Map<string, number[]>> {
     const out = new Map<string, number[]>();
-    for (const pid of await listPids()) {
-      const comm = await readComm(pid);
+    // Since Linux 6.4 vhost workers are threads of QEMU itself: no kernel thread to find.
+    if (!kernelRunsVhostAsKthreads()) return out;
+    const pids = await listPids();
+    const comms = await Promise.all(pids.map((pid) => readComm(pid)));
+    for (const [i, comm] of comms.entries()) {
+      const pid = pids[i]!;
       // Only vhost workers are looked up here; skip reading stat for everything else.
       if (comm === null || !comm.startsWith('vhost-') || !(await isKernelThread(pid))) continue;
       out.set(comm, [...(out.get(comm) ?? []), pid]);
     }
     return out;
   }
+}
+
+/** Kernels before 6.4 run vhost-net workers as kernel threads (`release`: `uname -r`). */
+export function kernelRunsVhostAsKthreads(release = osRelease()): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return true; // unknown: look
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major < 6 || (major === 6 && minor < 4);
 }
 
 /**

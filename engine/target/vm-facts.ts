@@ -50,10 +50,14 @@ async function assemble(
   vm: { name: string; source: VmSource; state: string; uuid: string | null; pid: number | null; taps: PlannedTap[]; notes: string[] },
 ): Promise<VmFacts> {
   const notes = [...vm.notes];
+  // Taps, vCPU and vhost threads are read at once: each is a few /proc and sysfs reads or an `ip` call.
+  const vhostsRead = vm.pid === null ? Promise.resolve([]) : vhostThreads(vm.pid, ctx.kernelThreads);
+  const vcpusRead = vm.pid === null ? Promise.resolve([]) : vcpuThreads(vm.pid);
   const planned = [...vm.taps, ...(await heldTaps(vm.pid, vm.taps))];
-  const taps: TapFacts[] = [];
-  for (const t of planned) taps.push(await tapFacts(t.name, t.description, ctx.net, notes));
-  const vcpus = vm.pid === null ? [] : await vcpuThreads(vm.pid);
+  const tapNotes = planned.map((): string[] => []);
+  const taps: TapFacts[] = await Promise.all(planned.map((t, i) => tapFacts(t.name, t.description, ctx.net, tapNotes[i]!)));
+  notes.push(...tapNotes.flat());
+  const [vcpus, vhosts] = await Promise.all([vcpusRead, vhostsRead]);
   if (vm.pid !== null && vcpus.length === 0) {
     notes.push(`the vCPU threads of pid ${vm.pid} are not named (QEMU names them with -name ...,debug-threads=on)`);
   }
@@ -67,7 +71,7 @@ async function assemble(
     uuid: vm.uuid,
     pid: vm.pid,
     vcpuThreads: vcpus,
-    vhostThreads: vm.pid === null ? [] : await vhostThreads(vm.pid, ctx.kernelThreads),
+    vhostThreads: vhosts,
     taps,
     ips,
     notes,

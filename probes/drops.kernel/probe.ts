@@ -6,6 +6,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
+import { prefetchKallsyms, symbolise } from '../../engine/host/kallsyms.js';
 import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
 import { countsOf, hex, ipv4Bytes, rootDevices } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
@@ -18,7 +19,6 @@ const NETNS_DIR = '/var/run/netns';
 const TOTAL_SEEN = 0;
 const TOTAL_UNKEYED = 1;
 /** Offsets beyond this from the nearest symbol are not trusted. */
-const MAX_SYMBOL_OFFSET = 0x100000n;
 const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
 /**
  * What a drops session may cost: 5% of one CPU, 1M drops/s. Without stacks one drop costs
@@ -242,6 +242,7 @@ export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessi
   const dumpTexts: string[] = [];
   try {
     await session.attach(async () => {
+      if (opts.symbols !== false) prefetchKallsyms(); // ready when the window ends
       const filters = await resolveFilters(params);
       const loaded = await loadDrops(globalsOf(params, filters), hasReasonField(format));
       const record: AttachCapture = {
@@ -283,44 +284,6 @@ export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessi
 /** Records `symbol+0xoff` of each address (from /proc/kallsyms) as the capture `name`. */
 export async function captureSymbols(io: ProbeIO, name: string, addrs: string[]): Promise<void> {
   await io.capture(name, async () => JSON.stringify(await symbolise([...new Set(addrs)].sort())));
-}
-
-/** Address (hex) → `symbol+0xoff` for each address, from /proc/kallsyms. */
-async function symbolise(addrs: string[]): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  if (addrs.length === 0) return out;
-  const text = await readFile('/proc/kallsyms', 'utf8');
-  const syms: Array<{ addr: bigint; name: string }> = [];
-  for (const line of text.split('\n')) {
-    const sp1 = line.indexOf(' ');
-    if (sp1 < 0) continue;
-    const type = line[sp1 + 1];
-    if (type !== 't' && type !== 'T') continue;
-    const rest = line.slice(sp1 + 3);
-    const tab = rest.indexOf('\t');
-    const name = tab < 0 ? rest : `${rest.slice(0, tab)} ${rest.slice(tab + 1).trim()}`;
-    const addr = BigInt(`0x${line.slice(0, sp1)}`);
-    if (addr !== 0n) syms.push({ addr, name });
-  }
-  syms.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
-  for (const hexAddr of addrs) {
-    const a = BigInt(hexAddr);
-    let lo = 0;
-    let hi = syms.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (syms[mid]!.addr <= a) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    // Past the end of a function by more than any function is long: not a known symbol
-    // (a BPF program's address once it is unloaded).
-    const off = found < 0 ? -1n : a - syms[found]!.addr;
-    out[hexAddr] = off < 0n || off > MAX_SYMBOL_OFFSET ? hexAddr : `${syms[found]!.name}+0x${off.toString(16)}`;
-  }
-  return out;
 }
 
 /** `{ 12, "NETFILTER_DROP" }` pairs of the tracepoint format's __print_symbolic. */

@@ -4,7 +4,7 @@
 // kernel. The session is recorded as capture records (`kernel-*`), so a replay re-parses it
 // without loading anything. On a userspace-datapath host (this project's lab) it never runs.
 import { constants as osConstants } from 'node:os';
-import { execa } from 'execa';
+import { runCommand } from '../../engine/exec.js';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
 import { u32Key } from '../../engine/native/map.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
@@ -96,8 +96,8 @@ export async function startKernelSession(io: ProbeIO, filters: KernelFilters): P
   await io.capture('kernel-reasons', async () => {
     const format = (await tracepointFormat('skb:kfree_skb')) ?? '';
     const core = Object.fromEntries([...parseReasonNames(format)].map(([k, v]) => [String(k), v]));
-    const dump = await execa('bpftool', ['btf', 'dump', 'file', OVS_MODULE_BTF, 'format', 'c'], { reject: false, stdin: 'ignore', maxBuffer: 64 * 1024 * 1024 });
-    const ovs = dump.exitCode === 0 ? parseOvsReasonEnum(String(dump.stdout)) : {};
+    const dump = await runCommand('bpftool', ['btf', 'dump', 'file', OVS_MODULE_BTF, 'format', 'c']);
+    const ovs = dump.exitCode === 0 ? parseOvsReasonEnum(dump.stdout) : {};
     const capture: ReasonsCapture = { core, ovs };
     return JSON.stringify(capture);
   });

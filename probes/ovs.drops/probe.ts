@@ -206,9 +206,10 @@ async function sample(io: ProbeIO, phase: 'start' | 'end', scope: Scope): Promis
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   // Whether the kernel datapath module is loaded decides whether BPF runs: recorded, so a replay decides alike.
   const kmod = await io.readFile('kernel-module', '/sys/module/openvswitch/initstate', { allowFailure: true });
-  const dps = parseDpifShow((await io.exec('start-dpif-show', appctl('dpif/show'), EXEC)).stdout);
+  const [dpifShow, interfaces] = await Promise.all([io.exec('start-dpif-show', appctl('dpif/show'), EXEC), io.exec('interfaces', listInterfaces(), { ...EXEC, allowFailure: true })]);
+  const dps = parseDpifShow(dpifShow.stdout);
   const scope = resolveScope(dps, params);
-  const ifaces = interfacesOf(await io.exec('interfaces', listInterfaces(), { ...EXEC, allowFailure: true }));
+  const ifaces = interfacesOf(interfaces);
   const kernelWanted = params.kernel !== false && kmod.error === undefined && scope.datapaths.some((d) => d.type === 'system');
 
   let session: KernelSession | undefined;
@@ -237,9 +238,8 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   // Each dropping megaflow (the busiest first) traced back to its OpenFlow rule.
   const limit = Math.max(0, (params.traces as number | undefined) ?? 5);
   const flows = droppingFlows(records, dps, scope, ifaces.attachedMacs).flows.slice(0, limit);
-  for (const [i, f] of flows.entries()) {
-    await io.exec(`trace-${i}`, appctl('ofproto/trace', f.dpName, f.rawKey), { ...EXEC, allowFailure: true });
-  }
+  // At once: each trace is an ovs-appctl round trip (calls are recorded in the order made).
+  await Promise.all(flows.map((f, i) => io.exec(`trace-${i}`, appctl('ofproto/trace', f.dpName, f.rawKey), { ...EXEC, allowFailure: true })));
 }
 
 /** Interface rows by name (which internal ports are down), and the MAC each VM port carries (external_ids:attached-mac). */

@@ -5,7 +5,7 @@
 // replay re-parses it without loading anything.
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { execa } from 'execa';
+import { runCommand } from '../../engine/exec.js';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
@@ -201,8 +201,8 @@ async function bridgePorts(tap: string): Promise<{ bridge: SetupCapture['bridge'
     }
   }
   const vsctl = async (...args: string[]) => {
-    const r = await execa('ovs-vsctl', ['--timeout=3', ...args], { reject: false, stdin: 'ignore', timeout: 5000 });
-    return r.exitCode === 0 ? String(r.stdout).trim() : null;
+    const r = await runCommand('ovs-vsctl', ['--timeout=3', ...args], { timeoutMs: 5000 });
+    return r.exitCode === 0 ? r.stdout.trim() : null;
   };
   const br = await vsctl('port-to-br', tap).catch(() => null);
   if (!br) return { bridge: null, ports: [], why: `${tap} is on no Linux bridge and no Open vSwitch bridge` };

@@ -131,3 +131,14 @@ test('ip -j link and neigh; tun flags; device names', () => {
   assert.ok(isDeviceName('vnet0'));
   for (const bad of ['', '..', 'a/b', 'a b', 'x'.repeat(16), 'eth0:1']) assert.ok(!isDeviceName(bad), bad);
 });
+
+test('vhost-net workers are kernel threads before Linux 6.4, QEMU threads from 6.4 on', async () => {
+  const { kernelRunsVhostAsKthreads } = await import('../../engine/target/threads.js');
+  assert.equal(kernelRunsVhostAsKthreads('5.15.0-91-generic'), true);
+  assert.equal(kernelRunsVhostAsKthreads('6.1.0-18-amd64'), true);
+  assert.equal(kernelRunsVhostAsKthreads('6.3.13'), true);
+  assert.equal(kernelRunsVhostAsKthreads('6.4.0'), false);
+  assert.equal(kernelRunsVhostAsKthreads('6.18.44-fc-v1045'), false);
+  assert.equal(kernelRunsVhostAsKthreads('7.0.1'), false);
+  assert.equal(kernelRunsVhostAsKthreads('garbage'), true);
+});

@@ -29,7 +29,7 @@ export async function diagnoseAction(runbookArg: string | undefined, flags: Diag
   const budget = budgetFlag(flags.budget);
   const catalog = probeRegistry();
   const signals = abortOnSignals();
-  const progress = progressReporter(!flags.json && process.stderr.isTTY === true);
+  const progress = await progressReporter(!flags.json && process.stderr.isTTY === true);
   let outcome: RunOutcome;
   try {
     if (flags.resume) {
