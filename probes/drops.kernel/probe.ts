@@ -192,6 +192,10 @@ async function resolveFilters(params: Params): Promise<ResolvedFilters> {
   return { ifindex, netns, saddr, daddr, addr, protocol, port, record };
 }
 
+/** Per CPU, the first STACK_FIRST drops get a kernel stack, then one in `stack_every` (bpf/drops.bpf.c). */
+const STACK_FIRST = 64;
+const STACK_EVERY = 64;
+
 function globalsOf(params: Params, f: ResolvedFilters) {
   return {
     targ_ifindex: f.ifindex,
@@ -202,6 +206,8 @@ function globalsOf(params: Params, f: ResolvedFilters) {
     targ_proto: f.protocol,
     targ_port: f.port,
     want_stacks: params.stacks === false ? 0 : 1,
+    stack_first: STACK_FIRST,
+    stack_every: Number(params.stack_every ?? STACK_EVERY),
   };
 }
 
@@ -446,8 +452,8 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
   if (overhead) tables.push(overheadTable(overhead));
   if (topStacks.length > 0) {
     tables.push({
-      title: 'Top kernel stacks',
-      columns: ['drops', 'reason', 'stack (innermost first)'],
+      title: `Top kernel stacks (sampled: per CPU the first ${STACK_FIRST} drops, then 1 in ${Number(params.stack_every ?? STACK_EVERY)})`,
+      columns: ['sampled drops', 'reason', 'stack (innermost first)'],
       rows: topStacks.map((s) => [s.count, s.reason, s.frames.slice(0, 12).join(' ← ')]),
     });
   }
@@ -469,9 +475,9 @@ export const dropsKernel: ProbeDefinition<DropsData> = {
   title: 'Kernel packet drops by reason',
   description: `Counts every packet the kernel frees as a drop (\`skb:kfree_skb\` with a drop reason other than \`SKB_CONSUMED\`), aggregated in the kernel by reason, code location, device, network namespace and kernel stack, for \`duration\`. Reason names come from the running kernel's tracepoint format, locations and stacks are symbolised from \`/proc/kallsyms\`.
 
-Use it when net.iface shows drops, or packets vanish without any counter moving: it tells *why* (\`NETFILTER_DROP\`, \`NO_SOCKET\`, \`QDISC_DROP\`, \`TCP_CSUM\`...) and *where*. Filters (device, namespace, addresses, protocol, port) are applied in the kernel. Attaches a tp_btf program (falls back to the classic tracepoint).`,
+Use it when net.iface shows drops, or packets vanish without any counter moving: it tells *why* (\`NETFILTER_DROP\`, \`NO_SOCKET\`, \`QDISC_DROP\`, \`TCP_CSUM\`...) and *where*. Filters (device, namespace, addresses, protocol, port) are applied in the kernel. Counts are exact; kernel stacks are sampled (per CPU the first ${STACK_FIRST} drops, then one in \`stack_every\`), since a stack walk is what makes a drop flood expensive. Attaches a raw tracepoint (falls back to tp_btf, then the classic tracepoint).`,
   normal: `A busy host drops a trickle of packets for benign reasons (\`NO_SOCKET\` for closed ports, \`NOT_SPECIFIED\` from some paths, \`OTHERHOST\`). Drops in step with a VM's traffic, \`NETFILTER_DROP\` nobody expected, or any \`QDISC_*\`, \`*_CSUM\`, \`NEIGH_*\` reasons are not normal.`,
-  replaces: [],
+  replaces: ['packet-drop/kernel_drop_stack_stats_summary.py', 'packet-drop/kernel_drop_stack_stats.bt'],
   params: {
     duration: { type: 'duration', default: '5s', min: 100, description: 'How long to count drops.', cliOption: 'duration' },
     dev: { type: 'string', description: 'Only drops of this device (of the namespace ebpfnet runs in).', cliOption: 'dev' },
@@ -481,7 +487,14 @@ Use it when net.iface shows drops, or packets vanish without any counter moving:
     ip: { type: 'ip', description: "Only IPv4 packets from or to this address (a VM's traffic in both directions)." },
     protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only IPv4 packets of this L4 protocol.' },
     port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this source or destination port (0 = any).' },
-    stacks: { type: 'boolean', default: true, description: 'Collect kernel stacks of the drops.' },
+    stacks: { type: 'boolean', default: true, description: 'Collect kernel stacks of the drops (sampled, see stack_every).' },
+    stack_every: {
+      type: 'integer',
+      default: STACK_EVERY,
+      min: 1,
+      max: 1_000_000,
+      description: `Per CPU, the first ${STACK_FIRST} drops get a kernel stack, then one in this many (1: every drop). A stack walk costs about ten times the rest of the handler, so in a drop flood sampling keeps the probe cheap; the stack table's counts are of sampled drops.`,
+    },
     top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many rows, bars and stacks to show.' },
     ignore: {
       type: 'string[]',

@@ -66,7 +66,7 @@ describe('diagnose host-drops on real faults', async () => {
     assert.ok((qdisc.data.totals as { drops: number }).drops > 0);
     for (const f of run.findings) for (const raw of f.raw) assert.ok(existsSync(join(r.bundle, raw)), raw);
     assert.ok(existsSync(join(r.bundle, 'snapshot.json')));
-    assert.match(readFileSync(join(r.bundle, 'summary.md'), 'utf8'), /\*\*Verdict:\*\* A queueing discipline drops packets \(`qdisc-drops`/);
+    assert.match(readFileSync(join(r.bundle, 'summary.md'), 'utf8'), /\*\*Verdict:\*\* A queueing discipline drops packets \(category `qdisc-drop`, confidence high, conclusion `qdisc-drops`\)/);
     assert.equal((JSON.parse(readFileSync(join(r.bundle, 'summary.json'), 'utf8')) as { conclusion: { id: string } }).conclusion.id, 'qdisc-drops');
     qdiscBundle = r.bundle;
   });

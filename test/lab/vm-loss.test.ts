@@ -126,6 +126,27 @@ describe('vm-loss on real faults', () => {
     assert.equal(f.runq!.status, 'ok');
   });
 
+  it('a UDP flood into a running TCG VM → FULL_RING at its tap → tun-ring-full', async (t) => {
+    const lab = await buildLabTopology(t, { bridge: 'linux' });
+    await lab.peer.pinNeighbor(lab.vm.ip, lab.vm.mac);
+    // Back to back: far more than an emulated guest takes off its virtio queue.
+    const traffic = backgroundUdp(lab, lab.vm.ip, { port: 9, size: 64, intervalMs: 0 });
+    t.after(() => traffic.stop());
+    const r = await diagnose(t, lab.vm.name, lab.vm.ip);
+    await traffic.stop();
+    // Whether the guest cannot keep up or its vCPU waits for one of the two CPUs the flood
+    // shares, the cause is the same: the tap's ring toward the VM overflows.
+    assert.equal(r.conclusion?.category, 'tun-ring-full', r.conclusion?.summary);
+    assert.ok(['guest-not-draining', 'vcpu-starved'].includes(r.conclusion!.id), r.conclusion!.id);
+    const f = await findingsOf(r.bundle);
+    const full = (f.kernel!.data.byReason as Record<string, number>).FULL_RING ?? 0;
+    assert.ok(full > 100, `FULL_RING ${full}`);
+    const top = (f.kernel!.data.top as Array<{ reason: string; location: string; device: string }>)[0]!;
+    assert.equal(top.reason, 'FULL_RING');
+    assert.match(top.location, /^tun_net_xmit/);
+    assert.equal(top.device, lab.vm.tap);
+  });
+
   it('a tap whose MTU is smaller than the path → mtu-mismatch', async (t) => {
     const lab = await buildLabTopology(t, { bridge: 'linux' });
     await execa('ip', ['link', 'set', 'dev', lab.vm.tap, 'mtu', '1000']);
