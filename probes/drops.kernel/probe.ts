@@ -248,7 +248,8 @@ export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessi
   const dumpTexts: string[] = [];
   try {
     await session.attach(async () => {
-      if (opts.symbols !== false) prefetchKallsyms(); // ready when the window ends
+      // Indexing kallsyms takes ~250 ms: a window of a second or more hides it entirely.
+      if (opts.symbols !== false && Number(params.duration) >= 1000) prefetchKallsyms();
       const filters = await resolveFilters(params);
       const loaded = await loadDrops(globalsOf(params, filters), hasReasonField(format));
       const record: AttachCapture = {

@@ -7,7 +7,7 @@
 //
 // Domain names carry the creating process's pid (`ebpfnet-t-<pid>-<n>`), so a later
 // run destroys what a crashed run left behind without touching live runs' domains.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -34,6 +34,24 @@ async function virsh(args: string[], reject = true) {
   return execa('virsh', ['-c', 'qemu:///system', ...args], { reject, stdin: 'ignore', env: { LC_ALL: 'C' }, timeout: 60_000 });
 }
 
+/**
+ * /dev/kvm as Debian's udev rule leaves it (group kvm, 0660), which this machine, booted with
+ * no udev, does not do. With the device present but closed to libvirt-qemu (it runs QEMU as
+ * that user), libvirt finds its cached QEMU capabilities (which list KVM) stale on every
+ * lookup and probes QEMU again: 16 probes and 32 s for each `virsh define`. The domains stay
+ * `type='qemu'` (TCG): nothing here uses KVM.
+ */
+function kvmDeviceAsUdevSetsIt(): void {
+  const kvm = '/dev/kvm';
+  if (!existsSync(kvm)) return;
+  const group = /^kvm:[^:]*:(\d+):/m.exec(readFileSync('/etc/group', 'utf8'));
+  if (!group) return;
+  const st = statSync(kvm);
+  if (st.gid === Number(group[1]) && (st.mode & 0o060) === 0o060) return;
+  chownSync(kvm, st.uid, Number(group[1]));
+  chmodSync(kvm, 0o660);
+}
+
 /** Starts virtlogd and libvirtd unless they run, and waits until virsh connects. Throws with what to install. */
 export async function ensureLibvirt(): Promise<void> {
   if (process.geteuid?.() !== 0) throw new Error('libvirt tests need root');
@@ -42,6 +60,7 @@ export async function ensureLibvirt(): Promise<void> {
       throw new Error(`${bin} is missing: apt-get install -y --no-install-recommends libvirt-daemon-system libvirt-clients qemu-system-x86`);
     }
   }
+  kvmDeviceAsUdevSetsIt();
   for (const d of DAEMONS) {
     // -d daemonizes; setsid keeps the daemon out of the test's session and process group.
     if (!alive(d.pidFile)) await execa('setsid', [d.name, '-d'], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' });
