@@ -16,7 +16,7 @@ const UDP_SEND = fileURLToPath(new URL('./udp-send.js', import.meta.url));
 export interface RunResult {
   status: string;
   bundle: string;
-  conclusion: { id: string; summary: string; category: string } | null;
+  conclusion: { id: string; summary: string; category: string; confidence: string; evidence: Array<{ alias: string; probe: string; status: string; dir?: string }> } | null;
 }
 
 /** UDP from the peer namespace to `ip:port`, paced, until stopped. */

@@ -3,7 +3,7 @@
 // `ebpfnet diagnose vm-loss --vm NAME` run through the CLI. Each scenario asserts the
 // conclusion and the facts that prove it.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { execa } from 'execa';
@@ -27,6 +27,12 @@ describe('vm-loss on real faults', () => {
     const r = await diagnose(t, lab.vm.name, lab.vm.ip);
     await traffic.stop();
     assert.equal(r.conclusion?.id, 'ovs-flow-drop', r.conclusion?.summary);
+    assert.equal(r.conclusion!.category, 'ovs-flow-drop');
+    assert.equal(r.conclusion!.confidence, 'high');
+    // The proof, by reference: each finding with its evidence folder in the bundle.
+    const ovsEvidence = r.conclusion!.evidence.find((e) => e.alias === 'ovs');
+    assert.equal(ovsEvidence?.probe, 'ovs.drops');
+    assert.ok(ovsEvidence?.dir && existsSync(join(r.bundle, ovsEvidence.dir)), JSON.stringify(ovsEvidence));
     const f = await findingsOf(r.bundle);
     assert.equal(f.kernel!.data.total, 0, 'the kernel saw no drop: OVS drops in userspace');
     assert.match(r.conclusion!.summary, /udp/);

@@ -113,6 +113,11 @@ function jsonResult(outcome: RunOutcome, written: string[]) {
       confidence: record.conclusion.confidence,
       summary: record.conclusion.summary,
       actions: record.conclusion.actions,
+      // The findings that prove it, each with its evidence folder in the bundle.
+      evidence: record.conclusion.evidence.map((e) => {
+        const finding = [...record.findings].reverse().find((f) => f.alias === e.alias);
+        return { ...e, ...(finding?.evidence !== undefined ? { dir: finding.evidence } : {}) };
+      }),
     },
     path: record.timeline.map((t) => ({ step: t.step, status: t.status, goto: t.branch?.goto })),
     skipped: record.findings.filter((f) => f.status !== 'ok').map((f) => ({ alias: f.alias, status: f.status, reason: f.reason })),
