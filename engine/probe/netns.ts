@@ -62,3 +62,10 @@ export function readingsOf(rec: RawRecord | undefined, paths: string[]): Map<str
   }
   return out;
 }
+
+/** "no network namespace NS: why" when `rec` failed because the namespace cannot be entered; else null. */
+export function netnsMissing(rec: RawRecord, netns: string | undefined): string | null {
+  if (netns === undefined || rec.op !== 'exec') return null;
+  const why = (rec.stderr.split('\n').find((l) => l.trim() !== '') ?? rec.error ?? '').trim();
+  return /^Cannot open network namespace|^nsenter: cannot open/.test(why) ? `no network namespace ${netns}: ${why}` : null;
+}

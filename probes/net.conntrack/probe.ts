@@ -5,7 +5,7 @@
 // entry evicted to make room); both end in NETFILTER_DROP at the conntrack hook, where no
 // nftables rule counter moves.
 import { formatMs } from '../../engine/duration.js';
-import { netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
+import { netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 
 const STAT = '/proc/net/stat/nf_conntrack';
@@ -52,7 +52,9 @@ const MEANING: Record<string, string> = {
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   const netns = netnsOf(params);
   const durationMs = params.duration as number;
-  await readFilesIn(io, 'conntrack-start', netns, PATHS);
+  const start = await readFilesIn(io, 'conntrack-start', netns, PATHS);
+  const missing = netnsMissing(start, netns);
+  if (missing) throw new Error(missing);
   if (durationMs === 0) return;
   await io.sleep(durationMs);
   await readFilesIn(io, 'conntrack-end', netns, PATHS);
@@ -104,9 +106,12 @@ function readingOf(rec: RawRecord | undefined): Reading | undefined {
 }
 
 function parse(records: RawRecord[], params: Params): ProbeResult<ConntrackData> {
-  const start = readingOf(records.find((r) => r.name === 'conntrack-start'));
+  const startRec = records.find((r) => r.name === 'conntrack-start');
+  if (!startRec) throw new Error('no conntrack-start record in the evidence');
+  const missing = netnsMissing(startRec, netnsOf(params));
+  if (missing) throw new Error(missing);
+  const start = readingOf(startRec)!;
   const end = readingOf(records.find((r) => r.name === 'conntrack-end'));
-  if (!start) throw new Error('no conntrack-start record in the evidence');
   const netns = netnsOf(params) ?? null;
   const last = end ?? start;
   const cumulative = end === undefined;

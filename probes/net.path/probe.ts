@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { formatMs } from '../../engine/duration.js';
 import { fileReadings } from '../../engine/probe/file-readings.js';
-import { inNetns, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
+import { inNetns, netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -211,7 +211,8 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
 
 function ipFailure(rec: RawRecord, netns: string | undefined): string {
   const why = firstLine(rec.stderr) || rec.error || `exit code ${rec.exitCode}`;
-  if (netns !== undefined && /^Cannot open network namespace|^nsenter: cannot open/.test(why)) return `no network namespace ${netns}: ${why}`;
+  const missing = netnsMissing(rec, netns);
+  if (missing) return missing;
   return `ip -j addr show failed${netns ? ` in network namespace ${netns}` : ''}: ${why}`;
 }
 
