@@ -3,7 +3,7 @@
 // axis names); the tests feed it hostile labels to keep it so.
 import { createRequire } from 'node:module';
 import type { EChartsOption } from 'echarts';
-import type { ChartSpec } from '../engine/probe/types.js';
+import type { ChartSpec, LayersChart } from '../engine/probe/types.js';
 
 type EChartsModule = typeof import('echarts');
 
@@ -19,23 +19,6 @@ export function echartsVersion(): string {
   return echarts().version;
 }
 
-/**
- * A per-layer latency breakdown: for each row (a flow, a percentile, a VM), how much of the
- * time each layer of the path took, drawn as stacked horizontal bars. Not (yet) a ChartSpec
- * kind of engine/probe/types.ts: probes that measure layers (perf.vm-latency) emit it as
- * `{ kind: 'layers', ... }` in `charts`, and this renderer draws it.
- */
-export interface LayersChart {
-  kind: 'layers';
-  title: string;
-  unit?: string;
-  /** The layers in path order: `["tap", "bridge", "qdisc", "NIC"]`. */
-  layers: string[];
-  /** One bar per row; `values[i]` is the time spent in `layers[i]`. */
-  rows: Array<{ label: string; values: number[] }>;
-}
-
-export type ReportChart = ChartSpec | LayersChart;
 
 export interface RenderedChart {
   kind: string;
@@ -91,7 +74,7 @@ function draw(option: EChartsOption, height: number): string {
 
 /** Renders one chart; a malformed chart (a bundle is data from elsewhere) becomes a `problem`, never a throw. */
 export function renderChart(spec: unknown): RenderedChart {
-  const chart = (spec ?? {}) as Partial<ReportChart> & { kind?: unknown };
+  const chart = (spec ?? {}) as Partial<ChartSpec> & { kind?: unknown };
   const kind = str(chart.kind);
   const title = str(chart.title) || '(untitled chart)';
   try {

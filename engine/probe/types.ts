@@ -134,7 +134,20 @@ export interface HistogramChart {
   buckets: Array<{ low: number; high: number; count: number }>;
   percentiles?: Record<string, number>;
 }
-export type ChartSpec = BarChart | TimeSeriesChart | HistogramChart;
+/**
+ * A per-layer breakdown: for each row (a direction, a flow, a VM), the time each layer of the
+ * path took, drawn as stacked horizontal bars. Values add up, so they are means, not percentiles.
+ */
+export interface LayersChart {
+  kind: 'layers';
+  title: string;
+  unit?: string;
+  /** The layers in path order: `["bridge", "qdisc", "tun ring"]`. */
+  layers: string[];
+  /** One bar per row; `values[i]` is the time spent in `layers[i]`. */
+  rows: Array<{ label: string; values: number[] }>;
+}
+export type ChartSpec = BarChart | TimeSeriesChart | HistogramChart | LayersChart;
 
 export interface TableSpec {
   title: string;

@@ -582,6 +582,14 @@ function parse(records: RawRecord[]): ProbeResult<VmLatencyData> {
       });
     }
   }
+  // Where the time goes, per direction: the mean time in each layer (means add up, percentiles
+  // do not). One layer list for both rows; a layer a direction does not cross is 0 there.
+  const names = [...new Set(DIR_IDS.flatMap((dir) => LAYERS[dir].filter((l) => l !== 'total')))];
+  const rows = DIR_IDS.flatMap((dir) => {
+    const d = directions[dir];
+    return d && Object.keys(d.layers).length > 0 ? [{ label: DIR_TEXT[dir], values: names.map((l) => d.layers[l]?.mean ?? 0) }] : [];
+  });
+  if (rows.length > 0) charts.unshift({ kind: 'layers', title: 'Mean time per layer', unit: 'µs', layers: names.map((l) => layerName(l, data)), rows });
   const tables: TableSpec[] = [
     {
       title: 'Latency per layer (µs; percentiles within ~25%, max exact)',

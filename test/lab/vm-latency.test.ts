@@ -2,6 +2,8 @@
 // layer: the conclusion must name that layer, with its P99.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import type { TeardownHost } from '../helpers/netns.js';
@@ -29,13 +31,20 @@ describe('vm-latency on real delays', () => {
     await execa('tc', ['qdisc', 'add', 'dev', lab.vm.tap, 'root', 'tbf', 'rate', '400kbit', 'burst', '1600', 'latency', '400ms']);
     const traffic = backgroundUdp(lab, lab.vm.ip, { port: 7, size: 1000, intervalMs: 10 });
     t.after(() => traffic.stop());
-    const r = await diagnose(t, lab.vm.name, lab.vm.ip);
+    const r = await diagnose(t, lab.vm.name, lab.vm.ip, ['--format', 'html']);
     await traffic.stop();
     assert.equal(r.conclusion?.id, 'qdisc-delay', r.conclusion?.summary);
+    assert.equal(r.conclusion?.category, 'qdisc-queueing');
     const f = await findingsOf(r.bundle);
     const worst = f.lat!.data.worst as { layer: string; direction: string; p99: number };
     assert.equal(worst.direction, 'to-vm');
     assert.ok(worst.p99 >= 10_000, `qdisc p99 ${worst.p99} µs`);
+    // The report of this real run: the verdict, and the per-layer breakdown drawn from the finding.
+    const html = readFileSync(join(r.bundle, 'report.html'), 'utf8');
+    assert.match(html, /A queueing discipline delays the VM(&#x27;|')s packets/);
+    const breakdown = html.indexOf('Mean time per layer');
+    assert.ok(breakdown > 0, 'no per-layer breakdown in the report');
+    assert.ok(html.indexOf('<svg', breakdown) > breakdown, 'the breakdown is not drawn');
   });
 
   it('a VM that stops for a while → packets wait in the tap ring, vCPU not starved → guest-slow', async (t) => {

@@ -164,6 +164,17 @@ describe('perf.vm-latency', () => {
       assert.match(f.summary, /^(to|from) the VM \(\d+ packets\): /);
       assert.equal(f.charts.filter((c) => c.kind === 'histogram').length, 8);
       assert.ok(f.tables.some((tb) => tb.title.startsWith('Latency per layer') && tb.rows.length === 8));
+      // The per-layer breakdown the report stacks: each direction's mean time in each layer it crosses.
+      const breakdown = f.charts.find((c) => c.kind === 'layers');
+      assert.ok(breakdown && breakdown.kind === 'layers', 'no per-layer breakdown chart');
+      assert.deepEqual(breakdown.layers, ['bridge', 'qdisc', 'tun ring', 'driver']);
+      assert.deepEqual(
+        breakdown.rows,
+        [
+          { label: 'to the VM', values: [toL.bridge!.mean, toL.qdisc!.mean, toL['tun ring']!.mean, 0] },
+          { label: 'from the VM', values: [from.layers.bridge!.mean, from.layers.qdisc!.mean, 0, from.layers.driver!.mean] },
+        ],
+      );
 
       await replaySame(b, 'steady', params, f);
     });

@@ -4,9 +4,8 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChartSpec, Finding, TableSpec } from '../../engine/probe/types.js';
+import type { ChartSpec, Finding, LayersChart, TableSpec } from '../../engine/probe/types.js';
 import type { RunRecord, TimelineEntry } from '../../engine/run/record.js';
-import type { LayersChart } from '../../reports/charts.js';
 
 const T0 = Date.parse('2026-11-20T09:00:00.000Z');
 const iso = (offsetMs: number) => new Date(T0 + offsetMs).toISOString();
@@ -341,7 +340,7 @@ export function chartsBundle(root: string, id = '20261120-090000-vm-path-demo-vm
           lostEvents: 3,
           attach: { attachMs: 1130, loadedMs: 1190, attachedProbes: 4, probes: ['tracepoint:qdisc:qdisc_enqueue', 'tracepoint:qdisc:qdisc_dequeue'], programCount: 2, programs: [{ progId: 81, progType: 5, method: 'tracepoint', target: 'tracepoint:qdisc:qdisc_enqueue' }, { progId: 82, progType: 5, method: 'tracepoint', target: 'tracepoint:qdisc:qdisc_dequeue' }] },
         },
-        charts: [histogram, layers as unknown as ChartSpec],
+        charts: [histogram, layers],
         rawFiles: [{ name: 'bpftrace', content: '@us[tap0]: [4, 8) 1200 |@@@@@@@@@@@@@@@@@@@@|\n', argv: ['bpftrace', '-f', 'json', 'bpf/qdisc-latency.bt'] }],
       },
       {
@@ -525,7 +524,7 @@ export function hostileBundle(root: string, id = '20261120-094500-hostile'): str
           { kind: 'bar', title: `bars ${h.script}`, unit: h.img, bars: [{ label: h.script, value: 3 }, { label: h.img, value: 2 }, { label: h.cdata, value: 1 }] },
           { kind: 'timeseries', title: `series ${h.svg}`, unit: h.braces, series: [{ name: h.script, points: [[T0, 1], [T0 + 1000, 2]] }, { name: h.cdata, points: [[T0, 2], [T0 + 1000, 1]] }] },
           { kind: 'histogram', title: `hist ${h.img}`, unit: h.svg, buckets: [{ low: 1, high: 2, count: 5 }, { low: 2, high: 4, count: 9 }], percentiles: { [h.script]: 1.5, P99: 3 } },
-          { kind: 'layers', title: `layers ${h.img}`, unit: h.img, layers: [h.script, h.cdata], rows: [{ label: h.svg, values: [1, 2] }] } as unknown as ChartSpec,
+          { kind: 'layers', title: `layers ${h.img}`, unit: h.img, layers: [h.script, h.cdata], rows: [{ label: h.svg, values: [1, 2] }] },
           { kind: `nope${h.img}`, title: h.script } as unknown as ChartSpec,
         ],
         tables: [{ title: `table ${h.script}`, columns: [h.img, h.braces], rows: [[h.script, h.cdata], [h.svg, 7]] }],
