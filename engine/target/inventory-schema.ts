@@ -64,13 +64,18 @@ export const INVENTORY_SCHEMA_BUILD: SchemaBuild = {
   compile(AjvClass, standalone) {
     const ajv = new AjvClass({ allErrors: true, verbose: true, strict: true, strictTypes: false, ...(standalone ? { code: { source: true } } : {}) });
     ajv.addKeyword({ keyword: 'expected', schemaType: 'string' });
-    if (standalone) {
-      // Standalone code cannot hold a function: it calls node:net itself (the file is CommonJS).
-      const { _ } = createRequire(import.meta.url)('ajv/dist/compile/codegen/index.js') as typeof import('ajv/dist/compile/codegen/index.js');
-      ajv.addKeyword({ keyword: 'ipAddress', schemaType: 'boolean', type: 'string', code: (cxt: KeywordCxt) => cxt.fail(_`require("node:net").isIP(${cxt.data}) === 0`) });
-    } else {
-      ajv.addKeyword({ keyword: 'ipAddress', schemaType: 'boolean', errors: false, validate: (_wanted: boolean, data: unknown) => typeof data !== 'string' || isIP(data) !== 0 });
-    }
+    // One definition for both: at run time Ajv calls `isIP` itself; standalone code (a CommonJS
+    // file) requires node:net for it.
+    const { _ } = createRequire(import.meta.url)('ajv/dist/compile/codegen/index.js') as typeof import('ajv/dist/compile/codegen/index.js');
+    ajv.addKeyword({
+      keyword: 'ipAddress',
+      schemaType: 'boolean',
+      type: 'string',
+      code: (cxt: KeywordCxt) => {
+        const isIp = cxt.gen.scopeValue('func', { ref: isIP, code: _`require("node:net").isIP` });
+        cxt.fail(_`${isIp}(${cxt.data}) === 0`);
+      },
+    });
     return { ajv, validate: ajv.compile(inventorySchema) as Validator };
   },
 };
