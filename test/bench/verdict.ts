@@ -11,21 +11,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
 import type { RunRecord } from '../../engine/run/record.js';
+import { Cleanup } from '../helpers/cleanup.js';
 import { backgroundUdp, backgroundUdpFlows, diagnoseVm, fillConntrack } from '../lab/scenario.js';
 import { buildLabTopology, type LabTopology } from '../lab/topology.js';
 
 const DURATION_MS = 2000;
-
-class Undo {
-  private fns: Array<() => unknown> = [];
-  after(fn: () => unknown): void {
-    this.fns.push(fn);
-  }
-  async run(): Promise<void> {
-    for (const fn of this.fns.reverse()) await Promise.resolve(fn()).catch(() => undefined);
-    this.fns = [];
-  }
-}
 
 interface Row {
   scenario: string;
@@ -42,8 +32,8 @@ interface Row {
 const rows: Row[] = [];
 
 /** Injects the fault, runs the runbook through the CLI, records the split, removes the fault. */
-async function measure(lab: LabTopology, scenario: string, runbook: 'vm-loss' | 'vm-latency', inject: (u: Undo) => Promise<void>): Promise<void> {
-  const undo = new Undo();
+async function measure(lab: LabTopology, scenario: string, runbook: 'vm-loss' | 'vm-latency', inject: (u: Cleanup) => Promise<void>): Promise<void> {
+  const undo = new Cleanup();
   try {
     await inject(undo);
     const t0 = performance.now();
@@ -69,7 +59,7 @@ async function measure(lab: LabTopology, scenario: string, runbook: 'vm-loss' | 
   }
 }
 
-function traffic(u: Undo, lab: LabTopology, opts: { port: number; size?: number; intervalMs?: number }): void {
+function traffic(u: Cleanup, lab: LabTopology, opts: { port: number; size?: number; intervalMs?: number }): void {
   const t = backgroundUdp(lab, lab.vm.ip, opts);
   u.after(() => t.stop());
 }
