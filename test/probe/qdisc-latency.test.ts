@@ -150,7 +150,9 @@ describe('qdisc.latency on a shaped veth', () => {
     assert.equal(d.dev, shaped.hostDev);
     assert.equal(d.ifindex, Number(readFileSync(`/sys/class/net/${shaped.hostDev}/ifindex`, 'utf8')));
     assert.ok(d.count >= n && d.count <= n + 2, `timed ${d.count} packets for ${n} sent`);
-    assert.equal(d.enqueued, d.count);
+    // Every timed packet was enqueued; one more may have been enqueued in the window's last
+    // moment and still be queued when it closed (one CI run counted 51 for 50 timed).
+    assert.ok(d.enqueued >= d.count && d.enqueued <= d.count + 2, `enqueued ${d.enqueued}, timed ${d.count}`);
 
     // Expected from the rate: 1 mbit = 125000 bytes/s, 2 kb = 2048 bytes of burst.
     const model = tbfSojournsNs(n, frame, 125_000, 2048);
