@@ -15,3 +15,11 @@ export function parseReportFormats(list: string | undefined): ReportFormat[] {
   }
   return [...new Set(formats)] as ReportFormat[];
 }
+
+/** The file each format is written to, in the bundle (or the folder given to `ebpfnet report`). */
+export const REPORT_FILES: Record<ReportFormat, string> = {
+  html: 'report.html',
+  pdf: 'report.pdf',
+  md: 'summary.md',
+  json: 'summary.json',
+};

@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../package-info.js';
 import { ParamError } from '../probe/params.js';
 import { InputError } from '../runbook/inputs.js';
-import { RunbookError, formatProblem } from '../runbook/errors.js';
+import { ProblemsError, formatProblem } from '../runbook/errors.js';
 import { registerDiagnose } from './commands/diagnose/index.js';
 import { registerDoctor } from './commands/doctor/index.js';
 import { registerProbe } from './commands/probe/index.js';
@@ -12,6 +12,7 @@ import { registerProbes } from './commands/probes/index.js';
 import { registerReport } from './commands/report/index.js';
 import { registerRunbooks } from './commands/runbooks/index.js';
 import { registerSelftest } from './commands/selftest/index.js';
+import { registerServe } from './commands/serve/index.js';
 import { registerVms } from './commands/vms/index.js';
 import { CliError, EXIT } from './errors.js';
 
@@ -28,6 +29,7 @@ function buildProgram(): Command {
   registerReport(program);
   registerDoctor(program);
   registerSelftest(program);
+  registerServe(program);
   registerVms(program);
   return program;
 }
@@ -35,7 +37,8 @@ function buildProgram(): Command {
 /** One line for the user; a stack only with EBPFNET_DEBUG=1. */
 function report(err: unknown): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-  if (err instanceof RunbookError) {
+  // Runbooks, inventories, serve configurations: every problem at its file:line:column.
+  if (err instanceof ProblemsError) {
     for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
     return EXIT.usage;
   }

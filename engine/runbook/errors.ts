@@ -23,14 +23,21 @@ export function sortProblems(problems: Problem[]): Problem[] {
   );
 }
 
-/** Thrown by the loader with every problem it found, sorted by position. */
-export class RunbookError extends Error {
+/** Every problem found in one kind of file, sorted by position; the message lists them all. */
+export class ProblemsError extends Error {
   readonly problems: Problem[];
 
-  constructor(problems: Problem[]) {
+  constructor(problems: Problem[], fallback: string) {
     const sorted = sortProblems(problems);
-    super(sorted.length ? sorted.map(formatProblem).join('\n') : 'invalid runbook');
-    this.name = 'RunbookError';
+    super(sorted.length ? sorted.map(formatProblem).join('\n') : fallback);
     this.problems = sorted;
+  }
+}
+
+/** Thrown by the loader with every problem it found, sorted by position. */
+export class RunbookError extends ProblemsError {
+  constructor(problems: Problem[]) {
+    super(problems, 'invalid runbook');
+    this.name = 'RunbookError';
   }
 }

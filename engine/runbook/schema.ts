@@ -6,7 +6,7 @@
 // message replacing ajv's). Steps use if/then/else rather than oneOf, so a
 // wrong step yields the errors of the kind it was meant to be, not of both.
 import { fileURLToPath } from 'node:url';
-import type { ErrorObject, SchemaObject } from 'ajv';
+import type { Ajv, ErrorObject, SchemaObject } from 'ajv';
 import { loadValidator, type SchemaBuild, type Validator } from '../precompiled.js';
 import type { Problem } from './errors.js';
 import { toPointer, type SourceMap } from './positions.js';
@@ -204,11 +204,16 @@ export const RUNBOOK_SCHEMA_BUILD: SchemaBuild = {
   precompiled: fileURLToPath(new URL('./runbook-validator.cjs', import.meta.url)),
   compile(AjvClass, standalone) {
     const ajv = new AjvClass({ allErrors: true, verbose: true, strict: true, strictRequired: false, strictTypes: false, allowUnionTypes: true, ...(standalone ? { code: { source: true } } : {}) });
-    for (const keyword of ['expected', 'explain', 'explainMinItems']) ajv.addKeyword({ keyword, schemaType: 'string' });
-    ajv.addKeyword({ keyword: 'otherKeys', schemaType: 'array' });
+    addAnnotationKeywords(ajv);
     return { ajv, validate: ajv.compile(runbookSchema) as Validator };
   },
 };
+
+/** The wording keywords `placeSchemaErrors` reads; Ajv's strict mode must know them. */
+export function addAnnotationKeywords(ajv: Ajv): void {
+  for (const keyword of ['expected', 'explain', 'explainMinItems']) ajv.addKeyword({ keyword, schemaType: 'string' });
+  ajv.addKeyword({ keyword: 'otherKeys', schemaType: 'array' });
+}
 
 /** The precompiled validator when the build made one, else Ajv compiling the schema. */
 export function buildValidator(opts: { precompiled?: boolean } = {}): Validator {
@@ -265,7 +270,7 @@ interface Placed {
 }
 
 /** One plain-English message for one ajv error; undefined for ajv's bookkeeping errors. */
-function translate(err: ErrorObject): Placed | undefined {
+function translate(err: ErrorObject, emptyFile: string): Placed | undefined {
   const at = err.instancePath;
   const schema = err.parentSchema as Annotated | undefined;
   const data = err.data;
@@ -275,7 +280,7 @@ function translate(err: ErrorObject): Placed | undefined {
       return undefined; // the errors of the failing branch / name say what is wrong
     case 'type':
       if (at === '' && (data === null || data === undefined)) {
-        return { pointer: at, where: 'value', message: 'the file is empty: a runbook is a mapping with id, title, description, steps and conclusions' };
+        return { pointer: at, where: 'value', message: `the file is empty: ${emptyFile}` };
       }
       return { pointer: at, where: 'value', message: `expected ${expectedOf(err) ?? typeNoun(err.params.type)}, got ${describeValue(data)}` };
     case 'pattern': {
@@ -324,7 +329,10 @@ function translate(err: ErrorObject): Placed | undefined {
       };
     }
     case 'minLength':
-      return { pointer: at, where: 'value', message: `must not be empty: expected ${expectedOf(err) ?? 'text'}` };
+      // Never echoes the value: a short one may be a secret.
+      return Number(err.params.limit) > 1
+        ? { pointer: at, where: 'value', message: `too short: expected ${expectedOf(err) ?? `at least ${String(err.params.limit)} characters`}` }
+        : { pointer: at, where: 'value', message: `must not be empty: expected ${expectedOf(err) ?? 'text'}` };
     default:
       return { pointer: at, where: 'value', message: err.message ?? `does not match the ${err.keyword} rule of the schema` };
   }
@@ -379,10 +387,19 @@ function prune(errors: ErrorObject[]): ErrorObject[] {
 export function schemaProblems(value: unknown, map: SourceMap): Problem[] {
   validator ??= buildValidator();
   if (validator(value)) return [];
+  return placeSchemaErrors(validator.errors ?? [], map, 'a runbook is a mapping with id, title, description, steps and conclusions');
+}
+
+/**
+ * Ajv's errors for a YAML file as one located, plain-English problem per mistake. Any schema
+ * written with this file's annotation keywords (`expected`, `explain`, `explainMinItems`,
+ * `otherKeys`) gets runbook-quality messages; `emptyFile` says what the file should hold.
+ */
+export function placeSchemaErrors(errors: ErrorObject[], map: SourceMap, emptyFile: string): Problem[] {
   const problems: Problem[] = [];
   const seen = new Set<string>();
-  for (const err of prune(validator.errors ?? [])) {
-    const placed = translate(err);
+  for (const err of prune(errors)) {
+    const placed = translate(err, emptyFile);
     if (!placed) continue;
     const problem = placed.where === 'key' ? map.atKey(placed.pointer, placed.message) : map.atValue(placed.pointer, placed.message);
     const key = `${problem.line}:${problem.column}:${problem.message}`;

@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { runCommand } from '../exec.js';
+import { isAlive } from '../host/process.js';
 
 /** Name families: the netns prefix and the (3-letter) device prefix. */
 export const TOPOLOGY_NAMES = {
@@ -246,16 +247,6 @@ async function waitForCarrier(dev: string): Promise<void> {
   throw new Error(`${dev} has no carrier after 2s`);
 }
 
-function isAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function parseJsonList(text: string): Array<Record<string, unknown>> {
   try {

@@ -3,7 +3,7 @@
 // give any VM's IP addresses. YAML, validated; every mistake is reported as
 // file:line:column. The format is in README.md beside this file.
 import { readFileSync } from 'node:fs';
-import { formatProblem, sortProblems, type Problem } from '../runbook/errors.js';
+import { ProblemsError, type Problem } from '../runbook/errors.js';
 import { readYaml, toPointer } from '../runbook/positions.js';
 import { inventorySchemaProblems } from './inventory-schema.js';
 
@@ -31,14 +31,10 @@ export interface Inventory {
 }
 
 /** Every problem of an inventory file, each at its file:line:column. */
-export class InventoryError extends Error {
-  readonly problems: Problem[];
-
+export class InventoryError extends ProblemsError {
   constructor(problems: Problem[]) {
-    const sorted = sortProblems(problems);
-    super(sorted.map(formatProblem).join('\n') || 'invalid inventory');
+    super(problems, 'invalid inventory');
     this.name = 'InventoryError';
-    this.problems = sorted;
   }
 }
 

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import type { Requirement } from '../../engine/probe/types.js';
+import { isAlive } from '../../engine/host/process.js';
 
 /** Debian's (and OVS's default) run directory; `OVS_RUNDIR` overrides it, for OVS's own tools too. */
 export const DEFAULT_OVS_RUNDIR = '/var/run/openvswitch';
@@ -15,14 +16,6 @@ export function ovsRundir(): string {
 
 const START_OVS = 'start Open vSwitch (systemctl start openvswitch-switch, or /usr/share/openvswitch/scripts/ovs-ctl start)';
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * The requirement that ovs-vswitchd runs, read when the probe is about to run: its control
@@ -41,7 +34,7 @@ export function vswitchdRequirement(): Requirement {
   if (!Number.isSafeInteger(pid) || pid <= 0) {
     return { kind: 'path', path: pidFile, why: `ovs-vswitchd is not running (no pidfile or control socket in ${dir}): ${START_OVS}` };
   }
-  if (!pidAlive(pid)) {
+  if (!isAlive(pid)) {
     return { kind: 'path', path: `/proc/${pid}`, why: `ovs-vswitchd (pid ${pid} from ${pidFile}) is not running: ${START_OVS}` };
   }
   return { kind: 'path', path: `${dir}/ovs-vswitchd.${pid}.ctl`, why: `the control socket of ovs-vswitchd (pid ${pid}); when it is missing, ${START_OVS}` };

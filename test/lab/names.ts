@@ -10,6 +10,8 @@ import { readFileSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { isAlive } from '../../engine/host/process.js';
+export { isAlive };
 
 export const LAB_RUN_DIR = '/run/ebpfnet-lab';
 const LAB_NAME_RE = /^ebpfnet-lab-(\d+)-\d+$/;
@@ -117,16 +119,6 @@ export async function killAndWait(pid: number, graceMs = 3000): Promise<void> {
   }
 }
 
-export function isAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function isZombie(pid: number): boolean {
   try {
