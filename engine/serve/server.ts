@@ -88,9 +88,14 @@ export function buildServer(parts: ServerParts): FastifyInstance {
   });
 
   // The raw bytes are kept: Grafana's signature is over them, not over re-serialised JSON.
-  app.removeContentTypeParser('application/json');
+  // JSON only (415 for anything else).
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     req.rawBody = body as Buffer;
+    if ((body as Buffer).length === 0) {
+      done(new HttpError(400, 'the body is empty: expected an alert payload'), undefined);
+      return;
+    }
     try {
       done(null, JSON.parse((body as Buffer).toString('utf8')));
     } catch (err) {
@@ -111,7 +116,6 @@ export function buildServer(parts: ServerParts): FastifyInstance {
     let message = err.message;
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = `the body is larger than the limit of ${config.maxBodyBytes} bytes (limits.max_body_bytes)`;
     else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') message = 'send the alert as JSON (Content-Type: application/json)';
-    else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') message = 'the body is empty: expected an alert payload';
     if (status >= 500 && !(err instanceof HttpError)) req.log.error({ err }, 'request failed');
     void reply.status(status).send({ error: message });
   });

@@ -122,7 +122,7 @@ export class RunWorker {
       if (this.stopping) return;
       const outDir = runOutDir(this.config.dataDir, row.id);
       if (row.status === 'running' && row.pid !== null && isAlive(row.pid) && isRunChild(row.pid, outDir)) {
-        this.log.info({ run: row.id, pid: row.pid }, 'waiting for a run the previous server left going');
+        this.log.info({ run: row.id, child: row.pid }, 'waiting for a run the previous server left going');
         while (isAlive(row.pid) && !this.stopping) await sleep(200);
       }
       const bundle = row.bundle ?? findBundle(outDir);
@@ -164,7 +164,7 @@ export class RunWorker {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.current = { id: row.id, child };
     if (child.pid !== undefined) this.store.setPid(row.id, child.pid);
-    this.log.info({ run: row.id, runbook: row.runbook, target: row.target, pid: child.pid }, 'run started');
+    this.log.info({ run: row.id, runbook: row.runbook, target: row.target, child: child.pid }, 'run started');
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
