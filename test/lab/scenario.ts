@@ -85,7 +85,7 @@ export function fillConntrack(table: string, max: number): { undo(): void } {
 }
 
 /** An inventory that names the VM's address: the host has no neighbour entry for a VM it only bridges. */
-function inventoryFor(t: TeardownHost, vms: Record<string, string>): string {
+export function inventoryFor(t: TeardownHost, vms: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'ebpfnet-inventory-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'inventory.yaml');

@@ -2,10 +2,11 @@
 // every kind of mistake is reported at its line and column, all at once, and `serve --check`
 // says so through the CLI with exit code 2.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { packageRoot } from '../../engine/package-info.js';
 import { probeRegistry } from '../../engine/probe/registry.js';
 import { loadServeConfig, ServeConfigError } from '../../engine/serve/config.js';
 import { parseListen } from '../../engine/serve/listen.js';
@@ -129,6 +130,19 @@ routes:
     assert.equal((parseListen('0.0.0.0:80') as { loopback: boolean }).loopback, false);
     assert.match(String(parseListen('127.0.0.1:70000')), /out of range/);
     assert.match(String(parseListen('[10.0.0.1]:80')), /not an IPv6 address/);
+  });
+
+  it('the shipped example (examples/serve.yaml) is a valid configuration', () => {
+    // Its secrets live under /etc/ebpfnet; here they are files of this test.
+    const example = readFileSync(join(packageRoot(), 'examples', 'serve.yaml'), 'utf8').replaceAll('/etc/ebpfnet/', `${dir}/`);
+    writeFileSync(join(dir, 'token'), 'example-token-0123456789\n');
+    writeFileSync(join(dir, 'grafana-hmac'), 'example-hmac-secret-01\n');
+    const config = loadServeConfig(file('example.yaml', example), { catalog, env: {} });
+    assert.deepEqual(config.routes.map((r) => `${r.name}:${r.runbook.id}`), ['vm-packet-loss:vm-loss', 'vm-latency:vm-latency', 'host-drops:host-drops']);
+    assert.equal(config.auth.token, 'example-token-0123456789');
+    assert.equal(config.grafanaHmac?.timestampHeader, 'X-Grafana-Alerting-Signature-Timestamp');
+    assert.equal(config.notify?.retries, 5);
+    assert.equal(config.publicUrl, 'http://hv1.example.com:9465');
   });
 
   it('serve --check through the CLI: ok with the routes, or every problem and exit code 2', () => {
