@@ -117,5 +117,7 @@ export async function startService(config: ServeConfig, opts: { logLevel: string
   worker.start();
   notifier.kick();
   app.log.info({ url, routes: config.routes.map((r) => r.name), dataDir: config.dataDir }, 'ebpfnet serve ready');
+  // Whatever the log level, one line says where it listens (what an operator and a test wait for).
+  process.stderr.write(`ebpfnet serve: listening on ${url} (${config.routes.length} route${config.routes.length === 1 ? '' : 's'}; data in ${config.dataDir})\n`);
   return { url, closed, stop };
 }

@@ -18,7 +18,8 @@ export interface ServeHome {
   configFile: string;
   /** Rewrites the configuration (a server reads it when it starts). */
   configure(config: Record<string, unknown>): void;
-  start(): Promise<ServeProcess>;
+  /** Extra arguments go after the defaults, so `--log-level warn` wins. */
+  start(args?: string[]): Promise<ServeProcess>;
 }
 
 export interface ServeProcess {
@@ -51,8 +52,8 @@ export function serveHome(t: TeardownHost, prefix = 'ebpfnet-serve-'): ServeHome
     configure(config) {
       writeFileSync(configFile, stringify(config));
     },
-    async start() {
-      const p = await startServe(configFile);
+    async start(args = []) {
+      const p = await startServe(configFile, args);
       running.add(p);
       return p;
     },
@@ -78,7 +79,7 @@ export function startServe(configFile: string, args: string[] = []): Promise<Ser
     const timer = setTimeout(() => reject(new Error(`serve did not become ready in 15 s:\n${out}`)), 15_000);
     const onData = (d: Buffer) => {
       out += d.toString();
-      const m = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"ebpfnet serve ready"/.exec(out);
+      const m = /ebpfnet serve: listening on (http:\/\/\S+) /.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(proc(m[1]!));
