@@ -153,7 +153,7 @@ export function buildServer(parts: ServerParts): FastifyInstance {
       admitted = store.admit(admissions, { now: Date.now(), cooldownMs: config.cooldownMs, queueLimit: config.queueLimit });
     } catch (err) {
       if (!(err instanceof QueueFullError)) throw err;
-      // Roughly when a slot frees: the runs ahead times their usual length, bounded to 5 s - 1 h.
+      // Roughly when a slot frees: when the run going ends, about one usual run length (5 s to 1 h).
       const seconds = Math.min(3600, Math.max(5, Math.ceil(store.meanRunMs(30_000) / 1000)));
       throw new HttpError(503, `${err.message}; retry later`, { 'retry-after': String(seconds) });
     }

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
+import { formatMs } from '../duration.js';
 import { packageRoot } from '../package-info.js';
 import { RUN_FILE, SNAPSHOT_FILE, makeDirs } from '../run/bundle.js';
 import type { RunRecord } from '../run/record.js';
@@ -195,7 +196,7 @@ export class RunWorker {
     if (result?.status === 'completed') {
       end = { status: 'completed', bundle, conclusion: summary(result.conclusion) };
     } else if (result?.status === 'interrupted' && timedOut) {
-      end = { status: 'failed', bundle, reason: `stopped after the run timeout (${Math.round(this.config.runTimeoutMs / 1000)}s); the bundle keeps what it found` };
+      end = { status: 'failed', bundle, reason: `stopped after the run timeout (${formatMs(this.config.runTimeoutMs)}); the bundle keeps what it found` };
     } else if (result?.status === 'interrupted' && this.stopping) {
       end = { status: 'interrupted', bundle, reason: 'the server stopped during the run; it resumes at the next start' };
     } else {

@@ -1,0 +1,60 @@
+// Starting and stopping `ebpfnet serve`: the one-line refusals an operator gets (not root,
+// a data folder another server holds, an address in use) and a run stopped by run_timeout.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { Cleanup } from '../helpers/cleanup.js';
+import { CLI, runCli } from '../helpers/cli.js';
+import { alertmanagerPayload, baseConfig, ended, post, serveHome, waitForRun } from '../helpers/serve.js';
+
+const hostRoute = (duration: string) => ({
+  name: 'host-drops',
+  match: { alertname: 'HostDrops' },
+  runbook: 'host-drops',
+  inputs: { duration, long_duration: duration },
+});
+
+describe('serve: starting and stopping', () => {
+  it('refuses to start as a non-root user, in one line, exit 3', async (t) => {
+    const cleanup = new Cleanup();
+    t.after(() => cleanup.run());
+    const home = serveHome(cleanup);
+    home.configure(baseConfig(home.dataDir, { routes: [hostRoute('1s')] }));
+    chmodSync(home.dir, 0o755);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'serve', '--config', home.configFile], { encoding: 'utf8' });
+    assert.equal(r.status, 3, r.stderr);
+    assert.equal(r.stderr, 'ebpfnet: ebpfnet serve must run as root: the runs it starts load BPF programs\n');
+  });
+
+  it('refuses a second server on the same data folder, and an address in use', async (t) => {
+    const cleanup = new Cleanup();
+    t.after(() => cleanup.run());
+    const home = serveHome(cleanup);
+    home.configure(baseConfig(home.dataDir, { routes: [hostRoute('1s')] }));
+    const first = await home.start();
+    const second = runCli(['serve', '--config', home.configFile]);
+    assert.equal(second.status, 3);
+    assert.equal(second.stderr, `ebpfnet: another ebpfnet serve (pid ${first.child.pid}) uses ${home.dataDir}: stop it, or give this one another data_dir\n`);
+    const other = serveHome(cleanup);
+    other.configure(baseConfig(other.dataDir, { listen: first.url.replace('http://', ''), routes: [hostRoute('1s')] }));
+    const busy = runCli(['serve', '--config', other.configFile]);
+    assert.equal(busy.status, 3);
+    assert.match(busy.stderr, /^ebpfnet: cannot listen on 127\.0\.0\.1:\d+: the address is in use\n$/);
+    assert.equal(await first.stop(), 0, 'SIGTERM stops the server cleanly');
+  });
+
+  it('stops a run past run_timeout, marks it failed and keeps its bundle', async (t) => {
+    const cleanup = new Cleanup();
+    t.after(() => cleanup.run());
+    const home = serveHome(cleanup);
+    home.configure(baseConfig(home.dataDir, { run_timeout: '1500ms', routes: [hostRoute('5s')] }));
+    const server = await home.start();
+    const r = await post(`${server.url}/webhooks/alertmanager`, alertmanagerPayload([{ labels: { alertname: 'HostDrops' }, fingerprint: '71e0a7' }]));
+    const run = await waitForRun(server, r.body.accepted[0].id, ended);
+    assert.equal(run.status, 'failed');
+    assert.equal(run.reason, 'stopped after the run timeout (1.5s); the bundle keeps what it found');
+    assert.ok(run.bundle, 'the partial bundle is kept');
+    assert.ok(run.durationMs >= 1500 && run.durationMs < 5000, `ran ${run.durationMs} ms`);
+  });
+});
