@@ -103,6 +103,7 @@ export const serveConfigSchema: SchemaObject = {
     },
     cooldown: duration,
     run_timeout: duration,
+    retention: { ...duration, expected: 'how long ended runs and their bundles are kept, like 720h' },
     formats: {
       type: 'array',
       expected: `report formats written at the end of each run (${REPORT_FORMATS.join(', ')})`,

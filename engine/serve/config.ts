@@ -48,6 +48,8 @@ export interface ServeConfig {
   cooldownMs: number;
   /** A run still going after this long is stopped (interrupted, its bundle kept). */
   runTimeoutMs: number;
+  /** Ended runs and their bundles are deleted this long after they ended. */
+  retentionMs: number;
   formats: ReportFormat[];
   inventory?: string;
   notify?: { url: string; headers: Record<string, string>; retries: number; timeoutMs: number };
@@ -78,6 +80,7 @@ interface RawConfig {
   limits?: { max_body_bytes?: number; queue?: number };
   cooldown?: string;
   run_timeout?: string;
+  retention?: string;
   formats?: ReportFormat[];
   inventory?: string;
   notify?: { url: string; headers?: Record<string, string>; retries?: number; timeout?: string };
@@ -154,6 +157,7 @@ class ConfigChecker {
       queueLimit: raw.limits?.queue ?? 50,
       cooldownMs: ms(raw.cooldown, 30 * 60_000),
       runTimeoutMs: ms(raw.run_timeout, 15 * 60_000),
+      retentionMs: ms(raw.retention, 30 * 24 * 3_600_000),
       formats: raw.formats ?? ['html', 'json'],
       ...(raw.inventory ? { inventory: raw.inventory } : {}),
       ...(raw.notify

@@ -7,6 +7,7 @@ import { CliError, EXIT } from '../cli/errors.js';
 import { makeDirs } from '../run/bundle.js';
 import type { ServeConfig } from './config.js';
 import { Notifier } from './notifier.js';
+import { startRetention } from './retention.js';
 import { buildServer } from './server.js';
 import { RunStore } from './store.js';
 import { RunWorker } from './worker.js';
@@ -71,6 +72,7 @@ export async function startService(config: ServeConfig, opts: { logLevel: string
   const notifier = new Notifier(store, config, app.log);
   worker = new RunWorker(store, config, app.log, { onFinished: () => notifier.kick() });
 
+  let stopRetention = () => {};
   let closing: Promise<void> | undefined;
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => (resolveClosed = r));
@@ -78,6 +80,7 @@ export async function startService(config: ServeConfig, opts: { logLevel: string
     closing ??= (async () => {
       app.log.info('shutting down');
       await app.close();
+      stopRetention();
       await worker!.stop();
       await notifier.stop();
       store.close();
@@ -114,6 +117,7 @@ export async function startService(config: ServeConfig, opts: { logLevel: string
   if (!config.listen.loopback) {
     app.log.warn({ listen: config.listen.display }, 'listening beyond loopback without TLS: put a TLS proxy in front, or tokens travel in clear');
   }
+  stopRetention = startRetention(store, config, app.log);
   worker.start();
   notifier.kick();
   app.log.info({ url, routes: config.routes.map((r) => r.name), dataDir: config.dataDir }, 'ebpfnet serve ready');

@@ -302,6 +302,18 @@ export class RunStore {
     return r.ms ?? fallback;
   }
 
+  /** Ended runs older than `before`, whose notification is not still due: what retention removes. */
+  expired(before: number): string[] {
+    const rows = this.db
+      .prepare("SELECT id FROM runs WHERE status IN ('completed', 'failed', 'rejected') AND ended_at < ? AND (notify_status IS NULL OR notify_status != 'pending') ORDER BY seq")
+      .all(before) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+
+  delete(id: string): void {
+    this.db.prepare('DELETE FROM runs WHERE id = ?').run(id);
+  }
+
   dueNotifications(now: number): RunRow[] {
     return (this.db.prepare("SELECT * FROM runs WHERE notify_status = 'pending' AND notify_next_at <= ? ORDER BY seq").all(now) as Raw[]).map(fromRaw);
   }

@@ -1,12 +1,14 @@
 // Starting and stopping `ebpfnet serve`: the one-line refusals an operator gets (not root,
-// a data folder another server holds, an address in use) and a run stopped by run_timeout.
+// a data folder another server holds, an address in use), a run stopped by run_timeout, and
+// retention.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Cleanup } from '../helpers/cleanup.js';
 import { CLI, runCli } from '../helpers/cli.js';
-import { alertmanagerPayload, baseConfig, ended, post, serveHome, waitForRun } from '../helpers/serve.js';
+import { alertmanagerPayload, baseConfig, ended, get, post, serveHome, waitForRun } from '../helpers/serve.js';
 
 const hostRoute = (duration: string) => ({
   name: 'host-drops',
@@ -56,5 +58,23 @@ describe('serve: starting and stopping', () => {
     assert.equal(run.reason, 'stopped after the run timeout (1.5s); the bundle keeps what it found');
     assert.ok(run.bundle, 'the partial bundle is kept');
     assert.ok(run.durationMs >= 1500 && run.durationMs < 5000, `ran ${run.durationMs} ms`);
+  });
+
+  it('deletes ended runs and their bundles past retention', async (t) => {
+    const cleanup = new Cleanup();
+    t.after(() => cleanup.run());
+    const home = serveHome(cleanup);
+    home.configure(baseConfig(home.dataDir, { retention: '2s', routes: [hostRoute('200ms')] }));
+    const server = await home.start();
+    const r = await post(`${server.url}/webhooks/alertmanager`, alertmanagerPayload([{ labels: { alertname: 'HostDrops' }, fingerprint: '7e7e7e' }]));
+    const run = await waitForRun(server, r.body.accepted[0].id, ended);
+    assert.equal(run.status, 'completed');
+    assert.ok(existsSync(run.bundle));
+    const deadline = Date.now() + 10_000;
+    while ((await get(`${server.url}/runs/${run.id}`)).status !== 404) {
+      assert.ok(Date.now() < deadline, 'the run outlived its retention');
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    assert.ok(!existsSync(join(home.dataDir, 'runs', run.id)), 'its bundle folder is gone too');
   });
 });
