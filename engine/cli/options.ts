@@ -1,6 +1,7 @@
 // Small helpers for repeatable and key=value options.
 import { CliError } from './errors.js';
 import { parseBudget, type OverheadBudget } from '../probe/overhead.js';
+import { parseReportFormats, type ReportFormat } from '../../reports/formats.js';
 
 /** commander accumulator for repeatable options. */
 export function collect(value: string, previous: string[]): string[] {
@@ -25,5 +26,14 @@ export function budgetFlag(text: string | undefined): Partial<OverheadBudget> | 
     return parseBudget(text);
   } catch (err) {
     throw new CliError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** `--format html,pdf` → the report formats; an unknown one is a usage error. */
+export function formatsFlag(list: string | undefined): ReportFormat[] {
+  try {
+    return parseReportFormats(list);
+  } catch (err) {
+    throw new CliError((err as Error).message);
   }
 }
