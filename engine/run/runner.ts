@@ -209,7 +209,12 @@ async function execute(args: ExecuteArgs): Promise<RunOutcome> {
     const visit = invocation.visit;
     const call = { probe: invocation.probe, as: invocation.alias, params: {} };
     const decision = await decide(invocation);
-    if (decision === 'quit') runAbort.abort(QUIT_BY_OPERATOR);
+    if (decision === 'quit') {
+      runAbort.abort(QUIT_BY_OPERATOR);
+      // A finding returned now would let the machine leave the step (by on_error) before the
+      // run stops it: wait until stopping the machine aborts this probe.
+      if (!signal.aborted) await new Promise((stopped) => signal.addEventListener('abort', stopped, { once: true }));
+    }
     let finding: Finding;
     if (decision === 'skip') {
       finding = failedFinding(invocation.step, visit, call, 'skipped', SKIPPED_BY_OPERATOR, invocation.params);
