@@ -40,18 +40,24 @@ const RUN_PROMPT = 'Run this step?';
 
 describe('ebpfnet guide in a terminal', () => {
   test('a step explained and run, its finding next to normal, the branch and its condition, a question answered, the verdict', async () => {
-    const { term } = guide([testRunbook]);
+    const { term } = guide([testRunbook, '--budget', 'cpu=2%']);
     let screen = await term.waitForText(RUN_PROMPT);
     assert.match(screen, /Runbook guide-test: Guided mode test on the loopback device/);
     assert.match(screen, /Step 1 · watch: Watch the loopback counters/);
     assert.match(screen, /Reads the counters of lo at the start and end of a 200ms window\./, 'the description, its template rendered');
     assert.match(screen, /lo \(net\.iface\): Interface counters and rates\n\s+overhead none · no BPF budget \(loads no BPF program\) · duration 200ms/);
+    assert.match(
+      screen,
+      /drops \(drops\.kernel\): Kernel packet drops by reason\n\s+overhead low · budget 2% of a CPU, 1,000,000 events\/s · duration 200ms/,
+      "the probe's budget with --budget's CPU share over it",
+    );
     assert.match(screen, /❯ Run it/, 'Run is preselected');
 
     term.keys('Enter');
     screen = await term.waitForText('Which conclusion should this run reach?');
     assert.match(screen, /✔ lo \(net\.iface\) ok \[info\]: no drops or errors on 1 device in 200ms/);
     assert.match(screen, /What normal looks like:\n\s+Drops and errors stay at 0 on every interface\./);
+    assert.match(screen, /✔ drops \(drops\.kernel\) ok \[\w+\]: .*\n\s+What normal looks like:\n\s+A busy host drops a trickle of packets/);
     assert.match(screen, /→ next: question\n\s+condition: findings\.lo\.totals\.drops == 0 {2}\(true\)\n\s+why: Loopback dropped nothing, as expected\./);
     assert.match(screen, /Step 2 · question: Choose the ending/);
     assert.match(screen, /❯ The calm one \(after 200ms\)\n\s+The loud one/, 'the choices, labels rendered, the default preselected');
@@ -134,6 +140,21 @@ describe('ebpfnet guide in a terminal', () => {
     const result = JSON.parse(resumed.stdout) as { status: string; conclusion: { id: string } };
     assert.equal(result.status, 'completed');
     assert.equal(result.conclusion.id, 'no-host-drops');
+  });
+
+  test('Ctrl-C while the probes run interrupts the run, its bundle kept', async () => {
+    const { term } = guide([testRunbook, '--input', 'duration=20s']);
+    await term.waitForText(RUN_PROMPT);
+    term.keys('Enter');
+    await term.waitForText('Running 2 probes…');
+    term.keys('C-c');
+    const { status, screen } = await term.exited();
+    assert.equal(status, 130, screen);
+    assert.match(screen, /Interrupted \(received SIGINT\); continue with: ebpfnet diagnose --resume/);
+    const { record } = bundleOf(screen);
+    assert.equal(record.status, 'interrupted');
+    assert.equal(record.interruptions[0]?.reason, 'received SIGINT');
+    assert.equal(record.interruptions[0]?.step, 'watch');
   });
 
   test('Ctrl-C at a question stops the run the same way', async () => {

@@ -36,6 +36,16 @@ describe('ebpfnet guide without a terminal', () => {
     const record = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunRecord;
     assert.equal(record.conclusion?.id, 'no-host-drops');
     assert.equal(record.timeline[1]!.answer, 'stop');
+
+    // The recorded run replayed, as for training: the same steps shown, the same verdict.
+    const replay = runCli(['guide', 'host-drops', '--yes', '--replay', dir, '--out', out, '--format', 'html']);
+    assert.equal(replay.status, 0, replay.stderr);
+    assert.match(replay.stdout, /Step 1 · sample: Watch interface and qdisc counters/);
+    assert.match(replay.stdout, /Step 2 · intermittent: Nothing dropped while we watched\n(.*\n)*\s+your answer: stop/, 'the recorded answer, shown though nobody was asked');
+    const replayDir = /^Bundle: (\S+)$/m.exec(replay.stdout)![1]!;
+    const replayed = JSON.parse(readFileSync(join(replayDir, 'run.json'), 'utf8')) as RunRecord;
+    assert.equal(replayed.mode, 'replay');
+    assert.equal(replayed.conclusion?.id, 'no-host-drops');
   });
 });
 
