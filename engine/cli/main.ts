@@ -7,6 +7,7 @@ import { InputError } from '../runbook/inputs.js';
 import { ProblemsError, formatProblem } from '../runbook/errors.js';
 import { registerDiagnose } from './commands/diagnose/index.js';
 import { registerDoctor } from './commands/doctor/index.js';
+import { registerGuide } from './commands/guide/index.js';
 import { registerProbe } from './commands/probe/index.js';
 import { registerProbes } from './commands/probes/index.js';
 import { registerReport } from './commands/report/index.js';
@@ -23,6 +24,7 @@ function buildProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
   registerDiagnose(program);
+  registerGuide(program);
   registerRunbooks(program);
   registerProbes(program);
   registerProbe(program);

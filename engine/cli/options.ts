@@ -1,6 +1,8 @@
 // Small helpers for repeatable and key=value options.
+import type { Command } from 'commander';
 import { CliError } from './errors.js';
 import { parseBudget, type OverheadBudget } from '../probe/overhead.js';
+import { parseReportFormats, type ReportFormat } from '../../reports/formats.js';
 
 /** commander accumulator for repeatable options. */
 export function collect(value: string, previous: string[]): string[] {
@@ -26,4 +28,24 @@ export function budgetFlag(text: string | undefined): Partial<OverheadBudget> | 
   } catch (err) {
     throw new CliError(err instanceof Error ? err.message : String(err));
   }
+}
+
+/** `--format html,pdf` → the report formats; an unknown one is a usage error. */
+export function formatsFlag(list: string | undefined): ReportFormat[] {
+  try {
+    return parseReportFormats(list);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+}
+
+/** The options `diagnose` and `guide` share (read by run-setup.ts's runOptionsFrom). */
+export function withRunFlags(command: Command): Command {
+  return command
+    .option('--vm <name>', 'the VM to diagnose (sets the runbook input "vm"; found through libvirt, QEMU processes or --inventory)')
+    .option('--inventory <file>', 'YAML inventory of VMs for hosts without libvirt (default $EBPFNET_INVENTORY or /etc/ebpfnet/inventory.yaml)')
+    .option('--input <name=value>', 'set a runbook input (repeatable; lists are comma-separated)', collect, [])
+    .option('--out <dir>', 'folder for run bundles', process.env.EBPFNET_RUNS ?? 'runs')
+    .option('--replay <bundle>', 'answer every probe from a recorded bundle instead of the host')
+    .option('--budget <limits>', 'overhead budget of every BPF probe, overriding theirs: cpu=5%,events=200k');
 }

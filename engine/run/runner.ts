@@ -16,9 +16,9 @@ import {
   type ProbeInvocation,
   type RunContext,
 } from '../runbook/compile.js';
-import { compileTemplate, renderText } from '../runbook/expressions.js';
+import { compileTemplate, renderText, type Scope } from '../runbook/expressions.js';
 import { resolveInputs } from '../runbook/inputs.js';
-import type { Runbook } from '../runbook/model.js';
+import type { ProbeStep, Runbook } from '../runbook/model.js';
 import { RunBundle } from './bundle.js';
 import { RUN_SCHEMA, type ConclusionRecord, type RunRecord, type TimelineEntry } from './record.js';
 import { ReplaySource } from './replay.js';
@@ -39,6 +39,21 @@ export interface Target {
   [fact: string]: unknown;
 }
 
+/** What a person decides before a step's probes run (guided mode). */
+export type StepDecision = 'run' | 'skip' | 'quit';
+
+/** A probe step about to run, with its probes' params rendered for this visit. */
+export interface StepConfirmation {
+  step: ProbeStep;
+  visit: number;
+  scope: Scope;
+  invocations: ProbeInvocation[];
+}
+
+/** Reasons recorded when the person at the terminal declines a step or stops the run. */
+export const SKIPPED_BY_OPERATOR = 'skipped by the operator';
+export const QUIT_BY_OPERATOR = 'quit by the operator';
+
 interface CommonOptions {
   catalog: ProbeCatalog;
   /** Aborting it interrupts the run; the bundle is kept, marked interrupted. */
@@ -46,6 +61,13 @@ interface CommonOptions {
   /** Answers ask steps; unattended runs take each question's default. */
   ask?: (invocation: AskInvocation, signal: AbortSignal) => Promise<string>;
   progress?: (event: ProgressEvent) => void;
+  /**
+   * Asked once per visit of a probe step, before its probes run. 'skip' gives each probe a
+   * skipped finding (runbooks route those through on_error); 'quit' interrupts the run,
+   * which `resume` continues. Given this, steps have no machine timeout: a person is
+   * reading, and each probe's own timeout still bounds it.
+   */
+  confirmStep?: (request: StepConfirmation, signal: AbortSignal) => Promise<StepDecision>;
   /** `--budget`: overrides every probe's overhead budget. */
   budget?: Partial<OverheadBudget>;
 }
@@ -155,12 +177,50 @@ async function execute(args: ExecuteArgs): Promise<RunOutcome> {
 
   const save = () => bundle.writeRecord(record);
 
+  // One decision per step visit, shared by its probes. The probe regions of a step all start
+  // in the same turn of the event loop, so asking on the next turn sees every one of them.
+  const decisions = new Map<string, { invocations: ProbeInvocation[]; decision: Promise<StepDecision> }>();
+  const decide = (invocation: ProbeInvocation): Promise<StepDecision> => {
+    const confirm = args.confirmStep;
+    if (!confirm) return Promise.resolve('run');
+    const key = `${invocation.step}#${invocation.visit}`;
+    const pending = decisions.get(key);
+    if (pending) {
+      pending.invocations.push(invocation);
+      return pending.decision;
+    }
+    const invocations = [invocation];
+    const decision = new Promise((nextTurn) => setImmediate(nextTurn))
+      .then(() => {
+        const step = stepOf.get(invocation.step) as ProbeStep;
+        const scope = scopeOf(actor.getSnapshot().context as RunContext);
+        return confirm({ step, visit: invocation.visit, scope, invocations }, runAbort.signal);
+      })
+      .catch((err: unknown): StepDecision => {
+        runAbort.abort(`the step confirmation failed: ${errorText(err)}`);
+        return 'quit';
+      });
+    decisions.set(key, { invocations, decision });
+    return decision;
+  };
+
   const runOne = async (invocation: ProbeInvocation, signal: AbortSignal): Promise<Finding> => {
     const def = catalog.get(invocation.probe);
     const visit = invocation.visit;
     const call = { probe: invocation.probe, as: invocation.alias, params: {} };
+    const decision = await decide(invocation);
+    if (decision === 'quit') {
+      runAbort.abort(QUIT_BY_OPERATOR);
+      // A finding returned now would let the machine leave the step (by on_error) before the
+      // run stops it: wait until stopping the machine aborts this probe.
+      if (!signal.aborted) await new Promise((stopped) => signal.addEventListener('abort', stopped, { once: true }));
+    }
     let finding: Finding;
-    if (!def) {
+    if (decision === 'skip') {
+      finding = failedFinding(invocation.step, visit, call, 'skipped', SKIPPED_BY_OPERATOR, invocation.params);
+    } else if (decision === 'quit') {
+      finding = failedFinding(invocation.step, visit, call, 'interrupted', describeAbort(runAbort.signal.reason), invocation.params);
+    } else if (!def) {
       finding = failedFinding(invocation.step, visit, call, 'error', `unknown probe ${invocation.probe}`);
     } else if (invocation.paramError) {
       finding = failedFinding(invocation.step, visit, call, 'error', `params: ${invocation.paramError}`);
@@ -218,7 +278,7 @@ async function execute(args: ExecuteArgs): Promise<RunOutcome> {
     return promise;
   }
 
-  const machine = compileRunbook(runbook, deps);
+  const machine = compileRunbook(runbook, deps, { humanPaced: args.confirmStep !== undefined });
   const actor: AnyActorRef = args.snapshot
     ? createActor(machine, { snapshot: args.snapshot as never, input: args.input })
     : createActor(machine, { input: args.input });

@@ -167,7 +167,15 @@ export function failedFinding(
   };
 }
 
-export function compileRunbook(runbook: Runbook, deps: MachineDeps): AnyStateMachine {
+export interface CompileOptions {
+  /**
+   * A person decides before each step (guided mode): the steps' `after` timeouts would fire
+   * while they read, so the machine has none. Each probe's own timeout still bounds it.
+   */
+  humanPaced?: boolean;
+}
+
+export function compileRunbook(runbook: Runbook, deps: MachineDeps, options: CompileOptions = {}): AnyStateMachine {
   const conditions = new Map<string, CompiledExpression>();
   const branchKey = (step: string, index: number) => `${step}#${index}`;
   const paramsByInvoke = new Map<string, CompiledParams>();
@@ -207,7 +215,7 @@ export function compileRunbook(runbook: Runbook, deps: MachineDeps): AnyStateMac
     step.next.forEach((branch, index) => {
       if (branch.if !== undefined) conditions.set(branchKey(step.id, index), compileExpression(branch.if));
     });
-    delays[timeoutDelay(step.id)] = step.timeout;
+    if (!options.humanPaced) delays[timeoutDelay(step.id)] = step.timeout;
     const regions: Record<string, unknown> = {};
     for (const call of step.probes) {
       const id = invokeId(step.id, call.as);
@@ -264,18 +272,16 @@ export function compileRunbook(runbook: Runbook, deps: MachineDeps): AnyStateMac
         return out;
       },
     });
-    return {
-      type: 'parallel',
-      entry: countVisit(step.id),
-      states: regions,
-      onDone,
-      after: {
+    const state: Record<string, unknown> = { type: 'parallel', entry: countVisit(step.id), states: regions, onDone };
+    if (!options.humanPaced) {
+      state.after = {
         [timeoutDelay(step.id)]: {
           target: fallback,
           actions: [markTimeout, trailAction({ step: step.id, kind: 'timeout', index: -1, goto: fallback, why: `timed out after ${step.timeout / 1000}s` })],
         },
-      },
-    };
+      };
+    }
+    return state;
   }
 
   function askStepState(step: AskStep) {
@@ -303,7 +309,8 @@ export function compileRunbook(runbook: Runbook, deps: MachineDeps): AnyStateMac
         onError: { target: fallback.goto, actions: takeDefault },
       },
     };
-    if (step.timeout !== undefined) {
+    // The person at the terminal is the one who answers: no default stands in for them.
+    if (step.timeout !== undefined && !options.humanPaced) {
       delays[timeoutDelay(step.id)] = step.timeout;
       state.after = { [timeoutDelay(step.id)]: { target: fallback.goto, actions: takeDefault } };
     }

@@ -6,36 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { packageRoot } from '../../engine/package-info.js';
-import { ProbeRegistry } from '../../engine/probe/registry.js';
-import type { ProbeDefinition } from '../../engine/probe/types.js';
 import type { RunRecord } from '../../engine/run/record.js';
 import { diagnose, resume } from '../../engine/run/runner.js';
 import { loadRunbookFile } from '../../engine/runbook/load.js';
+import { fileProbeCatalog } from '../helpers/file-probe.js';
 
-/** Reads a number from a file, after an optional delay. */
-const fileProbe: ProbeDefinition = {
-  id: 'test.file',
-  title: 'Read a number from a file',
-  description: 'Test probe.',
-  normal: 'Any number.',
-  params: {
-    path: { type: 'string', description: 'file', required: true },
-    delay: { type: 'duration', description: 'wait first', default: 0 },
-  },
-  requirements: [],
-  overhead: 'none',
-  driver: 'command',
-  async collect(params, io) {
-    if (Number(params.delay) > 0) await io.sleep(Number(params.delay));
-    await io.readFile('value', String(params.path));
-  },
-  parse(records) {
-    const value = Number.parseInt(records[0]!.stdout.trim(), 10);
-    return { data: { value }, summary: `value ${value}`, severity: 'info' };
-  },
-};
-
-const catalog = new ProbeRegistry([fileProbe]);
+const catalog = fileProbeCatalog;
 const runbookFile = join(packageRoot(), 'test', 'runbooks', 'valid', 'runner-test.yaml');
 const runbook = loadRunbookFile(runbookFile, catalog);
 const work = mkdtempSync(join(tmpdir(), 'ebpfnet-runner-'));

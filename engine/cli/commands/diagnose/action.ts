@@ -1,31 +1,23 @@
 // ebpfnet diagnose: runs the runbook, writes the bundle and prints the result.
-import { resolve as resolvePath } from 'node:path';
 import { probeRegistry } from '../../../probe/registry.js';
-import type { RunRecord } from '../../../run/record.js';
 import { diagnose, resume, type RunOutcome } from '../../../run/runner.js';
 import { loadRunbookFile } from '../../../runbook/load.js';
-import { parseReportFormats, type ReportFormat } from '../../../../reports/formats.js';
 import { writeReports } from '../../../../reports/render.js';
-import { CliError, EXIT } from '../../errors.js';
+import { CliError } from '../../errors.js';
 import { progressReporter } from '../../progress.js';
-import { openRunbook } from '../../runbook-source.js';
+import { exitCodeFor, textResult } from '../../run-result.js';
+import { runOptionsFrom, type RunFlags } from '../../run-setup.js';
 import { abortOnSignals } from '../../signals.js';
-import { budgetFlag, parseAssignments } from '../../options.js';
+import { budgetFlag, formatsFlag } from '../../options.js';
 
-export interface DiagnoseFlags {
-  vm?: string;
-  input: string[];
-  out: string;
+export interface DiagnoseFlags extends RunFlags {
   format?: string;
   json?: boolean;
-  replay?: string;
   resume?: string;
-  budget?: string;
-  inventory?: string;
 }
 
 export async function diagnoseAction(runbookArg: string | undefined, flags: DiagnoseFlags): Promise<void> {
-  const formats = parseFormats(flags.format);
+  const formats = formatsFlag(flags.format);
   const budget = budgetFlag(flags.budget);
   const catalog = probeRegistry();
   const signals = abortOnSignals();
@@ -46,29 +38,10 @@ export async function diagnoseAction(runbookArg: string | undefined, flags: Diag
       });
     } else {
       if (!runbookArg) throw new CliError('which runbook? `ebpfnet diagnose <runbook>` (see `ebpfnet runbooks list`)');
-      const runbook = openRunbook(runbookArg, catalog);
-      const inputs: Record<string, unknown> = parseAssignments(flags.input, '--input');
-      if (flags.vm !== undefined) {
-        if (!('vm' in runbook.inputs)) throw new CliError(`runbook ${runbook.id} does not take --vm (it diagnoses the host)`);
-        inputs.vm = flags.vm;
-      }
-      // The VM's facts (taps, bridge, threads, addresses) become the run's target; a replay
-      // takes the recorded ones instead, so it runs on a host where the VM is gone.
-      const target =
-        flags.vm !== undefined && !flags.replay
-          ? await (await import('../vms/target.js')).resolveVmTarget(flags.vm, flags.inventory ? { inventory: flags.inventory } : {})
-          : undefined;
       outcome = await diagnose({
-        runbook,
-        catalog,
-        inputs,
-        outDir: flags.out,
+        ...(await runOptionsFrom(runbookArg, flags, catalog)),
         signal: signals.signal,
-        ...(budget ? { budget } : {}),
         ...(progress ? { progress } : {}),
-        ...(target ? { target } : flags.vm !== undefined ? { target: { kind: 'vm' as const, name: flags.vm } } : {}),
-        ...(flags.replay ? { replayFrom: flags.replay } : {}),
-        ...(flags.inventory !== undefined ? { inventory: resolvePath(flags.inventory) } : {}),
       });
     }
   } finally {
@@ -83,20 +56,6 @@ export async function diagnoseAction(runbookArg: string | undefined, flags: Diag
     process.stdout.write(textResult(outcome.record, outcome.bundle.dir, written));
   }
   process.exitCode = exitCodeFor(outcome.record, signals.received());
-}
-
-function parseFormats(list: string | undefined): ReportFormat[] {
-  try {
-    return parseReportFormats(list);
-  } catch (err) {
-    throw new CliError((err as Error).message);
-  }
-}
-
-function exitCodeFor(record: RunRecord, signal: NodeJS.Signals | undefined): number {
-  if (record.status === 'interrupted') return signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint;
-  if (record.status === 'failed') return EXIT.failure;
-  return EXIT.ok;
 }
 
 function jsonResult(outcome: RunOutcome, written: string[]) {
@@ -124,21 +83,4 @@ function jsonResult(outcome: RunOutcome, written: string[]) {
     reports: written,
     errors: record.errors,
   };
-}
-
-function textResult(record: RunRecord, dir: string, written: string[]): string {
-  const lines: string[] = [];
-  if (record.conclusion) {
-    const c = record.conclusion;
-    lines.push(`Verdict: ${c.title} [${c.id}, ${c.category}, confidence ${c.confidence}]`, `  ${c.summary}`);
-    if (c.actions.length) lines.push('Next:', ...c.actions.map((a) => `  - ${a}`));
-  } else if (record.status === 'interrupted') {
-    lines.push(`Interrupted (${record.interruptions.at(-1)?.reason ?? ''}); continue with: ebpfnet diagnose --resume ${dir}`);
-  } else {
-    lines.push(`The run failed: ${record.errors.join('; ')}`);
-  }
-  const problems = record.findings.filter((f) => f.status !== 'ok');
-  if (problems.length) lines.push('Not checked:', ...problems.map((f) => `  - ${f.step}/${f.alias}: ${f.status}: ${f.reason ?? ''}`));
-  lines.push(`Bundle: ${dir}`, ...written.map((w) => `Report: ${w}`));
-  return `${lines.join('\n')}\n`;
 }

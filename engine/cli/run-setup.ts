@@ -1,0 +1,47 @@
+// Turns the flags `diagnose` and `guide` share into the runner's options: the runbook, its
+// inputs, the VM's facts as the target, a replayed bundle, the overhead budget.
+import { resolve as resolvePath } from 'node:path';
+import type { ProbeCatalog } from '../probe/types.js';
+import type { DiagnoseOptions } from '../run/runner.js';
+import { CliError } from './errors.js';
+import { budgetFlag, parseAssignments } from './options.js';
+import { openRunbook } from './runbook-source.js';
+
+export interface RunFlags {
+  vm?: string;
+  input: string[];
+  out: string;
+  replay?: string;
+  budget?: string;
+  inventory?: string;
+}
+
+export async function runOptionsFrom(
+  runbookArg: string,
+  flags: RunFlags,
+  catalog: ProbeCatalog,
+): Promise<Omit<DiagnoseOptions, 'signal' | 'progress' | 'ask' | 'confirmStep'>> {
+  const budget = budgetFlag(flags.budget);
+  const runbook = openRunbook(runbookArg, catalog);
+  const inputs: Record<string, unknown> = parseAssignments(flags.input, '--input');
+  if (flags.vm !== undefined) {
+    if (!('vm' in runbook.inputs)) throw new CliError(`runbook ${runbook.id} does not take --vm (it diagnoses the host)`);
+    inputs.vm = flags.vm;
+  }
+  // The VM's facts (taps, bridge, threads, addresses) become the run's target; a replay
+  // takes the recorded ones instead, so it runs on a host where the VM is gone.
+  const target =
+    flags.vm !== undefined && !flags.replay
+      ? await (await import('./commands/vms/target.js')).resolveVmTarget(flags.vm, flags.inventory ? { inventory: flags.inventory } : {})
+      : undefined;
+  return {
+    runbook,
+    catalog,
+    inputs,
+    outDir: flags.out,
+    ...(budget ? { budget } : {}),
+    ...(target ? { target } : flags.vm !== undefined ? { target: { kind: 'vm' as const, name: flags.vm } } : {}),
+    ...(flags.replay ? { replayFrom: flags.replay } : {}),
+    ...(flags.inventory !== undefined ? { inventory: resolvePath(flags.inventory) } : {}),
+  };
+}
