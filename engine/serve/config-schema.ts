@@ -98,7 +98,7 @@ export const serveConfigSchema: SchemaObject = {
       additionalProperties: false,
       properties: {
         max_body_bytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024, expected: 'a size in bytes (1024 to 67108864)' },
-        queue: { type: 'integer', minimum: 1, maximum: 10_000, expected: 'how many runs may wait (1 to 10000)' },
+        queue: { type: 'integer', minimum: 1, maximum: 100_000, expected: 'how many runs may wait (1 to 100000)' },
       },
     },
     cooldown: duration,

@@ -76,11 +76,17 @@ export function startServe(configFile: string, args: string[] = []): Promise<Ser
     },
   });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not become ready in 15 s:\n${out}`)), 15_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not become ready in 15 s:\n${out}`));
+    }, 15_000);
+    let ready = false;
     const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /ebpfnet serve: listening on (http:\/\/\S+) /.exec(out);
+      // Bounded, and scanned only until ready: a load test makes megabytes of request logs.
+      out = (out + d.toString()).slice(-1_000_000);
+      const m = ready ? null : /ebpfnet serve: listening on (http:\/\/\S+) /.exec(out);
       if (m) {
+        ready = true;
         clearTimeout(timer);
         resolve(proc(m[1]!));
       }
