@@ -2,13 +2,13 @@
 // drops, with no probe, with ebpfnet's drops.kernel attached, and with a bpftrace
 // one-liner doing the same aggregation. Needs root.
 //   npm run build && node dist/test/bench/flood.js
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeRegistry } from '../../engine/probe/registry.js';
 import { runProbe } from '../../engine/probe/runtime.js';
-import { createVethPair, run } from '../helpers/netns.js';
+import { flood, floodPair, median } from './udp-flood.js';
 import { DROPS_BUDGET, type DropsData } from '../../probes/drops.kernel/probe.js';
 
 const UNLIMITED = { cpu: 1, eventsPerSec: 1e12 };
@@ -17,32 +17,10 @@ const dropsKernelBudget = () => `${DROPS_BUDGET.cpu * 100}% CPU, ${DROPS_BUDGET.
 
 const SECONDS = Number(process.env.FLOOD_SECONDS ?? 3);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const PORT = 9999;
 
-/** A sender in its own process: as many 64-byte UDP datagrams as it can for SECONDS. */
-function flood(target: string): number {
-  const script = `
-    const s = require('node:dgram').createSocket('udp4'); const buf = Buffer.alloc(64);
-    const end = Date.now() + ${SECONDS * 1000}; let n = 0;
-    function burst() { for (let i = 0; i < 256; i++) { s.send(buf, ${PORT}, '${target}'); n++; }
-      if (Date.now() < end) setImmediate(burst); else s.close(() => console.log(n)); }
-    burst();`;
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
-  return Number(r.stdout.trim()) / SECONDS;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-const pair = await createVethPair(undefined);
+const pair = await floodPair();
 const scratch = mkdtempSync(join(tmpdir(), 'ebpfnet-flood-'));
 try {
-  await pair.inNs(['nft', 'add', 'table', 'inet', 'bench']);
-  await pair.inNs(['nft', 'add', 'chain', 'inet', 'bench', 'in', '{ type filter hook input priority 0; }']);
-  await pair.inNs(['nft', 'add', 'rule', 'inet', 'bench', 'in', 'udp', 'dport', String(PORT), 'drop']);
-  await run(['ip', 'neigh', 'replace', pair.peerIp, 'lladdr', (await pair.inNs(['cat', `/sys/class/net/${pair.peerDev}/address`])).stdout.trim(), 'dev', pair.hostDev]);
 
   // Each probe side by side with the bpftrace one-liner doing the same aggregation.
   const BPFTRACE = {
@@ -52,7 +30,7 @@ try {
   const results: Record<string, number[]> = { 'no probe': [] };
   const add = (what: string, pps: number) => (results[what] ??= []).push(pps);
   for (let round = 0; round < ROUNDS; round++) {
-    add('no probe', flood(pair.peerIp));
+    add('no probe', flood(pair.peerIp, SECONDS));
     for (const stacks of [false, true]) {
       const def = probeRegistry().get('drops.kernel')!;
       const probe = runProbe(def, { step: 'bench', alias: 'drops', probe: 'drops.kernel', params: { duration: `${SECONDS + 3}s`, stacks } }, {
@@ -62,7 +40,7 @@ try {
         budget: UNLIMITED, // measure the cost itself, not the guard stopping it
       });
       await new Promise((resolve) => setTimeout(resolve, 1500)); // attached well before the flood
-      add(`drops.kernel: ${stacks ? '+ kernel stack' : 'reason, location'}`, flood(pair.peerIp));
+      add(`drops.kernel: ${stacks ? '+ kernel stack' : 'reason, location'}`, flood(pair.peerIp, SECONDS));
       const finding = await probe;
       if (finding.status !== 'ok') throw new Error(`drops.kernel: ${finding.status}: ${finding.reason}`);
       const o = (finding.data as DropsData).overhead;
@@ -71,7 +49,7 @@ try {
     for (const [what, script] of Object.entries(BPFTRACE)) {
       const bt = spawn('bpftrace', ['-e', script], { stdio: 'ignore' });
       await new Promise((resolve) => setTimeout(resolve, 2000));
-      add(what, flood(pair.peerIp));
+      add(what, flood(pair.peerIp, SECONDS));
       bt.kill('SIGINT');
       await new Promise((resolve) => bt.on('close', resolve));
     }
@@ -83,7 +61,7 @@ try {
     signal: new AbortController().signal,
   });
   await new Promise((resolve) => setTimeout(resolve, 1500));
-  add('drops.kernel, default budget', flood(pair.peerIp));
+  add('drops.kernel, default budget', flood(pair.peerIp, SECONDS));
   const stopped = (await guarded).data as DropsData;
   const base = median(results['no probe']!);
   console.log(`program cost (kernel run statistics): ${costs.join('; ')}`);

@@ -1,0 +1,88 @@
+// Any BPF probe's cost on the data path, and its load and attach times: packets per second
+// of a UDP flood into an nftables drop (test/bench/udp-flood.ts) with no probe and with the
+// probe attached at its default params, its overhead guard off so the cost itself shows.
+// Where a bpftrace script does the same job, flood.ts puts them side by side.
+//   npm run build && node dist/test/bench/probe-flood.js <probe-id>... [--param id:name=value]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { probeRegistry } from '../../engine/probe/registry.js';
+import { runProbe } from '../../engine/probe/runtime.js';
+import type { Params } from '../../engine/probe/types.js';
+import { flood, floodPair, median } from './udp-flood.js';
+
+const SECONDS = Number(process.env.FLOOD_SECONDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const UNLIMITED = { cpu: 1, eventsPerSec: 1e12 };
+
+const args = process.argv.slice(2);
+const ids = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--param');
+const extra = new Map<string, Params>();
+args.forEach((a, i) => {
+  if (args[i - 1] !== '--param') return;
+  const m = /^([^:]+):([^=]+)=(.*)$/.exec(a);
+  if (!m) throw new Error(`--param ${a}: expected id:name=value`);
+  extra.set(m[1]!, { ...(extra.get(m[1]!) ?? {}), [m[2]!]: m[3]! });
+});
+const catalog = probeRegistry();
+for (const id of ids) {
+  const def = catalog.get(id);
+  if (!def) throw new Error(`unknown probe ${id}`);
+  if (def.driver !== 'native' && def.driver !== 'bpftrace') throw new Error(`${id} loads no BPF program (driver ${def.driver})`);
+}
+if (!ids.length) {
+  console.error('usage: probe-flood.js <probe-id>... (BPF probes: native or bpftrace driver)');
+  process.exit(2);
+}
+
+/** Every number under a key of this name, anywhere in the finding's data. */
+function numbersNamed(value: unknown, key: string, out: number[] = []): number[] {
+  if (Array.isArray(value)) value.forEach((v) => numbersNamed(v, key, out));
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === key && typeof v === 'number') out.push(v);
+      else numbersNamed(v, key, out);
+    }
+  }
+  return out;
+}
+
+const pair = await floodPair();
+const scratch = mkdtempSync(join(tmpdir(), 'ebpfnet-probe-flood-'));
+try {
+  const pps: Record<string, number[]> = { 'no probe': [] };
+  const facts: Record<string, { load: number[]; attach: number[]; nsPerEvent: number[] }> = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    pps['no probe']!.push(flood(pair.peerIp, SECONDS));
+    for (const id of ids) {
+      const probe = runProbe(catalog.get(id)!, { step: 'bench', alias: 'p', probe: id, params: { duration: `${SECONDS + 3}s`, ...(extra.get(id) ?? {}) } }, {
+        rawDir: join(scratch, `${id}-${round}`),
+        bundleRoot: scratch,
+        signal: new AbortController().signal,
+        budget: UNLIMITED,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // attached well before the flood
+      (pps[id] ??= []).push(flood(pair.peerIp, SECONDS));
+      const finding = await probe;
+      if (finding.status !== 'ok') throw new Error(`${id}: ${finding.status}: ${finding.reason}`);
+      const f = (facts[id] ??= { load: [], attach: [], nsPerEvent: [] });
+      f.load.push(...numbersNamed(finding.data, 'loadMs').slice(0, 1));
+      const attach = numbersNamed(finding.data, 'attachMs');
+      if (attach.length) f.attach.push(attach.reduce((a, b) => a + b, 0));
+      f.nsPerEvent.push(...numbersNamed(finding.data, 'nsPerEvent').slice(0, 1));
+    }
+  }
+  const base = median(pps['no probe']!);
+  console.log(`UDP flood into an nftables drop, ${SECONDS} s per run, median of ${ROUNDS}; load / attach (all programs) from the findings`);
+  console.log('| probe | pps | vs no probe | load ms | attach ms | ns per event |');
+  console.log('|---|---|---|---|---|---|');
+  for (const [what, values] of Object.entries(pps)) {
+    const p = median(values);
+    const f = facts[what];
+    const cell = (v: number[] | undefined, digits = 1) => (v && v.length ? median(v).toFixed(digits) : '');
+    console.log(`| ${what} | ${Math.round(p).toLocaleString('en-US')} | ${what === 'no probe' ? '' : `${((p / base - 1) * 100).toFixed(1)} %`} | ${cell(f?.load)} | ${cell(f?.attach)} | ${cell(f?.nsPerEvent, 0)} |`);
+  }
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+  await pair.teardown();
+}
