@@ -64,7 +64,8 @@ function decodeEntry(k: Buffer, v: Buffer): SenderEntry {
   };
 }
 
-function readDump(o: BpfObject, windowMs: number): DumpCapture {
+/** The maps as the `dump` capture records them (exported for tests that load a flavour by hand). */
+export function readDump(o: BpfObject, windowMs: number): DumpCapture {
   const entries = o
     .map('senders')
     .readAll()

@@ -11,7 +11,7 @@ import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params } from '../../engine/probe/types.js';
 import { attachPlan, programName, TRACEPOINTS } from '../../probes/other.arp/attach.js';
 import { arpFinding, type ArpData, type ArpSender, type AttachCapture, type DumpCapture, type SenderEntry } from '../../probes/other.arp/findings.js';
-import { otherArp } from '../../probes/other.arp/probe.js';
+import { otherArp, readDump } from '../../probes/other.arp/probe.js';
 import { createBridgeLan, type BridgeLan, type LanHost } from '../helpers/bridge-lan.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { runCli } from '../helpers/cli.js';
@@ -236,6 +236,35 @@ describe('other.arp', () => {
     assert.match(f.summary, /^no abnormal ARP in \d+\.\ds: 0 requests, 6 replies, 0 gratuitous on 2 devices$/);
 
     await assertReplaysSame(otherArp, { netns: lan.ns, duration: '1s' }, b, 'quiet', f);
+  });
+
+  it('the fallback flavours (tp_btf, classic tracepoints) count the same requests and replies', async (t) => {
+    const lan = await createBridgeLan(t, NET, [GARPER]);
+    const inode = Number(/net:\[(\d+)\]/.exec((await lan.inNs(['readlink', '/proc/self/ns/net'])).stdout)?.[1]);
+    for (const method of ['tp_btf', 'tracepoint'] as const) {
+      const step = attachPlan().find((s) => s.method === method)!;
+      const o = BpfObject.open(bpfObjectPath('arp'), { globals: { targ_netns: inode } });
+      try {
+        for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
+        o.load();
+        step.attach(o);
+        await arping(lan, ['-i', 'br0', '-c', '3', '-W', '0.05', GARPER.ip]);
+        const dump = readDump(o, 0);
+        // Each request left through br0 and its one port; each reply was received at the port and at br0.
+        assert.equal(dump.asked, 6, method);
+        assert.equal(dump.seen, 6, method);
+        assert.deepEqual(
+          dump.entries.map((e) => [e.ip, e.mac, e.replies, e.unverified]),
+          [
+            [GARPER.ip, GARPER.mac, 3, 0],
+            [GARPER.ip, GARPER.mac, 3, 0],
+          ],
+          method,
+        );
+      } finally {
+        o.close();
+      }
+    }
   });
 
   it('runs alone from the CLI (`ebpfnet probe run other.arp`): an idle LAN shows no ARP at all', async (t) => {
