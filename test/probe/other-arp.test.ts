@@ -3,6 +3,8 @@
 // sends replies nobody asked for. The probe watches br0 and must count exactly what was sent,
 // with the MACs the test gave the hosts; a quiet LAN shows nothing abnormal; replays agree.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { runCommand } from '../../engine/exec.js';
 import { liveHandles } from '../../engine/native/guard.js';
@@ -14,7 +16,7 @@ import { arpFinding, type ArpData, type ArpSender, type AttachCapture, type Dump
 import { otherArp, readDump } from '../../probes/other.arp/probe.js';
 import { createBridgeLan, type BridgeLan, type LanHost } from '../helpers/bridge-lan.js';
 import { tempBundle } from '../helpers/bundle.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, startCli } from '../helpers/cli.js';
 import { assertReplaysSame } from '../helpers/replay.js';
 import { canBuildTopologies } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
@@ -31,6 +33,64 @@ const DUP1 = { ip: `${NET}.20`, mac: '02:00:00:00:00:21' };
 const DUP2 = { ip: `${NET}.20`, mac: '02:00:00:00:00:22' };
 /** The IP the unsolicited replies claim (nobody asked for it). */
 const STRAY_IP = `${NET}.40`;
+
+/** A runbook with one other.arp step that branches on the finding's conflicts. */
+const RUNBOOK = `id: arp-check
+title: Is ARP on a bridge sane?
+description: Watches the ARP a bridge receives and concludes on IP conflicts.
+inputs:
+  netns:
+    type: string
+    description: The bridge's network namespace.
+  duration:
+    type: duration
+    default: 3s
+    description: How long to watch.
+steps:
+  - id: watch
+    title: Watch ARP on br0
+    description: Counts ARP per sender IP and MAC for \${inputs.duration}.
+    on_error: arp-unknown
+    probe: other.arp
+    as: arp
+    params:
+      netns: \${inputs.netns}
+      dev: br0
+      duration: \${inputs.duration}
+    next:
+      - if: findings.arp.conflicts.size() > 0
+        goto: arp-ip-conflict
+        why: One IP is claimed by several MACs.
+      - goto: arp-normal
+conclusions:
+  - id: arp-ip-conflict
+    title: Two hosts use one IP
+    category: arp-conflict
+    confidence: high
+    summary: \${findings.arp.conflicts[0].ip} is claimed by \${findings.arp.conflicts[0].macs[0].mac} and \${findings.arp.conflicts[0].macs[1].mac}
+    explanation: Replies for one IP came from two MACs.
+    actions:
+      - Find the two hosts by MAC and give one another address.
+    evidence: [arp]
+  - id: arp-normal
+    title: ARP is normal
+    category: inconclusive
+    confidence: low
+    summary: nothing abnormal
+    explanation: No IP had two MACs.
+    actions:
+      - Look elsewhere.
+    evidence: [arp]
+  - id: arp-unknown
+    title: The probe could not run
+    category: inconclusive
+    confidence: low
+    summary: other.arp did not run
+    explanation: See the finding.
+    actions:
+      - Run ebpfnet doctor.
+    evidence: [arp]
+`;
 
 const request = (params: Record<string, unknown>) => ({ step: 's', alias: 'arp', probe: otherArp.id, params: params as Params });
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -276,6 +336,21 @@ describe('other.arp', () => {
     assert.equal(f.status, 'ok', f.reason);
     assert.equal((f.data as ArpData).frames, 0);
     assert.match(f.summary, /^no abnormal ARP in 1\.\ds: 0 requests, 0 replies, 0 gratuitous on 0 devices$/);
+  });
+
+  it('is a runbook step: a runbook branches on its conflicts to a conclusion naming the IP and both MACs', async (t) => {
+    const lan = await createBridgeLan(t, NET, [DUP1, DUP2]);
+    const b = await tempBundle(t, 'ebpfnet-arp-runbook-');
+    const file = join(b.root, 'arp-check.yaml');
+    writeFileSync(file, RUNBOOK);
+    // Requests for the shared IP every 100 ms for 6 s: the probe's 2 s window falls inside.
+    const asking = arping(lan, ['-i', 'br0', '-c', '60', '-W', '0.1', DUP1.ip]);
+    const { done } = startCli(['diagnose', file, '--input', `netns=${lan.ns}`, '--input', 'duration=2s', '--out', join(b.root, 'runs'), '--json']);
+    const [r] = await Promise.all([done, asking]);
+    assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
+    const result = JSON.parse(r.stdout) as { conclusion: { id: string; summary: string } | null };
+    assert.equal(result.conclusion?.id, 'arp-ip-conflict', r.stdout);
+    assert.equal(result.conclusion?.summary, `${DUP1.ip} is claimed by ${DUP1.mac} and ${DUP2.mac}`);
   });
 
   it('fails with a clear reason for a missing namespace or device', async (t) => {
