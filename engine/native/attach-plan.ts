@@ -71,3 +71,46 @@ export async function loadFirstWorking<M extends string>(path: string, plan: Arr
   }
   throw new Error(`no way to attach ${opts.what} on this kernel: ${fallbacks.join('; ')}`);
 }
+
+/** The flavours of a set of tracepoint handlers, in order of preference. */
+export type TracepointMethod = 'raw_tracepoint' | 'tp_btf' | 'tracepoint';
+
+/**
+ * The usual plan for handlers of tracepoints of one `category`: raw_tp with a cached minimal BTF
+ * (fastest load), tp_btf, then the classic tracepoints. `program` names the handler of each
+ * tracepoint in each flavour; every handler of a flavour attaches together, in `tracepoints` order.
+ */
+export function tracepointPlan<T extends string>(category: string, tracepoints: readonly T[], program: (tp: T, method: TracepointMethod) => string): Array<PlanStep<TracepointMethod>> {
+  const step = (method: TracepointMethod, attach: (o: BpfObject, tp: T, prog: string) => BpfLink): PlanStep<TracepointMethod> => ({
+    method,
+    programs: tracepoints.map((tp) => program(tp, method)),
+    ...(method === 'raw_tracepoint' ? { minimalBtf: true } : {}),
+    attach: (o: BpfObject) => tracepoints.map((tp) => attach(o, tp, program(tp, method))),
+  });
+  return [
+    step('raw_tracepoint', (o, tp, prog) => o.program(prog).attachRawTracepoint(tp)),
+    step('tp_btf', (o, _tp, prog) => o.program(prog).attachTrace()),
+    step('tracepoint', (o, tp, prog) => o.program(prog).attachTracepoint(category, tp)),
+  ];
+}
+
+/** What a probe records of a loaded plan (times in ms, to the µs). */
+export interface LoadedRecord<M extends string> {
+  method: M;
+  btf: PlanLoaded<M>['btf'];
+  loadMs: number;
+  attach: Array<{ program: string; target: string; attachMs: number }>;
+  /** Why the preferred flavours were not used, when another one was. */
+  fallback?: string;
+}
+
+export function loadedRecord<M extends string>(loaded: PlanLoaded<M>): LoadedRecord<M> {
+  const us = (ms: number) => Math.round(ms * 1000) / 1000;
+  return {
+    method: loaded.method,
+    btf: loaded.btf,
+    loadMs: us(loaded.loadMs),
+    attach: loaded.links.map((l) => ({ program: l.program, target: l.target, attachMs: us(l.attachMs) })),
+    ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
+  };
+}

@@ -95,3 +95,27 @@ export function captureRecord(records: RawRecord[], name: string): RawRecord {
   if (rec.error !== undefined) throw new Error(rec.error);
   return rec;
 }
+
+/**
+ * A native probe's session with one window: load and attach (`<prefix>attach`, as
+ * BpfSession.attach), wait `ms` (less when the guard stops the programs), record `read`'s
+ * reading of the maps (`<prefix>dump`) given the window's length in ms (from attach to the
+ * dump, or to the guard's early detach), and close.
+ */
+export async function runWindowedSession(
+  io: ProbeIO,
+  load: () => Promise<{ obj?: BpfObject; record: unknown }>,
+  ms: number,
+  read: (obj: BpfObject, windowMs: number) => unknown,
+  prefix = '',
+): Promise<void> {
+  const session = new BpfSession(io, prefix);
+  try {
+    await session.attach(load);
+    const attachedAt = performance.now();
+    await session.windowIO.sleep(ms);
+    await session.finish((o) => read(o, (session.detachedAt ?? performance.now()) - attachedAt));
+  } finally {
+    await session.close();
+  }
+}

@@ -34,3 +34,14 @@ export async function rootDevices(): Promise<Record<string, string>> {
   }
   return out;
 }
+
+/** Counters of a per-CPU array map (a `totals` map: slot → u64), summed over CPUs, by name. */
+export function slotTotals<K extends string>(map: BpfMap, slots: Record<K, number>): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const [name, slot] of Object.entries(slots) as Array<[K, number]>) {
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(slot);
+    out[name] = Number(map.sumU64(key));
+  }
+  return out;
+}

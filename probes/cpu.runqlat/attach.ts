@@ -2,12 +2,11 @@
 // handlers (sched_wakeup, sched_wakeup_new, sched_switch) as raw_tp with a cached minimal BTF
 // (fastest load), tp_btf, or the classic tracepoints, tried in that order
 // (engine/native/attach-plan.ts). The three programs of one flavour attach together.
-import { loadFirstWorking, type PlanLoaded, type PlanStep } from '../../engine/native/attach-plan.js';
+import { loadFirstWorking, tracepointPlan, type PlanLoaded, type PlanStep, type TracepointMethod } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
-import type { BpfLink } from '../../engine/native/link.js';
-import { bpfObjectPath, type BpfObject } from '../../engine/native/object.js';
+import { bpfObjectPath } from '../../engine/native/object.js';
 
-export type RunqlatMethod = 'raw_tracepoint' | 'tp_btf' | 'tracepoint';
+export type RunqlatMethod = TracepointMethod;
 
 /** The scheduler tracepoints, in attach order (the switch last: a wait needs its start first). */
 export const TRACEPOINTS = ['sched_wakeup', 'sched_wakeup_new', 'sched_switch'] as const;
@@ -21,17 +20,7 @@ export function programName(tracepoint: Tracepoint, method: RunqlatMethod): stri
 }
 
 export function attachPlan(): Array<PlanStep<RunqlatMethod>> {
-  const step = (method: RunqlatMethod, attach: (o: BpfObject, tp: Tracepoint, prog: string) => BpfLink): PlanStep<RunqlatMethod> => ({
-    method,
-    programs: TRACEPOINTS.map((tp) => programName(tp, method)),
-    ...(method === 'raw_tracepoint' ? { minimalBtf: true } : {}),
-    attach: (o: BpfObject) => TRACEPOINTS.map((tp) => attach(o, tp, programName(tp, method))),
-  });
-  return [
-    step('raw_tracepoint', (o, tp, prog) => o.program(prog).attachRawTracepoint(tp)),
-    step('tp_btf', (o, _tp, prog) => o.program(prog).attachTrace()),
-    step('tracepoint', (o, tp, prog) => o.program(prog).attachTracepoint('sched', tp)),
-  ];
+  return tracepointPlan('sched', TRACEPOINTS, programName);
 }
 
 export interface RunqlatLoadOptions {

@@ -5,8 +5,9 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { release } from 'node:os';
 import { u32Key } from '../../engine/native/map.js';
+import { loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
+import { captureRecord, runWindowedSession } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, HistogramChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
@@ -323,7 +324,7 @@ function commOf(buf: Buffer): string {
   return buf.subarray(0, end < 0 ? buf.length : end).toString('utf8');
 }
 
-function readDump(o: BpfObject, attachedAt: number, detachedAt: number | undefined): DumpCapture {
+function readDump(o: BpfObject, windowMs: number): DumpCapture {
   const totals = o.map('totals');
   const entries: DumpCapture['entries'] = [];
   for (const [k, v] of o.map('threads').readAll().entries) {
@@ -346,7 +347,7 @@ function readDump(o: BpfObject, attachedAt: number, detachedAt: number | undefin
   }
   entries.sort((a, b) => a.tid - b.tid);
   return {
-    windowMs: round((detachedAt ?? performance.now()) - attachedAt),
+    windowMs: round(windowMs),
     timed: Number(totals.sumU64(u32Key(TOTAL_TIMED))),
     noStart: Number(totals.sumU64(u32Key(TOTAL_NO_START))),
     noThread: Number(totals.sumU64(u32Key(TOTAL_NO_THREAD))),
@@ -361,35 +362,21 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   if (sel.targets.length > MAX_TARGETS) throw new Error(`${sel.targets.length} threads chosen: at most ${MAX_TARGETS} can be measured by id`);
   const thresholdNs = Math.round(((params.threshold_us as number | undefined) ?? DEFAULT_THRESHOLD_US) * 1000);
 
-  const session = new BpfSession(io);
-  try {
-    await session.attach(async () => {
-      const loaded = await loadRunqlat({
-        globals: {
-          filter_mode: FILTER[sel.filter],
-          targ_tgid: sel.filter === 'tgid' ? sel.pid! : 0,
-          targ_extra: sel.threads.some((t) => t.kernelThread) ? 1 : 0,
-          threshold_ns: BigInt(thresholdNs),
-        },
-        ...(sel.filter === 'all' ? { maxEntries: { threads: HOST_THREADS, start: HOST_STARTS } } : {}),
-        targets: sel.targets,
-      });
-      const record: AttachCapture = {
-        method: loaded.method,
-        btf: loaded.btf,
-        loadMs: round(loaded.loadMs),
-        attach: loaded.links.map((l) => ({ program: l.program, target: l.target, attachMs: round(l.attachMs) })),
-        ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
-        thresholdNs,
-      };
-      return { obj: loaded.obj, record };
+  const load = async () => {
+    const loaded = await loadRunqlat({
+      globals: {
+        filter_mode: FILTER[sel.filter],
+        targ_tgid: sel.filter === 'tgid' ? sel.pid! : 0,
+        targ_extra: sel.threads.some((t) => t.kernelThread) ? 1 : 0,
+        threshold_ns: BigInt(thresholdNs),
+      },
+      ...(sel.filter === 'all' ? { maxEntries: { threads: HOST_THREADS, start: HOST_STARTS } } : {}),
+      targets: sel.targets,
     });
-    const attachedAt = performance.now();
-    await session.windowIO.sleep(params.duration as number);
-    await session.finish((o) => readDump(o, attachedAt, session.detachedAt));
-  } finally {
-    await session.close();
-  }
+    const record: AttachCapture = { ...loadedRecord(loaded), thresholdNs };
+    return { obj: loaded.obj, record };
+  };
+  await runWindowedSession(io, load, params.duration as number, readDump);
 }
 
 // ---- parse ----

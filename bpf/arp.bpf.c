@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: GPL-2.0
+/* other.arp: abnormal ARP. Every ARP frame a device receives (net:netif_receive_skb) is
+ * classified (request, reply, gratuitous, probe, unsolicited reply...) and counted in the
+ * kernel per {device, netns, sender IP, sender MAC}; the ARP requests the host sends
+ * (net:net_dev_start_xmit) are remembered per {netns, asked IP}, which tells a reply that
+ * answers a request from one nobody asked for.
+ *
+ * Three attach flavours of the same two handlers, one chosen at load by the probe:
+ * raw_tp (with a cached minimal BTF it loads in a few ms), tp_btf, and the classic
+ * tracepoints. tp_btf programs load by default, the others only when asked ("?"). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "arp.h"
+
+#define ETH_P_ARP_ 0x0806
+#define ETH_P_IP_ 0x0800
+#define ARPHRD_ETHER_ 1
+#define ETH_HLEN_ 14
+#define MAC_HEADER_UNSET 0xffff
+
+/* Filters and settings, set before load. 0 = any. */
+const volatile __u32 targ_ifindex = 0;
+const volatile __u32 targ_netns = 0;
+const volatile __u32 targ_ip = 0; /* sender or target IP, network order */
+/* A reply within this long of a request for its sender IP answers it. */
+const volatile __u64 reply_window_ns = 3000000000ULL;
+
+/* The ARP body for Ethernet/IPv4 (RFC 826). */
+struct arp_ipv4 {
+	__be16 htype;
+	__be16 ptype;
+	__u8 hlen;
+	__u8 plen;
+	__be16 op;
+	__u8 sha[6];
+	__u8 spa[4];
+	__u8 tha[6];
+	__u8 tpa[4];
+} __attribute__((packed));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ARP_MAX_SENDERS);
+	__type(key, struct arp_key);
+	__type(value, struct arp_counts);
+} senders SEC(".maps");
+
+/* LRU: old requests make room for new ones, the map is never full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ARP_MAX_ASKED);
+	__type(key, struct arp_asked_key);
+	__type(value, __u64);
+} asked SEC(".maps");
+
+/* Slot 0: when the session started (ktime ns), written by the probe before attach. Replies
+ * earlier than a reply window after it may answer a request sent before the programs ran. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} session SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ARP_TOTAL_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} totals SEC(".maps");
+
+static __always_inline void bump_total(__u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(&totals, &slot);
+
+	if (n)
+		*n += 1; /* per-CPU slot: no atomics needed */
+}
+
+static __always_inline bool ip_eq(const __u8 *a, const __u8 *b)
+{
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
+}
+
+static __always_inline bool ip_zero(const __u8 *a)
+{
+	return (a[0] | a[1] | a[2] | a[3]) == 0;
+}
+
+static __always_inline bool mac_eq(const __u8 *a, const __u8 *b)
+{
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] && a[5] == b[5];
+}
+
+/* Reads an Ethernet/IPv4 ARP body at `at`; false when it is not one. */
+static __always_inline bool read_arp(struct arp_ipv4 *a, const void *at)
+{
+	if (bpf_probe_read_kernel(a, sizeof(*a), at))
+		return false;
+	return a->htype == bpf_htons(ARPHRD_ETHER_) && a->ptype == bpf_htons(ETH_P_IP_) && a->hlen == 6 && a->plen == 4;
+}
+
+static __always_inline bool ip_matches(const struct arp_ipv4 *a)
+{
+	__u32 spa, tpa;
+
+	if (!targ_ip)
+		return true;
+	__builtin_memcpy(&spa, a->spa, 4);
+	__builtin_memcpy(&tpa, a->tpa, 4);
+	return spa == targ_ip || tpa == targ_ip;
+}
+
+/* Whether a reply from `ip` answers a request sent within the reply window; *early when no
+ * request was seen but the session is too young to say none was sent. */
+static __always_inline bool was_asked(__u32 netns, const __u8 *ip, __u64 now, bool *early)
+{
+	struct arp_asked_key k = { .netns = netns };
+	__u32 zero = 0;
+	__u64 *t, *start;
+
+	__builtin_memcpy(k.ip, ip, 4);
+	t = bpf_map_lookup_elem(&asked, &k);
+	if (t && now - *t <= reply_window_ns)
+		return true;
+	start = bpf_map_lookup_elem(&session, &zero);
+	*early = !start || !*start || now < *start + reply_window_ns;
+	return false;
+}
+
+static __always_inline struct arp_counts *counts_of(struct arp_key *key)
+{
+	struct arp_counts *v, init = {};
+
+	v = bpf_map_lookup_elem(&senders, key);
+	if (v)
+		return v;
+	bpf_map_update_elem(&senders, key, &init, BPF_NOEXIST);
+	v = bpf_map_lookup_elem(&senders, key);
+	if (!v)
+		bump_total(ARP_TOTAL_UNKEYED);
+	return v;
+}
+
+/* An abnormal frame (gratuitous, unsolicited): counted in its second for the storm peak.
+ * Racy between CPUs receiving from one sender at once: a peak may be off by a few. */
+static __always_inline void count_in_second(struct arp_counts *v, __u64 now)
+{
+	__u64 sec = now / 1000000000ULL;
+
+	if (v->cur_sec != sec) {
+		v->cur_sec = sec;
+		v->cur_count = 0;
+	}
+	v->cur_count += 1;
+	if (v->cur_count > v->peak_per_sec)
+		v->peak_per_sec = v->cur_count;
+}
+
+static __always_inline int on_receive(struct sk_buff *skb)
+{
+	struct arp_key key = {};
+	struct arp_counts *v;
+	struct net_device *dev;
+	struct arp_ipv4 a;
+	__u8 eth_src[6];
+	bool early = false;
+	__u16 mh;
+	__u64 now;
+
+	if (BPF_CORE_READ(skb, protocol) != bpf_htons(ETH_P_ARP_))
+		return 0;
+	dev = BPF_CORE_READ(skb, dev);
+	if (!dev || BPF_CORE_READ(dev, type) != ARPHRD_ETHER_)
+		return 0;
+	key.ifindex = BPF_CORE_READ(dev, ifindex);
+	key.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	if (targ_ifindex && key.ifindex != targ_ifindex)
+		return 0;
+	if (targ_netns && key.netns != targ_netns)
+		return 0;
+	/* At this hook the Ethernet header is pulled: data is the ARP body, the network header
+	 * may not be set yet; the MAC header is. */
+	if (!read_arp(&a, BPF_CORE_READ(skb, data)) || !ip_matches(&a))
+		return 0;
+	bump_total(ARP_TOTAL_SEEN);
+	__builtin_memcpy(key.sip, a.spa, 4);
+	__builtin_memcpy(key.smac, a.sha, 6);
+	v = counts_of(&key);
+	if (!v)
+		return 0;
+
+	now = bpf_ktime_get_ns();
+	if (a.op == bpf_htons(1)) {
+		if (ip_zero(a.spa))
+			__sync_fetch_and_add(&v->probes, 1);
+		else if (ip_eq(a.spa, a.tpa)) {
+			__sync_fetch_and_add(&v->gratuitous, 1);
+			count_in_second(v, now);
+		} else
+			__sync_fetch_and_add(&v->requests, 1);
+	} else if (a.op == bpf_htons(2)) {
+		if (ip_eq(a.spa, a.tpa)) {
+			__sync_fetch_and_add(&v->gratuitous, 1);
+			count_in_second(v, now);
+		} else if (was_asked(key.netns, a.spa, now, &early))
+			__sync_fetch_and_add(&v->replies, 1);
+		else if (early)
+			__sync_fetch_and_add(&v->unverified, 1);
+		else {
+			__sync_fetch_and_add(&v->unsolicited, 1);
+			count_in_second(v, now);
+		}
+	} else
+		__sync_fetch_and_add(&v->other, 1);
+
+	mh = BPF_CORE_READ(skb, mac_header);
+	if (mh != MAC_HEADER_UNSET && !bpf_probe_read_kernel(eth_src, 6, BPF_CORE_READ(skb, head) + mh + 6) && !mac_eq(eth_src, a.sha)) {
+		__sync_fetch_and_add(&v->mac_mismatch, 1);
+		__builtin_memcpy(v->eth_src, eth_src, 6);
+	}
+	return 0;
+}
+
+/* At the driver's xmit the data starts with the Ethernet header (Ethernet devices only). */
+static __always_inline int on_xmit(struct sk_buff *skb)
+{
+	struct arp_asked_key k = {};
+	struct net_device *dev;
+	struct arp_ipv4 a;
+	unsigned char *data;
+	__be16 proto;
+	__u64 now;
+
+	dev = BPF_CORE_READ(skb, dev);
+	if (!dev || BPF_CORE_READ(dev, type) != ARPHRD_ETHER_)
+		return 0;
+	data = BPF_CORE_READ(skb, data);
+	if (bpf_probe_read_kernel(&proto, sizeof(proto), data + 12) || proto != bpf_htons(ETH_P_ARP_))
+		return 0;
+	k.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	if (targ_netns && k.netns != targ_netns)
+		return 0;
+	if (!read_arp(&a, data + ETH_HLEN_) || a.op != bpf_htons(1) || ip_eq(a.spa, a.tpa) || !ip_matches(&a))
+		return 0;
+	__builtin_memcpy(k.ip, a.tpa, 4);
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&asked, &k, &now, BPF_ANY);
+	bump_total(ARP_TOTAL_ASKED);
+	return 0;
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(arp_receive_tp_btf, struct sk_buff *skb)
+{
+	return on_receive(skb);
+}
+
+SEC("tp_btf/net_dev_start_xmit")
+int BPF_PROG(arp_xmit_tp_btf, const struct sk_buff *skb)
+{
+	return on_xmit((struct sk_buff *)skb);
+}
+
+/* The same arguments, untyped: only BPF_CORE_READ (probe-read) access, which the handlers use. */
+SEC("?raw_tp/netif_receive_skb")
+int BPF_PROG(arp_receive_raw_tp, struct sk_buff *skb)
+{
+	return on_receive(skb);
+}
+
+SEC("?raw_tp/net_dev_start_xmit")
+int BPF_PROG(arp_xmit_raw_tp, const struct sk_buff *skb)
+{
+	return on_xmit((struct sk_buff *)skb);
+}
+
+SEC("?tracepoint/net/netif_receive_skb")
+int arp_receive_tracepoint(struct trace_event_raw_net_dev_template *args)
+{
+	return on_receive((struct sk_buff *)args->skbaddr);
+}
+
+SEC("?tracepoint/net/net_dev_start_xmit")
+int arp_xmit_tracepoint(struct trace_event_raw_net_dev_start_xmit *args)
+{
+	return on_xmit((struct sk_buff *)args->skbaddr);
+}
+
+char LICENSE[] SEC("license") = "GPL";

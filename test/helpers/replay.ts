@@ -1,0 +1,18 @@
+// Replaying a live probe run's evidence must give the same finding, without loading any BPF.
+import assert from 'node:assert/strict';
+import { runProbe } from '../../engine/probe/runtime.js';
+import type { Finding, Params, ProbeDefinition } from '../../engine/probe/types.js';
+import type { TempBundle } from './bundle.js';
+
+/** Replays raw/`from` of `b` through `probe` (into raw/replay-`from`) and asserts the same data, summary, severity, charts and tables. */
+export async function assertReplaysSame(probe: ProbeDefinition, params: Record<string, unknown>, b: TempBundle, from: string, live: Finding): Promise<void> {
+  const request = { step: live.step, alias: live.alias, probe: probe.id, params: params as Params };
+  const r = await runProbe(probe, request, b.opts(`replay-${from}`, { replayFrom: b.dir(from) }));
+  assert.equal(r.status, 'ok', r.reason);
+  assert.equal(r.driver, 'replay');
+  assert.deepEqual(r.data, live.data);
+  assert.equal(r.summary, live.summary);
+  assert.equal(r.severity, live.severity);
+  assert.deepEqual(r.charts, live.charts);
+  assert.deepEqual(r.tables, live.tables);
+}
