@@ -1,0 +1,137 @@
+// net.defrag against real reassembly in a namespace: 3000-byte UDP datagrams from the root
+// namespace cross a 1500-MTU veth as three fragments each. Healthy, the namespace reassembles
+// every datagram. Broken, an nftables rule at prerouting (before reassembly) drops every
+// non-first fragment and the namespace's ipfrag_time is 1 s: each datagram's first fragment
+// waits in its queue and expires, freed as FRAG_REASM_TIMEOUT with the sender as source.
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { runProbe } from '../../engine/probe/runtime.js';
+import type { Params } from '../../engine/probe/types.js';
+import { defragReasons, netDefrag, type DefragData } from '../../probes/net.defrag/probe.js';
+import { attachPlan } from '../../probes/net.defrag/attach.js';
+import { tempBundle } from '../helpers/bundle.js';
+import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
+import { withTrafficInWindow } from '../helpers/probe-window.js';
+
+const PAYLOAD = 3000; // + 8 UDP + 20 IP bytes: fragments of 1480, 1480 and 48 bytes at MTU 1500
+const PIECES = 3;
+const cannot = (await canBuildTopologies()) ?? (await run(['nft', '--version']).then(() => null, () => 'needs nft (apt-get install nftables)'));
+
+const request = (params: Record<string, unknown>) => ({ step: 's', alias: 'defrag', probe: netDefrag.id, params: params as Params });
+
+async function sendDatagrams(ip: string, count: number): Promise<void> {
+  const s = createSocket('udp4');
+  try {
+    for (let i = 0; i < count; i++) {
+      await new Promise<void>((resolve, reject) => s.send(Buffer.alloc(PAYLOAD, i), 9999, ip, (err) => (err ? reject(err) : resolve())));
+    }
+  } finally {
+    s.close();
+  }
+}
+
+describe('net.defrag', () => {
+  before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
+
+  it('selects the reassembly reasons of the tracepoint format', () => {
+    const format = '__print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, { 94, "DUP_FRAG" }, { 95, "FRAG_REASM_TIMEOUT" }, { 96, "FRAG_TOO_FAR" }, { 97, "TCP_MINTTL" })';
+    assert.deepEqual([...defragReasons(format)], [
+      [94, 'DUP_FRAG'],
+      [95, 'FRAG_REASM_TIMEOUT'],
+      [96, 'FRAG_TOO_FAR'],
+    ]);
+  });
+
+  it('every flavour of defrag.bpf.o passes the verifier and attaches', () => {
+    assert.deepEqual(attachPlan().map((s) => s.method), ['raw_tracepoint', 'tp_btf', 'tracepoint']);
+    const all = { defrag_raw_tp: true, defrag_tp_btf: true, defrag_tracepoint: true };
+    const o = BpfObject.open(bpfObjectPath('defrag'), { autoload: all });
+    try {
+      o.load();
+      assert.deepEqual(o.programs().map((p) => p.name).sort(), Object.keys(all).sort());
+      assert.ok(o.program('defrag_raw_tp').attachRawTracepoint('kfree_skb').attachMs >= 0);
+      assert.ok(o.program('defrag_tp_btf').attach().attachMs >= 0);
+      assert.ok(o.program('defrag_tracepoint').attach().attachMs >= 0);
+    } finally {
+      o.close();
+    }
+  });
+
+  it('healthy: every datagram reassembled, no fragment drops', async (t) => {
+    const pair = await createVethPair(t, { noIpv6: true });
+    const N = 10;
+    const b = await tempBundle(t, 'ebpfnet-defrag-ok-');
+    const def = withTrafficInWindow(netDefrag, () => sendDatagrams(pair.peerIp, N));
+    const f = await runProbe(def, request({ netns: pair.ns, duration: '1s', src_ip: pair.hostIp }), b.opts('live'));
+    assert.equal(f.status, 'ok', f.reason);
+    const data = f.data as DefragData;
+    assert.equal(data.netns, pair.ns);
+    assert.equal(data.ipv4.ReasmReqds, N * PIECES);
+    assert.equal(data.ipv4.ReasmOKs, N);
+    assert.equal(data.ipv4.ReasmFails, 0);
+    assert.equal(data.ipv4.ReasmTimeout, 0);
+    assert.equal(data.successRatio, 1);
+    assert.equal(data.fragments, true);
+    assert.equal(data.drops?.method, 'raw_tracepoint');
+    assert.equal(data.drops?.total, 0);
+    assert.deepEqual(data.drops?.reasons.sort(), ['DUP_FRAG', 'FRAG_REASM_TIMEOUT', 'FRAG_TOO_FAR']);
+    assert.equal(f.severity, 'warning');
+    assert.match(f.summary, new RegExp(`^${N * PIECES} fragments in [0-9.]+m?s \\(${pair.ns}\\): ${N} datagrams reassembled \\(100\\.0% reassembled\\)$`));
+  });
+
+  it('a lost fragment: every datagram times out, FRAG_REASM_TIMEOUT drops from the sender, and it replays', async (t) => {
+    const pair = await createVethPair(t, { noIpv6: true });
+    await execa('ip', ['netns', 'exec', pair.ns, 'nft', '-f', '-'], {
+      input: 'table ip ebpfnet_frag { chain pre { type filter hook prerouting priority -500; policy accept; ip frag-off & 0x1fff != 0 counter drop; }; }',
+    });
+    await pair.inNs(['sysctl', '-q', '-w', 'net.ipv4.ipfrag_time=1']);
+    const N = 5;
+    const b = await tempBundle(t, 'ebpfnet-defrag-lost-');
+    const def = withTrafficInWindow(netDefrag, () => sendDatagrams(pair.peerIp, N));
+    // ipfrag_time 1 s: the queues expire 1-2 s after the datagrams, inside a 3 s window.
+    const params = { netns: pair.ns, duration: '3s' };
+    const f = await runProbe(def, request(params), b.opts('live'));
+    assert.equal(f.status, 'ok', f.reason);
+    const data = f.data as DefragData;
+    assert.equal(data.ipv4.ReasmReqds, N, 'only the first fragments reach reassembly');
+    assert.equal(data.ipv4.ReasmOKs, 0);
+    assert.equal(data.ipv4.ReasmTimeout, N);
+    assert.equal(data.ipv4.ReasmFails, N);
+    assert.equal(data.successRatio, 0);
+    const drops = data.drops!;
+    assert.equal(drops.bySource[pair.hostIp], N, JSON.stringify(drops.bySource));
+    const mine = drops.sources.find((s) => s.source === pair.hostIp)!;
+    assert.deepEqual(mine.byReason, { FRAG_REASM_TIMEOUT: N });
+    assert.ok(drops.flows.some((x) => x.source === pair.hostIp && x.destination === pair.peerIp && x.protocol === 'udp' && x.reason === 'FRAG_REASM_TIMEOUT' && x.count === N), JSON.stringify(drops.flows));
+    assert.equal(drops.lost, 0);
+    assert.equal(f.severity, 'critical');
+    assert.match(f.summary, new RegExp(`^${N} fragments in [0-9.]+s \\(${pair.ns}\\): 0 datagrams reassembled, ${N} failed \\(${N} timed out\\) \\(0\\.0% reassembled\\); \\d+ fragment drops?: FRAG_REASM_TIMEOUT \\d+`));
+    assert.ok(f.tables.some((tb) => tb.title === 'Fragment drops by source (host-wide)' && tb.rows.some((r) => r[0] === pair.hostIp && r[1] === N)));
+
+    const replay = await runProbe(netDefrag, request(params), b.opts('replay', { replayFrom: b.dir('live') }));
+    assert.equal(replay.driver, 'replay');
+    assert.deepEqual(replay.data, f.data);
+    assert.equal(replay.summary, f.summary);
+  });
+
+  it('counters only with drops: false; a namespace that does not exist: a clear error', async (t) => {
+    const pair = await createVethPair(t, { noIpv6: true });
+    const b = await tempBundle(t, 'ebpfnet-defrag-plain-');
+    const f = await runProbe(netDefrag, request({ netns: pair.ns, duration: '200ms', drops: false }), b.opts('plain'));
+    assert.equal(f.status, 'ok', f.reason);
+    const data = f.data as DefragData;
+    assert.equal(data.drops, null);
+    assert.equal(data.dropsSkipped, 'drops: false');
+    assert.equal(data.fragments, false);
+    assert.equal(data.successRatio, null);
+    assert.equal(f.severity, 'info');
+    assert.match(f.summary, /^no IP fragments in /);
+
+    const missing = await runProbe(netDefrag, request({ netns: 'ebpfnet-nosuch-ns', duration: '200ms' }), b.opts('missing'));
+    assert.equal(missing.status, 'error');
+    assert.match(missing.reason!, /^no network namespace ebpfnet-nosuch-ns: /);
+  });
+});
