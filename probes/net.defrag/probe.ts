@@ -19,8 +19,11 @@ const SNMP = ['/proc/net/snmp', '/proc/net/snmp6'];
 export const IPV4_COUNTERS = ['ReasmReqds', 'ReasmOKs', 'ReasmFails', 'ReasmTimeout', 'FragOKs', 'FragFails', 'FragCreates'] as const;
 export type DefragCounter = (typeof IPV4_COUNTERS)[number];
 const IPV6 = (c: DefragCounter) => `Ip6${c}`;
-/** Reassembly drop reasons: every reason of this kernel's enum naming fragments (bpf/defrag.h has room for 8). */
-const REASON_RE = /FRAG/;
+/**
+ * Reassembly drop reasons: DUP_FRAG and every FRAG_* of this kernel's enum (bpf/defrag.h has
+ * room for 8). IPV6_NDISC_FRAG is not one: a neighbour discovery message that came fragmented.
+ */
+const REASON_RE = /^(?:DUP_FRAG|FRAG_\w+)$/;
 const MAX_REASONS = 8;
 /** Slots of the per-CPU `totals` map (bpf/defrag.h). */
 const TOTAL_SEEN = 0;

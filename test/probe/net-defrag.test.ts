@@ -5,7 +5,7 @@
 // waits in its queue and expires, freed as FRAG_REASM_TIMEOUT with the sender as source.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { before, describe, it } from 'node:test';
+import { before, describe, it, type TestContext } from 'node:test';
 import { execa } from 'execa';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
@@ -37,7 +37,7 @@ describe('net.defrag', () => {
   before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
 
   it('selects the reassembly reasons of the tracepoint format', () => {
-    const format = '__print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, { 94, "DUP_FRAG" }, { 95, "FRAG_REASM_TIMEOUT" }, { 96, "FRAG_TOO_FAR" }, { 97, "TCP_MINTTL" })';
+    const format = '__print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, { 94, "DUP_FRAG" }, { 95, "FRAG_REASM_TIMEOUT" }, { 96, "FRAG_TOO_FAR" }, { 97, "TCP_MINTTL" }, { 105, "IPV6_NDISC_FRAG" })';
     assert.deepEqual([...defragReasons(format)], [
       [94, 'DUP_FRAG'],
       [95, 'FRAG_REASM_TIMEOUT'],
@@ -82,10 +82,14 @@ describe('net.defrag', () => {
     assert.match(f.summary, new RegExp(`^${N * PIECES} fragments in [0-9.]+m?s \\(${pair.ns}\\): ${N} datagrams reassembled \\(100\\.0% reassembled\\)$`));
   });
 
-  it('a lost fragment: every datagram times out, FRAG_REASM_TIMEOUT drops from the sender, and it replays', async (t) => {
+  /**
+   * `N` datagrams whose fragments matching `rule` are dropped at prerouting; each datagram's
+   * queue holds `queued` fragments when it expires (1 s), all freed as FRAG_REASM_TIMEOUT.
+   */
+  async function lostFragments(t: TestContext, rule: string, queued: number) {
     const pair = await createVethPair(t, { noIpv6: true });
     await execa('ip', ['netns', 'exec', pair.ns, 'nft', '-f', '-'], {
-      input: 'table ip ebpfnet_frag { chain pre { type filter hook prerouting priority -500; policy accept; ip frag-off & 0x1fff != 0 counter drop; }; }',
+      input: `table ip ebpfnet_frag { chain pre { type filter hook prerouting priority -500; policy accept; ${rule} counter drop; }; }`,
     });
     await pair.inNs(['sysctl', '-q', '-w', 'net.ipv4.ipfrag_time=1']);
     const N = 5;
@@ -95,27 +99,40 @@ describe('net.defrag', () => {
     const params = { netns: pair.ns, duration: '3s' };
     const f = await runProbe(def, request(params), b.opts('live'));
     assert.equal(f.status, 'ok', f.reason);
+    t.diagnostic(f.summary);
     const data = f.data as DefragData;
-    assert.equal(data.ipv4.ReasmReqds, N, 'only the first fragments reach reassembly');
+    assert.equal(data.ipv4.ReasmReqds, N * queued, 'the fragments that reached reassembly');
     assert.equal(data.ipv4.ReasmOKs, 0);
     assert.equal(data.ipv4.ReasmTimeout, N);
     assert.equal(data.ipv4.ReasmFails, N);
     assert.equal(data.successRatio, 0);
     const drops = data.drops!;
-    assert.equal(drops.bySource[pair.hostIp], N, JSON.stringify(drops.bySource));
+    assert.equal(drops.bySource[pair.hostIp], N * queued, JSON.stringify(drops.bySource));
     const mine = drops.sources.find((s) => s.source === pair.hostIp)!;
-    assert.deepEqual(mine.byReason, { FRAG_REASM_TIMEOUT: N });
-    assert.ok(drops.flows.some((x) => x.source === pair.hostIp && x.destination === pair.peerIp && x.protocol === 'udp' && x.reason === 'FRAG_REASM_TIMEOUT' && x.count === N), JSON.stringify(drops.flows));
+    assert.deepEqual(mine.byReason, { FRAG_REASM_TIMEOUT: N * queued });
+    assert.ok(
+      drops.flows.some((x) => x.source === pair.hostIp && x.destination === pair.peerIp && x.protocol === 'udp' && x.reason === 'FRAG_REASM_TIMEOUT' && x.count === N * queued),
+      JSON.stringify(drops.flows),
+    );
     assert.equal(drops.lost, 0);
     assert.equal(f.severity, 'critical');
-    assert.match(f.summary, new RegExp(`^${N} fragments in [0-9.]+s \\(${pair.ns}\\): 0 datagrams reassembled, ${N} failed \\(${N} timed out\\) \\(0\\.0% reassembled\\); \\d+ fragment drops?: FRAG_REASM_TIMEOUT \\d+`));
-    assert.ok(f.tables.some((tb) => tb.title === 'Fragment drops by source (host-wide)' && tb.rows.some((r) => r[0] === pair.hostIp && r[1] === N)));
+    const pattern = `^${N * queued} fragments in [0-9.]+s \\(${pair.ns}\\): 0 datagrams reassembled, ${N} failed \\(${N} timed out\\) \\(0\\.0% reassembled\\); \\d+ fragment drops?: FRAG_REASM_TIMEOUT \\d+`;
+    assert.match(f.summary, new RegExp(pattern));
+    assert.ok(f.tables.some((tb) => tb.title === 'Fragment drops by source (host-wide)' && tb.rows.some((r) => r[0] === pair.hostIp && r[1] === N * queued)));
 
     const replay = await runProbe(netDefrag, request(params), b.opts('replay', { replayFrom: b.dir('live') }));
     assert.equal(replay.driver, 'replay');
     assert.deepEqual(replay.data, f.data);
     assert.equal(replay.summary, f.summary);
-  });
+    assert.deepEqual(replay.charts, f.charts);
+    assert.deepEqual(replay.tables, f.tables);
+  }
+
+  it('the later fragments lost: each first fragment times out, FRAG_REASM_TIMEOUT from the sender, and it replays', (t) =>
+    lostFragments(t, 'ip frag-off & 0x1fff != 0', 1));
+
+  it('the first fragment lost: the queued later fragments are purged at expiry, each counted by source', (t) =>
+    lostFragments(t, 'ip frag-off & 0x3fff == 0x2000', PIECES - 1));
 
   it('counters only with drops: false; a namespace that does not exist: a clear error', async (t) => {
     const pair = await createVethPair(t, { noIpv6: true });
