@@ -101,6 +101,8 @@ describe('net.defrag', () => {
     assert.equal(f.status, 'ok', f.reason);
     t.diagnostic(f.summary);
     const data = f.data as DefragData;
+    const cost = data.drops?.overhead;
+    if (cost) t.diagnostic(`attach ${data.drops!.attach[0]!.attachMs} ms, load ${data.drops!.attach[0]!.loadMs} ms; ${cost.runCnt} kfree_skb calls, ${cost.nsPerEvent ?? '-'} ns each`);
     assert.equal(data.ipv4.ReasmReqds, N * queued, 'the fragments that reached reassembly');
     assert.equal(data.ipv4.ReasmOKs, 0);
     assert.equal(data.ipv4.ReasmTimeout, N);
