@@ -16,14 +16,14 @@ import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 
-const PAYLOAD = 3000; // + 8 UDP + 20 IP bytes: fragments of 1480, 1480 and 48 bytes at MTU 1500
+const PAYLOAD = 3000; // + 8 UDP bytes: IPv4 fragments of 1480, 1480 and 48 bytes at MTU 1500 (IPv6: 1448, 1448, 112)
 const PIECES = 3;
 const cannot = (await canBuildTopologies()) ?? (await run(['nft', '--version']).then(() => null, () => 'needs nft (apt-get install nftables)'));
 
 const request = (params: Record<string, unknown>) => ({ step: 's', alias: 'defrag', probe: netDefrag.id, params: params as Params });
 
-async function sendDatagrams(ip: string, count: number): Promise<void> {
-  const s = createSocket('udp4');
+async function sendDatagrams(ip: string, count: number, family: 'udp4' | 'udp6' = 'udp4'): Promise<void> {
+  const s = createSocket(family);
   try {
     for (let i = 0; i < count; i++) {
       await new Promise<void>((resolve, reject) => s.send(Buffer.alloc(PAYLOAD, i), 9999, ip, (err) => (err ? reject(err) : resolve())));
@@ -135,6 +135,36 @@ describe('net.defrag', () => {
 
   it('the first fragment lost: the queued later fragments are purged at expiry, each counted by source', (t) =>
     lostFragments(t, 'ip frag-off & 0x3fff == 0x2000', PIECES - 1));
+
+  it('IPv6: the later fragments lost: Ip6ReasmTimeout per datagram, FRAG_REASM_TIMEOUT from the IPv6 sender', async (t) => {
+    const pair = await createVethPair(t);
+    // An IPv6 /64 as unique as the pair's IPv4 /24: 10.a.b.0/24 → fd00:a:b::/64.
+    const [, a, b3] = pair.subnet.split('.');
+    const hostIp6 = `fd00:${a}:${b3}::1`;
+    const peerIp6 = `fd00:${a}:${b3}::2`;
+    await run(['ip', 'addr', 'add', `${hostIp6}/64`, 'dev', pair.hostDev, 'nodad']);
+    await pair.inNs(['ip', 'addr', 'add', `${peerIp6}/64`, 'dev', pair.peerDev, 'nodad']);
+    await execa('ip', ['netns', 'exec', pair.ns, 'nft', '-f', '-'], {
+      input: 'table ip6 ebpfnet_frag { chain pre { type filter hook prerouting priority -500; policy accept; frag frag-off != 0 counter drop; }; }',
+    });
+    await pair.inNs(['sysctl', '-q', '-w', 'net.ipv6.ip6frag_time=1']);
+    await run(['ping', '-6', '-n', '-q', '-c', '1', '-W', '2', peerIp6]); // neighbour discovery done before the window
+    const N = 4;
+    const bundle = await tempBundle(t, 'ebpfnet-defrag-v6-');
+    const def = withTrafficInWindow(netDefrag, () => sendDatagrams(peerIp6, N, 'udp6'));
+    const f = await runProbe(def, request({ netns: pair.ns, duration: '3s' }), bundle.opts('live'));
+    assert.equal(f.status, 'ok', f.reason);
+    t.diagnostic(f.summary);
+    const data = f.data as DefragData;
+    assert.equal(data.ipv6.ReasmReqds, N);
+    assert.equal(data.ipv6.ReasmOKs, 0);
+    assert.equal(data.ipv6.ReasmTimeout, N);
+    assert.equal(data.ipv6.ReasmFails, N);
+    assert.equal(data.ipv4.ReasmReqds, 0);
+    assert.equal(data.timeouts, N);
+    assert.deepEqual(data.drops!.sources.find((s) => s.source === hostIp6)?.byReason, { FRAG_REASM_TIMEOUT: N }, JSON.stringify(data.drops!.sources));
+    assert.ok(data.drops!.flows.some((x) => x.source === hostIp6 && x.destination === peerIp6 && x.count === N), JSON.stringify(data.drops!.flows));
+  });
 
   it('counters only with drops: false; a namespace that does not exist: a clear error', async (t) => {
     const pair = await createVethPair(t, { noIpv6: true });
