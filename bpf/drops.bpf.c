@@ -14,6 +14,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "count.h"
 #include "drops.h"
 
 #define ETH_P_IP_ 0x0800
@@ -120,7 +121,6 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 {
 	struct drops_key key = {};
 	struct net_device *dev;
-	__u64 one = 1, *v;
 
 	if (has_reason && reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
 		return 0;
@@ -147,18 +147,8 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 	key.reason = reason;
 	key.stack_id = sample_stack(bump_total(DROPS_TOTAL_SEEN)) ? bpf_get_stackid(ctx, &stacks, 0) : -1;
 
-	v = bpf_map_lookup_elem(&agg, &key);
-	if (v) {
-		__sync_fetch_and_add(v, 1);
-		return 0;
-	}
-	if (bpf_map_update_elem(&agg, &key, &one, BPF_NOEXIST)) {
-		v = bpf_map_lookup_elem(&agg, &key);
-		if (v)
-			__sync_fetch_and_add(v, 1);
-		else
-			bump_total(DROPS_TOTAL_UNKEYED);
-	}
+	if (!count_key(&agg, &key))
+		bump_total(DROPS_TOTAL_UNKEYED);
 	return 0;
 }
 

@@ -15,6 +15,7 @@ import { perfVmLatency } from './perf.vm-latency/probe.js';
 import { ovsDrops } from './ovs.drops/probe.js';
 import { ovsMegaflow } from './ovs.megaflow/probe.js';
 import { otherArp } from './other.arp/probe.js';
+import { netDefrag } from './net.defrag/probe.js';
 
 export const allProbes: ProbeDefinition[] = [netIface, qdiscStats, qdiscLatency, dropsKernel as ProbeDefinition];
 allProbes.push(qdiscDrops as ProbeDefinition, dropsEth as ProbeDefinition, dropsMonitor as ProbeDefinition);
@@ -25,3 +26,4 @@ allProbes.push(netPath);
 allProbes.push(netConntrack as ProbeDefinition);
 allProbes.push(ovsDrops as ProbeDefinition, ovsMegaflow as ProbeDefinition);
 allProbes.push(otherArp as ProbeDefinition);
+allProbes.push(netDefrag as ProbeDefinition);

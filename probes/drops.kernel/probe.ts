@@ -235,14 +235,7 @@ export interface DropsSessionOptions {
  */
 export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessionOptions = {}): Promise<string[]> {
   const prefix = opts.prefix ?? '';
-  // The reason names this kernel uses, from the tracepoint's __print_symbolic table.
-  const format = (
-    await io.capture(`${prefix}reasons`, async () => {
-      const text = await tracepointFormat(TRACEPOINT);
-      if (text === null) throw new Error(`cannot read the format of tracepoint ${TRACEPOINT}`);
-      return text;
-    })
-  ).stdout;
+  const format = await captureReasonFormat(io, `${prefix}reasons`);
 
   const session = new BpfSession(io, prefix);
   const dumpTexts: string[] = [];
@@ -286,6 +279,19 @@ export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessi
   }
   if (opts.symbols !== false) await captureSymbols(io, `${prefix}symbols`, [...addrs]);
   return [...addrs];
+}
+
+/**
+ * Records the format of skb:kfree_skb as the capture `name` and returns it: the reason names
+ * this kernel uses are its __print_symbolic table (parseReasonNames).
+ */
+export async function captureReasonFormat(io: ProbeIO, name: string): Promise<string> {
+  const rec = await io.capture(name, async () => {
+    const text = await tracepointFormat(TRACEPOINT);
+    if (text === null) throw new Error(`cannot read the format of tracepoint ${TRACEPOINT}`);
+    return text;
+  });
+  return rec.stdout;
 }
 
 /** Records `symbol+0xoff` of each address (from /proc/kallsyms) as the capture `name`. */

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0
+/* net.defrag: counts the skbs the kernel frees with a reassembly drop reason (FRAG_REASM_TIMEOUT,
+ * FRAG_TOO_FAR, DUP_FRAG: the numbers are this kernel's, passed in by the probe), aggregated in
+ * the kernel by {source, destination, reason, family, protocol}. The reason is compared first,
+ * so every other drop costs one comparison loop.
+ * No device or namespace in the key: a fragment queued for reassembly shares skb->dev with its
+ * rb-tree node, so the device pointer of a purged fragment is not a device.
+ * Three attach flavours of the same handler, as drops.bpf.c: raw_tp (with a cached minimal BTF),
+ * tp_btf, the classic tracepoint; all but tp_btf start with autoload off. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "count.h"
+#include "defrag.h"
+
+#define ETH_P_IP_ 0x0800
+#define ETH_P_IPV6_ 0x86DD
+
+/* Set before load. Addresses in network byte order; 0 = any. */
+const volatile __u32 targ_reasons[DEFRAG_MAX_REASONS] = {};
+const volatile __u32 n_reasons = 0;
+const volatile __u32 targ_saddr = 0;
+const volatile __u32 targ_daddr = 0;
+const volatile __u8 targ_proto = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DEFRAG_MAX_ENTRIES);
+	__type(key, struct defrag_key);
+	__type(value, __u64);
+} agg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DEFRAG_TOTAL_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} totals SEC(".maps");
+
+static __always_inline void bump_total(__u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(&totals, &slot);
+
+	if (n)
+		*n += 1; /* per-CPU slot: no atomics needed */
+}
+
+static __always_inline bool wanted_reason(__u32 reason)
+{
+	for (int i = 0; i < DEFRAG_MAX_REASONS; i++) {
+		if (i >= n_reasons)
+			return false;
+		if (targ_reasons[i] == reason)
+			return true;
+	}
+	return false;
+}
+
+/* Fills the addresses and protocol of the key from the network header; false when filtered out. */
+static __always_inline bool read_header(struct sk_buff *skb, struct defrag_key *key)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 proto = BPF_CORE_READ(skb, protocol);
+
+	if (proto == bpf_htons(ETH_P_IP_)) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh) || ip.version != 4)
+			return !targ_saddr && !targ_daddr && !targ_proto;
+		if ((targ_saddr && ip.saddr != targ_saddr) || (targ_daddr && ip.daddr != targ_daddr))
+			return false;
+		if (targ_proto && ip.protocol != targ_proto)
+			return false;
+		__builtin_memcpy(key->saddr, &ip.saddr, 4);
+		__builtin_memcpy(key->daddr, &ip.daddr, 4);
+		key->family = 4;
+		key->protocol = ip.protocol;
+		return true;
+	}
+	/* IPv4 filters exclude every other family. */
+	if (targ_saddr || targ_daddr || targ_proto)
+		return false;
+	if (proto == bpf_htons(ETH_P_IPV6_)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh) || ip6.version != 6)
+			return true;
+		__builtin_memcpy(key->saddr, &ip6.saddr, 16);
+		__builtin_memcpy(key->daddr, &ip6.daddr, 16);
+		key->family = 6;
+		key->protocol = ip6.nexthdr;
+	}
+	return true;
+}
+
+static __always_inline int handle(struct sk_buff *skb, __u32 reason)
+{
+	struct defrag_key key = {};
+
+	if (!wanted_reason(reason) || !skb)
+		return 0;
+	if (!read_header(skb, &key))
+		return 0;
+	key.reason = reason;
+	bump_total(DEFRAG_TOTAL_SEEN);
+	if (!count_key(&agg, &key))
+		bump_total(DEFRAG_TOTAL_UNKEYED);
+	return 0;
+}
+
+/* btf_trace_kfree_skb: (void *, struct sk_buff *, void *location, enum skb_drop_reason, struct sock *rx_sk) */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(defrag_tp_btf, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	return handle(skb, (__u32)reason);
+}
+
+SEC("?raw_tp/kfree_skb")
+int BPF_PROG(defrag_raw_tp, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	return handle(skb, (__u32)reason);
+}
+
+SEC("?tracepoint/skb/kfree_skb")
+int defrag_tracepoint(struct trace_event_raw_kfree_skb *args)
+{
+	return handle((struct sk_buff *)args->skbaddr, (__u32)args->reason);
+}
+
+char LICENSE[] SEC("license") = "GPL";

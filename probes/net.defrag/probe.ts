@@ -1,0 +1,427 @@
+// net.defrag: IP reassembly over a window. The namespace's SNMP counters (/proc/net/snmp
+// Ip: Reasm*/Frag*, /proc/net/snmp6 Ip6Reasm*/Ip6Frag*) read at both ends, beside the
+// fragments the kernel freed with a reassembly drop reason (FRAG_REASM_TIMEOUT, FRAG_TOO_FAR,
+// DUP_FRAG), counted in the kernel by source, destination and reason (bpf/defrag.bpf.c).
+import { formatMs } from '../../engine/duration.js';
+import { u32Key } from '../../engine/native/map.js';
+import type { BpfObject } from '../../engine/native/object.js';
+import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
+import { countsOf, ipv4Bytes } from '../../engine/probe/bpf-values.js';
+import { netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
+import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
+import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { captureReasonFormat, hasReasonField, parseReasonNames } from '../drops.kernel/probe.js';
+import { parseSnmp } from '../net.path/probe.js';
+import { loadDefrag, type DefragMethod } from './attach.js';
+
+const SNMP = ['/proc/net/snmp', '/proc/net/snmp6'];
+/** The IPv4 counters of /proc/net/snmp this probe reports, and their IPv6 twins of snmp6. */
+export const IPV4_COUNTERS = ['ReasmReqds', 'ReasmOKs', 'ReasmFails', 'ReasmTimeout', 'FragOKs', 'FragFails', 'FragCreates'] as const;
+export type DefragCounter = (typeof IPV4_COUNTERS)[number];
+const IPV6 = (c: DefragCounter) => `Ip6${c}`;
+/**
+ * Reassembly drop reasons: DUP_FRAG and every FRAG_* of this kernel's enum (bpf/defrag.h has
+ * room for 8). IPV6_NDISC_FRAG is not one: a neighbour discovery message that came fragmented.
+ */
+const REASON_RE = /^(?:DUP_FRAG|FRAG_\w+)$/;
+const MAX_REASONS = 8;
+/** Slots of the per-CPU `totals` map (bpf/defrag.h). */
+const TOTAL_SEEN = 0;
+const TOTAL_UNKEYED = 1;
+const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
+const PROTOCOL_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 44: 'ipv6-frag', 58: 'icmpv6' };
+/** Fragment drops are rare; a flood of other drops costs one reason comparison each. */
+export const DEFRAG_BUDGET = { cpu: 0.05, eventsPerSec: 1_000_000 };
+
+const MEANING: Record<DefragCounter, string> = {
+  ReasmReqds: 'fragments received that needed reassembly',
+  ReasmOKs: 'datagrams reassembled',
+  ReasmFails: 'reassembly failures (timeouts, too-far queues, out of memory, malformed)',
+  ReasmTimeout: 'datagrams whose fragments did not all arrive within ipfrag_time',
+  FragOKs: 'datagrams this namespace fragmented to send',
+  FragFails: 'datagrams that needed fragmenting but could not be (DF set, or no memory)',
+  FragCreates: 'fragments this namespace created',
+};
+
+export interface DefragAttach {
+  program: string;
+  method: DefragMethod;
+  target: string;
+  attachMs: number;
+  loadMs: number;
+  btf: string;
+}
+
+/** The `attach` capture record. */
+interface AttachCapture {
+  attach: DefragAttach[];
+  fallback?: string;
+  /** The reasons selected: number → name. */
+  reasons: Record<string, string>;
+  filters: { saddr: string | null; daddr: string | null; protocol: number };
+}
+
+/** The `dump` capture record. */
+interface DumpCapture {
+  windowMs: number;
+  seen: number;
+  unkeyed: number;
+  entries: Array<{ family: number; saddr: string; daddr: string; reason: number; protocol: number; count: number }>;
+}
+
+export interface DefragFlow {
+  source: string;
+  destination: string;
+  protocol: string;
+  reason: string;
+  count: number;
+}
+
+export interface DefragSource {
+  source: string;
+  drops: number;
+  byReason: Record<string, number>;
+}
+
+export interface DefragDrops {
+  method: DefragMethod;
+  attach: DefragAttach[];
+  fallback?: string;
+  windowMs: number;
+  /** The drop reasons counted (this kernel's FRAG_* and DUP_FRAG). */
+  reasons: string[];
+  total: number;
+  /** Drops counted but not aggregated (the map was full); included in `total`. */
+  lost: number;
+  byReason: Record<string, number>;
+  /** Drops per source address, largest first. */
+  bySource: Record<string, number>;
+  sources: DefragSource[];
+  /** Per (source, destination, protocol, reason), largest first, `top` of them. */
+  flows: DefragFlow[];
+  overhead?: OverheadReport;
+}
+
+export interface DefragData {
+  [key: string]: unknown;
+  durationMs: number;
+  netns: string | null;
+  /** IPv4 counter deltas over the window. */
+  ipv4: Record<DefragCounter, number>;
+  /** IPv6 counter deltas (Ip6<name>); all 0 where IPv6 is off. */
+  ipv6: Record<DefragCounter, number>;
+  /** Both families: fragments received for reassembly (ReasmReqds). */
+  requests: number;
+  /** Both families: datagrams reassembled (ReasmOKs). */
+  reassembled: number;
+  /** Both families: reassembly failures (ReasmFails). */
+  failures: number;
+  /** Both families: reassembly timeouts (ReasmTimeout). */
+  timeouts: number;
+  /** reassembled / (reassembled + failures); null when nothing was reassembled or failed. */
+  successRatio: number | null;
+  /** Fragments arrived or were made in the window. */
+  fragments: boolean;
+  /** The kernel's reassembly drops (host-wide, by address); null when not traced. */
+  drops: DefragDrops | null;
+  /** Why the drops were not traced, when they were not. */
+  dropsSkipped?: string;
+  notes: string[];
+}
+
+// ---- collect -------------------------------------------------------------------------------
+
+function filtersOf(params: Params) {
+  return {
+    saddr: ipv4Bytes(params.src_ip),
+    daddr: ipv4Bytes(params.dst_ip),
+    protocol: PROTOCOLS[params.protocol as string] ?? 0,
+  };
+}
+
+/** This kernel's reassembly reasons (number → name), from the tracepoint format. */
+export function defragReasons(format: string): Map<number, string> {
+  return new Map([...parseReasonNames(format)].filter(([, name]) => REASON_RE.test(name)).slice(0, MAX_REASONS));
+}
+
+function reasonGlobal(reasons: number[]): Uint8Array {
+  const out = Buffer.alloc(MAX_REASONS * 4);
+  reasons.forEach((r, i) => out.writeUInt32LE(r, i * 4));
+  return out;
+}
+
+function addressOf(bytes: Buffer, family: number): string {
+  if (family === 4) return [...bytes.subarray(0, 4)].join('.');
+  if (family !== 6) return '?';
+  const groups = Array.from({ length: 8 }, (_, i) => bytes.readUInt16BE(i * 2).toString(16));
+  // The longest run of zero groups (two or more) becomes `::`.
+  let best = { at: -1, len: 1 };
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > best.len) best = { at: i, len: j - i };
+    i = j === i ? i + 1 : j;
+  }
+  if (best.at < 0) return groups.join(':');
+  return `${groups.slice(0, best.at).join(':')}::${groups.slice(best.at + best.len).join(':')}`;
+}
+
+function dumpMaps(o: BpfObject, attachedAt: number, detachedAt?: number): DumpCapture {
+  const totals = o.map('totals');
+  const entries = countsOf(o.map('agg'), (k) => {
+    const family = k.readUInt8(36);
+    return { family, saddr: addressOf(k.subarray(0, 16), family), daddr: addressOf(k.subarray(16, 32), family), reason: k.readUInt32LE(32), protocol: k.readUInt8(37) };
+  });
+  entries.sort((a, b) => b.count - a.count || a.saddr.localeCompare(b.saddr) || a.daddr.localeCompare(b.daddr) || a.reason - b.reason);
+  return {
+    windowMs: Math.round((detachedAt ?? performance.now()) - attachedAt),
+    seen: Number(totals.sumU64(u32Key(TOTAL_SEEN))),
+    unkeyed: Number(totals.sumU64(u32Key(TOTAL_UNKEYED))),
+    entries,
+  };
+}
+
+async function collect(params: Params, io: ProbeIO): Promise<void> {
+  const netns = netnsOf(params);
+  const filters = filtersOf(params); // malformed addresses fail before anything runs
+  const start = await readFilesIn(io, 'snmp-start', netns, SNMP);
+  const missing = netnsMissing(start, netns);
+  if (missing) throw new Error(missing);
+  const duration = params.duration as number;
+  if (params.drops === false) {
+    await io.sleep(duration);
+    await readFilesIn(io, 'snmp-end', netns, SNMP);
+    return;
+  }
+  const format = await captureReasonFormat(io, 'reasons');
+  const reasons = defragReasons(format);
+  if (!hasReasonField(format) || reasons.size === 0) {
+    await io.sleep(duration);
+    await readFilesIn(io, 'snmp-end', netns, SNMP);
+    return;
+  }
+  const session = new BpfSession(io);
+  try {
+    await session.attach(async () => {
+      const loaded = await loadDefrag({
+        targ_reasons: reasonGlobal([...reasons.keys()]),
+        n_reasons: reasons.size,
+        targ_saddr: filters.saddr ?? new Uint8Array(4),
+        targ_daddr: filters.daddr ?? new Uint8Array(4),
+        targ_proto: filters.protocol,
+      });
+      const link = loaded.links[0]!;
+      const record: AttachCapture = {
+        attach: [{ program: link.program, method: loaded.method, target: link.target, attachMs: round(link.attachMs), loadMs: round(loaded.loadMs), btf: loaded.btf }],
+        ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
+        reasons: Object.fromEntries([...reasons].map(([n, name]) => [String(n), name])),
+        filters: { saddr: (params.src_ip as string) || null, daddr: (params.dst_ip as string) || null, protocol: filters.protocol },
+      };
+      return { obj: loaded.obj, record };
+    });
+    const attachedAt = performance.now();
+    await session.windowIO.sleep(duration);
+    await readFilesIn(io, 'snmp-end', netns, SNMP);
+    await session.finish((o) => dumpMaps(o, attachedAt, session.detachedAt));
+  } finally {
+    await session.close();
+  }
+}
+
+// ---- parse ---------------------------------------------------------------------------------
+
+function countersOf(rec: RawRecord | undefined): Map<string, number> {
+  const r = readingsOf(rec, SNMP);
+  return parseSnmp(r.get(SNMP[0]!)?.text ?? '', r.get(SNMP[1]!)?.text ?? '');
+}
+
+function add(map: Record<string, number>, key: string, n: number): void {
+  map[key] = (map[key] ?? 0) + n;
+}
+
+function sorted(map: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(map).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
+}
+
+function dropsOf(records: RawRecord[], top: number): DefragDrops | null {
+  if (!records.some((r) => r.op === 'capture' && r.name === 'attach')) return null;
+  const att = JSON.parse(captureRecord(records, 'attach').stdout) as AttachCapture;
+  const dump = JSON.parse(captureRecord(records, 'dump').stdout) as DumpCapture;
+  const overhead = overheadOf(records, '');
+  const reasonName = (r: number) => att.reasons[String(r)] ?? `REASON_${r}`;
+  const byReason: Record<string, number> = {};
+  const bySource: Record<string, number> = {};
+  const perSource = new Map<string, Record<string, number>>();
+  const flows: DefragFlow[] = [];
+  let total = 0;
+  for (const e of dump.entries) {
+    const reason = reasonName(e.reason);
+    total += e.count;
+    add(byReason, reason, e.count);
+    add(bySource, e.saddr, e.count);
+    const reasons = perSource.get(e.saddr) ?? {};
+    add(reasons, reason, e.count);
+    perSource.set(e.saddr, reasons);
+    flows.push({ source: e.saddr, destination: e.daddr, protocol: PROTOCOL_NAMES[e.protocol] ?? String(e.protocol), reason, count: e.count });
+  }
+  total += dump.unkeyed;
+  const sourcesSorted = sorted(bySource);
+  return {
+    method: att.attach[0]!.method,
+    attach: att.attach,
+    ...(att.fallback !== undefined ? { fallback: att.fallback } : {}),
+    windowMs: dump.windowMs,
+    reasons: Object.values(att.reasons),
+    total,
+    lost: dump.unkeyed,
+    byReason: sorted(byReason),
+    bySource: sourcesSorted,
+    sources: Object.entries(sourcesSorted).map(([source, drops]) => ({ source, drops, byReason: sorted(perSource.get(source)!) })),
+    flows: flows.slice(0, top),
+    ...(overhead ? { overhead } : {}),
+  };
+}
+
+function skippedWhy(records: RawRecord[], params: Params): string | undefined {
+  if (params.drops === false) return 'drops: false';
+  const format = records.find((r) => r.op === 'capture' && r.name === 'reasons');
+  if (!format || records.some((r) => r.name === 'attach')) return undefined;
+  if (!hasReasonField(format.stdout)) return 'the kfree_skb tracepoint of this kernel has no drop reason (before 5.17)';
+  return 'this kernel has no reassembly drop reasons (FRAG_*, DUP_FRAG)';
+}
+
+function parse(records: RawRecord[], params: Params): ProbeResult<DefragData> {
+  const startRec = records.find((r) => r.name === 'snmp-start');
+  if (!startRec) throw new Error('no snmp-start record in the evidence');
+  const netns = netnsOf(params);
+  const missing = netnsMissing(startRec, netns);
+  if (missing) throw new Error(missing);
+  const endRec = records.find((r) => r.name === 'snmp-end');
+  if (!endRec) throw new Error('no snmp-end record in the evidence');
+  const start = countersOf(startRec);
+  const end = countersOf(endRec);
+  const notes: string[] = [];
+  if (start.size === 0) notes.push(`the IP counters (${SNMP[0]}) could not be read`);
+  const delta = (name: string) => Math.max(0, (end.get(name) ?? 0) - (start.get(name) ?? 0));
+  const ipv4 = Object.fromEntries(IPV4_COUNTERS.map((c) => [c, delta(c)])) as Record<DefragCounter, number>;
+  const ipv6 = Object.fromEntries(IPV4_COUNTERS.map((c) => [c, delta(IPV6(c))])) as Record<DefragCounter, number>;
+  const both = (c: DefragCounter) => ipv4[c] + ipv6[c];
+  const reassembled = both('ReasmOKs');
+  const failures = both('ReasmFails');
+  const top = Math.max(1, (params.top as number | undefined) ?? 10);
+  const drops = dropsOf(records, top);
+  const dropsSkipped = drops ? undefined : skippedWhy(records, params);
+  if (drops?.lost) notes.push(`${drops.lost} drops were counted but not attributed to a source (the map was full)`);
+  const data: DefragData = {
+    durationMs: Math.max(0, endRec.at - startRec.at),
+    netns: netns ?? null,
+    ipv4,
+    ipv6,
+    requests: both('ReasmReqds'),
+    reassembled,
+    failures,
+    timeouts: both('ReasmTimeout'),
+    successRatio: reassembled + failures > 0 ? Math.round((reassembled / (reassembled + failures)) * 10000) / 10000 : null,
+    fragments: both('ReasmReqds') + both('FragCreates') > 0,
+    drops,
+    ...(dropsSkipped !== undefined ? { dropsSkipped } : {}),
+    notes,
+  };
+  const dropTotal = drops?.total ?? 0;
+  const severity = failures > 0 || dropTotal > 0 || both('FragFails') > 0 ? 'critical' : data.fragments ? 'warning' : 'info';
+  return { data, summary: summaryOf(data), severity, charts: chartsOf(data), tables: tablesOf(data) };
+}
+
+function summaryOf(d: DefragData): string {
+  const when = `in ${formatMs(d.durationMs)}`;
+  const where = d.netns ? ` (${d.netns})` : '';
+  const dropText = (): string => {
+    if (!d.drops || d.drops.total === 0) return '';
+    const reasons = Object.entries(d.drops.byReason).map(([r, n]) => `${r} ${n}`).join(', ');
+    const src = d.drops.sources[0];
+    const from = src ? `, most from ${src.source} (${src.drops})` : '';
+    return `; ${d.drops.total} fragment drop${d.drops.total === 1 ? '' : 's'}: ${reasons}${from}`;
+  };
+  const frag = d.ipv4.FragFails + d.ipv6.FragFails > 0 ? `, FragFails +${d.ipv4.FragFails + d.ipv6.FragFails}` : '';
+  if (!d.fragments && d.failures === 0) return `no IP fragments ${when}${where}${frag}${dropText()}`;
+  const ratio = d.successRatio === null ? '' : ` (${(d.successRatio * 100).toFixed(1)}% reassembled)`;
+  const fails = d.failures > 0 ? `, ${d.failures} failed (${d.timeouts} timed out)` : '';
+  return `${d.requests} fragments ${when}${where}: ${d.reassembled} datagrams reassembled${fails}${ratio}${frag}${dropText()}`;
+}
+
+function chartsOf(d: DefragData): ChartSpec[] {
+  const charts: ChartSpec[] = [];
+  const bar = (title: string, unit: string, map: Record<string, number>): BarChart => ({ kind: 'bar', title, unit, bars: Object.entries(map).map(([label, value]) => ({ label, value })) });
+  if (d.fragments || d.failures > 0) {
+    charts.push(bar('Reassembly', 'count', { requests: d.requests, reassembled: d.reassembled, failures: d.failures, timeouts: d.timeouts }));
+  }
+  if (d.drops && d.drops.total > 0) {
+    charts.push(bar('Fragment drops by reason', 'drops', d.drops.byReason));
+    charts.push(bar('Fragment drops by source', 'drops', Object.fromEntries(Object.entries(d.drops.bySource).slice(0, 10))));
+  }
+  return charts;
+}
+
+function tablesOf(d: DefragData): TableSpec[] {
+  const tables: TableSpec[] = [
+    {
+      title: `IP fragmentation counters${d.netns ? ` (${d.netns})` : ''}`,
+      columns: ['counter', 'IPv4', 'IPv6', 'meaning'],
+      rows: IPV4_COUNTERS.map((c) => [c, d.ipv4[c], d.ipv6[c], MEANING[c]]),
+    },
+  ];
+  if (d.drops) {
+    const reasons = d.drops.reasons;
+    tables.push({
+      title: 'Fragment drops by source (host-wide)',
+      columns: ['source', 'drops', ...reasons],
+      rows: d.drops.sources.map((s) => [s.source, s.drops, ...reasons.map((r) => s.byReason[r] ?? 0)]),
+    });
+    if (d.drops.flows.length > 0) {
+      tables.push({
+        title: 'Fragment drops by flow',
+        columns: ['source', 'destination', 'protocol', 'reason', 'drops'],
+        rows: d.drops.flows.map((f) => [f.source, f.destination, f.protocol, f.reason, f.count]),
+      });
+    }
+    tables.push({
+      title: 'Attach',
+      columns: ['program', 'method', 'target', 'BTF', 'load ms', 'attach ms'],
+      rows: d.drops.attach.map((a) => [a.program, a.method, a.target, a.btf, a.loadMs, a.attachMs]),
+    });
+    if (d.drops.overhead) tables.push(overheadTable(d.drops.overhead));
+  }
+  return tables;
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+export const netDefrag: ProbeDefinition<DefragData> = {
+  id: 'net.defrag',
+  title: 'IP reassembly: requests, successes, failures, timeouts and fragment drops by source',
+  description: `Reads a namespace's IP fragmentation counters at the start and the end of \`duration\` (\`/proc/net/snmp\` \`Ip:\` ReasmReqds, ReasmOKs, ReasmFails, ReasmTimeout, FragOKs, FragFails, FragCreates; their \`Ip6\` twins of \`/proc/net/snmp6\`) and gives the reassembly success ratio. Meanwhile it counts, in the kernel, every fragment freed with a reassembly drop reason of the running kernel (\`FRAG_REASM_TIMEOUT\`: the datagram's other fragments never came within \`net.ipv4.ipfrag_time\`; \`FRAG_TOO_FAR\`: more than \`net.ipv4.ipfrag_max_dist\` other fragments from the same source arrived between two of a datagram's fragments, and its queue was purged; \`DUP_FRAG\`: a fragment whose data was already queued) by source, destination, protocol and reason (\`skb:kfree_skb\`, raw tracepoint → tp_btf → classic tracepoint).
+
+Use it when a VM loses large UDP datagrams or the path has an MTU below the senders': a failed reassembly loses the whole datagram although only one piece was lost, and the source address says which sender's fragments die. \`netns\` selects whose counters are read (\`ip netns exec\`, or \`nsenter\` for a path); the fragment drops are host-wide, since a fragment held for reassembly no longer carries its device: narrow them with \`src_ip\`, \`dst_ip\` and \`protocol\` (applied in the kernel). \`drops: false\` reads the counters only, without BPF. Replaces trace_ip_defrag.py.`,
+  normal: `No fragments at all: on a VM network with consistent MTUs (the VM's, its tap's, the bridge's and the uplink's agree, and PMTU discovery works) ReasmReqds and FragCreates stay at 0. Where fragments are expected (large UDP, tunnels without MTU room), ReasmOKs follows ReasmReqds (a success ratio of 1) and ReasmFails, ReasmTimeout and the fragment drops stay at 0. A rising ReasmTimeout with FRAG_REASM_TIMEOUT drops from one source means pieces of that sender's datagrams are lost on the way; FragFails means datagrams with DF set met a smaller MTU.`,
+  replaces: ['trace_ip_defrag.py'],
+  params: {
+    duration: { type: 'duration', default: '5s', min: 100, description: 'Time between the two counter reads, during which the fragment drops are counted.', cliOption: 'duration' },
+    netns: {
+      type: 'string',
+      description: 'Read the counters of this network namespace: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: the namespace ebpfnet runs in.',
+    },
+    src_ip: { type: 'ip', description: 'Only fragment drops from this IPv4 address.', cliOption: 'src-ip' },
+    dst_ip: { type: 'ip', description: 'Only fragment drops to this IPv4 address.', cliOption: 'dst-ip' },
+    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only IPv4 fragment drops of this L4 protocol.' },
+    drops: { type: 'boolean', default: true, description: 'Count the kernel\'s fragment drops by source (BPF); false reads the counters only.' },
+    top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many flows to list.' },
+  },
+  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: 'skb:kfree_skb' }],
+  overhead: 'low',
+  budget: DEFRAG_BUDGET,
+  driver: 'native',
+  collect,
+  parse,
+};

@@ -1,0 +1,186 @@
+// net.defrag against real reassembly in a namespace: 3000-byte UDP datagrams from the root
+// namespace cross a 1500-MTU veth as three fragments each. Healthy, the namespace reassembles
+// every datagram. Broken, an nftables rule at prerouting (before reassembly) drops every
+// non-first fragment and the namespace's ipfrag_time is 1 s: each datagram's first fragment
+// waits in its queue and expires, freed as FRAG_REASM_TIMEOUT with the sender as source.
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { before, describe, it, type TestContext } from 'node:test';
+import { execa } from 'execa';
+import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { runProbe } from '../../engine/probe/runtime.js';
+import type { Params } from '../../engine/probe/types.js';
+import { defragReasons, netDefrag, type DefragData } from '../../probes/net.defrag/probe.js';
+import { attachPlan } from '../../probes/net.defrag/attach.js';
+import { tempBundle } from '../helpers/bundle.js';
+import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
+import { withTrafficInWindow } from '../helpers/probe-window.js';
+
+const PAYLOAD = 3000; // + 8 UDP bytes: IPv4 fragments of 1480, 1480 and 48 bytes at MTU 1500 (IPv6: 1448, 1448, 112)
+const PIECES = 3;
+const cannot = (await canBuildTopologies()) ?? (await run(['nft', '--version']).then(() => null, () => 'needs nft (apt-get install nftables)'));
+
+const request = (params: Record<string, unknown>) => ({ step: 's', alias: 'defrag', probe: netDefrag.id, params: params as Params });
+
+async function sendDatagrams(ip: string, count: number, family: 'udp4' | 'udp6' = 'udp4'): Promise<void> {
+  const s = createSocket(family);
+  try {
+    for (let i = 0; i < count; i++) {
+      await new Promise<void>((resolve, reject) => s.send(Buffer.alloc(PAYLOAD, i), 9999, ip, (err) => (err ? reject(err) : resolve())));
+    }
+  } finally {
+    s.close();
+  }
+}
+
+describe('net.defrag', () => {
+  before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
+
+  it('selects the reassembly reasons of the tracepoint format', () => {
+    const format = '__print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, { 94, "DUP_FRAG" }, { 95, "FRAG_REASM_TIMEOUT" }, { 96, "FRAG_TOO_FAR" }, { 97, "TCP_MINTTL" }, { 105, "IPV6_NDISC_FRAG" })';
+    assert.deepEqual([...defragReasons(format)], [
+      [94, 'DUP_FRAG'],
+      [95, 'FRAG_REASM_TIMEOUT'],
+      [96, 'FRAG_TOO_FAR'],
+    ]);
+  });
+
+  it('every flavour of defrag.bpf.o passes the verifier and attaches', () => {
+    assert.deepEqual(attachPlan().map((s) => s.method), ['raw_tracepoint', 'tp_btf', 'tracepoint']);
+    const all = { defrag_raw_tp: true, defrag_tp_btf: true, defrag_tracepoint: true };
+    const o = BpfObject.open(bpfObjectPath('defrag'), { autoload: all });
+    try {
+      o.load();
+      assert.deepEqual(o.programs().map((p) => p.name).sort(), Object.keys(all).sort());
+      assert.ok(o.program('defrag_raw_tp').attachRawTracepoint('kfree_skb').attachMs >= 0);
+      assert.ok(o.program('defrag_tp_btf').attach().attachMs >= 0);
+      assert.ok(o.program('defrag_tracepoint').attach().attachMs >= 0);
+    } finally {
+      o.close();
+    }
+  });
+
+  it('healthy: every datagram reassembled, no fragment drops', async (t) => {
+    const pair = await createVethPair(t, { noIpv6: true });
+    const N = 10;
+    const b = await tempBundle(t, 'ebpfnet-defrag-ok-');
+    const def = withTrafficInWindow(netDefrag, () => sendDatagrams(pair.peerIp, N));
+    const f = await runProbe(def, request({ netns: pair.ns, duration: '1s', src_ip: pair.hostIp }), b.opts('live'));
+    assert.equal(f.status, 'ok', f.reason);
+    const data = f.data as DefragData;
+    assert.equal(data.netns, pair.ns);
+    assert.equal(data.ipv4.ReasmReqds, N * PIECES);
+    assert.equal(data.ipv4.ReasmOKs, N);
+    assert.equal(data.ipv4.ReasmFails, 0);
+    assert.equal(data.ipv4.ReasmTimeout, 0);
+    assert.equal(data.successRatio, 1);
+    assert.equal(data.fragments, true);
+    assert.equal(data.drops?.method, 'raw_tracepoint');
+    assert.equal(data.drops?.total, 0);
+    assert.deepEqual(data.drops?.reasons.sort(), ['DUP_FRAG', 'FRAG_REASM_TIMEOUT', 'FRAG_TOO_FAR']);
+    assert.equal(f.severity, 'warning');
+    assert.match(f.summary, new RegExp(`^${N * PIECES} fragments in [0-9.]+m?s \\(${pair.ns}\\): ${N} datagrams reassembled \\(100\\.0% reassembled\\)$`));
+  });
+
+  /**
+   * `N` datagrams whose fragments matching `rule` are dropped at prerouting; each datagram's
+   * queue holds `queued` fragments when it expires (1 s), all freed as FRAG_REASM_TIMEOUT.
+   */
+  async function lostFragments(t: TestContext, rule: string, queued: number) {
+    const pair = await createVethPair(t, { noIpv6: true });
+    await execa('ip', ['netns', 'exec', pair.ns, 'nft', '-f', '-'], {
+      input: `table ip ebpfnet_frag { chain pre { type filter hook prerouting priority -500; policy accept; ${rule} counter drop; }; }`,
+    });
+    await pair.inNs(['sysctl', '-q', '-w', 'net.ipv4.ipfrag_time=1']);
+    const N = 5;
+    const b = await tempBundle(t, 'ebpfnet-defrag-lost-');
+    const def = withTrafficInWindow(netDefrag, () => sendDatagrams(pair.peerIp, N));
+    // ipfrag_time 1 s: the queues expire 1-2 s after the datagrams, inside a 3 s window.
+    const params = { netns: pair.ns, duration: '3s' };
+    const f = await runProbe(def, request(params), b.opts('live'));
+    assert.equal(f.status, 'ok', f.reason);
+    t.diagnostic(f.summary);
+    const data = f.data as DefragData;
+    const cost = data.drops?.overhead;
+    if (cost) t.diagnostic(`attach ${data.drops!.attach[0]!.attachMs} ms, load ${data.drops!.attach[0]!.loadMs} ms; ${cost.runCnt} kfree_skb calls, ${cost.nsPerEvent ?? '-'} ns each`);
+    assert.equal(data.ipv4.ReasmReqds, N * queued, 'the fragments that reached reassembly');
+    assert.equal(data.ipv4.ReasmOKs, 0);
+    assert.equal(data.ipv4.ReasmTimeout, N);
+    assert.equal(data.ipv4.ReasmFails, N);
+    assert.equal(data.successRatio, 0);
+    const drops = data.drops!;
+    assert.equal(drops.bySource[pair.hostIp], N * queued, JSON.stringify(drops.bySource));
+    const mine = drops.sources.find((s) => s.source === pair.hostIp)!;
+    assert.deepEqual(mine.byReason, { FRAG_REASM_TIMEOUT: N * queued });
+    assert.ok(
+      drops.flows.some((x) => x.source === pair.hostIp && x.destination === pair.peerIp && x.protocol === 'udp' && x.reason === 'FRAG_REASM_TIMEOUT' && x.count === N * queued),
+      JSON.stringify(drops.flows),
+    );
+    assert.equal(drops.lost, 0);
+    assert.equal(f.severity, 'critical');
+    const pattern = `^${N * queued} fragments in [0-9.]+s \\(${pair.ns}\\): 0 datagrams reassembled, ${N} failed \\(${N} timed out\\) \\(0\\.0% reassembled\\); \\d+ fragment drops?: FRAG_REASM_TIMEOUT \\d+`;
+    assert.match(f.summary, new RegExp(pattern));
+    assert.ok(f.tables.some((tb) => tb.title === 'Fragment drops by source (host-wide)' && tb.rows.some((r) => r[0] === pair.hostIp && r[1] === N * queued)));
+
+    const replay = await runProbe(netDefrag, request(params), b.opts('replay', { replayFrom: b.dir('live') }));
+    assert.equal(replay.driver, 'replay');
+    assert.deepEqual(replay.data, f.data);
+    assert.equal(replay.summary, f.summary);
+    assert.deepEqual(replay.charts, f.charts);
+    assert.deepEqual(replay.tables, f.tables);
+  }
+
+  it('the later fragments lost: each first fragment times out, FRAG_REASM_TIMEOUT from the sender, and it replays', (t) =>
+    lostFragments(t, 'ip frag-off & 0x1fff != 0', 1));
+
+  it('the first fragment lost: the queued later fragments are purged at expiry, each counted by source', (t) =>
+    lostFragments(t, 'ip frag-off & 0x3fff == 0x2000', PIECES - 1));
+
+  it('IPv6: the later fragments lost: Ip6ReasmTimeout per datagram, FRAG_REASM_TIMEOUT from the IPv6 sender', async (t) => {
+    const pair = await createVethPair(t);
+    // An IPv6 /64 as unique as the pair's IPv4 /24: 10.a.b.0/24 → fd00:a:b::/64.
+    const [, a, b3] = pair.subnet.split('.');
+    const hostIp6 = `fd00:${a}:${b3}::1`;
+    const peerIp6 = `fd00:${a}:${b3}::2`;
+    await run(['ip', 'addr', 'add', `${hostIp6}/64`, 'dev', pair.hostDev, 'nodad']);
+    await pair.inNs(['ip', 'addr', 'add', `${peerIp6}/64`, 'dev', pair.peerDev, 'nodad']);
+    await execa('ip', ['netns', 'exec', pair.ns, 'nft', '-f', '-'], {
+      input: 'table ip6 ebpfnet_frag { chain pre { type filter hook prerouting priority -500; policy accept; frag frag-off != 0 counter drop; }; }',
+    });
+    await pair.inNs(['sysctl', '-q', '-w', 'net.ipv6.ip6frag_time=1']);
+    await run(['ping', '-6', '-n', '-q', '-c', '1', '-W', '2', peerIp6]); // neighbour discovery done before the window
+    const N = 4;
+    const bundle = await tempBundle(t, 'ebpfnet-defrag-v6-');
+    const def = withTrafficInWindow(netDefrag, () => sendDatagrams(peerIp6, N, 'udp6'));
+    const f = await runProbe(def, request({ netns: pair.ns, duration: '3s' }), bundle.opts('live'));
+    assert.equal(f.status, 'ok', f.reason);
+    t.diagnostic(f.summary);
+    const data = f.data as DefragData;
+    assert.equal(data.ipv6.ReasmReqds, N);
+    assert.equal(data.ipv6.ReasmOKs, 0);
+    assert.equal(data.ipv6.ReasmTimeout, N);
+    assert.equal(data.ipv6.ReasmFails, N);
+    assert.equal(data.ipv4.ReasmReqds, 0);
+    assert.equal(data.timeouts, N);
+    assert.deepEqual(data.drops!.sources.find((s) => s.source === hostIp6)?.byReason, { FRAG_REASM_TIMEOUT: N }, JSON.stringify(data.drops!.sources));
+    assert.ok(data.drops!.flows.some((x) => x.source === hostIp6 && x.destination === peerIp6 && x.count === N), JSON.stringify(data.drops!.flows));
+  });
+
+  it('counters only with drops: false; a namespace that does not exist: a clear error', async (t) => {
+    const pair = await createVethPair(t, { noIpv6: true });
+    const b = await tempBundle(t, 'ebpfnet-defrag-plain-');
+    const f = await runProbe(netDefrag, request({ netns: pair.ns, duration: '200ms', drops: false }), b.opts('plain'));
+    assert.equal(f.status, 'ok', f.reason);
+    const data = f.data as DefragData;
+    assert.equal(data.drops, null);
+    assert.equal(data.dropsSkipped, 'drops: false');
+    assert.equal(data.fragments, false);
+    assert.equal(data.successRatio, null);
+    assert.equal(f.severity, 'info');
+    assert.match(f.summary, /^no IP fragments in /);
+
+    const missing = await runProbe(netDefrag, request({ netns: 'ebpfnet-nosuch-ns', duration: '200ms' }), b.opts('missing'));
+    assert.equal(missing.status, 'error');
+    assert.match(missing.reason!, /^no network namespace ebpfnet-nosuch-ns: /);
+  });
+});
