@@ -15,6 +15,8 @@ import { perfVmLatency } from './perf.vm-latency/probe.js';
 import { ovsDrops } from './ovs.drops/probe.js';
 import { ovsMegaflow } from './ovs.megaflow/probe.js';
 import { otherQdiscDequeue } from './other.qdisc-dequeue/probe.js';
+import { otherDevQueue } from './other.dev-queue/probe.js';
+import { otherTc } from './other.tc/probe.js';
 
 export const allProbes: ProbeDefinition[] = [netIface, qdiscStats, qdiscLatency, dropsKernel as ProbeDefinition];
 allProbes.push(qdiscDrops as ProbeDefinition, dropsEth as ProbeDefinition, dropsMonitor as ProbeDefinition);
@@ -24,4 +26,4 @@ allProbes.push(netNft);
 allProbes.push(netPath);
 allProbes.push(netConntrack as ProbeDefinition);
 allProbes.push(ovsDrops as ProbeDefinition, ovsMegaflow as ProbeDefinition);
-allProbes.push(otherQdiscDequeue as ProbeDefinition);
+allProbes.push(otherQdiscDequeue as ProbeDefinition, otherDevQueue as ProbeDefinition, otherTc as ProbeDefinition);

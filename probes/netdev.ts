@@ -9,8 +9,8 @@ import type { GlobalValue } from '../engine/native/globals.js';
 import { u32Key } from '../engine/native/map.js';
 import type { BpfObject } from '../engine/native/object.js';
 import { BpfSession, captureRecord } from '../engine/probe/bpf-session.js';
-import { overheadOf, type OverheadReport } from '../engine/probe/overhead.js';
-import type { Params, ParamSpec, ProbeIO, RawRecord } from '../engine/probe/types.js';
+import { overheadOf, overheadTable, type OverheadReport } from '../engine/probe/overhead.js';
+import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../engine/probe/types.js';
 import { namedNamespaces, netnsInode } from './drops.kernel/probe.js';
 
 /** NETDEV_NAME_LEN of bpf/netdev.h; `struct netdev_id` is 8 + this many bytes. */
@@ -150,6 +150,8 @@ export function attachRecord(loaded: PlanLoaded<NetdevMethod>, filter: NetdevFil
 export interface NetdevDump extends NamespaceNames {
   /** Time the programs were attached, from attach to dump (or to the guard's early stop). */
   windowMs: number;
+  /** CLOCK_MONOTONIC (bpf_ktime_get_ns) at attach, ns as a decimal string: event times count from it. */
+  attachedNs: string;
 }
 
 export interface NetdevSessionOptions<D> {
@@ -166,9 +168,9 @@ export interface NetdevSessionOptions<D> {
 /**
  * One session of a queueing probe: filters, load + attach (capture `attach`), the window of
  * `params.duration`, the maps (capture `dump`, with the window and namespace names) and the
- * overhead report, through BpfSession. Read it back with `readSession`.
+ * overhead report, through BpfSession; returns the dump record. Read it back with `readSession`.
  */
-export async function collectSession<D extends object>(params: Params, io: ProbeIO, opts: NetdevSessionOptions<D>): Promise<void> {
+export async function collectSession<D extends object>(params: Params, io: ProbeIO, opts: NetdevSessionOptions<D>): Promise<RawRecord> {
   const session = new BpfSession(io);
   try {
     await session.attach(async () => {
@@ -177,10 +179,11 @@ export async function collectSession<D extends object>(params: Params, io: Probe
       return { obj: loaded.obj, record: attachRecord(loaded, filter) };
     });
     const attachedAt = performance.now();
+    const attachedNs = process.hrtime.bigint(); // CLOCK_MONOTONIC on Linux, as bpf_ktime_get_ns
     await session.windowIO.sleep(params.duration as number);
-    await session.finish(async (o) => {
+    return await session.finish(async (o) => {
       const windowMs = round((session.detachedAt ?? performance.now()) - attachedAt);
-      return { ...opts.dump(o), windowMs, ...(await namespaceNames()) };
+      return { ...opts.dump(o), windowMs, attachedNs: String(attachedNs), ...(await namespaceNames()) };
     });
   } finally {
     await session.close();
@@ -208,6 +211,57 @@ export function sessionNotes(attach: NetdevAttach, overhead: OverheadReport | nu
   if (overhead?.stopped) notes.push(`stopped early: ${overhead.stopped}; the counts cover the ${(windowMs / 1000).toFixed(1)}s before`);
   if (attach.fallback) notes.push(`attached as ${attach.method}: ${attach.fallback}`);
   return notes;
+}
+
+/** What every queueing finding's data starts with: how the session attached, its filters and window. */
+export interface SessionData {
+  [key: string]: unknown;
+  method: NetdevMethod;
+  attach: NetdevAttach['attach'];
+  loadMs: number;
+  fallback?: string;
+  filter: { dev: string | null; netns: string | null };
+  /** Time the programs were attached, ms (shorter than `duration` when the guard stopped them). */
+  windowMs: number;
+  /** What the programs cost and whether the overhead guard stopped them. */
+  overhead?: OverheadReport;
+  stopped?: string;
+}
+
+export function sessionData(attach: NetdevAttach, dump: NetdevDump, overhead: OverheadReport | null): SessionData {
+  return {
+    method: attach.method,
+    attach: attach.attach,
+    loadMs: attach.loadMs,
+    ...(attach.fallback !== undefined ? { fallback: attach.fallback } : {}),
+    filter: { dev: attach.filter.dev, netns: attach.filter.netns },
+    windowMs: dump.windowMs,
+    ...(overhead ? { overhead } : {}),
+    ...(overhead?.stopped ? { stopped: overhead.stopped } : {}),
+  };
+}
+
+/** The tables every queueing finding ends with: how it attached and what it cost. */
+export function sessionTables(attach: NetdevAttach, overhead: OverheadReport | null): TableSpec[] {
+  const tables: TableSpec[] = [
+    { title: 'Attach', columns: ['program', 'method', 'target', 'load ms', 'attach ms'], rows: attach.attach.map((a) => [a.program, attach.method, a.target, attach.loadMs, a.attachMs]) },
+  ];
+  if (overhead) tables.push(overheadTable(overhead));
+  return tables;
+}
+
+/** What the filters let through, for a summary: `eth0`, `netns blue`, `any device`. */
+export function filterScope(f: NetdevFilter): string {
+  if (f.dev !== null) return f.netns !== null ? `${f.dev} in netns ${f.netns}` : f.dev;
+  return f.netns !== null ? `netns ${f.netns}` : 'any device';
+}
+
+export function sumBy<T>(list: T[], f: (t: T) => number): number {
+  return list.reduce((n, t) => n + f(t), 0);
+}
+
+export function maxBy<T>(list: T[], f: (t: T) => number): number {
+  return list.reduce((n, t) => Math.max(n, f(t)), 0);
 }
 
 export function round(n: number, digits = 3): number {

@@ -5,11 +5,13 @@
 // records, so a replay re-parses it without loading anything.
 import type { BpfObject } from '../../engine/native/object.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
-import { overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
+import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
   collectSession,
   deviceLabel,
+  filterScope,
+  maxBy,
   namespaceLabel,
   NETDEV_ID_SIZE,
   NETDEV_PARAMS,
@@ -17,17 +19,19 @@ import {
   readSession,
   readTotals,
   round,
+  sessionData,
   sessionNotes,
+  sessionTables,
+  sumBy,
   tcHandle,
-  type NetdevAttach,
+  type SessionData,
   type NetdevId,
 } from '../netdev.js';
 
 const TRACEPOINT = 'qdisc:qdisc_dequeue';
 /** bpf/qdisc-dequeue.h */
 const SLOTS = 10;
-const TOTAL_SEEN = 0;
-const TOTAL_UNKEYED = 1;
+/** Slots of the `totals` array: calls seen, calls not kept per qdisc. */
 const TOTAL_SLOTS = 2;
 
 /**
@@ -108,16 +112,7 @@ export interface DequeueDevice {
   gsoAnomalies: number;
 }
 
-export interface QdiscDequeueData {
-  [key: string]: unknown;
-  method: NetdevAttach['method'];
-  attach: NetdevAttach['attach'];
-  loadMs: number;
-  fallback?: string;
-  filter: { dev: string | null; netns: string | null };
-  windowMs: number;
-  overhead?: OverheadReport;
-  stopped?: string;
+export interface QdiscDequeueData extends SessionData {
   calls: number;
   packets: number;
   empty: number;
@@ -169,14 +164,6 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
 /** Slot 0: empty calls; slot k: [2^(k-1), 2^k) packets (bpf/qdisc-dequeue.h). */
 function bucketsOf(slots: number[]): DequeueBucket[] {
   return slots.flatMap((calls, k) => (calls > 0 ? [{ low: k === 0 ? 0 : 2 ** (k - 1), high: k === 0 ? 0 : 2 ** k - 1, calls }] : []));
-}
-
-function sumBy<T>(list: T[], f: (t: T) => number): number {
-  return list.reduce((n, t) => n + f(t), 0);
-}
-
-function maxBy<T>(list: T[], f: (t: T) => number): number {
-  return list.reduce((n, t) => Math.max(n, f(t)), 0);
 }
 
 function parse(records: RawRecord[], params: Params): ProbeResult<QdiscDequeueData> {
@@ -233,14 +220,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<QdiscDequeueDa
   }
   const stopped = overhead?.stopped;
   const data: QdiscDequeueData = {
-    method: att.method,
-    attach: att.attach,
-    loadMs: att.loadMs,
-    ...(att.fallback !== undefined ? { fallback: att.fallback } : {}),
-    filter: { dev: att.filter.dev, netns: att.filter.netns },
-    windowMs: dump.windowMs,
-    ...(overhead ? { overhead } : {}),
-    ...(stopped ? { stopped } : {}),
+    ...sessionData(att, dump, overhead),
     calls: dump.seen,
     packets: sumBy(qdiscs, (q) => q.packets),
     empty: sumBy(qdiscs, (q) => q.empty),
@@ -254,7 +234,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<QdiscDequeueDa
   };
 
   const secs = `${(dump.windowMs / 1000).toFixed(1)}s`;
-  const scope = att.filter.dev ?? (att.filter.netns !== null ? `netns ${att.filter.netns}` : 'any device');
+  const scope = filterScope(att.filter);
   let summary: string;
   const busiest = [...qdiscs].sort((a, b) => b.packets - a.packets || b.calls - a.calls)[0];
   if (!busiest) summary = `no qdisc dequeue on ${scope} in ${secs} (${att.method})`;
@@ -284,9 +264,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<QdiscDequeueDa
         .slice(0, top)
         .map((q) => [q.device, q.handle, q.parent, q.calls, q.packets, q.empty, q.packetsPerCall, q.qlenMean, q.qlenMax, q.backlogMeanBytes, q.backlogMaxBytes, q.requeues, q.gsoAnomalies]),
     },
-    { title: 'Attach', columns: ['program', 'method', 'target', 'load ms', 'attach ms'], rows: att.attach.map((a) => [a.program, att.method, a.target, att.loadMs, a.attachMs]) },
+    ...sessionTables(att, overhead),
   ];
-  if (overhead) tables.push(overheadTable(overhead));
   return { data, summary, severity, charts, tables };
 }
 
