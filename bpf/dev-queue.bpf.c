@@ -81,6 +81,9 @@ static __always_inline int on_queue(struct sk_buff *skb)
 	__sync_fetch_and_add(&v->slots[log2_slot(len, DEVQ_SLOTS)], 1);
 	__sync_fetch_and_add(&v->packets, 1);
 	__sync_fetch_and_add(&v->bytes, len);
+	/* Bounds checks the compiler would drop (the enums' range) but the verifier needs. */
+	barrier_var(l3);
+	barrier_var(l4);
 	if (l3 < NETDEV_L3_SLOTS)
 		__sync_fetch_and_add(&v->l3[l3], 1);
 	if (l4 < NETDEV_L4_SLOTS)
@@ -117,6 +120,7 @@ static __always_inline int on_xmit(struct netdev_id *id, int rc, __u32 len)
 	v = value_of(id);
 	if (!v)
 		return 0;
+	barrier_var(slot); /* keeps the bounds check the compiler would drop (rc_slot's range) */
 	if (slot < DEVQ_RC_SLOTS)
 		__sync_fetch_and_add(&v->xmit[slot], 1);
 	if (slot == DEVQ_RC_OK)

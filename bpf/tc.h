@@ -6,7 +6,7 @@
 #include "netdev.h"
 
 #define TC_KIND_LEN 16
-/* Events kept per session; later ones are counted as lost. */
+/* Events kept per session; the ones that find the map full are counted as lost. */
 #define TC_MAX_EVENTS 4096
 
 enum tc_event_type {
@@ -15,16 +15,24 @@ enum tc_event_type {
 	TC_EV_RESET = 2,    /* qdisc:qdisc_reset: a qdisc's queue was flushed (device down, graft) */
 };
 
-/* Slots of the `counts` array. */
-enum tc_count {
-	TC_COUNT_SEEN = 0,  /* events that passed the filters; those past TC_MAX_EVENTS are lost */
-	TC_COUNT_SLOTS = 1,
+/* Slots of the per-CPU `totals` array. */
+enum tc_total {
+	TC_TOTAL_SEEN = 0,  /* events that passed the filters */
+	TC_TOTAL_LOST = 1,  /* of which not kept: `events` was full */
+	TC_TOTAL_SLOTS = 2,
 };
 
-/* One entry of the `events` array, in the order the events claimed their slot (64 bytes, no
- * holes). With the classic tracepoints the device is known by name only (ifindex, netns 0). */
-struct tc_event {
+/* Key of the `events` hash map: when and where the event happened, unique per event; the probe
+ * orders the events by time (16 bytes). */
+struct tc_event_key {
 	__u64 ts_ns;        /* bpf_ktime_get_ns() */
+	__u32 cpu;
+	__u32 seq;          /* this CPU's count of events before this one: unique even within a ns */
+};
+
+/* Value of `events` (56 bytes, no holes). With the classic tracepoints the device is known by
+ * name only (ifindex, netns 0). */
+struct tc_event {
 	__u32 type;         /* enum tc_event_type */
 	__u32 parent;
 	__u32 handle;       /* 0 at create: the tracepoint does not carry it */
