@@ -15,6 +15,7 @@ import {
   NETDEV_PARAMS,
   readNetdevId,
   readSession,
+  readTotals,
   round,
   sessionData,
   sessionNotes,
@@ -30,7 +31,10 @@ const TRACEPOINTS = { tc_create: 'qdisc:qdisc_create', tc_destroy: 'qdisc:qdisc_
 /** bpf/tc.h */
 const EVENT_TYPES = ['create', 'destroy', 'reset'] as const;
 const KIND_LEN = 16;
-const EVENT_SIZE = 24 + NETDEV_ID_SIZE + KIND_LEN;
+/** struct tc_event: type, parent, handle, pad, then the device, then the kind. */
+const EVENT_KIND_AT = 16 + NETDEV_ID_SIZE;
+/** Slots of the `totals` array: events seen, events not kept. */
+const TOTAL_SLOTS = 2;
 const TC_TIMEOUT_MS = 10_000;
 
 /** Configuration changes are rare: a session costs nothing measurable. The budget guards against a loop churning qdiscs. */
@@ -48,6 +52,7 @@ interface DumpEvent extends NetdevId {
 
 interface DumpCapture {
   seen: number;
+  lost: number;
   events: DumpEvent[];
 }
 
@@ -72,6 +77,14 @@ export interface TcEvent {
   parent: string;
 }
 
+/**
+ * A create or destroy of a qdisc with a handle: one tc configured. The kernel's own qdiscs (the
+ * default noqueue or pfifo_fast of a device, a tbf's inner bfifo) have handle 0 (`none`).
+ */
+function isConfigured(e: TcEvent): boolean {
+  return e.type !== 'reset' && e.handle !== null && e.handle !== 'none';
+}
+
 export interface TcDevice {
   device: string;
   creates: number;
@@ -83,38 +96,38 @@ export interface TcData extends SessionData {
   /** In the order they happened (the first `top`). */
   events: TcEvent[];
   eventCount: number;
+  /** Creates and destroys of qdiscs with a handle (configured with tc, not the kernel's defaults). */
+  configured: number;
   creates: number;
   destroys: number;
   resets: number;
   devices: TcDevice[];
-  /** Events past the kernel's array (TC_MAX_EVENTS), counted but not kept. */
+  /** Events counted but not kept (the kernel's event map, 4096 entries, was full). */
   lost: number;
   notes: string[];
 }
 
 function readDump(o: BpfObject): DumpCapture {
-  const seen = Number(o.map('counts').lookup(Buffer.alloc(4))?.readBigUInt64LE(0) ?? 0n);
-  const events: DumpEvent[] = [];
-  const map = o.map('events');
-  for (let i = 0; i < Math.min(seen, map.info.maxEntries); i++) {
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(i);
-    const v = map.lookup(key);
-    if (!v) continue;
-    const kind = v.subarray(24 + NETDEV_ID_SIZE, EVENT_SIZE);
-    const end = kind.indexOf(0);
-    events.push({
-      ts: v.readBigUInt64LE(0).toString(),
-      type: EVENT_TYPES[v.readUInt32LE(8)] ?? 'create',
-      parent: v.readUInt32LE(12),
-      handle: v.readUInt32LE(16),
-      ...readNetdevId(v, 24),
-      kind: kind.subarray(0, end < 0 ? kind.length : end).toString('latin1'),
+  const [seen, lost] = readTotals(o, TOTAL_SLOTS) as [number, number];
+  const keyed = o
+    .map('events')
+    .readAll()
+    .entries.map(([k, v]) => {
+      const kind = v.subarray(EVENT_KIND_AT, EVENT_KIND_AT + KIND_LEN);
+      const end = kind.indexOf(0);
+      const event: DumpEvent = {
+        ts: k.readBigUInt64LE(0).toString(),
+        type: EVENT_TYPES[v.readUInt32LE(0)] ?? 'create',
+        parent: v.readUInt32LE(4),
+        handle: v.readUInt32LE(8),
+        ...readNetdevId(v, 16),
+        kind: kind.subarray(0, end < 0 ? kind.length : end).toString('latin1'),
+      };
+      return { ts: k.readBigUInt64LE(0), seq: k.readUInt32LE(12), event };
     });
-  }
-  // Slots are claimed in order, but two CPUs may claim them a little out of time order.
-  events.sort((a, b) => (BigInt(a.ts) < BigInt(b.ts) ? -1 : BigInt(a.ts) > BigInt(b.ts) ? 1 : 0));
-  return { seen, events };
+  // In time order; events of one CPU within the same ns in the order they happened.
+  keyed.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.seq - b.seq));
+  return { seen, lost, events: keyed.map((e) => e.event) };
 }
 
 const sameQdisc = (a: DumpEvent, b: DumpEvent) => a.name === b.name && a.netns === b.netns && a.kind === b.kind && a.parent === b.parent;
@@ -201,13 +214,15 @@ function parse(records: RawRecord[], params: Params): ProbeResult<TcData> {
   }
   const devices = [...byDevice.values()].sort((a, b) => b.creates + b.destroys + b.resets - (a.creates + a.destroys + a.resets) || a.device.localeCompare(b.device));
   const count = (t: EventType) => events.filter((e) => e.type === t).length;
-  const lost = Math.max(0, dump.seen - dump.events.length);
-  if (lost > 0) notes.push(`${lost} qdisc events past the first ${dump.events.length} were counted but not kept`);
+  const lost = dump.lost;
+  if (lost > 0) notes.push(`${lost} qdisc events were counted but not kept: the event map was full`);
   const unnamed = events.filter((e) => e.type === 'create' && e.handle === null).length;
   if (unnamed > 0) notes.push(`${unnamed} created qdiscs have no known handle (the create tracepoint carries none, and tc no longer lists them)`);
 
+  const configured = events.filter(isConfigured);
   const data: TcData = {
     ...sessionData(att, dump, overhead),
+    configured: configured.length,
     events: events.slice(0, top),
     eventCount: events.length,
     creates: count('create'),
@@ -223,13 +238,13 @@ function parse(records: RawRecord[], params: Params): ProbeResult<TcData> {
   if (events.length === 0) summary = `no qdisc change on ${filterScope(att.filter)} in ${secs} (${att.method})`;
   else {
     const what = (e: TcEvent) => `${e.type} ${e.kind} ${e.handle ?? '?'} on ${e.device}`;
-    const shown = events.filter((e) => e.type !== 'reset').slice(0, 3);
-    const lead = shown.length > 0 ? shown.map(what).join(', ') : what(events[0]!);
-    const more = events.length > shown.length ? ` (${data.creates} creates, ${data.destroys} destroys, ${data.resets} resets in all)` : '';
-    summary = `qdiscs changed in ${secs}: ${lead}${more}`;
+    // Lead with what tc configured; the kernel's default and inner qdiscs and resets follow it.
+    const lead = [configured, events.filter((e) => e.type !== 'reset'), events].find((l) => l.length > 0)!;
+    const more = events.length > Math.min(3, lead.length) ? ` (${data.creates} creates, ${data.destroys} destroys, ${data.resets} resets in all)` : '';
+    summary = `qdiscs changed in ${secs}: ${lead.slice(0, 3).map(what).join(', ')}${more}`;
   }
   if (overhead?.stopped) summary += ` (stopped: ${overhead.stopped})`;
-  const severity = data.creates + data.destroys > 0 ? 'warning' : 'info';
+  const severity = configured.length > 0 ? 'warning' : 'info';
 
   const tables: TableSpec[] = [
     {
@@ -246,12 +261,12 @@ function parse(records: RawRecord[], params: Params): ProbeResult<TcData> {
 export const otherTc: ProbeDefinition<TcData> = {
   id: 'other.tc',
   title: 'qdisc configuration changes (tc churn)',
-  description: `Records every qdisc change during \`duration\`: a qdisc created by tc (\`qdisc:qdisc_create\`: \`tc qdisc add\`, or \`replace\` with another kind), destroyed (\`qdisc:qdisc_destroy\`: deleted, replaced, or its device gone) or reset (\`qdisc:qdisc_reset\`: its queue flushed, as when a device goes down or a qdisc is grafted), each with its time, device, namespace, kind, handle and parent, in order. \`dev\` and \`netns\` filter in the kernel. The create tracepoint carries no handle: a create's handle comes from a later destroy or reset of the same qdisc, or from \`tc qdisc show\` at the end of the window when it still exists. \`tc qdisc change\` (or \`replace\` with the same kind) changes parameters in place and fires none of these; default qdiscs the kernel attaches itself are not created by tc and show only when destroyed.
+  description: `Records every qdisc change during \`duration\`: a qdisc created by tc (\`qdisc:qdisc_create\`: \`tc qdisc add\`, or \`replace\` with another kind), destroyed (\`qdisc:qdisc_destroy\`: deleted, replaced, or its device gone) or reset (\`qdisc:qdisc_reset\`: its queue flushed, as when a device goes down or a qdisc is grafted), each with its time, device, namespace, kind, handle and parent, in order. \`dev\` and \`netns\` filter in the kernel. The create tracepoint carries no handle: a create's handle comes from a later destroy or reset of the same qdisc, or from \`tc qdisc show\` at the end of the window when it still exists. \`tc qdisc change\` (or \`replace\` with the same kind) changes parameters in place and fires none of these. The kernel's own qdiscs show too: a device's default (noqueue, pfifo_fast) destroyed when a root qdisc is added and created again when it is deleted, a shaper's inner bfifo; they have handle \`none\`, and \`configured\` counts only the others.
 
 Use it when drops or delay started suddenly: an orchestrator adding a shaper, a script replacing a root qdisc in a loop, or a device flapping (resets) is configuration churn, not load. Attaches tp_btf (falls back to the classic tracepoints, where devices are known by name only). Each change is one event kept in the kernel (up to 4096; the rest counted as lost).
 
 Replaces the seed's \`other/trace_tc_qdisc.bt\` (PROBES.md row 54).`,
-  normal: `No qdisc changes during an incident window: configuration is set once. Any create or destroy is a warning (somebody or something changed the queueing of a device); resets alone come with device state changes.`,
+  normal: `No qdisc changes during an incident window: configuration is set once. A create or destroy of a qdisc with a handle is a warning (somebody or something changed the queueing of a device); the kernel's default qdiscs coming and going and resets alone come with devices going up, down or away.`,
   replaces: ['other/trace_tc_qdisc.bt'],
   params: {
     duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to watch.', cliOption: 'duration' },

@@ -44,8 +44,9 @@ describe('other.tc in a namespace', () => {
     const device = `${pair.peerDev}@${pair.ns}`;
     assert.ok(data.events.every((e) => e.device === device && e.dev === pair.peerDev && e.netns === pair.ns), 'only the namespace device');
 
-    // tc created exactly the three qdiscs it was asked to, in order, each named with its handle.
-    const creates = matching(data.events, { type: 'create' });
+    // tc created exactly the three root qdiscs it was asked to, in order, each named with its
+    // handle (the kernel's own come and go too: the device's default noqueue, the tbfs' bfifo).
+    const creates = data.events.filter((e) => e.type === 'create' && e.parent === 'root' && e.kind !== 'noqueue');
     assert.deepEqual(
       creates.map((e) => [e.kind, e.handle, e.parent, e.handleFrom]),
       [
@@ -54,7 +55,13 @@ describe('other.tc in a namespace', () => {
         ['tbf', '8:', 'root', 'tc'],
       ],
     );
-    assert.equal(data.creates, 3);
+    assert.deepEqual(
+      matching(data.events, { type: 'create', kind: 'bfifo' }).map((e) => e.parent),
+      ['5:1', '8:1'],
+      "each tbf's inner bfifo",
+    );
+    // Configured changes: the three creates and the two destroys of qdiscs with a handle.
+    assert.equal(data.configured, 5);
     // The replace destroyed the tbf, the delete the pfifo: each after its own create.
     const [tbfDestroy] = matching(data.events, { type: 'destroy', kind: 'tbf', handle: '5:', parent: 'root' });
     const [pfifoDestroy] = matching(data.events, { type: 'destroy', kind: 'pfifo', handle: '6:', parent: 'root' });
