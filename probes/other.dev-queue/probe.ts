@@ -44,7 +44,7 @@ export const DEV_QUEUE_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000
 
 type Split<K extends string> = Record<K, number>;
 
-interface DumpEntry extends NetdevId {
+export interface DumpEntry extends NetdevId {
   slots: number[];
   packets: number;
   bytes: number;
@@ -56,7 +56,7 @@ interface DumpEntry extends NetdevId {
   xmitBytes: number;
 }
 
-interface DumpCapture {
+export interface DumpCapture {
   queued: number;
   xmits: number;
   unkeyed: number;
@@ -113,7 +113,8 @@ export interface DevQueueData extends SessionData {
   notes: string[];
 }
 
-function readDump(o: BpfObject): DumpCapture {
+/** Reads the `devices` map and the totals (exported for the test of the classic-tracepoint flavour). */
+export function readDump(o: BpfObject): DumpCapture {
   const [queued, xmits, unkeyed] = readTotals(o, TOTAL_SLOTS) as [number, number, number];
   const entries = o
     .map('devices')
@@ -152,7 +153,7 @@ function bucketsOf(slots: number[]): SizeBucket[] {
  * With the classic tracepoints net_dev_xmit names the device only (ifindex and netns 0): its
  * results join the one queueing device of that name, when there is exactly one.
  */
-function joinNameOnly(entries: DumpEntry[], notes: string[]): DumpEntry[] {
+export function joinNameOnly(entries: DumpEntry[], notes: string[]): DumpEntry[] {
   const named = entries.filter((e) => e.ifindex === 0 && e.netns === 0);
   const rest = entries.filter((e) => !(e.ifindex === 0 && e.netns === 0));
   for (const n of named) {

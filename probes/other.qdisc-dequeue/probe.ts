@@ -43,7 +43,7 @@ const TOTAL_SLOTS = 2;
  */
 export const QDISC_DEQUEUE_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 500_000 };
 
-interface DumpEntry extends NetdevId {
+export interface DumpEntry extends NetdevId {
   handle: number;
   parent: number;
   slots: number[];
@@ -59,7 +59,7 @@ interface DumpEntry extends NetdevId {
   gsoAnomalies: number;
 }
 
-interface DumpCapture {
+export interface DumpCapture {
   seen: number;
   unkeyed: number;
   entries: DumpEntry[];
@@ -130,7 +130,8 @@ export interface QdiscDequeueData extends SessionData {
   notes: string[];
 }
 
-function readDump(o: BpfObject): DumpCapture {
+/** Reads the `qdiscs` map and the totals (exported for the test of the classic-tracepoint flavour). */
+export function readDump(o: BpfObject): DumpCapture {
   const [seen, unkeyed] = readTotals(o, TOTAL_SLOTS) as [number, number];
   const entries = o
     .map('qdiscs')

@@ -42,7 +42,7 @@ export const TC_BUDGET: OverheadBudget = { cpu: 0.01, eventsPerSec: 100_000 };
 
 type EventType = (typeof EVENT_TYPES)[number];
 
-interface DumpEvent extends NetdevId {
+export interface DumpEvent extends NetdevId {
   ts: string;
   type: EventType;
   parent: number;
@@ -50,7 +50,7 @@ interface DumpEvent extends NetdevId {
   kind: string;
 }
 
-interface DumpCapture {
+export interface DumpCapture {
   seen: number;
   lost: number;
   events: DumpEvent[];
@@ -107,7 +107,8 @@ export interface TcData extends SessionData {
   notes: string[];
 }
 
-function readDump(o: BpfObject): DumpCapture {
+/** Reads the `events` map, in time order, and the totals (exported for the test of the classic-tracepoint flavour). */
+export function readDump(o: BpfObject): DumpCapture {
   const [seen, lost] = readTotals(o, TOTAL_SLOTS) as [number, number];
   const keyed = o
     .map('events')

@@ -3,7 +3,7 @@ import { createSocket } from 'node:dgram';
 import { before, describe, it } from 'node:test';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
-import { otherDevQueue, type DevQueueData } from '../../probes/other.dev-queue/probe.js';
+import { joinNameOnly, otherDevQueue, readDump, type DevQueueData } from '../../probes/other.dev-queue/probe.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, type VethPair } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
@@ -80,14 +80,38 @@ describe('other.dev-queue on a veth pair', () => {
     await assertReplays(otherDevQueue, idle, recvParams, b, 'recv');
   });
 
-  it('the classic tracepoint flavour loads and attaches too (the fallback where tp_btf is refused)', () => {
+  it('the classic tracepoint flavour counts the same (the fallback where tp_btf is refused); driver results, named only, join their device', async (t) => {
+    const pair = await quietPair(t);
+    const sink = await listener(pair);
+    t.after(() => sink.close());
+    const name = new Uint8Array(16);
+    name.set(Buffer.from(pair.peerDev));
     const o = BpfObject.open(bpfObjectPath('dev-queue'), {
       autoload: { dev_queue_tp_btf: false, dev_xmit_tp_btf: false, dev_queue_tracepoint: true, dev_xmit_tracepoint: true },
+      globals: { targ_dev: name },
     });
     try {
       o.load();
       assert.match(o.program('dev_queue_tracepoint').attachTracepoint('net', 'net_dev_queue').target, /net_dev_queue/);
       assert.match(o.program('dev_xmit_tracepoint').attachTracepoint('net', 'net_dev_xmit').target, /net_dev_xmit/);
+      const n = 12;
+      await udpFromNs(pair, n, 100);
+      const dump = readDump(o);
+      // Queued packets carry the device; the driver's results only its name (ifindex, netns 0).
+      assert.deepEqual(
+        dump.entries.map((e) => [e.ifindex === 0, e.packets, e.xmit[0]]),
+        [
+          [false, n, 0],
+          [true, 0, n],
+        ],
+      );
+      const notes: string[] = [];
+      const [joined, ...rest] = joinNameOnly(dump.entries, notes);
+      assert.deepEqual(rest, []);
+      assert.deepEqual(notes, []);
+      assert.equal(joined!.bytes, n * udpFrameBytes(100));
+      assert.equal(joined!.xmit[0], n);
+      assert.equal(joined!.xmitBytes, n * udpFrameBytes(100));
     } finally {
       o.close();
     }

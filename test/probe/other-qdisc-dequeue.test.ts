@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
-import { otherQdiscDequeue, type QdiscDequeueData } from '../../probes/other.qdisc-dequeue/probe.js';
+import { otherQdiscDequeue, readDump, type QdiscDequeueData } from '../../probes/other.qdisc-dequeue/probe.js';
 import { tcHandle } from '../../probes/netdev.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
@@ -80,12 +80,23 @@ describe('other.qdisc-dequeue on a tbf-shaped veth', () => {
     await assertReplays(otherQdiscDequeue, idle, quietParams, b, 'quiet');
   });
 
-  it('the classic tracepoint flavour loads and attaches too (the fallback where tp_btf is refused)', () => {
-    const o = BpfObject.open(bpfObjectPath('qdisc-dequeue'), { autoload: { qdisc_dequeue_tp_btf: false, qdisc_dequeue_tracepoint: true } });
+  it('the classic tracepoint flavour counts the same burst (the fallback where tp_btf is refused)', async (t) => {
+    const shaped = await quietPair(t);
+    await run(['tc', '-n', shaped.ns, 'qdisc', 'add', 'dev', shaped.peerDev, 'root', 'handle', '9:', 'tbf', 'rate', '1mbit', 'burst', '2k', 'latency', '400ms']);
+    const name = new Uint8Array(16);
+    name.set(Buffer.from(shaped.peerDev));
+    const o = BpfObject.open(bpfObjectPath('qdisc-dequeue'), { autoload: { qdisc_dequeue_tp_btf: false, qdisc_dequeue_tracepoint: true }, globals: { targ_dev: name } });
     try {
       o.load();
-      const link = o.program('qdisc_dequeue_tracepoint').attachTracepoint('qdisc', 'qdisc_dequeue');
-      assert.match(link.target, /qdisc_dequeue/);
+      assert.match(o.program('qdisc_dequeue_tracepoint').attachTracepoint('qdisc', 'qdisc_dequeue').target, /qdisc_dequeue/);
+      const n = 20;
+      await udpFromNs(shaped, n, 200);
+      await new Promise((resolve) => setTimeout(resolve, 500)); // 20 x 242 bytes leave a 1mbit tbf within ~40 ms
+      const dump = readDump(o);
+      assert.equal(dump.entries.length, 1);
+      const e = dump.entries[0]!;
+      assert.deepEqual([e.name, tcHandle(e.handle), tcHandle(e.parent), e.packets], [shaped.peerDev, '9:', 'root', n]);
+      assert.ok(e.empty > 0 && e.backlogMax > 0, JSON.stringify(e));
     } finally {
       o.close();
     }

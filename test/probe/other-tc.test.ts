@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
-import { otherTc, type TcData, type TcEvent } from '../../probes/other.tc/probe.js';
+import { otherTc, readDump, type TcData, type TcEvent } from '../../probes/other.tc/probe.js';
+import { tcHandle } from '../../probes/netdev.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
@@ -84,12 +85,28 @@ describe('other.tc in a namespace', () => {
     await assertReplays(otherTc, idle, quietParams, b, 'quiet');
   });
 
-  it('the classic tracepoint flavour loads and attaches too (the fallback where tp_btf is refused)', () => {
+  it('the classic tracepoint flavour records the same changes, by device name (the fallback where tp_btf is refused)', async (t) => {
+    const pair = await quietPair(t);
     const names = ['create', 'destroy', 'reset'];
-    const o = BpfObject.open(bpfObjectPath('tc'), { autoload: Object.fromEntries(names.flatMap((n) => [[`tc_${n}_tp_btf`, false], [`tc_${n}_tracepoint`, true]])) });
+    const dev = new Uint8Array(16);
+    dev.set(Buffer.from(pair.peerDev));
+    const o = BpfObject.open(bpfObjectPath('tc'), {
+      autoload: Object.fromEntries(names.flatMap((n) => [[`tc_${n}_tp_btf`, false], [`tc_${n}_tracepoint`, true]])),
+      globals: { targ_dev: dev },
+    });
     try {
       o.load();
       for (const n of names) assert.match(o.program(`tc_${n}_tracepoint`).attachTracepoint('qdisc', `qdisc_${n}`).target, new RegExp(`qdisc_${n}`));
+      await run(['tc', '-n', pair.ns, 'qdisc', 'add', 'dev', pair.peerDev, 'root', 'handle', '5:', 'tbf', 'rate', '1mbit', 'burst', '2k', 'latency', '100ms']);
+      await run(['tc', '-n', pair.ns, 'qdisc', 'del', 'dev', pair.peerDev, 'root']);
+      const dump = readDump(o);
+      assert.equal(dump.lost, 0);
+      assert.ok(dump.events.every((e) => e.name === pair.peerDev && e.ifindex === 0 && e.netns === 0), 'named only');
+      const tbf = dump.events.filter((e) => e.kind === 'tbf' && e.type !== 'reset').map((e) => [e.type, tcHandle(e.handle), tcHandle(e.parent)]);
+      assert.deepEqual(tbf, [
+        ['create', 'none', 'root'],
+        ['destroy', '5:', 'root'],
+      ]);
     } finally {
       o.close();
     }
