@@ -33,7 +33,7 @@ struct {
 	__type(value, __u64);
 } totals SEC(".maps");
 
-static __always_inline struct qdeq_value *value_of(struct qdeq_key *key, __u32 requeues)
+static __always_inline struct qdeq_value *value_of(struct qdeq_key *key, struct Qdisc *q, __u32 requeues)
 {
 	struct qdeq_value *v, init = {};
 
@@ -41,6 +41,7 @@ static __always_inline struct qdeq_value *value_of(struct qdeq_key *key, __u32 r
 	if (v)
 		return v;
 	init.requeues_first = requeues;
+	BPF_CORE_READ_STR_INTO(&init.kind, q, ops, id);
 	bpf_map_update_elem(&qdiscs, key, &init, BPF_NOEXIST);
 	v = bpf_map_lookup_elem(&qdiscs, key);
 	if (!v)
@@ -73,7 +74,7 @@ static __always_inline int on_dequeue(struct Qdisc *q, int packets, struct sk_bu
 	n = skb && packets > 0 ? packets : 0;
 	netdev_bump(&totals, QDEQ_TOTAL_SEEN);
 
-	v = value_of(&key, requeues);
+	v = value_of(&key, q, requeues);
 	if (!v)
 		return 0;
 	__sync_fetch_and_add(&v->slots[log2_slot(n, QDEQ_SLOTS)], 1);

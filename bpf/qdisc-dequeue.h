@@ -10,6 +10,7 @@
  * [2^(k-1), 2^k) packets; the last slot also holds everything larger. */
 #define QDEQ_SLOTS 10
 #define QDEQ_MAX_ENTRIES 1024
+#define QDEQ_KIND_LEN 16
 
 /* Slots of the per-CPU `totals` array. */
 enum qdeq_total {
@@ -25,7 +26,7 @@ struct qdeq_key {
 	__u32 parent;   /* TC_H_ROOT (0xffffffff) for a device's root qdisc */
 };
 
-/* Value of `qdiscs` (144 bytes, no holes). qlen and backlog are read right after the dequeue:
+/* Value of `qdiscs` (160 bytes, no holes). qlen and backlog are read right after the dequeue:
  * what is still waiting. */
 struct qdeq_value {
 	__u64 slots[QDEQ_SLOTS]; /* dequeue calls per log2 bucket of packets dequeued */
@@ -39,6 +40,7 @@ struct qdeq_value {
 	__u32 requeues_first;    /* the qdisc's requeue counter when first seen */
 	__u32 requeues_last;     /* and at the latest dequeue */
 	__u64 gso_anomalies;     /* dequeued skbs with a GSO size but no GSO type */
+	char kind[QDEQ_KIND_LEN]; /* the qdisc's kind (ops->id), read when first seen */
 };
 
 #endif

@@ -58,11 +58,15 @@ export function netdevGlobals(f: NetdevFilter): Record<string, GlobalValue> {
   return { targ_dev: name, targ_netns: f.netnsInode };
 }
 
+/** A NUL-terminated C string of a fixed-size field. */
+export function cString(raw: Buffer): string {
+  const end = raw.indexOf(0);
+  return raw.subarray(0, end < 0 ? raw.length : end).toString('latin1');
+}
+
 /** Decodes a `struct netdev_id` at `offset` of a map key or value. */
 export function readNetdevId(buf: Buffer, offset = 0): NetdevId {
-  const raw = buf.subarray(offset + 8, offset + NETDEV_ID_SIZE);
-  const end = raw.indexOf(0);
-  return { ifindex: buf.readUInt32LE(offset), netns: buf.readUInt32LE(offset + 4), name: raw.subarray(0, end < 0 ? raw.length : end).toString('latin1') };
+  return { ifindex: buf.readUInt32LE(offset), netns: buf.readUInt32LE(offset + 4), name: cString(buf.subarray(offset + 8, offset + NETDEV_ID_SIZE)) };
 }
 
 /** Which namespace is which, recorded with a dump so that a replay names devices the same way. */

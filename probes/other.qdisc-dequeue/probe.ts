@@ -15,6 +15,7 @@ import {
   namespaceLabel,
   NETDEV_ID_SIZE,
   NETDEV_PARAMS,
+  cString,
   readNetdevId,
   readSession,
   readTotals,
@@ -33,6 +34,7 @@ const TRACEPOINT = 'qdisc:qdisc_dequeue';
 const SLOTS = 10;
 /** Slots of the `totals` array: calls seen, calls not kept per qdisc. */
 const TOTAL_SLOTS = 2;
+const KIND_LEN = 16;
 
 /**
  * What a session may cost: 5% of one CPU, 500k dequeue calls/s. Measured here (run statistics
@@ -57,6 +59,7 @@ export interface DumpEntry extends NetdevId {
   requeuesFirst: number;
   requeuesLast: number;
   gsoAnomalies: number;
+  kind: string;
 }
 
 export interface DumpCapture {
@@ -79,6 +82,8 @@ export interface DequeueQdisc {
   ifindex: number;
   /** The `ip netns` name (or `netns:<inode>`), null in ebpfnet's namespace. */
   netns: string | null;
+  /** The qdisc's kind (`tbf`, `fq_codel`, `pfifo_fast`...). */
+  kind: string;
   /** tc's notation: `9:`, `1:10`; parent `root` for a device's root qdisc. */
   handle: string;
   parent: string;
@@ -154,6 +159,7 @@ export function readDump(o: BpfObject): DumpCapture {
         requeuesFirst: v.readUInt32LE(base + 8),
         requeuesLast: v.readUInt32LE(base + 12),
         gsoAnomalies: Number(v.readBigUInt64LE(base + 16)),
+        kind: cString(v.subarray(base + 24, base + 24 + KIND_LEN)),
       };
     });
   entries.sort((a, b) => b.calls - a.calls || a.ifindex - b.ifindex || a.handle - b.handle);
@@ -182,6 +188,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<QdiscDequeueDa
       dev: e.name,
       ifindex: e.ifindex,
       netns: namespaceLabel(e.netns, dump),
+      kind: e.kind,
       handle: tcHandle(e.handle),
       parent: tcHandle(e.parent),
       calls: e.calls,
@@ -242,7 +249,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<QdiscDequeueDa
   const busiest = [...qdiscs].sort((a, b) => b.packets - a.packets || b.calls - a.calls)[0];
   if (!busiest) summary = `no qdisc dequeue on ${scope} in ${secs} (${att.method})`;
   else {
-    const lead = `${busiest.device} ${busiest.handle}: ${busiest.packets} packets in ${busiest.calls} dequeues (${busiest.empty} empty), queue up to ${busiest.qlenMax} packets / ${busiest.backlogMaxBytes} B`;
+    const lead = `${busiest.kind} ${busiest.handle} on ${busiest.device}: ${busiest.packets} packets in ${busiest.calls} dequeues (${busiest.empty} empty), queue up to ${busiest.qlenMax} packets / ${busiest.backlogMaxBytes} B`;
     const more = qdiscs.length > 1 ? `; ${data.packets} packets on ${qdiscs.length} qdiscs in all` : '';
     const extra = [requeues > 0 ? `${requeues} requeues` : '', gsoAnomalies > 0 ? `${gsoAnomalies} skbs with a GSO size but no GSO type` : ''].filter((s) => s !== '');
     summary = `${lead} in ${secs}${more}${extra.length > 0 ? ` (${extra.join(', ')})` : ''}`;
@@ -255,17 +262,17 @@ function parse(records: RawRecord[], params: Params): ProbeResult<QdiscDequeueDa
     .slice(0, top)
     .map((q) => ({
       kind: 'histogram',
-      title: `${q.device} ${q.handle}: packets per dequeue call (0 = empty; log2 buckets)`,
+      title: `${q.kind} ${q.handle} on ${q.device}: packets per dequeue call (0 = empty; log2 buckets)`,
       unit: 'packets',
       buckets: q.buckets.map((b) => ({ low: b.low, high: b.high, count: b.calls })),
     }));
   const tables: TableSpec[] = [
     {
       title: 'Root qdisc dequeues (queue length and backlog right after each dequeue)',
-      columns: ['device', 'handle', 'parent', 'calls', 'packets', 'empty', 'packets/call', 'qlen mean', 'qlen max', 'backlog mean B', 'backlog max B', 'requeues', 'GSO anomalies'],
+      columns: ['device', 'kind', 'handle', 'parent', 'calls', 'packets', 'empty', 'packets/call', 'qlen mean', 'qlen max', 'backlog mean B', 'backlog max B', 'requeues', 'GSO anomalies'],
       rows: qdiscs
         .slice(0, top)
-        .map((q) => [q.device, q.handle, q.parent, q.calls, q.packets, q.empty, q.packetsPerCall, q.qlenMean, q.qlenMax, q.backlogMeanBytes, q.backlogMaxBytes, q.requeues, q.gsoAnomalies]),
+        .map((q) => [q.device, q.kind, q.handle, q.parent, q.calls, q.packets, q.empty, q.packetsPerCall, q.qlenMean, q.qlenMax, q.backlogMeanBytes, q.backlogMaxBytes, q.requeues, q.gsoAnomalies]),
     },
     ...sessionTables(att, overhead),
   ];

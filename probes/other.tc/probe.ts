@@ -8,6 +8,7 @@ import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
   collectSession,
+  cString,
   deviceLabel,
   filterScope,
   namespaceLabel,
@@ -114,15 +115,13 @@ export function readDump(o: BpfObject): DumpCapture {
     .map('events')
     .readAll()
     .entries.map(([k, v]) => {
-      const kind = v.subarray(EVENT_KIND_AT, EVENT_KIND_AT + KIND_LEN);
-      const end = kind.indexOf(0);
       const event: DumpEvent = {
         ts: k.readBigUInt64LE(0).toString(),
         type: EVENT_TYPES[v.readUInt32LE(0)] ?? 'create',
         parent: v.readUInt32LE(4),
         handle: v.readUInt32LE(8),
         ...readNetdevId(v, 16),
-        kind: kind.subarray(0, end < 0 ? kind.length : end).toString('latin1'),
+        kind: cString(v.subarray(EVENT_KIND_AT, EVENT_KIND_AT + KIND_LEN)),
       };
       return { ts: k.readBigUInt64LE(0), seq: k.readUInt32LE(12), event };
     });

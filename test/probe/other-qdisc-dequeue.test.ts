@@ -48,6 +48,7 @@ describe('other.qdisc-dequeue on a tbf-shaped veth', () => {
     assert.equal(q.dev, shaped.peerDev);
     assert.equal(q.netns, shaped.ns);
     assert.equal(q.device, `${shaped.peerDev}@${shaped.ns}`);
+    assert.equal(q.kind, 'tbf');
     assert.equal(q.handle, '9:');
     assert.equal(q.parent, 'root');
     assert.equal(q.packets, n);
@@ -65,9 +66,9 @@ describe('other.qdisc-dequeue on a tbf-shaped veth', () => {
     assert.equal(q.buckets.reduce((s, k) => s + k.calls, 0), q.calls, 'the histogram holds every call');
     assert.equal(q.buckets.find((k) => k.low === 0)?.calls, q.empty);
     assert.equal(f.severity, 'warning');
-    assert.match(f.summary, new RegExp(`${n} packets in ${q.calls} dequeues`));
+    assert.match(f.summary, new RegExp(`^tbf 9: on ${q.device}: ${n} packets in ${q.calls} dequeues \\(${q.empty} empty\\), queue up to ${q.qlenMax} packets / ${q.backlogMaxBytes} B`));
     assert.equal(f.charts[0]?.kind, 'histogram');
-    assert.deepEqual(f.tables[0]?.rows[0]?.slice(0, 5), [q.device, '9:', 'root', q.calls, n]);
+    assert.deepEqual(f.tables[0]?.rows[0]?.slice(0, 6), [q.device, 'tbf', '9:', 'root', q.calls, n]);
 
     assert.equal(idle.status, 'ok', idle.reason);
     const quietData = idle.data as QdiscDequeueData;
@@ -95,7 +96,7 @@ describe('other.qdisc-dequeue on a tbf-shaped veth', () => {
       const dump = readDump(o);
       assert.equal(dump.entries.length, 1);
       const e = dump.entries[0]!;
-      assert.deepEqual([e.name, tcHandle(e.handle), tcHandle(e.parent), e.packets], [shaped.peerDev, '9:', 'root', n]);
+      assert.deepEqual([e.name, e.kind, tcHandle(e.handle), tcHandle(e.parent), e.packets], [shaped.peerDev, 'tbf', '9:', 'root', n]);
       assert.ok(e.empty > 0 && e.backlogMax > 0, JSON.stringify(e));
     } finally {
       o.close();
