@@ -132,7 +132,7 @@ export function readDump(o: BpfObject): DumpCapture {
 
 const sameQdisc = (a: DumpEvent, b: DumpEvent) => a.name === b.name && a.netns === b.netns && a.kind === b.kind && a.parent === b.parent;
 
-/** Index of the first later destroy or reset of the qdisc event `i` created. */
+/** The first later destroy or reset of the qdisc event `i` created (same device, kind and parent). */
 function laterOf(events: DumpEvent[], i: number): DumpEvent | undefined {
   return events.slice(i + 1).find((e) => e.type !== 'create' && sameQdisc(e, events[i]!));
 }
@@ -217,7 +217,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<TcData> {
   const lost = dump.lost;
   if (lost > 0) notes.push(`${lost} qdisc events were counted but not kept: the event map was full`);
   const unnamed = events.filter((e) => e.type === 'create' && e.handle === null).length;
-  if (unnamed > 0) notes.push(`${unnamed} created qdiscs have no known handle (the create tracepoint carries none, and tc no longer lists them)`);
+  if (unnamed > 0) notes.push(`${unnamed} created qdisc${unnamed === 1 ? ' has' : 's have'} no known handle (the create tracepoint carries none, and tc does not list ${unnamed === 1 ? 'it' : 'them'}: a shaper's inner qdisc, or a namespace without a name)`);
 
   const configured = events.filter(isConfigured);
   const data: TcData = {
