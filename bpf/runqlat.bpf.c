@@ -19,6 +19,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "runqlat.h"
+#include "log2.h"
 
 #define TASK_RUNNING_ 0
 /* Classic sched_switch `prev_state`: bits 0-7 are the sleeping states (S D T t X Z P I), bit 8
@@ -85,29 +86,9 @@ static __always_inline void bump_total(__u32 slot)
 		*n += 1; /* per-CPU slot: no atomics needed */
 }
 
-/* floor(log2(v)) for v > 0. */
-static __always_inline __u32 log2_u64(__u64 v)
-{
-	__u32 r = 0;
-
-	if (v >> 32) { v >>= 32; r += 32; }
-	if (v >> 16) { v >>= 16; r += 16; }
-	if (v >> 8) { v >>= 8; r += 8; }
-	if (v >> 4) { v >>= 4; r += 4; }
-	if (v >> 2) { v >>= 2; r += 2; }
-	if (v >> 1) r += 1;
-	return r;
-}
-
 static __always_inline __u32 slot_of(__u64 delta_ns)
 {
-	__u64 us = delta_ns / 1000;
-	__u32 slot;
-
-	if (us == 0)
-		return 0;
-	slot = log2_u64(us) + 1;
-	return slot < RUNQLAT_SLOTS ? slot : RUNQLAT_SLOTS - 1;
+	return log2_slot(delta_ns / 1000, RUNQLAT_SLOTS);
 }
 
 static __always_inline bool in_targets(__u32 tid)

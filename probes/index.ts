@@ -16,6 +16,9 @@ import { ovsDrops } from './ovs.drops/probe.js';
 import { ovsMegaflow } from './ovs.megaflow/probe.js';
 import { otherArp } from './other.arp/probe.js';
 import { netDefrag } from './net.defrag/probe.js';
+import { otherQdiscDequeue } from './other.qdisc-dequeue/probe.js';
+import { otherDevQueue } from './other.dev-queue/probe.js';
+import { otherTc } from './other.tc/probe.js';
 
 export const allProbes: ProbeDefinition[] = [netIface, qdiscStats, qdiscLatency, dropsKernel as ProbeDefinition];
 allProbes.push(qdiscDrops as ProbeDefinition, dropsEth as ProbeDefinition, dropsMonitor as ProbeDefinition);
@@ -27,3 +30,4 @@ allProbes.push(netConntrack as ProbeDefinition);
 allProbes.push(ovsDrops as ProbeDefinition, ovsMegaflow as ProbeDefinition);
 allProbes.push(otherArp as ProbeDefinition);
 allProbes.push(netDefrag as ProbeDefinition);
+allProbes.push(otherQdiscDequeue as ProbeDefinition, otherDevQueue as ProbeDefinition, otherTc as ProbeDefinition);

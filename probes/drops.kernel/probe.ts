@@ -83,7 +83,7 @@ export interface DropsData {
   top: Array<{ reason: string; location: string; device: string; count: number }>;
 }
 
-async function netnsInode(ns: string): Promise<number> {
+export async function netnsInode(ns: string): Promise<number> {
   if (/^\d+$/.test(ns)) return Number(ns);
   const path = ns.includes('/') ? ns : `${NETNS_DIR}/${ns}`;
   try {
@@ -93,7 +93,7 @@ async function netnsInode(ns: string): Promise<number> {
   }
 }
 
-async function namedNamespaces(): Promise<Record<string, string>> {
+export async function namedNamespaces(): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   let names: string[] = [];
   try {

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0
+/* other.dev-queue: what is handed to each device's transmit path (net:net_dev_queue, fired by
+ * __dev_queue_xmit for every packet, with or without a qdisc) and what its driver answered
+ * (net:net_dev_xmit, the return code of ndo_start_xmit), aggregated in the kernel per device:
+ * packets, bytes, a log2 size histogram, the L3/L4 split, GSO packets and GSO anomalies, and
+ * driver results (NETDEV_TX_OK, NETDEV_TX_BUSY, NET_XMIT_DROP/CN, errors).
+ *
+ * Two attach flavours of the two handlers, chosen at load by the probe: tp_btf (typed
+ * arguments) and the classic tracepoints ("?": autoload off). At net_dev_xmit the skb may be
+ * freed already: only the device (tp_btf) or its name (classic) is read there. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "dev-queue.h"
+#include "log2.h"
+
+#define NETDEV_TX_BUSY_ 0x10
+#define NET_XMIT_DROP_ 0x01
+#define NET_XMIT_CN_ 0x02
+
+/* Filters, set before load: a device name (empty: any) and a namespace inode (0: any). */
+const volatile char targ_dev[NETDEV_NAME_LEN] = {};
+const volatile __u32 targ_netns = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DEVQ_MAX_ENTRIES);
+	__type(key, struct netdev_id);
+	__type(value, struct devq_value);
+} devices SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DEVQ_TOTAL_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} totals SEC(".maps");
+
+static __always_inline struct devq_value *value_of(struct netdev_id *id)
+{
+	static const struct devq_value zero;
+	struct devq_value *v;
+
+	v = bpf_map_lookup_elem(&devices, id);
+	if (v)
+		return v;
+	bpf_map_update_elem(&devices, id, &zero, BPF_NOEXIST);
+	v = bpf_map_lookup_elem(&devices, id);
+	if (!v)
+		netdev_bump(&totals, DEVQ_TOTAL_UNKEYED);
+	return v;
+}
+
+static __always_inline int on_queue(struct sk_buff *skb)
+{
+	struct netdev_id id = {};
+	struct net_device *dev;
+	struct devq_value *v;
+	enum netdev_l3 l3;
+	enum netdev_l4 l4;
+	bool gso, anomaly;
+	__u32 len;
+
+	if (!skb)
+		return 0;
+	dev = BPF_CORE_READ(skb, dev);
+	if (!dev)
+		return 0;
+	netdev_id_of(dev, &id);
+	if (!netdev_matches(&id, targ_dev, targ_netns))
+		return 0;
+	netdev_bump(&totals, DEVQ_TOTAL_QUEUED);
+	v = value_of(&id);
+	if (!v)
+		return 0;
+	len = BPF_CORE_READ(skb, len);
+	skb_classes(skb, &l3, &l4);
+	skb_gso(skb, &gso, &anomaly);
+	__sync_fetch_and_add(&v->slots[log2_slot(len, DEVQ_SLOTS)], 1);
+	__sync_fetch_and_add(&v->packets, 1);
+	__sync_fetch_and_add(&v->bytes, len);
+	/* Bounds checks the compiler would drop (the enums' range) but the verifier needs. */
+	barrier_var(l3);
+	barrier_var(l4);
+	if (l3 < NETDEV_L3_SLOTS)
+		__sync_fetch_and_add(&v->l3[l3], 1);
+	if (l4 < NETDEV_L4_SLOTS)
+		__sync_fetch_and_add(&v->l4[l4], 1);
+	if (gso)
+		__sync_fetch_and_add(&v->gso_packets, 1);
+	if (anomaly)
+		__sync_fetch_and_add(&v->gso_anomalies, 1);
+	return 0;
+}
+
+static __always_inline __u32 rc_slot(int rc)
+{
+	if (rc == 0)
+		return DEVQ_RC_OK;
+	if (rc == NETDEV_TX_BUSY_)
+		return DEVQ_RC_BUSY;
+	if (rc == NET_XMIT_DROP_)
+		return DEVQ_RC_DROP;
+	if (rc == NET_XMIT_CN_)
+		return DEVQ_RC_CN;
+	return rc < 0 ? DEVQ_RC_ERROR : DEVQ_RC_OTHER;
+}
+
+/* `id` is the device's (tp_btf) or only its name (classic tracepoint). */
+static __always_inline int on_xmit(struct netdev_id *id, int rc, __u32 len)
+{
+	struct devq_value *v;
+	__u32 slot = rc_slot(rc);
+
+	if (!netdev_matches(id, targ_dev, id->netns ? targ_netns : 0))
+		return 0;
+	netdev_bump(&totals, DEVQ_TOTAL_XMIT);
+	v = value_of(id);
+	if (!v)
+		return 0;
+	barrier_var(slot); /* keeps the bounds check the compiler would drop (rc_slot's range) */
+	if (slot < DEVQ_RC_SLOTS)
+		__sync_fetch_and_add(&v->xmit[slot], 1);
+	if (slot == DEVQ_RC_OK)
+		__sync_fetch_and_add(&v->xmit_bytes, len);
+	return 0;
+}
+
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(dev_queue_tp_btf, struct sk_buff *skb)
+{
+	return on_queue(skb);
+}
+
+SEC("tp_btf/net_dev_xmit")
+int BPF_PROG(dev_xmit_tp_btf, struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len)
+{
+	struct netdev_id id = {};
+
+	if (!dev)
+		return 0;
+	netdev_id_of(dev, &id);
+	return on_xmit(&id, rc, skb_len);
+}
+
+SEC("?tracepoint/net/net_dev_queue")
+int dev_queue_tracepoint(struct trace_event_raw_net_dev_template *args)
+{
+	return on_queue((struct sk_buff *)args->skbaddr);
+}
+
+SEC("?tracepoint/net/net_dev_xmit")
+int dev_xmit_tracepoint(struct trace_event_raw_net_dev_xmit *args)
+{
+	struct netdev_id id = {};
+
+	data_loc_str(args, args->__data_loc_name, id.name, sizeof(id.name));
+	return on_xmit(&id, args->rc, args->len);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* log2 histogram slots, shared by the probes that aggregate in the kernel (runqlat.bpf.c,
+ * netdev.h's queueing probes). */
+#ifndef EBPFNET_LOG2_H
+#define EBPFNET_LOG2_H
+
+/* floor(log2(v)) for v > 0. */
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) r += 1;
+	return r;
+}
+
+/* Slot of v in a histogram of `slots` slots: 0 holds 0, slot k (k >= 1) [2^(k-1), 2^k); the
+ * last slot also holds everything larger. */
+static __always_inline __u32 log2_slot(__u64 v, __u32 slots)
+{
+	__u32 slot;
+
+	if (v == 0)
+		return 0;
+	slot = log2_u64(v) + 1;
+	return slot < slots ? slot : slots - 1;
+}
+
+#endif

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Device and skb parsing shared by the queueing probes (qdisc-dequeue.bpf.c, dev-queue.bpf.c):
+ * who a device is (ifindex, network namespace, name) and what the seed tools checked of an skb
+ * (GSO size without a GSO type), its L3/L4 class. Include after vmlinux.h, bpf_helpers.h,
+ * bpf_core_read.h and bpf_endian.h. */
+#ifndef EBPFNET_NETDEV_H
+#define EBPFNET_NETDEV_H
+
+#define NETDEV_NAME_LEN 16
+
+/* A device as the probes key it (24 bytes, no holes). The name comes from the kernel, so a
+ * device inside another namespace is named without looking it up there. */
+struct netdev_id {
+	__u32 ifindex;
+	__u32 netns;                 /* inode of the device's network namespace */
+	char name[NETDEV_NAME_LEN];
+};
+
+static __always_inline void netdev_id_of(struct net_device *dev, struct netdev_id *id)
+{
+	id->ifindex = BPF_CORE_READ(dev, ifindex);
+	id->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	BPF_CORE_READ_STR_INTO(&id->name, dev, name);
+}
+
+/* A classic tracepoint's __data_loc string: its offset (low 16 bits) is from the start of the
+ * event. The event is ctx memory, read as kernel memory. */
+static __always_inline void data_loc_str(void *event, __u32 loc, char *dst, __u32 size)
+{
+	bpf_probe_read_kernel_str(dst, size, event + (loc & 0xffff));
+}
+
+/* Whether `id` passes the device filters: a name (empty: any) and a namespace inode (0: any). */
+static __always_inline bool netdev_matches(const struct netdev_id *id, const volatile char *targ_name, __u32 targ_netns)
+{
+	if (targ_netns && id->netns != targ_netns)
+		return false;
+	if (!targ_name[0])
+		return true;
+	for (int i = 0; i < NETDEV_NAME_LEN; i++) {
+		if (id->name[i] != targ_name[i])
+			return false;
+		if (!targ_name[i])
+			break;
+	}
+	return true;
+}
+
+#define ETH_P_IP_ 0x0800
+#define ETH_P_IPV6_ 0x86DD
+#define ETH_P_ARP_ 0x0806
+#define IPPROTO_ICMPV6_ 58
+#define IPV6_NEXTHDR_OFFSET 6 /* fixed by the IPv6 header's layout */
+
+/* L3 and L4 classes of a packet (the split the queueing probes report). */
+enum netdev_l3 { NETDEV_L3_IPV4 = 0, NETDEV_L3_IPV6 = 1, NETDEV_L3_ARP = 2, NETDEV_L3_OTHER = 3, NETDEV_L3_SLOTS = 4 };
+enum netdev_l4 { NETDEV_L4_TCP = 0, NETDEV_L4_UDP = 1, NETDEV_L4_ICMP = 2, NETDEV_L4_OTHER = 3, NETDEV_L4_NONE = 4, NETDEV_L4_SLOTS = 5 };
+
+/* The IP protocol right after the IPv4 header or the fixed IPv6 header (extension headers
+ * count as other), read at the skb's network header. */
+static __always_inline enum netdev_l4 l4_class(__u8 proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP: return NETDEV_L4_TCP;
+	case IPPROTO_UDP: return NETDEV_L4_UDP;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6_: return NETDEV_L4_ICMP;
+	default: return NETDEV_L4_OTHER;
+	}
+}
+
+static __always_inline void skb_classes(struct sk_buff *skb, enum netdev_l3 *l3, enum netdev_l4 *l4)
+{
+	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	unsigned char *nh = BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header);
+	__u8 next;
+
+	*l4 = NETDEV_L4_NONE;
+	if (proto == ETH_P_IP_) {
+		struct iphdr ip;
+
+		*l3 = NETDEV_L3_IPV4;
+		if (!bpf_probe_read_kernel(&ip, sizeof(ip), nh) && ip.version == 4)
+			*l4 = l4_class(ip.protocol);
+	} else if (proto == ETH_P_IPV6_) {
+		*l3 = NETDEV_L3_IPV6;
+		if (!bpf_probe_read_kernel(&next, sizeof(next), nh + IPV6_NEXTHDR_OFFSET))
+			*l4 = l4_class(next);
+	} else {
+		*l3 = proto == ETH_P_ARP_ ? NETDEV_L3_ARP : NETDEV_L3_OTHER;
+	}
+}
+
+/* Whether the skb claims GSO (a super-packet the device or the stack segments later), and the
+ * seed tools' anomaly: a GSO size but no GSO type, which drivers and segmentation code
+ * mishandle. skb_shinfo() is at head + end (end is an offset on 64-bit). */
+static __always_inline void skb_gso(struct sk_buff *skb, bool *gso, bool *anomaly)
+{
+	struct skb_shared_info *shinfo;
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u64 end = (__u64)BPF_CORE_READ(skb, end);
+	__u16 size;
+
+	shinfo = (struct skb_shared_info *)(head + end);
+	size = BPF_CORE_READ(shinfo, gso_size);
+	*gso = size != 0;
+	*anomaly = size != 0 && BPF_CORE_READ(shinfo, gso_type) == 0;
+}
+
+/* Bumps a per-CPU counter slot of a PERCPU_ARRAY (no atomics needed). */
+static __always_inline void netdev_bump(void *totals, __u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(totals, &slot);
+
+	if (n)
+		*n += 1;
+}
+
+static __always_inline bool skb_gso_anomaly(struct sk_buff *skb)
+{
+	bool gso, anomaly;
+
+	skb_gso(skb, &gso, &anomaly);
+	return anomaly;
+}
+
+#endif

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0
+/* other.qdisc-dequeue: every dequeue from a device's root qdisc (qdisc:qdisc_dequeue, which
+ * dequeue_skb() fires once per call, also when nothing came out), aggregated in the kernel per
+ * {device, netns, qdisc handle, parent}: calls, packets dequeued (bulk dequeues included),
+ * empty calls, a log2 histogram of packets per call, the queue length and backlog left behind,
+ * the qdisc's requeue counter, and skbs with a GSO size but no GSO type.
+ *
+ * Two attach flavours of the same handler, chosen at load by the probe: tp_btf (typed
+ * arguments) and the classic tracepoint where BTF tracepoints are refused ("?": autoload off). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "qdisc-dequeue.h"
+#include "log2.h"
+
+/* Filters, set before load: a device name (empty: any) and a namespace inode (0: any). */
+const volatile char targ_dev[NETDEV_NAME_LEN] = {};
+const volatile __u32 targ_netns = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, QDEQ_MAX_ENTRIES);
+	__type(key, struct qdeq_key);
+	__type(value, struct qdeq_value);
+} qdiscs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, QDEQ_TOTAL_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} totals SEC(".maps");
+
+static __always_inline struct qdeq_value *value_of(struct qdeq_key *key, struct Qdisc *q, __u32 requeues)
+{
+	struct qdeq_value *v, init = {};
+
+	v = bpf_map_lookup_elem(&qdiscs, key);
+	if (v)
+		return v;
+	init.requeues_first = requeues;
+	BPF_CORE_READ_STR_INTO(&init.kind, q, ops, id);
+	bpf_map_update_elem(&qdiscs, key, &init, BPF_NOEXIST);
+	v = bpf_map_lookup_elem(&qdiscs, key);
+	if (!v)
+		netdev_bump(&totals, QDEQ_TOTAL_UNKEYED);
+	return v;
+}
+
+/* The tracepoint passes packets = 1 with a NULL skb when nothing was dequeued. */
+static __always_inline int on_dequeue(struct Qdisc *q, int packets, struct sk_buff *skb)
+{
+	struct qdeq_key key = {};
+	struct qdeq_value *v;
+	struct net_device *dev;
+	__u32 qlen, backlog, requeues, n;
+
+	if (!q)
+		return 0;
+	dev = BPF_CORE_READ(q, dev_queue, dev);
+	if (!dev)
+		return 0;
+	netdev_id_of(dev, &key.dev);
+	if (!netdev_matches(&key.dev, targ_dev, targ_netns))
+		return 0;
+	key.handle = BPF_CORE_READ(q, handle);
+	key.parent = BPF_CORE_READ(q, parent);
+	/* Lockless qdiscs (pfifo_fast) keep per-CPU counts: these read 0 there. */
+	qlen = BPF_CORE_READ(q, q.qlen);
+	backlog = BPF_CORE_READ(q, qstats.backlog);
+	requeues = BPF_CORE_READ(q, qstats.requeues);
+	n = skb && packets > 0 ? packets : 0;
+	netdev_bump(&totals, QDEQ_TOTAL_SEEN);
+
+	v = value_of(&key, q, requeues);
+	if (!v)
+		return 0;
+	__sync_fetch_and_add(&v->slots[log2_slot(n, QDEQ_SLOTS)], 1);
+	__sync_fetch_and_add(&v->calls, 1);
+	__sync_fetch_and_add(&v->packets, n);
+	if (!n)
+		__sync_fetch_and_add(&v->empty, 1);
+	__sync_fetch_and_add(&v->qlen_sum, qlen);
+	__sync_fetch_and_add(&v->backlog_sum, backlog);
+	/* Racy only between CPUs dequeuing the same qdisc at once, which its lock prevents. */
+	if (qlen > v->qlen_max)
+		v->qlen_max = qlen;
+	if (backlog > v->backlog_max)
+		v->backlog_max = backlog;
+	v->requeues_last = requeues;
+	if (skb && skb_gso_anomaly(skb))
+		__sync_fetch_and_add(&v->gso_anomalies, 1);
+	return 0;
+}
+
+SEC("tp_btf/qdisc_dequeue")
+int BPF_PROG(qdisc_dequeue_tp_btf, struct Qdisc *q, const struct netdev_queue *txq, int packets, struct sk_buff *skb)
+{
+	return on_dequeue(q, packets, skb);
+}
+
+SEC("?tracepoint/qdisc/qdisc_dequeue")
+int qdisc_dequeue_tracepoint(struct trace_event_raw_qdisc_dequeue *args)
+{
+	return on_dequeue(args->qdisc, args->packets, (struct sk_buff *)args->skbaddr);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Shared between tc.bpf.c and probes/other.tc/probe.ts (which decodes these layouts). */
+#ifndef EBPFNET_TC_H
+#define EBPFNET_TC_H
+
+#include "netdev.h"
+
+#define TC_KIND_LEN 16
+/* Events kept per session; the ones that find the map full are counted as lost. */
+#define TC_MAX_EVENTS 4096
+
+enum tc_event_type {
+	TC_EV_CREATE = 0,   /* qdisc:qdisc_create: tc created a qdisc (add, replace with a new kind) */
+	TC_EV_DESTROY = 1,  /* qdisc:qdisc_destroy: a qdisc was freed (deleted, replaced, device gone) */
+	TC_EV_RESET = 2,    /* qdisc:qdisc_reset: a qdisc's queue was flushed (device down, graft) */
+};
+
+/* Slots of the per-CPU `totals` array. */
+enum tc_total {
+	TC_TOTAL_SEEN = 0,  /* events that passed the filters */
+	TC_TOTAL_LOST = 1,  /* of which not kept: `events` was full */
+	TC_TOTAL_SLOTS = 2,
+};
+
+/* Key of the `events` hash map: when and where the event happened, unique per event; the probe
+ * orders the events by time (16 bytes). */
+struct tc_event_key {
+	__u64 ts_ns;        /* bpf_ktime_get_ns() */
+	__u32 cpu;
+	__u32 seq;          /* this CPU's count of events before this one: unique even within a ns */
+};
+
+/* Value of `events` (56 bytes, no holes). With the classic tracepoints the device is known by
+ * name only (ifindex, netns 0). */
+struct tc_event {
+	__u32 type;         /* enum tc_event_type */
+	__u32 parent;
+	__u32 handle;       /* 0 at create: the tracepoint does not carry it */
+	__u32 pad;
+	struct netdev_id dev;
+	char kind[TC_KIND_LEN];
+};
+
+#endif

@@ -1,0 +1,274 @@
+// What the queueing probes (other.qdisc-dequeue, other.dev-queue, other.tc) share: the device
+// filters they pass to their BPF programs, the device identity their maps are keyed by
+// (bpf/netdev.h), how a device and a tc handle are named in a finding, and the one-program
+// attach plan (tp_btf, then the classic tracepoint) they all use.
+import { stat } from 'node:fs/promises';
+import { loadFirstWorking, type PlanLoaded } from '../engine/native/attach-plan.js';
+import { bpfObjectPath } from '../engine/native/object.js';
+import type { GlobalValue } from '../engine/native/globals.js';
+import { u32Key } from '../engine/native/map.js';
+import type { BpfObject } from '../engine/native/object.js';
+import { BpfSession, captureRecord } from '../engine/probe/bpf-session.js';
+import { overheadOf, overheadTable, type OverheadReport } from '../engine/probe/overhead.js';
+import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../engine/probe/types.js';
+import { namedNamespaces, netnsInode } from './drops.kernel/probe.js';
+
+/** NETDEV_NAME_LEN of bpf/netdev.h; `struct netdev_id` is 8 + this many bytes. */
+export const NETDEV_NAME_LEN = 16;
+export const NETDEV_ID_SIZE = 8 + NETDEV_NAME_LEN;
+
+export type NetdevMethod = 'tp_btf' | 'tracepoint';
+
+/** A device as the programs key it. */
+export interface NetdevId {
+  ifindex: number;
+  /** Inode of its network namespace. */
+  netns: number;
+  name: string;
+}
+
+/** The device filters every queueing probe takes. */
+export const NETDEV_PARAMS: Record<string, ParamSpec> = {
+  dev: { type: 'string', description: 'Only this device (by name; in any namespace unless `netns` is given).', cliOption: 'dev' },
+  netns: { type: 'string', description: 'Only devices of this network namespace: an `ip netns` name, a path, or an inode number.' },
+};
+
+const DEV_RE = /^[A-Za-z0-9_.:@-]{1,15}$/;
+
+/** The filters as recorded in the attach capture. */
+export interface NetdevFilter {
+  dev: string | null;
+  netns: string | null;
+  /** The namespace's inode, 0 for any. */
+  netnsInode: number;
+}
+
+/** Resolves `dev` and `netns` (throws on a malformed name or a namespace that does not exist). */
+export async function netdevFilter(params: Params): Promise<NetdevFilter> {
+  const dev = typeof params.dev === 'string' && params.dev !== '' ? params.dev : null;
+  if (dev !== null && !DEV_RE.test(dev)) throw new Error(`not a device name: ${JSON.stringify(dev)}`);
+  const netns = typeof params.netns === 'string' && params.netns !== '' ? params.netns : null;
+  return { dev, netns, netnsInode: netns === null ? 0 : await netnsInode(netns) };
+}
+
+/** The `targ_dev` and `targ_netns` globals of a program including bpf/netdev.h. */
+export function netdevGlobals(f: NetdevFilter): Record<string, GlobalValue> {
+  const name = new Uint8Array(NETDEV_NAME_LEN);
+  if (f.dev !== null) name.set(Buffer.from(f.dev, 'latin1'));
+  return { targ_dev: name, targ_netns: f.netnsInode };
+}
+
+/** A NUL-terminated C string of a fixed-size field. */
+export function cString(raw: Buffer): string {
+  const end = raw.indexOf(0);
+  return raw.subarray(0, end < 0 ? raw.length : end).toString('latin1');
+}
+
+/** Decodes a `struct netdev_id` at `offset` of a map key or value. */
+export function readNetdevId(buf: Buffer, offset = 0): NetdevId {
+  return { ifindex: buf.readUInt32LE(offset), netns: buf.readUInt32LE(offset + 4), name: cString(buf.subarray(offset + 8, offset + NETDEV_ID_SIZE)) };
+}
+
+/** Which namespace is which, recorded with a dump so that a replay names devices the same way. */
+export interface NamespaceNames {
+  /** The namespace ebpfnet runs in. */
+  hostNetns: number;
+  /** Named namespaces (ip netns): inode → name. */
+  namespaces: Record<string, string>;
+}
+
+export async function namespaceNames(): Promise<NamespaceNames> {
+  return { hostNetns: (await stat('/proc/self/ns/net')).ino, namespaces: await namedNamespaces() };
+}
+
+/** `eth0` in ebpfnet's namespace, `veth1@blue` in a named one, `veth1@netns:4026532` otherwise. */
+export function deviceLabel(id: NetdevId, names: NamespaceNames): string {
+  const name = id.name !== '' ? id.name : `if${id.ifindex}`;
+  if (id.netns === names.hostNetns || id.netns === 0) return name;
+  return `${name}@${names.namespaces[String(id.netns)] ?? `netns:${id.netns}`}`;
+}
+
+/** The namespace part of a device label: null for ebpfnet's own. */
+export function namespaceLabel(netns: number, names: NamespaceNames): string | null {
+  if (netns === names.hostNetns || netns === 0) return null;
+  return names.namespaces[String(netns)] ?? `netns:${netns}`;
+}
+
+/** A tc handle or parent as tc prints it: `root`, `ingress`, `1:`, `1:10`, `none`. */
+export function tcHandle(n: number): string {
+  const u = n >>> 0;
+  if (u === 0xffffffff) return 'root';
+  if (u === 0xfffffff1) return 'ingress';
+  if (u === 0) return 'none';
+  const minor = u & 0xffff;
+  return `${(u >>> 16).toString(16)}:${minor === 0 ? '' : minor.toString(16)}`;
+}
+
+/**
+ * Loads `<object>.bpf.o` with one handler per tracepoint, attached as tp_btf (`<prefix>_tp_btf`)
+ * or, where BTF tracepoints are refused, the classic tracepoint (`<prefix>_tracepoint`).
+ * `tracepoints`: prefix → `category:event`. All of one flavour attach together.
+ */
+export async function loadTracepoints(
+  object: string,
+  tracepoints: Record<string, string>,
+  globals: Record<string, GlobalValue>,
+  what: string,
+): Promise<PlanLoaded<NetdevMethod>> {
+  const entries = Object.entries(tracepoints).map(([prefix, tp]) => ({ prefix, category: tp.split(':')[0]!, event: tp.split(':')[1]! }));
+  return loadFirstWorking(
+    bpfObjectPath(object),
+    [
+      { method: 'tp_btf', programs: entries.map((e) => `${e.prefix}_tp_btf`), attach: (o) => entries.map((e) => o.program(`${e.prefix}_tp_btf`).attachTrace()) },
+      {
+        method: 'tracepoint',
+        programs: entries.map((e) => `${e.prefix}_tracepoint`),
+        attach: (o) => entries.map((e) => o.program(`${e.prefix}_tracepoint`).attachTracepoint(e.category, e.event)),
+      },
+    ],
+    { what, open: { globals } },
+  );
+}
+
+/** How a session attached, as its findings report it. */
+export interface NetdevAttach {
+  method: NetdevMethod;
+  loadMs: number;
+  attach: Array<{ program: string; target: string; attachMs: number }>;
+  /** Why tp_btf was not used, when it was not. */
+  fallback?: string;
+  filter: NetdevFilter;
+}
+
+export function attachRecord(loaded: PlanLoaded<NetdevMethod>, filter: NetdevFilter): NetdevAttach {
+  return {
+    method: loaded.method,
+    loadMs: round(loaded.loadMs),
+    attach: loaded.links.map((l) => ({ program: l.program, target: l.target, attachMs: round(l.attachMs) })),
+    ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
+    filter,
+  };
+}
+
+/** What every queueing probe's dump holds besides its own maps. */
+export interface NetdevDump extends NamespaceNames {
+  /** Time the programs were attached, from attach to dump (or to the guard's early stop). */
+  windowMs: number;
+  /** CLOCK_MONOTONIC (bpf_ktime_get_ns) at attach, ns as a decimal string: event times count from it. */
+  attachedNs: string;
+}
+
+export interface NetdevSessionOptions<D> {
+  /** The object's name (`qdisc-dequeue` → build/bpf/qdisc-dequeue.bpf.o). */
+  object: string;
+  /** Handler prefix → `category:event`, as loadTracepoints takes them. */
+  tracepoints: Record<string, string>;
+  /** The probe's id, for the error when nothing attaches. */
+  what: string;
+  /** Reads the maps after the window. */
+  dump: (obj: BpfObject) => D;
+}
+
+/**
+ * One session of a queueing probe: filters, load + attach (capture `attach`), the window of
+ * `params.duration`, the maps (capture `dump`, with the window and namespace names) and the
+ * overhead report, through BpfSession; returns the dump record. Read it back with `readSession`.
+ */
+export async function collectSession<D extends object>(params: Params, io: ProbeIO, opts: NetdevSessionOptions<D>): Promise<RawRecord> {
+  const session = new BpfSession(io);
+  try {
+    await session.attach(async () => {
+      const filter = await netdevFilter(params);
+      const loaded = await loadTracepoints(opts.object, opts.tracepoints, netdevGlobals(filter), opts.what);
+      return { obj: loaded.obj, record: attachRecord(loaded, filter) };
+    });
+    const attachedAt = performance.now();
+    const attachedNs = process.hrtime.bigint(); // CLOCK_MONOTONIC on Linux, as bpf_ktime_get_ns
+    await session.windowIO.sleep(params.duration as number);
+    return await session.finish(async (o) => {
+      const windowMs = round((session.detachedAt ?? performance.now()) - attachedAt);
+      return { ...opts.dump(o), windowMs, attachedNs: String(attachedNs), ...(await namespaceNames()) };
+    });
+  } finally {
+    await session.close();
+  }
+}
+
+/** A recorded session: how it attached, its dump and what it cost. */
+export function readSession<D extends object>(records: RawRecord[]): { attach: NetdevAttach; dump: D & NetdevDump; overhead: OverheadReport | null } {
+  return {
+    attach: JSON.parse(captureRecord(records, 'attach').stdout) as NetdevAttach,
+    dump: JSON.parse(captureRecord(records, 'dump').stdout) as D & NetdevDump,
+    overhead: overheadOf(records),
+  };
+}
+
+/** Each slot of a per-CPU `totals` array, summed over the CPUs. */
+export function readTotals(obj: BpfObject, slots: number): number[] {
+  const map = obj.map('totals');
+  return Array.from({ length: slots }, (_, i) => Number(map.sumU64(u32Key(i))));
+}
+
+/** Notes every queueing finding carries: an early stop, a refused tp_btf. */
+export function sessionNotes(attach: NetdevAttach, overhead: OverheadReport | null, windowMs: number): string[] {
+  const notes: string[] = [];
+  if (overhead?.stopped) notes.push(`stopped early: ${overhead.stopped}; the counts cover the ${(windowMs / 1000).toFixed(1)}s before`);
+  if (attach.fallback) notes.push(`attached as ${attach.method}: ${attach.fallback}`);
+  return notes;
+}
+
+/** What every queueing finding's data starts with: how the session attached, its filters and window. */
+export interface SessionData {
+  [key: string]: unknown;
+  method: NetdevMethod;
+  attach: NetdevAttach['attach'];
+  loadMs: number;
+  fallback?: string;
+  filter: { dev: string | null; netns: string | null };
+  /** Time the programs were attached, ms (shorter than `duration` when the guard stopped them). */
+  windowMs: number;
+  /** What the programs cost and whether the overhead guard stopped them. */
+  overhead?: OverheadReport;
+  stopped?: string;
+}
+
+export function sessionData(attach: NetdevAttach, dump: NetdevDump, overhead: OverheadReport | null): SessionData {
+  return {
+    method: attach.method,
+    attach: attach.attach,
+    loadMs: attach.loadMs,
+    ...(attach.fallback !== undefined ? { fallback: attach.fallback } : {}),
+    filter: { dev: attach.filter.dev, netns: attach.filter.netns },
+    windowMs: dump.windowMs,
+    ...(overhead ? { overhead } : {}),
+    ...(overhead?.stopped ? { stopped: overhead.stopped } : {}),
+  };
+}
+
+/** The tables every queueing finding ends with: how it attached and what it cost. */
+export function sessionTables(attach: NetdevAttach, overhead: OverheadReport | null): TableSpec[] {
+  const tables: TableSpec[] = [
+    { title: 'Attach', columns: ['program', 'method', 'target', 'load ms', 'attach ms'], rows: attach.attach.map((a) => [a.program, attach.method, a.target, attach.loadMs, a.attachMs]) },
+  ];
+  if (overhead) tables.push(overheadTable(overhead));
+  return tables;
+}
+
+/** What the filters let through, for a summary: `eth0`, `netns blue`, `any device`. */
+export function filterScope(f: NetdevFilter): string {
+  if (f.dev !== null) return f.netns !== null ? `${f.dev} in netns ${f.netns}` : f.dev;
+  return f.netns !== null ? `netns ${f.netns}` : 'any device';
+}
+
+export function sumBy<T>(list: T[], f: (t: T) => number): number {
+  return list.reduce((n, t) => n + f(t), 0);
+}
+
+export function maxBy<T>(list: T[], f: (t: T) => number): number {
+  return list.reduce((n, t) => Math.max(n, f(t)), 0);
+}
+
+export function round(n: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}

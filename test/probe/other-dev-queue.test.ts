@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { before, describe, it } from 'node:test';
+import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { runProbe } from '../../engine/probe/runtime.js';
+import { joinNameOnly, otherDevQueue, readDump, type DevQueueData } from '../../probes/other.dev-queue/probe.js';
+import { tempBundle } from '../helpers/bundle.js';
+import { canBuildTopologies, type VethPair } from '../helpers/netns.js';
+import { withTrafficInWindow } from '../helpers/probe-window.js';
+import { assertReplays, quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
+
+const cannot = await canBuildTopologies();
+
+/** A UDP socket on the host's end (port 9), so that no ICMP port-unreachable goes back; counts what arrives. */
+async function listener(pair: VethPair): Promise<{ received: () => number; close: () => void }> {
+  const sock = createSocket('udp4');
+  let received = 0;
+  sock.on('message', () => received++);
+  await new Promise<void>((resolve) => sock.bind({ address: pair.hostIp, port: 9 }, resolve));
+  return { received: () => received, close: () => sock.close() };
+}
+
+describe('other.dev-queue on a veth pair', () => {
+  before(() => assert.equal(cannot, null, `cannot run: ${cannot}`));
+
+  it('counts N UDP datagrams and N × frame bytes handed to the namespace end, all taken by the driver, nothing on the receiving end, and replays it', async (t) => {
+    const pair = await quietPair(t);
+    const sink = await listener(pair);
+    t.after(() => sink.close());
+
+    const n = 25;
+    const payload = 300;
+    const frame = udpFrameBytes(payload);
+    const b = await tempBundle(t, 'ebpfnet-devq-');
+    const sendParams = { dev: pair.peerDev, netns: pair.ns, duration: '2s' };
+    const recvParams = { dev: pair.hostDev, duration: '2s' };
+    const probe = withTrafficInWindow(otherDevQueue, () => udpFromNs(pair, n, payload));
+    const [f, idle] = await Promise.all([
+      runProbe(probe, request(otherDevQueue.id, sendParams), b.opts('send')),
+      runProbe(otherDevQueue, request(otherDevQueue.id, recvParams), b.opts('recv')),
+    ]);
+    assert.equal(f.status, 'ok', f.reason);
+    assert.equal(f.driver, 'native');
+    assert.equal(sink.received(), n, 'every datagram arrived');
+
+    const data = f.data as DevQueueData;
+    t.diagnostic(f.summary);
+    assert.equal(data.method, 'tp_btf');
+    assert.deepEqual(data.filter, { dev: pair.peerDev, netns: pair.ns });
+    assert.equal(data.devices.length, 1, JSON.stringify(data.devices.map((d) => d.device)));
+    const d = data.devices[0]!;
+    assert.equal(d.device, `${pair.peerDev}@${pair.ns}`);
+    assert.equal(d.netns, pair.ns);
+    assert.equal(d.packets, n);
+    assert.equal(d.bytes, n * frame);
+    assert.equal(data.packets, n);
+    assert.equal(data.bytes, n * frame);
+    assert.equal(d.meanBytes, frame);
+    assert.deepEqual(d.buckets, [{ low: 256, high: 511, packets: n }]);
+    assert.equal(d.p99Bytes, 511);
+    assert.deepEqual(d.l3, { ipv4: n, ipv6: 0, arp: 0, other: 0 });
+    assert.deepEqual(d.l4, { tcp: 0, udp: n, icmp: 0, otherIp: 0, notIp: 0 });
+    assert.equal(d.gsoPackets, 0);
+    assert.equal(d.gsoAnomalies, 0);
+    // veth has no queue of its own: each packet goes straight to the driver, which takes it.
+    assert.deepEqual(d.xmit, { ok: n, busy: 0, drop: 0, congested: 0, error: 0, other: 0 });
+    assert.equal(d.xmitBytes, n * frame);
+    assert.equal(data.lost, 0);
+    assert.equal(f.severity, 'info');
+    assert.match(f.summary, new RegExp(`: ${n} packets, ${n * frame} bytes \\(mean ${frame} B\\)`));
+    assert.deepEqual(f.tables[0]?.rows[0]?.slice(0, 3), [d.device, n, n * frame]);
+
+    assert.equal(idle.status, 'ok', idle.reason);
+    const quiet = idle.data as DevQueueData;
+    assert.equal(quiet.packets, 0);
+    assert.deepEqual(quiet.devices, []);
+    assert.match(idle.summary, new RegExp(`^nothing handed to ${pair.hostDev} for transmit`));
+
+    await assertReplays(otherDevQueue, f, sendParams, b, 'send');
+    await assertReplays(otherDevQueue, idle, recvParams, b, 'recv');
+  });
+
+  it('the classic tracepoint flavour counts the same (the fallback where tp_btf is refused); driver results, named only, join their device', async (t) => {
+    const pair = await quietPair(t);
+    const sink = await listener(pair);
+    t.after(() => sink.close());
+    const name = new Uint8Array(16);
+    name.set(Buffer.from(pair.peerDev));
+    const o = BpfObject.open(bpfObjectPath('dev-queue'), {
+      autoload: { dev_queue_tp_btf: false, dev_xmit_tp_btf: false, dev_queue_tracepoint: true, dev_xmit_tracepoint: true },
+      globals: { targ_dev: name },
+    });
+    try {
+      o.load();
+      assert.match(o.program('dev_queue_tracepoint').attachTracepoint('net', 'net_dev_queue').target, /net_dev_queue/);
+      assert.match(o.program('dev_xmit_tracepoint').attachTracepoint('net', 'net_dev_xmit').target, /net_dev_xmit/);
+      const n = 12;
+      await udpFromNs(pair, n, 100);
+      const dump = readDump(o);
+      // Queued packets carry the device; the driver's results only its name (ifindex, netns 0).
+      assert.deepEqual(
+        dump.entries.map((e) => [e.ifindex === 0, e.packets, e.xmit[0]]),
+        [
+          [false, n, 0],
+          [true, 0, n],
+        ],
+      );
+      const notes: string[] = [];
+      const [joined, ...rest] = joinNameOnly(dump.entries, notes);
+      assert.deepEqual(rest, []);
+      assert.deepEqual(notes, []);
+      assert.equal(joined!.bytes, n * udpFrameBytes(100));
+      assert.equal(joined!.xmit[0], n);
+      assert.equal(joined!.xmitBytes, n * udpFrameBytes(100));
+    } finally {
+      o.close();
+    }
+  });
+});

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { runProbe } from '../../engine/probe/runtime.js';
+import { otherTc, readDump, type TcData, type TcEvent } from '../../probes/other.tc/probe.js';
+import { tcHandle } from '../../probes/netdev.js';
+import { tempBundle } from '../helpers/bundle.js';
+import { canBuildTopologies, run } from '../helpers/netns.js';
+import { withTrafficInWindow } from '../helpers/probe-window.js';
+import { assertReplays, quietPair, request } from '../helpers/netdev-probes.js';
+
+const cannot = await canBuildTopologies();
+
+/** The events of `list` that match `want` (every field given), in order. */
+function matching(list: TcEvent[], want: Partial<TcEvent>): TcEvent[] {
+  return list.filter((e) => Object.entries(want).every(([k, v]) => e[k as keyof TcEvent] === v));
+}
+
+describe('other.tc in a namespace', () => {
+  before(() => assert.equal(cannot, null, `cannot run: ${cannot}`));
+
+  it('records an add, a replace and a delete of a root qdisc with device, kind and handle, in order; a quiet device shows nothing; replays it', async (t) => {
+    const pair = await quietPair(t);
+    const quiet = await quietPair(t);
+    const changes = async () => {
+      await run(['tc', '-n', pair.ns, 'qdisc', 'add', 'dev', pair.peerDev, 'root', 'handle', '5:', 'tbf', 'rate', '1mbit', 'burst', '2k', 'latency', '100ms']);
+      await run(['tc', '-n', pair.ns, 'qdisc', 'replace', 'dev', pair.peerDev, 'root', 'handle', '6:', 'pfifo', 'limit', '100']);
+      await run(['tc', '-n', pair.ns, 'qdisc', 'del', 'dev', pair.peerDev, 'root']);
+      // Left in place: its handle can only come from tc's listing at the end.
+      await run(['tc', '-n', pair.ns, 'qdisc', 'add', 'dev', pair.peerDev, 'root', 'handle', '8:', 'tbf', 'rate', '2mbit', 'burst', '4k', 'latency', '50ms']);
+    };
+    const b = await tempBundle(t, 'ebpfnet-tc-');
+    const nsParams = { netns: pair.ns, duration: '1500ms' };
+    const quietParams = { dev: quiet.hostDev, duration: '1500ms' };
+    const [f, idle] = await Promise.all([
+      runProbe(withTrafficInWindow(otherTc, changes), request(otherTc.id, nsParams), b.opts('churn')),
+      runProbe(otherTc, request(otherTc.id, quietParams), b.opts('quiet')),
+    ]);
+    assert.equal(f.status, 'ok', f.reason);
+    assert.equal(f.driver, 'native');
+    const data = f.data as TcData;
+    t.diagnostic(f.summary);
+    t.diagnostic(JSON.stringify(data.events.map((e) => `${e.type} ${e.kind} ${e.handle} ${e.parent}`)));
+    assert.equal(data.method, 'tp_btf');
+    const device = `${pair.peerDev}@${pair.ns}`;
+    assert.ok(data.events.every((e) => e.device === device && e.dev === pair.peerDev && e.netns === pair.ns), 'only the namespace device');
+
+    // tc created exactly the three root qdiscs it was asked to, in order, each named with its
+    // handle (the kernel's own come and go too: the device's default noqueue, the tbfs' bfifo).
+    const creates = data.events.filter((e) => e.type === 'create' && e.parent === 'root' && e.kind !== 'noqueue');
+    assert.deepEqual(
+      creates.map((e) => [e.kind, e.handle, e.parent, e.handleFrom]),
+      [
+        ['tbf', '5:', 'root', 'later event'],
+        ['pfifo', '6:', 'root', 'later event'],
+        ['tbf', '8:', 'root', 'tc'],
+      ],
+    );
+    assert.deepEqual(
+      matching(data.events, { type: 'create', kind: 'bfifo' }).map((e) => e.parent),
+      ['5:1', '8:1'],
+      "each tbf's inner bfifo",
+    );
+    // Configured changes: the three creates and the two destroys of qdiscs with a handle.
+    assert.equal(data.configured, 5);
+    // The replace destroyed the tbf, the delete the pfifo: each after its own create.
+    const [tbfDestroy] = matching(data.events, { type: 'destroy', kind: 'tbf', handle: '5:', parent: 'root' });
+    const [pfifoDestroy] = matching(data.events, { type: 'destroy', kind: 'pfifo', handle: '6:', parent: 'root' });
+    assert.ok(tbfDestroy && pfifoDestroy, 'both root qdiscs were destroyed');
+    assert.deepEqual(matching(data.events, { type: 'destroy', handle: '8:' }), [], 'the last tbf lives on');
+    const at = (e: TcEvent) => data.events.indexOf(e);
+    assert.ok(at(creates[0]!) < at(tbfDestroy) && at(creates[1]!) < at(tbfDestroy), 'the tbf went once the pfifo replaced it');
+    assert.ok(at(tbfDestroy) < at(pfifoDestroy) && at(pfifoDestroy) < at(creates[2]!), 'the pfifo went with the delete, before the last add');
+    assert.ok(data.events.every((e, i) => i === 0 || e.atMs >= data.events[i - 1]!.atMs), 'in time order');
+    assert.ok(data.events.every((e) => e.atMs >= 0 && e.atMs <= data.windowMs));
+    assert.equal(data.lost, 0);
+    assert.equal(f.severity, 'warning');
+    assert.match(f.summary, new RegExp(`create tbf 5: on ${device.replace(/[.]/g, '\\.')}`));
+
+    assert.equal(idle.status, 'ok', idle.reason);
+    assert.equal((idle.data as TcData).eventCount, 0);
+    assert.match(idle.summary, new RegExp(`^no qdisc change on ${quiet.hostDev}`));
+
+    await assertReplays(otherTc, f, nsParams, b, 'churn');
+    await assertReplays(otherTc, idle, quietParams, b, 'quiet');
+  });
+
+  it('the classic tracepoint flavour records the same changes, by device name (the fallback where tp_btf is refused)', async (t) => {
+    const pair = await quietPair(t);
+    const names = ['create', 'destroy', 'reset'];
+    const dev = new Uint8Array(16);
+    dev.set(Buffer.from(pair.peerDev));
+    const o = BpfObject.open(bpfObjectPath('tc'), {
+      autoload: Object.fromEntries(names.flatMap((n) => [[`tc_${n}_tp_btf`, false], [`tc_${n}_tracepoint`, true]])),
+      globals: { targ_dev: dev },
+    });
+    try {
+      o.load();
+      for (const n of names) assert.match(o.program(`tc_${n}_tracepoint`).attachTracepoint('qdisc', `qdisc_${n}`).target, new RegExp(`qdisc_${n}`));
+      await run(['tc', '-n', pair.ns, 'qdisc', 'add', 'dev', pair.peerDev, 'root', 'handle', '5:', 'tbf', 'rate', '1mbit', 'burst', '2k', 'latency', '100ms']);
+      await run(['tc', '-n', pair.ns, 'qdisc', 'del', 'dev', pair.peerDev, 'root']);
+      const dump = readDump(o);
+      assert.equal(dump.lost, 0);
+      assert.ok(dump.events.every((e) => e.name === pair.peerDev && e.ifindex === 0 && e.netns === 0), 'named only');
+      const tbf = dump.events.filter((e) => e.kind === 'tbf' && e.type !== 'reset').map((e) => [e.type, tcHandle(e.handle), tcHandle(e.parent)]);
+      assert.deepEqual(tbf, [
+        ['create', 'none', 'root'],
+        ['destroy', '5:', 'root'],
+      ]);
+    } finally {
+      o.close();
+    }
+  });
+});
