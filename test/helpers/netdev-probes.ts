@@ -1,6 +1,6 @@
 // Helpers of the queueing probes' tests (other.qdisc-dequeue, other.dev-queue, other.tc):
 // a veth pair without neighbour or IPv6 noise, UDP sent from inside its namespace, tc run
-// there, and the replay check.
+// there. The replay check is test/helpers/replay.ts.
 import assert from 'node:assert/strict';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params, ProbeDefinition } from '../../engine/probe/types.js';
@@ -43,14 +43,3 @@ export async function nsQdiscStats(pair: VethPair, dev: string): Promise<Array<{
   return JSON.parse((await run(['tc', '-n', pair.ns, '-s', '-j', 'qdisc', 'show', 'dev', dev])).stdout) as Array<{ kind: string; handle: string; packets: number; bytes: number; drops: number }>;
 }
 
-/** The same finding from the recorded evidence, with nothing loaded. */
-export async function assertReplays(def: ProbeDefinition, f: Finding, params: Record<string, unknown>, b: TempBundle, from: string): Promise<void> {
-  const replay = await runProbe(def, request(def.id, params), b.opts(`${from}-replay`, { replayFrom: b.dir(from) }));
-  assert.equal(replay.status, 'ok', replay.reason);
-  assert.equal(replay.driver, 'replay');
-  assert.deepEqual(replay.data, f.data);
-  assert.equal(replay.summary, f.summary);
-  assert.equal(replay.severity, f.severity);
-  assert.deepEqual(replay.charts, f.charts);
-  assert.deepEqual(replay.tables, f.tables);
-}

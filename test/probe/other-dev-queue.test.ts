@@ -7,7 +7,8 @@ import { joinNameOnly, otherDevQueue, readDump, type DevQueueData } from '../../
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, type VethPair } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
-import { assertReplays, quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
+import { quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
+import { assertReplaysSame } from '../helpers/replay.js';
 
 const cannot = await canBuildTopologies();
 
@@ -76,8 +77,8 @@ describe('other.dev-queue on a veth pair', () => {
     assert.deepEqual(quiet.devices, []);
     assert.match(idle.summary, new RegExp(`^nothing handed to ${pair.hostDev} for transmit`));
 
-    await assertReplays(otherDevQueue, f, sendParams, b, 'send');
-    await assertReplays(otherDevQueue, idle, recvParams, b, 'recv');
+    await assertReplaysSame(otherDevQueue, sendParams, b, 'send', f);
+    await assertReplaysSame(otherDevQueue, recvParams, b, 'recv', idle);
   });
 
   it('the classic tracepoint flavour counts the same (the fallback where tp_btf is refused); driver results, named only, join their device', async (t) => {

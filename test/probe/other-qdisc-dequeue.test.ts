@@ -7,7 +7,8 @@ import { tcHandle } from '../../probes/netdev.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
-import { assertReplays, nsQdiscStats, quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
+import { nsQdiscStats, quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
+import { assertReplaysSame } from '../helpers/replay.js';
 
 const cannot = await canBuildTopologies();
 
@@ -77,8 +78,8 @@ describe('other.qdisc-dequeue on a tbf-shaped veth', () => {
     assert.equal(idle.severity, 'info');
     assert.match(idle.summary, new RegExp(`^no qdisc dequeue on ${quiet.hostDev}`));
 
-    await assertReplays(otherQdiscDequeue, f, nsParams, b, 'shaped');
-    await assertReplays(otherQdiscDequeue, idle, quietParams, b, 'quiet');
+    await assertReplaysSame(otherQdiscDequeue, nsParams, b, 'shaped', f);
+    await assertReplaysSame(otherQdiscDequeue, quietParams, b, 'quiet', idle);
   });
 
   it('the classic tracepoint flavour counts the same burst (the fallback where tp_btf is refused)', async (t) => {

@@ -7,7 +7,8 @@ import { tcHandle } from '../../probes/netdev.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
-import { assertReplays, quietPair, request } from '../helpers/netdev-probes.js';
+import { quietPair, request } from '../helpers/netdev-probes.js';
+import { assertReplaysSame } from '../helpers/replay.js';
 
 const cannot = await canBuildTopologies();
 
@@ -81,8 +82,8 @@ describe('other.tc in a namespace', () => {
     assert.equal((idle.data as TcData).eventCount, 0);
     assert.match(idle.summary, new RegExp(`^no qdisc change on ${quiet.hostDev}`));
 
-    await assertReplays(otherTc, f, nsParams, b, 'churn');
-    await assertReplays(otherTc, idle, quietParams, b, 'quiet');
+    await assertReplaysSame(otherTc, nsParams, b, 'churn', f);
+    await assertReplaysSame(otherTc, quietParams, b, 'quiet', idle);
   });
 
   it('the classic tracepoint flavour records the same changes, by device name (the fallback where tp_btf is refused)', async (t) => {
