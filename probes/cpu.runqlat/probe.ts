@@ -6,6 +6,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { release } from 'node:os';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
+import type { PlanLoaded } from '../../engine/native/attach-plan.js';
 import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
@@ -74,13 +75,7 @@ interface ThreadsCapture {
   targets: number[];
 }
 
-interface AttachCapture {
-  method: RunqlatMethod;
-  btf: string;
-  loadMs: number;
-  attach: Array<{ program: string; target: string; attachMs: number }>;
-  /** Why the preferred flavours were not used, when another one was. */
-  fallback?: string;
+interface AttachCapture extends NativeAttach<RunqlatMethod> {
   thresholdNs: number;
 }
 
@@ -374,14 +369,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
         ...(sel.filter === 'all' ? { maxEntries: { threads: HOST_THREADS, start: HOST_STARTS } } : {}),
         targets: sel.targets,
       });
-      const record: AttachCapture = {
-        method: loaded.method,
-        btf: loaded.btf,
-        loadMs: round(loaded.loadMs),
-        attach: loaded.links.map((l) => ({ program: l.program, target: l.target, attachMs: round(l.attachMs) })),
-        ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
-        thresholdNs,
-      };
+      const record: AttachCapture = { ...attachRecord(loaded), thresholdNs };
       return { obj: loaded.obj, record };
     });
     const attachedAt = performance.now();
@@ -395,18 +383,18 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
 // ---- parse ----
 
 /** Slot 0: under 1 µs; slot k: [2^(k-1), 2^k) µs (bpf/runqlat.h). */
-function bucketsOf(slots: number[]): RunqlatBucket[] {
+export function bucketsOf(slots: number[]): RunqlatBucket[] {
   return slots.flatMap((count, k) => (count > 0 ? [{ lowUs: k === 0 ? 0 : 2 ** (k - 1), highUs: 2 ** k, count }] : []));
 }
 
-interface Pcts {
+export interface Pcts {
   p50Us: number;
   p95Us: number;
   p99Us: number;
 }
 
 /** Percentiles at bucket resolution (engine/probe/bpftrace.ts's convention), capped at the exact max. */
-function percentiles(slots: number[], maxUs: number): Pcts {
+export function percentiles(slots: number[], maxUs: number): Pcts {
   const hist = bucketsOf(slots).map((b) => ({ low: b.lowUs, high: b.highUs, count: b.count }));
   const pct = (p: number) => Math.min(histPercentile(hist, p) ?? 0, maxUs);
   return { p50Us: pct(50), p95Us: pct(95), p99Us: pct(99) };
@@ -597,14 +585,39 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
       columns: ['tid', 'name', 'class', 'waits', 'P50', 'P95', 'P99', 'max', 'total wait ms', 'wait share', `waits ≥ ${fmtUs(thresholdUs)}`, 'involuntary', 'voluntary'],
       rows: data.threads.map((t) => [t.tid, t.comm, t.class, t.count, f(t.p50Us), f(t.p95Us), f(t.p99Us), f(t.maxUs), t.totalWaitMs, pct(t.waitShare), t.overThreshold, t.involuntary, t.voluntary]),
     },
-    {
-      title: 'Attach',
-      columns: ['program', 'method', 'target', 'BTF', 'load ms', 'attach ms'],
-      rows: att.attach.map((a) => [a.program, att.method, a.target, att.btf, att.loadMs, a.attachMs]),
-    },
+    attachTable(att),
   ];
   if (overhead) tables.push(overheadTable(overhead));
   return { data, summary, severity, charts, tables };
+}
+
+/** What a native probe records of its plan's load: the flavour, its programs' attach times, why others failed. */
+export function attachRecord<M extends string>(loaded: PlanLoaded<M>): NativeAttach<M> {
+  return {
+    method: loaded.method,
+    btf: loaded.btf,
+    loadMs: round(loaded.loadMs),
+    attach: loaded.links.map((l) => ({ program: l.program, target: l.target, attachMs: round(l.attachMs) })),
+    ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
+  };
+}
+
+export interface NativeAttach<M extends string = string> {
+  method: M;
+  btf: string;
+  loadMs: number;
+  attach: Array<{ program: string; target: string; attachMs: number }>;
+  /** Why the preferred flavours were not used, when another one was. */
+  fallback?: string;
+}
+
+/** The Attach table of a native probe whose programs all attached the same way (one BTF, one load). */
+export function attachTable(att: NativeAttach): TableSpec {
+  return {
+    title: 'Attach',
+    columns: ['program', 'method', 'target', 'BTF', 'load ms', 'attach ms'],
+    rows: att.attach.map((a) => [a.program, att.method, a.target, att.btf, att.loadMs, a.attachMs]),
+  };
 }
 
 function round(n: number, digits = 3): number {
