@@ -167,10 +167,13 @@ async function resolveSetup(params: Params, io: ProbeIO): Promise<SetupCapture> 
     netnsInode = Number(outputOf(await io.exec('netns', argv, { timeoutMs: EXEC_TIMEOUT_MS, allowFailure: true }), netns, 'network namespace'));
   }
   if (dev !== null) {
-    const argv = inNetns(netns, ['cat', `/sys/class/net/${dev}/ifindex`]);
+    // Netlink, not /sys: nsenter into a namespace path keeps the host's sysfs.
+    const argv = inNetns(netns, ['ip', '-j', 'link', 'show', 'dev', dev]);
     const rec = await io.exec('ifindex', argv, { timeoutMs: EXEC_TIMEOUT_MS, allowFailure: true });
     if (rec.exitCode !== 0 && netnsMissing(rec, netns) === null) throw new Error(`no device ${dev} in ${netns === undefined ? 'this network namespace' : `network namespace ${netns}`}`);
-    ifindex = Number(outputOf(rec, netns, `device ${dev}`));
+    const links = JSON.parse(outputOf(rec, netns, `device ${dev}`) || '[]') as Array<{ ifindex?: number }>;
+    ifindex = links[0]?.ifindex ?? 0;
+    if (ifindex <= 0) throw new Error(`device ${dev}: no ifindex in ${JSON.stringify(rec.stdout.slice(0, 200))}`);
   }
   return {
     dev,
@@ -393,11 +396,11 @@ export const perfIcmpRtt: ProbeDefinition<IcmpRttData> = {
   title: 'ICMP echo round-trip time per peer, at the host',
   description: `Matches ICMP echo requests to their replies by (local address, peer, echo id, sequence) where they leave (\`net:net_dev_start_xmit\`) and arrive (\`net:netif_receive_skb\`) on this host's devices, for \`duration\`, and reports per peer the requests, replies, lost requests, min/mean/max (exact) and P50/P95/P99 (log2 buckets, aggregated in the kernel) of the time between them.
 
-Two directions: **outgoing**, this host (or a namespace on it) pinged the peer: the RTT as the host's devices see it, i.e. the wire, the peer's stack and whatever sits between, without this host's own socket and IP layer; **incoming**, the peer pinged this host: the host's own answer time, request in to reply out. Use it beside a running \`ping\` (or a VM's pings) to tell a slow or lossy peer from a slow host: a high outgoing RTT with a low incoming answer time on the other end points at the path between.
+Two directions: **outgoing**, this host (or a namespace on it) pinged the peer: the RTT as the host's devices see it, i.e. the wire, the peer's stack and whatever sits between, without this host's own socket and IP layer; **incoming**, the peer pinged this host: the host's own answer time, request in to reply out. On a device that forwards (a VM's tap, a bridge port), the direction is the device's: a VM's pings arrive on its tap, so they are **incoming** there, timed from its request to its reply passing the tap (the host, the network and the remote end together); pings toward the VM are **outgoing** on the tap (the guest's answer time, its stack included). Use it beside a running \`ping\` (or a VM's pings) to tell a slow or lossy peer from a slow host: a high outgoing RTT with a low incoming answer time on the other end points at the path between.
 
 Filters apply in the kernel: \`dev\` (the device the echoes cross; with \`netns\`, a device of that namespace), \`netns\` (only devices of that namespace), \`src_ip\` (this host's address in the echoes), \`dst_ip\` (the peer), \`direction\`. A request unanswered after \`timeout\` at the end of the window is lost; younger ones are in flight and not counted. Replies with no request waiting (sent before the window) are counted apart. RTTs of at least \`latency_ms\` (the seed's threshold) are counted exactly. Tracepoints only (raw_tp with a cached minimal BTF, else tp_btf, else the classic tracepoints); IPv4 only. Past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps what it counted.
 
-Replaces the seed's \`system_network_icmp_rtt.py\` (PROBES.md row 32), which stamped each echo at every stage of the host's stack and OVS with kprobes; here the two ends on the devices are timed, the kprobe stages left to \`perf.vm-latency\` and \`drops.kernel\`.`,
+Replaces the seed's \`system_network_icmp_rtt.py\` (PROBES.md row 32), which stamped each echo at every stage of the host's stack and OVS with kprobes; here the two ends on the devices are timed (\`perf.vm-latency\` splits a VM's path into layers).`,
   normal: `Between a VM and its host, or two namespaces of one host, RTTs are sub-millisecond (tens to a few hundred µs) and nothing is lost; across a data-centre network a few hundred µs to ~1 ms. The value is the host's view: it includes the peer's stack (a busy or paused VM answers late), so compare it with the peer's own answer time (\`direction: incoming\` on the peer). Any lost request is a warning, half or more lost critical; with \`latency_ms\` set, a P99 at or above it is a warning, at 10× critical.`,
   replaces: ['system_network_icmp_rtt.py'],
   params: {
@@ -410,7 +413,13 @@ Replaces the seed's \`system_network_icmp_rtt.py\` (PROBES.md row 32), which sta
     timeout: { type: 'duration', default: '1s', min: 1, max: 600_000, description: 'A request unanswered this long at the end of the window is lost; younger ones are in flight.' },
     latency_ms: { type: 'number', default: 0, min: 0, max: 600_000, description: 'RTTs of at least this many ms are counted per peer, and a P99 at or above it is a warning (0: off).' },
   },
-  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...HOOKS.map((h) => ({ kind: 'tracepoint' as const, name: `net:${h.name}` }))],
+  requirements: [
+    { kind: 'root' },
+    { kind: 'kernel', feature: 'btf' },
+    // resolves `dev` and `netns`
+    { kind: 'binary', name: 'ip', package: 'iproute2' },
+    ...HOOKS.map((h) => ({ kind: 'tracepoint' as const, name: `net:${h.name}` })),
+  ],
   overhead: 'low',
   budget: ICMP_RTT_BUDGET,
   driver: 'native',

@@ -105,12 +105,14 @@ describe('perf.icmp-rtt', () => {
     const b = await tempBundle(t, 'ebpfnet-icmprtt-delay-');
     const hostParams = { dev: pair.hostDev, duration: '3s' };
     const peerParams = { dev: pair.peerDev, netns: pair.ns, direction: 'incoming', duration: '3s' };
+    // The host's own pings only: the kernel filters leave the peer's pings out.
+    const outParams = { dev: pair.hostDev, dst_ip: pair.peerIp, direction: 'outgoing', duration: '3s' };
     const [hostRun] = await startProbe(b, 'host', hostParams);
     const [peerRun] = await startProbe(b, 'peer', peerParams);
+    const [outRun] = await startProbe(b, 'out', outParams);
     const [pinged] = await Promise.all([pair.ping({ count: 20, interval: 0.05, wait: 2 }), pingFromPeer(pair, 10)]);
-    const [host, peer] = await Promise.all([hostRun!, peerRun!]);
-    assert.equal(host.status, 'ok', host.reason);
-    assert.equal(peer.status, 'ok', peer.reason);
+    const [host, peer, outOnly] = await Promise.all([hostRun!, peerRun!, outRun!]);
+    for (const f of [host, peer, outOnly]) assert.equal(f.status, 'ok', f.reason);
     assert.equal(pinged.received, 20);
 
     // On the host's side of the veth: its 20 pings, timed from request out to reply in.
@@ -153,6 +155,10 @@ describe('perf.icmp-rtt', () => {
     assert.ok(Math.abs(ans.meanMs - NETEM_MS) <= SLACK_MS, `peer answer time mean ${ans.meanMs} ms`);
     assert.ok(ans.meanMs <= out.meanMs, `answer ${ans.meanMs} ms within the RTT ${out.meanMs} ms`);
 
+    const filtered = outOnly.data as IcmpRttData;
+    assert.equal(filtered.peers.length, 1, JSON.stringify(filtered.peers));
+    assert.deepEqual([filtered.peers[0]!.direction, filtered.peers[0]!.requests, filtered.peers[0]!.replies], ['outgoing', 20, 20]);
+
     await replaySame(b, 'host', hostParams, host);
     await replaySame(b, 'peer', peerParams, peer);
   });
@@ -163,9 +169,9 @@ describe('perf.icmp-rtt', () => {
     await pair.inNs(['tc', 'qdisc', 'add', 'dev', pair.peerDev, 'root', 'netem', 'loss', '100%']);
     const b = await tempBundle(t, 'ebpfnet-icmprtt-loss-');
     const params = { dev: pair.hostDev, dst_ip: pair.peerIp, duration: '2s', timeout: '500ms' };
-    const [run] = await startProbe(b, 'loss', params);
+    const [probe] = await startProbe(b, 'loss', params);
     const pinged = await pair.ping({ count: 20, interval: 0.05, wait: 1, deadline: 1 });
-    const f = await run!;
+    const f = await probe!;
     assert.equal(f.status, 'ok', f.reason);
     assert.equal(pinged.received, 0);
     const data = f.data as IcmpRttData;
