@@ -132,6 +132,28 @@ describe('perf.icmp-rtt', () => {
     }
   });
 
+  it('each flavour (raw_tp, tp_btf, classic tracepoint) attaches and matches every echo', async (t) => {
+    const pair = await createVethPair(t, { noIpv6: true });
+    const ifindex = Number((await run(['cat', `/sys/class/net/${pair.hostDev}/ifindex`])).stdout.trim());
+    for (const step of attachPlan()) {
+      const o = BpfObject.open(bpfObjectPath('icmprtt'), { globals: { targ_ifindex: ifindex, targ_dirs: 1 } });
+      try {
+        for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
+        o.load();
+        step.attach(o);
+        const pinged = await pair.ping({ count: 5, interval: 0.02, wait: 2 });
+        assert.equal(pinged.received, 5);
+        const entries = o.map('peers').readAll().entries;
+        assert.equal(entries.length, 1, `${step.method}: one peer`);
+        const v = entries[0]![1];
+        // struct icmprtt_peer: 27 slots, then requests, matched.
+        assert.deepEqual([Number(v.readBigUInt64LE(27 * 8)), Number(v.readBigUInt64LE(28 * 8))], [5, 5], step.method);
+      } finally {
+        o.close();
+      }
+    }
+  });
+
   it('fails with a clear reason for a device that does not exist', async (t) => {
     const b = await tempBundle(t, 'ebpfnet-icmprtt-nodev-');
     const f = await runProbe(perfIcmpRtt, request({ dev: 'ebnosuchdev0', duration: '200ms' }), b.opts('nodev'));
