@@ -12,6 +12,7 @@ import { netPath } from './net.path/probe.js';
 import { netConntrack } from './net.conntrack/probe.js';
 import { cpuRunqlat } from './cpu.runqlat/probe.js';
 import { perfVmLatency } from './perf.vm-latency/probe.js';
+import { perfIcmpRtt } from './perf.icmp-rtt/probe.js';
 import { ovsDrops } from './ovs.drops/probe.js';
 import { ovsMegaflow } from './ovs.megaflow/probe.js';
 import { otherArp } from './other.arp/probe.js';
@@ -24,6 +25,7 @@ export const allProbes: ProbeDefinition[] = [netIface, qdiscStats, qdiscLatency,
 allProbes.push(qdiscDrops as ProbeDefinition, dropsEth as ProbeDefinition, dropsMonitor as ProbeDefinition);
 allProbes.push(cpuRunqlat as ProbeDefinition);
 allProbes.push(perfVmLatency as ProbeDefinition);
+allProbes.push(perfIcmpRtt as ProbeDefinition);
 allProbes.push(netNft);
 allProbes.push(netPath);
 allProbes.push(netConntrack as ProbeDefinition);

@@ -3,6 +3,7 @@
 // each with the programs it loads and how they attach; the first flavour that loads and
 // attaches wins. Every failed attempt is kept as one line (`fallbacks`) so a finding says why.
 import { ensureMinimalBtf } from './btf-cache.js';
+import type { TableSpec } from '../probe/types.js';
 import type { BpfLink } from './link.js';
 import { BpfObject, type OpenOptions } from './object.js';
 
@@ -112,5 +113,14 @@ export function loadedRecord<M extends string>(loaded: PlanLoaded<M>): LoadedRec
     loadMs: us(loaded.loadMs),
     attach: loaded.links.map((l) => ({ program: l.program, target: l.target, attachMs: us(l.attachMs) })),
     ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
+  };
+}
+
+/** The Attach table of a probe whose programs all loaded and attached one way (one BTF, one load). */
+export function attachTable(record: Omit<LoadedRecord<string>, 'btf'> & { btf: string }): TableSpec {
+  return {
+    title: 'Attach',
+    columns: ['program', 'method', 'target', 'BTF', 'load ms', 'attach ms'],
+    rows: record.attach.map((a) => [a.program, record.method, a.target, record.btf, record.loadMs, a.attachMs]),
   };
 }

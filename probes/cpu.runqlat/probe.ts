@@ -5,7 +5,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { release } from 'node:os';
 import { u32Key } from '../../engine/native/map.js';
-import { loadedRecord } from '../../engine/native/attach-plan.js';
+import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, runWindowedSession } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
@@ -382,18 +382,18 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
 // ---- parse ----
 
 /** Slot 0: under 1 µs; slot k: [2^(k-1), 2^k) µs (bpf/runqlat.h). */
-function bucketsOf(slots: number[]): RunqlatBucket[] {
+export function bucketsOf(slots: number[]): RunqlatBucket[] {
   return slots.flatMap((count, k) => (count > 0 ? [{ lowUs: k === 0 ? 0 : 2 ** (k - 1), highUs: 2 ** k, count }] : []));
 }
 
-interface Pcts {
+export interface Pcts {
   p50Us: number;
   p95Us: number;
   p99Us: number;
 }
 
 /** Percentiles at bucket resolution (engine/probe/bpftrace.ts's convention), capped at the exact max. */
-function percentiles(slots: number[], maxUs: number): Pcts {
+export function percentiles(slots: number[], maxUs: number): Pcts {
   const hist = bucketsOf(slots).map((b) => ({ low: b.lowUs, high: b.highUs, count: b.count }));
   const pct = (p: number) => Math.min(histPercentile(hist, p) ?? 0, maxUs);
   return { p50Us: pct(50), p95Us: pct(95), p99Us: pct(99) };
@@ -584,11 +584,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
       columns: ['tid', 'name', 'class', 'waits', 'P50', 'P95', 'P99', 'max', 'total wait ms', 'wait share', `waits ≥ ${fmtUs(thresholdUs)}`, 'involuntary', 'voluntary'],
       rows: data.threads.map((t) => [t.tid, t.comm, t.class, t.count, f(t.p50Us), f(t.p95Us), f(t.p99Us), f(t.maxUs), t.totalWaitMs, pct(t.waitShare), t.overThreshold, t.involuntary, t.voluntary]),
     },
-    {
-      title: 'Attach',
-      columns: ['program', 'method', 'target', 'BTF', 'load ms', 'attach ms'],
-      rows: att.attach.map((a) => [a.program, att.method, a.target, att.btf, att.loadMs, a.attachMs]),
-    },
+    attachTable(att),
   ];
   if (overhead) tables.push(overheadTable(overhead));
   return { data, summary, severity, charts, tables };

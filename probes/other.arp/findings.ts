@@ -2,7 +2,7 @@
 // (one IP claimed by several MACs), storms (gratuitous or unsolicited ARP faster than a
 // threshold from one MAC), unsolicited replies and MAC mismatches, with per-device totals.
 import { formatMs } from '../../engine/duration.js';
-import type { LoadedRecord } from '../../engine/native/attach-plan.js';
+import { attachTable, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { BarChart, ChartSpec, ProbeResult, Severity, TableSpec } from '../../engine/probe/types.js';
 import type { ArpMethod } from './attach.js';
@@ -309,11 +309,7 @@ export function arpFinding(att: AttachCapture, scope: Scope, dump: DumpCapture, 
       rows: data.senders.map((s) => [s.device, s.ip, s.mac, ...kindColumns.map((k) => s[k]), s.macMismatch, s.peakPerSec]),
     },
     { title: 'ARP frames received per device', columns: ['device', ...kindColumns], rows: Object.entries(data.byDevice).map(([dev, c]) => [dev, ...kindColumns.map((k) => c[k])]) },
-    {
-      title: 'Attach',
-      columns: ['program', 'method', 'target', 'BTF', 'load ms', 'attach ms'],
-      rows: att.attach.map((a) => [a.program, att.method, a.target, att.btf, att.loadMs, a.attachMs]),
-    },
+    attachTable(att),
   ];
   if (overhead) tables.push(overheadTable(overhead));
   return { data, summary: summaryOf(data), severity: severityOf(data), charts: chartsOf(data, opts.top), tables };

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: GPL-2.0
+/* perf.icmp-rtt: round-trip time of ICMP echoes as this host sees them on its devices.
+ *
+ * An echo request is stamped when it leaves (net_dev_start_xmit) or arrives
+ * (netif_receive_skb), keyed by (local address, peer, echo id, sequence, direction); the
+ * matching echo reply arriving (or leaving) ends it. Outgoing: this host pinged the peer, the
+ * RTT covers the wire and the peer's stack. Incoming: the peer pinged this host, the "RTT" is
+ * this host's own answer time. RTTs go to a log2 histogram per (local, peer, direction) in
+ * the kernel, with their sum, min and max; requests never answered stay in `pending`, where the
+ * probe reads their age at the end.
+ *
+ * Three attach flavours of the same two handlers, chosen at load by the probe: raw_tp (with a
+ * cached minimal BTF for the CO-RE reads), tp_btf, the classic tracepoints. All but tp_btf
+ * start with autoload off ("?" prefix). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "icmprtt.h"
+
+#define ETH_P_IP_ 0x0800
+#define IP_OFFSET_MASK_ 0x1FFF
+#define ICMP_ECHOREPLY_ 0
+#define ICMP_ECHO_ 8
+#define NO_HEADER_ 0xFFFF
+
+/* Filters, set before load. 0 = any. Addresses in network byte order. */
+const volatile __u32 targ_ifindex = 0;
+const volatile __u32 targ_netns = 0;  /* inode of the device's network namespace */
+const volatile __u32 targ_local = 0;  /* this host's address in the echo */
+const volatile __u32 targ_peer = 0;   /* the other end's */
+const volatile __u8 targ_dirs = 3;    /* bit ICMPRTT_OUTGOING, bit ICMPRTT_INCOMING */
+const volatile __u64 threshold_ns = 0; /* RTTs of at least this are counted as slow (0: not counted) */
+
+/* Echo request -> when it was seen, until its reply. LRU: a peer that never answers cannot
+ * fill it; an evicted request counts as lost (its reply, if any, as unmatched). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ICMPRTT_PENDING);
+	__type(key, struct icmprtt_key);
+	__type(value, __u64);
+} pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ICMPRTT_PEERS);
+	__type(key, struct icmprtt_peer_key);
+	__type(value, struct icmprtt_peer);
+} peers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ICMPRTT_T_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} totals SEC(".maps");
+
+/* The echo an skb carries, from the host's side. */
+struct echo {
+	struct icmprtt_key key;
+	bool request;
+};
+
+static __always_inline void bump_total(__u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(&totals, &slot);
+
+	if (n)
+		*n += 1; /* per-CPU slot: no atomics needed */
+}
+
+/* Slot k holds [2^(k-1), 2^k) µs: k is the number of bits of the RTT in µs (bounded loop). */
+static __always_inline __u32 slot_of(__u64 ns)
+{
+	__u64 us = ns / 1000;
+	__u32 slot = 0;
+
+	for (int i = 0; i < ICMPRTT_SLOTS - 1 && us; i++) {
+		us >>= 1;
+		slot++;
+	}
+	return slot;
+}
+
+static __always_inline bool dev_wanted(struct net_device *dev)
+{
+	if (!dev)
+		return false;
+	if (targ_ifindex && BPF_CORE_READ(dev, ifindex) != targ_ifindex)
+		return false;
+	return !targ_netns || BPF_CORE_READ(dev, nd_net.net, ns.inum) == targ_netns;
+}
+
+/*
+ * The ICMP echo in `skb`, if it is one the filters want. `tx`: the skb is leaving (its network
+ * header offset is set; skb->data is at L2); else it is being received (skb->data is at L3).
+ */
+static __always_inline bool parse_echo(struct sk_buff *skb, bool tx, struct echo *e)
+{
+	unsigned char *head, *l3, *l4;
+	struct iphdr ip;
+	__u8 icmp[8];
+	__u16 nh;
+	__u32 local, peer;
+	__u8 dir;
+
+	if (BPF_CORE_READ(skb, protocol) != bpf_htons(ETH_P_IP_))
+		return false;
+	head = BPF_CORE_READ(skb, head);
+	if (tx) {
+		nh = BPF_CORE_READ(skb, network_header);
+		if (nh == NO_HEADER_)
+			return false;
+		l3 = head + nh;
+	} else {
+		l3 = BPF_CORE_READ(skb, data);
+	}
+	if (bpf_probe_read_kernel(&ip, sizeof(ip), l3))
+		return false;
+	if (ip.version != 4 || ip.ihl < 5 || ip.protocol != IPPROTO_ICMP)
+		return false;
+	if (bpf_ntohs(ip.frag_off) & IP_OFFSET_MASK_)
+		return false; /* a later fragment: no ICMP header */
+	l4 = l3 + ip.ihl * 4;
+	if (l4 + sizeof(icmp) > head + BPF_CORE_READ(skb, tail)) {
+		bump_total(ICMPRTT_T_SHORT);
+		return false;
+	}
+	if (bpf_probe_read_kernel(icmp, sizeof(icmp), l4))
+		return false;
+	if (icmp[0] != ICMP_ECHO_ && icmp[0] != ICMP_ECHOREPLY_)
+		return false;
+	e->request = icmp[0] == ICMP_ECHO_;
+	/* A request leaving or a reply arriving is this host's own ping. */
+	dir = e->request == tx ? ICMPRTT_OUTGOING : ICMPRTT_INCOMING;
+	local = tx ? ip.saddr : ip.daddr;
+	peer = tx ? ip.daddr : ip.saddr;
+	if (!(targ_dirs & (1 << dir)))
+		return false;
+	if ((targ_local && local != targ_local) || (targ_peer && peer != targ_peer))
+		return false;
+	__builtin_memset(&e->key, 0, sizeof(e->key));
+	e->key.local = local;
+	e->key.peer = peer;
+	__builtin_memcpy(&e->key.id, icmp + 4, 2);
+	__builtin_memcpy(&e->key.seq, icmp + 6, 2);
+	e->key.dir = dir;
+	return true;
+}
+
+/* The aggregate of the echo's (local, peer, direction), created when new. */
+static __always_inline struct icmprtt_peer *peer_of(struct icmprtt_key *k)
+{
+	struct icmprtt_peer_key pk = { .local = k->local, .peer = k->peer, .dir = k->dir };
+	struct icmprtt_peer *v, init = {};
+
+	v = bpf_map_lookup_elem(&peers, &pk);
+	if (v)
+		return v;
+	bpf_map_update_elem(&peers, &pk, &init, BPF_NOEXIST);
+	v = bpf_map_lookup_elem(&peers, &pk);
+	if (!v)
+		bump_total(ICMPRTT_T_NO_PEER);
+	return v;
+}
+
+static __always_inline void on_reply(struct icmprtt_peer *v, struct icmprtt_key *k, __u64 now)
+{
+	__u64 *sent = bpf_map_lookup_elem(&pending, k);
+	__u64 rtt;
+	__u32 slot;
+
+	if (!sent) {
+		__sync_fetch_and_add(&v->unmatched, 1);
+		return;
+	}
+	rtt = now - *sent;
+	bpf_map_delete_elem(&pending, k);
+	if ((__s64)rtt < 0) /* stamped on two CPUs a hair apart */
+		rtt = 0;
+	slot = slot_of(rtt);
+	barrier_var(slot); /* one register for the check and the index: the verifier sees the bound */
+	if (slot >= ICMPRTT_SLOTS)
+		return;
+	__sync_fetch_and_add(&v->slots[slot], 1);
+	__sync_fetch_and_add(&v->matched, 1);
+	__sync_fetch_and_add(&v->sum_ns, rtt);
+	if (threshold_ns && rtt >= threshold_ns)
+		__sync_fetch_and_add(&v->slow, 1);
+	/* min and max race only between CPUs answering the same peer at once: harmless */
+	if (!v->min_ns || rtt < v->min_ns)
+		v->min_ns = rtt;
+	if (rtt > v->max_ns)
+		v->max_ns = rtt;
+}
+
+static __always_inline int on_packet(struct sk_buff *skb, struct net_device *dev, bool tx)
+{
+	struct icmprtt_peer *v;
+	struct echo e;
+	__u64 now;
+
+	if (!dev_wanted(dev) || !parse_echo(skb, tx, &e))
+		return 0;
+	now = bpf_ktime_get_ns();
+	v = peer_of(&e.key);
+	if (!v)
+		return 0;
+	if (!e.request) {
+		on_reply(v, &e.key, now);
+		return 0;
+	}
+	/* A request re-sent with the same id and sequence restarts its clock. */
+	bpf_map_update_elem(&pending, &e.key, &now, BPF_ANY);
+	__sync_fetch_and_add(&v->requests, 1);
+	return 0;
+}
+
+/* raw_tp: untyped arguments, read with BPF_CORE_READ (probe-read) only. */
+SEC("?raw_tp/netif_receive_skb")
+int BPF_PROG(icmprtt_rx_raw, struct sk_buff *skb)
+{
+	return on_packet(skb, BPF_CORE_READ(skb, dev), false);
+}
+
+SEC("?raw_tp/net_dev_start_xmit")
+int BPF_PROG(icmprtt_tx_raw, struct sk_buff *skb, struct net_device *dev)
+{
+	return on_packet(skb, dev, true);
+}
+
+/* tp_btf: the same, typed. */
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(icmprtt_rx_btf, struct sk_buff *skb)
+{
+	return on_packet(skb, BPF_CORE_READ(skb, dev), false);
+}
+
+SEC("tp_btf/net_dev_start_xmit")
+int BPF_PROG(icmprtt_tx_btf, struct sk_buff *skb, struct net_device *dev)
+{
+	return on_packet(skb, dev, true);
+}
+
+/* Classic tracepoints: the skb address from the record; the device from the skb. */
+SEC("?tracepoint/net/netif_receive_skb")
+int icmprtt_rx_tp(struct trace_event_raw_net_dev_template *args)
+{
+	struct sk_buff *skb = (struct sk_buff *)args->skbaddr;
+
+	return on_packet(skb, BPF_CORE_READ(skb, dev), false);
+}
+
+SEC("?tracepoint/net/net_dev_start_xmit")
+int icmprtt_tx_tp(struct trace_event_raw_net_dev_start_xmit *args)
+{
+	struct sk_buff *skb = (struct sk_buff *)args->skbaddr;
+
+	return on_packet(skb, BPF_CORE_READ(skb, dev), true);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,429 @@
+// perf.icmp-rtt: round-trip time of ICMP echoes (ping) seen on this host's devices, per peer,
+// from two tracepoints (bpf/icmprtt.bpf.c, native driver): requests matched to their replies
+// by (local address, peer, echo id, sequence), RTTs in a log2 histogram in the kernel, and the
+// requests never answered counted as lost. Both ways: this host's own pings (the RTT) and the
+// pings it answers (its answer time). What the session saw is recorded as capture records, so
+// a replay re-parses it without loading anything.
+import { u32Key } from '../../engine/native/map.js';
+import type { BpfObject } from '../../engine/native/object.js';
+import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
+import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
+import { inNetns, netnsMissing, netnsOf } from '../../engine/probe/netns.js';
+import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
+import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
+import { attachTable, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import { bucketsOf, percentiles, type RunqlatBucket } from '../cpu.runqlat/probe.js';
+import { fmtUs } from '../perf.vm-latency/probe.js';
+import { HOOKS, loadIcmpRtt, type IcmpRttMethod } from './attach.js';
+
+/** Layouts of bpf/icmprtt.h. */
+const SLOTS = 27;
+/** The u64 fields of struct icmprtt_peer after its slots, in order. */
+const PEER_COUNTERS = ['requests', 'matched', 'unmatched', 'sumNs', 'minNs', 'maxNs', 'slow'] as const;
+const PEER_VALUE_SIZE = (SLOTS + PEER_COUNTERS.length) * 8;
+const T_SHORT = 0;
+const T_NO_PEER = 1;
+const DIRECTIONS = ['outgoing', 'incoming'] as const;
+export type Direction = (typeof DIRECTIONS)[number];
+
+/** ms values kept to the µs. */
+const round = (n: number) => Math.round(n * 1000) / 1000;
+const DEV_RE = /^[A-Za-z0-9_.:@-]{1,15}$/;
+const EXEC_TIMEOUT_MS = 10_000;
+/** A loss of this share of a peer's requests (or more) is critical; any loss is a warning. */
+const CRITICAL_LOSS = 0.5;
+/** A P99 of `latency_ms` × this (or more) is critical. */
+const CRITICAL_FACTOR = 10;
+
+/**
+ * What a session may cost: 5% of one CPU, 1M program runs/s. Both programs run on every packet
+ * of every device the filters do not rule out by device first (one ifindex read, and the
+ * namespace when a device is given); packets that are not ICMP echoes cost the protocol and IP
+ * header reads. Past the budget the session stops early and keeps the histograms up to then.
+ */
+export const ICMP_RTT_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
+
+/** The `setup` capture: where and what the programs filter. */
+interface SetupCapture {
+  dev: string | null;
+  ifindex: number;
+  netns: string | null;
+  /** Inode of the device's namespace (0: any namespace). */
+  netnsInode: number;
+  srcIp: string | null;
+  dstIp: string | null;
+  direction: 'both' | Direction;
+  thresholdMs: number;
+  timeoutMs: number;
+}
+
+type AttachCapture = LoadedRecord<IcmpRttMethod>;
+
+interface PeerEntry {
+  local: string;
+  peer: string;
+  dir: Direction;
+  slots: number[];
+  requests: number;
+  matched: number;
+  unmatched: number;
+  sumNs: number;
+  minNs: number;
+  maxNs: number;
+  slow: number;
+}
+
+/** The `dump` capture: the aggregates, and the requests still waiting at the end by age. */
+interface DumpCapture {
+  windowMs: number;
+  peers: PeerEntry[];
+  /** Requests unanswered at the end, per `local>peer>dir`: younger than the timeout (in flight), older (lost). */
+  waiting: Record<string, { inFlight: number; expired: number }>;
+  short: number;
+  noPeer: number;
+}
+
+export interface IcmpRttPeer {
+  /** This host's address in the echoes. */
+  local: string;
+  peer: string;
+  /** outgoing: this host pinged the peer (the RTT); incoming: the peer pinged this host (its answer time). */
+  direction: Direction;
+  requests: number;
+  /** Replies matched to their request: the RTTs timed. */
+  replies: number;
+  /** Requests with no reply: older than `timeout` at the end, or evicted while waiting. */
+  lost: number;
+  /** Requests still within `timeout` at the end: not counted as lost. */
+  inFlight: number;
+  /** Replies with no request waiting (sent before the window, or a duplicate). */
+  unmatchedReplies: number;
+  /** lost / (requests − inFlight), 0..1. */
+  lossRatio: number;
+  /** Exact, ms (0 without a reply). */
+  minMs: number;
+  meanMs: number;
+  maxMs: number;
+  /**
+   * Estimates at log2 bucket resolution: the upper bound of the bucket holding the percentile,
+   * capped at the exact maximum (never below the true value, at most twice it), ms.
+   */
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  /** RTTs of at least `latency_ms` (exact). */
+  slow: number;
+  /** Non-empty log2 buckets, µs. */
+  buckets: RunqlatBucket[];
+}
+
+export interface IcmpRttData {
+  [key: string]: unknown;
+  dev: string | null;
+  ifindex: number;
+  netns: string | null;
+  filters: { srcIp: string | null; dstIp: string | null; direction: SetupCapture['direction'] };
+  thresholdMs: number;
+  timeoutMs: number;
+  method: IcmpRttMethod;
+  btf: string;
+  loadMs: number;
+  attach: AttachCapture['attach'];
+  fallback?: string;
+  windowMs: number;
+  overhead?: OverheadReport;
+  /** Over every peer and direction. */
+  requests: number;
+  replies: number;
+  lost: number;
+  unmatchedReplies: number;
+  /** Per (local, peer, direction), worst first (most lost, then highest P99). */
+  peers: IcmpRttPeer[];
+  /** The first of `peers`, when any echo was seen. */
+  worst: { local: string; peer: string; direction: Direction; lost: number; p99Ms: number } | null;
+  /** Echoes not read: header outside the skb's linear area, or the peers map full. */
+  skipped: { short: number; noPeer: number };
+  notes: string[];
+}
+
+// ---- collect ----
+
+/** The stdout of a setup command; throws saying why it failed (a missing namespace or device). */
+function outputOf(rec: RawRecord, netns: string | undefined, what: string): string {
+  if (rec.exitCode === 0) return rec.stdout.trim();
+  throw new Error(netnsMissing(rec, netns) ?? `${what}: ${(rec.stderr.trim() || rec.error) ?? `exit code ${rec.exitCode}`}`);
+}
+
+async function resolveSetup(params: Params, io: ProbeIO): Promise<SetupCapture> {
+  const netns = netnsOf(params);
+  const dev = typeof params.dev === 'string' && params.dev !== '' ? params.dev : null;
+  if (dev !== null && (!DEV_RE.test(dev) || dev === '.' || dev === '..')) throw new Error(`not a device name: ${JSON.stringify(dev)}`);
+  for (const ip of [params.src_ip, params.dst_ip]) ipv4Bytes(ip);
+  let ifindex = 0;
+  let netnsInode = 0;
+  // A device is known by its ifindex within its namespace: with a device, the namespace is
+  // always filtered too (this one's when none is given).
+  if (netns !== undefined || dev !== null) {
+    const argv = inNetns(netns, ['stat', '-L', '-c', '%i', '/proc/self/ns/net']);
+    netnsInode = Number(outputOf(await io.exec('netns', argv, { timeoutMs: EXEC_TIMEOUT_MS, allowFailure: true }), netns, 'network namespace'));
+  }
+  if (dev !== null) {
+    // Netlink, not /sys: nsenter into a namespace path keeps the host's sysfs.
+    const argv = inNetns(netns, ['ip', '-j', 'link', 'show', 'dev', dev]);
+    const rec = await io.exec('ifindex', argv, { timeoutMs: EXEC_TIMEOUT_MS, allowFailure: true });
+    if (rec.exitCode !== 0 && netnsMissing(rec, netns) === null) throw new Error(`no device ${dev} in ${netns === undefined ? 'this network namespace' : `network namespace ${netns}`}`);
+    const links = JSON.parse(outputOf(rec, netns, `device ${dev}`) || '[]') as Array<{ ifindex?: number }>;
+    ifindex = links[0]?.ifindex ?? 0;
+    if (ifindex <= 0) throw new Error(`device ${dev}: no ifindex in ${JSON.stringify(rec.stdout.slice(0, 200))}`);
+  }
+  return {
+    dev,
+    ifindex,
+    netns: netns ?? null,
+    netnsInode,
+    srcIp: (params.src_ip as string | undefined) || null,
+    dstIp: (params.dst_ip as string | undefined) || null,
+    direction: (params.direction as SetupCapture['direction'] | undefined) ?? 'both',
+    thresholdMs: (params.latency_ms as number | undefined) ?? 0,
+    timeoutMs: (params.timeout as number | undefined) ?? 1000,
+  };
+}
+
+function globalsOf(s: SetupCapture) {
+  const any = new Uint8Array(4);
+  return {
+    targ_ifindex: s.ifindex,
+    targ_netns: s.netnsInode,
+    targ_local: ipv4Bytes(s.srcIp) ?? any,
+    targ_peer: ipv4Bytes(s.dstIp) ?? any,
+    targ_dirs: s.direction === 'outgoing' ? 1 : s.direction === 'incoming' ? 2 : 3,
+    threshold_ns: BigInt(Math.round(s.thresholdMs * 1e6)),
+  };
+}
+
+const ipOf = (b: Buffer, at: number) => [...b.subarray(at, at + 4)].join('.');
+const waitingKey = (local: string, peer: string, dir: Direction) => `${local}>${peer}>${dir}`;
+
+/** Reads the maps (programs detached already). */
+function dumpMaps(o: BpfObject, windowMs: number, timeoutMs: number): DumpCapture {
+  const peers: PeerEntry[] = [];
+  for (const [k, v] of o.map('peers').readAll().entries) {
+    if (v.length < PEER_VALUE_SIZE) continue;
+    const u64 = (i: number) => Number(v.readBigUInt64LE(i * 8));
+    peers.push({
+      local: ipOf(k, 0),
+      peer: ipOf(k, 4),
+      dir: DIRECTIONS[k.readUInt8(8)] ?? 'outgoing',
+      slots: Array.from({ length: SLOTS }, (_, i) => u64(i)),
+      ...(Object.fromEntries(PEER_COUNTERS.map((name, i) => [name, u64(SLOTS + i)])) as Record<(typeof PEER_COUNTERS)[number], number>),
+    });
+  }
+  peers.sort((a, b) => waitingKey(a.local, a.peer, a.dir).localeCompare(waitingKey(b.local, b.peer, b.dir)));
+  const nowNs = process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns
+  const waiting: DumpCapture['waiting'] = {};
+  for (const [k, v] of o.map('pending').readAll().entries) {
+    const key = waitingKey(ipOf(k, 0), ipOf(k, 4), DIRECTIONS[k.readUInt8(12)] ?? 'outgoing');
+    const w = (waiting[key] ??= { inFlight: 0, expired: 0 });
+    if (Number(nowNs - v.readBigUInt64LE(0)) / 1e6 < timeoutMs) w.inFlight++;
+    else w.expired++;
+  }
+  const totals = o.map('totals');
+  return { windowMs, peers, waiting, short: Number(totals.sumU64(u32Key(T_SHORT))), noPeer: Number(totals.sumU64(u32Key(T_NO_PEER))) };
+}
+
+async function collect(params: Params, io: ProbeIO): Promise<void> {
+  // The lookups are exec records of their own (a replay answers them again); the capture keeps what they resolved to.
+  const resolved = await resolveSetup(params, io);
+  const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(resolved))).stdout) as SetupCapture;
+  let attachedAt = 0;
+  const session = new BpfSession(io);
+  try {
+    await session.attach(async () => {
+      const loaded = await loadIcmpRtt(globalsOf(setup));
+      attachedAt = performance.now();
+      return { obj: loaded.obj, record: loadedRecord(loaded) };
+    });
+    await session.windowIO.sleep(params.duration as number);
+    await session.finish((o) => {
+      const windowMs = round((session.detachedAt ?? performance.now()) - attachedAt);
+      o.detach();
+      return dumpMaps(o, windowMs, setup.timeoutMs);
+    });
+  } finally {
+    await session.close();
+  }
+}
+
+// ---- parse ----
+
+const ms = (us: number) => Math.round(us) / 1000;
+
+function peerStats(e: PeerEntry, waiting: DumpCapture['waiting']): IcmpRttPeer {
+  const w = waiting[waitingKey(e.local, e.peer, e.dir)] ?? { inFlight: 0, expired: 0 };
+  const maxUs = e.maxNs / 1000;
+  const p = percentiles(e.slots, maxUs);
+  // Requests neither answered nor waiting were evicted from the pending map: lost too.
+  const lost = Math.max(0, e.requests - e.matched - w.inFlight);
+  const settled = e.requests - w.inFlight;
+  return {
+    local: e.local,
+    peer: e.peer,
+    direction: e.dir,
+    requests: e.requests,
+    replies: e.matched,
+    lost,
+    inFlight: w.inFlight,
+    unmatchedReplies: e.unmatched,
+    lossRatio: settled > 0 ? Math.round((lost / settled) * 1e4) / 1e4 : 0,
+    minMs: ms(e.minNs / 1000),
+    meanMs: e.matched > 0 ? ms(e.sumNs / e.matched / 1000) : 0,
+    maxMs: ms(maxUs),
+    p50Ms: ms(p.p50Us),
+    p95Ms: ms(p.p95Us),
+    p99Ms: ms(p.p99Us),
+    slow: e.slow,
+    buckets: bucketsOf(e.slots),
+  };
+}
+
+const byWorst = (a: IcmpRttPeer, b: IcmpRttPeer) => b.lossRatio - a.lossRatio || b.lost - a.lost || b.p99Ms - a.p99Ms || b.requests - a.requests;
+
+function peerLabel(p: Pick<IcmpRttPeer, 'local' | 'peer' | 'direction'>): string {
+  return p.direction === 'outgoing' ? `${p.local} → ${p.peer}` : `${p.peer} → ${p.local}`;
+}
+
+const fmtMs = (v: number) => fmtUs(v * 1000);
+
+function describePeer(p: IcmpRttPeer): string {
+  const what = p.direction === 'outgoing' ? 'RTT' : 'answer time';
+  const rtt = p.replies > 0 ? `, ${what} p50 ${fmtMs(p.p50Ms)} p99 ${fmtMs(p.p99Ms)} (min ${fmtMs(p.minMs)}, mean ${fmtMs(p.meanMs)}, max ${fmtMs(p.maxMs)})` : '';
+  return `${peerLabel(p)} (${p.direction}): ${p.requests} request${p.requests === 1 ? '' : 's'}, ${p.lost} lost${rtt}`;
+}
+
+function parse(records: RawRecord[]): ProbeResult<IcmpRttData> {
+  const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
+  const att = JSON.parse(captureRecord(records, 'attach').stdout) as AttachCapture;
+  const dump = JSON.parse(captureRecord(records, 'dump').stdout) as DumpCapture;
+  const overhead = overheadOf(records);
+  const peers = dump.peers.map((e) => peerStats(e, dump.waiting)).filter((p) => p.requests > 0 || p.unmatchedReplies > 0);
+  peers.sort(byWorst);
+  const sum = (f: (p: IcmpRttPeer) => number) => peers.reduce((s, p) => s + f(p), 0);
+  const worst = peers[0];
+  const notes: string[] = [];
+  if (dump.short > 0) notes.push(`${dump.short} ICMP packets had their header outside the skb's linear area and were not read`);
+  if (dump.noPeer > 0) notes.push(`${dump.noPeer} echoes were not counted: the per-peer map was full`);
+  const inFlight = sum((p) => p.inFlight);
+  if (inFlight > 0) notes.push(`${inFlight} requests were younger than the ${fmtMs(setup.timeoutMs)} timeout at the end: in flight, not counted as lost`);
+  const unmatched = sum((p) => p.unmatchedReplies);
+  if (unmatched > 0) notes.push(`${unmatched} replies had no request waiting (sent before the window, duplicated, or answered after the request was evicted)`);
+  if (overhead?.stopped) notes.push(`stopped early: ${overhead.stopped}`);
+
+  const data: IcmpRttData = {
+    dev: setup.dev,
+    ifindex: setup.ifindex,
+    netns: setup.netns,
+    filters: { srcIp: setup.srcIp, dstIp: setup.dstIp, direction: setup.direction },
+    thresholdMs: setup.thresholdMs,
+    timeoutMs: setup.timeoutMs,
+    method: att.method,
+    btf: att.btf,
+    loadMs: att.loadMs,
+    attach: att.attach,
+    ...(att.fallback !== undefined ? { fallback: att.fallback } : {}),
+    windowMs: dump.windowMs,
+    ...(overhead ? { overhead } : {}),
+    requests: sum((p) => p.requests),
+    replies: sum((p) => p.replies),
+    lost: sum((p) => p.lost),
+    unmatchedReplies: unmatched,
+    peers,
+    worst: worst ? { local: worst.local, peer: worst.peer, direction: worst.direction, lost: worst.lost, p99Ms: worst.p99Ms } : null,
+    skipped: { short: dump.short, noPeer: dump.noPeer },
+    notes,
+  };
+
+  const where = setup.dev !== null ? ` on ${setup.dev}` : '';
+  const secs = `${(dump.windowMs / 1000).toFixed(1)}s`;
+  let summary = worst ? describePeer(worst) : `no ICMP echo${where} in ${secs}`;
+  if (peers.length > 1) summary += `; ${peers.length - 1} more peer${peers.length === 2 ? '' : 's'}`;
+  if (overhead?.stopped) summary += ` (stopped: ${overhead.stopped})`;
+
+  let severity: Severity = 'info';
+  for (const p of peers) {
+    const slowP99 = setup.thresholdMs > 0 && p.p99Ms >= setup.thresholdMs;
+    if (p.lossRatio >= CRITICAL_LOSS || (slowP99 && p.p99Ms >= setup.thresholdMs * CRITICAL_FACTOR)) severity = 'critical';
+    else if ((p.lost > 0 || slowP99) && severity === 'info') severity = 'warning';
+  }
+
+  const charts: ChartSpec[] = peers
+    .filter((p) => p.replies > 0)
+    .map((p) => ({
+      kind: 'histogram' as const,
+      title: `${peerLabel(p)}: ${p.direction === 'outgoing' ? 'ICMP RTT' : 'answer time'} (log2 buckets)`,
+      unit: 'µs',
+      buckets: p.buckets.map((b) => ({ low: b.lowUs, high: b.highUs, count: b.count })),
+      percentiles: { P50: p.p50Ms * 1000, P95: p.p95Ms * 1000, P99: p.p99Ms * 1000, max: p.maxMs * 1000 },
+    }));
+  const slowColumn = setup.thresholdMs > 0 ? [`≥ ${fmtMs(setup.thresholdMs)}`] : [];
+  const tables: TableSpec[] = [
+    {
+      title: 'ICMP echoes per peer (ms; percentiles at log2 bucket resolution, capped at max; min, mean, max exact)',
+      columns: ['echo', 'direction', 'requests', 'replies', 'lost', 'in flight', 'unmatched replies', 'P50', 'P95', 'P99', 'min', 'mean', 'max', ...slowColumn],
+      rows: peers.map((p) => [
+        peerLabel(p),
+        p.direction,
+        p.requests,
+        p.replies,
+        p.lost,
+        p.inFlight,
+        p.unmatchedReplies,
+        p.p50Ms,
+        p.p95Ms,
+        p.p99Ms,
+        p.minMs,
+        p.meanMs,
+        p.maxMs,
+        ...(setup.thresholdMs > 0 ? [p.slow] : []),
+      ]),
+    },
+    attachTable(att),
+  ];
+  if (overhead) tables.push(overheadTable(overhead));
+  return { data, summary, severity, charts, tables };
+}
+
+export const perfIcmpRtt: ProbeDefinition<IcmpRttData> = {
+  id: 'perf.icmp-rtt',
+  title: 'ICMP echo round-trip time per peer, at the host',
+  description: `Matches ICMP echo requests to their replies by (local address, peer, echo id, sequence) where they leave (\`net:net_dev_start_xmit\`) and arrive (\`net:netif_receive_skb\`) on this host's devices, for \`duration\`, and reports per peer the requests, replies, lost requests, min/mean/max (exact) and P50/P95/P99 (log2 buckets, aggregated in the kernel) of the time between them.
+
+Two directions: **outgoing**, this host (or a namespace on it) pinged the peer: the RTT as the host's devices see it, i.e. the wire, the peer's stack and whatever sits between, without this host's own socket and IP layer; **incoming**, the peer pinged this host: the host's own answer time, request in to reply out. On a device that forwards (a VM's tap, a bridge port), the direction is the device's: a VM's pings arrive on its tap, so they are **incoming** there, timed from its request to its reply passing the tap (the host, the network and the remote end together); pings toward the VM are **outgoing** on the tap (the guest's answer time, its stack included). Use it beside a running \`ping\` (or a VM's pings) to tell a slow or lossy peer from a slow host: a high outgoing RTT with a low incoming answer time on the other end points at the path between.
+
+Filters apply in the kernel: \`dev\` (the device the echoes cross; with \`netns\`, a device of that namespace), \`netns\` (only devices of that namespace), \`src_ip\` (this host's address in the echoes), \`dst_ip\` (the peer), \`direction\`. A request unanswered after \`timeout\` at the end of the window is lost; younger ones are in flight and not counted. Replies with no request waiting (sent before the window) are counted apart. RTTs of at least \`latency_ms\` (the seed's threshold) are counted exactly. Tracepoints only (raw_tp with a cached minimal BTF, else tp_btf, else the classic tracepoints); IPv4 only. Past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps what it counted.
+
+Replaces the seed's \`system_network_icmp_rtt.py\` (PROBES.md row 32), which stamped each echo at every stage of the host's stack and OVS with kprobes; here the two ends on the devices are timed (\`perf.vm-latency\` splits a VM's path into layers).`,
+  normal: `Between a VM and its host, or two namespaces of one host, RTTs are sub-millisecond (tens to a few hundred µs) and nothing is lost; across a data-centre network a few hundred µs to ~1 ms. The value is the host's view: it includes the peer's stack (a busy or paused VM answers late), so compare it with the peer's own answer time (\`direction: incoming\` on the peer). Any lost request is a warning, half or more lost critical; with \`latency_ms\` set, a P99 at or above it is a warning, at 10× critical.`,
+  replaces: ['system_network_icmp_rtt.py'],
+  params: {
+    dev: { type: 'string', description: 'Only echoes crossing this device (the seed\'s --phy-iface1); in `netns` when given.', cliOption: 'dev' },
+    netns: { type: 'string', description: 'Only devices of this network namespace: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: any namespace (the one ebpfnet runs in when `dev` is given).' },
+    src_ip: { type: 'ip', description: "This host's address in the echoes (IPv4).", cliOption: 'src-ip' },
+    dst_ip: { type: 'ip', description: 'The peer: the address pinged (outgoing) or pinging (incoming) (IPv4).', cliOption: 'dst-ip' },
+    direction: { type: 'string', enum: ['both', 'outgoing', 'incoming'], default: 'both', description: 'outgoing: pings this host sends (the seed\'s tx); incoming: pings it answers (rx).' },
+    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to match echoes.', cliOption: 'duration' },
+    timeout: { type: 'duration', default: '1s', min: 1, max: 600_000, description: 'A request unanswered this long at the end of the window is lost; younger ones are in flight.' },
+    latency_ms: { type: 'number', default: 0, min: 0, max: 600_000, description: 'RTTs of at least this many ms are counted per peer, and a P99 at or above it is a warning (0: off).' },
+  },
+  requirements: [
+    { kind: 'root' },
+    { kind: 'kernel', feature: 'btf' },
+    // resolves `dev` and `netns`
+    { kind: 'binary', name: 'ip', package: 'iproute2' },
+    ...HOOKS.map((h) => ({ kind: 'tracepoint' as const, name: `net:${h.name}` })),
+  ],
+  overhead: 'low',
+  budget: ICMP_RTT_BUDGET,
+  driver: 'native',
+  collect,
+  parse,
+};
