@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "count.h"
 #include "arp.h"
 
 #define ETH_P_ARP_ 0x0806
@@ -65,20 +66,8 @@ struct {
 	__type(value, __u64);
 } session SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, ARP_TOTAL_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} totals SEC(".maps");
+TOTALS_MAP(ARP_TOTAL_SLOTS);
 
-static __always_inline void bump_total(__u32 slot)
-{
-	__u64 *n = bpf_map_lookup_elem(&totals, &slot);
-
-	if (n)
-		*n += 1; /* per-CPU slot: no atomics needed */
-}
 
 static __always_inline bool ip_eq(const __u8 *a, const __u8 *b)
 {
@@ -141,7 +130,7 @@ static __always_inline struct arp_counts *counts_of(struct arp_key *key)
 	bpf_map_update_elem(&senders, key, &init, BPF_NOEXIST);
 	v = bpf_map_lookup_elem(&senders, key);
 	if (!v)
-		bump_total(ARP_TOTAL_UNKEYED);
+		bump_slot(&totals, ARP_TOTAL_UNKEYED);
 	return v;
 }
 
@@ -186,7 +175,7 @@ static __always_inline int on_receive(struct sk_buff *skb)
 	 * may not be set yet; the MAC header is. */
 	if (!read_arp(&a, BPF_CORE_READ(skb, data)) || !ip_matches(&a))
 		return 0;
-	bump_total(ARP_TOTAL_SEEN);
+	bump_slot(&totals, ARP_TOTAL_SEEN);
 	__builtin_memcpy(key.sip, a.spa, 4);
 	__builtin_memcpy(key.smac, a.sha, 6);
 	v = counts_of(&key);
@@ -249,7 +238,7 @@ static __always_inline int on_xmit(struct sk_buff *skb)
 	__builtin_memcpy(k.ip, a.tpa, 4);
 	now = bpf_ktime_get_ns();
 	bpf_map_update_elem(&asked, &k, &now, BPF_ANY);
-	bump_total(ARP_TOTAL_ASKED);
+	bump_slot(&totals, ARP_TOTAL_ASKED);
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Counting by key in a BPF hash map whose values are __u64 counts, shared by the programs
- * that aggregate in the kernel. Include after the BPF helper headers. */
+/* Counting in the kernel, shared by the programs that aggregate there: by key in a hash map
+ * of __u64 counts, and per-CPU totals. Include after the BPF helper headers. */
 #ifndef EBPFNET_COUNT_H
 #define EBPFNET_COUNT_H
 
@@ -22,6 +22,25 @@ static __always_inline bool count_key(void *map, const void *key)
 		return false;
 	__sync_fetch_and_add(v, 1);
 	return true;
+}
+
+/* The per-CPU array named `totals`, of `slots` counters, that a program bumps and userspace
+ * sums over CPUs (probe-side: slotTotals / readTotals). */
+#define TOTALS_MAP(slots)                          \
+	struct {                                   \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
+		__uint(max_entries, slots);        \
+		__type(key, __u32);                \
+		__type(value, __u64);              \
+	} totals SEC(".maps")
+
+/* Adds one to a per-CPU counter slot of a PERCPU_ARRAY (this CPU's slot: no atomics needed). */
+static __always_inline void bump_slot(void *map, __u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(map, &slot);
+
+	if (n)
+		*n += 1;
 }
 
 #endif

@@ -32,20 +32,8 @@ struct {
 	__type(value, __u64);
 } agg SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DEFRAG_TOTAL_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} totals SEC(".maps");
+TOTALS_MAP(DEFRAG_TOTAL_SLOTS);
 
-static __always_inline void bump_total(__u32 slot)
-{
-	__u64 *n = bpf_map_lookup_elem(&totals, &slot);
-
-	if (n)
-		*n += 1; /* per-CPU slot: no atomics needed */
-}
 
 static __always_inline bool wanted_reason(__u32 reason)
 {
@@ -105,9 +93,9 @@ static __always_inline int handle(struct sk_buff *skb, __u32 reason)
 	if (!read_header(skb, &key))
 		return 0;
 	key.reason = reason;
-	bump_total(DEFRAG_TOTAL_SEEN);
+	bump_slot(&totals, DEFRAG_TOTAL_SEEN);
 	if (!count_key(&agg, &key))
-		bump_total(DEFRAG_TOTAL_UNKEYED);
+		bump_slot(&totals, DEFRAG_TOTAL_UNKEYED);
 	return 0;
 }
 

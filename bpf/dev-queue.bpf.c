@@ -31,12 +31,7 @@ struct {
 	__type(value, struct devq_value);
 } devices SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DEVQ_TOTAL_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} totals SEC(".maps");
+TOTALS_MAP(DEVQ_TOTAL_SLOTS);
 
 static __always_inline struct devq_value *value_of(struct netdev_id *id)
 {
@@ -49,7 +44,7 @@ static __always_inline struct devq_value *value_of(struct netdev_id *id)
 	bpf_map_update_elem(&devices, id, &zero, BPF_NOEXIST);
 	v = bpf_map_lookup_elem(&devices, id);
 	if (!v)
-		netdev_bump(&totals, DEVQ_TOTAL_UNKEYED);
+		bump_slot(&totals, DEVQ_TOTAL_UNKEYED);
 	return v;
 }
 
@@ -71,7 +66,7 @@ static __always_inline int on_queue(struct sk_buff *skb)
 	netdev_id_of(dev, &id);
 	if (!netdev_matches(&id, targ_dev, targ_netns))
 		return 0;
-	netdev_bump(&totals, DEVQ_TOTAL_QUEUED);
+	bump_slot(&totals, DEVQ_TOTAL_QUEUED);
 	v = value_of(&id);
 	if (!v)
 		return 0;
@@ -116,7 +111,7 @@ static __always_inline int on_xmit(struct netdev_id *id, int rc, __u32 len)
 
 	if (!netdev_matches(id, targ_dev, id->netns ? targ_netns : 0))
 		return 0;
-	netdev_bump(&totals, DEVQ_TOTAL_XMIT);
+	bump_slot(&totals, DEVQ_TOTAL_XMIT);
 	v = value_of(id);
 	if (!v)
 		return 0;

@@ -17,6 +17,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "count.h"
 #include "icmprtt.h"
 
 #define ETH_P_IP_ 0x0800
@@ -49,12 +50,7 @@ struct {
 	__type(value, struct icmprtt_peer);
 } peers SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, ICMPRTT_T_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} totals SEC(".maps");
+TOTALS_MAP(ICMPRTT_T_SLOTS);
 
 /* The echo an skb carries, from the host's side. */
 struct echo {
@@ -62,13 +58,6 @@ struct echo {
 	bool request;
 };
 
-static __always_inline void bump_total(__u32 slot)
-{
-	__u64 *n = bpf_map_lookup_elem(&totals, &slot);
-
-	if (n)
-		*n += 1; /* per-CPU slot: no atomics needed */
-}
 
 /* Slot k holds [2^(k-1), 2^k) µs: k is the number of bits of the RTT in µs (bounded loop). */
 static __always_inline __u32 slot_of(__u64 ns)
@@ -124,7 +113,7 @@ static __always_inline bool parse_echo(struct sk_buff *skb, bool tx, struct echo
 		return false; /* a later fragment: no ICMP header */
 	l4 = l3 + ip.ihl * 4;
 	if (l4 + sizeof(icmp) > head + BPF_CORE_READ(skb, tail)) {
-		bump_total(ICMPRTT_T_SHORT);
+		bump_slot(&totals, ICMPRTT_T_SHORT);
 		return false;
 	}
 	if (bpf_probe_read_kernel(icmp, sizeof(icmp), l4))
@@ -161,7 +150,7 @@ static __always_inline struct icmprtt_peer *peer_of(struct icmprtt_key *k)
 	bpf_map_update_elem(&peers, &pk, &init, BPF_NOEXIST);
 	v = bpf_map_lookup_elem(&peers, &pk);
 	if (!v)
-		bump_total(ICMPRTT_T_NO_PEER);
+		bump_slot(&totals, ICMPRTT_T_NO_PEER);
 	return v;
 }
 

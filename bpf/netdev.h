@@ -6,6 +6,8 @@
 #ifndef EBPFNET_NETDEV_H
 #define EBPFNET_NETDEV_H
 
+#include "count.h"
+
 #define NETDEV_NAME_LEN 16
 
 /* A device as the probes key it (24 bytes, no holes). The name comes from the kernel, so a
@@ -107,14 +109,6 @@ static __always_inline void skb_gso(struct sk_buff *skb, bool *gso, bool *anomal
 	*anomaly = size != 0 && BPF_CORE_READ(shinfo, gso_type) == 0;
 }
 
-/* Bumps a per-CPU counter slot of a PERCPU_ARRAY (no atomics needed). */
-static __always_inline void netdev_bump(void *totals, __u32 slot)
-{
-	__u64 *n = bpf_map_lookup_elem(totals, &slot);
-
-	if (n)
-		*n += 1;
-}
 
 static __always_inline bool skb_gso_anomaly(struct sk_buff *skb)
 {

@@ -26,12 +26,7 @@ struct {
 	__type(value, struct qdeq_value);
 } qdiscs SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, QDEQ_TOTAL_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} totals SEC(".maps");
+TOTALS_MAP(QDEQ_TOTAL_SLOTS);
 
 static __always_inline struct qdeq_value *value_of(struct qdeq_key *key, struct Qdisc *q, __u32 requeues)
 {
@@ -45,7 +40,7 @@ static __always_inline struct qdeq_value *value_of(struct qdeq_key *key, struct 
 	bpf_map_update_elem(&qdiscs, key, &init, BPF_NOEXIST);
 	v = bpf_map_lookup_elem(&qdiscs, key);
 	if (!v)
-		netdev_bump(&totals, QDEQ_TOTAL_UNKEYED);
+		bump_slot(&totals, QDEQ_TOTAL_UNKEYED);
 	return v;
 }
 
@@ -72,7 +67,7 @@ static __always_inline int on_dequeue(struct Qdisc *q, int packets, struct sk_bu
 	backlog = BPF_CORE_READ(q, qstats.backlog);
 	requeues = BPF_CORE_READ(q, qstats.requeues);
 	n = skb && packets > 0 ? packets : 0;
-	netdev_bump(&totals, QDEQ_TOTAL_SEEN);
+	bump_slot(&totals, QDEQ_TOTAL_SEEN);
 
 	v = value_of(&key, q, requeues);
 	if (!v)

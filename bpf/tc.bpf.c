@@ -25,12 +25,7 @@ struct {
 	__type(value, struct tc_event);
 } events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TC_TOTAL_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} totals SEC(".maps");
+TOTALS_MAP(TC_TOTAL_SLOTS);
 
 /* Keeps one event (device and kind filled in by the caller's `e`); counts it lost when the map is full. */
 static __always_inline void keep(struct tc_event *e)
@@ -46,7 +41,7 @@ static __always_inline void keep(struct tc_event *e)
 	key.seq = (__u32)*seen;
 	*seen += 1; /* per-CPU slot: no atomics needed */
 	if (bpf_map_update_elem(&events, &key, e, BPF_NOEXIST))
-		netdev_bump(&totals, TC_TOTAL_LOST);
+		bump_slot(&totals, TC_TOTAL_LOST);
 }
 
 /* destroy and reset: the qdisc itself says who it is. */

@@ -15,6 +15,7 @@ import type { Finding, Params } from '../../engine/probe/types.js';
 import { attachPlan, HOOKS } from '../../probes/perf.icmp-rtt/attach.js';
 import { perfIcmpRtt, type IcmpRttData, type IcmpRttPeer } from '../../probes/perf.icmp-rtt/probe.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
+import { assertReplaysSame } from '../helpers/replay.js';
 import { canBuildTopologies, createVethPair, run, type TeardownHost, type VethPair } from '../helpers/netns.js';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -50,14 +51,7 @@ async function startProbe(b: TempBundle, name: string, params: Record<string, un
 
 async function replaySame(b: TempBundle, name: string, params: Record<string, unknown>, live: Finding): Promise<void> {
   const handles = liveHandles();
-  const r = await runProbe(perfIcmpRtt, request(params), b.opts(`${name}-replay`, { replayFrom: b.dir(name) }));
-  assert.equal(r.status, 'ok', r.reason);
-  assert.equal(r.driver, 'replay');
-  assert.deepEqual(r.data, live.data);
-  assert.equal(r.summary, live.summary);
-  assert.equal(r.severity, live.severity);
-  assert.deepEqual(r.charts, live.charts);
-  assert.deepEqual(r.tables, live.tables);
+  await assertReplaysSame(perfIcmpRtt, params, b, name, live);
   assert.deepEqual(liveHandles(), handles, 'a replay loads no BPF');
 }
 
