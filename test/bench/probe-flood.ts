@@ -1,8 +1,9 @@
 // Any BPF probe's cost on the data path, and its load and attach times: packets per second
 // of a UDP flood into an nftables drop (test/bench/udp-flood.ts) with no probe and with the
 // probe attached at its default params, its overhead guard off so the cost itself shows.
-// Where a bpftrace script does the same job, flood.ts puts them side by side.
+// Where a bpftrace one-liner does the same job, it runs under the same flood beside it.
 //   npm run build && node dist/test/bench/probe-flood.js <probe-id>... [--param id:name=value]
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,14 @@ import { flood, floodPair, median } from './udp-flood.js';
 const SECONDS = Number(process.env.FLOOD_SECONDS ?? 3);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const UNLIMITED = { cpu: 1, eventsPerSec: 1e12 };
+
+/** bpftrace doing each probe's job, as near as a one-liner can (the aggregation in the kernel). */
+const BPFTRACE: Record<string, string> = {
+  'other.dev-queue': 'tracepoint:net:net_dev_queue { @n[str(args->name)] = count(); @b[str(args->name)] = sum(args->len); @h = hist(args->len); } tracepoint:net:net_dev_xmit { @rc[str(args->name), args->rc] = count(); }',
+  'other.qdisc-dequeue': 'tracepoint:qdisc:qdisc_dequeue { @calls[args->ifindex, args->handle] = count(); @pk[args->ifindex, args->handle] = sum(args->packets); @h = hist(args->packets); }',
+  'other.tc': 'tracepoint:qdisc:qdisc_create, tracepoint:qdisc:qdisc_destroy, tracepoint:qdisc:qdisc_reset { @[probe] = count(); }',
+  'net.defrag': 'tracepoint:skb:kfree_skb /args->reason >= 94 && args->reason <= 96/ { @[args->reason] = count(); }',
+};
 
 const args = process.argv.slice(2);
 const ids = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--param');
@@ -70,6 +79,14 @@ try {
       const attach = numbersNamed(finding.data, 'attachMs');
       if (attach.length) f.attach.push(attach.reduce((a, b) => a + b, 0));
       f.nsPerEvent.push(...numbersNamed(finding.data, 'nsPerEvent').slice(0, 1));
+      const script = BPFTRACE[id];
+      if (script) {
+        const bt = spawn('bpftrace', ['-e', script], { stdio: 'ignore' });
+        await new Promise((resolve) => setTimeout(resolve, 2500)); // compiled and attached
+        (pps[`bpftrace: ${id}`] ??= []).push(flood(pair.peerIp, SECONDS));
+        bt.kill('SIGINT');
+        await new Promise((resolve) => bt.on('close', resolve));
+      }
     }
   }
   const base = median(pps['no probe']!);
