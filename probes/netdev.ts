@@ -6,7 +6,6 @@ import { stat } from 'node:fs/promises';
 import { loadFirstWorking, type PlanLoaded } from '../engine/native/attach-plan.js';
 import { bpfObjectPath } from '../engine/native/object.js';
 import type { GlobalValue } from '../engine/native/globals.js';
-import { u32Key } from '../engine/native/map.js';
 import type { BpfObject } from '../engine/native/object.js';
 import { BpfSession, captureRecord } from '../engine/probe/bpf-session.js';
 import { overheadOf, overheadTable, type OverheadReport } from '../engine/probe/overhead.js';
@@ -203,11 +202,6 @@ export function readSession<D extends object>(records: RawRecord[]): { attach: N
   };
 }
 
-/** Each slot of a per-CPU `totals` array, summed over the CPUs. */
-export function readTotals(obj: BpfObject, slots: number): number[] {
-  const map = obj.map('totals');
-  return Array.from({ length: slots }, (_, i) => Number(map.sumU64(u32Key(i))));
-}
 
 /** Notes every queueing finding carries: an early stop, a refused tp_btf. */
 export function sessionNotes(attach: NetdevAttach, overhead: OverheadReport | null, windowMs: number): string[] {

@@ -1,4 +1,5 @@
-// Whether a process exists, without touching it: signal 0 checks the pid only.
+// Whether a process exists (signal 0 checks the pid only) and what it runs.
+import { readFileSync } from 'node:fs';
 
 /** True for a live pid (also one we may not signal: EPERM means it exists). */
 export function isAlive(pid: number): boolean {
@@ -9,5 +10,14 @@ export function isAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A process's arguments (/proc/<pid>/cmdline); null when it is gone or unreadable. */
+export function processArgs(pid: number): string[] | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return null;
   }
 }

@@ -2,7 +2,7 @@
 // filter addresses, counts by key, kernel addresses, and the names of the devices the
 // programs report by ifindex.
 import { readFile, readdir } from 'node:fs/promises';
-import { isIPv4 } from 'node:net';
+import { isIPv4, SocketAddress } from 'node:net';
 import type { BpfMap } from '../native/map.js';
 
 /** An IPv4 filter address as the programs compare it (network byte order); null when none is given. */
@@ -10,6 +10,13 @@ export function ipv4Bytes(ip: unknown): Uint8Array | null {
   if (ip === undefined || ip === null || ip === '') return null;
   if (typeof ip !== 'string' || !isIPv4(ip)) throw new Error(`${String(ip)}: only IPv4 addresses can be filtered`);
   return Uint8Array.from(ip.split('.').map(Number));
+}
+
+/** An address as a program keyed it (4 or 16 bytes, network order) in its usual text; IPv6 compressed by inet_ntop. */
+export function addressText(bytes: Buffer, family: 4 | 6): string {
+  if (family === 4) return [...bytes.subarray(0, 4)].join('.');
+  const groups = Array.from({ length: 8 }, (_, i) => bytes.readUInt16BE(i * 2).toString(16));
+  return new SocketAddress({ address: groups.join(':'), family: 'ipv6' }).address;
 }
 
 /** A kernel address as the records keep it: `0xffffffff81a2b3c4`. */

@@ -8,7 +8,8 @@ import type { Route } from './config.js';
 
 export type Routed =
   | { kind: 'run'; route: Route; inputs: Record<string, InputValue> }
-  | { kind: 'rejected'; route: Route; reason: string }
+  /** `target`: what the alert named as its VM, as sent (for listings only; it is never run). */
+  | { kind: 'rejected'; route: Route; reason: string; target: string }
   | { kind: 'unmatched' };
 
 export function matches(route: Route, labels: Record<string, string>): boolean {
@@ -21,6 +22,7 @@ export function routeAlert(alert: IncomingAlert, routes: Route[]): Routed {
   const route = routes.find((r) => matches(r, alert.labels));
   if (!route) return { kind: 'unmatched' };
   const given: Record<string, unknown> = {};
+  const rejected = (reason: string): Routed => ({ kind: 'rejected', route, reason, target: typeof given.vm === 'string' ? given.vm : 'host' });
   for (const [name, source] of Object.entries(route.inputs)) {
     if ('value' in source) {
       given[name] = source.value;
@@ -30,13 +32,13 @@ export function routeAlert(alert: IncomingAlert, routes: Route[]): Routed {
     const value = kind === 'label' ? alert.labels[key] : alert.annotations[key];
     if (value !== undefined) given[name] = value;
     else if (route.runbook.inputs[name]?.default === undefined) {
-      return { kind: 'rejected', route, reason: `the alert has no ${kind} "${key}", which route ${route.name} maps to input "${name}"` };
+      return rejected(`the alert has no ${kind} "${key}", which route ${route.name} maps to input "${name}"`);
     }
   }
   try {
     return { kind: 'run', route, inputs: resolveInputs(route.runbook, given) };
   } catch (err) {
-    if (err instanceof InputError) return { kind: 'rejected', route, reason: `route ${route.name}: ${err.message}` };
+    if (err instanceof InputError) return rejected(`route ${route.name}: ${err.message}`);
     throw err;
   }
 }

@@ -145,7 +145,7 @@ export function buildServer(parts: ServerParts): FastifyInstance {
       }
       const routed = routeAlert(alert, config.routes);
       if (routed.kind === 'unmatched') ignored.unmatched++;
-      else if (routed.kind === 'rejected') admissions.push({ kind: 'rejected', alert, route: routed.route.name, runbook: routed.route.runbook.id, reason: routed.reason });
+      else if (routed.kind === 'rejected') admissions.push({ kind: 'rejected', alert, route: routed.route.name, runbook: routed.route.runbook.id, reason: routed.reason, target: routed.target });
       else admissions.push({ kind: 'run', alert, route: routed.route.name, runbook: routed.route.runbook.id, inputs: routed.inputs, target: targetOf(routed.inputs) });
     }
     let admitted;

@@ -4,6 +4,7 @@
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError, EXIT } from '../cli/errors.js';
+import { processArgs } from '../host/process.js';
 import { makeDirs } from '../run/bundle.js';
 import type { ServeConfig } from './config.js';
 import { Notifier } from './notifier.js';
@@ -30,12 +31,7 @@ function otherServer(dataDir: string): number | undefined {
     return undefined;
   }
   if (!Number.isInteger(pid) || pid === process.pid) return undefined;
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return cmdline.includes('serve') ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  return processArgs(pid)?.includes('serve') ? pid : undefined;
 }
 
 function openStore(file: string): RunStore {

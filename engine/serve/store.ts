@@ -51,7 +51,7 @@ export interface RunRow {
 /** What the webhook handler hands the store for one alert. */
 export type Admission =
   | { kind: 'run'; alert: IncomingAlert; route: string; runbook: string; inputs: Record<string, InputValue>; target: string }
-  | { kind: 'rejected'; alert: IncomingAlert; route: string; runbook: string; reason: string };
+  | { kind: 'rejected'; alert: IncomingAlert; route: string; runbook: string; reason: string; target: string };
 
 export type Admitted = { kind: 'queued' | 'rejected'; id: string } | { kind: 'duplicate'; id: string; status: RunStatus };
 
@@ -174,8 +174,8 @@ export class RunStore {
     const bump = this.db.prepare('UPDATE runs SET duplicates = duplicates + 1, last_seen_at = ? WHERE id = ?');
     const queued = this.db.prepare("SELECT COUNT(*) AS n FROM runs WHERE status = 'queued'");
     const insert = this.db.prepare(`INSERT INTO runs
-      (id, fingerprint, source, route, runbook, inputs, target, labels, annotations, starts_at, received_at, status, reason, last_seen_at)
-      VALUES (@id, @fingerprint, @source, @route, @runbook, @inputs, @target, @labels, @annotations, @starts_at, @now, @status, @reason, @now)`);
+      (id, fingerprint, source, route, runbook, inputs, target, labels, annotations, starts_at, received_at, status, reason, ended_at, last_seen_at)
+      VALUES (@id, @fingerprint, @source, @route, @runbook, @inputs, @target, @labels, @annotations, @starts_at, @now, @status, @reason, @ended_at, @now)`);
     return this.db.transaction((list: Admission[]) => {
       const out: Admitted[] = [];
       let waiting = (queued.get() as { n: number }).n;
@@ -198,20 +198,17 @@ export class RunStore {
           route: item.route,
           runbook: item.runbook,
           inputs: JSON.stringify(rejected ? {} : item.inputs),
-          target: rejected ? (item.alert.labels.vm ?? 'host') : item.target,
+          target: item.target,
           labels: JSON.stringify(item.alert.labels),
           annotations: JSON.stringify(item.alert.annotations),
           starts_at: item.alert.startsAt ?? null,
           now: opts.now,
           status: rejected ? 'rejected' : 'queued',
           reason: rejected ? item.reason : null,
-        });
-        if (rejected) {
           // A rejected alert has ended: its cool-down starts now, so its repeats are counted, not stored.
-          this.db.prepare('UPDATE runs SET ended_at = ? WHERE id = ?').run(opts.now, id);
-        } else {
-          waiting++;
-        }
+          ended_at: rejected ? opts.now : null,
+        });
+        if (!rejected) waiting++;
         out.push({ kind: rejected ? 'rejected' : 'queued', id });
       }
       return out;

@@ -5,16 +5,16 @@
 // run still going is waited for, an interrupted one is resumed from its bundle, one that
 // never started a bundle is queued again.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { formatMs } from '../duration.js';
 import { packageRoot } from '../package-info.js';
-import { RUN_FILE, SNAPSHOT_FILE, makeDirs } from '../run/bundle.js';
+import { RUN_FILE, RunBundle, SNAPSHOT_FILE, makeDirs } from '../run/bundle.js';
 import type { RunRecord } from '../run/record.js';
 import type { ServeConfig } from './config.js';
 import type { ConclusionSummary, RunEnd, RunRow, RunStore } from './store.js';
-import { isAlive } from '../host/process.js';
+import { isAlive, processArgs } from '../host/process.js';
 
 const CLI = join(packageRoot(), 'dist', 'engine', 'cli', 'main.js');
 /** A run taken up this many times (server restarts while it ran) is given up. */
@@ -42,7 +42,7 @@ export function findBundle(outDir: string): string | undefined {
 
 function readRecord(bundle: string): RunRecord | undefined {
   try {
-    return JSON.parse(readFileSync(join(bundle, RUN_FILE), 'utf8')) as RunRecord;
+    return RunBundle.open(bundle).readRecord();
   } catch {
     return undefined;
   }
@@ -55,11 +55,7 @@ function summary(c: ConclusionSummary | null | undefined): ConclusionSummary | n
 
 /** Whether `pid` is still the diagnose child of this run (pids are reused). */
 function isRunChild(pid: number, outDir: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(outDir);
-  } catch {
-    return false;
-  }
+  return processArgs(pid)?.includes(outDir) ?? false;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

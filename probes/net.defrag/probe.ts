@@ -3,10 +3,9 @@
 // fragments the kernel freed with a reassembly drop reason (FRAG_REASM_TIMEOUT, FRAG_TOO_FAR,
 // DUP_FRAG), counted in the kernel by source, destination and reason (bpf/defrag.bpf.c).
 import { formatMs } from '../../engine/duration.js';
-import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
-import { countsOf, ipv4Bytes } from '../../engine/probe/bpf-values.js';
+import { addressText, countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
 import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
@@ -151,19 +150,7 @@ function reasonGlobal(reasons: number[]): Uint8Array {
 }
 
 function addressOf(bytes: Buffer, family: number): string {
-  if (family === 4) return [...bytes.subarray(0, 4)].join('.');
-  if (family !== 6) return '?';
-  const groups = Array.from({ length: 8 }, (_, i) => bytes.readUInt16BE(i * 2).toString(16));
-  // The longest run of zero groups (two or more) becomes `::`.
-  let best = { at: -1, len: 1 };
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > best.len) best = { at: i, len: j - i };
-    i = j === i ? i + 1 : j;
-  }
-  if (best.at < 0) return groups.join(':');
-  return `${groups.slice(0, best.at).join(':')}::${groups.slice(best.at + best.len).join(':')}`;
+  return family === 4 || family === 6 ? addressText(bytes, family) : '?';
 }
 
 function dumpMaps(o: BpfObject, attachedAt: number, detachedAt?: number): DumpCapture {
@@ -175,8 +162,7 @@ function dumpMaps(o: BpfObject, attachedAt: number, detachedAt?: number): DumpCa
   entries.sort((a, b) => b.count - a.count || a.saddr.localeCompare(b.saddr) || a.daddr.localeCompare(b.daddr) || a.reason - b.reason);
   return {
     windowMs: Math.round((detachedAt ?? performance.now()) - attachedAt),
-    seen: Number(totals.sumU64(u32Key(TOTAL_SEEN))),
-    unkeyed: Number(totals.sumU64(u32Key(TOTAL_UNKEYED))),
+    ...slotTotals(totals, { seen: TOTAL_SEEN, unkeyed: TOTAL_UNKEYED }),
     entries,
   };
 }

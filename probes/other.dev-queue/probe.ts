@@ -14,7 +14,6 @@ import {
   NETDEV_PARAMS,
   readNetdevId,
   readSession,
-  readTotals,
   round,
   sessionData,
   sessionNotes,
@@ -23,6 +22,7 @@ import {
   type SessionData,
   type NetdevId,
 } from '../netdev.js';
+import { slotTotals } from '../../engine/probe/bpf-values.js';
 
 const TRACEPOINTS = { dev_queue: 'net:net_dev_queue', dev_xmit: 'net:net_dev_xmit' };
 /** bpf/dev-queue.h and bpf/netdev.h */
@@ -31,7 +31,7 @@ const L3 = ['ipv4', 'ipv6', 'arp', 'other'] as const;
 const L4 = ['tcp', 'udp', 'icmp', 'otherIp', 'notIp'] as const;
 const RC = ['ok', 'busy', 'drop', 'congested', 'error', 'other'] as const;
 /** Slots of the `totals` array: packets queued, driver results, events not kept per device. */
-const TOTAL_SLOTS = 3;
+const TOTALS = { queued: 0, xmits: 1, unkeyed: 2 };
 
 /**
  * What a session may cost: 5% of one CPU, 1M program runs/s. Every packet sent runs two
@@ -115,7 +115,7 @@ export interface DevQueueData extends SessionData {
 
 /** Reads the `devices` map and the totals (exported for the test of the classic-tracepoint flavour). */
 export function readDump(o: BpfObject): DumpCapture {
-  const [queued, xmits, unkeyed] = readTotals(o, TOTAL_SLOTS) as [number, number, number];
+  const { queued, xmits, unkeyed } = slotTotals(o.map('totals'), TOTALS);
   const entries = o
     .map('devices')
     .readAll()

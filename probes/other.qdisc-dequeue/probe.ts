@@ -18,7 +18,6 @@ import {
   cString,
   readNetdevId,
   readSession,
-  readTotals,
   round,
   sessionData,
   sessionNotes,
@@ -28,12 +27,13 @@ import {
   type SessionData,
   type NetdevId,
 } from '../netdev.js';
+import { slotTotals } from '../../engine/probe/bpf-values.js';
 
 const TRACEPOINT = 'qdisc:qdisc_dequeue';
 /** bpf/qdisc-dequeue.h */
 const SLOTS = 10;
 /** Slots of the `totals` array: calls seen, calls not kept per qdisc. */
-const TOTAL_SLOTS = 2;
+const TOTALS = { seen: 0, unkeyed: 1 };
 const KIND_LEN = 16;
 
 /**
@@ -137,7 +137,7 @@ export interface QdiscDequeueData extends SessionData {
 
 /** Reads the `qdiscs` map and the totals (exported for the test of the classic-tracepoint flavour). */
 export function readDump(o: BpfObject): DumpCapture {
-  const [seen, unkeyed] = readTotals(o, TOTAL_SLOTS) as [number, number];
+  const { seen, unkeyed } = slotTotals(o.map('totals'), TOTALS);
   const entries = o
     .map('qdiscs')
     .readAll()

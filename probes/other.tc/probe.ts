@@ -16,7 +16,6 @@ import {
   NETDEV_PARAMS,
   readNetdevId,
   readSession,
-  readTotals,
   round,
   sessionData,
   sessionNotes,
@@ -27,6 +26,7 @@ import {
   type NetdevId,
   type SessionData,
 } from '../netdev.js';
+import { slotTotals } from '../../engine/probe/bpf-values.js';
 
 const TRACEPOINTS = { tc_create: 'qdisc:qdisc_create', tc_destroy: 'qdisc:qdisc_destroy', tc_reset: 'qdisc:qdisc_reset' };
 /** bpf/tc.h */
@@ -35,7 +35,7 @@ const KIND_LEN = 16;
 /** struct tc_event: type, parent, handle, pad, then the device, then the kind. */
 const EVENT_KIND_AT = 16 + NETDEV_ID_SIZE;
 /** Slots of the `totals` array: events seen, events not kept. */
-const TOTAL_SLOTS = 2;
+const TOTALS = { seen: 0, lost: 1 };
 const TC_TIMEOUT_MS = 10_000;
 
 /** Configuration changes are rare: a session costs nothing measurable. The budget guards against a loop churning qdiscs. */
@@ -110,7 +110,7 @@ export interface TcData extends SessionData {
 
 /** Reads the `events` map, in time order, and the totals (exported for the test of the classic-tracepoint flavour). */
 export function readDump(o: BpfObject): DumpCapture {
-  const [seen, lost] = readTotals(o, TOTAL_SLOTS) as [number, number];
+  const { seen, lost } = slotTotals(o.map('totals'), TOTALS);
   const keyed = o
     .map('events')
     .readAll()

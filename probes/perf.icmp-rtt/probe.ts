@@ -4,10 +4,9 @@
 // requests never answered counted as lost. Both ways: this host's own pings (the RTT) and the
 // pings it answers (its answer time). What the session saw is recorded as capture records, so
 // a replay re-parses it without loading anything.
-import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
-import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
+import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { inNetns, netnsMissing, netnsOf } from '../../engine/probe/netns.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
@@ -227,8 +226,7 @@ function dumpMaps(o: BpfObject, windowMs: number, timeoutMs: number): DumpCaptur
     if (Number(nowNs - v.readBigUInt64LE(0)) / 1e6 < timeoutMs) w.inFlight++;
     else w.expired++;
   }
-  const totals = o.map('totals');
-  return { windowMs, peers, waiting, short: Number(totals.sumU64(u32Key(T_SHORT))), noPeer: Number(totals.sumU64(u32Key(T_NO_PEER))) };
+  return { windowMs, peers, waiting, ...slotTotals(o.map('totals'), { short: T_SHORT, noPeer: T_NO_PEER }) };
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {

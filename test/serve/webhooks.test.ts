@@ -190,6 +190,7 @@ describe('serve: what alerts become', () => {
     assert.match(r.body.rejected[0].reason, /input "vm": expected a VM name .* got "web1; reboot"/);
     const run = (await get(`${server.url}/runs/${r.body.rejected[0].id}`)).body;
     assert.equal(run.status, 'rejected');
+    assert.equal(run.target, 'web1; reboot', 'listed under the VM the alert named, as sent');
     assert.equal(run.bundle, null);
     assert.equal(run.startedAt, null, 'a rejected alert never starts a run');
     const again = await post(`${server.url}/webhooks/alertmanager`, alertmanagerPayload([{ labels: { alertname: 'VMPacketLoss', vm: 'web1; reboot' }, fingerprint: 'bbbb01' }]));
