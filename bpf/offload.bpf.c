@@ -3,7 +3,7 @@
  * (net:net_dev_start_xmit, after the stack has segmented in software what the device cannot
  * take), aggregated in the kernel per device: GSO and non-GSO packets, GSO types, log2
  * histograms of gso_size and gso_segs, checksum states, bytes, and the abnormal packets (a GSO
- * type without a size or the reverse, gso_size above the MTU, a GSO type the device does not
+ * size without a type, gso_size above the MTU, a GSO type the device does not
  * offload, a non-GSO packet longer than the MTU, a GSO packet not in CHECKSUM_PARTIAL).
  *
  * Three attach flavours of one handler (bpf/xmit.h), chosen at load by the probe. */
@@ -101,8 +101,6 @@ static __always_inline int on_xmit(struct sk_buff *skb)
 		count_gso(v, &p);
 		return 0;
 	}
-	if (p.gso_type)
-		__sync_fetch_and_add(&v->type_without_size, 1);
 	/* The frame may hold the link header and an in-band VLAN tag besides the MTU. */
 	if (p.len > p.mtu + p.hard_header_len + (p.tagging == XMIT_TAG_INBAND ? VLAN_HLEN_ : 0))
 		__sync_fetch_and_add(&v->oversize, 1);

@@ -20,7 +20,7 @@ enum offload_total {
 	OFFLOAD_TOTAL_SLOTS = 2,
 };
 
-/* Value of the `devices` hash map (key: struct netdev_id); 704 bytes, no holes. */
+/* Value of the `devices` hash map (key: struct netdev_id); 696 bytes, no holes. */
 struct offload_value {
 	__u64 packets;
 	__u64 bytes;
@@ -33,7 +33,6 @@ struct offload_value {
 	__u64 csum[OFFLOAD_CSUM_STATES];        /* all packets per ip_summed */
 	__u64 gso_csum[OFFLOAD_CSUM_STATES];    /* GSO packets per ip_summed */
 	/* Abnormal packets. */
-	__u64 type_without_size;  /* a gso_type but gso_size 0: the stack will not segment it */
 	__u64 size_without_type;  /* a gso_size but no gso_type: segmentation cannot tell how */
 	__u64 size_over_mtu;      /* gso_size larger than the device's MTU */
 	__u64 unsupported;        /* GSO types the device does not offload reached its driver */

@@ -37,7 +37,6 @@ export interface OffloadEntry extends NetdevId {
   segsSlots: number[];
   csum: number[];
   gsoCsum: number[];
-  typeWithoutSize: number;
   sizeWithoutType: number;
   sizeOverMtu: number;
   unsupported: number;
@@ -71,12 +70,12 @@ export function readOffload(o: BpfObject): OffloadDump {
       const segsSlots = take(SLOTS);
       const csum = take(CSUM.length);
       const gsoCsum = take(CSUM.length);
-      const [typeWithoutSize, sizeWithoutType, sizeOverMtu, unsupported, oversize] = take(5) as [number, number, number, number, number];
+      const [sizeWithoutType, sizeOverMtu, unsupported, oversize] = take(4) as [number, number, number, number];
       const unsupportedBits = String(u64());
       const features = String(u64());
       const u32 = () => v.readUInt32LE((at += 4) - 4);
       const [mtu, maxGsoSize, maxLen] = [u32(), u32(), u32()];
-      return { ...readNetdevId(k), packets, bytes, gsoPackets, gsoBytes, gsoSegs, gsoType, sizeSlots, segsSlots, csum, gsoCsum, typeWithoutSize, sizeWithoutType, sizeOverMtu, unsupported, oversize, unsupportedBits, features, mtu, maxGsoSize, maxLen };
+      return { ...readNetdevId(k), packets, bytes, gsoPackets, gsoBytes, gsoSegs, gsoType, sizeSlots, segsSlots, csum, gsoCsum, sizeWithoutType, sizeOverMtu, unsupported, oversize, unsupportedBits, features, mtu, maxGsoSize, maxLen };
     });
   entries.sort((a, b) => b.packets - a.packets || a.ifindex - b.ifindex || a.netns - b.netns || a.name.localeCompare(b.name));
   return { ...slotTotals(o.map('totals'), TOTALS), entries };
@@ -95,18 +94,17 @@ export interface Log2Bucket {
 }
 
 /** The kinds of abnormal packets, worst first. */
-export const ANOMALIES = ['unsupportedType', 'sizeWithoutType', 'typeWithoutSize', 'checksumMismatch', 'sizeOverMtu', 'oversize'] as const;
+export const ANOMALIES = ['unsupportedType', 'sizeWithoutType', 'checksumMismatch', 'sizeOverMtu', 'oversize'] as const;
 export type AnomalyKind = (typeof ANOMALIES)[number];
 
 const ANOMALY_TEXT: Record<AnomalyKind, string> = {
   unsupportedType: 'GSO packets of a type the device does not offload reached its driver',
   sizeWithoutType: 'packets with a gso_size but no gso_type (segmentation cannot tell how to cut them)',
-  typeWithoutSize: 'packets with a gso_type but gso_size 0 (never segmented)',
   checksumMismatch: 'GSO packets not in CHECKSUM_PARTIAL (segmentation needs a checksum it can finish per segment)',
   sizeOverMtu: 'GSO packets whose gso_size is larger than the MTU (every segment is too big for the link)',
   oversize: 'non-GSO packets longer than the MTU plus the link header (the driver or the peer drops them)',
 };
-const CRITICAL: ReadonlySet<AnomalyKind> = new Set(['unsupportedType', 'sizeWithoutType', 'typeWithoutSize', 'checksumMismatch']);
+const CRITICAL: ReadonlySet<AnomalyKind> = new Set(['unsupportedType', 'sizeWithoutType', 'checksumMismatch']);
 
 export interface OffloadAnomaly {
   kind: AnomalyKind;
@@ -213,7 +211,6 @@ function deviceOf(e: OffloadEntry, dump: Parameters<typeof deviceLabel>[1], name
     anomalies: {
       unsupportedType: e.unsupported,
       sizeWithoutType: e.sizeWithoutType,
-      typeWithoutSize: e.typeWithoutSize,
       // On transmit, segmentation wants CHECKSUM_PARTIAL (UNNECESSARY passes skb_gso_segment's check too).
       checksumMismatch: gsoChecksum.none + gsoChecksum.complete,
       sizeOverMtu: e.sizeOverMtu,
@@ -281,7 +278,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OffloadData> {
   if (!lead) summary = `nothing handed to ${xmitScope(attach.filter)} for transmit in ${secs} (${attach.method})`;
   else {
     const types = Object.entries(lead.gsoTypes).map(([t, n]) => `${t} ${n}`).join(', ');
-    const gso = lead.gsoPackets > 0 ? `${lead.gsoPackets} GSO (${types}; ${lead.meanGsoSegs} segments each on average, gso_size ~${lead.p50GsoSize})` : 'no GSO';
+    const gso = lead.gsoPackets > 0 ? `${lead.gsoPackets} GSO (${types}; ${lead.meanGsoSegs} segments each on average, gso_size up to ${lead.maxGsoSize})` : 'no GSO';
     const more = all.length > 1 ? `; ${data.packets} packets on ${all.length} devices in all` : '';
     summary = `${lead.device}: ${lead.packets} packets in ${secs}, ${gso}, ${lead.nonGsoPackets} not GSO${more}`;
   }
@@ -316,7 +313,7 @@ export const otherOffload: ProbeDefinition<OffloadData> = {
   description: `Looks at every packet handed to a driver (\`net:net_dev_start_xmit\`, after the stack has segmented in software what the device cannot take) for \`duration\` and counts, in the kernel per device and namespace: GSO packets (\`gso_size\` set: the device or its peer cuts them into \`gso_segs\` segments) and non-GSO packets with their bytes, the GSO types by name (\`TCPV4\`, \`TCPV6\`, \`UDP_L4\`, \`UDP_TUNNEL\`..., named from the running kernel's BTF), log2 histograms of \`gso_size\` and \`gso_segs\`, and the checksum state (\`ip_summed\`: NONE, UNNECESSARY, COMPLETE, PARTIAL). Abnormal packets are findings naming the device:
 
 - **unsupportedType**: a GSO type the device does not offload (not in its \`features\`) reached its driver;
-- **sizeWithoutType** / **typeWithoutSize**: a \`gso_size\` without a \`gso_type\`, or the reverse (drivers and segmentation code mishandle both);
+- **sizeWithoutType**: a \`gso_size\` without a \`gso_type\` (segmentation cannot tell how to cut it; the seed tools' anomaly);
 - **checksumMismatch**: a GSO packet in CHECKSUM_NONE or CHECKSUM_COMPLETE (segmentation finishes a CHECKSUM_PARTIAL checksum per segment);
 - **sizeOverMtu**: \`gso_size\` above the device's MTU (every segment too big for the link);
 - **oversize**: a non-GSO packet longer than MTU + link header.
@@ -324,7 +321,7 @@ export const otherOffload: ProbeDefinition<OffloadData> = {
 Use it when large transfers stall or are slow through a VM's path (a tap, a bridge, a tunnel, a VLAN device): whether segmentation is offloaded where you think, and how big the super-packets are. \`dev\`/\`netns\` and the address, port and protocol filters apply in the kernel. Attaches one raw_tp program with a cached minimal BTF (falls back to tp_btf, then the classic tracepoint); it runs once per packet handed to a driver (a GSO packet once). Past the overhead budget (5% of a CPU, 1M runs/s) the session stops early and keeps its counts.
 
 Replaces the seed's \`other/trace_offloading_segment.bt\` (PROBES.md row 49), which printed gso_size, gso_type and the device features of each Geneve packet at kprobes on the tunnel transmit and segmentation functions.`,
-  normal: `On a device with TSO/GSO on (veth, tap, virtio, most NICs), bulk TCP leaves as a few GSO packets of type \`TCPV4\`/\`TCPV6\` with \`gso_size\` the MSS (1448 on a 1500 MTU) and tens of segments each, in CHECKSUM_PARTIAL; ACKs and small packets are not GSO. With offloads off, nothing is GSO (the stack segmented in software before the driver). Any unsupportedType, sizeWithoutType, typeWithoutSize or checksumMismatch is critical (a broken driver, tunnel or VM offload path); sizeOverMtu or oversize is a warning (an MTU mismatch).`,
+  normal: `On a device with TSO/GSO on (veth, tap, virtio, most NICs), bulk TCP leaves as a few GSO packets of type \`TCPV4\`/\`TCPV6\` with \`gso_size\` the MSS (1448 on a 1500 MTU) and tens of segments each, in CHECKSUM_PARTIAL; ACKs and small packets are not GSO. With offloads off, nothing is GSO (the stack segmented in software before the driver). Any unsupportedType, sizeWithoutType or checksumMismatch is critical (a broken driver, tunnel or VM offload path); sizeOverMtu or oversize is a warning (an MTU mismatch).`,
   replaces: ['other/trace_offloading_segment.bt'],
   params: {
     duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
