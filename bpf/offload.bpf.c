@@ -28,21 +28,6 @@ struct {
 
 TOTALS_MAP(OFFLOAD_TOTAL_SLOTS);
 
-static __always_inline struct offload_value *value_of(struct netdev_id *id)
-{
-	static const struct offload_value zero;
-	struct offload_value *v;
-
-	v = bpf_map_lookup_elem(&devices, id);
-	if (v)
-		return v;
-	bpf_map_update_elem(&devices, id, &zero, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(&devices, id);
-	if (!v)
-		bump_slot(&totals, OFFLOAD_TOTAL_UNKEYED);
-	return v;
-}
-
 static __always_inline void count_gso(struct offload_value *v, struct xmit_pkt *p)
 {
 	__u64 unsupported = (__u64)p->gso_type & ~(p->features >> GSO_FEATURE_SHIFT);
@@ -79,6 +64,7 @@ static __always_inline void count_gso(struct offload_value *v, struct xmit_pkt *
 
 static __always_inline int on_xmit(struct sk_buff *skb)
 {
+	static const struct offload_value zero;
 	struct xmit_pkt p = {};
 	struct offload_value *v;
 	__u32 csum;
@@ -86,7 +72,7 @@ static __always_inline int on_xmit(struct sk_buff *skb)
 	if (!read_xmit(skb, &p))
 		return 0;
 	bump_slot(&totals, OFFLOAD_TOTAL_SEEN);
-	v = value_of(&p.dev);
+	v = lookup_or_init(&devices, &p.dev, &zero, &totals, OFFLOAD_TOTAL_UNKEYED);
 	if (!v)
 		return 0;
 	__sync_fetch_and_add(&v->packets, 1);

@@ -26,24 +26,10 @@ struct {
 
 TOTALS_MAP(VLAN_UDP_TOTAL_SLOTS);
 
-static __always_inline struct vlan_udp_value *value_of(struct vlan_udp_key *k, __u64 now)
-{
-	struct vlan_udp_value *v, init = { .first_ns = now };
-
-	v = bpf_map_lookup_elem(&flows, k);
-	if (v)
-		return v;
-	bpf_map_update_elem(&flows, k, &init, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(&flows, k);
-	if (!v)
-		bump_slot(&totals, VLAN_UDP_TOTAL_UNKEYED);
-	return v;
-}
-
 static __always_inline int on_xmit(struct sk_buff *skb)
 {
+	struct vlan_udp_value *v, init = {};
 	struct vlan_udp_key k = {};
-	struct vlan_udp_value *v;
 	struct xmit_pkt p = {};
 	__u64 now;
 
@@ -60,7 +46,8 @@ static __always_inline int on_xmit(struct sk_buff *skb)
 	k.family = p.family;
 	k.vlan = p.tagging == XMIT_UNTAGGED ? VLAN_UDP_UNTAGGED : p.vlan;
 	now = bpf_ktime_get_ns();
-	v = value_of(&k, now);
+	init.first_ns = now;
+	v = lookup_or_init(&flows, &k, &init, &totals, VLAN_UDP_TOTAL_UNKEYED);
 	if (!v)
 		return 0;
 	__sync_fetch_and_add(&v->packets, 1);

@@ -10,6 +10,7 @@ import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { deviceLabel, namespaceLabel, readNetdevId, round, sumBy, type NetdevId } from '../netdev.js';
 import { collectXmit, PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type XmitSessionData } from '../xmit.js';
+import { bucketsOf, type SizeBucket } from '../other.dev-queue/probe.js';
 import { captureGsoTypes, gsoBitName, gsoTypeList, type GsoTypeNames } from './gso-types.js';
 
 /** bpf/offload.h */
@@ -86,13 +87,6 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   await collectXmit(params, io, { object: 'offload', prefix: 'offload_xmit', what: 'other.offload', read: readOffload });
 }
 
-export interface Log2Bucket {
-  /** Inclusive bounds. */
-  low: number;
-  high: number;
-  packets: number;
-}
-
 /** The kinds of abnormal packets, worst first. */
 export const ANOMALIES = ['unsupportedType', 'sizeWithoutType', 'checksumMismatch', 'sizeOverMtu', 'oversize'] as const;
 export type AnomalyKind = (typeof ANOMALIES)[number];
@@ -137,8 +131,8 @@ export interface OffloadDevice {
   maxLen: number;
   /** GSO packets per gso_type bit, by name (a packet counts under each of its bits). */
   gsoTypes: Record<string, number>;
-  gsoSize: Log2Bucket[];
-  gsoSegs: Log2Bucket[];
+  gsoSize: SizeBucket[];
+  gsoSegs: SizeBucket[];
   /** Estimates at log2 bucket resolution (the inclusive upper bound of the bucket holding it). */
   p50GsoSize: number;
   p50GsoSegs: number;
@@ -168,11 +162,7 @@ export interface OffloadData extends XmitSessionData {
   lost: number;
 }
 
-function bucketsOf(slots: number[]): Log2Bucket[] {
-  return slots.flatMap((packets, k) => (packets > 0 ? [{ low: k === 0 ? 0 : 2 ** (k - 1), high: k === 0 ? 0 : 2 ** k - 1, packets }] : []));
-}
-
-const median = (b: Log2Bucket[]) => histPercentile(b.map((x) => ({ low: x.low, high: x.high, count: x.packets })), 50) ?? 0;
+const median = (b: SizeBucket[]) => histPercentile(b.map((x) => ({ low: x.low, high: x.high, count: x.packets })), 50) ?? 0;
 const csumOf = (counts: number[]) => Object.fromEntries(CSUM.map((n, i) => [n, counts[i] ?? 0])) as Csum;
 const hex = (decimal: string) => `0x${BigInt(decimal).toString(16)}`;
 
