@@ -122,6 +122,8 @@ export interface VlanUdpData extends XmitSessionData {
   lost: number;
 }
 
+const nFlows = (n: number) => `${n} flow${n === 1 ? '' : 's'}`;
+
 function taggingOf(e: FlowEntry): Tagging {
   if (e.hwTagged > 0 && e.inband > 0) return 'mixed';
   return e.hwTagged > 0 ? 'hw' : e.inband > 0 ? 'in-band' : 'none';
@@ -198,9 +200,9 @@ function parse(records: RawRecord[], params: Params): ProbeResult<VlanUdpData> {
   const scope = `${xmitScope(attach.filter)}${vlanFilter !== null ? `, VLAN ${vlanFilter}` : ''}`;
   let summary: string;
   if (packets === 0) summary = `no UDP handed to ${scope} for transmit in ${window} (${attach.method})`;
-  else if (vlans.length === 0) summary = `${packets} UDP packets in ${all.length} flows in ${window}, none VLAN-tagged`;
+  else if (vlans.length === 0) summary = `${packets} UDP packets in ${nFlows(all.length)} in ${window}, none VLAN-tagged`;
   else {
-    const lead = vlans.slice(0, 3).map((v) => `VLAN ${v.vlan}: ${v.packets} packets (${v.pps}/s) in ${v.flows} flows`);
+    const lead = vlans.slice(0, 3).map((v) => `VLAN ${v.vlan}: ${v.packets} packets (${v.pps}/s) in ${nFlows(v.flows)}`);
     summary = `${lead.join('; ')}${vlans.length > 3 ? `; ${vlans.length} VLANs in all` : ''} in ${window}; ${data.untagged} untagged`;
   }
   if (untaggedWhereExpected.length > 0) summary += ` (untagged where a tag was expected: ${untaggedWhereExpected.map((u) => `${u.packets} on ${u.device}`).join(', ')})`;

@@ -84,7 +84,7 @@ describe('other.vlan-udp on a veth pair whose namespace end tags UDP by port', (
     assert.equal(data.untagged, SENT.untagged);
     assert.deepEqual(data.untaggedWhereExpected, [{ device, packets: SENT.untagged, flows: 1, expected: 'carries VLAN 100, 200 tagged' }]);
     assert.equal(all.severity, 'warning');
-    assert.match(all.summary, new RegExp(`^VLAN 100: ${SENT[100]} packets .* in 1 flows; VLAN 200: ${SENT[200]} packets`));
+    assert.match(all.summary, new RegExp(`^VLAN 100: ${SENT[100]} packets .* in 1 flow; VLAN 200: ${SENT[200]} packets`));
     assert.deepEqual(all.tables[0]?.rows.map((r) => r.slice(0, 3)), [
       [100, SENT[100], SENT[100] * frame],
       [200, SENT[200], SENT[200] * frame],
@@ -98,8 +98,11 @@ describe('other.vlan-udp on a veth pair whose namespace end tags UDP by port', (
     const flow = dataOf(runs.flow!);
     assert.deepEqual(flow.flows.map((f) => [f.vlan, f.dport, f.packets]), [[100, vlanPort(100), SENT[100]]]);
     // Filters that match nothing see nothing (vlan 300 still keeps the untagged UDP).
-    assert.deepEqual(dataOf(runs.none!).vlans, []);
-    assert.equal(dataOf(runs.none!).tagged, 0);
+    const none = dataOf(runs.none!);
+    assert.deepEqual(none.vlans, []);
+    assert.equal(none.tagged, 0);
+    // ...and, VLAN 300 being expected on that device, flags it.
+    assert.deepEqual(none.untaggedWhereExpected, [{ device, packets: SENT.untagged, flows: 1, expected: `VLAN 300 expected on ${pair.peerDev}` }]);
     assert.equal(dataOf(runs.otherIp!).packets, 0);
     assert.match(runs.otherIp!.summary, /^no UDP handed to .*to 192\.0\.2\.1 for transmit/);
 
