@@ -78,6 +78,6 @@ export function gsoTypeList(mask: number, names: GsoTypeNames): string[] {
   return out;
 }
 
-export function gsoBitName(bit: number, names: GsoTypeNames): string {
+function gsoBitName(bit: number, names: GsoTypeNames): string {
   return names[String(bit)] ?? `bit ${bit}`;
 }

@@ -4,17 +4,16 @@
 // kernel's BTF (capture `gso-types`), the session from capture records: a replay re-parses both.
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord } from '../../engine/probe/bpf-session.js';
-import { slotTotals } from '../../engine/probe/bpf-values.js';
+import { countsOf, slotTotals } from '../../engine/probe/bpf-values.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { deviceLabel, namespaceLabel, readNetdevId, round, sumBy, type NetdevId } from '../netdev.js';
+import { deviceLabel, namespaceLabel, NETDEV_ID_SIZE, readNetdevId, round, sumBy, type NetdevId } from '../netdev.js';
 import { collectXmit, PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type XmitSessionData } from '../xmit.js';
 import { bucketsOf, type SizeBucket } from '../other.dev-queue/probe.js';
-import { captureGsoTypes, gsoBitName, gsoTypeList, type GsoTypeNames } from './gso-types.js';
+import { captureGsoTypes, gsoTypeList, type GsoTypeNames } from './gso-types.js';
 
 /** bpf/offload.h */
-const GSO_BITS = 32;
 const SLOTS = 17;
 const CSUM = ['none', 'unnecessary', 'complete', 'partial'] as const;
 type Csum = Record<(typeof CSUM)[number], number>;
@@ -33,7 +32,8 @@ export interface OffloadEntry extends NetdevId {
   gsoPackets: number;
   gsoBytes: number;
   gsoSegs: number;
-  gsoType: number[];
+  /** GSO packets per whole gso_type (from the `gso_types` map). */
+  gsoTypes: Array<{ type: number; packets: number }>;
   sizeSlots: number[];
   segsSlots: number[];
   csum: number[];
@@ -58,15 +58,17 @@ export interface OffloadDump {
 
 /** Reads the `devices` map and the totals (exported for the tests that load a flavour by hand). */
 export function readOffload(o: BpfObject): OffloadDump {
+  const types = countsOf(o.map('gso_types'), (k) => ({ id: k.subarray(0, NETDEV_ID_SIZE).toString('hex'), type: k.readUInt32LE(NETDEV_ID_SIZE) }));
   const entries = o
     .map('devices')
     .readAll()
     .entries.map(([k, v]): OffloadEntry => {
+      const id = k.subarray(0, NETDEV_ID_SIZE).toString('hex');
+      const gsoTypes = types.filter((t) => t.id === id).map((t) => ({ type: t.type, packets: t.count })).sort((a, b) => b.packets - a.packets || a.type - b.type);
       let at = 0;
       const u64 = () => v.readBigUInt64LE((at += 8) - 8);
       const take = (n: number) => Array.from({ length: n }, () => Number(u64()));
       const [packets, bytes, gsoPackets, gsoBytes, gsoSegs] = take(5) as [number, number, number, number, number];
-      const gsoType = take(GSO_BITS);
       const sizeSlots = take(SLOTS);
       const segsSlots = take(SLOTS);
       const csum = take(CSUM.length);
@@ -76,7 +78,7 @@ export function readOffload(o: BpfObject): OffloadDump {
       const features = String(u64());
       const u32 = () => v.readUInt32LE((at += 4) - 4);
       const [mtu, maxGsoSize, maxLen] = [u32(), u32(), u32()];
-      return { ...readNetdevId(k), packets, bytes, gsoPackets, gsoBytes, gsoSegs, gsoType, sizeSlots, segsSlots, csum, gsoCsum, sizeWithoutType, sizeOverMtu, unsupported, oversize, unsupportedBits, features, mtu, maxGsoSize, maxLen };
+      return { ...readNetdevId(k), packets, bytes, gsoPackets, gsoBytes, gsoSegs, gsoTypes, sizeSlots, segsSlots, csum, gsoCsum, sizeWithoutType, sizeOverMtu, unsupported, oversize, unsupportedBits, features, mtu, maxGsoSize, maxLen };
     });
   entries.sort((a, b) => b.packets - a.packets || a.ifindex - b.ifindex || a.netns - b.netns || a.name.localeCompare(b.name));
   return { ...slotTotals(o.map('totals'), TOTALS), entries };
@@ -131,6 +133,8 @@ export interface OffloadDevice {
   maxLen: number;
   /** GSO packets per gso_type bit, by name (a packet counts under each of its bits). */
   gsoTypes: Record<string, number>;
+  /** GSO packets per whole gso_type, its bits' names joined by `|` (`TCPV4|TCP_ECN`). */
+  gsoTypeSets: Record<string, number>;
   gsoSize: SizeBucket[];
   gsoSegs: SizeBucket[];
   /** Estimates at log2 bucket resolution (the inclusive upper bound of the bucket holding it). */
@@ -170,9 +174,13 @@ function deviceOf(e: OffloadEntry, dump: Parameters<typeof deviceLabel>[1], name
   const gsoSize = bucketsOf(e.sizeSlots);
   const gsoSegs = bucketsOf(e.segsSlots);
   const gsoTypes: Record<string, number> = {};
-  e.gsoType.forEach((n, bit) => {
-    if (n > 0) gsoTypes[gsoBitName(bit, names)] = n;
-  });
+  const gsoTypeSets: Record<string, number> = {};
+  for (const t of e.gsoTypes) {
+    const bits = gsoTypeList(t.type, names);
+    for (const bit of bits) gsoTypes[bit] = (gsoTypes[bit] ?? 0) + t.packets;
+    const set = bits.length > 0 ? bits.join('|') : 'none';
+    gsoTypeSets[set] = (gsoTypeSets[set] ?? 0) + t.packets;
+  }
   const gsoChecksum = csumOf(e.gsoCsum);
   return {
     device: deviceLabel(e, dump),
@@ -192,6 +200,7 @@ function deviceOf(e: OffloadEntry, dump: Parameters<typeof deviceLabel>[1], name
     maxGsoSize: e.maxGsoSize,
     maxLen: e.maxLen,
     gsoTypes,
+    gsoTypeSets,
     gsoSize,
     gsoSegs,
     p50GsoSize: median(gsoSize),

@@ -78,6 +78,7 @@ describe('other.offload on a veth pair', () => {
     assertBulk(d, pair, tx);
     assert.ok(d.gsoPackets >= 5, `GSO packets: ${d.gsoPackets}`);
     assert.deepEqual(d.gsoTypes, { TCPV4: d.gsoPackets });
+    assert.deepEqual(d.gsoTypeSets, { TCPV4: d.gsoPackets });
     assert.equal(d.maxGsoSize, MSS);
     assert.deepEqual(d.gsoSize, [{ low: 1024, high: 2047, packets: d.gsoPackets }]);
     assert.ok(d.meanGsoSegs > 1, `mean gso_segs ${d.meanGsoSegs}`);
@@ -193,6 +194,7 @@ describe('other.offload findings from recorded sessions', () => {
       ],
     );
     assert.equal(f.data.anomalies[0]!.detail, 'UDP_TUNNEL not in the device\'s features 0x1');
+    assert.deepEqual(f.data.devices[0]!.gsoTypeSets, { UDP_TUNNEL: 2, TCPV4: 1, none: 1 });
     assert.equal(f.severity, 'critical');
   });
 });
@@ -203,7 +205,7 @@ function recordedFinding() {
   const at = (n: number, i: number, v: number) => zero(n).map((x, k) => (k === i ? v : x));
   const entry = {
     ifindex: 7, netns: 1, name: 'tap0', packets: 10, bytes: 30000, gsoPackets: 4, gsoBytes: 20000, gsoSegs: 20,
-    gsoType: at(32, 10, 2), sizeSlots: at(17, 11, 4), segsSlots: at(17, 3, 4), csum: [0, 0, 1, 9], gsoCsum: [0, 0, 1, 3],
+    gsoTypes: [{ type: 1 << 10, packets: 2 }, { type: 1, packets: 1 }, { type: 0, packets: 1 }], sizeSlots: at(17, 11, 4), segsSlots: at(17, 3, 4), csum: [0, 0, 1, 9], gsoCsum: [0, 0, 1, 3],
     sizeWithoutType: 1, sizeOverMtu: 1, unsupported: 2, oversize: 0, unsupportedBits: String(1 << 10), features: '1', mtu: 1500, maxGsoSize: 1600, maxLen: 1514,
   };
   const capture = (seq: number, name: string, stdout: string): RawRecord => ({ seq, op: 'capture', name, at: 0, durationMs: 0, stdout, stderr: '', exitCode: 0 });
