@@ -6,8 +6,10 @@
  * through veth pairs, bridges and the local stack: the `packets` map remembers where each one
  * was last seen, so each hop counts its packets (`hops`) and each pair of consecutive hops the
  * time between them (`pairs`, a log2 histogram with count, sum and max). kfree_skb ends a packet
- * as a drop (`drops`, by place and reason), consume_skb as used. The first `sample_packets`
- * packets also stream each hop to the ring buffer, so a report can show their journeys.
+ * as a drop (`drops`, by place and reason). On the receiving socket (sk_data_ready) the packet
+ * moves to the socket's queue of datagrams (`sockets`), which the application's reads
+ * (sock_recv_length) take in order. The first `sample_packets` packets also stream each hop to
+ * the ring buffer, so a report can show their journeys.
  *
  * Three attach flavours of the same handlers, chosen at load by the probe: raw_tp (with a
  * cached minimal BTF for the CO-RE reads), tp_btf, the classic tracepoints. All but tp_btf

@@ -149,7 +149,8 @@ function setupOf(params: Params): FlowSetup {
   };
 }
 
-function globalsOf(s: FlowSetup) {
+/** The globals of udppath.bpf.c for a flow (exported for tests that load a flavour by hand). */
+export function globalsOf(s: FlowSetup) {
   const port = (p: number) => Uint8Array.of(p >> 8, p & 0xff); // network byte order, as on the wire
   return {
     targ_saddr: ipv4Bytes(s.srcIp)!,

@@ -6,12 +6,14 @@
 // nftables rule in B's input drops the flow: the path ends at kfree_skb with NETFILTER_DROP and
 // count N. Each finding replays from its evidence. Needs root, iproute2, nftables and python3.
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { before, describe, it } from 'node:test';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params } from '../../engine/probe/types.js';
 import { attachPlan } from '../../probes/other.udp-path/attach.js';
+import { globalsOf } from '../../probes/other.udp-path/collect.js';
 import type { UdpPathData } from '../../probes/other.udp-path/findings.js';
 import { otherUdpPath } from '../../probes/other.udp-path/probe.js';
 import { createBridgeLan, type BridgeLan, type LanHost } from '../helpers/bridge-lan.js';
@@ -77,7 +79,7 @@ for i in range(n):
     time.sleep(0.01)
 `;
 
-async function lan(t: TeardownHost): Promise<{ lan: BridgeLan; a: LanHost; b: LanHost }> {
+async function lan(t: TeardownHost): Promise<{ lan: BridgeLan; a: LanHost; b: LanHost; listener: ChildProcess }> {
   const l = await createBridgeLan(t, '10.251.7', [
     { ip: A_IP, mac: '02:00:00:07:00:02' },
     { ip: B_IP, mac: '02:00:00:07:00:03' },
@@ -85,12 +87,10 @@ async function lan(t: TeardownHost): Promise<{ lan: BridgeLan; a: LanHost; b: La
   const [a, b] = l.hosts as [LanHost, LanHost];
   // Neighbours known up front: no ARP in the window, and the bridge has learned both MACs.
   await a.inNs(['ping', '-c', '1', '-W', '2', B_IP]);
-  await startListener(t, b);
-  return { lan: l, a, b };
+  return { lan: l, a, b, listener: await startListener(t, b) };
 }
 
-async function startListener(t: TeardownHost, b: LanHost): Promise<void> {
-  const { spawn } = await import('node:child_process');
+async function startListener(t: TeardownHost, b: LanHost): Promise<ChildProcess> {
   const child = spawn('ip', ['netns', 'exec', b.ns, 'python3', '-c', LISTENER, String(DPORT), String(OTHER_PORT)], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => void child.kill('SIGKILL'));
   await new Promise<void>((resolve, reject) => {
@@ -98,12 +98,13 @@ async function startListener(t: TeardownHost, b: LanHost): Promise<void> {
     child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && (clearTimeout(timer), resolve()));
     child.on('exit', (code) => reject(new Error(`the listener exited (${code})`)));
   });
+  return child;
 }
 
-/** N datagrams of the flow (answered by B's echo unless dropped) and N to another port of B. */
-async function send(a: LanHost): Promise<void> {
-  const sender = (sport: number, dport: number, echo: boolean) => a.inNs(['python3', '-c', SENDER, String(sport), String(dport), String(N), echo ? '1' : '0']);
-  await Promise.all([sender(SPORT, DPORT, true), sender(SPORT + 10, OTHER_PORT, false)]);
+/** N datagrams of the flow (with `echo`, each answer awaited) and N to another port of B. */
+async function send(a: LanHost, echo = true): Promise<void> {
+  const sender = (sport: number, dport: number, wait: boolean) => a.inNs(['python3', '-c', SENDER, String(sport), String(dport), String(N), wait ? '1' : '0']);
+  await Promise.all([sender(SPORT, DPORT, echo), sender(SPORT + 10, OTHER_PORT, false)]);
   await new Promise((resolve) => setTimeout(resolve, 200)); // the listener reads the last ones
 }
 
@@ -111,9 +112,9 @@ function flowParams(extra: Record<string, unknown> = {}): Record<string, unknown
   return { src_ip: A_IP, dst_ip: B_IP, src_port: SPORT, dst_port: DPORT, duration: '1500ms', ...extra };
 }
 
-async function runWithTraffic(b: Awaited<ReturnType<typeof tempBundle>>, name: string, params: Record<string, unknown>, a: LanHost): Promise<Finding> {
+async function runWithTraffic(b: Awaited<ReturnType<typeof tempBundle>>, name: string, params: Record<string, unknown>, traffic: () => Promise<void>): Promise<Finding> {
   const request = { step: 'path', alias: 'path', probe: otherUdpPath.id, params: params as Params };
-  const f = await runProbe(withTrafficInWindow(otherUdpPath, () => send(a)), request, b.opts(name));
+  const f = await runProbe(withTrafficInWindow(otherUdpPath, traffic), request, b.opts(name));
   assert.equal(f.status, 'ok', f.reason);
   return f;
 }
@@ -146,6 +147,25 @@ describe('other.udp-path', () => {
     }
   });
 
+  it('each flavour (raw_tp, tp_btf, classic tracepoint) attaches and counts every hop of the flow', async (t) => {
+    const { a } = await lan(t);
+    const setup = { srcIp: A_IP, dstIp: B_IP, srcPort: SPORT, dstPort: DPORT, both: false, samples: 0, timeoutMs: 1000 };
+    for (const step of attachPlan()) {
+      const o = BpfObject.open(bpfObjectPath('udppath'), { globals: globalsOf(setup) });
+      try {
+        for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
+        o.load();
+        step.attach(o);
+        await send(a);
+        // struct udppath_hop_stats: packets first.
+        const counts = o.map('hops').readAll().entries.map(([, v]) => Number(v.readBigUInt64LE(0)));
+        assert.deepEqual(counts, DELIVERED_PATH.map(() => N), step.method);
+      } finally {
+        o.close();
+      }
+    }
+  });
+
   it('refuses to run without the whole flow', async (t) => {
     const b = await tempBundle(t, 'ebpfnet-udppath-noflow-');
     const f = await runProbe(otherUdpPath, { step: 'path', alias: 'path', probe: otherUdpPath.id, params: { src_ip: A_IP, dst_ip: B_IP, src_port: SPORT } as Params }, b.opts('noflow'));
@@ -154,11 +174,11 @@ describe('other.udp-path', () => {
   });
 
   it('a delivered flow: every hop counts N in the real order, the other port is not counted, the answers only with both; and replays', async (t) => {
-    const { lan: l, a, b: hostB } = await lan(t);
+    const { lan: l, a, b: hostB, listener } = await lan(t);
     const tags = { [a.ns]: 'a', [l.ns]: 'mid', [hostB.ns]: 'b' };
     const b = await tempBundle(t, 'ebpfnet-udppath-ok-');
     const params = flowParams();
-    const f = await runWithTraffic(b, 'ok', params, a);
+    const f = await runWithTraffic(b, 'ok', params, () => send(a));
     const d = f.data as UdpPathData;
     t.diagnostic(`${d.method}: load ${d.loadMs} ms, attach ${d.attach.map((x) => x.attachMs).join(' + ')} ms`);
     t.diagnostic(JSON.stringify(hopsOf(d, tags)));
@@ -186,7 +206,7 @@ describe('other.udp-path', () => {
 
     // Both ways: B's echoes retrace the path backwards to A's socket.
     const bothParams = flowParams({ both: true, samples: 0 });
-    const both = await runWithTraffic(b, 'both', bothParams, a);
+    const both = await runWithTraffic(b, 'both', bothParams, () => send(a));
     const bd = both.data as UdpPathData;
     t.diagnostic(JSON.stringify(hopsOf(bd, tags)));
     const reversePath = [
@@ -204,31 +224,47 @@ describe('other.udp-path', () => {
     assert.deepEqual([bd.packets, bd.delivered, bd.verdict], [{ forward: N, reverse: N }, { forward: N, reverse: N }, 'delivered']);
     assert.equal(bd.samples.length, 0);
     await replaySame(b, 'both', bothParams, both);
+
+    // The application stops reading: the datagrams stay queued on its socket.
+    listener.kill('SIGSTOP');
+    t.after(() => void listener.kill('SIGCONT'));
+    const stuck = await runWithTraffic(b, 'stuck', params, () => send(a, false));
+    const sd = stuck.data as UdpPathData;
+    t.diagnostic(JSON.stringify(hopsOf(sd, tags)));
+    assert.deepEqual(hopsOf(sd, tags), DELIVERED_PATH.slice(0, 7).map(([hook, dev, ns]) => [hook, dev, ns, N]));
+    const queued = sd.hops[6]!.label;
+    assert.deepEqual(sd.lost, [{ way: 'forward', after: queued, before: null, count: N }]);
+    assert.deepEqual([sd.verdict, sd.findings[0], sd.delivered.forward], ['lost', `lost between ${queued} and the next hop`, 0]);
+    assert.equal(stuck.severity, 'critical');
+    await replaySame(b, 'stuck', params, stuck);
   });
 
   it('an nftables drop in B\'s input: the path ends at kfree_skb NETFILTER_DROP ×N; and replays', async (t) => {
     const { lan: l, a, b: hostB } = await lan(t);
+    // A qdisc on A's eth0 (veth has none; tbf, which no packet bypasses): the path gains its dequeue.
+    await a.inNs(['tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', 'rate', '100mbit', 'burst', '32k', 'latency', '50ms']);
     await hostB.inNs(['nft', `add table ip ebpfnet_udppath; add chain ip ebpfnet_udppath in { type filter hook input priority 0; }; add rule ip ebpfnet_udppath in udp dport ${DPORT} drop`]);
     const tags = { [a.ns]: 'a', [l.ns]: 'mid', [hostB.ns]: 'b' };
     const b = await tempBundle(t, 'ebpfnet-udppath-drop-');
     const params = flowParams({ samples: 2 });
-    const f = await runWithTraffic(b, 'drop', params, a);
+    const f = await runWithTraffic(b, 'drop', params, () => send(a, false));
     const d = f.data as UdpPathData;
     t.diagnostic(JSON.stringify(hopsOf(d, tags)));
     t.diagnostic(JSON.stringify(d.drops));
-    assert.deepEqual(hopsOf(d, tags), [...DELIVERED_PATH.slice(0, 6), ['kfree_skb', 'eth0', 'b']].map(([hook, dev, ns]) => [hook, dev, ns, N]));
-    assert.deepEqual(d.pairs.map((p) => [p.from, p.to, p.count]), [0, 1, 2, 3, 4, 5].map((i) => [i, i + 1, N]));
+    const path = [DELIVERED_PATH[0]!, ['qdisc_dequeue', 'eth0', 'a'], ...DELIVERED_PATH.slice(1, 6), ['kfree_skb', 'eth0', 'b']];
+    assert.deepEqual(hopsOf(d, tags), path.map(([hook, dev, ns]) => [hook, dev, ns, N]));
+    assert.deepEqual(d.pairs.map((p) => [p.from, p.to, p.count]), path.slice(1).map((_, i) => [i, i + 1, N]));
     assert.equal(d.drops.length, 1);
     const drop = d.drops[0]!;
-    assert.deepEqual([drop.reason, drop.count, drop.device, drop.hop, drop.after], ['NETFILTER_DROP', N, 'eth0', 6, d.hops[5]!.label]);
+    assert.deepEqual([drop.reason, drop.count, drop.device, drop.hop, drop.after], ['NETFILTER_DROP', N, 'eth0', 7, d.hops[6]!.label]);
     assert.doesNotMatch(drop.location, /^0x/, 'the drop location is a kernel symbol');
     assert.deepEqual([d.packets.forward, d.delivered.forward, d.dropped, d.lostCount], [N, 0, N, 0]);
     assert.equal(d.verdict, 'dropped');
-    assert.equal(d.findings[0], `dropped at ${d.hops[6]!.label} (NETFILTER_DROP)`);
+    assert.equal(d.findings[0], `dropped at ${d.hops[7]!.label} (NETFILTER_DROP)`);
     assert.equal(d.samples.length, 2);
     assert.equal(d.samples[0]!.hops.at(-1)!.reason, 'NETFILTER_DROP');
     assert.equal(f.severity, 'critical');
-    assert.match(f.summary, new RegExp(`: ${N} packets over 7 hops, dropped at kfree_skb eth0@\\S+ \\(NETFILTER_DROP\\)`));
+    assert.match(f.summary, new RegExp(`: ${N} packets over 8 hops, dropped at kfree_skb eth0@\\S+ \\(NETFILTER_DROP\\)`));
     await replaySame(b, 'drop', params, f);
   });
 });
