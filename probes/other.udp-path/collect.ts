@@ -138,6 +138,7 @@ function dumpMaps(o: BpfObject, windowMs: number, events: EventEntry[]): DumpCap
 }
 
 function setupOf(params: Params): FlowSetup {
+  for (const ip of [params.src_ip, params.dst_ip]) ipv4Bytes(ip); // throws for IPv6: only IPv4 is parsed
   return {
     srcIp: params.src_ip as string,
     dstIp: params.dst_ip as string,

@@ -171,6 +171,9 @@ describe('other.udp-path', () => {
     const f = await runProbe(otherUdpPath, { step: 'path', alias: 'path', probe: otherUdpPath.id, params: { src_ip: A_IP, dst_ip: B_IP, src_port: SPORT } as Params }, b.opts('noflow'));
     assert.equal(f.status, 'error');
     assert.match(f.reason ?? '', /dst_port.*missing/);
+    const v6 = await runProbe(otherUdpPath, { step: 'path', alias: 'path', probe: otherUdpPath.id, params: { src_ip: 'fd00::1', dst_ip: B_IP, src_port: SPORT, dst_port: DPORT, duration: 200 } as Params }, b.opts('v6'));
+    assert.equal(v6.status, 'error');
+    assert.match(v6.reason ?? '', /fd00::1: only IPv4 addresses can be filtered/);
   });
 
   it('a delivered flow: every hop counts N in the real order, the other port is not counted, the answers only with both; and replays', async (t) => {
