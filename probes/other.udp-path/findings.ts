@@ -200,7 +200,9 @@ export function udpPathFinding(records: RawRecord[]): ProbeResult<UdpPathData> {
     const onward = pairs.filter((p) => p.from === h.index).reduce((s, p) => s + p.count, 0);
     if (h.packets <= onward) continue;
     const next = hops.find((x) => x.index > h.index && x.way === h.way && !TERMINAL.has(x.hook)) ?? hops.find((x) => x.index > h.index && x.way === h.way && x.hook === 'sock_recv_length');
-    lost.push({ way: h.way, after: h.label, before: next?.label ?? null, count: h.packets - onward });
+    // Queued on a socket nobody read: the read that did not come is the next hop.
+    const unread = h.hook === 'sk_data_ready' ? `sock_recv_length -@${h.netns}` : null;
+    lost.push({ way: h.way, after: h.label, before: next?.label ?? unread, count: h.packets - onward });
   }
 
   const firstHops = (w: Way) => path.filter((h) => way(h) === w && !pairs.some((p) => index.get(hopId(h)) === p.to)).reduce((s, h) => s + h.packets, 0);

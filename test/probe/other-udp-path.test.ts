@@ -183,7 +183,8 @@ describe('other.udp-path', () => {
     const params = flowParams();
     const f = await runWithTraffic(b, 'ok', params, () => send(a));
     const d = f.data as UdpPathData;
-    t.diagnostic(`${d.method}: load ${d.loadMs} ms, attach ${d.attach.map((x) => x.attachMs).join(' + ')} ms`);
+    t.diagnostic(f.summary);
+    t.diagnostic(`${d.method} (${d.btf}): load ${d.loadMs} ms, attach ${d.attach.map((x) => x.attachMs).join(' + ')} ms`);
     t.diagnostic(JSON.stringify(hopsOf(d, tags)));
     t.diagnostic(JSON.stringify(d.pairs.map((p) => [p.from, p.to, p.count, p.meanUs, p.maxUs])));
     assert.equal(d.method, 'raw_tracepoint');
@@ -233,11 +234,13 @@ describe('other.udp-path', () => {
     t.after(() => void listener.kill('SIGCONT'));
     const stuck = await runWithTraffic(b, 'stuck', params, () => send(a, false));
     const sd = stuck.data as UdpPathData;
+    t.diagnostic(stuck.summary);
     t.diagnostic(JSON.stringify(hopsOf(sd, tags)));
     assert.deepEqual(hopsOf(sd, tags), DELIVERED_PATH.slice(0, 7).map(([hook, dev, ns]) => [hook, dev, ns, N]));
     const queued = sd.hops[6]!.label;
-    assert.deepEqual(sd.lost, [{ way: 'forward', after: queued, before: null, count: N }]);
-    assert.deepEqual([sd.verdict, sd.findings[0], sd.delivered.forward], ['lost', `lost between ${queued} and the next hop`, 0]);
+    const read = `sock_recv_length -@${hostB.ns}`;
+    assert.deepEqual(sd.lost, [{ way: 'forward', after: queued, before: read, count: N }]);
+    assert.deepEqual([sd.verdict, sd.findings[0], sd.delivered.forward], ['lost', `lost between ${queued} and ${read}`, 0]);
     assert.equal(stuck.severity, 'critical');
     await replaySame(b, 'stuck', params, stuck);
   });
@@ -252,6 +255,7 @@ describe('other.udp-path', () => {
     const params = flowParams({ samples: 2 });
     const f = await runWithTraffic(b, 'drop', params, () => send(a, false));
     const d = f.data as UdpPathData;
+    t.diagnostic(f.summary);
     t.diagnostic(JSON.stringify(hopsOf(d, tags)));
     t.diagnostic(JSON.stringify(d.drops));
     const path = [DELIVERED_PATH[0]!, ['qdisc_dequeue', 'eth0', 'a'], ...DELIVERED_PATH.slice(1, 6), ['kfree_skb', 'eth0', 'b']];
