@@ -76,7 +76,7 @@ function perCpuValues(o: BpfObject, map: string, key: number): Buffer[] {
 }
 
 /** Reads the per-CPU arrays (programs detached already): the entries that counted something. */
-function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
+export function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
   const softirqs: DumpCapture['softirqs'] = [];
   let cpus = 0;
   for (let vector = 0; vector < VECTORS; vector++) {
@@ -141,7 +141,7 @@ It answers "is one CPU doing all the network work?": a CPU taking most of the pa
 Filters: \`dev\` (and \`netns\`) restrict the packet counts to one device (by name; the classic-tracepoint fallback matches TX by name only) and the interface counters to it; \`direction\` counts only received or only sent packets. Softirq time is never filtered: it is the CPU's. Tracepoints only (raw_tp with a cached minimal BTF, else tp_btf, else the classic tracepoints). Past its overhead budget (5% of a CPU, 2M program runs/s; \`--budget\` changes it) the session stops early and keeps what it counted.
 
 Replaces the seed's \`system_network_perfomance_metrics.py\` (PROBES.md row 34; the typo is the seed's). The seed traced each packet's stages through the host stack and OVS with kprobes; its per-stage latencies are \`perf.vm-latency\`'s and \`perf.icmp-rtt\`'s, this probe measures the load. The seed's IP, port and protocol filters do not apply: the counts here are per CPU and device, and at \`net_dev_xmit\` the packet may be freed already.`,
-  normal: `On an idle host softirq time is well under 1% of each CPU; under load NET_RX time grows with the packet rate (a few µs per run of a few packets on a VM host, up to the 2 ms / 300-packet budget of one net_rx_action). With several RX queues or RPS, packets and NET_RX time spread over CPUs; one CPU taking ≥ ${80}% of ≥ 100 packets (on a host with several CPUs) is an imbalance, a warning. A CPU over \`softirq_pct\` (default 50%) of its time in NET_RX + NET_TX is a warning; rising drops or errors on an interface are critical.`,
+  normal: `On an idle host softirq time is well under 1% of each CPU; under load NET_RX time grows with the packet rate (a few µs per run of a few packets on a VM host, up to the 2 ms / 300-packet budget of one net_rx_action). With several RX queues or RPS, packets and NET_RX time spread over CPUs; one CPU taking ≥ 80% of ≥ 100 packets (on a host with several CPUs) is an imbalance, a warning. A CPU over \`softirq_pct\` (default 50%) of its time in NET_RX + NET_TX is a warning; rising drops or errors on an interface are critical.`,
   replaces: ['system_network_perfomance_metrics.py'],
   params: {
     ...NETDEV_PARAMS,

@@ -9,7 +9,9 @@ import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding } from '../../engine/probe/types.js';
 import { attachPlan, programName, TRACEPOINTS } from '../../probes/perf.host-metrics/attach.js';
 import { analyse, type DumpCapture, type HostMetricsData, type SetupCapture } from '../../probes/perf.host-metrics/findings.js';
-import { perfHostMetrics } from '../../probes/perf.host-metrics/probe.js';
+import { dumpMaps, perfHostMetrics } from '../../probes/perf.host-metrics/probe.js';
+import { netdevGlobals } from '../../probes/netdev.js';
+import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { runCli, startCli } from '../helpers/cli.js';
@@ -164,6 +166,30 @@ describe('perf.host-metrics', () => {
     assert.ok(series.points.some(([, v]) => v > 0));
 
     await assertReplaysSame(perfHostMetrics, params, b, 'flood', f);
+  });
+
+  it('the fallback flavours (tp_btf, classic tracepoints) count the same packets on the same CPU', async (t) => {
+    const pair = await quietPair(t);
+    const sink = await udpSink(pair);
+    t.after(() => sink.close());
+    const n = 200;
+    for (const method of ['tp_btf', 'tracepoint'] as const) {
+      const step = attachPlan().find((s) => s.method === method)!;
+      const o = BpfObject.open(bpfObjectPath('hostmetrics'), { globals: { ...netdevGlobals({ dev: pair.hostDev, netns: null, netnsInode: 0 }), targ_dirs: 3 } });
+      try {
+        for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
+        o.load();
+        step.attach(o);
+        await udpFromNs(pair, n, 100, { cpu: SENDER_CPU });
+        o.detach();
+        const dump = dumpMaps(o, 1);
+        assert.deepEqual(dump.packets.map((p) => [p.cpu, p.dir, p.packets]), [[SENDER_CPU, 'rx', n]], method);
+        const netRx = dump.softirqs.filter((s) => s.vector === 3 && s.cpu === SENDER_CPU);
+        assert.ok(netRx.length === 1 && netRx[0]!.count > 0 && netRx[0]!.totalNs > 0, method);
+      } finally {
+        o.close();
+      }
+    }
   });
 
   it('shows drops rising on an interface (an MTU mismatch) as critical', async (t) => {
