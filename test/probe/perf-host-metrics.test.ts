@@ -204,7 +204,7 @@ describe('perf.host-metrics', () => {
     assert.ok(d.deltas.tx_dropped >= 1, `tx_dropped ${d.deltas.tx_dropped}`);
     assert.deepEqual(data.dropping, [pair.hostDev]);
     assert.deepEqual(data.worst, { name: pair.hostDev, drops: d.drops, errors: 0, direction: 'tx' });
-    // The refused packets never reach the driver as sent: net_dev_xmit counts them as failed.
+    // The driver refused them: none is counted as sent.
     assert.equal(data.packets.tx, 0);
     assert.equal(f.severity, 'critical');
     await assertReplaysSame(perfHostMetrics, params, b, 'drops', f);
