@@ -9,6 +9,7 @@
 // connection, so the invalid segments carry no flag at all.) The kernel-datapath programs
 // (kprobes on ovs_ct_execute and nf_conntrack_in) are reported as not attached here.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
@@ -16,7 +17,7 @@ import { detectFeatures } from '../../engine/host/features.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { LiveIO } from '../../engine/probe/live-io.js';
 import { runProbe } from '../../engine/probe/runtime.js';
-import type { Params, ProbeDefinition } from '../../engine/probe/types.js';
+import type { Params, ProbeDefinition, ProbeResult, RawRecord } from '../../engine/probe/types.js';
 import { CT_PROGRAMS, parseConntrackKprobes, startConntrackKprobes } from '../../probes/net.conntrack/kernel.js';
 import { OVS_DROPS_BUDGET } from '../../probes/ovs.drops/probe.js';
 import { connectionsByZone, matchesInvalid, otherOvsCtInvalid, parseCtStats, type OvsCtInvalidData } from '../../probes/other.ovs-ct-invalid/probe.js';
@@ -146,6 +147,41 @@ describe('other.ovs-ct-invalid parsers and kernel-datapath programs', () => {
       'icmp,orig=(src=10.0.0.1,dst=10.0.0.2,id=1,type=8,code=0),reply=(src=10.0.0.2,dst=10.0.0.1,id=1,type=0,code=0)',
     ].join('\n'));
     assert.deepEqual(zones, { '7': 1, '0': 1 });
+  });
+
+  it('a recorded kernel-datapath window (kprobes attached there): rule counts, zone, and the ct() verdicts of the kprobes', () => {
+    const dp = 'system@ovs-system';
+    const rules = (inv: number) => [
+      'OFPST_FLOW reply (OF1.5) (xid=0x2):',
+      ` cookie=0x0, duration=9.1s, table=0, n_packets=${40 + inv}, n_bytes=4000, priority=10,ip actions=ct(table=1,zone=3)`,
+      ` cookie=0x0, duration=9.1s, table=1, n_packets=${inv}, n_bytes=${inv * 54}, priority=100,ct_state=+inv+trk actions=drop`,
+      ' cookie=0x0, duration=9.1s, table=1, n_packets=40, n_bytes=3920, priority=10,ct_state=+trk actions=NORMAL',
+    ].join('\n');
+    const exec = (seq: number, name: string, stdout: string): RawRecord => ({ seq, op: 'exec', name, at: 1_000 * seq, durationMs: 1, stdout, stderr: '', exitCode: 0 });
+    const kprobes = (JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'conntrack-kprobes.json'), 'utf8')) as RawRecord[]).map((r, i) => ({ ...r, seq: 10 + i }));
+    const records: RawRecord[] = [
+      exec(1, 'topology', `${dp}: hit:50 missed:2\n  br-vm:\n    br-vm 65534/0: (internal)\n    vnet0 1/1: (system)\n    vnet1 2/2: (system)\n`),
+      ...kprobes.filter((r) => r.name === 'kprobes-attach'),
+      exec(2, 'start-rules-br-vm', rules(5)),
+      exec(3, 'start-coverage', ''),
+      exec(4, 'end-rules-br-vm', rules(12)),
+      exec(5, 'end-coverage', ''),
+      exec(6, `end-conntrack-${dp}`, 'tcp,orig=(src=10.0.0.1,dst=10.0.0.2,sport=1,dport=2),reply=(src=10.0.0.2,dst=10.0.0.1,sport=2,dport=1),zone=3,protoinfo=(state=ESTABLISHED)\n'),
+      ...kprobes.filter((r) => r.name !== 'kprobes-attach'),
+    ];
+    const f = otherOvsCtInvalid.parse(records, { bridge: 'br-vm', duration: 2000, top: 10, kernel: true }) as ProbeResult<OvsCtInvalidData>;
+    const data = f.data;
+    assert.deepEqual(data.datapath, ['system']);
+    assert.equal(data.invalid, 7);
+    assert.deepEqual(data.byZone, { '3': 7 });
+    assert.equal(data.droppingRule?.match, 'ct_state=+inv+trk');
+    assert.deepEqual(data.connectionsByZone, { '3': 1 });
+    // The kprobes: the ct() action's calls and what nf_conntrack_in decided inside it.
+    assert.equal(data.kernel?.attachable, true);
+    assert.equal(data.kernel?.ovs.calls, 28);
+    assert.equal(data.kernel?.ovs.byVerdict.invalid, 7);
+    assert.deepEqual(data.kernel?.ovs.errors, { '-12': 1 });
+    assert.equal(f.summary, '7 invalid (ct_state=+inv) packets in 2s (br-vm): 7 dropped by table=1,priority=100,ct_state=+inv+trk on br-vm');
   });
 
   it('a kernel-datapath session here: the kprobes on ovs_ct_execute and nf_conntrack_in are reported as not attached', async (t) => {
