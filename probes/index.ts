@@ -22,6 +22,7 @@ import { otherDevQueue } from './other.dev-queue/probe.js';
 import { otherTc } from './other.tc/probe.js';
 import { otherUdpPath } from './other.udp-path/probe.js';
 import { perfHostMetrics } from './perf.host-metrics/probe.js';
+import { otherOvsCtInvalid } from './other.ovs-ct-invalid/probe.js';
 
 export const allProbes: ProbeDefinition[] = [netIface, qdiscStats, qdiscLatency, dropsKernel as ProbeDefinition];
 allProbes.push(qdiscDrops as ProbeDefinition, dropsEth as ProbeDefinition, dropsMonitor as ProbeDefinition);
@@ -37,3 +38,4 @@ allProbes.push(netDefrag as ProbeDefinition);
 allProbes.push(otherQdiscDequeue as ProbeDefinition, otherDevQueue as ProbeDefinition, otherTc as ProbeDefinition);
 allProbes.push(otherUdpPath as ProbeDefinition);
 allProbes.push(perfHostMetrics as ProbeDefinition);
+allProbes.push(otherOvsCtInvalid as ProbeDefinition);

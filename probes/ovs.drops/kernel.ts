@@ -50,12 +50,70 @@ export function openOvsObject(filters?: KernelFilters): BpfObject {
   });
 }
 
-interface AttachCapture {
+/** What loading an object and attaching each of its kprobe/tracing programs gave (capture `<prefix>attach`). */
+export interface AttachCapture {
   loadMs: number;
   attached: Array<{ program: string; kind: string; target: string }>;
   failed: Array<{ program: string; kind: string; target: string; error: string }>;
   /** Set when the object could not be loaded at all. */
   error?: string;
+}
+
+/** A program of an object and where it attaches: `kprobe`/`kretprobe` by function name, else its BTF section target. */
+export interface ProgramTarget {
+  program: string;
+  kind: string;
+  target: string;
+}
+
+/**
+ * Loads the object `open` gives and attaches each program it can: a kernel without kprobes
+ * fails those (reported in `failed`), and what did attach still counts. No object is returned
+ * when nothing attached (it is closed).
+ */
+export function loadAndAttach(open: () => BpfObject, programs: readonly ProgramTarget[]): { obj?: BpfObject; record: AttachCapture } {
+  const record: AttachCapture = { loadMs: 0, attached: [], failed: [] };
+  let obj: BpfObject | undefined;
+  try {
+    obj = open();
+    obj.load();
+    record.loadMs = Math.round((obj.loadMs ?? 0) * 1000) / 1000;
+  } catch (err) {
+    obj?.close();
+    record.error = oneLine(err);
+    return { record };
+  }
+  for (const p of programs) {
+    try {
+      const prog = obj.program(p.program);
+      if (p.kind === 'kprobe') prog.attachKprobe(p.target);
+      else if (p.kind === 'kretprobe') prog.attachKretprobe(p.target);
+      else prog.attachTrace();
+      record.attached.push({ program: p.program, kind: p.kind, target: p.target });
+    } catch (err) {
+      record.failed.push({ program: p.program, kind: p.kind, target: p.target, error: oneLine(err) });
+    }
+  }
+  if (record.attached.length === 0) {
+    obj.close();
+    return { record };
+  }
+  return { obj, record };
+}
+
+/** A session (captures `<prefix>...`) whose attach is loadAndAttach; `attached`: some program attached. */
+export async function attachSession(io: ProbeIO, prefix: string, open: () => BpfObject, programs: readonly ProgramTarget[]): Promise<{ session: BpfSession; attached: boolean; attachedAt: number }> {
+  const session = new BpfSession(io, prefix);
+  const rec = await session.attach(async () => loadAndAttach(open, programs));
+  return { session, attached: (JSON.parse(rec.stdout) as AttachCapture).attached.length > 0, attachedAt: performance.now() };
+}
+
+/** The attach record's programs as `kind target`, and the failures as `kind target: why` (a failed load first). */
+export function attachLists(att: AttachCapture): { attached: string[]; failed: string[] } {
+  return {
+    attached: att.attached.map((a) => `${a.kind} ${a.target}`),
+    failed: [...(att.error ? [`load: ${att.error}`] : []), ...att.failed.map((f) => `${f.kind} ${f.target}: ${f.error}`)],
+  };
 }
 
 interface DumpCapture {
@@ -102,38 +160,7 @@ export async function startKernelSession(io: ProbeIO, filters: KernelFilters): P
     return JSON.stringify(capture);
   });
 
-  const session = new BpfSession(io, 'kernel-');
-  const attachRec = await session.attach(async () => {
-    const record: AttachCapture = { loadMs: 0, attached: [], failed: [] };
-    let obj: BpfObject | undefined;
-    try {
-      obj = openOvsObject(filters);
-      obj.load();
-      record.loadMs = Math.round((obj.loadMs ?? 0) * 1000) / 1000;
-    } catch (err) {
-      obj?.close();
-      record.error = oneLine(err);
-      return { record };
-    }
-    for (const p of OVS_PROGRAMS) {
-      try {
-        const prog = obj.program(p.program);
-        if (p.kind === 'kprobe') prog.attachKprobe(p.target);
-        else if (p.kind === 'kretprobe') prog.attachKretprobe(p.target);
-        else prog.attachTrace();
-        record.attached.push({ program: p.program, kind: p.kind, target: p.target });
-      } catch (err) {
-        record.failed.push({ program: p.program, kind: p.kind, target: p.target, error: oneLine(err) });
-      }
-    }
-    if (record.attached.length === 0) {
-      obj.close();
-      return { record };
-    }
-    return { obj, record };
-  });
-  const attached = (JSON.parse(attachRec.stdout) as AttachCapture).attached.length > 0;
-  const attachedAt = performance.now();
+  const { session, attached, attachedAt } = await attachSession(io, 'kernel-', () => openOvsObject(filters), OVS_PROGRAMS);
 
   return {
     windowIO: session.windowIO,
@@ -209,8 +236,7 @@ export function parseKernel(records: RawRecord[]): KernelDropsData | null {
   const add = (map: Record<string, number>, k: string, n: number) => (map[k] = (map[k] ?? 0) + n);
 
   const data: KernelDropsData = {
-    attached: att.attached.map((a) => `${a.kind} ${a.target}`),
-    failed: [...(att.error ? [`load: ${att.error}`] : []), ...att.failed.map((f) => `${f.kind} ${f.target}: ${f.error}`)],
+    ...attachLists(att),
     windowMs: dump.windowMs,
     received: {},
     lookups: 0,
