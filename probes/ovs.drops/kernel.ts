@@ -3,6 +3,7 @@
 // and the drops of those packets (OVS drop reasons on 6.4+, any drop reason before), in the
 // kernel. The session is recorded as capture records (`kernel-*`), so a replay re-parses it
 // without loading anything. On a userspace-datapath host (this project's lab) it never runs.
+import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { runCommand } from '../../engine/exec.js';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
@@ -59,6 +60,14 @@ export interface AttachCapture {
   error?: string;
 }
 
+const KPROBE_PMU = '/sys/bus/event_source/devices/kprobe';
+const NO_KPROBES = `this kernel has no kprobes (no ${KPROBE_PMU}): not loaded`;
+
+/** Kernels since 4.17 register the kprobe PMU exactly when they have kprobes. */
+function kprobesPresent(): boolean {
+  return existsSync(KPROBE_PMU);
+}
+
 /** A program of an object and where it attaches: `kprobe`/`kretprobe` by function name, else its BTF section target. */
 export interface ProgramTarget {
   program: string;
@@ -73,6 +82,11 @@ export interface ProgramTarget {
  */
 export function loadAndAttach(open: () => BpfObject, programs: readonly ProgramTarget[]): { obj?: BpfObject; record: AttachCapture } {
   const record: AttachCapture = { loadMs: 0, attached: [], failed: [] };
+  // Without kprobes a kprobe program verifies but can never attach: loading it only costs time.
+  const unattachable = kprobesPresent() ? [] : programs.filter((p) => p.kind === 'kprobe' || p.kind === 'kretprobe');
+  for (const p of unattachable) record.failed.push({ program: p.program, kind: p.kind, target: p.target, error: NO_KPROBES });
+  programs = programs.filter((p) => !unattachable.includes(p));
+  if (programs.length === 0) return { record };
   let obj: BpfObject | undefined;
   try {
     obj = open();
