@@ -3,7 +3,7 @@
 // (raw_tp with a cached minimal BTF → tp_btf → classic tracepoint), the windowed session whose
 // dump carries the namespace names a replay labels devices with, and the 5-tuple as a map
 // key holds it. Device filters and labels are the queueing probes' (probes/netdev.ts).
-import { attachTable, loadFirstWorking, loadedRecord, tracepointPlan, type LoadedRecord, type TracepointMethod } from '../engine/native/attach-plan.js';
+import { attachTable, loadedFields, loadFirstWorking, loadedRecord, tracepointPlan, type LoadedRecord, type TracepointMethod } from '../engine/native/attach-plan.js';
 import type { GlobalValue } from '../engine/native/globals.js';
 import { bpfObjectPath, type BpfObject } from '../engine/native/object.js';
 import { captureRecord, runWindowedSession } from '../engine/probe/bpf-session.js';
@@ -129,11 +129,7 @@ export function xmitSessionData(attach: XmitAttach, dump: XmitDump, overhead: Ov
   if (overhead?.stopped) notes.push(`stopped early: ${overhead.stopped}; the counts cover the ${(dump.windowMs / 1000).toFixed(1)}s before`);
   if (attach.fallback) notes.push(`attached as ${attach.method}: ${attach.fallback}`);
   return {
-    method: attach.method,
-    btf: attach.btf,
-    loadMs: attach.loadMs,
-    attach: attach.attach,
-    ...(attach.fallback !== undefined ? { fallback: attach.fallback } : {}),
+    ...loadedFields(attach),
     filter,
     windowMs: dump.windowMs,
     ...(overhead ? { overhead } : {}),

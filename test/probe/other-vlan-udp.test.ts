@@ -20,9 +20,9 @@ const PAYLOAD = 200;
 const VLAN_HLEN = 4;
 
 async function traffic(pair: VethPair): Promise<void> {
-  await udpFromNs(pair, SENT[100], PAYLOAD, vlanPort(100));
-  await udpFromNs(pair, SENT[200], PAYLOAD, vlanPort(200));
-  await udpFromNs(pair, SENT.untagged, PAYLOAD, 9);
+  await udpFromNs(pair, SENT[100], PAYLOAD, { port: vlanPort(100) });
+  await udpFromNs(pair, SENT[200], PAYLOAD, { port: vlanPort(200) });
+  await udpFromNs(pair, SENT.untagged, PAYLOAD);
 }
 
 /** Concurrent runs over the same traffic, one per params set; the traffic starts once all are attached. */
@@ -136,7 +136,7 @@ describe('other.vlan-udp on a veth pair whose namespace end tags UDP by port', (
     const globals = { ...xmitGlobals(await xmitFilter({ dev: pair.peerDev, netns: pair.ns })), targ_vlan_set: false, targ_vlan: 0 };
     const n = 6;
     for (const method of ['raw_tracepoint', 'tp_btf', 'tracepoint'] as TracepointMethod[]) {
-      const dump = await countWithFlavour('vlan-udp', 'vlan_udp_xmit', method, globals, () => udpFromNs(pair, n, 100, vlanPort(42)), readVlanUdp);
+      const dump = await countWithFlavour('vlan-udp', 'vlan_udp_xmit', method, globals, () => udpFromNs(pair, n, 100, { port: vlanPort(42) }), readVlanUdp);
       assert.deepEqual(
         dump.entries.map((e) => [e.name, e.vlan, e.dport, e.packets, e.hwTagged]),
         [[pair.peerDev, 42, vlanPort(42), n, n]],
