@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { probeRegistry } from '../../engine/probe/registry.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params } from '../../engine/probe/types.js';
-import { flood, floodPair, median } from './udp-flood.js';
+import { flood, floodPair, FLOOD_PORT, FLOOD_SRC_PORT, median } from './udp-flood.js';
 
 const SECONDS = Number(process.env.FLOOD_SECONDS ?? 3);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -22,7 +22,14 @@ const BPFTRACE: Record<string, string> = {
   'other.qdisc-dequeue': 'tracepoint:qdisc:qdisc_dequeue { @calls[args->ifindex, args->handle] = count(); @pk[args->ifindex, args->handle] = sum(args->packets); @h = hist(args->packets); }',
   'other.tc': 'tracepoint:qdisc:qdisc_create, tracepoint:qdisc:qdisc_destroy, tracepoint:qdisc:qdisc_reset { @[probe] = count(); }',
   'net.defrag': 'tracepoint:skb:kfree_skb /args->reason >= 94 && args->reason <= 96/ { @[args->reason] = count(); }',
+  'perf.host-metrics': 'tracepoint:irq:softirq_entry { @s[cpu] = nsecs; } tracepoint:irq:softirq_exit /@s[cpu]/ { @t[cpu, args->vec] = sum(nsecs - @s[cpu]); @h[args->vec] = hist((nsecs - @s[cpu]) / 1000); delete(@s[cpu]); } tracepoint:net:netif_receive_skb { @rx[cpu] = count(); } tracepoint:net:net_dev_xmit { @tx[cpu] = count(); }',
+  'other.offload': 'tracepoint:net:net_dev_start_xmit { @n[str(args->name), args->gso_type] = count(); @size = hist(args->gso_size); @segs = hist(args->gso_segs); @csum[args->ip_summed] = count(); }',
+  'other.vlan-udp': 'tracepoint:net:net_dev_start_xmit { @[str(args->name), args->vlan_tagged, args->vlan_tci & 0xfff] = count(); @b[str(args->name), args->vlan_tci & 0xfff] = sum(args->len); }',
+  'perf.host-latency': 'tracepoint:net:net_dev_queue { @q[args->skbaddr] = nsecs; } tracepoint:net:net_dev_start_xmit /@q[args->skbaddr]/ { @qdisc_driver = hist((nsecs - @q[args->skbaddr]) / 1000); delete(@q[args->skbaddr]); }',
 };
+
+/** Probes that follow one flow are given the flood's. */
+const FOLLOWS_ONE_FLOW = new Set(['other.udp-path']);
 
 const args = process.argv.slice(2);
 const ids = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--param');
@@ -57,6 +64,7 @@ function numbersNamed(value: unknown, key: string, out: number[] = []): number[]
 }
 
 const pair = await floodPair();
+const floodFlow: Params = { src_ip: pair.hostIp, dst_ip: pair.peerIp, src_port: FLOOD_SRC_PORT, dst_port: FLOOD_PORT };
 const scratch = mkdtempSync(join(tmpdir(), 'ebpfnet-probe-flood-'));
 try {
   const pps: Record<string, number[]> = { 'no probe': [] };
@@ -64,7 +72,7 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     pps['no probe']!.push(flood(pair.peerIp, SECONDS));
     for (const id of ids) {
-      const probe = runProbe(catalog.get(id)!, { step: 'bench', alias: 'p', probe: id, params: { duration: `${SECONDS + 3}s`, ...(extra.get(id) ?? {}) } }, {
+      const probe = runProbe(catalog.get(id)!, { step: 'bench', alias: 'p', probe: id, params: { duration: `${SECONDS + 3}s`, ...(FOLLOWS_ONE_FLOW.has(id) ? floodFlow : {}), ...(extra.get(id) ?? {}) } }, {
         rawDir: join(scratch, `${id}-${round}`),
         bundleRoot: scratch,
         signal: new AbortController().signal,

@@ -5,11 +5,13 @@ import { spawnSync } from 'node:child_process';
 import { createVethPair, run } from '../helpers/netns.js';
 
 export const FLOOD_PORT = 9999;
+/** The sender's own port, fixed so a probe that follows one flow (other.udp-path) can name it. */
+export const FLOOD_SRC_PORT = 9998;
 
 /** Datagrams per second a sender in its own process reached for `seconds`. */
 export function flood(target: string, seconds: number): number {
   const script = `
-    const s = require('node:dgram').createSocket('udp4'); const buf = Buffer.alloc(64);
+    const s = require('node:dgram').createSocket('udp4'); s.bind(${FLOOD_SRC_PORT}); const buf = Buffer.alloc(64);
     const end = Date.now() + ${seconds * 1000}; let n = 0;
     function burst() { for (let i = 0; i < 256; i++) { s.send(buf, ${FLOOD_PORT}, '${target}'); n++; }
       if (Date.now() < end) setImmediate(burst); else s.close(() => console.log(n)); }
