@@ -46,7 +46,12 @@ describe('other.dev-queue on a veth pair', () => {
 
     const data = f.data as DevQueueData;
     t.diagnostic(f.summary);
-    assert.equal(data.method, 'tp_btf');
+    // The shared plan's first flavour: raw_tp programs relocated against a cached minimal BTF.
+    assert.equal(data.method, 'raw_tracepoint', data.fallback);
+    assert.equal(data.btf, 'minimal (cached)');
+    assert.deepEqual(data.attach.map((a) => a.program), ['dev_queue_raw_tp', 'dev_xmit_raw_tp']);
+    assert.equal(data.fallback, undefined);
+    t.diagnostic(`load ${data.loadMs} ms, attach ${data.attach.map((a) => a.attachMs).join(' + ')} ms`);
     assert.deepEqual(data.filter, { dev: pair.peerDev, netns: pair.ns });
     assert.equal(data.devices.length, 1, JSON.stringify(data.devices.map((d) => d.device)));
     const d = data.devices[0]!;

@@ -41,7 +41,12 @@ describe('other.qdisc-dequeue on a tbf-shaped veth', () => {
 
     const data = f.data as QdiscDequeueData;
     t.diagnostic(f.summary);
-    assert.equal(data.method, 'tp_btf');
+    // The shared plan's first flavour: raw_tp programs relocated against a cached minimal BTF.
+    assert.equal(data.method, 'raw_tracepoint', data.fallback);
+    assert.equal(data.btf, 'minimal (cached)');
+    assert.deepEqual(data.attach.map((a) => a.program), ['qdisc_dequeue_raw_tp']);
+    assert.equal(data.fallback, undefined);
+    t.diagnostic(`load ${data.loadMs} ms, attach ${data.attach.map((a) => a.attachMs).join(' + ')} ms`);
     assert.deepEqual(data.filter, { dev: null, netns: shaped.ns });
     // Nothing else leaves a qdisc in that namespace: one row, the tbf, with exactly the burst.
     assert.equal(data.qdiscs.length, 1, JSON.stringify(data.qdiscs.map((q) => q.device)));

@@ -42,7 +42,12 @@ describe('other.tc in a namespace', () => {
     const data = f.data as TcData;
     t.diagnostic(f.summary);
     t.diagnostic(JSON.stringify(data.events.map((e) => `${e.type} ${e.kind} ${e.handle} ${e.parent}`)));
-    assert.equal(data.method, 'tp_btf');
+    // The shared plan's first flavour: raw_tp programs relocated against a cached minimal BTF.
+    assert.equal(data.method, 'raw_tracepoint', data.fallback);
+    assert.equal(data.btf, 'minimal (cached)');
+    assert.deepEqual(data.attach.map((a) => a.program), ['tc_create_raw_tp', 'tc_destroy_raw_tp', 'tc_reset_raw_tp']);
+    assert.equal(data.fallback, undefined);
+    t.diagnostic(`load ${data.loadMs} ms, attach ${data.attach.map((a) => a.attachMs).join(' + ')} ms`);
     const device = `${pair.peerDev}@${pair.ns}`;
     assert.ok(data.events.every((e) => e.device === device && e.dev === pair.peerDev && e.netns === pair.ns), 'only the namespace device');
 
