@@ -3,11 +3,12 @@ import { before, describe, it } from 'node:test';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import { otherTc, readDump, type TcData, type TcEvent } from '../../probes/other.tc/probe.js';
+import type { FilterHits } from '../../probes/other.tc/hits.js';
 import { tcHandle } from '../../probes/netdev.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
-import { quietPair, request } from '../helpers/netdev-probes.js';
+import { quietPair, request, udpFromNs } from '../helpers/netdev-probes.js';
 import { assertReplaysSame } from '../helpers/replay.js';
 
 const cannot = await canBuildTopologies();
@@ -89,6 +90,66 @@ describe('other.tc in a namespace', () => {
 
     await assertReplaysSame(otherTc, nsParams, b, 'churn', f);
     await assertReplaysSame(otherTc, quietParams, b, 'quiet', idle);
+  });
+
+  it('counts a u32 filter\'s hits and its mirred action\'s packets on a clsact egress hook (N matched of N + M sent); a filter that matched nothing and a mirred to a device that is gone are called out; replays it', async (t) => {
+    const pair = await quietPair(t);
+    const [N, M] = [12, 5];
+    const tc = (...argv: string[]) => run(['tc', '-n', pair.ns, ...argv]);
+    // Mirror targets inside the namespace (no dummy driver here: veth pairs).
+    await run(['ip', '-n', pair.ns, 'link', 'add', 'mirror0', 'type', 'veth', 'peer', 'name', 'mirror1']);
+    await run(['ip', '-n', pair.ns, 'link', 'set', 'mirror1', 'up']); // a veth whose peer is down drops what it is sent
+    await run(['ip', '-n', pair.ns, 'link', 'set', 'mirror0', 'up']);
+    await run(['ip', '-n', pair.ns, 'link', 'add', 'gone0', 'type', 'veth', 'peer', 'name', 'gone1']);
+    await tc('qdisc', 'add', 'dev', pair.peerDev, 'clsact');
+    // IPv4 total length 128: the datagrams of 100 bytes (the others are 228), mirrored to mirror0.
+    await tc('filter', 'add', 'dev', pair.peerDev, 'egress', 'protocol', 'ip', 'prio', '10', 'u32', 'match', 'u16', '128', '0xffff', 'at', '2', 'action', 'mirred', 'egress', 'mirror', 'dev', 'mirror0');
+    // Nothing goes to port 5555, and its mirror's device is deleted below.
+    await tc('filter', 'add', 'dev', pair.peerDev, 'egress', 'protocol', 'ip', 'prio', '20', 'u32', 'match', 'ip', 'dport', '5555', '0xffff', 'action', 'mirred', 'egress', 'mirror', 'dev', 'gone0');
+    await run(['ip', '-n', pair.ns, 'link', 'del', 'gone0']);
+
+    const b = await tempBundle(t, 'ebpfnet-tc-hits-');
+    const params = { netns: pair.ns, dev: pair.peerDev, duration: '1s' };
+    const traffic = async () => {
+      await udpFromNs(pair, N, 100);
+      await udpFromNs(pair, M, 200);
+    };
+    const f = await runProbe(withTrafficInWindow(otherTc, traffic), request(otherTc.id, params), b.opts('hits'));
+    assert.equal(f.status, 'ok', f.reason);
+    t.diagnostic(f.summary);
+    const hits = (f.data as TcData).hits!;
+    t.diagnostic(JSON.stringify(hits.filters.map((x) => [x.pref, x.matches, x.lookups, x.matchesFrom])));
+    const device = `${pair.peerDev}@${pair.ns}`;
+    const byPref = (pref: number) => hits.filters.find((x) => x.pref === pref)!;
+    const matching: FilterHits = byPref(10);
+    assert.deepEqual([matching.device, matching.direction, matching.kind, matching.handle], [device, 'egress', 'u32', '800::800']);
+    assert.equal(matching.matches, N, 'the filter matched the N datagrams of 100 bytes');
+    assert.equal(matching.actions.length, 1);
+    const mirror = matching.actions[0]!;
+    assert.deepEqual(mirror.mirred, { action: 'mirror', direction: 'egress', device: 'mirror0', missing: false });
+    assert.equal(mirror.packets, N);
+    assert.equal(mirror.bytes, N * (100 + 28 + 14), 'frames of 100 bytes of UDP payload');
+    assert.equal(mirror.overlimits, 0);
+    // Where the kernel keeps u32 perf counters, every datagram was looked at by the first filter.
+    if (matching.lookups !== null) {
+      assert.equal(matching.matchesFrom, 'filter');
+      assert.equal(matching.lookups, N + M);
+      assert.equal(byPref(20).lookups, M);
+    } else assert.equal(matching.matchesFrom, 'first action');
+    const idle = byPref(20);
+    assert.equal(idle.matches, 0);
+    assert.deepEqual(idle.actions[0]!.mirred, { action: 'mirror', direction: 'egress', device: '*', missing: true });
+    assert.equal(hits.filters.length, 2);
+    assert.equal(hits.idle, 1);
+    assert.equal(hits.missingTargets, 1);
+    assert.equal(hits.mirredFailures, 0);
+    // The action table lists both mirreds, the first with the N packets.
+    assert.deepEqual(hits.actions.map((a) => [a.mirred?.device, a.packets]).sort(), [['*', 0], ['mirror0', N]]);
+    assert.equal(f.severity, 'warning');
+    assert.match(f.summary, new RegExp(`; tc filters: 1 mirred action to a device that is gone, filter u32 pref 10 on ${device.replace(/[.]/g, '\\.')} egress matched ${N}, 1 filter matched nothing$`));
+    assert.ok((f.data as TcData).notes.some((n) => n.includes('mirror to a device that no longer exists')));
+    assert.ok(f.tables!.some((tb) => tb.title.startsWith('tc filters') && tb.rows.length === 2));
+    await assertReplaysSame(otherTc, params, b, 'hits', f);
   });
 
   it('the classic tracepoint flavour records the same changes, by device name (the fallback where tp_btf is refused)', async (t) => {
