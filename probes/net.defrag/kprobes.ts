@@ -4,19 +4,18 @@
 // IP ID and what it held). Kprobes only: on a kernel without them (this project's lab) the
 // programs load but do not attach, and the session says so in its attach record
 // (`kprobe-attach`). The maps are recorded (`kprobe-dump`), so a replay re-parses them.
-import { ensureMinimalBtf } from '../../engine/native/btf-cache.js';
-import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
-import { BpfSession } from '../../engine/probe/bpf-session.js';
+import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
-import { overheadOf, type OverheadReport } from '../../engine/probe/overhead.js';
+import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
+import { openKprobeObject, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../kprobe-session.js';
 import { namespaceLabel, namespaceNames, type NamespaceNames } from '../netdev.js';
 
 /** The programs of defrag-kprobe.bpf.c and where each attaches. */
-export const DEFRAG_KPROBES = [
+export const DEFRAG_KPROBES: readonly KprobeProgram[] = [
   { program: 'defrag_ip_defrag_kprobe', kind: 'kprobe', target: 'ip_defrag' },
   { program: 'defrag_ip_expire_kprobe', kind: 'kprobe', target: 'ip_expire' },
-] as const;
+];
 
 /** Slots of the per-CPU `totals` map (enum defrag_kprobe_total of bpf/defrag.h). */
 const TOTALS = { attempts: 0, attemptsUnkeyed: 1, expired: 2, expiredUnkeyed: 3 };
@@ -31,25 +30,9 @@ export interface QueueFilters {
   protocol: number;
 }
 
-/**
- * Opens bpf/defrag-kprobe.bpf.o with its filters set, its CO-RE reads relocated against the
- * cached minimal BTF when there is one (~80 ms less than parsing vmlinux's).
- */
-export async function openQueueObject(f: QueueFilters): Promise<BpfObject> {
-  const path = bpfObjectPath('defrag-kprobe');
-  const btfPath = await ensureMinimalBtf(path).catch(() => undefined);
-  return BpfObject.open(path, {
-    globals: { targ_saddr: f.saddr ?? new Uint8Array(4), targ_daddr: f.daddr ?? new Uint8Array(4), targ_proto: f.protocol },
-    ...(btfPath ? { btfPath } : {}),
-  });
-}
-
-interface AttachCapture {
-  loadMs: number;
-  attached: Array<{ program: string; kind: string; target: string; attachMs: number }>;
-  failed: Array<{ program: string; kind: string; target: string; error: string }>;
-  /** Set when the object could not be loaded at all. */
-  error?: string;
+/** Opens bpf/defrag-kprobe.bpf.o with its filters set. */
+export function openQueueObject(f: QueueFilters): Promise<BpfObject> {
+  return openKprobeObject('defrag-kprobe', { targ_saddr: f.saddr ?? new Uint8Array(4), targ_daddr: f.daddr ?? new Uint8Array(4), targ_proto: f.protocol });
 }
 
 /** struct defrag_attempt_key + its count. */
@@ -112,53 +95,12 @@ export function readQueueMaps(o: BpfObject): Pick<QueueDump, 'attempts' | 'expir
   return { attempts, expired, totals: slotTotals(o.map('totals'), TOTALS) };
 }
 
-/** A running session: attached (what attaches) by `startQueueSession`, read and closed by `finish`. */
-export interface QueueSession {
-  finish(): Promise<void>;
-  close(): void;
-}
-
-/** Loads the kprobes and attaches each that attaches; records which did not and why. */
-export async function startQueueSession(io: ProbeIO, filters: QueueFilters): Promise<QueueSession> {
-  const session = new BpfSession(io, PREFIX);
-  const rec = await session.attach(async () => {
-    const record: AttachCapture = { loadMs: 0, attached: [], failed: [] };
-    let obj: BpfObject | undefined;
-    try {
-      obj = await openQueueObject(filters);
-      obj.load();
-      record.loadMs = round(obj.loadMs ?? 0);
-    } catch (err) {
-      obj?.close();
-      record.error = oneLine(err);
-      return { record };
-    }
-    for (const p of DEFRAG_KPROBES) {
-      try {
-        const link = obj.program(p.program).attachKprobe(p.target);
-        record.attached.push({ ...p, attachMs: round(link.attachMs) });
-      } catch (err) {
-        record.failed.push({ ...p, error: oneLine(err) });
-      }
-    }
-    if (record.attached.length > 0) return { obj, record };
-    obj.close();
-    return { record };
+/** Loads the kprobes and attaches each that attaches; records which did not and why (`kprobe-*`). */
+export function startQueueSession(io: ProbeIO, filters: QueueFilters): Promise<KprobeSession> {
+  return startKprobeSession(io, PREFIX, () => openQueueObject(filters), DEFRAG_KPROBES, async (o, windowMs) => {
+    const dump: QueueDump = { ...readQueueMaps(o), windowMs, ...(await namespaceNames()) };
+    return dump;
   });
-  const attached = (JSON.parse(rec.stdout) as AttachCapture).attached.length > 0;
-  const attachedAt = performance.now();
-  return {
-    async finish() {
-      if (!attached) return;
-      await session.finish(async (o) => {
-        const dump: QueueDump = { ...readQueueMaps(o), windowMs: Math.round((session.detachedAt ?? performance.now()) - attachedAt), ...(await namespaceNames()) };
-        return dump;
-      });
-    },
-    close() {
-      void session.close();
-    },
-  };
 }
 
 // ---- parse ---------------------------------------------------------------------------------
@@ -246,20 +188,16 @@ function bySource<T>(list: T[], source: (t: T) => string, n: (t: T) => number): 
 
 /** The kprobe session's part of the finding, from its capture records; null when it did not run. */
 export function parseQueues(records: RawRecord[], top: number, protocolName: (p: number) => string): DefragQueues | null {
-  const find = (name: string) => records.find((r) => r.op === 'capture' && r.name === `${PREFIX}${name}` && r.error === undefined);
-  const attachRec = find('attach');
-  if (!attachRec) return null;
-  const att = JSON.parse(attachRec.stdout) as AttachCapture;
-  const dumpRec = find('dump');
-  const dump: QueueDump | null = dumpRec ? (JSON.parse(dumpRec.stdout) as QueueDump) : null;
-  const overhead = overheadOf(records, PREFIX) ?? undefined;
+  const k = readKprobeSession<QueueDump>(records, PREFIX);
+  if (!k) return null;
+  const dump = k.dump;
   const ns = (netns: number) => (dump ? namespaceLabel(netns, dump) : null);
   const attempts = dump?.attempts ?? [];
   const expired = dump?.expired ?? [];
   const lost = (dump?.totals.attemptsUnkeyed ?? 0) + (dump?.totals.expiredUnkeyed ?? 0);
   return {
-    attached: att.attached.map((a) => `${a.kind} ${a.target}`),
-    failed: [...(att.error ? [`load: ${att.error}`] : []), ...att.failed.map((f) => `${f.kind} ${f.target}: ${f.error}`)],
+    attached: k.attached,
+    failed: k.failed,
     windowMs: dump?.windowMs ?? 0,
     attempts: dump?.totals.attempts ?? 0,
     attemptsBySource: bySource(attempts, (a) => a.saddr, (a) => a.count),
@@ -281,14 +219,6 @@ export function parseQueues(records: RawRecord[], top: number, protocolName: (p:
       missing: missingOf(e.flags),
     })),
     lost,
-    ...(overhead ? { overhead } : {}),
+    ...(k.overhead ? { overhead: k.overhead } : {}),
   };
-}
-
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
-}
-
-function round(n: number): number {
-  return Math.round(n * 1000) / 1000;
 }

@@ -14,6 +14,7 @@ import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult
 import { captureReasonFormat, hasReasonField, parseReasonNames } from '../drops.kernel/probe.js';
 import { parseSnmp } from '../net.path/probe.js';
 import { loadDefrag, type DefragMethod } from './attach.js';
+import { kprobeTable } from '../kprobe-session.js';
 import { parseQueues, startQueueSession, type DefragQueues } from './kprobes.js';
 
 const SNMP = ['/proc/net/snmp', '/proc/net/snmp6'];
@@ -430,11 +431,7 @@ function queueTables(q: DefragQueues): TableSpec[] {
       rows: q.expiredQueues.map((e) => [e.source, e.destination, e.id, e.protocol, e.user, e.netns ?? '(this one)', e.receivedBytes, e.totalBytes ?? '?', e.missing, e.expiries]),
     });
   }
-  tables.push({
-    title: 'Kprobes',
-    columns: ['program', 'attached'],
-    rows: [...q.attached.map((a) => [a, 'yes']), ...q.failed.map((f) => [f.split(':')[0]!, `no: ${f.slice(f.indexOf(':') + 1).trim()}`])],
-  });
+  tables.push(kprobeTable(q));
   return tables;
 }
 

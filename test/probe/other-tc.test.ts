@@ -4,6 +4,12 @@ import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import { otherTc, readDump, type TcData, type TcEvent } from '../../probes/other.tc/probe.js';
 import type { FilterHits } from '../../probes/other.tc/hits.js';
+import { openCallObject, parseCalls, readCallMaps, TC_KPROBES } from '../../probes/other.tc/kprobes.js';
+import { detectFeatures } from '../../engine/host/features.js';
+import { packageRoot } from '../../engine/package-info.js';
+import type { RawRecord } from '../../engine/probe/types.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tcHandle } from '../../probes/netdev.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
@@ -149,7 +155,51 @@ describe('other.tc in a namespace', () => {
     assert.match(f.summary, new RegExp(`; tc filters: 1 mirred action to a device that is gone, filter u32 pref 10 on ${device.replace(/[.]/g, '\\.')} egress matched ${N}, 1 filter matched nothing$`));
     assert.ok((f.data as TcData).notes.some((n) => n.includes('mirror to a device that no longer exists')));
     assert.ok(f.tables!.some((tb) => tb.title.startsWith('tc filters') && tb.rows.length === 2));
+    // The kprobes (tcf_classify, tcf_action_exec) attach exactly where kprobes exist.
+    const calls = (f.data as TcData).calls!;
+    assert.deepEqual([...calls.attached, ...calls.failed.map((x) => x.split(':')[0])].sort(), ['kprobe tcf_action_exec', 'kprobe tcf_classify']);
+    if ((await detectFeatures()).kprobes.present === false) assert.deepEqual(calls.attached, []);
+    else {
+      const hook = calls.hooks.find((h) => h.device === device && h.direction === 'egress')!;
+      assert.equal(hook.lookups, N + M);
+      assert.deepEqual(hook.actionRuns, { mirred: N });
+    }
     await assertReplaysSame(otherTc, params, b, 'hits', f);
+  });
+
+  it('the kprobe flavour (tcf_classify, tcf_action_exec) passes the verifier; its map reads back in the layout of bpf/tc.h', async () => {
+    const o = await openCallObject({ dev: 'veth0', netns: null, netnsInode: 0 });
+    try {
+      o.load();
+      for (const p of TC_KPROBES) {
+        assert.notEqual(o.program(p.program).info.fd, null, `${p.program} (${p.kind} ${p.target}) was accepted by the verifier`);
+        assert.equal(o.program(p.program).type, 'kprobe');
+      }
+      // struct tc_kp_key: netdev_id {ifindex, netns, name[16]}, call, ingress, kind[16].
+      const key = Buffer.alloc(48);
+      key.writeUInt32LE(7, 0);
+      key.writeUInt32LE(4026532777, 4);
+      key.write('veth0', 8, 'latin1');
+      key.writeUInt32LE(1, 24);
+      key.writeUInt32LE(1, 28);
+      key.write('mirred', 32, 'latin1');
+      const count = Buffer.alloc(8);
+      count.writeBigUInt64LE(12n);
+      o.map('calls').update(key, count);
+      assert.deepEqual(readCallMaps(o).entries, [{ ifindex: 7, netns: 4026532777, name: 'veth0', call: 'actions', ingress: true, kind: 'mirred', count: 12 }]);
+    } finally {
+      o.close();
+    }
+  });
+
+  it('a recorded kprobe session (fixture): lookups and action runs per device and hook', () => {
+    const fixture = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'other.tc', 'kprobes-u32-mirred.json'), 'utf8')) as { device: string; records: RawRecord[] };
+    const calls = parseCalls(fixture.records)!;
+    assert.deepEqual(calls.attached, ['kprobe tcf_classify', 'kprobe tcf_action_exec']);
+    assert.deepEqual(calls.failed, []);
+    assert.deepEqual(calls.hooks, [{ device: fixture.device, direction: 'egress', lookups: 17, firstFilter: 'u32', actionRuns: { mirred: 12 } }]);
+    assert.equal(calls.lost, 0);
+    assert.equal(calls.windowMs, 1012);
   });
 
   it('the classic tracepoint flavour records the same changes, by device name (the fallback where tp_btf is refused)', async (t) => {
