@@ -77,11 +77,17 @@ export async function loadFirstWorking<M extends string>(path: string, plan: Arr
 export type TracepointMethod = 'raw_tracepoint' | 'tp_btf' | 'tracepoint';
 
 /**
- * The usual plan for handlers of tracepoints of one `category`: raw_tp with a cached minimal BTF
- * (fastest load), tp_btf, then the classic tracepoints. `program` names the handler of each
- * tracepoint in each flavour; every handler of a flavour attaches together, in `tracepoints` order.
+ * The usual plan for handlers of tracepoints of one `category` (or of each tracepoint's, when
+ * it is a function): raw_tp with a cached minimal BTF (fastest load), tp_btf, then the classic
+ * tracepoints. `program` names the handler of each tracepoint in each flavour; every handler of
+ * a flavour attaches together, in `tracepoints` order.
  */
-export function tracepointPlan<T extends string>(category: string, tracepoints: readonly T[], program: (tp: T, method: TracepointMethod) => string): Array<PlanStep<TracepointMethod>> {
+export function tracepointPlan<T extends string>(
+  category: string | ((tp: T) => string),
+  tracepoints: readonly T[],
+  program: (tp: T, method: TracepointMethod) => string,
+): Array<PlanStep<TracepointMethod>> {
+  const categoryOf = typeof category === 'string' ? () => category : category;
   const step = (method: TracepointMethod, attach: (o: BpfObject, tp: T, prog: string) => BpfLink): PlanStep<TracepointMethod> => ({
     method,
     programs: tracepoints.map((tp) => program(tp, method)),
@@ -91,7 +97,7 @@ export function tracepointPlan<T extends string>(category: string, tracepoints: 
   return [
     step('raw_tracepoint', (o, tp, prog) => o.program(prog).attachRawTracepoint(tp)),
     step('tp_btf', (o, _tp, prog) => o.program(prog).attachTrace()),
-    step('tracepoint', (o, tp, prog) => o.program(prog).attachTracepoint(category, tp)),
+    step('tracepoint', (o, tp, prog) => o.program(prog).attachTracepoint(categoryOf(tp), tp)),
   ];
 }
 
@@ -114,6 +120,11 @@ export function loadedRecord<M extends string>(loaded: PlanLoaded<M>): LoadedRec
     attach: loaded.links.map((l) => ({ program: l.program, target: l.target, attachMs: us(l.attachMs) })),
     ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
   };
+}
+
+/** A recorded load's fields as a finding's data repeats them (a copy: the attach capture may hold more). */
+export function loadedFields<M extends string>(r: LoadedRecord<M>): LoadedRecord<M> {
+  return { method: r.method, btf: r.btf, loadMs: r.loadMs, attach: r.attach, ...(r.fallback !== undefined ? { fallback: r.fallback } : {}) };
 }
 
 /** The Attach table of a probe whose programs all loaded and attached one way (one BTF, one load). */
