@@ -8,7 +8,7 @@ import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
-import { openKprobeObject, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../kprobe-session.js';
+import { kprobeObjectOpener, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../kprobe-session.js';
 import { namespaceLabel, namespaceNames, type NamespaceNames } from '../netdev.js';
 
 /** The programs of defrag-kprobe.bpf.c and where each attaches. */
@@ -30,9 +30,9 @@ export interface QueueFilters {
   protocol: number;
 }
 
-/** Opens bpf/defrag-kprobe.bpf.o with its filters set. */
-export function openQueueObject(f: QueueFilters): Promise<BpfObject> {
-  return openKprobeObject('defrag-kprobe', { targ_saddr: f.saddr ?? new Uint8Array(4), targ_daddr: f.daddr ?? new Uint8Array(4), targ_proto: f.protocol });
+/** The opener of bpf/defrag-kprobe.bpf.o with its filters set. */
+export function queueObjectOpener(f: QueueFilters): Promise<() => BpfObject> {
+  return kprobeObjectOpener('defrag-kprobe', { targ_saddr: f.saddr ?? new Uint8Array(4), targ_daddr: f.daddr ?? new Uint8Array(4), targ_proto: f.protocol });
 }
 
 /** struct defrag_attempt_key + its count. */
@@ -96,8 +96,8 @@ export function readQueueMaps(o: BpfObject): Pick<QueueDump, 'attempts' | 'expir
 }
 
 /** Loads the kprobes and attaches each that attaches; records which did not and why (`kprobe-*`). */
-export function startQueueSession(io: ProbeIO, filters: QueueFilters): Promise<KprobeSession> {
-  return startKprobeSession(io, PREFIX, () => openQueueObject(filters), DEFRAG_KPROBES, async (o, windowMs) => {
+export async function startQueueSession(io: ProbeIO, filters: QueueFilters): Promise<KprobeSession> {
+  return startKprobeSession(io, PREFIX, await queueObjectOpener(filters), DEFRAG_KPROBES, async (o, windowMs) => {
     const dump: QueueDump = { ...readQueueMaps(o), windowMs, ...(await namespaceNames()) };
     return dump;
   });

@@ -8,7 +8,7 @@ import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { kprobeTable, openKprobeObject, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../kprobe-session.js';
+import { kprobeObjectOpener, kprobeTable, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../kprobe-session.js';
 import { cString, deviceLabel, NETDEV_ID_SIZE, namespaceNames, readNetdevId, type NamespaceNames, type NetdevFilter, netdevGlobals, type NetdevId } from '../netdev.js';
 
 export const TC_KPROBES: readonly KprobeProgram[] = [
@@ -54,13 +54,14 @@ export function readCallMaps(o: BpfObject): Pick<CallDump, 'entries' | 'totals'>
   return { entries, totals: slotTotals(o.map('totals'), TOTALS) };
 }
 
-export function openCallObject(filter: NetdevFilter): Promise<BpfObject> {
-  return openKprobeObject('tc-kprobe', netdevGlobals(filter));
+/** The opener of bpf/tc-kprobe.bpf.o with its device filters set. */
+export function callObjectOpener(filter: NetdevFilter): Promise<() => BpfObject> {
+  return kprobeObjectOpener('tc-kprobe', netdevGlobals(filter));
 }
 
 /** Loads the kprobes and attaches each that attaches; records which did not and why (`kprobe-*`). */
-export function startCallSession(io: ProbeIO, filter: NetdevFilter): Promise<KprobeSession> {
-  return startKprobeSession(io, PREFIX, () => openCallObject(filter), TC_KPROBES, async (o, windowMs) => {
+export async function startCallSession(io: ProbeIO, filter: NetdevFilter): Promise<KprobeSession> {
+  return startKprobeSession(io, PREFIX, await callObjectOpener(filter), TC_KPROBES, async (o, windowMs) => {
     const dump: CallDump = { ...readCallMaps(o), windowMs, ...(await namespaceNames()) };
     return dump;
   });

@@ -16,7 +16,7 @@ import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params, RawRecord } from '../../engine/probe/types.js';
 import { defragReasons, netDefrag, type DefragData } from '../../probes/net.defrag/probe.js';
 import { attachPlan } from '../../probes/net.defrag/attach.js';
-import { DEFRAG_KPROBES, defragUser, openQueueObject, readQueueMaps } from '../../probes/net.defrag/kprobes.js';
+import { DEFRAG_KPROBES, defragUser, queueObjectOpener, readQueueMaps } from '../../probes/net.defrag/kprobes.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
@@ -66,7 +66,7 @@ describe('net.defrag', () => {
   });
 
   it('the kprobe flavour (ip_defrag, ip_expire) passes the verifier; its maps read back in the layout of bpf/defrag.h', async () => {
-    const o = await openQueueObject({ saddr: Uint8Array.from([10, 0, 0, 1]), daddr: null, protocol: 17 });
+    const o = (await queueObjectOpener({ saddr: Uint8Array.from([10, 0, 0, 1]), daddr: null, protocol: 17 }))();
     try {
       o.load();
       for (const p of DEFRAG_KPROBES) {

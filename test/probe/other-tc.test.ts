@@ -4,7 +4,7 @@ import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import { otherTc, readDump, type TcData, type TcEvent } from '../../probes/other.tc/probe.js';
 import type { FilterHits } from '../../probes/other.tc/hits.js';
-import { openCallObject, parseCalls, readCallMaps, TC_KPROBES } from '../../probes/other.tc/kprobes.js';
+import { callObjectOpener, parseCalls, readCallMaps, TC_KPROBES } from '../../probes/other.tc/kprobes.js';
 import { detectFeatures } from '../../engine/host/features.js';
 import { packageRoot } from '../../engine/package-info.js';
 import type { RawRecord } from '../../engine/probe/types.js';
@@ -168,7 +168,7 @@ describe('other.tc in a namespace', () => {
   });
 
   it('the kprobe flavour (tcf_classify, tcf_action_exec) passes the verifier; its map reads back in the layout of bpf/tc.h', async () => {
-    const o = await openCallObject({ dev: 'veth0', netns: null, netnsInode: 0 });
+    const o = (await callObjectOpener({ dev: 'veth0', netns: null, netnsInode: 0 }))();
     try {
       o.load();
       for (const p of TC_KPROBES) {
