@@ -53,20 +53,13 @@ static __always_inline struct devq_value *value_of(struct netdev_id *id)
 static __always_inline int on_queue(struct sk_buff *skb)
 {
 	struct netdev_id id = {};
-	struct net_device *dev;
 	struct devq_value *v;
 	enum netdev_l3 l3;
 	enum netdev_l4 l4;
 	bool gso, anomaly;
 	__u32 len;
 
-	if (!skb)
-		return 0;
-	dev = BPF_CORE_READ(skb, dev);
-	if (!dev)
-		return 0;
-	netdev_id_of(dev, &id);
-	if (!netdev_matches(&id, targ_dev, targ_netns))
+	if (!skb_netdev(skb, &id, targ_dev, targ_netns))
 		return 0;
 	bump_slot(&totals, DEVQ_TOTAL_QUEUED);
 	v = value_of(&id);

@@ -48,6 +48,20 @@ static __always_inline bool netdev_matches(const struct netdev_id *id, const vol
 	return true;
 }
 
+/* The device of `skb` into `id`; false when there is none or the filters leave it out. */
+static __always_inline bool skb_netdev(struct sk_buff *skb, struct netdev_id *id, const volatile char *targ_name, __u32 targ_netns)
+{
+	struct net_device *dev;
+
+	if (!skb)
+		return false;
+	dev = BPF_CORE_READ(skb, dev);
+	if (!dev)
+		return false;
+	netdev_id_of(dev, id);
+	return netdev_matches(id, targ_name, targ_netns);
+}
+
 /* One handler under its two BTF flavours: tp_btf (loaded by default) and raw_tp ("?": loaded
  * when the probe asks, with a minimal BTF), both given the tracepoint's arguments; `call` reads
  * them through BPF_CORE_READ only, which raw_tp requires. Programs `<prefix>_tp_btf` and

@@ -24,15 +24,7 @@ TOTALS_MAP(TC_KP_SLOTS);
 /* Counts one call for the skb's device; `key.kind` set by the caller. */
 static __always_inline int count_call(struct sk_buff *skb, struct tc_kp_key *key)
 {
-	struct net_device *dev;
-
-	if (!skb)
-		return 0;
-	dev = BPF_CORE_READ(skb, dev);
-	if (!dev)
-		return 0;
-	netdev_id_of(dev, &key->dev);
-	if (!netdev_matches(&key->dev, targ_dev, targ_netns))
+	if (!skb_netdev(skb, &key->dev, targ_dev, targ_netns))
 		return 0;
 	key->ingress = BPF_CORE_READ_BITFIELD_PROBED(skb, tc_at_ingress);
 	bump_slot(&totals, TC_KP_SEEN);
