@@ -3,7 +3,7 @@
 // (bpf/netdev.h), how a device and a tc handle are named in a finding, and how their handlers
 // load: the shared tracepointPlan (raw_tp with a cached minimal BTF, tp_btf, classic tracepoint).
 import { stat } from 'node:fs/promises';
-import { attachTable, loadFirstWorking, tracepointPlan, type LoadedRecord, type PlanLoaded, type TracepointMethod } from '../engine/native/attach-plan.js';
+import { attachTable, loadFirstWorking, tracepointPlan, type LoadedRecord, type PlanLoaded, type PlanStep, type TracepointMethod } from '../engine/native/attach-plan.js';
 import { bpfObjectPath } from '../engine/native/object.js';
 import type { GlobalValue } from '../engine/native/globals.js';
 import type { BpfObject } from '../engine/native/object.js';
@@ -118,12 +118,16 @@ export async function loadTracepoints(
   globals: Record<string, GlobalValue>,
   what: string,
 ): Promise<PlanLoaded<NetdevMethod>> {
+  return loadFirstWorking(bpfObjectPath(object), netdevPlan(tracepoints), { what, open: { globals } });
+}
+
+/** The plan loadTracepoints follows (tracepointPlan with `<prefix>_<flavour>` programs). */
+export function netdevPlan(tracepoints: Record<string, string>): Array<PlanStep<NetdevMethod>> {
   const entries = Object.entries(tracepoints).map(([prefix, tp]) => ({ prefix, category: tp.split(':')[0]!, event: tp.split(':')[1]! }));
   const categories = [...new Set(entries.map((e) => e.category))];
-  if (categories.length !== 1) throw new Error(`${what}: tracepoints of one category expected, got ${categories.join(', ')}`);
+  if (categories.length !== 1) throw new Error(`tracepoints of one category expected, got ${categories.join(', ')}`);
   const prefixOf = new Map(entries.map((e) => [e.event, e.prefix]));
-  const plan = tracepointPlan(categories[0]!, entries.map((e) => e.event), (event, method) => `${prefixOf.get(event)}_${FLAVOUR_SUFFIX[method]}`);
-  return loadFirstWorking(bpfObjectPath(object), plan, { what, open: { globals } });
+  return tracepointPlan(categories[0]!, entries.map((e) => e.event), (event, method) => `${prefixOf.get(event)}_${FLAVOUR_SUFFIX[method]}`);
 }
 
 /** How a session attached, as its findings report it. */

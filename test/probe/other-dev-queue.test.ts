@@ -8,6 +8,8 @@ import { canBuildTopologies } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { quietPair, request, udpFrameBytes, udpFromNs, udpSink } from '../helpers/netdev-probes.js';
 import { assertReplaysSame } from '../helpers/replay.js';
+import { netdevGlobals, netdevPlan } from '../../probes/netdev.js';
+import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 
 const cannot = await canBuildTopologies();
 
@@ -74,6 +76,10 @@ describe('other.dev-queue on a veth pair', () => {
 
     await assertReplaysSame(otherDevQueue, sendParams, b, 'send', f);
     await assertReplaysSame(otherDevQueue, recvParams, b, 'recv', idle);
+  });
+
+  it('every flavour of dev-queue.bpf.o (raw_tp, tp_btf, classic tracepoint) loads and attaches', () => {
+    assertEveryFlavourAttaches('dev-queue', netdevPlan({ dev_queue: 'net:net_dev_queue', dev_xmit: 'net:net_dev_xmit' }), netdevGlobals({ dev: null, netns: null, netnsInode: 0 }), ['net_dev_queue', 'net_dev_xmit']);
   });
 
   it('the classic tracepoint flavour counts the same (the fallback where tp_btf is refused); driver results, named only, join their device', async (t) => {

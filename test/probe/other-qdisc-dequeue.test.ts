@@ -3,12 +3,13 @@ import { before, describe, it } from 'node:test';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import { otherQdiscDequeue, readDump, type QdiscDequeueData } from '../../probes/other.qdisc-dequeue/probe.js';
-import { tcHandle } from '../../probes/netdev.js';
+import { netdevGlobals, netdevPlan, tcHandle } from '../../probes/netdev.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { nsQdiscStats, quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
 import { assertReplaysSame } from '../helpers/replay.js';
+import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 
 const cannot = await canBuildTopologies();
 
@@ -85,6 +86,10 @@ describe('other.qdisc-dequeue on a tbf-shaped veth', () => {
 
     await assertReplaysSame(otherQdiscDequeue, nsParams, b, 'shaped', f);
     await assertReplaysSame(otherQdiscDequeue, quietParams, b, 'quiet', idle);
+  });
+
+  it('every flavour of qdisc-dequeue.bpf.o (raw_tp, tp_btf, classic tracepoint) loads and attaches', () => {
+    assertEveryFlavourAttaches('qdisc-dequeue', netdevPlan({ qdisc_dequeue: 'qdisc:qdisc_dequeue' }), netdevGlobals({ dev: null, netns: null, netnsInode: 0 }), ['qdisc_dequeue']);
   });
 
   it('the classic tracepoint flavour counts the same burst (the fallback where tp_btf is refused)', async (t) => {

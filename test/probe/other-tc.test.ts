@@ -10,12 +10,13 @@ import { packageRoot } from '../../engine/package-info.js';
 import type { RawRecord } from '../../engine/probe/types.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tcHandle } from '../../probes/netdev.js';
+import { netdevGlobals, netdevPlan, tcHandle } from '../../probes/netdev.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { quietPair, request, udpFromNs } from '../helpers/netdev-probes.js';
 import { assertReplaysSame } from '../helpers/replay.js';
+import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 
 const cannot = await canBuildTopologies();
 
@@ -200,6 +201,10 @@ describe('other.tc in a namespace', () => {
     assert.deepEqual(calls.hooks, [{ device: fixture.device, direction: 'egress', lookups: 17, firstFilter: 'u32', actionRuns: { mirred: 12 } }]);
     assert.equal(calls.lost, 0);
     assert.equal(calls.windowMs, 1012);
+  });
+
+  it('every flavour of tc.bpf.o (raw_tp, tp_btf, classic tracepoint) loads and attaches', () => {
+    assertEveryFlavourAttaches('tc', netdevPlan({ tc_create: 'qdisc:qdisc_create', tc_destroy: 'qdisc:qdisc_destroy', tc_reset: 'qdisc:qdisc_reset' }), netdevGlobals({ dev: null, netns: null, netnsInode: 0 }), ['qdisc_create', 'qdisc_destroy', 'qdisc_reset']);
   });
 
   it('the classic tracepoint flavour records the same changes, by device name (the fallback where tp_btf is refused)', async (t) => {
