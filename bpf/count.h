@@ -24,6 +24,15 @@ static __always_inline bool count_key(void *map, const void *key)
 	return true;
 }
 
+/* A hash map `name` of __u64 counts by `key_type`, as count_key bumps them. */
+#define COUNTS_MAP(name, key_type, entries)        \
+	struct {                                   \
+		__uint(type, BPF_MAP_TYPE_HASH);   \
+		__uint(max_entries, entries);      \
+		__type(key, key_type);             \
+		__type(value, __u64);              \
+	} name SEC(".maps")
+
 /* The per-CPU array named `totals`, of `slots` counters, that a program bumps and userspace
  * sums over CPUs (probe-side: slotTotals / readTotals). */
 #define TOTALS_MAP(slots)                          \

@@ -18,19 +18,12 @@
 #define ETH_P_IP_ 0x0800
 #define ETH_P_IPV6_ 0x86DD
 
-/* Set before load. Addresses in network byte order; 0 = any. */
+/* Set before load: the reasons to count, and the IPv4 filters. */
 const volatile __u32 targ_reasons[DEFRAG_MAX_REASONS] = {};
 const volatile __u32 n_reasons = 0;
-const volatile __u32 targ_saddr = 0;
-const volatile __u32 targ_daddr = 0;
-const volatile __u8 targ_proto = 0;
+DEFRAG_IPV4_FILTERS;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, DEFRAG_MAX_ENTRIES);
-	__type(key, struct defrag_key);
-	__type(value, __u64);
-} agg SEC(".maps");
+COUNTS_MAP(agg, struct defrag_key, DEFRAG_MAX_ENTRIES);
 
 TOTALS_MAP(DEFRAG_TOTAL_SLOTS);
 

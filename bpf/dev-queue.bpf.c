@@ -5,9 +5,11 @@
  * packets, bytes, a log2 size histogram, the L3/L4 split, GSO packets and GSO anomalies, and
  * driver results (NETDEV_TX_OK, NETDEV_TX_BUSY, NET_XMIT_DROP/CN, errors).
  *
- * Two attach flavours of the two handlers, chosen at load by the probe: tp_btf (typed
- * arguments) and the classic tracepoints ("?": autoload off). At net_dev_xmit the skb may be
- * freed already: only the device (tp_btf) or its name (classic) is read there. */
+ * Three attach flavours of the two handlers, chosen at load by the probe (probes/netdev.ts):
+ * raw_tp (with a cached minimal BTF it loads in a few ms), tp_btf (typed arguments) and the
+ * classic tracepoints; tp_btf loads by default, the others only when asked ("?"). At
+ * net_dev_xmit the skb may be freed already: only the device (raw_tp, tp_btf) or its name
+ * (classic) is read there. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -51,31 +53,26 @@ static __always_inline struct devq_value *value_of(struct netdev_id *id)
 static __always_inline int on_queue(struct sk_buff *skb)
 {
 	struct netdev_id id = {};
-	struct net_device *dev;
 	struct devq_value *v;
 	enum netdev_l3 l3;
 	enum netdev_l4 l4;
 	bool gso, anomaly;
 	__u32 len;
 
-	if (!skb)
-		return 0;
-	dev = BPF_CORE_READ(skb, dev);
-	if (!dev)
-		return 0;
-	netdev_id_of(dev, &id);
-	if (!netdev_matches(&id, targ_dev, targ_netns))
+	if (!skb_netdev(skb, &id, targ_dev, targ_netns))
 		return 0;
 	bump_slot(&totals, DEVQ_TOTAL_QUEUED);
 	v = value_of(&id);
 	if (!v)
 		return 0;
+	/* Each value is counted as soon as it is known: the verifier then explores the branches
+	 * of the size slot, the classes and GSO one after another rather than every combination
+	 * of them (~50 ms of load time otherwise). */
 	len = BPF_CORE_READ(skb, len);
-	skb_classes(skb, &l3, &l4);
-	skb_gso(skb, &gso, &anomaly);
 	__sync_fetch_and_add(&v->slots[log2_slot(len, DEVQ_SLOTS)], 1);
 	__sync_fetch_and_add(&v->packets, 1);
 	__sync_fetch_and_add(&v->bytes, len);
+	skb_classes(skb, &l3, &l4);
 	/* Bounds checks the compiler would drop (the enums' range) but the verifier needs. */
 	barrier_var(l3);
 	barrier_var(l4);
@@ -83,6 +80,7 @@ static __always_inline int on_queue(struct sk_buff *skb)
 		__sync_fetch_and_add(&v->l3[l3], 1);
 	if (l4 < NETDEV_L4_SLOTS)
 		__sync_fetch_and_add(&v->l4[l4], 1);
+	skb_gso(skb, &gso, &anomaly);
 	if (gso)
 		__sync_fetch_and_add(&v->gso_packets, 1);
 	if (anomaly)
@@ -123,22 +121,19 @@ static __always_inline int on_xmit(struct netdev_id *id, int rc, __u32 len)
 	return 0;
 }
 
-SEC("tp_btf/net_dev_queue")
-int BPF_PROG(dev_queue_tp_btf, struct sk_buff *skb)
-{
-	return on_queue(skb);
-}
-
-SEC("tp_btf/net_dev_xmit")
-int BPF_PROG(dev_xmit_tp_btf, struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len)
+/* raw_tp and tp_btf: the device itself. */
+static __always_inline int on_xmit_dev(struct net_device *dev, int rc, __u32 len)
 {
 	struct netdev_id id = {};
 
 	if (!dev)
 		return 0;
 	netdev_id_of(dev, &id);
-	return on_xmit(&id, rc, skb_len);
+	return on_xmit(&id, rc, len);
 }
+
+NETDEV_BTF_HANDLERS(dev_queue, net_dev_queue, on_queue(skb), struct sk_buff *skb)
+NETDEV_BTF_HANDLERS(dev_xmit, net_dev_xmit, on_xmit_dev(dev, rc, skb_len), struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len)
 
 SEC("?tracepoint/net/net_dev_queue")
 int dev_queue_tracepoint(struct trace_event_raw_net_dev_template *args)

@@ -48,6 +48,30 @@ static __always_inline bool netdev_matches(const struct netdev_id *id, const vol
 	return true;
 }
 
+/* The device of `skb` into `id`; false when there is none or the filters leave it out. */
+static __always_inline bool skb_netdev(struct sk_buff *skb, struct netdev_id *id, const volatile char *targ_name, __u32 targ_netns)
+{
+	struct net_device *dev;
+
+	if (!skb)
+		return false;
+	dev = BPF_CORE_READ(skb, dev);
+	if (!dev)
+		return false;
+	netdev_id_of(dev, id);
+	return netdev_matches(id, targ_name, targ_netns);
+}
+
+/* One handler under its two BTF flavours: tp_btf (loaded by default) and raw_tp ("?": loaded
+ * when the probe asks, with a minimal BTF), both given the tracepoint's arguments; `call` reads
+ * them through BPF_CORE_READ only, which raw_tp requires. Programs `<prefix>_tp_btf` and
+ * `<prefix>_raw_tp`. */
+#define NETDEV_BTF_HANDLERS(prefix, tp, call, args...)		\
+	SEC("tp_btf/" #tp)						\
+	int BPF_PROG(prefix##_tp_btf, args) { return call; }		\
+	SEC("?raw_tp/" #tp)						\
+	int BPF_PROG(prefix##_raw_tp, args) { return call; }
+
 #define ETH_P_IP_ 0x0800
 #define ETH_P_IPV6_ 0x86DD
 #define ETH_P_ARP_ 0x0806

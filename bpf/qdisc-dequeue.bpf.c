@@ -5,8 +5,10 @@
  * empty calls, a log2 histogram of packets per call, the queue length and backlog left behind,
  * the qdisc's requeue counter, and skbs with a GSO size but no GSO type.
  *
- * Two attach flavours of the same handler, chosen at load by the probe: tp_btf (typed
- * arguments) and the classic tracepoint where BTF tracepoints are refused ("?": autoload off). */
+ * Three attach flavours of the same handler, chosen at load by the probe (probes/netdev.ts):
+ * raw_tp (with a cached minimal BTF it loads in a few ms), tp_btf (typed arguments) and the
+ * classic tracepoint. The handler reads through BPF_CORE_READ only, which all three allow;
+ * tp_btf loads by default, the others only when asked ("?"). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -90,11 +92,7 @@ static __always_inline int on_dequeue(struct Qdisc *q, int packets, struct sk_bu
 	return 0;
 }
 
-SEC("tp_btf/qdisc_dequeue")
-int BPF_PROG(qdisc_dequeue_tp_btf, struct Qdisc *q, const struct netdev_queue *txq, int packets, struct sk_buff *skb)
-{
-	return on_dequeue(q, packets, skb);
-}
+NETDEV_BTF_HANDLERS(qdisc_dequeue, qdisc_dequeue, on_dequeue(q, packets, skb), struct Qdisc *q, const struct netdev_queue *txq, int packets, struct sk_buff *skb)
 
 SEC("?tracepoint/qdisc/qdisc_dequeue")
 int qdisc_dequeue_tracepoint(struct trace_event_raw_qdisc_dequeue *args)

@@ -4,9 +4,10 @@
  * probe reads and orders after the window: changes are rare, so every one is kept, and the ones
  * that find the map full are counted as lost.
  *
- * Two attach flavours of the three handlers, chosen at load by the probe: tp_btf (typed
- * arguments: the device's index and namespace too) and the classic tracepoints ("?": autoload
- * off; the device by name only). */
+ * Three attach flavours of the three handlers, chosen at load by the probe (probes/netdev.ts):
+ * raw_tp (with a cached minimal BTF it loads in a few ms) and tp_btf, both with the kernel's
+ * arguments (the device's index and namespace too), and the classic tracepoints (the device by
+ * name only). tp_btf loads by default, the others only when asked ("?"). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -63,8 +64,8 @@ static __always_inline int on_qdisc(struct Qdisc *q, __u32 type)
 	return 0;
 }
 
-SEC("tp_btf/qdisc_create")
-int BPF_PROG(tc_create_tp_btf, const struct Qdisc_ops *ops, struct net_device *nd, u32 parent)
+/* create: the qdisc does not exist yet, its ops and device do. */
+static __always_inline int on_create(const struct Qdisc_ops *ops, struct net_device *nd, __u32 parent)
 {
 	struct tc_event e = { .type = TC_EV_CREATE, .parent = parent };
 
@@ -76,17 +77,9 @@ int BPF_PROG(tc_create_tp_btf, const struct Qdisc_ops *ops, struct net_device *n
 	return 0;
 }
 
-SEC("tp_btf/qdisc_destroy")
-int BPF_PROG(tc_destroy_tp_btf, struct Qdisc *q)
-{
-	return on_qdisc(q, TC_EV_DESTROY);
-}
-
-SEC("tp_btf/qdisc_reset")
-int BPF_PROG(tc_reset_tp_btf, struct Qdisc *q)
-{
-	return on_qdisc(q, TC_EV_RESET);
-}
+NETDEV_BTF_HANDLERS(tc_create, qdisc_create, on_create(ops, nd, parent), const struct Qdisc_ops *ops, struct net_device *nd, u32 parent)
+NETDEV_BTF_HANDLERS(tc_destroy, qdisc_destroy, on_qdisc(q, TC_EV_DESTROY), struct Qdisc *q)
+NETDEV_BTF_HANDLERS(tc_reset, qdisc_reset, on_qdisc(q, TC_EV_RESET), struct Qdisc *q)
 
 /* Classic tracepoints: the device and kind as strings of the event. */
 static __always_inline int on_event(void *args, __u32 type, __u32 loc_dev, __u32 loc_kind, __u32 parent, __u32 handle)

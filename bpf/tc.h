@@ -41,4 +41,28 @@ struct tc_event {
 	char kind[TC_KIND_LEN];
 };
 
+/* ---- tc-kprobe.bpf.c: the classifier and action calls (kprobes tcf_classify, tcf_action_exec) */
+
+#define TC_KP_MAX_ENTRIES 4096
+
+enum tc_kp_call {
+	TC_KP_CLASSIFY = 0,  /* tcf_classify: a packet looked up in a hook's (or a class's) filter chain */
+	TC_KP_ACTIONS = 1,   /* tcf_action_exec: a matching filter's actions ran */
+};
+
+/* Slots of its per-CPU `totals` array. */
+enum tc_kp_total {
+	TC_KP_SEEN = 0,      /* calls that passed the filters */
+	TC_KP_UNKEYED = 1,   /* of which not counted by key: `calls` was full */
+	TC_KP_SLOTS = 2,
+};
+
+/* Key of `calls` (48 bytes, no holes). Value: __u64 count. */
+struct tc_kp_key {
+	struct netdev_id dev;
+	__u32 call;          /* enum tc_kp_call */
+	__u32 ingress;       /* skb->tc_at_ingress: 1 at the ingress hook, 0 at egress */
+	char kind[TC_KIND_LEN]; /* tcf_action_exec: the first action's kind (`mirred`); tcf_classify: the first filter's (`u32`) */
+};
+
 #endif

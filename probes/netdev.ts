@@ -1,9 +1,9 @@
 // What the queueing probes (other.qdisc-dequeue, other.dev-queue, other.tc) share: the device
 // filters they pass to their BPF programs, the device identity their maps are keyed by
-// (bpf/netdev.h), how a device and a tc handle are named in a finding, and the one-program
-// attach plan (tp_btf, then the classic tracepoint) they all use.
+// (bpf/netdev.h), how a device and a tc handle are named in a finding, and how their handlers
+// load: the shared tracepointPlan (raw_tp with a cached minimal BTF, tp_btf, classic tracepoint).
 import { stat } from 'node:fs/promises';
-import { loadFirstWorking, type PlanLoaded } from '../engine/native/attach-plan.js';
+import { attachTable, loadFirstWorking, tracepointPlan, type LoadedRecord, type PlanLoaded, type PlanStep, type TracepointMethod } from '../engine/native/attach-plan.js';
 import { bpfObjectPath } from '../engine/native/object.js';
 import type { GlobalValue } from '../engine/native/globals.js';
 import type { BpfObject } from '../engine/native/object.js';
@@ -16,7 +16,7 @@ import { namedNamespaces, netnsInode } from './drops.kernel/probe.js';
 export const NETDEV_NAME_LEN = 16;
 export const NETDEV_ID_SIZE = 8 + NETDEV_NAME_LEN;
 
-export type NetdevMethod = 'tp_btf' | 'tracepoint';
+export type NetdevMethod = TracepointMethod;
 
 /** A device as the programs key it. */
 export interface NetdevId {
@@ -103,10 +103,14 @@ export function tcHandle(n: number): string {
   return `${(u >>> 16).toString(16)}:${minor === 0 ? '' : minor.toString(16)}`;
 }
 
+/** The suffix of a handler's program name in each flavour (`qdisc_dequeue_raw_tp`). */
+const FLAVOUR_SUFFIX: Record<NetdevMethod, string> = { raw_tracepoint: 'raw_tp', tp_btf: 'tp_btf', tracepoint: 'tracepoint' };
+
 /**
- * Loads `<object>.bpf.o` with one handler per tracepoint, attached as tp_btf (`<prefix>_tp_btf`)
- * or, where BTF tracepoints are refused, the classic tracepoint (`<prefix>_tracepoint`).
- * `tracepoints`: prefix → `category:event`. All of one flavour attach together.
+ * Loads `<object>.bpf.o` with one handler per tracepoint, by the shared plan (tracepointPlan):
+ * `<prefix>_raw_tp` with a cached minimal BTF, else `<prefix>_tp_btf`, else the classic
+ * `<prefix>_tracepoint`. `tracepoints`: prefix → `category:event`, all of one category. All
+ * handlers of one flavour attach together.
  */
 export async function loadTracepoints(
   object: string,
@@ -114,27 +118,26 @@ export async function loadTracepoints(
   globals: Record<string, GlobalValue>,
   what: string,
 ): Promise<PlanLoaded<NetdevMethod>> {
+  return loadFirstWorking(bpfObjectPath(object), netdevPlan(tracepoints), { what, open: { globals } });
+}
+
+/** The plan loadTracepoints follows (tracepointPlan with `<prefix>_<flavour>` programs). */
+export function netdevPlan(tracepoints: Record<string, string>): Array<PlanStep<NetdevMethod>> {
   const entries = Object.entries(tracepoints).map(([prefix, tp]) => ({ prefix, category: tp.split(':')[0]!, event: tp.split(':')[1]! }));
-  return loadFirstWorking(
-    bpfObjectPath(object),
-    [
-      { method: 'tp_btf', programs: entries.map((e) => `${e.prefix}_tp_btf`), attach: (o) => entries.map((e) => o.program(`${e.prefix}_tp_btf`).attachTrace()) },
-      {
-        method: 'tracepoint',
-        programs: entries.map((e) => `${e.prefix}_tracepoint`),
-        attach: (o) => entries.map((e) => o.program(`${e.prefix}_tracepoint`).attachTracepoint(e.category, e.event)),
-      },
-    ],
-    { what, open: { globals } },
-  );
+  const categories = [...new Set(entries.map((e) => e.category))];
+  if (categories.length !== 1) throw new Error(`tracepoints of one category expected, got ${categories.join(', ')}`);
+  const prefixOf = new Map(entries.map((e) => [e.event, e.prefix]));
+  return tracepointPlan(categories[0]!, entries.map((e) => e.event), (event, method) => `${prefixOf.get(event)}_${FLAVOUR_SUFFIX[method]}`);
 }
 
 /** How a session attached, as its findings report it. */
 export interface NetdevAttach {
   method: NetdevMethod;
+  /** Which BTF the CO-RE reads were relocated against (the minimal one with raw_tp). */
+  btf?: LoadedRecord<NetdevMethod>['btf'];
   loadMs: number;
   attach: Array<{ program: string; target: string; attachMs: number }>;
-  /** Why tp_btf was not used, when it was not. */
+  /** Why the preferred flavours were not used, when another one was. */
   fallback?: string;
   filter: NetdevFilter;
 }
@@ -142,6 +145,7 @@ export interface NetdevAttach {
 export function attachRecord(loaded: PlanLoaded<NetdevMethod>, filter: NetdevFilter): NetdevAttach {
   return {
     method: loaded.method,
+    btf: loaded.btf,
     loadMs: round(loaded.loadMs),
     attach: loaded.links.map((l) => ({ program: l.program, target: l.target, attachMs: round(l.attachMs) })),
     ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
@@ -203,7 +207,7 @@ export function readSession<D extends object>(records: RawRecord[]): { attach: N
 }
 
 
-/** Notes every queueing finding carries: an early stop, a refused tp_btf. */
+/** Notes every queueing finding carries: an early stop, a flavour that was refused. */
 export function sessionNotes(attach: NetdevAttach, overhead: OverheadReport | null, windowMs: number): string[] {
   const notes: string[] = [];
   if (overhead?.stopped) notes.push(`stopped early: ${overhead.stopped}; the counts cover the ${(windowMs / 1000).toFixed(1)}s before`);
@@ -215,6 +219,8 @@ export function sessionNotes(attach: NetdevAttach, overhead: OverheadReport | nu
 export interface SessionData {
   [key: string]: unknown;
   method: NetdevMethod;
+  /** Which BTF the CO-RE reads were relocated against (the cached minimal one with raw_tp). */
+  btf?: NetdevAttach['btf'];
   attach: NetdevAttach['attach'];
   loadMs: number;
   fallback?: string;
@@ -229,6 +235,7 @@ export interface SessionData {
 export function sessionData(attach: NetdevAttach, dump: NetdevDump, overhead: OverheadReport | null): SessionData {
   return {
     method: attach.method,
+    ...(attach.btf !== undefined ? { btf: attach.btf } : {}),
     attach: attach.attach,
     loadMs: attach.loadMs,
     ...(attach.fallback !== undefined ? { fallback: attach.fallback } : {}),
@@ -242,7 +249,8 @@ export function sessionData(attach: NetdevAttach, dump: NetdevDump, overhead: Ov
 /** The tables every queueing finding ends with: how it attached and what it cost. */
 export function sessionTables(attach: NetdevAttach, overhead: OverheadReport | null): TableSpec[] {
   const tables: TableSpec[] = [
-    { title: 'Attach', columns: ['program', 'method', 'target', 'load ms', 'attach ms'], rows: attach.attach.map((a) => [a.program, attach.method, a.target, attach.loadMs, a.attachMs]) },
+    // Records made before raw_tp was tried have no `btf`: they loaded against vmlinux.
+    attachTable({ ...attach, btf: attach.btf ?? 'vmlinux' }),
   ];
   if (overhead) tables.push(overheadTable(overhead));
   return tables;

@@ -45,6 +45,20 @@ export async function ensureMinimalBtf(objectPath: string): Promise<string> {
   const cached = cachedMinimalBtf(objectPath);
   if (cached) return cached;
   const path = minimalBtfPath(objectPath);
+  // Two sessions of one object starting together (a probe run twice at once) share one
+  // bpftool run: two would write the same temporary file and one rename would fail.
+  let making = inflight.get(path);
+  if (!making) {
+    making = makeMinimalBtf(objectPath, path).finally(() => inflight.delete(path));
+    inflight.set(path, making);
+  }
+  return making;
+}
+
+/** Minimal BTFs being made, by cache path. */
+const inflight = new Map<string, Promise<string>>();
+
+async function makeMinimalBtf(objectPath: string, path: string): Promise<string> {
   const dir = join(path, '..');
   const tmp = `${path}.${process.pid}.tmp`;
   try {

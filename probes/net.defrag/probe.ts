@@ -1,7 +1,9 @@
 // net.defrag: IP reassembly over a window. The namespace's SNMP counters (/proc/net/snmp
 // Ip: Reasm*/Frag*, /proc/net/snmp6 Ip6Reasm*/Ip6Frag*) read at both ends, beside the
 // fragments the kernel freed with a reassembly drop reason (FRAG_REASM_TIMEOUT, FRAG_TOO_FAR,
-// DUP_FRAG), counted in the kernel by source, destination and reason (bpf/defrag.bpf.c).
+// DUP_FRAG), counted in the kernel by source, destination and reason (bpf/defrag.bpf.c), and,
+// where kprobes attach, the reassembly queues themselves (kprobes.ts: attempts per source from
+// ip_defrag, the queues that expired incomplete from ip_expire).
 import { formatMs } from '../../engine/duration.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
@@ -12,6 +14,8 @@ import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult
 import { captureReasonFormat, hasReasonField, parseReasonNames } from '../drops.kernel/probe.js';
 import { parseSnmp } from '../net.path/probe.js';
 import { loadDefrag, type DefragMethod } from './attach.js';
+import { kprobeTable } from '../kprobe-session.js';
+import { parseQueues, startQueueSession, type DefragQueues } from './kprobes.js';
 
 const SNMP = ['/proc/net/snmp', '/proc/net/snmp6'];
 /** The IPv4 counters of /proc/net/snmp this probe reports, and their IPv6 twins of snmp6. */
@@ -125,6 +129,8 @@ export interface DefragData {
   drops: DefragDrops | null;
   /** Why the drops were not traced, when they were not. */
   dropsSkipped?: string;
+  /** The reassembly queues from the kprobes on ip_defrag and ip_expire; null when not tried (`kprobes: false`, `drops: false`). */
+  queues: DefragQueues | null;
   notes: string[];
 }
 
@@ -179,6 +185,20 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     await readFilesIn(io, 'snmp-end', netns, SNMP);
     return;
   }
+  // The kprobes attach where the kernel has them; their session runs beside the tracepoint's.
+  const queues = params.kprobes === false ? null : await startQueueSession(io, filters);
+  try {
+    await collectDrops(io, params, filters);
+    await queues?.finish();
+  } finally {
+    queues?.close();
+  }
+}
+
+/** The tracepoint session over the window, ending with the second counter read. */
+async function collectDrops(io: ProbeIO, params: Params, filters: ReturnType<typeof filtersOf>): Promise<void> {
+  const netns = netnsOf(params);
+  const duration = params.duration as number;
   const format = await captureReasonFormat(io, 'reasons');
   const reasons = defragReasons(format);
   if (!hasReasonField(format) || reasons.size === 0) {
@@ -229,6 +249,10 @@ function sorted(map: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(map).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
 }
 
+function protocolName(p: number): string {
+  return PROTOCOL_NAMES[p] ?? String(p);
+}
+
 function dropsOf(records: RawRecord[], top: number): DefragDrops | null {
   if (!records.some((r) => r.op === 'capture' && r.name === 'attach')) return null;
   const att = JSON.parse(captureRecord(records, 'attach').stdout) as AttachCapture;
@@ -248,7 +272,7 @@ function dropsOf(records: RawRecord[], top: number): DefragDrops | null {
     const reasons = perSource.get(e.saddr) ?? {};
     add(reasons, reason, e.count);
     perSource.set(e.saddr, reasons);
-    flows.push({ source: e.saddr, destination: e.daddr, protocol: PROTOCOL_NAMES[e.protocol] ?? String(e.protocol), reason, count: e.count });
+    flows.push({ source: e.saddr, destination: e.daddr, protocol: protocolName(e.protocol), reason, count: e.count });
   }
   total += dump.unkeyed;
   const sourcesSorted = sorted(bySource);
@@ -298,6 +322,9 @@ function parse(records: RawRecord[], params: Params): ProbeResult<DefragData> {
   const drops = dropsOf(records, top);
   const dropsSkipped = drops ? undefined : skippedWhy(records, params);
   if (drops?.lost) notes.push(`${drops.lost} drops were counted but not attributed to a source (the map was full)`);
+  const queues = parseQueues(records, top, protocolName);
+  if (queues && queues.failed.length > 0) notes.push(`reassembly queues not traced (${queues.attached.length === 0 ? 'no kprobe attached' : 'partly'}): ${queues.failed.join('; ')}`);
+  if (queues?.lost) notes.push(`${queues.lost} reassembly attempts or expired queues were counted but not kept (a map was full)`);
   const data: DefragData = {
     durationMs: Math.max(0, endRec.at - startRec.at),
     netns: netns ?? null,
@@ -311,10 +338,11 @@ function parse(records: RawRecord[], params: Params): ProbeResult<DefragData> {
     fragments: both('ReasmReqds') + both('FragCreates') > 0,
     drops,
     ...(dropsSkipped !== undefined ? { dropsSkipped } : {}),
+    queues,
     notes,
   };
   const dropTotal = drops?.total ?? 0;
-  const severity = failures > 0 || dropTotal > 0 || both('FragFails') > 0 ? 'critical' : data.fragments ? 'warning' : 'info';
+  const severity = failures > 0 || dropTotal > 0 || (queues?.expired ?? 0) > 0 || both('FragFails') > 0 ? 'critical' : data.fragments ? 'warning' : 'info';
   return { data, summary: summaryOf(data), severity, charts: chartsOf(data), tables: tablesOf(data) };
 }
 
@@ -328,11 +356,18 @@ function summaryOf(d: DefragData): string {
     const from = src ? `, most from ${src.source} (${src.drops})` : '';
     return `; ${d.drops.total} fragment drop${d.drops.total === 1 ? '' : 's'}: ${reasons}${from}`;
   };
+  const queueText = (): string => {
+    const q = d.queues;
+    if (!q || q.expired === 0) return '';
+    const first = q.expiredQueues[0];
+    const example = first ? `, e.g. ${first.source} id ${first.id} (${first.receivedBytes}${first.totalBytes === null ? '' : ` of ${first.totalBytes}`} bytes, ${first.missing} fragment missing)` : '';
+    return `; ${q.expired} reassembly queue${q.expired === 1 ? '' : 's'} expired${example}`;
+  };
   const frag = d.ipv4.FragFails + d.ipv6.FragFails > 0 ? `, FragFails +${d.ipv4.FragFails + d.ipv6.FragFails}` : '';
-  if (!d.fragments && d.failures === 0) return `no IP fragments ${when}${where}${frag}${dropText()}`;
+  if (!d.fragments && d.failures === 0) return `no IP fragments ${when}${where}${frag}${dropText()}${queueText()}`;
   const ratio = d.successRatio === null ? '' : ` (${(d.successRatio * 100).toFixed(1)}% reassembled)`;
   const fails = d.failures > 0 ? `, ${d.failures} failed (${d.timeouts} timed out)` : '';
-  return `${d.requests} fragments ${when}${where}: ${d.reassembled} datagrams reassembled${fails}${ratio}${frag}${dropText()}`;
+  return `${d.requests} fragments ${when}${where}: ${d.reassembled} datagrams reassembled${fails}${ratio}${frag}${dropText()}${queueText()}`;
 }
 
 function chartsOf(d: DefragData): ChartSpec[] {
@@ -345,6 +380,7 @@ function chartsOf(d: DefragData): ChartSpec[] {
     charts.push(bar('Fragment drops by reason', 'drops', d.drops.byReason));
     charts.push(bar('Fragment drops by source', 'drops', Object.fromEntries(Object.entries(d.drops.bySource).slice(0, 10))));
   }
+  if (d.queues && d.queues.expired > 0) charts.push(bar('Expired reassembly queues by source', 'queues', Object.fromEntries(Object.entries(d.queues.expiredBySource).slice(0, 10))));
   return charts;
 }
 
@@ -377,6 +413,25 @@ function tablesOf(d: DefragData): TableSpec[] {
     });
     if (d.drops.overhead) tables.push(overheadTable(d.drops.overhead));
   }
+  if (d.queues) tables.push(...queueTables(d.queues));
+  return tables;
+}
+
+function queueTables(q: DefragQueues): TableSpec[] {
+  const tables: TableSpec[] = [];
+  if (q.attached.length > 0) {
+    tables.push({
+      title: 'Fragments handed to reassembly (kprobe ip_defrag)',
+      columns: ['source', 'destination', 'protocol', 'asked by', 'namespace', 'fragments'],
+      rows: q.attemptFlows.map((f) => [f.source, f.destination, f.protocol, f.user, f.netns ?? '(this one)', f.fragments]),
+    });
+    tables.push({
+      title: 'Reassembly queues expired incomplete (kprobe ip_expire)',
+      columns: ['source', 'destination', 'IP id', 'protocol', 'asked by', 'namespace', 'received bytes', 'datagram bytes', 'missing', 'expiries'],
+      rows: q.expiredQueues.map((e) => [e.source, e.destination, e.id, e.protocol, e.user, e.netns ?? '(this one)', e.receivedBytes, e.totalBytes ?? '?', e.missing, e.expiries]),
+    });
+  }
+  tables.push(kprobeTable(q));
   return tables;
 }
 
@@ -389,8 +444,10 @@ export const netDefrag: ProbeDefinition<DefragData> = {
   title: 'IP reassembly: requests, successes, failures, timeouts and fragment drops by source',
   description: `Reads a namespace's IP fragmentation counters at the start and the end of \`duration\` (\`/proc/net/snmp\` \`Ip:\` ReasmReqds, ReasmOKs, ReasmFails, ReasmTimeout, FragOKs, FragFails, FragCreates; their \`Ip6\` twins of \`/proc/net/snmp6\`) and gives the reassembly success ratio. Meanwhile it counts, in the kernel, every fragment freed with a reassembly drop reason of the running kernel (\`FRAG_REASM_TIMEOUT\`: the datagram's other fragments never came within \`net.ipv4.ipfrag_time\`; \`FRAG_TOO_FAR\`: more than \`net.ipv4.ipfrag_max_dist\` other fragments from the same source arrived between two of a datagram's fragments, and its queue was purged; \`DUP_FRAG\`: a fragment whose data was already queued) by source, destination, protocol and reason (\`skb:kfree_skb\`, raw tracepoint → tp_btf → classic tracepoint).
 
-Use it when a VM loses large UDP datagrams or the path has an MTU below the senders': a failed reassembly loses the whole datagram although only one piece was lost, and the source address says which sender's fragments die. \`netns\` selects whose counters are read (\`ip netns exec\`, or \`nsenter\` for a path); the fragment drops are host-wide, since a fragment held for reassembly no longer carries its device: narrow them with \`src_ip\`, \`dst_ip\` and \`protocol\` (applied in the kernel). \`drops: false\` reads the counters only, without BPF. Replaces trace_ip_defrag.py.`,
-  normal: `No fragments at all: on a VM network with consistent MTUs (the VM's, its tap's, the bridge's and the uplink's agree, and PMTU discovery works) ReasmReqds and FragCreates stay at 0. Where fragments are expected (large UDP, tunnels without MTU room), ReasmOKs follows ReasmReqds (a success ratio of 1) and ReasmFails, ReasmTimeout and the fragment drops stay at 0. A rising ReasmTimeout with FRAG_REASM_TIMEOUT drops from one source means pieces of that sender's datagrams are lost on the way; FragFails means datagrams with DF set met a smaller MTU.`,
+Use it when a VM loses large UDP datagrams or the path has an MTU below the senders': a failed reassembly loses the whole datagram although only one piece was lost, and the source address says which sender's fragments die. \`netns\` selects whose counters are read (\`ip netns exec\`, or \`nsenter\` for a path); the fragment drops are host-wide, since a fragment held for reassembly no longer carries its device: narrow them with \`src_ip\`, \`dst_ip\` and \`protocol\` (applied in the kernel). \`drops: false\` reads the counters only, without BPF.
+
+Where the kernel has kprobes (\`kprobes\`, on by default), two more programs watch IPv4 reassembly itself: \`ip_defrag\` counts every fragment handed to reassembly by source, destination, protocol and who asked (local delivery, conntrack and its zone, IPVS, AF_PACKET, macvlan), and \`ip_expire\` keeps every queue whose timer fired before its datagram was complete, with its source, destination, IP id, the bytes that came, the datagram's length once its last fragment came, and so which end is missing. Where kprobes do not attach, the finding says so and the rest is unchanged. Replaces trace_ip_defrag.py.`,
+  normal: `No fragments at all: on a VM network with consistent MTUs (the VM's, its tap's, the bridge's and the uplink's agree, and PMTU discovery works) ReasmReqds and FragCreates stay at 0. Where fragments are expected (large UDP, tunnels without MTU room), ReasmOKs follows ReasmReqds (a success ratio of 1) and ReasmFails, ReasmTimeout and the fragment drops stay at 0. A rising ReasmTimeout with FRAG_REASM_TIMEOUT drops from one source means pieces of that sender's datagrams are lost on the way; FragFails means datagrams with DF set met a smaller MTU. Where the kprobes attach, no reassembly queue expires; an expired queue whose first fragment is missing (or last) says which piece of that sender's datagrams is lost.`,
   replaces: ['trace_ip_defrag.py'],
   params: {
     duration: { type: 'duration', default: '5s', min: 100, description: 'Time between the two counter reads, during which the fragment drops are counted.', cliOption: 'duration' },
@@ -402,6 +459,11 @@ Use it when a VM loses large UDP datagrams or the path has an MTU below the send
     dst_ip: { type: 'ip', description: 'Only fragment drops to this IPv4 address.', cliOption: 'dst-ip' },
     protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only IPv4 fragment drops of this L4 protocol.' },
     drops: { type: 'boolean', default: true, description: 'Count the kernel\'s fragment drops by source (BPF); false reads the counters only.' },
+    kprobes: {
+      type: 'boolean',
+      default: true,
+      description: 'Also trace the reassembly queues with kprobes on ip_defrag and ip_expire, where the kernel has kprobes: fragments handed to reassembly per source, and each queue that expired incomplete (source, IP id, bytes received). Needs `drops`.',
+    },
     top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many flows to list.' },
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: 'skb:kfree_skb' }],

@@ -1,7 +1,8 @@
 // other.tc: qdisc configuration changes during the window (qdisc:qdisc_create, qdisc_destroy,
 // qdisc_reset): who changed what (device, kind, handle, parent) and when, each change one event
 // kept in the kernel (bpf/tc.bpf.c) and read after the window. The churn that explains sudden
-// drops or delay: a shaper added, a queue flushed, a qdisc replaced.
+// drops or delay: a shaper added, a queue flushed, a qdisc replaced. Beside them, what the
+// filters and actions of the devices' ingress and egress hooks did in the window (hits.ts).
 import type { BpfObject } from '../../engine/native/object.js';
 import { inNetns } from '../../engine/probe/netns.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
@@ -9,6 +10,7 @@ import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpe
 import {
   collectSession,
   cString,
+  netdevFilter,
   deviceLabel,
   filterScope,
   namespaceLabel,
@@ -27,6 +29,8 @@ import {
   type SessionData,
 } from '../netdev.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
+import { hitsSummary, hitsTables, parseHits, sampleHits, type TcHits } from './hits.js';
+import { callTables, parseCalls, startCallSession, type TcCalls } from './kprobes.js';
 
 const TRACEPOINTS = { tc_create: 'qdisc:qdisc_create', tc_destroy: 'qdisc:qdisc_destroy', tc_reset: 'qdisc:qdisc_reset' };
 /** bpf/tc.h */
@@ -105,6 +109,10 @@ export interface TcData extends SessionData {
   devices: TcDevice[];
   /** Events counted but not kept (the kernel's event map, 4096 entries, was full). */
   lost: number;
+  /** What the ingress/egress filters and their actions did in the window (`tc -s`); null in evidence recorded without them. */
+  hits: TcHits | null;
+  /** Filter-chain lookups and action runs per hook from the kprobes (tcf_classify, tcf_action_exec); null when not tried (`kprobes: false`). */
+  calls: TcCalls | null;
   notes: string[];
 }
 
@@ -155,7 +163,17 @@ function devicesToList(dump: DumpCapture & NamespaceNames): Array<{ name: string
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
-  const rec = await collectSession(params, io, { object: 'tc', tracepoints: TRACEPOINTS, what: 'other.tc', dump: readDump });
+  const hitsStart = await sampleHits(io, params, 'start');
+  // The kprobes attach where the kernel has them; their session runs beside the tracepoints'.
+  const calls = params.kprobes === false ? null : await startCallSession(io, await netdevFilter(params));
+  let rec: RawRecord;
+  try {
+    rec = await collectSession(params, io, { object: 'tc', tracepoints: TRACEPOINTS, what: 'other.tc', dump: readDump });
+    await calls?.finish();
+  } finally {
+    calls?.close();
+  }
+  await sampleHits(io, params, 'end', hitsStart);
   const dump = JSON.parse(rec.stdout) as DumpCapture & NetdevDump;
   for (const d of devicesToList(dump)) {
     await io.exec(tcRecordName(d), inNetns(d.ns, ['tc', '-j', 'qdisc', 'show', 'dev', d.name]), { timeoutMs: TC_TIMEOUT_MS, allowFailure: true });
@@ -219,6 +237,16 @@ function parse(records: RawRecord[], params: Params): ProbeResult<TcData> {
   const unnamed = events.filter((e) => e.type === 'create' && e.handle === null).length;
   if (unnamed > 0) notes.push(`${unnamed} created qdisc${unnamed === 1 ? ' has' : 's have'} no known handle (the create tracepoint carries none, and tc does not list ${unnamed === 1 ? 'it' : 'them'}: a shaper's inner qdisc, or a namespace without a name)`);
 
+  const ns = typeof params.netns === 'string' && params.netns !== '' ? params.netns : null;
+  const hits = parseHits(records, params, (dev) => (ns === null ? dev : `${dev}@${ns}`));
+  if (hits?.skipped) notes.push(`filter and action hits not read: ${hits.skipped}`);
+  for (const a of hits?.filters.flatMap((f) => f.actions.filter((x) => x.mirred?.missing).map((x) => ({ f, x }))) ?? []) {
+    notes.push(`${a.f.kind} filter pref ${a.f.pref} on ${a.f.device} ${a.f.direction}: mirred ${a.x.mirred!.action} to a device that no longer exists (${a.x.overlimits} packets not sent in the window)`);
+  }
+
+  const calls = parseCalls(records);
+  if (calls && calls.failed.length > 0) notes.push(`filter-chain lookups not traced (${calls.attached.length === 0 ? 'no kprobe attached' : 'partly'}): ${calls.failed.join('; ')}`);
+
   const configured = events.filter(isConfigured);
   const data: TcData = {
     ...sessionData(att, dump, overhead),
@@ -230,6 +258,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<TcData> {
     resets: count('reset'),
     devices,
     lost,
+    hits,
+    calls,
     notes,
   };
 
@@ -243,8 +273,9 @@ function parse(records: RawRecord[], params: Params): ProbeResult<TcData> {
     const more = events.length > Math.min(3, lead.length) ? ` (${data.creates} creates, ${data.destroys} destroys, ${data.resets} resets in all)` : '';
     summary = `qdiscs changed in ${secs}: ${lead.slice(0, 3).map(what).join(', ')}${more}`;
   }
+  summary += hitsSummary(hits);
   if (overhead?.stopped) summary += ` (stopped: ${overhead.stopped})`;
-  const severity = configured.length > 0 ? 'warning' : 'info';
+  const severity = configured.length > 0 || (hits?.missingTargets ?? 0) > 0 || (hits?.mirredFailures ?? 0) > 0 ? 'warning' : 'info';
 
   const tables: TableSpec[] = [
     {
@@ -252,6 +283,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<TcData> {
       columns: ['ms', 'event', 'device', 'kind', 'handle', 'parent'],
       rows: events.slice(0, top).map((e) => [e.atMs, e.type, e.device, e.kind, e.handle ?? '?', e.parent]),
     },
+    ...hitsTables(hits),
+    ...callTables(calls),
     ...sessionTables(att, overhead),
   ];
   const charts = devices.length > 0 ? [{ kind: 'bar' as const, title: 'qdisc changes per device', unit: 'events', bars: devices.map((d) => ({ label: d.device, value: d.creates + d.destroys + d.resets })) }] : [];
@@ -263,15 +296,22 @@ export const otherTc: ProbeDefinition<TcData> = {
   title: 'qdisc configuration changes (tc churn)',
   description: `Records every qdisc change during \`duration\`: a qdisc created by tc (\`qdisc:qdisc_create\`: \`tc qdisc add\`, or \`replace\` with another kind), destroyed (\`qdisc:qdisc_destroy\`: deleted, replaced, or its device gone) or reset (\`qdisc:qdisc_reset\`: its queue flushed, as when a device goes down or a qdisc is grafted), each with its time, device, namespace, kind, handle and parent, in order. \`dev\` and \`netns\` filter in the kernel. The create tracepoint carries no handle: a create's handle comes from a later destroy or reset of the same qdisc, or from \`tc qdisc show\` at the end of the window when it still exists. \`tc qdisc change\` (or \`replace\` with the same kind) changes parameters in place and fires none of these. The kernel's own qdiscs show too: a device's default (noqueue, pfifo_fast) destroyed when a root qdisc is added and created again when it is deleted, a shaper's inner bfifo; they have handle \`none\`, and \`configured\` counts only the others.
 
-Use it when drops or delay started suddenly: an orchestrator adding a shaper, a script replacing a root qdisc in a loop, or a device flapping (resets) is configuration churn, not load. Attaches tp_btf (falls back to the classic tracepoints, where devices are known by name only). Each change is one event kept in the kernel (up to 4096; the rest counted as lost).
+Use it when drops or delay started suddenly: an orchestrator adding a shaper, a script replacing a root qdisc in a loop, or a device flapping (resets) is configuration churn, not load. Loads raw_tp programs with a cached minimal BTF (falls back to tp_btf, then to the classic tracepoints, where devices are known by name only). Each change is one event kept in the kernel (up to 4096; the rest counted as lost).
+
+It also reads the counters of the filters on the ingress and egress hooks (clsact or ingress qdisc) of the devices in scope (\`dev\`, or every device of \`netns\` or of ebpfnet's namespace; \`tc -s -j filter show\`) and of the mirred actions (\`tc -s -j actions ls\`) at the start and the end of the window: per filter (device, hook, kind, pref, handle) the packets it matched (u32's own \`success\` counter and its lookups, \`rule_hit\`, where the kernel keeps u32 perf counters; otherwise the packets of its first action), per action its packets, bytes, drops and the packets mirred could not send, and mirred's target device (gone: \`*\`). A filter that matched nothing and a mirred to a device that no longer exists are called out. Where the kernel has kprobes (\`kprobes\`, on by default), \`tcf_classify\` and \`tcf_action_exec\` count every filter-chain lookup and every action run per device and hook in the kernel (the lookups u32 only counts with perf counters built in); where they do not attach, the finding says so.
 
 Replaces the seed's \`other/trace_tc_qdisc.bt\` (PROBES.md row 54).`,
-  normal: `No qdisc changes during an incident window: configuration is set once. A create or destroy of a qdisc with a handle is a warning (somebody or something changed the queueing of a device); the kernel's default qdiscs coming and going and resets alone come with devices going up, down or away.`,
+  normal: `No qdisc changes during an incident window: configuration is set once. A create or destroy of a qdisc with a handle is a warning (somebody or something changed the queueing of a device); the kernel's default qdiscs coming and going and resets alone come with devices going up, down or away. Filters that steer traffic match what they were written for; a mirred whose target device is gone (a VM's tap deleted under a mirror) is a warning: its packets are not sent.`,
   replaces: ['other/trace_tc_qdisc.bt'],
   params: {
     duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to watch.', cliOption: 'duration' },
     ...NETDEV_PARAMS,
     top: { type: 'integer', default: 100, min: 1, max: 4096, description: 'How many events to list (the first ones).' },
+    kprobes: {
+      type: 'boolean',
+      default: true,
+      description: 'Also count every filter-chain lookup and action run per device and hook with kprobes on tcf_classify and tcf_action_exec, where the kernel has kprobes.',
+    },
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...Object.values(TRACEPOINTS).map((name) => ({ kind: 'tracepoint' as const, name }))],
   overhead: 'none',

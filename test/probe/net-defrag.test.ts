@@ -5,13 +5,18 @@
 // waits in its queue and expires, freed as FRAG_REASM_TIMEOUT with the sender as source.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
 import { execa } from 'execa';
+import { detectFeatures } from '../../engine/host/features.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { packageRoot } from '../../engine/package-info.js';
 import { runProbe } from '../../engine/probe/runtime.js';
-import type { Params } from '../../engine/probe/types.js';
+import type { Params, RawRecord } from '../../engine/probe/types.js';
 import { defragReasons, netDefrag, type DefragData } from '../../probes/net.defrag/probe.js';
 import { attachPlan } from '../../probes/net.defrag/attach.js';
+import { DEFRAG_KPROBES, defragUser, queueObjectOpener, readQueueMaps } from '../../probes/net.defrag/kprobes.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
@@ -60,6 +65,83 @@ describe('net.defrag', () => {
     }
   });
 
+  it('the kprobe flavour (ip_defrag, ip_expire) passes the verifier; its maps read back in the layout of bpf/defrag.h', async () => {
+    const o = (await queueObjectOpener({ saddr: Uint8Array.from([10, 0, 0, 1]), daddr: null, protocol: 17 }))();
+    try {
+      o.load();
+      for (const p of DEFRAG_KPROBES) {
+        const prog = o.program(p.program);
+        assert.notEqual(prog.info.fd, null, `${p.program} (${p.kind} ${p.target}) was accepted by the verifier`);
+        assert.equal(prog.type, 'kprobe');
+      }
+      // An entry of each map as the programs write it (struct defrag_attempt_key, defrag_queue_key/value).
+      const key = (user: number, tail: number[]) => {
+        const k = Buffer.alloc(20);
+        k.writeUInt32LE(4026532901, 0);
+        k.set([10, 0, 0, 1, 10, 0, 0, 2], 4);
+        k.writeUInt32LE(user, 12);
+        k.set(tail, 16);
+        return k;
+      };
+      const count = Buffer.alloc(8);
+      count.writeBigUInt64LE(7n);
+      o.map('attempts').update(key(65538 + 3, [17, 0, 0, 0]), count);
+      const value = Buffer.alloc(24);
+      value.writeBigUInt64LE(2n, 0);
+      value.writeUInt32LE(1480, 8);
+      value.writeUInt32LE(0, 12);
+      value.writeUInt32LE(1, 16);
+      o.map('expired').update(key(0, [0x3a, 0x41, 17, 0]), value);
+      const read = readQueueMaps(o);
+      assert.deepEqual(read.attempts, [{ netns: 4026532901, saddr: '10.0.0.1', daddr: '10.0.0.2', user: 65541, protocol: 17, count: 7 }]);
+      assert.deepEqual(read.expired, [{ netns: 4026532901, saddr: '10.0.0.1', daddr: '10.0.0.2', user: 0, id: 0x3a41, protocol: 17, expiries: 2, meat: 1480, len: 0, flags: 1 }]);
+      assert.deepEqual(read.totals, { attempts: 0, attemptsUnkeyed: 0, expired: 0, expiredUnkeyed: 0 });
+    } finally {
+      o.close();
+    }
+    assert.deepEqual([0, 2, 9, 65538 + 3, 131074, 196613, 200000].map(defragUser), ['local delivery', 'conntrack in', 'conntrack in (zone 7)', 'conntrack out (zone 3)', 'conntrack bridge in', 'af_packet', 'user 200000']);
+  });
+
+  it('recorded evidence with the kprobe records (fixture): fragments handed to reassembly per source, each expired queue with its id, bytes and missing first fragment', () => {
+    const fixture = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'net.defrag', 'first-fragment-lost.json'), 'utf8')) as {
+      pair: { hostIp: string; peerIp: string; ns: string };
+      params: Params;
+      records: RawRecord[];
+    };
+    const { hostIp, peerIp, ns } = fixture.pair;
+    const f = netDefrag.parse(fixture.records, fixture.params);
+    const data = f.data as DefragData;
+    // The counters and the tracepoint, as recorded: 5 datagrams, their 10 later fragments timed out.
+    assert.equal(data.ipv4.ReasmReqds, 10);
+    assert.equal(data.ipv4.ReasmTimeout, 5);
+    assert.deepEqual(data.drops!.bySource, { [hostIp]: 10 });
+    // ip_defrag: the 10 fragments that reached reassembly, from the sender, for local delivery.
+    const q = data.queues!;
+    assert.deepEqual(q.attached, ['kprobe ip_defrag', 'kprobe ip_expire']);
+    assert.deepEqual(q.failed, []);
+    assert.equal(q.attempts, 10);
+    assert.deepEqual(q.attemptsBySource, { [hostIp]: 10 });
+    assert.deepEqual(q.attemptFlows, [{ source: hostIp, destination: peerIp, protocol: 'udp', user: 'local delivery', netns: ns, fragments: 10 }]);
+    // ip_expire: one queue per datagram, its last fragment in, 1528 of 3008 bytes, the first missing.
+    assert.equal(q.expired, 5);
+    assert.deepEqual(q.expiredBySource, { [hostIp]: 5 });
+    assert.deepEqual(q.expiredQueues.map((e) => e.id), [0x3a41, 0x3a42, 0x3a43, 0x3a44, 0x3a45]);
+    for (const e of q.expiredQueues) {
+      assert.deepEqual(
+        { ...e, id: 0 },
+        { source: hostIp, destination: peerIp, id: 0, protocol: 'udp', user: 'local delivery', netns: ns, expiries: 1, receivedBytes: 1528, totalBytes: 3008, firstIn: false, lastIn: true, missing: 'first' },
+      );
+    }
+    assert.equal(q.lost, 0);
+    assert.equal(f.severity, 'critical');
+    assert.match(f.summary, new RegExp(`; 5 reassembly queues expired, e\\.g\\. ${hostIp.replace(/[.]/g, '\\.')} id 14913 \\(1528 of 3008 bytes, first fragment missing\\)$`));
+    const expiredTable = f.tables!.find((tb) => tb.title === 'Reassembly queues expired incomplete (kprobe ip_expire)')!;
+    assert.equal(expiredTable.rows.length, 5);
+    assert.deepEqual(expiredTable.rows[0], [hostIp, peerIp, 0x3a41, 'udp', 'local delivery', ns, 1528, 3008, 'first', 1]);
+    assert.deepEqual(f.tables!.find((tb) => tb.title === 'Kprobes')!.rows, [['kprobe ip_defrag', 'yes'], ['kprobe ip_expire', 'yes']]);
+    assert.ok(f.charts!.some((c) => c.title === 'Expired reassembly queues by source'));
+  });
+
   it('healthy: every datagram reassembled, no fragment drops', async (t) => {
     const pair = await createVethPair(t, { noIpv6: true });
     const N = 10;
@@ -77,6 +159,16 @@ describe('net.defrag', () => {
     assert.equal(data.fragments, true);
     assert.equal(data.drops?.method, 'raw_tracepoint');
     assert.equal(data.drops?.total, 0);
+    // The kprobes attach exactly where kprobes exist; elsewhere each says why, and the rest holds.
+    const queues = data.queues!;
+    assert.deepEqual([...queues.attached, ...queues.failed.map((f) => f.split(':')[0])].sort(), ['kprobe ip_defrag', 'kprobe ip_expire']);
+    if ((await detectFeatures()).kprobes.present === false) {
+      assert.deepEqual(queues.attached, []);
+      assert.ok(data.notes.some((n) => n.startsWith('reassembly queues not traced (no kprobe attached): kprobe ip_defrag: ')), data.notes.join(' / '));
+    } else {
+      assert.equal(queues.attempts, N * PIECES, 'every fragment was handed to ip_defrag');
+      assert.equal(queues.expired, 0);
+    }
     assert.deepEqual(data.drops?.reasons.sort(), ['DUP_FRAG', 'FRAG_REASM_TIMEOUT', 'FRAG_TOO_FAR']);
     assert.equal(f.severity, 'warning');
     assert.match(f.summary, new RegExp(`^${N * PIECES} fragments in [0-9.]+m?s \\(${pair.ns}\\): ${N} datagrams reassembled \\(100\\.0% reassembled\\)$`));

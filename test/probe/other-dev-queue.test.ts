@@ -8,6 +8,8 @@ import { canBuildTopologies } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { quietPair, request, udpFrameBytes, udpFromNs, udpSink } from '../helpers/netdev-probes.js';
 import { assertReplaysSame } from '../helpers/replay.js';
+import { netdevGlobals, netdevPlan } from '../../probes/netdev.js';
+import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 
 const cannot = await canBuildTopologies();
 
@@ -36,7 +38,12 @@ describe('other.dev-queue on a veth pair', () => {
 
     const data = f.data as DevQueueData;
     t.diagnostic(f.summary);
-    assert.equal(data.method, 'tp_btf');
+    // The shared plan's first flavour: raw_tp programs relocated against a cached minimal BTF.
+    assert.equal(data.method, 'raw_tracepoint', data.fallback);
+    assert.equal(data.btf, 'minimal (cached)');
+    assert.deepEqual(data.attach.map((a) => a.program), ['dev_queue_raw_tp', 'dev_xmit_raw_tp']);
+    assert.equal(data.fallback, undefined);
+    t.diagnostic(`load ${data.loadMs} ms, attach ${data.attach.map((a) => a.attachMs).join(' + ')} ms`);
     assert.deepEqual(data.filter, { dev: pair.peerDev, netns: pair.ns });
     assert.equal(data.devices.length, 1, JSON.stringify(data.devices.map((d) => d.device)));
     const d = data.devices[0]!;
@@ -69,6 +76,10 @@ describe('other.dev-queue on a veth pair', () => {
 
     await assertReplaysSame(otherDevQueue, sendParams, b, 'send', f);
     await assertReplaysSame(otherDevQueue, recvParams, b, 'recv', idle);
+  });
+
+  it('every flavour of dev-queue.bpf.o (raw_tp, tp_btf, classic tracepoint) loads and attaches', () => {
+    assertEveryFlavourAttaches('dev-queue', netdevPlan({ dev_queue: 'net:net_dev_queue', dev_xmit: 'net:net_dev_xmit' }), netdevGlobals({ dev: null, netns: null, netnsInode: 0 }), ['net_dev_queue', 'net_dev_xmit']);
   });
 
   it('the classic tracepoint flavour counts the same (the fallback where tp_btf is refused); driver results, named only, join their device', async (t) => {

@@ -3,12 +3,13 @@ import { before, describe, it } from 'node:test';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import { otherQdiscDequeue, readDump, type QdiscDequeueData } from '../../probes/other.qdisc-dequeue/probe.js';
-import { tcHandle } from '../../probes/netdev.js';
+import { netdevGlobals, netdevPlan, tcHandle } from '../../probes/netdev.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { nsQdiscStats, quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
 import { assertReplaysSame } from '../helpers/replay.js';
+import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 
 const cannot = await canBuildTopologies();
 
@@ -41,7 +42,12 @@ describe('other.qdisc-dequeue on a tbf-shaped veth', () => {
 
     const data = f.data as QdiscDequeueData;
     t.diagnostic(f.summary);
-    assert.equal(data.method, 'tp_btf');
+    // The shared plan's first flavour: raw_tp programs relocated against a cached minimal BTF.
+    assert.equal(data.method, 'raw_tracepoint', data.fallback);
+    assert.equal(data.btf, 'minimal (cached)');
+    assert.deepEqual(data.attach.map((a) => a.program), ['qdisc_dequeue_raw_tp']);
+    assert.equal(data.fallback, undefined);
+    t.diagnostic(`load ${data.loadMs} ms, attach ${data.attach.map((a) => a.attachMs).join(' + ')} ms`);
     assert.deepEqual(data.filter, { dev: null, netns: shaped.ns });
     // Nothing else leaves a qdisc in that namespace: one row, the tbf, with exactly the burst.
     assert.equal(data.qdiscs.length, 1, JSON.stringify(data.qdiscs.map((q) => q.device)));
@@ -80,6 +86,10 @@ describe('other.qdisc-dequeue on a tbf-shaped veth', () => {
 
     await assertReplaysSame(otherQdiscDequeue, nsParams, b, 'shaped', f);
     await assertReplaysSame(otherQdiscDequeue, quietParams, b, 'quiet', idle);
+  });
+
+  it('every flavour of qdisc-dequeue.bpf.o (raw_tp, tp_btf, classic tracepoint) loads and attaches', () => {
+    assertEveryFlavourAttaches('qdisc-dequeue', netdevPlan({ qdisc_dequeue: 'qdisc:qdisc_dequeue' }), netdevGlobals({ dev: null, netns: null, netnsInode: 0 }), ['qdisc_dequeue']);
   });
 
   it('the classic tracepoint flavour counts the same burst (the fallback where tp_btf is refused)', async (t) => {

@@ -1,0 +1,224 @@
+// net.defrag's kprobe flavour (bpf/defrag-kprobe.bpf.c): the IPv4 reassembly queues seen from
+// ip_defrag (every fragment handed to reassembly, by source and by who asked for it) and
+// ip_expire (every queue whose timer fired before its datagram was complete, with its source,
+// IP ID and what it held). Kprobes only: on a kernel without them (this project's lab) the
+// programs load but do not attach, and the session says so in its attach record
+// (`kprobe-attach`). The maps are recorded (`kprobe-dump`), so a replay re-parses them.
+import type { BpfObject } from '../../engine/native/object.js';
+import { slotTotals } from '../../engine/probe/bpf-values.js';
+import type { OverheadReport } from '../../engine/probe/overhead.js';
+import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
+import { kprobeObjectOpener, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../kprobe-session.js';
+import { namespaceLabel, namespaceNames, type NamespaceNames } from '../netdev.js';
+
+/** The programs of defrag-kprobe.bpf.c and where each attaches. */
+export const DEFRAG_KPROBES: readonly KprobeProgram[] = [
+  { program: 'defrag_ip_defrag_kprobe', kind: 'kprobe', target: 'ip_defrag' },
+  { program: 'defrag_ip_expire_kprobe', kind: 'kprobe', target: 'ip_expire' },
+];
+
+/** Slots of the per-CPU `totals` map (enum defrag_kprobe_total of bpf/defrag.h). */
+const TOTALS = { attempts: 0, attemptsUnkeyed: 1, expired: 2, expiredUnkeyed: 3 };
+/** include/net/inet_frag.h */
+const FIRST_IN = 1;
+const LAST_IN = 2;
+const PREFIX = 'kprobe-';
+
+export interface QueueFilters {
+  saddr: Uint8Array | null;
+  daddr: Uint8Array | null;
+  protocol: number;
+}
+
+/** The opener of bpf/defrag-kprobe.bpf.o with its filters set. */
+export function queueObjectOpener(f: QueueFilters): Promise<() => BpfObject> {
+  return kprobeObjectOpener('defrag-kprobe', { targ_saddr: f.saddr ?? new Uint8Array(4), targ_daddr: f.daddr ?? new Uint8Array(4), targ_proto: f.protocol });
+}
+
+/** struct defrag_attempt_key + its count. */
+export interface AttemptEntry {
+  netns: number;
+  saddr: string;
+  daddr: string;
+  user: number;
+  protocol: number;
+  count: number;
+}
+
+/** struct defrag_queue_key + struct defrag_queue_value. */
+export interface ExpiredEntry {
+  netns: number;
+  saddr: string;
+  daddr: string;
+  user: number;
+  id: number;
+  protocol: number;
+  expiries: number;
+  meat: number;
+  len: number;
+  flags: number;
+}
+
+/** The `kprobe-dump` capture record. */
+export interface QueueDump extends NamespaceNames {
+  windowMs: number;
+  attempts: AttemptEntry[];
+  expired: ExpiredEntry[];
+  totals: Record<keyof typeof TOTALS, number>;
+}
+
+const ipv4 = (b: Buffer, at: number) => [...b.subarray(at, at + 4)].join('.');
+
+/** Reads the maps (exported for the test that fills them as the kernel would). */
+export function readQueueMaps(o: BpfObject): Pick<QueueDump, 'attempts' | 'expired' | 'totals'> {
+  const attempts = o
+    .map('attempts')
+    .readAll()
+    .entries.map(([k, v]) => ({ netns: k.readUInt32LE(0), saddr: ipv4(k, 4), daddr: ipv4(k, 8), user: k.readUInt32LE(12), protocol: k.readUInt8(16), count: Number(v.readBigUInt64LE(0)) }));
+  const expired = o
+    .map('expired')
+    .readAll()
+    .entries.map(([k, v]) => ({
+      netns: k.readUInt32LE(0),
+      saddr: ipv4(k, 4),
+      daddr: ipv4(k, 8),
+      user: k.readUInt32LE(12),
+      id: k.readUInt16BE(16),
+      protocol: k.readUInt8(18),
+      expiries: Number(v.readBigUInt64LE(0)),
+      meat: v.readUInt32LE(8),
+      len: v.readUInt32LE(12),
+      flags: v.readUInt32LE(16),
+    }));
+  attempts.sort((a, b) => b.count - a.count || a.saddr.localeCompare(b.saddr) || a.daddr.localeCompare(b.daddr) || a.user - b.user);
+  expired.sort((a, b) => b.expiries - a.expiries || a.saddr.localeCompare(b.saddr) || a.id - b.id);
+  return { attempts, expired, totals: slotTotals(o.map('totals'), TOTALS) };
+}
+
+/** Loads the kprobes and attaches each that attaches; records which did not and why (`kprobe-*`). */
+export async function startQueueSession(io: ProbeIO, filters: QueueFilters): Promise<KprobeSession> {
+  return startKprobeSession(io, PREFIX, await queueObjectOpener(filters), DEFRAG_KPROBES, async (o, windowMs) => {
+    const dump: QueueDump = { ...readQueueMaps(o), windowMs, ...(await namespaceNames()) };
+    return dump;
+  });
+}
+
+// ---- parse ---------------------------------------------------------------------------------
+
+/** enum ip_defrag_users: who handed the fragment to reassembly (conntrack users carry the zone). */
+export function defragUser(user: number): string {
+  if (user === 0) return 'local delivery';
+  if (user === 1) return 'router alert';
+  const ranges: Array<[number, string]> = [
+    [2, 'conntrack in'],
+    [65538, 'conntrack out'],
+    [131074, 'conntrack bridge in'],
+  ];
+  for (const [start, name] of ranges) if (user >= start && user < start + 65536) return user === start ? name : `${name} (zone ${user - start})`;
+  const fixed: Record<number, string> = { 196610: 'ipvs in', 196611: 'ipvs out', 196612: 'ipvs forward', 196613: 'af_packet', 196614: 'macvlan' };
+  return fixed[user] ?? `user ${user}`;
+}
+
+export interface AttemptFlow {
+  source: string;
+  destination: string;
+  protocol: string;
+  /** Who asked for the reassembly (`local delivery`, `conntrack in`...). */
+  user: string;
+  /** The namespace reassembling; null for ebpfnet's own. */
+  netns: string | null;
+  fragments: number;
+}
+
+export interface ExpiredQueue {
+  source: string;
+  destination: string;
+  /** The IP ID of the datagram. */
+  id: number;
+  protocol: string;
+  user: string;
+  netns: string | null;
+  /** Times this queue key expired in the window (more than 1: the sender reused the ID). */
+  expiries: number;
+  /** Bytes of data that arrived. */
+  receivedBytes: number;
+  /** The datagram's data length, known once its last fragment came; null before. */
+  totalBytes: number | null;
+  firstIn: boolean;
+  lastIn: boolean;
+  /** Which fragments never came, as far as the queue can tell. */
+  missing: 'first' | 'last' | 'first and last' | 'middle';
+}
+
+export interface DefragQueues {
+  /** `kprobe ip_defrag`... */
+  attached: string[];
+  /** Programs that did not attach, with why (`kprobe ip_expire: ...`). */
+  failed: string[];
+  windowMs: number;
+  /** Fragments handed to IPv4 reassembly (ip_defrag). */
+  attempts: number;
+  /** Fragments handed to reassembly per source address, largest first. */
+  attemptsBySource: Record<string, number>;
+  /** Per (source, destination, protocol, user, namespace), largest first, `top` of them. */
+  attemptFlows: AttemptFlow[];
+  /** Incomplete queues that expired (ip_expire): reassembly timeouts, one per datagram. */
+  expired: number;
+  expiredBySource: Record<string, number>;
+  /** Each expired queue, the `top` first (most expiries first). */
+  expiredQueues: ExpiredQueue[];
+  /** Fragments or expiries counted but not kept (a map was full); included in the totals. */
+  lost: number;
+  overhead?: OverheadReport;
+}
+
+function missingOf(flags: number): ExpiredQueue['missing'] {
+  const first = (flags & FIRST_IN) !== 0;
+  const last = (flags & LAST_IN) !== 0;
+  if (!first && !last) return 'first and last';
+  if (!first) return 'first';
+  return last ? 'middle' : 'last';
+}
+
+function bySource<T>(list: T[], source: (t: T) => string, n: (t: T) => number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of list) out[source(t)] = (out[source(t)] ?? 0) + n(t);
+  return Object.fromEntries(Object.entries(out).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
+}
+
+/** The kprobe session's part of the finding, from its capture records; null when it did not run. */
+export function parseQueues(records: RawRecord[], top: number, protocolName: (p: number) => string): DefragQueues | null {
+  const k = readKprobeSession<QueueDump>(records, PREFIX);
+  if (!k) return null;
+  const dump = k.dump;
+  const ns = (netns: number) => (dump ? namespaceLabel(netns, dump) : null);
+  const attempts = dump?.attempts ?? [];
+  const expired = dump?.expired ?? [];
+  const lost = (dump?.totals.attemptsUnkeyed ?? 0) + (dump?.totals.expiredUnkeyed ?? 0);
+  return {
+    attached: k.attached,
+    failed: k.failed,
+    windowMs: dump?.windowMs ?? 0,
+    attempts: dump?.totals.attempts ?? 0,
+    attemptsBySource: bySource(attempts, (a) => a.saddr, (a) => a.count),
+    attemptFlows: attempts.slice(0, top).map((a) => ({ source: a.saddr, destination: a.daddr, protocol: protocolName(a.protocol), user: defragUser(a.user), netns: ns(a.netns), fragments: a.count })),
+    expired: dump?.totals.expired ?? 0,
+    expiredBySource: bySource(expired, (e) => e.saddr, (e) => e.expiries),
+    expiredQueues: expired.slice(0, top).map((e) => ({
+      source: e.saddr,
+      destination: e.daddr,
+      id: e.id,
+      protocol: protocolName(e.protocol),
+      user: defragUser(e.user),
+      netns: ns(e.netns),
+      expiries: e.expiries,
+      receivedBytes: e.meat,
+      totalBytes: e.flags & LAST_IN ? e.len : null,
+      firstIn: (e.flags & FIRST_IN) !== 0,
+      lastIn: (e.flags & LAST_IN) !== 0,
+      missing: missingOf(e.flags),
+    })),
+    lost,
+    ...(k.overhead ? { overhead: k.overhead } : {}),
+  };
+}

@@ -1,0 +1,130 @@
+// other.tc's kprobe flavour (bpf/tc-kprobe.bpf.c): every filter-chain lookup (tcf_classify) and
+// every run of a matching filter's actions (tcf_action_exec), counted in the kernel per device,
+// direction and first filter or action kind. It gives each hook's lookups whatever the
+// classifier counts itself (u32 counts them only with perf counters built in). Kprobes only: on
+// a kernel without them (this project's lab) the programs load but do not attach, and the
+// finding says so (`kprobe-attach`).
+import type { BpfObject } from '../../engine/native/object.js';
+import { slotTotals } from '../../engine/probe/bpf-values.js';
+import type { OverheadReport } from '../../engine/probe/overhead.js';
+import type { ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { kprobeObjectOpener, kprobeTable, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../kprobe-session.js';
+import { cString, deviceLabel, NETDEV_ID_SIZE, namespaceNames, readNetdevId, type NamespaceNames, type NetdevFilter, netdevGlobals, type NetdevId } from '../netdev.js';
+
+export const TC_KPROBES: readonly KprobeProgram[] = [
+  { program: 'tc_classify_kprobe', kind: 'kprobe', target: 'tcf_classify' },
+  { program: 'tc_action_exec_kprobe', kind: 'kprobe', target: 'tcf_action_exec' },
+];
+
+const PREFIX = 'kprobe-';
+/** enum tc_kp_call of bpf/tc.h. */
+const CALLS = ['classify', 'actions'] as const;
+/** struct tc_kp_key: the device, call, ingress, then the kind. */
+const KIND_AT = NETDEV_ID_SIZE + 8;
+const KIND_LEN = 16;
+const TOTALS = { seen: 0, unkeyed: 1 };
+
+export interface CallEntry extends NetdevId {
+  call: (typeof CALLS)[number];
+  ingress: boolean;
+  kind: string;
+  count: number;
+}
+
+/** The `kprobe-dump` capture record. */
+export interface CallDump extends NamespaceNames {
+  windowMs: number;
+  entries: CallEntry[];
+  totals: Record<keyof typeof TOTALS, number>;
+}
+
+/** Reads the maps (exported for the test that fills them as the kernel would). */
+export function readCallMaps(o: BpfObject): Pick<CallDump, 'entries' | 'totals'> {
+  const entries = o
+    .map('calls')
+    .readAll()
+    .entries.map(([k, v]) => ({
+      ...readNetdevId(k, 0),
+      call: CALLS[k.readUInt32LE(NETDEV_ID_SIZE)] ?? 'classify',
+      ingress: k.readUInt32LE(NETDEV_ID_SIZE + 4) !== 0,
+      kind: cString(k.subarray(KIND_AT, KIND_AT + KIND_LEN)),
+      count: Number(v.readBigUInt64LE(0)),
+    }));
+  entries.sort((a, b) => b.count - a.count || a.name.localeCompare(b.name) || a.call.localeCompare(b.call) || a.kind.localeCompare(b.kind));
+  return { entries, totals: slotTotals(o.map('totals'), TOTALS) };
+}
+
+/** The opener of bpf/tc-kprobe.bpf.o with its device filters set. */
+export function callObjectOpener(filter: NetdevFilter): Promise<() => BpfObject> {
+  return kprobeObjectOpener('tc-kprobe', netdevGlobals(filter));
+}
+
+/** Loads the kprobes and attaches each that attaches; records which did not and why (`kprobe-*`). */
+export async function startCallSession(io: ProbeIO, filter: NetdevFilter): Promise<KprobeSession> {
+  return startKprobeSession(io, PREFIX, await callObjectOpener(filter), TC_KPROBES, async (o, windowMs) => {
+    const dump: CallDump = { ...readCallMaps(o), windowMs, ...(await namespaceNames()) };
+    return dump;
+  });
+}
+
+export interface HookCalls {
+  /** `dev`, or `dev@namespace`. */
+  device: string;
+  direction: 'ingress' | 'egress';
+  /** Packets looked up in the hook's filter chain (tcf_classify). */
+  lookups: number;
+  /** The chain's first filter kind (`u32`, `bpf`). */
+  firstFilter: string;
+  /** Runs of matching filters' actions, by first action kind (tcf_action_exec). */
+  actionRuns: Record<string, number>;
+}
+
+export interface TcCalls {
+  attached: string[];
+  failed: string[];
+  windowMs: number;
+  hooks: HookCalls[];
+  /** Calls counted but not by device (the map was full). */
+  lost: number;
+  overhead?: OverheadReport;
+}
+
+/** The kprobe session's part of the finding; null when it did not run. */
+export function parseCalls(records: RawRecord[]): TcCalls | null {
+  const k = readKprobeSession<CallDump>(records, PREFIX);
+  if (!k) return null;
+  const hooks = new Map<string, HookCalls>();
+  for (const e of k.dump?.entries ?? []) {
+    const device = deviceLabel(e, k.dump!);
+    const direction = e.ingress ? 'ingress' : 'egress';
+    const key = `${device}|${direction}`;
+    const h = hooks.get(key) ?? { device, direction, lookups: 0, firstFilter: '', actionRuns: {} };
+    if (e.call === 'classify') {
+      h.lookups += e.count;
+      h.firstFilter ||= e.kind;
+    } else h.actionRuns[e.kind] = (h.actionRuns[e.kind] ?? 0) + e.count;
+    hooks.set(key, h);
+  }
+  return {
+    attached: k.attached,
+    failed: k.failed,
+    windowMs: k.dump?.windowMs ?? 0,
+    hooks: [...hooks.values()].sort((a, b) => b.lookups - a.lookups || a.device.localeCompare(b.device) || a.direction.localeCompare(b.direction)),
+    lost: k.dump?.totals.unkeyed ?? 0,
+    ...(k.overhead ? { overhead: k.overhead } : {}),
+  };
+}
+
+export function callTables(c: TcCalls | null): TableSpec[] {
+  if (!c) return [];
+  const tables: TableSpec[] = [];
+  if (c.attached.length > 0) {
+    tables.push({
+      title: 'tc filter-chain lookups and action runs (kprobes tcf_classify, tcf_action_exec)',
+      columns: ['device', 'hook', 'first filter', 'lookups', 'action runs'],
+      rows: c.hooks.map((h) => [h.device, h.direction, h.firstFilter, h.lookups, Object.entries(h.actionRuns).map(([k, n]) => `${k} ${n}`).join(', ')]),
+    });
+  }
+  tables.push(kprobeTable(c));
+  return tables;
+}
