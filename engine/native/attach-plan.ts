@@ -77,11 +77,17 @@ export async function loadFirstWorking<M extends string>(path: string, plan: Arr
 export type TracepointMethod = 'raw_tracepoint' | 'tp_btf' | 'tracepoint';
 
 /**
- * The usual plan for handlers of tracepoints of one `category`: raw_tp with a cached minimal BTF
- * (fastest load), tp_btf, then the classic tracepoints. `program` names the handler of each
- * tracepoint in each flavour; every handler of a flavour attaches together, in `tracepoints` order.
+ * The usual plan for handlers of tracepoints of one `category` (or of the category `category(tp)`
+ * names for each): raw_tp with a cached minimal BTF (fastest load), tp_btf, then the classic
+ * tracepoints. `program` names the handler of each tracepoint in each flavour; every handler of a
+ * flavour attaches together, in `tracepoints` order.
  */
-export function tracepointPlan<T extends string>(category: string, tracepoints: readonly T[], program: (tp: T, method: TracepointMethod) => string): Array<PlanStep<TracepointMethod>> {
+export function tracepointPlan<T extends string>(
+  category: string | ((tp: T) => string),
+  tracepoints: readonly T[],
+  program: (tp: T, method: TracepointMethod) => string,
+): Array<PlanStep<TracepointMethod>> {
+  const categoryOf = typeof category === 'string' ? () => category : category;
   const step = (method: TracepointMethod, attach: (o: BpfObject, tp: T, prog: string) => BpfLink): PlanStep<TracepointMethod> => ({
     method,
     programs: tracepoints.map((tp) => program(tp, method)),
@@ -91,7 +97,7 @@ export function tracepointPlan<T extends string>(category: string, tracepoints: 
   return [
     step('raw_tracepoint', (o, tp, prog) => o.program(prog).attachRawTracepoint(tp)),
     step('tp_btf', (o, _tp, prog) => o.program(prog).attachTrace()),
-    step('tracepoint', (o, tp, prog) => o.program(prog).attachTracepoint(category, tp)),
+    step('tracepoint', (o, tp, prog) => o.program(prog).attachTracepoint(categoryOf(tp), tp)),
   ];
 }
 

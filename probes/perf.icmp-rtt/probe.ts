@@ -153,15 +153,31 @@ function outputOf(rec: RawRecord, netns: string | undefined, what: string): stri
   throw new Error(netnsMissing(rec, netns) ?? `${what}: ${(rec.stderr.trim() || rec.error) ?? `exit code ${rec.exitCode}`}`);
 }
 
-async function resolveSetup(params: Params, io: ProbeIO): Promise<SetupCapture> {
-  const netns = netnsOf(params);
+/** The `dev` param: null when none; throws on a malformed name. */
+function devParam(params: Params): string | null {
   const dev = typeof params.dev === 'string' && params.dev !== '' ? params.dev : null;
   if (dev !== null && (!DEV_RE.test(dev) || dev === '.' || dev === '..')) throw new Error(`not a device name: ${JSON.stringify(dev)}`);
-  for (const ip of [params.src_ip, params.dst_ip]) ipv4Bytes(ip);
+  return dev;
+}
+
+/** A device filter resolved: the device's ifindex and its namespace's inode (0: any). */
+export interface DeviceFilter {
+  dev: string | null;
+  ifindex: number;
+  netns: string | null;
+  netnsInode: number;
+}
+
+/**
+ * Resolves the `dev` and `netns` params (exec records of their own, answered again by a replay).
+ * A device is known by its ifindex within its namespace: with a device, the namespace is
+ * always filtered too (this one's when none is given).
+ */
+export async function resolveDeviceFilter(params: Params, io: ProbeIO): Promise<DeviceFilter> {
+  const netns = netnsOf(params);
+  const dev = devParam(params);
   let ifindex = 0;
   let netnsInode = 0;
-  // A device is known by its ifindex within its namespace: with a device, the namespace is
-  // always filtered too (this one's when none is given).
   if (netns !== undefined || dev !== null) {
     const argv = inNetns(netns, ['stat', '-L', '-c', '%i', '/proc/self/ns/net']);
     netnsInode = Number(outputOf(await io.exec('netns', argv, { timeoutMs: EXEC_TIMEOUT_MS, allowFailure: true }), netns, 'network namespace'));
@@ -175,11 +191,17 @@ async function resolveSetup(params: Params, io: ProbeIO): Promise<SetupCapture> 
     ifindex = links[0]?.ifindex ?? 0;
     if (ifindex <= 0) throw new Error(`device ${dev}: no ifindex in ${JSON.stringify(rec.stdout.slice(0, 200))}`);
   }
+  return { dev, ifindex, netns: netns ?? null, netnsInode };
+}
+
+async function resolveSetup(params: Params, io: ProbeIO): Promise<SetupCapture> {
+  // the params checked before any command runs
+  netnsOf(params);
+  devParam(params);
+  for (const ip of [params.src_ip, params.dst_ip]) ipv4Bytes(ip);
+  const device = await resolveDeviceFilter(params, io);
   return {
-    dev,
-    ifindex,
-    netns: netns ?? null,
-    netnsInode,
+    ...device,
     srcIp: (params.src_ip as string | undefined) || null,
     dstIp: (params.dst_ip as string | undefined) || null,
     direction: (params.direction as SetupCapture['direction'] | undefined) ?? 'both',

@@ -22,13 +22,13 @@ export async function quietPair(t: TeardownHost): Promise<VethPair> {
   return pair;
 }
 
-/** Sends `n` UDP datagrams of `payload` bytes from the namespace's end to the host's end (port 9), at once. */
-export async function udpFromNs(pair: VethPair, n: number, payload: number): Promise<void> {
+/** Sends `n` UDP datagrams of `payload` bytes from the namespace's end to the host's end (port 9 by default), at once. */
+export async function udpFromNs(pair: VethPair, n: number, payload: number, port = 9): Promise<void> {
   const script = `const s = require('node:dgram').createSocket('udp4');
 s.bind({ address: ${JSON.stringify(pair.peerIp)} }, () => {
   let left = ${n};
   const buf = Buffer.alloc(${payload}, 0x61);
-  for (let i = 0; i < ${n}; i++) s.send(buf, 9, ${JSON.stringify(pair.hostIp)}, (err) => { if (err) throw err; if (--left === 0) s.close(); });
+  for (let i = 0; i < ${n}; i++) s.send(buf, ${port}, ${JSON.stringify(pair.hostIp)}, (err) => { if (err) throw err; if (--left === 0) s.close(); });
 });`;
   await pair.inNs([process.execPath, '-e', script]);
 }
