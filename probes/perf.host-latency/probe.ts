@@ -10,7 +10,7 @@ import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.j
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { captureReasonFormat, parseReasonNames } from '../drops.kernel/probe.js';
-import { resolveDeviceFilter, type DeviceFilter } from '../perf.icmp-rtt/probe.js';
+import { NETNS_PARAM, resolveDeviceFilter, type DeviceFilter } from '../perf.icmp-rtt/probe.js';
 import { CRITICAL_P99_US, fmtUs, layerStats, readLatHist, WARN_P99_US, type LatHist, type LayerStats } from '../perf.vm-latency/probe.js';
 import { HOOKS, hooksFor, loadHostLat, type HostLatMethod } from './attach.js';
 
@@ -371,7 +371,7 @@ Replaces the seed's \`system_network_latency_details.py\` (PROBES.md row 33), wh
   replaces: ['system_network_latency_details.py'],
   params: {
     dev: { type: 'string', description: 'Only packets first seen on this device (TX: the device it is queued on; RX: the one it arrives on); in `netns` when given.', cliOption: 'dev' },
-    netns: { type: 'string', description: 'Only devices of this network namespace: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: any namespace (the one ebpfnet runs in when `dev` is given).' },
+    netns: NETNS_PARAM,
     src_ip: { type: 'ip', description: "Only packets with this IPv4 source address.", cliOption: 'src-ip' },
     dst_ip: { type: 'ip', description: 'Only packets with this IPv4 destination address.', cliOption: 'dst-ip' },
     src_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this source port (0 = any).' },

@@ -9,7 +9,7 @@ import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { inNetns, netnsMissing, netnsOf } from '../../engine/probe/netns.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
-import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
+import type { ChartSpec, Params, ParamSpec, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { attachTable, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import { bucketsOf, percentiles, type RunqlatBucket } from '../cpu.runqlat/probe.js';
 import { fmtUs } from '../perf.vm-latency/probe.js';
@@ -159,6 +159,12 @@ function devParam(params: Params): string | null {
   if (dev !== null && (!DEV_RE.test(dev) || dev === '.' || dev === '..')) throw new Error(`not a device name: ${JSON.stringify(dev)}`);
   return dev;
 }
+
+/** The `netns` param of a probe that filters on a device and its namespace (resolveDeviceFilter). */
+export const NETNS_PARAM: ParamSpec = {
+  type: 'string',
+  description: 'Only devices of this network namespace: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: any namespace (the one ebpfnet runs in when `dev` is given).',
+};
 
 /** A device filter resolved: the device's ifindex and its namespace's inode (0: any). */
 export interface DeviceFilter {
@@ -426,7 +432,7 @@ Replaces the seed's \`system_network_icmp_rtt.py\` (PROBES.md row 32), which sta
   replaces: ['system_network_icmp_rtt.py'],
   params: {
     dev: { type: 'string', description: 'Only echoes crossing this device (the seed\'s --phy-iface1); in `netns` when given.', cliOption: 'dev' },
-    netns: { type: 'string', description: 'Only devices of this network namespace: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: any namespace (the one ebpfnet runs in when `dev` is given).' },
+    netns: NETNS_PARAM,
     src_ip: { type: 'ip', description: "This host's address in the echoes (IPv4).", cliOption: 'src-ip' },
     dst_ip: { type: 'ip', description: 'The peer: the address pinged (outgoing) or pinging (incoming) (IPv4).', cliOption: 'dst-ip' },
     direction: { type: 'string', enum: ['both', 'outgoing', 'incoming'], default: 'both', description: 'outgoing: pings this host sends (the seed\'s tx); incoming: pings it answers (rx).' },

@@ -3,19 +3,21 @@
 // end) and each RX stage (on the host's end, up to the socket) counts exactly the datagrams
 // sent. A tbf shaper on the sender's device (1 Mbit/s, a burst of one packet) holds them in the
 // qdisc for the time its rate implies, far above every other stage; a tbf that does not shape
-// leaves the qdisc stage small. Filters that match nothing see nothing; each finding replays.
+// leaves the qdisc stage small; a tbf too short for the burst and a port nobody listens on drop
+// packets, counted by reason. Filters that match nothing see nothing; each finding replays.
 // Needs root and iproute2 (tc).
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { before, describe, it } from 'node:test';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding } from '../../engine/probe/types.js';
 import { attachPlan, HOOKS } from '../../probes/perf.host-latency/attach.js';
 import { perfHostLatency, type HostLatencyData, type StageId } from '../../probes/perf.host-latency/probe.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
-import { quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
+import { nsQdiscStats, quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
 import { canBuildTopologies, run, type TeardownHost, type VethPair } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertReplaysSame } from '../helpers/replay.js';
@@ -84,6 +86,26 @@ describe('perf.host-latency', () => {
     }
   });
 
+  it('each flavour (raw_tp, tp_btf, classic tracepoint) attaches and follows every datagram to the driver and the socket', async (t) => {
+    const pair = await quietPair(t);
+    const sink = await receiver(t, pair);
+    for (const step of attachPlan()) {
+      const o = BpfObject.open(bpfObjectPath('hostlat'), { globals: { targ_saddr: ipv4Bytes(pair.peerIp)!, targ_dport: PORT } });
+      try {
+        for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
+        o.load();
+        step.attach(o);
+        const before = sink.received();
+        await udpFromNs(pair, SENT, PAYLOAD, PORT);
+        while (sink.received() < before + SENT) await new Promise((r) => setTimeout(r, 10));
+        // enum hostlat_stage: driver (net_dev_xmit) 4, socket 7
+        assert.deepEqual(slotTotals(o.map('totals'), { driver: 4, socket: 7 }), { driver: SENT, socket: SENT }, step.method);
+      } finally {
+        o.close();
+      }
+    }
+  });
+
   it('a 1 Mbit/s tbf on the sender: every stage counts the datagrams, the qdisc holds them as long as the rate implies; and replays', async (t) => {
     const pair = await quietPair(t);
     await run(['tc', '-n', pair.ns, 'qdisc', 'add', 'dev', pair.peerDev, 'root', 'tbf', 'rate', String(RATE_BPS), 'burst', String(BURST), 'limit', '100000']);
@@ -120,6 +142,30 @@ describe('perf.host-latency', () => {
     assert.equal(f.severity, 'critical'); // a P99 above 10 ms
     assert.match(f.summary, /^slowest stage TX qdisc \(p99 1\d\d ms\); TX \(20 packets\): /);
     await replaySame(b, 'tbf', params, f);
+  });
+
+  it('drops by reason: a tbf too short for the burst drops at the sender (QDISC_DROP), a port nobody listens on at the receiver (NO_SOCKET)', async (t) => {
+    const pair = await quietPair(t);
+    await run(['tc', '-n', pair.ns, 'qdisc', 'add', 'dev', pair.peerDev, 'root', 'tbf', 'rate', String(RATE_BPS), 'burst', String(BURST), 'limit', '3000']);
+    const b = await tempBundle(t, 'ebpfnet-hostlat-drops-');
+    const f = await measure(b, 'drops', pair, { src_ip: pair.peerIp, protocol: 'udp', duration: '1500ms' });
+    const d = f.data as HostLatencyData;
+    t.diagnostic(f.summary);
+    const tcDrops = (await nsQdiscStats(pair, pair.peerDev))[0]!.drops;
+    assert.ok(tcDrops > 0 && tcDrops < SENT, `tc dropped ${tcDrops}`);
+    const sent = SENT - tcDrops;
+    assert.deepEqual(d.packets.tx, { started: SENT, completed: sent, dropped: tcDrops, ended: 0, inFlight: 0, evicted: 0 });
+    assert.deepEqual(d.packets.rx, { started: sent, completed: 0, dropped: sent, ended: 0, inFlight: 0, evicted: 0 });
+    assert.deepEqual(
+      [...d.drops].sort((a, b) => a.direction.localeCompare(b.direction)),
+      [
+        { direction: 'rx', stage: 'backlog', reason: 'NO_SOCKET', count: sent },
+        { direction: 'tx', stage: 'queue', reason: 'QDISC_DROP', count: tcDrops },
+      ],
+    );
+    assert.equal(d.stages.socket!.packets, 0);
+    assert.notEqual(f.severity, 'info');
+    await replaySame(b, 'drops', { src_ip: pair.peerIp, protocol: 'udp', duration: '1500ms' }, f);
   });
 
   it('a tbf that does not shape: the qdisc stage stays small', async (t) => {
