@@ -42,6 +42,8 @@ const SKB_STAGE_OFFSET = 16;
 
 const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
 const round = (n: number) => Math.round(n * 1000) / 1000;
+/** The statistics of a stage no packet was timed through. */
+const UNTIMED: LayerStats = { count: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0, buckets: [] };
 
 /**
  * What a session may cost: 5% of one CPU, 1M program runs/s. The programs run on every packet
@@ -223,13 +225,13 @@ function parse(records: RawRecord[]): ProbeResult<HostLatencyData> {
   const overhead = overheadOf(records);
   const dirs = dirsOf(setup.filters.direction);
   const histOf = (index: number) => dump.hists.find((h) => h.index === index);
-  const empty: LatHist = { count: 0, sumNs: 0, maxNs: 0, slots: [] };
   const notes: string[] = [];
 
   const stages: HostLatencyData['stages'] = {};
   STAGES.forEach((s, i) => {
     if (!dirs.includes(s.dir)) return;
-    stages[s.id] = { direction: s.dir, stage: s.id, tracepoint: s.tracepoint, packets: dump.counters[i] ?? 0, ...layerStats(histOf(i) ?? empty) };
+    const h = histOf(i);
+    stages[s.id] = { direction: s.dir, stage: s.id, tracepoint: s.tracepoint, packets: dump.counters[i] ?? 0, ...(h ? layerStats(h) : UNTIMED) };
   });
   const totals: HostLatencyData['totals'] = {};
   const packets: HostLatencyData['packets'] = {};
