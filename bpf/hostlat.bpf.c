@@ -36,6 +36,7 @@ const volatile __u16 targ_sport = 0;
 const volatile __u16 targ_dport = 0;
 const volatile __u8 targ_proto = 0;
 const volatile __u8 targ_dirs = 3; /* bit 0: TX, bit 1: RX */
+const volatile __u64 threshold_ns = 0; /* totals of at least this are counted as slow (0: off) */
 
 /* Two tables: a veth hands the very skb it transmits to its peer's receive path. */
 struct {
@@ -180,8 +181,12 @@ static __always_inline struct hostlat_skb *stamp(__u64 key, __u32 dir, __u32 sta
 /* The last stage: the total, and the packet leaves the table. */
 static __always_inline void finish(__u64 key, __u32 dir, struct hostlat_skb *e, __u64 now)
 {
-	record(HOSTLAT_STAGES + dir, now - e->first_ts);
+	__u64 total = now - e->first_ts;
+
+	record(HOSTLAT_STAGES + dir, total);
 	count_dir(dir, HOSTLAT_C_DONE);
+	if (threshold_ns && (__s64)total >= (__s64)threshold_ns)
+		count_dir(dir, HOSTLAT_C_SLOW);
 	bpf_map_delete_elem(skbs_of(dir), &key);
 }
 

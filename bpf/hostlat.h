@@ -39,7 +39,8 @@ enum hostlat_dir_counter {
 	HOSTLAT_C_DROPPED = 2,  /* freed by kfree_skb on the way (by reason in `drops`) */
 	HOSTLAT_C_ENDED = 3,    /* TX: net_dev_xmit with an error; RX: consumed without a socket delivery */
 	HOSTLAT_C_REPLACED = 4, /* a new packet at an skb address still tracked (the old one left unseen) */
-	HOSTLAT_C_PER_DIR = 5,
+	HOSTLAT_C_SLOW = 5,     /* completed with a total of at least threshold_ns */
+	HOSTLAT_C_PER_DIR = 6,
 };
 #define HOSTLAT_C_SLOTS (HOSTLAT_C_DIR_BASE + HOSTLAT_DIRS * HOSTLAT_C_PER_DIR)
 

@@ -35,8 +35,8 @@ export type StageId = (typeof STAGES)[number]['id'];
 /** The stages that open a path: packets are counted there, not timed. */
 const FIRST: ReadonlySet<StageId> = new Set(['queue', 'rx_entry']);
 const C_DIR_BASE = STAGES.length;
-const C_PER_DIR = 5;
-const DIR_COUNTERS = ['started', 'done', 'dropped', 'ended', 'replaced'] as const;
+const C_PER_DIR = 6;
+const DIR_COUNTERS = ['started', 'done', 'dropped', 'ended', 'replaced', 'slow'] as const;
 /** struct hostlat_skb: stage at byte 16; first_ts at 0. struct hostlat_drop: reason, dir, stage. */
 const SKB_STAGE_OFFSET = 16;
 
@@ -61,6 +61,8 @@ interface Filters {
   dstPort: number;
   protocol: string;
   direction: 'both' | Direction;
+  /** Completed packets with a total of at least this are counted (`slow`); 0: not counted. */
+  latencyUs: number;
 }
 
 /** The `setup` capture: where and what the programs filter. */
@@ -103,6 +105,8 @@ export interface DirectionPackets {
   inFlight: number;
   /** Neither completed nor ended nor left: evicted from the LRU table or reused before its end. */
   evicted: number;
+  /** Completed with a total of at least `latency_us` (0 when it is not set). */
+  slow: number;
 }
 
 export interface HostLatencyData {
@@ -147,6 +151,7 @@ async function resolveSetup(params: Params, io: ProbeIO): Promise<SetupCapture> 
       dstPort: (params.dst_port as number | undefined) ?? 0,
       protocol: String(params.protocol ?? 'any'),
       direction: (params.direction as Filters['direction'] | undefined) ?? 'both',
+      latencyUs: (params.latency_us as number | undefined) ?? 0,
     },
   };
 }
@@ -163,6 +168,7 @@ function globalsOf(s: SetupCapture) {
     targ_dport: f.dstPort,
     targ_proto: PROTOCOLS[f.protocol] ?? 0,
     targ_dirs: f.direction === 'tx' ? 1 : f.direction === 'rx' ? 2 : 3,
+    threshold_ns: BigInt(Math.round(f.latencyUs * 1000)),
   };
 }
 
@@ -248,6 +254,7 @@ function parse(records: RawRecord[]): ProbeResult<HostLatencyData> {
       ended: c.ended,
       inFlight,
       evicted: Math.max(0, c.started - c.done - c.dropped - c.ended - inFlight),
+      slow: c.slow,
     };
   }
   const drops = dump.drops
@@ -269,6 +276,7 @@ function parse(records: RawRecord[]): ProbeResult<HostLatencyData> {
     if (p.dropped > 0) notes.push(`${t}: ${p.dropped} packets dropped on the way (see the drops table)`);
     if (p.evicted > 0) notes.push(`${t}: ${p.evicted} packets were stamped but their end was never seen (evicted from the table, or the skb reused)`);
     if (p.inFlight > 0) notes.push(`${t}: ${p.inFlight} packets still on their way at the end (${Object.entries(dump.left[dir].byStage).map(([s, n]) => `${n} after ${s}`).join(', ')}; the oldest for ${fmtUs((dump.left[dir].oldestMs ?? 0) * 1000)})`);
+    if (setup.filters.latencyUs > 0) notes.push(`${t}: ${p.slow} of ${p.completed} completed packets took ${fmtUs(setup.filters.latencyUs)} or more end to end`);
     if (dir === 'tx' && p.ended > 0) notes.push(`TX: the driver refused ${p.ended} packets (net_dev_xmit error)`);
     if (dir === 'rx' && p.ended > 0) notes.push(`RX: ${p.ended} packets were consumed by the kernel before any socket (ICMP echo, TCP segments merged into an earlier one, ...)`);
   }
@@ -342,10 +350,10 @@ function parse(records: RawRecord[]): ProbeResult<HostLatencyData> {
     },
     {
       title: 'Packets per direction',
-      columns: ['direction', 'started', 'completed', 'dropped', 'ended (TX: xmit error; RX: consumed)', 'in flight', 'evicted'],
+      columns: ['direction', 'started', 'completed', 'dropped', 'ended (TX: xmit error; RX: consumed)', 'in flight', 'evicted', `slow (≥ ${setup.filters.latencyUs} µs)`],
       rows: dirs.map((dir) => {
         const p = packets[dir]!;
-        return [DIR_TEXT[dir], p.started, p.completed, p.dropped, p.ended, p.inFlight, p.evicted];
+        return [DIR_TEXT[dir], p.started, p.completed, p.dropped, p.ended, p.inFlight, p.evicted, setup.filters.latencyUs > 0 ? p.slow : '-'];
       }),
     },
   ];
@@ -364,7 +372,7 @@ export const perfHostLatency: ProbeDefinition<HostLatencyData> = {
 - **RX**: \`napi_gro_receive_entry\` / \`netif_receive_skb_entry\` / \`netif_rx_entry\` (rx_entry) → \`netif_receive_skb\` (**backlog**: GRO, the per-CPU backlog, RPS) → \`sk_data_ready\` of the packet's socket (**socket**: IP, netfilter, TCP/UDP until the socket has it);
 - **total** per direction: first stamp to end.
 
-A stage a packet skips (no qdisc on a noqueue device such as veth, no RX entry tracepoint on its path) is not stamped; the next stage is timed from the previous stamp. Packets freed by \`kfree_skb\` on the way are counted as drops by reason and stage; RX packets consumed before a socket (an ICMP echo the kernel answers) are counted apart. Each direction's skb table is an LRU hash (16384 skbs), so packets whose end is never seen cannot fill it: they are counted as \`evicted\`; those left at the end as \`inFlight\`. Nothing is streamed, so no event is lost (\`lostEvents\` 0). Filters apply in the kernel at a packet's first stage: \`dev\` (the device it is first seen on; with \`netns\`, a device of that namespace), \`netns\`, \`src_ip\`, \`dst_ip\`, \`src_port\`, \`dst_port\`, \`protocol\`, \`direction\`. Histograms are aggregated there (log-linear buckets: percentiles within ~25%, max exact).
+A stage a packet skips (no qdisc on a noqueue device such as veth, no RX entry tracepoint on its path) is not stamped; the next stage is timed from the previous stamp. Packets freed by \`kfree_skb\` on the way are counted as drops by reason and stage; RX packets consumed before a socket (an ICMP echo the kernel answers) are counted apart. Each direction's skb table is an LRU hash (16384 skbs), so packets whose end is never seen cannot fill it: they are counted as \`evicted\`; those left at the end as \`inFlight\`. Nothing is streamed, so no event is lost (\`lostEvents\` 0). Filters apply in the kernel at a packet's first stage: \`dev\` (the device it is first seen on; with \`netns\`, a device of that namespace), \`netns\`, \`src_ip\`, \`dst_ip\`, \`src_port\`, \`dst_port\`, \`protocol\`, \`direction\`; with \`latency_us\` the packets whose total reaches it are counted (\`packets.<dir>.slow\`). Histograms are aggregated there (log-linear buckets: percentiles within ~25%, max exact).
 
 Use it when the host itself may add latency: a qdisc stage of milliseconds is a shaper or a deep queue, a backlog stage of milliseconds a busy CPU's softirq, a socket stage netfilter or a slow protocol path. Tracepoints only (raw_tp with a cached minimal BTF, else tp_btf, else classic tracepoints). The socket stage ends when the socket is told data is ready (the packet's protocol and local port), so TCP segments merged into an earlier one and packets to raw sockets end as consumed, not delivered. Past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps the histograms up to then.
 
@@ -379,6 +387,7 @@ Replaces the seed's \`system_network_latency_details.py\` (PROBES.md row 33), wh
     src_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this source port (0 = any).' },
     dst_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this destination port (0 = any).' },
     protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only IPv4 packets of this L4 protocol.' },
+    latency_us: { type: 'integer', min: 0, max: 3_600_000_000, default: 0, description: "Count the packets whose total (first stamp to end) is at least this many µs (the seed's --latency-us; 0 = off)." },
     direction: { type: 'string', enum: ['both', 'tx', 'rx'], default: 'both', description: 'Which way to time: tx (to a device), rx (from a device to a socket).' },
     duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to time packets.', cliOption: 'duration' },
   },

@@ -30,6 +30,8 @@ const PORT = 47123;
 /** The shaper: 1 Mbit/s with a bucket of one frame, so each datagram waits for the one before. */
 const RATE_BPS = 1_000_000;
 const BURST = 1600;
+/** The `latency_us` threshold of the shaped run: between the second and third frames' waits (~4 and ~12 ms), where the rate's error has not added up yet. */
+const LATENCY_US = 8_000;
 const TX_STAGES: StageId[] = ['queue', 'enqueue', 'qdisc', 'start_xmit', 'driver'];
 const RX_STAGES: StageId[] = ['rx_entry', 'backlog', 'socket'];
 
@@ -111,7 +113,7 @@ describe('perf.host-latency', () => {
     await run(['tc', '-n', pair.ns, 'qdisc', 'add', 'dev', pair.peerDev, 'root', 'tbf', 'rate', String(RATE_BPS), 'burst', String(BURST), 'limit', '100000']);
     const sink = await receiver(t, pair);
     const b = await tempBundle(t, 'ebpfnet-hostlat-tbf-');
-    const params = { src_ip: pair.peerIp, dst_ip: pair.hostIp, protocol: 'udp', dst_port: PORT, duration: '2s' };
+    const params = { src_ip: pair.peerIp, dst_ip: pair.hostIp, protocol: 'udp', dst_port: PORT, latency_us: LATENCY_US, duration: '2s' };
     const f = await measure(b, 'tbf', pair, params);
     const d = f.data as HostLatencyData;
     assert.equal(sink.received(), SENT);
@@ -120,13 +122,16 @@ describe('perf.host-latency', () => {
 
     assert.deepEqual(counts(d, TX_STAGES), every(TX_STAGES, SENT));
     assert.deepEqual(counts(d, RX_STAGES), every(RX_STAGES, SENT));
-    assert.deepEqual(d.packets.tx, { started: SENT, completed: SENT, dropped: 0, ended: 0, inFlight: 0, evicted: 0 });
-    assert.deepEqual(d.packets.rx, { started: SENT, completed: SENT, dropped: 0, ended: 0, inFlight: 0, evicted: 0 });
-    assert.equal(d.lostEvents, 0);
-
     // The shaper's waits: the i-th frame leaves when the bucket has refilled for it.
     const frame = udpFrameBytes(PAYLOAD);
     const waits = Array.from({ length: SENT }, (_, i) => shaperWaitUs(i, frame));
+    // The seed's threshold: the TX totals at least LATENCY_US are the frames that wait that long (none is within 3 ms of it).
+    const slow = waits.filter((w) => w >= LATENCY_US).length;
+    assert.ok(waits.every((w) => Math.abs(w - LATENCY_US) > 3000));
+    assert.deepEqual(d.packets.tx, { started: SENT, completed: SENT, dropped: 0, ended: 0, inFlight: 0, evicted: 0, slow });
+    assert.deepEqual(d.packets.rx, { started: SENT, completed: SENT, dropped: 0, ended: 0, inFlight: 0, evicted: 0, slow: 0 });
+    assert.equal(d.lostEvents, 0);
+
     const p50 = waits[Math.ceil(0.5 * SENT) - 1]!;
     const p99 = waits[SENT - 1]!;
     const q = d.stages.qdisc!;
@@ -154,8 +159,8 @@ describe('perf.host-latency', () => {
     const tcDrops = (await nsQdiscStats(pair, pair.peerDev))[0]!.drops;
     assert.ok(tcDrops > 0 && tcDrops < SENT, `tc dropped ${tcDrops}`);
     const sent = SENT - tcDrops;
-    assert.deepEqual(d.packets.tx, { started: SENT, completed: sent, dropped: tcDrops, ended: 0, inFlight: 0, evicted: 0 });
-    assert.deepEqual(d.packets.rx, { started: sent, completed: 0, dropped: sent, ended: 0, inFlight: 0, evicted: 0 });
+    assert.deepEqual(d.packets.tx, { started: SENT, completed: sent, dropped: tcDrops, ended: 0, inFlight: 0, evicted: 0, slow: 0 });
+    assert.deepEqual(d.packets.rx, { started: sent, completed: 0, dropped: sent, ended: 0, inFlight: 0, evicted: 0, slow: 0 });
     assert.deepEqual(
       [...d.drops].sort((a, b) => a.direction.localeCompare(b.direction)),
       [
@@ -211,7 +216,7 @@ describe('perf.host-latency', () => {
     // veth has no qdisc of its own: enqueue and qdisc are skipped, start_xmit is timed from queue.
     assert.deepEqual(counts(tx!, TX_STAGES), { queue: SENT, enqueue: 0, qdisc: 0, start_xmit: SENT, driver: SENT });
     assert.equal(tx!.stages.rx_entry, undefined);
-    assert.deepEqual(tx!.packets.tx, { started: SENT, completed: SENT, dropped: 0, ended: 0, inFlight: 0, evicted: 0 });
+    assert.deepEqual(tx!.packets.tx, { started: SENT, completed: SENT, dropped: 0, ended: 0, inFlight: 0, evicted: 0, slow: 0 });
     assert.deepEqual(counts(rx!, RX_STAGES), every(RX_STAGES, SENT));
     assert.equal(rx!.stages.queue, undefined);
     for (const d of [otherPort!, otherIp!]) {
