@@ -14,7 +14,7 @@ import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding } from '../../engine/probe/types.js';
-import { attachPlan, HOOKS } from '../../probes/perf.host-latency/attach.js';
+import { attachPlan, HOOKS, hooksFor } from '../../probes/perf.host-latency/attach.js';
 import { perfHostLatency, type HostLatencyData, type StageId } from '../../probes/perf.host-latency/probe.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
 import { nsQdiscStats, quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
@@ -196,20 +196,21 @@ describe('perf.host-latency', () => {
       ['other-port', { src_ip: pair.peerIp, dst_port: PORT + 1, duration: '1500ms' }],
       ['other-ip', { dst_ip: pair.peerIp, protocol: 'udp', duration: '1500ms' }],
     ];
-    // One window for all four: the datagrams are sent once, inside every window.
+    // One window for all four: the datagrams are sent once, when every run's programs are attached.
+    const base = liveHandles().links;
+    const links = runs.reduce((n, [, p]) => n + hooksFor(String(p.direction ?? 'both')).length, 0);
+    const allAttached = async () => {
+      const started = Date.now();
+      while (liveHandles().links < base + links) {
+        if (Date.now() - started > 20_000) throw new Error('the four runs did not attach within 20 s');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
     const findings = await Promise.all(
-      runs.map(([name, params], i) =>
-        runProbe(
-          withTrafficInWindow(perfHostLatency, async () => {
-            if (i === 0) {
-              await new Promise((r) => setTimeout(r, 300)); // the other three attach meanwhile
-              await udpFromNs(pair, SENT, PAYLOAD, PORT);
-            }
-          }),
-          request('perf.host-latency', params),
-          b.opts(name),
-        ),
-      ),
+      runs.map(([name, params], i) => {
+        const traffic = i === 0 ? () => allAttached().then(() => udpFromNs(pair, SENT, PAYLOAD, PORT)) : async () => undefined;
+        return runProbe(withTrafficInWindow(perfHostLatency, traffic), request('perf.host-latency', params), b.opts(name));
+      }),
     );
     for (const f of findings) assert.equal(f.status, 'ok', f.reason);
     const [tx, rx, otherPort, otherIp] = findings.map((f) => f.data as HostLatencyData);
