@@ -20,6 +20,7 @@ import { runCli, startCli } from '../helpers/cli.js';
 import { assertReplaysSame } from '../helpers/replay.js';
 import { canBuildTopologies } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
+import { loadEveryProgram } from '../helpers/verifier.js';
 
 const cannot = (await canBuildTopologies()) ?? ((await runCommand('arping', ['--help'])).stdout.includes('Habets') ? null : 'needs arping (apt-get install arping)');
 
@@ -171,15 +172,8 @@ describe('other.arp', () => {
       plan.map((s) => s.method),
       ['raw_tracepoint', 'tp_btf', 'tracepoint'],
     );
-    const all = plan.flatMap((s) => s.programs);
-    assert.equal(all.length, 6);
-    const o = BpfObject.open(bpfObjectPath('arp'), {
-      autoload: Object.fromEntries(all.map((p) => [p, true])),
-      globals: { targ_ifindex: 7, targ_netns: 1, targ_ip: Uint8Array.of(10, 0, 0, 1), reply_window_ns: 1_000_000n },
-    });
-    try {
-      o.load();
-      assert.deepEqual(o.programs().map((p) => p.name).sort(), [...all].sort());
+    const globals = { targ_ifindex: 7, targ_netns: 1, targ_ip: Uint8Array.of(10, 0, 0, 1), reply_window_ns: 1_000_000n };
+    const all = loadEveryProgram('arp', plan, globals, (o) => {
       for (const step of plan) {
         const links = step.attach(o);
         assert.deepEqual(
@@ -188,9 +182,8 @@ describe('other.arp', () => {
           step.method,
         );
       }
-    } finally {
-      o.close();
-    }
+    });
+    assert.equal(all.length, 6);
     assert.equal(programName('netif_receive_skb', 'raw_tracepoint'), 'arp_receive_raw_tp');
   });
 
