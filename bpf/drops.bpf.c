@@ -15,6 +15,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "count.h"
+#include "ipv4-filter.h"
 #include "drops.h"
 
 #define ETH_P_IP_ 0x0800
@@ -88,25 +89,17 @@ static __always_inline bool ipv4_match(struct sk_buff *skb)
 	proto = BPF_CORE_READ(skb, protocol);
 	if (proto != bpf_htons(ETH_P_IP_))
 		return false;
-	head = BPF_CORE_READ(skb, head);
-	nh = BPF_CORE_READ(skb, network_header);
-	if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh))
-		return false;
-	if (ip.version != 4)
-		return false;
-	if (targ_saddr && ip.saddr != targ_saddr)
-		return false;
-	if (targ_daddr && ip.daddr != targ_daddr)
+	if (!skb_ipv4_header(skb, &ip) || !ipv4_tuple_matches(&ip, targ_saddr, targ_daddr, targ_proto))
 		return false;
 	if (targ_addr && ip.saddr != targ_addr && ip.daddr != targ_addr)
-		return false;
-	if (targ_proto && ip.protocol != targ_proto)
 		return false;
 	if (targ_port) {
 		__u16 ports[2];
 
 		if (ip.protocol != IPPROTO_TCP && ip.protocol != IPPROTO_UDP)
 			return false;
+		head = BPF_CORE_READ(skb, head);
+		nh = BPF_CORE_READ(skb, network_header);
 		if (bpf_probe_read_kernel(ports, sizeof(ports), head + nh + ip.ihl * 4))
 			return false;
 		if (bpf_ntohs(ports[0]) != targ_port && bpf_ntohs(ports[1]) != targ_port)

@@ -20,6 +20,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "count.h"
+#include "ipv4-filter.h"
 #include "log2.h"
 #include "lathist.h"
 #include "hostlat.h"
@@ -110,7 +111,8 @@ static __always_inline bool dev_match(struct net_device *dev, __u32 *ifindex)
 }
 
 /* Whether the IPv4 packet in `skb` passes the filters: TX from its network header, RX from
- * skb->data (at the network header once eth_type_trans ran). Its local port in *lport. */
+ * skb->data (at the network header once eth_type_trans ran; the network header offset is set
+ * only later, in __netif_receive_skb_core). Its local port in *lport. */
 static __always_inline bool packet_match(struct sk_buff *skb, __u32 dir, __u16 *lport, __u8 *proto)
 {
 	unsigned char *l3;
@@ -125,9 +127,7 @@ static __always_inline bool packet_match(struct sk_buff *skb, __u32 dir, __u16 *
 		l3 = BPF_CORE_READ(skb, data);
 	if (bpf_probe_read_kernel(&ip, sizeof(ip), l3) || ip.version != 4 || ip.ihl < 5)
 		return false;
-	if ((targ_saddr && ip.saddr != targ_saddr) || (targ_daddr && ip.daddr != targ_daddr))
-		return false;
-	if (targ_proto && ip.protocol != targ_proto)
+	if (!ipv4_tuple_matches(&ip, targ_saddr, targ_daddr, targ_proto))
 		return false;
 	*proto = ip.protocol;
 	*lport = 0;

@@ -17,6 +17,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "ipv4-filter.h"
 #include "ovs.h"
 
 #define ETH_P_IP_ 0x0800
@@ -109,15 +110,7 @@ static __always_inline bool ipv4_match(struct sk_buff *skb)
 		return false;
 	if (bpf_probe_read_kernel(&ip, sizeof(ip), head + mac + ETH_HLEN_))
 		return false;
-	if (ip.version != 4)
-		return false;
-	if (targ_saddr && ip.saddr != targ_saddr)
-		return false;
-	if (targ_daddr && ip.daddr != targ_daddr)
-		return false;
-	if (targ_proto && ip.protocol != targ_proto)
-		return false;
-	return true;
+	return ip.version == 4 && ipv4_tuple_matches(&ip, targ_saddr, targ_daddr, targ_proto);
 }
 
 static __always_inline bool wanted(struct sk_buff *skb, __u32 ifindex)

@@ -21,6 +21,9 @@ import { netDefrag } from './net.defrag/probe.js';
 import { otherQdiscDequeue } from './other.qdisc-dequeue/probe.js';
 import { otherDevQueue } from './other.dev-queue/probe.js';
 import { otherTc } from './other.tc/probe.js';
+import { otherUdpPath } from './other.udp-path/probe.js';
+import { perfHostMetrics } from './perf.host-metrics/probe.js';
+import { otherOvsCtInvalid } from './other.ovs-ct-invalid/probe.js';
 
 export const allProbes: ProbeDefinition[] = [netIface, qdiscStats, qdiscLatency, dropsKernel as ProbeDefinition];
 allProbes.push(qdiscDrops as ProbeDefinition, dropsEth as ProbeDefinition, dropsMonitor as ProbeDefinition);
@@ -35,3 +38,6 @@ allProbes.push(ovsDrops as ProbeDefinition, ovsMegaflow as ProbeDefinition);
 allProbes.push(otherArp as ProbeDefinition);
 allProbes.push(netDefrag as ProbeDefinition);
 allProbes.push(otherQdiscDequeue as ProbeDefinition, otherDevQueue as ProbeDefinition, otherTc as ProbeDefinition);
+allProbes.push(otherUdpPath as ProbeDefinition);
+allProbes.push(perfHostMetrics as ProbeDefinition);
+allProbes.push(otherOvsCtInvalid as ProbeDefinition);

@@ -13,7 +13,7 @@ fi
 #   iproute2 (ip, tc), iputils-ping, ethtool: counters and the test topologies
 #   bpftool, bpftrace: feature detection (doctor) and bpftrace-driven probes
 #   util-linux (setpriv): tests that run a command as an unprivileged user
-#   nftables: tests inject netfilter drops
+#   nftables: tests inject netfilter drops; conntrack: net.conntrack reads conntrack events (conntrack -E)
 #   tmux: terminal-driven tests; wrk: the webhook load benchmark (test/bench/webhooks.ts)
 #   arping (Habets'): other.arp's tests send gratuitous and unsolicited ARP (-U, -P, -S)
 #   clang, llvm: compile bpf/*.bpf.c (clang -target bpf); libbpf-dev, libelf-dev, zlib1g-dev,
@@ -25,7 +25,7 @@ fi
 #   chromium: prints the PDF report (driven by puppeteer-core, which never downloads a browser);
 #   fonts-liberation2, fonts-dejavu-core: the report's fonts (Liberation Sans has the metrics
 #   Graphviz lays the decision graph out with); poppler-utils: the report tests read PDFs
-PACKAGES=(iproute2 iputils-ping ethtool bpftool bpftrace util-linux tmux wrk arping ca-certificates
+PACKAGES=(iproute2 iputils-ping ethtool conntrack bpftool bpftrace util-linux tmux wrk arping ca-certificates
   clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3 nftables
   qemu-system-x86 openvswitch-switch busybox-static cpio kmod gcc libc6-dev
   libvirt-daemon-system libvirt-clients

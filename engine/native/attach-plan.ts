@@ -77,10 +77,10 @@ export async function loadFirstWorking<M extends string>(path: string, plan: Arr
 export type TracepointMethod = 'raw_tracepoint' | 'tp_btf' | 'tracepoint';
 
 /**
- * The usual plan for handlers of tracepoints of one `category` (or of the category `category(tp)`
- * names for each): raw_tp with a cached minimal BTF (fastest load), tp_btf, then the classic
- * tracepoints. `program` names the handler of each tracepoint in each flavour; every handler of a
- * flavour attaches together, in `tracepoints` order.
+ * The usual plan for handlers of tracepoints of one `category` (or of each tracepoint's, when
+ * it is a function): raw_tp with a cached minimal BTF (fastest load), tp_btf, then the classic
+ * tracepoints. `program` names the handler of each tracepoint in each flavour; every handler of
+ * a flavour attaches together, in `tracepoints` order.
  */
 export function tracepointPlan<T extends string>(
   category: string | ((tp: T) => string),
@@ -120,6 +120,11 @@ export function loadedRecord<M extends string>(loaded: PlanLoaded<M>): LoadedRec
     attach: loaded.links.map((l) => ({ program: l.program, target: l.target, attachMs: us(l.attachMs) })),
     ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
   };
+}
+
+/** A recorded load's fields as a finding's data repeats them (a copy: the attach capture may hold more). */
+export function loadedFields<M extends string>(r: LoadedRecord<M>): LoadedRecord<M> {
+  return { method: r.method, btf: r.btf, loadMs: r.loadMs, attach: r.attach, ...(r.fallback !== undefined ? { fallback: r.fallback } : {}) };
 }
 
 /** The Attach table of a probe whose programs all loaded and attached one way (one BTF, one load). */

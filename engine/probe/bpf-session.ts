@@ -98,14 +98,15 @@ export function captureRecord(records: RawRecord[], name: string): RawRecord {
 
 /**
  * A native probe's session with one window: load and attach (`<prefix>attach`, as
- * BpfSession.attach), wait `ms` (less when the guard stops the programs), record `read`'s
- * reading of the maps (`<prefix>dump`) given the window's length in ms (from attach to the
- * dump, or to the guard's early detach), and close.
+ * BpfSession.attach), wait `ms` (less when the guard stops the programs) or run `window` on the
+ * window's IO (whose sleeps end when the guard stops the programs: e.g. counters sampled
+ * meanwhile), record `read`'s reading of the maps (`<prefix>dump`) given the window's length in
+ * ms (from attach to the dump, or to the guard's early detach), and close.
  */
 export async function runWindowedSession(
   io: ProbeIO,
   load: () => Promise<{ obj?: BpfObject; record: unknown }>,
-  ms: number,
+  window: number | ((windowIO: ProbeIO) => Promise<void>),
   read: (obj: BpfObject, windowMs: number) => unknown,
   prefix = '',
 ): Promise<void> {
@@ -113,7 +114,8 @@ export async function runWindowedSession(
   try {
     await session.attach(load);
     const attachedAt = performance.now();
-    await session.windowIO.sleep(ms);
+    if (typeof window === 'number') await session.windowIO.sleep(window);
+    else await window(session.windowIO);
     await session.finish((o) => read(o, (session.detachedAt ?? performance.now()) - attachedAt));
   } finally {
     await session.close();

@@ -36,6 +36,8 @@ export interface VethPairOptions {
   names?: keyof typeof TOPOLOGY_NAMES;
   /** Disable IPv6 on both ends, so that no router/neighbour solicitations add noise. */
   noIpv6?: boolean;
+  /** RX and TX queues of each end (default 1). */
+  queues?: number;
 }
 
 export interface PingOptions {
@@ -133,7 +135,8 @@ export async function createVethPair(t: TeardownHost | undefined, opts: VethPair
   t?.after(teardown);
   try {
     await run(['ip', 'netns', 'add', ns]);
-    await run(['ip', 'link', 'add', hostDev, 'type', 'veth', 'peer', 'name', peerDev]);
+    const queues = opts.queues && opts.queues > 1 ? ['numtxqueues', String(opts.queues), 'numrxqueues', String(opts.queues)] : [];
+    await run(['ip', 'link', 'add', hostDev, ...queues, 'type', 'veth', 'peer', 'name', peerDev, ...queues]);
     await run(['ip', 'link', 'set', peerDev, 'netns', ns]);
     if (opts.noIpv6) {
       await writeFile(`/proc/sys/net/ipv6/conf/${hostDev}/disable_ipv6`, '1').catch(() => undefined);

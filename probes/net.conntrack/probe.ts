@@ -4,9 +4,16 @@
 // A full table shows as `drop` (no room, nothing evictable) and `early_drop` (an unassured
 // entry evicted to make room); both end in NETFILTER_DROP at the conntrack hook, where no
 // nftables rule counter moves.
+// Over a window it also records the tracker's events (NEW, UPDATE, DESTROY from netlink, via
+// `conntrack -E`: events.ts), the netfilter drop reasons of skb:kfree_skb (drops.kernel's
+// session) and, where kprobes attach, nf_conntrack_in's verdicts (kernel.ts).
 import { formatMs } from '../../engine/duration.js';
 import { netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { PROTOCOLS } from '../ovs.drops/ovs.js';
+import { collectDrops, DROPS_BUDGET, parseDrops } from '../drops.kernel/probe.js';
+import { EVENT_TYPES, listenEvents, recordedEvents, summariseEvents, type ConntrackEventsData, type EventFilters } from './events.js';
+import { NETFILTER_CT_PROGRAMS, parseConntrackKprobes, startConntrackKprobes, VERDICTS, type CtKernelData } from './kernel.js';
 
 const STAT = '/proc/net/stat/nf_conntrack';
 const COUNT = '/proc/sys/net/netfilter/nf_conntrack_count';
@@ -39,8 +46,19 @@ export interface ConntrackData {
   drops: number;
   /** Rises of the loss statistics, largest first. */
   losses: Array<{ stat: string; delta: number; meaning: string }>;
+  /** The tracker's events over the window (null: no window, or `events: false`). */
+  events: ConntrackEventsData | null;
+  /** Packets the kernel freed with a netfilter/conntrack drop reason in the namespace (null: not counted). */
+  dropReasons: { total: number; byReason: Record<string, number> } | null;
+  /** nf_conntrack_in verdicts and confirmation failures from kprobes (null: not run); `attachable` false where kprobes do not attach. */
+  kprobes: CtKernelData | null;
   notes: string[];
 }
+
+/** skb:kfree_skb reasons of netfilter and conntrack (NETFILTER_DROP; newer kernels add NF_* ones). */
+const NETFILTER_REASON = /^(NETFILTER_|NF_)|CONNTRACK/;
+const DROPS_PREFIX = 'drops-';
+const KPROBES_PREFIX = 'kprobes-';
 
 const MEANING: Record<string, string> = {
   drop: 'packets dropped because a new entry could not be made (table full, nothing evictable)',
@@ -49,6 +67,31 @@ const MEANING: Record<string, string> = {
   invalid: 'packets conntrack could not classify (out-of-window TCP, bad ICMP errors); dropped by `ct state invalid drop` rules',
 };
 
+/** drops.kernel's params for the namespace's netfilter drops (every group kept, no stacks). */
+function dropsParams(params: Params): Params {
+  return {
+    duration: params.duration as number,
+    ...(netnsOf(params) !== undefined ? { netns: netnsOf(params) } : {}),
+    src_ip: (params.src_ip as string | undefined) ?? '',
+    dst_ip: (params.dst_ip as string | undefined) ?? '',
+    protocol: (params.protocol as string | undefined) ?? 'any',
+    port: 0,
+    stacks: false,
+    top: 1000,
+  };
+}
+
+function eventFilters(params: Params): EventFilters {
+  const proto = params.protocol as string | undefined;
+  return {
+    ...(params.src_ip ? { srcIp: params.src_ip as string } : {}),
+    ...(params.dst_ip ? { dstIp: params.dst_ip as string } : {}),
+    ...(proto && proto !== 'any' ? { proto } : {}),
+    ...(params.src_port ? { srcPort: params.src_port as number } : {}),
+    ...(params.dst_port ? { dstPort: params.dst_port as number } : {}),
+  };
+}
+
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   const netns = netnsOf(params);
   const durationMs = params.duration as number;
@@ -56,8 +99,38 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const missing = netnsMissing(start, netns);
   if (missing) throw new Error(missing);
   if (durationMs === 0) return;
-  await io.sleep(durationMs);
-  await readFilesIn(io, 'conntrack-end', netns, PATHS);
+  // The window: kprobes attached (where they can be), the event listener subscribed, then the
+  // wait and the second read; the listener and the kprobes stop after it.
+  const window = async (windowIO: ProbeIO) => {
+    const kprobes = params.kprobes !== false ? await startConntrackKprobes(windowIO, KPROBES_PREFIX, kprobeFilters(params), NETFILTER_CT_PROGRAMS) : undefined;
+    const wio = kprobes?.windowIO ?? windowIO;
+    const listener = params.events !== false ? await listenEvents(wio, netns) : undefined;
+    try {
+      await wio.sleep(durationMs);
+      await readFilesIn(wio, 'conntrack-end', netns, PATHS);
+    } finally {
+      await listener?.stop();
+      await kprobes?.finish();
+    }
+  };
+  if (params.drop_reasons === false) return window(io);
+  await collectDrops(dropsParams(params), io, { prefix: DROPS_PREFIX, window: (_snapshot, windowIO) => window(windowIO) });
+}
+
+function kprobeFilters(params: Params) {
+  return {
+    ...(params.src_ip ? { saddr: params.src_ip as string } : {}),
+    ...(params.dst_ip ? { daddr: params.dst_ip as string } : {}),
+    proto: PROTOCOLS[(params.protocol as string | undefined) ?? 'any'] ?? 0,
+  };
+}
+
+/** The netfilter drop reasons of drops.kernel's session, when it ran. */
+function dropReasonsOf(records: RawRecord[], params: Params): ConntrackData['dropReasons'] {
+  if (!records.some((r) => r.name === `${DROPS_PREFIX}attach`)) return null;
+  const drops = parseDrops(records, dropsParams(params), { prefix: DROPS_PREFIX }).data;
+  const byReason = Object.fromEntries(Object.entries(drops.byReason).filter(([r]) => NETFILTER_REASON.test(r)));
+  return { total: Object.values(byReason).reduce((n, v) => n + v, 0), byReason };
 }
 
 /** Sums the per-CPU rows of /proc/net/stat/nf_conntrack (hex fields under a header line). */
@@ -129,6 +202,12 @@ function parse(records: RawRecord[], params: Params): ProbeResult<ConntrackData>
   const max = last.max ?? 0;
   const fillPct = max > 0 ? Math.round((count / max) * 1000) / 10 : 0;
   const full = max > 0 && count >= max * 0.99;
+  const evRec = recordedEvents(records);
+  const events = evRec ? summariseEvents(evRec, eventFilters(params), Math.max(1, (params.top as number | undefined) ?? 10)) : null;
+  if (events?.error) notes.push(`no conntrack events: ${events.error}`);
+  if (events && events.overflows > 0) notes.push(`the event listener overflowed ${events.overflows} time(s): the event counts miss some`);
+  const kprobes = parseConntrackKprobes(records, KPROBES_PREFIX);
+  if (kprobes && !kprobes.attachable) notes.push(`nf_conntrack_in verdicts not counted: ${kprobes.failed.length} of ${kprobes.failed.length + kprobes.attached.length} kprobe programs did not attach (${kprobes.failed[0]})`);
   const losses = LOSS_STATS.filter((s) => (stats[s] ?? 0) > 0)
     .map((s) => ({ stat: s, delta: stats[s]!, meaning: MEANING[s]! }))
     .sort((a, b) => b.delta - a.delta);
@@ -145,15 +224,19 @@ function parse(records: RawRecord[], params: Params): ProbeResult<ConntrackData>
     stats,
     drops: stats.drop ?? 0,
     losses,
+    events,
+    dropReasons: dropReasonsOf(records, params),
+    kprobes,
     notes,
   };
   const when = cumulative ? 'since boot' : `in ${formatMs(data.durationMs)}`;
   const fill = max > 0 ? `${count} of ${max} entries (${fillPct}%)` : `${count} entries (no limit)`;
   const lossText = losses.length === 0 ? `no conntrack drops ${when}` : `${losses.map((l) => `${l.stat} +${l.delta}`).join(', ')} ${when}`;
   const severity = (stats.drop ?? 0) > 0 || (stats.insert_failed ?? 0) > 0 ? 'critical' : losses.length > 0 || full ? 'warning' : 'info';
+  const eventText = events?.listened ? `; events NEW ${events.byType.NEW}, UPDATE ${events.byType.UPDATE}, DESTROY ${events.byType.DESTROY}${events.destroyedEarly > 0 ? ` (${events.destroyedEarly} destroyed unassured)` : ''}` : '';
   return {
     data,
-    summary: loaded ? `${lossText}; table ${fill}${full ? ', full' : ''}` : notes[0]!,
+    summary: loaded ? `${lossText}${eventText}; table ${fill}${full ? ', full' : ''}` : notes[0]!,
     severity,
     charts: chartsOf(data, when),
     tables: tablesOf(data),
@@ -161,8 +244,14 @@ function parse(records: RawRecord[], params: Params): ProbeResult<ConntrackData>
 }
 
 function chartsOf(data: ConntrackData, when: string): ChartSpec[] {
-  if (data.losses.length === 0) return [];
-  return [{ kind: 'bar', title: `Conntrack losses ${when}`, unit: 'packets', bars: data.losses.map((l) => ({ label: l.stat, value: l.delta })) }];
+  const charts: ChartSpec[] = [];
+  if (data.losses.length > 0) charts.push({ kind: 'bar', title: `Conntrack losses ${when}`, unit: 'packets', bars: data.losses.map((l) => ({ label: l.stat, value: l.delta })) });
+  const ev = data.events;
+  if (ev && ev.total > 0) {
+    const bars = Object.entries(ev.byProtocol).flatMap(([proto, t]) => EVENT_TYPES.filter((k) => t[k] > 0).map((k) => ({ label: `${proto} ${k}`, value: t[k] })));
+    charts.push({ kind: 'bar', title: `Conntrack events ${when}`, unit: 'events', bars });
+  }
+  return charts;
 }
 
 function tablesOf(data: ConntrackData): TableSpec[] {
@@ -175,7 +264,34 @@ function tablesOf(data: ConntrackData): TableSpec[] {
     if (k === 'entries') continue;
     rows.push([k, v, MEANING[k] ?? '']);
   }
-  return [{ title: 'Connection tracker', columns: ['statistic', 'value', 'meaning'], rows }];
+  const tables: TableSpec[] = [{ title: 'Connection tracker', columns: ['statistic', 'value', 'meaning'], rows }];
+  const ev = data.events;
+  if (ev && ev.topFlows.length > 0) {
+    tables.push({
+      title: 'Entries with the most events',
+      columns: ['flow', 'events', 'NEW', 'UPDATE', 'DESTROY', 'last state', 'assured'],
+      rows: ev.topFlows.map((f) => [f.flow, f.events, f.byType.NEW, f.byType.UPDATE, f.byType.DESTROY, f.lastState ?? '', f.assured ? 'yes' : 'no']),
+    });
+  }
+  if (ev && ev.earlyDestroys.length > 0) {
+    tables.push({
+      title: `Entries destroyed before they were assured (${ev.destroyedEarly})`,
+      columns: ['flow', 'state', 'lifetime ms'],
+      rows: ev.earlyDestroys.map((e) => [e.flow, e.state ?? '', e.lifetimeMs ?? '']),
+    });
+  }
+  const k = data.kprobes;
+  if (k && k.attached.length > 0) {
+    tables.push({
+      title: 'nf_conntrack_in verdicts',
+      columns: ['path', ...VERDICTS, 'confirm failures'],
+      rows: [
+        ['netfilter', ...VERDICTS.map((v) => k.netfilter.byVerdict[v]), k.netfilter.confirmFailures],
+        ['OVS ct()', ...VERDICTS.map((v) => k.ovs.byVerdict[v]), k.ovs.confirmFailures],
+      ],
+    });
+  }
+  return tables;
 }
 
 export const netConntrack: ProbeDefinition<ConntrackData> = {
@@ -183,8 +299,10 @@ export const netConntrack: ProbeDefinition<ConntrackData> = {
   title: 'Connection tracking: table fill and drops',
   description: `Reads the connection tracker's statistics (\`${STAT}\`, one row per CPU, summed) and the table's fill (\`nf_conntrack_count\` against \`nf_conntrack_max\`) at the start and the end of \`duration\`.
 
-A **full table** drops the first packet of every new connection: the kernel frees it with \`NETFILTER_DROP\` at the conntrack hook (\`nf_hook_slow\`), no nftables rule counter moves, and \`drop\` rises here (\`early_drop\` rises when an unassured entry could be evicted instead). \`insert_failed\` counts entries that clashed at confirmation (often parallel UDP/DNS from one socket); \`invalid\` counts packets conntrack could not classify, which \`ct state invalid drop\` rules then drop. \`netns\` reads another network namespace's tracker (\`ip netns exec\`, or \`nsenter\` for a path); the table limit is global on Linux. \`duration: 0\` reads once: totals since boot. No BPF.`,
-  normal: `\`drop\`, \`early_drop\` and \`insert_failed\` stay at 0 and the table is well below \`nf_conntrack_max\` (under 80%). A few \`invalid\` packets are normal on busy hosts; \`search_restart\` rising is harmless (the table was resized or an entry moved).`,
+A **full table** drops the first packet of every new connection: the kernel frees it with \`NETFILTER_DROP\` at the conntrack hook (\`nf_hook_slow\`), no nftables rule counter moves, and \`drop\` rises here (\`early_drop\` rises when an unassured entry could be evicted instead). \`insert_failed\` counts entries that clashed at confirmation (often parallel UDP/DNS from one socket); \`invalid\` counts packets conntrack could not classify, which \`ct state invalid drop\` rules then drop. \`netns\` reads another network namespace's tracker (\`ip netns exec\`, or \`nsenter\` for a path); the table limit is global on Linux. \`duration: 0\` reads once: totals since boot.
+
+Over a window it also records the tracker's **events** from netlink (\`conntrack -E\` of conntrack-tools, run inside the namespace): NEW, UPDATE and DESTROY by protocol and by TCP state, the entries with the most events, and the entries **destroyed before they were assured** (no answer, a reset, evicted by \`early_drop\`). The filters (\`src_ip\`, \`dst_ip\`, \`protocol\`, \`src_port\`, \`dst_port\`) select events by their original direction. It counts the packets the kernel freed with a netfilter drop reason (\`NETFILTER_DROP\`, from skb:kfree_skb, drops.kernel's programs) in the namespace, and, where kprobes attach, what \`nf_conntrack_in\` decided for each packet (tracked as new/established/related, invalid, dropped, untracked) and the entries \`__nf_conntrack_confirm\` could not insert; on a kernel without kprobes those programs load but do not attach, and the finding says so.`,
+  normal: `\`drop\`, \`early_drop\` and \`insert_failed\` stay at 0 and the table is well below \`nf_conntrack_max\` (under 80%). A few \`invalid\` packets are normal on busy hosts; \`search_restart\` rising is harmless (the table was resized or an entry moved). Events: about as many DESTROY as NEW over a long window; entries destroyed unassured are connection attempts nobody answered (scans, a dead peer) and should be few.`,
   replaces: ['trace_conntrack.py'],
   params: {
     duration: {
@@ -197,10 +315,20 @@ A **full table** drops the first packet of every new connection: the kernel free
       type: 'string',
       description: 'Read the tracker of this network namespace: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: the namespace ebpfnet runs in.',
     },
+    src_ip: { type: 'ip', description: 'Only events (and kprobe verdicts) of IPv4 entries from this address.', cliOption: 'src-ip' },
+    dst_ip: { type: 'ip', description: 'Only events (and kprobe verdicts) of IPv4 entries to this address.', cliOption: 'dst-ip' },
+    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only events of this L4 protocol.' },
+    src_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only events of entries from this port (0 = any).' },
+    dst_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only events of entries to this port (0 = any).' },
+    events: { type: 'boolean', default: true, description: 'Record the conntrack events of the window (`conntrack -E`).' },
+    drop_reasons: { type: 'boolean', default: true, description: 'Count the netfilter drop reasons of skb:kfree_skb in the namespace (BPF).' },
+    kprobes: { type: 'boolean', default: true, description: "Count nf_conntrack_in's verdicts with kprobes, where the kernel has them." },
+    top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many entries to list.' },
   },
-  requirements: [],
-  overhead: 'none',
-  driver: 'command',
+  requirements: [{ kind: 'root' }],
+  overhead: 'low',
+  budget: DROPS_BUDGET,
+  driver: 'native',
   collect,
   parse,
 };

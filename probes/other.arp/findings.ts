@@ -2,7 +2,7 @@
 // (one IP claimed by several MACs), storms (gratuitous or unsolicited ARP faster than a
 // threshold from one MAC), unsolicited replies and MAC mismatches, with per-device totals.
 import { formatMs } from '../../engine/duration.js';
-import { attachTable, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import { attachTable, loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { BarChart, ChartSpec, ProbeResult, Severity, TableSpec } from '../../engine/probe/types.js';
 import type { ArpMethod } from './attach.js';
@@ -274,11 +274,7 @@ export function arpFinding(att: AttachCapture, scope: Scope, dump: DumpCapture, 
   }
 
   const data: ArpData = {
-    method: att.method,
-    btf: att.btf,
-    loadMs: att.loadMs,
-    attach: att.attach,
-    ...(att.fallback !== undefined ? { fallback: att.fallback } : {}),
+    ...loadedFields(att),
     windowMs: dump.windowMs,
     ...(overhead ? { overhead } : {}),
     ...(stopped ? { stopped } : {}),

@@ -3,6 +3,7 @@
 // and the drops of those packets (OVS drop reasons on 6.4+, any drop reason before), in the
 // kernel. The session is recorded as capture records (`kernel-*`), so a replay re-parses it
 // without loading anything. On a userspace-datapath host (this project's lab) it never runs.
+import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { runCommand } from '../../engine/exec.js';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
@@ -50,12 +51,83 @@ export function openOvsObject(filters?: KernelFilters): BpfObject {
   });
 }
 
-interface AttachCapture {
+/** What loading an object and attaching each of its kprobe/tracing programs gave (capture `<prefix>attach`). */
+export interface AttachCapture {
   loadMs: number;
   attached: Array<{ program: string; kind: string; target: string }>;
   failed: Array<{ program: string; kind: string; target: string; error: string }>;
   /** Set when the object could not be loaded at all. */
   error?: string;
+}
+
+const KPROBE_PMU = '/sys/bus/event_source/devices/kprobe';
+const NO_KPROBES = `this kernel has no kprobes (no ${KPROBE_PMU}): not loaded`;
+
+/** Kernels since 4.17 register the kprobe PMU exactly when they have kprobes. */
+function kprobesPresent(): boolean {
+  return existsSync(KPROBE_PMU);
+}
+
+/** A program of an object and where it attaches: `kprobe`/`kretprobe` by function name, else its BTF section target. */
+export interface ProgramTarget {
+  program: string;
+  kind: string;
+  target: string;
+}
+
+/**
+ * Loads the object `open` gives and attaches each program it can: a kernel without kprobes
+ * fails those (reported in `failed`), and what did attach still counts. No object is returned
+ * when nothing attached (it is closed).
+ */
+export function loadAndAttach(open: () => BpfObject, programs: readonly ProgramTarget[]): { obj?: BpfObject; record: AttachCapture } {
+  const record: AttachCapture = { loadMs: 0, attached: [], failed: [] };
+  // Without kprobes a kprobe program verifies but can never attach: loading it only costs time.
+  const unattachable = kprobesPresent() ? [] : programs.filter((p) => p.kind === 'kprobe' || p.kind === 'kretprobe');
+  for (const p of unattachable) record.failed.push({ program: p.program, kind: p.kind, target: p.target, error: NO_KPROBES });
+  programs = programs.filter((p) => !unattachable.includes(p));
+  if (programs.length === 0) return { record };
+  let obj: BpfObject | undefined;
+  try {
+    obj = open();
+    obj.load();
+    record.loadMs = Math.round((obj.loadMs ?? 0) * 1000) / 1000;
+  } catch (err) {
+    obj?.close();
+    record.error = oneLine(err);
+    return { record };
+  }
+  for (const p of programs) {
+    try {
+      const prog = obj.program(p.program);
+      if (p.kind === 'kprobe') prog.attachKprobe(p.target);
+      else if (p.kind === 'kretprobe') prog.attachKretprobe(p.target);
+      else prog.attachTrace();
+      record.attached.push({ program: p.program, kind: p.kind, target: p.target });
+    } catch (err) {
+      record.failed.push({ program: p.program, kind: p.kind, target: p.target, error: oneLine(err) });
+    }
+  }
+  if (record.attached.length === 0) {
+    obj.close();
+    return { record };
+  }
+  return { obj, record };
+}
+
+/** A session (captures `<prefix>...`) whose attach is loadAndAttach; `attached`: some program attached. */
+export async function attachSession(io: ProbeIO, prefix: string, open: () => BpfObject, programs: readonly ProgramTarget[]): Promise<{ session: BpfSession; attached: boolean; attachedAt: number }> {
+  const session = new BpfSession(io, prefix);
+  const rec = await session.attach(async () => loadAndAttach(open, programs));
+  return { session, attached: (JSON.parse(rec.stdout) as AttachCapture).attached.length > 0, attachedAt: performance.now() };
+}
+
+/** The attach record's programs as `kind target`, and the failures as `kind target: why` (a failed load first). */
+export function attachLists(att: AttachCapture): { attached: string[]; failed: string[] } {
+  return {
+    attached: att.attached.map((a) => `${a.kind} ${a.target}`),
+    failed: [...(att.error ? [`load: ${att.error}`] : []), ...att.failed.map((f) => `${f.kind} ${f.target}: ${f.error}`)],
+  };
 }
 
 interface DumpCapture {
@@ -102,38 +174,7 @@ export async function startKernelSession(io: ProbeIO, filters: KernelFilters): P
     return JSON.stringify(capture);
   });
 
-  const session = new BpfSession(io, 'kernel-');
-  const attachRec = await session.attach(async () => {
-    const record: AttachCapture = { loadMs: 0, attached: [], failed: [] };
-    let obj: BpfObject | undefined;
-    try {
-      obj = openOvsObject(filters);
-      obj.load();
-      record.loadMs = Math.round((obj.loadMs ?? 0) * 1000) / 1000;
-    } catch (err) {
-      obj?.close();
-      record.error = oneLine(err);
-      return { record };
-    }
-    for (const p of OVS_PROGRAMS) {
-      try {
-        const prog = obj.program(p.program);
-        if (p.kind === 'kprobe') prog.attachKprobe(p.target);
-        else if (p.kind === 'kretprobe') prog.attachKretprobe(p.target);
-        else prog.attachTrace();
-        record.attached.push({ program: p.program, kind: p.kind, target: p.target });
-      } catch (err) {
-        record.failed.push({ program: p.program, kind: p.kind, target: p.target, error: oneLine(err) });
-      }
-    }
-    if (record.attached.length === 0) {
-      obj.close();
-      return { record };
-    }
-    return { obj, record };
-  });
-  const attached = (JSON.parse(attachRec.stdout) as AttachCapture).attached.length > 0;
-  const attachedAt = performance.now();
+  const { session, attached, attachedAt } = await attachSession(io, 'kernel-', () => openOvsObject(filters), OVS_PROGRAMS);
 
   return {
     windowIO: session.windowIO,
@@ -209,8 +250,7 @@ export function parseKernel(records: RawRecord[]): KernelDropsData | null {
   const add = (map: Record<string, number>, k: string, n: number) => (map[k] = (map[k] ?? 0) + n);
 
   const data: KernelDropsData = {
-    attached: att.attached.map((a) => `${a.kind} ${a.target}`),
-    failed: [...(att.error ? [`load: ${att.error}`] : []), ...att.failed.map((f) => `${f.kind} ${f.target}: ${f.error}`)],
+    ...attachLists(att),
     windowMs: dump.windowMs,
     received: {},
     lookups: 0,

@@ -3,7 +3,7 @@
 // driver): TX from net_dev_queue through the qdisc to the driver, RX from the driver's hand-off
 // to the socket. Histograms are aggregated in the kernel; what the session saw is recorded as
 // capture records, so a replay re-parses it without loading anything.
-import { attachTable, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, runWindowedSession } from '../../engine/probe/bpf-session.js';
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
@@ -290,12 +290,8 @@ function parse(records: RawRecord[]): ProbeResult<HostLatencyData> {
     ifindex: setup.ifindex,
     netns: setup.netns,
     filters: setup.filters,
-    method: att.method,
-    btf: att.btf,
-    loadMs: att.loadMs,
+    ...loadedFields(att),
     attachMs: round(att.attach.reduce((s, a) => s + a.attachMs, 0)),
-    attach: att.attach,
-    ...(att.fallback !== undefined ? { fallback: att.fallback } : {}),
     windowMs: dump.windowMs,
     ...(overhead ? { overhead } : {}),
     stages,

@@ -10,7 +10,7 @@ import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { inNetns, netnsMissing, netnsOf } from '../../engine/probe/netns.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ParamSpec, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { attachTable, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import { bucketsOf, percentiles, type RunqlatBucket } from '../cpu.runqlat/probe.js';
 import { fmtUs } from '../perf.vm-latency/probe.js';
 import { HOOKS, loadIcmpRtt, type IcmpRttMethod } from './attach.js';
@@ -351,11 +351,7 @@ function parse(records: RawRecord[]): ProbeResult<IcmpRttData> {
     filters: { srcIp: setup.srcIp, dstIp: setup.dstIp, direction: setup.direction },
     thresholdMs: setup.thresholdMs,
     timeoutMs: setup.timeoutMs,
-    method: att.method,
-    btf: att.btf,
-    loadMs: att.loadMs,
-    attach: att.attach,
-    ...(att.fallback !== undefined ? { fallback: att.fallback } : {}),
+    ...loadedFields(att),
     windowMs: dump.windowMs,
     ...(overhead ? { overhead } : {}),
     requests: sum((p) => p.requests),

@@ -9,7 +9,6 @@ import type { Finding, Params } from '../../engine/probe/types.js';
 import { attachPlan, programName, TRACEPOINTS, type RunqlatMethod } from '../../probes/cpu.runqlat/attach.js';
 import { cpuRunqlat, threadClass, type RunqlatData, type RunqlatThread } from '../../probes/cpu.runqlat/probe.js';
 import { tempBundle } from '../helpers/bundle.js';
-import { loadEveryProgram } from '../helpers/verifier.js';
 
 // The machine is shared (2 CPUs, other engineers' tests and VMs): assertions compare the same
 // target with and without contention we create, and are generous.
@@ -135,20 +134,27 @@ describe('cpu.runqlat', () => {
       plan.map((s) => s.method),
       ['raw_tracepoint', 'tp_btf', 'tracepoint'],
     );
+    const all = plan.flatMap((s) => s.programs);
+    assert.equal(all.length, 9);
     for (const mode of [0, 1, 2]) {
       // Each filter mode takes other branches: every one passes the verifier.
-      const all = loadEveryProgram('runqlat', plan, { filter_mode: mode, targ_tgid: 1, targ_extra: mode === 2 ? 1 : 0 }, (o) => {
-        if (mode !== 0) return;
-        for (const step of plan) {
-          const links = step.attach(o);
-          assert.deepEqual(
-            links.map((l) => l.target.replace(/^(sched:|tp_btf\/)/, '')),
-            [...TRACEPOINTS],
-            step.method,
-          );
+      const o = BpfObject.open(bpfObjectPath('runqlat'), { autoload: Object.fromEntries(all.map((p) => [p, true])), globals: { filter_mode: mode, targ_tgid: 1, targ_extra: mode === 2 ? 1 : 0 } });
+      try {
+        o.load();
+        assert.deepEqual(o.programs().map((p) => p.name).sort(), [...all].sort());
+        if (mode === 0) {
+          for (const step of plan) {
+            const links = step.attach(o);
+            assert.deepEqual(
+              links.map((l) => l.target.replace(/^(sched:|tp_btf\/)/, '')),
+              [...TRACEPOINTS],
+              step.method,
+            );
+          }
         }
-      });
-      assert.equal(all.length, 9);
+      } finally {
+        o.close();
+      }
     }
     assert.equal(programName('sched_wakeup_new', 'raw_tracepoint'), 'runqlat_wakeup_new_raw_tp');
   });

@@ -3,8 +3,13 @@ import { before, describe, it } from 'node:test';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params, RawRecord } from '../../engine/probe/types.js';
 import { COUNTERS, netIface, sampleOffsets, type Counter, type IfaceData } from '../../probes/net.iface/probe.js';
-import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
+import { parseQueueStat } from '../../probes/net.iface/queues.js';
+import { canBuildTopologies, createVethPair, run, type VethPair } from '../helpers/netns.js';
 import { tempBundle } from '../helpers/bundle.js';
+import { quietPair, udpFrameBytes, udpFromNs, udpSink } from '../helpers/netdev-probes.js';
+import { withTrafficInWindow } from '../helpers/probe-window.js';
+import { assertReplaysSame } from '../helpers/replay.js';
+import { availableParallelism } from 'node:os';
 
 
 function iface(params: Record<string, unknown>) {
@@ -166,6 +171,96 @@ describe('net.iface on a veth pair', () => {
   });
 });
 
+const QUEUES = 4;
+
+/**
+ * A 4-queue veth pair whose host end counts per RX queue: GRO on the host end gives its queues
+ * NAPI (veth counts rx_queue_N_xdp_packets there), and the namespace end sends without TSO/GSO
+ * so that its UDP is eligible for that path. The host end's RX queue is the sender's TX queue.
+ */
+async function queuedPair(t: Parameters<typeof quietPair>[0]): Promise<VethPair> {
+  const pair = await quietPair(t, { queues: QUEUES });
+  await run(['ethtool', '-K', pair.hostDev, 'gro', 'on']);
+  await pair.inNs(['ethtool', '-K', pair.peerDev, 'tso', 'off', 'gso', 'off']);
+  return pair;
+}
+
+/** XPS on the namespace end: every CPU sends through TX queue `queue` only. */
+async function steerTo(pair: VethPair, queue: number): Promise<void> {
+  const all = ((1 << availableParallelism()) - 1).toString(16);
+  for (let q = 0; q < QUEUES; q++) {
+    await pair.inNs(['sh', '-c', `echo ${q === queue ? all : 0} > /sys/class/net/${pair.peerDev}/queues/tx-${q}/xps_cpus`]);
+  }
+}
+
+function rxQueues(f: Finding, dev: string) {
+  const d = device(f, dev);
+  assert.ok(d.queues, `${dev} has queues`);
+  return d.queues.queues.filter((q) => q.direction === 'rx');
+}
+
+describe('net.iface per queue on a 4-queue veth', () => {
+  before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
+
+  it('counts traffic steered to one queue by XPS on that queue only, names it as a skew, and replays the same', async (t) => {
+    const pair = await queuedPair(t);
+    await steerTo(pair, 2);
+    const sink = await udpSink(pair);
+    t.after(() => sink.close());
+    const n = 500;
+    const payload = 100;
+    const b = await tempBundle(t, 'ebpfnet-iface-q-');
+    const params = { devices: [pair.hostDev], duration: '1500ms', interval: '500ms' };
+    const probe = withTrafficInWindow(netIface, () => udpFromNs(pair, n, payload));
+    const f = await runProbe(probe, iface(params), b.opts('steered'));
+    assert.equal(f.status, 'ok', f.reason);
+    t.diagnostic(f.summary);
+    const data = f.data as IfaceData;
+    const d = device(f, pair.hostDev);
+    assert.equal(d.deltas.rx_packets, n);
+    assert.deepEqual({ rx: d.queues!.rx, tx: d.queues!.tx, counted: d.queues!.counted }, { rx: QUEUES, tx: QUEUES, counted: true });
+    const rx = rxQueues(f, pair.hostDev);
+    assert.deepEqual(rx.map((q) => [q.queue, q.packets]), [[0, 0], [1, 0], [2, n], [3, 0]]);
+    // The NAPI path counts skb->len, the link-layer header pulled.
+    assert.equal(rx[2]!.bytes, n * (udpFrameBytes(payload) - 14));
+    assert.equal(rx.reduce((s, q) => s + q.packets!, 0), d.deltas.rx_packets, 'the queues add up to the device');
+    assert.deepEqual(rx.map((q) => q.drops), [0, 0, 0, 0]);
+    // veth's TX queues count only XDP transmits (no packets counter); their watchdog stayed quiet, no BQL.
+    const tx = d.queues!.queues.filter((q) => q.direction === 'tx');
+    assert.deepEqual(tx.map((q) => [q.packets, q.txTimeouts, q.bql]), Array.from({ length: QUEUES }, () => [null, 0, undefined]));
+    assert.deepEqual(data.queueSkew, [{ device: pair.hostDev, direction: 'rx', queue: 2, share: 1, packets: n, queues: QUEUES }]);
+    assert.deepEqual(data.queueDrops, []);
+    assert.deepEqual(data.txTimeouts, []);
+    assert.equal(f.severity, 'warning');
+    assert.match(f.summary, new RegExp(`; ${pair.hostDev} rx queue 2 took 100% of ${n} packets \\(4 queues\\)$`));
+    const bars = f.charts.find((c) => c.kind === 'bar' && c.title.startsWith(`${pair.hostDev}: packets per queue`));
+    assert.ok(bars && bars.kind === 'bar');
+    assert.deepEqual(bars.bars.filter((x) => x.label.startsWith('rx')), [0, 1, 2, 3].map((q) => ({ label: `rx-${q}`, value: q === 2 ? n : 0 })));
+    assert.ok(f.tables.some((tb) => tb.title.startsWith('Queues') && tb.rows.some((r) => r[0] === pair.hostDev && r[1] === 'rx-2' && r[2] === n)));
+    await assertReplaysSame(netIface, params, b, 'steered', f);
+  });
+
+  it('spreads many flows over the queues without a skew; the queues add up to the device', async (t) => {
+    const pair = await queuedPair(t);
+    const sink = await udpSink(pair);
+    t.after(() => sink.close());
+    const senders = 8;
+    const each = 50;
+    const b = await tempBundle(t, 'ebpfnet-iface-q-');
+    // Each sender is its own socket, so its own flow hash: the namespace end picks a TX queue per flow.
+    const probe = withTrafficInWindow(netIface, async () => void (await Promise.all(Array.from({ length: senders }, () => udpFromNs(pair, each, 64)))));
+    const f = await runProbe(probe, iface({ devices: [pair.hostDev], duration: '2s', interval: '1s' }), b.opts('spread'));
+    assert.equal(f.status, 'ok', f.reason);
+    t.diagnostic(f.summary);
+    const rx = rxQueues(f, pair.hostDev);
+    assert.equal(rx.reduce((s, q) => s + q.packets!, 0), senders * each);
+    assert.equal(device(f, pair.hostDev).deltas.rx_packets, senders * each);
+    assert.ok(rx.filter((q) => q.packets! > 0).length >= 2, JSON.stringify(rx.map((q) => q.packets)));
+    assert.deepEqual((f.data as IfaceData).queueSkew, []);
+    assert.equal(f.severity, 'info');
+  });
+});
+
 /** Synthetic sysfs reads of one device: values per sample (undefined = the device is gone). */
 function recordsFor(dev: string, samples: Array<{ at: number; values?: Partial<Record<Counter, number>>; carrier?: string }>): RawRecord[] {
   const out: RawRecord[] = [{ seq: 1, op: 'readdir', name: 'devices', path: '/sys/class/net', at: 0, durationMs: 0, stdout: `${dev}\n`, stderr: '', exitCode: 0 }];
@@ -269,5 +364,48 @@ describe('net.iface parser', () => {
     assert.deepEqual(sampleOffsets(5000, 1000), [0, 1000, 2000, 3000, 4000, 5000]);
     assert.deepEqual(sampleOffsets(5000, 2000), [0, 2000, 4000, 5000]);
     assert.deepEqual(sampleOffsets(500, 1000), [0, 500]);
+  });
+
+  it('reads per-queue counters of the common drivers, queue drops and TX watchdog timeouts', () => {
+    assert.deepEqual(parseQueueStat('rx_queue_3_packets'), { direction: 'rx', queue: 3, name: 'packets' });
+    assert.deepEqual(parseQueueStat('rx_queue_0_xdp_packets'), { direction: 'rx', queue: 0, name: 'xdp_packets' });
+    assert.deepEqual(parseQueueStat('tx-12.bytes'), { direction: 'tx', queue: 12, name: 'bytes' });
+    assert.deepEqual(parseQueueStat('rx7_packets'), { direction: 'rx', queue: 7, name: 'packets' });
+    assert.deepEqual(parseQueueStat('queue_1_tx_packets'), { direction: 'tx', queue: 1, name: 'packets' });
+    assert.equal(parseQueueStat('rx_packets'), null);
+    assert.equal(parseQueueStat('peer_ifindex'), null);
+
+    const recs = recordsFor('eth0', [
+      { at: 0, values: { rx_packets: 0 } },
+      { at: 1000, values: { rx_packets: 1000 } },
+    ]);
+    const rec = (name: string, extra: Partial<RawRecord>): RawRecord => ({ seq: recs.length + 1, op: 'exec', name, at: 0, durationMs: 0, stdout: '', stderr: '', exitCode: 0, ...extra });
+    recs.push(rec('queues-eth0', { op: 'readdir', path: '/sys/class/net/eth0/queues', stdout: 'rx-0\nrx-1\ntx-0\ntx-1\n' }));
+    const virtio = (rx0: number, rx1: number, drops1: number, tx0: number) =>
+      `NIC statistics:\n     rx_queue_0_packets: ${rx0}\n     rx_queue_0_bytes: ${rx0 * 100}\n     rx_queue_0_drops: 0\n     rx_queue_1_packets: ${rx1}\n     rx_queue_1_bytes: ${rx1 * 100}\n     rx_queue_1_drops: ${drops1}\n     tx_queue_0_packets: ${tx0}\n     tx_queue_1_packets: 0\n`;
+    recs.push(rec('ethtool-start-eth0', { stdout: virtio(10, 5, 1, 0) }));
+    recs.push(rec('ethtool-end-eth0', { stdout: virtio(20, 995, 4, 7) }));
+    for (const [k, timeouts] of [[0, 1], [1, 3]] as const) {
+      recs.push(rec(`s${k}-q-tx0`, { op: 'read', path: '/sys/class/net/eth0/queues/tx-0/tx_timeout', stdout: `${timeouts}\n`, at: k * 1000 }));
+      recs.push(rec(`s${k}-q-tx0-inflight`, { op: 'read', path: '/sys/class/net/eth0/queues/tx-0/byte_queue_limits/inflight', stdout: `${k * 3000}\n`, at: k * 1000 }));
+    }
+    const r = netIface.parse(recs, params);
+    const data = r.data as IfaceData;
+    const q = data.devices[0]!.queues!;
+    assert.deepEqual({ rx: q.rx, tx: q.tx, counted: q.counted }, { rx: 2, tx: 2, counted: true });
+    assert.deepEqual(q.queues.map((x) => [x.direction, x.queue, x.packets, x.bytes, x.drops]), [
+      ['rx', 0, 10, 1000, 0],
+      ['rx', 1, 990, 99000, 3],
+      ['tx', 0, 7, null, null],
+      ['tx', 1, 0, null, null],
+    ]);
+    assert.equal(q.queues[2]!.txTimeouts, 2);
+    assert.deepEqual(q.queues[2]!.bql, { inflight: 3000, limit: null });
+    assert.equal(q.queues[3]!.txTimeouts, null, 'no tx_timeout read for tx-1');
+    assert.deepEqual(data.queueSkew, [{ device: 'eth0', direction: 'rx', queue: 1, share: 0.99, packets: 1000, queues: 2 }]);
+    assert.deepEqual(data.queueDrops, [{ device: 'eth0', direction: 'rx', queue: 1, count: 3 }]);
+    assert.deepEqual(data.txTimeouts, [{ device: 'eth0', direction: 'tx', queue: 0, count: 2 }]);
+    assert.equal(r.severity, 'critical');
+    assert.match(r.summary, /; eth0 rx queue 1 dropped 3; eth0 tx queue 0 timed out 2×; eth0 rx queue 1 took 99% of 1000 packets \(2 queues\)$/);
   });
 });

@@ -1,32 +1,22 @@
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { before, describe, it } from 'node:test';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import { joinNameOnly, otherDevQueue, readDump, type DevQueueData } from '../../probes/other.dev-queue/probe.js';
 import { tempBundle } from '../helpers/bundle.js';
-import { canBuildTopologies, type VethPair } from '../helpers/netns.js';
+import { canBuildTopologies } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
-import { quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
+import { quietPair, request, udpFrameBytes, udpFromNs, udpSink } from '../helpers/netdev-probes.js';
 import { assertReplaysSame } from '../helpers/replay.js';
 
 const cannot = await canBuildTopologies();
-
-/** A UDP socket on the host's end (port 9), so that no ICMP port-unreachable goes back; counts what arrives. */
-async function listener(pair: VethPair): Promise<{ received: () => number; close: () => void }> {
-  const sock = createSocket('udp4');
-  let received = 0;
-  sock.on('message', () => received++);
-  await new Promise<void>((resolve) => sock.bind({ address: pair.hostIp, port: 9 }, resolve));
-  return { received: () => received, close: () => sock.close() };
-}
 
 describe('other.dev-queue on a veth pair', () => {
   before(() => assert.equal(cannot, null, `cannot run: ${cannot}`));
 
   it('counts N UDP datagrams and N × frame bytes handed to the namespace end, all taken by the driver, nothing on the receiving end, and replays it', async (t) => {
     const pair = await quietPair(t);
-    const sink = await listener(pair);
+    const sink = await udpSink(pair);
     t.after(() => sink.close());
 
     const n = 25;
@@ -83,7 +73,7 @@ describe('other.dev-queue on a veth pair', () => {
 
   it('the classic tracepoint flavour counts the same (the fallback where tp_btf is refused); driver results, named only, join their device', async (t) => {
     const pair = await quietPair(t);
-    const sink = await listener(pair);
+    const sink = await udpSink(pair);
     t.after(() => sink.close());
     const name = new Uint8Array(16);
     name.set(Buffer.from(pair.peerDev));

@@ -7,7 +7,6 @@
 // packets, counted by reason. Filters that match nothing see nothing; each finding replays.
 // Needs root and iproute2 (tc).
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
 import { before, describe, it } from 'node:test';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
@@ -17,17 +16,18 @@ import type { Finding } from '../../engine/probe/types.js';
 import { attachPlan, HOOKS, hooksFor } from '../../probes/perf.host-latency/attach.js';
 import { perfHostLatency, type HostLatencyData, type StageId } from '../../probes/perf.host-latency/probe.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
-import { nsQdiscStats, quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
+import { nsQdiscStats, quietPair, request, udpFrameBytes, udpFromNs, udpSink } from '../helpers/netdev-probes.js';
 import { canBuildTopologies, run, type TeardownHost, type VethPair } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertReplaysSame } from '../helpers/replay.js';
-import { loadEveryProgram } from '../helpers/verifier.js';
+import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 
 const cannot = (await canBuildTopologies()) ?? (await run(['tc', '-V']).then(() => null, () => 'needs tc (apt-get install iproute2)'));
 
 const SENT = 20;
 const PAYLOAD = 1000;
-const PORT = 47123;
+/** The port udpFromNs sends to and udpSink listens on. */
+const PORT = 9;
 /** The shaper: 1 Mbit/s with a bucket of one frame, so each datagram waits for the one before. */
 const RATE_BPS = 1_000_000;
 const BURST = 1600;
@@ -36,19 +36,16 @@ const LATENCY_US = 8_000;
 const TX_STAGES: StageId[] = ['queue', 'enqueue', 'qdisc', 'start_xmit', 'driver'];
 const RX_STAGES: StageId[] = ['rx_entry', 'backlog', 'socket'];
 
-/** A UDP socket on the host's end of the pair, counting what it receives. */
+/** udpSink's socket on the host's end, closed when the test ends. */
 async function receiver(t: TeardownHost, pair: VethPair): Promise<{ received: () => number }> {
-  const sock: Socket = createSocket('udp4');
-  let n = 0;
-  sock.on('message', () => n++);
-  await new Promise<void>((resolve) => sock.bind(PORT, pair.hostIp, resolve));
-  t.after(() => sock.close());
-  return { received: () => n };
+  const sink = await udpSink(pair);
+  t.after(() => sink.close());
+  return sink;
 }
 
 /** Runs the probe with the datagrams sent inside its window. */
 async function measure(b: TempBundle, name: string, pair: VethPair, params: Record<string, unknown>): Promise<Finding> {
-  const def = withTrafficInWindow(perfHostLatency, () => udpFromNs(pair, SENT, PAYLOAD, PORT));
+  const def = withTrafficInWindow(perfHostLatency, () => udpFromNs(pair, SENT, PAYLOAD));
   const f = await runProbe(def, request('perf.host-latency', params), b.opts(name));
   assert.equal(f.status, 'ok', f.reason);
   return f;
@@ -75,10 +72,10 @@ function shaperWaitUs(i: number, frame: number): number {
 describe('perf.host-latency', () => {
   before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
 
-  it('every program of hostlat.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint in that order', () => {
+  it('every program of hostlat.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint attach in that order', () => {
     const plan = attachPlan();
-    assert.deepEqual(plan.map((s) => s.method), ['raw_tracepoint', 'tp_btf', 'tracepoint']);
-    assert.equal(loadEveryProgram('hostlat', plan, { targ_ifindex: 1, targ_saddr: Uint8Array.of(10, 0, 0, 1), targ_dport: 1, threshold_ns: 1n }).length, HOOKS.length * 3);
+    assertEveryFlavourAttaches('hostlat', plan, { targ_ifindex: 1, targ_saddr: Uint8Array.of(10, 0, 0, 1), targ_dport: 1, threshold_ns: 1n }, HOOKS.map((h) => h.name));
+    assert.equal(plan.flatMap((s) => s.programs).length, HOOKS.length * 3);
   });
 
   it('each flavour (raw_tp, tp_btf, classic tracepoint) attaches and follows every datagram to the driver and the socket', async (t) => {
@@ -91,7 +88,7 @@ describe('perf.host-latency', () => {
         o.load();
         step.attach(o);
         const before = sink.received();
-        await udpFromNs(pair, SENT, PAYLOAD, PORT);
+        await udpFromNs(pair, SENT, PAYLOAD);
         while (sink.received() < before + SENT) await new Promise((r) => setTimeout(r, 10));
         // enum hostlat_stage: driver (net_dev_xmit) 4, socket 7
         assert.deepEqual(slotTotals(o.map('totals'), { driver: 4, socket: 7 }), { driver: SENT, socket: SENT }, step.method);
@@ -201,7 +198,7 @@ describe('perf.host-latency', () => {
     };
     const findings = await Promise.all(
       runs.map(([name, params], i) => {
-        const traffic = i === 0 ? () => allAttached().then(() => udpFromNs(pair, SENT, PAYLOAD, PORT)) : async () => undefined;
+        const traffic = i === 0 ? () => allAttached().then(() => udpFromNs(pair, SENT, PAYLOAD)) : async () => undefined;
         return runProbe(withTrafficInWindow(perfHostLatency, traffic), request('perf.host-latency', params), b.opts(name));
       }),
     );

@@ -1,0 +1,508 @@
+// SPDX-License-Identifier: GPL-2.0
+/* other.udp-path: one UDP flow followed hook to hook across devices and namespaces.
+ *
+ * Every hook checks whether the skb carries the flow (IPv4, both addresses and ports; the
+ * answer too with `targ_both`). A packet is followed by its skb address, which stays the same
+ * through veth pairs, bridges and the local stack: the `packets` map remembers where each one
+ * was last seen, so each hop counts its packets (`hops`) and each pair of consecutive hops the
+ * time between them (`pairs`, a log2 histogram with count, sum and max). kfree_skb ends a packet
+ * as a drop (`drops`, by place and reason). On the receiving socket (sk_data_ready) the packet
+ * moves to the socket's queue of datagrams (`sockets`), which the application's reads
+ * (sock_recv_length) take in order. The first `sample_packets` packets also stream each hop to
+ * the ring buffer, so a report can show their journeys.
+ *
+ * Three attach flavours of the same handlers, chosen at load by the probe: raw_tp (with a
+ * cached minimal BTF for the CO-RE reads), tp_btf, the classic tracepoints. All but tp_btf
+ * start with autoload off ("?" prefix). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "count.h"
+#include "log2.h"
+#include "udppath.h"
+
+#define ETH_P_IP_ 0x0800
+#define IP_OFFSET_MASK_ 0x1FFF
+#define NO_HEADER_ 0xFFFF
+#define MSG_PEEK_ 2
+
+/* The flow, set before load: network byte order. All four are required (the probe checks). */
+const volatile __u32 targ_saddr = 0;
+const volatile __u32 targ_daddr = 0;
+const volatile __u16 targ_sport = 0;
+const volatile __u16 targ_dport = 0;
+const volatile __u8 targ_both = 0;      /* the answer (dst -> src) too */
+const volatile __u32 sample_packets = 0; /* packets whose every hop goes to the ring buffer */
+/* A packet not seen for this long is taken for a new one when its skb address comes back. */
+const volatile __u64 stale_ns = 1000000000ULL;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, UDPPATH_PACKETS);
+	__type(key, __u64);
+	__type(value, struct udppath_packet);
+} packets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, UDPPATH_HOPS);
+	__type(key, struct udppath_hop);
+	__type(value, struct udppath_hop_stats);
+} hops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, UDPPATH_PAIRS);
+	__type(key, struct udppath_pair);
+	__type(value, struct udppath_pair_stats);
+} pairs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, UDPPATH_DROPS);
+	__type(key, struct udppath_drop);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, UDPPATH_RING_BYTES);
+} events SEC(".maps");
+
+/* Packets sampled so far (racing CPUs may sample a few more than `sample_packets`). */
+__u32 sampled = 0;
+
+/* Followed UDP sockets: the datagrams queued on each, until read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, UDPPATH_SOCKETS);
+	__type(key, __u64);
+	__type(value, struct udppath_sockq);
+} sockets SEC(".maps");
+
+/* The skb each CPU is receiving (netif_receive_skb), for sk_data_ready. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} receiving SEC(".maps");
+
+TOTALS_MAP(UDPPATH_T_SLOTS);
+
+/*
+ * The way of the flow `skb` carries, or -1 when it is not the flow. `l3`: its IPv4 header.
+ */
+static __always_inline int way_of(struct sk_buff *skb, unsigned char *l3)
+{
+	struct iphdr ip;
+	__u16 ports[2];
+	unsigned char *l4;
+
+	if (!l3 || bpf_probe_read_kernel(&ip, sizeof(ip), l3))
+		return -1;
+	if (ip.version != 4 || ip.ihl < 5 || ip.protocol != IPPROTO_UDP)
+		return -1;
+	if (bpf_ntohs(ip.frag_off) & IP_OFFSET_MASK_)
+		return -1; /* a later fragment: no UDP header */
+	l4 = l3 + ip.ihl * 4;
+	if (l4 + sizeof(ports) > BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, tail)) {
+		bump_slot(&totals, UDPPATH_T_SHORT);
+		return -1;
+	}
+	if (bpf_probe_read_kernel(ports, sizeof(ports), l4))
+		return -1;
+	if (ip.saddr == targ_saddr && ip.daddr == targ_daddr && ports[0] == targ_sport && ports[1] == targ_dport)
+		return UDPPATH_FORWARD;
+	if (targ_both && ip.saddr == targ_daddr && ip.daddr == targ_saddr && ports[0] == targ_dport && ports[1] == targ_sport)
+		return UDPPATH_REVERSE;
+	return -1;
+}
+
+/* The IPv4 header of an skb whose network header offset is set (leaving, or past ip_rcv). */
+static __always_inline unsigned char *network_header(struct sk_buff *skb)
+{
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+
+	if (BPF_CORE_READ(skb, protocol) != bpf_htons(ETH_P_IP_) || nh == NO_HEADER_)
+		return NULL;
+	return BPF_CORE_READ(skb, head) + nh;
+}
+
+/* netif_receive_skb runs before the network header is reset: skb->data is at L3 there. */
+static __always_inline unsigned char *received_header(struct sk_buff *skb)
+{
+	if (BPF_CORE_READ(skb, protocol) != bpf_htons(ETH_P_IP_))
+		return NULL;
+	return BPF_CORE_READ(skb, data);
+}
+
+/* Adds `v` to `map`'s entry for `key`, created zeroed when new; NULL (counted) when full. */
+static __always_inline void *entry_of(void *map, const void *key, const void *zero)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	v = bpf_map_lookup_elem(map, key);
+	if (!v)
+		bump_slot(&totals, UDPPATH_T_NO_ENTRY);
+	return v;
+}
+
+static __always_inline void count_pair(struct udppath_hop *from, struct udppath_hop *to, __u64 ns)
+{
+	static const struct udppath_pair_stats zero;
+	struct udppath_pair key = { .from = *from, .to = *to };
+	struct udppath_pair_stats *v = entry_of(&pairs, &key, &zero);
+	__u32 slot;
+
+	if (!v)
+		return;
+	slot = log2_slot(ns, UDPPATH_SLOTS);
+	barrier_var(slot); /* one register for the check and the index: the verifier sees the bound */
+	if (slot >= UDPPATH_SLOTS)
+		return;
+	__sync_fetch_and_add(&v->slots[slot], 1);
+	__sync_fetch_and_add(&v->count, 1);
+	__sync_fetch_and_add(&v->sum_ns, ns);
+	/* racing CPUs on the same pair may lose a max: harmless */
+	if (ns > v->max_ns)
+		v->max_ns = ns;
+}
+
+static __always_inline void count_hop(struct udppath_hop *hop, __u32 step, __u64 now)
+{
+	struct udppath_hop_stats zero = { .first_ns = now };
+	struct udppath_hop_stats *v = entry_of(&hops, hop, &zero);
+
+	if (!v)
+		return;
+	__sync_fetch_and_add(&v->packets, 1);
+	__sync_fetch_and_add(&v->step_sum, step);
+}
+
+static __always_inline void sample(struct udppath_packet *p, __u32 len, __u32 reason, __u64 location)
+{
+	struct udppath_event *e;
+
+	if (!p->sampled)
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		bump_slot(&totals, UDPPATH_T_LOST_EVENTS);
+		return;
+	}
+	e->ns = p->ns;
+	e->first_ns = p->first_ns;
+	e->location = location;
+	e->hop = p->last;
+	e->step = p->step;
+	e->reason = reason;
+	e->len = len;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void hop_at(struct udppath_hop *h, __u8 hook, int way, struct net_device *dev)
+{
+	h->hook = hook;
+	h->way = way;
+	if (dev) {
+		h->ifindex = BPF_CORE_READ(dev, ifindex);
+		h->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	}
+}
+
+/*
+ * Counts the hop `p->last` of the packet followed as `key`: after the hop it was last seen at
+ * (the pair's time), or as a new packet when `starts` (else false: not followed).
+ */
+static __always_inline bool step_packet(__u64 key, struct udppath_packet *p, bool starts, __u64 now)
+{
+	struct udppath_packet *seen = bpf_map_lookup_elem(&packets, &key);
+
+	if (seen && (__s64)(now - seen->ns) < (__s64)stale_ns) {
+		/* stamped on two CPUs a hair apart: no time between them */
+		count_pair(&seen->last, &p->last, (__s64)(now - seen->ns) > 0 ? now - seen->ns : 0);
+		p->first_ns = seen->first_ns;
+		p->sampled = seen->sampled;
+		p->step = seen->step + 1;
+	} else if (!starts) {
+		return false;
+	} else {
+		p->first_ns = now;
+		if (sampled < sample_packets) {
+			__sync_fetch_and_add(&sampled, 1);
+			p->sampled = 1;
+		}
+	}
+	p->ns = now;
+	count_hop(&p->last, p->step, now);
+	return true;
+}
+
+/*
+ * One hop of the flow at a device hook or a free: `l3` is the skb's IPv4 header (NULL: not
+ * IPv4), `dev` the device (NULL: none). A consume only ends a packet already followed (a socket
+ * frees its datagrams long after they were queued, see on_enqueue); a drop may be its only hop.
+ */
+static __always_inline int on_hop(struct sk_buff *skb, unsigned char *l3, struct net_device *dev, __u8 hook, __u32 reason, __u64 location)
+{
+	__u64 key = (__u64)skb;
+	struct udppath_packet p = {};
+	int way = way_of(skb, l3);
+
+	if (way < 0)
+		return 0;
+	hop_at(&p.last, hook, way, dev);
+	if (!step_packet(key, &p, hook != UDPPATH_CONSUME, bpf_ktime_get_ns()))
+		return 0;
+	if (hook == UDPPATH_DROP) {
+		struct udppath_drop d = { .at = p.last, .reason = reason, .location = location };
+
+		if (!count_key(&drops, &d))
+			bump_slot(&totals, UDPPATH_T_NO_ENTRY);
+	}
+	sample(&p, BPF_CORE_READ(skb, len), reason, location);
+	if (hook == UDPPATH_DROP || hook == UDPPATH_CONSUME)
+		bpf_map_delete_elem(&packets, &key);
+	else
+		bpf_map_update_elem(&packets, &key, &p, BPF_ANY);
+	return 0;
+}
+
+/* netif_receive_skb: the skb this CPU is receiving, which sk_data_ready then queues (the
+ * receive runs to the socket in the same softirq). */
+static __always_inline int on_receive(struct sk_buff *skb)
+{
+	__u32 zero = 0;
+	__u64 *cur = bpf_map_lookup_elem(&receiving, &zero);
+
+	if (cur)
+		*cur = (__u64)skb;
+	return on_hop(skb, received_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_RECEIVE, 0, 0);
+}
+
+/* Appends a datagram to a followed socket's queue (`p`: the flow's; NULL: another flow's). */
+static __always_inline void push_queued(struct udppath_sockq *q, struct udppath_packet *p)
+{
+	struct udppath_queued *e;
+
+	if (q->tail - q->head >= UDPPATH_QUEUED) {
+		bump_slot(&totals, UDPPATH_T_QUEUE_FULL);
+		return;
+	}
+	e = &q->q[q->tail & (UDPPATH_QUEUED - 1)];
+	e->ns = p ? p->ns : 0;
+	e->first_ns = p ? p->first_ns : 0;
+	e->step = p ? p->step : 0;
+	e->sampled = p ? p->sampled : 0;
+	q->tail++;
+}
+
+/*
+ * sk_data_ready: a datagram was queued on `sk`. When it is the flow's (the skb being received on
+ * this CPU, for this socket's port), the packet's hop is counted and it moves to the socket's
+ * queue, where its read finds it. Other datagrams queued on a followed socket hold their place.
+ */
+static __always_inline int on_enqueue(struct sock *sk)
+{
+	static const struct udppath_sockq zero_q;
+	__u64 sk_key = (__u64)sk, key;
+	struct udppath_packet p = {};
+	struct udppath_sockq *q;
+	struct sk_buff *skb;
+	__u32 zero = 0;
+	__u64 *cur;
+	__u16 port;
+	int way;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
+		return 0;
+	cur = bpf_map_lookup_elem(&receiving, &zero);
+	key = cur ? *cur : 0;
+	if (cur)
+		*cur = 0;
+	q = bpf_map_lookup_elem(&sockets, &sk_key);
+	skb = (struct sk_buff *)key;
+	way = skb ? way_of(skb, network_header(skb)) : -1;
+	port = way == UDPPATH_FORWARD ? targ_dport : targ_sport;
+	if (way < 0 || BPF_CORE_READ(sk, __sk_common.skc_num) != bpf_ntohs(port)) {
+		if (q)
+			push_queued(q, NULL);
+		return 0;
+	}
+	/* UDP has cleared skb->dev by now: the hop is the socket's, in its namespace */
+	hop_at(&p.last, UDPPATH_ENQUEUE, way, NULL);
+	p.last.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	step_packet(key, &p, true, bpf_ktime_get_ns());
+	sample(&p, BPF_CORE_READ(skb, len), 0, 0);
+	bpf_map_delete_elem(&packets, &key);
+	if (!q) {
+		bpf_map_update_elem(&sockets, &sk_key, &zero_q, BPF_NOEXIST);
+		q = bpf_map_lookup_elem(&sockets, &sk_key);
+		if (!q) {
+			bump_slot(&totals, UDPPATH_T_NO_ENTRY);
+			return 0;
+		}
+	}
+	q->at = p.last;
+	push_queued(q, &p);
+	return 0;
+}
+
+/* sock_recv_length: the application read `ret` bytes from `sk`: the oldest datagram queued. */
+static __always_inline int on_read(struct sock *sk, int ret, int flags)
+{
+	__u64 sk_key = (__u64)sk, now;
+	struct udppath_packet p = {};
+	struct udppath_queued *e;
+	struct udppath_sockq *q;
+
+	if (ret < 0 || (flags & MSG_PEEK_))
+		return 0;
+	q = bpf_map_lookup_elem(&sockets, &sk_key);
+	if (!q || q->head == q->tail)
+		return 0;
+	e = &q->q[q->head & (UDPPATH_QUEUED - 1)];
+	q->head++;
+	if (!e->ns)
+		return 0;
+	now = bpf_ktime_get_ns();
+	p.last.hook = UDPPATH_READ;
+	p.last.way = q->at.way;
+	p.last.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	p.first_ns = e->first_ns;
+	p.sampled = e->sampled;
+	p.step = e->step + 1;
+	p.ns = now;
+	count_pair(&q->at, &p.last, (__s64)(now - e->ns) > 0 ? now - e->ns : 0);
+	count_hop(&p.last, p.step, now);
+	sample(&p, ret, 0, 0);
+	return 0;
+}
+
+static __always_inline struct net_device *txq_dev(const struct netdev_queue *txq)
+{
+	return txq ? BPF_CORE_READ(txq, dev) : NULL;
+}
+
+/* The handlers of one flavour: `FLAVOUR` names them (udppath_<hook>_<flavour>). */
+#define TYPED_HANDLERS(SECPREFIX, FLAVOUR)                                                              \
+	SEC(SECPREFIX "net_dev_queue")                                                                  \
+	int BPF_PROG(udppath_queue_##FLAVOUR, struct sk_buff *skb)                                      \
+	{                                                                                               \
+		return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_QUEUE, 0, 0);  \
+	}                                                                                               \
+	SEC(SECPREFIX "qdisc_dequeue")                                                                  \
+	int BPF_PROG(udppath_dequeue_##FLAVOUR, struct Qdisc *q, const struct netdev_queue *txq, int n, \
+		     struct sk_buff *skb)                                                               \
+	{                                                                                               \
+		if (!skb)                                                                               \
+			return 0;                                                                       \
+		return on_hop(skb, network_header(skb), txq_dev(txq), UDPPATH_DEQUEUE, 0, 0);           \
+	}                                                                                               \
+	SEC(SECPREFIX "net_dev_start_xmit")                                                             \
+	int BPF_PROG(udppath_xmit_##FLAVOUR, struct sk_buff *skb, struct net_device *dev)               \
+	{                                                                                               \
+		return on_hop(skb, network_header(skb), dev, UDPPATH_XMIT, 0, 0);                       \
+	}                                                                                               \
+	SEC(SECPREFIX "netif_receive_skb")                                                              \
+	int BPF_PROG(udppath_receive_##FLAVOUR, struct sk_buff *skb)                                    \
+	{                                                                                               \
+		return on_receive(skb);                                                                 \
+	}                                                                                               \
+	SEC(SECPREFIX "sk_data_ready")                                                                  \
+	int BPF_PROG(udppath_enqueue_##FLAVOUR, struct sock *sk)                                        \
+	{                                                                                               \
+		return on_enqueue(sk);                                                                  \
+	}                                                                                               \
+	SEC(SECPREFIX "sock_recv_length")                                                               \
+	int BPF_PROG(udppath_read_##FLAVOUR, struct sock *sk, int ret, int flags)                       \
+	{                                                                                               \
+		return on_read(sk, ret, flags);                                                         \
+	}                                                                                               \
+	SEC(SECPREFIX "kfree_skb")                                                                      \
+	int BPF_PROG(udppath_drop_##FLAVOUR, struct sk_buff *skb, void *location, enum skb_drop_reason reason) \
+	{                                                                                               \
+		return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_DROP, reason,  \
+			      (__u64)location);                                                         \
+	}                                                                                               \
+	SEC(SECPREFIX "consume_skb")                                                                    \
+	int BPF_PROG(udppath_consume_##FLAVOUR, struct sk_buff *skb)                                    \
+	{                                                                                               \
+		return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_CONSUME, 0, 0); \
+	}
+
+/* raw_tp: untyped arguments, read with BPF_CORE_READ (probe-read) only. */
+TYPED_HANDLERS("?raw_tp/", raw)
+/* tp_btf: the same, typed. */
+TYPED_HANDLERS("tp_btf/", btf)
+
+/* Classic tracepoints: the skb address (and the drop's reason and location) from the record. */
+#define SKB_OF(args) ((struct sk_buff *)(args)->skbaddr)
+
+SEC("?tracepoint/net/net_dev_queue")
+int udppath_queue_tp(struct trace_event_raw_net_dev_template *args)
+{
+	struct sk_buff *skb = SKB_OF(args);
+
+	return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_QUEUE, 0, 0);
+}
+
+SEC("?tracepoint/qdisc/qdisc_dequeue")
+int udppath_dequeue_tp(struct trace_event_raw_qdisc_dequeue *args)
+{
+	struct sk_buff *skb = SKB_OF(args);
+
+	if (!skb)
+		return 0;
+	return on_hop(skb, network_header(skb), txq_dev(args->txq), UDPPATH_DEQUEUE, 0, 0);
+}
+
+SEC("?tracepoint/net/net_dev_start_xmit")
+int udppath_xmit_tp(struct trace_event_raw_net_dev_start_xmit *args)
+{
+	struct sk_buff *skb = SKB_OF(args);
+
+	return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_XMIT, 0, 0);
+}
+
+SEC("?tracepoint/net/netif_receive_skb")
+int udppath_receive_tp(struct trace_event_raw_net_dev_template *args)
+{
+	return on_receive(SKB_OF(args));
+}
+
+SEC("?tracepoint/sock/sk_data_ready")
+int udppath_enqueue_tp(struct trace_event_raw_sk_data_ready *args)
+{
+	return on_enqueue((struct sock *)args->skaddr);
+}
+
+SEC("?tracepoint/sock/sock_recv_length")
+int udppath_read_tp(struct trace_event_raw_sock_msg_length *args)
+{
+	return on_read((struct sock *)args->sk, args->ret, args->flags);
+}
+
+SEC("?tracepoint/skb/kfree_skb")
+int udppath_drop_tp(struct trace_event_raw_kfree_skb *args)
+{
+	struct sk_buff *skb = SKB_OF(args);
+
+	return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_DROP, args->reason, (__u64)args->location);
+}
+
+SEC("?tracepoint/skb/consume_skb")
+int udppath_consume_tp(struct trace_event_raw_consume_skb *args)
+{
+	struct sk_buff *skb = SKB_OF(args);
+
+	return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_CONSUME, 0, 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,40 @@
+// Which flavour of udppath.bpf.c's eight handlers to load and attach: raw_tp with a cached
+// minimal BTF (fastest load), tp_btf, or the classic tracepoints, tried in that order
+// (engine/native/attach-plan.ts). Every handler of one flavour attaches together.
+import { loadFirstWorking, tracepointPlan, type PlanLoaded, type PlanStep, type TracepointMethod } from '../../engine/native/attach-plan.js';
+import type { GlobalValue } from '../../engine/native/globals.js';
+import { bpfObjectPath } from '../../engine/native/object.js';
+
+export type UdpPathMethod = TracepointMethod;
+
+/** The hooks in the order of bpf/udppath.h's enum udppath_hook: its value indexes this list. */
+export const HOOKS = [
+  { stem: 'queue', category: 'net', tracepoint: 'net_dev_queue', direction: 'tx' },
+  { stem: 'dequeue', category: 'qdisc', tracepoint: 'qdisc_dequeue', direction: 'tx' },
+  { stem: 'xmit', category: 'net', tracepoint: 'net_dev_start_xmit', direction: 'tx' },
+  { stem: 'receive', category: 'net', tracepoint: 'netif_receive_skb', direction: 'rx' },
+  { stem: 'enqueue', category: 'sock', tracepoint: 'sk_data_ready', direction: 'socket' },
+  { stem: 'read', category: 'sock', tracepoint: 'sock_recv_length', direction: 'socket' },
+  { stem: 'drop', category: 'skb', tracepoint: 'kfree_skb', direction: 'free' },
+  { stem: 'consume', category: 'skb', tracepoint: 'consume_skb', direction: 'free' },
+] as const;
+export type Hook = (typeof HOOKS)[number];
+export type Tracepoint = Hook['tracepoint'];
+
+const TRACEPOINTS = HOOKS.map((h) => h.tracepoint);
+const SUFFIX: Record<UdpPathMethod, string> = { raw_tracepoint: 'raw', tp_btf: 'btf', tracepoint: 'tp' };
+const hookOf = (tp: Tracepoint): Hook => HOOKS.find((h) => h.tracepoint === tp)!;
+
+/** `udppath_<stem>_<flavour>`: `netif_receive_skb` → `udppath_receive_raw`. */
+export function programName(tp: Tracepoint, method: UdpPathMethod): string {
+  return `udppath_${hookOf(tp).stem}_${SUFFIX[method]}`;
+}
+
+export function attachPlan(): Array<PlanStep<UdpPathMethod>> {
+  return tracepointPlan((tp) => hookOf(tp).category, TRACEPOINTS, programName);
+}
+
+/** Loads and attaches the first flavour that works; throws with every reason when none does. */
+export async function loadUdpPath(globals: Record<string, GlobalValue>): Promise<PlanLoaded<UdpPathMethod>> {
+  return loadFirstWorking(bpfObjectPath('udppath'), attachPlan(), { what: 'other.udp-path', open: { globals } });
+}
