@@ -49,8 +49,10 @@ const UNTIMED: LayerStats = { count: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0,
  * What a session may cost: 5% of one CPU, 1M program runs/s. The programs run on every packet
  * of every device at each stage (up to nine tracepoints a packet) and on every freed skb; a
  * packet the filters rule out costs a device read and, at its first stage only, the header
- * reads; later stages are one hash lookup. Past the budget the session stops early and keeps
- * the histograms up to then.
+ * reads; later stages are one or two hash lookups. Measured here (BPF run statistics, a ping
+ * flood on a veth pair, ~530k runs/s): ~450 ns a run without filters, ~290 ns with an address
+ * filter nothing matches. So the budget is reached near 10k packets/s each way (~110-170k
+ * runs/s); past it the session stops early and keeps the histograms up to then.
  */
 export const HOST_LATENCY_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
 
