@@ -24,6 +24,8 @@ import { otherTc } from './other.tc/probe.js';
 import { otherUdpPath } from './other.udp-path/probe.js';
 import { perfHostMetrics } from './perf.host-metrics/probe.js';
 import { otherOvsCtInvalid } from './other.ovs-ct-invalid/probe.js';
+import { otherOffload } from './other.offload/probe.js';
+import { otherVlanUdp } from './other.vlan-udp/probe.js';
 
 export const allProbes: ProbeDefinition[] = [netIface, qdiscStats, qdiscLatency, dropsKernel as ProbeDefinition];
 allProbes.push(qdiscDrops as ProbeDefinition, dropsEth as ProbeDefinition, dropsMonitor as ProbeDefinition);
@@ -41,3 +43,4 @@ allProbes.push(otherQdiscDequeue as ProbeDefinition, otherDevQueue as ProbeDefin
 allProbes.push(otherUdpPath as ProbeDefinition);
 allProbes.push(perfHostMetrics as ProbeDefinition);
 allProbes.push(otherOvsCtInvalid as ProbeDefinition);
+allProbes.push(otherOffload as ProbeDefinition, otherVlanUdp as ProbeDefinition);

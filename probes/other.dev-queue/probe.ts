@@ -145,7 +145,7 @@ function split<K extends string>(names: readonly K[], counts: number[]): Split<K
 }
 
 /** Slot k (k >= 1): [2^(k-1), 2^k) bytes; slot 0: empty skbs (bpf/dev-queue.h). */
-function bucketsOf(slots: number[]): SizeBucket[] {
+export function bucketsOf(slots: number[]): SizeBucket[] {
   return slots.flatMap((packets, k) => (packets > 0 ? [{ low: k === 0 ? 0 : 2 ** (k - 1), high: k === 0 ? 0 : 2 ** k - 1, packets }] : []));
 }
 

@@ -24,15 +24,15 @@ export async function quietPair(t: TeardownHost, opts: VethPairOptions = {}): Pr
 }
 
 /**
- * Sends `n` UDP datagrams of `payload` bytes from the namespace's end to the host's end (port 9),
- * at once; from a sender pinned to CPU `opts.cpu` (taskset) when given.
+ * Sends `n` UDP datagrams of `payload` bytes from the namespace's end to the host's end (port
+ * `opts.port`, 9 by default), at once; from a sender pinned to CPU `opts.cpu` (taskset) when given.
  */
-export async function udpFromNs(pair: VethPair, n: number, payload: number, opts: { cpu?: number } = {}): Promise<void> {
+export async function udpFromNs(pair: VethPair, n: number, payload: number, opts: { cpu?: number; port?: number } = {}): Promise<void> {
   const script = `const s = require('node:dgram').createSocket('udp4');
 s.bind({ address: ${JSON.stringify(pair.peerIp)} }, () => {
   let left = ${n};
   const buf = Buffer.alloc(${payload}, 0x61);
-  for (let i = 0; i < ${n}; i++) s.send(buf, 9, ${JSON.stringify(pair.hostIp)}, (err) => { if (err) throw err; if (--left === 0) s.close(); });
+  for (let i = 0; i < ${n}; i++) s.send(buf, ${opts.port ?? 9}, ${JSON.stringify(pair.hostIp)}, (err) => { if (err) throw err; if (--left === 0) s.close(); });
 });`;
   const pin = opts.cpu === undefined ? [] : ['taskset', '-c', String(opts.cpu)];
   await pair.inNs([...pin, process.execPath, '-e', script]);

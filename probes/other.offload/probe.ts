@@ -1,0 +1,337 @@
+// other.offload: segmentation (GSO/TSO) and checksum offload of the packets each driver is
+// handed (net:net_dev_start_xmit), aggregated in the kernel per device (bpf/offload.bpf.c),
+// with the abnormal packets as findings naming the device. The GSO type names come from the
+// kernel's BTF (capture `gso-types`), the session from capture records: a replay re-parses both.
+import type { BpfObject } from '../../engine/native/object.js';
+import { captureRecord } from '../../engine/probe/bpf-session.js';
+import { countsOf, slotTotals } from '../../engine/probe/bpf-values.js';
+import { histPercentile } from '../../engine/probe/bpftrace.js';
+import type { OverheadBudget } from '../../engine/probe/overhead.js';
+import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
+import { deviceLabel, namespaceLabel, NETDEV_ID_SIZE, readNetdevId, round, sumBy, type NetdevId } from '../netdev.js';
+import { collectXmit, PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type XmitSessionData } from '../xmit.js';
+import { bucketsOf, type SizeBucket } from '../other.dev-queue/probe.js';
+import { captureGsoTypes, gsoTypeList, type GsoTypeNames } from './gso-types.js';
+
+/** bpf/offload.h */
+const SLOTS = 17;
+const CSUM = ['none', 'unnecessary', 'complete', 'partial'] as const;
+type Csum = Record<(typeof CSUM)[number], number>;
+const TOTALS = { seen: 0, unkeyed: 1 };
+
+/**
+ * What a session may cost: 5% of one CPU, 1M program runs/s. The program runs once per packet
+ * handed to a driver (a GSO packet once, however many segments it carries): the headers, the
+ * shared info and one hash update, a few hundred ns.
+ */
+export const OFFLOAD_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
+
+export interface OffloadEntry extends NetdevId {
+  packets: number;
+  bytes: number;
+  gsoPackets: number;
+  gsoBytes: number;
+  gsoSegs: number;
+  /** GSO packets per whole gso_type (from the `gso_types` map). */
+  gsoTypes: Array<{ type: number; packets: number }>;
+  sizeSlots: number[];
+  segsSlots: number[];
+  csum: number[];
+  gsoCsum: number[];
+  sizeWithoutType: number;
+  sizeOverMtu: number;
+  unsupported: number;
+  oversize: number;
+  /** Bit masks as decimal strings (u64). */
+  unsupportedBits: string;
+  features: string;
+  mtu: number;
+  maxGsoSize: number;
+  maxLen: number;
+}
+
+export interface OffloadDump {
+  seen: number;
+  unkeyed: number;
+  entries: OffloadEntry[];
+}
+
+/** Reads the `devices` map and the totals (exported for the tests that load a flavour by hand). */
+export function readOffload(o: BpfObject): OffloadDump {
+  const types = countsOf(o.map('gso_types'), (k) => ({ id: k.subarray(0, NETDEV_ID_SIZE).toString('hex'), type: k.readUInt32LE(NETDEV_ID_SIZE) }));
+  const entries = o
+    .map('devices')
+    .readAll()
+    .entries.map(([k, v]): OffloadEntry => {
+      const id = k.subarray(0, NETDEV_ID_SIZE).toString('hex');
+      const gsoTypes = types.filter((t) => t.id === id).map((t) => ({ type: t.type, packets: t.count })).sort((a, b) => b.packets - a.packets || a.type - b.type);
+      let at = 0;
+      const u64 = () => v.readBigUInt64LE((at += 8) - 8);
+      const take = (n: number) => Array.from({ length: n }, () => Number(u64()));
+      const [packets, bytes, gsoPackets, gsoBytes, gsoSegs] = take(5) as [number, number, number, number, number];
+      const sizeSlots = take(SLOTS);
+      const segsSlots = take(SLOTS);
+      const csum = take(CSUM.length);
+      const gsoCsum = take(CSUM.length);
+      const [sizeWithoutType, sizeOverMtu, unsupported, oversize] = take(4) as [number, number, number, number];
+      const unsupportedBits = String(u64());
+      const features = String(u64());
+      const u32 = () => v.readUInt32LE((at += 4) - 4);
+      const [mtu, maxGsoSize, maxLen] = [u32(), u32(), u32()];
+      return { ...readNetdevId(k), packets, bytes, gsoPackets, gsoBytes, gsoSegs, gsoTypes, sizeSlots, segsSlots, csum, gsoCsum, sizeWithoutType, sizeOverMtu, unsupported, oversize, unsupportedBits, features, mtu, maxGsoSize, maxLen };
+    });
+  entries.sort((a, b) => b.packets - a.packets || a.ifindex - b.ifindex || a.netns - b.netns || a.name.localeCompare(b.name));
+  return { ...slotTotals(o.map('totals'), TOTALS), entries };
+}
+
+async function collect(params: Params, io: ProbeIO): Promise<void> {
+  await captureGsoTypes(io);
+  await collectXmit(params, io, { object: 'offload', prefix: 'offload_xmit', what: 'other.offload', read: readOffload });
+}
+
+/** The kinds of abnormal packets, worst first. */
+export const ANOMALIES = ['unsupportedType', 'sizeWithoutType', 'checksumMismatch', 'sizeOverMtu', 'oversize'] as const;
+export type AnomalyKind = (typeof ANOMALIES)[number];
+
+const ANOMALY_TEXT: Record<AnomalyKind, string> = {
+  unsupportedType: 'GSO packets of a type the device does not offload reached its driver',
+  sizeWithoutType: 'packets with a gso_size but no gso_type (segmentation cannot tell how to cut them)',
+  checksumMismatch: 'GSO packets not in CHECKSUM_PARTIAL (segmentation needs a checksum it can finish per segment)',
+  sizeOverMtu: 'GSO packets whose gso_size is larger than the MTU (every segment is too big for the link)',
+  oversize: 'non-GSO packets longer than the MTU plus the link header (the driver or the peer drops them)',
+};
+const CRITICAL: ReadonlySet<AnomalyKind> = new Set(['unsupportedType', 'sizeWithoutType', 'checksumMismatch']);
+
+export interface OffloadAnomaly {
+  kind: AnomalyKind;
+  device: string;
+  packets: number;
+  /** What is wrong, with the numbers that show it. */
+  detail: string;
+}
+
+export interface OffloadDevice {
+  /** `dev`, or `dev@namespace` outside ebpfnet's namespace. */
+  device: string;
+  dev: string;
+  ifindex: number;
+  netns: string | null;
+  mtu: number;
+  /** dev->features (netdev_features_t), hex. */
+  features: string;
+  packets: number;
+  bytes: number;
+  gsoPackets: number;
+  gsoBytes: number;
+  nonGsoPackets: number;
+  nonGsoBytes: number;
+  /** Sum of gso_segs: the segments the GSO packets become on the wire. */
+  gsoSegments: number;
+  meanGsoSegs: number;
+  maxGsoSize: number;
+  /** Longest non-GSO packet, bytes. */
+  maxLen: number;
+  /** GSO packets per gso_type bit, by name (a packet counts under each of its bits). */
+  gsoTypes: Record<string, number>;
+  /** GSO packets per whole gso_type, its bits' names joined by `|` (`TCPV4|TCP_ECN`). */
+  gsoTypeSets: Record<string, number>;
+  gsoSize: SizeBucket[];
+  gsoSegs: SizeBucket[];
+  /** Estimates at log2 bucket resolution (the inclusive upper bound of the bucket holding it). */
+  p50GsoSize: number;
+  p50GsoSegs: number;
+  checksum: Csum;
+  gsoChecksum: Csum;
+  anomalies: Record<AnomalyKind, number>;
+  /** GSO types that reached the driver without the device offloading them. */
+  unsupportedTypes: string[];
+}
+
+export interface OffloadData extends XmitSessionData {
+  packets: number;
+  bytes: number;
+  gsoPackets: number;
+  nonGsoPackets: number;
+  gsoSegments: number;
+  /** GSO packets per type over all devices. */
+  gsoTypes: Record<string, number>;
+  checksum: Csum;
+  /** Abnormal packets, one entry per kind and device, worst first. */
+  anomalies: OffloadAnomaly[];
+  anomalyPackets: number;
+  /** Busiest first (the first `top`). */
+  devices: OffloadDevice[];
+  deviceCount: number;
+  /** Packets counted but not kept per device (the map was full). */
+  lost: number;
+}
+
+const median = (b: SizeBucket[]) => histPercentile(b.map((x) => ({ low: x.low, high: x.high, count: x.packets })), 50) ?? 0;
+const csumOf = (counts: number[]) => Object.fromEntries(CSUM.map((n, i) => [n, counts[i] ?? 0])) as Csum;
+const hex = (decimal: string) => `0x${BigInt(decimal).toString(16)}`;
+
+function deviceOf(e: OffloadEntry, dump: Parameters<typeof deviceLabel>[1], names: GsoTypeNames): OffloadDevice {
+  const gsoSize = bucketsOf(e.sizeSlots);
+  const gsoSegs = bucketsOf(e.segsSlots);
+  const gsoTypes: Record<string, number> = {};
+  const gsoTypeSets: Record<string, number> = {};
+  for (const t of e.gsoTypes) {
+    const bits = gsoTypeList(t.type, names);
+    for (const bit of bits) gsoTypes[bit] = (gsoTypes[bit] ?? 0) + t.packets;
+    const set = bits.length > 0 ? bits.join('|') : 'none';
+    gsoTypeSets[set] = (gsoTypeSets[set] ?? 0) + t.packets;
+  }
+  const gsoChecksum = csumOf(e.gsoCsum);
+  return {
+    device: deviceLabel(e, dump),
+    dev: e.name,
+    ifindex: e.ifindex,
+    netns: namespaceLabel(e.netns, dump),
+    mtu: e.mtu,
+    features: hex(e.features),
+    packets: e.packets,
+    bytes: e.bytes,
+    gsoPackets: e.gsoPackets,
+    gsoBytes: e.gsoBytes,
+    nonGsoPackets: e.packets - e.gsoPackets,
+    nonGsoBytes: e.bytes - e.gsoBytes,
+    gsoSegments: e.gsoSegs,
+    meanGsoSegs: e.gsoPackets > 0 ? round(e.gsoSegs / e.gsoPackets, 2) : 0,
+    maxGsoSize: e.maxGsoSize,
+    maxLen: e.maxLen,
+    gsoTypes,
+    gsoTypeSets,
+    gsoSize,
+    gsoSegs,
+    p50GsoSize: median(gsoSize),
+    p50GsoSegs: median(gsoSegs),
+    checksum: csumOf(e.csum),
+    gsoChecksum,
+    anomalies: {
+      unsupportedType: e.unsupported,
+      sizeWithoutType: e.sizeWithoutType,
+      // On transmit, segmentation wants CHECKSUM_PARTIAL (UNNECESSARY passes skb_gso_segment's check too).
+      checksumMismatch: gsoChecksum.none + gsoChecksum.complete,
+      sizeOverMtu: e.sizeOverMtu,
+      oversize: e.oversize,
+    },
+    unsupportedTypes: gsoTypeList(Number(BigInt(e.unsupportedBits) & 0xffffffffn), names),
+  };
+}
+
+function anomalyDetail(kind: AnomalyKind, d: OffloadDevice): string {
+  switch (kind) {
+    case 'unsupportedType':
+      return `${d.unsupportedTypes.join(', ')} not in the device's features ${d.features}`;
+    case 'checksumMismatch':
+      return `CHECKSUM_NONE ${d.gsoChecksum.none}, CHECKSUM_COMPLETE ${d.gsoChecksum.complete}`;
+    case 'sizeOverMtu':
+      return `gso_size up to ${d.maxGsoSize} on MTU ${d.mtu}`;
+    case 'oversize':
+      return `up to ${d.maxLen} bytes on MTU ${d.mtu}`;
+    default:
+      return ANOMALY_TEXT[kind];
+  }
+}
+
+function sum(list: OffloadDevice[], f: (d: OffloadDevice) => Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const d of list) for (const [k, n] of Object.entries(f(d))) out[k] = (out[k] ?? 0) + n;
+  return out;
+}
+
+function parse(records: RawRecord[], params: Params): ProbeResult<OffloadData> {
+  const { attach, dump, overhead } = readXmit<OffloadDump>(records);
+  const names = JSON.parse(captureRecord(records, 'gso-types').stdout) as GsoTypeNames;
+  const top = Math.max(1, (params.top as number | undefined) ?? 20);
+  const session = xmitSessionData(attach, dump, overhead);
+  if (Object.keys(names).length === 0) session.notes.push('GSO type names could not be read from the kernel BTF (bpftool): types are shown by bit');
+  if (dump.unkeyed > 0) session.notes.push(`${dump.unkeyed} packets were counted but not kept per device: the map was full`);
+
+  const all = dump.entries.map((e) => deviceOf(e, dump, names));
+  all.sort((a, b) => b.packets - a.packets || b.bytes - a.bytes || a.device.localeCompare(b.device));
+  const anomalies: OffloadAnomaly[] = ANOMALIES.flatMap((kind) =>
+    all.filter((d) => d.anomalies[kind] > 0).map((d) => ({ kind, device: d.device, packets: d.anomalies[kind], detail: anomalyDetail(kind, d) })),
+  );
+  const devices = all.slice(0, top);
+  const data: OffloadData = {
+    ...session,
+    packets: sumBy(all, (d) => d.packets),
+    bytes: sumBy(all, (d) => d.bytes),
+    gsoPackets: sumBy(all, (d) => d.gsoPackets),
+    nonGsoPackets: sumBy(all, (d) => d.nonGsoPackets),
+    gsoSegments: sumBy(all, (d) => d.gsoSegments),
+    gsoTypes: sum(all, (d) => d.gsoTypes),
+    checksum: sum(all, (d) => d.checksum) as Csum,
+    anomalies,
+    anomalyPackets: sumBy(anomalies, (a) => a.packets),
+    devices,
+    deviceCount: all.length,
+    lost: dump.unkeyed,
+  };
+  if (all.length === 0) data.checksum = csumOf([]);
+
+  const secs = `${(dump.windowMs / 1000).toFixed(1)}s`;
+  let summary: string;
+  const lead = all[0];
+  if (!lead) summary = `nothing handed to ${xmitScope(attach.filter)} for transmit in ${secs} (${attach.method})`;
+  else {
+    const types = Object.entries(lead.gsoTypes).map(([t, n]) => `${t} ${n}`).join(', ');
+    const gso = lead.gsoPackets > 0 ? `${lead.gsoPackets} GSO (${types}; ${lead.meanGsoSegs} segments each on average, gso_size up to ${lead.maxGsoSize})` : 'no GSO';
+    const more = all.length > 1 ? `; ${data.packets} packets on ${all.length} devices in all` : '';
+    summary = `${lead.device}: ${lead.packets} packets in ${secs}, ${gso}, ${lead.nonGsoPackets} not GSO${more}`;
+  }
+  if (anomalies.length > 0) summary += ` (abnormal: ${anomalies.map((a) => `${a.packets} ${a.kind} on ${a.device}`).join(', ')})`;
+  if (session.stopped) summary += ` (stopped: ${session.stopped})`;
+  const severity: Severity = anomalies.some((a) => CRITICAL.has(a.kind)) ? 'critical' : anomalies.length > 0 ? 'warning' : 'info';
+
+  const charts: ChartSpec[] = devices
+    .filter((d) => d.gsoPackets > 0)
+    .flatMap((d): ChartSpec[] => [
+      { kind: 'histogram', title: `${d.device}: gso_size of GSO packets (log2 buckets)`, unit: 'bytes', buckets: d.gsoSize.map((b) => ({ low: b.low, high: b.high, count: b.packets })) },
+      { kind: 'histogram', title: `${d.device}: gso_segs of GSO packets (log2 buckets)`, unit: 'segments', buckets: d.gsoSegs.map((b) => ({ low: b.low, high: b.high, count: b.packets })) },
+    ]);
+  if (devices.length > 1) charts.unshift({ kind: 'bar', title: 'GSO packets per device', unit: 'packets', bars: devices.map((d) => ({ label: d.device, value: d.gsoPackets })) });
+  const typeNames = Object.keys(data.gsoTypes);
+  const tables: TableSpec[] = [
+    {
+      title: 'Packets handed to each driver: segmentation and checksum offload',
+      columns: ['device', 'MTU', 'packets', 'bytes', 'GSO', 'not GSO', 'segments', 'mean segs', 'max gso_size', 'CSUM NONE', 'UNNECESSARY', 'COMPLETE', 'PARTIAL'],
+      rows: devices.map((d) => [d.device, d.mtu, d.packets, d.bytes, d.gsoPackets, d.nonGsoPackets, d.gsoSegments, d.meanGsoSegs, d.maxGsoSize, d.checksum.none, d.checksum.unnecessary, d.checksum.complete, d.checksum.partial]),
+    },
+    ...(typeNames.length > 0 ? [{ title: 'GSO packets per gso_type', columns: ['device', ...typeNames], rows: devices.filter((d) => d.gsoPackets > 0).map((d) => [d.device, ...typeNames.map((t) => d.gsoTypes[t] ?? 0)]) }] : []),
+    ...(anomalies.length > 0 ? [{ title: 'Abnormal packets', columns: ['kind', 'device', 'packets', 'detail'], rows: anomalies.map((a) => [a.kind, a.device, a.packets, a.detail]) }] : []),
+    ...xmitTables(attach, overhead),
+  ];
+  return { data, summary, severity, charts, tables };
+}
+
+export const otherOffload: ProbeDefinition<OffloadData> = {
+  id: 'other.offload',
+  title: 'Segmentation (GSO/TSO) and checksum offload of the packets handed to drivers',
+  description: `Looks at every packet handed to a driver (\`net:net_dev_start_xmit\`, after the stack has segmented in software what the device cannot take) for \`duration\` and counts, in the kernel per device and namespace: GSO packets (\`gso_size\` set: the device or its peer cuts them into \`gso_segs\` segments) and non-GSO packets with their bytes, the GSO types by name (\`TCPV4\`, \`TCPV6\`, \`UDP_L4\`, \`UDP_TUNNEL\`..., named from the running kernel's BTF; per bit and per whole set of bits such as \`TCPV4|TCP_ECN\`), log2 histograms of \`gso_size\` and \`gso_segs\`, and the checksum state (\`ip_summed\`: NONE, UNNECESSARY, COMPLETE, PARTIAL). Abnormal packets are findings naming the device:
+
+- **unsupportedType**: a GSO type the device does not offload (not in its \`features\`) reached its driver;
+- **sizeWithoutType**: a \`gso_size\` without a \`gso_type\` (segmentation cannot tell how to cut it; the seed tools' anomaly);
+- **checksumMismatch**: a GSO packet in CHECKSUM_NONE or CHECKSUM_COMPLETE (segmentation finishes a CHECKSUM_PARTIAL checksum per segment);
+- **sizeOverMtu**: \`gso_size\` above the device's MTU (every segment too big for the link);
+- **oversize**: a non-GSO packet longer than MTU + link header.
+
+Use it when large transfers stall or are slow through a VM's path (a tap, a bridge, a tunnel, a VLAN device): whether segmentation is offloaded where you think, and how big the super-packets are. \`dev\`/\`netns\` and the address, port and protocol filters apply in the kernel. Attaches one raw_tp program with a cached minimal BTF (falls back to tp_btf, then the classic tracepoint); it runs once per packet handed to a driver (a GSO packet once). Past the overhead budget (5% of a CPU, 1M runs/s) the session stops early and keeps its counts.
+
+Replaces the seed's \`other/trace_offloading_segment.bt\` (PROBES.md row 49), which printed gso_size, gso_type and the device features of each Geneve packet at kprobes on the tunnel transmit and segmentation functions.`,
+  normal: `On a device with TSO/GSO on (veth, tap, virtio, most NICs), bulk TCP leaves as a few GSO packets of type \`TCPV4\`/\`TCPV6\` with \`gso_size\` the MSS (1448 on a 1500 MTU) and tens of segments each, in CHECKSUM_PARTIAL; ACKs and small packets are not GSO. With offloads off, nothing is GSO (the stack segmented in software before the driver). Any unsupportedType, sizeWithoutType or checksumMismatch is critical (a broken driver, tunnel or VM offload path); sizeOverMtu or oversize is a warning (an MTU mismatch).`,
+  replaces: ['other/trace_offloading_segment.bt'],
+  params: {
+    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
+    ...XMIT_PARAMS,
+    protocol: PROTOCOL_PARAM,
+    top: { type: 'integer', default: 20, min: 1, max: 1000, description: 'How many devices to list (busiest first).' },
+  },
+  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: XMIT_TRACEPOINT }],
+  overhead: 'low',
+  budget: OFFLOAD_BUDGET,
+  driver: 'native',
+  collect,
+  parse,
+};

@@ -1,0 +1,250 @@
+// other.vlan-udp: UDP handed to each driver (net:net_dev_start_xmit) per device, VLAN id and
+// 5-tuple, counted in the kernel (bpf/vlan-udp.bpf.c): packets, bytes, rates, how the tag was
+// carried, and untagged UDP where a tag was expected. The session is recorded as capture
+// records, so a replay re-parses it.
+import type { BpfObject } from '../../engine/native/object.js';
+import { slotTotals } from '../../engine/probe/bpf-values.js';
+import type { OverheadBudget } from '../../engine/probe/overhead.js';
+import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
+import { deviceLabel, readNetdevId, round, sumBy, NETDEV_ID_SIZE, type NetdevId } from '../netdev.js';
+import { collectXmit, flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type FlowTuple, type XmitSessionData } from '../xmit.js';
+
+/** bpf/vlan-udp.h */
+const UNTAGGED = 0xffff;
+const TOTALS = { seen: 0, unkeyed: 1 };
+
+/**
+ * What a session may cost: 5% of one CPU, 1M program runs/s. The program runs once per packet
+ * handed to a driver, parses the headers and updates one hash entry for UDP only.
+ */
+export const VLAN_UDP_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
+
+export interface FlowEntry extends NetdevId, FlowTuple {
+  /** VLAN id, null when untagged. */
+  vlan: number | null;
+  packets: number;
+  bytes: number;
+  /** ns between the flow's first and last packet. */
+  spanNs: number;
+  hwTagged: number;
+  inband: number;
+}
+
+export interface VlanUdpDump {
+  seen: number;
+  unkeyed: number;
+  entries: FlowEntry[];
+}
+
+/** Reads the `flows` map and the totals (exported for the tests that load a flavour by hand). */
+export function readVlanUdp(o: BpfObject): VlanUdpDump {
+  const entries = o
+    .map('flows')
+    .readAll()
+    .entries.map(([k, v]): FlowEntry => {
+      const at = NETDEV_ID_SIZE;
+      const vlan = k.readUInt16LE(at + 36);
+      const u64 = (i: number) => Number(v.readBigUInt64LE(i * 8));
+      return {
+        ...readNetdevId(k),
+        ...flowTuple(k.readUInt8(at + 38), k.subarray(at, at + 16), k.subarray(at + 16, at + 32), k.readUInt16LE(at + 32), k.readUInt16LE(at + 34)),
+        vlan: vlan === UNTAGGED ? null : vlan,
+        packets: u64(0),
+        bytes: u64(1),
+        spanNs: Math.max(0, u64(3) - u64(2)),
+        hwTagged: u64(4),
+        inband: u64(5),
+      };
+    });
+  entries.sort((a, b) => b.packets - a.packets || a.ifindex - b.ifindex || (a.vlan ?? -1) - (b.vlan ?? -1) || flowText(a).localeCompare(flowText(b)));
+  return { ...slotTotals(o.map('totals'), TOTALS), entries };
+}
+
+async function collect(params: Params, io: ProbeIO): Promise<void> {
+  const vlan = typeof params.vlan === 'number' ? params.vlan : null;
+  await collectXmit(params, io, {
+    object: 'vlan-udp',
+    prefix: 'vlan_udp_xmit',
+    what: 'other.vlan-udp',
+    globals: { targ_vlan_set: vlan !== null, targ_vlan: vlan ?? 0 },
+    read: readVlanUdp,
+  });
+}
+
+export type Tagging = 'hw' | 'in-band' | 'mixed' | 'none';
+
+export interface VlanUdpFlow extends FlowTuple {
+  device: string;
+  vlan: number | null;
+  packets: number;
+  bytes: number;
+  /** Over the window. */
+  pps: number;
+  bitsPerSec: number;
+  /** Between its first and last packet. */
+  spanMs: number;
+  /** skb->vlan_tci (hardware-accelerated tagging) or an 802.1Q/802.1ad header in the frame. */
+  tagging: Tagging;
+}
+
+export interface VlanTotals {
+  vlan: number;
+  packets: number;
+  bytes: number;
+  pps: number;
+  bitsPerSec: number;
+  flows: number;
+  devices: string[];
+}
+
+export interface UntaggedWhereExpected {
+  device: string;
+  packets: number;
+  flows: number;
+  /** Why a tag was expected there: the VLANs the device carried tagged, or the `vlan` filter. */
+  expected: string;
+}
+
+export interface VlanUdpData extends XmitSessionData {
+  vlanFilter: number | null;
+  packets: number;
+  bytes: number;
+  tagged: number;
+  untagged: number;
+  /** Per VLAN id, busiest first. */
+  vlans: VlanTotals[];
+  /** Busiest first (the first `top`). */
+  flows: VlanUdpFlow[];
+  flowCount: number;
+  /** Untagged UDP on devices that carried tagged UDP (trunks), or on `dev` when `vlan` is given. */
+  untaggedWhereExpected: UntaggedWhereExpected[];
+  /** Packets counted but not kept per flow (the map was full). */
+  lost: number;
+}
+
+const nFlows = (n: number) => `${n} flow${n === 1 ? '' : 's'}`;
+
+function taggingOf(e: FlowEntry): Tagging {
+  if (e.hwTagged > 0 && e.inband > 0) return 'mixed';
+  return e.hwTagged > 0 ? 'hw' : e.inband > 0 ? 'in-band' : 'none';
+}
+
+function parse(records: RawRecord[], params: Params): ProbeResult<VlanUdpData> {
+  const { attach, dump, overhead } = readXmit<VlanUdpDump>(records);
+  const top = Math.max(1, (params.top as number | undefined) ?? 20);
+  const vlanFilter = typeof params.vlan === 'number' ? params.vlan : null;
+  const session = xmitSessionData(attach, dump, overhead);
+  if (dump.unkeyed > 0) session.notes.push(`${dump.unkeyed} packets were counted but not kept per flow: the map was full`);
+  const secs = dump.windowMs / 1000;
+  const rate = (n: number) => (secs > 0 ? round(n / secs, 1) : 0);
+
+  const all: VlanUdpFlow[] = dump.entries.map((e) => ({
+    device: deviceLabel(e, dump),
+    vlan: e.vlan,
+    family: e.family,
+    src: e.src,
+    dst: e.dst,
+    sport: e.sport,
+    dport: e.dport,
+    packets: e.packets,
+    bytes: e.bytes,
+    pps: rate(e.packets),
+    bitsPerSec: rate(e.bytes * 8),
+    spanMs: round(e.spanNs / 1e6),
+    tagging: taggingOf(e),
+  }));
+
+  const byVlan = new Map<number, VlanTotals>();
+  for (const f of all) {
+    if (f.vlan === null) continue;
+    const v = byVlan.get(f.vlan) ?? { vlan: f.vlan, packets: 0, bytes: 0, pps: 0, bitsPerSec: 0, flows: 0, devices: [] };
+    v.packets += f.packets;
+    v.bytes += f.bytes;
+    v.flows += 1;
+    if (!v.devices.includes(f.device)) v.devices.push(f.device);
+    byVlan.set(f.vlan, v);
+  }
+  const vlans = [...byVlan.values()].map((v) => ({ ...v, pps: rate(v.packets), bitsPerSec: rate(v.bytes * 8), devices: v.devices.sort() }));
+  vlans.sort((a, b) => b.packets - a.packets || a.vlan - b.vlan);
+
+  const trunks = new Map<string, Set<number>>();
+  for (const f of all) if (f.vlan !== null) trunks.set(f.device, (trunks.get(f.device) ?? new Set()).add(f.vlan));
+  const untaggedWhereExpected: UntaggedWhereExpected[] = [];
+  const devices = [...new Set(all.filter((f) => f.vlan === null).map((f) => f.device))].sort();
+  for (const device of devices) {
+    const carried = trunks.get(device);
+    const named = vlanFilter !== null && attach.filter.dev !== null && all.some((f) => f.device === device && f.vlan === null);
+    if (!carried && !named) continue;
+    const flows = all.filter((f) => f.device === device && f.vlan === null);
+    const expected = carried ? `carries VLAN ${[...carried].sort((a, b) => a - b).join(', ')} tagged` : `VLAN ${vlanFilter} expected on ${attach.filter.dev}`;
+    untaggedWhereExpected.push({ device, packets: sumBy(flows, (f) => f.packets), flows: flows.length, expected });
+  }
+
+  const tagged = sumBy(vlans, (v) => v.packets);
+  const packets = sumBy(all, (f) => f.packets);
+  const data: VlanUdpData = {
+    ...session,
+    vlanFilter,
+    packets,
+    bytes: sumBy(all, (f) => f.bytes),
+    tagged,
+    untagged: packets - tagged,
+    vlans,
+    flows: all.slice(0, top),
+    flowCount: all.length,
+    untaggedWhereExpected,
+    lost: dump.unkeyed,
+  };
+
+  const window = `${secs.toFixed(1)}s`;
+  const scope = `${xmitScope(attach.filter)}${vlanFilter !== null ? `, VLAN ${vlanFilter}` : ''}`;
+  let summary: string;
+  if (packets === 0) summary = `no UDP handed to ${scope} for transmit in ${window} (${attach.method})`;
+  else if (vlans.length === 0) summary = `${packets} UDP packets in ${nFlows(all.length)} in ${window}, none VLAN-tagged`;
+  else {
+    const lead = vlans.slice(0, 3).map((v) => `VLAN ${v.vlan}: ${v.packets} packets (${v.pps}/s) in ${nFlows(v.flows)}`);
+    summary = `${lead.join('; ')}${vlans.length > 3 ? `; ${vlans.length} VLANs in all` : ''} in ${window}; ${data.untagged} untagged`;
+  }
+  if (untaggedWhereExpected.length > 0) summary += ` (untagged where a tag was expected: ${untaggedWhereExpected.map((u) => `${u.packets} on ${u.device}`).join(', ')})`;
+  if (session.stopped) summary += ` (stopped: ${session.stopped})`;
+  const severity: Severity = untaggedWhereExpected.length > 0 ? 'warning' : 'info';
+
+  const charts: ChartSpec[] = [];
+  if (vlans.length > 0) charts.push({ kind: 'bar', title: 'UDP packets per VLAN', unit: 'packets', bars: vlans.map((v) => ({ label: `VLAN ${v.vlan}`, value: v.packets })) });
+  if (data.flows.length > 1) charts.push({ kind: 'bar', title: 'UDP packets per flow', unit: 'packets', bars: data.flows.map((f) => ({ label: `${f.vlan === null ? 'untagged' : `VLAN ${f.vlan}`} ${flowText(f)}`, value: f.packets })) });
+  const tables: TableSpec[] = [
+    { title: 'UDP per VLAN', columns: ['VLAN', 'packets', 'bytes', 'packets/s', 'bits/s', 'flows', 'devices'], rows: vlans.map((v) => [v.vlan, v.packets, v.bytes, v.pps, v.bitsPerSec, v.flows, v.devices.join(', ')]) },
+    {
+      title: 'UDP flows handed to drivers',
+      columns: ['device', 'VLAN', 'flow', 'packets', 'bytes', 'packets/s', 'bits/s', 'span ms', 'tagging'],
+      rows: data.flows.map((f) => [f.device, f.vlan ?? 'untagged', flowText(f), f.packets, f.bytes, f.pps, f.bitsPerSec, f.spanMs, f.tagging]),
+    },
+    ...(untaggedWhereExpected.length > 0 ? [{ title: 'Untagged UDP where a tag was expected', columns: ['device', 'packets', 'flows', 'why a tag was expected'], rows: untaggedWhereExpected.map((u) => [u.device, u.packets, u.flows, u.expected]) }] : []),
+    ...xmitTables(attach, overhead),
+  ];
+  return { data, summary, severity, charts, tables };
+}
+
+export const otherVlanUdp: ProbeDefinition<VlanUdpData> = {
+  id: 'other.vlan-udp',
+  title: 'UDP per VLAN and flow, as handed to drivers',
+  description: `Counts every UDP packet handed to a driver (\`net:net_dev_start_xmit\`) for \`duration\`, in the kernel per device, VLAN id and 5-tuple (IPv4 and IPv6): packets, bytes (\`skb->len\`: the frame), packets and bits per second over the window, the span between a flow's first and last packet, and how the tag was carried: in \`skb->vlan_tci\` (hardware-accelerated tagging, the device inserts it) or in an 802.1Q/802.1ad header in the frame (the lower device does not offload tagging). A VLAN device's own transmit is untagged; its lower device (the trunk) carries the tag. **Untagged UDP where a tag was expected** is reported: untagged UDP on a device that carried tagged UDP in the window, or on \`dev\` when \`vlan\` is given.
+
+Use it for VMs on VLANs: which VLAN and flow a UDP workload really leaves by, at what rate, and whether some of it leaves untagged. \`vlan\` keeps that VLAN id (untagged UDP is kept too, for the check above), \`dev\`/\`netns\` and the address and port filters apply in the kernel. Attaches one raw_tp program with a cached minimal BTF (falls back to tp_btf, then the classic tracepoint); it runs once per packet handed to a driver. Past the overhead budget (5% of a CPU, 1M runs/s) the session stops early and keeps its counts.
+
+Replaces the seed's \`other/trace_vlanvm_udp_workload.bt\` (PROBES.md row 50), which dumped skb headers, GSO fields and device features of each packet on a hard-coded list of devices at kprobes along the tunnel and segmentation path.`,
+  normal: `Each VLAN's UDP appears tagged on its trunk device with the rate the workload sends (the VLAN device itself shows it untagged), with one tagging method per device (\`hw\` on devices that offload tagging: veth, most NICs). Untagged UDP on a trunk is a warning: a VM or a bridge port not in the VLAN it should be, or a misconfigured VLAN filter.`,
+  replaces: ['other/trace_vlanvm_udp_workload.bt'],
+  params: {
+    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
+    ...XMIT_PARAMS,
+    vlan: { type: 'integer', min: 0, max: 4095, description: 'Only this VLAN id (untagged UDP is kept too).' },
+    top: { type: 'integer', default: 20, min: 1, max: 10_000, description: 'How many flows to list (busiest first).' },
+  },
+  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: XMIT_TRACEPOINT }],
+  overhead: 'low',
+  budget: VLAN_UDP_BUDGET,
+  driver: 'native',
+  collect,
+  parse,
+};

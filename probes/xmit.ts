@@ -1,0 +1,174 @@
+// What the probes on net:net_dev_start_xmit share (other.offload, other.vlan-udp; BPF side
+// bpf/xmit.h): the device, address, port and protocol filters, the one-handler attach plan
+// (raw_tp with a cached minimal BTF → tp_btf → classic tracepoint), the windowed session whose
+// dump carries the namespace names a replay labels devices with, and the 5-tuple as a map
+// key holds it. Device filters and labels are the queueing probes' (probes/netdev.ts).
+import { attachTable, loadedFields, loadFirstWorking, loadedRecord, tracepointPlan, type LoadedRecord, type TracepointMethod } from '../engine/native/attach-plan.js';
+import type { GlobalValue } from '../engine/native/globals.js';
+import { bpfObjectPath, type BpfObject } from '../engine/native/object.js';
+import { captureRecord, runWindowedSession } from '../engine/probe/bpf-session.js';
+import { addressText, ipv4Bytes } from '../engine/probe/bpf-values.js';
+import { overheadOf, overheadTable, type OverheadReport } from '../engine/probe/overhead.js';
+import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../engine/probe/types.js';
+import { filterScope, namespaceNames, netdevFilter, netdevGlobals, NETDEV_PARAMS, type NamespaceNames, type NetdevFilter } from './netdev.js';
+
+export const XMIT_TRACEPOINT = 'net:net_dev_start_xmit';
+
+const SUFFIX: Record<TracepointMethod, string> = { raw_tracepoint: 'raw_tp', tp_btf: 'tp_btf', tracepoint: 'tracepoint' };
+
+/** IP protocol numbers of the `protocol` filter. */
+const PROTOCOLS = { all: 0, tcp: 6, udp: 17, icmp: 1 } as const;
+export type XmitProtocol = keyof typeof PROTOCOLS;
+
+/** The device filters and the 5-tuple filters of the seed tools (IPv4 addresses). */
+export const XMIT_PARAMS: Record<string, ParamSpec> = {
+  ...NETDEV_PARAMS,
+  src_ip: { type: 'ip', description: 'Only packets from this IPv4 address.', cliOption: 'src-ip' },
+  dst_ip: { type: 'ip', description: 'Only packets to this IPv4 address.', cliOption: 'dst-ip' },
+  src_port: { type: 'integer', min: 1, max: 65535, description: 'Only TCP/UDP packets from this port.' },
+  dst_port: { type: 'integer', min: 1, max: 65535, description: 'Only TCP/UDP packets to this port.' },
+};
+
+export const PROTOCOL_PARAM: ParamSpec = { type: 'string', enum: Object.keys(PROTOCOLS), default: 'all', description: 'Only packets of this IP protocol.' };
+
+/** The filters as the attach capture records them. */
+export interface XmitFilter extends NetdevFilter {
+  srcIp: string | null;
+  dstIp: string | null;
+  srcPort: number | null;
+  dstPort: number | null;
+  protocol: XmitProtocol;
+}
+
+const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+const port = (v: unknown) => (typeof v === 'number' && v > 0 ? v : null);
+
+export async function xmitFilter(params: Params): Promise<XmitFilter> {
+  const protocol = (text(params.protocol) ?? 'all') as XmitProtocol;
+  if (!(protocol in PROTOCOLS)) throw new Error(`not a protocol: ${protocol}`);
+  return { ...(await netdevFilter(params)), srcIp: text(params.src_ip), dstIp: text(params.dst_ip), srcPort: port(params.src_port), dstPort: port(params.dst_port), protocol };
+}
+
+/** The filter globals of bpf/xmit.h. */
+export function xmitGlobals(f: XmitFilter): Record<string, GlobalValue> {
+  return {
+    ...netdevGlobals(f),
+    targ_saddr: ipv4Bytes(f.srcIp) ?? new Uint8Array(4),
+    targ_daddr: ipv4Bytes(f.dstIp) ?? new Uint8Array(4),
+    targ_sport: f.srcPort ?? 0,
+    targ_dport: f.dstPort ?? 0,
+    targ_proto: PROTOCOLS[f.protocol],
+  };
+}
+
+/** `<prefix>_raw_tp`, `<prefix>_tp_btf`, `<prefix>_tracepoint`: XMIT_PROGRAMS of bpf/xmit.h. */
+export function xmitProgram(prefix: string, method: TracepointMethod): string {
+  return `${prefix}_${SUFFIX[method]}`;
+}
+
+export type XmitAttach = LoadedRecord<TracepointMethod> & { filter: XmitFilter };
+
+/** What every dump holds besides the probe's maps. */
+export interface XmitDump extends NamespaceNames {
+  /** Time the program was attached, from attach to dump (or to the guard's early stop), ms. */
+  windowMs: number;
+}
+
+export interface XmitSessionOptions<D> {
+  /** `offload` → build/bpf/offload.bpf.o */
+  object: string;
+  /** The handler's prefix in XMIT_PROGRAMS. */
+  prefix: string;
+  /** The probe's id, for the error when nothing attaches. */
+  what: string;
+  /** Globals of the object besides the filters. */
+  globals?: Record<string, GlobalValue>;
+  /** Reads the maps after the window. */
+  read: (obj: BpfObject) => D;
+}
+
+/** Load + attach (capture `attach`), the window of `params.duration`, the maps (capture `dump`). */
+export async function collectXmit<D extends object>(params: Params, io: ProbeIO, opts: XmitSessionOptions<D>): Promise<void> {
+  const load = async () => {
+    const filter = await xmitFilter(params);
+    const plan = tracepointPlan('net', ['net_dev_start_xmit'], (_tp, m) => xmitProgram(opts.prefix, m));
+    const loaded = await loadFirstWorking(bpfObjectPath(opts.object), plan, { what: opts.what, open: { globals: { ...xmitGlobals(filter), ...opts.globals } } });
+    const record: XmitAttach = { ...loadedRecord(loaded), filter };
+    return { obj: loaded.obj, record };
+  };
+  const read = async (o: BpfObject, windowMs: number) => ({ ...opts.read(o), windowMs: Math.round(windowMs * 1000) / 1000, ...(await namespaceNames()) });
+  await runWindowedSession(io, load, params.duration as number, read);
+}
+
+export function readXmit<D extends object>(records: RawRecord[]): { attach: XmitAttach; dump: D & XmitDump; overhead: OverheadReport | null } {
+  return {
+    attach: JSON.parse(captureRecord(records, 'attach').stdout) as XmitAttach,
+    dump: JSON.parse(captureRecord(records, 'dump').stdout) as D & XmitDump,
+    overhead: overheadOf(records),
+  };
+}
+
+/** What every finding's data starts with: how the session attached, its filters and window. */
+export interface XmitSessionData {
+  [key: string]: unknown;
+  method: TracepointMethod;
+  btf: XmitAttach['btf'];
+  loadMs: number;
+  attach: XmitAttach['attach'];
+  fallback?: string;
+  filter: Omit<XmitFilter, 'netnsInode'>;
+  windowMs: number;
+  overhead?: OverheadReport;
+  stopped?: string;
+  notes: string[];
+}
+
+export function xmitSessionData(attach: XmitAttach, dump: XmitDump, overhead: OverheadReport | null): XmitSessionData {
+  const { netnsInode: _inode, ...filter } = attach.filter;
+  const notes: string[] = [];
+  if (overhead?.stopped) notes.push(`stopped early: ${overhead.stopped}; the counts cover the ${(dump.windowMs / 1000).toFixed(1)}s before`);
+  if (attach.fallback) notes.push(`attached as ${attach.method}: ${attach.fallback}`);
+  return {
+    ...loadedFields(attach),
+    filter,
+    windowMs: dump.windowMs,
+    ...(overhead ? { overhead } : {}),
+    ...(overhead?.stopped ? { stopped: overhead.stopped } : {}),
+    notes,
+  };
+}
+
+/** The Attach table, and the overhead table when the guard ran. */
+export function xmitTables(attach: XmitAttach, overhead: OverheadReport | null): TableSpec[] {
+  return [attachTable(attach), ...(overhead ? [overheadTable(overhead)] : [])];
+}
+
+/** What the filters let through, for a summary: `eth0, udp to 10.0.0.2:53`. */
+export function xmitScope(f: XmitFilter): string {
+  const flow = [
+    f.protocol !== 'all' ? f.protocol : '',
+    f.srcIp !== null || f.srcPort !== null ? `from ${f.srcIp ?? '*'}${f.srcPort !== null ? `:${f.srcPort}` : ''}` : '',
+    f.dstIp !== null || f.dstPort !== null ? `to ${f.dstIp ?? '*'}${f.dstPort !== null ? `:${f.dstPort}` : ''}` : '',
+  ].filter((s) => s !== '');
+  return [filterScope(f), ...(flow.length > 0 ? [flow.join(' ')] : [])].join(', ');
+}
+
+/** A flow's addresses and ports as a map key holds them (16-byte addresses, IPv4 in the first 4). */
+export interface FlowTuple {
+  family: 4 | 6;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+}
+
+export function flowTuple(family: number, saddr: Buffer, daddr: Buffer, sport: number, dport: number): FlowTuple {
+  const fam = family === 6 ? 6 : 4;
+  return { family: fam, src: addressText(saddr, fam), dst: addressText(daddr, fam), sport, dport };
+}
+
+/** `10.0.0.1:5000 → 10.0.0.2:9`, IPv6 in brackets. */
+export function flowText(f: FlowTuple): string {
+  const ep = (a: string, p: number) => (f.family === 6 ? `[${a}]:${p}` : `${a}:${p}`);
+  return `${ep(f.src, f.sport)} → ${ep(f.dst, f.dport)}`;
+}
