@@ -9,7 +9,7 @@
  * Across the bridge a packet is followed by a key made of its headers (struct vmlat_key): the
  * OVS userspace datapath re-injects a new skb through AF_PACKET, so the skb pointer is lost
  * there. Within one device (qdisc, driver, tun ring) the skb pointer is followed. Each layer's
- * latency goes to a per-CPU log-linear histogram (vmlat.h) per (direction, layer).
+ * latency goes to a per-CPU log-linear histogram (lathist.h) per (direction, layer).
  *
  * Three attach flavours of the same six handlers, chosen at load by the probe:
  *  - raw_tp: with a cached minimal BTF for the CO-RE reads it loads in a few ms;
@@ -21,6 +21,8 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "log2.h"
+#include "lathist.h"
 #include "vmlat.h"
 
 #define ETH_P_IP_ 0x0800
@@ -85,7 +87,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, VMLAT_DIRS * VMLAT_LAYERS);
 	__type(key, __u32);
-	__type(value, struct vmlat_hist);
+	__type(value, struct lat_hist);
 } hists SEC(".maps");
 
 struct {
@@ -111,64 +113,13 @@ static __always_inline void count_dir(__u32 dir, __u32 counter)
 	count(dir * VMLAT_C_PER_DIR + counter);
 }
 
-/* Index of the highest set bit (v > 0). */
-static __always_inline __u32 msb64(__u64 v)
-{
-	__u32 r = 0, shift;
-
-	shift = (v > 0xFFFFFFFFULL) << 5;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xFFFF) << 4;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xFF) << 3;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xF) << 2;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0x3) << 1;
-	v >>= shift;
-	r |= shift;
-	r |= (__u32)(v >> 1);
-	return r;
-}
-
-/* Log-linear slot of a latency in ns (see vmlat.h). */
-static __always_inline __u32 slot_of(__u64 ns)
-{
-	__u32 m, slot;
-
-	if (ns < 4)
-		return (__u32)ns;
-	m = msb64(ns);
-	slot = 4 * (m - 1) + (__u32)((ns >> (m - 2)) & 3);
-	return slot;
-}
-
 static __always_inline void record(__u32 dir, __u32 layer, __u64 ns)
 {
 	__u32 idx = dir * VMLAT_LAYERS + layer;
-	struct vmlat_hist *h = bpf_map_lookup_elem(&hists, &idx);
-	__u32 slot;
+	struct lat_hist *h = bpf_map_lookup_elem(&hists, &idx);
 
-	if (!h)
-		return;
-	if ((__s64)ns < 0) /* clocks of two CPUs a hair apart */
-		ns = 0;
-	slot = slot_of(ns);
-	if (slot >= VMLAT_SLOTS)
-		slot = VMLAT_SLOTS - 1;
-	/* one register for the check and the index: the verifier sees the bound */
-	barrier_var(slot);
-	if (slot >= VMLAT_SLOTS)
-		return;
-	h->slots[slot] += 1;
-	h->count += 1;
-	h->sum_ns += ns;
-	if (ns > h->max_ns)
-		h->max_ns = ns;
+	if (h)
+		lathist_add(h, ns);
 }
 
 /* Whether `dev` is the tap or an uplink (of the tap's namespace); its ifindex in *ifindex. */

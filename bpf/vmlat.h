@@ -3,11 +3,6 @@
 #ifndef EBPFNET_VMLAT_H
 #define EBPFNET_VMLAT_H
 
-/* Histogram slots: log-linear, four slots per power of two of nanoseconds (values 0-3 have a
- * slot each; from 4 on, slot 4*(m-1)+s holds [(4+s) << (m-2), ((5+s) << (m-2)) - 1] where m is
- * the value's highest bit). 160 slots reach 2^41 ns (~37 min); longer waits land in the last. */
-#define VMLAT_SLOTS 160
-
 /* Entries of the packet-key table and of the table of skbs handed to the tap's driver. */
 #define VMLAT_FLOWS 16384
 #define VMLAT_TAP_SKBS 8192
@@ -76,12 +71,6 @@ struct vmlat_tap_skb {
 	__u64 rx_ts; /* the packet's uplink rx stamp, 0 when it came another way */
 };
 
-/* Value of the per-CPU `hists` array, one entry per (direction, layer). */
-struct vmlat_hist {
-	__u64 slots[VMLAT_SLOTS];
-	__u64 count;
-	__u64 sum_ns;
-	__u64 max_ns;
-};
+/* The per-CPU `hists` array holds a struct lat_hist (lathist.h) per (direction, layer). */
 
 #endif

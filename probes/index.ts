@@ -13,6 +13,7 @@ import { netConntrack } from './net.conntrack/probe.js';
 import { cpuRunqlat } from './cpu.runqlat/probe.js';
 import { perfVmLatency } from './perf.vm-latency/probe.js';
 import { perfIcmpRtt } from './perf.icmp-rtt/probe.js';
+import { perfHostLatency } from './perf.host-latency/probe.js';
 import { ovsDrops } from './ovs.drops/probe.js';
 import { ovsMegaflow } from './ovs.megaflow/probe.js';
 import { otherArp } from './other.arp/probe.js';
@@ -31,6 +32,7 @@ allProbes.push(qdiscDrops as ProbeDefinition, dropsEth as ProbeDefinition, drops
 allProbes.push(cpuRunqlat as ProbeDefinition);
 allProbes.push(perfVmLatency as ProbeDefinition);
 allProbes.push(perfIcmpRtt as ProbeDefinition);
+allProbes.push(perfHostLatency as ProbeDefinition);
 allProbes.push(netNft);
 allProbes.push(netPath);
 allProbes.push(netConntrack as ProbeDefinition);

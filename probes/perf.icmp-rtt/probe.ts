@@ -9,7 +9,7 @@ import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { inNetns, netnsMissing, netnsOf } from '../../engine/probe/netns.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
-import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
+import type { ChartSpec, Params, ParamSpec, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import { bucketsOf, percentiles, type RunqlatBucket } from '../cpu.runqlat/probe.js';
 import { fmtUs } from '../perf.vm-latency/probe.js';
@@ -153,15 +153,37 @@ function outputOf(rec: RawRecord, netns: string | undefined, what: string): stri
   throw new Error(netnsMissing(rec, netns) ?? `${what}: ${(rec.stderr.trim() || rec.error) ?? `exit code ${rec.exitCode}`}`);
 }
 
-async function resolveSetup(params: Params, io: ProbeIO): Promise<SetupCapture> {
-  const netns = netnsOf(params);
+/** The `dev` param: null when none; throws on a malformed name. */
+function devParam(params: Params): string | null {
   const dev = typeof params.dev === 'string' && params.dev !== '' ? params.dev : null;
   if (dev !== null && (!DEV_RE.test(dev) || dev === '.' || dev === '..')) throw new Error(`not a device name: ${JSON.stringify(dev)}`);
-  for (const ip of [params.src_ip, params.dst_ip]) ipv4Bytes(ip);
+  return dev;
+}
+
+/** The `netns` param of a probe that filters on a device and its namespace (resolveDeviceFilter). */
+export const NETNS_PARAM: ParamSpec = {
+  type: 'string',
+  description: 'Only devices of this network namespace: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: any namespace (the one ebpfnet runs in when `dev` is given).',
+};
+
+/** A device filter resolved: the device's ifindex and its namespace's inode (0: any). */
+export interface DeviceFilter {
+  dev: string | null;
+  ifindex: number;
+  netns: string | null;
+  netnsInode: number;
+}
+
+/**
+ * Resolves the `dev` and `netns` params (exec records of their own, answered again by a replay).
+ * A device is known by its ifindex within its namespace: with a device, the namespace is
+ * always filtered too (this one's when none is given).
+ */
+export async function resolveDeviceFilter(params: Params, io: ProbeIO): Promise<DeviceFilter> {
+  const netns = netnsOf(params);
+  const dev = devParam(params);
   let ifindex = 0;
   let netnsInode = 0;
-  // A device is known by its ifindex within its namespace: with a device, the namespace is
-  // always filtered too (this one's when none is given).
   if (netns !== undefined || dev !== null) {
     const argv = inNetns(netns, ['stat', '-L', '-c', '%i', '/proc/self/ns/net']);
     netnsInode = Number(outputOf(await io.exec('netns', argv, { timeoutMs: EXEC_TIMEOUT_MS, allowFailure: true }), netns, 'network namespace'));
@@ -175,11 +197,17 @@ async function resolveSetup(params: Params, io: ProbeIO): Promise<SetupCapture> 
     ifindex = links[0]?.ifindex ?? 0;
     if (ifindex <= 0) throw new Error(`device ${dev}: no ifindex in ${JSON.stringify(rec.stdout.slice(0, 200))}`);
   }
+  return { dev, ifindex, netns: netns ?? null, netnsInode };
+}
+
+async function resolveSetup(params: Params, io: ProbeIO): Promise<SetupCapture> {
+  // the params checked before any command runs
+  netnsOf(params);
+  devParam(params);
+  for (const ip of [params.src_ip, params.dst_ip]) ipv4Bytes(ip);
+  const device = await resolveDeviceFilter(params, io);
   return {
-    dev,
-    ifindex,
-    netns: netns ?? null,
-    netnsInode,
+    ...device,
     srcIp: (params.src_ip as string | undefined) || null,
     dstIp: (params.dst_ip as string | undefined) || null,
     direction: (params.direction as SetupCapture['direction'] | undefined) ?? 'both',
@@ -400,7 +428,7 @@ Replaces the seed's \`system_network_icmp_rtt.py\` (PROBES.md row 32), which sta
   replaces: ['system_network_icmp_rtt.py'],
   params: {
     dev: { type: 'string', description: 'Only echoes crossing this device (the seed\'s --phy-iface1); in `netns` when given.', cliOption: 'dev' },
-    netns: { type: 'string', description: 'Only devices of this network namespace: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: any namespace (the one ebpfnet runs in when `dev` is given).' },
+    netns: NETNS_PARAM,
     src_ip: { type: 'ip', description: "This host's address in the echoes (IPv4).", cliOption: 'src-ip' },
     dst_ip: { type: 'ip', description: 'The peer: the address pinged (outgoing) or pinging (incoming) (IPv4).', cliOption: 'dst-ip' },
     direction: { type: 'string', enum: ['both', 'outgoing', 'incoming'], default: 'both', description: 'outgoing: pings this host sends (the seed\'s tx); incoming: pings it answers (rx).' },

@@ -6,7 +6,7 @@
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { runCommand } from '../../engine/exec.js';
-import { u32Key } from '../../engine/native/map.js';
+import { u32Key, type BpfMap } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
@@ -17,6 +17,7 @@ import { HOOKS, loadVmlat, type VmlatLink, type VmlatMethod } from './attach.js'
 /*
  * Layouts of bpf/vmlat.h.
  */
+/** bpf/lathist.h LATHIST_SLOTS. */
 const SLOTS = 160;
 const LAYER_IDS = ['bridge', 'qdisc', 'driver', 'tun ring', 'total'] as const;
 const DIR_IDS = ['to-vm', 'from-vm'] as const;
@@ -83,14 +84,18 @@ interface AttachCapture {
   fallback?: string;
 }
 
-interface HistCapture {
-  dir: number;
-  layer: number;
+/** A struct lat_hist (bpf/lathist.h) summed over CPUs. */
+export interface LatHist {
   count: number;
   sumNs: number;
   maxNs: number;
   /** [slot, count] of the non-empty slots. */
   slots: Array<[number, number]>;
+}
+
+interface HistCapture extends LatHist {
+  dir: number;
+  layer: number;
 }
 
 /** The `dump` capture: histograms, counters and what was still on its way, summed over CPUs. */
@@ -279,28 +284,34 @@ function globalsOf(s: SetupCapture) {
   };
 }
 
+/** A per-CPU array's struct lat_hist (bpf/lathist.h) at `index`, summed over CPUs; null when empty. */
+export function readLatHist(map: BpfMap, index: number): LatHist | null {
+  const value = map.lookup(u32Key(index));
+  if (!value) return null;
+  const sums = new Array<number>(SLOTS).fill(0);
+  let count = 0;
+  let sumNs = 0;
+  let maxNs = 0;
+  for (const cpu of map.perCpu(value)) {
+    for (let s = 0; s < SLOTS; s++) sums[s]! += Number(cpu.readBigUInt64LE(s * 8));
+    count += Number(cpu.readBigUInt64LE(SLOTS * 8));
+    sumNs += Number(cpu.readBigUInt64LE(SLOTS * 8 + 8));
+    maxNs = Math.max(maxNs, Number(cpu.readBigUInt64LE(SLOTS * 8 + 16)));
+  }
+  if (count === 0) return null;
+  const slots: Array<[number, number]> = [];
+  sums.forEach((n, s) => n > 0 && slots.push([s, n]));
+  return { count, sumNs, maxNs, slots };
+}
+
 /** Reads the maps (programs detached already): histograms, counters, what was left on its way. */
 function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
   const hists: HistCapture[] = [];
   const hm = o.map('hists');
   for (let dir = 0; dir < DIR_IDS.length; dir++) {
     for (let layer = 0; layer < LAYER_IDS.length; layer++) {
-      const value = hm.lookup(u32Key(dir * LAYER_IDS.length + layer));
-      if (!value) continue;
-      const sums = new Array<number>(SLOTS).fill(0);
-      let count = 0;
-      let sumNs = 0;
-      let maxNs = 0;
-      for (const cpu of hm.perCpu(value)) {
-        for (let s = 0; s < SLOTS; s++) sums[s]! += Number(cpu.readBigUInt64LE(s * 8));
-        count += Number(cpu.readBigUInt64LE(SLOTS * 8));
-        sumNs += Number(cpu.readBigUInt64LE(SLOTS * 8 + 8));
-        maxNs = Math.max(maxNs, Number(cpu.readBigUInt64LE(SLOTS * 8 + 16)));
-      }
-      if (count === 0) continue;
-      const slots: Array<[number, number]> = [];
-      sums.forEach((n, s) => n > 0 && slots.push([s, n]));
-      hists.push({ dir, layer, count, sumNs, maxNs, slots });
+      const h = readLatHist(hm, dir * LAYER_IDS.length + layer);
+      if (h) hists.push({ dir, layer, ...h });
     }
   }
   const cm = o.map('counters');
@@ -402,7 +413,8 @@ export function percentileNs(slots: Array<[number, number]>, count: number, maxN
 
 const us = (ns: number) => Math.round(ns / 100) / 10;
 
-function layerStats(h: HistCapture): LayerStats {
+/** Count, percentiles, max, mean and log2 buckets of a histogram (µs). */
+export function layerStats(h: LatHist): LayerStats {
   const pct = (p: number) => us(percentileNs(h.slots, h.count, h.maxNs, p));
   // log2 buckets for the chart: four slots per power of two, slot / 4 is the power.
   const groups = new Map<number, number>();

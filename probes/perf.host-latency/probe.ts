@@ -1,0 +1,398 @@
+// perf.host-latency: how long IPv4 packets spend in each stage of this host's network stack,
+// both ways, each packet followed by its skb through tracepoints (bpf/hostlat.bpf.c, native
+// driver): TX from net_dev_queue through the qdisc to the driver, RX from the driver's hand-off
+// to the socket. Histograms are aggregated in the kernel; what the session saw is recorded as
+// capture records, so a replay re-parses it without loading anything.
+import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import type { BpfObject } from '../../engine/native/object.js';
+import { captureRecord, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
+import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
+import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
+import { captureReasonFormat, parseReasonNames } from '../drops.kernel/probe.js';
+import { NETNS_PARAM, resolveDeviceFilter, type DeviceFilter } from '../perf.icmp-rtt/probe.js';
+import { CRITICAL_P99_US, fmtUs, layerStats, readLatHist, WARN_P99_US, type LatHist, type LayerStats } from '../perf.vm-latency/probe.js';
+import { HOOKS, hooksFor, loadHostLat, type HostLatMethod } from './attach.js';
+
+/*
+ * Layouts of bpf/hostlat.h.
+ */
+const DIRS = ['tx', 'rx'] as const;
+export type Direction = (typeof DIRS)[number];
+
+/** The stages in path order (enum hostlat_stage), the way each is named, and the tracepoint that stamps it. */
+export const STAGES = [
+  { id: 'queue', dir: 'tx', tracepoint: 'net_dev_queue', what: 'handed to the device (path start)' },
+  { id: 'enqueue', dir: 'tx', tracepoint: 'qdisc_enqueue', what: 'net_dev_queue → qdisc_enqueue (tc egress, classification)' },
+  { id: 'qdisc', dir: 'tx', tracepoint: 'qdisc_dequeue', what: 'qdisc_enqueue → qdisc_dequeue (the wait in the qdisc)' },
+  { id: 'start_xmit', dir: 'tx', tracepoint: 'net_dev_start_xmit', what: 'previous stamp → net_dev_start_xmit (to the driver)' },
+  { id: 'driver', dir: 'tx', tracepoint: 'net_dev_xmit', what: 'net_dev_start_xmit → net_dev_xmit (the driver took it)' },
+  { id: 'rx_entry', dir: 'rx', tracepoint: 'napi_gro_receive_entry / netif_receive_skb_entry / netif_rx_entry', what: 'the driver hands it to the stack (path start)' },
+  { id: 'backlog', dir: 'rx', tracepoint: 'netif_receive_skb', what: 'rx entry → netif_receive_skb (GRO, the backlog queue, RPS)' },
+  { id: 'socket', dir: 'rx', tracepoint: 'sk_data_ready', what: 'netif_receive_skb → the socket has it (IP, netfilter, TCP/UDP)' },
+] as const;
+export type StageId = (typeof STAGES)[number]['id'];
+/** The stages that open a path: packets are counted there, not timed. */
+const FIRST: ReadonlySet<StageId> = new Set(['queue', 'rx_entry']);
+const C_DIR_BASE = STAGES.length;
+const C_PER_DIR = 6;
+const DIR_COUNTERS = ['started', 'done', 'dropped', 'ended', 'replaced', 'slow'] as const;
+/** struct hostlat_skb: stage at byte 16; first_ts at 0. struct hostlat_drop: reason, dir, stage. */
+const SKB_STAGE_OFFSET = 16;
+
+const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
+const round = (n: number) => Math.round(n * 1000) / 1000;
+/** The statistics of a stage no packet was timed through. */
+const UNTIMED: LayerStats = { count: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0, buckets: [] };
+
+/**
+ * What a session may cost: 5% of one CPU, 1M program runs/s. The programs run on every packet
+ * of every device at each stage (up to nine tracepoints a packet) and on every freed skb; a
+ * packet the filters rule out costs a device read and, at its first stage only, the header
+ * reads; later stages are one or two hash lookups. Measured here (BPF run statistics, a ping
+ * flood on a veth pair, ~530k runs/s): ~450 ns a run without filters, ~290 ns with an address
+ * filter nothing matches. So the budget is reached near 10k packets/s each way (~110-170k
+ * runs/s); past it the session stops early and keeps the histograms up to then.
+ */
+export const HOST_LATENCY_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
+
+interface Filters {
+  srcIp: string | null;
+  dstIp: string | null;
+  srcPort: number;
+  dstPort: number;
+  protocol: string;
+  direction: 'both' | Direction;
+  /** Completed packets with a total of at least this are counted (`slow`); 0: not counted. */
+  latencyUs: number;
+}
+
+/** The `setup` capture: where and what the programs filter. */
+interface SetupCapture extends DeviceFilter {
+  filters: Filters;
+}
+
+type AttachCapture = LoadedRecord<HostLatMethod>;
+
+/** The `dump` capture: histograms, counters, drops and what was still on its way, summed over CPUs. */
+interface DumpCapture {
+  windowMs: number;
+  /** By hist index: stages, then the total of each direction. */
+  hists: Array<LatHist & { index: number }>;
+  counters: number[];
+  drops: Array<{ reason: number; dir: number; stage: number; count: number }>;
+  /** Tracked skbs left in each direction's table at the end, by latest stage, and the oldest's age. */
+  left: Record<Direction, { byStage: Record<string, number>; oldestMs: number | null }>;
+}
+
+export interface StageStats extends LayerStats {
+  direction: Direction;
+  stage: StageId;
+  /** The tracepoint that stamps the stage. */
+  tracepoint: string;
+  /** Packets that reached the stage (the first stage of a path: counted, not timed). */
+  packets: number;
+}
+
+export interface DirectionPackets {
+  /** Stamped at the path's first stage seen. */
+  started: number;
+  /** Reached the end: net_dev_xmit (TX), the socket (RX). */
+  completed: number;
+  /** Freed by kfree_skb on the way (by reason in `drops`). */
+  dropped: number;
+  /** TX: net_dev_xmit returned an error. RX: consumed by the kernel before any socket (ICMP echo, ...). */
+  ended: number;
+  /** Still tracked at the end of the window (in a queue, or its end not seen). */
+  inFlight: number;
+  /** Neither completed nor ended nor left: evicted from the LRU table or reused before its end. */
+  evicted: number;
+  /** Completed with a total of at least `latency_us` (0 when it is not set). */
+  slow: number;
+}
+
+export interface HostLatencyData {
+  [key: string]: unknown;
+  dev: string | null;
+  ifindex: number;
+  netns: string | null;
+  filters: Filters;
+  method: HostLatMethod;
+  btf: string;
+  loadMs: number;
+  attachMs: number;
+  attach: AttachCapture['attach'];
+  fallback?: string;
+  windowMs: number;
+  overhead?: OverheadReport;
+  /** Every stage of the directions watched, in path order, by id (µs). */
+  stages: Partial<Record<StageId, StageStats>>;
+  /** First stamp → end, per direction (µs). */
+  totals: Partial<Record<Direction, LayerStats>>;
+  packets: Partial<Record<Direction, DirectionPackets>>;
+  /** Drops of tracked packets: reason, where the packet was (latest stage), count. Most first. */
+  drops: Array<{ direction: Direction; stage: StageId; reason: string; count: number }>;
+  /** Events lost on the way to user space: none, as nothing is streamed (see `evicted`). */
+  lostEvents: number;
+  /** The stage that adds the most delay (highest P99 of a timed stage); null with no timed packet. */
+  slowest: { direction: Direction; stage: StageId; p99: number; share: number } | null;
+  notes: string[];
+}
+
+// ---- collect ----
+
+async function resolveSetup(params: Params, io: ProbeIO): Promise<SetupCapture> {
+  for (const ip of [params.src_ip, params.dst_ip]) ipv4Bytes(ip);
+  const device = await resolveDeviceFilter(params, io);
+  return {
+    ...device,
+    filters: {
+      srcIp: (params.src_ip as string | undefined) || null,
+      dstIp: (params.dst_ip as string | undefined) || null,
+      srcPort: (params.src_port as number | undefined) ?? 0,
+      dstPort: (params.dst_port as number | undefined) ?? 0,
+      protocol: String(params.protocol ?? 'any'),
+      direction: (params.direction as Filters['direction'] | undefined) ?? 'both',
+      latencyUs: (params.latency_us as number | undefined) ?? 0,
+    },
+  };
+}
+
+function globalsOf(s: SetupCapture) {
+  const any = new Uint8Array(4);
+  const f = s.filters;
+  return {
+    targ_ifindex: s.ifindex,
+    targ_netns: s.netnsInode,
+    targ_saddr: ipv4Bytes(f.srcIp) ?? any,
+    targ_daddr: ipv4Bytes(f.dstIp) ?? any,
+    targ_sport: f.srcPort,
+    targ_dport: f.dstPort,
+    targ_proto: PROTOCOLS[f.protocol] ?? 0,
+    targ_dirs: f.direction === 'tx' ? 1 : f.direction === 'rx' ? 2 : 3,
+    threshold_ns: BigInt(Math.round(f.latencyUs * 1000)),
+  };
+}
+
+/** Reads the maps (programs detached already). */
+function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
+  const hm = o.map('hists');
+  const hists: DumpCapture['hists'] = [];
+  for (let index = 0; index < STAGES.length + DIRS.length; index++) {
+    const h = readLatHist(hm, index);
+    if (h) hists.push({ index, ...h });
+  }
+  const slots = Object.fromEntries(Array.from({ length: C_DIR_BASE + DIRS.length * C_PER_DIR }, (_, i) => [String(i), i]));
+  const totals = slotTotals(o.map('totals'), slots);
+  const counters = Object.keys(slots).map((k) => totals[k] ?? 0);
+  const drops = countsOf(o.map('drops'), (k) => ({ reason: k.readUInt32LE(0), dir: k.readUInt8(4), stage: k.readUInt8(5) }));
+  drops.sort((a, b) => a.dir - b.dir || a.stage - b.stage || a.reason - b.reason);
+  const nowNs = process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns
+  const left = {} as DumpCapture['left'];
+  for (const dir of DIRS) {
+    const entry: DumpCapture['left'][Direction] = { byStage: {}, oldestMs: null };
+    for (const [, v] of o.map(`${dir}_skbs`).readAll().entries) {
+      const stage = STAGES[v.readUInt32LE(SKB_STAGE_OFFSET)]?.id ?? 'unknown';
+      entry.byStage[stage] = (entry.byStage[stage] ?? 0) + 1;
+      entry.oldestMs = Math.max(entry.oldestMs ?? 0, round(Number(nowNs - v.readBigUInt64LE(0)) / 1e6));
+    }
+    left[dir] = entry;
+  }
+  return { windowMs, hists, counters, drops, left };
+}
+
+async function collect(params: Params, io: ProbeIO): Promise<void> {
+  // The lookups are exec records of their own (a replay answers them again); the capture keeps what they resolved to.
+  const resolved = await resolveSetup(params, io);
+  const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(resolved))).stdout) as SetupCapture;
+  await captureReasonFormat(io, 'reasons');
+  const hooks = hooksFor(setup.filters.direction);
+  const load = async () => {
+    const loaded = await loadHostLat(globalsOf(setup), hooks);
+    return { obj: loaded.obj, record: loadedRecord(loaded) };
+  };
+  await runWindowedSession(io, load, params.duration as number, (o, windowMs) => {
+    o.detach();
+    return dumpMaps(o, round(windowMs));
+  });
+}
+
+// ---- parse ----
+
+const DIR_TEXT: Record<Direction, string> = { tx: 'TX', rx: 'RX' };
+
+function dirsOf(direction: Filters['direction']): Direction[] {
+  return direction === 'both' ? [...DIRS] : [direction];
+}
+
+function parse(records: RawRecord[]): ProbeResult<HostLatencyData> {
+  const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
+  const att = JSON.parse(captureRecord(records, 'attach').stdout) as AttachCapture;
+  const dump = JSON.parse(captureRecord(records, 'dump').stdout) as DumpCapture;
+  const reasonNames = parseReasonNames(captureRecord(records, 'reasons').stdout);
+  const overhead = overheadOf(records);
+  const dirs = dirsOf(setup.filters.direction);
+  const histOf = (index: number) => dump.hists.find((h) => h.index === index);
+  const notes: string[] = [];
+
+  const stages: HostLatencyData['stages'] = {};
+  STAGES.forEach((s, i) => {
+    if (!dirs.includes(s.dir)) return;
+    const h = histOf(i);
+    stages[s.id] = { direction: s.dir, stage: s.id, tracepoint: s.tracepoint, packets: dump.counters[i] ?? 0, ...(h ? layerStats(h) : UNTIMED) };
+  });
+  const totals: HostLatencyData['totals'] = {};
+  const packets: HostLatencyData['packets'] = {};
+  for (const dir of dirs) {
+    const di = DIRS.indexOf(dir);
+    const total = histOf(STAGES.length + di);
+    if (total) totals[dir] = layerStats(total);
+    const c = Object.fromEntries(DIR_COUNTERS.map((name, k) => [name, dump.counters[C_DIR_BASE + di * C_PER_DIR + k] ?? 0])) as Record<(typeof DIR_COUNTERS)[number], number>;
+    const inFlight = Object.values(dump.left[dir].byStage).reduce((a, b) => a + b, 0);
+    packets[dir] = {
+      started: c.started,
+      completed: c.done,
+      dropped: c.dropped,
+      ended: c.ended,
+      inFlight,
+      evicted: Math.max(0, c.started - c.done - c.dropped - c.ended - inFlight),
+      slow: c.slow,
+    };
+  }
+  const drops = dump.drops
+    .filter((d) => DIRS[d.dir] !== undefined && STAGES[d.stage] !== undefined)
+    .map((d) => ({ direction: DIRS[d.dir]!, stage: STAGES[d.stage]!.id, reason: reasonNames.get(d.reason) ?? `REASON_${d.reason}`, count: d.count }))
+    .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
+
+  // The slowest stage: the highest P99 among the timed stages; its share of its path's mean total.
+  const timed = Object.values(stages).filter((s) => !FIRST.has(s.stage) && s.count > 0);
+  timed.sort((a, b) => b.p99 - a.p99 || STAGES.findIndex((x) => x.id === a.stage) - STAGES.findIndex((x) => x.id === b.stage));
+  const top = timed[0];
+  const slowest = top
+    ? { direction: top.direction, stage: top.stage, p99: top.p99, share: totals[top.direction]?.mean ? round(Math.min(1, top.mean / totals[top.direction]!.mean)) : 0 }
+    : null;
+
+  for (const dir of dirs) {
+    const p = packets[dir]!;
+    const t = DIR_TEXT[dir];
+    if (p.dropped > 0) notes.push(`${t}: ${p.dropped} packets dropped on the way (see the drops table)`);
+    if (p.evicted > 0) notes.push(`${t}: ${p.evicted} packets were stamped but their end was never seen (evicted from the table, or the skb reused)`);
+    if (p.inFlight > 0) notes.push(`${t}: ${p.inFlight} packets still on their way at the end (${Object.entries(dump.left[dir].byStage).map(([s, n]) => `${n} after ${s}`).join(', ')}; the oldest for ${fmtUs((dump.left[dir].oldestMs ?? 0) * 1000)})`);
+    if (setup.filters.latencyUs > 0) notes.push(`${t}: ${p.slow} of ${p.completed} completed packets took ${fmtUs(setup.filters.latencyUs)} or more end to end`);
+    if (dir === 'tx' && p.ended > 0) notes.push(`TX: the driver refused ${p.ended} packets (net_dev_xmit error)`);
+    if (dir === 'rx' && p.ended > 0) notes.push(`RX: ${p.ended} packets were consumed by the kernel before any socket (ICMP echo, TCP segments merged into an earlier one, ...)`);
+  }
+  if (dirs.includes('tx') && (stages.queue?.packets ?? 0) > 0 && (stages.qdisc?.packets ?? 0) === 0) {
+    notes.push('TX: no qdisc stage: the devices have no queue (noqueue, as veth and virtual devices by default)');
+  }
+  if (overhead?.stopped) notes.push(`stopped early: ${overhead.stopped}`);
+
+  const data: HostLatencyData = {
+    dev: setup.dev,
+    ifindex: setup.ifindex,
+    netns: setup.netns,
+    filters: setup.filters,
+    ...loadedFields(att),
+    attachMs: round(att.attach.reduce((s, a) => s + a.attachMs, 0)),
+    windowMs: dump.windowMs,
+    ...(overhead ? { overhead } : {}),
+    stages,
+    totals,
+    packets,
+    drops,
+    lostEvents: 0,
+    slowest,
+    notes,
+  };
+
+  // Summary: per direction its packets and timed stages, the slowest one first.
+  const secs = `${(dump.windowMs / 1000).toFixed(1)}s`;
+  const parts = dirs.flatMap((dir) => {
+    const list = timed.filter((s) => s.direction === dir).map((s) => `${s.stage} p99 ${fmtUs(s.p99)}`);
+    const n = packets[dir]!.started;
+    if (n === 0) return [];
+    const dropped = packets[dir]!.dropped > 0 ? `, ${packets[dir]!.dropped} dropped` : '';
+    return [`${DIR_TEXT[dir]} (${n} packet${n === 1 ? '' : 's'}${dropped}): ${list.join(', ') || 'no stage timed'}`];
+  });
+  let summary = parts.length === 0 ? `no IPv4 packet matched in ${secs}` : `${slowest ? `slowest stage ${DIR_TEXT[slowest.direction]} ${slowest.stage} (p99 ${fmtUs(slowest.p99)}); ` : ''}${parts.join('; ')}`;
+  if (overhead?.stopped) summary += ` (stopped: ${overhead.stopped})`;
+
+  const worstUs = slowest?.p99 ?? 0;
+  const anyDrop = dirs.some((d) => packets[d]!.dropped > 0);
+  const severity: Severity = worstUs >= CRITICAL_P99_US ? 'critical' : worstUs >= WARN_P99_US || anyDrop ? 'warning' : 'info';
+
+  const charts: ChartSpec[] = [];
+  for (const dir of dirs) {
+    const list = timed.filter((s) => s.direction === dir).sort((a, b) => STAGES.findIndex((x) => x.id === a.stage) - STAGES.findIndex((x) => x.id === b.stage));
+    if (list.length > 0) charts.push({ kind: 'layers', title: `${DIR_TEXT[dir]}: mean time per stage`, unit: 'µs', layers: list.map((s) => s.stage), rows: [{ label: DIR_TEXT[dir], values: list.map((s) => s.mean) }] });
+    for (const s of list) {
+      charts.push({
+        kind: 'histogram',
+        title: `${DIR_TEXT[dir]} ${s.stage} latency (${s.tracepoint}; log2 buckets)`,
+        unit: 'µs',
+        buckets: s.buckets.map((b) => ({ low: b.lowUs, high: b.highUs, count: b.count })),
+        percentiles: { P50: s.p50, P95: s.p95, P99: s.p99, max: s.max },
+      });
+    }
+  }
+  const stageRows = Object.values(stages).map((s) => [DIR_TEXT[s.direction], s.stage, s.tracepoint, s.packets, s.count, s.p50, s.p95, s.p99, s.max, s.mean]);
+  const totalRows = dirs.flatMap((dir) => {
+    const t = totals[dir];
+    return t ? [[DIR_TEXT[dir], 'total', 'first stamp → end', packets[dir]!.started, t.count, t.p50, t.p95, t.p99, t.max, t.mean]] : [];
+  });
+  const tables: TableSpec[] = [
+    {
+      title: 'Latency per stage (µs since the previous stamp; percentiles within ~25%, max exact)',
+      columns: ['direction', 'stage', 'tracepoint', 'packets', 'timed', 'P50', 'P95', 'P99', 'max', 'mean'],
+      rows: [...stageRows, ...totalRows],
+    },
+    {
+      title: 'Packets per direction',
+      columns: ['direction', 'started', 'completed', 'dropped', 'ended (TX: xmit error; RX: consumed)', 'in flight', 'evicted', `slow (≥ ${setup.filters.latencyUs} µs)`],
+      rows: dirs.map((dir) => {
+        const p = packets[dir]!;
+        return [DIR_TEXT[dir], p.started, p.completed, p.dropped, p.ended, p.inFlight, p.evicted, setup.filters.latencyUs > 0 ? p.slow : '-'];
+      }),
+    },
+  ];
+  if (drops.length > 0) tables.push({ title: 'Drops by reason', columns: ['direction', 'after stage', 'reason', 'packets'], rows: drops.map((d) => [DIR_TEXT[d.direction], d.stage, d.reason, d.count]) });
+  tables.push(attachTable(att));
+  if (overhead) tables.push(overheadTable(overhead));
+  return { data, summary, severity, charts, tables };
+}
+
+export const perfHostLatency: ProbeDefinition<HostLatencyData> = {
+  id: 'perf.host-latency',
+  title: "Latency of packets per stage of the host's network stack",
+  description: `Times IPv4 packets through each stage of this host's network stack for \`duration\`, each packet followed by its skb, and names the stage that adds the most delay (\`slowest\`, with its P99) with the packets, P50/P95/P99/max and mean of every stage (\`stages.<id>\`), in µs since the packet's previous stamp:
+
+- **TX**: \`net_dev_queue\` (queue) → \`qdisc_enqueue\` (**enqueue**: tc egress, classification) → \`qdisc_dequeue\` (**qdisc**: the wait in the queue or shaper) → \`net_dev_start_xmit\` (**start_xmit**) → \`net_dev_xmit\` (**driver**);
+- **RX**: \`napi_gro_receive_entry\` / \`netif_receive_skb_entry\` / \`netif_rx_entry\` (rx_entry) → \`netif_receive_skb\` (**backlog**: GRO, the per-CPU backlog, RPS) → \`sk_data_ready\` of the packet's socket (**socket**: IP, netfilter, TCP/UDP until the socket has it);
+- **total** per direction: first stamp to end.
+
+A stage a packet skips (no qdisc on a noqueue device such as veth, no RX entry tracepoint on its path) is not stamped; the next stage is timed from the previous stamp. Packets freed by \`kfree_skb\` on the way are counted as drops by reason and stage; RX packets consumed before a socket (an ICMP echo the kernel answers) are counted apart. Each direction's skb table is an LRU hash (16384 skbs), so packets whose end is never seen cannot fill it: they are counted as \`evicted\`; those left at the end as \`inFlight\`. Nothing is streamed, so no event is lost (\`lostEvents\` 0). Filters apply in the kernel at a packet's first stage: \`dev\` (the device it is first seen on; with \`netns\`, a device of that namespace), \`netns\`, \`src_ip\`, \`dst_ip\`, \`src_port\`, \`dst_port\`, \`protocol\`, \`direction\`; with \`latency_us\` the packets whose total reaches it are counted (\`packets.<dir>.slow\`). Histograms are aggregated there (log-linear buckets: percentiles within ~25%, max exact).
+
+Use it when the host itself may add latency: a qdisc stage of milliseconds is a shaper or a deep queue, a backlog stage of milliseconds a busy CPU's softirq, a socket stage netfilter or a slow protocol path. Tracepoints only (raw_tp with a cached minimal BTF, else tp_btf, else classic tracepoints). The socket stage ends when the socket is told data is ready (the packet's protocol and local port), so TCP segments merged into an earlier one and packets to raw sockets end as consumed, not delivered. Past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps the histograms up to then.
+
+Replaces the seed's \`system_network_latency_details.py\` (PROBES.md row 33), whose OVS internal-port stages (kprobes) are left to ovs.* probes.`,
+  normal: `Every stage of a few µs to some tens of µs on an idle host: enqueue and start_xmit under ~5 µs, a qdisc of a few µs without a shaper, a driver of a few µs (veth: the peer's enqueue), a backlog of tens of µs, a socket of ~10-50 µs. A stage with a P99 of milliseconds is where the delay comes from (flagged above 1 ms, critical above 10 ms); drops are named by reason.`,
+  replaces: ['system_network_latency_details.py'],
+  params: {
+    dev: { type: 'string', description: 'Only packets first seen on this device (TX: the device it is queued on; RX: the one it arrives on); in `netns` when given.', cliOption: 'dev' },
+    netns: NETNS_PARAM,
+    src_ip: { type: 'ip', description: "Only packets with this IPv4 source address.", cliOption: 'src-ip' },
+    dst_ip: { type: 'ip', description: 'Only packets with this IPv4 destination address.', cliOption: 'dst-ip' },
+    src_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this source port (0 = any).' },
+    dst_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this destination port (0 = any).' },
+    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only IPv4 packets of this L4 protocol.' },
+    latency_us: { type: 'integer', min: 0, max: 3_600_000_000, default: 0, description: "Count the packets whose total (first stamp to end) is at least this many µs (the seed's --latency-us; 0 = off)." },
+    direction: { type: 'string', enum: ['both', 'tx', 'rx'], default: 'both', description: 'Which way to time: tx (to a device), rx (from a device to a socket).' },
+    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to time packets.', cliOption: 'duration' },
+  },
+  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...HOOKS.map((h) => ({ kind: 'tracepoint' as const, name: `${h.category}:${h.name}` }))],
+  overhead: 'medium',
+  budget: HOST_LATENCY_BUDGET,
+  driver: 'native',
+  collect,
+  parse,
+};
