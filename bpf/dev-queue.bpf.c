@@ -121,33 +121,13 @@ static __always_inline int on_xmit(struct netdev_id *id, int rc, __u32 len)
 	return 0;
 }
 
-/* raw_tp and tp_btf: the device itself. */
-static __always_inline int on_xmit_dev(struct net_device *dev, int rc, __u32 len)
-{
-	struct netdev_id id = {};
-
-	if (!dev)
-		return 0;
-	netdev_id_of(dev, &id);
-	return on_xmit(&id, rc, len);
-}
-
 NETDEV_BTF_HANDLERS(dev_queue, net_dev_queue, on_queue(skb), struct sk_buff *skb)
-NETDEV_BTF_HANDLERS(dev_xmit, net_dev_xmit, on_xmit_dev(dev, rc, skb_len), struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len)
+NETDEV_XMIT_HANDLERS(dev_xmit, on_xmit)
 
 SEC("?tracepoint/net/net_dev_queue")
 int dev_queue_tracepoint(struct trace_event_raw_net_dev_template *args)
 {
 	return on_queue((struct sk_buff *)args->skbaddr);
-}
-
-SEC("?tracepoint/net/net_dev_xmit")
-int dev_xmit_tracepoint(struct trace_event_raw_net_dev_xmit *args)
-{
-	struct netdev_id id = {};
-
-	data_loc_str(args, args->__data_loc_name, id.name, sizeof(id.name));
-	return on_xmit(&id, args->rc, args->len);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -129,64 +129,9 @@ static __always_inline int on_xmit(struct netdev_id *id, int rc, __u32 len)
 	return 0;
 }
 
-static __always_inline int on_xmit_dev(struct net_device *dev, int rc, __u32 len)
-{
-	struct netdev_id id = {};
-
-	if (!dev)
-		return 0;
-	netdev_id_of(dev, &id);
-	return on_xmit(&id, rc, len);
-}
-
-SEC("tp_btf/softirq_entry")
-int BPF_PROG(hm_softirq_entry_tp_btf, unsigned int vec)
-{
-	return on_softirq_entry(vec);
-}
-
-SEC("tp_btf/softirq_exit")
-int BPF_PROG(hm_softirq_exit_tp_btf, unsigned int vec)
-{
-	return on_softirq_exit(vec);
-}
-
-SEC("tp_btf/netif_receive_skb")
-int BPF_PROG(hm_receive_tp_btf, struct sk_buff *skb)
-{
-	return on_receive(skb);
-}
-
-SEC("tp_btf/net_dev_xmit")
-int BPF_PROG(hm_xmit_tp_btf, struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len)
-{
-	return on_xmit_dev(dev, rc, skb_len);
-}
-
-/* The same arguments, untyped: only BPF_CORE_READ (probe-read) access, which the handlers use. */
-SEC("?raw_tp/softirq_entry")
-int BPF_PROG(hm_softirq_entry_raw_tp, unsigned int vec)
-{
-	return on_softirq_entry(vec);
-}
-
-SEC("?raw_tp/softirq_exit")
-int BPF_PROG(hm_softirq_exit_raw_tp, unsigned int vec)
-{
-	return on_softirq_exit(vec);
-}
-
-SEC("?raw_tp/netif_receive_skb")
-int BPF_PROG(hm_receive_raw_tp, struct sk_buff *skb)
-{
-	return on_receive(skb);
-}
-
-SEC("?raw_tp/net_dev_xmit")
-int BPF_PROG(hm_xmit_raw_tp, struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len)
-{
-	return on_xmit_dev(dev, rc, skb_len);
-}
+NETDEV_BTF_HANDLERS(hm_softirq_entry, softirq_entry, on_softirq_entry(vec), unsigned int vec)
+NETDEV_BTF_HANDLERS(hm_softirq_exit, softirq_exit, on_softirq_exit(vec), unsigned int vec)
+NETDEV_BTF_HANDLERS(hm_receive, netif_receive_skb, on_receive(skb), struct sk_buff *skb)
 
 SEC("?tracepoint/irq/softirq_entry")
 int hm_softirq_entry_tracepoint(struct trace_event_raw_softirq *args)
@@ -206,13 +151,6 @@ int hm_receive_tracepoint(struct trace_event_raw_net_dev_template *args)
 	return on_receive((struct sk_buff *)args->skbaddr);
 }
 
-SEC("?tracepoint/net/net_dev_xmit")
-int hm_xmit_tracepoint(struct trace_event_raw_net_dev_xmit *args)
-{
-	struct netdev_id id = {};
-
-	data_loc_str(args, args->__data_loc_name, id.name, sizeof(id.name));
-	return on_xmit(&id, args->rc, args->len);
-}
+NETDEV_XMIT_HANDLERS(hm_xmit, on_xmit)
 
 char LICENSE[] SEC("license") = "GPL";

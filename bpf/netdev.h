@@ -72,6 +72,30 @@ static __always_inline bool skb_netdev(struct sk_buff *skb, struct netdev_id *id
 	SEC("?raw_tp/" #tp)						\
 	int BPF_PROG(prefix##_raw_tp, args) { return call; }
 
+/* net_dev_xmit in all three flavours (`<prefix>_tp_btf`, `_raw_tp`, `_tracepoint`), each
+ * handing `on_xmit(struct netdev_id *, int rc, __u32 len)` the device (only its name on the
+ * classic tracepoint), the driver's return code and the length sent. */
+#define NETDEV_XMIT_HANDLERS(prefix, on_xmit)						\
+	static __always_inline int prefix##_dev(struct net_device *dev, int rc, __u32 len)	\
+	{										\
+		struct netdev_id id = {};						\
+											\
+		if (!dev)								\
+			return 0;							\
+		netdev_id_of(dev, &id);							\
+		return on_xmit(&id, rc, len);						\
+	}										\
+	NETDEV_BTF_HANDLERS(prefix, net_dev_xmit, prefix##_dev(dev, rc, skb_len),	\
+			    struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len) \
+	SEC("?tracepoint/net/net_dev_xmit")						\
+	int prefix##_tracepoint(struct trace_event_raw_net_dev_xmit *args)		\
+	{										\
+		struct netdev_id id = {};						\
+											\
+		data_loc_str(args, args->__data_loc_name, id.name, sizeof(id.name));	\
+		return on_xmit(&id, args->rc, args->len);				\
+	}
+
 #define ETH_P_IP_ 0x0800
 #define ETH_P_IPV6_ 0x86DD
 #define ETH_P_ARP_ 0x0806
