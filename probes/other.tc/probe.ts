@@ -293,7 +293,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<TcData> {
 
 export const otherTc: ProbeDefinition<TcData> = {
   id: 'other.tc',
-  title: 'qdisc configuration changes (tc churn)',
+  title: 'tc: qdisc changes (churn) and filter/action hits',
   description: `Records every qdisc change during \`duration\`: a qdisc created by tc (\`qdisc:qdisc_create\`: \`tc qdisc add\`, or \`replace\` with another kind), destroyed (\`qdisc:qdisc_destroy\`: deleted, replaced, or its device gone) or reset (\`qdisc:qdisc_reset\`: its queue flushed, as when a device goes down or a qdisc is grafted), each with its time, device, namespace, kind, handle and parent, in order. \`dev\` and \`netns\` filter in the kernel. The create tracepoint carries no handle: a create's handle comes from a later destroy or reset of the same qdisc, or from \`tc qdisc show\` at the end of the window when it still exists. \`tc qdisc change\` (or \`replace\` with the same kind) changes parameters in place and fires none of these. The kernel's own qdiscs show too: a device's default (noqueue, pfifo_fast) destroyed when a root qdisc is added and created again when it is deleted, a shaper's inner bfifo; they have handle \`none\`, and \`configured\` counts only the others.
 
 Use it when drops or delay started suddenly: an orchestrator adding a shaper, a script replacing a root qdisc in a loop, or a device flapping (resets) is configuration churn, not load. Loads raw_tp programs with a cached minimal BTF (falls back to tp_btf, then to the classic tracepoints, where devices are known by name only). Each change is one event kept in the kernel (up to 4096; the rest counted as lost).
