@@ -5,6 +5,7 @@
 // from the recording and starts nothing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile, readlink } from 'node:fs/promises';
+import { findBinary, installHint } from '../../engine/host/binaries.js';
 import { inNetns } from '../../engine/probe/netns.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
 
@@ -77,6 +78,7 @@ export async function listenEvents(io: ProbeIO, netns: string | undefined): Prom
   const out = { stdout: '', stderr: '' };
   let exited: Promise<number | null> = Promise.resolve(null);
   const listenRec = await io.capture('conntrack-listen', async () => {
+    if (!(await findBinary('conntrack'))) return JSON.stringify({ started: false, error: `the conntrack command is missing: ${installHint('conntrack', 'conntrack')}` } satisfies ListenCapture);
     const argv = inNetns(netns, ['conntrack', '-E', '-o', OUTPUT, '-b', BUFFER_BYTES]);
     const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     child = proc;
