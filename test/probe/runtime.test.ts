@@ -78,7 +78,7 @@ describe('runProbe', () => {
 
     const g = await runProbe(netIface, request(netIface, { dev: 'eth0' }), b.opts('unknown'));
     assert.equal(g.status, 'error');
-    assert.match(g.reason!, /^probe net\.iface: unknown param "dev" \(known params: devices, duration, interval\)$/);
+    assert.match(g.reason!, /^probe net\.iface: unknown param "dev" \(known params: devices, duration, interval, queues\)$/);
   });
 
   it('skips a probe whose binary is missing, without collecting, and replays the skip', async (t) => {
@@ -193,10 +193,16 @@ describe('runProbe stopping net.iface mid-sample', () => {
     assert.deepEqual(f.data, {});
     const idx = await index(b.dir('abort'));
     assert.equal(idx.outcome.status, 'interrupted');
-    // readdir + one batch per sample: at least samples 0..2 (t = 0, 200, 400 ms), not all 26 samples.
-    assert.ok(idx.records.length >= 1 + 3, `only ${idx.records.length} records`);
-    assert.ok(idx.records.length < 1 + 26);
-    assert.ok(idx.records.slice(1).every((r) => r.op === 'readfiles' && (r.paths?.length === 19 || r.paths?.length === 24)));
+    // readdir of the devices and of the device's queues, then one batch per sample: at least
+    // samples 0..2 (t = 0, 200, 400 ms), not all 26. The first batch also reads the queues'
+    // attributes (tx_timeout, BQL), which are read at the ends of the window only.
+    assert.deepEqual(idx.records.slice(0, 2).map((r) => r.op), ['readdir', 'readdir']);
+    const batches = idx.records.slice(2);
+    assert.ok(batches.length >= 3, `only ${batches.length} samples`);
+    assert.ok(batches.length < 26);
+    assert.ok(batches.every((r) => r.op === 'readfiles'));
+    assert.ok(batches.slice(1).every((r) => r.paths?.length === 19 || r.paths?.length === 24));
+    assert.ok(batches[0]!.paths!.length > batches[1]!.paths!.length);
     const files = await readdir(b.dir('abort'));
     assert.equal(files.filter((n) => n.endsWith('.out')).length, idx.records.length);
     assert.equal(f.raw.length, idx.records.length + 1);
