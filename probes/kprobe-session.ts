@@ -1,20 +1,104 @@
-// A session of kprobe programs that a probe runs beside its tracepoints (net.defrag's ip_defrag
-// and ip_expire, other.tc's tcf_classify and tcf_action_exec), on ovs.drops/kernel.ts's
-// attachSession: attach each program that attaches, record which did not and why
-// (`<prefix>attach`), read the maps after the window (`<prefix>dump`). On a kernel without
-// kprobes nothing is loaded: the session holds nothing open and the finding says why.
+// Sessions of BPF objects whose programs attach one by one, as far as the kernel lets them:
+// kprobes beside tracepoints (ovs.drops' kernel datapath, net.conntrack's nf_conntrack_in,
+// net.defrag's ip_defrag/ip_expire, other.tc's tcf_classify/tcf_action_exec). Each program that
+// attaches counts; the others are recorded with why (`<prefix>attach`), and the maps are read
+// after the window (`<prefix>dump`). On a kernel without kprobes no kprobe program is loaded:
+// the session holds nothing open and the finding says why.
+import { existsSync } from 'node:fs';
+import { errorLine } from '../engine/native/attach-plan.js';
 import { ensureMinimalBtf } from '../engine/native/btf-cache.js';
 import type { GlobalValue } from '../engine/native/globals.js';
 import { BpfObject, bpfObjectPath } from '../engine/native/object.js';
+import { BpfSession } from '../engine/probe/bpf-session.js';
 import { overheadOf, type OverheadReport } from '../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord } from '../engine/probe/types.js';
-import { attachLists, attachSession, type AttachCapture, type ProgramTarget } from './ovs.drops/kernel.js';
+
+/** What loading an object and attaching each of its kprobe/tracing programs gave (capture `<prefix>attach`). */
+export interface AttachCapture {
+  loadMs: number;
+  attached: Array<{ program: string; kind: string; target: string }>;
+  failed: Array<{ program: string; kind: string; target: string; error: string }>;
+  /** Set when the object could not be loaded at all. */
+  error?: string;
+}
+
+const KPROBE_PMU = '/sys/bus/event_source/devices/kprobe';
+const NO_KPROBES = `this kernel has no kprobes (no ${KPROBE_PMU}): not loaded`;
+
+/** Kernels since 4.17 register the kprobe PMU exactly when they have kprobes. */
+function kprobesPresent(): boolean {
+  return existsSync(KPROBE_PMU);
+}
+
+/** A program of an object and where it attaches: `kprobe`/`kretprobe` by function name, else its BTF section target. */
+export interface ProgramTarget {
+  program: string;
+  kind: string;
+  target: string;
+}
+
+/**
+ * Loads the object `open` gives and attaches each program it can: a kernel without kprobes
+ * fails those (reported in `failed`), and what did attach still counts. No object is returned
+ * when nothing attached (it is closed).
+ */
+export function loadAndAttach(open: () => BpfObject, programs: readonly ProgramTarget[]): { obj?: BpfObject; record: AttachCapture } {
+  const record: AttachCapture = { loadMs: 0, attached: [], failed: [] };
+  // Without kprobes a kprobe program verifies but can never attach: loading it only costs time.
+  const unattachable = kprobesPresent() ? [] : programs.filter((p) => p.kind === 'kprobe' || p.kind === 'kretprobe');
+  for (const p of unattachable) record.failed.push({ program: p.program, kind: p.kind, target: p.target, error: NO_KPROBES });
+  programs = programs.filter((p) => !unattachable.includes(p));
+  if (programs.length === 0) return { record };
+  let obj: BpfObject | undefined;
+  try {
+    obj = open();
+    obj.load();
+    record.loadMs = Math.round((obj.loadMs ?? 0) * 1000) / 1000;
+  } catch (err) {
+    obj?.close();
+    record.error = errorLine(err);
+    return { record };
+  }
+  for (const p of programs) {
+    try {
+      const prog = obj.program(p.program);
+      if (p.kind === 'kprobe') prog.attachKprobe(p.target);
+      else if (p.kind === 'kretprobe') prog.attachKretprobe(p.target);
+      else prog.attachTrace();
+      record.attached.push({ program: p.program, kind: p.kind, target: p.target });
+    } catch (err) {
+      record.failed.push({ program: p.program, kind: p.kind, target: p.target, error: errorLine(err) });
+    }
+  }
+  if (record.attached.length === 0) {
+    obj.close();
+    return { record };
+  }
+  return { obj, record };
+}
+
+/** A session (captures `<prefix>...`) whose attach is loadAndAttach; `attached`: some program attached. */
+export async function attachSession(io: ProbeIO, prefix: string, open: () => BpfObject, programs: readonly ProgramTarget[]): Promise<{ session: BpfSession; attached: boolean; attachedAt: number }> {
+  const session = new BpfSession(io, prefix);
+  const rec = await session.attach(async () => loadAndAttach(open, programs));
+  return { session, attached: (JSON.parse(rec.stdout) as AttachCapture).attached.length > 0, attachedAt: performance.now() };
+}
+
+/** The attach record's programs as `kind target`, and the failures as `kind target: why` (a failed load first). */
+export function attachLists(att: AttachCapture): { attached: string[]; failed: string[] } {
+  return {
+    attached: att.attached.map((a) => `${a.kind} ${a.target}`),
+    failed: [...(att.error ? [`load: ${att.error}`] : []), ...att.failed.map((f) => `${f.kind} ${f.target}: ${f.error}`)],
+  };
+}
 
 export interface KprobeProgram extends ProgramTarget {
   kind: 'kprobe';
 }
 
 export interface KprobeSession {
+  /** The IO to sleep on: its sleeps end early if the overhead guard stops the programs. */
+  windowIO: ProbeIO;
   /** Reads the maps (when something attached) and closes the object. */
   finish(): Promise<void>;
   close(): void;
@@ -30,19 +114,17 @@ export async function kprobeObjectOpener(name: string, globals: Record<string, G
   return () => BpfObject.open(path, { globals, ...(btfPath ? { btfPath } : {}) });
 }
 
-/**
- * Attaches what attaches of `programs` (ovs.drops/kernel.ts attachSession: nothing is loaded
- * where the kernel has no kprobes); `read` makes the dump, given the window's length.
- */
+/** Attaches what attaches of `programs` (attachSession); `read` makes the dump, given the window's length. */
 export async function startKprobeSession(
   io: ProbeIO,
   prefix: string,
   open: () => BpfObject,
-  programs: readonly KprobeProgram[],
-  read: (obj: BpfObject, windowMs: number) => Promise<unknown>,
+  programs: readonly ProgramTarget[],
+  read: (obj: BpfObject, windowMs: number) => unknown,
 ): Promise<KprobeSession> {
   const { session, attached, attachedAt } = await attachSession(io, prefix, open, programs);
   return {
+    windowIO: session.windowIO,
     async finish() {
       if (!attached) return;
       await session.finish((o) => read(o, Math.round((session.detachedAt ?? performance.now()) - attachedAt)));

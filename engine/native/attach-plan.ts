@@ -37,7 +37,8 @@ export interface PlanOptions {
   afterLoad?: (obj: BpfObject) => void;
 }
 
-function oneLine(err: unknown): string {
+/** The first line of an error's message: one line per failed attempt. */
+export function errorLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 }
 
@@ -50,7 +51,7 @@ export async function loadFirstWorking<M extends string>(path: string, plan: Arr
       try {
         btfPath = await ensureMinimalBtf(path);
       } catch (err) {
-        fallbacks.push(`${step.method}: ${oneLine(err)}`);
+        fallbacks.push(`${step.method}: ${errorLine(err)}`);
         continue;
       }
     }
@@ -67,7 +68,7 @@ export async function loadFirstWorking<M extends string>(path: string, plan: Arr
       return { obj, links, method: step.method, btf: btfPath ? 'minimal (cached)' : 'vmlinux', loadMs: obj.loadMs ?? 0, fallbacks };
     } catch (err) {
       obj?.close();
-      fallbacks.push(`${step.method}: ${oneLine(err)}`);
+      fallbacks.push(`${step.method}: ${errorLine(err)}`);
     }
   }
   throw new Error(`no way to attach ${opts.what} on this kernel: ${fallbacks.join('; ')}`);

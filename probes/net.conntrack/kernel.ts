@@ -2,13 +2,13 @@
 // nf_conntrack_in decided per packet (tracked as new/established/related, invalid, dropped,
 // untracked), entries __nf_conntrack_confirm could not insert, and the OVS kernel datapath's
 // ct() action (ovs_ct_execute) with the conntrack calls it made. Used by net.conntrack and
-// other.ovs-ct-invalid. On a kernel without kprobes the programs load but do not attach: the
+// other.ovs-ct-invalid. On a kernel without kprobes the programs are not loaded: the
 // attach record says so and nothing is counted. The session is recorded as capture records
 // (`<prefix>attach|dump|overhead`), so a replay re-parses it without loading anything.
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
-import { attachLists, attachSession, type AttachCapture, type ProgramTarget } from '../ovs.drops/kernel.js';
+import { readKprobeSession, startKprobeSession, type KprobeSession, type ProgramTarget } from '../kprobe-session.js';
 
 /** The programs of conntrack.bpf.c and where each attaches. */
 export const CT_PROGRAMS = [
@@ -56,39 +56,21 @@ interface DumpCapture {
   entries: Array<{ hook: number; verdict: number; ret: number; pf: number; hooknum: number; ovs: number; ctinfo: number; count: number }>;
 }
 
-/** A running session: attached by `startConntrackKprobes`, read and closed by `finish`. */
-export interface CtKernelSession {
-  windowIO: ProbeIO;
-  finish(): Promise<void>;
-}
-
 /** Loads conntrack.bpf.o and attaches `programs` (default all) as far as the kernel lets it. */
-export async function startConntrackKprobes(io: ProbeIO, prefix: string, filters: CtFilters, programs: readonly ProgramTarget[] = CT_PROGRAMS): Promise<CtKernelSession> {
-  const { session, attached, attachedAt } = await attachSession(io, prefix, () => openConntrackObject(filters), programs);
-  return {
-    windowIO: session.windowIO,
-    async finish() {
-      if (!attached) return;
-      await session.finish(async (o) => {
-        const entries: DumpCapture['entries'] = countsOf(o.map('counts'), (k) => ({
-          hook: k.readUInt32LE(0),
-          verdict: k.readUInt32LE(4),
-          ret: k.readInt32LE(8),
-          pf: k.readUInt8(12),
-          hooknum: k.readUInt8(13),
-          ovs: k.readUInt8(14),
-          ctinfo: k.readUInt8(15),
-        }));
-        entries.sort((a, b) => a.hook - b.hook || b.count - a.count || a.verdict - b.verdict || a.ret - b.ret || a.pf - b.pf || a.hooknum - b.hooknum || a.ovs - b.ovs || a.ctinfo - b.ctinfo);
-        const dump: DumpCapture = {
-          windowMs: Math.round((session.detachedAt ?? performance.now()) - attachedAt),
-          lost: slotTotals(o.map('totals'), { lost: 0 }).lost,
-          entries,
-        };
-        return dump;
-      });
-    },
-  };
+export function startConntrackKprobes(io: ProbeIO, prefix: string, filters: CtFilters, programs: readonly ProgramTarget[] = CT_PROGRAMS): Promise<KprobeSession> {
+  return startKprobeSession(io, prefix, () => openConntrackObject(filters), programs, (o, windowMs): DumpCapture => {
+    const entries: DumpCapture['entries'] = countsOf(o.map('counts'), (k) => ({
+      hook: k.readUInt32LE(0),
+      verdict: k.readUInt32LE(4),
+      ret: k.readInt32LE(8),
+      pf: k.readUInt8(12),
+      hooknum: k.readUInt8(13),
+      ovs: k.readUInt8(14),
+      ctinfo: k.readUInt8(15),
+    }));
+    entries.sort((a, b) => a.hook - b.hook || b.count - a.count || a.verdict - b.verdict || a.ret - b.ret || a.pf - b.pf || a.hooknum - b.hooknum || a.ovs - b.ovs || a.ctinfo - b.ctinfo);
+    return { windowMs, lost: slotTotals(o.map('totals'), { lost: 0 }).lost, entries };
+  });
 }
 
 /** Counts of one path (netfilter's hooks, or OVS's ct() action). */
@@ -127,16 +109,13 @@ const add = (map: Record<string, number>, k: string, n: number) => (map[k] = (ma
 
 /** The session's finding from its capture records (under `prefix`); null when it did not run. */
 export function parseConntrackKprobes(records: RawRecord[], prefix: string): CtKernelData | null {
-  const find = (name: string) => records.find((r) => r.op === 'capture' && r.name === `${prefix}${name}` && r.error === undefined);
-  const attachRec = find('attach');
-  if (!attachRec) return null;
-  const att = JSON.parse(attachRec.stdout) as AttachCapture;
-  const dumpRec = find('dump');
-  const dump: DumpCapture = dumpRec ? (JSON.parse(dumpRec.stdout) as DumpCapture) : { windowMs: 0, lost: 0, entries: [] };
-  const lists = attachLists(att);
+  const session = readKprobeSession<DumpCapture>(records, prefix);
+  if (!session) return null;
+  const dump: DumpCapture = session.dump ?? { windowMs: 0, lost: 0, entries: [] };
   const data: CtKernelData = {
-    ...lists,
-    attachable: lists.failed.length === 0,
+    attached: session.attached,
+    failed: session.failed,
+    attachable: session.failed.length === 0,
     windowMs: dump.windowMs,
     netfilter: emptyCounts(),
     ovs: { ...emptyCounts(), calls: 0, errors: {} },

@@ -2,7 +2,7 @@
 // ip_defrag (every fragment handed to reassembly, by source and by who asked for it) and
 // ip_expire (every queue whose timer fired before its datagram was complete, with its source,
 // IP ID and what it held). Kprobes only: on a kernel without them (this project's lab) the
-// programs load but do not attach, and the session says so in its attach record
+// programs are not loaded, and the session says so in its attach record
 // (`kprobe-attach`). The maps are recorded (`kprobe-dump`), so a replay re-parses them.
 import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';

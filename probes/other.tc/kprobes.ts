@@ -2,7 +2,7 @@
 // every run of a matching filter's actions (tcf_action_exec), counted in the kernel per device,
 // direction and first filter or action kind. It gives each hook's lookups whatever the
 // classifier counts itself (u32 counts them only with perf counters built in). Kprobes only: on
-// a kernel without them (this project's lab) the programs load but do not attach, and the
+// a kernel without them (this project's lab) the programs are not loaded, and the
 // finding says so (`kprobe-attach`).
 import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';

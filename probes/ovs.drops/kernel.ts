@@ -3,17 +3,16 @@
 // and the drops of those packets (OVS drop reasons on 6.4+, any drop reason before), in the
 // kernel. The session is recorded as capture records (`kernel-*`), so a replay re-parses it
 // without loading anything. On a userspace-datapath host (this project's lab) it never runs.
-import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { runCommand } from '../../engine/exec.js';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
 import { u32Key } from '../../engine/native/map.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
-import { BpfSession } from '../../engine/probe/bpf-session.js';
 import { countsOf, hex, rootDevices } from '../../engine/probe/bpf-values.js';
-import { overheadOf, type OverheadReport } from '../../engine/probe/overhead.js';
+import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
 import { captureSymbols, parseReasonNames } from '../drops.kernel/probe.js';
+import { readKprobeSession, startKprobeSession, type KprobeSession } from '../kprobe-session.js';
 
 /** The programs of ovs.bpf.c and where each attaches (bpf/ovs.h documents what they count). */
 export const OVS_PROGRAMS = [
@@ -51,85 +50,6 @@ export function openOvsObject(filters?: KernelFilters): BpfObject {
   });
 }
 
-/** What loading an object and attaching each of its kprobe/tracing programs gave (capture `<prefix>attach`). */
-export interface AttachCapture {
-  loadMs: number;
-  attached: Array<{ program: string; kind: string; target: string }>;
-  failed: Array<{ program: string; kind: string; target: string; error: string }>;
-  /** Set when the object could not be loaded at all. */
-  error?: string;
-}
-
-const KPROBE_PMU = '/sys/bus/event_source/devices/kprobe';
-const NO_KPROBES = `this kernel has no kprobes (no ${KPROBE_PMU}): not loaded`;
-
-/** Kernels since 4.17 register the kprobe PMU exactly when they have kprobes. */
-function kprobesPresent(): boolean {
-  return existsSync(KPROBE_PMU);
-}
-
-/** A program of an object and where it attaches: `kprobe`/`kretprobe` by function name, else its BTF section target. */
-export interface ProgramTarget {
-  program: string;
-  kind: string;
-  target: string;
-}
-
-/**
- * Loads the object `open` gives and attaches each program it can: a kernel without kprobes
- * fails those (reported in `failed`), and what did attach still counts. No object is returned
- * when nothing attached (it is closed).
- */
-export function loadAndAttach(open: () => BpfObject, programs: readonly ProgramTarget[]): { obj?: BpfObject; record: AttachCapture } {
-  const record: AttachCapture = { loadMs: 0, attached: [], failed: [] };
-  // Without kprobes a kprobe program verifies but can never attach: loading it only costs time.
-  const unattachable = kprobesPresent() ? [] : programs.filter((p) => p.kind === 'kprobe' || p.kind === 'kretprobe');
-  for (const p of unattachable) record.failed.push({ program: p.program, kind: p.kind, target: p.target, error: NO_KPROBES });
-  programs = programs.filter((p) => !unattachable.includes(p));
-  if (programs.length === 0) return { record };
-  let obj: BpfObject | undefined;
-  try {
-    obj = open();
-    obj.load();
-    record.loadMs = Math.round((obj.loadMs ?? 0) * 1000) / 1000;
-  } catch (err) {
-    obj?.close();
-    record.error = oneLine(err);
-    return { record };
-  }
-  for (const p of programs) {
-    try {
-      const prog = obj.program(p.program);
-      if (p.kind === 'kprobe') prog.attachKprobe(p.target);
-      else if (p.kind === 'kretprobe') prog.attachKretprobe(p.target);
-      else prog.attachTrace();
-      record.attached.push({ program: p.program, kind: p.kind, target: p.target });
-    } catch (err) {
-      record.failed.push({ program: p.program, kind: p.kind, target: p.target, error: oneLine(err) });
-    }
-  }
-  if (record.attached.length === 0) {
-    obj.close();
-    return { record };
-  }
-  return { obj, record };
-}
-
-/** A session (captures `<prefix>...`) whose attach is loadAndAttach; `attached`: some program attached. */
-export async function attachSession(io: ProbeIO, prefix: string, open: () => BpfObject, programs: readonly ProgramTarget[]): Promise<{ session: BpfSession; attached: boolean; attachedAt: number }> {
-  const session = new BpfSession(io, prefix);
-  const rec = await session.attach(async () => loadAndAttach(open, programs));
-  return { session, attached: (JSON.parse(rec.stdout) as AttachCapture).attached.length > 0, attachedAt: performance.now() };
-}
-
-/** The attach record's programs as `kind target`, and the failures as `kind target: why` (a failed load first). */
-export function attachLists(att: AttachCapture): { attached: string[]; failed: string[] } {
-  return {
-    attached: att.attached.map((a) => `${a.kind} ${a.target}`),
-    failed: [...(att.error ? [`load: ${att.error}`] : []), ...att.failed.map((f) => `${f.kind} ${f.target}: ${f.error}`)],
-  };
-}
-
 interface DumpCapture {
   windowMs: number;
   unkeyed: number;
@@ -144,8 +64,6 @@ interface ReasonsCapture {
   ovs: Record<string, string>;
 }
 
-const oneLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
-
 /** `enum ovs_drop_reason { OVS_DROP_LAST_ACTION = 196609, ... }` in bpftool's C dump → value → name. */
 export function parseOvsReasonEnum(cText: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -155,16 +73,8 @@ export function parseOvsReasonEnum(cText: string): Record<string, string> {
   return out;
 }
 
-/** A running kernel-datapath session: attached in `start`, read and closed by `finish`. */
-export interface KernelSession {
-  /** The IO to sleep on: its sleeps end early if the overhead guard stops the programs. */
-  windowIO: ProbeIO;
-  finish(): Promise<void>;
-  close(): void;
-}
-
 /** Loads and attaches what attaches (kprobes may not: then the tracepoints still count). */
-export async function startKernelSession(io: ProbeIO, filters: KernelFilters): Promise<KernelSession> {
+export async function startKernelSession(io: ProbeIO, filters: KernelFilters): Promise<KprobeSession> {
   await io.capture('kernel-reasons', async () => {
     const format = (await tracepointFormat('skb:kfree_skb')) ?? '';
     const core = Object.fromEntries([...parseReasonNames(format)].map(([k, v]) => [String(k), v]));
@@ -174,35 +84,24 @@ export async function startKernelSession(io: ProbeIO, filters: KernelFilters): P
     return JSON.stringify(capture);
   });
 
-  const { session, attached, attachedAt } = await attachSession(io, 'kernel-', () => openOvsObject(filters), OVS_PROGRAMS);
-
+  let locations: string[] | undefined; // set when the maps were read (something attached)
+  const session = await startKprobeSession(io, 'kernel-', () => openOvsObject(filters), OVS_PROGRAMS, async (o, windowMs): Promise<DumpCapture> => {
+    const entries: DumpCapture['entries'] = countsOf(o.map('counts'), (k) => ({
+      location: hex(k.readBigUInt64LE(0)),
+      hook: k.readUInt32LE(8),
+      ifindex: k.readUInt32LE(12),
+      reason: k.readUInt32LE(16),
+      err: k.readInt32LE(20),
+    }));
+    entries.sort((a, b) => a.hook - b.hook || b.count - a.count || a.ifindex - b.ifindex || a.reason - b.reason || a.location.localeCompare(b.location));
+    locations = entries.filter((e) => e.location !== '0x0').map((e) => e.location);
+    return { windowMs, unkeyed: Number(o.map('unkeyed').sumU64(u32Key(0))), entries, devices: await rootDevices().catch(() => ({})) };
+  });
   return {
-    windowIO: session.windowIO,
+    ...session,
     async finish() {
-      if (!attached) return;
-      const rec = await session.finish(async (o) => {
-        const entries: DumpCapture['entries'] = countsOf(o.map('counts'), (k) => ({
-          location: hex(k.readBigUInt64LE(0)),
-          hook: k.readUInt32LE(8),
-          ifindex: k.readUInt32LE(12),
-          reason: k.readUInt32LE(16),
-          err: k.readInt32LE(20),
-        }));
-        entries.sort((a, b) => a.hook - b.hook || b.count - a.count || a.ifindex - b.ifindex || a.reason - b.reason || a.location.localeCompare(b.location));
-        const dump: DumpCapture = {
-          windowMs: Math.round((session.detachedAt ?? performance.now()) - attachedAt),
-          unkeyed: Number(o.map('unkeyed').sumU64(u32Key(0))),
-          entries,
-          devices: await rootDevices().catch(() => ({})),
-        };
-        return dump;
-      });
-      const dump = JSON.parse(rec.stdout) as DumpCapture;
-      const locations = dump.entries.filter((e) => e.location !== '0x0').map((e) => e.location);
-      await captureSymbols(io, 'kernel-symbols', locations);
-    },
-    close() {
-      void session.close();
+      await session.finish();
+      if (locations) await captureSymbols(io, 'kernel-symbols', locations);
     },
   };
 }
@@ -237,20 +136,19 @@ const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) =>
 /** The kernel session's finding, from its capture records; null when it did not run. */
 export function parseKernel(records: RawRecord[]): KernelDropsData | null {
   const find = (name: string) => records.find((r) => r.op === 'capture' && r.name === name && r.error === undefined);
-  const attachRec = find('kernel-attach');
-  if (!attachRec) return null;
-  const att = JSON.parse(attachRec.stdout) as AttachCapture;
+  const session = readKprobeSession<DumpCapture>(records, 'kernel-');
+  if (!session) return null;
   const reasons = JSON.parse(find('kernel-reasons')?.stdout ?? '{"core":{},"ovs":{}}') as ReasonsCapture;
-  const dumpRec = find('kernel-dump');
-  const dump: DumpCapture = dumpRec ? (JSON.parse(dumpRec.stdout) as DumpCapture) : { windowMs: 0, unkeyed: 0, entries: [], devices: {} };
+  const dump: DumpCapture = session.dump ?? { windowMs: 0, unkeyed: 0, entries: [], devices: {} };
   const syms = JSON.parse(find('kernel-symbols')?.stdout ?? '{}') as Record<string, string>;
-  const overhead = overheadOf(records, 'kernel-') ?? undefined;
+  const { overhead } = session;
   const device = (ifindex: number) => (ifindex === 0 ? '(no device)' : (dump.devices[String(ifindex)] ?? `if${ifindex}`));
   const reasonName = (r: number) => reasons.ovs[String(r)] ?? reasons.core[String(r)] ?? `REASON_${r}`;
   const add = (map: Record<string, number>, k: string, n: number) => (map[k] = (map[k] ?? 0) + n);
 
   const data: KernelDropsData = {
-    ...attachLists(att),
+    attached: session.attached,
+    failed: session.failed,
     windowMs: dump.windowMs,
     received: {},
     lookups: 0,

@@ -9,7 +9,8 @@ import { isIPv4 } from 'node:net';
 import { formatMs } from '../../engine/duration.js';
 import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { parseKernel, startKernelSession, type KernelDropsData, type KernelSession } from './kernel.js';
+import { parseKernel, startKernelSession, type KernelDropsData } from './kernel.js';
+import type { KprobeSession } from '../kprobe-session.js';
 import {
   appctl,
   COMMAND_TIMEOUT_MS,
@@ -212,7 +213,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const ifaces = interfacesOf(interfaces);
   const kernelWanted = params.kernel !== false && kmod.error === undefined && scope.datapaths.some((d) => d.type === 'system');
 
-  let session: KernelSession | undefined;
+  let session: KprobeSession | undefined;
   const records: RawRecord[] = [];
   try {
     if (kernelWanted) {

@@ -3,6 +3,7 @@
 // tp_btf, the classic tracepoints. Each failed attempt is kept (`fallbacks`) so the finding
 // says why. Kept here rather than shared with drops.kernel's plan: the shape is the same, but
 // this one attaches several hooks per flavour and fills a map between load and attach.
+import { errorLine } from '../../engine/native/attach-plan.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { ensureMinimalBtf } from '../../engine/native/btf-cache.js';
@@ -60,10 +61,6 @@ export function attachPlan(hooks: readonly VmlatHook[] = HOOKS): Array<{ method:
   return FLAVOURS.map((f) => ({ method: f.method, programs: hooks.map((h) => `vmlat_${h.stem}_${f.suffix}`) }));
 }
 
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
-}
-
 /**
  * Loads and attaches `hooks` in the first flavour that works. `prepare` runs between load and
  * attach (fill maps the programs read). From open to the last attach nothing is awaited, so
@@ -83,7 +80,7 @@ export async function loadVmlat(
       try {
         btfPath = await ensureMinimalBtf(path);
       } catch (err) {
-        fallbacks.push(`${f.method}: ${oneLine(err)}`);
+        fallbacks.push(`${f.method}: ${errorLine(err)}`);
         continue;
       }
     }
@@ -108,7 +105,7 @@ export async function loadVmlat(
       return { obj, method: f.method, links, btf: btfPath ? 'minimal (cached)' : 'vmlinux', loadMs: obj.loadMs ?? 0, fallbacks };
     } catch (err) {
       obj?.close();
-      fallbacks.push(`${f.method}: ${oneLine(err)}`);
+      fallbacks.push(`${f.method}: ${errorLine(err)}`);
     }
   }
   throw new Error(`no way to attach perf.vm-latency on this kernel: ${fallbacks.join('; ')}`);

@@ -5,7 +5,7 @@ import { runProbe } from '../../engine/probe/runtime.js';
 import { otherTc, readDump, type TcData, type TcEvent } from '../../probes/other.tc/probe.js';
 import type { FilterHits } from '../../probes/other.tc/hits.js';
 import { callObjectOpener, parseCalls, readCallMaps, TC_KPROBES } from '../../probes/other.tc/kprobes.js';
-import { detectFeatures } from '../../engine/host/features.js';
+import { detectFeatures, kernelConfig } from '../../engine/host/features.js';
 import { packageRoot } from '../../engine/package-info.js';
 import type { RawRecord } from '../../engine/probe/types.js';
 import { readFileSync } from 'node:fs';
@@ -137,8 +137,11 @@ describe('other.tc in a namespace', () => {
     assert.equal(mirror.packets, N);
     assert.equal(mirror.bytes, N * (100 + 28 + 14), 'frames of 100 bytes of UDP payload');
     assert.equal(mirror.overlimits, 0);
-    // Where the kernel keeps u32 perf counters, every datagram was looked at by the first filter.
-    if (matching.lookups !== null) {
+    // The kernel keeps u32 perf counters exactly with CONFIG_CLS_U32_PERF: then every datagram
+    // was looked at by the first filter; without them lookups are unknown, not guessed.
+    const u32Perf = (await kernelConfig()).options.get('CONFIG_CLS_U32_PERF') === 'y';
+    assert.equal(matching.lookups !== null, u32Perf, `lookups ${matching.lookups} with CONFIG_CLS_U32_PERF ${u32Perf ? 'set' : 'not set'}`);
+    if (u32Perf) {
       assert.equal(matching.matchesFrom, 'filter');
       assert.equal(matching.lookups, N + M);
       assert.equal(byPref(20).lookups, M);
