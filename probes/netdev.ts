@@ -7,8 +7,8 @@ import { attachTable, loadFirstWorking, tracepointPlan, type LoadedRecord, type 
 import { bpfObjectPath } from '../engine/native/object.js';
 import type { GlobalValue } from '../engine/native/globals.js';
 import type { BpfObject } from '../engine/native/object.js';
-import { BpfSession, captureRecord } from '../engine/probe/bpf-session.js';
-import { overheadOf, overheadTable, type OverheadReport } from '../engine/probe/overhead.js';
+import { readWindowedSession, runWindowedSession } from '../engine/probe/bpf-session.js';
+import { overheadTable, type OverheadReport } from '../engine/probe/overhead.js';
 import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../engine/probe/types.js';
 import { namedNamespaces, netnsInode } from './drops.kernel/probe.js';
 
@@ -178,32 +178,20 @@ export interface NetdevSessionOptions<D> {
  * overhead report, through BpfSession; returns the dump record. Read it back with `readSession`.
  */
 export async function collectSession<D extends object>(params: Params, io: ProbeIO, opts: NetdevSessionOptions<D>): Promise<RawRecord> {
-  const session = new BpfSession(io);
-  try {
-    await session.attach(async () => {
-      const filter = await netdevFilter(params);
-      const loaded = await loadTracepoints(opts.object, opts.tracepoints, netdevGlobals(filter), opts.what);
-      return { obj: loaded.obj, record: attachRecord(loaded, filter) };
-    });
-    const attachedAt = performance.now();
-    const attachedNs = process.hrtime.bigint(); // CLOCK_MONOTONIC on Linux, as bpf_ktime_get_ns
-    await session.windowIO.sleep(params.duration as number);
-    return await session.finish(async (o) => {
-      const windowMs = round((session.detachedAt ?? performance.now()) - attachedAt);
-      return { ...opts.dump(o), windowMs, attachedNs: String(attachedNs), ...(await namespaceNames()) };
-    });
-  } finally {
-    await session.close();
-  }
+  let attachedNs = 0n;
+  const load = async () => {
+    const filter = await netdevFilter(params);
+    const loaded = await loadTracepoints(opts.object, opts.tracepoints, netdevGlobals(filter), opts.what);
+    attachedNs = process.hrtime.bigint(); // CLOCK_MONOTONIC on Linux, as bpf_ktime_get_ns
+    return { obj: loaded.obj, record: attachRecord(loaded, filter) };
+  };
+  const dump = async (o: BpfObject, windowMs: number) => ({ ...opts.dump(o), windowMs: round(windowMs), attachedNs: String(attachedNs), ...(await namespaceNames()) });
+  return runWindowedSession(io, load, params.duration as number, dump);
 }
 
 /** A recorded session: how it attached, its dump and what it cost. */
 export function readSession<D extends object>(records: RawRecord[]): { attach: NetdevAttach; dump: D & NetdevDump; overhead: OverheadReport | null } {
-  return {
-    attach: JSON.parse(captureRecord(records, 'attach').stdout) as NetdevAttach,
-    dump: JSON.parse(captureRecord(records, 'dump').stdout) as D & NetdevDump,
-    overhead: overheadOf(records),
-  };
+  return readWindowedSession<NetdevAttach, D & NetdevDump>(records);
 }
 
 

@@ -6,9 +6,9 @@
 import { attachTable, loadedFields, loadFirstWorking, loadedRecord, tracepointPlan, type LoadedRecord, type TracepointMethod } from '../engine/native/attach-plan.js';
 import type { GlobalValue } from '../engine/native/globals.js';
 import { bpfObjectPath, type BpfObject } from '../engine/native/object.js';
-import { captureRecord, runWindowedSession } from '../engine/probe/bpf-session.js';
+import { readWindowedSession, runWindowedSession } from '../engine/probe/bpf-session.js';
 import { addressText, ipv4Bytes } from '../engine/probe/bpf-values.js';
-import { overheadOf, overheadTable, type OverheadReport } from '../engine/probe/overhead.js';
+import { overheadTable, type OverheadReport } from '../engine/probe/overhead.js';
 import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../engine/probe/types.js';
 import { filterScope, namespaceNames, netdevFilter, netdevGlobals, NETDEV_PARAMS, type NamespaceNames, type NetdevFilter } from './netdev.js';
 
@@ -101,11 +101,7 @@ export async function collectXmit<D extends object>(params: Params, io: ProbeIO,
 }
 
 export function readXmit<D extends object>(records: RawRecord[]): { attach: XmitAttach; dump: D & XmitDump; overhead: OverheadReport | null } {
-  return {
-    attach: JSON.parse(captureRecord(records, 'attach').stdout) as XmitAttach,
-    dump: JSON.parse(captureRecord(records, 'dump').stdout) as D & XmitDump,
-    overhead: overheadOf(records),
-  };
+  return readWindowedSession<XmitAttach, D & XmitDump>(records);
 }
 
 /** What every finding's data starts with: how the session attached, its filters and window. */

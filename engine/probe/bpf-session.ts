@@ -6,7 +6,7 @@
 import { installDetachGuard } from '../native/guard.js';
 import type { BpfObject } from '../native/object.js';
 import { programRunStats } from '../native/stats.js';
-import { guardPrograms, stoppableIO, totalsOf, type GuardSession, type OverheadReport } from './overhead.js';
+import { guardPrograms, overheadOf, stoppableIO, totalsOf, type GuardSession, type OverheadReport } from './overhead.js';
 import type { ProbeIO, RawRecord } from './types.js';
 
 export interface SessionGuardOptions {
@@ -101,7 +101,7 @@ export function captureRecord(records: RawRecord[], name: string): RawRecord {
  * BpfSession.attach), wait `ms` (less when the guard stops the programs) or run `window` on the
  * window's IO (whose sleeps end when the guard stops the programs: e.g. counters sampled
  * meanwhile), record `read`'s reading of the maps (`<prefix>dump`) given the window's length in
- * ms (from attach to the dump, or to the guard's early detach), and close.
+ * ms (from attach to the dump, or to the guard's early detach), and close. Returns the dump record.
  */
 export async function runWindowedSession(
   io: ProbeIO,
@@ -109,15 +109,24 @@ export async function runWindowedSession(
   window: number | ((windowIO: ProbeIO) => Promise<void>),
   read: (obj: BpfObject, windowMs: number) => unknown,
   prefix = '',
-): Promise<void> {
+): Promise<RawRecord> {
   const session = new BpfSession(io, prefix);
   try {
     await session.attach(load);
     const attachedAt = performance.now();
     if (typeof window === 'number') await session.windowIO.sleep(window);
     else await window(session.windowIO);
-    await session.finish((o) => read(o, (session.detachedAt ?? performance.now()) - attachedAt));
+    return await session.finish((o) => read(o, (session.detachedAt ?? performance.now()) - attachedAt));
   } finally {
     await session.close();
   }
+}
+
+/** What runWindowedSession recorded: its attach record, its dump and what it cost. */
+export function readWindowedSession<A, D>(records: RawRecord[], prefix = ''): { attach: A; dump: D; overhead: OverheadReport | null } {
+  return {
+    attach: JSON.parse(captureRecord(records, `${prefix}attach`).stdout) as A,
+    dump: JSON.parse(captureRecord(records, `${prefix}dump`).stdout) as D,
+    overhead: overheadOf(records, prefix),
+  };
 }

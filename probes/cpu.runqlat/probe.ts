@@ -7,7 +7,7 @@ import { release } from 'node:os';
 import { u32Key } from '../../engine/native/map.js';
 import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, HistogramChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
@@ -450,8 +450,7 @@ function histogram(title: string, buckets: RunqlatBucket[], p: Pcts & { maxUs: n
 
 function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
   const sel = JSON.parse(captureRecord(records, 'threads').stdout) as ThreadsCapture;
-  const att = JSON.parse(captureRecord(records, 'attach').stdout) as AttachCapture;
-  const dump = JSON.parse(captureRecord(records, 'dump').stdout) as DumpCapture;
+  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const top = Math.max(1, (params.top as number | undefined) ?? 20);
   const thresholdUs = att.thresholdNs / 1000;

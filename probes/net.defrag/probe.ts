@@ -6,7 +6,7 @@
 // ip_defrag, the queues that expired incomplete from ip_expire).
 import { formatMs } from '../../engine/duration.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
+import { BpfSession, readWindowedSession } from '../../engine/probe/bpf-session.js';
 import { addressText, countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
 import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
@@ -255,8 +255,7 @@ function protocolName(p: number): string {
 
 function dropsOf(records: RawRecord[], top: number): DefragDrops | null {
   if (!records.some((r) => r.op === 'capture' && r.name === 'attach')) return null;
-  const att = JSON.parse(captureRecord(records, 'attach').stdout) as AttachCapture;
-  const dump = JSON.parse(captureRecord(records, 'dump').stdout) as DumpCapture;
+  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records, '');
   const reasonName = (r: number) => att.reasons[String(r)] ?? `REASON_${r}`;
   const byReason: Record<string, number> = {};

@@ -4,7 +4,7 @@
 // recorded as exec records, what the BPF session saw as capture records: a replay re-parses both.
 import { loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { inNetns, netnsMissing, netnsOf } from '../../engine/probe/netns.js';
 import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
@@ -109,8 +109,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
 }
 
 function parse(records: RawRecord[], params: Params): ProbeResult<ArpData> {
-  const att = JSON.parse(captureRecord(records, 'attach').stdout) as AttachCapture;
-  const dump = JSON.parse(captureRecord(records, 'dump').stdout) as DumpCapture;
+  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
   return arpFinding(att, scopeOf(records), dump, overheadOf(records), {
     stormPerSec: (params.storm_pps as number | undefined) ?? DEFAULT_STORM_PPS,
     top: Math.max(1, (params.top as number | undefined) ?? 20),

@@ -5,7 +5,7 @@
 // capture records, so a replay re-parses it without loading anything.
 import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
@@ -227,8 +227,7 @@ function dirsOf(direction: Filters['direction']): Direction[] {
 
 function parse(records: RawRecord[]): ProbeResult<HostLatencyData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
-  const att = JSON.parse(captureRecord(records, 'attach').stdout) as AttachCapture;
-  const dump = JSON.parse(captureRecord(records, 'dump').stdout) as DumpCapture;
+  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
   const reasonNames = parseReasonNames(captureRecord(records, 'reasons').stdout);
   const overhead = overheadOf(records);
   const dirs = dirsOf(setup.filters.direction);

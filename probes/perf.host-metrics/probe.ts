@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
@@ -123,8 +123,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
 
 function parse(records: RawRecord[]): ProbeResult<HostMetricsData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
-  const att = JSON.parse(captureRecord(records, 'attach').stdout) as AttachCapture;
-  const dump = JSON.parse(captureRecord(records, 'dump').stdout) as DumpCapture;
+  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const result = analyse(setup, att, dump, readCounters(records, IFACE_PREFIX), overhead);
   const tables = [...(result.tables ?? []), attachTable(att), ...(overhead ? [overheadTable(overhead)] : [])];

@@ -5,7 +5,7 @@
 // pings it answers (its answer time). What the session saw is recorded as capture records, so
 // a replay re-parses it without loading anything.
 import type { BpfObject } from '../../engine/native/object.js';
-import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
+import { BpfSession, captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { inNetns, netnsMissing, netnsOf } from '../../engine/probe/netns.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
@@ -328,8 +328,7 @@ function describePeer(p: IcmpRttPeer): string {
 
 function parse(records: RawRecord[]): ProbeResult<IcmpRttData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
-  const att = JSON.parse(captureRecord(records, 'attach').stdout) as AttachCapture;
-  const dump = JSON.parse(captureRecord(records, 'dump').stdout) as DumpCapture;
+  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const peers = dump.peers.map((e) => peerStats(e, dump.waiting)).filter((p) => p.requests > 0 || p.unmatchedReplies > 0);
   peers.sort(byWorst);

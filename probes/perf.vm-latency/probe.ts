@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { runCommand } from '../../engine/exec.js';
 import { u32Key, type BpfMap } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
+import { BpfSession, captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
@@ -458,8 +458,7 @@ function layerName(layer: Layer, d: VmLatencyData): string {
 
 function parse(records: RawRecord[]): ProbeResult<VmLatencyData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
-  const att = JSON.parse(captureRecord(records, 'attach').stdout) as AttachCapture;
-  const dump = JSON.parse(captureRecord(records, 'dump').stdout) as DumpCapture;
+  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const mask = dirMask(setup.filters.direction);
   const notes: string[] = [];
