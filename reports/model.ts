@@ -135,6 +135,9 @@ export interface ReportModel {
     summary: string;
     category: string;
     confidence: string;
+    /** The runbook's confidence when caveats lowered it. */
+    declaredConfidence?: string;
+    caveats: string[];
     explanationHtml: string;
     actions: Array<{ actionHtml: string }>;
     evidence: Array<{ alias: string; probe: string; step: string; status: string; summary: string; anchor?: string }>;
@@ -429,6 +432,8 @@ export function buildModel(input: ModelInput): { model: ReportModel; graph: Runb
         summary: text(c.summary),
         category: text(c.category),
         confidence: text(c.confidence),
+        ...(c.declaredConfidence ? { declaredConfidence: text(c.declaredConfidence) } : {}),
+        caveats: (Array.isArray(c.caveats) ? c.caveats : []).map(text),
         explanationHtml: markdownBlock(text(c.explanation)),
         actions: (Array.isArray(c.actions) ? c.actions : []).map((a) => ({ actionHtml: markdownInline(text(a)) })),
         evidence: (Array.isArray(c.evidence) ? c.evidence : []).map((e) => {

@@ -42,7 +42,9 @@ export function summaryMarkdown(record: RunRecord, bundleDir: string, reports: R
   const c = record.conclusion;
   out.push(`# ${md(record.runbook.title)} — ${md(String(record.target.name ?? ''))}`, '');
   if (c) {
-    out.push(`**Verdict:** ${md(c.title)} (category \`${c.category}\`, confidence ${c.confidence}, conclusion \`${c.id}\`)`, '', md(c.summary), '');
+    const lowered = c.declaredConfidence ? `, lowered from ${c.declaredConfidence}` : '';
+    out.push(`**Verdict:** ${md(c.title)} (category \`${c.category}\`, confidence ${c.confidence}${lowered}, conclusion \`${c.id}\`)`, '', md(c.summary), '');
+    if (c.caveats?.length) out.push('**Less certain because**', '', ...c.caveats.map((w) => `- ${md(w)}`), '');
     if (c.actions.length) out.push('**Recommended actions**', '', ...c.actions.map((a) => `- ${a.replace(/\n/g, ' ')}`), '');
   } else {
     out.push(`**Status:** ${record.status} — no verdict${record.status === 'interrupted' ? ' (the run was interrupted)' : ''}`, '');

@@ -14,7 +14,9 @@ export function textResult(record: RunRecord, dir: string, written: string[]): s
   const lines: string[] = [];
   if (record.conclusion) {
     const c = record.conclusion;
-    lines.push(`Verdict: ${c.title} [${c.id}, ${c.category}, confidence ${c.confidence}]`, `  ${c.summary}`);
+    const lowered = c.declaredConfidence ? `, lowered from ${c.declaredConfidence}` : '';
+    lines.push(`Verdict: ${c.title} [${c.id}, ${c.category}, confidence ${c.confidence}${lowered}]`, `  ${c.summary}`);
+    if (c.caveats?.length) lines.push('Less certain because:', ...c.caveats.map((w) => `  - ${w}`));
     if (c.actions.length) lines.push('Next:', ...c.actions.map((a) => `  - ${a}`));
   } else if (record.status === 'interrupted') {
     lines.push(`Interrupted (${record.interruptions.at(-1)?.reason ?? ''}); continue with: ebpfnet diagnose --resume ${dir}`);

@@ -29,6 +29,10 @@ export interface TimelineEntry {
 
 /** A conclusion with its templates rendered, and the findings that prove it. */
 export interface ConclusionRecord extends Omit<Conclusion, 'evidence'> {
+  /** The runbook's confidence when caveats lowered it (`confidence` is what holds). */
+  declaredConfidence?: Conclusion['confidence'];
+  /** Why the verdict is less certain: conditions that failed, evidence not gathered, runbook caveats (absent in bundles of older versions). */
+  caveats?: string[];
   evidence: Array<{ alias: string; probe: string; step: string; status: string; summary: string }>;
 }
 
@@ -41,7 +45,10 @@ export interface RunRecord {
   replayOf?: string;
   runbook: { id: string; title: string; file: string; sha256: string };
   inputs: Record<string, unknown>;
+  /** The target as the verdict saw it, with what findings taught the run (learned addresses). */
   target: Record<string, unknown>;
+  /** The target as resolved before the first step, when findings changed it since: replays start from it. */
+  initialTarget?: Record<string, unknown>;
   host: Record<string, unknown>;
   tool: { name: 'ebpfnet'; version: string; node: string };
   /** The command that reproduces this run. */

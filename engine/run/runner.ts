@@ -16,9 +16,9 @@ import {
   type ProbeInvocation,
   type RunContext,
 } from '../runbook/compile.js';
-import { compileTemplate, renderText, type Scope } from '../runbook/expressions.js';
+import { compileExpression, compileTemplate, evaluateCondition, renderText, type Scope } from '../runbook/expressions.js';
 import { resolveInputs } from '../runbook/inputs.js';
-import type { ProbeStep, Runbook } from '../runbook/model.js';
+import type { Conclusion, Confidence, ProbeStep, Runbook } from '../runbook/model.js';
 import { RunBundle } from './bundle.js';
 import { RUN_SCHEMA, type ConclusionRecord, type RunRecord, type TimelineEntry } from './record.js';
 import { ReplaySource } from './replay.js';
@@ -70,6 +70,8 @@ interface CommonOptions {
   confirmStep?: (request: StepConfirmation, signal: AbortSignal) => Promise<StepDecision>;
   /** `--budget`: overrides every probe's overhead budget. */
   budget?: Partial<OverheadBudget>;
+  /** What a finding teaches about the target (see MachineDeps.learn); run.json keeps the target as learned. */
+  learnTarget?: (target: Record<string, unknown>, finding: Finding) => Record<string, unknown> | null;
 }
 
 export interface DiagnoseOptions extends CommonOptions {
@@ -103,7 +105,7 @@ export async function diagnose(opts: DiagnoseOptions): Promise<RunOutcome> {
   const inputs = resolveInputs(opts.runbook, given);
   const host = replay ? replay.record.host : ((await hostFacts()) as unknown as Record<string, unknown>);
   const target: Target = replay
-    ? (replay.record.target as Target)
+    ? ((replay.record.initialTarget ?? replay.record.target) as Target)
     : (opts.target ?? { kind: 'host', name: String(host.hostname ?? 'localhost') });
   const bundle = RunBundle.create(opts.outDir, opts.runbook.id, target.name);
   const record: RunRecord = {
@@ -267,6 +269,15 @@ async function execute(args: ExecuteArgs): Promise<RunOutcome> {
       if (current && current.step === invocation.step.id) current.answer = answer;
       return answer;
     },
+    learn: (target: Record<string, unknown>, finding: Finding) => {
+      const learned = args.learnTarget?.(target, finding) ?? null;
+      if (learned) {
+        // What the run learned shows in run.json; replays start from what it knew at first.
+        record.initialTarget ??= record.target;
+        record.target = learned;
+      }
+      return learned;
+    },
     onConditionError: (step: string, condition: string, error: Error) => {
       const entry = [...record.timeline].reverse().find((t) => t.step === step);
       if (entry) (entry.conditionErrors ??= []).push(`${condition}: ${error.message}`);
@@ -379,7 +390,7 @@ async function execute(args: ExecuteArgs): Promise<RunOutcome> {
     await Promise.allSettled([...inflight]);
     const context = snapshot.context as RunContext;
     if (current) closeStep(current, context);
-    record.conclusion = concludeFrom(runbook, topState(snapshot)!, context);
+    record.conclusion = concludeFrom(runbook, topState(snapshot)!, context, conditionErrorsOf(record));
     record.status = 'completed';
     progress?.({ type: 'conclusion', conclusion: record.conclusion });
   }
@@ -401,17 +412,49 @@ function describeAbort(reason: unknown): string {
   return 'interrupted';
 }
 
-/** Renders the conclusion's templates against what the run found. */
-export function concludeFrom(runbook: Runbook, id: string, context: RunContext): ConclusionRecord {
+const LOWER: Record<Confidence, Confidence> = { high: 'medium', medium: 'low', low: 'low' };
+
+/**
+ * Why a verdict is less certain than its runbook says: every condition of the run that could
+ * not be evaluated (it counted as false, so a branch may have been missed), every finding the
+ * conclusion cites that is not ok, and every runbook caveat that holds. Each lowers the
+ * confidence a level.
+ */
+function caveatsOf(runbook: Runbook, conclusion: Conclusion, context: RunContext, conditionErrors: string[]): string[] {
+  const out = conditionErrors.map((e) => `a condition could not be evaluated and counted as false: ${e}`);
+  for (const alias of conclusion.evidence) {
+    const f = context.findings[alias];
+    if (f && f.status !== 'ok') out.push(`${alias} (${f.probe}) ${f.status}: ${f.reason ?? f.summary}`);
+  }
+  const scope = scopeOf(context);
+  for (const caveat of runbook.caveats) {
+    try {
+      if (evaluateCondition(compileExpression(caveat.if), scope)) out.push(renderText(compileTemplate(caveat.says), scope));
+    } catch (err) {
+      out.push(`a caveat could not be evaluated: ${caveat.if}: ${errorText(err)}`);
+    }
+  }
+  return [...new Set(out)];
+}
+
+/**
+ * Renders the conclusion's templates against what the run found, with its caveats and the
+ * confidence they leave. `conditionErrors`: the run's conditions that could not be evaluated.
+ */
+export function concludeFrom(runbook: Runbook, id: string, context: RunContext, conditionErrors: string[] = []): ConclusionRecord {
   const conclusion = runbook.conclusions.find((c) => c.id === id);
   if (!conclusion) throw new Error(`run ended in ${id}, which is not a conclusion of ${runbook.id}`);
   const scope = scopeOf(context);
   const text = (template: string) => renderText(compileTemplate(template), scope);
+  const caveats = caveatsOf(runbook, conclusion, context, conditionErrors);
+  const confidence = caveats.reduce<Confidence>((c) => LOWER[c], conclusion.confidence);
   return {
     id: conclusion.id,
     title: text(conclusion.title),
     category: conclusion.category,
-    confidence: conclusion.confidence,
+    confidence,
+    ...(confidence !== conclusion.confidence ? { declaredConfidence: conclusion.confidence } : {}),
+    caveats,
     summary: text(conclusion.summary),
     explanation: text(conclusion.explanation),
     actions: conclusion.actions.map(text),
@@ -422,4 +465,9 @@ export function concludeFrom(runbook: Runbook, id: string, context: RunContext):
         return { alias, probe: f.probe, step: f.step, status: f.status, summary: f.summary };
       }),
   };
+}
+
+/** Every condition of the run that could not be evaluated, as `step: condition: error`. */
+export function conditionErrorsOf(record: RunRecord): string[] {
+  return record.timeline.flatMap((t) => (t.conditionErrors ?? []).map((e) => `${t.step}: ${e}`));
 }

@@ -85,6 +85,7 @@ export function buildRunbook(raw: RawRunbook, file: string, map: SourceMap): Run
     inputs,
     steps,
     conclusions,
+    caveats: (raw.caveats ?? []).map((c) => ({ if: c.if, says: c.says })),
     file,
     positions: map.positions(),
   };

@@ -74,6 +74,12 @@ export interface MachineDeps {
   ask(invocation: AskInvocation, signal: AbortSignal): Promise<string>;
   /** A condition that could not be evaluated counts as false; this hears why. */
   onConditionError?(step: string, condition: string, error: Error): void;
+  /**
+   * What a finding teaches about the target (a probe that watched the VM's own frames learned
+   * its addresses): the target later steps and the conclusion see, or null when nothing new.
+   * A replay gets the same findings, so it learns the same.
+   */
+  learn?(target: Record<string, unknown>, finding: Finding): Record<string, unknown> | null;
 }
 
 export interface RunInput {
@@ -226,6 +232,8 @@ export function compileRunbook(runbook: Runbook, deps: MachineDeps, options: Com
           ...context.findings,
           [call.as]: (event as DoneActorEvent<Finding>).output,
         }),
+        target: ({ context, event }: { context: RunContext; event: AnyEventObject }) =>
+          deps.learn?.(context.target, (event as DoneActorEvent<Finding>).output) ?? context.target,
       });
       const recordFailure = assign({
         findings: ({ context, event }: { context: RunContext; event: AnyEventObject }) => ({

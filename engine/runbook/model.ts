@@ -70,6 +70,19 @@ export type Step = ProbeStep | AskStep;
 
 export type Confidence = 'low' | 'medium' | 'high';
 
+/**
+ * Cause categories that tell the reader nothing is wrong on this host: the verdicts an alert is
+ * most likely to be closed on, so a failed probe must never lead to one.
+ */
+export const HEALTHY_CATEGORIES: ReadonlySet<string> = new Set(['no-host-drop', 'no-host-latency']);
+
+/** What makes any conclusion of a runbook less certain: when `if` holds at the end of a run, `says` is listed with the verdict and its confidence drops a level. */
+export interface Caveat {
+  if: string;
+  /** Template: why the verdict is less certain. */
+  says: string;
+}
+
 export interface Conclusion {
   id: string;
   title: string;
@@ -93,6 +106,7 @@ export interface Runbook {
   /** Steps in file order; the first is where a run starts. */
   steps: Step[];
   conclusions: Conclusion[];
+  caveats: Caveat[];
   /** Absolute path of the YAML file it came from. */
   file: string;
   /** JSON-pointer-like path ("/steps/0/next/1/if") → position, for runtime messages. */

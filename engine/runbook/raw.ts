@@ -68,6 +68,7 @@ export interface RawRunbook {
   inputs?: Record<string, RawInput>;
   steps: RawStep[];
   conclusions: RawConclusion[];
+  caveats?: Array<{ if: string; says: string }>;
 }
 
 export function isAskStep(step: RawStep): step is RawAskStep {

@@ -49,6 +49,10 @@ export function textFields(raw: RawRunbook): TextField[] {
     template(c.explanation, 'conclusions', i, 'explanation');
     (c.actions ?? []).forEach((a, k) => template(a, 'conclusions', i, 'actions', k));
   });
+  (raw.caveats ?? []).forEach((c, i) => {
+    out.push({ pointer: toPointer(['caveats', i, 'if']), text: c.if, kind: 'condition' });
+    template(c.says, 'caveats', i, 'says');
+  });
   return out;
 }
 

@@ -173,6 +173,17 @@ const conclusion: SchemaObject = {
   },
 };
 
+const caveat: SchemaObject = {
+  type: 'object',
+  expected: 'a caveat (a mapping with "if:", a CEL condition, and "says:", why the verdict is less certain when it holds)',
+  additionalProperties: false,
+  required: ['if', 'says'],
+  properties: {
+    if: { type: 'string', minLength: 1, expected: 'a CEL condition' },
+    says: text,
+  },
+};
+
 export const runbookSchema: SchemaObject = {
   type: 'object',
   expected: 'a runbook (a mapping with id, title, description, steps and conclusions)',
@@ -196,6 +207,7 @@ export const runbookSchema: SchemaObject = {
       expected: 'a list of conclusions',
       items: conclusion,
     },
+    caveats: { type: 'array', expected: 'a list of caveats', items: caveat },
   },
 };
 

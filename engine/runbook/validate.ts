@@ -12,6 +12,7 @@ import { isAskStep, probeCalls, type RawRunbook } from './raw.js';
 import { checkExpressions } from './references.js';
 import { describeValue } from './schema.js';
 import { didYouMean, listSome } from './suggest.js';
+import { HEALTHY_CATEGORIES } from './model.js';
 
 /** What every check reads, and where it reports. */
 export interface CheckContext {
@@ -183,6 +184,37 @@ function checkEvidence(ctx: CheckContext): void {
 }
 
 /**
+ * A probe that failed must never end in a healthy verdict (the one an alert is closed on): no
+ * `on_error` leads to one, and a step that can conclude one has an `on_error`, since without
+ * it a failed probe falls through the step's branches like any other finding.
+ */
+function checkHealthyVerdicts(ctx: CheckContext): void {
+  const healthy = new Map(ctx.raw.conclusions.filter((c) => HEALTHY_CATEGORIES.has(c.category)).map((c) => [c.id, c.category]));
+  ctx.raw.steps.forEach((step, i) => {
+    if (isAskStep(step)) return;
+    if (step.on_error !== undefined) {
+      const category = healthy.get(step.on_error);
+      if (category) {
+        ctx.problems.push(
+          ctx.map.atValue(toPointer(['steps', i, 'on_error']), `on_error leads to "${step.on_error}", a healthy verdict (category ${category}): a probe that failed proves nothing healthy; send it to an inconclusive conclusion`),
+        );
+      }
+      return;
+    }
+    step.next.forEach((b, j) => {
+      const category = healthy.get(b.goto);
+      if (!category) return;
+      ctx.problems.push(
+        ctx.map.atValue(
+          toPointer(['steps', i, 'next', j, 'goto']),
+          `step "${step.id}" can end in "${b.goto}", a healthy verdict (category ${category}), but has no on_error: a probe that fails would fall through to it; add on_error`,
+        ),
+      );
+    });
+  });
+}
+
+/**
  * Every check of meaning, on a runbook that matches the schema. The graph
  * checks run only once every id is unique and every target exists, so that one
  * mistyped `goto` is reported once, not again as an unreachable step.
@@ -199,6 +231,7 @@ export function checkRunbook(raw: RawRunbook, map: SourceMap, catalog: ProbeCata
   checkProbeCalls(ctx);
   checkExpressions(ctx);
   checkEvidence(ctx);
+  checkHealthyVerdicts(ctx);
   if (duplicates === 0 && missingTargets === 0) checkReachability(ctx);
   return ctx.problems;
 }

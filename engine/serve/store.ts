@@ -18,6 +18,8 @@ export interface ConclusionSummary {
   category: string;
   confidence: string;
   summary: string;
+  /** Why the verdict is less certain (conditions that failed, evidence missing); absent in old rows. */
+  caveats?: string[];
 }
 
 export interface RunRow {

@@ -49,7 +49,7 @@ function readRecord(bundle: string): RunRecord | undefined {
 }
 
 function summary(c: ConclusionSummary | null | undefined): ConclusionSummary | null {
-  return c ? { id: c.id, title: c.title, category: c.category, confidence: c.confidence, summary: c.summary } : null;
+  return c ? { id: c.id, title: c.title, category: c.category, confidence: c.confidence, summary: c.summary, caveats: c.caveats ?? [] } : null;
 }
 
 

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { packageRoot } from '../../engine/package-info.js';
 import type { RunRecord } from '../../engine/run/record.js';
 import { runCli, startCli, type CliResult } from '../helpers/cli.js';
 import { canBuildTopologies } from '../helpers/netns.js';
@@ -38,6 +39,21 @@ async function diagnoseLab(lab: FaultLab, extra: string[] = []): Promise<JsonRes
   assert.equal(r.status, 0, r.stderr);
   return parseJson(r);
 }
+
+describe('diagnose --json and conditions that cannot be evaluated', () => {
+  test('the JSON names every condition that failed, and the verdict carries it as a caveat at a lower confidence', async () => {
+    const runbook = join(packageRoot(), 'test', 'serve', 'runbooks', 'condition-error.yaml');
+    const r = await runCli(['diagnose', runbook, '--out', out, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const json = JSON.parse(r.stdout) as JsonResult & { conditionErrors: string[]; conclusion: { caveats: string[]; declaredConfidence?: string } };
+    assert.equal(json.conclusion?.id, 'by-default');
+    assert.equal(json.conditionErrors.length, 1);
+    assert.match(json.conditionErrors[0]!, /^watch: findings\.iface\.no_such_field > 0: /);
+    assert.deepEqual(json.conclusion.caveats, [`a condition could not be evaluated and counted as false: ${json.conditionErrors[0]}`]);
+    assert.equal(json.conclusion.confidence, 'medium');
+    assert.equal(json.conclusion.declaredConfidence, 'high');
+  });
+});
 
 describe('diagnose host-drops on real faults', async () => {
   const cannot = await canBuildTopologies();

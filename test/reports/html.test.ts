@@ -177,6 +177,27 @@ describe('the HTML report of other runs', () => {
     assert.match(svg, />\(1\) true<\/text>/);
   });
 
+  test('a verdict made less certain shows why, in the HTML and the Markdown summary', async () => {
+    const dir = writeBundle(root, {
+      id: 'caveats',
+      runbookId: 'gone',
+      runbookTitle: 'Caveats',
+      timeline: [],
+      findings: [],
+      conclusion: {
+        id: 'fine', title: 'Fine', category: 'no-host-drop', confidence: 'low', declaredConfidence: 'medium', summary: 'fine', explanation: '', actions: [], evidence: [],
+        caveats: ['a condition could not be evaluated and counted as false: watch: findings.x.y > 0: no such key: y', 'The <VM>\'s addresses are not known'],
+      },
+    });
+    const verdict = section(await renderBundleHtml(dir), 'verdict');
+    assert.match(verdict, /<span class="pill confidence low">low<\/span> <span class="muted">\(lowered from medium\)<\/span>/);
+    assert.match(verdict, /<h3>Less certain because<\/h3>\s*<ul class="caveats">\s*<li>a condition could not be evaluated and counted as false: watch: findings\.x\.y &gt; 0: no such key: y<\/li><li>The &lt;VM&gt;(&#x27;|')s addresses are not known<\/li>/);
+    const { written } = await writeReports(dir, readRecord(dir), ['md'], { outDir: join(root, 'caveats-out') });
+    const md = readFileSync(written[0]!, 'utf8');
+    assert.match(md, /confidence low, lowered from medium/);
+    assert.match(md, /\*\*Less certain because\*\*\n\n- a condition could not be evaluated/);
+  });
+
   test('raw evidence is read only inside the bundle', async () => {
     const dir = writeBundle(root, {
       id: 'escape-path',

@@ -71,6 +71,35 @@ describe('runner', () => {
     assert.equal(read.conditionErrors?.length, 1);
     assert.match(read.conditionErrors![0]!, /missing_field/);
     assert.equal(record.timeline[1]!.answer, 'low');
+    // A branch may have been missed: the verdict says so and is less certain than declared.
+    assert.equal(record.conclusion?.declaredConfidence, 'medium');
+    assert.equal(record.conclusion?.confidence, 'low');
+    assert.equal(record.conclusion?.caveats?.length, 1);
+    assert.match(record.conclusion!.caveats![0]!, /^a condition could not be evaluated and counted as false: read: findings\.first\.missing_field > 1: .*missing_field/);
+  });
+
+  test('a finding can teach the run about its target: later steps, run.json and a replay see it', async () => {
+    const learnTarget = (target: Record<string, unknown>, f: { alias: string; data: Record<string, unknown> }) =>
+      f.alias === 'first' ? { ...target, learned: [...((target.learned as number[] | undefined) ?? []), f.data.value as number] } : null;
+    const live = await diagnose({ runbook, catalog, inputs: { path: valueFile('42') }, outDir, learnTarget });
+    assert.deepEqual(live.record.target.learned, [42]);
+    assert.deepEqual(readRun(live.bundle.dir).target.learned, [42]);
+    const replay = await diagnose({ runbook, catalog, inputs: {}, outDir, replayFrom: live.bundle.dir, learnTarget });
+    // The replay starts from the target as the live run first knew it, and learns the same.
+    assert.equal(live.record.initialTarget?.learned, undefined);
+    assert.deepEqual(replay.record.target.learned, [42]);
+  });
+
+  test('a runbook caveat that holds lowers the confidence a level and is listed with the verdict', async () => {
+    const doubted = await diagnose({ runbook, catalog, inputs: { path: valueFile('43') }, outDir });
+    assert.equal(doubted.record.conclusion?.id, 'high');
+    assert.equal(doubted.record.conclusion?.confidence, 'medium');
+    assert.equal(doubted.record.conclusion?.declaredConfidence, 'high');
+    assert.deepEqual(doubted.record.conclusion?.caveats, ['The value 43 is one this runbook doubts.']);
+    const plain = await diagnose({ runbook, catalog, inputs: { path: valueFile('42') }, outDir });
+    assert.equal(plain.record.conclusion?.confidence, 'high');
+    assert.equal(plain.record.conclusion?.declaredConfidence, undefined);
+    assert.deepEqual(plain.record.conclusion?.caveats, []);
   });
 
   test('an answer loops back: the step runs a second visit with its own evidence', async () => {
@@ -106,6 +135,9 @@ describe('runner', () => {
     assert.equal(record.timeline[0]!.branch?.kind, 'timeout');
     const first = record.findings.find((f) => f.alias === 'first');
     assert.equal(first?.status, 'timeout');
+    // Evidence the verdict cites but could not gather is named with it.
+    assert.ok(record.conclusion?.caveats?.some((c) => /^first \(test\.file\) timeout: /.test(c)), JSON.stringify(record.conclusion?.caveats));
+    assert.equal(record.conclusion?.confidence, 'low');
   });
 
   test('a failing probe is a finding, and on_error routes the run', async () => {

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isAlive } from '../../engine/host/process.js';
+import { packageRoot } from '../../engine/package-info.js';
 import { Cleanup } from '../helpers/cleanup.js';
 import { alertmanagerPayload, baseConfig, ended, get, post, serveHome, waitForRun, type ServeProcess } from '../helpers/serve.js';
 
@@ -223,5 +224,47 @@ describe('serve: results', () => {
     assert.ok(existsSync(join(run.bundle, 'report.pdf')), 'the PDF is kept in the bundle for the next download');
     assert.equal((await get(note.body.links.reports.pdf, {})).status, 401, 'report links need the token too');
     assert.equal((await get(`${server.url}/runs/${accepted.id}/report.docx`)).status, 404);
+  });
+
+  it('a condition that could not be evaluated is in the run view and the notification, and lowers the confidence', async (t) => {
+    const cleanup = new Cleanup();
+    t.after(() => cleanup.run());
+    const received: any[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        received.push(JSON.parse(body));
+        res.statusCode = 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    cleanup.after(() => new Promise((r) => receiver.close(r)));
+    const port = (receiver.address() as { port: number }).port;
+    // The server and the runs it starts find the test runbook through $EBPFNET_RUNBOOKS.
+    const before = process.env.EBPFNET_RUNBOOKS;
+    process.env.EBPFNET_RUNBOOKS = join(packageRoot(), 'test', 'serve', 'runbooks');
+    cleanup.after(() => {
+      if (before === undefined) delete process.env.EBPFNET_RUNBOOKS;
+      else process.env.EBPFNET_RUNBOOKS = before;
+    });
+    const home = serveHome(cleanup);
+    home.configure(
+      baseConfig(home.dataDir, {
+        notify: { url: `http://127.0.0.1:${port}/hook` },
+        routes: [{ name: 'broken-condition', match: { alertname: 'ConditionError' }, runbook: 'condition-error', inputs: { duration: '200ms' } }],
+      }),
+    );
+    const server = await home.start();
+    const accepted = (await post(`${server.url}/webhooks/alertmanager`, alertmanagerPayload([{ labels: { alertname: 'ConditionError' }, fingerprint: 'c0ffee01' }]))).body.accepted[0];
+    const run = await waitForRun(server, accepted.id, (r) => r.notification?.status === 'sent', 30_000);
+    assert.equal(run.conclusion.id, 'by-default');
+    assert.equal(run.conclusion.confidence, 'medium', 'one caveat lowers high to medium');
+    assert.equal(run.conclusion.caveats.length, 1);
+    assert.match(run.conclusion.caveats[0], /^a condition could not be evaluated and counted as false: watch: findings\.iface\.no_such_field > 0: /);
+    assert.equal(received.length, 1);
+    assert.deepEqual(received[0].conclusion.caveats, run.conclusion.caveats);
+    assert.equal(received[0].conclusion.confidence, 'medium');
   });
 });

@@ -1,6 +1,6 @@
 // ebpfnet diagnose: runs the runbook, writes the bundle and prints the result.
 import { probeRegistry } from '../../../probe/registry.js';
-import { diagnose, resume, type RunOutcome } from '../../../run/runner.js';
+import { conditionErrorsOf, diagnose, resume, type RunOutcome } from '../../../run/runner.js';
 import { loadRunbookFile } from '../../../runbook/load.js';
 import { writeReports } from '../../../../reports/render.js';
 import { CliError } from '../../errors.js';
@@ -70,6 +70,8 @@ function jsonResult(outcome: RunOutcome, written: string[]) {
       title: record.conclusion.title,
       category: record.conclusion.category,
       confidence: record.conclusion.confidence,
+      ...(record.conclusion.declaredConfidence ? { declaredConfidence: record.conclusion.declaredConfidence } : {}),
+      caveats: record.conclusion.caveats ?? [],
       summary: record.conclusion.summary,
       actions: record.conclusion.actions,
       // The findings that prove it, each with its evidence folder in the bundle.
@@ -79,6 +81,8 @@ function jsonResult(outcome: RunOutcome, written: string[]) {
       }),
     },
     path: record.timeline.map((t) => ({ step: t.step, status: t.status, goto: t.branch?.goto })),
+    // Conditions that could not be evaluated (each counted as false and lowered the confidence).
+    conditionErrors: conditionErrorsOf(record),
     skipped: record.findings.filter((f) => f.status !== 'ok').map((f) => ({ alias: f.alias, status: f.status, reason: f.reason })),
     reports: written,
     errors: record.errors,
