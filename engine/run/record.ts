@@ -28,7 +28,7 @@ export interface TimelineEntry {
 }
 
 /** A conclusion with its templates rendered, and the findings that prove it. */
-export interface ConclusionRecord extends Omit<Conclusion, 'evidence'> {
+export interface ConclusionRecord extends Omit<Conclusion, 'evidence' | 'caveats'> {
   /** The runbook's confidence when caveats lowered it (`confidence` is what holds). */
   declaredConfidence?: Conclusion['confidence'];
   /** Why the verdict is less certain: conditions that failed, evidence not gathered, runbook caveats (absent in bundles of older versions). */

@@ -427,7 +427,7 @@ function caveatsOf(runbook: Runbook, conclusion: Conclusion, context: RunContext
     if (f && f.status !== 'ok') out.push(`${alias} (${f.probe}) ${f.status}: ${f.reason ?? f.summary}`);
   }
   const scope = scopeOf(context);
-  for (const caveat of runbook.caveats) {
+  for (const caveat of [...runbook.caveats, ...conclusion.caveats]) {
     try {
       if (evaluateCondition(compileExpression(caveat.if), scope)) out.push(renderText(compileTemplate(caveat.says), scope));
     } catch (err) {

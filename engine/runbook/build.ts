@@ -76,6 +76,7 @@ export function buildRunbook(raw: RawRunbook, file: string, map: SourceMap): Run
     explanation: c.explanation,
     actions: [...(c.actions ?? [])],
     evidence: [...(c.evidence ?? [])],
+    caveats: (c.caveats ?? []).map((k) => ({ if: k.if, says: k.says })),
   }));
   const steps = raw.steps.map((step, i) => buildStep(step, i, map));
   return {

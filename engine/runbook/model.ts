@@ -96,6 +96,8 @@ export interface Conclusion {
   actions: string[];
   /** Finding aliases that prove it. */
   evidence: string[];
+  /** This conclusion's own caveats, beside the runbook's. */
+  caveats: Caveat[];
 }
 
 export interface Runbook {

@@ -59,6 +59,7 @@ export interface RawConclusion {
   explanation: string;
   actions?: string[];
   evidence?: string[];
+  caveats?: Array<{ if: string; says: string }>;
 }
 
 export interface RawRunbook {

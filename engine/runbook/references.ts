@@ -48,6 +48,10 @@ export function textFields(raw: RawRunbook): TextField[] {
     template(c.summary, 'conclusions', i, 'summary');
     template(c.explanation, 'conclusions', i, 'explanation');
     (c.actions ?? []).forEach((a, k) => template(a, 'conclusions', i, 'actions', k));
+    (c.caveats ?? []).forEach((k, j) => {
+      out.push({ pointer: toPointer(['conclusions', i, 'caveats', j, 'if']), text: k.if, kind: 'condition' });
+      template(k.says, 'conclusions', i, 'caveats', j, 'says');
+    });
   });
   (raw.caveats ?? []).forEach((c, i) => {
     out.push({ pointer: toPointer(['caveats', i, 'if']), text: c.if, kind: 'condition' });

@@ -156,6 +156,17 @@ const inputSpec: SchemaObject = {
   },
 };
 
+const caveat: SchemaObject = {
+  type: 'object',
+  expected: 'a caveat (a mapping with "if:", a CEL condition, and "says:", why the verdict is less certain when it holds)',
+  additionalProperties: false,
+  required: ['if', 'says'],
+  properties: {
+    if: { type: 'string', minLength: 1, expected: 'a CEL condition' },
+    says: text,
+  },
+};
+
 const conclusion: SchemaObject = {
   type: 'object',
   expected: 'a conclusion (a mapping with id, title, category, confidence, summary, explanation)',
@@ -170,19 +181,10 @@ const conclusion: SchemaObject = {
     explanation: markdown,
     actions: { type: 'array', expected: 'a list of actions (markdown)', items: text },
     evidence: { type: 'array', expected: 'a list of finding names', items: alias },
+    caveats: { type: 'array', expected: 'a list of caveats', items: caveat },
   },
 };
 
-const caveat: SchemaObject = {
-  type: 'object',
-  expected: 'a caveat (a mapping with "if:", a CEL condition, and "says:", why the verdict is less certain when it holds)',
-  additionalProperties: false,
-  required: ['if', 'says'],
-  properties: {
-    if: { type: 'string', minLength: 1, expected: 'a CEL condition' },
-    says: text,
-  },
-};
 
 export const runbookSchema: SchemaObject = {
   type: 'object',

@@ -90,12 +90,16 @@ describe('runner', () => {
     assert.deepEqual(replay.record.target.learned, [42]);
   });
 
-  test('a runbook caveat that holds lowers the confidence a level and is listed with the verdict', async () => {
+  test('a caveat of the runbook or of the conclusion that holds lowers the confidence a level and is listed with the verdict', async () => {
     const doubted = await diagnose({ runbook, catalog, inputs: { path: valueFile('43') }, outDir });
     assert.equal(doubted.record.conclusion?.id, 'high');
     assert.equal(doubted.record.conclusion?.confidence, 'medium');
     assert.equal(doubted.record.conclusion?.declaredConfidence, 'high');
     assert.deepEqual(doubted.record.conclusion?.caveats, ['The value 43 is one this runbook doubts.']);
+    const own = await diagnose({ runbook, catalog, inputs: { path: valueFile('44') }, outDir });
+    assert.equal(own.record.conclusion?.id, 'high');
+    assert.deepEqual(own.record.conclusion?.caveats, ['This conclusion doubts 44 on its own.']);
+    assert.equal(own.record.conclusion?.confidence, 'medium');
     const plain = await diagnose({ runbook, catalog, inputs: { path: valueFile('42') }, outDir });
     assert.equal(plain.record.conclusion?.confidence, 'high');
     assert.equal(plain.record.conclusion?.declaredConfidence, undefined);
