@@ -133,6 +133,9 @@ test('waitForReady returns the ready line, rejects on the failure line, a dead Q
     const log = join(dir, 'console.log');
     await writeFile(log, '[    1.0] noise\r\nEBPFNET-READY ip=10.0.0.2/24 mac=52:54:00:00:00:01 dev=eth0\r\n');
     assert.equal(await waitForReady(log, { timeoutMs: 1000 }), 'EBPFNET-READY ip=10.0.0.2/24 mac=52:54:00:00:00:01 dev=eth0');
+    // A line still being written is not the ready line yet.
+    await writeFile(log, 'EBPFNET-READY ip=10.0.0.2/24 mac=52:54:00:00:0');
+    await assert.rejects(waitForReady(log, { timeoutMs: 200 }), /not ready after 200 ms/);
     await writeFile(log, 'EBPFNET-FAILED no NIC\n');
     await assert.rejects(waitForReady(log, { timeoutMs: 1000 }), /guest failed: EBPFNET-FAILED no NIC/);
     await writeFile(log, 'booting\n');

@@ -192,8 +192,8 @@ export interface GuestKernelOptions {
  */
 export const NOISE = {
   periodMs: 500,
-  /** ARP who-has for two below the subnet's broadcast address (Vm.noiseArpTarget). */
-  arp: 'ARP request, broadcast',
+  /** ARP who-has, broadcast, for two below the subnet's broadcast address (Vm.noiseArpTarget). */
+  arp: { to: 'ff:ff:ff:ff:ff:ff' },
   /** mDNS query (PTR _ebpfnet-noise._udp.local), IPv4 and IPv6; nobody joined the groups. */
   mdns4: { group: '224.0.0.251', port: 5353 },
   mdns6: { group: 'ff02::fb', port: 5353 },
@@ -231,9 +231,11 @@ export async function waitForReady(consoleLog: string, opts: { timeoutMs: number
   const deadline = Date.now() + opts.timeoutMs;
   for (;;) {
     const text = await readFile(consoleLog, 'utf8').catch(() => '');
-    const ready = text.split('\n').find((l) => l.includes(READY_MARKER));
+    // Whole lines only: the guest may be halfway through writing the one we look for.
+    const lines = text.split('\n').slice(0, -1);
+    const ready = lines.find((l) => l.includes(READY_MARKER));
     if (ready) return ready.slice(ready.indexOf(READY_MARKER)).trim();
-    const failed = text.split('\n').find((l) => l.includes(FAILED_MARKER));
+    const failed = lines.find((l) => l.includes(FAILED_MARKER));
     if (failed) throw new Error(`guest failed: ${failed.slice(failed.indexOf(FAILED_MARKER)).trim()}`);
     if (opts.alive && !opts.alive()) throw new Error('QEMU exited before the guest was ready');
     if (Date.now() > deadline) throw new Error(`guest not ready after ${opts.timeoutMs} ms`);
