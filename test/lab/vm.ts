@@ -207,8 +207,9 @@ export const NOISE = {
 export function guestKernelArgs(o: GuestKernelOptions): string {
   // quiet: the serial console is slow under TCG. ipv6.disable (unless IPv6 or noise is asked
   // for): no RS/MLD/DAD traffic, so tests count packets exactly. panic=-1 with QEMU's
-  // -no-reboot: a panic ends QEMU.
-  const words = ['console=ttyS0', 'quiet', 'panic=-1', `ebpfnet.ip=${o.ip}`];
+  // -no-reboot: a panic ends QEMU. no_timer_check: on a busy host the vCPU thread can miss
+  // the early IO-APIC timer check, and the kernel panics ("IO-APIC + timer doesn't work!").
+  const words = ['console=ttyS0', 'quiet', 'panic=-1', 'no_timer_check', `ebpfnet.ip=${o.ip}`];
   if (!o.ipv6 && !o.noise) words.splice(2, 0, 'ipv6.disable=1');
   if (o.gateway) words.push(`ebpfnet.gw=${o.gateway}`);
   if (o.mac) words.push(`ebpfnet.mac=${o.mac}`);
