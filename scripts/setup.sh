@@ -20,14 +20,16 @@ fi
 #   pkg-config, make, g++, python3: build the native addon (node-gyp) against libbpf
 #   qemu-system-x86, openvswitch-switch: the lab's VMs (TCG) and the OVS bridge (netdev datapath)
 #   busybox-static, cpio, kmod, gcc, libc6-dev: scripts/build-guest.sh builds the lab guest's
-#   initramfs (busybox, the cloud kernel's modules, a static UDP echo)
+#   initramfs (busybox, the cloud kernel's modules, the UDP echo and noise helpers)
+#   qemu-guest-agent: build-guest.sh packs Debian's qemu-ga into the lab guest (VMs with an agent)
+#   tcpdump: lab tests count the frames a guest sends on its tap without BPF of ours
 #   libvirt-daemon-system, libvirt-clients: VMs defined the way production hosts do (libvirt)
 #   chromium: prints the PDF report (driven by puppeteer-core, which never downloads a browser);
 #   fonts-liberation2, fonts-dejavu-core: the report's fonts (Liberation Sans has the metrics
 #   Graphviz lays the decision graph out with); poppler-utils: the report tests read PDFs
 PACKAGES=(iproute2 iputils-ping ethtool conntrack bpftool bpftrace util-linux tmux wrk arping ca-certificates
   clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3 nftables
-  qemu-system-x86 openvswitch-switch busybox-static cpio kmod gcc libc6-dev
+  qemu-system-x86 openvswitch-switch busybox-static cpio kmod gcc libc6-dev qemu-guest-agent tcpdump
   libvirt-daemon-system libvirt-clients
   chromium fonts-liberation2 fonts-dejavu-core poppler-utils)
 

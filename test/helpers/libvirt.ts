@@ -4,6 +4,8 @@
 //
 //   await ensureLibvirt();
 //   const dom = await createDomain(t, { interfaces: [{ bridge: 'br0', mac: '52:54:00:..' }] });
+//   // the lab guest with IPv6, noise and the guest agent's channel (virsh domifaddr --source agent):
+//   await createDomain(t, { interfaces: [{ bridge, mac }], guest: { ip, ipv6, mac, noise: true }, guestAgent: true });
 //
 // Domain names carry the creating process's pid (`ebpfnet-t-<pid>-<n>`), so a later
 // run destroys what a crashed run left behind without touching live runs' domains.
@@ -13,6 +15,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { findBinary } from '../../engine/host/binaries.js';
 import { packageRoot } from '../../engine/package-info.js';
+import { guestKernelArgs, type GuestKernelOptions } from '../lab/vm.js';
 import type { TeardownHost } from './netns.js';
 
 const DAEMONS = [
@@ -121,13 +124,24 @@ export function guestBoot(): { kernel: string; initrd: string } | null {
 
 export interface DomainOptions {
   interfaces: DomainInterface[];
+  /**
+   * The lab guest's kernel command line (test/lab/vm.ts guestKernelArgs: address, gateway,
+   * MAC, IPv6, noise); direct kernel boot only.
+   */
+  guest?: GuestKernelOptions;
   /** Words added to the guest kernel's command line (direct kernel boot only), e.g. `ebpfnet.ip=10.0.0.2/24`. */
   kernelArgs?: string[];
+  /**
+   * The QEMU guest agent's channel (a virtio-serial port named org.qemu.guest_agent.0 on a
+   * unix socket libvirt places and connects to itself): `virsh domifaddr --source agent` then
+   * asks the guest's qemu-ga.
+   */
+  guestAgent?: boolean;
 }
 
 export function domainXml(name: string, opts: DomainOptions): string {
   const boot = guestBoot();
-  const cmdline = ['console=ttyS0', ...(opts.kernelArgs ?? [])].join(' ');
+  const cmdline = [opts.guest ? guestKernelArgs(opts.guest) : 'console=ttyS0', ...(opts.kernelArgs ?? [])].join(' ');
   const os = boot
     ? `<os><type arch='x86_64' machine='pc'>hvm</type><kernel>${escapeXml(boot.kernel)}</kernel><initrd>${escapeXml(boot.initrd)}</initrd><cmdline>${escapeXml(cmdline)}</cmdline></os>`
     : `<os><type arch='x86_64' machine='pc'>hvm</type></os>`;
@@ -149,7 +163,7 @@ export function domainXml(name: string, opts: DomainOptions): string {
 ${nics.join('\n')}
     <serial type='pty'><target port='0'/></serial>
     <serial type='pty'><target port='1'/></serial>
-  </devices>
+${opts.guestAgent ? "    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>\n" : ''}  </devices>
 </domain>
 `;
 }

@@ -16,11 +16,12 @@
 // userspace datapath then reads and writes them through an AF_PACKET socket, which is what
 // passes traffic for a tap that QEMU holds open and for a veth end. (type=tap would make OVS
 // open /dev/net/tun itself and fail on a tap QEMU already has; type=internal creates a new
-// tap.) The bridge's own internal port, a tap named after the bridge, stays down.
+// tap.) The bridge's own internal port, a tap named after the bridge, stays down, unless the
+// host keeps IPv6 there (hostIpv6: up, with a link-local address only).
 import { mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { execa } from 'execa';
-import { disableIpv6, type Bridge } from './bridge.js';
+import { disableIpv6, type Bridge, type BridgeOptions } from './bridge.js';
 import { isAlive, killAndWait } from './names.js';
 import type { TeardownHost } from '../helpers/netns.js';
 import { run } from '../helpers/netns.js';
@@ -124,16 +125,19 @@ export function vsctl(args: string[]): Promise<{ stdout: string; stderr: string 
 
 /**
  * A bridge on the netdev datapath with the NORMAL (learning switch) flow. Needs the daemons
- * (startOvs). Registers its teardown with `t.after`.
+ * (startOvs). Registers its teardown with `t.after`. `mtu` goes to the internal port
+ * (mtu_request), which then stays at it whatever its ports have.
  */
-export async function createOvsBridge(t: TeardownHost | undefined, name: string): Promise<OvsBridge> {
+export async function createOvsBridge(t: TeardownHost | undefined, name: string, opts: BridgeOptions = {}): Promise<OvsBridge> {
   const teardown = async () => {
     await execa('ovs-vsctl', ['--timeout=15', '--if-exists', 'del-br', name], { reject: false, stdin: 'ignore' });
   };
   t?.after(teardown);
   try {
     await vsctl(['add-br', name, '--', 'set', 'bridge', name, 'datapath_type=netdev']);
-    await disableIpv6(name);
+    if (opts.mtu) await vsctl(['set', 'interface', name, `mtu_request=${opts.mtu}`]);
+    if (opts.hostIpv6) await run(['ip', 'link', 'set', name, 'up']);
+    else await disableIpv6(name);
   } catch (err) {
     await teardown();
     throw err;
@@ -141,8 +145,9 @@ export async function createOvsBridge(t: TeardownHost | undefined, name: string)
   return {
     kind: 'ovs',
     name,
+    hostIpv6: !!opts.hostIpv6,
     async addPort(dev) {
-      await disableIpv6(dev);
+      if (!opts.hostIpv6) await disableIpv6(dev);
       await run(['ip', 'link', 'set', dev, 'up']);
       await vsctl(['add-port', name, dev]);
     },

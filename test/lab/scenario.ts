@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { startCli } from '../helpers/cli.js';
 import type { TeardownHost } from '../helpers/netns.js';
 import type { LabTopology } from './topology.js';
+import type { UdpSendOptions, UdpSendResult } from './udp-send.js';
+import type { Vm } from './vm.js';
 
 const UDP_SEND = fileURLToPath(new URL('./udp-send.js', import.meta.url));
 
@@ -21,13 +23,55 @@ export interface RunResult {
 
 /** UDP from the peer namespace to `ip:port`, paced, until stopped. */
 export function backgroundUdp(lab: LabTopology, ip: string, opts: { port: number; size?: number; intervalMs?: number }): { stop(): Promise<void> } {
-  const args = JSON.stringify({ to: ip, port: opts.port, count: 1_000_000, size: opts.size ?? 200, intervalMs: opts.intervalMs ?? 2 });
-  const child: ChildProcess = spawn('ip', ['netns', 'exec', lab.peer.ns, process.execPath, UDP_SEND, args], { stdio: 'ignore' });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const sender = udpSendInPeer(lab, { to: ip, port: opts.port, count: 1_000_000, size: opts.size ?? 200, intervalMs: opts.intervalMs ?? 2 });
+  return { stop: async () => void (await sender.stop('SIGKILL')) };
+}
+
+export interface BackgroundTrafficOptions {
+  /** Between datagrams (default 20 ms: 50 a second, echoed). */
+  intervalMs?: number;
+  /** Payload bytes (default 200). */
+  size?: number;
+  /** To the VM's IPv6 address instead of its IPv4 one. */
+  ipv6?: boolean;
+  /** Default 7, which the guest echoes; 9 discards. */
+  port?: number;
+}
+
+/**
+ * Traffic of a VM's own, as each VM on a hypervisor has: numbered UDP datagrams from the peer
+ * to the VM (its echo port unless told), paced, until stopped. `stop()` says how many were
+ * sent and how many came back (the echoes of the last 500 ms are still awaited).
+ */
+export function backgroundTraffic(lab: LabTopology, vm: Vm, opts: BackgroundTrafficOptions = {}): { stop(): Promise<UdpSendResult> } {
+  const to = opts.ipv6 ? vm.ipv6 : vm.ip;
+  if (!to) throw new Error(`backgroundTraffic: VM ${vm.name} has no IPv6 address (boot it with ipv6)`);
+  const port = opts.port ?? 7;
+  const sender = udpSendInPeer(lab, { to, port, count: 1_000_000, size: opts.size ?? 200, intervalMs: opts.intervalMs ?? 20, expectEcho: port === 7, echoWaitMs: 500 });
   return {
     stop: async () => {
-      child.kill('SIGKILL');
+      const out = await sender.stop('SIGTERM');
+      try {
+        return JSON.parse(out) as UdpSendResult;
+      } catch {
+        throw new Error(`udp-send to ${to}:${port} printed no result: ${out.trim() || '(nothing)'}`);
+      }
+    },
+  };
+}
+
+/** udp-send.ts in the peer's namespace; stop() signals it and resolves with what it printed. */
+function udpSendInPeer(lab: LabTopology, o: UdpSendOptions): { stop(signal: 'SIGTERM' | 'SIGKILL'): Promise<string> } {
+  const child: ChildProcess = spawn('ip', ['netns', 'exec', lab.peer.ns, process.execPath, UDP_SEND, JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+  // 'close': the process ended and its output was read to the end.
+  const exited = new Promise((resolve) => child.once('close', resolve));
+  return {
+    stop: async (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
+      return out;
     },
   };
 }

@@ -2,8 +2,10 @@
 // source inside a peer namespace (topology.ts runs it with `ip netns exec <ns> node …`,
 // since a Node process cannot send from another namespace itself).
 //   node dist/test/lab/udp-send.js '{"to":"10.251.3.2","port":7,"count":100,"expectEcho":true}'
-// Prints one JSON line: { "sent": 100, "echoed": 100, "elapsedMs": 230 }.
+// Prints one JSON line: { "sent": 100, "echoed": 100, "elapsedMs": 230 }. SIGTERM ends the
+// sending early; the echoes are still awaited and the line printed.
 import { createSocket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
 
 export interface UdpSendOptions {
   to: string;
@@ -25,10 +27,11 @@ export interface UdpSendResult {
   elapsedMs: number;
 }
 
-export async function sendUdp(o: UdpSendOptions): Promise<UdpSendResult> {
+/** Sends to `o.to` (IPv4 or IPv6); `stop` ends the sending before `o.count`. */
+export async function sendUdp(o: UdpSendOptions, stop?: AbortSignal): Promise<UdpSendResult> {
   const size = Math.max(8, o.size ?? 64);
   const tag = process.pid;
-  const socket = createSocket('udp4');
+  const socket = createSocket(isIPv6(o.to) ? 'udp6' : 'udp4');
   const seen = new Set<number>();
   socket.on('message', (msg) => {
     // Count each of our datagrams once, whatever else arrives.
@@ -38,7 +41,7 @@ export async function sendUdp(o: UdpSendOptions): Promise<UdpSendResult> {
   const started = Date.now();
   let sent = 0;
   try {
-    for (let seq = 0; seq < o.count; seq++) {
+    for (let seq = 0; seq < o.count && !stop?.aborted; seq++) {
       const payload = Buffer.alloc(size, 0x61);
       payload.writeUInt32BE(seq, 0);
       payload.writeUInt32BE(tag, 4);
@@ -62,6 +65,8 @@ function sleep(ms: number): Promise<void> {
 
 // Run as a script: one JSON argument in, one JSON line out.
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  const result = await sendUdp(JSON.parse(process.argv[2] ?? '{}') as UdpSendOptions);
+  const stop = new AbortController();
+  process.once('SIGTERM', () => stop.abort());
+  const result = await sendUdp(JSON.parse(process.argv[2] ?? '{}') as UdpSendOptions, stop.signal);
   process.stdout.write(JSON.stringify(result) + '\n');
 }

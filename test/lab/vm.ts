@@ -4,6 +4,8 @@
 //
 //   const vm = await bootVm(t, { ip: '10.250.3.2/24', bridge });   // ready in ~4-6 s
 //   vm.pid, vm.tap, vm.mac, vm.ip                  // facts, as discovery would find them
+//   bootVm(t, { ip, ipv6: 'fd00:250:3::2/64', guestAgent: true, noise: true })
+//   await guestAgentCommand(vm.agentSocket!, 'guest-network-get-interfaces')   // QGA
 //   await vm.exec('cat /proc/net/snmp')            // a shell command in the guest (ttyS1)
 //   await vm.netStats()                            // the guest's NIC and SNMP counters
 //   await vm.pause(); await vm.resume();           // stop/continue the vCPUs (QMP)
@@ -15,16 +17,22 @@
 //                                      console and QEMU output
 //   canBootVms() -> string | null      null when this host can boot lab VMs, else why not
 //   guestImage() -> { kernel, initrd } the built image (throws saying how to build it)
-//   guestKernelArgs({ ip, gateway, mac }) -> string   the kernel command line the guest's
-//                                      /init reads (for libvirt's <cmdline> too)
+//   guestKernelArgs({ ip, gateway, mac, ipv6, noise }) -> string   the kernel command line
+//                                      the guest's /init reads (for libvirt's <cmdline> too)
+//   guestAgentCommand(socket, command, args?) -> the QGA command's `return` (guest-sync-delimited
+//                                      first); for Vm.agentSocket or libvirt's channel socket
+//   NOISE                              what a noise guest sends, and how often
 //   waitForReady(consoleLog, opts)     waits for the guest's ready line in a console log
 //                                      (for VMs started some other way, e.g. by libvirt)
 //   READY_MARKER, FAILED_MARKER        what the guest prints on ttyS0
 // QEMU's command line: -name <name>,debug-threads=on (vCPU threads are named "CPU 0/TCG"),
 // -accel tcg, -netdev tap,ifname=<tap>,script=no,downscript=no,vhost=off,
 // -device virtio-net-pci,mac=<mac>; ttyS0 is written to <runDir>/console.log, ttyS1 is the
-// control channel (<runDir>/control.sock), QMP listens on <runDir>/qmp.sock.
-// The guest answers ping, echoes UDP and TCP on port 7 and discards UDP on port 9.
+// control channel (<runDir>/control.sock), QMP listens on <runDir>/qmp.sock. With guestAgent:
+// -device virtio-serial-pci, -chardev socket,path=<runDir>/agent.sock, -device
+// virtserialport,name=org.qemu.guest_agent.0 (as libvirt's guest agent channel).
+// The guest answers ping (and ping6 with IPv6), echoes UDP and TCP on port 7 and discards UDP
+// on port 9.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, openSync, closeSync } from 'node:fs';
@@ -71,6 +79,22 @@ export interface VmOptions {
    * AF_PACKET and would forward the unfinished checksum, which the receiver then drops.
    */
   checksumOffload?: boolean;
+  /**
+   * The guest's IPv6 address with prefix length, e.g. fd00:250:3::2/64: the guest boots with
+   * IPv6 (link-local address, duplicate address detection, router solicitations) and is ready
+   * once its addresses passed DAD. Default: no IPv6 at all (ipv6.disable=1).
+   */
+  ipv6?: string;
+  /**
+   * The QEMU guest agent: a virtio-serial port named org.qemu.guest_agent.0 on a unix socket
+   * (Vm.agentSocket), which the guest's qemu-ga serves.
+   */
+  guestAgent?: boolean;
+  /**
+   * The guest keeps sending what idle real guests send (NOISE: ARP, mDNS over IPv4 and IPv6, ND,
+   * MLD), from the ready line on. Boots with IPv6 (link-local only unless `ipv6` is given).
+   */
+  noise?: boolean;
   /** Extra words for the kernel command line. */
   kernelArgs?: string[];
   /** Extra QEMU arguments. */
@@ -94,6 +118,14 @@ export interface Vm {
   readonly ip: string;
   /** The guest's address with prefix length, as given. */
   readonly cidr: string;
+  /** The guest's IPv6 address without prefix length (VmOptions.ipv6), if any. */
+  readonly ipv6: string | undefined;
+  /** VmOptions.ipv6 as given. */
+  readonly cidr6: string | undefined;
+  /** The unix socket of the guest agent's port (VmOptions.guestAgent), if any. */
+  readonly agentSocket: string | undefined;
+  /** The address the noise guest sends ARP requests for (nobody has it), if noise is on. */
+  readonly noiseArpTarget: string | undefined;
   /** The guest's NIC name (eth0). */
   readonly guestDev: string;
   readonly runDir: string;
@@ -144,13 +176,45 @@ export async function canBootVms(): Promise<string | null> {
   return null;
 }
 
+export interface GuestKernelOptions {
+  ip: string;
+  gateway?: string;
+  mac?: string;
+  /** IPv6 address with prefix length (ebpfnet.ip6=). */
+  ipv6?: string;
+  /** ebpfnet.noise=1 (see NOISE). */
+  noise?: boolean;
+}
+
+/**
+ * What a guest booted with noise sends (test/lab/guest/noise.c, test/lab/README.md): every
+ * `periodMs`, one frame of each kind, from the ready line on.
+ */
+export const NOISE = {
+  periodMs: 500,
+  /** ARP who-has, broadcast, for two below the subnet's broadcast address (Vm.noiseArpTarget). */
+  arp: { to: 'ff:ff:ff:ff:ff:ff' },
+  /** mDNS query (PTR _ebpfnet-noise._udp.local), IPv4 and IPv6; nobody joined the groups. */
+  mdns4: { group: '224.0.0.251', port: 5353 },
+  mdns6: { group: 'ff02::fb', port: 5353 },
+  /** Neighbour solicitation for an address no node has, to its solicited-node group. */
+  ns: { target: 'fe80::ebbf:dead', group: 'ff02::1:ffbf:dead' },
+  /** MLDv2 report to ff02::16 saying the guest listens to ff02::1:3. */
+  mld: { to: 'ff02::16', group: 'ff02::1:3' },
+} as const;
+
 /** The kernel command line the guest's /init understands. */
-export function guestKernelArgs(o: { ip: string; gateway?: string; mac?: string }): string {
-  // quiet: the serial console is slow under TCG. ipv6.disable: no RS/MLD/DAD traffic, so
-  // tests count packets exactly. panic=-1 with QEMU's -no-reboot: a panic ends QEMU.
-  const words = ['console=ttyS0', 'quiet', 'ipv6.disable=1', 'panic=-1', `ebpfnet.ip=${o.ip}`];
+export function guestKernelArgs(o: GuestKernelOptions): string {
+  // quiet: the serial console is slow under TCG. ipv6.disable (unless IPv6 or noise is asked
+  // for): no RS/MLD/DAD traffic, so tests count packets exactly. panic=-1 with QEMU's
+  // -no-reboot: a panic ends QEMU. no_timer_check: on a busy host the vCPU thread can miss
+  // the early IO-APIC timer check, and the kernel panics ("IO-APIC + timer doesn't work!").
+  const words = ['console=ttyS0', 'quiet', 'panic=-1', 'no_timer_check', `ebpfnet.ip=${o.ip}`];
+  if (!o.ipv6 && !o.noise) words.splice(2, 0, 'ipv6.disable=1');
   if (o.gateway) words.push(`ebpfnet.gw=${o.gateway}`);
   if (o.mac) words.push(`ebpfnet.mac=${o.mac}`);
+  if (o.ipv6) words.push(`ebpfnet.ip6=${o.ipv6}`);
+  if (o.noise) words.push('ebpfnet.noise=1');
   return words.join(' ');
 }
 
@@ -168,9 +232,11 @@ export async function waitForReady(consoleLog: string, opts: { timeoutMs: number
   const deadline = Date.now() + opts.timeoutMs;
   for (;;) {
     const text = await readFile(consoleLog, 'utf8').catch(() => '');
-    const ready = text.split('\n').find((l) => l.includes(READY_MARKER));
+    // Whole lines only: the guest may be halfway through writing the one we look for.
+    const lines = text.split('\n').slice(0, -1);
+    const ready = lines.find((l) => l.includes(READY_MARKER));
     if (ready) return ready.slice(ready.indexOf(READY_MARKER)).trim();
-    const failed = text.split('\n').find((l) => l.includes(FAILED_MARKER));
+    const failed = lines.find((l) => l.includes(FAILED_MARKER));
     if (failed) throw new Error(`guest failed: ${failed.slice(failed.indexOf(FAILED_MARKER)).trim()}`);
     if (opts.alive && !opts.alive()) throw new Error('QEMU exited before the guest was ready');
     if (Date.now() > deadline) throw new Error(`guest not ready after ${opts.timeoutMs} ms`);
@@ -199,6 +265,7 @@ export async function bootVm(t: TeardownHost | undefined, opts: VmOptions): Prom
   const qemuLog = join(runDir, 'qemu.log');
   const controlSock = join(runDir, 'control.sock');
   const qmpSock = join(runDir, 'qmp.sock');
+  const agentSock = opts.guestAgent ? join(runDir, 'agent.sock') : undefined;
 
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
@@ -230,7 +297,7 @@ export async function bootVm(t: TeardownHost | undefined, opts: VmOptions): Prom
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-kernel', image.kernel,
     '-initrd', image.initrd,
-    '-append', [guestKernelArgs({ ip: opts.ip, gateway: opts.gateway, mac }), ...(opts.kernelArgs ?? [])].join(' '),
+    '-append', [guestKernelArgs({ ip: opts.ip, gateway: opts.gateway, mac, ipv6: opts.ipv6, noise: opts.noise }), ...(opts.kernelArgs ?? [])].join(' '),
     '-serial', `file:${consoleLog}`,
     '-chardev', `socket,id=control,path=${controlSock},server=on,wait=off`,
     '-serial', 'chardev:control',
@@ -238,6 +305,11 @@ export async function bootVm(t: TeardownHost | undefined, opts: VmOptions): Prom
     '-netdev', `tap,id=net0,ifname=${tap},script=no,downscript=no,vhost=${opts.vhost ? 'on' : 'off'}`,
     // romfile= : no iPXE option ROM, the kernel is loaded directly (saves boot time).
     '-device', `virtio-net-pci,netdev=net0,mac=${mac},romfile=${opts.checksumOffload === false ? ',csum=off' : ''}`,
+    ...(agentSock
+      ? ['-device', 'virtio-serial-pci,id=vser0',
+        '-chardev', `socket,id=qga0,path=${agentSock},server=on,wait=off`,
+        '-device', 'virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0']
+      : []),
     ...(opts.qemuArgs ?? []),
   ];
 
@@ -245,7 +317,8 @@ export async function bootVm(t: TeardownHost | undefined, opts: VmOptions): Prom
     await mkdir(runDir, { recursive: true });
     // The tap exists before QEMU so that it is on the bridge before the guest sends anything.
     await run(['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
-    await disableIpv6(tap);
+    // A host that keeps IPv6 on its bridge keeps it on the taps too (link-local only).
+    if (!opts.bridge?.hostIpv6) await disableIpv6(tap);
     await run(['ip', 'link', 'set', tap, 'up']);
     await opts.bridge?.addPort(tap);
 
@@ -270,6 +343,7 @@ export async function bootVm(t: TeardownHost | undefined, opts: VmOptions): Prom
     const readyLine = await waitForReady(consoleLog, { timeoutMs: opts.readyTimeoutMs ?? 60_000, alive: running });
     const bootMs = Date.now() - spawned;
     const guestDev = /dev=(\S+)/.exec(readyLine)?.[1] ?? 'eth0';
+    if (opts.guestAgent && !/ agent=/.test(readyLine)) throw new Error(`the guest found no guest agent port: ${readyLine}`);
     control = new SerialControl(controlSock);
     const ctl = control;
     const qmp = (command: string, args?: Record<string, unknown>) => qmpCommand(qmpSock, command, args);
@@ -287,6 +361,10 @@ export async function bootVm(t: TeardownHost | undefined, opts: VmOptions): Prom
       mac,
       ip,
       cidr: opts.ip,
+      ipv6: opts.ipv6?.split('/')[0],
+      cidr6: opts.ipv6,
+      agentSocket: agentSock,
+      noiseArpTarget: / noise=(\S+)/.exec(readyLine)?.[1],
       guestDev,
       runDir,
       consoleLog,
@@ -416,6 +494,82 @@ async function qmpCommand(path: string, command: string, args?: Record<string, u
     await expectReturn(replies, 'qmp_capabilities');
     s.write(JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}) }) + '\n');
     return await expectReturn(replies, command);
+  } finally {
+    s.destroy();
+  }
+}
+
+/**
+ * One QEMU guest agent command on a fresh connection to its port's socket, after
+ * guest-sync-delimited: the agent may hold half a line from an earlier client and the socket
+ * old replies, so the client sends 0xFF (the agent's parser resets on it) and the sync, then
+ * skips everything up to the 0xFF the agent puts before the sync's reply. The sync is repeated
+ * each second until the agent answers (it may still be starting), up to `timeoutMs`.
+ */
+export async function guestAgentCommand(path: string, command: string, args?: Record<string, unknown>, timeoutMs = 20_000): Promise<unknown> {
+  const s = connect(path);
+  let buf = Buffer.alloc(0);
+  let wake: (() => void) | undefined;
+  let closed = false;
+  s.on('data', (chunk: Buffer) => {
+    buf = Buffer.concat([buf, chunk]);
+    wake?.();
+  });
+  s.on('close', () => {
+    closed = true;
+    wake?.();
+  });
+  const connected = new Promise<void>((resolve, reject) => {
+    s.once('connect', resolve);
+    s.once('error', reject);
+  });
+  const deadline = Date.now() + timeoutMs;
+  // Waits for more input until `until` (ms since epoch); false when time ran out.
+  const more = (until: number) =>
+    new Promise<boolean>((resolve) => {
+      if (closed) return resolve(false);
+      const timer = setTimeout(() => resolve(false), Math.max(0, until - Date.now()));
+      wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+  const line = (): Record<string, unknown> | undefined => {
+    const nl = buf.indexOf(0x0a);
+    if (nl < 0) return undefined;
+    const text = buf.subarray(0, nl).toString('utf8').trim();
+    buf = buf.subarray(nl + 1);
+    return text ? (JSON.parse(text) as Record<string, unknown>) : line();
+  };
+  try {
+    await connected;
+    let synced = false;
+    for (let id = Math.floor(Math.random() * 1e9); !synced; id++) {
+      if (Date.now() > deadline) throw new Error(`guest agent on ${path} did not answer guest-sync-delimited in ${timeoutMs} ms`);
+      s.write(Buffer.concat([Buffer.from([0xff]), Buffer.from(JSON.stringify({ execute: 'guest-sync-delimited', arguments: { id } }) + '\n')]));
+      const retry = Math.min(deadline, Date.now() + 1000);
+      while (!synced) {
+        const mark = buf.indexOf(0xff);
+        if (mark >= 0) {
+          buf = buf.subarray(mark + 1);
+          let reply = line();
+          while (!reply && (await more(retry))) reply = line();
+          if (!reply) break;
+          synced = reply.return === id;
+          continue;
+        }
+        buf = Buffer.alloc(0); // replies to an earlier client or to the 0xFF itself
+        if (!(await more(retry))) break;
+      }
+      if (closed) throw new Error(`guest agent socket ${path} closed`);
+    }
+    s.write(JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}) }) + '\n');
+    for (;;) {
+      const reply = line();
+      if (reply && 'return' in reply) return reply.return;
+      if (reply && 'error' in reply) throw new Error(`guest agent ${command}: ${JSON.stringify(reply.error)}`);
+      if (!reply && !(await more(deadline))) throw new Error(`guest agent did not answer ${command} in ${timeoutMs} ms`);
+    }
   } finally {
     s.destroy();
   }

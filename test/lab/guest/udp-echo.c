@@ -2,6 +2,8 @@
  * udp-echo: the lab guest's UDP services (busybox's nc has no UDP in Debian's build).
  * Port 7 echoes every datagram back to its sender; port 9 discards it (the guest's
  * Udp InDatagrams counter still counts it, so tests can see what arrived).
+ * Dual-stack: one IPv6 socket per port takes IPv4 too (as v4-mapped addresses); a guest
+ * booted without IPv6 gets IPv4 sockets instead.
  * Forks into the background once both sockets are bound, so that the guest's /init
  * knows the ports are open when this command returns.
  *   udp-echo [echo-port [discard-port]]
@@ -15,10 +17,21 @@
 
 static int bind_udp(int port)
 {
-	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in6 addr6 = { .sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = IN6ADDR_ANY_INIT };
+	struct sockaddr_in addr4 = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int v6only = 0;
+	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
 
-	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+	if (fd >= 0) {
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) == 0 &&
+		    bind(fd, (struct sockaddr *)&addr6, sizeof(addr6)) == 0)
+			return fd;
+		perror("udp-echo: bind [::]");
+		exit(1);
+	}
+	/* ipv6.disable=1: no AF_INET6 at all. */
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr4, sizeof(addr4)) < 0) {
 		perror("udp-echo: bind");
 		exit(1);
 	}
