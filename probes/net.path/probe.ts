@@ -751,6 +751,16 @@ function tablesOf(data: PathData): TableSpec[] {
       rows: data.devices.map((d) => [d.dev, d.kind ?? '-', d.operstate, d.mtu, d.master ?? '-', d.peer ? `${d.peer}${d.peerNetns ? ` (${d.peerNetns})` : ''}` : '-', d.peerMtu ?? '-', rp.get(d.dev) ?? '-', d.ipv4.join(' ') || '-']),
     },
   ];
+  if (data.mtuMismatches.length + data.mtuDifferences.length > 0) {
+    out.push({
+      title: 'MTUs that differ, and devices smaller than the packets that must cross them',
+      columns: ['device', 'mtu', 'packets', 'direction', 'relation', 'peer', 'peer mtu', 'fault'],
+      rows: [
+        ...data.mtuMismatches.map((m) => [m.dev, m.mtu, m.packetBytes ?? `up to ${Math.max(m.mtu, m.peerMtu ?? 0)}`, m.direction ?? '-', m.relation, m.peer ?? '-', m.peerMtu ?? '-', 'yes']),
+        ...data.mtuDifferences.filter((d) => !data.mtuMismatches.some((m) => [m.dev, m.peer].sort().join() === [d.dev, d.peer].sort().join())).map((m) => [m.dev, m.mtu, '-', '-', m.relation, m.peer, m.peerMtu, 'no']),
+      ],
+    });
+  }
   if (data.routes.length > 0) {
     out.push({
       title: 'Routes to the IPs',
