@@ -394,8 +394,8 @@ describe('cpu.runqlat', () => {
 
     // Nothing identifies a vCPU: the class is empty, and says so.
     const none = await runProbe(cpuRunqlat, runqlat({ pid: alike.pid, vcpu_tids: [], duration: '500ms' }), b.opts('none'));
-    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)']);
-    track(other);
+    const other = track(spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], { stdio: 'ignore' }));
+    await new Promise((resolve) => other.once('spawn', resolve));
     const stranger = await runProbe(cpuRunqlat, runqlat({ pid: alike.pid, vcpu_tids: [String(other.pid)], duration: '100ms' }), b.opts('stranger'));
     stop(other);
     stop(alike.child);
