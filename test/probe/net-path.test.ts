@@ -607,6 +607,37 @@ describe('net.path parser', () => {
     assert.equal(r.severity, 'warning');
   });
 
+  it('checks packet sizes against an OVS tap, a routed tap, a VLAN uplink over a smaller device, and skips a Linux bridge given as an uplink (records written by hand: no OVS kernel datapath here)', () => {
+    const link = (ifindex: number, ifname: string, mtu: number, extra: Record<string, unknown> = {}) => ({ ifindex, ifname, mtu, operstate: 'UP', addr_info: [], ...extra });
+    const links = [
+      link(1, 'lo', 65536),
+      link(2, 'ovs-system', 1500, { linkinfo: { info_kind: 'openvswitch' } }),
+      link(3, 'vnet0', 1500, { master: 'ovs-system', linkinfo: { info_kind: 'tun', info_slave_kind: 'openvswitch' } }),
+      link(4, 'vnet1', 1400, { linkinfo: { info_kind: 'tun' } }),
+      link(5, 'eth1', 1500),
+      link(6, 'eth1.100', 9000, { link: 'eth1', master: 'ovs-system', linkinfo: { info_kind: 'vlan', info_slave_kind: 'openvswitch' } }),
+      link(7, 'br0', 1500, { linkinfo: { info_kind: 'bridge' } }),
+    ];
+    const records: RawRecord[] = [exec(1, 'links', JSON.stringify(links)), exec(2, 'rules', '[]'), exec(3, 'neigh', '[]')];
+    const params = { devs: [], ips: [], taps: ['vnet0', 'vnet1', 'vnet9'], uplinks: ['eth1.100', 'br0'], packets_to_vm: 1450, packets_from_vm: 4000, duration: 0 };
+    const r = netPath.parse(records, params);
+    const data = r.data as PathData;
+    // vnet0 (1500) carries 1450; vnet1 is routed (the packets reach it from the host's stack) and
+    // does not; eth1.100 (9000) carries 4000 bytes, the device below it does not.
+    assert.deepEqual(data.mtuMismatches, [
+      { dev: 'vnet1', mtu: 1400, packetBytes: 1450, direction: 'to-vm', relation: 'route', peer: null, peerMtu: null },
+      { dev: 'eth1', mtu: 1500, packetBytes: 4000, direction: 'from-vm', relation: 'lower', peer: 'eth1.100', peerMtu: 9000 },
+    ]);
+    // A 1500-byte OVS port is named for 4000-byte packets, by its switch.
+    const smaller = netPath.parse(records, { ...params, uplinks: ['vnet0'], packets_to_vm: 0 }).data as PathData;
+    assert.deepEqual(smaller.mtuMismatches, [{ dev: 'vnet0', mtu: 1500, packetBytes: 4000, direction: 'from-vm', relation: 'switch', peer: 'ovs-system', peerMtu: 1500 }]);
+    assert.deepEqual(data.mtuCheck, { taps: ['vnet0', 'vnet1'], uplinks: ['eth1.100', 'br0'], packetsToVm: 1450, packetsFromVm: 4000 });
+    assert.ok(data.notes.includes('tap vnet9 is not a device here: its MTU is not checked'), data.notes.join('\n'));
+    assert.ok(data.notes.some((n) => n.startsWith('uplink br0 is a Linux bridge device')), data.notes.join('\n'));
+    assert.match(r.summary, /^MTU mismatch: vnet1 has 1400, smaller than the 1450-byte packets to the VM that must cross it \(\+1 more problem\)/);
+    assert.equal(r.severity, 'warning');
+  });
+
   it('reads procfs files read by grep inside a namespace, and /proc/net/snmp', () => {
     const paths = ['/proc/net/snmp', '/proc/net/snmp6', '/proc/sys/net/ipv4/conf/x/rp_filter'];
     const rec = exec(1, 'snmp', '/proc/net/snmp:Ip: Forwarding ReasmFails FragFails\n/proc/net/snmp:Ip: 1 3 4\n/proc/net/snmp6:Ip6ReasmFails                   \t2\n', {
