@@ -46,6 +46,7 @@ const CRITICAL_FACTOR = 10;
 const CRITICAL_SHARE = 0.1;
 
 export type ThreadClass = 'vcpu' | 'vhost' | 'other';
+export type Identification = 'tids' | 'names' | 'none';
 /** QEMU names its vCPU threads `CPU <n>/<accelerator>` (debug-threads=on, which libvirt sets). */
 const VCPU_RE = /^CPU \d+\/(KVM|TCG|HVF|WHPX|NVMM)$/;
 /** vhost-net workers: `vhost-<pid of the QEMU thread that set them up>`. */
@@ -73,6 +74,9 @@ interface ThreadsCapture {
    * every thread of `pid` (the classic tracepoints' wakeups carry no process id).
    */
   targets: number[];
+  /** `vcpu_tids` / `vhost_tids`: threads classed by id (null: not given; absent in older records). */
+  vcpuTids?: number[] | null;
+  vhostTids?: number[] | null;
 }
 
 interface AttachCapture {
@@ -190,6 +194,12 @@ export interface RunqlatData {
   maxUs: number;
   /** Always the three classes (zeros when a class has no thread). */
   classes: Record<ThreadClass, RunqlatClass>;
+  /**
+   * How the vCPU and vhost classes were filled: by `vcpu_tids` / `vhost_tids` (`tids`), by
+   * thread names only (`names`), or not at all (`none`: the class is empty because nothing
+   * identified its threads, not because they did not wait).
+   */
+  identified: { vcpu: Identification; vhost: Identification };
   /** The thread with the highest p99 among vCPU and vhost threads, or among all when there are none. */
   worst: { tid: number; comm: string; class: ThreadClass; p99Us: number; maxUs: number; waitShare: number } | null;
   /** Measured threads, worst p99 first (the first `top`). */
@@ -202,11 +212,17 @@ export interface RunqlatData {
 
 // ---- collect ----
 
-function parseTids(list: string[]): number[] {
+function parseTids(list: string[], param = 'tids'): number[] {
   return list.map((t) => {
-    if (!/^\d+$/.test(t) || Number(t) <= 0) throw new Error(`tids: ${JSON.stringify(t)} is not a thread id`);
+    if (!/^\d+$/.test(t) || Number(t) <= 0) throw new Error(`${param}: ${JSON.stringify(t)} is not a thread id`);
     return Number(t);
   });
+}
+
+/** `vcpu_tids` / `vhost_tids`: null when not given. */
+function classTids(params: Params, name: 'vcpu_tids' | 'vhost_tids'): number[] | null {
+  const v = params[name] as string[] | undefined;
+  return v === undefined ? null : [...new Set(parseTids(v, name))];
 }
 
 function commRegex(params: Params): RegExp | null {
@@ -267,7 +283,60 @@ async function vhostKernelThreads(tids: Set<number>): Promise<Array<{ tid: numbe
   return out;
 }
 
+/** A thread's process, parent and name, from /proc; null when there is no such thread. */
+async function threadInfo(tid: number): Promise<{ tgid: number; ppid: number; comm: string } | null> {
+  const status = await readText(`/proc/${tid}/status`);
+  if (status === null) return null;
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(status)?.[1]);
+  return { tgid: field('Tgid'), ppid: field('PPid'), comm: (await readText(`/proc/${tid}/comm`)) ?? '' };
+}
+
+/**
+ * The threads `vcpu_tids` and `vhost_tids` name, checked: each exists, and belongs to `pid` when
+ * given (a vhost worker may instead be a kernel thread, before Linux 6.4).
+ */
+async function classifiedThreads(pid: number | null, vcpu: number[], vhost: number[]): Promise<Array<{ tid: number; comm: string; kernelThread?: boolean }>> {
+  const both = vcpu.filter((t) => vhost.includes(t));
+  if (both.length > 0) throw new Error(`thread ${both.join(', ')} is in both vcpu_tids and vhost_tids`);
+  const out: Array<{ tid: number; comm: string; kernelThread?: boolean }> = [];
+  for (const [param, list] of [['vcpu_tids', vcpu], ['vhost_tids', vhost]] as const) {
+    for (const tid of list) {
+      const info = await threadInfo(tid);
+      if (info === null) throw new Error(`${param}: no thread ${tid}`);
+      const kernelThread = info.ppid === 2; // a child of kthreadd
+      if (pid !== null && info.tgid !== pid && !(param === 'vhost_tids' && kernelThread)) {
+        throw new Error(`${param}: thread ${tid} is not a thread of process ${pid} (it belongs to ${info.tgid})`);
+      }
+      out.push({ tid, comm: info.comm, ...(pid !== null && info.tgid !== pid ? { kernelThread: true } : {}) });
+    }
+  }
+  return out;
+}
+
+/** Adds the threads classed by id to a selection (they are measured whatever else chose the threads). */
+function withClassified(sel: ThreadsCapture, classified: Array<{ tid: number; comm: string; kernelThread?: boolean }>): ThreadsCapture {
+  const known = new Set(sel.threads.map((t) => t.tid));
+  const extra = classified.filter((t) => !known.has(t.tid));
+  if (extra.length === 0) return sel;
+  const threads = [...sel.threads, ...extra];
+  if (sel.filter === 'all') return { ...sel, threads };
+  // Every thread of `pid` is measured already: only kernel threads need the `targets` map.
+  const added = sel.filter === 'tgid' ? extra.filter((t) => t.kernelThread) : extra;
+  return { ...sel, threads, targets: [...added.map((t) => t.tid), ...sel.targets] };
+}
+
 async function resolveThreads(params: Params, re: RegExp | null): Promise<ThreadsCapture> {
+  const vcpuTids = classTids(params, 'vcpu_tids');
+  const vhostTids = classTids(params, 'vhost_tids');
+  const pid = (params.pid as number | undefined) ?? null;
+  if (pid !== null && (await readText(`/proc/${pid}/comm`)) === null) throw new Error(`no process ${pid}`);
+  const classified = await classifiedThreads(pid, vcpuTids ?? [], vhostTids ?? []);
+  const sel = await selectThreads(params, re, classified.length > 0);
+  return { ...withClassified(sel, classified), vcpuTids, vhostTids };
+}
+
+/** The threads `pid`, `tids` and `comm` choose; `more`: threads classed by id will be added. */
+async function selectThreads(params: Params, re: RegExp | null, more: boolean): Promise<ThreadsCapture> {
   const pid = (params.pid as number | undefined) ?? null;
   const tids = parseTids((params.tids as string[] | undefined) ?? []);
   const process = pid === null ? null : await readText(`/proc/${pid}/comm`);
@@ -277,14 +346,13 @@ async function resolveThreads(params: Params, re: RegExp | null): Promise<Thread
   if (tids.length > 0) {
     const threads: ThreadsCapture['threads'] = [];
     for (const tid of tids) {
-      const status = await readText(`/proc/${tid}/status`);
-      const tgid = status === null ? null : Number(/^Tgid:\s*(\d+)/m.exec(status)?.[1]);
-      if (status === null) throw new Error(`no thread ${tid}`);
-      if (pid !== null && tgid !== pid) throw new Error(`thread ${tid} is not a thread of process ${pid} (it belongs to ${tgid})`);
-      threads.push({ tid, comm: (await readText(`/proc/${tid}/comm`)) ?? '' });
+      const info = await threadInfo(tid);
+      if (info === null) throw new Error(`no thread ${tid}`);
+      if (pid !== null && info.tgid !== pid) throw new Error(`thread ${tid} is not a thread of process ${pid} (it belongs to ${info.tgid})`);
+      threads.push({ tid, comm: info.comm });
     }
     const chosen = re ? threads.filter((t) => re.test(t.comm)) : threads;
-    if (chosen.length === 0) throw new Error(`none of threads ${tids.join(', ')} has a name matching /${re!.source}/`);
+    if (chosen.length === 0 && !more) throw new Error(`none of threads ${tids.join(', ')} has a name matching /${re!.source}/`);
     return { ...base, filter: 'tids', threads: chosen, targets: chosen.map((t) => t.tid) };
   }
 
@@ -294,7 +362,7 @@ async function resolveThreads(params: Params, re: RegExp | null): Promise<Thread
     const all = [...own, ...kernel.map((t) => ({ ...t, kernelThread: true }))];
     if (re) {
       const chosen = all.filter((t) => re.test(t.comm));
-      if (chosen.length === 0) {
+      if (chosen.length === 0 && !more) {
         const names = [...new Set(all.map((t) => t.comm))].slice(0, 10).join(', ');
         throw new Error(`no thread of process ${pid} has a name matching /${re.source}/ (its threads: ${names})`);
       }
@@ -313,7 +381,7 @@ async function resolveThreads(params: Params, re: RegExp | null): Promise<Thread
         if (comm !== null && re.test(comm)) chosen.push({ tid, comm });
       }
     }
-    if (chosen.length === 0) throw new Error(`no thread of this host has a name matching /${re.source}/`);
+    if (chosen.length === 0 && !more) throw new Error(`no thread of this host has a name matching /${re.source}/`);
     return { ...base, filter: 'tids', threads: chosen, targets: chosen.map((t) => t.tid) };
   }
   return { ...base, filter: 'all', threads: [], targets: [] };
@@ -358,6 +426,8 @@ function readDump(o: BpfObject, windowMs: number): DumpCapture {
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   const re = commRegex(params);
   parseTids((params.tids as string[] | undefined) ?? []);
+  classTids(params, 'vcpu_tids');
+  classTids(params, 'vhost_tids');
   const sel = JSON.parse((await io.capture('threads', async () => JSON.stringify(await resolveThreads(params, re)))).stdout) as ThreadsCapture;
   if (sel.targets.length > MAX_TARGETS) throw new Error(`${sel.targets.length} threads chosen: at most ${MAX_TARGETS} can be measured by id`);
   const thresholdNs = Math.round(((params.threshold_us as number | undefined) ?? DEFAULT_THRESHOLD_US) * 1000);
@@ -460,7 +530,9 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
   // Every selected thread (also those that never waited) and every thread the programs saw.
   const names = new Map(sel.threads.map((t) => [t.tid, t.comm]));
   const seen = new Map(dump.entries.map((e) => [e.tid, e]));
-  const tids = new Set([...(sel.filter === 'all' ? [] : sel.threads.map((t) => t.tid)), ...seen.keys()]);
+  // Threads named by `vcpu_tids` / `vhost_tids` are in their class by id, whatever their name.
+  const byId = new Map<number, ThreadClass>([...(sel.vcpuTids ?? []).map((t) => [t, 'vcpu'] as const), ...(sel.vhostTids ?? []).map((t) => [t, 'vhost'] as const)]);
+  const tids = new Set([...(sel.filter === 'all' ? [] : sel.threads.map((t) => t.tid)), ...byId.keys(), ...seen.keys()]);
   const threads = [...tids].map((tid) => {
     const e = seen.get(tid);
     const comm = names.get(tid) ?? e?.comm ?? '';
@@ -470,7 +542,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
     return {
       tid,
       comm,
-      class: threadClass(comm),
+      class: byId.get(tid) ?? threadClass(comm),
       count: e?.count ?? 0,
       ...percentiles(slots, maxUs),
       maxUs,
@@ -487,6 +559,11 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
 
   const isQemu = sel.process !== null && QEMU_RE.test(sel.process);
   const ofClass = (c: ThreadClass) => threads.filter((t) => t.class === c);
+  const identifiedBy = (c: 'vcpu' | 'vhost', ids: number[] | null | undefined): Identification => ((ids ?? []).length > 0 ? 'tids' : ofClass(c).length > 0 ? 'names' : 'none');
+  const identified = { vcpu: identifiedBy('vcpu', sel.vcpuTids), vhost: identifiedBy('vhost', sel.vhostTids) };
+  // An empty class is no evidence: say so where the caller was looking for vCPUs.
+  const vcpuUnknown = identified.vcpu === 'none' && (sel.vcpuTids != null || isQemu);
+  if (vcpuUnknown) notes.push('no vCPU thread identified: none is named `CPU <n>/KVM` (QEMU without debug-threads=on) and vcpu_tids named none; the vCPU class is empty, which says nothing about vCPU starvation');
   const classes: Record<ThreadClass, RunqlatClass> = {
     vcpu: aggregate('vCPU threads', ofClass('vcpu')),
     vhost: aggregate('vhost threads', ofClass('vhost')),
@@ -528,6 +605,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
     p99Us: all.p99Us,
     maxUs: all.maxUs,
     classes,
+    identified,
     worst,
     threads: threads.slice(0, top).map(({ slots: _slots, ...t }) => t),
     threadCount: threads.length,
@@ -552,6 +630,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
     summary = `${whose} waited p99 ${fmtUs(lead.p99Us)} for a CPU, max ${fmtUs(lead.maxUs)}${who}; ${lead.count} waits in ${secs}`;
     if (lead === classes.vcpu && classes.vhost.count > 0) summary += `; vhost p99 ${fmtUs(classes.vhost.p99Us)}`;
   }
+  if (vcpuUnknown) summary += '; no vCPU thread identified';
   if (stopped) summary += ` (stopped: ${stopped})`;
 
   let severity: ProbeResult['severity'] = 'info';
@@ -599,7 +678,7 @@ export const cpuRunqlat: ProbeDefinition<RunqlatData> = {
   title: 'Run-queue latency: threads waiting for a CPU',
   description: `Times how long threads wait for a CPU: from becoming runnable (woken by \`sched:sched_wakeup\` / \`sched_wakeup_new\`, or switched out while still runnable, i.e. preempted) to being switched in (\`sched:sched_switch\`), aggregated in the kernel per thread as a log2 histogram, with the total and longest wait, the waits over \`threshold_us\` and the voluntary and involuntary context switches, for \`duration\`.
 
-Use it when a VM drops or delays packets and the host looks busy: a tap's \`FULL_RING\` drops (\`drops.kernel\`) mean the guest does not drain its RX ring, which happens when its vCPU thread is runnable but not running; a starved vhost worker delays both directions. Give \`pid\` (the QEMU process: all its threads, also those it starts during the window) and optionally \`comm\` (a regex on thread names: \`^CPU \\d+/\` for vCPUs, \`^vhost-\` for vhost workers), or \`tids\`. Without either, every thread of the host is measured. Threads are grouped into vCPU threads (\`CPU <n>/KVM\`, \`CPU <n>/TCG\`), vhost workers (\`vhost-<pid>\`, also kernel threads before Linux 6.4) and the others.
+Use it when a VM drops or delays packets and the host looks busy: a tap's \`FULL_RING\` drops (\`drops.kernel\`) mean the guest does not drain its RX ring, which happens when its vCPU thread is runnable but not running; a starved vhost worker delays both directions. Give \`pid\` (the QEMU process: all its threads, also those it starts during the window) and optionally \`comm\` (a regex on thread names: \`^CPU \\d+/\` for vCPUs, \`^vhost-\` for vhost workers), or \`tids\`. Without either, every thread of the host is measured. Threads are grouped into vCPU threads, vhost workers and the others: by id when \`vcpu_tids\` / \`vhost_tids\` name them (a QEMU without \`debug-threads=on\` names every thread \`qemu-system-x86\`), else by name (\`CPU <n>/KVM\`, \`CPU <n>/TCG\`; \`vhost-<pid>\`, also kernel threads before Linux 6.4). \`identified.vcpu\` and \`identified.vhost\` say which (\`tids\`, \`names\`, \`none\`): an empty class that nothing identified is no evidence that those threads did not wait.
 
 Percentiles are estimates at log2 bucket resolution (the upper bound of the bucket holding them, capped at the exact maximum). \`waitShare\` is the share of the window a thread spent runnable but not running. Loads raw_tp programs with a cached minimal BTF (falls back to tp_btf, then to the classic tracepoints). The scheduler tracepoints fire for every thread of the host; the programs filter first (~0.1-0.2 µs per context switch of the host with \`pid\` or \`tids\`, ~0.5 µs when every thread is measured). Past the overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps its histograms.
 
@@ -609,6 +688,15 @@ Replaces the seed's \`cpu/sched_latency_monitor.sh\` (\`perf sched record\` + \`
   params: {
     pid: { type: 'integer', min: 1, description: 'The process whose threads to measure (all of them, also those started during the window; a QEMU process for a VM).', cliOption: 'pid' },
     tids: { type: 'string[]', description: 'Only these thread ids (of `pid` when both are given).' },
+    vcpu_tids: {
+      type: 'string[]',
+      description:
+        "The VM's vCPU threads by id (from QMP `query-cpus-fast`, libvirt, or KVM's guest time): they are the vCPU class whatever their names, and are measured besides what `pid`, `tids` and `comm` choose. Threads not listed are still classed by name. Given empty with no thread named like a vCPU: the class is empty and `identified.vcpu` is `none`.",
+    },
+    vhost_tids: {
+      type: 'string[]',
+      description: "The VM's vhost workers by id (threads of `pid`, or kernel threads before Linux 6.4): the vhost class whatever their names, measured besides the others.",
+    },
     comm: { type: 'string', description: 'Only threads whose name matches this regular expression, chosen when the probe starts (`^CPU \\d+/` for vCPU threads, `^vhost-` for vhost workers).' },
     duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to measure.', cliOption: 'duration' },
     threshold_us: { type: 'integer', default: DEFAULT_THRESHOLD_US, min: 1, max: 60_000_000, description: 'Waits of at least this many µs are counted exactly per thread; a P99 above it is a warning, above 10× critical.' },

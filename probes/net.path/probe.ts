@@ -1,13 +1,18 @@
 // net.path: the L3 facts behind MTU, routing, rp_filter and neighbour drops along a VM's path:
-// the MTU of each device, its veth peer and bridge, the route to each of the VM's IPs, the
-// reverse-path check the kernel would make on packets from them, their neighbour entries,
-// and the IP fragmentation failures counted over a window.
+// the MTU of each device, its veth peer and bridge (a finding only where a device is smaller
+// than the packets that must cross it: mtu.ts), the route to each of the VM's IPv4 and IPv6
+// addresses, the reverse-path check the kernel would make on packets from them (IPv4), their
+// neighbour entries, and the IP fragmentation failures counted over a window.
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { formatMs } from '../../engine/duration.js';
 import { fileReadings } from '../../engine/probe/file-readings.js';
 import { inNetns, netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { pathAddress, type PathAddress } from './addr.js';
+import { mismatchText, mtuDifferences, mtuMismatches, mtuNotes, type MtuDevice, type MtuDifference, type MtuMismatch } from './mtu.js';
+
+export type { MtuDifference, MtuMismatch, MtuRelation } from './mtu.js';
 
 // ---------------------------------------------------------------------------------------------
 // Finding shape
@@ -29,16 +34,6 @@ export interface PathDevice {
   peerNetns: string | null;
   /** A bridge's ports. */
   ports: string[];
-}
-
-export interface MtuMismatch {
-  dev: string;
-  mtu: number;
-  peer: string;
-  peerMtu: number;
-  /** `veth-peer`, `bridge` (a port and its bridge), `bridge-port` (two ports of one bridge), `lower` (a VLAN-like device above a smaller one). */
-  relation: 'veth-peer' | 'bridge' | 'bridge-port' | 'lower';
-  peerNetns?: string;
 }
 
 export interface PathRoute {
@@ -103,7 +98,16 @@ export interface PathData {
   /** One read of the fragment counters (duration 0): totals since boot. */
   cumulative: boolean;
   devices: PathDevice[];
+  /**
+   * Devices smaller than the packets that must cross them: taps smaller than `packets_to_vm`,
+   * uplinks (their veth peers, their lower devices) smaller than `packets_from_vm`, and on a
+   * routed device a veth peer or lower device smaller than what the host sends through it.
+   */
   mtuMismatches: MtuMismatch[];
+  /** Every pair of joined devices whose MTUs differ (a jumbo uplink beside 1500-byte taps): information. */
+  mtuDifferences: MtuDifference[];
+  /** The VM's taps and uplinks that exist here, and the packet sizes they were checked against (null: not given). */
+  mtuCheck: { taps: string[]; uplinks: string[]; packetsToVm: number | null; packetsFromVm: number | null };
   routes: PathRoute[];
   /** Policy routing rules beyond the three default ones (local, main, default). */
   rules: Array<{ priority: number; text: string }>;
@@ -116,7 +120,10 @@ export interface PathData {
   neighbours: Neighbour[];
   /** FAILED or INCOMPLETE entries of the IPs, their gateways, and the watched devices. */
   failedNeighbours: Neighbour[];
+  /** IPv4 forwarding (net.ipv4.ip_forward). */
   ipForward: boolean | null;
+  /** IPv6 forwarding (net.ipv6.conf.all.forwarding); null when IPv6 is off or was not read. */
+  ip6Forward: boolean | null;
   /** Deltas over the window (totals since boot when `cumulative`). */
   frag: Record<FragCounter, number>;
   /** ReasmFails + FragFails (IPv4 and IPv6). */
@@ -139,18 +146,33 @@ function listParam(v: unknown): string[] {
   return [...new Set(Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x.trim() !== '').map((x) => x.trim()) : [])];
 }
 
-function ipsOf(params: Params): string[] {
-  const ips = listParam(params.ips);
-  const bad = ips.filter((ip) => isIP(ip) === 0);
+/** The VM's addresses, IPv6 in the form `ip` prints; throws on one that is not an address. */
+function addressesOf(params: Params): PathAddress[] {
+  const texts = listParam(params.ips);
+  const bad = texts.filter((ip) => pathAddress(ip) === null);
   if (bad.length > 0) throw new Error(`not an IP address: ${bad.join(', ')}`);
-  return ips;
+  const out = new Map<string, PathAddress>();
+  for (const t of texts) {
+    const a = pathAddress(t)!;
+    if (!out.has(a.ip)) out.set(a.ip, a);
+  }
+  return [...out.values()];
+}
+
+/** Addresses a route lookup can answer for: not link-local (fe80::/10 is on every link). */
+const routable = (addrs: PathAddress[]) => addrs.filter((a) => !a.linkLocal);
+
+/** `packets_to_vm` / `packets_from_vm`: null when not given or 0 (nothing seen). */
+function packetSize(v: unknown): number | null {
+  return typeof v === 'number' && v > 0 ? v : null;
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   const netns = netnsOf(params);
   const devs = listParam(params.devs);
-  const ips = ipsOf(params);
-  if (devs.length === 0 && ips.length === 0) throw new Error('nothing to look at: give the devices (devs) and/or the IPs (ips) of the path');
+  const carriers = [...listParam(params.taps), ...listParam(params.uplinks)];
+  const addrs = addressesOf(params);
+  if (devs.length === 0 && carriers.length === 0 && addrs.length === 0) throw new Error('nothing to look at: give the devices (devs, taps, uplinks) and/or the IPs (ips) of the path');
   const durationMs = params.duration as number;
   const t0 = performance.now();
   const ipCmd = (name: string, args: string[], allowFailure = false) => io.exec(name, inNetns(netns, ['ip', ...args]), { timeoutMs: TIMEOUT_MS, allowFailure });
@@ -169,13 +191,14 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
 
   // Routes first: with no devices given, the path is the devices the routes leave by.
   const routeRecs: RawRecord[] = [];
-  for (const ip of ips) {
-    const rec = await ipCmd(`route-${ip}`, ['-j', 'route', 'get', ip], true);
+  for (const a of routable(addrs)) {
+    const family = a.family === 6 ? ['-6'] : [];
+    const rec = await ipCmd(`route-${a.ip}`, [...family, '-j', 'route', 'get', a.ip], true);
     routeRecs.push(rec);
-    if (rec.error !== undefined) await ipCmd(`route-match-${ip}`, [...(isIP(ip) === 6 ? ['-6'] : []), '-j', 'route', 'show', 'match', ip], true);
+    if (rec.error !== undefined) await ipCmd(`route-match-${a.ip}`, [...family, '-j', 'route', 'show', 'match', a.ip], true);
   }
-  const routes = ips.map((ip, i) => routeOf(ip, routeRecs[i]!));
-  const path = pathDevices(devs, routes, links);
+  const routes = routable(addrs).map((a, i) => routeOf(a.ip, routeRecs[i]!));
+  const path = pathDevices(devs, routes, links, carriers);
 
   // The other ends of veths that live in other namespaces.
   const crossNs = path.watched.map((d) => links.find((l) => l.ifname === d)!).filter((l) => l.kind === 'veth' && l.linkNetnsid !== null && l.linkIndex !== null);
@@ -191,13 +214,13 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   }
 
   await ipCmd('rules', ['-j', 'rule', 'show'], true);
-  if (ips.some((ip) => isIP(ip) === 6)) await ipCmd('rules6', ['-6', '-j', 'rule', 'show'], true);
+  if (routable(addrs).some((a) => a.family === 6)) await ipCmd('rules6', ['-6', '-j', 'rule', 'show'], true);
 
-  const sysPaths = sysctlPaths(path.rpDevices, ips);
+  const sysPaths = sysctlPaths(path.rpDevices);
   const sysRec = await readFilesIn(io, 'sysctl', netns, sysPaths);
   const sys = readingsOf(sysRec, sysPaths);
 
-  for (const check of plannedChecks(ips, path, links, routes, sys)) {
+  for (const check of plannedChecks(addrs, path, links, routes, sys)) {
     await ipCmd(`rpcheck-${check.ip}-${check.dev}`, ['-j', 'route', 'get', check.dst, 'from', check.ip, 'iif', check.dev], true);
   }
 
@@ -319,19 +342,23 @@ function l3Of(link: Link | undefined, links: Link[]): string | null {
   return link.ifname;
 }
 
-function pathDevices(devs: string[], routes: PathRoute[], links: Link[]): PathDevs {
-  const fromRoutes = routes.map((r) => r.dev).filter((d): d is string => d !== null && d !== 'lo' && links.some((l) => l.ifname === d));
-  const watched = devs.length > 0 ? devs : [...new Set(fromRoutes)];
+/** `carriers`: the VM's taps and uplinks, watched too when they exist here. */
+function pathDevices(devs: string[], routes: PathRoute[], links: Link[], carriers: string[] = []): PathDevs {
+  const exists = (d: string) => links.some((l) => l.ifname === d);
+  const fromRoutes = routes.map((r) => r.dev).filter((d): d is string => d !== null && d !== 'lo' && exists(d));
+  const watched = [...new Set([...(devs.length > 0 ? devs : fromRoutes), ...carriers.filter(exists)])];
   const l3 = new Map<string, string | null>();
   for (const d of watched) l3.set(d, l3Of(links.find((l) => l.ifname === d), links));
   const rpDevices = [...new Set([...watched, ...[...l3.values()].filter((d): d is string => d !== null)])];
   return { watched, rpDevices, l3 };
 }
 
-function sysctlPaths(rpDevices: string[], ips: string[]): string[] {
+const IP6_FORWARD = '/proc/sys/net/ipv6/conf/all/forwarding';
+
+function sysctlPaths(rpDevices: string[]): string[] {
   const paths = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv4/conf/all/rp_filter'];
   for (const d of rpDevices) paths.push(`/proc/sys/net/ipv4/conf/${d}/rp_filter`);
-  if (ips.some((ip) => isIP(ip) === 6)) paths.push('/proc/sys/net/ipv6/conf/all/forwarding');
+  paths.push(IP6_FORWARD);
   return paths;
 }
 
@@ -359,11 +386,11 @@ interface PlannedCheck {
  * is sent to a local address (the device's own, else the one the host uses towards the VM), so
  * that only the source check can refuse it.
  */
-function plannedChecks(ips: string[], path: PathDevs, links: Link[], routes: PathRoute[], sys: Map<string, { text?: string }>): PlannedCheck[] {
+function plannedChecks(addrs: PathAddress[], path: PathDevs, links: Link[], routes: PathRoute[], sys: Map<string, { text?: string }>): PlannedCheck[] {
   const out: PlannedCheck[] = [];
   const l3devs = [...new Set([...path.l3.values()].filter((d): d is string => d !== null))];
-  for (const ip of ips) {
-    if (isIP(ip) !== 4) continue;
+  // rp_filter is IPv4's only: IPv6 has no such sysctl (its equivalent is a netfilter rule).
+  for (const { ip } of addrs.filter((a) => a.family === 4)) {
     const route = routes.find((r) => r.ip === ip);
     for (const dev of l3devs) {
       const rp = rpFilterOf(sys, dev).effective;
@@ -384,7 +411,10 @@ function plannedChecks(ips: string[], path: PathDevs, links: Link[], routes: Pat
 function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
   const netns = typeof params.netns === 'string' && params.netns !== '' ? params.netns : null;
   const devs = listParam(params.devs);
-  const ips = listParam(params.ips);
+  const taps = listParam(params.taps);
+  const uplinks = listParam(params.uplinks);
+  const addrs = addressesOf(params);
+  const ips = addrs.map((a) => a.ip);
   const requestedMs = params.duration as number;
   const byName = new Map<string, RawRecord>();
   for (const r of records) byName.set(r.name, r);
@@ -396,7 +426,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
   const linkOf = (name: string | null) => (name === null ? undefined : links.find((l) => l.ifname === name));
 
   // Routes.
-  const routes = ips.map((ip) => {
+  for (const a of addrs.filter((x) => x.linkLocal)) notes.push(`${a.ip} is link-local (fe80::/10, on every link): its route is not looked up, only its neighbour entry${a.zone ? ` on ${a.zone}` : ''}`);
+  const routes = routable(addrs).map(({ ip }) => {
     const rec = byName.get(`route-${ip}`);
     if (!rec) throw new Error(`the route to ${ip} was not read`);
     const route = routeOf(ip, rec);
@@ -412,7 +443,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
     }
     return route;
   });
-  const path = pathDevices(devs, routes, links);
+  const path = pathDevices(devs, routes, links, [...taps, ...uplinks]);
   const onPath = new Set([...path.watched, ...[...path.l3.values()].filter((d): d is string => d !== null)]);
   for (const r of routes) {
     if (r.error !== undefined || r.dev === null || path.watched.length === 0 || devs.length === 0) continue;
@@ -429,6 +460,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
   const hostLinksRec = byName.get('host-links');
   const hostLinks = hostLinksRec && hostLinksRec.error === undefined ? parseLinks(hostLinksRec.stdout) : [];
   const devices: PathDevice[] = [];
+  /** Whether each described veth's other end is a switch port (null: not read). */
+  const peerEnslaved = new Map<string, boolean | null>();
   const describeDev = (name: string): PathDevice | undefined => {
     const l = linkOf(name);
     if (!l) return undefined;
@@ -453,6 +486,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
         );
       }
     }
+    peerEnslaved.set(l.ifname, peer ? peer.master !== null : null);
     return {
       dev: l.ifname,
       ifindex: l.ifindex,
@@ -483,7 +517,17 @@ function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
     for (const p of d.ports) addDev(p);
   }
 
-  const mtuMismatches = mismatches(path.watched, devices, links);
+  // MTUs: the differences, and the devices smaller than what must cross them.
+  const present = (list: string[]) => list.filter((d) => linkOf(d) !== undefined);
+  const mtuCheck = { taps: present(taps), uplinks: present(uplinks), packetsToVm: packetSize(params.packets_to_vm), packetsFromVm: packetSize(params.packets_from_vm) };
+  const mtuDevices: MtuDevice[] = devices.map((d) => {
+    const l = linkOf(d.dev)!;
+    const lower = l.kind !== 'veth' && l.link !== null && l.linkNetnsid === null ? linkOf(l.link) : undefined;
+    return { ...d, peerEnslaved: peerEnslaved.get(d.dev) ?? null, lower: lower ? { dev: lower.ifname, mtu: lower.mtu } : null };
+  });
+  const mtuDiffs = mtuDifferences(path.watched, mtuDevices);
+  const mtuMismatchList = mtuMismatches({ watched: path.watched, ...mtuCheck, devices: mtuDevices });
+  notes.push(...mtuNotes({ taps, uplinks }, mtuCheck, mtuDevices, mtuDiffs, mtuMismatchList));
   if (devices.some((d) => d.kind === 'tun')) notes.push("a tap's other end is the VM: its MTU inside the VM cannot be read from the host");
   if (path.watched.some((d) => linkOf(d)?.slaveKind === 'openvswitch')) notes.push('Open vSwitch ports: their MTUs and the bridge datapath are for the ovs.* probes');
 
@@ -502,14 +546,16 @@ function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
 
   // rp_filter and the reverse-path checks.
   const sysRec = byName.get('sysctl');
-  const sysPaths = sysRec?.paths ?? sysctlPaths(path.rpDevices, ips);
+  const sysPaths = sysRec?.paths ?? sysctlPaths(path.rpDevices);
   const sys = readingsOf(sysRec, sysPaths);
   const rpFilter = path.rpDevices.map((d) => rpFilterOf(sys, d));
-  const ipForward = (() => {
-    const v = sysInt(sys, '/proc/sys/net/ipv4/ip_forward');
+  const flag = (path: string) => {
+    const v = sysInt(sys, path);
     return v === null ? null : v !== 0;
-  })();
-  const planned = plannedChecks(ips, path, links, routes, sys);
+  };
+  const ipForward = flag('/proc/sys/net/ipv4/ip_forward');
+  const ip6Forward = flag(IP6_FORWARD);
+  const planned = plannedChecks(addrs, path, links, routes, sys);
   const reversePathChecks: ReversePathCheck[] = planned.map((c) => {
     const rec = byName.get(`rpcheck-${c.ip}-${c.dev}`);
     if (!rec) return { ...c, ok: false, error: 'not checked' };
@@ -529,7 +575,11 @@ function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
   // EINVAL is how the kernel refuses a source (martian / reverse path); other errors are not that.
   const rpFilterDrops = reversePathChecks.filter((c) => !c.ok && c.error === 'Invalid argument');
   for (const c of reversePathChecks) if (!c.ok && c.error !== 'Invalid argument') notes.push(`the reverse-path check of ${c.ip} on ${c.dev} failed otherwise: ${c.error}`);
-  const skipped = ips.filter((ip) => isIP(ip) === 4).length * [...new Set([...path.l3.values()])].filter((d) => d !== null && rpFilterOf(sys, d).effective > 0).length - planned.length;
+  const v6 = addrs.filter((a) => a.family === 6).map((a) => a.ip);
+  if (v6.length > 0) {
+    notes.push(`rp_filter is IPv4's: the kernel has no reverse-path sysctl for IPv6 (a netfilter rpfilter/fib rule does that job), so ${v6.join(', ')} ${v6.length === 1 ? 'is' : 'are'} not checked for it`);
+  }
+  const skipped = addrs.filter((a) => a.family === 4).length * [...new Set([...path.l3.values()])].filter((d) => d !== null && rpFilterOf(sys, d).effective > 0).length - planned.length;
   if (skipped > 0) notes.push(`${skipped} reverse-path check(s) not made: no local address to send to on that device`);
   for (const [dev, l3] of path.l3) if (l3 === null) notes.push(`${dev} is a port of ${linkOf(dev)?.master ?? 'a switch'}: where IP sees its packets is not known here, so rp_filter is not checked for it`);
 
@@ -538,16 +588,20 @@ function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
   const entries = neighRec && neighRec.error === undefined ? jsonList(neighRec.stdout, 'ip -j neigh show').map(neighOf) : [];
   if (neighRec?.error !== undefined) notes.push(`the neighbour table could not be read: ${neighRec?.error}`);
   const neighbours: Neighbour[] = [];
-  const wantNeigh = (ip: string, forIp?: string) => {
-    const found = entries.filter((e) => e.ip === ip);
-    if (found.length === 0) neighbours.push({ ip, dev: null, state: 'NONE', mac: null, ...(forIp ? { for: forIp } : {}) });
+  /** `on`: the devices where the entry counts (a link-local address is one per link). */
+  const wantNeigh = (ip: string, forIp?: string, on?: Set<string>) => {
+    const found = entries.filter((e) => e.ip === ip && (on === undefined || (e.dev !== null && on.has(e.dev))));
+    const only = on?.size === 1 ? [...on][0]! : null;
+    if (found.length === 0) neighbours.push({ ip, dev: only, state: 'NONE', mac: null, ...(forIp ? { for: forIp } : {}) });
     for (const e of found) neighbours.push({ ...e, ...(forIp ? { for: forIp } : {}) });
   };
+  const linkLocal = (ip: string) => pathAddress(ip)?.linkLocal === true;
   for (const r of routes) {
     if (r.type === 'local') continue;
-    if (r.via !== null) wantNeigh(r.via, r.ip);
+    if (r.via !== null) wantNeigh(r.via, r.ip, linkLocal(r.via) && r.dev !== null ? new Set([r.dev]) : undefined);
     else if (r.error === undefined) wantNeigh(r.ip);
   }
+  for (const a of addrs.filter((x) => x.linkLocal)) wantNeigh(a.ip, undefined, a.zone !== null ? new Set([a.zone]) : onPath.size > 0 ? onPath : undefined);
   const isFailed = (n: Neighbour) => /FAILED|INCOMPLETE/.test(n.state);
   const failedNeighbours = [
     ...neighbours.filter(isFailed),
@@ -586,9 +640,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
   if (!cumulative && fragFailures > 0) {
     problems.push({ kind: 'fragmentation', text: `${fragFailures} IP fragmentation/reassembly failures in ${formatMs(requestedMs)} (FragFails ${frag.FragFails + frag.Ip6FragFails}, ReasmFails ${frag.ReasmFails + frag.Ip6ReasmFails})` });
   }
-  for (const m of mtuMismatches) {
-    problems.push({ kind: 'mtu', text: `MTU mismatch: ${m.dev} has ${m.mtu}, its ${relationWord(m.relation)} ${m.peer}${m.peerNetns ? ` (netns ${m.peerNetns})` : ''} has ${m.peerMtu}` });
-  }
+  for (const m of mtuMismatchList) problems.push({ kind: 'mtu', text: mismatchText(m) });
   for (const r of routes) if (r.offPath) problems.push({ kind: 'off_path', text: `the route to ${r.ip} leaves by ${r.dev}, not by ${path.watched.join(', ')}` });
   if (cumulative && fragFailures > 0) notes.push(`${fragFailures} fragmentation/reassembly failures since boot (one read: not necessarily now)`);
 
@@ -597,7 +649,9 @@ function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
     durationMs: cumulative ? 0 : Math.max(0, (endRec?.at ?? 0) - (byName.get('snmp-start')?.at ?? 0)),
     cumulative,
     devices,
-    mtuMismatches,
+    mtuMismatches: mtuMismatchList,
+    mtuDifferences: mtuDiffs,
+    mtuCheck,
     routes,
     rules,
     rpFilter,
@@ -607,6 +661,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
     neighbours,
     failedNeighbours,
     ipForward,
+    ip6Forward,
     frag,
     fragFailures,
     problems,
@@ -677,61 +732,6 @@ function snmpOf(rec: RawRecord | undefined): Map<string, number> {
   return parseSnmp(r.get('/proc/net/snmp')?.text ?? '', r.get('/proc/net/snmp6')?.text ?? '', r.get('/proc/net/netstat')?.text ?? '');
 }
 
-function relationWord(r: MtuMismatch['relation']): string {
-  switch (r) {
-    case 'veth-peer':
-      return 'veth peer';
-    case 'bridge':
-      return 'bridge';
-    case 'bridge-port':
-      return 'fellow bridge port';
-    case 'lower':
-      return 'lower device';
-  }
-}
-
-/**
- * MTUs that differ where a packet crosses from one device to the next: a veth and its peer, a
- * bridge port and its bridge, two ports of one bridge (the bridge drops frames bigger than the
- * port they leave by), a VLAN-like device above a smaller lower device.
- */
-function mismatches(watched: string[], devices: PathDevice[], links: Link[]): MtuMismatch[] {
-  const out: MtuMismatch[] = [];
-  const seen = new Set<string>();
-  const add = (m: MtuMismatch) => {
-    const key = [m.dev, m.peer].sort().join('|');
-    if (m.mtu === m.peerMtu || seen.has(key)) return;
-    seen.add(key);
-    out.push(m);
-  };
-  const byName = new Map(devices.map((d) => [d.dev, d]));
-  for (const name of watched) {
-    const d = byName.get(name);
-    if (!d) continue;
-    if (d.peer !== null && d.peerMtu !== null) add({ dev: d.dev, mtu: d.mtu, peer: d.peer, peerMtu: d.peerMtu, relation: 'veth-peer', ...(d.peerNetns ? { peerNetns: d.peerNetns } : {}) });
-    const master = d.master !== null ? byName.get(d.master) : undefined;
-    if (master && master.kind === 'bridge') {
-      add({ dev: d.dev, mtu: d.mtu, peer: master.dev, peerMtu: master.mtu, relation: 'bridge' });
-      for (const p of master.ports) {
-        const port = byName.get(p);
-        if (port && port.dev !== d.dev) add({ dev: d.dev, mtu: d.mtu, peer: port.dev, peerMtu: port.mtu, relation: 'bridge-port' });
-      }
-    }
-    if (d.kind === 'bridge') {
-      for (const p of d.ports) {
-        const port = byName.get(p);
-        if (port) add({ dev: port.dev, mtu: port.mtu, peer: d.dev, peerMtu: d.mtu, relation: 'bridge' });
-      }
-    }
-    const l = links.find((x) => x.ifname === name);
-    if (l && l.kind !== 'veth' && l.link !== null) {
-      const lower = links.find((x) => x.ifname === l.link);
-      if (lower && l.mtu > lower.mtu) add({ dev: l.ifname, mtu: l.mtu, peer: lower.ifname, peerMtu: lower.mtu, relation: 'lower' });
-    }
-  }
-  return out;
-}
-
 function summarize(data: PathData, ips: string[]): string {
   const scope = `${data.devices.length} ${data.devices.length === 1 ? 'device' : 'devices'}, ${ips.length} ${ips.length === 1 ? 'IP' : 'IPs'}${data.netns ? ` in ${data.netns}` : ''}`;
   const first = data.problems[0];
@@ -751,6 +751,16 @@ function tablesOf(data: PathData): TableSpec[] {
       rows: data.devices.map((d) => [d.dev, d.kind ?? '-', d.operstate, d.mtu, d.master ?? '-', d.peer ? `${d.peer}${d.peerNetns ? ` (${d.peerNetns})` : ''}` : '-', d.peerMtu ?? '-', rp.get(d.dev) ?? '-', d.ipv4.join(' ') || '-']),
     },
   ];
+  if (data.mtuMismatches.length + data.mtuDifferences.length > 0) {
+    out.push({
+      title: 'MTUs that differ, and devices smaller than the packets that must cross them',
+      columns: ['device', 'mtu', 'packets', 'direction', 'relation', 'peer', 'peer mtu', 'fault'],
+      rows: [
+        ...data.mtuMismatches.map((m) => [m.dev, m.mtu, m.packetBytes ?? `up to ${Math.max(m.mtu, m.peerMtu ?? 0)}`, m.direction ?? '-', m.relation, m.peer ?? '-', m.peerMtu ?? '-', 'yes']),
+        ...data.mtuDifferences.filter((d) => !data.mtuMismatches.some((m) => [m.dev, m.peer].sort().join() === [d.dev, d.peer].sort().join())).map((m) => [m.dev, m.mtu, '-', '-', m.relation, m.peer, m.peerMtu, 'no']),
+      ],
+    });
+  }
   if (data.routes.length > 0) {
     out.push({
       title: 'Routes to the IPs',
@@ -783,16 +793,16 @@ function firstLine(text: string): string {
 export const netPath: ProbeDefinition = {
   id: 'net.path',
   title: 'L3 path facts: MTU, routes, rp_filter, neighbours',
-  description: `Reads what decides whether IP delivers a VM's packets, for the devices (\`devs\`) and the VM's addresses (\`ips\`) given:
+  description: `Reads what decides whether IP delivers a VM's packets, for the devices (\`devs\`, \`taps\`, \`uplinks\`) and the VM's IPv4 and IPv6 addresses (\`ips\`) given:
 
-- **MTU** of each device, of its veth peer (found in whichever named namespace it lives), of its bridge and the bridge's other ports, and of a VLAN-like device's lower device (\`ip -j -d addr show\`, the netlink view of \`/sys/class/net/*/mtu\`, \`master\`, \`brif\`): \`mtuMismatches\` lists every pair that differs where a packet crosses.
-- **Routes**: \`ip -j route get <ip>\` for each IP (device, gateway, source), with the failing route's type when there is none (\`unreachable\`, \`blackhole\`, \`prohibit\`); policy routing rules beyond the defaults.
-- **rp_filter** on each device and \`all\` (effective = max of the two), and the kernel's own verdict on the reverse path: \`ip route get <local address> from <VM ip> iif <dev>\` fails with EINVAL exactly when the kernel would drop packets from that source arriving on that device (a martian source).
-- **Neighbours** of the IPs (or of their gateways): state and MAC; FAILED/INCOMPLETE entries are \`failedNeighbours\`.
-- \`ip_forward\`, the IP fragmentation counters (\`/proc/net/snmp\` ReasmFails, FragFails, IPv6 too) and the kernel's count of reverse-path drops (\`/proc/net/netstat\` IPReversePathFilter) over \`duration\`.
+- **MTU** of each device, of its veth peer (found in whichever named namespace it lives), of its bridge and the bridge's other ports, and of a VLAN-like device's lower device (\`ip -j -d addr show\`). A bridge or a veth drops a frame bigger than the device it is handed to (\`is_skb_forwardable\`; OVS's datapath likewise), so a device is named in \`mtuMismatches\` only when it is **smaller than the packets that must cross it**: a tap smaller than \`packets_to_vm\` (direction \`to-vm\`), an uplink, its veth's other end or the device below it smaller than \`packets_from_vm\` (\`from-vm\`). Such an entry is \`{ dev, mtu, packetBytes, direction, relation, peer, peerMtu }\`: \`dev\` the device too small, \`peer\` the device the packets reach it from (its \`bridge\` or \`switch\`, the \`veth-peer\` end, the upper device of a \`lower\` one; null on a \`route\`), \`devNetns\` when \`dev\` lives in another namespace. Without packet sizes no switched device is blamed. A Linux bridge device is never a carrier: it does not drop frames bigger than its MTU coming from its ports. On a **routed** device (no bridge or switch owns it: its packets are what the host's stack sends, up to its MTU), a veth peer or lower device smaller than the bigger end still is a mismatch, without packet sizes: \`{ dev, mtu, relation, peer, peerMtu }\` as before (no \`packetBytes\`). Every pair whose MTUs merely differ (a 9000-byte uplink beside 1500-byte taps is normal) is listed in \`mtuDifferences\`, for information.
+- **Routes**: \`ip -j route get <ip>\` (\`ip -6\` for IPv6) for each IP (device, gateway, source), with the failing route's type when there is none (\`unreachable\`, \`blackhole\`, \`prohibit\`); policy routing rules beyond the defaults, IPv6's too. A link-local IPv6 address (fe80::/10) has no route to look up without a device: only its neighbour entry is read (on the zone's device for \`fe80::1%tap0\`, else on the path's devices).
+- **rp_filter** (IPv4 only: IPv6 has no reverse-path sysctl; a netfilter \`rpfilter\`/\`fib\` rule does that job there, not read here) on each device and \`all\` (effective = max of the two), and the kernel's own verdict on the reverse path: \`ip route get <local address> from <VM ip> iif <dev>\` fails with EINVAL exactly when the kernel would drop packets from that source arriving on that device (a martian source).
+- **Neighbours** (ARP and ND) of the IPs (or of their gateways): state and MAC; FAILED/INCOMPLETE entries are \`failedNeighbours\`.
+- IPv4 and IPv6 forwarding (\`ipForward\`, \`ip6Forward\`), the IP fragmentation counters (\`/proc/net/snmp\` ReasmFails, FragFails; \`/proc/net/snmp6\` Ip6ReasmFails, Ip6FragFails, which also count packets an IPv6 router refused as too big) and the kernel's count of reverse-path drops (\`/proc/net/netstat\` IPReversePathFilter) over \`duration\`.
 
-With no \`devs\`, the devices are those the routes to the IPs leave by. \`netns\` reads all of it inside a network namespace. Use it when \`drops.kernel\` names \`IP_RPFILTER\`, \`IP_INADDRERRORS\`/\`IP_INNOROUTES\`, \`NEIGH_FAILED\`/\`NEIGH_QUEUEFULL\`, \`PKT_TOO_BIG\`, \`FRAG_*\` or drops at \`__dev_forward_skb\`/\`is_skb_forwardable\` (an MTU). No BPF: every read is a netlink query or a procfs file.`,
-  normal: `Every IP has a route by the expected device, and its neighbour entry is REACHABLE, STALE or DELAY (STALE only means unused lately). MTUs agree along the path (a tap, its bridge, the bridge's ports, a veth and its peer). rp_filter is 0, 2, or 1 with symmetric routes, so every reverse-path check is accepted. FragFails and ReasmFails do not rise.`,
+With no \`devs\`, the devices are those the routes to the IPs leave by (and the taps and uplinks). \`netns\` reads all of it inside a network namespace. Use it when \`drops.kernel\` names \`IP_RPFILTER\`, \`IP_INADDRERRORS\`/\`IP_INNOROUTES\`, \`NEIGH_FAILED\`/\`NEIGH_QUEUEFULL\`, \`PKT_TOO_BIG\`, \`FRAG_*\` or drops at \`__dev_forward_skb\`/\`is_skb_forwardable\` (an MTU). No BPF: every read is a netlink query or a procfs file.`,
+  normal: `Every IP has a route by the expected device, and its neighbour entry is REACHABLE, STALE or DELAY (STALE only means unused lately). Every tap is at least as large as the packets to the VM and every uplink as large as the packets from it (MTUs may differ: a jumbo uplink beside 1500-byte taps is normal). rp_filter is 0, 2, or 1 with symmetric routes, so every reverse-path check is accepted. FragFails and ReasmFails do not rise.`,
   replaces: [],
   params: {
     devs: {
@@ -804,7 +814,29 @@ With no \`devs\`, the devices are those the routes to the IPs leave by. \`netns\
     ips: {
       type: 'string[]',
       default: [],
-      description: "The VM's IP addresses: routes, reverse-path checks and neighbours are looked up for them.",
+      description: "The VM's IPv4 and IPv6 addresses: routes, reverse-path checks (IPv4) and neighbours are looked up for them.",
+    },
+    taps: {
+      type: 'string[]',
+      default: [],
+      description: "The VM's taps: each must carry the packets to the VM (`packets_to_vm`). A tap that is not a device here is noted, not an error.",
+    },
+    uplinks: {
+      type: 'string[]',
+      default: [],
+      description: "The other ways out of the VM's switch (NICs, bonds, VLANs, veths): each, with its veth peer and lower device, must carry the packets from the VM (`packets_from_vm`). One that is not a device here (an OVS patch or tunnel port) is noted.",
+    },
+    packets_to_vm: {
+      type: 'integer',
+      min: 0,
+      max: 65535,
+      description: 'The largest L3 packet (bytes) that entered the VM\'s switch toward the VM, as measured (a GSO packet by its segments: the kernel does not hold those to the MTU); 0 or absent: no tap is blamed.',
+    },
+    packets_from_vm: {
+      type: 'integer',
+      min: 0,
+      max: 65535,
+      description: 'The largest L3 packet (bytes) the VM sent into its switch; 0 or absent: no uplink is blamed.',
     },
     netns: {
       type: 'string',

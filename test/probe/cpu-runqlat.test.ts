@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
@@ -68,6 +68,12 @@ interface Target {
  */
 async function startTarget(how: 'pinned' | 'realtime'): Promise<Target> {
   const argv = [...(how === 'pinned' ? ['taskset', '-c', '0'] : ['chrt', '-f', '1']), process.execPath, '-e', TARGET];
+  const { child, line } = await spawnReporting(argv);
+  return { pid: child.pid!, tids: JSON.parse(line) as Record<string, number>, child };
+}
+
+/** Starts `argv` and waits for the first line it prints (its threads' ids, once named). */
+async function spawnReporting(argv: string[]): Promise<{ child: ChildProcess; line: string }> {
   const child = track(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] }));
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
@@ -81,12 +87,50 @@ async function startTarget(how: 'pinned' | 'realtime'): Promise<Target> {
     });
     child.on('exit', (code) => reject(new Error(`the target exited (${code})`)));
   });
-  return { pid: child.pid!, tids: JSON.parse(line) as Record<string, number>, child };
+  return { child, line };
 }
 
 /** `n` busy loops pinned to CPU 0. */
 function startHogs(n: number): ChildProcess[] {
   return Array.from({ length: n }, () => track(spawn('taskset', ['-c', '0', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' })));
+}
+
+/**
+ * A process like a QEMU started without debug-threads: every thread named `qemu-system-x86`.
+ * Two "vCPU" workers spin 0.5 ms then sleep 2.5 ms; two siblings spin without pause. All on
+ * CPU 0, so the vCPUs wait behind their siblings each time they wake.
+ */
+const ALIKE = `
+const { Worker } = require('node:worker_threads');
+const fs = require('node:fs');
+fs.writeFileSync('/proc/thread-self/comm', 'qemu-system-x86');
+const code = \`
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+fs.writeFileSync('/proc/thread-self/comm', 'qemu-system-x86');
+parentPort.postMessage(Number(fs.readlinkSync('/proc/thread-self').split('/').pop()));
+const cell = new Int32Array(new SharedArrayBuffer(4));
+for (;;) {
+  const until = performance.now() + (workerData === 'vcpu' ? 0.5 : 1e9);
+  while (performance.now() < until);
+  Atomics.wait(cell, 0, 0, 2.5);
+}\`;
+const tids = { vcpu: [], busy: [] };
+for (const role of ['vcpu', 'vcpu', 'busy', 'busy']) {
+  new Worker(code, { eval: true, workerData: role }).on('message', (tid) => {
+    tids[role].push(tid);
+    if (tids.vcpu.length + tids.busy.length === 4) console.log(JSON.stringify(tids));
+  });
+}`;
+
+async function startAlike(): Promise<{ pid: number; tids: { vcpu: number[]; busy: number[] }; child: ChildProcess }> {
+  const { child, line } = await spawnReporting(['taskset', '-c', '0', process.execPath, '-e', ALIKE]);
+  return { pid: child.pid!, tids: JSON.parse(line) as { vcpu: number[]; busy: number[] }, child };
+}
+
+/** The scheduler's run-queue wait of one thread so far, ns (/proc/<pid>/task/<tid>/schedstat: run, wait, slices). */
+function schedWaitNs(pid: number, tid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(/\s+/)[1]);
 }
 
 /**
@@ -295,6 +339,75 @@ describe('cpu.runqlat', () => {
     assert.ok(p99(busy) >= 5 * p99(quiet), `P99 contended ${p99(busy)} µs vs quiet ${p99(quiet)} µs`);
     assert.ok(mean(data.classes.vcpu) >= 10 * mean(quietData.classes.vcpu), `mean wait contended ${mean(data.classes.vcpu)} ms vs quiet ${mean(quietData.classes.vcpu)} ms`);
     assert.ok(data.classes.vcpu.waitShare >= 5 * quietData.classes.vcpu.waitShare, `wait share contended ${data.classes.vcpu.waitShare} vs quiet ${quietData.classes.vcpu.waitShare}`);
+  });
+
+  it('classes vCPU threads by id when every thread has the same name (QEMU without debug-threads); their waits agree with schedstat; vcpu_tids [] identifies none', async (t) => {
+    const b = await tempBundle(t, 'ebpfnet-runqlat-ids-');
+    const alike = await startAlike();
+    const { vcpu, busy } = alike.tids;
+    const names = readdirSync(`/proc/${alike.pid}/task`).map((tid) => readFileSync(`/proc/${alike.pid}/task/${tid}/comm`, 'utf8').trim());
+    assert.equal(names.filter((n) => n === 'qemu-system-x86').length, 5, `main thread and four workers named alike: ${names.join(', ')}`);
+    await delay(300);
+
+    const params = { pid: alike.pid, vcpu_tids: vcpu.map(String), vhost_tids: [String(busy[0])], duration: '2s' };
+    const before = vcpu.map((tid) => schedWaitNs(alike.pid, tid));
+    const f = await runProbe(cpuRunqlat, runqlat(params), b.opts('ids'));
+    const after = vcpu.map((tid) => schedWaitNs(alike.pid, tid));
+    assert.equal(f.status, 'ok', f.reason);
+    const data = f.data as RunqlatData;
+    assert.deepEqual(data.identified, { vcpu: 'tids', vhost: 'tids' });
+    assert.deepEqual(data.target, { pid: alike.pid, process: 'qemu-system-x86', comm: null, filter: 'tgid', tids: [] }, 'every thread of the process is measured');
+    assert.equal(data.classes.other.label, 'other QEMU threads');
+    assert.deepEqual(
+      vcpus(f).map((x) => x.tid).sort((x, y) => x - y),
+      [...vcpu].sort((x, y) => x - y),
+      'the vCPU class holds exactly the tids given',
+    );
+    assert.equal(data.classes.vcpu.threads, 2);
+    assert.deepEqual(
+      data.threads.filter((x) => x.class === 'vhost').map((x) => [x.tid, x.comm]),
+      [[busy[0], 'qemu-system-x86']],
+    );
+    assert.ok(data.threads.some((x) => x.tid === busy[1] && x.class === 'other'), 'the other busy sibling stays in the other class');
+    // The independent count: the scheduler's own run-queue wait of each thread (schedstat's
+    // run_delay) over an interval that holds the probe's window, and a little more.
+    for (const [i, tid] of vcpu.entries()) {
+      const x = vcpus(f).find((v) => v.tid === tid)!;
+      checkThread(x, data.windowMs);
+      const kernelMs = (after[i]! - before[i]!) / 1e6;
+      t.diagnostic(`vCPU ${tid}: ${x.count} waits, ${x.totalWaitMs} ms in ${data.windowMs} ms; schedstat ${kernelMs.toFixed(1)} ms around it`);
+      assert.ok(x.count > 20 && x.totalWaitMs > 50, `${tid} waited ${x.count} times, ${x.totalWaitMs} ms`);
+      assert.ok(x.totalWaitMs <= kernelMs * 1.1 + 5, `${tid}: the probe's ${x.totalWaitMs} ms within schedstat's ${kernelMs} ms`);
+      assert.ok(x.totalWaitMs >= kernelMs * 0.5, `${tid}: the probe's ${x.totalWaitMs} ms is most of schedstat's ${kernelMs} ms`);
+    }
+    assert.equal(
+      data.classes.vcpu.count,
+      vcpus(f).reduce((sum, x) => sum + x.count, 0),
+    );
+    assert.ok(data.classes.vcpu.waitShare > 0.1, `vCPU wait share ${data.classes.vcpu.waitShare} behind their busy siblings`);
+    assert.match(f.summary, new RegExp(`^vCPU threads of pid ${alike.pid} waited p99 `));
+
+    const replay = await runProbe(cpuRunqlat, runqlat(params), b.opts('ids-replay', { replayFrom: b.dir('ids') }));
+    assert.equal(replay.status, 'ok', replay.reason);
+    assert.deepEqual(replay.data, f.data);
+    assert.equal(replay.summary, f.summary);
+
+    // Nothing identifies a vCPU: the class is empty, and says so.
+    const none = await runProbe(cpuRunqlat, runqlat({ pid: alike.pid, vcpu_tids: [], duration: '500ms' }), b.opts('none'));
+    const other = track(spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], { stdio: 'ignore' }));
+    await new Promise((resolve) => other.once('spawn', resolve));
+    const stranger = await runProbe(cpuRunqlat, runqlat({ pid: alike.pid, vcpu_tids: [String(other.pid)], duration: '100ms' }), b.opts('stranger'));
+    stop(other);
+    stop(alike.child);
+    assert.equal(none.status, 'ok', none.reason);
+    const nd = none.data as RunqlatData;
+    assert.deepEqual(nd.identified, { vcpu: 'none', vhost: 'none' });
+    assert.equal(nd.classes.vcpu.threads, 0);
+    assert.ok(nd.classes.other.count > 0, 'the threads were measured all the same');
+    assert.ok(nd.notes.some((n) => n.startsWith('no vCPU thread identified')), nd.notes.join('\n'));
+    assert.match(none.summary, /; no vCPU thread identified/);
+    assert.equal(stranger.status, 'error');
+    assert.match(stranger.reason ?? '', new RegExp(`vcpu_tids: thread ${other.pid} is not a thread of process ${alike.pid} \\(it belongs to ${other.pid}\\)`));
   });
 
   it('stops early over its overhead budget, keeps what it measured and says so', async (t) => {
