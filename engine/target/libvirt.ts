@@ -1,8 +1,10 @@
 // VMs libvirt manages, asked through `virsh` on a read-only connection. libvirt
 // opens each tap itself and hands QEMU a descriptor, so the tap names come from
 // the domain XML (<target dev=...>), not from QEMU's command line.
+import { readFile } from 'node:fs/promises';
 import { runTool } from './command.js';
-import { parseDomainXml, type DomainXml } from './libvirt-xml.js';
+import { normalMac } from './addresses.js';
+import { parseDomainXml, parseStatusVcpus, type DomainXml } from './libvirt-xml.js';
 import { isAlive, readCmdline, readPidFile } from './proc.js';
 import { isQemuBinary, qemuVmName } from './qemu-cmdline.js';
 
@@ -26,8 +28,8 @@ export interface LibvirtDomain {
 
 const RUN_DIR = '/run/libvirt/qemu';
 
-function virsh(opts: LibvirtOptions, args: string[]) {
-  return runTool('virsh', [...(opts.uri ? ['-c', opts.uri] : []), '--readonly', ...args]);
+function virsh(opts: LibvirtOptions, args: string[], { readonly = true, timeoutMs }: { readonly?: boolean; timeoutMs?: number } = {}) {
+  return runTool('virsh', [...(opts.uri ? ['-c', opts.uri] : []), ...(readonly ? ['--readonly'] : []), ...args], timeoutMs);
 }
 
 /** Every domain libvirt knows (running or not); unavailable when virsh is missing or cannot connect. */
@@ -81,4 +83,75 @@ export async function libvirtQemuPid(name: string): Promise<number | null> {
   if (pid === null || !(await isAlive(pid))) return null;
   const argv = await readCmdline(pid);
   return argv && isQemuBinary(argv[0]!) && qemuVmName(argv) === name ? pid : null;
+}
+
+/** The vCPU threads libvirt recorded for the domain's QEMU process `pid` in its status file; null when unreadable or another process's. */
+export async function libvirtStatusVcpus(name: string, pid: number): Promise<{ vcpus: Array<{ index: number; tid: number }> } | { error: string }> {
+  if (name.includes('/') || name.startsWith('.')) return { error: 'not a libvirt domain name' };
+  const file = `${RUN_DIR}/${name}.xml`;
+  let xml: string;
+  try {
+    xml = await readFile(file, 'utf8');
+  } catch (err) {
+    return { error: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
+  }
+  const status = parseStatusVcpus(xml);
+  if (status.pid !== pid) return { error: `${file} is about pid ${status.pid ?? '?'}, not ${pid}` };
+  return { vcpus: status.vcpus };
+}
+
+/** Where `virsh domifaddr --source` looks: dnsmasq's leases of libvirt networks, the guest agent, the host's ARP table. */
+export type DomifaddrSource = 'lease' | 'agent' | 'arp';
+
+export interface DomifaddrRow {
+  /** The interface: the host tap for lease and arp, the guest's own name for agent. */
+  name: string;
+  mac: string | null;
+  family: 'ipv4' | 'ipv6';
+  address: string;
+  prefix: number | null;
+}
+
+const MAC_RE = /^[0-9a-f]{1,2}(:[0-9a-f]{1,2}){5}$/i;
+
+/**
+ * The table `virsh domifaddr` prints: a heading (translated, so not read), a rule, then
+ * ` NAME  MAC  ipv4|ipv6  ADDRESS/PREFIX` rows. Without --full, an interface's further
+ * addresses show `-` for name and MAC; an interface without MAC leaves that column blank.
+ */
+export function parseDomifaddr(text: string): DomifaddrRow[] {
+  const out: DomifaddrRow[] = [];
+  const lines = text.split('\n');
+  const rule = lines.findIndex((l) => /^-{10,}\s*$/.test(l.trim()));
+  let last: { name: string; mac: string | null } | null = null;
+  for (const line of lines.slice(rule + 1)) {
+    const words = line.trim().split(/\s+/);
+    const at = words.findIndex((w) => w === 'ipv4' || w === 'ipv6');
+    if (at < 1 || words[at + 1] === undefined) continue;
+    const [address, prefix] = words[at + 1]!.split('/');
+    let name = words[0]!;
+    let mac: string | null = at >= 2 && MAC_RE.test(words[1]!) ? normalMac(words[1]!) : null;
+    if (name === '-' && last) ({ name, mac } = last);
+    else last = { name, mac };
+    out.push({ name, mac, family: words[at] as 'ipv4' | 'ipv6', address: address!, prefix: prefix !== undefined && /^\d+$/.test(prefix) ? Number(prefix) : null });
+  }
+  return out;
+}
+
+/**
+ * `virsh domifaddr --source SOURCE --full` for a running domain. lease and arp go over the
+ * read-only connection; libvirt refuses the agent source on one (virDomainInterfaceAddresses
+ * checks), so that one asks on a read-write connection, which only root (or a libvirt
+ * admin) has. The error is virsh's, without its "Failed to query" preamble.
+ */
+export async function libvirtDomifaddr(
+  name: string,
+  source: DomifaddrSource,
+  opts: LibvirtOptions = {},
+  timeoutMs = 1000,
+): Promise<{ rows: DomifaddrRow[] } | { error: string }> {
+  const r = await virsh(opts, ['domifaddr', '--domain', name, '--source', source, '--full'], { readonly: source !== 'agent', timeoutMs });
+  if (!r) return { error: 'virsh not installed' };
+  if (!r.ok) return { error: r.error.replace(/^Failed to query for interfaces addresses:\s*/, '') || 'virsh failed' };
+  return { rows: parseDomifaddr(r.stdout) };
 }

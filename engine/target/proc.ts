@@ -1,6 +1,6 @@
 // Small readers over /proc: processes, their threads and the taps their file
 // descriptors hold. Every reader tolerates a process vanishing under it.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 
 const PROC = '/proc';
 
@@ -55,13 +55,45 @@ export async function threadsOf(pid: number): Promise<ThreadInfo[]> {
 /** Kernel threads have no mm: their /proc/<pid>/stat flags carry PF_KTHREAD. */
 const PF_KTHREAD = 0x00200000;
 
+/**
+ * Field `n` (numbered from 1 as proc(5) does: 1 pid, 2 comm, 3 state, ...) of a stat line.
+ * The comm field may hold spaces and parentheses: the fields after it start after the last ")".
+ */
+export function statField(stat: string, n: number): number | null {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const v = Number(fields[n - 3]);
+  return Number.isFinite(v) ? v : null;
+}
+
 export async function isKernelThread(pid: number): Promise<boolean> {
   const stat = await readText(`${PROC}/${pid}/stat`);
-  if (!stat) return false;
-  // The comm field may hold spaces and parentheses: fields start after the last ")".
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const flags = Number(fields[6]);
-  return Number.isFinite(flags) && (flags & PF_KTHREAD) !== 0;
+  const flags = stat ? statField(stat, 9) : null;
+  return flags !== null && (flags & PF_KTHREAD) !== 0;
+}
+
+/** Clock ticks thread `tid` of `pid` has spent running a guest (stat field 43, guest_time): only KVM vCPU threads do. */
+export async function guestTime(pid: number, tid: number): Promise<number | null> {
+  const stat = await readText(`${PROC}/${pid}/task/${tid}/stat`);
+  return stat ? statField(stat, 43) : null;
+}
+
+/** What each of a process's descriptors refers to (`/dev/vhost-net`, `anon_inode:kvm-vcpu:0`, `socket:[123]`). */
+export async function descriptorTargets(pid: number): Promise<string[]> {
+  const fds = await readdir(`${PROC}/${pid}/fd`).catch(() => [] as string[]);
+  return Promise.all(fds.map((fd) => readlink(`${PROC}/${pid}/fd/${fd}`).catch(() => '')));
+}
+
+/** The KVM vCPU descriptors a process holds (`anon_inode:kvm-vcpu:N`), as their vCPU numbers. */
+export async function kvmVcpuDescriptors(pid: number): Promise<number[]> {
+  return (await descriptorTargets(pid)).flatMap((l) => {
+    const m = /^anon_inode:kvm-vcpu:(\d+)$/.exec(l);
+    return m ? [Number(m[1])] : [];
+  });
+}
+
+/** Whether `tid` is a thread of `pid` now. */
+export async function isThreadOf(pid: number, tid: number): Promise<boolean> {
+  return (await readText(`${PROC}/${pid}/task/${tid}/stat`)) !== null;
 }
 
 /**

@@ -75,8 +75,8 @@ function libvirtStatus(list: LibvirtList, names: string[]): SourceStatus {
  */
 export async function resolveVm(name: string, opts: ResolveOptions = {}): Promise<VmFacts> {
   const inv = openInventory(opts);
-  const ctx = new DiscoveryContext(inv.inventory);
   const libvirtOpts = opts.libvirtUri ? { uri: opts.libvirtUri } : {};
+  const ctx = new DiscoveryContext(inv.inventory, libvirtOpts);
   // Both asked at once: the QEMU scan is cheap, and wasted only when libvirt knows the VM.
   const [libvirt, procs] = await Promise.all([listLibvirtDomains(libvirtOpts), ctx.qemuProcesses()]);
   if (libvirt.available && libvirt.names.includes(name)) {
@@ -101,13 +101,14 @@ export async function resolveVm(name: string, opts: ResolveOptions = {}): Promis
 /** Every VM on this host: libvirt's domains, then QEMU processes libvirt does not run, then inventory entries not found otherwise. */
 export async function discoverVms(opts: ResolveOptions = {}): Promise<Discovery> {
   const inv = openInventory(opts);
-  const ctx = new DiscoveryContext(inv.inventory);
   const libvirtOpts = opts.libvirtUri ? { uri: opts.libvirtUri } : {};
+  const ctx = new DiscoveryContext(inv.inventory, libvirtOpts);
   const libvirt = await listLibvirtDomains(libvirtOpts);
   const vms: VmFacts[] = [];
 
   const domains = libvirt.available ? await mapLimit(libvirt.names, 8, (n) => libvirtDomain(n, libvirtOpts)) : [];
-  for (const d of domains) if (d) vms.push(await libvirtVmFacts(d, ctx));
+  // Side by side: each VM's address sources wait on libvirt or an agent, not on the CPU.
+  vms.push(...(await mapLimit(domains.filter((d) => d !== null), 8, (d) => libvirtVmFacts(d, ctx))));
   const libvirtNames = vms.map((v) => v.name);
   const claimed = new Set(vms.map((v) => v.pid).filter((p) => p !== null));
 

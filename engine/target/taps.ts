@@ -106,11 +106,19 @@ function ovsUplinks(snapshot: OvsSnapshot, bridge: string, tap: string, links: M
   return out;
 }
 
-/** The ports of Linux bridge `bridge` (from sysfs) other than `tap` that lead somewhere else. */
-async function bridgeUplinks(bridge: string, tap: string, links: Map<string, LinkInfo>): Promise<Uplink[]> {
-  const ports = await readdir(`${SYS_NET}/${bridge}/brif`).catch(() => [] as string[]);
+/** The interfaces of OVS bridge `bridge` that are kernel devices (not patch ports or tunnels, which OVS alone holds). */
+function ovsKernelPorts(snapshot: OvsSnapshot, bridge: string, links: Map<string, LinkInfo>): string[] {
+  const out: string[] = [];
+  for (const port of snapshot.bridges.get(bridge)?.ports ?? []) {
+    for (const ifname of snapshot.ports.get(port)?.interfaces ?? []) if (links.has(ifname) || (isDeviceName(ifname) && existsSync(`${SYS_NET}/${ifname}`))) out.push(ifname);
+  }
+  return out.sort();
+}
+
+/** The ports of a Linux bridge (its brif/ in sysfs) other than `tap` that lead somewhere else. */
+async function bridgeUplinks(tap: string, links: Map<string, LinkInfo>, ports: string[]): Promise<Uplink[]> {
   const out: Uplink[] = [];
-  for (const port of ports.sort()) {
+  for (const port of ports) {
     if (port === tap) continue;
     const kind = linkKind(links.get(port), port);
     if (kind) out.push({ name: port, kind, ifindex: links.get(port)?.ifindex ?? (await sysNumber(port, 'ifindex')) });
@@ -137,6 +145,7 @@ async function attachmentOf(tap: string, master: string | null, view: NetView, n
         ofport: ovs.snapshot.interfaces.get(tap)?.ofport ?? null,
         datapathType: bridge?.datapathType ?? 'system',
         uplinks: ovsUplinks(ovs.snapshot, at.bridge, tap, links),
+        ports: ovsKernelPorts(ovs.snapshot, at.bridge, links),
       };
     }
   }
@@ -146,7 +155,8 @@ async function attachmentOf(tap: string, master: string | null, view: NetView, n
   }
   // A Linux bridge has a bridge/ folder in sysfs; no need for iproute2 to tell.
   if (master && existsSync(`${SYS_NET}/${master}/bridge`)) {
-    return { kind: 'linux-bridge', bridge: master, ifindex: await sysNumber(master, 'ifindex'), uplinks: await bridgeUplinks(master, tap, links) };
+    const ports = (await readdir(`${SYS_NET}/${master}/brif`).catch(() => [] as string[])).sort();
+    return { kind: 'linux-bridge', bridge: master, ifindex: await sysNumber(master, 'ifindex'), uplinks: await bridgeUplinks(tap, links, ports), ports };
   }
   if (master) notes.push(`${tap} is enslaved to ${master} (${links.get(master)?.kind ?? 'unknown kind'}), which is neither a bridge nor OVS`);
   return null;

@@ -71,6 +71,12 @@ export interface VmOptions {
    * AF_PACKET and would forward the unfinished checksum, which the receiver then drops.
    */
   checksumOffload?: boolean;
+  /**
+   * Name the threads (`-name NAME,debug-threads=on`: vCPU threads are "CPU 0/TCG"); default
+   * true. False boots `-name NAME`, as a QEMU started by hand often is: its vCPU threads are
+   * then found through QMP (the VM's QMP socket is `qmpSocket`).
+   */
+  debugThreads?: boolean;
   /** Extra words for the kernel command line. */
   kernelArgs?: string[];
   /** Extra QEMU arguments. */
@@ -100,6 +106,8 @@ export interface Vm {
   readonly consoleLog: string;
   /** From spawning QEMU to the guest's ready line. */
   readonly bootMs: number;
+  /** The QMP socket QEMU serves (one client at a time). */
+  readonly qmpSocket: string;
   readonly qemuArgv: readonly string[];
   /** Threads of the QEMU process by name ("CPU 0/TCG", "worker", ...). */
   threads(): Promise<Array<{ tid: number; name: string }>>;
@@ -222,7 +230,7 @@ export async function bootVm(t: TeardownHost | undefined, opts: VmOptions): Prom
   t?.after(stop);
 
   const argv = [
-    '-name', `${name},debug-threads=on`,
+    '-name', opts.debugThreads === false ? name : `${name},debug-threads=on`,
     '-accel', 'tcg',
     '-machine', 'pc',
     '-m', String(opts.memoryMb ?? 256),
@@ -291,6 +299,7 @@ export async function bootVm(t: TeardownHost | undefined, opts: VmOptions): Prom
       runDir,
       consoleLog,
       bootMs,
+      qmpSocket: qmpSock,
       qemuArgv: [QEMU, ...argv],
       threads: () => processThreads(proc.pid!),
       exec,
