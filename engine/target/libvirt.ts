@@ -1,6 +1,7 @@
 // VMs libvirt manages, asked through `virsh` on a read-only connection. libvirt
 // opens each tap itself and hands QEMU a descriptor, so the tap names come from
 // the domain XML (<target dev=...>), not from QEMU's command line.
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { runTool } from './command.js';
 import { normalMac } from './addresses.js';
@@ -27,6 +28,25 @@ export interface LibvirtDomain {
 }
 
 const RUN_DIR = '/run/libvirt/qemu';
+const CONFIG_DIR = '/etc/libvirt/qemu';
+
+/**
+ * Whether libvirt may know a domain called `name`, answered from files rather than a
+ * round trip to libvirtd (hundreds of ms on a busy host). False only when sure: root on
+ * the default connection (qemu:///system: no URI given, none in $LIBVIRT_DEFAULT_URI or
+ * libvirt.conf), and neither the domain's config (/etc/libvirt/qemu/NAME.xml, every
+ * persistent domain) nor its status (/run/libvirt/qemu/NAME.xml, every running one) exists.
+ */
+export function libvirtMayKnow(name: string, opts: LibvirtOptions = {}, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (opts.uri || env.LIBVIRT_DEFAULT_URI || process.geteuid?.() !== 0) return true;
+  if (name.includes('/') || name.startsWith('.')) return true;
+  try {
+    if (/^\s*uri_default\s*=/m.test(readFileSync('/etc/libvirt/libvirt.conf', 'utf8'))) return true;
+  } catch {
+    // no libvirt.conf: the default stands
+  }
+  return existsSync(`${CONFIG_DIR}/${name}.xml`) || existsSync(`${RUN_DIR}/${name}.xml`);
+}
 
 function virsh(opts: LibvirtOptions, args: string[], { readonly = true, timeoutMs }: { readonly?: boolean; timeoutMs?: number } = {}) {
   return runTool('virsh', [...(opts.uri ? ['-c', opts.uri] : []), ...(readonly ? ['--readonly'] : []), ...args], timeoutMs);
@@ -54,12 +74,14 @@ export function parseDominfo(text: string): Record<string, string> {
   return out;
 }
 
-/** One domain's state, uuid, interfaces and QEMU pid; null when libvirt does not know it. */
+/** One domain's state, uuid, interfaces and QEMU pid; null when libvirt does not know it (or virsh is missing or cannot connect). */
 export async function libvirtDomain(name: string, opts: LibvirtOptions = {}): Promise<LibvirtDomain | null> {
-  const info = await virsh(opts, ['dominfo', '--domain', name]);
+  // Both at once: each virsh is a process and a round trip to libvirtd.
+  const [info, xml] = await Promise.all([virsh(opts, ['dominfo', '--domain', name]), virsh(opts, ['dumpxml', '--domain', name])]);
   if (!info?.ok) return null;
   const fields = parseDominfo(info.stdout);
-  const xml = await virsh(opts, ['dumpxml', '--domain', name]);
+  // virsh takes an id or a uuid for a name too: only the domain of that name is it.
+  if (fields.Name !== undefined && fields.Name !== name) return null;
   const parsed = xml?.ok ? parseDomainXml(xml.stdout) : { uuid: null, interfaces: [] };
   const state = fields.State ?? 'unknown';
   const running = state === 'running' || state === 'paused' || state === 'in shutdown' || state === 'pmsuspended';

@@ -43,13 +43,10 @@ export interface ThreadInfo {
 
 /** The threads of a process with their names (comm). */
 export async function threadsOf(pid: number): Promise<ThreadInfo[]> {
-  const tids = await readdir(`${PROC}/${pid}/task`).catch(() => [] as string[]);
-  const out: ThreadInfo[] = [];
-  for (const t of tids) {
-    const comm = await readComm(pid, Number(t));
-    if (comm !== null) out.push({ tid: Number(t), comm });
-  }
-  return out.sort((a, b) => a.tid - b.tid);
+  const tids = (await readdir(`${PROC}/${pid}/task`).catch(() => [] as string[])).map(Number);
+  // Read side by side: on a busy host each read waits its turn in libuv's pool.
+  const comms = await Promise.all(tids.map((tid) => readComm(pid, tid)));
+  return tids.flatMap((tid, i) => (comms[i] === null ? [] : [{ tid, comm: comms[i]! }])).sort((a, b) => a.tid - b.tid);
 }
 
 /** Kernel threads have no mm: their /proc/<pid>/stat flags carry PF_KTHREAD. */
@@ -104,11 +101,11 @@ export async function isThreadOf(pid: number, tid: number): Promise<boolean> {
 export async function tunDescriptors(pid: number): Promise<Map<number, string>> {
   const out = new Map<number, string>();
   const fds = await readdir(`${PROC}/${pid}/fdinfo`).catch(() => [] as string[]);
-  for (const fd of fds) {
-    const info = await readText(`${PROC}/${pid}/fdinfo/${fd}`);
-    const m = info && /^iff:\s*(\S+)$/m.exec(info);
+  const infos = await Promise.all(fds.map((fd) => readText(`${PROC}/${pid}/fdinfo/${fd}`)));
+  fds.forEach((fd, i) => {
+    const m = infos[i] && /^iff:\s*(\S+)$/m.exec(infos[i]!);
     if (m) out.set(Number(fd), m[1]!);
-  }
+  });
   return out;
 }
 

@@ -3,7 +3,7 @@
 // VM. `resolveVm` answers `--vm NAME`; `discoverVms` lists them all (`ebpfnet vms`).
 import { closest } from '../runbook/suggest.js';
 import { inventoryLocation, loadInventory, type Inventory } from './inventory.js';
-import { libvirtDomain, listLibvirtDomains, type LibvirtList } from './libvirt.js';
+import { libvirtDomain, libvirtMayKnow, listLibvirtDomains, type LibvirtList } from './libvirt.js';
 import type { VmFacts, VmSource } from './types.js';
 import { DiscoveryContext, inventoryVmFacts, libvirtVmFacts, qemuVmFacts } from './vm-facts.js';
 
@@ -77,17 +77,21 @@ export async function resolveVm(name: string, opts: ResolveOptions = {}): Promis
   const inv = openInventory(opts);
   const libvirtOpts = opts.libvirtUri ? { uri: opts.libvirtUri } : {};
   const ctx = new DiscoveryContext(inv.inventory, libvirtOpts);
+  ctx.prefetch();
   // Both asked at once: the QEMU scan is cheap, and wasted only when libvirt knows the VM.
-  const [libvirt, procs] = await Promise.all([listLibvirtDomains(libvirtOpts), ctx.qemuProcesses()]);
-  if (libvirt.available && libvirt.names.includes(name)) {
-    const domain = await libvirtDomain(name, libvirtOpts);
-    if (domain) return libvirtVmFacts(domain, ctx);
-  }
+  // libvirt is asked for the domain itself, not for its list first: one round trip less,
+  // and the list is only needed to say what exists when nothing has that name.
+  const [domain, procs] = await Promise.all([
+    libvirtMayKnow(name, libvirtOpts) ? libvirtDomain(name, libvirtOpts) : null,
+    ctx.qemuProcesses(),
+  ]);
+  if (domain) return libvirtVmFacts(domain, ctx);
   const named = procs.filter((p) => p.name === name);
   if (named[0]) return qemuVmFacts(named[0], ctx, named);
   const entry = inv.inventory?.vms.get(name);
   if (entry) return inventoryVmFacts(entry, ctx);
 
+  const libvirt = await listLibvirtDomains(libvirtOpts);
   const libvirtNames = libvirt.available ? libvirt.names : [];
   const qemuNames = unique(procs.map((p) => p.name).filter((n): n is string => n !== null && !libvirtNames.includes(n)));
   const inventoryNames = [...(inv.inventory?.vms.keys() ?? [])].filter((n) => !libvirtNames.includes(n) && !qemuNames.includes(n));
@@ -103,6 +107,8 @@ export async function discoverVms(opts: ResolveOptions = {}): Promise<Discovery>
   const inv = openInventory(opts);
   const libvirtOpts = opts.libvirtUri ? { uri: opts.libvirtUri } : {};
   const ctx = new DiscoveryContext(inv.inventory, libvirtOpts);
+  ctx.prefetch();
+  void ctx.qemuProcesses();
   const libvirt = await listLibvirtDomains(libvirtOpts);
   const vms: VmFacts[] = [];
 

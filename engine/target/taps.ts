@@ -39,11 +39,11 @@ async function sysNumber(dev: string, file: string): Promise<number | null> {
 /** /sys/class/net/<dev>/statistics/*: every counter the kernel keeps for the device. */
 export async function readCounters(dev: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  const names = await readdir(`${SYS_NET}/${dev}/statistics`).catch(() => [] as string[]);
-  for (const name of names.sort()) {
-    const n = await sysNumber(dev, `statistics/${name}`);
-    if (n !== null) out[name] = n;
-  }
+  const names = (await readdir(`${SYS_NET}/${dev}/statistics`).catch(() => [] as string[])).sort();
+  const values = await Promise.all(names.map((name) => sysNumber(dev, `statistics/${name}`)));
+  names.forEach((name, i) => {
+    if (values[i] !== null) out[name] = values[i]!;
+  });
   return out;
 }
 
@@ -185,21 +185,28 @@ export async function tapFacts(name: string, described: TapDescription, view: Ne
       ...configured,
     };
   }
-  const tunFlags = await sysText(name, 'tun_flags');
-  const master = await masterOf(name);
+  const [tunFlags, master, hostMac, mtu, operstate, queues, counters] = await Promise.all([
+    sysText(name, 'tun_flags'),
+    masterOf(name),
+    sysText(name, 'address'),
+    sysNumber(name, 'mtu'),
+    sysText(name, 'operstate'),
+    readQueues(name),
+    readCounters(name),
+  ]);
   return {
     name,
     present: true,
     ifindex,
-    hostMac: (await sysText(name, 'address'))?.toLowerCase() ?? null,
+    hostMac: hostMac?.toLowerCase() ?? null,
     guestMac: described.guestMac,
     model: described.model,
     vhost: described.vhost,
-    mtu: await sysNumber(name, 'mtu'),
-    operstate: await sysText(name, 'operstate'),
+    mtu,
+    operstate,
     flags: tunFlags === null ? [] : decodeTunFlags(Number(tunFlags)),
-    queues: await readQueues(name),
-    counters: await readCounters(name),
+    queues,
+    counters,
     attachment: await attachmentOf(name, master, view, notes),
     ...configured,
   };

@@ -97,8 +97,9 @@ export async function identifyVcpus(pid: number, opts: { libvirtName?: string | 
     const threads = 'vcpus' in value ? await knownThreads(pid, value.vcpus, 'qmp') : [];
     let note: string | null = null;
     if ('error' in value) {
-      note = /within \d+ ms/.test(value.error)
-        ? `QMP ${value.error} (QEMU serves one monitor client at a time: another client may hold it)`
+      // No greeting in time, or (EAGAIN) a full backlog: QEMU is serving someone else.
+      note = /within \d+ ms|EAGAIN/.test(value.error)
+        ? `QMP ${value.error.replace(/^cannot connect to (\S+): EAGAIN$/, 'monitor $1 is busy')} (QEMU serves one monitor client at a time: another client holds it)`
         : `QMP: ${value.error}`;
     } else if (!threads.length) note = `QMP on ${socket.path} named no thread of this process`;
     asked.push({ source: 'vcpus:qmp', found: threads.length, ms, note });

@@ -24,6 +24,14 @@ export class DiscoveryContext {
     readonly libvirt: LibvirtOptions = {},
   ) {}
 
+  /**
+   * Starts reading what every VM's facts need from the host (links, neighbours, OVS), so
+   * that those commands run while libvirt and /proc are asked which VM it is.
+   */
+  prefetch(): void {
+    for (const read of [this.net.links(), this.net.neighbours(), this.net.ovs()]) read.catch(() => undefined);
+  }
+
   qemuProcesses(): Promise<QemuProcess[]> {
     this.procs ??= scanQemuProcesses();
     return this.procs;
