@@ -5,7 +5,7 @@
 // names. A source that fails says why in `asked`; it never fails discovery.
 import { canonicalAddress, isHostOnly, normalMac } from './addresses.js';
 import { guestAgentInterfaces } from './guest-agent.js';
-import { libvirtDomifaddr, type DomifaddrSource, type LibvirtDomain, type LibvirtOptions } from './libvirt.js';
+import { libvirtDomifaddr, type DomifaddrAnswer, type DomifaddrSource, type LibvirtDomain } from './libvirt.js';
 import type { NetView } from './netview.js';
 import { GUEST_AGENT_PORT, qemuGuestAgentSocket } from './qemu-cmdline.js';
 import type { AddressSource, SourceAsked, VmAddress } from './types.js';
@@ -27,7 +27,8 @@ export interface LearnFrom {
   argv: string[] | null;
   /** The libvirt domain, when libvirt runs the VM: its agent socket is libvirt's, so libvirt is asked. */
   domain?: LibvirtDomain | null;
-  libvirt?: LibvirtOptions;
+  /** Runs `virsh domifaddr` for the domain (default libvirtDomifaddr): discovery may have started it already. */
+  domifaddr?: (source: DomifaddrSource) => Promise<DomifaddrAnswer>;
 }
 
 type SourceResult = { addresses: VmAddress[]; note: string | null };
@@ -51,9 +52,9 @@ function own(addresses: VmAddress[], macs: Set<string>): VmAddress[] {
   return addresses.filter((a) => a.mac !== undefined && macs.has(a.mac) && !isHostOnly(a.address));
 }
 
-async function fromLibvirt(domain: LibvirtDomain, source: DomifaddrSource, macs: Set<string>, opts: LibvirtOptions): Promise<SourceResult> {
+async function fromLibvirt(domain: LibvirtDomain, source: DomifaddrSource, macs: Set<string>, ask: (source: DomifaddrSource) => Promise<DomifaddrAnswer>): Promise<SourceResult> {
   if (source === 'agent' && !domain.xml.guestAgent) return { addresses: [], note: `guest agent not configured (no ${GUEST_AGENT_PORT} channel in the domain)` };
-  const r = await libvirtDomifaddr(domain.name, source, opts, DOMIFADDR_TIMEOUT_MS);
+  const r = await ask(source);
   if ('error' in r) return { addresses: [], note: r.error };
   const addresses = own(
     r.rows.map((row) => ({
@@ -98,7 +99,8 @@ export async function learnAddresses(vm: LearnFrom, net: NetView): Promise<Addre
   const macs = new Set(vm.guestMacs.map(normalMac));
   const runs: Array<Promise<{ addresses: VmAddress[]; asked: SourceAsked }>> = [timed('neighbour', () => neighbours(macs, net))];
   if (vm.domain) {
-    for (const source of ['lease', 'agent', 'arp'] as const) runs.push(timed(`libvirt-${source}`, () => fromLibvirt(vm.domain!, source, macs, vm.libvirt ?? {})));
+    const ask = vm.domifaddr ?? ((source: DomifaddrSource) => libvirtDomifaddr(vm.domain!.name, source, {}, DOMIFADDR_TIMEOUT_MS));
+    for (const source of ['lease', 'agent', 'arp'] as const) runs.push(timed(`libvirt-${source}`, () => fromLibvirt(vm.domain!, source, macs, ask)));
   } else if (vm.argv) {
     runs.push(timed('guest-agent', () => fromGuestAgent(vm.argv!, macs)));
   }

@@ -107,16 +107,25 @@ export async function libvirtQemuPid(name: string): Promise<number | null> {
   return argv && isQemuBinary(argv[0]!) && qemuVmName(argv) === name ? pid : null;
 }
 
-/** The vCPU threads libvirt recorded for the domain's QEMU process `pid` in its status file; null when unreadable or another process's. */
-export async function libvirtStatusVcpus(name: string, pid: number): Promise<{ vcpus: Array<{ index: number; tid: number }> } | { error: string }> {
+/**
+ * The status file libvirt keeps while a domain runs (/run/libvirt/qemu/<name>.xml, root
+ * only): <domstatus> around the live domain XML, with what libvirt learnt from QEMU.
+ */
+export async function libvirtStatusXml(name: string): Promise<string | { error: string }> {
   if (name.includes('/') || name.startsWith('.')) return { error: 'not a libvirt domain name' };
   const file = `${RUN_DIR}/${name}.xml`;
-  let xml: string;
   try {
-    xml = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
     return { error: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
   }
+}
+
+/** The vCPU threads libvirt recorded for the domain's QEMU process `pid` in its status file; null when unreadable or another process's. */
+export async function libvirtStatusVcpus(name: string, pid: number): Promise<{ vcpus: Array<{ index: number; tid: number }> } | { error: string }> {
+  const file = `${RUN_DIR}/${name}.xml`;
+  const xml = await libvirtStatusXml(name);
+  if (typeof xml !== 'string') return xml;
   const status = parseStatusVcpus(xml);
   if (status.pid !== pid) return { error: `${file} is about pid ${status.pid ?? '?'}, not ${pid}` };
   return { vcpus: status.vcpus };
@@ -124,6 +133,8 @@ export async function libvirtStatusVcpus(name: string, pid: number): Promise<{ v
 
 /** Where `virsh domifaddr --source` looks: dnsmasq's leases of libvirt networks, the guest agent, the host's ARP table. */
 export type DomifaddrSource = 'lease' | 'agent' | 'arp';
+
+export type DomifaddrAnswer = { rows: DomifaddrRow[] } | { error: string };
 
 export interface DomifaddrRow {
   /** The interface: the host tap for lease and arp, the guest's own name for agent. */
@@ -171,7 +182,7 @@ export async function libvirtDomifaddr(
   source: DomifaddrSource,
   opts: LibvirtOptions = {},
   timeoutMs = 1000,
-): Promise<{ rows: DomifaddrRow[] } | { error: string }> {
+): Promise<DomifaddrAnswer> {
   const r = await virsh(opts, ['domifaddr', '--domain', name, '--source', source, '--full'], { readonly: source !== 'agent', timeoutMs });
   if (!r) return { error: 'virsh not installed' };
   if (!r.ok) return { error: r.error.replace(/^Failed to query for interfaces addresses:\s*/, '') || 'virsh failed' };

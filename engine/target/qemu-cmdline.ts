@@ -182,8 +182,10 @@ export function qemuSocketChardevs(argv: string[]): Map<string, ChardevSocket> {
  */
 export function qemuQmpSockets(argv: string[]): ChardevSocket[] {
   const out: ChardevSocket[] = [];
-  for (const v of [...optionValues(argv, 'qmp'), ...optionValues(argv, 'qmp-pretty')]) {
-    const values = parseOptionValue(v, 'spec');
+  const qmpOptions = new Set(['-qmp', '--qmp', '-qmp-pretty', '--qmp-pretty']);
+  for (let i = 1; i < argv.length - 1; i++) {
+    if (!qmpOptions.has(argv[i]!)) continue;
+    const values = parseOptionValue(argv[++i]!, 'spec');
     const spec = values.spec ?? '';
     if (spec.startsWith('unix:')) out.push({ id: '', path: spec.slice('unix:'.length), server: onOff(values.server) === true });
   }

@@ -81,10 +81,9 @@ export async function resolveVm(name: string, opts: ResolveOptions = {}): Promis
   // Both asked at once: the QEMU scan is cheap, and wasted only when libvirt knows the VM.
   // libvirt is asked for the domain itself, not for its list first: one round trip less,
   // and the list is only needed to say what exists when nothing has that name.
-  const [domain, procs] = await Promise.all([
-    libvirtMayKnow(name, libvirtOpts) ? libvirtDomain(name, libvirtOpts) : null,
-    ctx.qemuProcesses(),
-  ]);
+  const mayBeLibvirt = libvirtMayKnow(name, libvirtOpts);
+  if (mayBeLibvirt) void ctx.prefetchLibvirtAddresses(name);
+  const [domain, procs] = await Promise.all([mayBeLibvirt ? libvirtDomain(name, libvirtOpts) : null, ctx.qemuProcesses()]);
   if (domain) return libvirtVmFacts(domain, ctx);
   const named = procs.filter((p) => p.name === name);
   if (named[0]) return qemuVmFacts(named[0], ctx, named);

@@ -2,8 +2,9 @@
 // inventory entry) into its VmFacts: the same shape whichever source found it.
 import { mergeAddresses } from './addresses.js';
 import type { Inventory, InventoryVm } from './inventory.js';
-import { learnAddresses } from './learn-addresses.js';
-import type { LibvirtDomain, LibvirtOptions } from './libvirt.js';
+import { DOMIFADDR_TIMEOUT_MS, learnAddresses } from './learn-addresses.js';
+import { libvirtDomifaddr, libvirtStatusXml, type DomifaddrAnswer, type DomifaddrSource, type LibvirtDomain, type LibvirtOptions } from './libvirt.js';
+import { parseDomainXml } from './libvirt-xml.js';
 import { NetView } from './netview.js';
 import { isAlive, readCmdline, readPidFile, tunDescriptors } from './proc.js';
 import { isQemuBinary } from './qemu-cmdline.js';
@@ -17,6 +18,7 @@ export class DiscoveryContext {
   readonly net = new NetView();
   readonly kernelThreads = new KernelThreadIndex();
   private procs?: Promise<QemuProcess[]>;
+  private readonly domifaddrs = new Map<string, Promise<DomifaddrAnswer>>();
 
   constructor(
     readonly inventory: Inventory | null,
@@ -30,6 +32,29 @@ export class DiscoveryContext {
    */
   prefetch(): void {
     for (const read of [this.net.links(), this.net.neighbours(), this.net.ovs()]) read.catch(() => undefined);
+  }
+
+  /**
+   * `virsh domifaddr` of a running domain, started once: resolveVm starts the three
+   * sources while libvirt is still asked for the domain, so they cost one round trip, not two.
+   */
+  domifaddr(name: string, source: DomifaddrSource): Promise<DomifaddrAnswer> {
+    const key = `${name}\0${source}`;
+    let answer = this.domifaddrs.get(key);
+    if (!answer) {
+      answer = libvirtDomifaddr(name, source, this.libvirt, DOMIFADDR_TIMEOUT_MS);
+      this.domifaddrs.set(key, answer);
+    }
+    return answer;
+  }
+
+  /** Starts a running domain's address sources (the agent's only when its status file has the agent channel). */
+  async prefetchLibvirtAddresses(name: string): Promise<void> {
+    const status = await libvirtStatusXml(name);
+    if (typeof status !== 'string') return;
+    void this.domifaddr(name, 'lease');
+    void this.domifaddr(name, 'arp');
+    if (parseDomainXml(status).guestAgent) void this.domifaddr(name, 'agent');
   }
 
   qemuProcesses(): Promise<QemuProcess[]> {
@@ -80,7 +105,7 @@ async function assemble(ctx: DiscoveryContext, vm: PlannedVm): Promise<VmFacts> 
   const vhostsRead = vm.pid === null ? Promise.resolve([]) : vhostThreads(vm.pid, ctx.kernelThreads);
   const vcpusRead = vm.pid === null ? Promise.resolve(null) : identifyVcpus(vm.pid, { libvirtName: vm.domain?.name ?? null, argv });
   const guestMacs = vm.taps.map((t) => t.description.guestMac).filter((m): m is string => m !== null);
-  const learning = vm.pid === null ? learnAddresses({ guestMacs, argv: null }, ctx.net) : learnAddresses({ guestMacs, argv, domain: vm.domain ?? null, libvirt: ctx.libvirt }, ctx.net);
+  const learning = vm.pid === null ? learnAddresses({ guestMacs, argv: null }, ctx.net) : learnAddresses({ guestMacs, argv, domain: vm.domain ?? null, domifaddr: (source) => ctx.domifaddr(vm.domain!.name, source) }, ctx.net);
   const planned = [...vm.taps, ...(await heldTaps(vm.pid, vm.taps))];
   const tapNotes = planned.map((): string[] => []);
   const taps: TapFacts[] = await Promise.all(planned.map((t, i) => tapFacts(t.name, t.description, ctx.net, tapNotes[i]!)));

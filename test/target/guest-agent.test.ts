@@ -15,6 +15,8 @@ import { guestAgentInterfaces } from '../../engine/target/guest-agent.js';
 import { GUEST_AGENT_TIMEOUT_MS } from '../../engine/target/learn-addresses.js';
 import { withQemuSocket } from '../../engine/target/qemu-socket.js';
 import type { VmPath } from '../../engine/target/path.js';
+import type { VmFacts } from '../../engine/target/types.js';
+import { runCli } from '../helpers/cli.js';
 import { run } from '../helpers/netns.js';
 import { newLabName, parseJsonList, sweepLabLeftovers } from '../lab/names.js';
 
@@ -153,7 +155,17 @@ describe('the QEMU guest agent (Debian qemu-ga in a namespace)', () => {
     assert.deepEqual(path.macs, [mac]);
     const asked = vm.asked?.find((a) => a.source === 'guest-agent');
     assert.deepEqual([asked?.found, asked?.note], [3, null]);
-    assert.ok(ms < 1000, `resolveVm took ${ms.toFixed(0)} ms`);
+    assert.ok(ms < 1000, `resolveVm took ${ms} ms`);
+
+    // `ebpfnet vms NAME`: each address with its prefix, source, MAC and interface; --json the same facts.
+    const shown = runCli(['vms', name]);
+    assert.equal(shown.status, 0, shown.stderr);
+    const ipLine = shown.stdout.split('\n').find((l) => l.startsWith('  IPs: ')) ?? '';
+    assert.ok(ipLine.includes(`${ipv4}/24 (guest-agent, ${mac} on ${guestEnd})`), shown.stdout);
+    assert.ok(ipLine.includes(`${ipv6}/64 (guest-agent, ${mac} on ${guestEnd})`), shown.stdout);
+    assert.match(shown.stdout, /\n {2}asked: neighbour .*; guest-agent 3 found \(\d+ ms\);/);
+    const json = JSON.parse(runCli(['vms', name, '--json']).stdout) as VmFacts;
+    assert.deepEqual(json.ips.filter((a) => a.source === 'guest-agent').map((a) => a.address).sort(), vm.ips.filter((a) => a.source === 'guest-agent').map((a) => a.address).sort());
   });
 
   test('an agent socket nobody listens on fails at once, not at the deadline', async (t) => {

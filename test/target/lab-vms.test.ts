@@ -14,6 +14,7 @@ import { discoverVms, resolveVm, vmTarget, withLearnedAddresses, type VmFacts, t
 import { GUEST_AGENT_TIMEOUT_MS } from '../../engine/target/learn-addresses.js';
 import { qemuGuestAgentSocket, qemuQmpSockets } from '../../engine/target/qemu-cmdline.js';
 import { QMP_TIMEOUT_MS } from '../../engine/target/threads.js';
+import { runCli } from '../helpers/cli.js';
 import { buildLabTopology, type LabTopology } from '../lab/topology.js';
 import { bootVm, type Vm } from '../lab/vm.js';
 
@@ -106,6 +107,12 @@ describe('lab VMs two to a bridge', () => {
         [[vm.ip, vm.mac, 'arp'], ['fd00:eb::5', vm.mac, 'nd'], ['fe80::5054:ff:fe00:1', vm.mac, 'nd']],
       );
       assert.deepEqual(learned.ports, path.ports);
+
+      // `ebpfnet vms NAME` says how each vCPU thread was found.
+      const shown = runCli(['vms', vm.name]);
+      assert.equal(shown.status, 0, shown.stderr);
+      const [vcpu] = facts.vcpuThreads;
+      assert.ok(shown.stdout.includes(`  vCPU threads: ${vcpu!.tid} (vCPU 0, from QMP query-cpus-fast, named ${vcpu!.name})\n`), shown.stdout);
       assert.equal(withLearnedAddresses(target, [{ address: vm.ip }]), target, 'nothing new: the same target');
     }
 
