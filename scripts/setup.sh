@@ -22,13 +22,14 @@ fi
 #   busybox-static, cpio, kmod, gcc, libc6-dev: scripts/build-guest.sh builds the lab guest's
 #   initramfs (busybox, the cloud kernel's modules, a static UDP echo)
 #   libvirt-daemon-system, libvirt-clients: VMs defined the way production hosts do (libvirt)
+#   qemu-guest-agent: test/target runs the real qemu-ga in a namespace to test discovery's agent client
 #   chromium: prints the PDF report (driven by puppeteer-core, which never downloads a browser);
 #   fonts-liberation2, fonts-dejavu-core: the report's fonts (Liberation Sans has the metrics
 #   Graphviz lays the decision graph out with); poppler-utils: the report tests read PDFs
 PACKAGES=(iproute2 iputils-ping ethtool conntrack bpftool bpftrace util-linux tmux wrk arping ca-certificates
   clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3 nftables
   qemu-system-x86 openvswitch-switch busybox-static cpio kmod gcc libc6-dev
-  libvirt-daemon-system libvirt-clients
+  libvirt-daemon-system libvirt-clients qemu-guest-agent
   chromium fonts-liberation2 fonts-dejavu-core poppler-utils)
 
 export DEBIAN_FRONTEND=noninteractive
