@@ -4,6 +4,8 @@
 // multi-line JSON, a -mon control monitor, and (where /dev/kvm is) KVM guest time.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { execa } from 'execa';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +21,7 @@ import { parseQueryCpusFast, qmpVcpus } from '../../engine/target/qmp.js';
 import { vcpusByGuestTime } from '../../engine/target/threads.js';
 import type { VmFacts } from '../../engine/target/types.js';
 import { resolveVm } from '../../engine/target/index.js';
-import { cleanupLeftovers, startQemu } from './support.js';
+import { cleanupLeftovers, devName, startQemu } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ebpfnet-sources-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -264,6 +266,27 @@ describe('QMP on real QEMU processes', () => {
     const vm = await resolveVm(q.name, { env: {} });
     assert.deepEqual(vm.vcpuThreads.map((v) => ({ index: v.index, tid: v.tid, source: v.source })), want.map((w) => ({ ...w, source: 'qmp' })));
     assert.deepEqual(vm.notes, []);
+  });
+
+  test('vhost-net workers are named by the kernel, whatever debug-threads says (kernel lab, where /dev/vhost-net is)', async (t) => {
+    if (!existsSync('/dev/vhost-net')) {
+      t.skip('no /dev/vhost-net on this host: this runs in the kernel lab');
+      return;
+    }
+    const tap = devName('t');
+    t.after(() => execa('ip', ['link', 'del', tap], { reject: false, stdin: 'ignore' }));
+    const q = await startQemu(t, {
+      debugThreads: false,
+      qemuArgs: ['-netdev', `tap,id=n1,ifname=${tap},script=no,downscript=no,vhost=on`, '-device', 'virtio-net-pci,netdev=n1'],
+    });
+    const vm = await resolveVm(q.name, { env: {} });
+    assert.ok(vm.vhostThreads.length >= 1, JSON.stringify(vm));
+    const tids = new Set((await readdir(`/proc/${q.pid}/task`)).map(Number));
+    for (const w of vm.vhostThreads) {
+      // vhost-<the QEMU thread that took ownership>: a thread of this QEMU, named so by the kernel.
+      assert.ok(tids.has(Number(/^vhost-(\d+)$/.exec(w.name)?.[1])), JSON.stringify(w));
+      assert.equal(w.kernelThread, !tids.has(w.tid));
+    }
   });
 
   test('KVM guest time: the threads that ran guest code are the vCPUs QEMU names (kernel lab, where /dev/kvm is)', async (t) => {
