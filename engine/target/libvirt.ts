@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { runTool } from './command.js';
 import { normalMac } from './addresses.js';
-import { parseDomainXml, parseStatusVcpus, type DomainXml } from './libvirt-xml.js';
+import { firstElement, parseDomainXml, parseStatusVcpus, type DomainXml } from './libvirt-xml.js';
 import { isAlive, readCmdline, readPidFile } from './proc.js';
 import { isQemuBinary, qemuVmName } from './qemu-cmdline.js';
 
@@ -38,14 +38,54 @@ const CONFIG_DIR = '/etc/libvirt/qemu';
  * persistent domain) nor its status (/run/libvirt/qemu/NAME.xml, every running one) exists.
  */
 export function libvirtMayKnow(name: string, opts: LibvirtOptions = {}, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (opts.uri || env.LIBVIRT_DEFAULT_URI || process.geteuid?.() !== 0) return true;
-  if (name.includes('/') || name.startsWith('.')) return true;
+  if (!onSystemConnection(opts, env) || name.includes('/') || name.startsWith('.')) return true;
+  return existsSync(`${CONFIG_DIR}/${name}.xml`) || existsSync(`${RUN_DIR}/${name}.xml`);
+}
+
+/** Whether virsh would talk to qemu:///system as root, whose files are under /etc/libvirt/qemu and /run/libvirt/qemu. */
+function onSystemConnection(opts: LibvirtOptions, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (opts.uri || env.LIBVIRT_DEFAULT_URI || process.geteuid?.() !== 0) return false;
   try {
-    if (/^\s*uri_default\s*=/m.test(readFileSync('/etc/libvirt/libvirt.conf', 'utf8'))) return true;
+    if (/^\s*uri_default\s*=/m.test(readFileSync('/etc/libvirt/libvirt.conf', 'utf8'))) return false;
   } catch {
     // no libvirt.conf: the default stands
   }
-  return existsSync(`${CONFIG_DIR}/${name}.xml`) || existsSync(`${RUN_DIR}/${name}.xml`);
+  return true;
+}
+
+/** `<domstatus state=...>` words as `virsh dominfo` prints them (virDomainState). */
+const STATE_WORDS: Record<string, string> = {
+  nostate: 'no state',
+  running: 'running',
+  blocked: 'idle',
+  paused: 'paused',
+  shutdown: 'in shutdown',
+  shutoff: 'shut off',
+  crashed: 'crashed',
+  pmsuspended: 'pmsuspended',
+};
+
+/**
+ * A running domain from libvirt's status file, without virsh: its state, QEMU pid and
+ * the live domain XML it wraps (what `virsh dumpxml` prints). Null when the file is not
+ * there or not readable, or names a process that is not that domain's QEMU.
+ */
+async function libvirtDomainFromStatus(name: string): Promise<LibvirtDomain | null> {
+  const text = await libvirtStatusXml(name);
+  if (typeof text !== 'string') return null;
+  const head = firstElement(text, 'domstatus');
+  const pid = head?.pid !== undefined && /^\d+$/.test(head.pid) ? Number(head.pid) : null;
+  if (pid === null || (await libvirtQemuPid(name)) !== pid) return null;
+  const at = text.search(/<domain[\s>]/);
+  const xml = parseDomainXml(at >= 0 ? text.slice(at) : '');
+  return {
+    name,
+    state: STATE_WORDS[head!.state ?? ''] ?? head!.state ?? 'unknown',
+    uuid: xml.uuid,
+    persistent: existsSync(`${CONFIG_DIR}/${name}.xml`),
+    pid,
+    xml,
+  };
 }
 
 function virsh(opts: LibvirtOptions, args: string[], { readonly = true, timeoutMs }: { readonly?: boolean; timeoutMs?: number } = {}) {
@@ -74,8 +114,18 @@ export function parseDominfo(text: string): Record<string, string> {
   return out;
 }
 
-/** One domain's state, uuid, interfaces and QEMU pid; null when libvirt does not know it (or virsh is missing or cannot connect). */
+/**
+ * One domain's state, uuid, interfaces and QEMU pid, from its status file when running
+ * (root, qemu:///system), else `virsh dominfo` and `dumpxml`; null when libvirt does not
+ * know it (or virsh is missing or cannot connect).
+ */
 export async function libvirtDomain(name: string, opts: LibvirtOptions = {}): Promise<LibvirtDomain | null> {
+  // As root on qemu:///system a running domain's status file says all of it: no virsh
+  // (each costs a process and a round trip to libvirtd, hundreds of ms on a busy host).
+  if (onSystemConnection(opts) && !name.includes('/') && !name.startsWith('.')) {
+    const running = await libvirtDomainFromStatus(name);
+    if (running) return running;
+  }
   // Both at once: each virsh is a process and a round trip to libvirtd.
   const [info, xml] = await Promise.all([virsh(opts, ['dominfo', '--domain', name]), virsh(opts, ['dumpxml', '--domain', name])]);
   if (!info?.ok) return null;

@@ -65,6 +65,14 @@ describe('libvirt domains: vCPUs by identity, addresses from libvirt', () => {
     for (const v of status.vcpus) assert.equal(threadComm(dom.pid, v.tid), `CPU ${v.index}/TCG`);
     assert.deepEqual(await libvirtStatusVcpus(dom.name, dom.pid + 1), { error: `/run/libvirt/qemu/${dom.name}.xml is about pid ${dom.pid}, not ${dom.pid + 1}` });
 
+    // Read from the status file (root, the default connection) or through virsh (a URI given): the same domain.
+    const fromStatus = await libvirtDomain(dom.name);
+    const fromVirsh = await libvirtDomain(dom.name, { uri: 'qemu:///system' });
+    assert.deepEqual({ ...fromStatus, persistent: null }, { ...fromVirsh, persistent: null });
+    assert.deepEqual([fromStatus?.state, fromStatus?.pid, fromStatus?.xml.interfaces.map((i) => i.target)], ['running', dom.pid, dom.taps]);
+    // Transient (virsh create): no config file, and virsh says so too.
+    assert.deepEqual([fromStatus?.persistent, fromVirsh?.persistent], [false, false]);
+
     const start = performance.now();
     const vm = await resolveVm(dom.name, noInventory);
     t.diagnostic(`resolveVm of a libvirt domain: ${Math.round(performance.now() - start)} ms; asked ${JSON.stringify(vm.asked)}`);
