@@ -21,7 +21,8 @@ fi
 #   qemu-system-x86, openvswitch-switch: the lab's VMs (TCG) and the OVS bridge (netdev datapath)
 #   busybox-static, cpio, kmod, gcc, libc6-dev: scripts/build-guest.sh builds the lab guest's
 #   initramfs (busybox, the cloud kernel's modules, the UDP echo and noise helpers)
-#   qemu-guest-agent: build-guest.sh packs Debian's qemu-ga into the lab guest (VMs with an agent)
+#   qemu-guest-agent: build-guest.sh packs Debian's qemu-ga into the lab guest (VMs with an agent);
+#   test/target runs it in a namespace to test discovery's agent client
 #   tcpdump: lab tests count the frames a guest sends on its tap without BPF of ours
 #   libvirt-daemon-system, libvirt-clients: VMs defined the way production hosts do (libvirt)
 #   chromium: prints the PDF report (driven by puppeteer-core, which never downloads a browser);

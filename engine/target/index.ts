@@ -1,6 +1,7 @@
 // VM target discovery: what `--vm NAME` means on this host. See README.md.
 import type { Target } from '../run/runner.js';
-import type { VmFacts } from './types.js';
+import { canonicalAddress, mergeAddresses, normalMac } from './addresses.js';
+import type { VmAddress, VmFacts } from './types.js';
 
 export { resolveVm, discoverVms, VmNotFoundError, type Discovery, type ResolveOptions, type SourceStatus } from './resolve.js';
 export { InventoryError, inventoryLocation, loadInventory, DEFAULT_INVENTORY, type Inventory, type InventoryVm } from './inventory.js';
@@ -11,4 +12,26 @@ import { vmPath } from './path.js';
 /** A run's target for a resolved VM: its facts under `kind: 'vm'`, and `path` for runbooks. */
 export function vmTarget(facts: VmFacts): Target {
   return { kind: 'vm', ...facts, path: vmPath(facts) };
+}
+
+/**
+ * The target with addresses seen in the VM's own frames added (`source: 'frames'`; one
+ * already known keeps its entry) and `path` recomputed. Pure: no I/O. A host target, or
+ * nothing new, gives the target back as it was.
+ */
+export function withLearnedAddresses(target: Target, learned: Array<{ address: string; mac?: string; via?: string }>): Target {
+  if (target.kind !== 'vm') return target;
+  const { kind: _kind, path: _path, ...rest } = target;
+  const facts = rest as unknown as VmFacts;
+  const known = new Set((facts.ips ?? []).map((a) => canonicalAddress(a.address)));
+  const added: VmAddress[] = learned
+    .filter((l) => !known.has(canonicalAddress(l.address)))
+    .map((l) => ({
+      address: canonicalAddress(l.address),
+      source: 'frames',
+      ...(l.mac ? { mac: normalMac(l.mac) } : {}),
+      ...(l.via ? { via: l.via } : {}),
+    }));
+  if (added.length === 0) return target;
+  return vmTarget({ ...facts, ips: mergeAddresses(facts.ips ?? [], added) });
 }

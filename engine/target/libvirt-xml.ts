@@ -23,6 +23,11 @@ export interface DomainInterface {
 export interface DomainXml {
   uuid: string | null;
   interfaces: DomainInterface[];
+  /**
+   * The guest agent's channel (`<channel>` whose target is org.qemu.guest_agent.0), with
+   * libvirt's view of it in the live XML (`connected`, `disconnected`); absent when the domain has none.
+   */
+  guestAgent?: { state: string | null };
 }
 
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', apos: "'", quot: '"' };
@@ -77,7 +82,36 @@ function parseInterface(xml: string): DomainInterface {
   };
 }
 
+function guestAgentChannel(xml: string): { state: string | null } | null {
+  for (const channel of elements(xml, 'channel')) {
+    const target = firstElement(channel, 'target');
+    if (target?.name === 'org.qemu.guest_agent.0') return { state: target.state ?? null };
+  }
+  return null;
+}
+
 export function parseDomainXml(xml: string): DomainXml {
   const uuid = /<uuid>\s*([^<\s]+)\s*<\/uuid>/.exec(xml)?.[1] ?? null;
-  return { uuid, interfaces: elements(xml, 'interface').map(parseInterface) };
+  const agent = guestAgentChannel(xml);
+  return { uuid, interfaces: elements(xml, 'interface').map(parseInterface), ...(agent ? { guestAgent: agent } : {}) };
+}
+
+/**
+ * The vCPU threads in the status file libvirt keeps for a running domain
+ * (/run/libvirt/qemu/<name>.xml): `<domstatus pid=...>` then `<vcpus><vcpu id='0' pid='…'/>`,
+ * before the `<domain>` it wraps (whose own <vcpus> lists hotplug settings, no pids).
+ */
+export function parseStatusVcpus(xml: string): { pid: number | null; vcpus: Array<{ index: number; tid: number }> } {
+  const head = xml.split(/<domain[\s>]/)[0] ?? '';
+  const status = firstElement(head, 'domstatus');
+  const pid = status?.pid !== undefined && /^\d+$/.test(status.pid) ? Number(status.pid) : null;
+  const block = /<vcpus>([\s\S]*?)<\/vcpus>/.exec(head)?.[1] ?? '';
+  const vcpus: Array<{ index: number; tid: number }> = [];
+  for (const m of block.matchAll(/<vcpu\s[^>]*>/g)) {
+    const attrs = firstElement(m[0], 'vcpu') ?? {};
+    if (attrs.id !== undefined && /^\d+$/.test(attrs.id) && attrs.pid !== undefined && /^\d+$/.test(attrs.pid)) {
+      vcpus.push({ index: Number(attrs.id), tid: Number(attrs.pid) });
+    }
+  }
+  return { pid, vcpus: vcpus.sort((a, b) => a.index - b.index) };
 }

@@ -1,12 +1,15 @@
 // The facts a runbook templates probe params from, flattened from VmFacts: the VM's first
 // tap and what it is plugged into, the devices along its path, its addresses and threads.
 // Runbooks say `${target.path.tap}` rather than `${target.taps[0].attachment.bridge}`.
+import { canonicalAddress, isIpv4, isIpv6, isLinkLocal6, normalMac } from './addresses.js';
 import type { VmFacts } from './types.js';
 
 export interface VmPath {
   /** The first tap present on the host ('' when none). */
   tap: string;
   taps: string[];
+  /** The guest MACs of the VM's taps, lower case. */
+  macs: string[];
   /** The bridge the first tap is plugged into ('' when none). */
   bridge: string;
   /** `ovs`, `linux-bridge`, or `none`. */
@@ -14,36 +17,58 @@ export interface VmPath {
   /** OVS datapath type (`netdev`, `system`), '' otherwise. */
   datapathType: string;
   uplinks: string[];
+  /**
+   * Every kernel device that is a port of the bridge(s) the VM's taps are plugged into,
+   * other than the VM's own taps: other VMs' taps, uplinks (and OVS internal ports).
+   */
+  ports: string[];
+  /** OpenFlow port numbers of the VM's taps on OVS. */
+  ofports: number[];
   /** Every device along the path: taps, the Linux bridge itself, uplinks. */
   devices: string[];
   /** The VM's first known IPv4 address ('' when none). */
   ip: string;
+  /** The VM's first IPv6 address that is not link-local ('' when none). */
+  ip6: string;
+  /** Every address of the VM that is not link-local: IPv4 first, then IPv6. */
   ips: string[];
+  /** The VM's IPv6 link-local (fe80::/10) addresses. */
+  linkLocal: string[];
   /** The QEMU pid (0 when not running). */
   pid: number;
   vcpuTids: number[];
   vhostTids: number[];
 }
 
+const unique = <T>(items: T[]): T[] => [...new Set(items)];
+
 export function vmPath(facts: VmFacts): VmPath {
   const taps = facts.taps.filter((t) => t.present).map((t) => t.name);
   const first = facts.taps.find((t) => t.present && t.attachment) ?? facts.taps.find((t) => t.present);
   const att = first?.attachment ?? null;
-  const uplinks = [...new Set(facts.taps.flatMap((t) => t.attachment?.uplinks.filter((u) => u.ifindex !== null).map((u) => u.name) ?? []))];
-  const linuxBridges = [...new Set(facts.taps.flatMap((t) => (t.attachment?.kind === 'linux-bridge' ? [t.attachment.bridge] : [])))];
-  const ips = facts.ips.map((a) => a.address).filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a));
+  const uplinks = unique(facts.taps.flatMap((t) => t.attachment?.uplinks.filter((u) => u.ifindex !== null).map((u) => u.name) ?? []));
+  const linuxBridges = unique(facts.taps.flatMap((t) => (t.attachment?.kind === 'linux-bridge' ? [t.attachment.bridge] : [])));
+  const own = new Set(facts.taps.map((t) => t.name));
+  const addresses = unique(facts.ips.map((a) => canonicalAddress(a.address)));
+  const ip4 = addresses.filter(isIpv4);
+  const ip6 = addresses.filter((a) => isIpv6(a) && !isLinkLocal6(a));
   return {
     tap: first?.name ?? '',
     taps,
+    macs: unique(facts.taps.map((t) => t.guestMac).filter((m): m is string => m !== null).map(normalMac)),
     bridge: att?.bridge ?? '',
     bridgeKind: att?.kind ?? 'none',
     datapathType: att?.kind === 'ovs' ? att.datapathType : '',
     uplinks,
-    devices: [...new Set([...taps, ...linuxBridges, ...uplinks])],
-    ip: ips[0] ?? '',
-    ips: [...new Set(ips)],
+    ports: unique(facts.taps.flatMap((t) => t.attachment?.ports ?? [])).filter((p) => !own.has(p)).sort(),
+    ofports: unique(facts.taps.flatMap((t) => (t.attachment?.kind === 'ovs' && t.attachment.ofport !== null ? [t.attachment.ofport] : []))),
+    devices: unique([...taps, ...linuxBridges, ...uplinks]),
+    ip: ip4[0] ?? '',
+    ip6: ip6[0] ?? '',
+    ips: [...ip4, ...ip6],
+    linkLocal: addresses.filter(isLinkLocal6),
     pid: facts.pid ?? 0,
-    vcpuTids: facts.vcpuThreads.map((t) => t.tid),
+    vcpuTids: unique(facts.vcpuThreads.map((t) => t.tid)),
     vhostTids: facts.vhostThreads.map((t) => t.tid),
   };
 }

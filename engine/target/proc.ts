@@ -1,6 +1,6 @@
 // Small readers over /proc: processes, their threads and the taps their file
 // descriptors hold. Every reader tolerates a process vanishing under it.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 
 const PROC = '/proc';
 
@@ -43,25 +43,54 @@ export interface ThreadInfo {
 
 /** The threads of a process with their names (comm). */
 export async function threadsOf(pid: number): Promise<ThreadInfo[]> {
-  const tids = await readdir(`${PROC}/${pid}/task`).catch(() => [] as string[]);
-  const out: ThreadInfo[] = [];
-  for (const t of tids) {
-    const comm = await readComm(pid, Number(t));
-    if (comm !== null) out.push({ tid: Number(t), comm });
-  }
-  return out.sort((a, b) => a.tid - b.tid);
+  const tids = (await readdir(`${PROC}/${pid}/task`).catch(() => [] as string[])).map(Number);
+  // Read side by side: on a busy host each read waits its turn in libuv's pool.
+  const comms = await Promise.all(tids.map((tid) => readComm(pid, tid)));
+  return tids.flatMap((tid, i) => (comms[i] === null ? [] : [{ tid, comm: comms[i]! }])).sort((a, b) => a.tid - b.tid);
 }
 
 /** Kernel threads have no mm: their /proc/<pid>/stat flags carry PF_KTHREAD. */
 const PF_KTHREAD = 0x00200000;
 
+/**
+ * Field `n` (numbered from 1 as proc(5) does: 1 pid, 2 comm, 3 state, ...) of a stat line.
+ * The comm field may hold spaces and parentheses: the fields after it start after the last ")".
+ */
+export function statField(stat: string, n: number): number | null {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const v = Number(fields[n - 3]);
+  return Number.isFinite(v) ? v : null;
+}
+
 export async function isKernelThread(pid: number): Promise<boolean> {
   const stat = await readText(`${PROC}/${pid}/stat`);
-  if (!stat) return false;
-  // The comm field may hold spaces and parentheses: fields start after the last ")".
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const flags = Number(fields[6]);
-  return Number.isFinite(flags) && (flags & PF_KTHREAD) !== 0;
+  const flags = stat ? statField(stat, 9) : null;
+  return flags !== null && (flags & PF_KTHREAD) !== 0;
+}
+
+/** Clock ticks thread `tid` of `pid` has spent running a guest (stat field 43, guest_time): only KVM vCPU threads do. */
+export async function guestTime(pid: number, tid: number): Promise<number | null> {
+  const stat = await readText(`${PROC}/${pid}/task/${tid}/stat`);
+  return stat ? statField(stat, 43) : null;
+}
+
+/** What each of a process's descriptors refers to (`/dev/vhost-net`, `anon_inode:kvm-vcpu:0`, `socket:[123]`). */
+export async function descriptorTargets(pid: number): Promise<string[]> {
+  const fds = await readdir(`${PROC}/${pid}/fd`).catch(() => [] as string[]);
+  return Promise.all(fds.map((fd) => readlink(`${PROC}/${pid}/fd/${fd}`).catch(() => '')));
+}
+
+/** The KVM vCPU descriptors a process holds (`anon_inode:kvm-vcpu:N`), as their vCPU numbers. */
+export async function kvmVcpuDescriptors(pid: number): Promise<number[]> {
+  return (await descriptorTargets(pid)).flatMap((l) => {
+    const m = /^anon_inode:kvm-vcpu:(\d+)$/.exec(l);
+    return m ? [Number(m[1])] : [];
+  });
+}
+
+/** Whether `tid` is a thread of `pid` now. */
+export async function isThreadOf(pid: number, tid: number): Promise<boolean> {
+  return (await readText(`${PROC}/${pid}/task/${tid}/stat`)) !== null;
 }
 
 /**
@@ -72,11 +101,11 @@ export async function isKernelThread(pid: number): Promise<boolean> {
 export async function tunDescriptors(pid: number): Promise<Map<number, string>> {
   const out = new Map<number, string>();
   const fds = await readdir(`${PROC}/${pid}/fdinfo`).catch(() => [] as string[]);
-  for (const fd of fds) {
-    const info = await readText(`${PROC}/${pid}/fdinfo/${fd}`);
-    const m = info && /^iff:\s*(\S+)$/m.exec(info);
+  const infos = await Promise.all(fds.map((fd) => readText(`${PROC}/${pid}/fdinfo/${fd}`)));
+  fds.forEach((fd, i) => {
+    const m = infos[i] && /^iff:\s*(\S+)$/m.exec(infos[i]!);
     if (m) out.set(Number(fd), m[1]!);
-  }
+  });
   return out;
 }
 

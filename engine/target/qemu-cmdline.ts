@@ -150,3 +150,69 @@ export function qemuNics(argv: string[]): QemuNic[] {
     .forEach((tap, i) => nics.push(tapNic(tap, { netdev: null, mac: normalMac(cards[i]?.macaddr), model: cards[i]?.model ?? null })));
   return nics;
 }
+
+/** A unix socket QEMU serves for a chardev (`server=on`), or why it cannot be used. */
+export interface ChardevSocket {
+  /** The chardev id ('' for a -qmp shorthand). */
+  id: string;
+  /** The socket file; null when QEMU was handed a descriptor (libvirt's `fd=`) or it is not a unix socket. */
+  path: string | null;
+  /** Whether QEMU listens (server=on); otherwise QEMU is the client of someone else's socket. */
+  server: boolean;
+}
+
+function chardevSocket(id: string, values: OptionValues): ChardevSocket {
+  return { id, path: values.path ?? null, server: onOff(values.server) === true };
+}
+
+/** The `-chardev socket,...` of a command line, by id. */
+export function qemuSocketChardevs(argv: string[]): Map<string, ChardevSocket> {
+  const out = new Map<string, ChardevSocket>();
+  for (const v of optionValues(argv, 'chardev')) {
+    const values = parseOptionValue(v, 'backend');
+    if (values.backend === 'socket' && values.id) out.set(values.id, chardevSocket(values.id, values));
+  }
+  return out;
+}
+
+/**
+ * The QMP monitors of a command line: `-qmp unix:PATH,server=on,...` (and `-qmp-pretty`),
+ * and `-mon chardev=ID,mode=control` on a `-chardev socket,id=ID,path=PATH`. (`-monitor`
+ * and `-mon` without mode=control are the human monitor, not QMP.)
+ */
+export function qemuQmpSockets(argv: string[]): ChardevSocket[] {
+  const out: ChardevSocket[] = [];
+  const qmpOptions = new Set(['-qmp', '--qmp', '-qmp-pretty', '--qmp-pretty']);
+  for (let i = 1; i < argv.length - 1; i++) {
+    if (!qmpOptions.has(argv[i]!)) continue;
+    const values = parseOptionValue(argv[++i]!, 'spec');
+    const spec = values.spec ?? '';
+    if (spec.startsWith('unix:')) out.push({ id: '', path: spec.slice('unix:'.length), server: onOff(values.server) === true });
+  }
+  const chardevs = qemuSocketChardevs(argv);
+  for (const v of optionValues(argv, 'mon')) {
+    const values = parseOptionValue(v, 'chardev');
+    const chardev = values.chardev !== undefined ? chardevs.get(values.chardev) : undefined;
+    if (chardev && values.mode === 'control') out.push(chardev);
+  }
+  return out;
+}
+
+/** The virtio-serial port name the QEMU guest agent listens on inside the guest. */
+export const GUEST_AGENT_PORT = 'org.qemu.guest_agent.0';
+
+/**
+ * The chardev behind the guest agent's port: `-device virtserialport,chardev=ID,name=
+ * org.qemu.guest_agent.0` (either syntax) on a `-chardev socket,id=ID,...`. Null when the
+ * VM has no agent port.
+ */
+export function qemuGuestAgentSocket(argv: string[]): ChardevSocket | null {
+  const chardevs = qemuSocketChardevs(argv);
+  for (const v of optionValues(argv, 'device')) {
+    const device = parseOptionValue(v, 'driver');
+    if (device.driver !== 'virtserialport' || device.name !== GUEST_AGENT_PORT || device.chardev === undefined) continue;
+    // A port on a chardev that is not a socket (a pty, a file) is no agent ebpfnet can reach.
+    return chardevs.get(device.chardev) ?? { id: device.chardev, path: null, server: false };
+  }
+  return null;
+}

@@ -11,12 +11,12 @@ export interface QemuProcess {
 }
 
 export async function scanQemuProcesses(): Promise<QemuProcess[]> {
-  const out: QemuProcess[] = [];
-  for (const pid of await listPids()) {
-    const argv = await readCmdline(pid);
-    if (argv && isQemuBinary(argv[0]!)) out.push({ pid, name: qemuVmName(argv), argv });
-  }
-  return out;
+  const pids = await listPids();
+  const argvs = await Promise.all(pids.map((pid) => readCmdline(pid)));
+  return pids.flatMap((pid, i) => {
+    const argv = argvs[i];
+    return argv && isQemuBinary(argv[0]!) ? [{ pid, name: qemuVmName(argv), argv }] : [];
+  });
 }
 
 export interface QemuTap {

@@ -3,7 +3,7 @@
 // VM. `resolveVm` answers `--vm NAME`; `discoverVms` lists them all (`ebpfnet vms`).
 import { closest } from '../runbook/suggest.js';
 import { inventoryLocation, loadInventory, type Inventory } from './inventory.js';
-import { libvirtDomain, listLibvirtDomains, type LibvirtList } from './libvirt.js';
+import { libvirtDomain, libvirtMayKnow, listLibvirtDomains, type LibvirtList } from './libvirt.js';
 import type { VmFacts, VmSource } from './types.js';
 import { DiscoveryContext, inventoryVmFacts, libvirtVmFacts, qemuVmFacts } from './vm-facts.js';
 
@@ -75,19 +75,22 @@ function libvirtStatus(list: LibvirtList, names: string[]): SourceStatus {
  */
 export async function resolveVm(name: string, opts: ResolveOptions = {}): Promise<VmFacts> {
   const inv = openInventory(opts);
-  const ctx = new DiscoveryContext(inv.inventory);
   const libvirtOpts = opts.libvirtUri ? { uri: opts.libvirtUri } : {};
+  const ctx = new DiscoveryContext(inv.inventory, libvirtOpts);
+  ctx.prefetch();
   // Both asked at once: the QEMU scan is cheap, and wasted only when libvirt knows the VM.
-  const [libvirt, procs] = await Promise.all([listLibvirtDomains(libvirtOpts), ctx.qemuProcesses()]);
-  if (libvirt.available && libvirt.names.includes(name)) {
-    const domain = await libvirtDomain(name, libvirtOpts);
-    if (domain) return libvirtVmFacts(domain, ctx);
-  }
+  // libvirt is asked for the domain itself, not for its list first: one round trip less,
+  // and the list is only needed to say what exists when nothing has that name.
+  const mayBeLibvirt = libvirtMayKnow(name, libvirtOpts);
+  if (mayBeLibvirt) void ctx.prefetchLibvirtAddresses(name);
+  const [domain, procs] = await Promise.all([mayBeLibvirt ? libvirtDomain(name, libvirtOpts) : null, ctx.qemuProcesses()]);
+  if (domain) return libvirtVmFacts(domain, ctx);
   const named = procs.filter((p) => p.name === name);
   if (named[0]) return qemuVmFacts(named[0], ctx, named);
   const entry = inv.inventory?.vms.get(name);
   if (entry) return inventoryVmFacts(entry, ctx);
 
+  const libvirt = await listLibvirtDomains(libvirtOpts);
   const libvirtNames = libvirt.available ? libvirt.names : [];
   const qemuNames = unique(procs.map((p) => p.name).filter((n): n is string => n !== null && !libvirtNames.includes(n)));
   const inventoryNames = [...(inv.inventory?.vms.keys() ?? [])].filter((n) => !libvirtNames.includes(n) && !qemuNames.includes(n));
@@ -101,13 +104,16 @@ export async function resolveVm(name: string, opts: ResolveOptions = {}): Promis
 /** Every VM on this host: libvirt's domains, then QEMU processes libvirt does not run, then inventory entries not found otherwise. */
 export async function discoverVms(opts: ResolveOptions = {}): Promise<Discovery> {
   const inv = openInventory(opts);
-  const ctx = new DiscoveryContext(inv.inventory);
   const libvirtOpts = opts.libvirtUri ? { uri: opts.libvirtUri } : {};
+  const ctx = new DiscoveryContext(inv.inventory, libvirtOpts);
+  ctx.prefetch();
+  void ctx.qemuProcesses();
   const libvirt = await listLibvirtDomains(libvirtOpts);
   const vms: VmFacts[] = [];
 
   const domains = libvirt.available ? await mapLimit(libvirt.names, 8, (n) => libvirtDomain(n, libvirtOpts)) : [];
-  for (const d of domains) if (d) vms.push(await libvirtVmFacts(d, ctx));
+  // Side by side: each VM's address sources wait on libvirt or an agent, not on the CPU.
+  vms.push(...(await mapLimit(domains.filter((d) => d !== null), 8, (d) => libvirtVmFacts(d, ctx))));
   const libvirtNames = vms.map((v) => v.name);
   const claimed = new Set(vms.map((v) => v.pid).filter((p) => p !== null));
 

@@ -39,11 +39,11 @@ async function sysNumber(dev: string, file: string): Promise<number | null> {
 /** /sys/class/net/<dev>/statistics/*: every counter the kernel keeps for the device. */
 export async function readCounters(dev: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  const names = await readdir(`${SYS_NET}/${dev}/statistics`).catch(() => [] as string[]);
-  for (const name of names.sort()) {
-    const n = await sysNumber(dev, `statistics/${name}`);
-    if (n !== null) out[name] = n;
-  }
+  const names = (await readdir(`${SYS_NET}/${dev}/statistics`).catch(() => [] as string[])).sort();
+  const values = await Promise.all(names.map((name) => sysNumber(dev, `statistics/${name}`)));
+  names.forEach((name, i) => {
+    if (values[i] !== null) out[name] = values[i]!;
+  });
   return out;
 }
 
@@ -106,11 +106,19 @@ function ovsUplinks(snapshot: OvsSnapshot, bridge: string, tap: string, links: M
   return out;
 }
 
-/** The ports of Linux bridge `bridge` (from sysfs) other than `tap` that lead somewhere else. */
-async function bridgeUplinks(bridge: string, tap: string, links: Map<string, LinkInfo>): Promise<Uplink[]> {
-  const ports = await readdir(`${SYS_NET}/${bridge}/brif`).catch(() => [] as string[]);
+/** The interfaces of OVS bridge `bridge` that are kernel devices (not patch ports or tunnels, which OVS alone holds). */
+function ovsKernelPorts(snapshot: OvsSnapshot, bridge: string, links: Map<string, LinkInfo>): string[] {
+  const out: string[] = [];
+  for (const port of snapshot.bridges.get(bridge)?.ports ?? []) {
+    for (const ifname of snapshot.ports.get(port)?.interfaces ?? []) if (links.has(ifname) || (isDeviceName(ifname) && existsSync(`${SYS_NET}/${ifname}`))) out.push(ifname);
+  }
+  return out.sort();
+}
+
+/** The ports of a Linux bridge (its brif/ in sysfs) other than `tap` that lead somewhere else. */
+async function bridgeUplinks(tap: string, links: Map<string, LinkInfo>, ports: string[]): Promise<Uplink[]> {
   const out: Uplink[] = [];
-  for (const port of ports.sort()) {
+  for (const port of ports) {
     if (port === tap) continue;
     const kind = linkKind(links.get(port), port);
     if (kind) out.push({ name: port, kind, ifindex: links.get(port)?.ifindex ?? (await sysNumber(port, 'ifindex')) });
@@ -137,6 +145,7 @@ async function attachmentOf(tap: string, master: string | null, view: NetView, n
         ofport: ovs.snapshot.interfaces.get(tap)?.ofport ?? null,
         datapathType: bridge?.datapathType ?? 'system',
         uplinks: ovsUplinks(ovs.snapshot, at.bridge, tap, links),
+        ports: ovsKernelPorts(ovs.snapshot, at.bridge, links),
       };
     }
   }
@@ -146,7 +155,8 @@ async function attachmentOf(tap: string, master: string | null, view: NetView, n
   }
   // A Linux bridge has a bridge/ folder in sysfs; no need for iproute2 to tell.
   if (master && existsSync(`${SYS_NET}/${master}/bridge`)) {
-    return { kind: 'linux-bridge', bridge: master, ifindex: await sysNumber(master, 'ifindex'), uplinks: await bridgeUplinks(master, tap, links) };
+    const ports = (await readdir(`${SYS_NET}/${master}/brif`).catch(() => [] as string[])).sort();
+    return { kind: 'linux-bridge', bridge: master, ifindex: await sysNumber(master, 'ifindex'), uplinks: await bridgeUplinks(tap, links, ports), ports };
   }
   if (master) notes.push(`${tap} is enslaved to ${master} (${links.get(master)?.kind ?? 'unknown kind'}), which is neither a bridge nor OVS`);
   return null;
@@ -175,21 +185,28 @@ export async function tapFacts(name: string, described: TapDescription, view: Ne
       ...configured,
     };
   }
-  const tunFlags = await sysText(name, 'tun_flags');
-  const master = await masterOf(name);
+  const [tunFlags, master, hostMac, mtu, operstate, queues, counters] = await Promise.all([
+    sysText(name, 'tun_flags'),
+    masterOf(name),
+    sysText(name, 'address'),
+    sysNumber(name, 'mtu'),
+    sysText(name, 'operstate'),
+    readQueues(name),
+    readCounters(name),
+  ]);
   return {
     name,
     present: true,
     ifindex,
-    hostMac: (await sysText(name, 'address'))?.toLowerCase() ?? null,
+    hostMac: hostMac?.toLowerCase() ?? null,
     guestMac: described.guestMac,
     model: described.model,
     vhost: described.vhost,
-    mtu: await sysNumber(name, 'mtu'),
-    operstate: await sysText(name, 'operstate'),
+    mtu,
+    operstate,
     flags: tunFlags === null ? [] : decodeTunFlags(Number(tunFlags)),
-    queues: await readQueues(name),
-    counters: await readCounters(name),
+    queues,
+    counters,
     attachment: await attachmentOf(name, master, view, notes),
     ...configured,
   };

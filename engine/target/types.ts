@@ -15,22 +15,49 @@ export interface VmFacts {
   uuid: string | null;
   /** The QEMU (or other VMM) process, null when it is not running. */
   pid: number | null;
-  /** vCPU threads (named `CPU n/KVM` or `CPU n/TCG` by QEMU's debug-threads=on). */
+  /** vCPU threads, each with how it was identified (libvirt's status, its name, QMP, KVM guest time). */
   vcpuThreads: VcpuThread[];
   /** vhost-net workers: threads or kernel threads named `vhost-<pid>`. */
   vhostThreads: VhostThread[];
   taps: TapFacts[];
-  /** Addresses from the inventory and from the host's neighbour table (by guest MAC). */
+  /** The VM's addresses, one entry per address, each with where it came from. */
   ips: VmAddress[];
   /** What could not be found out, in plain words. */
   notes: string[];
+  /**
+   * Every source discovery asked for the VM's addresses and vCPU threads, what it gave and
+   * how long it took; a source that gave nothing says why (`guest agent not configured`).
+   * Absent in facts recorded before these sources existed.
+   */
+  asked?: SourceAsked[];
+}
+
+/** Where a VM's address was learned. `frames`: seen as the source of the VM's own frames on its tap (withLearnedAddresses). */
+export type AddressSource = 'inventory' | 'neighbour' | 'libvirt-lease' | 'libvirt-agent' | 'libvirt-arp' | 'guest-agent' | 'frames';
+
+/** How a vCPU thread was identified: its name (debug-threads=on), libvirt's status file, QMP query-cpus-fast, or guest time under KVM. */
+export type VcpuSource = 'name' | 'libvirt' | 'qmp' | 'kvm';
+
+export interface SourceAsked {
+  /** An address source, or `vcpus:<VcpuSource>` for a way of finding vCPU threads. */
+  source: AddressSource | `vcpus:${VcpuSource}`;
+  /** How many addresses (that are the VM's) or threads it gave. */
+  found: number;
+  ms: number;
+  /** Why it gave nothing or was not asked, in plain words; null when it answered. */
+  note: string | null;
 }
 
 export interface VcpuThread {
   tid: number;
-  /** The vCPU index (the n of `CPU n/KVM`). */
+  /**
+   * The vCPU index (QEMU's cpu-index, libvirt's vcpu id, the n of `CPU n/KVM`); for `kvm`
+   * the thread's rank by thread id, since QEMU creates vCPU threads in index order.
+   */
   index: number;
+  /** The thread's name (comm) as the kernel has it. */
   name: string;
+  source: VcpuSource;
 }
 
 export interface VhostThread {
@@ -45,10 +72,20 @@ export interface VhostThread {
 
 export interface VmAddress {
   address: string;
-  source: 'inventory' | 'neighbour';
-  /** For neighbour entries: the device the entry is on and its state (REACHABLE, STALE, ...). */
+  source: AddressSource;
+  /**
+   * For neighbour entries the host device the entry is on; for libvirt's lease and arp
+   * sources the tap; for the agents the guest's interface name.
+   */
   dev?: string;
+  /** For neighbour entries: the entry's state (REACHABLE, STALE, ...). */
   state?: string;
+  /** The guest MAC the address belongs to (lower case), when the source says. */
+  mac?: string;
+  /** The prefix length, when the source says (libvirt, the guest agent). */
+  prefix?: number;
+  /** For `frames`: how it was seen (`arp`, `nd`, `ipv4`, ... as the probe says). */
+  via?: string;
 }
 
 export interface TapFacts {
@@ -89,6 +126,8 @@ export interface OvsAttachment {
   /** `system` (kernel datapath) or `netdev` (userspace datapath). */
   datapathType: string;
   uplinks: Uplink[];
+  /** Every kernel device that is a port of the bridge (this tap, other VMs' taps, uplinks, internal ports). */
+  ports?: string[];
 }
 
 export interface LinuxBridgeAttachment {
@@ -97,6 +136,8 @@ export interface LinuxBridgeAttachment {
   /** The bridge's own ifindex. */
   ifindex: number | null;
   uplinks: Uplink[];
+  /** Every port of the bridge (brif/): this tap, other VMs' taps, uplinks. */
+  ports?: string[];
 }
 
 /** A port of the same bridge that leads off the host or to another network, not to a VM. */

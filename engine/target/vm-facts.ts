@@ -1,12 +1,16 @@
 // Turns what one source knows about a VM (a libvirt domain, a QEMU process, an
 // inventory entry) into its VmFacts: the same shape whichever source found it.
+import { mergeAddresses } from './addresses.js';
 import type { Inventory, InventoryVm } from './inventory.js';
-import type { LibvirtDomain } from './libvirt.js';
+import { DOMIFADDR_TIMEOUT_MS, learnAddresses } from './learn-addresses.js';
+import { libvirtDomifaddr, libvirtStatusXml, type DomifaddrAnswer, type DomifaddrSource, type LibvirtDomain, type LibvirtOptions } from './libvirt.js';
+import { parseDomainXml } from './libvirt-xml.js';
 import { NetView } from './netview.js';
-import { isAlive, readPidFile, tunDescriptors } from './proc.js';
+import { isAlive, readCmdline, readPidFile, tunDescriptors } from './proc.js';
+import { isQemuBinary } from './qemu-cmdline.js';
 import { qemuTaps, scanQemuProcesses, type QemuProcess } from './qemu-procs.js';
 import { tapFacts, type TapDescription } from './taps.js';
-import { KernelThreadIndex, vcpuThreads, vhostThreads } from './threads.js';
+import { KernelThreadIndex, identifyVcpus, vhostThreads } from './threads.js';
 import type { TapFacts, VmAddress, VmFacts, VmSource } from './types.js';
 
 /** What one discovery reads once and shares between VMs. */
@@ -14,8 +18,44 @@ export class DiscoveryContext {
   readonly net = new NetView();
   readonly kernelThreads = new KernelThreadIndex();
   private procs?: Promise<QemuProcess[]>;
+  private readonly domifaddrs = new Map<string, Promise<DomifaddrAnswer>>();
 
-  constructor(readonly inventory: Inventory | null) {}
+  constructor(
+    readonly inventory: Inventory | null,
+    /** How to reach libvirt (virsh -c), for the address sources it has. */
+    readonly libvirt: LibvirtOptions = {},
+  ) {}
+
+  /**
+   * Starts reading what every VM's facts need from the host (links, neighbours, OVS), so
+   * that those commands run while libvirt and /proc are asked which VM it is.
+   */
+  prefetch(): void {
+    for (const read of [this.net.links(), this.net.neighbours(), this.net.ovs()]) read.catch(() => undefined);
+  }
+
+  /**
+   * `virsh domifaddr` of a running domain, started once: resolveVm starts the three
+   * sources while libvirt is still asked for the domain, so they cost one round trip, not two.
+   */
+  domifaddr(name: string, source: DomifaddrSource): Promise<DomifaddrAnswer> {
+    const key = `${name}\0${source}`;
+    let answer = this.domifaddrs.get(key);
+    if (!answer) {
+      answer = libvirtDomifaddr(name, source, this.libvirt, DOMIFADDR_TIMEOUT_MS);
+      this.domifaddrs.set(key, answer);
+    }
+    return answer;
+  }
+
+  /** Starts a running domain's address sources (the agent's only when its status file has the agent channel). */
+  async prefetchLibvirtAddresses(name: string): Promise<void> {
+    const status = await libvirtStatusXml(name);
+    if (typeof status !== 'string') return;
+    void this.domifaddr(name, 'lease');
+    void this.domifaddr(name, 'arp');
+    if (parseDomainXml(status).guestAgent) void this.domifaddr(name, 'agent');
+  }
 
   qemuProcesses(): Promise<QemuProcess[]> {
     this.procs ??= scanQemuProcesses();
@@ -37,44 +77,54 @@ async function heldTaps(pid: number | null, planned: PlannedTap[]): Promise<Plan
   return [...new Set((await tunDescriptors(pid)).values())].filter((n) => !named.has(n)).map((name) => ({ name, description: UNDESCRIBED }));
 }
 
-async function neighbourAddresses(taps: TapFacts[], net: NetView): Promise<VmAddress[]> {
-  const macs = new Set(taps.map((t) => t.guestMac).filter((m): m is string => m !== null));
-  if (macs.size === 0) return [];
-  return (await net.neighbours())
-    .filter((n) => macs.has(n.lladdr))
-    .map((n) => ({ address: n.dst, source: 'neighbour' as const, dev: n.dev, state: n.state }));
+interface PlannedVm {
+  name: string;
+  source: VmSource;
+  state: string;
+  uuid: string | null;
+  pid: number | null;
+  taps: PlannedTap[];
+  notes: string[];
+  /** QEMU's command line (its QMP and guest agent sockets); read from /proc when not given. */
+  argv?: string[] | null;
+  /** The libvirt domain that runs the VM. */
+  domain?: LibvirtDomain;
 }
 
-async function assemble(
-  ctx: DiscoveryContext,
-  vm: { name: string; source: VmSource; state: string; uuid: string | null; pid: number | null; taps: PlannedTap[]; notes: string[] },
-): Promise<VmFacts> {
+async function qemuArgv(vm: PlannedVm): Promise<string[] | null> {
+  if (vm.argv !== undefined || vm.pid === null) return vm.argv ?? null;
+  const argv = await readCmdline(vm.pid);
+  return argv && isQemuBinary(argv[0]!) ? argv : null;
+}
+
+async function assemble(ctx: DiscoveryContext, vm: PlannedVm): Promise<VmFacts> {
   const notes = [...vm.notes];
-  // Taps, vCPU and vhost threads are read at once: each is a few /proc and sysfs reads or an `ip` call.
+  const argv = await qemuArgv(vm);
+  // Everything at once: taps and threads are /proc and sysfs reads, the address sources
+  // and QMP wait on other processes (each bounded), so the slowest decides, not the sum.
   const vhostsRead = vm.pid === null ? Promise.resolve([]) : vhostThreads(vm.pid, ctx.kernelThreads);
-  const vcpusRead = vm.pid === null ? Promise.resolve([]) : vcpuThreads(vm.pid);
+  const vcpusRead = vm.pid === null ? Promise.resolve(null) : identifyVcpus(vm.pid, { libvirtName: vm.domain?.name ?? null, argv });
+  const guestMacs = vm.taps.map((t) => t.description.guestMac).filter((m): m is string => m !== null);
+  const learning = vm.pid === null ? learnAddresses({ guestMacs, argv: null }, ctx.net) : learnAddresses({ guestMacs, argv, domain: vm.domain ?? null, domifaddr: (source) => ctx.domifaddr(vm.domain!.name, source) }, ctx.net);
   const planned = [...vm.taps, ...(await heldTaps(vm.pid, vm.taps))];
   const tapNotes = planned.map((): string[] => []);
   const taps: TapFacts[] = await Promise.all(planned.map((t, i) => tapFacts(t.name, t.description, ctx.net, tapNotes[i]!)));
   notes.push(...tapNotes.flat());
-  const [vcpus, vhosts] = await Promise.all([vcpusRead, vhostsRead]);
-  if (vm.pid !== null && vcpus.length === 0) {
-    notes.push(`the vCPU threads of pid ${vm.pid} are not named (QEMU names them with -name ...,debug-threads=on)`);
-  }
+  const [vcpus, vhosts, learned] = await Promise.all([vcpusRead, vhostsRead, learning]);
+  if (vcpus?.note) notes.push(vcpus.note);
   const fromInventory: VmAddress[] = (ctx.inventory?.vms.get(vm.name)?.ips ?? []).map((address) => ({ address, source: 'inventory' }));
-  const known = new Set(fromInventory.map((a) => a.address));
-  const ips = [...fromInventory, ...(await neighbourAddresses(taps, ctx.net)).filter((a) => !known.has(a.address))];
   return {
     name: vm.name,
     source: vm.source,
     state: vm.state,
     uuid: vm.uuid,
     pid: vm.pid,
-    vcpuThreads: vcpus,
+    vcpuThreads: vcpus?.threads ?? [],
     vhostThreads: vhosts,
     taps,
-    ips,
+    ips: mergeAddresses(fromInventory, learned.addresses),
     notes,
+    asked: [...learned.asked, ...(vcpus?.asked ?? [])],
   };
 }
 
@@ -113,7 +163,7 @@ export async function libvirtVmFacts(domain: LibvirtDomain, ctx: DiscoveryContex
       },
     });
   }
-  const facts = await assemble(ctx, { name: domain.name, source: 'libvirt', state: domain.state, uuid: domain.uuid, pid, taps, notes });
+  const facts = await assemble(ctx, { name: domain.name, source: 'libvirt', state: domain.state, uuid: domain.uuid, pid, taps, notes, domain });
   for (const tap of facts.taps) {
     const drift = configurationDrift(tap);
     if (drift) facts.notes.push(drift);
@@ -127,7 +177,7 @@ export async function qemuVmFacts(proc: QemuProcess, ctx: DiscoveryContext, same
     name: t.name,
     description: t.nic ? { guestMac: t.nic.mac, model: t.nic.model, vhost: t.nic.vhost } : UNDESCRIBED,
   }));
-  return assemble(ctx, { name: proc.name ?? `pid ${proc.pid}`, source: 'qemu', state: 'running', uuid: uuidOf(proc.argv), pid: proc.pid, taps, notes });
+  return assemble(ctx, { name: proc.name ?? `pid ${proc.pid}`, source: 'qemu', state: 'running', uuid: uuidOf(proc.argv), pid: proc.pid, taps, notes, argv: proc.argv });
 }
 
 function uuidOf(argv: string[]): string | null {

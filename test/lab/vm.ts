@@ -95,6 +95,12 @@ export interface VmOptions {
    * MLD), from the ready line on. Boots with IPv6 (link-local only unless `ipv6` is given).
    */
   noise?: boolean;
+  /**
+   * Name the threads (`-name NAME,debug-threads=on`: vCPU threads are "CPU 0/TCG"); default
+   * true. False boots `-name NAME`, as a QEMU started by hand often is: its vCPU threads are
+   * then found through QMP (the VM's QMP socket is `qmpSocket`).
+   */
+  debugThreads?: boolean;
   /** Extra words for the kernel command line. */
   kernelArgs?: string[];
   /** Extra QEMU arguments. */
@@ -132,6 +138,8 @@ export interface Vm {
   readonly consoleLog: string;
   /** From spawning QEMU to the guest's ready line. */
   readonly bootMs: number;
+  /** The QMP socket QEMU serves (one client at a time). */
+  readonly qmpSocket: string;
   readonly qemuArgv: readonly string[];
   /** Threads of the QEMU process by name ("CPU 0/TCG", "worker", ...). */
   threads(): Promise<Array<{ tid: number; name: string }>>;
@@ -289,7 +297,7 @@ export async function bootVm(t: TeardownHost | undefined, opts: VmOptions): Prom
   t?.after(stop);
 
   const argv = [
-    '-name', `${name},debug-threads=on`,
+    '-name', opts.debugThreads === false ? name : `${name},debug-threads=on`,
     '-accel', 'tcg',
     '-machine', 'pc',
     '-m', String(opts.memoryMb ?? 256),
@@ -369,6 +377,7 @@ export async function bootVm(t: TeardownHost | undefined, opts: VmOptions): Prom
       runDir,
       consoleLog,
       bootMs,
+      qmpSocket: qmpSock,
       qemuArgv: [QEMU, ...argv],
       threads: () => processThreads(proc.pid!),
       exec,

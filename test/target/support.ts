@@ -1,5 +1,5 @@
 // Real VMs and bridges for the discovery tests: QEMU processes under TCG kept
-// paused (-S, so no guest kernel is needed) on host taps, Linux bridges, Open
+// paused (-S, so no guest kernel is needed; KVM and running where a test asks) on host taps, Linux bridges, Open
 // vSwitch bridges on the userspace datapath (this kernel has no openvswitch
 // module), veth uplinks. Everything is removed by t.after, also on failure.
 //
@@ -165,17 +165,29 @@ async function waitFor(what: string, check: () => boolean, child: { exitCode: nu
  */
 export async function startQemu(
   t: TeardownHost,
-  opts: { bridge?: string; ovsBridge?: string; debugThreads?: boolean; name?: string } = {},
+  opts: {
+    bridge?: string;
+    ovsBridge?: string;
+    debugThreads?: boolean;
+    name?: string;
+    /** `kvm` where /dev/kvm is (the kernel lab); default tcg. */
+    accel?: 'tcg' | 'kvm';
+    /** Start the vCPUs (default: paused with -S; with no kernel or disk the firmware then loops). */
+    running?: boolean;
+    /** More QEMU arguments (monitors, agent ports). */
+    qemuArgs?: string[];
+  } = {},
 ): Promise<TestQemu> {
   await requireTools({ 'qemu-system-x86_64': 'qemu-system-x86', ip: 'iproute2' });
   const name = opts.name ?? vmName();
   const tap = devName('t');
   const mac = guestMac();
   const argv = [
-    '-accel', 'tcg', '-S', '-nodefaults', '-display', 'none', '-monitor', 'none', '-serial', 'none', '-m', '64',
+    '-accel', opts.accel ?? 'tcg', ...(opts.running ? [] : ['-S']), '-nodefaults', '-display', 'none', '-monitor', 'none', '-serial', 'none', '-m', '64',
     '-name', opts.debugThreads === false ? name : `${name},debug-threads=on`,
     '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`,
     '-device', `virtio-net-pci,netdev=n0,mac=${mac}`,
+    ...(opts.qemuArgs ?? []),
   ];
   const child = spawn('qemu-system-x86_64', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

@@ -1,5 +1,5 @@
 // ebpfnet vms: prints the VMs discovery finds, or one VM's facts.
-import { discoverVms, resolveVm, type Discovery, type VmFacts } from '../../../target/index.js';
+import { discoverVms, resolveVm, type Discovery, type VmAddress, type VmFacts } from '../../../target/index.js';
 import { withTargetErrors } from './target.js';
 
 export interface VmsFlags {
@@ -47,11 +47,24 @@ export function vmTable(found: Discovery): string {
   return `${out.join('\n')}\n`;
 }
 
+const VCPU_SOURCE: Record<string, string> = {
+  name: 'by name',
+  libvirt: "from libvirt's status",
+  qmp: 'from QMP query-cpus-fast',
+  kvm: 'by KVM guest time',
+};
+
+/** `10.0.0.2/24 (libvirt-lease, 52:54:00:12:34:56 on vnet0)`. */
+function describeAddress(a: VmAddress): string {
+  const where = `${a.source}${a.mac ? `, ${a.mac}` : ''}${a.dev ? ` on ${a.dev}` : ''}${a.via ? ` via ${a.via}` : ''}`;
+  return `${a.address}${a.prefix !== undefined ? `/${a.prefix}` : ''} (${where})`;
+}
+
 export function describeVm(vm: VmFacts): string {
   const out = [
     `${vm.name}: ${vm.state} (from ${vm.source})`,
     `  pid ${vm.pid ?? '-'}${vm.uuid ? `, uuid ${vm.uuid}` : ''}`,
-    `  vCPU threads: ${vm.vcpuThreads.map((t) => `${t.tid} (${t.name})`).join(', ') || '-'}`,
+    `  vCPU threads: ${vm.vcpuThreads.map((t) => `${t.tid} (vCPU ${t.index}, ${VCPU_SOURCE[t.source] ?? t.source}${t.name ? `, named ${t.name}` : ''})`).join(', ') || '-'}`,
     `  vhost threads: ${vm.vhostThreads.map((t) => `${t.tid}${t.kernelThread ? ' (kernel)' : ''}`).join(', ') || '-'}`,
   ];
   for (const t of vm.taps) {
@@ -62,7 +75,9 @@ export function describeVm(vm: VmFacts): string {
     else out.push('    on no bridge');
     if (at) out.push(`    uplinks: ${at.uplinks.map((u) => `${u.name} (${u.kind}${u.peer ? ` to ${u.peer}` : ''})`).join(', ') || '-'}`);
   }
-  out.push(`  IPs: ${vm.ips.map((a) => `${a.address} (${a.source}${a.dev ? ` on ${a.dev}` : ''})`).join(', ') || '-'}`);
+  out.push(`  IPs: ${vm.ips.map(describeAddress).join(', ') || '-'}`);
+  const asked = vm.asked ?? [];
+  if (asked.length) out.push(`  asked: ${asked.map((a) => `${a.source} ${a.found ? `${a.found} found` : (a.note ?? 'none')} (${a.ms} ms)`).join('; ')}`);
   for (const n of vm.notes) out.push(`  note: ${n}`);
   return `${out.join('\n')}\n`;
 }
