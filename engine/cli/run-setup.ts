@@ -6,6 +6,9 @@ import type { DiagnoseOptions } from '../run/runner.js';
 import { CliError } from './errors.js';
 import { budgetFlag, parseAssignments } from './options.js';
 import { openRunbook } from './runbook-source.js';
+import type { Finding } from '../probe/types.js';
+import type { Target } from '../run/runner.js';
+import { withLearnedAddresses } from '../target/index.js';
 
 export interface RunFlags {
   vm?: string;
@@ -38,10 +41,29 @@ export async function runOptionsFrom(
     runbook,
     catalog,
     inputs,
+    learnTarget: learnFromFrames,
     outDir: flags.out,
     ...(budget ? { budget } : {}),
     ...(target ? { target } : flags.vm !== undefined ? { target: { kind: 'vm' as const, name: flags.vm } } : {}),
     ...(flags.replay ? { replayFrom: flags.replay } : {}),
     ...(flags.inventory !== undefined ? { inventory: resolvePath(flags.inventory) } : {}),
   };
+}
+
+/**
+ * The addresses a probe saw in the VM's own frames (`data.learnedAddresses`, vm.frames) join
+ * the target's, so that later steps scope by them and the report says where each came from.
+ */
+export function learnFromFrames(target: Record<string, unknown>, finding: Finding): Record<string, unknown> | null {
+  const learned = finding.status === 'ok' ? finding.data.learnedAddresses : undefined;
+  if (target.kind !== 'vm' || !Array.isArray(learned)) return null;
+  const addresses = (learned as Array<{ address?: unknown; mac?: unknown; via?: unknown }>)
+    .filter((l) => typeof l.address === 'string')
+    .map((l) => ({
+      address: l.address as string,
+      ...(typeof l.mac === 'string' ? { mac: l.mac } : {}),
+      ...(Array.isArray(l.via) ? { via: l.via.join(',') } : typeof l.via === 'string' ? { via: l.via } : {}),
+    }));
+  const next = withLearnedAddresses(target as Target, addresses);
+  return next === target ? null : next;
 }
