@@ -6,7 +6,7 @@ import { writeReports } from '../../../../reports/render.js';
 import { CliError } from '../../errors.js';
 import { progressReporter } from '../../progress.js';
 import { exitCodeFor, textResult } from '../../run-result.js';
-import { runOptionsFrom, type RunFlags } from '../../run-setup.js';
+import { learnFromFrames, runOptionsFrom, type RunFlags } from '../../run-setup.js';
 import { abortOnSignals } from '../../signals.js';
 import { budgetFlag, formatsFlag } from '../../options.js';
 
@@ -35,6 +35,7 @@ export async function diagnoseAction(runbookArg: string | undefined, flags: Diag
         ...(progress ? { progress } : {}),
         ...(budget ? { budget } : {}),
         loadRunbook: (file) => loadRunbookFile(file, catalog),
+        learnTarget: learnFromFrames,
       });
     } else {
       if (!runbookArg) throw new CliError('which runbook? `ebpfnet diagnose <runbook>` (see `ebpfnet runbooks list`)');
