@@ -57,13 +57,21 @@ struct {
 	__type(value, struct vmf_addr_val);
 } learned SEC(".maps");
 
-/* Fingerprint → ktime of frames that entered during the grace. */
+/* Frames that entered during the grace, by fingerprint: how many, and when the first did. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, VMF_MAX_TAIL);
 	__type(key, __u64);
-	__type(value, __u64);
+	__type(value, struct vmf_tail);
 } tail SEC(".maps");
+
+/* How many of those each device has let out (a frame may leave by several ports). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, VMF_MAX_TAIL);
+	__type(key, struct vmf_tail_out_key);
+	__type(value, __u32);
+} tail_out SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -310,26 +318,45 @@ static __always_inline __u64 fingerprint(const struct frame *f, enum way way)
 	return h | 1;
 }
 
-/* A frame that entered during the grace: its delivery is not to be counted. */
+/* A frame that entered during the grace: its delivery is not to be counted. Identical frames
+ * (same first bytes) share a fingerprint: they are counted, and left out as many times. */
 static __always_inline void remember_tail(const struct frame *f, enum way way)
 {
-	__u64 fp = fingerprint(f, way), now = bpf_ktime_get_ns();
+	__u64 fp = fingerprint(f, way);
+	struct vmf_tail init = { .first_ns = bpf_ktime_get_ns(), .entered = 1 }, *t;
 
-	if (!fp || bpf_map_update_elem(&tail, &fp, &now, BPF_ANY))
+	if (!fp) {
+		add_total(VMF_TAIL_UNKEYED, 1);
+		return;
+	}
+	t = bpf_map_lookup_elem(&tail, &fp);
+	if (t)
+		__sync_fetch_and_add(&t->entered, 1);
+	else if (bpf_map_update_elem(&tail, &fp, &init, BPF_ANY))
 		add_total(VMF_TAIL_UNKEYED, 1);
 }
 
-/* During the grace: whether a delivered frame entered before the window closed (counted) or
- * during the grace (left out). Records how late and how slow. */
+/* During the grace: whether a frame leaving by `f->ifindex` entered before the window closed
+ * (counted) or during the grace (left out, as many times per device as such frames entered).
+ * Records how late and how slow. */
 static __always_inline bool entered_in_window(const struct frame *f, enum way way, __u64 closed)
 {
-	__u64 fp = fingerprint(f, way), now = bpf_ktime_get_ns(), *t;
+	__u64 fp = fingerprint(f, way), now = bpf_ktime_get_ns();
+	struct vmf_tail_out_key k = { .fp = fp, .ifindex = f->ifindex };
+	struct vmf_tail *t = fp ? bpf_map_lookup_elem(&tail, &fp) : NULL;
+	__u32 one = 1, *out;
 
-	t = fp ? bpf_map_lookup_elem(&tail, &fp) : NULL;
 	if (t) {
-		if (now > *t)
-			raise(VMF_MAX_TRANSIT, now - *t);
-		return false;
+		out = bpf_map_lookup_elem(&tail_out, &k);
+		if (!out || *out < t->entered) {
+			if (out)
+				*out += 1;
+			else
+				bpf_map_update_elem(&tail_out, &k, &one, BPF_ANY);
+			if (now > t->first_ns)
+				raise(VMF_MAX_TRANSIT, now - t->first_ns);
+			return false;
+		}
 	}
 	if (now > closed)
 		raise(VMF_MAX_LATE, now - closed);

@@ -37,7 +37,7 @@ enum vmf_total {
 enum vmf_maximum {
 	VMF_MAX_TO_VM = 0,   /* (L3 bytes << 32) | ifindex of the largest packet entering toward the VM */
 	VMF_MAX_FROM_VM = 1, /* the same for packets from the VM, on its taps */
-	VMF_MAX_TRANSIT = 2, /* ns: slowest crossing of a frame that entered during the grace */
+	VMF_MAX_TRANSIT = 2, /* ns: slowest crossing of a frame that entered during the grace (from the first of its fingerprint) */
 	VMF_MAX_LATE = 3,    /* ns after the window closed: the last delivery it counted */
 	VMF_MAXIMA = 4,
 };
@@ -76,6 +76,20 @@ struct vmf_addr_key {
 struct vmf_addr_val {
 	__u64 packets;
 	__u32 via; /* enum vmf_via bits */
+	__u32 pad;
+};
+
+/* Value of `tail`: frames that entered during the grace with one fingerprint. */
+struct vmf_tail {
+	__u64 first_ns; /* when the first of them entered (ktime) */
+	__u32 entered;
+	__u32 pad;
+};
+
+/* Key of `tail_out` (16 bytes): of the frames of one fingerprint, those one device let out. */
+struct vmf_tail_out_key {
+	__u64 fp;
+	__u32 ifindex;
 	__u32 pad;
 };
 

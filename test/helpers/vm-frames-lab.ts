@@ -42,6 +42,8 @@ export interface FramesLab {
   readonly peer: FramesHost;
   /** Numbered UDP datagrams from one host to another's IPv4 address. */
   sendUdp(from: FramesHost, to: FramesHost, o: Omit<UdpSendOptions, 'to'>): Promise<UdpSendResult>;
+  /** Numbered UDP datagrams from one host to another for `seconds`, `perTick` of them every millisecond or so. */
+  stream(from: FramesHost, to: FramesHost, o: { seconds: number; perTick: number; size: number; port: number }): Promise<{ sent: number }>;
   /** An nft bridge-family drop rule (Linux bridge) with a counter: returns how to read its packets. */
   dropRule(match: string): Promise<() => Promise<number>>;
   /** An OpenFlow drop rule (OVS) with its own cookie: returns how to read its packets. */
@@ -156,6 +158,15 @@ export async function buildFramesLab(t: TeardownHost, kind: 'linux' | 'ovs'): Pr
     async sendUdp(from, to, o) {
       const r = await from.exec([process.execPath, UDP_SEND, JSON.stringify({ ...o, to: to.ip4 })]);
       return JSON.parse(r.stdout) as UdpSendResult;
+    },
+    async stream(from, to, o) {
+      const script = `
+        const s = require('node:dgram').createSocket('udp4'); const end = Date.now() + ${o.seconds * 1000}; let n = 0;
+        function tick() { for (let i = 0; i < ${o.perTick}; i++) { const b = Buffer.alloc(${o.size}); b.writeUInt32BE(n++, 0); s.send(b, ${o.port}, '${to.ip4}'); }
+          if (Date.now() < end) setTimeout(tick, 1); else s.close(() => console.log(n)); }
+        tick();`;
+      const r = await from.exec([process.execPath, '-e', script]);
+      return { sent: Number(r.stdout.trim()) };
     },
     async dropRule(match) {
       if (!table) {
