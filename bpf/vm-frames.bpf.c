@@ -545,18 +545,16 @@ static __always_inline void rx_len(struct frame *f, struct sk_buff *skb, unsigne
 	f->len = BPF_CORE_READ(skb, len) + (__u32)(BPF_CORE_READ(skb, data) - eth);
 }
 
-static __always_inline int on_receive(struct sk_buff *skb)
+static __always_inline int on_receive(struct sk_buff *skb, struct net_device *dev, __u32 ifindex)
 {
-	struct net_device *dev;
 	struct frame f = { .skb = skb };
 	enum role role;
 	unsigned char *head;
 	__u16 mh;
 
-	dev = BPF_CORE_READ(skb, dev);
 	if (!dev)
 		return 0;
-	f.ifindex = BPF_CORE_READ(dev, ifindex);
+	f.ifindex = ifindex;
 	role = role_of(f.ifindex);
 	if (role == ROLE_NONE)
 		return 0;
@@ -594,14 +592,14 @@ static __always_inline int on_receive(struct sk_buff *skb)
 }
 
 /* At the driver's xmit the data starts with the Ethernet header. */
-static __always_inline int on_xmit(struct sk_buff *skb, struct net_device *dev)
+static __always_inline int on_xmit(struct sk_buff *skb, struct net_device *dev, __u32 ifindex)
 {
 	struct frame f = { .skb = skb };
 	enum role role;
 
 	if (!dev)
 		return 0;
-	f.ifindex = BPF_CORE_READ(dev, ifindex);
+	f.ifindex = ifindex;
 	role = role_of(f.ifindex);
 	if (role == ROLE_NONE)
 		return 0;
@@ -622,40 +620,48 @@ static __always_inline int on_xmit(struct sk_buff *skb, struct net_device *dev)
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(frames_receive_tp_btf, struct sk_buff *skb)
 {
-	return on_receive(skb);
+	struct net_device *dev = skb->dev;
+
+	return dev ? on_receive(skb, dev, dev->ifindex) : 0;
 }
 
 SEC("tp_btf/net_dev_start_xmit")
 int BPF_PROG(frames_xmit_tp_btf, const struct sk_buff *skb, const struct net_device *dev)
 {
-	return on_xmit((struct sk_buff *)skb, (struct net_device *)dev);
+	return on_xmit((struct sk_buff *)skb, (struct net_device *)dev, dev->ifindex);
 }
 
 /* The same arguments, untyped: only BPF_CORE_READ (probe-read) access, which the handlers use. */
 SEC("?raw_tp/netif_receive_skb")
 int BPF_PROG(frames_receive_raw_tp, struct sk_buff *skb)
 {
-	return on_receive(skb);
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+
+	return dev ? on_receive(skb, dev, BPF_CORE_READ(dev, ifindex)) : 0;
 }
 
 SEC("?raw_tp/net_dev_start_xmit")
 int BPF_PROG(frames_xmit_raw_tp, const struct sk_buff *skb, const struct net_device *dev)
 {
-	return on_xmit((struct sk_buff *)skb, (struct net_device *)dev);
+	return dev ? on_xmit((struct sk_buff *)skb, (struct net_device *)dev, BPF_CORE_READ(dev, ifindex)) : 0;
 }
 
 SEC("?tracepoint/net/netif_receive_skb")
 int frames_receive_tracepoint(struct trace_event_raw_net_dev_template *args)
 {
-	return on_receive((struct sk_buff *)args->skbaddr);
+	struct sk_buff *skb = (struct sk_buff *)args->skbaddr;
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+
+	return dev ? on_receive(skb, dev, BPF_CORE_READ(dev, ifindex)) : 0;
 }
 
 SEC("?tracepoint/net/net_dev_start_xmit")
 int frames_xmit_tracepoint(struct trace_event_raw_net_dev_start_xmit *args)
 {
 	struct sk_buff *skb = (struct sk_buff *)args->skbaddr;
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
 
-	return on_xmit(skb, BPF_CORE_READ(skb, dev));
+	return dev ? on_xmit(skb, dev, BPF_CORE_READ(dev, ifindex)) : 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";
