@@ -24,12 +24,9 @@
 #include "netdev.h"
 #include "vm-frames.h"
 
-#define ETH_HLEN_ 14
 #define VLAN_HLEN_ 4
 #define ETH_P_8021Q_ 0x8100
 #define ETH_P_8021AD_ 0x88A8
-#define ARPHRD_ETHER_ 1
-#define MAC_HEADER_UNSET 0xffff
 #define NDISC_NEIGHBOUR_SOLICITATION_ 135
 #define FINGERPRINT_BYTES 64
 
@@ -363,18 +360,6 @@ static __always_inline bool entered_in_window(const struct frame *f, enum way wa
 	return true;
 }
 
-struct arp_ipv4_body {
-	__be16 htype;
-	__be16 ptype;
-	__u8 hlen;
-	__u8 plen;
-	__be16 op;
-	__u8 sha[6];
-	__u8 spa[4];
-	__u8 tha[6];
-	__u8 tpa[4];
-} __attribute__((packed));
-
 /* An IPv6 header and the start of an ICMPv6 neighbour solicitation. */
 struct ipv6_nd {
 	__u8 vtc;
@@ -431,7 +416,7 @@ static __always_inline bool zero16(const __u8 *a)
 static __always_inline void learn_from(const struct frame *f, __u64 packets)
 {
 	if (f->proto == ETH_P_ARP_) {
-		struct arp_ipv4_body a;
+		struct arp_ipv4 a;
 		__u32 spa;
 
 		if (bpf_probe_read_kernel(&a, sizeof(a), f->l3))
@@ -545,8 +530,9 @@ static __always_inline void rx_len(struct frame *f, struct sk_buff *skb, unsigne
 	f->len = BPF_CORE_READ(skb, len) + (__u32)(BPF_CORE_READ(skb, data) - eth);
 }
 
-static __always_inline int on_receive(struct sk_buff *skb, struct net_device *dev, __u32 ifindex)
+static __always_inline int on_receive(struct sk_buff *skb)
 {
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
 	struct frame f = { .skb = skb };
 	enum role role;
 	unsigned char *head;
@@ -554,7 +540,7 @@ static __always_inline int on_receive(struct sk_buff *skb, struct net_device *de
 
 	if (!dev)
 		return 0;
-	f.ifindex = ifindex;
+	f.ifindex = BPF_CORE_READ(dev, ifindex);
 	role = role_of(f.ifindex);
 	if (role == ROLE_NONE)
 		return 0;
@@ -592,14 +578,14 @@ static __always_inline int on_receive(struct sk_buff *skb, struct net_device *de
 }
 
 /* At the driver's xmit the data starts with the Ethernet header. */
-static __always_inline int on_xmit(struct sk_buff *skb, struct net_device *dev, __u32 ifindex)
+static __always_inline int on_xmit(struct sk_buff *skb, struct net_device *dev)
 {
 	struct frame f = { .skb = skb };
 	enum role role;
 
 	if (!dev)
 		return 0;
-	f.ifindex = ifindex;
+	f.ifindex = BPF_CORE_READ(dev, ifindex);
 	role = role_of(f.ifindex);
 	if (role == ROLE_NONE)
 		return 0;
@@ -617,51 +603,23 @@ static __always_inline int on_xmit(struct sk_buff *skb, struct net_device *dev, 
 	return 0;
 }
 
-SEC("tp_btf/netif_receive_skb")
-int BPF_PROG(frames_receive_tp_btf, struct sk_buff *skb)
-{
-	struct net_device *dev = skb->dev;
-
-	return dev ? on_receive(skb, dev, dev->ifindex) : 0;
-}
-
-SEC("tp_btf/net_dev_start_xmit")
-int BPF_PROG(frames_xmit_tp_btf, const struct sk_buff *skb, const struct net_device *dev)
-{
-	return on_xmit((struct sk_buff *)skb, (struct net_device *)dev, dev->ifindex);
-}
-
-/* The same arguments, untyped: only BPF_CORE_READ (probe-read) access, which the handlers use. */
-SEC("?raw_tp/netif_receive_skb")
-int BPF_PROG(frames_receive_raw_tp, struct sk_buff *skb)
-{
-	struct net_device *dev = BPF_CORE_READ(skb, dev);
-
-	return dev ? on_receive(skb, dev, BPF_CORE_READ(dev, ifindex)) : 0;
-}
-
-SEC("?raw_tp/net_dev_start_xmit")
-int BPF_PROG(frames_xmit_raw_tp, const struct sk_buff *skb, const struct net_device *dev)
-{
-	return dev ? on_xmit((struct sk_buff *)skb, (struct net_device *)dev, BPF_CORE_READ(dev, ifindex)) : 0;
-}
+/* tp_btf (loaded by default) and raw_tp ("?"): probe-read access only, which raw_tp requires. */
+NETDEV_BTF_HANDLERS(frames_receive, netif_receive_skb, on_receive(skb), struct sk_buff *skb)
+NETDEV_BTF_HANDLERS(frames_xmit, net_dev_start_xmit, on_xmit((struct sk_buff *)skb, (struct net_device *)dev), const struct sk_buff *skb,
+		    const struct net_device *dev)
 
 SEC("?tracepoint/net/netif_receive_skb")
 int frames_receive_tracepoint(struct trace_event_raw_net_dev_template *args)
 {
-	struct sk_buff *skb = (struct sk_buff *)args->skbaddr;
-	struct net_device *dev = BPF_CORE_READ(skb, dev);
-
-	return dev ? on_receive(skb, dev, BPF_CORE_READ(dev, ifindex)) : 0;
+	return on_receive((struct sk_buff *)args->skbaddr);
 }
 
 SEC("?tracepoint/net/net_dev_start_xmit")
 int frames_xmit_tracepoint(struct trace_event_raw_net_dev_start_xmit *args)
 {
 	struct sk_buff *skb = (struct sk_buff *)args->skbaddr;
-	struct net_device *dev = BPF_CORE_READ(skb, dev);
 
-	return dev ? on_xmit(skb, dev, BPF_CORE_READ(dev, ifindex)) : 0;
+	return on_xmit(skb, BPF_CORE_READ(skb, dev));
 }
 
 char LICENSE[] SEC("license") = "GPL";
