@@ -41,7 +41,7 @@ export interface FramesLab {
   readonly b: FramesHost;
   readonly peer: FramesHost;
   /** Numbered UDP datagrams from one host to another's IPv4 address. */
-  sendUdp(from: FramesHost, to: FramesHost, o: Omit<UdpSendOptions, 'to'>): Promise<UdpSendResult>;
+  sendUdp(from: FramesHost, to: Pick<FramesHost, 'ip4'>, o: Omit<UdpSendOptions, 'to'>): Promise<UdpSendResult>;
   /** Numbered UDP datagrams from one host to another for `seconds`, `perTick` of them every millisecond or so. */
   stream(from: FramesHost, to: FramesHost, o: { seconds: number; perTick: number; size: number; port: number }): Promise<{ sent: number }>;
   /** An nft bridge-family drop rule (Linux bridge) with a counter: returns how to read its packets. */

@@ -182,6 +182,38 @@ describe('vm.frames', () => {
     await assertReplaysSame(vmFrames, params, bundle, 'learn', f);
   });
 
+  it("counts a frame the switch floods to every port once: A's datagrams to a MAC the bridge never learned reach the uplink and B's tap, and none is lost", { skip: cannot ?? false }, async (t) => {
+    const lab = await buildFramesLab(t, 'linux');
+    const bundle = await tempBundle(t, 'ebpfnet-frames-flood-');
+    // A host that never speaks: A knows its MAC, the bridge never learns where it is.
+    const ghost = { ip4: lab.a.ip4.replace(/\.\d+$/, '.99'), mac: '02:eb:00:00:00:99' };
+    await lab.a.exec(['ip', 'neigh', 'replace', ghost.ip4, 'lladdr', ghost.mac, 'dev', lab.a.dev, 'nud', 'permanent']);
+    const COUNT = 120;
+    const traffic = async () => {
+      assert.equal((await lab.sendUdp(lab.a, ghost, { port: 9, count: COUNT, size: 100, intervalMs: 1 })).sent, COUNT);
+    };
+    const paramsA = paramsFor(lab, lab.a, lab.b, 'vm-a');
+    const paramsB = paramsFor(lab, lab.b, lab.a, 'vm-b', '200ms');
+    const found: Finding[] = [];
+    const outer = withTrafficInWindow(vmFrames, async () => {
+      found.push(await runProbe(withTrafficInWindow(vmFrames, traffic), request(paramsA), bundle.opts('flood-a')));
+    });
+    const fb = await runProbe(outer, request(paramsB), bundle.opts('flood-b'));
+    const a = found[0]!.data as FramesData;
+    const b = fb.data as FramesData;
+    const toGhost = (d: FramesData, dev: string) => d.byPort.find((p) => p.dev === dev)?.forwarded.packets ?? 0;
+    // Every datagram left by both other ports; each counted once.
+    assert.ok(toGhost(a, lab.peer.port) >= COUNT && toGhost(a, lab.b.port) >= COUNT, JSON.stringify(a.byPort));
+    assert.equal(a.fromVm.sent.unicast.packets, COUNT);
+    assert.equal(a.fromVm.forwarded.unicast.packets, COUNT);
+    assert.equal(a.lost.fromVm, 0);
+    assert.ok(a.flooded >= COUNT, `flooded ${a.flooded}`);
+    assert.match(a.notes.join('\n'), /copies of the VM's frames left by more than one port/);
+    // B's tap carried them too: flooded to B, not B's traffic.
+    assert.equal(b.toVm.otherUnicast.packets, COUNT);
+    assert.deepEqual([b.toVm.entered.packets, b.lost.total], [0, 0]);
+  });
+
   it('loads every program of vm-frames.bpf.o with its filters set, and each flavour attaches here', { skip: cannot ?? false }, async () => {
     const scope: Scope = { vm: null, devs: [{ name: 'x', ifindex: 7, mtu: 1500 }], macs: ['02:00:00:00:00:01'], ports: null, netnsInode: (await stat('/proc/self/ns/net')).ino, devices: {} };
     assertEveryFlavourAttaches('vm-frames', attachPlan(), scopeGlobals(scope), ['net_dev_start_xmit', 'netif_receive_skb']);
