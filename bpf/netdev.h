@@ -103,6 +103,9 @@ static __always_inline bool skb_netdev(struct sk_buff *skb, struct netdev_id *id
 #define IPV6_NEXTHDR_OFFSET 6 /* fixed by the IPv6 header's layout */
 #define ARPHRD_ETHER_ 1
 #define ETH_HLEN_ 14
+#define VLAN_HLEN_ 4
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
 #define MAC_HEADER_UNSET 0xffff
 
 /* The ARP body for Ethernet/IPv4 (RFC 826). */

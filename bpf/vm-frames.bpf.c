@@ -24,9 +24,6 @@
 #include "netdev.h"
 #include "vm-frames.h"
 
-#define VLAN_HLEN_ 4
-#define ETH_P_8021Q_ 0x8100
-#define ETH_P_8021AD_ 0x88A8
 #define NDISC_NEIGHBOUR_SOLICITATION_ 135
 #define FINGERPRINT_BYTES 64
 
