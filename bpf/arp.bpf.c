@@ -13,14 +13,8 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
-#include "count.h"
+#include "netdev.h"
 #include "arp.h"
-
-#define ETH_P_ARP_ 0x0806
-#define ETH_P_IP_ 0x0800
-#define ARPHRD_ETHER_ 1
-#define ETH_HLEN_ 14
-#define MAC_HEADER_UNSET 0xffff
 
 /* Filters and settings, set before load. 0 = any. */
 const volatile __u32 targ_ifindex = 0;
@@ -28,19 +22,6 @@ const volatile __u32 targ_netns = 0;
 const volatile __u32 targ_ip = 0; /* sender or target IP, network order */
 /* A reply within this long of a request for its sender IP answers it. */
 const volatile __u64 reply_window_ns = 3000000000ULL;
-
-/* The ARP body for Ethernet/IPv4 (RFC 826). */
-struct arp_ipv4 {
-	__be16 htype;
-	__be16 ptype;
-	__u8 hlen;
-	__u8 plen;
-	__be16 op;
-	__u8 sha[6];
-	__u8 spa[4];
-	__u8 tha[6];
-	__u8 tpa[4];
-} __attribute__((packed));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

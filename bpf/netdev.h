@@ -101,6 +101,25 @@ static __always_inline bool skb_netdev(struct sk_buff *skb, struct netdev_id *id
 #define ETH_P_ARP_ 0x0806
 #define IPPROTO_ICMPV6_ 58
 #define IPV6_NEXTHDR_OFFSET 6 /* fixed by the IPv6 header's layout */
+#define ARPHRD_ETHER_ 1
+#define ETH_HLEN_ 14
+#define VLAN_HLEN_ 4
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
+#define MAC_HEADER_UNSET 0xffff
+
+/* The ARP body for Ethernet/IPv4 (RFC 826). */
+struct arp_ipv4 {
+	__be16 htype;
+	__be16 ptype;
+	__u8 hlen;
+	__u8 plen;
+	__be16 op;
+	__u8 sha[6];
+	__u8 spa[4];
+	__u8 tha[6];
+	__u8 tpa[4];
+} __attribute__((packed));
 
 /* L3 and L4 classes of a packet (the split the queueing probes report). */
 enum netdev_l3 { NETDEV_L3_IPV4 = 0, NETDEV_L3_IPV6 = 1, NETDEV_L3_ARP = 2, NETDEV_L3_OTHER = 3, NETDEV_L3_SLOTS = 4 };

@@ -9,11 +9,6 @@
 
 #include "netdev.h"
 
-#define ETH_HLEN_ 14
-#define VLAN_HLEN_ 4
-#define ETH_P_8021Q_ 0x8100
-#define ETH_P_8021AD_ 0x88A8
-#define ARPHRD_ETHER_ 1
 #define IP_OFFSET_MASK_ 0x1FFF
 #define VLAN_VID_MASK_ 0x0FFF
 

@@ -26,6 +26,7 @@ import { perfHostMetrics } from './perf.host-metrics/probe.js';
 import { otherOvsCtInvalid } from './other.ovs-ct-invalid/probe.js';
 import { otherOffload } from './other.offload/probe.js';
 import { otherVlanUdp } from './other.vlan-udp/probe.js';
+import { vmFrames } from './vm.frames/probe.js';
 
 export const allProbes: ProbeDefinition[] = [netIface, qdiscStats, qdiscLatency, dropsKernel as ProbeDefinition];
 allProbes.push(qdiscDrops as ProbeDefinition, dropsEth as ProbeDefinition, dropsMonitor as ProbeDefinition);
@@ -44,3 +45,4 @@ allProbes.push(otherUdpPath as ProbeDefinition);
 allProbes.push(perfHostMetrics as ProbeDefinition);
 allProbes.push(otherOvsCtInvalid as ProbeDefinition);
 allProbes.push(otherOffload as ProbeDefinition, otherVlanUdp as ProbeDefinition);
+allProbes.push(vmFrames as ProbeDefinition);

@@ -1,0 +1,129 @@
+// What the maps of bpf/vm-frames.bpf.c hold at the end of a session, decoded into the `dump`
+// capture (layouts of bpf/vm-frames.h). A replay parses this record; nothing reads maps there.
+import { u32Key } from '../../engine/native/map.js';
+import type { BpfObject } from '../../engine/native/object.js';
+import { addressText, slotTotals } from '../../engine/probe/bpf-values.js';
+
+/** The slots of the per-CPU `totals` array, in enum vmf_total order. */
+export const TOTAL_NAMES = [
+  'sentUnicastPackets', 'sentUnicastBytes', 'sentMulticastPackets', 'sentMulticastBytes', 'sentBroadcastPackets', 'sentBroadcastBytes',
+  'deliveredUnicastPackets', 'deliveredUnicastBytes', 'deliveredMulticastPackets', 'deliveredMulticastBytes',
+  'deliveredBroadcastPackets', 'deliveredBroadcastBytes', 'deliveredOtherPackets', 'deliveredOtherBytes',
+  'unkeyedEnteredPackets', 'unkeyedEnteredBytes', 'unkeyedForwardedPackets', 'unkeyedForwardedBytes',
+  'lateDelivered', 'lateForwarded', 'skippedDelivered', 'skippedForwarded', 'afterEntered', 'afterSent',
+  'learnUnkeyed', 'tailUnkeyed', 'foreignSent',
+] as const;
+export type TotalName = (typeof TOTAL_NAMES)[number];
+
+/** enum vmf_via bits, in the order findings list them. */
+export const VIAS = ['arp', 'ipv4', 'ipv6', 'nd'] as const;
+export type Via = (typeof VIAS)[number];
+
+/** enum vmf_maximum. */
+const MAXIMUM = { toVm: 0, fromVm: 1, transitNs: 2, lateNs: 3 } as const;
+
+/** One `pairs` entry: frames to the VM received on a port (`entered`), or frames from it seen leaving on one (`forwarded`). */
+export interface PairEntry {
+  ifindex: number;
+  dir: 'entered' | 'forwarded';
+  src: string;
+  dst: string;
+  packets: number;
+  bytes: number;
+}
+
+/** One `learned` entry. */
+export interface LearnedEntry {
+  address: string;
+  family: 4 | 6;
+  mac: string;
+  via: Via[];
+  packets: number;
+}
+
+export interface PacketMax {
+  /** L3 bytes. */
+  bytes: number;
+  ifindex: number;
+}
+
+/** The `dump` capture. */
+export interface DumpCapture {
+  /** From attach to when the probe closed the window (or the guard stopped the programs), ms. */
+  windowMs: number;
+  /** From the close to the dump: how long deliveries were still counted, ms. */
+  graceMs: number;
+  totals: Record<TotalName, number>;
+  pairs: PairEntry[];
+  learned: LearnedEntry[];
+  maxPacket: { toVm: PacketMax | null; fromVm: PacketMax | null };
+  /** Slowest switch crossing of a frame that entered during the grace, ns (null: none). */
+  transitNs: number | null;
+  /** How long after the close the last counted delivery came, ns (null: none). */
+  lateNs: number | null;
+}
+
+export const macText = (b: Buffer) => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+const round3 = (n: number) => Math.round(n * 1000) / 1000;
+
+function decodePair(k: Buffer, v: Buffer): PairEntry {
+  return {
+    ifindex: k.readUInt32LE(0),
+    dir: k.readUInt8(4) === 0 ? 'entered' : 'forwarded',
+    src: macText(k.subarray(6, 12)),
+    dst: macText(k.subarray(12, 18)),
+    packets: Number(v.readBigUInt64LE(0)),
+    bytes: Number(v.readBigUInt64LE(8)),
+  };
+}
+
+function decodeLearned(k: Buffer, v: Buffer): LearnedEntry {
+  const family = k.readUInt8(22) === 6 ? 6 : 4;
+  const via = v.readUInt32LE(8);
+  return {
+    address: addressText(k.subarray(0, 16), family),
+    family,
+    mac: macText(k.subarray(16, 22)),
+    via: VIAS.filter((_, i) => via & (1 << i)),
+    packets: Number(v.readBigUInt64LE(0)),
+  };
+}
+
+/** The largest value of a per-CPU `maxima` slot over the CPUs. */
+function maximum(o: BpfObject, slot: number): bigint {
+  const map = o.map('maxima');
+  const value = map.lookup(u32Key(slot));
+  if (!value) return 0n;
+  return map.perCpu(value).reduce((m, v) => (v.readBigUInt64LE(0) > m ? v.readBigUInt64LE(0) : m), 0n);
+}
+
+function packetMax(packed: bigint): PacketMax | null {
+  return packed === 0n ? null : { bytes: Number(packed >> 32n), ifindex: Number(packed & 0xffffffffn) };
+}
+
+/** The maps as the `dump` capture records them (exported for tests that load a flavour by hand). */
+export function readDump(o: BpfObject, times: { windowMs: number; graceMs: number }): DumpCapture {
+  const slots = Object.fromEntries(TOTAL_NAMES.map((n, i) => [n, i])) as Record<TotalName, number>;
+  const pairs = o
+    .map('pairs')
+    .readAll()
+    .entries.map(([k, v]) => decodePair(k, v))
+    .sort((a, b) => a.dir.localeCompare(b.dir) || a.ifindex - b.ifindex || a.src.localeCompare(b.src) || a.dst.localeCompare(b.dst));
+  const learned = o
+    .map('learned')
+    .readAll()
+    .entries.map(([k, v]) => decodeLearned(k, v))
+    .sort((a, b) => a.family - b.family || a.address.localeCompare(b.address) || a.mac.localeCompare(b.mac));
+  const transit = maximum(o, MAXIMUM.transitNs);
+  const late = maximum(o, MAXIMUM.lateNs);
+  return {
+    windowMs: round3(times.windowMs),
+    graceMs: round3(times.graceMs),
+    totals: slotTotals(o.map('totals'), slots),
+    pairs,
+    learned,
+    maxPacket: { toVm: packetMax(maximum(o, MAXIMUM.toVm)), fromVm: packetMax(maximum(o, MAXIMUM.fromVm)) },
+    transitNs: transit === 0n ? null : Number(transit),
+    lateNs: late === 0n ? null : Number(late),
+  };
+}

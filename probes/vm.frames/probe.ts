@@ -1,0 +1,110 @@
+// vm.frames: one VM's own frames through its switch, counted in the kernel by the native
+// driver (bpf/vm-frames.bpf.c): what entered toward it and what its taps delivered, what it
+// sent and what left by the switch's ports, the addresses it used, the largest packets. The
+// devices of ebpfnet's namespace and its inode are recorded as exec records, the session as
+// capture records: a replay re-parses both.
+import { loadedRecord } from '../../engine/native/attach-plan.js';
+import type { BpfObject } from '../../engine/native/object.js';
+import { u32Key } from '../../engine/native/map.js';
+import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import type { OverheadBudget } from '../../engine/probe/overhead.js';
+import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
+import { loadTracepoints, netdevPlan } from '../netdev.js';
+import { readDump, type DumpCapture } from './dump.js';
+import { framesFinding, type AttachCapture, type FramesData } from './findings.js';
+import { resolveScope, scopeGlobals } from './scope.js';
+
+/** Handlers by prefix, in attach order: deliveries first, so that a frame whose entry was counted is not missed on its way out. */
+export const TRACEPOINTS = { frames_xmit: 'net:net_dev_start_xmit', frames_receive: 'net:netif_receive_skb' };
+export const attachPlan = () => netdevPlan(TRACEPOINTS);
+
+const COMMAND_TIMEOUT_MS = 15_000;
+/**
+ * Measured (test/probe/vm-frames-grace.test.ts): a Linux bridge delivers in microseconds; OVS's
+ * userspace datapath in a few ms, up to ~80 ms on a loaded 2-CPU machine. Frames entering during the
+ * grace are left out by fingerprint, so a longer grace costs only time.
+ */
+export const DEFAULT_GRACE_MS = 250;
+
+/**
+ * What a session may cost: 5% of one CPU, 1M program runs/s. Both tracepoints fire for every
+ * packet the host receives or sends: the programs compare the device's ifindex with the VM's
+ * taps and ports first and leave; with `ports` empty they read every frame's MAC addresses.
+ */
+export const FRAMES_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
+
+/** CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns (libuv's hrtime reads it too). */
+const monotonicNs = () => process.hrtime.bigint();
+
+/** Closes the window: from now on entries are not counted, deliveries of what entered before still are. */
+export function closeWindow(o: BpfObject): void {
+  const v = Buffer.alloc(8);
+  v.writeBigUInt64LE(monotonicNs());
+  o.map('phase').update(u32Key(0), v);
+}
+
+async function collect(params: Params, io: ProbeIO): Promise<void> {
+  const links = await io.exec('links', ['ip', '-j', 'link', 'show'], { timeoutMs: COMMAND_TIMEOUT_MS, allowFailure: true });
+  const netns = await io.exec('netns', ['readlink', '/proc/self/ns/net'], { timeoutMs: COMMAND_TIMEOUT_MS });
+  const scope = resolveScope(params, links, netns);
+  const durationMs = params.duration as number;
+  const graceMs = (params.grace as number | undefined) ?? DEFAULT_GRACE_MS;
+
+  // Set by a live run only: a replay loads nothing and answers the captures from the recording.
+  let obj: BpfObject | undefined;
+  let attachedAt = 0;
+  let closedAt: number | undefined;
+  const load = async () => {
+    const loaded = await loadTracepoints('vm-frames', TRACEPOINTS, scopeGlobals(scope), 'vm.frames');
+    obj = loaded.obj;
+    attachedAt = performance.now();
+    const record: AttachCapture = { ...loadedRecord(loaded), scope };
+    return { obj: loaded.obj, record };
+  };
+  const window = async (windowIO: ProbeIO) => {
+    await windowIO.sleep(durationMs);
+    if (obj) {
+      closeWindow(obj);
+      closedAt = performance.now();
+    }
+    await windowIO.sleep(graceMs);
+  };
+  // An overhead guard that stops the programs ends both sleeps at once: the grace is then ~0.
+  const read = (o: BpfObject, sinceAttachMs: number) => {
+    if (closedAt === undefined) return readDump(o, { windowMs: sinceAttachMs, graceMs: 0 });
+    return readDump(o, { windowMs: closedAt - attachedAt, graceMs: performance.now() - closedAt });
+  };
+  await runWindowedSession(io, load, window, read);
+}
+
+function parse(records: RawRecord[]): ProbeResult<FramesData> {
+  const { attach, dump, overhead } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  return framesFinding(attach, dump, overhead);
+}
+
+export const vmFrames: ProbeDefinition<FramesData> = {
+  id: 'vm.frames',
+  title: "A VM's own frames through its switch: loss both ways, its addresses, its largest packets",
+  description: `Counts, in the kernel, one VM's frames where they enter and leave its switch, whatever the switch is (a Linux bridge, Open vSwitch on the kernel or the userspace datapath): frames **to the VM** received on the switch's other \`ports\` for one of its \`macs\` (**entered**, unicast) against those its taps (\`devs\`) transmitted (**delivered**); frames **from the VM** its taps received from its MACs (**sent**: unicast, multicast and broadcast apart) against those the ports transmitted (**forwarded**). The differences are what the switch lost: \`lost.toVm\` = entered − delivered, \`lost.fromVm\` = unicast sent − unicast forwarded, whoever dropped them: a netfilter bridge rule, a full queue, an OpenFlow rule in OVS's userspace datapath that the kernel never sees. \`packets\` is what the VM was offered plus what it sent, the denominator for shares (\`lost.share\`).
+
+From the VM's own frames it also learns the **addresses the VM uses** (\`learnedAddresses\`: ARP senders, IPv4 and IPv6 sources, the targets of its duplicate address detection, each with where it was seen), needing no address on the host's bridge, no neighbour entry and no inventory; and the **largest packets** (L3 bytes) that entered the switch toward the VM and that left the VM (\`maxPacket\`), for an MTU check against the devices of its path (their MTUs are in \`scope\`).
+
+Both hooks are \`net:netif_receive_skb\` and \`net:net_dev_start_xmit\` (raw_tp with a cached minimal BTF, else tp_btf, else the classic tracepoints): every packet of the host runs one program, which compares the device's ifindex with the VM's taps and ports first and leaves. GSO packets count their segments; bytes are wire bytes. A frame from the VM that leaves by several ports (flooded while the switch did not know its destination, or through stacked devices such as a VLAN on a bond) counts once per MAC pair. The window closes in two steps: after \`duration\` entries stop counting, and deliveries of what entered before are still counted for \`grace\`; frames entering during the grace are remembered by fingerprint and their deliveries left out, so that traffic crossing the window's end is neither lost nor counted twice.
+
+Give \`devs\` (the VM's taps, as \`ip link\` in ebpfnet's namespace names them), \`macs\` (its guest MACs) and \`ports\` (the switch's other ports: uplinks and other VMs' taps; the bridge itself when the host has an address on it). With \`ports\` empty, every device of the namespace but the taps is a port (each frame's MACs are read then: more cost on a busy host).`,
+  normal: `A healthy switch loses nothing of a VM: \`lost.toVm\` and \`lost.fromVm\` are 0, entered equals delivered and unicast sent equals forwarded. Multicast and broadcast reach the VM from its neighbours (ARP, IPv6 neighbour discovery, MLD) and are counted apart. The learned addresses are the VM's IPv4 address, its IPv6 link-local and global addresses (a router or NAT VM sends others' too). The largest packets fit the smallest MTU on the path (1500 on a plain network; GSO packets are counted by their segments). Any loss is a warning; 1% or more of \`packets\` (and at least 10) is critical.`,
+  params: {
+    devs: { type: 'string[]', required: true, description: "The VM's taps (names in ebpfnet's network namespace), e.g. vnet3." },
+    macs: { type: 'string[]', required: true, description: "The VM's guest MACs, e.g. 52:54:00:12:34:56." },
+    ports: { type: 'string[]', default: [], description: "The other ports of the VM's bridge(s): uplinks and other VMs' taps (and the bridge itself when the host has an address on it). Empty: every device of ebpfnet's namespace but the taps." },
+    duration: { type: 'duration', default: '10s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
+    grace: { type: 'duration', default: `${DEFAULT_GRACE_MS}ms`, min: 0, max: 10_000, description: 'After the window, how long deliveries of frames that entered in it are still counted (frames slower through the switch count as lost).' },
+    vm: { type: 'string', description: "The VM's name, for the summary." },
+  },
+  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...Object.values(TRACEPOINTS).map((tp) => ({ kind: 'tracepoint' as const, name: tp })), { kind: 'binary', name: 'ip', package: 'iproute2' }],
+  overhead: 'low',
+  budget: FRAMES_BUDGET,
+  driver: 'native',
+  collect,
+  parse,
+};

@@ -1,0 +1,129 @@
+// Which frames are the VM's: its taps, its guest MACs and its switch's other ports, as given
+// by name and resolved against ebpfnet's namespace (`ip -j link show`), and the globals the
+// BPF programs take them as (bpf/vm-frames.h bounds each list).
+import type { GlobalValue } from '../../engine/native/globals.js';
+import type { Params, RawRecord } from '../../engine/probe/types.js';
+
+/** VMF_MAX_TAPS, VMF_MAX_PORTS, VMF_MAX_MACS of bpf/vm-frames.h. */
+export const MAX_TAPS = 8;
+export const MAX_PORTS = 64;
+export const MAX_MACS = 8;
+
+export interface ScopeDevice {
+  name: string;
+  ifindex: number;
+  mtu: number | null;
+}
+
+/** What the session watched (recorded with the attach). */
+export interface Scope {
+  /** The VM's name for summaries (the `vm` param), null when not given. */
+  vm: string | null;
+  devs: ScopeDevice[];
+  macs: string[];
+  /** The other ports; null: any device of the namespace but the taps. */
+  ports: ScopeDevice[] | null;
+  /** Inode of ebpfnet's network namespace, whose ifindexes these are. */
+  netnsInode: number;
+  /** Every device of that namespace, ifindex → name (names the ports of `ports: null`). */
+  devices: Record<string, string>;
+}
+
+interface Link {
+  ifindex: number;
+  ifname: string;
+  mtu?: number;
+  link_type?: string;
+}
+
+const MAC_RE = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
+
+function links(rec: RawRecord): Link[] {
+  if (rec.error !== undefined) throw new Error(`ip -j link show failed: ${rec.stderr.trim() || rec.error}`);
+  const list = JSON.parse(rec.stdout || '[]') as Array<Partial<Link>>;
+  return list.filter((l): l is Link => typeof l.ifindex === 'number' && typeof l.ifname === 'string');
+}
+
+function strings(v: unknown): string[] {
+  if (Array.isArray(v)) return v.map(String).map((s) => s.trim()).filter((s) => s !== '');
+  if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return [];
+}
+
+/** A guest MAC in the form the findings print (lower case, colons); throws with what to give instead. */
+export function macOf(raw: string): string {
+  const mac = raw.toLowerCase().replace(/-/g, ':');
+  if (!MAC_RE.test(mac)) throw new Error(`macs: ${JSON.stringify(raw)} is not a MAC address: give the VM's guest MACs as 52:54:00:12:34:56`);
+  if (parseInt(mac.slice(0, 2), 16) & 1) throw new Error(`macs: ${mac} is a multicast address: give the VM's own (unicast) guest MACs`);
+  return mac;
+}
+
+/** Resolves the params against the recorded devices and namespace; throws one line saying what to fix. */
+export function resolveScope(params: Params, linksRec: RawRecord, netnsRec: RawRecord): Scope {
+  const devNames = [...new Set(strings(params.devs))];
+  const portNames = [...new Set(strings(params.ports))];
+  const macs = [...new Set(strings(params.macs).map(macOf))];
+  if (devNames.length === 0) throw new Error("devs: give the VM's taps (e.g. devs=vnet3)");
+  if (macs.length === 0) throw new Error("macs: give the VM's guest MACs (e.g. macs=52:54:00:12:34:56)");
+  if (devNames.length > MAX_TAPS) throw new Error(`devs: at most ${MAX_TAPS} taps, got ${devNames.length}`);
+  if (portNames.length > MAX_PORTS) throw new Error(`ports: at most ${MAX_PORTS} ports, got ${portNames.length}: leave ports empty to watch every device but the taps`);
+  if (macs.length > MAX_MACS) throw new Error(`macs: at most ${MAX_MACS} MACs, got ${macs.length}`);
+  const both = portNames.filter((p) => devNames.includes(p));
+  if (both.length > 0) throw new Error(`${both.join(', ')}: in both devs and ports; a tap of the VM is not one of the other ports`);
+
+  const all = links(linksRec);
+  const byName = new Map(all.map((l) => [l.ifname, l]));
+  const resolve = (name: string, what: string): ScopeDevice => {
+    const l = byName.get(name);
+    if (!l) throw new Error(`${what}: no device ${name} in ebpfnet's network namespace (see \`ip link\`)`);
+    return { name, ifindex: l.ifindex, mtu: typeof l.mtu === 'number' ? l.mtu : null };
+  };
+  const devs = devNames.map((n) => resolve(n, 'devs'));
+  const ports = portNames.map((n) => resolve(n, 'ports'));
+  for (const d of devs) {
+    const type = byName.get(d.name)?.link_type;
+    if (type !== undefined && type !== 'ether') throw new Error(`devs: ${d.name} is not an Ethernet device (link/${type}): give the VM's taps`);
+  }
+  const inode = /net:\[(\d+)\]/.exec(netnsRec.stdout)?.[1];
+  if (inode === undefined) throw new Error(`cannot tell ebpfnet's network namespace from "${netnsRec.stdout.trim()}"`);
+  return {
+    vm: typeof params.vm === 'string' && params.vm !== '' ? params.vm : null,
+    devs,
+    macs,
+    ports: ports.length === 0 ? null : ports,
+    netnsInode: Number(inode),
+    devices: Object.fromEntries(all.map((l) => [String(l.ifindex), l.ifname])),
+  };
+}
+
+function u32Array(values: number[], size: number): Uint8Array {
+  const b = Buffer.alloc(size * 4);
+  values.forEach((v, i) => b.writeUInt32LE(v, i * 4));
+  return b;
+}
+
+/** The `const volatile` filters of bpf/vm-frames.bpf.c. */
+export function scopeGlobals(s: Scope): Record<string, GlobalValue> {
+  const macs = Buffer.alloc(MAX_MACS * 6);
+  s.macs.forEach((m, i) => Buffer.from(m.replace(/:/g, ''), 'hex').copy(macs, i * 6));
+  const ports = s.ports ?? [];
+  return {
+    tap_ifindex: u32Array(s.devs.map((d) => d.ifindex), MAX_TAPS),
+    n_taps: s.devs.length,
+    port_ifindex: u32Array(ports.map((d) => d.ifindex), MAX_PORTS),
+    n_ports: ports.length,
+    vm_macs: macs,
+    n_macs: s.macs.length,
+    targ_netns: s.netnsInode,
+  };
+}
+
+/** A device of the watched namespace by ifindex. */
+export function deviceName(s: Scope, ifindex: number): string {
+  return s.devices[String(ifindex)] ?? `if${ifindex}`;
+}
+
+/** How the VM is called in a summary. */
+export function vmLabel(s: Scope): string {
+  return s.vm ?? `the VM on ${s.devs.map((d) => d.name).join(', ')}`;
+}
