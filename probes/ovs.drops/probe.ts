@@ -692,7 +692,7 @@ function summarizeVm(d: OvsDropsData, requestedMs: number): string {
     parts.push(`${plural(d.anyTotal, 'packet')} dropped by flows or rules that can carry the VM's packets but name nothing of it: ${topOf(anyFlows, anyRules)}`);
   }
   const other = d.otherFlows.length + d.otherRules.length;
-  if (other > 0) parts.push(`${plural(other, 'dropping flow or rule')} of other addresses or MACs not counted`);
+  if (other > 0) parts.push(`${other} dropping megaflow(s) and rule(s) of other addresses or MACs not counted`);
   const ports = d.ports.filter((p) => !p.downInternal && p.rxDropped + p.txDropped > 0);
   if (ports.length > 0) parts.push(`port drops: ${ports.slice(0, 3).map((p) => `${p.port} rx ${p.rxDropped} tx ${p.txDropped}`).join(', ')}`);
   return parts.join('; ');
