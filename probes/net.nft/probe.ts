@@ -169,8 +169,11 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   // (terse, with handles) rather than chain by chain: a chain whose name is an nft keyword
   // (`fwd`, for one) cannot be named on nft's command line.
   await io.exec('nft-text', inNetns(netns, ['nft', '-a', '-t', 'list', 'ruleset']), { timeoutMs: TIMEOUT_MS, allowFailure: true });
-  // The bridges the VM's taps are ports of: a bridge rule naming another bridge is not the VM's.
-  if (vmIdentityOf(params).devs.length > 0) await io.exec('links', inNetns(netns, ['ip', '-j', 'link', 'show']), { timeoutMs: TIMEOUT_MS, allowFailure: true });
+  const vm = vmIdentityOf(params);
+  // Scoped to a VM: the named sets' elements (the terse listings leave them out), and the
+  // bridges the VM's taps are ports of (a bridge rule naming another bridge is not the VM's).
+  if (hasVmIdentity(vm)) await io.exec('nft-sets', inNetns(netns, ['nft', '-j', 'list', 'sets']), { timeoutMs: TIMEOUT_MS, allowFailure: true });
+  if (vm.devs.length > 0) await io.exec('links', inNetns(netns, ['ip', '-j', 'link', 'show']), { timeoutMs: TIMEOUT_MS, allowFailure: true });
 }
 
 /** The VM of the params, with the bridges its devices are ports of (from the `links` record); null when none is given. */
@@ -706,6 +709,10 @@ function parse(records: RawRecord[], params: Params): ProbeResult<NftData> {
   };
 
   const vm = vmOf(params, byName.get('links'));
+  const setsRec = byName.get('nft-sets');
+  if (vm && setsRec?.error === undefined && setsRec?.exitCode === 0) {
+    for (const [k, v] of parseRuleset(setsRec.stdout).sets) end.sets.set(k, v);
+  } else if (vm) notes.push(`the named sets' elements were not read (${setsRec?.error ?? 'no record'}): rules matching a named set say nothing of the VM`);
   const ipt = iptablesView(byName, cumulative, end, dev, vm);
   const scopeOfRule = ruleScopes(end, endFacts, ipt.textOf, vm);
   const chainScope = (c: Chain) => scopeOfRule.chains.get(chainKey(c)) ?? 'any';

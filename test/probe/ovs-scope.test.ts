@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runProbe } from '../../engine/probe/runtime.js';
-import type { Finding, Params, ProbeDefinition } from '../../engine/probe/types.js';
+import { readEvidence } from '../../engine/probe/evidence.js';
+import type { Finding, Params, ProbeDefinition, ProbeResult } from '../../engine/probe/types.js';
 import { ovsDrops, type OvsDropsData } from '../../probes/ovs.drops/probe.js';
 import { ovsMegaflow, type OvsMegaflowData } from '../../probes/ovs.megaflow/probe.js';
 import { canRunOvs, createOvsBridge, deleteMegaflowsFrom, startOvs, type OvsBridge, type OvsDaemons } from '../lab/ovs.js';
@@ -189,6 +190,13 @@ describe('ovs.drops and ovs.megaflow scoped to one VM on a shared OVS bridge', (
       assert.equal(plain.total, TO_A);
       assert.deepEqual(plain.droppingFlows.map((f) => [f.key, f.scope]), [[flow.key, 'any']]);
       assert.deepEqual([plain.vmTotal, plain.vmFlows, plain.otherFlows], [0, [], []]);
+      // And filtered the old way (the peer's port, A's address, UDP): the flow, from megaflows only; TCP: nothing.
+      const filtered = { dev: peer.hostDev, dst_ip: aAddr, protocol: 'udp', duration: '2s' };
+      const old = (await replay(A.f, A.bundle, filtered)).data as OvsDropsData;
+      assert.deepEqual([old.total, old.totalSource, old.droppingFlows.map((f) => f.key)], [TO_A, 'megaflows', [flow.key]]);
+      const records = (await readEvidence(A.bundle.dir('live'))).records;
+      const tcp = ovsDrops.parse(records, { ...filtered, protocol: 'tcp', duration: 2000, traces: 5, top: 10, kernel: true }) as ProbeResult<OvsDropsData>;
+      assert.deepEqual([tcp.data.total, tcp.data.droppingFlows], [0, []]);
 
       // Scoped to B: the same rule and megaflow are another's, never counted.
       const B = await dropsWindow(t, vmParams(b), 9999, family, needle);
