@@ -6,7 +6,6 @@
 // On the kernel datapath (openvswitch.ko loaded) it also counts drops in the kernel with
 // bpf/ovs.bpf.c (kernel.ts). Everything is read through ProbeIO, so a replay gives the same finding.
 import { formatMs } from '../../engine/duration.js';
-import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { parseKernel, startKernelSession, type KernelDropsData } from './kernel.js';
 import type { KprobeSession } from '../kprobe-session.js';
@@ -205,9 +204,13 @@ function resolveScope(dps: DpifDatapath[], params: Params): Scope {
   const bridges = dev ? [dev.bridge] : bridge !== null ? [bridge] : allBridges;
   const datapaths = dps.filter((d) => d.bridges.some((b) => bridges.includes(b.name)) || (bridge === null && dev === null));
   const protocol = str(params.protocol) ?? 'any';
-  for (const ip of [str(params.src_ip), str(params.dst_ip)]) {
-    if (ip !== undefined && (parseAddr(ip)?.family ?? 'mac') === 'mac') throw new Error(`${ip}: not an IPv4 or IPv6 address`);
-  }
+  const families = [str(params.src_ip), str(params.dst_ip)].flatMap((ip) => {
+    if (ip === undefined) return [];
+    const f = parseAddr(ip)?.family;
+    if (f === undefined || f === 'mac') throw new Error(`${ip}: not an IPv4 or IPv6 address`);
+    return [f];
+  });
+  if (new Set(families).size > 1) throw new Error(`src_ip ${str(params.src_ip)} and dst_ip ${str(params.dst_ip)} are of two families: give two IPv4 or two IPv6 addresses`);
   const id = vmIdentityOf(params);
   return {
     bridge,
@@ -288,9 +291,12 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   await Promise.all(flows.map((f, i) => io.exec(`trace-${i}`, appctl('ofproto/trace', f.dpName, f.rawKey), { ...EXEC, allowFailure: true })));
 }
 
-/** An address filter for the kernel programs: IPv4 only (an IPv6 filter leaves the kernel counts unfiltered by address: parse says so). */
+/** An address filter for the kernel programs: 4 bytes for IPv4, 16 for IPv6, network order. */
 function kernelAddr(ip: string | undefined): Uint8Array | null {
-  return ip !== undefined && parseAddr(ip)?.family === 4 ? ipv4Bytes(ip) : null;
+  const a = ip === undefined ? null : parseAddr(ip);
+  if (!a || a.family === 'mac') return null;
+  const n = a.family === 4 ? 4 : 16;
+  return Uint8Array.from({ length: n }, (_, i) => Number((a.value >> BigInt((n - 1 - i) * 8)) & 0xffn));
 }
 
 /** Interface rows by name (which internal ports are down), and the MAC each VM port carries (external_ids:attached-mac). */
@@ -576,9 +582,6 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsDropsData> 
   const coverageDrops = Object.values(byCause).reduce((n, v) => n + v, 0);
   const kernel = parseKernel(records);
   if (kernel && kernel.failed.length > 0) notes.push(`kernel datapath programs not attached: ${kernel.failed.join('; ')}`);
-  if (kernel && [scope.srcIp, scope.dstIp].some((ip) => ip !== undefined && parseAddr(ip)?.family === 6)) {
-    notes.push('the kernel datapath programs filter IPv4 addresses only: their counts are not filtered by the IPv6 address');
-  }
 
   // The total: the largest view that applies to the scope.
   const views: Array<[OvsDropsData['totalSource'], number]> = [['megaflows', flowDrops]];
@@ -844,8 +847,8 @@ Replaces the seed's \`ovs/ovs-kernel-module-drop-monitor.py\` (PROBES.md row 30)
       cliOption: 'dev',
     },
     duration: { type: 'duration', default: '5s', min: 500, description: 'How long to watch (OVS flushes its drop counters about once a second: give it 2s or more).', cliOption: 'duration' },
-    src_ip: { type: 'ip', description: 'Only megaflows that can carry IPv4 or IPv6 packets from this address (the kernel-datapath programs filter IPv4 only).', cliOption: 'src-ip' },
-    dst_ip: { type: 'ip', description: 'Only megaflows that can carry IPv4 or IPv6 packets to this address (the kernel-datapath programs filter IPv4 only).', cliOption: 'dst-ip' },
+    src_ip: { type: 'ip', description: 'Only megaflows that can carry IPv4 or IPv6 packets from this address.', cliOption: 'src-ip' },
+    dst_ip: { type: 'ip', description: 'Only megaflows that can carry IPv4 or IPv6 packets to this address.', cliOption: 'dst-ip' },
     protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only megaflows that can carry this IP protocol.' },
     ...vmScopeParams({
       macs: 'a dropping megaflow or rule matching one of them (eth_src, eth_dst, ARP) is the VM\'s; with vm_ips, every flow and rule of the bridge is labelled by scope instead of keeping only the port\'s.',
