@@ -95,19 +95,18 @@ static __always_inline __u32 skb_ifindex(struct sk_buff *skb)
 	return dev ? BPF_CORE_READ(dev, ifindex) : BPF_CORE_READ(skb, skb_iif);
 }
 
-/* An IPv6 address filter: all-zero matches any address. */
+/* An IPv6 address filter: all-zero matches any address. Bitwise, without a branch per byte
+ * (branches would multiply the verifier's states). */
 static __always_inline bool addr6_matches(const struct in6_addr *a, const volatile __u8 *want)
 {
-	bool any = true, same = true;
+	__u8 set = 0, diff = 0;
 
 #pragma unroll
 	for (int i = 0; i < 16; i++) {
-		if (want[i])
-			any = false;
-		if (a->in6_u.u6_addr8[i] != want[i])
-			same = false;
+		set |= want[i];
+		diff |= a->in6_u.u6_addr8[i] ^ want[i];
 	}
-	return any || same;
+	return !set || !diff;
 }
 
 /* The IPv6 filters against the header after the Ethernet one (the next header is the protocol: no extension headers are walked). */
