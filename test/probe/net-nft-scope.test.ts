@@ -198,6 +198,42 @@ describe('net.nft scoped to one VM on a shared Linux bridge', () => {
       'per_port counter drop': ['any', M.perPort],
     });
   });
+
+  it('iptables-nft rules: -s by the nft match, --mac-source by the iptables text (nft -j cannot show it)', async (t) => {
+    const h = { ns: lan.ns, ip: lan.bridgeIp, mac: lan.bridgeMac };
+    await pinNeighbours(h, a, { a: 'br0' });
+    await pinNeighbours(h, b, { a: 'br0' });
+    await lan.inNs(['iptables', '-A', 'INPUT', '-s', a.ip, '-p', 'udp', '--dport', '9', '-j', 'DROP']);
+    await lan.inNs(['iptables', '-A', 'INPUT', '-m', 'mac', '--mac-source', b.mac, '-p', 'udp', '--dport', '9', '-j', 'DROP']);
+    t.after(() => lan.inNs(['iptables', '-F', 'INPUT']).catch(() => undefined));
+    const saved = async () => (await lan.inNs(['iptables-save', '-c'])).stdout;
+    const count = (text: string, needle: string) => Number(new RegExp(`^\\[(\\d+):\\d+\\] .*${needle}`, 'm').exec(text)?.[1] ?? NaN);
+    const before = await saved();
+    const M = { a: 7, b: 4 };
+    const bundle = await tempBundle(t, 'ebpfnet-nft-ipt-');
+    const params: Params = { netns: lan.ns, duration: '500ms', ...vm(a, 'p2') };
+    const def = withTrafficInWindow(netNft, async () => {
+      await sendUdpFrom(a.ns, { to: h.ip, port: 9, count: M.a });
+      await sendUdpFrom(b.ns, { to: h.ip, port: 9, count: M.b });
+    });
+    const f = await runProbe(def as ProbeDefinition, { step: 's', alias: 'nft', probe: netNft.id, params }, bundle.opts('live'));
+    assert.equal(f.status, 'ok', f.reason);
+    const after = await saved();
+    assert.equal(count(after, `-s ${a.ip}`) - count(before, `-s ${a.ip}`), M.a);
+    assert.equal(count(after, b.mac) - count(before, b.mac), M.b);
+    const row = (d: NftData['droppers'][number]) => [d.iptables, d.scope, d.packets];
+    const ruleA = `-A INPUT -s ${a.ip}/32 -p udp -m udp --dport 9 -j DROP`;
+    const ruleB = `-A INPUT -p udp -m mac --mac-source ${b.mac.toUpperCase()} -m udp --dport 9 -j DROP`;
+    const da = f.data as NftData;
+    t.diagnostic(`${f.summary} | ${JSON.stringify(da.droppers.map(row))}`);
+    const norm = (rows: unknown[][]) => rows.map(([text, ...rest]) => [String(text).toUpperCase(), ...rest]);
+    assert.deepEqual(norm(da.droppers.filter((d) => d.table === 'filter').map(row)), norm([[ruleA, 'vm', M.a]]));
+    assert.deepEqual(norm(da.otherDroppers.filter((d) => d.table === 'filter').map(row)), norm([[ruleB, 'other', M.b]]));
+    const fb = await runProbe(netNft, { step: 's', alias: 'nft', probe: netNft.id, params: { ...params, ...vm(b, 'p3') } }, bundle.opts('b', { replayFrom: bundle.dir('live') }));
+    const db = fb.data as NftData;
+    assert.deepEqual(norm(db.droppers.filter((d) => d.table === 'filter').map(row)), norm([[ruleB, 'vm', M.b]]));
+    assert.deepEqual(norm(db.otherDroppers.filter((d) => d.table === 'filter').map(row)), norm([[ruleA, 'other', M.a]]));
+  });
 });
 
 describe('net.nft scope classifier (matches this kernel cannot load, and iptables text, as written here)', () => {

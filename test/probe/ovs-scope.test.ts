@@ -11,9 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { runProbe } from '../../engine/probe/runtime.js';
 import { readEvidence } from '../../engine/probe/evidence.js';
 import type { Finding, Params, ProbeDefinition, ProbeResult } from '../../engine/probe/types.js';
-import { LiveIO } from '../../engine/probe/live-io.js';
-import { OVS_PROGRAMS, openOvsObject, parseKernel, startKernelSession } from '../../probes/ovs.drops/kernel.js';
-import { OVS_DROPS_BUDGET, ovsDrops, type OvsDropsData } from '../../probes/ovs.drops/probe.js';
+import { OVS_PROGRAMS, openOvsObject } from '../../probes/ovs.drops/kernel.js';
+import { ovsDrops, type OvsDropsData } from '../../probes/ovs.drops/probe.js';
 import { ovsMegaflow, type OvsMegaflowData } from '../../probes/ovs.megaflow/probe.js';
 import { canRunOvs, createOvsBridge, deleteMegaflowsFrom, startOvs, type OvsBridge, type OvsDaemons } from '../lab/ovs.js';
 import { newLabName, sweepLabLeftovers } from '../lab/names.js';
@@ -219,7 +218,7 @@ describe('ovs.drops and ovs.megaflow scoped to one VM on a shared OVS bridge', (
 });
 
 describe('ovs.drops kernel-datapath programs with an IPv6 address filter', () => {
-  it('pass the verifier, and a session with the filter attaches what this kernel has', async (t) => {
+  it('pass the verifier (the 16-byte address globals set, the filter compiled in)', () => {
     assert.equal(process.geteuid?.(), 0, 'needs root');
     const fd00 = Uint8Array.from([0xfd, 0, ...Array<number>(13).fill(0), 2]);
     const obj = openOvsObject({ ifindex: 0, saddr: null, daddr: fd00, proto: 17 });
@@ -229,17 +228,5 @@ describe('ovs.drops kernel-datapath programs with an IPv6 address filter', () =>
     } finally {
       obj.close();
     }
-    const io = new LiveIO(new AbortController().signal, OVS_DROPS_BUDGET);
-    const session = await startKernelSession(io, { ifindex: 0, saddr: null, daddr: fd00, proto: 17 });
-    try {
-      await session.windowIO.sleep(200);
-      await session.finish();
-    } finally {
-      session.close();
-    }
-    await io.settled();
-    const k = parseKernel(io.records());
-    t.diagnostic(JSON.stringify({ attached: k?.attached, failed: k?.failed }));
-    assert.ok(k?.attached.includes('tp_btf kfree_skb'), k?.attached.join(', '));
   });
 });
