@@ -678,7 +678,7 @@ function plural(n: number, word: string): string {
 
 /** Scoped to a VM: its drops first, then those that may be its, and what another's rules dropped. */
 function summarizeVm(d: OvsDropsData, requestedMs: number): string {
-  const who = [d.scope.dev ? `port ${d.scope.dev}` : '', ...d.scope.vmMacs, ...d.scope.vmIps].filter(Boolean).join(', ');
+  const who = identityText({ macs: d.scope.vmMacs, ips: d.scope.vmIps, devs: [], bridges: [] }, d.scope.dev ? [`port ${d.scope.dev}`] : []);
   const when = `in ${formatMs(requestedMs)}`;
   const topOf = (flows: OvsDroppingFlow[], rules: OvsMatchedDropRule[]) => {
     const f = flows[0];

@@ -29,7 +29,7 @@ import {
   type OvsVm,
   type PortRef,
 } from '../ovs.drops/ovs.js';
-import { hasVmIdentity, vmIdentityOf, vmScopeParams, type VmScope } from '../vm-scope.js';
+import { hasVmIdentity, identityText, vmIdentityOf, vmScopeParams, type VmScope } from '../vm-scope.js';
 
 const EXEC = { timeoutMs: COMMAND_TIMEOUT_MS };
 
@@ -470,7 +470,7 @@ function assess(d: OvsMegaflowData): string[] {
     );
   }
   if (d.vm) {
-    const who = [...d.vm.macs, ...d.vm.ips].join(', ');
+    const who = identityText({ macs: d.vm.macs, ips: d.vm.ips, devs: [], bridges: [] });
     out.push(
       `VM (${who}): ${d.vm.hits} packets hit its ${d.vm.megaflows} megaflow(s) (from its port, or to its MAC or addresses) and ${d.vm.misses} were installed in the window: hit rate ${pct(d.vm.hitRate)}${d.vm.dropped > 0 ? `; ${d.vm.dropped} of its packets went to dropping megaflows` : ''}. ${d.vm.anyMegaflows} other megaflow(s) (${d.vm.anyPackets} packets) can carry its packets without naming it (a port or protocol match, a flood).`,
     );
