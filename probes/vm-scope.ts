@@ -33,7 +33,7 @@ export interface VmIdentity {
 export function vmScopeParams(what: { macs?: string; ips?: string; devs?: string }): Record<string, ParamSpec> {
   const out: Record<string, ParamSpec> = {};
   if (what.macs) out.vm_macs = { type: 'string[]', description: `The VM's MAC addresses: ${what.macs}` };
-  if (what.ips) out.vm_ips = { type: 'string[]', description: `The VM's IPv4 and IPv6 addresses: ${what.ips}` };
+  if (what.ips) out.vm_ips = { type: 'string[]', description: `The VM's IPv4 and IPv6 addresses (a prefix length is ignored): ${what.ips}` };
   if (what.devs) out.vm_devs = { type: 'string[]', description: `The VM's devices on the host (its taps): ${what.devs}` };
   return out;
 }
@@ -54,8 +54,9 @@ export function vmIdentityOf(params: Params): VmIdentity {
     return macText(p.value);
   });
   const ips = listParam(params, 'vm_ips').map((ip) => {
-    const p = parseAddr(ip);
-    if (!p || p.family === 'mac') throw new Error(`vm_ips: "${ip}" is not an IPv4 or IPv6 address (give addresses without a prefix length)`);
+    // `10.0.0.2/24` as `ip addr` and libvirt's domifaddr print it: the address is the VM's.
+    const p = parseAddr(ip.replace(/\/\d{1,3}$/, ''));
+    if (!p || p.family === 'mac') throw new Error(`vm_ips: "${ip}" is not an IPv4 or IPv6 address (give each like 10.0.0.2 or fd00::2)`);
     return addrText(p);
   });
   return { macs: [...new Set(macs)], ips: [...new Set(ips)], devs: [...new Set(listParam(params, 'vm_devs'))], bridges: [] };

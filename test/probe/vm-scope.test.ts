@@ -18,7 +18,8 @@ describe('vm-scope: addresses', () => {
     assert.ok(sameAddr('fe80::1%eth0', 'FE80:0:0::1'));
     assert.equal(parseAddr('10.0.0.256'), null);
     assert.equal(parseAddr('52:54:00:aa:00'), null);
-    assert.throws(() => vmIdentityOf({ vm_ips: ['10.0.0.0/24'] }), /^Error: vm_ips: "10\.0\.0\.0\/24" is not an IPv4 or IPv6 address \(give addresses without a prefix length\)$/);
+    assert.deepEqual(vmIdentityOf({ vm_ips: '10.0.0.2/24, fd00::2/64' }).ips, ['10.0.0.2', 'fd00::2'], 'as ip addr and domifaddr print them');
+    assert.throws(() => vmIdentityOf({ vm_ips: ['10.0.0.2', 'web-1'] }), /^Error: vm_ips: "web-1" is not an IPv4 or IPv6 address \(give each like 10\.0\.0\.2 or fd00::2\)$/);
     assert.throws(() => vmIdentityOf({ vm_macs: 'zz' }), /^Error: vm_macs: "zz" is not a MAC address/);
   });
 
