@@ -21,6 +21,7 @@
 #include "ovs.h"
 
 #define ETH_P_IP_ 0x0800
+#define ETH_P_IPV6_ 0x86DD
 #define ETH_HLEN_ 14
 /* include/net/dropreason.h: a reason's subsystem is in its upper 16 bits. */
 #define DROP_REASON_SUBSYS_SHIFT 16
@@ -30,6 +31,10 @@ const volatile __u32 targ_ifindex = 0;
 const volatile __u32 targ_saddr = 0;
 const volatile __u32 targ_daddr = 0;
 const volatile __u8 targ_proto = 0;
+/* IPv6 address filters (all-zero = any); with either set, only IPv6 packets match. */
+const volatile __u8 targ_saddr6[16] = {};
+const volatile __u8 targ_daddr6[16] = {};
+const volatile bool targ_ipv6 = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -90,7 +95,33 @@ static __always_inline __u32 skb_ifindex(struct sk_buff *skb)
 	return dev ? BPF_CORE_READ(dev, ifindex) : BPF_CORE_READ(skb, skb_iif);
 }
 
-/* The IPv4 filters, read from the Ethernet header on: OVS sees whole frames. */
+/* An IPv6 address filter: all-zero matches any address. Bitwise, without a branch per byte
+ * (branches would multiply the verifier's states). */
+static __always_inline bool addr6_matches(const struct in6_addr *a, const volatile __u8 *want)
+{
+	__u8 set = 0, diff = 0;
+
+#pragma unroll
+	for (int i = 0; i < 16; i++) {
+		set |= want[i];
+		diff |= a->in6_u.u6_addr8[i] ^ want[i];
+	}
+	return !set || !diff;
+}
+
+/* The IPv6 filters against the header after the Ethernet one (the next header is the protocol: no extension headers are walked). */
+static __always_inline bool ipv6_match(unsigned char *l3)
+{
+	struct ipv6hdr ip6;
+
+	if (bpf_probe_read_kernel(&ip6, sizeof(ip6), l3) || ip6.version != 6)
+		return false;
+	if (targ_proto && ip6.nexthdr != targ_proto)
+		return false;
+	return addr6_matches(&ip6.saddr, targ_saddr6) && addr6_matches(&ip6.daddr, targ_daddr6);
+}
+
+/* The address and protocol filters, read from the Ethernet header on: OVS sees whole frames. */
 static __always_inline bool ipv4_match(struct sk_buff *skb)
 {
 	struct ethhdr eth;
@@ -98,7 +129,7 @@ static __always_inline bool ipv4_match(struct sk_buff *skb)
 	unsigned char *head;
 	__u16 mac;
 
-	if (!targ_saddr && !targ_daddr && !targ_proto)
+	if (!targ_saddr && !targ_daddr && !targ_proto && !targ_ipv6)
 		return true;
 	head = BPF_CORE_READ(skb, head);
 	mac = BPF_CORE_READ(skb, mac_header);
@@ -106,6 +137,8 @@ static __always_inline bool ipv4_match(struct sk_buff *skb)
 		return false;
 	if (bpf_probe_read_kernel(&eth, sizeof(eth), head + mac))
 		return false;
+	if (targ_ipv6)
+		return eth.h_proto == bpf_htons(ETH_P_IPV6_) && ipv6_match(head + mac + ETH_HLEN_);
 	if (eth.h_proto != bpf_htons(ETH_P_IP_))
 		return false;
 	if (bpf_probe_read_kernel(&ip, sizeof(ip), head + mac + ETH_HLEN_))

@@ -8,6 +8,7 @@ import { readdir, readFile, readlink } from 'node:fs/promises';
 import { findBinary, installHint } from '../../engine/host/binaries.js';
 import { inNetns } from '../../engine/probe/netns.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
+import { parseAddr, sameAddr } from '../vm-scope.js';
 
 /** Timestamps, the layer-3 protocol and the entry's id on every line (`conntrack -E -o ...`). */
 const OUTPUT = 'timestamp,extended,id';
@@ -37,6 +38,8 @@ export interface ConntrackEvent {
   flags: string[];
   /** The entry's id (the same over its NEW, UPDATEs and DESTROY). */
   id: string | null;
+  /** The reply direction's addresses, when they are not the original's swapped (NAT). */
+  reply?: { src: string; dst: string };
 }
 
 interface ListenCapture {
@@ -137,6 +140,7 @@ export function parseEventLine(line: string): ConntrackEvent | null {
   const tokens = m[5]!.split(/\s+/);
   let state: string | null = null;
   const orig = new Map<string, string>();
+  const reply = new Map<string, string>();
   const flags: string[] = [];
   let srcSeen = 0;
   let id: string | null = null;
@@ -156,8 +160,13 @@ export function parseEventLine(line: string): ConntrackEvent | null {
     if (key === 'src') srcSeen++;
     if (key === 'id' && i === tokens.length - 1) id = value;
     else if (srcSeen === 1 && !orig.has(key)) orig.set(key, value);
+    else if (srcSeen === 2 && !reply.has(key)) reply.set(key, value);
   });
   const port = (k: string) => (orig.has(k) ? Number(orig.get(k)) : null);
+  const src = orig.get('src') ?? '';
+  const dst = orig.get('dst') ?? '';
+  const [rSrc, rDst] = [reply.get('src'), reply.get('dst')];
+  const natted = rSrc !== undefined && rDst !== undefined && !(sameAddr(rSrc, dst) && sameAddr(rDst, src));
   return {
     at: Number(m[1]),
     type: m[2] as EventType,
@@ -170,6 +179,7 @@ export function parseEventLine(line: string): ConntrackEvent | null {
     dport: port('dport'),
     flags,
     id,
+    ...(natted ? { reply: { src: rSrc, dst: rDst } } : {}),
   };
 }
 
@@ -214,12 +224,22 @@ export interface EventFilters {
   proto?: string;
   srcPort?: number;
   dstPort?: number;
+  /** A VM's addresses: only connections whose original or reply tuple has one of them. */
+  vmIps?: string[];
+}
+
+/** Whether the connection has one of the VM's addresses, in either direction (a NATed reply included). */
+function isVmConnection(e: ConntrackEvent, vmIps: string[]): boolean {
+  const mine = vmIps.map(parseAddr);
+  const addrs = [e.src, e.dst, e.reply?.src, e.reply?.dst].filter((a): a is string => a !== undefined).map(parseAddr);
+  return addrs.some((a) => a !== null && mine.some((m) => m !== null && m.family === a.family && m.value === a.value));
 }
 
 export function eventMatches(e: ConntrackEvent, f: EventFilters): boolean {
   return (
-    (f.srcIp === undefined || e.src === f.srcIp) &&
-    (f.dstIp === undefined || e.dst === f.dstIp) &&
+    (f.vmIps === undefined || f.vmIps.length === 0 || isVmConnection(e, f.vmIps)) &&
+    (f.srcIp === undefined || sameAddr(e.src, f.srcIp)) &&
+    (f.dstIp === undefined || sameAddr(e.dst, f.dstIp)) &&
     (f.proto === undefined || e.proto === f.proto) &&
     (f.srcPort === undefined || e.sport === f.srcPort) &&
     (f.dstPort === undefined || e.dport === f.dstPort)

@@ -14,6 +14,7 @@ import { PROTOCOLS } from '../ovs.drops/ovs.js';
 import { collectDrops, DROPS_BUDGET, parseDrops } from '../drops.kernel/probe.js';
 import { EVENT_TYPES, listenEvents, recordedEvents, summariseEvents, type ConntrackEventsData, type EventFilters } from './events.js';
 import { NETFILTER_CT_PROGRAMS, parseConntrackKprobes, startConntrackKprobes, VERDICTS, type CtKernelData } from './kernel.js';
+import { parseAddr, vmIdentityOf, vmScopeParams } from '../vm-scope.js';
 
 const STAT = '/proc/net/stat/nf_conntrack';
 const COUNT = '/proc/sys/net/netfilter/nf_conntrack_count';
@@ -52,6 +53,8 @@ export interface ConntrackData {
   dropReasons: { total: number; byReason: Record<string, number> } | null;
   /** nf_conntrack_in verdicts and confirmation failures from kprobes (null: not run); `attachable` false where kprobes do not attach. */
   kprobes: CtKernelData | null;
+  /** The VM's addresses the events are scoped to (vm_ips), null when none is given. */
+  vmIps: string[] | null;
   notes: string[];
 }
 
@@ -67,13 +70,23 @@ const MEANING: Record<string, string> = {
   invalid: 'packets conntrack could not classify (out-of-window TCP, bad ICMP errors); dropped by `ct state invalid drop` rules',
 };
 
+/** An address filter the BPF programs (drops.kernel's, kernel.ts') can apply: they filter IPv4 only. */
+function ipv4Filter(ip: unknown): string | undefined {
+  return typeof ip === 'string' && parseAddr(ip)?.family === 4 ? ip : undefined;
+}
+
+/** The IPv6 filters the BPF counts leave out (their counts are then not filtered by address). */
+function ipv6Filters(params: Params): string[] {
+  return [params.src_ip, params.dst_ip].filter((ip): ip is string => typeof ip === 'string' && parseAddr(ip)?.family === 6);
+}
+
 /** drops.kernel's params for the namespace's netfilter drops (every group kept, no stacks). */
 function dropsParams(params: Params): Params {
   return {
     duration: params.duration as number,
     ...(netnsOf(params) !== undefined ? { netns: netnsOf(params) } : {}),
-    src_ip: (params.src_ip as string | undefined) ?? '',
-    dst_ip: (params.dst_ip as string | undefined) ?? '',
+    src_ip: ipv4Filter(params.src_ip) ?? '',
+    dst_ip: ipv4Filter(params.dst_ip) ?? '',
     protocol: (params.protocol as string | undefined) ?? 'any',
     port: 0,
     stacks: false,
@@ -89,10 +102,12 @@ function eventFilters(params: Params): EventFilters {
     ...(proto && proto !== 'any' ? { proto } : {}),
     ...(params.src_port ? { srcPort: params.src_port as number } : {}),
     ...(params.dst_port ? { dstPort: params.dst_port as number } : {}),
+    ...(vmIdentityOf(params).ips.length > 0 ? { vmIps: vmIdentityOf(params).ips } : {}),
   };
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
+  vmIdentityOf(params); // a bad vm_ips entry fails before anything runs
   const netns = netnsOf(params);
   const durationMs = params.duration as number;
   const start = await readFilesIn(io, 'conntrack-start', netns, PATHS);
@@ -119,8 +134,8 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
 
 function kprobeFilters(params: Params) {
   return {
-    ...(params.src_ip ? { saddr: params.src_ip as string } : {}),
-    ...(params.dst_ip ? { daddr: params.dst_ip as string } : {}),
+    ...(ipv4Filter(params.src_ip) ? { saddr: params.src_ip as string } : {}),
+    ...(ipv4Filter(params.dst_ip) ? { daddr: params.dst_ip as string } : {}),
     proto: PROTOCOLS[(params.protocol as string | undefined) ?? 'any'] ?? 0,
   };
 }
@@ -207,6 +222,10 @@ function parse(records: RawRecord[], params: Params): ProbeResult<ConntrackData>
   if (events?.error) notes.push(`no conntrack events: ${events.error}`);
   if (events && events.overflows > 0) notes.push(`the event listener overflowed ${events.overflows} time(s): the event counts miss some`);
   const kprobes = parseConntrackKprobes(records, KPROBES_PREFIX);
+  const v6 = ipv6Filters(params);
+  if (v6.length > 0) notes.push(`the netfilter drop reasons and kprobe verdicts filter IPv4 addresses only: they are not filtered by ${v6.join(', ')} (the events are)`);
+  const vmIps = vmIdentityOf(params).ips;
+  if (vmIps.length > 0) notes.push(`the statistics, drop reasons and kprobe verdicts are the whole tracker's; the events are the VM's (${vmIps.join(', ')})`);
   if (kprobes && !kprobes.attachable) notes.push(`nf_conntrack_in verdicts not counted: ${kprobes.failed.length} of ${kprobes.failed.length + kprobes.attached.length} kprobe programs did not attach (${kprobes.failed[0]})`);
   const losses = LOSS_STATS.filter((s) => (stats[s] ?? 0) > 0)
     .map((s) => ({ stat: s, delta: stats[s]!, meaning: MEANING[s]! }))
@@ -227,13 +246,14 @@ function parse(records: RawRecord[], params: Params): ProbeResult<ConntrackData>
     events,
     dropReasons: dropReasonsOf(records, params),
     kprobes,
+    vmIps: vmIps.length > 0 ? vmIps : null,
     notes,
   };
   const when = cumulative ? 'since boot' : `in ${formatMs(data.durationMs)}`;
   const fill = max > 0 ? `${count} of ${max} entries (${fillPct}%)` : `${count} entries (no limit)`;
   const lossText = losses.length === 0 ? `no conntrack drops ${when}` : `${losses.map((l) => `${l.stat} +${l.delta}`).join(', ')} ${when}`;
   const severity = (stats.drop ?? 0) > 0 || (stats.insert_failed ?? 0) > 0 ? 'critical' : losses.length > 0 || full ? 'warning' : 'info';
-  const eventText = events?.listened ? `; events NEW ${events.byType.NEW}, UPDATE ${events.byType.UPDATE}, DESTROY ${events.byType.DESTROY}${events.destroyedEarly > 0 ? ` (${events.destroyedEarly} destroyed unassured)` : ''}` : '';
+  const eventText = events?.listened ? `; ${vmIps.length > 0 ? "the VM's " : ''}events NEW ${events.byType.NEW}, UPDATE ${events.byType.UPDATE}, DESTROY ${events.byType.DESTROY}${events.destroyedEarly > 0 ? ` (${events.destroyedEarly} destroyed unassured)` : ''}` : '';
   return {
     data,
     summary: loaded ? `${lossText}${eventText}; table ${fill}${full ? ', full' : ''}` : notes[0]!,
@@ -301,8 +321,8 @@ export const netConntrack: ProbeDefinition<ConntrackData> = {
 
 A **full table** drops the first packet of every new connection: the kernel frees it with \`NETFILTER_DROP\` at the conntrack hook (\`nf_hook_slow\`), no nftables rule counter moves, and \`drop\` rises here (\`early_drop\` rises when an unassured entry could be evicted instead). \`insert_failed\` counts entries that clashed at confirmation (often parallel UDP/DNS from one socket); \`invalid\` counts packets conntrack could not classify, which \`ct state invalid drop\` rules then drop. \`netns\` reads another network namespace's tracker (\`ip netns exec\`, or \`nsenter\` for a path); the table limit is global on Linux. \`duration: 0\` reads once: totals since boot.
 
-Over a window it also records the tracker's **events** from netlink (\`conntrack -E\` of conntrack-tools, run inside the namespace): NEW, UPDATE and DESTROY by protocol and by TCP state, the entries with the most events, and the entries **destroyed before they were assured** (no answer, a reset, evicted by \`early_drop\`). The filters (\`src_ip\`, \`dst_ip\`, \`protocol\`, \`src_port\`, \`dst_port\`) select events by their original direction. It counts the packets the kernel freed with a netfilter drop reason (\`NETFILTER_DROP\`, from skb:kfree_skb, drops.kernel's programs) in the namespace, and, where kprobes attach, what \`nf_conntrack_in\` decided for each packet (tracked as new/established/related, invalid, dropped, untracked) and the entries \`__nf_conntrack_confirm\` could not insert; on a kernel without kprobes those programs are not loaded, and the finding says so.`,
-  normal: `\`drop\`, \`early_drop\` and \`insert_failed\` stay at 0 and the table is well below \`nf_conntrack_max\` (under 80%). A few \`invalid\` packets are normal on busy hosts; \`search_restart\` rising is harmless (the table was resized or an entry moved). Events: about as many DESTROY as NEW over a long window; entries destroyed unassured are connection attempts nobody answered (scans, a dead peer) and should be few.`,
+Over a window it also records the tracker's **events** from netlink (\`conntrack -E\` of conntrack-tools, run inside the namespace): NEW, UPDATE and DESTROY by protocol and by TCP state, the entries with the most events, and the entries **destroyed before they were assured** (no answer, a reset, evicted by \`early_drop\`). The filters (\`src_ip\`, \`dst_ip\` IPv4 or IPv6, \`protocol\`, \`src_port\`, \`dst_port\`) select events by their original direction; \`vm_ips\` (a VM's IPv4 and IPv6 addresses) keeps the events, and so the entries listed, of the connections whose original or reply tuple has one of them (a connection DNATed to the VM included), so that a neighbour's connections on the same host are not counted as the VM's. The statistics and the table's fill are the whole tracker's (the kernel keeps no per-address count). It counts the packets the kernel freed with a netfilter drop reason (\`NETFILTER_DROP\`, from skb:kfree_skb, drops.kernel's programs) in the namespace, and, where kprobes attach, what \`nf_conntrack_in\` decided for each packet (tracked as new/established/related, invalid, dropped, untracked) and the entries \`__nf_conntrack_confirm\` could not insert; on a kernel without kprobes those programs are not loaded, and the finding says so.`,
+  normal: `\`drop\`, \`early_drop\` and \`insert_failed\` stay at 0 and the table is well below \`nf_conntrack_max\` (under 80%). A few \`invalid\` packets are normal on busy hosts; \`search_restart\` rising is harmless (the table was resized or an entry moved). Events (the VM's, with \`vm_ips\`): about as many DESTROY as NEW over a long window; entries destroyed unassured are connection attempts nobody answered (scans, a dead peer) and should be few.`,
   replaces: ['trace_conntrack.py'],
   params: {
     duration: {
@@ -315,8 +335,9 @@ Over a window it also records the tracker's **events** from netlink (\`conntrack
       type: 'string',
       description: 'Read the tracker of this network namespace: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: the namespace ebpfnet runs in.',
     },
-    src_ip: { type: 'ip', description: 'Only events (and kprobe verdicts) of IPv4 entries from this address.', cliOption: 'src-ip' },
-    dst_ip: { type: 'ip', description: 'Only events (and kprobe verdicts) of IPv4 entries to this address.', cliOption: 'dst-ip' },
+    src_ip: { type: 'ip', description: 'Only events of entries from this address, IPv4 or IPv6 (the drop reasons and kprobe verdicts filter IPv4 only).', cliOption: 'src-ip' },
+    dst_ip: { type: 'ip', description: 'Only events of entries to this address, IPv4 or IPv6 (the drop reasons and kprobe verdicts filter IPv4 only).', cliOption: 'dst-ip' },
+    ...vmScopeParams({ ips: 'only the events (and the entries listed) of connections whose original or reply tuple has one of them, NATed replies included.' }),
     protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only events of this L4 protocol.' },
     src_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only events of entries from this port (0 = any).' },
     dst_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only events of entries to this port (0 = any).' },

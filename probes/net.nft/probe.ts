@@ -5,6 +5,8 @@
 import { formatMs } from '../../engine/duration.js';
 import { inNetns, netnsOf } from '../../engine/probe/netns.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { bothScope, hasVmIdentity, identityText, scopeRank, vmIdentityOf, vmScopeParams, type VmIdentity, type VmScope } from '../vm-scope.js';
+import { chainDeviceScope, chainScopes, iptRuleScope, nftRuleScope, vmapJumps, type NamedSets } from './scope.js';
 
 // ---------------------------------------------------------------------------------------------
 // Finding shape
@@ -31,6 +33,12 @@ export interface Dropper {
   /** The same rule in iptables syntax, for rules managed by iptables-nft. */
   iptables?: string;
   comment?: string;
+  /**
+   * Whose packets its matches (and those of the jumps that reach it) say it drops: `vm` names
+   * the VM (vm_ips, vm_macs, vm_devs), `other` excludes it (another tenant's rule), `any`
+   * neither (every dropper is `any` when no VM is given).
+   */
+  scope: VmScope;
 }
 
 export interface UncountedDropRule {
@@ -46,6 +54,8 @@ export interface UncountedDropRule {
   why: string;
   /** How to make them countable. */
   hint: string;
+  /** As a dropper's: whether it is the VM's rule, another's, or can be either. */
+  scope: VmScope;
 }
 
 export interface PolicyDropChain {
@@ -80,12 +90,19 @@ export interface NftData {
   cumulative: boolean;
   netns: string | null;
   dev: string | null;
-  /** Rules (and counted chain policies) that dropped, most packets first. */
+  /** Rules (and counted chain policies) that dropped, scope `vm` then `any`, most packets first (all of them when no VM is given). */
   droppers: Dropper[];
   top?: Dropper;
   /** Packets (and bytes) dropped by all droppers. */
   total: number;
   totalBytes: number;
+  /** Packets dropped by the droppers that name the VM. */
+  vmTotal: number;
+  /** Droppers whose matches exclude the VM (another tenant's rules), most packets first: never in `total`. */
+  otherDroppers: Dropper[];
+  otherTotal: number;
+  /** The VM the droppers are scoped to (its taps' bridges read from `ip link`), null when none is given. */
+  vm: VmIdentity | null;
   /** Drop/reject rules, reachable from a hook, whose drops cannot be counted. */
   dropRulesWithoutCounters: UncountedDropRule[];
   /** Base chains whose policy is drop. */
@@ -152,6 +169,26 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   // (terse, with handles) rather than chain by chain: a chain whose name is an nft keyword
   // (`fwd`, for one) cannot be named on nft's command line.
   await io.exec('nft-text', inNetns(netns, ['nft', '-a', '-t', 'list', 'ruleset']), { timeoutMs: TIMEOUT_MS, allowFailure: true });
+  const vm = vmIdentityOf(params);
+  // Scoped to a VM: the named sets' elements (the terse listings leave them out), and the
+  // bridges the VM's taps are ports of (a bridge rule naming another bridge is not the VM's).
+  if (hasVmIdentity(vm)) await io.exec('nft-sets', inNetns(netns, ['nft', '-j', 'list', 'sets']), { timeoutMs: TIMEOUT_MS, allowFailure: true });
+  if (vm.devs.length > 0) await io.exec('links', inNetns(netns, ['ip', '-j', 'link', 'show']), { timeoutMs: TIMEOUT_MS, allowFailure: true });
+}
+
+/** The VM of the params, with the bridges its devices are ports of (from the `links` record); null when none is given. */
+function vmOf(params: Params, links: RawRecord | undefined): VmIdentity | null {
+  const vm = vmIdentityOf(params);
+  if (!hasVmIdentity(vm)) return null;
+  if (links && links.error === undefined && links.exitCode === 0) {
+    try {
+      const list = JSON.parse(links.stdout) as Array<{ ifname?: unknown; master?: unknown }>;
+      vm.bridges = [...new Set(list.filter((l) => typeof l.ifname === 'string' && vm.devs.includes(l.ifname) && typeof l.master === 'string').map((l) => l.master as string))];
+    } catch {
+      /* not JSON: bridges unknown */
+    }
+  }
+  return vm;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,6 +224,8 @@ interface Ruleset {
   rules: Rule[];
   /** Named counter objects: family|table|name → values. */
   counters: Map<string, { packets: number; bytes: number }>;
+  /** Named sets: family|table|name → elements. */
+  sets: NamedSets;
 }
 
 type Obj = Record<string, unknown>;
@@ -202,7 +241,7 @@ export function parseRuleset(text: string): Ruleset {
     throw new Error(`nft -j printed something that is not JSON: ${(err as Error).message}: ${JSON.stringify(text.trim().slice(0, 80))}`);
   }
   if (!isObj(parsed) || !Array.isArray(parsed.nftables)) throw new Error('nft -j output has no "nftables" list');
-  const out: Ruleset = { version: null, tables: 0, chains: [], rules: [], counters: new Map() };
+  const out: Ruleset = { version: null, tables: 0, chains: [], rules: [], counters: new Map(), sets: new Map() };
   const positions = new Map<string, number>();
   for (const item of parsed.nftables as unknown[]) {
     if (!isObj(item)) continue;
@@ -221,6 +260,9 @@ export function parseRuleset(text: string): Ruleset {
         type: str(c.type),
         devices: typeof dev === 'string' ? [dev] : Array.isArray(dev) ? dev.filter((d): d is string => typeof d === 'string') : [],
       });
+    }
+    if (isObj(item.set) && Array.isArray(item.set.elem)) {
+      out.sets.set(`${str(item.set.family)}|${str(item.set.table)}|${str(item.set.name)}`, item.set.elem);
     }
     if (isObj(item.counter)) {
       const c = item.counter;
@@ -498,6 +540,34 @@ function exprText(e: unknown, quoteStrings = false): string {
   return JSON.stringify(e);
 }
 
+/**
+ * The scope of every nft rule: its own matches (with its iptables text's, for rules of
+ * iptables-nft, whose extensions nft -j cannot show), and those of the jumps that reach it.
+ */
+function ruleScopes(rs: Ruleset, facts: Map<Rule, RuleFacts>, iptText: Map<string, string>, vm: VmIdentity | null): { chains: Map<string, VmScope>; rule(r: Rule): VmScope } {
+  if (!vm) return { chains: new Map(), rule: () => 'any' };
+  const ctxOf = (r: Rule) => ({ vm, family: r.family, table: r.table, sets: rs.sets });
+  const own = new Map(
+    rs.rules.map((r) => {
+      const s = nftRuleScope(r.expr, ctxOf(r));
+      const text = iptText.get(ruleKey(r));
+      return [r, text === undefined ? s : bothScope(s, iptRuleScope(text, vm))] as const;
+    }),
+  );
+  const jumps = new Map<string, Array<{ to: string; scope: VmScope }>>();
+  for (const r of rs.rules) {
+    const f = facts.get(r)!;
+    if (f.targets.length === 0) continue;
+    const list = jumps.get(chainKey(r)) ?? [];
+    const viaMap = new Map(vmapJumps(r.expr, ctxOf(r)).map((j) => [j.target, j.scope]));
+    for (const t of f.targets) list.push({ to: `${r.family}|${r.table}|${t}`, scope: bothScope(own.get(r)!, viaMap.get(t) ?? 'any') });
+    jumps.set(chainKey(r), list);
+  }
+  const bases = rs.chains.filter((c) => c.hook !== null).map((c) => ({ key: chainKey(c), scope: chainDeviceScope(c.devices, c.hook, vm) }));
+  const chains = chainScopes(bases, jumps);
+  return { chains, rule: (r) => bothScope(chains.get(chainKey(r)) ?? 'any', own.get(r) ?? 'any') };
+}
+
 // ---------------------------------------------------------------------------------------------
 // iptables-save -c
 
@@ -638,7 +708,14 @@ function parse(records: RawRecord[], params: Params): ProbeResult<NftData> {
     return chainApplies(base) && devFit(f.ifaces, dev) !== 'other';
   };
 
-  const ipt = iptablesView(byName, cumulative, end, dev);
+  const vm = vmOf(params, byName.get('links'));
+  const setsRec = byName.get('nft-sets');
+  if (vm && setsRec?.error === undefined && setsRec?.exitCode === 0) {
+    for (const [k, v] of parseRuleset(setsRec.stdout).sets) end.sets.set(k, v);
+  } else if (vm) notes.push(`the named sets' elements were not read (${setsRec?.error ?? 'no record'}): rules matching a named set say nothing of the VM`);
+  const ipt = iptablesView(byName, cumulative, end, dev, vm);
+  const scopeOfRule = ruleScopes(end, endFacts, ipt.textOf, vm);
+  const chainScope = (c: Chain) => scopeOfRule.chains.get(chainKey(c)) ?? 'any';
 
   // A named counter shared by several rules counts for all of them.
   const sharers = new Map<string, number>();
@@ -679,6 +756,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<NftData> {
         via: reached.via,
         ...(iptText !== undefined ? { iptables: iptText } : {}),
         ...(r.comment !== undefined ? { comment: r.comment } : {}),
+        scope: scopeOfRule.rule(r),
       });
       continue;
     }
@@ -701,6 +779,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<NftData> {
       hint: f.vmapDrop
         ? 'split the map: give each drop verdict its own rule with `counter` before `drop`'
         : `add \`counter\` just before the verdict: \`${replace}\``,
+      scope: scopeOfRule.rule(r),
     });
   }
 
@@ -753,15 +832,21 @@ function parse(records: RawRecord[], params: Params): ProbeResult<NftData> {
         hook: c.hook,
         priority: c.prio,
         via: [],
+        scope: chainScope(c),
       });
     }
   }
-  droppers.push(...ipt.legacyDroppers);
+  const all = [...droppers, ...ipt.legacyDroppers];
   policyDropChains.push(...ipt.legacyPolicies);
-  droppers.sort((a, b) => b.packets - a.packets || b.bytes - a.bytes);
-  const total = droppers.reduce((n, d) => n + d.packets, 0);
-  const totalBytes = droppers.reduce((n, d) => n + d.bytes, 0);
-  const topD = droppers[0];
+  // Most specific first: the VM's, then those that can be its; another's apart.
+  const byPackets = (a: Dropper, b: Dropper) => b.packets - a.packets || b.bytes - a.bytes;
+  const mine = all.filter((d) => d.scope !== 'other').sort((a, b) => scopeRank(a.scope) - scopeRank(b.scope) || byPackets(a, b));
+  const otherDroppers = all.filter((d) => d.scope === 'other').sort(byPackets);
+  const total = mine.reduce((n, d) => n + d.packets, 0);
+  const totalBytes = mine.reduce((n, d) => n + d.bytes, 0);
+  const vmTotal = mine.filter((d) => d.scope === 'vm').reduce((n, d) => n + d.packets, 0);
+  const otherTotal = otherDroppers.reduce((n, d) => n + d.packets, 0);
+  const topD = mine[0];
   if (end.rules.length === 0 && end.chains.length === 0) notes.push(`the nftables ruleset${netns ? ` of ${netns}` : ''} is empty`);
   if (!cumulative && start.rules.length !== end.rules.length) notes.push(`the ruleset changed during the window (${start.rules.length} rules → ${end.rules.length})`);
 
@@ -770,10 +855,14 @@ function parse(records: RawRecord[], params: Params): ProbeResult<NftData> {
     cumulative,
     netns,
     dev,
-    droppers,
+    droppers: mine,
     ...(topD ? { top: topD } : {}),
     total,
     totalBytes,
+    vmTotal,
+    otherDroppers,
+    otherTotal,
+    vm,
     dropRulesWithoutCounters: uncounted,
     policyDropChains,
     counts: { tables: end.tables, chains: end.chains.length, rules: end.rules.length, dropRules, countedDropRules },
@@ -785,7 +874,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<NftData> {
   return {
     data,
     summary: summarize(data, when),
-    severity: topD ? (cumulative ? 'warning' : 'critical') : uncounted.length > 0 || policyDropChains.some((c) => !c.counted) ? 'warning' : 'info',
+    // Scoped to a VM, a dropper that only can be its is a warning; one that names it is critical.
+    severity: topD && (!vm || topD.scope === 'vm') ? (cumulative ? 'warning' : 'critical') : topD || uncounted.length > 0 || policyDropChains.some((c) => !c.counted) ? 'warning' : 'info',
     charts: chartsOf(data, when),
     tables: tablesOf(data, when),
   };
@@ -804,7 +894,7 @@ interface IptablesView {
 }
 
 /** What iptables-save said: its variant, the iptables text of iptables-nft rules, legacy droppers. */
-function iptablesView(byName: Map<string, RawRecord>, cumulative: boolean, end: Ruleset, dev: string | null): IptablesView {
+function iptablesView(byName: Map<string, RawRecord>, cumulative: boolean, end: Ruleset, dev: string | null, vm: VmIdentity | null): IptablesView {
   const iptables: IptablesSource[] = [];
   const iptSaves: Array<{ family: 'ip' | 'ip6'; start: IptSave | null; end: IptSave }> = [];
   for (const tool of IPTABLES_TOOLS) {
@@ -868,16 +958,17 @@ function iptablesView(byName: Map<string, RawRecord>, cumulative: boolean, end: 
           countedBy: `${tool} -c (legacy iptables policy counter)`,
           hint: null,
         });
-        if (d.packets > 0) legacyDroppers.push(iptDropper(save.family, c.table, c.name, null, 'policy DROP', 'policy', d));
+        if (d.packets > 0) legacyDroppers.push(iptDropper(save.family, c.table, c.name, null, 'policy DROP', 'policy', d, 'any'));
       }
     }
     if (variant !== 'nf_tables') {
+      const scopeOf = legacyScopes(save.end, vm);
       for (const r of save.end.rules) {
         if (r.target !== 'DROP' && r.target !== 'REJECT') continue;
         if (dev && devFit(iptIfaces(r.text), dev) === 'other') continue;
         const before = save.start?.rules.find((b) => b.table === r.table && b.chain === r.chain && b.index === r.index && b.text === r.text);
         const d = iptDelta(r, before);
-        if (d.packets > 0) legacyDroppers.push(iptDropper(save.family, r.table, r.chain, null, r.text, r.target === 'DROP' ? 'drop' : 'reject', d));
+        if (d.packets > 0) legacyDroppers.push(iptDropper(save.family, r.table, r.chain, null, r.text, r.target === 'DROP' ? 'drop' : 'reject', d, scopeOf(r)));
       }
     }
   }
@@ -885,8 +976,25 @@ function iptablesView(byName: Map<string, RawRecord>, cumulative: boolean, end: 
   return { sources: iptables, textOf: iptTextOf, policy: iptPolicy, legacyDroppers, legacyPolicies };
 }
 
-function iptDropper(family: string, table: string, chain: string, handle: null, rule: string, verdict: Dropper['verdict'], d: Counted): Dropper {
-  return { source: 'iptables-legacy', family, table, chain, handle, rule, verdict, packets: d.packets, bytes: d.bytes, hook: BUILTIN_HOOKS[chain] ?? null, priority: null, via: [] };
+function iptDropper(family: string, table: string, chain: string, handle: null, rule: string, verdict: Dropper['verdict'], d: Counted, scope: VmScope): Dropper {
+  return { source: 'iptables-legacy', family, table, chain, handle, rule, verdict, packets: d.packets, bytes: d.bytes, hook: BUILTIN_HOOKS[chain] ?? null, priority: null, via: [], scope };
+}
+
+/** The scope of legacy iptables rules: their own options, and those of the `-j CHAIN` rules that reach their chain. */
+function legacyScopes(save: IptSave, vm: VmIdentity | null): (r: IptRule) => VmScope {
+  if (!vm) return () => 'any';
+  const key = (table: string, chain: string) => `${table}|${chain}`;
+  const userChains = new Set(save.chains.filter((c) => c.policy === null).map((c) => key(c.table, c.name)));
+  const jumps = new Map<string, Array<{ to: string; scope: VmScope }>>();
+  for (const r of save.rules) {
+    if (r.target === null || !userChains.has(key(r.table, r.target))) continue;
+    const list = jumps.get(key(r.table, r.chain)) ?? [];
+    list.push({ to: key(r.table, r.target), scope: iptRuleScope(r.text, vm) });
+    jumps.set(key(r.table, r.chain), list);
+  }
+  const bases = save.chains.filter((c) => c.policy !== null).map((c) => ({ key: key(c.table, c.name), scope: 'any' as VmScope }));
+  const chains = chainScopes(bases, jumps);
+  return (r) => bothScope(chains.get(key(r.table, r.chain)) ?? 'any', iptRuleScope(r.text, vm));
 }
 
 /** The expression list without counter values: whether a rule is still the same rule. */
@@ -910,19 +1018,21 @@ function describe(d: Dropper): string {
 function summarize(data: NftData, when: string): string {
   const inventory = `${data.counts.rules} ${data.counts.rules === 1 ? 'rule' : 'rules'} in ${data.counts.tables} ${data.counts.tables === 1 ? 'table' : 'tables'}${data.netns ? ` of ${data.netns}` : ''}`;
   const top = data.top;
+  // Scoped to a VM: whose rule the top one is, and what other tenants' rules dropped (not counted).
+  const whose = !data.vm || !top ? '' : top.scope === 'vm' ? ' (it names the VM)' : ' (it names nothing of the VM: it can carry its packets)';
+  const others = data.vm && data.otherDroppers.length > 0 ? `; ${data.otherDroppers.length} rules of other addresses or devices dropped ${data.otherTotal} packets (not the VM's)` : '';
   if (top) {
     const more = data.droppers.length > 1 ? `; ${data.droppers.length} droppers, ${data.total} packets in all` : '';
-    return `${describe(top)} dropped ${top.packets} ${top.packets === 1 ? 'packet' : 'packets'} (${top.bytes} bytes) ${when}${more}; ${inventory}`;
+    return `${describe(top)} dropped ${top.packets} ${top.packets === 1 ? 'packet' : 'packets'} (${top.bytes} bytes) ${when}${whose}${more}${others}; ${inventory}`;
   }
   const suspects: string[] = [];
-  if (data.dropRulesWithoutCounters.length > 0) {
-    const n = data.dropRulesWithoutCounters.length;
-    suspects.push(`${n} drop ${n === 1 ? 'rule' : 'rules'} without a counter`);
-  }
+  const uncounted = data.dropRulesWithoutCounters.filter((r) => r.scope !== 'other').length;
+  if (uncounted > 0) suspects.push(`${uncounted} drop ${uncounted === 1 ? 'rule' : 'rules'} without a counter`);
   const uncountedPolicies = data.policyDropChains.filter((c) => !c.counted).length;
   if (uncountedPolicies > 0) suspects.push(`${uncountedPolicies} uncounted policy-drop ${uncountedPolicies === 1 ? 'chain' : 'chains'}`);
   const tail = suspects.length > 0 ? ` (cannot tell for ${suspects.join(' and ')})` : '';
-  return `no counted netfilter rule dropped ${when}${tail}${data.dev ? ` on ${data.dev}` : ''}; ${inventory}`;
+  const what = data.vm ? `no counted netfilter rule dropped the VM's packets (${identityText(data.vm)})` : 'no counted netfilter rule dropped';
+  return `${what} ${when}${tail}${data.dev ? ` on ${data.dev}` : ''}${others}; ${inventory}`;
 }
 
 function chartsOf(data: NftData, when: string): ChartSpec[] {
@@ -944,6 +1054,13 @@ function tablesOf(data: NftData, when: string): TableSpec[] {
       title: `Rules that dropped ${when}`,
       columns: ['source', 'family', 'table', 'chain', 'handle', 'hook', 'priority', 'rule', 'packets', 'bytes'],
       rows: data.droppers.map((d) => [d.source, d.family, d.table, d.chain, d.handle ?? '-', d.hook ?? '-', d.priority ?? '-', d.rule, d.packets, d.bytes]),
+    });
+  }
+  if (data.vm && data.droppers.length + data.otherDroppers.length > 0) {
+    out.push({
+      title: `Whose rules dropped ${when} (vm: names the VM; any: names nothing of it; other: another's, not counted)`,
+      columns: ['scope', 'family', 'table', 'chain', 'handle', 'rule', 'packets'],
+      rows: [...data.droppers, ...data.otherDroppers].map((d) => [d.scope, d.family, d.table, d.chain, d.handle ?? '-', d.rule, d.packets]),
     });
   }
   if (data.dropRulesWithoutCounters.length > 0) {
@@ -974,8 +1091,10 @@ export const netNft: ProbeDefinition = {
 
 Use it after \`drops.kernel\` reports \`NETFILTER_DROP\` (or \`IPTABLES_*\` / \`NF_*\`): it says which rule. What it cannot prove, it lists: drop rules **without a counter** (nftables does not count what they drop; the hint gives the \`nft replace rule ... counter drop\` that makes them countable) and base chains with **\`policy drop\`**, whose drops have no counter either. A policy drop is counted when the chain's last rule is a bare \`counter\` (it sees exactly the packets that fall through to the policy) or by iptables' chain policy counters; otherwise, NETFILTER_DROP drops at that chain's hook that no dropper explains are the policy's.
 
-Rules managed by iptables-nft are nft rules: they are reported once, with their iptables text beside the nft one. Rules of legacy iptables (x_tables) are reported from \`iptables-save -c\`. \`netns\` reads the ruleset of a network namespace (\`ip netns exec\`, or \`nsenter\` for a path); \`dev\` keeps the rules that can apply to one device (those naming it by \`iifname\`/\`oifname\`, and those naming no device). \`duration: 0\` reads once: counters since each rule was created. No BPF: nft reads the ruleset over netlink.`,
-  normal: `No dropper, or droppers everyone expects (a firewall's deny rules with small, steady counts). A dropper whose count moves in step with the lost traffic is the cause. Drop rules without counters and \`policy drop\` chains are normal in firewalls, but they make drops unprovable: add \`counter\` to them on hosts where loss is chased.`,
+Rules managed by iptables-nft are nft rules: they are reported once, with their iptables text beside the nft one. Rules of legacy iptables (x_tables) are reported from \`iptables-save -c\`. \`netns\` reads the ruleset of a network namespace (\`ip netns exec\`, or \`nsenter\` for a path); \`dev\` keeps the rules that can apply to one device (those naming it by \`iifname\`/\`oifname\`, and those naming no device). \`duration: 0\` reads once: counters since each rule was created. No BPF: nft reads the ruleset over netlink.
+
+**Scoped to a VM** (\`vm_ips\`, \`vm_macs\`, \`vm_devs\`: its addresses, MACs and taps), each dropper (and each uncounted drop rule) gets a \`scope\` from what its matches, and those of the jumps and verdict maps that reach it, say about the VM: \`ip\`/\`ip6 saddr\`/\`daddr\` (single, prefix, range, anonymous or named set, whose elements are then read with \`nft -j list sets\`, negation), \`ether saddr\`/\`daddr\`, \`iifname\`/\`oifname\`/\`iif\`/\`oif\` (wildcards, sets), the bridge family's \`ibrname\`/\`obrname\` (the taps' bridges are read with \`ip -j link\`), a netdev chain's devices, and iptables' \`-s\`/\`-d\`/\`-i\`/\`-o\`, \`--mac-source\`, \`--physdev-in\`/\`-out\`, \`--src-range\`/\`--dst-range\`. \`vm\`: a match names the VM (one of its addresses, MACs or taps). \`other\`: none does and one excludes it (another address or MAC, a frame leaving by another tap, another bridge): another tenant's rule, listed in \`otherDroppers\` and never in \`total\`. \`any\`: nothing names or excludes it (a port or protocol only; a multicast destination; an input device that is not the VM's, since packets to it come in elsewhere). \`droppers\` keeps the \`vm\` ones first, then the \`any\` ones, each by packets; \`vmTotal\` counts the \`vm\` ones' packets.`,
+  normal: `No dropper, or droppers everyone expects (a firewall's deny rules with small, steady counts). A dropper whose count moves in step with the lost traffic is the cause. Scoped to a VM: no \`vm\` dropper (\`vmTotal\` 0); \`otherDroppers\` are other tenants' rules doing their job, and an \`any\` dropper is the VM's only if its count moves with the VM's lost traffic. Drop rules without counters and \`policy drop\` chains are normal in firewalls, but they make drops unprovable: add \`counter\` to them on hosts where loss is chased.`,
   replaces: [],
   params: {
     duration: {
@@ -993,6 +1112,11 @@ Rules managed by iptables-nft are nft rules: they are reported once, with their 
       description: 'Only rules that can apply to this device: those matching it by iifname/oifname (wildcards, sets and negations included) and those matching no device.',
       cliOption: 'dev',
     },
+    ...vmScopeParams({
+      ips: 'a dropper matching one of them (saddr or daddr: address, prefix, range, set) is the VM\'s; one matching only other addresses is another\'s (`otherDroppers`).',
+      macs: 'a dropper matching one of them (`ether saddr`/`daddr`, `--mac-source`) is the VM\'s.',
+      devs: 'a dropper matching one of them by iifname/oifname/iif/oif (wildcards, sets) is the VM\'s; one sending frames out of another tap or across another bridge is another\'s.',
+    }),
   },
   requirements: [{ kind: 'root' }, { kind: 'binary', name: 'nft', package: 'nftables' }],
   overhead: 'none',

@@ -33,18 +33,25 @@ const OVS_MODULE_BTF = '/sys/kernel/btf/openvswitch';
 
 export interface KernelFilters {
   ifindex: number;
+  /** IPv4 (4 bytes) or IPv6 (16 bytes) addresses, network order; one family for both. */
   saddr: Uint8Array | null;
   daddr: Uint8Array | null;
   proto: number;
 }
+
+const v4 = (a: Uint8Array | null | undefined) => (a?.length === 4 ? a : new Uint8Array(4));
+const v6 = (a: Uint8Array | null | undefined) => (a?.length === 16 ? a : new Uint8Array(16));
 
 /** Opens bpf/ovs.bpf.o with its filters set (nothing reaches the kernel before load()). */
 export function openOvsObject(filters?: KernelFilters): BpfObject {
   return BpfObject.open(bpfObjectPath('ovs'), {
     globals: {
       targ_ifindex: filters?.ifindex ?? 0,
-      targ_saddr: filters?.saddr ?? new Uint8Array(4),
-      targ_daddr: filters?.daddr ?? new Uint8Array(4),
+      targ_saddr: v4(filters?.saddr),
+      targ_daddr: v4(filters?.daddr),
+      targ_saddr6: v6(filters?.saddr),
+      targ_daddr6: v6(filters?.daddr),
+      targ_ipv6: filters?.saddr?.length === 16 || filters?.daddr?.length === 16,
       targ_proto: filters?.proto ?? 0,
     },
   });

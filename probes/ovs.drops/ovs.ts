@@ -2,9 +2,9 @@
 // listens, the commands they run, and parsers for what those commands print (OVS 3.x text;
 // older releases print the same lines with fewer fields, which read as absent).
 import { readFileSync } from 'node:fs';
-import { isIPv4 } from 'node:net';
 import type { Requirement } from '../../engine/probe/types.js';
 import { isAlive } from '../../engine/host/process.js';
+import { addrTerm, addrVerdict, parseAddr, scopeOf, type FieldVerdict, type VmIdentity, type VmScope } from '../vm-scope.js';
 
 /** Debian's (and OVS's default) run directory; `OVS_RUNDIR` overrides it, for OVS's own tools too. */
 export const DEFAULT_OVS_RUNDIR = '/var/run/openvswitch';
@@ -345,9 +345,11 @@ export function flowFields(items: Megaflow['items']): FlowFields {
   set('ethSrc', get('eth', 'src'));
   set('ethDst', get('eth', 'dst'));
   set('ethType', get('eth_type'));
-  set('srcIp', get('ipv4', 'src'));
-  set('dstIp', get('ipv4', 'dst'));
-  const proto = get('ipv4', 'proto');
+  // IPv4, else IPv6 (a key holds one of them).
+  const l3 = items.has('ipv4') ? 'ipv4' : 'ipv6';
+  set('srcIp', get(l3, 'src'));
+  set('dstIp', get(l3, 'dst'));
+  const proto = get(l3, 'proto');
   if (proto !== undefined && /^\d+$/.test(proto)) f.proto = Number(proto);
   for (const l4 of ['tcp', 'udp', 'sctp']) {
     set('srcPort', get(l4, 'src'));
@@ -358,31 +360,103 @@ export function flowFields(items: Megaflow['items']): FlowFields {
   return f;
 }
 
-function ipToInt(ip: string): number {
-  return ip.split('.').reduce((n, octet) => ((n << 8) | Number(octet)) >>> 0, 0);
-}
-
-/** Whether a megaflow can carry packets from/to these addresses of this protocol (masked compare). */
+/** Whether a megaflow can carry packets from/to these addresses (IPv4 or IPv6) of this protocol (masked compare). */
 export function flowMatchesFilters(items: Megaflow['items'], filters: { srcIp?: string; dstIp?: string; proto?: number }): boolean {
-  const ipv4 = items.get('ipv4');
   if (filters.srcIp === undefined && filters.dstIp === undefined && filters.proto === undefined) return true;
-  if (!ipv4) return false;
+  const family = [filters.srcIp, filters.dstIp].map((a) => (a === undefined ? undefined : parseAddr(a)?.family)).find((f) => f !== undefined);
+  const l3 = family === 6 ? items.get('ipv6') : family === 4 ? items.get('ipv4') : (items.get('ipv4') ?? items.get('ipv6'));
+  if (!l3) return false;
   const addr = (sub: 'src' | 'dst', want: string | undefined) => {
     if (want === undefined) return true;
-    const v = ipv4.get(sub);
-    if (!v || !isIPv4(v.value)) return true; // not in the key: any address
-    const mask = v.mask !== undefined && isIPv4(v.mask) ? ipToInt(v.mask) : 0xffffffff;
-    return ((ipToInt(v.value) & mask) >>> 0) === ((ipToInt(want) & mask) >>> 0);
+    const v = l3.get(sub);
+    const term = v && !isZeroMask(v.mask) ? addrTerm(v.value, v.mask) : null;
+    const a = parseAddr(want);
+    if (!term || !a || 'lo' in term) return true; // not in the key: any address
+    return (a.value & term.mask) === term.value;
   };
   if (!addr('src', filters.srcIp) || !addr('dst', filters.dstIp)) return false;
   if (filters.proto !== undefined) {
-    const p = ipv4.get('proto');
+    const p = l3.get('proto');
     if (p && !isZeroMask(p.mask)) {
       const mask = p.mask === undefined ? 0xff : Number(p.mask);
       if ((Number(p.value) & mask) !== (filters.proto & mask)) return false;
     }
   }
   return true;
+}
+
+// ---- whose packets: a megaflow's key and an OpenFlow rule's match against a VM (vm-scope.ts) ----
+
+/** The VM as OVS knows it: its identity, and its port (datapath name and OpenFlow number). */
+export interface OvsVm {
+  id: VmIdentity;
+  port: { name: string; ofport: number | null } | null;
+}
+
+/** Megaflow key item → subfield → which side and kind of address it is. */
+const KEY_ADDRS: Record<string, Record<string, 'src' | 'dst'>> = {
+  eth: { src: 'src', dst: 'dst' },
+  ipv4: { src: 'src', dst: 'dst' },
+  ipv6: { src: 'src', dst: 'dst' },
+  arp: { sip: 'src', tip: 'dst', sha: 'src', tha: 'dst' },
+  nd: { target: 'dst' },
+};
+
+/** What a megaflow's key says about the VM: in_port its port, an address or MAC of its (masks included). */
+export function megaflowScope(items: Megaflow['items'], inPortName: string | null, vm: OvsVm): VmScope {
+  const verdicts: FieldVerdict[] = [];
+  if (vm.port && inPortName === vm.port.name) verdicts.push('names');
+  for (const [item, subs] of Object.entries(KEY_ADDRS)) {
+    const fields = items.get(item);
+    if (!fields) continue;
+    for (const [sub, side] of Object.entries(subs)) {
+      const v = fields.get(sub);
+      if (!v || isZeroMask(v.mask)) continue;
+      const term = addrTerm(v.value, v.mask);
+      if (term) verdicts.push(addrVerdict(vm.id, { side, terms: [term] }));
+    }
+  }
+  return scopeOf(verdicts);
+}
+
+/** OpenFlow match fields (ovs-ofctl's names and their OXM aliases) that hold an address. */
+const RULE_ADDRS: Record<string, 'src' | 'dst'> = {
+  dl_src: 'src',
+  eth_src: 'src',
+  dl_dst: 'dst',
+  eth_dst: 'dst',
+  nw_src: 'src',
+  ip_src: 'src',
+  ipv4_src: 'src',
+  nw_dst: 'dst',
+  ip_dst: 'dst',
+  ipv4_dst: 'dst',
+  ipv6_src: 'src',
+  ipv6_dst: 'dst',
+  arp_spa: 'src',
+  arp_sha: 'src',
+  arp_tpa: 'dst',
+  arp_tha: 'dst',
+  nd_target: 'dst',
+};
+
+/** What an OpenFlow rule's match (`udp,in_port=3,nw_dst=10.0.0.2`) says about the VM. */
+export function ofRuleScope(match: string, vm: OvsVm): VmScope {
+  const verdicts: FieldVerdict[] = [];
+  for (const tok of match.split(',')) {
+    const eq = tok.indexOf('=');
+    if (eq < 0) continue;
+    const key = tok.slice(0, eq).trim();
+    const value = tok.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    if (key === 'in_port') {
+      if (vm.port && (value === vm.port.name || (vm.port.ofport !== null && value === String(vm.port.ofport)))) verdicts.push('names');
+      continue;
+    }
+    const side = RULE_ADDRS[key];
+    const term = side ? addrTerm(value) : null;
+    if (side && term) verdicts.push(addrVerdict(vm.id, { side, terms: [term] }));
+  }
+  return scopeOf(verdicts);
 }
 
 // ---- coverage/show ----

@@ -5,9 +5,7 @@
 // megaflow that dropped packets back to the OpenFlow rule that decided it (ofproto/trace).
 // On the kernel datapath (openvswitch.ko loaded) it also counts drops in the kernel with
 // bpf/ovs.bpf.c (kernel.ts). Everything is read through ProbeIO, so a replay gives the same finding.
-import { isIPv4 } from 'node:net';
 import { formatMs } from '../../engine/duration.js';
-import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { parseKernel, startKernelSession, type KernelDropsData } from './kernel.js';
 import type { KprobeSession } from '../kprobe-session.js';
@@ -24,6 +22,8 @@ import {
   isDropRule,
   isRelatedCounter,
   listInterfaces,
+  megaflowScope,
+  ofRuleScope,
   ofctl,
   ovsRequirements,
   parseCoverage,
@@ -42,8 +42,10 @@ import {
   type InterfaceRow,
   type Megaflow,
   type OfRule,
+  type OvsVm,
   type PortRef,
 } from './ovs.js';
+import { hasVmIdentity, identityText, parseAddr, scopeRank, vmIdentityOf, vmScopeParams, type VmScope } from '../vm-scope.js';
 
 /** The BPF programs of the kernel-datapath path fire per packet: 5% of a CPU, 2M events/s. */
 export const OVS_DROPS_BUDGET = { cpu: 0.05, eventsPerSec: 2_000_000 };
@@ -80,7 +82,11 @@ export interface OvsDroppingFlow {
   rule?: OvsDropRule;
   /** Why the translation dropped, as the trace said (`>>` lines). */
   why?: string[];
+  /** Whose packets its key says it carries: the VM's (`vm`), maybe the VM's (`any`), another's (`other`). */
+  scope: VmScope;
 }
+
+export type OvsMatchedDropRule = OvsDropRule & { actions: string; packets: number; bytes: number; scope: VmScope };
 
 export interface OvsPortDrops {
   port: string;
@@ -100,7 +106,17 @@ export interface OvsPortDrops {
 export interface OvsDropsData {
   [key: string]: unknown;
   durationMs: number;
-  scope: { bridge: string | null; dev: string | null; srcIp: string | null; dstIp: string | null; protocol: string; bridges: string[] };
+  scope: {
+    bridge: string | null;
+    dev: string | null;
+    srcIp: string | null;
+    dstIp: string | null;
+    protocol: string;
+    bridges: string[];
+    /** The VM's MACs (vm_macs, and the port's attached-mac) and addresses (vm_ips). */
+    vmMacs: string[];
+    vmIps: string[];
+  };
   /** Datapath types found (`netdev` userspace, `system` kernel). */
   datapath: string[];
   datapaths: Array<{ id: string; type: string; bridges: string[] }>;
@@ -108,6 +124,7 @@ export interface OvsDropsData {
    * Packets OVS dropped in the window, within the scope: the largest of what the drop
    * counters, the dropping megaflows, the OpenFlow drop rules and the kernel programs saw
    * (each sees a part; only the scoped ones count once a bridge, port or filter is given).
+   * Scoped to a VM (vm_macs, vm_ips): its flows and rules and those that name nothing of it, never another's.
    */
   total: number;
   totalSource: 'megaflows' | 'rules' | 'kernel' | 'coverage' | 'none';
@@ -124,9 +141,20 @@ export interface OvsDropsData {
   byCause: Record<string, number>;
   /** Counters that explain drops without counting them (`upcall_flow_limit_hit`, `conntrack_full`). */
   related: Record<string, number>;
+  /** Dropping megaflows in scope, each with its `scope`: the VM's first, then by packets (another VM's are in `otherFlows`). */
   droppingFlows: OvsDroppingFlow[];
-  /** OpenFlow rules with a drop action whose packet count moved. */
-  dropRules: Array<OvsDropRule & { actions: string; packets: number; bytes: number }>;
+  /** OpenFlow rules with a drop action whose packet count moved, each with its `scope` (another VM's are in `otherRules`). */
+  dropRules: OvsMatchedDropRule[];
+  /** The dropping megaflows and drop rules whose match names the VM (its port, MAC or address). */
+  vmFlows: OvsDroppingFlow[];
+  vmRules: OvsMatchedDropRule[];
+  /** Packets of those: the larger of their megaflows' count (plus one per new megaflow) and their rules' count. */
+  vmTotal: number;
+  /** The same for the `any` ones: they can carry the VM's packets but name nothing of it. */
+  anyTotal: number;
+  /** Dropping megaflows and drop rules whose match excludes the VM (another address, MAC): listed, never counted. */
+  otherFlows: OvsDroppingFlow[];
+  otherRules: OvsMatchedDropRule[];
   /** Ports in scope whose drop or error counters moved. */
   ports: OvsPortDrops[];
   /** rx+tx drops of those ports, except internal ports that are down. */
@@ -149,6 +177,10 @@ interface Scope {
   dstIp?: string;
   proto?: number;
   protocol: string;
+  /** The VM the flows and rules are scoped to (its MACs grow by the port's attached-mac). */
+  vm: OvsVm;
+  /** vm_macs or vm_ips given: every dropping flow and rule of the bridge is kept and labelled, not only the port's. */
+  vmMode: boolean;
 }
 
 function str(v: unknown): string | undefined {
@@ -172,9 +204,14 @@ function resolveScope(dps: DpifDatapath[], params: Params): Scope {
   const bridges = dev ? [dev.bridge] : bridge !== null ? [bridge] : allBridges;
   const datapaths = dps.filter((d) => d.bridges.some((b) => bridges.includes(b.name)) || (bridge === null && dev === null));
   const protocol = str(params.protocol) ?? 'any';
-  for (const ip of [str(params.src_ip), str(params.dst_ip)]) {
-    if (ip !== undefined && !isIPv4(ip)) throw new Error(`${ip}: only IPv4 addresses can be filtered`);
-  }
+  const families = [str(params.src_ip), str(params.dst_ip)].flatMap((ip) => {
+    if (ip === undefined) return [];
+    const f = parseAddr(ip)?.family;
+    if (f === undefined || f === 'mac') throw new Error(`${ip}: not an IPv4 or IPv6 address`);
+    return [f];
+  });
+  if (new Set(families).size > 1) throw new Error(`src_ip ${str(params.src_ip)} and dst_ip ${str(params.dst_ip)} are of two families: give two IPv4 or two IPv6 addresses`);
+  const id = vmIdentityOf(params);
   return {
     bridge,
     dev,
@@ -184,11 +221,22 @@ function resolveScope(dps: DpifDatapath[], params: Params): Scope {
     dstIp: str(params.dst_ip),
     proto: PROTOCOLS[protocol],
     protocol,
+    vm: { id, port: dev ? { name: dev.port.name, ofport: dev.port.ofport } : null },
+    vmMode: hasVmIdentity(id),
   };
+}
+
+/** The scope with the MAC OVS's database gives the VM's port (external_ids:attached-mac). */
+function withAttachedMac(scope: Scope, attachedMacs: Map<string, string>): Scope {
+  const mac = scope.dev ? attachedMacs.get(scope.dev.port.name)?.toLowerCase() : undefined;
+  if (mac === undefined || scope.vm.id.macs.includes(mac)) return scope;
+  return { ...scope, vm: { ...scope.vm, id: { ...scope.vm.id, macs: [...scope.vm.id.macs, mac] } } };
 }
 
 const scoped = (s: Scope) => s.bridge !== null || s.dev !== null || s.srcIp !== undefined || s.dstIp !== undefined || s.proto !== undefined;
 const flowFiltered = (s: Scope) => s.dev !== null || s.srcIp !== undefined || s.dstIp !== undefined || s.proto !== undefined;
+/** Whether the OpenFlow rules' counts apply to the scope: not under packet filters, nor under a port filter a rule cannot be read against. */
+const rulesCount = (s: Scope) => (s.vmMode ? s.srcIp === undefined && s.dstIp === undefined && s.proto === undefined : !flowFiltered(s));
 
 // Record names: `<phase>-<what>[-<datapath or bridge>]`.
 const FLOWS = (phase: string, dp: string) => `${phase}-flows-${dp}`;
@@ -222,8 +270,8 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
         : undefined;
       session = await startKernelSession(io, {
         ifindex: ifindexRec && ifindexRec.error === undefined ? Number(ifindexRec.stdout.trim()) : 0,
-        saddr: ipv4Bytes(scope.srcIp),
-        daddr: ipv4Bytes(scope.dstIp),
+        saddr: kernelAddr(scope.srcIp),
+        daddr: kernelAddr(scope.dstIp),
         proto: scope.proto ?? 0,
       });
     }
@@ -238,9 +286,17 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
 
   // Each dropping megaflow (the busiest first) traced back to its OpenFlow rule.
   const limit = Math.max(0, (params.traces as number | undefined) ?? 5);
-  const flows = droppingFlows(records, dps, scope, ifaces.attachedMacs).flows.slice(0, limit);
+  const flows = droppingFlows(records, dps, withAttachedMac(scope, ifaces.attachedMacs)).flows.slice(0, limit);
   // At once: each trace is an ovs-appctl round trip (calls are recorded in the order made).
   await Promise.all(flows.map((f, i) => io.exec(`trace-${i}`, appctl('ofproto/trace', f.dpName, f.rawKey), { ...EXEC, allowFailure: true })));
+}
+
+/** An address filter for the kernel programs: 4 bytes for IPv4, 16 for IPv6, network order. */
+function kernelAddr(ip: string | undefined): Uint8Array | null {
+  const a = ip === undefined ? null : parseAddr(ip);
+  if (!a || a.family === 'mac') return null;
+  const n = a.family === 4 ? 4 : 16;
+  return Uint8Array.from({ length: n }, (_, i) => Number((a.value >> BigInt((n - 1 - i) * 8)) & 0xffn));
 }
 
 /** Interface rows by name (which internal ports are down), and the MAC each VM port carries (external_ids:attached-mac). */
@@ -261,6 +317,7 @@ interface FlowDelta {
   bytes: number;
   new: boolean;
   port: PortRef | undefined;
+  scope: VmScope;
 }
 
 function rec(records: RawRecord[], name: string): RawRecord | undefined {
@@ -278,17 +335,12 @@ function failure(...recs: Array<RawRecord | undefined>): string | null {
 }
 
 /** Megaflows in scope over the window, and the dropping ones (merged over PMD threads, busiest first). */
-function droppingFlows(
-  records: RawRecord[],
-  dps: DpifDatapath[],
-  scope: Scope,
-  attachedMacs: Map<string, string>,
-): { flows: FlowDelta[]; inScope: number; vanished: number; notes: string[] } {
+function droppingFlows(records: RawRecord[], dps: DpifDatapath[], scope: Scope): { flows: FlowDelta[]; inScope: number; vanished: number; notes: string[] } {
   const notes: string[] = [];
   const merged = new Map<string, FlowDelta>();
   let inScope = 0;
   let vanished = 0;
-  const devMac = scope.dev ? attachedMacs.get(scope.dev.port.name)?.toLowerCase() : undefined;
+  const macs = scope.vm.id.macs;
   for (const dp of scope.datapaths) {
     const start = rec(records, FLOWS('start', dp.id));
     const end = rec(records, FLOWS('end', dp.id));
@@ -304,10 +356,11 @@ function droppingFlows(
       const port = resolveInPort(dps, dp.id, inPort);
       if (port && !scope.bridges.includes(port.bridge)) return { keep: false, port };
       if (!port && (scope.bridge !== null || scope.dev !== null)) return { keep: false, port };
-      if (scope.dev) {
+      // A port without the VM's identity keeps its own flows; with it, every flow is kept and labelled.
+      if (scope.dev && !scope.vmMode) {
         const ethDst = f.items.get('eth')?.get('dst')?.value?.toLowerCase();
         const fromDev = port?.port.name === scope.dev.port.name;
-        const toDev = devMac !== undefined && ethDst === devMac;
+        const toDev = ethDst !== undefined && macs.includes(ethDst);
         if (!fromDev && !toDev) return { keep: false, port };
       }
       return { keep: flowMatchesFilters(f.items, { srcIp: scope.srcIp, dstIp: scope.dstIp, proto: scope.proto }), port };
@@ -331,13 +384,18 @@ function droppingFlows(
         m.bytes += grow(b?.bytes, f.bytes);
         m.new = m.new || !b;
       } else {
-        merged.set(mk, { datapath: dp.id, dpName: dp.name, rawKey: f.rawKey, flow: f, packets, bytes: grow(b?.bytes, f.bytes), new: !b, port: k.port });
+        const inPort = k.port?.port.name ?? f.items.get('in_port')?.get('')?.value ?? null;
+        const flowScope = megaflowScope(f.items, inPort, scope.vm);
+        merged.set(mk, { datapath: dp.id, dpName: dp.name, rawKey: f.rawKey, flow: f, packets, bytes: grow(b?.bytes, f.bytes), new: !b, port: k.port, scope: flowScope });
       }
     }
     for (const [id, f] of before) if (!afterIds.has(id) && isDropAction(f.actions) && keep(f).keep) vanished++;
   }
   if (vanished > 0) notes.push(`${vanished} dropping megaflow(s) were removed during the window: their last packets are not counted`);
-  const flows = [...merged.values()].sort((a, b) => b.packets - a.packets || Number(b.new) - Number(a.new) || a.rawKey.localeCompare(b.rawKey));
+  // The VM's first (they are the ones traced when the trace budget is short), another's last.
+  const flows = [...merged.values()].sort(
+    (a, b) => scopeRank(a.scope) - scopeRank(b.scope) || b.packets - a.packets || Number(b.new) - Number(a.new) || a.rawKey.localeCompare(b.rawKey),
+  );
   return { flows, inScope, vanished, notes };
 }
 
@@ -364,11 +422,10 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsDropsData> 
   const showRec = rec(records, 'start-dpif-show');
   if (!ok(showRec)) throw new Error(`ovs-appctl dpif/show: ${failure(showRec) ?? 'not in the evidence'}`);
   const dps = parseDpifShow(showRec.stdout);
-  const scope = resolveScope(dps, params);
+  const { byName: ifaceByName, attachedMacs } = interfacesOf(rec(records, 'interfaces'));
+  const scope = withAttachedMac(resolveScope(dps, params), attachedMacs);
   const notes: string[] = [];
   const top = Math.max(1, (params.top as number | undefined) ?? 10);
-
-  const { byName: ifaceByName, attachedMacs } = interfacesOf(rec(records, 'interfaces'));
 
   // Coverage: drop causes and related counters.
   const covStart = rec(records, 'start-coverage');
@@ -391,7 +448,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsDropsData> 
   }
 
   // Megaflows and rules.
-  const flowScan = droppingFlows(records, dps, scope, attachedMacs);
+  const flowScan = droppingFlows(records, dps, scope);
   notes.push(...flowScan.notes);
   const rules = ruleDeltas(records, scope, notes);
   const limit = Math.max(0, (params.traces as number | undefined) ?? 5);
@@ -407,6 +464,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsDropsData> 
       datapath: f.datapath,
       fields: flowFields(f.flow.items),
       ufid: f.flow.ufid,
+      scope: f.scope,
     };
     if (i < limit) {
       const t = rec(records, `trace-${i}`);
@@ -435,11 +493,12 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsDropsData> 
     }
     return out;
   });
-  const flowDrops = droppingFlowsOut.reduce((n, f) => n + f.packets + (f.new ? 1 : 0), 0);
+  const flowPackets = (fs: OvsDroppingFlow[]) => fs.reduce((n, f) => n + f.packets + (f.new ? 1 : 0), 0);
+  const flowsOf = (...kinds: VmScope[]) => droppingFlowsOut.filter((f) => kinds.includes(f.scope));
+  const flowDrops = flowPackets(flowsOf('vm', 'any'));
 
-  const dropRules = [...rules.values()]
+  const allDropRules: OvsMatchedDropRule[] = [...rules.values()]
     .filter((r) => isDropRule(r.rule) && r.packets > 0)
-    .sort((a, b) => b.packets - a.packets)
     .map((r) => ({
       bridge: r.bridge,
       table: r.rule.table,
@@ -450,8 +509,24 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsDropsData> 
       actions: r.rule.actions,
       packets: r.packets,
       bytes: r.bytes,
-    }));
-  const ruleDrops = dropRules.reduce((n, r) => n + r.packets, 0);
+      scope: ofRuleScope(r.rule.match, scope.vm),
+    }))
+    .sort((a, b) => scopeRank(a.scope) - scopeRank(b.scope) || b.packets - a.packets);
+  const rulesOf = (...kinds: VmScope[]) => allDropRules.filter((r) => kinds.includes(r.scope));
+  const rulePackets = (rs: OvsMatchedDropRule[]) => rs.reduce((n, r) => n + r.packets, 0);
+  const dropRules = rulesOf('vm', 'any');
+  const ruleDrops = rulePackets(dropRules);
+  // A rule's packets and its megaflows' are the same packets: the larger view counts.
+  const vmFlows = flowsOf('vm');
+  const vmRules = rulesOf('vm');
+  const scopedTotal = (fs: OvsDroppingFlow[], rs: OvsMatchedDropRule[]) => Math.max(flowPackets(fs), rulesCount(scope) ? rulePackets(rs) : 0);
+  const otherFlows = flowsOf('other');
+  const otherRules = rulesOf('other');
+  if (scope.vmMode && otherFlows.length + otherRules.length > 0) {
+    notes.push(
+      `${otherFlows.length} dropping megaflow(s) and ${otherRules.length} drop rule(s) match only other addresses or MACs than the VM's (${flowPackets(otherFlows)} and ${rulePackets(otherRules)} packets): listed in otherFlows/otherRules, not counted`,
+    );
+  }
 
   // Ports.
   const ports: OvsPortDrops[] = [];
@@ -510,7 +585,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsDropsData> 
 
   // The total: the largest view that applies to the scope.
   const views: Array<[OvsDropsData['totalSource'], number]> = [['megaflows', flowDrops]];
-  if (!flowFiltered(scope)) views.push(['rules', ruleDrops]);
+  if (rulesCount(scope)) views.push(['rules', ruleDrops]);
   if (kernel) views.push(['kernel', kernel.drops]);
   if (!scoped(scope)) views.push(['coverage', coverageDrops]);
   else if (coverageDrops > 0) notes.push(`byCause counts all of ovs-vswitchd (coverage counters cannot be scoped to a bridge or port)`);
@@ -535,6 +610,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsDropsData> 
       dstIp: scope.dstIp ?? null,
       protocol: scope.protocol,
       bridges: scope.bridges,
+      vmMacs: scope.vm.id.macs,
+      vmIps: scope.vm.id.ips,
     },
     datapath: [...new Set(dps.map((d) => d.type))].sort(),
     datapaths: dps.map((d) => ({ id: d.id, type: d.type, bridges: d.bridges.map((b) => b.name) })),
@@ -545,8 +622,14 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsDropsData> 
     ruleDrops,
     byCause: sortedMap(byCause),
     related: sortedMap(related),
-    droppingFlows: droppingFlowsOut,
+    droppingFlows: flowsOf('vm', 'any'),
     dropRules,
+    vmFlows,
+    vmRules,
+    vmTotal: scopedTotal(vmFlows, vmRules),
+    anyTotal: scopedTotal(flowsOf('any'), rulesOf('any')),
+    otherFlows,
+    otherRules,
     ports,
     portDrops,
     megaflows: flowScan.inScope,
@@ -556,11 +639,18 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsDropsData> 
   };
   return {
     data,
-    summary: summarize(data, params.duration as number),
-    severity: total > 0 || portDrops > 0 ? 'critical' : Object.keys(related).some((k) => /flow_limit|conntrack_full/.test(k)) ? 'warning' : 'info',
+    summary: summarize(data, params.duration as number, scope.vmMode),
+    severity: severityOf(data, scope.vmMode),
     charts: charts(data, top),
     tables: tables(data, top),
   };
+}
+
+function severityOf(d: OvsDropsData, vmMode: boolean): ProbeResult['severity'] {
+  // Scoped to a VM, only what names it is critical; what may carry its packets is a warning.
+  if ((vmMode ? d.vmTotal : d.total) > 0 || d.portDrops > 0) return 'critical';
+  if (vmMode && d.total > 0) return 'warning';
+  return Object.keys(d.related).some((k) => /flow_limit|conntrack_full/.test(k)) ? 'warning' : 'info';
 }
 
 function sortedMap(m: Record<string, number>): Record<string, number> {
@@ -582,7 +672,37 @@ function scopeText(d: OvsDropsData): string {
   return parts.length ? ` (${parts.join(' ')})` : '';
 }
 
-function summarize(d: OvsDropsData, requestedMs: number): string {
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Scoped to a VM: its drops first, then those that may be its, and what another's rules dropped. */
+function summarizeVm(d: OvsDropsData, requestedMs: number): string {
+  const who = identityText({ macs: d.scope.vmMacs, ips: d.scope.vmIps, devs: [], bridges: [] }, d.scope.dev ? [`port ${d.scope.dev}`] : []);
+  const when = `in ${formatMs(requestedMs)}`;
+  const topOf = (flows: OvsDroppingFlow[], rules: OvsMatchedDropRule[]) => {
+    const f = flows[0];
+    if (f) return `top megaflow ${f.key} (${f.packets} packets${f.new ? ' + 1 on upcall' : ''})${f.rule ? ` by OpenFlow rule ${ruleText(f.rule)}` : ''}`;
+    const r = rules[0];
+    return r ? `OpenFlow drop rule ${ruleText(r)} (${r.packets} packets)` : '';
+  };
+  const parts: string[] = [];
+  if (d.vmTotal > 0) parts.push(`OVS dropped ${plural(d.vmTotal, 'packet')} of the VM (${who}) ${when}: ${topOf(d.vmFlows, d.vmRules)}`);
+  else parts.push(`no OVS drop names the VM (${who}) ${when}`);
+  if (d.anyTotal > 0) {
+    const anyFlows = d.droppingFlows.filter((f) => f.scope === 'any');
+    const anyRules = d.dropRules.filter((r) => r.scope === 'any');
+    parts.push(`${plural(d.anyTotal, 'packet')} dropped by flows or rules that can carry the VM's packets but name nothing of it: ${topOf(anyFlows, anyRules)}`);
+  }
+  const other = d.otherFlows.length + d.otherRules.length;
+  if (other > 0) parts.push(`${other} dropping megaflow(s) and rule(s) of other addresses or MACs not counted`);
+  const ports = d.ports.filter((p) => !p.downInternal && p.rxDropped + p.txDropped > 0);
+  if (ports.length > 0) parts.push(`port drops: ${ports.slice(0, 3).map((p) => `${p.port} rx ${p.rxDropped} tx ${p.txDropped}`).join(', ')}`);
+  return parts.join('; ');
+}
+
+function summarize(d: OvsDropsData, requestedMs: number, vmMode: boolean): string {
+  if (vmMode) return summarizeVm(d, requestedMs);
   const when = `in ${formatMs(requestedMs)}${scopeText(d)}`;
   const dpText = `${d.datapath.join('+') || 'no'} datapath`;
   const parts: string[] = [];
@@ -645,18 +765,18 @@ function charts(d: OvsDropsData, top: number): ChartSpec[] {
 
 function tables(d: OvsDropsData, top: number): TableSpec[] {
   const out: TableSpec[] = [];
-  if (d.droppingFlows.length > 0) {
+  if (d.droppingFlows.length + d.otherFlows.length > 0) {
     out.push({
       title: 'Dropping megaflows',
-      columns: ['datapath', 'in port', 'key', 'actions', 'packets', 'bytes', 'new', 'OpenFlow rule'],
-      rows: d.droppingFlows.slice(0, top).map((f) => [f.datapath, f.inPort ?? '', f.key, f.actions, f.packets, f.bytes, f.new ? 'yes' : '', f.rule ? ruleText(f.rule) : '']),
+      columns: ['scope', 'datapath', 'in port', 'key', 'actions', 'packets', 'bytes', 'new', 'OpenFlow rule'],
+      rows: [...d.droppingFlows, ...d.otherFlows].slice(0, top).map((f) => [f.scope, f.datapath, f.inPort ?? '', f.key, f.actions, f.packets, f.bytes, f.new ? 'yes' : '', f.rule ? ruleText(f.rule) : '']),
     });
   }
-  if (d.dropRules.length > 0) {
+  if (d.dropRules.length + d.otherRules.length > 0) {
     out.push({
       title: 'OpenFlow rules with a drop action that matched',
-      columns: ['bridge', 'table', 'priority', 'match', 'packets', 'bytes'],
-      rows: d.dropRules.slice(0, top).map((r) => [r.bridge, r.table, r.priority ?? '', r.match || '(any)', r.packets, r.bytes]),
+      columns: ['scope', 'bridge', 'table', 'priority', 'match', 'packets', 'bytes'],
+      rows: [...d.dropRules, ...d.otherRules].slice(0, top).map((r) => [r.scope, r.bridge, r.table, r.priority ?? '', r.match || '(any)', r.packets, r.bytes]),
     });
   }
   const counters = { ...d.byCause, ...d.related };
@@ -710,20 +830,30 @@ export const ovsDrops: ProbeDefinition<OvsDropsData> = {
 - every bridge's OpenFlow rules (\`ovs-ofctl dump-flows\`): rules whose action is drop and that matched → \`dropRules\`;
 - the datapath ports' counters (\`ovs-appctl dpctl/show -s\`) → \`ports\` whose drops or errors moved.
 
-\`bridge\` limits it to one bridge, \`dev\` to the packets a port (a VM's tap) sends into OVS (and, when its interface has \`external_ids:attached-mac\`, those addressed to it); \`src_ip\`, \`dst_ip\`, \`protocol\` keep the megaflows that can carry such packets. \`total\` is the largest count among the views that apply to that scope. The first packet of a new megaflow is dropped during its upcall and is not in the megaflow's own count (\`new: true\` adds it).
+\`bridge\` limits it to one bridge, \`dev\` to the packets a port (a VM's tap) sends into OVS (and, when its interface has \`external_ids:attached-mac\`, those addressed to it); \`src_ip\`, \`dst_ip\` (IPv4 or IPv6), \`protocol\` keep the megaflows that can carry such packets. \`total\` is the largest count among the views that apply to that scope. The first packet of a new megaflow is dropped during its upcall and is not in the megaflow's own count (\`new: true\` adds it).
+
+**Scoped to a VM** (\`vm_macs\`, \`vm_ips\` beside \`dev\`, its port; the port's \`attached-mac\` joins the MACs): every dropping megaflow and drop rule of the port's bridge is read and gets a \`scope\` from its match: \`vm\` when it names the VM (\`in_port\` its port, \`eth_src\`/\`eth_dst\`/\`arp_sha\`/\`arp_tha\` one of its MACs, IPv4/IPv6 source or destination one of its addresses, prefixes and masks included), \`other\` when it names nothing of the VM and another address or MAC (another tenant's rule: \`otherFlows\`, \`otherRules\`, never counted), \`any\` when it names nothing either way (a port or a protocol; an \`in_port\` that is not the VM's says nothing, since packets to the VM come in on the other ports; a multicast or broadcast destination neither). \`vmFlows\`/\`vmRules\` are the VM's and \`vmTotal\` their packets; \`anyTotal\` those of the \`any\` ones, which stay in \`droppingFlows\`/\`dropRules\` with their label (whether they took the VM's packets needs a count of the VM's frames lost in the switch); \`total\` is then the VM's and the \`any\` ones, never another's.
 
 On hosts whose OVS runs the **kernel datapath** (\`/sys/module/openvswitch\` present) it also loads \`bpf/ovs.bpf.c\`: kprobes on \`ovs_vport_receive\`, \`ovs_dp_process_packet\`, \`ovs_dp_upcall\` (and its return: failed upcalls lose the packet) and the \`kfree_skb\` drop reasons of the OPENVSWITCH subsystem (kernel 6.4+), or any drop of a packet that entered OVS on older kernels → \`kernel\`. On the userspace (\`netdev\`) datapath only the commands run.
 
 Replaces the seed's \`ovs/ovs-kernel-module-drop-monitor.py\` (PROBES.md row 30).`,
-  normal: `\`total\` 0, no dropping megaflows, \`byCause\` empty. A megaflow with \`actions:drop\` is an OpenFlow rule doing its job (security groups, ACLs): it is a fault when the traffic it drops should pass. \`drop_action_*\` counters other than \`of_pipeline\`, any \`datapath_drop_*\` (\`upcall_error\`: ovs-vswitchd cannot keep up), and tx drops on a VM's port (the VM does not take its packets) are never normal. An internal bridge port that is down counts what OVS floods to it as tx drops: harmless.`,
+  normal: `\`total\` 0, no dropping megaflows, \`byCause\` empty; scoped to a VM, \`vmTotal\` 0 (\`otherFlows\` are another VM's rules doing their job, and \`any\` ones say nothing of the VM by themselves). A megaflow with \`actions:drop\` is an OpenFlow rule doing its job (security groups, ACLs): it is a fault when the traffic it drops should pass. \`drop_action_*\` counters other than \`of_pipeline\`, any \`datapath_drop_*\` (\`upcall_error\`: ovs-vswitchd cannot keep up), and tx drops on a VM's port (the VM does not take its packets) are never normal. An internal bridge port that is down counts what OVS floods to it as tx drops: harmless.`,
   replaces: ['ovs/ovs-kernel-module-drop-monitor.py'],
   params: {
     bridge: { type: 'string', description: 'Only this OVS bridge (default: every bridge).' },
-    dev: { type: 'string', description: "Only packets this OVS port (a VM's tap) sends into OVS, and those to its attached-mac.", cliOption: 'dev' },
+    dev: {
+      type: 'string',
+      description: "Only packets this OVS port (a VM's tap) sends into OVS, and those to its attached-mac; with vm_macs/vm_ips, the VM's port (a flow coming in on it is the VM's) and its bridge.",
+      cliOption: 'dev',
+    },
     duration: { type: 'duration', default: '5s', min: 500, description: 'How long to watch (OVS flushes its drop counters about once a second: give it 2s or more).', cliOption: 'duration' },
-    src_ip: { type: 'ip', description: 'Only megaflows that can carry IPv4 packets from this address.', cliOption: 'src-ip' },
-    dst_ip: { type: 'ip', description: 'Only megaflows that can carry IPv4 packets to this address.', cliOption: 'dst-ip' },
-    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only megaflows that can carry this IPv4 protocol.' },
+    src_ip: { type: 'ip', description: 'Only megaflows that can carry IPv4 or IPv6 packets from this address.', cliOption: 'src-ip' },
+    dst_ip: { type: 'ip', description: 'Only megaflows that can carry IPv4 or IPv6 packets to this address.', cliOption: 'dst-ip' },
+    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only megaflows that can carry this IP protocol.' },
+    ...vmScopeParams({
+      macs: 'a dropping megaflow or rule matching one of them (eth_src, eth_dst, ARP) is the VM\'s; with vm_ips, every flow and rule of the bridge is labelled by scope instead of keeping only the port\'s.',
+      ips: 'a dropping megaflow or rule matching one of them (source or destination, prefixes and masks included) is the VM\'s; one matching only other addresses is another\'s (never counted).',
+    }),
     traces: { type: 'integer', default: 5, min: 0, max: 50, description: 'How many dropping megaflows (the busiest) to trace to their OpenFlow rule.' },
     kernel: { type: 'boolean', default: true, description: 'On a kernel-datapath host, also count drops with the BPF programs.' },
     top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many rows and bars to show.' },

@@ -14,6 +14,7 @@ import {
   flowId,
   grow,
   isDropAction,
+  megaflowScope,
   ovsRequirements,
   parseCoverage,
   parseDpctlShow,
@@ -25,8 +26,10 @@ import {
   resolveInPort,
   type DpifDatapath,
   type Megaflow,
+  type OvsVm,
   type PortRef,
 } from '../ovs.drops/ovs.js';
+import { hasVmIdentity, identityText, vmIdentityOf, vmScopeParams, type VmScope } from '../vm-scope.js';
 
 const EXEC = { timeoutMs: COMMAND_TIMEOUT_MS };
 
@@ -100,6 +103,25 @@ export interface MegaflowTopFlow {
   bytes: number;
   /** Installed during the window (its first packet was a miss). */
   new: boolean;
+  /** Scoped to a VM: whose packets its key says it carries (see ovs.drops). */
+  scope?: VmScope;
+}
+
+/** A VM's share of the megaflows: those whose key names it (in_port its port, its MAC or address as source or destination). */
+export interface MegaflowVm {
+  macs: string[];
+  ips: string[];
+  /** Packets that hit its megaflows over the window. */
+  hits: number;
+  /** Its megaflows installed in the window (at least one miss each). */
+  misses: number;
+  hitRate: number | null;
+  megaflows: number;
+  /** Packets of its megaflows whose action is drop. */
+  dropped: number;
+  /** Megaflows that can carry its packets but name nothing of it (a port, a protocol, a flood), and their packets. */
+  anyMegaflows: number;
+  anyPackets: number;
 }
 
 export interface OvsMegaflowData {
@@ -133,6 +155,8 @@ export interface OvsMegaflowData {
   topFlows: MegaflowTopFlow[];
   /** The port's share: packets on its existing megaflows (hits) and megaflows it got installed (at least one miss each). */
   port?: { name: string; hits: number; misses: number; hitRate: number | null; megaflows: number };
+  /** Scoped to a VM (vm_macs, vm_ips): its megaflows, from it and to it; `topFlows` are then its own. */
+  vm?: MegaflowVm;
   /** What the numbers mean, against what normal looks like. */
   assessment: string[];
   notes: string[];
@@ -143,6 +167,8 @@ interface Scope {
   dev: PortRef | null;
   bridges: string[];
   datapaths: DpifDatapath[];
+  /** The VM, when vm_macs or vm_ips name it. */
+  vm: OvsVm | null;
 }
 
 function resolveScope(dps: DpifDatapath[], params: Params): Scope {
@@ -157,7 +183,9 @@ function resolveScope(dps: DpifDatapath[], params: Params): Scope {
     if (bridge !== null && dev.bridge !== bridge) throw new Error(`${devName} is a port of ${dev.bridge}, not of ${bridge}`);
   }
   const bridges = dev ? [dev.bridge] : bridge !== null ? [bridge] : all;
-  return { bridge, dev, bridges, datapaths: dps.filter((d) => d.bridges.some((b) => bridges.includes(b.name))) };
+  const id = vmIdentityOf(params);
+  const vm = hasVmIdentity(id) ? { id, port: dev ? { name: dev.port.name, ofport: dev.port.ofport } : null } : null;
+  return { bridge, dev, bridges, datapaths: dps.filter((d) => d.bridges.some((b) => bridges.includes(b.name))), vm };
 }
 
 async function sample(io: ProbeIO, phase: 'start' | 'end', scope: Scope): Promise<void> {
@@ -249,6 +277,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsMegaflowDat
   let portHits = 0;
   let portMisses = 0;
   let portFlows = 0;
+  const vmShare = { hits: 0, misses: 0, megaflows: 0, dropped: 0, anyMegaflows: 0, anyPackets: 0 };
   const datapaths: MegaflowDatapath[] = scope.datapaths.map((dp) => {
     const s = showStart.find((d) => d.id === dp.id);
     const e = showEnd.find((d) => d.id === dp.id);
@@ -274,24 +303,39 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsMegaflowDat
       for (const f of after) {
         const port = inPortOf(topo, dp.id, f);
         if (!port ? scope.bridge !== null || scope.dev !== null : !scope.bridges.includes(port.bridge)) continue;
-        if (scope.dev && port?.port.name !== scope.dev.port.name) continue;
+        const fromDev = scope.dev !== null && port?.port.name === scope.dev.port.name;
+        const inPort = port?.port.name ?? f.items.get('in_port')?.get('')?.value ?? null;
+        // Scoped to a VM, the flows to it count too (they come in on other ports).
+        const flowScope = scope.vm ? megaflowScope(f.items, inPort, scope.vm) : undefined;
+        if (scope.dev && !fromDev && flowScope === undefined) continue;
         const b = before.get(flowId(dp.id, f));
         const packets = grow(b?.packets, f.packets);
-        if (scope.dev) {
+        if (fromDev) {
           portFlows++;
           portHits += packets;
           if (!b) portMisses++;
         }
+        if (flowScope === 'vm') {
+          vmShare.megaflows++;
+          vmShare.hits += packets;
+          if (!b) vmShare.misses++;
+          if (isDropAction(f.actions)) vmShare.dropped += packets + (b ? 0 : 1);
+        } else if (flowScope === 'any') {
+          vmShare.anyMegaflows++;
+          vmShare.anyPackets += packets;
+        }
+        if (flowScope !== undefined && flowScope !== 'vm') continue;
         if (packets === 0 && b) continue;
         topFlows.push({
           key: compactKey(f.items),
-          inPort: port?.port.name ?? f.items.get('in_port')?.get('')?.value ?? null,
+          inPort,
           bridge: port?.bridge ?? null,
           actions: f.actions,
           drop: isDropAction(f.actions),
           packets,
           bytes: grow(b?.bytes, f.bytes),
           new: !b,
+          ...(flowScope !== undefined ? { scope: flowScope } : {}),
         });
       }
     } else {
@@ -369,6 +413,9 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsMegaflowDat
     counters,
     topFlows: topFlows.slice(0, top),
     ...(scope.dev ? { port: { name: scope.dev.port.name, hits: portHits, misses: portMisses, hitRate: ratio(portHits, portHits + portMisses), megaflows: portFlows } } : {}),
+    ...(scope.vm
+      ? { vm: { macs: scope.vm.id.macs, ips: scope.vm.id.ips, ...vmShare, hitRate: ratio(vmShare.hits, vmShare.hits + vmShare.misses) } }
+      : {}),
     assessment: [],
     notes,
   };
@@ -422,6 +469,12 @@ function assess(d: OvsMegaflowData): string[] {
       `port ${d.port.name}: ${d.port.hits} packets hit its megaflows and ${d.port.misses} megaflow(s) were installed for it (each from at least one miss): hit rate ${pct(d.port.hitRate)}.`,
     );
   }
+  if (d.vm) {
+    const who = identityText({ macs: d.vm.macs, ips: d.vm.ips, devs: [], bridges: [] });
+    out.push(
+      `VM (${who}): ${d.vm.hits} packets hit its ${d.vm.megaflows} megaflow(s) (from its port, or to its MAC or addresses) and ${d.vm.misses} were installed in the window: hit rate ${pct(d.vm.hitRate)}${d.vm.dropped > 0 ? `; ${d.vm.dropped} of its packets went to dropping megaflows` : ''}. ${d.vm.anyMegaflows} other megaflow(s) (${d.vm.anyPackets} packets) can carry its packets without naming it (a port or protocol match, a flood).`,
+    );
+  }
   return out;
 }
 
@@ -433,6 +486,7 @@ function summarize(d: OvsMegaflowData, requestedMs: number): string {
   if (flows.length) parts.push(flows.join(', '));
   parts.push(`${d.churn.installed} installed, ${d.churn.removed} removed`);
   if (d.port) parts.push(`port ${d.port.name}: ${d.port.hits} hits, ${d.port.misses} new megaflows`);
+  if (d.vm) parts.push(`VM: ${d.vm.hits} hits, ${d.vm.misses} new megaflows${d.vm.dropped > 0 ? `, ${d.vm.dropped} dropped` : ''}`);
   return parts.join('; ');
 }
 
@@ -464,7 +518,7 @@ function tables(d: OvsMegaflowData, top: number): TableSpec[] {
   }
   if (d.topFlows.length > 0) {
     out.push({
-      title: d.scope.dev ? `Busiest megaflows of ${d.scope.dev}` : 'Busiest megaflows',
+      title: d.vm ? 'Busiest megaflows of the VM' : d.scope.dev ? `Busiest megaflows of ${d.scope.dev}` : 'Busiest megaflows',
       columns: ['in port', 'key', 'actions', 'packets', 'bytes', 'new'],
       rows: d.topFlows.slice(0, top).map((f) => [f.inPort ?? '', f.key, f.actions, f.packets, f.bytes, f.new ? 'yes' : '']),
     });
@@ -482,14 +536,20 @@ export const ovsMegaflow: ProbeDefinition<OvsMegaflowData> = {
 
 It reports the hit rate, misses (upcalls) per second, lost packets and failed upcalls, flow-limit pressure (flows / limit), megaflow churn (installed and removed between the two dumps) and the busiest megaflows; with \`dev\` (a VM's port), that port's megaflows, packets that hit them and how many were installed in the window (each from at least one miss). Lookup counters belong to a datapath, shared by all its bridges.
 
+**Scoped to a VM** (\`vm_macs\`, \`vm_ips\`, with \`dev\` its port): \`vm\` counts the megaflows whose key names the VM, from it (\`in_port\` its port, its MAC or address as source) and to it (its MAC or address as destination): packets that hit them (\`hits\`), those installed in the window (\`misses\`, one miss each at least), their hit rate and the packets of its dropping megaflows; megaflows that can carry its packets without naming it (an in_port alone, a flood) are counted apart (\`anyMegaflows\`, \`anyPackets\`), and \`topFlows\` are the VM's own, each with its \`scope\`.
+
 Replaces the seed's \`ovs/ovs_userspace_megaflow.py\` (PROBES.md row 31) and the command part of \`ovs_upcall_latency_summary.py\` (row 45; per-upcall latency needs kprobes on the kernel datapath).`,
-  normal: `Under steady traffic almost every packet hits a megaflow (hit rate above ~90%); misses come with new flows, a few per new connection, and settle once flows exist. \`lost\` and failed upcalls are 0. Flows stay well under the limit (default 200000 on the kernel datapath) and a dump takes milliseconds. Megaflows idle for 10 s expire, so some churn is normal; thousands of installs per second are not.`,
+  normal: `Under steady traffic almost every packet hits a megaflow (hit rate above ~90%), the VM's own (\`vm.hitRate\`) too; misses come with new flows, a few per new connection, and settle once flows exist. \`lost\` and failed upcalls are 0. Flows stay well under the limit (default 200000 on the kernel datapath) and a dump takes milliseconds. Megaflows idle for 10 s expire, so some churn is normal; thousands of installs per second are not.`,
   replaces: ['ovs/ovs_userspace_megaflow.py', 'ovs_upcall_latency_summary.py'],
   params: {
     bridge: { type: 'string', description: 'Only this OVS bridge (its datapath; default every bridge).' },
     dev: { type: 'string', description: "A VM's OVS port: its megaflows, hits and new megaflows.", cliOption: 'dev' },
     duration: { type: 'duration', default: '5s', min: 200, description: 'Time between the two reads.', cliOption: 'duration' },
     top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many megaflows to list.' },
+    ...vmScopeParams({
+      macs: 'megaflows from or to one of them are the VM\'s (`vm`).',
+      ips: 'megaflows from or to one of them (IPv4 or IPv6, masks included) are the VM\'s (`vm`).',
+    }),
   },
   get requirements() {
     return ovsRequirements();
