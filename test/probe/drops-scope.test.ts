@@ -3,13 +3,16 @@
 // VM B's scoped total stays 0, and the guests' multicast/ND noise the host's own stack discards
 // lands in hostCopies. Real programs, real frames, in namespaces this process made.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa, type ResultPromise } from 'execa';
+import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params, ProbeDefinition, ProbeIO } from '../../engine/probe/types.js';
 import { dropsKernel, type DropsData } from '../../probes/drops.kernel/probe.js';
+import { resolveScope, SCOPE_LIMITS } from '../../probes/drops.kernel/scope.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
 import { createVmBridge, labAddresses, nftCounted, type VmBridge } from '../helpers/vm-bridge.js';
@@ -327,5 +330,34 @@ describe('drops.kernel scope params', () => {
     const none = await probe({ vm_devs: [gone] }, t);
     assert.equal(none.status, 'error');
     assert.match(none.reason ?? '', /none of the VM's devices exists/);
+  });
+});
+
+describe('drops.kernel attach flavours with the scope on', () => {
+  it('every flavour passes the verifier with every scope set full and IPv6 filters, and attaches where the kernel has its hook', async () => {
+    const full = <T>(n: number, f: (i: number) => T) => Array.from({ length: n }, (_, i) => f(i));
+    const scope = await resolveScope({
+      macs: full(SCOPE_LIMITS.vm_macs, (i) => `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`),
+      ips: [...full(SCOPE_LIMITS.vm_ips / 2, (i) => `192.0.2.${i + 1}`), ...full(SCOPE_LIMITS.vm_ips / 2, (i) => `2001:db8::${i + 1}`)],
+      devs: ['lo'],
+    });
+    assert.equal(scope.globals.n_vm_macs, SCOPE_LIMITS.vm_macs);
+    const v6 = new Uint8Array(16).fill(1);
+    const all = { drops_raw_tp: true, drops_tp_btf: true, drops_tracepoint: true, drops_kprobe: true, drops_kprobe_legacy: true };
+    const o = BpfObject.open(bpfObjectPath('drops'), { autoload: all, globals: { ...scope.globals, targ_family: 6, targ_addr6: v6, targ_saddr6: v6, targ_proto: 17, targ_port: 53 } });
+    try {
+      o.load();
+      assert.ok(o.program('drops_raw_tp').attachRawTracepoint('kfree_skb').attachMs >= 0);
+      assert.ok(o.program('drops_tp_btf').attach().attachMs >= 0);
+      assert.ok(o.program('drops_tracepoint').attach().attachMs >= 0);
+      assert.deepEqual(o.programs().map((p) => p.name).sort(), Object.keys(all).sort());
+      // The kprobe twins loaded; without kprobes (no kprobe PMU, 4.17+) they cannot attach.
+      if (!existsSync('/sys/bus/event_source/devices/kprobe')) {
+        assert.throws(() => o.program('drops_kprobe').attach(), /kprobe/);
+        assert.throws(() => o.program('drops_kprobe_legacy').attach(), /kprobe/);
+      }
+    } finally {
+      o.close();
+    }
   });
 });
