@@ -97,58 +97,39 @@ static __always_inline bool sample_stack(__u64 seen_on_cpu)
 	return stack_every <= 1 || seen_on_cpu % stack_every == 0;
 }
 
-/* The scope's sets are small read-only arrays: the verifier knows their counts and drops the
- * unused slots, so an unset kind costs one branch. */
-static __always_inline bool vm_dev(__u32 ifindex)
-{
-	for (int i = 0; i < DROPS_MAX_VM_DEVS; i++) {
-		if (i >= n_vm_devs)
-			break;
-		if (ifindex == vm_ifindex[i])
-			return true;
-	}
-	return false;
-}
+/* Whether `match` (an expression of slot i) holds for one of the first `n` of `max` slots. The
+ * scope's sets are small read-only arrays: the verifier knows their counts and drops the unused
+ * slots, so an unset kind costs one branch. */
+#define ANY_SLOT(max, n, match)                          \
+	({                                               \
+		bool hit_ = false;                        \
+		for (int i = 0; i < (max); i++) {        \
+			if (i >= (n))                    \
+				break;                   \
+			if (match) {                     \
+				hit_ = true;             \
+				break;                   \
+			}                                \
+		}                                        \
+		hit_;                                    \
+	})
 
-static __always_inline bool vm_mac_of(__u64 mac)
-{
-	for (int i = 0; i < DROPS_MAX_VM_MACS; i++) {
-		if (i >= n_vm_macs)
-			break;
-		if (mac == vm_mac[i])
-			return true;
-	}
-	return false;
-}
-
-static __always_inline bool vm_ip4_of(__u32 addr)
-{
-	for (int i = 0; i < DROPS_MAX_VM_IPS; i++) {
-		if (i >= n_vm_ip4)
-			break;
-		if (addr == vm_ip4[i])
-			return true;
-	}
-	return false;
-}
-
-static __always_inline bool vm_ip6_of(const struct in6_addr *addr)
-{
-	for (int i = 0; i < DROPS_MAX_VM_IPS; i++) {
-		if (i >= n_vm_ip6)
-			break;
-		if (in6_equal(addr, vm_ip6[i]))
-			return true;
-	}
-	return false;
-}
+/* Arguments are evaluated once per slot: pass values, not reads. */
+#define vm_dev(ifindex) ANY_SLOT(DROPS_MAX_VM_DEVS, n_vm_devs, vm_ifindex[i] == (ifindex))
+#define vm_mac_of(mac) ANY_SLOT(DROPS_MAX_VM_MACS, n_vm_macs, vm_mac[i] == (mac))
+#define vm_ip4_of(addr) ANY_SLOT(DROPS_MAX_VM_IPS, n_vm_ip4, vm_ip4[i] == (addr))
+#define vm_ip6_of(addr) ANY_SLOT(DROPS_MAX_VM_IPS, n_vm_ip6, in6_equal((addr), vm_ip6[i]))
 
 /* How the drop is the VM's (a DROPS_BY_* bit), 0 when it is not. Cheapest test first: the
  * device (already read), the input device, the Ethernet addresses, the IP addresses. */
 static __always_inline __u32 vm_scope(struct sk_buff *skb, struct skb_hdrs *h, __u32 ifindex, __u32 netns)
 {
 	if (n_vm_devs && netns == scope_netns) {
-		if (vm_dev(ifindex) || vm_dev(BPF_CORE_READ(skb, skb_iif)))
+		if (vm_dev(ifindex))
+			return DROPS_BY_DEV;
+		__u32 iif = BPF_CORE_READ(skb, skb_iif);
+
+		if (iif != ifindex && vm_dev(iif))
 			return DROPS_BY_DEV;
 	}
 	if (n_vm_macs && h->mac != SKB_HEADER_UNSET && h->nh >= h->mac + ETH_HLEN_) {
