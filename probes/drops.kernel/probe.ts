@@ -425,6 +425,15 @@ function since(dump: DumpCapture, base: DumpCapture): DumpCapture {
   };
 }
 
+/**
+ * Whether a drop the kernel marked as a host copy is in fact the copy a userspace switch reads
+ * with AF_PACKET (OVS netdev), dropped because its socket was full: the switch never got the
+ * frame, a real loss. Named by reason (6.4+) or by the AF_PACKET receive functions.
+ */
+function switchRead(reason: string, location: string): boolean {
+  return reason === 'PACKET_SOCK_ERROR' || /^(t?packet_rcv|packet_rcv_spkt|packet_rcv_fanout)$/.test(functionOf(location));
+}
+
 /** The subsystem names a session recorded (absent in recordings made before they were). */
 function subsystemNames(records: RawRecord[], name: string): SubsystemNames | undefined {
   const rec = records.find((r) => r.op === 'capture' && r.name === name);
@@ -471,7 +480,7 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
     const { name: reason, subsystem } = reasonName(e.reason, reasons, subsystems);
     const dev = device(e.ifindex, e.netns);
     const flags = e.flags ?? 0;
-    if (copiesApart && flags & HOST_COPY) {
+    if (copiesApart && flags & HOST_COPY && !switchRead(reason, sym(e.location))) {
       hostCopies.total += e.count;
       add(hostCopies.byReason, reason, e.count);
       add(hostCopies.byDevice, dev, e.count);
@@ -616,7 +625,7 @@ Use it when net.iface shows drops, or packets vanish without any counter moving:
 
 **One VM's drops.** With \`vm_macs\`, \`vm_ips\` or \`vm_devs\`, a drop counts only when it is the VM's packet: its device or input device is one of the VM's taps (in ebpfnet's namespace), or its Ethernet source or destination is one of the VM's MACs (when the skb has a MAC header), or its IPv4/IPv6 source or destination is one of the VM's addresses. \`scope\` says what was used and how many drops matched each way.
 
-**Host copies are not loss.** A broadcast, multicast or other-host frame dropped on its way *into* a device that is no bridge or OVS port (the frame's input device is the dropping device) is the host's own copy of a bridged frame: a Linux bridge's local copy (the drop is on the bridge device, e.g. IPv6 multicast the host never joined, \`ip6_mc_input\`), or a userspace switch's port (OVS netdev reads frames with AF_PACKET; the host stack then discards frames for other MACs, \`OTHERHOST\`). The switch forwarded the frame all the same, so these go to \`hostCopies\`, not \`total\`. Drops of the same frames while forwarded (a bridge netfilter rule, a bridge port's ingress rule, a qdisc or a full ring on the tap) stay in \`total\`.
+**Host copies are not loss.** A broadcast, multicast or other-host frame dropped on its way *into* a device that is no bridge or OVS port (the frame's input device is the dropping device) is the host's own copy of a bridged frame: a Linux bridge's local copy (the drop is on the bridge device, e.g. IPv6 multicast the host never joined, \`ip6_mc_input\`), or a userspace switch's port (OVS netdev reads frames with AF_PACKET; the host stack then discards frames for other MACs, \`OTHERHOST\`). The switch forwarded the frame all the same, so these go to \`hostCopies\`, not \`total\`. Drops of the same frames while forwarded (a bridge netfilter rule, a bridge port's ingress rule, a qdisc or a full ring on the tap) stay in \`total\`, and so does the switch's own copy when its AF_PACKET socket was full (\`PACKET_SOCK_ERROR\`, \`packet_rcv\`): the switch never got that frame.
 
 **Weight, not presence.** \`dominant\` is the reason with most of the drops and its share of \`total\`; \`byFamily\` and \`dominantFamily\` group reasons by name: ${FAMILY_PATTERNS.map(([f, re]) => `\`${f}\` (\`${re.source}\`)`).join(', ')}, \`other\` for the rest. Reasons of a subsystem (kernel 6.4+: the high 16 bits) are named from the kernel's BTF when the probe runs (\`enum skb_drop_reason_subsys\` in vmlinux, the subsystem's \`enum *_drop_reason\` in its module: \`OVS_DROP_LAST_ACTION\`), else \`OPENVSWITCH_<n>\`; \`bySubsystem\` counts them (\`core\` for the rest).`,
   normal: `A busy host drops a trickle of packets for benign reasons (\`NO_SOCKET\` for closed ports, \`NOT_SPECIFIED\` from some paths, \`OTHERHOST\`). Drops in step with a VM's traffic, \`NETFILTER_DROP\` nobody expected, or any \`QDISC_*\`, \`*_CSUM\`, \`NEIGH_*\` reasons are not normal.`,

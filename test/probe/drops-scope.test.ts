@@ -4,6 +4,7 @@
 // lands in hostCopies. Real programs, real frames, in namespaces this process made.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa, type ResultPromise } from 'execa';
@@ -15,7 +16,7 @@ import { dropsKernel, type DropsData } from '../../probes/drops.kernel/probe.js'
 import { resolveScope, SCOPE_LIMITS } from '../../probes/drops.kernel/scope.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { beforeFirstSleep } from '../helpers/probe-window.js';
-import { canBuildTopologies, run } from '../helpers/netns.js';
+import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
 import { createVmBridge, labAddresses, nftCounted, type VmBridge } from '../helpers/vm-bridge.js';
 import { canRunOvs } from '../lab/ovs.js';
 import { newLabName } from '../lab/names.js';
@@ -23,6 +24,8 @@ import { newLabName } from '../lab/names.js';
 const cannot = await canBuildTopologies();
 const noOvs = await canRunOvs();
 const TAP_HOLDER = join(packageRoot(), 'test', 'fixtures', 'tap-holder.py');
+const PACKET_READER = join(packageRoot(), 'test', 'fixtures', 'packet-reader.py');
+const SEND_FRAMES = join(packageRoot(), 'test', 'fixtures', 'send-frames.py');
 const TABLE = `ebpfnet_scope_${process.pid}`;
 
 /**
@@ -288,6 +291,51 @@ describe('drops.kernel scoped to one VM, OVS netdev bridge (ports read with AF_P
     const db = dataOf(bb!);
     assert.equal(db.total, 0, describeData(db));
     assert.ok(db.hostCopies.total > 0, describeData(db));
+  });
+});
+
+describe("drops.kernel: a userspace switch's own read of its port", () => {
+  before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
+
+  it('counts the frames a full AF_PACKET reader (the switch) dropped as loss, not as host copies', async (t) => {
+    // A port outside any bridge whose only reader is a packet socket that never drains, as a
+    // userspace switch reads its ports; frames of an EtherType the host stack has no handler
+    // for, so the reader holds the last reference and its drop is the frame's end.
+    const pair = await createVethPair(t, { noIpv6: true });
+    const reader = execa('python3', [PACKET_READER, pair.hostDev], { stdin: 'pipe', reject: false });
+    t.after(async () => {
+      reader.kill('SIGKILL');
+      await reader.catch(() => undefined);
+    });
+    const lines: string[] = [];
+    let waiting: ((l: string) => void) | undefined;
+    reader.stdout!.on('data', (d: Buffer) => {
+      lines.push(...String(d).trim().split('\n'));
+      if (waiting && lines.length > 0) waiting(lines.shift()!);
+    });
+    const line = () => new Promise<string>((resolve) => (lines.length > 0 ? resolve(lines.shift()!) : (waiting = resolve)));
+    assert.equal(await line(), 'bound');
+    const vmMac = labAddresses(5).mac;
+    const b = await tempBundle(t, 'ebpfnet-drops-afpacket-');
+    const N = 50;
+    let stats = { packets: 0, drops: 0 };
+    const [found] = await scopedRuns(b, [{ name: 'vm', params: { vm_macs: [vmMac] } }], async () => {
+      reader.stdin!.write('\n');
+      await line(); // counts from here
+      await pair.inNs(['python3', SEND_FRAMES, pair.peerDev, vmMac, String(N)]);
+      reader.stdin!.write('\n');
+      stats = JSON.parse(await line()) as typeof stats;
+    });
+    assert.ok(stats.drops > 0 && stats.packets === N, `the reader: ${JSON.stringify(stats)}`);
+    const d = dataOf(found!);
+    assert.deepEqual(d.byReason, { PACKET_SOCK_ERROR: stats.drops }, describeData(d));
+    assert.match(Object.keys(d.byLocation)[0] ?? '', /^packet_rcv\+/);
+    assert.equal(d.hostCopies.total, 0, describeData(d));
+    // The kernel side marked them as host copies (other-host frames dropped on their way in,
+    // on no bridge port); the finding knows the switch's own read from the host stack's.
+    const dumpFile = found!.raw.find((r) => r.endsWith('-dump.out'));
+    const dump = JSON.parse(await readFile(join(b.root, dumpFile!), 'utf8')) as { entries: Array<{ flags: number; count: number }> };
+    assert.equal(dump.entries.filter((e) => e.flags & 8).reduce((n, e) => n + e.count, 0), stats.drops);
   });
 });
 
