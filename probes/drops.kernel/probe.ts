@@ -628,7 +628,7 @@ Use it when net.iface shows drops, or packets vanish without any counter moving:
 **Host copies are not loss.** A broadcast, multicast or other-host frame dropped on its way *into* a device that is no bridge or OVS port (the frame's input device is the dropping device) is the host's own copy of a bridged frame: a Linux bridge's local copy (the drop is on the bridge device, e.g. IPv6 multicast the host never joined, \`ip6_mc_input\`), or a userspace switch's port (OVS netdev reads frames with AF_PACKET; the host stack then discards frames for other MACs, \`OTHERHOST\`). The switch forwarded the frame all the same, so these go to \`hostCopies\`, not \`total\`. Drops of the same frames while forwarded (a bridge netfilter rule, a bridge port's ingress rule, a qdisc or a full ring on the tap) stay in \`total\`, and so does the switch's own copy when its AF_PACKET socket was full (\`PACKET_SOCK_ERROR\`, \`packet_rcv\`): the switch never got that frame.
 
 **Weight, not presence.** \`dominant\` is the reason with most of the drops and its share of \`total\`; \`byFamily\` and \`dominantFamily\` group reasons by name: ${FAMILY_PATTERNS.map(([f, re]) => `\`${f}\` (\`${re.source}\`)`).join(', ')}, \`other\` for the rest. Reasons of a subsystem (kernel 6.4+: the high 16 bits) are named from the kernel's BTF when the probe runs (\`enum skb_drop_reason_subsys\` in vmlinux, the subsystem's \`enum *_drop_reason\` in its module: \`OVS_DROP_LAST_ACTION\`), else \`OPENVSWITCH_<n>\`; \`bySubsystem\` counts them (\`core\` for the rest).`,
-  normal: `A busy host drops a trickle of packets for benign reasons (\`NO_SOCKET\` for closed ports, \`NOT_SPECIFIED\` from some paths, \`OTHERHOST\`). Drops in step with a VM's traffic, \`NETFILTER_DROP\` nobody expected, or any \`QDISC_*\`, \`*_CSUM\`, \`NEIGH_*\` reasons are not normal.`,
+  normal: `A busy host drops a trickle of packets for benign reasons (\`NO_SOCKET\` for closed ports, \`NOT_SPECIFIED\` from some paths), and its stack discards its copies of bridged broadcast, multicast and other-host frames (\`hostCopies\`: \`OTHERHOST\`, \`ip6_mc_input\`...). Scoped to a healthy VM, \`total\` is 0. Drops in step with a VM's traffic, \`NETFILTER_DROP\` nobody expected, or any \`QDISC_*\`, \`*_CSUM\`, \`NEIGH_*\` reasons are not normal.`,
   replaces: ['packet-drop/kernel_drop_stack_stats_summary.py', 'packet-drop/kernel_drop_stack_stats.bt'],
   params: {
     duration: { type: 'duration', default: '5s', min: 100, description: 'How long to count drops.', cliOption: 'duration' },
@@ -665,7 +665,7 @@ Use it when net.iface shows drops, or packets vanish without any counter moving:
     ignore: {
       type: 'string[]',
       default: [],
-      description: 'Drop reasons to count apart (`ignored`) rather than in the totals, e.g. `OTHERHOST`, which every port of a userspace (AF_PACKET) switch shows for frames not addressed to the host.',
+      description: 'Drop reasons to count apart (`ignored`) rather than in the totals. (The `OTHERHOST` copies every port of a userspace AF_PACKET switch hands the host are host copies already, see `host_copies`.)',
     },
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: TRACEPOINT }],
