@@ -72,7 +72,13 @@ export async function readSubsystemNames(reasons: number[], dir = BTF_DIR): Prom
   const missing: string[] = [];
   const vmlinux = await readVmlinuxBtf(dir);
   if (!vmlinux) return { ...names, missing: [`no kernel BTF at ${dir}/vmlinux: subsystem drop reasons are not named`] };
-  const all = subsystemNamesOf(btfEnums(vmlinux));
+  let vmEnums: BtfEnum[];
+  try {
+    vmEnums = btfEnums(vmlinux);
+  } catch (err) {
+    return { ...names, missing: [`${dir}/vmlinux: ${err instanceof Error ? err.message : String(err)}: subsystem drop reasons are not named`] };
+  }
+  const all = subsystemNamesOf(vmEnums);
   for (const id of ids) {
     const subsystem = all[String(id)];
     if (subsystem === undefined) {
@@ -83,8 +89,12 @@ export async function readSubsystemNames(reasons: number[], dir = BTF_DIR): Prom
     let found = false;
     for (const mod of await moduleCandidates(dir, subsystem)) {
       const blob = await readFile(`${dir}/${mod}`).catch(() => null);
-      if (!blob) continue;
-      const own = subsystemReasonsOf(btfEnums(blob, vmlinux), id);
+      let own: Record<string, string> = {};
+      try {
+        if (blob) own = subsystemReasonsOf(btfEnums(blob, vmlinux), id);
+      } catch (err) {
+        missing.push(`${dir}/${mod}: ${err instanceof Error ? err.message : String(err)}`);
+      }
       if (Object.keys(own).length === 0) continue;
       Object.assign(names.reasons, own);
       found = true;
