@@ -15,24 +15,44 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "count.h"
-#include "ipv4-filter.h"
+#include "ip-filter.h"
 #include "drops.h"
 
-#define ETH_P_IP_ 0x0800
+#define PACKET_BROADCAST_ 1
+#define PACKET_MULTICAST_ 2
+#define PACKET_OTHERHOST_ 3
 
 /* Filters, set before load. 0 = any. Addresses in network byte order. */
 const volatile __u32 targ_ifindex = 0;
 const volatile __u32 targ_netns = 0;
+/* The address filters' family: 4 (IPv4 addresses, or only protocol/port), 6 (IPv6
+ * addresses), 0 (no address, protocol or port filter). */
+const volatile __u8 targ_family = 0;
 const volatile __u32 targ_saddr = 0;
 const volatile __u32 targ_daddr = 0;
 const volatile __u32 targ_addr = 0; /* matches source or destination (a VM's address) */
-const volatile __u8 targ_proto = 0;
+const volatile __u32 targ_saddr6[4] = {};
+const volatile __u32 targ_daddr6[4] = {};
+const volatile __u32 targ_addr6[4] = {};
+const volatile __u8 targ_proto = 0; /* IPv4 protocol / IPv6 next header */
 const volatile __u16 targ_port = 0; /* host byte order; matches source or destination */
 const volatile __u8 want_stacks = 1;
 /* Stacks are sampled: a stack walk costs ~10x the rest of the handler, which matters in a
  * drop flood. Per CPU, the first stack_first drops get one, then one in stack_every. */
 const volatile __u32 stack_first = 64;
 const volatile __u32 stack_every = 64;
+
+/* The VM scope: when on, a drop counts only when it is the VM's packet (drops.h limits). */
+const volatile __u8 scope_on = 0;
+const volatile __u32 scope_netns = 0; /* vm_ifindex are devices of this namespace (ebpfnet's) */
+const volatile __u32 n_vm_devs = 0;
+const volatile __u32 vm_ifindex[DROPS_MAX_VM_DEVS] = {};
+const volatile __u32 n_vm_macs = 0;
+const volatile __u64 vm_mac[DROPS_MAX_VM_MACS] = {}; /* the 6 bytes in memory order, as a little-endian load reads them */
+const volatile __u32 n_vm_ip4 = 0;
+const volatile __u32 vm_ip4[DROPS_MAX_VM_IPS] = {};
+const volatile __u32 n_vm_ip6 = 0;
+const volatile __u32 vm_ip6[DROPS_MAX_VM_IPS][4] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -77,35 +97,120 @@ static __always_inline bool sample_stack(__u64 seen_on_cpu)
 	return stack_every <= 1 || seen_on_cpu % stack_every == 0;
 }
 
-/* IPv4 header fields the filters need; false when the skb is not IPv4 or unreadable. */
-static __always_inline bool ipv4_match(struct sk_buff *skb)
-{
-	struct iphdr ip;
-	unsigned char *head;
-	__u16 nh, proto;
+/* Whether `match` (an expression of slot i) holds for one of the first `n` of `max` slots. The
+ * scope's sets are small read-only arrays: the verifier knows their counts and drops the unused
+ * slots, so an unset kind costs one branch. */
+#define ANY_SLOT(max, n, match)                          \
+	({                                               \
+		bool hit_ = false;                        \
+		for (int i = 0; i < (max); i++) {        \
+			if (i >= (n))                    \
+				break;                   \
+			if (match) {                     \
+				hit_ = true;             \
+				break;                   \
+			}                                \
+		}                                        \
+		hit_;                                    \
+	})
 
-	if (!targ_saddr && !targ_daddr && !targ_addr && !targ_proto && !targ_port)
+/* Arguments are evaluated once per slot: pass values, not reads. */
+#define vm_dev(ifindex) ANY_SLOT(DROPS_MAX_VM_DEVS, n_vm_devs, vm_ifindex[i] == (ifindex))
+#define vm_mac_of(mac) ANY_SLOT(DROPS_MAX_VM_MACS, n_vm_macs, vm_mac[i] == (mac))
+#define vm_ip4_of(addr) ANY_SLOT(DROPS_MAX_VM_IPS, n_vm_ip4, vm_ip4[i] == (addr))
+#define vm_ip6_of(addr) ANY_SLOT(DROPS_MAX_VM_IPS, n_vm_ip6, in6_equal((addr), vm_ip6[i]))
+
+/* How the drop is the VM's (a DROPS_BY_* bit), 0 when it is not. Cheapest test first: the
+ * device (already read), the input device, the Ethernet addresses, the IP addresses. */
+static __always_inline __u32 vm_scope(struct sk_buff *skb, struct skb_hdrs *h, __u32 ifindex, __u32 netns)
+{
+	if (n_vm_devs && netns == scope_netns) {
+		if (vm_dev(ifindex))
+			return DROPS_BY_DEV;
+		__u32 iif = BPF_CORE_READ(skb, skb_iif);
+
+		if (iif != ifindex && vm_dev(iif))
+			return DROPS_BY_DEV;
+	}
+	if (n_vm_macs && h->mac != SKB_HEADER_UNSET && h->nh >= h->mac + ETH_HLEN_) {
+		struct { __u64 dst_src; __u32 src_tail; } eth = {};
+
+		if (!bpf_probe_read_kernel(&eth, 12, h->head + h->mac)) {
+			__u64 dst = eth.dst_src & 0xffffffffffffULL;
+			__u64 src = (eth.dst_src >> 48) | ((__u64)eth.src_tail << 16);
+
+			if (vm_mac_of(dst) || vm_mac_of(src))
+				return DROPS_BY_MAC;
+		}
+	}
+	if (n_vm_ip4 || n_vm_ip6) {
+		skb_hdrs_l3(h);
+		if (h->family == 4 && (vm_ip4_of(h->v4.saddr) || vm_ip4_of(h->v4.daddr)))
+			return DROPS_BY_IP;
+		if (h->family == 6 && (vm_ip6_of(&h->v6.saddr) || vm_ip6_of(&h->v6.daddr)))
+			return DROPS_BY_IP;
+	}
+	return 0;
+}
+
+/* The address, protocol and port filters; true when none is set. */
+static __always_inline bool ip_filters_match(struct skb_hdrs *h)
+{
+	if (!targ_family)
 		return true;
-	proto = BPF_CORE_READ(skb, protocol);
-	if (proto != bpf_htons(ETH_P_IP_))
+	skb_hdrs_l3(h);
+	if (h->family != targ_family)
 		return false;
-	if (!skb_ipv4_header(skb, &ip) || !ipv4_tuple_matches(&ip, targ_saddr, targ_daddr, targ_proto))
-		return false;
-	if (targ_addr && ip.saddr != targ_addr && ip.daddr != targ_addr)
-		return false;
+	if (targ_family == 4) {
+		if (!ipv4_tuple_matches(&h->v4, targ_saddr, targ_daddr, targ_proto))
+			return false;
+		if (targ_addr && h->v4.saddr != targ_addr && h->v4.daddr != targ_addr)
+			return false;
+	} else {
+		if (!in6_is_any(targ_saddr6) && !in6_equal(&h->v6.saddr, targ_saddr6))
+			return false;
+		if (!in6_is_any(targ_daddr6) && !in6_equal(&h->v6.daddr, targ_daddr6))
+			return false;
+		if (!in6_is_any(targ_addr6) && !in6_equal(&h->v6.saddr, targ_addr6) && !in6_equal(&h->v6.daddr, targ_addr6))
+			return false;
+		if (targ_proto && h->v6.nexthdr != targ_proto)
+			return false;
+	}
 	if (targ_port) {
 		__u16 ports[2];
 
-		if (ip.protocol != IPPROTO_TCP && ip.protocol != IPPROTO_UDP)
-			return false;
-		head = BPF_CORE_READ(skb, head);
-		nh = BPF_CORE_READ(skb, network_header);
-		if (bpf_probe_read_kernel(ports, sizeof(ports), head + nh + ip.ihl * 4))
+		if (!skb_hdrs_ports(h, ports))
 			return false;
 		if (bpf_ntohs(ports[0]) != targ_port && bpf_ntohs(ports[1]) != targ_port)
 			return false;
 	}
 	return true;
+}
+
+/* A copy of a frame the host's own stack discards on its way in, not the frame's loss: a
+ * broadcast, multicast or other-host frame (pkt_type) received on this device (skb_iif is the
+ * device: not being forwarded out of it) where the device is no bridge or OVS-datapath port
+ * (their frames go to the switch, not up the stack). A Linux bridge's local copy (skb->dev is
+ * the bridge) and every frame on a port of a userspace switch that reads it with AF_PACKET
+ * (OVS netdev) are such copies; a bridge-port ingress rule, a bridge forward rule, a qdisc or
+ * a full tun ring on the way out are not. */
+static __always_inline bool host_copy(struct sk_buff *skb, struct net_device *dev, __u32 ifindex)
+{
+	__u64 ports = 0;
+	__u8 pkt_type;
+
+	if (!dev)
+		return false;
+	pkt_type = BPF_CORE_READ_BITFIELD_PROBED(skb, pkt_type);
+	if (pkt_type != PACKET_BROADCAST_ && pkt_type != PACKET_MULTICAST_ && pkt_type != PACKET_OTHERHOST_)
+		return false;
+	if (BPF_CORE_READ(skb, skb_iif) != ifindex)
+		return false;
+	if (bpf_core_enum_value_exists(enum netdev_priv_flags, IFF_BRIDGE_PORT))
+		ports |= bpf_core_enum_value(enum netdev_priv_flags, IFF_BRIDGE_PORT);
+	if (bpf_core_enum_value_exists(enum netdev_priv_flags, IFF_OVS_DATAPATH))
+		ports |= bpf_core_enum_value(enum netdev_priv_flags, IFF_OVS_DATAPATH);
+	return !(BPF_CORE_READ_BITFIELD_PROBED(dev, priv_flags) & ports);
 }
 
 /* has_reason is a literal at every call: in the legacy kprobe it is false and the compiler
@@ -114,6 +219,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 {
 	struct drops_key key = {};
 	struct net_device *dev;
+	struct skb_hdrs h;
 
 	if (has_reason && reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
 		return 0;
@@ -133,8 +239,18 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 		return 0;
 	if (targ_netns && key.netns != targ_netns)
 		return 0;
-	if (!ipv4_match(skb))
-		return 0;
+	if (scope_on || targ_family) {
+		skb_hdrs_init(skb, &h);
+		if (scope_on) {
+			key.flags = vm_scope(skb, &h, key.ifindex, key.netns);
+			if (!key.flags)
+				return 0;
+		}
+		if (!ip_filters_match(&h))
+			return 0;
+	}
+	if (host_copy(skb, dev, key.ifindex))
+		key.flags |= DROPS_HOST_COPY;
 
 	key.location = (__u64)location;
 	key.reason = reason;

@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Shared between drops.bpf.c and probes/drops.kernel/probe.ts (which decodes these layouts). */
+/* Shared between drops.bpf.c and probes/drops.kernel (which decodes these layouts). */
 #ifndef EBPFNET_DROPS_H
 #define EBPFNET_DROPS_H
 
 #define DROPS_MAX_STACK_DEPTH 32
 #define DROPS_MAX_ENTRIES 10240
+
+/* How many of each a VM scope may name (probes/drops.kernel/scope.ts rejects more). */
+#define DROPS_MAX_VM_MACS 8
+#define DROPS_MAX_VM_IPS 16 /* per family */
+#define DROPS_MAX_VM_DEVS 8
 
 /* Slots of the per-CPU `totals` array. */
 enum drops_total {
@@ -13,13 +18,24 @@ enum drops_total {
 	DROPS_TOTAL_SLOTS = 2,
 };
 
-/* Key of the `agg` hash map (24 bytes, no holes). Value: __u64 count. */
+/* Bits of drops_key.flags. */
+enum drops_flag {
+	DROPS_BY_DEV = 1,      /* the VM scope matched the skb's device or input device */
+	DROPS_BY_MAC = 2,      /* ... else its Ethernet source or destination */
+	DROPS_BY_IP = 4,       /* ... else its IPv4/IPv6 source or destination */
+	DROPS_HOST_COPY = 8,   /* a broadcast/multicast/other-host frame dropped on its way up the
+	                        * host's own stack of a device that is no bridge or OVS port */
+};
+
+/* Key of the `agg` hash map (32 bytes, no holes). Value: __u64 count. */
 struct drops_key {
 	__u64 location;  /* kernel address that freed the skb */
-	__u32 reason;    /* enum skb_drop_reason */
+	__u32 reason;    /* enum skb_drop_reason (a subsystem's in the high 16 bits) */
 	__u32 ifindex;   /* skb->dev's, else skb->skb_iif, else 0 */
 	__u32 netns;     /* inode of the device's (else the socket's) netns, 0 when unknown */
 	__s32 stack_id;  /* `stacks` id, negative when not collected */
+	__u32 flags;     /* enum drops_flag */
+	__u32 pad;
 };
 
 #endif

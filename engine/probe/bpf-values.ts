@@ -2,7 +2,7 @@
 // filter addresses, counts by key, kernel addresses, and the names of the devices the
 // programs report by ifindex.
 import { readFile, readdir } from 'node:fs/promises';
-import { isIPv4, SocketAddress } from 'node:net';
+import { isIPv4, isIPv6, SocketAddress } from 'node:net';
 import type { BpfMap } from '../native/map.js';
 
 /** An IPv4 filter address as the programs compare it (network byte order); null when none is given. */
@@ -10,6 +10,25 @@ export function ipv4Bytes(ip: unknown): Uint8Array | null {
   if (ip === undefined || ip === null || ip === '') return null;
   if (typeof ip !== 'string' || !isIPv4(ip)) throw new Error(`${String(ip)}: only IPv4 addresses can be filtered`);
   return Uint8Array.from(ip.split('.').map(Number));
+}
+
+/** An IPv6 address's 16 bytes in network order (as programs compare it); throws on anything else. */
+export function ipv6Bytes(ip: string): Uint8Array {
+  if (!isIPv6(ip)) throw new Error(`${ip}: not an IPv6 address`);
+  // A trailing dotted quad (::ffff:192.0.2.1) is two groups.
+  const text = ip.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a: string, b: string, c: string, d: string) =>
+    `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`);
+  const [head = '', tail] = text.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const out = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    const n = parseInt(g, 16);
+    out[i * 2] = n >> 8;
+    out[i * 2 + 1] = n & 0xff;
+  });
+  return out;
 }
 
 /** An address as a program keyed it (4 or 16 bytes, network order) in its usual text; IPv6 compressed by inet_ntop. */

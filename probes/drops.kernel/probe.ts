@@ -1,16 +1,23 @@
 // drops.kernel: every skb the kernel frees as a drop (skb:kfree_skb with a reason other than
-// SKB_CONSUMED), counted in the kernel by {reason, location, device, netns, stack} with the
-// native driver (bpf/drops.bpf.c). What the BPF session saw is recorded as capture records,
-// so a replay re-parses it without loading anything.
+// SKB_CONSUMED), counted in the kernel by {reason, location, device, netns, stack, flags} with
+// the native driver (bpf/drops.bpf.c), optionally only a VM's (scope.ts), with the host's
+// copies of bridged frames told apart. What the BPF session saw is recorded as capture
+// records, so a replay re-parses it without loading anything.
 import { readFile, readdir, stat } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
+import type { GlobalValue } from '../../engine/native/globals.js';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
 import { prefetchKallsyms, symbolise } from '../../engine/host/kallsyms.js';
 import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
-import { countsOf, hex, ipv4Bytes, rootDevices } from '../../engine/probe/bpf-values.js';
+import { countsOf, hex, ipv4Bytes, ipv6Bytes, rootDevices } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
+import { ParamError } from '../../engine/probe/params.js';
 import { loadDrops, type DropsMethod } from './attach.js';
+import { dominantOf, FAMILY_PATTERNS, reasonFamily } from './families.js';
+import { resolveScope, SCOPE_LIMITS, scopeOf, type ScopeRecord } from './scope.js';
+import { readSubsystemNames, reasonName, type SubsystemNames } from './subsystems.js';
 import type { BarChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 
 const TRACEPOINT = 'skb:kfree_skb';
@@ -18,8 +25,14 @@ const NETNS_DIR = '/var/run/netns';
 /** Slots of the per-CPU `totals` map (bpf/drops.h). */
 const TOTAL_SEEN = 0;
 const TOTAL_UNKEYED = 1;
+/** Bits of the key's flags (enum drops_flag in bpf/drops.h). */
+const BY_DEV = 1;
+const BY_MAC = 2;
+const BY_IP = 4;
+const HOST_COPY = 8;
 /** Offsets beyond this from the nearest symbol are not trusted. */
 const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
+const IPPROTO_ICMPV6 = 58;
 /**
  * What a drops session may cost: 5% of one CPU, 1M drops/s. Without stacks one drop costs
  * ~0.3 us, with stacks ~3 us: a host dropping 20k packets/s with stacks is right at the CPU
@@ -45,6 +58,8 @@ interface AttachCapture {
   /** Why the preferred programs were not used, when another one was. */
   fallback?: string;
   filters: { ifindex: number; netns: number; saddr: string | null; daddr: string | null; addr?: string; protocol: number; port: number };
+  /** The VM scope, when one was given. */
+  scope?: ScopeRecord;
 }
 
 /** The `dump` capture record: the aggregation map, its stacks, device and namespace names. */
@@ -53,7 +68,7 @@ interface DumpCapture {
   windowMs: number;
   seen: number;
   unkeyed: number;
-  entries: Array<{ reason: number; location: string; ifindex: number; netns: number; stackId: number; count: number }>;
+  entries: Array<{ reason: number; location: string; ifindex: number; netns: number; stackId: number; count: number; flags?: number }>;
   /** Stack id → kernel addresses (hex), innermost first. */
   stacks: Record<string, string[]>;
   /** This host's root-namespace devices: ifindex → name, and the namespace they are in. */
@@ -79,6 +94,22 @@ export interface DropsData {
   byReason: Record<string, number>;
   byLocation: Record<string, number>;
   byDevice: Record<string, number>;
+  /** Drops by the subsystem of their reason: `core` (enum skb_drop_reason), `openvswitch`... */
+  bySubsystem: Record<string, number>;
+  /** Drops by family of reason (families.ts): tun, netfilter, qdisc, ovs, l3, socket, other. */
+  byFamily: Record<string, number>;
+  /** The reason with the most drops and its share of `total`; null without drops. */
+  dominant: { reason: string; count: number; share: number } | null;
+  /** The family with the most drops and its share of `total`; null without drops. */
+  dominantFamily: { family: string; count: number; share: number } | null;
+  /** The VM scope the drops were counted in (null: every drop), and how many matched by device, MAC and address. */
+  scope: (ScopeRecord & { matchedBy: { dev: number; mac: number; ip: number } }) | null;
+  /**
+   * Copies of bridged frames the host's own stack discarded (a bridge's local copy of a
+   * broadcast, a userspace switch's port handing the host a frame for another MAC): not the
+   * frames' loss, so not in `total` (with `host_copies: count`, these stay in the totals).
+   */
+  hostCopies: { total: number; byReason: Record<string, number>; byDevice: Record<string, number> };
   topStacks: Array<{ count: number; reason: string; location: string; frames: string[] }>;
   top: Array<{ reason: string; location: string; device: string; count: number }>;
 }
@@ -127,6 +158,7 @@ async function dumpMaps(o: BpfObject, params: Params, attachedAt: number, detach
     ifindex: k.readUInt32LE(12),
     netns: k.readUInt32LE(16),
     stackId: k.readInt32LE(20),
+    flags: k.readUInt32LE(24),
   }));
   entries.sort((a, b) => b.count - a.count || a.reason - b.reason || a.location.localeCompare(b.location));
   const stackMap = o.map('stacks');
@@ -156,12 +188,31 @@ export function hasReasonField(format: string): boolean {
 interface ResolvedFilters {
   ifindex: number;
   netns: number;
+  /** The address filters' family (0: no address, protocol or port filter). */
+  family: 0 | 4 | 6;
   saddr: Uint8Array | null;
   daddr: Uint8Array | null;
   addr: Uint8Array | null;
   protocol: number;
   port: number;
   record: AttachCapture['filters'];
+}
+
+/** The family of the address filters given: one family for all, IPv4 when only protocol/port filter. */
+function filterFamily(params: Params, protocol: number, port: number): 0 | 4 | 6 {
+  const given = (['src_ip', 'dst_ip', 'ip'] as const).filter((n) => typeof params[n] === 'string' && params[n] !== '');
+  const families = new Set(given.map((n) => (isIPv4(params[n] as string) ? 4 : 6)));
+  if (families.size > 1) {
+    throw new ParamError('drops.kernel', given[1]!, `${given.join(', ')} mix IPv4 and IPv6: no packet has both; give addresses of one family`);
+  }
+  if (families.size === 1) return [...families][0] as 4 | 6;
+  return protocol || port ? 4 : 0;
+}
+
+/** An address filter's bytes: 4 or 16 (network order), per the filters' family. */
+function addressBytes(ip: unknown, family: 0 | 4 | 6): Uint8Array | null {
+  if (typeof ip !== 'string' || ip === '') return null;
+  return family === 6 ? ipv6Bytes(ip) : ipv4Bytes(ip);
 }
 
 async function resolveFilters(params: Params): Promise<ResolvedFilters> {
@@ -175,11 +226,14 @@ async function resolveFilters(params: Params): Promise<ResolvedFilters> {
     }
   }
   const netns = typeof params.netns === 'string' && params.netns !== '' ? await netnsInode(params.netns) : 0;
-  const saddr = ipv4Bytes(params.src_ip as string | undefined);
-  const daddr = ipv4Bytes(params.dst_ip as string | undefined);
-  const addr = ipv4Bytes(params.ip as string | undefined);
-  const protocol = PROTOCOLS[params.protocol as string] ?? 0;
   const port = (params.port as number | undefined) ?? 0;
+  const named = PROTOCOLS[params.protocol as string] ?? 0;
+  const family = filterFamily(params, named, port);
+  // ICMP of an IPv6 filter is ICMPv6.
+  const protocol = family === 6 && named === PROTOCOLS.icmp ? IPPROTO_ICMPV6 : named;
+  const saddr = addressBytes(params.src_ip, family);
+  const daddr = addressBytes(params.dst_ip, family);
+  const addr = addressBytes(params.ip, family);
   const record = {
     ifindex,
     netns,
@@ -189,20 +243,26 @@ async function resolveFilters(params: Params): Promise<ResolvedFilters> {
     protocol,
     port,
   };
-  return { ifindex, netns, saddr, daddr, addr, protocol, port, record };
+  return { ifindex, netns, family, saddr, daddr, addr, protocol, port, record };
 }
 
 /** Per CPU, the first STACK_FIRST drops get a kernel stack, then one in `stack_every` (bpf/drops.bpf.c). */
 const STACK_FIRST = 64;
 const STACK_EVERY = 64;
 
-function globalsOf(params: Params, f: ResolvedFilters) {
+function globalsOf(params: Params, f: ResolvedFilters): Record<string, GlobalValue> {
+  const v4 = (a: Uint8Array | null) => (f.family === 4 && a ? a : new Uint8Array(4));
+  const v6 = (a: Uint8Array | null) => (f.family === 6 && a ? a : new Uint8Array(16));
   return {
     targ_ifindex: f.ifindex,
     targ_netns: f.netns,
-    targ_saddr: f.saddr ?? new Uint8Array(4),
-    targ_daddr: f.daddr ?? new Uint8Array(4),
-    targ_addr: f.addr ?? new Uint8Array(4),
+    targ_family: f.family,
+    targ_saddr: v4(f.saddr),
+    targ_daddr: v4(f.daddr),
+    targ_addr: v4(f.addr),
+    targ_saddr6: v6(f.saddr),
+    targ_daddr6: v6(f.daddr),
+    targ_addr6: v6(f.addr),
     targ_proto: f.protocol,
     targ_port: f.port,
     want_stacks: params.stacks === false ? 0 : 1,
@@ -230,11 +290,15 @@ export interface DropsSessionOptions {
 }
 
 /**
- * One drops.kernel session: reason names, load + attach, `window`, dump, symbols, recorded as
- * capture records named `<prefix>reasons|attach|dump|symbols`. Read them back with `parseDrops`.
+ * One drops.kernel session: reason names, load + attach, `window`, dump, subsystem reason names,
+ * symbols, recorded as capture records named `<prefix>reasons|attach|dump|subsystems|symbols`.
+ * Read them back with `parseDrops`.
  */
 export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessionOptions = {}): Promise<string[]> {
   const prefix = opts.prefix ?? '';
+  // Bad params fail before anything is recorded, with their one-line message.
+  const scope = scopeOf(params);
+  filterFamily(params, PROTOCOLS[params.protocol as string] ?? 0, (params.port as number | undefined) ?? 0);
   const format = await captureReasonFormat(io, `${prefix}reasons`);
 
   const session = new BpfSession(io, prefix);
@@ -244,7 +308,8 @@ export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessi
       // Indexing kallsyms takes ~250 ms: a window of a second or more hides it entirely.
       if (opts.symbols !== false && Number(params.duration) >= 1000) prefetchKallsyms();
       const filters = await resolveFilters(params);
-      const loaded = await loadDrops(globalsOf(params, filters), hasReasonField(format));
+      const resolved = await resolveScope(scope);
+      const loaded = await loadDrops({ ...globalsOf(params, filters), ...resolved.globals }, hasReasonField(format));
       const record: AttachCapture = {
         loadMs: round(loaded.loadMs),
         attach: [
@@ -252,6 +317,7 @@ export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessi
         ],
         ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
         filters: filters.record,
+        ...(resolved.record ? { scope: resolved.record } : {}),
       };
       return { obj: loaded.obj, record };
     });
@@ -270,13 +336,19 @@ export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessi
     await session.close();
   }
 
-  // Symbols of the addresses seen, from /proc/kallsyms: only the ones needed are kept.
+  // Symbols of the addresses seen, from /proc/kallsyms: only the ones needed are kept. Names
+  // of subsystem reasons seen, from the kernel's BTF (nothing is read when there is none).
   const addrs = new Set<string>();
+  const reasons = new Set<number>();
   for (const text of dumpTexts) {
     const dump = JSON.parse(text) as DumpCapture;
-    for (const e of dump.entries) addrs.add(e.location);
+    for (const e of dump.entries) {
+      addrs.add(e.location);
+      reasons.add(e.reason);
+    }
     for (const frames of Object.values(dump.stacks)) for (const a of frames) addrs.add(a);
   }
+  await io.capture(`${prefix}subsystems`, async () => JSON.stringify(await readSubsystemNames([...reasons])));
   if (opts.symbols !== false) await captureSymbols(io, `${prefix}symbols`, [...addrs]);
   return [...addrs];
 }
@@ -342,7 +414,7 @@ export interface ParseDropsOptions {
 
 /** The drops between two snapshots of one session: entries (per key), totals and time subtracted. */
 function since(dump: DumpCapture, base: DumpCapture): DumpCapture {
-  const k = (e: DumpCapture['entries'][number]) => `${e.location}|${e.reason}|${e.ifindex}|${e.netns}|${e.stackId}`;
+  const k = (e: DumpCapture['entries'][number]) => `${e.location}|${e.reason}|${e.ifindex}|${e.netns}|${e.stackId}|${e.flags ?? 0}`;
   const before = new Map(base.entries.map((e) => [k(e), e.count]));
   return {
     ...dump,
@@ -353,17 +425,37 @@ function since(dump: DumpCapture, base: DumpCapture): DumpCapture {
   };
 }
 
-/** The finding of a session `collectDrops` recorded (under `prefix`); other records are ignored. */
+/**
+ * Whether a drop the kernel marked as a host copy is in fact the copy a userspace switch reads
+ * with AF_PACKET (OVS netdev), dropped because its socket was full: the switch never got the
+ * frame, a real loss. Named by reason (6.4+) or by the AF_PACKET receive functions.
+ */
+function switchRead(reason: string, location: string): boolean {
+  return reason === 'PACKET_SOCK_ERROR' || /^(t?packet_rcv|packet_rcv_spkt|packet_rcv_fanout)$/.test(functionOf(location));
+}
+
+/** The subsystem names a session recorded (absent in recordings made before they were). */
+function subsystemNames(records: RawRecord[], name: string): SubsystemNames | undefined {
+  const rec = records.find((r) => r.op === 'capture' && r.name === name);
+  return rec && !rec.error ? (JSON.parse(rec.stdout) as SubsystemNames) : undefined;
+}
+
+/**
+ * The finding of a session `collectDrops` recorded (under `prefix`); other records are ignored.
+ * Host copies are counted apart (`hostCopies`) when `params.host_copies` is `apart` (drops.kernel's
+ * default); probes that run a session with params of their own keep them in the totals.
+ */
 export function parseDrops(records: RawRecord[], params: Params, opts: ParseDropsOptions = {}): ProbeResult<DropsData> {
   const prefix = opts.prefix ?? '';
   const reasons = parseReasonNames(captureRecord(records, `${prefix}reasons`).stdout);
+  const subsystems = subsystemNames(records, `${prefix}subsystems`);
   const att = JSON.parse(captureRecord(records, `${prefix}attach`).stdout) as AttachCapture;
   const end = JSON.parse(captureRecord(records, `${prefix}${opts.dump ?? 'dump'}`).stdout) as DumpCapture;
   const dump = opts.since === undefined ? end : since(end, JSON.parse(captureRecord(records, `${prefix}${opts.since}`).stdout) as DumpCapture);
   const syms = JSON.parse(captureRecord(records, opts.symbols ?? `${prefix}symbols`).stdout) as Record<string, string>;
   const overhead = overheadOf(records, prefix);
   const top = Math.max(1, (params.top as number | undefined) ?? 10);
-  const reasonName = (r: number) => reasons.get(r) ?? `REASON_${r}`;
+  const copiesApart = params.host_copies === 'apart';
   const sym = (a: string) => syms[a] ?? a;
   const device = (ifindex: number, netns: number) => {
     if (ifindex === 0) return '(no device)';
@@ -375,23 +467,39 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
   const byReason: Record<string, number> = {};
   const byLocation: Record<string, number> = {};
   const byDevice: Record<string, number> = {};
+  const bySubsystem: Record<string, number> = {};
+  const byFamily: Record<string, number> = {};
+  const matchedBy = { dev: 0, mac: 0, ip: 0 };
+  const hostCopies: DropsData['hostCopies'] = { total: 0, byReason: {}, byDevice: {} };
   const groups = new Map<string, { reason: string; location: string; device: string; count: number }>();
   const stackGroups = new Map<string, { count: number; reason: string; location: string; frames: string[] }>();
   let total = 0;
   const ignore = new Set((params.ignore as string[] | undefined) ?? []);
   const ignored: Record<string, number> = {};
   for (const e of dump.entries) {
-    const reason = reasonName(e.reason);
+    const { name: reason, subsystem } = reasonName(e.reason, reasons, subsystems);
+    const dev = device(e.ifindex, e.netns);
+    const flags = e.flags ?? 0;
+    if (copiesApart && flags & HOST_COPY && !switchRead(reason, sym(e.location))) {
+      hostCopies.total += e.count;
+      add(hostCopies.byReason, reason, e.count);
+      add(hostCopies.byDevice, dev, e.count);
+      continue;
+    }
     if (ignore.has(reason)) {
       add(ignored, reason, e.count);
       continue;
     }
     const location = sym(e.location);
-    const dev = device(e.ifindex, e.netns);
     total += e.count;
     add(byReason, reason, e.count);
     add(byLocation, location, e.count);
     add(byDevice, dev, e.count);
+    add(bySubsystem, subsystem, e.count);
+    add(byFamily, reasonFamily(reason, subsystem), e.count);
+    if (flags & BY_DEV) matchedBy.dev += e.count;
+    else if (flags & BY_MAC) matchedBy.mac += e.count;
+    else if (flags & BY_IP) matchedBy.ip += e.count;
     const gk = `${reason}\u0000${location}\u0000${dev}`;
     const g = groups.get(gk) ?? { reason, location, device: dev, count: 0 };
     g.count += e.count;
@@ -413,6 +521,8 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
   // Unkeyed drops were counted in `seen` but not aggregated.
   const lost = dump.unkeyed;
   if (lost > 0) total += lost;
+  const dominant = dominantOf(byReason, total);
+  const dominantFamily = dominantOf(byFamily, total);
 
   const data: DropsData = {
     method: att.attach[0]?.method ?? null,
@@ -426,18 +536,28 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
     byReason: sorted(byReason),
     byLocation: sorted(byLocation),
     byDevice: sorted(byDevice),
+    bySubsystem: sorted(bySubsystem),
+    byFamily: sorted(byFamily),
+    dominant: dominant && { reason: dominant.key, count: dominant.count, share: dominant.share },
+    dominantFamily: dominantFamily && { family: dominantFamily.key, count: dominantFamily.count, share: dominantFamily.share },
+    scope: att.scope ? { ...att.scope, matchedBy } : null,
+    hostCopies: { total: hostCopies.total, byReason: sorted(hostCopies.byReason), byDevice: sorted(hostCopies.byDevice) },
     topStacks,
     top: topGroups.slice(0, top),
   };
 
   const secs = `${(dump.windowMs / 1000).toFixed(1)}s`;
+  const whose = att.scope ? " of the VM's" : '';
   let summary: string;
-  if (total === 0) summary = `no kernel drops in ${secs} (${data.method})`;
+  if (total === 0) summary = `no kernel drops${whose} in ${secs} (${data.method})`;
   else {
     const parts = topGroups.slice(0, 3).map((g) => `${g.reason} ${g.count} at ${functionOf(g.location)}`);
     const more = topGroups.length > 3 ? `, +${topGroups.length - 3} more` : '';
-    summary = `${total} drop${total === 1 ? '' : 's'} in ${secs}: ${parts.join(', ')}${more}`;
+    summary = `${total}${whose} drop${total === 1 ? '' : 's'} in ${secs}: ${parts.join(', ')}${more}`;
   }
+  if (hostCopies.total > 0) summary += `; ${hostCopies.total} host cop${hostCopies.total === 1 ? 'y' : 'ies'} of bridged frames apart`;
+  if (att.scope?.missingDevs) summary += ` (devices not found: ${att.scope.missingDevs.join(', ')})`;
+  if (subsystems?.missing) summary += ` (${subsystems.missing.join('; ')})`;
   if (overhead?.stopped) summary += ` (stopped: ${overhead.stopped})`;
 
   const bar = (title: string, map: Record<string, number>): BarChart => ({
@@ -456,6 +576,25 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
       rows: att.attach.map((a) => [a.program, a.method, a.target, a.btf ?? '', a.loadMs ?? att.loadMs, a.attachMs]),
     },
   ];
+  if (att.scope) {
+    const s = att.scope;
+    tables.push({
+      title: "The VM's scope",
+      columns: ['by', 'values', 'drops matched'],
+      rows: [
+        ['device', [...s.devs.filter((d) => !s.missingDevs?.includes(d)), ...(s.missingDevs ?? []).map((d) => `${d} (not found)`)].join(', '), matchedBy.dev],
+        ['MAC', s.macs.join(', '), matchedBy.mac],
+        ['address', s.ips.join(', '), matchedBy.ip],
+      ],
+    });
+  }
+  if (hostCopies.total > 0) {
+    tables.push({
+      title: "Host copies of bridged frames (the host's own stack discarded them; not counted as loss)",
+      columns: ['reason', 'drops'],
+      rows: Object.entries(data.hostCopies.byReason).map(([r, n]) => [r, n]),
+    });
+  }
   if (overhead) tables.push(overheadTable(overhead));
   if (topStacks.length > 0) {
     tables.push({
@@ -482,18 +621,38 @@ export const dropsKernel: ProbeDefinition<DropsData> = {
   title: 'Kernel packet drops by reason',
   description: `Counts every packet the kernel frees as a drop (\`skb:kfree_skb\` with a drop reason other than \`SKB_CONSUMED\`), aggregated in the kernel by reason, code location, device, network namespace and kernel stack, for \`duration\`. Reason names come from the running kernel's tracepoint format, locations and stacks are symbolised from \`/proc/kallsyms\`.
 
-Use it when net.iface shows drops, or packets vanish without any counter moving: it tells *why* (\`NETFILTER_DROP\`, \`NO_SOCKET\`, \`QDISC_DROP\`, \`TCP_CSUM\`...) and *where*. Filters (device, namespace, addresses, protocol, port) are applied in the kernel. Counts are exact; kernel stacks are sampled (per CPU the first ${STACK_FIRST} drops, then one in \`stack_every\`), since a stack walk is what makes a drop flood expensive. Attaches a raw tracepoint (falls back to tp_btf, then the classic tracepoint).`,
-  normal: `A busy host drops a trickle of packets for benign reasons (\`NO_SOCKET\` for closed ports, \`NOT_SPECIFIED\` from some paths, \`OTHERHOST\`). Drops in step with a VM's traffic, \`NETFILTER_DROP\` nobody expected, or any \`QDISC_*\`, \`*_CSUM\`, \`NEIGH_*\` reasons are not normal.`,
+Use it when net.iface shows drops, or packets vanish without any counter moving: it tells *why* (\`NETFILTER_DROP\`, \`NO_SOCKET\`, \`QDISC_DROP\`, \`TCP_CSUM\`...) and *where*. Filters (device, namespace, IPv4 or IPv6 addresses, protocol, port) are applied in the kernel. Counts are exact; kernel stacks are sampled (per CPU the first ${STACK_FIRST} drops, then one in \`stack_every\`), since a stack walk is what makes a drop flood expensive. Attaches a raw tracepoint (falls back to tp_btf, then the classic tracepoint).
+
+**One VM's drops.** With \`vm_macs\`, \`vm_ips\` or \`vm_devs\`, a drop counts only when it is the VM's packet: its device or input device is one of the VM's taps (in ebpfnet's namespace), or its Ethernet source or destination is one of the VM's MACs (when the skb has a MAC header), or its IPv4/IPv6 source or destination is one of the VM's addresses. \`scope\` says what was used and how many drops matched each way.
+
+**Host copies are not loss.** A broadcast, multicast or other-host frame dropped on its way *into* a device that is no bridge or OVS port (the frame's input device is the dropping device) is the host's own copy of a bridged frame: a Linux bridge's local copy (the drop is on the bridge device, e.g. IPv6 multicast the host never joined, \`ip6_mc_input\`), or a userspace switch's port (OVS netdev reads frames with AF_PACKET; the host stack then discards frames for other MACs, \`OTHERHOST\`). The switch forwarded the frame all the same, so these go to \`hostCopies\`, not \`total\`. Drops of the same frames while forwarded (a bridge netfilter rule, a bridge port's ingress rule, a qdisc or a full ring on the tap) stay in \`total\`, and so does the switch's own copy when its AF_PACKET socket was full (\`PACKET_SOCK_ERROR\`, \`packet_rcv\`): the switch never got that frame.
+
+**Weight, not presence.** \`dominant\` is the reason with most of the drops and its share of \`total\`; \`byFamily\` and \`dominantFamily\` group reasons by name: ${FAMILY_PATTERNS.map(([f, re]) => `\`${f}\` (\`${re.source}\`)`).join(', ')}, \`other\` for the rest. Reasons of a subsystem (kernel 6.4+: the high 16 bits) are named from the kernel's BTF when the probe runs (\`enum skb_drop_reason_subsys\` in vmlinux, the subsystem's \`enum *_drop_reason\` in its module: \`OVS_DROP_LAST_ACTION\`), else \`OPENVSWITCH_<n>\`; \`bySubsystem\` counts them (\`core\` for the rest).`,
+  normal: `A busy host drops a trickle of packets for benign reasons (\`NO_SOCKET\` for closed ports, \`NOT_SPECIFIED\` from some paths), and its stack discards its copies of bridged broadcast, multicast and other-host frames (\`hostCopies\`: \`OTHERHOST\`, \`ip6_mc_input\`...). Scoped to a healthy VM, \`total\` is 0. Drops in step with a VM's traffic, \`NETFILTER_DROP\` nobody expected, or any \`QDISC_*\`, \`*_CSUM\`, \`NEIGH_*\` reasons are not normal.`,
   replaces: ['packet-drop/kernel_drop_stack_stats_summary.py', 'packet-drop/kernel_drop_stack_stats.bt'],
   params: {
     duration: { type: 'duration', default: '5s', min: 100, description: 'How long to count drops.', cliOption: 'duration' },
     dev: { type: 'string', description: 'Only drops of this device (of the namespace ebpfnet runs in).', cliOption: 'dev' },
     netns: { type: 'string', description: 'Only drops in this network namespace: an `ip netns` name, a path, or an inode number.' },
-    src_ip: { type: 'ip', description: 'Only IPv4 packets from this address.', cliOption: 'src-ip' },
-    dst_ip: { type: 'ip', description: 'Only IPv4 packets to this address.', cliOption: 'dst-ip' },
-    ip: { type: 'ip', description: "Only IPv4 packets from or to this address (a VM's traffic in both directions)." },
-    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only IPv4 packets of this L4 protocol.' },
-    port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this source or destination port (0 = any).' },
+    src_ip: { type: 'ip', description: 'Only packets from this IPv4 or IPv6 address.', cliOption: 'src-ip' },
+    dst_ip: { type: 'ip', description: 'Only packets to this IPv4 or IPv6 address.', cliOption: 'dst-ip' },
+    ip: { type: 'ip', description: 'Only packets from or to this IPv4 or IPv6 address (traffic in both directions). `src_ip`, `dst_ip` and `ip` are of one family.' },
+    protocol: {
+      type: 'string',
+      enum: ['any', 'icmp', 'tcp', 'udp'],
+      default: 'any',
+      description: 'Only packets of this L4 protocol (`icmp` is ICMPv6 with an IPv6 address filter). IPv4 only, unless an IPv6 address filter is given.',
+    },
+    port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this source or destination port (0 = any); IPv4 only unless an IPv6 address filter is given.' },
+    vm_macs: { type: 'string[]', default: [], description: `Count only the VM's drops: frames from or to these MACs (at most ${SCOPE_LIMITS.vm_macs}). With vm_ips and vm_devs, any match counts.` },
+    vm_ips: { type: 'string[]', default: [], description: `Count only the VM's drops: packets from or to these IPv4/IPv6 addresses (at most ${SCOPE_LIMITS.vm_ips}).` },
+    vm_devs: { type: 'string[]', default: [], description: `Count only the VM's drops: on or received by these devices of ebpfnet's namespace, the VM's taps (at most ${SCOPE_LIMITS.vm_devs}).` },
+    host_copies: {
+      type: 'string',
+      enum: ['apart', 'count'],
+      default: 'apart',
+      description: "Where the host's own copies of bridged frames go (see above): `apart` in `hostCopies`, `count` in the totals like any drop.",
+    },
     stacks: { type: 'boolean', default: true, description: 'Collect kernel stacks of the drops (sampled, see stack_every).' },
     stack_every: {
       type: 'integer',
@@ -506,7 +665,7 @@ Use it when net.iface shows drops, or packets vanish without any counter moving:
     ignore: {
       type: 'string[]',
       default: [],
-      description: 'Drop reasons to count apart (`ignored`) rather than in the totals, e.g. `OTHERHOST`, which every port of a userspace (AF_PACKET) switch shows for frames not addressed to the host.',
+      description: 'Drop reasons to count apart (`ignored`) rather than in the totals. (The `OTHERHOST` copies every port of a userspace AF_PACKET switch hands the host are host copies already, see `host_copies`.)',
     },
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: TRACEPOINT }],

@@ -8,10 +8,13 @@ export const FLOOD_PORT = 9999;
 /** The sender's own port, fixed so a probe that follows one flow (other.udp-path) can name it. */
 export const FLOOD_SRC_PORT = 9998;
 
-/** Datagrams per second a sender in its own process reached for `seconds`. */
-export function flood(target: string, seconds: number): number {
+/**
+ * Datagrams per second a sender in its own process reached for `seconds`, from `srcPort` (0: any
+ * free port, when another benchmark may hold the fixed one); 0 when the sender failed.
+ */
+export function flood(target: string, seconds: number, srcPort = FLOOD_SRC_PORT): number {
   const script = `
-    const s = require('node:dgram').createSocket('udp4'); s.bind(${FLOOD_SRC_PORT}); const buf = Buffer.alloc(64);
+    const s = require('node:dgram').createSocket('udp4'); s.bind(${srcPort}); const buf = Buffer.alloc(64);
     const end = Date.now() + ${seconds * 1000}; let n = 0;
     function burst() { for (let i = 0; i < 256; i++) { s.send(buf, ${FLOOD_PORT}, '${target}'); n++; }
       if (Date.now() < end) setImmediate(burst); else s.close(() => console.log(n)); }

@@ -6,31 +6,30 @@ import type { LabTopology } from '../lab/topology.js';
 import type { GuestNetStats } from '../lab/vm.js';
 import { megaflowFlushes } from '../lab/ovs.js';
 
+/** `io` whose first sleep (a probe's window, after its first reading) awaits `first()` before sleeping its full time. */
+export function beforeFirstSleep(io: ProbeIO, first: () => Promise<void>): ProbeIO {
+  let done = false;
+  return {
+    exec: (n, a, o) => io.exec(n, a, o),
+    readFile: (n, p, o) => io.readFile(n, p, o),
+    readFiles: (n, p) => io.readFiles(n, p),
+    readDir: (n, p, o) => io.readDir(n, p, o),
+    capture: (n, s) => io.capture(n, s),
+    sleep: async (ms, o) => {
+      if (!done) {
+        done = true;
+        await first();
+      }
+      await io.sleep(ms, o);
+    },
+    signal: io.signal,
+    budget: io.budget,
+  };
+}
+
 /** `def` whose collect runs `traffic` when it first waits (after its first reading), then waits its full duration. */
 export function withTrafficInWindow<D extends Record<string, unknown>>(def: ProbeDefinition<D>, traffic: () => Promise<void>): ProbeDefinition<D> {
-  return {
-    ...def,
-    collect: (params, io) => {
-      let sent = false;
-      const windowed: ProbeIO = {
-        exec: (n, a, o) => io.exec(n, a, o),
-        readFile: (n, p, o) => io.readFile(n, p, o),
-        readFiles: (n, p) => io.readFiles(n, p),
-        readDir: (n, p, o) => io.readDir(n, p, o),
-        capture: (n, s) => io.capture(n, s),
-        sleep: async (ms, o) => {
-          if (!sent) {
-            sent = true;
-            await traffic();
-          }
-          await io.sleep(ms, o);
-        },
-        signal: io.signal,
-        budget: io.budget,
-      };
-      return def.collect(params, windowed);
-    },
-  };
+  return { ...def, collect: (params, io) => def.collect(params, beforeFirstSleep(io, traffic)) };
 }
 
 /**
