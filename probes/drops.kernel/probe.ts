@@ -110,8 +110,15 @@ export interface DropsData {
    * frames' loss, so not in `total` (with `host_copies: count`, these stay in the totals).
    */
   hostCopies: { total: number; byReason: Record<string, number>; byDevice: Record<string, number> };
+  /**
+   * Scoped to a VM: its frames dropped at the full ring of another VM's tap (a flooded copy, or
+   * what it sent that neighbour): that neighbour does not read its queue; not this VM's loss,
+   * so not in `total`.
+   */
+  atOtherTaps: { total: number; byReason: Record<string, number>; byDevice: Record<string, number> };
   topStacks: Array<{ count: number; reason: string; location: string; frames: string[] }>;
-  top: Array<{ reason: string; location: string; device: string; count: number }>;
+  /** The busiest (reason, location, device) groups, each with its reason's family. */
+  top: Array<{ reason: string; family: string; location: string; device: string; count: number }>;
 }
 
 export async function netnsInode(ns: string): Promise<number> {
@@ -471,7 +478,9 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
   const byFamily: Record<string, number> = {};
   const matchedBy = { dev: 0, mac: 0, ip: 0 };
   const hostCopies: DropsData['hostCopies'] = { total: 0, byReason: {}, byDevice: {} };
-  const groups = new Map<string, { reason: string; location: string; device: string; count: number }>();
+  const atOtherTaps: DropsData['atOtherTaps'] = { total: 0, byReason: {}, byDevice: {} };
+  const ownDevs = new Set(att.scope?.devs ?? []);
+  const groups = new Map<string, DropsData['top'][number]>();
   const stackGroups = new Map<string, { count: number; reason: string; location: string; frames: string[] }>();
   let total = 0;
   const ignore = new Set((params.ignore as string[] | undefined) ?? []);
@@ -490,18 +499,26 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
       add(ignored, reason, e.count);
       continue;
     }
+    const family = reasonFamily(reason, subsystem);
+    // A tap's ring is its own VM's to drain: the VM's frames dropped at another tap's full ring are that neighbour's fault.
+    if (ownDevs.size > 0 && family === 'tun' && e.netns === dump.hostNetns && !ownDevs.has(dev)) {
+      atOtherTaps.total += e.count;
+      add(atOtherTaps.byReason, reason, e.count);
+      add(atOtherTaps.byDevice, dev, e.count);
+      continue;
+    }
     const location = sym(e.location);
     total += e.count;
     add(byReason, reason, e.count);
     add(byLocation, location, e.count);
     add(byDevice, dev, e.count);
     add(bySubsystem, subsystem, e.count);
-    add(byFamily, reasonFamily(reason, subsystem), e.count);
+    add(byFamily, family, e.count);
     if (flags & BY_DEV) matchedBy.dev += e.count;
     else if (flags & BY_MAC) matchedBy.mac += e.count;
     else if (flags & BY_IP) matchedBy.ip += e.count;
     const gk = `${reason}\u0000${location}\u0000${dev}`;
-    const g = groups.get(gk) ?? { reason, location, device: dev, count: 0 };
+    const g = groups.get(gk) ?? { reason, family, location, device: dev, count: 0 };
     g.count += e.count;
     groups.set(gk, g);
     // Frames from the dropping function outwards: the tracing machinery above it is noise.
@@ -542,6 +559,7 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
     dominantFamily: dominantFamily && { family: dominantFamily.key, count: dominantFamily.count, share: dominantFamily.share },
     scope: att.scope ? { ...att.scope, matchedBy } : null,
     hostCopies: { total: hostCopies.total, byReason: sorted(hostCopies.byReason), byDevice: sorted(hostCopies.byDevice) },
+    atOtherTaps: { total: atOtherTaps.total, byReason: sorted(atOtherTaps.byReason), byDevice: sorted(atOtherTaps.byDevice) },
     topStacks,
     top: topGroups.slice(0, top),
   };
@@ -556,6 +574,7 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
     summary = `${total}${whose} drop${total === 1 ? '' : 's'} in ${secs}: ${parts.join(', ')}${more}`;
   }
   if (hostCopies.total > 0) summary += `; ${hostCopies.total} host cop${hostCopies.total === 1 ? 'y' : 'ies'} of bridged frames apart`;
+  if (atOtherTaps.total > 0) summary += `; ${atOtherTaps.total} at other VMs' full tap rings (${Object.keys(atOtherTaps.byDevice).join(', ')}) apart`;
   if (att.scope?.missingDevs) summary += ` (devices not found: ${att.scope.missingDevs.join(', ')})`;
   if (subsystems?.missing) summary += ` (${subsystems.missing.join('; ')})`;
   if (overhead?.stopped) summary += ` (stopped: ${overhead.stopped})`;
@@ -586,6 +605,13 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
         ['MAC', s.macs.join(', '), matchedBy.mac],
         ['address', s.ips.join(', '), matchedBy.ip],
       ],
+    });
+  }
+  if (atOtherTaps.total > 0) {
+    tables.push({
+      title: "The VM's frames dropped at other VMs' full tap rings (those VMs do not read; not counted as this VM's loss)",
+      columns: ['tap', 'drops'],
+      rows: Object.entries(data.atOtherTaps.byDevice).map(([d, n]) => [d, n]),
     });
   }
   if (hostCopies.total > 0) {
@@ -624,6 +650,8 @@ export const dropsKernel: ProbeDefinition<DropsData> = {
 Use it when net.iface shows drops, or packets vanish without any counter moving: it tells *why* (\`NETFILTER_DROP\`, \`NO_SOCKET\`, \`QDISC_DROP\`, \`TCP_CSUM\`...) and *where*. Filters (device, namespace, IPv4 or IPv6 addresses, protocol, port) are applied in the kernel. Counts are exact; kernel stacks are sampled (per CPU the first ${STACK_FIRST} drops, then one in \`stack_every\`), since a stack walk is what makes a drop flood expensive. Attaches a raw tracepoint (falls back to tp_btf, then the classic tracepoint).
 
 **One VM's drops.** With \`vm_macs\`, \`vm_ips\` or \`vm_devs\`, a drop counts only when it is the VM's packet: its device or input device is one of the VM's taps (in ebpfnet's namespace), or its Ethernet source or destination is one of the VM's MACs (when the skb has a MAC header), or its IPv4/IPv6 source or destination is one of the VM's addresses. \`scope\` says what was used and how many drops matched each way.
+
+**Another VM's full ring is not this VM's loss.** Scoped to a VM, its frames dropped at the full ring of a tap that is not its own (reasons of the \`tun\` family: a flooded broadcast, or what it sent a neighbour that does not read its queue) go to \`atOtherTaps\`: the neighbour is at fault, and asked about, says so.
 
 **Host copies are not loss.** A broadcast, multicast or other-host frame dropped on its way *into* a device that is no bridge or OVS port (the frame's input device is the dropping device) is the host's own copy of a bridged frame: a Linux bridge's local copy (the drop is on the bridge device, e.g. IPv6 multicast the host never joined, \`ip6_mc_input\`), or a userspace switch's port (OVS netdev reads frames with AF_PACKET; the host stack then discards frames for other MACs, \`OTHERHOST\`). The switch forwarded the frame all the same, so these go to \`hostCopies\`, not \`total\`. Drops of the same frames while forwarded (a bridge netfilter rule, a bridge port's ingress rule, a qdisc or a full ring on the tap) stay in \`total\`, and so does the switch's own copy when its AF_PACKET socket was full (\`PACKET_SOCK_ERROR\`, \`packet_rcv\`): the switch never got that frame.
 

@@ -138,12 +138,16 @@ export function inventoryFor(t: TeardownHost, vms: Record<string, string>): stri
   return file;
 }
 
-/** `ebpfnet diagnose <runbook> --vm <vm>` with a 2 s duration; asserts exit 0. */
-export async function diagnoseVm(t: TeardownHost, runbook: string, vm: string, ip: string, extra: string[] = []): Promise<RunResult> {
+/**
+ * `ebpfnet diagnose <runbook> --vm <vm>` with a 2 s duration; asserts exit 0. With `ip`, an
+ * inventory names the VM's address (as a CMDB would); with null, nothing does, as on a real
+ * hypervisor: ebpfnet learns it from libvirt, the guest agent or the VM's own frames.
+ */
+export async function diagnoseVm(t: TeardownHost, runbook: string, vm: string, ip: string | null, extra: string[] = []): Promise<RunResult> {
   const out = mkdtempSync(join(tmpdir(), 'ebpfnet-vmloss-'));
   t.after(() => rmSync(out, { recursive: true, force: true }));
-  const inventory = inventoryFor(t, { [vm]: ip });
-  const { done } = startCli(['diagnose', runbook, '--vm', vm, '--inventory', inventory, '--input', 'duration=2s', '--out', out, '--json', ...extra]);
+  const inventory = ip === null ? [] : ['--inventory', inventoryFor(t, { [vm]: ip })];
+  const { done } = startCli(['diagnose', runbook, '--vm', vm, ...inventory, '--input', 'duration=2s', '--out', out, '--json', ...extra]);
   const r = await done;
   assert.ok(r.status === 0, `exit ${r.status}\n${r.stderr}\n${r.stdout}`);
   const result = JSON.parse(r.stdout) as RunResult;
@@ -151,6 +155,11 @@ export async function diagnoseVm(t: TeardownHost, runbook: string, vm: string, i
   const said = Object.values(await findingsOf(result.bundle)).map((f) => `${f.status}: ${f.summary}`);
   result.conclusion = result.conclusion ? { ...result.conclusion, summary: `${result.conclusion.summary}\n  ${said.join('\n  ')}` } : null;
   return result;
+}
+
+/** The run's target as run.json keeps it (with what the run learned). */
+export function targetOf(bundle: string): { ips: Array<{ address: string; source: string; via?: string }>; path: Record<string, unknown>; vcpuThreads: Array<{ tid: number; source: string }> } {
+  return (JSON.parse(readFileSync(join(bundle, 'run.json'), 'utf8')) as { target: ReturnType<typeof targetOf> }).target;
 }
 
 export async function findingsOf(bundle: string): Promise<Record<string, { status: string; summary: string; data: Record<string, unknown> }>> {

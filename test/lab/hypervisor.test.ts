@@ -1,0 +1,209 @@
+// The VM runbooks on a lab as unkind as a real hypervisor: two VMs share one bridge, each with
+// traffic of its own; the host has no address on the bridge and no neighbour entry for a VM;
+// the guests emit IPv6 multicast, ND, MLD and ARP noise (and the host's bridge, IPv6 on as on a
+// real host, takes copies of it); no inventory names any address. One fault is injected on VM A.
+// Each scenario runs `ebpfnet diagnose` through the CLI for A and for its healthy neighbour B,
+// and asserts both verdicts and the facts that prove them.
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { createDomain, ensureLibvirt } from '../helpers/libvirt.js';
+import type { TeardownHost } from '../helpers/netns.js';
+import { backgroundTraffic, backgroundUdp, diagnoseVm, findingsOf, targetOf, type RunResult } from './scenario.js';
+import { buildLabTopology, type LabTopology, type LabTopologyOptions } from './topology.js';
+import { canBootVms, macFor, type Vm } from './vm.js';
+
+const cannot = await canBootVms();
+
+/** Two noisy dual-stack VMs on one bridge, each echoing traffic of its own (IPv4 and IPv6) until the test ends. */
+async function sharedBridge(t: TeardownHost, bridge: 'linux' | 'ovs', extra: Partial<LabTopologyOptions> = {}): Promise<{ lab: LabTopology; a: Vm; b: Vm }> {
+  const lab = await buildLabTopology(t, { bridge, vms: 2, ipv6: true, hostIpv6: true, ...extra, vmOptions: (i, addrs) => ({ noise: true, ...extra.vmOptions?.(i, addrs) }) });
+  const [a, b] = lab.vms as [Vm, Vm];
+  for (const vm of [a, b]) {
+    for (const traffic of [backgroundTraffic(lab, vm, { intervalMs: 10 }), backgroundTraffic(lab, vm, { intervalMs: 50, ipv6: true })]) {
+      t.after(() => traffic.stop().catch(() => undefined));
+    }
+  }
+  return { lab, a, b };
+}
+
+/** A run with no inventory: the VM as a hypervisor knows it. */
+const diagnose = (t: TeardownHost, runbook: 'vm-loss' | 'vm-latency', vm: Vm | string, extra: string[] = []) =>
+  diagnoseVm(t, runbook, typeof vm === 'string' ? vm : vm.name, null, extra);
+
+type Data = Record<string, any>;
+
+/** The healthy neighbour: nothing of its own lost, the noise it and its neighbour made set apart. */
+async function assertHealthyNeighbour(r: RunResult, runbook: 'vm-loss' | 'vm-latency'): Promise<Record<string, { data: Data }>> {
+  const expected = runbook === 'vm-loss' ? 'no-host-drops' : 'host-fast';
+  assert.equal(r.conclusion?.id, expected, `the healthy neighbour: ${r.conclusion?.summary}`);
+  const f = (await findingsOf(r.bundle)) as Record<string, { data: Data }>;
+  assert.ok((f.frames!.data.packets as number) > 100, `the neighbour had traffic of its own: ${f.frames!.data.packets} frames`);
+  if (runbook === 'vm-loss') {
+    assert.equal(f.frames!.data.lost.total, 0, 'the switch lost none of the neighbour\'s frames');
+    assert.ok((f.kernel!.data.total as number) < 10, `the neighbour's kernel drops: ${JSON.stringify(f.kernel!.data.byReason)}`);
+  }
+  return f;
+}
+
+/** The addresses the run learned from the VM's own frames: its IPv4 and IPv6 ones, no other's. */
+function assertLearned(r: RunResult, vm: Vm, other: Vm): void {
+  const ips = targetOf(r.bundle).ips;
+  const learned = ips.filter((a) => a.source === 'frames').map((a) => a.address);
+  assert.ok(learned.includes(vm.ip), `${vm.ip} learned from ${vm.name}'s frames: ${JSON.stringify(ips)}`);
+  assert.ok(learned.includes(vm.ipv6!), `${vm.ipv6} learned: ${JSON.stringify(ips)}`);
+  for (const a of [other.ip, other.ipv6]) assert.ok(!ips.some((x) => x.address === a), `the neighbour's ${a} is not ${vm.name}'s`);
+}
+
+describe('vm-loss and vm-latency on a shared bridge, no inventory', () => {
+  before(() => assert.equal(cannot, null, `cannot boot lab VMs: ${cannot}`));
+
+  it('Open vSwitch: an OpenFlow rule dropping A\'s UDP → A ovs-flow-drop naming the rule; B no-host-drops', async (t) => {
+    const { lab, a, b } = await sharedBridge(t, 'ovs');
+    await lab.ovs!.addFlow(`priority=200,udp,nw_dst=${a.ip},tp_dst=9,actions=drop`);
+    const lost = backgroundUdp(lab, a.ip, { port: 9, intervalMs: 2 });
+    t.after(() => lost.stop());
+    const ra = await diagnose(t, 'vm-loss', a);
+    assert.equal(ra.conclusion?.id, 'ovs-flow-drop', ra.conclusion?.summary);
+    assert.equal(ra.conclusion!.confidence, 'high', 'the flow names the VM');
+    assert.match(ra.conclusion!.summary, new RegExp(`ipv4\\(.*dst=${a.ip.replace(/\./g, '\\.')}`));
+    const fa = (await findingsOf(ra.bundle)) as Record<string, { data: Data }>;
+    assert.ok(fa.frames!.data.lost.toVm > 100, `A's frames lost in the switch: ${JSON.stringify(fa.frames!.data.lost)}`);
+    assert.ok((fa.ovs!.data.vmTotal as number) > 100, `OVS drops naming A: ${fa.ovs!.data.vmTotal}`);
+    assert.ok((fa.kernel!.data.total as number) < 10, 'the kernel never saw those drops: OVS drops in userspace');
+    assertLearned(ra, a, b);
+    const rb = await diagnose(t, 'vm-loss', b);
+    await lost.stop();
+    await assertHealthyNeighbour(rb, 'vm-loss');
+  });
+
+  it('Open vSwitch: a rule naming no VM drops the UDP only A receives → A ovs-flow-drop; B no-host-drops', async (t) => {
+    const { lab, a, b } = await sharedBridge(t, 'ovs');
+    await lab.ovs!.addFlow('priority=200,udp,tp_dst=9,actions=drop');
+    const lost = backgroundUdp(lab, a.ip, { port: 9, intervalMs: 2 });
+    t.after(() => lost.stop());
+    const ra = await diagnose(t, 'vm-loss', a);
+    assert.equal(ra.conclusion?.id, 'ovs-flow-drop', ra.conclusion?.summary);
+    assert.match(ra.conclusion!.summary, /udp\(dst=9\)/);
+    const fa = (await findingsOf(ra.bundle)) as Record<string, { data: Data }>;
+    assert.equal(fa.ovs!.data.vmTotal, 0, 'the rule names nothing of A');
+    assert.ok((fa.ovs!.data.anyTotal as number) > 100);
+    const rb = await diagnose(t, 'vm-loss', b);
+    await lost.stop();
+    await assertHealthyNeighbour(rb, 'vm-loss');
+  });
+
+  it('Linux bridge: an nftables bridge rule dropping A\'s UDP → A netfilter-rule (learned address); B no-host-drops, the noise set apart', async (t) => {
+    const { lab, a, b } = await sharedBridge(t, 'linux');
+    const table = `ebpfnet_hv_${process.pid}`;
+    t.after(() => execa('nft', ['delete', 'table', 'bridge', table], { reject: false }));
+    await execa('nft', ['-f', '-'], { input: `table bridge ${table} { chain vmfwd { type filter hook forward priority 0; ip daddr ${a.ip} udp dport 9 counter drop; }; }` });
+    const lost = backgroundUdp(lab, a.ip, { port: 9, intervalMs: 2 });
+    t.after(() => lost.stop());
+    const ra = await diagnose(t, 'vm-loss', a);
+    assert.equal(ra.conclusion?.id, 'netfilter-rule', ra.conclusion?.summary);
+    assert.equal(ra.conclusion!.confidence, 'high', `the rule names A's address, learned from its frames: ${JSON.stringify(ra.conclusion)}`);
+    assert.match(ra.conclusion!.summary, new RegExp(`ip daddr ${a.ip.replace(/\./g, '\\.')} udp dport 9 .*in bridge ${table} vmfwd dropped \\d+ packets`));
+    assertLearned(ra, a, b);
+    const rb = await diagnose(t, 'vm-loss', b);
+    await lost.stop();
+    const fb = await assertHealthyNeighbour(rb, 'vm-loss');
+    assert.ok((fb.kernel!.data.hostCopies.total as number) > 0, 'the guests\' multicast noise reached the host and was set apart');
+  });
+
+  it('Linux bridge: A paused, QEMU without debug-threads → A guest-not-draining, vCPUs found through QMP; B no-host-drops', async (t) => {
+    const { lab, a, b } = await sharedBridge(t, 'linux', { vmOptions: () => ({ debugThreads: false }) });
+    await lab.peer.pinNeighbor(a.ip, a.mac);
+    await a.pause();
+    const lost = backgroundUdp(lab, a.ip, { port: 9, intervalMs: 1 });
+    t.after(() => lost.stop());
+    const ra = await diagnose(t, 'vm-loss', a);
+    assert.equal(ra.conclusion?.id, 'guest-not-draining', ra.conclusion?.summary);
+    const target = targetOf(ra.bundle);
+    assert.ok(target.vcpuThreads.length > 0 && target.vcpuThreads.every((v) => v.source === 'qmp'), JSON.stringify(target.vcpuThreads));
+    const fa = (await findingsOf(ra.bundle)) as Record<string, { data: Data }>;
+    assert.equal(fa.runq!.data.identified.vcpu, 'tids');
+    assert.ok((fa.kernel!.data.byReason.FULL_RING ?? 0) > 100, JSON.stringify(fa.kernel!.data.byReason));
+    const rb = await diagnose(t, 'vm-loss', b);
+    await lost.stop();
+    const fb = await assertHealthyNeighbour(rb, 'vm-loss');
+    // B's broadcasts and multicasts flooded to A's full ring die there: A's fault, set apart for B.
+    assert.ok((fb.kernel!.data.atOtherTaps.total as number) > 0, JSON.stringify(fb.kernel!.data.atOtherTaps));
+    assert.deepEqual(Object.keys(fb.kernel!.data.atOtherTaps.byDevice), [a.tap]);
+  });
+
+  it('Linux bridge: a shaper with a tiny queue on A\'s tap → A qdisc-drop; B no-host-drops', async (t) => {
+    const { lab, a, b } = await sharedBridge(t, 'linux');
+    await execa('tc', ['qdisc', 'add', 'dev', a.tap, 'root', 'tbf', 'rate', '200kbit', 'burst', '1600', 'limit', '3000']);
+    const lost = backgroundUdp(lab, a.ip, { port: 9, size: 1000, intervalMs: 2 });
+    t.after(() => lost.stop());
+    const ra = await diagnose(t, 'vm-loss', a);
+    assert.equal(ra.conclusion?.id, 'qdisc-drop', ra.conclusion?.summary);
+    assert.match(ra.conclusion!.summary, new RegExp(`tbf qdisc [0-9a-f]+: on ${a.tap} dropped \\d+ packets`));
+    const rb = await diagnose(t, 'vm-loss', b);
+    await lost.stop();
+    await assertHealthyNeighbour(rb, 'vm-loss');
+  });
+
+  it('a jumbo uplink, A\'s tap smaller than its packets → A mtu-mismatch naming its tap; B (1500 taps, jumbo uplink) no-host-drops', async (t) => {
+    const { lab, a, b } = await sharedBridge(t, 'linux', { uplinkMtu: 9000 });
+    await execa('ip', ['link', 'set', 'dev', a.tap, 'mtu', '1000']);
+    const lost = backgroundUdp(lab, a.ip, { port: 9, size: 1200 });
+    const fits = backgroundUdp(lab, b.ip, { port: 9, size: 1400 });
+    t.after(() => lost.stop());
+    t.after(() => fits.stop());
+    const ra = await diagnose(t, 'vm-loss', a);
+    assert.equal(ra.conclusion?.id, 'mtu-mismatch', ra.conclusion?.summary);
+    assert.match(ra.conclusion!.summary, new RegExp(`^${a.tap} has MTU 1000, smaller than the 1228-byte packets to ${a.name}`));
+    const rb = await diagnose(t, 'vm-loss', b);
+    await Promise.all([lost.stop(), fits.stop()]);
+    await assertHealthyNeighbour(rb, 'vm-loss');
+  });
+
+  it('vm-latency: a shaper holding A\'s packets → A qdisc-delay; B, vCPUs found through QMP, host-fast', async (t) => {
+    const { lab, a, b } = await sharedBridge(t, 'linux', { vmOptions: () => ({ debugThreads: false }) });
+    await execa('tc', ['qdisc', 'add', 'dev', a.tap, 'root', 'tbf', 'rate', '400kbit', 'burst', '1600', 'latency', '400ms']);
+    const heavy = backgroundUdp(lab, a.ip, { port: 7, size: 1000, intervalMs: 10 });
+    t.after(() => heavy.stop());
+    // Emulated (TCG) guests on a busy 2-core host take milliseconds to read their tap: the
+    // threshold sits above that for both VMs, far below what the shaper adds.
+    const slowGuests = ['--input', 'threshold_us=8000'];
+    const ra = await diagnose(t, 'vm-latency', a, slowGuests);
+    assert.equal(ra.conclusion?.id, 'qdisc-delay', ra.conclusion?.summary);
+    assert.ok(((await findingsOf(ra.bundle)).lat!.data.worst as { p99: number }).p99 >= 50_000, 'the shaper holds A\'s packets for tens of ms');
+    const rb = await diagnose(t, 'vm-latency', b, slowGuests);
+    const fb = await assertHealthyNeighbour(rb, 'vm-latency');
+    assert.equal(fb.runq!.data.identified.vcpu, 'tids', 'B\'s vCPU threads were measured, identified through QMP');
+  });
+
+  it('a libvirt VM with a guest agent and no inventory, on a bridge with a QEMU neighbour: its nft drop → netfilter-rule, addresses from libvirt\'s agent; the neighbour no-host-drops', async (t) => {
+    await ensureLibvirt();
+    const lab = await buildLabTopology(t, { bridge: 'linux', vms: 1, ipv6: true, hostIpv6: true, vmOptions: () => ({ noise: true }) });
+    const neighbour = lab.vm;
+    const base = lab.subnet.split('.').slice(0, 3).join('.');
+    const ip = `${base}.50`;
+    const ipv6 = `${lab.subnet6.split('::')[0]}::50`;
+    const mac = macFor(`libvirt-hv-${process.pid}`);
+    const dom = await createDomain(t, { interfaces: [{ bridge: lab.bridge.name, mac }], guest: { ip: `${ip}/24`, gateway: lab.peer.ip, mac, ipv6: `${ipv6}/64`, noise: true }, guestAgent: true });
+    const deadline = Date.now() + 60_000;
+    while ((await lab.peer.ping(ip, { count: 1, wait: 1 })).received === 0) assert.ok(Date.now() < deadline, `the libvirt guest ${dom.name} never answered ping`);
+    const table = `ebpfnet_hvl_${process.pid}`;
+    t.after(() => execa('nft', ['delete', 'table', 'bridge', table], { reject: false }));
+    await execa('nft', ['-f', '-'], { input: `table bridge ${table} { chain vmfwd { type filter hook forward priority 0; ip daddr ${ip} udp dport 9 counter drop; }; }` });
+    const lost = backgroundUdp(lab, ip, { port: 9, intervalMs: 2 });
+    const own = backgroundTraffic(lab, neighbour, { intervalMs: 10 });
+    t.after(() => lost.stop());
+    t.after(() => own.stop().catch(() => undefined));
+    // The agent starts with the guest: ask until libvirt hears it.
+    let r = await diagnose(t, 'vm-loss', dom.name);
+    for (let i = 0; i < 5 && !targetOf(r.bundle).ips.some((x) => x.source === 'libvirt-agent'); i++) r = await diagnose(t, 'vm-loss', dom.name);
+    assert.equal(r.conclusion?.id, 'netfilter-rule', r.conclusion?.summary);
+    const ips = targetOf(r.bundle).ips;
+    const fromAgent = ips.filter((x) => x.source === 'libvirt-agent').map((x) => x.address);
+    assert.deepEqual(fromAgent.filter((x) => !x.startsWith('fe80:')).sort(), [ip, ipv6].sort(), JSON.stringify(ips));
+    assert.equal(fromAgent.filter((x) => x.startsWith('fe80:')).length, 1, 'and its link-local address');
+    const rn = await diagnose(t, 'vm-loss', neighbour);
+    await lost.stop();
+    await assertHealthyNeighbour(rn, 'vm-loss');
+  });
+});
