@@ -222,8 +222,6 @@ export async function buildFramesLab(t: TeardownHost, kind: 'linux' | 'ovs'): Pr
       // The device is the lab's (named by its pid): removing the bridge removes its address too.
       const dev = bridge.name;
       const ip4 = `${net}.254`;
-      // The host's UDP checksums left to offload would reach the namespaces unfinished through OVS's userspace datapath.
-      if (kind === 'ovs') await run(['ethtool', '-K', dev, 'tx', 'off']);
       await run(['ip', 'addr', 'add', `${ip4}/24`, 'dev', dev]);
       await run(['ip', 'link', 'set', dev, 'up']);
       const mac = (await readFile(`/sys/class/net/${dev}/address`, 'utf8')).trim();
