@@ -9,6 +9,7 @@
 // way to or from the host's port is.
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
+import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { execa } from 'execa';
 import { runProbe } from '../../engine/probe/runtime.js';
@@ -145,7 +146,9 @@ for (const kind of ['linux', 'ovs'] as const) {
       // Ports empty: the host's port found (the tap's Linux bridge; OVS's internal ports, this bridge's among them).
       assert.equal(any.scope.hostPortsFrom, 'found');
       assert.ok(any.scope.hostPorts.some((p) => p.name === host.port), JSON.stringify(any.scope.hostPorts));
-      if (kind === 'linux') assert.deepEqual(any.scope.hostPorts.map((p) => p.name), [host.port]);
+      // The tap's own bridge first; the others are OVS internal ports (another lab's may be there), never another Linux bridge.
+      if (kind === 'linux') assert.equal(any.scope.hostPorts[0]?.name, host.port);
+      assert.deepEqual(any.scope.hostPorts.filter((p) => p.name !== host.port && existsSync(`/sys/class/net/${p.name}/bridge`)), []);
       assert.match(fa!.summary, new RegExp(`^no frame of vm-a lost in the switch \\(${PINGS + FROM_HOST + FROM_PEER} to it, ${PINGS + TO_HOST + TO_PEER} from it\\)`));
       assert.equal(fa!.severity, 'info');
       // B, the neighbour: none of A's traffic with the host is its.
@@ -218,3 +221,32 @@ for (const kind of ['linux', 'ovs'] as const) {
     });
   });
 }
+
+describe('vm.frames host_ports given wrong, or not given', () => {
+  it("a bridge's device given in ports, a device in two lists, an unknown host port: one line each saying what to fix; without host_ports the host's traffic shows as lost, and a note says to give them", { skip: cannot ?? false }, async (t) => {
+    const { lab, host } = await hostLab(t, 'linux');
+    const bundle = await tempBundle(t, 'ebpfnet-frames-host-bad-');
+    const base = { devs: [lab.a.port], macs: [lab.a.mac], duration: '100ms' };
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ ports: [lab.peer.port, host.port] }, `ports: ${host.port} is a Linux bridge's own device, the host's port of the switch: give it in host_ports`],
+      [{ host_ports: [lab.a.port] }, `${lab.a.port}: in both devs and host_ports; a tap of the VM is not the host's port`],
+      [{ ports: [host.port], host_ports: [host.port] }, `${host.port}: in both ports and host_ports; give the host's own port of the switch (the bridge device, an OVS internal port) in host_ports only`],
+      [{ host_ports: ['nosuch2'] }, "host_ports: no device nosuch2 in ebpfnet's network namespace (see `ip link`)"],
+    ];
+    for (const [i, [params, reason]] of cases.entries()) {
+      const f = await runProbe(vmFrames, request({ ...base, ...params }), bundle.opts(`bad-${i}`));
+      assert.deepEqual([f.status, f.reason], ['error', reason]);
+    }
+
+    // The ports given, the host's port not: A's pings to the host look lost, the answers delivered without entering.
+    let pings = { transmitted: 0, received: 0 };
+    const [f] = await nested(bundle, 'no-host-ports', [{ ...base, ports: [lab.peer.port, lab.b.port], duration: '500ms' }], async () => {
+      pings = await ping(lab.a, host, 20);
+    });
+    const d = f!.data as FramesData;
+    assert.deepEqual([d.scope.hostPorts, d.scope.hostPortsFrom], [[], 'none']);
+    assert.deepEqual([pings.transmitted, pings.received], [20, 20]);
+    assert.deepEqual([d.fromVm.sent.unicast.packets, d.lost.fromVm, d.toVm.entered.packets, d.toVm.delivered.packets], [20, 20, 0, 20]);
+    assert.match(d.notes.join('\n'), /20 frames more reached the VM than entered by the ports: some come from a port not watched \(the host's own address on the bridge: give the bridge device or OVS internal port in host_ports\)/);
+  });
+});
