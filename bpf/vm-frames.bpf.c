@@ -120,32 +120,32 @@ struct eth_vlan {
 	__be16 inner;
 };
 
+/* Whether `ifindex` is among the first `n` entries of the array `list`. A macro, so that the
+ * loop is unrolled where the array's length is known. */
+#define LISTED(list, n, ifindex)                                                        \
+	({                                                                              \
+		bool in_list_ = false;                                                  \
+		_Pragma("unroll") for (int i_ = 0; i_ < (int)(sizeof(list) / sizeof((list)[0])); i_++) \
+		{                                                                       \
+			if (i_ >= (n))                                                  \
+				break;                                                  \
+			if ((list)[i_] == (ifindex)) {                                  \
+				in_list_ = true;                                        \
+				break;                                                  \
+			}                                                               \
+		}                                                                       \
+		in_list_;                                                               \
+	})
+
 /* The device's role; the first thing both handlers look at, so it stays cheap. */
 static __always_inline enum role role_of(__u32 ifindex)
 {
-#pragma unroll
-	for (int i = 0; i < VMF_MAX_TAPS; i++) {
-		if (i >= n_taps)
-			break;
-		if (tap_ifindex[i] == ifindex)
-			return ROLE_TAP;
-	}
-#pragma unroll
-	for (int i = 0; i < VMF_MAX_HOST_PORTS; i++) {
-		if (i >= n_host_ports)
-			break;
-		if (host_ifindex[i] == ifindex)
-			return ROLE_HOST;
-	}
-	if (!n_ports)
+	if (LISTED(tap_ifindex, n_taps, ifindex))
+		return ROLE_TAP;
+	if (LISTED(host_ifindex, n_host_ports, ifindex))
+		return ROLE_HOST;
+	if (!n_ports || LISTED(port_ifindex, n_ports, ifindex))
 		return ROLE_PORT;
-#pragma unroll
-	for (int i = 0; i < VMF_MAX_PORTS; i++) {
-		if (i >= n_ports)
-			break;
-		if (port_ifindex[i] == ifindex)
-			return ROLE_PORT;
-	}
 	return ROLE_NONE;
 }
 
