@@ -66,6 +66,16 @@ export interface FramesLab {
 const UDP_SEND = fileURLToPath(new URL('../lab/udp-send.js', import.meta.url));
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A rule counter once it reads `expected` or 4 s have passed (OVS folds datapath statistics into its rules about once a second). */
+export async function settled(read: () => Promise<number>, expected: number): Promise<number> {
+  let last = await read();
+  for (let i = 0; i < 40 && last !== expected; i++) {
+    await delay(100);
+    last = await read();
+  }
+  return last;
+}
+
 /** Until no address of the namespace is tentative (DAD done), at most 5 s. */
 async function dadDone(ns: string): Promise<void> {
   for (let i = 0; i < 250; i++) {

@@ -20,7 +20,7 @@ import { tempBundle, type TempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertReplaysSame } from '../helpers/replay.js';
-import { buildFramesLab, type FramesHost, type FramesLab } from '../helpers/vm-frames-lab.js';
+import { buildFramesLab, settled, type FramesHost, type FramesLab } from '../helpers/vm-frames-lab.js';
 import { canRunOvs } from '../lab/ovs.js';
 
 const cannot = await canBuildTopologies();
@@ -193,14 +193,6 @@ for (const kind of ['linux', 'ovs'] as const) {
       const params = paramsFor(lab, host, lab.a, lab.b, 'vm-a');
       const [f] = await nested(bundle, `host-drop-${kind}`, [params], traffic);
       const d = f!.data as FramesData;
-      const settled = async (read: () => Promise<number>, expected: number) => {
-        let n = await read();
-        for (let i = 0; i < 40 && n !== expected; i++) {
-          await new Promise((resolve) => setTimeout(resolve, 100));
-          n = await read();
-        }
-        return n;
-      };
       // The rules' own counts, and the host's sockets'.
       assert.equal(await inputDrops(), DROPPED_BY_HOST);
       assert.equal(await settled(switchToHost, SWITCH_DROPS_TO_HOST), SWITCH_DROPS_TO_HOST);

@@ -23,7 +23,7 @@ import { runCli } from '../helpers/cli.js';
 import { canBuildTopologies } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertReplaysSame } from '../helpers/replay.js';
-import { buildFramesLab, type FramesHost, type FramesLab } from '../helpers/vm-frames-lab.js';
+import { buildFramesLab, settled, type FramesHost, type FramesLab } from '../helpers/vm-frames-lab.js';
 import { canRunOvs } from '../lab/ovs.js';
 
 const cannot = await canBuildTopologies();
@@ -45,16 +45,6 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function paramsFor(lab: FramesLab, vm: FramesHost, other: FramesHost, name: string, duration = '1s'): Record<string, unknown> {
   return { devs: [vm.port], macs: [vm.mac], ports: [lab.peer.port, other.port], duration, vm: name };
-}
-
-/** A rule counter once it stops moving (OVS folds datapath statistics into its rules about once a second). */
-async function settled(read: () => Promise<number>, expected: number): Promise<number> {
-  let last = await read();
-  for (let i = 0; i < 40 && last !== expected; i++) {
-    await delay(100);
-    last = await read();
-  }
-  return last;
 }
 
 /**
