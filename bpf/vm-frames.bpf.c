@@ -6,6 +6,10 @@
  * the switch lost. Frames from the VM also tell the addresses it uses and the largest packets
  * on its path.
  *
+ * The switch's own port to the host (a Linux bridge's device, an OVS internal port) works the
+ * other way round: what the host receives on it left the switch (forwarded), what the host
+ * transmits on it enters the switch (entered).
+ *
  * Every packet of the host runs one of the two handlers; both look at the device's ifindex
  * first and leave at once unless it is one of the VM's taps or its switch's ports.
  *
@@ -27,10 +31,12 @@
 #define NDISC_NEIGHBOUR_SOLICITATION_ 135
 #define FINGERPRINT_BYTES 64
 
-/* Filters, set before load: the VM's taps, the other ports (none: any device but the taps),
- * its MACs and the namespace the ifindexes belong to. */
+/* Filters, set before load: the VM's taps, the host's ports, the other ports (none: any
+ * device but the taps and the host's ports), its MACs and the namespace the ifindexes belong to. */
 const volatile __u32 tap_ifindex[VMF_MAX_TAPS] = {};
 const volatile __u32 n_taps = 0;
+const volatile __u32 host_ifindex[VMF_MAX_HOST_PORTS] = {};
+const volatile __u32 n_host_ports = 0;
 const volatile __u32 port_ifindex[VMF_MAX_PORTS] = {};
 const volatile __u32 n_ports = 0;
 const volatile __u8 vm_macs[VMF_MAX_MACS][6] = {};
@@ -83,7 +89,7 @@ struct {
 
 TOTALS_MAP(VMF_TOTAL_SLOTS);
 
-enum role { ROLE_NONE = 0, ROLE_TAP = 1, ROLE_PORT = 2 };
+enum role { ROLE_NONE = 0, ROLE_TAP = 1, ROLE_PORT = 2, ROLE_HOST = 3 };
 enum cast { CAST_UNICAST = 0, CAST_MULTICAST = 1, CAST_BROADCAST = 2 };
 enum way { WAY_TO_VM = 1, WAY_FROM_VM = 2 };
 
@@ -114,25 +120,32 @@ struct eth_vlan {
 	__be16 inner;
 };
 
+/* Whether `ifindex` is among the first `n` entries of the array `list`. A macro, so that the
+ * loop is unrolled where the array's length is known. */
+#define LISTED(list, n, ifindex)                                                        \
+	({                                                                              \
+		bool in_list_ = false;                                                  \
+		_Pragma("unroll") for (int i_ = 0; i_ < (int)(sizeof(list) / sizeof((list)[0])); i_++) \
+		{                                                                       \
+			if (i_ >= (n))                                                  \
+				break;                                                  \
+			if ((list)[i_] == (ifindex)) {                                  \
+				in_list_ = true;                                        \
+				break;                                                  \
+			}                                                               \
+		}                                                                       \
+		in_list_;                                                               \
+	})
+
 /* The device's role; the first thing both handlers look at, so it stays cheap. */
 static __always_inline enum role role_of(__u32 ifindex)
 {
-#pragma unroll
-	for (int i = 0; i < VMF_MAX_TAPS; i++) {
-		if (i >= n_taps)
-			break;
-		if (tap_ifindex[i] == ifindex)
-			return ROLE_TAP;
-	}
-	if (!n_ports)
+	if (LISTED(tap_ifindex, n_taps, ifindex))
+		return ROLE_TAP;
+	if (LISTED(host_ifindex, n_host_ports, ifindex))
+		return ROLE_HOST;
+	if (!n_ports || LISTED(port_ifindex, n_ports, ifindex))
 		return ROLE_PORT;
-#pragma unroll
-	for (int i = 0; i < VMF_MAX_PORTS; i++) {
-		if (i >= n_ports)
-			break;
-		if (port_ifindex[i] == ifindex)
-			return ROLE_PORT;
-	}
 	return ROLE_NONE;
 }
 
@@ -458,7 +471,8 @@ static __always_inline void vm_sent(struct frame *f)
 	add_count(cast == CAST_BROADCAST ? VMF_SENT_BC_PKTS : cast == CAST_MULTICAST ? VMF_SENT_MC_PKTS : VMF_SENT_UC_PKTS, &w);
 }
 
-/* Received on a port for one of the VM's MACs: it entered the switch toward the VM. */
+/* Received on a port, or transmitted by the host on its port, for one of the VM's MACs: it
+ * entered the switch toward the VM. */
 static __always_inline void vm_entering(struct frame *f)
 {
 	struct weight w;
@@ -499,9 +513,10 @@ static __always_inline void vm_delivered(struct frame *f)
 	add_count(cast == CAST_BROADCAST ? VMF_DELIV_BC_PKTS : cast == CAST_MULTICAST ? VMF_DELIV_MC_PKTS : VMF_DELIV_OTHER_PKTS, &w);
 }
 
-/* A frame from one of the VM's MACs transmitted on a port (or handed up its receive path): the
- * switch forwarded it. A frame may show on several ports (flooded, or through stacked devices
- * such as a VLAN on a bond): the probe counts each MAC pair once, on the port that saw most. */
+/* A frame from one of the VM's MACs transmitted on a port, or received by the host on its port:
+ * the switch forwarded it. A frame may show on several ports (flooded, or through stacked
+ * devices such as a VLAN on a bond): the probe counts each MAC pair once, on the port that saw
+ * most. */
 static __always_inline void vm_forwarded(struct frame *f)
 {
 	__u64 closed = closed_at();
@@ -558,14 +573,15 @@ static __always_inline int on_receive(struct sk_buff *skb)
 		vm_sent(&f);
 		return 0;
 	}
-	if (is_vm_mac(f.dst)) {
+	if (role == ROLE_PORT && is_vm_mac(f.dst)) {
 		if (!dev_in_scope(dev))
 			return 0;
 		rx_len(&f, skb, head + mh);
 		vm_entering(&f);
 	} else if (is_vm_mac(f.src)) {
-		/* A frame of the VM handed up a port's receive path: the bridge's own device (the
-		 * host's address on it, or a broadcast's local copy), an OVS internal port. */
+		/* A frame of the VM handed up to the host: on its port (the bridge's own device, for
+		 * its address there or a broadcast's local copy; an OVS internal port), or on a port
+		 * not known as the host's (the receive path of an OVS internal port left in `ports`). */
 		if (!dev_in_scope(dev))
 			return 0;
 		rx_len(&f, skb, head + mh);
@@ -588,13 +604,18 @@ static __always_inline int on_xmit(struct sk_buff *skb, struct net_device *dev)
 		return 0;
 	if (!read_eth(&f, BPF_CORE_READ(skb, data)))
 		return 0;
+	/* A port lets the VM's frames out; the host's port lets the host's frames in. */
 	if (role == ROLE_PORT && !is_vm_mac(f.src))
+		return 0;
+	if (role == ROLE_HOST && !is_vm_mac(f.dst))
 		return 0;
 	if (!dev_in_scope(dev))
 		return 0;
 	f.len = BPF_CORE_READ(skb, len);
 	if (role == ROLE_TAP)
 		vm_delivered(&f);
+	else if (role == ROLE_HOST)
+		vm_entering(&f);
 	else
 		vm_forwarded(&f);
 	return 0;

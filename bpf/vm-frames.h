@@ -5,6 +5,7 @@
 
 #define VMF_MAX_TAPS 8     /* the VM's taps */
 #define VMF_MAX_PORTS 64   /* the other ports of its switch */
+#define VMF_MAX_HOST_PORTS 32 /* the host's own ports of its switch: a Linux bridge's device, OVS internal ports */
 #define VMF_MAX_MACS 8     /* the VM's guest MACs */
 #define VMF_MAX_PAIRS 8192 /* (device, direction, source MAC, destination MAC) counted */
 #define VMF_MAX_ADDRS 64   /* addresses learned from the VM's frames */
@@ -45,8 +46,9 @@ enum vmf_maximum {
 enum vmf_dir { VMF_ENTERED = 0, VMF_FORWARDED = 1 };
 
 /* Key of the `pairs` hash map (20 bytes, no holes): frames to the VM entering the switch
- * (dir ENTERED, received on a port) and frames from it leaving (dir FORWARDED, transmitted on
- * a port), per device and MAC pair. */
+ * (dir ENTERED: received on a port, or transmitted on a host port by the host) and frames from
+ * it leaving (dir FORWARDED: transmitted on a port, or received by the host on a host port),
+ * per device and MAC pair. */
 struct vmf_pair_key {
 	__u32 ifindex;
 	__u8 dir;

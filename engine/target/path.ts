@@ -19,9 +19,16 @@ export interface VmPath {
   uplinks: string[];
   /**
    * Every kernel device that is a port of the bridge(s) the VM's taps are plugged into,
-   * other than the VM's own taps: other VMs' taps, uplinks (and OVS internal ports).
+   * other than the VM's own taps and the host's ports: other VMs' taps, uplinks.
    */
   ports: string[];
+  /**
+   * The host's own ports of those bridges: each Linux bridge's device, the OVS bridges'
+   * internal ports that are kernel devices. Frames cross them the other way round: what the
+   * host transmits on one enters the switch, what it receives on one left it (vm.frames'
+   * `host_ports`).
+   */
+  hostPorts: string[];
   /** OpenFlow port numbers of the VM's taps on OVS. */
   ofports: number[];
   /** Every device along the path: taps, the Linux bridge itself, uplinks. */
@@ -49,6 +56,8 @@ export function vmPath(facts: VmFacts): VmPath {
   const uplinks = unique(facts.taps.flatMap((t) => t.attachment?.uplinks.filter((u) => u.ifindex !== null).map((u) => u.name) ?? []));
   const linuxBridges = unique(facts.taps.flatMap((t) => (t.attachment?.kind === 'linux-bridge' ? [t.attachment.bridge] : [])));
   const own = new Set(facts.taps.map((t) => t.name));
+  // Facts recorded before hostPorts existed: a Linux bridge's device is known all the same.
+  const hostPorts = unique(facts.taps.flatMap((t) => t.attachment?.hostPorts ?? (t.attachment?.kind === 'linux-bridge' ? [t.attachment.bridge] : []))).sort();
   const addresses = unique(facts.ips.map((a) => canonicalAddress(a.address)));
   const ip4 = addresses.filter(isIpv4);
   const ip6 = addresses.filter((a) => isIpv6(a) && !isLinkLocal6(a));
@@ -60,7 +69,8 @@ export function vmPath(facts: VmFacts): VmPath {
     bridgeKind: att?.kind ?? 'none',
     datapathType: att?.kind === 'ovs' ? att.datapathType : '',
     uplinks,
-    ports: unique(facts.taps.flatMap((t) => t.attachment?.ports ?? [])).filter((p) => !own.has(p)).sort(),
+    ports: unique(facts.taps.flatMap((t) => t.attachment?.ports ?? [])).filter((p) => !own.has(p) && !hostPorts.includes(p)).sort(),
+    hostPorts,
     ofports: unique(facts.taps.flatMap((t) => (t.attachment?.kind === 'ovs' && t.attachment.ofport !== null ? [t.attachment.ofport] : []))),
     devices: unique([...taps, ...linuxBridges, ...uplinks]),
     ip: ip4[0] ?? '',

@@ -106,13 +106,20 @@ function ovsUplinks(snapshot: OvsSnapshot, bridge: string, tap: string, links: M
   return out;
 }
 
-/** The interfaces of OVS bridge `bridge` that are kernel devices (not patch ports or tunnels, which OVS alone holds). */
-function ovsKernelPorts(snapshot: OvsSnapshot, bridge: string, links: Map<string, LinkInfo>): string[] {
-  const out: string[] = [];
+/**
+ * The interfaces of OVS bridge `bridge` that are kernel devices (not patch ports or tunnels,
+ * which OVS alone holds): its internal ports (the host's own ports of the switch) apart.
+ */
+function ovsKernelPorts(snapshot: OvsSnapshot, bridge: string, links: Map<string, LinkInfo>): { ports: string[]; hostPorts: string[] } {
+  const ports: string[] = [];
+  const hostPorts: string[] = [];
   for (const port of snapshot.bridges.get(bridge)?.ports ?? []) {
-    for (const ifname of snapshot.ports.get(port)?.interfaces ?? []) if (links.has(ifname) || (isDeviceName(ifname) && existsSync(`${SYS_NET}/${ifname}`))) out.push(ifname);
+    for (const ifname of snapshot.ports.get(port)?.interfaces ?? []) {
+      if (!links.has(ifname) && !(isDeviceName(ifname) && existsSync(`${SYS_NET}/${ifname}`))) continue;
+      (snapshot.interfaces.get(ifname)?.type === 'internal' ? hostPorts : ports).push(ifname);
+    }
   }
-  return out.sort();
+  return { ports: ports.sort(), hostPorts: hostPorts.sort() };
 }
 
 /** The ports of a Linux bridge (its brif/ in sysfs) other than `tap` that lead somewhere else. */
@@ -145,7 +152,7 @@ async function attachmentOf(tap: string, master: string | null, view: NetView, n
         ofport: ovs.snapshot.interfaces.get(tap)?.ofport ?? null,
         datapathType: bridge?.datapathType ?? 'system',
         uplinks: ovsUplinks(ovs.snapshot, at.bridge, tap, links),
-        ports: ovsKernelPorts(ovs.snapshot, at.bridge, links),
+        ...ovsKernelPorts(ovs.snapshot, at.bridge, links),
       };
     }
   }
@@ -156,7 +163,7 @@ async function attachmentOf(tap: string, master: string | null, view: NetView, n
   // A Linux bridge has a bridge/ folder in sysfs; no need for iproute2 to tell.
   if (master && existsSync(`${SYS_NET}/${master}/bridge`)) {
     const ports = (await readdir(`${SYS_NET}/${master}/brif`).catch(() => [] as string[])).sort();
-    return { kind: 'linux-bridge', bridge: master, ifindex: await sysNumber(master, 'ifindex'), uplinks: await bridgeUplinks(tap, links, ports), ports };
+    return { kind: 'linux-bridge', bridge: master, ifindex: await sysNumber(master, 'ifindex'), uplinks: await bridgeUplinks(tap, links, ports), ports, hostPorts: [master] };
   }
   if (master) notes.push(`${tap} is enslaved to ${master} (${links.get(master)?.kind ?? 'unknown kind'}), which is neither a bridge nor OVS`);
   return null;

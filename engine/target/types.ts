@@ -126,8 +126,15 @@ export interface OvsAttachment {
   /** `system` (kernel datapath) or `netdev` (userspace datapath). */
   datapathType: string;
   uplinks: Uplink[];
-  /** Every kernel device that is a port of the bridge (this tap, other VMs' taps, uplinks, internal ports). */
+  /** Every kernel device that is a port of the bridge (this tap, other VMs' taps, uplinks), internal ports apart. */
   ports?: string[];
+  /**
+   * The bridge's internal ports that are kernel devices: the host's own ports of the switch (on
+   * the kernel datapath devices of kind openvswitch, on the userspace datapath taps that
+   * ovs-vswitchd holds). What the host transmits on one enters the switch; what the switch
+   * sends the host is received on one. Absent in facts recorded before.
+   */
+  hostPorts?: string[];
 }
 
 export interface LinuxBridgeAttachment {
@@ -138,6 +145,12 @@ export interface LinuxBridgeAttachment {
   uplinks: Uplink[];
   /** Every port of the bridge (brif/): this tap, other VMs' taps, uplinks. */
   ports?: string[];
+  /**
+   * The host's own port of the switch: the bridge's device (`[bridge]`). What the host
+   * transmits on it enters the bridge; what the bridge passes up to the host is received on
+   * it. Absent in facts recorded before.
+   */
+  hostPorts?: string[];
 }
 
 /** A port of the same bridge that leads off the host or to another network, not to a VM. */

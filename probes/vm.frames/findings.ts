@@ -34,9 +34,15 @@ export interface LearnedAddress {
 
 export interface PortCounts {
   dev: string;
-  /** Frames for the VM received on this port. */
+  /**
+   * The host's own port of the switch (a Linux bridge's device, an OVS internal port): its
+   * frames go the other way round, `entered` being what the host transmitted on it and
+   * `forwarded` what the host received on it.
+   */
+  host: boolean;
+  /** Frames for the VM received on this port (on the host's port: transmitted by the host). */
   entered: Count;
-  /** Frames of the VM seen leaving on this port (every copy). */
+  /** Frames of the VM seen leaving on this port, every copy (on the host's port: received by the host). */
   forwarded: Count;
 }
 
@@ -53,9 +59,19 @@ export interface FramesData {
   graceMs: number;
   overhead?: OverheadReport;
   stopped?: string;
-  scope: { vm: string | null; devs: ScopeDevice[]; macs: string[]; ports: ScopeDevice[] | null; anyPort: boolean };
+  scope: {
+    vm: string | null;
+    devs: ScopeDevice[];
+    macs: string[];
+    ports: ScopeDevice[] | null;
+    anyPort: boolean;
+    /** The host's own ports of the switch. */
+    hostPorts: ScopeDevice[];
+    /** `params` (host_ports), `found` (ports and host_ports empty), `none` (ports given alone). */
+    hostPortsFrom: 'params' | 'found' | 'none';
+  };
   toVm: {
-    /** Unicast frames for the VM's MACs received on the ports. */
+    /** Unicast frames for the VM's MACs received on the ports, or transmitted by the host on its ports. */
     entered: Count;
     /** Unicast frames for its MACs its taps transmitted. */
     delivered: Count;
@@ -67,7 +83,7 @@ export interface FramesData {
   fromVm: {
     /** What the VM's taps received from its MACs. */
     sent: ByCast;
-    /** What left the switch by the ports, each frame once. */
+    /** What left the switch by the ports (or up the host's ports to the host), each frame once. */
     forwarded: ByCast;
     /** Frames its taps received from MACs not in `macs` (not counted). */
     foreign: number;
@@ -145,8 +161,9 @@ function count(t: Record<TotalName, number>, prefix: string): Count {
 
 function byPortOf(pairs: PairEntry[], scope: Scope): PortCounts[] {
   const ports = new Map<number, PortCounts>();
+  const hosts = new Set((scope.hostPorts ?? []).map((d) => d.ifindex));
   for (const p of pairs) {
-    const row = ports.get(p.ifindex) ?? { dev: deviceName(scope, p.ifindex), entered: zero(), forwarded: zero() };
+    const row = ports.get(p.ifindex) ?? { dev: deviceName(scope, p.ifindex), host: hosts.has(p.ifindex), entered: zero(), forwarded: zero() };
     add(row[p.dir], p);
     ports.set(p.ifindex, row);
   }
@@ -172,8 +189,11 @@ function notesOf(d: FramesData, dump: DumpCapture, att: AttachCapture): string[]
   if (d.toVm.otherUnicast.packets > 0) notes.push(`${plural(d.toVm.otherUnicast.packets, 'unicast frame')} for other MACs were flooded to the VM's taps`);
   const surplusIn = d.toVm.delivered.packets - d.toVm.entered.packets;
   if (surplusIn > 0) {
-    notes.push(`${plural(surplusIn, 'frame')} more reached the VM than entered by the ports: some come from a port not watched (the host's own address on the bridge: add the bridge to ports), or were in flight when the window opened`);
+    const hostPort = d.scope.hostPorts.length === 0 ? "the host's own address on the bridge: give the bridge device or OVS internal port in host_ports" : 'a port not listed';
+    notes.push(`${plural(surplusIn, 'frame')} more reached the VM than entered by the ports: some come from a port not watched (${hostPort}), or were in flight when the window opened`);
   }
+  const leftOut = att.scope.hostPortsLeftOut ?? [];
+  if (leftOut.length > 0) notes.push(`${plural(leftOut.length, 'more host port')} found than the probe keeps (${leftOut.slice(0, 4).join(', ')}${leftOut.length > 4 ? ', …' : ''}): watched as plain ports, the host's traffic to the VM through them is not counted as entered; give host_ports`);
   const surplusOut = d.fromVm.forwarded.unicast.packets - d.fromVm.sent.unicast.packets;
   if (surplusOut > 0) notes.push(`${plural(surplusOut, 'unicast frame')} of the VM more left the switch than it sent: frames in flight when the window opened, or a MAC that moved between ports`);
   if (dump.lateNs !== null && dump.graceMs > 0 && dump.lateNs / 1e6 >= 0.8 * dump.graceMs) {
@@ -214,25 +234,32 @@ function tablesOf(d: FramesData, att: AttachCapture, overhead: OverheadReport | 
     title: `Frames of ${vm} through its switch`,
     columns: ['direction', 'frames in', 'frames out', 'lost', 'bytes in', 'bytes out'],
     rows: [
-      row('to the VM (entered by the ports → delivered by its taps)', d.toVm.entered, d.toVm.delivered, d.lost.toVm),
+      row("to the VM (entered by the ports or from the host's ports → delivered by its taps)", d.toVm.entered, d.toVm.delivered, d.lost.toVm),
       row('to the VM, multicast (delivered)', null, d.toVm.multicast, ''),
       row('to the VM, broadcast (delivered)', null, d.toVm.broadcast, ''),
-      row('from the VM, unicast (sent on its taps → forwarded by the ports)', d.fromVm.sent.unicast, d.fromVm.forwarded.unicast, d.lost.fromVm),
+      row("from the VM, unicast (sent on its taps → forwarded by the ports or up the host's ports)", d.fromVm.sent.unicast, d.fromVm.forwarded.unicast, d.lost.fromVm),
       row('from the VM, multicast', d.fromVm.sent.multicast, d.fromVm.forwarded.multicast, ''),
       row('from the VM, broadcast', d.fromVm.sent.broadcast, d.fromVm.forwarded.broadcast, ''),
     ],
   };
   const ports: TableSpec = {
     title: 'Ports of the switch',
-    columns: ['device', 'frames for the VM entering', 'bytes', 'frames of the VM leaving (every copy)', 'bytes'],
-    rows: d.byPort.map((p) => [p.dev, p.entered.packets, p.entered.bytes, p.forwarded.packets, p.forwarded.bytes]),
+    columns: ['device', 'port', 'frames for the VM entering', 'bytes', 'frames of the VM leaving (every copy)', 'bytes'],
+    rows: d.byPort.map((p) => [
+      p.dev,
+      p.host ? "the host's (entering: sent by the host; leaving: received by the host)" : 'switch port',
+      p.entered.packets,
+      p.entered.bytes,
+      p.forwarded.packets,
+      p.forwarded.bytes,
+    ]),
   };
   const addresses: TableSpec = {
     title: `Addresses ${vm} uses (from its own frames)`,
     columns: ['address', 'MAC', 'seen in', 'packets'],
     rows: d.learnedAddresses.map((a) => [a.address, a.mac, a.via.join(', '), a.packets]),
   };
-  const mtuOf = (dev: string) => [...d.scope.devs, ...(d.scope.ports ?? [])].find((x) => x.name === dev)?.mtu ?? '';
+  const mtuOf = (dev: string) => [...d.scope.devs, ...(d.scope.ports ?? []), ...d.scope.hostPorts].find((x) => x.name === dev)?.mtu ?? '';
   const largest: TableSpec = {
     title: 'Largest packets on the path (L3 bytes; a GSO packet counts its segments)',
     columns: ['direction', 'bytes', 'seen on', 'MTU of that device'],
@@ -305,7 +332,15 @@ export function framesFinding(att: AttachCapture, dump: DumpCapture, overhead: O
     graceMs: dump.graceMs,
     ...(overhead ? { overhead } : {}),
     ...(stopped ? { stopped } : {}),
-    scope: { vm: scope.vm, devs: scope.devs, macs: scope.macs, ports: scope.ports, anyPort: scope.ports === null },
+    scope: {
+      vm: scope.vm,
+      devs: scope.devs,
+      macs: scope.macs,
+      ports: scope.ports,
+      anyPort: scope.ports === null,
+      hostPorts: scope.hostPorts ?? [],
+      hostPortsFrom: scope.hostPortsFrom ?? 'none',
+    },
     toVm,
     fromVm: { sent, forwarded, foreign: t.foreignSent },
     lost: { toVm: lostToVm, fromVm: lostFromVm, total: lostToVm + lostFromVm, share: packets === 0 ? 0 : Math.round(((lostToVm + lostFromVm) / packets) * 1e6) / 1e6 },

@@ -12,7 +12,7 @@ import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '.
 import { loadTracepoints, netdevPlan } from '../netdev.js';
 import { readDump, type DumpCapture } from './dump.js';
 import { framesFinding, type AttachCapture, type FramesData } from './findings.js';
-import { resolveScope, scopeGlobals } from './scope.js';
+import { findsHostPorts, OVS_INTERNAL_ARGV, resolveScope, scopeGlobals } from './scope.js';
 
 /** Handlers by prefix, in attach order: deliveries first, so that a frame whose entry was counted is not missed on its way out. */
 export const TRACEPOINTS = { frames_xmit: 'net:net_dev_start_xmit', frames_receive: 'net:netif_receive_skb' };
@@ -44,9 +44,11 @@ export function closeWindow(o: BpfObject): void {
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
-  const links = await io.exec('links', ['ip', '-j', 'link', 'show'], { timeoutMs: COMMAND_TIMEOUT_MS, allowFailure: true });
+  const links = await io.exec('links', ['ip', '-j', '-d', 'link', 'show'], { timeoutMs: COMMAND_TIMEOUT_MS, allowFailure: true });
   const netns = await io.exec('netns', ['readlink', '/proc/self/ns/net'], { timeoutMs: COMMAND_TIMEOUT_MS });
-  const scope = resolveScope(params, links, netns);
+  // Without OVS (no ovs-vsctl, no database) the record says so and the rest is found without it.
+  const ovsInternal = findsHostPorts(params) ? await io.exec('ovs-internal', OVS_INTERNAL_ARGV, { timeoutMs: COMMAND_TIMEOUT_MS, allowFailure: true }) : null;
+  const scope = resolveScope(params, links, netns, ovsInternal);
   const durationMs = params.duration as number;
   const graceMs = (params.grace as number | undefined) ?? DEFAULT_GRACE_MS;
 
@@ -85,18 +87,23 @@ function parse(records: RawRecord[]): ProbeResult<FramesData> {
 export const vmFrames: ProbeDefinition<FramesData> = {
   id: 'vm.frames',
   title: "A VM's own frames through its switch: loss both ways, its addresses, its largest packets",
-  description: `Counts, in the kernel, one VM's frames where they enter and leave its switch, whatever the switch is (a Linux bridge, Open vSwitch on the kernel or the userspace datapath): frames **to the VM** received on the switch's other \`ports\` for one of its \`macs\` (**entered**, unicast) against those its taps (\`devs\`) transmitted (**delivered**); frames **from the VM** its taps received from its MACs (**sent**: unicast, multicast and broadcast apart) against those the ports transmitted (**forwarded**). The differences are what the switch lost: \`lost.toVm\` = entered − delivered, \`lost.fromVm\` = unicast sent − unicast forwarded, whoever dropped them: a netfilter bridge rule, a full queue, an OpenFlow rule in OVS's userspace datapath that the kernel never sees. \`packets\` is what the VM was offered plus what it sent, the denominator for shares (\`lost.share\`).
+  description: `Counts, in the kernel, one VM's frames where they enter and leave its switch, whatever the switch is (a Linux bridge, Open vSwitch on the kernel or the userspace datapath): frames **to the VM** received on the switch's other \`ports\` for one of its \`macs\` (**entered**, unicast) against those its taps (\`devs\`) transmitted (**delivered**); frames **from the VM** its taps received from its MACs (**sent**: unicast, multicast and broadcast apart) against those the ports transmitted (**forwarded**). The switch's own port to the host (\`host_ports\`: a Linux bridge's device, an Open vSwitch internal port, where the host has its address when it is the VMs' gateway) counts the other way round: a frame the host **transmits** on it for the VM entered the switch, a frame of the VM the host **receives** on it was forwarded (to the host). The differences are what the switch lost: \`lost.toVm\` = entered − delivered, \`lost.fromVm\` = unicast sent − unicast forwarded, whoever dropped them: a netfilter bridge rule, a full queue, an OpenFlow rule in OVS's userspace datapath that the kernel never sees. \`packets\` is what the VM was offered plus what it sent, the denominator for shares (\`lost.share\`).
 
 From the VM's own frames it also learns the **addresses the VM uses** (\`learnedAddresses\`: ARP senders, IPv4 and IPv6 sources, the targets of its duplicate address detection, each with where it was seen), needing no address on the host's bridge, no neighbour entry and no inventory; and the **largest packets** (L3 bytes) that entered the switch toward the VM and that left the VM (\`maxPacket\`), for an MTU check against the devices of its path (their MTUs are in \`scope\`).
 
 Both hooks are \`net:netif_receive_skb\` and \`net:net_dev_start_xmit\` (raw_tp with a cached minimal BTF, else tp_btf, else the classic tracepoints): every packet of the host runs one program, which compares the device's ifindex with the VM's taps and ports first and leaves. GSO packets count their segments; bytes are wire bytes. A frame from the VM that leaves by several ports (flooded while the switch did not know its destination, or through stacked devices such as a VLAN on a bond) counts once per MAC pair. The window closes in two steps: after \`duration\` entries stop counting, and deliveries of what entered before are still counted for \`grace\`; frames entering during the grace are remembered by fingerprint and their deliveries left out, so that traffic crossing the window's end is neither lost nor counted twice.
 
-Give \`devs\` (the VM's taps, as \`ip link\` in ebpfnet's namespace names them), \`macs\` (its guest MACs) and \`ports\` (the switch's other ports: uplinks and other VMs' taps; the bridge itself when the host has an address on it). With \`ports\` empty, every device of the namespace but the taps is a port (each frame's MACs are read then: more cost on a busy host).`,
+Give \`devs\` (the VM's taps, as \`ip link\` in ebpfnet's namespace names them), \`macs\` (its guest MACs), \`ports\` (the switch's other ports: uplinks and other VMs' taps) and \`host_ports\` (the host's own ports of the switch: \`target.path.hostPorts\`). A frame the host's stack drops after its port received it (an \`input\` rule, no socket) is not the switch's loss: the kernel's drop reasons tell it. With \`ports\` and \`host_ports\` empty, every device of the namespace but the taps is a port (each frame's MACs are read then: more cost on a busy host), and the host's ports are found: the Linux bridges the taps are plugged into, and every OVS internal port (kernel devices of kind \`openvswitch\`, and the interfaces OVS's database lists as \`internal\`: on the userspace datapath they are taps).`,
   normal: `A healthy switch loses nothing of a VM: \`lost.toVm\` and \`lost.fromVm\` are 0, entered equals delivered and unicast sent equals forwarded. Multicast and broadcast reach the VM from its neighbours (ARP, IPv6 neighbour discovery, MLD) and are counted apart. The learned addresses are the VM's IPv4 address, its IPv6 link-local and global addresses (a router or NAT VM sends others' too). The largest packets fit the smallest MTU on the path (1500 on a plain network; GSO packets are counted by their segments). Any loss is a warning; 1% or more of \`packets\` (and at least 10) is critical.`,
   params: {
     devs: { type: 'string[]', required: true, description: "The VM's taps (names in ebpfnet's network namespace), e.g. vnet3." },
     macs: { type: 'string[]', required: true, description: "The VM's guest MACs, e.g. 52:54:00:12:34:56." },
-    ports: { type: 'string[]', default: [], description: "The other ports of the VM's bridge(s): uplinks and other VMs' taps (and the bridge itself when the host has an address on it). Empty: every device of ebpfnet's namespace but the taps." },
+    ports: { type: 'string[]', default: [], description: "The other ports of the VM's bridge(s): uplinks and other VMs' taps (target.path.ports). Empty: every device of ebpfnet's namespace but the taps and the host's ports." },
+    host_ports: {
+      type: 'string[]',
+      default: [],
+      description: "The host's own ports of the VM's bridge(s): a Linux bridge's device, OVS internal ports (target.path.hostPorts). What the host receives on one left the switch, what it transmits on one entered it. Empty with ports empty: found (the taps' Linux bridges, every OVS internal port); empty with ports given: none.",
+    },
     duration: { type: 'duration', default: '10s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
     grace: { type: 'duration', default: `${DEFAULT_GRACE_MS}ms`, min: 0, max: 10_000, description: 'After the window, how long deliveries of frames that entered in it are still counted (frames slower through the switch count as lost).' },
     vm: { type: 'string', description: "The VM's name, for the summary." },

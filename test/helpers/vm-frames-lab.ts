@@ -8,8 +8,9 @@
 //   const lab = await buildFramesLab(t, 'linux');
 //   await lab.sendUdp(lab.peer, lab.a, { port: 9, count: 100 });
 //   const drop = await lab.dropRule('ether daddr ' + lab.a.mac + ' udp dport 10');  // nft bridge
+//   const host = await lab.addHost();  // the host's address on the bridge, A's gateway
 import { fileURLToPath } from 'node:url';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { createLinuxBridge, type Bridge } from '../lab/bridge.js';
 import { newLabName, sweepLabLeftovers } from '../lab/names.js';
@@ -44,16 +45,36 @@ export interface FramesLab {
   sendUdp(from: FramesHost, to: Pick<FramesHost, 'ip4'>, o: Omit<UdpSendOptions, 'to'>): Promise<UdpSendResult>;
   /** Numbered UDP datagrams from one host to another for `seconds`, `perTick` of them every millisecond or so. */
   stream(from: FramesHost, to: FramesHost, o: { seconds: number; perTick: number; size: number; port: number }): Promise<{ sent: number }>;
-  /** An nft bridge-family drop rule (Linux bridge) with a counter: returns how to read its packets. */
-  dropRule(match: string): Promise<() => Promise<number>>;
+  /**
+   * An nft bridge-family drop rule (Linux bridge) with a counter, on the `forward` hook (between
+   * ports) unless said: `input` (up to the bridge's own device), `output` (down from it).
+   * Returns how to read its packets.
+   */
+  dropRule(match: string, hook?: 'forward' | 'input' | 'output'): Promise<() => Promise<number>>;
   /** An OpenFlow drop rule (OVS) with its own cookie: returns how to read its packets. */
   dropFlow(match: string): Promise<() => Promise<number>>;
   /** Adds `host.ip6` and waits for its duplicate address detection to end. */
   addGlobal(host: FramesHost): Promise<void>;
+  /**
+   * Gives the host (ebpfnet's namespace) an address on the switch, on its own port (the Linux
+   * bridge's device, the OVS bridge's internal port): A's gateway, and every namespace and the
+   * host know each other's MACs. Its `ns` is '' and `exec` runs in ebpfnet's namespace.
+   */
+  addHost(): Promise<FramesHost>;
 }
 
 const UDP_SEND = fileURLToPath(new URL('../lab/udp-send.js', import.meta.url));
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A rule counter once it reads `expected` or 4 s have passed (OVS folds datapath statistics into its rules about once a second). */
+export async function settled(read: () => Promise<number>, expected: number): Promise<number> {
+  let last = await read();
+  for (let i = 0; i < 40 && last !== expected; i++) {
+    await delay(100);
+    last = await read();
+  }
+  return last;
+}
 
 /** Until no address of the namespace is tentative (DAD done), at most 5 s. */
 async function dadDone(ns: string): Promise<void> {
@@ -147,6 +168,7 @@ export async function buildFramesLab(t: TeardownHost, kind: 'linux' | 'ovs'): Pr
   }
 
   let table: string | undefined;
+  const chains = new Set<string>();
   let cookie = 0xeb00;
   return {
     kind,
@@ -168,20 +190,23 @@ export async function buildFramesLab(t: TeardownHost, kind: 'linux' | 'ovs'): Pr
       const r = await from.exec([process.execPath, '-e', script]);
       return { sent: Number(r.stdout.trim()) };
     },
-    async dropRule(match) {
+    async dropRule(match, hook = 'forward') {
       if (!table) {
         const name = `ebpfnet_frames_${process.pid}`;
         undo.push(() => execa('nft', ['delete', 'table', 'bridge', name], { reject: false, stdin: 'ignore' }));
         await run(['nft', 'add', 'table', 'bridge', name]);
-        await run(['nft', 'add', 'chain', 'bridge', name, 'forward', '{ type filter hook forward priority 0; }']);
         table = name;
       }
-      const added = await run(['nft', '--echo', '--handle', 'add', 'rule', 'bridge', table, 'forward', ...match.split(' '), 'counter', 'drop']);
+      if (!chains.has(hook)) {
+        await run(['nft', 'add', 'chain', 'bridge', table, hook, `{ type filter hook ${hook} priority 0; }`]);
+        chains.add(hook);
+      }
+      const added = await run(['nft', '--echo', '--handle', 'add', 'rule', 'bridge', table, hook, ...match.split(' '), 'counter', 'drop']);
       const handle = Number(/# handle (\d+)/.exec(added.stdout)?.[1]);
       if (!handle) throw new Error(`no handle for the nft rule: ${added.stdout}`);
       const name = table;
       return async () => {
-        const listed = JSON.parse((await run(['nft', '-j', 'list', 'chain', 'bridge', name, 'forward'])).stdout) as { nftables: Array<{ rule?: { handle: number; expr: Array<{ counter?: { packets: number } }> } }> };
+        const listed = JSON.parse((await run(['nft', '-j', 'list', 'chain', 'bridge', name, hook])).stdout) as { nftables: Array<{ rule?: { handle: number; expr: Array<{ counter?: { packets: number } }> } }> };
         const rule = listed.nftables.find((x) => x.rule?.handle === handle)?.rule;
         const counter = rule?.expr.find((e) => e.counter)?.counter;
         if (!counter) throw new Error(`nft rule ${handle} has no counter`);
@@ -202,6 +227,23 @@ export async function buildFramesLab(t: TeardownHost, kind: 'linux' | 'ovs'): Pr
     async addGlobal(h) {
       await run(['ip', '-n', h.ns, 'addr', 'add', `${h.ip6}/64`, 'dev', h.dev]);
       await dadDone(h.ns);
+    },
+    async addHost() {
+      // The device is the lab's (named by its pid): removing the bridge removes its address too.
+      const dev = bridge.name;
+      const ip4 = `${net}.254`;
+      await run(['ip', 'addr', 'add', `${ip4}/24`, 'dev', dev]);
+      await run(['ip', 'link', 'set', dev, 'up']);
+      const mac = (await readFile(`/sys/class/net/${dev}/address`, 'utf8')).trim();
+      const hostSide: FramesHost = { ns: '', port: dev, dev, mac, ip4, ip6: '', linkLocal: '', exec: (argv) => run(argv) };
+      for (const h of [peer, a, b]) {
+        await run(['ip', 'neigh', 'replace', h.ip4, 'lladdr', h.mac, 'dev', dev, 'nud', 'permanent']);
+        await h.exec(['ip', 'neigh', 'replace', ip4, 'lladdr', mac, 'dev', h.dev, 'nud', 'permanent']);
+      }
+      await a.exec(['ip', 'route', 'add', 'default', 'via', ip4]);
+      // The switch learns where the host's MAC is (OVS's NORMAL flow floods until it does).
+      await a.exec(['ping', '-c', '1', '-W', '1', ip4]);
+      return hostSide;
     },
   };
 }

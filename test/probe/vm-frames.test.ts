@@ -5,6 +5,7 @@
 // probe scoped to B must count nothing lost. The Linux bridge drops by an nft bridge rule,
 // OVS's userspace datapath by an OpenFlow rule the kernel never sees.
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { stat } from 'node:fs/promises';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
@@ -22,7 +23,7 @@ import { runCli } from '../helpers/cli.js';
 import { canBuildTopologies } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertReplaysSame } from '../helpers/replay.js';
-import { buildFramesLab, type FramesHost, type FramesLab } from '../helpers/vm-frames-lab.js';
+import { buildFramesLab, settled, type FramesHost, type FramesLab } from '../helpers/vm-frames-lab.js';
 import { canRunOvs } from '../lab/ovs.js';
 
 const cannot = await canBuildTopologies();
@@ -44,16 +45,6 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function paramsFor(lab: FramesLab, vm: FramesHost, other: FramesHost, name: string, duration = '1s'): Record<string, unknown> {
   return { devs: [vm.port], macs: [vm.mac], ports: [lab.peer.port, other.port], duration, vm: name };
-}
-
-/** A rule counter once it stops moving (OVS folds datapath statistics into its rules about once a second). */
-async function settled(read: () => Promise<number>, expected: number): Promise<number> {
-  let last = await read();
-  for (let i = 0; i < 40 && last !== expected; i++) {
-    await delay(100);
-    last = await read();
-  }
-  return last;
 }
 
 /**
@@ -125,7 +116,7 @@ describe('vm.frames', () => {
     assert.match(list.stdout, /^vm\.frames\b/m);
     const show = runCli(['probes', 'show', 'vm.frames']);
     assert.equal(show.status, 0, show.stderr);
-    for (const p of ['devs', 'macs', 'ports', 'grace']) assert.match(show.stdout, new RegExp(`\\b${p}\\b`));
+    for (const p of ['devs', 'macs', 'ports', 'host_ports', 'grace']) assert.match(show.stdout, new RegExp(`\\b${p}\\b`));
   });
 
   it('on a Linux bridge (IPv6 on, no IPv4 address): exactly the frames an nft bridge rule dropped to and from VM A; none of VM B; replays the same', { skip: cannot ?? false }, async (t) => {
@@ -219,12 +210,26 @@ describe('vm.frames', () => {
     assertEveryFlavourAttaches('vm-frames', attachPlan(), scopeGlobals(scope), ['net_dev_start_xmit', 'netif_receive_skb']);
   });
 
-  it('the fallback flavours (tp_btf, classic tracepoints) count the same frames, with ports given and with any port', { skip: cannot ?? false }, async (t) => {
+  it("the fallback flavours (tp_btf, classic tracepoints) count the same frames, with ports given and with any port, the host's port included", { skip: cannot ?? false }, async (t) => {
     const lab = await buildFramesLab(t, 'linux');
+    // A sends only what the test sends (no IPv6 multicast), and exchanges datagrams with the host on the bridge's device.
+    await lab.a.exec(['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
+    const host = await lab.addHost();
+    const sink = createSocket('udp4');
+    await new Promise<void>((resolve) => sink.bind(9, host.ip4, resolve));
+    t.after(() => sink.close());
     const toA = await lab.dropRule(`ether daddr ${lab.a.mac} udp dport 10`);
     const ifindex = async (dev: string) => Number((await readFile(`/sys/class/net/${dev}/ifindex`, 'utf8')).trim());
     const dev = async (name: string) => ({ name, ifindex: await ifindex(name), mtu: 1500 });
-    const base: Scope = { vm: null, devs: [await dev(lab.a.port)], macs: [lab.a.mac], ports: [await dev(lab.peer.port), await dev(lab.b.port)], netnsInode: (await stat('/proc/self/ns/net')).ino, devices: {} };
+    const base: Scope = {
+      vm: null,
+      devs: [await dev(lab.a.port)],
+      macs: [lab.a.mac],
+      ports: [await dev(lab.peer.port), await dev(lab.b.port)],
+      hostPorts: [await dev(host.port)],
+      netnsInode: (await stat('/proc/self/ns/net')).ino,
+      devices: {},
+    };
     let dropped = 0;
     for (const method of ['raw_tracepoint', 'tp_btf', 'tracepoint'] as const) {
       for (const scope of [base, { ...base, ports: null }]) {
@@ -238,6 +243,8 @@ describe('vm.frames', () => {
           await lab.sendUdp(lab.peer, lab.a, { port: 9, count: 50, size: 200, intervalMs: 1 });
           await lab.sendUdp(lab.peer, lab.a, { port: 10, count: 5, size: 200, intervalMs: 1 });
           await lab.sendUdp(lab.a, lab.peer, { port: 9, count: 30, size: 100, intervalMs: 1 });
+          await lab.sendUdp(host, lab.a, { port: 9, count: 20, size: 150, intervalMs: 1 });
+          await lab.sendUdp(lab.a, host, { port: 9, count: 25, size: 100, intervalMs: 1 });
           closeWindow(o);
           await delay(50);
           const att: AttachCapture = { method, btf: 'vmlinux', loadMs: 0, attach: [], scope };
@@ -245,8 +252,10 @@ describe('vm.frames', () => {
           const now = await toA();
           assert.equal(now - dropped, 5, what);
           dropped = now;
-          assert.deepEqual([d.toVm.entered.packets, d.toVm.delivered.packets, d.lost.toVm], [55, 50, 5], what);
-          assert.deepEqual([d.fromVm.sent.unicast.packets, d.fromVm.forwarded.unicast.packets, d.lost.fromVm], [30, 30, 0], what);
+          assert.deepEqual([d.toVm.entered.packets, d.toVm.delivered.packets, d.lost.toVm], [75, 70, 5], what);
+          assert.deepEqual([d.fromVm.sent.unicast.packets, d.fromVm.forwarded.unicast.packets, d.lost.fromVm], [55, 55, 0], what);
+          const hostPort = d.byPort.find((p) => p.host);
+          assert.deepEqual([hostPort?.dev, hostPort?.entered.packets, hostPort?.forwarded.packets], [`if${base.hostPorts![0]!.ifindex}`, 20, 25], what);
           assert.deepEqual(d.maxPacket.toVm, { bytes: 228, dev: `if${base.ports![0]!.ifindex}` }, what);
           t.diagnostic(`${what}: flooded ${d.flooded}, by port ${JSON.stringify(d.byPort.map((p) => [p.dev, p.entered.packets, p.forwarded.packets]))}`);
         } finally {

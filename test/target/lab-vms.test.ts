@@ -1,8 +1,9 @@
 // Discovery of real lab VMs (QEMU under TCG booting the lab guest) two to a bridge, as on a
 // hypervisor: the host has no address on the bridge. vCPU threads are identified by QMP
 // when QEMU does not name them and checked against what QEMU itself answers to
-// query-cpus-fast; each VM's path lists the bridge's other ports; a guest agent port that
-// nothing answers costs at most its bound; resolveVm's time is measured.
+// query-cpus-fast; each VM's path lists the bridge's other ports and, apart, the host's own
+// port of it; a guest agent port that nothing answers costs at most its bound; resolveVm's
+// time is measured.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -46,19 +47,23 @@ async function qemuVcpus(vm: Vm): Promise<Array<[number, number]>> {
   return cpus.map((c) => [c['cpu-index'], c['thread-id']]);
 }
 
-/** The kernel devices on a bridge, asked the way a person would, not the way discovery does. */
-async function bridgePorts(lab: LabTopology): Promise<string[]> {
+/**
+ * The kernel devices on a bridge, asked the way a person would, not the way discovery does;
+ * the host's own port apart (the Linux bridge's device; the OVS bridge's internal port, a
+ * kernel device too as OVS's netdev datapath makes it, which list-ifaces leaves out).
+ */
+async function bridgePorts(lab: LabTopology): Promise<{ ports: string[]; hostPorts: string[] }> {
   if (lab.bridge.kind === 'ovs') {
     const ifaces = String((await execa('ovs-vsctl', ['--timeout=10', 'list-ifaces', lab.bridge.name])).stdout).split('\n').filter(Boolean);
     const kernel = new Set(readdirSync('/sys/class/net'));
-    // The bridge's own (internal) port is a kernel device too, as OVS's netdev datapath makes it.
-    return [...ifaces, lab.bridge.name].filter((d) => kernel.has(d)).sort();
+    assert.equal(String((await execa('ovs-vsctl', ['--timeout=10', 'get', 'interface', lab.bridge.name, 'type'])).stdout).trim(), 'internal');
+    return { ports: ifaces.filter((d) => kernel.has(d)).sort(), hostPorts: [lab.bridge.name].filter((d) => kernel.has(d)) };
   }
   const links = JSON.parse(String((await execa('ip', ['-j', 'link', 'show', 'master', lab.bridge.name])).stdout)) as Array<{ ifname: string }>;
-  return links.map((l) => l.ifname).sort();
+  return { ports: links.map((l) => l.ifname).sort(), hostPorts: [lab.bridge.name] };
 }
 
-function assertPath(path: VmPath, vm: Vm, lab: LabTopology, ports: string[]) {
+function assertPath(path: VmPath, vm: Vm, lab: LabTopology, { ports, hostPorts }: { ports: string[]; hostPorts: string[] }) {
   const other = lab.vms.find((v) => v !== vm)!;
   assert.deepEqual(path.taps, [vm.tap]);
   assert.deepEqual(path.macs, [vm.mac]);
@@ -67,6 +72,8 @@ function assertPath(path: VmPath, vm: Vm, lab: LabTopology, ports: string[]) {
   assert.ok(path.ports.includes(other.tap), `${other.tap} (the other VM's tap) not in ${path.ports.join(' ')}`);
   assert.ok(path.ports.includes(lab.peer.hostDev), `${lab.peer.hostDev} (the peer's veth) not in ${path.ports.join(' ')}`);
   assert.deepEqual(path.ports, ports.filter((p) => p !== vm.tap));
+  assert.deepEqual(path.hostPorts, hostPorts);
+  assert.ok(!path.ports.includes(lab.bridge.name), `the bridge's own port ${lab.bridge.name} is not one of the others`);
   // No address on the bridge, no neighbour entry, no agent: nothing learned, and nothing claimed.
   assert.deepEqual(path.ips.filter((a) => a !== vm.ip), []);
   assert.equal(path.vcpuTids.length, 1);
@@ -106,7 +113,7 @@ describe('lab VMs two to a bridge', () => {
         (target.ips as VmFacts['ips']).filter((a) => a.source === 'frames').map((a) => [a.address, a.mac, a.via]),
         [[vm.ip, vm.mac, 'arp'], ['fd00:eb::5', vm.mac, 'nd'], ['fe80::5054:ff:fe00:1', vm.mac, 'nd']],
       );
-      assert.deepEqual(learned.ports, path.ports);
+      assert.deepEqual([learned.ports, learned.hostPorts], [path.ports, path.hostPorts]);
 
       // `ebpfnet vms NAME` says how each vCPU thread was found.
       const shown = runCli(['vms', vm.name]);

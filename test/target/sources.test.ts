@@ -204,7 +204,7 @@ WARNING: THIS IS AN AUTO-GENERATED FILE.
     };
     const path = vmPath(facts);
     assert.deepEqual([path.ip, path.ip6, path.ips, path.linkLocal, path.vcpuTids], ['10.0.0.2', 'fd00::2', ['10.0.0.2', 'fd00::2', '2001:db8::2'], ['fe80::5054:ff:fe00:1'], [9]]);
-    assert.deepEqual([path.macs, path.ports, path.ofports], [[], [], []]);
+    assert.deepEqual([path.macs, path.ports, path.hostPorts, path.ofports], [[], [], [], []]);
     const host = { kind: 'host' as const, name: 'h' };
     assert.equal(withLearnedAddresses(host, [{ address: '10.0.0.9' }]), host);
   });

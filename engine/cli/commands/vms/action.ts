@@ -74,6 +74,8 @@ export function describeVm(vm: VmFacts): string {
     else if (at) out.push(`    on Linux bridge ${at.bridge}`);
     else out.push('    on no bridge');
     if (at) out.push(`    uplinks: ${at.uplinks.map((u) => `${u.name} (${u.kind}${u.peer ? ` to ${u.peer}` : ''})`).join(', ') || '-'}`);
+    // The host's own ports of the switch (its device, OVS internal ports): where the host's address on it would be.
+    if (at?.hostPorts?.length) out.push(`    host's ports: ${at.hostPorts.join(', ')}`);
   }
   out.push(`  IPs: ${vm.ips.map(describeAddress).join(', ') || '-'}`);
   const asked = vm.asked ?? [];

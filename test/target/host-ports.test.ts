@@ -1,0 +1,75 @@
+// VmPath's host ports on real bridges, without booting a VM: a veth plugged into a Linux
+// bridge and into an OVS bridge on the userspace datapath stands for the VM's tap (the
+// vm.frames lab), and discovery reads what it is plugged into as it would for a tap.
+// `hostPorts` holds the host's own ports of the switch (the Linux bridge's device, the OVS
+// bridge's internal ports that are kernel devices); `ports` holds the others only. The
+// expected lists are asked of the tools the way a person would.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { execa } from 'execa';
+import { describeVm } from '../../engine/cli/commands/vms/action.js';
+import { vmPath } from '../../engine/target/index.js';
+import { NetView } from '../../engine/target/netview.js';
+import { tapFacts } from '../../engine/target/taps.js';
+import type { VmFacts } from '../../engine/target/types.js';
+import { canBuildTopologies, run } from '../helpers/netns.js';
+import { buildFramesLab, type FramesLab } from '../helpers/vm-frames-lab.js';
+import { newLabName } from '../lab/names.js';
+import { canRunOvs, vsctl } from '../lab/ovs.js';
+
+const cannot = await canBuildTopologies();
+const noOvs = cannot ?? (await canRunOvs());
+
+/** VM A's facts as discovery gathers them for its tap. */
+async function factsOfA(lab: FramesLab): Promise<VmFacts> {
+  const notes: string[] = [];
+  const tap = await tapFacts(lab.a.port, { guestMac: lab.a.mac, model: null, vhost: null }, new NetView(), notes);
+  assert.deepEqual(notes, []);
+  return { name: 'vm-a', source: 'inventory', state: 'running', uuid: null, pid: null, vcpuThreads: [], vhostThreads: [], taps: [tap], ips: [], notes: [] };
+}
+
+/** `ip -d link` says what kind of device it is. */
+async function linkKind(dev: string): Promise<string | undefined> {
+  const [l] = JSON.parse((await run(['ip', '-j', '-d', 'link', 'show', 'dev', dev])).stdout) as Array<{ linkinfo?: { info_kind?: string } }>;
+  return l?.linkinfo?.info_kind;
+}
+
+describe("VmPath: the host's own ports of the VM's switch apart from its other ports", () => {
+  test("Linux bridge: hostPorts is the bridge's device, ports the other brif/ ports; `ebpfnet vms` shows it", { skip: cannot ?? false }, async (t) => {
+    const lab = await buildFramesLab(t, 'linux');
+    const brif = (JSON.parse((await run(['ip', '-j', 'link', 'show', 'master', lab.bridge.name])).stdout) as Array<{ ifname: string }>).map((l) => l.ifname);
+    assert.equal(await linkKind(lab.bridge.name), 'bridge');
+    const facts = await factsOfA(lab);
+    const path = vmPath(facts);
+    assert.deepEqual(path.hostPorts, [lab.bridge.name]);
+    assert.deepEqual(path.ports, brif.filter((p) => p !== lab.a.port).sort());
+    assert.ok(!path.ports.includes(lab.bridge.name));
+    assert.deepEqual(facts.taps[0]!.attachment?.hostPorts, [lab.bridge.name]);
+    assert.match(describeVm(facts), new RegExp(`\\n    on Linux bridge ${lab.bridge.name}\\n    uplinks: [^\\n]*\\n    host's ports: ${lab.bridge.name}\\n`));
+    // Facts recorded before hostPorts existed: the bridge's device all the same.
+    const { hostPorts: _h, ...old } = facts.taps[0]!.attachment!;
+    assert.deepEqual(vmPath({ ...facts, taps: [{ ...facts.taps[0]!, attachment: old }] }).hostPorts, [lab.bridge.name]);
+  });
+
+  test("OVS (netdev): hostPorts are the bridge's internal ports (taps here), ports the other kernel devices", { skip: noOvs ?? false }, async (t) => {
+    const lab = await buildFramesLab(t, 'ovs');
+    // A second internal port besides the bridge's own.
+    const extra = newLabName().dev('b');
+    await vsctl(['add-port', lab.bridge.name, extra, '--', 'set', 'interface', extra, 'type=internal']);
+    t.after(() => execa('ovs-vsctl', ['--timeout=15', '--if-exists', 'del-port', lab.bridge.name, extra], { reject: false, stdin: 'ignore' }));
+    const ifaces = String((await execa('ovs-vsctl', ['--timeout=10', 'list-ifaces', lab.bridge.name])).stdout).split('\n').filter(Boolean);
+    const internal = String((await execa('ovs-vsctl', ['--timeout=10', '--bare', '--columns=name', 'find', 'Interface', 'type=internal'])).stdout).split(/\s+/).filter(Boolean);
+    // On the userspace datapath an internal port is a tap that ovs-vswitchd holds (it appears once the datapath has opened it).
+    for (let i = 0; i < 50 && (await run(['ip', 'link', 'show', 'dev', extra]).then(() => false, () => true)); i++) await new Promise((r) => setTimeout(r, 100));
+    for (const dev of [lab.bridge.name, extra]) {
+      assert.ok(internal.includes(dev), `${dev} not internal: ${internal.join(' ')}`);
+      assert.equal(await linkKind(dev), 'tun');
+    }
+    const facts = await factsOfA(lab);
+    const path = vmPath(facts);
+    assert.deepEqual(path.hostPorts, [lab.bridge.name, extra].sort());
+    assert.deepEqual(path.ports, ifaces.filter((p) => p !== lab.a.port && !internal.includes(p)).sort());
+    assert.deepEqual(path.ports, [lab.b.port, lab.peer.port].sort());
+    assert.match(describeVm(facts), new RegExp(`\\n    host's ports: ${[lab.bridge.name, extra].sort().join(', ')}\\n`));
+  });
+});
