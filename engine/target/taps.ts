@@ -87,19 +87,45 @@ export function linkKind(link: LinkInfo | undefined, name: string): string | nul
 /** OVS interface types that are a VM's port or the bridge's own, never a way out. */
 const OVS_NOT_UPLINK = new Set(['internal', 'tap', 'dpdkvhostuser', 'dpdkvhostuserclient']);
 
+/**
+ * The bridge and every OVS bridge joined to it by patch ports (br-int and br-ex): frames cross
+ * patch ports inside the datapath, so the ways out and the switch's ports are theirs too.
+ */
+export function patchedBridges(snapshot: OvsSnapshot, bridge: string): string[] {
+  const seen = [bridge];
+  for (let i = 0; i < seen.length; i++) {
+    for (const port of snapshot.bridges.get(seen[i]!)?.ports ?? []) {
+      for (const ifname of snapshot.ports.get(port)?.interfaces ?? []) {
+        const iface = snapshot.interfaces.get(ifname);
+        const peer = iface?.type === 'patch' ? iface.options.peer : undefined;
+        const other = peer ? ovsPortOf(snapshot, peer)?.bridge : undefined;
+        if (other && !seen.includes(other)) seen.push(other);
+      }
+    }
+  }
+  return seen;
+}
+
 function ovsUplinks(snapshot: OvsSnapshot, bridge: string, tap: string, links: Map<string, LinkInfo>): Uplink[] {
   const out: Uplink[] = [];
-  for (const port of snapshot.bridges.get(bridge)?.ports ?? []) {
-    for (const ifname of snapshot.ports.get(port)?.interfaces ?? []) {
-      const iface = snapshot.interfaces.get(ifname);
-      if (ifname === tap || !iface || OVS_NOT_UPLINK.has(iface.type)) continue;
-      if (iface.type === '' || iface.type === 'system') {
-        const kind = linkKind(links.get(ifname), ifname);
-        if (kind) out.push({ name: ifname, kind, ifindex: links.get(ifname)?.ifindex ?? null });
-      } else {
-        // patch, vxlan, geneve, gre, dpdk: ports OVS makes without a kernel device of that name.
-        const peer = iface.type === 'patch' ? iface.options.peer : undefined;
-        out.push({ name: ifname, kind: iface.type, ifindex: null, ...(peer ? { peer } : {}) });
+  const bridges = patchedBridges(snapshot, bridge);
+  for (const br of bridges) {
+    for (const port of snapshot.bridges.get(br)?.ports ?? []) {
+      for (const ifname of snapshot.ports.get(port)?.interfaces ?? []) {
+        const iface = snapshot.interfaces.get(ifname);
+        if (ifname === tap || !iface || OVS_NOT_UPLINK.has(iface.type)) continue;
+        if (iface.type === '' || iface.type === 'system') {
+          const kind = linkKind(links.get(ifname), ifname);
+          if (kind) out.push({ name: ifname, kind, ifindex: links.get(ifname)?.ifindex ?? null });
+        } else if (iface.type === 'patch') {
+          // The patch pair between the VM's bridge and the next one: a way out only where it leads off the joined bridges.
+          const peer = iface.options.peer;
+          const leadsOut = !peer || !bridges.includes(ovsPortOf(snapshot, peer)?.bridge ?? '');
+          if (leadsOut || br === bridge) out.push({ name: ifname, kind: iface.type, ifindex: null, ...(peer ? { peer } : {}) });
+        } else {
+          // vxlan, geneve, gre, dpdk: ports OVS makes without a kernel device of that name.
+          out.push({ name: ifname, kind: iface.type, ifindex: null });
+        }
       }
     }
   }
@@ -107,16 +133,19 @@ function ovsUplinks(snapshot: OvsSnapshot, bridge: string, tap: string, links: M
 }
 
 /**
- * The interfaces of OVS bridge `bridge` that are kernel devices (not patch ports or tunnels,
- * which OVS alone holds): its internal ports (the host's own ports of the switch) apart.
+ * The interfaces of OVS bridge `bridge`, and of the bridges patched to it, that are kernel
+ * devices (not patch ports or tunnels, which OVS alone holds): internal ports (the host's own
+ * ports of the switch) apart.
  */
 function ovsKernelPorts(snapshot: OvsSnapshot, bridge: string, links: Map<string, LinkInfo>): { ports: string[]; hostPorts: string[] } {
   const ports: string[] = [];
   const hostPorts: string[] = [];
-  for (const port of snapshot.bridges.get(bridge)?.ports ?? []) {
-    for (const ifname of snapshot.ports.get(port)?.interfaces ?? []) {
-      if (!links.has(ifname) && !(isDeviceName(ifname) && existsSync(`${SYS_NET}/${ifname}`))) continue;
-      (snapshot.interfaces.get(ifname)?.type === 'internal' ? hostPorts : ports).push(ifname);
+  for (const br of patchedBridges(snapshot, bridge)) {
+    for (const port of snapshot.bridges.get(br)?.ports ?? []) {
+      for (const ifname of snapshot.ports.get(port)?.interfaces ?? []) {
+        if (!links.has(ifname) && !(isDeviceName(ifname) && existsSync(`${SYS_NET}/${ifname}`))) continue;
+        (snapshot.interfaces.get(ifname)?.type === 'internal' ? hostPorts : ports).push(ifname);
+      }
     }
   }
   return { ports: ports.sort(), hostPorts: hostPorts.sort() };

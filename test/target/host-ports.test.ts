@@ -72,4 +72,33 @@ describe("VmPath: the host's own ports of the VM's switch apart from its other p
     assert.deepEqual(path.ports, [lab.b.port, lab.peer.port].sort());
     assert.match(describeVm(facts), new RegExp(`\\n    host's ports: ${[lab.bridge.name, extra].sort().join(', ')}\\n`));
   });
+
+  test('OVS (netdev): a bridge patched to the VM\'s (br-int and br-ex) lends its ports, host ports and uplinks to the VM\'s path', { skip: noOvs ?? false }, async (t) => {
+    const lab = await buildFramesLab(t, 'ovs');
+    const [fam, wire] = [newLabName(), newLabName()];
+    const [outer, toOuter, toInner, uplink, uplinkPeer] = [fam.dev('b'), fam.dev('v'), fam.dev('p'), wire.dev('v'), wire.dev('p')];
+    t.after(async () => {
+      await execa('ovs-vsctl', ['--timeout=15', '--if-exists', 'del-br', outer], { reject: false, stdin: 'ignore' });
+      await execa('ovs-vsctl', ['--timeout=15', '--if-exists', 'del-port', lab.bridge.name, toOuter], { reject: false, stdin: 'ignore' });
+      await execa('ip', ['link', 'del', uplink], { reject: false, stdin: 'ignore' });
+    });
+    await vsctl(['add-br', outer, '--', 'set', 'bridge', outer, 'datapath_type=netdev']);
+    await run(['ip', 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', uplinkPeer]);
+    await vsctl(['add-port', outer, uplink]);
+    await vsctl([
+      'add-port', lab.bridge.name, toOuter, '--', 'set', 'interface', toOuter, 'type=patch', `options:peer=${toInner}`,
+      '--', 'add-port', outer, toInner, '--', 'set', 'interface', toInner, 'type=patch', `options:peer=${toOuter}`,
+    ]);
+    // The outer bridge's own port is a tap ovs-vswitchd opens once the datapath has it.
+    for (let i = 0; i < 50 && (await run(['ip', 'link', 'show', 'dev', outer]).then(() => false, () => true)); i++) await new Promise((r) => setTimeout(r, 100));
+    const facts = await factsOfA(lab);
+    const path = vmPath(facts);
+    assert.ok(path.ports.includes(uplink), `${uplink} (on ${outer}) in ${path.ports.join(', ')}`);
+    assert.ok(path.hostPorts.includes(outer), `${outer}'s own port in ${path.hostPorts.join(', ')}`);
+    assert.ok(path.uplinks.includes(uplink), `${uplink} a way out: ${path.uplinks.join(', ')}`);
+    const att = facts.taps[0]!.attachment!;
+    assert.equal(att.kind, 'ovs');
+    assert.ok(att.uplinks.some((u) => u.name === toOuter && u.kind === 'patch' && u.peer === toInner), JSON.stringify(att.uplinks));
+    assert.ok(!att.uplinks.some((u) => u.name === toInner), 'the way back from the outer bridge is no way out');
+  });
 });
