@@ -26,12 +26,13 @@ const targetFixtures = join(packageRoot(), 'test', 'fixtures', 'targets');
 
 const findingsCache = new Map<string, Finding[]>();
 
+/** The findings in a folder, each labelled with its file (the walk tells states apart by these labels). */
 function findingsIn(dir: string): Finding[] {
   return existsSync(dir)
     ? readdirSync(dir)
         .filter((f) => f.endsWith('.json'))
         .sort()
-        .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Finding)
+        .map((f) => ({ ...(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Finding), fixture: join(dir, f) }))
     : [];
 }
 
@@ -137,8 +138,10 @@ function walkWith(runbook: Runbook, target: Record<string, unknown>): { reached:
   const paths = getShortestPaths(machine, {
     input: { inputs: sampleInputs(runbook, target), target, host: {} },
     events: eventsFor(runbook) as never,
-    // Findings decide the branches; the trail and visit counts only grow, so they stay out of the key.
-    serializeState: (s: AnyMachineSnapshot) => JSON.stringify({ v: s.value, f: (s.context as RunContext).findings }),
+    // Findings decide the branches; the trail and visit counts only grow, so they stay out of the
+    // key. A finding is named by its fixture file: the whole of each would make keys of megabytes.
+    serializeState: (s: AnyMachineSnapshot) =>
+      JSON.stringify({ v: s.value, f: Object.entries((s.context as RunContext).findings).map(([alias, f]) => [alias, (f as { fixture?: string }).fixture ?? f.status]) }),
   } as never);
   const reached = new Set<string>();
   const unrendered: string[] = [];
