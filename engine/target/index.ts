@@ -14,15 +14,15 @@ export function vmTarget(facts: VmFacts): Target {
   return { kind: 'vm', ...facts, path: vmPath(facts) };
 }
 
-/**
- * The target with addresses seen in the VM's own frames added (`source: 'frames'`; one
- * already known keeps its entry) and `path` recomputed. Pure: no I/O. A host target, or
- * nothing new, gives the target back as it was.
- */
-export function withLearnedAddresses(target: Target, learned: Array<{ address: string; mac?: string; via?: string }>): Target {
-  if (target.kind !== 'vm') return target;
-  const { kind: _kind, path: _path, ...rest } = target;
-  const facts = rest as unknown as VmFacts;
+/** A learned address as a probe reports it: the address, the MAC whose frames carried it, how. */
+export interface LearnedAddress {
+  address: string;
+  mac?: string;
+  via?: string;
+}
+
+/** The facts with addresses seen in the VM's own frames added (`source: 'frames'`); null when nothing is new. */
+export function learnAddresses(facts: VmFacts, learned: LearnedAddress[]): VmFacts | null {
   const known = new Set((facts.ips ?? []).map((a) => canonicalAddress(a.address)));
   const added: VmAddress[] = learned
     .filter((l) => !known.has(canonicalAddress(l.address)))
@@ -32,6 +32,17 @@ export function withLearnedAddresses(target: Target, learned: Array<{ address: s
       ...(l.mac ? { mac: normalMac(l.mac) } : {}),
       ...(l.via ? { via: l.via } : {}),
     }));
-  if (added.length === 0) return target;
-  return vmTarget({ ...facts, ips: mergeAddresses(facts.ips ?? [], added) });
+  return added.length === 0 ? null : { ...facts, ips: mergeAddresses(facts.ips ?? [], added) };
+}
+
+/**
+ * The target with addresses seen in the VM's own frames added (`source: 'frames'`; one
+ * already known keeps its entry) and `path` recomputed. Pure: no I/O. A host target, or
+ * nothing new, gives the target back as it was.
+ */
+export function withLearnedAddresses(target: Target, learned: LearnedAddress[]): Target {
+  if (target.kind !== 'vm') return target;
+  const { kind: _kind, path: _path, ...rest } = target;
+  const next = learnAddresses(rest as unknown as VmFacts, learned);
+  return next ? vmTarget(next) : target;
 }

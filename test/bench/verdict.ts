@@ -1,6 +1,6 @@
 // Time to verdict: for each lab scenario, the wall time of `ebpfnet diagnose vm-loss|vm-latency
-// --vm NAME --input duration=2s --json` from the command's start to its exit with the
-// conclusion, split into probe sampling (the `duration` each visited probe step waits for)
+// --vm NAME --input duration=2s --json` (no inventory: the VM's address is learned inside the
+// run) from the command's start to its exit with the conclusion, split into probe sampling (the `duration` each visited probe step waits for)
 // and everything else (Node start, VM discovery, BPF load and attach, counter reads, parsing,
 // branching, the bundle). One lab per bridge kind is shared by its scenarios; each fault is
 // removed before the next.
@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
 import type { RunRecord } from '../../engine/run/record.js';
 import { Cleanup } from '../helpers/cleanup.js';
-import { backgroundUdp, backgroundUdpFlows, diagnoseVm, fillConntrack } from '../lab/scenario.js';
+import { backgroundTraffic, backgroundUdp, backgroundUdpFlows, diagnoseVm, fillConntrack } from '../lab/scenario.js';
 import { buildLabTopology, type LabTopology } from '../lab/topology.js';
 
 const DURATION_MS = 2000;
@@ -37,7 +37,8 @@ async function measure(lab: LabTopology, scenario: string, runbook: 'vm-loss' | 
   try {
     await inject(undo);
     const t0 = performance.now();
-    const r = await diagnoseVm(undo, runbook, lab.vm.name, lab.vm.ip);
+    // No inventory: the VM's address is learned (libvirt, its agent, its own frames) inside the run.
+    const r = await diagnoseVm(undo, runbook, lab.vm.name, null);
     const wallMs = performance.now() - t0;
     const record = JSON.parse(readFileSync(join(r.bundle, 'run.json'), 'utf8')) as RunRecord;
     const probeSteps = record.timeline.filter((e) => e.kind === 'probe');
@@ -66,6 +67,8 @@ function traffic(u: Cleanup, lab: LabTopology, opts: { port: number; size?: numb
 
 async function linux(): Promise<void> {
   const lab = await buildLabTopology(undefined, { bridge: 'linux' });
+  // The VM's own echoed traffic throughout, as a VM in use has: its address is learned from it.
+  const own = backgroundTraffic(lab, lab.vm, { intervalMs: 20 });
   try {
     await lab.peer.pinNeighbor(lab.vm.ip, lab.vm.mac);
     const table = `ebpfnet_bench_${process.pid}`;
@@ -103,12 +106,14 @@ async function linux(): Promise<void> {
     });
     await measure(lab, 'healthy VM (latency)', 'vm-latency', async (u) => traffic(u, lab, { port: 7, intervalMs: 5 }));
   } finally {
+    await own.stop().catch(() => undefined);
     await lab.teardown();
   }
 }
 
 async function ovs(): Promise<void> {
   const lab = await buildLabTopology(undefined, { bridge: 'ovs' });
+  const own = backgroundTraffic(lab, lab.vm, { intervalMs: 20 });
   try {
     await lab.peer.pinNeighbor(lab.vm.ip, lab.vm.mac);
     await measure(lab, 'OVS flow actions=drop', 'vm-loss', async (u) => {
@@ -116,6 +121,7 @@ async function ovs(): Promise<void> {
       traffic(u, lab, { port: 9 });
     });
   } finally {
+    await own.stop().catch(() => undefined);
     await lab.teardown();
   }
 }

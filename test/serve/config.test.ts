@@ -119,7 +119,7 @@ routes:
       '8:11: routes[1].name: route "one" is already defined (routes/0)',
       '9:21: routes[1].match_re.vm: not a regular expression: /^(?:web()$/: Unterminated group',
       '10:14: routes[1].runbook: runbook vm-loss needs input "vm", which has no default: map it under inputs, e.g. vm: {label: vm}',
-      '12:7: routes[1].inputs: runbook vm-loss has no input "durations" (it takes vm, duration)',
+      '12:7: routes[1].inputs: runbook vm-loss has no input "durations" (it takes vm, duration, min_drops, min_loss)',
       '13:17: routes[1].inputs.duration: input "duration" of vm-loss: expected a duration like 500ms, 5s or 2m',
       '14:5: routes[2]: a route needs match or match_re: one that takes every alert would diagnose each of them',
     ]);

@@ -16,6 +16,7 @@ import { GUEST_AGENT_TIMEOUT_MS } from '../../engine/target/learn-addresses.js';
 import { qemuGuestAgentSocket, qemuQmpSockets } from '../../engine/target/qemu-cmdline.js';
 import { QMP_TIMEOUT_MS } from '../../engine/target/threads.js';
 import { runCli } from '../helpers/cli.js';
+import { backgroundTraffic } from '../lab/scenario.js';
 import { buildLabTopology, type LabTopology } from '../lab/topology.js';
 import { bootVm, type Vm } from '../lab/vm.js';
 
@@ -179,7 +180,7 @@ describe('lab VMs two to a bridge', () => {
       ],
     });
     // The lab guest starts qemu-ga on that port; a guest whose agent is not running is the case here.
-    await vm.sh('kill $(cat /run/qemu-ga.pid) && while [ -e /proc/$(cat /run/qemu-ga.pid) ]; do usleep 10000; done');
+    await vm.sh('killall qemu-ga && while pidof qemu-ga >/dev/null; do usleep 10000; done');
     assert.deepEqual(qemuGuestAgentSocket([...vm.qemuArgv]), { id: 'qga0', path: agentSock, server: true });
     assert.deepEqual(qemuQmpSockets([...vm.qemuArgv]), [{ id: '', path: vm.qmpSocket, server: true }]);
     const { vm: facts, ms, all } = await timedResolve(vm.name);
@@ -192,5 +193,27 @@ describe('lab VMs two to a bridge', () => {
     assert.ok(ms < 1000, `resolveVm took ${ms} ms`);
     assert.deepEqual(facts.vcpuThreads.map((v) => [v.index, v.tid]), await qemuVcpus(vm));
     assert.deepEqual(facts.ips, []);
+  });
+
+  test('`ebpfnet vms --listen` learns the addresses VMs use from their own frames; --listen 0 does not listen', async (t) => {
+    const lab = await buildLabTopology(t, { bridge: 'linux', vms: 2, ipv6: true });
+    const [a, b] = lab.vms as [Vm, Vm];
+    for (const vm of [a, b]) {
+      const traffic = backgroundTraffic(lab, vm, { intervalMs: 20, ipv6: vm === b });
+      t.after(() => traffic.stop().catch(() => undefined));
+    }
+    const one = runCli(['vms', a.name, '--json', '--listen', '2s']);
+    assert.equal(one.status, 0, one.stderr);
+    const facts = JSON.parse(one.stdout) as VmFacts;
+    assert.deepEqual(facts.ips.filter((x) => x.source === 'frames' && !x.address.startsWith('fe80:')).map((x) => [x.address, x.mac]), [[a.ip, a.mac]]);
+    assert.ok(facts.asked?.some((x) => x.source === 'frames' && x.found > 0), JSON.stringify(facts.asked));
+    // The whole list in one window: each VM's addresses by its own MAC, none of its neighbour's.
+    const list = JSON.parse(runCli(['vms', '--json', '--listen', '2s']).stdout) as { vms: VmFacts[] };
+    const learned = (vm: Vm) => list.vms.find((x) => x.name === vm.name)!.ips.filter((x) => x.source === 'frames').map((x) => x.address);
+    assert.ok(learned(a).includes(a.ip) && !learned(a).includes(b.ip), JSON.stringify(learned(a)));
+    assert.ok(learned(b).includes(b.ipv6!) && !learned(b).includes(a.ip), JSON.stringify(learned(b)));
+    const quiet = JSON.parse(runCli(['vms', a.name, '--json', '--listen', '0']).stdout) as VmFacts;
+    assert.deepEqual(quiet.ips.filter((x) => x.source === 'frames'), []);
+    assert.equal(runCli(['vms', a.name, '--listen', 'soon']).status, 2);
   });
 });

@@ -1,21 +1,35 @@
 // ebpfnet vms: prints the VMs discovery finds, or one VM's facts.
+import { parseDuration } from '../../../duration.js';
 import { discoverVms, resolveVm, type Discovery, type VmAddress, type VmFacts } from '../../../target/index.js';
+import { CliError } from '../../errors.js';
+import { listenForAddresses } from './listen.js';
 import { withTargetErrors } from './target.js';
 
 export interface VmsFlags {
   inventory?: string;
   json?: boolean;
+  /** How long to listen to the VMs' own frames for their addresses ('0' does not). */
+  listen?: string;
+}
+
+function listenMs(flags: VmsFlags): number {
+  const ms = flags.listen === '0' ? 0 : parseDuration(flags.listen ?? '1s');
+  if (ms === undefined || ms < 0) throw new CliError(`--listen: expected a duration like 1s or 500ms (0 does not listen), got "${flags.listen}"`);
+  return ms;
 }
 
 export async function vmsAction(name: string | undefined, flags: VmsFlags): Promise<void> {
   const opts = flags.inventory ? { inventory: flags.inventory } : {};
+  const listen = listenMs(flags);
   if (name !== undefined) {
-    const vm = await withTargetErrors(() => resolveVm(name, opts));
-    process.stdout.write(flags.json ? `${JSON.stringify(vm, null, 2)}\n` : describeVm(vm));
+    const [vm] = await listenForAddresses([await withTargetErrors(() => resolveVm(name, opts))], listen);
+    process.stdout.write(flags.json ? `${JSON.stringify(vm, null, 2)}\n` : describeVm(vm!));
     return;
   }
   const found = await withTargetErrors(() => discoverVms(opts));
-  process.stdout.write(flags.json ? `${JSON.stringify(found, null, 2)}\n` : vmTable(found));
+  const vms = await listenForAddresses(found.vms, listen);
+  const all = { ...found, vms };
+  process.stdout.write(flags.json ? `${JSON.stringify(all, null, 2)}\n` : vmTable(all));
 }
 
 function bridgeOf(vm: VmFacts): string {

@@ -11,6 +11,7 @@ export function registerVms(program: Command): void {
     .argument('[name]', "show one VM's facts, as `diagnose --vm NAME` finds them")
     .option('--inventory <file>', 'inventory of VMs (default $EBPFNET_INVENTORY, else /etc/ebpfnet/inventory.yaml when present)')
     .option('--json', 'print JSON')
+    .option('--listen <duration>', "also learn addresses from the VMs' own frames for this long (as root; 0: do not)", '1s')
     .action(async (name: string | undefined, flags: VmsFlags) => {
       const { vmsAction } = await import('./action.js');
       await vmsAction(name, flags);
