@@ -210,11 +210,20 @@ static __always_inline void switched_in(__u32 tid, struct task_struct *task, con
 
 /* Handlers with task pointers (raw_tp, tp_btf). */
 
+/* Whether the task is on a CPU: woken there (it had not gone to sleep yet), it does not wait.
+ * Timing such a wake-up would leave a start time nothing ends, read as a wait at the window's end. */
+static __always_inline bool task_on_cpu(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->on_cpu))
+		return BPF_CORE_READ(t, on_cpu);
+	return false;
+}
+
 static __always_inline int on_wakeup(struct task_struct *p)
 {
 	__u32 tid;
 
-	if (task_is_target(p, &tid))
+	if (task_is_target(p, &tid) && !task_on_cpu(p))
 		enqueued(tid);
 	return 0;
 }

@@ -6,6 +6,7 @@ import type { DiagnoseOptions } from '../run/runner.js';
 import { CliError } from './errors.js';
 import { budgetFlag, parseAssignments } from './options.js';
 import { openRunbook } from './runbook-source.js';
+import { resolveVmTarget } from './commands/vms/target.js';
 import type { Finding } from '../probe/types.js';
 import type { Target } from '../run/runner.js';
 import { withLearnedAddresses } from '../target/index.js';
@@ -25,18 +26,21 @@ export async function runOptionsFrom(
   catalog: ProbeCatalog,
 ): Promise<Omit<DiagnoseOptions, 'signal' | 'progress' | 'ask' | 'confirmStep'>> {
   const budget = budgetFlag(flags.budget);
+  // The VM's facts (taps, bridge, threads, addresses) become the run's target; a replay
+  // takes the recorded ones instead, so it runs on a host where the VM is gone. Discovery
+  // waits on commands and sockets: it starts first and goes on while the runbook is read.
+  const resolving =
+    flags.vm !== undefined && !flags.replay
+      ? resolveVmTarget(flags.vm, flags.inventory ? { inventory: flags.inventory } : {})
+      : undefined;
+  resolving?.catch(() => undefined); // awaited below, unless the runbook fails first
   const runbook = openRunbook(runbookArg, catalog);
   const inputs: Record<string, unknown> = parseAssignments(flags.input, '--input');
   if (flags.vm !== undefined) {
     if (!('vm' in runbook.inputs)) throw new CliError(`runbook ${runbook.id} does not take --vm (it diagnoses the host)`);
     inputs.vm = flags.vm;
   }
-  // The VM's facts (taps, bridge, threads, addresses) become the run's target; a replay
-  // takes the recorded ones instead, so it runs on a host where the VM is gone.
-  const target =
-    flags.vm !== undefined && !flags.replay
-      ? await (await import('./commands/vms/target.js')).resolveVmTarget(flags.vm, flags.inventory ? { inventory: flags.inventory } : {})
-      : undefined;
+  const target = await resolving;
   return {
     runbook,
     catalog,

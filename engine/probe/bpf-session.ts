@@ -101,13 +101,14 @@ export function captureRecord(records: RawRecord[], name: string): RawRecord {
  * BpfSession.attach), wait `ms` (less when the guard stops the programs) or run `window` on the
  * window's IO (whose sleeps end when the guard stops the programs: e.g. counters sampled
  * meanwhile), record `read`'s reading of the maps (`<prefix>dump`) given the window's length in
- * ms (from attach to the dump, or to the guard's early detach), and close. Returns the dump record.
+ * ms (from attach to the dump, or to the guard's early detach) and how long ago the guard
+ * detached them (0: attached until the dump), and close. Returns the dump record.
  */
 export async function runWindowedSession(
   io: ProbeIO,
   load: () => Promise<{ obj?: BpfObject; record: unknown }>,
   window: number | ((windowIO: ProbeIO) => Promise<void>),
-  read: (obj: BpfObject, windowMs: number) => unknown,
+  read: (obj: BpfObject, windowMs: number, detachedAgoMs: number) => unknown,
   prefix = '',
 ): Promise<RawRecord> {
   const session = new BpfSession(io, prefix);
@@ -116,7 +117,10 @@ export async function runWindowedSession(
     const attachedAt = performance.now();
     if (typeof window === 'number') await session.windowIO.sleep(window);
     else await window(session.windowIO);
-    return await session.finish((o) => read(o, (session.detachedAt ?? performance.now()) - attachedAt));
+    return await session.finish((o) => {
+      const now = performance.now();
+      return read(o, (session.detachedAt ?? now) - attachedAt, session.detachedAt === undefined ? 0 : now - session.detachedAt);
+    });
   } finally {
     await session.close();
   }

@@ -2,9 +2,10 @@
 // switched in), per thread and per thread class (vCPU, vhost, other), with the native driver
 // (bpf/runqlat.bpf.c). Answers "is the VM's vCPU / vhost thread runnable but not running?"
 // What the BPF session saw is recorded as capture records, so a replay re-parses it.
+import { readFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { release } from 'node:os';
-import { u32Key } from '../../engine/native/map.js';
+import { BPF_NOEXIST, u32Key } from '../../engine/native/map.js';
 import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
@@ -106,6 +107,11 @@ interface DumpCapture {
     involuntary: number;
     voluntary: number;
   }>;
+  /**
+   * Threads still runnable, not switched in, when the window closed, and how long they had
+   * waited (absent in old recordings): a thread the CPU never reached has no finished wait.
+   */
+  waiting?: Array<{ tid: number; comm: string; waitedNs: number }>;
 }
 
 export interface RunqlatBucket {
@@ -120,8 +126,10 @@ export interface RunqlatThread {
   tid: number;
   comm: string;
   class: ThreadClass;
-  /** Waits timed (wakeup or preemption → switched in) within the window. */
+  /** Waits timed (wakeup or preemption → switched in) within the window, and one still running at its end. */
   count: number;
+  /** The wait still running when the window closed, µs so far (0: none); in the counts and percentiles. */
+  waitingAtEndUs: number;
   /**
    * Estimates at log2 bucket resolution: the upper bound of the bucket holding the percentile,
    * capped at the exact maximum (never below the true value, at most twice it).
@@ -162,6 +170,8 @@ export interface RunqlatClass {
   voluntary: number;
   /** The thread with the highest p99 (then max). */
   worst: { tid: number; comm: string } | null;
+  /** Threads of the class still waiting for a CPU when the window closed. */
+  waitingAtEnd: number;
   buckets: RunqlatBucket[];
 }
 
@@ -392,7 +402,78 @@ function commOf(buf: Buffer): string {
   return buf.subarray(0, end < 0 ? buf.length : end).toString('utf8');
 }
 
-function readDump(o: BpfObject, windowMs: number): DumpCapture {
+/**
+ * Waits no switch-in ended: threads runnable when the window closes. bpf_ktime_get_ns and
+ * hrtime are both CLOCK_MONOTONIC. A thread /proc does not show runnable (R) is left out.
+ */
+function openWaits(o: BpfObject, windowMs: number, detachedAgoMs: number, seeds: Map<number, Seed>): NonNullable<DumpCapture['waiting']> {
+  // Counting ended when the guard detached the programs: waits are measured to then.
+  const now = process.hrtime.bigint() - BigInt(Math.round(detachedAgoMs * 1e6));
+  const out: NonNullable<DumpCapture['waiting']> = [];
+  for (const [k, v] of o.map('start').readAll().entries) {
+    const tid = k.readUInt32LE(0);
+    const ts = v.readBigUInt64LE(0);
+    const waitedNs = Number(now - ts);
+    const proc = procState(tid);
+    if (waitedNs <= 0 || proc?.state !== 'R') continue;
+    // A seed no event replaced: the thread waited since the window opened only if it never ran since.
+    const seed = seeds.get(tid);
+    if (seed && seed.ts === ts && runNs(tid) !== seed.runNs) continue;
+    out.push({ tid, comm: proc.comm, waitedNs: Math.min(waitedNs, Math.round(windowMs * 1e6)) });
+  }
+  return out.sort((a, b) => a.tid - b.tid);
+}
+
+/** A start time written when the window opened, for a thread runnable then, and what it had run by then. */
+interface Seed {
+  ts: bigint;
+  runNs: number | null;
+}
+
+/** The time a thread has run, ns (schedstat's first field); null when it is gone. */
+function runNs(tid: number): number | null {
+  try {
+    return Number(readFileSync(`/proc/${tid}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Threads already runnable when the programs attach (preempted before, or woken before) have
+ * no start time, and one the CPU never reaches would show no wait at all: each gets the
+ * window's opening as its start (an event replaces it). Whether it ran since is told at the end.
+ */
+function seedRunnable(o: BpfObject, tids: number[]): Map<number, Seed> {
+  const seeds = new Map<number, Seed>();
+  const start = o.map('start');
+  for (const tid of tids) {
+    if (procState(tid)?.state !== 'R') continue;
+    const ts = process.hrtime.bigint();
+    const value = Buffer.alloc(8);
+    value.writeBigUInt64LE(ts);
+    try {
+      start.update(u32Key(tid), value, BPF_NOEXIST);
+      seeds.set(tid, { ts, runNs: runNs(tid) });
+    } catch {
+      /* an event came first, or the map is full: nothing to seed */
+    }
+  }
+  return seeds;
+}
+
+/** A thread's state letter and name from /proc (its name may hold spaces and parentheses). */
+function procState(tid: number): { state: string; comm: string } | null {
+  try {
+    const stat = readFileSync(`/proc/${tid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')');
+    return { state: stat.charAt(close + 2), comm: stat.slice(stat.indexOf('(') + 1, close) };
+  } catch {
+    return null; /* gone */
+  }
+}
+
+function readDump(o: BpfObject, windowMs: number, detachedAgoMs: number, seeds: Map<number, Seed>): DumpCapture {
   const totals = o.map('totals');
   const entries: DumpCapture['entries'] = [];
   for (const [k, v] of o.map('threads').readAll().entries) {
@@ -420,6 +501,7 @@ function readDump(o: BpfObject, windowMs: number): DumpCapture {
     noStart: Number(totals.sumU64(u32Key(TOTAL_NO_START))),
     noThread: Number(totals.sumU64(u32Key(TOTAL_NO_THREAD))),
     entries,
+    waiting: openWaits(o, windowMs, detachedAgoMs, seeds),
   };
 }
 
@@ -444,9 +526,11 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
       targets: sel.targets,
     });
     const record: AttachCapture = { ...loadedRecord(loaded), thresholdNs };
+    seeds = seedRunnable(loaded.obj, sel.threads.map((t) => t.tid));
     return { obj: loaded.obj, record };
   };
-  await runWindowedSession(io, load, params.duration as number, readDump);
+  let seeds = new Map<number, Seed>();
+  await runWindowedSession(io, load, params.duration as number, (o, windowMs, detachedAgoMs) => readDump(o, windowMs, detachedAgoMs, seeds));
 }
 
 // ---- parse ----
@@ -467,6 +551,28 @@ export function percentiles(slots: number[], maxUs: number): Pcts {
   const hist = bucketsOf(slots).map((b) => ({ low: b.lowUs, high: b.highUs, count: b.count }));
   const pct = (p: number) => Math.min(histPercentile(hist, p) ?? 0, maxUs);
   return { p50Us: pct(50), p95Us: pct(95), p99Us: pct(99) };
+}
+
+type DumpEntry = DumpCapture['entries'][number] & { openNs?: number };
+
+/** A thread's aggregate with the wait still running at the window's end counted in (length so far). */
+function withOpenWait(e: DumpEntry | undefined, waiting: DumpCapture['waiting'], thresholdNs: number, tid = e?.tid ?? 0): DumpEntry {
+  const open = waiting?.find((w) => w.tid === tid);
+  const base: DumpEntry = e ?? { tid, comm: open?.comm ?? '', slots: new Array<number>(SLOTS).fill(0), count: 0, totalNs: 0, maxNs: 0, overThreshold: 0, involuntary: 0, voluntary: 0 };
+  if (!open) return base;
+  const slots = [...base.slots];
+  const us = Math.floor(open.waitedNs / 1000);
+  const slot = us === 0 ? 0 : Math.min(Math.floor(Math.log2(us)) + 1, SLOTS - 1);
+  slots[slot] = (slots[slot] ?? 0) + 1;
+  return {
+    ...base,
+    slots,
+    count: base.count + 1,
+    totalNs: base.totalNs + open.waitedNs,
+    maxNs: Math.max(base.maxNs, open.waitedNs),
+    overThreshold: base.overThreshold + (thresholdNs > 0 && open.waitedNs >= thresholdNs ? 1 : 0),
+    openNs: open.waitedNs,
+  };
 }
 
 function addSlots(into: number[], from: number[]): void {
@@ -495,6 +601,7 @@ function aggregate(label: string, threads: Array<RunqlatThread & { slots: number
     involuntary: sum((t) => t.involuntary),
     voluntary: sum((t) => t.voluntary),
     worst: worst ? { tid: worst.tid, comm: worst.comm } : null,
+    waitingAtEnd: threads.filter((t) => t.waitingAtEndUs > 0).length,
     buckets: bucketsOf(slots),
   };
 }
@@ -529,7 +636,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
 
   // Every selected thread (also those that never waited) and every thread the programs saw.
   const names = new Map(sel.threads.map((t) => [t.tid, t.comm]));
-  const seen = new Map(dump.entries.map((e) => [e.tid, e]));
+  const seen = new Map(dump.entries.map((e) => [e.tid, withOpenWait(e, dump.waiting, att.thresholdNs)]));
+  for (const w of dump.waiting ?? []) if (!seen.has(w.tid)) seen.set(w.tid, withOpenWait(undefined, [w], att.thresholdNs, w.tid));
   // Threads named by `vcpu_tids` / `vhost_tids` are in their class by id, whatever their name.
   const byId = new Map<number, ThreadClass>([...(sel.vcpuTids ?? []).map((t) => [t, 'vcpu'] as const), ...(sel.vhostTids ?? []).map((t) => [t, 'vhost'] as const)]);
   const tids = new Set([...(sel.filter === 'all' ? [] : sel.threads.map((t) => t.tid)), ...byId.keys(), ...seen.keys()]);
@@ -544,6 +652,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
       comm,
       class: byId.get(tid) ?? threadClass(comm),
       count: e?.count ?? 0,
+      waitingAtEndUs: round((e?.openNs ?? 0) / 1000),
       ...percentiles(slots, maxUs),
       maxUs,
       totalWaitMs,
@@ -629,6 +738,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
     const who = leadWorst ? ` (${leadWorst.comm || `tid ${leadWorst.tid}`} worst${share})` : '';
     summary = `${whose} waited p99 ${fmtUs(lead.p99Us)} for a CPU, max ${fmtUs(lead.maxUs)}${who}; ${lead.count} waits in ${secs}`;
     if (lead === classes.vcpu && classes.vhost.count > 0) summary += `; vhost p99 ${fmtUs(classes.vhost.p99Us)}`;
+    const open = leadThreads.filter((t) => t.waitingAtEndUs > 0);
+    if (open.length > 0) summary += `; ${open.length} still waiting at the end (longest ${fmtUs(Math.max(...open.map((t) => t.waitingAtEndUs)))})`;
   }
   if (vcpuUnknown) summary += '; no vCPU thread identified';
   if (stopped) summary += ` (stopped: ${stopped})`;
@@ -679,6 +790,8 @@ export const cpuRunqlat: ProbeDefinition<RunqlatData> = {
   description: `Times how long threads wait for a CPU: from becoming runnable (woken by \`sched:sched_wakeup\` / \`sched_wakeup_new\`, or switched out while still runnable, i.e. preempted) to being switched in (\`sched:sched_switch\`), aggregated in the kernel per thread as a log2 histogram, with the total and longest wait, the waits over \`threshold_us\` and the voluntary and involuntary context switches, for \`duration\`.
 
 Use it when a VM drops or delays packets and the host looks busy: a tap's \`FULL_RING\` drops (\`drops.kernel\`) mean the guest does not drain its RX ring, which happens when its vCPU thread is runnable but not running; a starved vhost worker delays both directions. Give \`pid\` (the QEMU process: all its threads, also those it starts during the window) and optionally \`comm\` (a regex on thread names: \`^CPU \\d+/\` for vCPUs, \`^vhost-\` for vhost workers), or \`tids\`. Without either, every thread of the host is measured. Threads are grouped into vCPU threads, vhost workers and the others: by id when \`vcpu_tids\` / \`vhost_tids\` name them (a QEMU without \`debug-threads=on\` names every thread \`qemu-system-x86\`), else by name (\`CPU <n>/KVM\`, \`CPU <n>/TCG\`; \`vhost-<pid>\`, also kernel threads before Linux 6.4). \`identified.vcpu\` and \`identified.vhost\` say which (\`tids\`, \`names\`, \`none\`): an empty class that nothing identified is no evidence that those threads did not wait.
+
+A thread still runnable when the window closes (woken or preempted, not yet switched in) counts that wait with its length so far (\`waitingAtEndUs\`): a vCPU the CPU never reached is the worst wait, not none. A thread of \`pid\` or \`tids\` already runnable when the window opens waits from the opening (unless it was running: its run time in \`/proc/<tid>/schedstat\` tells). Wake-ups of a thread still on its CPU (it had not gone to sleep) start no wait.
 
 Percentiles are estimates at log2 bucket resolution (the upper bound of the bucket holding them, capped at the exact maximum). \`waitShare\` is the share of the window a thread spent runnable but not running. Loads raw_tp programs with a cached minimal BTF (falls back to tp_btf, then to the classic tracepoints). The scheduler tracepoints fire for every thread of the host; the programs filter first (~0.1-0.2 µs per context switch of the host with \`pid\` or \`tids\`, ~0.5 µs when every thread is measured). Past the overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps its histograms.
 

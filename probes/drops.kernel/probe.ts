@@ -73,6 +73,8 @@ interface DumpCapture {
   stacks: Record<string, string[]>;
   /** This host's root-namespace devices: ifindex → name, and the namespace they are in. */
   devices: Record<string, string>;
+  /** Which of them are taps (tun/tap devices: a VM's, or a userspace switch's port); absent in old recordings. */
+  taps?: string[];
   hostNetns: number;
   /** Named namespaces (ip netns): inode → name. */
   namespaces: Record<string, string>;
@@ -111,9 +113,9 @@ export interface DropsData {
    */
   hostCopies: { total: number; byReason: Record<string, number>; byDevice: Record<string, number> };
   /**
-   * Scoped to a VM: its frames dropped at the full ring of another VM's tap (a flooded copy, or
-   * what it sent that neighbour): that neighbour does not read its queue; not this VM's loss,
-   * so not in `total`.
+   * Scoped to a VM: its frames dropped at another VM's tap (a flooded copy, or what it sent that
+   * neighbour, dropped at the neighbour's full ring, its qdisc or a tc filter on it): that
+   * neighbour's path, not this VM's loss, so not in `total`.
    */
   atOtherTaps: { total: number; byReason: Record<string, number>; byDevice: Record<string, number> };
   topStacks: Array<{ count: number; reason: string; location: string; frames: string[] }>;
@@ -149,6 +151,12 @@ export async function namedNamespaces(): Promise<Record<string, string>> {
   return out;
 }
 
+/** The tun/tap devices of ebpfnet's namespace (they alone have `tun_flags`). */
+async function rootTaps(): Promise<string[]> {
+  const names = (await readdir('/sys/class/net')).sort();
+  const isTap = await Promise.all(names.map((n) => stat(`/sys/class/net/${n}/tun_flags`).then(() => true, () => false)));
+  return names.filter((_, i) => isTap[i]);
+}
 
 /**
  * Reads the aggregation map (cumulative since attach), its stacks, device and namespace names.
@@ -182,6 +190,7 @@ async function dumpMaps(o: BpfObject, params: Params, attachedAt: number, detach
     entries,
     stacks,
     devices: await rootDevices(),
+    taps: await rootTaps(),
     hostNetns: (await stat('/proc/self/ns/net')).ino,
     namespaces: await namedNamespaces(),
   };
@@ -480,6 +489,7 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
   const hostCopies: DropsData['hostCopies'] = { total: 0, byReason: {}, byDevice: {} };
   const atOtherTaps: DropsData['atOtherTaps'] = { total: 0, byReason: {}, byDevice: {} };
   const ownDevs = new Set(att.scope?.devs ?? []);
+  const taps = new Set(dump.taps ?? []);
   const groups = new Map<string, DropsData['top'][number]>();
   const stackGroups = new Map<string, { count: number; reason: string; location: string; frames: string[] }>();
   let total = 0;
@@ -500,8 +510,9 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
       continue;
     }
     const family = reasonFamily(reason, subsystem);
-    // A tap's ring is its own VM's to drain: the VM's frames dropped at another tap's full ring are that neighbour's fault.
-    if (ownDevs.size > 0 && family === 'tun' && e.netns === dump.hostNetns && !ownDevs.has(dev)) {
+    // A tap is its own VM's path: the VM's frames dropped at another tap (its full ring, its
+    // qdisc, a tc filter on it) were on their way to, or from, that neighbour.
+    if (ownDevs.size > 0 && e.netns === dump.hostNetns && !ownDevs.has(dev) && (family === 'tun' || taps.has(dev))) {
       atOtherTaps.total += e.count;
       add(atOtherTaps.byReason, reason, e.count);
       add(atOtherTaps.byDevice, dev, e.count);
@@ -574,7 +585,7 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
     summary = `${total}${whose} drop${total === 1 ? '' : 's'} in ${secs}: ${parts.join(', ')}${more}`;
   }
   if (hostCopies.total > 0) summary += `; ${hostCopies.total} host cop${hostCopies.total === 1 ? 'y' : 'ies'} of bridged frames apart`;
-  if (atOtherTaps.total > 0) summary += `; ${atOtherTaps.total} at other VMs' full tap rings (${Object.keys(atOtherTaps.byDevice).join(', ')}) apart`;
+  if (atOtherTaps.total > 0) summary += `; ${atOtherTaps.total} at other VMs' taps (${Object.keys(atOtherTaps.byDevice).join(', ')}) apart`;
   if (att.scope?.missingDevs) summary += ` (devices not found: ${att.scope.missingDevs.join(', ')})`;
   if (subsystems?.missing) summary += ` (${subsystems.missing.join('; ')})`;
   if (overhead?.stopped) summary += ` (stopped: ${overhead.stopped})`;
@@ -609,7 +620,7 @@ export function parseDrops(records: RawRecord[], params: Params, opts: ParseDrop
   }
   if (atOtherTaps.total > 0) {
     tables.push({
-      title: "The VM's frames dropped at other VMs' full tap rings (those VMs do not read; not counted as this VM's loss)",
+      title: "The VM's frames dropped at other VMs' taps (their rings, qdiscs or filters; not counted as this VM's loss)",
       columns: ['tap', 'drops'],
       rows: Object.entries(data.atOtherTaps.byDevice).map(([d, n]) => [d, n]),
     });
@@ -651,7 +662,7 @@ Use it when net.iface shows drops, or packets vanish without any counter moving:
 
 **One VM's drops.** With \`vm_macs\`, \`vm_ips\` or \`vm_devs\`, a drop counts only when it is the VM's packet: its device or input device is one of the VM's taps (in ebpfnet's namespace), or its Ethernet source or destination is one of the VM's MACs (when the skb has a MAC header), or its IPv4/IPv6 source or destination is one of the VM's addresses. \`scope\` says what was used and how many drops matched each way.
 
-**Another VM's full ring is not this VM's loss.** Scoped to a VM, its frames dropped at the full ring of a tap that is not its own (reasons of the \`tun\` family: a flooded broadcast, or what it sent a neighbour that does not read its queue) go to \`atOtherTaps\`: the neighbour is at fault, and asked about, says so.
+**Another VM's tap is not this VM's loss.** Scoped to a VM, its frames dropped at a tap that is not its own (a flooded broadcast, or what it sent a neighbour: at the neighbour's full ring, by a shaper or tc filter on the neighbour's tap) go to \`atOtherTaps\`: the neighbour's path is at fault, and asked about, says so. A tap is a device with \`tun_flags\` (on Open vSwitch's userspace datapath its internal ports are taps too); recordings older than this list only the \`tun\` reasons there.
 
 **Host copies are not loss.** A broadcast, multicast or other-host frame dropped on its way *into* a device that is no bridge or OVS port (the frame's input device is the dropping device) is the host's own copy of a bridged frame: a Linux bridge's local copy (the drop is on the bridge device, e.g. IPv6 multicast the host never joined, \`ip6_mc_input\`), or a userspace switch's port (OVS netdev reads frames with AF_PACKET; the host stack then discards frames for other MACs, \`OTHERHOST\`). The switch forwarded the frame all the same, so these go to \`hostCopies\`, not \`total\`. Drops of the same frames while forwarded (a bridge netfilter rule, a bridge port's ingress rule, a qdisc or a full ring on the tap) stay in \`total\`, and so does the switch's own copy when its AF_PACKET socket was full (\`PACKET_SOCK_ERROR\`, \`packet_rcv\`): the switch never got that frame.
 

@@ -44,10 +44,13 @@ export function closeWindow(o: BpfObject): void {
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
-  const links = await io.exec('links', ['ip', '-j', '-d', 'link', 'show'], { timeoutMs: COMMAND_TIMEOUT_MS, allowFailure: true });
-  const netns = await io.exec('netns', ['readlink', '/proc/self/ns/net'], { timeoutMs: COMMAND_TIMEOUT_MS });
-  // Without OVS (no ovs-vsctl, no database) the record says so and the rest is found without it.
-  const ovsInternal = findsHostPorts(params) ? await io.exec('ovs-internal', OVS_INTERNAL_ARGV, { timeoutMs: COMMAND_TIMEOUT_MS, allowFailure: true }) : null;
+  // Read side by side, started in a fixed order (a replay answers them in that order).
+  const [links, netns, ovsInternal] = await Promise.all([
+    io.exec('links', ['ip', '-j', '-d', 'link', 'show'], { timeoutMs: COMMAND_TIMEOUT_MS, allowFailure: true }),
+    io.exec('netns', ['readlink', '/proc/self/ns/net'], { timeoutMs: COMMAND_TIMEOUT_MS }),
+    // Without OVS (no ovs-vsctl, no database) the record says so and the rest is found without it.
+    findsHostPorts(params) ? io.exec('ovs-internal', OVS_INTERNAL_ARGV, { timeoutMs: COMMAND_TIMEOUT_MS, allowFailure: true }) : null,
+  ]);
   const scope = resolveScope(params, links, netns, ovsInternal);
   const durationMs = params.duration as number;
   const graceMs = (params.grace as number | undefined) ?? DEFAULT_GRACE_MS;
@@ -63,13 +66,16 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     const record: AttachCapture = { ...loadedRecord(loaded), scope };
     return { obj: loaded.obj, record };
   };
+  // The grace is taken inside `duration` (at most half of it), so the probe ends with the
+  // others of its step: entries stop `grace` before the end, deliveries are counted to the end.
+  const grace = Math.min(graceMs, durationMs / 2);
   const window = async (windowIO: ProbeIO) => {
-    await windowIO.sleep(durationMs);
+    await windowIO.sleep(durationMs - grace);
     if (obj) {
       closeWindow(obj);
       closedAt = performance.now();
     }
-    await windowIO.sleep(graceMs);
+    await windowIO.sleep(grace);
   };
   // An overhead guard that stops the programs ends both sleeps at once: the grace is then ~0.
   const read = (o: BpfObject, sinceAttachMs: number) => {
@@ -91,7 +97,7 @@ export const vmFrames: ProbeDefinition<FramesData> = {
 
 From the VM's own frames it also learns the **addresses the VM uses** (\`learnedAddresses\`: ARP senders, IPv4 and IPv6 sources, the targets of its duplicate address detection, each with where it was seen), needing no address on the host's bridge, no neighbour entry and no inventory; and the **largest packets** (L3 bytes) that entered the switch toward the VM and that left the VM (\`maxPacket\`), for an MTU check against the devices of its path (their MTUs are in \`scope\`).
 
-Both hooks are \`net:netif_receive_skb\` and \`net:net_dev_start_xmit\` (raw_tp with a cached minimal BTF, else tp_btf, else the classic tracepoints): every packet of the host runs one program, which compares the device's ifindex with the VM's taps and ports first and leaves. GSO packets count their segments; bytes are wire bytes. A frame from the VM that leaves by several ports (flooded while the switch did not know its destination, or through stacked devices such as a VLAN on a bond) counts once per MAC pair. The window closes in two steps: after \`duration\` entries stop counting, and deliveries of what entered before are still counted for \`grace\`; frames entering during the grace are remembered by fingerprint and their deliveries left out, so that traffic crossing the window's end is neither lost nor counted twice.
+Both hooks are \`net:netif_receive_skb\` and \`net:net_dev_start_xmit\` (raw_tp with a cached minimal BTF, else tp_btf, else the classic tracepoints): every packet of the host runs one program, which compares the device's ifindex with the VM's taps and ports first and leaves. GSO packets count their segments; bytes are wire bytes. A frame from the VM that leaves by several ports (flooded while the switch did not know its destination, or through stacked devices such as a VLAN on a bond) counts once per MAC pair. The window closes in two steps within \`duration\`: \`grace\` before its end (at most half of it) entries stop counting, and deliveries of what entered before are still counted to the end; frames entering during the grace are remembered by fingerprint and their deliveries left out, so that traffic crossing the window's end is neither lost nor counted twice.
 
 Give \`devs\` (the VM's taps, as \`ip link\` in ebpfnet's namespace names them), \`macs\` (its guest MACs), \`ports\` (the switch's other ports: uplinks and other VMs' taps) and \`host_ports\` (the host's own ports of the switch: \`target.path.hostPorts\`). A frame the host's stack drops after its port received it (an \`input\` rule, no socket) is not the switch's loss: the kernel's drop reasons tell it. With \`ports\` and \`host_ports\` empty, every device of the namespace but the taps is a port (each frame's MACs are read then: more cost on a busy host), and the host's ports are found: the Linux bridges the taps are plugged into, and every OVS internal port (kernel devices of kind \`openvswitch\`, and the interfaces OVS's database lists as \`internal\`: on the userspace datapath they are taps).`,
   normal: `A healthy switch loses nothing of a VM: \`lost.toVm\` and \`lost.fromVm\` are 0, entered equals delivered and unicast sent equals forwarded. Multicast and broadcast reach the VM from its neighbours (ARP, IPv6 neighbour discovery, MLD) and are counted apart. The learned addresses are the VM's IPv4 address, its IPv6 link-local and global addresses (a router or NAT VM sends others' too). The largest packets fit the smallest MTU on the path (1500 on a plain network; GSO packets are counted by their segments). Any loss is a warning; 1% or more of \`packets\` (and at least 10) is critical.`,
@@ -105,7 +111,7 @@ Give \`devs\` (the VM's taps, as \`ip link\` in ebpfnet's namespace names them),
       description: "The host's own ports of the VM's bridge(s): a Linux bridge's device, OVS internal ports (target.path.hostPorts). What the host receives on one left the switch, what it transmits on one entered it. Empty with ports empty: found (the taps' Linux bridges, every OVS internal port); empty with ports given: none.",
     },
     duration: { type: 'duration', default: '10s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
-    grace: { type: 'duration', default: `${DEFAULT_GRACE_MS}ms`, min: 0, max: 10_000, description: 'After the window, how long deliveries of frames that entered in it are still counted (frames slower through the switch count as lost).' },
+    grace: { type: 'duration', default: `${DEFAULT_GRACE_MS}ms`, min: 0, max: 10_000, description: 'The end of the window (at most half of `duration`) when only deliveries of frames that entered before are counted (frames slower through the switch count as lost).' },
     vm: { type: 'string', description: "The VM's name, for the summary." },
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...Object.values(TRACEPOINTS).map((tp) => ({ kind: 'tracepoint' as const, name: tp })), { kind: 'binary', name: 'ip', package: 'iproute2' }],

@@ -142,7 +142,10 @@ describe('vm-loss and vm-latency on a shared bridge, no inventory', () => {
     assert.match(ra.conclusion!.summary, new RegExp(`tbf qdisc [0-9a-f]+: on ${a.tap} dropped \\d+ packets`));
     const rb = await diagnose(t, 'vm-loss', b);
     await lost.stop();
-    await assertHealthyNeighbour(rb, 'vm-loss');
+    const fb = await assertHealthyNeighbour(rb, 'vm-loss');
+    // B's broadcasts and multicasts flooded to A meet A's shaper: A's path, set apart for B.
+    assert.ok(!(a.tap in fb.kernel!.data.byDevice), JSON.stringify(fb.kernel!.data.byDevice));
+    for (const dev of Object.keys(fb.kernel!.data.atOtherTaps.byDevice)) assert.equal(dev, a.tap);
   });
 
   it('a jumbo uplink, A\'s tap smaller than its packets → A mtu-mismatch naming its tap; B (1500 taps, jumbo uplink) no-host-drops', async (t) => {

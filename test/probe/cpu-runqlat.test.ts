@@ -410,6 +410,39 @@ describe('cpu.runqlat', () => {
     assert.match(stranger.reason ?? '', new RegExp(`vcpu_tids: thread ${other.pid} is not a thread of process ${alike.pid} \\(it belongs to ${other.pid}\\)`));
   });
 
+  it('a thread the CPU hardly reaches: its wait still running at the window\'s end counts, so the waits fill the window', async (t) => {
+    const b = await tempBundle(t, 'ebpfnet-runqlat-open-');
+    // A busy loop is always runnable: at nice 19 behind one at nice -20 on the same CPU it gets
+    // ~1/6000 of it, so it waits nearly the whole window, often without a single switch-in.
+    const hog = track(spawn('nice', ['-n', '-20', 'taskset', '-c', '0', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
+    t.after(() => stop(hog));
+    await delay(100);
+    const victim = track(spawn('nice', ['-n', '19', 'taskset', '-c', '0', 'sh', '-c', 'exec sh -c "while :; do :; done"'], { stdio: 'ignore' }));
+    t.after(() => stop(victim));
+    await delay(200);
+    const pid = victim.pid!;
+    const runNs = () => Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/)[0]);
+    const ranBefore = runNs();
+    const f = await runProbe(cpuRunqlat, runqlat({ pid, duration: '1s' }), b.opts('live'));
+    const ranMs = (runNs() - ranBefore) / 1e6;
+    stop(victim);
+    stop(hog);
+    assert.equal(f.status, 'ok', f.reason);
+    const data = f.data as RunqlatData;
+    const x = data.threads.find((th) => th.tid === pid)!;
+    t.diagnostic(`victim: ${x.count} waits, ${x.totalWaitMs} ms waited (${x.waitingAtEndUs} µs still running) in ${data.windowMs} ms; it ran ${ranMs.toFixed(1)} ms (schedstat)`);
+    // The independent count: what the scheduler says it ran. Always runnable, it waited the rest.
+    assert.ok(ranMs < data.windowMs * 0.2, `the victim ran ${ranMs} ms of ${data.windowMs}`);
+    assert.ok(x.waitingAtEndUs > 0, 'still waiting when the window closed');
+    assert.ok(x.totalWaitMs >= (data.windowMs - ranMs) * 0.8, `${x.totalWaitMs} ms waited of ${data.windowMs - ranMs} ms runnable and not running`);
+    assert.ok(x.maxUs >= x.waitingAtEndUs && x.count >= 1);
+    checkThread(x, data.windowMs);
+    assert.equal(data.classes.other.waitingAtEnd, 1);
+    assert.match(f.summary, /; 1 still waiting at the end \(longest /);
+    const r = await runProbe(cpuRunqlat, runqlat({ pid, duration: '1s' }), b.opts('replay', { replayFrom: b.dir('live') }));
+    assert.deepEqual(r.data, f.data);
+  });
+
   it('stops early over its overhead budget, keeps what it measured and says so', async (t) => {
     const b = await tempBundle(t, 'ebpfnet-runqlat-budget-');
     const f = await runProbe(cpuRunqlat, runqlat({ duration: '20s' }), b.opts('live', { budget: { cpu: 0.00001, eventsPerSec: 10 } }));
