@@ -15,8 +15,9 @@ const OUTPUT = 'timestamp,extended,id';
 /** A large socket buffer: a burst of events does not overflow it (ENOBUFS, events lost). */
 const BUFFER_BYTES = String(8 * 1024 * 1024);
 const READY_TIMEOUT_MS = 3000;
-/** After the window: the events of its last packets are read before the listener stops. */
+/** After the window: the events of its last packets are read before the listener stops (at most this long). */
 const DRAIN_MS = 150;
+const DRAIN_POLL_MS = 5;
 const NETLINK_NETFILTER = 12;
 
 export const EVENT_TYPES = ['NEW', 'UPDATE', 'DESTROY'] as const;
@@ -56,6 +57,7 @@ interface EventsCapture {
 
 /** The listener of a live run (a replay starts none). */
 export interface EventListener {
+  /** Stops the listener and records what it printed; once, whoever calls it again. */
   stop(): Promise<void>;
 }
 
@@ -66,13 +68,28 @@ async function socketInodes(pid: number): Promise<Set<string>> {
   return new Set(links.flatMap((l) => /^socket:\[(\d+)\]$/.exec(l)?.[1] ?? []));
 }
 
-/** Whether `pid` holds a NETLINK_NETFILTER socket that joined groups (its namespace's /proc/net/netlink). */
-async function subscribed(pid: number): Promise<boolean> {
+/** The NETLINK_NETFILTER sockets of `pid` that joined groups, with the bytes queued on each (its namespace's /proc/net/netlink: sk Eth Pid Groups Rmem ... Inode). */
+async function eventSockets(pid: number): Promise<Array<{ queued: number }>> {
   const [text, inodes] = await Promise.all([readFile(`/proc/${pid}/net/netlink`, 'utf8').catch(() => ''), socketInodes(pid)]);
-  return text.split('\n').some((line) => {
+  return text.split('\n').flatMap((line) => {
     const f = line.trim().split(/\s+/);
-    return Number(f[1]) === NETLINK_NETFILTER && /[1-9a-f]/i.test(f[3] ?? '0') && inodes.has(f[9] ?? '');
+    return Number(f[1]) === NETLINK_NETFILTER && /[1-9a-f]/i.test(f[3] ?? '0') && inodes.has(f[9] ?? '') ? [{ queued: Number(f[4]) }] : [];
   });
+}
+
+async function subscribed(pid: number): Promise<boolean> {
+  return (await eventSockets(pid)).length > 0;
+}
+
+/** Waits until conntrack has read every event queued on its socket (or DRAIN_MS passed). */
+async function drain(pid: number | undefined): Promise<void> {
+  const deadline = performance.now() + DRAIN_MS;
+  do {
+    await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    if (pid === undefined) return;
+    // Read from the socket: one more poll for the last of them to be printed.
+    if ((await eventSockets(pid)).every((sock) => sock.queued === 0)) return void (await new Promise((r) => setTimeout(r, DRAIN_POLL_MS)));
+  } while (performance.now() < deadline);
 }
 
 /** Starts `conntrack -E` in `netns` and waits until it listens; `stop` records what it printed. */
@@ -113,15 +130,20 @@ export async function listenEvents(io: ProbeIO, netns: string | undefined): Prom
     return JSON.stringify({ started: true, pid: proc.pid } satisfies ListenCapture);
   });
   const started = (JSON.parse(listenRec.stdout) as ListenCapture).started;
+  let stopping: Promise<void> | undefined;
   return {
-    async stop() {
-      if (!started) return;
-      await io.capture('conntrack-events', async () => {
-        await new Promise((r) => setTimeout(r, DRAIN_MS));
-        child?.kill('SIGTERM');
-        const exitCode = await exited;
-        return JSON.stringify({ ...out, exitCode } satisfies EventsCapture);
-      });
+    // Once: a second call waits for the first.
+    stop() {
+      if (!started) return Promise.resolve();
+      stopping ??= io
+        .capture('conntrack-events', async () => {
+          await drain(child?.pid);
+          child?.kill('SIGTERM');
+          const exitCode = await exited;
+          return JSON.stringify({ ...out, exitCode } satisfies EventsCapture);
+        })
+        .then(() => undefined);
+      return stopping;
     },
   };
 }

@@ -110,26 +110,36 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   vmIdentityOf(params); // a bad vm_ips entry fails before anything runs
   const netns = netnsOf(params);
   const durationMs = params.duration as number;
-  const start = await readFilesIn(io, 'conntrack-start', netns, PATHS);
-  const missing = netnsMissing(start, netns);
-  if (missing) throw new Error(missing);
-  if (durationMs === 0) return;
-  // The window: kprobes attached (where they can be), the event listener subscribed, then the
-  // wait and the second read; the listener and the kprobes stop after it.
-  const window = async (windowIO: ProbeIO) => {
-    const kprobes = params.kprobes !== false ? await startConntrackKprobes(windowIO, KPROBES_PREFIX, kprobeFilters(params), NETFILTER_CT_PROGRAMS) : undefined;
-    const wio = kprobes?.windowIO ?? windowIO;
-    const listener = params.events !== false ? await listenEvents(wio, netns) : undefined;
-    try {
-      await wio.sleep(durationMs);
-      await readFilesIn(wio, 'conntrack-end', netns, PATHS);
-    } finally {
-      await listener?.stop();
-      await kprobes?.finish();
-    }
-  };
-  if (params.drop_reasons === false) return window(io);
-  await collectDrops(dropsParams(params), io, { prefix: DROPS_PREFIX, window: (_snapshot, windowIO) => window(windowIO) });
+  // `conntrack -E` takes ~200 ms to start and join its groups: it does so while the counters
+  // are read and the programs attached, and is subscribed before the window opens.
+  const listening = durationMs > 0 && params.events !== false ? listenEvents(io, netns) : undefined;
+  listening?.catch(() => undefined); // awaited in the window; its failure is reported there
+  try {
+    const start = await readFilesIn(io, 'conntrack-start', netns, PATHS);
+    const missing = netnsMissing(start, netns);
+    if (missing) throw new Error(missing);
+    if (durationMs === 0) return;
+    // The window: kprobes attached (where they can be), the event listener subscribed, then the
+    // wait and the second read; the listener and the kprobes stop after it.
+    const window = async (windowIO: ProbeIO) => {
+      const kprobes = params.kprobes !== false ? await startConntrackKprobes(windowIO, KPROBES_PREFIX, kprobeFilters(params), NETFILTER_CT_PROGRAMS) : undefined;
+      const wio = kprobes?.windowIO ?? windowIO;
+      const listener = await listening;
+      try {
+        await wio.sleep(durationMs);
+        // The events are drained while the counters are read again.
+        await Promise.all([readFilesIn(wio, 'conntrack-end', netns, PATHS), listener?.stop()]);
+      } finally {
+        await listener?.stop();
+        await kprobes?.finish();
+      }
+    };
+    if (params.drop_reasons === false) return await window(io);
+    await collectDrops(dropsParams(params), io, { prefix: DROPS_PREFIX, window: (_snapshot, windowIO) => window(windowIO) });
+  } finally {
+    // Stopped by the window; here only when it never ran (a missing namespace, a failed attach).
+    await (await listening?.catch(() => undefined))?.stop();
+  }
 }
 
 function kprobeFilters(params: Params) {

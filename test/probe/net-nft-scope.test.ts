@@ -154,7 +154,7 @@ describe('net.nft scoped to one VM on a shared Linux bridge', () => {
         set vms { type ipv4_addr; flags interval; elements = { ${a.ip}, 10.77.1.0/24 } }
         chain from_a { udp dport 7 counter drop; }
         chain to_b { udp dport 7 counter drop; }
-        chain per_port { counter drop; }
+        chain per_port { udp dport 4 counter drop; }
         chain forward {
           type filter hook forward priority 10; policy accept;
           ether saddr ${a.mac} jump from_a
@@ -187,7 +187,7 @@ describe('net.nft scoped to one VM on a shared Linux bridge', () => {
       'to_b udp dport 7': ['other', M.toB7],
       'forward ip saddr @vms udp dport 6': ['vm', M.set6],
       [`forward ip saddr . ip daddr { ${a.ip} . ${b.ip} } udp dport 5`]: ['vm', M.concat5],
-      'per_port counter drop': ['vm', M.perPort],
+      'per_port udp dport 4': ['vm', M.perPort],
     });
     const fb = await runProbe(netNft, { step: 's', alias: 'nft', probe: netNft.id, params: { ...params, ...vm(b, 'p3') } }, bundle.opts('b', { replayFrom: bundle.dir('live') }));
     assert.deepEqual(byChain(fb.data as NftData), {
@@ -195,7 +195,7 @@ describe('net.nft scoped to one VM on a shared Linux bridge', () => {
       'to_b udp dport 7': ['vm', M.toB7],
       'forward ip saddr @vms udp dport 6': ['other', M.set6],
       [`forward ip saddr . ip daddr { ${a.ip} . ${b.ip} } udp dport 5`]: ['vm', M.concat5],
-      'per_port counter drop': ['any', M.perPort],
+      'per_port udp dport 4': ['any', M.perPort],
     });
   });
 
