@@ -135,15 +135,18 @@ function where(netns: string | undefined): string {
   return netns === undefined ? '' : ` in network namespace ${netns}`;
 }
 
+/** nft's and the iptables tools' counters, read side by side (started in a fixed order: a replay answers in it). */
 async function sample(io: ProbeIO, phase: 'start' | 'end', netns: string | undefined, iptables: Set<string>): Promise<void> {
-  const nft = await io.exec(`nft-${phase}`, inNetns(netns, ['nft', '-j', '-t', 'list', 'ruleset']), { timeoutMs: TIMEOUT_MS, allowFailure: true });
-  if (nft.error !== undefined) throw new Error(nftFailure(nft, netns));
-  for (const tool of IPTABLES_TOOLS) {
-    if (!iptables.has(tool)) continue;
-    const rec = await io.exec(`${tool}-${phase}`, inNetns(netns, [tool, '-c']), { timeoutMs: TIMEOUT_MS, allowFailure: true });
-    // Not installed: no point asking again at the end.
-    if (rec.error !== undefined && notInstalled(rec)) iptables.delete(tool);
-  }
+  const tools = IPTABLES_TOOLS.filter((tool) => iptables.has(tool));
+  const [nft, ...recs] = await Promise.all([
+    io.exec(`nft-${phase}`, inNetns(netns, ['nft', '-j', '-t', 'list', 'ruleset']), { timeoutMs: TIMEOUT_MS, allowFailure: true }),
+    ...tools.map((tool) => io.exec(`${tool}-${phase}`, inNetns(netns, [tool, '-c']), { timeoutMs: TIMEOUT_MS, allowFailure: true })),
+  ]);
+  if (nft!.error !== undefined) throw new Error(nftFailure(nft!, netns));
+  // Not installed: no point asking again at the end.
+  tools.forEach((tool, i) => {
+    if (recs[i]!.error !== undefined && notInstalled(recs[i]!)) iptables.delete(tool);
+  });
 }
 
 function nftFailure(rec: RawRecord, netns: string | undefined): string {
@@ -161,19 +164,20 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const durationMs = params.duration as number;
   const iptables = new Set<string>(IPTABLES_TOOLS);
   await sample(io, 'start', netns, iptables);
-  if (durationMs > 0) {
-    await io.sleep(durationMs);
-    await sample(io, 'end', netns, iptables);
-  }
-  // The rules' own text, for the rules the finding names. The whole ruleset is listed
-  // (terse, with handles) rather than chain by chain: a chain whose name is an nft keyword
-  // (`fwd`, for one) cannot be named on nft's command line.
-  await io.exec('nft-text', inNetns(netns, ['nft', '-a', '-t', 'list', 'ruleset']), { timeoutMs: TIMEOUT_MS, allowFailure: true });
+  if (durationMs > 0) await io.sleep(durationMs);
   const vm = vmIdentityOf(params);
-  // Scoped to a VM: the named sets' elements (the terse listings leave them out), and the
-  // bridges the VM's taps are ports of (a bridge rule naming another bridge is not the VM's).
-  if (hasVmIdentity(vm)) await io.exec('nft-sets', inNetns(netns, ['nft', '-j', 'list', 'sets']), { timeoutMs: TIMEOUT_MS, allowFailure: true });
-  if (vm.devs.length > 0) await io.exec('links', inNetns(netns, ['ip', '-j', 'link', 'show']), { timeoutMs: TIMEOUT_MS, allowFailure: true });
+  const opts = { timeoutMs: TIMEOUT_MS, allowFailure: true };
+  // After the window, side by side, in a fixed order: the counters again; the rules' own text,
+  // for the rules the finding names (the whole ruleset, terse, with handles, rather than chain
+  // by chain: a chain whose name is an nft keyword, `fwd` for one, cannot be named on nft's
+  // command line); scoped to a VM, the named sets' elements (the terse listings leave them out)
+  // and the bridges the VM's taps are ports of (a bridge rule naming another bridge is not the VM's).
+  await Promise.all([
+    durationMs > 0 ? sample(io, 'end', netns, iptables) : undefined,
+    io.exec('nft-text', inNetns(netns, ['nft', '-a', '-t', 'list', 'ruleset']), opts),
+    hasVmIdentity(vm) ? io.exec('nft-sets', inNetns(netns, ['nft', '-j', 'list', 'sets']), opts) : undefined,
+    vm.devs.length > 0 ? io.exec('links', inNetns(netns, ['ip', '-j', 'link', 'show']), opts) : undefined,
+  ]);
 }
 
 /** The VM of the params, with the bridges its devices are ports of (from the `links` record); null when none is given. */

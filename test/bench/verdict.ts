@@ -45,6 +45,11 @@ async function measure(lab: LabTopology, scenario: string, runbook: 'vm-loss' | 
     const steps = probeSteps.length;
     const over = probeSteps.map((e) => ({ step: e.step, ms: Date.parse(e.endedAt!) - Date.parse(e.startedAt) - DURATION_MS }));
     const worst = over.reduce((a, b) => (b.ms > a.ms ? b : a));
+    // Within the slowest step, each probe's time beyond its sampling: where the step's extra goes.
+    const byProbe = (record as unknown as { findings: Array<{ step: string; alias: string; durationMs: number }> }).findings
+      .filter((f) => f.step === worst.step)
+      .map((f) => `${f.alias} +${Math.round(f.durationMs - DURATION_MS)}`)
+      .join(', ');
     rows.push({
       scenario,
       conclusion: r.conclusion?.id ?? '(none)',
@@ -52,7 +57,7 @@ async function measure(lab: LabTopology, scenario: string, runbook: 'vm-loss' | 
       steps,
       samplingMs: steps * DURATION_MS,
       inStepsMs: over.reduce((sum, o) => sum + o.ms, 0),
-      worstStep: `${worst.step} +${Math.round(worst.ms)} ms`,
+      worstStep: `${worst.step} +${Math.round(worst.ms)} ms: ${byProbe}`,
     });
     console.log(`${scenario}: ${r.conclusion?.id} in ${Math.round(wallMs)} ms`);
   } finally {
