@@ -27,6 +27,10 @@ interface Row {
   inStepsMs: number;
   /** The slowest step's time beyond its sampling, and which. */
   worstStep: string;
+  /** From the command's start to its first step (Node, modules, runbook, the VM resolved). */
+  beforeMs: number;
+  /** From the last step's end to the command's exit (branching, the bundle, the JSON). */
+  afterMs: number;
 }
 
 const rows: Row[] = [];
@@ -37,9 +41,11 @@ async function measure(lab: LabTopology, scenario: string, runbook: 'vm-loss' | 
   try {
     await inject(undo);
     const t0 = performance.now();
+    const startedAt = Date.now();
     // No inventory: the VM's address is learned (libvirt, its agent, its own frames) inside the run.
     const r = await diagnoseVm(undo, runbook, lab.vm.name, null);
     const wallMs = performance.now() - t0;
+    const exitedAt = startedAt + wallMs;
     const record = JSON.parse(readFileSync(join(r.bundle, 'run.json'), 'utf8')) as RunRecord;
     const probeSteps = record.timeline.filter((e) => e.kind === 'probe');
     const steps = probeSteps.length;
@@ -58,6 +64,8 @@ async function measure(lab: LabTopology, scenario: string, runbook: 'vm-loss' | 
       samplingMs: steps * DURATION_MS,
       inStepsMs: over.reduce((sum, o) => sum + o.ms, 0),
       worstStep: `${worst.step} +${Math.round(worst.ms)} ms: ${byProbe}`,
+      beforeMs: Date.parse(probeSteps[0]!.startedAt) - startedAt,
+      afterMs: exitedAt - Date.parse(probeSteps[probeSteps.length - 1]!.endedAt!),
     });
     console.log(`${scenario}: ${r.conclusion?.id} in ${Math.round(wallMs)} ms`);
   } finally {
@@ -133,10 +141,10 @@ async function ovs(): Promise<void> {
 
 function print(): void {
   const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-  console.log('\n| scenario | runbook → conclusion | steps | wall, command to verdict | probe sampling | everything else | of which inside steps (slowest) |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('\n| scenario | runbook → conclusion | steps | wall, command to verdict | probe sampling | everything else | before the first step | inside steps (slowest) | after the last step |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${r.scenario} | ${r.conclusion} | ${r.steps} | ${fmt(r.wallMs)} | ${fmt(r.samplingMs)} | **${fmt(r.wallMs - r.samplingMs)}** | ${fmt(r.inStepsMs)} (${r.worstStep}) |`);
+    console.log(`| ${r.scenario} | ${r.conclusion} | ${r.steps} | ${fmt(r.wallMs)} | ${fmt(r.samplingMs)} | **${fmt(r.wallMs - r.samplingMs)}** | ${fmt(r.beforeMs)} | ${fmt(r.inStepsMs)} (${r.worstStep}) | ${fmt(r.afterMs)} |`);
   }
 }
 
