@@ -46,9 +46,10 @@ describe('ebpfnet vms', () => {
     const text = runCli(['vms', '--inventory', inventory]);
     assert.equal(text.status, 0, text.stderr);
     const lines = text.stdout.split('\n');
-    assert.match(lines[0]!, /^NAME +SOURCE +STATE +PID +TAPS +BRIDGE$/);
-    assert.ok(lines.some((l) => new RegExp(`^${q.name} +qemu +running +${q.pid} +${q.tap} +${br} \\(bridge\\)$`).test(l)), text.stdout);
-    assert.ok(lines.some((l) => new RegExp(`^${only} +inventory +unknown +- +- +-$`).test(l)), text.stdout);
+    assert.match(lines[0]!, /^NAME +SOURCE +STATE +PID +TAPS +BRIDGE +ADDRESSES$/);
+    // The QEMU here has no guest to speak: no address heard from it.
+    assert.ok(lines.some((l) => new RegExp(`^${q.name} +qemu +running +${q.pid} +${q.tap} +${br} \\(bridge\\) +-$`).test(l)), text.stdout);
+    assert.ok(lines.some((l) => new RegExp(`^${only} +inventory +unknown +- +- +- +203\\.0\\.113\\.5 \\(inventory\\)$`).test(l)), text.stdout);
 
     const one = runCli(['vms', q.name, '--json']);
     assert.equal(one.status, 0, one.stderr);

@@ -212,6 +212,12 @@ describe('lab VMs two to a bridge', () => {
     const learned = (vm: Vm) => list.vms.find((x) => x.name === vm.name)!.ips.filter((x) => x.source === 'frames').map((x) => x.address);
     assert.ok(learned(a).includes(a.ip) && !learned(a).includes(b.ip), JSON.stringify(learned(a)));
     assert.ok(learned(b).includes(b.ipv6!) && !learned(b).includes(a.ip), JSON.stringify(learned(b)));
+    // The table shows them with where they came from, link-local ones left out.
+    const table = runCli(['vms', '--listen', '2s']).stdout.split('\n');
+    const rowOf = (vm: Vm) => table.find((l) => l.startsWith(`${vm.name} `)) ?? '';
+    assert.match(rowOf(a), new RegExp(` ${a.ip.replace(/\./g, '\\.')} \\(frames\\)`), table.join('\n'));
+    assert.ok(!rowOf(a).includes(b.ip) && !rowOf(a).includes('fe80:'), rowOf(a));
+    assert.ok(rowOf(b).includes(`${b.ipv6} (frames)`), rowOf(b));
     const quiet = JSON.parse(runCli(['vms', a.name, '--json', '--listen', '0']).stdout) as VmFacts;
     assert.deepEqual(quiet.ips.filter((x) => x.source === 'frames'), []);
     assert.equal(runCli(['vms', a.name, '--listen', 'soon']).status, 2);

@@ -49,8 +49,9 @@ export function vmTable(found: Discovery): string {
     vm.pid === null ? '-' : String(vm.pid),
     vm.taps.map((t) => t.name).join(',') || '-',
     bridgeOf(vm),
+    addressesOf(vm),
   ]);
-  const header = ['NAME', 'SOURCE', 'STATE', 'PID', 'TAPS', 'BRIDGE'];
+  const header = ['NAME', 'SOURCE', 'STATE', 'PID', 'TAPS', 'BRIDGE', 'ADDRESSES'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const out = found.vms.length ? [line(header), ...rows.map(line)] : ['no VMs found'];
@@ -67,6 +68,21 @@ const VCPU_SOURCE: Record<string, string> = {
   qmp: 'from QMP query-cpus-fast',
   kvm: 'by KVM guest time',
 };
+
+/**
+ * The table's short form: each address once with where it came from, `10.0.0.2 (frames,
+ * libvirt-agent)`; link-local ones left out (every guest has one, `vms <name>` shows them).
+ */
+function addressesOf(vm: VmFacts): string {
+  const sources = new Map<string, string[]>();
+  for (const a of vm.ips) {
+    if (a.address.toLowerCase().startsWith('fe80:')) continue;
+    const seen = sources.get(a.address) ?? [];
+    if (!seen.includes(a.source)) seen.push(a.source);
+    sources.set(a.address, seen);
+  }
+  return [...sources].map(([address, from]) => `${address} (${from.join(', ')})`).join(', ') || '-';
+}
 
 /** `10.0.0.2/24 (libvirt-lease, 52:54:00:12:34:56 on vnet0)`. */
 function describeAddress(a: VmAddress): string {
