@@ -209,9 +209,24 @@ export function factRows(facts: Record<string, unknown>, prefix = ''): KeyValue[
     const name = prefix ? `${prefix}.${key}` : key;
     if (isObject(value) && prefix.split('.').length < 3) rows.push(...factRows(value, name));
     else if (Array.isArray(value) && value.every((v) => !isObject(v) && !Array.isArray(v))) rows.push({ key: name, value: value.map(text).join(', ') });
+    else if (Array.isArray(value) && value.every(isObject)) rows.push({ key: name, value: value.map(itemText).join(', ') });
     else rows.push({ key: name, value: text(value) });
   }
   return rows;
+}
+
+/**
+ * One item of a list of facts, in words: an address with where it came from (`10.0.0.2/24
+ * (frames on tap0)`), a thread with its index and how it was identified (`vCPU 0: tid 4243
+ * (qmp)`); anything else as JSON.
+ */
+function itemText(item: Record<string, unknown>): string {
+  const from = (extra: string) => (item.source !== undefined ? ` (${text(item.source)}${extra})` : '');
+  if (typeof item.address === 'string') {
+    return `${item.address}${item.prefix !== undefined ? `/${text(item.prefix)}` : ''}${from(item.dev !== undefined ? ` on ${text(item.dev)}` : '')}`;
+  }
+  if (typeof item.tid === 'number' && typeof item.index === 'number') return `vCPU ${item.index}: tid ${item.tid}${from('')}`;
+  return text(item);
 }
 
 const HOST_KEYS: Array<[string, string, (v: unknown) => string]> = [

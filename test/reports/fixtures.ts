@@ -279,7 +279,21 @@ export function chartsBundle(root: string, id = '20261120-090000-vm-path-demo-vm
     runbookYaml: CHARTS_RUNBOOK,
     runbookId: 'vm-path-demo',
     runbookTitle: 'Where the packets of a VM are dropped or delayed',
-    target: { kind: 'vm', name: 'vm1', uuid: '4c4c4544-0042-3510-8050-b4c04f4d4e31', taps: ['tap0'], bridge: 'br0', ip: '10.0.0.2', pid: 4242 },
+    target: {
+      kind: 'vm',
+      name: 'vm1',
+      uuid: '4c4c4544-0042-3510-8050-b4c04f4d4e31',
+      taps: ['tap0'],
+      bridge: 'br0',
+      ip: '10.0.0.2',
+      pid: 4242,
+      // As a run without an inventory records them: each address with where it came from.
+      ips: [
+        { address: '10.0.0.2', source: 'frames', mac: '52:54:00:12:34:56', dev: 'tap0' },
+        { address: 'fd00::2', prefix: 64, source: 'libvirt-agent' },
+      ],
+      vcpuThreads: [{ tid: 4243, index: 0, name: 'qemu-system-x86', source: 'qmp' }],
+    },
     inputs: { duration: '2s' },
     command: 'ebpfnet diagnose vm-path-demo --vm vm1 --input duration=2s',
     timeline: [

@@ -124,6 +124,8 @@ describe('the HTML report of a run with every chart kind', async () => {
     assert.match(env, /<th scope="row">kernel<\/th><td>6\.18\.44-fc-v782<\/td>/);
     assert.match(env, /<th scope="row">uuid<\/th><td>4c4c4544-0042-3510-8050-b4c04f4d4e31<\/td>/, 'VM facts from record.target');
     assert.match(env, /<th scope="row">taps<\/th><td>tap0<\/td>/);
+    assert.match(env, /<th scope="row">ips<\/th><td>10\.0\.0\.2 \(frames on tap0\), fd00::2\/64 \(libvirt-agent\)<\/td>/, 'each address with where it came from');
+    assert.match(env, /<th scope="row">vcpuThreads<\/th><td>vCPU 0: tid 4243 \(qmp\)<\/td>/);
     assert.match(env, /<a href="#finding-1">kdrops<\/a>[\s\S]*?<td>tp_btf \(fallback: fentry unavailable[^<]*\)<\/td>[\s\S]*?<td class="num">1\.1 ms<\/td><td class="num">12\.5 ms<\/td>/);
     assert.match(env, /<a href="#finding-3">qlat<\/a>[\s\S]*?<td>tracepoint<\/td>[\s\S]*?tracepoint:qdisc:qdisc_enqueue[\s\S]*?<td class="num">1130 ms<\/td>/);
     assert.match(env, /STOPPED: overhead budget exceeded/);
