@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../package-info.js';
 import type { ProbeCatalog } from '../probe/types.js';
-import { loadRunbookFile } from '../runbook/load.js';
+import { loadRunbookCached } from '../runbook/cache.js';
 import type { Runbook } from '../runbook/model.js';
 import { CliError } from './errors.js';
 
@@ -26,16 +26,16 @@ export function runbookFiles(): string[] {
 
 const looksLikePath = (arg: string) => arg.includes('/') || /\.ya?ml$/.test(arg);
 
-/** Loads a runbook given as an id or a file path; RunbookError propagates. */
+/** Loads a runbook given as an id or a file path (through the cache of checked runbooks); RunbookError propagates. */
 export function openRunbook(arg: string, catalog: ProbeCatalog): Runbook {
   if (looksLikePath(arg)) {
     if (!existsSync(arg)) throw new CliError(`no runbook file ${arg}`);
-    return loadRunbookFile(resolve(arg), catalog);
+    return loadRunbookCached(resolve(arg), catalog);
   }
   for (const dir of runbookDirs()) {
     for (const ext of ['.yaml', '.yml']) {
       const file = join(dir, `${arg}${ext}`);
-      if (existsSync(file)) return loadRunbookFile(file, catalog);
+      if (existsSync(file)) return loadRunbookCached(file, catalog);
     }
   }
   const known = runbookFiles().map((f) => f.split('/').pop()!.replace(/\.ya?ml$/, ''));
