@@ -1,10 +1,12 @@
 // ovs.drops: where Open vSwitch drops a VM's packets. Over `duration` it reads, at the start
 // and the end, ovs-vswitchd's drop counters (coverage/show), the datapath's megaflows
 // (dpctl/dump-flows -m) with their packet counts, every bridge's OpenFlow rules
-// (ovs-ofctl dump-flows) and the datapath ports' counters (dpctl/show -s); then it traces each
-// megaflow that dropped packets back to the OpenFlow rule that decided it (ofproto/trace).
+// (ovs-ofctl dump-flows) and the datapath ports' counters (dpctl/show -s); and it traces each
+// megaflow that dropped packets back to the OpenFlow rule that decided it (ofproto/trace):
+// those dropping at the start while the window runs, the others after it.
 // On the kernel datapath (openvswitch.ko loaded) it also counts drops in the kernel with
 // bpf/ovs.bpf.c (kernel.ts). Everything is read through ProbeIO, so a replay gives the same finding.
+import { createHash } from 'node:crypto';
 import { formatMs } from '../../engine/duration.js';
 import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { parseKernel, startKernelSession, type KernelDropsData } from './kernel.js';
@@ -263,6 +265,14 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
 
   let session: KprobeSession | undefined;
   const records: RawRecord[] = [];
+  const flowScope = withAttachedMac(scope, ifaces.attachedMacs);
+  const limit = Math.max(0, (params.traces as number | undefined) ?? 5);
+  // At once: each trace is an ovs-appctl round trip (calls are recorded in the order made); once per megaflow.
+  const traces = new Map<string, Promise<RawRecord | undefined>>();
+  const trace = (f: FlowDelta) => {
+    const name = traceName(f);
+    if (!traces.has(name)) traces.set(name, io.exec(name, appctl('ofproto/trace', f.dpName, f.rawKey), { ...EXEC, allowFailure: true }).catch(() => undefined));
+  };
   try {
     if (kernelWanted) {
       const ifindexRec = scope.dev
@@ -276,6 +286,9 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
       });
     }
     records.push(...(await sample(io, 'start', scope)));
+    // The megaflows already dropping are traced while the window runs (they are most often
+    // the ones that drop in it); the others after it.
+    for (const f of droppingFlows(asIfNew(records), dps, flowScope).flows.slice(0, limit)) trace(f);
     await (session?.windowIO ?? io).sleep(params.duration as number);
     const [, end] = await Promise.all([io.exec('end-dpif-show', appctl('dpif/show'), EXEC), sample(io, 'end', scope)]);
     records.push(...end);
@@ -284,11 +297,19 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     session?.close();
   }
 
-  // Each dropping megaflow (the busiest first) traced back to its OpenFlow rule.
-  const limit = Math.max(0, (params.traces as number | undefined) ?? 5);
-  const flows = droppingFlows(records, dps, withAttachedMac(scope, ifaces.attachedMacs)).flows.slice(0, limit);
-  // At once: each trace is an ovs-appctl round trip (calls are recorded in the order made).
-  await Promise.all(flows.map((f, i) => io.exec(`trace-${i}`, appctl('ofproto/trace', f.dpName, f.rawKey), { ...EXEC, allowFailure: true })));
+  // Each dropping megaflow of the window (the busiest first) traced back to its OpenFlow rule.
+  for (const f of droppingFlows(records, dps, flowScope).flows.slice(0, limit)) trace(f);
+  await Promise.all(traces.values());
+}
+
+/** A megaflow's trace record, named by the megaflow (datapath, ufid or key). */
+export function traceName(f: Pick<FlowDelta, 'datapath' | 'flow' | 'rawKey'>): string {
+  return `trace-${createHash('sha256').update(`${f.datapath}|${f.flow.ufid ?? f.rawKey}`).digest('hex').slice(0, 16)}`;
+}
+
+/** The start sample's megaflows as if all were new in the window: the ones dropping so far. */
+function asIfNew(records: RawRecord[]): RawRecord[] {
+  return records.flatMap((r) => (r.name.startsWith(FLOWS('start', '')) ? [{ ...r, stdout: '' }, { ...r, name: r.name.replace(/^start-/, 'end-') }] : [r]));
 }
 
 /** An address filter for the kernel programs: 4 bytes for IPv4, 16 for IPv6, network order. */
@@ -467,7 +488,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsDropsData> 
       scope: f.scope,
     };
     if (i < limit) {
-      const t = rec(records, `trace-${i}`);
+      // Recordings before traces were named by megaflow named them by rank.
+      const t = rec(records, traceName(f)) ?? rec(records, `trace-${i}`);
       if (ok(t)) {
         const trace = parseTrace(t.stdout);
         const last = trace.rules.at(-1);
