@@ -62,6 +62,12 @@ export function statField(stat: string, n: number): number | null {
   return Number.isFinite(v) ? v : null;
 }
 
+/** The state letter (field 3: R, S, D...) and the name (field 2) of a stat line. */
+export function statStateAndName(stat: string): { state: string; comm: string } {
+  const close = stat.lastIndexOf(')');
+  return { state: stat.charAt(close + 2), comm: stat.slice(stat.indexOf('(') + 1, close) };
+}
+
 export async function isKernelThread(pid: number): Promise<boolean> {
   const stat = await readText(`${PROC}/${pid}/stat`);
   const flags = stat ? statField(stat, 9) : null;

@@ -76,9 +76,14 @@ async function masterOf(dev: string): Promise<string | null> {
   }
 }
 
+/** Whether a device of this namespace is a tun/tap (they alone have `tun_flags`). */
+export function isTunDevice(name: string): boolean {
+  return existsSync(`${SYS_NET}/${name}/tun_flags`);
+}
+
 /** What a kernel device is, as an uplink: physical, veth, bond, vlan, vxlan, ...; null for a tap or tun (a VM's port). */
 export function linkKind(link: LinkInfo | undefined, name: string): string | null {
-  if (link?.kind === 'tun' || existsSync(`${SYS_NET}/${name}/tun_flags`)) return null;
+  if (link?.kind === 'tun' || isTunDevice(name)) return null;
   if (link?.kind) return link.kind;
   if (existsSync(`${SYS_NET}/${name}/device`)) return 'physical';
   return link ? 'other' : 'unknown';

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { release } from 'node:os';
 import { BPF_NOEXIST, u32Key } from '../../engine/native/map.js';
+import { statField, statStateAndName } from '../../engine/target/proc.js';
 import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
@@ -287,7 +288,7 @@ async function vhostKernelThreads(tids: Set<number>): Promise<Array<{ tid: numbe
     const m = comm === null ? null : /^vhost-(\d+)$/.exec(comm);
     if (!m || !tids.has(Number(m[1]))) continue;
     const stat = await readText(`/proc/${pid}/stat`);
-    const ppid = stat === null ? null : Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const ppid = stat === null ? null : statField(stat, 4);
     if (ppid === 2) out.push({ tid: pid, comm: comm! }); // a child of kthreadd
   }
   return out;
@@ -462,12 +463,10 @@ function seedRunnable(o: BpfObject, tids: number[]): Map<number, Seed> {
   return seeds;
 }
 
-/** A thread's state letter and name from /proc (its name may hold spaces and parentheses). */
+/** A thread's state letter and name from /proc (read at once: the dump is synchronous). */
 function procState(tid: number): { state: string; comm: string } | null {
   try {
-    const stat = readFileSync(`/proc/${tid}/stat`, 'utf8');
-    const close = stat.lastIndexOf(')');
-    return { state: stat.charAt(close + 2), comm: stat.slice(stat.indexOf('(') + 1, close) };
+    return statStateAndName(readFileSync(`/proc/${tid}/stat`, 'utf8'));
   } catch {
     return null; /* gone */
   }
@@ -556,8 +555,7 @@ export function percentiles(slots: number[], maxUs: number): Pcts {
 type DumpEntry = DumpCapture['entries'][number] & { openNs?: number };
 
 /** A thread's aggregate with the wait still running at the window's end counted in (length so far). */
-function withOpenWait(e: DumpEntry | undefined, waiting: DumpCapture['waiting'], thresholdNs: number, tid = e?.tid ?? 0): DumpEntry {
-  const open = waiting?.find((w) => w.tid === tid);
+function withOpenWait(e: DumpEntry | undefined, open: NonNullable<DumpCapture['waiting']>[number] | undefined, thresholdNs: number, tid = e?.tid ?? 0): DumpEntry {
   const base: DumpEntry = e ?? { tid, comm: open?.comm ?? '', slots: new Array<number>(SLOTS).fill(0), count: 0, totalNs: 0, maxNs: 0, overThreshold: 0, involuntary: 0, voluntary: 0 };
   if (!open) return base;
   const slots = [...base.slots];
@@ -636,8 +634,9 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
 
   // Every selected thread (also those that never waited) and every thread the programs saw.
   const names = new Map(sel.threads.map((t) => [t.tid, t.comm]));
-  const seen = new Map(dump.entries.map((e) => [e.tid, withOpenWait(e, dump.waiting, att.thresholdNs)]));
-  for (const w of dump.waiting ?? []) if (!seen.has(w.tid)) seen.set(w.tid, withOpenWait(undefined, [w], att.thresholdNs, w.tid));
+  const open = new Map((dump.waiting ?? []).map((w) => [w.tid, w]));
+  const seen = new Map(dump.entries.map((e) => [e.tid, withOpenWait(e, open.get(e.tid), att.thresholdNs)]));
+  for (const w of open.values()) if (!seen.has(w.tid)) seen.set(w.tid, withOpenWait(undefined, w, att.thresholdNs, w.tid));
   // Threads named by `vcpu_tids` / `vhost_tids` are in their class by id, whatever their name.
   const byId = new Map<number, ThreadClass>([...(sel.vcpuTids ?? []).map((t) => [t, 'vcpu'] as const), ...(sel.vhostTids ?? []).map((t) => [t, 'vhost'] as const)]);
   const tids = new Set([...(sel.filter === 'all' ? [] : sel.threads.map((t) => t.tid)), ...byId.keys(), ...seen.keys()]);

@@ -17,6 +17,7 @@ import { ParamError } from '../../engine/probe/params.js';
 import { loadDrops, type DropsMethod } from './attach.js';
 import { dominantOf, FAMILY_PATTERNS, reasonFamily } from './families.js';
 import { resolveScope, SCOPE_LIMITS, scopeOf, type ScopeRecord } from './scope.js';
+import { isTunDevice } from '../../engine/target/taps.js';
 import { readSubsystemNames, reasonName, type SubsystemNames } from './subsystems.js';
 import type { BarChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 
@@ -151,11 +152,9 @@ export async function namedNamespaces(): Promise<Record<string, string>> {
   return out;
 }
 
-/** The tun/tap devices of ebpfnet's namespace (they alone have `tun_flags`). */
-async function rootTaps(): Promise<string[]> {
-  const names = (await readdir('/sys/class/net')).sort();
-  const isTap = await Promise.all(names.map((n) => stat(`/sys/class/net/${n}/tun_flags`).then(() => true, () => false)));
-  return names.filter((_, i) => isTap[i]);
+/** The tun/tap devices of ebpfnet's namespace. */
+function rootTaps(devices: Record<string, string>): string[] {
+  return Object.values(devices).filter(isTunDevice).sort();
 }
 
 /**
@@ -183,14 +182,15 @@ async function dumpMaps(o: BpfObject, params: Params, attachedAt: number, detach
       if (id >= 0) stacks[String(id)] = stackMap.readStack(id).map(hex);
     }
   }
+  const devices = await rootDevices();
   return {
     windowMs,
     seen,
     unkeyed,
     entries,
     stacks,
-    devices: await rootDevices(),
-    taps: await rootTaps(),
+    devices,
+    taps: rootTaps(devices),
     hostNetns: (await stat('/proc/self/ns/net')).ino,
     namespaces: await namedNamespaces(),
   };

@@ -17,7 +17,7 @@ import type { Finding, Params } from '../../engine/probe/types.js';
 import type { FramesData, PortCounts } from '../../probes/vm.frames/findings.js';
 import { vmFrames } from '../../probes/vm.frames/probe.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
-import { canBuildTopologies, run } from '../helpers/netns.js';
+import { canBuildTopologies, needs, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertReplaysSame } from '../helpers/replay.js';
 import { buildFramesLab, settled, type FramesHost, type FramesLab } from '../helpers/vm-frames-lab.js';
@@ -100,10 +100,11 @@ async function nested(bundle: TempBundle, tag: string, params: Array<Record<stri
 
 for (const kind of ['linux', 'ovs'] as const) {
   const where = kind === 'linux' ? "on a Linux bridge (the host's address on the bridge's device)" : "on OVS's userspace datapath (the host's address on the internal port)";
-  const skip = (kind === 'linux' ? cannot : noOvs) ?? false;
+  const lacking = kind === 'linux' ? cannot : noOvs;
 
   describe(`vm.frames with the host on the switch, ${where}`, () => {
-    it("A pings the host and exchanges UDP with it and with the peer: nothing lost both ways, the host port's counts are ping's and the host's sockets'; with ports empty the host's port is found; B healthy; replays the same", { skip }, async (t) => {
+    it("A pings the host and exchanges UDP with it and with the peer: nothing lost both ways, the host port's counts are ping's and the host's sockets'; with ports empty the host's port is found; B healthy; replays the same", async (t) => {
+      needs(lacking);
       const { lab, host } = await hostLab(t, kind);
       const bundle = await tempBundle(t, 'ebpfnet-frames-host-');
       const listener = await hostListener(host, [9]);
@@ -159,7 +160,8 @@ for (const kind of ['linux', 'ovs'] as const) {
       t.diagnostic(`A: host port ${JSON.stringify(port(a, host.port))}; found host ports ${any.scope.hostPorts.map((p) => p.name).join(', ')}`);
     });
 
-    it("A's datagrams the host's own input chain drops are not the switch's loss; the switch's drops on the host port's path are", { skip }, async (t) => {
+    it("A's datagrams the host's own input chain drops are not the switch's loss; the switch's drops on the host port's path are", async (t) => {
+      needs(lacking);
       const { lab, host } = await hostLab(t, kind);
       const bundle = await tempBundle(t, 'ebpfnet-frames-host-drop-');
       const listener = await hostListener(host, [9, 10]);
@@ -215,7 +217,8 @@ for (const kind of ['linux', 'ovs'] as const) {
 }
 
 describe('vm.frames host_ports given wrong, or not given', () => {
-  it("a bridge's device given in ports, a device in two lists, an unknown host port: one line each saying what to fix; without host_ports the host's traffic shows as lost, and a note says to give them", { skip: cannot ?? false }, async (t) => {
+  it("a bridge's device given in ports, a device in two lists, an unknown host port: one line each saying what to fix; without host_ports the host's traffic shows as lost, and a note says to give them", async (t) => {
+    needs(cannot);
     const { lab, host } = await hostLab(t, 'linux');
     const bundle = await tempBundle(t, 'ebpfnet-frames-host-bad-');
     const base = { devs: [lab.a.port], macs: [lab.a.mac], duration: '100ms' };

@@ -20,7 +20,7 @@ import { scopeGlobals, type Scope } from '../../probes/vm.frames/scope.js';
 import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
 import { runCli } from '../helpers/cli.js';
-import { canBuildTopologies } from '../helpers/netns.js';
+import { canBuildTopologies, needs } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertReplaysSame } from '../helpers/replay.js';
 import { buildFramesLab, settled, type FramesHost, type FramesLab } from '../helpers/vm-frames-lab.js';
@@ -119,7 +119,8 @@ describe('vm.frames', () => {
     for (const p of ['devs', 'macs', 'ports', 'host_ports', 'grace']) assert.match(show.stdout, new RegExp(`\\b${p}\\b`));
   });
 
-  it('on a Linux bridge (IPv6 on, no IPv4 address): exactly the frames an nft bridge rule dropped to and from VM A; none of VM B; replays the same', { skip: cannot ?? false }, async (t) => {
+  it('on a Linux bridge (IPv6 on, no IPv4 address): exactly the frames an nft bridge rule dropped to and from VM A; none of VM B; replays the same', async (t) => {
+    needs(cannot);
     const lab = await buildFramesLab(t, 'linux');
     const bundle = await tempBundle(t, 'ebpfnet-frames-');
     const toA = await lab.dropRule(`ether daddr ${lab.a.mac} udp dport 10`);
@@ -145,7 +146,8 @@ describe('vm.frames', () => {
     t.diagnostic(`A: ${JSON.stringify(a.grace)}; load ${a.loadMs} ms`);
   });
 
-  it("learns the addresses VM A uses from its own frames: its IPv4 (ARP, IPv4), link-local and global IPv6 (IPv6, and ND for the global one's duplicate address detection)", { skip: cannot ?? false }, async (t) => {
+  it("learns the addresses VM A uses from its own frames: its IPv4 (ARP, IPv4), link-local and global IPv6 (IPv6, and ND for the global one's duplicate address detection)", async (t) => {
+    needs(cannot);
     const lab = await buildFramesLab(t, 'linux');
     const bundle = await tempBundle(t, 'ebpfnet-frames-learn-');
     const { a, peer } = lab;
@@ -173,7 +175,8 @@ describe('vm.frames', () => {
     await assertReplaysSame(vmFrames, params, bundle, 'learn', f);
   });
 
-  it("counts a frame the switch floods to every port once: A's datagrams to a MAC the bridge never learned reach the uplink and B's tap, and none is lost", { skip: cannot ?? false }, async (t) => {
+  it("counts a frame the switch floods to every port once: A's datagrams to a MAC the bridge never learned reach the uplink and B's tap, and none is lost", async (t) => {
+    needs(cannot);
     const lab = await buildFramesLab(t, 'linux');
     const bundle = await tempBundle(t, 'ebpfnet-frames-flood-');
     // A host that never speaks: A knows its MAC, the bridge never learns where it is.
@@ -205,12 +208,14 @@ describe('vm.frames', () => {
     assert.deepEqual([b.toVm.entered.packets, b.lost.total], [0, 0]);
   });
 
-  it('loads every program of vm-frames.bpf.o with its filters set, and each flavour attaches here', { skip: cannot ?? false }, async () => {
+  it('loads every program of vm-frames.bpf.o with its filters set, and each flavour attaches here', async () => {
+    needs(cannot);
     const scope: Scope = { vm: null, devs: [{ name: 'x', ifindex: 7, mtu: 1500 }], macs: ['02:00:00:00:00:01'], ports: null, netnsInode: (await stat('/proc/self/ns/net')).ino, devices: {} };
     assertEveryFlavourAttaches('vm-frames', attachPlan(), scopeGlobals(scope), ['net_dev_start_xmit', 'netif_receive_skb']);
   });
 
-  it("the fallback flavours (tp_btf, classic tracepoints) count the same frames, with ports given and with any port, the host's port included", { skip: cannot ?? false }, async (t) => {
+  it("the fallback flavours (tp_btf, classic tracepoints) count the same frames, with ports given and with any port, the host's port included", async (t) => {
+    needs(cannot);
     const lab = await buildFramesLab(t, 'linux');
     // A sends only what the test sends (no IPv6 multicast), and exchanges datagrams with the host on the bridge's device.
     await lab.a.exec(['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
@@ -265,7 +270,8 @@ describe('vm.frames', () => {
     }
   });
 
-  it('on OVS (userspace datapath): the frames an OpenFlow rule dropped, which the kernel never sees, to and from VM A; none of VM B; replays the same', { skip: noOvs ?? false }, async (t) => {
+  it('on OVS (userspace datapath): the frames an OpenFlow rule dropped, which the kernel never sees, to and from VM A; none of VM B; replays the same', async (t) => {
+    needs(noOvs);
     const lab = await buildFramesLab(t, 'ovs');
     const bundle = await tempBundle(t, 'ebpfnet-frames-ovs-');
     const toA = await lab.dropFlow(`udp,dl_dst=${lab.a.mac},tp_dst=10`);
@@ -280,7 +286,8 @@ describe('vm.frames', () => {
     t.diagnostic(`A: ${JSON.stringify(a.grace)}`);
   });
 
-  it('fails with one line saying what to fix for an unknown device, a bad MAC or a tap given as a port', { skip: cannot ?? false }, async (t) => {
+  it('fails with one line saying what to fix for an unknown device, a bad MAC or a tap given as a port', async (t) => {
+    needs(cannot);
     const bundle = await tempBundle(t, 'ebpfnet-frames-bad-');
     const run = (params: Record<string, unknown>, name: string) => runProbe(vmFrames, request({ duration: '100ms', ...params }), bundle.opts(name));
     const dev = await run({ devs: ['nosuch0'], macs: ['02:00:00:00:00:01'] }, 'dev');

@@ -12,7 +12,7 @@ import { vmPath } from '../../engine/target/index.js';
 import { NetView } from '../../engine/target/netview.js';
 import { tapFacts } from '../../engine/target/taps.js';
 import type { VmFacts } from '../../engine/target/types.js';
-import { canBuildTopologies, run } from '../helpers/netns.js';
+import { canBuildTopologies, needs, run } from '../helpers/netns.js';
 import { buildFramesLab, type FramesLab } from '../helpers/vm-frames-lab.js';
 import { newLabName } from '../lab/names.js';
 import { canRunOvs, vsctl } from '../lab/ovs.js';
@@ -35,7 +35,8 @@ async function linkKind(dev: string): Promise<string | undefined> {
 }
 
 describe("VmPath: the host's own ports of the VM's switch apart from its other ports", () => {
-  test("Linux bridge: hostPorts is the bridge's device, ports the other brif/ ports; `ebpfnet vms` shows it", { skip: cannot ?? false }, async (t) => {
+  test("Linux bridge: hostPorts is the bridge's device, ports the other brif/ ports; `ebpfnet vms` shows it", async (t) => {
+    needs(cannot);
     const lab = await buildFramesLab(t, 'linux');
     const brif = (JSON.parse((await run(['ip', '-j', 'link', 'show', 'master', lab.bridge.name])).stdout) as Array<{ ifname: string }>).map((l) => l.ifname);
     assert.equal(await linkKind(lab.bridge.name), 'bridge');
@@ -51,7 +52,8 @@ describe("VmPath: the host's own ports of the VM's switch apart from its other p
     assert.deepEqual(vmPath({ ...facts, taps: [{ ...facts.taps[0]!, attachment: old }] }).hostPorts, [lab.bridge.name]);
   });
 
-  test("OVS (netdev): hostPorts are the bridge's internal ports (taps here), ports the other kernel devices", { skip: noOvs ?? false }, async (t) => {
+  test("OVS (netdev): hostPorts are the bridge's internal ports (taps here), ports the other kernel devices", async (t) => {
+    needs(noOvs);
     const lab = await buildFramesLab(t, 'ovs');
     // A second internal port besides the bridge's own.
     const extra = newLabName().dev('b');
@@ -73,7 +75,8 @@ describe("VmPath: the host's own ports of the VM's switch apart from its other p
     assert.match(describeVm(facts), new RegExp(`\\n    host's ports: ${[lab.bridge.name, extra].sort().join(', ')}\\n`));
   });
 
-  test('OVS (netdev): a bridge patched to the VM\'s (br-int and br-ex) lends its ports, host ports and uplinks to the VM\'s path', { skip: noOvs ?? false }, async (t) => {
+  test('OVS (netdev): a bridge patched to the VM\'s (br-int and br-ex) lends its ports, host ports and uplinks to the VM\'s path', async (t) => {
+    needs(noOvs);
     const lab = await buildFramesLab(t, 'ovs');
     const [fam, wire] = [newLabName(), newLabName()];
     const [outer, toOuter, toInner, uplink, uplinkPeer] = [fam.dev('b'), fam.dev('v'), fam.dev('p'), wire.dev('v'), wire.dev('p')];

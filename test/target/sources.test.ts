@@ -15,7 +15,7 @@ import { parseGuestInterfaces } from '../../engine/target/guest-agent.js';
 import { vmPath, withLearnedAddresses } from '../../engine/target/index.js';
 import { parseDomifaddr } from '../../engine/target/libvirt.js';
 import { parseDomainXml, parseStatusVcpus } from '../../engine/target/libvirt-xml.js';
-import { guestTime, statField } from '../../engine/target/proc.js';
+import { guestTime, statField, statStateAndName } from '../../engine/target/proc.js';
 import { qemuGuestAgentSocket, qemuQmpSockets } from '../../engine/target/qemu-cmdline.js';
 import { parseQueryCpusFast, qmpVcpus } from '../../engine/target/qmp.js';
 import { vcpusByGuestTime } from '../../engine/target/threads.js';
@@ -169,6 +169,7 @@ WARNING: THIS IS AN AUTO-GENERATED FILE.
     assert.equal(statField(stat, 9), 4194560);
     assert.equal(statField(stat, 43), 977);
     assert.equal(statField(stat, 3), 3);
+    assert.deepEqual(statStateAndName(`1234 ((CPU 0/KVM) x) R ${fields.slice(3).join(' ')}`), { state: 'R', comm: '(CPU 0/KVM) x' });
   });
 
   test('addresses: one spelling, link-local, loopback and multicast, merged in source order', () => {
