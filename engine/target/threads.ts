@@ -97,9 +97,10 @@ export async function identifyVcpus(pid: number, opts: { libvirtName?: string | 
     const threads = 'vcpus' in value ? await knownThreads(pid, value.vcpus, 'qmp') : [];
     let note: string | null = null;
     if ('error' in value) {
-      // No greeting in time, or (EAGAIN) a full backlog: QEMU is serving someone else.
+      // No greeting in time, or (EAGAIN) a full backlog: QEMU is serving someone else, or
+      // gets no CPU itself (the VM whose vCPUs starve is the one whose monitor is late).
       note = /within \d+ ms|EAGAIN/.test(value.error)
-        ? `QMP ${value.error.replace(/^cannot connect to (\S+): EAGAIN$/, 'monitor $1 is busy')} (QEMU serves one monitor client at a time: another client holds it)`
+        ? `QMP ${value.error.replace(/^cannot connect to (\S+): EAGAIN$/, 'monitor $1 is busy')} (QEMU serves one monitor client at a time and another may hold it, or QEMU itself gets no CPU)`
         : `QMP: ${value.error}`;
     } else if (!threads.length) note = `QMP on ${socket.path} named no thread of this process`;
     asked.push({ source: 'vcpus:qmp', found: threads.length, ms, note });

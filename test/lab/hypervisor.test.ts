@@ -9,7 +9,7 @@ import { before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { createDomain, ensureLibvirt } from '../helpers/libvirt.js';
 import type { TeardownHost } from '../helpers/netns.js';
-import { backgroundTraffic, backgroundUdp, diagnoseVm, findingsOf, targetOf, type RunResult } from './scenario.js';
+import { backgroundTraffic, backgroundUdp, contendCpu0, diagnoseVm, findingsOf, targetOf, type RunResult } from './scenario.js';
 import { buildLabTopology, type LabTopology, type LabTopologyOptions } from './topology.js';
 import { canBootVms, macFor, type Vm } from './vm.js';
 
@@ -177,6 +177,32 @@ describe('vm-loss and vm-latency on a shared bridge, no inventory', () => {
     const rb = await diagnose(t, 'vm-latency', b, slowGuests);
     const fb = await assertHealthyNeighbour(rb, 'vm-latency');
     assert.equal(fb.runq!.data.identified.vcpu, 'tids', 'B\'s vCPU threads were measured, identified through QMP');
+  });
+
+  it('vm-latency: A starved of CPU (pinned at nice 19 behind busy loops), QEMU without debug-threads → its monitor is late too, so A tun-ring-wait (low confidence) with QEMU\'s waits in evidence; B, on the other CPU, host-fast', async (t) => {
+    const { lab, a, b } = await sharedBridge(t, 'linux', { vmOptions: () => ({ debugThreads: false }) });
+    await execa('taskset', ['-a', '-p', '-c', '1', String(b.pid)]);
+    await contendCpu0(t, a.pid, 4);
+    const toA = backgroundUdp(lab, a.ip, { port: 7, intervalMs: 5 });
+    t.after(() => toA.stop());
+    const slowGuests = ['--input', 'threshold_us=8000'];
+    const ra = await diagnose(t, 'vm-latency', a, slowGuests);
+    // A QEMU that gets no CPU does not answer QMP in time either: its vCPUs stay unknown (no
+    // names, no KVM guest time under TCG), and the verdict says it cannot tell, not "guest slow".
+    assert.equal(ra.conclusion?.id, 'tun-ring-wait', ra.conclusion?.summary);
+    assert.equal(ra.conclusion!.confidence, 'low');
+    const target = targetOf(ra.bundle);
+    assert.deepEqual(target.vcpuThreads, []);
+    const qmp = target.asked?.find((x) => x.source === 'vcpus:qmp');
+    assert.match(qmp?.note ?? '', /within \d+ ms .*or QEMU itself gets no CPU/, JSON.stringify(target.asked));
+    const fa = (await findingsOf(ra.bundle)) as Record<string, { data: Data }>;
+    assert.equal(fa.runq!.data.identified.vcpu, 'none');
+    // The starvation is in the evidence all the same: QEMU's threads wait for CPU 0.
+    assert.ok((fa.runq!.data.classes.other.p99Us as number) >= 2000, JSON.stringify(fa.runq!.data.classes.other));
+    const rb = await diagnose(t, 'vm-latency', b, slowGuests);
+    await toA.stop();
+    const fb = await assertHealthyNeighbour(rb, 'vm-latency');
+    assert.equal(fb.runq!.data.identified.vcpu, 'tids', "B's QEMU answers QMP: its vCPUs are known");
   });
 
   it('a libvirt VM with a guest agent and no inventory, on a bridge with a QEMU neighbour: its nft drop → netfilter-rule, addresses from libvirt\'s agent; the neighbour no-host-drops', async (t) => {

@@ -4,9 +4,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { startCli } from '../helpers/cli.js';
 import type { TeardownHost } from '../helpers/netns.js';
 import type { LabTopology } from './topology.js';
@@ -158,7 +160,7 @@ export async function diagnoseVm(t: TeardownHost, runbook: string, vm: string, i
 }
 
 /** The run's target as run.json keeps it (with what the run learned). */
-export function targetOf(bundle: string): { ips: Array<{ address: string; source: string; via?: string }>; path: Record<string, unknown>; vcpuThreads: Array<{ tid: number; source: string }> } {
+export function targetOf(bundle: string): { ips: Array<{ address: string; source: string; via?: string }>; path: Record<string, unknown>; vcpuThreads: Array<{ tid: number; source: string }>; asked?: Array<{ source: string; found: number; note: string | null }> } {
   return (JSON.parse(readFileSync(join(bundle, 'run.json'), 'utf8')) as { target: ReturnType<typeof targetOf> }).target;
 }
 
@@ -167,4 +169,19 @@ export async function findingsOf(bundle: string): Promise<Record<string, { statu
     findings: Array<{ alias: string; status: string; summary: string; data: Record<string, unknown> }>;
   };
   return Object.fromEntries(record.findings.map((f) => [f.alias, f]));
+}
+
+/**
+ * Starves the VM of process `pid`: every thread pinned to CPU 0 at nice 19, behind `n` busy
+ * loops there, until the test ends. At nice 19 a thread weighs ~1/70 of a hog, so each of its
+ * wake-ups waits behind them (at an equal weight the scheduler serves a thread that slept
+ * first, and waits stay short).
+ */
+export async function contendCpu0(t: TeardownHost, pid: number, n: number): Promise<void> {
+  await execa('taskset', ['-a', '-p', '-c', '0', String(pid)]);
+  await execa('renice', ['-n', '19', '-p', ...(await readdir(`/proc/${pid}/task`))]);
+  for (let i = 0; i < n; i++) {
+    const hog = spawn('taskset', ['-c', '0', process.execPath, '-e', 'for (;;) {}'], { stdio: 'ignore' });
+    t.after(() => void hog.kill('SIGKILL'));
+  }
 }

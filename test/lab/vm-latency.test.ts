@@ -1,32 +1,17 @@
 // `ebpfnet diagnose vm-latency --vm NAME` on a real VM with a real delay injected into one
 // layer: the conclusion must name that layer, with its P99.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import type { TeardownHost } from '../helpers/netns.js';
-import { backgroundUdp, diagnoseVm, findingsOf } from './scenario.js';
+import { backgroundUdp, contendCpu0, diagnoseVm, findingsOf } from './scenario.js';
 import { buildLabTopology } from './topology.js';
 import { canBootVms } from './vm.js';
 
 const cannot = await canBootVms();
 const diagnose = (t: TeardownHost, vm: string, ip: string, extra: string[] = []) => diagnoseVm(t, 'vm-latency', vm, ip, extra);
-
-/** Pins every thread of `pid` to CPU 0 and runs `n` busy loops there, until stopped. */
-async function contendCpu0(t: TeardownHost, pid: number, n: number): Promise<void> {
-  await execa('taskset', ['-a', '-p', '-c', '0', String(pid)]);
-  // At nice 19 the VM's threads weigh ~1/70 of a hog: each wake-up waits behind them (with an
-  // equal weight, the scheduler serves a thread that slept first, and waits stay short).
-  const tids = await readdir(`/proc/${pid}/task`);
-  await execa('renice', ['-n', '19', '-p', ...tids]);
-  for (let i = 0; i < n; i++) {
-    const hog = spawn('taskset', ['-c', '0', process.execPath, '-e', 'for (;;) {}'], { stdio: 'ignore' });
-    t.after(() => void hog.kill('SIGKILL'));
-  }
-}
 
 describe('vm-latency on real delays', () => {
   before(() => assert.equal(cannot, null, `cannot boot lab VMs: ${cannot}`));
