@@ -17,11 +17,20 @@ export interface SessionGuardOptions {
   detachOnAbort?: boolean;
 }
 
+/** What a session's `load` returns; `attachedAt` is performance.now() when the programs attached. */
+export interface SessionLoad {
+  obj?: BpfObject;
+  record: unknown;
+  attachedAt?: number;
+}
+
 export class BpfSession {
   /** The loaded object, until `finish` or `close` closes it. */
   obj: BpfObject | undefined;
   /** When the guard detached the programs for being over budget (performance.now()). */
   detachedAt: number | undefined;
+  /** When the programs began counting (performance.now()): as `load` said, else when it returned. */
+  attachedAt: number | undefined;
   private guard: GuardSession | undefined;
 
   /** `prefix` names the captures (`kernel-` → `kernel-attach`, `kernel-dump`...). */
@@ -32,13 +41,14 @@ export class BpfSession {
 
   /**
    * Loads and attaches in the capture `<prefix>attach`: `load` returns the object (none when
-   * nothing attached) and what to record. When the IO has a budget, the object's programs are
-   * guarded from then on.
+   * nothing attached), what to record and, when work followed the attach inside it, when the
+   * programs attached. When the IO has a budget, the object's programs are guarded from then on.
    */
-  async attach(load: () => Promise<{ obj?: BpfObject; record: unknown }>, opts: SessionGuardOptions = {}): Promise<RawRecord> {
+  async attach(load: () => Promise<SessionLoad>, opts: SessionGuardOptions = {}): Promise<RawRecord> {
     return this.io.capture(`${this.prefix}attach`, async () => {
       installDetachGuard();
-      const { obj, record } = await load();
+      const { obj, record, attachedAt } = await load();
+      this.attachedAt = attachedAt ?? performance.now();
       this.obj = obj;
       if (obj) await this.startGuard(obj, opts);
       return JSON.stringify(record);
@@ -101,12 +111,12 @@ export function captureRecord(records: RawRecord[], name: string): RawRecord {
  * BpfSession.attach), wait `ms` (less when the guard stops the programs) or run `window` on the
  * window's IO (whose sleeps end when the guard stops the programs: e.g. counters sampled
  * meanwhile), record `read`'s reading of the maps (`<prefix>dump`) given the window's length in
- * ms (from attach to the dump, or to the guard's early detach) and how long ago the guard
+ * ms (from the attach to the dump, or to the guard's early detach) and how long ago the guard
  * detached them (0: attached until the dump), and close. Returns the dump record.
  */
 export async function runWindowedSession(
   io: ProbeIO,
-  load: () => Promise<{ obj?: BpfObject; record: unknown }>,
+  load: () => Promise<SessionLoad>,
   window: number | ((windowIO: ProbeIO) => Promise<void>),
   read: (obj: BpfObject, windowMs: number, detachedAgoMs: number) => unknown,
   prefix = '',
@@ -114,7 +124,9 @@ export async function runWindowedSession(
   const session = new BpfSession(io, prefix);
   try {
     await session.attach(load);
-    const attachedAt = performance.now();
+    // From the attach, not from now: the guard's start and the capture came after it, and the
+    // programs counted meanwhile. A replay loads nothing and reads no window.
+    const attachedAt = session.attachedAt ?? performance.now();
     if (typeof window === 'number') await session.windowIO.sleep(window);
     else await window(session.windowIO);
     return await session.finish((o) => {

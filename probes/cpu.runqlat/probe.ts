@@ -524,9 +524,10 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
       ...(sel.filter === 'all' ? { maxEntries: { threads: HOST_THREADS, start: HOST_STARTS } } : {}),
       targets: sel.targets,
     });
+    const attachedAt = performance.now();
     const record: AttachCapture = { ...loadedRecord(loaded), thresholdNs };
     seeds = seedRunnable(loaded.obj, sel.threads.map((t) => t.tid));
-    return { obj: loaded.obj, record };
+    return { obj: loaded.obj, record, attachedAt };
   };
   let seeds = new Map<number, Seed>();
   await runWindowedSession(io, load, params.duration as number, (o, windowMs, detachedAgoMs) => readDump(o, windowMs, detachedAgoMs, seeds));
