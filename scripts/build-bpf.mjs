@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// Compiles the CO-RE BPF programs: bpf/*.bpf.c → build/bpf/*.bpf.o, and the test fixtures
-// test/native/fixtures/*.bpf.c → build/bpf/fixtures/*.bpf.o, against a vmlinux.h that
+// Compiles the CO-RE BPF programs where they live — each probe's probes/<id>/*.bpf.c and the
+// selftest's engine/selftest/*.bpf.c → build/bpf/<name>.bpf.o (names follow probe ids:
+// probes/cpu.runqlat/cpu.runqlat.bpf.c → cpu.runqlat.bpf.o), and the test fixtures
+// test/native/fixtures/*.bpf.c → build/bpf/fixtures/*.bpf.o — with the shared headers of
+// bpf/include/ (a source's own folder comes first for its own headers), against a vmlinux.h that
 // bpftool generates from the running kernel's BTF (or from $VMLINUX_BTF). An object is
 // rebuilt only when its source, a header it includes (clang's -MD list) or the flags changed.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -21,8 +24,14 @@ const ARCH = {
 const arch = ARCH[process.arch];
 if (!arch) fail(`unsupported architecture ${process.arch} (known: ${Object.keys(ARCH).join(', ')})`);
 
+const INCLUDE = join(root, 'bpf', 'include');
+const probeDirs = readdirSync(join(root, 'probes'), { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => join(root, 'probes', d.name))
+  .sort();
 const SETS = [
-  { src: join(root, 'bpf'), out },
+  ...probeDirs.map((src) => ({ src, out })),
+  { src: join(root, 'engine', 'selftest'), out },
   { src: join(root, 'test', 'native', 'fixtures'), out: join(out, 'fixtures') },
 ];
 
@@ -109,7 +118,7 @@ let total = 0;
 for (const set of SETS) {
   if (!existsSync(set.src)) continue;
   mkdirSync(set.out, { recursive: true });
-  const flags = ['-target', 'bpf', '-g', '-O2', '-Wall', `-D${arch.define}`, '-I', out, '-I', arch.include, '-I', set.src];
+  const flags = ['-target', 'bpf', '-g', '-O2', '-Wall', `-D${arch.define}`, '-I', out, '-I', arch.include, '-I', INCLUDE];
   for (const file of readdirSync(set.src).filter((f) => f.endsWith('.bpf.c')).sort()) {
     total++;
     if (compile(join(set.src, file), set.out, flags)) built++;

@@ -16,7 +16,7 @@ fi
 #   nftables: tests inject netfilter drops; conntrack: net.conntrack reads conntrack events (conntrack -E)
 #   tmux: terminal-driven tests; wrk: the webhook load benchmark (test/bench/webhooks.ts)
 #   arping (Habets'): other.arp's tests send gratuitous and unsolicited ARP (-U, -P, -S)
-#   clang, llvm: compile bpf/*.bpf.c (clang -target bpf); libbpf-dev, libelf-dev, zlib1g-dev,
+#   clang, llvm: compile the probes' *.bpf.c (clang -target bpf); libbpf-dev, libelf-dev, zlib1g-dev,
 #   pkg-config, make, g++, python3: build the native addon (node-gyp) against libbpf
 #   qemu-system-x86, openvswitch-switch: the lab's VMs (TCG) and the OVS bridge (netdev datapath)
 #   busybox-static, cpio, kmod, gcc, libc6-dev: scripts/build-guest.sh builds the lab guest's

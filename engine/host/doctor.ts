@@ -36,7 +36,7 @@ interface BinarySpec {
 export const DOCTOR_BINARIES: BinarySpec[] = [
   { id: 'bpftool', names: ['bpftool'], purpose: 'BTF dump (vmlinux.h), feature probes' },
   { id: 'bpftrace', names: ['bpftrace'], purpose: 'bpftrace-driver probes, fentry check' },
-  { id: 'clang', names: ['clang'], purpose: 'compiles bpf/*.bpf.c' },
+  { id: 'clang', names: ['clang'], purpose: "compiles the probes' *.bpf.c" },
   { id: 'tc', names: ['tc'], purpose: 'qdisc counters, lab faults' },
   { id: 'ip', names: ['ip'], purpose: 'interfaces, namespaces, counters' },
   { id: 'ethtool', names: ['ethtool'], purpose: 'NIC statistics' },

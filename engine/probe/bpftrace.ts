@@ -1,4 +1,4 @@
-// The `bpftrace` probe driver: runs one of bpf/*.bt with `bpftrace -f json`, records what it
+// The `bpftrace` probe driver: runs a probe's probes/<id>/<id>.bt with `bpftrace -f json`, records what it
 // printed, how it attached and what its programs cost, and parses what bpftrace 0.17 prints
 // into maps, histograms, printf lines and lost-event counts.
 //
@@ -58,17 +58,17 @@ export interface BpftraceRunOptions {
   timeoutMs?: number;
 }
 
-/** The folder holding the shipped bpftrace scripts. */
-export function bpftraceScriptDir(): string {
-  return join(packageRoot(), 'bpf');
+/** The folder of a shipped bpftrace script: its probe's (`qdisc.latency.bt` → probes/qdisc.latency/). */
+export function bpftraceScriptDir(scriptFile: string): string {
+  return join(packageRoot(), 'probes', scriptFile.replace(/\.bt$/, ''));
 }
 
-/** The text of bpf/<scriptFile> (a bare file name, or an absolute path for tests). */
+/** The text of probes/<id>/<id>.bt for `<id>.bt` (a bare file name), or of an absolute path (tests). */
 export function loadBpftraceScript(scriptFile: string): string {
-  const path = scriptFile.startsWith('/') ? scriptFile : join(bpftraceScriptDir(), scriptFile);
   if (!scriptFile.startsWith('/') && !/^[A-Za-z0-9._-]+\.bt$/.test(scriptFile)) {
-    throw new TypeError(`bpftrace script must be a file name in bpf/ ending in .bt: ${scriptFile}`);
+    throw new TypeError(`bpftrace script must be <probe id>.bt (in the probe's folder) or an absolute path: ${scriptFile}`);
   }
+  const path = scriptFile.startsWith('/') ? scriptFile : join(bpftraceScriptDir(scriptFile), scriptFile);
   return readFileSync(path, 'utf8');
 }
 

@@ -32,7 +32,7 @@ export interface RunqlatLoadOptions {
 
 /** Loads and attaches the first flavour that works; throws with every reason when none does. */
 export async function loadRunqlat(opts: RunqlatLoadOptions): Promise<PlanLoaded<RunqlatMethod>> {
-  return loadFirstWorking(bpfObjectPath('runqlat'), attachPlan(), {
+  return loadFirstWorking(bpfObjectPath('cpu.runqlat'), attachPlan(), {
     what: 'cpu.runqlat',
     open: { globals: opts.globals, ...(opts.maxEntries ? { maxEntries: opts.maxEntries } : {}) },
     afterLoad: (obj) => {

@@ -1,6 +1,6 @@
 // cpu.runqlat: how long threads wait for a CPU (run-queue latency: woken or preempted →
 // switched in), per thread and per thread class (vCPU, vhost, other), with the native driver
-// (bpf/runqlat.bpf.c). Answers "is the VM's vCPU / vhost thread runnable but not running?"
+// (probes/cpu.runqlat/cpu.runqlat.bpf.c). Answers "is the VM's vCPU / vhost thread runnable but not running?"
 // What the BPF session saw is recorded as capture records, so a replay re-parses it.
 import { readFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
@@ -15,7 +15,7 @@ import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } f
 import type { ChartSpec, HistogramChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { loadRunqlat, TRACEPOINTS, type RunqlatMethod } from './attach.js';
 
-/** bpf/runqlat.h */
+/** probes/cpu.runqlat/cpu.runqlat.h */
 const SLOTS = 27;
 const COMM_LEN = 16;
 const THREAD_VALUE_SIZE = SLOTS * 8 + 6 * 8 + COMM_LEN;
@@ -26,7 +26,7 @@ const TOTAL_NO_THREAD = 2;
 /** Map sizes when every thread of the host is measured. */
 const HOST_THREADS = 8192;
 const HOST_STARTS = 16384;
-/** The `targets` map's size (bpf/runqlat.bpf.c). */
+/** The `targets` map's size (probes/cpu.runqlat/cpu.runqlat.bpf.c). */
 const MAX_TARGETS = 4096;
 
 /**
@@ -535,7 +535,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
 
 // ---- parse ----
 
-/** Slot 0: under 1 µs; slot k: [2^(k-1), 2^k) µs (bpf/runqlat.h). */
+/** Slot 0: under 1 µs; slot k: [2^(k-1), 2^k) µs (probes/cpu.runqlat/cpu.runqlat.h). */
 export function bucketsOf(slots: number[]): RunqlatBucket[] {
   return slots.flatMap((count, k) => (count > 0 ? [{ lowUs: k === 0 ? 0 : 2 ** (k - 1), highUs: 2 ** k, count }] : []));
 }

@@ -54,6 +54,6 @@ export async function loadDrops(globals: Record<string, GlobalValue>, tracepoint
     ...(a.minimalBtf ? { minimalBtf: true } : {}),
     attach: (o: BpfObject) => [a.attach(o)],
   }));
-  const loaded = await loadFirstWorking(bpfObjectPath('drops'), plan, { what: 'drops.kernel', open: { globals } });
+  const loaded = await loadFirstWorking(bpfObjectPath('drops.kernel'), plan, { what: 'drops.kernel', open: { globals } });
   return { obj: loaded.obj, link: loaded.links[0]!, method: loaded.method, btf: loaded.btf, loadMs: loaded.loadMs, fallbacks: loaded.fallbacks };
 }

@@ -1,6 +1,6 @@
 // drops.kernel: every skb the kernel frees as a drop (skb:kfree_skb with a reason other than
 // SKB_CONSUMED), counted in the kernel by {reason, location, device, netns, stack, flags} with
-// the native driver (bpf/drops.bpf.c), optionally only a VM's (scope.ts), with the host's
+// the native driver (probes/drops.kernel/drops.kernel.bpf.c), optionally only a VM's (scope.ts), with the host's
 // copies of bridged frames told apart. What the BPF session saw is recorded as capture
 // records, so a replay re-parses it without loading anything.
 import { readFile, readdir, stat } from 'node:fs/promises';
@@ -23,10 +23,10 @@ import type { BarChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord
 
 const TRACEPOINT = 'skb:kfree_skb';
 const NETNS_DIR = '/var/run/netns';
-/** Slots of the per-CPU `totals` map (bpf/drops.h). */
+/** Slots of the per-CPU `totals` map (probes/drops.kernel/drops.kernel.h). */
 const TOTAL_SEEN = 0;
 const TOTAL_UNKEYED = 1;
-/** Bits of the key's flags (enum drops_flag in bpf/drops.h). */
+/** Bits of the key's flags (enum drops_flag in probes/drops.kernel/drops.kernel.h). */
 const BY_DEV = 1;
 const BY_MAC = 2;
 const BY_IP = 4;
@@ -262,7 +262,7 @@ async function resolveFilters(params: Params): Promise<ResolvedFilters> {
   return { ifindex, netns, family, saddr, daddr, addr, protocol, port, record };
 }
 
-/** Per CPU, the first STACK_FIRST drops get a kernel stack, then one in `stack_every` (bpf/drops.bpf.c). */
+/** Per CPU, the first STACK_FIRST drops get a kernel stack, then one in `stack_every` (probes/drops.kernel/drops.kernel.bpf.c). */
 const STACK_FIRST = 64;
 const STACK_EVERY = 64;
 

@@ -8,7 +8,7 @@ import { ipv6Bytes } from '../../engine/probe/bpf-values.js';
 import { ParamError } from '../../engine/probe/params.js';
 import type { Params } from '../../engine/probe/types.js';
 
-/** How many of each a scope may name: the sizes of drops.bpf.c's arrays (bpf/drops.h). */
+/** How many of each a scope may name: the sizes of drops.bpf.c's arrays (probes/drops.kernel/drops.kernel.h). */
 export const SCOPE_LIMITS = { vm_macs: 8, vm_ips: 16, vm_devs: 8 } as const;
 
 /** The scope as the session recorded it. */

@@ -8,7 +8,7 @@ import { readdir, readFile, readlink } from 'node:fs/promises';
 import { findBinary, installHint } from '../../engine/host/binaries.js';
 import { inNetns } from '../../engine/probe/netns.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
-import { parseAddr, sameAddr } from '../vm-scope.js';
+import { parseAddr, sameAddr } from '../lib/vm-scope.js';
 
 /** Timestamps, the layer-3 protocol and the entry's id on every line (`conntrack -E -o ...`). */
 const OUTPUT = 'timestamp,extended,id';

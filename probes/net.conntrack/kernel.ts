@@ -1,4 +1,4 @@
-// Conntrack's verdicts from its own functions (bpf/conntrack.bpf.c, all kprobes): what
+// Conntrack's verdicts from its own functions (probes/net.conntrack/net.conntrack.bpf.c, all kprobes): what
 // nf_conntrack_in decided per packet (tracked as new/established/related, invalid, dropped,
 // untracked), entries __nf_conntrack_confirm could not insert, and the OVS kernel datapath's
 // ct() action (ovs_ct_execute) with the conntrack calls it made. Used by net.conntrack and
@@ -8,7 +8,7 @@
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
-import { readKprobeSession, startKprobeSession, type KprobeSession, type ProgramTarget } from '../kprobe-session.js';
+import { readKprobeSession, startKprobeSession, type KprobeSession, type ProgramTarget } from '../lib/kprobe-session.js';
 
 /** The programs of conntrack.bpf.c and where each attaches. */
 export const CT_PROGRAMS = [
@@ -39,9 +39,9 @@ export interface CtFilters {
   proto?: number;
 }
 
-/** Opens bpf/conntrack.bpf.o with its filters set (nothing reaches the kernel before load()). */
+/** Opens net.conntrack.bpf.o with its filters set (nothing reaches the kernel before load()). */
 export function openConntrackObject(filters: CtFilters = {}): BpfObject {
-  return BpfObject.open(bpfObjectPath('conntrack'), {
+  return BpfObject.open(bpfObjectPath('net.conntrack'), {
     globals: {
       targ_saddr: ipv4Bytes(filters.saddr) ?? new Uint8Array(4),
       targ_daddr: ipv4Bytes(filters.daddr) ?? new Uint8Array(4),
@@ -56,7 +56,7 @@ interface DumpCapture {
   entries: Array<{ hook: number; verdict: number; ret: number; pf: number; hooknum: number; ovs: number; ctinfo: number; count: number }>;
 }
 
-/** Loads conntrack.bpf.o and attaches `programs` (default all) as far as the kernel lets it. */
+/** Loads net.conntrack.bpf.o and attaches `programs` (default all) as far as the kernel lets it. */
 export function startConntrackKprobes(io: ProbeIO, prefix: string, filters: CtFilters, programs: readonly ProgramTarget[] = CT_PROGRAMS): Promise<KprobeSession> {
   return startKprobeSession(io, prefix, () => openConntrackObject(filters), programs, (o, windowMs): DumpCapture => {
     const entries: DumpCapture['entries'] = countsOf(o.map('counts'), (k) => ({

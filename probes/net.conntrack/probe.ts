@@ -14,7 +14,7 @@ import { PROTOCOLS } from '../ovs.drops/ovs.js';
 import { collectDrops, DROPS_BUDGET, parseDrops } from '../drops.kernel/probe.js';
 import { EVENT_TYPES, listenEvents, recordedEvents, summariseEvents, type ConntrackEventsData, type EventFilters } from './events.js';
 import { NETFILTER_CT_PROGRAMS, parseConntrackKprobes, startConntrackKprobes, VERDICTS, type CtKernelData } from './kernel.js';
-import { parseAddr, vmIdentityOf, vmScopeParams } from '../vm-scope.js';
+import { parseAddr, vmIdentityOf, vmScopeParams } from '../lib/vm-scope.js';
 
 const STAT = '/proc/net/stat/nf_conntrack';
 const COUNT = '/proc/sys/net/netfilter/nf_conntrack_count';

@@ -18,5 +18,5 @@ export function attachPlan(): Array<PlanStep<DefragMethod>> {
 
 /** Loads and attaches the first flavour that works; throws with every reason when none does. */
 export function loadDefrag(globals: Record<string, GlobalValue>): Promise<PlanLoaded<DefragMethod>> {
-  return loadFirstWorking(bpfObjectPath('defrag'), attachPlan(), { what: 'net.defrag', open: { globals } });
+  return loadFirstWorking(bpfObjectPath('net.defrag'), attachPlan(), { what: 'net.defrag', open: { globals } });
 }

@@ -1,4 +1,4 @@
-// net.defrag's kprobe flavour (bpf/defrag-kprobe.bpf.c): the IPv4 reassembly queues seen from
+// net.defrag's kprobe flavour (probes/net.defrag/net.defrag.kprobe.bpf.c): the IPv4 reassembly queues seen from
 // ip_defrag (every fragment handed to reassembly, by source and by who asked for it) and
 // ip_expire (every queue whose timer fired before its datagram was complete, with its source,
 // IP ID and what it held). Kprobes only: on a kernel without them (this project's lab) the
@@ -8,8 +8,8 @@ import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
-import { kprobeObjectOpener, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../kprobe-session.js';
-import { namespaceLabel, namespaceNames, type NamespaceNames } from '../netdev.js';
+import { kprobeObjectOpener, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../lib/kprobe-session.js';
+import { namespaceLabel, namespaceNames, type NamespaceNames } from '../lib/netdev.js';
 
 /** The programs of defrag-kprobe.bpf.c and where each attaches. */
 export const DEFRAG_KPROBES: readonly KprobeProgram[] = [
@@ -17,7 +17,7 @@ export const DEFRAG_KPROBES: readonly KprobeProgram[] = [
   { program: 'defrag_ip_expire_kprobe', kind: 'kprobe', target: 'ip_expire' },
 ];
 
-/** Slots of the per-CPU `totals` map (enum defrag_kprobe_total of bpf/defrag.h). */
+/** Slots of the per-CPU `totals` map (enum defrag_kprobe_total of probes/net.defrag/net.defrag.h). */
 const TOTALS = { attempts: 0, attemptsUnkeyed: 1, expired: 2, expiredUnkeyed: 3 };
 /** include/net/inet_frag.h */
 const FIRST_IN = 1;
@@ -30,9 +30,9 @@ export interface QueueFilters {
   protocol: number;
 }
 
-/** The opener of bpf/defrag-kprobe.bpf.o with its filters set. */
+/** The opener of net.defrag.kprobe.bpf.o with its filters set. */
 export function queueObjectOpener(f: QueueFilters): Promise<() => BpfObject> {
-  return kprobeObjectOpener('defrag-kprobe', { targ_saddr: f.saddr ?? new Uint8Array(4), targ_daddr: f.daddr ?? new Uint8Array(4), targ_proto: f.protocol });
+  return kprobeObjectOpener('net.defrag.kprobe', { targ_saddr: f.saddr ?? new Uint8Array(4), targ_daddr: f.daddr ?? new Uint8Array(4), targ_proto: f.protocol });
 }
 
 /** struct defrag_attempt_key + its count. */

@@ -1,7 +1,7 @@
 // net.defrag: IP reassembly over a window. The namespace's SNMP counters (/proc/net/snmp
 // Ip: Reasm*/Frag*, /proc/net/snmp6 Ip6Reasm*/Ip6Frag*) read at both ends, beside the
 // fragments the kernel freed with a reassembly drop reason (FRAG_REASM_TIMEOUT, FRAG_TOO_FAR,
-// DUP_FRAG), counted in the kernel by source, destination and reason (bpf/defrag.bpf.c), and,
+// DUP_FRAG), counted in the kernel by source, destination and reason (probes/net.defrag/net.defrag.bpf.c), and,
 // where kprobes attach, the reassembly queues themselves (kprobes.ts: attempts per source from
 // ip_defrag, the queues that expired incomplete from ip_expire).
 import { formatMs } from '../../engine/duration.js';
@@ -14,7 +14,7 @@ import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult
 import { captureReasonFormat, hasReasonField, parseReasonNames } from '../drops.kernel/probe.js';
 import { parseSnmp } from '../net.path/probe.js';
 import { loadDefrag, type DefragMethod } from './attach.js';
-import { kprobeTable } from '../kprobe-session.js';
+import { kprobeTable } from '../lib/kprobe-session.js';
 import { parseQueues, startQueueSession, type DefragQueues } from './kprobes.js';
 
 const SNMP = ['/proc/net/snmp', '/proc/net/snmp6'];
@@ -23,12 +23,12 @@ export const IPV4_COUNTERS = ['ReasmReqds', 'ReasmOKs', 'ReasmFails', 'ReasmTime
 export type DefragCounter = (typeof IPV4_COUNTERS)[number];
 const IPV6 = (c: DefragCounter) => `Ip6${c}`;
 /**
- * Reassembly drop reasons: DUP_FRAG and every FRAG_* of this kernel's enum (bpf/defrag.h has
+ * Reassembly drop reasons: DUP_FRAG and every FRAG_* of this kernel's enum (probes/net.defrag/net.defrag.h has
  * room for 8). IPV6_NDISC_FRAG is not one: a neighbour discovery message that came fragmented.
  */
 const REASON_RE = /^(?:DUP_FRAG|FRAG_\w+)$/;
 const MAX_REASONS = 8;
-/** Slots of the per-CPU `totals` map (bpf/defrag.h). */
+/** Slots of the per-CPU `totals` map (probes/net.defrag/net.defrag.h). */
 const TOTAL_SEEN = 0;
 const TOTAL_UNKEYED = 1;
 const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };

@@ -5,7 +5,7 @@
 import { formatMs } from '../../engine/duration.js';
 import { inNetns, netnsOf } from '../../engine/probe/netns.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { bothScope, hasVmIdentity, identityText, scopeRank, vmIdentityOf, vmScopeParams, type VmIdentity, type VmScope } from '../vm-scope.js';
+import { bothScope, hasVmIdentity, identityText, scopeRank, vmIdentityOf, vmScopeParams, type VmIdentity, type VmScope } from '../lib/vm-scope.js';
 import { chainDeviceScope, chainScopes, iptRuleScope, nftRuleScope, vmapJumps, type NamedSets } from './scope.js';
 
 // ---------------------------------------------------------------------------------------------

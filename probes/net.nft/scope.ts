@@ -16,7 +16,7 @@ import {
   type FieldVerdict,
   type VmIdentity,
   type VmScope,
-} from '../vm-scope.js';
+} from '../lib/vm-scope.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);

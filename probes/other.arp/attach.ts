@@ -31,7 +31,7 @@ function monotonicNs(): bigint {
 
 /** Loads and attaches the first flavour that works; throws with every reason when none does. */
 export async function loadArp(globals: Record<string, GlobalValue>): Promise<PlanLoaded<ArpMethod>> {
-  return loadFirstWorking(bpfObjectPath('arp'), attachPlan(), {
+  return loadFirstWorking(bpfObjectPath('other.arp'), attachPlan(), {
     what: 'other.arp',
     open: { globals },
     afterLoad: (obj) => {

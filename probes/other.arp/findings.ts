@@ -7,7 +7,7 @@ import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.
 import type { BarChart, ChartSpec, ProbeResult, Severity, TableSpec } from '../../engine/probe/types.js';
 import type { ArpMethod } from './attach.js';
 
-/** How each received frame is classified (bpf/arp.h): every frame is exactly one of these. */
+/** How each received frame is classified (probes/other.arp/other.arp.h): every frame is exactly one of these. */
 export const KINDS = ['requests', 'replies', 'gratuitous', 'probes', 'unsolicited', 'unverified', 'other'] as const;
 export type ArpKind = (typeof KINDS)[number];
 export type ArpCounts = Record<ArpKind, number>;

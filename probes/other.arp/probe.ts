@@ -1,6 +1,6 @@
 // other.arp: abnormal ARP (an IP claimed by several MACs, gratuitous or unsolicited ARP storms,
 // replies nobody asked for) with the offending MAC and IP, counted in the kernel per sender by
-// the native driver (bpf/arp.bpf.c). Where it looked (the namespace's devices and inode) is
+// the native driver (probes/other.arp/other.arp.bpf.c). Where it looked (the namespace's devices and inode) is
 // recorded as exec records, what the BPF session saw as capture records: a replay re-parses both.
 import { loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
@@ -12,7 +12,7 @@ import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '.
 import { loadArp, TRACEPOINTS } from './attach.js';
 import { arpFinding, KINDS, type ArpData, type AttachCapture, type DumpCapture, type Scope, type SenderEntry } from './findings.js';
 
-/** Slots of the per-CPU `totals` map (bpf/arp.h), named as the dump records them. */
+/** Slots of the per-CPU `totals` map (probes/other.arp/other.arp.h), named as the dump records them. */
 const TOTALS = { seen: 0, unkeyed: 1, asked: 2 };
 /** struct arp_counts: the seven kinds (in KINDS order), mac_mismatch, peak_per_sec, then eth_src. */
 const COUNTS_MISMATCH = KINDS.length * 8;

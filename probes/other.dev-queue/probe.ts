@@ -1,7 +1,7 @@
 // other.dev-queue: what each device is handed to transmit (net:net_dev_queue, every packet
 // through __dev_queue_xmit, with or without a qdisc) and what its driver answered
 // (net:net_dev_xmit's return code), aggregated in the kernel per device
-// (bpf/dev-queue.bpf.c). The session is recorded as capture records, so a replay re-parses it.
+// (probes/other.dev-queue/other.dev-queue.bpf.c). The session is recorded as capture records, so a replay re-parses it.
 import type { BpfObject } from '../../engine/native/object.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
@@ -21,11 +21,11 @@ import {
   sumBy,
   type SessionData,
   type NetdevId,
-} from '../netdev.js';
+} from '../lib/netdev.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 
 const TRACEPOINTS = { dev_queue: 'net:net_dev_queue', dev_xmit: 'net:net_dev_xmit' };
-/** bpf/dev-queue.h and bpf/netdev.h */
+/** probes/other.dev-queue/other.dev-queue.h and bpf/include/netdev.h */
 const SLOTS = 19;
 const L3 = ['ipv4', 'ipv6', 'arp', 'other'] as const;
 const L4 = ['tcp', 'udp', 'icmp', 'otherIp', 'notIp'] as const;
@@ -137,14 +137,14 @@ export function readDump(o: BpfObject): DumpCapture {
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
-  await collectSession(params, io, { object: 'dev-queue', tracepoints: TRACEPOINTS, what: 'other.dev-queue', dump: readDump });
+  await collectSession(params, io, { object: 'other.dev-queue', tracepoints: TRACEPOINTS, what: 'other.dev-queue', dump: readDump });
 }
 
 function split<K extends string>(names: readonly K[], counts: number[]): Split<K> {
   return Object.fromEntries(names.map((n, i) => [n, counts[i] ?? 0])) as Split<K>;
 }
 
-/** Slot k (k >= 1): [2^(k-1), 2^k) bytes; slot 0: empty skbs (bpf/dev-queue.h). */
+/** Slot k (k >= 1): [2^(k-1), 2^k) bytes; slot 0: empty skbs (probes/other.dev-queue/other.dev-queue.h). */
 export function bucketsOf(slots: number[]): SizeBucket[] {
   return slots.flatMap((packets, k) => (packets > 0 ? [{ low: k === 0 ? 0 : 2 ** (k - 1), high: k === 0 ? 0 : 2 ** k - 1, packets }] : []));
 }

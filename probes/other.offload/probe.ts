@@ -1,5 +1,5 @@
 // other.offload: segmentation (GSO/TSO) and checksum offload of the packets each driver is
-// handed (net:net_dev_start_xmit), aggregated in the kernel per device (bpf/offload.bpf.c),
+// handed (net:net_dev_start_xmit), aggregated in the kernel per device (probes/other.offload/other.offload.bpf.c),
 // with the abnormal packets as findings naming the device. The GSO type names come from the
 // kernel's BTF (capture `gso-types`), the session from capture records: a replay re-parses both.
 import type { BpfObject } from '../../engine/native/object.js';
@@ -8,12 +8,12 @@ import { countsOf, slotTotals } from '../../engine/probe/bpf-values.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { deviceLabel, namespaceLabel, NETDEV_ID_SIZE, readNetdevId, round, sumBy, type NetdevId } from '../netdev.js';
-import { collectXmit, PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type XmitSessionData } from '../xmit.js';
+import { deviceLabel, namespaceLabel, NETDEV_ID_SIZE, readNetdevId, round, sumBy, type NetdevId } from '../lib/netdev.js';
+import { collectXmit, PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type XmitSessionData } from '../lib/xmit.js';
 import { bucketsOf, type SizeBucket } from '../other.dev-queue/probe.js';
 import { captureGsoTypes, gsoTypeList, type GsoTypeNames } from './gso-types.js';
 
-/** bpf/offload.h */
+/** probes/other.offload/other.offload.h */
 const SLOTS = 17;
 const CSUM = ['none', 'unnecessary', 'complete', 'partial'] as const;
 type Csum = Record<(typeof CSUM)[number], number>;
@@ -86,7 +86,7 @@ export function readOffload(o: BpfObject): OffloadDump {
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   await captureGsoTypes(io);
-  await collectXmit(params, io, { object: 'offload', prefix: 'offload_xmit', what: 'other.offload', read: readOffload });
+  await collectXmit(params, io, { object: 'other.offload', prefix: 'offload_xmit', what: 'other.offload', read: readOffload });
 }
 
 /** The kinds of abnormal packets, worst first. */

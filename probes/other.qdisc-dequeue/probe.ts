@@ -1,7 +1,7 @@
 // other.qdisc-dequeue: what each device's root qdisc hands out when the kernel dequeues from it
 // (qdisc:qdisc_dequeue): calls, packets per call (bulk dequeues), empty calls (an empty queue,
 // or a shaper holding packets back), the queue left behind and requeues, aggregated in the
-// kernel per device and qdisc (bpf/qdisc-dequeue.bpf.c). The session is recorded as capture
+// kernel per device and qdisc (probes/other.qdisc-dequeue/other.qdisc-dequeue.bpf.c). The session is recorded as capture
 // records, so a replay re-parses it without loading anything.
 import type { BpfObject } from '../../engine/native/object.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
@@ -26,11 +26,11 @@ import {
   tcHandle,
   type SessionData,
   type NetdevId,
-} from '../netdev.js';
+} from '../lib/netdev.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 
 const TRACEPOINT = 'qdisc:qdisc_dequeue';
-/** bpf/qdisc-dequeue.h */
+/** probes/other.qdisc-dequeue/other.qdisc-dequeue.h */
 const SLOTS = 10;
 /** Slots of the `totals` array: calls seen, calls not kept per qdisc. */
 const TOTALS = { seen: 0, unkeyed: 1 };
@@ -167,10 +167,10 @@ export function readDump(o: BpfObject): DumpCapture {
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
-  await collectSession(params, io, { object: 'qdisc-dequeue', tracepoints: { qdisc_dequeue: TRACEPOINT }, what: 'other.qdisc-dequeue', dump: readDump });
+  await collectSession(params, io, { object: 'other.qdisc-dequeue', tracepoints: { qdisc_dequeue: TRACEPOINT }, what: 'other.qdisc-dequeue', dump: readDump });
 }
 
-/** Slot 0: empty calls; slot k: [2^(k-1), 2^k) packets (bpf/qdisc-dequeue.h). */
+/** Slot 0: empty calls; slot k: [2^(k-1), 2^k) packets (probes/other.qdisc-dequeue/other.qdisc-dequeue.h). */
 function bucketsOf(slots: number[]): DequeueBucket[] {
   return slots.flatMap((calls, k) => (calls > 0 ? [{ low: k === 0 ? 0 : 2 ** (k - 1), high: k === 0 ? 0 : 2 ** k - 1, calls }] : []));
 }

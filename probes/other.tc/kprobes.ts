@@ -1,4 +1,4 @@
-// other.tc's kprobe flavour (bpf/tc-kprobe.bpf.c): every filter-chain lookup (tcf_classify) and
+// other.tc's kprobe flavour (probes/other.tc/other.tc.kprobe.bpf.c): every filter-chain lookup (tcf_classify) and
 // every run of a matching filter's actions (tcf_action_exec), counted in the kernel per device,
 // direction and first filter or action kind. It gives each hook's lookups whatever the
 // classifier counts itself (u32 counts them only with perf counters built in). Kprobes only: on
@@ -8,8 +8,8 @@ import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { kprobeObjectOpener, kprobeTable, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../kprobe-session.js';
-import { cString, deviceLabel, NETDEV_ID_SIZE, namespaceNames, readNetdevId, type NamespaceNames, type NetdevFilter, netdevGlobals, type NetdevId } from '../netdev.js';
+import { kprobeObjectOpener, kprobeTable, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../lib/kprobe-session.js';
+import { cString, deviceLabel, NETDEV_ID_SIZE, namespaceNames, readNetdevId, type NamespaceNames, type NetdevFilter, netdevGlobals, type NetdevId } from '../lib/netdev.js';
 
 export const TC_KPROBES: readonly KprobeProgram[] = [
   { program: 'tc_classify_kprobe', kind: 'kprobe', target: 'tcf_classify' },
@@ -54,9 +54,9 @@ export function readCallMaps(o: BpfObject): Pick<CallDump, 'entries' | 'totals'>
   return { entries, totals: slotTotals(o.map('totals'), TOTALS) };
 }
 
-/** The opener of bpf/tc-kprobe.bpf.o with its device filters set. */
+/** The opener of other.tc.kprobe.bpf.o with its device filters set. */
 export function callObjectOpener(filter: NetdevFilter): Promise<() => BpfObject> {
-  return kprobeObjectOpener('tc-kprobe', netdevGlobals(filter));
+  return kprobeObjectOpener('other.tc.kprobe', netdevGlobals(filter));
 }
 
 /** Loads the kprobes and attaches each that attaches; records which did not and why (`kprobe-*`). */

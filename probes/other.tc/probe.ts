@@ -1,6 +1,6 @@
 // other.tc: qdisc configuration changes during the window (qdisc:qdisc_create, qdisc_destroy,
 // qdisc_reset): who changed what (device, kind, handle, parent) and when, each change one event
-// kept in the kernel (bpf/tc.bpf.c) and read after the window. The churn that explains sudden
+// kept in the kernel (probes/other.tc/other.tc.bpf.c) and read after the window. The churn that explains sudden
 // drops or delay: a shaper added, a queue flushed, a qdisc replaced. Beside them, what the
 // filters and actions of the devices' ingress and egress hooks did in the window (hits.ts).
 import type { BpfObject } from '../../engine/native/object.js';
@@ -27,13 +27,13 @@ import {
   type NetdevDump,
   type NetdevId,
   type SessionData,
-} from '../netdev.js';
+} from '../lib/netdev.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { hitsSummary, hitsTables, parseHits, sampleHits, type TcHits } from './hits.js';
 import { callTables, parseCalls, startCallSession, type TcCalls } from './kprobes.js';
 
 const TRACEPOINTS = { tc_create: 'qdisc:qdisc_create', tc_destroy: 'qdisc:qdisc_destroy', tc_reset: 'qdisc:qdisc_reset' };
-/** bpf/tc.h */
+/** probes/other.tc/other.tc.h */
 const EVENT_TYPES = ['create', 'destroy', 'reset'] as const;
 const KIND_LEN = 16;
 /** struct tc_event: type, parent, handle, pad, then the device, then the kind. */
@@ -168,7 +168,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const calls = params.kprobes === false ? null : await startCallSession(io, await netdevFilter(params));
   let rec: RawRecord;
   try {
-    rec = await collectSession(params, io, { object: 'tc', tracepoints: TRACEPOINTS, what: 'other.tc', dump: readDump });
+    rec = await collectSession(params, io, { object: 'other.tc', tracepoints: TRACEPOINTS, what: 'other.tc', dump: readDump });
     await calls?.finish();
   } finally {
     calls?.close();

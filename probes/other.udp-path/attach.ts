@@ -7,7 +7,7 @@ import { bpfObjectPath } from '../../engine/native/object.js';
 
 export type UdpPathMethod = TracepointMethod;
 
-/** The hooks in the order of bpf/udppath.h's enum udppath_hook: its value indexes this list. */
+/** The hooks in the order of probes/other.udp-path/other.udp-path.h's enum udppath_hook: its value indexes this list. */
 export const HOOKS = [
   { stem: 'queue', category: 'net', tracepoint: 'net_dev_queue', direction: 'tx' },
   { stem: 'dequeue', category: 'qdisc', tracepoint: 'qdisc_dequeue', direction: 'tx' },
@@ -36,5 +36,5 @@ export function attachPlan(): Array<PlanStep<UdpPathMethod>> {
 
 /** Loads and attaches the first flavour that works; throws with every reason when none does. */
 export async function loadUdpPath(globals: Record<string, GlobalValue>): Promise<PlanLoaded<UdpPathMethod>> {
-  return loadFirstWorking(bpfObjectPath('udppath'), attachPlan(), { what: 'other.udp-path', open: { globals } });
+  return loadFirstWorking(bpfObjectPath('other.udp-path'), attachPlan(), { what: 'other.udp-path', open: { globals } });
 }

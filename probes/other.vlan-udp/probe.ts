@@ -1,15 +1,15 @@
 // other.vlan-udp: UDP handed to each driver (net:net_dev_start_xmit) per device, VLAN id and
-// 5-tuple, counted in the kernel (bpf/vlan-udp.bpf.c): packets, bytes, rates, how the tag was
+// 5-tuple, counted in the kernel (probes/other.vlan-udp/other.vlan-udp.bpf.c): packets, bytes, rates, how the tag was
 // carried, and untagged UDP where a tag was expected. The session is recorded as capture
 // records, so a replay re-parses it.
 import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { deviceLabel, readNetdevId, round, sumBy, NETDEV_ID_SIZE, type NetdevId } from '../netdev.js';
-import { collectXmit, flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type FlowTuple, type XmitSessionData } from '../xmit.js';
+import { deviceLabel, readNetdevId, round, sumBy, NETDEV_ID_SIZE, type NetdevId } from '../lib/netdev.js';
+import { collectXmit, flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type FlowTuple, type XmitSessionData } from '../lib/xmit.js';
 
-/** bpf/vlan-udp.h */
+/** probes/other.vlan-udp/other.vlan-udp.h */
 const UNTAGGED = 0xffff;
 const TOTALS = { seen: 0, unkeyed: 1 };
 
@@ -63,7 +63,7 @@ export function readVlanUdp(o: BpfObject): VlanUdpDump {
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   const vlan = typeof params.vlan === 'number' ? params.vlan : null;
   await collectXmit(params, io, {
-    object: 'vlan-udp',
+    object: 'other.vlan-udp',
     prefix: 'vlan_udp_xmit',
     what: 'other.vlan-udp',
     globals: { targ_vlan_set: vlan !== null, targ_vlan: vlan ?? 0 },

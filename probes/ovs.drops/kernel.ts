@@ -1,5 +1,5 @@
 // ovs.drops on hosts whose OVS runs the kernel datapath (openvswitch.ko loaded): the BPF
-// programs of bpf/ovs.bpf.c count packets entering the datapath, upcalls and their failures,
+// programs of probes/ovs.drops/ovs.drops.bpf.c count packets entering the datapath, upcalls and their failures,
 // and the drops of those packets (OVS drop reasons on 6.4+, any drop reason before), in the
 // kernel. The session is recorded as capture records (`kernel-*`), so a replay re-parses it
 // without loading anything. On a userspace-datapath host (this project's lab) it never runs.
@@ -12,9 +12,9 @@ import { countsOf, hex, rootDevices } from '../../engine/probe/bpf-values.js';
 import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
 import { captureSymbols, parseReasonNames } from '../drops.kernel/probe.js';
-import { readKprobeSession, startKprobeSession, type KprobeSession } from '../kprobe-session.js';
+import { readKprobeSession, startKprobeSession, type KprobeSession } from '../lib/kprobe-session.js';
 
-/** The programs of ovs.bpf.c and where each attaches (bpf/ovs.h documents what they count). */
+/** The programs of ovs.bpf.c and where each attaches (probes/ovs.drops/ovs.drops.h documents what they count). */
 export const OVS_PROGRAMS = [
   { program: 'ovs_rx_kprobe', kind: 'kprobe', target: 'ovs_vport_receive' },
   { program: 'ovs_process_kprobe', kind: 'kprobe', target: 'ovs_dp_process_packet' },
@@ -42,9 +42,9 @@ export interface KernelFilters {
 const v4 = (a: Uint8Array | null | undefined) => (a?.length === 4 ? a : new Uint8Array(4));
 const v6 = (a: Uint8Array | null | undefined) => (a?.length === 16 ? a : new Uint8Array(16));
 
-/** Opens bpf/ovs.bpf.o with its filters set (nothing reaches the kernel before load()). */
+/** Opens ovs.drops.bpf.o with its filters set (nothing reaches the kernel before load()). */
 export function openOvsObject(filters?: KernelFilters): BpfObject {
-  return BpfObject.open(bpfObjectPath('ovs'), {
+  return BpfObject.open(bpfObjectPath('ovs.drops'), {
     globals: {
       targ_ifindex: filters?.ifindex ?? 0,
       targ_saddr: v4(filters?.saddr),

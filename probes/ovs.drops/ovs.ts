@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Requirement } from '../../engine/probe/types.js';
 import { isAlive } from '../../engine/host/process.js';
-import { addrTerm, addrVerdict, parseAddr, scopeOf, type FieldVerdict, type VmIdentity, type VmScope } from '../vm-scope.js';
+import { addrTerm, addrVerdict, parseAddr, scopeOf, type FieldVerdict, type VmIdentity, type VmScope } from '../lib/vm-scope.js';
 
 /** Debian's (and OVS's default) run directory; `OVS_RUNDIR` overrides it, for OVS's own tools too. */
 export const DEFAULT_OVS_RUNDIR = '/var/run/openvswitch';

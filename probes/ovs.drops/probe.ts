@@ -5,12 +5,12 @@
 // megaflow that dropped packets back to the OpenFlow rule that decided it (ofproto/trace):
 // those dropping at the start while the window runs, the others after it.
 // On the kernel datapath (openvswitch.ko loaded) it also counts drops in the kernel with
-// bpf/ovs.bpf.c (kernel.ts). Everything is read through ProbeIO, so a replay gives the same finding.
+// probes/ovs.drops/ovs.drops.bpf.c (kernel.ts). Everything is read through ProbeIO, so a replay gives the same finding.
 import { createHash } from 'node:crypto';
 import { formatMs } from '../../engine/duration.js';
 import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { parseKernel, startKernelSession, type KernelDropsData } from './kernel.js';
-import type { KprobeSession } from '../kprobe-session.js';
+import type { KprobeSession } from '../lib/kprobe-session.js';
 import {
   appctl,
   COMMAND_TIMEOUT_MS,
@@ -47,7 +47,7 @@ import {
   type OvsVm,
   type PortRef,
 } from './ovs.js';
-import { hasVmIdentity, identityText, parseAddr, scopeRank, vmIdentityOf, vmScopeParams, type VmScope } from '../vm-scope.js';
+import { hasVmIdentity, identityText, parseAddr, scopeRank, vmIdentityOf, vmScopeParams, type VmScope } from '../lib/vm-scope.js';
 
 /** The BPF programs of the kernel-datapath path fire per packet: 5% of a CPU, 2M events/s. */
 export const OVS_DROPS_BUDGET = { cpu: 0.05, eventsPerSec: 2_000_000 };
@@ -856,7 +856,7 @@ export const ovsDrops: ProbeDefinition<OvsDropsData> = {
 
 **Scoped to a VM** (\`vm_macs\`, \`vm_ips\` beside \`dev\`, its port; the port's \`attached-mac\` joins the MACs): every dropping megaflow and drop rule of the port's bridge is read and gets a \`scope\` from its match: \`vm\` when it names the VM (\`in_port\` its port, \`eth_src\`/\`eth_dst\`/\`arp_sha\`/\`arp_tha\` one of its MACs, IPv4/IPv6 source or destination one of its addresses, prefixes and masks included), \`other\` when it names nothing of the VM and another address or MAC (another tenant's rule: \`otherFlows\`, \`otherRules\`, never counted), \`any\` when it names nothing either way (a port or a protocol; an \`in_port\` that is not the VM's says nothing, since packets to the VM come in on the other ports; a multicast or broadcast destination neither). \`vmFlows\`/\`vmRules\` are the VM's and \`vmTotal\` their packets; \`anyTotal\` those of the \`any\` ones, which stay in \`droppingFlows\`/\`dropRules\` with their label (whether they took the VM's packets needs a count of the VM's frames lost in the switch); \`total\` is then the VM's and the \`any\` ones, never another's.
 
-On hosts whose OVS runs the **kernel datapath** (\`/sys/module/openvswitch\` present) it also loads \`bpf/ovs.bpf.c\`: kprobes on \`ovs_vport_receive\`, \`ovs_dp_process_packet\`, \`ovs_dp_upcall\` (and its return: failed upcalls lose the packet) and the \`kfree_skb\` drop reasons of the OPENVSWITCH subsystem (kernel 6.4+), or any drop of a packet that entered OVS on older kernels → \`kernel\`. On the userspace (\`netdev\`) datapath only the commands run.
+On hosts whose OVS runs the **kernel datapath** (\`/sys/module/openvswitch\` present) it also loads \`probes/ovs.drops/ovs.drops.bpf.c\`: kprobes on \`ovs_vport_receive\`, \`ovs_dp_process_packet\`, \`ovs_dp_upcall\` (and its return: failed upcalls lose the packet) and the \`kfree_skb\` drop reasons of the OPENVSWITCH subsystem (kernel 6.4+), or any drop of a packet that entered OVS on older kernels → \`kernel\`. On the userspace (\`netdev\`) datapath only the commands run.
 
 Replaces the seed's \`ovs/ovs-kernel-module-drop-monitor.py\` (PROBES.md row 30).`,
   normal: `\`total\` 0, no dropping megaflows, \`byCause\` empty; scoped to a VM, \`vmTotal\` 0 (\`otherFlows\` are another VM's rules doing their job, and \`any\` ones say nothing of the VM by themselves). A megaflow with \`actions:drop\` is an OpenFlow rule doing its job (security groups, ACLs): it is a fault when the traffic it drops should pass. \`drop_action_*\` counters other than \`of_pipeline\`, any \`datapath_drop_*\` (\`upcall_error\`: ovs-vswitchd cannot keep up), and tx drops on a VM's port (the VM does not take its packets) are never normal. An internal bridge port that is down counts what OVS floods to it as tx drops: harmless.`,

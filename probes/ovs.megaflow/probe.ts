@@ -29,7 +29,7 @@ import {
   type OvsVm,
   type PortRef,
 } from '../ovs.drops/ovs.js';
-import { hasVmIdentity, identityText, vmIdentityOf, vmScopeParams, type VmScope } from '../vm-scope.js';
+import { hasVmIdentity, identityText, vmIdentityOf, vmScopeParams, type VmScope } from '../lib/vm-scope.js';
 
 const EXEC = { timeoutMs: COMMAND_TIMEOUT_MS };
 

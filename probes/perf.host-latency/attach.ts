@@ -49,5 +49,5 @@ export function attachPlan(hooks: readonly HostLatHook[] = HOOKS): Array<PlanSte
 
 /** Loads and attaches the first flavour that works; throws with every reason when none does. */
 export async function loadHostLat(globals: Record<string, GlobalValue>, hooks: readonly HostLatHook[]): Promise<PlanLoaded<HostLatMethod>> {
-  return loadFirstWorking(bpfObjectPath('hostlat'), attachPlan(hooks), { what: 'perf.host-latency', open: { globals } });
+  return loadFirstWorking(bpfObjectPath('perf.host-latency'), attachPlan(hooks), { what: 'perf.host-latency', open: { globals } });
 }

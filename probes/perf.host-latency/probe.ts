@@ -1,5 +1,5 @@
 // perf.host-latency: how long IPv4 packets spend in each stage of this host's network stack,
-// both ways, each packet followed by its skb through tracepoints (bpf/hostlat.bpf.c, native
+// both ways, each packet followed by its skb through tracepoints (probes/perf.host-latency/perf.host-latency.bpf.c, native
 // driver): TX from net_dev_queue through the qdisc to the driver, RX from the driver's hand-off
 // to the socket. Histograms are aggregated in the kernel; what the session saw is recorded as
 // capture records, so a replay re-parses it without loading anything.

@@ -31,5 +31,5 @@ export function tracepointNames(): string[] {
 
 /** Loads and attaches the first flavour that works; throws with every reason when none does. */
 export async function loadHostMetrics(globals: Record<string, GlobalValue>): Promise<PlanLoaded<HostMetricsMethod>> {
-  return loadFirstWorking(bpfObjectPath('hostmetrics'), attachPlan(), { what: 'perf.host-metrics', open: { globals } });
+  return loadFirstWorking(bpfObjectPath('perf.host-metrics'), attachPlan(), { what: 'perf.host-metrics', open: { globals } });
 }

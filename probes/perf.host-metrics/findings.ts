@@ -6,7 +6,7 @@ import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, ProbeResult, Severity, TableSpec } from '../../engine/probe/types.js';
 import { bucketsOf, percentiles, type RunqlatBucket } from '../cpu.runqlat/probe.js';
 import { activityRows, directionOf, droppingDevices, totalsOf, type CounterReadings, type IfaceDevice, type IfaceTotals } from '../net.iface/counters.js';
-import type { NetdevFilter } from '../netdev.js';
+import type { NetdevFilter } from '../lib/netdev.js';
 import type { HostMetricsMethod } from './attach.js';
 
 /** softirq vector numbers → names: the kernel's softirq_to_name, fixed since 2.6 (RCU last). */

@@ -1,6 +1,6 @@
 // perf.host-metrics: the host's network load over a window. Interface throughput, packet
 // rates, drops and errors from the interface counters (net.iface's reader, sampled every
-// interval), beside softirq time per CPU and vector and packets per CPU (bpf/hostmetrics.bpf.c,
+// interval), beside softirq time per CPU and vector and packets per CPU (probes/perf.host-metrics/perf.host-metrics.bpf.c,
 // native driver, aggregated in per-CPU arrays in the kernel). What the session saw is recorded
 // as capture records, so a replay re-parses it without loading anything.
 import { availableParallelism } from 'node:os';
@@ -12,7 +12,7 @@ import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
 import { readCounters, sampleCounters, watchedDevices } from '../net.iface/counters.js';
-import { NETDEV_PARAMS, netdevFilter, netdevGlobals } from '../netdev.js';
+import { NETDEV_PARAMS, netdevFilter, netdevGlobals } from '../lib/netdev.js';
 import { loadHostMetrics, tracepointNames } from './attach.js';
 import { analyse, type AttachCapture, type DumpCapture, type HostMetricsData, type SetupCapture } from './findings.js';
 

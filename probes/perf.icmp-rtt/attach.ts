@@ -36,5 +36,5 @@ export function attachPlan(): Array<PlanStep<IcmpRttMethod>> {
 
 /** Loads and attaches the first flavour that works; throws with every reason when none does. */
 export async function loadIcmpRtt(globals: Record<string, GlobalValue>): Promise<PlanLoaded<IcmpRttMethod>> {
-  return loadFirstWorking(bpfObjectPath('icmprtt'), attachPlan(), { what: 'perf.icmp-rtt', open: { globals } });
+  return loadFirstWorking(bpfObjectPath('perf.icmp-rtt'), attachPlan(), { what: 'perf.icmp-rtt', open: { globals } });
 }

@@ -1,5 +1,5 @@
 // perf.icmp-rtt: round-trip time of ICMP echoes (ping) seen on this host's devices, per peer,
-// from two tracepoints (bpf/icmprtt.bpf.c, native driver): requests matched to their replies
+// from two tracepoints (probes/perf.icmp-rtt/perf.icmp-rtt.bpf.c, native driver): requests matched to their replies
 // by (local address, peer, echo id, sequence), RTTs in a log2 histogram in the kernel, and the
 // requests never answered counted as lost. Both ways: this host's own pings (the RTT) and the
 // pings it answers (its answer time). What the session saw is recorded as capture records, so

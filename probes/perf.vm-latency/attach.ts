@@ -71,7 +71,7 @@ export async function loadVmlat(
   hooks: readonly VmlatHook[],
   prepare: (obj: BpfObject) => void,
 ): Promise<VmlatLoaded> {
-  const path = bpfObjectPath('vmlat');
+  const path = bpfObjectPath('perf.vm-latency');
   const fallbacks: string[] = [];
   const every = allPrograms();
   for (const f of FLAVOURS) {

@@ -1,5 +1,5 @@
 // perf.vm-latency: how long a VM's packets spend in each layer of the host, both ways, from
-// tracepoints (bpf/vmlat.bpf.c, native driver): the bridge or OVS, the exit device's qdisc,
+// tracepoints (probes/perf.vm-latency/perf.vm-latency.bpf.c, native driver): the bridge or OVS, the exit device's qdisc,
 // the uplink's driver, and the tun ring where packets wait for QEMU to read them. Histograms
 // are aggregated in the kernel; what the session saw is recorded as capture records, so a
 // replay re-parses it without loading anything.
@@ -17,7 +17,7 @@ import { HOOKS, loadVmlat, type VmlatLink, type VmlatMethod } from './attach.js'
 /*
  * Layouts of bpf/vmlat.h.
  */
-/** bpf/lathist.h LATHIST_SLOTS. */
+/** bpf/include/lathist.h LATHIST_SLOTS. */
 const SLOTS = 160;
 const LAYER_IDS = ['bridge', 'qdisc', 'driver', 'tun ring', 'total'] as const;
 const DIR_IDS = ['to-vm', 'from-vm'] as const;
@@ -84,7 +84,7 @@ interface AttachCapture {
   fallback?: string;
 }
 
-/** A struct lat_hist (bpf/lathist.h) summed over CPUs. */
+/** A struct lat_hist (bpf/include/lathist.h) summed over CPUs. */
 export interface LatHist {
   count: number;
   sumNs: number;
@@ -284,7 +284,7 @@ function globalsOf(s: SetupCapture) {
   };
 }
 
-/** A per-CPU array's struct lat_hist (bpf/lathist.h) at `index`, summed over CPUs; null when empty. */
+/** A per-CPU array's struct lat_hist (bpf/include/lathist.h) at `index`, summed over CPUs; null when empty. */
 export function readLatHist(map: BpfMap, index: number): LatHist | null {
   const value = map.lookup(u32Key(index));
   if (!value) return null;
@@ -382,7 +382,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   }
 }
 
-/** Inclusive ns bounds of a histogram slot (bpf/vmlat.h). */
+/** Inclusive ns bounds of a histogram slot (probes/perf.vm-latency/perf.vm-latency.h). */
 export function slotBounds(slot: number): [number, number] {
   if (slot < 4) return [slot, slot];
   const m = Math.floor(slot / 4) + 1;

@@ -1,6 +1,6 @@
 // qdisc.latency: how long packets wait in each device's root qdisc (sojourn time), from
 // tracepoint:qdisc:qdisc_enqueue to tracepoint:qdisc:qdisc_dequeue of the same skb, as a
-// log2 histogram per device (bpf/qdisc-latency.bt, run by the bpftrace driver).
+// log2 histogram per device (probes/qdisc.latency/qdisc.latency.bt, run by the bpftrace driver).
 import { formatMs } from '../../engine/duration.js';
 import {
   BPFTRACE_REQUIREMENTS,
@@ -15,7 +15,7 @@ import { fileReadings } from '../../engine/probe/file-readings.js';
 import type { OverheadBudget, OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 
-export const SCRIPT = 'qdisc-latency.bt';
+export const SCRIPT = 'qdisc.latency.bt';
 /** Above this P99 (ns) the finding is a warning. */
 export const WARN_P99_NS = 1_000_000;
 /**
@@ -209,7 +209,7 @@ export const qdiscLatency: ProbeDefinition = {
   title: 'Queueing delay in qdiscs',
   description: `Times every packet from \`qdisc:qdisc_enqueue\` to \`qdisc:qdisc_dequeue\` of the same skb (the time it waited in the device's root qdisc) for \`duration\`, and reports per device a log2 histogram with P50/P95/P99 and the maximum. \`dev\` limits it to one device. Percentiles are estimates at log2 bucket resolution (the upper bound of the bucket holding them, capped at the maximum: never below the true value, at most twice it); the maximum is exact.
 
-Use it when a VM sees latency or jitter on its way out of a tap or a bond: a shaper (tbf, htb) or a long queue in front of a slow link shows here as milliseconds of waiting. Runs \`bpf/qdisc-latency.bt\` with bpftrace (one to a few seconds to compile and attach: \`attach.attachMs\`); every packet through a qdisc costs two tracepoint programs (~250 ns each). Past its overhead budget (5% of a CPU, 250k program runs/s; \`--budget\` changes it) bpftrace is stopped early and the finding keeps the histograms up to then and says so.
+Use it when a VM sees latency or jitter on its way out of a tap or a bond: a shaper (tbf, htb) or a long queue in front of a slow link shows here as milliseconds of waiting. Runs \`probes/qdisc.latency/qdisc.latency.bt\` with bpftrace (one to a few seconds to compile and attach: \`attach.attachMs\`); every packet through a qdisc costs two tracepoint programs (~250 ns each). Past its overhead budget (5% of a CPU, 250k program runs/s; \`--budget\` changes it) bpftrace is stopped early and the finding keeps the histograms up to then and says so.
 
 Replaces the seed's \`qdisc_lateny_details.py\` (PROBES.md row 46).`,
   normal: `Sojourn times of a few microseconds: packets leave the qdisc as soon as they arrive. Milliseconds mean a queue is building (a shaper at its rate, a saturated link); P99 above 1 ms is flagged.`,

@@ -1,5 +1,5 @@
-// What the maps of bpf/vm-frames.bpf.c hold at the end of a session, decoded into the `dump`
-// capture (layouts of bpf/vm-frames.h). A replay parses this record; nothing reads maps there.
+// What the maps of probes/vm.frames/vm.frames.bpf.c hold at the end of a session, decoded into the `dump`
+// capture (layouts of probes/vm.frames/vm.frames.h). A replay parses this record; nothing reads maps there.
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { addressText, slotTotals } from '../../engine/probe/bpf-values.js';

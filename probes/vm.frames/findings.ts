@@ -4,7 +4,7 @@
 import { attachTable, loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, ProbeResult, Severity, TableSpec } from '../../engine/probe/types.js';
-import type { NetdevMethod } from '../netdev.js';
+import type { NetdevMethod } from '../lib/netdev.js';
 import type { DumpCapture, PacketMax, PairEntry, TotalName, Via } from './dump.js';
 import { deviceName, vmLabel, type Scope, type ScopeDevice } from './scope.js';
 

@@ -1,5 +1,5 @@
 // vm.frames: one VM's own frames through its switch, counted in the kernel by the native
-// driver (bpf/vm-frames.bpf.c): what entered toward it and what its taps delivered, what it
+// driver (probes/vm.frames/vm.frames.bpf.c): what entered toward it and what its taps delivered, what it
 // sent and what left by the switch's ports, the addresses it used, the largest packets. The
 // devices of ebpfnet's namespace and its inode are recorded as exec records, the session as
 // capture records: a replay re-parses both.
@@ -9,7 +9,7 @@ import { u32Key } from '../../engine/native/map.js';
 import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
-import { loadTracepoints, netdevPlan } from '../netdev.js';
+import { loadTracepoints, netdevPlan } from '../lib/netdev.js';
 import { readDump, type DumpCapture } from './dump.js';
 import { framesFinding, type AttachCapture, type FramesData } from './findings.js';
 import { findsHostPorts, OVS_INTERNAL_ARGV, resolveScope, scopeGlobals } from './scope.js';
@@ -60,7 +60,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   let attachedAt = 0;
   let closedAt: number | undefined;
   const load = async () => {
-    const loaded = await loadTracepoints('vm-frames', TRACEPOINTS, scopeGlobals(scope), 'vm.frames');
+    const loaded = await loadTracepoints('vm.frames', TRACEPOINTS, scopeGlobals(scope), 'vm.frames');
     obj = loaded.obj;
     attachedAt = performance.now();
     const record: AttachCapture = { ...loadedRecord(loaded), scope };

@@ -1,6 +1,6 @@
 // Which frames are the VM's: its taps, its guest MACs, its switch's other ports and the host's
 // own ports of it, as given by name and resolved against ebpfnet's namespace (`ip -j -d link
-// show`), or found there; and the globals the BPF programs take them as (bpf/vm-frames.h
+// show`), or found there; and the globals the BPF programs take them as (probes/vm.frames/vm.frames.h
 // bounds each list).
 import type { GlobalValue } from '../../engine/native/globals.js';
 import type { Params, RawRecord } from '../../engine/probe/types.js';

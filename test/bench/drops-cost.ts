@@ -2,7 +2,7 @@
 // (run_time_ns / run_cnt, BPF_ENABLE_STATS), under a UDP flood into an nftables drop
 // (udp-flood.ts): unscoped, and scoped to a VM in the ways a VM's drops match (or do not).
 // The raw_tp flavour is attached, as the probe does by default. BEFORE_OBJ adds a row for
-// another build of drops.bpf.o (e.g. the previous commit's) with its default globals.
+// another build of drops.kernel.bpf.o (e.g. the previous commit's) with its default globals.
 //   npm run build && ROUNDS=5 FLOOD_SECONDS=3 [BEFORE_OBJ=/tmp/old/drops.bpf.o] node dist/test/bench/drops-cost.js
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -29,7 +29,7 @@ const noStacks = { want_stacks: 0 };
 const scope = async (macs: string[], ips: string[], devs: string[]) => ({ ...noStacks, ...(await resolveScope({ macs, ips, devs })).globals });
 // Another VM: none of its MACs, addresses or devices is the flood's.
 const other = { macs: ['02:00:5e:10:00:01'], ips: ['192.0.2.10', '2001:db8::10'], devs: ['lo'] };
-const after = bpfObjectPath('drops');
+const after = bpfObjectPath('drops.kernel');
 const variants: Variant[] = [
   ...(BEFORE ? [{ what: 'before: no scope, stacks off', path: BEFORE, globals: noStacks }, { what: 'before: no scope, sampled stacks (default)', path: BEFORE, globals: {} }] : []),
   { what: 'no scope, stacks off', path: after, globals: noStacks },

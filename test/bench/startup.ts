@@ -90,7 +90,7 @@ commandMedian([process.execPath, CLI, 'probe', 'run', 'drops.kernel', '-d', '100
 rows.push(['command start → drops.kernel attached (from its attach record)', fmt(median(Array.from({ length: RUNS }, startToAttached))), '']);
 
 const only = (name: string) => ({ drops_raw_tp: name === 'drops_raw_tp', drops_tp_btf: name === 'drops_tp_btf', drops_tracepoint: false, drops_kprobe: false, drops_kprobe_legacy: false });
-const minimal = await ensureMinimalBtf(bpfObjectPath('drops'));
+const minimal = await ensureMinimalBtf(bpfObjectPath('drops.kernel'));
 const rawTp = nativeLoadAttach('drops', 'drops_raw_tp', { autoload: only('drops_raw_tp'), btfPath: minimal }, (o) => o.program('drops_raw_tp').attachRawTracepoint('kfree_skb'));
 const tpBtf = nativeLoadAttach('drops', 'drops_tp_btf', { autoload: only('drops_tp_btf') }, (o) => o.program('drops_tp_btf').attachTrace());
 const selftest = nativeLoadAttach(

@@ -7,7 +7,7 @@
 // the same moments, EBPFNET_KILL_DEBUG=1 prints every kill. Where the CLI was when the
 // signal was sent is read from its file descriptors (/proc/<pid>/fd): no BPF fd yet
 // (starting), BPF objects but no link (loading), a bpf_link (attached). Our programs are the
-// ones named in build/bpf/drops.bpf.o. bpftool 7.1 has no `pids` field (it is used when
+// ones named in build/bpf/drops.kernel.bpf.o. bpftool 7.1 has no `pids` field (it is used when
 // present), so the programs the CLI held are known by the ids in its fdinfo, and a program of
 // ours loaded during the test that no live process holds is a leak too.
 //
@@ -26,7 +26,7 @@ import { after, before, describe, it } from 'node:test';
 import { packageRoot } from '../../engine/package-info.js';
 import { CLI } from '../helpers/cli.js';
 
-const OBJECT = join(packageRoot(), 'build', 'bpf', 'drops.bpf.o');
+const OBJECT = join(packageRoot(), 'build', 'bpf', 'drops.kernel.bpf.o');
 /** The kernel keeps BPF_OBJ_NAME_LEN - 1 characters of a program's name. */
 const KERNEL_NAME_LEN = 15;
 const SEED = Number(process.env.EBPFNET_KILL_SEED ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;

@@ -7,7 +7,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { loadFirstWorking, tracepointPlan, type TracepointMethod } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { bpfObjectPath, type BpfObject } from '../../engine/native/object.js';
-import { xmitProgram } from '../../probes/xmit.js';
+import { xmitProgram } from '../../probes/lib/xmit.js';
 import { run, type TeardownHost, type VethPair } from './netns.js';
 
 /** A TCP server on the host's end that counts what it receives. */

@@ -18,7 +18,7 @@ describe('minimal BTF cache', () => {
       else process.env.EBPFNET_CACHE_DIR = before;
       await rm(dir, { recursive: true, force: true });
     });
-    const object = bpfObjectPath('tc');
+    const object = bpfObjectPath('other.tc');
     const paths = await Promise.all([ensureMinimalBtf(object), ensureMinimalBtf(object), ensureMinimalBtf(object)]);
     assert.equal(new Set(paths).size, 1);
     assert.ok(paths[0]!.startsWith(dir));

@@ -5,10 +5,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../engine/package-info.js';
 
-/** Programs of bpf/selftest.bpf.c, by the names the kernel shows. */
+/** Programs of engine/selftest/selftest.bpf.c, by the names the kernel shows. */
 export const SELFTEST_PROGRAMS = ['st_tracepoint', 'st_tp_btf', 'st_raw_tp', 'st_uprobe', 'st_uretprobe', 'st_kprobe', 'st_fentry'];
 
-/** enum selftest_source (bpf/selftest.h). */
+/** enum selftest_source (engine/selftest/selftest.h). */
 export const SOURCE = { tracepoint: 1, tpBtf: 2, rawTp: 3, uprobe: 4, uretprobe: 5, kprobe: 6, fentry: 7 } as const;
 
 export const EVENT_SIZE = 48;
@@ -23,7 +23,7 @@ export interface SelftestEvent {
   comm: string;
 }
 
-/** struct selftest_event (bpf/selftest.h). */
+/** struct selftest_event (engine/selftest/selftest.h). */
 export function decodeEvent(b: Buffer): SelftestEvent {
   if (b.length !== EVENT_SIZE) throw new Error(`event of ${b.length} bytes, expected ${EVENT_SIZE}`);
   const comm = b.subarray(32, 48);

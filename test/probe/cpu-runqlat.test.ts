@@ -139,7 +139,7 @@ function schedWaitNs(pid: number, tid: number): number {
  */
 async function flavourSession(method: RunqlatMethod, pid: number, ms: number): Promise<Map<number, number>> {
   const step = attachPlan().find((s) => s.method === method)!;
-  const o = BpfObject.open(bpfObjectPath('runqlat'), { globals: { filter_mode: 2, targ_tgid: pid } });
+  const o = BpfObject.open(bpfObjectPath('cpu.runqlat'), { globals: { filter_mode: 2, targ_tgid: pid } });
   try {
     for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
     o.load();
@@ -172,7 +172,7 @@ function checkThread(t: RunqlatThread, windowMs: number): void {
 describe('cpu.runqlat', () => {
   after(() => children.forEach(stop));
 
-  it('loads every program of runqlat.bpf.o, and each flavour attaches here', () => {
+  it('loads every program of cpu.runqlat.bpf.o, and each flavour attaches here', () => {
     const plan = attachPlan();
     assert.deepEqual(
       plan.map((s) => s.method),
@@ -182,7 +182,7 @@ describe('cpu.runqlat', () => {
     assert.equal(all.length, 9);
     for (const mode of [0, 1, 2]) {
       // Each filter mode takes other branches: every one passes the verifier.
-      const o = BpfObject.open(bpfObjectPath('runqlat'), { autoload: Object.fromEntries(all.map((p) => [p, true])), globals: { filter_mode: mode, targ_tgid: 1, targ_extra: mode === 2 ? 1 : 0 } });
+      const o = BpfObject.open(bpfObjectPath('cpu.runqlat'), { autoload: Object.fromEntries(all.map((p) => [p, true])), globals: { filter_mode: mode, targ_tgid: 1, targ_extra: mode === 2 ? 1 : 0 } });
       try {
         o.load();
         assert.deepEqual(o.programs().map((p) => p.name).sort(), [...all].sort());

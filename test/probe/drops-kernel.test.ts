@@ -95,7 +95,7 @@ describe('drops.kernel', () => {
     const data = f.data as DropsData;
     assert.equal(data.method, 'tp_btf');
     assert.equal(data.attach[0]!.btf, 'vmlinux');
-    assert.match(data.fallback ?? '', /^raw_tracepoint: cannot make minimal BTF for drops\.bpf\.o: /);
+    assert.match(data.fallback ?? '', /^raw_tracepoint: cannot make minimal BTF for drops\.kernel\.bpf\.o: /);
   });
 
   it('chooses the kprobe on kfree_skb where the tracepoint has no reason (before 5.17)', () => {
@@ -116,7 +116,7 @@ describe('drops.kernel', () => {
   it('every shipped BPF object passes the verifier; the kprobe twin loads but cannot attach', () => {
     const dir = join(packageRoot(), 'build', 'bpf');
     const objects = readdirSync(dir).filter((f) => f.endsWith('.bpf.o'));
-    assert.ok(objects.includes('drops.bpf.o'));
+    assert.ok(objects.includes('drops.kernel.bpf.o'));
     for (const file of objects) {
       const o = BpfObject.open(join(dir, file));
       try {
@@ -126,7 +126,7 @@ describe('drops.kernel', () => {
       }
     }
     const all = { drops_raw_tp: true, drops_tp_btf: true, drops_tracepoint: true, drops_kprobe: true, drops_kprobe_legacy: true };
-    const o = BpfObject.open(bpfObjectPath('drops'), { autoload: all });
+    const o = BpfObject.open(bpfObjectPath('drops.kernel'), { autoload: all });
     try {
       o.load();
       assert.deepEqual(o.programs().map((p) => p.name).sort(), Object.keys(all).sort());

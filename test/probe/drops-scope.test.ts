@@ -380,7 +380,7 @@ describe('drops.kernel attach flavours with the scope on', () => {
     assert.equal(scope.globals.n_vm_macs, SCOPE_LIMITS.vm_macs);
     const v6 = new Uint8Array(16).fill(1);
     const all = { drops_raw_tp: true, drops_tp_btf: true, drops_tracepoint: true, drops_kprobe: true, drops_kprobe_legacy: true };
-    const o = BpfObject.open(bpfObjectPath('drops'), { autoload: all, globals: { ...scope.globals, targ_family: 6, targ_addr6: v6, targ_saddr6: v6, targ_proto: 17, targ_port: 53 } });
+    const o = BpfObject.open(bpfObjectPath('drops.kernel'), { autoload: all, globals: { ...scope.globals, targ_family: 6, targ_addr6: v6, targ_saddr6: v6, targ_proto: 17, targ_port: 53 } });
     try {
       o.load();
       assert.ok(o.program('drops_raw_tp').attachRawTracepoint('kfree_skb').attachMs >= 0);

@@ -50,10 +50,10 @@ describe('net.defrag', () => {
     ]);
   });
 
-  it('every flavour of defrag.bpf.o passes the verifier and attaches', () => {
+  it('every flavour of net.defrag.bpf.o passes the verifier and attaches', () => {
     assert.deepEqual(attachPlan().map((s) => s.method), ['raw_tracepoint', 'tp_btf', 'tracepoint']);
     const all = { defrag_raw_tp: true, defrag_tp_btf: true, defrag_tracepoint: true };
-    const o = BpfObject.open(bpfObjectPath('defrag'), { autoload: all });
+    const o = BpfObject.open(bpfObjectPath('net.defrag'), { autoload: all });
     try {
       o.load();
       assert.deepEqual(o.programs().map((p) => p.name).sort(), Object.keys(all).sort());
@@ -65,7 +65,7 @@ describe('net.defrag', () => {
     }
   });
 
-  it('the kprobe flavour (ip_defrag, ip_expire) passes the verifier; its maps read back in the layout of bpf/defrag.h', async () => {
+  it('the kprobe flavour (ip_defrag, ip_expire) passes the verifier; its maps read back in the layout of probes/net.defrag/net.defrag.h', async () => {
     const o = (await queueObjectOpener({ saddr: Uint8Array.from([10, 0, 0, 1]), daddr: null, protocol: 17 }))();
     try {
       o.load();

@@ -14,7 +14,7 @@ import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params, ProbeDefinition } from '../../engine/probe/types.js';
 import { netNft, type NftData } from '../../probes/net.nft/probe.js';
 import { iptRuleScope, nftRuleScope } from '../../probes/net.nft/scope.js';
-import { vmIdentityOf } from '../../probes/vm-scope.js';
+import { vmIdentityOf } from '../../probes/lib/vm-scope.js';
 import { createBridgeLan, type BridgeLan, type LanHost } from '../helpers/bridge-lan.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { addIpv6, pinNeighbours, sendUdpFrom, udpReceived } from '../helpers/ns-endpoints.js';

@@ -166,10 +166,10 @@ describe('other.arp', () => {
     assert.equal(quiet.severity, 'warning', 'a MAC mismatch alone warns');
   });
 
-  it('loads every program of arp.bpf.o with its filters set, and each flavour attaches here', () => {
+  it('loads every program of other.arp.bpf.o with its filters set, and each flavour attaches here', () => {
     const plan = attachPlan();
     assert.equal(plan.flatMap((s) => s.programs).length, 6);
-    assertEveryFlavourAttaches('arp', plan, { targ_ifindex: 7, targ_netns: 1, targ_ip: Uint8Array.of(10, 0, 0, 1), reply_window_ns: 1_000_000n }, TRACEPOINTS);
+    assertEveryFlavourAttaches('other.arp', plan, { targ_ifindex: 7, targ_netns: 1, targ_ip: Uint8Array.of(10, 0, 0, 1), reply_window_ns: 1_000_000n }, TRACEPOINTS);
     assert.equal(programName('netif_receive_skb', 'raw_tracepoint'), 'arp_receive_raw_tp');
   });
 
@@ -282,7 +282,7 @@ describe('other.arp', () => {
     const inode = Number(/net:\[(\d+)\]/.exec((await lan.inNs(['readlink', '/proc/self/ns/net'])).stdout)?.[1]);
     for (const method of ['tp_btf', 'tracepoint'] as const) {
       const step = attachPlan().find((s) => s.method === method)!;
-      const o = BpfObject.open(bpfObjectPath('arp'), { globals: { targ_netns: inode } });
+      const o = BpfObject.open(bpfObjectPath('other.arp'), { globals: { targ_netns: inode } });
       try {
         for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
         o.load();

@@ -8,7 +8,7 @@ import { canBuildTopologies } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { quietPair, request, udpFrameBytes, udpFromNs, udpSink } from '../helpers/netdev-probes.js';
 import { assertReplaysSame } from '../helpers/replay.js';
-import { netdevGlobals, netdevPlan } from '../../probes/netdev.js';
+import { netdevGlobals, netdevPlan } from '../../probes/lib/netdev.js';
 import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 
 const cannot = await canBuildTopologies();
@@ -78,8 +78,8 @@ describe('other.dev-queue on a veth pair', () => {
     await assertReplaysSame(otherDevQueue, recvParams, b, 'recv', idle);
   });
 
-  it('every flavour of dev-queue.bpf.o (raw_tp, tp_btf, classic tracepoint) loads and attaches', () => {
-    assertEveryFlavourAttaches('dev-queue', netdevPlan({ dev_queue: 'net:net_dev_queue', dev_xmit: 'net:net_dev_xmit' }), netdevGlobals({ dev: null, netns: null, netnsInode: 0 }), ['net_dev_queue', 'net_dev_xmit']);
+  it('every flavour of other.dev-queue.bpf.o (raw_tp, tp_btf, classic tracepoint) loads and attaches', () => {
+    assertEveryFlavourAttaches('other.dev-queue', netdevPlan({ dev_queue: 'net:net_dev_queue', dev_xmit: 'net:net_dev_xmit' }), netdevGlobals({ dev: null, netns: null, netnsInode: 0 }), ['net_dev_queue', 'net_dev_xmit']);
   });
 
   it('the classic tracepoint flavour counts the same (the fallback where tp_btf is refused); driver results, named only, join their device', async (t) => {
@@ -88,7 +88,7 @@ describe('other.dev-queue on a veth pair', () => {
     t.after(() => sink.close());
     const name = new Uint8Array(16);
     name.set(Buffer.from(pair.peerDev));
-    const o = BpfObject.open(bpfObjectPath('dev-queue'), {
+    const o = BpfObject.open(bpfObjectPath('other.dev-queue'), {
       autoload: { dev_queue_tp_btf: false, dev_xmit_tp_btf: false, dev_queue_tracepoint: true, dev_xmit_tracepoint: true },
       globals: { targ_dev: name },
     });

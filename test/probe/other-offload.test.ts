@@ -4,7 +4,7 @@ import type { TracepointMethod } from '../../engine/native/attach-plan.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, RawRecord } from '../../engine/probe/types.js';
 import { otherOffload, readOffload, type OffloadData, type OffloadDevice } from '../../probes/other.offload/probe.js';
-import { xmitFilter, xmitGlobals } from '../../probes/xmit.js';
+import { xmitFilter, xmitGlobals } from '../../probes/lib/xmit.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, type VethPair } from '../helpers/netns.js';
 import { quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
@@ -169,7 +169,7 @@ describe('other.offload on a veth pair', () => {
     const globals = xmitGlobals(await xmitFilter({ dev: pair.peerDev, netns: pair.ns }));
     const n = 7;
     for (const method of ['raw_tracepoint', 'tp_btf', 'tracepoint'] as TracepointMethod[]) {
-      const dump = await countWithFlavour('offload', 'offload_xmit', method, globals, () => udpFromNs(pair, n, 100), readOffload);
+      const dump = await countWithFlavour('other.offload', 'offload_xmit', method, globals, () => udpFromNs(pair, n, 100), readOffload);
       assert.deepEqual(
         dump.entries.map((e) => [e.name, e.packets, e.bytes, e.gsoPackets]),
         [[pair.peerDev, n, n * udpFrameBytes(100), 0]],

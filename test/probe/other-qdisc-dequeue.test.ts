@@ -3,7 +3,7 @@ import { before, describe, it } from 'node:test';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import { otherQdiscDequeue, readDump, type QdiscDequeueData } from '../../probes/other.qdisc-dequeue/probe.js';
-import { netdevGlobals, netdevPlan, tcHandle } from '../../probes/netdev.js';
+import { netdevGlobals, netdevPlan, tcHandle } from '../../probes/lib/netdev.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
@@ -88,8 +88,8 @@ describe('other.qdisc-dequeue on a tbf-shaped veth', () => {
     await assertReplaysSame(otherQdiscDequeue, quietParams, b, 'quiet', idle);
   });
 
-  it('every flavour of qdisc-dequeue.bpf.o (raw_tp, tp_btf, classic tracepoint) loads and attaches', () => {
-    assertEveryFlavourAttaches('qdisc-dequeue', netdevPlan({ qdisc_dequeue: 'qdisc:qdisc_dequeue' }), netdevGlobals({ dev: null, netns: null, netnsInode: 0 }), ['qdisc_dequeue']);
+  it('every flavour of other.qdisc-dequeue.bpf.o (raw_tp, tp_btf, classic tracepoint) loads and attaches', () => {
+    assertEveryFlavourAttaches('other.qdisc-dequeue', netdevPlan({ qdisc_dequeue: 'qdisc:qdisc_dequeue' }), netdevGlobals({ dev: null, netns: null, netnsInode: 0 }), ['qdisc_dequeue']);
   });
 
   it('the classic tracepoint flavour counts the same burst (the fallback where tp_btf is refused)', async (t) => {
@@ -97,7 +97,7 @@ describe('other.qdisc-dequeue on a tbf-shaped veth', () => {
     await run(['tc', '-n', shaped.ns, 'qdisc', 'add', 'dev', shaped.peerDev, 'root', 'handle', '9:', 'tbf', 'rate', '1mbit', 'burst', '2k', 'latency', '400ms']);
     const name = new Uint8Array(16);
     name.set(Buffer.from(shaped.peerDev));
-    const o = BpfObject.open(bpfObjectPath('qdisc-dequeue'), { autoload: { qdisc_dequeue_tp_btf: false, qdisc_dequeue_tracepoint: true }, globals: { targ_dev: name } });
+    const o = BpfObject.open(bpfObjectPath('other.qdisc-dequeue'), { autoload: { qdisc_dequeue_tp_btf: false, qdisc_dequeue_tracepoint: true }, globals: { targ_dev: name } });
     try {
       o.load();
       assert.match(o.program('qdisc_dequeue_tracepoint').attachTracepoint('qdisc', 'qdisc_dequeue').target, /qdisc_dequeue/);

@@ -10,7 +10,7 @@ import { packageRoot } from '../../engine/package-info.js';
 import type { RawRecord } from '../../engine/probe/types.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { netdevGlobals, netdevPlan, tcHandle } from '../../probes/netdev.js';
+import { netdevGlobals, netdevPlan, tcHandle } from '../../probes/lib/netdev.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
@@ -171,7 +171,7 @@ describe('other.tc in a namespace', () => {
     await assertReplaysSame(otherTc, params, b, 'hits', f);
   });
 
-  it('the kprobe flavour (tcf_classify, tcf_action_exec) passes the verifier; its map reads back in the layout of bpf/tc.h', async () => {
+  it('the kprobe flavour (tcf_classify, tcf_action_exec) passes the verifier; its map reads back in the layout of probes/other.tc/other.tc.h', async () => {
     const o = (await callObjectOpener({ dev: 'veth0', netns: null, netnsInode: 0 }))();
     try {
       o.load();
@@ -206,8 +206,8 @@ describe('other.tc in a namespace', () => {
     assert.equal(calls.windowMs, 1012);
   });
 
-  it('every flavour of tc.bpf.o (raw_tp, tp_btf, classic tracepoint) loads and attaches', () => {
-    assertEveryFlavourAttaches('tc', netdevPlan({ tc_create: 'qdisc:qdisc_create', tc_destroy: 'qdisc:qdisc_destroy', tc_reset: 'qdisc:qdisc_reset' }), netdevGlobals({ dev: null, netns: null, netnsInode: 0 }), ['qdisc_create', 'qdisc_destroy', 'qdisc_reset']);
+  it('every flavour of other.tc.bpf.o (raw_tp, tp_btf, classic tracepoint) loads and attaches', () => {
+    assertEveryFlavourAttaches('other.tc', netdevPlan({ tc_create: 'qdisc:qdisc_create', tc_destroy: 'qdisc:qdisc_destroy', tc_reset: 'qdisc:qdisc_reset' }), netdevGlobals({ dev: null, netns: null, netnsInode: 0 }), ['qdisc_create', 'qdisc_destroy', 'qdisc_reset']);
   });
 
   it('the classic tracepoint flavour records the same changes, by device name (the fallback where tp_btf is refused)', async (t) => {
@@ -215,7 +215,7 @@ describe('other.tc in a namespace', () => {
     const names = ['create', 'destroy', 'reset'];
     const dev = new Uint8Array(16);
     dev.set(Buffer.from(pair.peerDev));
-    const o = BpfObject.open(bpfObjectPath('tc'), {
+    const o = BpfObject.open(bpfObjectPath('other.tc'), {
       autoload: Object.fromEntries(names.flatMap((n) => [[`tc_${n}_tp_btf`, false], [`tc_${n}_tracepoint`, true]])),
       globals: { targ_dev: dev },
     });

@@ -133,12 +133,12 @@ async function replaySame(b: Awaited<ReturnType<typeof tempBundle>>, name: strin
 describe('other.udp-path', () => {
   before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
 
-  it('every program of udppath.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint in that order', () => {
+  it('every program of other.udp-path.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint in that order', () => {
     const plan = attachPlan();
     assert.deepEqual(plan.map((s) => s.method), ['raw_tracepoint', 'tp_btf', 'tracepoint']);
     const all = plan.flatMap((s) => s.programs);
     assert.equal(all.length, 24);
-    const o = BpfObject.open(bpfObjectPath('udppath'), { autoload: Object.fromEntries(all.map((p) => [p, true])) });
+    const o = BpfObject.open(bpfObjectPath('other.udp-path'), { autoload: Object.fromEntries(all.map((p) => [p, true])) });
     try {
       o.load();
       assert.deepEqual(o.programs().map((p) => p.name).sort(), [...all].sort());
@@ -151,7 +151,7 @@ describe('other.udp-path', () => {
     const { a } = await lan(t);
     const setup = { srcIp: A_IP, dstIp: B_IP, srcPort: SPORT, dstPort: DPORT, both: false, samples: 0, timeoutMs: 1000 };
     for (const step of attachPlan()) {
-      const o = BpfObject.open(bpfObjectPath('udppath'), { globals: globalsOf(setup) });
+      const o = BpfObject.open(bpfObjectPath('other.udp-path'), { globals: globalsOf(setup) });
       try {
         for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
         o.load();

@@ -4,7 +4,7 @@ import type { TracepointMethod } from '../../engine/native/attach-plan.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding } from '../../engine/probe/types.js';
 import { otherVlanUdp, readVlanUdp, type VlanUdpData, type VlanUdpFlow } from '../../probes/other.vlan-udp/probe.js';
-import { xmitFilter, xmitGlobals } from '../../probes/xmit.js';
+import { xmitFilter, xmitGlobals } from '../../probes/lib/xmit.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, type VethPair } from '../helpers/netns.js';
 import { quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
@@ -136,7 +136,7 @@ describe('other.vlan-udp on a veth pair whose namespace end tags UDP by port', (
     const globals = { ...xmitGlobals(await xmitFilter({ dev: pair.peerDev, netns: pair.ns })), targ_vlan_set: false, targ_vlan: 0 };
     const n = 6;
     for (const method of ['raw_tracepoint', 'tp_btf', 'tracepoint'] as TracepointMethod[]) {
-      const dump = await countWithFlavour('vlan-udp', 'vlan_udp_xmit', method, globals, () => udpFromNs(pair, n, 100, { port: vlanPort(42) }), readVlanUdp);
+      const dump = await countWithFlavour('other.vlan-udp', 'vlan_udp_xmit', method, globals, () => udpFromNs(pair, n, 100, { port: vlanPort(42) }), readVlanUdp);
       assert.deepEqual(
         dump.entries.map((e) => [e.name, e.vlan, e.dport, e.packets, e.hwTagged]),
         [[pair.peerDev, 42, vlanPort(42), n, n]],

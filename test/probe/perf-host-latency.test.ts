@@ -72,9 +72,9 @@ function shaperWaitUs(i: number, frame: number): number {
 describe('perf.host-latency', () => {
   before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
 
-  it('every program of hostlat.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint attach in that order', () => {
+  it('every program of perf.host-latency.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint attach in that order', () => {
     const plan = attachPlan();
-    assertEveryFlavourAttaches('hostlat', plan, { targ_ifindex: 1, targ_saddr: Uint8Array.of(10, 0, 0, 1), targ_dport: 1, threshold_ns: 1n }, HOOKS.map((h) => h.name));
+    assertEveryFlavourAttaches('perf.host-latency', plan, { targ_ifindex: 1, targ_saddr: Uint8Array.of(10, 0, 0, 1), targ_dport: 1, threshold_ns: 1n }, HOOKS.map((h) => h.name));
     assert.equal(plan.flatMap((s) => s.programs).length, HOOKS.length * 3);
   });
 
@@ -82,7 +82,7 @@ describe('perf.host-latency', () => {
     const pair = await quietPair(t);
     const sink = await receiver(t, pair);
     for (const step of attachPlan()) {
-      const o = BpfObject.open(bpfObjectPath('hostlat'), { globals: { targ_saddr: ipv4Bytes(pair.peerIp)!, targ_dport: PORT } });
+      const o = BpfObject.open(bpfObjectPath('perf.host-latency'), { globals: { targ_saddr: ipv4Bytes(pair.peerIp)!, targ_dport: PORT } });
       try {
         for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
         o.load();

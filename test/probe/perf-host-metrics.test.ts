@@ -10,7 +10,7 @@ import type { Finding } from '../../engine/probe/types.js';
 import { attachPlan, programName, TRACEPOINTS } from '../../probes/perf.host-metrics/attach.js';
 import { analyse, type DumpCapture, type HostMetricsData, type SetupCapture } from '../../probes/perf.host-metrics/findings.js';
 import { dumpMaps, perfHostMetrics } from '../../probes/perf.host-metrics/probe.js';
-import { netdevGlobals } from '../../probes/netdev.js';
+import { netdevGlobals } from '../../probes/lib/netdev.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 import { tempBundle } from '../helpers/bundle.js';
@@ -96,10 +96,10 @@ describe('perf.host-metrics', () => {
     assert.match(show.stdout, /softirq_pct/);
   });
 
-  it('loads every program of hostmetrics.bpf.o with its filters set, and each flavour attaches here', () => {
+  it('loads every program of perf.host-metrics.bpf.o with its filters set, and each flavour attaches here', () => {
     const plan = attachPlan();
     assert.equal(plan.flatMap((s) => s.programs).length, 12);
-    assertEveryFlavourAttaches('hostmetrics', plan, { targ_dev: Buffer.from('eth0\0\0\0\0\0\0\0\0\0\0\0\0'), targ_netns: 1, targ_dirs: 1 }, TRACEPOINTS);
+    assertEveryFlavourAttaches('perf.host-metrics', plan, { targ_dev: Buffer.from('eth0\0\0\0\0\0\0\0\0\0\0\0\0'), targ_netns: 1, targ_dirs: 1 }, TRACEPOINTS);
     assert.equal(programName('netif_receive_skb', 'raw_tracepoint'), 'hm_receive_raw_tp');
   });
 
@@ -175,7 +175,7 @@ describe('perf.host-metrics', () => {
     const n = 200;
     for (const method of ['tp_btf', 'tracepoint'] as const) {
       const step = attachPlan().find((s) => s.method === method)!;
-      const o = BpfObject.open(bpfObjectPath('hostmetrics'), { globals: { ...netdevGlobals({ dev: pair.hostDev, netns: null, netnsInode: 0 }), targ_dirs: 3 } });
+      const o = BpfObject.open(bpfObjectPath('perf.host-metrics'), { globals: { ...netdevGlobals({ dev: pair.hostDev, netns: null, netnsInode: 0 }), targ_dirs: 3 } });
       try {
         for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
         o.load();

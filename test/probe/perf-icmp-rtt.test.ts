@@ -112,12 +112,12 @@ async function slowPeer(t: TeardownHost, pair: VethPair, ms: number): Promise<vo
 describe('perf.icmp-rtt', () => {
   before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
 
-  it('every program of icmprtt.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint in that order', () => {
+  it('every program of perf.icmp-rtt.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint in that order', () => {
     const plan = attachPlan();
     assert.deepEqual(plan.map((s) => s.method), ['raw_tracepoint', 'tp_btf', 'tracepoint']);
     const all = plan.flatMap((s) => s.programs);
     assert.equal(all.length, 6);
-    const o = BpfObject.open(bpfObjectPath('icmprtt'), { autoload: Object.fromEntries(all.map((p) => [p, true])), globals: { targ_ifindex: 1 } });
+    const o = BpfObject.open(bpfObjectPath('perf.icmp-rtt'), { autoload: Object.fromEntries(all.map((p) => [p, true])), globals: { targ_ifindex: 1 } });
     try {
       o.load();
       assert.deepEqual(o.programs().map((p) => p.name).sort(), [...all].sort());
@@ -130,7 +130,7 @@ describe('perf.icmp-rtt', () => {
     const pair = await createVethPair(t, { noIpv6: true });
     const ifindex = Number((await run(['cat', `/sys/class/net/${pair.hostDev}/ifindex`])).stdout.trim());
     for (const step of attachPlan()) {
-      const o = BpfObject.open(bpfObjectPath('icmprtt'), { globals: { targ_ifindex: ifindex, targ_dirs: 1 } });
+      const o = BpfObject.open(bpfObjectPath('perf.icmp-rtt'), { globals: { targ_ifindex: ifindex, targ_dirs: 1 } });
       try {
         for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
         o.load();

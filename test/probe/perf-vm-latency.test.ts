@@ -64,10 +64,10 @@ async function replaySame(b: TempBundle, name: string, params: Record<string, un
 }
 
 describe('perf.vm-latency', () => {
-  it('every program of vmlat.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint in that order', () => {
+  it('every program of perf.vm-latency.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint in that order', () => {
     const all = Object.fromEntries(allPrograms().map((p) => [p, true]));
     assert.equal(Object.keys(all).length, 18);
-    const o = BpfObject.open(bpfObjectPath('vmlat'), { autoload: all, globals: { targ_tap: 1 } });
+    const o = BpfObject.open(bpfObjectPath('perf.vm-latency'), { autoload: all, globals: { targ_tap: 1 } });
     try {
       o.load();
       assert.deepEqual(o.programs().map((p) => p.name).sort(), Object.keys(all).sort());

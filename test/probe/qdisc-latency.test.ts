@@ -297,7 +297,7 @@ describe('qdisc.latency on a shaped veth', () => {
 });
 
 describe('qdisc.latency parser', () => {
-  // Real bpftrace 0.17 output of bpf/qdisc-latency.bt for a ping through a 1mbit tbf on ifindex 538.
+  // Real bpftrace 0.17 output of probes/qdisc.latency/qdisc.latency.bt for a ping through a 1mbit tbf on ifindex 538.
   const stdout = readFileSync(join(packageRoot(), 'test', 'fixtures', 'bpftrace', 'qdisc-latency.jsonl'), 'utf8');
   const rec = (seq: number, r: Partial<RawRecord> & Pick<RawRecord, 'op' | 'name'>): RawRecord => ({ seq, at: 0, durationMs: 1, stdout: '', stderr: '', exitCode: 0, ...r });
   const programs = [

@@ -208,10 +208,10 @@ describe('vm.frames', () => {
     assert.deepEqual([b.toVm.entered.packets, b.lost.total], [0, 0]);
   });
 
-  it('loads every program of vm-frames.bpf.o with its filters set, and each flavour attaches here', async () => {
+  it('loads every program of vm.frames.bpf.o with its filters set, and each flavour attaches here', async () => {
     needs(cannot);
     const scope: Scope = { vm: null, devs: [{ name: 'x', ifindex: 7, mtu: 1500 }], macs: ['02:00:00:00:00:01'], ports: null, netnsInode: (await stat('/proc/self/ns/net')).ino, devices: {} };
-    assertEveryFlavourAttaches('vm-frames', attachPlan(), scopeGlobals(scope), ['net_dev_start_xmit', 'netif_receive_skb']);
+    assertEveryFlavourAttaches('vm.frames', attachPlan(), scopeGlobals(scope), ['net_dev_start_xmit', 'netif_receive_skb']);
   });
 
   it("the fallback flavours (tp_btf, classic tracepoints) count the same frames, with ports given and with any port, the host's port included", async (t) => {
@@ -240,7 +240,7 @@ describe('vm.frames', () => {
       for (const scope of [base, { ...base, ports: null }]) {
         const what = `${method}, ${scope.ports ? 'ports given' : 'any port'}`;
         const step = attachPlan().find((s) => s.method === method)!;
-        const o = BpfObject.open(bpfObjectPath('vm-frames'), { globals: scopeGlobals(scope) });
+        const o = BpfObject.open(bpfObjectPath('vm.frames'), { globals: scopeGlobals(scope) });
         try {
           for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
           o.load();

@@ -355,7 +355,7 @@ export function chartsBundle(root: string, id = '20261120-090000-vm-path-demo-vm
           attach: { attachMs: 1130, loadedMs: 1190, attachedProbes: 4, probes: ['tracepoint:qdisc:qdisc_enqueue', 'tracepoint:qdisc:qdisc_dequeue'], programCount: 2, programs: [{ progId: 81, progType: 5, method: 'tracepoint', target: 'tracepoint:qdisc:qdisc_enqueue' }, { progId: 82, progType: 5, method: 'tracepoint', target: 'tracepoint:qdisc:qdisc_dequeue' }] },
         },
         charts: [histogram, layers],
-        rawFiles: [{ name: 'bpftrace', content: '@us[tap0]: [4, 8) 1200 |@@@@@@@@@@@@@@@@@@@@|\n', argv: ['bpftrace', '-f', 'json', 'bpf/qdisc-latency.bt'] }],
+        rawFiles: [{ name: 'bpftrace', content: '@us[tap0]: [4, 8) 1200 |@@@@@@@@@@@@@@@@@@@@|\n', argv: ['bpftrace', '-f', 'json', 'probes/qdisc.latency/qdisc.latency.bt'] }],
       },
       {
         probe: 'net.iface',

@@ -10,7 +10,7 @@ import { runProbe } from '../../../probe/runtime.js';
 import type { Finding } from '../../../probe/types.js';
 import { learnAddresses, type LearnedAddress, type VmFacts } from '../../../target/index.js';
 
-/** vm.frames' limits per session (bpf/vm-frames.h): VMs are listened to in groups that fit. */
+/** vm.frames' limits per session (probes/vm.frames/vm.frames.h): VMs are listened to in groups that fit. */
 const MAX_TAPS = 8;
 const MAX_MACS = 8;
 

@@ -18,7 +18,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "count.h"
-#include "icmprtt.h"
+#include "perf.icmp-rtt.h"
 
 #define ETH_P_IP_ 0x0800
 #define IP_OFFSET_MASK_ 0x1FFF

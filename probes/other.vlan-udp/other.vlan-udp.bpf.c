@@ -4,14 +4,14 @@
  * was carried (skb->vlan_tci for hardware-accelerated tagging, or an 802.1Q/802.1ad header in
  * the frame). Untagged UDP is kept under VLAN_UDP_UNTAGGED whatever the VLAN filter.
  *
- * Three attach flavours of one handler (bpf/xmit.h), chosen at load by the probe. */
+ * Three attach flavours of one handler (bpf/include/xmit.h), chosen at load by the probe. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "xmit.h"
-#include "vlan-udp.h"
+#include "other.vlan-udp.h"
 
 /* Only this VLAN id (and untagged packets), when targ_vlan_set. */
 const volatile __u8 targ_vlan_set = 0;

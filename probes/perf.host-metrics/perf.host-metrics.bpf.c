@@ -16,7 +16,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "netdev.h"
-#include "hostmetrics.h"
+#include "perf.host-metrics.h"
 #include "log2.h"
 
 /* Filters of the packet counts, set before load: a device name (empty: any), a namespace inode

@@ -5,13 +5,13 @@
 // after the window (`<prefix>dump`). On a kernel without kprobes no kprobe program is loaded:
 // the session holds nothing open and the finding says why.
 import { existsSync } from 'node:fs';
-import { errorLine } from '../engine/native/attach-plan.js';
-import { ensureMinimalBtf } from '../engine/native/btf-cache.js';
-import type { GlobalValue } from '../engine/native/globals.js';
-import { BpfObject, bpfObjectPath } from '../engine/native/object.js';
-import { BpfSession } from '../engine/probe/bpf-session.js';
-import { overheadOf, type OverheadReport } from '../engine/probe/overhead.js';
-import type { ProbeIO, RawRecord } from '../engine/probe/types.js';
+import { errorLine } from '../../engine/native/attach-plan.js';
+import { ensureMinimalBtf } from '../../engine/native/btf-cache.js';
+import type { GlobalValue } from '../../engine/native/globals.js';
+import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { BpfSession } from '../../engine/probe/bpf-session.js';
+import { overheadOf, type OverheadReport } from '../../engine/probe/overhead.js';
+import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
 
 /** What loading an object and attaching each of its kprobe/tracing programs gave (capture `<prefix>attach`). */
 export interface AttachCapture {

@@ -13,7 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
-#include "tc.h"
+#include "other.tc.h"
 
 /* Filters, set before load: a device name (empty: any) and a namespace inode (0: any). */
 const volatile char targ_dev[NETDEV_NAME_LEN] = {};

@@ -18,7 +18,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include "runqlat.h"
+#include "cpu.runqlat.h"
 #include "log2.h"
 
 #define TASK_RUNNING_ 0

@@ -14,7 +14,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "count.h"
-#include "defrag.h"
+#include "net.defrag.h"
 
 /* include/net/inet_frag.h */
 #define INET_FRAG_FIRST_IN_ 1

@@ -23,7 +23,7 @@
 #include <bpf/bpf_endian.h>
 #include "log2.h"
 #include "lathist.h"
-#include "vmlat.h"
+#include "perf.vm-latency.h"
 
 #define ETH_P_IP_ 0x0800
 #define ETH_P_8021Q_ 0x8100

@@ -6,13 +6,13 @@
  *    the lookups of every filter of the hook, whatever the classifier keeps itself;
  *  - kprobe tcf_action_exec: a matching filter's actions ran, by {device, direction, first action
  *    kind}.
- * Device filters as the other queueing programs (bpf/netdev.h). */
+ * Device filters as the other queueing programs (bpf/include/netdev.h). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
-#include "tc.h"
+#include "other.tc.h"
 
 /* Filters, set before load: a device name (empty: any) and a namespace inode (0: any). */
 const volatile char targ_dev[NETDEV_NAME_LEN] = {};

@@ -12,7 +12,7 @@
 // An ingress device that is not the VM's never excludes it: packets *to* the VM come in on the
 // uplinks and the other ports.
 import { isIP, SocketAddress } from 'node:net';
-import type { Params, ParamSpec } from '../engine/probe/types.js';
+import type { Params, ParamSpec } from '../../engine/probe/types.js';
 
 export type VmScope = 'vm' | 'any' | 'other';
 /** What one constrained field of a match says about the VM. */

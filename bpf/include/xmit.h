@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* What net:net_dev_start_xmit shows of a packet handed to a driver, shared by offload.bpf.c and
- * vlan-udp.bpf.c: the device (bpf/netdev.h), the VLAN tag (hardware-accelerated in skb->vlan_*,
+ * vlan-udp.bpf.c: the device (bpf/include/netdev.h), the VLAN tag (hardware-accelerated in skb->vlan_*,
  * or in-band in the frame), the checksum state, GSO fields and the IPv4/IPv6 5-tuple, plus the
  * device, address, port and protocol filters. Every flavour (raw_tp, tp_btf, classic
  * tracepoint) reads the skb the same way. Include after vmlinux.h and the BPF helper headers. */

@@ -3,7 +3,7 @@
 #ifndef EBPFNET_UDPPATH_H
 #define EBPFNET_UDPPATH_H
 
-/* log2 buckets of a hop-to-hop latency in ns (bpf/log2.h): slot 0 holds 0, slot k [2^(k-1), 2^k)
+/* log2 buckets of a hop-to-hop latency in ns (bpf/include/log2.h): slot 0 holds 0, slot k [2^(k-1), 2^k)
  * ns; the last slot also holds everything longer (~1.1 s and up). */
 #define UDPPATH_SLOTS 32
 

@@ -23,7 +23,7 @@
 #include "ipv4-filter.h"
 #include "log2.h"
 #include "lathist.h"
-#include "hostlat.h"
+#include "perf.host-latency.h"
 
 #define ETH_P_IP_ 0x0800
 #define IP_OFFSET_MASK_ 0x1FFF

@@ -15,7 +15,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
-#include "dev-queue.h"
+#include "other.dev-queue.h"
 #include "log2.h"
 
 #define NETDEV_TX_BUSY_ 0x10

@@ -14,7 +14,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "netdev.h"
-#include "arp.h"
+#include "other.arp.h"
 
 /* Filters and settings, set before load. 0 = any. */
 const volatile __u32 targ_ifindex = 0;

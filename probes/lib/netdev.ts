@@ -1,18 +1,18 @@
 // What the queueing probes (other.qdisc-dequeue, other.dev-queue, other.tc) share: the device
 // filters they pass to their BPF programs, the device identity their maps are keyed by
-// (bpf/netdev.h), how a device and a tc handle are named in a finding, and how their handlers
+// (bpf/include/netdev.h), how a device and a tc handle are named in a finding, and how their handlers
 // load: the shared tracepointPlan (raw_tp with a cached minimal BTF, tp_btf, classic tracepoint).
 import { stat } from 'node:fs/promises';
-import { attachTable, loadFirstWorking, tracepointPlan, type LoadedRecord, type PlanLoaded, type PlanStep, type TracepointMethod } from '../engine/native/attach-plan.js';
-import { bpfObjectPath } from '../engine/native/object.js';
-import type { GlobalValue } from '../engine/native/globals.js';
-import type { BpfObject } from '../engine/native/object.js';
-import { readWindowedSession, runWindowedSession } from '../engine/probe/bpf-session.js';
-import { overheadTable, type OverheadReport } from '../engine/probe/overhead.js';
-import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../engine/probe/types.js';
-import { namedNamespaces, netnsInode } from './drops.kernel/probe.js';
+import { attachTable, loadFirstWorking, tracepointPlan, type LoadedRecord, type PlanLoaded, type PlanStep, type TracepointMethod } from '../../engine/native/attach-plan.js';
+import { bpfObjectPath } from '../../engine/native/object.js';
+import type { GlobalValue } from '../../engine/native/globals.js';
+import type { BpfObject } from '../../engine/native/object.js';
+import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
+import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { namedNamespaces, netnsInode } from '../drops.kernel/probe.js';
 
-/** NETDEV_NAME_LEN of bpf/netdev.h; `struct netdev_id` is 8 + this many bytes. */
+/** NETDEV_NAME_LEN of bpf/include/netdev.h; `struct netdev_id` is 8 + this many bytes. */
 export const NETDEV_NAME_LEN = 16;
 export const NETDEV_ID_SIZE = 8 + NETDEV_NAME_LEN;
 
@@ -162,7 +162,7 @@ export interface NetdevDump extends NamespaceNames {
 }
 
 export interface NetdevSessionOptions<D> {
-  /** The object's name (`qdisc-dequeue` → build/bpf/qdisc-dequeue.bpf.o). */
+  /** The object's name (`other.qdisc-dequeue` → build/bpf/other.qdisc-dequeue.bpf.o). */
   object: string;
   /** Handler prefix → `category:event`, as loadTracepoints takes them. */
   tracepoints: Record<string, string>;

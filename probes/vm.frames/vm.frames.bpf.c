@@ -26,7 +26,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "netdev.h"
-#include "vm-frames.h"
+#include "vm.frames.h"
 
 #define NDISC_NEIGHBOUR_SOLICITATION_ 135
 #define FINGERPRINT_BYTES 64

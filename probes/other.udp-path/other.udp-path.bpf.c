@@ -21,7 +21,7 @@
 #include <bpf/bpf_endian.h>
 #include "count.h"
 #include "log2.h"
-#include "udppath.h"
+#include "other.udp-path.h"
 
 #define ETH_P_IP_ 0x0800
 #define IP_OFFSET_MASK_ 0x1FFF

@@ -6,14 +6,14 @@
  * size without a type, gso_size above the MTU, a GSO type the device does not
  * offload, a non-GSO packet longer than the MTU, a GSO packet not in CHECKSUM_PARTIAL).
  *
- * Three attach flavours of one handler (bpf/xmit.h), chosen at load by the probe. */
+ * Three attach flavours of one handler (bpf/include/xmit.h), chosen at load by the probe. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "xmit.h"
-#include "offload.h"
+#include "other.offload.h"
 #include "log2.h"
 
 /* NETIF_F_GSO_SHIFT: feature bit of SKB_GSO_TCPV4 (SKB_GSO_x << shift is the feature NETIF_F_x). */

@@ -13,7 +13,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "count.h"
-#include "defrag.h"
+#include "net.defrag.h"
 
 #define ETH_P_IP_ 0x0800
 #define ETH_P_IPV6_ 0x86DD

@@ -18,7 +18,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "ipv4-filter.h"
-#include "ovs.h"
+#include "ovs.drops.h"
 
 #define ETH_P_IP_ 0x0800
 #define ETH_P_IPV6_ 0x86DD

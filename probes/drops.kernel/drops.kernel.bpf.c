@@ -16,7 +16,7 @@
 #include <bpf/bpf_endian.h>
 #include "count.h"
 #include "ip-filter.h"
-#include "drops.h"
+#include "drops.kernel.h"
 
 #define PACKET_BROADCAST_ 1
 #define PACKET_MULTICAST_ 2

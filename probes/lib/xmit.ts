@@ -1,15 +1,15 @@
 // What the probes on net:net_dev_start_xmit share (other.offload, other.vlan-udp; BPF side
-// bpf/xmit.h): the device, address, port and protocol filters, the one-handler attach plan
+// bpf/include/xmit.h): the device, address, port and protocol filters, the one-handler attach plan
 // (raw_tp with a cached minimal BTF → tp_btf → classic tracepoint), the windowed session whose
 // dump carries the namespace names a replay labels devices with, and the 5-tuple as a map
 // key holds it. Device filters and labels are the queueing probes' (probes/netdev.ts).
-import { attachTable, loadedFields, loadFirstWorking, loadedRecord, tracepointPlan, type LoadedRecord, type TracepointMethod } from '../engine/native/attach-plan.js';
-import type { GlobalValue } from '../engine/native/globals.js';
-import { bpfObjectPath, type BpfObject } from '../engine/native/object.js';
-import { readWindowedSession, runWindowedSession } from '../engine/probe/bpf-session.js';
-import { addressText, ipv4Bytes } from '../engine/probe/bpf-values.js';
-import { overheadTable, type OverheadReport } from '../engine/probe/overhead.js';
-import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../engine/probe/types.js';
+import { attachTable, loadedFields, loadFirstWorking, loadedRecord, tracepointPlan, type LoadedRecord, type TracepointMethod } from '../../engine/native/attach-plan.js';
+import type { GlobalValue } from '../../engine/native/globals.js';
+import { bpfObjectPath, type BpfObject } from '../../engine/native/object.js';
+import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { addressText, ipv4Bytes } from '../../engine/probe/bpf-values.js';
+import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
+import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { filterScope, namespaceNames, netdevFilter, netdevGlobals, NETDEV_PARAMS, type NamespaceNames, type NetdevFilter } from './netdev.js';
 
 export const XMIT_TRACEPOINT = 'net:net_dev_start_xmit';
@@ -75,7 +75,7 @@ export interface XmitDump extends NamespaceNames {
 }
 
 export interface XmitSessionOptions<D> {
-  /** `offload` → build/bpf/offload.bpf.o */
+  /** `other.offload` → build/bpf/other.offload.bpf.o */
   object: string;
   /** The handler's prefix in XMIT_PROGRAMS. */
   prefix: string;

@@ -14,7 +14,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
-#include "qdisc-dequeue.h"
+#include "other.qdisc-dequeue.h"
 #include "log2.h"
 
 /* Filters, set before load: a device name (empty: any) and a namespace inode (0: any). */

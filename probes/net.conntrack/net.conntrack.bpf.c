@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Connection-tracking verdicts, counted in the kernel by {hook, verdict, return, pf, hook
- * number, OVS or netfilter, ctinfo} (bpf/conntrack.h):
+ * number, OVS or netfilter, ctinfo} (probes/net.conntrack/net.conntrack.h):
  *  - kprobe/kretprobe nf_conntrack_in: what conntrack decided for each packet: tracked (and
  *    as what: new, established, related, reply), invalid (accepted without an entry: `ct
  *    state invalid` / OVS `+inv`), dropped (no entry could be made), untracked;
@@ -15,7 +15,7 @@
 #include <bpf/bpf_core_read.h>
 #include "count.h"
 #include "ipv4-filter.h"
-#include "conntrack.h"
+#include "net.conntrack.h"
 
 #define NF_DROP_ 0
 #define NF_ACCEPT_ 1
