@@ -10,7 +10,7 @@ import type { OverheadReport } from '../engine/probe/overhead.js';
 import type { Finding, ProbeCatalog, TableSpec } from '../engine/probe/types.js';
 import type { RunRecord, TimelineEntry } from '../engine/run/record.js';
 import { compileTemplate, renderText, type Scope } from '../engine/runbook/expressions.js';
-import { findingView } from '../engine/runbook/compile.js';
+import { findingView } from '../engine/runbook/run-model.js';
 import { shellWord } from '../engine/run/reproduce.js';
 import { runbookGraph, type RunbookGraph } from '../engine/runbook/graph.js';
 import type { Runbook, Step } from '../engine/runbook/model.js';

@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../package-info.js';
 import { ParamError } from '../probe/params.js';
 import { InputError } from '../runbook/inputs.js';
-import { ProblemsError, formatProblem } from '../runbook/errors.js';
+import { ProblemsError, formatProblem } from '../yaml/problems.js';
 import { registerDiagnose } from './commands/diagnose/index.js';
 import { registerDoctor } from './commands/doctor/index.js';
 import { registerGuide } from './commands/guide/index.js';

@@ -2,7 +2,7 @@
 // (glossary.yaml, next to this module; the build copies it into dist).
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { closest } from '../runbook/suggest.js';
+import { closest } from '../yaml/suggest.js';
 
 export interface GlossaryEntry {
   term: string;

@@ -11,6 +11,7 @@ import { release } from 'node:os';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { runCommand } from '../exec.js';
+import type { NativeFeatureReport } from '../native/features.js';
 import type { KernelFeature } from '../probe/types.js';
 import { findBinary } from './binaries.js';
 import { ensureTracefs, tracepointCategories, type TracefsStatus } from './tracefs.js';
@@ -305,10 +306,24 @@ async function detectAll(): Promise<FeatureReport> {
   return report;
 }
 
+/** The addon's report (engine/native/features.ts) as FeatureStatus, for the features it decides. */
+export function featureStatuses(r: NativeFeatureReport): Record<'btf' | 'kprobes' | 'fentry' | 'ringbuf', FeatureStatus> {
+  const ringbuf = r.mapTypes.ringbuf.supported;
+  return {
+    btf: { present: r.btf.present, how: r.btf.present ? 'libbpf loaded the vmlinux BTF' : `libbpf found no vmlinux BTF (${r.btf.errno ?? 'unknown'})` },
+    kprobes: { present: r.kprobe.attaches, how: `native probe: ${r.kprobe.how}` },
+    fentry: { present: r.fentry.attaches, how: `native probe: ${r.fentry.how}` },
+    ringbuf: {
+      present: ringbuf,
+      how: ringbuf === null ? `libbpf could not probe the ringbuf map type (${r.mapTypes.ringbuf.errno})` : `libbpf probe: ringbuf map type ${ringbuf ? 'loads' : 'refused'}`,
+    },
+  };
+}
+
 /** The addon's own probes, or undefined when it is not built or fails to load. */
 async function nativeVerdicts(): Promise<Partial<Record<'kprobes' | 'fentry', FeatureStatus>> | undefined> {
   try {
-    const { featureStatuses, nativeFeatures } = await import('../native/features.js');
+    const { nativeFeatures } = await import('../native/features.js');
     return featureStatuses(nativeFeatures());
   } catch {
     return undefined;

@@ -2,14 +2,11 @@
 // much CPU they take and how often they fire. A probe over its budget for a sustained moment
 // is stopped early; it keeps what it gathered and says why it stopped.
 import { formatMs } from '../duration.js';
+import type { OverheadBudget } from './budget.js';
 import type { ProbeIO, RawRecord, TableSpec } from './types.js';
 
-export interface OverheadBudget {
-  /** Share of one CPU the probe's programs may use (0.05 = 5%). */
-  cpu: number;
-  /** Program runs (events) per second the probe may handle. */
-  eventsPerSec: number;
-}
+// The budget is the guard's input: its callers (probes among them) take the type from here.
+export type { OverheadBudget } from './budget.js';
 
 export interface RunTotals {
   runCnt: number;

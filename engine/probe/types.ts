@@ -1,5 +1,5 @@
 // The probe contract of DESIGN.md: what a probe declares, what it observes, what it returns.
-import type { OverheadBudget } from './overhead.js';
+import type { OverheadBudget } from './budget.js';
 
 export type ParamType = 'string' | 'integer' | 'number' | 'boolean' | 'duration' | 'ip' | 'string[]';
 export type ParamValue = string | number | boolean | string[];

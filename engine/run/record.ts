@@ -1,6 +1,6 @@
 // run.json: everything a run gathered, versioned so reports and replays can read
 // bundles written by older versions.
-import type { BranchKind } from '../runbook/compile.js';
+import type { BranchKind } from '../runbook/run-model.js';
 import type { Conclusion } from '../runbook/model.js';
 import type { Finding } from '../probe/types.js';
 

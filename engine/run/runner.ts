@@ -7,18 +7,11 @@ import { createActor, type AnyActorRef, type AnyMachineSnapshot } from 'xstate';
 import { hostFacts } from '../host/facts.js';
 import { runProbe } from '../probe/runtime.js';
 import type { Finding, ProbeCatalog } from '../probe/types.js';
-import {
-  compileRunbook,
-  errorText,
-  failedFinding,
-  scopeOf,
-  type AskInvocation,
-  type ProbeInvocation,
-  type RunContext,
-} from '../runbook/compile.js';
+import { compileRunbook, errorText, type AskInvocation, type ProbeInvocation } from '../runbook/compile.js';
 import { compileExpression, compileTemplate, evaluateCondition, renderText, type Scope } from '../runbook/expressions.js';
 import { resolveInputs } from '../runbook/inputs.js';
 import type { Conclusion, Confidence, ProbeStep, Runbook } from '../runbook/model.js';
+import { failedFinding, scopeOf, type RunContext } from '../runbook/run-model.js';
 import { RunBundle } from './bundle.js';
 import { RUN_SCHEMA, type ConclusionRecord, type RunRecord, type TimelineEntry } from './record.js';
 import { ReplaySource } from './replay.js';

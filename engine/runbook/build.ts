@@ -2,7 +2,7 @@
 // in, durations in ms, the `probe:` shorthand as a one-entry `probes:` list.
 import { parseDuration } from '../duration.js';
 import type { AskStep, Conclusion, InputSpec, InputValue, ProbeStep, Runbook, Step } from './model.js';
-import type { SourceMap } from './positions.js';
+import type { SourceMap } from '../yaml/positions.js';
 import { isAskStep, probeCalls, type RawRunbook, type RawStep } from './raw.js';
 
 /** A probe step's timeout when it sets none. */

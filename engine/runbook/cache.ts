@@ -11,7 +11,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProbeCatalog } from '../probe/types.js';
 import { loadRunbookFile, loadRunbookText } from './load.js';
-import type { Runbook, SourcePos } from './model.js';
+import type { SourcePos } from '../yaml/positions.js';
+import type { Runbook } from './model.js';
 
 const FORMAT = 1;
 /** Entries kept; the oldest go first. */

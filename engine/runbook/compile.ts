@@ -25,33 +25,7 @@ import {
   type Scope,
 } from './expressions.js';
 import type { AskStep, Branch, ProbeCall, ProbeStep, Runbook } from './model.js';
-
-/** The machine's context; plain JSON so it persists with the snapshot. */
-export interface RunContext {
-  inputs: Record<string, unknown>;
-  target: Record<string, unknown>;
-  host: Record<string, unknown>;
-  /** Latest finding per alias. */
-  findings: Record<string, Finding>;
-  answers: Record<string, string>;
-  /** Every branch taken, in order: the decision path. */
-  trail: TrailEntry[];
-  /** How many times each step has been entered (names evidence folders). */
-  visits: Record<string, number>;
-}
-
-export type BranchKind = 'next' | 'on_error' | 'timeout' | 'choice';
-
-export interface TrailEntry {
-  step: string;
-  visit: number;
-  kind: BranchKind;
-  /** Index in `next`, or the choice id. */
-  index: number | string;
-  goto: string;
-  condition?: string;
-  why?: string;
-}
+import { failedFinding, scopeOf, type RunContext, type RunInput, type TrailEntry } from './run-model.js';
 
 export interface ProbeInvocation {
   step: string;
@@ -80,33 +54,6 @@ export interface MachineDeps {
    * A replay gets the same findings, so it learns the same.
    */
   learn?(target: Record<string, unknown>, finding: Finding): Record<string, unknown> | null;
-}
-
-export interface RunInput {
-  inputs: Record<string, unknown>;
-  target: Record<string, unknown>;
-  host: Record<string, unknown>;
-}
-
-/** What conditions see of a finding: its data plus status, summary, severity and reason. */
-export function findingView(finding: Finding): Record<string, unknown> {
-  return {
-    ...finding.data,
-    status: finding.status,
-    summary: finding.summary,
-    severity: finding.severity,
-    reason: finding.reason ?? '',
-  };
-}
-
-export function scopeOf(context: RunContext): Scope {
-  const findings: Record<string, unknown> = {};
-  for (const [alias, finding] of Object.entries(context.findings)) findings[alias] = findingView(finding);
-  return { inputs: context.inputs, findings, answers: context.answers, target: context.target, host: context.host };
-}
-
-export function defaultAlias(probeId: string): string {
-  return probeId.replace(/[.-]/g, '_');
 }
 
 export function invokeId(step: string, alias: string): string {
@@ -140,37 +87,6 @@ function renderParams(compiled: CompiledParams, scope: Scope): Params {
   const out: Params = {};
   for (const [name, value] of compiled.params) out[name] = render(value) as Params[string];
   return out;
-}
-
-/** A finding for a probe that never produced one (it failed before running, or its step timed out). */
-export function failedFinding(
-  step: string,
-  visit: number,
-  call: ProbeCall,
-  status: Finding['status'],
-  reason: string,
-  params: Params = {},
-): Finding {
-  const now = new Date().toISOString();
-  return {
-    probe: call.probe,
-    alias: call.as,
-    step,
-    visit,
-    status,
-    summary: `${status}: ${reason}`,
-    severity: 'warning',
-    reason,
-    data: {},
-    params,
-    charts: [],
-    tables: [],
-    raw: [],
-    driver: 'command',
-    startedAt: now,
-    endedAt: now,
-    durationMs: 0,
-  };
 }
 
 export interface CompileOptions {
@@ -336,7 +252,6 @@ export function compileRunbook(runbook: Runbook, deps: MachineDeps, options: Com
     }
   }
 
-
   for (const conclusion of runbook.conclusions) {
     states[conclusion.id] = { type: 'final' };
   }
@@ -382,9 +297,4 @@ export function compileRunbook(runbook: Runbook, deps: MachineDeps, options: Com
 export function errorText(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   return text.split('\n')[0] ?? text;
-}
-
-/** Ids of the compiled machine's conclusion states, for callers that inspect snapshots. */
-export function conclusionIds(runbook: Runbook): Set<string> {
-  return new Set(runbook.conclusions.map((c) => c.id));
 }

@@ -8,14 +8,16 @@ import { basename, join, resolve } from 'node:path';
 import { packageRoot } from '../package-info.js';
 import type { ProbeCatalog } from '../probe/types.js';
 import { buildRunbook } from './build.js';
-import { RunbookError, type Problem } from './errors.js';
+import type { Problem } from '../yaml/problems.js';
+import { readYaml } from '../yaml/positions.js';
+import { RunbookError } from './errors.js';
 import type { Runbook } from './model.js';
-import { readYaml } from './positions.js';
 import type { RawRunbook } from './raw.js';
 import { schemaProblems } from './schema.js';
 import { checkRunbook } from './validate.js';
 
-export { formatProblem, RunbookError, sortProblems, type Problem } from './errors.js';
+export { formatProblem, sortProblems, type Problem } from '../yaml/problems.js';
+export { RunbookError } from './errors.js';
 
 const RUNBOOK_FILE = /\.ya?ml$/;
 

@@ -1,4 +1,5 @@
 // The in-memory shape of a validated runbook (see runbooks/README.md for the YAML).
+import type { SourcePos } from '../yaml/positions.js';
 
 export type InputType = 'string' | 'integer' | 'number' | 'boolean' | 'duration' | 'ip' | 'vm' | 'string[]';
 export type InputValue = string | number | boolean | string[];
@@ -8,12 +9,6 @@ export interface InputSpec {
   description: string;
   default?: InputValue;
   required: boolean;
-}
-
-/** Where a value sits in the YAML file, for error messages. */
-export interface SourcePos {
-  line: number;
-  column: number;
 }
 
 /**

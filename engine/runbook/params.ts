@@ -5,11 +5,11 @@ import type { ParamSpec, ProbeDefinition } from '../probe/types.js';
 import { templateSpans } from './expressions.js';
 import { expectedText, literalMismatch } from './literals.js';
 import type { ParamTemplate } from './model.js';
-import { toPointer } from './positions.js';
+import { toPointer } from '../yaml/positions.js';
 import { isAskStep, probeCalls, type LocatedCall } from './raw.js';
-import { describeValue } from './schema.js';
-import { didYouMean, listSome } from './suggest.js';
-import type { CheckContext } from './validate.js';
+import { describeValue } from '../yaml/schema-errors.js';
+import { didYouMean, listSome } from '../yaml/suggest.js';
+import type { CheckContext } from './check-context.js';
 
 const hasTemplate = (value: unknown): value is string => typeof value === 'string' && value.includes('${');
 

@@ -1,7 +1,7 @@
 // The runbook as written in YAML, once it matches the schema (schema.ts): the
 // input of the meaning checks (validate.ts) and of the model builder (build.ts).
 import type { InputType, ParamTemplate } from './model.js';
-import { toPointer } from './positions.js';
+import { toPointer } from '../yaml/positions.js';
 
 export interface RawInput {
   type: InputType;

@@ -1,10 +1,10 @@
 // The runbook's steps as a graph (edges: `next` gotos, `on_error`, ask
 // choices): every step and conclusion must be reachable from the first step,
 // and every reachable step must have a way to some conclusion.
-import { toPointer } from './positions.js';
+import { toPointer } from '../yaml/positions.js';
 import { isAskStep, type RawStep } from './raw.js';
-import { listSome } from './suggest.js';
-import type { CheckContext } from './validate.js';
+import { listSome } from '../yaml/suggest.js';
+import type { CheckContext } from './check-context.js';
 
 export function successors(step: RawStep): string[] {
   if (isAskStep(step)) return step.ask.choices.map((c) => c.goto);

@@ -2,10 +2,10 @@
 // that what they read exists: declared inputs, findings some step produces,
 // answers of ask steps. Mistakes point at the character inside the YAML string.
 import { compileExpression, ExpressionError, SCOPE_NAMES, scopeRefs, templateSpans, type ScopeRef } from './expressions.js';
-import { toPointer } from './positions.js';
+import { toPointer } from '../yaml/positions.js';
 import { isAskStep, probeCalls, type RawRunbook } from './raw.js';
-import { didYouMean, listSome } from './suggest.js';
-import type { CheckContext } from './validate.js';
+import { didYouMean, listSome } from '../yaml/suggest.js';
+import type { CheckContext } from './check-context.js';
 
 export interface TextField {
   pointer: string;

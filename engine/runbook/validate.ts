@@ -2,52 +2,18 @@
 // already has the right shape: ids, references, branch order, defaults,
 // probes and params, conditions and templates, and the step graph.
 import type { ProbeCatalog } from '../probe/types.js';
-import type { Problem } from './errors.js';
+import type { Problem } from '../yaml/problems.js';
 import { parseDuration } from '../duration.js';
 import { literalMismatch } from './literals.js';
 import { checkProbeCalls } from './params.js';
-import { displayPath, toPointer, type SourceMap } from './positions.js';
+import { displayPath, toPointer, type SourceMap } from '../yaml/positions.js';
 import { checkReachability } from './reachability.js';
-import { isAskStep, probeCalls, type RawRunbook } from './raw.js';
+import { isAskStep, type RawRunbook } from './raw.js';
 import { checkExpressions } from './references.js';
-import { describeValue } from './schema.js';
-import { didYouMean, listSome } from './suggest.js';
+import { describeValue } from '../yaml/schema-errors.js';
+import { didYouMean, listSome } from '../yaml/suggest.js';
 import { HEALTHY_CATEGORIES } from './model.js';
-
-/** What every check reads, and where it reports. */
-export interface CheckContext {
-  raw: RawRunbook;
-  map: SourceMap;
-  catalog: ProbeCatalog;
-  /** Step and conclusion ids (one namespace) → pointer of the first definition. */
-  ids: Map<string, string>;
-  stepIds: Set<string>;
-  askStepIds: Set<string>;
-  conclusionIds: Set<string>;
-  inputNames: Set<string>;
-  /** Every finding name some step produces. */
-  aliases: Set<string>;
-  problems: Problem[];
-}
-
-function createContext(raw: RawRunbook, map: SourceMap, catalog: ProbeCatalog): CheckContext {
-  const ctx: CheckContext = {
-    raw,
-    map,
-    catalog,
-    ids: new Map(),
-    stepIds: new Set(raw.steps.map((s) => s.id)),
-    askStepIds: new Set(raw.steps.filter(isAskStep).map((s) => s.id)),
-    conclusionIds: new Set(raw.conclusions.map((c) => c.id)),
-    inputNames: new Set(Object.keys(raw.inputs ?? {})),
-    aliases: new Set(),
-    problems: [],
-  };
-  raw.steps.forEach((step, i) => {
-    if (!isAskStep(step)) for (const { alias } of probeCalls(step, i)) ctx.aliases.add(alias);
-  });
-  return ctx;
-}
+import { createContext, type CheckContext } from './check-context.js';
 
 /** Steps and conclusions share one set of ids: a `goto` must name exactly one thing. */
 function checkIds(ctx: CheckContext): void {

@@ -6,10 +6,10 @@ import { fileURLToPath } from 'node:url';
 import type { ErrorObject, KeywordCxt, SchemaObject } from 'ajv';
 import { createRequire } from 'node:module';
 import { loadValidator, type SchemaBuild, type Validator } from '../precompiled.js';
-import type { Problem } from '../runbook/errors.js';
-import { toPointer, type SourceMap } from '../runbook/positions.js';
-import { describeValue } from '../runbook/schema.js';
-import { didYouMean } from '../runbook/suggest.js';
+import { toPointer, type SourceMap } from '../yaml/positions.js';
+import type { Problem } from '../yaml/problems.js';
+import { describeValue } from '../yaml/schema-errors.js';
+import { didYouMean } from '../yaml/suggest.js';
 
 /** As runbook inputs of type `vm` accept them, so that every inventory VM can be diagnosed. */
 export const VM_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';

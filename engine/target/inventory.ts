@@ -3,8 +3,8 @@
 // give any VM's IP addresses. YAML, validated; every mistake is reported as
 // file:line:column. The format is in README.md beside this file.
 import { readFileSync } from 'node:fs';
-import { ProblemsError, type Problem } from '../runbook/errors.js';
-import { readYaml, toPointer } from '../runbook/positions.js';
+import { readYaml, toPointer } from '../yaml/positions.js';
+import { ProblemsError, type Problem } from '../yaml/problems.js';
 import { inventorySchemaProblems } from './inventory-schema.js';
 
 export const DEFAULT_INVENTORY = '/etc/ebpfnet/inventory.yaml';

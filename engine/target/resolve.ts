@@ -1,7 +1,7 @@
 // Finds VMs on this host, asking in order libvirt, the running QEMU processes,
 // then the static inventory: the first source that knows a name describes that
 // VM. `resolveVm` answers `--vm NAME`; `discoverVms` lists them all (`ebpfnet vms`).
-import { closest } from '../runbook/suggest.js';
+import { closest } from '../yaml/suggest.js';
 import { inventoryLocation, loadInventory, type Inventory } from './inventory.js';
 import { libvirtDomain, libvirtMayKnow, listLibvirtDomains, type LibvirtList } from './libvirt.js';
 import type { VmFacts, VmSource } from './types.js';

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { BpfError } from '../../engine/native/errors.js';
-import { featureStatuses, nativeFeatures } from '../../engine/native/features.js';
+import { featureStatuses } from '../../engine/host/features.js';
+import { nativeFeatures } from '../../engine/native/features.js';
 import { closeAll } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { fixtureObject } from './support.js';

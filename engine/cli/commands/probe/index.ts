@@ -48,7 +48,7 @@ export function registerProbe(program: Command): void {
       else if (c.role !== 'verbose') throw new CliError(`probe ${id} has no --${c.role} option (its params: ${Object.keys(def.params).join(', ')})`);
     }
     resolveParams(def, params); // a bad value is a usage error (exit 2), before any evidence folder exists
-    const [{ runProbe }, { defaultAlias }] = await Promise.all([import('../../../probe/runtime.js'), import('../../../runbook/compile.js')]);
+    const [{ runProbe }, { defaultAlias }] = await Promise.all([import('../../../probe/runtime.js'), import('../../../runbook/raw.js')]);
     // Signals first: a Ctrl-C from here on leaves a bundle that says it was interrupted.
     const signals = abortOnSignals();
     const bundle = RunBundle.create(flags.out, `probe-${id}`, hostname());

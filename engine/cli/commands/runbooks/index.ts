@@ -1,6 +1,7 @@
 // ebpfnet runbooks list|show|validate|graph
 import type { Command } from 'commander';
-import { RunbookError, formatProblem } from '../../../runbook/errors.js';
+import { RunbookError } from '../../../runbook/errors.js';
+import { formatProblem } from '../../../yaml/problems.js';
 import { CliError, EXIT } from '../../errors.js';
 
 /** The loader, catalog and runbook finder: loaded when a subcommand runs, not at startup. */

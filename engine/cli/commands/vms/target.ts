@@ -1,7 +1,7 @@
 // From `--vm NAME` to a run target, with the errors a user can fix made CLI
 // errors: an unknown VM (the message lists the VMs found) and a broken inventory
 // (every problem printed as file:line:column first). `diagnose --vm` uses this too.
-import { formatProblem } from '../../../runbook/errors.js';
+import { formatProblem } from '../../../yaml/problems.js';
 import type { Target } from '../../../run/runner.js';
 import { InventoryError, VmNotFoundError, resolveVm, vmTarget, type ResolveOptions } from '../../../target/index.js';
 import { CliError } from '../../errors.js';

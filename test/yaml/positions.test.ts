@@ -1,7 +1,7 @@
 // Mapping values, keys and characters inside strings back to line:column.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { displayPath, fromPointer, rawOffset, readYaml, toPointer } from '../../engine/runbook/positions.js';
+import { displayPath, fromPointer, rawOffset, readYaml, toPointer } from '../../engine/yaml/positions.js';
 
 /** line:column of `needle`'s first occurrence (after `from`) in `text`, 1-based. */
 function where(text: string, needle: string, from = 0): string {

@@ -2,8 +2,13 @@
 // pointer ("/steps/0/next/1/if") to where it sits in the file, so that any later
 // check can name the exact line and column, down to a character inside a string.
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Scalar, type YAMLError } from 'yaml';
-import type { SourcePos } from './model.js';
-import type { Problem } from './errors.js';
+import type { Problem } from './problems.js';
+
+/** Where a value sits in the YAML file, for error messages. */
+export interface SourcePos {
+  line: number;
+  column: number;
+}
 
 /** `["steps", 0, "if"]` → `"/steps/0/if"` (RFC 6901 escaping, as ajv's instancePath). */
 export function toPointer(segments: Array<string | number>): string {

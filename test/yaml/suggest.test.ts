@@ -1,7 +1,7 @@
 // "Did you mean": edit distance and the closest known name.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { closest, didYouMean, editDistance, listSome } from '../../engine/runbook/suggest.js';
+import { closest, didYouMean, editDistance, listSome } from '../../engine/yaml/suggest.js';
 
 describe('suggestions', () => {
   test('edit distance counts an adjacent swap as one edit', () => {
