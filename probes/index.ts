@@ -1,4 +1,5 @@
 // Every shipped probe. A probe lives in probes/<id>/probe.ts; add it here.
+import { ProbeRegistry } from '../engine/probe/registry.js';
 import type { ProbeDefinition } from '../engine/probe/types.js';
 import { netIface } from './net.iface/probe.js';
 import { qdiscStats } from './qdisc.stats/probe.js';
@@ -46,3 +47,11 @@ allProbes.push(perfHostMetrics as ProbeDefinition);
 allProbes.push(otherOvsCtInvalid as ProbeDefinition);
 allProbes.push(otherOffload as ProbeDefinition, otherVlanUdp as ProbeDefinition);
 allProbes.push(vmFrames as ProbeDefinition);
+
+let shipped: ProbeRegistry | undefined;
+
+/** The registry of every shipped probe, built once: the commands hand it to the engine. */
+export function probeRegistry(): ProbeRegistry {
+  shipped ??= new ProbeRegistry(allProbes);
+  return shipped;
+}

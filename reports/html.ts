@@ -6,13 +6,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { packageRoot } from '../engine/package-info.js';
-import { probeRegistry } from '../engine/probe/registry.js';
 import type { ProbeCatalog } from '../engine/probe/types.js';
 import { RunBundle } from '../engine/run/bundle.js';
+import { keptRunbook } from '../engine/run/kept-runbook.js';
 import type { RunRecord } from '../engine/run/record.js';
+import { runbookDirs } from '../engine/runbook/catalog.js';
+import { RunbookError } from '../engine/runbook/errors.js';
 import { loadRunbookFile } from '../engine/runbook/load.js';
 import type { Runbook } from '../engine/runbook/model.js';
-import { runbookDirs } from '../engine/cli/runbook-source.js';
+import { formatProblem } from '../engine/yaml/problems.js';
 import { echartsVersion } from './charts.js';
 import { graphvizVersion, renderDecisionGraph } from './graph.js';
 import { buildModel, sha256File, type KeyValue, type ModelInput } from './model.js';
@@ -46,12 +48,28 @@ export interface LoadedBundle {
 }
 
 /**
- * Reads a bundle and the runbook it ran: the recorded file when it is still there and
+ * Reads a bundle and the runbook it ran: the copy the bundle keeps; for a bundle of an older
+ * version (or a copy this version cannot load), the recorded file when it is still there and
  * unchanged, else a runbook of the same id on this machine (said so in the report), else none.
  */
-export function loadBundle(dir: string, catalog: ProbeCatalog = probeRegistry()): LoadedBundle {
+export function loadBundle(dir: string, catalog: ProbeCatalog): LoadedBundle {
   const bundle = RunBundle.open(dir);
   const record = bundle.readRecord();
+  let keptProblem: string | undefined;
+  try {
+    const kept = keptRunbook(bundle, record, catalog);
+    if (kept) return { bundleDir: bundle.dir, record, runbook: kept };
+  } catch (err) {
+    if (!(err instanceof RunbookError)) throw err;
+    keptProblem = `the copy of the runbook kept in the bundle does not load here (${err.problems[0] ? formatProblem(err.problems[0]) : err.message})`;
+  }
+  const found = runbookOnThisMachine(record, catalog);
+  const runbookNote = [keptProblem, found.note].filter(Boolean).join('; ');
+  return { bundleDir: bundle.dir, record, runbook: found.runbook, ...(runbookNote ? { runbookNote } : {}) };
+}
+
+/** The runbook a run ran, looked for by its recorded file, then by its id among this machine's runbooks. */
+function runbookOnThisMachine(record: RunRecord, catalog: ProbeCatalog): { runbook: Runbook | null; note?: string } {
   const recorded = record.runbook ?? { id: '', file: '', sha256: '', title: '' };
   const candidates = [recorded.file, ...runbookDirs().flatMap((d) => [join(d, `${recorded.id}.yaml`), join(d, `${recorded.id}.yml`)])].filter(Boolean);
   let exact: Runbook | null = null;
@@ -71,13 +89,11 @@ export function loadBundle(dir: string, catalog: ProbeCatalog = probeRegistry())
       // not a valid runbook (any more): try the next candidate
     }
   }
-  const runbook = exact ?? changed?.runbook ?? null;
-  const runbookNote = exact
-    ? undefined
-    : changed
-      ? `the runbook ${changed.file} changed since the run (its sha256 differs): the graph and step notes come from the current version`
-      : `the runbook ${recorded.file || recorded.id} could not be read here: the graph shows only the path taken`;
-  return { bundleDir: bundle.dir, record, runbook, ...(runbookNote ? { runbookNote } : {}) };
+  if (exact) return { runbook: exact };
+  if (changed) {
+    return { runbook: changed.runbook, note: `the runbook ${changed.file} changed since the run (its sha256 differs): the graph and step notes come from the current version` };
+  }
+  return { runbook: null, note: `the runbook ${recorded.file || recorded.id} could not be read here: the graph shows only the path taken` };
 }
 
 async function libraryVersions(): Promise<KeyValue[]> {
@@ -96,12 +112,13 @@ async function libraryVersions(): Promise<KeyValue[]> {
 }
 
 export interface HtmlOptions extends Partial<Pick<ModelInput, 'rawBudget' | 'now'>> {
-  catalog?: ProbeCatalog;
+  /** The probes of this build: the runbook is checked against them, the report says what normal looks like. */
+  catalog: ProbeCatalog;
 }
 
 /** Renders the report of a loaded bundle to one HTML string. */
-export async function renderHtml(loaded: LoadedBundle, opts: HtmlOptions = {}): Promise<string> {
-  const catalog = opts.catalog ?? probeRegistry();
+export async function renderHtml(loaded: LoadedBundle, opts: HtmlOptions): Promise<string> {
+  const { catalog } = opts;
   const { model, graph, anchors } = buildModel({
     record: loaded.record,
     bundleDir: loaded.bundleDir,
@@ -117,6 +134,6 @@ export async function renderHtml(loaded: LoadedBundle, opts: HtmlOptions = {}): 
 }
 
 /** Renders the report of the bundle in `dir`. */
-export async function renderBundleHtml(dir: string, opts: HtmlOptions = {}): Promise<string> {
+export async function renderBundleHtml(dir: string, opts: HtmlOptions): Promise<string> {
   return renderHtml(loadBundle(dir, opts.catalog), opts);
 }

@@ -5,6 +5,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { makeDirs, writeFileAtomic } from '../engine/run/bundle.js';
+import type { ProbeCatalog } from '../engine/probe/types.js';
 import type { RunRecord } from '../engine/run/record.js';
 import type { ReportFormat } from './formats.js';
 import type { Paper } from './pdf.js';
@@ -14,6 +15,8 @@ export const HTML_FILE = 'report.html';
 export const PDF_FILE = 'report.pdf';
 
 export interface WriteReportsOptions {
+  /** The probes of this build, for the HTML (and so the PDF): the command that writes reports hands them in. */
+  catalog: ProbeCatalog;
   /** Folder for the files; the bundle itself by default. */
   outDir?: string;
   paper?: Paper;
@@ -35,7 +38,7 @@ export interface WrittenReports {
  * Asking for the PDF writes the HTML too: it is what gets printed, and what is left when
  * no Chromium can print it.
  */
-export async function writeReports(bundleDir: string, record: RunRecord, formats: ReportFormat[], opts: WriteReportsOptions = {}): Promise<WrittenReports> {
+export async function writeReports(bundleDir: string, record: RunRecord, formats: ReportFormat[], opts: WriteReportsOptions): Promise<WrittenReports> {
   const outDir = resolve(opts.outDir ?? bundleDir);
   makeDirs(outDir);
   const written: string[] = [];
@@ -53,7 +56,7 @@ export async function writeReports(bundleDir: string, record: RunRecord, formats
     let htmlPath: string;
     try {
       const { loadBundle, renderHtml } = await import('./html.js');
-      html = await renderHtml({ ...loadBundle(bundleDir), record });
+      html = await renderHtml({ ...loadBundle(bundleDir, opts.catalog), record }, { catalog: opts.catalog });
       htmlPath = join(outDir, HTML_FILE);
       writeFileAtomic(htmlPath, html);
     } catch (err) {

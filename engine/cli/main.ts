@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../package-info.js';
 import { ParamError } from '../probe/params.js';
+import { UnknownRunbookError } from '../runbook/errors.js';
 import { InputError } from '../runbook/inputs.js';
 import { ProblemsError, formatProblem } from '../yaml/problems.js';
 import { registerDiagnose } from './commands/diagnose/index.js';
@@ -15,7 +16,7 @@ import { registerRunbooks } from './commands/runbooks/index.js';
 import { registerSelftest } from './commands/selftest/index.js';
 import { registerServe } from './commands/serve/index.js';
 import { registerVms } from './commands/vms/index.js';
-import { CliError, EXIT } from './errors.js';
+import { CliError, EXIT } from '../exit-codes.js';
 
 function buildProgram(): Command {
   const program = new Command('ebpfnet')
@@ -44,7 +45,7 @@ function report(err: unknown): number {
     for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
     return EXIT.usage;
   }
-  const known = err instanceof CliError || err instanceof InputError || err instanceof ParamError;
+  const known = err instanceof CliError || err instanceof InputError || err instanceof ParamError || err instanceof UnknownRunbookError;
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`ebpfnet: ${message.split('\n')[0]}\n`);
   if (process.env.EBPFNET_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);

@@ -1,6 +1,6 @@
 // Small helpers for repeatable and key=value options.
 import type { Command } from 'commander';
-import { CliError } from './errors.js';
+import { CliError } from '../exit-codes.js';
 import { parseBudget, type OverheadBudget } from '../probe/overhead.js';
 import { parseReportFormats, type ReportFormat } from '../../reports/formats.js';
 

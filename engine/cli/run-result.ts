@@ -1,7 +1,7 @@
 // How a finished run reads on a terminal and which exit code it gives: shared by
 // `diagnose` and `guide`.
 import type { RunRecord } from '../run/record.js';
-import { EXIT } from './errors.js';
+import { EXIT } from '../exit-codes.js';
 
 export function exitCodeFor(record: RunRecord, signal: NodeJS.Signals | undefined): number {
   if (record.status === 'interrupted') return signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint;

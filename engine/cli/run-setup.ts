@@ -3,9 +3,9 @@
 import { resolve as resolvePath } from 'node:path';
 import type { ProbeCatalog } from '../probe/types.js';
 import type { DiagnoseOptions } from '../run/runner.js';
-import { CliError } from './errors.js';
+import { CliError } from '../exit-codes.js';
 import { budgetFlag, parseAssignments } from './options.js';
-import { openRunbook } from './runbook-source.js';
+import { openRunbook } from '../runbook/catalog.js';
 import { resolveVmTarget } from './commands/vms/target.js';
 import type { Finding } from '../probe/types.js';
 import type { Target } from '../run/runner.js';

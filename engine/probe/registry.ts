@@ -1,5 +1,6 @@
-// The probes this build ships, looked up by id.
-import { allProbes } from '../../probes/index.js';
+// Probe definitions looked up by id. The engine never lists the probes itself: the commands
+// (engine/cli, which wires serve and guide too) build the registry of the shipped ones from
+// probes/index.ts and hand it down as a ProbeCatalog.
 import type { ProbeCatalog, ProbeDefinition } from './types.js';
 
 export class ProbeRegistry implements ProbeCatalog {
@@ -23,12 +24,4 @@ export class ProbeRegistry implements ProbeCatalog {
   all(): ProbeDefinition[] {
     return this.ids().map((id) => this.byId.get(id)!);
   }
-}
-
-let shipped: ProbeRegistry | undefined;
-
-/** The registry of every probe under probes/. */
-export function probeRegistry(): ProbeRegistry {
-  shipped ??= new ProbeRegistry(allProbes);
-  return shipped;
 }

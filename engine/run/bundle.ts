@@ -1,5 +1,5 @@
 // The run bundle: runs/<timestamp>-<runbook>-<target>/ with run.json, the machine
-// snapshot, and raw/ evidence. Files are replaced atomically (write, then rename) so a
+// snapshot, the runbook it ran (runbook.yaml) and raw/ evidence. Files are replaced atomically (write, then rename) so a
 // crash or a kill at any moment leaves the last complete version on disk.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -7,6 +7,8 @@ import type { RunRecord } from './record.js';
 
 export const RUN_FILE = 'run.json';
 export const SNAPSHOT_FILE = 'snapshot.json';
+/** The runbook's text as the run read it (named in run.json's `runbook.copy`). */
+export const RUNBOOK_FILE = 'runbook.yaml';
 
 function stamp(date: Date): string {
   const p = (n: number) => String(n).padStart(2, '0');
@@ -31,7 +33,7 @@ export function makeDirs(path: string): void {
   for (const dir of missing) mkdirSync(dir);
 }
 
-export function writeFileAtomic(path: string, content: string): void {
+export function writeFileAtomic(path: string, content: string | Uint8Array): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, content);
   renameSync(tmp, path);
@@ -84,6 +86,12 @@ export class RunBundle {
 
   writeSnapshot(snapshot: unknown): void {
     writeFileAtomic(join(this.dir, SNAPSHOT_FILE), JSON.stringify(snapshot));
+  }
+
+  /** Keeps the text of the runbook the run reads; returns its name in the bundle. */
+  writeRunbook(text: Uint8Array): string {
+    writeFileAtomic(join(this.dir, RUNBOOK_FILE), text);
+    return RUNBOOK_FILE;
   }
 
   /** A fresh folder for one probe's evidence: raw/<step>-<visit>/<alias>[~attempt]. */

@@ -43,7 +43,14 @@ export interface RunRecord {
   mode: 'live' | 'replay';
   /** The bundle a replay read its evidence from. */
   replayOf?: string;
-  runbook: { id: string; title: string; file: string; sha256: string };
+  runbook: {
+    id: string;
+    title: string;
+    file: string;
+    sha256: string;
+    /** The runbook's text as the run read it, kept in the bundle under this name (absent in bundles of older versions). */
+    copy?: string;
+  };
   inputs: Record<string, unknown>;
   /** The target as the verdict saw it, with what findings taught the run (learned addresses). */
   target: Record<string, unknown>;

@@ -1,7 +1,6 @@
 // Runs a compiled runbook: starts the machine, executes probes through the probe
 // runtime, keeps the bundle (run.json, snapshot, evidence) current after every
 // change, and closes it properly when the run ends, fails or is interrupted.
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createActor, type AnyActorRef, type AnyMachineSnapshot } from 'xstate';
 import { hostFacts } from '../host/facts.js';
@@ -13,6 +12,7 @@ import { resolveInputs } from '../runbook/inputs.js';
 import type { Conclusion, Confidence, ProbeStep, Runbook } from '../runbook/model.js';
 import { failedFinding, scopeOf, type RunContext } from '../runbook/run-model.js';
 import { RunBundle } from './bundle.js';
+import { keepRunbook, keptRunbook, sha256Of } from './kept-runbook.js';
 import { RUN_SCHEMA, type ConclusionRecord, type RunRecord, type TimelineEntry } from './record.js';
 import { ReplaySource } from './replay.js';
 import { reproduceCommand } from './reproduce.js';
@@ -81,6 +81,7 @@ export interface DiagnoseOptions extends CommonOptions {
 
 export interface ResumeOptions extends CommonOptions {
   bundleDir: string;
+  /** Loads the runbook a bundle of an older version ran (it keeps no copy): by its recorded file. */
   loadRunbook: (file: string, id: string) => Runbook;
 }
 
@@ -107,7 +108,7 @@ export async function diagnose(opts: DiagnoseOptions): Promise<RunOutcome> {
     status: 'running',
     mode: replay ? 'replay' : 'live',
     ...(replay ? { replayOf: replay.dir } : {}),
-    runbook: runbookInfo(opts.runbook),
+    runbook: keepRunbook(bundle, opts.runbook),
     inputs,
     target,
     host,
@@ -132,8 +133,10 @@ export async function resume(opts: ResumeOptions): Promise<RunOutcome> {
   if (record.status === 'completed') throw new Error(`${bundle.dir}: this run already completed (${record.conclusion?.id}); nothing to resume`);
   const snapshot = bundle.readSnapshot();
   if (!snapshot) throw new Error(`${bundle.dir}: no snapshot.json to resume from`);
-  const runbook = opts.loadRunbook(record.runbook.file, record.runbook.id);
-  if (runbookInfo(runbook).sha256 !== record.runbook.sha256) {
+  // The runbook the run ran, as the bundle keeps it; a bundle of an older version keeps none.
+  const kept = keptRunbook(bundle, record, opts.catalog);
+  const runbook = kept ?? opts.loadRunbook(record.runbook.file, record.runbook.id);
+  if (!kept && sha256Of(readFileSync(runbook.file)) !== record.runbook.sha256) {
     record.errors.push(`runbook ${runbook.file} changed since the run started; resuming with the new version`);
   }
   const replay = record.mode === 'replay' && record.replayOf ? new ReplaySource(record.replayOf) : undefined;
@@ -143,11 +146,6 @@ export async function resume(opts: ResumeOptions): Promise<RunOutcome> {
   bundle.writeRecord(record);
   const input = { inputs: record.inputs, target: record.target, host: record.host };
   return execute({ ...opts, runbook, bundle, record, replay, input, snapshot });
-}
-
-function runbookInfo(runbook: Runbook): RunRecord['runbook'] {
-  const text = readFileSync(runbook.file);
-  return { id: runbook.id, title: runbook.title, file: runbook.file, sha256: createHash('sha256').update(text).digest('hex') };
 }
 
 interface ExecuteArgs extends CommonOptions {

@@ -12,10 +12,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCommand } from '../exec.js';
-import type { DropsAttach, DropsData } from '../../probes/drops.kernel/probe.js';
-import { SELFTEST_VERSION, type SelftestCheck, type SelftestResult } from './state.js';
 import { runProbe } from '../probe/runtime.js';
-import type { Params } from '../probe/types.js';
+import type { Params, ProbeCatalog } from '../probe/types.js';
+import { SELFTEST_VERSION, type SelftestAttach, type SelftestCheck, type SelftestResult } from './state.js';
 import { canBuildTopologies, createVethPair, ping, type VethPair } from './topology.js';
 
 const NFT_TABLE = 'ebpfnet_selftest';
@@ -26,7 +25,21 @@ const SMALL_MTU = 1000;
 /** The selftest cannot run on this host (not root, missing tools): exit 3. */
 export class SelftestUnavailable extends Error {}
 
+/** What the selftest reads of drops.kernel's data (it has more). */
+interface DropsReading {
+  [field: string]: unknown;
+  method: string | null;
+  attach: SelftestAttach[];
+  fallback?: string;
+  /** Drops counted but not aggregated (the map was full). */
+  lost?: number;
+  /** The busiest (reason, location) groups. */
+  top: Array<{ reason: string; location: string; count: number }>;
+}
+
 export interface SelftestOptions {
+  /** The probes of this build: the selftest runs their drops.kernel. */
+  catalog: ProbeCatalog;
   /** ICMP packets for the nftables case (default 20). */
   icmp?: number;
   /** UDP datagrams for the MTU case (default 10). */
@@ -43,16 +56,18 @@ export async function selftestUnavailable(): Promise<string | null> {
   return null;
 }
 
-export async function runSelftest(opts: SelftestOptions = {}): Promise<SelftestResult> {
+export async function runSelftest(opts: SelftestOptions): Promise<SelftestResult> {
   const why = await selftestUnavailable();
   if (why !== null) throw new SelftestUnavailable(why);
+  const dropsKernel = opts.catalog.get('drops.kernel');
+  if (!dropsKernel) throw new SelftestUnavailable('this build has no drops.kernel probe to check');
   const N = opts.icmp ?? 20;
   const M = opts.mtu ?? 10;
   const signal = opts.signal ?? new AbortController().signal;
   const started = performance.now();
   const at = new Date().toISOString();
   const kernel = (await readFile('/proc/sys/kernel/osrelease', 'utf8')).trim();
-  const base = { version: SELFTEST_VERSION, at, kernel, other: {}, method: null, attach: [] as DropsAttach[] };
+  const base = { version: SELFTEST_VERSION, at, kernel, other: {}, method: null, attach: [] as SelftestAttach[] };
 
   const teardowns: Array<() => Promise<void>> = [];
   const bundle = await mkdtemp(join(tmpdir(), 'ebpfnet-selftest-'));
@@ -66,7 +81,7 @@ export async function runSelftest(opts: SelftestOptions = {}): Promise<SelftestR
 
     const params: Params = { duration: '3s', netns: pair.ns, stacks: false, top: 50 };
     const probe = runProbe(
-      (await import('../../probes/drops.kernel/probe.js')).dropsKernel,
+      dropsKernel,
       { step: 'selftest', alias: 'drops', probe: 'drops.kernel', params },
       { rawDir: join(bundle, 'raw', 'drops'), bundleRoot: bundle, signal },
     );
@@ -80,7 +95,7 @@ export async function runSelftest(opts: SelftestOptions = {}): Promise<SelftestR
 
     const f = await probe;
     if (f.status !== 'ok') throw new Error(`drops.kernel ${f.status}: ${f.reason ?? f.summary}`);
-    const data = f.data as DropsData;
+    const data = f.data as DropsReading;
     const counted = (reason: string, fn: string) =>
       data.top.filter((g) => g.reason === reason && g.location.startsWith(`${fn}+`)).reduce((s, g) => s + g.count, 0);
     const checks: SelftestCheck[] = [

@@ -2,9 +2,21 @@
 // the selftest itself so that doctor loads nothing heavy.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { DropsAttach } from '../../probes/drops.kernel/probe.js';
 
 export const SELFTEST_VERSION = 1;
+
+/** How drops.kernel attached one of its programs (its `attach` data), as the result keeps it. */
+export interface SelftestAttach {
+  program: string;
+  /** raw_tracepoint, tp_btf, fentry, kprobe, ... */
+  method: string;
+  target: string;
+  attachMs: number;
+  /** In-process load time of the object, ms. */
+  loadMs?: number;
+  /** The BTF CO-RE reads were relocated against. */
+  btf?: string;
+}
 
 export interface SelftestCheck {
   id: string;
@@ -30,8 +42,8 @@ export interface SelftestResult {
   checks: SelftestCheck[];
   /** Drops in the namespace that neither case explains (not an error by themselves). */
   other: Record<string, number>;
-  method: DropsAttach['method'] | null;
-  attach: DropsAttach[];
+  method: string | null;
+  attach: SelftestAttach[];
   fallback?: string;
   error?: string;
 }

@@ -10,6 +10,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { REPORT_FILES, REPORT_FORMATS, type ReportFormat } from '../../reports/formats.js';
+import type { ProbeCatalog } from '../probe/types.js';
 import { RunBundle } from '../run/bundle.js';
 import { parseAlerts, PayloadError, type AlertSource } from './alerts.js';
 import { authorized, challenge, grafanaSignatureProblem } from './auth.js';
@@ -29,6 +30,8 @@ const CONTENT_TYPES: Record<ReportFormat, string> = {
 
 export interface ServerParts {
   config: ServeConfig;
+  /** The probes of this build, for the reports rendered on demand. */
+  catalog: ProbeCatalog;
   store: RunStore;
   /** A run was queued. */
   wake(): void;
@@ -215,7 +218,7 @@ export function buildServer(parts: ServerParts): FastifyInstance {
         if (existsSync(file)) return;
         const { writeReports } = await import('../../reports/render.js');
         const bundle = RunBundle.open(row.bundle!);
-        const { problems } = await writeReports(bundle.dir, bundle.readRecord(), [format as ReportFormat]);
+        const { problems } = await writeReports(bundle.dir, bundle.readRecord(), [format as ReportFormat], { catalog: parts.catalog });
         if (!existsSync(file)) throw new HttpError(503, problems[0] ?? `the ${format} report could not be written`);
       });
       rendering = render.catch(() => undefined);

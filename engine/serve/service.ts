@@ -3,8 +3,9 @@
 // (stop accepting, interrupt the run going so it resumes at the next start, close the store).
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CliError, EXIT } from '../cli/errors.js';
+import { CliError, EXIT } from '../exit-codes.js';
 import { processArgs } from '../host/process.js';
+import type { ProbeCatalog } from '../probe/types.js';
 import { makeDirs } from '../run/bundle.js';
 import type { ServeConfig } from './config.js';
 import { Notifier } from './notifier.js';
@@ -42,7 +43,7 @@ function openStore(file: string): RunStore {
   }
 }
 
-export async function startService(config: ServeConfig, opts: { logLevel: string }): Promise<Service> {
+export async function startService(config: ServeConfig, opts: { logLevel: string; catalog: ProbeCatalog }): Promise<Service> {
   try {
     makeDirs(join(config.dataDir, 'runs'));
     // Bundles hold host and VM facts: readable by root only.
@@ -60,6 +61,7 @@ export async function startService(config: ServeConfig, opts: { logLevel: string
   let worker: RunWorker | undefined;
   const app = buildServer({
     config,
+    catalog: opts.catalog,
     store,
     wake: () => worker?.wake(),
     currentRun: () => worker?.currentRun(),

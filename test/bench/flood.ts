@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { probeRegistry } from '../../engine/probe/registry.js';
+import { probeRegistry } from '../../probes/index.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import { flood, floodPair, median } from './udp-flood.js';
 import { DROPS_BUDGET, type DropsData } from '../../probes/drops.kernel/probe.js';

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { probeRegistry } from '../../engine/probe/registry.js';
+import { probeRegistry } from '../../probes/index.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params } from '../../engine/probe/types.js';
 import { flood, floodPair, FLOOD_PORT, FLOOD_SRC_PORT, median } from './udp-flood.js';

@@ -25,9 +25,10 @@ const fmt = (ms: number) => `${ms < 100 ? ms.toFixed(1) : Math.round(ms)} ms`;
 async function firstRender(bundle: string): Promise<void> {
   const t0 = performance.now();
   const { loadBundle, renderHtml } = await import('../../reports/html.js');
-  const loaded = loadBundle(bundle);
+  const catalog = (await import('../../probes/index.js')).probeRegistry();
+  const loaded = loadBundle(bundle, catalog);
   const t1 = performance.now();
-  await renderHtml(loaded);
+  await renderHtml(loaded, { catalog });
   const t2 = performance.now();
   process.stdout.write(JSON.stringify({ importAndLoad: t1 - t0, render: t2 - t1 }));
 }
@@ -40,13 +41,14 @@ async function main(): Promise<void> {
     const record = readRecord(bundle);
     const { loadBundle, renderHtml } = await import('../../reports/html.js');
     const { launchChromium, printPdf } = await import('../../reports/pdf.js');
-    const loaded = loadBundle(bundle);
+    const catalog = (await import('../../probes/index.js')).probeRegistry();
+    const loaded = loadBundle(bundle, catalog);
 
-    const html = await renderHtml(loaded); // warm: modules loaded, Graphviz instantiated
+    const html = await renderHtml(loaded, { catalog }); // warm: modules loaded, Graphviz instantiated
     const warm = Array.from({ length: RUNS * 3 }, () => 0);
     for (let i = 0; i < warm.length; i++) {
       const t = performance.now();
-      await renderHtml(loaded);
+      await renderHtml(loaded, { catalog });
       warm[i] = performance.now() - t;
     }
 

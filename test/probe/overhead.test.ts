@@ -200,7 +200,7 @@ describe('the guard on drops.kernel', () => {
 
 describe('the probe catalog', () => {
   it('every probe that loads BPF declares an overhead budget', async () => {
-    const { probeRegistry } = await import('../../engine/probe/registry.js');
+    const { probeRegistry } = await import('../../probes/index.js');
     const catalog = probeRegistry();
     const bpf = catalog.ids().map((id) => catalog.get(id)!).filter((d) => d.driver === 'native' || d.driver === 'bpftrace');
     assert.ok(bpf.length >= 5, `BPF probes: ${bpf.map((d) => d.id).join(', ')}`);

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { probeRegistry } from '../../probes/index.js';
 import { renderBundleHtml } from '../../reports/html.js';
 import { launchChromium, printPdf, type ChromiumSession, type Paper } from '../../reports/pdf.js';
 import { chartsBundle, hostileBundle, interruptedBundle, longBundle, readRecord } from './fixtures.js';
@@ -51,7 +52,7 @@ describe('reports in headless Chromium', () => {
   });
 
   async function htmlOf(kind: Kind): Promise<string> {
-    const html = await renderBundleHtml(kind.dir);
+    const html = await renderBundleHtml(kind.dir, { catalog: probeRegistry() });
     const file = join(root, `${kind.name}.html`);
     writeFileSync(file, html);
     htmlFiles.set(kind.name, file);

@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { probeRegistry } from '../../probes/index.js';
 import { renderBundleHtml, templatesDir } from '../../reports/html.js';
 import { launchChromium, type ChromiumSession } from '../../reports/pdf.js';
 import { HOSTILE, hostileBundle } from './fixtures.js';
@@ -21,7 +22,7 @@ const escaped = (s: string) =>
 
 describe('hostile text in a bundle', async () => {
   const dir = hostileBundle(root);
-  const html = await renderBundleHtml(dir);
+  const html = await renderBundleHtml(dir, { catalog: probeRegistry() });
 
   test('templates write unescaped only markdown rendered with HTML off (…Html) and library SVG (svg)', () => {
     const files = [join(templatesDir(), 'report.hbs'), ...readdirSync(join(templatesDir(), 'partials')).map((f) => join(templatesDir(), 'partials', f))];

@@ -11,8 +11,10 @@ import { renderChart } from '../../reports/charts.js';
 import { renderBundleHtml } from '../../reports/html.js';
 import { writeReports } from '../../reports/render.js';
 import { chartsBundle, interruptedBundle, longBundle, readRecord, writeBundle } from './fixtures.js';
+import { probeRegistry } from '../../probes/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ebpfnet-report-html-'));
+const catalog = probeRegistry();
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** The HTML between an element's opening tag with `id` and the next section of the same kind. */
@@ -30,7 +32,7 @@ function figures(html: string, kind: string): string[] {
 
 describe('the HTML report of a run with every chart kind', async () => {
   const dir = chartsBundle(root);
-  const html = await renderBundleHtml(dir);
+  const html = await renderBundleHtml(dir, { catalog });
 
   test('is one self-contained file: no script, no external reference, a CSP that forbids both', () => {
     assert.doesNotMatch(html, /<script/i);
@@ -139,7 +141,7 @@ describe('the HTML report of a run with every chart kind', async () => {
 
 describe('the HTML report of other runs', () => {
   test('a 50-step run: every step has its section, the graph is drawn in readable parts along the path', async () => {
-    const html = await renderBundleHtml(longBundle(root));
+    const html = await renderBundleHtml(longBundle(root), { catalog });
     for (let i = 1; i <= 50; i++) assert.match(html, new RegExp(`<article class="step done" id="step-${i}">`));
     assert.equal((html.match(/<svg class="decision-graph"/g) ?? []).length, 5, '50 steps in parts of 10');
     assert.match(html, /<figcaption class="part">Steps 41–50 of 50<\/figcaption>/);
@@ -152,7 +154,7 @@ describe('the HTML report of other runs', () => {
 
   test('an interrupted run says so, has no verdict, and tells how to continue', async () => {
     const dir = interruptedBundle(root);
-    const html = await renderBundleHtml(dir);
+    const html = await renderBundleHtml(dir, { catalog });
     assert.match(html, /<body class="status-interrupted">/);
     assert.match(html, /<strong>Interrupted run\.<\/strong>/);
     const verdict = section(html, 'verdict');
@@ -172,7 +174,7 @@ describe('the HTML report of other runs', () => {
       findings: [],
       conclusion: { id: 'fine', title: 'Fine', category: 'none', confidence: 'low', summary: 'fine', explanation: '', actions: [], evidence: [] },
     });
-    const html = await renderBundleHtml(dir);
+    const html = await renderBundleHtml(dir, { catalog });
     assert.match(html, /could not be read here: the graph shows only the path taken/);
     const svg = /<svg class="decision-graph"[\s\S]*?<\/svg>/.exec(html)?.[0] ?? '';
     assert.match(svg, />look<\/text>[\s\S]*>fine<\/text>/);
@@ -191,10 +193,10 @@ describe('the HTML report of other runs', () => {
         caveats: ['a condition could not be evaluated and counted as false: watch: findings.x.y > 0: no such key: y', 'The <VM>\'s addresses are not known'],
       },
     });
-    const verdict = section(await renderBundleHtml(dir), 'verdict');
+    const verdict = section(await renderBundleHtml(dir, { catalog }), 'verdict');
     assert.match(verdict, /<span class="pill confidence low">low<\/span> <span class="muted">\(lowered from medium\)<\/span>/);
     assert.match(verdict, /<h3>Less certain because<\/h3>\s*<ul class="caveats">\s*<li>a condition could not be evaluated and counted as false: watch: findings\.x\.y &gt; 0: no such key: y<\/li><li>The &lt;VM&gt;(&#x27;|')s addresses are not known<\/li>/);
-    const { written } = await writeReports(dir, readRecord(dir), ['md'], { outDir: join(root, 'caveats-out') });
+    const { written } = await writeReports(dir, readRecord(dir), ['md'], { catalog, outDir: join(root, 'caveats-out') });
     const md = readFileSync(written[0]!, 'utf8');
     assert.match(md, /confidence low, lowered from medium/);
     assert.match(md, /\*\*Less certain because\*\*\n\n- a condition could not be evaluated/);
@@ -209,7 +211,7 @@ describe('the HTML report of other runs', () => {
       findings: [{ probe: 'net.iface', alias: 'i', step: 's', raw: ['../../../../../../etc/passwd', '/etc/passwd', 'raw/missing.out', 'raw'] }],
     });
     mkdirSync(join(dir, 'raw'), { recursive: true });
-    const html = await renderBundleHtml(dir);
+    const html = await renderBundleHtml(dir, { catalog });
     assert.match(html, /the path leads outside the bundle: not read/);
     assert.equal((html.match(/the path leads outside the bundle: not read/g) ?? []).length, 2);
     assert.match(html, /the file is missing from the bundle/);
@@ -227,7 +229,7 @@ describe('the HTML report of other runs', () => {
   test('the Markdown and JSON summaries point at the full report', async () => {
     const dir = chartsBundle(root, 'summaries');
     const out = join(root, 'summaries-out');
-    const { written, problems } = await writeReports(dir, readRecord(dir), ['html', 'md', 'json'], { outDir: out });
+    const { written, problems } = await writeReports(dir, readRecord(dir), ['html', 'md', 'json'], { catalog, outDir: out });
     assert.deepEqual(problems, []);
     assert.deepEqual(written, [join(out, 'report.html'), join(out, 'summary.md'), join(out, 'summary.json')]);
     const md = readFileSync(join(out, 'summary.md'), 'utf8');

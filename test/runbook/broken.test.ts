@@ -11,7 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { packageRoot } from '../../engine/package-info.js';
-import { probeRegistry } from '../../engine/probe/registry.js';
+import { probeRegistry } from '../../probes/index.js';
 import { formatProblem, loadRunbookFile, RunbookError } from '../../engine/runbook/load.js';
 
 const dir = join(packageRoot(), 'test', 'runbooks', 'broken');

@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { probeRegistry } from '../../engine/probe/registry.js';
+import { probeRegistry } from '../../probes/index.js';
 import type { ProbeCatalog } from '../../engine/probe/types.js';
 import { loadRunbookCached } from '../../engine/runbook/cache.js';
 import { loadRunbookFile, RunbookError } from '../../engine/runbook/load.js';

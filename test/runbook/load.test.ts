@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { packageRoot } from '../../engine/package-info.js';
-import { probeRegistry } from '../../engine/probe/registry.js';
+import { probeRegistry } from '../../probes/index.js';
 import {
   findRunbooks,
   loadRunbookDir,

@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { getShortestPaths } from '@xstate/graph';
 import type { AnyMachineSnapshot, EventObject } from 'xstate';
 import { packageRoot } from '../../engine/package-info.js';
-import { probeRegistry } from '../../engine/probe/registry.js';
+import { probeRegistry } from '../../probes/index.js';
 import type { Finding } from '../../engine/probe/types.js';
 import { compileRunbook, invokeId } from '../../engine/runbook/compile.js';
 import type { RunContext } from '../../engine/runbook/run-model.js';

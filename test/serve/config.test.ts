@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { packageRoot } from '../../engine/package-info.js';
-import { probeRegistry } from '../../engine/probe/registry.js';
+import { probeRegistry } from '../../probes/index.js';
 import { loadServeConfig, ServeConfigError } from '../../engine/serve/config.js';
 import { parseListen } from '../../engine/serve/listen.js';
 import { runCli } from '../helpers/cli.js';

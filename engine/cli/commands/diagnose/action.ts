@@ -1,9 +1,9 @@
 // ebpfnet diagnose: runs the runbook, writes the bundle and prints the result.
-import { probeRegistry } from '../../../probe/registry.js';
+import { probeRegistry } from '../../../../probes/index.js';
 import { conditionErrorsOf, diagnose, resume, type RunOutcome } from '../../../run/runner.js';
 import { loadRunbookFile } from '../../../runbook/load.js';
 import { writeReports } from '../../../../reports/render.js';
-import { CliError } from '../../errors.js';
+import { CliError } from '../../../exit-codes.js';
 import { progressReporter } from '../../progress.js';
 import { exitCodeFor, textResult } from '../../run-result.js';
 import { learnFromFrames, runOptionsFrom, type RunFlags } from '../../run-setup.js';
@@ -49,7 +49,7 @@ export async function diagnoseAction(runbookArg: string | undefined, flags: Diag
     signals.dispose();
   }
   // Also for an interrupted run: its reports say so. A PDF without Chromium is a warning, not a failed run.
-  const { written, problems } = await writeReports(outcome.bundle.dir, outcome.record, formats);
+  const { written, problems } = await writeReports(outcome.bundle.dir, outcome.record, formats, { catalog });
   for (const p of problems) process.stderr.write(`ebpfnet: ${p}\n`);
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(jsonResult(outcome, written), null, 2)}\n`);

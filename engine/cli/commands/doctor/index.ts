@@ -1,6 +1,6 @@
 // ebpfnet doctor: what this host can do, as a table or JSON.
 import type { Command } from 'commander';
-import { EXIT } from '../../errors.js';
+import { EXIT } from '../../../exit-codes.js';
 
 export function registerDoctor(program: Command): void {
   program

@@ -1,6 +1,6 @@
 // ebpfnet guide: runs the runbook with the guide's hooks, then prints the verdict and
 // writes the reports into the bundle.
-import { probeRegistry } from '../../../probe/registry.js';
+import { probeRegistry } from '../../../../probes/index.js';
 import { diagnose } from '../../../run/runner.js';
 import { promptingAnswerer, unattendedAnswerer } from '../../../guide/answers.js';
 import { closeMatches, glossary, lookUp } from '../../../guide/glossary.js';
@@ -8,7 +8,7 @@ import { terminalMarkdown, type RenderMarkdown } from '../../../guide/markdown.j
 import { glossaryText, runIntro } from '../../../guide/screen.js';
 import { guideSession } from '../../../guide/session.js';
 import { writeReports } from '../../../../reports/render.js';
-import { CliError } from '../../errors.js';
+import { CliError } from '../../../exit-codes.js';
 import { formatsFlag } from '../../options.js';
 import { exitCodeFor, textResult } from '../../run-result.js';
 import { runOptionsFrom, type RunFlags } from '../../run-setup.js';
@@ -57,7 +57,7 @@ export async function guideAction(runbookArg: string | undefined, flags: GuideFl
     signals.dispose();
   }
   write('');
-  const { written, problems } = await writeReports(outcome.bundle.dir, outcome.record, formats);
+  const { written, problems } = await writeReports(outcome.bundle.dir, outcome.record, formats, { catalog });
   process.stdout.write(textResult(outcome.record, outcome.bundle.dir, written));
   for (const p of problems) write(`Note: ${p}`);
   process.exitCode = exitCodeFor(outcome.record, signals.received());

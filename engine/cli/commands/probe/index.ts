@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { RunBundle, writeFileAtomic } from '../../../run/bundle.js';
 import { resolveParams } from '../../../probe/params.js';
 import type { CommonOption, Finding, TableSpec } from '../../../probe/types.js';
-import { CliError, EXIT } from '../../errors.js';
+import { CliError, EXIT } from '../../../exit-codes.js';
 import { budgetFlag, collect, parseAssignments } from '../../options.js';
 import { abortOnSignals } from '../../signals.js';
 import { findProbe } from '../probes/index.js';

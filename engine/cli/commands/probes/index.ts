@@ -1,7 +1,7 @@
 // ebpfnet probes list|show
 import type { Command } from 'commander';
 import type { ProbeDefinition, Requirement } from '../../../probe/types.js';
-import { CliError } from '../../errors.js';
+import { CliError } from '../../../exit-codes.js';
 
 export function describeRequirement(req: Requirement): string {
   switch (req.kind) {
@@ -20,7 +20,7 @@ export function describeRequirement(req: Requirement): string {
 
 /** The registry loads every probe module: import it when a command needs it, not at startup. */
 async function registry() {
-  const { probeRegistry } = await import('../../../probe/registry.js');
+  const { probeRegistry } = await import('../../../../probes/index.js');
   return probeRegistry();
 }
 

@@ -1,9 +1,10 @@
 // ebpfnet report: reads a bundle and writes the asked reports; needs no host access.
+import { probeRegistry } from '../../../../probes/index.js';
 import { RunBundle } from '../../../run/bundle.js';
 import { parseReportFormats } from '../../../../reports/formats.js';
 import { PAPERS, type Paper } from '../../../../reports/pdf.js';
 import { writeReports } from '../../../../reports/render.js';
-import { CliError, EXIT } from '../../errors.js';
+import { CliError, EXIT } from '../../../exit-codes.js';
 
 export interface ReportFlags {
   format: string;
@@ -31,6 +32,7 @@ export async function reportAction(bundleArg: string, flags: ReportFlags): Promi
   }
   const record = bundle.readRecord();
   const result = await writeReports(bundle.dir, record, formats, {
+    catalog: probeRegistry(),
     paper: paper as Paper,
     ...(flags.out ? { outDir: flags.out } : {}),
     ...(flags.chromium ? { chromium: flags.chromium } : {}),

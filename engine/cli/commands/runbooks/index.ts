@@ -2,14 +2,14 @@
 import type { Command } from 'commander';
 import { RunbookError } from '../../../runbook/errors.js';
 import { formatProblem } from '../../../yaml/problems.js';
-import { CliError, EXIT } from '../../errors.js';
+import { CliError, EXIT } from '../../../exit-codes.js';
 
 /** The loader, catalog and runbook finder: loaded when a subcommand runs, not at startup. */
 async function engine() {
   const [{ probeRegistry }, { loadRunbookFile }, source, graph] = await Promise.all([
-    import('../../../probe/registry.js'),
+    import('../../../../probes/index.js'),
     import('../../../runbook/load.js'),
-    import('../../runbook-source.js'),
+    import('../../../runbook/catalog.js'),
     import('../../../runbook/graph.js'),
   ]);
   return { catalog: probeRegistry(), loadRunbookFile, ...source, ...graph };

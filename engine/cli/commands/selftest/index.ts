@@ -1,6 +1,6 @@
 // ebpfnet selftest: inject known drops in a private namespace and check drops.kernel counts them.
 import type { Command } from 'commander';
-import { CliError, EXIT } from '../../errors.js';
+import { CliError, EXIT } from '../../../exit-codes.js';
 
 export function registerSelftest(program: Command): void {
   program
@@ -10,6 +10,7 @@ export function registerSelftest(program: Command): void {
     .action(async (flags: { json?: boolean }) => {
       const { runSelftest, formatSelftest, SelftestUnavailable } = await import('../../../selftest/selftest.js');
       const { saveSelftest } = await import('../../../selftest/state.js');
+      const { probeRegistry } = await import('../../../../probes/index.js');
       // Ctrl-C / SIGTERM stop the run; the topology is torn down before the process exits.
       const stop = new AbortController();
       let signalled: NodeJS.Signals | undefined;
@@ -22,7 +23,7 @@ export function registerSelftest(program: Command): void {
       try {
         let result;
         try {
-          result = await runSelftest({ signal: stop.signal });
+          result = await runSelftest({ catalog: probeRegistry(), signal: stop.signal });
         } catch (err) {
           if (err instanceof SelftestUnavailable) throw new CliError(err.message, EXIT.environment);
           throw err;

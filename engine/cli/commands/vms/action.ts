@@ -1,7 +1,7 @@
 // ebpfnet vms: prints the VMs discovery finds, or one VM's facts.
 import { parseDuration } from '../../../duration.js';
 import { discoverVms, resolveVm, type Discovery, type VmAddress, type VmFacts } from '../../../target/index.js';
-import { CliError } from '../../errors.js';
+import { CliError } from '../../../exit-codes.js';
 import { listenForAddresses } from './listen.js';
 import { withTargetErrors } from './target.js';
 

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { probeRegistry } from '../../../probe/registry.js';
+import { probeRegistry } from '../../../../probes/index.js';
 import { runProbe } from '../../../probe/runtime.js';
 import type { Finding } from '../../../probe/types.js';
 import { learnAddresses, type LearnedAddress, type VmFacts } from '../../../target/index.js';

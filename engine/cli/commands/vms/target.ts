@@ -4,7 +4,7 @@
 import { formatProblem } from '../../../yaml/problems.js';
 import type { Target } from '../../../run/runner.js';
 import { InventoryError, VmNotFoundError, resolveVm, vmTarget, type ResolveOptions } from '../../../target/index.js';
-import { CliError } from '../../errors.js';
+import { CliError } from '../../../exit-codes.js';
 
 /** Runs `fn`, turning discovery's user errors into CliErrors (exit 2). */
 export async function withTargetErrors<T>(fn: () => Promise<T>): Promise<T> {

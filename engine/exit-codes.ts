@@ -1,4 +1,5 @@
-// Exit codes (documented in the README) and the errors that map to them.
+// Exit codes (documented in the README) and the error that carries one: the commands and the
+// server they start (engine/serve) both end with them, so they live below both.
 
 export const EXIT = {
   ok: 0,

@@ -1,16 +1,17 @@
-// Finds runbooks by id (shipped ones and $EBPFNET_RUNBOOKS folders) or by path.
+// The runbook catalog: finds runbooks by id (the shipped ones and $EBPFNET_RUNBOOKS folders)
+// or by path, and opens them through the cache of checked runbooks.
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { packageRoot } from '../package-info.js';
 import type { ProbeCatalog } from '../probe/types.js';
-import { loadRunbookCached } from '../runbook/cache.js';
-import type { Runbook } from '../runbook/model.js';
-import { CliError } from './errors.js';
+import { loadRunbookCached } from './cache.js';
+import { UnknownRunbookError } from './errors.js';
+import { shippedRunbooksDir } from './load.js';
+import type { Runbook } from './model.js';
 
 /** Folders searched for `<id>.yaml`, first match wins. */
 export function runbookDirs(): string[] {
   const extra = (process.env.EBPFNET_RUNBOOKS ?? '').split(':').filter(Boolean);
-  return [...extra.map((d) => resolve(d)), join(packageRoot(), 'runbooks')];
+  return [...extra.map((d) => resolve(d)), shippedRunbooksDir()];
 }
 
 export function runbookFiles(): string[] {
@@ -29,7 +30,7 @@ const looksLikePath = (arg: string) => arg.includes('/') || /\.ya?ml$/.test(arg)
 /** Loads a runbook given as an id or a file path (through the cache of checked runbooks); RunbookError propagates. */
 export function openRunbook(arg: string, catalog: ProbeCatalog): Runbook {
   if (looksLikePath(arg)) {
-    if (!existsSync(arg)) throw new CliError(`no runbook file ${arg}`);
+    if (!existsSync(arg)) throw new UnknownRunbookError(`no runbook file ${arg}`);
     return loadRunbookCached(resolve(arg), catalog);
   }
   for (const dir of runbookDirs()) {
@@ -39,5 +40,5 @@ export function openRunbook(arg: string, catalog: ProbeCatalog): Runbook {
     }
   }
   const known = runbookFiles().map((f) => f.split('/').pop()!.replace(/\.ya?ml$/, ''));
-  throw new CliError(`unknown runbook "${arg}" (known: ${known.join(', ') || 'none'}; see \`ebpfnet runbooks list\`)`);
+  throw new UnknownRunbookError(`unknown runbook "${arg}" (known: ${known.join(', ') || 'none'}; see \`ebpfnet runbooks list\`)`);
 }
