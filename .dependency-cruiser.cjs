@@ -21,6 +21,13 @@ module.exports = {
       to: { path: '^(engine/(cli|serve|guide)/|reports/|probes/)' },
     },
     {
+      name: 'yaml-kit-stands-alone',
+      comment: 'the YAML kit (engine/yaml) imports nothing else of ebpfnet: runbooks, inventories and serve build on it',
+      severity: 'error',
+      from: { path: '^engine/yaml/' },
+      to: { path: '^(engine|reports|probes)/', pathNot: '^engine/yaml/' },
+    },
+    {
       name: 'reports-under-commands',
       comment: 'the reports may read the engine, never the commands (engine/cli) or the server (engine/serve) that write them',
       severity: 'error',

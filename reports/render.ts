@@ -4,7 +4,7 @@
 // libraries under them, load only when one of them is asked for.
 import { renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { makeDirs, writeFileAtomic } from '../engine/run/bundle.js';
+import { makeDirs, writeFileAtomic } from '../engine/fs.js';
 import type { ProbeCatalog } from '../engine/probe/types.js';
 import type { RunRecord } from '../engine/run/record.js';
 import type { ReportFormat } from './formats.js';

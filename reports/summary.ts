@@ -1,7 +1,7 @@
 // Short summaries of a run for tickets and chat: JSON and Markdown. The full HTML
 // and PDF reports are rendered elsewhere; these carry the verdict and key facts.
 import { join } from 'node:path';
-import { writeFileAtomic } from '../engine/run/bundle.js';
+import { writeFileAtomic } from '../engine/fs.js';
 import type { RunRecord } from '../engine/run/record.js';
 
 export const SUMMARY_FORMATS = ['json', 'md'] as const;

@@ -8,7 +8,7 @@ import { budgetFlag, parseAssignments } from './options.js';
 import { openRunbook } from '../runbook/catalog.js';
 import { resolveVmTarget } from './commands/vms/target.js';
 import type { Finding } from '../probe/types.js';
-import type { Target } from '../run/runner.js';
+import type { Target } from '../target/types.js';
 import { withLearnedAddresses } from '../target/index.js';
 
 export interface RunFlags {

@@ -1,7 +1,7 @@
 // What the guided mode prints: plain text blocks for a step's plan, its findings next to
 // what normal looks like, and the branch taken. Pure functions of the run's data.
 import type { TimelineEntry } from '../run/record.js';
-import type { Target } from '../run/runner.js';
+import type { Target } from '../target/types.js';
 import { formatMs } from '../duration.js';
 import { effectiveBudget, type OverheadBudget } from '../probe/overhead.js';
 import type { Finding, ProbeCatalog, ProbeDefinition } from '../probe/types.js';

@@ -3,7 +3,7 @@ import { binaryVersion, findFirstBinary, installHint } from './binaries.js';
 import { detectFeatures, type FeatureReport, type FeatureStatus } from './features.js';
 import { hostFacts, type HostFacts } from './facts.js';
 import { tracepointsIn } from './tracefs.js';
-import { describeLast, loadSelftest } from '../selftest/state.js';
+import { describeLast, loadSelftest } from './selftest-state.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'warn';
 

@@ -12,9 +12,11 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { runCommand } from '../exec.js';
 import type { NativeFeatureReport } from '../native/features.js';
-import type { KernelFeature } from '../probe/types.js';
 import { findBinary } from './binaries.js';
 import { ensureTracefs, tracepointCategories, type TracefsStatus } from './tracefs.js';
+
+/** The kernel features a probe can require (`{ kind: 'kernel', feature }`). */
+export type KernelFeature = 'btf' | 'tracefs' | 'tracepoints' | 'kprobes' | 'fentry' | 'uprobes' | 'ringbuf';
 
 export interface FeatureStatus {
   /** null when it could not be determined (see `how`). */

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs
 import { release } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
-import { makeDirs } from '../run/bundle.js';
+import { makeDirs } from '../fs.js';
 
 const VMLINUX = '/sys/kernel/btf/vmlinux';
 

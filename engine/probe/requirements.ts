@@ -1,9 +1,9 @@
 // Whether a probe's declared requirements hold on this host, and if not, one line saying what to do.
 import { existsSync } from 'node:fs';
 import { findBinary, installHint } from '../host/binaries.js';
-import { BTF_VMLINUX, detectFeatures, type FeatureReport, type FeatureStatus } from '../host/features.js';
+import { BTF_VMLINUX, detectFeatures, type FeatureReport, type FeatureStatus, type KernelFeature } from '../host/features.js';
 import { ensureTracefs, hasTracepoint, parseTracepointName } from '../host/tracefs.js';
-import type { KernelFeature, Requirement } from './types.js';
+import type { Requirement } from './types.js';
 
 /** What each kernel feature is called in a reason, and what its absence means. */
 const FEATURE_TEXT: Record<KernelFeature, { name: string; config: string; fix: string }> = {

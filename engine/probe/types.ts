@@ -1,4 +1,5 @@
 // The probe contract of DESIGN.md: what a probe declares, what it observes, what it returns.
+import type { KernelFeature } from '../host/features.js';
 import type { OverheadBudget } from './budget.js';
 
 export type ParamType = 'string' | 'integer' | 'number' | 'boolean' | 'duration' | 'ip' | 'string[]';
@@ -21,8 +22,6 @@ export interface ParamSpec {
 
 /** The common options every seed tool accepted, mapped onto params of the same meaning. */
 export type CommonOption = 'interval' | 'duration' | 'count' | 'src-ip' | 'dst-ip' | 'pid' | 'dev' | 'verbose';
-
-export type KernelFeature = 'btf' | 'tracefs' | 'tracepoints' | 'kprobes' | 'fentry' | 'uprobes' | 'ringbuf';
 
 export type Requirement =
   | { kind: 'root' }

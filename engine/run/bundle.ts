@@ -1,8 +1,9 @@
 // The run bundle: runs/<timestamp>-<runbook>-<target>/ with run.json, the machine
 // snapshot, the runbook it ran (runbook.yaml) and raw/ evidence. Files are replaced atomically (write, then rename) so a
 // crash or a kill at any moment leaves the last complete version on disk.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { makeDirs, writeFileAtomic } from '../fs.js';
 import type { RunRecord } from './record.js';
 
 export const RUN_FILE = 'run.json';
@@ -18,25 +19,6 @@ function stamp(date: Date): string {
 /** Keeps a name safe as one path component. */
 export function safeName(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '_').slice(0, 64) || '_';
-}
-
-/**
- * mkdir -p, one level at a time: Node's own recursive mkdir spins forever where the
- * kernel answers ENOENT for a folder whose parent exists (/proc, some FUSE mounts).
- */
-export function makeDirs(path: string): void {
-  const missing: string[] = [];
-  for (let dir = resolve(path); !existsSync(dir); dir = dirname(dir)) {
-    missing.unshift(dir);
-    if (dirname(dir) === dir) break;
-  }
-  for (const dir of missing) mkdirSync(dir);
-}
-
-export function writeFileAtomic(path: string, content: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, content);
-  renameSync(tmp, path);
 }
 
 export class RunBundle {

@@ -18,6 +18,7 @@ import { ReplaySource } from './replay.js';
 import { reproduceCommand } from './reproduce.js';
 import type { OverheadBudget } from '../probe/overhead.js';
 import { toolInfo } from './tool.js';
+import type { Target } from '../target/types.js';
 
 export type ProgressEvent =
   | { type: 'step'; entry: TimelineEntry }
@@ -25,12 +26,6 @@ export type ProgressEvent =
   | { type: 'step-end'; entry: TimelineEntry }
   | { type: 'conclusion'; conclusion: ConclusionRecord }
   | { type: 'interrupted'; reason: string };
-
-export interface Target {
-  kind: 'host' | 'vm';
-  name: string;
-  [fact: string]: unknown;
-}
 
 /** What a person decides before a step's probes run (guided mode). */
 export type StepDecision = 'run' | 'skip' | 'quit';

@@ -12,9 +12,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCommand } from '../exec.js';
+import { SELFTEST_VERSION, type SelftestAttach, type SelftestCheck, type SelftestResult } from '../host/selftest-state.js';
 import { runProbe } from '../probe/runtime.js';
 import type { Params, ProbeCatalog } from '../probe/types.js';
-import { SELFTEST_VERSION, type SelftestAttach, type SelftestCheck, type SelftestResult } from './state.js';
 import { canBuildTopologies, createVethPair, ping, type VethPair } from './topology.js';
 
 const NFT_TABLE = 'ebpfnet_selftest';

@@ -4,9 +4,9 @@
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError, EXIT } from '../exit-codes.js';
+import { makeDirs } from '../fs.js';
 import { processArgs } from '../host/process.js';
 import type { ProbeCatalog } from '../probe/types.js';
-import { makeDirs } from '../run/bundle.js';
 import type { ServeConfig } from './config.js';
 import { Notifier } from './notifier.js';
 import { startRetention } from './retention.js';

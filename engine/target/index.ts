@@ -1,7 +1,6 @@
 // VM target discovery: what `--vm NAME` means on this host. See README.md.
-import type { Target } from '../run/runner.js';
 import { canonicalAddress, mergeAddresses, normalMac } from './addresses.js';
-import type { VmAddress, VmFacts } from './types.js';
+import type { Target, VmAddress, VmFacts } from './types.js';
 
 export { resolveVm, discoverVms, VmNotFoundError, type Discovery, type ResolveOptions, type SourceStatus } from './resolve.js';
 export { InventoryError, inventoryLocation, loadInventory, DEFAULT_INVENTORY, type Inventory, type InventoryVm } from './inventory.js';

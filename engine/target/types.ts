@@ -2,6 +2,13 @@
 // and each tap with what it is plugged into. Plain JSON, so it goes into run.json
 // as the run's target and runbooks can template probe params from it.
 
+/** What a run diagnoses: this host, or a VM on it with its facts (VmFacts, flattened). */
+export interface Target {
+  kind: 'host' | 'vm';
+  name: string;
+  [fact: string]: unknown;
+}
+
 export type VmSource = 'libvirt' | 'qemu' | 'inventory';
 
 export interface VmFacts {

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import type { SelftestResult } from '../../engine/selftest/state.js';
+import type { SelftestResult } from '../../engine/host/selftest-state.js';
 import { CLI, runCli, startCli } from '../helpers/cli.js';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'ebpfnet-selftest-state-'));

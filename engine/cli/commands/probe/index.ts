@@ -1,7 +1,8 @@
 // ebpfnet probe run <id>: run one probe alone and print its finding.
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { RunBundle, writeFileAtomic } from '../../../run/bundle.js';
+import { writeFileAtomic } from '../../../fs.js';
+import { RunBundle } from '../../../run/bundle.js';
 import { resolveParams } from '../../../probe/params.js';
 import type { CommonOption, Finding, TableSpec } from '../../../probe/types.js';
 import { CliError, EXIT } from '../../../exit-codes.js';

@@ -9,7 +9,7 @@ export function registerSelftest(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }) => {
       const { runSelftest, formatSelftest, SelftestUnavailable } = await import('../../../selftest/selftest.js');
-      const { saveSelftest } = await import('../../../selftest/state.js');
+      const { saveSelftest } = await import('../../../host/selftest-state.js');
       const { probeRegistry } = await import('../../../../probes/index.js');
       // Ctrl-C / SIGTERM stop the run; the topology is torn down before the process exits.
       const stop = new AbortController();

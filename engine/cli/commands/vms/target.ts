@@ -2,7 +2,7 @@
 // errors: an unknown VM (the message lists the VMs found) and a broken inventory
 // (every problem printed as file:line:column first). `diagnose --vm` uses this too.
 import { formatProblem } from '../../../yaml/problems.js';
-import type { Target } from '../../../run/runner.js';
+import type { Target } from '../../../target/types.js';
 import { InventoryError, VmNotFoundError, resolveVm, vmTarget, type ResolveOptions } from '../../../target/index.js';
 import { CliError } from '../../../exit-codes.js';
 

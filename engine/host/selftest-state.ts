@@ -1,5 +1,6 @@
-// Where `ebpfnet selftest` keeps its last result, and how doctor describes it. Kept apart from
-// the selftest itself so that doctor loads nothing heavy.
+// What `ebpfnet selftest` found on this host, where it keeps its last result, and how doctor
+// describes it. Here beside doctor, apart from the selftest itself (engine/selftest, which runs
+// a probe): doctor loads nothing heavy and the host layer imports nothing above it.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
