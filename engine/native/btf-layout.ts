@@ -4,9 +4,10 @@
 //
 // What each C type becomes:
 // - integers (and enums, pointers) of up to 32 bits: number; of 64 bits: number while the value
-//   is a safe integer (|v| < 2^53), else bigint. Counts stay far below 2^53 and read as numbers;
-//   kernel addresses, timestamps (ktime passes 2^53 ns after 104 days) and bit masks may be
-//   either: type them `U64` and read them with BigInt() or String();
+//   is a safe integer (|v| < 2^53), else bigint. Counts stay far below 2^53 and are typed
+//   number; kernel addresses, timestamps (ktime passes 2^53 ns after 104 days of uptime), sums
+//   of ns and bit masks may be either: type them `U64` and read them with BigInt(), Number() or
+//   String() (a bigint left in a record would not serialise to JSON);
 // - the kernel's network-order types (__be16, __be32, __be64) big-endian, every other integer
 //   little-endian (the objects are built for little-endian hosts, bpfel);
 // - bool: boolean; float/double: number;
@@ -15,8 +16,6 @@
 // - struct: an object by member name (members of anonymous structs and unions are lifted into
 //   it), union: every member decoded over the same bytes; bitfields: number.
 import type { BtfLayout } from './addon.js';
-
-export type { BtfLayout };
 
 /** A 64-bit integer as decoded: a number while it is a safe integer, else a bigint. */
 export type U64 = number | bigint;
@@ -35,7 +34,7 @@ const SAFE_HIGH = 0x200000;
 const TWO_32 = 0x100000000;
 
 /** A bigint as a number when it is a safe integer. */
-export function u64Value(v: bigint): U64 {
+function u64Value(v: bigint): U64 {
   return v >= MIN_SAFE && v <= MAX_SAFE ? Number(v) : v;
 }
 
