@@ -4,6 +4,7 @@
       "target_name": "ebpfnet",
       "sources": [
         "native/addon.cc",
+        "native/btf-layout.cc",
         "native/datasec.cc",
         "native/errors.cc",
         "native/features.cc",

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "btf-layout.h"
 #include "errors.h"
 #include "values.h"
 
@@ -37,6 +38,7 @@ Napi::Function MapWrap::Define(Napi::Env env) {
                          InstanceMethod<&MapWrap::Delete>("delete"),
                          InstanceMethod<&MapWrap::NextKey>("nextKey"),
                          InstanceMethod<&MapWrap::ReadAll>("readAll"),
+                         InstanceMethod<&MapWrap::Layout>("layout"),
                          InstanceAccessor<&MapWrap::GetInfo>("info"),
                      });
 }
@@ -187,6 +189,19 @@ Napi::Value MapWrap::GetInfo(const Napi::CallbackInfo& info) {
   if (!state_->obj()) throw CodeError(env, "ECLOSED", "map info: its object is closed");
   Napi::Object o = DescribeMap(env, map_);
   o.Set("lookupSize", Napi::Number::New(env, static_cast<double>(ValueBytes())));
+  return o;
+}
+
+// { key, value }: the BTF layouts the map was declared with (`__type(key, ...)`), null for a
+// side declared by size only (`__uint(key_size, ...)`) or without one (ring buffers).
+Napi::Value MapWrap::Layout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!state_->obj()) throw CodeError(env, "ECLOSED", "map layout: its object is closed");
+  const btf* b = bpf_object__btf(state_->obj());
+  MapBtfIds ids = state_->btfIds(map_);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("key", BtfLayout(env, b, ids.key));
+  o.Set("value", BtfLayout(env, b, ids.value));
   return o;
 }
 

@@ -1,4 +1,5 @@
-// A map of a loaded object: lookup, update, delete, key iteration and batch reads.
+// A map of a loaded object: lookup, update, delete, key iteration, batch reads and the BTF
+// layout of its key and value.
 #pragma once
 #include <bpf/libbpf.h>
 #include <napi.h>
@@ -25,6 +26,7 @@ class MapWrap : public Napi::ObjectWrap<MapWrap> {
   Napi::Value NextKey(const Napi::CallbackInfo& info);
   Napi::Value ReadAll(const Napi::CallbackInfo& info);
   Napi::Value GetInfo(const Napi::CallbackInfo& info);
+  Napi::Value Layout(const Napi::CallbackInfo& info);
 
   /** Bytes one lookup returns: value size, or per CPU rounded to 8 for per-CPU maps. */
   size_t ValueBytes() const;

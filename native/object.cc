@@ -2,6 +2,7 @@
 
 #include <errno.h>
 
+#include "btf-layout.h"
 #include "datasec.h"
 #include "errors.h"
 #include "link.h"
@@ -12,7 +13,15 @@
 namespace ebpfnet {
 
 ObjectState::ObjectState(napi_env env, bpf_object* obj, std::string path)
-    : Handle(env, HandleKind::Object), obj_(obj), path_(std::move(path)) {}
+    : Handle(env, HandleKind::Object), obj_(obj), path_(std::move(path)) {
+  bpf_map* map = nullptr;
+  bpf_object__for_each_map(map, obj) btfIds_[map] = {bpf_map__btf_key_type_id(map), bpf_map__btf_value_type_id(map)};
+}
+
+MapBtfIds ObjectState::btfIds(const bpf_map* map) const {
+  auto it = btfIds_.find(map);
+  return it == btfIds_.end() ? MapBtfIds{} : it->second;
+}
 
 ObjectState::~ObjectState() { Close(); }
 
@@ -37,6 +46,7 @@ Napi::Function BpfObjectWrap::Define(Napi::Env env) {
                          InstanceMethod<&BpfObjectWrap::Load>("load"),
                          InstanceMethod<&BpfObjectWrap::Attach>("attach"),
                          InstanceMethod<&BpfObjectWrap::Map>("map"),
+                         InstanceMethod<&BpfObjectWrap::BtfType>("btfType"),
                          InstanceMethod<&BpfObjectWrap::Close>("close"),
                          InstanceAccessor<&BpfObjectWrap::GetLoaded>("loaded"),
                          InstanceAccessor<&BpfObjectWrap::GetClosed>("closed"),
@@ -255,6 +265,17 @@ Napi::Value BpfObjectWrap::Map(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bpf_map* map = FindMap(env, info[0]);
   return NewMap(env, state_, map);
+}
+
+// The layout of a named struct, union, typedef or enum of the object's BTF (ring buffer
+// records), or null when the object has none by that name.
+Napi::Value BpfObjectWrap::BtfType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_object* obj = Open(env, "btfType");
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "btfType(name)");
+  std::string name = info[0].As<Napi::String>();
+  const btf* b = bpf_object__btf(obj);
+  return BtfLayout(env, b, FindNamedType(b, name.c_str()));
 }
 
 Napi::Value BpfObjectWrap::Close(const Napi::CallbackInfo& info) {

@@ -6,10 +6,17 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "registry.h"
 
 namespace ebpfnet {
+
+/** BTF type ids of a map's key and value (0: none). */
+struct MapBtfIds {
+  uint32_t key = 0;
+  uint32_t value = 0;
+};
 
 /** The libbpf object, shared by the object's wrapper and the maps handed out from it. */
 class ObjectState : public Handle {
@@ -23,9 +30,13 @@ class ObjectState : public Handle {
   bool loaded() const { return loaded_; }
   void set_loaded() { loaded_ = true; }
   const std::string& path() const { return path_; }
+  /** The key and value types the map was declared with, as read at open. */
+  MapBtfIds btfIds(const bpf_map* map) const;
 
  private:
   bpf_object* obj_;
+  // libbpf clears a map's type ids when the kernel refuses them at load: kept from open.
+  std::unordered_map<const bpf_map*, MapBtfIds> btfIds_;
   bool loaded_ = false;
   std::string path_;
 };
@@ -47,6 +58,7 @@ class BpfObjectWrap : public Napi::ObjectWrap<BpfObjectWrap> {
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value Map(const Napi::CallbackInfo& info);
+  Napi::Value BtfType(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetLoaded(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);

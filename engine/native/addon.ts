@@ -38,6 +38,23 @@ export interface NativeGlobalInfo {
   signed: boolean;
 }
 
+/** A BTF type as native/btf-layout.cc describes it (decoded by engine/native/btf-layout.ts). */
+export interface BtfLayout {
+  kind: 'int' | 'char' | 'bool' | 'enum' | 'float' | 'pointer' | 'array' | 'struct' | 'union' | 'other';
+  /** The outermost typedef's name (`__u64`), else the type's own; '' when anonymous. */
+  name: string;
+  size: number;
+  /** int, char, enum. */
+  signed?: boolean;
+  /** int: a network-order typedef (__be16, __be32, __be64). */
+  bigEndian?: boolean;
+  /** array: element count and type. */
+  length?: number;
+  element?: BtfLayout;
+  /** struct, union; `bitSize` is 0 unless the member is a bitfield. */
+  members?: Array<{ name: string; bitOffset: number; bitSize: number; type: BtfLayout }>;
+}
+
 export type NativeAttachSpec =
   | { kind: 'auto' }
   | { kind: 'tracepoint'; category: string; name: string }
@@ -58,6 +75,8 @@ export interface NativeMap {
   delete(key: Uint8Array): boolean;
   nextKey(key: Uint8Array | null): Buffer | null;
   readAll(): { keys: Buffer; values: Buffer; count: number; batched: boolean };
+  /** The BTF types the map was declared with; null for a side declared by size only. */
+  layout(): { key: BtfLayout | null; value: BtfLayout | null };
   readonly info: NativeMapInfo & { lookupSize: number };
 }
 
@@ -72,6 +91,8 @@ export interface NativeObject {
   load(): void;
   attach(program: string, spec: NativeAttachSpec): NativeLink;
   map(name: string): NativeMap;
+  /** A named struct, union, typedef or enum of the object's BTF; null when there is none. */
+  btfType(name: string): BtfLayout | null;
   close(): boolean;
   readonly loaded: boolean;
   readonly closed: boolean;

@@ -1,5 +1,7 @@
-// A map of a loaded BpfObject: byte-level access plus the few decodings every probe needs.
+// A map of a loaded BpfObject: byte-level access, and entries decoded by the BTF types the map
+// was declared with (engine/native/btf-layout.ts says what each C type becomes).
 import type { NativeMap, NativeMapInfo } from './addon.js';
+import { compileLayout, type Decoded, type Decoder } from './btf-layout.js';
 import { nativeCall } from './errors.js';
 
 /** bpf_map_update_elem flags. */
@@ -15,6 +17,9 @@ export function u32Key(n: number): Buffer {
 }
 
 export class BpfMap {
+  /** Compiled on first use: the key's and the value's (one CPU's for per-CPU maps). */
+  private decoders: { key: Decoder | null; value: Decoder | null } | undefined;
+
   /** @internal Created by BpfObject.map(). */
   constructor(
     /** @internal */ readonly native: NativeMap,
@@ -61,10 +66,69 @@ export class BpfMap {
     return { entries, batched };
   }
 
+  /** Every entry, key and value decoded by their BTF types (not for per-CPU maps: readAllPerCpu). */
+  readAllDecoded<K = Decoded, V = Decoded>(): Array<{ key: K; value: V }> {
+    const { key, value } = this.decoding(false);
+    const { keys, values, count } = nativeCall(() => this.native.readAll());
+    const out = new Array<{ key: K; value: V }>(count);
+    const ks = keys.length / count;
+    const vs = values.length / count;
+    for (let i = 0; i < count; i++) out[i] = { key: key(keys, i * ks) as K, value: value(values, i * vs) as V };
+    return out;
+  }
+
+  /** Every entry of a per-CPU map: its key and one value per possible CPU, decoded (sum them with sumPerCpu). */
+  readAllPerCpu<K = Decoded, V = Decoded>(): Array<{ key: K; values: V[] }> {
+    const { key, value } = this.decoding(true);
+    const { keys, values, count } = nativeCall(() => this.native.readAll());
+    const out = new Array<{ key: K; values: V[] }>(count);
+    const ks = keys.length / count;
+    const vs = values.length / count;
+    const stride = this.cpuStride();
+    for (let i = 0; i < count; i++) {
+      const cpus = new Array<V>(vs / stride);
+      for (let c = 0; c < cpus.length; c++) cpus[c] = value(values, i * vs + c * stride) as V;
+      out[i] = { key: key(keys, i * ks) as K, values: cpus };
+    }
+    return out;
+  }
+
+  /** The value of a per-CPU map under `key`, one per possible CPU, decoded; null when absent. */
+  lookupPerCpu<V = Decoded>(key: Uint8Array): V[] | null {
+    const { value } = this.decoding(true);
+    const raw = this.lookup(key);
+    if (!raw) return null;
+    const stride = this.cpuStride();
+    return Array.from({ length: raw.length / stride }, (_, c) => value(raw, c * stride) as V);
+  }
+
+  /** The key and value decoders; throws when the map is not of the kind asked or a side has no BTF type. */
+  private decoding(perCpu: boolean): { key: Decoder; value: Decoder } {
+    const info = this.info;
+    if (info.perCpu !== perCpu) {
+      throw new Error(`map ${this.name} is ${info.perCpu ? '' : 'not '}per-CPU: read it with ${info.perCpu ? 'readAllPerCpu/lookupPerCpu' : 'readAllDecoded'}`);
+    }
+    if (!this.decoders) {
+      const layout = nativeCall(() => this.native.layout());
+      this.decoders = {
+        key: layout.key && compileLayout(layout.key, `map ${this.name} key`),
+        value: layout.value && compileLayout(layout.value, `map ${this.name} value`),
+      };
+    }
+    const { key, value } = this.decoders;
+    if (!key || !value) throw new Error(`map ${this.name} has no BTF type for its ${key ? 'value' : 'key'} (declared by size: decode its bytes)`);
+    return { key, value };
+  }
+
+  /** Bytes between two CPUs' values in a per-CPU lookup (each rounded up to 8). */
+  private cpuStride(): number {
+    return Math.ceil(this.info.valueSize / 8) * 8;
+  }
+
   /** A per-CPU lookup result split into one value per possible CPU. */
   perCpu(value: Buffer): Buffer[] {
     const { valueSize, lookupSize } = this.info;
-    const stride = Math.ceil(valueSize / 8) * 8;
+    const stride = this.cpuStride();
     const out: Buffer[] = [];
     for (let off = 0; off + stride <= lookupSize && off + stride <= value.length; off += stride) {
       out.push(value.subarray(off, off + valueSize));

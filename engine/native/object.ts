@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { packageRoot } from '../package-info.js';
 import { addon, requireRoot, type NativeGlobalInfo, type NativeMapInfo, type NativeObject } from './addon.js';
+import { compileLayout, type Decoded, type Decoder } from './btf-layout.js';
 import { nativeCall } from './errors.js';
 import { encodeGlobal, type GlobalValue } from './globals.js';
 import type { BpfLink } from './link.js';
@@ -39,6 +40,9 @@ export class BpfObject {
     for (const l of this.links) if (l.detached) this.links.delete(l);
     this.links.add(link);
   };
+  /** Handed out once per name, so that each map compiles its BTF layout once. */
+  private readonly mapsByName = new Map<string, BpfMap>();
+  private readonly recordDecoders = new Map<string, Decoder<unknown>>();
   /** Milliseconds load() took, once loaded. */
   loadMs: number | null = null;
 
@@ -100,7 +104,28 @@ export class BpfObject {
   }
 
   map(name: string): BpfMap {
-    return new BpfMap(nativeCall(() => this.native.map(name)), name);
+    let map = this.mapsByName.get(name);
+    if (!map) {
+      map = new BpfMap(nativeCall(() => this.native.map(name)), name);
+      this.mapsByName.set(name, map);
+    }
+    return map;
+  }
+
+  /**
+   * A decoder of records laid out as the struct (union, typedef) `type` of the object's BTF: a
+   * ring buffer's events. The source puts the type in its BTF with BTF_RECORD_TYPE
+   * (bpf/include/btf-record.h) when no map or global uses it.
+   */
+  recordDecoder<T = Decoded>(type: string): Decoder<T> {
+    let decoder = this.recordDecoders.get(type);
+    if (!decoder) {
+      const layout = nativeCall(() => this.native.btfType(type));
+      if (!layout) throw new Error(`no type named ${type} in the BTF of ${this.path} (BTF_RECORD_TYPE puts it there)`);
+      decoder = compileLayout(layout, type);
+      this.recordDecoders.set(type, decoder);
+    }
+    return decoder as Decoder<T>;
   }
 
   /** Global variables with their section, offset and size, from the object's BTF. */

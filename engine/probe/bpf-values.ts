@@ -39,13 +39,13 @@ export function addressText(bytes: Buffer, family: 4 | 6): string {
 }
 
 /** A kernel address as the records keep it: `0xffffffff81a2b3c4`. */
-export function hex(n: bigint): string {
+export function hex(n: bigint | number): string {
   return `0x${n.toString(16)}`;
 }
 
-/** The entries of a hash map that counts by key (value: one u64), each key decoded by `key`. */
-export function countsOf<K extends object>(map: BpfMap, key: (k: Buffer) => K): Array<K & { count: number }> {
-  return map.readAll().entries.map(([k, v]) => ({ ...key(k), count: Number(v.readBigUInt64LE(0)) }));
+/** The entries of a hash map that counts by key (value: one u64), each key decoded by its BTF type (`K`) and mapped by `key`. */
+export function countsOf<K, R extends object>(map: BpfMap, key: (k: K) => R): Array<R & { count: number }> {
+  return map.readAllDecoded<K, number>().map((e) => ({ ...key(e.key), count: e.value }));
 }
 
 /** The devices of the namespace this process runs in: ifindex → name (throws without /sys/class/net). */

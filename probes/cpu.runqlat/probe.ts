@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { release } from 'node:os';
+import type { U64 } from '../../engine/native/btf-layout.js';
 import { BPF_NOEXIST, u32Key } from '../../engine/native/map.js';
 import { statField, statStateAndName } from '../../engine/target/proc.js';
 import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
@@ -17,8 +18,6 @@ import { loadRunqlat, TRACEPOINTS, type RunqlatMethod } from './attach.js';
 
 /** probes/cpu.runqlat/cpu.runqlat.h */
 const SLOTS = 27;
-const COMM_LEN = 16;
-const THREAD_VALUE_SIZE = SLOTS * 8 + 6 * 8 + COMM_LEN;
 const FILTER = { all: 0, tids: 1, tgid: 2 } as const;
 const TOTAL_TIMED = 0;
 const TOTAL_NO_START = 1;
@@ -398,11 +397,6 @@ async function selectThreads(params: Params, re: RegExp | null, more: boolean): 
   return { ...base, filter: 'all', threads: [], targets: [] };
 }
 
-function commOf(buf: Buffer): string {
-  const end = buf.indexOf(0);
-  return buf.subarray(0, end < 0 ? buf.length : end).toString('utf8');
-}
-
 /**
  * Waits no switch-in ended: threads runnable when the window closes. bpf_ktime_get_ns and
  * hrtime are both CLOCK_MONOTONIC. A thread /proc does not show runnable (R) is left out.
@@ -411,9 +405,8 @@ function openWaits(o: BpfObject, windowMs: number, detachedAgoMs: number, seeds:
   // Counting ended when the guard detached the programs: waits are measured to then.
   const now = process.hrtime.bigint() - BigInt(Math.round(detachedAgoMs * 1e6));
   const out: NonNullable<DumpCapture['waiting']> = [];
-  for (const [k, v] of o.map('start').readAll().entries) {
-    const tid = k.readUInt32LE(0);
-    const ts = v.readBigUInt64LE(0);
+  for (const { key: tid, value } of o.map('start').readAllDecoded<number, U64>()) {
+    const ts = BigInt(value);
     const waitedNs = Number(now - ts);
     const proc = procState(tid);
     if (waitedNs <= 0 || proc?.state !== 'R') continue;
@@ -472,25 +465,32 @@ function procState(tid: number): { state: string; comm: string } | null {
   }
 }
 
+/** struct runqlat_thread, decoded. */
+interface ThreadValue {
+  slots: number[];
+  count: number;
+  total_ns: U64;
+  max_ns: number;
+  over_threshold: number;
+  involuntary: number;
+  voluntary: number;
+  comm: string;
+}
+
 function readDump(o: BpfObject, windowMs: number, detachedAgoMs: number, seeds: Map<number, Seed>): DumpCapture {
   const totals = o.map('totals');
   const entries: DumpCapture['entries'] = [];
-  for (const [k, v] of o.map('threads').readAll().entries) {
-    if (v.length < THREAD_VALUE_SIZE) continue;
-    const u64 = (off: number) => Number(v.readBigUInt64LE(off));
-    const slots: number[] = [];
-    for (let i = 0; i < SLOTS; i++) slots.push(u64(i * 8));
-    const at = SLOTS * 8;
+  for (const { key: tid, value: v } of o.map('threads').readAllDecoded<number, ThreadValue>()) {
     entries.push({
-      tid: k.readUInt32LE(0),
-      comm: commOf(v.subarray(at + 48, at + 48 + COMM_LEN)),
-      slots,
-      count: u64(at),
-      totalNs: u64(at + 8),
-      maxNs: u64(at + 16),
-      overThreshold: u64(at + 24),
-      involuntary: u64(at + 32),
-      voluntary: u64(at + 40),
+      tid,
+      comm: v.comm,
+      slots: v.slots,
+      count: v.count,
+      totalNs: Number(v.total_ns),
+      maxNs: v.max_ns,
+      overThreshold: v.over_threshold,
+      involuntary: v.involuntary,
+      voluntary: v.voluntary,
     });
   }
   entries.sort((a, b) => a.tid - b.tid);

@@ -5,6 +5,7 @@
 // records, so a replay re-parses it without loading anything.
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
+import type { U64 } from '../../engine/native/btf-layout.js';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
@@ -166,13 +167,13 @@ async function dumpMaps(o: BpfObject, params: Params, attachedAt: number, detach
   const totals = o.map('totals');
   const seen = Number(totals.sumU64(u32Key(TOTAL_SEEN)));
   const unkeyed = Number(totals.sumU64(u32Key(TOTAL_UNKEYED)));
-  const entries: DumpCapture['entries'] = countsOf(o.map('agg'), (k) => ({
-    location: hex(k.readBigUInt64LE(0)),
-    reason: k.readUInt32LE(8),
-    ifindex: k.readUInt32LE(12),
-    netns: k.readUInt32LE(16),
-    stackId: k.readInt32LE(20),
-    flags: k.readUInt32LE(24),
+  const entries: DumpCapture['entries'] = countsOf(o.map('agg'), (k: { location: U64; reason: number; ifindex: number; netns: number; stack_id: number; flags: number }) => ({
+    location: hex(k.location),
+    reason: k.reason,
+    ifindex: k.ifindex,
+    netns: k.netns,
+    stackId: k.stack_id,
+    flags: k.flags,
   }));
   entries.sort((a, b) => b.count - a.count || a.reason - b.reason || a.location.localeCompare(b.location));
   const stackMap = o.map('stacks');

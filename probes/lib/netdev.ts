@@ -12,13 +12,12 @@ import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.
 import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { namedNamespaces, netnsInode } from '../drops.kernel/probe.js';
 
-/** NETDEV_NAME_LEN of bpf/include/netdev.h; `struct netdev_id` is 8 + this many bytes. */
+/** NETDEV_NAME_LEN of bpf/include/netdev.h: the `targ_dev` filter's size. */
 export const NETDEV_NAME_LEN = 16;
-export const NETDEV_ID_SIZE = 8 + NETDEV_NAME_LEN;
 
 export type NetdevMethod = TracepointMethod;
 
-/** A device as the programs key it. */
+/** A device as the programs key it (`struct netdev_id`, decoded). */
 export interface NetdevId {
   ifindex: number;
   /** Inode of its network namespace. */
@@ -55,17 +54,6 @@ export function netdevGlobals(f: NetdevFilter): Record<string, GlobalValue> {
   const name = new Uint8Array(NETDEV_NAME_LEN);
   if (f.dev !== null) name.set(Buffer.from(f.dev, 'latin1'));
   return { targ_dev: name, targ_netns: f.netnsInode };
-}
-
-/** A NUL-terminated C string of a fixed-size field. */
-export function cString(raw: Buffer): string {
-  const end = raw.indexOf(0);
-  return raw.subarray(0, end < 0 ? raw.length : end).toString('latin1');
-}
-
-/** Decodes a `struct netdev_id` at `offset` of a map key or value. */
-export function readNetdevId(buf: Buffer, offset = 0): NetdevId {
-  return { ifindex: buf.readUInt32LE(offset), netns: buf.readUInt32LE(offset + 4), name: cString(buf.subarray(offset + 8, offset + NETDEV_ID_SIZE)) };
 }
 
 /** Which namespace is which, recorded with a dump so that a replay names devices the same way. */

@@ -59,15 +59,8 @@ interface DumpCapture {
 /** Loads net.conntrack.bpf.o and attaches `programs` (default all) as far as the kernel lets it. */
 export function startConntrackKprobes(io: ProbeIO, prefix: string, filters: CtFilters, programs: readonly ProgramTarget[] = CT_PROGRAMS): Promise<KprobeSession> {
   return startKprobeSession(io, prefix, () => openConntrackObject(filters), programs, (o, windowMs): DumpCapture => {
-    const entries: DumpCapture['entries'] = countsOf(o.map('counts'), (k) => ({
-      hook: k.readUInt32LE(0),
-      verdict: k.readUInt32LE(4),
-      ret: k.readInt32LE(8),
-      pf: k.readUInt8(12),
-      hooknum: k.readUInt8(13),
-      ovs: k.readUInt8(14),
-      ctinfo: k.readUInt8(15),
-    }));
+    type CtKey = { hook: number; verdict: number; ret: number; pf: number; hooknum: number; ovs: number; ctinfo: number };
+    const entries: DumpCapture['entries'] = countsOf(o.map('counts'), ({ hook, verdict, ret, pf, hooknum, ovs, ctinfo }: CtKey) => ({ hook, verdict, ret, pf, hooknum, ovs, ctinfo }));
     entries.sort((a, b) => a.hook - b.hook || b.count - a.count || a.verdict - b.verdict || a.ret - b.ret || a.pf - b.pf || a.hooknum - b.hooknum || a.ovs - b.ovs || a.ctinfo - b.ctinfo);
     return { windowMs, lost: slotTotals(o.map('totals'), { lost: 0 }).lost, entries };
   });

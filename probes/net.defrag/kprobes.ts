@@ -67,28 +67,32 @@ export interface QueueDump extends NamespaceNames {
   totals: Record<keyof typeof TOTALS, number>;
 }
 
-const ipv4 = (b: Buffer, at: number) => [...b.subarray(at, at + 4)].join('.');
+/** A __be32 address (decoded big-endian) in dotted form. */
+const ipv4 = (n: number) => [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join('.');
 
 /** Reads the maps (exported for the test that fills them as the kernel would). */
 export function readQueueMaps(o: BpfObject): Pick<QueueDump, 'attempts' | 'expired' | 'totals'> {
+  type AttemptKey = { netns: number; saddr: number; daddr: number; user: number; protocol: number };
   const attempts = o
     .map('attempts')
-    .readAll()
-    .entries.map(([k, v]) => ({ netns: k.readUInt32LE(0), saddr: ipv4(k, 4), daddr: ipv4(k, 8), user: k.readUInt32LE(12), protocol: k.readUInt8(16), count: Number(v.readBigUInt64LE(0)) }));
+    .readAllDecoded<AttemptKey, number>()
+    .map(({ key: k, value }) => ({ netns: k.netns, saddr: ipv4(k.saddr), daddr: ipv4(k.daddr), user: k.user, protocol: k.protocol, count: value }));
+  type QueueKey = AttemptKey & { id: number };
+  type QueueValue = { expiries: number; meat: number; len: number; flags: number };
   const expired = o
     .map('expired')
-    .readAll()
-    .entries.map(([k, v]) => ({
-      netns: k.readUInt32LE(0),
-      saddr: ipv4(k, 4),
-      daddr: ipv4(k, 8),
-      user: k.readUInt32LE(12),
-      id: k.readUInt16BE(16),
-      protocol: k.readUInt8(18),
-      expiries: Number(v.readBigUInt64LE(0)),
-      meat: v.readUInt32LE(8),
-      len: v.readUInt32LE(12),
-      flags: v.readUInt32LE(16),
+    .readAllDecoded<QueueKey, QueueValue>()
+    .map(({ key: k, value: v }) => ({
+      netns: k.netns,
+      saddr: ipv4(k.saddr),
+      daddr: ipv4(k.daddr),
+      user: k.user,
+      id: k.id,
+      protocol: k.protocol,
+      expiries: v.expiries,
+      meat: v.meat,
+      len: v.len,
+      flags: v.flags,
     }));
   attempts.sort((a, b) => b.count - a.count || a.saddr.localeCompare(b.saddr) || a.daddr.localeCompare(b.daddr) || a.user - b.user);
   expired.sort((a, b) => b.expiries - a.expiries || a.saddr.localeCompare(b.saddr) || a.id - b.id);

@@ -161,9 +161,8 @@ function addressOf(bytes: Buffer, family: number): string {
 
 function dumpMaps(o: BpfObject, attachedAt: number, detachedAt?: number): DumpCapture {
   const totals = o.map('totals');
-  const entries = countsOf(o.map('agg'), (k) => {
-    const family = k.readUInt8(36);
-    return { family, saddr: addressOf(k.subarray(0, 16), family), daddr: addressOf(k.subarray(16, 32), family), reason: k.readUInt32LE(32), protocol: k.readUInt8(37) };
+  const entries = countsOf(o.map('agg'), (k: { saddr: Buffer; daddr: Buffer; reason: number; family: number; protocol: number }) => {
+    return { family: k.family, saddr: addressOf(k.saddr, k.family), daddr: addressOf(k.daddr, k.family), reason: k.reason, protocol: k.protocol };
   });
   entries.sort((a, b) => b.count - a.count || a.saddr.localeCompare(b.saddr) || a.daddr.localeCompare(b.daddr) || a.reason - b.reason);
   return {

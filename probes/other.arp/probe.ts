@@ -14,10 +14,6 @@ import { arpFinding, KINDS, type ArpData, type AttachCapture, type DumpCapture, 
 
 /** Slots of the per-CPU `totals` map (probes/other.arp/other.arp.h), named as the dump records them. */
 const TOTALS = { seen: 0, unkeyed: 1, asked: 2 };
-/** struct arp_counts: the seven kinds (in KINDS order), mac_mismatch, peak_per_sec, then eth_src. */
-const COUNTS_MISMATCH = KINDS.length * 8;
-const COUNTS_PEAK = COUNTS_MISMATCH + 8;
-const COUNTS_ETH_SRC = 11 * 8;
 const COMMAND_TIMEOUT_MS = 15_000;
 const DEFAULT_STORM_PPS = 10;
 
@@ -48,19 +44,28 @@ function scopeOf(records: RawRecord[]): Scope {
   return { netnsInode: Number(inode), devices };
 }
 
-function decodeEntry(k: Buffer, v: Buffer): SenderEntry {
-  const u64 = (off: number) => Number(v.readBigUInt64LE(off));
-  const counts = Object.fromEntries(KINDS.map((kind, i) => [kind, u64(i * 8)])) as Record<(typeof KINDS)[number], number>;
-  const mismatch = u64(COUNTS_MISMATCH);
+/** struct arp_key, decoded. */
+interface ArpKey {
+  ifindex: number;
+  netns: number;
+  sip: Buffer;
+  smac: Buffer;
+}
+
+/** struct arp_counts, decoded: the seven kinds are its first fields. */
+type ArpValue = Record<(typeof KINDS)[number], number> & { mac_mismatch: number; peak_per_sec: number; eth_src: Buffer };
+
+function decodeEntry(k: ArpKey, v: ArpValue): SenderEntry {
+  const counts = Object.fromEntries(KINDS.map((kind) => [kind, v[kind]])) as Record<(typeof KINDS)[number], number>;
   return {
-    ifindex: k.readUInt32LE(0),
-    netns: k.readUInt32LE(4),
-    ip: ipOf(k.subarray(8, 12)),
-    mac: mac(k.subarray(12, 18)),
+    ifindex: k.ifindex,
+    netns: k.netns,
+    ip: ipOf(k.sip),
+    mac: mac(k.smac),
     ...counts,
-    macMismatch: mismatch,
-    ethSrc: mismatch > 0 ? mac(v.subarray(COUNTS_ETH_SRC, COUNTS_ETH_SRC + 6)) : null,
-    peakPerSec: u64(COUNTS_PEAK),
+    macMismatch: v.mac_mismatch,
+    ethSrc: v.mac_mismatch > 0 ? mac(v.eth_src) : null,
+    peakPerSec: v.peak_per_sec,
   };
 }
 
@@ -68,8 +73,8 @@ function decodeEntry(k: Buffer, v: Buffer): SenderEntry {
 export function readDump(o: BpfObject, windowMs: number): DumpCapture {
   const entries = o
     .map('senders')
-    .readAll()
-    .entries.map(([k, v]) => decodeEntry(k, v))
+    .readAllDecoded<ArpKey, ArpValue>()
+    .map(({ key, value }) => decodeEntry(key, value))
     .sort((a, b) => a.ifindex - b.ifindex || a.netns - b.netns || a.ip.localeCompare(b.ip) || a.mac.localeCompare(b.mac));
   return { windowMs: Math.round(windowMs * 1000) / 1000, ...slotTotals(o.map('totals'), TOTALS), entries };
 }

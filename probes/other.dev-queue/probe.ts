@@ -12,7 +12,6 @@ import {
   filterScope,
   namespaceLabel,
   NETDEV_PARAMS,
-  readNetdevId,
   readSession,
   round,
   sessionData,
@@ -26,7 +25,6 @@ import { slotTotals } from '../../engine/probe/bpf-values.js';
 
 const TRACEPOINTS = { dev_queue: 'net:net_dev_queue', dev_xmit: 'net:net_dev_xmit' };
 /** probes/other.dev-queue/other.dev-queue.h and bpf/include/netdev.h */
-const SLOTS = 19;
 const L3 = ['ipv4', 'ipv6', 'arp', 'other'] as const;
 const L4 = ['tcp', 'udp', 'icmp', 'otherIp', 'notIp'] as const;
 const RC = ['ok', 'busy', 'drop', 'congested', 'error', 'other'] as const;
@@ -113,25 +111,39 @@ export interface DevQueueData extends SessionData {
   notes: string[];
 }
 
+/** struct devq_value, decoded. */
+interface DevqValue {
+  slots: number[];
+  packets: number;
+  bytes: number;
+  l3: number[];
+  l4: number[];
+  gso_packets: number;
+  gso_anomalies: number;
+  xmit: number[];
+  xmit_bytes: number;
+}
+
 /** Reads the `devices` map and the totals (exported for the test of the classic-tracepoint flavour). */
 export function readDump(o: BpfObject): DumpCapture {
   const { queued, xmits, unkeyed } = slotTotals(o.map('totals'), TOTALS);
   const entries = o
     .map('devices')
-    .readAll()
-    .entries.map(([k, v]): DumpEntry => {
-      const u64s = (from: number, n: number) => Array.from({ length: n }, (_, i) => Number(v.readBigUInt64LE((from + i) * 8)));
-      let at = 0;
-      const take = (n: number) => u64s((at += n) - n, n);
-      const slots = take(SLOTS);
-      const [packets, bytes] = take(2) as [number, number];
-      const l3 = take(L3.length);
-      const l4 = take(L4.length);
-      const [gsoPackets, gsoAnomalies] = take(2) as [number, number];
-      const xmit = take(RC.length);
-      const [xmitBytes] = take(1) as [number];
-      return { ...readNetdevId(k), slots, packets, bytes, l3, l4, gsoPackets, gsoAnomalies, xmit, xmitBytes };
-    });
+    .readAllDecoded<NetdevId, DevqValue>()
+    .map(({ key: { ifindex, netns, name }, value: v }): DumpEntry => ({
+      ifindex,
+      netns,
+      name,
+      slots: v.slots,
+      packets: v.packets,
+      bytes: v.bytes,
+      l3: v.l3,
+      l4: v.l4,
+      gsoPackets: v.gso_packets,
+      gsoAnomalies: v.gso_anomalies,
+      xmit: v.xmit,
+      xmitBytes: v.xmit_bytes,
+    }));
   entries.sort((a, b) => b.packets - a.packets || a.ifindex - b.ifindex || a.name.localeCompare(b.name));
   return { queued, xmits, unkeyed, entries };
 }

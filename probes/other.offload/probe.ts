@@ -2,19 +2,19 @@
 // handed (net:net_dev_start_xmit), aggregated in the kernel per device (probes/other.offload/other.offload.bpf.c),
 // with the abnormal packets as findings naming the device. The GSO type names come from the
 // kernel's BTF (capture `gso-types`), the session from capture records: a replay re-parses both.
+import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord } from '../../engine/probe/bpf-session.js';
 import { countsOf, slotTotals } from '../../engine/probe/bpf-values.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { deviceLabel, namespaceLabel, NETDEV_ID_SIZE, readNetdevId, round, sumBy, type NetdevId } from '../lib/netdev.js';
+import { deviceLabel, namespaceLabel, round, sumBy, type NetdevId } from '../lib/netdev.js';
 import { collectXmit, PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type XmitSessionData } from '../lib/xmit.js';
 import { bucketsOf, type SizeBucket } from '../other.dev-queue/probe.js';
 import { captureGsoTypes, gsoTypeList, type GsoTypeNames } from './gso-types.js';
 
 /** probes/other.offload/other.offload.h */
-const SLOTS = 17;
 const CSUM = ['none', 'unnecessary', 'complete', 'partial'] as const;
 type Csum = Record<(typeof CSUM)[number], number>;
 const TOTALS = { seen: 0, unkeyed: 1 };
@@ -56,29 +56,63 @@ export interface OffloadDump {
   entries: OffloadEntry[];
 }
 
+/** struct offload_value, decoded. */
+interface OffloadValue {
+  packets: number;
+  bytes: number;
+  gso_packets: number;
+  gso_bytes: number;
+  gso_segs: number;
+  size_slots: number[];
+  segs_slots: number[];
+  csum: number[];
+  gso_csum: number[];
+  size_without_type: number;
+  size_over_mtu: number;
+  unsupported: number;
+  oversize: number;
+  /** Bit masks: past 2^53 a bigint. */
+  unsupported_bits: U64;
+  features: U64;
+  mtu: number;
+  max_gso_size: number;
+  max_len: number;
+}
+
 /** Reads the `devices` map and the totals (exported for the tests that load a flavour by hand). */
 export function readOffload(o: BpfObject): OffloadDump {
-  const types = countsOf(o.map('gso_types'), (k) => ({ id: k.subarray(0, NETDEV_ID_SIZE).toString('hex'), type: k.readUInt32LE(NETDEV_ID_SIZE) }));
+  const deviceKey = (d: NetdevId) => `${d.ifindex}/${d.netns}/${d.name}`;
+  const types = countsOf(o.map('gso_types'), (k: { dev: NetdevId; gso_type: number }) => ({ id: deviceKey(k.dev), type: k.gso_type }));
   const entries = o
     .map('devices')
-    .readAll()
-    .entries.map(([k, v]): OffloadEntry => {
-      const id = k.subarray(0, NETDEV_ID_SIZE).toString('hex');
+    .readAllDecoded<NetdevId, OffloadValue>()
+    .map(({ key: { ifindex, netns, name }, value: v }): OffloadEntry => {
+      const id = deviceKey({ ifindex, netns, name });
       const gsoTypes = types.filter((t) => t.id === id).map((t) => ({ type: t.type, packets: t.count })).sort((a, b) => b.packets - a.packets || a.type - b.type);
-      let at = 0;
-      const u64 = () => v.readBigUInt64LE((at += 8) - 8);
-      const take = (n: number) => Array.from({ length: n }, () => Number(u64()));
-      const [packets, bytes, gsoPackets, gsoBytes, gsoSegs] = take(5) as [number, number, number, number, number];
-      const sizeSlots = take(SLOTS);
-      const segsSlots = take(SLOTS);
-      const csum = take(CSUM.length);
-      const gsoCsum = take(CSUM.length);
-      const [sizeWithoutType, sizeOverMtu, unsupported, oversize] = take(4) as [number, number, number, number];
-      const unsupportedBits = String(u64());
-      const features = String(u64());
-      const u32 = () => v.readUInt32LE((at += 4) - 4);
-      const [mtu, maxGsoSize, maxLen] = [u32(), u32(), u32()];
-      return { ...readNetdevId(k), packets, bytes, gsoPackets, gsoBytes, gsoSegs, gsoTypes, sizeSlots, segsSlots, csum, gsoCsum, sizeWithoutType, sizeOverMtu, unsupported, oversize, unsupportedBits, features, mtu, maxGsoSize, maxLen };
+      return {
+        ifindex,
+        netns,
+        name,
+        packets: v.packets,
+        bytes: v.bytes,
+        gsoPackets: v.gso_packets,
+        gsoBytes: v.gso_bytes,
+        gsoSegs: v.gso_segs,
+        gsoTypes,
+        sizeSlots: v.size_slots,
+        segsSlots: v.segs_slots,
+        csum: v.csum,
+        gsoCsum: v.gso_csum,
+        sizeWithoutType: v.size_without_type,
+        sizeOverMtu: v.size_over_mtu,
+        unsupported: v.unsupported,
+        oversize: v.oversize,
+        unsupportedBits: String(v.unsupported_bits),
+        features: String(v.features),
+        mtu: v.mtu,
+        maxGsoSize: v.max_gso_size,
+        maxLen: v.max_len,
+      };
     });
   entries.sort((a, b) => b.packets - a.packets || a.ifindex - b.ifindex || a.netns - b.netns || a.name.localeCompare(b.name));
   return { ...slotTotals(o.map('totals'), TOTALS), entries };

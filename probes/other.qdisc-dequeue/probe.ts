@@ -13,10 +13,7 @@ import {
   filterScope,
   maxBy,
   namespaceLabel,
-  NETDEV_ID_SIZE,
   NETDEV_PARAMS,
-  cString,
-  readNetdevId,
   readSession,
   round,
   sessionData,
@@ -30,11 +27,8 @@ import {
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 
 const TRACEPOINT = 'qdisc:qdisc_dequeue';
-/** probes/other.qdisc-dequeue/other.qdisc-dequeue.h */
-const SLOTS = 10;
-/** Slots of the `totals` array: calls seen, calls not kept per qdisc. */
+/** Slots of the `totals` array: calls seen, calls not kept per qdisc (probes/other.qdisc-dequeue/other.qdisc-dequeue.h). */
 const TOTALS = { seen: 0, unkeyed: 1 };
-const KIND_LEN = 16;
 
 /**
  * What a session may cost: 5% of one CPU, 500k dequeue calls/s. Measured here (run statistics
@@ -135,33 +129,47 @@ export interface QdiscDequeueData extends SessionData {
   notes: string[];
 }
 
+/** struct qdeq_value, decoded. */
+interface QdeqValue {
+  slots: number[];
+  calls: number;
+  packets: number;
+  empty: number;
+  qlen_sum: number;
+  backlog_sum: number;
+  qlen_max: number;
+  backlog_max: number;
+  requeues_first: number;
+  requeues_last: number;
+  gso_anomalies: number;
+  kind: string;
+}
+
 /** Reads the `qdiscs` map and the totals (exported for the test of the classic-tracepoint flavour). */
 export function readDump(o: BpfObject): DumpCapture {
   const { seen, unkeyed } = slotTotals(o.map('totals'), TOTALS);
   const entries = o
     .map('qdiscs')
-    .readAll()
-    .entries.map(([k, v]): DumpEntry => {
-      const u64 = (i: number) => Number(v.readBigUInt64LE(i * 8));
-      const base = SLOTS * 8 + 5 * 8;
-      return {
-        ...readNetdevId(k),
-        handle: k.readUInt32LE(NETDEV_ID_SIZE),
-        parent: k.readUInt32LE(NETDEV_ID_SIZE + 4),
-        slots: Array.from({ length: SLOTS }, (_, i) => u64(i)),
-        calls: u64(SLOTS),
-        packets: u64(SLOTS + 1),
-        empty: u64(SLOTS + 2),
-        qlenSum: u64(SLOTS + 3),
-        backlogSum: u64(SLOTS + 4),
-        qlenMax: v.readUInt32LE(base),
-        backlogMax: v.readUInt32LE(base + 4),
-        requeuesFirst: v.readUInt32LE(base + 8),
-        requeuesLast: v.readUInt32LE(base + 12),
-        gsoAnomalies: Number(v.readBigUInt64LE(base + 16)),
-        kind: cString(v.subarray(base + 24, base + 24 + KIND_LEN)),
-      };
-    });
+    .readAllDecoded<{ dev: NetdevId; handle: number; parent: number }, QdeqValue>()
+    .map(({ key: k, value: v }): DumpEntry => ({
+      ifindex: k.dev.ifindex,
+      netns: k.dev.netns,
+      name: k.dev.name,
+      handle: k.handle,
+      parent: k.parent,
+      slots: v.slots,
+      calls: v.calls,
+      packets: v.packets,
+      empty: v.empty,
+      qlenSum: v.qlen_sum,
+      backlogSum: v.backlog_sum,
+      qlenMax: v.qlen_max,
+      backlogMax: v.backlog_max,
+      requeuesFirst: v.requeues_first,
+      requeuesLast: v.requeues_last,
+      gsoAnomalies: v.gso_anomalies,
+      kind: v.kind,
+    }));
   entries.sort((a, b) => b.calls - a.calls || a.ifindex - b.ifindex || a.handle - b.handle);
   return { seen, unkeyed, entries };
 }

@@ -9,7 +9,7 @@ import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { kprobeObjectOpener, kprobeTable, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../lib/kprobe-session.js';
-import { cString, deviceLabel, NETDEV_ID_SIZE, namespaceNames, readNetdevId, type NamespaceNames, type NetdevFilter, netdevGlobals, type NetdevId } from '../lib/netdev.js';
+import { deviceLabel, namespaceNames, type NamespaceNames, type NetdevFilter, netdevGlobals, type NetdevId } from '../lib/netdev.js';
 
 export const TC_KPROBES: readonly KprobeProgram[] = [
   { program: 'tc_classify_kprobe', kind: 'kprobe', target: 'tcf_classify' },
@@ -19,9 +19,6 @@ export const TC_KPROBES: readonly KprobeProgram[] = [
 const PREFIX = 'kprobe-';
 /** enum tc_kp_call of bpf/tc.h. */
 const CALLS = ['classify', 'actions'] as const;
-/** struct tc_kp_key: the device, call, ingress, then the kind. */
-const KIND_AT = NETDEV_ID_SIZE + 8;
-const KIND_LEN = 16;
 const TOTALS = { seen: 0, unkeyed: 1 };
 
 export interface CallEntry extends NetdevId {
@@ -42,13 +39,15 @@ export interface CallDump extends NamespaceNames {
 export function readCallMaps(o: BpfObject): Pick<CallDump, 'entries' | 'totals'> {
   const entries = o
     .map('calls')
-    .readAll()
-    .entries.map(([k, v]) => ({
-      ...readNetdevId(k, 0),
-      call: CALLS[k.readUInt32LE(NETDEV_ID_SIZE)] ?? 'classify',
-      ingress: k.readUInt32LE(NETDEV_ID_SIZE + 4) !== 0,
-      kind: cString(k.subarray(KIND_AT, KIND_AT + KIND_LEN)),
-      count: Number(v.readBigUInt64LE(0)),
+    .readAllDecoded<{ dev: NetdevId; call: number; ingress: number; kind: string }, number>()
+    .map(({ key: k, value: count }) => ({
+      ifindex: k.dev.ifindex,
+      netns: k.dev.netns,
+      name: k.dev.name,
+      call: CALLS[k.call] ?? 'classify',
+      ingress: k.ingress !== 0,
+      kind: k.kind,
+      count,
     }));
   entries.sort((a, b) => b.count - a.count || a.name.localeCompare(b.name) || a.call.localeCompare(b.call) || a.kind.localeCompare(b.kind));
   return { entries, totals: slotTotals(o.map('totals'), TOTALS) };

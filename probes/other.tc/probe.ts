@@ -3,20 +3,18 @@
 // kept in the kernel (probes/other.tc/other.tc.bpf.c) and read after the window. The churn that explains sudden
 // drops or delay: a shaper added, a queue flushed, a qdisc replaced. Beside them, what the
 // filters and actions of the devices' ingress and egress hooks did in the window (hits.ts).
+import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { inNetns } from '../../engine/probe/netns.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
   collectSession,
-  cString,
   netdevFilter,
   deviceLabel,
   filterScope,
   namespaceLabel,
-  NETDEV_ID_SIZE,
   NETDEV_PARAMS,
-  readNetdevId,
   readSession,
   round,
   sessionData,
@@ -35,9 +33,6 @@ import { callTables, parseCalls, startCallSession, type TcCalls } from './kprobe
 const TRACEPOINTS = { tc_create: 'qdisc:qdisc_create', tc_destroy: 'qdisc:qdisc_destroy', tc_reset: 'qdisc:qdisc_reset' };
 /** probes/other.tc/other.tc.h */
 const EVENT_TYPES = ['create', 'destroy', 'reset'] as const;
-const KIND_LEN = 16;
-/** struct tc_event: type, parent, handle, pad, then the device, then the kind. */
-const EVENT_KIND_AT = 16 + NETDEV_ID_SIZE;
 /** Slots of the `totals` array: events seen, events not kept. */
 const TOTALS = { seen: 0, lost: 1 };
 const TC_TIMEOUT_MS = 10_000;
@@ -121,17 +116,19 @@ export function readDump(o: BpfObject): DumpCapture {
   const { seen, lost } = slotTotals(o.map('totals'), TOTALS);
   const keyed = o
     .map('events')
-    .readAll()
-    .entries.map(([k, v]) => {
+    .readAllDecoded<{ ts_ns: U64; seq: number }, { type: number; parent: number; handle: number; dev: NetdevId; kind: string }>()
+    .map(({ key: k, value: v }) => {
       const event: DumpEvent = {
-        ts: k.readBigUInt64LE(0).toString(),
-        type: EVENT_TYPES[v.readUInt32LE(0)] ?? 'create',
-        parent: v.readUInt32LE(4),
-        handle: v.readUInt32LE(8),
-        ...readNetdevId(v, 16),
-        kind: cString(v.subarray(EVENT_KIND_AT, EVENT_KIND_AT + KIND_LEN)),
+        ts: String(k.ts_ns),
+        type: EVENT_TYPES[v.type] ?? 'create',
+        parent: v.parent,
+        handle: v.handle,
+        ifindex: v.dev.ifindex,
+        netns: v.dev.netns,
+        name: v.dev.name,
+        kind: v.kind,
       };
-      return { ts: k.readBigUInt64LE(0), seq: k.readUInt32LE(12), event };
+      return { ts: BigInt(k.ts_ns), seq: k.seq, event };
     });
   // In time order; events of one CPU within the same ns in the order they happened.
   keyed.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.seq - b.seq));

@@ -5,6 +5,7 @@
 import { readdir } from 'node:fs/promises';
 import { runCommand } from '../../engine/exec.js';
 import { loadedRecord } from '../../engine/native/attach-plan.js';
+import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { RingBufferReader } from '../../engine/native/ringbuf.js';
 import { BpfSession } from '../../engine/probe/bpf-session.js';
@@ -13,9 +14,7 @@ import type { Params, ProbeIO } from '../../engine/probe/types.js';
 import { captureReasonFormat, captureSymbols } from '../drops.kernel/probe.js';
 import { loadUdpPath } from './attach.js';
 
-/** Layouts of bpf/udppath.h. */
-export const SLOTS = 32;
-const HOP_SIZE = 12;
+/** Slots of the per-CPU `totals` array (probes/other.udp-path/other.udp-path.h). */
 const TOTALS = { lostEvents: 0, noEntry: 1, short: 2, queueFull: 3 };
 
 /** The flow as the user gave it (the `setup` capture). */
@@ -89,49 +88,42 @@ export interface DeviceNames {
   namespaces: Record<string, string>;
 }
 
-const u64 = (b: Buffer, at: number) => Number(b.readBigUInt64LE(at));
-
-function hopAt(b: Buffer, at: number): HopKey {
-  return { ifindex: b.readUInt32LE(at), netns: b.readUInt32LE(at + 4), hook: b.readUInt8(at + 8), way: b.readUInt8(at + 9) };
-}
+/** A decoded struct udppath_hop without its padding. */
+const hopOf = (h: HopKey): HopKey => ({ ifindex: h.ifindex, netns: h.netns, hook: h.hook, way: h.way });
 
 const byHop = (a: HopKey, b: HopKey) => a.way - b.way || a.hook - b.hook || a.netns - b.netns || a.ifindex - b.ifindex;
 
-function eventOf(b: Buffer): EventEntry {
-  return {
-    ns: u64(b, 0),
-    firstNs: u64(b, 8),
-    location: hex(b.readBigUInt64LE(16)),
-    hop: hopAt(b, 24),
-    step: b.readUInt32LE(24 + HOP_SIZE),
-    reason: b.readUInt32LE(28 + HOP_SIZE),
-    len: b.readUInt32LE(32 + HOP_SIZE),
-  };
+/** struct udppath_event, decoded. */
+interface UdpPathEvent {
+  ns: U64;
+  first_ns: U64;
+  location: U64;
+  hop: HopKey;
+  step: number;
+  reason: number;
+  len: number;
+}
+
+function eventOf(e: UdpPathEvent): EventEntry {
+  return { ns: Number(e.ns), firstNs: Number(e.first_ns), location: hex(e.location), hop: hopOf(e.hop), step: e.step, reason: e.reason, len: e.len };
 }
 
 /** The maps (programs detached already) and the events read. */
 function dumpMaps(o: BpfObject, windowMs: number, events: EventEntry[]): DumpCapture {
   const hops = o
     .map('hops')
-    .readAll()
-    .entries.map(([k, v]) => ({ ...hopAt(k, 0), packets: u64(v, 0), stepSum: u64(v, 8), firstNs: u64(v, 16) }))
+    .readAllDecoded<HopKey, { packets: number; step_sum: number; first_ns: U64 }>()
+    .map(({ key, value: v }) => ({ ...hopOf(key), packets: v.packets, stepSum: v.step_sum, firstNs: Number(v.first_ns) }))
     .sort(byHop);
   const pairs = o
     .map('pairs')
-    .readAll()
-    .entries.map(([k, v]) => ({
-      from: hopAt(k, 0),
-      to: hopAt(k, HOP_SIZE),
-      slots: Array.from({ length: SLOTS }, (_, i) => u64(v, i * 8)),
-      count: u64(v, SLOTS * 8),
-      sumNs: u64(v, SLOTS * 8 + 8),
-      maxNs: u64(v, SLOTS * 8 + 16),
-    }))
+    .readAllDecoded<{ from: HopKey; to: HopKey }, { slots: number[]; count: number; sum_ns: U64; max_ns: U64 }>()
+    .map(({ key, value: v }) => ({ from: hopOf(key.from), to: hopOf(key.to), slots: v.slots, count: v.count, sumNs: Number(v.sum_ns), maxNs: Number(v.max_ns) }))
     .sort((a, b) => byHop(a.from, b.from) || byHop(a.to, b.to));
   const drops = o
     .map('drops')
-    .readAll()
-    .entries.map(([k, v]) => ({ at: hopAt(k, 0), reason: k.readUInt32LE(HOP_SIZE), location: hex(k.readBigUInt64LE(16)), count: u64(v, 0) }))
+    .readAllDecoded<{ at: HopKey; reason: number; location: U64 }, number>()
+    .map(({ key, value }) => ({ at: hopOf(key.at), reason: key.reason, location: hex(key.location), count: value }))
     .sort((a, b) => byHop(a.at, b.at) || a.reason - b.reason || a.location.localeCompare(b.location));
   events.sort((a, b) => a.firstNs - b.firstNs || a.ns - b.ns || a.step - b.step);
   return { windowMs: Math.round(windowMs * 1000) / 1000, hops, pairs, drops, events, ...slotTotals(o.map('totals'), TOTALS) };
@@ -193,9 +185,10 @@ async function deviceNames(inodes: Set<number>): Promise<DeviceNames> {
 /** Drains what the ring buffer streams until stopped. */
 function readEvents(o: BpfObject): { stop: () => Promise<EventEntry[]> } {
   const reader = new RingBufferReader(o.map('events'));
+  const decode = o.recordDecoder<UdpPathEvent>('udppath_event');
   const events: EventEntry[] = [];
   const done = (async () => {
-    for await (const batch of reader) for (const e of batch) events.push(eventOf(e));
+    for await (const batch of reader) for (const e of batch) events.push(eventOf(decode(e)));
   })();
   return {
     stop: async () => {

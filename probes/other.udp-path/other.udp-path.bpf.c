@@ -19,6 +19,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "btf-record.h"
 #include "count.h"
 #include "log2.h"
 #include "other.udp-path.h"
@@ -70,6 +71,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, UDPPATH_RING_BYTES);
 } events SEC(".maps");
+BTF_RECORD_TYPE(udppath_event);
 
 /* Packets sampled so far (racing CPUs may sample a few more than `sample_packets`). */
 __u32 sampled = 0;

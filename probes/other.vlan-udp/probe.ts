@@ -2,11 +2,12 @@
 // 5-tuple, counted in the kernel (probes/other.vlan-udp/other.vlan-udp.bpf.c): packets, bytes, rates, how the tag was
 // carried, and untagged UDP where a tag was expected. The session is recorded as capture
 // records, so a replay re-parses it.
+import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { deviceLabel, readNetdevId, round, sumBy, NETDEV_ID_SIZE, type NetdevId } from '../lib/netdev.js';
+import { deviceLabel, round, sumBy, type NetdevId } from '../lib/netdev.js';
 import { collectXmit, flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type FlowTuple, type XmitSessionData } from '../lib/xmit.js';
 
 /** probes/other.vlan-udp/other.vlan-udp.h */
@@ -36,26 +37,42 @@ export interface VlanUdpDump {
   entries: FlowEntry[];
 }
 
+/** struct vlan_udp_key and struct vlan_udp_value, decoded. */
+interface VlanUdpKey {
+  dev: NetdevId;
+  saddr: Buffer;
+  daddr: Buffer;
+  sport: number;
+  dport: number;
+  vlan: number;
+  family: number;
+}
+interface VlanUdpValue {
+  packets: number;
+  bytes: number;
+  first_ns: U64;
+  last_ns: U64;
+  hw_tagged: number;
+  inband: number;
+}
+
 /** Reads the `flows` map and the totals (exported for the tests that load a flavour by hand). */
 export function readVlanUdp(o: BpfObject): VlanUdpDump {
   const entries = o
     .map('flows')
-    .readAll()
-    .entries.map(([k, v]): FlowEntry => {
-      const at = NETDEV_ID_SIZE;
-      const vlan = k.readUInt16LE(at + 36);
-      const u64 = (i: number) => Number(v.readBigUInt64LE(i * 8));
-      return {
-        ...readNetdevId(k),
-        ...flowTuple(k.readUInt8(at + 38), k.subarray(at, at + 16), k.subarray(at + 16, at + 32), k.readUInt16LE(at + 32), k.readUInt16LE(at + 34)),
-        vlan: vlan === UNTAGGED ? null : vlan,
-        packets: u64(0),
-        bytes: u64(1),
-        spanNs: Math.max(0, u64(3) - u64(2)),
-        hwTagged: u64(4),
-        inband: u64(5),
-      };
-    });
+    .readAllDecoded<VlanUdpKey, VlanUdpValue>()
+    .map(({ key: k, value: v }): FlowEntry => ({
+      ifindex: k.dev.ifindex,
+      netns: k.dev.netns,
+      name: k.dev.name,
+      ...flowTuple(k.family, k.saddr, k.daddr, k.sport, k.dport),
+      vlan: k.vlan === UNTAGGED ? null : k.vlan,
+      packets: v.packets,
+      bytes: v.bytes,
+      spanNs: Math.max(0, Number(BigInt(v.last_ns) - BigInt(v.first_ns))),
+      hwTagged: v.hw_tagged,
+      inband: v.inband,
+    }));
   entries.sort((a, b) => b.packets - a.packets || a.ifindex - b.ifindex || (a.vlan ?? -1) - (b.vlan ?? -1) || flowText(a).localeCompare(flowText(b)));
   return { ...slotTotals(o.map('totals'), TOTALS), entries };
 }

@@ -6,6 +6,7 @@
 import { constants as osConstants } from 'node:os';
 import { runCommand } from '../../engine/exec.js';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
+import type { U64 } from '../../engine/native/btf-layout.js';
 import { u32Key } from '../../engine/native/map.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { countsOf, hex, rootDevices } from '../../engine/probe/bpf-values.js';
@@ -93,12 +94,12 @@ export async function startKernelSession(io: ProbeIO, filters: KernelFilters): P
 
   let locations: string[] | undefined; // set when the maps were read (something attached)
   const session = await startKprobeSession(io, 'kernel-', () => openOvsObject(filters), OVS_PROGRAMS, async (o, windowMs): Promise<DumpCapture> => {
-    const entries: DumpCapture['entries'] = countsOf(o.map('counts'), (k) => ({
-      location: hex(k.readBigUInt64LE(0)),
-      hook: k.readUInt32LE(8),
-      ifindex: k.readUInt32LE(12),
-      reason: k.readUInt32LE(16),
-      err: k.readInt32LE(20),
+    const entries: DumpCapture['entries'] = countsOf(o.map('counts'), (k: { location: U64; hook: number; ifindex: number; reason: number; err: number }) => ({
+      location: hex(k.location),
+      hook: k.hook,
+      ifindex: k.ifindex,
+      reason: k.reason,
+      err: k.err,
     }));
     entries.sort((a, b) => a.hook - b.hook || b.count - a.count || a.ifindex - b.ifindex || a.reason - b.reason || a.location.localeCompare(b.location));
     locations = entries.filter((e) => e.location !== '0x0').map((e) => e.location);

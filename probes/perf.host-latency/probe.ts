@@ -4,6 +4,7 @@
 // to the socket. Histograms are aggregated in the kernel; what the session saw is recorded as
 // capture records, so a replay re-parses it without loading anything.
 import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
@@ -37,8 +38,6 @@ const FIRST: ReadonlySet<StageId> = new Set(['queue', 'rx_entry']);
 const C_DIR_BASE = STAGES.length;
 const C_PER_DIR = 6;
 const DIR_COUNTERS = ['started', 'done', 'dropped', 'ended', 'replaced', 'slow'] as const;
-/** struct hostlat_skb: stage at byte 16; first_ts at 0. struct hostlat_drop: reason, dir, stage. */
-const SKB_STAGE_OFFSET = 16;
 
 const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
 const round = (n: number) => Math.round(n * 1000) / 1000;
@@ -185,16 +184,16 @@ function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
   const slots = Object.fromEntries(Array.from({ length: C_DIR_BASE + DIRS.length * C_PER_DIR }, (_, i) => [String(i), i]));
   const totals = slotTotals(o.map('totals'), slots);
   const counters = Object.keys(slots).map((k) => totals[k] ?? 0);
-  const drops = countsOf(o.map('drops'), (k) => ({ reason: k.readUInt32LE(0), dir: k.readUInt8(4), stage: k.readUInt8(5) }));
+  const drops = countsOf(o.map('drops'), ({ reason, dir, stage }: { reason: number; dir: number; stage: number }) => ({ reason, dir, stage }));
   drops.sort((a, b) => a.dir - b.dir || a.stage - b.stage || a.reason - b.reason);
   const nowNs = process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns
   const left = {} as DumpCapture['left'];
   for (const dir of DIRS) {
     const entry: DumpCapture['left'][Direction] = { byStage: {}, oldestMs: null };
-    for (const [, v] of o.map(`${dir}_skbs`).readAll().entries) {
-      const stage = STAGES[v.readUInt32LE(SKB_STAGE_OFFSET)]?.id ?? 'unknown';
+    for (const { value } of o.map(`${dir}_skbs`).readAllDecoded<unknown, { first_ts: U64; stage: number }>()) {
+      const stage = STAGES[value.stage]?.id ?? 'unknown';
       entry.byStage[stage] = (entry.byStage[stage] ?? 0) + 1;
-      entry.oldestMs = Math.max(entry.oldestMs ?? 0, round(Number(nowNs - v.readBigUInt64LE(0)) / 1e6));
+      entry.oldestMs = Math.max(entry.oldestMs ?? 0, round(Number(nowNs - BigInt(value.first_ts)) / 1e6));
     }
     left[dir] = entry;
   }

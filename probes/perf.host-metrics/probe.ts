@@ -5,6 +5,7 @@
 // as capture records, so a replay re-parses it without loading anything.
 import { availableParallelism } from 'node:os';
 import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
+import type { U64 } from '../../engine/native/btf-layout.js';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
@@ -18,9 +19,6 @@ import { analyse, type AttachCapture, type DumpCapture, type HostMetricsData, ty
 
 /** Layouts of bpf/hostmetrics.h. */
 const VECTORS = 10;
-const SLOTS = 27;
-const SOFTIRQ_COUNTERS = ['count', 'totalNs', 'maxNs'] as const;
-const PACKET_COUNTERS = ['packets', 'bytes', 'failed'] as const;
 const DIRS = ['rx', 'tx'] as const;
 const T_EXIT_UNPAIRED = 0;
 /** Records of the interface samples: `iface-devices`, `iface-s0`... */
@@ -68,11 +66,9 @@ function globalsOf(s: SetupCapture) {
   return { ...netdevGlobals(s.filter), targ_dirs: s.direction === 'rx' ? 1 : s.direction === 'tx' ? 2 : 3 };
 }
 
-/** One u64 field of each CPU's value of a per-CPU array entry. */
-function perCpuValues(o: BpfObject, map: string, key: number): Buffer[] {
-  const m = o.map(map);
-  const value = m.lookup(u32Key(key));
-  return value ? m.perCpu(value) : [];
+/** Each CPU's value of a per-CPU array entry, decoded. */
+function perCpuValues<V>(o: BpfObject, map: string, key: number): V[] {
+  return o.map(map).lookupPerCpu<V>(u32Key(key)) ?? [];
 }
 
 /** Reads the per-CPU arrays (programs detached already): the entries that counted something. */
@@ -80,20 +76,17 @@ export function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
   const softirqs: DumpCapture['softirqs'] = [];
   let cpus = 0;
   for (let vector = 0; vector < VECTORS; vector++) {
-    const parts = perCpuValues(o, 'softirqs', vector);
+    const parts = perCpuValues<{ count: number; total_ns: U64; max_ns: U64; slots: number[] }>(o, 'softirqs', vector);
     cpus = Math.max(cpus, parts.length);
     parts.forEach((v, cpu) => {
-      const u64 = (i: number) => Number(v.readBigUInt64LE(i * 8));
-      if (u64(0) === 0) return;
-      const counters = Object.fromEntries(SOFTIRQ_COUNTERS.map((name, i) => [name, u64(i)])) as Record<(typeof SOFTIRQ_COUNTERS)[number], number>;
-      softirqs.push({ cpu, vector, ...counters, slots: Array.from({ length: SLOTS }, (_, i) => u64(SOFTIRQ_COUNTERS.length + i)) });
+      if (v.count === 0) return;
+      softirqs.push({ cpu, vector, count: v.count, totalNs: Number(v.total_ns), maxNs: Number(v.max_ns), slots: v.slots });
     });
   }
   const packets: DumpCapture['packets'] = [];
   DIRS.forEach((dir, key) => {
-    perCpuValues(o, 'packets', key).forEach((v, cpu) => {
-      const counters = Object.fromEntries(PACKET_COUNTERS.map((name, i) => [name, Number(v.readBigUInt64LE(i * 8))])) as Record<(typeof PACKET_COUNTERS)[number], number>;
-      if (counters.packets + counters.failed > 0) packets.push({ cpu, dir, ...counters });
+    perCpuValues<{ packets: number; bytes: number; failed: number }>(o, 'packets', key).forEach(({ packets: n, bytes, failed }, cpu) => {
+      if (n + failed > 0) packets.push({ cpu, dir, packets: n, bytes, failed });
     });
   });
   const { unpaired } = slotTotals(o.map('totals'), { unpaired: T_EXIT_UNPAIRED });

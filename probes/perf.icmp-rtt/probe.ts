@@ -4,6 +4,7 @@
 // requests never answered counted as lost. Both ways: this host's own pings (the RTT) and the
 // pings it answers (its answer time). What the session saw is recorded as capture records, so
 // a replay re-parses it without loading anything.
+import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { BpfSession, captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
@@ -15,11 +16,7 @@ import { bucketsOf, percentiles, type RunqlatBucket } from '../cpu.runqlat/probe
 import { fmtUs } from '../perf.vm-latency/probe.js';
 import { HOOKS, loadIcmpRtt, type IcmpRttMethod } from './attach.js';
 
-/** Layouts of bpf/icmprtt.h. */
-const SLOTS = 27;
-/** The u64 fields of struct icmprtt_peer after its slots, in order. */
-const PEER_COUNTERS = ['requests', 'matched', 'unmatched', 'sumNs', 'minNs', 'maxNs', 'slow'] as const;
-const PEER_VALUE_SIZE = (SLOTS + PEER_COUNTERS.length) * 8;
+/** Slots of the per-CPU `totals` array (probes/perf.icmp-rtt/perf.icmp-rtt.h). */
 const T_SHORT = 0;
 const T_NO_PEER = 1;
 const DIRECTIONS = ['outgoing', 'incoming'] as const;
@@ -228,30 +225,47 @@ function globalsOf(s: SetupCapture) {
   };
 }
 
-const ipOf = (b: Buffer, at: number) => [...b.subarray(at, at + 4)].join('.');
+/** An address the program stored in network order in a __u32 (decoded little-endian): its bytes in memory order. */
+const ipOf = (n: number) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24].join('.');
 const waitingKey = (local: string, peer: string, dir: Direction) => `${local}>${peer}>${dir}`;
+
+/** struct icmprtt_peer, decoded. */
+interface PeerValue {
+  slots: number[];
+  requests: number;
+  matched: number;
+  unmatched: number;
+  sum_ns: U64;
+  min_ns: U64;
+  max_ns: U64;
+  slow: number;
+}
 
 /** Reads the maps (programs detached already). */
 function dumpMaps(o: BpfObject, windowMs: number, timeoutMs: number): DumpCapture {
   const peers: PeerEntry[] = [];
-  for (const [k, v] of o.map('peers').readAll().entries) {
-    if (v.length < PEER_VALUE_SIZE) continue;
-    const u64 = (i: number) => Number(v.readBigUInt64LE(i * 8));
+  for (const { key: k, value: v } of o.map('peers').readAllDecoded<{ local: number; peer: number; dir: number }, PeerValue>()) {
     peers.push({
-      local: ipOf(k, 0),
-      peer: ipOf(k, 4),
-      dir: DIRECTIONS[k.readUInt8(8)] ?? 'outgoing',
-      slots: Array.from({ length: SLOTS }, (_, i) => u64(i)),
-      ...(Object.fromEntries(PEER_COUNTERS.map((name, i) => [name, u64(SLOTS + i)])) as Record<(typeof PEER_COUNTERS)[number], number>),
+      local: ipOf(k.local),
+      peer: ipOf(k.peer),
+      dir: DIRECTIONS[k.dir] ?? 'outgoing',
+      slots: v.slots,
+      requests: v.requests,
+      matched: v.matched,
+      unmatched: v.unmatched,
+      sumNs: Number(v.sum_ns),
+      minNs: Number(v.min_ns),
+      maxNs: Number(v.max_ns),
+      slow: v.slow,
     });
   }
   peers.sort((a, b) => waitingKey(a.local, a.peer, a.dir).localeCompare(waitingKey(b.local, b.peer, b.dir)));
   const nowNs = process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns
   const waiting: DumpCapture['waiting'] = {};
-  for (const [k, v] of o.map('pending').readAll().entries) {
-    const key = waitingKey(ipOf(k, 0), ipOf(k, 4), DIRECTIONS[k.readUInt8(12)] ?? 'outgoing');
+  for (const { key: k, value: sentNs } of o.map('pending').readAllDecoded<{ local: number; peer: number; dir: number }, U64>()) {
+    const key = waitingKey(ipOf(k.local), ipOf(k.peer), DIRECTIONS[k.dir] ?? 'outgoing');
     const w = (waiting[key] ??= { inFlight: 0, expired: 0 });
-    if (Number(nowNs - v.readBigUInt64LE(0)) / 1e6 < timeoutMs) w.inFlight++;
+    if (Number(nowNs - BigInt(sentNs)) / 1e6 < timeoutMs) w.inFlight++;
     else w.expired++;
   }
   return { windowMs, peers, waiting, ...slotTotals(o.map('totals'), { short: T_SHORT, noPeer: T_NO_PEER }) };

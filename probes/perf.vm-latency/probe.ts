@@ -6,6 +6,7 @@
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { runCommand } from '../../engine/exec.js';
+import { sumPerCpu, type U64 } from '../../engine/native/btf-layout.js';
 import { u32Key, type BpfMap } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { BpfSession, captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
@@ -25,8 +26,6 @@ const C_PER_DIR = 8;
 const C_NOT_IPV4 = 16;
 const C_STALE = 17;
 const C_SLOTS = 18;
-/** struct vmlat_key: `dir` is at byte 13. struct vmlat_flow: rx_ts at 0, queue_ts at 8. */
-const KEY_DIR_OFFSET = 13;
 
 export type Direction = (typeof DIR_IDS)[number];
 export type Layer = (typeof LAYER_IDS)[number];
@@ -286,22 +285,13 @@ function globalsOf(s: SetupCapture) {
 
 /** A per-CPU array's struct lat_hist (bpf/include/lathist.h) at `index`, summed over CPUs; null when empty. */
 export function readLatHist(map: BpfMap, index: number): LatHist | null {
-  const value = map.lookup(u32Key(index));
-  if (!value) return null;
-  const sums = new Array<number>(SLOTS).fill(0);
-  let count = 0;
-  let sumNs = 0;
-  let maxNs = 0;
-  for (const cpu of map.perCpu(value)) {
-    for (let s = 0; s < SLOTS; s++) sums[s]! += Number(cpu.readBigUInt64LE(s * 8));
-    count += Number(cpu.readBigUInt64LE(SLOTS * 8));
-    sumNs += Number(cpu.readBigUInt64LE(SLOTS * 8 + 8));
-    maxNs = Math.max(maxNs, Number(cpu.readBigUInt64LE(SLOTS * 8 + 16)));
-  }
-  if (count === 0) return null;
+  const perCpu = map.lookupPerCpu<{ slots: number[]; count: number; sum_ns: U64; max_ns: U64 }>(u32Key(index));
+  if (!perCpu) return null;
+  const h = sumPerCpu(perCpu, { max: ['max_ns'] });
+  if (h.count === 0) return null;
   const slots: Array<[number, number]> = [];
-  sums.forEach((n, s) => n > 0 && slots.push([s, n]));
-  return { count, sumNs, maxNs, slots };
+  h.slots.forEach((n, s) => n > 0 && slots.push([s, n]));
+  return { count: h.count, sumNs: Number(h.sum_ns), maxNs: Number(h.max_ns), slots };
 }
 
 /** Reads the maps (programs detached already): histograms, counters, what was left on its way. */
@@ -323,22 +313,20 @@ function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
     'to-vm': { bridge: 0, qdisc: 0, oldestMs: null },
     'from-vm': { bridge: 0, qdisc: 0, oldestMs: null },
   };
-  for (const [k, v] of o.map('flows').readAll().entries) {
-    const dir = DIR_IDS[k.readUInt8(KEY_DIR_OFFSET)];
+  for (const { key, value } of o.map('flows').readAllDecoded<{ dir: number }, { rx_ts: U64; queue_ts: U64 }>()) {
+    const dir = DIR_IDS[key.dir];
     if (!dir) continue;
-    const rx = v.readBigUInt64LE(0);
-    const queued = v.readBigUInt64LE(8);
     const entry = incomplete[dir];
-    if (queued === 0n) entry.bridge++;
+    if (value.queue_ts === 0) entry.bridge++;
     else entry.qdisc++;
-    const first = rx !== 0n ? rx : queued;
-    const age = Math.round(ageMs(first) * 1000) / 1000;
+    const first = value.rx_ts !== 0 ? value.rx_ts : value.queue_ts;
+    const age = Math.round(ageMs(BigInt(first)) * 1000) / 1000;
     entry.oldestMs = Math.max(entry.oldestMs ?? 0, age);
   }
   const pending: DumpCapture['pending'] = { count: 0, oldestMs: null };
-  for (const [, v] of o.map('tap_skbs').readAll().entries) {
+  for (const { value } of o.map('tap_skbs').readAllDecoded<unknown, { xmit_ts: U64 }>()) {
     pending.count++;
-    const age = Math.round(ageMs(v.readBigUInt64LE(0)) * 1000) / 1000;
+    const age = Math.round(ageMs(BigInt(value.xmit_ts)) * 1000) / 1000;
     pending.oldestMs = Math.max(pending.oldestMs ?? 0, age);
   }
   return { windowMs, hists, counters, incomplete, pending };

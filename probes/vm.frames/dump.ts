@@ -1,5 +1,6 @@
 // What the maps of probes/vm.frames/vm.frames.bpf.c hold at the end of a session, decoded into the `dump`
 // capture (layouts of probes/vm.frames/vm.frames.h). A replay parses this record; nothing reads maps there.
+import type { U64 } from '../../engine/native/btf-layout.js';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { addressText, slotTotals } from '../../engine/probe/bpf-values.js';
@@ -66,35 +67,40 @@ export interface DumpCapture {
 export const macText = (b: Buffer) => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
 
-function decodePair(k: Buffer, v: Buffer): PairEntry {
+/** struct vmf_pair_key and struct vmf_count, decoded. */
+type PairKey = { ifindex: number; dir: number; src: Buffer; dst: Buffer };
+type Count = { packets: number; bytes: number };
+
+function decodePair(k: PairKey, v: Count): PairEntry {
   return {
-    ifindex: k.readUInt32LE(0),
-    dir: k.readUInt8(4) === 0 ? 'entered' : 'forwarded',
-    src: macText(k.subarray(6, 12)),
-    dst: macText(k.subarray(12, 18)),
-    packets: Number(v.readBigUInt64LE(0)),
-    bytes: Number(v.readBigUInt64LE(8)),
+    ifindex: k.ifindex,
+    dir: k.dir === 0 ? 'entered' : 'forwarded',
+    src: macText(k.src),
+    dst: macText(k.dst),
+    packets: v.packets,
+    bytes: v.bytes,
   };
 }
 
-function decodeLearned(k: Buffer, v: Buffer): LearnedEntry {
-  const family = k.readUInt8(22) === 6 ? 6 : 4;
-  const via = v.readUInt32LE(8);
+/** struct vmf_addr_key and struct vmf_addr_val, decoded. */
+type AddrKey = { addr: Buffer; mac: Buffer; family: number };
+type AddrValue = { packets: number; via: number };
+
+function decodeLearned(k: AddrKey, v: AddrValue): LearnedEntry {
+  const family = k.family === 6 ? 6 : 4;
   return {
-    address: addressText(k.subarray(0, 16), family),
+    address: addressText(k.addr, family),
     family,
-    mac: macText(k.subarray(16, 22)),
-    via: VIAS.filter((_, i) => via & (1 << i)),
-    packets: Number(v.readBigUInt64LE(0)),
+    mac: macText(k.mac),
+    via: VIAS.filter((_, i) => v.via & (1 << i)),
+    packets: v.packets,
   };
 }
 
 /** The largest value of a per-CPU `maxima` slot over the CPUs. */
 function maximum(o: BpfObject, slot: number): bigint {
-  const map = o.map('maxima');
-  const value = map.lookup(u32Key(slot));
-  if (!value) return 0n;
-  return map.perCpu(value).reduce((m, v) => (v.readBigUInt64LE(0) > m ? v.readBigUInt64LE(0) : m), 0n);
+  const values = o.map('maxima').lookupPerCpu<U64>(u32Key(slot)) ?? [];
+  return values.reduce<bigint>((m, v) => (BigInt(v) > m ? BigInt(v) : m), 0n);
 }
 
 function packetMax(packed: bigint): PacketMax | null {
@@ -106,13 +112,13 @@ export function readDump(o: BpfObject, times: { windowMs: number; graceMs: numbe
   const slots = Object.fromEntries(TOTAL_NAMES.map((n, i) => [n, i])) as Record<TotalName, number>;
   const pairs = o
     .map('pairs')
-    .readAll()
-    .entries.map(([k, v]) => decodePair(k, v))
+    .readAllDecoded<PairKey, Count>()
+    .map((e) => decodePair(e.key, e.value))
     .sort((a, b) => a.dir.localeCompare(b.dir) || a.ifindex - b.ifindex || a.src.localeCompare(b.src) || a.dst.localeCompare(b.dst));
   const learned = o
     .map('learned')
-    .readAll()
-    .entries.map(([k, v]) => decodeLearned(k, v))
+    .readAllDecoded<AddrKey, AddrValue>()
+    .map((e) => decodeLearned(e.key, e.value))
     .sort((a, b) => a.family - b.family || a.address.localeCompare(b.address) || a.mac.localeCompare(b.mac));
   const transit = maximum(o, MAXIMUM.transitNs);
   const late = maximum(o, MAXIMUM.lateNs);

@@ -146,7 +146,7 @@ async function flavourSession(method: RunqlatMethod, pid: number, ms: number): P
     step.attach(o);
     await delay(ms);
     const counts = new Map<number, number>();
-    for (const [k, v] of o.map('threads').readAll().entries) counts.set(k.readUInt32LE(0), Number(v.readBigUInt64LE(27 * 8)));
+    for (const { key: tid, value } of o.map('threads').readAllDecoded<number, { count: number }>()) counts.set(tid, value.count);
     return counts;
   } finally {
     o.close();

@@ -157,8 +157,7 @@ describe('other.udp-path', () => {
         o.load();
         step.attach(o);
         await send(a);
-        // struct udppath_hop_stats: packets first.
-        const counts = o.map('hops').readAll().entries.map(([, v]) => Number(v.readBigUInt64LE(0)));
+        const counts = o.map('hops').readAllDecoded<unknown, { packets: number }>().map((e) => e.value.packets);
         assert.deepEqual(counts, DELIVERED_PATH.map(() => N), step.method);
       } finally {
         o.close();
