@@ -1,4 +1,5 @@
 // The probe contract of DESIGN.md: what a probe declares, what it observes, what it returns.
+import type { TSchema } from 'typebox';
 import type { KernelFeature } from '../host/features.js';
 import type { OverheadBudget } from './budget.js';
 
@@ -183,6 +184,8 @@ export interface ProbeDefinition<D extends FindingData = FindingData> {
    */
   budget?: OverheadBudget;
   driver: DriverName;
+  /** The fields of its findings' `data`: names, types, units, descriptions (probes/<id>/data.ts). */
+  data?: TSchema;
   /** Gathers raw evidence through `io` only. */
   collect(params: Params, io: ProbeIO): Promise<void>;
   /** Turns the recorded evidence into a finding. Pure: the same records give the same result. */

@@ -6,10 +6,10 @@
 // (`kprobe-attach`). The maps are recorded (`kprobe-dump`), so a replay re-parses them.
 import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
-import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
 import { kprobeObjectOpener, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../lib/kprobe-session.js';
 import { namespaceLabel, namespaceNames, type NamespaceNames } from '../lib/netdev.js';
+import type { DefragQueues, ExpiredQueue } from './data.js';
 
 /** The programs of defrag-kprobe.bpf.c and where each attaches. */
 export const DEFRAG_KPROBES: readonly KprobeProgram[] = [
@@ -121,59 +121,6 @@ export function defragUser(user: number): string {
   for (const [start, name] of ranges) if (user >= start && user < start + 65536) return user === start ? name : `${name} (zone ${user - start})`;
   const fixed: Record<number, string> = { 196610: 'ipvs in', 196611: 'ipvs out', 196612: 'ipvs forward', 196613: 'af_packet', 196614: 'macvlan' };
   return fixed[user] ?? `user ${user}`;
-}
-
-export interface AttemptFlow {
-  source: string;
-  destination: string;
-  protocol: string;
-  /** Who asked for the reassembly (`local delivery`, `conntrack in`...). */
-  user: string;
-  /** The namespace reassembling; null for ebpfnet's own. */
-  netns: string | null;
-  fragments: number;
-}
-
-export interface ExpiredQueue {
-  source: string;
-  destination: string;
-  /** The IP ID of the datagram. */
-  id: number;
-  protocol: string;
-  user: string;
-  netns: string | null;
-  /** Times this queue key expired in the window (more than 1: the sender reused the ID). */
-  expiries: number;
-  /** Bytes of data that arrived. */
-  receivedBytes: number;
-  /** The datagram's data length, known once its last fragment came; null before. */
-  totalBytes: number | null;
-  firstIn: boolean;
-  lastIn: boolean;
-  /** Which fragments never came, as far as the queue can tell. */
-  missing: 'first' | 'last' | 'first and last' | 'middle';
-}
-
-export interface DefragQueues {
-  /** `kprobe ip_defrag`... */
-  attached: string[];
-  /** Programs that did not attach, with why (`kprobe ip_expire: ...`). */
-  failed: string[];
-  windowMs: number;
-  /** Fragments handed to IPv4 reassembly (ip_defrag). */
-  attempts: number;
-  /** Fragments handed to reassembly per source address, largest first. */
-  attemptsBySource: Record<string, number>;
-  /** Per (source, destination, protocol, user, namespace), largest first, `top` of them. */
-  attemptFlows: AttemptFlow[];
-  /** Incomplete queues that expired (ip_expire): reassembly timeouts, one per datagram. */
-  expired: number;
-  expiredBySource: Record<string, number>;
-  /** Each expired queue, the `top` first (most expiries first). */
-  expiredQueues: ExpiredQueue[];
-  /** Fragments or expiries counted but not kept (a map was full); included in the totals. */
-  lost: number;
-  overhead?: OverheadReport;
 }
 
 function missingOf(flags: number): ExpiredQueue['missing'] {

@@ -9,13 +9,16 @@ import type { BpfObject } from '../../engine/native/object.js';
 import { BpfSession, readWindowedSession } from '../../engine/probe/bpf-session.js';
 import { addressText, countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
-import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
+import { overheadOf, overheadTable } from '../../engine/probe/overhead.js';
 import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { captureReasonFormat, hasReasonField, parseReasonNames } from '../drops.kernel/probe.js';
 import { parseSnmp } from '../net.path/probe.js';
-import { loadDefrag, type DefragMethod } from './attach.js';
+import { loadDefrag } from './attach.js';
 import { kprobeTable } from '../lib/kprobe-session.js';
-import { parseQueues, startQueueSession, type DefragQueues } from './kprobes.js';
+import { parseQueues, startQueueSession } from './kprobes.js';
+import { DATA, type DefragAttach, type DefragData, type DefragDrops, type DefragFlow, type DefragQueues } from './data.js';
+
+export type { DefragData };
 
 const SNMP = ['/proc/net/snmp', '/proc/net/snmp6'];
 /** The IPv4 counters of /proc/net/snmp this probe reports, and their IPv6 twins of snmp6. */
@@ -46,15 +49,6 @@ const MEANING: Record<DefragCounter, string> = {
   FragCreates: 'fragments this namespace created',
 };
 
-export interface DefragAttach {
-  program: string;
-  method: DefragMethod;
-  target: string;
-  attachMs: number;
-  loadMs: number;
-  btf: string;
-}
-
 /** The `attach` capture record. */
 interface AttachCapture {
   attach: DefragAttach[];
@@ -70,68 +64,6 @@ interface DumpCapture {
   seen: number;
   unkeyed: number;
   entries: Array<{ family: number; saddr: string; daddr: string; reason: number; protocol: number; count: number }>;
-}
-
-export interface DefragFlow {
-  source: string;
-  destination: string;
-  protocol: string;
-  reason: string;
-  count: number;
-}
-
-export interface DefragSource {
-  source: string;
-  drops: number;
-  byReason: Record<string, number>;
-}
-
-export interface DefragDrops {
-  method: DefragMethod;
-  attach: DefragAttach[];
-  fallback?: string;
-  windowMs: number;
-  /** The drop reasons counted (this kernel's FRAG_* and DUP_FRAG). */
-  reasons: string[];
-  total: number;
-  /** Drops counted but not aggregated (the map was full); included in `total`. */
-  lost: number;
-  byReason: Record<string, number>;
-  /** Drops per source address, largest first. */
-  bySource: Record<string, number>;
-  sources: DefragSource[];
-  /** Per (source, destination, protocol, reason), largest first, `top` of them. */
-  flows: DefragFlow[];
-  overhead?: OverheadReport;
-}
-
-export interface DefragData {
-  [key: string]: unknown;
-  durationMs: number;
-  netns: string | null;
-  /** IPv4 counter deltas over the window. */
-  ipv4: Record<DefragCounter, number>;
-  /** IPv6 counter deltas (Ip6<name>); all 0 where IPv6 is off. */
-  ipv6: Record<DefragCounter, number>;
-  /** Both families: fragments received for reassembly (ReasmReqds). */
-  requests: number;
-  /** Both families: datagrams reassembled (ReasmOKs). */
-  reassembled: number;
-  /** Both families: reassembly failures (ReasmFails). */
-  failures: number;
-  /** Both families: reassembly timeouts (ReasmTimeout). */
-  timeouts: number;
-  /** reassembled / (reassembled + failures); null when nothing was reassembled or failed. */
-  successRatio: number | null;
-  /** Fragments arrived or were made in the window. */
-  fragments: boolean;
-  /** The kernel's reassembly drops (host-wide, by address); null when not traced. */
-  drops: DefragDrops | null;
-  /** Why the drops were not traced, when they were not. */
-  dropsSkipped?: string;
-  /** The reassembly queues from the kprobes on ip_defrag and ip_expire; null when not tried (`kprobes: false`, `drops: false`). */
-  queues: DefragQueues | null;
-  notes: string[];
 }
 
 // ---- collect -------------------------------------------------------------------------------
@@ -468,6 +400,7 @@ Where the kernel has kprobes (\`kprobes\`, on by default), two more programs wat
   overhead: 'low',
   budget: DEFRAG_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

@@ -6,6 +6,9 @@ import { attachTable, loadedFields, type LoadedRecord } from '../../engine/nativ
 import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { BarChart, ChartSpec, ProbeResult, Severity, TableSpec } from '../../engine/probe/types.js';
 import type { ArpMethod } from './attach.js';
+import type { ArpConflict, ArpData, ArpSender, ArpStorm } from './data.js';
+
+export type { ArpData, ArpSender };
 
 /** How each received frame is classified (probes/other.arp/other.arp.h): every frame is exactly one of these. */
 export const KINDS = ['requests', 'replies', 'gratuitous', 'probes', 'unsolicited', 'unverified', 'other'] as const;
@@ -44,82 +47,6 @@ export interface AttachCapture extends LoadedRecord<ArpMethod> {
 export interface Scope {
   netnsInode: number;
   devices: Record<string, string>;
-}
-
-export interface ArpSender extends ArpCounts {
-  device: string;
-  ip: string;
-  mac: string;
-  macMismatch: number;
-  peakPerSec: number;
-  frames: number;
-}
-
-export interface ArpConflict {
-  ip: string;
-  /** Every MAC that claimed `ip`, with the frames it sent and where they were seen. */
-  macs: Array<{ mac: string; frames: number; devices: string[] }>;
-}
-
-export interface ArpStorm {
-  device: string;
-  mac: string;
-  /** The IPs the MAC announced. */
-  ips: string[];
-  gratuitous: number;
-  unsolicited: number;
-  /** Most gratuitous + unsolicited frames in one second from one (IP, MAC). */
-  peakPerSec: number;
-  /** gratuitous + unsolicited over the window. */
-  ratePerSec: number;
-}
-
-export interface ArpUnsolicited {
-  device: string;
-  ip: string;
-  mac: string;
-  count: number;
-}
-
-export interface ArpMismatch {
-  device: string;
-  ip: string;
-  arpMac: string;
-  ethMac: string;
-  count: number;
-}
-
-export interface ArpData {
-  [key: string]: unknown;
-  method: ArpMethod;
-  btf: string;
-  loadMs: number;
-  attach: AttachCapture['attach'];
-  fallback?: string;
-  windowMs: number;
-  overhead?: OverheadReport;
-  stopped?: string;
-  filters: { netns: string | null; dev: string | null; ip: string | null };
-  stormPerSec: number;
-  replyWindowMs: number;
-  /** ARP frames received (all kinds, also those not aggregated). */
-  frames: number;
-  totals: ArpCounts & { macMismatch: number };
-  byDevice: Record<string, ArpCounts>;
-  /** ARP requests the watched namespace sent (what makes a reply solicited). */
-  requestsSent: number;
-  conflicts: ArpConflict[];
-  storms: ArpStorm[];
-  unsolicited: ArpUnsolicited[];
-  mismatches: ArpMismatch[];
-  /** Senders, most abnormal frames first (the first `top`). */
-  senders: ArpSender[];
-  senderCount: number;
-  /** Frames counted but not kept per sender (the map was full). */
-  lost: number;
-  /** Any conflict, storm, unsolicited reply or MAC mismatch. */
-  abnormal: boolean;
-  notes: string[];
 }
 
 export interface ParseOptions {

@@ -10,6 +10,7 @@ import { inNetns, netnsMissing, netnsOf } from '../../engine/probe/netns.js';
 import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
 import { loadArp, TRACEPOINTS } from './attach.js';
+import { DATA } from './data.js';
 import { arpFinding, KINDS, type ArpData, type AttachCapture, type DumpCapture, type Scope, type SenderEntry } from './findings.js';
 
 /** Slots of the per-CPU `totals` map (probes/other.arp/other.arp.h), named as the dump records them. */
@@ -149,6 +150,7 @@ Replaces the seed's \`other/trace-abnormal-arp.bt\`, which printed every ARP fra
   overhead: 'low',
   budget: ARP_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

@@ -18,10 +18,12 @@ import {
   sessionNotes,
   sessionTables,
   sumBy,
-  type SessionData,
   type NetdevId,
 } from '../lib/netdev.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
+import { DATA, type DevQueueData, type DevQueueDevice, type SizeBucket } from './data.js';
+
+export type { DevQueueData, SizeBucket };
 
 const TRACEPOINTS = { dev_queue: 'net:net_dev_queue', dev_xmit: 'net:net_dev_xmit' };
 /** probes/other.dev-queue/other.dev-queue.h and bpf/include/netdev.h */
@@ -59,56 +61,6 @@ export interface DumpCapture {
   xmits: number;
   unkeyed: number;
   entries: DumpEntry[];
-}
-
-export interface SizeBucket {
-  /** Inclusive bounds, bytes. */
-  low: number;
-  high: number;
-  packets: number;
-}
-
-export interface DevQueueDevice {
-  /** `dev`, or `dev@namespace` outside ebpfnet's namespace. */
-  device: string;
-  dev: string;
-  ifindex: number;
-  netns: string | null;
-  /** Packets handed to the device (net_dev_queue). */
-  packets: number;
-  /** Their bytes (skb->len: the frame with its link-layer header, a GSO packet whole). */
-  bytes: number;
-  meanBytes: number;
-  /** Estimate at log2 bucket resolution (the inclusive upper bound of the bucket holding it). */
-  p99Bytes: number;
-  l3: Split<(typeof L3)[number]>;
-  l4: Split<(typeof L4)[number]>;
-  /** Packets with a GSO size (segmented later, by the device or the stack). */
-  gsoPackets: number;
-  /** A GSO size but no GSO type (the seed tool's anomaly). */
-  gsoAnomalies: number;
-  /** What the driver returned per packet handed to it (net_dev_xmit). */
-  xmit: Split<(typeof RC)[number]>;
-  /** Bytes the driver took. */
-  xmitBytes: number;
-  buckets: SizeBucket[];
-}
-
-export interface DevQueueData extends SessionData {
-  packets: number;
-  bytes: number;
-  /** Driver results other than NETDEV_TX_OK, summed over the devices. */
-  busy: number;
-  dropped: number;
-  congested: number;
-  errors: number;
-  gsoAnomalies: number;
-  /** Busiest first (the first `top`). */
-  devices: DevQueueDevice[];
-  deviceCount: number;
-  /** Events counted but not kept per device (the map was full). */
-  lost: number;
-  notes: string[];
 }
 
 /** struct devq_value, decoded. */
@@ -312,6 +264,7 @@ Replaces the seed's \`other/trace_dev_queue_xmit.bt\` (PROBES.md row 53).`,
   overhead: 'low',
   budget: DEV_QUEUE_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

@@ -13,6 +13,9 @@ import { deviceLabel, namespaceLabel, round, sumBy, type NetdevId } from '../lib
 import { collectXmit, PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type XmitSessionData } from '../lib/xmit.js';
 import { bucketsOf, type SizeBucket } from '../other.dev-queue/probe.js';
 import { captureGsoTypes, gsoTypeList, type GsoTypeNames } from './gso-types.js';
+import { DATA, type OffloadAnomaly, type OffloadData, type OffloadDevice } from './data.js';
+
+export type { OffloadData, OffloadDevice };
 
 /** probes/other.offload/other.offload.h */
 const CSUM = ['none', 'unnecessary', 'complete', 'partial'] as const;
@@ -135,70 +138,6 @@ const ANOMALY_TEXT: Record<AnomalyKind, string> = {
   oversize: 'non-GSO packets longer than the MTU plus the link header (the driver or the peer drops them)',
 };
 const CRITICAL: ReadonlySet<AnomalyKind> = new Set(['unsupportedType', 'sizeWithoutType', 'checksumMismatch']);
-
-export interface OffloadAnomaly {
-  kind: AnomalyKind;
-  device: string;
-  packets: number;
-  /** What is wrong, with the numbers that show it. */
-  detail: string;
-}
-
-export interface OffloadDevice {
-  /** `dev`, or `dev@namespace` outside ebpfnet's namespace. */
-  device: string;
-  dev: string;
-  ifindex: number;
-  netns: string | null;
-  mtu: number;
-  /** dev->features (netdev_features_t), hex. */
-  features: string;
-  packets: number;
-  bytes: number;
-  gsoPackets: number;
-  gsoBytes: number;
-  nonGsoPackets: number;
-  nonGsoBytes: number;
-  /** Sum of gso_segs: the segments the GSO packets become on the wire. */
-  gsoSegments: number;
-  meanGsoSegs: number;
-  maxGsoSize: number;
-  /** Longest non-GSO packet, bytes. */
-  maxLen: number;
-  /** GSO packets per gso_type bit, by name (a packet counts under each of its bits). */
-  gsoTypes: Record<string, number>;
-  /** GSO packets per whole gso_type, its bits' names joined by `|` (`TCPV4|TCP_ECN`). */
-  gsoTypeSets: Record<string, number>;
-  gsoSize: SizeBucket[];
-  gsoSegs: SizeBucket[];
-  /** Estimates at log2 bucket resolution (the inclusive upper bound of the bucket holding it). */
-  p50GsoSize: number;
-  p50GsoSegs: number;
-  checksum: Csum;
-  gsoChecksum: Csum;
-  anomalies: Record<AnomalyKind, number>;
-  /** GSO types that reached the driver without the device offloading them. */
-  unsupportedTypes: string[];
-}
-
-export interface OffloadData extends XmitSessionData {
-  packets: number;
-  bytes: number;
-  gsoPackets: number;
-  nonGsoPackets: number;
-  gsoSegments: number;
-  /** GSO packets per type over all devices. */
-  gsoTypes: Record<string, number>;
-  checksum: Csum;
-  /** Abnormal packets, one entry per kind and device, worst first. */
-  anomalies: OffloadAnomaly[];
-  anomalyPackets: number;
-  /** Busiest first (the first `top`). */
-  devices: OffloadDevice[];
-  deviceCount: number;
-  /** Packets counted but not kept per device (the map was full). */
-  lost: number;
-}
 
 const median = (b: SizeBucket[]) => histPercentile(b.map((x) => ({ low: x.low, high: x.high, count: x.packets })), 50) ?? 0;
 const csumOf = (counts: number[]) => Object.fromEntries(CSUM.map((n, i) => [n, counts[i] ?? 0])) as Csum;
@@ -366,6 +305,7 @@ Replaces the seed's \`other/trace_offloading_segment.bt\` (PROBES.md row 49), wh
   overhead: 'low',
   budget: OFFLOAD_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

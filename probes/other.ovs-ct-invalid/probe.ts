@@ -30,7 +30,10 @@ import {
   type OfRule,
 } from '../ovs.drops/ovs.js';
 import { OVS_DROPS_BUDGET } from '../ovs.drops/probe.js';
-import { CT_PROGRAMS, parseConntrackKprobes, startConntrackKprobes, type CtKernelData } from '../net.conntrack/kernel.js';
+import { CT_PROGRAMS, parseConntrackKprobes, startConntrackKprobes } from '../net.conntrack/kernel.js';
+import { DATA, type InvalidMegaflow, type InvalidRule, type OvsCtInvalidData } from './data.js';
+
+export type { OvsCtInvalidData };
 
 const EXEC = { timeoutMs: COMMAND_TIMEOUT_MS };
 const MAYBE = { ...EXEC, allowFailure: true };
@@ -39,62 +42,6 @@ const KPROBES_PREFIX = 'kprobes-';
 const CT_COUNTER = /^(conntrack_|ipf_)/;
 /** OVS_CS_F_INVALID. */
 const CT_INV = 0x10;
-
-export interface InvalidRule {
-  bridge: string;
-  table: number;
-  priority: number;
-  match: string;
-  actions: string;
-  /** Packets it matched in the window. */
-  packets: number;
-  /** Its actions drop the packet. */
-  drops: boolean;
-  /** The conntrack zone of its packets: its ct_zone match, or the zone of the ct() actions sending to its table (null: several or unknown). */
-  zone: number | null;
-}
-
-export interface InvalidMegaflow {
-  datapath: string;
-  bridge: string | null;
-  inPort: string | null;
-  zone: number | null;
-  /** ct_state as matched (`+inv+trk`). */
-  ctState: string;
-  key: string;
-  actions: string;
-  drop: boolean;
-  /** Packets in the window (a flow installed in it counts from 0; its first packet went up as an upcall). */
-  packets: number;
-  new: boolean;
-}
-
-export interface OvsCtInvalidData {
-  [key: string]: unknown;
-  durationMs: number;
-  datapath: string[];
-  bridges: string[];
-  /** Packets that hit an OpenFlow rule matching ct_state=+inv (every bridge in scope). */
-  invalid: number;
-  byBridge: Record<string, number>;
-  /** By conntrack zone (`unknown` when the rule's zone could not be told). */
-  byZone: Record<string, number>;
-  /** Every rule matching +inv in scope, busiest first (with 0 when idle). */
-  rules: InvalidRule[];
-  /** The dropping +inv rule that matched the most packets, when one did. */
-  droppingRule: InvalidRule | null;
-  /** Datapath flows matching +inv that carried packets in the window. */
-  megaflows: InvalidMegaflow[];
-  /** Deltas of ovs-vswitchd's conntrack coverage counters (all of ovs-vswitchd). */
-  counters: Record<string, number>;
-  /** Connections in the userspace tracker at the end, by protocol (dpctl/ct-stats-show). */
-  connections: { total: number; byProtocol: Record<string, number>; tcpStates: Record<string, number> } | null;
-  /** Connections at the end by zone (dpctl/dump-conntrack). */
-  connectionsByZone: Record<string, number>;
-  /** The kernel datapath's ct() calls and verdicts (kprobes), when a kernel datapath is in scope. */
-  kernel: CtKernelData | null;
-  notes: string[];
-}
 
 interface Scope {
   bridges: string[];
@@ -377,6 +324,7 @@ On the **kernel datapath** (openvswitch.ko) conntrack runs in the kernel: kprobe
   overhead: 'low',
   budget: OVS_DROPS_BUDGET,
   driver: 'command',
+  data: DATA,
   collect,
   parse,
 };

@@ -21,10 +21,12 @@ import {
   sessionTables,
   sumBy,
   tcHandle,
-  type SessionData,
   type NetdevId,
 } from '../lib/netdev.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
+import { DATA, type DequeueBucket, type DequeueDevice, type DequeueQdisc, type QdiscDequeueData } from './data.js';
+
+export type { QdiscDequeueData };
 
 const TRACEPOINT = 'qdisc:qdisc_dequeue';
 /** Slots of the `totals` array: calls seen, calls not kept per qdisc (probes/other.qdisc-dequeue/other.qdisc-dequeue.h). */
@@ -60,73 +62,6 @@ export interface DumpCapture {
   seen: number;
   unkeyed: number;
   entries: DumpEntry[];
-}
-
-export interface DequeueBucket {
-  /** Inclusive bounds, packets per call. */
-  low: number;
-  high: number;
-  calls: number;
-}
-
-export interface DequeueQdisc {
-  /** `dev`, or `dev@namespace` outside ebpfnet's namespace. */
-  device: string;
-  dev: string;
-  ifindex: number;
-  /** The `ip netns` name (or `netns:<inode>`), null in ebpfnet's namespace. */
-  netns: string | null;
-  /** The qdisc's kind (`tbf`, `fq_codel`, `pfifo_fast`...). */
-  kind: string;
-  /** tc's notation: `9:`, `1:10`; parent `root` for a device's root qdisc. */
-  handle: string;
-  parent: string;
-  calls: number;
-  packets: number;
-  /** Calls that dequeued nothing: the queue was empty, or a shaper held its packets back. */
-  empty: number;
-  /** Packets per call that dequeued something (above 1: bulk dequeues). */
-  packetsPerCall: number;
-  /** Estimate at log2 bucket resolution: the (inclusive) upper bound of the bucket holding the P99 of the calls that dequeued something. */
-  p99PacketsPerCall: number;
-  /** Packets still queued right after a dequeue: the mean over the calls and the most seen. */
-  qlenMean: number;
-  qlenMax: number;
-  /** Bytes still queued right after a dequeue. */
-  backlogMeanBytes: number;
-  backlogMaxBytes: number;
-  /** The qdisc's requeue counter's rise within the window (the driver handed packets back: NETDEV_TX_BUSY). */
-  requeues: number;
-  /** Dequeued skbs with a GSO size but no GSO type (the seed tool's anomaly). */
-  gsoAnomalies: number;
-  buckets: DequeueBucket[];
-}
-
-export interface DequeueDevice {
-  device: string;
-  calls: number;
-  packets: number;
-  empty: number;
-  qlenMax: number;
-  backlogMaxBytes: number;
-  requeues: number;
-  gsoAnomalies: number;
-}
-
-export interface QdiscDequeueData extends SessionData {
-  calls: number;
-  packets: number;
-  empty: number;
-  requeues: number;
-  gsoAnomalies: number;
-  /** The most packets queued behind a dequeue on any qdisc. */
-  qlenMax: number;
-  /** Busiest first. */
-  devices: DequeueDevice[];
-  qdiscs: DequeueQdisc[];
-  /** Dequeue calls counted but not aggregated (the per-qdisc map was full). */
-  lost: number;
-  notes: string[];
 }
 
 /** struct qdeq_value, decoded. */
@@ -306,6 +241,7 @@ Replaces the seed's \`other/trace-qdisc-dequeue.bt\` (PROBES.md row 52).`,
   overhead: 'low',
   budget: QDISC_DEQUEUE_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

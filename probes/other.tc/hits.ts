@@ -6,6 +6,9 @@
 // mirred actions also name their target device (`*` once it is gone).
 import { inNetns, netnsOf } from '../../engine/probe/netns.js';
 import type { Params, ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import type { ActionHits, FilterHits, TcHits } from './data.js';
+
+export type { FilterHits };
 
 const TC_TIMEOUT_MS = 10_000;
 const DIRECTIONS = ['ingress', 'egress'] as const;
@@ -89,56 +92,6 @@ interface TcFilter {
   chain?: number;
   protocol?: string;
   options?: { fh?: string; handle?: string; rule_hit?: number; success?: number; actions?: TcAction[]; bpf_name?: string; name?: string; match?: unknown; keys?: unknown };
-}
-
-export interface ActionHits {
-  /** `mirred`, `bpf`... */
-  kind: string;
-  /** The action table's index (shared by every filter bound to it). */
-  index: number;
-  /** Position in its filter's action list; null in the action table. */
-  order: number | null;
-  packets: number;
-  bytes: number;
-  drops: number;
-  /** mirred: packets it could not send (its target device gone or down). */
-  overlimits: number;
-  /** mirred: `redirect`/`mirror`, direction and target device (`*`: the device is gone). */
-  mirred?: { action: string; direction: string; device: string; missing: boolean };
-}
-
-export interface FilterHits {
-  /** `dev`, or `dev@netns`. */
-  device: string;
-  direction: Direction;
-  kind: string;
-  pref: number;
-  chain: number;
-  handle: string;
-  protocol: string;
-  /** Packets the filter matched in the window. */
-  matches: number;
-  /** Where the matches come from: the filter's own counter (u32 perf counters) or its first action. */
-  matchesFrom: 'filter' | 'first action' | 'none';
-  /** Packets the filter looked at (u32 perf counters only); null when tc does not report it. */
-  lookups: number | null;
-  actions: ActionHits[];
-  /** Present at one end of the window only. */
-  changed?: 'added' | 'removed';
-}
-
-export interface TcHits {
-  /** null when the counters could not be read (a namespace given by inode), with why. */
-  skipped?: string;
-  filters: FilterHits[];
-  /** The action table's mirred entries, with what they did in the window. */
-  actions: ActionHits[];
-  /** Filters that matched nothing in the window. */
-  idle: number;
-  /** mirred actions whose target device is gone. */
-  missingTargets: number;
-  /** Packets a mirred action could not send (target gone or down) in the window. */
-  mirredFailures: number;
 }
 
 function parseJson<T>(rec: RawRecord | undefined): T[] {

@@ -6,10 +6,10 @@
 // finding says so (`kprobe-attach`).
 import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
-import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { kprobeObjectOpener, kprobeTable, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../lib/kprobe-session.js';
 import { deviceLabel, namespaceNames, type NamespaceNames, type NetdevFilter, netdevGlobals, type NetdevId } from '../lib/netdev.js';
+import type { HookCalls, TcCalls } from './data.js';
 
 export const TC_KPROBES: readonly KprobeProgram[] = [
   { program: 'tc_classify_kprobe', kind: 'kprobe', target: 'tcf_classify' },
@@ -64,28 +64,6 @@ export async function startCallSession(io: ProbeIO, filter: NetdevFilter): Promi
     const dump: CallDump = { ...readCallMaps(o), windowMs, ...(await namespaceNames()) };
     return dump;
   });
-}
-
-export interface HookCalls {
-  /** `dev`, or `dev@namespace`. */
-  device: string;
-  direction: 'ingress' | 'egress';
-  /** Packets looked up in the hook's filter chain (tcf_classify). */
-  lookups: number;
-  /** The chain's first filter kind (`u32`, `bpf`). */
-  firstFilter: string;
-  /** Runs of matching filters' actions, by first action kind (tcf_action_exec). */
-  actionRuns: Record<string, number>;
-}
-
-export interface TcCalls {
-  attached: string[];
-  failed: string[];
-  windowMs: number;
-  hooks: HookCalls[];
-  /** Calls counted but not by device (the map was full). */
-  lost: number;
-  overhead?: OverheadReport;
 }
 
 /** The kprobe session's part of the finding; null when it did not run. */

@@ -24,11 +24,13 @@ import {
   type NamespaceNames,
   type NetdevDump,
   type NetdevId,
-  type SessionData,
 } from '../lib/netdev.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
-import { hitsSummary, hitsTables, parseHits, sampleHits, type TcHits } from './hits.js';
-import { callTables, parseCalls, startCallSession, type TcCalls } from './kprobes.js';
+import { hitsSummary, hitsTables, parseHits, sampleHits } from './hits.js';
+import { callTables, parseCalls, startCallSession } from './kprobes.js';
+import { DATA, type TcData, type TcDevice, type TcEvent } from './data.js';
+
+export type { TcData, TcEvent };
 
 const TRACEPOINTS = { tc_create: 'qdisc:qdisc_create', tc_destroy: 'qdisc:qdisc_destroy', tc_reset: 'qdisc:qdisc_reset' };
 /** probes/other.tc/other.tc.h */
@@ -56,59 +58,12 @@ export interface DumpCapture {
   events: DumpEvent[];
 }
 
-export interface TcEvent {
-  /** ms after the probe attached. */
-  atMs: number;
-  type: EventType;
-  /** `dev`, or `dev@namespace` outside ebpfnet's namespace. */
-  device: string;
-  dev: string;
-  netns: string | null;
-  /** The qdisc's kind (`tbf`, `htb`, `fq_codel`, `noqueue`...). */
-  kind: string;
-  /** tc's notation (`5:`); null for a create whose handle could not be found. */
-  handle: string | null;
-  /**
-   * Where the handle comes from: the event itself (destroy, reset), a later destroy or reset of
-   * the same kind and parent on the device (the create tracepoint carries no handle), or tc's
-   * listing at the end of the window (the qdisc still exists).
-   */
-  handleFrom: 'event' | 'later event' | 'tc' | null;
-  parent: string;
-}
-
 /**
  * A create or destroy of a qdisc with a handle: one tc configured. The kernel's own qdiscs (the
  * default noqueue or pfifo_fast of a device, a tbf's inner bfifo) have handle 0 (`none`).
  */
 function isConfigured(e: TcEvent): boolean {
   return e.type !== 'reset' && e.handle !== null && e.handle !== 'none';
-}
-
-export interface TcDevice {
-  device: string;
-  creates: number;
-  destroys: number;
-  resets: number;
-}
-
-export interface TcData extends SessionData {
-  /** In the order they happened (the first `top`). */
-  events: TcEvent[];
-  eventCount: number;
-  /** Creates and destroys of qdiscs with a handle (configured with tc, not the kernel's defaults). */
-  configured: number;
-  creates: number;
-  destroys: number;
-  resets: number;
-  devices: TcDevice[];
-  /** Events counted but not kept (the kernel's event map, 4096 entries, was full). */
-  lost: number;
-  /** What the ingress/egress filters and their actions did in the window (`tc -s`); null in evidence recorded without them. */
-  hits: TcHits | null;
-  /** Filter-chain lookups and action runs per hook from the kprobes (tcf_classify, tcf_action_exec); null when not tried (`kprobes: false`). */
-  calls: TcCalls | null;
-  notes: string[];
 }
 
 /** Reads the `events` map, in time order, and the totals (exported for the test of the classic-tracepoint flavour). */
@@ -314,6 +269,7 @@ Replaces the seed's \`other/trace_tc_qdisc.bt\` (PROBES.md row 54).`,
   overhead: 'none',
   budget: TC_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

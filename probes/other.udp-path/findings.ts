@@ -6,113 +6,19 @@ import { attachTable, type LoadedRecord } from '../../engine/native/attach-plan.
 import { captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
 import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { bucketsOf, percentiles, type RunqlatBucket } from '../cpu.runqlat/probe.js';
+import { bucketsOf, percentiles } from '../cpu.runqlat/probe.js';
 import { parseReasonNames } from '../drops.kernel/probe.js';
 import { fmtUs } from '../perf.vm-latency/probe.js';
 import { HOOKS, type UdpPathMethod } from './attach.js';
 import type { DeviceNames, DumpCapture, FlowSetup, HopEntry, HopKey } from './collect.js';
+import type { UdpPathData, UdpPathDrop, UdpPathHop, UdpPathLoss, UdpPathPair, UdpPathSample } from './data.js';
+
+export type { UdpPathData };
 
 const WAYS = ['forward', 'reverse'] as const;
 export type Way = (typeof WAYS)[number];
 /** Hooks after which a packet has no next hop. */
 const TERMINAL = new Set(['sock_recv_length', 'kfree_skb', 'consume_skb']);
-
-export interface UdpPathHop {
-  /** Position in `hops` (the path order). */
-  index: number;
-  way: Way;
-  /** The tracepoint: net_dev_queue, qdisc_dequeue, net_dev_start_xmit, netif_receive_skb, sk_data_ready (queued on the socket), sock_recv_length (read by the application), kfree_skb, consume_skb. */
-  hook: string;
-  /** tx, rx, socket (queued on or read from the receiving socket), free (dropped or consumed). */
-  direction: string;
-  device: string;
-  ifindex: number;
-  /** `ip netns` name of the device's namespace, `host` for ebpfnet's own, else `netns:<inode>`. */
-  netns: string;
-  packets: number;
-  /** `hook device@netns`. */
-  label: string;
-}
-
-export interface UdpPathPair {
-  from: number;
-  to: number;
-  fromLabel: string;
-  toLabel: string;
-  way: Way;
-  count: number;
-  /** Exact mean and max, µs. */
-  meanUs: number;
-  maxUs: number;
-  /** At log2 bucket resolution, capped at the max, µs. */
-  p50Us: number;
-  p99Us: number;
-  buckets: RunqlatBucket[];
-}
-
-export interface UdpPathDrop {
-  way: Way;
-  /** Index in `hops` of the kfree_skb hop. */
-  hop: number;
-  device: string;
-  netns: string;
-  reason: string;
-  /** Where the kernel freed it (symbol). */
-  location: string;
-  count: number;
-  /** The hop the dropped packets passed last before the drop (most of them). */
-  after: string | null;
-}
-
-export interface UdpPathLoss {
-  way: Way;
-  /** Label of the hop packets passed last, and of the hop after it on the path (null: none). */
-  after: string;
-  before: string | null;
-  count: number;
-}
-
-/** One sampled packet: its hops in order, with the time since its first hop. */
-export interface UdpPathSample {
-  packet: number;
-  way: Way;
-  hops: Array<{ hop: string; atUs: number; len: number; reason?: string }>;
-}
-
-export interface UdpPathData {
-  [key: string]: unknown;
-  flow: { srcIp: string; dstIp: string; srcPort: number; dstPort: number; both: boolean };
-  method: UdpPathMethod;
-  btf: string;
-  loadMs: number;
-  attach: LoadedRecord<UdpPathMethod>['attach'];
-  fallback?: string;
-  windowMs: number;
-  overhead?: OverheadReport;
-  /** The path in order: forward hops, then reverse ones. */
-  hops: UdpPathHop[];
-  /** Consecutive hops of one packet, in path order. */
-  pairs: UdpPathPair[];
-  drops: UdpPathDrop[];
-  lost: UdpPathLoss[];
-  /** Packets of the flow seen at their first hop, per way. */
-  packets: Record<Way, number>;
-  /** Read from the receiving socket by the application, per way. */
-  delivered: Record<Way, number>;
-  dropped: number;
-  lostCount: number;
-  /** delivered: every packet seen reached a reader; dropped / lost: some did not; not_seen: no packet of the flow. */
-  verdict: 'delivered' | 'dropped' | 'lost' | 'not_seen';
-  /** `delivered`, `dropped at <hop> (<reason>)`, `lost between <hop> and <hop>`, `slowest <hop> → <hop>`. */
-  findings: string[];
-  /** The hop pair with the highest mean time. */
-  slowest: { from: string; to: string; meanUs: number; maxUs: number } | null;
-  samples: UdpPathSample[];
-  /** Sample events the ring buffer had no room for. */
-  lostEvents: number;
-  /** Not counted: a map full (noEntry), the UDP header outside the skb's linear area (short), datagrams queued on a socket already holding 64 unread (queueFull: its reads are no longer paired). */
-  skipped: { noEntry: number; short: number; queueFull: number };
-}
 
 const hopId = (h: HopKey) => `${h.way}/${h.hook}/${h.netns}/${h.ifindex}`;
 const round3 = (n: number) => Math.round(n * 1000) / 1000;

@@ -7,6 +7,7 @@ import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ProbeDefinition, RawRecord } from '../../engine/probe/types.js';
 import { HOOKS } from './attach.js';
 import { collect } from './collect.js';
+import { DATA } from './data.js';
 import { udpPathFinding, type UdpPathData } from './findings.js';
 
 /**
@@ -49,6 +50,7 @@ Tracepoints only (raw_tp with a cached minimal BTF, else tp_btf, else the classi
   overhead: 'low',
   budget: UDP_PATH_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse: (records: RawRecord[]) => udpPathFinding(records),
 };

@@ -9,6 +9,8 @@ import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { deviceLabel, round, sumBy, type NetdevId } from '../lib/netdev.js';
 import { collectXmit, flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type FlowTuple, type XmitSessionData } from '../lib/xmit.js';
+import { DATA, type UntaggedWhereExpected, type VlanTotals, type VlanUdpData, type VlanUdpFlow } from './data.js';
+export type { VlanUdpData, VlanUdpFlow };
 
 /** probes/other.vlan-udp/other.vlan-udp.h */
 const UNTAGGED = 0xffff;
@@ -89,55 +91,6 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
 }
 
 export type Tagging = 'hw' | 'in-band' | 'mixed' | 'none';
-
-export interface VlanUdpFlow extends FlowTuple {
-  device: string;
-  vlan: number | null;
-  packets: number;
-  bytes: number;
-  /** Over the window. */
-  pps: number;
-  bitsPerSec: number;
-  /** Between its first and last packet. */
-  spanMs: number;
-  /** skb->vlan_tci (hardware-accelerated tagging) or an 802.1Q/802.1ad header in the frame. */
-  tagging: Tagging;
-}
-
-export interface VlanTotals {
-  vlan: number;
-  packets: number;
-  bytes: number;
-  pps: number;
-  bitsPerSec: number;
-  flows: number;
-  devices: string[];
-}
-
-export interface UntaggedWhereExpected {
-  device: string;
-  packets: number;
-  flows: number;
-  /** Why a tag was expected there: the VLANs the device carried tagged, or the `vlan` filter. */
-  expected: string;
-}
-
-export interface VlanUdpData extends XmitSessionData {
-  vlanFilter: number | null;
-  packets: number;
-  bytes: number;
-  tagged: number;
-  untagged: number;
-  /** Per VLAN id, busiest first. */
-  vlans: VlanTotals[];
-  /** Busiest first (the first `top`). */
-  flows: VlanUdpFlow[];
-  flowCount: number;
-  /** Untagged UDP on devices that carried tagged UDP (trunks), or on `dev` when `vlan` is given. */
-  untaggedWhereExpected: UntaggedWhereExpected[];
-  /** Packets counted but not kept per flow (the map was full). */
-  lost: number;
-}
 
 const nFlows = (n: number) => `${n} flow${n === 1 ? '' : 's'}`;
 
@@ -262,6 +215,7 @@ Replaces the seed's \`other/trace_vlanvm_udp_workload.bt\` (PROBES.md row 50), w
   overhead: 'low',
   budget: VLAN_UDP_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

@@ -8,12 +8,15 @@ import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
-import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
+import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { captureReasonFormat, parseReasonNames } from '../drops.kernel/probe.js';
 import { NETNS_PARAM, resolveDeviceFilter, type DeviceFilter } from '../perf.icmp-rtt/probe.js';
 import { CRITICAL_P99_US, fmtUs, layerStats, readLatHist, WARN_P99_US, type LatHist, type LayerStats } from '../perf.vm-latency/probe.js';
 import { HOOKS, hooksFor, loadHostLat, type HostLatMethod } from './attach.js';
+import { DATA, type HostLatencyData } from './data.js';
+
+export type { HostLatencyData };
 
 /*
  * Layouts of bpf/hostlat.h.
@@ -82,60 +85,6 @@ interface DumpCapture {
   drops: Array<{ reason: number; dir: number; stage: number; count: number }>;
   /** Tracked skbs left in each direction's table at the end, by latest stage, and the oldest's age. */
   left: Record<Direction, { byStage: Record<string, number>; oldestMs: number | null }>;
-}
-
-export interface StageStats extends LayerStats {
-  direction: Direction;
-  stage: StageId;
-  /** The tracepoint that stamps the stage. */
-  tracepoint: string;
-  /** Packets that reached the stage (the first stage of a path: counted, not timed). */
-  packets: number;
-}
-
-export interface DirectionPackets {
-  /** Stamped at the path's first stage seen. */
-  started: number;
-  /** Reached the end: net_dev_xmit (TX), the socket (RX). */
-  completed: number;
-  /** Freed by kfree_skb on the way (by reason in `drops`). */
-  dropped: number;
-  /** TX: net_dev_xmit returned an error. RX: consumed by the kernel before any socket (ICMP echo, ...). */
-  ended: number;
-  /** Still tracked at the end of the window (in a queue, or its end not seen). */
-  inFlight: number;
-  /** Neither completed nor ended nor left: evicted from the LRU table or reused before its end. */
-  evicted: number;
-  /** Completed with a total of at least `latency_us` (0 when it is not set). */
-  slow: number;
-}
-
-export interface HostLatencyData {
-  [key: string]: unknown;
-  dev: string | null;
-  ifindex: number;
-  netns: string | null;
-  filters: Filters;
-  method: HostLatMethod;
-  btf: string;
-  loadMs: number;
-  attachMs: number;
-  attach: AttachCapture['attach'];
-  fallback?: string;
-  windowMs: number;
-  overhead?: OverheadReport;
-  /** Every stage of the directions watched, in path order, by id (µs). */
-  stages: Partial<Record<StageId, StageStats>>;
-  /** First stamp → end, per direction (µs). */
-  totals: Partial<Record<Direction, LayerStats>>;
-  packets: Partial<Record<Direction, DirectionPackets>>;
-  /** Drops of tracked packets: reason, where the packet was (latest stage), count. Most first. */
-  drops: Array<{ direction: Direction; stage: StageId; reason: string; count: number }>;
-  /** Events lost on the way to user space: none, as nothing is streamed (see `evicted`). */
-  lostEvents: number;
-  /** The stage that adds the most delay (highest P99 of a timed stage); null with no timed packet. */
-  slowest: { direction: Direction; stage: StageId; p99: number; share: number } | null;
-  notes: string[];
 }
 
 // ---- collect ----
@@ -391,6 +340,7 @@ Replaces the seed's \`system_network_latency_details.py\` (PROBES.md row 33), wh
   overhead: 'medium',
   budget: HOST_LATENCY_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

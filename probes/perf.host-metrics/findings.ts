@@ -4,10 +4,13 @@
 import { loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, ProbeResult, Severity, TableSpec } from '../../engine/probe/types.js';
-import { bucketsOf, percentiles, type RunqlatBucket } from '../cpu.runqlat/probe.js';
-import { activityRows, directionOf, droppingDevices, totalsOf, type CounterReadings, type IfaceDevice, type IfaceTotals } from '../net.iface/counters.js';
+import { bucketsOf, percentiles } from '../cpu.runqlat/probe.js';
+import { activityRows, directionOf, droppingDevices, totalsOf, type CounterReadings } from '../net.iface/counters.js';
 import type { NetdevFilter } from '../lib/netdev.js';
 import type { HostMetricsMethod } from './attach.js';
+import type { HostCpu, HostMetricsData, Imbalance, SoftirqStats } from './data.js';
+
+export type { HostMetricsData };
 
 /** softirq vector numbers → names: the kernel's softirq_to_name, fixed since 2.6 (RCU last). */
 export const VECTOR_NAMES = ['HI', 'TIMER', 'NET_TX', 'NET_RX', 'BLOCK', 'IRQ_POLL', 'TASKLET', 'SCHED', 'HRTIMER', 'RCU'] as const;
@@ -40,75 +43,7 @@ export interface DumpCapture {
   unpaired: number;
 }
 
-export interface SoftirqStats {
-  count: number;
-  totalMs: number;
-  maxUs: number;
-  meanUs: number;
-  /** At log2 bucket resolution, capped at max. */
-  p50Us: number;
-  p99Us: number;
-  /** Of the window's time (of one CPU), 0..1. */
-  share: number;
-}
-
-export interface HostCpu {
-  cpu: number;
-  rxPackets: number;
-  rxBytes: number;
-  txPackets: number;
-  txBytes: number;
-  /** net_dev_xmit with a result other than NETDEV_TX_OK. */
-  txFailed: number;
-  /** NET_RX + NET_TX time over the window, 0..1. */
-  netSoftirqShare: number;
-  /** Every vector that ran on this CPU. */
-  softirqs: Record<string, SoftirqStats>;
-}
-
 export type ImbalanceMetric = 'rx packets' | 'tx packets' | 'NET_RX time' | 'NET_TX time';
-
-export interface Imbalance {
-  metric: ImbalanceMetric;
-  cpu: number;
-  /** This CPU's share of the metric over all CPUs, 0..1. */
-  share: number;
-  /** The metric summed over CPUs (packets, or ms). */
-  total: number;
-}
-
-export interface HostMetricsData {
-  [key: string]: unknown;
-  filter: { dev: string | null; netns: string | null; direction: SetupCapture['direction'] };
-  method: HostMetricsMethod;
-  btf: string;
-  loadMs: number;
-  attach: AttachCapture['attach'];
-  fallback?: string;
-  windowMs: number;
-  intervalMs: number;
-  onlineCpus: number;
-  overhead?: OverheadReport;
-  /** Packets counted by the programs (after the filters), over every CPU. */
-  packets: { rx: number; tx: number; rxBytes: number; txBytes: number; txFailed: number };
-  /** CPUs that counted packets or ran softirqs, by number. */
-  cpus: HostCpu[];
-  /** Per vector over every CPU (share: of one CPU's window time, summed: 1.0 = a whole CPU). */
-  softirqs: Record<string, SoftirqStats & { buckets: RunqlatBucket[] }>;
-  /** Per metric, the CPU taking at least `imbalance_pct` of it (with several CPUs online and enough packets). */
-  imbalance: Imbalance[];
-  imbalanced: boolean;
-  /** CPUs spending at least `softirq_pct` of the window in NET_RX + NET_TX. */
-  softirqHot: Array<{ cpu: number; share: number }>;
-  /** Interfaces whose counters were sampled (net.iface's reader). */
-  interfaces: IfaceDevice[];
-  interfaceTotals: IfaceTotals;
-  /** Interfaces whose drops or errors rose. */
-  dropping: string[];
-  worst?: { name: string; drops: number; errors: number; direction: 'rx' | 'tx' | 'rx+tx' };
-  samples: number;
-  notes: string[];
-}
 
 const r3 = (n: number) => Math.round(n * 1000) / 1000;
 const r4 = (n: number) => Math.round(n * 10000) / 10000;

@@ -15,6 +15,7 @@ import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '.
 import { readCounters, sampleCounters, watchedDevices } from '../net.iface/counters.js';
 import { NETDEV_PARAMS, netdevFilter, netdevGlobals } from '../lib/netdev.js';
 import { loadHostMetrics, tracepointNames } from './attach.js';
+import { DATA } from './data.js';
 import { analyse, type AttachCapture, type DumpCapture, type HostMetricsData, type SetupCapture } from './findings.js';
 
 /** Layouts of bpf/hostmetrics.h. */
@@ -148,6 +149,7 @@ Replaces the seed's \`system_network_perfomance_metrics.py\` (PROBES.md row 34; 
   overhead: 'low',
   budget: HOST_METRICS_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

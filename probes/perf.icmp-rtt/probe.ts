@@ -9,12 +9,15 @@ import type { BpfObject } from '../../engine/native/object.js';
 import { BpfSession, captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { inNetns, netnsMissing, netnsOf } from '../../engine/probe/netns.js';
-import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
+import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ParamSpec, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
-import { bucketsOf, percentiles, type RunqlatBucket } from '../cpu.runqlat/probe.js';
+import { bucketsOf, percentiles } from '../cpu.runqlat/probe.js';
 import { fmtUs } from '../perf.vm-latency/probe.js';
 import { HOOKS, loadIcmpRtt, type IcmpRttMethod } from './attach.js';
+import { DATA, type IcmpRttData, type IcmpRttPeer } from './data.js';
+
+export type { IcmpRttData, IcmpRttPeer };
 
 /** Slots of the per-CPU `totals` array (probes/perf.icmp-rtt/perf.icmp-rtt.h). */
 const T_SHORT = 0;
@@ -77,69 +80,6 @@ interface DumpCapture {
   waiting: Record<string, { inFlight: number; expired: number }>;
   short: number;
   noPeer: number;
-}
-
-export interface IcmpRttPeer {
-  /** This host's address in the echoes. */
-  local: string;
-  peer: string;
-  /** outgoing: this host pinged the peer (the RTT); incoming: the peer pinged this host (its answer time). */
-  direction: Direction;
-  requests: number;
-  /** Replies matched to their request: the RTTs timed. */
-  replies: number;
-  /** Requests with no reply: older than `timeout` at the end, or evicted while waiting. */
-  lost: number;
-  /** Requests still within `timeout` at the end: not counted as lost. */
-  inFlight: number;
-  /** Replies with no request waiting (sent before the window, or a duplicate). */
-  unmatchedReplies: number;
-  /** lost / (requests − inFlight), 0..1. */
-  lossRatio: number;
-  /** Exact, ms (0 without a reply). */
-  minMs: number;
-  meanMs: number;
-  maxMs: number;
-  /**
-   * Estimates at log2 bucket resolution: the upper bound of the bucket holding the percentile,
-   * capped at the exact maximum (never below the true value, at most twice it), ms.
-   */
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-  /** RTTs of at least `latency_ms` (exact). */
-  slow: number;
-  /** Non-empty log2 buckets, µs. */
-  buckets: RunqlatBucket[];
-}
-
-export interface IcmpRttData {
-  [key: string]: unknown;
-  dev: string | null;
-  ifindex: number;
-  netns: string | null;
-  filters: { srcIp: string | null; dstIp: string | null; direction: SetupCapture['direction'] };
-  thresholdMs: number;
-  timeoutMs: number;
-  method: IcmpRttMethod;
-  btf: string;
-  loadMs: number;
-  attach: AttachCapture['attach'];
-  fallback?: string;
-  windowMs: number;
-  overhead?: OverheadReport;
-  /** Over every peer and direction. */
-  requests: number;
-  replies: number;
-  lost: number;
-  unmatchedReplies: number;
-  /** Per (local, peer, direction), worst first (most lost, then highest P99). */
-  peers: IcmpRttPeer[];
-  /** The first of `peers`, when any echo was seen. */
-  worst: { local: string; peer: string; direction: Direction; lost: number; p99Ms: number } | null;
-  /** Echoes not read: header outside the skb's linear area, or the peers map full. */
-  skipped: { short: number; noPeer: number };
-  notes: string[];
 }
 
 // ---- collect ----
@@ -459,6 +399,7 @@ Replaces the seed's \`system_network_icmp_rtt.py\` (PROBES.md row 32), which sta
   overhead: 'low',
   budget: ICMP_RTT_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

@@ -8,12 +8,14 @@ import {
   histPercentile,
   readBpftrace,
   runBpftrace,
-  type BpftraceAttach,
   type HistBucket,
 } from '../../engine/probe/bpftrace.js';
 import { fileReadings } from '../../engine/probe/file-readings.js';
-import type { OverheadBudget, OverheadReport } from '../../engine/probe/overhead.js';
+import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { DATA, type QdiscLatencyData, type QdiscLatencyDevice } from './data.js';
+
+export type { QdiscLatencyData };
 
 export const SCRIPT = 'qdisc.latency.bt';
 /** Above this P99 (ns) the finding is a warning. */
@@ -26,49 +28,6 @@ export const WARN_P99_NS = 1_000_000;
  * and is stopped early, with the histograms up to then.
  */
 export const QDISC_LATENCY_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 250_000 };
-
-export interface QdiscLatencyDevice {
-  ifindex: number;
-  /** The device's name in the root namespace, or `ifindex N` when none has that index there. */
-  dev: string;
-  /** Packets timed (enqueued and dequeued within the window). */
-  count: number;
-  /** Packets enqueued within the window (some may still be queued or dropped at its end). */
-  enqueued: number;
-  /** Packets of bulk dequeues after the first: dequeued but not timed. */
-  bulkUntimed: number;
-  /**
-   * Estimates at log2 bucket resolution: the upper bound of the bucket holding the
-   * percentile, capped at the exact maximum.
-   */
-  p50Ns: number;
-  p95Ns: number;
-  p99Ns: number;
-  /** Exact: the longest sojourn seen. */
-  maxNs: number;
-  /** Non-empty log2 buckets, in ns, inclusive bounds. */
-  buckets: Array<{ lowNs: number; highNs: number; count: number }>;
-}
-
-export interface QdiscLatencyData {
-  [key: string]: unknown;
-  durationMs: number;
-  /** The device asked for, if any, and its ifindex. */
-  filter?: { dev: string; ifindex: number };
-  /** Busiest first. */
-  devices: QdiscLatencyDevice[];
-  totalPackets: number;
-  lostEvents: number;
-  /** How bpftrace attached: attachMs (spawn → attached_probes, compile included), its programs and their methods. */
-  attach: BpftraceAttach;
-  /** ms the programs ran: `durationMs`, or less when the overhead guard stopped bpftrace early. */
-  windowMs: number | null;
-  /** What the programs cost and whether the overhead guard stopped them; absent without a budget. */
-  overhead?: OverheadReport;
-  /** Set when bpftrace was stopped early: `overhead budget exceeded at 3.1% CPU (budget 2%) after 1.2s`. */
-  stopped?: string;
-  notes: string[];
-}
 
 const DEV_RE = /^[A-Za-z0-9_.:@-]{1,15}$/;
 
@@ -226,6 +185,7 @@ Replaces the seed's \`qdisc_lateny_details.py\` (PROBES.md row 46).`,
   overhead: 'medium',
   budget: QDISC_LATENCY_BUDGET,
   driver: 'bpftrace',
+  data: DATA,
   collect,
   parse,
 };

@@ -1,0 +1,21 @@
+// Small builders for declared data: counts with their unit, nullable fields, and the device
+// and namespace labels of lib/netdev.ts (deviceLabel, namespaceLabel) that many findings carry.
+import Type, { type TSchema, type TSchemaOptions } from 'typebox';
+
+export const packets = (description: string) => Type.Integer({ description, unit: 'packets' });
+export const bytes = (description: string) => Type.Integer({ description, unit: 'bytes' });
+export const events = (description: string) => Type.Integer({ description, unit: 'events' });
+
+/** `schema` or null; `options` describe the field (say what null means). */
+export const nullable = <T extends TSchema>(schema: T, options: TSchemaOptions) => Type.Union([schema, Type.Null()], options);
+
+export const DEVICE_LABEL = Type.String({ description: 'The device: `dev`, or `dev@namespace` outside ebpfnet’s namespace.' });
+export const NETNS_LABEL = nullable(Type.String(), { description: 'Its namespace’s `ip netns` name (or `netns:<inode>`); null for ebpfnet’s own.' });
+
+/** A device as the queueing and transmit probes list it (lib/netdev.ts's NetdevId, labelled). */
+export const NETDEV_FIELDS = {
+  device: DEVICE_LABEL,
+  dev: Type.String({ description: 'The device’s name.' }),
+  ifindex: Type.Integer({ description: 'Its ifindex.' }),
+  netns: NETNS_LABEL,
+};
