@@ -108,7 +108,7 @@ describe('the HTML report of a run with every chart kind', async () => {
     assert.match(step1, /<p class="normal-title">What normal looks like<\/p>[\s\S]*NETFILTER_DROP/);
     assert.match(step1, /<th scope="col">location<\/th>[\s\S]*<td>nft_do_chain\+0x3a4<\/td>/);
     assert.match(step1, /<details class="raw">\s*<summary>Raw evidence \(1 file\)<\/summary>/);
-    assert.match(html, /<summary><code>bpftrace -f json bpf\/qdisc-latency\.bt<\/code>[\s\S]*?<pre>@us\[tap0\]: \[4, 8\) 1200/, 'raw output labelled with the command that made it');
+    assert.match(html, /<summary><code>bpftrace -f json probes\/qdisc\.latency\/qdisc\.latency\.bt<\/code>[\s\S]*?<pre>@us\[tap0\]: \[4, 8\) 1200/, 'raw output labelled with the command that made it');
     assert.match(step1, /stacks symbolised from \/proc\/kallsyms/, 'the probe\'s notes');
   });
 
