@@ -1,4 +1,5 @@
 // The probe contract of DESIGN.md: what a probe declares, what it observes, what it returns.
+import type { TSchema } from 'typebox';
 import type { OverheadBudget } from './overhead.js';
 
 export type ParamType = 'string' | 'integer' | 'number' | 'boolean' | 'duration' | 'ip' | 'string[]';
@@ -184,6 +185,12 @@ export interface ProbeDefinition<D extends FindingData = FindingData> {
    */
   budget?: OverheadBudget;
   driver: DriverName;
+  /**
+   * The fields of its findings' `data` (probes/<id>/data.ts, TypeBox): names, types, units and
+   * descriptions. Parser output is checked against it, `runbooks validate` checks the field
+   * paths runbooks read against it, `probes show` and the report print it.
+   */
+  data?: TSchema;
   /** Gathers raw evidence through `io` only. */
   collect(params: Params, io: ProbeIO): Promise<void>;
   /** Turns the recorded evidence into a finding. Pure: the same records give the same result. */
@@ -205,6 +212,8 @@ export interface Finding<D extends FindingData = FindingData> {
   severity: Severity;
   /** Why it was skipped or failed. */
   reason?: string;
+  /** What the engine noticed about the finding itself: its data does not match the probe's declaration. */
+  notes?: string[];
   data: D;
   params: Params;
   charts: ChartSpec[];
