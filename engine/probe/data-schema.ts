@@ -39,19 +39,26 @@ export function mapValues(node: SchemaNode): SchemaNode | undefined {
   return typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined;
 }
 
+/** A map's values and a list's items say what they are by the description of their container. */
+const described = (inner: SchemaNode, outer: SchemaNode): SchemaNode =>
+  inner.description !== undefined || outer.description === undefined ? inner : { ...inner, description: outer.description };
+
 /** A field name reached from `node`: the schemas it may have, or an empty list when no branch declares it. */
 export function fieldOf(node: SchemaNode, name: string): SchemaNode[] {
   return branches(node).flatMap((b) => {
     const named = b.properties?.[name];
     if (named) return [named];
     const values = mapValues(b);
-    return values ? [values] : [];
+    return values ? [described(values, b.description !== undefined ? b : node)] : [];
   });
 }
 
 /** What indexing `node` gives: an array's items or a map's values. */
 export function elementOf(node: SchemaNode): SchemaNode[] {
-  return branches(node).flatMap((b) => (b.items ? [b.items] : (mapValues(b) ? [mapValues(b)!] : [])));
+  return branches(node).flatMap((b) => {
+    const inner = b.items ?? mapValues(b);
+    return inner ? [described(inner, b.description !== undefined ? b : node)] : [];
+  });
 }
 
 /** The field names `node` declares (over every branch), for "did you mean". */

@@ -4,6 +4,7 @@
 import type { ProbeCatalog } from '../probe/types.js';
 import type { Problem } from './errors.js';
 import { parseDuration } from '../duration.js';
+import { checkFieldPaths } from './field-paths.js';
 import { literalMismatch } from './literals.js';
 import { checkProbeCalls } from './params.js';
 import { displayPath, toPointer, type SourceMap } from './positions.js';
@@ -230,6 +231,7 @@ export function checkRunbook(raw: RawRunbook, map: SourceMap, catalog: ProbeCata
   checkTimeouts(ctx);
   checkProbeCalls(ctx);
   checkExpressions(ctx);
+  checkFieldPaths(ctx);
   checkEvidence(ctx);
   checkHealthyVerdicts(ctx);
   if (duplicates === 0 && missingTargets === 0) checkReachability(ctx);
