@@ -5,6 +5,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 
 const root = new URL('..', import.meta.url).pathname;
 const testDir = join(root, 'dist', 'test');
@@ -24,6 +25,10 @@ if (files.length === 0) {
   console.error(`no test files under ${testDir}: run \`npm run build\` first`);
   process.exit(1);
 }
+// Every parser's output is checked against its probe's declared data: a mismatch fails the
+// probe (EBPFNET_STRICT_DATA, also in CLIs the tests start) or the parse a test calls.
+const env = { ...process.env, EBPFNET_STRICT_DATA: '1' };
+const strictData = pathToFileURL(join(testDir, 'helpers', 'strict-data.js')).href;
 // Tests share the host's network namespaces and BPF state: run files one at a time.
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--import', strictData, '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);

@@ -1,6 +1,7 @@
 // Runs one probe, live or from a recording, and always returns a Finding:
 // params → requirements (live only) → collect → evidence (always written) → parse.
 import { performance } from 'node:perf_hooks';
+import { checkDeclaredData, strictData } from './data-schema.js';
 import { readEvidence, writeEvidence, type Evidence, type EvidenceOutcome } from './evidence.js';
 import { LiveIO } from './live-io.js';
 import { effectiveBudget, type OverheadBudget } from './overhead.js';
@@ -30,7 +31,7 @@ const ABANDON_AFTER_MS = 3000;
 
 type CollectState = { kind: 'running' } | { kind: 'done' } | { kind: 'failed'; error: unknown; stopped: boolean };
 
-type Ended = { status: Exclude<FindingStatus, 'ok'>; reason: string } | { status: 'ok'; result: ProbeResult };
+type Ended = { status: Exclude<FindingStatus, 'ok'>; reason: string } | { status: 'ok'; result: ProbeResult; notes?: string[] };
 
 /** Runs `def` as `request` asks. Never throws for a probe's problems: they become the finding's status. */
 export async function runProbe(def: ProbeDefinition, request: ProbeRequest, opts: RunProbeOptions): Promise<Finding> {
@@ -88,7 +89,8 @@ export async function runProbe(def: ProbeDefinition, request: ProbeRequest, opts
     };
     if (end.status === 'ok') {
       const r = end.result;
-      return { ...base, status: 'ok', summary: r.summary, severity: r.severity, data: r.data, charts: r.charts ?? [], tables: r.tables ?? [] };
+      const notes = end.notes ? { notes: end.notes } : {};
+      return { ...base, status: 'ok', summary: r.summary, severity: r.severity, ...notes, data: r.data, charts: r.charts ?? [], tables: r.tables ?? [] };
     }
     return {
       ...base,
@@ -189,13 +191,18 @@ async function collectAndParse(
   } catch (err) {
     return { ended: { status: 'error', reason: messageOf(err) }, records };
   }
+  let result: ProbeResult;
   try {
-    const result = def.parse(records, params);
+    result = def.parse(records, params);
     checkResult(result);
-    return { ended: { status: 'ok', result }, records };
   } catch (err) {
     return { ended: { status: 'error', reason: `parse failed: ${messageOf(err)}` }, records };
   }
+  // Output that departs from the probe's declared data fails the probe in tests; in production
+  // the finding keeps it as a note, so neither the finding nor the mismatch is lost.
+  const mismatch = checkDeclaredData(def, result.data);
+  if (mismatch !== undefined && strictData()) return { ended: { status: 'error', reason: mismatch }, records };
+  return { ended: { status: 'ok', result, ...(mismatch !== undefined ? { notes: [mismatch] } : {}) }, records };
 }
 
 function checkResult(result: ProbeResult): void {

@@ -184,7 +184,11 @@ export interface ProbeDefinition<D extends FindingData = FindingData> {
    */
   budget?: OverheadBudget;
   driver: DriverName;
-  /** The fields of its findings' `data`: names, types, units, descriptions (probes/<id>/data.ts). */
+  /**
+   * The fields of its findings' `data` (probes/<id>/data.ts, TypeBox): names, types, units and
+   * descriptions. Parser output is checked against it, `runbooks validate` checks the field
+   * paths runbooks read against it, `probes show` and the report print it.
+   */
   data?: TSchema;
   /** Gathers raw evidence through `io` only. */
   collect(params: Params, io: ProbeIO): Promise<void>;
@@ -207,6 +211,8 @@ export interface Finding<D extends FindingData = FindingData> {
   severity: Severity;
   /** Why it was skipped or failed. */
   reason?: string;
+  /** What the engine noticed about the finding itself: its data does not match the probe's declaration. */
+  notes?: string[];
   data: D;
   params: Params;
   charts: ChartSpec[];

@@ -50,8 +50,8 @@ function keyOf(file: string, text: string, catalog: ProbeCatalog): string {
   const h = createHash('sha256');
   h.update(`${FORMAT}\0${file}\0${text}\0`);
   h.update(codeStamp());
-  // The checks read the probes' parameters: their specs (functions aside) are part of the key.
-  for (const id of catalog.ids().sort()) h.update(`\0${id}\0${JSON.stringify(catalog.get(id)?.params ?? null)}`);
+  // The checks read the probes' parameters and declared data: both are part of the key.
+  for (const id of catalog.ids().sort()) h.update(`\0${id}\0${JSON.stringify(catalog.get(id)?.params ?? null)}\0${JSON.stringify(catalog.get(id)?.data ?? null)}`);
   return h.digest('hex').slice(0, 32);
 }
 

@@ -4,6 +4,7 @@
 import type { ProbeCatalog } from '../probe/types.js';
 import type { Problem } from '../yaml/problems.js';
 import { parseDuration } from '../duration.js';
+import { checkFieldPaths } from './field-paths.js';
 import { literalMismatch } from './literals.js';
 import { checkProbeCalls } from './params.js';
 import { displayPath, toPointer, type SourceMap } from '../yaml/positions.js';
@@ -196,6 +197,7 @@ export function checkRunbook(raw: RawRunbook, map: SourceMap, catalog: ProbeCata
   checkTimeouts(ctx);
   checkProbeCalls(ctx);
   checkExpressions(ctx);
+  checkFieldPaths(ctx);
   checkEvidence(ctx);
   checkHealthyVerdicts(ctx);
   if (duplicates === 0 && missingTargets === 0) checkReachability(ctx);

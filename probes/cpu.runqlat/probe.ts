@@ -12,9 +12,10 @@ import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
-import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
+import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, HistogramChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { loadRunqlat, TRACEPOINTS, type RunqlatMethod } from './attach.js';
+import { DATA, type RunqlatData } from './data.js';
 
 /** probes/cpu.runqlat/cpu.runqlat.h */
 const SLOTS = 27;
@@ -175,50 +176,7 @@ export interface RunqlatClass {
   buckets: RunqlatBucket[];
 }
 
-export interface RunqlatData {
-  [key: string]: unknown;
-  target: {
-    pid: number | null;
-    process: string | null;
-    /** The `comm` regex, when threads were chosen by name. */
-    comm: string | null;
-    filter: 'tgid' | 'tids' | 'all';
-    /** The threads chosen by id (`tids`, or by `comm`), or the vhost kernel threads added to `pid`'s. */
-    tids: number[];
-  };
-  method: RunqlatMethod;
-  btf: string;
-  loadMs: number;
-  attach: AttachCapture['attach'];
-  fallback?: string;
-  windowMs: number;
-  thresholdUs: number;
-  /** What the programs cost and whether the overhead guard stopped them. */
-  overhead?: OverheadReport;
-  stopped?: string;
-  /** Every measured thread together. */
-  count: number;
-  p50Us: number;
-  p95Us: number;
-  p99Us: number;
-  maxUs: number;
-  /** Always the three classes (zeros when a class has no thread). */
-  classes: Record<ThreadClass, RunqlatClass>;
-  /**
-   * How the vCPU and vhost classes were filled: by `vcpu_tids` / `vhost_tids` (`tids`), by
-   * thread names only (`names`), or not at all (`none`: the class is empty because nothing
-   * identified its threads, not because they did not wait).
-   */
-  identified: { vcpu: Identification; vhost: Identification };
-  /** The thread with the highest p99 among vCPU and vhost threads, or among all when there are none. */
-  worst: { tid: number; comm: string; class: ThreadClass; p99Us: number; maxUs: number; waitShare: number } | null;
-  /** Measured threads, worst p99 first (the first `top`). */
-  threads: RunqlatThread[];
-  threadCount: number;
-  /** Waits not timed (`start` map full) or not aggregated (`threads` map full). */
-  lost: { starts: number; threads: number };
-  notes: string[];
-}
+export type { RunqlatData } from './data.js';
 
 // ---- collect ----
 
@@ -819,6 +777,7 @@ Replaces the seed's \`cpu/sched_latency_monitor.sh\` (\`perf sched record\` + \`
   overhead: 'low',
   budget: RUNQLAT_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

@@ -3,8 +3,9 @@
 // deltas where the driver has them, and drops.kernel's session filtered to the device.
 import { formatMs } from '../../engine/duration.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
-import { collectDrops, dropsKernel, DROPS_BUDGET, parseDrops, type DropsAttach } from '../drops.kernel/probe.js';
-import { netIface, type Counter, type IfaceData } from '../net.iface/probe.js';
+import { collectDrops, dropsKernel, DROPS_BUDGET, parseDrops } from '../drops.kernel/probe.js';
+import { netIface, type IfaceData } from '../net.iface/probe.js';
+import { DATA, type DropsEthData } from './data.js';
 
 /** ethtool's exit status when the driver has no statistics (EOPNOTSUPP). */
 const NO_STATS = 95;
@@ -22,22 +23,7 @@ export interface EthtoolDelta {
   dropCounters: Record<string, number>;
 }
 
-export interface DropsEthData {
-  [key: string]: unknown;
-  dev: string;
-  durationMs: number;
-  mtu: number | null;
-  operstate: string | null;
-  /** /sys/class/net/<dev>/statistics deltas. */
-  statistics: Record<Counter, number>;
-  rx_dropped: number;
-  tx_dropped: number;
-  rx_errors: number;
-  tx_errors: number;
-  ethtool: EthtoolDelta;
-  kernel: { method: DropsAttach['method'] | null; attach: DropsAttach[]; total: number; byReason: Record<string, number>; byLocation: Record<string, number> };
-  notes: string[];
-}
+export type { DropsEthData } from './data.js';
 
 const DROPPY = /drop|err|discard|miss|fail|overrun|timeout|bad|invalid/i;
 
@@ -173,6 +159,7 @@ Replaces the seed's \`packet-drop/eth_drop.py\` (PROBES.md row 27).`,
   overhead: 'low',
   budget: DROPS_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

@@ -13,9 +13,10 @@ import { tracepointFormat } from '../../engine/host/tracefs.js';
 import { prefetchKallsyms, symbolise } from '../../engine/host/kallsyms.js';
 import { BpfSession, captureRecord } from '../../engine/probe/bpf-session.js';
 import { countsOf, hex, ipv4Bytes, ipv6Bytes, rootDevices } from '../../engine/probe/bpf-values.js';
-import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
+import { overheadOf, overheadTable } from '../../engine/probe/overhead.js';
 import { ParamError } from '../../engine/probe/params.js';
 import { loadDrops, type DropsMethod } from './attach.js';
+import { DATA, type DropsData } from './data.js';
 import { dominantOf, FAMILY_PATTERNS, reasonFamily } from './families.js';
 import { resolveScope, SCOPE_LIMITS, scopeOf, type ScopeRecord } from './scope.js';
 import { isTunDevice } from '../../engine/target/taps.js';
@@ -82,48 +83,7 @@ interface DumpCapture {
   namespaces: Record<string, string>;
 }
 
-export interface DropsData {
-  [key: string]: unknown;
-  method: DropsMethod | null;
-  attach: DropsAttach[];
-  fallback?: string;
-  windowMs: number;
-  /** What the programs cost and whether the overhead guard stopped them (absent in old recordings). */
-  overhead?: OverheadReport;
-  total: number;
-  /** Drops of the reasons the `ignore` param named, by reason: counted apart, not in `total`. */
-  ignored: Record<string, number>;
-  /** Drops counted but not aggregated (the map was full). */
-  lost?: number;
-  byReason: Record<string, number>;
-  byLocation: Record<string, number>;
-  byDevice: Record<string, number>;
-  /** Drops by the subsystem of their reason: `core` (enum skb_drop_reason), `openvswitch`... */
-  bySubsystem: Record<string, number>;
-  /** Drops by family of reason (families.ts): tun, netfilter, qdisc, ovs, l3, socket, other. */
-  byFamily: Record<string, number>;
-  /** The reason with the most drops and its share of `total`; null without drops. */
-  dominant: { reason: string; count: number; share: number } | null;
-  /** The family with the most drops and its share of `total`; null without drops. */
-  dominantFamily: { family: string; count: number; share: number } | null;
-  /** The VM scope the drops were counted in (null: every drop), and how many matched by device, MAC and address. */
-  scope: (ScopeRecord & { matchedBy: { dev: number; mac: number; ip: number } }) | null;
-  /**
-   * Copies of bridged frames the host's own stack discarded (a bridge's local copy of a
-   * broadcast, a userspace switch's port handing the host a frame for another MAC): not the
-   * frames' loss, so not in `total` (with `host_copies: count`, these stay in the totals).
-   */
-  hostCopies: { total: number; byReason: Record<string, number>; byDevice: Record<string, number> };
-  /**
-   * Scoped to a VM: its frames dropped at another VM's tap (a flooded copy, or what it sent that
-   * neighbour, dropped at the neighbour's full ring, its qdisc or a tc filter on it): that
-   * neighbour's path, not this VM's loss, so not in `total`.
-   */
-  atOtherTaps: { total: number; byReason: Record<string, number>; byDevice: Record<string, number> };
-  topStacks: Array<{ count: number; reason: string; location: string; frames: string[] }>;
-  /** The busiest (reason, location, device) groups, each with its reason's family. */
-  top: Array<{ reason: string; family: string; location: string; device: string; count: number }>;
-}
+export type { DropsData } from './data.js';
 
 export async function netnsInode(ns: string): Promise<number> {
   if (/^\d+$/.test(ns)) return Number(ns);
@@ -712,6 +672,7 @@ Use it when net.iface shows drops, or packets vanish without any counter moving:
   overhead: 'low',
   budget: DROPS_BUDGET,
   driver: 'native',
+  data: DATA,
   collect: async (params, io) => {
     await collectDrops(params, io);
   },

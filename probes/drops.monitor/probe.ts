@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { formatMs } from '../../engine/duration.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TimeSeriesChart } from '../../engine/probe/types.js';
 import { captureAt, collectDrops, dropsKernel, DROPS_BUDGET, overheadOf, parseDrops, type DropsAttach } from '../drops.kernel/probe.js';
-import type { OverheadReport } from '../../engine/probe/overhead.js';
+import { DATA, type DropsMonitorData } from './data.js';
 
 /** More windows than this make evidence nobody reads: use a longer interval. */
 const MAX_WINDOWS = 600;
@@ -24,27 +24,7 @@ export interface MonitorWindow {
   rates: Record<string, number>;
 }
 
-export interface DropsMonitorData {
-  [key: string]: unknown;
-  intervalMs: number;
-  durationMs: number;
-  method: DropsAttach['method'] | null;
-  attach: DropsAttach[];
-  windows: MonitorWindow[];
-  /** What the programs cost; `stopped` when the overhead guard ended the session early. */
-  overhead?: OverheadReport;
-  totals: { total: number; rate: number; byReason: Record<string, number> };
-  changes: {
-    /** A reason absent in the window before and present in this one. */
-    appeared: Array<{ reason: string; window: number }>;
-    /** A reason present in the window before and absent in this one. */
-    vanished: Array<{ reason: string; window: number }>;
-    /** The window with the most drops, when any dropped. */
-    peak: { window: number; total: number; rate: number; start: number } | null;
-    /** Reasons seen in every window. */
-    steady: string[];
-  };
-}
+export type { DropsMonitorData } from './data.js';
 
 export function windowLengths(durationMs: number, intervalMs: number): number[] {
   const out: number[] = [];
@@ -221,6 +201,7 @@ Replaces the seed's \`packet-drop/drop_monitor_controller.py\` (PROBES.md row 26
   overhead: 'low',
   budget: DROPS_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

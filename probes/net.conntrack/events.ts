@@ -9,6 +9,7 @@ import { findBinary, installHint } from '../../engine/host/binaries.js';
 import { inNetns } from '../../engine/probe/netns.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
 import { parseAddr, sameAddr } from '../lib/vm-scope.js';
+import type { ConntrackEventsData } from './data.js';
 
 /** Timestamps, the layer-3 protocol and the entry's id on every line (`conntrack -E -o ...`). */
 const OUTPUT = 'timestamp,extended,id';
@@ -269,50 +270,8 @@ export function eventMatches(e: ConntrackEvent, f: EventFilters): boolean {
 }
 
 export type TypeCounts = Record<EventType, number>;
-
-export interface EventFlow {
-  /** `tcp 10.0.0.1:42732 > 10.0.0.2:22` (the original direction). */
-  flow: string;
-  proto: string;
-  events: number;
-  byType: TypeCounts;
-  /** The state of its last event (TCP...), else null. */
-  lastState: string | null;
-  /** It was seen [ASSURED] (traffic both ways). */
-  assured: boolean;
-}
-
-export interface EarlyDestroy {
-  flow: string;
-  proto: string;
-  /** Its state when destroyed (TCP...). */
-  state: string | null;
-  /** From its NEW event to its DESTROY, when both were in the window. */
-  lifetimeMs: number | null;
-}
-
-export interface ConntrackEventsData {
-  [key: string]: unknown;
-  /** The listener ran over the window. */
-  listened: boolean;
-  error?: string;
-  /** Events that matched the filters. */
-  total: number;
-  byType: TypeCounts;
-  byProtocol: Record<string, TypeCounts>;
-  /** Events by the protocol state they carried (`tcp SYN_SENT`), for protocols with states. */
-  byState: Record<string, number>;
-  /** Entries with the most events, most first. */
-  topFlows: EventFlow[];
-  /** Entries destroyed without ever being assured (no answer, reset, evicted by early_drop...). */
-  destroyedEarly: number;
-  destroyedEarlyByProtocol: Record<string, number>;
-  /** The first of them, newest last. */
-  earlyDestroys: EarlyDestroy[];
-  /** Times the listener's socket overflowed: its counts miss events. */
-  overflows: number;
-  unparsed: number;
-}
+type EventFlow = ConntrackEventsData['topFlows'][number];
+type EarlyDestroy = ConntrackEventsData['earlyDestroys'][number];
 
 const zeroTypes = (): TypeCounts => ({ NEW: 0, UPDATE: 0, DESTROY: 0 });
 const flowText = (e: ConntrackEvent) =>

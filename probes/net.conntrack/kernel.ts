@@ -9,6 +9,7 @@ import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
 import { readKprobeSession, startKprobeSession, type KprobeSession, type ProgramTarget } from '../lib/kprobe-session.js';
+import type { CtKernelData } from './data.js';
 
 /** The programs of conntrack.bpf.c and where each attaches. */
 export const CT_PROGRAMS = [
@@ -66,36 +67,9 @@ export function startConntrackKprobes(io: ProbeIO, prefix: string, filters: CtFi
   });
 }
 
+export type { CtKernelData } from './data.js';
 /** Counts of one path (netfilter's hooks, or OVS's ct() action). */
-export interface VerdictCounts {
-  /** nf_conntrack_in calls by verdict. */
-  byVerdict: Record<Verdict, number>;
-  /** Tracked packets by ctinfo (`new`, `established`, `established reply`, ...). */
-  tracked: Record<string, number>;
-  /** Verdicts by where: `ipv4 prerouting` → { invalid: 3, ... } (netfilter path only). */
-  byHook: Record<string, Partial<Record<Verdict, number>>>;
-  /** __nf_conntrack_confirm returning NF_DROP: entries not inserted. */
-  confirmFailures: number;
-}
-
-export interface CtKernelData {
-  [key: string]: unknown;
-  attached: string[];
-  /** Programs that did not attach, with why (`kprobe nf_conntrack_in: ...`). */
-  failed: string[];
-  /** Every program attached. */
-  attachable: boolean;
-  windowMs: number;
-  netfilter: VerdictCounts;
-  ovs: VerdictCounts & {
-    /** ovs_ct_execute calls. */
-    calls: number;
-    /** ovs_ct_execute errors by return value (`-12`). */
-    errors: Record<string, number>;
-  };
-  /** Events not counted: the kernel map was full. */
-  lost: number;
-}
+type VerdictCounts = CtKernelData['netfilter'];
 
 const emptyCounts = (): VerdictCounts => ({ byVerdict: { tracked: 0, invalid: 0, drop: 0, untracked: 0, other: 0 }, tracked: {}, byHook: {}, confirmFailures: 0 });
 const add = (map: Record<string, number>, k: string, n: number) => (map[k] = (map[k] ?? 0) + n);

@@ -12,8 +12,9 @@ import { netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/pro
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { PROTOCOLS } from '../ovs.drops/ovs.js';
 import { collectDrops, DROPS_BUDGET, parseDrops } from '../drops.kernel/probe.js';
-import { EVENT_TYPES, listenEvents, recordedEvents, summariseEvents, type ConntrackEventsData, type EventFilters } from './events.js';
-import { NETFILTER_CT_PROGRAMS, parseConntrackKprobes, startConntrackKprobes, VERDICTS, type CtKernelData } from './kernel.js';
+import { DATA, type ConntrackData } from './data.js';
+import { EVENT_TYPES, listenEvents, recordedEvents, summariseEvents, type EventFilters } from './events.js';
+import { NETFILTER_CT_PROGRAMS, parseConntrackKprobes, startConntrackKprobes, VERDICTS } from './kernel.js';
 import { parseAddr, vmIdentityOf, vmScopeParams } from '../lib/vm-scope.js';
 
 const STAT = '/proc/net/stat/nf_conntrack';
@@ -25,38 +26,7 @@ const PATHS = [STAT, COUNT, MAX, BUCKETS];
 /** The statistics whose rise means packets were lost or connections not tracked. */
 export const LOSS_STATS = ['drop', 'early_drop', 'insert_failed', 'invalid'] as const;
 
-export interface ConntrackData {
-  [key: string]: unknown;
-  durationMs: number;
-  /** One read only (duration 0): statistics are totals since boot. */
-  cumulative: boolean;
-  netns: string | null;
-  /** Whether connection tracking is active in the namespace (its files exist). */
-  loaded: boolean;
-  /** At the end of the window. */
-  count: number;
-  max: number;
-  buckets: number | null;
-  /** count / max in percent (0 when max is 0: unlimited). */
-  fillPct: number;
-  /** The table is full or within 1% of it. */
-  full: boolean;
-  /** Every statistic over the window, summed over CPUs (totals when cumulative). */
-  stats: Record<string, number>;
-  /** Packets the tracker dropped because it could not make a new entry (the `drop` statistic). */
-  drops: number;
-  /** Rises of the loss statistics, largest first. */
-  losses: Array<{ stat: string; delta: number; meaning: string }>;
-  /** The tracker's events over the window (null: no window, or `events: false`). */
-  events: ConntrackEventsData | null;
-  /** Packets the kernel freed with a netfilter/conntrack drop reason in the namespace (null: not counted). */
-  dropReasons: { total: number; byReason: Record<string, number> } | null;
-  /** nf_conntrack_in verdicts and confirmation failures from kprobes (null: not run); `attachable` false where kprobes do not attach. */
-  kprobes: CtKernelData | null;
-  /** The VM's addresses the events are scoped to (vm_ips), null when none is given. */
-  vmIps: string[] | null;
-  notes: string[];
-}
+export type { ConntrackData } from './data.js';
 
 /** skb:kfree_skb reasons of netfilter and conntrack (NETFILTER_DROP; newer kernels add NF_* ones). */
 const NETFILTER_REASON = /^(NETFILTER_|NF_)|CONNTRACK/;
@@ -360,6 +330,7 @@ Over a window it also records the tracker's **events** from netlink (\`conntrack
   overhead: 'low',
   budget: DROPS_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

@@ -14,8 +14,8 @@ import {
   watchedDevices,
   type DevicePoints,
   type IfaceDevice as CounterDevice,
-  type IfaceTotals,
 } from './counters.js';
+import { DATA, type IfaceData } from './data.js';
 import {
   queueAttributePaths,
   queueProblems,
@@ -24,8 +24,6 @@ import {
   readQueues,
   readQueueStats,
   type IfaceQueues,
-  type QueueProblem,
-  type QueueSkew,
 } from './queues.js';
 
 export { COUNTERS, sampleOffsets, type Counter } from './counters.js';
@@ -35,28 +33,7 @@ export interface IfaceDevice extends CounterDevice {
   queues?: IfaceQueues;
 }
 
-export interface IfaceData {
-  [key: string]: unknown;
-  /** Time between the first and the last sample, from the reads' timestamps. */
-  durationMs: number;
-  intervalMs: number;
-  /** How many times the counters were read. */
-  samples: number;
-  devices: IfaceDevice[];
-  totals: IfaceTotals;
-  /** Devices whose drops or errors rose. */
-  dropping: string[];
-  /** The device with the most drops + errors; only when something dropped. */
-  worst?: { name: string; drops: number; errors: number; direction: 'rx' | 'tx' | 'rx+tx' };
-  /** Queues that took nearly all (≥ 90% of ≥ 100 packets) of a device's traffic in one direction while other queues idled. */
-  queueSkew: QueueSkew[];
-  /** Queues whose drop counters (ethtool -S) rose: `count` drops. */
-  queueDrops: QueueProblem[];
-  /** TX queues whose transmit watchdog fired: `count` timeouts. */
-  txTimeouts: QueueProblem[];
-  /** Things worth knowing about the sample: vanished devices, counter resets, unreadable files. */
-  notes: string[];
-}
+export type { IfaceData } from './data.js';
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   const devices = await watchedDevices(io, params.devices as string[]);
@@ -248,6 +225,7 @@ Replaces the seed's \`performance/iface_netstat.py\` (PROBES.md row 44), which c
   requirements: [],
   overhead: 'none',
   driver: 'command',
+  data: DATA,
   collect,
   parse: parse as ProbeDefinition['parse'],
 };

@@ -6,112 +6,17 @@ import { formatMs } from '../../engine/duration.js';
 import { inNetns, netnsOf } from '../../engine/probe/netns.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { bothScope, hasVmIdentity, identityText, scopeRank, vmIdentityOf, vmScopeParams, type VmIdentity, type VmScope } from '../lib/vm-scope.js';
+import { DATA, type NftData } from './data.js';
 import { chainDeviceScope, chainScopes, iptRuleScope, nftRuleScope, vmapJumps, type NamedSets } from './scope.js';
 
 // ---------------------------------------------------------------------------------------------
 // Finding shape
 
-export interface Dropper {
-  /** `nft` for nftables rules (iptables-nft rules included), `iptables-legacy` for x_tables rules. */
-  source: 'nft' | 'iptables-legacy';
-  family: string;
-  table: string;
-  chain: string;
-  /** The nft rule handle; null for a chain policy and for legacy iptables rules. */
-  handle: number | null;
-  /** The rule as nft (or iptables-save) prints it, counter values left out; `policy drop` for a chain policy. */
-  rule: string;
-  verdict: 'drop' | 'reject' | 'policy';
-  /** Over the window (since the rule was created when `cumulative`). */
-  packets: number;
-  bytes: number;
-  /** The netfilter hook and priority of the base chain the rule is reached from. */
-  hook: string | null;
-  priority: number | null;
-  /** The chains from that base chain to this rule's chain (jump/goto), when it is not a base chain. */
-  via: string[];
-  /** The same rule in iptables syntax, for rules managed by iptables-nft. */
-  iptables?: string;
-  comment?: string;
-  /**
-   * Whose packets its matches (and those of the jumps that reach it) say it drops: `vm` names
-   * the VM (vm_ips, vm_macs, vm_devs), `other` excludes it (another tenant's rule), `any`
-   * neither (every dropper is `any` when no VM is given).
-   */
-  scope: VmScope;
-}
-
-export interface UncountedDropRule {
-  family: string;
-  table: string;
-  chain: string;
-  handle: number;
-  rule: string;
-  verdict: 'drop' | 'reject' | 'vmap';
-  hook: string | null;
-  priority: number | null;
-  /** Why its drops cannot be told. */
-  why: string;
-  /** How to make them countable. */
-  hint: string;
-  /** As a dropper's: whether it is the VM's rule, another's, or can be either. */
-  scope: VmScope;
-}
-
-export interface PolicyDropChain {
-  family: string;
-  table: string;
-  chain: string;
-  hook: string | null;
-  priority: number | null;
-  /** Rules in the chain (a packet that matches none of them is dropped by the policy). */
-  rules: number;
-  /** Whether the policy's drops could be counted (a last bare `counter` rule, or iptables' policy counters). */
-  counted: boolean;
-  packets: number | null;
-  bytes: number | null;
-  countedBy: string | null;
-  hint: string | null;
-}
-
-export interface IptablesSource {
-  tool: 'iptables-save' | 'ip6tables-save';
-  present: boolean;
-  /** `nf_tables` (iptables-nft: its rules are in the nft ruleset too) or `legacy` (x_tables). */
-  variant: 'nf_tables' | 'legacy' | null;
-  rules: number;
-  error?: string;
-}
-
-export interface NftData {
-  [key: string]: unknown;
-  durationMs: number;
-  /** One read only (duration 0): counters are totals since each rule was created. */
-  cumulative: boolean;
-  netns: string | null;
-  dev: string | null;
-  /** Rules (and counted chain policies) that dropped, scope `vm` then `any`, most packets first (all of them when no VM is given). */
-  droppers: Dropper[];
-  top?: Dropper;
-  /** Packets (and bytes) dropped by all droppers. */
-  total: number;
-  totalBytes: number;
-  /** Packets dropped by the droppers that name the VM. */
-  vmTotal: number;
-  /** Droppers whose matches exclude the VM (another tenant's rules), most packets first: never in `total`. */
-  otherDroppers: Dropper[];
-  otherTotal: number;
-  /** The VM the droppers are scoped to (its taps' bridges read from `ip link`), null when none is given. */
-  vm: VmIdentity | null;
-  /** Drop/reject rules, reachable from a hook, whose drops cannot be counted. */
-  dropRulesWithoutCounters: UncountedDropRule[];
-  /** Base chains whose policy is drop. */
-  policyDropChains: PolicyDropChain[];
-  counts: { tables: number; chains: number; rules: number; dropRules: number; countedDropRules: number };
-  iptables: IptablesSource[];
-  nftVersion: string | null;
-  notes: string[];
-}
+export type { NftData } from './data.js';
+export type Dropper = NftData['droppers'][number];
+export type UncountedDropRule = NftData['dropRulesWithoutCounters'][number];
+export type PolicyDropChain = NftData['policyDropChains'][number];
+export type IptablesSource = NftData['iptables'][number];
 
 // ---------------------------------------------------------------------------------------------
 // Collect
@@ -1125,6 +1030,7 @@ Rules managed by iptables-nft are nft rules: they are reported once, with their 
   requirements: [{ kind: 'root' }, { kind: 'binary', name: 'nft', package: 'nftables' }],
   overhead: 'none',
   driver: 'command',
+  data: DATA,
   collect,
   parse: parse as ProbeDefinition['parse'],
 };

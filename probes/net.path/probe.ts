@@ -10,6 +10,7 @@ import { fileReadings } from '../../engine/probe/file-readings.js';
 import { inNetns, netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { pathAddress, type PathAddress } from './addr.js';
+import { DATA, type PathData } from './data.js';
 import { mismatchText, mtuDifferences, mtuMismatches, mtuNotes, type MtuDevice, type MtuDifference, type MtuMismatch } from './mtu.js';
 
 export type { MtuDifference, MtuMismatch, MtuRelation } from './mtu.js';
@@ -17,121 +18,17 @@ export type { MtuDifference, MtuMismatch, MtuRelation } from './mtu.js';
 // ---------------------------------------------------------------------------------------------
 // Finding shape
 
-export interface PathDevice {
-  dev: string;
-  ifindex: number;
-  mtu: number;
-  /** `veth`, `bridge`, `tun`, `vlan`... (null for a plain device). */
-  kind: string | null;
-  operstate: string;
-  master: string | null;
-  /** The device where IP sees this device's packets: itself, or the bridge it is a port of. */
-  l3dev: string | null;
-  ipv4: string[];
-  /** The other end of a veth (`peerNetns` when it lives in another namespace). */
-  peer: string | null;
-  peerMtu: number | null;
-  peerNetns: string | null;
-  /** A bridge's ports. */
-  ports: string[];
-}
+export type { PathData } from './data.js';
+export type PathDevice = PathData['devices'][number];
+export type PathRoute = PathData['routes'][number];
+export type RpFilterEntry = PathData['rpFilter'][number];
+export type ReversePathCheck = PathData['reversePathChecks'][number];
+export type Neighbour = PathData['neighbours'][number];
+export type PathProblem = PathData['problems'][number];
 
-export interface PathRoute {
-  ip: string;
-  dev: string | null;
-  via: string | null;
-  src: string | null;
-  /** `unicast`, `local`, `unreachable`, `blackhole`, `prohibit`... */
-  type: string | null;
-  /** What `ip route get` said when the kernel has no usable route ("No route to host"). */
-  error?: string;
-  /** The route entry that matched, when the lookup failed (`unreachable 10.1.2.3`). */
-  matched?: string;
-  /** The route leaves by a device off the watched path (null when no devices are watched). */
-  offPath: boolean | null;
-}
-
-export interface RpFilterEntry {
-  dev: string;
-  /** The device's own setting, and `all`'s. */
-  value: number | null;
-  all: number | null;
-  /** max(all, dev): 0 off, 1 strict, 2 loose. */
-  effective: number;
-}
-
-export interface ReversePathCheck {
-  /** A VM address, as the source of a packet arriving on `dev`. */
-  ip: string;
-  dev: string;
-  /** The destination the check routed to (a local address). */
-  dst: string;
-  rpFilter: number;
-  ok: boolean;
-  error?: string;
-  /** Why the kernel refuses the source, in words. */
-  reason?: string;
-}
-
-export interface Neighbour {
-  ip: string;
-  dev: string | null;
-  /** NUD state (`REACHABLE`, `STALE`, `FAILED`, `INCOMPLETE`...), `NONE` when the kernel has no entry. */
-  state: string;
-  mac: string | null;
-  /** The VM address this neighbour is the gateway for. */
-  for?: string;
-}
-
-export interface PathProblem {
-  kind: 'route' | 'rp_filter' | 'neighbour' | 'mtu' | 'off_path' | 'fragmentation';
-  text: string;
-}
-
-export const FRAG_COUNTERS = ['ReasmFails', 'FragFails', 'ReasmTimeout', 'ReasmReqds', 'ReasmOKs', 'FragOKs', 'FragCreates', 'Ip6ReasmFails', 'Ip6FragFails', 'Ip6ReasmTimeout'] as const;
-export type FragCounter = (typeof FRAG_COUNTERS)[number];
-
-export interface PathData {
-  [key: string]: unknown;
-  netns: string | null;
-  durationMs: number;
-  /** One read of the fragment counters (duration 0): totals since boot. */
-  cumulative: boolean;
-  devices: PathDevice[];
-  /**
-   * Devices smaller than the packets that must cross them: taps smaller than `packets_to_vm`,
-   * uplinks (their veth peers, their lower devices) smaller than `packets_from_vm`, and on a
-   * routed device a veth peer or lower device smaller than what the host sends through it.
-   */
-  mtuMismatches: MtuMismatch[];
-  /** Every pair of joined devices whose MTUs differ (a jumbo uplink beside 1500-byte taps): information. */
-  mtuDifferences: MtuDifference[];
-  /** The VM's taps and uplinks that exist here, and the packet sizes they were checked against (null: not given). */
-  mtuCheck: { taps: string[]; uplinks: string[]; packetsToVm: number | null; packetsFromVm: number | null };
-  routes: PathRoute[];
-  /** Policy routing rules beyond the three default ones (local, main, default). */
-  rules: Array<{ priority: number; text: string }>;
-  rpFilter: RpFilterEntry[];
-  reversePathChecks: ReversePathCheck[];
-  /** Checks the kernel fails: packets from that IP on that device are dropped as martians. */
-  rpFilterDrops: ReversePathCheck[];
-  /** Packets the kernel dropped for failing the reverse-path check over the window, any source, any device (TcpExt IPReversePathFilter). */
-  rpFilterDropped: number;
-  neighbours: Neighbour[];
-  /** FAILED or INCOMPLETE entries of the IPs, their gateways, and the watched devices. */
-  failedNeighbours: Neighbour[];
-  /** IPv4 forwarding (net.ipv4.ip_forward). */
-  ipForward: boolean | null;
-  /** IPv6 forwarding (net.ipv6.conf.all.forwarding); null when IPv6 is off or was not read. */
-  ip6Forward: boolean | null;
-  /** Deltas over the window (totals since boot when `cumulative`). */
-  frag: Record<FragCounter, number>;
-  /** ReasmFails + FragFails (IPv4 and IPv6). */
-  fragFailures: number;
-  /** Every problem found, most telling first; the summary names the first. */
-  problems: PathProblem[];
-  notes: string[];
-}
+export type FragCounter = keyof PathData['frag'];
+/** The IP fragment counters read, as the data declares them. */
+export const FRAG_COUNTERS = Object.keys(DATA.properties.frag.properties) as FragCounter[];
 
 // ---------------------------------------------------------------------------------------------
 // Collect
@@ -852,6 +749,7 @@ With no \`devs\`, the devices are those the routes to the IPs leave by (and the 
   requirements: [{ kind: 'binary', name: 'ip', package: 'iproute2' }],
   overhead: 'none',
   driver: 'command',
+  data: DATA,
   collect,
   parse: parse as ProbeDefinition['parse'],
 };

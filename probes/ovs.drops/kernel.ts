@@ -10,10 +10,10 @@ import type { U64 } from '../../engine/native/btf-layout.js';
 import { u32Key } from '../../engine/native/map.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { countsOf, hex, rootDevices } from '../../engine/probe/bpf-values.js';
-import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
 import { captureSymbols, parseReasonNames } from '../drops.kernel/probe.js';
 import { readKprobeSession, startKprobeSession, type KprobeSession } from '../lib/kprobe-session.js';
+import type { KernelDropsData } from './data.js';
 
 /** The programs of ovs.bpf.c and where each attaches (probes/ovs.drops/ovs.drops.h documents what they count). */
 export const OVS_PROGRAMS = [
@@ -114,30 +114,7 @@ export async function startKernelSession(io: ProbeIO, filters: KernelFilters): P
   };
 }
 
-export interface KernelDropsData {
-  [key: string]: unknown;
-  attached: string[];
-  /** Programs that did not attach, with why (`kprobe ovs_dp_upcall: ...`). */
-  failed: string[];
-  windowMs: number;
-  /** Packets that entered the datapath, by device. */
-  received: Record<string, number>;
-  /** Flow-table lookups (ovs_dp_process_packet; a recirculation counts again). */
-  lookups: number;
-  /** Misses sent to ovs-vswitchd, by device. */
-  upcalls: Record<string, number>;
-  /** Upcalls that failed (the packet was lost), by errno name. */
-  upcallErrors: Record<string, number>;
-  /** Drops with an OVS drop reason (6.4+), by reason. */
-  dropReasons: Record<string, number>;
-  /** Other drops of packets that had entered OVS: reason, where, which device they came in on. */
-  dropsAfterReceive: Array<{ reason: string; location: string; device: string; count: number }>;
-  /** upcallErrors + dropReasons + dropsAfterReceive. */
-  drops: number;
-  /** Events not counted: the kernel map was full. */
-  lost?: number;
-  overhead?: OverheadReport;
-}
+export type { KernelDropsData } from './data.js';
 
 const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 

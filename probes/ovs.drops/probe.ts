@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { formatMs } from '../../engine/duration.js';
 import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { parseKernel, startKernelSession, type KernelDropsData } from './kernel.js';
+import { parseKernel, startKernelSession } from './kernel.js';
 import type { KprobeSession } from '../lib/kprobe-session.js';
 import {
   appctl,
@@ -40,7 +40,6 @@ import {
   resolveInPort,
   ruleId,
   type DpifDatapath,
-  type FlowFields,
   type InterfaceRow,
   type Megaflow,
   type OfRule,
@@ -48,127 +47,17 @@ import {
   type PortRef,
 } from './ovs.js';
 import { hasVmIdentity, identityText, parseAddr, scopeRank, vmIdentityOf, vmScopeParams, type VmScope } from '../lib/vm-scope.js';
+import { DATA, type OvsDropsData } from './data.js';
 
 /** The BPF programs of the kernel-datapath path fire per packet: 5% of a CPU, 2M events/s. */
 export const OVS_DROPS_BUDGET = { cpu: 0.05, eventsPerSec: 2_000_000 };
 const EXEC = { timeoutMs: COMMAND_TIMEOUT_MS };
 
-export interface OvsDropRule {
-  bridge: string;
-  table: number;
-  /** Null for a table miss (no rule matched: the table's miss behaviour dropped it). */
-  priority: number | null;
-  match: string;
-  cookie: string | null;
-  tableMiss: boolean;
-  /** The rule's packet count over the window (ovs-ofctl dump-flows), when it was found there. */
-  packets?: number;
-}
-
-export interface OvsDroppingFlow {
-  /** The megaflow's key without wildcarded fields, as `ovs-appctl dpctl/dump-flows` prints it. */
-  key: string;
-  actions: string;
-  /** Packets the megaflow dropped in the window (its own count; summed over PMD threads). */
-  packets: number;
-  bytes: number;
-  /** Installed during the window: the packet whose upcall installed it was dropped too, uncounted above. */
-  new: boolean;
-  /** The port the packets came in on, and its bridge. */
-  inPort: string | null;
-  bridge: string | null;
-  datapath: string;
-  fields: FlowFields;
-  ufid: string | null;
-  /** The OpenFlow rule that decided the drop (ofproto/trace of the key), when traced. */
-  rule?: OvsDropRule;
-  /** Why the translation dropped, as the trace said (`>>` lines). */
-  why?: string[];
-  /** Whose packets its key says it carries: the VM's (`vm`), maybe the VM's (`any`), another's (`other`). */
-  scope: VmScope;
-}
-
-export type OvsMatchedDropRule = OvsDropRule & { actions: string; packets: number; bytes: number; scope: VmScope };
-
-export interface OvsPortDrops {
-  port: string;
-  bridge: string | null;
-  datapath: string;
-  type: string;
-  rxDropped: number;
-  txDropped: number;
-  rxErrors: number;
-  txErrors: number;
-  rxPackets: number;
-  txPackets: number;
-  /** An internal port that is down: OVS counts what it floods to it as tx drops (harmless). */
-  downInternal: boolean;
-}
-
-export interface OvsDropsData {
-  [key: string]: unknown;
-  durationMs: number;
-  scope: {
-    bridge: string | null;
-    dev: string | null;
-    srcIp: string | null;
-    dstIp: string | null;
-    protocol: string;
-    bridges: string[];
-    /** The VM's MACs (vm_macs, and the port's attached-mac) and addresses (vm_ips). */
-    vmMacs: string[];
-    vmIps: string[];
-  };
-  /** Datapath types found (`netdev` userspace, `system` kernel). */
-  datapath: string[];
-  datapaths: Array<{ id: string; type: string; bridges: string[] }>;
-  /**
-   * Packets OVS dropped in the window, within the scope: the largest of what the drop
-   * counters, the dropping megaflows, the OpenFlow drop rules and the kernel programs saw
-   * (each sees a part; only the scoped ones count once a bridge, port or filter is given).
-   * Scoped to a VM (vm_macs, vm_ips): its flows and rules and those that name nothing of it, never another's.
-   */
-  total: number;
-  totalSource: 'megaflows' | 'rules' | 'kernel' | 'coverage' | 'none';
-  /** Sum of `byCause` (all of ovs-vswitchd and its datapaths: these counters cannot be scoped to a bridge). */
-  coverageDrops: number;
-  /** Dropping megaflows' packets, plus one per megaflow installed in the window. */
-  flowDrops: number;
-  /** Packets of OpenFlow rules whose action is drop, on the bridges in scope. */
-  ruleDrops: number;
-  /**
-   * ovs-vswitchd's drop counters that moved (`drop_action_of_pipeline` → 37), and a kernel
-   * datapath's lost upcalls (`lost_upcall_system@ovs-system`).
-   */
-  byCause: Record<string, number>;
-  /** Counters that explain drops without counting them (`upcall_flow_limit_hit`, `conntrack_full`). */
-  related: Record<string, number>;
-  /** Dropping megaflows in scope, each with its `scope`: the VM's first, then by packets (another VM's are in `otherFlows`). */
-  droppingFlows: OvsDroppingFlow[];
-  /** OpenFlow rules with a drop action whose packet count moved, each with its `scope` (another VM's are in `otherRules`). */
-  dropRules: OvsMatchedDropRule[];
-  /** The dropping megaflows and drop rules whose match names the VM (its port, MAC or address). */
-  vmFlows: OvsDroppingFlow[];
-  vmRules: OvsMatchedDropRule[];
-  /** Packets of those: the larger of their megaflows' count (plus one per new megaflow) and their rules' count. */
-  vmTotal: number;
-  /** The same for the `any` ones: they can carry the VM's packets but name nothing of it. */
-  anyTotal: number;
-  /** Dropping megaflows and drop rules whose match excludes the VM (another address, MAC): listed, never counted. */
-  otherFlows: OvsDroppingFlow[];
-  otherRules: OvsMatchedDropRule[];
-  /** Ports in scope whose drop or error counters moved. */
-  ports: OvsPortDrops[];
-  /** rx+tx drops of those ports, except internal ports that are down. */
-  portDrops: number;
-  /** Megaflows in scope at the end of the window. */
-  megaflows: number;
-  /** Times ovs-vswitchd flushed the datapath's megaflows in the window (`dpif_flow_flush`): their counts are then incomplete. */
-  flushes: number;
-  /** The kernel-datapath programs' counts (only where openvswitch.ko is loaded). */
-  kernel?: KernelDropsData;
-  notes: string[];
-}
+export type { OvsDropsData } from './data.js';
+export type OvsDroppingFlow = OvsDropsData['droppingFlows'][number];
+export type OvsDropRule = NonNullable<OvsDroppingFlow['rule']>;
+export type OvsMatchedDropRule = OvsDropsData['dropRules'][number];
+export type OvsPortDrops = OvsDropsData['ports'][number];
 
 interface Scope {
   bridge: string | null;
@@ -887,6 +776,7 @@ Replaces the seed's \`ovs/ovs-kernel-module-drop-monitor.py\` (PROBES.md row 30)
   overhead: 'low',
   budget: OVS_DROPS_BUDGET,
   driver: 'command',
+  data: DATA,
   collect,
   parse,
 };

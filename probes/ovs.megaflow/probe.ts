@@ -29,7 +29,8 @@ import {
   type OvsVm,
   type PortRef,
 } from '../ovs.drops/ovs.js';
-import { hasVmIdentity, identityText, vmIdentityOf, vmScopeParams, type VmScope } from '../lib/vm-scope.js';
+import { hasVmIdentity, identityText, vmIdentityOf, vmScopeParams } from '../lib/vm-scope.js';
+import { DATA, type OvsMegaflowData } from './data.js';
 
 const EXEC = { timeoutMs: COMMAND_TIMEOUT_MS };
 
@@ -50,117 +51,11 @@ const FLOW_COUNTERS = [
   'xlate_actions',
 ];
 
-export interface MegaflowDatapath {
-  id: string;
-  type: string;
-  bridges: string[];
-  /** Over the window (all bridges of the datapath share these). */
-  hits: number;
-  missed: number;
-  lost: number;
-  /** hits / (hits + missed); null without lookups. */
-  hitRate: number | null;
-  /** Per second over the window. */
-  missPerSec: number;
-  lostPerSec: number;
-  /** upcall/show at the end: current, average, maximum and the (dynamic) limit. */
-  flows: { current: number; avg: number; max: number; limit: number } | null;
-  /** current / limit: near 1, new flows are refused and packets take the slow path. */
-  flowLimitPressure: number | null;
-  dumpDurationMs: number | null;
-  /** Megaflows in the dumps: at the end, installed and removed between the two dumps. */
-  megaflows: number;
-  installed: number;
-  removed: number;
-}
+export type MegaflowDatapath = OvsMegaflowData['datapaths'][number];
+export type MegaflowPmd = OvsMegaflowData['pmd'][number];
+export type MegaflowTopFlow = OvsMegaflowData['topFlows'][number];
 
-export interface MegaflowPmd {
-  thread: string;
-  packets: number;
-  recirculations: number;
-  /** Exact-match cache, signature-match cache, megaflow (dpcls), simple match, offload hits. */
-  emcHits: number;
-  smcHits: number;
-  megaflowHits: number;
-  simpleMatchHits: number;
-  phwolHits: number;
-  upcallsOk: number;
-  upcallsFailed: number;
-  hitRate: number | null;
-  /** Processing cycles per packet over the window (PMD threads only). */
-  cyclesPerPacket: number | null;
-  /** Share of the thread's cycles spent processing (PMD threads only). */
-  busy: number | null;
-}
-
-export interface MegaflowTopFlow {
-  key: string;
-  inPort: string | null;
-  bridge: string | null;
-  actions: string;
-  drop: boolean;
-  packets: number;
-  bytes: number;
-  /** Installed during the window (its first packet was a miss). */
-  new: boolean;
-  /** Scoped to a VM: whose packets its key says it carries (see ovs.drops). */
-  scope?: VmScope;
-}
-
-/** A VM's share of the megaflows: those whose key names it (in_port its port, its MAC or address as source or destination). */
-export interface MegaflowVm {
-  macs: string[];
-  ips: string[];
-  /** Packets that hit its megaflows over the window. */
-  hits: number;
-  /** Its megaflows installed in the window (at least one miss each). */
-  misses: number;
-  hitRate: number | null;
-  megaflows: number;
-  /** Packets of its megaflows whose action is drop. */
-  dropped: number;
-  /** Megaflows that can carry its packets but name nothing of it (a port, a protocol, a flood), and their packets. */
-  anyMegaflows: number;
-  anyPackets: number;
-}
-
-export interface OvsMegaflowData {
-  [key: string]: unknown;
-  durationMs: number;
-  scope: { bridge: string | null; dev: string | null; bridges: string[] };
-  datapath: string[];
-  datapaths: MegaflowDatapath[];
-  /** Sums over the datapaths in scope. */
-  hits: number;
-  missed: number;
-  lost: number;
-  hitRate: number | null;
-  missPerSec: number;
-  /** Upcalls that failed (userspace datapath) plus lost packets (kernel datapath). */
-  failedUpcalls: number;
-  /** Upcalls that worked (userspace datapath; the kernel datapath's misses are its upcalls). */
-  upcalls: number;
-  pmd: MegaflowPmd[];
-  /**
-   * Megaflows installed and removed between the two dumps; flow puts and deletes through the
-   * dpif layer (the kernel datapath's installs: the userspace datapath installs from its own
-   * threads without them); times the datapath's megaflows were all flushed.
-   */
-  churn: { installed: number; removed: number; puts: number; deletes: number; putsPerSec: number; flushes: number };
-  /** The highest flow-limit pressure of the datapaths, and how often the limit was hit. */
-  flowLimit: { pressure: number | null; hits: number; kills: number };
-  /** Coverage counters about flows and upcalls that moved. */
-  counters: Record<string, number>;
-  /** Busiest megaflows in scope (of `dev` when given) over the window. */
-  topFlows: MegaflowTopFlow[];
-  /** The port's share: packets on its existing megaflows (hits) and megaflows it got installed (at least one miss each). */
-  port?: { name: string; hits: number; misses: number; hitRate: number | null; megaflows: number };
-  /** Scoped to a VM (vm_macs, vm_ips): its megaflows, from it and to it; `topFlows` are then its own. */
-  vm?: MegaflowVm;
-  /** What the numbers mean, against what normal looks like. */
-  assessment: string[];
-  notes: string[];
-}
+export type { OvsMegaflowData } from './data.js';
 
 interface Scope {
   bridge: string | null;
@@ -556,6 +451,7 @@ Replaces the seed's \`ovs/ovs_userspace_megaflow.py\` (PROBES.md row 31) and the
   },
   overhead: 'none',
   driver: 'command',
+  data: DATA,
   collect,
   parse,
 };

@@ -11,9 +11,10 @@ import { u32Key, type BpfMap } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { BpfSession, captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
-import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
+import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { HOOKS, loadVmlat, type VmlatLink, type VmlatMethod } from './attach.js';
+import { DATA, type VmLatencyData } from './data.js';
 
 /*
  * Layouts of bpf/vmlat.h.
@@ -122,53 +123,10 @@ export interface LayerStats {
   buckets: Array<{ lowUs: number; highUs: number; count: number }>;
 }
 
-export interface DirectionData {
-  layers: Partial<Record<Layer, LayerStats>>;
-  /**
-   * Packets seen at each stage: `received` on the entry device (uplink / tap), `queued` and
-   * `transmitted` on the exit device (tap / uplink), `delivered` (read by QEMU / taken by the
-   * uplink's driver).
-   */
-  packets: { received: number; queued: number; transmitted: number; delivered: number };
-  /** Queued / transmitted on the exit device with no earlier stamp of the same packet. */
-  unmatched: { queued: number; transmitted: number };
-  /** net_dev_xmit with an error: the driver refused or dropped it (a full tun ring). */
-  xmitErrors: number;
-  /** To the VM: freed as a drop after the tap's driver took it (tun ring full, ...). */
-  dropped: number;
-  /**
-   * Entered a layer and had not left it when the window closed: dropped there, sent elsewhere
-   * (to another port, without a `vm_ip` filter), or still on their way.
-   */
-  incomplete: { bridge: number; qdisc: number; 'tun ring': number };
-}
+/** One direction's timings: the data of `directions['to-vm']` or `directions['from-vm']`. */
+export type DirectionData = NonNullable<VmLatencyData['directions'][Direction]>;
 
-export interface VmLatencyData {
-  [key: string]: unknown;
-  tap: DeviceRef;
-  uplinks: DeviceRef[];
-  uplinksFrom: SetupCapture['uplinksFrom'];
-  bridge: SetupCapture['bridge'];
-  direction: string;
-  filters: SetupCapture['filters'];
-  method: VmlatMethod;
-  btf: string;
-  loadMs: number;
-  /** Sum of the programs' attach times, ms. */
-  attachMs: number;
-  attach: VmlatLink[];
-  fallback?: string;
-  windowMs: number;
-  overhead?: OverheadReport;
-  directions: Partial<Record<Direction, DirectionData>>;
-  /** Every (direction, layer) with packets, path order: for tables and conditions. */
-  layers: Array<{ direction: Direction; layer: Layer; count: number; p50: number; p95: number; p99: number; max: number; mean: number }>;
-  /** The layer that adds the most delay (highest P99, `total` excluded); null with no packet. */
-  worst: { direction: Direction; layer: Layer; p99: number; basis: 'p99' | 'waiting' } | null;
-  /** Tap skbs still unread by QEMU at the end and how long the oldest had waited (ms). */
-  waitingInTunRing: { count: number; oldestMs: number | null };
-  notes: string[];
-}
+export type { VmLatencyData } from './data.js';
 
 /** A filter address for the programs: all zeros (any) when none is given. */
 function ipBytes(ip: unknown): Uint8Array {
@@ -671,6 +629,7 @@ Replaces the seed's \`vm_network_latency_details.py\` and \`vm_network_latency_s
   overhead: 'medium',
   budget: VM_LATENCY_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

@@ -4,8 +4,9 @@
 // the maps are read after. Both halves are the other probes' own collect and parse.
 import { formatMs } from '../../engine/duration.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
-import { collectDrops, dropsKernel, DROPS_BUDGET, parseDrops, type DropsAttach } from '../drops.kernel/probe.js';
+import { collectDrops, dropsKernel, DROPS_BUDGET, parseDrops } from '../drops.kernel/probe.js';
 import { depths, keyOf, qdiscStats, type QdiscData } from '../qdisc.stats/probe.js';
+import { DATA, type QdiscDropsData } from './data.js';
 
 /** Kernel drop reasons of the queueing layer: QDISC_DROP, QDISC_OVERLIMIT, TC_EGRESS... */
 const QDISC_REASON = /^(QDISC_|TC_)/;
@@ -39,18 +40,7 @@ export interface QdiscDropsDevice {
   dropper?: { kind: string; handle: string; drops: number };
 }
 
-export interface QdiscDropsData {
-  [key: string]: unknown;
-  durationMs: number;
-  method: DropsAttach['method'] | null;
-  attach: DropsAttach[];
-  devices: QdiscDropsDevice[];
-  qdiscs: QdiscDropsQdisc[];
-  totals: { tcDrops: number; kernelDrops: number; kernelReasons: Record<string, number> };
-  /** Every device agrees. */
-  agree: boolean;
-  notes: string[];
-}
+export type { QdiscDropsData } from './data.js';
 
 function tcParams(params: Params): Params {
   const dev = typeof params.dev === 'string' ? params.dev : '';
@@ -202,6 +192,7 @@ Replaces the seed's \`packet-drop/qdisc_drop_trace.py\` (PROBES.md row 29): its 
   overhead: 'low',
   budget: DROPS_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

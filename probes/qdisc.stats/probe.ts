@@ -2,6 +2,7 @@
 // the start and the end of a window; drops, overlimits and requeues over that window.
 import { formatMs } from '../../engine/duration.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
+import { DATA, type QdiscData } from './data.js';
 
 export interface QdiscEntry {
   dev: string;
@@ -22,23 +23,7 @@ export interface QdiscEntry {
   qlen: number;
 }
 
-export interface QdiscData {
-  [key: string]: unknown;
-  durationMs: number;
-  /** One read only (duration 0): counters are totals since each qdisc was created. */
-  cumulative: boolean;
-  qdiscs: QdiscEntry[];
-  /**
-   * Sums over each device's top-level qdiscs (root and ingress/clsact): the kernel adds a
-   * child's drops to its parents, so adding the children too would count them twice.
-   */
-  totals: { drops: number; overlimits: number; requeues: number; packets: number };
-  /** Every qdisc that dropped, most drops first. */
-  dropping: Array<{ dev: string; kind: string; handle: string; drops: number }>;
-  /** The qdisc with the most drops (the innermost on a tie); only when something dropped. */
-  top?: { dev: string; kind: string; handle: string; drops: number; overlimits: number };
-  notes: string[];
-}
+export type { QdiscData } from './data.js';
 
 const COUNTERS = ['drops', 'overlimits', 'requeues', 'packets', 'bytes'] as const;
 type Counter = (typeof COUNTERS)[number];
@@ -282,6 +267,7 @@ Replaces the \`tc -s qdisc\` counter part of the seed's \`packet-drop/qdisc_drop
   requirements: [{ kind: 'binary', name: 'tc', package: 'iproute2' }],
   overhead: 'none',
   driver: 'command',
+  data: DATA,
   collect,
   parse,
 };

@@ -5,8 +5,9 @@ import { attachTable, loadedFields, type LoadedRecord } from '../../engine/nativ
 import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, ProbeResult, Severity, TableSpec } from '../../engine/probe/types.js';
 import type { NetdevMethod } from '../lib/netdev.js';
-import type { DumpCapture, PacketMax, PairEntry, TotalName, Via } from './dump.js';
-import { deviceName, vmLabel, type Scope, type ScopeDevice } from './scope.js';
+import type { DumpCapture, PacketMax, PairEntry, TotalName } from './dump.js';
+import type { FramesData } from './data.js';
+import { deviceName, vmLabel, type Scope } from './scope.js';
 
 export interface AttachCapture extends LoadedRecord<NetdevMethod> {
   scope: Scope;
@@ -24,14 +25,6 @@ export interface ByCast {
   broadcast: Count;
 }
 
-export interface LearnedAddress {
-  /** IPv4 dotted, IPv6 in canonical compressed form. */
-  address: string;
-  mac: string;
-  via: Via[];
-  packets: number;
-}
-
 export interface PortCounts {
   dev: string;
   /**
@@ -46,81 +39,7 @@ export interface PortCounts {
   forwarded: Count;
 }
 
-export interface FramesData {
-  [key: string]: unknown;
-  method: NetdevMethod;
-  btf: LoadedRecord<NetdevMethod>['btf'];
-  loadMs: number;
-  attach: LoadedRecord<NetdevMethod>['attach'];
-  fallback?: string;
-  /** The window, ms: entries counted from attach until then. */
-  windowMs: number;
-  /** Deliveries were counted this much longer, ms. */
-  graceMs: number;
-  overhead?: OverheadReport;
-  stopped?: string;
-  scope: {
-    vm: string | null;
-    devs: ScopeDevice[];
-    macs: string[];
-    ports: ScopeDevice[] | null;
-    anyPort: boolean;
-    /** The host's own ports of the switch. */
-    hostPorts: ScopeDevice[];
-    /** `params` (host_ports), `found` (ports and host_ports empty), `none` (ports given alone). */
-    hostPortsFrom: 'params' | 'found' | 'none';
-  };
-  toVm: {
-    /** Unicast frames for the VM's MACs received on the ports, or transmitted by the host on its ports. */
-    entered: Count;
-    /** Unicast frames for its MACs its taps transmitted. */
-    delivered: Count;
-    multicast: Count;
-    broadcast: Count;
-    /** Unicast frames for other MACs its taps transmitted (flooded to it). */
-    otherUnicast: Count;
-  };
-  fromVm: {
-    /** What the VM's taps received from its MACs. */
-    sent: ByCast;
-    /** What left the switch by the ports (or up the host's ports to the host), each frame once. */
-    forwarded: ByCast;
-    /** Frames its taps received from MACs not in `macs` (not counted). */
-    foreign: number;
-  };
-  lost: {
-    /** max(0, entered − delivered). */
-    toVm: number;
-    /** max(0, unicast sent − unicast forwarded). */
-    fromVm: number;
-    total: number;
-    /** total / packets (0 without packets). */
-    share: number;
-  };
-  /** What the VM was offered (entered, and multicast/broadcast delivered) plus what it sent. */
-  packets: number;
-  learnedAddresses: LearnedAddress[];
-  maxPacket: { toVm: { bytes: number; dev: string } | null; fromVm: { bytes: number; dev: string } | null };
-  byPort: PortCounts[];
-  /** Copies of the VM's frames beyond one per frame on the ports (flooding, stacked devices). */
-  flooded: number;
-  grace: {
-    /** Unicast deliveries to the VM counted after the window closed (they entered before). */
-    lateDelivered: number;
-    lateForwarded: number;
-    /** Deliveries after the close of frames that entered after it (not counted). */
-    skippedDelivered: number;
-    skippedForwarded: number;
-    /** Entries after the close (not counted). */
-    afterEntered: number;
-    afterSent: number;
-    /** Slowest crossing of the switch by a frame that entered during the grace, ms. */
-    slowestTransitMs: number | null;
-    /** When the last counted delivery came after the close, ms. */
-    lastLateMs: number | null;
-  };
-  notes: string[];
-}
+export type { FramesData } from './data.js';
 
 const zero = (): Count => ({ packets: 0, bytes: 0 });
 const add = (into: Count, c: Count) => {

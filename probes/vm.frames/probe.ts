@@ -11,6 +11,7 @@ import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
 import { loadTracepoints, netdevPlan } from '../lib/netdev.js';
 import { readDump, type DumpCapture } from './dump.js';
+import { DATA } from './data.js';
 import { framesFinding, type AttachCapture, type FramesData } from './findings.js';
 import { findsHostPorts, OVS_INTERNAL_ARGV, resolveScope, scopeGlobals } from './scope.js';
 
@@ -118,6 +119,7 @@ Give \`devs\` (the VM's taps, as \`ip link\` in ebpfnet's namespace names them),
   overhead: 'low',
   budget: FRAMES_BUDGET,
   driver: 'native',
+  data: DATA,
   collect,
   parse,
 };

@@ -1,0 +1,129 @@
+// net.iface's finding data: per-device counter deltas and rates, per-queue counters, and
+// what dropped.
+import Type, { type Static } from 'typebox';
+import { INTERFACE_COUNTERS } from '../lib/data-fields.js';
+
+const DIRECTION = Type.Union([Type.Literal('rx'), Type.Literal('tx')], { description: 'The queue\'s direction.' });
+
+const QUEUE = Type.Object(
+  {
+    direction: DIRECTION,
+    queue: Type.Integer({ description: 'The queue\'s index (rx-N, tx-N).' }),
+    packets: Type.Union([Type.Integer({ unit: 'packets' }), Type.Null()], { description: 'Packets the queue counted (ethtool -S delta); null when the driver has no such counter.' }),
+    bytes: Type.Union([Type.Integer({ unit: 'bytes' }), Type.Null()], { description: 'Bytes the queue counted (ethtool -S delta); null when the driver has no such counter.' }),
+    drops: Type.Union([Type.Integer({ unit: 'packets' }), Type.Null()], { description: 'Sum of the queue\'s counters named *drop*; null when it has none.' }),
+    errors: Type.Union([Type.Integer({ unit: 'packets' }), Type.Null()], { description: 'Sum of the queue\'s counters named *err*; null when it has none.' }),
+    counters: Type.Record(Type.String(), Type.Integer(), { description: 'Every per-queue counter of `ethtool -S` (name without the queue part), as deltas.' }),
+    txTimeouts: Type.Optional(
+      Type.Union([Type.Integer({ unit: 'events' }), Type.Null()], { description: 'TX only: transmit watchdog timeouts in the window; null when unreadable.' }),
+    ),
+    bql: Type.Optional(
+      Type.Object(
+        {
+          inflight: Type.Union([Type.Integer({ unit: 'bytes' }), Type.Null()], { description: 'Bytes in flight at the end.' }),
+          limit: Type.Union([Type.Integer({ unit: 'bytes' }), Type.Null()], { description: 'The byte queue limit at the end.' }),
+        },
+        { additionalProperties: false, description: 'TX only: byte queue limits at the end; absent without BQL.' },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const DEVICE = Type.Object(
+  {
+    name: Type.String({ description: 'The interface.' }),
+    ifindex: Type.Union([Type.Integer(), Type.Null()], { description: 'Its index; null when unreadable.' }),
+    mtu: Type.Union([Type.Integer({ unit: 'bytes' }), Type.Null()], { description: 'Its MTU; null when unreadable.' }),
+    operstate: Type.Union([Type.String(), Type.Null()], { description: 'Its operational state (up, down, unknown...); null when unreadable.' }),
+    carrier: Type.Union([Type.Boolean(), Type.Null()], { description: 'Whether it has carrier; null when the kernel cannot tell (a device that is down).' }),
+    address: Type.Union([Type.String(), Type.Null()], { description: 'Its MAC address; null when unreadable.' }),
+    vanished: Type.Boolean({ description: 'It disappeared during the sample (its deltas cover the time it was there).' }),
+    deltas: INTERFACE_COUNTERS,
+    drops: Type.Integer({ unit: 'packets', description: 'rx_dropped + tx_dropped over the window.' }),
+    errors: Type.Integer({ unit: 'packets', description: 'rx_errors + tx_errors over the window.' }),
+    rates: Type.Object(
+      {
+        rx_pps: Type.Number({ unit: 'pps', description: 'Packets received per second.' }),
+        tx_pps: Type.Number({ unit: 'pps', description: 'Packets sent per second.' }),
+        rx_bps: Type.Number({ unit: 'bps', description: 'Bits received per second.' }),
+        tx_bps: Type.Number({ unit: 'bps', description: 'Bits sent per second.' }),
+      },
+      { additionalProperties: false, description: 'Averages over the window.' },
+    ),
+    queues: Type.Optional(
+      Type.Object(
+        {
+          rx: Type.Integer({ description: 'RX queues the device has (sysfs).' }),
+          tx: Type.Integer({ description: 'TX queues the device has (sysfs).' }),
+          counted: Type.Boolean({ description: 'Whether per-queue counters came from `ethtool -S`.' }),
+          queues: Type.Array(QUEUE, { description: 'Each queue and what it counted over the window.' }),
+        },
+        { additionalProperties: false, description: 'Its RX/TX queues and what each counted; absent with `queues: false`.' },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const QUEUE_AT = {
+  device: Type.String({ description: 'The device.' }),
+  direction: DIRECTION,
+  queue: Type.Integer({ description: 'The queue\'s index.' }),
+};
+
+const QUEUE_PROBLEM = Type.Object({ ...QUEUE_AT, count: Type.Integer({ unit: 'events', description: 'How many (drops or timeouts) it counted.' }) }, { additionalProperties: false });
+
+export const DATA = Type.Object(
+  {
+    durationMs: Type.Number({ unit: 'ms', description: 'Time between the first and the last sample, from the reads\' timestamps.' }),
+    intervalMs: Type.Number({ unit: 'ms', description: 'Time between two reads of the counters.' }),
+    samples: Type.Integer({ description: 'How many times the counters were read.' }),
+    devices: Type.Array(DEVICE, { description: 'Every watched device, with its deltas and rates.' }),
+    totals: Type.Object(
+      {
+        drops: Type.Integer({ unit: 'packets', description: 'Drops of every device.' }),
+        errors: Type.Integer({ unit: 'packets', description: 'Errors of every device.' }),
+        rx_dropped: Type.Integer({ unit: 'packets', description: 'rx_dropped of every device.' }),
+        tx_dropped: Type.Integer({ unit: 'packets', description: 'tx_dropped of every device.' }),
+        rx_errors: Type.Integer({ unit: 'packets', description: 'rx_errors of every device.' }),
+        tx_errors: Type.Integer({ unit: 'packets', description: 'tx_errors of every device.' }),
+        rx_packets: Type.Integer({ unit: 'packets', description: 'Packets received by every device.' }),
+        tx_packets: Type.Integer({ unit: 'packets', description: 'Packets sent by every device.' }),
+        rx_bytes: Type.Integer({ unit: 'bytes', description: 'Bytes received by every device.' }),
+        tx_bytes: Type.Integer({ unit: 'bytes', description: 'Bytes sent by every device.' }),
+      },
+      { additionalProperties: false, description: 'Sums over every watched device.' },
+    ),
+    dropping: Type.Array(Type.String(), { description: 'Devices whose drops or errors rose.' }),
+    worst: Type.Optional(
+      Type.Object(
+        {
+          name: Type.String({ description: 'The device.' }),
+          drops: Type.Integer({ unit: 'packets', description: 'Its drops (rx + tx).' }),
+          errors: Type.Integer({ unit: 'packets', description: 'Its errors (rx + tx).' }),
+          direction: Type.Union([Type.Literal('rx'), Type.Literal('tx'), Type.Literal('rx+tx')], { description: 'Which side dropped.' }),
+        },
+        { additionalProperties: false, description: 'The device with the most drops + errors; only when something dropped.' },
+      ),
+    ),
+    queueSkew: Type.Array(
+      Type.Object(
+        {
+          ...QUEUE_AT,
+          share: Type.Number({ unit: 'share', description: 'Its share of the direction\'s packets, 0..1.' }),
+          packets: Type.Integer({ unit: 'packets', description: 'Packets of the direction over every queue.' }),
+          queues: Type.Integer({ description: 'Queues with counters in that direction.' }),
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'Queues that took nearly all (≥ 90% of ≥ 100 packets) of a device\'s traffic in one direction while other queues idled.' },
+    ),
+    queueDrops: Type.Array(QUEUE_PROBLEM, { description: 'Queues whose drop counters (ethtool -S) rose.' }),
+    txTimeouts: Type.Array(QUEUE_PROBLEM, { description: 'TX queues whose transmit watchdog fired.' }),
+    notes: Type.Array(Type.String(), { description: 'Vanished devices, counter resets, unreadable files.' }),
+  },
+  { additionalProperties: false },
+);
+
+export type IfaceData = Static<typeof DATA>;
