@@ -11,6 +11,7 @@ import type { Finding, ProbeCatalog, TableSpec } from '../engine/probe/types.js'
 import type { RunRecord, TimelineEntry } from '../engine/run/record.js';
 import { compileTemplate, renderText, type Scope } from '../engine/runbook/expressions.js';
 import { findingView } from '../engine/runbook/run-model.js';
+import { conditionFields, type ConditionField } from '../engine/runbook/condition-fields.js';
 import { shellWord } from '../engine/run/reproduce.js';
 import { runbookGraph, type RunbookGraph } from '../engine/runbook/graph.js';
 import type { Runbook, Step } from '../engine/runbook/model.js';
@@ -88,6 +89,8 @@ export interface StepView {
   /** How the step was left when no condition fired: "no other condition held", "a probe failed"... */
   branchNote?: string;
   condition?: string;
+  /** The finding fields the condition read: their values, units and declared descriptions. */
+  conditionFields: ConditionField[];
   why?: string;
   conditionErrors: string[];
   findings: FindingViewModel[];
@@ -466,6 +469,7 @@ export function buildModel(input: ModelInput): { model: ReportModel; graph: Runb
 
   // The scope step texts are filled from: inputs, target, host, and findings so far.
   const scope: Scope = { inputs: record.inputs ?? {}, findings: {}, answers: {}, target: record.target ?? {}, host: record.host ?? {} };
+  const latest: Record<string, Finding> = {};
   const normalShown = new Map<string, string>();
   const findingModel = (f: Finding, i: number): FindingViewModel => {
     const def = catalog.get(f.probe);
@@ -489,7 +493,7 @@ export function buildModel(input: ModelInput): { model: ReportModel; graph: Runb
       ...(def?.normal ? (normalRef ? { normalRef } : { normalHtml: markdownBlock(def.normal) }) : {}),
       charts: (Array.isArray(f.charts) ? f.charts : []).map((chart) => renderChart(chart)),
       tables: (Array.isArray(f.tables) ? f.tables : []).map(tableView),
-      notes: Array.isArray(data.notes) ? data.notes.map(text) : [],
+      notes: [...(Array.isArray(f.notes) ? f.notes : []), ...(Array.isArray(data.notes) ? data.notes : [])].map(text),
       raw: raw.read(f),
       proves: proving.has(i),
     };
@@ -527,10 +531,16 @@ export function buildModel(input: ModelInput): { model: ReportModel; graph: Runb
             ...(t.branch.why !== undefined ? { why: text(t.branch.why) } : {}),
           }
         : {}),
+      conditionFields: [],
       conditionErrors: Array.isArray(t.conditionErrors) ? t.conditionErrors.map(text) : [],
       findings: own.map(({ f, fi }) => findingModel(f, fi)),
     };
-    for (const { f } of own) (scope.findings as Record<string, unknown>)[f.alias] = findingView(f);
+    for (const { f } of own) {
+      (scope.findings as Record<string, unknown>)[f.alias] = findingView(f);
+      latest[f.alias] = f;
+    }
+    // The condition was read once the step's findings were in.
+    if (typeof t.branch?.condition === 'string') view.conditionFields = conditionFields(t.branch.condition, latest, catalog, scope);
     if (t.answer !== undefined) scope.answers[t.step] = t.answer;
     return view;
   });

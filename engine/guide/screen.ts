@@ -6,6 +6,7 @@ import { formatMs } from '../duration.js';
 import { effectiveBudget, type OverheadBudget } from '../probe/overhead.js';
 import type { Finding, ProbeCatalog, ProbeDefinition } from '../probe/types.js';
 import type { ProbeInvocation } from '../runbook/compile.js';
+import { conditionFieldText, type ConditionField } from '../runbook/condition-fields.js';
 import { compileTemplate, renderText, type Scope } from '../runbook/expressions.js';
 import type { Runbook, Step } from '../runbook/model.js';
 import type { GlossaryEntry } from './glossary.js';
@@ -68,8 +69,11 @@ export function findingReport(finding: Finding, def: ProbeDefinition | undefined
   return lines.join('\n');
 }
 
-/** The branch a step left by, and the condition (or the absence of one) that chose it. */
-export function branchReport(entry: TimelineEntry): string {
+/**
+ * The branch a step left by, and the condition (or the absence of one) that chose it, with the
+ * fields of findings the condition read: their values, units and what they mean.
+ */
+export function branchReport(entry: TimelineEntry, fields: ConditionField[] = []): string {
   const branch = entry.branch;
   if (!branch) return '  → (no branch recorded)';
   const lines = [`  → next: ${branch.goto}`];
@@ -88,6 +92,7 @@ export function branchReport(entry: TimelineEntry): string {
       break;
   }
   if (branch.why) lines.push(`    why: ${branch.why}`);
+  if (fields.length > 0) lines.push('    the condition read:', ...fields.map((f) => `      ${conditionFieldText(f)}`));
   for (const error of entry.conditionErrors ?? []) lines.push(`    (a condition could not be evaluated and counted as false: ${error})`);
   return lines.join('\n');
 }

@@ -1,9 +1,12 @@
 // The runner's hooks for a guided run: before each step, what it checks and what it costs,
 // then a decision; after it, the findings next to what normal looks like and the branch taken.
 import type { OverheadBudget } from '../probe/overhead.js';
-import type { ProbeCatalog } from '../probe/types.js';
+import type { Finding, ProbeCatalog } from '../probe/types.js';
+import type { TimelineEntry } from '../run/record.js';
 import { QUIT_BY_OPERATOR, type DiagnoseOptions, type ProgressEvent, type StepConfirmation, type StepDecision } from '../run/runner.js';
 import type { AskInvocation } from '../runbook/compile.js';
+import { findingView } from '../runbook/run-model.js';
+import { conditionFields } from '../runbook/condition-fields.js';
 import { compileTemplate, renderText, type Scope } from '../runbook/expressions.js';
 import type { Step } from '../runbook/model.js';
 import type { Answerer } from './answers.js';
@@ -27,6 +30,9 @@ export function guideSession(opts: GuideSessionOptions): GuideHooks {
   let stepsShown = 0;
   const introduced = new Set<string>();
   const withFindings = new Set<string>();
+  // What conditions see: the scope a step or question was shown with, and the findings since.
+  let scope: Scope | undefined;
+  const findings: Record<string, Finding> = {};
 
   /** The step's heading and description, once per visit. */
   const introduce = (stepId: string, visit: number, render: () => { title: string; description?: string }) => {
@@ -40,6 +46,7 @@ export function guideSession(opts: GuideSessionOptions): GuideHooks {
   const fromRunbook = (step: Step, scope: Scope) => () => ({ title: stepTitle(step, scope), description: stepDescription(step, scope, markdown) });
 
   const confirmStep = async (request: StepConfirmation, signal: AbortSignal): Promise<StepDecision> => {
+    scope = request.scope;
     introduce(request.step.id, request.visit, fromRunbook(request.step, request.scope));
     write(probePlan(request.invocations, catalog, opts.budget));
     const decision = await answerer.confirmStep(signal);
@@ -54,9 +61,10 @@ export function guideSession(opts: GuideSessionOptions): GuideHooks {
     // The ask actor starts inside the transition that ended the previous step: let that
     // step's branch be printed first.
     await new Promise((nextTurn) => setImmediate(nextTurn));
-    const { step, visit, scope } = invocation;
-    introduce(step.id, visit, fromRunbook(step, scope));
-    const labels = new Map(step.choices.map((c) => [c.id, renderText(compileTemplate(c.label), scope)]));
+    const { step, visit } = invocation;
+    scope = invocation.scope;
+    introduce(step.id, visit, fromRunbook(step, invocation.scope));
+    const labels = new Map(step.choices.map((c) => [c.id, renderText(compileTemplate(c.label), invocation.scope)]));
     const answer = await answerer.answerAsk(step, labels, signal);
     if (answer !== 'quit') return answer.choice;
     write('  Quitting: the bundle is kept, marked interrupted.');
@@ -69,6 +77,7 @@ export function guideSession(opts: GuideSessionOptions): GuideHooks {
     switch (event.type) {
       case 'finding': {
         const f = event.finding;
+        findings[f.alias] = f;
         const key = `${f.step}#${f.visit ?? 1}`;
         if (!withFindings.has(key)) {
           withFindings.add(key);
@@ -81,7 +90,7 @@ export function guideSession(opts: GuideSessionOptions): GuideHooks {
         const entry = event.entry;
         // A replayed answer or a resumed step reaches here without having asked.
         introduce(entry.step, entry.visit, () => ({ title: entry.title }));
-        write(branchReport(entry));
+        write(branchReport(entry, readByBranch(entry)));
         break;
       }
       case 'interrupted':
@@ -91,6 +100,15 @@ export function guideSession(opts: GuideSessionOptions): GuideHooks {
       case 'conclusion':
         break;
     }
+  };
+
+  /** The fields the branch's condition read, with the values this run saw. */
+  const readByBranch = (entry: TimelineEntry) => {
+    const condition = entry.branch?.condition;
+    if (condition === undefined) return [];
+    const views = Object.fromEntries(Object.entries(findings).map(([alias, f]) => [alias, findingView(f)]));
+    const seen = scope && { ...scope, findings: { ...scope.findings, ...views } };
+    return conditionFields(condition, findings, catalog, seen);
   };
 
   return { confirmStep, ask, progress };

@@ -66,9 +66,14 @@ export function fieldNames(node: SchemaNode): string[] {
   return [...new Set(branches(node).flatMap((b) => Object.keys(b.properties ?? {})))];
 }
 
-/** Whether any branch of `node` is open to keys it does not name (a map, or a schema without types). */
+/** Whether any branch of `node` is open to keys it does not name: a map, an object that names none, a schema without types. */
 export function acceptsAnyField(node: SchemaNode): boolean {
-  return branches(node).some((b) => mapValues(b) !== undefined || (b.type === undefined && b.properties === undefined && b.const === undefined && b.enum === undefined));
+  return branches(node).some(
+    (b) =>
+      mapValues(b) !== undefined ||
+      (b.type === 'object' && Object.keys(b.properties ?? {}).length === 0 && b.additionalProperties !== false) ||
+      (b.type === undefined && b.properties === undefined && b.const === undefined && b.enum === undefined),
+  );
 }
 
 /** `integer`, `"tun" | "netfilter"`, `map of integer`, `object[] | null`. */

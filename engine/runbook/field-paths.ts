@@ -91,10 +91,13 @@ class Walker {
     private readonly aliasSource: (alias: string) => AliasSource,
   ) {}
 
-  /** The value of `node`; a field it reads is recorded unless the caller reads further into it. */
+  /**
+   * The value of `node`; a field it reads is recorded unless the caller reads further into it
+   * (a comprehension variable alone reads nothing its list did not).
+   */
   value(node: ASTNode, vars: ReadonlyMap<string, Value>, readFurther = false): Value {
     const v = this.evaluate(node, vars);
-    if (!readFurther && v.kind === 'field' && v.path !== '') this.record(v, node);
+    if (!readFurther && node.op !== 'id' && v.kind === 'field' && v.path !== '') this.record(v, node);
     return v;
   }
 
@@ -132,7 +135,8 @@ class Walker {
         // `"worst" in findings.detail`: the name must be a field the finding can have.
         if (key.op === 'value' && typeof key.args === 'string') {
           const field = this.member(container, key.args, key.pos + 1);
-          if (field.kind === 'field') this.record(field, node);
+          // A test of presence: the read has no value of its own to show.
+          if (field.kind === 'field') this.record({ ...field, closed: false }, node);
         } else this.value(key, vars);
         return UNKNOWN;
       }

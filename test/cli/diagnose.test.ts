@@ -48,7 +48,7 @@ describe('diagnose --json and conditions that cannot be evaluated', () => {
     const json = JSON.parse(r.stdout) as JsonResult & { conditionErrors: string[]; conclusion: { caveats: string[]; declaredConfidence?: string } };
     assert.equal(json.conclusion?.id, 'by-default');
     assert.equal(json.conditionErrors.length, 1);
-    assert.match(json.conditionErrors[0]!, /^watch: findings\.iface\.no_such_field > 0: /);
+    assert.match(json.conditionErrors[0]!, /^watch: findings\.iface\.worst\.drops > 0: /);
     assert.deepEqual(json.conclusion.caveats, [`a condition could not be evaluated and counted as false: ${json.conditionErrors[0]}`]);
     assert.equal(json.conclusion.confidence, 'medium');
     assert.equal(json.conclusion.declaredConfidence, 'high');

@@ -59,6 +59,7 @@ describe('ebpfnet guide in a terminal', () => {
     assert.match(screen, /What normal looks like:\n\s+Drops and errors stay at 0 on every interface\./);
     assert.match(screen, /✔ drops \(drops\.kernel\) ok \[\w+\]: .*\n\s+What normal looks like:\n\s+A busy host drops a trickle of packets/);
     assert.match(screen, /→ next: question\n\s+condition: findings\.lo\.totals\.drops == 0 {2}\(true\)\n\s+why: Loopback dropped nothing, as expected\./);
+    assert.match(screen, /why: Loopback dropped nothing, as expected\.\n\s+the condition read:\n\s+findings\.lo\.totals\.drops = 0 packets: Drops of every device\./, 'the field it read, its value and meaning');
     assert.match(screen, /Step 2 · question: Choose the ending/);
     assert.match(screen, /❯ The calm one \(after 200ms\)\n\s+The loud one/, 'the choices, labels rendered, the default preselected');
 

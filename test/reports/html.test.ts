@@ -102,6 +102,14 @@ describe('the HTML report of a run with every chart kind', async () => {
     assert.match(path, /<summary>What this runbook does<\/summary>[\s\S]*<strong>reasons<\/strong>/, 'the runbook description, markdown');
   });
 
+  test('lists the fields a branch condition read: the value the run saw, its unit, what the probe declares it means', () => {
+    const step1 = section(html, 'step-1');
+    assert.match(
+      step1,
+      /<ul class="fields">\s*<li><code>findings\.kdrops\.total<\/code> = <strong>2626<\/strong> packets <span class="muted">— Packets the kernel freed as drops \(of the VM, when scoped\), host copies and other taps apart\.<\/span><\/li>\s*<\/ul>/,
+    );
+  });
+
   test('shows each step: its filled-in description, the probe\'s note on what normal looks like, tables, raw output', () => {
     const step1 = section(html, 'step-1');
     assert.match(step1, /Counts every <code>kfree_skb<\/code> for <code>2s<\/code>/, 'templates in the step description are filled from the inputs');

@@ -262,7 +262,7 @@ describe('serve: results', () => {
     assert.equal(run.conclusion.id, 'by-default');
     assert.equal(run.conclusion.confidence, 'medium', 'one caveat lowers high to medium');
     assert.equal(run.conclusion.caveats.length, 1);
-    assert.match(run.conclusion.caveats[0], /^a condition could not be evaluated and counted as false: watch: findings\.iface\.no_such_field > 0: /);
+    assert.match(run.conclusion.caveats[0], /^a condition could not be evaluated and counted as false: watch: findings\.iface\.worst\.drops > 0: /);
     assert.equal(received.length, 1);
     assert.deepEqual(received[0].conclusion.caveats, run.conclusion.caveats);
     assert.equal(received[0].conclusion.confidence, 'medium');

@@ -1,7 +1,9 @@
 // ebpfnet probes list|show
 import type { Command } from 'commander';
 import type { ProbeDefinition, Requirement } from '../../../probe/types.js';
+import { dataFields } from '../../../probe/data-schema.js';
 import { CliError } from '../../../exit-codes.js';
+import { fieldsTable } from './fields.js';
 
 export function describeRequirement(req: Requirement): string {
   switch (req.kind) {
@@ -52,14 +54,15 @@ export function registerProbes(program: Command): void {
 
   probes
     .command('show')
-    .description("a probe's documentation, params and requirements")
+    .description("a probe's documentation, params, requirements and the fields of its findings' data")
     .argument('<id>', 'probe id')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { json?: boolean }) => {
       const p = await findProbe(id);
       if (flags.json) {
         const { collect: _c, parse: _p, ...meta } = p;
-        process.stdout.write(`${JSON.stringify(meta, null, 2)}\n`);
+        const fields = p.data ? dataFields(p.data) : [];
+        process.stdout.write(`${JSON.stringify({ ...meta, fields }, null, 2)}\n`);
         return;
       }
       const out = [`${p.id}: ${p.title}`, `driver ${p.driver}, overhead ${p.overhead}`];
@@ -70,7 +73,7 @@ export function registerProbes(program: Command): void {
         const opt = spec.cliOption ? ` [--${spec.cliOption}]` : '';
         out.push(`  ${name}: ${spec.type}${def}${opt} — ${spec.description}`);
       }
-      out.push('', `Requires: ${p.requirements.map(describeRequirement).join(', ') || 'nothing'}`);
+      out.push('', `Requires: ${p.requirements.map(describeRequirement).join(', ') || 'nothing'}`, '', ...fieldsTable(p.data));
       process.stdout.write(`${out.join('\n')}\n`);
     });
 }
