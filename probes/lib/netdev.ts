@@ -10,7 +10,9 @@ import type { BpfObject } from '../../engine/native/object.js';
 import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
 import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { namedNamespaces, netnsInode } from '../drops.kernel/probe.js';
+import { checkDeviceName } from './devices.js';
+import { round } from './format.js';
+import { namedNamespaces, netnsInode } from './netns.js';
 
 /** NETDEV_NAME_LEN of bpf/include/netdev.h; `struct netdev_id` is 8 + this many bytes. */
 export const NETDEV_NAME_LEN = 16;
@@ -32,8 +34,6 @@ export const NETDEV_PARAMS: Record<string, ParamSpec> = {
   netns: { type: 'string', description: 'Only devices of this network namespace: an `ip netns` name, a path, or an inode number.' },
 };
 
-const DEV_RE = /^[A-Za-z0-9_.:@-]{1,15}$/;
-
 /** The filters as recorded in the attach capture. */
 export interface NetdevFilter {
   dev: string | null;
@@ -45,7 +45,7 @@ export interface NetdevFilter {
 /** Resolves `dev` and `netns` (throws on a malformed name or a namespace that does not exist). */
 export async function netdevFilter(params: Params): Promise<NetdevFilter> {
   const dev = typeof params.dev === 'string' && params.dev !== '' ? params.dev : null;
-  if (dev !== null && !DEV_RE.test(dev)) throw new Error(`not a device name: ${JSON.stringify(dev)}`);
+  if (dev !== null) checkDeviceName(dev);
   const netns = typeof params.netns === 'string' && params.netns !== '' ? params.netns : null;
   return { dev, netns, netnsInode: netns === null ? 0 : await netnsInode(netns) };
 }
@@ -194,7 +194,6 @@ export function readSession<D extends object>(records: RawRecord[]): { attach: N
   return readWindowedSession<NetdevAttach, D & NetdevDump>(records);
 }
 
-
 /** Notes every queueing finding carries: an early stop, a flavour that was refused. */
 export function sessionNotes(attach: NetdevAttach, overhead: OverheadReport | null, windowMs: number): string[] {
   const notes: string[] = [];
@@ -248,17 +247,4 @@ export function sessionTables(attach: NetdevAttach, overhead: OverheadReport | n
 export function filterScope(f: NetdevFilter): string {
   if (f.dev !== null) return f.netns !== null ? `${f.dev} in netns ${f.netns}` : f.dev;
   return f.netns !== null ? `netns ${f.netns}` : 'any device';
-}
-
-export function sumBy<T>(list: T[], f: (t: T) => number): number {
-  return list.reduce((n, t) => n + f(t), 0);
-}
-
-export function maxBy<T>(list: T[], f: (t: T) => number): number {
-  return list.reduce((n, t) => Math.max(n, f(t)), 0);
-}
-
-export function round(n: number, digits = 3): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
 }

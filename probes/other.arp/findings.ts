@@ -6,6 +6,7 @@ import { attachTable, loadedFields, type LoadedRecord } from '../../engine/nativ
 import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { BarChart, ChartSpec, ProbeResult, Severity, TableSpec } from '../../engine/probe/types.js';
 import type { ArpMethod } from './attach.js';
+import { round } from '../lib/format.js';
 
 /** How each received frame is classified (probes/other.arp/other.arp.h): every frame is exactly one of these. */
 export const KINDS = ['requests', 'replies', 'gratuitous', 'probes', 'unsolicited', 'unverified', 'other'] as const;
@@ -181,10 +182,6 @@ function stormsOf(senders: ArpSender[], perSec: number, windowMs: number): ArpSt
 function compareIp(a: string, b: string): number {
   const n = (ip: string) => ip.split('.').reduce((v, o) => v * 256 + Number(o), 0);
   return n(a) - n(b);
-}
-
-function round(n: number): number {
-  return Math.round(n * 1000) / 1000;
 }
 
 const bySender = (a: ArpSender, b: ArpSender) =>

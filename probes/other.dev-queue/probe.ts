@@ -14,15 +14,17 @@ import {
   NETDEV_PARAMS,
   readNetdevId,
   readSession,
-  round,
   sessionData,
   sessionNotes,
   sessionTables,
-  sumBy,
   type SessionData,
   type NetdevId,
 } from '../lib/netdev.js';
+import { round } from '../lib/format.js';
+import { sumBy } from '../lib/tally.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
+import { durationParam, topParam } from '../lib/params.js';
+import { countBuckets, type SizeBucket } from '../lib/histogram.js';
 
 const TRACEPOINTS = { dev_queue: 'net:net_dev_queue', dev_xmit: 'net:net_dev_xmit' };
 /** probes/other.dev-queue/other.dev-queue.h and bpf/include/netdev.h */
@@ -61,13 +63,6 @@ export interface DumpCapture {
   xmits: number;
   unkeyed: number;
   entries: DumpEntry[];
-}
-
-export interface SizeBucket {
-  /** Inclusive bounds, bytes. */
-  low: number;
-  high: number;
-  packets: number;
 }
 
 export interface DevQueueDevice {
@@ -144,11 +139,6 @@ function split<K extends string>(names: readonly K[], counts: number[]): Split<K
   return Object.fromEntries(names.map((n, i) => [n, counts[i] ?? 0])) as Split<K>;
 }
 
-/** Slot k (k >= 1): [2^(k-1), 2^k) bytes; slot 0: empty skbs (probes/other.dev-queue/other.dev-queue.h). */
-export function bucketsOf(slots: number[]): SizeBucket[] {
-  return slots.flatMap((packets, k) => (packets > 0 ? [{ low: k === 0 ? 0 : 2 ** (k - 1), high: k === 0 ? 0 : 2 ** k - 1, packets }] : []));
-}
-
 /**
  * With the classic tracepoints net_dev_xmit names the device only (ifindex and netns 0): its
  * results join the one queueing device of that name, when there is exactly one.
@@ -176,7 +166,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<DevQueueData> 
   const notes = sessionNotes(att, overhead, dump.windowMs);
 
   const all: DevQueueDevice[] = joinNameOnly(dump.entries, notes).map((e) => {
-    const buckets = bucketsOf(e.slots);
+    // Slot k (k >= 1): [2^(k-1), 2^k) bytes; slot 0: empty skbs (other.dev-queue.h).
+    const buckets = countBuckets(e.slots, 'packets');
     return {
       device: deviceLabel(e, dump),
       dev: e.name,
@@ -292,9 +283,9 @@ Replaces the seed's \`other/trace_dev_queue_xmit.bt\` (PROBES.md row 53).`,
   normal: `Every packet queued is taken by the driver with \`NETDEV_TX_OK\` (a shaping qdisc holds some back for a while); sizes follow the traffic (66-byte ACKs, MTU-sized data, large GSO packets on offloading devices). \`NETDEV_TX_BUSY\` or \`NET_XMIT_DROP\`/\`_CN\` are a warning (a full ring, a congested queue); any GSO anomaly is critical.`,
   replaces: ['other/trace_dev_queue_xmit.bt'],
   params: {
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
+    duration: durationParam('How long to count.', { max: 3_600_000 }),
     ...NETDEV_PARAMS,
-    top: { type: 'integer', default: 20, min: 1, max: 1000, description: 'How many devices to list (busiest first).' },
+    top: topParam('How many devices to list (busiest first).', { default: 20, max: 1000 }),
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...Object.values(TRACEPOINTS).map((name) => ({ kind: 'tracepoint' as const, name }))],
   overhead: 'low',

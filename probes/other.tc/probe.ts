@@ -18,7 +18,6 @@ import {
   NETDEV_PARAMS,
   readNetdevId,
   readSession,
-  round,
   sessionData,
   sessionNotes,
   sessionTables,
@@ -28,9 +27,11 @@ import {
   type NetdevId,
   type SessionData,
 } from '../lib/netdev.js';
+import { round } from '../lib/format.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { hitsSummary, hitsTables, parseHits, sampleHits, type TcHits } from './hits.js';
 import { callTables, parseCalls, startCallSession, type TcCalls } from './kprobes.js';
+import { durationParam, topParam } from '../lib/params.js';
 
 const TRACEPOINTS = { tc_create: 'qdisc:qdisc_create', tc_destroy: 'qdisc:qdisc_destroy', tc_reset: 'qdisc:qdisc_reset' };
 /** probes/other.tc/other.tc.h */
@@ -304,9 +305,9 @@ Replaces the seed's \`other/trace_tc_qdisc.bt\` (PROBES.md row 54).`,
   normal: `No qdisc changes during an incident window: configuration is set once. A create or destroy of a qdisc with a handle is a warning (somebody or something changed the queueing of a device); the kernel's default qdiscs coming and going and resets alone come with devices going up, down or away. Filters that steer traffic match what they were written for; a mirred whose target device is gone (a VM's tap deleted under a mirror) is a warning: its packets are not sent.`,
   replaces: ['other/trace_tc_qdisc.bt'],
   params: {
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to watch.', cliOption: 'duration' },
+    duration: durationParam('How long to watch.', { max: 3_600_000 }),
     ...NETDEV_PARAMS,
-    top: { type: 'integer', default: 100, min: 1, max: 4096, description: 'How many events to list (the first ones).' },
+    top: topParam('How many events to list (the first ones).', { default: 100, max: 4096 }),
     kprobes: {
       type: 'boolean',
       default: true,

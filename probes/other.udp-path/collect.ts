@@ -10,7 +10,7 @@ import { RingBufferReader } from '../../engine/native/ringbuf.js';
 import { BpfSession } from '../../engine/probe/bpf-session.js';
 import { hex, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import type { Params, ProbeIO } from '../../engine/probe/types.js';
-import { captureReasonFormat, captureSymbols } from '../drops.kernel/probe.js';
+import { captureReasonFormat, captureSymbols } from '../lib/drop-reasons.js';
 import { loadUdpPath } from './attach.js';
 
 /** Layouts of bpf/udppath.h. */

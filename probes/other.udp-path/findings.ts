@@ -6,9 +6,9 @@ import { attachTable, type LoadedRecord } from '../../engine/native/attach-plan.
 import { captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
 import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { bucketsOf, percentiles, type RunqlatBucket } from '../cpu.runqlat/probe.js';
-import { parseReasonNames } from '../drops.kernel/probe.js';
-import { fmtUs } from '../perf.vm-latency/probe.js';
+import { parseReasonNames } from '../lib/drop-reasons.js';
+import { fmtUs } from '../lib/format.js';
+import { percentiles, usBuckets, type UsBucket } from '../lib/histogram.js';
 import { HOOKS, type UdpPathMethod } from './attach.js';
 import type { DeviceNames, DumpCapture, FlowSetup, HopEntry, HopKey } from './collect.js';
 
@@ -47,7 +47,7 @@ export interface UdpPathPair {
   /** At log2 bucket resolution, capped at the max, µs. */
   p50Us: number;
   p99Us: number;
-  buckets: RunqlatBucket[];
+  buckets: UsBucket[];
 }
 
 export interface UdpPathDrop {
@@ -170,7 +170,7 @@ export function udpPathFinding(records: RawRecord[]): ProbeResult<UdpPathData> {
         maxUs: round3(p.maxNs / 1000),
         p50Us: round3(pct.p50Us / 1000),
         p99Us: round3(pct.p99Us / 1000),
-        buckets: bucketsOf(p.slots).map((b) => ({ lowUs: b.lowUs / 1000, highUs: b.highUs / 1000, count: b.count })),
+        buckets: usBuckets(p.slots).map((b) => ({ lowUs: b.lowUs / 1000, highUs: b.highUs / 1000, count: b.count })),
       };
     })
     .sort((a, b) => a.from - b.from || a.to - b.to);

@@ -6,8 +6,11 @@ import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { deviceLabel, readNetdevId, round, sumBy, NETDEV_ID_SIZE, type NetdevId } from '../lib/netdev.js';
+import { deviceLabel, readNetdevId, NETDEV_ID_SIZE, type NetdevId } from '../lib/netdev.js';
+import { round } from '../lib/format.js';
+import { sumBy } from '../lib/tally.js';
 import { collectXmit, flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type FlowTuple, type XmitSessionData } from '../lib/xmit.js';
+import { durationParam, topParam } from '../lib/params.js';
 
 /** probes/other.vlan-udp/other.vlan-udp.h */
 const UNTAGGED = 0xffff;
@@ -236,10 +239,10 @@ Replaces the seed's \`other/trace_vlanvm_udp_workload.bt\` (PROBES.md row 50), w
   normal: `Each VLAN's UDP appears tagged on its trunk device with the rate the workload sends (the VLAN device itself shows it untagged), with one tagging method per device (\`hw\` on devices that offload tagging: veth, most NICs). Untagged UDP on a trunk is a warning: a VM or a bridge port not in the VLAN it should be, or a misconfigured VLAN filter.`,
   replaces: ['other/trace_vlanvm_udp_workload.bt'],
   params: {
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
+    duration: durationParam('How long to count.', { max: 3_600_000 }),
     ...XMIT_PARAMS,
     vlan: { type: 'integer', min: 0, max: 4095, description: 'Only this VLAN id (untagged UDP is kept too).' },
-    top: { type: 'integer', default: 20, min: 1, max: 10_000, description: 'How many flows to list (busiest first).' },
+    top: topParam('How many flows to list (busiest first).', { default: 20, max: 10_000 }),
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: XMIT_TRACEPOINT }],
   overhead: 'low',

@@ -11,7 +11,7 @@ import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { countsOf, hex, rootDevices } from '../../engine/probe/bpf-values.js';
 import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
-import { captureSymbols, parseReasonNames } from '../drops.kernel/probe.js';
+import { captureSymbols, parseReasonNames } from '../lib/drop-reasons.js';
 import { readKprobeSession, startKprobeSession, type KprobeSession } from '../lib/kprobe-session.js';
 
 /** The programs of ovs.bpf.c and where each attaches (probes/ovs.drops/ovs.drops.h documents what they count). */

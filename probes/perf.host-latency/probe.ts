@@ -9,9 +9,11 @@ import { captureRecord, readWindowedSession, runWindowedSession } from '../../en
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { captureReasonFormat, parseReasonNames } from '../drops.kernel/probe.js';
-import { NETNS_PARAM, resolveDeviceFilter, type DeviceFilter } from '../perf.icmp-rtt/probe.js';
-import { CRITICAL_P99_US, fmtUs, layerStats, readLatHist, WARN_P99_US, type LatHist, type LayerStats } from '../perf.vm-latency/probe.js';
+import { NETNS_PARAM, resolveDeviceFilter, type DeviceFilter } from '../lib/devices.js';
+import { captureReasonFormat, parseReasonNames } from '../lib/drop-reasons.js';
+import { fmtUs, round } from '../lib/format.js';
+import { CRITICAL_P99_US, layerStats, readLatHist, WARN_P99_US, type LatHist, type LayerStats } from '../lib/lathist.js';
+import { addressParams, durationParam, protocolNumber, protocolParam } from '../lib/params.js';
 import { HOOKS, hooksFor, loadHostLat, type HostLatMethod } from './attach.js';
 
 /*
@@ -40,8 +42,6 @@ const DIR_COUNTERS = ['started', 'done', 'dropped', 'ended', 'replaced', 'slow']
 /** struct hostlat_skb: stage at byte 16; first_ts at 0. struct hostlat_drop: reason, dir, stage. */
 const SKB_STAGE_OFFSET = 16;
 
-const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
-const round = (n: number) => Math.round(n * 1000) / 1000;
 /** The statistics of a stage no packet was timed through. */
 const UNTIMED: LayerStats = { count: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0, buckets: [] };
 
@@ -168,7 +168,7 @@ function globalsOf(s: SetupCapture) {
     targ_daddr: ipv4Bytes(f.dstIp) ?? any,
     targ_sport: f.srcPort,
     targ_dport: f.dstPort,
-    targ_proto: PROTOCOLS[f.protocol] ?? 0,
+    targ_proto: protocolNumber(f.protocol),
     targ_dirs: f.direction === 'tx' ? 1 : f.direction === 'rx' ? 2 : 3,
     threshold_ns: BigInt(Math.round(f.latencyUs * 1000)),
   };
@@ -379,14 +379,13 @@ Replaces the seed's \`system_network_latency_details.py\` (PROBES.md row 33), wh
   params: {
     dev: { type: 'string', description: 'Only packets first seen on this device (TX: the device it is queued on; RX: the one it arrives on); in `netns` when given.', cliOption: 'dev' },
     netns: NETNS_PARAM,
-    src_ip: { type: 'ip', description: "Only packets with this IPv4 source address.", cliOption: 'src-ip' },
-    dst_ip: { type: 'ip', description: 'Only packets with this IPv4 destination address.', cliOption: 'dst-ip' },
+    ...addressParams({ src: 'Only packets with this IPv4 source address.', dst: 'Only packets with this IPv4 destination address.' }),
     src_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this source port (0 = any).' },
     dst_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this destination port (0 = any).' },
-    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only IPv4 packets of this L4 protocol.' },
+    protocol: protocolParam('Only IPv4 packets of this L4 protocol.'),
     latency_us: { type: 'integer', min: 0, max: 3_600_000_000, default: 0, description: "Count the packets whose total (first stamp to end) is at least this many µs (the seed's --latency-us; 0 = off)." },
     direction: { type: 'string', enum: ['both', 'tx', 'rx'], default: 'both', description: 'Which way to time: tx (to a device), rx (from a device to a socket).' },
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to time packets.', cliOption: 'duration' },
+    duration: durationParam('How long to time packets.', { max: 3_600_000 }),
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...HOOKS.map((h) => ({ kind: 'tracepoint' as const, name: `${h.category}:${h.name}` }))],
   overhead: 'medium',

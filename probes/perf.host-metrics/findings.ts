@@ -4,8 +4,8 @@
 import { loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, ProbeResult, Severity, TableSpec } from '../../engine/probe/types.js';
-import { bucketsOf, percentiles, type RunqlatBucket } from '../cpu.runqlat/probe.js';
-import { activityRows, directionOf, droppingDevices, totalsOf, type CounterReadings, type IfaceDevice, type IfaceTotals } from '../net.iface/counters.js';
+import { percentiles, usBuckets, type UsBucket } from '../lib/histogram.js';
+import { activityRows, directionOf, droppingDevices, totalsOf, type CounterReadings, type IfaceDevice, type IfaceTotals } from '../lib/iface-counters.js';
 import type { NetdevFilter } from '../lib/netdev.js';
 import type { HostMetricsMethod } from './attach.js';
 
@@ -94,7 +94,7 @@ export interface HostMetricsData {
   /** CPUs that counted packets or ran softirqs, by number. */
   cpus: HostCpu[];
   /** Per vector over every CPU (share: of one CPU's window time, summed: 1.0 = a whole CPU). */
-  softirqs: Record<string, SoftirqStats & { buckets: RunqlatBucket[] }>;
+  softirqs: Record<string, SoftirqStats & { buckets: UsBucket[] }>;
   /** Per metric, the CPU taking at least `imbalance_pct` of it (with several CPUs online and enough packets). */
   imbalance: Imbalance[];
   imbalanced: boolean;
@@ -159,7 +159,7 @@ function vectorsOf(dump: DumpCapture): HostMetricsData['softirqs'] {
     byVector.set(s.vector, v);
   }
   for (const [vector, v] of [...byVector].sort((a, b) => a[0] - b[0])) {
-    out[vectorName(vector)] = { ...softirqStats(v.count, v.totalNs, v.maxNs, v.slots, dump.windowMs), buckets: bucketsOf(v.slots) };
+    out[vectorName(vector)] = { ...softirqStats(v.count, v.totalNs, v.maxNs, v.slots, dump.windowMs), buckets: usBuckets(v.slots) };
   }
   return out;
 }

@@ -11,8 +11,10 @@ import { captureRecord, readWindowedSession, runWindowedSession } from '../../en
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
-import { readCounters, sampleCounters, watchedDevices } from '../net.iface/counters.js';
+import { round } from '../lib/format.js';
+import { readCounters, sampleCounters, watchedDevices } from '../lib/iface-counters.js';
 import { NETDEV_PARAMS, netdevFilter, netdevGlobals } from '../lib/netdev.js';
+import { durationParam } from '../lib/params.js';
 import { loadHostMetrics, tracepointNames } from './attach.js';
 import { analyse, type AttachCapture, type DumpCapture, type HostMetricsData, type SetupCapture } from './findings.js';
 
@@ -32,8 +34,6 @@ const IFACE_PREFIX = 'iface-';
  * array update without atomics; the device filter costs a name compare.
  */
 export const HOST_METRICS_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 2_000_000 };
-
-const round = (n: number) => Math.round(n * 1000) / 1000;
 
 // ---- collect ----
 
@@ -145,7 +145,7 @@ Replaces the seed's \`system_network_perfomance_metrics.py\` (PROBES.md row 34; 
   params: {
     ...NETDEV_PARAMS,
     direction: { type: 'string', enum: ['both', 'rx', 'tx'], default: 'both', description: 'Count received packets (rx), sent (tx) or both (the seed\'s --direction).' },
-    duration: { type: 'duration', default: '5s', min: 200, max: 3_600_000, description: 'How long to watch.', cliOption: 'duration' },
+    duration: durationParam('How long to watch.', { min: 200, max: 3_600_000 }),
     interval: { type: 'duration', default: '1s', min: 100, description: 'Time between two reads of the interface counters (the rate series).', cliOption: 'interval' },
     imbalance_pct: { type: 'number', default: 80, min: 1, max: 100, description: 'A CPU taking at least this share (%) of the packets or of the NET_RX/NET_TX time is an imbalance.' },
     softirq_pct: { type: 'number', default: 50, min: 1, max: 100, description: 'A CPU spending at least this share (%) of the window in NET_RX + NET_TX softirqs is hot.' },

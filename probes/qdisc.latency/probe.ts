@@ -14,6 +14,7 @@ import {
 import { fileReadings } from '../../engine/probe/file-readings.js';
 import type { OverheadBudget, OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { durationParam } from '../lib/params.js';
 
 export const SCRIPT = 'qdisc.latency.bt';
 /** Above this P99 (ns) the finding is a warning. */
@@ -215,7 +216,7 @@ Replaces the seed's \`qdisc_lateny_details.py\` (PROBES.md row 46).`,
   normal: `Sojourn times of a few microseconds: packets leave the qdisc as soon as they arrive. Milliseconds mean a queue is building (a shaper at its rate, a saturated link); P99 above 1 ms is flagged.`,
   replaces: ['qdisc_lateny_details.py'],
   params: {
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to trace.', cliOption: 'duration' },
+    duration: durationParam('How long to trace.', { max: 3_600_000 }),
     dev: { type: 'string', description: 'Only this device (its root qdisc); every device when not given.', cliOption: 'dev' },
   },
   requirements: [

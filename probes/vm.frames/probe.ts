@@ -13,6 +13,7 @@ import { loadTracepoints, netdevPlan } from '../lib/netdev.js';
 import { readDump, type DumpCapture } from './dump.js';
 import { framesFinding, type AttachCapture, type FramesData } from './findings.js';
 import { findsHostPorts, OVS_INTERNAL_ARGV, resolveScope, scopeGlobals } from './scope.js';
+import { durationParam } from '../lib/params.js';
 
 /** Handlers by prefix, in attach order: deliveries first, so that a frame whose entry was counted is not missed on its way out. */
 export const TRACEPOINTS = { frames_xmit: 'net:net_dev_start_xmit', frames_receive: 'net:netif_receive_skb' };
@@ -110,7 +111,7 @@ Give \`devs\` (the VM's taps, as \`ip link\` in ebpfnet's namespace names them),
       default: [],
       description: "The host's own ports of the VM's bridge(s): a Linux bridge's device, OVS internal ports (target.path.hostPorts). What the host receives on one left the switch, what it transmits on one entered it. Empty with ports empty: found (the taps' Linux bridges, every OVS internal port); empty with ports given: none.",
     },
-    duration: { type: 'duration', default: '10s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
+    duration: durationParam('How long to count.', { default: '10s', max: 3_600_000 }),
     grace: { type: 'duration', default: `${DEFAULT_GRACE_MS}ms`, min: 0, max: 10_000, description: 'The end of the window (at most half of `duration`) when only deliveries of frames that entered before are counted (frames slower through the switch count as lost).' },
     vm: { type: 'string', description: "The VM's name, for the summary." },
   },

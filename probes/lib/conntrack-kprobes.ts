@@ -8,7 +8,7 @@
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
-import { readKprobeSession, startKprobeSession, type KprobeSession, type ProgramTarget } from '../lib/kprobe-session.js';
+import { readKprobeSession, startKprobeSession, type KprobeSession, type ProgramTarget } from './kprobe-session.js';
 
 /** The programs of conntrack.bpf.c and where each attaches. */
 export const CT_PROGRAMS = [
