@@ -9,7 +9,7 @@ import { BPF_NOEXIST, u32Key } from '../../engine/native/map.js';
 import { statField, statStateAndName } from '../../engine/target/proc.js';
 import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, HistogramChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { fmtUs, round } from '../lib/format.js';
@@ -524,7 +524,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     return { obj: loaded.obj, record, attachedAt };
   };
   let seeds = new Map<number, Seed>();
-  await runWindowedSession(io, load, params.duration as number, (o, windowMs, detachedAgoMs) => readDump(o, windowMs, detachedAgoMs, seeds));
+  await runBpfSession(io, { load, window: params.duration as number, read: (o, w) => readDump(o, w.ms, w.detachedAgoMs, seeds) });
 }
 
 // ---- parse ----
@@ -598,7 +598,7 @@ function histogram(title: string, buckets: UsBucket[], p: Pcts & { maxUs: number
 
 function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
   const sel = JSON.parse(captureRecord(records, 'threads').stdout) as ThreadsCapture;
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const top = Math.max(1, (params.top as number | undefined) ?? 20);
   const thresholdUs = att.thresholdNs / 1000;

@@ -58,7 +58,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const dev = params.dev as string;
   const ethtool = (phase: string) => io.exec(`ethtool-${phase}`, ['ethtool', '-S', dev], { allowFailure: true, timeoutMs: 10_000 });
   await collectDrops(dropsParams(params), io, {
-    window: async (_snapshot, windowIO) => {
+    window: async (windowIO) => {
       await ethtool('start');
       await sampleInterfaces(windowIO, ifaceSampling(params));
       await ethtool('end');

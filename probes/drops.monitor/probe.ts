@@ -71,7 +71,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   // One session attached for the whole duration, its maps snapshotted (cumulative) at every
   // window's end: windows have no gaps between them, and each is the difference of two snapshots.
   await collectDrops(dropsParams(params, params.duration as number), io, {
-    window: async (snapshot, windowIO) => {
+    window: async (windowIO, snapshot) => {
       const start = performance.now();
       let planned = 0;
       for (let k = 0; k < lengths.length; k++) {

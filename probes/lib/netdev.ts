@@ -7,9 +7,9 @@ import { attachTable, loadFirstWorking, tracepointPlan, type LoadedRecord, type 
 import { bpfObjectPath } from '../../engine/native/object.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { readBpfSession, type BpfSessionOptions } from '../../engine/probe/bpf-session.js';
 import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
-import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import type { Params, ParamSpec, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { checkDeviceName } from './devices.js';
 import { round } from './format.js';
 import { namedNamespaces, netnsInode } from './netns.js';
@@ -173,25 +173,27 @@ export interface NetdevSessionOptions<D> {
 }
 
 /**
- * One session of a queueing probe: filters, load + attach (capture `attach`), the window of
- * `params.duration`, the maps (capture `dump`, with the window and namespace names) and the
- * overhead report, through BpfSession; returns the dump record. Read it back with `readSession`.
+ * The session of a queueing probe, for runBpfSession: filters, load + attach (capture
+ * `attach`), the window of `params.duration`, the maps (capture `dump`, with the window and
+ * namespace names). Read it back with `readSession`.
  */
-export async function collectSession<D extends object>(params: Params, io: ProbeIO, opts: NetdevSessionOptions<D>): Promise<RawRecord> {
+export function netdevSession<D extends object>(params: Params, opts: NetdevSessionOptions<D>): BpfSessionOptions & { attached?: undefined } {
   let attachedNs = 0n;
-  const load = async () => {
-    const filter = await netdevFilter(params);
-    const loaded = await loadTracepoints(opts.object, opts.tracepoints, netdevGlobals(filter), opts.what);
-    attachedNs = process.hrtime.bigint(); // CLOCK_MONOTONIC on Linux, as bpf_ktime_get_ns
-    return { obj: loaded.obj, record: attachRecord(loaded, filter) };
+  return {
+    load: async () => {
+      const filter = await netdevFilter(params);
+      const loaded = await loadTracepoints(opts.object, opts.tracepoints, netdevGlobals(filter), opts.what);
+      attachedNs = process.hrtime.bigint(); // CLOCK_MONOTONIC on Linux, as bpf_ktime_get_ns
+      return { obj: loaded.obj, record: attachRecord(loaded, filter) };
+    },
+    window: params.duration as number,
+    read: async (o, w) => ({ ...opts.dump(o), windowMs: round(w.ms), attachedNs: String(attachedNs), ...(await namespaceNames()) }),
   };
-  const dump = async (o: BpfObject, windowMs: number) => ({ ...opts.dump(o), windowMs: round(windowMs), attachedNs: String(attachedNs), ...(await namespaceNames()) });
-  return runWindowedSession(io, load, params.duration as number, dump);
 }
 
 /** A recorded session: how it attached, its dump and what it cost. */
 export function readSession<D extends object>(records: RawRecord[]): { attach: NetdevAttach; dump: D & NetdevDump; overhead: OverheadReport | null } {
-  return readWindowedSession<NetdevAttach, D & NetdevDump>(records);
+  return readBpfSession<NetdevAttach, D & NetdevDump>(records);
 }
 
 /** Notes every queueing finding carries: an early stop, a flavour that was refused. */

@@ -6,10 +6,11 @@
 import { attachTable, loadedFields, loadFirstWorking, loadedRecord, tracepointPlan, type LoadedRecord, type TracepointMethod } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { bpfObjectPath, type BpfObject } from '../../engine/native/object.js';
-import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { readBpfSession, type BpfSessionOptions } from '../../engine/probe/bpf-session.js';
 import { addressText, ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
-import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import type { Params, ParamSpec, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { round } from './format.js';
 import { filterScope, namespaceNames, netdevFilter, netdevGlobals, NETDEV_PARAMS, type NamespaceNames, type NetdevFilter } from './netdev.js';
 import { addressParams, protocolName, protocolParam, PROTOCOLS, type ProtocolName } from './params.js';
 
@@ -83,21 +84,23 @@ export interface XmitSessionOptions<D> {
   read: (obj: BpfObject) => D;
 }
 
-/** Load + attach (capture `attach`), the window of `params.duration`, the maps (capture `dump`). */
-export async function collectXmit<D extends object>(params: Params, io: ProbeIO, opts: XmitSessionOptions<D>): Promise<void> {
-  const load = async () => {
-    const filter = await xmitFilter(params);
-    const plan = tracepointPlan('net', ['net_dev_start_xmit'], (_tp, m) => xmitProgram(opts.prefix, m));
-    const loaded = await loadFirstWorking(bpfObjectPath(opts.object), plan, { what: opts.what, open: { globals: { ...xmitGlobals(filter), ...opts.globals } } });
-    const record: XmitAttach = { ...loadedRecord(loaded), filter };
-    return { obj: loaded.obj, record };
+/** The session for runBpfSession: load + attach (capture `attach`), the window of `params.duration`, the maps (capture `dump`). */
+export function xmitSession<D extends object>(params: Params, opts: XmitSessionOptions<D>): BpfSessionOptions & { attached?: undefined } {
+  return {
+    load: async () => {
+      const filter = await xmitFilter(params);
+      const plan = tracepointPlan('net', ['net_dev_start_xmit'], (_tp, m) => xmitProgram(opts.prefix, m));
+      const loaded = await loadFirstWorking(bpfObjectPath(opts.object), plan, { what: opts.what, open: { globals: { ...xmitGlobals(filter), ...opts.globals } } });
+      const record: XmitAttach = { ...loadedRecord(loaded), filter };
+      return { obj: loaded.obj, record };
+    },
+    window: params.duration as number,
+    read: async (o, w) => ({ ...opts.read(o), windowMs: round(w.ms), ...(await namespaceNames()) }),
   };
-  const read = async (o: BpfObject, windowMs: number) => ({ ...opts.read(o), windowMs: Math.round(windowMs * 1000) / 1000, ...(await namespaceNames()) });
-  await runWindowedSession(io, load, params.duration as number, read);
 }
 
 export function readXmit<D extends object>(records: RawRecord[]): { attach: XmitAttach; dump: D & XmitDump; overhead: OverheadReport | null } {
-  return readWindowedSession<XmitAttach, D & XmitDump>(records);
+  return readBpfSession<XmitAttach, D & XmitDump>(records);
 }
 
 /** What every finding's data starts with: how the session attached, its filters and window. */

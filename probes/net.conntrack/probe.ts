@@ -10,7 +10,7 @@
 import { formatMs } from '../../engine/duration.js';
 import { netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { NETFILTER_CT_PROGRAMS, parseConntrackKprobes, startConntrackKprobes, VERDICTS, type CtKernelData } from '../lib/conntrack-kprobes.js';
+import { NETFILTER_CT_PROGRAMS, parseConntrackKprobes, runConntrackKprobes, VERDICTS, type CtKernelData } from '../lib/conntrack-kprobes.js';
 import { readDrops } from '../lib/drops/read.js';
 import { collectDrops, DROPS_BUDGET } from '../lib/drops/session.js';
 import { addressParams, durationParam, protocolNumber, protocolParam, topParam } from '../lib/params.js';
@@ -122,9 +122,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     if (durationMs === 0) return;
     // The window: kprobes attached (where they can be), the event listener subscribed, then the
     // wait and the second read; the listener and the kprobes stop after it.
-    const window = async (windowIO: ProbeIO) => {
-      const kprobes = params.kprobes !== false ? await startConntrackKprobes(windowIO, KPROBES_PREFIX, kprobeFilters(params), NETFILTER_CT_PROGRAMS) : undefined;
-      const wio = kprobes?.windowIO ?? windowIO;
+    const watch = async (wio: ProbeIO) => {
       const listener = await listening;
       try {
         await wio.sleep(durationMs);
@@ -132,11 +130,12 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
         await Promise.all([readFilesIn(wio, 'conntrack-end', netns, PATHS), listener?.stop()]);
       } finally {
         await listener?.stop();
-        await kprobes?.finish();
       }
     };
+    const window = (windowIO: ProbeIO) =>
+      params.kprobes !== false ? runConntrackKprobes(windowIO, KPROBES_PREFIX, kprobeFilters(params), NETFILTER_CT_PROGRAMS, watch) : watch(windowIO);
     if (params.drop_reasons === false) return await window(io);
-    await collectDrops(dropsParams(params), io, { prefix: DROPS_PREFIX, window: (_snapshot, windowIO) => window(windowIO) });
+    await collectDrops(dropsParams(params), io, { prefix: DROPS_PREFIX, window });
   } finally {
     // Stopped by the window; here only when it never ran (a missing namespace, a failed attach).
     await (await listening?.catch(() => undefined))?.stop();

@@ -6,7 +6,7 @@
 // ip_defrag, the queues that expired incomplete from ip_expire).
 import { formatMs } from '../../engine/duration.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { BpfSession, readWindowedSession } from '../../engine/probe/bpf-session.js';
+import { readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { addressText, countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
 import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
@@ -14,7 +14,7 @@ import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult
 import { captureReasonFormat, hasReasonField, parseReasonNames } from '../lib/drop-reasons.js';
 import { loadDefrag, type DefragMethod } from './attach.js';
 import { kprobeTable } from '../lib/kprobe-session.js';
-import { parseQueues, startQueueSession, type DefragQueues } from './kprobes.js';
+import { parseQueues, runQueueSession, type DefragQueues } from './kprobes.js';
 import { round } from '../lib/format.js';
 import { addressParams, durationParam, protocolNumber, protocolParam, topParam } from '../lib/params.js';
 import { parseSnmp } from '../lib/snmp.js';
@@ -161,7 +161,7 @@ function addressOf(bytes: Buffer, family: number): string {
   return family === 4 || family === 6 ? addressText(bytes, family) : '?';
 }
 
-function dumpMaps(o: BpfObject, attachedAt: number, detachedAt?: number): DumpCapture {
+function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
   const totals = o.map('totals');
   const entries = countsOf(o.map('agg'), (k) => {
     const family = k.readUInt8(36);
@@ -169,7 +169,7 @@ function dumpMaps(o: BpfObject, attachedAt: number, detachedAt?: number): DumpCa
   });
   entries.sort((a, b) => b.count - a.count || a.saddr.localeCompare(b.saddr) || a.daddr.localeCompare(b.daddr) || a.reason - b.reason);
   return {
-    windowMs: Math.round((detachedAt ?? performance.now()) - attachedAt),
+    windowMs: Math.round(windowMs),
     ...slotTotals(totals, { seen: TOTAL_SEEN, unkeyed: TOTAL_UNKEYED }),
     entries,
   };
@@ -187,14 +187,9 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     await readFilesIn(io, 'snmp-end', netns, SNMP);
     return;
   }
-  // The kprobes attach where the kernel has them; their session runs beside the tracepoint's.
-  const queues = params.kprobes === false ? null : await startQueueSession(io, filters);
-  try {
-    await collectDrops(io, params, filters);
-    await queues?.finish();
-  } finally {
-    queues?.close();
-  }
+  // The kprobes attach where the kernel has them; their session runs around the tracepoint's.
+  if (params.kprobes === false) await collectDrops(io, params, filters);
+  else await runQueueSession(io, filters, () => collectDrops(io, params, filters));
 }
 
 /** The tracepoint session over the window, ending with the second counter read. */
@@ -208,9 +203,8 @@ async function collectDrops(io: ProbeIO, params: Params, filters: ReturnType<typ
     await readFilesIn(io, 'snmp-end', netns, SNMP);
     return;
   }
-  const session = new BpfSession(io);
-  try {
-    await session.attach(async () => {
+  await runBpfSession(io, {
+    load: async () => {
       const loaded = await loadDefrag({
         targ_reasons: reasonGlobal([...reasons.keys()]),
         n_reasons: reasons.size,
@@ -226,14 +220,13 @@ async function collectDrops(io: ProbeIO, params: Params, filters: ReturnType<typ
         filters: { saddr: (params.src_ip as string) || null, daddr: (params.dst_ip as string) || null, protocol: filters.protocol },
       };
       return { obj: loaded.obj, record };
-    });
-    const attachedAt = performance.now();
-    await session.windowIO.sleep(duration);
-    await readFilesIn(io, 'snmp-end', netns, SNMP);
-    await session.finish((o) => dumpMaps(o, attachedAt, session.detachedAt));
-  } finally {
-    await session.close();
-  }
+    },
+    window: async (windowIO) => {
+      await windowIO.sleep(duration);
+      await readFilesIn(io, 'snmp-end', netns, SNMP);
+    },
+    read: (o, w) => dumpMaps(o, w.ms),
+  });
 }
 
 // ---- parse ---------------------------------------------------------------------------------
@@ -249,7 +242,7 @@ function protocolName(p: number): string {
 
 function dropsOf(records: RawRecord[], top: number): DefragDrops | null {
   if (!records.some((r) => r.op === 'capture' && r.name === 'attach')) return null;
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records, '');
   const reasonName = (r: number) => att.reasons[String(r)] ?? `REASON_${r}`;
   const byReason: Record<string, number> = {};

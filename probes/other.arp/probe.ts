@@ -4,7 +4,7 @@
 // recorded as exec records, what the BPF session saw as capture records: a replay re-parses both.
 import { loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { inNetns, netnsMissing, netnsOf } from '../../engine/probe/netns.js';
 import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
@@ -106,11 +106,11 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     const record: AttachCapture = { ...loadedRecord(loaded), filters };
     return { obj: loaded.obj, record };
   };
-  await runWindowedSession(io, load, params.duration as number, readDump);
+  await runBpfSession(io, { load, window: params.duration as number, read: (o, w) => readDump(o, w.ms) });
 }
 
 function parse(records: RawRecord[], params: Params): ProbeResult<ArpData> {
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   return arpFinding(att, scopeOf(records), dump, overheadOf(records), {
     stormPerSec: (params.storm_pps as number | undefined) ?? DEFAULT_STORM_PPS,
     top: Math.max(1, (params.top as number | undefined) ?? 20),

@@ -3,11 +3,12 @@
 // (net:net_dev_xmit's return code), aggregated in the kernel per device
 // (probes/other.dev-queue/other.dev-queue.bpf.c). The session is recorded as capture records, so a replay re-parses it.
 import type { BpfObject } from '../../engine/native/object.js';
+import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
-  collectSession,
+  netdevSession,
   deviceLabel,
   filterScope,
   namespaceLabel,
@@ -132,7 +133,7 @@ export function readDump(o: BpfObject): DumpCapture {
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
-  await collectSession(params, io, { object: 'other.dev-queue', tracepoints: TRACEPOINTS, what: 'other.dev-queue', dump: readDump });
+  await runBpfSession(io, netdevSession(params, { object: 'other.dev-queue', tracepoints: TRACEPOINTS, what: 'other.dev-queue', dump: readDump }));
 }
 
 function split<K extends string>(names: readonly K[], counts: number[]): Split<K> {

@@ -3,7 +3,7 @@
 // with the abnormal packets as findings naming the device. The GSO type names come from the
 // kernel's BTF (capture `gso-types`), the session from capture records: a replay re-parses both.
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord } from '../../engine/probe/bpf-session.js';
+import { captureRecord, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { countsOf, slotTotals } from '../../engine/probe/bpf-values.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
@@ -11,7 +11,7 @@ import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecor
 import { deviceLabel, namespaceLabel, NETDEV_ID_SIZE, readNetdevId, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { sumBy } from '../lib/tally.js';
-import { collectXmit, PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type XmitSessionData } from '../lib/xmit.js';
+import { PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData, xmitTables, type XmitSessionData } from '../lib/xmit.js';
 import { countBuckets, type SizeBucket } from '../lib/histogram.js';
 import { captureGsoTypes, gsoTypeList, type GsoTypeNames } from './gso-types.js';
 import { durationParam, topParam } from '../lib/params.js';
@@ -89,7 +89,7 @@ export function readOffload(o: BpfObject): OffloadDump {
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   await captureGsoTypes(io);
-  await collectXmit(params, io, { object: 'other.offload', prefix: 'offload_xmit', what: 'other.offload', read: readOffload });
+  await runBpfSession(io, xmitSession(params, { object: 'other.offload', prefix: 'offload_xmit', what: 'other.offload', read: readOffload }));
 }
 
 /** The kinds of abnormal packets, worst first. */

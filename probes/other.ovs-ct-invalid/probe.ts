@@ -30,7 +30,7 @@ import {
   type OfRule,
   OVS_KERNEL_BUDGET,
 } from '../lib/ovs.js';
-import { CT_PROGRAMS, parseConntrackKprobes, startConntrackKprobes, type CtKernelData } from '../lib/conntrack-kprobes.js';
+import { CT_PROGRAMS, parseConntrackKprobes, runConntrackKprobes, type CtKernelData } from '../lib/conntrack-kprobes.js';
 import { durationParam, topParam } from '../lib/params.js';
 
 const EXEC = { timeoutMs: COMMAND_TIMEOUT_MS };
@@ -124,16 +124,14 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const scope = resolveScope(topo, params);
   // The kernel datapath's conntrack runs in the kernel: its verdicts need kprobes.
   const kernelDp = params.kernel !== false && scope.datapaths.some((d) => d.type === 'system');
-  const kprobes = kernelDp ? await startConntrackKprobes(io, KPROBES_PREFIX, {}, CT_PROGRAMS) : undefined;
-  const wio = kprobes?.windowIO ?? io;
-  try {
+  const watch = async (wio: ProbeIO) => {
     await sample(wio, 'start', scope);
     await wio.sleep(params.duration as number);
     await sample(wio, 'end', scope);
     await Promise.all(scope.datapaths.map((dp) => wio.exec(`end-conntrack-${dp.id}`, appctl('dpctl/dump-conntrack', dp.id), MAYBE)));
-  } finally {
-    await kprobes?.finish();
-  }
+  };
+  if (kernelDp) await runConntrackKprobes(io, KPROBES_PREFIX, {}, CT_PROGRAMS, watch);
+  else await watch(io);
 }
 
 const find = (records: RawRecord[], name: string) => records.find((r) => r.name === name);

@@ -4,11 +4,12 @@
 // kernel per device and qdisc (probes/other.qdisc-dequeue/other.qdisc-dequeue.bpf.c). The session is recorded as capture
 // records, so a replay re-parses it without loading anything.
 import type { BpfObject } from '../../engine/native/object.js';
+import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
-  collectSession,
+  netdevSession,
   deviceLabel,
   filterScope,
   namespaceLabel,
@@ -168,7 +169,7 @@ export function readDump(o: BpfObject): DumpCapture {
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
-  await collectSession(params, io, { object: 'other.qdisc-dequeue', tracepoints: { qdisc_dequeue: TRACEPOINT }, what: 'other.qdisc-dequeue', dump: readDump });
+  await runBpfSession(io, netdevSession(params, { object: 'other.qdisc-dequeue', tracepoints: { qdisc_dequeue: TRACEPOINT }, what: 'other.qdisc-dequeue', dump: readDump }));
 }
 
 function parse(records: RawRecord[], params: Params): ProbeResult<QdiscDequeueData> {

@@ -4,11 +4,12 @@
 // drops or delay: a shaper added, a queue flushed, a qdisc replaced. Beside them, what the
 // filters and actions of the devices' ingress and egress hooks did in the window (hits.ts).
 import type { BpfObject } from '../../engine/native/object.js';
+import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { inNetns } from '../../engine/probe/netns.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
-  collectSession,
+  netdevSession,
   cString,
   netdevFilter,
   deviceLabel,
@@ -30,7 +31,7 @@ import {
 import { round } from '../lib/format.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { hitsSummary, hitsTables, parseHits, sampleHits, type TcHits } from './hits.js';
-import { callTables, parseCalls, startCallSession, type TcCalls } from './kprobes.js';
+import { callTables, parseCalls, runCallSession, type TcCalls } from './kprobes.js';
 import { durationParam, topParam } from '../lib/params.js';
 
 const TRACEPOINTS = { tc_create: 'qdisc:qdisc_create', tc_destroy: 'qdisc:qdisc_destroy', tc_reset: 'qdisc:qdisc_reset' };
@@ -165,17 +166,15 @@ function devicesToList(dump: DumpCapture & NamespaceNames): Array<{ name: string
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   const hitsStart = await sampleHits(io, params, 'start');
-  // The kprobes attach where the kernel has them; their session runs beside the tracepoints'.
-  const calls = params.kprobes === false ? null : await startCallSession(io, await netdevFilter(params));
-  let rec: RawRecord;
-  try {
-    rec = await collectSession(params, io, { object: 'other.tc', tracepoints: TRACEPOINTS, what: 'other.tc', dump: readDump });
-    await calls?.finish();
-  } finally {
-    calls?.close();
-  }
+  // The kprobes attach where the kernel has them; their session runs around the tracepoints'.
+  let rec: RawRecord | undefined;
+  const tracepoints = async () => {
+    rec = await runBpfSession(io, netdevSession(params, { object: 'other.tc', tracepoints: TRACEPOINTS, what: 'other.tc', dump: readDump }));
+  };
+  if (params.kprobes === false) await tracepoints();
+  else await runCallSession(io, await netdevFilter(params), tracepoints);
   await sampleHits(io, params, 'end', hitsStart);
-  const dump = JSON.parse(rec.stdout) as DumpCapture & NetdevDump;
+  const dump = JSON.parse(rec!.stdout) as DumpCapture & NetdevDump;
   for (const d of devicesToList(dump)) {
     await io.exec(tcRecordName(d), inNetns(d.ns, ['tc', '-j', 'qdisc', 'show', 'dev', d.name]), { timeoutMs: TC_TIMEOUT_MS, allowFailure: true });
   }

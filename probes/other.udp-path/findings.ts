@@ -3,7 +3,7 @@
 // reason, packets that vanished between two hops), the sampled packets' journeys, and verdicts
 // a runbook can branch on.
 import { attachTable, type LoadedRecord } from '../../engine/native/attach-plan.js';
-import { captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readBpfSession } from '../../engine/probe/bpf-session.js';
 import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { parseReasonNames } from '../lib/drop-reasons.js';
@@ -133,7 +133,7 @@ function namer(names: DeviceNames) {
 
 export function udpPathFinding(records: RawRecord[]): ProbeResult<UdpPathData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as FlowSetup;
-  const { attach: att, dump } = readWindowedSession<LoadedRecord<UdpPathMethod>, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<LoadedRecord<UdpPathMethod>, DumpCapture>(records);
   const names = JSON.parse(captureRecord(records, 'devices').stdout) as DeviceNames;
   const syms = JSON.parse(captureRecord(records, 'symbols').stdout) as Record<string, string>;
   const reasons = parseReasonNames(captureRecord(records, 'reasons').stdout);

@@ -2,6 +2,7 @@
 // 5-tuple, counted in the kernel (probes/other.vlan-udp/other.vlan-udp.bpf.c): packets, bytes, rates, how the tag was
 // carried, and untagged UDP where a tag was expected. The session is recorded as capture
 // records, so a replay re-parses it.
+import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
@@ -9,7 +10,7 @@ import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecor
 import { deviceLabel, readNetdevId, NETDEV_ID_SIZE, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { sumBy } from '../lib/tally.js';
-import { collectXmit, flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type FlowTuple, type XmitSessionData } from '../lib/xmit.js';
+import { flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData, xmitTables, type FlowTuple, type XmitSessionData } from '../lib/xmit.js';
 import { durationParam, topParam } from '../lib/params.js';
 
 /** probes/other.vlan-udp/other.vlan-udp.h */
@@ -65,13 +66,16 @@ export function readVlanUdp(o: BpfObject): VlanUdpDump {
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   const vlan = typeof params.vlan === 'number' ? params.vlan : null;
-  await collectXmit(params, io, {
-    object: 'other.vlan-udp',
-    prefix: 'vlan_udp_xmit',
-    what: 'other.vlan-udp',
-    globals: { targ_vlan_set: vlan !== null, targ_vlan: vlan ?? 0 },
-    read: readVlanUdp,
-  });
+  await runBpfSession(
+    io,
+    xmitSession(params, {
+      object: 'other.vlan-udp',
+      prefix: 'vlan_udp_xmit',
+      what: 'other.vlan-udp',
+      globals: { targ_vlan_set: vlan !== null, targ_vlan: vlan ?? 0 },
+      read: readVlanUdp,
+    }),
+  );
 }
 
 export type Tagging = 'hw' | 'in-band' | 'mixed' | 'none';

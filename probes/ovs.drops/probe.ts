@@ -9,8 +9,7 @@
 import { createHash } from 'node:crypto';
 import { formatMs } from '../../engine/duration.js';
 import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { parseKernel, startKernelSession, type KernelDropsData } from './kernel.js';
-import type { KprobeSession } from '../lib/kprobe-session.js';
+import { parseKernel, runKernelSession, type KernelDropsData } from './kernel.js';
 import {
   appctl,
   COMMAND_TIMEOUT_MS,
@@ -263,7 +262,6 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const ifaces = interfacesOf(interfaces);
   const kernelWanted = params.kernel !== false && kmod.error === undefined && scope.datapaths.some((d) => d.type === 'system');
 
-  let session: KprobeSession | undefined;
   const records: RawRecord[] = [];
   const flowScope = withAttachedMac(scope, ifaces.attachedMacs);
   const limit = Math.max(0, (params.traces as number | undefined) ?? 5);
@@ -273,29 +271,25 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     const name = traceName(f);
     if (!traces.has(name)) traces.set(name, io.exec(name, appctl('ofproto/trace', f.dpName, f.rawKey), { ...EXEC, allowFailure: true }).catch(() => undefined));
   };
-  try {
-    if (kernelWanted) {
-      const ifindexRec = scope.dev
-        ? await io.readFile('kernel-ifindex', `/sys/class/net/${scope.dev.port.name}/ifindex`, { allowFailure: true })
-        : undefined;
-      session = await startKernelSession(io, {
-        ifindex: ifindexRec && ifindexRec.error === undefined ? Number(ifindexRec.stdout.trim()) : 0,
-        saddr: kernelAddr(scope.srcIp),
-        daddr: kernelAddr(scope.dstIp),
-        proto: scope.proto ?? 0,
-      });
-    }
+  const watch = async (windowIO: ProbeIO) => {
     records.push(...(await sample(io, 'start', scope)));
     // The megaflows already dropping are traced while the window runs (they are most often
     // the ones that drop in it); the others after it.
     for (const f of droppingFlows(asIfNew(records), dps, flowScope).flows.slice(0, limit)) trace(f);
-    await (session?.windowIO ?? io).sleep(params.duration as number);
+    await windowIO.sleep(params.duration as number);
     const [, end] = await Promise.all([io.exec('end-dpif-show', appctl('dpif/show'), EXEC), sample(io, 'end', scope)]);
     records.push(...end);
-    await session?.finish();
-  } finally {
-    session?.close();
-  }
+  };
+  if (kernelWanted) {
+    const ifindexRec = scope.dev ? await io.readFile('kernel-ifindex', `/sys/class/net/${scope.dev.port.name}/ifindex`, { allowFailure: true }) : undefined;
+    const filters = {
+      ifindex: ifindexRec && ifindexRec.error === undefined ? Number(ifindexRec.stdout.trim()) : 0,
+      saddr: kernelAddr(scope.srcIp),
+      daddr: kernelAddr(scope.dstIp),
+      proto: scope.proto ?? 0,
+    };
+    await runKernelSession(io, filters, watch);
+  } else await watch(io);
 
   // Each dropping megaflow of the window (the busiest first) traced back to its OpenFlow rule.
   for (const f of droppingFlows(records, dps, flowScope).flows.slice(0, limit)) trace(f);

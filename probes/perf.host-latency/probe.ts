@@ -5,7 +5,7 @@
 // capture records, so a replay re-parses it without loading anything.
 import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
@@ -211,10 +211,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     const loaded = await loadHostLat(globalsOf(setup), hooks);
     return { obj: loaded.obj, record: loadedRecord(loaded) };
   };
-  await runWindowedSession(io, load, params.duration as number, (o, windowMs) => {
-    o.detach();
-    return dumpMaps(o, round(windowMs));
-  });
+  await runBpfSession(io, { load, window: params.duration as number, detachToRead: true, read: (o, w) => dumpMaps(o, round(w.ms)) });
 }
 
 // ---- parse ----
@@ -227,7 +224,7 @@ function dirsOf(direction: Filters['direction']): Direction[] {
 
 function parse(records: RawRecord[]): ProbeResult<HostLatencyData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const reasonNames = parseReasonNames(captureRecord(records, 'reasons').stdout);
   const overhead = overheadOf(records);
   const dirs = dirsOf(setup.filters.direction);

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
@@ -104,26 +104,24 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   // The device listing is a readdir record of its own (a replay answers it again); the capture keeps what was resolved.
   const resolved = await resolveSetup(params, io);
   const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(resolved))).stdout) as SetupCapture;
-  await runWindowedSession(
-    io,
-    async () => {
+  await runBpfSession(io, {
+    load: async () => {
       const loaded = await loadHostMetrics(globalsOf(setup));
       return { obj: loaded.obj, record: loadedRecord(loaded) };
     },
     // The window is the counter sampling: every interval until the end (sooner when over budget).
-    (windowIO) => sampleCounters(windowIO, setup.devices, { durationMs: setup.durationMs, intervalMs: setup.intervalMs, prefix: IFACE_PREFIX }),
-    (o, windowMs) => {
-      o.detach(); // one consistent reading: nothing counts while the maps are read
-      return dumpMaps(o, round(windowMs));
-    },
-  );
+    window: (windowIO) => sampleCounters(windowIO, setup.devices, { durationMs: setup.durationMs, intervalMs: setup.intervalMs, prefix: IFACE_PREFIX }),
+    // One consistent reading: nothing counts while the maps are read.
+    detachToRead: true,
+    read: (o, w) => dumpMaps(o, round(w.ms)),
+  });
 }
 
 // ---- parse ----
 
 function parse(records: RawRecord[]): ProbeResult<HostMetricsData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const result = analyse(setup, att, dump, readCounters(records, IFACE_PREFIX), overhead);
   const tables = [...(result.tables ?? []), attachTable(att), ...(overhead ? [overheadTable(overhead)] : [])];

@@ -5,7 +5,7 @@
 // pings it answers (its answer time). What the session saw is recorded as capture records, so
 // a replay re-parses it without loading anything.
 import type { BpfObject } from '../../engine/native/object.js';
-import { BpfSession, captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { netnsOf } from '../../engine/probe/netns.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
@@ -206,23 +206,15 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   // The lookups are exec records of their own (a replay answers them again); the capture keeps what they resolved to.
   const resolved = await resolveSetup(params, io);
   const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(resolved))).stdout) as SetupCapture;
-  let attachedAt = 0;
-  const session = new BpfSession(io);
-  try {
-    await session.attach(async () => {
+  await runBpfSession(io, {
+    load: async () => {
       const loaded = await loadIcmpRtt(globalsOf(setup));
-      attachedAt = performance.now();
       return { obj: loaded.obj, record: loadedRecord(loaded) };
-    });
-    await session.windowIO.sleep(params.duration as number);
-    await session.finish((o) => {
-      const windowMs = round((session.detachedAt ?? performance.now()) - attachedAt);
-      o.detach();
-      return dumpMaps(o, windowMs, setup.timeoutMs);
-    });
-  } finally {
-    await session.close();
-  }
+    },
+    window: params.duration as number,
+    detachToRead: true,
+    read: (o, w) => dumpMaps(o, round(w.ms), setup.timeoutMs),
+  });
 }
 
 // ---- parse ----
@@ -273,7 +265,7 @@ function describePeer(p: IcmpRttPeer): string {
 
 function parse(records: RawRecord[]): ProbeResult<IcmpRttData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const peers = dump.peers.map((e) => peerStats(e, dump.waiting)).filter((p) => p.requests > 0 || p.unmatchedReplies > 0);
   peers.sort(byWorst);

@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { runCommand } from '../../engine/exec.js';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { BpfSession, captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
@@ -297,38 +297,29 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(await resolveSetup(params)))).stdout) as SetupCapture;
   const hooks = setup.filters.direction === 'from-vm' ? HOOKS.filter((h) => h.category === 'net') : HOOKS;
 
-  let attachedAt = 0;
-  const session = new BpfSession(io);
-  try {
-    await session.attach(
-      async () => {
-        const loaded = await loadVmlat(globalsOf(setup), hooks, (o) => {
-          const m = o.map('uplinks');
-          for (const u of setup.uplinks) m.update(u32Key(u.ifindex), Uint8Array.of(1));
-        });
-        attachedAt = performance.now();
-        const record: AttachCapture = {
-          method: loaded.method,
-          btf: loaded.btf,
-          loadMs: round(loaded.loadMs),
-          links: loaded.links.map((l) => ({ ...l, attachMs: round(l.attachMs) })),
-          ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
-        };
-        return { obj: loaded.obj, record };
-      },
-      { detachOnAbort: false },
-    );
+  await runBpfSession(io, {
+    load: async () => {
+      const loaded = await loadVmlat(globalsOf(setup), hooks, (o) => {
+        const m = o.map('uplinks');
+        for (const u of setup.uplinks) m.update(u32Key(u.ifindex), Uint8Array.of(1));
+      });
+      const attachedAt = performance.now();
+      const record: AttachCapture = {
+        method: loaded.method,
+        btf: loaded.btf,
+        loadMs: round(loaded.loadMs),
+        links: loaded.links.map((l) => ({ ...l, attachMs: round(l.attachMs) })),
+        ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
+      };
+      return { obj: loaded.obj, record, attachedAt };
+    },
     // Over budget the window ends early (the guard does not detach the programs here); they are
     // detached right after it either way.
-    await session.windowIO.sleep(params.duration as number);
-    await session.finish((o) => {
-      const windowMs = round(performance.now() - attachedAt);
-      o.detach();
-      return dumpMaps(o, windowMs);
-    });
-  } finally {
-    await session.close();
-  }
+    detachOnAbort: false,
+    window: params.duration as number,
+    detachToRead: true,
+    read: (o, w) => dumpMaps(o, round(w.ms)),
+  });
 }
 
 const DIR_TEXT: Record<Direction, string> = { 'to-vm': 'to the VM', 'from-vm': 'from the VM' };
@@ -354,7 +345,7 @@ function layerName(layer: Layer, d: VmLatencyData): string {
 
 function parse(records: RawRecord[]): ProbeResult<VmLatencyData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const mask = dirMask(setup.filters.direction);
   const notes: string[] = [];

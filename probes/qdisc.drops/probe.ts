@@ -67,7 +67,7 @@ function dropsParams(params: Params): Params {
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   if ((params.duration as number) <= 0) throw new Error('duration must be above 0: the join needs a window');
-  await collectDrops(dropsParams(params), io, { window: (_snapshot, windowIO) => sampleQdiscs(windowIO, tcDevices(params), params.duration as number) });
+  await collectDrops(dropsParams(params), io, { window: (windowIO) => sampleQdiscs(windowIO, tcDevices(params), params.duration as number) });
 }
 
 /** Within 5% of the larger count, or 1 packet. */

@@ -6,7 +6,7 @@
 import { loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { u32Key } from '../../engine/native/map.js';
-import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { readBpfSession, runBpfSession, type SessionWindow } from '../../engine/probe/bpf-session.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
 import { loadTracepoints, netdevPlan } from '../lib/netdev.js';
@@ -79,15 +79,15 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     await windowIO.sleep(grace);
   };
   // An overhead guard that stops the programs ends both sleeps at once: the grace is then ~0.
-  const read = (o: BpfObject, sinceAttachMs: number) => {
-    if (closedAt === undefined) return readDump(o, { windowMs: sinceAttachMs, graceMs: 0 });
+  const read = (o: BpfObject, sinceAttach: SessionWindow) => {
+    if (closedAt === undefined) return readDump(o, { windowMs: sinceAttach.ms, graceMs: 0 });
     return readDump(o, { windowMs: closedAt - attachedAt, graceMs: performance.now() - closedAt });
   };
-  await runWindowedSession(io, load, window, read);
+  await runBpfSession(io, { load, window, read });
 }
 
 function parse(records: RawRecord[]): ProbeResult<FramesData> {
-  const { attach, dump, overhead } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach, dump, overhead } = readBpfSession<AttachCapture, DumpCapture>(records);
   return framesFinding(attach, dump, overhead);
 }
 

@@ -10,7 +10,7 @@ import { prefetchKallsyms } from '../../../engine/host/kallsyms.js';
 import type { GlobalValue } from '../../../engine/native/globals.js';
 import { u32Key } from '../../../engine/native/map.js';
 import type { BpfObject } from '../../../engine/native/object.js';
-import { BpfSession, captureRecord } from '../../../engine/probe/bpf-session.js';
+import { captureRecord, runBpfSession, type SessionWork } from '../../../engine/probe/bpf-session.js';
 import { countsOf, hex, ipv4Bytes, ipv6Bytes, rootDevices } from '../../../engine/probe/bpf-values.js';
 import { ParamError } from '../../../engine/probe/params.js';
 import type { Params, ParamSpec, ProbeIO, RawRecord, Requirement } from '../../../engine/probe/types.js';
@@ -96,10 +96,10 @@ function rootTaps(devices: Record<string, string>): string[] {
 
 /**
  * Reads the aggregation map (cumulative since attach), its stacks, device and namespace names.
- * `detachedAt`: when the guard detached the programs early, counting ended there.
+ * `sinceAttachMs`: how long the programs counted (to the guard's early detach, when it stopped them).
  */
-async function dumpMaps(o: BpfObject, params: Params, attachedAt: number, detachedAt?: number): Promise<DumpCapture> {
-  const windowMs = round((detachedAt ?? performance.now()) - attachedAt);
+async function dumpMaps(o: BpfObject, params: Params, sinceAttachMs: number): Promise<DumpCapture> {
+  const windowMs = round(sinceAttachMs);
   const totals = o.map('totals');
   const seen = Number(totals.sumU64(u32Key(TOTAL_SEEN)));
   const unkeyed = Number(totals.sumU64(u32Key(TOTAL_UNKEYED)));
@@ -227,34 +227,31 @@ export interface DropsSessionOptions {
    * What to do while the programs are attached (default: sleep `params.duration`). Other probes
    * read their own counters here, so that both cover the same window. `snapshot(name)` records
    * the maps as they are now (cumulative since attach) as the capture `<prefix><name>`, without
-   * detaching: a timeline without gaps (read a window with parseDrops' `dump` and `since`).
+   * detaching: a timeline without gaps (read a window with readDrops' `dump` and `since`).
    */
-  window?: (snapshot: (name: string) => Promise<void>, io: ProbeIO) => Promise<void>;
-  /**
-   * Record the symbols of the session's addresses (`<prefix>symbols`); false leaves it to the
-   * caller (`captureSymbols` with the returned addresses), e.g. to read /proc/kallsyms once.
-   */
-  symbols?: boolean;
+  window?: SessionWork;
 }
 
 /**
- * One drops.kernel session: reason names, load + attach, `window`, dump, subsystem reason names,
+ * One drop session: reason names, load + attach, `window`, dump, subsystem reason names,
  * symbols, recorded as capture records named `<prefix>reasons|attach|dump|subsystems|symbols`.
- * Read them back with `parseDrops`.
+ * Read them back with `readDrops`.
  */
-export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessionOptions = {}): Promise<string[]> {
+export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessionOptions = {}): Promise<void> {
   const prefix = opts.prefix ?? '';
   // Bad params fail before anything is recorded, with their one-line message.
   const scope = scopeOf(params);
   filterFamily(params, protocolNumber(params.protocol), (params.port as number | undefined) ?? 0);
   const format = await captureReasonFormat(io, `${prefix}reasons`);
 
-  const session = new BpfSession(io, prefix);
-  const dumpTexts: string[] = [];
-  try {
-    await session.attach(async () => {
+  // Every reading of the maps (snapshots and the dump), for the names of what they hold. A
+  // replay reads none: it answers those captures from the recording too.
+  const dumps: DumpCapture[] = [];
+  await runBpfSession(io, {
+    prefix,
+    load: async () => {
       // Indexing kallsyms takes ~250 ms: a window of a second or more hides it entirely.
-      if (opts.symbols !== false && Number(params.duration) >= 1000) prefetchKallsyms();
+      if (Number(params.duration) >= 1000) prefetchKallsyms();
       const filters = await resolveFilters(params);
       const resolved = await resolveScope(scope);
       const loaded = await loadDrops({ ...globalsOf(params, filters), ...resolved.globals }, hasReasonField(format));
@@ -268,28 +265,20 @@ export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessi
         ...(resolved.record ? { scope: resolved.record } : {}),
       };
       return { obj: loaded.obj, record };
-    });
-    const attachedAt = performance.now();
-    const windowIO = session.windowIO;
-
-    const snapshot = async (name: string) => {
-      const rec = await io.capture(`${prefix}${name}`, async () => JSON.stringify(await dumpMaps(session.obj!, params, attachedAt, session.detachedAt)));
-      dumpTexts.push(rec.stdout);
-    };
-    if (opts.window) await opts.window(snapshot, windowIO);
-    else await windowIO.sleep(params.duration as number);
-    const rec = await session.finish((o) => dumpMaps(o, params, attachedAt, session.detachedAt));
-    dumpTexts.push(rec.stdout);
-  } finally {
-    await session.close();
-  }
+    },
+    window: opts.window ?? (params.duration as number),
+    read: async (o, w) => {
+      const dump = await dumpMaps(o, params, w.ms);
+      dumps.push(dump);
+      return dump;
+    },
+  });
 
   // Symbols of the addresses seen, from /proc/kallsyms: only the ones needed are kept. Names
   // of subsystem reasons seen, from the kernel's BTF (nothing is read when there is none).
   const addrs = new Set<string>();
   const reasons = new Set<number>();
-  for (const text of dumpTexts) {
-    const dump = JSON.parse(text) as DumpCapture;
+  for (const dump of dumps) {
     for (const e of dump.entries) {
       addrs.add(e.location);
       reasons.add(e.reason);
@@ -297,8 +286,7 @@ export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessi
     for (const frames of Object.values(dump.stacks)) for (const a of frames) addrs.add(a);
   }
   await io.capture(`${prefix}subsystems`, async () => JSON.stringify(await readSubsystemNames([...reasons])));
-  if (opts.symbols !== false) await captureSymbols(io, `${prefix}symbols`, [...addrs]);
-  return [...addrs];
+  await captureSymbols(io, `${prefix}symbols`, [...addrs]);
 }
 
 /** When a capture of a session (`attach`, `dump`, a snapshot) was taken, ms since the epoch. */
