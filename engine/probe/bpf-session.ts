@@ -1,8 +1,10 @@
-// One BPF object's session inside a native probe's collect, under the overhead guard: load and
-// attach (capture `<prefix>attach`), the window, the last reading of the maps (`<prefix>dump`)
-// and what the programs cost (`<prefix>overhead`, read back by overheadOf). A replay answers
-// the captures from the recording: it loads nothing, so the object and the guard stay unset
-// and the window's sleeps are the replay's.
+// The one way a native probe runs a BPF object (runBpfSession), under the overhead guard: load
+// and attach (capture `<prefix>attach`), the window, the last reading of the maps
+// (`<prefix>dump`) and what the programs cost (`<prefix>overhead`, read back by overheadOf).
+// Its variants are options: a fixed window or work run during it (with snapshots of the maps),
+// programs that may not all attach (kprobes: probes/lib/kprobe-session.ts), a detach before the
+// last reading. A replay answers the captures from the recording: it loads nothing, so the
+// object and the guard stay unset and the window's sleeps are the replay's.
 import { installDetachGuard } from '../native/guard.js';
 import type { BpfObject } from '../native/object.js';
 import { programRunStats } from '../native/stats.js';
@@ -24,7 +26,8 @@ export interface SessionLoad {
   attachedAt?: number;
 }
 
-export class BpfSession {
+/** The steps of a session, in the order runBpfSession takes them. */
+class BpfSession {
   /** The loaded object, until `finish` or `close` closes it. */
   obj: BpfObject | undefined;
   /** When the guard detached the programs for being over budget (performance.now()). */
@@ -106,40 +109,78 @@ export function captureRecord(records: RawRecord[], name: string): RawRecord {
   return rec;
 }
 
+/** How long the programs counted, as `read` is told. */
+export interface SessionWindow {
+  /** From the attach to now, or to the guard's early detach, ms. */
+  ms: number;
+  /** How long ago the guard detached the programs (0: attached until now). */
+  detachedAgoMs: number;
+}
+
 /**
- * A native probe's session with one window: load and attach (`<prefix>attach`, as
- * BpfSession.attach), wait `ms` (less when the guard stops the programs) or run `window` on the
- * window's IO (whose sleeps end when the guard stops the programs: e.g. counters sampled
- * meanwhile), record `read`'s reading of the maps (`<prefix>dump`) given the window's length in
- * ms (from the attach to the dump, or to the guard's early detach) and how long ago the guard
- * detached them (0: attached until the dump), and close. Returns the dump record.
+ * What runs while the programs count, on the window's IO (its sleeps end early once the guard
+ * stops the programs). `snapshot(name)` records `read`'s reading as it is now (cumulative since
+ * the attach) as the capture `<prefix><name>`, without detaching.
  */
-export async function runWindowedSession(
-  io: ProbeIO,
-  load: () => Promise<SessionLoad>,
-  window: number | ((windowIO: ProbeIO) => Promise<void>),
-  read: (obj: BpfObject, windowMs: number, detachedAgoMs: number) => unknown,
-  prefix = '',
-): Promise<RawRecord> {
-  const session = new BpfSession(io, prefix);
+export type SessionWork = (windowIO: ProbeIO, snapshot: (name: string) => Promise<RawRecord>) => Promise<void>;
+
+export interface BpfSessionOptions extends SessionGuardOptions {
+  /** Names the captures: `kernel-` → `kernel-attach`, `kernel-dump`, `kernel-overhead`. */
+  prefix?: string;
+  /**
+   * Loads and attaches, in the capture `<prefix>attach`: the object (none when nothing
+   * attached), what to record and, when work followed the attach inside it, when the programs
+   * attached. The IO's budget guards the object's programs from then on.
+   */
+  load: () => Promise<SessionLoad>;
+  /**
+   * Whether the recorded attach has programs that count (default: always). When it has none
+   * (kprobes on a kernel without them) the window still runs, but no maps are read: no dump.
+   */
+  attached?: (record: unknown) => boolean;
+  /** The window: this many ms, or work to run meanwhile (the window ends when it returns). */
+  window: number | SessionWork;
+  /** Reads the maps at the end (`<prefix>dump`) and for each snapshot, given the window so far. */
+  read: (obj: BpfObject, window: SessionWindow) => unknown;
+  /** Detach the programs before the last reading: one consistent picture, nothing counts meanwhile. */
+  detachToRead?: boolean;
+}
+
+/**
+ * A native probe's BPF session: load and attach (`<prefix>attach`), the window, the last
+ * reading of the maps (`<prefix>dump`) and what the programs cost (`<prefix>overhead`), the
+ * object closed whatever happens. Returns the dump record; null when nothing attached.
+ */
+export async function runBpfSession(io: ProbeIO, opts: BpfSessionOptions & { attached?: undefined }): Promise<RawRecord>;
+export async function runBpfSession(io: ProbeIO, opts: BpfSessionOptions): Promise<RawRecord | null>;
+export async function runBpfSession(io: ProbeIO, opts: BpfSessionOptions): Promise<RawRecord | null> {
+  const session = new BpfSession(io, opts.prefix);
   try {
-    await session.attach(load);
+    const rec = await session.attach(opts.load, opts);
+    const attached = opts.attached?.(JSON.parse(rec.stdout)) ?? true;
     // From the attach, not from now: the guard's start and the capture came after it, and the
     // programs counted meanwhile. A replay loads nothing and reads no window.
     const attachedAt = session.attachedAt ?? performance.now();
-    if (typeof window === 'number') await session.windowIO.sleep(window);
-    else await window(session.windowIO);
-    return await session.finish((o) => {
+    const windowSoFar = (): SessionWindow => {
       const now = performance.now();
-      return read(o, (session.detachedAt ?? now) - attachedAt, session.detachedAt === undefined ? 0 : now - session.detachedAt);
+      return { ms: (session.detachedAt ?? now) - attachedAt, detachedAgoMs: session.detachedAt === undefined ? 0 : now - session.detachedAt };
+    };
+    const snapshot = (name: string) => io.capture(`${session.prefix}${name}`, async () => JSON.stringify(await opts.read(session.obj!, windowSoFar())));
+    if (typeof opts.window === 'number') await session.windowIO.sleep(opts.window);
+    else await opts.window(session.windowIO, snapshot);
+    if (!attached) return null;
+    return await session.finish((o) => {
+      const window = windowSoFar();
+      if (opts.detachToRead) o.detach();
+      return opts.read(o, window);
     });
   } finally {
     await session.close();
   }
 }
 
-/** What runWindowedSession recorded: its attach record, its dump and what it cost. */
-export function readWindowedSession<A, D>(records: RawRecord[], prefix = ''): { attach: A; dump: D; overhead: OverheadReport | null } {
+/** What runBpfSession recorded: its attach record, its dump and what it cost. */
+export function readBpfSession<A, D>(records: RawRecord[], prefix = ''): { attach: A; dump: D; overhead: OverheadReport | null } {
   return {
     attach: JSON.parse(captureRecord(records, `${prefix}attach`).stdout) as A,
     dump: JSON.parse(captureRecord(records, `${prefix}dump`).stdout) as D,

@@ -10,10 +10,12 @@ import { BPF_NOEXIST, u32Key } from '../../engine/native/map.js';
 import { statField, statStateAndName } from '../../engine/target/proc.js';
 import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
-import { histPercentile } from '../../engine/probe/bpftrace.js';
+import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, HistogramChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { fmtUs, round } from '../lib/format.js';
+import { percentiles, usBuckets, type Pcts, type UsBucket } from '../lib/histogram.js';
+import { durationParam, topParam } from '../lib/params.js';
 import { loadRunqlat, TRACEPOINTS, type RunqlatMethod } from './attach.js';
 import { DATA, type RunqlatData } from './data.js';
 
@@ -115,14 +117,6 @@ interface DumpCapture {
   waiting?: Array<{ tid: number; comm: string; waitedNs: number }>;
 }
 
-export interface RunqlatBucket {
-  /** Inclusive lower bound, µs. */
-  lowUs: number;
-  /** Exclusive upper bound, µs. */
-  highUs: number;
-  count: number;
-}
-
 export interface RunqlatThread {
   tid: number;
   comm: string;
@@ -149,7 +143,7 @@ export interface RunqlatThread {
   involuntary: number;
   /** Switched out to sleep or block. */
   voluntary: number;
-  buckets: RunqlatBucket[];
+  buckets: UsBucket[];
 }
 
 export interface RunqlatClass {
@@ -173,7 +167,7 @@ export interface RunqlatClass {
   worst: { tid: number; comm: string } | null;
   /** Threads of the class still waiting for a CPU when the window closed. */
   waitingAtEnd: number;
-  buckets: RunqlatBucket[];
+  buckets: UsBucket[];
 }
 
 export type { RunqlatData } from './data.js';
@@ -488,28 +482,10 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     return { obj: loaded.obj, record, attachedAt };
   };
   let seeds = new Map<number, Seed>();
-  await runWindowedSession(io, load, params.duration as number, (o, windowMs, detachedAgoMs) => readDump(o, windowMs, detachedAgoMs, seeds));
+  await runBpfSession(io, { load, window: params.duration as number, read: (o, w) => readDump(o, w.ms, w.detachedAgoMs, seeds) });
 }
 
 // ---- parse ----
-
-/** Slot 0: under 1 µs; slot k: [2^(k-1), 2^k) µs (probes/cpu.runqlat/cpu.runqlat.h). */
-export function bucketsOf(slots: number[]): RunqlatBucket[] {
-  return slots.flatMap((count, k) => (count > 0 ? [{ lowUs: k === 0 ? 0 : 2 ** (k - 1), highUs: 2 ** k, count }] : []));
-}
-
-export interface Pcts {
-  p50Us: number;
-  p95Us: number;
-  p99Us: number;
-}
-
-/** Percentiles at bucket resolution (engine/probe/bpftrace.ts's convention), capped at the exact max. */
-export function percentiles(slots: number[], maxUs: number): Pcts {
-  const hist = bucketsOf(slots).map((b) => ({ low: b.lowUs, high: b.highUs, count: b.count }));
-  const pct = (p: number) => Math.min(histPercentile(hist, p) ?? 0, maxUs);
-  return { p50Us: pct(50), p95Us: pct(95), p99Us: pct(99) };
-}
 
 type DumpEntry = DumpCapture['entries'][number] & { openNs?: number };
 
@@ -559,20 +535,16 @@ function aggregate(label: string, threads: Array<RunqlatThread & { slots: number
     voluntary: sum((t) => t.voluntary),
     worst: worst ? { tid: worst.tid, comm: worst.comm } : null,
     waitingAtEnd: threads.filter((t) => t.waitingAtEndUs > 0).length,
-    buckets: bucketsOf(slots),
+    buckets: usBuckets(slots),
   };
 }
 
-/** 850 µs, 8.2 ms, 1.3 s. */
-export function fmtUs(us: number): string {
-  if (us < 1000) return `${Math.round(us)} µs`;
-  const [v, unit] = us < 1e6 ? [us / 1e3, 'ms'] : [us / 1e6, 's'];
-  return `${v < 10 ? Number(v.toFixed(1)) : Math.round(v)} ${unit}`;
-}
+/** 850 µs, 8.2 ms, 1.3 s: whole µs, the histograms' resolution. */
+const fmtWait = (us: number) => fmtUs(us, { wholeUs: true });
 
 const pct = (share: number) => `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
 
-function histogram(title: string, buckets: RunqlatBucket[], p: Pcts & { maxUs: number }): HistogramChart {
+function histogram(title: string, buckets: UsBucket[], p: Pcts & { maxUs: number }): HistogramChart {
   return {
     kind: 'histogram',
     title,
@@ -584,7 +556,7 @@ function histogram(title: string, buckets: RunqlatBucket[], p: Pcts & { maxUs: n
 
 function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
   const sel = JSON.parse(captureRecord(records, 'threads').stdout) as ThreadsCapture;
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const top = Math.max(1, (params.top as number | undefined) ?? 20);
   const thresholdUs = att.thresholdNs / 1000;
@@ -618,7 +590,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
       overThreshold: e?.overThreshold ?? 0,
       involuntary: e?.involuntary ?? 0,
       voluntary: e?.voluntary ?? 0,
-      buckets: bucketsOf(slots),
+      buckets: usBuckets(slots),
       slots,
     };
   });
@@ -694,10 +666,10 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
   } else {
     const share = leadWorst && leadWorst.waitShare >= 0.01 ? `, runnable but not running ${pct(leadWorst.waitShare)} of the time` : '';
     const who = leadWorst ? ` (${leadWorst.comm || `tid ${leadWorst.tid}`} worst${share})` : '';
-    summary = `${whose} waited p99 ${fmtUs(lead.p99Us)} for a CPU, max ${fmtUs(lead.maxUs)}${who}; ${lead.count} waits in ${secs}`;
-    if (lead === classes.vcpu && classes.vhost.count > 0) summary += `; vhost p99 ${fmtUs(classes.vhost.p99Us)}`;
+    summary = `${whose} waited p99 ${fmtWait(lead.p99Us)} for a CPU, max ${fmtWait(lead.maxUs)}${who}; ${lead.count} waits in ${secs}`;
+    if (lead === classes.vcpu && classes.vhost.count > 0) summary += `; vhost p99 ${fmtWait(classes.vhost.p99Us)}`;
     const open = leadThreads.filter((t) => t.waitingAtEndUs > 0);
-    if (open.length > 0) summary += `; ${open.length} still waiting at the end (longest ${fmtUs(Math.max(...open.map((t) => t.waitingAtEndUs)))})`;
+    if (open.length > 0) summary += `; ${open.length} still waiting at the end (longest ${fmtWait(Math.max(...open.map((t) => t.waitingAtEndUs)))})`;
   }
   if (vcpuUnknown) summary += '; no vCPU thread identified';
   if (stopped) summary += ` (stopped: ${stopped})`;
@@ -714,11 +686,11 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
   if (worstThread && relevant.length > 1) {
     charts.push(histogram(`${worstThread.comm} (tid ${worstThread.tid}), the worst: wait for a CPU (log2 buckets)`, worstThread.buckets, worstThread));
   }
-  const f = (us: number) => fmtUs(us);
+  const f = fmtWait;
   const tables: TableSpec[] = [
     {
       title: 'Wait for a CPU per thread class (percentiles at log2 bucket resolution, capped at max)',
-      columns: ['class', 'threads', 'waits', 'P50', 'P95', 'P99', 'max', 'total wait ms', 'mean wait share', 'max wait share', `waits ≥ ${fmtUs(thresholdUs)}`, 'involuntary', 'voluntary', 'worst'],
+      columns: ['class', 'threads', 'waits', 'P50', 'P95', 'P99', 'max', 'total wait ms', 'mean wait share', 'max wait share', `waits ≥ ${fmtWait(thresholdUs)}`, 'involuntary', 'voluntary', 'worst'],
       rows: (['vcpu', 'vhost', 'other'] as const)
         .filter((c) => classes[c].threads > 0)
         .map((c) => {
@@ -728,18 +700,13 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
     },
     {
       title: `Wait for a CPU per thread (worst P99 first${threads.length > top ? `, ${top} of ${threads.length}` : ''})`,
-      columns: ['tid', 'name', 'class', 'waits', 'P50', 'P95', 'P99', 'max', 'total wait ms', 'wait share', `waits ≥ ${fmtUs(thresholdUs)}`, 'involuntary', 'voluntary'],
+      columns: ['tid', 'name', 'class', 'waits', 'P50', 'P95', 'P99', 'max', 'total wait ms', 'wait share', `waits ≥ ${fmtWait(thresholdUs)}`, 'involuntary', 'voluntary'],
       rows: data.threads.map((t) => [t.tid, t.comm, t.class, t.count, f(t.p50Us), f(t.p95Us), f(t.p99Us), f(t.maxUs), t.totalWaitMs, pct(t.waitShare), t.overThreshold, t.involuntary, t.voluntary]),
     },
     attachTable(att),
   ];
   if (overhead) tables.push(overheadTable(overhead));
   return { data, summary, severity, charts, tables };
-}
-
-function round(n: number, digits = 3): number {
-  const k = 10 ** digits;
-  return Math.round(n * k) / k;
 }
 
 export const cpuRunqlat: ProbeDefinition<RunqlatData> = {
@@ -769,9 +736,9 @@ Replaces the seed's \`cpu/sched_latency_monitor.sh\` (\`perf sched record\` + \`
       description: "The VM's vhost workers by id (threads of `pid`, or kernel threads before Linux 6.4): the vhost class whatever their names, measured besides the others.",
     },
     comm: { type: 'string', description: 'Only threads whose name matches this regular expression, chosen when the probe starts (`^CPU \\d+/` for vCPU threads, `^vhost-` for vhost workers).' },
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to measure.', cliOption: 'duration' },
+    duration: durationParam('How long to measure.', { max: 3_600_000 }),
     threshold_us: { type: 'integer', default: DEFAULT_THRESHOLD_US, min: 1, max: 60_000_000, description: 'Waits of at least this many µs are counted exactly per thread; a P99 above it is a warning, above 10× critical.' },
-    top: { type: 'integer', default: 20, min: 1, max: 10_000, description: 'How many threads to list (worst P99 first).' },
+    top: topParam('How many threads to list (worst P99 first).', { default: 20, max: 10_000 }),
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...TRACEPOINTS.map((tp) => ({ kind: 'tracepoint' as const, name: `sched:${tp}` }))],
   overhead: 'low',

@@ -1,10 +1,12 @@
 // drops.eth: a device's drops as its driver and the kernel count them, over one window:
-// /sys/class/net/<dev>/statistics deltas (net.iface's reader and parser), `ethtool -S`
-// deltas where the driver has them, and drops.kernel's session filtered to the device.
+// /sys/class/net/<dev>/statistics deltas (the interface reader net.iface reports), `ethtool -S`
+// deltas where the driver has them, and the kernel drop session filtered to the device.
 import { formatMs } from '../../engine/duration.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
-import { collectDrops, dropsKernel, DROPS_BUDGET, parseDrops } from '../drops.kernel/probe.js';
-import { netIface, type IfaceData } from '../net.iface/probe.js';
+import { readDrops } from '../lib/drops/read.js';
+import { collectDrops, DROPS_BUDGET, DROPS_REQUIREMENTS } from '../lib/drops/session.js';
+import { readInterfaces, sampleInterfaces, type IfaceSampling } from '../lib/iface.js';
+import { durationParam } from '../lib/params.js';
 import { DATA, type DropsEthData } from './data.js';
 
 /** ethtool's exit status when the driver has no statistics (EOPNOTSUPP). */
@@ -27,9 +29,10 @@ export type { DropsEthData } from './data.js';
 
 const DROPPY = /drop|err|discard|miss|fail|overrun|timeout|bad|invalid/i;
 
-function ifaceParams(params: Params): Params {
+/** The device's counters at the window's start and end, and its queues. */
+function ifaceSampling(params: Params): IfaceSampling {
   const d = params.duration as number;
-  return { devices: [params.dev as string], duration: d, interval: d };
+  return { devices: [params.dev as string], durationMs: d, intervalMs: d, queues: true };
 }
 
 function dropsParams(params: Params): Params {
@@ -40,9 +43,9 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const dev = params.dev as string;
   const ethtool = (phase: string) => io.exec(`ethtool-${phase}`, ['ethtool', '-S', dev], { allowFailure: true, timeoutMs: 10_000 });
   await collectDrops(dropsParams(params), io, {
-    window: async (_snapshot, windowIO) => {
+    window: async (windowIO) => {
       await ethtool('start');
-      await netIface.collect(ifaceParams(params), windowIO);
+      await sampleInterfaces(windowIO, ifaceSampling(params));
       await ethtool('end');
     },
   });
@@ -84,8 +87,8 @@ function ethtoolDelta(records: RawRecord[]): EthtoolDelta {
 
 function parse(records: RawRecord[], params: Params): ProbeResult<DropsEthData> {
   const dev = params.dev as string;
-  const iface = netIface.parse(records, ifaceParams(params)).data as IfaceData;
-  const kernel = parseDrops(records, dropsParams(params)).data;
+  const iface = readInterfaces(records);
+  const kernel = readDrops(records, dropsParams(params)).data;
   const d = iface.devices.find((x) => x.name === dev);
   if (!d) throw new Error(`no counters of ${dev} in the evidence`);
   const ethtool = ethtoolDelta(records);
@@ -153,9 +156,9 @@ Replaces the seed's \`packet-drop/eth_drop.py\` (PROBES.md row 27).`,
   replaces: ['packet-drop/eth_drop.py'],
   params: {
     dev: { type: 'string', required: true, description: 'The device to watch (of this network namespace).', cliOption: 'dev' },
-    duration: { type: 'duration', default: '5s', min: 100, description: 'How long to watch.', cliOption: 'duration' },
+    duration: durationParam('How long to watch.'),
   },
-  requirements: [...dropsKernel.requirements],
+  requirements: DROPS_REQUIREMENTS,
   overhead: 'low',
   budget: DROPS_BUDGET,
   driver: 'native',

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Shared between drops.bpf.c and probes/drops.kernel (which decodes these layouts). */
+/* Shared between drops.bpf.c and probes/lib/drops/session.ts (which decodes these layouts). */
 #ifndef EBPFNET_DROPS_H
 #define EBPFNET_DROPS_H
 
 #define DROPS_MAX_STACK_DEPTH 32
 #define DROPS_MAX_ENTRIES 10240
 
-/* How many of each a VM scope may name (probes/drops.kernel/scope.ts rejects more). */
+/* How many of each a VM scope may name (probes/lib/drops/scope.ts rejects more). */
 #define DROPS_MAX_VM_MACS 8
 #define DROPS_MAX_VM_IPS 16 /* per family */
 #define DROPS_MAX_VM_DEVS 8

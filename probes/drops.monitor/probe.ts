@@ -4,7 +4,10 @@
 import { performance } from 'node:perf_hooks';
 import { formatMs } from '../../engine/duration.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TimeSeriesChart } from '../../engine/probe/types.js';
-import { captureAt, collectDrops, dropsKernel, DROPS_BUDGET, overheadOf, parseDrops, type DropsAttach } from '../drops.kernel/probe.js';
+import { overheadOf } from '../../engine/probe/overhead.js';
+import { readDrops } from '../lib/drops/read.js';
+import { captureAt, collectDrops, DROPS_BUDGET, DROPS_FILTER_PARAMS, DROPS_REQUIREMENTS, DROPS_TOP_PARAM, type DropsAttach } from '../lib/drops/session.js';
+import { durationParam } from '../lib/params.js';
 import { DATA, type DropsMonitorData } from './data.js';
 
 /** More windows than this make evidence nobody reads: use a longer interval. */
@@ -49,7 +52,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   // One session attached for the whole duration, its maps snapshotted (cumulative) at every
   // window's end: windows have no gaps between them, and each is the difference of two snapshots.
   await collectDrops(dropsParams(params, params.duration as number), io, {
-    window: async (snapshot, windowIO) => {
+    window: async (windowIO, snapshot) => {
       const start = performance.now();
       let planned = 0;
       for (let k = 0; k < lengths.length; k++) {
@@ -75,7 +78,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<DropsMonitorDa
   for (let k = 0; k < n; k++) {
     const dump = snapshotName(k, n);
     const since = k === 0 ? undefined : snapshotName(k - 1, n);
-    const d = parseDrops(records, dropsParams(params, lengths[k]!), { dump, ...(since !== undefined ? { since } : {}) }).data;
+    const d = readDrops(records, dropsParams(params, lengths[k]!), { dump, ...(since !== undefined ? { since } : {}) }).data;
     if (k === 0) {
       method = d.method;
       attach = d.attach;
@@ -175,7 +178,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<DropsMonitorDa
   };
 }
 
-const d = dropsKernel.params;
+const d = DROPS_FILTER_PARAMS;
 export const dropsMonitor: ProbeDefinition<DropsMonitorData> = {
   id: 'drops.monitor',
   title: 'Kernel drops over time: rates and changes per interval',
@@ -187,7 +190,7 @@ Replaces the seed's \`packet-drop/drop_monitor_controller.py\` (PROBES.md row 26
   normal: `Flat: the same few benign reasons (\`NO_SOCKET\`, \`NOT_SPECIFIED\`, \`OTHERHOST\`) at a low, steady rate. A reason that appears mid-way, a peak window, or a rate that climbs with the traffic are not normal.`,
   replaces: ['packet-drop/drop_monitor_controller.py'],
   params: {
-    duration: { type: 'duration', default: '10s', min: 200, description: 'How long to monitor.', cliOption: 'duration' },
+    duration: durationParam('How long to monitor.', { default: '10s', min: 200 }),
     interval: { type: 'duration', default: '1s', min: 100, description: 'Length of one window of the timeline.', cliOption: 'interval' },
     dev: d.dev!,
     netns: d.netns!,
@@ -195,9 +198,9 @@ Replaces the seed's \`packet-drop/drop_monitor_controller.py\` (PROBES.md row 26
     dst_ip: d.dst_ip!,
     protocol: d.protocol!,
     port: d.port!,
-    top: d.top!,
+    top: DROPS_TOP_PARAM,
   },
-  requirements: [...dropsKernel.requirements],
+  requirements: DROPS_REQUIREMENTS,
   overhead: 'low',
   budget: DROPS_BUDGET,
   driver: 'native',

@@ -1,17 +1,18 @@
-// Sessions of BPF objects whose programs attach one by one, as far as the kernel lets them:
-// kprobes beside tracepoints (ovs.drops' kernel datapath, net.conntrack's nf_conntrack_in,
-// net.defrag's ip_defrag/ip_expire, other.tc's tcf_classify/tcf_action_exec). Each program that
-// attaches counts; the others are recorded with why (`<prefix>attach`), and the maps are read
-// after the window (`<prefix>dump`). On a kernel without kprobes no kprobe program is loaded:
-// the session holds nothing open and the finding says why.
+// The kprobe variant of runBpfSession (engine/probe/bpf-session.ts): objects whose programs
+// attach one by one, as far as the kernel lets them: kprobes beside tracepoints (ovs.drops'
+// kernel datapath, net.conntrack's nf_conntrack_in, net.defrag's ip_defrag/ip_expire, other.tc's
+// tcf_classify/tcf_action_exec). Each program that attaches counts; the others are recorded with
+// why (`<prefix>attach`), and the maps are read after the window (`<prefix>dump`) when any
+// attached. On a kernel without kprobes no kprobe program is loaded: the session holds nothing
+// open and the finding says why.
 import { existsSync } from 'node:fs';
 import { errorLine } from '../../engine/native/attach-plan.js';
 import { ensureMinimalBtf } from '../../engine/native/btf-cache.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
-import { BpfSession } from '../../engine/probe/bpf-session.js';
+import type { BpfSessionOptions } from '../../engine/probe/bpf-session.js';
 import { overheadOf, type OverheadReport } from '../../engine/probe/overhead.js';
-import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
+import type { RawRecord } from '../../engine/probe/types.js';
 
 /** What loading an object and attaching each of its kprobe/tracing programs gave (capture `<prefix>attach`). */
 export interface AttachCapture {
@@ -77,11 +78,15 @@ export function loadAndAttach(open: () => BpfObject, programs: readonly ProgramT
   return { obj, record };
 }
 
-/** A session (captures `<prefix>...`) whose attach is loadAndAttach; `attached`: some program attached. */
-export async function attachSession(io: ProbeIO, prefix: string, open: () => BpfObject, programs: readonly ProgramTarget[]): Promise<{ session: BpfSession; attached: boolean; attachedAt: number }> {
-  const session = new BpfSession(io, prefix);
-  const rec = await session.attach(async () => loadAndAttach(open, programs));
-  return { session, attached: (JSON.parse(rec.stdout) as AttachCapture).attached.length > 0, attachedAt: performance.now() };
+/**
+ * runBpfSession's load for `programs` of `open`'s object (loadAndAttach), and whether any
+ * attached: the maps are read only then.
+ */
+export function kprobeLoad(open: () => BpfObject, programs: readonly ProgramTarget[]): Pick<BpfSessionOptions, 'load' | 'attached'> {
+  return {
+    load: async () => loadAndAttach(open, programs),
+    attached: (record) => (record as AttachCapture).attached.length > 0,
+  };
 }
 
 /** The attach record's programs as `kind target`, and the failures as `kind target: why` (a failed load first). */
@@ -96,14 +101,6 @@ export interface KprobeProgram extends ProgramTarget {
   kind: 'kprobe';
 }
 
-export interface KprobeSession {
-  /** The IO to sleep on: its sleeps end early if the overhead guard stops the programs. */
-  windowIO: ProbeIO;
-  /** Reads the maps (when something attached) and closes the object. */
-  finish(): Promise<void>;
-  close(): void;
-}
-
 /**
  * The opener of `<name>.bpf.o` with its globals, its CO-RE reads relocated against the cached
  * minimal BTF when one can be made (tens of ms less than parsing vmlinux's).
@@ -112,27 +109,6 @@ export async function kprobeObjectOpener(name: string, globals: Record<string, G
   const path = bpfObjectPath(name);
   const btfPath = await ensureMinimalBtf(path).catch(() => undefined);
   return () => BpfObject.open(path, { globals, ...(btfPath ? { btfPath } : {}) });
-}
-
-/** Attaches what attaches of `programs` (attachSession); `read` makes the dump, given the window's length. */
-export async function startKprobeSession(
-  io: ProbeIO,
-  prefix: string,
-  open: () => BpfObject,
-  programs: readonly ProgramTarget[],
-  read: (obj: BpfObject, windowMs: number) => unknown,
-): Promise<KprobeSession> {
-  const { session, attached, attachedAt } = await attachSession(io, prefix, open, programs);
-  return {
-    windowIO: session.windowIO,
-    async finish() {
-      if (!attached) return;
-      await session.finish((o) => read(o, Math.round((session.detachedAt ?? performance.now()) - attachedAt)));
-    },
-    close() {
-      void session.close();
-    },
-  };
 }
 
 export interface KprobeRecords<D> {

@@ -7,10 +7,12 @@ import { attachTable, loadFirstWorking, tracepointPlan, type LoadedRecord, type 
 import { bpfObjectPath } from '../../engine/native/object.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { readBpfSession, type BpfSessionOptions } from '../../engine/probe/bpf-session.js';
 import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
-import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { namedNamespaces, netnsInode } from '../drops.kernel/probe.js';
+import type { Params, ParamSpec, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { checkDeviceName } from './devices.js';
+import { round } from './format.js';
+import { namedNamespaces, netnsInode } from './netns.js';
 
 /** NETDEV_NAME_LEN of bpf/include/netdev.h: the `targ_dev` filter's size. */
 export const NETDEV_NAME_LEN = 16;
@@ -31,8 +33,6 @@ export const NETDEV_PARAMS: Record<string, ParamSpec> = {
   netns: { type: 'string', description: 'Only devices of this network namespace: an `ip netns` name, a path, or an inode number.' },
 };
 
-const DEV_RE = /^[A-Za-z0-9_.:@-]{1,15}$/;
-
 /** The filters as recorded in the attach capture. */
 export interface NetdevFilter {
   dev: string | null;
@@ -44,7 +44,7 @@ export interface NetdevFilter {
 /** Resolves `dev` and `netns` (throws on a malformed name or a namespace that does not exist). */
 export async function netdevFilter(params: Params): Promise<NetdevFilter> {
   const dev = typeof params.dev === 'string' && params.dev !== '' ? params.dev : null;
-  if (dev !== null && !DEV_RE.test(dev)) throw new Error(`not a device name: ${JSON.stringify(dev)}`);
+  if (dev !== null) checkDeviceName(dev);
   const netns = typeof params.netns === 'string' && params.netns !== '' ? params.netns : null;
   return { dev, netns, netnsInode: netns === null ? 0 : await netnsInode(netns) };
 }
@@ -161,27 +161,28 @@ export interface NetdevSessionOptions<D> {
 }
 
 /**
- * One session of a queueing probe: filters, load + attach (capture `attach`), the window of
- * `params.duration`, the maps (capture `dump`, with the window and namespace names) and the
- * overhead report, through BpfSession; returns the dump record. Read it back with `readSession`.
+ * The session of a queueing probe, for runBpfSession: filters, load + attach (capture
+ * `attach`), the window of `params.duration`, the maps (capture `dump`, with the window and
+ * namespace names). Read it back with `readSession`.
  */
-export async function collectSession<D extends object>(params: Params, io: ProbeIO, opts: NetdevSessionOptions<D>): Promise<RawRecord> {
+export function netdevSession<D extends object>(params: Params, opts: NetdevSessionOptions<D>): BpfSessionOptions & { attached?: undefined } {
   let attachedNs = 0n;
-  const load = async () => {
-    const filter = await netdevFilter(params);
-    const loaded = await loadTracepoints(opts.object, opts.tracepoints, netdevGlobals(filter), opts.what);
-    attachedNs = process.hrtime.bigint(); // CLOCK_MONOTONIC on Linux, as bpf_ktime_get_ns
-    return { obj: loaded.obj, record: attachRecord(loaded, filter) };
+  return {
+    load: async () => {
+      const filter = await netdevFilter(params);
+      const loaded = await loadTracepoints(opts.object, opts.tracepoints, netdevGlobals(filter), opts.what);
+      attachedNs = process.hrtime.bigint(); // CLOCK_MONOTONIC on Linux, as bpf_ktime_get_ns
+      return { obj: loaded.obj, record: attachRecord(loaded, filter) };
+    },
+    window: params.duration as number,
+    read: async (o, w) => ({ ...opts.dump(o), windowMs: round(w.ms), attachedNs: String(attachedNs), ...(await namespaceNames()) }),
   };
-  const dump = async (o: BpfObject, windowMs: number) => ({ ...opts.dump(o), windowMs: round(windowMs), attachedNs: String(attachedNs), ...(await namespaceNames()) });
-  return runWindowedSession(io, load, params.duration as number, dump);
 }
 
 /** A recorded session: how it attached, its dump and what it cost. */
 export function readSession<D extends object>(records: RawRecord[]): { attach: NetdevAttach; dump: D & NetdevDump; overhead: OverheadReport | null } {
-  return readWindowedSession<NetdevAttach, D & NetdevDump>(records);
+  return readBpfSession<NetdevAttach, D & NetdevDump>(records);
 }
-
 
 /** Notes every queueing finding carries: an early stop, a flavour that was refused. */
 export function sessionNotes(attach: NetdevAttach, overhead: OverheadReport | null, windowMs: number): string[] {
@@ -236,17 +237,4 @@ export function sessionTables(attach: NetdevAttach, overhead: OverheadReport | n
 export function filterScope(f: NetdevFilter): string {
   if (f.dev !== null) return f.netns !== null ? `${f.dev} in netns ${f.netns}` : f.dev;
   return f.netns !== null ? `netns ${f.netns}` : 'any device';
-}
-
-export function sumBy<T>(list: T[], f: (t: T) => number): number {
-  return list.reduce((n, t) => n + f(t), 0);
-}
-
-export function maxBy<T>(list: T[], f: (t: T) => number): number {
-  return list.reduce((n, t) => Math.max(n, f(t)), 0);
-}
-
-export function round(n: number, digits = 3): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
 }

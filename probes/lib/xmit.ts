@@ -6,30 +6,28 @@
 import { attachTable, loadedFields, loadFirstWorking, loadedRecord, tracepointPlan, type LoadedRecord, type TracepointMethod } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { bpfObjectPath, type BpfObject } from '../../engine/native/object.js';
-import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { readBpfSession, type BpfSessionOptions } from '../../engine/probe/bpf-session.js';
 import { addressText, ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
-import type { Params, ParamSpec, ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import type { Params, ParamSpec, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { round } from './format.js';
 import { filterScope, namespaceNames, netdevFilter, netdevGlobals, NETDEV_PARAMS, type NamespaceNames, type NetdevFilter } from './netdev.js';
+import { addressParams, protocolName, protocolParam, PROTOCOLS, type ProtocolName } from './params.js';
 
 export const XMIT_TRACEPOINT = 'net:net_dev_start_xmit';
 
 const SUFFIX: Record<TracepointMethod, string> = { raw_tracepoint: 'raw_tp', tp_btf: 'tp_btf', tracepoint: 'tracepoint' };
 
-/** IP protocol numbers of the `protocol` filter. */
-const PROTOCOLS = { all: 0, tcp: 6, udp: 17, icmp: 1 } as const;
-export type XmitProtocol = keyof typeof PROTOCOLS;
 
 /** The device filters and the 5-tuple filters of the seed tools (IPv4 addresses). */
 export const XMIT_PARAMS: Record<string, ParamSpec> = {
   ...NETDEV_PARAMS,
-  src_ip: { type: 'ip', description: 'Only packets from this IPv4 address.', cliOption: 'src-ip' },
-  dst_ip: { type: 'ip', description: 'Only packets to this IPv4 address.', cliOption: 'dst-ip' },
+  ...addressParams({ src: 'Only packets from this IPv4 address.', dst: 'Only packets to this IPv4 address.' }),
   src_port: { type: 'integer', min: 1, max: 65535, description: 'Only TCP/UDP packets from this port.' },
   dst_port: { type: 'integer', min: 1, max: 65535, description: 'Only TCP/UDP packets to this port.' },
 };
 
-export const PROTOCOL_PARAM: ParamSpec = { type: 'string', enum: Object.keys(PROTOCOLS), default: 'all', description: 'Only packets of this IP protocol.' };
+export const PROTOCOL_PARAM = protocolParam('Only packets of this IP protocol.', 'all');
 
 /** The filters as the attach capture records them. */
 export interface XmitFilter extends NetdevFilter {
@@ -37,15 +35,14 @@ export interface XmitFilter extends NetdevFilter {
   dstIp: string | null;
   srcPort: number | null;
   dstPort: number | null;
-  protocol: XmitProtocol;
+  protocol: ProtocolName;
 }
 
 const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
 const port = (v: unknown) => (typeof v === 'number' && v > 0 ? v : null);
 
 export async function xmitFilter(params: Params): Promise<XmitFilter> {
-  const protocol = (text(params.protocol) ?? 'all') as XmitProtocol;
-  if (!(protocol in PROTOCOLS)) throw new Error(`not a protocol: ${protocol}`);
+  const protocol = protocolName(params.protocol, 'all');
   return { ...(await netdevFilter(params)), srcIp: text(params.src_ip), dstIp: text(params.dst_ip), srcPort: port(params.src_port), dstPort: port(params.dst_port), protocol };
 }
 
@@ -87,21 +84,23 @@ export interface XmitSessionOptions<D> {
   read: (obj: BpfObject) => D;
 }
 
-/** Load + attach (capture `attach`), the window of `params.duration`, the maps (capture `dump`). */
-export async function collectXmit<D extends object>(params: Params, io: ProbeIO, opts: XmitSessionOptions<D>): Promise<void> {
-  const load = async () => {
-    const filter = await xmitFilter(params);
-    const plan = tracepointPlan('net', ['net_dev_start_xmit'], (_tp, m) => xmitProgram(opts.prefix, m));
-    const loaded = await loadFirstWorking(bpfObjectPath(opts.object), plan, { what: opts.what, open: { globals: { ...xmitGlobals(filter), ...opts.globals } } });
-    const record: XmitAttach = { ...loadedRecord(loaded), filter };
-    return { obj: loaded.obj, record };
+/** The session for runBpfSession: load + attach (capture `attach`), the window of `params.duration`, the maps (capture `dump`). */
+export function xmitSession<D extends object>(params: Params, opts: XmitSessionOptions<D>): BpfSessionOptions & { attached?: undefined } {
+  return {
+    load: async () => {
+      const filter = await xmitFilter(params);
+      const plan = tracepointPlan('net', ['net_dev_start_xmit'], (_tp, m) => xmitProgram(opts.prefix, m));
+      const loaded = await loadFirstWorking(bpfObjectPath(opts.object), plan, { what: opts.what, open: { globals: { ...xmitGlobals(filter), ...opts.globals } } });
+      const record: XmitAttach = { ...loadedRecord(loaded), filter };
+      return { obj: loaded.obj, record };
+    },
+    window: params.duration as number,
+    read: async (o, w) => ({ ...opts.read(o), windowMs: round(w.ms), ...(await namespaceNames()) }),
   };
-  const read = async (o: BpfObject, windowMs: number) => ({ ...opts.read(o), windowMs: Math.round(windowMs * 1000) / 1000, ...(await namespaceNames()) });
-  await runWindowedSession(io, load, params.duration as number, read);
 }
 
 export function readXmit<D extends object>(records: RawRecord[]): { attach: XmitAttach; dump: D & XmitDump; overhead: OverheadReport | null } {
-  return readWindowedSession<XmitAttach, D & XmitDump>(records);
+  return readBpfSession<XmitAttach, D & XmitDump>(records);
 }
 
 /** What every finding's data starts with: how the session attached, its filters and window. */
@@ -142,7 +141,7 @@ export function xmitTables(attach: XmitAttach, overhead: OverheadReport | null):
 /** What the filters let through, for a summary: `eth0, udp to 10.0.0.2:53`. */
 export function xmitScope(f: XmitFilter): string {
   const flow = [
-    f.protocol !== 'all' ? f.protocol : '',
+    PROTOCOLS[f.protocol] !== 0 ? f.protocol : '',
     f.srcIp !== null || f.srcPort !== null ? `from ${f.srcIp ?? '*'}${f.srcPort !== null ? `:${f.srcPort}` : ''}` : '',
     f.dstIp !== null || f.dstPort !== null ? `to ${f.dstIp ?? '*'}${f.dstPort !== null ? `:${f.dstPort}` : ''}` : '',
   ].filter((s) => s !== '');

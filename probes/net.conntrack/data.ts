@@ -2,6 +2,7 @@
 // the table's fill, its events, the netfilter drop reasons, and nf_conntrack_in's verdicts.
 import Type, { type Static } from 'typebox';
 import { countsBy } from '../lib/data-fields.js';
+import { CT_KERNEL } from '../lib/data/conntrack.js';
 
 const TYPE_COUNTS = (description: string) =>
   Type.Object(
@@ -58,49 +59,6 @@ export const EVENTS = Type.Object(
   { additionalProperties: false, description: "The tracker's events over the window; null with no window or `events: false`." },
 );
 
-const verdict = (what: string) => Type.Optional(Type.Integer({ unit: 'packets', description: `Calls with the verdict ${what}.` }));
-
-const VERDICT_COUNTS = {
-  byVerdict: Type.Object(
-    {
-      tracked: Type.Integer({ unit: 'packets', description: 'Packets tracked.' }),
-      invalid: Type.Integer({ unit: 'packets', description: 'Packets conntrack could not classify.' }),
-      drop: Type.Integer({ unit: 'packets', description: 'Packets conntrack dropped.' }),
-      untracked: Type.Integer({ unit: 'packets', description: 'Packets left untracked.' }),
-      other: Type.Integer({ unit: 'packets', description: 'Any other verdict.' }),
-    },
-    { additionalProperties: false, description: 'nf_conntrack_in calls by verdict.' },
-  ),
-  tracked: countsBy('Tracked packets by ctinfo (`new`, `established`, `established reply`...).'),
-  byHook: Type.Record(
-    Type.String(),
-    Type.Object({ tracked: verdict('tracked'), invalid: verdict('invalid'), drop: verdict('drop'), untracked: verdict('untracked'), other: verdict('other') }, { additionalProperties: false }),
-    { description: 'Verdicts by where: `ipv4 prerouting` → counts (netfilter path only).' },
-  ),
-  confirmFailures: Type.Integer({ unit: 'packets', description: '__nf_conntrack_confirm returning NF_DROP: entries not inserted.' }),
-};
-
-/** nf_conntrack_in's verdicts from kprobes (kernel.ts). */
-export const KPROBES = Type.Object(
-  {
-    attached: Type.Array(Type.String(), { description: 'Programs that attached.' }),
-    failed: Type.Array(Type.String(), { description: 'Programs that did not attach, with why.' }),
-    attachable: Type.Boolean({ description: 'Every program attached.' }),
-    windowMs: Type.Number({ unit: 'ms', description: 'Time the programs counted.' }),
-    netfilter: Type.Object(VERDICT_COUNTS, { additionalProperties: false, description: "Netfilter's hooks." }),
-    ovs: Type.Object(
-      {
-        ...VERDICT_COUNTS,
-        calls: Type.Integer({ unit: 'events', description: 'ovs_ct_execute calls.' }),
-        errors: countsBy('ovs_ct_execute errors by return value (`-12`).', 'events'),
-      },
-      { additionalProperties: false, description: "OVS's ct() action." },
-    ),
-    lost: Type.Integer({ unit: 'events', description: 'Events not counted: the kernel map was full.' }),
-  },
-  { additionalProperties: false, description: "nf_conntrack_in verdicts and confirmation failures from kprobes; null: not run." },
-);
-
 export const DATA = Type.Object(
   {
     durationMs: Type.Number({ unit: 'ms', description: 'Time between the two reads (0 with one read).' }),
@@ -141,7 +99,7 @@ export const DATA = Type.Object(
       ],
       { description: 'Packets the kernel freed with a netfilter/conntrack drop reason in the namespace; null: not counted.' },
     ),
-    kprobes: Type.Union([KPROBES, Type.Null()], { description: "nf_conntrack_in verdicts from kprobes; null: not run." }),
+    kprobes: Type.Union([CT_KERNEL, Type.Null()], { description: "nf_conntrack_in verdicts from kprobes; null: not run." }),
     vmIps: nullable(Type.Array(Type.String()), "The VM's addresses the events are scoped to (vm_ips); null when none is given."),
     notes: Type.Array(Type.String(), { description: 'What could not be read or counted.' }),
   },
@@ -150,4 +108,4 @@ export const DATA = Type.Object(
 
 export type ConntrackData = Static<typeof DATA>;
 export type ConntrackEventsData = Static<typeof EVENTS>;
-export type CtKernelData = Static<typeof KPROBES>;
+export type { CtKernelData } from '../lib/data/conntrack.js';

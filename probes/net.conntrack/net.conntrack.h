@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Shared between conntrack.bpf.c and probes/net.conntrack/kernel.ts (which decodes these layouts). */
+/* Shared between conntrack.bpf.c and probes/lib/conntrack-kprobes.ts (which decodes these layouts). */
 #ifndef EBPFNET_CONNTRACK_H
 #define EBPFNET_CONNTRACK_H
 

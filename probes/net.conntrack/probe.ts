@@ -5,17 +5,18 @@
 // entry evicted to make room); both end in NETFILTER_DROP at the conntrack hook, where no
 // nftables rule counter moves.
 // Over a window it also records the tracker's events (NEW, UPDATE, DESTROY from netlink, via
-// `conntrack -E`: events.ts), the netfilter drop reasons of skb:kfree_skb (drops.kernel's
-// session) and, where kprobes attach, nf_conntrack_in's verdicts (kernel.ts).
+// `conntrack -E`: events.ts), the netfilter drop reasons of skb:kfree_skb (the kernel drop
+// session) and, where kprobes attach, nf_conntrack_in's verdicts (lib/conntrack-kprobes.ts).
 import { formatMs } from '../../engine/duration.js';
 import { netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { PROTOCOLS } from '../ovs.drops/ovs.js';
-import { collectDrops, DROPS_BUDGET, parseDrops } from '../drops.kernel/probe.js';
+import { NETFILTER_CT_PROGRAMS, parseConntrackKprobes, runConntrackKprobes, VERDICTS } from '../lib/conntrack-kprobes.js';
+import { readDrops } from '../lib/drops/read.js';
+import { collectDrops, DROPS_BUDGET } from '../lib/drops/session.js';
+import { addressParams, durationParam, protocolNumber, protocolParam, topParam } from '../lib/params.js';
 import { DATA, type ConntrackData } from './data.js';
-import { EVENT_TYPES, listenEvents, recordedEvents, summariseEvents, type EventFilters } from './events.js';
-import { NETFILTER_CT_PROGRAMS, parseConntrackKprobes, startConntrackKprobes, VERDICTS } from './kernel.js';
 import { parseAddr, vmIdentityOf, vmScopeParams } from '../lib/vm-scope.js';
+import { EVENT_TYPES, listenEvents, recordedEvents, summariseEvents, type EventFilters } from './events.js';
 
 const STAT = '/proc/net/stat/nf_conntrack';
 const COUNT = '/proc/sys/net/netfilter/nf_conntrack_count';
@@ -40,7 +41,7 @@ const MEANING: Record<string, string> = {
   invalid: 'packets conntrack could not classify (out-of-window TCP, bad ICMP errors); dropped by `ct state invalid drop` rules',
 };
 
-/** An address filter the BPF programs (drops.kernel's, kernel.ts') can apply: they filter IPv4 only. */
+/** An address filter the BPF programs (the drop session's, the conntrack kprobes') can apply: they filter IPv4 only. */
 function ipv4Filter(ip: unknown): string | undefined {
   return typeof ip === 'string' && parseAddr(ip)?.family === 4 ? ip : undefined;
 }
@@ -69,7 +70,7 @@ function eventFilters(params: Params): EventFilters {
   return {
     ...(params.src_ip ? { srcIp: params.src_ip as string } : {}),
     ...(params.dst_ip ? { dstIp: params.dst_ip as string } : {}),
-    ...(proto && proto !== 'any' ? { proto } : {}),
+    ...(proto && protocolNumber(proto) !== 0 ? { proto } : {}),
     ...(params.src_port ? { srcPort: params.src_port as number } : {}),
     ...(params.dst_port ? { dstPort: params.dst_port as number } : {}),
     ...(vmIdentityOf(params).ips.length > 0 ? { vmIps: vmIdentityOf(params).ips } : {}),
@@ -91,9 +92,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     if (durationMs === 0) return;
     // The window: kprobes attached (where they can be), the event listener subscribed, then the
     // wait and the second read; the listener and the kprobes stop after it.
-    const window = async (windowIO: ProbeIO) => {
-      const kprobes = params.kprobes !== false ? await startConntrackKprobes(windowIO, KPROBES_PREFIX, kprobeFilters(params), NETFILTER_CT_PROGRAMS) : undefined;
-      const wio = kprobes?.windowIO ?? windowIO;
+    const watch = async (wio: ProbeIO) => {
       const listener = await listening;
       try {
         await wio.sleep(durationMs);
@@ -101,11 +100,12 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
         await Promise.all([readFilesIn(wio, 'conntrack-end', netns, PATHS), listener?.stop()]);
       } finally {
         await listener?.stop();
-        await kprobes?.finish();
       }
     };
+    const window = (windowIO: ProbeIO) =>
+      params.kprobes !== false ? runConntrackKprobes(windowIO, KPROBES_PREFIX, kprobeFilters(params), NETFILTER_CT_PROGRAMS, watch) : watch(windowIO);
     if (params.drop_reasons === false) return await window(io);
-    await collectDrops(dropsParams(params), io, { prefix: DROPS_PREFIX, window: (_snapshot, windowIO) => window(windowIO) });
+    await collectDrops(dropsParams(params), io, { prefix: DROPS_PREFIX, window });
   } finally {
     // Stopped by the window; here only when it never ran (a missing namespace, a failed attach).
     await (await listening?.catch(() => undefined))?.stop();
@@ -116,14 +116,14 @@ function kprobeFilters(params: Params) {
   return {
     ...(ipv4Filter(params.src_ip) ? { saddr: params.src_ip as string } : {}),
     ...(ipv4Filter(params.dst_ip) ? { daddr: params.dst_ip as string } : {}),
-    proto: PROTOCOLS[(params.protocol as string | undefined) ?? 'any'] ?? 0,
+    proto: protocolNumber(params.protocol),
   };
 }
 
 /** The netfilter drop reasons of drops.kernel's session, when it ran. */
 function dropReasonsOf(records: RawRecord[], params: Params): ConntrackData['dropReasons'] {
   if (!records.some((r) => r.name === `${DROPS_PREFIX}attach`)) return null;
-  const drops = parseDrops(records, dropsParams(params), { prefix: DROPS_PREFIX }).data;
+  const drops = readDrops(records, dropsParams(params), { prefix: DROPS_PREFIX }).data;
   const byReason = Object.fromEntries(Object.entries(drops.byReason).filter(([r]) => NETFILTER_REASON.test(r)));
   return { total: Object.values(byReason).reduce((n, v) => n + v, 0), byReason };
 }
@@ -305,26 +305,23 @@ Over a window it also records the tracker's **events** from netlink (\`conntrack
   normal: `\`drop\`, \`early_drop\` and \`insert_failed\` stay at 0 and the table is well below \`nf_conntrack_max\` (under 80%). A few \`invalid\` packets are normal on busy hosts; \`search_restart\` rising is harmless (the table was resized or an entry moved). Events (the VM's, with \`vm_ips\`): about as many DESTROY as NEW over a long window; entries destroyed unassured are connection attempts nobody answered (scans, a dead peer) and should be few.`,
   replaces: ['trace_conntrack.py'],
   params: {
-    duration: {
-      type: 'duration',
-      default: '5s',
-      description: 'Time between the two reads; 0 reads once (totals since boot).',
-      cliOption: 'duration',
-    },
+    duration: durationParam('Time between the two reads; 0 reads once (totals since boot).', { min: 0 }),
     netns: {
       type: 'string',
       description: 'Read the tracker of this network namespace: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: the namespace ebpfnet runs in.',
     },
-    src_ip: { type: 'ip', description: 'Only events of entries from this address, IPv4 or IPv6 (the drop reasons and kprobe verdicts filter IPv4 only).', cliOption: 'src-ip' },
-    dst_ip: { type: 'ip', description: 'Only events of entries to this address, IPv4 or IPv6 (the drop reasons and kprobe verdicts filter IPv4 only).', cliOption: 'dst-ip' },
+    ...addressParams({
+      src: 'Only events of entries from this address, IPv4 or IPv6 (the drop reasons and kprobe verdicts filter IPv4 only).',
+      dst: 'Only events of entries to this address, IPv4 or IPv6 (the drop reasons and kprobe verdicts filter IPv4 only).',
+    }),
     ...vmScopeParams({ ips: 'only the events (and the entries listed) of connections whose original or reply tuple has one of them, NATed replies included.' }),
-    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only events of this L4 protocol.' },
+    protocol: protocolParam('Only events of this L4 protocol.'),
     src_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only events of entries from this port (0 = any).' },
     dst_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only events of entries to this port (0 = any).' },
     events: { type: 'boolean', default: true, description: 'Record the conntrack events of the window (`conntrack -E`).' },
     drop_reasons: { type: 'boolean', default: true, description: 'Count the netfilter drop reasons of skb:kfree_skb in the namespace (BPF).' },
     kprobes: { type: 'boolean', default: true, description: "Count nf_conntrack_in's verdicts with kprobes, where the kernel has them." },
-    top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many entries to list.' },
+    top: topParam('How many entries to list.', { default: 10, max: 1000 }),
   },
   requirements: [{ kind: 'root' }],
   overhead: 'low',

@@ -5,9 +5,10 @@
 // programs are not loaded, and the session says so in its attach record
 // (`kprobe-attach`). The maps are recorded (`kprobe-dump`), so a replay re-parses them.
 import type { BpfObject } from '../../engine/native/object.js';
+import { runBpfSession, type SessionWork } from '../../engine/probe/bpf-session.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
-import { kprobeObjectOpener, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../lib/kprobe-session.js';
+import { kprobeLoad, kprobeObjectOpener, readKprobeSession, type KprobeProgram } from '../lib/kprobe-session.js';
 import { namespaceLabel, namespaceNames, type NamespaceNames } from '../lib/netdev.js';
 import type { DefragQueues, ExpiredQueue } from './data.js';
 
@@ -99,11 +100,16 @@ export function readQueueMaps(o: BpfObject): Pick<QueueDump, 'attempts' | 'expir
   return { attempts, expired, totals: slotTotals(o.map('totals'), TOTALS) };
 }
 
-/** Loads the kprobes and attaches each that attaches; records which did not and why (`kprobe-*`). */
-export async function startQueueSession(io: ProbeIO, filters: QueueFilters): Promise<KprobeSession> {
-  return startKprobeSession(io, PREFIX, await queueObjectOpener(filters), DEFRAG_KPROBES, async (o, windowMs) => {
-    const dump: QueueDump = { ...readQueueMaps(o), windowMs, ...(await namespaceNames()) };
-    return dump;
+/**
+ * Loads the kprobes and attaches each that attaches, recording which did not and why
+ * (`kprobe-*`), while `window` runs; then reads the queues.
+ */
+export async function runQueueSession(io: ProbeIO, filters: QueueFilters, window: SessionWork): Promise<void> {
+  await runBpfSession(io, {
+    prefix: PREFIX,
+    ...kprobeLoad(await queueObjectOpener(filters), DEFRAG_KPROBES),
+    window,
+    read: async (o, w): Promise<QueueDump> => ({ ...readQueueMaps(o), windowMs: Math.round(w.ms), ...(await namespaceNames()) }),
   });
 }
 

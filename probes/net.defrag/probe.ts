@@ -6,16 +6,19 @@
 // ip_defrag, the queues that expired incomplete from ip_expire).
 import { formatMs } from '../../engine/duration.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { BpfSession, readWindowedSession } from '../../engine/probe/bpf-session.js';
+import { readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { addressText, countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { netnsMissing, netnsOf, readFilesIn, readingsOf } from '../../engine/probe/netns.js';
 import { overheadOf, overheadTable } from '../../engine/probe/overhead.js';
 import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { captureReasonFormat, hasReasonField, parseReasonNames } from '../drops.kernel/probe.js';
-import { parseSnmp } from '../net.path/probe.js';
+import { captureReasonFormat, hasReasonField, parseReasonNames } from '../lib/drop-reasons.js';
 import { loadDefrag } from './attach.js';
 import { kprobeTable } from '../lib/kprobe-session.js';
-import { parseQueues, startQueueSession } from './kprobes.js';
+import { parseQueues, runQueueSession } from './kprobes.js';
+import { round } from '../lib/format.js';
+import { addressParams, durationParam, protocolNumber, protocolParam, topParam } from '../lib/params.js';
+import { parseSnmp } from '../lib/snmp.js';
+import { addCount, sortedCounts } from '../lib/tally.js';
 import { DATA, type DefragAttach, type DefragData, type DefragDrops, type DefragFlow, type DefragQueues } from './data.js';
 
 export type { DefragData };
@@ -34,7 +37,6 @@ const MAX_REASONS = 8;
 /** Slots of the per-CPU `totals` map (probes/net.defrag/net.defrag.h). */
 const TOTAL_SEEN = 0;
 const TOTAL_UNKEYED = 1;
-const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
 const PROTOCOL_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 44: 'ipv6-frag', 58: 'icmpv6' };
 /** Fragment drops are rare; a flood of other drops costs one reason comparison each. */
 export const DEFRAG_BUDGET = { cpu: 0.05, eventsPerSec: 1_000_000 };
@@ -72,7 +74,7 @@ function filtersOf(params: Params) {
   return {
     saddr: ipv4Bytes(params.src_ip),
     daddr: ipv4Bytes(params.dst_ip),
-    protocol: PROTOCOLS[params.protocol as string] ?? 0,
+    protocol: protocolNumber(params.protocol),
   };
 }
 
@@ -91,14 +93,14 @@ function addressOf(bytes: Buffer, family: number): string {
   return family === 4 || family === 6 ? addressText(bytes, family) : '?';
 }
 
-function dumpMaps(o: BpfObject, attachedAt: number, detachedAt?: number): DumpCapture {
+function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
   const totals = o.map('totals');
   const entries = countsOf(o.map('agg'), (k: { saddr: Buffer; daddr: Buffer; reason: number; family: number; protocol: number }) => {
     return { family: k.family, saddr: addressOf(k.saddr, k.family), daddr: addressOf(k.daddr, k.family), reason: k.reason, protocol: k.protocol };
   });
   entries.sort((a, b) => b.count - a.count || a.saddr.localeCompare(b.saddr) || a.daddr.localeCompare(b.daddr) || a.reason - b.reason);
   return {
-    windowMs: Math.round((detachedAt ?? performance.now()) - attachedAt),
+    windowMs: Math.round(windowMs),
     ...slotTotals(totals, { seen: TOTAL_SEEN, unkeyed: TOTAL_UNKEYED }),
     entries,
   };
@@ -116,14 +118,9 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     await readFilesIn(io, 'snmp-end', netns, SNMP);
     return;
   }
-  // The kprobes attach where the kernel has them; their session runs beside the tracepoint's.
-  const queues = params.kprobes === false ? null : await startQueueSession(io, filters);
-  try {
-    await collectDrops(io, params, filters);
-    await queues?.finish();
-  } finally {
-    queues?.close();
-  }
+  // The kprobes attach where the kernel has them; their session runs around the tracepoint's.
+  if (params.kprobes === false) await collectDrops(io, params, filters);
+  else await runQueueSession(io, filters, () => collectDrops(io, params, filters));
 }
 
 /** The tracepoint session over the window, ending with the second counter read. */
@@ -137,9 +134,8 @@ async function collectDrops(io: ProbeIO, params: Params, filters: ReturnType<typ
     await readFilesIn(io, 'snmp-end', netns, SNMP);
     return;
   }
-  const session = new BpfSession(io);
-  try {
-    await session.attach(async () => {
+  await runBpfSession(io, {
+    load: async () => {
       const loaded = await loadDefrag({
         targ_reasons: reasonGlobal([...reasons.keys()]),
         n_reasons: reasons.size,
@@ -155,14 +151,13 @@ async function collectDrops(io: ProbeIO, params: Params, filters: ReturnType<typ
         filters: { saddr: (params.src_ip as string) || null, daddr: (params.dst_ip as string) || null, protocol: filters.protocol },
       };
       return { obj: loaded.obj, record };
-    });
-    const attachedAt = performance.now();
-    await session.windowIO.sleep(duration);
-    await readFilesIn(io, 'snmp-end', netns, SNMP);
-    await session.finish((o) => dumpMaps(o, attachedAt, session.detachedAt));
-  } finally {
-    await session.close();
-  }
+    },
+    window: async (windowIO) => {
+      await windowIO.sleep(duration);
+      await readFilesIn(io, 'snmp-end', netns, SNMP);
+    },
+    read: (o, w) => dumpMaps(o, w.ms),
+  });
 }
 
 // ---- parse ---------------------------------------------------------------------------------
@@ -172,21 +167,13 @@ function countersOf(rec: RawRecord | undefined): Map<string, number> {
   return parseSnmp(r.get(SNMP[0]!)?.text ?? '', r.get(SNMP[1]!)?.text ?? '');
 }
 
-function add(map: Record<string, number>, key: string, n: number): void {
-  map[key] = (map[key] ?? 0) + n;
-}
-
-function sorted(map: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(map).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
-}
-
 function protocolName(p: number): string {
   return PROTOCOL_NAMES[p] ?? String(p);
 }
 
 function dropsOf(records: RawRecord[], top: number): DefragDrops | null {
   if (!records.some((r) => r.op === 'capture' && r.name === 'attach')) return null;
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records, '');
   const reasonName = (r: number) => att.reasons[String(r)] ?? `REASON_${r}`;
   const byReason: Record<string, number> = {};
@@ -197,15 +184,15 @@ function dropsOf(records: RawRecord[], top: number): DefragDrops | null {
   for (const e of dump.entries) {
     const reason = reasonName(e.reason);
     total += e.count;
-    add(byReason, reason, e.count);
-    add(bySource, e.saddr, e.count);
+    addCount(byReason, reason, e.count);
+    addCount(bySource, e.saddr, e.count);
     const reasons = perSource.get(e.saddr) ?? {};
-    add(reasons, reason, e.count);
+    addCount(reasons, reason, e.count);
     perSource.set(e.saddr, reasons);
     flows.push({ source: e.saddr, destination: e.daddr, protocol: protocolName(e.protocol), reason, count: e.count });
   }
   total += dump.unkeyed;
-  const sourcesSorted = sorted(bySource);
+  const sourcesSorted = sortedCounts(bySource);
   return {
     method: att.attach[0]!.method,
     attach: att.attach,
@@ -214,9 +201,9 @@ function dropsOf(records: RawRecord[], top: number): DefragDrops | null {
     reasons: Object.values(att.reasons),
     total,
     lost: dump.unkeyed,
-    byReason: sorted(byReason),
+    byReason: sortedCounts(byReason),
     bySource: sourcesSorted,
-    sources: Object.entries(sourcesSorted).map(([source, drops]) => ({ source, drops, byReason: sorted(perSource.get(source)!) })),
+    sources: Object.entries(sourcesSorted).map(([source, drops]) => ({ source, drops, byReason: sortedCounts(perSource.get(source)!) })),
     flows: flows.slice(0, top),
     ...(overhead ? { overhead } : {}),
   };
@@ -365,10 +352,6 @@ function queueTables(q: DefragQueues): TableSpec[] {
   return tables;
 }
 
-function round(n: number): number {
-  return Math.round(n * 1000) / 1000;
-}
-
 export const netDefrag: ProbeDefinition<DefragData> = {
   id: 'net.defrag',
   title: 'IP reassembly: requests, successes, failures, timeouts and fragment drops by source',
@@ -380,21 +363,20 @@ Where the kernel has kprobes (\`kprobes\`, on by default), two more programs wat
   normal: `No fragments at all: on a VM network with consistent MTUs (the VM's, its tap's, the bridge's and the uplink's agree, and PMTU discovery works) ReasmReqds and FragCreates stay at 0. Where fragments are expected (large UDP, tunnels without MTU room), ReasmOKs follows ReasmReqds (a success ratio of 1) and ReasmFails, ReasmTimeout and the fragment drops stay at 0. A rising ReasmTimeout with FRAG_REASM_TIMEOUT drops from one source means pieces of that sender's datagrams are lost on the way; FragFails means datagrams with DF set met a smaller MTU. Where the kprobes attach, no reassembly queue expires; an expired queue whose first fragment is missing (or last) says which piece of that sender's datagrams is lost.`,
   replaces: ['trace_ip_defrag.py'],
   params: {
-    duration: { type: 'duration', default: '5s', min: 100, description: 'Time between the two counter reads, during which the fragment drops are counted.', cliOption: 'duration' },
+    duration: durationParam('Time between the two counter reads, during which the fragment drops are counted.'),
     netns: {
       type: 'string',
       description: 'Read the counters of this network namespace: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: the namespace ebpfnet runs in.',
     },
-    src_ip: { type: 'ip', description: 'Only fragment drops from this IPv4 address.', cliOption: 'src-ip' },
-    dst_ip: { type: 'ip', description: 'Only fragment drops to this IPv4 address.', cliOption: 'dst-ip' },
-    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only IPv4 fragment drops of this L4 protocol.' },
+    ...addressParams({ src: 'Only fragment drops from this IPv4 address.', dst: 'Only fragment drops to this IPv4 address.' }),
+    protocol: protocolParam('Only IPv4 fragment drops of this L4 protocol.'),
     drops: { type: 'boolean', default: true, description: 'Count the kernel\'s fragment drops by source (BPF); false reads the counters only.' },
     kprobes: {
       type: 'boolean',
       default: true,
       description: 'Also trace the reassembly queues with kprobes on ip_defrag and ip_expire, where the kernel has kprobes: fragments handed to reassembly per source, and each queue that expired incomplete (source, IP id, bytes received). Needs `drops`.',
     },
-    top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many flows to list.' },
+    top: topParam('How many flows to list.', { default: 10, max: 1000 }),
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: 'skb:kfree_skb' }],
   overhead: 'low',

@@ -3,59 +3,22 @@
 // queue, what each RX/TX queue counted (ethtool -S) and its TX watchdog and BQL state.
 import { formatMs } from '../../engine/duration.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec, TimeSeriesChart } from '../../engine/probe/types.js';
-import {
-  activityRows,
-  directionOf,
-  droppingDevices,
-  readCounters,
-  round2,
-  sampleCounters,
-  totalsOf,
-  watchedDevices,
-  type DevicePoints,
-  type IfaceDevice as CounterDevice,
-} from './counters.js';
+import { readInterfaces, sampleInterfaces } from '../lib/iface.js';
+import { activityRows, directionOf, droppingDevices, round2, totalsOf, type DevicePoints } from '../lib/iface-counters.js';
+import { queueProblems, queueSkews } from '../lib/iface-queues.js';
 import { DATA, type IfaceData } from './data.js';
-import {
-  queueAttributePaths,
-  queueProblems,
-  queueSkews,
-  readQueueLayout,
-  readQueues,
-  readQueueStats,
-  type IfaceQueues,
-} from './queues.js';
-
-export { COUNTERS, sampleOffsets, type Counter } from './counters.js';
-
-export interface IfaceDevice extends CounterDevice {
-  /** Its RX/TX queues and what each counted; absent with `queues: false`. */
-  queues?: IfaceQueues;
-}
 
 export type { IfaceData } from './data.js';
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
-  const devices = await watchedDevices(io, params.devices as string[]);
-  const layout = params.queues === false ? new Map<string, string[]>() : await readQueueLayout(io, devices);
-  await sampleCounters(io, devices, {
-    durationMs: params.duration as number,
-    intervalMs: params.interval as number,
-    extraPaths: () => queueAttributePaths(layout),
-    atEnds: (end) => readQueueStats(io, layout, end),
-  });
+  await sampleInterfaces(io, { devices: params.devices as string[], durationMs: params.duration as number, intervalMs: params.interval as number, queues: params.queues !== false });
 }
 
 function parse(records: RawRecord[], params: Params): ProbeResult<IfaceData> {
   const intervalMs = params.interval as number;
   const requestedMs = params.duration as number;
-  const readings = readCounters(records);
-  const notes = readings.notes;
-  const queues = readQueues(records, notes);
-  const devices: IfaceDevice[] = readings.devices.map((d) => {
-    const q = queues.get(d.name);
-    return q ? { ...d, queues: q } : d;
-  });
+  const readings = readInterfaces(records);
+  const { devices, notes } = readings;
   const dropping = droppingDevices(devices);
   const worstDevice = [...dropping].sort((a, b) => b.drops + b.errors - (a.drops + a.errors))[0];
   const data: IfaceData = {

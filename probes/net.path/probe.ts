@@ -12,6 +12,7 @@ import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpe
 import { pathAddress, type PathAddress } from './addr.js';
 import { DATA, type PathData } from './data.js';
 import { mismatchText, mtuDifferences, mtuMismatches, mtuNotes, type MtuDevice, type MtuDifference, type MtuMismatch } from './mtu.js';
+import { parseSnmp } from '../lib/snmp.js';
 
 export type { MtuDifference, MtuMismatch, MtuRelation } from './mtu.js';
 
@@ -594,34 +595,6 @@ function ruleText(r: Obj): string {
 function neighOf(e: Obj): Neighbour {
   const states = Array.isArray(e.state) ? e.state.filter((s): s is string => typeof s === 'string') : [];
   return { ip: str(e.dst) ?? '?', dev: str(e.dev), state: states.join(',') || 'NONE', mac: str(e.lladdr) };
-}
-
-/**
- * The Ip: counters of /proc/net/snmp, the Ip6* ones of snmp6, and the TcpExt: ones of
- * /proc/net/netstat (as `TcpExt.<name>`).
- */
-export function parseSnmp(snmp: string, snmp6: string, netstat = ''): Map<string, number> {
-  const out = new Map<string, number>();
-  const pairs = (text: string, section: string, prefix: string) => {
-    const lines = text.split('\n');
-    for (let i = 0; i + 1 < lines.length; i++) {
-      const head = lines[i]!.trim().split(/\s+/);
-      const vals = lines[i + 1]!.trim().split(/\s+/);
-      if (head[0] !== section || vals[0] !== section || !/^\d/.test(vals[1] ?? '')) continue;
-      head.slice(1).forEach((k, j) => {
-        const v = Number(vals[j + 1]);
-        if (Number.isFinite(v)) out.set(`${prefix}${k}`, v);
-      });
-      i++;
-    }
-  };
-  pairs(snmp, 'Ip:', '');
-  pairs(netstat, 'TcpExt:', 'TcpExt.');
-  for (const line of snmp6.split('\n')) {
-    const m = /^(Ip6\w+)\s+(\d+)/.exec(line.trim());
-    if (m) out.set(m[1]!, Number(m[2]));
-  }
-  return out;
 }
 
 function snmpOf(rec: RawRecord | undefined): Map<string, number> {

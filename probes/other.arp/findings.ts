@@ -9,6 +9,7 @@ import type { ArpMethod } from './attach.js';
 import type { ArpConflict, ArpData, ArpSender, ArpStorm } from './data.js';
 
 export type { ArpData, ArpSender };
+import { round } from '../lib/format.js';
 
 /** How each received frame is classified (probes/other.arp/other.arp.h): every frame is exactly one of these. */
 export const KINDS = ['requests', 'replies', 'gratuitous', 'probes', 'unsolicited', 'unverified', 'other'] as const;
@@ -108,10 +109,6 @@ function stormsOf(senders: ArpSender[], perSec: number, windowMs: number): ArpSt
 function compareIp(a: string, b: string): number {
   const n = (ip: string) => ip.split('.').reduce((v, o) => v * 256 + Number(o), 0);
   return n(a) - n(b);
-}
-
-function round(n: number): number {
-  return Math.round(n * 1000) / 1000;
 }
 
 const bySender = (a: ArpSender, b: ArpSender) =>

@@ -4,7 +4,7 @@
 // recorded as exec records, what the BPF session saw as capture records: a replay re-parses both.
 import { loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { inNetns, netnsMissing, netnsOf } from '../../engine/probe/netns.js';
 import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
@@ -12,6 +12,7 @@ import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '.
 import { loadArp, TRACEPOINTS } from './attach.js';
 import { DATA } from './data.js';
 import { arpFinding, KINDS, type ArpData, type AttachCapture, type DumpCapture, type Scope, type SenderEntry } from './findings.js';
+import { durationParam, topParam } from '../lib/params.js';
 
 /** Slots of the per-CPU `totals` map (probes/other.arp/other.arp.h), named as the dump records them. */
 const TOTALS = { seen: 0, unkeyed: 1, asked: 2 };
@@ -111,11 +112,11 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     const record: AttachCapture = { ...loadedRecord(loaded), filters };
     return { obj: loaded.obj, record };
   };
-  await runWindowedSession(io, load, params.duration as number, readDump);
+  await runBpfSession(io, { load, window: params.duration as number, read: (o, w) => readDump(o, w.ms) });
 }
 
 function parse(records: RawRecord[], params: Params): ProbeResult<ArpData> {
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   return arpFinding(att, scopeOf(records), dump, overheadOf(records), {
     stormPerSec: (params.storm_pps as number | undefined) ?? DEFAULT_STORM_PPS,
     top: Math.max(1, (params.top as number | undefined) ?? 20),
@@ -138,13 +139,13 @@ Replaces the seed's \`other/trace-abnormal-arp.bt\`, which printed every ARP fra
   normal: `On a healthy segment ARP is a trickle: each host asks for a neighbour every few minutes (requests and as many replies), a few gratuitous ARPs when a VM boots, migrates or changes address (QEMU announces 5 times over about a second), a probe or two from DHCP clients. Each IP is claimed by exactly one MAC, replies answer requests, and the Ethernet source equals the ARP sender. Any IP with two MACs is critical (duplicate address, or a failover that did not complete); \`storm_pps\` (10) gratuitous or unsolicited frames a second from one MAC is critical; unsolicited replies or MAC mismatches are a warning (ARP spoofing, or a misbehaving proxy ARP).`,
   replaces: ['other/trace-abnormal-arp.bt'],
   params: {
-    duration: { type: 'duration', default: '10s', min: 100, max: 3_600_000, description: 'How long to watch ARP.', cliOption: 'duration' },
+    duration: durationParam('How long to watch ARP.', { default: '10s', max: 3_600_000 }),
     netns: { type: 'string', description: 'Watch devices of this network namespace only: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: every namespace (device names are those of the namespace ebpfnet runs in).' },
     dev: { type: 'string', description: 'Watch only the ARP this device receives (of `netns`, else of the namespace ebpfnet runs in).', cliOption: 'dev' },
     ip: { type: 'ip', description: 'Only ARP whose sender or target IP is this IPv4 address (the seed filtered by sender IP).' },
     storm_pps: { type: 'integer', default: DEFAULT_STORM_PPS, min: 1, max: 1_000_000, description: 'Gratuitous + unsolicited ARP frames per second from one MAC (peak in one second, or mean over the window) at or above which it is a storm.' },
     reply_window: { type: 'duration', default: '3s', min: 10, max: 60_000, description: 'A reply within this long of a request for its sender IP answers it; later, or with no request, it is unsolicited.' },
-    top: { type: 'integer', default: 20, min: 1, max: 10_000, description: 'How many senders to list.' },
+    top: topParam('How many senders to list.', { default: 20, max: 10_000 }),
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...TRACEPOINTS.map((tp) => ({ kind: 'tracepoint' as const, name: `net:${tp}` })), { kind: 'binary', name: 'ip', package: 'iproute2' }],
   overhead: 'low',

@@ -3,24 +3,27 @@
 // (net:net_dev_xmit's return code), aggregated in the kernel per device
 // (probes/other.dev-queue/other.dev-queue.bpf.c). The session is recorded as capture records, so a replay re-parses it.
 import type { BpfObject } from '../../engine/native/object.js';
+import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
-  collectSession,
+  netdevSession,
   deviceLabel,
   filterScope,
   namespaceLabel,
   NETDEV_PARAMS,
   readSession,
-  round,
   sessionData,
   sessionNotes,
   sessionTables,
-  sumBy,
   type NetdevId,
 } from '../lib/netdev.js';
+import { round } from '../lib/format.js';
+import { sumBy } from '../lib/tally.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
+import { durationParam, topParam } from '../lib/params.js';
+import { countBuckets } from '../lib/histogram.js';
 import { DATA, type DevQueueData, type DevQueueDevice, type SizeBucket } from './data.js';
 
 export type { DevQueueData, SizeBucket };
@@ -101,16 +104,11 @@ export function readDump(o: BpfObject): DumpCapture {
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
-  await collectSession(params, io, { object: 'other.dev-queue', tracepoints: TRACEPOINTS, what: 'other.dev-queue', dump: readDump });
+  await runBpfSession(io, netdevSession(params, { object: 'other.dev-queue', tracepoints: TRACEPOINTS, what: 'other.dev-queue', dump: readDump }));
 }
 
 function split<K extends string>(names: readonly K[], counts: number[]): Split<K> {
   return Object.fromEntries(names.map((n, i) => [n, counts[i] ?? 0])) as Split<K>;
-}
-
-/** Slot k (k >= 1): [2^(k-1), 2^k) bytes; slot 0: empty skbs (probes/other.dev-queue/other.dev-queue.h). */
-export function bucketsOf(slots: number[]): SizeBucket[] {
-  return slots.flatMap((packets, k) => (packets > 0 ? [{ low: k === 0 ? 0 : 2 ** (k - 1), high: k === 0 ? 0 : 2 ** k - 1, packets }] : []));
 }
 
 /**
@@ -140,7 +138,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<DevQueueData> 
   const notes = sessionNotes(att, overhead, dump.windowMs);
 
   const all: DevQueueDevice[] = joinNameOnly(dump.entries, notes).map((e) => {
-    const buckets = bucketsOf(e.slots);
+    // Slot k (k >= 1): [2^(k-1), 2^k) bytes; slot 0: empty skbs (other.dev-queue.h).
+    const buckets = countBuckets(e.slots, 'packets');
     return {
       device: deviceLabel(e, dump),
       dev: e.name,
@@ -256,9 +255,9 @@ Replaces the seed's \`other/trace_dev_queue_xmit.bt\` (PROBES.md row 53).`,
   normal: `Every packet queued is taken by the driver with \`NETDEV_TX_OK\` (a shaping qdisc holds some back for a while); sizes follow the traffic (66-byte ACKs, MTU-sized data, large GSO packets on offloading devices). \`NETDEV_TX_BUSY\` or \`NET_XMIT_DROP\`/\`_CN\` are a warning (a full ring, a congested queue); any GSO anomaly is critical.`,
   replaces: ['other/trace_dev_queue_xmit.bt'],
   params: {
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
+    duration: durationParam('How long to count.', { max: 3_600_000 }),
     ...NETDEV_PARAMS,
-    top: { type: 'integer', default: 20, min: 1, max: 1000, description: 'How many devices to list (busiest first).' },
+    top: topParam('How many devices to list (busiest first).', { default: 20, max: 1000 }),
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...Object.values(TRACEPOINTS).map((name) => ({ kind: 'tracepoint' as const, name }))],
   overhead: 'low',

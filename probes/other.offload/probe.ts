@@ -4,15 +4,18 @@
 // kernel's BTF (capture `gso-types`), the session from capture records: a replay re-parses both.
 import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord } from '../../engine/probe/bpf-session.js';
+import { captureRecord, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { countsOf, slotTotals } from '../../engine/probe/bpf-values.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { deviceLabel, namespaceLabel, round, sumBy, type NetdevId } from '../lib/netdev.js';
-import { collectXmit, PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type XmitSessionData } from '../lib/xmit.js';
-import { bucketsOf, type SizeBucket } from '../other.dev-queue/probe.js';
+import { deviceLabel, namespaceLabel, type NetdevId } from '../lib/netdev.js';
+import { round } from '../lib/format.js';
+import { sumBy } from '../lib/tally.js';
+import { PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData, xmitTables } from '../lib/xmit.js';
+import { countBuckets, type SizeBucket } from '../lib/histogram.js';
 import { captureGsoTypes, gsoTypeList, type GsoTypeNames } from './gso-types.js';
+import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type OffloadAnomaly, type OffloadData, type OffloadDevice } from './data.js';
 
 export type { OffloadData, OffloadDevice };
@@ -123,7 +126,7 @@ export function readOffload(o: BpfObject): OffloadDump {
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   await captureGsoTypes(io);
-  await collectXmit(params, io, { object: 'other.offload', prefix: 'offload_xmit', what: 'other.offload', read: readOffload });
+  await runBpfSession(io, xmitSession(params, { object: 'other.offload', prefix: 'offload_xmit', what: 'other.offload', read: readOffload }));
 }
 
 /** The kinds of abnormal packets, worst first. */
@@ -144,8 +147,8 @@ const csumOf = (counts: number[]) => Object.fromEntries(CSUM.map((n, i) => [n, c
 const hex = (decimal: string) => `0x${BigInt(decimal).toString(16)}`;
 
 function deviceOf(e: OffloadEntry, dump: Parameters<typeof deviceLabel>[1], names: GsoTypeNames): OffloadDevice {
-  const gsoSize = bucketsOf(e.sizeSlots);
-  const gsoSegs = bucketsOf(e.segsSlots);
+  const gsoSize = countBuckets(e.sizeSlots, 'packets');
+  const gsoSegs = countBuckets(e.segsSlots, 'packets');
   const gsoTypes: Record<string, number> = {};
   const gsoTypeSets: Record<string, number> = {};
   for (const t of e.gsoTypes) {
@@ -296,10 +299,10 @@ Replaces the seed's \`other/trace_offloading_segment.bt\` (PROBES.md row 49), wh
   normal: `On a device with TSO/GSO on (veth, tap, virtio, most NICs), bulk TCP leaves as a few GSO packets of type \`TCPV4\`/\`TCPV6\` with \`gso_size\` the MSS (1448 on a 1500 MTU) and tens of segments each, in CHECKSUM_PARTIAL; ACKs and small packets are not GSO. With offloads off, nothing is GSO (the stack segmented in software before the driver). Any unsupportedType, sizeWithoutType or checksumMismatch is critical (a broken driver, tunnel or VM offload path); sizeOverMtu or oversize is a warning (an MTU mismatch).`,
   replaces: ['other/trace_offloading_segment.bt'],
   params: {
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
+    duration: durationParam('How long to count.', { max: 3_600_000 }),
     ...XMIT_PARAMS,
     protocol: PROTOCOL_PARAM,
-    top: { type: 'integer', default: 20, min: 1, max: 1000, description: 'How many devices to list (busiest first).' },
+    top: topParam('How many devices to list (busiest first).', { default: 20, max: 1000 }),
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: XMIT_TRACEPOINT }],
   overhead: 'low',

@@ -5,7 +5,7 @@
 // ovs-vswitchd's conntrack coverage counters (conntrack_invalid_tcp_flags, ...) and the
 // tracker's connection counts (dpctl/ct-stats-show); at the end, the connections per zone
 // (dpctl/dump-conntrack). On the kernel datapath (openvswitch.ko) it also counts, with
-// kprobes on ovs_ct_execute and nf_conntrack_in (probes/net.conntrack/kernel.ts), the ct()
+// kprobes on ovs_ct_execute and nf_conntrack_in (probes/lib/conntrack-kprobes.ts), the ct()
 // calls and the invalid verdicts they got; where kprobes do not attach the finding says so.
 import { formatMs } from '../../engine/duration.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
@@ -28,9 +28,10 @@ import {
   ruleId,
   type DpifDatapath,
   type OfRule,
-} from '../ovs.drops/ovs.js';
-import { OVS_DROPS_BUDGET } from '../ovs.drops/probe.js';
-import { CT_PROGRAMS, parseConntrackKprobes, startConntrackKprobes } from '../net.conntrack/kernel.js';
+  OVS_KERNEL_BUDGET,
+} from '../lib/ovs.js';
+import { CT_PROGRAMS, parseConntrackKprobes, runConntrackKprobes } from '../lib/conntrack-kprobes.js';
+import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type InvalidMegaflow, type InvalidRule, type OvsCtInvalidData } from './data.js';
 
 export type { OvsCtInvalidData };
@@ -70,16 +71,14 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const scope = resolveScope(topo, params);
   // The kernel datapath's conntrack runs in the kernel: its verdicts need kprobes.
   const kernelDp = params.kernel !== false && scope.datapaths.some((d) => d.type === 'system');
-  const kprobes = kernelDp ? await startConntrackKprobes(io, KPROBES_PREFIX, {}, CT_PROGRAMS) : undefined;
-  const wio = kprobes?.windowIO ?? io;
-  try {
+  const watch = async (wio: ProbeIO) => {
     await sample(wio, 'start', scope);
     await wio.sleep(params.duration as number);
     await sample(wio, 'end', scope);
     await Promise.all(scope.datapaths.map((dp) => wio.exec(`end-conntrack-${dp.id}`, appctl('dpctl/dump-conntrack', dp.id), MAYBE)));
-  } finally {
-    await kprobes?.finish();
-  }
+  };
+  if (kernelDp) await runConntrackKprobes(io, KPROBES_PREFIX, {}, CT_PROGRAMS, watch);
+  else await watch(io);
 }
 
 const find = (records: RawRecord[], name: string) => records.find((r) => r.name === name);
@@ -313,16 +312,16 @@ On the **kernel datapath** (openvswitch.ko) conntrack runs in the kernel: kprobe
   normal: `No +inv rule matches packets, or a few on a busy host (late retransmissions after a connection closed). A steady count on one rule is a real fault: asymmetric routing (the tracker sees one direction only), a middlebox rewriting TCP, or a zone mix-up between the ct() that tracks and the one that commits.`,
   replaces: ['other/trace-ovs-ct-invalid.bt'],
   params: {
-    duration: { type: 'duration', default: '5s', min: 100, description: 'Time between the two reads.', cliOption: 'duration' },
+    duration: durationParam('Time between the two reads.'),
     bridge: { type: 'string', description: 'Only this OVS bridge (default: every bridge).' },
     kernel: { type: 'boolean', default: true, description: 'On a kernel datapath, count the ct() verdicts with kprobes.' },
-    top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many rules and datapath flows to list.' },
+    top: topParam('How many rules and datapath flows to list.', { default: 10, max: 1000 }),
   },
   get requirements() {
     return ovsRequirements();
   },
   overhead: 'low',
-  budget: OVS_DROPS_BUDGET,
+  budget: OVS_KERNEL_BUDGET,
   driver: 'command',
   data: DATA,
   collect,

@@ -4,27 +4,29 @@
 // kernel per device and qdisc (probes/other.qdisc-dequeue/other.qdisc-dequeue.bpf.c). The session is recorded as capture
 // records, so a replay re-parses it without loading anything.
 import type { BpfObject } from '../../engine/native/object.js';
+import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
-  collectSession,
+  netdevSession,
   deviceLabel,
   filterScope,
-  maxBy,
   namespaceLabel,
   NETDEV_PARAMS,
   readSession,
-  round,
   sessionData,
   sessionNotes,
   sessionTables,
-  sumBy,
   tcHandle,
   type NetdevId,
 } from '../lib/netdev.js';
+import { round } from '../lib/format.js';
+import { maxBy, sumBy } from '../lib/tally.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
-import { DATA, type DequeueBucket, type DequeueDevice, type DequeueQdisc, type QdiscDequeueData } from './data.js';
+import { durationParam, topParam } from '../lib/params.js';
+import { countBuckets } from '../lib/histogram.js';
+import { DATA, type DequeueDevice, type DequeueQdisc, type QdiscDequeueData } from './data.js';
 
 export type { QdiscDequeueData };
 
@@ -110,12 +112,7 @@ export function readDump(o: BpfObject): DumpCapture {
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
-  await collectSession(params, io, { object: 'other.qdisc-dequeue', tracepoints: { qdisc_dequeue: TRACEPOINT }, what: 'other.qdisc-dequeue', dump: readDump });
-}
-
-/** Slot 0: empty calls; slot k: [2^(k-1), 2^k) packets (probes/other.qdisc-dequeue/other.qdisc-dequeue.h). */
-function bucketsOf(slots: number[]): DequeueBucket[] {
-  return slots.flatMap((calls, k) => (calls > 0 ? [{ low: k === 0 ? 0 : 2 ** (k - 1), high: k === 0 ? 0 : 2 ** k - 1, calls }] : []));
+  await runBpfSession(io, netdevSession(params, { object: 'other.qdisc-dequeue', tracepoints: { qdisc_dequeue: TRACEPOINT }, what: 'other.qdisc-dequeue', dump: readDump }));
 }
 
 function parse(records: RawRecord[], params: Params): ProbeResult<QdiscDequeueData> {
@@ -124,7 +121,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<QdiscDequeueDa
   const notes = sessionNotes(att, overhead, dump.windowMs);
 
   const qdiscs: DequeueQdisc[] = dump.entries.map((e) => {
-    const buckets = bucketsOf(e.slots);
+    // Slot 0: empty calls; slot k: [2^(k-1), 2^k) packets (other.qdisc-dequeue.h).
+    const buckets = countBuckets(e.slots, 'calls');
     const nonEmpty = buckets.filter((b) => b.low > 0).map((b) => ({ low: b.low, high: b.high, count: b.calls }));
     return {
       device: deviceLabel(e, dump),
@@ -233,9 +231,9 @@ Replaces the seed's \`other/trace-qdisc-dequeue.bt\` (PROBES.md row 52).`,
   normal: `Packets per call near 1 (bulk dequeues of a few packets on busy multi-queue NICs), few empty calls, a queue length of 0-2 left behind, no requeues, no GSO anomalies. A shaper at its rate shows a standing queue and many empty calls: expected where a rate limit is configured, a cause of delay where none should be. A queue left behind is a warning; requeues mean the driver refuses packets (ring full); any GSO anomaly is critical.`,
   replaces: ['other/trace-qdisc-dequeue.bt'],
   params: {
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
+    duration: durationParam('How long to count.', { max: 3_600_000 }),
     ...NETDEV_PARAMS,
-    top: { type: 'integer', default: 20, min: 1, max: 1000, description: 'How many qdiscs and devices to list (busiest first).' },
+    top: topParam('How many qdiscs and devices to list (busiest first).', { default: 20, max: 1000 }),
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: TRACEPOINT }],
   overhead: 'low',

@@ -7,7 +7,8 @@
 import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { kprobeObjectOpener, kprobeTable, readKprobeSession, startKprobeSession, type KprobeProgram, type KprobeSession } from '../lib/kprobe-session.js';
+import { runBpfSession, type SessionWork } from '../../engine/probe/bpf-session.js';
+import { kprobeLoad, kprobeObjectOpener, kprobeTable, readKprobeSession, type KprobeProgram } from '../lib/kprobe-session.js';
 import { deviceLabel, namespaceNames, type NamespaceNames, type NetdevFilter, netdevGlobals, type NetdevId } from '../lib/netdev.js';
 import type { HookCalls, TcCalls } from './data.js';
 
@@ -58,11 +59,16 @@ export function callObjectOpener(filter: NetdevFilter): Promise<() => BpfObject>
   return kprobeObjectOpener('other.tc.kprobe', netdevGlobals(filter));
 }
 
-/** Loads the kprobes and attaches each that attaches; records which did not and why (`kprobe-*`). */
-export async function startCallSession(io: ProbeIO, filter: NetdevFilter): Promise<KprobeSession> {
-  return startKprobeSession(io, PREFIX, await callObjectOpener(filter), TC_KPROBES, async (o, windowMs) => {
-    const dump: CallDump = { ...readCallMaps(o), windowMs, ...(await namespaceNames()) };
-    return dump;
+/**
+ * Loads the kprobes and attaches each that attaches, recording which did not and why
+ * (`kprobe-*`), while `window` runs; then reads the calls.
+ */
+export async function runCallSession(io: ProbeIO, filter: NetdevFilter, window: SessionWork): Promise<void> {
+  await runBpfSession(io, {
+    prefix: PREFIX,
+    ...kprobeLoad(await callObjectOpener(filter), TC_KPROBES),
+    window,
+    read: async (o, w): Promise<CallDump> => ({ ...readCallMaps(o), windowMs: Math.round(w.ms), ...(await namespaceNames()) }),
   });
 }
 

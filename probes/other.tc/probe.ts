@@ -5,18 +5,18 @@
 // filters and actions of the devices' ingress and egress hooks did in the window (hits.ts).
 import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
+import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { inNetns } from '../../engine/probe/netns.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
-  collectSession,
+  netdevSession,
   netdevFilter,
   deviceLabel,
   filterScope,
   namespaceLabel,
   NETDEV_PARAMS,
   readSession,
-  round,
   sessionData,
   sessionNotes,
   sessionTables,
@@ -25,9 +25,11 @@ import {
   type NetdevDump,
   type NetdevId,
 } from '../lib/netdev.js';
+import { round } from '../lib/format.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { hitsSummary, hitsTables, parseHits, sampleHits } from './hits.js';
-import { callTables, parseCalls, startCallSession } from './kprobes.js';
+import { callTables, parseCalls, runCallSession } from './kprobes.js';
+import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type TcData, type TcDevice, type TcEvent } from './data.js';
 
 export type { TcData, TcEvent };
@@ -116,17 +118,15 @@ function devicesToList(dump: DumpCapture & NamespaceNames): Array<{ name: string
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   const hitsStart = await sampleHits(io, params, 'start');
-  // The kprobes attach where the kernel has them; their session runs beside the tracepoints'.
-  const calls = params.kprobes === false ? null : await startCallSession(io, await netdevFilter(params));
-  let rec: RawRecord;
-  try {
-    rec = await collectSession(params, io, { object: 'other.tc', tracepoints: TRACEPOINTS, what: 'other.tc', dump: readDump });
-    await calls?.finish();
-  } finally {
-    calls?.close();
-  }
+  // The kprobes attach where the kernel has them; their session runs around the tracepoints'.
+  let rec: RawRecord | undefined;
+  const tracepoints = async () => {
+    rec = await runBpfSession(io, netdevSession(params, { object: 'other.tc', tracepoints: TRACEPOINTS, what: 'other.tc', dump: readDump }));
+  };
+  if (params.kprobes === false) await tracepoints();
+  else await runCallSession(io, await netdevFilter(params), tracepoints);
   await sampleHits(io, params, 'end', hitsStart);
-  const dump = JSON.parse(rec.stdout) as DumpCapture & NetdevDump;
+  const dump = JSON.parse(rec!.stdout) as DumpCapture & NetdevDump;
   for (const d of devicesToList(dump)) {
     await io.exec(tcRecordName(d), inNetns(d.ns, ['tc', '-j', 'qdisc', 'show', 'dev', d.name]), { timeoutMs: TC_TIMEOUT_MS, allowFailure: true });
   }
@@ -256,9 +256,9 @@ Replaces the seed's \`other/trace_tc_qdisc.bt\` (PROBES.md row 54).`,
   normal: `No qdisc changes during an incident window: configuration is set once. A create or destroy of a qdisc with a handle is a warning (somebody or something changed the queueing of a device); the kernel's default qdiscs coming and going and resets alone come with devices going up, down or away. Filters that steer traffic match what they were written for; a mirred whose target device is gone (a VM's tap deleted under a mirror) is a warning: its packets are not sent.`,
   replaces: ['other/trace_tc_qdisc.bt'],
   params: {
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to watch.', cliOption: 'duration' },
+    duration: durationParam('How long to watch.', { max: 3_600_000 }),
     ...NETDEV_PARAMS,
-    top: { type: 'integer', default: 100, min: 1, max: 4096, description: 'How many events to list (the first ones).' },
+    top: topParam('How many events to list (the first ones).', { default: 100, max: 4096 }),
     kprobes: {
       type: 'boolean',
       default: true,

@@ -8,10 +8,10 @@ import { loadedRecord } from '../../engine/native/attach-plan.js';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { RingBufferReader } from '../../engine/native/ringbuf.js';
-import { BpfSession } from '../../engine/probe/bpf-session.js';
+import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { hex, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import type { Params, ProbeIO } from '../../engine/probe/types.js';
-import { captureReasonFormat, captureSymbols } from '../drops.kernel/probe.js';
+import { captureReasonFormat, captureSymbols } from '../lib/drop-reasons.js';
 import { loadUdpPath } from './attach.js';
 
 /** Slots of the per-CPU `totals` array (probes/other.udp-path/other.udp-path.h). */
@@ -202,27 +202,22 @@ function readEvents(o: BpfObject): { stop: () => Promise<EventEntry[]> } {
 export async function collect(params: Params, io: ProbeIO): Promise<void> {
   const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(setupOf(params)))).stdout) as FlowSetup;
   await captureReasonFormat(io, 'reasons');
-  let attachedAt = 0;
   let stream: ReturnType<typeof readEvents> | undefined;
-  const session = new BpfSession(io);
-  let dump: DumpCapture | undefined;
+  let dump: DumpCapture;
   try {
-    await session.attach(async () => {
-      const loaded = await loadUdpPath(globalsOf(setup));
-      attachedAt = performance.now();
-      stream = readEvents(loaded.obj);
-      return { obj: loaded.obj, record: loadedRecord(loaded) };
-    });
-    await session.windowIO.sleep(params.duration as number);
-    const rec = await session.finish(async (o) => {
-      const windowMs = (session.detachedAt ?? performance.now()) - attachedAt;
-      o.detach();
-      return dumpMaps(o, windowMs, (await stream?.stop()) ?? []);
+    const rec = await runBpfSession(io, {
+      load: async () => {
+        const loaded = await loadUdpPath(globalsOf(setup));
+        stream = readEvents(loaded.obj);
+        return { obj: loaded.obj, record: loadedRecord(loaded) };
+      },
+      window: params.duration as number,
+      detachToRead: true,
+      read: async (o, w) => dumpMaps(o, w.ms, (await stream?.stop()) ?? []),
     });
     dump = JSON.parse(rec.stdout) as DumpCapture;
   } finally {
     await stream?.stop().catch(() => undefined);
-    await session.close();
   }
   const inodes = new Set(dump.hops.map((h) => h.netns));
   await io.capture('devices', async () => JSON.stringify(await deviceNames(inodes)));

@@ -3,12 +3,12 @@
 // reason, packets that vanished between two hops), the sampled packets' journeys, and verdicts
 // a runbook can branch on.
 import { attachTable, type LoadedRecord } from '../../engine/native/attach-plan.js';
-import { captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readBpfSession } from '../../engine/probe/bpf-session.js';
 import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { bucketsOf, percentiles } from '../cpu.runqlat/probe.js';
-import { parseReasonNames } from '../drops.kernel/probe.js';
-import { fmtUs } from '../perf.vm-latency/probe.js';
+import { parseReasonNames } from '../lib/drop-reasons.js';
+import { fmtUs } from '../lib/format.js';
+import { percentiles, usBuckets } from '../lib/histogram.js';
 import { HOOKS, type UdpPathMethod } from './attach.js';
 import type { DeviceNames, DumpCapture, FlowSetup, HopEntry, HopKey } from './collect.js';
 import type { UdpPathData, UdpPathDrop, UdpPathHop, UdpPathLoss, UdpPathPair, UdpPathSample } from './data.js';
@@ -39,7 +39,7 @@ function namer(names: DeviceNames) {
 
 export function udpPathFinding(records: RawRecord[]): ProbeResult<UdpPathData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as FlowSetup;
-  const { attach: att, dump } = readWindowedSession<LoadedRecord<UdpPathMethod>, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<LoadedRecord<UdpPathMethod>, DumpCapture>(records);
   const names = JSON.parse(captureRecord(records, 'devices').stdout) as DeviceNames;
   const syms = JSON.parse(captureRecord(records, 'symbols').stdout) as Record<string, string>;
   const reasons = parseReasonNames(captureRecord(records, 'reasons').stdout);
@@ -76,7 +76,7 @@ export function udpPathFinding(records: RawRecord[]): ProbeResult<UdpPathData> {
         maxUs: round3(p.maxNs / 1000),
         p50Us: round3(pct.p50Us / 1000),
         p99Us: round3(pct.p99Us / 1000),
-        buckets: bucketsOf(p.slots).map((b) => ({ lowUs: b.lowUs / 1000, highUs: b.highUs / 1000, count: b.count })),
+        buckets: usBuckets(p.slots).map((b) => ({ lowUs: b.lowUs / 1000, highUs: b.highUs / 1000, count: b.count })),
       };
     })
     .sort((a, b) => a.from - b.from || a.to - b.to);

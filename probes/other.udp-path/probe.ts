@@ -5,6 +5,7 @@
 // journeys from the ring buffer. Native driver (probes/other.udp-path/other.udp-path.bpf.c); capture records replay.
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ProbeDefinition, RawRecord } from '../../engine/probe/types.js';
+import { addressParams, durationParam } from '../lib/params.js';
 import { HOOKS } from './attach.js';
 import { collect } from './collect.js';
 import { DATA } from './data.js';
@@ -30,12 +31,11 @@ Tracepoints only (raw_tp with a cached minimal BTF, else tp_btf, else the classi
   normal: `Every packet of a healthy flow passes every hop (the counts are equal along the path) and ends read by the application in the receiver's namespace (\`sock_recv_length\`); the verdict is \`delivered\`. Between two namespaces of one host, hop to hop takes from a few µs (queue → xmit on a veth) to tens of µs (xmit → the receiver's softirq); socket queue → read depends on the application (µs to ms). Any drop or loss is a warning, half the packets or more critical.`,
   replaces: ['other/vpc-vm-udp-datapath.bt'],
   params: {
-    src_ip: { type: 'ip', required: true, description: "The flow's source address (IPv4).", cliOption: 'src-ip' },
-    dst_ip: { type: 'ip', required: true, description: "The flow's destination address (IPv4).", cliOption: 'dst-ip' },
+    ...addressParams({ src: "The flow's source address (IPv4).", dst: "The flow's destination address (IPv4)." }, { required: true }),
     src_port: { type: 'integer', required: true, min: 1, max: 65535, description: "The flow's UDP source port." },
     dst_port: { type: 'integer', required: true, min: 1, max: 65535, description: "The flow's UDP destination port." },
     both: { type: 'boolean', default: false, description: 'Follow the answers too (dst → src, ports swapped), as the reverse way.' },
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to follow the flow.', cliOption: 'duration' },
+    duration: durationParam('How long to follow the flow.', { max: 3_600_000 }),
     samples: { type: 'integer', default: 8, min: 0, max: 1000, description: 'Packets whose every hop is streamed to the ring buffer and shown as a journey.' },
     timeout: { type: 'duration', default: '1s', min: 1, max: 600_000, description: 'A packet not seen for this long is a new one when its skb comes back.' },
   },

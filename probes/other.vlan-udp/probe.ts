@@ -3,12 +3,16 @@
 // carried, and untagged UDP where a tag was expected. The session is recorded as capture
 // records, so a replay re-parses it.
 import type { U64 } from '../../engine/native/btf-layout.js';
+import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { deviceLabel, round, sumBy, type NetdevId } from '../lib/netdev.js';
-import { collectXmit, flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSessionData, xmitTables, type FlowTuple, type XmitSessionData } from '../lib/xmit.js';
+import { deviceLabel, type NetdevId } from '../lib/netdev.js';
+import { round } from '../lib/format.js';
+import { sumBy } from '../lib/tally.js';
+import { flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData, xmitTables, type FlowTuple } from '../lib/xmit.js';
+import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type UntaggedWhereExpected, type VlanTotals, type VlanUdpData, type VlanUdpFlow } from './data.js';
 export type { VlanUdpData, VlanUdpFlow };
 
@@ -81,13 +85,16 @@ export function readVlanUdp(o: BpfObject): VlanUdpDump {
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   const vlan = typeof params.vlan === 'number' ? params.vlan : null;
-  await collectXmit(params, io, {
-    object: 'other.vlan-udp',
-    prefix: 'vlan_udp_xmit',
-    what: 'other.vlan-udp',
-    globals: { targ_vlan_set: vlan !== null, targ_vlan: vlan ?? 0 },
-    read: readVlanUdp,
-  });
+  await runBpfSession(
+    io,
+    xmitSession(params, {
+      object: 'other.vlan-udp',
+      prefix: 'vlan_udp_xmit',
+      what: 'other.vlan-udp',
+      globals: { targ_vlan_set: vlan !== null, targ_vlan: vlan ?? 0 },
+      read: readVlanUdp,
+    }),
+  );
 }
 
 export type Tagging = 'hw' | 'in-band' | 'mixed' | 'none';
@@ -206,10 +213,10 @@ Replaces the seed's \`other/trace_vlanvm_udp_workload.bt\` (PROBES.md row 50), w
   normal: `Each VLAN's UDP appears tagged on its trunk device with the rate the workload sends (the VLAN device itself shows it untagged), with one tagging method per device (\`hw\` on devices that offload tagging: veth, most NICs). Untagged UDP on a trunk is a warning: a VM or a bridge port not in the VLAN it should be, or a misconfigured VLAN filter.`,
   replaces: ['other/trace_vlanvm_udp_workload.bt'],
   params: {
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
+    duration: durationParam('How long to count.', { max: 3_600_000 }),
     ...XMIT_PARAMS,
     vlan: { type: 'integer', min: 0, max: 4095, description: 'Only this VLAN id (untagged UDP is kept too).' },
-    top: { type: 'integer', default: 20, min: 1, max: 10_000, description: 'How many flows to list (busiest first).' },
+    top: topParam('How many flows to list (busiest first).', { default: 20, max: 10_000 }),
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: XMIT_TRACEPOINT }],
   overhead: 'low',

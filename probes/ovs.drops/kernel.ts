@@ -9,10 +9,11 @@ import { tracepointFormat } from '../../engine/host/tracefs.js';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import { u32Key } from '../../engine/native/map.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { runBpfSession, type SessionWork } from '../../engine/probe/bpf-session.js';
 import { countsOf, hex, rootDevices } from '../../engine/probe/bpf-values.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
-import { captureSymbols, parseReasonNames } from '../drops.kernel/probe.js';
-import { readKprobeSession, startKprobeSession, type KprobeSession } from '../lib/kprobe-session.js';
+import { captureSymbols, parseReasonNames } from '../lib/drop-reasons.js';
+import { kprobeLoad, readKprobeSession } from '../lib/kprobe-session.js';
 import type { KernelDropsData } from './data.js';
 
 /** The programs of ovs.bpf.c and where each attaches (probes/ovs.drops/ovs.drops.h documents what they count). */
@@ -81,8 +82,11 @@ export function parseOvsReasonEnum(cText: string): Record<string, string> {
   return out;
 }
 
-/** Loads and attaches what attaches (kprobes may not: then the tracepoints still count). */
-export async function startKernelSession(io: ProbeIO, filters: KernelFilters): Promise<KprobeSession> {
+/**
+ * Loads and attaches what attaches (kprobes may not: then the tracepoints still count), runs
+ * `window` on the session's IO, reads the maps and names the drop locations.
+ */
+export async function runKernelSession(io: ProbeIO, filters: KernelFilters, window: SessionWork): Promise<void> {
   await io.capture('kernel-reasons', async () => {
     const format = (await tracepointFormat('skb:kfree_skb')) ?? '';
     const core = Object.fromEntries([...parseReasonNames(format)].map(([k, v]) => [String(k), v]));
@@ -93,7 +97,7 @@ export async function startKernelSession(io: ProbeIO, filters: KernelFilters): P
   });
 
   let locations: string[] | undefined; // set when the maps were read (something attached)
-  const session = await startKprobeSession(io, 'kernel-', () => openOvsObject(filters), OVS_PROGRAMS, async (o, windowMs): Promise<DumpCapture> => {
+  const readCounts = async (o: BpfObject, windowMs: number): Promise<DumpCapture> => {
     const entries: DumpCapture['entries'] = countsOf(o.map('counts'), (k: { location: U64; hook: number; ifindex: number; reason: number; err: number }) => ({
       location: hex(k.location),
       hook: k.hook,
@@ -104,14 +108,9 @@ export async function startKernelSession(io: ProbeIO, filters: KernelFilters): P
     entries.sort((a, b) => a.hook - b.hook || b.count - a.count || a.ifindex - b.ifindex || a.reason - b.reason || a.location.localeCompare(b.location));
     locations = entries.filter((e) => e.location !== '0x0').map((e) => e.location);
     return { windowMs, unkeyed: Number(o.map('unkeyed').sumU64(u32Key(0))), entries, devices: await rootDevices().catch(() => ({})) };
-  });
-  return {
-    ...session,
-    async finish() {
-      await session.finish();
-      if (locations) await captureSymbols(io, 'kernel-symbols', locations);
-    },
   };
+  await runBpfSession(io, { prefix: 'kernel-', ...kprobeLoad(() => openOvsObject(filters), OVS_PROGRAMS), window, read: (o, w) => readCounts(o, Math.round(w.ms)) });
+  if (locations) await captureSymbols(io, 'kernel-symbols', locations);
 }
 
 export type { KernelDropsData } from './data.js';

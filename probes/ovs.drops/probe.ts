@@ -9,8 +9,7 @@
 import { createHash } from 'node:crypto';
 import { formatMs } from '../../engine/duration.js';
 import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { parseKernel, startKernelSession } from './kernel.js';
-import type { KprobeSession } from '../lib/kprobe-session.js';
+import { parseKernel, runKernelSession } from './kernel.js';
 import {
   appctl,
   COMMAND_TIMEOUT_MS,
@@ -36,7 +35,7 @@ import {
   parseOfFlows,
   parseTrace,
   portsByName,
-  PROTOCOLS,
+  OVS_KERNEL_BUDGET,
   resolveInPort,
   ruleId,
   type DpifDatapath,
@@ -45,12 +44,12 @@ import {
   type OfRule,
   type OvsVm,
   type PortRef,
-} from './ovs.js';
+} from '../lib/ovs.js';
+import { addressParams, durationParam, protocolNumber, protocolParam, topParam } from '../lib/params.js';
+import { sortedCounts } from '../lib/tally.js';
 import { hasVmIdentity, identityText, parseAddr, scopeRank, vmIdentityOf, vmScopeParams, type VmScope } from '../lib/vm-scope.js';
 import { DATA, type OvsDropsData } from './data.js';
 
-/** The BPF programs of the kernel-datapath path fire per packet: 5% of a CPU, 2M events/s. */
-export const OVS_DROPS_BUDGET = { cpu: 0.05, eventsPerSec: 2_000_000 };
 const EXEC = { timeoutMs: COMMAND_TIMEOUT_MS };
 
 export type { OvsDropsData } from './data.js';
@@ -110,7 +109,7 @@ function resolveScope(dps: DpifDatapath[], params: Params): Scope {
     datapaths,
     srcIp: str(params.src_ip),
     dstIp: str(params.dst_ip),
-    proto: PROTOCOLS[protocol],
+    proto: protocolNumber(protocol) || undefined,
     protocol,
     vm: { id, port: dev ? { name: dev.port.name, ofport: dev.port.ofport } : null },
     vmMode: hasVmIdentity(id),
@@ -152,7 +151,6 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const ifaces = interfacesOf(interfaces);
   const kernelWanted = params.kernel !== false && kmod.error === undefined && scope.datapaths.some((d) => d.type === 'system');
 
-  let session: KprobeSession | undefined;
   const records: RawRecord[] = [];
   const flowScope = withAttachedMac(scope, ifaces.attachedMacs);
   const limit = Math.max(0, (params.traces as number | undefined) ?? 5);
@@ -162,29 +160,25 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     const name = traceName(f);
     if (!traces.has(name)) traces.set(name, io.exec(name, appctl('ofproto/trace', f.dpName, f.rawKey), { ...EXEC, allowFailure: true }).catch(() => undefined));
   };
-  try {
-    if (kernelWanted) {
-      const ifindexRec = scope.dev
-        ? await io.readFile('kernel-ifindex', `/sys/class/net/${scope.dev.port.name}/ifindex`, { allowFailure: true })
-        : undefined;
-      session = await startKernelSession(io, {
-        ifindex: ifindexRec && ifindexRec.error === undefined ? Number(ifindexRec.stdout.trim()) : 0,
-        saddr: kernelAddr(scope.srcIp),
-        daddr: kernelAddr(scope.dstIp),
-        proto: scope.proto ?? 0,
-      });
-    }
+  const watch = async (windowIO: ProbeIO) => {
     records.push(...(await sample(io, 'start', scope)));
     // The megaflows already dropping are traced while the window runs (they are most often
     // the ones that drop in it); the others after it.
     for (const f of droppingFlows(asIfNew(records), dps, flowScope).flows.slice(0, limit)) trace(f);
-    await (session?.windowIO ?? io).sleep(params.duration as number);
+    await windowIO.sleep(params.duration as number);
     const [, end] = await Promise.all([io.exec('end-dpif-show', appctl('dpif/show'), EXEC), sample(io, 'end', scope)]);
     records.push(...end);
-    await session?.finish();
-  } finally {
-    session?.close();
-  }
+  };
+  if (kernelWanted) {
+    const ifindexRec = scope.dev ? await io.readFile('kernel-ifindex', `/sys/class/net/${scope.dev.port.name}/ifindex`, { allowFailure: true }) : undefined;
+    const filters = {
+      ifindex: ifindexRec && ifindexRec.error === undefined ? Number(ifindexRec.stdout.trim()) : 0,
+      saddr: kernelAddr(scope.srcIp),
+      daddr: kernelAddr(scope.dstIp),
+      proto: scope.proto ?? 0,
+    };
+    await runKernelSession(io, filters, watch);
+  } else await watch(io);
 
   // Each dropping megaflow of the window (the busiest first) traced back to its OpenFlow rule.
   for (const f of droppingFlows(records, dps, flowScope).flows.slice(0, limit)) trace(f);
@@ -531,8 +525,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsDropsData> 
     coverageDrops,
     flowDrops,
     ruleDrops,
-    byCause: sortedMap(byCause),
-    related: sortedMap(related),
+    byCause: sortedCounts(byCause),
+    related: sortedCounts(related),
     droppingFlows: flowsOf('vm', 'any'),
     dropRules,
     vmFlows,
@@ -564,10 +558,6 @@ function severityOf(d: OvsDropsData, vmMode: boolean): ProbeResult['severity'] {
   return Object.keys(d.related).some((k) => /flow_limit|conntrack_full/.test(k)) ? 'warning' : 'info';
 }
 
-function sortedMap(m: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(m).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
-}
-
 function ruleText(r: OvsDropRule): string {
   if (r.tableMiss) return `table ${r.table} miss on ${r.bridge}`;
   return `table=${r.table},priority=${r.priority}${r.match ? `,${r.match}` : ''} on ${r.bridge}`;
@@ -579,7 +569,7 @@ function scopeText(d: OvsDropsData): string {
   else if (d.scope.bridge) parts.push(d.scope.bridge);
   if (d.scope.srcIp) parts.push(`from ${d.scope.srcIp}`);
   if (d.scope.dstIp) parts.push(`to ${d.scope.dstIp}`);
-  if (d.scope.protocol !== 'any') parts.push(d.scope.protocol);
+  if (protocolNumber(d.scope.protocol) !== 0) parts.push(d.scope.protocol);
   return parts.length ? ` (${parts.join(' ')})` : '';
 }
 
@@ -757,24 +747,23 @@ Replaces the seed's \`ovs/ovs-kernel-module-drop-monitor.py\` (PROBES.md row 30)
       description: "Only packets this OVS port (a VM's tap) sends into OVS, and those to its attached-mac; with vm_macs/vm_ips, the VM's port (a flow coming in on it is the VM's) and its bridge.",
       cliOption: 'dev',
     },
-    duration: { type: 'duration', default: '5s', min: 500, description: 'How long to watch (OVS flushes its drop counters about once a second: give it 2s or more).', cliOption: 'duration' },
-    src_ip: { type: 'ip', description: 'Only megaflows that can carry IPv4 or IPv6 packets from this address.', cliOption: 'src-ip' },
-    dst_ip: { type: 'ip', description: 'Only megaflows that can carry IPv4 or IPv6 packets to this address.', cliOption: 'dst-ip' },
-    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only megaflows that can carry this IP protocol.' },
+    duration: durationParam('How long to watch (OVS flushes its drop counters about once a second: give it 2s or more).', { min: 500 }),
+    ...addressParams({ src: 'Only megaflows that can carry IPv4 or IPv6 packets from this address.', dst: 'Only megaflows that can carry IPv4 or IPv6 packets to this address.' }),
+    protocol: protocolParam('Only megaflows that can carry this IP protocol.'),
     ...vmScopeParams({
       macs: 'a dropping megaflow or rule matching one of them (eth_src, eth_dst, ARP) is the VM\'s; with vm_ips, every flow and rule of the bridge is labelled by scope instead of keeping only the port\'s.',
       ips: 'a dropping megaflow or rule matching one of them (source or destination, prefixes and masks included) is the VM\'s; one matching only other addresses is another\'s (never counted).',
     }),
     traces: { type: 'integer', default: 5, min: 0, max: 50, description: 'How many dropping megaflows (the busiest) to trace to their OpenFlow rule.' },
     kernel: { type: 'boolean', default: true, description: 'On a kernel-datapath host, also count drops with the BPF programs.' },
-    top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many rows and bars to show.' },
+    top: topParam('How many rows and bars to show.', { default: 10, max: 1000 }),
   },
   // Read when the probe runs: the control socket's path depends on OVS_RUNDIR and the daemon's pid.
   get requirements() {
     return ovsRequirements();
   },
   overhead: 'low',
-  budget: OVS_DROPS_BUDGET,
+  budget: OVS_KERNEL_BUDGET,
   driver: 'command',
   data: DATA,
   collect,

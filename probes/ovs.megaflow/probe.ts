@@ -28,8 +28,9 @@ import {
   type Megaflow,
   type OvsVm,
   type PortRef,
-} from '../ovs.drops/ovs.js';
+} from '../lib/ovs.js';
 import { hasVmIdentity, identityText, vmIdentityOf, vmScopeParams } from '../lib/vm-scope.js';
+import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type OvsMegaflowData } from './data.js';
 
 const EXEC = { timeoutMs: COMMAND_TIMEOUT_MS };
@@ -439,8 +440,8 @@ Replaces the seed's \`ovs/ovs_userspace_megaflow.py\` (PROBES.md row 31) and the
   params: {
     bridge: { type: 'string', description: 'Only this OVS bridge (its datapath; default every bridge).' },
     dev: { type: 'string', description: "A VM's OVS port: its megaflows, hits and new megaflows.", cliOption: 'dev' },
-    duration: { type: 'duration', default: '5s', min: 200, description: 'Time between the two reads.', cliOption: 'duration' },
-    top: { type: 'integer', default: 10, min: 1, max: 1000, description: 'How many megaflows to list.' },
+    duration: durationParam('Time between the two reads.', { min: 200 }),
+    top: topParam('How many megaflows to list.', { default: 10, max: 1000 }),
     ...vmScopeParams({
       macs: 'megaflows from or to one of them are the VM\'s (`vm`).',
       ips: 'megaflows from or to one of them (IPv4 or IPv6, masks included) are the VM\'s (`vm`).',

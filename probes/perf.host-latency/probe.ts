@@ -6,13 +6,15 @@
 import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { captureReasonFormat, parseReasonNames } from '../drops.kernel/probe.js';
-import { NETNS_PARAM, resolveDeviceFilter, type DeviceFilter } from '../perf.icmp-rtt/probe.js';
-import { CRITICAL_P99_US, fmtUs, layerStats, readLatHist, WARN_P99_US, type LatHist, type LayerStats } from '../perf.vm-latency/probe.js';
+import { NETNS_PARAM, resolveDeviceFilter, type DeviceFilter } from '../lib/devices.js';
+import { captureReasonFormat, parseReasonNames } from '../lib/drop-reasons.js';
+import { fmtUs, round } from '../lib/format.js';
+import { CRITICAL_P99_US, layerStats, readLatHist, WARN_P99_US, type LatHist, type LayerStats } from '../lib/lathist.js';
+import { addressParams, durationParam, protocolNumber, protocolParam } from '../lib/params.js';
 import { HOOKS, hooksFor, loadHostLat, type HostLatMethod } from './attach.js';
 import { DATA, type HostLatencyData } from './data.js';
 
@@ -42,8 +44,6 @@ const C_DIR_BASE = STAGES.length;
 const C_PER_DIR = 6;
 const DIR_COUNTERS = ['started', 'done', 'dropped', 'ended', 'replaced', 'slow'] as const;
 
-const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
-const round = (n: number) => Math.round(n * 1000) / 1000;
 /** The statistics of a stage no packet was timed through. */
 const UNTIMED: LayerStats = { count: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0, buckets: [] };
 
@@ -116,7 +116,7 @@ function globalsOf(s: SetupCapture) {
     targ_daddr: ipv4Bytes(f.dstIp) ?? any,
     targ_sport: f.srcPort,
     targ_dport: f.dstPort,
-    targ_proto: PROTOCOLS[f.protocol] ?? 0,
+    targ_proto: protocolNumber(f.protocol),
     targ_dirs: f.direction === 'tx' ? 1 : f.direction === 'rx' ? 2 : 3,
     threshold_ns: BigInt(Math.round(f.latencyUs * 1000)),
   };
@@ -159,10 +159,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     const loaded = await loadHostLat(globalsOf(setup), hooks);
     return { obj: loaded.obj, record: loadedRecord(loaded) };
   };
-  await runWindowedSession(io, load, params.duration as number, (o, windowMs) => {
-    o.detach();
-    return dumpMaps(o, round(windowMs));
-  });
+  await runBpfSession(io, { load, window: params.duration as number, detachToRead: true, read: (o, w) => dumpMaps(o, round(w.ms)) });
 }
 
 // ---- parse ----
@@ -175,7 +172,7 @@ function dirsOf(direction: Filters['direction']): Direction[] {
 
 function parse(records: RawRecord[]): ProbeResult<HostLatencyData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const reasonNames = parseReasonNames(captureRecord(records, 'reasons').stdout);
   const overhead = overheadOf(records);
   const dirs = dirsOf(setup.filters.direction);
@@ -327,14 +324,13 @@ Replaces the seed's \`system_network_latency_details.py\` (PROBES.md row 33), wh
   params: {
     dev: { type: 'string', description: 'Only packets first seen on this device (TX: the device it is queued on; RX: the one it arrives on); in `netns` when given.', cliOption: 'dev' },
     netns: NETNS_PARAM,
-    src_ip: { type: 'ip', description: "Only packets with this IPv4 source address.", cliOption: 'src-ip' },
-    dst_ip: { type: 'ip', description: 'Only packets with this IPv4 destination address.', cliOption: 'dst-ip' },
+    ...addressParams({ src: 'Only packets with this IPv4 source address.', dst: 'Only packets with this IPv4 destination address.' }),
     src_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this source port (0 = any).' },
     dst_port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this destination port (0 = any).' },
-    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only IPv4 packets of this L4 protocol.' },
+    protocol: protocolParam('Only IPv4 packets of this L4 protocol.'),
     latency_us: { type: 'integer', min: 0, max: 3_600_000_000, default: 0, description: "Count the packets whose total (first stamp to end) is at least this many µs (the seed's --latency-us; 0 = off)." },
     direction: { type: 'string', enum: ['both', 'tx', 'rx'], default: 'both', description: 'Which way to time: tx (to a device), rx (from a device to a socket).' },
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to time packets.', cliOption: 'duration' },
+    duration: durationParam('How long to time packets.', { max: 3_600_000 }),
   },
   requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...HOOKS.map((h) => ({ kind: 'tracepoint' as const, name: `${h.category}:${h.name}` }))],
   overhead: 'medium',

@@ -4,8 +4,8 @@
 import { loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, ProbeResult, Severity, TableSpec } from '../../engine/probe/types.js';
-import { bucketsOf, percentiles } from '../cpu.runqlat/probe.js';
-import { activityRows, directionOf, droppingDevices, totalsOf, type CounterReadings } from '../net.iface/counters.js';
+import { percentiles, usBuckets } from '../lib/histogram.js';
+import { activityRows, directionOf, droppingDevices, totalsOf, type CounterReadings } from '../lib/iface-counters.js';
 import type { NetdevFilter } from '../lib/netdev.js';
 import type { HostMetricsMethod } from './attach.js';
 import type { HostCpu, HostMetricsData, Imbalance, SoftirqStats } from './data.js';
@@ -94,7 +94,7 @@ function vectorsOf(dump: DumpCapture): HostMetricsData['softirqs'] {
     byVector.set(s.vector, v);
   }
   for (const [vector, v] of [...byVector].sort((a, b) => a[0] - b[0])) {
-    out[vectorName(vector)] = { ...softirqStats(v.count, v.totalNs, v.maxNs, v.slots, dump.windowMs), buckets: bucketsOf(v.slots) };
+    out[vectorName(vector)] = { ...softirqStats(v.count, v.totalNs, v.maxNs, v.slots, dump.windowMs), buckets: usBuckets(v.slots) };
   }
   return out;
 }

@@ -8,12 +8,14 @@ import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord, readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
-import { readCounters, sampleCounters, watchedDevices } from '../net.iface/counters.js';
+import { round } from '../lib/format.js';
+import { readCounters, sampleCounters, watchedDevices } from '../lib/iface-counters.js';
 import { NETDEV_PARAMS, netdevFilter, netdevGlobals } from '../lib/netdev.js';
+import { durationParam } from '../lib/params.js';
 import { loadHostMetrics, tracepointNames } from './attach.js';
 import { DATA } from './data.js';
 import { analyse, type AttachCapture, type DumpCapture, type HostMetricsData, type SetupCapture } from './findings.js';
@@ -31,8 +33,6 @@ const IFACE_PREFIX = 'iface-';
  * array update without atomics; the device filter costs a name compare.
  */
 export const HOST_METRICS_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 2_000_000 };
-
-const round = (n: number) => Math.round(n * 1000) / 1000;
 
 // ---- collect ----
 
@@ -98,26 +98,24 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   // The device listing is a readdir record of its own (a replay answers it again); the capture keeps what was resolved.
   const resolved = await resolveSetup(params, io);
   const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(resolved))).stdout) as SetupCapture;
-  await runWindowedSession(
-    io,
-    async () => {
+  await runBpfSession(io, {
+    load: async () => {
       const loaded = await loadHostMetrics(globalsOf(setup));
       return { obj: loaded.obj, record: loadedRecord(loaded) };
     },
     // The window is the counter sampling: every interval until the end (sooner when over budget).
-    (windowIO) => sampleCounters(windowIO, setup.devices, { durationMs: setup.durationMs, intervalMs: setup.intervalMs, prefix: IFACE_PREFIX }),
-    (o, windowMs) => {
-      o.detach(); // one consistent reading: nothing counts while the maps are read
-      return dumpMaps(o, round(windowMs));
-    },
-  );
+    window: (windowIO) => sampleCounters(windowIO, setup.devices, { durationMs: setup.durationMs, intervalMs: setup.intervalMs, prefix: IFACE_PREFIX }),
+    // One consistent reading: nothing counts while the maps are read.
+    detachToRead: true,
+    read: (o, w) => dumpMaps(o, round(w.ms)),
+  });
 }
 
 // ---- parse ----
 
 function parse(records: RawRecord[]): ProbeResult<HostMetricsData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const result = analyse(setup, att, dump, readCounters(records, IFACE_PREFIX), overhead);
   const tables = [...(result.tables ?? []), attachTable(att), ...(overhead ? [overheadTable(overhead)] : [])];
@@ -139,7 +137,7 @@ Replaces the seed's \`system_network_perfomance_metrics.py\` (PROBES.md row 34; 
   params: {
     ...NETDEV_PARAMS,
     direction: { type: 'string', enum: ['both', 'rx', 'tx'], default: 'both', description: 'Count received packets (rx), sent (tx) or both (the seed\'s --direction).' },
-    duration: { type: 'duration', default: '5s', min: 200, max: 3_600_000, description: 'How long to watch.', cliOption: 'duration' },
+    duration: durationParam('How long to watch.', { min: 200, max: 3_600_000 }),
     interval: { type: 'duration', default: '1s', min: 100, description: 'Time between two reads of the interface counters (the rate series).', cliOption: 'interval' },
     imbalance_pct: { type: 'number', default: 80, min: 1, max: 100, description: 'A CPU taking at least this share (%) of the packets or of the NET_RX/NET_TX time is an imbalance.' },
     softirq_pct: { type: 'number', default: 50, min: 1, max: 100, description: 'A CPU spending at least this share (%) of the window in NET_RX + NET_TX softirqs is hot.' },

@@ -6,14 +6,16 @@
 // a replay re-parses it without loading anything.
 import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { BpfSession, captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
-import { inNetns, netnsMissing, netnsOf } from '../../engine/probe/netns.js';
+import { netnsOf } from '../../engine/probe/netns.js';
 import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
-import type { ChartSpec, Params, ParamSpec, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
+import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
-import { bucketsOf, percentiles } from '../cpu.runqlat/probe.js';
-import { fmtUs } from '../perf.vm-latency/probe.js';
+import { devParam, NETNS_PARAM, resolveDeviceFilter } from '../lib/devices.js';
+import { fmtUs, round } from '../lib/format.js';
+import { percentiles, usBuckets } from '../lib/histogram.js';
+import { addressParams, durationParam } from '../lib/params.js';
 import { HOOKS, loadIcmpRtt, type IcmpRttMethod } from './attach.js';
 import { DATA, type IcmpRttData, type IcmpRttPeer } from './data.js';
 
@@ -25,10 +27,6 @@ const T_NO_PEER = 1;
 const DIRECTIONS = ['outgoing', 'incoming'] as const;
 export type Direction = (typeof DIRECTIONS)[number];
 
-/** ms values kept to the µs. */
-const round = (n: number) => Math.round(n * 1000) / 1000;
-const DEV_RE = /^[A-Za-z0-9_.:@-]{1,15}$/;
-const EXEC_TIMEOUT_MS = 10_000;
 /** A loss of this share of a peer's requests (or more) is critical; any loss is a warning. */
 const CRITICAL_LOSS = 0.5;
 /** A P99 of `latency_ms` × this (or more) is critical. */
@@ -83,59 +81,6 @@ interface DumpCapture {
 }
 
 // ---- collect ----
-
-/** The stdout of a setup command; throws saying why it failed (a missing namespace or device). */
-function outputOf(rec: RawRecord, netns: string | undefined, what: string): string {
-  if (rec.exitCode === 0) return rec.stdout.trim();
-  throw new Error(netnsMissing(rec, netns) ?? `${what}: ${(rec.stderr.trim() || rec.error) ?? `exit code ${rec.exitCode}`}`);
-}
-
-/** The `dev` param: null when none; throws on a malformed name. */
-function devParam(params: Params): string | null {
-  const dev = typeof params.dev === 'string' && params.dev !== '' ? params.dev : null;
-  if (dev !== null && (!DEV_RE.test(dev) || dev === '.' || dev === '..')) throw new Error(`not a device name: ${JSON.stringify(dev)}`);
-  return dev;
-}
-
-/** The `netns` param of a probe that filters on a device and its namespace (resolveDeviceFilter). */
-export const NETNS_PARAM: ParamSpec = {
-  type: 'string',
-  description: 'Only devices of this network namespace: an `ip netns` name or a path such as /proc/<pid>/ns/net. Default: any namespace (the one ebpfnet runs in when `dev` is given).',
-};
-
-/** A device filter resolved: the device's ifindex and its namespace's inode (0: any). */
-export interface DeviceFilter {
-  dev: string | null;
-  ifindex: number;
-  netns: string | null;
-  netnsInode: number;
-}
-
-/**
- * Resolves the `dev` and `netns` params (exec records of their own, answered again by a replay).
- * A device is known by its ifindex within its namespace: with a device, the namespace is
- * always filtered too (this one's when none is given).
- */
-export async function resolveDeviceFilter(params: Params, io: ProbeIO): Promise<DeviceFilter> {
-  const netns = netnsOf(params);
-  const dev = devParam(params);
-  let ifindex = 0;
-  let netnsInode = 0;
-  if (netns !== undefined || dev !== null) {
-    const argv = inNetns(netns, ['stat', '-L', '-c', '%i', '/proc/self/ns/net']);
-    netnsInode = Number(outputOf(await io.exec('netns', argv, { timeoutMs: EXEC_TIMEOUT_MS, allowFailure: true }), netns, 'network namespace'));
-  }
-  if (dev !== null) {
-    // Netlink, not /sys: nsenter into a namespace path keeps the host's sysfs.
-    const argv = inNetns(netns, ['ip', '-j', 'link', 'show', 'dev', dev]);
-    const rec = await io.exec('ifindex', argv, { timeoutMs: EXEC_TIMEOUT_MS, allowFailure: true });
-    if (rec.exitCode !== 0 && netnsMissing(rec, netns) === null) throw new Error(`no device ${dev} in ${netns === undefined ? 'this network namespace' : `network namespace ${netns}`}`);
-    const links = JSON.parse(outputOf(rec, netns, `device ${dev}`) || '[]') as Array<{ ifindex?: number }>;
-    ifindex = links[0]?.ifindex ?? 0;
-    if (ifindex <= 0) throw new Error(`device ${dev}: no ifindex in ${JSON.stringify(rec.stdout.slice(0, 200))}`);
-  }
-  return { dev, ifindex, netns: netns ?? null, netnsInode };
-}
 
 async function resolveSetup(params: Params, io: ProbeIO): Promise<SetupCapture> {
   // the params checked before any command runs
@@ -215,23 +160,15 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   // The lookups are exec records of their own (a replay answers them again); the capture keeps what they resolved to.
   const resolved = await resolveSetup(params, io);
   const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(resolved))).stdout) as SetupCapture;
-  let attachedAt = 0;
-  const session = new BpfSession(io);
-  try {
-    await session.attach(async () => {
+  await runBpfSession(io, {
+    load: async () => {
       const loaded = await loadIcmpRtt(globalsOf(setup));
-      attachedAt = performance.now();
       return { obj: loaded.obj, record: loadedRecord(loaded) };
-    });
-    await session.windowIO.sleep(params.duration as number);
-    await session.finish((o) => {
-      const windowMs = round((session.detachedAt ?? performance.now()) - attachedAt);
-      o.detach();
-      return dumpMaps(o, windowMs, setup.timeoutMs);
-    });
-  } finally {
-    await session.close();
-  }
+    },
+    window: params.duration as number,
+    detachToRead: true,
+    read: (o, w) => dumpMaps(o, round(w.ms), setup.timeoutMs),
+  });
 }
 
 // ---- parse ----
@@ -262,7 +199,7 @@ function peerStats(e: PeerEntry, waiting: DumpCapture['waiting']): IcmpRttPeer {
     p95Ms: ms(p.p95Us),
     p99Ms: ms(p.p99Us),
     slow: e.slow,
-    buckets: bucketsOf(e.slots),
+    buckets: usBuckets(e.slots),
   };
 }
 
@@ -282,7 +219,7 @@ function describePeer(p: IcmpRttPeer): string {
 
 function parse(records: RawRecord[]): ProbeResult<IcmpRttData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const peers = dump.peers.map((e) => peerStats(e, dump.waiting)).filter((p) => p.requests > 0 || p.unmatchedReplies > 0);
   peers.sort(byWorst);
@@ -382,10 +319,9 @@ Replaces the seed's \`system_network_icmp_rtt.py\` (PROBES.md row 32), which sta
   params: {
     dev: { type: 'string', description: 'Only echoes crossing this device (the seed\'s --phy-iface1); in `netns` when given.', cliOption: 'dev' },
     netns: NETNS_PARAM,
-    src_ip: { type: 'ip', description: "This host's address in the echoes (IPv4).", cliOption: 'src-ip' },
-    dst_ip: { type: 'ip', description: 'The peer: the address pinged (outgoing) or pinging (incoming) (IPv4).', cliOption: 'dst-ip' },
+    ...addressParams({ src: "This host's address in the echoes (IPv4).", dst: 'The peer: the address pinged (outgoing) or pinging (incoming) (IPv4).' }),
     direction: { type: 'string', enum: ['both', 'outgoing', 'incoming'], default: 'both', description: 'outgoing: pings this host sends (the seed\'s tx); incoming: pings it answers (rx).' },
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to match echoes.', cliOption: 'duration' },
+    duration: durationParam('How long to match echoes.', { max: 3_600_000 }),
     timeout: { type: 'duration', default: '1s', min: 1, max: 600_000, description: 'A request unanswered this long at the end of the window is lost; younger ones are in flight.' },
     latency_ms: { type: 'number', default: 0, min: 0, max: 600_000, description: 'RTTs of at least this many ms are counted per peer, and a P99 at or above it is a warning (0: off).' },
   },

@@ -6,21 +6,23 @@
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { runCommand } from '../../engine/exec.js';
-import { sumPerCpu, type U64 } from '../../engine/native/btf-layout.js';
-import { u32Key, type BpfMap } from '../../engine/native/map.js';
+import type { U64 } from '../../engine/native/btf-layout.js';
+import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { BpfSession, captureRecord, readWindowedSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
+import { checkDeviceName, isDeviceName } from '../lib/devices.js';
+import { fmtUs, round } from '../lib/format.js';
+import { CRITICAL_P99_US, layerStats, readLatHist, WARN_P99_US, type LatHist } from '../lib/lathist.js';
+import { addressParams, durationParam, protocolNumber, protocolParam } from '../lib/params.js';
 import { HOOKS, loadVmlat, type VmlatLink, type VmlatMethod } from './attach.js';
 import { DATA, type VmLatencyData } from './data.js';
 
 /*
  * Layouts of bpf/vmlat.h.
  */
-/** bpf/include/lathist.h LATHIST_SLOTS. */
-const SLOTS = 160;
 const LAYER_IDS = ['bridge', 'qdisc', 'driver', 'tun ring', 'total'] as const;
 const DIR_IDS = ['to-vm', 'from-vm'] as const;
 const C_PER_DIR = 8;
@@ -37,13 +39,8 @@ export const LAYERS: Record<Direction, readonly Layer[]> = {
   'from-vm': ['bridge', 'qdisc', 'driver', 'total'],
 };
 
-const PROTOCOLS: Record<string, number> = { any: 0, icmp: 1, tcp: 6, udp: 17 };
-const DEV_RE = /^[A-Za-z0-9_.:@-]{1,15}$/;
 /** Packets left in the tun ring at the end that make it the worst layer by their wait (a stopped VM). */
 const PENDING_STOPPED = 3;
-/** Above these worst P99s (µs) the finding is a warning, then critical. */
-export const WARN_P99_US = 1_000;
-export const CRITICAL_P99_US = 10_000;
 
 /**
  * What a session may cost: 5% of one CPU, 1M program runs/s. The programs run on every packet
@@ -84,15 +81,6 @@ interface AttachCapture {
   fallback?: string;
 }
 
-/** A struct lat_hist (bpf/include/lathist.h) summed over CPUs. */
-export interface LatHist {
-  count: number;
-  sumNs: number;
-  maxNs: number;
-  /** [slot, count] of the non-empty slots. */
-  slots: Array<[number, number]>;
-}
-
 interface HistCapture extends LatHist {
   dir: number;
   layer: number;
@@ -109,20 +97,6 @@ interface DumpCapture {
   pending: { count: number; oldestMs: number | null };
 }
 
-export interface LayerStats {
-  /** Packets timed through the layer. */
-  count: number;
-  /** µs. Percentiles are interpolated within log-linear buckets (4 per power of two: within ~25%), capped at max. */
-  p50: number;
-  p95: number;
-  p99: number;
-  /** Exact, µs. */
-  max: number;
-  mean: number;
-  /** Non-empty log2 buckets, µs, [low, high). */
-  buckets: Array<{ lowUs: number; highUs: number; count: number }>;
-}
-
 /** One direction's timings: the data of `directions['to-vm']` or `directions['from-vm']`. */
 export type DirectionData = NonNullable<VmLatencyData['directions'][Direction]>;
 
@@ -133,14 +107,9 @@ function ipBytes(ip: unknown): Uint8Array {
   return ipv4Bytes(ip) ?? new Uint8Array(4);
 }
 
-function checkDev(dev: string): string {
-  if (!DEV_RE.test(dev) || dev === '.' || dev === '..') throw new Error(`not a device name: ${JSON.stringify(dev)}`);
-  return dev;
-}
-
 async function ifindexOf(dev: string): Promise<number | null> {
   try {
-    return Number((await readFile(`/sys/class/net/${checkDev(dev)}/ifindex`, 'utf8')).trim());
+    return Number((await readFile(`/sys/class/net/${checkDeviceName(dev)}/ifindex`, 'utf8')).trim());
   } catch {
     return null;
   }
@@ -174,7 +143,7 @@ async function bridgePorts(tap: string): Promise<{ bridge: SetupCapture['bridge'
 }
 
 async function resolveSetup(params: Params): Promise<SetupCapture> {
-  const dev = checkDev(String(params.dev ?? ''));
+  const dev = checkDeviceName(String(params.dev ?? ''));
   const tapIndex = await ifindexOf(dev);
   if (tapIndex === null) throw new Error(`no device ${dev} in this network namespace`);
   const netns = (await stat('/proc/self/ns/net')).ino;
@@ -196,7 +165,7 @@ async function resolveSetup(params: Params): Promise<SetupCapture> {
     const found = await bridgePorts(dev);
     bridge = found.bridge;
     for (const name of found.ports) {
-      const ifindex = DEV_RE.test(name) ? await ifindexOf(name) : null;
+      const ifindex = isDeviceName(name) ? await ifindexOf(name) : null;
       if (ifindex !== null) uplinks.push({ dev: name, ifindex });
     }
     uplinksFrom = uplinks.length > 0 ? 'bridge' : 'any';
@@ -235,21 +204,10 @@ function globalsOf(s: SetupCapture) {
     targ_vm_ip: ipBytes(s.filters.vmIp),
     targ_saddr: ipBytes(s.filters.srcIp),
     targ_daddr: ipBytes(s.filters.dstIp),
-    targ_proto: PROTOCOLS[s.filters.protocol] ?? 0,
+    targ_proto: protocolNumber(s.filters.protocol),
     targ_port: s.filters.port,
     targ_dirs: dirMask(s.filters.direction),
   };
-}
-
-/** A per-CPU array's struct lat_hist (bpf/include/lathist.h) at `index`, summed over CPUs; null when empty. */
-export function readLatHist(map: BpfMap, index: number): LatHist | null {
-  const perCpu = map.lookupPerCpu<{ slots: number[]; count: number; sum_ns: U64; max_ns: U64 }>(u32Key(index));
-  if (!perCpu) return null;
-  const h = sumPerCpu(perCpu, { max: ['max_ns'] });
-  if (h.count === 0) return null;
-  const slots: Array<[number, number]> = [];
-  h.slots.forEach((n, s) => n > 0 && slots.push([s, n]));
-  return { count: h.count, sumNs: Number(h.sum_ns), maxNs: Number(h.max_ns), slots };
 }
 
 /** Reads the maps (programs detached already): histograms, counters, what was left on its way. */
@@ -294,91 +252,29 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(await resolveSetup(params)))).stdout) as SetupCapture;
   const hooks = setup.filters.direction === 'from-vm' ? HOOKS.filter((h) => h.category === 'net') : HOOKS;
 
-  let attachedAt = 0;
-  const session = new BpfSession(io);
-  try {
-    await session.attach(
-      async () => {
-        const loaded = await loadVmlat(globalsOf(setup), hooks, (o) => {
-          const m = o.map('uplinks');
-          for (const u of setup.uplinks) m.update(u32Key(u.ifindex), Uint8Array.of(1));
-        });
-        attachedAt = performance.now();
-        const record: AttachCapture = {
-          method: loaded.method,
-          btf: loaded.btf,
-          loadMs: round(loaded.loadMs),
-          links: loaded.links.map((l) => ({ ...l, attachMs: round(l.attachMs) })),
-          ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
-        };
-        return { obj: loaded.obj, record };
-      },
-      { detachOnAbort: false },
-    );
+  await runBpfSession(io, {
+    load: async () => {
+      const loaded = await loadVmlat(globalsOf(setup), hooks, (o) => {
+        const m = o.map('uplinks');
+        for (const u of setup.uplinks) m.update(u32Key(u.ifindex), Uint8Array.of(1));
+      });
+      const attachedAt = performance.now();
+      const record: AttachCapture = {
+        method: loaded.method,
+        btf: loaded.btf,
+        loadMs: round(loaded.loadMs),
+        links: loaded.links.map((l) => ({ ...l, attachMs: round(l.attachMs) })),
+        ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
+      };
+      return { obj: loaded.obj, record, attachedAt };
+    },
     // Over budget the window ends early (the guard does not detach the programs here); they are
     // detached right after it either way.
-    await session.windowIO.sleep(params.duration as number);
-    await session.finish((o) => {
-      const windowMs = round(performance.now() - attachedAt);
-      o.detach();
-      return dumpMaps(o, windowMs);
-    });
-  } finally {
-    await session.close();
-  }
-}
-
-/** Inclusive ns bounds of a histogram slot (probes/perf.vm-latency/perf.vm-latency.h). */
-export function slotBounds(slot: number): [number, number] {
-  if (slot < 4) return [slot, slot];
-  const m = Math.floor(slot / 4) + 1;
-  const sub = slot % 4;
-  const unit = 2 ** (m - 2);
-  return [(4 + sub) * unit, (5 + sub) * unit - 1];
-}
-
-/**
- * The p-th percentile (ns) of slot counts: the rank's place interpolated within its slot,
- * capped at the exact maximum (never above the longest wait seen).
- */
-export function percentileNs(slots: Array<[number, number]>, count: number, maxNs: number, p: number): number {
-  if (count <= 0) return 0;
-  const rank = Math.max(1, Math.ceil((p / 100) * count));
-  let before = 0;
-  for (const [slot, n] of [...slots].sort((a, b) => a[0] - b[0])) {
-    if (before + n >= rank) {
-      const [low, high] = slotBounds(slot);
-      const last = slot === SLOTS - 1;
-      const top = last ? Math.max(maxNs, low) : high + 1;
-      return Math.min(low + ((rank - before) / n) * (top - low), maxNs);
-    }
-    before += n;
-  }
-  return maxNs;
-}
-
-const us = (ns: number) => Math.round(ns / 100) / 10;
-
-/** Count, percentiles, max, mean and log2 buckets of a histogram (µs). */
-export function layerStats(h: LatHist): LayerStats {
-  const pct = (p: number) => us(percentileNs(h.slots, h.count, h.maxNs, p));
-  // log2 buckets for the chart: four slots per power of two, slot / 4 is the power.
-  const groups = new Map<number, number>();
-  for (const [slot, n] of h.slots) groups.set(Math.floor(slot / 4), (groups.get(Math.floor(slot / 4)) ?? 0) + n);
-  const buckets = [...groups.entries()]
-    .sort((a, b) => a[0] - b[0])
-    .map(([g, n]) => {
-      const [lowNs, highNs] = g === 0 ? [0, 4] : [2 ** (g + 1), 2 ** (g + 2)];
-      return { lowUs: lowNs / 1000, highUs: highNs / 1000, count: n };
-    });
-  return { count: h.count, p50: pct(50), p95: pct(95), p99: pct(99), max: us(h.maxNs), mean: us(h.sumNs / h.count), buckets };
-}
-
-/** 850 ns, 12 µs, 4.2 ms, 1.3 s (from µs). */
-export function fmtUs(v: number): string {
-  if (v < 1) return `${Math.round(v * 1000)} ns`;
-  const [x, unit] = v < 1000 ? [v, 'µs'] : v < 1e6 ? [v / 1e3, 'ms'] : [v / 1e6, 's'];
-  return `${x < 10 ? Number(x.toFixed(1)) : Math.round(x)} ${unit}`;
+    detachOnAbort: false,
+    window: params.duration as number,
+    detachToRead: true,
+    read: (o, w) => dumpMaps(o, round(w.ms)),
+  });
 }
 
 const DIR_TEXT: Record<Direction, string> = { 'to-vm': 'to the VM', 'from-vm': 'from the VM' };
@@ -404,7 +300,7 @@ function layerName(layer: Layer, d: VmLatencyData): string {
 
 function parse(records: RawRecord[]): ProbeResult<VmLatencyData> {
   const setup = JSON.parse(captureRecord(records, 'setup').stdout) as SetupCapture;
-  const { attach: att, dump } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const mask = dirMask(setup.filters.direction);
   const notes: string[] = [];
@@ -590,10 +486,6 @@ function parse(records: RawRecord[]): ProbeResult<VmLatencyData> {
   return { data, summary, severity, charts, tables };
 }
 
-function round(n: number): number {
-  return Math.round(n * 1000) / 1000;
-}
-
 export const perfVmLatency: ProbeDefinition<VmLatencyData> = {
   id: 'perf.vm-latency',
   title: "Latency of a VM's packets per host layer",
@@ -614,12 +506,11 @@ Replaces the seed's \`vm_network_latency_details.py\` and \`vm_network_latency_s
     dev: { type: 'string', required: true, description: "The VM's tap device (vnetN).", cliOption: 'dev' },
     uplinks: { type: 'string[]', description: "Devices toward the network (default: the other ports of the tap's bridge)." },
     vm_ip: { type: 'ip', description: "The VM's IPv4 address: only packets to it (to the VM) and from it (from the VM)." },
-    src_ip: { type: 'ip', description: 'Only the conversation between src_ip and dst_ip (both ways).', cliOption: 'src-ip' },
-    dst_ip: { type: 'ip', description: 'Only the conversation between src_ip and dst_ip (both ways).', cliOption: 'dst-ip' },
-    protocol: { type: 'string', enum: ['any', 'icmp', 'tcp', 'udp'], default: 'any', description: 'Only IPv4 packets of this L4 protocol.' },
+    ...addressParams({ src: 'Only the conversation between src_ip and dst_ip (both ways).', dst: 'Only the conversation between src_ip and dst_ip (both ways).' }),
+    protocol: protocolParam('Only IPv4 packets of this L4 protocol.'),
     port: { type: 'integer', min: 0, max: 65535, default: 0, description: 'Only TCP/UDP packets with this source or destination port (0 = any).' },
     direction: { type: 'string', enum: ['both', 'to-vm', 'from-vm'], default: 'both', description: 'Which way to time.' },
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to time packets.', cliOption: 'duration' },
+    duration: durationParam('How long to time packets.', { max: 3_600_000 }),
   },
   requirements: [
     { kind: 'root' },

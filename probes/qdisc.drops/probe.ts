@@ -1,11 +1,14 @@
-// qdisc.drops: tc's qdisc counters (qdisc.stats' reader) joined with the drops the kernel
-// frees with a qdisc/tc drop reason (drops.kernel's session), over the same window: the
+// qdisc.drops: tc's qdisc counters (the reader qdisc.stats reports) joined with the drops the
+// kernel frees with a qdisc/tc drop reason (the kernel drop session), over the same window: the
 // BPF programs are attached first, tc is read at the start and the end while they are, and
-// the maps are read after. Both halves are the other probes' own collect and parse.
+// the maps are read after. Both halves are the library's (probes/lib/qdiscs.ts, lib/drops/).
 import { formatMs } from '../../engine/duration.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
-import { collectDrops, dropsKernel, DROPS_BUDGET, parseDrops } from '../drops.kernel/probe.js';
-import { depths, keyOf, qdiscStats, type QdiscData } from '../qdisc.stats/probe.js';
+import { readDrops } from '../lib/drops/read.js';
+import { collectDrops, DROPS_BUDGET, DROPS_REQUIREMENTS } from '../lib/drops/session.js';
+import { durationParam } from '../lib/params.js';
+import { depths, keyOf, qdiscDeltas, sampleQdiscs, TC_REQUIREMENTS } from '../lib/qdiscs.js';
+import { addCount, sortedCounts } from '../lib/tally.js';
 import { DATA, type QdiscDropsData } from './data.js';
 
 /** Kernel drop reasons of the queueing layer: QDISC_DROP, QDISC_OVERLIMIT, TC_EGRESS... */
@@ -42,9 +45,10 @@ export interface QdiscDropsDevice {
 
 export type { QdiscDropsData } from './data.js';
 
-function tcParams(params: Params): Params {
+/** The devices whose qdiscs tc reads: `dev`, or every device. */
+function tcDevices(params: Params): string[] {
   const dev = typeof params.dev === 'string' ? params.dev : '';
-  return { devices: dev === '' ? [] : [dev], duration: params.duration as number };
+  return dev === '' ? [] : [dev];
 }
 
 function dropsParams(params: Params): Params {
@@ -53,7 +57,7 @@ function dropsParams(params: Params): Params {
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   if ((params.duration as number) <= 0) throw new Error('duration must be above 0: the join needs a window');
-  await collectDrops(dropsParams(params), io, { window: (_snapshot, windowIO) => qdiscStats.collect(tcParams(params), windowIO) });
+  await collectDrops(dropsParams(params), io, { window: (windowIO) => sampleQdiscs(windowIO, tcDevices(params), params.duration as number) });
 }
 
 /** Within 5% of the larger count, or 1 packet. */
@@ -61,17 +65,9 @@ export function agrees(a: number, b: number): boolean {
   return Math.abs(a - b) <= Math.max(1, Math.ceil(0.05 * Math.max(a, b)));
 }
 
-function add(map: Record<string, number>, key: string, n: number): void {
-  map[key] = (map[key] ?? 0) + n;
-}
-
-function sorted(map: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(map).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
-}
-
 function parse(records: RawRecord[], params: Params): ProbeResult<QdiscDropsData> {
-  const tc = qdiscStats.parse(records, tcParams(params)).data as QdiscData;
-  const kernel = parseDrops(records, dropsParams(params)).data;
+  const tc = qdiscDeltas(records);
+  const kernel = readDrops(records, dropsParams(params)).data;
   const notes = [...tc.notes];
   const depth = depths(tc.qdiscs);
   const qdiscs: QdiscDropsQdisc[] = tc.qdiscs.map((q) => ({
@@ -89,7 +85,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<QdiscDropsData
   for (const g of kernel.top) {
     let k = kernelBy.get(g.device);
     if (!k) kernelBy.set(g.device, (k = { qdisc: {}, other: {} }));
-    add(QDISC_REASON.test(g.reason) ? k.qdisc : k.other, g.reason, g.count);
+    addCount(QDISC_REASON.test(g.reason) ? k.qdisc : k.other, g.reason, g.count);
   }
   const listed = kernel.top.reduce((n, g) => n + g.count, 0);
   if (listed < kernel.total) notes.push(`${kernel.total - listed} kernel drops were not attributed to a device (too many groups or a full map)`);
@@ -106,18 +102,18 @@ function parse(records: RawRecord[], params: Params): ProbeResult<QdiscDropsData
       dev,
       tcDrops,
       kernelDrops,
-      kernelReasons: sorted(k.qdisc),
-      otherReasons: sorted(k.other),
+      kernelReasons: sortedCounts(k.qdisc),
+      otherReasons: sortedCounts(k.other),
       agree: agrees(tcDrops, kernelDrops),
       ...(top ? { dropper: { kind: top.kind, handle: top.handle, drops: top.drops } } : {}),
     };
   });
   const kernelReasons: Record<string, number> = {};
-  for (const d of devices) for (const [r, n] of Object.entries(d.kernelReasons)) add(kernelReasons, r, n);
+  for (const d of devices) for (const [r, n] of Object.entries(d.kernelReasons)) addCount(kernelReasons, r, n);
   const totals = {
     tcDrops: devices.reduce((n, d) => n + d.tcDrops, 0),
     kernelDrops: devices.reduce((n, d) => n + d.kernelDrops, 0),
-    kernelReasons: sorted(kernelReasons),
+    kernelReasons: sortedCounts(kernelReasons),
   };
   const data: QdiscDropsData = {
     durationMs: tc.durationMs,
@@ -186,9 +182,9 @@ Replaces the seed's \`packet-drop/qdisc_drop_trace.py\` (PROBES.md row 29): its 
   replaces: ['packet-drop/qdisc_drop_trace.py'],
   params: {
     dev: { type: 'string', default: '', description: 'Device whose qdiscs to watch (of this network namespace); empty means every device.', cliOption: 'dev' },
-    duration: { type: 'duration', default: '5s', min: 100, description: 'How long to watch.', cliOption: 'duration' },
+    duration: durationParam('How long to watch.'),
   },
-  requirements: [...dropsKernel.requirements, ...qdiscStats.requirements],
+  requirements: [...DROPS_REQUIREMENTS, ...TC_REQUIREMENTS],
   overhead: 'low',
   budget: DROPS_BUDGET,
   driver: 'native',

@@ -13,6 +13,7 @@ import {
 import { fileReadings } from '../../engine/probe/file-readings.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import { durationParam } from '../lib/params.js';
 import { DATA, type QdiscLatencyData, type QdiscLatencyDevice } from './data.js';
 
 export type { QdiscLatencyData };
@@ -174,7 +175,7 @@ Replaces the seed's \`qdisc_lateny_details.py\` (PROBES.md row 46).`,
   normal: `Sojourn times of a few microseconds: packets leave the qdisc as soon as they arrive. Milliseconds mean a queue is building (a shaper at its rate, a saturated link); P99 above 1 ms is flagged.`,
   replaces: ['qdisc_lateny_details.py'],
   params: {
-    duration: { type: 'duration', default: '5s', min: 100, max: 3_600_000, description: 'How long to trace.', cliOption: 'duration' },
+    duration: durationParam('How long to trace.', { max: 3_600_000 }),
     dev: { type: 'string', description: 'Only this device (its root qdisc); every device when not given.', cliOption: 'dev' },
   },
   requirements: [

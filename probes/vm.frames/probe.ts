@@ -6,7 +6,7 @@
 import { loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { u32Key } from '../../engine/native/map.js';
-import { readWindowedSession, runWindowedSession } from '../../engine/probe/bpf-session.js';
+import { readBpfSession, runBpfSession, type SessionWindow } from '../../engine/probe/bpf-session.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
 import { loadTracepoints, netdevPlan } from '../lib/netdev.js';
@@ -14,6 +14,7 @@ import { readDump, type DumpCapture } from './dump.js';
 import { DATA } from './data.js';
 import { framesFinding, type AttachCapture, type FramesData } from './findings.js';
 import { findsHostPorts, OVS_INTERNAL_ARGV, resolveScope, scopeGlobals } from './scope.js';
+import { durationParam } from '../lib/params.js';
 
 /** Handlers by prefix, in attach order: deliveries first, so that a frame whose entry was counted is not missed on its way out. */
 export const TRACEPOINTS = { frames_xmit: 'net:net_dev_start_xmit', frames_receive: 'net:netif_receive_skb' };
@@ -79,15 +80,15 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
     await windowIO.sleep(grace);
   };
   // An overhead guard that stops the programs ends both sleeps at once: the grace is then ~0.
-  const read = (o: BpfObject, sinceAttachMs: number) => {
-    if (closedAt === undefined) return readDump(o, { windowMs: sinceAttachMs, graceMs: 0 });
+  const read = (o: BpfObject, sinceAttach: SessionWindow) => {
+    if (closedAt === undefined) return readDump(o, { windowMs: sinceAttach.ms, graceMs: 0 });
     return readDump(o, { windowMs: closedAt - attachedAt, graceMs: performance.now() - closedAt });
   };
-  await runWindowedSession(io, load, window, read);
+  await runBpfSession(io, { load, window, read });
 }
 
 function parse(records: RawRecord[]): ProbeResult<FramesData> {
-  const { attach, dump, overhead } = readWindowedSession<AttachCapture, DumpCapture>(records);
+  const { attach, dump, overhead } = readBpfSession<AttachCapture, DumpCapture>(records);
   return framesFinding(attach, dump, overhead);
 }
 
@@ -111,7 +112,7 @@ Give \`devs\` (the VM's taps, as \`ip link\` in ebpfnet's namespace names them),
       default: [],
       description: "The host's own ports of the VM's bridge(s): a Linux bridge's device, OVS internal ports (target.path.hostPorts). What the host receives on one left the switch, what it transmits on one entered it. Empty with ports empty: found (the taps' Linux bridges, every OVS internal port); empty with ports given: none.",
     },
-    duration: { type: 'duration', default: '10s', min: 100, max: 3_600_000, description: 'How long to count.', cliOption: 'duration' },
+    duration: durationParam('How long to count.', { default: '10s', max: 3_600_000 }),
     grace: { type: 'duration', default: `${DEFAULT_GRACE_MS}ms`, min: 0, max: 10_000, description: 'The end of the window (at most half of `duration`) when only deliveries of frames that entered before are counted (frames slower through the switch count as lost).' },
     vm: { type: 'string', description: "The VM's name, for the summary." },
   },

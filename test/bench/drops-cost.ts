@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { enableRunStats, programRunStats } from '../../engine/native/stats.js';
-import { resolveScope } from '../../probes/drops.kernel/scope.js';
+import { resolveScope } from '../../probes/lib/drops/scope.js';
 import { flood, floodPair, median } from './udp-flood.js';
 
 const SECONDS = Number(process.env.FLOOD_SECONDS ?? 3);

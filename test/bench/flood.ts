@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { probeRegistry } from '../../probes/index.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import { flood, floodPair, median } from './udp-flood.js';
-import { DROPS_BUDGET, type DropsData } from '../../probes/drops.kernel/probe.js';
+import type { DropsData } from '../../probes/drops.kernel/probe.js';
+import { DROPS_BUDGET } from '../../probes/lib/drops/session.js';
 
 const UNLIMITED = { cpu: 1, eventsPerSec: 1e12 };
 const costs: string[] = [];

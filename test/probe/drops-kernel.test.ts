@@ -8,8 +8,9 @@ import { liveHandles } from '../../engine/native/guard.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params } from '../../engine/probe/types.js';
-import { dropsKernel, hasReasonField, parseReasonNames, type DropsData } from '../../probes/drops.kernel/probe.js';
-import { attachPlan } from '../../probes/drops.kernel/attach.js';
+import { dropsKernel, type DropsData } from '../../probes/drops.kernel/probe.js';
+import { hasReasonField, parseReasonNames } from '../../probes/lib/drop-reasons.js';
+import { attachPlan } from '../../probes/lib/drops/attach.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, createVethPair } from '../helpers/netns.js';
 

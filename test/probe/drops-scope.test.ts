@@ -13,7 +13,7 @@ import { packageRoot } from '../../engine/package-info.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params, ProbeDefinition, ProbeIO } from '../../engine/probe/types.js';
 import { dropsKernel, type DropsData } from '../../probes/drops.kernel/probe.js';
-import { resolveScope, SCOPE_LIMITS } from '../../probes/drops.kernel/scope.js';
+import { resolveScope, SCOPE_LIMITS } from '../../probes/lib/drops/scope.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { beforeFirstSleep } from '../helpers/probe-window.js';
 import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';

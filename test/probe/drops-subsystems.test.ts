@@ -14,9 +14,10 @@ import { btfEnums } from '../../engine/host/btf.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
 import type { RawRecord } from '../../engine/probe/types.js';
-import { dominantOf, reasonFamily } from '../../probes/drops.kernel/families.js';
-import { parseDrops, parseReasonNames } from '../../probes/drops.kernel/probe.js';
-import { readSubsystemNames, reasonName, SUBSYS_SHIFT, type SubsystemNames } from '../../probes/drops.kernel/subsystems.js';
+import { parseReasonNames } from '../../probes/lib/drop-reasons.js';
+import { dominantOf, reasonFamily } from '../../probes/lib/drops/families.js';
+import { readDrops } from '../../probes/lib/drops/read.js';
+import { readSubsystemNames, reasonName, SUBSYS_SHIFT, type SubsystemNames } from '../../probes/lib/drops/subsystems.js';
 
 const VMLINUX = '/sys/kernel/btf/vmlinux';
 const FIXTURE = join(packageRoot(), 'test', 'fixtures', 'btf', 'written-openvswitch-drop.c');
@@ -180,14 +181,14 @@ describe('drops.kernel: subsystem drop reasons, families, dominance', () => {
       ...(withNames ? [capture('subsystems', JSON.stringify(recorded))] : []),
       capture('symbols', JSON.stringify({ '0x1': 'ovs_execute_actions+0x1', '0x2': 'nft_do_chain+0x2', '0x3': 'do_execute_actions+0x3' })),
     ];
-    const d = parseDrops(records(true), { host_copies: 'apart' }).data;
+    const d = readDrops(records(true), { host_copies: 'apart' }).data;
     assert.deepEqual(d.byReason, { OVS_DROP_LAST_ACTION: 7, NETFILTER_DROP: 3, OPENVSWITCH_40: 2 });
     assert.deepEqual(d.bySubsystem, { openvswitch: 9, core: 3 });
     assert.deepEqual(d.byFamily, { ovs: 9, netfilter: 3 });
     assert.deepEqual(d.dominant, { reason: 'OVS_DROP_LAST_ACTION', count: 7, share: 0.5833 });
     assert.deepEqual(d.dominantFamily, { family: 'ovs', count: 9, share: 0.75 });
     // A recording without the names (made before they were recorded): numbered, never REASON_<n>.
-    const old = parseDrops(records(false), {}).data;
+    const old = readDrops(records(false), {}).data;
     const sub = ovs >>> SUBSYS_SHIFT;
     assert.deepEqual(Object.keys(old.byReason).sort(), ['NETFILTER_DROP', `SUBSYS${sub}_1`, `SUBSYS${sub}_40`].sort());
   });

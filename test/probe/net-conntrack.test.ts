@@ -20,7 +20,7 @@ import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params, RawRecord } from '../../engine/probe/types.js';
 import { netConntrack, parseConntrackStat, type ConntrackData } from '../../probes/net.conntrack/probe.js';
 import { parseEventLine, recordedEvents, summariseEvents } from '../../probes/net.conntrack/events.js';
-import { CT_PROGRAMS, NETFILTER_CT_PROGRAMS, openConntrackObject, parseConntrackKprobes } from '../../probes/net.conntrack/kernel.js';
+import { CT_PROGRAMS, NETFILTER_CT_PROGRAMS, openConntrackObject, parseConntrackKprobes } from '../../probes/lib/conntrack-kprobes.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { assertReplaysSame } from '../helpers/replay.js';
 import { canBuildTopologies, createVethPair, run, type VethPair } from '../helpers/netns.js';

@@ -4,7 +4,8 @@ import { execa } from 'execa';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params, ProbeDefinition, ProbeIO, RawRecord } from '../../engine/probe/types.js';
 import { readingsOf } from '../../engine/probe/netns.js';
-import { netPath, parseSnmp, type PathData } from '../../probes/net.path/probe.js';
+import { parseSnmp } from '../../probes/lib/snmp.js';
+import { netPath, type PathData } from '../../probes/net.path/probe.js';
 import { canBuildTopologies, createVethPair, ping, run, type VethPair } from '../helpers/netns.js';
 import { tempBundle } from '../helpers/bundle.js';
 

@@ -18,8 +18,8 @@ import { packageRoot } from '../../engine/package-info.js';
 import { LiveIO } from '../../engine/probe/live-io.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params, ProbeDefinition, ProbeResult, RawRecord } from '../../engine/probe/types.js';
-import { CT_PROGRAMS, parseConntrackKprobes, startConntrackKprobes } from '../../probes/net.conntrack/kernel.js';
-import { OVS_DROPS_BUDGET } from '../../probes/ovs.drops/probe.js';
+import { CT_PROGRAMS, parseConntrackKprobes, runConntrackKprobes } from '../../probes/lib/conntrack-kprobes.js';
+import { OVS_KERNEL_BUDGET } from '../../probes/lib/ovs.js';
 import { connectionsByZone, matchesInvalid, otherOvsCtInvalid, parseCtStats, type OvsCtInvalidData } from '../../probes/other.ovs-ct-invalid/probe.js';
 import { canRunOvs, createOvsBridge, startOvs, type OvsBridge, type OvsDaemons } from '../lab/ovs.js';
 import { tempBundle } from '../helpers/bundle.js';
@@ -186,10 +186,8 @@ describe('other.ovs-ct-invalid parsers and kernel-datapath programs', () => {
 
   it('a kernel-datapath session here: the kprobes on ovs_ct_execute and nf_conntrack_in are reported as not attached', async (t) => {
     assert.equal(process.geteuid?.(), 0, 'needs root');
-    const io = new LiveIO(new AbortController().signal, OVS_DROPS_BUDGET);
-    const session = await startConntrackKprobes(io, 'kprobes-', {}, CT_PROGRAMS);
-    await session.windowIO.sleep(100);
-    await session.finish();
+    const io = new LiveIO(new AbortController().signal, OVS_KERNEL_BUDGET);
+    await runConntrackKprobes(io, 'kprobes-', {}, CT_PROGRAMS, (windowIO) => windowIO.sleep(100));
     await io.settled();
     const k = parseConntrackKprobes(io.records(), 'kprobes-');
     assert.ok(k);

@@ -21,8 +21,9 @@ import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params, ProbeDefinition, ProbeResult } from '../../engine/probe/types.js';
 import { detectFeatures } from '../../engine/host/features.js';
 import { LiveIO } from '../../engine/probe/live-io.js';
-import { OVS_PROGRAMS, openOvsObject, parseKernel, startKernelSession } from '../../probes/ovs.drops/kernel.js';
-import { OVS_DROPS_BUDGET, ovsDrops, type OvsDropsData } from '../../probes/ovs.drops/probe.js';
+import { OVS_PROGRAMS, openOvsObject, parseKernel, runKernelSession } from '../../probes/ovs.drops/kernel.js';
+import { OVS_KERNEL_BUDGET } from '../../probes/lib/ovs.js';
+import { ovsDrops, type OvsDropsData } from '../../probes/ovs.drops/probe.js';
 import { canRunOvs, deleteMegaflowsFrom } from '../lab/ovs.js';
 import { buildLabTopology, type LabTopology } from '../lab/topology.js';
 import { canBootVms } from '../lab/vm.js';
@@ -198,14 +199,8 @@ describe('ovs.drops on an OVS netdev bridge with a VM', () => {
 describe('ovs.drops kernel-datapath BPF object', () => {
   it('a kernel session on this host: what attaches is used, what cannot is reported, the maps are read and parsed', async (t) => {
     assert.equal(process.geteuid?.(), 0, 'needs root');
-    const io = new LiveIO(new AbortController().signal, OVS_DROPS_BUDGET);
-    const session = await startKernelSession(io, { ifindex: 0, saddr: null, daddr: null, proto: 0 });
-    try {
-      await session.windowIO.sleep(300);
-      await session.finish();
-    } finally {
-      session.close();
-    }
+    const io = new LiveIO(new AbortController().signal, OVS_KERNEL_BUDGET);
+    await runKernelSession(io, { ifindex: 0, saddr: null, daddr: null, proto: 0 }, (windowIO) => windowIO.sleep(300));
     await io.settled();
     const records = io.records();
     assert.deepEqual(records.map((r) => r.name), ['kernel-reasons', 'kernel-attach', 'kernel-dump', 'kernel-overhead', 'kernel-symbols']);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params, RawRecord } from '../../engine/probe/types.js';
-import { parseTcJson, qdiscStats, type QdiscData } from '../../probes/qdisc.stats/probe.js';
+import { parseTcJson } from '../../probes/lib/qdiscs.js';
+import { qdiscStats, type QdiscData } from '../../probes/qdisc.stats/probe.js';
 import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
 import { tempBundle } from '../helpers/bundle.js';
 

@@ -4,7 +4,7 @@
 // read real ones; these are written here to reach the masks and fields the lab's rules do not).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { megaflowScope, ofRuleScope, parseFlowKey, type OvsVm } from '../../probes/ovs.drops/ovs.js';
+import { megaflowScope, ofRuleScope, parseFlowKey, type OvsVm } from '../../probes/lib/ovs.js';
 import { addrTerm, addrText, addrVerdict, bothScope, devVerdict, parseAddr, rangeTerm, sameAddr, scopeOf, vmIdentityOf, widestScope } from '../../probes/lib/vm-scope.js';
 
 const vm = { ...vmIdentityOf({ vm_ips: ['10.0.0.2', 'FD00:0::2'], vm_macs: ['52:54:00:AA:00:02'], vm_devs: ['tap2'] }), bridges: ['br0'] };

@@ -1,6 +1,6 @@
-// Declared data of conntrack's verdicts counted with kprobes (net.conntrack/kernel.ts's
+// Declared data of conntrack's verdicts counted with kprobes (lib/conntrack-kprobes.ts's
 // CtKernelData), which net.conntrack and other.ovs-ct-invalid report.
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import { events, packets } from './fields.js';
 
 const VERDICT_FIELDS = {
@@ -52,3 +52,5 @@ export const CT_KERNEL = Type.Object(
   },
   { additionalProperties: false, description: 'Conntrack’s verdicts counted with kprobes.' },
 );
+
+export type CtKernelData = Static<typeof CT_KERNEL>;

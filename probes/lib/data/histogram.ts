@@ -3,7 +3,7 @@
 import Type from 'typebox';
 import { packets, bytes, events } from './fields.js';
 
-/** One non-empty log2 bucket of packet sizes (other.dev-queue's bucketsOf). */
+/** One non-empty log2 bucket of packet sizes (histogram.ts's countBuckets). */
 export const SIZE_BUCKET = Type.Object(
   {
     low: bytes('Inclusive lower bound.'),
@@ -13,7 +13,7 @@ export const SIZE_BUCKET = Type.Object(
   { additionalProperties: false },
 );
 
-/** One non-empty log2 bucket of times (cpu.runqlat's bucketsOf). */
+/** One non-empty log2 bucket of times (histogram.ts's usBuckets). */
 export const US_BUCKET = Type.Object(
   {
     lowUs: Type.Number({ description: 'Inclusive lower bound.', unit: 'µs' }),
@@ -23,7 +23,7 @@ export const US_BUCKET = Type.Object(
   { additionalProperties: false },
 );
 
-/** A latency distribution (perf.vm-latency's layerStats): percentiles within ~25%, max and mean exact. */
+/** A latency distribution (lathist.ts's layerStats): percentiles within ~25%, max and mean exact. */
 export const LAYER_STATS_FIELDS = {
   count: packets('Packets timed.'),
   p50: Type.Number({ description: 'Median time, interpolated within log-linear buckets (within ~25%).', unit: 'µs' }),

@@ -87,7 +87,7 @@ export const XMIT_SESSION_FIELDS = {
       dstIp: nullable(Type.String(), { description: 'Only packets to this IPv4 address; null: any.' }),
       srcPort: nullable(Type.Integer(), { description: 'Only TCP/UDP packets from this port; null: any.' }),
       dstPort: nullable(Type.Integer(), { description: 'Only TCP/UDP packets to this port; null: any.' }),
-      protocol: Type.Union([Type.Literal('all'), Type.Literal('tcp'), Type.Literal('udp'), Type.Literal('icmp')], { description: 'Only packets of this IP protocol.' }),
+      protocol: Type.Union([Type.Literal('all'), Type.Literal('any'), Type.Literal('tcp'), Type.Literal('udp'), Type.Literal('icmp')], { description: 'Only packets of this IP protocol (`all` and `any`: every one).' }),
     },
     { additionalProperties: false, description: 'The filters the program applied in the kernel.' },
   ),

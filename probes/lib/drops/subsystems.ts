@@ -5,7 +5,7 @@
 // subsystem's own `enum <x>_drop_reason` in its module's BTF names the reason
 // (OVS_DROP_LAST_ACTION). The names are recorded with the session, so a replay names alike.
 import { readdir, readFile } from 'node:fs/promises';
-import { BTF_DIR, btfEnums, readVmlinuxBtf, type BtfEnum } from '../../engine/host/btf.js';
+import { BTF_DIR, btfEnums, readVmlinuxBtf, type BtfEnum } from '../../../engine/host/btf.js';
 
 /** Where the subsystem sits in a reason (SKB_DROP_REASON_SUBSYS_SHIFT, also when BTF lacks it). */
 export const SUBSYS_SHIFT = 16;

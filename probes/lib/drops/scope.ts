@@ -3,10 +3,10 @@
 // against, and recorded with the session so that a replay reports the same scope.
 import { readFile, stat } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
-import type { GlobalValue } from '../../engine/native/globals.js';
-import { ipv6Bytes } from '../../engine/probe/bpf-values.js';
-import { ParamError } from '../../engine/probe/params.js';
-import type { Params } from '../../engine/probe/types.js';
+import type { GlobalValue } from '../../../engine/native/globals.js';
+import { ipv6Bytes } from '../../../engine/probe/bpf-values.js';
+import { ParamError } from '../../../engine/probe/params.js';
+import type { Params } from '../../../engine/probe/types.js';
 
 /** How many of each a scope may name: the sizes of drops.bpf.c's arrays (probes/drops.kernel/drops.kernel.h). */
 export const SCOPE_LIMITS = { vm_macs: 8, vm_ips: 16, vm_devs: 8 } as const;

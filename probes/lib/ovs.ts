@@ -1,10 +1,10 @@
-// Reading Open vSwitch for the OVS probes (ovs.drops, ovs.megaflow): where ovs-vswitchd
+// Reading Open vSwitch for the OVS probes (ovs.drops, ovs.megaflow, other.ovs-ct-invalid): where ovs-vswitchd
 // listens, the commands they run, and parsers for what those commands print (OVS 3.x text;
 // older releases print the same lines with fewer fields, which read as absent).
 import { readFileSync } from 'node:fs';
 import type { Requirement } from '../../engine/probe/types.js';
 import { isAlive } from '../../engine/host/process.js';
-import { addrTerm, addrVerdict, parseAddr, scopeOf, type FieldVerdict, type VmIdentity, type VmScope } from '../lib/vm-scope.js';
+import { addrTerm, addrVerdict, parseAddr, scopeOf, type FieldVerdict, type VmIdentity, type VmScope } from './vm-scope.js';
 
 /** Debian's (and OVS's default) run directory; `OVS_RUNDIR` overrides it, for OVS's own tools too. */
 export const DEFAULT_OVS_RUNDIR = '/var/run/openvswitch';
@@ -49,6 +49,9 @@ export function ovsRequirements(): Requirement[] {
     vswitchdRequirement(),
   ];
 }
+
+/** BPF programs on the kernel datapath fire per packet: 5% of a CPU, 2M events/s. */
+export const OVS_KERNEL_BUDGET = { cpu: 0.05, eventsPerSec: 2_000_000 };
 
 // ---- commands (argument arrays; the run directory comes from OVS_RUNDIR in the environment) ----
 
@@ -814,5 +817,3 @@ export function grow(before: number | undefined, after: number): number {
   if (before === undefined) return after;
   return after >= before ? after - before : after;
 }
-
-export const PROTOCOLS: Record<string, number | undefined> = { any: undefined, icmp: 1, tcp: 6, udp: 17 };

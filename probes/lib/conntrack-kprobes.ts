@@ -6,10 +6,11 @@
 // attach record says so and nothing is counted. The session is recorded as capture records
 // (`<prefix>attach|dump|overhead`), so a replay re-parses it without loading anything.
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { runBpfSession, type SessionWork } from '../../engine/probe/bpf-session.js';
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
-import { readKprobeSession, startKprobeSession, type KprobeSession, type ProgramTarget } from '../lib/kprobe-session.js';
-import type { CtKernelData } from './data.js';
+import type { CtKernelData } from './data/conntrack.js';
+import { kprobeLoad, readKprobeSession, type ProgramTarget } from './kprobe-session.js';
 
 /** The programs of conntrack.bpf.c and where each attaches. */
 export const CT_PROGRAMS = [
@@ -57,17 +58,23 @@ interface DumpCapture {
   entries: Array<{ hook: number; verdict: number; ret: number; pf: number; hooknum: number; ovs: number; ctinfo: number; count: number }>;
 }
 
-/** Loads net.conntrack.bpf.o and attaches `programs` (default all) as far as the kernel lets it. */
-export function startConntrackKprobes(io: ProbeIO, prefix: string, filters: CtFilters, programs: readonly ProgramTarget[] = CT_PROGRAMS): Promise<KprobeSession> {
-  return startKprobeSession(io, prefix, () => openConntrackObject(filters), programs, (o, windowMs): DumpCapture => {
-    type CtKey = { hook: number; verdict: number; ret: number; pf: number; hooknum: number; ovs: number; ctinfo: number };
+/** struct ct_key, decoded. */
+type CtKey = { hook: number; verdict: number; ret: number; pf: number; hooknum: number; ovs: number; ctinfo: number };
+
+/**
+ * Loads net.conntrack.bpf.o, attaches `programs` as far as the kernel lets it, runs `window` on
+ * the session's IO and reads the counts (captures `<prefix>attach|dump|overhead`).
+ */
+export async function runConntrackKprobes(io: ProbeIO, prefix: string, filters: CtFilters, programs: readonly ProgramTarget[], window: SessionWork): Promise<void> {
+  const readCounts = (o: BpfObject, windowMs: number): DumpCapture => {
     const entries: DumpCapture['entries'] = countsOf(o.map('counts'), ({ hook, verdict, ret, pf, hooknum, ovs, ctinfo }: CtKey) => ({ hook, verdict, ret, pf, hooknum, ovs, ctinfo }));
     entries.sort((a, b) => a.hook - b.hook || b.count - a.count || a.verdict - b.verdict || a.ret - b.ret || a.pf - b.pf || a.hooknum - b.hooknum || a.ovs - b.ovs || a.ctinfo - b.ctinfo);
     return { windowMs, lost: slotTotals(o.map('totals'), { lost: 0 }).lost, entries };
-  });
+  };
+  await runBpfSession(io, { prefix, ...kprobeLoad(() => openConntrackObject(filters), programs), window, read: (o, w) => readCounts(o, Math.round(w.ms)) });
 }
 
-export type { CtKernelData } from './data.js';
+export type { CtKernelData } from './data/conntrack.js';
 /** Counts of one path (netfilter's hooks, or OVS's ct() action). */
 type VerdictCounts = CtKernelData['netfilter'];
 

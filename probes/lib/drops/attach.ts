@@ -1,10 +1,10 @@
 // Which of drops.bpf.c's programs to load and attach on this kernel, tried in order until one
 // attaches (engine/native/attach-plan.ts). Each failed attempt is kept (`fallbacks`) so the
 // finding says why.
-import { bpfObjectPath, type BpfObject } from '../../engine/native/object.js';
-import type { BpfLink } from '../../engine/native/link.js';
-import type { GlobalValue } from '../../engine/native/globals.js';
-import { loadFirstWorking } from '../../engine/native/attach-plan.js';
+import { bpfObjectPath, type BpfObject } from '../../../engine/native/object.js';
+import type { BpfLink } from '../../../engine/native/link.js';
+import type { GlobalValue } from '../../../engine/native/globals.js';
+import { loadFirstWorking } from '../../../engine/native/attach-plan.js';
 
 export type DropsMethod = 'raw_tracepoint' | 'tp_btf' | 'tracepoint' | 'kprobe';
 

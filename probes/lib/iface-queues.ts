@@ -4,7 +4,7 @@
 // rx_queue_N_xdp_packets..., virtio_net: rx_queue_N_packets..., i40e: tx-N.packets, mlx5:
 // rx0_packets), read at the start and the end of the window and parsed generically.
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
-import { parseCounter, perFileReads, round2, SYS_NET } from './counters.js';
+import { parseCounter, perFileReads, round2, SYS_NET } from './iface-counters.js';
 
 export type QueueDirection = 'rx' | 'tx';
 
