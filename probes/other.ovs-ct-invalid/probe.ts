@@ -11,6 +11,7 @@ import { formatMs } from '../../engine/duration.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
   appctl,
+  bridgesInScope,
   COMMAND_TIMEOUT_MS,
   compactKey,
   decodeCtState,
@@ -19,6 +20,7 @@ import {
   isDropAction,
   isDropRule,
   ofctl,
+  OVS_KERNEL_BUDGET,
   ovsRequirements,
   parseCoverage,
   parseDpifShow,
@@ -28,7 +30,6 @@ import {
   ruleId,
   type DpifDatapath,
   type OfRule,
-  OVS_KERNEL_BUDGET,
 } from '../lib/ovs.js';
 import { CT_PROGRAMS, parseConntrackKprobes, runConntrackKprobes, type CtKernelData } from '../lib/conntrack-kprobes.js';
 import { durationParam, topParam } from '../lib/params.js';
@@ -104,9 +105,7 @@ interface Scope {
 
 function resolveScope(dps: DpifDatapath[], params: Params): Scope {
   const bridge = typeof params.bridge === 'string' && params.bridge !== '' ? params.bridge : null;
-  const all = dps.flatMap((d) => d.bridges.map((b) => b.name));
-  if (bridge !== null && !all.includes(bridge)) throw new Error(`no OVS bridge ${bridge} (bridges: ${all.join(', ') || 'none'})`);
-  const bridges = bridge !== null ? [bridge] : all;
+  const { bridges } = bridgesInScope(dps, bridge, undefined);
   return { bridges, datapaths: dps.filter((d) => d.bridges.some((b) => bridges.includes(b.name))) };
 }
 
