@@ -138,11 +138,19 @@ export function portsByName(dps: DpifDatapath[]): Map<string, PortRef> {
   return out;
 }
 
+/** What an OVS probe reads: the bridge and port asked for, and the bridges and datapaths it reads. */
+export interface OvsScope {
+  bridge: string | null;
+  dev: PortRef | null;
+  bridges: string[];
+  datapaths: DpifDatapath[];
+}
+
 /**
  * The bridges a probe reads: those of port `devName` when given, else `bridge`, else every
  * bridge; a bridge or port OVS does not have is a one-line error.
  */
-export function bridgesInScope(dps: DpifDatapath[], bridge: string | null, devName: string | undefined): { dev: PortRef | null; bridges: string[] } {
+export function bridgesInScope(dps: DpifDatapath[], bridge: string | null, devName: string | undefined): Pick<OvsScope, 'dev' | 'bridges'> {
   const all = dps.flatMap((d) => d.bridges.map((b) => b.name));
   if (bridge !== null && !all.includes(bridge)) throw new Error(`no OVS bridge ${bridge} (bridges: ${all.join(', ') || 'none'})`);
   let dev: PortRef | null = null;

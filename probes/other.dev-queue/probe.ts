@@ -7,20 +7,7 @@ import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import {
-  netdevSession,
-  deviceLabel,
-  filterScope,
-  namespaceLabel,
-  NETDEV_PARAMS,
-  readNetdevId,
-  readSession,
-  sessionData,
-  sessionNotes,
-  sessionTables,
-  type SessionData,
-  type NetdevId,
-} from '../lib/netdev.js';
+import { deviceLabel, filterScope, namespaceLabel, NETDEV_PARAMS, netdevSession, readNetdevId, readSession, sessionData, sessionNotes, sessionTables, type NetdevId, type SessionData } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { sumBy } from '../lib/tally.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';

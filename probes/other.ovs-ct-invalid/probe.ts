@@ -30,6 +30,7 @@ import {
   ruleId,
   type DpifDatapath,
   type OfRule,
+  type OvsScope,
 } from '../lib/ovs.js';
 import { CT_PROGRAMS, parseConntrackKprobes, runConntrackKprobes, type CtKernelData } from '../lib/conntrack-kprobes.js';
 import { durationParam, topParam } from '../lib/params.js';
@@ -98,10 +99,7 @@ export interface OvsCtInvalidData {
   notes: string[];
 }
 
-interface Scope {
-  bridges: string[];
-  datapaths: DpifDatapath[];
-}
+type Scope = Pick<OvsScope, 'bridges' | 'datapaths'>;
 
 function resolveScope(dps: DpifDatapath[], params: Params): Scope {
   const bridge = typeof params.bridge === 'string' && params.bridge !== '' ? params.bridge : null;

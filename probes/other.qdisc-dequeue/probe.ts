@@ -8,23 +8,7 @@ import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import {
-  netdevSession,
-  deviceLabel,
-  filterScope,
-  namespaceLabel,
-  NETDEV_ID_SIZE,
-  NETDEV_PARAMS,
-  cString,
-  readNetdevId,
-  readSession,
-  sessionData,
-  sessionNotes,
-  sessionTables,
-  tcHandle,
-  type SessionData,
-  type NetdevId,
-} from '../lib/netdev.js';
+import { cString, deviceLabel, filterScope, namespaceLabel, NETDEV_ID_SIZE, NETDEV_PARAMS, netdevSession, readNetdevId, readSession, sessionData, sessionNotes, sessionTables, tcHandle, type NetdevId, type SessionData } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { maxBy, sumBy } from '../lib/tally.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';

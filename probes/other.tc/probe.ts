@@ -8,26 +8,7 @@ import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { inNetns } from '../../engine/probe/netns.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import {
-  netdevSession,
-  cString,
-  netdevFilter,
-  deviceLabel,
-  filterScope,
-  namespaceLabel,
-  NETDEV_ID_SIZE,
-  NETDEV_PARAMS,
-  readNetdevId,
-  readSession,
-  sessionData,
-  sessionNotes,
-  sessionTables,
-  tcHandle,
-  type NamespaceNames,
-  type NetdevDump,
-  type NetdevId,
-  type SessionData,
-} from '../lib/netdev.js';
+import { cString, deviceLabel, filterScope, namespaceLabel, NETDEV_ID_SIZE, NETDEV_PARAMS, netdevFilter, netdevSession, readNetdevId, readSession, sessionData, sessionNotes, sessionTables, tcHandle, type NamespaceNames, type NetdevDump, type NetdevId, type SessionData } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { hitsSummary, hitsTables, parseHits, sampleHits, type TcHits } from './hits.js';

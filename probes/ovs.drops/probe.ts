@@ -44,6 +44,7 @@ import {
   type InterfaceRow,
   type Megaflow,
   type OfRule,
+  type OvsScope,
   type OvsVm,
   type PortRef,
 } from '../lib/ovs.js';
@@ -170,11 +171,7 @@ export interface OvsDropsData {
   notes: string[];
 }
 
-interface Scope {
-  bridge: string | null;
-  dev: PortRef | null;
-  bridges: string[];
-  datapaths: DpifDatapath[];
+interface Scope extends OvsScope {
   srcIp?: string;
   dstIp?: string;
   proto?: number;

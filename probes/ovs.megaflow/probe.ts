@@ -26,6 +26,7 @@ import {
   resolveInPort,
   type DpifDatapath,
   type Megaflow,
+  type OvsScope,
   type OvsVm,
   type PortRef,
 } from '../lib/ovs.js';
@@ -163,11 +164,7 @@ export interface OvsMegaflowData {
   notes: string[];
 }
 
-interface Scope {
-  bridge: string | null;
-  dev: PortRef | null;
-  bridges: string[];
-  datapaths: DpifDatapath[];
+interface Scope extends OvsScope {
   /** The VM, when vm_macs or vm_ips name it. */
   vm: OvsVm | null;
 }
