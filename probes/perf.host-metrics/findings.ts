@@ -100,7 +100,7 @@ export interface HostMetricsData {
   imbalanced: boolean;
   /** CPUs spending at least `softirq_pct` of the window in NET_RX + NET_TX. */
   softirqHot: Array<{ cpu: number; share: number }>;
-  /** Interfaces whose counters were sampled (net.iface's reader). */
+  /** Interfaces whose counters were sampled (lib/iface-counters.ts, as net.iface reads them). */
   interfaces: IfaceDevice[];
   interfaceTotals: IfaceTotals;
   /** Interfaces whose drops or errors rose. */

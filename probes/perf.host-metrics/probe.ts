@@ -1,5 +1,5 @@
 // perf.host-metrics: the host's network load over a window. Interface throughput, packet
-// rates, drops and errors from the interface counters (net.iface's reader, sampled every
+// rates, drops and errors from the interface counters (lib/iface-counters.ts, sampled every
 // interval), beside softirq time per CPU and vector and packets per CPU (probes/perf.host-metrics/perf.host-metrics.bpf.c,
 // native driver, aggregated in per-CPU arrays in the kernel). What the session saw is recorded
 // as capture records, so a replay re-parses it without loading anything.
