@@ -5,6 +5,7 @@
 // programs that may not all attach (kprobes: probes/lib/kprobe-session.ts), a detach before the
 // last reading. A replay answers the captures from the recording: it loads nothing, so the
 // object and the guard stay unset and the window's sleeps are the replay's.
+import { loadedRecord, type PlanLoaded } from '../native/attach-plan.js';
 import { installDetachGuard } from '../native/guard.js';
 import type { BpfObject } from '../native/object.js';
 import { programRunStats } from '../native/stats.js';
@@ -24,6 +25,14 @@ export interface SessionLoad {
   obj?: BpfObject;
   record: unknown;
   attachedAt?: number;
+}
+
+/** The load of an object an attach plan loads (engine/native/attach-plan.ts), recorded as loadedRecord says. */
+export function planLoad<M extends string>(load: () => Promise<PlanLoaded<M>>): () => Promise<SessionLoad> {
+  return async () => {
+    const loaded = await load();
+    return { obj: loaded.obj, record: loadedRecord(loaded) };
+  };
 }
 
 /** The steps of a session, in the order runBpfSession takes them. */

@@ -18,6 +18,7 @@ import { percentiles, usBuckets, type Pcts, type UsBucket } from '../lib/histogr
 import { durationParam, topParam } from '../lib/params.js';
 import { loadRunqlat, TRACEPOINTS, type RunqlatMethod } from './attach.js';
 import { DATA, type RunqlatData } from './data.js';
+import { recorded } from '../lib/recorded.js';
 
 /** probes/cpu.runqlat/cpu.runqlat.h */
 const SLOTS = 27;
@@ -461,7 +462,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   parseTids((params.tids as string[] | undefined) ?? []);
   classTids(params, 'vcpu_tids');
   classTids(params, 'vhost_tids');
-  const sel = JSON.parse((await io.capture('threads', async () => JSON.stringify(await resolveThreads(params, re)))).stdout) as ThreadsCapture;
+  const sel = await recorded<ThreadsCapture>(io, 'threads', () => resolveThreads(params, re));
   if (sel.targets.length > MAX_TARGETS) throw new Error(`${sel.targets.length} threads chosen: at most ${MAX_TARGETS} can be measured by id`);
   const thresholdNs = Math.round(((params.threshold_us as number | undefined) ?? DEFAULT_THRESHOLD_US) * 1000);
 

@@ -11,6 +11,7 @@ import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.j
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
 import type { CtKernelData } from './data/conntrack.js';
 import { kprobeLoad, readKprobeSession, type ProgramTarget } from './kprobe-session.js';
+import { addCount } from './tally.js';
 
 /** The programs of conntrack.bpf.c and where each attaches. */
 export const CT_PROGRAMS = [
@@ -79,7 +80,6 @@ export type { CtKernelData } from './data/conntrack.js';
 type VerdictCounts = CtKernelData['netfilter'];
 
 const emptyCounts = (): VerdictCounts => ({ byVerdict: { tracked: 0, invalid: 0, drop: 0, untracked: 0, other: 0 }, tracked: {}, byHook: {}, confirmFailures: 0 });
-const add = (map: Record<string, number>, k: string, n: number) => (map[k] = (map[k] ?? 0) + n);
 
 /** The session's finding from its capture records (under `prefix`); null when it did not run. */
 export function parseConntrackKprobes(records: RawRecord[], prefix: string): CtKernelData | null {
@@ -101,7 +101,7 @@ export function parseConntrackKprobes(records: RawRecord[], prefix: string): CtK
     if (hook === 'in') {
       const verdict = VERDICTS[e.verdict] ?? 'other';
       path.byVerdict[verdict] += e.count;
-      if (verdict === 'tracked') add(path.tracked, CTINFO[e.ctinfo] ?? `ctinfo ${e.ctinfo}`, e.count);
+      if (verdict === 'tracked') addCount(path.tracked, CTINFO[e.ctinfo] ?? `ctinfo ${e.ctinfo}`, e.count);
       if (!e.ovs) {
         const where = `${FAMILIES[e.pf] ?? `pf ${e.pf}`} ${INET_HOOKS[e.hooknum] ?? `hook ${e.hooknum}`}`;
         const h = (path.byHook[where] ??= {});
@@ -111,7 +111,7 @@ export function parseConntrackKprobes(records: RawRecord[], prefix: string): CtK
       path.confirmFailures += e.count;
     } else if (hook === 'ovs') {
       data.ovs.calls += e.count;
-      if (e.ret !== 0) add(data.ovs.errors, String(e.ret), e.count);
+      if (e.ret !== 0) addCount(data.ovs.errors, String(e.ret), e.count);
     }
   }
   return data;

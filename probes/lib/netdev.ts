@@ -49,7 +49,7 @@ export async function netdevFilter(params: Params): Promise<NetdevFilter> {
   return { dev, netns, netnsInode: netns === null ? 0 : await netnsInode(netns) };
 }
 
-/** The `targ_dev` and `targ_netns` globals of a program including bpf/netdev.h. */
+/** The `targ_dev` and `targ_netns` globals of a program including bpf/include/netdev.h. */
 export function netdevGlobals(f: NetdevFilter): Record<string, GlobalValue> {
   const name = new Uint8Array(NETDEV_NAME_LEN);
   if (f.dev !== null) name.set(Buffer.from(f.dev, 'latin1'));

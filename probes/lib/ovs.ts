@@ -138,6 +138,30 @@ export function portsByName(dps: DpifDatapath[]): Map<string, PortRef> {
   return out;
 }
 
+/** What an OVS probe reads: the bridge and port asked for, and the bridges and datapaths it reads. */
+export interface OvsScope {
+  bridge: string | null;
+  dev: PortRef | null;
+  bridges: string[];
+  datapaths: DpifDatapath[];
+}
+
+/**
+ * The bridges a probe reads: those of port `devName` when given, else `bridge`, else every
+ * bridge; a bridge or port OVS does not have is a one-line error.
+ */
+export function bridgesInScope(dps: DpifDatapath[], bridge: string | null, devName: string | undefined): Pick<OvsScope, 'dev' | 'bridges'> {
+  const all = dps.flatMap((d) => d.bridges.map((b) => b.name));
+  if (bridge !== null && !all.includes(bridge)) throw new Error(`no OVS bridge ${bridge} (bridges: ${all.join(', ') || 'none'})`);
+  let dev: PortRef | null = null;
+  if (devName !== undefined) {
+    dev = portsByName(dps).get(devName) ?? null;
+    if (!dev) throw new Error(`${devName} is not a port of any OVS bridge (ovs-appctl dpif/show)`);
+    if (bridge !== null && dev.bridge !== bridge) throw new Error(`${devName} is a port of ${dev.bridge}, not of ${bridge}`);
+  }
+  return { dev, bridges: dev ? [dev.bridge] : bridge !== null ? [bridge] : all };
+}
+
 /** Resolves a megaflow's `in_port(...)` (a name, or a datapath port number) to a port. */
 export function resolveInPort(dps: DpifDatapath[], datapath: string, inPort: string | undefined): PortRef | undefined {
   if (inPort === undefined) return undefined;

@@ -2,7 +2,7 @@
 // bpf/include/xmit.h): the device, address, port and protocol filters, the one-handler attach plan
 // (raw_tp with a cached minimal BTF → tp_btf → classic tracepoint), the windowed session whose
 // dump carries the namespace names a replay labels devices with, and the 5-tuple as a map
-// key holds it. Device filters and labels are the queueing probes' (probes/netdev.ts).
+// key holds it. Device filters and labels are the queueing probes' (probes/lib/netdev.ts).
 import { attachTable, loadedFields, loadFirstWorking, loadedRecord, tracepointPlan, type LoadedRecord, type TracepointMethod } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { bpfObjectPath, type BpfObject } from '../../engine/native/object.js';
@@ -46,7 +46,7 @@ export async function xmitFilter(params: Params): Promise<XmitFilter> {
   return { ...(await netdevFilter(params)), srcIp: text(params.src_ip), dstIp: text(params.dst_ip), srcPort: port(params.src_port), dstPort: port(params.dst_port), protocol };
 }
 
-/** The filter globals of bpf/xmit.h. */
+/** The filter globals of bpf/include/xmit.h. */
 export function xmitGlobals(f: XmitFilter): Record<string, GlobalValue> {
   return {
     ...netdevGlobals(f),
@@ -58,7 +58,7 @@ export function xmitGlobals(f: XmitFilter): Record<string, GlobalValue> {
   };
 }
 
-/** `<prefix>_raw_tp`, `<prefix>_tp_btf`, `<prefix>_tracepoint`: XMIT_PROGRAMS of bpf/xmit.h. */
+/** `<prefix>_raw_tp`, `<prefix>_tp_btf`, `<prefix>_tracepoint`: XMIT_PROGRAMS of bpf/include/xmit.h. */
 export function xmitProgram(prefix: string, method: TracepointMethod): string {
   return `${prefix}_${SUFFIX[method]}`;
 }

@@ -120,7 +120,7 @@ function kprobeFilters(params: Params) {
   };
 }
 
-/** The netfilter drop reasons of drops.kernel's session, when it ran. */
+/** The netfilter drop reasons of the kernel drop session, when it ran. */
 function dropReasonsOf(records: RawRecord[], params: Params): ConntrackData['dropReasons'] {
   if (!records.some((r) => r.name === `${DROPS_PREFIX}attach`)) return null;
   const drops = readDrops(records, dropsParams(params), { prefix: DROPS_PREFIX }).data;

@@ -5,7 +5,7 @@
  * packets, bytes, a log2 size histogram, the L3/L4 split, GSO packets and GSO anomalies, and
  * driver results (NETDEV_TX_OK, NETDEV_TX_BUSY, NET_XMIT_DROP/CN, errors).
  *
- * Three attach flavours of the two handlers, chosen at load by the probe (probes/netdev.ts):
+ * Three attach flavours of the two handlers, chosen at load by the probe (probes/lib/netdev.ts):
  * raw_tp (with a cached minimal BTF it loads in a few ms), tp_btf (typed arguments) and the
  * classic tracepoints; tp_btf loads by default, the others only when asked ("?"). At
  * net_dev_xmit the skb may be freed already: only the device (raw_tp, tp_btf) or its name

@@ -7,18 +7,7 @@ import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import {
-  netdevSession,
-  deviceLabel,
-  filterScope,
-  namespaceLabel,
-  NETDEV_PARAMS,
-  readSession,
-  sessionData,
-  sessionNotes,
-  sessionTables,
-  type NetdevId,
-} from '../lib/netdev.js';
+import { deviceLabel, filterScope, namespaceLabel, NETDEV_PARAMS, netdevSession, readSession, sessionData, sessionNotes, sessionTables, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { sumBy } from '../lib/tally.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';

@@ -11,6 +11,7 @@ import { formatMs } from '../../engine/duration.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
   appctl,
+  bridgesInScope,
   COMMAND_TIMEOUT_MS,
   compactKey,
   decodeCtState,
@@ -19,6 +20,7 @@ import {
   isDropAction,
   isDropRule,
   ofctl,
+  OVS_KERNEL_BUDGET,
   ovsRequirements,
   parseCoverage,
   parseDpifShow,
@@ -28,13 +30,14 @@ import {
   ruleId,
   type DpifDatapath,
   type OfRule,
-  OVS_KERNEL_BUDGET,
+  type OvsScope,
 } from '../lib/ovs.js';
 import { CT_PROGRAMS, parseConntrackKprobes, runConntrackKprobes } from '../lib/conntrack-kprobes.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type InvalidMegaflow, type InvalidRule, type OvsCtInvalidData } from './data.js';
 
 export type { OvsCtInvalidData };
+import { addCount } from '../lib/tally.js';
 
 const EXEC = { timeoutMs: COMMAND_TIMEOUT_MS };
 const MAYBE = { ...EXEC, allowFailure: true };
@@ -44,16 +47,11 @@ const CT_COUNTER = /^(conntrack_|ipf_)/;
 /** OVS_CS_F_INVALID. */
 const CT_INV = 0x10;
 
-interface Scope {
-  bridges: string[];
-  datapaths: DpifDatapath[];
-}
+type Scope = Pick<OvsScope, 'bridges' | 'datapaths'>;
 
 function resolveScope(dps: DpifDatapath[], params: Params): Scope {
   const bridge = typeof params.bridge === 'string' && params.bridge !== '' ? params.bridge : null;
-  const all = dps.flatMap((d) => d.bridges.map((b) => b.name));
-  if (bridge !== null && !all.includes(bridge)) throw new Error(`no OVS bridge ${bridge} (bridges: ${all.join(', ') || 'none'})`);
-  const bridges = bridge !== null ? [bridge] : all;
+  const { bridges } = bridgesInScope(dps, bridge, undefined);
   return { bridges, datapaths: dps.filter((d) => d.bridges.some((b) => bridges.includes(b.name))) };
 }
 
@@ -85,7 +83,6 @@ const find = (records: RawRecord[], name: string) => records.find((r) => r.name 
 const good = (r: RawRecord | undefined): r is RawRecord => r !== undefined && r.error === undefined && r.exitCode === 0;
 /** Why a record is not good, in one line. */
 const failure = (r: RawRecord | undefined) => (r === undefined ? 'not in the evidence' : (r.error ?? (r.stderr.trim().split('\n')[0] || `exit ${r.exitCode}`)));
-const add = (map: Record<string, number>, k: string, n: number) => (map[k] = (map[k] ?? 0) + n);
 
 /** Whether a rule's match requires ct_state +inv (`ct_state=+inv+trk`, `ct_state=0x10/0x10`). */
 export function matchesInvalid(match: string): boolean {
@@ -199,7 +196,7 @@ export function connectionsByZone(text: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
     if (!/^\w+,orig=/.test(line.trim())) continue;
-    add(out, /,zone=(\d+)/.exec(line)?.[1] ?? '0', 1);
+    addCount(out, /,zone=(\d+)/.exec(line)?.[1] ?? '0', 1);
   }
   return out;
 }
@@ -219,8 +216,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsCtInvalidDa
   const byZone: Record<string, number> = {};
   for (const r of rules) {
     if (r.packets === 0) continue;
-    add(byBridge, r.bridge, r.packets);
-    add(byZone, r.zone === null ? 'unknown' : String(r.zone), r.packets);
+    addCount(byBridge, r.bridge, r.packets);
+    addCount(byZone, r.zone === null ? 'unknown' : String(r.zone), r.packets);
   }
   const invalid = rules.reduce((n, r) => n + r.packets, 0);
   const droppingRule = rules.find((r) => r.drops && r.packets > 0) ?? null;
@@ -235,14 +232,14 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OvsCtInvalidDa
   const stats = statsRec.map((r) => parseCtStats(r.stdout));
   const connections = stats.length === 0 ? null : stats.reduce((acc, s) => {
     acc.total += s.total;
-    for (const [k, v] of Object.entries(s.byProtocol)) add(acc.byProtocol, k, v);
-    for (const [k, v] of Object.entries(s.tcpStates)) add(acc.tcpStates, k, v);
+    for (const [k, v] of Object.entries(s.byProtocol)) addCount(acc.byProtocol, k, v);
+    for (const [k, v] of Object.entries(s.tcpStates)) addCount(acc.tcpStates, k, v);
     return acc;
   }, { total: 0, byProtocol: {} as Record<string, number>, tcpStates: {} as Record<string, number> });
   const zones: Record<string, number> = {};
   for (const dp of scope.datapaths) {
     const r = find(records, `end-conntrack-${dp.id}`);
-    if (good(r)) for (const [z, n] of Object.entries(connectionsByZone(r.stdout))) add(zones, z, n);
+    if (good(r)) for (const [z, n] of Object.entries(connectionsByZone(r.stdout))) addCount(zones, z, n);
   }
 
   const kernel = parseConntrackKprobes(records, KPROBES_PREFIX);

@@ -5,7 +5,7 @@
  * empty calls, a log2 histogram of packets per call, the queue length and backlog left behind,
  * the qdisc's requeue counter, and skbs with a GSO size but no GSO type.
  *
- * Three attach flavours of the same handler, chosen at load by the probe (probes/netdev.ts):
+ * Three attach flavours of the same handler, chosen at load by the probe (probes/lib/netdev.ts):
  * raw_tp (with a cached minimal BTF it loads in a few ms), tp_btf (typed arguments) and the
  * classic tracepoint. The handler reads through BPF_CORE_READ only, which all three allow;
  * tp_btf loads by default, the others only when asked ("?"). */

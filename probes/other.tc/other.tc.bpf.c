@@ -4,7 +4,7 @@
  * probe reads and orders after the window: changes are rare, so every one is kept, and the ones
  * that find the map full are counted as lost.
  *
- * Three attach flavours of the three handlers, chosen at load by the probe (probes/netdev.ts):
+ * Three attach flavours of the three handlers, chosen at load by the probe (probes/lib/netdev.ts):
  * raw_tp (with a cached minimal BTF it loads in a few ms) and tp_btf, both with the kernel's
  * arguments (the device's index and namespace too), and the classic tracepoints (the device by
  * name only). tp_btf loads by default, the others only when asked ("?"). */

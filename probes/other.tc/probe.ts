@@ -9,22 +9,7 @@ import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { inNetns } from '../../engine/probe/netns.js';
 import type { OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import {
-  netdevSession,
-  netdevFilter,
-  deviceLabel,
-  filterScope,
-  namespaceLabel,
-  NETDEV_PARAMS,
-  readSession,
-  sessionData,
-  sessionNotes,
-  sessionTables,
-  tcHandle,
-  type NamespaceNames,
-  type NetdevDump,
-  type NetdevId,
-} from '../lib/netdev.js';
+import { deviceLabel, filterScope, namespaceLabel, NETDEV_PARAMS, netdevFilter, netdevSession, readSession, sessionData, sessionNotes, sessionTables, tcHandle, type NamespaceNames, type NetdevDump, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { hitsSummary, hitsTables, parseHits, sampleHits } from './hits.js';

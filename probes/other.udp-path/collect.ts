@@ -13,6 +13,7 @@ import { hex, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import type { Params, ProbeIO } from '../../engine/probe/types.js';
 import { captureReasonFormat, captureSymbols } from '../lib/drop-reasons.js';
 import { loadUdpPath } from './attach.js';
+import { recorded } from '../lib/recorded.js';
 
 /** Slots of the per-CPU `totals` array (probes/other.udp-path/other.udp-path.h). */
 const TOTALS = { lostEvents: 0, noEntry: 1, short: 2, queueFull: 3 };
@@ -200,7 +201,7 @@ function readEvents(o: BpfObject): { stop: () => Promise<EventEntry[]> } {
 }
 
 export async function collect(params: Params, io: ProbeIO): Promise<void> {
-  const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(setupOf(params)))).stdout) as FlowSetup;
+  const setup = await recorded<FlowSetup>(io, 'setup', () => setupOf(params));
   await captureReasonFormat(io, 'reasons');
   let stream: ReturnType<typeof readEvents> | undefined;
   let dump: DumpCapture;

@@ -15,6 +15,7 @@ import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
 import { captureSymbols, parseReasonNames } from '../lib/drop-reasons.js';
 import { kprobeLoad, readKprobeSession } from '../lib/kprobe-session.js';
 import type { KernelDropsData } from './data.js';
+import { addCount } from '../lib/tally.js';
 
 /** The programs of ovs.bpf.c and where each attaches (probes/ovs.drops/ovs.drops.h documents what they count). */
 export const OVS_PROGRAMS = [
@@ -128,7 +129,6 @@ export function parseKernel(records: RawRecord[]): KernelDropsData | null {
   const { overhead } = session;
   const device = (ifindex: number) => (ifindex === 0 ? '(no device)' : (dump.devices[String(ifindex)] ?? `if${ifindex}`));
   const reasonName = (r: number) => reasons.ovs[String(r)] ?? reasons.core[String(r)] ?? `REASON_${r}`;
-  const add = (map: Record<string, number>, k: string, n: number) => (map[k] = (map[k] ?? 0) + n);
 
   const data: KernelDropsData = {
     attached: session.attached,
@@ -147,11 +147,11 @@ export function parseKernel(records: RawRecord[]): KernelDropsData | null {
   const after = new Map<string, { reason: string; location: string; device: string; count: number }>();
   for (const e of dump.entries) {
     const hook: Hook | undefined = HOOKS[e.hook];
-    if (hook === 'vport_receive') add(data.received, device(e.ifindex), e.count);
+    if (hook === 'vport_receive') addCount(data.received, device(e.ifindex), e.count);
     else if (hook === 'process') data.lookups += e.count;
-    else if (hook === 'upcall') add(data.upcalls, device(e.ifindex), e.count);
-    else if (hook === 'upcall_error') add(data.upcallErrors, ERRNO_NAMES.get(e.err) ?? `errno ${e.err}`, e.count);
-    else if (hook === 'drop_reason') add(data.dropReasons, reasonName(e.reason), e.count);
+    else if (hook === 'upcall') addCount(data.upcalls, device(e.ifindex), e.count);
+    else if (hook === 'upcall_error') addCount(data.upcallErrors, ERRNO_NAMES.get(e.err) ?? `errno ${e.err}`, e.count);
+    else if (hook === 'drop_reason') addCount(data.dropReasons, reasonName(e.reason), e.count);
     else if (hook === 'drop_after_rx') {
       const location = syms[e.location] ?? e.location;
       const k = `${e.reason}|${location}|${e.ifindex}`;

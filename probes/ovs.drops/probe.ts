@@ -12,6 +12,7 @@ import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult
 import { parseKernel, runKernelSession } from './kernel.js';
 import {
   appctl,
+  bridgesInScope,
   COMMAND_TIMEOUT_MS,
   compactKey,
   flowFields,
@@ -24,8 +25,9 @@ import {
   isRelatedCounter,
   listInterfaces,
   megaflowScope,
-  ofRuleScope,
   ofctl,
+  ofRuleScope,
+  OVS_KERNEL_BUDGET,
   ovsRequirements,
   parseCoverage,
   parseDpctlShow,
@@ -35,13 +37,13 @@ import {
   parseOfFlows,
   parseTrace,
   portsByName,
-  OVS_KERNEL_BUDGET,
   resolveInPort,
   ruleId,
   type DpifDatapath,
   type InterfaceRow,
   type Megaflow,
   type OfRule,
+  type OvsScope,
   type OvsVm,
   type PortRef,
 } from '../lib/ovs.js';
@@ -58,11 +60,7 @@ export type OvsDropRule = NonNullable<OvsDroppingFlow['rule']>;
 export type OvsMatchedDropRule = OvsDropsData['dropRules'][number];
 export type OvsPortDrops = OvsDropsData['ports'][number];
 
-interface Scope {
-  bridge: string | null;
-  dev: PortRef | null;
-  bridges: string[];
-  datapaths: DpifDatapath[];
+interface Scope extends OvsScope {
   srcIp?: string;
   dstIp?: string;
   proto?: number;
@@ -81,17 +79,7 @@ function str(v: unknown): string | undefined {
 function resolveScope(dps: DpifDatapath[], params: Params): Scope {
   const bridge = str(params.bridge) ?? null;
   const devName = str(params.dev);
-  const allBridges = dps.flatMap((d) => d.bridges.map((b) => b.name));
-  if (bridge !== null && !allBridges.includes(bridge)) {
-    throw new Error(`no OVS bridge ${bridge} (bridges: ${allBridges.join(', ') || 'none'})`);
-  }
-  let dev: PortRef | null = null;
-  if (devName !== undefined) {
-    dev = portsByName(dps).get(devName) ?? null;
-    if (!dev) throw new Error(`${devName} is not a port of any OVS bridge (ovs-appctl dpif/show)`);
-    if (bridge !== null && dev.bridge !== bridge) throw new Error(`${devName} is a port of ${dev.bridge}, not of ${bridge}`);
-  }
-  const bridges = dev ? [dev.bridge] : bridge !== null ? [bridge] : allBridges;
+  const { dev, bridges } = bridgesInScope(dps, bridge, devName);
   const datapaths = dps.filter((d) => d.bridges.some((b) => bridges.includes(b.name)) || (bridge === null && dev === null));
   const protocol = str(params.protocol) ?? 'any';
   const families = [str(params.src_ip), str(params.dst_ip)].flatMap((ip) => {

@@ -9,6 +9,7 @@ import { formatMs } from '../../engine/duration.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
   appctl,
+  bridgesInScope,
   COMMAND_TIMEOUT_MS,
   compactKey,
   flowId,
@@ -22,10 +23,10 @@ import {
   parseDumpFlows,
   parsePmdStats,
   parseUpcallShow,
-  portsByName,
   resolveInPort,
   type DpifDatapath,
   type Megaflow,
+  type OvsScope,
   type OvsVm,
   type PortRef,
 } from '../lib/ovs.js';
@@ -58,11 +59,7 @@ export type MegaflowTopFlow = OvsMegaflowData['topFlows'][number];
 
 export type { OvsMegaflowData } from './data.js';
 
-interface Scope {
-  bridge: string | null;
-  dev: PortRef | null;
-  bridges: string[];
-  datapaths: DpifDatapath[];
+interface Scope extends OvsScope {
   /** The VM, when vm_macs or vm_ips name it. */
   vm: OvsVm | null;
 }
@@ -70,15 +67,7 @@ interface Scope {
 function resolveScope(dps: DpifDatapath[], params: Params): Scope {
   const bridge = typeof params.bridge === 'string' && params.bridge !== '' ? params.bridge : null;
   const devName = typeof params.dev === 'string' && params.dev !== '' ? params.dev : undefined;
-  const all = dps.flatMap((d) => d.bridges.map((b) => b.name));
-  if (bridge !== null && !all.includes(bridge)) throw new Error(`no OVS bridge ${bridge} (bridges: ${all.join(', ') || 'none'})`);
-  let dev: PortRef | null = null;
-  if (devName !== undefined) {
-    dev = portsByName(dps).get(devName) ?? null;
-    if (!dev) throw new Error(`${devName} is not a port of any OVS bridge (ovs-appctl dpif/show)`);
-    if (bridge !== null && dev.bridge !== bridge) throw new Error(`${devName} is a port of ${dev.bridge}, not of ${bridge}`);
-  }
-  const bridges = dev ? [dev.bridge] : bridge !== null ? [bridge] : all;
+  const { dev, bridges } = bridgesInScope(dps, bridge, devName);
   const id = vmIdentityOf(params);
   const vm = hasVmIdentity(id) ? { id, port: dev ? { name: dev.port.name, ofport: dev.port.ofport } : null } : null;
   return { bridge, dev, bridges, datapaths: dps.filter((d) => d.bridges.some((b) => bridges.includes(b.name))), vm };

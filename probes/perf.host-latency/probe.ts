@@ -3,10 +3,10 @@
 // driver): TX from net_dev_queue through the qdisc to the driver, RX from the driver's hand-off
 // to the socket. Histograms are aggregated in the kernel; what the session saw is recorded as
 // capture records, so a replay re-parses it without loading anything.
-import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import { attachTable, loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, planLoad, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
@@ -19,6 +19,7 @@ import { HOOKS, hooksFor, loadHostLat, type HostLatMethod } from './attach.js';
 import { DATA, type HostLatencyData } from './data.js';
 
 export type { HostLatencyData };
+import { recorded } from '../lib/recorded.js';
 
 /*
  * Layouts of bpf/hostlat.h.
@@ -152,13 +153,10 @@ function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   // The lookups are exec records of their own (a replay answers them again); the capture keeps what they resolved to.
   const resolved = await resolveSetup(params, io);
-  const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(resolved))).stdout) as SetupCapture;
+  const setup = await recorded<SetupCapture>(io, 'setup', () => resolved);
   await captureReasonFormat(io, 'reasons');
   const hooks = hooksFor(setup.filters.direction);
-  const load = async () => {
-    const loaded = await loadHostLat(globalsOf(setup), hooks);
-    return { obj: loaded.obj, record: loadedRecord(loaded) };
-  };
+  const load = planLoad(() => loadHostLat(globalsOf(setup), hooks));
   await runBpfSession(io, { load, window: params.duration as number, detachToRead: true, read: (o, w) => dumpMaps(o, round(w.ms)) });
 }
 

@@ -1,14 +1,14 @@
 // perf.host-metrics: the host's network load over a window. Interface throughput, packet
-// rates, drops and errors from the interface counters (net.iface's reader, sampled every
+// rates, drops and errors from the interface counters (lib/iface-counters.ts, sampled every
 // interval), beside softirq time per CPU and vector and packets per CPU (probes/perf.host-metrics/perf.host-metrics.bpf.c,
 // native driver, aggregated in per-CPU arrays in the kernel). What the session saw is recorded
 // as capture records, so a replay re-parses it without loading anything.
 import { availableParallelism } from 'node:os';
-import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
+import { attachTable } from '../../engine/native/attach-plan.js';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, planLoad, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
@@ -19,6 +19,7 @@ import { durationParam } from '../lib/params.js';
 import { loadHostMetrics, tracepointNames } from './attach.js';
 import { DATA } from './data.js';
 import { analyse, type AttachCapture, type DumpCapture, type HostMetricsData, type SetupCapture } from './findings.js';
+import { recorded } from '../lib/recorded.js';
 
 /** Layouts of bpf/hostmetrics.h. */
 const VECTORS = 10;
@@ -97,12 +98,9 @@ export function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   // The device listing is a readdir record of its own (a replay answers it again); the capture keeps what was resolved.
   const resolved = await resolveSetup(params, io);
-  const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(resolved))).stdout) as SetupCapture;
+  const setup = await recorded<SetupCapture>(io, 'setup', () => resolved);
   await runBpfSession(io, {
-    load: async () => {
-      const loaded = await loadHostMetrics(globalsOf(setup));
-      return { obj: loaded.obj, record: loadedRecord(loaded) };
-    },
+    load: planLoad(() => loadHostMetrics(globalsOf(setup))),
     // The window is the counter sampling: every interval until the end (sooner when over budget).
     window: (windowIO) => sampleCounters(windowIO, setup.devices, { durationMs: setup.durationMs, intervalMs: setup.intervalMs, prefix: IFACE_PREFIX }),
     // One consistent reading: nothing counts while the maps are read.

@@ -6,18 +6,19 @@
 // a replay re-parses it without loading anything.
 import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
+import { captureRecord, planLoad, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { netnsOf } from '../../engine/probe/netns.js';
 import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import { attachTable, loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import { devParam, NETNS_PARAM, resolveDeviceFilter } from '../lib/devices.js';
 import { fmtUs, round } from '../lib/format.js';
 import { percentiles, usBuckets } from '../lib/histogram.js';
 import { addressParams, durationParam } from '../lib/params.js';
 import { HOOKS, loadIcmpRtt, type IcmpRttMethod } from './attach.js';
 import { DATA, type IcmpRttData, type IcmpRttPeer } from './data.js';
+import { recorded } from '../lib/recorded.js';
 
 export type { IcmpRttData, IcmpRttPeer };
 
@@ -159,12 +160,9 @@ function dumpMaps(o: BpfObject, windowMs: number, timeoutMs: number): DumpCaptur
 async function collect(params: Params, io: ProbeIO): Promise<void> {
   // The lookups are exec records of their own (a replay answers them again); the capture keeps what they resolved to.
   const resolved = await resolveSetup(params, io);
-  const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(resolved))).stdout) as SetupCapture;
+  const setup = await recorded<SetupCapture>(io, 'setup', () => resolved);
   await runBpfSession(io, {
-    load: async () => {
-      const loaded = await loadIcmpRtt(globalsOf(setup));
-      return { obj: loaded.obj, record: loadedRecord(loaded) };
-    },
+    load: planLoad(() => loadIcmpRtt(globalsOf(setup))),
     window: params.duration as number,
     detachToRead: true,
     read: (o, w) => dumpMaps(o, round(w.ms), setup.timeoutMs),

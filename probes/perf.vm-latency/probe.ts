@@ -19,6 +19,7 @@ import { CRITICAL_P99_US, layerStats, readLatHist, WARN_P99_US, type LatHist } f
 import { addressParams, durationParam, protocolNumber, protocolParam } from '../lib/params.js';
 import { HOOKS, loadVmlat, type VmlatLink, type VmlatMethod } from './attach.js';
 import { DATA, type VmLatencyData } from './data.js';
+import { recorded } from '../lib/recorded.js';
 
 /*
  * Layouts of bpf/vmlat.h.
@@ -249,7 +250,7 @@ function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
-  const setup = JSON.parse((await io.capture('setup', async () => JSON.stringify(await resolveSetup(params)))).stdout) as SetupCapture;
+  const setup = await recorded<SetupCapture>(io, 'setup', () => resolveSetup(params));
   const hooks = setup.filters.direction === 'from-vm' ? HOOKS.filter((h) => h.category === 'net') : HOOKS;
 
   await runBpfSession(io, {

@@ -37,7 +37,7 @@ export function functionOf(sym: string): string {
   return sym.replace(/\+0x[0-9a-f]+.*$/, '');
 }
 
-export interface ParseDropsOptions {
+export interface ReadDropsOptions {
   /** The session's capture prefix. */
   prefix?: string;
   /** The symbols capture's full name (default `<prefix>symbols`). */
@@ -81,7 +81,7 @@ function subsystemNames(records: RawRecord[], name: string): SubsystemNames | un
  * Host copies are counted apart (`hostCopies`) when `params.host_copies` is `apart` (drops.kernel's
  * default); probes that run a session with params of their own keep them in the totals.
  */
-export function readDrops(records: RawRecord[], params: Params, opts: ParseDropsOptions = {}): DropsReading {
+export function readDrops(records: RawRecord[], params: Params, opts: ReadDropsOptions = {}): DropsReading {
   const prefix = opts.prefix ?? '';
   const reasons = parseReasonNames(captureRecord(records, `${prefix}reasons`).stdout);
   const subsystems = subsystemNames(records, `${prefix}subsystems`);
