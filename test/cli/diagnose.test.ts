@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { packageRoot } from '../../engine/package-info.js';
 import type { RunRecord } from '../../engine/run/record.js';
-import { runCli, startCli, type CliResult } from '../helpers/cli.js';
+import { runCli, startCli, waitForRunBundle, type CliResult } from '../helpers/cli.js';
 import { canBuildTopologies } from '../helpers/netns.js';
 import { buildFaultLab, type FaultLab, type HostFault } from '../lab/host-faults.js';
 
@@ -135,8 +135,11 @@ describe('diagnose host-drops on real faults', async () => {
     test(`${signal} mid-run leaves a complete bundle marked interrupted; --resume finishes it`, async (t) => {
       const l = await lab(t, 'qdisc');
       const traffic = l.traffic(12);
+      const known = new Set(readdirSync(out));
       const { child, done } = startCli(['diagnose', 'host-drops', '--input', `devices=${l.pair.hostDev}`, '--input', 'duration=4s', '--out', out, '--json']);
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Mid-run: once the run has its bundle (the handlers are in place), inside its 4 s window.
+      await waitForRunBundle(out, 'host-drops', known);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
       child.kill(signal);
       const r = await done;
       assert.equal(r.status, signal === 'SIGINT' ? 130 : 143, r.stderr);
@@ -166,8 +169,10 @@ describe('diagnose after a crash', async () => {
     assert.equal(await canBuildTopologies(), null);
     const l = await buildFaultLab(t, 'qdisc');
     const traffic = l.traffic(12);
+    const known = new Set(readdirSync(out));
     const { child, done } = startCli(['diagnose', 'host-drops', '--input', `devices=${l.pair.hostDev}`, '--input', 'duration=4s', '--out', out, '--json']);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await waitForRunBundle(out, 'host-drops', known);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     child.kill('SIGKILL');
     await done;
     const bundle = join(out, readdirSync(out).filter((d) => d.includes('-host-drops-')).sort().pop()!);

@@ -1,6 +1,8 @@
 // Runs the built CLI as a user would: a child process, argument arrays, no shell.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { packageRoot } from '../../engine/package-info.js';
 
 export const CLI = join(packageRoot(), 'dist', 'engine', 'cli', 'main.js');
@@ -30,4 +32,19 @@ export function startCli(args: string[]): { child: ChildProcess; done: Promise<C
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<CliResult>((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
   return { child, done };
+}
+
+/**
+ * Waits until a run started by the CLI has written its bundle's run.json under `out` (a folder
+ * not in `known`, named with `runbook`): from then its signal handlers are in place, however
+ * long the process took to start on a loaded host. Returns the bundle's path.
+ */
+export async function waitForRunBundle(out: string, runbook: string, known: Set<string>, timeoutMs = 30_000): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const fresh = readdirSync(out).find((d) => !known.has(d) && d.includes(`-${runbook}-`) && existsSync(join(out, d, 'run.json')));
+    if (fresh) return join(out, fresh);
+    await delay(50);
+  }
+  throw new Error(`no ${runbook} run started under ${out} within ${timeoutMs} ms`);
 }

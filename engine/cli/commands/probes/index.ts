@@ -1,24 +1,11 @@
 // ebpfnet probes list|show
 import type { Command } from 'commander';
-import type { ProbeDefinition, Requirement } from '../../../probe/types.js';
+import { describeRequirement } from '../../../probe/requirement-text.js';
+import type { ProbeDefinition } from '../../../probe/types.js';
 import { dataFields } from '../../../probe/data-schema.js';
 import { CliError } from '../../../exit-codes.js';
 import { fieldsTable } from './fields.js';
 
-export function describeRequirement(req: Requirement): string {
-  switch (req.kind) {
-    case 'root':
-      return 'root';
-    case 'binary':
-      return `binary ${req.name}${req.package ? ` (apt-get install ${req.package})` : ''}`;
-    case 'kernel':
-      return `kernel feature ${req.feature}`;
-    case 'tracepoint':
-      return `tracepoint ${req.name}`;
-    case 'path':
-      return `${req.path} (${req.why})`;
-  }
-}
 
 /** The registry loads every probe module: import it when a command needs it, not at startup. */
 async function registry() {
