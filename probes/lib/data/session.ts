@@ -4,10 +4,10 @@
 // (lib/xmit.ts) sessions. Spread the *_FIELDS maps into a probe's Type.Object.
 import Type from 'typebox';
 import { events, nullable } from './fields.js';
+import { OVERHEAD, TRACEPOINT_METHOD } from '../data-fields.js';
 
-export const TRACEPOINT_METHOD = Type.Union([Type.Literal('raw_tracepoint'), Type.Literal('tp_btf'), Type.Literal('tracepoint')], {
-  description: 'How the programs attached: raw_tracepoint (preferred), tp_btf, or the classic tracepoint (the last fallback).',
-});
+// One declaration of the overhead report and the attach method, shared with data-fields.ts.
+export { OVERHEAD, TRACEPOINT_METHOD };
 
 const BTF = Type.Union([Type.Literal('minimal (cached)'), Type.Literal('vmlinux')], {
   description: "Which BTF the programs' kernel reads were relocated against: the cached minimal one (raw_tracepoint) or the kernel's own.",
@@ -31,28 +31,6 @@ export const LOADED_FIELDS = {
   fallback: Type.Optional(Type.String({ description: 'Why the preferred attach methods were not used, when a fallback was.' })),
 };
 
-export const OVERHEAD = Type.Object(
-  {
-    budget: Type.Object(
-      {
-        cpu: Type.Number({ description: 'Share of one CPU the programs may use.', unit: 'share' }),
-        eventsPerSec: Type.Number({ description: 'Program runs per second the programs may take.', unit: 'events/s' }),
-      },
-      { additionalProperties: false, description: 'The overhead budget in force (the probe’s, with --budget on top).' },
-    ),
-    stats: Type.String({ description: 'How run statistics were counted (BPF_ENABLE_STATS, or `unavailable (why)`: then the guard never stops the probe).' }),
-    windowMs: Type.Number({ description: 'Time the guard watched the programs.', unit: 'ms' }),
-    runCnt: events('Program runs over the window.'),
-    runTimeNs: Type.Number({ description: 'CPU time the programs took over the window.', unit: 'ns' }),
-    cpu: Type.Number({ description: 'Average share of one CPU the programs took.', unit: 'share' }),
-    peakCpu: Type.Number({ description: 'Highest share of one CPU over one sampling interval.', unit: 'share' }),
-    eventsPerSec: Type.Number({ description: 'Average program runs per second.', unit: 'events/s' }),
-    peakEventsPerSec: Type.Number({ description: 'Highest program runs per second over one sampling interval.', unit: 'events/s' }),
-    nsPerEvent: nullable(Type.Number(), { description: 'Average cost of one program run; null without a run.', unit: 'ns' }),
-    stopped: Type.Optional(Type.String({ description: 'Why the guard stopped the probe early (over its budget).' })),
-  },
-  { additionalProperties: false, description: 'What the BPF programs cost and whether the overhead guard stopped them.' },
-);
 
 export const STOPPED = Type.String({ description: 'Set when the overhead guard stopped the probe early: the counts cover the time before.' });
 
