@@ -52,7 +52,7 @@ export function probeReadme(def: ProbeDefinition, files: ProbeFile[]): string {
   }
   out.push('## Runs', '');
   out.push(`- Driver: ${def.driver}; overhead: ${def.overhead}${def.budget ? `; budget: ${Math.round(def.budget.cpu * 100)}% of a CPU, ${def.budget.eventsPerSec.toLocaleString('en-US')} program runs/s` : ''}.`);
-  out.push(`- Needs: ${def.requirements.map(describeRequirement).join(', ') || 'nothing'}.`);
+  out.push(`- Needs: ${def.requirements.map((r) => describeRequirement(r, true)).join(', ') || 'nothing'}.`);
   if (def.replaces?.length) out.push(`- Replaces the original toolbox's ${def.replaces.map((r) => `\`${r}\``).join(', ')}.`);
   out.push('', '## Files', '');
   for (const f of files) out.push(`- \`${f.name}\`${f.role ? `: ${f.role}` : ''}`);

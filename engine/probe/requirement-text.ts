@@ -1,7 +1,8 @@
 // A probe's requirement in words, as `probes show` and the probe's README print it.
 import type { Requirement } from './types.js';
 
-export function describeRequirement(req: Requirement): string {
+/** `documented`: words that hold on every machine (a README), not what this one has now. */
+export function describeRequirement(req: Requirement, documented = false): string {
   switch (req.kind) {
     case 'root':
       return 'root';
@@ -12,6 +13,6 @@ export function describeRequirement(req: Requirement): string {
     case 'tracepoint':
       return `tracepoint ${req.name}`;
     case 'path':
-      return `${req.path} (${req.why})`;
+      return documented && req.documented !== undefined ? req.documented : `${req.path} (${req.why})`;
   }
 }

@@ -29,7 +29,8 @@ export type Requirement =
   | { kind: 'binary'; name: string; package?: string }
   | { kind: 'kernel'; feature: KernelFeature }
   | { kind: 'tracepoint'; name: string }
-  | { kind: 'path'; path: string; why: string };
+  /** `documented`: the requirement as the probe's README states it, when `path`/`why` are read from this machine's state. */
+  | { kind: 'path'; path: string; why: string; documented?: string };
 
 export type Overhead = 'none' | 'low' | 'medium' | 'high';
 export type Severity = 'info' | 'warning' | 'critical';

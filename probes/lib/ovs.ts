@@ -14,6 +14,7 @@ export function ovsRundir(): string {
   return dir !== undefined && dir !== '' ? dir.replace(/\/+$/, '') : DEFAULT_OVS_RUNDIR;
 }
 
+const VSWITCHD_DOC = `a running ovs-vswitchd (its control socket ovs-vswitchd.<pid>.ctl in $OVS_RUNDIR, default ${DEFAULT_OVS_RUNDIR})`;
 const START_OVS = 'start Open vSwitch (systemctl start openvswitch-switch, or /usr/share/openvswitch/scripts/ovs-ctl start)';
 
 
@@ -23,6 +24,7 @@ const START_OVS = 'start Open vSwitch (systemctl start openvswitch-switch, or /u
  * does not, the one-line reason says to start Open vSwitch.
  */
 export function vswitchdRequirement(): Requirement {
+  const withDoc = (req: { path: string; why: string }): Requirement => ({ kind: 'path', ...req, documented: VSWITCHD_DOC });
   const dir = ovsRundir();
   const pidFile = `${dir}/ovs-vswitchd.pid`;
   let pid = 0;
@@ -32,12 +34,12 @@ export function vswitchdRequirement(): Requirement {
     /* no pidfile: not running */
   }
   if (!Number.isSafeInteger(pid) || pid <= 0) {
-    return { kind: 'path', path: pidFile, why: `ovs-vswitchd is not running (no pidfile or control socket in ${dir}): ${START_OVS}` };
+    return withDoc({ path: pidFile, why: `ovs-vswitchd is not running (no pidfile or control socket in ${dir}): ${START_OVS}` });
   }
   if (!isAlive(pid)) {
-    return { kind: 'path', path: `/proc/${pid}`, why: `ovs-vswitchd (pid ${pid} from ${pidFile}) is not running: ${START_OVS}` };
+    return withDoc({ path: `/proc/${pid}`, why: `ovs-vswitchd (pid ${pid} from ${pidFile}) is not running: ${START_OVS}` });
   }
-  return { kind: 'path', path: `${dir}/ovs-vswitchd.${pid}.ctl`, why: `the control socket of ovs-vswitchd (pid ${pid}); when it is missing, ${START_OVS}` };
+  return withDoc({ path: `${dir}/ovs-vswitchd.${pid}.ctl`, why: `the control socket of ovs-vswitchd (pid ${pid}); when it is missing, ${START_OVS}` });
 }
 
 /** Root (the control sockets are root's), the OVS tools, and a running ovs-vswitchd. */

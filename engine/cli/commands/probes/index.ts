@@ -60,7 +60,7 @@ export function registerProbes(program: Command): void {
         const opt = spec.cliOption ? ` [--${spec.cliOption}]` : '';
         out.push(`  ${name}: ${spec.type}${def}${opt} — ${spec.description}`);
       }
-      out.push('', `Requires: ${p.requirements.map(describeRequirement).join(', ') || 'nothing'}`, '', ...fieldsTable(p.data));
+      out.push('', `Requires: ${p.requirements.map((r) => describeRequirement(r)).join(', ') || 'nothing'}`, '', ...fieldsTable(p.data));
       process.stdout.write(`${out.join('\n')}\n`);
     });
 }
