@@ -4,6 +4,8 @@
 #ifndef EBPFNET_COUNT_H
 #define EBPFNET_COUNT_H
 
+#include "maps.h"
+
 /* Adds one to the count of `key` in `map`, creating it at 1; false when the map is full. */
 static __always_inline bool count_key(void *map, const void *key)
 {
@@ -25,23 +27,11 @@ static __always_inline bool count_key(void *map, const void *key)
 }
 
 /* A hash map `name` of __u64 counts by `key_type`, as count_key bumps them. */
-#define COUNTS_MAP(name, key_type, entries)        \
-	struct {                                   \
-		__uint(type, BPF_MAP_TYPE_HASH);   \
-		__uint(max_entries, entries);      \
-		__type(key, key_type);             \
-		__type(value, __u64);              \
-	} name SEC(".maps")
+#define COUNTS_MAP(name, key_type, entries) HASH_MAP(name, entries, key_type, __u64)
 
 /* The per-CPU array named `totals`, of `slots` counters, that a program bumps and userspace
  * sums over CPUs (probe-side: slotTotals / readTotals). */
-#define TOTALS_MAP(slots)                          \
-	struct {                                   \
-		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
-		__uint(max_entries, slots);        \
-		__type(key, __u32);                \
-		__type(value, __u64);              \
-	} totals SEC(".maps")
+#define TOTALS_MAP(slots) PERCPU_ARRAY_MAP(totals, slots, __u64)
 
 /* Adds one to a per-CPU counter slot of a PERCPU_ARRAY (this CPU's slot: no atomics needed). */
 static __always_inline void bump_slot(void *map, __u32 slot)

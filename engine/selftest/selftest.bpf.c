@@ -6,6 +6,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "maps.h"
 #include "selftest.h"
 
 #define NR_GETPPID 110 /* x86-64 */
@@ -16,32 +17,15 @@ const volatile __u32 targ_tid = 0;
 /* Ring buffer events emitted per traced call (a throughput knob), 0 = none. */
 const volatile __u32 burst = 1;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16);
-	__type(key, __u32);   /* enum selftest_source */
-	__type(value, __u64); /* calls seen */
-} counts SEC(".maps");
+/* enum selftest_source → calls seen. */
+HASH_MAP(counts, 16, __u32, __u64);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
-} events SEC(".maps");
+RINGBUF_MAP(events, 256 * 1024);
 
 /* Events that did not fit in the ring buffer. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} lost SEC(".maps");
+PERCPU_ARRAY_MAP(lost, 1, __u64);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, 1024);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, SELFTEST_MAX_STACK_DEPTH * sizeof(__u64));
-} stacks SEC(".maps");
+STACK_MAP(stacks, 1024, SELFTEST_MAX_STACK_DEPTH);
 
 static __always_inline bool wanted(void)
 {

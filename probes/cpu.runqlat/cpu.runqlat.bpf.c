@@ -18,6 +18,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "count.h"
 #include "cpu.runqlat.h"
 #include "log2.h"
 
@@ -36,35 +37,15 @@ const volatile __u8 targ_extra = 0;
 const volatile __u64 threshold_ns = 0;
 
 /* Threads to measure (RUNQLAT_TIDS, RUNQLAT_TGID): tid → 1, written by the probe before attach. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, __u8);
-} targets SEC(".maps");
+HASH_MAP(targets, 4096, __u32, __u8);
 
 /* When each runnable target thread started waiting: tid → ns. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
-	__type(value, __u64);
-} start SEC(".maps");
+HASH_MAP(start, 10240, __u32, __u64);
 
 /* Per-thread aggregates: tid → struct runqlat_thread. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct runqlat_thread);
-} threads SEC(".maps");
+HASH_MAP(threads, 4096, __u32, struct runqlat_thread);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, RUNQLAT_TOTAL_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} totals SEC(".maps");
+TOTALS_MAP(RUNQLAT_TOTAL_SLOTS);
 
 /* task_struct before 5.14, where the state was `long state` (now `unsigned int __state`). */
 struct task_struct___pre514 {

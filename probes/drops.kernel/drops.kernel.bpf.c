@@ -14,6 +14,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "count.h"
 #include "ip-filter.h"
 #include "drops.kernel.h"
@@ -54,26 +55,11 @@ const volatile __u32 vm_ip4[DROPS_MAX_VM_IPS] = {};
 const volatile __u32 n_vm_ip6 = 0;
 const volatile __u32 vm_ip6[DROPS_MAX_VM_IPS][4] = {};
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, DROPS_MAX_ENTRIES);
-	__type(key, struct drops_key);
-	__type(value, __u64);
-} agg SEC(".maps");
+HASH_MAP(agg, DROPS_MAX_ENTRIES, struct drops_key, __u64);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, 4096);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, DROPS_MAX_STACK_DEPTH * sizeof(__u64));
-} stacks SEC(".maps");
+STACK_MAP(stacks, 4096, DROPS_MAX_STACK_DEPTH);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DROPS_TOTAL_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} totals SEC(".maps");
+TOTALS_MAP(DROPS_TOTAL_SLOTS);
 
 /* Returns the slot's count on this CPU before the bump. */
 static __always_inline __u64 bump_total(__u32 slot)

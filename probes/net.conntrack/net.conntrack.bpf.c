@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "maps.h"
 #include "count.h"
 #include "ipv4-filter.h"
 #include "net.conntrack.h"
@@ -28,28 +29,13 @@ const volatile __u32 targ_saddr = 0;
 const volatile __u32 targ_daddr = 0;
 const volatile __u8 targ_proto = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, CT_MAX_ENTRIES);
-	__type(key, struct ct_key);
-	__type(value, __u64);
-} counts SEC(".maps");
+HASH_MAP(counts, CT_MAX_ENTRIES, struct ct_key, __u64);
 
 /* nf_conntrack_in entry → return, by thread. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct ct_call);
-} calls SEC(".maps");
+HASH_MAP(calls, 4096, __u32, struct ct_call);
 
 /* Threads inside ovs_ct_execute (value unused). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, __u8);
-} in_ovs SEC(".maps");
+HASH_MAP(in_ovs, 4096, __u32, __u8);
 
 /* Slot 0: events not counted because `counts` was full. */
 TOTALS_MAP(1);

@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "count.h"
 #include "net.defrag.h"
 
@@ -25,12 +26,7 @@ DEFRAG_IPV4_FILTERS;
 
 COUNTS_MAP(attempts, struct defrag_attempt_key, DEFRAG_MAX_ENTRIES);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, DEFRAG_MAX_ENTRIES);
-	__type(key, struct defrag_queue_key);
-	__type(value, struct defrag_queue_value);
-} expired SEC(".maps");
+HASH_MAP(expired, DEFRAG_MAX_ENTRIES, struct defrag_queue_key, struct defrag_queue_value);
 
 TOTALS_MAP(DEFRAG_KP_SLOTS);
 

@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "netdev.h"
 #include "other.arp.h"
 
@@ -23,29 +24,14 @@ const volatile __u32 targ_ip = 0; /* sender or target IP, network order */
 /* A reply within this long of a request for its sender IP answers it. */
 const volatile __u64 reply_window_ns = 3000000000ULL;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, ARP_MAX_SENDERS);
-	__type(key, struct arp_key);
-	__type(value, struct arp_counts);
-} senders SEC(".maps");
+HASH_MAP(senders, ARP_MAX_SENDERS, struct arp_key, struct arp_counts);
 
 /* LRU: old requests make room for new ones, the map is never full. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, ARP_MAX_ASKED);
-	__type(key, struct arp_asked_key);
-	__type(value, __u64);
-} asked SEC(".maps");
+LRU_HASH_MAP(asked, ARP_MAX_ASKED, struct arp_asked_key, __u64);
 
 /* Slot 0: when the session started (ktime ns), written by the probe before attach. Replies
  * earlier than a reply window after it may answer a request sent before the programs ran. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} session SEC(".maps");
+ARRAY_MAP(session, 1, __u64);
 
 TOTALS_MAP(ARP_TOTAL_SLOTS);
 

@@ -15,6 +15,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "other.dev-queue.h"
 #include "log2.h"
 
@@ -26,12 +27,7 @@
 const volatile char targ_dev[NETDEV_NAME_LEN] = {};
 const volatile __u32 targ_netns = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, DEVQ_MAX_ENTRIES);
-	__type(key, struct netdev_id);
-	__type(value, struct devq_value);
-} devices SEC(".maps");
+HASH_MAP(devices, DEVQ_MAX_ENTRIES, struct netdev_id, struct devq_value);
 
 TOTALS_MAP(DEVQ_TOTAL_SLOTS);
 

@@ -12,6 +12,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "xmit.h"
 #include "other.offload.h"
 #include "log2.h"
@@ -19,19 +20,9 @@
 /* NETIF_F_GSO_SHIFT: feature bit of SKB_GSO_TCPV4 (SKB_GSO_x << shift is the feature NETIF_F_x). */
 #define GSO_FEATURE_SHIFT 16
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, OFFLOAD_MAX_DEVICES);
-	__type(key, struct netdev_id);
-	__type(value, struct offload_value);
-} devices SEC(".maps");
+HASH_MAP(devices, OFFLOAD_MAX_DEVICES, struct netdev_id, struct offload_value);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, OFFLOAD_MAX_TYPES);
-	__type(key, struct offload_type_key);
-	__type(value, __u64);
-} gso_types SEC(".maps");
+HASH_MAP(gso_types, OFFLOAD_MAX_TYPES, struct offload_type_key, __u64);
 
 TOTALS_MAP(OFFLOAD_TOTAL_SLOTS);
 

@@ -14,6 +14,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "other.qdisc-dequeue.h"
 #include "log2.h"
 
@@ -21,12 +22,7 @@
 const volatile char targ_dev[NETDEV_NAME_LEN] = {};
 const volatile __u32 targ_netns = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, QDEQ_MAX_ENTRIES);
-	__type(key, struct qdeq_key);
-	__type(value, struct qdeq_value);
-} qdiscs SEC(".maps");
+HASH_MAP(qdiscs, QDEQ_MAX_ENTRIES, struct qdeq_key, struct qdeq_value);
 
 TOTALS_MAP(QDEQ_TOTAL_SLOTS);
 

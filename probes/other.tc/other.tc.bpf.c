@@ -13,18 +13,14 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "other.tc.h"
 
 /* Filters, set before load: a device name (empty: any) and a namespace inode (0: any). */
 const volatile char targ_dev[NETDEV_NAME_LEN] = {};
 const volatile __u32 targ_netns = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TC_MAX_EVENTS);
-	__type(key, struct tc_event_key);
-	__type(value, struct tc_event);
-} events SEC(".maps");
+HASH_MAP(events, TC_MAX_EVENTS, struct tc_event_key, struct tc_event);
 
 TOTALS_MAP(TC_TOTAL_SLOTS);
 

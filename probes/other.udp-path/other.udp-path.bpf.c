@@ -19,6 +19,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "btf-record.h"
 #include "count.h"
 #include "log2.h"
@@ -39,58 +40,25 @@ const volatile __u32 sample_packets = 0; /* packets whose every hop goes to the 
 /* A packet not seen for this long is taken for a new one when its skb address comes back. */
 const volatile __u64 stale_ns = 1000000000ULL;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, UDPPATH_PACKETS);
-	__type(key, __u64);
-	__type(value, struct udppath_packet);
-} packets SEC(".maps");
+LRU_HASH_MAP(packets, UDPPATH_PACKETS, __u64, struct udppath_packet);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, UDPPATH_HOPS);
-	__type(key, struct udppath_hop);
-	__type(value, struct udppath_hop_stats);
-} hops SEC(".maps");
+HASH_MAP(hops, UDPPATH_HOPS, struct udppath_hop, struct udppath_hop_stats);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, UDPPATH_PAIRS);
-	__type(key, struct udppath_pair);
-	__type(value, struct udppath_pair_stats);
-} pairs SEC(".maps");
+HASH_MAP(pairs, UDPPATH_PAIRS, struct udppath_pair, struct udppath_pair_stats);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, UDPPATH_DROPS);
-	__type(key, struct udppath_drop);
-	__type(value, __u64);
-} drops SEC(".maps");
+HASH_MAP(drops, UDPPATH_DROPS, struct udppath_drop, __u64);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, UDPPATH_RING_BYTES);
-} events SEC(".maps");
+RINGBUF_MAP(events, UDPPATH_RING_BYTES);
 BTF_RECORD_TYPE(udppath_event);
 
 /* Packets sampled so far (racing CPUs may sample a few more than `sample_packets`). */
 __u32 sampled = 0;
 
 /* Followed UDP sockets: the datagrams queued on each, until read. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, UDPPATH_SOCKETS);
-	__type(key, __u64);
-	__type(value, struct udppath_sockq);
-} sockets SEC(".maps");
+HASH_MAP(sockets, UDPPATH_SOCKETS, __u64, struct udppath_sockq);
 
 /* The skb each CPU is receiving (netif_receive_skb), for sk_data_ready. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} receiving SEC(".maps");
+PERCPU_ARRAY_MAP(receiving, 1, __u64);
 
 TOTALS_MAP(UDPPATH_T_SLOTS);
 

@@ -10,6 +10,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "xmit.h"
 #include "other.vlan-udp.h"
 
@@ -17,12 +18,7 @@
 const volatile __u8 targ_vlan_set = 0;
 const volatile __u16 targ_vlan = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VLAN_UDP_MAX_FLOWS);
-	__type(key, struct vlan_udp_key);
-	__type(value, struct vlan_udp_value);
-} flows SEC(".maps");
+HASH_MAP(flows, VLAN_UDP_MAX_FLOWS, struct vlan_udp_key, struct vlan_udp_value);
 
 TOTALS_MAP(VLAN_UDP_TOTAL_SLOTS);
 

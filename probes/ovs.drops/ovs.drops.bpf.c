@@ -17,6 +17,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "ipv4-filter.h"
 #include "ovs.drops.h"
 
@@ -36,35 +37,15 @@ const volatile __u8 targ_saddr6[16] = {};
 const volatile __u8 targ_daddr6[16] = {};
 const volatile bool targ_ipv6 = false;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, OVS_MAX_ENTRIES);
-	__type(key, struct ovs_key);
-	__type(value, __u64);
-} counts SEC(".maps");
+HASH_MAP(counts, OVS_MAX_ENTRIES, struct ovs_key, __u64);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, OVS_INFLIGHT_ENTRIES);
-	__type(key, __u64);
-	__type(value, struct ovs_inflight);
-} inflight SEC(".maps");
+LRU_HASH_MAP(inflight, OVS_INFLIGHT_ENTRIES, __u64, struct ovs_inflight);
 
 /* ovs_dp_upcall entry → return, by thread: the device of the packet being sent up. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, __u32);
-} upcall_dev SEC(".maps");
+HASH_MAP(upcall_dev, 4096, __u32, __u32);
 
 /* Slot 0: events not counted because `counts` was full. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} unkeyed SEC(".maps");
+PERCPU_ARRAY_MAP(unkeyed, 1, __u64);
 
 static __always_inline void count(struct ovs_key *key)
 {

@@ -19,6 +19,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "count.h"
 #include "ipv4-filter.h"
 #include "log2.h"
@@ -40,42 +41,17 @@ const volatile __u8 targ_dirs = 3; /* bit 0: TX, bit 1: RX */
 const volatile __u64 threshold_ns = 0; /* totals of at least this are counted as slow (0: off) */
 
 /* Two tables: a veth hands the very skb it transmits to its peer's receive path. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, HOSTLAT_SKBS);
-	__type(key, __u64);
-	__type(value, struct hostlat_skb);
-} tx_skbs SEC(".maps");
+LRU_HASH_MAP(tx_skbs, HOSTLAT_SKBS, __u64, struct hostlat_skb);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, HOSTLAT_SKBS);
-	__type(key, __u64);
-	__type(value, struct hostlat_skb);
-} rx_skbs SEC(".maps");
+LRU_HASH_MAP(rx_skbs, HOSTLAT_SKBS, __u64, struct hostlat_skb);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, HOSTLAT_HISTS);
-	__type(key, __u32);
-	__type(value, struct lat_hist);
-} hists SEC(".maps");
+PERCPU_ARRAY_MAP(hists, HOSTLAT_HISTS, struct lat_hist);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, HOSTLAT_DROP_KEYS);
-	__type(key, struct hostlat_drop);
-	__type(value, __u64);
-} drops SEC(".maps");
+HASH_MAP(drops, HOSTLAT_DROP_KEYS, struct hostlat_drop, __u64);
 
 /* The tracked skb this CPU's netif_receive_skb is processing: its socket's sk_data_ready
  * follows in the same call. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} rx_current SEC(".maps");
+PERCPU_ARRAY_MAP(rx_current, 1, __u64);
 
 TOTALS_MAP(HOSTLAT_C_SLOTS);
 

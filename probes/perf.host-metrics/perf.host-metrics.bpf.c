@@ -15,6 +15,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "netdev.h"
 #include "perf.host-metrics.h"
 #include "log2.h"
@@ -26,26 +27,11 @@ const volatile __u32 targ_netns = 0;
 const volatile __u8 targ_dirs = 3;
 
 /* When the softirq of each vector started on this CPU (a vector does not nest on one CPU). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, HM_VECTORS);
-	__type(key, __u32);
-	__type(value, __u64);
-} started SEC(".maps");
+PERCPU_ARRAY_MAP(started, HM_VECTORS, __u64);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, HM_VECTORS);
-	__type(key, __u32);
-	__type(value, struct hm_softirq);
-} softirqs SEC(".maps");
+PERCPU_ARRAY_MAP(softirqs, HM_VECTORS, struct hm_softirq);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, HM_DIRS);
-	__type(key, __u32);
-	__type(value, struct hm_packets);
-} packets SEC(".maps");
+PERCPU_ARRAY_MAP(packets, HM_DIRS, struct hm_packets);
 
 TOTALS_MAP(HM_T_SLOTS);
 

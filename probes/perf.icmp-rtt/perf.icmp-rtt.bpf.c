@@ -17,6 +17,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "count.h"
 #include "perf.icmp-rtt.h"
 
@@ -36,19 +37,9 @@ const volatile __u64 threshold_ns = 0; /* RTTs of at least this are counted as s
 
 /* Echo request -> when it was seen, until its reply. LRU: a peer that never answers cannot
  * fill it; an evicted request counts as lost (its reply, if any, as unmatched). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, ICMPRTT_PENDING);
-	__type(key, struct icmprtt_key);
-	__type(value, __u64);
-} pending SEC(".maps");
+LRU_HASH_MAP(pending, ICMPRTT_PENDING, struct icmprtt_key, __u64);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, ICMPRTT_PEERS);
-	__type(key, struct icmprtt_peer_key);
-	__type(value, struct icmprtt_peer);
-} peers SEC(".maps");
+HASH_MAP(peers, ICMPRTT_PEERS, struct icmprtt_peer_key, struct icmprtt_peer);
 
 TOTALS_MAP(ICMPRTT_T_SLOTS);
 

@@ -21,6 +21,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "log2.h"
 #include "lathist.h"
 #include "perf.vm-latency.h"
@@ -44,28 +45,13 @@ const volatile __u16 targ_port = 0;       /* host byte order; source or destinat
 const volatile __u8 targ_dirs = 3;        /* bit 0: to the VM, bit 1: from the VM */
 
 /* The uplinks (ifindex -> 1), filled by the probe after load and before attach. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VMLAT_UPLINKS);
-	__type(key, __u32);
-	__type(value, __u8);
-} uplinks SEC(".maps");
+HASH_MAP(uplinks, VMLAT_UPLINKS, __u32, __u8);
 
 /* Packet key -> its stamps until the exit device's start_xmit. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, VMLAT_FLOWS);
-	__type(key, struct vmlat_key);
-	__type(value, struct vmlat_flow);
-} flows SEC(".maps");
+LRU_HASH_MAP(flows, VMLAT_FLOWS, struct vmlat_key, struct vmlat_flow);
 
 /* skb pointer -> when the tap's driver took it, until QEMU reads it or it is dropped. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, VMLAT_TAP_SKBS);
-	__type(key, __u64);
-	__type(value, struct vmlat_tap_skb);
-} tap_skbs SEC(".maps");
+LRU_HASH_MAP(tap_skbs, VMLAT_TAP_SKBS, __u64, struct vmlat_tap_skb);
 
 /* The skb this CPU is handing to a driver: net_dev_start_xmit -> net_dev_xmit (xmit_one). */
 struct vmlat_stash {
@@ -76,26 +62,11 @@ struct vmlat_stash {
 	__u32 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vmlat_stash);
-} stash SEC(".maps");
+PERCPU_ARRAY_MAP(stash, 1, struct vmlat_stash);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VMLAT_DIRS * VMLAT_LAYERS);
-	__type(key, __u32);
-	__type(value, struct lat_hist);
-} hists SEC(".maps");
+PERCPU_ARRAY_MAP(hists, VMLAT_DIRS * VMLAT_LAYERS, struct lat_hist);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VMLAT_C_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
+PERCPU_ARRAY_MAP(counters, VMLAT_C_SLOTS, __u64);
 
 enum role { ROLE_NONE = 0, ROLE_TAP = 1, ROLE_UPLINK = 2 };
 enum key_result { KEY_OK = 0, KEY_NOT_IPV4 = 1, KEY_FILTERED = 2 };

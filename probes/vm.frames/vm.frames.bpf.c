@@ -25,6 +25,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "maps.h"
 #include "netdev.h"
 #include "vm.frames.h"
 
@@ -43,49 +44,19 @@ const volatile __u8 vm_macs[VMF_MAX_MACS][6] = {};
 const volatile __u32 n_macs = 0;
 const volatile __u32 targ_netns = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VMF_MAX_PAIRS);
-	__type(key, struct vmf_pair_key);
-	__type(value, struct vmf_count);
-} pairs SEC(".maps");
+HASH_MAP(pairs, VMF_MAX_PAIRS, struct vmf_pair_key, struct vmf_count);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VMF_MAX_ADDRS);
-	__type(key, struct vmf_addr_key);
-	__type(value, struct vmf_addr_val);
-} learned SEC(".maps");
+HASH_MAP(learned, VMF_MAX_ADDRS, struct vmf_addr_key, struct vmf_addr_val);
 
 /* Frames that entered during the grace, by fingerprint: how many, and when the first did. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, VMF_MAX_TAIL);
-	__type(key, __u64);
-	__type(value, struct vmf_tail);
-} tail SEC(".maps");
+LRU_HASH_MAP(tail, VMF_MAX_TAIL, __u64, struct vmf_tail);
 
 /* How many of those each device has let out (a frame may leave by several ports). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, VMF_MAX_TAIL);
-	__type(key, struct vmf_tail_out_key);
-	__type(value, __u32);
-} tail_out SEC(".maps");
+LRU_HASH_MAP(tail_out, VMF_MAX_TAIL, struct vmf_tail_out_key, __u32);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vmf_phase);
-} phase SEC(".maps");
+ARRAY_MAP(phase, 1, struct vmf_phase);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VMF_MAXIMA);
-	__type(key, __u32);
-	__type(value, __u64);
-} maxima SEC(".maps");
+PERCPU_ARRAY_MAP(maxima, VMF_MAXIMA, __u64);
 
 TOTALS_MAP(VMF_TOTAL_SLOTS);
 
