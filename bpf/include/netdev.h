@@ -7,6 +7,7 @@
 #define EBPFNET_NETDEV_H
 
 #include "count.h"
+#include "hooks.h"
 
 #define NETDEV_NAME_LEN 16
 
@@ -62,16 +63,6 @@ static __always_inline bool skb_netdev(struct sk_buff *skb, struct netdev_id *id
 	return netdev_matches(id, targ_name, targ_netns);
 }
 
-/* One handler under its two BTF flavours: tp_btf (loaded by default) and raw_tp ("?": loaded
- * when the probe asks, with a minimal BTF), both given the tracepoint's arguments; `call` reads
- * them through BPF_CORE_READ only, which raw_tp requires. Programs `<prefix>_tp_btf` and
- * `<prefix>_raw_tp`. */
-#define NETDEV_BTF_HANDLERS(prefix, tp, call, args...)		\
-	SEC("tp_btf/" #tp)						\
-	int BPF_PROG(prefix##_tp_btf, args) { return call; }		\
-	SEC("?raw_tp/" #tp)						\
-	int BPF_PROG(prefix##_raw_tp, args) { return call; }
-
 /* net_dev_xmit in all three flavours (`<prefix>_tp_btf`, `_raw_tp`, `_tracepoint`), each
  * handing `on_xmit(struct netdev_id *, int rc, __u32 len)` the device (only its name on the
  * classic tracepoint), the driver's return code and the length sent. */
@@ -85,7 +76,7 @@ static __always_inline bool skb_netdev(struct sk_buff *skb, struct netdev_id *id
 		netdev_id_of(dev, &id);							\
 		return on_xmit(&id, rc, len);						\
 	}										\
-	NETDEV_BTF_HANDLERS(prefix, net_dev_xmit, prefix##_dev(dev, rc, skb_len),	\
+	BTF_HANDLERS(prefix, net_dev_xmit, prefix##_dev(dev, rc, skb_len),	\
 			    struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len) \
 	SEC("?tracepoint/net/net_dev_xmit")						\
 	int prefix##_tracepoint(struct trace_event_raw_net_dev_xmit *args)		\

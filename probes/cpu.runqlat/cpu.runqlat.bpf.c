@@ -19,6 +19,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "count.h"
+#include "hooks.h"
 #include "cpu.runqlat.h"
 #include "log2.h"
 
@@ -57,14 +58,6 @@ static __always_inline long task_state(struct task_struct *t)
 	if (bpf_core_field_exists(t->__state))
 		return BPF_CORE_READ(t, __state);
 	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
-}
-
-static __always_inline void bump_total(__u32 slot)
-{
-	__u64 *n = bpf_map_lookup_elem(&totals, &slot);
-
-	if (n)
-		*n += 1; /* per-CPU slot: no atomics needed */
 }
 
 static __always_inline __u32 slot_of(__u64 delta_ns)
@@ -125,7 +118,7 @@ static __always_inline void enqueued(__u32 tid)
 	__u64 now = bpf_ktime_get_ns();
 
 	if (bpf_map_update_elem(&start, &tid, &now, BPF_ANY))
-		bump_total(RUNQLAT_TOTAL_NO_START);
+		bump_slot(&totals, RUNQLAT_TOTAL_NO_START);
 }
 
 /* The aggregate of thread `tid`, created with its name (from `task`, else `comm`) when new. */
@@ -143,7 +136,7 @@ static __always_inline struct runqlat_thread *thread_of(__u32 tid, struct task_s
 	bpf_map_update_elem(&threads, &tid, &init, BPF_NOEXIST);
 	v = bpf_map_lookup_elem(&threads, &tid);
 	if (!v)
-		bump_total(RUNQLAT_TOTAL_NO_THREAD);
+		bump_slot(&totals, RUNQLAT_TOTAL_NO_THREAD);
 	return v;
 }
 
@@ -186,7 +179,7 @@ static __always_inline void switched_in(__u32 tid, struct task_struct *task, con
 		__sync_fetch_and_add(&v->over_threshold, 1);
 	if (delta > v->max_ns)
 		v->max_ns = delta; /* racy only between CPUs switching the same thread: harmless */
-	bump_total(RUNQLAT_TOTAL_TIMED);
+	bump_slot(&totals, RUNQLAT_TOTAL_TIMED);
 }
 
 /* Handlers with task pointers (raw_tp, tp_btf). */
@@ -232,43 +225,11 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev, str
 	return 0;
 }
 
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(runqlat_wakeup_tp_btf, struct task_struct *p)
-{
-	return on_wakeup(p);
-}
-
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(runqlat_wakeup_new_tp_btf, struct task_struct *p)
-{
-	return on_wakeup(p);
-}
-
+BTF_HANDLERS(runqlat_wakeup, sched_wakeup, on_wakeup(p), struct task_struct *p)
+BTF_HANDLERS(runqlat_wakeup_new, sched_wakeup_new, on_wakeup(p), struct task_struct *p)
 /* The 4th argument (prev_state, 5.18+) is not read: kernels before it have three. */
-SEC("tp_btf/sched_switch")
-int BPF_PROG(runqlat_switch_tp_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	return on_switch(preempt, prev, next);
-}
-
-/* The same arguments, untyped: only BPF_CORE_READ (probe-read) access, which the handlers use. */
-SEC("?raw_tp/sched_wakeup")
-int BPF_PROG(runqlat_wakeup_raw_tp, struct task_struct *p)
-{
-	return on_wakeup(p);
-}
-
-SEC("?raw_tp/sched_wakeup_new")
-int BPF_PROG(runqlat_wakeup_new_raw_tp, struct task_struct *p)
-{
-	return on_wakeup(p);
-}
-
-SEC("?raw_tp/sched_switch")
-int BPF_PROG(runqlat_switch_raw_tp, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	return on_switch(preempt, prev, next);
-}
+BTF_HANDLERS(runqlat_switch, sched_switch, on_switch(preempt, prev, next),
+	     bool preempt, struct task_struct *prev, struct task_struct *next)
 
 /* Classic tracepoints: pids and names, no task pointers. */
 

@@ -209,41 +209,9 @@ static __always_inline int on_xmit(struct sk_buff *skb)
 	return 0;
 }
 
-SEC("tp_btf/netif_receive_skb")
-int BPF_PROG(arp_receive_tp_btf, struct sk_buff *skb)
-{
-	return on_receive(skb);
-}
-
-SEC("tp_btf/net_dev_start_xmit")
-int BPF_PROG(arp_xmit_tp_btf, const struct sk_buff *skb)
-{
-	return on_xmit((struct sk_buff *)skb);
-}
-
-/* The same arguments, untyped: only BPF_CORE_READ (probe-read) access, which the handlers use. */
-SEC("?raw_tp/netif_receive_skb")
-int BPF_PROG(arp_receive_raw_tp, struct sk_buff *skb)
-{
-	return on_receive(skb);
-}
-
-SEC("?raw_tp/net_dev_start_xmit")
-int BPF_PROG(arp_xmit_raw_tp, const struct sk_buff *skb)
-{
-	return on_xmit((struct sk_buff *)skb);
-}
-
-SEC("?tracepoint/net/netif_receive_skb")
-int arp_receive_tracepoint(struct trace_event_raw_net_dev_template *args)
-{
-	return on_receive((struct sk_buff *)args->skbaddr);
-}
-
-SEC("?tracepoint/net/net_dev_start_xmit")
-int arp_xmit_tracepoint(struct trace_event_raw_net_dev_start_xmit *args)
-{
-	return on_xmit((struct sk_buff *)args->skbaddr);
-}
+BTF_HANDLERS(arp_receive, netif_receive_skb, on_receive(skb), struct sk_buff *skb)
+BTF_HANDLERS(arp_xmit, net_dev_start_xmit, on_xmit((struct sk_buff *)skb), const struct sk_buff *skb)
+SKB_TRACEPOINT(arp_receive_tracepoint, net, netif_receive_skb, trace_event_raw_net_dev_template, on_receive(skb))
+SKB_TRACEPOINT(arp_xmit_tracepoint, net, net_dev_start_xmit, trace_event_raw_net_dev_start_xmit, on_xmit(skb))
 
 char LICENSE[] SEC("license") = "GPL";

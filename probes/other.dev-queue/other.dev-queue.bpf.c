@@ -117,7 +117,7 @@ static __always_inline int on_xmit(struct netdev_id *id, int rc, __u32 len)
 	return 0;
 }
 
-NETDEV_BTF_HANDLERS(dev_queue, net_dev_queue, on_queue(skb), struct sk_buff *skb)
+BTF_HANDLERS(dev_queue, net_dev_queue, on_queue(skb), struct sk_buff *skb)
 NETDEV_XMIT_HANDLERS(dev_xmit, on_xmit)
 
 SEC("?tracepoint/net/net_dev_queue")

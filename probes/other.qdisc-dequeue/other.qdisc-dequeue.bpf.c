@@ -88,7 +88,7 @@ static __always_inline int on_dequeue(struct Qdisc *q, int packets, struct sk_bu
 	return 0;
 }
 
-NETDEV_BTF_HANDLERS(qdisc_dequeue, qdisc_dequeue, on_dequeue(q, packets, skb), struct Qdisc *q, const struct netdev_queue *txq, int packets, struct sk_buff *skb)
+BTF_HANDLERS(qdisc_dequeue, qdisc_dequeue, on_dequeue(q, packets, skb), struct Qdisc *q, const struct netdev_queue *txq, int packets, struct sk_buff *skb)
 
 SEC("?tracepoint/qdisc/qdisc_dequeue")
 int qdisc_dequeue_tracepoint(struct trace_event_raw_qdisc_dequeue *args)

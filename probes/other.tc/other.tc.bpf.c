@@ -73,9 +73,9 @@ static __always_inline int on_create(const struct Qdisc_ops *ops, struct net_dev
 	return 0;
 }
 
-NETDEV_BTF_HANDLERS(tc_create, qdisc_create, on_create(ops, nd, parent), const struct Qdisc_ops *ops, struct net_device *nd, u32 parent)
-NETDEV_BTF_HANDLERS(tc_destroy, qdisc_destroy, on_qdisc(q, TC_EV_DESTROY), struct Qdisc *q)
-NETDEV_BTF_HANDLERS(tc_reset, qdisc_reset, on_qdisc(q, TC_EV_RESET), struct Qdisc *q)
+BTF_HANDLERS(tc_create, qdisc_create, on_create(ops, nd, parent), const struct Qdisc_ops *ops, struct net_device *nd, u32 parent)
+BTF_HANDLERS(tc_destroy, qdisc_destroy, on_qdisc(q, TC_EV_DESTROY), struct Qdisc *q)
+BTF_HANDLERS(tc_reset, qdisc_reset, on_qdisc(q, TC_EV_RESET), struct Qdisc *q)
 
 /* Classic tracepoints: the device and kind as strings of the event. */
 static __always_inline int on_event(void *args, __u32 type, __u32 loc_dev, __u32 loc_kind, __u32 parent, __u32 handle)

@@ -115,9 +115,9 @@ static __always_inline int on_xmit(struct netdev_id *id, int rc, __u32 len)
 	return 0;
 }
 
-NETDEV_BTF_HANDLERS(hm_softirq_entry, softirq_entry, on_softirq_entry(vec), unsigned int vec)
-NETDEV_BTF_HANDLERS(hm_softirq_exit, softirq_exit, on_softirq_exit(vec), unsigned int vec)
-NETDEV_BTF_HANDLERS(hm_receive, netif_receive_skb, on_receive(skb), struct sk_buff *skb)
+BTF_HANDLERS(hm_softirq_entry, softirq_entry, on_softirq_entry(vec), unsigned int vec)
+BTF_HANDLERS(hm_softirq_exit, softirq_exit, on_softirq_exit(vec), unsigned int vec)
+BTF_HANDLERS(hm_receive, netif_receive_skb, on_receive(skb), struct sk_buff *skb)
 
 SEC("?tracepoint/irq/softirq_entry")
 int hm_softirq_entry_tracepoint(struct trace_event_raw_softirq *args)

@@ -18,6 +18,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "maps.h"
+#include "hooks.h"
 #include "count.h"
 #include "perf.icmp-rtt.h"
 
@@ -197,47 +198,15 @@ static __always_inline int on_packet(struct sk_buff *skb, struct net_device *dev
 	return 0;
 }
 
-/* raw_tp: untyped arguments, read with BPF_CORE_READ (probe-read) only. */
-SEC("?raw_tp/netif_receive_skb")
-int BPF_PROG(icmprtt_rx_raw, struct sk_buff *skb)
-{
-	return on_packet(skb, BPF_CORE_READ(skb, dev), false);
-}
-
-SEC("?raw_tp/net_dev_start_xmit")
-int BPF_PROG(icmprtt_tx_raw, struct sk_buff *skb, struct net_device *dev)
-{
-	return on_packet(skb, dev, true);
-}
-
-/* tp_btf: the same, typed. */
-SEC("tp_btf/netif_receive_skb")
-int BPF_PROG(icmprtt_rx_btf, struct sk_buff *skb)
-{
-	return on_packet(skb, BPF_CORE_READ(skb, dev), false);
-}
-
-SEC("tp_btf/net_dev_start_xmit")
-int BPF_PROG(icmprtt_tx_btf, struct sk_buff *skb, struct net_device *dev)
-{
-	return on_packet(skb, dev, true);
-}
+BTF_RAW_PROGS(icmprtt_rx_btf, icmprtt_rx_raw, netif_receive_skb, on_packet(skb, BPF_CORE_READ(skb, dev), false),
+	      struct sk_buff *skb)
+BTF_RAW_PROGS(icmprtt_tx_btf, icmprtt_tx_raw, net_dev_start_xmit, on_packet(skb, dev, true),
+	      struct sk_buff *skb, struct net_device *dev)
 
 /* Classic tracepoints: the skb address from the record; the device from the skb. */
-SEC("?tracepoint/net/netif_receive_skb")
-int icmprtt_rx_tp(struct trace_event_raw_net_dev_template *args)
-{
-	struct sk_buff *skb = (struct sk_buff *)args->skbaddr;
-
-	return on_packet(skb, BPF_CORE_READ(skb, dev), false);
-}
-
-SEC("?tracepoint/net/net_dev_start_xmit")
-int icmprtt_tx_tp(struct trace_event_raw_net_dev_start_xmit *args)
-{
-	struct sk_buff *skb = (struct sk_buff *)args->skbaddr;
-
-	return on_packet(skb, BPF_CORE_READ(skb, dev), true);
-}
+SKB_TRACEPOINT(icmprtt_rx_tp, net, netif_receive_skb, trace_event_raw_net_dev_template,
+	       on_packet(skb, BPF_CORE_READ(skb, dev), false))
+SKB_TRACEPOINT(icmprtt_tx_tp, net, net_dev_start_xmit, trace_event_raw_net_dev_start_xmit,
+	       on_packet(skb, BPF_CORE_READ(skb, dev), true))
 
 char LICENSE[] SEC("license") = "GPL";

@@ -22,6 +22,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "maps.h"
+#include "hooks.h"
 #include "log2.h"
 #include "lathist.h"
 #include "perf.vm-latency.h"
@@ -421,117 +422,21 @@ static __always_inline int on_drop(struct sk_buff *skb)
 	return 0;
 }
 
-/* raw_tp: untyped arguments, read with BPF_CORE_READ (probe-read) only. */
-SEC("?raw_tp/netif_receive_skb")
-int BPF_PROG(vmlat_rx_raw, struct sk_buff *skb)
-{
-	return on_rx(skb);
-}
-
-SEC("?raw_tp/net_dev_queue")
-int BPF_PROG(vmlat_queue_raw, struct sk_buff *skb)
-{
-	return on_queue(skb);
-}
-
-SEC("?raw_tp/net_dev_start_xmit")
-int BPF_PROG(vmlat_start_raw, struct sk_buff *skb, struct net_device *dev)
-{
-	return on_start_xmit(skb, dev);
-}
-
-SEC("?raw_tp/net_dev_xmit")
-int BPF_PROG(vmlat_xmit_raw, struct sk_buff *skb, int rc)
-{
-	return on_xmit(skb, rc);
-}
-
-SEC("?raw_tp/consume_skb")
-int BPF_PROG(vmlat_consume_raw, struct sk_buff *skb)
-{
-	return on_consume(skb);
-}
-
-SEC("?raw_tp/kfree_skb")
-int BPF_PROG(vmlat_drop_raw, struct sk_buff *skb)
-{
-	return on_drop(skb);
-}
-
-/* tp_btf: the same, typed. */
-SEC("tp_btf/netif_receive_skb")
-int BPF_PROG(vmlat_rx_btf, struct sk_buff *skb)
-{
-	return on_rx(skb);
-}
-
-SEC("tp_btf/net_dev_queue")
-int BPF_PROG(vmlat_queue_btf, struct sk_buff *skb)
-{
-	return on_queue(skb);
-}
-
-SEC("tp_btf/net_dev_start_xmit")
-int BPF_PROG(vmlat_start_btf, struct sk_buff *skb, struct net_device *dev)
-{
-	return on_start_xmit(skb, dev);
-}
-
-SEC("tp_btf/net_dev_xmit")
-int BPF_PROG(vmlat_xmit_btf, struct sk_buff *skb, int rc)
-{
-	return on_xmit(skb, rc);
-}
-
-SEC("tp_btf/consume_skb")
-int BPF_PROG(vmlat_consume_btf, struct sk_buff *skb)
-{
-	return on_consume(skb);
-}
-
-SEC("tp_btf/kfree_skb")
-int BPF_PROG(vmlat_drop_btf, struct sk_buff *skb)
-{
-	return on_drop(skb);
-}
+BTF_RAW_PROGS(vmlat_rx_btf, vmlat_rx_raw, netif_receive_skb, on_rx(skb), struct sk_buff *skb)
+BTF_RAW_PROGS(vmlat_queue_btf, vmlat_queue_raw, net_dev_queue, on_queue(skb), struct sk_buff *skb)
+BTF_RAW_PROGS(vmlat_start_btf, vmlat_start_raw, net_dev_start_xmit, on_start_xmit(skb, dev),
+	      struct sk_buff *skb, struct net_device *dev)
+BTF_RAW_PROGS(vmlat_xmit_btf, vmlat_xmit_raw, net_dev_xmit, on_xmit(skb, rc), struct sk_buff *skb, int rc)
+BTF_RAW_PROGS(vmlat_consume_btf, vmlat_consume_raw, consume_skb, on_consume(skb), struct sk_buff *skb)
+BTF_RAW_PROGS(vmlat_drop_btf, vmlat_drop_raw, kfree_skb, on_drop(skb), struct sk_buff *skb)
 
 /* Classic tracepoints: the skb address from the record; the device from the skb. */
-SEC("?tracepoint/net/netif_receive_skb")
-int vmlat_rx_tp(struct trace_event_raw_net_dev_template *args)
-{
-	return on_rx((struct sk_buff *)args->skbaddr);
-}
-
-SEC("?tracepoint/net/net_dev_queue")
-int vmlat_queue_tp(struct trace_event_raw_net_dev_template *args)
-{
-	return on_queue((struct sk_buff *)args->skbaddr);
-}
-
-SEC("?tracepoint/net/net_dev_start_xmit")
-int vmlat_start_tp(struct trace_event_raw_net_dev_start_xmit *args)
-{
-	struct sk_buff *skb = (struct sk_buff *)args->skbaddr;
-
-	return on_start_xmit(skb, BPF_CORE_READ(skb, dev));
-}
-
-SEC("?tracepoint/net/net_dev_xmit")
-int vmlat_xmit_tp(struct trace_event_raw_net_dev_xmit *args)
-{
-	return on_xmit((struct sk_buff *)args->skbaddr, args->rc);
-}
-
-SEC("?tracepoint/skb/consume_skb")
-int vmlat_consume_tp(struct trace_event_raw_consume_skb *args)
-{
-	return on_consume((struct sk_buff *)args->skbaddr);
-}
-
-SEC("?tracepoint/skb/kfree_skb")
-int vmlat_drop_tp(struct trace_event_raw_kfree_skb *args)
-{
-	return on_drop((struct sk_buff *)args->skbaddr);
-}
+SKB_TRACEPOINT(vmlat_rx_tp, net, netif_receive_skb, trace_event_raw_net_dev_template, on_rx(skb))
+SKB_TRACEPOINT(vmlat_queue_tp, net, net_dev_queue, trace_event_raw_net_dev_template, on_queue(skb))
+SKB_TRACEPOINT(vmlat_start_tp, net, net_dev_start_xmit, trace_event_raw_net_dev_start_xmit,
+	       on_start_xmit(skb, BPF_CORE_READ(skb, dev)))
+SKB_TRACEPOINT(vmlat_xmit_tp, net, net_dev_xmit, trace_event_raw_net_dev_xmit, on_xmit(skb, args->rc))
+SKB_TRACEPOINT(vmlat_consume_tp, skb, consume_skb, trace_event_raw_consume_skb, on_consume(skb))
+SKB_TRACEPOINT(vmlat_drop_tp, skb, kfree_skb, trace_event_raw_kfree_skb, on_drop(skb))
 
 char LICENSE[] SEC("license") = "GPL";

@@ -593,8 +593,8 @@ static __always_inline int on_xmit(struct sk_buff *skb, struct net_device *dev)
 }
 
 /* tp_btf (loaded by default) and raw_tp ("?"): probe-read access only, which raw_tp requires. */
-NETDEV_BTF_HANDLERS(frames_receive, netif_receive_skb, on_receive(skb), struct sk_buff *skb)
-NETDEV_BTF_HANDLERS(frames_xmit, net_dev_start_xmit, on_xmit((struct sk_buff *)skb, (struct net_device *)dev), const struct sk_buff *skb,
+BTF_HANDLERS(frames_receive, netif_receive_skb, on_receive(skb), struct sk_buff *skb)
+BTF_HANDLERS(frames_xmit, net_dev_start_xmit, on_xmit((struct sk_buff *)skb, (struct net_device *)dev), const struct sk_buff *skb,
 		    const struct net_device *dev)
 
 SEC("?tracepoint/net/netif_receive_skb")
