@@ -17,7 +17,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
-#include "maps.h"
+#include "count.h"
 #include "ipv4-filter.h"
 #include "ovs.drops.h"
 
@@ -49,24 +49,8 @@ PERCPU_ARRAY_MAP(unkeyed, 1, __u64);
 
 static __always_inline void count(struct ovs_key *key)
 {
-	__u64 one = 1, *v;
-	__u32 zero = 0;
-
-	v = bpf_map_lookup_elem(&counts, key);
-	if (v) {
-		__sync_fetch_and_add(v, 1);
-		return;
-	}
-	if (bpf_map_update_elem(&counts, key, &one, BPF_NOEXIST)) {
-		v = bpf_map_lookup_elem(&counts, key);
-		if (v) {
-			__sync_fetch_and_add(v, 1);
-			return;
-		}
-		v = bpf_map_lookup_elem(&unkeyed, &zero);
-		if (v)
-			*v += 1; /* per-CPU slot */
-	}
+	if (!count_key(&counts, key))
+		bump_slot(&unkeyed, 0);
 }
 
 static __always_inline __u32 skb_ifindex(struct sk_buff *skb)
@@ -134,61 +118,51 @@ static __always_inline bool wanted(struct sk_buff *skb, __u32 ifindex)
 	return ipv4_match(skb);
 }
 
+/* Counts `skb` at `hook` by its device (into `ifindex`) when the filters want it. */
+static __always_inline bool count_wanted(struct sk_buff *skb, __u32 hook, __u32 *ifindex)
+{
+	struct ovs_key key = { .hook = hook };
+
+	if (!skb)
+		return false;
+	*ifindex = skb_ifindex(skb);
+	if (!wanted(skb, *ifindex))
+		return false;
+	key.ifindex = *ifindex;
+	count(&key);
+	return true;
+}
+
 SEC("kprobe/ovs_vport_receive")
 int BPF_KPROBE(ovs_rx_kprobe, void *vport, struct sk_buff *skb)
 {
 	struct ovs_inflight in = {};
-	struct ovs_key key = {};
 	__u64 addr = (__u64)skb;
-	__u32 ifindex;
 
-	if (!skb)
-		return 0;
-	ifindex = skb_ifindex(skb);
-	if (!wanted(skb, ifindex))
+	if (!count_wanted(skb, OVS_HOOK_VPORT_RECEIVE, &in.ifindex))
 		return 0;
 	in.ts_ns = bpf_ktime_get_ns();
-	in.ifindex = ifindex;
 	bpf_map_update_elem(&inflight, &addr, &in, BPF_ANY);
-	key.hook = OVS_HOOK_VPORT_RECEIVE;
-	key.ifindex = ifindex;
-	count(&key);
 	return 0;
 }
 
 SEC("kprobe/ovs_dp_process_packet")
 int BPF_KPROBE(ovs_process_kprobe, struct sk_buff *skb)
 {
-	struct ovs_key key = {};
 	__u32 ifindex;
 
-	if (!skb)
-		return 0;
-	ifindex = skb_ifindex(skb);
-	if (!wanted(skb, ifindex))
-		return 0;
-	key.hook = OVS_HOOK_PROCESS;
-	key.ifindex = ifindex;
-	count(&key);
+	count_wanted(skb, OVS_HOOK_PROCESS, &ifindex);
 	return 0;
 }
 
 SEC("kprobe/ovs_dp_upcall")
 int BPF_KPROBE(ovs_upcall_kprobe, void *dp, struct sk_buff *skb)
 {
-	struct ovs_key key = {};
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u32 ifindex;
 
-	if (!skb)
-		return 0;
-	ifindex = skb_ifindex(skb);
-	if (!wanted(skb, ifindex))
-		return 0;
-	bpf_map_update_elem(&upcall_dev, &tid, &ifindex, BPF_ANY);
-	key.hook = OVS_HOOK_UPCALL;
-	key.ifindex = ifindex;
-	count(&key);
+	if (count_wanted(skb, OVS_HOOK_UPCALL, &ifindex))
+		bpf_map_update_elem(&upcall_dev, &tid, &ifindex, BPF_ANY);
 	return 0;
 }
 

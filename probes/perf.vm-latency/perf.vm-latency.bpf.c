@@ -235,24 +235,34 @@ static __always_inline int packet_key(struct sk_buff *skb, bool at_l2, __u32 dir
 	return KEY_OK;
 }
 
+/* A packet at a watched device, its direction and key: received there (uplink: to the VM; tap:
+ * from the VM) or, when `egress`, leaving through it at L2 (tap: to the VM; uplink: from the VM). False
+ * when the device or the direction is not watched or the packet has no key. */
+static __always_inline bool watched_packet(struct sk_buff *skb, struct net_device *dev, bool egress,
+					   __u32 *ifindex, __u32 *dir, struct vmlat_key *key)
+{
+	int role, r;
+
+	role = dev_role(dev, ifindex);
+	if (role == ROLE_NONE)
+		return false;
+	*dir = (role == ROLE_TAP) == egress ? VMLAT_TO_VM : VMLAT_FROM_VM;
+	if (!want_dir(*dir))
+		return false;
+	r = packet_key(skb, egress, *dir, key);
+	if (r == KEY_NOT_IPV4)
+		count(VMLAT_C_NOT_IPV4);
+	return r == KEY_OK;
+}
+
 /* netif_receive_skb: the path starts (uplink: to the VM; tap: from the VM). */
 static __always_inline int on_rx(struct sk_buff *skb)
 {
 	struct vmlat_flow flow = {};
 	struct vmlat_key key;
 	__u32 ifindex = 0, dir;
-	int role, r;
 
-	role = dev_role(BPF_CORE_READ(skb, dev), &ifindex);
-	if (role == ROLE_NONE)
-		return 0;
-	dir = role == ROLE_TAP ? VMLAT_FROM_VM : VMLAT_TO_VM;
-	if (!want_dir(dir))
-		return 0;
-	r = packet_key(skb, false, dir, &key);
-	if (r == KEY_NOT_IPV4)
-		count(VMLAT_C_NOT_IPV4);
-	if (r != KEY_OK)
+	if (!watched_packet(skb, BPF_CORE_READ(skb, dev), false, &ifindex, &dir, &key))
 		return 0;
 	flow.rx_ts = bpf_ktime_get_ns();
 	/* A new packet: it replaces whatever an earlier packet of the same key left. */
@@ -267,19 +277,9 @@ static __always_inline int on_queue(struct sk_buff *skb)
 	struct vmlat_flow *flow;
 	struct vmlat_key key;
 	__u32 ifindex = 0, dir;
-	int role, r;
 	__u64 now;
 
-	role = dev_role(BPF_CORE_READ(skb, dev), &ifindex);
-	if (role == ROLE_NONE)
-		return 0;
-	dir = role == ROLE_TAP ? VMLAT_TO_VM : VMLAT_FROM_VM;
-	if (!want_dir(dir))
-		return 0;
-	r = packet_key(skb, true, dir, &key);
-	if (r == KEY_NOT_IPV4)
-		count(VMLAT_C_NOT_IPV4);
-	if (r != KEY_OK)
+	if (!watched_packet(skb, BPF_CORE_READ(skb, dev), true, &ifindex, &dir, &key))
 		return 0;
 	now = bpf_ktime_get_ns();
 	count_dir(dir, VMLAT_C_QUEUE);
@@ -313,18 +313,8 @@ static __always_inline int on_start_xmit(struct sk_buff *skb, struct net_device 
 	__u32 ifindex = 0, dir, zero = 0;
 	__u64 now, rx_ts = 0;
 	bool matched = false;
-	int role, r;
 
-	role = dev_role(dev, &ifindex);
-	if (role == ROLE_NONE)
-		return 0;
-	dir = role == ROLE_TAP ? VMLAT_TO_VM : VMLAT_FROM_VM;
-	if (!want_dir(dir))
-		return 0;
-	r = packet_key(skb, true, dir, &key);
-	if (r == KEY_NOT_IPV4)
-		count(VMLAT_C_NOT_IPV4);
-	if (r != KEY_OK)
+	if (!watched_packet(skb, dev, true, &ifindex, &dir, &key))
 		return 0;
 	now = bpf_ktime_get_ns();
 	count_dir(dir, VMLAT_C_XMIT);
