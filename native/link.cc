@@ -11,11 +11,7 @@ struct LinkInit {
   std::string program, kind, target;
 };
 
-const void* OwnerOf(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsExternal())
-    throw Napi::TypeError::New(info.Env(), "NativeLink is created by NativeObject.attach()");
-  return info[0].As<Napi::External<LinkInit>>().Data()->owner;
-}
+const char* const kUsage = "NativeLink is created by NativeObject.attach()";
 }  // namespace
 
 Napi::Function LinkWrap::Define(Napi::Env env) {
@@ -28,8 +24,8 @@ Napi::Function LinkWrap::Define(Napi::Env env) {
 }
 
 LinkWrap::LinkWrap(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<LinkWrap>(info), Handle(info.Env(), HandleKind::Link, OwnerOf(info)) {
-  auto* init = info[0].As<Napi::External<LinkInit>>().Data();
+    : Napi::ObjectWrap<LinkWrap>(info), Handle(info.Env(), HandleKind::Link, InitData<LinkInit>(info, kUsage)->owner) {
+  auto* init = InitData<LinkInit>(info, kUsage);
   link_ = init->link;
   program_ = init->program;
   kind_ = init->kind;

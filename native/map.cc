@@ -28,6 +28,13 @@ bool IsPerCpu(enum bpf_map_type t) {
 // Kernels answer EINVAL, ENOTSUPP (524, kernel-internal) or EOPNOTSUPP for maps without batch ops.
 bool NoBatchSupport(int err) { return err == EINVAL || err == 524 || err == EOPNOTSUPP || err == ENOTSUP; }
 
+// What a call that fills `out` for a key returned: a copy of it, null when there was no such key.
+Napi::Value FoundOrNull(Napi::Env env, int err, const std::vector<uint8_t>& out, const char* what, bpf_map* map) {
+  if (err == -ENOENT) return env.Null();
+  if (err) throw ErrnoError(env, err, std::string(what) + " in " + bpf_map__name(map));
+  return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+}
+
 }  // namespace
 
 Napi::Function MapWrap::Define(Napi::Env env) {
@@ -44,9 +51,7 @@ Napi::Function MapWrap::Define(Napi::Env env) {
 }
 
 MapWrap::MapWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MapWrap>(info) {
-  if (info.Length() < 1 || !info[0].IsExternal())
-    throw Napi::TypeError::New(info.Env(), "NativeMap is created by NativeObject.map()");
-  auto* init = info[0].As<Napi::External<MapInit>>().Data();
+  auto* init = InitData<MapInit>(info, "NativeMap is created by NativeObject.map()");
   state_ = init->state;
   map_ = init->map;
 }
@@ -71,9 +76,7 @@ Napi::Value MapWrap::Lookup(const Napi::CallbackInfo& info) {
   Bytes key = GetBytes(env, info[0], "lookup key");
   std::vector<uint8_t> value(ValueBytes());
   int err = bpf_map__lookup_elem(map, key.data, key.size, value.data(), value.size(), 0);
-  if (err == -ENOENT) return env.Null();
-  if (err) throw ErrnoError(env, err, std::string("lookup in ") + bpf_map__name(map));
-  return Napi::Buffer<uint8_t>::Copy(env, value.data(), value.size());
+  return FoundOrNull(env, err, value, "lookup", map);
 }
 
 Napi::Value MapWrap::Update(const Napi::CallbackInfo& info) {
@@ -110,9 +113,7 @@ Napi::Value MapWrap::NextKey(const Napi::CallbackInfo& info) {
   }
   std::vector<uint8_t> next(keySize);
   int err = bpf_map__get_next_key(map, cur, next.data(), keySize);
-  if (err == -ENOENT) return env.Null();
-  if (err) throw ErrnoError(env, err, std::string("nextKey in ") + bpf_map__name(map));
-  return Napi::Buffer<uint8_t>::Copy(env, next.data(), next.size());
+  return FoundOrNull(env, err, next, "nextKey", map);
 }
 
 // Every entry as { keys, values, count, batched }: one BPF_MAP_LOOKUP_BATCH pass where the

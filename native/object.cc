@@ -81,20 +81,22 @@ bpf_object* BpfObjectWrap::Open(Napi::Env env, const char* what) const {
   return state_->obj();
 }
 
-bpf_program* BpfObjectWrap::Program(Napi::Env env, const Napi::Value& name) const {
-  if (!name.IsString()) throw Napi::TypeError::New(env, "expected a program name");
+template <typename T>
+T* BpfObjectWrap::Named(Napi::Env env, const Napi::Value& name, const std::string& kind,
+                        T* (*find)(const bpf_object*, const char*)) const {
+  if (!name.IsString()) throw Napi::TypeError::New(env, "expected a " + kind + " name");
   std::string n = name.As<Napi::String>();
-  bpf_program* prog = bpf_object__find_program_by_name(Open(env, "program"), n.c_str());
-  if (!prog) throw CodeError(env, "ENOENT", "no program named " + n + " in " + state_->path());
-  return prog;
+  T* found = find(Open(env, kind.c_str()), n.c_str());
+  if (!found) throw CodeError(env, "ENOENT", "no " + kind + " named " + n + " in " + state_->path());
+  return found;
+}
+
+bpf_program* BpfObjectWrap::Program(Napi::Env env, const Napi::Value& name) const {
+  return Named(env, name, "program", bpf_object__find_program_by_name);
 }
 
 bpf_map* BpfObjectWrap::FindMap(Napi::Env env, const Napi::Value& name) const {
-  if (!name.IsString()) throw Napi::TypeError::New(env, "expected a map name");
-  std::string n = name.As<Napi::String>();
-  bpf_map* map = bpf_object__find_map_by_name(Open(env, "map"), n.c_str());
-  if (!map) throw CodeError(env, "ENOENT", "no map named " + n + " in " + state_->path());
-  return map;
+  return Named(env, name, "map", bpf_object__find_map_by_name);
 }
 
 Napi::Value BpfObjectWrap::Programs(const Napi::CallbackInfo& info) {

@@ -67,6 +67,10 @@ class BpfObjectWrap : public Napi::ObjectWrap<BpfObjectWrap> {
   bpf_object* Open(Napi::Env env, const char* what) const;
   bpf_program* Program(Napi::Env env, const Napi::Value& name) const;
   bpf_map* FindMap(Napi::Env env, const Napi::Value& name) const;
+  /** The program or map (`kind`) `name` that `find` finds, or a thrown error. */
+  template <typename T>
+  T* Named(Napi::Env env, const Napi::Value& name, const std::string& kind,
+           T* (*find)(const bpf_object*, const char*)) const;
 
   std::shared_ptr<ObjectState> state_;
   int captureLevel_ = 1;

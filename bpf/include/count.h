@@ -42,20 +42,26 @@ static __always_inline void bump_slot(void *map, __u32 slot)
 		*n += 1;
 }
 
-/* The value of `key` in the hash map `map`, inserted as `init` when new (another CPU may insert
- * it first: its entry is used then). NULL when the map is full, counted in slot `unkeyed` of
- * the per-CPU `totals` array. */
-static __always_inline void *lookup_or_init(void *map, const void *key, const void *init, void *totals, __u32 unkeyed)
+/* The entry of a `key` the hash map `map` did not have, inserted as `init` (another CPU may
+ * insert it first: its entry is used then). NULL when the map is full, counted in slot `unkeyed`
+ * of the per-CPU `totals` array. */
+static __always_inline void *insert_entry(void *map, const void *key, const void *init, void *totals, __u32 unkeyed)
 {
-	void *v = bpf_map_lookup_elem(map, key);
+	void *v;
 
-	if (v)
-		return v;
 	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
 	v = bpf_map_lookup_elem(map, key);
 	if (!v)
 		bump_slot(totals, unkeyed);
 	return v;
+}
+
+/* The value of `key` in `map`, inserted as `init` when new (insert_entry). */
+static __always_inline void *lookup_or_init(void *map, const void *key, const void *init, void *totals, __u32 unkeyed)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	return v ? v : insert_entry(map, key, init, totals, unkeyed);
 }
 
 #endif

@@ -30,4 +30,15 @@ static __always_inline __u32 log2_slot(__u64 v, __u32 slots)
 	return slot < slots ? slot : slots - 1;
 }
 
+/* Adds one to slot `slot` of `slots`, a histogram of `n` slots that CPUs share (atomically);
+ * false when `slot` is out of range. */
+static __always_inline bool slot_add_shared(__u64 *slots, __u32 slot, __u32 n)
+{
+	barrier_var(slot); /* one register for the check and the index: the verifier sees the bound */
+	if (slot >= n)
+		return false;
+	__sync_fetch_and_add(&slots[slot], 1);
+	return true;
+}
+
 #endif

@@ -133,11 +133,7 @@ static __always_inline struct runqlat_thread *thread_of(__u32 tid, struct task_s
 		BPF_CORE_READ_STR_INTO(&init.comm, task, comm);
 	else if (comm) /* a classic tracepoint's field: ctx memory, read as kernel memory */
 		bpf_probe_read_kernel(init.comm, sizeof(init.comm), comm);
-	bpf_map_update_elem(&threads, &tid, &init, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(&threads, &tid);
-	if (!v)
-		bump_slot(&totals, RUNQLAT_TOTAL_NO_THREAD);
-	return v;
+	return insert_entry(&threads, &tid, &init, &totals, RUNQLAT_TOTAL_NO_THREAD);
 }
 
 /* prev (a target) is switched out: runnable again (re-enqueued) or going to sleep. */

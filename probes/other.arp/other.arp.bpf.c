@@ -89,16 +89,9 @@ static __always_inline bool was_asked(__u32 netns, const __u8 *ip, __u64 now, bo
 
 static __always_inline struct arp_counts *counts_of(struct arp_key *key)
 {
-	struct arp_counts *v, init = {};
+	struct arp_counts init = {};
 
-	v = bpf_map_lookup_elem(&senders, key);
-	if (v)
-		return v;
-	bpf_map_update_elem(&senders, key, &init, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(&senders, key);
-	if (!v)
-		bump_slot(&totals, ARP_TOTAL_UNKEYED);
-	return v;
+	return lookup_or_init(&senders, key, &init, &totals, ARP_TOTAL_UNKEYED);
 }
 
 /* An abnormal frame (gratuitous, unsolicited): counted in its second for the storm peak.

@@ -34,16 +34,8 @@ TOTALS_MAP(DEVQ_TOTAL_SLOTS);
 static __always_inline struct devq_value *value_of(struct netdev_id *id)
 {
 	static const struct devq_value zero;
-	struct devq_value *v;
 
-	v = bpf_map_lookup_elem(&devices, id);
-	if (v)
-		return v;
-	bpf_map_update_elem(&devices, id, &zero, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(&devices, id);
-	if (!v)
-		bump_slot(&totals, DEVQ_TOTAL_UNKEYED);
-	return v;
+	return lookup_or_init(&devices, id, &zero, &totals, DEVQ_TOTAL_UNKEYED);
 }
 
 static __always_inline int on_queue(struct sk_buff *skb)

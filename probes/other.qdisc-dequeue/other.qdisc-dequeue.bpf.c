@@ -35,11 +35,7 @@ static __always_inline struct qdeq_value *value_of(struct qdeq_key *key, struct 
 		return v;
 	init.requeues_first = requeues;
 	BPF_CORE_READ_STR_INTO(&init.kind, q, ops, id);
-	bpf_map_update_elem(&qdiscs, key, &init, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(&qdiscs, key);
-	if (!v)
-		bump_slot(&totals, QDEQ_TOTAL_UNKEYED);
-	return v;
+	return insert_entry(&qdiscs, key, &init, &totals, QDEQ_TOTAL_UNKEYED);
 }
 
 /* The tracepoint passes packets = 1 with a NULL skb when nothing was dequeued. */

@@ -109,18 +109,10 @@ static __always_inline unsigned char *received_header(struct sk_buff *skb)
 	return BPF_CORE_READ(skb, data);
 }
 
-/* Adds `v` to `map`'s entry for `key`, created zeroed when new; NULL (counted) when full. */
+/* `map`'s entry for `key`, created zeroed when new; NULL (counted) when full. */
 static __always_inline void *entry_of(void *map, const void *key, const void *zero)
 {
-	void *v = bpf_map_lookup_elem(map, key);
-
-	if (v)
-		return v;
-	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(map, key);
-	if (!v)
-		bump_slot(&totals, UDPPATH_T_NO_ENTRY);
-	return v;
+	return lookup_or_init(map, key, zero, &totals, UDPPATH_T_NO_ENTRY);
 }
 
 static __always_inline void count_pair(struct udppath_hop *from, struct udppath_hop *to, __u64 ns)
@@ -128,15 +120,9 @@ static __always_inline void count_pair(struct udppath_hop *from, struct udppath_
 	static const struct udppath_pair_stats zero;
 	struct udppath_pair key = { .from = *from, .to = *to };
 	struct udppath_pair_stats *v = entry_of(&pairs, &key, &zero);
-	__u32 slot;
 
-	if (!v)
+	if (!v || !slot_add_shared(v->slots, log2_slot(ns, UDPPATH_SLOTS), UDPPATH_SLOTS))
 		return;
-	slot = log2_slot(ns, UDPPATH_SLOTS);
-	barrier_var(slot); /* one register for the check and the index: the verifier sees the bound */
-	if (slot >= UDPPATH_SLOTS)
-		return;
-	__sync_fetch_and_add(&v->slots[slot], 1);
 	__sync_fetch_and_add(&v->count, 1);
 	__sync_fetch_and_add(&v->sum_ns, ns);
 	/* racing CPUs on the same pair may lose a max: harmless */
@@ -312,12 +298,9 @@ static __always_inline int on_enqueue(struct sock *sk)
 	sample(&p, BPF_CORE_READ(skb, len), 0, 0);
 	bpf_map_delete_elem(&packets, &key);
 	if (!q) {
-		bpf_map_update_elem(&sockets, &sk_key, &zero_q, BPF_NOEXIST);
-		q = bpf_map_lookup_elem(&sockets, &sk_key);
-		if (!q) {
-			bump_slot(&totals, UDPPATH_T_NO_ENTRY);
+		q = insert_entry(&sockets, &sk_key, &zero_q, &totals, UDPPATH_T_NO_ENTRY);
+		if (!q)
 			return 0;
-		}
 	}
 	q->at = p.last;
 	push_queued(q, &p);

@@ -20,6 +20,7 @@
 #include "maps.h"
 #include "hooks.h"
 #include "count.h"
+#include "log2.h"
 #include "perf.icmp-rtt.h"
 
 #define ETH_P_IP_ 0x0800
@@ -50,19 +51,6 @@ struct echo {
 	bool request;
 };
 
-
-/* Slot k holds [2^(k-1), 2^k) µs: k is the number of bits of the RTT in µs (bounded loop). */
-static __always_inline __u32 slot_of(__u64 ns)
-{
-	__u64 us = ns / 1000;
-	__u32 slot = 0;
-
-	for (int i = 0; i < ICMPRTT_SLOTS - 1 && us; i++) {
-		us >>= 1;
-		slot++;
-	}
-	return slot;
-}
 
 static __always_inline bool dev_wanted(struct net_device *dev)
 {
@@ -134,23 +122,15 @@ static __always_inline bool parse_echo(struct sk_buff *skb, bool tx, struct echo
 static __always_inline struct icmprtt_peer *peer_of(struct icmprtt_key *k)
 {
 	struct icmprtt_peer_key pk = { .local = k->local, .peer = k->peer, .dir = k->dir };
-	struct icmprtt_peer *v, init = {};
+	struct icmprtt_peer init = {};
 
-	v = bpf_map_lookup_elem(&peers, &pk);
-	if (v)
-		return v;
-	bpf_map_update_elem(&peers, &pk, &init, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(&peers, &pk);
-	if (!v)
-		bump_slot(&totals, ICMPRTT_T_NO_PEER);
-	return v;
+	return lookup_or_init(&peers, &pk, &init, &totals, ICMPRTT_T_NO_PEER);
 }
 
 static __always_inline void on_reply(struct icmprtt_peer *v, struct icmprtt_key *k, __u64 now)
 {
 	__u64 *sent = bpf_map_lookup_elem(&pending, k);
 	__u64 rtt;
-	__u32 slot;
 
 	if (!sent) {
 		__sync_fetch_and_add(&v->unmatched, 1);
@@ -160,11 +140,8 @@ static __always_inline void on_reply(struct icmprtt_peer *v, struct icmprtt_key 
 	bpf_map_delete_elem(&pending, k);
 	if ((__s64)rtt < 0) /* stamped on two CPUs a hair apart */
 		rtt = 0;
-	slot = slot_of(rtt);
-	barrier_var(slot); /* one register for the check and the index: the verifier sees the bound */
-	if (slot >= ICMPRTT_SLOTS)
+	if (!slot_add_shared(v->slots, log2_slot(rtt / 1000, ICMPRTT_SLOTS), ICMPRTT_SLOTS))
 		return;
-	__sync_fetch_and_add(&v->slots[slot], 1);
 	__sync_fetch_and_add(&v->matched, 1);
 	__sync_fetch_and_add(&v->sum_ns, rtt);
 	if (threshold_ns && rtt >= threshold_ns)
