@@ -63,6 +63,20 @@ static __always_inline bool skb_netdev(struct sk_buff *skb, struct netdev_id *id
 	return netdev_matches(id, targ_name, targ_netns);
 }
 
+/* The device of qdisc `q` into `id`; false when there is none. */
+static __always_inline bool qdisc_netdev(struct Qdisc *q, struct netdev_id *id)
+{
+	struct net_device *dev;
+
+	if (!q)
+		return false;
+	dev = BPF_CORE_READ(q, dev_queue, dev);
+	if (!dev)
+		return false;
+	netdev_id_of(dev, id);
+	return true;
+}
+
 /* net_dev_xmit in all three flavours (`<prefix>_tp_btf`, `_raw_tp`, `_tracepoint`), each
  * handing `on_xmit(struct netdev_id *, int rc, __u32 len)` the device (only its name on the
  * classic tracepoint), the driver's return code and the length sent. */

@@ -6,7 +6,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-#include "maps.h"
+#include "count.h"
 #include "selftest.h"
 
 #define NR_GETPPID 110 /* x86-64 */
@@ -40,19 +40,15 @@ static __always_inline bool wanted(void)
 
 static __always_inline void count(__u32 source)
 {
-	__u64 one = 1, *v;
+	count_key(&counts, &source);
+}
 
-	v = bpf_map_lookup_elem(&counts, &source);
-	if (v) {
-		__sync_fetch_and_add(v, 1);
-		return;
-	}
-	/* Another CPU may have inserted it since the lookup: add to its entry then. */
-	if (bpf_map_update_elem(&counts, &source, &one, BPF_NOEXIST)) {
-		v = bpf_map_lookup_elem(&counts, &source);
-		if (v)
-			__sync_fetch_and_add(v, 1);
-	}
+/* The body of the handlers that only count their calls. */
+static __always_inline int count_wanted(__u32 source)
+{
+	if (wanted())
+		count(source);
+	return 0;
 }
 
 static __always_inline void emit(void *ctx, __u32 source)
@@ -64,11 +60,7 @@ static __always_inline void emit(void *ctx, __u32 source)
 		struct selftest_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 		if (!e) {
-			__u32 zero = 0;
-			__u64 *n = bpf_map_lookup_elem(&lost, &zero);
-
-			if (n)
-				*n += 1; /* per-CPU slot: no atomics needed */
+			bump_slot(&lost, 0);
 			continue;
 		}
 		e->ts_ns = ts;
@@ -116,34 +108,26 @@ int st_raw_tp(struct bpf_raw_tracepoint_args *ctx)
 SEC("uprobe")
 int BPF_KPROBE(st_uprobe)
 {
-	if (wanted())
-		count(SELFTEST_UPROBE);
-	return 0;
+	return count_wanted(SELFTEST_UPROBE);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(st_uretprobe)
 {
-	if (wanted())
-		count(SELFTEST_URETPROBE);
-	return 0;
+	return count_wanted(SELFTEST_URETPROBE);
 }
 
 /* Twins of one trivial handler: a loader keeps the one the kernel can attach. */
 SEC("?kprobe/vfs_read")
 int BPF_KPROBE(st_kprobe)
 {
-	if (wanted())
-		count(SELFTEST_KPROBE);
-	return 0;
+	return count_wanted(SELFTEST_KPROBE);
 }
 
 SEC("?fentry/vfs_read")
 int BPF_PROG(st_fentry)
 {
-	if (wanted())
-		count(SELFTEST_FENTRY);
-	return 0;
+	return count_wanted(SELFTEST_FENTRY);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -13,6 +13,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "count.h"
+#include "ipv4-filter.h"
 #include "net.defrag.h"
 
 #define ETH_P_IP_ 0x0800
@@ -51,9 +52,7 @@ static __always_inline bool read_header(struct sk_buff *skb, struct defrag_key *
 
 		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh) || ip.version != 4)
 			return !targ_saddr && !targ_daddr && !targ_proto;
-		if ((targ_saddr && ip.saddr != targ_saddr) || (targ_daddr && ip.daddr != targ_daddr))
-			return false;
-		if (targ_proto && ip.protocol != targ_proto)
+		if (!ipv4_tuple_matches(&ip, targ_saddr, targ_daddr, targ_proto))
 			return false;
 		__builtin_memcpy(key->saddr, &ip.saddr, 4);
 		__builtin_memcpy(key->daddr, &ip.daddr, 4);

@@ -61,13 +61,8 @@ static __always_inline int on_queue(struct sk_buff *skb)
 	__sync_fetch_and_add(&v->packets, 1);
 	__sync_fetch_and_add(&v->bytes, len);
 	skb_classes(skb, &l3, &l4);
-	/* Bounds checks the compiler would drop (the enums' range) but the verifier needs. */
-	barrier_var(l3);
-	barrier_var(l4);
-	if (l3 < NETDEV_L3_SLOTS)
-		__sync_fetch_and_add(&v->l3[l3], 1);
-	if (l4 < NETDEV_L4_SLOTS)
-		__sync_fetch_and_add(&v->l4[l4], 1);
+	slot_add_shared(v->l3, l3, NETDEV_L3_SLOTS);
+	slot_add_shared(v->l4, l4, NETDEV_L4_SLOTS);
 	skb_gso(skb, &gso, &anomaly);
 	if (gso)
 		__sync_fetch_and_add(&v->gso_packets, 1);
@@ -101,9 +96,7 @@ static __always_inline int on_xmit(struct netdev_id *id, int rc, __u32 len)
 	v = value_of(id);
 	if (!v)
 		return 0;
-	barrier_var(slot); /* keeps the bounds check the compiler would drop (rc_slot's range) */
-	if (slot < DEVQ_RC_SLOTS)
-		__sync_fetch_and_add(&v->xmit[slot], 1);
+	slot_add_shared(v->xmit, slot, DEVQ_RC_SLOTS);
 	if (slot == DEVQ_RC_OK)
 		__sync_fetch_and_add(&v->xmit_bytes, len);
 	return 0;

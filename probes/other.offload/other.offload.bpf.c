@@ -40,15 +40,9 @@ static __always_inline void count_gso(struct offload_value *v, struct xmit_pkt *
 	/* Whole types, not bits: a loop over 32 bits costs the verifier seconds. */
 	if (!count_key(&gso_types, &type))
 		bump_slot(&totals, OFFLOAD_TOTAL_UNKEYED);
-	barrier_var(size_slot); /* keeps the bounds checks the verifier needs */
-	barrier_var(segs_slot);
-	barrier_var(csum);
-	if (size_slot < OFFLOAD_SLOTS)
-		__sync_fetch_and_add(&v->size_slots[size_slot], 1);
-	if (segs_slot < OFFLOAD_SLOTS)
-		__sync_fetch_and_add(&v->segs_slots[segs_slot], 1);
-	if (csum < OFFLOAD_CSUM_STATES)
-		__sync_fetch_and_add(&v->gso_csum[csum], 1);
+	slot_add_shared(v->size_slots, size_slot, OFFLOAD_SLOTS);
+	slot_add_shared(v->segs_slots, segs_slot, OFFLOAD_SLOTS);
+	slot_add_shared(v->gso_csum, csum, OFFLOAD_CSUM_STATES);
 	if (!p->gso_type)
 		__sync_fetch_and_add(&v->size_without_type, 1);
 	if (p->gso_size > p->mtu)
@@ -66,7 +60,6 @@ static __always_inline int on_xmit(struct sk_buff *skb)
 	static const struct offload_value zero;
 	struct xmit_pkt p = {};
 	struct offload_value *v;
-	__u32 csum;
 
 	if (!read_xmit(skb, &p))
 		return 0;
@@ -76,10 +69,7 @@ static __always_inline int on_xmit(struct sk_buff *skb)
 		return 0;
 	__sync_fetch_and_add(&v->packets, 1);
 	__sync_fetch_and_add(&v->bytes, p.len);
-	csum = p.ip_summed & 3;
-	barrier_var(csum);
-	if (csum < OFFLOAD_CSUM_STATES)
-		__sync_fetch_and_add(&v->csum[csum], 1);
+	slot_add_shared(v->csum, p.ip_summed & 3, OFFLOAD_CSUM_STATES);
 	v->mtu = p.mtu;
 	v->features = p.features;
 	if (p.gso_size) {

@@ -43,16 +43,9 @@ static __always_inline int on_dequeue(struct Qdisc *q, int packets, struct sk_bu
 {
 	struct qdeq_key key = {};
 	struct qdeq_value *v;
-	struct net_device *dev;
 	__u32 qlen, backlog, requeues, n;
 
-	if (!q)
-		return 0;
-	dev = BPF_CORE_READ(q, dev_queue, dev);
-	if (!dev)
-		return 0;
-	netdev_id_of(dev, &key.dev);
-	if (!netdev_matches(&key.dev, targ_dev, targ_netns))
+	if (!qdisc_netdev(q, &key.dev) || !netdev_matches(&key.dev, targ_dev, targ_netns))
 		return 0;
 	key.handle = BPF_CORE_READ(q, handle);
 	key.parent = BPF_CORE_READ(q, parent);

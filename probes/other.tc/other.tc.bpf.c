@@ -45,14 +45,9 @@ static __always_inline void keep(struct tc_event *e)
 static __always_inline int on_qdisc(struct Qdisc *q, __u32 type)
 {
 	struct tc_event e = { .type = type };
-	struct net_device *nd;
 
-	if (!q)
+	if (!qdisc_netdev(q, &e.dev))
 		return 0;
-	nd = BPF_CORE_READ(q, dev_queue, dev);
-	if (!nd)
-		return 0;
-	netdev_id_of(nd, &e.dev);
 	e.parent = BPF_CORE_READ(q, parent);
 	e.handle = BPF_CORE_READ(q, handle);
 	BPF_CORE_READ_STR_INTO(&e.kind, q, ops, id);

@@ -22,6 +22,7 @@
 #include "maps.h"
 #include "btf-record.h"
 #include "count.h"
+#include "hooks.h"
 #include "log2.h"
 #include "other.udp-path.h"
 
@@ -343,92 +344,45 @@ static __always_inline struct net_device *txq_dev(const struct netdev_queue *txq
 	return txq ? BPF_CORE_READ(txq, dev) : NULL;
 }
 
-/* The handlers of one flavour: `FLAVOUR` names them (udppath_<hook>_<flavour>). */
-#define TYPED_HANDLERS(SECPREFIX, FLAVOUR)                                                              \
-	SEC(SECPREFIX "net_dev_queue")                                                                  \
-	int BPF_PROG(udppath_queue_##FLAVOUR, struct sk_buff *skb)                                      \
-	{                                                                                               \
-		return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_QUEUE, 0, 0);  \
-	}                                                                                               \
-	SEC(SECPREFIX "qdisc_dequeue")                                                                  \
-	int BPF_PROG(udppath_dequeue_##FLAVOUR, struct Qdisc *q, const struct netdev_queue *txq, int n, \
-		     struct sk_buff *skb)                                                               \
-	{                                                                                               \
-		if (!skb)                                                                               \
-			return 0;                                                                       \
-		return on_hop(skb, network_header(skb), txq_dev(txq), UDPPATH_DEQUEUE, 0, 0);           \
-	}                                                                                               \
-	SEC(SECPREFIX "net_dev_start_xmit")                                                             \
-	int BPF_PROG(udppath_xmit_##FLAVOUR, struct sk_buff *skb, struct net_device *dev)               \
-	{                                                                                               \
-		return on_hop(skb, network_header(skb), dev, UDPPATH_XMIT, 0, 0);                       \
-	}                                                                                               \
-	SEC(SECPREFIX "netif_receive_skb")                                                              \
-	int BPF_PROG(udppath_receive_##FLAVOUR, struct sk_buff *skb)                                    \
-	{                                                                                               \
-		return on_receive(skb);                                                                 \
-	}                                                                                               \
-	SEC(SECPREFIX "sk_data_ready")                                                                  \
-	int BPF_PROG(udppath_enqueue_##FLAVOUR, struct sock *sk)                                        \
-	{                                                                                               \
-		return on_enqueue(sk);                                                                  \
-	}                                                                                               \
-	SEC(SECPREFIX "sock_recv_length")                                                               \
-	int BPF_PROG(udppath_read_##FLAVOUR, struct sock *sk, int ret, int flags)                       \
-	{                                                                                               \
-		return on_read(sk, ret, flags);                                                         \
-	}                                                                                               \
-	SEC(SECPREFIX "kfree_skb")                                                                      \
-	int BPF_PROG(udppath_drop_##FLAVOUR, struct sk_buff *skb, void *location, enum skb_drop_reason reason) \
-	{                                                                                               \
-		return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_DROP, reason,  \
-			      (__u64)location);                                                         \
-	}                                                                                               \
-	SEC(SECPREFIX "consume_skb")                                                                    \
-	int BPF_PROG(udppath_consume_##FLAVOUR, struct sk_buff *skb)                                    \
-	{                                                                                               \
-		return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_CONSUME, 0, 0); \
-	}
+/* A hop of `skb` (not a drop) through `dev` at `hook`. */
+static __always_inline int skb_hop(struct sk_buff *skb, struct net_device *dev, __u32 hook)
+{
+	return on_hop(skb, network_header(skb), dev, hook, 0, 0);
+}
 
-/* raw_tp: untyped arguments, read with BPF_CORE_READ (probe-read) only. */
-TYPED_HANDLERS("?raw_tp/", raw)
-/* tp_btf: the same, typed. */
-TYPED_HANDLERS("tp_btf/", btf)
+/* qdisc_dequeue passes a NULL skb when nothing was dequeued. */
+static __always_inline int on_dequeue(struct sk_buff *skb, const struct netdev_queue *txq)
+{
+	return skb ? skb_hop(skb, txq_dev(txq), UDPPATH_DEQUEUE) : 0;
+}
+
+static __always_inline int on_drop(struct sk_buff *skb, __u32 reason, void *location)
+{
+	return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_DROP, reason, (__u64)location);
+}
+
+/* tp_btf and raw_tp programs udppath_<hook>_btf and udppath_<hook>_raw. */
+#define UDPPATH_PROGS(hook, tp, call, args...) \
+	BTF_RAW_PROGS(udppath_##hook##_btf, udppath_##hook##_raw, tp, call, args)
+
+UDPPATH_PROGS(queue, net_dev_queue, skb_hop(skb, BPF_CORE_READ(skb, dev), UDPPATH_QUEUE), struct sk_buff *skb)
+UDPPATH_PROGS(dequeue, qdisc_dequeue, on_dequeue(skb, txq),
+	      struct Qdisc *q, const struct netdev_queue *txq, int n, struct sk_buff *skb)
+UDPPATH_PROGS(xmit, net_dev_start_xmit, skb_hop(skb, dev, UDPPATH_XMIT), struct sk_buff *skb, struct net_device *dev)
+UDPPATH_PROGS(receive, netif_receive_skb, on_receive(skb), struct sk_buff *skb)
+UDPPATH_PROGS(enqueue, sk_data_ready, on_enqueue(sk), struct sock *sk)
+UDPPATH_PROGS(read, sock_recv_length, on_read(sk, ret, flags), struct sock *sk, int ret, int flags)
+UDPPATH_PROGS(drop, kfree_skb, on_drop(skb, reason, location),
+	      struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+UDPPATH_PROGS(consume, consume_skb, skb_hop(skb, BPF_CORE_READ(skb, dev), UDPPATH_CONSUME), struct sk_buff *skb)
 
 /* Classic tracepoints: the skb address (and the drop's reason and location) from the record. */
-#define SKB_OF(args) ((struct sk_buff *)(args)->skbaddr)
-
-SEC("?tracepoint/net/net_dev_queue")
-int udppath_queue_tp(struct trace_event_raw_net_dev_template *args)
-{
-	struct sk_buff *skb = SKB_OF(args);
-
-	return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_QUEUE, 0, 0);
-}
-
-SEC("?tracepoint/qdisc/qdisc_dequeue")
-int udppath_dequeue_tp(struct trace_event_raw_qdisc_dequeue *args)
-{
-	struct sk_buff *skb = SKB_OF(args);
-
-	if (!skb)
-		return 0;
-	return on_hop(skb, network_header(skb), txq_dev(args->txq), UDPPATH_DEQUEUE, 0, 0);
-}
-
-SEC("?tracepoint/net/net_dev_start_xmit")
-int udppath_xmit_tp(struct trace_event_raw_net_dev_start_xmit *args)
-{
-	struct sk_buff *skb = SKB_OF(args);
-
-	return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_XMIT, 0, 0);
-}
-
-SEC("?tracepoint/net/netif_receive_skb")
-int udppath_receive_tp(struct trace_event_raw_net_dev_template *args)
-{
-	return on_receive(SKB_OF(args));
-}
+SKB_TRACEPOINT(udppath_queue_tp, net, net_dev_queue, trace_event_raw_net_dev_template,
+	       skb_hop(skb, BPF_CORE_READ(skb, dev), UDPPATH_QUEUE))
+SKB_TRACEPOINT(udppath_dequeue_tp, qdisc, qdisc_dequeue, trace_event_raw_qdisc_dequeue, on_dequeue(skb, args->txq))
+SKB_TRACEPOINT(udppath_xmit_tp, net, net_dev_start_xmit, trace_event_raw_net_dev_start_xmit,
+	       skb_hop(skb, BPF_CORE_READ(skb, dev), UDPPATH_XMIT))
+SKB_TRACEPOINT(udppath_receive_tp, net, netif_receive_skb, trace_event_raw_net_dev_template, on_receive(skb))
 
 SEC("?tracepoint/sock/sk_data_ready")
 int udppath_enqueue_tp(struct trace_event_raw_sk_data_ready *args)
@@ -442,20 +396,8 @@ int udppath_read_tp(struct trace_event_raw_sock_msg_length *args)
 	return on_read((struct sock *)args->sk, args->ret, args->flags);
 }
 
-SEC("?tracepoint/skb/kfree_skb")
-int udppath_drop_tp(struct trace_event_raw_kfree_skb *args)
-{
-	struct sk_buff *skb = SKB_OF(args);
-
-	return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_DROP, args->reason, (__u64)args->location);
-}
-
-SEC("?tracepoint/skb/consume_skb")
-int udppath_consume_tp(struct trace_event_raw_consume_skb *args)
-{
-	struct sk_buff *skb = SKB_OF(args);
-
-	return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_CONSUME, 0, 0);
-}
+SKB_TRACEPOINT(udppath_drop_tp, skb, kfree_skb, trace_event_raw_kfree_skb, on_drop(skb, args->reason, args->location))
+SKB_TRACEPOINT(udppath_consume_tp, skb, consume_skb, trace_event_raw_consume_skb,
+	       skb_hop(skb, BPF_CORE_READ(skb, dev), UDPPATH_CONSUME))
 
 char LICENSE[] SEC("license") = "GPL";

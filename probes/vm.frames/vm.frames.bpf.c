@@ -513,6 +513,15 @@ static __always_inline void rx_len(struct frame *f, struct sk_buff *skb, unsigne
 	f->len = BPF_CORE_READ(skb, len) + (__u32)(BPF_CORE_READ(skb, data) - eth);
 }
 
+/* The role of the device `f` passes (its ifindex into `f`); ROLE_NONE when there is none. */
+static __always_inline enum role frame_role(struct net_device *dev, struct frame *f)
+{
+	if (!dev)
+		return ROLE_NONE;
+	f->ifindex = BPF_CORE_READ(dev, ifindex);
+	return role_of(f->ifindex);
+}
+
 static __always_inline int on_receive(struct sk_buff *skb)
 {
 	struct net_device *dev = BPF_CORE_READ(skb, dev);
@@ -521,10 +530,7 @@ static __always_inline int on_receive(struct sk_buff *skb)
 	unsigned char *head;
 	__u16 mh;
 
-	if (!dev)
-		return 0;
-	f.ifindex = BPF_CORE_READ(dev, ifindex);
-	role = role_of(f.ifindex);
+	role = frame_role(dev, &f);
 	if (role == ROLE_NONE)
 		return 0;
 	head = BPF_CORE_READ(skb, head);
@@ -567,10 +573,7 @@ static __always_inline int on_xmit(struct sk_buff *skb, struct net_device *dev)
 	struct frame f = { .skb = skb };
 	enum role role;
 
-	if (!dev)
-		return 0;
-	f.ifindex = BPF_CORE_READ(dev, ifindex);
-	role = role_of(f.ifindex);
+	role = frame_role(dev, &f);
 	if (role == ROLE_NONE)
 		return 0;
 	if (!read_eth(&f, BPF_CORE_READ(skb, data)))
