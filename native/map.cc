@@ -222,8 +222,7 @@ Napi::Object DescribeMap(Napi::Env env, const bpf_map* map) {
   m.Set("maxEntries", bpf_map__max_entries(map));
   m.Set("perCpu", IsPerCpu(type));
   m.Set("internal", bpf_map__is_internal(map));
-  int fd = bpf_map__fd(map);
-  m.Set("fd", fd >= 0 ? Napi::Value(Napi::Number::New(env, fd)) : env.Null());
+  m.Set("fd", FdOrNull(env, bpf_map__fd(map)));
   return m;
 }
 

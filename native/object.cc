@@ -99,40 +99,44 @@ bpf_map* BpfObjectWrap::FindMap(Napi::Env env, const Napi::Value& name) const {
   return Named(env, name, "map", bpf_object__find_map_by_name);
 }
 
-Napi::Value BpfObjectWrap::Programs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  bpf_object* obj = Open(env, "programs");
+namespace {
+
+/** { name, section, type, attachType, autoload, fd } */
+Napi::Object DescribeProgram(Napi::Env env, const bpf_program* prog) {
+  Napi::Object p = Napi::Object::New(env);
+  const char* type = libbpf_bpf_prog_type_str(bpf_program__type(prog));
+  // The expected attach type only means something for BTF-based (tracing, lsm) programs.
+  enum bpf_prog_type t = bpf_program__type(prog);
+  const char* attach = t == BPF_PROG_TYPE_TRACING || t == BPF_PROG_TYPE_LSM
+                           ? libbpf_bpf_attach_type_str(bpf_program__expected_attach_type(prog))
+                           : nullptr;
+  p.Set("name", bpf_program__name(prog));
+  p.Set("section", bpf_program__section_name(prog));
+  p.Set("type", type ? type : "unknown");
+  p.Set("attachType", attach ? Napi::Value(Napi::String::New(env, attach)) : env.Null());
+  p.Set("autoload", bpf_program__autoload(prog));
+  p.Set("fd", FdOrNull(env, bpf_program__fd(prog)));
+  return p;
+}
+
+/** The programs or maps of `obj` (walked with libbpf's `next`), each as `describe` gives it. */
+template <typename T, typename Prev>
+Napi::Array DescribeAll(Napi::Env env, const bpf_object* obj, T* (*next)(const bpf_object*, Prev*),
+                        Napi::Object (*describe)(Napi::Env, const T*)) {
   Napi::Array out = Napi::Array::New(env);
-  bpf_program* prog = nullptr;
   uint32_t i = 0;
-  bpf_object__for_each_program(prog, obj) {
-    Napi::Object p = Napi::Object::New(env);
-    const char* type = libbpf_bpf_prog_type_str(bpf_program__type(prog));
-    // The expected attach type only means something for BTF-based (tracing, lsm) programs.
-    enum bpf_prog_type t = bpf_program__type(prog);
-    const char* attach = t == BPF_PROG_TYPE_TRACING || t == BPF_PROG_TYPE_LSM
-                             ? libbpf_bpf_attach_type_str(bpf_program__expected_attach_type(prog))
-                             : nullptr;
-    int fd = bpf_program__fd(prog);
-    p.Set("name", bpf_program__name(prog));
-    p.Set("section", bpf_program__section_name(prog));
-    p.Set("type", type ? type : "unknown");
-    p.Set("attachType", attach ? Napi::Value(Napi::String::New(env, attach)) : env.Null());
-    p.Set("autoload", bpf_program__autoload(prog));
-    p.Set("fd", fd >= 0 ? Napi::Value(Napi::Number::New(env, fd)) : env.Null());
-    out.Set(i++, p);
-  }
+  for (T* item = next(obj, nullptr); item; item = next(obj, item)) out.Set(i++, describe(env, item));
   return out;
 }
 
+}  // namespace
+
+Napi::Value BpfObjectWrap::Programs(const Napi::CallbackInfo& info) {
+  return DescribeAll(info.Env(), Open(info.Env(), "programs"), bpf_object__next_program, DescribeProgram);
+}
+
 Napi::Value BpfObjectWrap::Maps(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  bpf_object* obj = Open(env, "maps");
-  Napi::Array out = Napi::Array::New(env);
-  bpf_map* map = nullptr;
-  uint32_t i = 0;
-  bpf_object__for_each_map(map, obj) out.Set(i++, DescribeMap(env, map));
-  return out;
+  return DescribeAll(info.Env(), Open(info.Env(), "maps"), bpf_object__next_map, DescribeMap);
 }
 
 Napi::Value BpfObjectWrap::Globals(const Napi::CallbackInfo& info) {

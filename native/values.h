@@ -20,4 +20,9 @@ struct Bytes {
 };
 Bytes GetBytes(Napi::Env env, const Napi::Value& v, const char* what);
 
+/** A file descriptor, or null when libbpf has none yet (negative). */
+inline Napi::Value FdOrNull(Napi::Env env, int fd) {
+  return fd >= 0 ? Napi::Value(Napi::Number::New(env, fd)) : env.Null();
+}
+
 }  // namespace ebpfnet

@@ -15,16 +15,17 @@ static __always_inline bool skb_ipv4_header(struct sk_buff *skb, struct iphdr *i
 	return ip->version == 4;
 }
 
+/* Whether `value` passes the filter `want` (0 = any). */
+static __always_inline bool filter_matches(__u32 want, __u32 value)
+{
+	return !want || value == want;
+}
+
 /* The source, destination and protocol filters (0 = any) against an IPv4 header. */
 static __always_inline bool ipv4_tuple_matches(const struct iphdr *ip, __u32 saddr, __u32 daddr, __u8 proto)
 {
-	if (saddr && ip->saddr != saddr)
-		return false;
-	if (daddr && ip->daddr != daddr)
-		return false;
-	if (proto && ip->protocol != proto)
-		return false;
-	return true;
+	return filter_matches(saddr, ip->saddr) && filter_matches(daddr, ip->daddr) &&
+	       filter_matches(proto, ip->protocol);
 }
 
 #endif

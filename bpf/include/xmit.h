@@ -8,6 +8,7 @@
 #define EBPFNET_XMIT_H
 
 #include "netdev.h"
+#include "ipv4-filter.h"
 
 #define IP_OFFSET_MASK_ 0x1FFF
 #define VLAN_VID_MASK_ 0x0FFF
@@ -117,11 +118,8 @@ static __always_inline bool flow_matches(const struct xmit_pkt *p)
 {
 	__u32 s, d;
 
-	if (targ_proto && p->l4 != targ_proto)
-		return false;
-	if (targ_sport && p->sport != targ_sport)
-		return false;
-	if (targ_dport && p->dport != targ_dport)
+	if (!filter_matches(targ_proto, p->l4) || !filter_matches(targ_sport, p->sport) ||
+	    !filter_matches(targ_dport, p->dport))
 		return false;
 	if (!targ_saddr && !targ_daddr)
 		return true;
@@ -129,7 +127,7 @@ static __always_inline bool flow_matches(const struct xmit_pkt *p)
 		return false;
 	__builtin_memcpy(&s, p->saddr, 4);
 	__builtin_memcpy(&d, p->daddr, 4);
-	return (!targ_saddr || s == targ_saddr) && (!targ_daddr || d == targ_daddr);
+	return filter_matches(targ_saddr, s) && filter_matches(targ_daddr, d);
 }
 
 /* Reads the packet `skb` into `p`; false when its device or flow is filtered out. */

@@ -43,13 +43,16 @@ static __always_inline void count(__u32 source)
 	count_key(&counts, &source);
 }
 
-/* The body of the handlers that only count their calls. */
-static __always_inline int count_wanted(__u32 source)
-{
-	if (wanted())
-		count(source);
-	return 0;
-}
+/* A program `name` (declared by `kind`: BPF_KPROBE, BPF_KRETPROBE, BPF_PROG) that only counts
+ * the tested thread's calls as `source`. */
+#define COUNTING_PROG(sec, kind, name, source)	\
+	SEC(sec)					\
+	int kind(name)					\
+	{						\
+		if (wanted())				\
+			count(source);			\
+		return 0;				\
+	}
 
 static __always_inline void emit(void *ctx, __u32 source)
 {
@@ -105,29 +108,11 @@ int st_raw_tp(struct bpf_raw_tracepoint_args *ctx)
 
 /* Attached by the loader to a function it names (libc getuid in the tests). libbpf 1.1 has
  * no BPF_UPROBE macro: uprobes share the kprobe context. */
-SEC("uprobe")
-int BPF_KPROBE(st_uprobe)
-{
-	return count_wanted(SELFTEST_UPROBE);
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(st_uretprobe)
-{
-	return count_wanted(SELFTEST_URETPROBE);
-}
+COUNTING_PROG("uprobe", BPF_KPROBE, st_uprobe, SELFTEST_UPROBE)
+COUNTING_PROG("uretprobe", BPF_KRETPROBE, st_uretprobe, SELFTEST_URETPROBE)
 
 /* Twins of one trivial handler: a loader keeps the one the kernel can attach. */
-SEC("?kprobe/vfs_read")
-int BPF_KPROBE(st_kprobe)
-{
-	return count_wanted(SELFTEST_KPROBE);
-}
-
-SEC("?fentry/vfs_read")
-int BPF_PROG(st_fentry)
-{
-	return count_wanted(SELFTEST_FENTRY);
-}
+COUNTING_PROG("?kprobe/vfs_read", BPF_KPROBE, st_kprobe, SELFTEST_KPROBE)
+COUNTING_PROG("?fentry/vfs_read", BPF_PROG, st_fentry, SELFTEST_FENTRY)
 
 char LICENSE[] SEC("license") = "GPL";
