@@ -40,6 +40,16 @@ static __always_inline bool wanted_reason(__u32 reason)
 	return false;
 }
 
+/* The key's family, addresses (`len` bytes, a constant once inlined) and protocol. */
+static __always_inline void key_header(struct defrag_key *key, __u8 family, const void *saddr, const void *daddr,
+				       __u32 len, __u8 protocol)
+{
+	__builtin_memcpy(key->saddr, saddr, len);
+	__builtin_memcpy(key->daddr, daddr, len);
+	key->family = family;
+	key->protocol = protocol;
+}
+
 /* Fills the addresses and protocol of the key from the network header; false when filtered out. */
 static __always_inline bool read_header(struct sk_buff *skb, struct defrag_key *key)
 {
@@ -54,10 +64,7 @@ static __always_inline bool read_header(struct sk_buff *skb, struct defrag_key *
 			return !targ_saddr && !targ_daddr && !targ_proto;
 		if (!ipv4_tuple_matches(&ip, targ_saddr, targ_daddr, targ_proto))
 			return false;
-		__builtin_memcpy(key->saddr, &ip.saddr, 4);
-		__builtin_memcpy(key->daddr, &ip.daddr, 4);
-		key->family = 4;
-		key->protocol = ip.protocol;
+		key_header(key, 4, &ip.saddr, &ip.daddr, sizeof(ip.saddr), ip.protocol);
 		return true;
 	}
 	/* IPv4 filters exclude every other family. */
@@ -68,10 +75,7 @@ static __always_inline bool read_header(struct sk_buff *skb, struct defrag_key *
 
 		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh) || ip6.version != 6)
 			return true;
-		__builtin_memcpy(key->saddr, &ip6.saddr, 16);
-		__builtin_memcpy(key->daddr, &ip6.daddr, 16);
-		key->family = 6;
-		key->protocol = ip6.nexthdr;
+		key_header(key, 6, &ip6.saddr, &ip6.daddr, sizeof(ip6.saddr), ip6.nexthdr);
 	}
 	return true;
 }
