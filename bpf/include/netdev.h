@@ -91,7 +91,7 @@ static __always_inline bool qdisc_netdev(struct Qdisc *q, struct netdev_id *id)
 		return on_xmit(&id, rc, len);						\
 	}										\
 	BTF_HANDLERS(prefix, net_dev_xmit, prefix##_dev(dev, rc, skb_len),	\
-			    struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len) \
+		     struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len) \
 	SEC("?tracepoint/net/net_dev_xmit")						\
 	int prefix##_tracepoint(struct trace_event_raw_net_dev_xmit *args)		\
 	{										\
