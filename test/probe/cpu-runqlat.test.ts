@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
@@ -16,8 +17,6 @@ import { tempBundle } from '../helpers/bundle.js';
 function runqlat(params: Record<string, unknown>) {
   return { step: 'sched', alias: 'runq', probe: 'cpu.runqlat', params: params as Params };
 }
-
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The target: a Node process with three worker threads named like a VM's (`CPU 0/TCG`,

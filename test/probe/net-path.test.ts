@@ -1,19 +1,20 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
-import { runProbe } from '../../engine/probe/runtime.js';
-import type { Params, ProbeDefinition, ProbeIO, RawRecord } from '../../engine/probe/types.js';
+import { runProbe, type RunProbeOptions } from '../../engine/probe/runtime.js';
+import type { Params, RawRecord } from '../../engine/probe/types.js';
 import { readingsOf } from '../../engine/probe/netns.js';
 import { parseSnmp } from '../../probes/lib/snmp.js';
 import { netPath, type PathData } from '../../probes/net.path/probe.js';
 import { canBuildTopologies, createVethPair, ping, run, type VethPair } from '../helpers/netns.js';
 import { tempBundle } from '../helpers/bundle.js';
+import { runWindowOverTraffic } from '../helpers/probe-window.js';
 
 function path(params: Record<string, unknown>) {
   return { step: 'path', alias: 'path', probe: 'net.path', params: params as Params };
 }
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const cannot = await canBuildTopologies();
 
 /** `10.a.b` of the pair's subnet, for addresses of the test's own. */
@@ -41,47 +42,9 @@ async function until(read: () => Promise<boolean>): Promise<boolean> {
   return false;
 }
 
-/** The probe, with the end of its window held until `gate` (traffic inside the window however slow the host). */
-function gated(def: ProbeDefinition, started: () => void, gate: Promise<void>): ProbeDefinition {
-  return {
-    ...def,
-    collect: (params, io) =>
-      def.collect(params, {
-        exec: (...a) => io.exec(...a),
-        readFile: (...a) => io.readFile(...a),
-        readFiles: (...a) => io.readFiles(...a),
-        readDir: (...a) => io.readDir(...a),
-        capture: (...a) => io.capture(...a),
-        sleep: async (ms, o) => {
-          started();
-          await io.sleep(ms, o);
-          await gate;
-        },
-        get signal() {
-          return io.signal;
-        },
-        get budget() {
-          return io.budget;
-        },
-      } satisfies ProbeIO),
-  };
-}
-
 /** Runs net.path with `traffic` inside its window: after its first counter read, before its last. */
-async function windowed(params: Record<string, unknown>, opts: Parameters<typeof runProbe>[2], traffic: () => Promise<void>) {
-  let started!: () => void;
-  const first = new Promise<void>((resolve) => (started = resolve));
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const probe = runProbe(gated(netPath, started, gate), path(params), opts);
-  // A probe that fails before its window never opens it.
-  await Promise.race([first, probe]);
-  try {
-    await traffic();
-  } finally {
-    open();
-  }
-  return probe;
+function windowed(params: Record<string, unknown>, opts: RunProbeOptions, traffic: () => Promise<void>) {
+  return runWindowOverTraffic(netPath, path(params), opts, traffic);
 }
 
 /** A counter of the namespace's /proc/net/snmp or netstat (`TcpExt.<name>`). */

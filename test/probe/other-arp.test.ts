@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { runCommand } from '../../engine/exec.js';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
@@ -94,7 +95,6 @@ conclusions:
 `;
 
 const request = (params: Record<string, unknown>) => ({ step: 's', alias: 'arp', probe: otherArp.id, params: params as Params });
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Habets arping (package `arping`), which exits 1 when no reply came: only a failure to start is an error. */
 async function arping(host: { ns: string }, args: string[]): Promise<void> {

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
@@ -18,7 +19,6 @@ import { tempBundle, type TempBundle } from '../helpers/bundle.js';
 import { assertReplaysSame } from '../helpers/replay.js';
 import { canBuildTopologies, createVethPair, run, type TeardownHost, type VethPair } from '../helpers/netns.js';
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const cannot =
   (await canBuildTopologies()) ??
   (await run(['nft', '--version']).then(() => null, () => 'needs nft (apt-get install nftables)')) ??

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { liveHandles } from '../../engine/native/guard.js';
@@ -18,7 +19,6 @@ import { tempBundle, type TempBundle } from '../helpers/bundle.js';
 import { buildLabTopology, type LabTopology } from '../lab/topology.js';
 import { canBootVms } from '../lab/vm.js';
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Packets the host handed to the tap's reader. */
 const tapTx = async (tap: string) => Number((await readFile(`/sys/class/net/${tap}/statistics/tx_packets`, 'utf8')).trim());
 

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { liveHandles } from '../../engine/native/guard.js';
 import { readEvidence } from '../../engine/probe/evidence.js';
 import { runProbe } from '../../engine/probe/runtime.js';
@@ -20,7 +21,6 @@ import { qdiscDrops, type QdiscDropsData } from '../../probes/qdisc.drops/probe.
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const cannot = (await canBuildTopologies()) ?? (await run(['tc', '-V']).then(() => null, () => 'needs tc (apt-get install iproute2)'));
 
 /** Datagrams in the burst, and their payload (1042-byte frames: two fit the tbf's 3000-byte queue). */

@@ -9,6 +9,7 @@ import { createSocket } from 'node:dgram';
 import { stat } from 'node:fs/promises';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
@@ -41,7 +42,6 @@ const SIZE_FROM_A = 1200;
 const ETH = 14;
 
 const request = (params: Record<string, unknown>) => ({ step: 's', alias: 'frames', probe: vmFrames.id, params: params as Params });
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function paramsFor(lab: FramesLab, vm: FramesHost, other: FramesHost, name: string, duration = '1s'): Record<string, unknown> {
   return { devs: [vm.port], macs: [vm.mac], ports: [lab.peer.port, other.port], duration, vm: name };
