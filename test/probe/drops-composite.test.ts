@@ -9,9 +9,9 @@ import { dropsMonitor, windowLengths, type DropsMonitorData } from '../../probes
 import { allProbes } from '../../probes/index.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { assertReplaysSame } from '../helpers/replay.js';
-import { canBuildTopologies, createVethPair, run, dropIcmpInNs } from '../helpers/netns.js';
+import { createVethPair, run, dropIcmpInNs, cannotBuildWith } from '../helpers/netns.js';
 
-const cannot = (await canBuildTopologies()) ?? (await run(['tc', '-V']).then(() => null, () => 'needs tc (apt-get install iproute2)'));
+const cannot = await cannotBuildWith([['tc', '-V'], 'iproute2']);
 
 function request(probe: ProbeDefinition, params: Record<string, unknown>) {
   return { step: 's', alias: probe.id, probe: probe.id, params: params as Params };

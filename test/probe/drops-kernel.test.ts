@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
-import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { BpfObject } from '../../engine/native/object.js';
 import { liveHandles } from '../../engine/native/guard.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { runProbe } from '../../engine/probe/runtime.js';
@@ -14,6 +14,7 @@ import { hasReasonField, parseReasonNames } from '../../probes/lib/drop-reasons.
 import { attachPlan } from '../../probes/lib/drops/attach.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, createVethPair, dropIcmpInNs } from '../helpers/netns.js';
+import { assertDropsFlavoursAttach } from '../helpers/drops-kernel-object.js';
 
 function drops(params: Record<string, unknown>) {
   return { step: 'drops', alias: 'drops', probe: 'drops.kernel', params: params as Params };
@@ -122,19 +123,10 @@ describe('drops.kernel', () => {
         o.close();
       }
     }
-    const all = { drops_raw_tp: true, drops_tp_btf: true, drops_tracepoint: true, drops_kprobe: true, drops_kprobe_legacy: true };
-    const o = BpfObject.open(bpfObjectPath('drops.kernel'), { autoload: all });
-    try {
-      o.load();
-      assert.deepEqual(o.programs().map((p) => p.name).sort(), Object.keys(all).sort());
-      assert.ok(o.program('drops_raw_tp').attachRawTracepoint('kfree_skb').attachMs >= 0);
-      assert.ok(o.program('drops_tp_btf').attach().attachMs >= 0);
-      assert.ok(o.program('drops_tracepoint').attach().attachMs >= 0);
+    assertDropsFlavoursAttach({}, (o) => {
       assert.throws(() => o.program('drops_kprobe').attach(), /kprobe/);
       assert.throws(() => o.program('drops_kprobe_legacy').attach(), /kprobe/);
-    } finally {
-      o.close();
-    }
+    });
   });
 
   it('is skipped with a clear reason when not root', async () => {

@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { runProbe, type RunProbeOptions } from '../../engine/probe/runtime.js';
 import type { Finding, Params, RawRecord } from '../../engine/probe/types.js';
 import { netNft, normalizeRuleText, parseIptablesSave, parseNftText, ruleTextFromJson, type NftData } from '../../probes/net.nft/probe.js';
-import { canBuildTopologies, createVethPair, run, type TeardownHost, type VethPair } from '../helpers/netns.js';
+import { createVethPair, run, type TeardownHost, type VethPair, cannotBuildWith } from '../helpers/netns.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
 import { runWindowOverTraffic } from '../helpers/probe-window.js';
 import { assertReplaysSame } from '../helpers/replay.js';
@@ -15,7 +15,7 @@ function nft(params: Record<string, unknown>) {
   return { step: 'netfilter', alias: 'nft', probe: 'net.nft', params: params as Params };
 }
 
-const cannot = (await canBuildTopologies()) ?? (await run(['nft', '--version']).then(() => null, () => 'needs nft (apt-get install nftables)'));
+const cannot = await cannotBuildWith([['nft', '--version'], 'nftables']);
 const hasIptables = await run(['iptables', '--version']).then(() => true, () => false);
 
 /** A veth pair whose namespace has the nftables `ruleset` loaded (given the pair, if it names its addresses), and a bundle for the test's runs. */

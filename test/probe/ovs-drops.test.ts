@@ -30,6 +30,7 @@ import { canBootVms } from '../lab/vm.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { guestStats, udpIn, undisturbed, withTrafficInWindow } from '../helpers/probe-window.js';
 import { run } from '../helpers/netns.js';
+import { assertVerified } from '../helpers/attach-plan.js';
 
 const cannot = process.geteuid?.() !== 0 ? 'needs root' : ((await canRunOvs()) ?? (await canBootVms()));
 const DROPPED = 40;
@@ -229,11 +230,7 @@ describe('ovs.drops kernel-datapath BPF object', () => {
     try {
       for (const p of OVS_PROGRAMS) assert.equal(obj.program(p.program).autoload, true, `${p.program} loads`);
       obj.load();
-      for (const p of OVS_PROGRAMS) {
-        const prog = obj.program(p.program);
-        assert.notEqual(prog.info.fd, null, `${p.program} (${p.kind} ${p.target}) was accepted by the verifier`);
-        assert.equal(prog.type, p.kind === 'tp_btf' ? 'tracing' : 'kprobe');
-      }
+      assertVerified(obj, OVS_PROGRAMS, (p) => (p.kind === 'tp_btf' ? 'tracing' : 'kprobe'));
       assert.deepEqual(obj.maps().map((m) => m.name).filter((n) => !n.includes('.')).sort(), ['counts', 'inflight', 'unkeyed', 'upcall_dev']);
     } finally {
       obj.close();

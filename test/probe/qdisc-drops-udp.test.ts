@@ -19,9 +19,9 @@ import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params } from '../../engine/probe/types.js';
 import { qdiscDrops, type QdiscDropsData } from '../../probes/qdisc.drops/probe.js';
 import { tempBundle } from '../helpers/bundle.js';
-import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
+import { createVethPair, run, cannotBuildWith } from '../helpers/netns.js';
 
-const cannot = (await canBuildTopologies()) ?? (await run(['tc', '-V']).then(() => null, () => 'needs tc (apt-get install iproute2)'));
+const cannot = await cannotBuildWith([['tc', '-V'], 'iproute2']);
 
 /** Datagrams in the burst, and their payload (1042-byte frames: two fit the tbf's 3000-byte queue). */
 const N = 400;
