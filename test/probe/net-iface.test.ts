@@ -200,8 +200,7 @@ describe('net.iface per queue on a 4-queue veth', () => {
   it('counts traffic steered to one queue by XPS on that queue only, names it as a skew, and replays the same', async (t) => {
     const pair = await queuedPair(t);
     await steerTo(pair, 2);
-    const sink = await udpSink(pair);
-    t.after(() => sink.close());
+    await udpSink(t, pair);
     const n = 500;
     const payload = 100;
     const b = await tempBundle(t, 'ebpfnet-iface-q-');
@@ -237,8 +236,7 @@ describe('net.iface per queue on a 4-queue veth', () => {
 
   it('spreads many flows over the queues without a skew; the queues add up to the device', async (t) => {
     const pair = await queuedPair(t);
-    const sink = await udpSink(pair);
-    t.after(() => sink.close());
+    await udpSink(t, pair);
     const senders = 8;
     const each = 50;
     const b = await tempBundle(t, 'ebpfnet-iface-q-');

@@ -39,8 +39,7 @@ const RX_STAGES: StageId[] = ['rx_entry', 'backlog', 'socket'];
 
 /** udpSink's socket on the host's end, closed when the test ends. */
 async function receiver(t: TeardownHost, pair: VethPair): Promise<{ received: () => number }> {
-  const sink = await udpSink(pair);
-  t.after(() => sink.close());
+  const sink = await udpSink(t, pair);
   return sink;
 }
 
