@@ -7,7 +7,6 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { execa } from 'execa';
-
 import type { TeardownHost } from '../helpers/netns.js';
 import { backgroundUdpFlows, diagnoseVm, diagnoseVmUnderUdp, fillConntrack, findingsOf, libvirtGuestLab, type BackgroundUdpOptions } from './scenario.js';
 import { buildLabTopology, type LabTopology } from './topology.js';

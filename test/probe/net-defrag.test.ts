@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
 import { execa } from 'execa';
 import { detectFeatures } from '../../engine/host/features.js';
-
 import { packageRoot } from '../../engine/package-info.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params, RawRecord } from '../../engine/probe/types.js';

@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { before, describe, it } from 'node:test';
-
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params } from '../../engine/probe/types.js';
@@ -20,7 +19,6 @@ import { createBridgeLan, type BridgeLan, type LanHost } from '../helpers/bridge
 import { tempBundle } from '../helpers/bundle.js';
 import { run, type TeardownHost, cannotBuildWith } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
-
 import { flavoursInOrder, withAllLoaded } from '../helpers/attach-plan.js';
 import { assertReplaysWithoutBpf } from '../helpers/replay.js';
 

@@ -19,7 +19,6 @@ import { tempBundle, type TempBundle } from '../helpers/bundle.js';
 import { nsQdiscStats, quietPair, request, udpFrameBytes, udpFromNs, udpSink } from '../helpers/netdev-probes.js';
 import { run, type TeardownHost, type VethPair, cannotBuildWith } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
-
 import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 import { assertReplaysWithoutBpf } from '../helpers/replay.js';
 

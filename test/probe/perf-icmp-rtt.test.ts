@@ -16,7 +16,6 @@ import type { Finding, Params } from '../../engine/probe/types.js';
 import { attachPlan, HOOKS } from '../../probes/perf.icmp-rtt/attach.js';
 import { perfIcmpRtt, type IcmpRttData, type IcmpRttPeer } from '../../probes/perf.icmp-rtt/probe.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
-
 import { createVethPair, run, type TeardownHost, type VethPair, cannotBuildWith } from '../helpers/netns.js';
 import { flavoursInOrder, withAllLoaded } from '../helpers/attach-plan.js';
 import { assertReplaysWithoutBpf } from '../helpers/replay.js';

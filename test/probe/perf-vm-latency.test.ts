@@ -8,7 +8,6 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
-
 import { liveHandles } from '../../engine/native/guard.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params } from '../../engine/probe/types.js';

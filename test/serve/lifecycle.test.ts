@@ -6,7 +6,6 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-
 import { CLI, runCli } from '../helpers/cli.js';
 import { alertmanagerPayload, baseConfig, ended, get, post, serveHome, waitForRun, testHome, type ServeProcess } from '../helpers/serve.js';
 
