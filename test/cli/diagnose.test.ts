@@ -55,6 +55,19 @@ describe('diagnose --json and conditions that cannot be evaluated', () => {
   });
 });
 
+
+/**
+ * Runs host-drops (4 s) on the lab's device and sends `signal` mid-run: once the run has its
+ * bundle (its handlers in place), inside its window. Resolves to how the CLI ended.
+ */
+async function signalMidRun(l: FaultLab, signal: NodeJS.Signals): Promise<CliResult> {
+  const known = new Set(readdirSync(out));
+  const { child, done } = startCli(['diagnose', 'host-drops', '--input', `devices=${l.pair.hostDev}`, '--input', 'duration=4s', '--out', out, '--json']);
+  await waitForRunBundle(out, 'host-drops', known);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  child.kill(signal);
+  return done;
+}
 describe('diagnose host-drops on real faults', async () => {
   const cannot = await canBuildTopologies();
   before(() => assert.equal(cannot, null, `this test needs root, ip and ping: ${cannot}`));
@@ -135,13 +148,7 @@ describe('diagnose host-drops on real faults', async () => {
     test(`${signal} mid-run leaves a complete bundle marked interrupted; --resume finishes it`, async (t) => {
       const l = await lab(t, 'qdisc');
       const traffic = l.traffic(12);
-      const known = new Set(readdirSync(out));
-      const { child, done } = startCli(['diagnose', 'host-drops', '--input', `devices=${l.pair.hostDev}`, '--input', 'duration=4s', '--out', out, '--json']);
-      // Mid-run: once the run has its bundle (the handlers are in place), inside its 4 s window.
-      await waitForRunBundle(out, 'host-drops', known);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      child.kill(signal);
-      const r = await done;
+      const r = await signalMidRun(l, signal);
       assert.equal(r.status, signal === 'SIGINT' ? 130 : 143, r.stderr);
       const interrupted = parseJson(r);
       assert.equal(interrupted.status, 'interrupted');
@@ -169,12 +176,7 @@ describe('diagnose after a crash', async () => {
     assert.equal(await canBuildTopologies(), null);
     const l = await buildFaultLab(t, 'qdisc');
     const traffic = l.traffic(12);
-    const known = new Set(readdirSync(out));
-    const { child, done } = startCli(['diagnose', 'host-drops', '--input', `devices=${l.pair.hostDev}`, '--input', 'duration=4s', '--out', out, '--json']);
-    await waitForRunBundle(out, 'host-drops', known);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    child.kill('SIGKILL');
-    await done;
+    await signalMidRun(l, 'SIGKILL');
     const bundle = join(out, readdirSync(out).filter((d) => d.includes('-host-drops-')).sort().pop()!);
     const crashed = readRun(bundle);
     assert.equal(crashed.status, 'running', 'nothing could mark it: the process was killed');

@@ -143,30 +143,28 @@ describe('ebpfnet guide in a terminal', () => {
     assert.equal(result.conclusion.id, 'no-host-drops');
   });
 
-  test('Ctrl-C while the probes run interrupts the run, its bundle kept', async () => {
-    const { term } = guide([testRunbook, '--input', 'duration=20s']);
+  /** Starts the run of `args`, presses Ctrl-C once `text` shows, and asserts it exits 130; returns its screen and bundle. */
+  async function ctrlCAt(args: string[], text: string) {
+    const { term } = guide(args);
     await term.waitForText(RUN_PROMPT);
     term.keys('Enter');
-    await term.waitForText('Running 2 probes…');
+    await term.waitForText(text);
     term.keys('C-c');
     const { status, screen } = await term.exited();
     assert.equal(status, 130, screen);
+    return { screen, ...bundleOf(screen) };
+  }
+
+  test('Ctrl-C while the probes run interrupts the run, its bundle kept', async () => {
+    const { screen, record } = await ctrlCAt([testRunbook, '--input', 'duration=20s'], 'Running 2 probes…');
     assert.match(screen, /Interrupted \(received SIGINT\); continue with: ebpfnet diagnose --resume/);
-    const { record } = bundleOf(screen);
     assert.equal(record.status, 'interrupted');
     assert.equal(record.interruptions[0]?.reason, 'received SIGINT');
     assert.equal(record.interruptions[0]?.step, 'watch');
   });
 
   test('Ctrl-C at a question stops the run the same way', async () => {
-    const { term } = guide([testRunbook]);
-    await term.waitForText(RUN_PROMPT);
-    term.keys('Enter');
-    await term.waitForText('Which conclusion should this run reach?');
-    term.keys('C-c');
-    const { status, screen } = await term.exited();
-    assert.equal(status, 130, screen);
-    const { record } = bundleOf(screen);
+    const { record } = await ctrlCAt([testRunbook], 'Which conclusion should this run reach?');
     assert.equal(record.status, 'interrupted');
     assert.equal(record.interruptions[0]?.step, 'question');
   });

@@ -1,30 +1,57 @@
-// A native probe's attach plan checked for real: every program of its object loads with the
-// probe's filters set, and each flavour attaches to its tracepoints, in order.
+// A native probe's programs checked for real: every program of its object loads with the
+// probe's filters set, each flavour attaches to its tracepoints in order, and kprobe programs
+// pass the verifier.
 import assert from 'node:assert/strict';
 import type { PlanStep } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 
-/** Loads every program of `<object>.bpf.o` at once, then attaches each step of `plan`; each step's targets, without `category:` or `tp_btf/`, must be `tracepoints`. */
-export function assertEveryFlavourAttaches(object: string, plan: Array<PlanStep<string>>, globals: Record<string, GlobalValue>, tracepoints: readonly string[]): void {
+/**
+ * Opens `<object>.bpf.o` with exactly `programs` to load and `globals` set, loads it, asserts
+ * those are all its programs, and runs `use` on the loaded object before closing it.
+ */
+export function withAllLoaded(object: string, programs: readonly string[], globals: Record<string, GlobalValue> = {}, use: (o: BpfObject) => void = () => {}): void {
+  const o = BpfObject.open(bpfObjectPath(object), { autoload: Object.fromEntries(programs.map((p) => [p, true])), globals });
+  try {
+    o.load();
+    assert.deepEqual(o.programs().map((p) => p.name).sort(), [...programs].sort());
+    use(o);
+  } finally {
+    o.close();
+  }
+}
+
+/** Each step of `plan` attaches to `tracepoints` (its targets without `category:` or `tp_btf/`), in order. */
+export function assertStepsAttach(o: BpfObject, plan: Array<PlanStep<string>>, tracepoints: readonly string[]): void {
+  for (const step of plan) {
+    const links = step.attach(o);
+    assert.deepEqual(
+      links.map((l) => l.target.replace(/^([a-z_]+:|tp_btf\/)/, '')),
+      [...tracepoints],
+      step.method,
+    );
+  }
+}
+
+/** The programs of `plan`, whose flavours must be raw_tracepoint, tp_btf and tracepoint in that order. */
+export function flavoursInOrder(plan: Array<PlanStep<string>>): string[] {
   assert.deepEqual(
     plan.map((s) => s.method),
     ['raw_tracepoint', 'tp_btf', 'tracepoint'],
   );
-  const all = plan.flatMap((s) => s.programs);
-  const o = BpfObject.open(bpfObjectPath(object), { autoload: Object.fromEntries(all.map((p) => [p, true])), globals });
-  try {
-    o.load();
-    assert.deepEqual(o.programs().map((p) => p.name).sort(), [...all].sort());
-    for (const step of plan) {
-      const links = step.attach(o);
-      assert.deepEqual(
-        links.map((l) => l.target.replace(/^([a-z_]+:|tp_btf\/)/, '')),
-        [...tracepoints],
-        step.method,
-      );
-    }
-  } finally {
-    o.close();
+  return plan.flatMap((s) => s.programs);
+}
+
+/** Loads every program of `<object>.bpf.o` at once, then attaches each step of `plan`; each step's targets, without `category:` or `tp_btf/`, must be `tracepoints`. */
+export function assertEveryFlavourAttaches(object: string, plan: Array<PlanStep<string>>, globals: Record<string, GlobalValue>, tracepoints: readonly string[]): void {
+  withAllLoaded(object, flavoursInOrder(plan), globals, (o) => assertStepsAttach(o, plan, tracepoints));
+}
+
+/** Each of `programs` of the loaded `o` was accepted by the verifier, as a program of the type `typeOf` gives (kprobe unless told). */
+export function assertVerified(o: BpfObject, programs: ReadonlyArray<{ program: string; kind: string; target: string }>, typeOf: (p: { kind: string }) => string = () => 'kprobe'): void {
+  for (const p of programs) {
+    const prog = o.program(p.program);
+    assert.notEqual(prog.info.fd, null, `${p.program} (${p.kind} ${p.target}) was accepted by the verifier`);
+    assert.equal(prog.type, typeOf(p));
   }
 }

@@ -1,4 +1,5 @@
 // Runs the built CLI as a user would: a child process, argument arrays, no shell.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +22,16 @@ export function runCli(args: string[], env: Record<string, string> = {}): CliRes
     killSignal: 'SIGKILL',
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `probes list` names probe `id` and `probes show <id>` succeeds; returns what show printed. */
+export function assertProbeListedAndShown(id: string): string {
+  const list = runCli(['probes', 'list']);
+  assert.equal(list.status, 0, list.stderr);
+  assert.match(list.stdout, new RegExp(`^${id.replace(/[.]/g, '\\.')}\\b`, 'm'));
+  const show = runCli(['probes', 'show', id]);
+  assert.equal(show.status, 0, show.stderr);
+  return show.stdout;
 }
 
 /** Starts the CLI without waiting; the caller signals it and awaits `done`. */

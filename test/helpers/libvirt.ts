@@ -168,6 +168,18 @@ ${opts.guestAgent ? "    <channel type='unix'><target type='virtio' name='org.qe
 `;
 }
 
+/** Runs `virsh <verb> FILE` with the domain's XML in a file that lives only as long as the call. */
+async function virshWithXml(verb: 'create' | 'define', name: string, opts: DomainOptions): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpfnet-domain-'));
+  try {
+    const file = join(dir, `${name}.xml`);
+    writeFileSync(file, domainXml(name, opts));
+    await virsh([verb, file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** `virsh create` of a transient domain; destroyed by t.after (registered before it is created). */
 export async function createDomain(t: TeardownHost, opts: DomainOptions): Promise<TestDomain> {
   const name = `ebpfnet-t-${process.pid}-${created++}`;
@@ -175,14 +187,7 @@ export async function createDomain(t: TeardownHost, opts: DomainOptions): Promis
     await virsh(['destroy', '--domain', name], false);
   };
   t.after(destroy);
-  const dir = mkdtempSync(join(tmpdir(), 'ebpfnet-domain-'));
-  try {
-    const file = join(dir, `${name}.xml`);
-    writeFileSync(file, domainXml(name, opts));
-    await virsh(['create', file]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await virshWithXml('create', name, opts);
   const pid = Number(readFileSync(`/run/libvirt/qemu/${name}.pid`, 'utf8').trim());
   const list = await virsh(['domiflist', '--domain', name]);
   // " Interface   Type     Source   Model    MAC" then a rule, then one row per interface.
@@ -200,13 +205,6 @@ export async function defineDomain(t: TeardownHost, opts: DomainOptions): Promis
   t.after(async () => {
     await virsh(['undefine', '--domain', name], false);
   });
-  const dir = mkdtempSync(join(tmpdir(), 'ebpfnet-domain-'));
-  try {
-    const file = join(dir, `${name}.xml`);
-    writeFileSync(file, domainXml(name, opts));
-    await virsh(['define', file]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await virshWithXml('define', name, opts);
   return name;
 }

@@ -38,13 +38,14 @@ s.bind({ address: ${JSON.stringify(pair.peerIp)} }, () => {
   await pair.inNs([...pin, process.execPath, '-e', script]);
 }
 
-/** A UDP socket on the host's end (port 9), so that no ICMP port-unreachable goes back; counts what arrives. */
-export async function udpSink(pair: VethPair): Promise<{ received: () => number; close: () => void }> {
+/** A UDP socket on the host's end (port 9), closed when `t` ends, so that no ICMP port-unreachable goes back; counts what arrives. */
+export async function udpSink(t: TeardownHost, pair: VethPair): Promise<{ received: () => number }> {
   const sock = createSocket('udp4');
   let received = 0;
   sock.on('message', () => received++);
   await new Promise<void>((resolve) => sock.bind({ address: pair.hostIp, port: 9 }, resolve));
-  return { received: () => received, close: () => sock.close() };
+  t.after(() => sock.close());
+  return { received: () => received };
 }
 
 /** Ethernet frame bytes of a UDP/IPv4 datagram with `payload` bytes. */

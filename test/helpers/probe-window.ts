@@ -1,35 +1,77 @@
 // Helpers for tests that send traffic inside a probe's measurement window: the probe's own
 // sleep (after its first reading) starts the traffic, so every packet lies inside the window
 // however slow the machine is.
-import type { ProbeDefinition, ProbeIO } from '../../engine/probe/types.js';
+import { runProbe, type RunProbeOptions } from '../../engine/probe/runtime.js';
+import type { Finding, ProbeDefinition, ProbeIO, ProbeRequest } from '../../engine/probe/types.js';
 import type { LabTopology } from '../lab/topology.js';
 import type { GuestNetStats } from '../lab/vm.js';
 import { megaflowFlushes } from '../lab/ovs.js';
 
-/** `io` whose first sleep (a probe's window, after its first reading) awaits `first()` before sleeping its full time. */
-export function beforeFirstSleep(io: ProbeIO, first: () => Promise<void>): ProbeIO {
-  let done = false;
+/** `io` with its sleeps replaced by `sleep` (which may call the original's). */
+function withSleep(io: ProbeIO, sleep: ProbeIO['sleep']): ProbeIO {
   return {
     exec: (n, a, o) => io.exec(n, a, o),
     readFile: (n, p, o) => io.readFile(n, p, o),
     readFiles: (n, p) => io.readFiles(n, p),
     readDir: (n, p, o) => io.readDir(n, p, o),
     capture: (n, s) => io.capture(n, s),
-    sleep: async (ms, o) => {
-      if (!done) {
-        done = true;
-        await first();
-      }
-      await io.sleep(ms, o);
+    sleep,
+    get signal() {
+      return io.signal;
     },
-    signal: io.signal,
-    budget: io.budget,
+    get budget() {
+      return io.budget;
+    },
   };
+}
+
+/** `io` whose first sleep (a probe's window, after its first reading) awaits `first()` before sleeping its full time. */
+export function beforeFirstSleep(io: ProbeIO, first: () => Promise<void>): ProbeIO {
+  let done = false;
+  return withSleep(io, async (ms, o) => {
+    if (!done) {
+      done = true;
+      await first();
+    }
+    await io.sleep(ms, o);
+  });
 }
 
 /** `def` whose collect runs `traffic` when it first waits (after its first reading), then waits its full duration. */
 export function withTrafficInWindow<D extends Record<string, unknown>>(def: ProbeDefinition<D>, traffic: () => Promise<void>): ProbeDefinition<D> {
   return { ...def, collect: (params, io) => def.collect(params, beforeFirstSleep(io, traffic)) };
+}
+
+/**
+ * Runs `def` with `traffic` inside its window: the traffic starts once the probe first sleeps
+ * (after its first sample), and the probe's sleeps end no sooner than the traffic does.
+ */
+export async function runWindowOverTraffic(def: ProbeDefinition, request: ProbeRequest, opts: RunProbeOptions, traffic: () => Promise<void>): Promise<Finding> {
+  let started!: () => void;
+  const first = new Promise<void>((resolve) => (started = resolve));
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const gated: ProbeDefinition = {
+    ...def,
+    collect: (params, io) =>
+      def.collect(
+        params,
+        withSleep(io, async (ms, o) => {
+          started();
+          await io.sleep(ms, o);
+          await gate;
+        }),
+      ),
+  };
+  const probe = runProbe(gated, request, opts);
+  // A probe that fails before its first sample never opens the window.
+  await Promise.race([first, probe]);
+  try {
+    await traffic();
+  } finally {
+    open();
+  }
+  return probe;
 }
 
 /**

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { Cleanup } from './cleanup.js';
 import { CLI } from './cli.js';
 import type { TeardownHost } from './netns.js';
 
@@ -34,6 +35,18 @@ export interface ServeProcess {
 /** A base configuration: token auth, the data folder of this home, no cool-down surprises. */
 export function baseConfig(dataDir: string, extra: Record<string, unknown>): Record<string, unknown> {
   return { listen: '127.0.0.1:0', data_dir: dataDir, auth: { token: TOKEN }, ...extra };
+}
+
+/**
+ * A home for one test, configured as baseConfig with `extra`; its teardown (returned, for more
+ * steps) runs in reverse order of setup once the test ends, so servers stop before what they use goes.
+ */
+export function testHome(t: TeardownHost, extra: Record<string, unknown>): { home: ServeHome; cleanup: Cleanup } {
+  const cleanup = new Cleanup();
+  t.after(() => cleanup.run());
+  const home = serveHome(cleanup);
+  home.configure(baseConfig(home.dataDir, extra));
+  return { home, cleanup };
 }
 
 export function serveHome(t: TeardownHost, prefix = 'ebpfnet-serve-'): ServeHome {

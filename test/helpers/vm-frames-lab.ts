@@ -11,6 +11,7 @@
 //   const host = await lab.addHost();  // the host's address on the bridge, A's gateway
 import { fileURLToPath } from 'node:url';
 import { readFile, writeFile } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
 import { createLinuxBridge, type Bridge } from '../lab/bridge.js';
 import { newLabName, sweepLabLeftovers } from '../lab/names.js';
@@ -64,7 +65,6 @@ export interface FramesLab {
 }
 
 const UDP_SEND = fileURLToPath(new URL('../lab/udp-send.js', import.meta.url));
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A rule counter once it reads `expected` or 4 s have passed (OVS folds datapath statistics into its rules about once a second). */
 export async function settled(read: () => Promise<number>, expected: number): Promise<number> {

@@ -63,19 +63,18 @@ export async function sweepLabLeftovers(): Promise<string[]> {
       removed.push(`ovs bridge ${br}`);
     }
   }
-  const links = await execa('ip', ['-j', 'link', 'show'], { reject: false, stdin: 'ignore' });
-  for (const entry of parseJsonList(String(links.stdout))) {
-    const dev = typeof entry.ifname === 'string' ? entry.ifname : '';
-    if (!isLeftover(dev)) continue;
-    await execa('ip', ['link', 'del', dev], { reject: false, stdin: 'ignore' });
-    removed.push(`link ${dev}`);
-  }
-  const nsList = await execa('ip', ['-j', 'netns', 'list'], { reject: false, stdin: 'ignore' });
-  for (const entry of parseJsonList(String(nsList.stdout))) {
-    const ns = typeof entry.name === 'string' ? entry.name : '';
-    if (!isLeftover(ns)) continue;
-    await execa('ip', ['netns', 'del', ns], { reject: false, stdin: 'ignore' });
-    removed.push(`netns ${ns}`);
+  // Devices, then namespaces: what `ip -j <object> <list>` names in `key`, deleted one by one.
+  for (const [object, list, key] of [
+    ['link', 'show', 'ifname'],
+    ['netns', 'list', 'name'],
+  ] as const) {
+    const listed = await execa('ip', ['-j', object, list], { reject: false, stdin: 'ignore' });
+    for (const entry of parseJsonList(String(listed.stdout))) {
+      const name = typeof entry[key] === 'string' ? entry[key] : '';
+      if (!isLeftover(name)) continue;
+      await execa('ip', [object, 'del', name], { reject: false, stdin: 'ignore' });
+      removed.push(`${object} ${name}`);
+    }
   }
   for (const dir of await readdir(LAB_RUN_DIR).catch(() => [] as string[])) {
     if (!isLeftover(dir)) continue;

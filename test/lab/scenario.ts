@@ -11,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { startCli } from '../helpers/cli.js';
 import type { TeardownHost } from '../helpers/netns.js';
-import type { LabTopology } from './topology.js';
+import { createDomain, ensureLibvirt, type TestDomain } from '../helpers/libvirt.js';
+import { buildLabTopology, type LabTopology } from './topology.js';
 import type { UdpSendOptions, UdpSendResult } from './udp-send.js';
-import type { Vm } from './vm.js';
+import { guestKernelArgs, macFor, type Vm } from './vm.js';
 
 const UDP_SEND = fileURLToPath(new URL('./udp-send.js', import.meta.url));
 
@@ -23,8 +24,44 @@ export interface RunResult {
   conclusion: { id: string; summary: string; category: string; confidence: string; evidence: Array<{ alias: string; probe: string; status: string; dir?: string }> } | null;
 }
 
+/** diagnoseVm while UDP from the peer (backgroundUdp with `udp`) flows to `ip` for the whole run. */
+export async function diagnoseVmUnderUdp(t: TeardownHost, lab: LabTopology, runbook: string, vm: string, ip: string, udp: BackgroundUdpOptions, extra: string[] = []): Promise<RunResult> {
+  const traffic = backgroundUdp(lab, ip, udp);
+  t.after(() => traffic.stop());
+  const r = await diagnoseVm(t, runbook, vm, ip, extra);
+  await traffic.stop();
+  return r;
+}
+
+/**
+ * A lab without a QEMU VM of its own, and a libvirt domain on its bridge (direct kernel boot)
+ * at .50 of the lab's subnet, booted once it answers ping (within `bootMs`).
+ */
+export async function libvirtGuestLab(t: TeardownHost, bootMs: number): Promise<{ lab: LabTopology; dom: TestDomain; ip: string }> {
+  await ensureLibvirt();
+  const lab = await buildLabTopology(t, { bridge: 'linux', vms: 0 });
+  const ip = `${lab.subnet.split('.').slice(0, 3).join('.')}.50`;
+  const mac = macFor(`libvirt-${process.pid}`);
+  const dom = await createDomain(t, {
+    interfaces: [{ bridge: lab.bridge.name, mac }],
+    kernelArgs: guestKernelArgs({ ip: `${ip}/24`, gateway: lab.peer.ip, mac }).split(' '),
+  });
+  await lab.peer.pinNeighbor(ip, mac);
+  const deadline = Date.now() + bootMs;
+  while ((await lab.peer.ping(ip, { count: 1, wait: 1 })).received === 0) {
+    assert.ok(Date.now() < deadline, `the libvirt guest ${dom.name} never answered ping`);
+  }
+  return { lab, dom, ip };
+}
+
+export interface BackgroundUdpOptions {
+  port: number;
+  size?: number;
+  intervalMs?: number;
+}
+
 /** UDP from the peer namespace to `ip:port`, paced, until stopped. */
-export function backgroundUdp(lab: LabTopology, ip: string, opts: { port: number; size?: number; intervalMs?: number }): { stop(): Promise<void> } {
+export function backgroundUdp(lab: LabTopology, ip: string, opts: BackgroundUdpOptions): { stop(): Promise<void> } {
   const sender = udpSendInPeer(lab, { to: ip, port: opts.port, count: 1_000_000, size: opts.size ?? 200, intervalMs: opts.intervalMs ?? 2 });
   return { stop: async () => void (await sender.stop('SIGKILL')) };
 }

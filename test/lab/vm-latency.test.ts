@@ -6,12 +6,15 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import type { TeardownHost } from '../helpers/netns.js';
-import { backgroundUdp, contendCpu0, diagnoseVm, findingsOf } from './scenario.js';
-import { buildLabTopology } from './topology.js';
+import { backgroundUdp, contendCpu0, diagnoseVm, diagnoseVmUnderUdp, findingsOf, type BackgroundUdpOptions } from './scenario.js';
+import { buildLabTopology, type LabTopology } from './topology.js';
 import { canBootVms } from './vm.js';
 
 const cannot = await canBootVms();
 const diagnose = (t: TeardownHost, vm: string, ip: string, extra: string[] = []) => diagnoseVm(t, 'vm-latency', vm, ip, extra);
+/** vm-latency on the lab's VM while UDP flows to it from the peer. */
+const diagnoseUnderUdp = (t: TeardownHost, lab: LabTopology, udp: BackgroundUdpOptions, extra: string[] = []) =>
+  diagnoseVmUnderUdp(t, lab, 'vm-latency', lab.vm.name, lab.vm.ip, udp, extra);
 
 describe('vm-latency on real delays', () => {
   before(() => assert.equal(cannot, null, `cannot boot lab VMs: ${cannot}`));
@@ -19,10 +22,7 @@ describe('vm-latency on real delays', () => {
   it('a shaper holding packets on the tap → qdisc-delay', async (t) => {
     const lab = await buildLabTopology(t, { bridge: 'linux' });
     await execa('tc', ['qdisc', 'add', 'dev', lab.vm.tap, 'root', 'tbf', 'rate', '400kbit', 'burst', '1600', 'latency', '400ms']);
-    const traffic = backgroundUdp(lab, lab.vm.ip, { port: 7, size: 1000, intervalMs: 10 });
-    t.after(() => traffic.stop());
-    const r = await diagnose(t, lab.vm.name, lab.vm.ip, ['--format', 'html']);
-    await traffic.stop();
+    const r = await diagnoseUnderUdp(t, lab, { port: 7, size: 1000, intervalMs: 10 }, ['--format', 'html']);
     assert.equal(r.conclusion?.id, 'qdisc-delay', r.conclusion?.summary);
     assert.equal(r.conclusion?.category, 'qdisc-queueing');
     const f = await findingsOf(r.bundle);
@@ -66,10 +66,7 @@ describe('vm-latency on real delays', () => {
     const lab = await buildLabTopology(t, { bridge: 'linux' });
     await lab.peer.pinNeighbor(lab.vm.ip, lab.vm.mac);
     await contendCpu0(t, lab.vm.pid, 4);
-    const traffic = backgroundUdp(lab, lab.vm.ip, { port: 7, intervalMs: 5 });
-    t.after(() => traffic.stop());
-    const r = await diagnose(t, lab.vm.name, lab.vm.ip);
-    await traffic.stop();
+    const r = await diagnoseUnderUdp(t, lab, { port: 7, intervalMs: 5 });
     assert.equal(r.conclusion?.id, 'vcpu-wait', r.conclusion?.summary);
     const f = await findingsOf(r.bundle);
     // Four busy loops on the VM's only CPU: each wake-up of a vCPU waits milliseconds.
@@ -82,11 +79,8 @@ describe('vm-latency on real delays', () => {
   it('a quiet host → host-fast, with every layer timed', async (t) => {
     const lab = await buildLabTopology(t, { bridge: 'linux' });
     await lab.peer.pinNeighbor(lab.vm.ip, lab.vm.mac);
-    const traffic = backgroundUdp(lab, lab.vm.ip, { port: 7, intervalMs: 20 });
-    t.after(() => traffic.stop());
     // Under TCG (no KVM here) QEMU takes a few ms to read a packet; a KVM host would pass the 1 ms default.
-    const r = await diagnose(t, lab.vm.name, lab.vm.ip, ['--input', 'threshold_us=50000']);
-    await traffic.stop();
+    const r = await diagnoseUnderUdp(t, lab, { port: 7, intervalMs: 20 }, ['--input', 'threshold_us=50000']);
     assert.equal(r.conclusion?.id, 'host-fast', r.conclusion?.summary);
     const f = await findingsOf(r.bundle);
     const layers = (f.lat!.data.directions as Record<string, { layers: Record<string, { count: number }> }>)['to-vm']!.layers;

@@ -7,14 +7,16 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { createDomain, ensureLibvirt } from '../helpers/libvirt.js';
 import type { TeardownHost } from '../helpers/netns.js';
-import { backgroundUdp, backgroundUdpFlows, diagnoseVm, fillConntrack, findingsOf } from './scenario.js';
-import { buildLabTopology } from './topology.js';
-import { canBootVms, guestKernelArgs, macFor } from './vm.js';
+import { backgroundUdpFlows, diagnoseVm, diagnoseVmUnderUdp, fillConntrack, findingsOf, libvirtGuestLab, type BackgroundUdpOptions } from './scenario.js';
+import { buildLabTopology, type LabTopology } from './topology.js';
+import { canBootVms } from './vm.js';
 
 const cannot = await canBootVms();
 const diagnose = (t: TeardownHost, vm: string, ip: string) => diagnoseVm(t, 'vm-loss', vm, ip);
+/** vm-loss on `vm` (the lab's own unless told) while UDP flows to it from the peer. */
+const diagnoseUnderUdp = (t: TeardownHost, lab: LabTopology, udp: BackgroundUdpOptions, vm = { name: lab.vm.name, ip: lab.vm.ip }) =>
+  diagnoseVmUnderUdp(t, lab, 'vm-loss', vm.name, vm.ip, udp);
 
 describe('vm-loss on real faults', () => {
   before(() => assert.equal(cannot, null, `cannot boot lab VMs: ${cannot}`));
@@ -22,10 +24,7 @@ describe('vm-loss on real faults', () => {
   it('an OpenFlow rule dropping UDP on Open vSwitch → ovs-flow-drop, naming the megaflow', async (t) => {
     const lab = await buildLabTopology(t, { bridge: 'ovs' });
     await lab.ovs!.addFlow('priority=200,udp,tp_dst=9,actions=drop');
-    const traffic = backgroundUdp(lab, lab.vm.ip, { port: 9 });
-    t.after(() => traffic.stop());
-    const r = await diagnose(t, lab.vm.name, lab.vm.ip);
-    await traffic.stop();
+    const r = await diagnoseUnderUdp(t, lab, { port: 9 });
     assert.equal(r.conclusion?.id, 'ovs-flow-drop', r.conclusion?.summary);
     assert.equal(r.conclusion!.category, 'ovs-flow-drop');
     assert.equal(r.conclusion!.confidence, 'high');
@@ -46,10 +45,7 @@ describe('vm-loss on real faults', () => {
     await execa('nft', ['add', 'table', 'bridge', table]);
     await execa('nft', ['add', 'chain', 'bridge', table, 'vmfwd', '{ type filter hook forward priority 0; }']);
     await execa('nft', ['add', 'rule', 'bridge', table, 'vmfwd', 'ip', 'daddr', lab.vm.ip, 'udp', 'dport', '9', 'counter', 'drop']);
-    const traffic = backgroundUdp(lab, lab.vm.ip, { port: 9 });
-    t.after(() => traffic.stop());
-    const r = await diagnose(t, lab.vm.name, lab.vm.ip);
-    await traffic.stop();
+    const r = await diagnoseUnderUdp(t, lab, { port: 9 });
     assert.equal(r.conclusion?.id, 'netfilter-rule', r.conclusion?.summary);
     assert.match(r.conclusion!.summary, new RegExp(`udp dport 9 .*in bridge ${table} vmfwd dropped \\d+ packets`));
     const f = await findingsOf(r.bundle);
@@ -110,10 +106,7 @@ describe('vm-loss on real faults', () => {
   it('a shaper with a tiny queue on the tap → qdisc-drop on that tap', async (t) => {
     const lab = await buildLabTopology(t, { bridge: 'linux' });
     await execa('tc', ['qdisc', 'add', 'dev', lab.vm.tap, 'root', 'tbf', 'rate', '200kbit', 'burst', '1600', 'limit', '3000']);
-    const traffic = backgroundUdp(lab, lab.vm.ip, { port: 9, size: 1000, intervalMs: 2 });
-    t.after(() => traffic.stop());
-    const r = await diagnose(t, lab.vm.name, lab.vm.ip);
-    await traffic.stop();
+    const r = await diagnoseUnderUdp(t, lab, { port: 9, size: 1000, intervalMs: 2 });
     assert.equal(r.conclusion?.id, 'qdisc-drop', r.conclusion?.summary);
     assert.match(r.conclusion!.summary, new RegExp(`tbf qdisc [0-9a-f]+: on ${lab.vm.tap} dropped \\d+ packets`));
   });
@@ -122,10 +115,7 @@ describe('vm-loss on real faults', () => {
     const lab = await buildLabTopology(t, { bridge: 'linux' });
     await lab.peer.pinNeighbor(lab.vm.ip, lab.vm.mac);
     await lab.vm.pause();
-    const traffic = backgroundUdp(lab, lab.vm.ip, { port: 9, intervalMs: 1 });
-    t.after(() => traffic.stop());
-    const r = await diagnose(t, lab.vm.name, lab.vm.ip);
-    await traffic.stop();
+    const r = await diagnoseUnderUdp(t, lab, { port: 9, intervalMs: 1 });
     assert.equal(r.conclusion?.id, 'guest-not-draining', r.conclusion?.summary);
     const f = await findingsOf(r.bundle);
     assert.ok(((f.kernel!.data.byReason as Record<string, number>).FULL_RING ?? 0) > 100);
@@ -136,10 +126,7 @@ describe('vm-loss on real faults', () => {
     const lab = await buildLabTopology(t, { bridge: 'linux' });
     await lab.peer.pinNeighbor(lab.vm.ip, lab.vm.mac);
     // Back to back: far more than an emulated guest takes off its virtio queue.
-    const traffic = backgroundUdp(lab, lab.vm.ip, { port: 9, size: 64, intervalMs: 0 });
-    t.after(() => traffic.stop());
-    const r = await diagnose(t, lab.vm.name, lab.vm.ip);
-    await traffic.stop();
+    const r = await diagnoseUnderUdp(t, lab, { port: 9, size: 64, intervalMs: 0 });
     // Whether the guest cannot keep up or its vCPU waits for one of the two CPUs the flood
     // shares, the cause is the same: the tap's ring toward the VM overflows.
     assert.equal(r.conclusion?.category, 'tun-ring-full', r.conclusion?.summary);
@@ -156,45 +143,24 @@ describe('vm-loss on real faults', () => {
   it('a tap whose MTU is smaller than the path → mtu-mismatch', async (t) => {
     const lab = await buildLabTopology(t, { bridge: 'linux' });
     await execa('ip', ['link', 'set', 'dev', lab.vm.tap, 'mtu', '1000']);
-    const traffic = backgroundUdp(lab, lab.vm.ip, { port: 9, size: 1200 });
-    t.after(() => traffic.stop());
-    const r = await diagnose(t, lab.vm.name, lab.vm.ip);
-    await traffic.stop();
+    const r = await diagnoseUnderUdp(t, lab, { port: 9, size: 1200 });
     assert.equal(r.conclusion?.id, 'mtu-mismatch', r.conclusion?.summary);
     assert.match(r.conclusion!.summary, new RegExp(`${lab.vm.tap} has MTU 1000|has MTU 1500 but ${lab.vm.tap} has 1000`));
   });
 
   it('a healthy VM echoing traffic → no-host-drops', async (t) => {
     const lab = await buildLabTopology(t, { bridge: 'linux' });
-    const traffic = backgroundUdp(lab, lab.vm.ip, { port: 7, intervalMs: 5 });
-    t.after(() => traffic.stop());
-    const r = await diagnose(t, lab.vm.name, lab.vm.ip);
-    await traffic.stop();
+    const r = await diagnoseUnderUdp(t, lab, { port: 7, intervalMs: 5 });
     assert.equal(r.conclusion?.id, 'no-host-drops', r.conclusion?.summary);
     const f = await findingsOf(r.bundle);
     assert.equal(f.kernel!.data.total, 0);
   });
 
   it('a libvirt domain that was suspended → found through libvirt → vm-paused', async (t) => {
-    await ensureLibvirt();
-    const lab = await buildLabTopology(t, { bridge: 'linux', vms: 0 });
-    const ip = `${lab.subnet.split('.').slice(0, 3).join('.')}.50`;
-    const mac = macFor(`libvirt-${process.pid}`);
-    const dom = await createDomain(t, {
-      interfaces: [{ bridge: lab.bridge.name, mac }],
-      kernelArgs: guestKernelArgs({ ip: `${ip}/24`, gateway: lab.peer.ip, mac }).split(' '),
-    });
-    await lab.peer.pinNeighbor(ip, mac);
-    // Booted when it answers (direct kernel boot under TCG: a few seconds).
-    const deadline = Date.now() + 30_000;
-    while ((await lab.peer.ping(ip, { count: 1, wait: 1 })).received === 0) {
-      assert.ok(Date.now() < deadline, `the libvirt guest ${dom.name} never answered ping`);
-    }
+    // Direct kernel boot under TCG: a few seconds.
+    const { lab, dom, ip } = await libvirtGuestLab(t, 30_000);
     await execa('virsh', ['-c', 'qemu:///system', 'suspend', dom.name]);
-    const traffic = backgroundUdp(lab, ip, { port: 9, intervalMs: 1 });
-    t.after(() => traffic.stop());
-    const r = await diagnose(t, dom.name, ip);
-    await traffic.stop();
+    const r = await diagnoseUnderUdp(t, lab, { port: 9, intervalMs: 1 }, { name: dom.name, ip });
     assert.equal(r.conclusion?.id, 'vm-paused', r.conclusion?.summary);
     const target = (JSON.parse(readFileSync(join(r.bundle, 'run.json'), 'utf8')) as { target: { source: string; state: string; taps: Array<{ name: string }> } }).target;
     assert.equal(target.source, 'libvirt');

@@ -7,9 +7,9 @@ import type { BtfLayout } from '../../engine/native/addon.js';
 import { compileLayout, sumPerCpu, type U64 } from '../../engine/native/btf-layout.js';
 import { closeAll } from '../../engine/native/guard.js';
 import { u32Key } from '../../engine/native/map.js';
-import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { BpfObject } from '../../engine/native/object.js';
 import { RingBufferReader } from '../../engine/native/ringbuf.js';
-import { fixtureObject, ownComm } from './support.js';
+import { fixtureObject, ownComm, withThreadTraced } from './support.js';
 
 after(() => closeAll());
 
@@ -260,10 +260,7 @@ test('ring buffer records decode by their struct name, as their bytes say', asyn
 });
 
 test('the selftest counts decode as numbers; a map declared by size has no layout', () => {
-  const obj = BpfObject.open(bpfObjectPath('selftest'), { globals: { targ_tgid: process.pid, targ_tid: process.pid } });
-  try {
-    obj.load();
-    obj.program('st_tracepoint').attach();
+  withThreadTraced((obj) => {
     for (let i = 0; i < 5; i++) void process.ppid;
     const counts = obj.map('counts');
     const decoded = counts.readAllDecoded<number, number>();
@@ -271,9 +268,7 @@ test('the selftest counts decode as numbers; a map declared by size has no layou
     assert.equal(decoded[0]!.value, 5);
     assert.equal(sumPerCpu(obj.map('lost').lookupPerCpu<number>(u32Key(0))!), 0);
     assert.throws(() => obj.map('stacks').readAllDecoded(), /stacks has no BTF type for its key \(declared by size/);
-  } finally {
-    obj.close();
-  }
+  });
 });
 
 test('64-bit integers are numbers exactly while safe', () => {

@@ -5,6 +5,7 @@ import { BpfError } from '../../engine/native/errors.js';
 import { closeAll } from '../../engine/native/guard.js';
 import { BPF_EXIST, BPF_NOEXIST, u32Key } from '../../engine/native/map.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { withThreadTraced } from './support.js';
 
 after(() => closeAll());
 
@@ -66,19 +67,14 @@ test('per-CPU array: one value per possible CPU, summed', () => {
 });
 
 test('maps without batch lookup are read by iteration; ring buffers refuse reads', () => {
-  const obj = BpfObject.open(bpfObjectPath('selftest'), { globals: { targ_tgid: process.pid, targ_tid: process.pid } });
-  try {
-    obj.load();
-    obj.program('st_tracepoint').attach();
+  withThreadTraced((obj) => {
     void process.ppid;
     const stacks = obj.map('stacks').readAll();
     assert.equal(stacks.batched, false);
     assert.ok(stacks.entries.length >= 1);
     assert.ok(stacks.entries.every(([k, v]) => k.length === 4 && v.length === 32 * 8));
     assert.throws(() => obj.map('events').readAll(), BpfError);
-  } finally {
-    obj.close();
-  }
+  });
 });
 
 test('maps need a loaded, open object', () => {

@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { packageRoot } from '../../engine/package-info.js';
 
 /** Programs of engine/selftest/selftest.bpf.c, by the names the kernel shows. */
@@ -90,4 +91,16 @@ export function fixtureObject(name: string): string {
 /** The name the kernel gives this process's main thread (the `comm` of its events). */
 export function ownComm(): string {
   return readFileSync('/proc/self/comm', 'utf8').trim();
+}
+
+/** Runs `use` on the selftest object loaded with its filters on this thread and its tracepoint attached, then closes it. */
+export function withThreadTraced(use: (obj: BpfObject) => void): void {
+  const obj = BpfObject.open(bpfObjectPath('selftest'), { globals: { targ_tgid: process.pid, targ_tid: process.pid } });
+  try {
+    obj.load();
+    obj.program('st_tracepoint').attach();
+    use(obj);
+  } finally {
+    obj.close();
+  }
 }

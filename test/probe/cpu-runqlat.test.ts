@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
@@ -9,6 +10,7 @@ import type { Finding, Params } from '../../engine/probe/types.js';
 import { attachPlan, programName, TRACEPOINTS, type RunqlatMethod } from '../../probes/cpu.runqlat/attach.js';
 import { cpuRunqlat, threadClass, type RunqlatData, type RunqlatThread } from '../../probes/cpu.runqlat/probe.js';
 import { tempBundle } from '../helpers/bundle.js';
+import { assertStepsAttach, flavoursInOrder, withAllLoaded } from '../helpers/attach-plan.js';
 
 // The machine is shared (2 CPUs, other engineers' tests and VMs): assertions compare the same
 // target with and without contention we create, and are generous.
@@ -16,8 +18,6 @@ import { tempBundle } from '../helpers/bundle.js';
 function runqlat(params: Record<string, unknown>) {
   return { step: 'sched', alias: 'runq', probe: 'cpu.runqlat', params: params as Params };
 }
-
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The target: a Node process with three worker threads named like a VM's (`CPU 0/TCG`,
@@ -174,31 +174,13 @@ describe('cpu.runqlat', () => {
 
   it('loads every program of cpu.runqlat.bpf.o, and each flavour attaches here', () => {
     const plan = attachPlan();
-    assert.deepEqual(
-      plan.map((s) => s.method),
-      ['raw_tracepoint', 'tp_btf', 'tracepoint'],
-    );
-    const all = plan.flatMap((s) => s.programs);
+    const all = flavoursInOrder(plan);
     assert.equal(all.length, 9);
     for (const mode of [0, 1, 2]) {
       // Each filter mode takes other branches: every one passes the verifier.
-      const o = BpfObject.open(bpfObjectPath('cpu.runqlat'), { autoload: Object.fromEntries(all.map((p) => [p, true])), globals: { filter_mode: mode, targ_tgid: 1, targ_extra: mode === 2 ? 1 : 0 } });
-      try {
-        o.load();
-        assert.deepEqual(o.programs().map((p) => p.name).sort(), [...all].sort());
-        if (mode === 0) {
-          for (const step of plan) {
-            const links = step.attach(o);
-            assert.deepEqual(
-              links.map((l) => l.target.replace(/^(sched:|tp_btf\/)/, '')),
-              [...TRACEPOINTS],
-              step.method,
-            );
-          }
-        }
-      } finally {
-        o.close();
-      }
+      withAllLoaded('cpu.runqlat', all, { filter_mode: mode, targ_tgid: 1, targ_extra: mode === 2 ? 1 : 0 }, (o) => {
+        if (mode === 0) assertStepsAttach(o, plan, TRACEPOINTS);
+      });
     }
     assert.equal(programName('sched_wakeup_new', 'raw_tracepoint'), 'runqlat_wakeup_new_raw_tp');
   });

@@ -2,7 +2,7 @@
 // output is checked against it (a failed probe in tests, a note in production), and its fields
 // read as rows with types, units and descriptions.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import Type from 'typebox';
 import { checkDeclaredData, dataFields, dataMismatches } from '../../engine/probe/data-schema.js';
 import { probeRegistry } from '../../probes/index.js';
@@ -85,23 +85,24 @@ describe('the runtime checks what a parser returns', () => {
   const bad = { total: 'many', byReason: {}, worst: null, layers: [] };
   const message = 'test.drops: data does not match its declaration (probes/test.drops/data.ts): total: expected integer, got string "many"';
 
-  test('in tests (EBPFNET_STRICT_DATA=1) a mismatch fails the probe with a one-line reason', async (t) => {
-    t.after(() => void (process.env.EBPFNET_STRICT_DATA = strict));
-    const strict = process.env.EBPFNET_STRICT_DATA ?? '';
-    process.env.EBPFNET_STRICT_DATA = '1';
+  /** Runs the probe that parses `bad` with EBPFNET_STRICT_DATA set to `strict` for the test, into raw/`name`. */
+  async function runBad(t: TestContext, strict: '1' | '', name: string) {
+    const before = process.env.EBPFNET_STRICT_DATA ?? '';
+    t.after(() => void (process.env.EBPFNET_STRICT_DATA = before));
+    process.env.EBPFNET_STRICT_DATA = strict;
     const b = await tempBundle(t, 'ebpfnet-data-');
-    const f = await runProbe(probe(bad), request, b.opts('strict'));
+    return { b, f: await runProbe(probe(bad), request, b.opts(name)) };
+  }
+
+  test('in tests (EBPFNET_STRICT_DATA=1) a mismatch fails the probe with a one-line reason', async (t) => {
+    const { f } = await runBad(t, '1', 'strict');
     assert.equal(f.status, 'error');
     assert.equal(f.reason, message);
     assert.deepEqual(f.data, {});
   });
 
   test('in production a mismatch is kept as a note on the finding, which keeps its data', async (t) => {
-    t.after(() => void (process.env.EBPFNET_STRICT_DATA = strict));
-    const strict = process.env.EBPFNET_STRICT_DATA ?? '';
-    process.env.EBPFNET_STRICT_DATA = '';
-    const b = await tempBundle(t, 'ebpfnet-data-');
-    const f = await runProbe(probe(bad), request, b.opts('production'));
+    const { b, f } = await runBad(t, '', 'production');
     assert.equal(f.status, 'ok');
     assert.deepEqual(f.notes, [message]);
     assert.deepEqual(f.data, bad);

@@ -1,30 +1,20 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { runProbe } from '../../engine/probe/runtime.js';
-import type { Finding, Params, ProbeDefinition } from '../../engine/probe/types.js';
+import type { Params, ProbeDefinition } from '../../engine/probe/types.js';
 import { qdiscDrops, agrees, type QdiscDropsData } from '../../probes/qdisc.drops/probe.js';
 import { dropsEth, parseEthtoolStats, type DropsEthData } from '../../probes/drops.eth/probe.js';
 import { dropsMonitor, windowLengths, type DropsMonitorData } from '../../probes/drops.monitor/probe.js';
 import { allProbes } from '../../probes/index.js';
-import { tempBundle, type TempBundle } from '../helpers/bundle.js';
-import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
+import { tempBundle } from '../helpers/bundle.js';
+import { assertReplaysSame } from '../helpers/replay.js';
+import { createVethPair, run, dropIcmpInNs, cannotBuildWith } from '../helpers/netns.js';
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const cannot = (await canBuildTopologies()) ?? (await run(['tc', '-V']).then(() => null, () => 'needs tc (apt-get install iproute2)'));
+const cannot = await cannotBuildWith([['tc', '-V'], 'iproute2']);
 
 function request(probe: ProbeDefinition, params: Record<string, unknown>) {
   return { step: 's', alias: probe.id, probe: probe.id, params: params as Params };
-}
-
-/** Replays the live run's evidence: the same data, summary and charts, no BPF loaded. */
-async function assertReplays(probe: ProbeDefinition, params: Record<string, unknown>, b: TempBundle, live: Finding): Promise<void> {
-  const r = await runProbe(probe, request(probe, params), b.opts('replay', { replayFrom: b.dir('live') }));
-  assert.equal(r.status, 'ok', r.reason);
-  assert.equal(r.driver, 'replay');
-  assert.deepEqual(r.data, live.data);
-  assert.equal(r.summary, live.summary);
-  assert.deepEqual(r.charts, live.charts);
-  assert.deepEqual(r.tables, live.tables);
 }
 
 describe('drops composites (qdisc.drops, drops.eth, drops.monitor)', () => {
@@ -69,7 +59,7 @@ describe('drops composites (qdisc.drops, drops.eth, drops.monitor)', () => {
     assert.equal(data.agree, true);
     assert.match(f.summary, new RegExp(`^tbf 7: on ${pair.hostDev}: tc counted ${dev.tcDrops} drops in 3s, the kernel ${dev.kernelDrops} \\(QDISC_DROP`));
     assert.equal(f.severity, 'critical');
-    await assertReplays(qdiscDrops, params, b, f);
+    await assertReplaysSame(qdiscDrops, params, b, 'live', f);
   });
 
   it('agrees() allows 5% or one packet', () => {
@@ -102,7 +92,7 @@ describe('drops composites (qdisc.drops, drops.eth, drops.monitor)', () => {
     assert.equal(data.kernel.method, 'raw_tracepoint');
     assert.match(f.summary, new RegExp(`^${pair.hostDev} in 3s: tx_dropped ${data.tx_dropped}; ethtool: `));
     assert.equal(f.severity, 'critical');
-    await assertReplays(dropsEth, params, b, f);
+    await assertReplaysSame(dropsEth, params, b, 'live', f);
   });
 
   it('parses ethtool -S output', () => {
@@ -116,9 +106,7 @@ describe('drops composites (qdisc.drops, drops.eth, drops.monitor)', () => {
 
   it('drops.monitor: drops injected in the second half appear only in later windows, and replays', async (t) => {
     const pair = await createVethPair(t);
-    await pair.inNs(['nft', 'add', 'table', 'inet', 'ebpfnet_test']);
-    await pair.inNs(['nft', 'add', 'chain', 'inet', 'ebpfnet_test', 'input', '{ type filter hook input priority 0; policy accept; }']);
-    await pair.inNs(['nft', 'add', 'rule', 'inet', 'ebpfnet_test', 'input', 'meta', 'l4proto', 'icmp', 'drop']);
+    await dropIcmpInNs(pair);
     const b = await tempBundle(t, 'ebpfnet-monitor-');
     const params = { duration: '4s', interval: '1s', netns: pair.ns, src_ip: pair.hostIp, protocol: 'icmp' };
     const probe = runProbe(dropsMonitor, request(dropsMonitor, params), b.opts('live'));
@@ -150,7 +138,7 @@ describe('drops composites (qdisc.drops, drops.eth, drops.monitor)', () => {
     assert.equal(ts.series[0]!.points.length, 4);
     assert.equal(ts.series[0]!.points[0]![1], 0);
     assert.equal(f.severity, 'critical');
-    await assertReplays(dropsMonitor, params, b, f);
+    await assertReplaysSame(dropsMonitor, params, b, 'live', f);
   });
 
   it('splits the duration into interval windows', () => {

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
-import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+import { BpfObject } from '../../engine/native/object.js';
 import { liveHandles } from '../../engine/native/guard.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { runProbe } from '../../engine/probe/runtime.js';
@@ -12,13 +13,13 @@ import { dropsKernel, type DropsData } from '../../probes/drops.kernel/probe.js'
 import { hasReasonField, parseReasonNames } from '../../probes/lib/drop-reasons.js';
 import { attachPlan } from '../../probes/lib/drops/attach.js';
 import { tempBundle } from '../helpers/bundle.js';
-import { canBuildTopologies, createVethPair } from '../helpers/netns.js';
+import { canBuildTopologies, createVethPair, dropIcmpInNs } from '../helpers/netns.js';
+import { assertDropsFlavoursAttach } from '../helpers/drops-kernel-object.js';
 
 function drops(params: Record<string, unknown>) {
   return { step: 'drops', alias: 'drops', probe: 'drops.kernel', params: params as Params };
 }
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const cannot = await canBuildTopologies();
 
 describe('drops.kernel', () => {
@@ -26,9 +27,7 @@ describe('drops.kernel', () => {
 
   it('counts ICMP dropped by nftables in a namespace, and replays without loading BPF', async (t) => {
     const pair = await createVethPair(t);
-    await pair.inNs(['nft', 'add', 'table', 'inet', 'ebpfnet_test']);
-    await pair.inNs(['nft', 'add', 'chain', 'inet', 'ebpfnet_test', 'input', '{ type filter hook input priority 0; policy accept; }']);
-    await pair.inNs(['nft', 'add', 'rule', 'inet', 'ebpfnet_test', 'input', 'meta', 'l4proto', 'icmp', 'drop']);
+    await dropIcmpInNs(pair);
     const b = await tempBundle(t, 'ebpfnet-drops-');
     const params = { duration: '4s', netns: pair.ns, src_ip: pair.hostIp, protocol: 'icmp' };
     const probe = runProbe(dropsKernel, drops(params), b.opts('live'));
@@ -71,9 +70,7 @@ describe('drops.kernel', () => {
 
   it('the ip filter counts a VM address as source or destination, and nothing else', async (t) => {
     const pair = await createVethPair(t);
-    await pair.inNs(['nft', 'add', 'table', 'inet', 'ebpfnet_test']);
-    await pair.inNs(['nft', 'add', 'chain', 'inet', 'ebpfnet_test', 'input', '{ type filter hook input priority 0; policy accept; }']);
-    await pair.inNs(['nft', 'add', 'rule', 'inet', 'ebpfnet_test', 'input', 'meta', 'l4proto', 'icmp', 'drop']);
+    await dropIcmpInNs(pair);
     const b = await tempBundle(t, 'ebpfnet-drops-ip-');
     const run = (name: string, ip: string) => runProbe(dropsKernel, drops({ duration: '3s', netns: pair.ns, ip, stacks: false }), b.opts(name));
     const both = [run('peer', pair.peerIp), run('other', '192.0.2.77')];
@@ -126,19 +123,10 @@ describe('drops.kernel', () => {
         o.close();
       }
     }
-    const all = { drops_raw_tp: true, drops_tp_btf: true, drops_tracepoint: true, drops_kprobe: true, drops_kprobe_legacy: true };
-    const o = BpfObject.open(bpfObjectPath('drops.kernel'), { autoload: all });
-    try {
-      o.load();
-      assert.deepEqual(o.programs().map((p) => p.name).sort(), Object.keys(all).sort());
-      assert.ok(o.program('drops_raw_tp').attachRawTracepoint('kfree_skb').attachMs >= 0);
-      assert.ok(o.program('drops_tp_btf').attach().attachMs >= 0);
-      assert.ok(o.program('drops_tracepoint').attach().attachMs >= 0);
+    assertDropsFlavoursAttach({}, (o) => {
       assert.throws(() => o.program('drops_kprobe').attach(), /kprobe/);
       assert.throws(() => o.program('drops_kprobe_legacy').attach(), /kprobe/);
-    } finally {
-      o.close();
-    }
+    });
   });
 
   it('is skipped with a clear reason when not root', async () => {

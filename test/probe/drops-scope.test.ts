@@ -8,7 +8,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa, type ResultPromise } from 'execa';
-import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params, ProbeDefinition, ProbeIO } from '../../engine/probe/types.js';
@@ -20,6 +19,7 @@ import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
 import { createVmBridge, labAddresses, nftCounted, type VmBridge } from '../helpers/vm-bridge.js';
 import { canRunOvs } from '../lab/ovs.js';
 import { newLabName } from '../lab/names.js';
+import { assertDropsFlavoursAttach } from '../helpers/drops-kernel-object.js';
 
 const cannot = await canBuildTopologies();
 const noOvs = await canRunOvs();
@@ -379,21 +379,12 @@ describe('drops.kernel attach flavours with the scope on', () => {
     });
     assert.equal(scope.globals.n_vm_macs, SCOPE_LIMITS.vm_macs);
     const v6 = new Uint8Array(16).fill(1);
-    const all = { drops_raw_tp: true, drops_tp_btf: true, drops_tracepoint: true, drops_kprobe: true, drops_kprobe_legacy: true };
-    const o = BpfObject.open(bpfObjectPath('drops.kernel'), { autoload: all, globals: { ...scope.globals, targ_family: 6, targ_addr6: v6, targ_saddr6: v6, targ_proto: 17, targ_port: 53 } });
-    try {
-      o.load();
-      assert.ok(o.program('drops_raw_tp').attachRawTracepoint('kfree_skb').attachMs >= 0);
-      assert.ok(o.program('drops_tp_btf').attach().attachMs >= 0);
-      assert.ok(o.program('drops_tracepoint').attach().attachMs >= 0);
-      assert.deepEqual(o.programs().map((p) => p.name).sort(), Object.keys(all).sort());
+    assertDropsFlavoursAttach({ ...scope.globals, targ_family: 6, targ_addr6: v6, targ_saddr6: v6, targ_proto: 17, targ_port: 53 }, (o) => {
       // The kprobe twins loaded; without kprobes (no kprobe PMU, 4.17+) they cannot attach.
       if (!existsSync('/sys/bus/event_source/devices/kprobe')) {
         assert.throws(() => o.program('drops_kprobe').attach(), /kprobe/);
         assert.throws(() => o.program('drops_kprobe_legacy').attach(), /kprobe/);
       }
-    } finally {
-      o.close();
-    }
+    });
   });
 });

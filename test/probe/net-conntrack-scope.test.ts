@@ -17,11 +17,11 @@ import { parseEventLine } from '../../probes/net.conntrack/events.js';
 import { createBridgeLan, type BridgeLan, type LanHost } from '../helpers/bridge-lan.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { addIpv6, pinNeighbours, sendUdpFrom, udpReceived, type NsHost } from '../helpers/ns-endpoints.js';
-import { canBuildTopologies, run } from '../helpers/netns.js';
+import { cannotBuildWith } from '../helpers/netns.js';
 import { assertReplaysSame } from '../helpers/replay.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 
-const cannot = (await canBuildTopologies()) ?? (await run(['nft', '--version']).then(() => null, () => 'needs nft (apt-get install nftables)'));
+const cannot = await cannotBuildWith([['nft', '--version'], 'nftables']);
 /** Connections per kind (one datagram each, from its own source port). */
 const N = { a4: 6, b4: 4, a6: 5, b6: 3, dnat: 2 };
 

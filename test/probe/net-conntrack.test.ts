@@ -23,15 +23,16 @@ import { parseEventLine, recordedEvents, summariseEvents } from '../../probes/ne
 import { CT_PROGRAMS, NETFILTER_CT_PROGRAMS, openConntrackObject, parseConntrackKprobes } from '../../probes/lib/conntrack-kprobes.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { assertReplaysSame } from '../helpers/replay.js';
-import { canBuildTopologies, createVethPair, run, type VethPair } from '../helpers/netns.js';
+import { createVethPair, type VethPair, cannotBuildWith } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
+import { assertVerified } from '../helpers/attach-plan.js';
 
 const CT_MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
 const SENT = 100;
 const INVALID = 12;
 const VALID = 5;
 const MAX = 8;
-const cannot = (await canBuildTopologies()) ?? (await run(['nft', '--version']).then(() => null, () => 'needs nft (apt-get install nftables)'));
+const cannot = await cannotBuildWith([['nft', '--version'], 'nftables']);
 
 const TCP_RAW = join(packageRoot(), 'test', 'fixtures', 'tcp-raw.py');
 const KPROBES_FIXTURE = join(packageRoot(), 'test', 'fixtures', 'conntrack-kprobes.json');
@@ -187,11 +188,7 @@ describe('net.conntrack', () => {
     const obj = openConntrackObject({ saddr: '10.0.0.1', proto: 6 });
     try {
       obj.load();
-      for (const p of CT_PROGRAMS) {
-        const prog = obj.program(p.program);
-        assert.notEqual(prog.info.fd, null, `${p.program} (${p.kind} ${p.target}) was accepted by the verifier`);
-        assert.equal(prog.type, 'kprobe');
-      }
+      assertVerified(obj, CT_PROGRAMS);
       assert.deepEqual(obj.maps().map((m) => m.name).filter((n) => !n.includes('.')).sort(), ['calls', 'counts', 'in_ovs', 'totals']);
     } finally {
       obj.close();

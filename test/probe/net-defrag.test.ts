@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
 import { execa } from 'execa';
 import { detectFeatures } from '../../engine/host/features.js';
-import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params, RawRecord } from '../../engine/probe/types.js';
@@ -18,12 +17,13 @@ import { defragReasons, netDefrag, type DefragData } from '../../probes/net.defr
 import { attachPlan } from '../../probes/net.defrag/attach.js';
 import { DEFRAG_KPROBES, defragUser, queueObjectOpener, readQueueMaps } from '../../probes/net.defrag/kprobes.js';
 import { tempBundle } from '../helpers/bundle.js';
-import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
+import { createVethPair, run, cannotBuildWith } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
+import { assertVerified, withAllLoaded } from '../helpers/attach-plan.js';
 
 const PAYLOAD = 3000; // + 8 UDP bytes: IPv4 fragments of 1480, 1480 and 48 bytes at MTU 1500 (IPv6: 1448, 1448, 112)
 const PIECES = 3;
-const cannot = (await canBuildTopologies()) ?? (await run(['nft', '--version']).then(() => null, () => 'needs nft (apt-get install nftables)'));
+const cannot = await cannotBuildWith([['nft', '--version'], 'nftables']);
 
 const request = (params: Record<string, unknown>) => ({ step: 's', alias: 'defrag', probe: netDefrag.id, params: params as Params });
 
@@ -52,28 +52,18 @@ describe('net.defrag', () => {
 
   it('every flavour of net.defrag.bpf.o passes the verifier and attaches', () => {
     assert.deepEqual(attachPlan().map((s) => s.method), ['raw_tracepoint', 'tp_btf', 'tracepoint']);
-    const all = { defrag_raw_tp: true, defrag_tp_btf: true, defrag_tracepoint: true };
-    const o = BpfObject.open(bpfObjectPath('net.defrag'), { autoload: all });
-    try {
-      o.load();
-      assert.deepEqual(o.programs().map((p) => p.name).sort(), Object.keys(all).sort());
+    withAllLoaded('net.defrag', ['defrag_raw_tp', 'defrag_tp_btf', 'defrag_tracepoint'], {}, (o) => {
       assert.ok(o.program('defrag_raw_tp').attachRawTracepoint('kfree_skb').attachMs >= 0);
       assert.ok(o.program('defrag_tp_btf').attach().attachMs >= 0);
       assert.ok(o.program('defrag_tracepoint').attach().attachMs >= 0);
-    } finally {
-      o.close();
-    }
+    });
   });
 
   it('the kprobe flavour (ip_defrag, ip_expire) passes the verifier; its maps read back in the layout of probes/net.defrag/net.defrag.h', async () => {
     const o = (await queueObjectOpener({ saddr: Uint8Array.from([10, 0, 0, 1]), daddr: null, protocol: 17 }))();
     try {
       o.load();
-      for (const p of DEFRAG_KPROBES) {
-        const prog = o.program(p.program);
-        assert.notEqual(prog.info.fd, null, `${p.program} (${p.kind} ${p.target}) was accepted by the verifier`);
-        assert.equal(prog.type, 'kprobe');
-      }
+      assertVerified(o, DEFRAG_KPROBES);
       // An entry of each map as the programs write it (struct defrag_attempt_key, defrag_queue_key/value).
       const key = (user: number, tail: number[]) => {
         const k = Buffer.alloc(20);

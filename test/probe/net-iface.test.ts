@@ -11,7 +11,7 @@ import { quietPair, udpFrameBytes, udpFromNs, udpSink } from '../helpers/netdev-
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertReplaysSame } from '../helpers/replay.js';
 import { availableParallelism } from 'node:os';
-
+import { setTimeout as delay } from 'node:timers/promises';
 
 function iface(params: Record<string, unknown>) {
   return { step: 'sample', alias: 'iface', probe: 'net.iface', params: params as Params };
@@ -23,7 +23,6 @@ function device(f: Finding, name: string) {
   return d;
 }
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const cannot = await canBuildTopologies();
 
 describe('net.iface on a veth pair', () => {
@@ -113,19 +112,14 @@ describe('net.iface on a veth pair', () => {
   it('replays its own recording into identical data', async (t) => {
     const pair = await createVethPair(t);
     const b = await tempBundle(t, 'ebpfnet-iface-');
-    const probe = runProbe(netIface, iface({ devices: [pair.hostDev, 'lo'], duration: '1s', interval: '250ms' }), b.opts('live'));
+    const params = { devices: [pair.hostDev, 'lo'], duration: '1s', interval: '250ms' };
+    const probe = runProbe(netIface, iface(params), b.opts('live'));
     await delay(200);
     await pair.ping({ count: 10, interval: 0.02 });
     const live = await probe;
     assert.equal(live.status, 'ok', live.reason);
     assert.ok(device(live, pair.hostDev).deltas.tx_packets >= 10, 'the recording has traffic');
-    const replay = await runProbe(netIface, iface({ devices: [pair.hostDev, 'lo'], duration: '1s', interval: '250ms' }), b.opts('replay', { replayFrom: b.dir('live') }));
-    assert.equal(replay.status, 'ok', replay.reason);
-    assert.equal(replay.driver, 'replay');
-    assert.deepEqual(replay.data, live.data);
-    assert.equal(replay.summary, live.summary);
-    assert.deepEqual(replay.charts, live.charts);
-    assert.deepEqual(replay.tables, live.tables);
+    const replay = await assertReplaysSame(netIface, params, b, 'live', live);
     assert.equal(replay.raw.length, live.raw.length);
     assert.ok(replay.durationMs < 1000, 'a replay does not wait');
   });
@@ -206,8 +200,7 @@ describe('net.iface per queue on a 4-queue veth', () => {
   it('counts traffic steered to one queue by XPS on that queue only, names it as a skew, and replays the same', async (t) => {
     const pair = await queuedPair(t);
     await steerTo(pair, 2);
-    const sink = await udpSink(pair);
-    t.after(() => sink.close());
+    await udpSink(t, pair);
     const n = 500;
     const payload = 100;
     const b = await tempBundle(t, 'ebpfnet-iface-q-');
@@ -243,8 +236,7 @@ describe('net.iface per queue on a 4-queue veth', () => {
 
   it('spreads many flows over the queues without a skew; the queues add up to the device', async (t) => {
     const pair = await queuedPair(t);
-    const sink = await udpSink(pair);
-    t.after(() => sink.close());
+    await udpSink(t, pair);
     const senders = 8;
     const each = 50;
     const b = await tempBundle(t, 'ebpfnet-iface-q-');

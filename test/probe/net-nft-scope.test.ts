@@ -18,10 +18,10 @@ import { vmIdentityOf } from '../../probes/lib/vm-scope.js';
 import { createBridgeLan, type BridgeLan, type LanHost } from '../helpers/bridge-lan.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { addIpv6, pinNeighbours, sendUdpFrom, udpReceived } from '../helpers/ns-endpoints.js';
-import { canBuildTopologies, run } from '../helpers/netns.js';
+import { run, cannotBuildWith } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 
-const cannot = (await canBuildTopologies()) ?? (await run(['nft', '--version']).then(() => null, () => 'needs nft (apt-get install nftables)'));
+const cannot = await cannotBuildWith([['nft', '--version'], 'nftables']);
 /** Datagrams per kind, all different, so that every count tells which traffic it is. */
 const N = { a4: 12, b4: 8, a6: 9, b6: 7, anyA: 5, anyB: 4, toB10: 6 };
 

@@ -1,24 +1,29 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
-import { runProbe } from '../../engine/probe/runtime.js';
-import type { Params, ProbeDefinition, ProbeIO, RawRecord } from '../../engine/probe/types.js';
+import { runProbe, type RunProbeOptions } from '../../engine/probe/runtime.js';
+import type { Finding, Params, RawRecord } from '../../engine/probe/types.js';
 import { netNft, normalizeRuleText, parseIptablesSave, parseNftText, ruleTextFromJson, type NftData } from '../../probes/net.nft/probe.js';
-import { canBuildTopologies, createVethPair, run, type VethPair } from '../helpers/netns.js';
-import { tempBundle } from '../helpers/bundle.js';
+import { createVethPair, run, type TeardownHost, type VethPair, cannotBuildWith } from '../helpers/netns.js';
+import { tempBundle, type TempBundle } from '../helpers/bundle.js';
+import { runWindowOverTraffic } from '../helpers/probe-window.js';
+import { assertReplaysSame } from '../helpers/replay.js';
 
 function nft(params: Record<string, unknown>) {
   return { step: 'netfilter', alias: 'nft', probe: 'net.nft', params: params as Params };
 }
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const cannot = (await canBuildTopologies()) ?? (await run(['nft', '--version']).then(() => null, () => 'needs nft (apt-get install nftables)'));
+const cannot = await cannotBuildWith([['nft', '--version'], 'nftables']);
 const hasIptables = await run(['iptables', '--version']).then(() => true, () => false);
 
-/** Loads an nftables ruleset inside the namespace. */
-async function nftIn(pair: VethPair, ruleset: string): Promise<void> {
-  await execa('ip', ['netns', 'exec', pair.ns, 'nft', '-f', '-'], { input: ruleset });
+/** A veth pair whose namespace has the nftables `ruleset` loaded (given the pair, if it names its addresses), and a bundle for the test's runs. */
+async function rulesetLab(t: TeardownHost, ruleset: string | ((pair: VethPair) => string)): Promise<{ pair: VethPair; b: TempBundle }> {
+  const pair = await createVethPair(t, { noIpv6: true });
+  const input = typeof ruleset === 'string' ? ruleset : ruleset(pair);
+  await execa('ip', ['netns', 'exec', pair.ns, 'nft', '-f', '-'], { input });
+  return { pair, b: await tempBundle(t, 'ebpfnet-nft-') };
 }
 
 /** The handle nft gives the rule of `chain` whose text contains `needle` (read with nft's own listing). */
@@ -61,50 +66,25 @@ async function counterOf(pair: VethPair, family: string, table: string, handle: 
   return -1;
 }
 
-/**
- * The probe, with a hook between its two samples: `started` is called once the first sample is
- * taken, and the second waits for `gate`. So traffic falls inside the window however slow the host.
- */
-function gated(def: ProbeDefinition, started: () => void, gate: Promise<void>): ProbeDefinition {
-  return {
-    ...def,
-    collect: (params, io) =>
-      def.collect(params, {
-        exec: (...a) => io.exec(...a),
-        readFile: (...a) => io.readFile(...a),
-        readFiles: (...a) => io.readFiles(...a),
-        readDir: (...a) => io.readDir(...a),
-        capture: (...a) => io.capture(...a),
-        sleep: async (ms, o) => {
-          started();
-          await io.sleep(ms, o);
-          await gate;
-        },
-        get signal() {
-          return io.signal;
-        },
-        get budget() {
-          return io.budget;
-        },
-      } satisfies ProbeIO),
-  };
+/** Runs net.nft over a window in which `traffic` runs (it starts after the first sample and ends before the second). */
+function windowed(params: Record<string, unknown>, opts: RunProbeOptions, traffic: () => Promise<void>) {
+  return runWindowOverTraffic(netNft, nft(params), opts, traffic);
 }
 
-/** Runs net.nft over a window in which `traffic` runs (it starts after the first sample and ends before the second). */
-async function windowed(params: Record<string, unknown>, opts: Parameters<typeof runProbe>[2], traffic: () => Promise<void>) {
-  let started!: () => void;
-  const first = new Promise<void>((resolve) => (started = resolve));
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const probe = runProbe(gated(netNft, started, gate), nft(params), opts);
-  // A probe that fails before its first sample never opens the window.
-  await Promise.race([first, probe]);
-  try {
-    await traffic();
-  } finally {
-    open();
-  }
-  return probe;
+/** net.nft over 300ms while `count` datagrams go to `port`, the window held until nft's own counter of `rule` has them all. */
+function windowedCounted(pair: VethPair, opts: RunProbeOptions, rule: { family: string; table: string; handle: number }, port: number, count: number) {
+  return windowed({ netns: pair.ns, duration: '300ms' }, opts, async () => {
+    await sendUdp(pair.peerIp, port, count, 10);
+    await until(() => counterOf(pair, rule.family, rule.table, rule.handle), count);
+  });
+}
+
+/** The finding's data and its one dropper, asserting the run went well and named exactly one. */
+function soleDropper(f: Finding): { data: NftData; d: NftData['droppers'][number] } {
+  assert.equal(f.status, 'ok', f.reason);
+  const data = f.data as NftData;
+  assert.equal(data.droppers.length, 1, JSON.stringify(data.droppers));
+  return { data, d: data.droppers[0]! };
 }
 
 describe('net.nft in a namespace', () => {
@@ -112,9 +92,8 @@ describe('net.nft in a namespace', () => {
   before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
 
   it('names the counted drop rule that dropped N datagrams, with its handle, text, hook and counts, and replays identically', async (t) => {
-    const pair = await createVethPair(t, { noIpv6: true });
-    await nftIn(
-      pair,
+    const { pair, b } = await rulesetLab(
+      t,
       `table inet ebpfnet_t {
         chain input {
           type filter hook input priority 0; policy accept;
@@ -126,19 +105,15 @@ describe('net.nft in a namespace', () => {
     const handle = await handleOf(pair, 'inet', 'ebpfnet_t', 'input', 'udp dport 9999');
     const N = 7;
     const payload = 32;
-    const b = await tempBundle(t, 'ebpfnet-nft-');
     const params = { netns: pair.ns, duration: '500ms' };
     const f = await windowed(params, b.opts('drop'), async () => {
       await sendUdp(pair.peerIp, 9999, N, payload);
       await sendUdp(pair.peerIp, 9998, 3, payload);
       await until(() => counterOf(pair, 'inet', 'ebpfnet_t', handle), N);
     });
-    assert.equal(f.status, 'ok', f.reason);
-    const data = f.data as NftData;
+    const { data, d } = soleDropper(f);
     assert.equal(data.cumulative, false);
     assert.equal(data.netns, pair.ns);
-    assert.equal(data.droppers.length, 1, JSON.stringify(data.droppers));
-    const d = data.droppers[0]!;
     assert.equal(d.source, 'nft');
     assert.equal(d.family, 'inet');
     assert.equal(d.table, 'ebpfnet_t');
@@ -169,20 +144,13 @@ describe('net.nft in a namespace', () => {
     assert.deepEqual(bars.bars, [{ label: `ebpfnet_t input #${handle}`, value: N }]);
     assert.equal(f.tables[0]!.rows.length, 1);
 
-    const replay = await runProbe(netNft, nft(params), b.opts('drop-replay', { replayFrom: b.dir('drop') }));
-    assert.equal(replay.status, 'ok', replay.reason);
-    assert.equal(replay.driver, 'replay');
-    assert.deepEqual(replay.data, f.data);
-    assert.equal(replay.summary, f.summary);
-    assert.deepEqual(replay.charts, f.charts);
-    assert.deepEqual(replay.tables, f.tables);
+    await assertReplaysSame(netNft, params, b, 'drop', f);
   });
 
   it('follows a jump: the dropper in a regular chain carries the hook of the base chain that reaches it', async (t) => {
-    const pair = await createVethPair(t, { noIpv6: true });
-    await nftIn(
-      pair,
-      `table ip ebpfnet_j {
+    const { pair, b } = await rulesetLab(
+      t,
+      (pair) => `table ip ebpfnet_j {
         chain vmfilter {
           udp dport 9999 counter reject
         }
@@ -193,24 +161,17 @@ describe('net.nft in a namespace', () => {
       }`,
     );
     const handle = await handleOf(pair, 'ip', 'ebpfnet_j', 'vmfilter', 'udp dport 9999');
-    const b = await tempBundle(t, 'ebpfnet-nft-');
-    const f = await windowed({ netns: pair.ns, duration: '300ms' }, b.opts('jump'), async () => {
-      await sendUdp(pair.peerIp, 9999, 4, 10);
-      await until(() => counterOf(pair, 'ip', 'ebpfnet_j', handle), 4);
-    });
-    assert.equal(f.status, 'ok', f.reason);
-    const data = f.data as NftData;
-    assert.equal(data.droppers.length, 1, JSON.stringify(data.droppers));
+    const f = await windowedCounted(pair, b.opts('jump'), { family: 'ip', table: 'ebpfnet_j', handle }, 9999, 4);
+    const { d } = soleDropper(f);
     assert.deepEqual(
-      { chain: data.droppers[0]!.chain, handle: data.droppers[0]!.handle, verdict: data.droppers[0]!.verdict, packets: data.droppers[0]!.packets, hook: data.droppers[0]!.hook, priority: data.droppers[0]!.priority, via: data.droppers[0]!.via },
+      { chain: d.chain, handle: d.handle, verdict: d.verdict, packets: d.packets, hook: d.hook, priority: d.priority, via: d.via },
       { chain: 'vmfilter', handle, verdict: 'reject', packets: 4, hook: 'input', priority: 10, via: ['fw'] },
     );
   });
 
   it('lists a drop rule without a counter, with the command that makes it countable', async (t) => {
-    const pair = await createVethPair(t, { noIpv6: true });
-    await nftIn(
-      pair,
+    const { pair, b } = await rulesetLab(
+      t,
       `table inet ebpfnet_u {
         chain input {
           type filter hook input priority 0; policy accept;
@@ -224,7 +185,6 @@ describe('net.nft in a namespace', () => {
     );
     const plain = await handleOf(pair, 'inet', 'ebpfnet_u', 'input', 'udp dport 9999');
     const early = await handleOf(pair, 'inet', 'ebpfnet_u', 'input', 'udp dport 9997');
-    const b = await tempBundle(t, 'ebpfnet-nft-');
     const f = await windowed({ netns: pair.ns, duration: '300ms' }, b.opts('nocounter'), () => sendUdp(pair.peerIp, 9999, 3, 10));
     assert.equal(f.status, 'ok', f.reason);
     const data = f.data as NftData;
@@ -246,18 +206,14 @@ describe('net.nft in a namespace', () => {
 
     // The hint is a command nft takes: after it, the same traffic names the rule.
     await pair.inNs(['nft', 'replace', 'rule', 'inet', 'ebpfnet_u', 'input', 'handle', String(plain), 'udp', 'dport', '9999', 'counter', 'drop']);
-    const f2 = await windowed({ netns: pair.ns, duration: '300ms' }, b.opts('counted'), async () => {
-      await sendUdp(pair.peerIp, 9999, 3, 10);
-      await until(() => counterOf(pair, 'inet', 'ebpfnet_u', plain), 3);
-    });
+    const f2 = await windowedCounted(pair, b.opts('counted'), { family: 'inet', table: 'ebpfnet_u', handle: plain }, 9999, 3);
     const data2 = f2.data as NftData;
     assert.deepEqual(data2.droppers.map((d) => [d.handle, d.packets]), [[plain, 3]]);
   });
 
   it('reports policy-drop chains: uncounted with a hint, counted through a final bare counter rule', async (t) => {
-    const pair = await createVethPair(t, { noIpv6: true });
-    await nftIn(
-      pair,
+    const { pair, b } = await rulesetLab(
+      t,
       `table inet ebpfnet_p {
         chain input {
           type filter hook input priority 0; policy drop;
@@ -271,11 +227,7 @@ describe('net.nft in a namespace', () => {
     );
     const countRule = await handleOf(pair, 'inet', 'ebpfnet_p', 'input', 'counter');
     const N = 5;
-    const b = await tempBundle(t, 'ebpfnet-nft-');
-    const f = await windowed({ netns: pair.ns, duration: '300ms' }, b.opts('policy'), async () => {
-      await sendUdp(pair.peerIp, 9995, N, 10);
-      await until(() => counterOf(pair, 'inet', 'ebpfnet_p', countRule), N);
-    });
+    const f = await windowedCounted(pair, b.opts('policy'), { family: 'inet', table: 'ebpfnet_p', handle: countRule }, 9995, N);
     assert.equal(f.status, 'ok', f.reason);
     const data = f.data as NftData;
     const byChain = new Map(data.policyDropChains.map((c) => [c.chain, c]));
@@ -300,9 +252,8 @@ describe('net.nft in a namespace', () => {
   });
 
   it('finds no dropper in a healthy ruleset, and keeps only the rules of one device with dev', async (t) => {
-    const pair = await createVethPair(t, { noIpv6: true });
-    await nftIn(
-      pair,
+    const { pair, b } = await rulesetLab(
+      t,
       `table inet ebpfnet_h {
         chain input {
           type filter hook input priority 0; policy accept;
@@ -312,7 +263,6 @@ describe('net.nft in a namespace', () => {
         }
       }`,
     );
-    const b = await tempBundle(t, 'ebpfnet-nft-');
     const f = await windowed({ netns: pair.ns, duration: '300ms', dev: pair.peerDev }, b.opts('healthy'), () => sendUdp(pair.peerIp, 9999, 3, 10));
     assert.equal(f.status, 'ok', f.reason);
     const data = f.data as NftData;
@@ -333,14 +283,8 @@ describe('net.nft in a namespace', () => {
     await pair.inNs(['iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '7777', '-j', 'DROP']);
     const handle = await handleOf(pair, 'ip', 'filter', 'INPUT', 'udp dport 7777');
     const b = await tempBundle(t, 'ebpfnet-nft-');
-    const f = await windowed({ netns: pair.ns, duration: '300ms' }, b.opts('ipt'), async () => {
-      await sendUdp(pair.peerIp, 7777, 4, 10);
-      await until(() => counterOf(pair, 'ip', 'filter', handle), 4);
-    });
-    assert.equal(f.status, 'ok', f.reason);
-    const data = f.data as NftData;
-    assert.equal(data.droppers.length, 1, JSON.stringify(data.droppers));
-    const d = data.droppers[0]!;
+    const f = await windowedCounted(pair, b.opts('ipt'), { family: 'ip', table: 'filter', handle }, 7777, 4);
+    const { data, d } = soleDropper(f);
     assert.deepEqual([d.source, d.family, d.table, d.chain, d.handle, d.packets], ['nft', 'ip', 'filter', 'INPUT', handle, 4]);
     assert.equal(d.iptables, '-A INPUT -p udp -m udp --dport 7777 -j DROP');
     assert.deepEqual(data.iptables.find((s) => s.tool === 'iptables-save'), { tool: 'iptables-save', present: true, variant: 'nf_tables', rules: 1 });

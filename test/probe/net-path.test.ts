@@ -1,35 +1,26 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
-import { runProbe } from '../../engine/probe/runtime.js';
-import type { Params, ProbeDefinition, ProbeIO, RawRecord } from '../../engine/probe/types.js';
+import { runProbe, type RunProbeOptions } from '../../engine/probe/runtime.js';
+import type { Params, RawRecord } from '../../engine/probe/types.js';
 import { readingsOf } from '../../engine/probe/netns.js';
 import { parseSnmp } from '../../probes/lib/snmp.js';
 import { netPath, type PathData } from '../../probes/net.path/probe.js';
 import { canBuildTopologies, createVethPair, ping, run, type VethPair } from '../helpers/netns.js';
 import { tempBundle } from '../helpers/bundle.js';
+import { runWindowOverTraffic } from '../helpers/probe-window.js';
+import { asymmetricSource, baseOf, fragmentingRouter, pingCount, sideLink } from '../helpers/route-faults.js';
 
 function path(params: Record<string, unknown>) {
   return { step: 'path', alias: 'path', probe: 'net.path', params: params as Params };
 }
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const cannot = await canBuildTopologies();
-
-/** `10.a.b` of the pair's subnet, for addresses of the test's own. */
-const baseOf = (pair: VethPair) => pair.subnet.split('.').slice(0, 3).join('.');
 
 async function macOf(pair: VethPair, dev: string): Promise<string> {
   const [link] = JSON.parse((await pair.inNs(['ip', '-j', 'link', 'show', 'dev', dev])).stdout) as Array<{ address: string }>;
   return link!.address;
-}
-
-/** A second veth pair living wholly inside the namespace: somewhere else for routes to go. */
-async function sideLink(pair: VethPair, mtu = 1500): Promise<void> {
-  await pair.inNs(['ip', 'link', 'add', 'side0', 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'side1']);
-  await pair.inNs(['ip', 'link', 'set', 'side0', 'up']);
-  await pair.inNs(['ip', 'link', 'set', 'side1', 'mtu', String(mtu), 'up']);
-  await pair.inNs(['ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'side0']);
 }
 
 /** Waits until `read` says yes (at most 20s); returns its last answer. */
@@ -41,59 +32,15 @@ async function until(read: () => Promise<boolean>): Promise<boolean> {
   return false;
 }
 
-/** The probe, with the end of its window held until `gate` (traffic inside the window however slow the host). */
-function gated(def: ProbeDefinition, started: () => void, gate: Promise<void>): ProbeDefinition {
-  return {
-    ...def,
-    collect: (params, io) =>
-      def.collect(params, {
-        exec: (...a) => io.exec(...a),
-        readFile: (...a) => io.readFile(...a),
-        readFiles: (...a) => io.readFiles(...a),
-        readDir: (...a) => io.readDir(...a),
-        capture: (...a) => io.capture(...a),
-        sleep: async (ms, o) => {
-          started();
-          await io.sleep(ms, o);
-          await gate;
-        },
-        get signal() {
-          return io.signal;
-        },
-        get budget() {
-          return io.budget;
-        },
-      } satisfies ProbeIO),
-  };
-}
-
 /** Runs net.path with `traffic` inside its window: after its first counter read, before its last. */
-async function windowed(params: Record<string, unknown>, opts: Parameters<typeof runProbe>[2], traffic: () => Promise<void>) {
-  let started!: () => void;
-  const first = new Promise<void>((resolve) => (started = resolve));
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const probe = runProbe(gated(netPath, started, gate), path(params), opts);
-  // A probe that fails before its window never opens it.
-  await Promise.race([first, probe]);
-  try {
-    await traffic();
-  } finally {
-    open();
-  }
-  return probe;
+function windowed(params: Record<string, unknown>, opts: RunProbeOptions, traffic: () => Promise<void>) {
+  return runWindowOverTraffic(netPath, path(params), opts, traffic);
 }
 
 /** A counter of the namespace's /proc/net/snmp or netstat (`TcpExt.<name>`). */
 async function nsCounter(pair: VethPair, name: string): Promise<number> {
   const [snmp, netstat] = await Promise.all([pair.inNs(['cat', '/proc/net/snmp']), pair.inNs(['cat', '/proc/net/netstat'])]);
   return parseSnmp(snmp.stdout, '', netstat.stdout).get(name) ?? -1;
-}
-
-/** Pings `dst` from the host through `dev` (argv beyond the basics in `extra`); how many went out. */
-async function pingCount(dst: string, dev: string, extra: string[]): Promise<number> {
-  const r = await execa('ping', ['-n', '-q', '-c', '3', '-i', '0.05', '-W', '1', '-I', dev, ...extra, dst], { reject: false, env: { LC_ALL: 'C' } });
-  return Number(/(\d+) packets transmitted/.exec(String(r.stdout))?.[1] ?? 0);
 }
 
 describe('net.path on veth pairs and namespaces', () => {
@@ -184,12 +131,7 @@ describe('net.path on veth pairs and namespaces', () => {
 
   it('shows rp_filter=1 refusing packets from a source routed elsewhere, as the kernel does, and loose mode accepting them', async (t) => {
     const pair = await createVethPair(t, { noIpv6: true });
-    await sideLink(pair);
-    // `far` is routed out of side0 in the namespace, but the host sends from it through the pair.
-    const far = `${baseOf(pair)}.150`;
-    await pair.inNs(['ip', 'route', 'add', `${far}/32`, 'dev', 'side0']);
-    await pair.inNs(['sysctl', '-q', '-w', 'net.ipv4.conf.all.rp_filter=0', `net.ipv4.conf.${pair.peerDev}.rp_filter=1`]);
-    await run(['ip', 'addr', 'add', `${far}/32`, 'dev', pair.hostDev]);
+    const far = await asymmetricSource(pair);
     assert.equal((await pair.ping({ count: 1 })).received, 1, 'the host knows the peer MAC');
     const before = await nsCounter(pair, 'TcpExt.IPReversePathFilter');
     const b = await tempBundle(t, 'ebpfnet-path-');
@@ -275,13 +217,7 @@ describe('net.path on veth pairs and namespaces', () => {
     // host --veth--> namespace (forwarding) --side0 (MTU 1000)--> ...: DF packets of 1228 bytes
     // cannot be forwarded, and the namespace counts each in FragFails.
     const pair = await createVethPair(t, { noIpv6: true });
-    await sideLink(pair, 1000);
-    const dst = `${baseOf(pair)}.200`;
-    await pair.inNs(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
-    await pair.inNs(['ip', 'route', 'add', `${dst}/32`, 'dev', 'side0']);
-    // More specific than the connected /24: goes to the namespace (removed with the device).
-    // `mtu lock`: the host ignores the namespace's "fragmentation needed", so every ping goes out.
-    await run(['ip', 'route', 'add', `${dst}/32`, 'via', pair.peerIp, 'dev', pair.hostDev, 'mtu', 'lock', '1500']);
+    const dst = await fragmentingRouter(pair);
     const before = await nsCounter(pair, 'FragFails');
 
     const b = await tempBundle(t, 'ebpfnet-path-');

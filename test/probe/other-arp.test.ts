@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { runCommand } from '../../engine/exec.js';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
@@ -17,7 +18,7 @@ import { otherArp, readDump } from '../../probes/other.arp/probe.js';
 import { createBridgeLan, type BridgeLan, type LanHost } from '../helpers/bridge-lan.js';
 import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 import { tempBundle } from '../helpers/bundle.js';
-import { runCli, startCli } from '../helpers/cli.js';
+import { assertProbeListedAndShown, runCli, startCli } from '../helpers/cli.js';
 import { assertReplaysSame } from '../helpers/replay.js';
 import { canBuildTopologies } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
@@ -94,7 +95,6 @@ conclusions:
 `;
 
 const request = (params: Record<string, unknown>) => ({ step: 's', alias: 'arp', probe: otherArp.id, params: params as Params });
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Habets arping (package `arping`), which exits 1 when no reply came: only a failure to start is an error. */
 async function arping(host: { ns: string }, args: string[]): Promise<void> {
@@ -121,13 +121,9 @@ describe('other.arp', () => {
   before(() => assert.equal(cannot, null, `cannot run: ${cannot}`));
 
   it('is listed by the CLI, and `probes show` names the seed tool it replaces', () => {
-    const list = runCli(['probes', 'list']);
-    assert.equal(list.status, 0, list.stderr);
-    assert.match(list.stdout, /^other\.arp\b/m);
-    const show = runCli(['probes', 'show', 'other.arp']);
-    assert.equal(show.status, 0, show.stderr);
-    assert.match(show.stdout, /other\/trace-abnormal-arp\.bt/);
-    assert.match(show.stdout, /storm_pps/);
+    const shown = assertProbeListedAndShown('other.arp');
+    assert.match(shown, /other\/trace-abnormal-arp\.bt/);
+    assert.match(shown, /storm_pps/);
   });
 
   it('reads a dump: MAC mismatches warn, DAD probes claim no IP, early replies stay unverified, a steady sender is a storm on average', () => {

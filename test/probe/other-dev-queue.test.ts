@@ -18,8 +18,7 @@ describe('other.dev-queue on a veth pair', () => {
 
   it('counts N UDP datagrams and N × frame bytes handed to the namespace end, all taken by the driver, nothing on the receiving end, and replays it', async (t) => {
     const pair = await quietPair(t);
-    const sink = await udpSink(pair);
-    t.after(() => sink.close());
+    const sink = await udpSink(t, pair);
 
     const n = 25;
     const payload = 300;
@@ -84,8 +83,7 @@ describe('other.dev-queue on a veth pair', () => {
 
   it('the classic tracepoint flavour counts the same (the fallback where tp_btf is refused); driver results, named only, join their device', async (t) => {
     const pair = await quietPair(t);
-    const sink = await udpSink(pair);
-    t.after(() => sink.close());
+    await udpSink(t, pair);
     const name = new Uint8Array(16);
     name.set(Buffer.from(pair.peerDev));
     const o = BpfObject.open(bpfObjectPath('other.dev-queue'), {

@@ -16,7 +16,7 @@ import { canBuildTopologies, run } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { quietPair, request, udpFromNs } from '../helpers/netdev-probes.js';
 import { assertReplaysSame } from '../helpers/replay.js';
-import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
+import { assertEveryFlavourAttaches, assertVerified } from '../helpers/attach-plan.js';
 
 const cannot = await canBuildTopologies();
 
@@ -175,10 +175,7 @@ describe('other.tc in a namespace', () => {
     const o = (await callObjectOpener({ dev: 'veth0', netns: null, netnsInode: 0 }))();
     try {
       o.load();
-      for (const p of TC_KPROBES) {
-        assert.notEqual(o.program(p.program).info.fd, null, `${p.program} (${p.kind} ${p.target}) was accepted by the verifier`);
-        assert.equal(o.program(p.program).type, 'kprobe');
-      }
+      assertVerified(o, TC_KPROBES);
       // struct tc_kp_key: netdev_id {ifindex, netns, name[16]}, call, ingress, kind[16].
       const key = Buffer.alloc(48);
       key.writeUInt32LE(7, 0);

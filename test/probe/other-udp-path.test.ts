@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { before, describe, it } from 'node:test';
-import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params } from '../../engine/probe/types.js';
@@ -18,14 +17,12 @@ import type { UdpPathData } from '../../probes/other.udp-path/findings.js';
 import { otherUdpPath } from '../../probes/other.udp-path/probe.js';
 import { createBridgeLan, type BridgeLan, type LanHost } from '../helpers/bridge-lan.js';
 import { tempBundle } from '../helpers/bundle.js';
-import { canBuildTopologies, run, type TeardownHost } from '../helpers/netns.js';
+import { run, type TeardownHost, cannotBuildWith } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
-import { assertReplaysSame } from '../helpers/replay.js';
+import { flavoursInOrder, withAllLoaded } from '../helpers/attach-plan.js';
+import { assertReplaysWithoutBpf } from '../helpers/replay.js';
 
-const cannot =
-  (await canBuildTopologies()) ??
-  (await run(['nft', '--version']).then(() => null, () => 'needs nft (apt-get install nftables)')) ??
-  (await run(['python3', '--version']).then(() => null, () => 'needs python3 (apt-get install python3)'));
+const cannot = await cannotBuildWith([['nft', '--version'], 'nftables'], [['python3', '--version'], 'python3']);
 
 const N = 20;
 const SPORT = 40001;
@@ -34,17 +31,24 @@ const OTHER_PORT = 40003;
 const A_IP = '10.251.7.2';
 const B_IP = '10.251.7.3';
 
-/** The path of one delivered datagram, in order: hook, device, namespace (a: host A, mid: the bridge's, b: host B). */
-const DELIVERED_PATH = [
-  ['net_dev_queue', 'eth0', 'a'],
-  ['net_dev_start_xmit', 'eth0', 'a'],
-  ['netif_receive_skb', 'p1', 'mid'],
-  ['net_dev_queue', 'p2', 'mid'],
-  ['net_dev_start_xmit', 'p2', 'mid'],
-  ['netif_receive_skb', 'eth0', 'b'],
-  ['sk_data_ready', '-', 'b'],
-  ['sock_recv_length', '-', 'b'],
-];
+/**
+ * The path of one datagram delivered from host `from` to host `to` through bridge ports `inPort`
+ * then `outPort`, in order: hook, device, namespace (a: host A, mid: the bridge's, b: host B).
+ */
+function deliveredPath(from: 'a' | 'b', to: 'a' | 'b', inPort: string, outPort: string): string[][] {
+  return [
+    ['net_dev_queue', 'eth0', from],
+    ['net_dev_start_xmit', 'eth0', from],
+    ['netif_receive_skb', inPort, 'mid'],
+    ['net_dev_queue', outPort, 'mid'],
+    ['net_dev_start_xmit', outPort, 'mid'],
+    ['netif_receive_skb', 'eth0', to],
+    ['sk_data_ready', '-', to],
+    ['sock_recv_length', '-', to],
+  ];
+}
+
+const DELIVERED_PATH = deliveredPath('a', 'b', 'p1', 'p2');
 
 /** Reads datagrams on host B's ports until killed, echoing those of the first; prints `ready` once bound. */
 const LISTENER = `
@@ -124,27 +128,13 @@ function hopsOf(d: UdpPathData, tags: Record<string, string>): Array<[string, st
   return d.hops.map((h) => [h.hook, h.device, tags[h.netns] ?? h.netns, h.packets]);
 }
 
-async function replaySame(b: Awaited<ReturnType<typeof tempBundle>>, name: string, params: Record<string, unknown>, live: Finding): Promise<void> {
-  const handles = liveHandles();
-  await assertReplaysSame(otherUdpPath, params, b, name, live);
-  assert.deepEqual(liveHandles(), handles, 'a replay loads no BPF');
-}
-
 describe('other.udp-path', () => {
   before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
 
   it('every program of other.udp-path.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint in that order', () => {
-    const plan = attachPlan();
-    assert.deepEqual(plan.map((s) => s.method), ['raw_tracepoint', 'tp_btf', 'tracepoint']);
-    const all = plan.flatMap((s) => s.programs);
+    const all = flavoursInOrder(attachPlan());
     assert.equal(all.length, 24);
-    const o = BpfObject.open(bpfObjectPath('other.udp-path'), { autoload: Object.fromEntries(all.map((p) => [p, true])) });
-    try {
-      o.load();
-      assert.deepEqual(o.programs().map((p) => p.name).sort(), [...all].sort());
-    } finally {
-      o.close();
-    }
+    withAllLoaded('other.udp-path', all);
   });
 
   it('each flavour (raw_tp, tp_btf, classic tracepoint) attaches and counts every hop of the flow', async (t) => {
@@ -205,28 +195,19 @@ describe('other.udp-path', () => {
     assert.equal(d.lostEvents, 0);
     assert.equal(f.severity, 'info');
     assert.match(f.summary, new RegExp(`^UDP ${A_IP}:${SPORT} → ${B_IP}:${DPORT}: ${N} packets over 8 hops, ${N} delivered; slowest `));
-    await replaySame(b, 'ok', params, f);
+    await assertReplaysWithoutBpf(otherUdpPath, params, b, 'ok', f);
 
     // Both ways: B's echoes retrace the path backwards to A's socket.
     const bothParams = flowParams({ both: true, samples: 0 });
     const both = await runWithTraffic(b, 'both', bothParams, () => send(a));
     const bd = both.data as UdpPathData;
     t.diagnostic(JSON.stringify(hopsOf(bd, tags)));
-    const reversePath = [
-      ['net_dev_queue', 'eth0', 'b'],
-      ['net_dev_start_xmit', 'eth0', 'b'],
-      ['netif_receive_skb', 'p2', 'mid'],
-      ['net_dev_queue', 'p1', 'mid'],
-      ['net_dev_start_xmit', 'p1', 'mid'],
-      ['netif_receive_skb', 'eth0', 'a'],
-      ['sk_data_ready', '-', 'a'],
-      ['sock_recv_length', '-', 'a'],
-    ];
+    const reversePath = deliveredPath('b', 'a', 'p2', 'p1');
     assert.deepEqual(hopsOf(bd, tags), [...DELIVERED_PATH, ...reversePath].map(([hook, dev, ns]) => [hook, dev, ns, N]));
     assert.deepEqual(bd.hops.map((h) => h.way), [...DELIVERED_PATH.map(() => 'forward'), ...reversePath.map(() => 'reverse')]);
     assert.deepEqual([bd.packets, bd.delivered, bd.verdict], [{ forward: N, reverse: N }, { forward: N, reverse: N }, 'delivered']);
     assert.equal(bd.samples.length, 0);
-    await replaySame(b, 'both', bothParams, both);
+    await assertReplaysWithoutBpf(otherUdpPath, bothParams, b, 'both', both);
 
     // The application stops reading: the datagrams stay queued on its socket.
     listener.kill('SIGSTOP');
@@ -241,7 +222,7 @@ describe('other.udp-path', () => {
     assert.deepEqual(sd.lost, [{ way: 'forward', after: queued, before: read, count: N }]);
     assert.deepEqual([sd.verdict, sd.findings[0], sd.delivered.forward], ['lost', `lost between ${queued} and ${read}`, 0]);
     assert.equal(stuck.severity, 'critical');
-    await replaySame(b, 'stuck', params, stuck);
+    await assertReplaysWithoutBpf(otherUdpPath, params, b, 'stuck', stuck);
   });
 
   it('an nftables drop in B\'s input: the path ends at kfree_skb NETFILTER_DROP ×N; and replays', async (t) => {
@@ -271,6 +252,6 @@ describe('other.udp-path', () => {
     assert.equal(d.samples[0]!.hops.at(-1)!.reason, 'NETFILTER_DROP');
     assert.equal(f.severity, 'critical');
     assert.match(f.summary, new RegExp(`: ${N} packets over 8 hops, dropped at kfree_skb eth0@\\S+ \\(NETFILTER_DROP\\)`));
-    await replaySame(b, 'drop', params, f);
+    await assertReplaysWithoutBpf(otherUdpPath, params, b, 'drop', f);
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { enableRunStats, parseProgramFdinfo, programRunStats } from '../../engine/native/stats.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { OverheadGuard, overBudget, parseBudget, totalsOf, type RunTotals } from '../../engine/probe/overhead.js';
@@ -10,8 +11,6 @@ import { dropsKernel, type DropsData } from '../../probes/drops.kernel/probe.js'
 import { tempBundle } from '../helpers/bundle.js';
 import { runCli } from '../helpers/cli.js';
 import { canBuildTopologies, createVethPair, run, type VethPair } from '../helpers/netns.js';
-
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('--budget parsing', () => {
   it('takes a CPU share, events per second, or both', () => {

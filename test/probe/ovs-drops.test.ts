@@ -12,10 +12,8 @@
 // window during which that happened (OVS's own dpif_flow_flush counter says so) is run again.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { readEvidence } from '../../engine/probe/evidence.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params, ProbeDefinition, ProbeResult } from '../../engine/probe/types.js';
@@ -24,14 +22,15 @@ import { LiveIO } from '../../engine/probe/live-io.js';
 import { OVS_PROGRAMS, openOvsObject, parseKernel, runKernelSession } from '../../probes/ovs.drops/kernel.js';
 import { OVS_KERNEL_BUDGET } from '../../probes/lib/ovs.js';
 import { ovsDrops, type OvsDropsData } from '../../probes/ovs.drops/probe.js';
-import { canRunOvs, deleteMegaflowsFrom } from '../lab/ovs.js';
-import { buildLabTopology, type LabTopology } from '../lab/topology.js';
-import { canBootVms } from '../lab/vm.js';
+import { deleteMegaflowsFrom } from '../lab/ovs.js';
+import type { LabTopology } from '../lab/topology.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { guestStats, udpIn, undisturbed, withTrafficInWindow } from '../helpers/probe-window.js';
 import { run } from '../helpers/netns.js';
+import { assertVerified } from '../helpers/attach-plan.js';
+import { cannotRunOvsVm, ovsVmLabForSuite, withoutOvsVswitchd } from '../helpers/ovs-vm-suite.js';
 
-const cannot = process.geteuid?.() !== 0 ? 'needs root' : ((await canRunOvs()) ?? (await canBootVms()));
+const cannot = await cannotRunOvsVm();
 const DROPPED = 40;
 const DELIVERED = 30;
 const DROP_PORT = 9999;
@@ -39,16 +38,12 @@ const DROP_RULE = `priority=100,udp,tp_dst=${DROP_PORT},actions=drop`;
 
 describe('ovs.drops on an OVS netdev bridge with a VM', () => {
   let lab: LabTopology;
-  before(async () => {
-    assert.equal(cannot, null, `cannot run: ${cannot}`);
-    lab = await buildLabTopology(undefined, { bridge: 'ovs' });
-    // The peer knows the guest's MAC for good, and OVS learns both MACs from a ping: what
-    // follows is unicast, nothing is flooded.
-    await lab.peer.pinNeighbor(lab.vm.ip, lab.vm.mac);
+  ovsVmLabForSuite(cannot, async (built) => {
+    lab = built;
+    // OVS learns both MACs from a ping: what follows is unicast, nothing is flooded.
     const ping = await lab.peer.ping(lab.vm.ip, { count: 3, interval: 0.1, wait: 2 });
     assert.equal(ping.received, 3, ping.stdout);
   });
-  after(() => lab?.teardown());
 
   it('a healthy bridge: no drops while the VM receives every datagram', async (t) => {
     const { vm, peer } = lab;
@@ -175,10 +170,7 @@ describe('ovs.drops on an OVS netdev bridge with a VM', () => {
   });
 
   it('no ovs-vswitchd (OVS_RUNDIR without its control socket): skipped, saying to start Open vSwitch', async (t) => {
-    const empty = await mkdtemp(join(tmpdir(), 'ebpfnet-ovs-rundir-'));
-    const saved = process.env.OVS_RUNDIR;
-    process.env.OVS_RUNDIR = empty;
-    try {
+    await withoutOvsVswitchd(async (empty) => {
       const b = await tempBundle(t, 'ebpfnet-ovs-drops-');
       const request = { step: 's', alias: 'ovs', probe: ovsDrops.id, params: { duration: '1s' } as Params };
       const f = await runProbe(ovsDrops as ProbeDefinition, request, b.opts('live'));
@@ -188,11 +180,7 @@ describe('ovs.drops on an OVS netdev bridge with a VM', () => {
       const replay = await runProbe(ovsDrops as ProbeDefinition, request, b.opts('replay', { replayFrom: b.dir('live') }));
       assert.equal(replay.status, 'skipped');
       assert.equal(replay.reason, f.reason);
-    } finally {
-      if (saved === undefined) delete process.env.OVS_RUNDIR;
-      else process.env.OVS_RUNDIR = saved;
-      await rm(empty, { recursive: true, force: true });
-    }
+    });
   });
 });
 
@@ -222,18 +210,13 @@ describe('ovs.drops kernel-datapath BPF object', () => {
     assert.ok(k.overhead, 'the overhead guard watched the session');
   });
 
-
   it('every program (kprobes on ovs_vport_receive, ovs_dp_process_packet, ovs_dp_upcall; tp_btf kfree_skb, consume_skb) passes the verifier', () => {
     assert.equal(process.geteuid?.(), 0, 'needs root');
     const obj = openOvsObject({ ifindex: 1, saddr: Uint8Array.from([10, 0, 0, 1]), daddr: null, proto: 17 });
     try {
       for (const p of OVS_PROGRAMS) assert.equal(obj.program(p.program).autoload, true, `${p.program} loads`);
       obj.load();
-      for (const p of OVS_PROGRAMS) {
-        const prog = obj.program(p.program);
-        assert.notEqual(prog.info.fd, null, `${p.program} (${p.kind} ${p.target}) was accepted by the verifier`);
-        assert.equal(prog.type, p.kind === 'tp_btf' ? 'tracing' : 'kprobe');
-      }
+      assertVerified(obj, OVS_PROGRAMS, (p) => (p.kind === 'tp_btf' ? 'tracing' : 'kprobe'));
       assert.deepEqual(obj.maps().map((m) => m.name).filter((n) => !n.includes('.')).sort(), ['counts', 'inflight', 'unkeyed', 'upcall_dev']);
     } finally {
       obj.close();

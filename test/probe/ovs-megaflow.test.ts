@@ -10,31 +10,23 @@
 // The OVS daemons are shared with other labs: deleting any bridge flushes every megaflow of the
 // datapath, so a window during which that happened (OVS's dpif_flow_flush counter) is run again.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params, ProbeDefinition } from '../../engine/probe/types.js';
 import { ovsMegaflow, type OvsMegaflowData } from '../../probes/ovs.megaflow/probe.js';
-import { canRunOvs, deleteMegaflowsFrom } from '../lab/ovs.js';
-import { buildLabTopology, type LabTopology } from '../lab/topology.js';
-import { canBootVms } from '../lab/vm.js';
+import { deleteMegaflowsFrom } from '../lab/ovs.js';
+import type { LabTopology } from '../lab/topology.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { guestStats, udpIn, undisturbed, withTrafficInWindow } from '../helpers/probe-window.js';
+import { cannotRunOvsVm, ovsVmLabForSuite, withoutOvsVswitchd } from '../helpers/ovs-vm-suite.js';
 
-const cannot = process.geteuid?.() !== 0 ? 'needs root' : ((await canRunOvs()) ?? (await canBootVms()));
+const cannot = await cannotRunOvsVm();
 const N = 40;
 
 describe('ovs.megaflow on an OVS netdev bridge with a VM', () => {
   let lab: LabTopology;
-  before(async () => {
-    assert.equal(cannot, null, `cannot run: ${cannot}`);
-    lab = await buildLabTopology(undefined, { bridge: 'ovs' });
-    // No ARP and no earlier packet from the peer: its first datagram meets no megaflow.
-    await lab.peer.pinNeighbor(lab.vm.ip, lab.vm.mac);
-  });
-  after(() => lab?.teardown());
+  // No ARP and no earlier packet from the peer: its first datagram meets no megaflow.
+  ovsVmLabForSuite(cannot, (built) => void (lab = built));
 
   /** One window of the probe on the peer's port while the peer sends N datagrams to the guest's discard port. */
   async function window(t: Parameters<typeof tempBundle>[0], name: string) {
@@ -119,19 +111,12 @@ describe('ovs.megaflow on an OVS netdev bridge with a VM', () => {
   });
 
   it('no ovs-vswitchd (OVS_RUNDIR without its control socket): skipped, saying to start Open vSwitch', async (t) => {
-    const empty = await mkdtemp(join(tmpdir(), 'ebpfnet-ovs-rundir-'));
-    const saved = process.env.OVS_RUNDIR;
-    process.env.OVS_RUNDIR = empty;
-    try {
+    await withoutOvsVswitchd(async () => {
       const b = await tempBundle(t, 'ebpfnet-ovs-megaflow-');
       const f = await runProbe(ovsMegaflow as ProbeDefinition, { step: 's', alias: 'm', probe: ovsMegaflow.id, params: {} }, b.opts('live'));
       assert.equal(f.status, 'skipped');
       assert.match(f.reason ?? '', /ovs-vswitchd is not running .*: start Open vSwitch/);
       assert.match(f.summary, /^skipped: /);
-    } finally {
-      if (saved === undefined) delete process.env.OVS_RUNDIR;
-      else process.env.OVS_RUNDIR = saved;
-      await rm(empty, { recursive: true, force: true });
-    }
+    });
   });
 });

@@ -17,12 +17,12 @@ import { attachPlan, HOOKS, hooksFor } from '../../probes/perf.host-latency/atta
 import { perfHostLatency, type HostLatencyData, type StageId } from '../../probes/perf.host-latency/probe.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
 import { nsQdiscStats, quietPair, request, udpFrameBytes, udpFromNs, udpSink } from '../helpers/netdev-probes.js';
-import { canBuildTopologies, run, type TeardownHost, type VethPair } from '../helpers/netns.js';
+import { run, type TeardownHost, type VethPair, cannotBuildWith } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
-import { assertReplaysSame } from '../helpers/replay.js';
 import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
+import { assertReplaysWithoutBpf } from '../helpers/replay.js';
 
-const cannot = (await canBuildTopologies()) ?? (await run(['tc', '-V']).then(() => null, () => 'needs tc (apt-get install iproute2)'));
+const cannot = await cannotBuildWith([['tc', '-V'], 'iproute2']);
 
 const SENT = 20;
 const PAYLOAD = 1000;
@@ -38,8 +38,7 @@ const RX_STAGES: StageId[] = ['rx_entry', 'backlog', 'socket'];
 
 /** udpSink's socket on the host's end, closed when the test ends. */
 async function receiver(t: TeardownHost, pair: VethPair): Promise<{ received: () => number }> {
-  const sink = await udpSink(pair);
-  t.after(() => sink.close());
+  const sink = await udpSink(t, pair);
   return sink;
 }
 
@@ -49,12 +48,6 @@ async function measure(b: TempBundle, name: string, pair: VethPair, params: Reco
   const f = await runProbe(def, request('perf.host-latency', params), b.opts(name));
   assert.equal(f.status, 'ok', f.reason);
   return f;
-}
-
-async function replaySame(b: TempBundle, name: string, params: Record<string, unknown>, live: Finding): Promise<void> {
-  const handles = liveHandles();
-  await assertReplaysSame(perfHostLatency, params, b, name, live);
-  assert.deepEqual(liveHandles(), handles, 'a replay loads no BPF');
 }
 
 function counts(d: HostLatencyData, stages: StageId[]): Record<string, number> {
@@ -136,7 +129,7 @@ describe('perf.host-latency', () => {
     assert.ok(d.totals.tx!.max >= q.max);
     assert.equal(f.severity, 'critical'); // a P99 above 10 ms
     assert.match(f.summary, /^slowest stage TX qdisc \(p99 1\d\d ms\); TX \(20 packets\): /);
-    await replaySame(b, 'tbf', params, f);
+    await assertReplaysWithoutBpf(perfHostLatency, params, b, 'tbf', f);
   });
 
   it('drops by reason: a tbf too short for the burst drops at the sender (QDISC_DROP), a port nobody listens on at the receiver (NO_SOCKET)', async (t) => {
@@ -160,7 +153,7 @@ describe('perf.host-latency', () => {
     );
     assert.equal(d.stages.socket!.packets, 0);
     assert.notEqual(f.severity, 'info');
-    await replaySame(b, 'drops', { src_ip: pair.peerIp, protocol: 'udp', duration: '1500ms' }, f);
+    await assertReplaysWithoutBpf(perfHostLatency, { src_ip: pair.peerIp, protocol: 'udp', duration: '1500ms' }, b, 'drops', f);
   });
 
   it('a tbf that does not shape: the qdisc stage stays small', async (t) => {
@@ -215,6 +208,6 @@ describe('perf.host-latency', () => {
       assert.equal(d.slowest, null);
     }
     assert.match(findings[2]!.summary, /^no IPv4 packet matched in 1\.\ds$/);
-    await replaySame(b, 'tx-dev', runs[0]![1], findings[0]!);
+    await assertReplaysWithoutBpf(perfHostLatency, runs[0]![1], b, 'tx-dev', findings[0]!);
   });
 });

@@ -14,7 +14,7 @@ import { netdevGlobals } from '../../probes/lib/netdev.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 import { tempBundle } from '../helpers/bundle.js';
-import { runCli, startCli } from '../helpers/cli.js';
+import { assertProbeListedAndShown, startCli } from '../helpers/cli.js';
 import { canBuildTopologies } from '../helpers/netns.js';
 import { quietPair, request, udpFrameBytes, udpFromNs, udpSink } from '../helpers/netdev-probes.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
@@ -87,13 +87,9 @@ describe('perf.host-metrics', () => {
   before(() => assert.equal(cannot, null, `cannot run: ${cannot}`));
 
   it('is listed by the CLI, and `probes show` names the seed tool it replaces', () => {
-    const list = runCli(['probes', 'list']);
-    assert.equal(list.status, 0, list.stderr);
-    assert.match(list.stdout, /^perf\.host-metrics\b/m);
-    const show = runCli(['probes', 'show', 'perf.host-metrics']);
-    assert.equal(show.status, 0, show.stderr);
-    assert.match(show.stdout, /system_network_perfomance_metrics\.py/);
-    assert.match(show.stdout, /softirq_pct/);
+    const shown = assertProbeListedAndShown('perf.host-metrics');
+    assert.match(shown, /system_network_perfomance_metrics\.py/);
+    assert.match(shown, /softirq_pct/);
   });
 
   it('loads every program of perf.host-metrics.bpf.o with its filters set, and each flavour attaches here', () => {
@@ -105,8 +101,7 @@ describe('perf.host-metrics', () => {
 
   it(`a UDP flood from a sender pinned to CPU ${SENDER_CPU}: exact counts per CPU and on the interface, NET_RX time, the imbalance on that CPU; replays the same`, async (t) => {
     const pair = await quietPair(t);
-    const sink = await udpSink(pair);
-    t.after(() => sink.close());
+    await udpSink(t, pair);
     const n = 3000;
     const payload = 200;
     const frame = udpFrameBytes(payload);
@@ -170,8 +165,7 @@ describe('perf.host-metrics', () => {
 
   it('the fallback flavours (tp_btf, classic tracepoints) count the same packets on the same CPU', async (t) => {
     const pair = await quietPair(t);
-    const sink = await udpSink(pair);
-    t.after(() => sink.close());
+    await udpSink(t, pair);
     const n = 200;
     for (const method of ['tp_btf', 'tracepoint'] as const) {
       const step = attachPlan().find((s) => s.method === method)!;
@@ -256,8 +250,7 @@ describe('perf.host-metrics', () => {
 
   it('is a runbook step: a runbook branches on its imbalance to a conclusion naming the CPU', async (t) => {
     const pair = await quietPair(t);
-    const sink = await udpSink(pair);
-    t.after(() => sink.close());
+    await udpSink(t, pair);
     const b = await tempBundle(t, 'ebpfnet-hostm-runbook-');
     const file = join(b.root, 'cpu-balance.yaml');
     writeFileSync(file, RUNBOOK);

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
@@ -15,14 +16,11 @@ import type { Finding, Params } from '../../engine/probe/types.js';
 import { attachPlan, HOOKS } from '../../probes/perf.icmp-rtt/attach.js';
 import { perfIcmpRtt, type IcmpRttData, type IcmpRttPeer } from '../../probes/perf.icmp-rtt/probe.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
-import { assertReplaysSame } from '../helpers/replay.js';
-import { canBuildTopologies, createVethPair, run, type TeardownHost, type VethPair } from '../helpers/netns.js';
+import { createVethPair, run, type TeardownHost, type VethPair, cannotBuildWith } from '../helpers/netns.js';
+import { flavoursInOrder, withAllLoaded } from '../helpers/attach-plan.js';
+import { assertReplaysWithoutBpf } from '../helpers/replay.js';
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const cannot =
-  (await canBuildTopologies()) ??
-  (await run(['nft', '--version']).then(() => null, () => 'needs nft (apt-get install nftables)')) ??
-  (await run(['python3', '--version']).then(() => null, () => 'needs python3 (apt-get install python3)'));
+const cannot = await cannotBuildWith([['nft', '--version'], 'nftables'], [['python3', '--version'], 'python3']);
 
 /** How late the slow peer answers. */
 const DELAY_MS = 20;
@@ -47,12 +45,6 @@ async function startProbe(b: TempBundle, name: string, params: Record<string, un
     await delay(20);
   }
   return [finding]; // wrapped: an async function returning a promise would wait for it
-}
-
-async function replaySame(b: TempBundle, name: string, params: Record<string, unknown>, live: Finding): Promise<void> {
-  const handles = liveHandles();
-  await assertReplaysSame(perfIcmpRtt, params, b, name, live);
-  assert.deepEqual(liveHandles(), handles, 'a replay loads no BPF');
 }
 
 function peerOf(f: Finding, direction: IcmpRttPeer['direction']): IcmpRttPeer {
@@ -113,17 +105,9 @@ describe('perf.icmp-rtt', () => {
   before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
 
   it('every program of perf.icmp-rtt.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint in that order', () => {
-    const plan = attachPlan();
-    assert.deepEqual(plan.map((s) => s.method), ['raw_tracepoint', 'tp_btf', 'tracepoint']);
-    const all = plan.flatMap((s) => s.programs);
+    const all = flavoursInOrder(attachPlan());
     assert.equal(all.length, 6);
-    const o = BpfObject.open(bpfObjectPath('perf.icmp-rtt'), { autoload: Object.fromEntries(all.map((p) => [p, true])), globals: { targ_ifindex: 1 } });
-    try {
-      o.load();
-      assert.deepEqual(o.programs().map((p) => p.name).sort(), [...all].sort());
-    } finally {
-      o.close();
-    }
+    withAllLoaded('perf.icmp-rtt', all, { targ_ifindex: 1 });
   });
 
   it('each flavour (raw_tp, tp_btf, classic tracepoint) attaches and matches every echo', async (t) => {
@@ -219,8 +203,8 @@ describe('perf.icmp-rtt', () => {
     assert.equal(filtered.peers.length, 1, JSON.stringify(filtered.peers));
     assert.deepEqual([filtered.peers[0]!.direction, filtered.peers[0]!.requests, filtered.peers[0]!.replies], ['outgoing', 20, 20], JSON.stringify(filtered.peers));
 
-    await replaySame(b, 'host', hostParams, host);
-    await replaySame(b, 'peer', peerParams, peer);
+    await assertReplaysWithoutBpf(perfIcmpRtt, hostParams, b, 'host', host);
+    await assertReplaysWithoutBpf(perfIcmpRtt, peerParams, b, 'peer', peer);
   });
 
   it('a firewall dropping the peer\'s replies: every request is lost, none in flight, critical; and replays', async (t) => {
@@ -243,6 +227,6 @@ describe('perf.icmp-rtt', () => {
     assert.equal(f.severity, 'critical');
     assert.equal(f.charts.length, 0, 'no RTT to chart');
     assert.match(f.summary, new RegExp(`^${pair.hostIp} → ${pair.peerIp} \\(outgoing\\): ${pinged.transmitted} requests, ${pinged.transmitted} lost$`));
-    await replaySame(b, 'loss', params, f);
+    await assertReplaysWithoutBpf(perfIcmpRtt, params, b, 'loss', f);
   });
 });

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
-import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { liveHandles } from '../../engine/native/guard.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params } from '../../engine/probe/types.js';
@@ -17,8 +17,9 @@ import { LAYERS, perfVmLatency, type VmLatencyData } from '../../probes/perf.vm-
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
 import { buildLabTopology, type LabTopology } from '../lab/topology.js';
 import { canBootVms } from '../lab/vm.js';
+import { withAllLoaded } from '../helpers/attach-plan.js';
+import { assertReplaysWithoutBpf } from '../helpers/replay.js';
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Packets the host handed to the tap's reader. */
 const tapTx = async (tap: string) => Number((await readFile(`/sys/class/net/${tap}/statistics/tx_packets`, 'utf8')).trim());
 
@@ -53,28 +54,11 @@ function ordered(data: VmLatencyData): void {
   }
 }
 
-async function replaySame(b: TempBundle, name: string, params: Record<string, unknown>, live: Finding): Promise<void> {
-  const handles = liveHandles();
-  const r = await runProbe(perfVmLatency, request(params), b.opts(`${name}-replay`, { replayFrom: b.dir(name) }));
-  assert.equal(r.status, 'ok', r.reason);
-  assert.equal(r.driver, 'replay');
-  assert.deepEqual(r.data, live.data);
-  assert.equal(r.summary, live.summary);
-  assert.equal(r.severity, live.severity);
-  assert.deepEqual(liveHandles(), handles, 'a replay loads no BPF');
-}
-
 describe('perf.vm-latency', () => {
   it('every program of perf.vm-latency.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint in that order', () => {
-    const all = Object.fromEntries(allPrograms().map((p) => [p, true]));
-    assert.equal(Object.keys(all).length, 18);
-    const o = BpfObject.open(bpfObjectPath('perf.vm-latency'), { autoload: all, globals: { targ_tap: 1 } });
-    try {
-      o.load();
-      assert.deepEqual(o.programs().map((p) => p.name).sort(), Object.keys(all).sort());
-    } finally {
-      o.close();
-    }
+    const all = allPrograms();
+    assert.equal(all.length, 18);
+    withAllLoaded('perf.vm-latency', all, { targ_tap: 1 });
     assert.deepEqual(attachPlan().map((a) => a.method), ['raw_tracepoint', 'tp_btf', 'tracepoint']);
     assert.deepEqual(attachPlan(HOOKS.slice(0, 1))[2]!.programs, ['vmlat_rx_tp']);
   });
@@ -177,7 +161,7 @@ describe('perf.vm-latency', () => {
         ],
       );
 
-      await replaySame(b, 'steady', params, f);
+      await assertReplaysWithoutBpf(perfVmLatency, params, b, 'steady', f);
     });
 
     it('a tbf shaper with a deep queue on the tap makes the qdisc the worst layer', async (t) => {
@@ -206,7 +190,7 @@ describe('perf.vm-latency', () => {
       assert.equal(f.severity, 'critical');
       assert.match(f.summary, new RegExp(`^to the VM \\(\\d+ packets\\): qdisc p99 [0-9.]+ ms \\(a queue or shaper on ${lab.vm.tap}\\)`));
 
-      await replaySame(b, 'tbf', params, f);
+      await assertReplaysWithoutBpf(perfVmLatency, params, b, 'tbf', f);
     });
 
     it('a VM paused by QMP while packets arrive makes the tun ring the worst layer', async (t) => {
@@ -243,7 +227,7 @@ describe('perf.vm-latency', () => {
       // The other layers did not see the pause.
       assert.ok(data.directions['to-vm']!.layers.bridge!.p99 < ring.p99 / 10, JSON.stringify(data.directions['to-vm']!.layers.bridge));
 
-      await replaySame(b, 'pause', params, f);
+      await assertReplaysWithoutBpf(perfVmLatency, params, b, 'pause', f);
     });
 
     it('a VM stopped through the whole window: what waits in its tun ring makes the tun ring the worst layer', async (t) => {
@@ -299,7 +283,7 @@ describe('perf.vm-latency', () => {
       for (const layer of LAYERS['from-vm']) near(data.directions['from-vm']!.layers[layer]?.count ?? 0, udp.echoed, `from-vm ${layer}`);
       ordered(data);
       assert.match(f.summary, /OVS p99 [0-9.]+ (µs|ms)/);
-      await replaySame(b, 'ovs', params, f);
+      await assertReplaysWithoutBpf(perfVmLatency, params, b, 'ovs', f);
     });
   });
 });

@@ -12,16 +12,16 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { liveHandles } from '../../engine/native/guard.js';
 import { readEvidence } from '../../engine/probe/evidence.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params } from '../../engine/probe/types.js';
 import { qdiscDrops, type QdiscDropsData } from '../../probes/qdisc.drops/probe.js';
 import { tempBundle } from '../helpers/bundle.js';
-import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
+import { createVethPair, run, cannotBuildWith } from '../helpers/netns.js';
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const cannot = (await canBuildTopologies()) ?? (await run(['tc', '-V']).then(() => null, () => 'needs tc (apt-get install iproute2)'));
+const cannot = await cannotBuildWith([['tc', '-V'], 'iproute2']);
 
 /** Datagrams in the burst, and their payload (1042-byte frames: two fit the tbf's 3000-byte queue). */
 const N = 400;

@@ -3,6 +3,7 @@ import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
 import { packageRoot } from '../../engine/package-info.js';
 import type { BpftraceRunRecord } from '../../engine/probe/bpftrace.js';
@@ -18,7 +19,6 @@ function latency(params: Record<string, unknown>) {
   return { step: 'sample', alias: 'lat', probe: 'qdisc.latency', params: params as Params };
 }
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const cannot =
   (await canBuildTopologies()) ??
   (await run(['tc', '-V']).then(

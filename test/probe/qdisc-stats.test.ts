@@ -1,19 +1,18 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params, RawRecord } from '../../engine/probe/types.js';
 import { parseTcJson } from '../../probes/lib/qdiscs.js';
 import { qdiscStats, type QdiscData } from '../../probes/qdisc.stats/probe.js';
-import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
+import { createVethPair, run, cannotBuildWith } from '../helpers/netns.js';
 import { tempBundle } from '../helpers/bundle.js';
-
 
 function qdisc(params: Record<string, unknown>) {
   return { step: 'sample', alias: 'qdisc', probe: 'qdisc.stats', params: params as Params };
 }
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const cannot = (await canBuildTopologies()) ?? ((await run(['tc', '-V']).then(() => null, () => 'needs tc (apt-get install iproute2)')));
+const cannot = await cannotBuildWith([['tc', '-V'], 'iproute2']);
 
 describe('qdisc.stats on a shaped veth', () => {
   // CI runs as root with iproute2 and ping installed: a missing tool is a failure, not a skip.

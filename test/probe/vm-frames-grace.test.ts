@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params } from '../../engine/probe/types.js';
 import type { FramesData } from '../../probes/vm.frames/findings.js';
@@ -21,7 +22,6 @@ import { canRunOvs } from '../lab/ovs.js';
 
 const cannot = await canBuildTopologies();
 const noOvs = cannot ?? (await canRunOvs());
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const packets = async (dev: string, way: 'tx' | 'rx') => Number((await readFile(`/sys/class/net/${dev}/statistics/${way}_packets`, 'utf8')).trim());
 
 /**

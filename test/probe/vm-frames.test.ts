@@ -9,6 +9,7 @@ import { createSocket } from 'node:dgram';
 import { stat } from 'node:fs/promises';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
@@ -19,7 +20,7 @@ import { attachPlan, closeWindow, DEFAULT_GRACE_MS, vmFrames } from '../../probe
 import { scopeGlobals, type Scope } from '../../probes/vm.frames/scope.js';
 import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
-import { runCli } from '../helpers/cli.js';
+import { assertProbeListedAndShown } from '../helpers/cli.js';
 import { canBuildTopologies, needs } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertReplaysSame } from '../helpers/replay.js';
@@ -41,7 +42,6 @@ const SIZE_FROM_A = 1200;
 const ETH = 14;
 
 const request = (params: Record<string, unknown>) => ({ step: 's', alias: 'frames', probe: vmFrames.id, params: params as Params });
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function paramsFor(lab: FramesLab, vm: FramesHost, other: FramesHost, name: string, duration = '1s'): Record<string, unknown> {
   return { devs: [vm.port], macs: [vm.mac], ports: [lab.peer.port, other.port], duration, vm: name };
@@ -111,12 +111,8 @@ function assertLoss(lab: FramesLab, a: FramesData, b: FramesData, droppedToA: nu
 
 describe('vm.frames', () => {
   it('is listed by the CLI, and `probes show` gives its params', () => {
-    const list = runCli(['probes', 'list']);
-    assert.equal(list.status, 0, list.stderr);
-    assert.match(list.stdout, /^vm\.frames\b/m);
-    const show = runCli(['probes', 'show', 'vm.frames']);
-    assert.equal(show.status, 0, show.stderr);
-    for (const p of ['devs', 'macs', 'ports', 'host_ports', 'grace']) assert.match(show.stdout, new RegExp(`\\b${p}\\b`));
+    const shown = assertProbeListedAndShown('vm.frames');
+    for (const p of ['devs', 'macs', 'ports', 'host_ports', 'grace']) assert.match(shown, new RegExp(`\\b${p}\\b`));
   });
 
   it('on a Linux bridge (IPv6 on, no IPv4 address): exactly the frames an nft bridge rule dropped to and from VM A; none of VM B; replays the same', async (t) => {

@@ -154,6 +154,22 @@ function entry(step: string, i: number, title: string, probes: Array<[string, st
   };
 }
 
+/** The demo run's first step: kernel drops counted, which led on to the latency step. */
+function dropsStep(): TimelineEntry {
+  return entry('drops', 0, 'Count kernel drops with their reasons', [['kdrops', 'drops.kernel'], ['monitor', 'drops.monitor']], {
+    kind: 'next',
+    index: 0,
+    goto: 'latency',
+    condition: 'findings.kdrops.total > 100',
+    why: 'The kernel dropped packets while we watched.',
+  });
+}
+
+/** The demo run's second step, with the branch it took if it ended. */
+function latencyStep(branch?: TimelineEntry['branch']): TimelineEntry {
+  return entry('latency', 1, 'Time the qdisc and each layer', [['qlat', 'qdisc.latency'], ['iface', 'net.iface']], branch);
+}
+
 /** A runbook of two probe steps whose findings carry every chart kind the report draws. */
 export const CHARTS_RUNBOOK = `id: vm-path-demo
 title: Where the packets of a VM are dropped or delayed
@@ -297,14 +313,8 @@ export function chartsBundle(root: string, id = '20261120-090000-vm-path-demo-vm
     inputs: { duration: '2s' },
     command: 'ebpfnet diagnose vm-path-demo --vm vm1 --input duration=2s',
     timeline: [
-      entry('drops', 0, 'Count kernel drops with their reasons', [['kdrops', 'drops.kernel'], ['monitor', 'drops.monitor']], {
-        kind: 'next',
-        index: 0,
-        goto: 'latency',
-        condition: 'findings.kdrops.total > 100',
-        why: 'The kernel dropped packets while we watched.',
-      }),
-      entry('latency', 1, 'Time the qdisc and each layer', [['qlat', 'qdisc.latency'], ['iface', 'net.iface']], {
+      dropsStep(),
+      latencyStep({
         kind: 'next',
         index: 0,
         goto: 'netfilter-drops',
@@ -476,14 +486,8 @@ export function interruptedBundle(root: string, id = '20261120-093000-vm-path-de
     runbookTitle: 'Where the packets of a VM are dropped or delayed',
     target: { kind: 'vm', name: 'vm1' },
     timeline: [
-      entry('drops', 0, 'Count kernel drops with their reasons', [['kdrops', 'drops.kernel'], ['monitor', 'drops.monitor']], {
-        kind: 'next',
-        index: 0,
-        goto: 'latency',
-        condition: 'findings.kdrops.total > 100',
-        why: 'The kernel dropped packets while we watched.',
-      }),
-      { ...entry('latency', 1, 'Time the qdisc and each layer', [['qlat', 'qdisc.latency'], ['iface', 'net.iface']]), status: 'interrupted', endedAt: undefined } as TimelineEntry,
+      dropsStep(),
+      { ...latencyStep(), status: 'interrupted', endedAt: undefined } as TimelineEntry,
     ],
     findings: [
       { probe: 'drops.kernel', alias: 'kdrops', step: 'drops', summary: '2626 drops in 2s', data: { total: 2626 }, charts: [barChart] },

@@ -6,9 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Cleanup } from '../helpers/cleanup.js';
 import { CLI, runCli } from '../helpers/cli.js';
-import { alertmanagerPayload, baseConfig, ended, get, post, serveHome, waitForRun } from '../helpers/serve.js';
+import { alertmanagerPayload, baseConfig, ended, get, post, serveHome, waitForRun, testHome, type ServeProcess } from '../helpers/serve.js';
 
 const hostRoute = (duration: string) => ({
   name: 'host-drops',
@@ -17,12 +16,15 @@ const hostRoute = (duration: string) => ({
   inputs: { duration, long_duration: duration },
 });
 
+/** Posts one HostDrops alert with `fingerprint` and waits for its run to end. */
+async function endedRunOfAlert(server: ServeProcess, fingerprint: string) {
+  const r = await post(`${server.url}/webhooks/alertmanager`, alertmanagerPayload([{ labels: { alertname: 'HostDrops' }, fingerprint }]));
+  return waitForRun(server, r.body.accepted[0].id, ended);
+}
+
 describe('serve: starting and stopping', () => {
   it('refuses to start as a non-root user, in one line, exit 3', async (t) => {
-    const cleanup = new Cleanup();
-    t.after(() => cleanup.run());
-    const home = serveHome(cleanup);
-    home.configure(baseConfig(home.dataDir, { routes: [hostRoute('1s')] }));
+    const { home } = testHome(t, { routes: [hostRoute('1s')] });
     chmodSync(home.dir, 0o755);
     const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'serve', '--config', home.configFile], { encoding: 'utf8' });
     assert.equal(r.status, 3, r.stderr);
@@ -30,10 +32,7 @@ describe('serve: starting and stopping', () => {
   });
 
   it('refuses a second server on the same data folder, and an address in use', async (t) => {
-    const cleanup = new Cleanup();
-    t.after(() => cleanup.run());
-    const home = serveHome(cleanup);
-    home.configure(baseConfig(home.dataDir, { routes: [hostRoute('1s')] }));
+    const { home, cleanup } = testHome(t, { routes: [hostRoute('1s')] });
     const first = await home.start();
     const second = runCli(['serve', '--config', home.configFile]);
     assert.equal(second.status, 3);
@@ -47,13 +46,9 @@ describe('serve: starting and stopping', () => {
   });
 
   it('stops a run past run_timeout, marks it failed and keeps its bundle', async (t) => {
-    const cleanup = new Cleanup();
-    t.after(() => cleanup.run());
-    const home = serveHome(cleanup);
-    home.configure(baseConfig(home.dataDir, { run_timeout: '1500ms', routes: [hostRoute('5s')] }));
+    const { home } = testHome(t, { run_timeout: '1500ms', routes: [hostRoute('5s')] });
     const server = await home.start();
-    const r = await post(`${server.url}/webhooks/alertmanager`, alertmanagerPayload([{ labels: { alertname: 'HostDrops' }, fingerprint: '71e0a7' }]));
-    const run = await waitForRun(server, r.body.accepted[0].id, ended);
+    const run = await endedRunOfAlert(server, '71e0a7');
     assert.equal(run.status, 'failed');
     assert.equal(run.reason, 'stopped after the run timeout (1.5s); the bundle keeps what it found');
     assert.ok(run.bundle, 'the partial bundle is kept');
@@ -61,13 +56,9 @@ describe('serve: starting and stopping', () => {
   });
 
   it('deletes ended runs and their bundles past retention', async (t) => {
-    const cleanup = new Cleanup();
-    t.after(() => cleanup.run());
-    const home = serveHome(cleanup);
-    home.configure(baseConfig(home.dataDir, { retention: '2s', routes: [hostRoute('200ms')] }));
+    const { home } = testHome(t, { retention: '2s', routes: [hostRoute('200ms')] });
     const server = await home.start();
-    const r = await post(`${server.url}/webhooks/alertmanager`, alertmanagerPayload([{ labels: { alertname: 'HostDrops' }, fingerprint: '7e7e7e' }]));
-    const run = await waitForRun(server, r.body.accepted[0].id, ended);
+    const run = await endedRunOfAlert(server, '7e7e7e');
     assert.equal(run.status, 'completed');
     assert.ok(existsSync(run.bundle));
     const deadline = Date.now() + 10_000;

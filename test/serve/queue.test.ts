@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { isAlive } from '../../engine/host/process.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { Cleanup } from '../helpers/cleanup.js';
-import { alertmanagerPayload, baseConfig, ended, get, post, serveHome, waitForRun, type ServeProcess } from '../helpers/serve.js';
+import { alertmanagerPayload, baseConfig, ended, get, post, serveHome, waitForRun, type ServeProcess, testHome } from '../helpers/serve.js';
 
 const route = (duration: string) => ({
   name: 'host-drops',
@@ -57,10 +57,7 @@ function assertNoOverlap(runs: any[]): void {
 
 describe('serve: the run queue', () => {
   it('a storm of 1,000 copies of one alert is one run, and the rest are counted on it', async (t) => {
-    const cleanup = new Cleanup();
-    t.after(() => cleanup.run());
-    const home = serveHome(cleanup);
-    home.configure(baseConfig(home.dataDir, { cooldown: '1h', routes: [route('300ms')] }));
+    const { home } = testHome(t, { cooldown: '1h', routes: [route('300ms')] });
     const server = await home.start();
     const url = `${server.url}/webhooks/alertmanager`;
     const body = JSON.stringify(alert('5707a1'));
@@ -91,10 +88,7 @@ describe('serve: the run queue', () => {
   });
 
   it('answers 503 with Retry-After past the queue bound, stores nothing of that payload, and runs one at a time', async (t) => {
-    const cleanup = new Cleanup();
-    t.after(() => cleanup.run());
-    const home = serveHome(cleanup);
-    home.configure(baseConfig(home.dataDir, { limits: { queue: 2 }, routes: [route('1s')] }));
+    const { home } = testHome(t, { limits: { queue: 2 }, routes: [route('1s')] });
     const server = await home.start();
     const url = `${server.url}/webhooks/alertmanager`;
     const first = await post(url, alert('c0ffee01'));
@@ -131,10 +125,7 @@ describe('serve: the run queue', () => {
     ['killed (SIGKILL)', 'SIGKILL'],
   ] as const) {
     it(`a server ${how} during a run, with alerts queued, loses none and runs none twice when it starts again`, async (t) => {
-      const cleanup = new Cleanup();
-      t.after(() => cleanup.run());
-      const home = serveHome(cleanup);
-      home.configure(baseConfig(home.dataDir, { routes: [route('2s')] }));
+      const { home } = testHome(t, { routes: [route('2s')] });
       let server = await home.start();
       const url = `${server.url}/webhooks/alertmanager`;
       const ids: string[] = [];
