@@ -8,7 +8,7 @@ import { release } from 'node:os';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import { BPF_NOEXIST, u32Key } from '../../engine/native/map.js';
 import { statField, statStateAndName } from '../../engine/target/proc.js';
-import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
+import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
@@ -84,13 +84,7 @@ interface ThreadsCapture {
   vhostTids?: number[] | null;
 }
 
-interface AttachCapture {
-  method: RunqlatMethod;
-  btf: string;
-  loadMs: number;
-  attach: Array<{ program: string; target: string; attachMs: number }>;
-  /** Why the preferred flavours were not used, when another one was. */
-  fallback?: string;
+interface AttachCapture extends LoadedRecord<RunqlatMethod> {
   thresholdNs: number;
 }
 
@@ -630,11 +624,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
 
   const data: RunqlatData = {
     target: { pid: sel.pid, process: sel.process, comm: sel.comm, filter: sel.filter, tids: sel.filter === 'tids' ? sel.targets : sel.threads.filter((t) => t.kernelThread).map((t) => t.tid) },
-    method: att.method,
-    btf: att.btf,
-    loadMs: att.loadMs,
-    attach: att.attach,
-    ...(att.fallback !== undefined ? { fallback: att.fallback } : {}),
+    ...loadedFields(att),
     windowMs,
     thresholdUs,
     ...(overhead ? { overhead } : {}),

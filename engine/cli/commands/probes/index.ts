@@ -48,7 +48,7 @@ export function registerProbes(program: Command): void {
       const p = await findProbe(id);
       if (flags.json) {
         const { collect: _c, parse: _p, ...meta } = p;
-        const fields = p.data ? dataFields(p.data) : [];
+        const fields = dataFields(p.data);
         process.stdout.write(`${JSON.stringify({ ...meta, fields }, null, 2)}\n`);
         return;
       }
