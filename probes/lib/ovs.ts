@@ -2,7 +2,7 @@
 // listens, the commands they run, and parsers for what those commands print (OVS 3.x text;
 // older releases print the same lines with fewer fields, which read as absent).
 import { readFileSync } from 'node:fs';
-import type { Requirement } from '../../engine/probe/types.js';
+import type { FindingData, ProbeDefinition, Requirement } from '../../engine/probe/types.js';
 import { isAlive } from '../../engine/host/process.js';
 import { addrTerm, addrVerdict, parseAddr, scopeOf, type FieldVerdict, type VmIdentity, type VmScope } from './vm-scope.js';
 
@@ -50,6 +50,15 @@ export function ovsRequirements(): Requirement[] {
     { kind: 'binary', name: 'ovs-ofctl', package: 'openvswitch-switch' },
     vswitchdRequirement(),
   ];
+}
+
+/**
+ * An OVS probe's definition: run by commands, with its requirements read when it runs (the
+ * control socket's path depends on OVS_RUNDIR and the daemon's pid).
+ */
+export function ovsProbe<D extends FindingData>(definition: Omit<ProbeDefinition<D>, 'requirements' | 'driver'>): ProbeDefinition<D> {
+  const probe = { ...definition, driver: 'command' } as ProbeDefinition<D>;
+  return Object.defineProperty(probe, 'requirements', { get: ovsRequirements, enumerable: true, configurable: true });
 }
 
 /** BPF programs on the kernel datapath fire per packet: 5% of a CPU, 2M events/s. */

@@ -1,7 +1,7 @@
 // net.iface's finding data: per-device counter deltas and rates, per-queue counters, and
 // what dropped.
 import Type, { type Static } from 'typebox';
-import { IFACE_DEVICE, IFACE_TOTALS } from '../lib/data/iface.js';
+import { IFACE_DEVICE, IFACE_DROPPING_FIELDS, IFACE_TOTALS } from '../lib/data/iface.js';
 
 const DIRECTION = Type.Union([Type.Literal('rx'), Type.Literal('tx')], { description: 'The queue\'s direction.' });
 
@@ -63,18 +63,7 @@ export const DATA = Type.Object(
     samples: Type.Integer({ description: 'How many times the counters were read.' }),
     devices: Type.Array(DEVICE, { description: 'Every watched device, with its deltas and rates.' }),
     totals: IFACE_TOTALS,
-    dropping: Type.Array(Type.String(), { description: 'Devices whose drops or errors rose.' }),
-    worst: Type.Optional(
-      Type.Object(
-        {
-          name: Type.String({ description: 'The device.' }),
-          drops: Type.Integer({ unit: 'packets', description: 'Its drops (rx + tx).' }),
-          errors: Type.Integer({ unit: 'packets', description: 'Its errors (rx + tx).' }),
-          direction: Type.Union([Type.Literal('rx'), Type.Literal('tx'), Type.Literal('rx+tx')], { description: 'Which side dropped.' }),
-        },
-        { additionalProperties: false, description: 'The device with the most drops + errors; only when something dropped.' },
-      ),
-    ),
+    ...IFACE_DROPPING_FIELDS,
     queueSkew: Type.Array(
       Type.Object(
         {

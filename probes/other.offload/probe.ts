@@ -17,6 +17,7 @@ import { countBuckets, type SizeBucket } from '../lib/histogram.js';
 import { captureGsoTypes, gsoTypeList, type GsoTypeNames } from './gso-types.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type OffloadAnomaly, type OffloadData, type OffloadDevice } from './data.js';
+import { nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
 
 export type { OffloadData, OffloadDevice };
 
@@ -304,10 +305,8 @@ Replaces the seed's \`other/trace_offloading_segment.bt\` (PROBES.md row 49), wh
     protocol: PROTOCOL_PARAM,
     top: topParam('How many devices to list (busiest first).', { default: 20, max: 1000 }),
   },
-  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: XMIT_TRACEPOINT }],
-  overhead: 'low',
-  budget: OFFLOAD_BUDGET,
-  driver: 'native',
+  requirements: tracepointRequirements([XMIT_TRACEPOINT]),
+  ...nativeRun(OFFLOAD_BUDGET),
   data: DATA,
   collect,
   parse,

@@ -19,6 +19,7 @@ import { addressParams, durationParam } from '../lib/params.js';
 import { HOOKS, loadIcmpRtt, type IcmpRttMethod } from './attach.js';
 import { DATA, type IcmpRttData, type IcmpRttPeer } from './data.js';
 import { recorded } from '../lib/recorded.js';
+import { nativeRun } from '../lib/bpf-probe.js';
 
 export type { IcmpRttData, IcmpRttPeer };
 
@@ -330,9 +331,7 @@ Replaces the seed's \`system_network_icmp_rtt.py\` (PROBES.md row 32), which sta
     { kind: 'binary', name: 'ip', package: 'iproute2' },
     ...HOOKS.map((h) => ({ kind: 'tracepoint' as const, name: `net:${h.name}` })),
   ],
-  overhead: 'low',
-  budget: ICMP_RTT_BUDGET,
-  driver: 'native',
+  ...nativeRun(ICMP_RTT_BUDGET),
   data: DATA,
   collect,
   parse,

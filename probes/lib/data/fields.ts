@@ -23,3 +23,10 @@ export const NETDEV_FIELDS = {
   ifindex: Type.Integer({ description: 'Its ifindex.' }),
   netns: NETNS_LABEL,
 };
+
+/** The device filter a probe applied in the kernel (its `dev` and `netns` params, resolved), for a data object to spread. */
+export const DEVICE_FILTER_FIELDS = {
+  dev: nullable(Type.String(), { description: 'The device filter (`dev`); null: every device.' }),
+  ifindex: Type.Integer({ description: 'The device’s ifindex; 0: every device.' }),
+  netns: nullable(Type.String(), { description: 'The namespace filter (`netns`); null: any.' }),
+};

@@ -74,3 +74,19 @@ export const IFACE_TOTALS = Type.Object(
   },
   { additionalProperties: false, description: 'Sums over every watched device.' },
 );
+
+/** Which devices dropped (lib/iface-counters.ts's droppingDevices and directionOf), for a data object to spread. */
+export const IFACE_DROPPING_FIELDS = {
+  dropping: Type.Array(Type.String(), { description: 'Devices whose drops or errors rose.' }),
+  worst: Type.Optional(
+    Type.Object(
+      {
+        name: Type.String({ description: 'The device.' }),
+        drops: packets('Its drops (rx + tx).'),
+        errors: packets('Its errors (rx + tx).'),
+        direction: Type.Union([Type.Literal('rx'), Type.Literal('tx'), Type.Literal('rx+tx')], { description: 'Which side dropped.' }),
+      },
+      { additionalProperties: false, description: 'The device with the most drops + errors; only when something dropped.' },
+    ),
+  ),
+};
