@@ -136,3 +136,5 @@ export const DATA = Type.Object(
 );
 
 export type RunqlatData = Static<typeof DATA>;
+export type RunqlatThread = Static<typeof THREAD>;
+export type RunqlatClass = Static<typeof THREAD_CLASS>;

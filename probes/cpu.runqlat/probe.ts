@@ -8,18 +8,18 @@ import { release } from 'node:os';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import { BPF_NOEXIST, u32Key } from '../../engine/native/map.js';
 import { statField, statStateAndName } from '../../engine/target/proc.js';
-import { attachTable, loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import { loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
-import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
+import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, HistogramChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { fmtUs, round } from '../lib/format.js';
 import { percentiles, usBuckets, type Pcts, type UsBucket } from '../lib/histogram.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { loadRunqlat, TRACEPOINTS, type RunqlatMethod } from './attach.js';
-import { DATA, type RunqlatData } from './data.js';
+import { DATA, type RunqlatClass, type RunqlatData, type RunqlatThread } from './data.js';
 import { recorded } from '../lib/recorded.js';
-import { nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
+import { loadedTables, nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
 
 /** probes/cpu.runqlat/cpu.runqlat.h */
 const SLOTS = 27;
@@ -113,60 +113,7 @@ interface DumpCapture {
   waiting?: Array<{ tid: number; comm: string; waitedNs: number }>;
 }
 
-export interface RunqlatThread {
-  tid: number;
-  comm: string;
-  class: ThreadClass;
-  /** Waits timed (wakeup or preemption → switched in) within the window, and one still running at its end. */
-  count: number;
-  /** The wait still running when the window closed, µs so far (0: none); in the counts and percentiles. */
-  waitingAtEndUs: number;
-  /**
-   * Estimates at log2 bucket resolution: the upper bound of the bucket holding the percentile,
-   * capped at the exact maximum (never below the true value, at most twice it).
-   */
-  p50Us: number;
-  p95Us: number;
-  p99Us: number;
-  /** Exact: the longest wait. */
-  maxUs: number;
-  totalWaitMs: number;
-  /** Share of the window the thread spent runnable but not running (0..1). */
-  waitShare: number;
-  /** Waits of at least `threshold_us` (exact). */
-  overThreshold: number;
-  /** Switched out while still runnable (preempted). */
-  involuntary: number;
-  /** Switched out to sleep or block. */
-  voluntary: number;
-  buckets: UsBucket[];
-}
-
-export interface RunqlatClass {
-  /** `vCPU threads`, `vhost threads`, `other QEMU threads`, `other threads`. */
-  label: string;
-  threads: number;
-  count: number;
-  p50Us: number;
-  p95Us: number;
-  p99Us: number;
-  maxUs: number;
-  totalWaitMs: number;
-  /** Mean over the class's threads of their share of the window spent waiting. */
-  waitShare: number;
-  /** The highest share of one thread of the class. */
-  maxWaitShare: number;
-  overThreshold: number;
-  involuntary: number;
-  voluntary: number;
-  /** The thread with the highest p99 (then max). */
-  worst: { tid: number; comm: string } | null;
-  /** Threads of the class still waiting for a CPU when the window closed. */
-  waitingAtEnd: number;
-  buckets: UsBucket[];
-}
-
-export type { RunqlatData } from './data.js';
+export type { RunqlatClass, RunqlatData, RunqlatThread } from './data.js';
 
 // ---- collect ----
 
@@ -695,9 +642,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
       columns: ['tid', 'name', 'class', 'waits', 'P50', 'P95', 'P99', 'max', 'total wait ms', 'wait share', `waits ≥ ${fmtWait(thresholdUs)}`, 'involuntary', 'voluntary'],
       rows: data.threads.map((t) => [t.tid, t.comm, t.class, t.count, f(t.p50Us), f(t.p95Us), f(t.p99Us), f(t.maxUs), t.totalWaitMs, pct(t.waitShare), t.overThreshold, t.involuntary, t.voluntary]),
     },
-    attachTable(att),
+    ...loadedTables(att, overhead),
   ];
-  if (overhead) tables.push(overheadTable(overhead));
   return { data, summary, severity, charts, tables };
 }
 

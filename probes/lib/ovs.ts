@@ -576,18 +576,12 @@ export function parseDpctlShow(text: string): DpctlDatapath[] {
       dp.ports.push(port);
       continue;
     }
-    const rx = /^\s+RX packets:(\d+|\?) errors:(\d+|\?) dropped:(\d+|\?)/.exec(line);
-    if (rx && port) {
-      port.rxPackets = n(rx[1]);
-      port.rxErrors = n(rx[2]);
-      port.rxDropped = n(rx[3]);
-      continue;
-    }
-    const tx = /^\s+TX packets:(\d+|\?) errors:(\d+|\?) dropped:(\d+|\?)/.exec(line);
-    if (tx && port) {
-      port.txPackets = n(tx[1]);
-      port.txErrors = n(tx[2]);
-      port.txDropped = n(tx[3]);
+    const dir = /^\s+(RX|TX) packets:(\d+|\?) errors:(\d+|\?) dropped:(\d+|\?)/.exec(line);
+    if (dir && port) {
+      const side = dir[1] === 'RX' ? 'rx' : 'tx';
+      port[`${side}Packets`] = n(dir[2]);
+      port[`${side}Errors`] = n(dir[3]);
+      port[`${side}Dropped`] = n(dir[4]);
     }
   }
   return out;

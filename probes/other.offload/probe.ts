@@ -12,12 +12,12 @@ import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecor
 import { deviceLabel, namespaceLabel, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { sumBy } from '../lib/tally.js';
-import { PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData, xmitTables } from '../lib/xmit.js';
+import { PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData } from '../lib/xmit.js';
 import { countBuckets, type SizeBucket } from '../lib/histogram.js';
 import { captureGsoTypes, gsoTypeList, type GsoTypeNames } from './gso-types.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type OffloadAnomaly, type OffloadData, type OffloadDevice } from './data.js';
-import { nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
+import { loadedTables, nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
 
 export type { OffloadData, OffloadDevice };
 
@@ -278,7 +278,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OffloadData> {
     },
     ...(typeNames.length > 0 ? [{ title: 'GSO packets per gso_type', columns: ['device', ...typeNames], rows: devices.filter((d) => d.gsoPackets > 0).map((d) => [d.device, ...typeNames.map((t) => d.gsoTypes[t] ?? 0)]) }] : []),
     ...(anomalies.length > 0 ? [{ title: 'Abnormal packets', columns: ['kind', 'device', 'packets', 'detail'], rows: anomalies.map((a) => [a.kind, a.device, a.packets, a.detail]) }] : []),
-    ...xmitTables(attach, overhead),
+    ...loadedTables(attach, overhead),
   ];
   return { data, summary, severity, charts, tables };
 }

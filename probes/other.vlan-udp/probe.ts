@@ -11,10 +11,10 @@ import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecor
 import { deviceLabel, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { sumBy } from '../lib/tally.js';
-import { flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData, xmitTables, type FlowTuple } from '../lib/xmit.js';
+import { flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData, type FlowTuple } from '../lib/xmit.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type UntaggedWhereExpected, type VlanTotals, type VlanUdpData, type VlanUdpFlow } from './data.js';
-import { nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
+import { loadedTables, nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
 export type { VlanUdpData, VlanUdpFlow };
 
 /** probes/other.vlan-udp/other.vlan-udp.h */
@@ -198,7 +198,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<VlanUdpData> {
       rows: data.flows.map((f) => [f.device, f.vlan ?? 'untagged', flowText(f), f.packets, f.bytes, f.pps, f.bitsPerSec, f.spanMs, f.tagging]),
     },
     ...(untaggedWhereExpected.length > 0 ? [{ title: 'Untagged UDP where a tag was expected', columns: ['device', 'packets', 'flows', 'why a tag was expected'], rows: untaggedWhereExpected.map((u) => [u.device, u.packets, u.flows, u.expected]) }] : []),
-    ...xmitTables(attach, overhead),
+    ...loadedTables(attach, overhead),
   ];
   return { data, summary, severity, charts, tables };
 }

@@ -4,13 +4,12 @@
 // native driver, aggregated in per-CPU arrays in the kernel). What the session saw is recorded
 // as capture records, so a replay re-parses it without loading anything.
 import { availableParallelism } from 'node:os';
-import { attachTable } from '../../engine/native/attach-plan.js';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, planLoad, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
-import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
+import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
 import { round } from '../lib/format.js';
 import { readCounters, sampleCounters, watchedDevices } from '../lib/iface-counters.js';
@@ -20,7 +19,7 @@ import { loadHostMetrics, tracepointNames } from './attach.js';
 import { DATA } from './data.js';
 import { analyse, type AttachCapture, type DumpCapture, type HostMetricsData, type SetupCapture } from './findings.js';
 import { recorded } from '../lib/recorded.js';
-import { nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
+import { loadedTables, nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
 
 /** Layouts of bpf/hostmetrics.h. */
 const VECTORS = 10;
@@ -117,7 +116,7 @@ function parse(records: RawRecord[]): ProbeResult<HostMetricsData> {
   const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const result = analyse(setup, att, dump, readCounters(records, IFACE_PREFIX), overhead);
-  const tables = [...(result.tables ?? []), attachTable(att), ...(overhead ? [overheadTable(overhead)] : [])];
+  const tables = [...(result.tables ?? []), ...loadedTables(att, overhead)];
   return { ...result, tables };
 }
 

@@ -9,9 +9,9 @@ import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, planLoad, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { netnsOf } from '../../engine/probe/netns.js';
-import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
+import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { attachTable, loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import { loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import { devParam, NETNS_PARAM, resolveDeviceFilter } from '../lib/devices.js';
 import { fmtUs, round } from '../lib/format.js';
 import { percentiles, usBuckets } from '../lib/histogram.js';
@@ -19,7 +19,7 @@ import { addressParams, durationParam } from '../lib/params.js';
 import { HOOKS, loadIcmpRtt, type IcmpRttMethod } from './attach.js';
 import { DATA, type IcmpRttData, type IcmpRttPeer } from './data.js';
 import { recorded } from '../lib/recorded.js';
-import { nativeRun } from '../lib/bpf-probe.js';
+import { loadedTables, nativeRun } from '../lib/bpf-probe.js';
 
 export type { IcmpRttData, IcmpRttPeer };
 
@@ -297,9 +297,8 @@ function parse(records: RawRecord[]): ProbeResult<IcmpRttData> {
         ...(setup.thresholdMs > 0 ? [p.slow] : []),
       ]),
     },
-    attachTable(att),
+    ...loadedTables(att, overhead),
   ];
-  if (overhead) tables.push(overheadTable(overhead));
   return { data, summary, severity, charts, tables };
 }
 
