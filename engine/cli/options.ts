@@ -52,3 +52,8 @@ export function runbookRunCommand(program: Command, name: string, description: s
     .option('--replay <bundle>', 'answer every probe from a recorded bundle instead of the host')
     .option('--budget <limits>', 'overhead budget of every BPF probe, overriding theirs: cpu=5%,events=200k');
 }
+
+/** A subcommand of `parent` that prints JSON with --json, text otherwise. */
+export function jsonSubcommand(parent: Command, name: string, description: string): Command {
+  return parent.command(name).description(description).option('--json', 'print JSON');
+}

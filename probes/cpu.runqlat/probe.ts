@@ -19,7 +19,7 @@ import { durationParam, topParam } from '../lib/params.js';
 import { loadRunqlat, TRACEPOINTS, type RunqlatMethod } from './attach.js';
 import { DATA, type RunqlatClass, type RunqlatData, type RunqlatThread } from './data.js';
 import { recorded } from '../lib/recorded.js';
-import { loadedTables, nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
+import { loadedTables, tracepointRun } from '../lib/bpf-probe.js';
 
 /** probes/cpu.runqlat/cpu.runqlat.h */
 const SLOTS = 27;
@@ -678,8 +678,7 @@ Replaces the seed's \`cpu/sched_latency_monitor.sh\` (\`perf sched record\` + \`
     threshold_us: { type: 'integer', default: DEFAULT_THRESHOLD_US, min: 1, max: 60_000_000, description: 'Waits of at least this many µs are counted exactly per thread; a P99 above it is a warning, above 10× critical.' },
     top: topParam('How many threads to list (worst P99 first).', { default: 20, max: 10_000 }),
   },
-  requirements: tracepointRequirements(TRACEPOINTS.map((tp) => `sched:${tp}`)),
-  ...nativeRun(RUNQLAT_BUDGET),
+  ...tracepointRun(TRACEPOINTS.map((tp) => `sched:${tp}`), RUNQLAT_BUDGET),
   data: DATA,
   collect,
   parse,

@@ -16,6 +16,11 @@ export function nativeRun(budget: OverheadBudget, overhead: ProbeDefinition['ove
   return { driver: 'native', overhead, budget } as const satisfies Partial<ProbeDefinition>;
 }
 
+/** How a probe of BPF programs at `tracepoints` runs and what it needs: root, BTF, those tracepoints and `more`. */
+export function tracepointRun(tracepoints: readonly string[], budget: OverheadBudget, options: { overhead?: ProbeDefinition['overhead']; more?: Requirement[] } = {}) {
+  return { requirements: tracepointRequirements(tracepoints, ...(options.more ?? [])), ...nativeRun(budget, options.overhead) };
+}
+
 /** The tables a finding ends with: how its programs loaded and attached, and what they cost when the guard ran. */
 export function loadedTables(record: LoadedRecord<string>, overhead: OverheadReport | null | undefined): TableSpec[] {
   return [attachTable(record), ...(overhead ? [overheadTable(overhead)] : [])];

@@ -2,7 +2,7 @@
 // listens, the commands they run, and parsers for what those commands print (OVS 3.x text;
 // older releases print the same lines with fewer fields, which read as absent).
 import { readFileSync } from 'node:fs';
-import type { FindingData, ProbeDefinition, Requirement } from '../../engine/probe/types.js';
+import type { FindingData, ProbeDefinition, Requirement, TableSpec } from '../../engine/probe/types.js';
 import { isAlive } from '../../engine/host/process.js';
 import { addrTerm, addrVerdict, parseAddr, scopeOf, type FieldVerdict, type VmIdentity, type VmScope } from './vm-scope.js';
 
@@ -59,6 +59,11 @@ export function ovsRequirements(): Requirement[] {
 export function ovsProbe<D extends FindingData>(definition: Omit<ProbeDefinition<D>, 'requirements' | 'driver'>): ProbeDefinition<D> {
   const probe = { ...definition, driver: 'command' } as ProbeDefinition<D>;
   return Object.defineProperty(probe, 'requirements', { get: ovsRequirements, enumerable: true, configurable: true });
+}
+
+/** A table of the coverage counters (coverage/show deltas) that moved; none when none did. */
+export function coverageTables(title: string, counters: Record<string, number>, countColumn: string): TableSpec[] {
+  return Object.keys(counters).length > 0 ? [{ title, columns: ['counter', countColumn], rows: Object.entries(counters) }] : [];
 }
 
 /** BPF programs on the kernel datapath fire per packet: 5% of a CPU, 2M events/s. */

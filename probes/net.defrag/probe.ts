@@ -20,7 +20,7 @@ import { addressParams, durationParam, protocolNumber, protocolParam, topParam }
 import { parseSnmp } from '../lib/snmp.js';
 import { addCount, sortedCounts } from '../lib/tally.js';
 import { DATA, type DefragAttach, type DefragData, type DefragDrops, type DefragFlow, type DefragQueues } from './data.js';
-import { nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
+import { tracepointRun } from '../lib/bpf-probe.js';
 
 export type { DefragData };
 
@@ -379,8 +379,7 @@ Where the kernel has kprobes (\`kprobes\`, on by default), two more programs wat
     },
     top: topParam('How many flows to list.', { default: 10, max: 1000 }),
   },
-  requirements: tracepointRequirements(['skb:kfree_skb']),
-  ...nativeRun(DEFRAG_BUDGET),
+  ...tracepointRun(['skb:kfree_skb'], DEFRAG_BUDGET),
   data: DATA,
   collect,
   parse,

@@ -14,7 +14,7 @@ import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { countBuckets } from '../lib/histogram.js';
 import { DATA, type DevQueueData, type DevQueueDevice, type SizeBucket } from './data.js';
-import { nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
+import { tracepointRun } from '../lib/bpf-probe.js';
 
 export type { DevQueueData, SizeBucket };
 
@@ -249,8 +249,7 @@ Replaces the seed's \`other/trace_dev_queue_xmit.bt\` (PROBES.md row 53).`,
     ...NETDEV_PARAMS,
     top: topParam('How many devices to list (busiest first).', { default: 20, max: 1000 }),
   },
-  requirements: tracepointRequirements(Object.values(TRACEPOINTS)),
-  ...nativeRun(DEV_QUEUE_BUDGET),
+  ...tracepointRun(Object.values(TRACEPOINTS), DEV_QUEUE_BUDGET),
   data: DATA,
   collect,
   parse,

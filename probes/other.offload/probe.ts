@@ -17,7 +17,7 @@ import { countBuckets, type SizeBucket } from '../lib/histogram.js';
 import { captureGsoTypes, gsoTypeList, type GsoTypeNames } from './gso-types.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type OffloadAnomaly, type OffloadData, type OffloadDevice } from './data.js';
-import { loadedTables, nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
+import { loadedTables, tracepointRun } from '../lib/bpf-probe.js';
 
 export type { OffloadData, OffloadDevice };
 
@@ -305,8 +305,7 @@ Replaces the seed's \`other/trace_offloading_segment.bt\` (PROBES.md row 49), wh
     protocol: PROTOCOL_PARAM,
     top: topParam('How many devices to list (busiest first).', { default: 20, max: 1000 }),
   },
-  requirements: tracepointRequirements([XMIT_TRACEPOINT]),
-  ...nativeRun(OFFLOAD_BUDGET),
+  ...tracepointRun([XMIT_TRACEPOINT], OFFLOAD_BUDGET),
   data: DATA,
   collect,
   parse,

@@ -14,6 +14,7 @@ import {
   bridgesInScope,
   COMMAND_TIMEOUT_MS,
   compactKey,
+  coverageTables,
   decodeCtState,
   flowId,
   grow,
@@ -292,10 +293,7 @@ function tablesOf(data: OvsCtInvalidData): TableSpec[] {
       rows: data.megaflows.map((f) => [f.inPort ?? '', f.zone ?? '', f.ctState, f.actions, f.packets, f.new ? 'yes' : 'no']),
     });
   }
-  if (Object.keys(data.counters).length > 0) {
-    tables.push({ title: 'Conntrack coverage counters (ovs-vswitchd)', columns: ['counter', 'delta'], rows: Object.entries(data.counters) });
-  }
-  return tables;
+  return [...tables, ...coverageTables('Conntrack coverage counters (ovs-vswitchd)', data.counters, 'delta')];
 }
 
 export const otherOvsCtInvalid = ovsProbe<OvsCtInvalidData>({

@@ -16,7 +16,7 @@ import { hitsSummary, hitsTables, parseHits, sampleHits } from './hits.js';
 import { callTables, parseCalls, runCallSession } from './kprobes.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type TcData, type TcDevice, type TcEvent } from './data.js';
-import { nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
+import { tracepointRun } from '../lib/bpf-probe.js';
 
 export type { TcData, TcEvent };
 
@@ -251,8 +251,7 @@ Replaces the seed's \`other/trace_tc_qdisc.bt\` (PROBES.md row 54).`,
       description: 'Also count every filter-chain lookup and action run per device and hook with kprobes on tcf_classify and tcf_action_exec, where the kernel has kprobes.',
     },
   },
-  requirements: tracepointRequirements(Object.values(TRACEPOINTS)),
-  ...nativeRun(TC_BUDGET, 'none'),
+  ...tracepointRun(Object.values(TRACEPOINTS), TC_BUDGET, { overhead: 'none' }),
   data: DATA,
   collect,
   parse,

@@ -14,7 +14,7 @@ import { sumBy } from '../lib/tally.js';
 import { flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData, type FlowTuple } from '../lib/xmit.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type UntaggedWhereExpected, type VlanTotals, type VlanUdpData, type VlanUdpFlow } from './data.js';
-import { loadedTables, nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
+import { loadedTables, tracepointRun } from '../lib/bpf-probe.js';
 export type { VlanUdpData, VlanUdpFlow };
 
 /** probes/other.vlan-udp/other.vlan-udp.h */
@@ -219,8 +219,7 @@ Replaces the seed's \`other/trace_vlanvm_udp_workload.bt\` (PROBES.md row 50), w
     vlan: { type: 'integer', min: 0, max: 4095, description: 'Only this VLAN id (untagged UDP is kept too).' },
     top: topParam('How many flows to list (busiest first).', { default: 20, max: 10_000 }),
   },
-  requirements: tracepointRequirements([XMIT_TRACEPOINT]),
-  ...nativeRun(VLAN_UDP_BUDGET),
+  ...tracepointRun([XMIT_TRACEPOINT], VLAN_UDP_BUDGET),
   data: DATA,
   collect,
   parse,

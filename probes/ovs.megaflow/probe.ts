@@ -12,6 +12,7 @@ import {
   bridgesInScope,
   COMMAND_TIMEOUT_MS,
   compactKey,
+  coverageTables,
   flowId,
   grow,
   isDropAction,
@@ -408,10 +409,7 @@ function tables(d: OvsMegaflowData, top: number): TableSpec[] {
       rows: d.topFlows.slice(0, top).map((f) => [f.inPort ?? '', f.key, f.actions, f.packets, f.bytes, f.new ? 'yes' : '']),
     });
   }
-  if (Object.keys(d.counters).length > 0) {
-    out.push({ title: 'Flow and upcall counters (coverage/show) over the window', columns: ['counter', 'count'], rows: Object.entries(d.counters) });
-  }
-  return out;
+  return [...out, ...coverageTables('Flow and upcall counters (coverage/show) over the window', d.counters, 'count')];
 }
 
 export const ovsMegaflow = ovsProbe<OvsMegaflowData>({

@@ -20,7 +20,7 @@ import { DATA, type HostLatencyData } from './data.js';
 
 export type { HostLatencyData };
 import { recorded } from '../lib/recorded.js';
-import { loadedTables, nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
+import { loadedTables, tracepointRun } from '../lib/bpf-probe.js';
 
 /*
  * Layouts of bpf/hostlat.h.
@@ -330,8 +330,7 @@ Replaces the seed's \`system_network_latency_details.py\` (PROBES.md row 33), wh
     direction: { type: 'string', enum: ['both', 'tx', 'rx'], default: 'both', description: 'Which way to time: tx (to a device), rx (from a device to a socket).' },
     duration: durationParam('How long to time packets.', { max: 3_600_000 }),
   },
-  requirements: tracepointRequirements(HOOKS.map((h) => `${h.category}:${h.name}`)),
-  ...nativeRun(HOST_LATENCY_BUDGET, 'medium'),
+  ...tracepointRun(HOOKS.map((h) => `${h.category}:${h.name}`), HOST_LATENCY_BUDGET, { overhead: 'medium' }),
   data: DATA,
   collect,
   parse,

@@ -19,7 +19,7 @@ import { loadHostMetrics, tracepointNames } from './attach.js';
 import { DATA } from './data.js';
 import { analyse, type AttachCapture, type DumpCapture, type HostMetricsData, type SetupCapture } from './findings.js';
 import { recorded } from '../lib/recorded.js';
-import { loadedTables, nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
+import { loadedTables, tracepointRun } from '../lib/bpf-probe.js';
 
 /** Layouts of bpf/hostmetrics.h. */
 const VECTORS = 10;
@@ -141,8 +141,7 @@ Replaces the seed's \`system_network_perfomance_metrics.py\` (PROBES.md row 34; 
     softirq_pct: { type: 'number', default: 50, min: 1, max: 100, description: 'A CPU spending at least this share (%) of the window in NET_RX + NET_TX softirqs is hot.' },
     min_packets: { type: 'integer', default: 100, min: 1, description: 'Fewer packets than this (per direction) are too few to call an imbalance.' },
   },
-  requirements: tracepointRequirements(tracepointNames()),
-  ...nativeRun(HOST_METRICS_BUDGET),
+  ...tracepointRun(tracepointNames(), HOST_METRICS_BUDGET),
   data: DATA,
   collect,
   parse,

@@ -20,7 +20,7 @@ import { addressParams, durationParam, protocolNumber, protocolParam } from '../
 import { HOOKS, loadVmlat, type VmlatLink, type VmlatMethod } from './attach.js';
 import { DATA, type VmLatencyData } from './data.js';
 import { recorded } from '../lib/recorded.js';
-import { nativeRun, tracepointRequirements } from '../lib/bpf-probe.js';
+import { tracepointRun } from '../lib/bpf-probe.js';
 
 /*
  * Layouts of bpf/vmlat.h.
@@ -514,8 +514,7 @@ Replaces the seed's \`vm_network_latency_details.py\` and \`vm_network_latency_s
     direction: { type: 'string', enum: ['both', 'to-vm', 'from-vm'], default: 'both', description: 'Which way to time.' },
     duration: durationParam('How long to time packets.', { max: 3_600_000 }),
   },
-  requirements: tracepointRequirements(HOOKS.map((h) => `${h.category}:${h.name}`)),
-  ...nativeRun(VM_LATENCY_BUDGET, 'medium'),
+  ...tracepointRun(HOOKS.map((h) => `${h.category}:${h.name}`), VM_LATENCY_BUDGET, { overhead: 'medium' }),
   data: DATA,
   collect,
   parse,
