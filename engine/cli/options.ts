@@ -39,13 +39,21 @@ export function formatsFlag(list: string | undefined): ReportFormat[] {
   }
 }
 
-/** The options `diagnose` and `guide` share (read by run-setup.ts's runOptionsFrom). */
-export function withRunFlags(command: Command): Command {
-  return command
+/** A command that runs a runbook (`diagnose`, `guide`): its [runbook] argument and the options they share (read by run-setup.ts's runOptionsFrom). */
+export function runbookRunCommand(program: Command, name: string, description: string): Command {
+  return program
+    .command(name)
+    .description(description)
+    .argument('[runbook]', 'runbook id (`ebpfnet runbooks list`) or path to a runbook YAML')
     .option('--vm <name>', 'the VM to diagnose (sets the runbook input "vm"; found through libvirt, QEMU processes or --inventory)')
     .option('--inventory <file>', 'YAML inventory of VMs for hosts without libvirt (default $EBPFNET_INVENTORY or /etc/ebpfnet/inventory.yaml)')
     .option('--input <name=value>', 'set a runbook input (repeatable; lists are comma-separated)', collect, [])
     .option('--out <dir>', 'folder for run bundles', process.env.EBPFNET_RUNS ?? 'runs')
     .option('--replay <bundle>', 'answer every probe from a recorded bundle instead of the host')
     .option('--budget <limits>', 'overhead budget of every BPF probe, overriding theirs: cpu=5%,events=200k');
+}
+
+/** A subcommand of `parent` that prints JSON with --json, text otherwise. */
+export function jsonSubcommand(parent: Command, name: string, description: string): Command {
+  return parent.command(name).description(description).option('--json', 'print JSON');
 }

@@ -194,9 +194,8 @@ export function strictData(): boolean {
   return process.env.EBPFNET_STRICT_DATA === '1';
 }
 
-/** The mismatch of a parser's output, as a one-line message, or undefined when it matches (or nothing is declared). */
+/** The mismatch of a parser's output, as a one-line message, or undefined when it matches. */
 export function checkDeclaredData(def: Pick<ProbeDefinition, 'id' | 'data'>, data: FindingData): string | undefined {
-  if (!def.data) return undefined;
   const mismatches = dataMismatches(def.data, data);
   return mismatches.length ? mismatchMessage(def.id, mismatches) : undefined;
 }

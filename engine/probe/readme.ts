@@ -43,7 +43,7 @@ export function probeReadme(def: ProbeDefinition, files: ProbeFile[]): string {
     out.push('');
   }
   out.push('## Data', '', `What runbooks read as \`findings.<alias>.<field>\` (\`[]\`: each item of a list, \`*\`: each value of a map).`, '');
-  const fields = def.data ? dataFields(def.data) : [];
+  const fields = dataFields(def.data);
   if (fields.length === 0) out.push('Not declared.', '');
   else {
     out.push('| field | type | unit | what |', '|---|---|---|---|');

@@ -190,7 +190,7 @@ export interface ProbeDefinition<D extends FindingData = FindingData> {
    * descriptions. Parser output is checked against it, `runbooks validate` checks the field
    * paths runbooks read against it, `probes show` and the report print it.
    */
-  data?: TSchema;
+  data: TSchema;
   /** Gathers raw evidence through `io` only. */
   collect(params: Params, io: ProbeIO): Promise<void>;
   /** Turns the recorded evidence into a finding. Pure: the same records give the same result. */

@@ -71,25 +71,6 @@ export interface CompiledExpression {
   evaluate(scope: Scope): unknown;
 }
 
-function collectFindingRefs(node: unknown, out: Set<string>): void {
-  if (!node || typeof node !== 'object') return;
-  if (Array.isArray(node)) {
-    for (const n of node) collectFindingRefs(n, out);
-    return;
-  }
-  const ast = node as CelAst;
-  if ((ast.op === '.' || ast.op === '[]') && Array.isArray(ast.args)) {
-    const [obj, key] = ast.args as [CelAst, unknown];
-    if (obj && obj.op === 'id' && obj.args === 'findings') {
-      if (typeof key === 'string') out.add(key);
-      else if (key && typeof key === 'object' && (key as CelAst).op === 'value' && typeof (key as CelAst).args === 'string') {
-        out.add((key as CelAst).args as string);
-      }
-    }
-  }
-  collectFindingRefs(ast.args, out);
-}
-
 export type ScopeName = (typeof SCOPE_NAMES)[number];
 
 /** A read of a scope variable by a constant name (`inputs.duration`, `findings["iface"]`). */
@@ -123,12 +104,18 @@ function collectScopeRefs(node: unknown, out: ScopeRef[]): void {
 
 /** Every `inputs.x`, `findings.x`, `answers.x`, ... an expression reads; throws ExpressionError. */
 export function scopeRefs(source: string): ScopeRef[] {
-  let parsed: ReturnType<Environment['parse']>;
+  return refsOf(parse(source));
+}
+
+function parse(source: string): ReturnType<Environment['parse']> {
   try {
-    parsed = environment.parse(source);
+    return environment.parse(source);
   } catch (err) {
     throw new ExpressionError(`does not parse as CEL: ${firstLine(err)}`, errorOffset(err));
   }
+}
+
+function refsOf(parsed: ReturnType<Environment['parse']>): ScopeRef[] {
   const refs: ScopeRef[] = [];
   collectScopeRefs((parsed as unknown as { ast: unknown }).ast, refs);
   return refs;
@@ -137,21 +124,15 @@ export function scopeRefs(source: string): ScopeRef[] {
 /** Parses and type-checks one CEL expression; throws ExpressionError. */
 export function compileExpression(source: string): CompiledExpression {
   if (source.trim() === '') throw new ExpressionError('empty expression', 0);
-  let parsed: ReturnType<Environment['parse']>;
-  try {
-    parsed = environment.parse(source);
-  } catch (err) {
-    throw new ExpressionError(`does not parse as CEL: ${firstLine(err)}`, errorOffset(err));
-  }
+  const parsed = parse(source);
   const check = environment.check(source) as { valid: boolean; error?: unknown };
   if (!check.valid) {
     throw new ExpressionError(`is not a valid CEL expression: ${firstLine(check.error)}`, errorOffset(check.error));
   }
-  const refs = new Set<string>();
-  collectFindingRefs((parsed as unknown as { ast: unknown }).ast, refs);
+  const findingRefs = new Set(refsOf(parsed).flatMap((r) => (r.scope === 'findings' ? [r.name] : [])));
   return {
     source,
-    findingRefs: [...refs],
+    findingRefs: [...findingRefs],
     evaluate(scope) {
       try {
         return fromCel(parsed(toCel(scope) as Record<string, unknown>));

@@ -9,7 +9,7 @@ import { acceptsAnyField, asNode, branches, elementOf, fieldNames, fieldOf, mapV
 import { templateSpans } from './expressions.js';
 import { fromPointer } from '../yaml/positions.js';
 import { isAskStep, probeCalls, type RawRunbook } from './raw.js';
-import { successors } from './reachability.js';
+import { reachedFrom, successors } from './reachability.js';
 import { textFields } from './references.js';
 import { didYouMean, editDistance } from '../yaml/suggest.js';
 import type { CheckContext } from './check-context.js';
@@ -231,17 +231,7 @@ export function readFields(expression: string, aliasSource: (alias: string) => A
 function stepsBefore(raw: RawRunbook, id: string): Set<string> {
   const into = new Map<string, string[]>();
   for (const step of raw.steps) for (const next of successors(step)) into.set(next, [...(into.get(next) ?? []), step.id]);
-  const seen = new Set<string>();
-  const queue = [id];
-  while (queue.length) {
-    for (const from of into.get(queue.shift()!) ?? []) {
-      if (!seen.has(from)) {
-        seen.add(from);
-        queue.push(from);
-      }
-    }
-  }
-  return seen;
+  return reachedFrom(id, into);
 }
 
 /** Which steps may have run when the text at `pointer` is read, and how to name that place. */

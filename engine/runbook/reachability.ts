@@ -11,8 +11,9 @@ export function successors(step: RawStep): string[] {
   return [...step.next.map((b) => b.goto), ...(step.on_error !== undefined ? [step.on_error] : [])];
 }
 
-function reachableFrom(start: string, edges: Map<string, string[]>): Set<string> {
-  const seen = new Set<string>([start]);
+/** The nodes a path of one edge or more leads to from `start` (`start` itself only on a loop). */
+export function reachedFrom(start: string, edges: Map<string, string[]>): Set<string> {
+  const seen = new Set<string>();
   const queue = [start];
   while (queue.length) {
     for (const next of edges.get(queue.shift()!) ?? []) {
@@ -31,7 +32,7 @@ export function checkReachability(ctx: CheckContext): void {
   const first = steps[0];
   if (!first) return;
   const edges = new Map<string, string[]>(steps.map((s) => [s.id, [...new Set(successors(s))]]));
-  const reached = reachableFrom(first.id, edges);
+  const reached = new Set([first.id, ...reachedFrom(first.id, edges)]);
   const from = (id: string) => steps.filter((s) => edges.get(s.id)!.includes(id)).map((s) => s.id);
 
   const unreached = (kind: string, id: string, pointer: string) => {
@@ -61,7 +62,7 @@ export function checkReachability(ctx: CheckContext): void {
   }
   steps.forEach((s, i) => {
     if (!reached.has(s.id) || concludes.has(s.id)) return;
-    const trapped = [...reachableFrom(s.id, edges)].filter((id) => id !== s.id);
+    const trapped = [...reachedFrom(s.id, edges)].filter((id) => id !== s.id);
     const among = trapped.length ? `every path from it only goes on to ${listSome(trapped.map((t) => `"${t}"`))}` : 'it only leads back to itself';
     ctx.problems.push(
       ctx.map.atValue(

@@ -6,14 +6,10 @@ import type { Finding, Params } from '../probe/types.js';
 import type { Scope } from './expressions.js';
 import type { ProbeCall } from './model.js';
 
-/** The machine's context; plain JSON so it persists with the snapshot. */
-export interface RunContext {
-  inputs: Record<string, unknown>;
-  target: Record<string, unknown>;
-  host: Record<string, unknown>;
+/** The machine's context; plain JSON so it persists with the snapshot. Conditions see its Scope part. */
+export interface RunContext extends Omit<Scope, 'findings'> {
   /** Latest finding per alias. */
   findings: Record<string, Finding>;
-  answers: Record<string, string>;
   /** Every branch taken, in order: the decision path. */
   trail: TrailEntry[];
   /** How many times each step has been entered (names evidence folders). */

@@ -1,11 +1,13 @@
 // cpu.runqlat's finding data: how long threads waited for a CPU, per thread and per class of
 // thread (vCPU, vhost, other), with how the classes were identified.
 import Type, { type Static } from 'typebox';
-import { loadedFields, log2Buckets, OVERHEAD, TRACEPOINT_METHOD } from '../lib/data-fields.js';
+import { events } from '../lib/data/fields.js';
+import { usBucketList } from '../lib/data/histogram.js';
+import { LOADED_FIELDS, OVERHEAD, STOPPED } from '../lib/data/session.js';
 
 const CLASS = Type.Union([Type.Literal('vcpu'), Type.Literal('vhost'), Type.Literal('other')], { description: 'The class of thread: vcpu, vhost or other.' });
 
-const BUCKETS = log2Buckets({ unit: 'events', description: 'Waits in the bucket.' }, 'The log2 histogram of the waits (buckets with waits only).');
+const BUCKETS = usBucketList(events('Waits in the bucket.'), 'The log2 histogram of the waits (buckets with waits only).');
 
 /** Percentiles at log2 bucket resolution: the upper bound of the bucket holding it, capped at the exact maximum. */
 const percentile = (p: number) => Type.Number({ unit: 'µs', description: `P${p} of the waits (log2 bucket resolution: never below the true value, at most twice it).` });
@@ -80,11 +82,11 @@ export const DATA = Type.Object(
       },
       { additionalProperties: false, description: 'Who was measured.' },
     ),
-    ...loadedFields(TRACEPOINT_METHOD),
+    ...LOADED_FIELDS,
     windowMs: Type.Number({ unit: 'ms', description: 'Time the programs were attached, from attach to the read of the maps (or the early stop).' }),
     thresholdUs: Type.Number({ unit: 'µs', description: 'Waits this long or longer are counted in `overThreshold`.' }),
     overhead: Type.Optional(OVERHEAD),
-    stopped: Type.Optional(Type.String({ description: 'Why the overhead guard stopped the session early, when it did.' })),
+    stopped: Type.Optional(STOPPED),
     count: Type.Integer({ unit: 'events', description: 'Waits of every measured thread together.' }),
     p50Us: waits.p50Us,
     p95Us: waits.p95Us,
@@ -134,3 +136,5 @@ export const DATA = Type.Object(
 );
 
 export type RunqlatData = Static<typeof DATA>;
+export type RunqlatThread = Static<typeof THREAD>;
+export type RunqlatClass = Static<typeof THREAD_CLASS>;

@@ -8,17 +8,18 @@ import { release } from 'node:os';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import { BPF_NOEXIST, u32Key } from '../../engine/native/map.js';
 import { statField, statStateAndName } from '../../engine/target/proc.js';
-import { attachTable, loadedRecord } from '../../engine/native/attach-plan.js';
+import { loadedFields, loadedRecord, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
-import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
+import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, HistogramChart, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { fmtUs, round } from '../lib/format.js';
 import { percentiles, usBuckets, type Pcts, type UsBucket } from '../lib/histogram.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { loadRunqlat, TRACEPOINTS, type RunqlatMethod } from './attach.js';
-import { DATA, type RunqlatData } from './data.js';
+import { DATA, type RunqlatClass, type RunqlatData, type RunqlatThread } from './data.js';
 import { recorded } from '../lib/recorded.js';
+import { loadedTables, tracepointRun } from '../lib/bpf-probe.js';
 
 /** probes/cpu.runqlat/cpu.runqlat.h */
 const SLOTS = 27;
@@ -84,13 +85,7 @@ interface ThreadsCapture {
   vhostTids?: number[] | null;
 }
 
-interface AttachCapture {
-  method: RunqlatMethod;
-  btf: string;
-  loadMs: number;
-  attach: Array<{ program: string; target: string; attachMs: number }>;
-  /** Why the preferred flavours were not used, when another one was. */
-  fallback?: string;
+interface AttachCapture extends LoadedRecord<RunqlatMethod> {
   thresholdNs: number;
 }
 
@@ -118,60 +113,7 @@ interface DumpCapture {
   waiting?: Array<{ tid: number; comm: string; waitedNs: number }>;
 }
 
-export interface RunqlatThread {
-  tid: number;
-  comm: string;
-  class: ThreadClass;
-  /** Waits timed (wakeup or preemption → switched in) within the window, and one still running at its end. */
-  count: number;
-  /** The wait still running when the window closed, µs so far (0: none); in the counts and percentiles. */
-  waitingAtEndUs: number;
-  /**
-   * Estimates at log2 bucket resolution: the upper bound of the bucket holding the percentile,
-   * capped at the exact maximum (never below the true value, at most twice it).
-   */
-  p50Us: number;
-  p95Us: number;
-  p99Us: number;
-  /** Exact: the longest wait. */
-  maxUs: number;
-  totalWaitMs: number;
-  /** Share of the window the thread spent runnable but not running (0..1). */
-  waitShare: number;
-  /** Waits of at least `threshold_us` (exact). */
-  overThreshold: number;
-  /** Switched out while still runnable (preempted). */
-  involuntary: number;
-  /** Switched out to sleep or block. */
-  voluntary: number;
-  buckets: UsBucket[];
-}
-
-export interface RunqlatClass {
-  /** `vCPU threads`, `vhost threads`, `other QEMU threads`, `other threads`. */
-  label: string;
-  threads: number;
-  count: number;
-  p50Us: number;
-  p95Us: number;
-  p99Us: number;
-  maxUs: number;
-  totalWaitMs: number;
-  /** Mean over the class's threads of their share of the window spent waiting. */
-  waitShare: number;
-  /** The highest share of one thread of the class. */
-  maxWaitShare: number;
-  overThreshold: number;
-  involuntary: number;
-  voluntary: number;
-  /** The thread with the highest p99 (then max). */
-  worst: { tid: number; comm: string } | null;
-  /** Threads of the class still waiting for a CPU when the window closed. */
-  waitingAtEnd: number;
-  buckets: UsBucket[];
-}
-
-export type { RunqlatData } from './data.js';
+export type { RunqlatClass, RunqlatData, RunqlatThread } from './data.js';
 
 // ---- collect ----
 
@@ -630,11 +572,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
 
   const data: RunqlatData = {
     target: { pid: sel.pid, process: sel.process, comm: sel.comm, filter: sel.filter, tids: sel.filter === 'tids' ? sel.targets : sel.threads.filter((t) => t.kernelThread).map((t) => t.tid) },
-    method: att.method,
-    btf: att.btf,
-    loadMs: att.loadMs,
-    attach: att.attach,
-    ...(att.fallback !== undefined ? { fallback: att.fallback } : {}),
+    ...loadedFields(att),
     windowMs,
     thresholdUs,
     ...(overhead ? { overhead } : {}),
@@ -704,9 +642,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<RunqlatData> {
       columns: ['tid', 'name', 'class', 'waits', 'P50', 'P95', 'P99', 'max', 'total wait ms', 'wait share', `waits ≥ ${fmtWait(thresholdUs)}`, 'involuntary', 'voluntary'],
       rows: data.threads.map((t) => [t.tid, t.comm, t.class, t.count, f(t.p50Us), f(t.p95Us), f(t.p99Us), f(t.maxUs), t.totalWaitMs, pct(t.waitShare), t.overThreshold, t.involuntary, t.voluntary]),
     },
-    attachTable(att),
+    ...loadedTables(att, overhead),
   ];
-  if (overhead) tables.push(overheadTable(overhead));
   return { data, summary, severity, charts, tables };
 }
 
@@ -741,10 +678,7 @@ Replaces the seed's \`cpu/sched_latency_monitor.sh\` (\`perf sched record\` + \`
     threshold_us: { type: 'integer', default: DEFAULT_THRESHOLD_US, min: 1, max: 60_000_000, description: 'Waits of at least this many µs are counted exactly per thread; a P99 above it is a warning, above 10× critical.' },
     top: topParam('How many threads to list (worst P99 first).', { default: 20, max: 10_000 }),
   },
-  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...TRACEPOINTS.map((tp) => ({ kind: 'tracepoint' as const, name: `sched:${tp}` }))],
-  overhead: 'low',
-  budget: RUNQLAT_BUDGET,
-  driver: 'native',
+  ...tracepointRun(TRACEPOINTS.map((tp) => `sched:${tp}`), RUNQLAT_BUDGET),
   data: DATA,
   collect,
   parse,

@@ -1,7 +1,9 @@
 // drops.eth's finding data: one device's drops as its kernel counters, its driver
 // (`ethtool -S`) and the kernel's drop reasons count them over one window.
 import Type, { type Static } from 'typebox';
-import { countsBy, DROPS_ATTACH, DROPS_METHOD, INTERFACE_COUNTERS } from '../lib/data-fields.js';
+import { DROPS_ATTACH_FIELDS } from '../lib/data/drops.js';
+import { countsBy } from '../lib/data/fields.js';
+import { INTERFACE_COUNTERS } from '../lib/data/iface.js';
 
 const ETHTOOL = Type.Object(
   {
@@ -28,8 +30,7 @@ export const DATA = Type.Object(
     ethtool: ETHTOOL,
     kernel: Type.Object(
       {
-        method: DROPS_METHOD,
-        attach: Type.Array(DROPS_ATTACH, { description: 'How the drop program attached.' }),
+        ...DROPS_ATTACH_FIELDS,
         total: Type.Integer({ unit: 'packets', description: 'Packets the kernel freed as drops on the device.' }),
         byReason: countsBy('Those drops by reason.'),
         byLocation: countsBy('Those drops by kernel function.'),

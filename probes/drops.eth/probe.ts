@@ -8,6 +8,7 @@ import { collectDrops, DROPS_BUDGET, DROPS_REQUIREMENTS } from '../lib/drops/ses
 import { readInterfaces, sampleInterfaces, type IfaceSampling } from '../lib/iface.js';
 import { durationParam } from '../lib/params.js';
 import { DATA, type DropsEthData } from './data.js';
+import { nativeRun } from '../lib/bpf-probe.js';
 
 /** ethtool's exit status when the driver has no statistics (EOPNOTSUPP). */
 const NO_STATS = 95;
@@ -159,9 +160,7 @@ Replaces the seed's \`packet-drop/eth_drop.py\` (PROBES.md row 27).`,
     duration: durationParam('How long to watch.'),
   },
   requirements: DROPS_REQUIREMENTS,
-  overhead: 'low',
-  budget: DROPS_BUDGET,
-  driver: 'native',
+  ...nativeRun(DROPS_BUDGET),
   data: DATA,
   collect,
   parse,

@@ -11,6 +11,7 @@ import { SCOPE_LIMITS } from '../lib/drops/scope.js';
 import { collectDrops, DROPS_BUDGET, DROPS_FILTER_PARAMS, DROPS_REQUIREMENTS, DROPS_TOP_PARAM, STACK_EVERY, STACK_FIRST } from '../lib/drops/session.js';
 import { durationParam } from '../lib/params.js';
 import { DATA, type DropsData } from './data.js';
+import { nativeRun } from '../lib/bpf-probe.js';
 
 export type { DropsData } from './data.js';
 export type { DropsAttach } from '../lib/drops/session.js';
@@ -137,9 +138,7 @@ Use it when net.iface shows drops, or packets vanish without any counter moving:
     },
   },
   requirements: DROPS_REQUIREMENTS,
-  overhead: 'low',
-  budget: DROPS_BUDGET,
-  driver: 'native',
+  ...nativeRun(DROPS_BUDGET),
   data: DATA,
   collect: async (params, io) => {
     await collectDrops(params, io);

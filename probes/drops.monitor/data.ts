@@ -1,7 +1,9 @@
 // drops.monitor's finding data: a timeline of kernel drops, one window per interval, with
 // the totals and what changed from one window to the next.
 import Type, { type Static } from 'typebox';
-import { countsBy, DROPS_ATTACH, DROPS_METHOD, OVERHEAD } from '../lib/data-fields.js';
+import { DROPS_ATTACH_FIELDS } from '../lib/data/drops.js';
+import { countsBy } from '../lib/data/fields.js';
+import { OVERHEAD } from '../lib/data/session.js';
 
 const WINDOW = Type.Object(
   {
@@ -29,8 +31,7 @@ export const DATA = Type.Object(
   {
     intervalMs: Type.Number({ unit: 'ms', description: 'Length of one window.' }),
     durationMs: Type.Number({ unit: 'ms', description: 'From the start of the first window to the end of the last.' }),
-    method: DROPS_METHOD,
-    attach: Type.Array(DROPS_ATTACH, { description: 'How the drop program attached.' }),
+    ...DROPS_ATTACH_FIELDS,
     windows: Type.Array(WINDOW, { description: 'The timeline, one entry per window.' }),
     overhead: Type.Optional(OVERHEAD),
     totals: Type.Object(

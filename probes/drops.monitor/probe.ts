@@ -9,6 +9,7 @@ import { readDrops } from '../lib/drops/read.js';
 import { captureAt, collectDrops, DROPS_BUDGET, DROPS_FILTER_PARAMS, DROPS_REQUIREMENTS, DROPS_TOP_PARAM, type DropsAttach } from '../lib/drops/session.js';
 import { durationParam } from '../lib/params.js';
 import { DATA, type DropsMonitorData } from './data.js';
+import { nativeRun } from '../lib/bpf-probe.js';
 
 /** More windows than this make evidence nobody reads: use a longer interval. */
 const MAX_WINDOWS = 600;
@@ -201,9 +202,7 @@ Replaces the seed's \`packet-drop/drop_monitor_controller.py\` (PROBES.md row 26
     top: DROPS_TOP_PARAM,
   },
   requirements: DROPS_REQUIREMENTS,
-  overhead: 'low',
-  budget: DROPS_BUDGET,
-  driver: 'native',
+  ...nativeRun(DROPS_BUDGET),
   data: DATA,
   collect,
   parse,

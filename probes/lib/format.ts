@@ -1,5 +1,5 @@
-// How numbers read in findings: values kept to a useful precision, durations in the unit that
-// suits them, shares as percentages.
+// How numbers and tool output read in findings: values kept to a useful precision, durations
+// in the unit that suits them, shares as percentages, a tool's message as its first line.
 
 /** `n` to `digits` decimals (ms values to the µs by default). */
 export function round(n: number, digits = 3): number {
@@ -21,4 +21,9 @@ export function fmtUs(us: number, opts: FmtUsOptions = {}): string {
   if (us < 1) return `${Math.round(us * 1000)} ns`;
   const [x, unit] = us < 1000 ? [us, 'µs'] : us < 1e6 ? [us / 1e3, 'ms'] : [us / 1e6, 's'];
   return `${x < 10 ? Number(x.toFixed(1)) : Math.round(x)} ${unit}`;
+}
+
+/** The first non-blank line of a tool's output, trimmed (its error message); empty when there is none. */
+export function firstLine(text: string): string {
+  return (text.split('\n').find((l) => l.trim() !== '') ?? '').trim();
 }

@@ -10,9 +10,10 @@ import { errorLine } from '../../engine/native/attach-plan.js';
 import { ensureMinimalBtf } from '../../engine/native/btf-cache.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
-import type { BpfSessionOptions } from '../../engine/probe/bpf-session.js';
+import { runBpfSession, type BpfSessionOptions, type SessionWork } from '../../engine/probe/bpf-session.js';
 import { overheadOf, type OverheadReport } from '../../engine/probe/overhead.js';
-import type { RawRecord } from '../../engine/probe/types.js';
+import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
+import { namespaceNames } from './netdev.js';
 
 /** What loading an object and attaching each of its kprobe/tracing programs gave (capture `<prefix>attach`). */
 export interface AttachCapture {
@@ -95,6 +96,23 @@ export function attachLists(att: AttachCapture): { attached: string[]; failed: s
     attached: att.attached.map((a) => `${a.kind} ${a.target}`),
     failed: [...(att.error ? [`load: ${att.error}`] : []), ...att.failed.map((f) => `${f.kind} ${f.target}: ${f.error}`)],
   };
+}
+
+/** The records' prefix of a probe's kprobe session beside its main one (`kprobe-attach`...). */
+export const KPROBE_PREFIX = 'kprobe-';
+
+/**
+ * Loads `programs` of `open`'s object and attaches each that attaches while `window` runs, then
+ * records what `read` reads of the maps with the window and the namespaces' names a replay labels
+ * devices with (`kprobe-attach|dump|overhead`).
+ */
+export async function runDeviceKprobeSession<D extends object>(io: ProbeIO, open: () => BpfObject, programs: readonly ProgramTarget[], window: SessionWork, read: (o: BpfObject) => D): Promise<void> {
+  await runBpfSession(io, {
+    prefix: KPROBE_PREFIX,
+    ...kprobeLoad(open, programs),
+    window,
+    read: async (o, w) => ({ ...read(o), windowMs: Math.round(w.ms), ...(await namespaceNames()) }),
+  });
 }
 
 export interface KprobeProgram extends ProgramTarget {

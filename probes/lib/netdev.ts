@@ -3,14 +3,15 @@
 // (bpf/include/netdev.h), how a device and a tc handle are named in a finding, and how their handlers
 // load: the shared tracepointPlan (raw_tp with a cached minimal BTF, tp_btf, classic tracepoint).
 import { stat } from 'node:fs/promises';
-import { attachTable, loadFirstWorking, tracepointPlan, type LoadedRecord, type PlanLoaded, type PlanStep, type TracepointMethod } from '../../engine/native/attach-plan.js';
+import { loadedRecord, loadFirstWorking, tracepointPlan, type LoadedRecord, type PlanLoaded, type PlanStep, type TracepointMethod } from '../../engine/native/attach-plan.js';
 import { bpfObjectPath } from '../../engine/native/object.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { readBpfSession, type BpfSessionOptions } from '../../engine/probe/bpf-session.js';
-import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
+import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { Params, ParamSpec, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { checkDeviceName } from './devices.js';
+import { loadedTables } from './bpf-probe.js';
 import { round } from './format.js';
 import { namedNamespaces, netnsInode } from './netns.js';
 
@@ -119,26 +120,14 @@ export function netdevPlan(tracepoints: Record<string, string>): Array<PlanStep<
 }
 
 /** How a session attached, as its findings report it. */
-export interface NetdevAttach {
-  method: NetdevMethod;
-  /** Which BTF the CO-RE reads were relocated against (the minimal one with raw_tp). */
+export interface NetdevAttach extends Omit<LoadedRecord<NetdevMethod>, 'btf'> {
+  /** Which BTF the CO-RE reads were relocated against; absent in records made before raw_tp was tried. */
   btf?: LoadedRecord<NetdevMethod>['btf'];
-  loadMs: number;
-  attach: Array<{ program: string; target: string; attachMs: number }>;
-  /** Why the preferred flavours were not used, when another one was. */
-  fallback?: string;
   filter: NetdevFilter;
 }
 
 export function attachRecord(loaded: PlanLoaded<NetdevMethod>, filter: NetdevFilter): NetdevAttach {
-  return {
-    method: loaded.method,
-    btf: loaded.btf,
-    loadMs: round(loaded.loadMs),
-    attach: loaded.links.map((l) => ({ program: l.program, target: l.target, attachMs: round(l.attachMs) })),
-    ...(loaded.fallbacks.length > 0 ? { fallback: loaded.fallbacks.join('; ') } : {}),
-    filter,
-  };
+  return { ...loadedRecord(loaded), filter };
 }
 
 /** What every queueing probe's dump holds besides its own maps. */
@@ -225,12 +214,8 @@ export function sessionData(attach: NetdevAttach, dump: NetdevDump, overhead: Ov
 
 /** The tables every queueing finding ends with: how it attached and what it cost. */
 export function sessionTables(attach: NetdevAttach, overhead: OverheadReport | null): TableSpec[] {
-  const tables: TableSpec[] = [
-    // Records made before raw_tp was tried have no `btf`: they loaded against vmlinux.
-    attachTable({ ...attach, btf: attach.btf ?? 'vmlinux' }),
-  ];
-  if (overhead) tables.push(overheadTable(overhead));
-  return tables;
+  // Records made before raw_tp was tried have no `btf`: they loaded against vmlinux.
+  return loadedTables({ ...attach, btf: attach.btf ?? 'vmlinux' }, overhead);
 }
 
 /** What the filters let through, for a summary: `eth0`, `netns blue`, `any device`. */

@@ -2,7 +2,7 @@
 // listens, the commands they run, and parsers for what those commands print (OVS 3.x text;
 // older releases print the same lines with fewer fields, which read as absent).
 import { readFileSync } from 'node:fs';
-import type { Requirement } from '../../engine/probe/types.js';
+import type { FindingData, ProbeDefinition, Requirement, TableSpec } from '../../engine/probe/types.js';
 import { isAlive } from '../../engine/host/process.js';
 import { addrTerm, addrVerdict, parseAddr, scopeOf, type FieldVerdict, type VmIdentity, type VmScope } from './vm-scope.js';
 
@@ -50,6 +50,20 @@ export function ovsRequirements(): Requirement[] {
     { kind: 'binary', name: 'ovs-ofctl', package: 'openvswitch-switch' },
     vswitchdRequirement(),
   ];
+}
+
+/**
+ * An OVS probe's definition: run by commands, with its requirements read when it runs (the
+ * control socket's path depends on OVS_RUNDIR and the daemon's pid).
+ */
+export function ovsProbe<D extends FindingData>(definition: Omit<ProbeDefinition<D>, 'requirements' | 'driver'>): ProbeDefinition<D> {
+  const probe = { ...definition, driver: 'command' } as ProbeDefinition<D>;
+  return Object.defineProperty(probe, 'requirements', { get: ovsRequirements, enumerable: true, configurable: true });
+}
+
+/** A table of the coverage counters (coverage/show deltas) that moved; none when none did. */
+export function coverageTables(title: string, counters: Record<string, number>, countColumn: string): TableSpec[] {
+  return Object.keys(counters).length > 0 ? [{ title, columns: ['counter', countColumn], rows: Object.entries(counters) }] : [];
 }
 
 /** BPF programs on the kernel datapath fire per packet: 5% of a CPU, 2M events/s. */
@@ -567,18 +581,12 @@ export function parseDpctlShow(text: string): DpctlDatapath[] {
       dp.ports.push(port);
       continue;
     }
-    const rx = /^\s+RX packets:(\d+|\?) errors:(\d+|\?) dropped:(\d+|\?)/.exec(line);
-    if (rx && port) {
-      port.rxPackets = n(rx[1]);
-      port.rxErrors = n(rx[2]);
-      port.rxDropped = n(rx[3]);
-      continue;
-    }
-    const tx = /^\s+TX packets:(\d+|\?) errors:(\d+|\?) dropped:(\d+|\?)/.exec(line);
-    if (tx && port) {
-      port.txPackets = n(tx[1]);
-      port.txErrors = n(tx[2]);
-      port.txDropped = n(tx[3]);
+    const dir = /^\s+(RX|TX) packets:(\d+|\?) errors:(\d+|\?) dropped:(\d+|\?)/.exec(line);
+    if (dir && port) {
+      const side = dir[1] === 'RX' ? 'rx' : 'tx';
+      port[`${side}Packets`] = n(dir[2]);
+      port[`${side}Errors`] = n(dir[3]);
+      port[`${side}Dropped`] = n(dir[4]);
     }
   }
   return out;

@@ -3,13 +3,13 @@
 // (raw_tp with a cached minimal BTF → tp_btf → classic tracepoint), the windowed session whose
 // dump carries the namespace names a replay labels devices with, and the 5-tuple as a map
 // key holds it. Device filters and labels are the queueing probes' (probes/lib/netdev.ts).
-import { attachTable, loadedFields, loadFirstWorking, loadedRecord, tracepointPlan, type LoadedRecord, type TracepointMethod } from '../../engine/native/attach-plan.js';
+import { loadedFields, loadFirstWorking, loadedRecord, tracepointPlan, type LoadedRecord, type TracepointMethod } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { bpfObjectPath, type BpfObject } from '../../engine/native/object.js';
 import { readBpfSession, type BpfSessionOptions } from '../../engine/probe/bpf-session.js';
 import { addressText, ipv4Bytes } from '../../engine/probe/bpf-values.js';
-import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
-import type { Params, ParamSpec, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import type { OverheadReport } from '../../engine/probe/overhead.js';
+import type { Params, ParamSpec, RawRecord } from '../../engine/probe/types.js';
 import { round } from './format.js';
 import { filterScope, namespaceNames, netdevFilter, netdevGlobals, NETDEV_PARAMS, type NamespaceNames, type NetdevFilter } from './netdev.js';
 import { addressParams, protocolName, protocolParam, PROTOCOLS, type ProtocolName } from './params.js';
@@ -133,10 +133,6 @@ export function xmitSessionData(attach: XmitAttach, dump: XmitDump, overhead: Ov
   };
 }
 
-/** The Attach table, and the overhead table when the guard ran. */
-export function xmitTables(attach: XmitAttach, overhead: OverheadReport | null): TableSpec[] {
-  return [attachTable(attach), ...(overhead ? [overheadTable(overhead)] : [])];
-}
 
 /** What the filters let through, for a summary: `eth0, udp to 10.0.0.2:53`. */
 export function xmitScope(f: XmitFilter): string {

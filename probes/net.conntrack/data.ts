@@ -1,7 +1,7 @@
 // net.conntrack's finding data: the connection tracker's statistics over the window against
 // the table's fill, its events, the netfilter drop reasons, and nf_conntrack_in's verdicts.
 import Type, { type Static } from 'typebox';
-import { countsBy } from '../lib/data-fields.js';
+import { countsBy } from '../lib/data/fields.js';
 import { CT_KERNEL } from '../lib/data/conntrack.js';
 
 const TYPE_COUNTS = (description: string) =>

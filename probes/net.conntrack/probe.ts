@@ -17,6 +17,7 @@ import { addressParams, durationParam, protocolNumber, protocolParam, topParam }
 import { DATA, type ConntrackData } from './data.js';
 import { parseAddr, vmIdentityOf, vmScopeParams } from '../lib/vm-scope.js';
 import { EVENT_TYPES, listenEvents, recordedEvents, summariseEvents, type EventFilters } from './events.js';
+import { nativeRun } from '../lib/bpf-probe.js';
 
 const STAT = '/proc/net/stat/nf_conntrack';
 const COUNT = '/proc/sys/net/netfilter/nf_conntrack_count';
@@ -324,9 +325,7 @@ Over a window it also records the tracker's **events** from netlink (\`conntrack
     top: topParam('How many entries to list.', { default: 10, max: 1000 }),
   },
   requirements: [{ kind: 'root' }],
-  overhead: 'low',
-  budget: DROPS_BUDGET,
-  driver: 'native',
+  ...nativeRun(DROPS_BUDGET),
   data: DATA,
   collect,
   parse,

@@ -5,11 +5,11 @@
 // programs are not loaded, and the session says so in its attach record
 // (`kprobe-attach`). The maps are recorded (`kprobe-dump`), so a replay re-parses them.
 import type { BpfObject } from '../../engine/native/object.js';
-import { runBpfSession, type SessionWork } from '../../engine/probe/bpf-session.js';
+import type { SessionWork } from '../../engine/probe/bpf-session.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { ProbeIO, RawRecord } from '../../engine/probe/types.js';
-import { kprobeLoad, kprobeObjectOpener, readKprobeSession, type KprobeProgram } from '../lib/kprobe-session.js';
-import { namespaceLabel, namespaceNames, type NamespaceNames } from '../lib/netdev.js';
+import { KPROBE_PREFIX, kprobeObjectOpener, readKprobeSession, runDeviceKprobeSession, type KprobeProgram } from '../lib/kprobe-session.js';
+import { namespaceLabel, type NamespaceNames } from '../lib/netdev.js';
 import type { DefragQueues, ExpiredQueue } from './data.js';
 
 /** The programs of defrag-kprobe.bpf.c and where each attaches. */
@@ -23,7 +23,6 @@ const TOTALS = { attempts: 0, attemptsUnkeyed: 1, expired: 2, expiredUnkeyed: 3 
 /** include/net/inet_frag.h */
 const FIRST_IN = 1;
 const LAST_IN = 2;
-const PREFIX = 'kprobe-';
 
 export interface QueueFilters {
   saddr: Uint8Array | null;
@@ -105,12 +104,7 @@ export function readQueueMaps(o: BpfObject): Pick<QueueDump, 'attempts' | 'expir
  * (`kprobe-*`), while `window` runs; then reads the queues.
  */
 export async function runQueueSession(io: ProbeIO, filters: QueueFilters, window: SessionWork): Promise<void> {
-  await runBpfSession(io, {
-    prefix: PREFIX,
-    ...kprobeLoad(await queueObjectOpener(filters), DEFRAG_KPROBES),
-    window,
-    read: async (o, w): Promise<QueueDump> => ({ ...readQueueMaps(o), windowMs: Math.round(w.ms), ...(await namespaceNames()) }),
-  });
+  await runDeviceKprobeSession(io, await queueObjectOpener(filters), DEFRAG_KPROBES, window, readQueueMaps);
 }
 
 // ---- parse ---------------------------------------------------------------------------------
@@ -145,7 +139,7 @@ function bySource<T>(list: T[], source: (t: T) => string, n: (t: T) => number): 
 
 /** The kprobe session's part of the finding, from its capture records; null when it did not run. */
 export function parseQueues(records: RawRecord[], top: number, protocolName: (p: number) => string): DefragQueues | null {
-  const k = readKprobeSession<QueueDump>(records, PREFIX);
+  const k = readKprobeSession<QueueDump>(records, KPROBE_PREFIX);
   if (!k) return null;
   const dump = k.dump;
   const ns = (netns: number) => (dump ? namespaceLabel(netns, dump) : null);

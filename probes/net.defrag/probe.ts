@@ -20,6 +20,7 @@ import { addressParams, durationParam, protocolNumber, protocolParam, topParam }
 import { parseSnmp } from '../lib/snmp.js';
 import { addCount, sortedCounts } from '../lib/tally.js';
 import { DATA, type DefragAttach, type DefragData, type DefragDrops, type DefragFlow, type DefragQueues } from './data.js';
+import { tracepointRun } from '../lib/bpf-probe.js';
 
 export type { DefragData };
 
@@ -378,10 +379,7 @@ Where the kernel has kprobes (\`kprobes\`, on by default), two more programs wat
     },
     top: topParam('How many flows to list.', { default: 10, max: 1000 }),
   },
-  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: 'skb:kfree_skb' }],
-  overhead: 'low',
-  budget: DEFRAG_BUDGET,
-  driver: 'native',
+  ...tracepointRun(['skb:kfree_skb'], DEFRAG_BUDGET),
   data: DATA,
   collect,
   parse,

@@ -1,7 +1,7 @@
 // net.iface's finding data: per-device counter deltas and rates, per-queue counters, and
 // what dropped.
 import Type, { type Static } from 'typebox';
-import { INTERFACE_COUNTERS } from '../lib/data-fields.js';
+import { IFACE_DEVICE, IFACE_DROPPING_FIELDS, IFACE_TOTALS } from '../lib/data/iface.js';
 
 const DIRECTION = Type.Union([Type.Literal('rx'), Type.Literal('tx')], { description: 'The queue\'s direction.' });
 
@@ -32,25 +32,7 @@ const QUEUE = Type.Object(
 
 const DEVICE = Type.Object(
   {
-    name: Type.String({ description: 'The interface.' }),
-    ifindex: Type.Union([Type.Integer(), Type.Null()], { description: 'Its index; null when unreadable.' }),
-    mtu: Type.Union([Type.Integer({ unit: 'bytes' }), Type.Null()], { description: 'Its MTU; null when unreadable.' }),
-    operstate: Type.Union([Type.String(), Type.Null()], { description: 'Its operational state (up, down, unknown...); null when unreadable.' }),
-    carrier: Type.Union([Type.Boolean(), Type.Null()], { description: 'Whether it has carrier; null when the kernel cannot tell (a device that is down).' }),
-    address: Type.Union([Type.String(), Type.Null()], { description: 'Its MAC address; null when unreadable.' }),
-    vanished: Type.Boolean({ description: 'It disappeared during the sample (its deltas cover the time it was there).' }),
-    deltas: INTERFACE_COUNTERS,
-    drops: Type.Integer({ unit: 'packets', description: 'rx_dropped + tx_dropped over the window.' }),
-    errors: Type.Integer({ unit: 'packets', description: 'rx_errors + tx_errors over the window.' }),
-    rates: Type.Object(
-      {
-        rx_pps: Type.Number({ unit: 'pps', description: 'Packets received per second.' }),
-        tx_pps: Type.Number({ unit: 'pps', description: 'Packets sent per second.' }),
-        rx_bps: Type.Number({ unit: 'bps', description: 'Bits received per second.' }),
-        tx_bps: Type.Number({ unit: 'bps', description: 'Bits sent per second.' }),
-      },
-      { additionalProperties: false, description: 'Averages over the window.' },
-    ),
+    ...IFACE_DEVICE.properties,
     queues: Type.Optional(
       Type.Object(
         {
@@ -80,33 +62,8 @@ export const DATA = Type.Object(
     intervalMs: Type.Number({ unit: 'ms', description: 'Time between two reads of the counters.' }),
     samples: Type.Integer({ description: 'How many times the counters were read.' }),
     devices: Type.Array(DEVICE, { description: 'Every watched device, with its deltas and rates.' }),
-    totals: Type.Object(
-      {
-        drops: Type.Integer({ unit: 'packets', description: 'Drops of every device.' }),
-        errors: Type.Integer({ unit: 'packets', description: 'Errors of every device.' }),
-        rx_dropped: Type.Integer({ unit: 'packets', description: 'rx_dropped of every device.' }),
-        tx_dropped: Type.Integer({ unit: 'packets', description: 'tx_dropped of every device.' }),
-        rx_errors: Type.Integer({ unit: 'packets', description: 'rx_errors of every device.' }),
-        tx_errors: Type.Integer({ unit: 'packets', description: 'tx_errors of every device.' }),
-        rx_packets: Type.Integer({ unit: 'packets', description: 'Packets received by every device.' }),
-        tx_packets: Type.Integer({ unit: 'packets', description: 'Packets sent by every device.' }),
-        rx_bytes: Type.Integer({ unit: 'bytes', description: 'Bytes received by every device.' }),
-        tx_bytes: Type.Integer({ unit: 'bytes', description: 'Bytes sent by every device.' }),
-      },
-      { additionalProperties: false, description: 'Sums over every watched device.' },
-    ),
-    dropping: Type.Array(Type.String(), { description: 'Devices whose drops or errors rose.' }),
-    worst: Type.Optional(
-      Type.Object(
-        {
-          name: Type.String({ description: 'The device.' }),
-          drops: Type.Integer({ unit: 'packets', description: 'Its drops (rx + tx).' }),
-          errors: Type.Integer({ unit: 'packets', description: 'Its errors (rx + tx).' }),
-          direction: Type.Union([Type.Literal('rx'), Type.Literal('tx'), Type.Literal('rx+tx')], { description: 'Which side dropped.' }),
-        },
-        { additionalProperties: false, description: 'The device with the most drops + errors; only when something dropped.' },
-      ),
-    ),
+    totals: IFACE_TOTALS,
+    ...IFACE_DROPPING_FIELDS,
     queueSkew: Type.Array(
       Type.Object(
         {

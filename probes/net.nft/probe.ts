@@ -8,6 +8,7 @@ import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecor
 import { bothScope, hasVmIdentity, identityText, scopeRank, vmIdentityOf, vmScopeParams, type VmIdentity, type VmScope } from '../lib/vm-scope.js';
 import { DATA, type NftData } from './data.js';
 import { chainDeviceScope, chainScopes, iptRuleScope, nftRuleScope, vmapJumps, type NamedSets } from './scope.js';
+import { firstLine } from '../lib/format.js';
 
 // ---------------------------------------------------------------------------------------------
 // Finding shape
@@ -987,10 +988,6 @@ function tablesOf(data: NftData, when: string): TableSpec[] {
     });
   }
   return out;
-}
-
-function firstLine(text: string): string {
-  return (text.split('\n').find((l) => l.trim() !== '') ?? '').trim();
 }
 
 export const netNft: ProbeDefinition = {

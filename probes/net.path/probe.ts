@@ -13,6 +13,7 @@ import { pathAddress, type PathAddress } from './addr.js';
 import { DATA, type PathData } from './data.js';
 import { mismatchText, mtuDifferences, mtuMismatches, mtuNotes, type MtuDevice, type MtuDifference, type MtuMismatch } from './mtu.js';
 import { parseSnmp } from '../lib/snmp.js';
+import { firstLine } from '../lib/format.js';
 
 export type { MtuDifference, MtuMismatch, MtuRelation } from './mtu.js';
 
@@ -654,10 +655,6 @@ function tablesOf(data: PathData): TableSpec[] {
     });
   }
   return out;
-}
-
-function firstLine(text: string): string {
-  return (text.split('\n').find((l) => l.trim() !== '') ?? '').trim();
 }
 
 export const netPath: ProbeDefinition = {

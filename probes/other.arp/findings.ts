@@ -2,14 +2,15 @@
 // (one IP claimed by several MACs), storms (gratuitous or unsolicited ARP faster than a
 // threshold from one MAC), unsolicited replies and MAC mismatches, with per-device totals.
 import { formatMs } from '../../engine/duration.js';
-import { attachTable, loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
-import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
+import { loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { BarChart, ChartSpec, ProbeResult, Severity, TableSpec } from '../../engine/probe/types.js';
 import type { ArpMethod } from './attach.js';
 import type { ArpConflict, ArpData, ArpSender, ArpStorm } from './data.js';
 
 export type { ArpData, ArpSender };
 import { round } from '../lib/format.js';
+import { loadedTables } from '../lib/bpf-probe.js';
 
 /** How each received frame is classified (probes/other.arp/other.arp.h): every frame is exactly one of these. */
 export const KINDS = ['requests', 'replies', 'gratuitous', 'probes', 'unsolicited', 'unverified', 'other'] as const;
@@ -229,8 +230,7 @@ export function arpFinding(att: AttachCapture, scope: Scope, dump: DumpCapture, 
       rows: data.senders.map((s) => [s.device, s.ip, s.mac, ...kindColumns.map((k) => s[k]), s.macMismatch, s.peakPerSec]),
     },
     { title: 'ARP frames received per device', columns: ['device', ...kindColumns], rows: Object.entries(data.byDevice).map(([dev, c]) => [dev, ...kindColumns.map((k) => c[k])]) },
-    attachTable(att),
+    ...loadedTables(att, overhead),
   ];
-  if (overhead) tables.push(overheadTable(overhead));
   return { data, summary: summaryOf(data), severity: severityOf(data), charts: chartsOf(data, opts.top), tables };
 }

@@ -13,6 +13,7 @@ import { loadArp, TRACEPOINTS } from './attach.js';
 import { DATA } from './data.js';
 import { arpFinding, KINDS, type ArpData, type AttachCapture, type DumpCapture, type Scope, type SenderEntry } from './findings.js';
 import { durationParam, topParam } from '../lib/params.js';
+import { tracepointRun } from '../lib/bpf-probe.js';
 
 /** Slots of the per-CPU `totals` map (probes/other.arp/other.arp.h), named as the dump records them. */
 const TOTALS = { seen: 0, unkeyed: 1, asked: 2 };
@@ -147,10 +148,7 @@ Replaces the seed's \`other/trace-abnormal-arp.bt\`, which printed every ARP fra
     reply_window: { type: 'duration', default: '3s', min: 10, max: 60_000, description: 'A reply within this long of a request for its sender IP answers it; later, or with no request, it is unsolicited.' },
     top: topParam('How many senders to list.', { default: 20, max: 10_000 }),
   },
-  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...TRACEPOINTS.map((tp) => ({ kind: 'tracepoint' as const, name: `net:${tp}` })), { kind: 'binary', name: 'ip', package: 'iproute2' }],
-  overhead: 'low',
-  budget: ARP_BUDGET,
-  driver: 'native',
+  ...tracepointRun(TRACEPOINTS.map((tp) => `net:${tp}`), ARP_BUDGET, { more: [{ kind: 'binary', name: 'ip', package: 'iproute2' }] }),
   data: DATA,
   collect,
   parse,

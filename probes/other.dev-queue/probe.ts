@@ -14,6 +14,7 @@ import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { countBuckets } from '../lib/histogram.js';
 import { DATA, type DevQueueData, type DevQueueDevice, type SizeBucket } from './data.js';
+import { tracepointRun } from '../lib/bpf-probe.js';
 
 export type { DevQueueData, SizeBucket };
 
@@ -248,10 +249,7 @@ Replaces the seed's \`other/trace_dev_queue_xmit.bt\` (PROBES.md row 53).`,
     ...NETDEV_PARAMS,
     top: topParam('How many devices to list (busiest first).', { default: 20, max: 1000 }),
   },
-  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...Object.values(TRACEPOINTS).map((name) => ({ kind: 'tracepoint' as const, name }))],
-  overhead: 'low',
-  budget: DEV_QUEUE_BUDGET,
-  driver: 'native',
+  ...tracepointRun(Object.values(TRACEPOINTS), DEV_QUEUE_BUDGET),
   data: DATA,
   collect,
   parse,

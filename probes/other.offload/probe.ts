@@ -12,11 +12,12 @@ import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecor
 import { deviceLabel, namespaceLabel, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { sumBy } from '../lib/tally.js';
-import { PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData, xmitTables } from '../lib/xmit.js';
+import { PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData } from '../lib/xmit.js';
 import { countBuckets, type SizeBucket } from '../lib/histogram.js';
 import { captureGsoTypes, gsoTypeList, type GsoTypeNames } from './gso-types.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type OffloadAnomaly, type OffloadData, type OffloadDevice } from './data.js';
+import { loadedTables, tracepointRun } from '../lib/bpf-probe.js';
 
 export type { OffloadData, OffloadDevice };
 
@@ -277,7 +278,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<OffloadData> {
     },
     ...(typeNames.length > 0 ? [{ title: 'GSO packets per gso_type', columns: ['device', ...typeNames], rows: devices.filter((d) => d.gsoPackets > 0).map((d) => [d.device, ...typeNames.map((t) => d.gsoTypes[t] ?? 0)]) }] : []),
     ...(anomalies.length > 0 ? [{ title: 'Abnormal packets', columns: ['kind', 'device', 'packets', 'detail'], rows: anomalies.map((a) => [a.kind, a.device, a.packets, a.detail]) }] : []),
-    ...xmitTables(attach, overhead),
+    ...loadedTables(attach, overhead),
   ];
   return { data, summary, severity, charts, tables };
 }
@@ -304,10 +305,7 @@ Replaces the seed's \`other/trace_offloading_segment.bt\` (PROBES.md row 49), wh
     protocol: PROTOCOL_PARAM,
     top: topParam('How many devices to list (busiest first).', { default: 20, max: 1000 }),
   },
-  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: XMIT_TRACEPOINT }],
-  overhead: 'low',
-  budget: OFFLOAD_BUDGET,
-  driver: 'native',
+  ...tracepointRun([XMIT_TRACEPOINT], OFFLOAD_BUDGET),
   data: DATA,
   collect,
   parse,

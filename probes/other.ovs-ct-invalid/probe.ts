@@ -8,12 +8,13 @@
 // kprobes on ovs_ct_execute and nf_conntrack_in (probes/lib/conntrack-kprobes.ts), the ct()
 // calls and the invalid verdicts they got; where kprobes do not attach the finding says so.
 import { formatMs } from '../../engine/duration.js';
-import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import type { ChartSpec, Params, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
   appctl,
   bridgesInScope,
   COMMAND_TIMEOUT_MS,
   compactKey,
+  coverageTables,
   decodeCtState,
   flowId,
   grow,
@@ -21,7 +22,7 @@ import {
   isDropRule,
   ofctl,
   OVS_KERNEL_BUDGET,
-  ovsRequirements,
+  ovsProbe,
   parseCoverage,
   parseDpifShow,
   parseDumpFlows,
@@ -292,13 +293,10 @@ function tablesOf(data: OvsCtInvalidData): TableSpec[] {
       rows: data.megaflows.map((f) => [f.inPort ?? '', f.zone ?? '', f.ctState, f.actions, f.packets, f.new ? 'yes' : 'no']),
     });
   }
-  if (Object.keys(data.counters).length > 0) {
-    tables.push({ title: 'Conntrack coverage counters (ovs-vswitchd)', columns: ['counter', 'delta'], rows: Object.entries(data.counters) });
-  }
-  return tables;
+  return [...tables, ...coverageTables('Conntrack coverage counters (ovs-vswitchd)', data.counters, 'delta')];
 }
 
-export const otherOvsCtInvalid: ProbeDefinition<OvsCtInvalidData> = {
+export const otherOvsCtInvalid = ovsProbe<OvsCtInvalidData>({
   id: 'other.ovs-ct-invalid',
   title: 'OVS connection tracking: invalid packets',
   description: `Counts the packets Open vSwitch's connection tracker found **invalid** (\`ct_state=+inv\`: a TCP segment with an impossible flag combination or outside the window, a bad checksum, an ICMP error for no connection) over \`duration\`, and names the flow that drops them.
@@ -314,13 +312,9 @@ On the **kernel datapath** (openvswitch.ko) conntrack runs in the kernel: kprobe
     kernel: { type: 'boolean', default: true, description: 'On a kernel datapath, count the ct() verdicts with kprobes.' },
     top: topParam('How many rules and datapath flows to list.', { default: 10, max: 1000 }),
   },
-  get requirements() {
-    return ovsRequirements();
-  },
   overhead: 'low',
   budget: OVS_KERNEL_BUDGET,
-  driver: 'command',
   data: DATA,
   collect,
   parse,
-};
+});

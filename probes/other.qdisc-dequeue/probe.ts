@@ -15,6 +15,7 @@ import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { countBuckets } from '../lib/histogram.js';
 import { DATA, type DequeueDevice, type DequeueQdisc, type QdiscDequeueData } from './data.js';
+import { tracepointRun } from '../lib/bpf-probe.js';
 
 export type { QdiscDequeueData };
 
@@ -223,10 +224,7 @@ Replaces the seed's \`other/trace-qdisc-dequeue.bt\` (PROBES.md row 52).`,
     ...NETDEV_PARAMS,
     top: topParam('How many qdiscs and devices to list (busiest first).', { default: 20, max: 1000 }),
   },
-  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: TRACEPOINT }],
-  overhead: 'low',
-  budget: QDISC_DEQUEUE_BUDGET,
-  driver: 'native',
+  ...tracepointRun([TRACEPOINT], QDISC_DEQUEUE_BUDGET),
   data: DATA,
   collect,
   parse,

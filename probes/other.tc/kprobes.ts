@@ -7,9 +7,9 @@
 import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import type { ProbeIO, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { runBpfSession, type SessionWork } from '../../engine/probe/bpf-session.js';
-import { kprobeLoad, kprobeObjectOpener, kprobeTable, readKprobeSession, type KprobeProgram } from '../lib/kprobe-session.js';
-import { deviceLabel, namespaceNames, type NamespaceNames, type NetdevFilter, netdevGlobals, type NetdevId } from '../lib/netdev.js';
+import type { SessionWork } from '../../engine/probe/bpf-session.js';
+import { KPROBE_PREFIX, kprobeObjectOpener, kprobeTable, readKprobeSession, runDeviceKprobeSession, type KprobeProgram } from '../lib/kprobe-session.js';
+import { deviceLabel, type NamespaceNames, type NetdevFilter, netdevGlobals, type NetdevId } from '../lib/netdev.js';
 import type { HookCalls, TcCalls } from './data.js';
 
 export const TC_KPROBES: readonly KprobeProgram[] = [
@@ -17,7 +17,6 @@ export const TC_KPROBES: readonly KprobeProgram[] = [
   { program: 'tc_action_exec_kprobe', kind: 'kprobe', target: 'tcf_action_exec' },
 ];
 
-const PREFIX = 'kprobe-';
 /** enum tc_kp_call of bpf/tc.h. */
 const CALLS = ['classify', 'actions'] as const;
 const TOTALS = { seen: 0, unkeyed: 1 };
@@ -64,17 +63,12 @@ export function callObjectOpener(filter: NetdevFilter): Promise<() => BpfObject>
  * (`kprobe-*`), while `window` runs; then reads the calls.
  */
 export async function runCallSession(io: ProbeIO, filter: NetdevFilter, window: SessionWork): Promise<void> {
-  await runBpfSession(io, {
-    prefix: PREFIX,
-    ...kprobeLoad(await callObjectOpener(filter), TC_KPROBES),
-    window,
-    read: async (o, w): Promise<CallDump> => ({ ...readCallMaps(o), windowMs: Math.round(w.ms), ...(await namespaceNames()) }),
-  });
+  await runDeviceKprobeSession(io, await callObjectOpener(filter), TC_KPROBES, window, readCallMaps);
 }
 
 /** The kprobe session's part of the finding; null when it did not run. */
 export function parseCalls(records: RawRecord[]): TcCalls | null {
-  const k = readKprobeSession<CallDump>(records, PREFIX);
+  const k = readKprobeSession<CallDump>(records, KPROBE_PREFIX);
   if (!k) return null;
   const hooks = new Map<string, HookCalls>();
   for (const e of k.dump?.entries ?? []) {

@@ -16,6 +16,7 @@ import { hitsSummary, hitsTables, parseHits, sampleHits } from './hits.js';
 import { callTables, parseCalls, runCallSession } from './kprobes.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type TcData, type TcDevice, type TcEvent } from './data.js';
+import { tracepointRun } from '../lib/bpf-probe.js';
 
 export type { TcData, TcEvent };
 
@@ -250,10 +251,7 @@ Replaces the seed's \`other/trace_tc_qdisc.bt\` (PROBES.md row 54).`,
       description: 'Also count every filter-chain lookup and action run per device and hook with kprobes on tcf_classify and tcf_action_exec, where the kernel has kprobes.',
     },
   },
-  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...Object.values(TRACEPOINTS).map((name) => ({ kind: 'tracepoint' as const, name }))],
-  overhead: 'none',
-  budget: TC_BUDGET,
-  driver: 'native',
+  ...tracepointRun(Object.values(TRACEPOINTS), TC_BUDGET, { overhead: 'none' }),
   data: DATA,
   collect,
   parse,

@@ -2,9 +2,9 @@
 // path (per way), the time between consecutive hops, where packets stopped (drops by place and
 // reason, packets that vanished between two hops), the sampled packets' journeys, and verdicts
 // a runbook can branch on.
-import { attachTable, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import { type LoadedRecord } from '../../engine/native/attach-plan.js';
 import { captureRecord, readBpfSession } from '../../engine/probe/bpf-session.js';
-import { overheadOf, overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
+import { overheadOf, type OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { parseReasonNames } from '../lib/drop-reasons.js';
 import { fmtUs } from '../lib/format.js';
@@ -12,6 +12,7 @@ import { percentiles, usBuckets } from '../lib/histogram.js';
 import { HOOKS, type UdpPathMethod } from './attach.js';
 import type { DeviceNames, DumpCapture, FlowSetup, HopEntry, HopKey } from './collect.js';
 import type { UdpPathData, UdpPathDrop, UdpPathHop, UdpPathLoss, UdpPathPair, UdpPathSample } from './data.js';
+import { loadedTables } from '../lib/bpf-probe.js';
 
 export type { UdpPathData };
 
@@ -254,7 +255,6 @@ function tablesOf(d: UdpPathData, att: LoadedRecord<UdpPathMethod>, overhead: Ov
       rows: d.samples.flatMap((s) => s.hops.map((h) => [s.packet, s.way, h.hop, h.atUs, h.len, h.reason ?? ''])),
     });
   }
-  tables.push(attachTable(att));
-  if (overhead) tables.push(overheadTable(overhead));
+  tables.push(...loadedTables(att, overhead));
   return tables;
 }

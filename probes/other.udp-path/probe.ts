@@ -10,6 +10,7 @@ import { HOOKS } from './attach.js';
 import { collect } from './collect.js';
 import { DATA } from './data.js';
 import { udpPathFinding, type UdpPathData } from './findings.js';
+import { nativeRun } from '../lib/bpf-probe.js';
 
 /**
  * What a session may cost: 5% of one CPU, 1M program runs/s. Eight tracepoints fire on every
@@ -47,9 +48,7 @@ Tracepoints only (raw_tp with a cached minimal BTF, else tp_btf, else the classi
     { kind: 'binary', name: 'ip', package: 'iproute2' },
     ...HOOKS.map((h) => ({ kind: 'tracepoint' as const, name: `${h.category}:${h.tracepoint}` })),
   ],
-  overhead: 'low',
-  budget: UDP_PATH_BUDGET,
-  driver: 'native',
+  ...nativeRun(UDP_PATH_BUDGET),
   data: DATA,
   collect,
   parse: (records: RawRecord[]) => udpPathFinding(records),

@@ -11,9 +11,10 @@ import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecor
 import { deviceLabel, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { sumBy } from '../lib/tally.js';
-import { flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData, xmitTables, type FlowTuple } from '../lib/xmit.js';
+import { flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData, type FlowTuple } from '../lib/xmit.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type UntaggedWhereExpected, type VlanTotals, type VlanUdpData, type VlanUdpFlow } from './data.js';
+import { loadedTables, tracepointRun } from '../lib/bpf-probe.js';
 export type { VlanUdpData, VlanUdpFlow };
 
 /** probes/other.vlan-udp/other.vlan-udp.h */
@@ -197,7 +198,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<VlanUdpData> {
       rows: data.flows.map((f) => [f.device, f.vlan ?? 'untagged', flowText(f), f.packets, f.bytes, f.pps, f.bitsPerSec, f.spanMs, f.tagging]),
     },
     ...(untaggedWhereExpected.length > 0 ? [{ title: 'Untagged UDP where a tag was expected', columns: ['device', 'packets', 'flows', 'why a tag was expected'], rows: untaggedWhereExpected.map((u) => [u.device, u.packets, u.flows, u.expected]) }] : []),
-    ...xmitTables(attach, overhead),
+    ...loadedTables(attach, overhead),
   ];
   return { data, summary, severity, charts, tables };
 }
@@ -218,10 +219,7 @@ Replaces the seed's \`other/trace_vlanvm_udp_workload.bt\` (PROBES.md row 50), w
     vlan: { type: 'integer', min: 0, max: 4095, description: 'Only this VLAN id (untagged UDP is kept too).' },
     top: topParam('How many flows to list (busiest first).', { default: 20, max: 10_000 }),
   },
-  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: XMIT_TRACEPOINT }],
-  overhead: 'low',
-  budget: VLAN_UDP_BUDGET,
-  driver: 'native',
+  ...tracepointRun([XMIT_TRACEPOINT], VLAN_UDP_BUDGET),
   data: DATA,
   collect,
   parse,

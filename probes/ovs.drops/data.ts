@@ -2,7 +2,8 @@
 // counters, dropping megaflows traced to their OpenFlow rules, drop rules, port counters, and
 // on the kernel datapath what the BPF programs counted.
 import Type, { type Static } from 'typebox';
-import { countsBy, OVERHEAD } from '../lib/data-fields.js';
+import { countsBy } from '../lib/data/fields.js';
+import { OVERHEAD } from '../lib/data/session.js';
 
 const VM_SCOPE = Type.Union([Type.Literal('vm'), Type.Literal('any'), Type.Literal('other')], {
   description: "Whose packets its match says it carries: the VM's (`vm`), maybe the VM's (`any`: names nothing of it), another's (`other`).",

@@ -8,7 +8,7 @@
 // probes/ovs.drops/ovs.drops.bpf.c (kernel.ts). Everything is read through ProbeIO, so a replay gives the same finding.
 import { createHash } from 'node:crypto';
 import { formatMs } from '../../engine/duration.js';
-import type { BarChart, ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import type { BarChart, ChartSpec, Params, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { parseKernel, runKernelSession } from './kernel.js';
 import {
   appctl,
@@ -28,7 +28,7 @@ import {
   ofctl,
   ofRuleScope,
   OVS_KERNEL_BUDGET,
-  ovsRequirements,
+  ovsProbe,
   parseCoverage,
   parseDpctlShow,
   parseDpifShow,
@@ -709,7 +709,7 @@ function tables(d: OvsDropsData, top: number): TableSpec[] {
   return out;
 }
 
-export const ovsDrops: ProbeDefinition<OvsDropsData> = {
+export const ovsDrops = ovsProbe<OvsDropsData>({
   id: 'ovs.drops',
   title: 'Open vSwitch drops: causes, dropping megaflows, OpenFlow rules',
   description: `Finds where Open vSwitch drops packets. Over \`duration\` it reads, at the start and the end:
@@ -746,14 +746,9 @@ Replaces the seed's \`ovs/ovs-kernel-module-drop-monitor.py\` (PROBES.md row 30)
     kernel: { type: 'boolean', default: true, description: 'On a kernel-datapath host, also count drops with the BPF programs.' },
     top: topParam('How many rows and bars to show.', { default: 10, max: 1000 }),
   },
-  // Read when the probe runs: the control socket's path depends on OVS_RUNDIR and the daemon's pid.
-  get requirements() {
-    return ovsRequirements();
-  },
   overhead: 'low',
   budget: OVS_KERNEL_BUDGET,
-  driver: 'command',
   data: DATA,
   collect,
   parse,
-};
+});

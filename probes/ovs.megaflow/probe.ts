@@ -6,17 +6,18 @@
 // (dpctl/dump-flows -m): hit rate, miss and upcall rates, lost packets, failed upcalls,
 // flow-limit pressure, megaflow churn, and the busiest megaflows of a port.
 import { formatMs } from '../../engine/duration.js';
-import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
+import type { ChartSpec, Params, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import {
   appctl,
   bridgesInScope,
   COMMAND_TIMEOUT_MS,
   compactKey,
+  coverageTables,
   flowId,
   grow,
   isDropAction,
   megaflowScope,
-  ovsRequirements,
+  ovsProbe,
   parseCoverage,
   parseDpctlShow,
   parseDpifShow,
@@ -408,13 +409,10 @@ function tables(d: OvsMegaflowData, top: number): TableSpec[] {
       rows: d.topFlows.slice(0, top).map((f) => [f.inPort ?? '', f.key, f.actions, f.packets, f.bytes, f.new ? 'yes' : '']),
     });
   }
-  if (Object.keys(d.counters).length > 0) {
-    out.push({ title: 'Flow and upcall counters (coverage/show) over the window', columns: ['counter', 'count'], rows: Object.entries(d.counters) });
-  }
-  return out;
+  return [...out, ...coverageTables('Flow and upcall counters (coverage/show) over the window', d.counters, 'count')];
 }
 
-export const ovsMegaflow: ProbeDefinition<OvsMegaflowData> = {
+export const ovsMegaflow = ovsProbe<OvsMegaflowData>({
   id: 'ovs.megaflow',
   title: 'Open vSwitch megaflow and upcall health',
   description: `Measures how well Open vSwitch's datapath serves packets from its megaflow cache over \`duration\`. At the start and the end it reads each datapath's lookups (\`ovs-appctl dpif/show\`, \`dpctl/show\`: hit, missed, lost), the flow table (\`upcall/show\`: current, average, maximum flows, the limit, how long a dump takes), the userspace datapath's threads (\`dpif-netdev/pmd-stats-show\`: EMC, SMC and megaflow hits, upcalls that worked or failed, cycles per packet), ovs-vswitchd's flow counters (\`coverage/show\`: flow puts and deletes, flow-limit hits) and the megaflows (\`dpctl/dump-flows -m\`).
@@ -436,12 +434,8 @@ Replaces the seed's \`ovs/ovs_userspace_megaflow.py\` (PROBES.md row 31) and the
       ips: 'megaflows from or to one of them (IPv4 or IPv6, masks included) are the VM\'s (`vm`).',
     }),
   },
-  get requirements() {
-    return ovsRequirements();
-  },
   overhead: 'none',
-  driver: 'command',
   data: DATA,
   collect,
   parse,
-};
+});

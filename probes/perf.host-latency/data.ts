@@ -2,7 +2,7 @@
 // direction (TX: net_dev_queue → the driver; RX: the driver's hand-off → the socket), the packets
 // each direction started, completed, dropped or lost track of, and the slowest stage.
 import Type, { type Static, type TProperties } from 'typebox';
-import { events, nullable, packets } from '../lib/data/fields.js';
+import { DEVICE_FILTER_FIELDS, events, nullable, packets } from '../lib/data/fields.js';
 import { LAYER_STATS_FIELDS } from '../lib/data/histogram.js';
 import { LOADED_FIELDS, OVERHEAD } from '../lib/data/session.js';
 
@@ -51,9 +51,7 @@ const DIRECTION_PACKETS_FIELDS = {
 
 export const DATA = Type.Object(
   {
-    dev: nullable(Type.String(), { description: 'The device filter (`dev`); null: every device.' }),
-    ifindex: Type.Integer({ description: 'The device’s ifindex; 0: every device.' }),
-    netns: nullable(Type.String(), { description: 'The namespace filter (`netns`); null: any.' }),
+    ...DEVICE_FILTER_FIELDS,
     filters: Type.Object(
       {
         srcIp: nullable(Type.String(), { description: 'Only packets from this IPv4 address; null: any.' }),

@@ -3,12 +3,12 @@
 // driver): TX from net_dev_queue through the qdisc to the driver, RX from the driver's hand-off
 // to the socket. Histograms are aggregated in the kernel; what the session saw is recorded as
 // capture records, so a replay re-parses it without loading anything.
-import { attachTable, loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import { loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, planLoad, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
-import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
+import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { NETNS_PARAM, resolveDeviceFilter, type DeviceFilter } from '../lib/devices.js';
 import { captureReasonFormat, parseReasonNames } from '../lib/drop-reasons.js';
@@ -20,6 +20,7 @@ import { DATA, type HostLatencyData } from './data.js';
 
 export type { HostLatencyData };
 import { recorded } from '../lib/recorded.js';
+import { loadedTables, tracepointRun } from '../lib/bpf-probe.js';
 
 /*
  * Layouts of bpf/hostlat.h.
@@ -298,8 +299,7 @@ function parse(records: RawRecord[]): ProbeResult<HostLatencyData> {
     },
   ];
   if (drops.length > 0) tables.push({ title: 'Drops by reason', columns: ['direction', 'after stage', 'reason', 'packets'], rows: drops.map((d) => [DIR_TEXT[d.direction], d.stage, d.reason, d.count]) });
-  tables.push(attachTable(att));
-  if (overhead) tables.push(overheadTable(overhead));
+  tables.push(...loadedTables(att, overhead));
   return { data, summary, severity, charts, tables };
 }
 
@@ -330,10 +330,7 @@ Replaces the seed's \`system_network_latency_details.py\` (PROBES.md row 33), wh
     direction: { type: 'string', enum: ['both', 'tx', 'rx'], default: 'both', description: 'Which way to time: tx (to a device), rx (from a device to a socket).' },
     duration: durationParam('How long to time packets.', { max: 3_600_000 }),
   },
-  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...HOOKS.map((h) => ({ kind: 'tracepoint' as const, name: `${h.category}:${h.name}` }))],
-  overhead: 'medium',
-  budget: HOST_LATENCY_BUDGET,
-  driver: 'native',
+  ...tracepointRun(HOOKS.map((h) => `${h.category}:${h.name}`), HOST_LATENCY_BUDGET, { overhead: 'medium' }),
   data: DATA,
   collect,
   parse,

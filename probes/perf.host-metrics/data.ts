@@ -3,7 +3,7 @@
 import Type, { type Static } from 'typebox';
 import { bytes, events, nullable, packets } from '../lib/data/fields.js';
 import { US_BUCKET } from '../lib/data/histogram.js';
-import { IFACE_DEVICE, IFACE_TOTALS } from '../lib/data/iface.js';
+import { IFACE_DEVICE, IFACE_DROPPING_FIELDS, IFACE_TOTALS } from '../lib/data/iface.js';
 import { LOADED_FIELDS, OVERHEAD } from '../lib/data/session.js';
 
 const SOFTIRQ_STATS_FIELDS = {
@@ -88,18 +88,7 @@ export const DATA = Type.Object(
     ),
     interfaces: Type.Array(IFACE_DEVICE, { description: 'Interfaces whose counters were sampled.' }),
     interfaceTotals: IFACE_TOTALS,
-    dropping: Type.Array(Type.String(), { description: 'Interfaces whose drops or errors rose (critical).' }),
-    worst: Type.Optional(
-      Type.Object(
-        {
-          name: Type.String({ description: 'The interface.' }),
-          drops: packets('Its drops over the window.'),
-          errors: packets('Its errors over the window.'),
-          direction: Type.Union([Type.Literal('rx'), Type.Literal('tx'), Type.Literal('rx+tx')], { description: 'Which way it dropped or failed.' }),
-        },
-        { additionalProperties: false, description: 'The interface with the most drops + errors, when one had any.' },
-      ),
-    ),
+    ...IFACE_DROPPING_FIELDS,
     samples: Type.Integer({ description: 'Times the interface counters were read.' }),
     notes: Type.Array(Type.String(), { description: 'What limits the finding: counters not read, untimed softirq runs, one CPU, an early stop.' }),
   },

@@ -4,13 +4,12 @@
 // native driver, aggregated in per-CPU arrays in the kernel). What the session saw is recorded
 // as capture records, so a replay re-parses it without loading anything.
 import { availableParallelism } from 'node:os';
-import { attachTable } from '../../engine/native/attach-plan.js';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, planLoad, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
-import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
+import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
 import { round } from '../lib/format.js';
 import { readCounters, sampleCounters, watchedDevices } from '../lib/iface-counters.js';
@@ -20,6 +19,7 @@ import { loadHostMetrics, tracepointNames } from './attach.js';
 import { DATA } from './data.js';
 import { analyse, type AttachCapture, type DumpCapture, type HostMetricsData, type SetupCapture } from './findings.js';
 import { recorded } from '../lib/recorded.js';
+import { loadedTables, tracepointRun } from '../lib/bpf-probe.js';
 
 /** Layouts of bpf/hostmetrics.h. */
 const VECTORS = 10;
@@ -116,7 +116,7 @@ function parse(records: RawRecord[]): ProbeResult<HostMetricsData> {
   const { attach: att, dump } = readBpfSession<AttachCapture, DumpCapture>(records);
   const overhead = overheadOf(records);
   const result = analyse(setup, att, dump, readCounters(records, IFACE_PREFIX), overhead);
-  const tables = [...(result.tables ?? []), attachTable(att), ...(overhead ? [overheadTable(overhead)] : [])];
+  const tables = [...(result.tables ?? []), ...loadedTables(att, overhead)];
   return { ...result, tables };
 }
 
@@ -141,10 +141,7 @@ Replaces the seed's \`system_network_perfomance_metrics.py\` (PROBES.md row 34; 
     softirq_pct: { type: 'number', default: 50, min: 1, max: 100, description: 'A CPU spending at least this share (%) of the window in NET_RX + NET_TX softirqs is hot.' },
     min_packets: { type: 'integer', default: 100, min: 1, description: 'Fewer packets than this (per direction) are too few to call an imbalance.' },
   },
-  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...tracepointNames().map((name) => ({ kind: 'tracepoint' as const, name }))],
-  overhead: 'low',
-  budget: HOST_METRICS_BUDGET,
-  driver: 'native',
+  ...tracepointRun(tracepointNames(), HOST_METRICS_BUDGET),
   data: DATA,
   collect,
   parse,

@@ -1,7 +1,7 @@
 // perf.icmp-rtt's declared data: ICMP echo round trips per (local address, peer, direction):
 // requests, replies, losses, and the time between them.
 import Type, { type Static } from 'typebox';
-import { nullable, packets } from '../lib/data/fields.js';
+import { DEVICE_FILTER_FIELDS, nullable, packets } from '../lib/data/fields.js';
 import { US_BUCKET } from '../lib/data/histogram.js';
 import { LOADED_FIELDS, OVERHEAD } from '../lib/data/session.js';
 
@@ -35,9 +35,7 @@ const PEER = Type.Object(
 
 export const DATA = Type.Object(
   {
-    dev: nullable(Type.String(), { description: 'The device filter (`dev`); null: every device.' }),
-    ifindex: Type.Integer({ description: 'The device’s ifindex; 0: every device.' }),
-    netns: nullable(Type.String(), { description: 'The namespace filter (`netns`); null: any.' }),
+    ...DEVICE_FILTER_FIELDS,
     filters: Type.Object(
       {
         srcIp: nullable(Type.String(), { description: 'Only echoes from this address; null: any.' }),

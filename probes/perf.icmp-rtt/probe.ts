@@ -9,9 +9,9 @@ import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, planLoad, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import { netnsOf } from '../../engine/probe/netns.js';
-import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/probe/overhead.js';
+import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
-import { attachTable, loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import { loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import { devParam, NETNS_PARAM, resolveDeviceFilter } from '../lib/devices.js';
 import { fmtUs, round } from '../lib/format.js';
 import { percentiles, usBuckets } from '../lib/histogram.js';
@@ -19,6 +19,7 @@ import { addressParams, durationParam } from '../lib/params.js';
 import { HOOKS, loadIcmpRtt, type IcmpRttMethod } from './attach.js';
 import { DATA, type IcmpRttData, type IcmpRttPeer } from './data.js';
 import { recorded } from '../lib/recorded.js';
+import { loadedTables, nativeRun } from '../lib/bpf-probe.js';
 
 export type { IcmpRttData, IcmpRttPeer };
 
@@ -296,9 +297,8 @@ function parse(records: RawRecord[]): ProbeResult<IcmpRttData> {
         ...(setup.thresholdMs > 0 ? [p.slow] : []),
       ]),
     },
-    attachTable(att),
+    ...loadedTables(att, overhead),
   ];
-  if (overhead) tables.push(overheadTable(overhead));
   return { data, summary, severity, charts, tables };
 }
 
@@ -330,9 +330,7 @@ Replaces the seed's \`system_network_icmp_rtt.py\` (PROBES.md row 32), which sta
     { kind: 'binary', name: 'ip', package: 'iproute2' },
     ...HOOKS.map((h) => ({ kind: 'tracepoint' as const, name: `net:${h.name}` })),
   ],
-  overhead: 'low',
-  budget: ICMP_RTT_BUDGET,
-  driver: 'native',
+  ...nativeRun(ICMP_RTT_BUDGET),
   data: DATA,
   collect,
   parse,

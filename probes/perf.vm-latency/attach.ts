@@ -1,14 +1,12 @@
 // Which flavour of vmlat.bpf.c's handlers to load and attach on this kernel, tried in order
-// until every hook of one flavour attaches: raw_tp with a cached minimal BTF (fastest load),
-// tp_btf, the classic tracepoints. Each failed attempt is kept (`fallbacks`) so the finding
-// says why. Kept here rather than shared with drops.kernel's plan: the shape is the same, but
-// this one attaches several hooks per flavour and fills a map between load and attach.
-import { errorLine } from '../../engine/native/attach-plan.js';
-import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
+// until every hook of one flavour attaches (engine/native/attach-plan.ts's tracepoint plan):
+// raw_tp with a cached minimal BTF (fastest load), tp_btf, the classic tracepoints. Each failed
+// attempt is kept (`fallbacks`) so the finding says why; a map is filled between load and attach.
+import { loadFirstWorking, tracepointPlan, type PlanLoaded, type PlanStep, type TracepointMethod } from '../../engine/native/attach-plan.js';
+import { bpfObjectPath, type BpfObject } from '../../engine/native/object.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
-import { ensureMinimalBtf } from '../../engine/native/btf-cache.js';
 
-export type VmlatMethod = 'raw_tracepoint' | 'tp_btf' | 'tracepoint';
+export type VmlatMethod = TracepointMethod;
 
 /** A tracepoint vmlat.bpf.c hooks, and the program name stem of its handler. */
 export interface VmlatHook {
@@ -26,15 +24,12 @@ export const HOOKS: readonly VmlatHook[] = [
   { stem: 'drop', category: 'skb', name: 'kfree_skb' },
 ];
 
-const FLAVOURS = [
-  { suffix: 'raw', method: 'raw_tracepoint', minimalBtf: true },
-  { suffix: 'btf', method: 'tp_btf', minimalBtf: false },
-  { suffix: 'tp', method: 'tracepoint', minimalBtf: false },
-] as const;
+const SUFFIX: Record<VmlatMethod, string> = { raw_tracepoint: 'raw', tp_btf: 'btf', tracepoint: 'tp' };
+const programName = (h: VmlatHook, method: VmlatMethod) => `vmlat_${h.stem}_${SUFFIX[method]}`;
 
 /** Every program of the object, by flavour: what the verifier test loads. */
 export function allPrograms(): string[] {
-  return FLAVOURS.flatMap((f) => HOOKS.map((h) => `vmlat_${h.stem}_${f.suffix}`));
+  return (Object.keys(SUFFIX) as VmlatMethod[]).flatMap((m) => HOOKS.map((h) => programName(h, m)));
 }
 
 export interface VmlatLink {
@@ -45,20 +40,18 @@ export interface VmlatLink {
   attachMs: number;
 }
 
-export interface VmlatLoaded {
-  obj: BpfObject;
-  method: VmlatMethod;
+export interface VmlatLoaded extends Omit<PlanLoaded<VmlatMethod>, 'links'> {
   links: VmlatLink[];
-  /** Which BTF the CO-RE reads were relocated against. */
-  btf: 'minimal (cached)' | 'vmlinux';
-  loadMs: number;
-  /** Attempts that failed before this one, one line each. */
-  fallbacks: string[];
 }
 
 /** The plan: the flavours in the order they are tried, each with its programs for `hooks`. */
-export function attachPlan(hooks: readonly VmlatHook[] = HOOKS): Array<{ method: VmlatMethod; programs: string[] }> {
-  return FLAVOURS.map((f) => ({ method: f.method, programs: hooks.map((h) => `vmlat_${h.stem}_${f.suffix}`) }));
+export function attachPlan(hooks: readonly VmlatHook[] = HOOKS): Array<PlanStep<VmlatMethod>> {
+  const hookOf = (name: string) => hooks.find((h) => h.name === name)!;
+  return tracepointPlan(
+    (name) => hookOf(name).category,
+    hooks.map((h) => h.name),
+    (name, method) => programName(hookOf(name), method),
+  );
 }
 
 /**
@@ -71,42 +64,8 @@ export async function loadVmlat(
   hooks: readonly VmlatHook[],
   prepare: (obj: BpfObject) => void,
 ): Promise<VmlatLoaded> {
-  const path = bpfObjectPath('perf.vm-latency');
-  const fallbacks: string[] = [];
-  const every = allPrograms();
-  for (const f of FLAVOURS) {
-    let btfPath: string | undefined;
-    if (f.minimalBtf) {
-      try {
-        btfPath = await ensureMinimalBtf(path);
-      } catch (err) {
-        fallbacks.push(`${f.method}: ${errorLine(err)}`);
-        continue;
-      }
-    }
-    const wanted = new Set(hooks.map((h) => `vmlat_${h.stem}_${f.suffix}`));
-    const autoload = Object.fromEntries(every.map((p) => [p, wanted.has(p)]));
-    let obj: BpfObject | undefined;
-    try {
-      obj = BpfObject.open(path, { globals, autoload, ...(btfPath ? { btfPath } : {}) });
-      obj.load();
-      prepare(obj);
-      const links: VmlatLink[] = [];
-      for (const h of hooks) {
-        const program = obj.program(`vmlat_${h.stem}_${f.suffix}`);
-        const link =
-          f.method === 'raw_tracepoint'
-            ? program.attachRawTracepoint(h.name)
-            : f.method === 'tp_btf'
-              ? program.attachTrace()
-              : program.attachTracepoint(h.category, h.name);
-        links.push({ program: program.name, method: f.method, target: `${h.category}:${h.name}`, attachMs: link.attachMs });
-      }
-      return { obj, method: f.method, links, btf: btfPath ? 'minimal (cached)' : 'vmlinux', loadMs: obj.loadMs ?? 0, fallbacks };
-    } catch (err) {
-      obj?.close();
-      fallbacks.push(`${f.method}: ${errorLine(err)}`);
-    }
-  }
-  throw new Error(`no way to attach perf.vm-latency on this kernel: ${fallbacks.join('; ')}`);
+  const loaded = await loadFirstWorking(bpfObjectPath('perf.vm-latency'), attachPlan(hooks), { what: 'perf.vm-latency', open: { globals }, afterLoad: prepare });
+  // The plan attaches in `hooks` order: one link per hook.
+  const links = loaded.links.map((l, i) => ({ program: l.program, method: loaded.method, target: `${hooks[i]!.category}:${hooks[i]!.name}`, attachMs: l.attachMs }));
+  return { ...loaded, links };
 }

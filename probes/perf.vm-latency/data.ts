@@ -1,7 +1,8 @@
 // perf.vm-latency's finding data: how long a VM's packets spend in each layer of the host,
 // both ways, with the slowest layer and what was still on its way at the end.
 import Type, { type Static } from 'typebox';
-import { log2Buckets, OVERHEAD, TRACEPOINT_METHOD } from '../lib/data-fields.js';
+import { LATENCY_SUMMARY_FIELDS, LAYER_STATS_FIELDS } from '../lib/data/histogram.js';
+import { OVERHEAD, TRACEPOINT_METHOD } from '../lib/data/session.js';
 
 const DIRECTION = Type.Union([Type.Literal('to-vm'), Type.Literal('from-vm')], { description: 'The direction: to-vm or from-vm.' });
 const LAYER = Type.Union([Type.Literal('bridge'), Type.Literal('qdisc'), Type.Literal('driver'), Type.Literal('tun ring'), Type.Literal('total')], {
@@ -16,25 +17,7 @@ const DEVICE = Type.Object(
   { additionalProperties: false },
 );
 
-const timing = {
-  count: Type.Integer({ unit: 'packets', description: 'Packets timed through the layer.' }),
-  p50: Type.Number({ unit: 'µs', description: 'P50 of the time in the layer (interpolated in log-linear buckets: within ~25%, capped at max).' }),
-  p95: Type.Number({ unit: 'µs', description: 'P95 of the time in the layer.' }),
-  p99: Type.Number({ unit: 'µs', description: 'P99 of the time in the layer.' }),
-  max: Type.Number({ unit: 'µs', description: 'The longest time in the layer (exact).' }),
-  mean: Type.Number({ unit: 'µs', description: 'The mean time in the layer.' }),
-};
-
-const LAYER_STATS = (description: string) =>
-  Type.Optional(
-    Type.Object(
-      {
-        ...timing,
-        buckets: log2Buckets({ unit: 'packets', description: 'Packets in the bucket.' }, 'Non-empty log2 buckets.'),
-      },
-      { additionalProperties: false, description },
-    ),
-  );
+const LAYER_STATS = (description: string) => Type.Optional(Type.Object(LAYER_STATS_FIELDS, { additionalProperties: false, description }));
 
 const DIRECTION_DATA = (description: string) =>
   Type.Optional(
@@ -136,7 +119,7 @@ export const DATA = Type.Object(
       { 'to-vm': DIRECTION_DATA('Packets to the VM.'), 'from-vm': DIRECTION_DATA('Packets from the VM.') },
       { additionalProperties: false, description: 'Each direction timed.' },
     ),
-    layers: Type.Array(Type.Object({ direction: DIRECTION, layer: LAYER, ...timing }, { additionalProperties: false }), {
+    layers: Type.Array(Type.Object({ direction: DIRECTION, layer: LAYER, ...LATENCY_SUMMARY_FIELDS }, { additionalProperties: false }), {
       description: 'Every (direction, layer) with packets, in path order.',
     }),
     worst: Type.Union(

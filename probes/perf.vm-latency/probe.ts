@@ -20,6 +20,7 @@ import { addressParams, durationParam, protocolNumber, protocolParam } from '../
 import { HOOKS, loadVmlat, type VmlatLink, type VmlatMethod } from './attach.js';
 import { DATA, type VmLatencyData } from './data.js';
 import { recorded } from '../lib/recorded.js';
+import { tracepointRun } from '../lib/bpf-probe.js';
 
 /*
  * Layouts of bpf/vmlat.h.
@@ -513,14 +514,7 @@ Replaces the seed's \`vm_network_latency_details.py\` and \`vm_network_latency_s
     direction: { type: 'string', enum: ['both', 'to-vm', 'from-vm'], default: 'both', description: 'Which way to time.' },
     duration: durationParam('How long to time packets.', { max: 3_600_000 }),
   },
-  requirements: [
-    { kind: 'root' },
-    { kind: 'kernel', feature: 'btf' },
-    ...HOOKS.map((h) => ({ kind: 'tracepoint' as const, name: `${h.category}:${h.name}` })),
-  ],
-  overhead: 'medium',
-  budget: VM_LATENCY_BUDGET,
-  driver: 'native',
+  ...tracepointRun(HOOKS.map((h) => `${h.category}:${h.name}`), VM_LATENCY_BUDGET, { overhead: 'medium' }),
   data: DATA,
   collect,
   parse,

@@ -1,15 +1,15 @@
 // qdisc.drops' finding data: tc's qdisc drop counters next to the kernel's queueing-layer
 // drop reasons, per device, and whether they agree.
 import Type, { type Static } from 'typebox';
-import { countsBy, DROPS_ATTACH, DROPS_METHOD } from '../lib/data-fields.js';
+import { DROPS_ATTACH_FIELDS } from '../lib/data/drops.js';
+import { countsBy } from '../lib/data/fields.js';
 
 const dev = Type.String({ description: 'The device.' });
 
 export const DATA = Type.Object(
   {
     durationMs: Type.Number({ unit: 'ms', description: 'Time between the two reads of tc.' }),
-    method: DROPS_METHOD,
-    attach: Type.Array(DROPS_ATTACH, { description: 'How the drop program attached.' }),
+    ...DROPS_ATTACH_FIELDS,
     devices: Type.Array(
       Type.Object(
         {

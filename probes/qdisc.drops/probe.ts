@@ -10,6 +10,7 @@ import { durationParam } from '../lib/params.js';
 import { depths, keyOf, qdiscDeltas, sampleQdiscs, TC_REQUIREMENTS } from '../lib/qdiscs.js';
 import { addCount, sortedCounts } from '../lib/tally.js';
 import { DATA, type QdiscDropsData } from './data.js';
+import { nativeRun } from '../lib/bpf-probe.js';
 
 /** Kernel drop reasons of the queueing layer: QDISC_DROP, QDISC_OVERLIMIT, TC_EGRESS... */
 const QDISC_REASON = /^(QDISC_|TC_)/;
@@ -185,9 +186,7 @@ Replaces the seed's \`packet-drop/qdisc_drop_trace.py\` (PROBES.md row 29): its 
     duration: durationParam('How long to watch.'),
   },
   requirements: [...DROPS_REQUIREMENTS, ...TC_REQUIREMENTS],
-  overhead: 'low',
-  budget: DROPS_BUDGET,
-  driver: 'native',
+  ...nativeRun(DROPS_BUDGET),
   data: DATA,
   collect,
   parse,

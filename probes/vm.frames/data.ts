@@ -1,7 +1,7 @@
 // vm.frames' finding data: the VM's frames into and out of its switch both ways, what the
 // switch lost of them, the addresses the VM used, the largest packets, and the window's close.
 import Type, { type Static } from 'typebox';
-import { loadedFields, OVERHEAD, TRACEPOINT_METHOD } from '../lib/data-fields.js';
+import { LOADED_FIELDS, OVERHEAD, STOPPED } from '../lib/data/session.js';
 
 const count = (description: string) =>
   Type.Object(
@@ -44,11 +44,11 @@ const largest = (description: string) =>
 
 export const DATA = Type.Object(
   {
-    ...loadedFields(TRACEPOINT_METHOD),
+    ...LOADED_FIELDS,
     windowMs: Type.Number({ unit: 'ms', description: 'The window: entries counted from attach until then.' }),
     graceMs: Type.Number({ unit: 'ms', description: 'Deliveries were counted this much longer.' }),
     overhead: Type.Optional(OVERHEAD),
-    stopped: Type.Optional(Type.String({ description: 'Why the overhead guard stopped the session early, when it did.' })),
+    stopped: Type.Optional(STOPPED),
     scope: Type.Object(
       {
         vm: Type.Union([Type.String(), Type.Null()], { description: "The VM's name (the `vm` param); null when not given." }),

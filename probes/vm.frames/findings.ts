@@ -1,13 +1,14 @@
 // vm.frames' finding from what the session recorded: the VM's frames into and out of its
 // switch both ways, what the switch lost of them, the addresses the VM used, the largest
 // packets on its path, and how the window's close went.
-import { attachTable, loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
-import { overheadTable, type OverheadReport } from '../../engine/probe/overhead.js';
+import { loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
+import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { ChartSpec, ProbeResult, Severity, TableSpec } from '../../engine/probe/types.js';
 import type { NetdevMethod } from '../lib/netdev.js';
 import type { DumpCapture, PacketMax, PairEntry, TotalName } from './dump.js';
 import type { FramesData } from './data.js';
 import { deviceName, vmLabel, type Scope } from './scope.js';
+import { loadedTables } from '../lib/bpf-probe.js';
 
 export interface AttachCapture extends LoadedRecord<NetdevMethod> {
   scope: Scope;
@@ -199,9 +200,7 @@ function tablesOf(d: FramesData, att: AttachCapture, overhead: OverheadReport | 
       ['last counted delivery after the close, ms', g.lastLateMs ?? '', ''],
     ],
   };
-  const tables = [frames, ports, addresses, largest, grace, attachTable(att)];
-  if (overhead) tables.push(overheadTable(overhead));
-  return tables;
+  return [frames, ports, addresses, largest, grace, ...loadedTables(att, overhead)];
 }
 
 function chartsOf(d: FramesData, vm: string): ChartSpec[] {

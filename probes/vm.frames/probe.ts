@@ -15,6 +15,7 @@ import { DATA } from './data.js';
 import { framesFinding, type AttachCapture, type FramesData } from './findings.js';
 import { findsHostPorts, OVS_INTERNAL_ARGV, resolveScope, scopeGlobals } from './scope.js';
 import { durationParam } from '../lib/params.js';
+import { tracepointRun } from '../lib/bpf-probe.js';
 
 /** Handlers by prefix, in attach order: deliveries first, so that a frame whose entry was counted is not missed on its way out. */
 export const TRACEPOINTS = { frames_xmit: 'net:net_dev_start_xmit', frames_receive: 'net:netif_receive_skb' };
@@ -116,10 +117,7 @@ Give \`devs\` (the VM's taps, as \`ip link\` in ebpfnet's namespace names them),
     grace: { type: 'duration', default: `${DEFAULT_GRACE_MS}ms`, min: 0, max: 10_000, description: 'The end of the window (at most half of `duration`) when only deliveries of frames that entered before are counted (frames slower through the switch count as lost).' },
     vm: { type: 'string', description: "The VM's name, for the summary." },
   },
-  requirements: [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, ...Object.values(TRACEPOINTS).map((tp) => ({ kind: 'tracepoint' as const, name: tp })), { kind: 'binary', name: 'ip', package: 'iproute2' }],
-  overhead: 'low',
-  budget: FRAMES_BUDGET,
-  driver: 'native',
+  ...tracepointRun(Object.values(TRACEPOINTS), FRAMES_BUDGET, { more: [{ kind: 'binary', name: 'ip', package: 'iproute2' }] }),
   data: DATA,
   collect,
   parse,

@@ -1,4 +1,5 @@
 // A cheap probe for runner tests: reads a number from a file, after an optional delay.
+import Type from 'typebox';
 import { ProbeRegistry } from '../../engine/probe/registry.js';
 import type { ProbeDefinition } from '../../engine/probe/types.js';
 
@@ -14,6 +15,8 @@ export const fileProbe: ProbeDefinition = {
   requirements: [],
   overhead: 'none',
   driver: 'command',
+  // Open: runner-test.yaml reads a field it never has, to test how a run takes that.
+  data: Type.Record(Type.String(), Type.Unknown()),
   async collect(params, io) {
     if (Number(params.delay) > 0) await io.sleep(Number(params.delay));
     await io.readFile('value', String(params.path));

@@ -63,7 +63,7 @@ describe('declared data', () => {
       checkDeclaredData({ id: 'test.drops', data: DATA }, { ...good, total: -0.5 }),
       'test.drops: data does not match its declaration (probes/test.drops/data.ts): total: expected integer, got number -0.5',
     );
-    assert.equal(checkDeclaredData({ id: 'test.free' }, { anything: 1 }), undefined);
+    assert.equal(checkDeclaredData({ id: 'test.free', data: Type.Object({}) }, { anything: 1 }), undefined);
   });
 });
 

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import Type from 'typebox';
 import { runProbe, type RunProbeOptions } from '../../engine/probe/runtime.js';
 import type { Params, ProbeDefinition, ProbeIO, RawRecord } from '../../engine/probe/types.js';
 import { netIface } from '../../probes/net.iface/probe.js';
@@ -34,6 +35,7 @@ function fileProbe(overrides: Partial<ProbeDefinition> = {}): ProbeDefinition & 
     requirements: [],
     overhead: 'none',
     driver: 'command',
+    data: Type.Object({}),
     async collect(params: Params, io: ProbeIO) {
       def.collected++;
       for (let i = 0; i < (params.times as number); i++) {

@@ -1,5 +1,6 @@
 // A small probe catalog for loader tests: param types the shipped probes may not
 // have (required, enum, integer, ip, boolean). The loader only reads ids and params.
+import Type from 'typebox';
 import type { ParamSpec, ProbeCatalog, ProbeDefinition } from '../../engine/probe/types.js';
 
 function probe(id: string, params: Record<string, ParamSpec>): ProbeDefinition {
@@ -12,6 +13,7 @@ function probe(id: string, params: Record<string, ParamSpec>): ProbeDefinition {
     requirements: [],
     overhead: 'none',
     driver: 'command',
+    data: Type.Record(Type.String(), Type.Unknown()),
     async collect() {
       throw new Error('the loader never runs probes');
     },

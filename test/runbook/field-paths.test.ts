@@ -73,7 +73,7 @@ describe('the fields an expression reads', () => {
   });
 });
 
-/** One probe with declared data, one without: the loader checks the first's fields only. */
+/** One probe with declared fields, one whose data is open: the loader checks the first's fields only. */
 function catalogWith(data: ProbeDefinition['data']): ProbeCatalog {
   const probe = (id: string, withData: boolean): ProbeDefinition => ({
     id,
@@ -84,7 +84,7 @@ function catalogWith(data: ProbeDefinition['data']): ProbeCatalog {
     requirements: [],
     overhead: 'none',
     driver: 'command',
-    ...(withData ? { data } : {}),
+    data: withData ? data : Type.Record(Type.String(), Type.Unknown()),
     async collect() {},
     parse() {
       throw new Error('not run');

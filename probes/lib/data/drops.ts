@@ -2,7 +2,31 @@
 // freed as drops, by reason, location, device, subsystem and family, with what was counted
 // apart and the busiest groups. drops.kernel reports it as is; composite probes embed parts.
 import Type, { type Static } from 'typebox';
-import { countsBy, DROPS_ATTACH, DROPS_METHOD, OVERHEAD } from '../data-fields.js';
+import { countsBy } from './fields.js';
+import { OVERHEAD } from './session.js';
+
+/** How a drops.kernel session attached its program (drops.kernel and the probes that run its session). */
+const DROPS_ATTACH = Type.Object(
+  {
+    program: Type.String({ description: 'The BPF program attached.' }),
+    method: Type.Union([Type.Literal('raw_tracepoint'), Type.Literal('tp_btf'), Type.Literal('tracepoint'), Type.Literal('kprobe')], {
+      description: 'How it attached to skb:kfree_skb.',
+    }),
+    target: Type.String({ description: 'What it attached to.' }),
+    attachMs: Type.Number({ unit: 'ms', description: 'Time the attach took.' }),
+    loadMs: Type.Optional(Type.Number({ unit: 'ms', description: 'In-process load time of the object.' })),
+    btf: Type.Optional(Type.String({ description: 'The BTF CO-RE reads were relocated against.' })),
+  },
+  { additionalProperties: false },
+);
+
+const DROPS_METHOD = Type.Union([DROPS_ATTACH.properties.method, Type.Null()], { description: 'How the drop program attached; null when nothing attached.' });
+
+/** How the drop program attached, as every finding that runs the session reports it. */
+export const DROPS_ATTACH_FIELDS = {
+  method: DROPS_METHOD,
+  attach: Type.Array(DROPS_ATTACH, { description: 'How the drop program attached.' }),
+};
 
 const FAMILIES = 'tun, netfilter, qdisc, ovs, l3, socket or other';
 
@@ -36,8 +60,7 @@ const dominant = <K extends string>(key: K, keyDescription: string, description:
 
 export const DROPS_DATA = Type.Object(
   {
-    method: DROPS_METHOD,
-    attach: Type.Array(DROPS_ATTACH, { description: 'How the drop program attached.' }),
+    ...DROPS_ATTACH_FIELDS,
     fallback: Type.Optional(Type.String({ description: 'Why the preferred program was not used, when another one was.' })),
     windowMs: Type.Number({ unit: 'ms', description: 'Time the program counted, from attach to the read of its maps.' }),
     overhead: Type.Optional(OVERHEAD),

@@ -3,11 +3,36 @@
 // OverheadReport), and the leading fields of the queueing (lib/netdev.ts) and transmit
 // (lib/xmit.ts) sessions. Spread the *_FIELDS maps into a probe's Type.Object.
 import Type from 'typebox';
-import { events, nullable } from './fields.js';
-import { OVERHEAD, TRACEPOINT_METHOD } from '../data-fields.js';
+import { nullable } from './fields.js';
 
-// One declaration of the overhead report and the attach method, shared with data-fields.ts.
-export { OVERHEAD, TRACEPOINT_METHOD };
+/** What the overhead guard measured of a probe's BPF programs (engine/probe/overhead.ts, OverheadReport). */
+export const OVERHEAD = Type.Object(
+  {
+    budget: Type.Object(
+      {
+        cpu: Type.Number({ unit: 'share', description: 'Share of one CPU the programs may use on average.' }),
+        eventsPerSec: Type.Number({ unit: 'events/s', description: 'Program runs per second allowed.' }),
+      },
+      { description: 'The budget in force: the probe\'s declared one with `--budget` on top.' },
+    ),
+    stats: Type.String({ description: 'How run statistics were counted (`BPF_ENABLE_STATS`...), or `unavailable`.' }),
+    windowMs: Type.Number({ unit: 'ms', description: 'Time the statistics cover.' }),
+    runCnt: Type.Integer({ unit: 'events', description: 'Program runs in the window.' }),
+    runTimeNs: Type.Integer({ unit: 'ns', description: 'Time spent in the programs in the window.' }),
+    cpu: Type.Number({ unit: 'share', description: 'Average share of one CPU the programs used.' }),
+    peakCpu: Type.Number({ unit: 'share', description: 'Highest share of one CPU over one sampling interval.' }),
+    eventsPerSec: Type.Number({ unit: 'events/s', description: 'Average program runs per second.' }),
+    peakEventsPerSec: Type.Number({ unit: 'events/s', description: 'Highest program runs per second over one sampling interval.' }),
+    nsPerEvent: Type.Union([Type.Number({ unit: 'ns' }), Type.Null()], { description: 'Average cost of one program run; null without runs.' }),
+    stopped: Type.Optional(Type.String({ description: 'Why the guard stopped the probe early, when it did.' })),
+  },
+  { additionalProperties: false, description: 'What the BPF programs cost, and whether the overhead guard stopped them.' },
+);
+
+/** The flavours of a tracepoint attach (engine/native/attach-plan.ts, TracepointMethod). */
+export const TRACEPOINT_METHOD = Type.Union([Type.Literal('raw_tracepoint'), Type.Literal('tp_btf'), Type.Literal('tracepoint')], {
+  description: 'How the programs attached: raw tracepoint, tp_btf or the classic tracepoint.',
+});
 
 const BTF = Type.Union([Type.Literal('minimal (cached)'), Type.Literal('vmlinux')], {
   description: "Which BTF the programs' kernel reads were relocated against: the cached minimal one (raw_tracepoint) or the kernel's own.",
@@ -30,7 +55,6 @@ export const LOADED_FIELDS = {
   attach: Type.Array(ATTACHED_PROGRAM, { description: 'Each program attached and where.' }),
   fallback: Type.Optional(Type.String({ description: 'Why the preferred attach methods were not used, when a fallback was.' })),
 };
-
 
 export const STOPPED = Type.String({ description: 'Set when the overhead guard stopped the probe early: the counts cover the time before.' });
 

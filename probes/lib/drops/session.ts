@@ -20,6 +20,7 @@ import { captureReasonFormat, captureSymbols, hasReasonField, KFREE_SKB } from '
 import { round } from '../format.js';
 import { namedNamespaces, netnsInode } from '../netns.js';
 import { addressParams, protocolNumber, protocolParam, PROTOCOLS, topParam } from '../params.js';
+import { tracepointRequirements } from '../bpf-probe.js';
 import { loadDrops, type DropsMethod } from './attach.js';
 import { resolveScope, scopeOf, type ScopeRecord } from './scope.js';
 import { readSubsystemNames } from './subsystems.js';
@@ -48,7 +49,7 @@ export const DROPS_FILTER_PARAMS: Record<string, ParamSpec> = {
 export const DROPS_TOP_PARAM = topParam('How many rows, bars and stacks to show.', { default: 10, max: 1000 });
 
 /** What the session needs of the host. */
-export const DROPS_REQUIREMENTS: Requirement[] = [{ kind: 'root' }, { kind: 'kernel', feature: 'btf' }, { kind: 'tracepoint', name: KFREE_SKB }];
+export const DROPS_REQUIREMENTS: Requirement[] = tracepointRequirements([KFREE_SKB]);
 
 export interface DropsAttach {
   program: string;

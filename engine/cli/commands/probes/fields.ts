@@ -3,8 +3,7 @@
 import type { TSchema } from 'typebox';
 import { dataFields } from '../../../probe/data-schema.js';
 
-export function fieldsTable(data: TSchema | undefined): string[] {
-  if (!data) return ['Data: not declared (probes/<id>/data.ts)'];
+export function fieldsTable(data: TSchema): string[] {
   const rows = dataFields(data).map((f) => [f.path, f.optional ? `${f.type} (optional)` : f.type, f.unit ?? '', f.description ?? '']);
   const header = ['FIELD', 'TYPE', 'UNIT', 'DESCRIPTION'];
   const widths = header.slice(0, 3).map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

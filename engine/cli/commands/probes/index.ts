@@ -5,6 +5,7 @@ import type { ProbeDefinition } from '../../../probe/types.js';
 import { dataFields } from '../../../probe/data-schema.js';
 import { CliError } from '../../../exit-codes.js';
 import { fieldsTable } from './fields.js';
+import { jsonSubcommand } from '../../options.js';
 
 
 /** The registry loads every probe module: import it when a command needs it, not at startup. */
@@ -23,32 +24,25 @@ export async function findProbe(id: string): Promise<ProbeDefinition> {
 export function registerProbes(program: Command): void {
   const probes = program.command('probes').description('the probe catalog');
 
-  probes
-    .command('list')
-    .description('every probe, with its driver and overhead')
-    .option('--json', 'print JSON')
-    .action(async (flags: { json?: boolean }) => {
-      const all = (await registry()).all();
-      if (flags.json) {
-        const rows = all.map((p) => ({ id: p.id, title: p.title, driver: p.driver, overhead: p.overhead, replaces: p.replaces ?? [] }));
-        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-        return;
-      }
-      const width = Math.max(2, ...all.map((p) => p.id.length));
-      process.stdout.write(`${'ID'.padEnd(width)}  DRIVER    OVERHEAD  TITLE\n`);
-      for (const p of all) process.stdout.write(`${p.id.padEnd(width)}  ${p.driver.padEnd(8)}  ${p.overhead.padEnd(8)}  ${p.title}\n`);
-    });
+  jsonSubcommand(probes, 'list', 'every probe, with its driver and overhead').action(async (flags: { json?: boolean }) => {
+    const all = (await registry()).all();
+    if (flags.json) {
+      const rows = all.map((p) => ({ id: p.id, title: p.title, driver: p.driver, overhead: p.overhead, replaces: p.replaces ?? [] }));
+      process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      return;
+    }
+    const width = Math.max(2, ...all.map((p) => p.id.length));
+    process.stdout.write(`${'ID'.padEnd(width)}  DRIVER    OVERHEAD  TITLE\n`);
+    for (const p of all) process.stdout.write(`${p.id.padEnd(width)}  ${p.driver.padEnd(8)}  ${p.overhead.padEnd(8)}  ${p.title}\n`);
+  });
 
-  probes
-    .command('show')
-    .description("a probe's documentation, params, requirements and the fields of its findings' data")
+  jsonSubcommand(probes, 'show', "a probe's documentation, params, requirements and the fields of its findings' data")
     .argument('<id>', 'probe id')
-    .option('--json', 'print JSON')
     .action(async (id: string, flags: { json?: boolean }) => {
       const p = await findProbe(id);
       if (flags.json) {
         const { collect: _c, parse: _p, ...meta } = p;
-        const fields = p.data ? dataFields(p.data) : [];
+        const fields = dataFields(p.data);
         process.stdout.write(`${JSON.stringify({ ...meta, fields }, null, 2)}\n`);
         return;
       }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { RunbookError } from '../../../runbook/errors.js';
 import { formatProblem } from '../../../yaml/problems.js';
 import { CliError, EXIT } from '../../../exit-codes.js';
+import { jsonSubcommand } from '../../options.js';
 
 /** The loader, catalog and runbook finder: loaded when a subcommand runs, not at startup. */
 async function engine() {
@@ -18,28 +19,24 @@ async function engine() {
 export function registerRunbooks(program: Command): void {
   const runbooks = program.command('runbooks').description('list, show, validate and draw runbooks');
 
-  runbooks
-    .command('list')
-    .description('the runbooks ebpfnet knows (shipped and $EBPFNET_RUNBOOKS)')
-    .option('--json', 'print JSON')
-    .action(async (flags: { json?: boolean }) => {
-      const { catalog, loadRunbookFile, runbookFiles } = await engine();
-      const rows = runbookFiles().map((file) => {
-        try {
-          const rb = loadRunbookFile(file, catalog);
-          return { id: rb.id, title: rb.title, file, steps: rb.steps.length, conclusions: rb.conclusions.length, valid: true };
-        } catch (err) {
-          const message = err instanceof RunbookError ? `${err.problems.length} problem(s)` : (err as Error).message;
-          return { id: file.split('/').pop()!.replace(/\.ya?ml$/, ''), title: `INVALID: ${message}`, file, steps: 0, conclusions: 0, valid: false };
-        }
-      });
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-        return;
+  jsonSubcommand(runbooks, 'list', 'the runbooks ebpfnet knows (shipped and $EBPFNET_RUNBOOKS)').action(async (flags: { json?: boolean }) => {
+    const { catalog, loadRunbookFile, runbookFiles } = await engine();
+    const rows = runbookFiles().map((file) => {
+      try {
+        const rb = loadRunbookFile(file, catalog);
+        return { id: rb.id, title: rb.title, file, steps: rb.steps.length, conclusions: rb.conclusions.length, valid: true };
+      } catch (err) {
+        const message = err instanceof RunbookError ? `${err.problems.length} problem(s)` : (err as Error).message;
+        return { id: file.split('/').pop()!.replace(/\.ya?ml$/, ''), title: `INVALID: ${message}`, file, steps: 0, conclusions: 0, valid: false };
       }
-      const width = Math.max(2, ...rows.map((r) => r.id.length));
-      for (const r of rows) process.stdout.write(`${r.id.padEnd(width)}  ${r.title}\n`);
     });
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      return;
+    }
+    const width = Math.max(2, ...rows.map((r) => r.id.length));
+    for (const r of rows) process.stdout.write(`${r.id.padEnd(width)}  ${r.title}\n`);
+  });
 
   runbooks
     .command('show')
