@@ -3,6 +3,7 @@
 import Type, { type Static } from 'typebox';
 import { DROPS_ATTACH_FIELDS } from '../lib/data/drops.js';
 import { countsBy } from '../lib/data/fields.js';
+import { QDISC_ROW_FIELDS } from '../lib/data/qdisc.js';
 
 const dev = Type.String({ description: 'The device.' });
 
@@ -37,14 +38,9 @@ export const DATA = Type.Object(
     qdiscs: Type.Array(
       Type.Object(
         {
-          dev,
-          kind: Type.String({ description: "The qdisc's kind." }),
-          handle: Type.String({ description: "The qdisc's handle." }),
-          parent: Type.String({ description: "The parent's handle, or `root`." }),
+          ...QDISC_ROW_FIELDS,
           depth: Type.Integer({ description: "How deep it sits under the device's top-level qdisc (0 for root, ingress/clsact)." }),
           drops: Type.Integer({ unit: 'packets', description: 'Packets it dropped over the window.' }),
-          overlimits: Type.Integer({ unit: 'events', description: 'Times a shaper held packets back over the window.' }),
-          backlog_packets: Type.Integer({ unit: 'packets', description: 'Packets queued at the end of the window.' }),
         },
         { additionalProperties: false },
       ),

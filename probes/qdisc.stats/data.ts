@@ -1,11 +1,9 @@
 // qdisc.stats' finding data: every qdisc's counters over the window, their sums, and what dropped.
 import Type, { type Static } from 'typebox';
+import { QDISC_ROW_FIELDS } from '../lib/data/qdisc.js';
 
-const dev = Type.String({ description: 'The device the qdisc is on.' });
-const kind = Type.String({ description: 'The qdisc\'s kind (fq_codel, tbf, htb...).' });
-const handle = Type.String({ description: 'The qdisc\'s handle (`1:`).' });
+const { dev, kind, handle, overlimits } = QDISC_ROW_FIELDS;
 const drops = Type.Integer({ unit: 'packets', description: 'Packets it dropped over the window (since creation when `cumulative`).' });
-const overlimits = Type.Integer({ unit: 'events', description: 'Times a shaper held packets back over the window.' });
 
 export const DATA = Type.Object(
   {
@@ -14,18 +12,13 @@ export const DATA = Type.Object(
     qdiscs: Type.Array(
       Type.Object(
         {
-          dev,
-          kind,
-          handle,
-          parent: Type.String({ description: 'The parent\'s handle (`1:10`, `ffff:fff1` for ingress/clsact), or `root`.' }),
+          ...QDISC_ROW_FIELDS,
           root: Type.Boolean({ description: 'It is the device\'s root qdisc.' }),
           drops,
-          overlimits,
           requeues: Type.Integer({ unit: 'packets', description: 'Packets the driver pushed back over the window.' }),
           packets: Type.Integer({ unit: 'packets', description: 'Packets it sent over the window.' }),
           bytes: Type.Integer({ unit: 'bytes', description: 'Bytes it sent over the window.' }),
           backlog_bytes: Type.Integer({ unit: 'bytes', description: 'Bytes queued at the end of the window.' }),
-          backlog_packets: Type.Integer({ unit: 'packets', description: 'Packets queued at the end of the window.' }),
           qlen: Type.Integer({ unit: 'packets', description: 'Its queue length at the end of the window.' }),
         },
         { additionalProperties: false },
