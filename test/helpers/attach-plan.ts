@@ -21,12 +21,13 @@ export function withAllLoaded(object: string, programs: readonly string[], globa
   }
 }
 
-/** Each step of `plan` attaches to `tracepoints` (its targets without `category:` or `tp_btf/`), in order. */
-export function assertStepsAttach(o: BpfObject, plan: Array<PlanStep<string>>, tracepoints: readonly string[]): void {
+/** Each step of `plan` attaches to `tracepoints` (its targets without `category:` or `tp_btf/`), in order; with `category`, only that category may be stripped. */
+export function assertStepsAttach(o: BpfObject, plan: Array<PlanStep<string>>, tracepoints: readonly string[], category = '[a-z_]+'): void {
+  const prefix = new RegExp(`^(${category}:|tp_btf/)`);
   for (const step of plan) {
     const links = step.attach(o);
     assert.deepEqual(
-      links.map((l) => l.target.replace(/^([a-z_]+:|tp_btf\/)/, '')),
+      links.map((l) => l.target.replace(prefix, '')),
       [...tracepoints],
       step.method,
     );

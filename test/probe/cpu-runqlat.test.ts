@@ -179,7 +179,7 @@ describe('cpu.runqlat', () => {
     for (const mode of [0, 1, 2]) {
       // Each filter mode takes other branches: every one passes the verifier.
       withAllLoaded('cpu.runqlat', all, { filter_mode: mode, targ_tgid: 1, targ_extra: mode === 2 ? 1 : 0 }, (o) => {
-        if (mode === 0) assertStepsAttach(o, plan, TRACEPOINTS);
+        if (mode === 0) assertStepsAttach(o, plan, TRACEPOINTS, 'sched');
       });
     }
     assert.equal(programName('sched_wakeup_new', 'raw_tracepoint'), 'runqlat_wakeup_new_raw_tp');

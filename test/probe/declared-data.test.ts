@@ -2,9 +2,12 @@
 // output is checked against it (a failed probe in tests, a note in production), and its fields
 // read as rows with types, units and descriptions.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import Type from 'typebox';
 import { checkDeclaredData, dataFields, dataMismatches } from '../../engine/probe/data-schema.js';
+import { packageRoot } from '../../engine/package-info.js';
 import { probeRegistry } from '../../probes/index.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { ProbeDefinition } from '../../engine/probe/types.js';
@@ -24,12 +27,43 @@ const DATA = Type.Object(
 );
 
 describe('declared data', () => {
-  test('every registered probe declares its data', () => {
-    const missing = probeRegistry()
-      .all()
-      .filter((def) => def.data === undefined)
-      .map((def) => def.id);
-    assert.deepEqual(missing, [], `probes without declared data (probes/<id>/data.ts): ${missing.join(', ')}`);
+  // The type requires `data`; what it cannot require is a closed top level (a runbook's typo is
+  // caught) and a description on every field (the report and guided mode print it).
+  test('every registered probe declares a closed object whose fields all say what they mean', () => {
+    for (const def of probeRegistry().all()) {
+      const schema = def.data as { type?: string; additionalProperties?: unknown };
+      assert.equal(schema.type, 'object', `${def.id}: data is an object`);
+      assert.equal(schema.additionalProperties, false, `${def.id}: data's top level is closed`);
+      const undescribed = dataFields(def.data).filter((row) => !row.description).map((row) => row.path);
+      assert.deepEqual(undescribed, [], `${def.id}: fields without a description`);
+    }
+  });
+
+  // Recorded real runs feed the runbook path tests: they must be what the probes declare today.
+  // These were recorded before the probes gained the fields named (the runnable time at the
+  // window's end, the queue counters); anything else missing or wrong fails.
+  const RECORDED_BEFORE: Record<string, string[]> = {
+    'cpu.runqlat': ['classes.vcpu.waitingAtEnd', 'classes.vhost.waitingAtEnd', 'classes.other.waitingAtEnd', 'threads[].waitingAtEndUs'],
+    'net.iface': ['queueSkew', 'queueDrops', 'txTimeouts'],
+  };
+  test('every recorded finding matches its probe\'s declared data', () => {
+    const registry = probeRegistry();
+    const root = join(packageRoot(), 'test', 'fixtures', 'findings');
+    let checked = 0;
+    for (const probe of readdirSync(root)) {
+      const def = registry.get(probe);
+      assert.ok(def, `test/fixtures/findings/${probe}: no such probe`);
+      for (const file of readdirSync(join(root, probe)).filter((f) => f.endsWith('.json'))) {
+        const finding = JSON.parse(readFileSync(join(root, probe, file), 'utf8')) as { status: string; data: unknown };
+        // A probe that ended in error parsed nothing: its data is empty and declares nothing.
+        if (finding.status === 'error') continue;
+        const older = new Set((RECORDED_BEFORE[probe] ?? []).map((path) => `${path}: missing`));
+        const unexpected: string[] = dataMismatches(def.data, finding.data).filter((m: string) => !older.has(m.replace(/\[\d+\]/g, '[]')));
+        assert.deepEqual(unexpected, [], `test/fixtures/findings/${probe}/${file}`);
+        checked += 1;
+      }
+    }
+    assert.ok(checked >= 40, `recorded findings checked: ${checked}`);
   });
 
   test('its fields read as rows: path, type, unit, description, optional', () => {

@@ -13,26 +13,13 @@ import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params, ProbeDefinition, RawRecord } from '../../engine/probe/types.js';
 import { QDISC_LATENCY_BUDGET, fmtNs, qdiscLatency, type QdiscLatencyData } from '../../probes/qdisc.latency/probe.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
-import { canBuildTopologies, createVethPair, run, type VethPair } from '../helpers/netns.js';
+import { cannotBuildWith, createVethPair, run, type VethPair } from '../helpers/netns.js';
 
 function latency(params: Record<string, unknown>) {
   return { step: 'sample', alias: 'lat', probe: 'qdisc.latency', params: params as Params };
 }
 
-const cannot =
-  (await canBuildTopologies()) ??
-  (await run(['tc', '-V']).then(
-    () => null,
-    () => 'needs tc (apt-get install iproute2)',
-  )) ??
-  (await run(['bpftrace', '--version']).then(
-    () => null,
-    () => 'needs bpftrace (apt-get install bpftrace)',
-  )) ??
-  (await run(['bpftool', 'version']).then(
-    () => null,
-    () => 'needs bpftool (apt-get install bpftool)',
-  ));
+const cannot = await cannotBuildWith([['tc', '-V'], 'iproute2'], [['bpftrace', '--version'], 'bpftrace'], [['bpftool', 'version'], 'bpftool']);
 
 /** Ids of loaded BPF programs of type tracepoint named `name` (bpftool), or null without bpftool. */
 async function tracepointProgs(name: string): Promise<number[] | null> {

@@ -2,13 +2,13 @@
 // the folder's files: a README that drifted from the definition (a param renamed, a data field
 // added, a file moved) fails here.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { packageRoot } from '../../engine/package-info.js';
 import { fileRole, probeFolderFiles, probeReadme, README_HEADER } from '../../engine/probe/readme.js';
 import { probeRegistry } from '../../probes/index.js';
+import { withoutOvsVswitchd } from '../helpers/ovs-vm-suite.js';
 
 describe('probe READMEs', () => {
   const registry = probeRegistry();
@@ -26,25 +26,12 @@ describe('probe READMEs', () => {
 
   // Requirements read when a probe runs (is ovs-vswitchd up, under which pid) must not leak into
   // the README: CI writes them with OVS up or down depending on which test ran before.
-  it('a README does not depend on what runs on this machine', () => {
-    const emptyRundir = mkdtempSync(join(tmpdir(), 'ebpfnet-ovs-rundir-'));
-    const saved = process.env.OVS_RUNDIR;
-    try {
-      for (const id of registry.ids()) {
-        const dir = join(packageRoot(), 'probes', id);
-        const def = registry.get(id)!;
-        const here = probeReadme(def, probeFolderFiles(dir));
-        process.env.OVS_RUNDIR = emptyRundir;
-        const withoutOvs = probeReadme(def, probeFolderFiles(dir));
-        delete process.env.OVS_RUNDIR;
-        if (saved !== undefined) process.env.OVS_RUNDIR = saved;
-        assert.equal(withoutOvs, here, `probes/${id}/README.md changes with the machine's state`);
-      }
-    } finally {
-      if (saved === undefined) delete process.env.OVS_RUNDIR;
-      else process.env.OVS_RUNDIR = saved;
-      rmSync(emptyRundir, { recursive: true, force: true });
-    }
+  it('a README does not depend on what runs on this machine', async () => {
+    const here = registry.ids().map((id) => probeReadme(registry.get(id)!, probeFolderFiles(join(packageRoot(), 'probes', id))));
+    const withoutOvs = await withoutOvsVswitchd(async () =>
+      registry.ids().map((id) => probeReadme(registry.get(id)!, probeFolderFiles(join(packageRoot(), 'probes', id)))),
+    );
+    registry.ids().forEach((id, i) => assert.equal(withoutOvs[i], here[i], `probes/${id}/README.md changes with the machine's state`));
   });
 
   it('a file\'s role is the first sentence of its leading comment, without the probe id', () => {
