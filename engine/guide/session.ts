@@ -1,6 +1,6 @@
 // The runner's hooks for a guided run: before each step, what it checks and what it costs,
 // then a decision; after it, the findings next to what normal looks like and the branch taken.
-import type { OverheadBudget } from '../probe/overhead.js';
+import type { OverheadBudget } from '../probe/budget.js';
 import type { Finding, ProbeCatalog } from '../probe/types.js';
 import type { TimelineEntry } from '../run/record.js';
 import { QUIT_BY_OPERATOR, type DiagnoseOptions, type ProgressEvent, type StepConfirmation, type StepDecision } from '../run/runner.js';

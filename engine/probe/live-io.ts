@@ -1,6 +1,6 @@
 // The live driver of ProbeIO: runs commands (argument arrays, never a shell) and
 // reads files on this host, and records every observation as a RawRecord, in call order.
-import type { OverheadBudget } from './overhead.js';
+import type { OverheadBudget } from './budget.js';
 import { constants as osConstants } from 'node:os';
 import { readFile, readdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';

@@ -16,7 +16,7 @@ import { keepRunbook, keptRunbook, sha256Of } from './kept-runbook.js';
 import { RUN_SCHEMA, type ConclusionRecord, type RunRecord, type TimelineEntry } from './record.js';
 import { ReplaySource } from './replay.js';
 import { reproduceCommand } from './reproduce.js';
-import type { OverheadBudget } from '../probe/overhead.js';
+import type { OverheadBudget } from '../probe/budget.js';
 import { toolInfo } from './tool.js';
 import type { Target } from '../target/types.js';
 

@@ -5,7 +5,7 @@
 import type { BpfObject } from '../../engine/native/object.js';
 import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
-import type { OverheadBudget } from '../../engine/probe/overhead.js';
+import type { OverheadBudget } from '../../engine/probe/budget.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { deviceLabel, filterScope, namespaceLabel, NETDEV_PARAMS, netdevSession, readSession, sessionData, sessionNotes, sessionTables, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';

@@ -7,7 +7,7 @@ import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { countsOf, slotTotals } from '../../engine/probe/bpf-values.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
-import type { OverheadBudget } from '../../engine/probe/overhead.js';
+import type { OverheadBudget } from '../../engine/probe/budget.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { deviceLabel, namespaceLabel, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';

@@ -7,7 +7,7 @@ import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { inNetns } from '../../engine/probe/netns.js';
-import type { OverheadBudget } from '../../engine/probe/overhead.js';
+import type { OverheadBudget } from '../../engine/probe/budget.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { deviceLabel, filterScope, namespaceLabel, NETDEV_PARAMS, netdevFilter, netdevSession, readSession, sessionData, sessionNotes, sessionTables, tcHandle, type NamespaceNames, type NetdevDump, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';

@@ -3,7 +3,7 @@
 // time between consecutive hops (in-kernel log2 histograms), where packets stop (drops by hook,
 // device and reason; packets that vanish between two hops), and a bounded sample of packets'
 // journeys from the ring buffer. Native driver (probes/other.udp-path/other.udp-path.bpf.c); capture records replay.
-import type { OverheadBudget } from '../../engine/probe/overhead.js';
+import type { OverheadBudget } from '../../engine/probe/budget.js';
 import type { ProbeDefinition, RawRecord } from '../../engine/probe/types.js';
 import { addressParams, durationParam } from '../lib/params.js';
 import { HOOKS } from './attach.js';

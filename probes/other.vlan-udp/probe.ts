@@ -6,7 +6,7 @@ import type { U64 } from '../../engine/native/btf-layout.js';
 import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
-import type { OverheadBudget } from '../../engine/probe/overhead.js';
+import type { OverheadBudget } from '../../engine/probe/budget.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { deviceLabel, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';

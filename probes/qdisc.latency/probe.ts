@@ -11,7 +11,7 @@ import {
   type HistBucket,
 } from '../../engine/probe/bpftrace.js';
 import { fileReadings } from '../../engine/probe/file-readings.js';
-import type { OverheadBudget } from '../../engine/probe/overhead.js';
+import type { OverheadBudget } from '../../engine/probe/budget.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
 import { durationParam } from '../lib/params.js';
 import { DATA, type QdiscLatencyData, type QdiscLatencyDevice } from './data.js';

@@ -7,7 +7,7 @@ import { loadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { u32Key } from '../../engine/native/map.js';
 import { readBpfSession, runBpfSession, type SessionWindow } from '../../engine/probe/bpf-session.js';
-import type { OverheadBudget } from '../../engine/probe/overhead.js';
+import type { OverheadBudget } from '../../engine/probe/budget.js';
 import type { Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord } from '../../engine/probe/types.js';
 import { loadTracepoints, netdevPlan } from '../lib/netdev.js';
 import { readDump, type DumpCapture } from './dump.js';
