@@ -3,7 +3,7 @@
 // queues themselves (kprobes, where they attach).
 import Type, { type Static } from 'typebox';
 import { bytes, events, nullable, packets } from '../lib/data/fields.js';
-import { LOADED_FIELDS, OVERHEAD, TRACEPOINT_METHOD } from '../lib/data/session.js';
+import { kprobeSessionFields, LOADED_FIELDS, OVERHEAD, TRACEPOINT_METHOD } from '../lib/data/session.js';
 
 const perSource = (what: string, description: string) => Type.Record(Type.String(), packets(what), { description });
 
@@ -108,9 +108,7 @@ const EXPIRED_QUEUE = Type.Object(
 
 const QUEUES = Type.Object(
   {
-    attached: Type.Array(Type.String(), { description: 'Kprobes attached (`kprobe ip_defrag`).' }),
-    failed: Type.Array(Type.String(), { description: 'Kprobes that did not attach, with why.' }),
-    windowMs: Type.Number({ description: 'Time the kprobes counted.', unit: 'ms' }),
+    ...kprobeSessionFields('kprobe ip_defrag'),
     attempts: packets('Fragments handed to IPv4 reassembly (ip_defrag).'),
     attemptsBySource: perSource('Fragments from this source handed to reassembly.', 'Fragments handed to reassembly per source address, most first.'),
     attemptFlows: Type.Array(ATTEMPT_FLOW, { description: 'Per (source, destination, protocol, user, namespace), most first (the first `top`).' }),

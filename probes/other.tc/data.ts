@@ -3,7 +3,7 @@
 // filter-chain lookups the kprobes counted (kprobes.ts).
 import Type, { type Static } from 'typebox';
 import { bytes, DEVICE_LABEL, events, NETNS_LABEL, nullable, packets } from '../lib/data/fields.js';
-import { NETDEV_SESSION_FIELDS, OVERHEAD } from '../lib/data/session.js';
+import { kprobeSessionFields, NETDEV_SESSION_FIELDS, OVERHEAD } from '../lib/data/session.js';
 
 const DIRECTION = Type.Union([Type.Literal('ingress'), Type.Literal('egress')], { description: 'The hook: ingress or egress.' });
 
@@ -103,9 +103,7 @@ const HOOK_CALLS = Type.Object(
 
 const TC_CALLS = Type.Object(
   {
-    attached: Type.Array(Type.String(), { description: 'Kprobes attached (`kprobe tcf_classify`).' }),
-    failed: Type.Array(Type.String(), { description: 'Kprobes that did not attach, with why.' }),
-    windowMs: Type.Number({ description: 'Time the kprobes counted.', unit: 'ms' }),
+    ...kprobeSessionFields('kprobe tcf_classify'),
     hooks: Type.Array(HOOK_CALLS, { description: 'Per device and hook, most lookups first.' }),
     lost: events('Calls counted but not by device (the map was full).'),
     overhead: Type.Optional(OVERHEAD),

@@ -3,7 +3,7 @@
 // on the kernel datapath what the BPF programs counted.
 import Type, { type Static } from 'typebox';
 import { countsBy } from '../lib/data/fields.js';
-import { OVERHEAD } from '../lib/data/session.js';
+import { kprobeSessionFields, OVERHEAD } from '../lib/data/session.js';
 
 const VM_SCOPE = Type.Union([Type.Literal('vm'), Type.Literal('any'), Type.Literal('other')], {
   description: "Whose packets its match says it carries: the VM's (`vm`), maybe the VM's (`any`: names nothing of it), another's (`other`).",
@@ -94,9 +94,7 @@ const PORT = Type.Object(
 /** What the kernel-datapath programs counted (kernel.ts). */
 export const KERNEL = Type.Object(
   {
-    attached: Type.Array(Type.String(), { description: 'Programs that attached.' }),
-    failed: Type.Array(Type.String(), { description: 'Programs that did not attach, with why.' }),
-    windowMs: Type.Number({ unit: 'ms', description: 'Time the programs counted.' }),
+    ...kprobeSessionFields(),
     received: countsBy('Packets that entered the datapath, by device.'),
     lookups: Type.Integer({ unit: 'events', description: 'Flow-table lookups (a recirculation counts again).' }),
     upcalls: countsBy('Misses sent to ovs-vswitchd, by device.'),

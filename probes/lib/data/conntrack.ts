@@ -2,6 +2,7 @@
 // CtKernelData), which net.conntrack and other.ovs-ct-invalid report.
 import Type, { type Static } from 'typebox';
 import { events, packets } from './fields.js';
+import { kprobeSessionFields } from './session.js';
 
 const VERDICT_FIELDS = {
   tracked: packets('Tracked (new, established or related).'),
@@ -35,10 +36,8 @@ const VERDICT_COUNTS_FIELDS = {
 
 export const CT_KERNEL = Type.Object(
   {
-    attached: Type.Array(Type.String(), { description: 'Programs attached (`kprobe nf_conntrack_in`).' }),
-    failed: Type.Array(Type.String(), { description: 'Programs that did not attach, with why.' }),
+    ...kprobeSessionFields('kprobe nf_conntrack_in'),
     attachable: Type.Boolean({ description: 'Every program attached (else the counts miss what the others would have seen).' }),
-    windowMs: Type.Number({ description: 'Time the kprobes counted.', unit: 'ms' }),
     netfilter: Type.Object(VERDICT_COUNTS_FIELDS, { additionalProperties: false, description: 'Netfilter’s own conntrack (its hooks).' }),
     ovs: Type.Object(
       {

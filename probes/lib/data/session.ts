@@ -98,3 +98,10 @@ export const XMIT_SESSION_FIELDS = {
   stopped: NETDEV_SESSION_FIELDS.stopped,
   notes: Type.Array(Type.String(), { description: 'What limits the finding: an early stop, a fallback, a full map.' }),
 };
+
+/** What a kprobe session (probes/lib/kprobe-session.ts) reports of its programs; `example` names one (`kprobe ip_defrag`). */
+export const kprobeSessionFields = (example?: string) => ({
+  attached: Type.Array(Type.String(), { description: `Programs attached${example ? ` (\`${example}\`)` : ''}.` }),
+  failed: Type.Array(Type.String(), { description: 'Programs that did not attach, with why.' }),
+  windowMs: Type.Number({ description: 'Time the programs counted.', unit: 'ms' }),
+});
