@@ -1,11 +1,11 @@
 // The runbook catalog: finds runbooks by id (the shipped ones and $EBPFNET_RUNBOOKS folders)
 // or by path, and opens them through the cache of checked runbooks.
-import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import type { ProbeCatalog } from '../probe/types.js';
 import { loadRunbookCached } from './cache.js';
 import { UnknownRunbookError } from './errors.js';
-import { shippedRunbooksDir } from './load.js';
+import { findRunbooks, shippedRunbooksDir } from './load.js';
 import type { Runbook } from './model.js';
 
 /** Folders searched for `<id>.yaml`, first match wins. */
@@ -14,13 +14,12 @@ export function runbookDirs(): string[] {
   return [...extra.map((d) => resolve(d)), shippedRunbooksDir()];
 }
 
+/** Every runbook file of those folders; a name in an earlier folder hides the same name later. */
 export function runbookFiles(): string[] {
   const seen = new Map<string, string>();
   for (const dir of runbookDirs()) {
     if (!existsSync(dir)) continue;
-    for (const name of readdirSync(dir).sort()) {
-      if (/\.ya?ml$/.test(name) && !seen.has(name)) seen.set(name, join(dir, name));
-    }
+    for (const file of findRunbooks(dir)) if (!seen.has(basename(file))) seen.set(basename(file), file);
   }
   return [...seen.values()];
 }
