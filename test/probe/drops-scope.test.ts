@@ -148,10 +148,17 @@ describe('drops.kernel scoped to one VM, Linux bridge', () => {
     assert.ok(db.hostCopies.total > 0, describeData(db));
     assert.equal(bb!.severity, 'info');
 
-    // Counted as loss, the same session's host copies would have blamed A for the noise.
+    // Counted as loss, the same session's host copies would have blamed A for the noise. The
+    // sessions' windows close a few ms apart and the guests' kernels repeat MLD reports on their
+    // own timers, so the two counts of the noise may differ by a report or two: compare where
+    // it lands, and that most of it does.
     const dc = dataOf(aCounting!);
-    assert.equal(dc.hostCopies.total, 0);
-    assert.equal(dc.total, da.total + da.hostCopies.total, `${describeData(dc)} vs ${describeData(da)}`);
+    const both = `${describeData(dc)} vs ${describeData(da)}`;
+    assert.equal(dc.hostCopies.total, 0, both);
+    assert.equal(dc.byReason.NETFILTER_DROP, dropped, both);
+    const noiseAsLoss = dc.total - dropped;
+    assert.ok(noiseAsLoss >= da.hostCopies.total * 0.8 && noiseAsLoss <= da.hostCopies.total * 1.2 + 2, both);
+    for (const dev of Object.keys(dc.byDevice).filter((d) => d !== lab.a.port)) assert.ok(dev in da.hostCopies.byDevice, `${dev} is no host-copy device: ${both}`);
 
     const r = await runProbe(dropsKernel, { step: 'drops', alias: 'a', probe: 'drops.kernel', params: a!.params }, b.opts('replay', { replayFrom: b.dir('a') }));
     assert.equal(r.status, 'ok', r.reason);
