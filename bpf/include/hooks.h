@@ -7,12 +7,23 @@
 
 /* A tracepoint under its two BTF flavours, both handed its arguments `args`: tp_btf (program
  * `btf_name`, loaded by default) and raw_tp (`raw_name`, "?": loaded when the probe asks, with a
- * minimal BTF). `call` reads the arguments through BPF_CORE_READ only, which raw_tp requires. */
+ * minimal BTF). `call` may use `direct`, true in tp_btf only: pass it to FIELD() (field.h), which
+ * reads with a plain load there and BPF_CORE_READ in raw_tp, which requires probe reads. */
 #define BTF_RAW_PROGS(btf_name, raw_name, tp, call, args...)		\
 	SEC("tp_btf/" #tp)						\
-	int BPF_PROG(btf_name, args) { return call; }			\
+	int BPF_PROG(btf_name, args)					\
+	{								\
+		const bool direct = true;				\
+		(void)direct;						\
+		return call;						\
+	}								\
 	SEC("?raw_tp/" #tp)						\
-	int BPF_PROG(raw_name, args) { return call; }
+	int BPF_PROG(raw_name, args)					\
+	{								\
+		const bool direct = false;				\
+		(void)direct;						\
+		return call;						\
+	}
 
 /* BTF_RAW_PROGS named `<prefix>_tp_btf` and `<prefix>_raw_tp`. */
 #define BTF_HANDLERS(prefix, tp, call, args...) \

@@ -26,13 +26,23 @@ struct skb_hdrs {
 	};
 };
 
-/* Reads head and the header offsets. protocol, transport_header, network_header and mac_header
- * are four adjacent __u16 on every kernel we know: one read then, else three. The offsets are
- * CO-RE constants, so the verifier keeps only one branch. */
-static __always_inline void skb_hdrs_init(struct sk_buff *skb, struct skb_hdrs *h)
+/* Reads head and the header offsets. `direct` (a literal): the skb is a BTF-typed argument
+ * (tp_btf), read with plain loads. Otherwise probe reads: protocol, transport_header,
+ * network_header and mac_header are four adjacent __u16 on every kernel we know, one read
+ * then, else three. The offsets are CO-RE constants, so the verifier keeps only one branch. */
+static __always_inline void skb_hdrs_init(struct sk_buff *skb, struct skb_hdrs *h, bool direct)
 {
 	__u32 proto_off = bpf_core_field_offset(struct sk_buff, protocol);
 
+	h->l3_read = 0;
+	h->family = 0;
+	if (direct) {
+		h->head = skb->head;
+		h->proto = skb->protocol;
+		h->nh = skb->network_header;
+		h->mac = skb->mac_header;
+		return;
+	}
 	h->head = BPF_CORE_READ(skb, head);
 	if (bpf_core_field_size(struct sk_buff, protocol) == 2 && bpf_core_field_size(struct sk_buff, mac_header) == 2 &&
 	    bpf_core_field_offset(struct sk_buff, network_header) == proto_off + 4 &&
@@ -48,8 +58,6 @@ static __always_inline void skb_hdrs_init(struct sk_buff *skb, struct skb_hdrs *
 		h->nh = BPF_CORE_READ(skb, network_header);
 		h->mac = BPF_CORE_READ(skb, mac_header);
 	}
-	h->l3_read = 0;
-	h->family = 0;
 }
 
 /* Reads the IPv4 or IPv6 header at the network header (once). */

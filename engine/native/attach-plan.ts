@@ -80,13 +80,16 @@ export type TracepointMethod = 'raw_tracepoint' | 'tp_btf' | 'tracepoint';
 /**
  * The usual plan for handlers of tracepoints of one `category` (or of each tracepoint's, when
  * it is a function): raw_tp with a cached minimal BTF (fastest load), tp_btf, then the classic
- * tracepoints. `program` names the handler of each tracepoint in each flavour; every handler of
- * a flavour attaches together, in `tracepoints` order.
+ * tracepoints. `prefer: 'tp_btf'` puts tp_btf first, for handlers that run per packet: their
+ * fields are plain loads there (`direct` in bpf/include/hooks.h), for ~8 ms more load while
+ * libbpf parses vmlinux BTF. `program` names the handler of each tracepoint in each flavour;
+ * every handler of a flavour attaches together, in `tracepoints` order.
  */
 export function tracepointPlan<T extends string>(
   category: string | ((tp: T) => string),
   tracepoints: readonly T[],
   program: (tp: T, method: TracepointMethod) => string,
+  opts: { prefer?: 'raw_tracepoint' | 'tp_btf' } = {},
 ): Array<PlanStep<TracepointMethod>> {
   const categoryOf = typeof category === 'string' ? () => category : category;
   const step = (method: TracepointMethod, attach: (o: BpfObject, tp: T, prog: string) => BpfLink): PlanStep<TracepointMethod> => ({
@@ -95,11 +98,9 @@ export function tracepointPlan<T extends string>(
     ...(method === 'raw_tracepoint' ? { minimalBtf: true } : {}),
     attach: (o: BpfObject) => tracepoints.map((tp) => attach(o, tp, program(tp, method))),
   });
-  return [
-    step('raw_tracepoint', (o, tp, prog) => o.program(prog).attachRawTracepoint(tp)),
-    step('tp_btf', (o, _tp, prog) => o.program(prog).attachTrace()),
-    step('tracepoint', (o, tp, prog) => o.program(prog).attachTracepoint(categoryOf(tp), tp)),
-  ];
+  const raw = step('raw_tracepoint', (o, tp, prog) => o.program(prog).attachRawTracepoint(tp));
+  const btf = step('tp_btf', (o, _tp, prog) => o.program(prog).attachTrace());
+  return [...(opts.prefer === 'tp_btf' ? [btf, raw] : [raw, btf]), step('tracepoint', (o, tp, prog) => o.program(prog).attachTracepoint(categoryOf(tp), tp))];
 }
 
 /** What a probe records of a loaded plan (times in ms, to the µs). */

@@ -10,3 +10,8 @@ export function nativeFeatures(opts: { kprobeFunc?: string; fentryFunc?: string 
   requireRoot('probing kernel BPF features');
   return nativeCall(() => addon().features(opts));
 }
+
+/** CPUs the kernel may ever bring up (libbpf's count): the size of anything kept per CPU. */
+export function possibleCpus(): number {
+  return nativeCall(() => addon().possibleCpus());
+}

@@ -2,13 +2,15 @@
 /* drops.kernel: counts skbs freed as drops (skb:kfree_skb with a reason other than
  * SKB_CONSUMED), aggregated in the kernel by {reason, location, ifindex, netns, stack}.
  * Four attach flavours of the same handler, chosen at load by the probe:
- *  - raw_tp: no BTF lookup at attach, so with a cached minimal BTF for the CO-RE reads it
- *    loads in a few ms (tp_btf always parses the whole vmlinux BTF, ~50 ms);
- *  - tp_btf: the typed BTF tracepoint when no minimal BTF is at hand;
+ *  - tp_btf: the typed BTF tracepoint, whose skb fields are plain loads (a probe read costs
+ *    ~8 ns, and the handler reads five); libbpf parses the whole vmlinux BTF for it (~8 ms);
+ *  - raw_tp: the same arguments untyped, read with probe reads, against a cached minimal BTF;
  *  - the classic tracepoint: where BTF tracepoints are refused;
  *  - kprobe: kernels whose tracepoint has no drop reason (before 5.17).
  * All but tp_btf start with autoload off ("?" prefix). raw_tp and tp_btf read the reason
- * argument, so the probe uses them only where the tracepoint format has `reason`. */
+ * argument, so the probe uses them only where the tracepoint format has `reason`.
+ * A drop costs one cache line of this program's own when it has the key of this CPU's last
+ * drop (`pending`), a hash lookup in `agg` otherwise: see count_drop(). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -16,6 +18,7 @@
 #include <bpf/bpf_endian.h>
 #include "maps.h"
 #include "count.h"
+#include "field.h"
 #include "ip-filter.h"
 #include "drops.kernel.h"
 
@@ -38,10 +41,11 @@ const volatile __u32 targ_addr6[4] = {};
 const volatile __u8 targ_proto = 0; /* IPv4 protocol / IPv6 next header */
 const volatile __u16 targ_port = 0; /* host byte order; matches source or destination */
 const volatile __u8 want_stacks = 1;
-/* Stacks are sampled: a stack walk costs ~10x the rest of the handler, which matters in a
- * drop flood. Per CPU, the first stack_first drops get one, then one in stack_every. */
+/* Stacks are sampled: a stack walk costs ~5 us, fifty times the rest of the handler, which
+ * a drop flood would pay on every drop. Per CPU, the first stack_first drops get one, then one
+ * in stack_every (the probe sets both). */
 const volatile __u32 stack_first = 64;
-const volatile __u32 stack_every = 64;
+const volatile __u32 stack_every = 512;
 
 /* The VM scope: when on, a drop counts only when it is the VM's packet (drops.h limits). */
 const volatile __u8 scope_on = 0;
@@ -61,8 +65,19 @@ STACK_MAP(stacks, 4096, DROPS_MAX_STACK_DEPTH);
 
 TOTALS_MAP(DROPS_TOTAL_SLOTS);
 
-/* Returns the slot's count on this CPU before the bump. */
-static __always_inline __u64 bump_total(__u32 slot)
+/* An entry per possible CPU (the probe sizes it at open; a CPU past its end counts straight in
+ * `agg`). Mmapable: the kernel page-aligns the values, so no two CPUs share a cache line. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct drops_pending);
+} pending SEC(".maps");
+
+
+/* Adds `by` to a slot of this CPU's totals; returns its count before. */
+static __always_inline __u64 bump_total(__u32 slot, __u64 by)
 {
 	__u64 *n = bpf_map_lookup_elem(&totals, &slot);
 	__u64 before;
@@ -70,8 +85,51 @@ static __always_inline __u64 bump_total(__u32 slot)
 	if (!n)
 		return 0;
 	before = *n;
-	*n = before + 1; /* per-CPU slot: no atomics needed */
+	*n = before + by; /* per-CPU slot: no atomics needed */
 	return before;
+}
+
+/* Adds `n` drops of `key` to `agg`; a full map counts them unkeyed. */
+static __always_inline void add_to_agg(const struct drops_key *key, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&agg, key);
+
+	if (!v) {
+		if (!bpf_map_update_elem(&agg, key, &n, BPF_NOEXIST))
+			return;
+		v = bpf_map_lookup_elem(&agg, key); /* another CPU inserted it since the lookup */
+		if (!v) {
+			bump_total(DROPS_TOTAL_UNKEYED, n);
+			return;
+		}
+	}
+	__sync_fetch_and_add(v, n);
+}
+
+static __always_inline bool same_key(const struct drops_key *a, const struct drops_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+/* Counts one drop of `key` in this CPU's pending entry `p`: the same key as its last drop costs
+ * an increment; another one first moves the pending count into `agg`. The program does not
+ * run again on this CPU before it returns (BPF's recursion guard), so `p` needs no atomics. */
+static __always_inline void count_pending(struct drops_pending *p, const struct drops_key *key)
+{
+	if (p->count && same_key(&p->key, key)) {
+		p->count++;
+		return;
+	}
+	if (p->count)
+		add_to_agg(&p->key, p->count);
+	p->seq++;
+	asm volatile("" ::: "memory"); /* the odd seq is stored before the key changes */
+	p->key = *key;
+	p->count = 1;
+	asm volatile("" ::: "memory");
+	p->seq++;
 }
 
 static __always_inline bool sample_stack(__u64 seen_on_cpu)
@@ -108,12 +166,12 @@ static __always_inline bool sample_stack(__u64 seen_on_cpu)
 
 /* How the drop is the VM's (a DROPS_BY_* bit), 0 when it is not. Cheapest test first: the
  * device (already read), the input device, the Ethernet addresses, the IP addresses. */
-static __always_inline __u32 vm_scope(struct sk_buff *skb, struct skb_hdrs *h, __u32 ifindex, __u32 netns)
+static __always_inline __u32 vm_scope(struct sk_buff *skb, struct skb_hdrs *h, __u32 ifindex, __u32 netns, bool direct)
 {
 	if (n_vm_devs && netns == scope_netns) {
 		if (vm_dev(ifindex))
 			return DROPS_BY_DEV;
-		__u32 iif = BPF_CORE_READ(skb, skb_iif);
+		__u32 iif = FIELD(direct, skb->skb_iif, skb, skb_iif);
 
 		if (iif != ifindex && vm_dev(iif))
 			return DROPS_BY_DEV;
@@ -180,83 +238,92 @@ static __always_inline bool ip_filters_match(struct skb_hdrs *h)
  * the bridge) and every frame on a port of a userspace switch that reads it with AF_PACKET
  * (OVS netdev) are such copies; a bridge-port ingress rule, a bridge forward rule, a qdisc or
  * a full tun ring on the way out are not. */
-static __always_inline bool host_copy(struct sk_buff *skb, struct net_device *dev, __u32 ifindex)
+static __always_inline bool host_copy(struct sk_buff *skb, struct net_device *dev, __u32 ifindex, bool direct)
 {
 	__u64 ports = 0;
 	__u8 pkt_type;
 
 	if (!dev)
 		return false;
-	pkt_type = BPF_CORE_READ_BITFIELD_PROBED(skb, pkt_type);
+	pkt_type = BITFIELD(direct, skb, pkt_type);
 	if (pkt_type != PACKET_BROADCAST_ && pkt_type != PACKET_MULTICAST_ && pkt_type != PACKET_OTHERHOST_)
 		return false;
-	if (BPF_CORE_READ(skb, skb_iif) != ifindex)
+	if (FIELD(direct, skb->skb_iif, skb, skb_iif) != ifindex)
 		return false;
 	if (bpf_core_enum_value_exists(enum netdev_priv_flags, IFF_BRIDGE_PORT))
 		ports |= bpf_core_enum_value(enum netdev_priv_flags, IFF_BRIDGE_PORT);
 	if (bpf_core_enum_value_exists(enum netdev_priv_flags, IFF_OVS_DATAPATH))
 		ports |= bpf_core_enum_value(enum netdev_priv_flags, IFF_OVS_DATAPATH);
-	return !(BPF_CORE_READ_BITFIELD_PROBED(dev, priv_flags) & ports);
+	return !(BITFIELD(direct, dev, priv_flags) & ports);
 }
 
-/* has_reason is a literal at every call: in the legacy kprobe it is false and the compiler
- * drops the SKB_CONSUMED relocation, which kernels without drop reasons could not resolve. */
-static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *location, __u32 reason, bool has_reason)
+/* has_reason and direct are literals at every call: in the legacy kprobe has_reason is false
+ * and the compiler drops the SKB_CONSUMED relocation, which kernels without drop reasons could
+ * not resolve; direct (tp_btf only) turns the probe reads into plain loads. */
+static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *location, __u32 reason, bool has_reason, bool direct)
 {
 	struct drops_key key = {};
+	struct drops_pending *p;
 	struct net_device *dev;
 	struct skb_hdrs h;
+	__u32 cpu;
+	__u64 seen;
 
 	if (has_reason && reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
 		return 0;
 	if (!skb)
 		return 0;
-	dev = BPF_CORE_READ(skb, dev);
+	dev = FIELD(direct, skb->dev, skb, dev);
 	if (dev) {
-		key.ifindex = BPF_CORE_READ(dev, ifindex);
-		key.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+		key.ifindex = FIELD(direct, dev->ifindex, dev, ifindex);
+		key.netns = FIELD(direct, dev->nd_net.net->ns.inum, dev, nd_net.net, ns.inum);
 	} else {
-		key.ifindex = BPF_CORE_READ(skb, skb_iif);
-		struct sock *sk = BPF_CORE_READ(skb, sk);
+		key.ifindex = FIELD(direct, skb->skb_iif, skb, skb_iif);
+		struct sock *sk = FIELD(direct, skb->sk, skb, sk);
 		if (sk)
-			key.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+			key.netns = FIELD(direct, sk->__sk_common.skc_net.net->ns.inum, sk, __sk_common.skc_net.net, ns.inum);
 	}
 	if (targ_ifindex && key.ifindex != targ_ifindex)
 		return 0;
 	if (targ_netns && key.netns != targ_netns)
 		return 0;
 	if (scope_on || targ_family) {
-		skb_hdrs_init(skb, &h);
+		skb_hdrs_init(skb, &h, direct);
 		if (scope_on) {
-			key.flags = vm_scope(skb, &h, key.ifindex, key.netns);
+			key.flags = vm_scope(skb, &h, key.ifindex, key.netns, direct);
 			if (!key.flags)
 				return 0;
 		}
 		if (!ip_filters_match(&h))
 			return 0;
 	}
-	if (host_copy(skb, dev, key.ifindex))
+	if (host_copy(skb, dev, key.ifindex, direct))
 		key.flags |= DROPS_HOST_COPY;
 
 	key.location = (__u64)location;
 	key.reason = reason;
-	key.stack_id = sample_stack(bump_total(DROPS_TOTAL_SEEN)) ? bpf_get_stackid(ctx, &stacks, 0) : -1;
-
-	if (!count_key(&agg, &key))
-		bump_total(DROPS_TOTAL_UNKEYED);
+	cpu = bpf_get_smp_processor_id();
+	p = bpf_map_lookup_elem(&pending, &cpu);
+	seen = p ? p->seen++ : bump_total(DROPS_TOTAL_SEEN, 1);
+	key.stack_id = sample_stack(seen) ? bpf_get_stackid(ctx, &stacks, 0) : -1;
+	/* A sampled drop's key is its stack's: it would push out the key of the drops around it. */
+	if (p && key.stack_id < 0)
+		count_pending(p, &key);
+	else
+		add_to_agg(&key, 1);
 	return 0;
 }
 
 static __always_inline int handle(void *ctx, struct sk_buff *skb, void *location, __u32 reason)
 {
-	return handle_skb(ctx, skb, location, reason, true);
+	return handle_skb(ctx, skb, location, reason, true, false);
 }
 
 /* btf_trace_kfree_skb: (void *, struct sk_buff *, void *location, enum skb_drop_reason, struct sock *rx_sk) */
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(drops_tp_btf, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
-	return handle(ctx, skb, location, (__u32)reason);
+	return handle_skb(ctx, skb, location, (__u32)reason, true, true);
 }
 
 /* The same arguments, untyped: only BPF_CORE_READ (probe-read) access, which handle() uses. */
@@ -290,7 +357,7 @@ int BPF_KPROBE(drops_kprobe_legacy, struct sk_buff *skb)
 	__u64 caller = 0;
 
 	BPF_KPROBE_READ_RET_IP(caller, ctx);
-	return handle_skb(ctx, skb, (void *)caller, 0, false);
+	return handle_skb(ctx, skb, (void *)caller, 0, false, false);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -38,4 +38,17 @@ struct drops_key {
 	__u32 pad;
 };
 
+/* One CPU's pending count (the `pending` array, an entry per possible CPU): the drops of the
+ * key this CPU counted last, not yet added to `agg`. A flood of one key then costs one cache
+ * line a drop instead of a hash lookup; another key moves the count into `agg` first. `seq` is
+ * odd while the entry changes key, so a reader of a live window can tell a torn entry
+ * (probes/lib/drops/session.ts). 64 bytes: one cache line, no holes. */
+struct drops_pending {
+	__u64 seq;
+	__u64 count;     /* drops of `key` not in `agg` yet; 0: the entry is empty */
+	__u64 seen;      /* drops this CPU let through the filters (it samples stacks by it) */
+	__u64 pad;
+	struct drops_key key;
+};
+
 #endif

@@ -99,7 +99,7 @@ export const dropsKernel: ProbeDefinition<DropsData> = {
   title: 'Kernel packet drops by reason',
   description: `Counts every packet the kernel frees as a drop (\`skb:kfree_skb\` with a drop reason other than \`SKB_CONSUMED\`), aggregated in the kernel by reason, code location, device, network namespace and kernel stack, for \`duration\`. Reason names come from the running kernel's tracepoint format, locations and stacks are symbolised from \`/proc/kallsyms\`.
 
-Use it when net.iface shows drops, or packets vanish without any counter moving: it tells *why* (\`NETFILTER_DROP\`, \`NO_SOCKET\`, \`QDISC_DROP\`, \`TCP_CSUM\`...) and *where*. Filters (device, namespace, IPv4 or IPv6 addresses, protocol, port) are applied in the kernel. Counts are exact; kernel stacks are sampled (per CPU the first ${STACK_FIRST} drops, then one in \`stack_every\`), since a stack walk is what makes a drop flood expensive. Attaches a raw tracepoint (falls back to tp_btf, then the classic tracepoint).
+Use it when net.iface shows drops, or packets vanish without any counter moving: it tells *why* (\`NETFILTER_DROP\`, \`NO_SOCKET\`, \`QDISC_DROP\`, \`TCP_CSUM\`...) and *where*. Filters (device, namespace, IPv4 or IPv6 addresses, protocol, port) are applied in the kernel. Counts are exact; kernel stacks are sampled (per CPU the first ${STACK_FIRST} drops, then one in \`stack_every\`), since a stack walk is what makes a drop flood expensive. Attaches the BTF tracepoint (tp_btf: the skb's fields are plain loads), falling back to a raw tracepoint, then the classic one. A drop costs ~85 ns with stacks off and ~105 ns with the default sampling (BENCHMARKS.md): a flood of one cause is counted per CPU in one cache line and moved to the shared table when the cause changes.
 
 **One VM's drops.** With \`vm_macs\`, \`vm_ips\` or \`vm_devs\`, a drop counts only when it is the VM's packet: its device or input device is one of the VM's taps (in ebpfnet's namespace), or its Ethernet source or destination is one of the VM's MACs (when the skb has a MAC header), or its IPv4/IPv6 source or destination is one of the VM's addresses. \`scope\` says what was used and how many drops matched each way.
 
@@ -128,7 +128,7 @@ Use it when net.iface shows drops, or packets vanish without any counter moving:
       default: STACK_EVERY,
       min: 1,
       max: 1_000_000,
-      description: `Per CPU, the first ${STACK_FIRST} drops get a kernel stack, then one in this many (1: every drop). A stack walk costs about ten times the rest of the handler, so in a drop flood sampling keeps the probe cheap; the stack table's counts are of sampled drops.`,
+      description: `Per CPU, the first ${STACK_FIRST} drops get a kernel stack, then one in this many (1: every drop). A stack walk costs ~5 µs, fifty times the rest of the handler, so in a drop flood sampling keeps the probe cheap; the stack table's counts are of sampled drops.`,
     },
     top: DROPS_TOP_PARAM,
     ignore: {

@@ -47,7 +47,7 @@ describe('drops composites (qdisc.drops, drops.eth, drops.monitor)', () => {
     const f = await probe;
     assert.equal(f.status, 'ok', f.reason);
     const data = f.data as QdiscDropsData;
-    assert.equal(data.method, 'raw_tracepoint');
+    assert.equal(data.method, 'tp_btf');
     const dev = data.devices.find((d) => d.dev === pair.hostDev);
     assert.ok(dev, JSON.stringify(data.devices));
     assert.ok(dev.tcDrops > 10, `tc drops ${dev.tcDrops}`);
@@ -89,7 +89,7 @@ describe('drops composites (qdisc.drops, drops.eth, drops.monitor)', () => {
     assert.equal(data.statistics.tx_dropped, data.tx_dropped);
     assert.equal(data.ethtool.supported, true, data.ethtool.reason);
     assert.ok('rx_queue_0_drops' in data.ethtool.deltas, JSON.stringify(data.ethtool));
-    assert.equal(data.kernel.method, 'raw_tracepoint');
+    assert.equal(data.kernel.method, 'tp_btf');
     assert.match(f.summary, new RegExp(`^${pair.hostDev} in 3s: tx_dropped ${data.tx_dropped}; ethtool: `));
     assert.equal(f.severity, 'critical');
     await assertReplaysSame(dropsEth, params, b, 'live', f);
@@ -119,7 +119,7 @@ describe('drops composites (qdisc.drops, drops.eth, drops.monitor)', () => {
     const data = f.data as DropsMonitorData;
     assert.equal(data.windows.length, 4);
     assert.equal(data.intervalMs, 1000);
-    assert.equal(data.method, 'raw_tracepoint');
+    assert.equal(data.method, 'tp_btf');
     assert.equal(data.windows[0]!.total, 0, JSON.stringify(data.windows));
     assert.equal(data.windows[1]!.total, 0, JSON.stringify(data.windows));
     const late = data.windows[2]!.total + data.windows[3]!.total;

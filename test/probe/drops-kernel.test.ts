@@ -10,8 +10,13 @@ import { packageRoot } from '../../engine/package-info.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params } from '../../engine/probe/types.js';
 import { dropsKernel, type DropsData } from '../../probes/drops.kernel/probe.js';
-import { hasReasonField, parseReasonNames } from '../../probes/lib/drop-reasons.js';
-import { attachPlan } from '../../probes/lib/drops/attach.js';
+import { hasReasonField, KFREE_SKB, parseReasonNames } from '../../probes/lib/drop-reasons.js';
+import { tracepointFormat } from '../../engine/host/tracefs.js';
+import { createSocket } from 'node:dgram';
+import { u32Key } from '../../engine/native/map.js';
+import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
+import { attachPlan, loadDrops } from '../../probes/lib/drops/attach.js';
+import { readDropCounts } from '../../probes/lib/drops/session.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, createVethPair, dropIcmpInNs } from '../helpers/netns.js';
 import { assertDropsFlavoursAttach } from '../helpers/drops-kernel-object.js';
@@ -41,7 +46,7 @@ describe('drops.kernel', () => {
     assert.equal(ping.transmitted, N);
     assert.equal(ping.received, 0);
     const data = f.data as DropsData;
-    assert.equal(data.method, 'raw_tracepoint');
+    assert.equal(data.method, 'tp_btf');
     assert.equal(data.attach.length, 1);
     assert.ok(data.attach[0]!.attachMs >= 0 && data.attach[0]!.attachMs < 1000, `attachMs ${data.attach[0]!.attachMs}`);
     const nf = data.byReason.NETFILTER_DROP ?? 0;
@@ -83,22 +88,52 @@ describe('drops.kernel', () => {
     assert.equal((other!.data as DropsData).total, 0);
   });
 
-  it('falls back to tp_btf when no minimal BTF can be made, and says why', async (t) => {
-    const saved = process.env.EBPFNET_CACHE_DIR;
-    process.env.EBPFNET_CACHE_DIR = '/dev/null/ebpfnet-cache'; // not a directory: the cache cannot exist
-    t.after(() => (saved === undefined ? delete process.env.EBPFNET_CACHE_DIR : (process.env.EBPFNET_CACHE_DIR = saved)));
-    const b = await tempBundle(t, 'ebpfnet-drops-fallback-');
-    const f = await runProbe(dropsKernel, drops({ duration: '200ms', stacks: false }), b.opts('live'));
-    assert.equal(f.status, 'ok', f.reason);
-    const data = f.data as DropsData;
-    assert.equal(data.method, 'tp_btf');
-    assert.equal(data.attach[0]!.btf, 'vmlinux');
-    assert.match(data.fallback ?? '', /^raw_tracepoint: cannot make minimal BTF for drops\.kernel\.bpf\.o: /);
+  it('each tracepoint flavour counts two interleaved causes exactly, through its per-CPU pending counts', async (t) => {
+    const pair = await createVethPair(t);
+    await dropIcmpInNs(pair);
+    const peerNetns = Number((await pair.inNs(['stat', '-L', '-c', '%i', '/proc/self/ns/net'])).stdout.trim());
+    // Only the pair's packets: ICMP echo requests the peer's nftables drops (NETFILTER_DROP) and
+    // UDP datagrams to a closed port of the peer (NO_SOCKET), sent interleaved, so every CPU's
+    // pending entry keeps changing key and its count moves into the shared table.
+    const globals = { want_stacks: 0, targ_family: 4, targ_addr: ipv4Bytes(pair.hostIp)! };
+    const names = parseReasonNames((await tracepointFormat(KFREE_SKB)) ?? '');
+    const REASONS = Object.fromEntries([...names].map(([n, name]) => [name, n]));
+    const N = 20;
+    const M = 40;
+    for (const attempt of attachPlan(true).filter((a) => a.method !== 'kprobe')) {
+      const loaded = await loadDrops(globals, true, [attempt]);
+      try {
+        assert.equal(loaded.method, attempt.method);
+        const socket = createSocket('udp4');
+        const sent = (async () => {
+          for (let i = 0; i < M; i++) {
+            await new Promise<void>((resolve, reject) => socket.send(Buffer.alloc(16), 9, pair.peerIp, (e) => (e ? reject(e) : resolve())));
+            await delay(12);
+          }
+        })();
+        const ping = await pair.ping({ count: N, interval: 0.025, wait: 0.2 });
+        await sent;
+        socket.close();
+        await delay(100);
+        assert.equal(ping.transmitted, N);
+        loaded.obj.detach();
+        const { entries, pendingSeen } = readDropCounts(loaded.obj);
+        const inPeer = entries.filter((e) => e.netns === peerNetns);
+        const byReason = (name: string) => inPeer.filter((e) => e.reason === REASONS[name]).reduce((n, e) => n + e.count, 0);
+        assert.equal(byReason('NETFILTER_DROP'), N, `${attempt.method}: ${JSON.stringify(entries)}`);
+        assert.equal(byReason('NO_SOCKET'), M, `${attempt.method}: ${JSON.stringify(entries)}`);
+        const counted = entries.reduce((n, e) => n + e.count, 0);
+        const seen = Number(loaded.obj.map('totals').sumU64(u32Key(0))) + pendingSeen;
+        assert.equal(seen, counted, `${attempt.method}: every drop let through is counted once`);
+      } finally {
+        loaded.obj.close();
+      }
+    }
   });
 
   it('chooses the kprobe on kfree_skb where the tracepoint has no reason (before 5.17)', () => {
     assert.deepEqual(attachPlan(false).map((a) => [a.program, a.method]), [['drops_kprobe_legacy', 'kprobe']]);
-    assert.deepEqual(attachPlan(true).map((a) => a.method), ['raw_tracepoint', 'tp_btf', 'tracepoint', 'kprobe']);
+    assert.deepEqual(attachPlan(true).map((a) => a.method), ['tp_btf', 'raw_tracepoint', 'tracepoint', 'kprobe']);
     assert.equal(hasReasonField('field:void * location;\toffset:16;\n\tfield:enum skb_drop_reason reason;\toffset:26;'), true);
     assert.equal(hasReasonField('field:void * location;\toffset:16;\n\tfield:unsigned short protocol;\toffset:24;'), false);
   });

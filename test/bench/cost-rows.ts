@@ -1,0 +1,105 @@
+// The rows of the cost benchmark (cost.ts): a probe with the params of the row, and bpftrace
+// doing the same job as near as a one-liner can, its aggregation in the kernel too.
+import type { Params } from '../../engine/probe/types.js';
+import { FLOOD_PORT, FLOOD_SRC_PORT, type FloodPair } from './udp-flood.js';
+
+export interface CostRow {
+  /** Names the row in the table (and on the command line). */
+  label: string;
+  probe: string;
+  params?: (pair: FloodPair) => Params;
+  bpftrace?: { label: string; script: string };
+}
+
+/** The flood's destination MAC as bpftrace compares it: the first 4 bytes and the last 2, little-endian loads. */
+function macWords(mac: string): { u32: string; u16: string } {
+  const b = mac.split(':').map((x) => x.padStart(2, '0'));
+  return { u32: `0x${[b[3], b[2], b[1], b[0]].join('')}`, u16: `0x${[b[5], b[4]].join('')}` };
+}
+
+const SKB = '((struct sk_buff *)args->skbaddr)';
+
+/** The drops.kernel rows, and a MAC scope of the flood's destination (set once the pair exists). */
+let peerMac = '';
+export const setPeerMac = (mac: string) => (peerMac = mac);
+
+export const COST_ROWS: CostRow[] = [
+  {
+    label: 'drops.kernel, stacks off',
+    probe: 'drops.kernel',
+    params: () => ({ stacks: false }),
+    bpftrace: { label: 'bpftrace: kfree_skb by reason, location', script: 'tracepoint:skb:kfree_skb { @[args->reason, args->location] = count(); }' },
+  },
+  {
+    label: 'drops.kernel (default: sampled stacks)',
+    probe: 'drops.kernel',
+    bpftrace: {
+      label: 'bpftrace: by reason, location, device, netns; a stack in 512',
+      script: `tracepoint:skb:kfree_skb { $d = ${SKB}->dev; @[args->reason, args->location, $d->ifindex, $d->nd_net.net->ns.inum] = count(); @n[cpu] = @n[cpu] + 1; if (@n[cpu] % 512 == 1) { @s[kstack] = count(); } }`,
+    },
+  },
+  {
+    label: "drops.kernel scoped to the flood's MAC (matches)",
+    probe: 'drops.kernel',
+    params: () => ({ stacks: false, vm_macs: [peerMac] }),
+    get bpftrace() {
+      const m = macWords(peerMac);
+      return {
+        label: 'bpftrace: by reason, location, device, scoped by destination MAC',
+        script: `tracepoint:skb:kfree_skb { $s = ${SKB}; $m = $s->head + $s->mac_header; if (*(uint32 *)$m == ${m.u32} && *(uint16 *)($m + 4) == ${m.u16}) { @[args->reason, args->location, $s->dev->ifindex] = count(); } }`,
+      };
+    },
+  },
+  {
+    label: 'drops.kernel scoped to another VM (no match)',
+    probe: 'drops.kernel',
+    params: () => ({ stacks: false, vm_macs: ['02:00:5e:10:00:01'], vm_ips: ['192.0.2.10', '2001:db8::10'], vm_devs: ['lo'] }),
+  },
+  {
+    label: 'perf.host-latency',
+    probe: 'perf.host-latency',
+    bpftrace: {
+      label: 'bpftrace: net_dev_queue → net_dev_start_xmit, one histogram (1 of its 12 stages)',
+      script: 'tracepoint:net:net_dev_queue { @q[args->skbaddr] = nsecs; } tracepoint:net:net_dev_start_xmit /@q[args->skbaddr]/ { @qdisc_driver = hist((nsecs - @q[args->skbaddr]) / 1000); delete(@q[args->skbaddr]); }',
+    },
+  },
+  {
+    label: 'perf.host-metrics',
+    probe: 'perf.host-metrics',
+    bpftrace: {
+      label: 'bpftrace: softirq time per CPU and vector, packets per CPU',
+      script: 'tracepoint:irq:softirq_entry { @s[cpu] = nsecs; } tracepoint:irq:softirq_exit /@s[cpu]/ { @t[cpu, args->vec] = sum(nsecs - @s[cpu]); @h[args->vec] = hist((nsecs - @s[cpu]) / 1000); delete(@s[cpu]); } tracepoint:net:netif_receive_skb { @rx[cpu] = count(); } tracepoint:net:net_dev_xmit { @tx[cpu] = count(); }',
+    },
+  },
+  {
+    label: 'other.offload',
+    probe: 'other.offload',
+    bpftrace: {
+      label: 'bpftrace: GSO type counts, size/segs histograms, checksum state',
+      script: 'tracepoint:net:net_dev_start_xmit { @n[str(args->name), args->gso_type] = count(); @size = hist(args->gso_size); @segs = hist(args->gso_segs); @csum[args->ip_summed] = count(); }',
+    },
+  },
+  {
+    label: 'other.vlan-udp',
+    probe: 'other.vlan-udp',
+    bpftrace: {
+      label: 'bpftrace: counts and bytes per device and VLAN',
+      script: 'tracepoint:net:net_dev_start_xmit { @[str(args->name), args->vlan_tagged, args->vlan_tci & 0xfff] = count(); @b[str(args->name), args->vlan_tci & 0xfff] = sum(args->len); }',
+    },
+  },
+  {
+    label: 'other.dev-queue',
+    probe: 'other.dev-queue',
+    bpftrace: {
+      label: 'bpftrace: net_dev_queue + net_dev_xmit counts, bytes, histogram',
+      script: 'tracepoint:net:net_dev_queue { @n[str(args->name)] = count(); @b[str(args->name)] = sum(args->len); @h = hist(args->len); } tracepoint:net:net_dev_xmit { @rc[str(args->name), args->rc] = count(); }',
+    },
+  },
+  {
+    label: 'other.udp-path (the flood is the followed flow)',
+    probe: 'other.udp-path',
+    params: (pair) => ({ src_ip: pair.hostIp, dst_ip: pair.peerIp, src_port: FLOOD_SRC_PORT, dst_port: FLOOD_PORT }),
+  },
+  { label: 'perf.icmp-rtt', probe: 'perf.icmp-rtt' },
+  { label: 'other.arp', probe: 'other.arp' },
+];
