@@ -1,6 +1,7 @@
-// Which flavour of udppath.bpf.c's eight handlers to load and attach: raw_tp with a cached
-// minimal BTF (fastest load), tp_btf, or the classic tracepoints, tried in that order
-// (engine/native/attach-plan.ts). Every handler of one flavour attaches together.
+// Which flavour of udppath.bpf.c's eight handlers to load and attach: tp_btf (the skb's fields
+// are plain loads there: they run several times per packet), raw_tp with a cached minimal BTF,
+// or the classic tracepoints, tried in that order (engine/native/attach-plan.ts). Every handler
+// of one flavour attaches together.
 import { loadFirstWorking, tracepointPlan, type PlanLoaded, type PlanStep, type TracepointMethod } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { bpfObjectPath } from '../../engine/native/object.js';
@@ -31,7 +32,7 @@ export function programName(tp: Tracepoint, method: UdpPathMethod): string {
 }
 
 export function attachPlan(): Array<PlanStep<UdpPathMethod>> {
-  return tracepointPlan((tp) => hookOf(tp).category, TRACEPOINTS, programName);
+  return tracepointPlan((tp) => hookOf(tp).category, TRACEPOINTS, programName, { prefer: 'tp_btf' });
 }
 
 /** Loads and attaches the first flavour that works; throws with every reason when none does. */

@@ -12,7 +12,7 @@ import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { hex, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import type { Params, ProbeIO } from '../../engine/probe/types.js';
 import { captureReasonFormat, captureSymbols } from '../lib/drop-reasons.js';
-import { loadUdpPath } from './attach.js';
+import { HOOKS, loadUdpPath } from './attach.js';
 import { recorded } from '../lib/recorded.js';
 
 /** Slots of the per-CPU `totals` array (probes/other.udp-path/other.udp-path.h). */
@@ -109,18 +109,45 @@ function eventOf(e: UdpPathEvent): EventEntry {
   return { ns: Number(e.ns), firstNs: Number(e.first_ns), location: hex(e.location), hop: hopOf(e.hop), step: e.step, reason: e.reason, len: e.len };
 }
 
-/** The maps (programs detached already) and the events read. */
-function dumpMaps(o: BpfObject, windowMs: number, events: EventEntry[]): DumpCapture {
-  const hops = o
-    .map('hops')
-    .readAllDecoded<HopKey, { packets: number; step_sum: number; first_ns: U64 }>()
-    .map(({ key, value: v }) => ({ ...hopOf(key), packets: v.packets, stepSum: v.step_sum, firstNs: Number(v.first_ns) }))
-    .sort(byHop);
-  const pairs = o
-    .map('pairs')
-    .readAllDecoded<{ from: HopKey; to: HopKey }, { slots: number[]; count: number; sum_ns: U64; max_ns: U64 }>()
+/** struct udppath_pair_stats, decoded. */
+interface PairStats {
+  slots: number[];
+  count: number;
+  sum_ns: U64;
+  max_ns: U64;
+  step_sum: number;
+  first_ns: U64;
+}
+
+/** The `from` of the pairs that count packets' first hops (UDPPATH_START: one past the hooks). */
+const START_HOOK = HOOKS.length;
+
+/**
+ * The `pairs` map as hops and pairs: a hop's counts are the sums over the pairs ending there
+ * (first hops' pairs start at START_HOOK and are no pair of the path).
+ */
+export function readHopsAndPairs(o: BpfObject): { hops: HopEntry[]; pairs: PairEntry[] } {
+  const entries = o.map('pairs').readAllDecoded<{ from: HopKey; to: HopKey }, PairStats>();
+  const hops = new Map<string, HopEntry>();
+  for (const { key, value: v } of entries) {
+    const to = hopOf(key.to);
+    const id = JSON.stringify(to);
+    const h = hops.get(id) ?? { ...to, packets: 0, stepSum: 0, firstNs: Number(v.first_ns) };
+    h.packets += v.count;
+    h.stepSum += v.step_sum;
+    h.firstNs = Math.min(h.firstNs, Number(v.first_ns));
+    hops.set(id, h);
+  }
+  const pairs = entries
+    .filter(({ key }) => key.from.hook !== START_HOOK)
     .map(({ key, value: v }) => ({ from: hopOf(key.from), to: hopOf(key.to), slots: v.slots, count: v.count, sumNs: Number(v.sum_ns), maxNs: Number(v.max_ns) }))
     .sort((a, b) => byHop(a.from, b.from) || byHop(a.to, b.to));
+  return { hops: [...hops.values()].sort(byHop), pairs };
+}
+
+/** The maps (programs detached already) and the events read. */
+function dumpMaps(o: BpfObject, windowMs: number, events: EventEntry[]): DumpCapture {
+  const { hops, pairs } = readHopsAndPairs(o);
   const drops = o
     .map('drops')
     .readAllDecoded<{ at: HopKey; reason: number; location: U64 }, number>()

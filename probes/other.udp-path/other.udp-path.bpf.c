@@ -22,6 +22,7 @@
 #include "maps.h"
 #include "btf-record.h"
 #include "count.h"
+#include "field.h"
 #include "hooks.h"
 #include "log2.h"
 #include "other.udp-path.h"
@@ -43,8 +44,6 @@ const volatile __u64 stale_ns = 1000000000ULL;
 
 LRU_HASH_MAP(packets, UDPPATH_PACKETS, __u64, struct udppath_packet);
 
-HASH_MAP(hops, UDPPATH_HOPS, struct udppath_hop, struct udppath_hop_stats);
-
 HASH_MAP(pairs, UDPPATH_PAIRS, struct udppath_pair, struct udppath_pair_stats);
 
 HASH_MAP(drops, UDPPATH_DROPS, struct udppath_drop, __u64);
@@ -63,83 +62,88 @@ PERCPU_ARRAY_MAP(receiving, 1, __u64);
 
 TOTALS_MAP(UDPPATH_T_SLOTS);
 
-/*
- * The way of the flow `skb` carries, or -1 when it is not the flow. `l3`: its IPv4 header.
- */
-static __always_inline int way_of(struct sk_buff *skb, unsigned char *l3)
-{
+/* An IPv4 header and the 4 bytes after it: the UDP ports when it has no options. */
+struct ip_ports {
 	struct iphdr ip;
 	__u16 ports[2];
+};
+
+/*
+ * The way of the flow `skb` carries, or -1 when it is not the flow. `l3`: its IPv4 header. One
+ * probe read of the header and ports (a second one past IP options); everything else is a
+ * field of the skb, a plain load when `direct`. Checks the cheapest-to-fail first.
+ */
+static __always_inline int way_of(struct sk_buff *skb, unsigned char *l3, bool direct)
+{
+	struct ip_ports h;
 	unsigned char *l4;
 
-	if (!l3 || bpf_probe_read_kernel(&ip, sizeof(ip), l3))
+	if (!l3 || bpf_probe_read_kernel(&h, sizeof(h), l3))
 		return -1;
-	if (ip.version != 4 || ip.ihl < 5 || ip.protocol != IPPROTO_UDP)
+	if (h.ip.protocol != IPPROTO_UDP || h.ip.version != 4 || h.ip.ihl < 5)
 		return -1;
-	if (bpf_ntohs(ip.frag_off) & IP_OFFSET_MASK_)
+	if (bpf_ntohs(h.ip.frag_off) & IP_OFFSET_MASK_)
 		return -1; /* a later fragment: no UDP header */
-	l4 = l3 + ip.ihl * 4;
-	if (l4 + sizeof(ports) > BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, tail)) {
+	l4 = l3 + h.ip.ihl * 4;
+	if (l4 + sizeof(h.ports) > FIELD(direct, skb->head, skb, head) + FIELD(direct, skb->tail, skb, tail)) {
 		bump_slot(&totals, UDPPATH_T_SHORT);
 		return -1;
 	}
-	if (bpf_probe_read_kernel(ports, sizeof(ports), l4))
+	if (h.ip.saddr != targ_saddr && (!targ_both || h.ip.saddr != targ_daddr))
 		return -1;
-	if (ip.saddr == targ_saddr && ip.daddr == targ_daddr && ports[0] == targ_sport && ports[1] == targ_dport)
+	if (h.ip.ihl > 5 && bpf_probe_read_kernel(h.ports, sizeof(h.ports), l4))
+		return -1;
+	if (h.ip.saddr == targ_saddr && h.ip.daddr == targ_daddr && h.ports[0] == targ_sport && h.ports[1] == targ_dport)
 		return UDPPATH_FORWARD;
-	if (targ_both && ip.saddr == targ_daddr && ip.daddr == targ_saddr && ports[0] == targ_dport && ports[1] == targ_sport)
+	if (targ_both && h.ip.saddr == targ_daddr && h.ip.daddr == targ_saddr && h.ports[0] == targ_dport && h.ports[1] == targ_sport)
 		return UDPPATH_REVERSE;
 	return -1;
 }
 
 /* The IPv4 header of an skb whose network header offset is set (leaving, or past ip_rcv). */
-static __always_inline unsigned char *network_header(struct sk_buff *skb)
+static __always_inline unsigned char *network_header(struct sk_buff *skb, bool direct)
 {
-	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 nh;
 
-	if (BPF_CORE_READ(skb, protocol) != bpf_htons(ETH_P_IP_) || nh == NO_HEADER_)
+	if (FIELD(direct, skb->protocol, skb, protocol) != bpf_htons(ETH_P_IP_))
 		return NULL;
-	return BPF_CORE_READ(skb, head) + nh;
+	nh = FIELD(direct, skb->network_header, skb, network_header);
+	if (nh == NO_HEADER_)
+		return NULL;
+	return FIELD(direct, skb->head, skb, head) + nh;
 }
 
 /* netif_receive_skb runs before the network header is reset: skb->data is at L3 there. */
-static __always_inline unsigned char *received_header(struct sk_buff *skb)
+static __always_inline unsigned char *received_header(struct sk_buff *skb, bool direct)
 {
-	if (BPF_CORE_READ(skb, protocol) != bpf_htons(ETH_P_IP_))
+	if (FIELD(direct, skb->protocol, skb, protocol) != bpf_htons(ETH_P_IP_))
 		return NULL;
-	return BPF_CORE_READ(skb, data);
+	return FIELD(direct, skb->data, skb, data);
 }
 
-/* `map`'s entry for `key`, created zeroed when new; NULL (counted) when full. */
-static __always_inline void *entry_of(void *map, const void *key, const void *zero)
+/*
+ * Counts a packet's hop `to` after `from` (UDPPATH_START: its first hop): the pair's count and
+ * time `ns` (none from the start), and the hop's own counts, in the pair's first line.
+ */
+static __always_inline void count_pair(struct udppath_hop *from, struct udppath_hop *to, __u64 ns, __u32 step, __u64 now)
 {
-	return lookup_or_init(map, key, zero, &totals, UDPPATH_T_NO_ENTRY);
-}
-
-static __always_inline void count_pair(struct udppath_hop *from, struct udppath_hop *to, __u64 ns)
-{
-	static const struct udppath_pair_stats zero;
+	struct udppath_pair_stats zero = { .first_ns = now };
 	struct udppath_pair key = { .from = *from, .to = *to };
-	struct udppath_pair_stats *v = entry_of(&pairs, &key, &zero);
-
-	if (!v || !slot_add_shared(v->slots, log2_slot(ns, UDPPATH_SLOTS), UDPPATH_SLOTS))
-		return;
-	__sync_fetch_and_add(&v->count, 1);
-	__sync_fetch_and_add(&v->sum_ns, ns);
-	/* racing CPUs on the same pair may lose a max: harmless */
-	if (ns > v->max_ns)
-		v->max_ns = ns;
-}
-
-static __always_inline void count_hop(struct udppath_hop *hop, __u32 step, __u64 now)
-{
-	struct udppath_hop_stats zero = { .first_ns = now };
-	struct udppath_hop_stats *v = entry_of(&hops, hop, &zero);
+	struct udppath_pair_stats *v = lookup_or_init(&pairs, &key, &zero, &totals, UDPPATH_T_NO_ENTRY);
 
 	if (!v)
 		return;
-	__sync_fetch_and_add(&v->packets, 1);
-	__sync_fetch_and_add(&v->step_sum, step);
+	if (from->hook != UDPPATH_START) {
+		if (!slot_add_shared(v->slots, log2_slot(ns, UDPPATH_SLOTS), UDPPATH_SLOTS))
+			return;
+		__sync_fetch_and_add(&v->sum_ns, ns);
+		/* racing CPUs on the same pair may lose a max: harmless */
+		if (ns > v->max_ns)
+			v->max_ns = ns;
+	}
+	__sync_fetch_and_add(&v->count, 1);
+	if (step)
+		__sync_fetch_and_add(&v->step_sum, step);
 }
 
 static __always_inline void sample(struct udppath_packet *p, __u32 len, __u32 reason, __u64 location)
@@ -163,30 +167,32 @@ static __always_inline void sample(struct udppath_packet *p, __u32 len, __u32 re
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline void hop_at(struct udppath_hop *h, __u8 hook, int way, struct net_device *dev)
+static __always_inline void hop_at(struct udppath_hop *h, __u8 hook, int way, struct net_device *dev, bool direct)
 {
 	h->hook = hook;
 	h->way = way;
 	if (dev) {
-		h->ifindex = BPF_CORE_READ(dev, ifindex);
-		h->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+		h->ifindex = FIELD(direct, dev->ifindex, dev, ifindex);
+		h->netns = FIELD(direct, dev->nd_net.net->ns.inum, dev, nd_net.net, ns.inum);
 	}
 }
 
 /*
  * Counts the hop `p->last` of the packet followed as `key`: after the hop it was last seen at
- * (the pair's time), or as a new packet when `starts` (else false: not followed).
+ * (the pair's time), or as a new packet when `starts` (else false: not followed). The packet's
+ * entry is updated in place, not replaced; a new one is inserted unless this hop `ends` it.
  */
-static __always_inline bool step_packet(__u64 key, struct udppath_packet *p, bool starts, __u64 now)
+static __always_inline bool step_packet(__u64 key, struct udppath_packet *p, bool starts, bool ends, __u64 now)
 {
+	struct udppath_hop start = { .hook = UDPPATH_START };
 	struct udppath_packet *seen = bpf_map_lookup_elem(&packets, &key);
 
 	if (seen && (__s64)(now - seen->ns) < (__s64)stale_ns) {
 		/* stamped on two CPUs a hair apart: no time between them */
-		count_pair(&seen->last, &p->last, (__s64)(now - seen->ns) > 0 ? now - seen->ns : 0);
 		p->first_ns = seen->first_ns;
 		p->sampled = seen->sampled;
 		p->step = seen->step + 1;
+		count_pair(&seen->last, &p->last, (__s64)(now - seen->ns) > 0 ? now - seen->ns : 0, p->step, now);
 	} else if (!starts) {
 		return false;
 	} else {
@@ -195,9 +201,15 @@ static __always_inline bool step_packet(__u64 key, struct udppath_packet *p, boo
 			__sync_fetch_and_add(&sampled, 1);
 			p->sampled = 1;
 		}
+		count_pair(&start, &p->last, 0, 0, now);
 	}
 	p->ns = now;
-	count_hop(&p->last, p->step, now);
+	if (ends)
+		return true; /* the caller deletes its entry */
+	if (seen)
+		*seen = *p;
+	else
+		bpf_map_update_elem(&packets, &key, p, BPF_ANY);
 	return true;
 }
 
@@ -206,16 +218,17 @@ static __always_inline bool step_packet(__u64 key, struct udppath_packet *p, boo
  * IPv4), `dev` the device (NULL: none). A consume only ends a packet already followed (a socket
  * frees its datagrams long after they were queued, see on_enqueue); a drop may be its only hop.
  */
-static __always_inline int on_hop(struct sk_buff *skb, unsigned char *l3, struct net_device *dev, __u8 hook, __u32 reason, __u64 location)
+static __always_inline int on_hop(struct sk_buff *skb, unsigned char *l3, struct net_device *dev, __u8 hook, __u32 reason, __u64 location, bool direct)
 {
+	bool ends = hook == UDPPATH_DROP || hook == UDPPATH_CONSUME;
 	__u64 key = (__u64)skb;
 	struct udppath_packet p = {};
-	int way = way_of(skb, l3);
+	int way = way_of(skb, l3, direct);
 
 	if (way < 0)
 		return 0;
-	hop_at(&p.last, hook, way, dev);
-	if (!step_packet(key, &p, hook != UDPPATH_CONSUME, bpf_ktime_get_ns()))
+	hop_at(&p.last, hook, way, dev, direct);
+	if (!step_packet(key, &p, hook != UDPPATH_CONSUME, ends, bpf_ktime_get_ns()))
 		return 0;
 	if (hook == UDPPATH_DROP) {
 		struct udppath_drop d = { .at = p.last, .reason = reason, .location = location };
@@ -223,24 +236,22 @@ static __always_inline int on_hop(struct sk_buff *skb, unsigned char *l3, struct
 		if (!count_key(&drops, &d))
 			bump_slot(&totals, UDPPATH_T_NO_ENTRY);
 	}
-	sample(&p, BPF_CORE_READ(skb, len), reason, location);
-	if (hook == UDPPATH_DROP || hook == UDPPATH_CONSUME)
+	sample(&p, FIELD(direct, skb->len, skb, len), reason, location);
+	if (ends)
 		bpf_map_delete_elem(&packets, &key);
-	else
-		bpf_map_update_elem(&packets, &key, &p, BPF_ANY);
 	return 0;
 }
 
 /* netif_receive_skb: the skb this CPU is receiving, which sk_data_ready then queues (the
  * receive runs to the socket in the same softirq). */
-static __always_inline int on_receive(struct sk_buff *skb)
+static __always_inline int on_receive(struct sk_buff *skb, bool direct)
 {
 	__u32 zero = 0;
 	__u64 *cur = bpf_map_lookup_elem(&receiving, &zero);
 
 	if (cur)
 		*cur = (__u64)skb;
-	return on_hop(skb, received_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_RECEIVE, 0, 0);
+	return on_hop(skb, received_header(skb, direct), FIELD(direct, skb->dev, skb, dev), UDPPATH_RECEIVE, 0, 0, direct);
 }
 
 /* Appends a datagram to a followed socket's queue (`p`: the flow's; NULL: another flow's). */
@@ -264,8 +275,9 @@ static __always_inline void push_queued(struct udppath_sockq *q, struct udppath_
  * sk_data_ready: a datagram was queued on `sk`. When it is the flow's (the skb being received on
  * this CPU, for this socket's port), the packet's hop is counted and it moves to the socket's
  * queue, where its read finds it. Other datagrams queued on a followed socket hold their place.
+ * The skb comes from a map: its fields are probe reads.
  */
-static __always_inline int on_enqueue(struct sock *sk)
+static __always_inline int on_enqueue(struct sock *sk, bool direct)
 {
 	static const struct udppath_sockq zero_q;
 	__u64 sk_key = (__u64)sk, key;
@@ -277,7 +289,7 @@ static __always_inline int on_enqueue(struct sock *sk)
 	__u16 port;
 	int way;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
+	if (FIELD(direct, sk->sk_protocol, sk, sk_protocol) != IPPROTO_UDP)
 		return 0;
 	cur = bpf_map_lookup_elem(&receiving, &zero);
 	key = cur ? *cur : 0;
@@ -285,17 +297,17 @@ static __always_inline int on_enqueue(struct sock *sk)
 		*cur = 0;
 	q = bpf_map_lookup_elem(&sockets, &sk_key);
 	skb = (struct sk_buff *)key;
-	way = skb ? way_of(skb, network_header(skb)) : -1;
+	way = skb ? way_of(skb, network_header(skb, false), false) : -1;
 	port = way == UDPPATH_FORWARD ? targ_dport : targ_sport;
-	if (way < 0 || BPF_CORE_READ(sk, __sk_common.skc_num) != bpf_ntohs(port)) {
+	if (way < 0 || FIELD(direct, sk->__sk_common.skc_num, sk, __sk_common.skc_num) != bpf_ntohs(port)) {
 		if (q)
 			push_queued(q, NULL);
 		return 0;
 	}
 	/* UDP has cleared skb->dev by now: the hop is the socket's, in its namespace */
-	hop_at(&p.last, UDPPATH_ENQUEUE, way, NULL);
-	p.last.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	step_packet(key, &p, true, bpf_ktime_get_ns());
+	hop_at(&p.last, UDPPATH_ENQUEUE, way, NULL, direct);
+	p.last.netns = FIELD(direct, sk->__sk_common.skc_net.net->ns.inum, sk, __sk_common.skc_net.net, ns.inum);
+	step_packet(key, &p, true, true, bpf_ktime_get_ns());
 	sample(&p, BPF_CORE_READ(skb, len), 0, 0);
 	bpf_map_delete_elem(&packets, &key);
 	if (!q) {
@@ -309,7 +321,7 @@ static __always_inline int on_enqueue(struct sock *sk)
 }
 
 /* sock_recv_length: the application read `ret` bytes from `sk`: the oldest datagram queued. */
-static __always_inline int on_read(struct sock *sk, int ret, int flags)
+static __always_inline int on_read(struct sock *sk, int ret, int flags, bool direct)
 {
 	__u64 sk_key = (__u64)sk, now;
 	struct udppath_packet p = {};
@@ -328,76 +340,75 @@ static __always_inline int on_read(struct sock *sk, int ret, int flags)
 	now = bpf_ktime_get_ns();
 	p.last.hook = UDPPATH_READ;
 	p.last.way = q->at.way;
-	p.last.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	p.last.netns = FIELD(direct, sk->__sk_common.skc_net.net->ns.inum, sk, __sk_common.skc_net.net, ns.inum);
 	p.first_ns = e->first_ns;
 	p.sampled = e->sampled;
 	p.step = e->step + 1;
 	p.ns = now;
-	count_pair(&q->at, &p.last, (__s64)(now - e->ns) > 0 ? now - e->ns : 0);
-	count_hop(&p.last, p.step, now);
+	count_pair(&q->at, &p.last, (__s64)(now - e->ns) > 0 ? now - e->ns : 0, p.step, now);
 	sample(&p, ret, 0, 0);
 	return 0;
 }
 
-static __always_inline struct net_device *txq_dev(const struct netdev_queue *txq)
+/* A hop of `skb` (not a drop) through `dev` at `hook`. */
+static __always_inline int skb_hop(struct sk_buff *skb, struct net_device *dev, __u32 hook, bool direct)
 {
-	return txq ? BPF_CORE_READ(txq, dev) : NULL;
+	return on_hop(skb, network_header(skb, direct), dev, hook, 0, 0, direct);
 }
 
-/* A hop of `skb` (not a drop) through `dev` at `hook`. */
-static __always_inline int skb_hop(struct sk_buff *skb, struct net_device *dev, __u32 hook)
+/* A hop of `skb` through its own device. */
+static __always_inline int skb_dev_hop(struct sk_buff *skb, __u32 hook, bool direct)
 {
-	return on_hop(skb, network_header(skb), dev, hook, 0, 0);
+	return skb_hop(skb, FIELD(direct, skb->dev, skb, dev), hook, direct);
 }
 
 /* qdisc_dequeue passes a NULL skb when nothing was dequeued. */
-static __always_inline int on_dequeue(struct sk_buff *skb, const struct netdev_queue *txq)
+static __always_inline int on_dequeue(struct sk_buff *skb, const struct netdev_queue *txq, bool direct)
 {
-	return skb ? skb_hop(skb, txq_dev(txq), UDPPATH_DEQUEUE) : 0;
+	if (!skb)
+		return 0;
+	return skb_hop(skb, txq ? FIELD(direct, txq->dev, txq, dev) : NULL, UDPPATH_DEQUEUE, direct);
 }
 
-static __always_inline int on_drop(struct sk_buff *skb, __u32 reason, void *location)
+static __always_inline int on_drop(struct sk_buff *skb, __u32 reason, void *location, bool direct)
 {
-	return on_hop(skb, network_header(skb), BPF_CORE_READ(skb, dev), UDPPATH_DROP, reason, (__u64)location);
+	return on_hop(skb, network_header(skb, direct), FIELD(direct, skb->dev, skb, dev), UDPPATH_DROP, reason, (__u64)location, direct);
 }
 
 /* tp_btf and raw_tp programs udppath_<hook>_btf and udppath_<hook>_raw. */
 #define UDPPATH_PROGS(hook, tp, call, args...) \
 	BTF_RAW_PROGS(udppath_##hook##_btf, udppath_##hook##_raw, tp, call, args)
 
-UDPPATH_PROGS(queue, net_dev_queue, skb_hop(skb, BPF_CORE_READ(skb, dev), UDPPATH_QUEUE), struct sk_buff *skb)
-UDPPATH_PROGS(dequeue, qdisc_dequeue, on_dequeue(skb, txq),
+UDPPATH_PROGS(queue, net_dev_queue, skb_dev_hop(skb, UDPPATH_QUEUE, direct), struct sk_buff *skb)
+UDPPATH_PROGS(dequeue, qdisc_dequeue, on_dequeue(skb, txq, direct),
 	      struct Qdisc *q, const struct netdev_queue *txq, int n, struct sk_buff *skb)
-UDPPATH_PROGS(xmit, net_dev_start_xmit, skb_hop(skb, dev, UDPPATH_XMIT), struct sk_buff *skb, struct net_device *dev)
-UDPPATH_PROGS(receive, netif_receive_skb, on_receive(skb), struct sk_buff *skb)
-UDPPATH_PROGS(enqueue, sk_data_ready, on_enqueue(sk), struct sock *sk)
-UDPPATH_PROGS(read, sock_recv_length, on_read(sk, ret, flags), struct sock *sk, int ret, int flags)
-UDPPATH_PROGS(drop, kfree_skb, on_drop(skb, reason, location),
+UDPPATH_PROGS(xmit, net_dev_start_xmit, skb_hop(skb, dev, UDPPATH_XMIT, direct), struct sk_buff *skb, struct net_device *dev)
+UDPPATH_PROGS(receive, netif_receive_skb, on_receive(skb, direct), struct sk_buff *skb)
+UDPPATH_PROGS(enqueue, sk_data_ready, on_enqueue(sk, direct), struct sock *sk)
+UDPPATH_PROGS(read, sock_recv_length, on_read(sk, ret, flags, direct), struct sock *sk, int ret, int flags)
+UDPPATH_PROGS(drop, kfree_skb, on_drop(skb, reason, location, direct),
 	      struct sk_buff *skb, void *location, enum skb_drop_reason reason)
-UDPPATH_PROGS(consume, consume_skb, skb_hop(skb, BPF_CORE_READ(skb, dev), UDPPATH_CONSUME), struct sk_buff *skb)
+UDPPATH_PROGS(consume, consume_skb, skb_dev_hop(skb, UDPPATH_CONSUME, direct), struct sk_buff *skb)
 
 /* Classic tracepoints: the skb address (and the drop's reason and location) from the record. */
-SKB_TRACEPOINT(udppath_queue_tp, net, net_dev_queue, trace_event_raw_net_dev_template,
-	       skb_hop(skb, BPF_CORE_READ(skb, dev), UDPPATH_QUEUE))
-SKB_TRACEPOINT(udppath_dequeue_tp, qdisc, qdisc_dequeue, trace_event_raw_qdisc_dequeue, on_dequeue(skb, args->txq))
-SKB_TRACEPOINT(udppath_xmit_tp, net, net_dev_start_xmit, trace_event_raw_net_dev_start_xmit,
-	       skb_hop(skb, BPF_CORE_READ(skb, dev), UDPPATH_XMIT))
-SKB_TRACEPOINT(udppath_receive_tp, net, netif_receive_skb, trace_event_raw_net_dev_template, on_receive(skb))
+SKB_TRACEPOINT(udppath_queue_tp, net, net_dev_queue, trace_event_raw_net_dev_template, skb_dev_hop(skb, UDPPATH_QUEUE, false))
+SKB_TRACEPOINT(udppath_dequeue_tp, qdisc, qdisc_dequeue, trace_event_raw_qdisc_dequeue, on_dequeue(skb, args->txq, false))
+SKB_TRACEPOINT(udppath_xmit_tp, net, net_dev_start_xmit, trace_event_raw_net_dev_start_xmit, skb_dev_hop(skb, UDPPATH_XMIT, false))
+SKB_TRACEPOINT(udppath_receive_tp, net, netif_receive_skb, trace_event_raw_net_dev_template, on_receive(skb, false))
 
 SEC("?tracepoint/sock/sk_data_ready")
 int udppath_enqueue_tp(struct trace_event_raw_sk_data_ready *args)
 {
-	return on_enqueue((struct sock *)args->skaddr);
+	return on_enqueue((struct sock *)args->skaddr, false);
 }
 
 SEC("?tracepoint/sock/sock_recv_length")
 int udppath_read_tp(struct trace_event_raw_sock_msg_length *args)
 {
-	return on_read((struct sock *)args->sk, args->ret, args->flags);
+	return on_read((struct sock *)args->sk, args->ret, args->flags, false);
 }
 
-SKB_TRACEPOINT(udppath_drop_tp, skb, kfree_skb, trace_event_raw_kfree_skb, on_drop(skb, args->reason, args->location))
-SKB_TRACEPOINT(udppath_consume_tp, skb, consume_skb, trace_event_raw_consume_skb,
-	       skb_hop(skb, BPF_CORE_READ(skb, dev), UDPPATH_CONSUME))
+SKB_TRACEPOINT(udppath_drop_tp, skb, kfree_skb, trace_event_raw_kfree_skb, on_drop(skb, args->reason, args->location, false))
+SKB_TRACEPOINT(udppath_consume_tp, skb, consume_skb, trace_event_raw_consume_skb, skb_dev_hop(skb, UDPPATH_CONSUME, false))
 
 char LICENSE[] SEC("license") = "GPL";

@@ -8,8 +8,8 @@
 #define UDPPATH_SLOTS 32
 
 #define UDPPATH_PACKETS 8192 /* packets followed at once (skb address -> where last seen) */
-#define UDPPATH_HOPS 256
-#define UDPPATH_PAIRS 512
+#define UDPPATH_HOPS 256 /* distinct hops */
+#define UDPPATH_PAIRS (512 + UDPPATH_HOPS) /* consecutive hops, and first hops */
 #define UDPPATH_DROPS 128
 #define UDPPATH_RING_BYTES (256 * 1024)
 
@@ -54,25 +54,25 @@ struct udppath_hop {
 	__u8 pad[2];
 };
 
-/* Value of the `hops` map. */
-struct udppath_hop_stats {
-	__u64 packets;
-	__u64 step_sum; /* sum over packets of how many hops the packet had passed before this one */
-	__u64 first_ns; /* when the first packet was seen here */
-};
+/* The `from` of a pair whose `to` is a packet's first hop (hook UDPPATH_START, the rest 0). */
+#define UDPPATH_START UDPPATH_HOOKS
 
-/* Key of the `pairs` map: consecutive hops of one packet. */
+/* Key of the `pairs` map: consecutive hops of one packet, or UDPPATH_START and its first hop.
+ * A hop's counts are the sums over the pairs that end there: one map line per hop, not two. */
 struct udppath_pair {
 	struct udppath_hop from;
 	struct udppath_hop to;
 };
 
-/* Value of the `pairs` map: the time between the two hops. */
+/* Value of the `pairs` map: packets that passed `from` then `to`, the time between the two
+ * (none from UDPPATH_START), and what the hop `to` counts of them. The scalars first: one line. */
 struct udppath_pair_stats {
-	__u64 slots[UDPPATH_SLOTS];
 	__u64 count;
 	__u64 sum_ns;
 	__u64 max_ns;
+	__u64 step_sum; /* sum over the packets of how many hops each had passed before `to` */
+	__u64 first_ns; /* when the first of them was seen at `to` */
+	__u64 slots[UDPPATH_SLOTS];
 };
 
 /* Key of the `drops` map (value: a u64 count). 24 bytes, no holes. */

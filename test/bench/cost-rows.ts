@@ -22,6 +22,9 @@ const SKB = '((struct sk_buff *)args->skbaddr)';
 /** The drops.kernel rows, and a MAC scope of the flood's destination (set once the pair exists). */
 let peerMac = '';
 export const setPeerMac = (mac: string) => (peerMac = mac);
+/** The flood pair, for the rows that follow its flow by address (set once the pair exists). */
+let flowPair: FloodPair | undefined;
+export const setFlowPair = (pair: FloodPair) => (flowPair = pair);
 
 export const COST_ROWS: CostRow[] = [
   {
@@ -99,7 +102,74 @@ export const COST_ROWS: CostRow[] = [
     label: 'other.udp-path (the flood is the followed flow)',
     probe: 'other.udp-path',
     params: (pair) => ({ src_ip: pair.hostIp, dst_ip: pair.peerIp, src_port: FLOOD_SRC_PORT, dst_port: FLOOD_PORT }),
+    get bpftrace() {
+      return { label: 'bpftrace: the flow followed by skb over queue, xmit, receive, drop; hop counts, hop-to-hop histograms', script: udpPathScript() };
+    },
   },
-  { label: 'perf.icmp-rtt', probe: 'perf.icmp-rtt' },
-  { label: 'other.arp', probe: 'other.arp' },
+  {
+    label: 'perf.icmp-rtt',
+    probe: 'perf.icmp-rtt',
+    bpftrace: {
+      label: 'bpftrace: echo requests stamped at xmit/receive, replies timed into a histogram per peer',
+      script: [
+        icmpEchoHook('net_dev_start_xmit', `${SKB}->head + ${SKB}->network_header`, '$ip->saddr, $ip->daddr'),
+        icmpEchoHook('netif_receive_skb', `${SKB}->data`, '$ip->daddr, $ip->saddr'),
+      ].join(' '),
+    },
+  },
+  {
+    label: 'other.arp',
+    probe: 'other.arp',
+    bpftrace: {
+      label: 'bpftrace: ARP received by device, sender IP, sender MAC, op; requests sent by asked IP',
+      script:
+        `tracepoint:net:netif_receive_skb { $s = ${SKB}; if ($s->protocol == 0x0608) { $a = $s->data; ` +
+        `@[$s->dev->ifindex, *(uint32 *)($a + 14), *(uint32 *)($a + 8), *(uint16 *)($a + 12), *(uint16 *)($a + 6)] = count(); } } ` +
+        `tracepoint:net:net_dev_start_xmit { $d = ${SKB}->data; if (*(uint16 *)($d + 12) == 0x0608 && *(uint16 *)($d + 20) == 0x0100) { @asked[*(uint32 *)($d + 38)] = nsecs; } }`,
+    },
+  },
 ];
+
+/** An IPv4 address as bpftrace compares a 4-byte load of it (little-endian). */
+function ipWord(ip: string): string {
+  return `0x${ip.split('.').reverse().map((b) => Number(b).toString(16).padStart(2, '0')).join('')}`;
+}
+
+/** A port pair (source, destination) as a 4-byte little-endian load of the UDP header's first word. */
+function portsWord(src: number, dst: number): string {
+  const swap = (p: number) => ((p & 0xff) << 8) | (p >> 8);
+  return `0x${((swap(dst) << 16) | swap(src)).toString(16).padStart(8, '0')}`;
+}
+
+/** ICMP echo at one hook: requests stamped by (addresses, id, seq), replies timed per peer. */
+function icmpEchoHook(tp: string, l3: string, addrs: string): string {
+  return (
+    `tracepoint:net:${tp} { if (${SKB}->protocol == 0x0008) { $ip = (struct iphdr *)(${l3}); if ($ip->protocol == 1) { ` +
+    `$t = *(uint8 *)((uint8 *)$ip + 20); $e = *(uint32 *)((uint8 *)$ip + 24); ` +
+    `if ($t == 8) { @req[${addrs}, $e] = nsecs; } if ($t == 0 && @req[$ip->daddr, $ip->saddr, $e]) { ` +
+    `@rtt[$ip->saddr, $ip->daddr] = hist((nsecs - @req[$ip->daddr, $ip->saddr, $e]) / 1000); delete(@req[$ip->daddr, $ip->saddr, $e]); } } } }`
+  );
+}
+
+/** The flood's flow (host → peer, FLOOD_SRC_PORT → FLOOD_PORT) followed hook to hook by skb address. */
+function udpPathScript(): string {
+  const pair = flowPair;
+  if (!pair) throw new Error('the udp-path row needs the flood pair (setFlowPair)');
+  const hooks: Array<[string, string, number]> = [
+    ['net:net_dev_queue', `$s->head + $s->network_header`, 0],
+    ['net:net_dev_start_xmit', `$s->head + $s->network_header`, 2],
+    ['net:netif_receive_skb', `$s->data`, 3],
+    ['skb:kfree_skb', `$s->head + $s->network_header`, 6],
+  ];
+  return hooks
+    .map(([tp, l3, hook]) => {
+      const end = hook === 6 ? ' delete(@t[$k]); delete(@h[$k]);' : ` @t[$k] = nsecs; @h[$k] = ${hook};`;
+      return (
+        `tracepoint:${tp} { $s = ${SKB}; if ($s->protocol == 0x0008) { $ip = (struct iphdr *)(${l3}); ` +
+        `if ($ip->saddr == ${ipWord(pair.hostIp)} && $ip->daddr == ${ipWord(pair.peerIp)} && $ip->protocol == 17 && *(uint32 *)((uint8 *)$ip + $ip->ihl * 4) == ${portsWord(FLOOD_SRC_PORT, FLOOD_PORT)}) { ` +
+        `$k = args->skbaddr; $d = $s->dev; @hops[${hook}, $d->ifindex, $d->nd_net.net->ns.inum] = count(); ` +
+        `if (@t[$k]) { @pairs[@h[$k], ${hook}, $d->ifindex] = hist(nsecs - @t[$k]); }${end} } } }`
+      );
+    })
+    .join(' ');
+}

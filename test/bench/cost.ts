@@ -13,7 +13,7 @@ import { enableRunStats, programRunStats, type ProgramRunStats } from '../../eng
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params } from '../../engine/probe/types.js';
 import { probeRegistry } from '../../probes/index.js';
-import { COST_ROWS, setPeerMac, type CostRow } from './cost-rows.js';
+import { COST_ROWS, setFlowPair, setPeerMac, type CostRow } from './cost-rows.js';
 import { flood, floodPair, median, type FloodPair } from './udp-flood.js';
 
 const SECONDS = Number(process.env.FLOOD_SECONDS ?? 3);
@@ -94,6 +94,7 @@ if (!rows.length) {
 const stats = await enableRunStats();
 if (stats.how === 'unavailable') throw new Error(`no BPF run statistics: ${stats.why}`);
 const pair = await floodPair();
+setFlowPair(pair);
 setPeerMac((await pair.inNs(['cat', `/sys/class/net/${pair.peerDev}/address`])).stdout.trim());
 const scratch = mkdtempSync(join(tmpdir(), 'ebpfnet-cost-'));
 const samples = new Map<string, Sample[]>();

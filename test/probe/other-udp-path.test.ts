@@ -12,14 +12,14 @@ import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params } from '../../engine/probe/types.js';
 import { attachPlan } from '../../probes/other.udp-path/attach.js';
-import { globalsOf } from '../../probes/other.udp-path/collect.js';
+import { globalsOf, readHopsAndPairs } from '../../probes/other.udp-path/collect.js';
 import type { UdpPathData } from '../../probes/other.udp-path/findings.js';
 import { otherUdpPath } from '../../probes/other.udp-path/probe.js';
 import { createBridgeLan, type BridgeLan, type LanHost } from '../helpers/bridge-lan.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { run, type TeardownHost, cannotBuildWith } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
-import { flavoursInOrder, withAllLoaded } from '../helpers/attach-plan.js';
+import { withAllLoaded } from '../helpers/attach-plan.js';
 import { assertReplaysWithoutBpf } from '../helpers/replay.js';
 
 const cannot = await cannotBuildWith([['nft', '--version'], 'nftables'], [['python3', '--version'], 'python3']);
@@ -131,13 +131,14 @@ function hopsOf(d: UdpPathData, tags: Record<string, string>): Array<[string, st
 describe('other.udp-path', () => {
   before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
 
-  it('every program of other.udp-path.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint in that order', () => {
-    const all = flavoursInOrder(attachPlan());
+  it('every program of other.udp-path.bpf.o passes the verifier; tp_btf, raw_tp, tracepoint in that order', () => {
+    assert.deepEqual(attachPlan().map((s) => s.method), ['tp_btf', 'raw_tracepoint', 'tracepoint']);
+    const all = attachPlan().flatMap((s) => s.programs);
     assert.equal(all.length, 24);
     withAllLoaded('other.udp-path', all);
   });
 
-  it('each flavour (raw_tp, tp_btf, classic tracepoint) attaches and counts every hop of the flow', async (t) => {
+  it('each flavour (tp_btf, raw_tp, classic tracepoint), loaded alone, attaches and counts every hop of the flow', async (t) => {
     const { a } = await lan(t);
     const setup = { srcIp: A_IP, dstIp: B_IP, srcPort: SPORT, dstPort: DPORT, both: false, samples: 0, timeoutMs: 1000 };
     for (const step of attachPlan()) {
@@ -147,7 +148,7 @@ describe('other.udp-path', () => {
         o.load();
         step.attach(o);
         await send(a);
-        const counts = o.map('hops').readAllDecoded<unknown, { packets: number }>().map((e) => e.value.packets);
+        const counts = readHopsAndPairs(o).hops.map((h) => h.packets);
         assert.deepEqual(counts, DELIVERED_PATH.map(() => N), step.method);
       } finally {
         o.close();
@@ -176,7 +177,7 @@ describe('other.udp-path', () => {
     t.diagnostic(`${d.method} (${d.btf}): load ${d.loadMs} ms, attach ${d.attach.map((x) => x.attachMs).join(' + ')} ms`);
     t.diagnostic(JSON.stringify(hopsOf(d, tags)));
     t.diagnostic(JSON.stringify(d.pairs.map((p) => [p.from, p.to, p.count, p.meanUs, p.maxUs])));
-    assert.equal(d.method, 'raw_tracepoint');
+    assert.equal(d.method, 'tp_btf');
     assert.deepEqual(hopsOf(d, tags), DELIVERED_PATH.map(([hook, dev, ns]) => [hook, dev, ns, N]));
     assert.ok(d.hops.every((h) => h.way === 'forward'), 'the answers are not followed without both');
     // Consecutive hops, N packets each, and nothing else.
