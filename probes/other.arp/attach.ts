@@ -1,6 +1,7 @@
-// Which flavour of arp.bpf.c's two programs to load and attach: raw_tp with a cached minimal
-// BTF (fastest load), tp_btf, or the classic tracepoints, tried in that order
-// (engine/native/attach-plan.ts). Both programs of one flavour attach together.
+// Which flavour of arp.bpf.c's two programs to load and attach: tp_btf (the skb's fields are
+// plain loads there: they run for every frame), raw_tp with a cached minimal BTF, or the
+// classic tracepoints, tried in that order (engine/native/attach-plan.ts). Both programs of
+// one flavour attach together.
 import { loadFirstWorking, tracepointPlan, type PlanLoaded, type PlanStep, type TracepointMethod } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { u32Key } from '../../engine/native/map.js';
@@ -21,7 +22,7 @@ export function programName(tracepoint: Tracepoint, method: ArpMethod): string {
 }
 
 export function attachPlan(): Array<PlanStep<ArpMethod>> {
-  return tracepointPlan('net', TRACEPOINTS, programName);
+  return tracepointPlan('net', TRACEPOINTS, programName, { prefer: 'tp_btf' });
 }
 
 /** CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns (libuv's hrtime reads it too). */

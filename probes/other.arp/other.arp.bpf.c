@@ -5,9 +5,10 @@
  * (net:net_dev_start_xmit) are remembered per {netns, asked IP}, which tells a reply that
  * answers a request from one nobody asked for.
  *
- * Three attach flavours of the same two handlers, one chosen at load by the probe:
- * raw_tp (with a cached minimal BTF it loads in a few ms), tp_btf, and the classic
- * tracepoints. tp_btf programs load by default, the others only when asked ("?"). */
+ * Three attach flavours of the same two handlers, one chosen at load by the probe: tp_btf
+ * (the skb's fields plain loads: they run for every frame), raw_tp (with a cached minimal BTF
+ * it loads in a few ms), and the classic tracepoints. tp_btf programs load by default, the
+ * others only when asked ("?"). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -15,6 +16,7 @@
 #include <bpf/bpf_endian.h>
 #include "maps.h"
 #include "netdev.h"
+#include "field.h"
 #include "other.arp.h"
 
 /* Filters and settings, set before load. 0 = any. */
@@ -109,7 +111,8 @@ static __always_inline void count_in_second(struct arp_counts *v, __u64 now)
 		v->peak_per_sec = v->cur_count;
 }
 
-static __always_inline int on_receive(struct sk_buff *skb)
+/* Most frames are not ARP: skb->protocol is checked first, a plain load when `direct`. */
+static __always_inline int on_receive(struct sk_buff *skb, bool direct)
 {
 	struct arp_key key = {};
 	struct arp_counts *v;
@@ -120,20 +123,20 @@ static __always_inline int on_receive(struct sk_buff *skb)
 	__u16 mh;
 	__u64 now;
 
-	if (BPF_CORE_READ(skb, protocol) != bpf_htons(ETH_P_ARP_))
+	if (FIELD(direct, skb->protocol, skb, protocol) != bpf_htons(ETH_P_ARP_))
 		return 0;
-	dev = BPF_CORE_READ(skb, dev);
-	if (!dev || BPF_CORE_READ(dev, type) != ARPHRD_ETHER_)
+	dev = FIELD(direct, skb->dev, skb, dev);
+	if (!dev || FIELD(direct, dev->type, dev, type) != ARPHRD_ETHER_)
 		return 0;
-	key.ifindex = BPF_CORE_READ(dev, ifindex);
-	key.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	key.ifindex = FIELD(direct, dev->ifindex, dev, ifindex);
+	key.netns = FIELD(direct, dev->nd_net.net->ns.inum, dev, nd_net.net, ns.inum);
 	if (targ_ifindex && key.ifindex != targ_ifindex)
 		return 0;
 	if (targ_netns && key.netns != targ_netns)
 		return 0;
 	/* At this hook the Ethernet header is pulled: data is the ARP body, the network header
 	 * may not be set yet; the MAC header is. */
-	if (!read_arp(&a, BPF_CORE_READ(skb, data)) || !ip_matches(&a))
+	if (!read_arp(&a, FIELD(direct, skb->data, skb, data)) || !ip_matches(&a))
 		return 0;
 	bump_slot(&totals, ARP_TOTAL_SEEN);
 	__builtin_memcpy(key.sip, a.spa, 4);
@@ -166,16 +169,17 @@ static __always_inline int on_receive(struct sk_buff *skb)
 	} else
 		__sync_fetch_and_add(&v->other, 1);
 
-	mh = BPF_CORE_READ(skb, mac_header);
-	if (mh != MAC_HEADER_UNSET && !bpf_probe_read_kernel(eth_src, 6, BPF_CORE_READ(skb, head) + mh + 6) && !mac_eq(eth_src, a.sha)) {
+	mh = FIELD(direct, skb->mac_header, skb, mac_header);
+	if (mh != MAC_HEADER_UNSET && !bpf_probe_read_kernel(eth_src, 6, FIELD(direct, skb->head, skb, head) + mh + 6) && !mac_eq(eth_src, a.sha)) {
 		__sync_fetch_and_add(&v->mac_mismatch, 1);
 		__builtin_memcpy(v->eth_src, eth_src, 6);
 	}
 	return 0;
 }
 
-/* At the driver's xmit the data starts with the Ethernet header (Ethernet devices only). */
-static __always_inline int on_xmit(struct sk_buff *skb)
+/* At the driver's xmit the data starts with the Ethernet header (Ethernet devices only). Its
+ * type is the first probe read: most frames are not ARP. */
+static __always_inline int on_xmit(struct sk_buff *skb, bool direct)
 {
 	struct arp_asked_key k = {};
 	struct net_device *dev;
@@ -184,13 +188,13 @@ static __always_inline int on_xmit(struct sk_buff *skb)
 	__be16 proto;
 	__u64 now;
 
-	dev = BPF_CORE_READ(skb, dev);
-	if (!dev || BPF_CORE_READ(dev, type) != ARPHRD_ETHER_)
+	dev = FIELD(direct, skb->dev, skb, dev);
+	if (!dev || FIELD(direct, dev->type, dev, type) != ARPHRD_ETHER_)
 		return 0;
-	data = BPF_CORE_READ(skb, data);
+	data = FIELD(direct, skb->data, skb, data);
 	if (bpf_probe_read_kernel(&proto, sizeof(proto), data + 12) || proto != bpf_htons(ETH_P_ARP_))
 		return 0;
-	k.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	k.netns = FIELD(direct, dev->nd_net.net->ns.inum, dev, nd_net.net, ns.inum);
 	if (targ_netns && k.netns != targ_netns)
 		return 0;
 	if (!read_arp(&a, data + ETH_HLEN_) || a.op != bpf_htons(1) || ip_eq(a.spa, a.tpa) || !ip_matches(&a))
@@ -202,9 +206,9 @@ static __always_inline int on_xmit(struct sk_buff *skb)
 	return 0;
 }
 
-BTF_HANDLERS(arp_receive, netif_receive_skb, on_receive(skb), struct sk_buff *skb)
-BTF_HANDLERS(arp_xmit, net_dev_start_xmit, on_xmit((struct sk_buff *)skb), const struct sk_buff *skb)
-SKB_TRACEPOINT(arp_receive_tracepoint, net, netif_receive_skb, trace_event_raw_net_dev_template, on_receive(skb))
-SKB_TRACEPOINT(arp_xmit_tracepoint, net, net_dev_start_xmit, trace_event_raw_net_dev_start_xmit, on_xmit(skb))
+BTF_HANDLERS(arp_receive, netif_receive_skb, on_receive(skb, direct), struct sk_buff *skb)
+BTF_HANDLERS(arp_xmit, net_dev_start_xmit, on_xmit((struct sk_buff *)skb, direct), const struct sk_buff *skb)
+SKB_TRACEPOINT(arp_receive_tracepoint, net, netif_receive_skb, trace_event_raw_net_dev_template, on_receive(skb, false))
+SKB_TRACEPOINT(arp_xmit_tracepoint, net, net_dev_start_xmit, trace_event_raw_net_dev_start_xmit, on_xmit(skb, false))
 
 char LICENSE[] SEC("license") = "GPL";

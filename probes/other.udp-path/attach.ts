@@ -4,6 +4,7 @@
 // of one flavour attaches together.
 import { loadFirstWorking, tracepointPlan, type PlanLoaded, type PlanStep, type TracepointMethod } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
+import { possibleCpus } from '../../engine/native/features.js';
 import { bpfObjectPath } from '../../engine/native/object.js';
 
 export type UdpPathMethod = TracepointMethod;
@@ -35,7 +36,15 @@ export function attachPlan(): Array<PlanStep<UdpPathMethod>> {
   return tracepointPlan((tp) => hookOf(tp).category, TRACEPOINTS, programName, { prefer: 'tp_btf' });
 }
 
+/** Entries of `recent` per CPU (UDPPATH_RECENT, other.udp-path.h). */
+const RECENT_PER_CPU = 16;
+
 /** Loads and attaches the first flavour that works; throws with every reason when none does. */
 export async function loadUdpPath(globals: Record<string, GlobalValue>): Promise<PlanLoaded<UdpPathMethod>> {
-  return loadFirstWorking(bpfObjectPath('other.udp-path'), attachPlan(), { what: 'other.udp-path', open: { globals } });
+  return loadFirstWorking(bpfObjectPath('other.udp-path'), attachPlan(), { what: 'other.udp-path', open: { globals, maxEntries: recentEntries() } });
+}
+
+/** `recent` sized to every possible CPU: a CPU past its end would count straight in `pairs`. */
+export function recentEntries(): Record<string, number> {
+  return { recent: possibleCpus() * RECENT_PER_CPU };
 }

@@ -122,12 +122,41 @@ interface PairStats {
 /** The `from` of the pairs that count packets' first hops (UDPPATH_START: one past the hooks). */
 const START_HOOK = HOOKS.length;
 
+type PairCounts = { key: { from: HopKey; to: HopKey }; value: PairStats };
+
+/** `into`'s counts plus `v`'s (a CPU's recent entry of the same pair). */
+function addPairStats(into: PairStats, v: PairStats): PairStats {
+  return {
+    slots: into.slots.map((n, i) => n + v.slots[i]!),
+    count: into.count + v.count,
+    sum_ns: BigInt(into.sum_ns) + BigInt(v.sum_ns),
+    max_ns: BigInt(into.max_ns) > BigInt(v.max_ns) ? into.max_ns : v.max_ns,
+    step_sum: into.step_sum + v.step_sum,
+    first_ns: BigInt(into.first_ns) < BigInt(v.first_ns) ? into.first_ns : v.first_ns,
+  };
+}
+
+/** The `pairs` map with the counts the CPUs' `recent` entries still hold (read once the programs stopped). */
+function pairCounts(o: BpfObject): PairCounts[] {
+  const byPair = new Map<string, PairCounts>();
+  const add = (e: PairCounts) => {
+    const id = JSON.stringify([hopOf(e.key.from), hopOf(e.key.to)]);
+    const known = byPair.get(id);
+    byPair.set(id, known ? { key: known.key, value: addPairStats(known.value, e.value) } : e);
+  };
+  o.map('pairs').readAllDecoded<PairCounts['key'], PairStats>().forEach(add);
+  for (const { value: r } of o.map('recent').readAllDecoded<number, { key: PairCounts['key']; v: PairStats }>()) {
+    if (r.v.count > 0) add({ key: r.key, value: r.v });
+  }
+  return [...byPair.values()];
+}
+
 /**
- * The `pairs` map as hops and pairs: a hop's counts are the sums over the pairs ending there
+ * The pairs counted as hops and pairs: a hop's counts are the sums over the pairs ending there
  * (first hops' pairs start at START_HOOK and are no pair of the path).
  */
 export function readHopsAndPairs(o: BpfObject): { hops: HopEntry[]; pairs: PairEntry[] } {
-  const entries = o.map('pairs').readAllDecoded<{ from: HopKey; to: HopKey }, PairStats>();
+  const entries = pairCounts(o);
   const hops = new Map<string, HopEntry>();
   for (const { key, value: v } of entries) {
     const to = hopOf(key.to);

@@ -48,6 +48,17 @@ HASH_MAP(pairs, UDPPATH_PAIRS, struct udppath_pair, struct udppath_pair_stats);
 
 HASH_MAP(drops, UDPPATH_DROPS, struct udppath_drop, __u64);
 
+/* UDPPATH_RECENT entries per possible CPU, CPU-major (the probe sizes it at open; a CPU past its
+ * end counts straight in `pairs`). Mmapable: the kernel page-aligns the values, so an entry
+ * starts a cache line and no two CPUs share one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, UDPPATH_RECENT);
+	__type(key, __u32);
+	__type(value, struct udppath_recent);
+} recent SEC(".maps");
+
 RINGBUF_MAP(events, UDPPATH_RING_BYTES);
 BTF_RECORD_TYPE(udppath_event);
 
@@ -121,19 +132,34 @@ static __always_inline unsigned char *received_header(struct sk_buff *skb, bool 
 	return FIELD(direct, skb->data, skb, data);
 }
 
-/*
- * Counts a packet's hop `to` after `from` (UDPPATH_START: its first hop): the pair's count and
- * time `ns` (none from the start), and the hop's own counts, in the pair's first line.
- */
-static __always_inline void count_pair(struct udppath_hop *from, struct udppath_hop *to, __u64 ns, __u32 step, __u64 now)
+/* Adds `n` to this CPU's slot `slot` of `totals`. */
+static __always_inline void add_slot(__u32 slot, __u64 n)
 {
-	struct udppath_pair_stats zero = { .first_ns = now };
-	struct udppath_pair key = { .from = *from, .to = *to };
-	struct udppath_pair_stats *v = lookup_or_init(&pairs, &key, &zero, &totals, UDPPATH_T_NO_ENTRY);
+	__u64 *t = bpf_map_lookup_elem(&totals, &slot);
 
-	if (!v)
-		return;
-	if (from->hook != UDPPATH_START) {
+	if (t)
+		*t += n;
+}
+
+/* The pair's entry in `pairs`, inserted as `init` when new (*inserted then); NULL when full. */
+static __always_inline struct udppath_pair_stats *shared_pair(struct udppath_pair *key, struct udppath_pair_stats *init, bool *inserted)
+{
+	struct udppath_pair_stats *v = bpf_map_lookup_elem(&pairs, key);
+
+	*inserted = false;
+	if (v)
+		return v;
+	if (!bpf_map_update_elem(&pairs, key, init, BPF_NOEXIST)) {
+		*inserted = true;
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&pairs, key); /* another CPU inserted it since the lookup */
+}
+
+/* Counts one hop `step` of `key` taking `ns` (none from UDPPATH_START) in `v`, shared: atomics. */
+static __always_inline void add_shared(struct udppath_pair_stats *v, bool timed, __u64 ns, __u32 step)
+{
+	if (timed) {
 		if (!slot_add_shared(v->slots, log2_slot(ns, UDPPATH_SLOTS), UDPPATH_SLOTS))
 			return;
 		__sync_fetch_and_add(&v->sum_ns, ns);
@@ -144,6 +170,105 @@ static __always_inline void count_pair(struct udppath_hop *from, struct udppath_
 	__sync_fetch_and_add(&v->count, 1);
 	if (step)
 		__sync_fetch_and_add(&v->step_sum, step);
+}
+
+/* Counts one hop straight in `pairs` (no entry of this CPU's to use). */
+static __always_inline void count_shared(struct udppath_pair *key, __u64 ns, __u32 step, __u64 now)
+{
+	struct udppath_pair_stats zero = { .first_ns = now };
+	struct udppath_pair_stats *v;
+	bool inserted;
+
+	v = shared_pair(key, &zero, &inserted);
+	if (inserted)
+		v = bpf_map_lookup_elem(&pairs, key);
+	if (!v) {
+		add_slot(UDPPATH_T_NO_ENTRY, 1);
+		return;
+	}
+	add_shared(v, key->from.hook != UDPPATH_START, ns, step);
+}
+
+/* Moves the counts of a recent entry into `pairs` (whole, when the pair is new there). */
+static __always_inline void move_to_pairs(struct udppath_recent *r)
+{
+	struct udppath_pair_stats *v;
+	bool inserted;
+
+	v = shared_pair(&r->key, &r->v, &inserted);
+	if (inserted)
+		return;
+	if (!v) {
+		add_slot(UDPPATH_T_NO_ENTRY, r->v.count);
+		return;
+	}
+	for (int i = 0; i < UDPPATH_SLOTS; i++) {
+		if (r->v.slots[i])
+			__sync_fetch_and_add(&v->slots[i], r->v.slots[i]);
+	}
+	__sync_fetch_and_add(&v->count, r->v.count);
+	__sync_fetch_and_add(&v->sum_ns, r->v.sum_ns);
+	__sync_fetch_and_add(&v->step_sum, r->v.step_sum);
+	if (r->v.max_ns > v->max_ns)
+		v->max_ns = r->v.max_ns;
+	if (r->v.first_ns < v->first_ns)
+		v->first_ns = r->v.first_ns;
+}
+
+static __always_inline bool same_pair(const struct udppath_pair *a, const struct udppath_pair *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
+}
+
+/* Which of this CPU's recent entries a pair uses. */
+static __always_inline __u32 recent_slot(const struct udppath_pair *k)
+{
+	__u32 h = k->to.ifindex ^ (k->from.ifindex << 7) ^ ((__u32)k->to.hook << 14) ^ ((__u32)k->from.hook << 18) ^ ((__u32)k->to.way << 22);
+
+	return (h * 0x9E3779B1u) >> 28; /* UDPPATH_RECENT == 16 */
+}
+
+/*
+ * Counts a packet's hop `to` after `from` (UDPPATH_START: its first hop): the pair's count and
+ * time `ns` (none from the start), and the hop's own counts. In this CPU's recent entry of the
+ * pair, without atomics (a program nested on this CPU sees it busy and counts in `pairs`); the
+ * entry's previous pair moves to `pairs` first. The probe adds the entries left after detach.
+ */
+static __always_inline void count_pair(struct udppath_hop *from, struct udppath_hop *to, __u64 ns, __u32 step, __u64 now)
+{
+	struct udppath_pair key = { .from = *from, .to = *to };
+	__u32 i = bpf_get_smp_processor_id() * UDPPATH_RECENT + recent_slot(&key);
+	struct udppath_recent *r = bpf_map_lookup_elem(&recent, &i);
+	__u32 slot;
+
+	if (!r || r->busy) {
+		count_shared(&key, ns, step, now);
+		return;
+	}
+	r->busy = 1;
+	barrier();
+	if (r->v.count && !same_pair(&r->key, &key))
+		move_to_pairs(r);
+	if (!r->v.count || !same_pair(&r->key, &key)) {
+		__builtin_memset(&r->v, 0, sizeof(r->v));
+		r->key = key;
+		r->v.first_ns = now;
+	}
+	if (from->hook != UDPPATH_START) {
+		slot = log2_slot(ns, UDPPATH_SLOTS);
+		barrier_var(slot);
+		if (slot < UDPPATH_SLOTS)
+			r->v.slots[slot]++;
+		r->v.sum_ns += ns;
+		if (ns > r->v.max_ns)
+			r->v.max_ns = ns;
+	}
+	r->v.count++;
+	r->v.step_sum += step;
+	barrier();
+	r->busy = 0;
 }
 
 static __always_inline void sample(struct udppath_packet *p, __u32 len, __u32 reason, __u64 location)

@@ -75,6 +75,21 @@ struct udppath_pair_stats {
 	__u64 slots[UDPPATH_SLOTS];
 };
 
+/* Pairs each CPU counts on its own (`recent`, slots by a hash of the pair) before they move to
+ * `pairs`: the hot pairs of a flow cost no hash lookup and no atomics. */
+#define UDPPATH_RECENT 16
+
+/* An entry of `recent`: one pair counted on one CPU since it was last moved into `pairs`
+ * (count 0: none). 384 bytes, 6 cache lines: the key, the guard and the counts of a hop in the
+ * first. */
+struct udppath_recent {
+	struct udppath_pair key;
+	__u32 busy;  /* a program is counting here: another one nested on this CPU counts in `pairs` */
+	__u32 pad;
+	struct udppath_pair_stats v;
+	__u8 pad_to_line[56];
+};
+
 /* Key of the `drops` map (value: a u64 count). 24 bytes, no holes. */
 struct udppath_drop {
 	struct udppath_hop at;

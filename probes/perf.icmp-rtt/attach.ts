@@ -1,6 +1,7 @@
-// Which flavour of icmprtt.bpf.c's two handlers to load and attach: raw_tp with a cached
-// minimal BTF (fastest load), tp_btf, the classic tracepoints, tried in that order
-// (engine/native/attach-plan.ts). Both programs of one flavour attach together.
+// Which flavour of icmprtt.bpf.c's two handlers to load and attach: tp_btf (the skb's fields
+// are plain loads there: they run for every packet), raw_tp with a cached minimal BTF, the
+// classic tracepoints, tried in that order (engine/native/attach-plan.ts). Both programs of one
+// flavour attach together.
 import { loadFirstWorking, type PlanLoaded, type PlanStep } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import type { BpfLink } from '../../engine/native/link.js';
@@ -28,8 +29,8 @@ export function attachPlan(): Array<PlanStep<IcmpRttMethod>> {
     attach: (o: BpfObject) => HOOKS.map((h) => attach(o, h.name, programName(h.stem, method))),
   });
   return [
-    step('raw_tracepoint', (o, tp, prog) => o.program(prog).attachRawTracepoint(tp)),
     step('tp_btf', (o, _tp, prog) => o.program(prog).attachTrace()),
+    step('raw_tracepoint', (o, tp, prog) => o.program(prog).attachRawTracepoint(tp)),
     step('tracepoint', (o, tp, prog) => o.program(prog).attachTracepoint('net', tp)),
   ];
 }

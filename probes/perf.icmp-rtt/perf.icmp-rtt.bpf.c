@@ -9,9 +9,9 @@
  * the kernel, with their sum, min and max; requests never answered stay in `pending`, where the
  * probe reads their age at the end.
  *
- * Three attach flavours of the same two handlers, chosen at load by the probe: raw_tp (with a
- * cached minimal BTF for the CO-RE reads), tp_btf, the classic tracepoints. All but tp_btf
- * start with autoload off ("?" prefix). */
+ * Three attach flavours of the same two handlers, chosen at load by the probe: tp_btf (the
+ * skb's fields plain loads: they run for every packet), raw_tp (with a cached minimal BTF for
+ * the CO-RE reads), the classic tracepoints. All but tp_btf start with autoload off ("?"). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -19,6 +19,7 @@
 #include <bpf/bpf_endian.h>
 #include "maps.h"
 #include "hooks.h"
+#include "field.h"
 #include "count.h"
 #include "log2.h"
 #include "perf.icmp-rtt.h"
@@ -52,20 +53,21 @@ struct echo {
 };
 
 
-static __always_inline bool dev_wanted(struct net_device *dev)
+static __always_inline bool dev_wanted(struct net_device *dev, bool direct)
 {
 	if (!dev)
 		return false;
-	if (targ_ifindex && BPF_CORE_READ(dev, ifindex) != targ_ifindex)
+	if (targ_ifindex && FIELD(direct, dev->ifindex, dev, ifindex) != targ_ifindex)
 		return false;
-	return !targ_netns || BPF_CORE_READ(dev, nd_net.net, ns.inum) == targ_netns;
+	return !targ_netns || FIELD(direct, dev->nd_net.net->ns.inum, dev, nd_net.net, ns.inum) == targ_netns;
 }
 
 /*
- * The ICMP echo in `skb`, if it is one the filters want. `tx`: the skb is leaving (its network
+ * The ICMP echo in IPv4 `skb`, if it is one the filters want. `tx`: the skb is leaving (its network
  * header offset is set; skb->data is at L2); else it is being received (skb->data is at L3).
+ * The skb's fields are plain loads when `direct`; the headers one probe read each.
  */
-static __always_inline bool parse_echo(struct sk_buff *skb, bool tx, struct echo *e)
+static __always_inline bool parse_echo(struct sk_buff *skb, bool tx, struct echo *e, bool direct)
 {
 	unsigned char *head, *l3, *l4;
 	struct iphdr ip;
@@ -74,16 +76,14 @@ static __always_inline bool parse_echo(struct sk_buff *skb, bool tx, struct echo
 	__u32 local, peer;
 	__u8 dir;
 
-	if (BPF_CORE_READ(skb, protocol) != bpf_htons(ETH_P_IP_))
-		return false;
-	head = BPF_CORE_READ(skb, head);
+	head = FIELD(direct, skb->head, skb, head);
 	if (tx) {
-		nh = BPF_CORE_READ(skb, network_header);
+		nh = FIELD(direct, skb->network_header, skb, network_header);
 		if (nh == NO_HEADER_)
 			return false;
 		l3 = head + nh;
 	} else {
-		l3 = BPF_CORE_READ(skb, data);
+		l3 = FIELD(direct, skb->data, skb, data);
 	}
 	if (bpf_probe_read_kernel(&ip, sizeof(ip), l3))
 		return false;
@@ -92,7 +92,7 @@ static __always_inline bool parse_echo(struct sk_buff *skb, bool tx, struct echo
 	if (bpf_ntohs(ip.frag_off) & IP_OFFSET_MASK_)
 		return false; /* a later fragment: no ICMP header */
 	l4 = l3 + ip.ihl * 4;
-	if (l4 + sizeof(icmp) > head + BPF_CORE_READ(skb, tail)) {
+	if (l4 + sizeof(icmp) > head + FIELD(direct, skb->tail, skb, tail)) {
 		bump_slot(&totals, ICMPRTT_T_SHORT);
 		return false;
 	}
@@ -153,13 +153,16 @@ static __always_inline void on_reply(struct icmprtt_peer *v, struct icmprtt_key 
 		v->max_ns = rtt;
 }
 
-static __always_inline int on_packet(struct sk_buff *skb, struct net_device *dev, bool tx)
+/* Most packets are not IPv4: that check comes first, before the device's filters. */
+static __always_inline int on_packet(struct sk_buff *skb, struct net_device *dev, bool tx, bool direct)
 {
 	struct icmprtt_peer *v;
 	struct echo e;
 	__u64 now;
 
-	if (!dev_wanted(dev) || !parse_echo(skb, tx, &e))
+	if (FIELD(direct, skb->protocol, skb, protocol) != bpf_htons(ETH_P_IP_))
+		return 0;
+	if (!dev_wanted(dev, direct) || !parse_echo(skb, tx, &e, direct))
 		return 0;
 	now = bpf_ktime_get_ns();
 	v = peer_of(&e.key);
@@ -175,15 +178,15 @@ static __always_inline int on_packet(struct sk_buff *skb, struct net_device *dev
 	return 0;
 }
 
-BTF_RAW_PROGS(icmprtt_rx_btf, icmprtt_rx_raw, netif_receive_skb, on_packet(skb, BPF_CORE_READ(skb, dev), false),
-	      struct sk_buff *skb)
-BTF_RAW_PROGS(icmprtt_tx_btf, icmprtt_tx_raw, net_dev_start_xmit, on_packet(skb, dev, true),
+BTF_RAW_PROGS(icmprtt_rx_btf, icmprtt_rx_raw, netif_receive_skb,
+	      on_packet(skb, FIELD(direct, skb->dev, skb, dev), false, direct), struct sk_buff *skb)
+BTF_RAW_PROGS(icmprtt_tx_btf, icmprtt_tx_raw, net_dev_start_xmit, on_packet(skb, dev, true, direct),
 	      struct sk_buff *skb, struct net_device *dev)
 
 /* Classic tracepoints: the skb address from the record; the device from the skb. */
 SKB_TRACEPOINT(icmprtt_rx_tp, net, netif_receive_skb, trace_event_raw_net_dev_template,
-	       on_packet(skb, BPF_CORE_READ(skb, dev), false))
+	       on_packet(skb, BPF_CORE_READ(skb, dev), false, false))
 SKB_TRACEPOINT(icmprtt_tx_tp, net, net_dev_start_xmit, trace_event_raw_net_dev_start_xmit,
-	       on_packet(skb, BPF_CORE_READ(skb, dev), true))
+	       on_packet(skb, BPF_CORE_READ(skb, dev), true, false))
 
 char LICENSE[] SEC("license") = "GPL";

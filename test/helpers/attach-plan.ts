@@ -34,18 +34,21 @@ export function assertStepsAttach(o: BpfObject, plan: Array<PlanStep<string>>, t
   }
 }
 
-/** The programs of `plan`, whose flavours must be raw_tracepoint, tp_btf and tracepoint in that order. */
-export function flavoursInOrder(plan: Array<PlanStep<string>>): string[] {
+/** The flavours of a per-packet probe's plan: tp_btf first (tracepointPlan's prefer: 'tp_btf'). */
+export const TP_BTF_FIRST = ['tp_btf', 'raw_tracepoint', 'tracepoint'];
+
+/** The programs of `plan`, whose flavours must be `order` (raw_tracepoint, tp_btf and tracepoint unless told). */
+export function flavoursInOrder(plan: Array<PlanStep<string>>, order: string[] = ['raw_tracepoint', 'tp_btf', 'tracepoint']): string[] {
   assert.deepEqual(
     plan.map((s) => s.method),
-    ['raw_tracepoint', 'tp_btf', 'tracepoint'],
+    order,
   );
   return plan.flatMap((s) => s.programs);
 }
 
-/** Loads every program of `<object>.bpf.o` at once, then attaches each step of `plan`; each step's targets, without `category:` or `tp_btf/`, must be `tracepoints`. */
-export function assertEveryFlavourAttaches(object: string, plan: Array<PlanStep<string>>, globals: Record<string, GlobalValue>, tracepoints: readonly string[]): void {
-  withAllLoaded(object, flavoursInOrder(plan), globals, (o) => assertStepsAttach(o, plan, tracepoints));
+/** Loads every program of `<object>.bpf.o` at once, then attaches each step of `plan` (flavours in `order`, as flavoursInOrder); each step's targets, without `category:` or `tp_btf/`, must be `tracepoints`. */
+export function assertEveryFlavourAttaches(object: string, plan: Array<PlanStep<string>>, globals: Record<string, GlobalValue>, tracepoints: readonly string[], order?: string[]): void {
+  withAllLoaded(object, flavoursInOrder(plan, order), globals, (o) => assertStepsAttach(o, plan, tracepoints));
 }
 
 /** Each of `programs` of the loaded `o` was accepted by the verifier, as a program of the type `typeOf` gives (kprobe unless told). */

@@ -16,7 +16,7 @@ import { attachPlan, programName, TRACEPOINTS } from '../../probes/other.arp/att
 import { arpFinding, type ArpData, type ArpSender, type AttachCapture, type DumpCapture, type SenderEntry } from '../../probes/other.arp/findings.js';
 import { otherArp, readDump } from '../../probes/other.arp/probe.js';
 import { createBridgeLan, type BridgeLan, type LanHost } from '../helpers/bridge-lan.js';
-import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
+import { assertEveryFlavourAttaches, TP_BTF_FIRST } from '../helpers/attach-plan.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { assertProbeListedAndShown, runCli, startCli } from '../helpers/cli.js';
 import { assertReplaysSame } from '../helpers/replay.js';
@@ -165,7 +165,7 @@ describe('other.arp', () => {
   it('loads every program of other.arp.bpf.o with its filters set, and each flavour attaches here', () => {
     const plan = attachPlan();
     assert.equal(plan.flatMap((s) => s.programs).length, 6);
-    assertEveryFlavourAttaches('other.arp', plan, { targ_ifindex: 7, targ_netns: 1, targ_ip: Uint8Array.of(10, 0, 0, 1), reply_window_ns: 1_000_000n }, TRACEPOINTS);
+    assertEveryFlavourAttaches('other.arp', plan, { targ_ifindex: 7, targ_netns: 1, targ_ip: Uint8Array.of(10, 0, 0, 1), reply_window_ns: 1_000_000n }, TRACEPOINTS, TP_BTF_FIRST);
     assert.equal(programName('netif_receive_skb', 'raw_tracepoint'), 'arp_receive_raw_tp');
   });
 
@@ -186,7 +186,7 @@ describe('other.arp', () => {
     assert.equal(filtered.status, 'ok', filtered.reason);
 
     const data = all.data as ArpData;
-    assert.equal(data.method, 'raw_tracepoint');
+    assert.equal(data.method, 'tp_btf');
     assert.equal(data.overhead?.stopped, undefined, 'within its budget');
     assert.deepEqual(data.filters, { netns: lan.ns, dev: 'br0', ip: null });
     // Every frame br0 received, and each request it sent left through br0 and its 3 ports.
@@ -273,10 +273,10 @@ describe('other.arp', () => {
     await assertReplaysSame(otherArp, { netns: lan.ns, duration: '1s' }, b, 'quiet', f);
   });
 
-  it('the fallback flavours (tp_btf, classic tracepoints) count the same requests and replies', async (t) => {
+  it('the fallback flavours (raw_tp, classic tracepoints), each loaded alone, count the same requests and replies', async (t) => {
     const lan = await createBridgeLan(t, NET, [GARPER]);
     const inode = Number(/net:\[(\d+)\]/.exec((await lan.inNs(['readlink', '/proc/self/ns/net'])).stdout)?.[1]);
-    for (const method of ['tp_btf', 'tracepoint'] as const) {
+    for (const method of ['raw_tracepoint', 'tracepoint'] as const) {
       const step = attachPlan().find((s) => s.method === method)!;
       const o = BpfObject.open(bpfObjectPath('other.arp'), { globals: { targ_netns: inode } });
       try {

@@ -11,7 +11,7 @@ import { before, describe, it } from 'node:test';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding, Params } from '../../engine/probe/types.js';
-import { attachPlan } from '../../probes/other.udp-path/attach.js';
+import { attachPlan, recentEntries } from '../../probes/other.udp-path/attach.js';
 import { globalsOf, readHopsAndPairs } from '../../probes/other.udp-path/collect.js';
 import type { UdpPathData } from '../../probes/other.udp-path/findings.js';
 import { otherUdpPath } from '../../probes/other.udp-path/probe.js';
@@ -19,7 +19,7 @@ import { createBridgeLan, type BridgeLan, type LanHost } from '../helpers/bridge
 import { tempBundle } from '../helpers/bundle.js';
 import { run, type TeardownHost, cannotBuildWith } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
-import { withAllLoaded } from '../helpers/attach-plan.js';
+import { flavoursInOrder, TP_BTF_FIRST, withAllLoaded } from '../helpers/attach-plan.js';
 import { assertReplaysWithoutBpf } from '../helpers/replay.js';
 
 const cannot = await cannotBuildWith([['nft', '--version'], 'nftables'], [['python3', '--version'], 'python3']);
@@ -132,26 +132,31 @@ describe('other.udp-path', () => {
   before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
 
   it('every program of other.udp-path.bpf.o passes the verifier; tp_btf, raw_tp, tracepoint in that order', () => {
-    assert.deepEqual(attachPlan().map((s) => s.method), ['tp_btf', 'raw_tracepoint', 'tracepoint']);
-    const all = attachPlan().flatMap((s) => s.programs);
+    const all = flavoursInOrder(attachPlan(), TP_BTF_FIRST);
     assert.equal(all.length, 24);
     withAllLoaded('other.udp-path', all);
   });
 
-  it('each flavour (tp_btf, raw_tp, classic tracepoint), loaded alone, attaches and counts every hop of the flow', async (t) => {
+  it('each flavour (tp_btf, raw_tp, classic tracepoint), loaded alone, attaches and counts every hop of the flow, in the CPUs\' recent entries or straight in pairs', async (t) => {
     const { a } = await lan(t);
     const setup = { srcIp: A_IP, dstIp: B_IP, srcPort: SPORT, dstPort: DPORT, both: false, samples: 0, timeoutMs: 1000 };
-    for (const step of attachPlan()) {
-      const o = BpfObject.open(bpfObjectPath('other.udp-path'), { globals: globalsOf(setup) });
-      try {
-        for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
-        o.load();
-        step.attach(o);
-        await send(a);
-        const counts = readHopsAndPairs(o).hops.map((h) => h.packets);
-        assert.deepEqual(counts, DELIVERED_PATH.map(() => N), step.method);
-      } finally {
-        o.close();
+    // `recent` sized per CPU (as the probe sizes it), or one entry: then nearly every hop counts in `pairs`.
+    for (const [sizing, recent] of [['per CPU', recentEntries().recent!], ['one entry', 1]] as const) {
+      for (const step of attachPlan()) {
+        const what = `${step.method}, recent ${sizing}`;
+        const o = BpfObject.open(bpfObjectPath('other.udp-path'), { globals: globalsOf(setup), maxEntries: { recent } });
+        try {
+          for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
+          o.load();
+          step.attach(o);
+          await send(a);
+          const counts = readHopsAndPairs(o).hops.map((h) => h.packets);
+          assert.deepEqual(counts, DELIVERED_PATH.map(() => N), what);
+          const held = o.map('recent').readAllDecoded<number, { v: { count: number } }>().reduce((n, e) => n + e.value.v.count, 0);
+          if (sizing === 'per CPU') assert.ok(held > 0, `${what}: the recent entries count`);
+        } finally {
+          o.close();
+        }
       }
     }
   });

@@ -17,7 +17,7 @@ import { attachPlan, HOOKS } from '../../probes/perf.icmp-rtt/attach.js';
 import { perfIcmpRtt, type IcmpRttData, type IcmpRttPeer } from '../../probes/perf.icmp-rtt/probe.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
 import { createVethPair, run, type TeardownHost, type VethPair, cannotBuildWith } from '../helpers/netns.js';
-import { flavoursInOrder, withAllLoaded } from '../helpers/attach-plan.js';
+import { flavoursInOrder, TP_BTF_FIRST, withAllLoaded } from '../helpers/attach-plan.js';
 import { assertReplaysWithoutBpf } from '../helpers/replay.js';
 
 const cannot = await cannotBuildWith([['nft', '--version'], 'nftables'], [['python3', '--version'], 'python3']);
@@ -104,13 +104,13 @@ async function slowPeer(t: TeardownHost, pair: VethPair, ms: number): Promise<vo
 describe('perf.icmp-rtt', () => {
   before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
 
-  it('every program of perf.icmp-rtt.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint in that order', () => {
-    const all = flavoursInOrder(attachPlan());
+  it('every program of perf.icmp-rtt.bpf.o passes the verifier; tp_btf, raw_tp, tracepoint in that order', () => {
+    const all = flavoursInOrder(attachPlan(), TP_BTF_FIRST);
     assert.equal(all.length, 6);
     withAllLoaded('perf.icmp-rtt', all, { targ_ifindex: 1 });
   });
 
-  it('each flavour (raw_tp, tp_btf, classic tracepoint) attaches and matches every echo', async (t) => {
+  it('each flavour (tp_btf, raw_tp, classic tracepoint), loaded alone, attaches and matches every echo', async (t) => {
     const pair = await createVethPair(t, { noIpv6: true });
     const ifindex = Number((await run(['cat', `/sys/class/net/${pair.hostDev}/ifindex`])).stdout.trim());
     for (const step of attachPlan()) {
@@ -156,7 +156,7 @@ describe('perf.icmp-rtt', () => {
 
     // On the host's side of the veth: its 20 pings, timed from request out to reply in.
     const data = host.data as IcmpRttData;
-    assert.equal(data.method, 'raw_tracepoint');
+    assert.equal(data.method, 'tp_btf');
     assert.equal(data.attach.length, 2);
     assert.ok(data.overhead && !data.overhead.stopped, JSON.stringify(data.overhead));
     assert.equal(data.peers.length, 2, JSON.stringify(data.peers));
