@@ -44,7 +44,7 @@ export async function loadUdpPath(globals: Record<string, GlobalValue>): Promise
   return loadFirstWorking(bpfObjectPath('other.udp-path'), attachPlan(), { what: 'other.udp-path', open: { globals, maxEntries: recentEntries() } });
 }
 
-/** `recent` sized to every possible CPU: a CPU past its end would count straight in `pairs`. */
-export function recentEntries(): Record<string, number> {
-  return { recent: possibleCpus() * RECENT_PER_CPU };
+/** `recent` and `recent_drops` sized to every possible CPU: a CPU past their end would count straight in `pairs` and `drops`. */
+export function recentEntries(): { recent: number; recent_drops: number } {
+  return { recent: possibleCpus() * RECENT_PER_CPU, recent_drops: possibleCpus() };
 }

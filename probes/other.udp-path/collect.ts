@@ -174,14 +174,29 @@ export function readHopsAndPairs(o: BpfObject): { hops: HopEntry[]; pairs: PairE
   return { hops: [...hops.values()].sort(byHop), pairs };
 }
 
+type DropKey = { at: HopKey; reason: number; location: U64 };
+
+/** The `drops` map with the counts the CPUs' `recent_drops` entries still hold (read once the programs stopped). */
+export function readDrops(o: BpfObject): DropEntry[] {
+  const byKey = new Map<string, DropEntry>();
+  const add = (key: DropKey, count: number) => {
+    const e = { at: hopOf(key.at), reason: key.reason, location: hex(key.location), count };
+    const id = JSON.stringify([e.at, e.reason, e.location]);
+    const known = byKey.get(id);
+    if (known) known.count += count;
+    else byKey.set(id, e);
+  };
+  for (const { key, value } of o.map('drops').readAllDecoded<DropKey, U64>()) add(key, Number(value));
+  for (const { value: r } of o.map('recent_drops').readAllDecoded<number, { key: DropKey; count: U64 }>()) {
+    if (Number(r.count) > 0) add(r.key, Number(r.count));
+  }
+  return [...byKey.values()];
+}
+
 /** The maps (programs detached already) and the events read. */
 function dumpMaps(o: BpfObject, windowMs: number, events: EventEntry[]): DumpCapture {
   const { hops, pairs } = readHopsAndPairs(o);
-  const drops = o
-    .map('drops')
-    .readAllDecoded<{ at: HopKey; reason: number; location: U64 }, number>()
-    .map(({ key, value }) => ({ at: hopOf(key.at), reason: key.reason, location: hex(key.location), count: value }))
-    .sort((a, b) => byHop(a.at, b.at) || a.reason - b.reason || a.location.localeCompare(b.location));
+  const drops = readDrops(o).sort((a, b) => byHop(a.at, b.at) || a.reason - b.reason || a.location.localeCompare(b.location));
   events.sort((a, b) => a.firstNs - b.firstNs || a.ns - b.ns || a.step - b.step);
   return { windowMs: Math.round(windowMs * 1000) / 1000, hops, pairs, drops, events, ...slotTotals(o.map('totals'), TOTALS) };
 }

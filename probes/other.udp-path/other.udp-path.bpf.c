@@ -59,6 +59,15 @@ struct {
 	__type(value, struct udppath_recent);
 } recent SEC(".maps");
 
+/* The drop key each CPU counted last, one entry per possible CPU (sized as `recent`). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct udppath_recent_drop);
+} recent_drops SEC(".maps");
+
 RINGBUF_MAP(events, UDPPATH_RING_BYTES);
 BTF_RECORD_TYPE(udppath_event);
 
@@ -271,6 +280,54 @@ static __always_inline void count_pair(struct udppath_hop *from, struct udppath_
 	r->busy = 0;
 }
 
+/* Adds `n` drops of `d` to `drops`; a full map counts them in UDPPATH_T_NO_ENTRY. */
+static __always_inline void add_drops(struct udppath_drop *d, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&drops, d);
+
+	if (!v) {
+		if (!bpf_map_update_elem(&drops, d, &n, BPF_NOEXIST))
+			return;
+		v = bpf_map_lookup_elem(&drops, d); /* another CPU inserted it since the lookup */
+		if (!v) {
+			add_slot(UDPPATH_T_NO_ENTRY, n);
+			return;
+		}
+	}
+	__sync_fetch_and_add(v, n);
+}
+
+static __always_inline bool same_drop(const struct udppath_drop *a, const struct udppath_drop *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
+}
+
+/* Counts a drop in this CPU's recent drop entry, as count_pair its pairs: the same key as the
+ * CPU's last drop costs an increment; another one moves the entry's count to `drops` first. */
+static __always_inline void count_drop(struct udppath_drop *d)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct udppath_recent_drop *r = bpf_map_lookup_elem(&recent_drops, &cpu);
+
+	if (!r || r->busy) {
+		add_drops(d, 1);
+		return;
+	}
+	r->busy = 1;
+	barrier();
+	if (r->count && !same_drop(&r->key, d)) {
+		add_drops(&r->key, r->count);
+		r->count = 0;
+	}
+	if (!r->count)
+		r->key = *d;
+	r->count++;
+	barrier();
+	r->busy = 0;
+}
+
 static __always_inline void sample(struct udppath_packet *p, __u32 len, __u32 reason, __u64 location)
 {
 	struct udppath_event *e;
@@ -305,14 +362,15 @@ static __always_inline void hop_at(struct udppath_hop *h, __u8 hook, int way, st
 /*
  * Counts the hop `p->last` of the packet followed as `key`: after the hop it was last seen at
  * (the pair's time), or as a new packet when `starts` (else false: not followed). The packet's
- * entry is updated in place, not replaced; a new one is inserted unless this hop `ends` it.
+ * entry is updated in place, not replaced, and marked ended by a hop that `ends` it; a new one
+ * is inserted unless this hop ends it.
  */
 static __always_inline bool step_packet(__u64 key, struct udppath_packet *p, bool starts, bool ends, __u64 now)
 {
 	struct udppath_hop start = { .hook = UDPPATH_START };
 	struct udppath_packet *seen = bpf_map_lookup_elem(&packets, &key);
 
-	if (seen && (__s64)(now - seen->ns) < (__s64)stale_ns) {
+	if (seen && seen->ns && (__s64)(now - seen->ns) < (__s64)stale_ns) {
 		/* stamped on two CPUs a hair apart: no time between them */
 		p->first_ns = seen->first_ns;
 		p->sampled = seen->sampled;
@@ -329,12 +387,13 @@ static __always_inline bool step_packet(__u64 key, struct udppath_packet *p, boo
 		count_pair(&start, &p->last, 0, 0, now);
 	}
 	p->ns = now;
-	if (ends)
-		return true; /* the caller deletes its entry */
-	if (seen)
+	if (seen) {
 		*seen = *p;
-	else
+		if (ends)
+			seen->ns = 0;
+	} else if (!ends) {
 		bpf_map_update_elem(&packets, &key, p, BPF_ANY);
+	}
 	return true;
 }
 
@@ -358,12 +417,9 @@ static __always_inline int on_hop(struct sk_buff *skb, unsigned char *l3, struct
 	if (hook == UDPPATH_DROP) {
 		struct udppath_drop d = { .at = p.last, .reason = reason, .location = location };
 
-		if (!count_key(&drops, &d))
-			bump_slot(&totals, UDPPATH_T_NO_ENTRY);
+		count_drop(&d);
 	}
 	sample(&p, FIELD(direct, skb->len, skb, len), reason, location);
-	if (ends)
-		bpf_map_delete_elem(&packets, &key);
 	return 0;
 }
 
@@ -434,7 +490,6 @@ static __always_inline int on_enqueue(struct sock *sk, bool direct)
 	p.last.netns = FIELD(direct, sk->__sk_common.skc_net.net->ns.inum, sk, __sk_common.skc_net.net, ns.inum);
 	step_packet(key, &p, true, true, bpf_ktime_get_ns());
 	sample(&p, BPF_CORE_READ(skb, len), 0, 0);
-	bpf_map_delete_elem(&packets, &key);
 	if (!q) {
 		q = insert_entry(&sockets, &sk_key, &zero_q, &totals, UDPPATH_T_NO_ENTRY);
 		if (!q)

@@ -97,11 +97,13 @@ struct udppath_drop {
 	__u64 location;
 };
 
-/* Value of the `packets` map: one packet (skb) followed from hop to hop. 40 bytes. */
+/* Value of the `packets` map: one packet (skb) followed from hop to hop. 40 bytes. An ended
+ * packet keeps its entry with `ns` 0 (no packet): the next skb at its address takes it over in
+ * place, instead of a delete and an insert per packet. */
 struct udppath_packet {
 	struct udppath_hop last;
 	__u32 step;     /* hops passed before `last` */
-	__u64 ns;       /* when it passed `last` */
+	__u64 ns;       /* when it passed `last`; 0: ended */
 	__u64 first_ns; /* when it passed its first hop: the packet's identity in the samples */
 	__u32 sampled;  /* 1: its hops go to the ring buffer */
 	__u32 pad;
@@ -116,6 +118,16 @@ struct udppath_event {
 	__u32 step;
 	__u32 reason;   /* drops: enum skb_drop_reason */
 	__u32 len;      /* skb->len at this hop */
+};
+
+/* An entry of `recent_drops`: the last drop key counted on one CPU and its count since it was
+ * last moved into `drops` (0: none). One cache line. */
+struct udppath_recent_drop {
+	struct udppath_drop key;
+	__u32 busy;  /* as udppath_recent's */
+	__u32 pad;
+	__u64 count;
+	__u8 pad_to_line[24];
 };
 
 /* One datagram queued on a followed socket, oldest first (UDP sockets are read in order). */
