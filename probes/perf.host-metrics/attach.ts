@@ -1,6 +1,7 @@
-// Which flavour of hostmetrics.bpf.c's four handlers to load and attach: raw_tp with a cached
-// minimal BTF (fastest load), tp_btf, or the classic tracepoints, tried in that order
-// (engine/native/attach-plan.ts). All four programs of one flavour attach together.
+// Which flavour of hostmetrics.bpf.c's four handlers to load and attach: tp_btf (the skb's
+// fields are plain loads there: two of them run for every packet), raw_tp with a cached minimal
+// BTF, or the classic tracepoints, tried in that order (engine/native/attach-plan.ts). All four
+// programs of one flavour attach together.
 import { loadFirstWorking, tracepointPlan, type PlanLoaded, type PlanStep, type TracepointMethod } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { bpfObjectPath } from '../../engine/native/object.js';
@@ -21,7 +22,7 @@ export function programName(tracepoint: Tracepoint, method: HostMetricsMethod): 
 }
 
 export function attachPlan(): Array<PlanStep<HostMetricsMethod>> {
-  return tracepointPlan((tp) => CATEGORY[tp], TRACEPOINTS, programName);
+  return tracepointPlan((tp) => CATEGORY[tp], TRACEPOINTS, programName, { prefer: 'tp_btf' });
 }
 
 /** `irq:softirq_entry`, ... as the requirements name them. */

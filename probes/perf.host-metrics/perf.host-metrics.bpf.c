@@ -17,6 +17,7 @@
 #include <bpf/bpf_endian.h>
 #include "maps.h"
 #include "netdev.h"
+#include "field.h"
 #include "perf.host-metrics.h"
 #include "log2.h"
 
@@ -74,36 +75,44 @@ static __always_inline struct hm_packets *counts_of(__u32 dir)
 	return bpf_map_lookup_elem(&packets, &dir);
 }
 
-static __always_inline int on_receive(struct sk_buff *skb)
+/* Whether a device filter is set: without one no device is read at all. */
+static __always_inline bool dev_filtered(void)
+{
+	return targ_dev[0] || targ_netns;
+}
+
+/* Whether `dev` passes the device filters (its name and namespace read only when they are set). */
+static __always_inline bool dev_wanted(struct net_device *dev, bool direct)
 {
 	struct netdev_id id = {};
-	struct hm_packets *v;
-	struct net_device *dev;
 
-	if (!skb)
-		return 0;
-	dev = BPF_CORE_READ(skb, dev);
 	if (!dev)
-		return 0;
-	netdev_id_of(dev, &id);
-	if (!netdev_matches(&id, targ_dev, targ_netns))
+		return false;
+	if (!dev_filtered())
+		return true;
+	id.netns = FIELD(direct, dev->nd_net.net->ns.inum, dev, nd_net.net, ns.inum);
+	BPF_CORE_READ_STR_INTO(&id.name, dev, name);
+	return netdev_matches(&id, targ_dev, targ_netns);
+}
+
+static __always_inline int on_receive(struct sk_buff *skb, bool direct)
+{
+	struct hm_packets *v;
+
+	if (!skb || !dev_wanted(FIELD(direct, skb->dev, skb, dev), direct))
 		return 0;
 	v = counts_of(HM_RX);
 	if (!v)
 		return 0;
 	v->packets++;
-	v->bytes += BPF_CORE_READ(skb, len);
+	v->bytes += FIELD(direct, skb->len, skb, len);
 	return 0;
 }
 
-/* `id` is the device's (raw_tp, tp_btf) or only its name (classic tracepoint). */
-static __always_inline int on_xmit(struct netdev_id *id, int rc, __u32 len)
+static __always_inline int on_xmit(int rc, __u32 len)
 {
-	struct hm_packets *v;
+	struct hm_packets *v = counts_of(HM_TX);
 
-	if (!netdev_matches(id, targ_dev, id->netns ? targ_netns : 0))
-		return 0;
-	v = counts_of(HM_TX);
 	if (!v)
 		return 0;
 	if (rc == 0) {
@@ -117,7 +126,9 @@ static __always_inline int on_xmit(struct netdev_id *id, int rc, __u32 len)
 
 BTF_HANDLERS(hm_softirq_entry, softirq_entry, on_softirq_entry(vec), unsigned int vec)
 BTF_HANDLERS(hm_softirq_exit, softirq_exit, on_softirq_exit(vec), unsigned int vec)
-BTF_HANDLERS(hm_receive, netif_receive_skb, on_receive(skb), struct sk_buff *skb)
+BTF_HANDLERS(hm_receive, netif_receive_skb, on_receive(skb, direct), struct sk_buff *skb)
+BTF_HANDLERS(hm_xmit, net_dev_xmit, dev_wanted(dev, direct) ? on_xmit(rc, skb_len) : 0,
+	     struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len)
 
 SEC("?tracepoint/irq/softirq_entry")
 int hm_softirq_entry_tracepoint(struct trace_event_raw_softirq *args)
@@ -134,9 +145,21 @@ int hm_softirq_exit_tracepoint(struct trace_event_raw_softirq *args)
 SEC("?tracepoint/net/netif_receive_skb")
 int hm_receive_tracepoint(struct trace_event_raw_net_dev_template *args)
 {
-	return on_receive((struct sk_buff *)args->skbaddr);
+	return on_receive((struct sk_buff *)args->skbaddr, false);
 }
 
-NETDEV_XMIT_HANDLERS(hm_xmit, on_xmit)
+/* The classic tracepoint has the device's name only: its namespace filter does not apply. */
+SEC("?tracepoint/net/net_dev_xmit")
+int hm_xmit_tracepoint(struct trace_event_raw_net_dev_xmit *args)
+{
+	struct netdev_id id = {};
+
+	if (targ_dev[0]) {
+		data_loc_str(args, args->__data_loc_name, id.name, sizeof(id.name));
+		if (!netdev_matches(&id, targ_dev, 0))
+			return 0;
+	}
+	return on_xmit(args->rc, args->len);
+}
 
 char LICENSE[] SEC("license") = "GPL";

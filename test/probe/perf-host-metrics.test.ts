@@ -11,8 +11,9 @@ import { attachPlan, programName, TRACEPOINTS } from '../../probes/perf.host-met
 import { analyse, type DumpCapture, type HostMetricsData, type SetupCapture } from '../../probes/perf.host-metrics/findings.js';
 import { dumpMaps, perfHostMetrics } from '../../probes/perf.host-metrics/probe.js';
 import { netdevGlobals } from '../../probes/lib/netdev.js';
+import type { GlobalValue } from '../../engine/native/globals.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
-import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
+import { assertEveryFlavourAttaches, TP_BTF_FIRST } from '../helpers/attach-plan.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { assertProbeListedAndShown, startCli } from '../helpers/cli.js';
 import { canBuildTopologies } from '../helpers/netns.js';
@@ -95,7 +96,7 @@ describe('perf.host-metrics', () => {
   it('loads every program of perf.host-metrics.bpf.o with its filters set, and each flavour attaches here', () => {
     const plan = attachPlan();
     assert.equal(plan.flatMap((s) => s.programs).length, 12);
-    assertEveryFlavourAttaches('perf.host-metrics', plan, { targ_dev: Buffer.from('eth0\0\0\0\0\0\0\0\0\0\0\0\0'), targ_netns: 1, targ_dirs: 1 }, TRACEPOINTS);
+    assertEveryFlavourAttaches('perf.host-metrics', plan, { targ_dev: Buffer.from('eth0\0\0\0\0\0\0\0\0\0\0\0\0'), targ_netns: 1, targ_dirs: 1 }, TRACEPOINTS, TP_BTF_FIRST);
     assert.equal(programName('netif_receive_skb', 'raw_tracepoint'), 'hm_receive_raw_tp');
   });
 
@@ -114,7 +115,7 @@ describe('perf.host-metrics', () => {
     t.diagnostic(f.summary);
     const data = f.data as HostMetricsData;
     t.diagnostic(`attach: ${data.method}, load ${data.loadMs} ms, attach ${data.attach.map((a) => `${a.target} ${a.attachMs} ms`).join(', ')}`);
-    assert.equal(data.method, 'raw_tracepoint');
+    assert.equal(data.method, 'tp_btf');
     // The sink only keeps the host from answering with ICMP: its socket buffer may overflow (its
     // reader is this busy process), which is past the device and counted nowhere here.
 
@@ -163,11 +164,11 @@ describe('perf.host-metrics', () => {
     await assertReplaysSame(perfHostMetrics, params, b, 'flood', f);
   });
 
-  it('the fallback flavours (tp_btf, classic tracepoints) count the same packets on the same CPU', async (t) => {
+  it('the fallback flavours (raw_tp, classic tracepoints), each loaded alone, count the same packets on the same CPU', async (t) => {
     const pair = await quietPair(t);
     await udpSink(t, pair);
     const n = 200;
-    for (const method of ['tp_btf', 'tracepoint'] as const) {
+    for (const method of ['raw_tracepoint', 'tracepoint'] as const) {
       const step = attachPlan().find((s) => s.method === method)!;
       const o = BpfObject.open(bpfObjectPath('perf.host-metrics'), { globals: { ...netdevGlobals({ dev: pair.hostDev, netns: null, netnsInode: 0 }), targ_dirs: 3 } });
       try {
@@ -183,6 +184,34 @@ describe('perf.host-metrics', () => {
       } finally {
         o.close();
       }
+    }
+  });
+
+  it('without a device filter (no device read at all) counts at least what the filtered programs beside it count, on the same CPU', async (t) => {
+    const pair = await quietPair(t);
+    await udpSink(t, pair);
+    const n = 300;
+    const step = attachPlan()[0]!;
+    const open = (globals: Record<string, GlobalValue>) => {
+      const o = BpfObject.open(bpfObjectPath('perf.host-metrics'), { globals: { targ_dirs: 3, ...globals } });
+      for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
+      o.load();
+      return o;
+    };
+    const all = open({});
+    const one = open(netdevGlobals({ dev: pair.hostDev, netns: null, netnsInode: 0 }));
+    try {
+      step.attach(all);
+      step.attach(one);
+      await udpFromNs(pair, n, 100, { cpu: SENDER_CPU });
+      one.detach();
+      all.detach();
+      const rxOn = (o: BpfObject) => dumpMaps(o, 1).packets.filter((p) => p.dir === 'rx' && p.cpu === SENDER_CPU).reduce((s, p) => s + p.packets, 0);
+      assert.equal(rxOn(one), n, 'the filtered programs count the sent packets');
+      assert.ok(rxOn(all) >= n, `unfiltered ${rxOn(all)} >= ${n}`);
+    } finally {
+      one.close();
+      all.close();
     }
   });
 
