@@ -27,9 +27,6 @@ const volatile char targ_dev[NETDEV_NAME_LEN] = {};
 const volatile __u32 targ_netns = 0;
 const volatile __u8 targ_dirs = 3;
 
-/* When the softirq of each vector started on this CPU (a vector does not nest on one CPU). */
-PERCPU_ARRAY_MAP(started, HM_VECTORS, __u64);
-
 PERCPU_ARRAY_MAP(softirqs, HM_VECTORS, struct hm_softirq);
 
 PERCPU_ARRAY_MAP(packets, HM_DIRS, struct hm_packets);
@@ -38,28 +35,26 @@ TOTALS_MAP(HM_T_SLOTS);
 
 static __always_inline int on_softirq_entry(__u32 vec)
 {
-	__u64 *t = bpf_map_lookup_elem(&started, &vec);
+	struct hm_softirq *v = bpf_map_lookup_elem(&softirqs, &vec);
 
-	if (t)
-		*t = bpf_ktime_get_ns();
+	if (v)
+		v->started_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
 static __always_inline int on_softirq_exit(__u32 vec)
 {
-	struct hm_softirq *v;
-	__u64 *t, ns;
+	struct hm_softirq *v = bpf_map_lookup_elem(&softirqs, &vec);
+	__u64 ns;
 
-	t = bpf_map_lookup_elem(&started, &vec);
-	v = bpf_map_lookup_elem(&softirqs, &vec);
-	if (!t || !v)
+	if (!v)
 		return 0;
-	if (!*t) {
+	if (!v->started_ns) {
 		bump_slot(&totals, HM_T_EXIT_UNPAIRED);
 		return 0;
 	}
-	ns = bpf_ktime_get_ns() - *t;
-	*t = 0;
+	ns = bpf_ktime_get_ns() - v->started_ns;
+	v->started_ns = 0;
 	v->count++;
 	v->total_ns += ns;
 	if (ns > v->max_ns)

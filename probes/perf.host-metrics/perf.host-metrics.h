@@ -12,10 +12,12 @@
  * µs; the last slot also holds everything larger. */
 #define HM_SLOTS 27
 
-/* Value of `softirqs` (key: vector), per CPU: 240 bytes, no holes. */
+/* Value of `softirqs` (key: vector), per CPU: 248 bytes, no holes. The run's start beside its
+ * counts: an exit touches one line of them, not a second map's. */
 struct hm_softirq {
-	__u64 count;     /* runs that ended (softirq_exit after its softirq_entry) */
-	__u64 total_ns;  /* their time, entry to exit */
+	__u64 started_ns; /* when the running softirq of this vector started (a vector does not nest on one CPU); 0: none */
+	__u64 count;      /* runs that ended (softirq_exit after its softirq_entry) */
+	__u64 total_ns;   /* their time, entry to exit */
 	__u64 max_ns;
 	__u64 slots[HM_SLOTS];
 };

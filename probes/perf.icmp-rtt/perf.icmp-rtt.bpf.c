@@ -29,6 +29,8 @@
 #define ICMP_ECHOREPLY_ 0
 #define ICMP_ECHO_ 8
 #define NO_HEADER_ 0xFFFF
+#define CHECKSUM_PARTIAL_ 3
+#define ICMP_CSUM_OFFSET_ 2 /* offsetof(struct icmphdr, checksum) */
 
 /* Filters, set before load. 0 = any. Addresses in network byte order. */
 const volatile __u32 targ_ifindex = 0;
@@ -153,14 +155,26 @@ static __always_inline void on_reply(struct icmprtt_peer *v, struct icmprtt_key 
 		v->max_ns = rtt;
 }
 
-/* Most packets are not IPv4: that check comes first, before the device's filters. */
+/*
+ * A packet whose L4 checksum is left to the device (CHECKSUM_PARTIAL) at another offset than
+ * ICMP's: TCP or UDP sent by a local socket, a VM's offloaded traffic. No echo then, which the
+ * skb's own (hot) fields tell without reading the packet, its most expensive part (tp_btf only:
+ * elsewhere a field costs a probe read too).
+ */
+static __always_inline bool offloaded_not_icmp(struct sk_buff *skb, bool direct)
+{
+	return direct && BITFIELD(direct, skb, ip_summed) == CHECKSUM_PARTIAL_ &&
+	       FIELD(direct, skb->csum_offset, skb, csum_offset) != ICMP_CSUM_OFFSET_;
+}
+
+/* Most packets are not IPv4, or are offloaded TCP or UDP: those checks come first. */
 static __always_inline int on_packet(struct sk_buff *skb, struct net_device *dev, bool tx, bool direct)
 {
 	struct icmprtt_peer *v;
 	struct echo e;
 	__u64 now;
 
-	if (FIELD(direct, skb->protocol, skb, protocol) != bpf_htons(ETH_P_IP_))
+	if (FIELD(direct, skb->protocol, skb, protocol) != bpf_htons(ETH_P_IP_) || offloaded_not_icmp(skb, direct))
 		return 0;
 	if (!dev_wanted(dev, direct) || !parse_echo(skb, tx, &e, direct))
 		return 0;
