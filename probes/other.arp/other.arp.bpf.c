@@ -19,6 +19,8 @@
 #include "field.h"
 #include "other.arp.h"
 
+#define CHECKSUM_PARTIAL_ 3
+
 /* Filters and settings, set before load. 0 = any. */
 const volatile __u32 targ_ifindex = 0;
 const volatile __u32 targ_netns = 0;
@@ -178,7 +180,8 @@ static __always_inline int on_receive(struct sk_buff *skb, bool direct)
 }
 
 /* At the driver's xmit the data starts with the Ethernet header (Ethernet devices only). Its
- * type is the first probe read: most frames are not ARP. */
+ * type is the first probe read: most frames are not ARP. In tp_btf a frame whose L4 checksum is
+ * left to the device (CHECKSUM_PARTIAL: TCP or UDP) returns before it: ARP has no checksum. */
 static __always_inline int on_xmit(struct sk_buff *skb, bool direct)
 {
 	struct arp_asked_key k = {};
@@ -188,6 +191,8 @@ static __always_inline int on_xmit(struct sk_buff *skb, bool direct)
 	__be16 proto;
 	__u64 now;
 
+	if (direct && BITFIELD(direct, skb, ip_summed) == CHECKSUM_PARTIAL_)
+		return 0;
 	dev = FIELD(direct, skb->dev, skb, dev);
 	if (!dev || FIELD(direct, dev->type, dev, type) != ARPHRD_ETHER_)
 		return 0;
