@@ -8,6 +8,8 @@ export interface CostRow {
   label: string;
   probe: string;
   params?: (pair: FloodPair) => Params;
+  /** The probe follows the flood's own flow: the sender leaves from FLOOD_SRC_PORT. */
+  followsFlood?: boolean;
   bpftrace?: { label: string; script: string };
 }
 
@@ -99,6 +101,7 @@ export const COST_ROWS: CostRow[] = [
     label: 'other.udp-path (the flood is the followed flow)',
     probe: 'other.udp-path',
     params: (pair) => ({ src_ip: pair.hostIp, dst_ip: pair.peerIp, src_port: FLOOD_SRC_PORT, dst_port: FLOOD_PORT }),
+    followsFlood: true,
   },
   { label: 'perf.icmp-rtt', probe: 'perf.icmp-rtt' },
   { label: 'other.arp', probe: 'other.arp' },
