@@ -3,11 +3,18 @@
 import type { Params } from '../../engine/probe/types.js';
 import { FLOOD_PORT, FLOOD_SRC_PORT, type FloodPair } from './udp-flood.js';
 
+/** The flood's pair, its peer's MAC, and the two ends of an idle veth pair (a VM the flood is not for). */
+export interface CostLab extends FloodPair {
+  peerMac: string;
+  idleTap: string;
+  idlePort: string;
+}
+
 export interface CostRow {
   /** Names the row in the table (and on the command line). */
   label: string;
   probe: string;
-  params?: (pair: FloodPair) => Params;
+  params?: (lab: CostLab) => Params;
   /** The probe follows the flood's own flow: the sender leaves from FLOOD_SRC_PORT. */
   followsFlood?: boolean;
   bpftrace?: { label: string; script: string };
@@ -21,7 +28,7 @@ function macWords(mac: string): { u32: string; u16: string } {
 
 const SKB = '((struct sk_buff *)args->skbaddr)';
 
-/** The drops.kernel rows, and a MAC scope of the flood's destination (set once the pair exists). */
+/** bpftrace scoped to the flood's destination MAC (the lab exists before the rows are read). */
 let peerMac = '';
 export const setPeerMac = (mac: string) => (peerMac = mac);
 
@@ -43,7 +50,7 @@ export const COST_ROWS: CostRow[] = [
   {
     label: "drops.kernel scoped to the flood's MAC (matches)",
     probe: 'drops.kernel',
-    params: () => ({ stacks: false, vm_macs: [peerMac] }),
+    params: (lab) => ({ stacks: false, vm_macs: [lab.peerMac] }),
     get bpftrace() {
       const m = macWords(peerMac);
       return {
@@ -105,4 +112,24 @@ export const COST_ROWS: CostRow[] = [
   },
   { label: 'perf.icmp-rtt', probe: 'perf.icmp-rtt' },
   { label: 'other.arp', probe: 'other.arp' },
+  {
+    label: 'net.defrag (every kfree_skb, reason filtered in the kernel)',
+    probe: 'net.defrag',
+    bpftrace: { label: 'bpftrace: kfree_skb with the same reason filter', script: 'tracepoint:skb:kfree_skb /args->reason >= 94 && args->reason <= 96/ { @[args->reason] = count(); }' },
+  },
+  {
+    label: "vm.frames: the VM's frames (every packet counted)",
+    probe: 'vm.frames',
+    params: (lab) => ({ devs: [lab.hostDev], macs: [lab.peerMac], ports: [lab.idlePort] }),
+  },
+  {
+    label: 'vm.frames: not the VM, ports given (ifindex check)',
+    probe: 'vm.frames',
+    params: (lab) => ({ devs: [lab.idleTap], macs: ['02:eb:ff:00:00:01'], ports: [lab.idlePort] }),
+  },
+  {
+    label: 'vm.frames: not the VM, any port (MACs read)',
+    probe: 'vm.frames',
+    params: (lab) => ({ devs: [lab.idleTap], macs: ['02:eb:ff:00:00:01'] }),
+  },
 ];

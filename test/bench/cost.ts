@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { enableRunStats, programRunStats, type ProgramRunStats } from '../../engine/native/stats.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { formatBytes } from '../../engine/probe/map-memory.js';
-import { COST_ROWS, setPeerMac, type CostRow } from './cost-rows.js';
+import { COST_ROWS, setPeerMac, type CostLab, type CostRow } from './cost-rows.js';
+import { newLabName } from '../lab/names.js';
+import { run } from '../helpers/netns.js';
 import { flood, FLOOD_SRC_PORT, floodPair, median, type FloodPair } from './udp-flood.js';
 
 const SECONDS = Number(process.env.FLOOD_SECONDS ?? 3);
@@ -99,15 +101,15 @@ function collectOutput(child: ChildProcess): { stdout: () => string; stderr: () 
 }
 
 /** `ebpfnet probe run` of the row, as a user runs it, measured around one flood. */
-async function probeSample(row: CostRow, pair: FloodPair, scratch: string): Promise<Sample> {
-  const params = Object.entries(row.params?.(pair) ?? {}).flatMap(([k, v]) => ['--param', `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`]);
+async function probeSample(row: CostRow, lab: CostLab, scratch: string): Promise<Sample> {
+  const params = Object.entries(row.params?.(lab) ?? {}).flatMap(([k, v]) => ['--param', `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`]);
   const argv = [CLI, 'probe', 'run', row.probe, '-d', `${SECONDS + 3}s`, '--budget', UNLIMITED, '--out', scratch, '--json', ...params];
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = collectOutput(child);
   const done = new Promise<number | null>((resolve) => child.on('close', resolve));
   try {
     await attached(child, row.label, output.stderr);
-    const sample = await measure(child.pid!, pair.peerIp, row.followsFlood ? FLOOD_SRC_PORT : 0);
+    const sample = await measure(child.pid!, lab.peerIp, row.followsFlood ? FLOOD_SRC_PORT : 0);
     if ((await done) !== 0) throw new Error(`${row.label}: ${output.stderr().trim().split('\n').pop()}`);
     const finding = JSON.parse(output.stdout()) as { status: string; reason?: string; data?: unknown };
     if (finding.status !== 'ok') throw new Error(`${row.label}: ${finding.status}: ${finding.reason}`);
@@ -138,7 +140,11 @@ if (!rows.length) {
 const stats = await enableRunStats();
 if (stats.how === 'unavailable') throw new Error(`no BPF run statistics: ${stats.why}`);
 const pair = await floodPair();
-setPeerMac((await pair.inNs(['cat', `/sys/class/net/${pair.peerDev}/address`])).stdout.trim());
+// Two idle Ethernet devices (the ends of a veth pair): a tap and a port of a VM the flood is not for.
+const names = newLabName();
+const lab: CostLab = { ...pair, peerMac: (await pair.inNs(['cat', `/sys/class/net/${pair.peerDev}/address`])).stdout.trim(), idleTap: names.dev('t'), idlePort: names.dev('v') };
+await run(['ip', 'link', 'add', lab.idleTap, 'type', 'veth', 'peer', 'name', lab.idlePort]);
+setPeerMac(lab.peerMac);
 const scratch = mkdtempSync(join(tmpdir(), 'ebpfnet-cost-'));
 const samples = new Map<string, Sample[]>();
 const add = (what: string, s: Sample) => samples.set(what, [...(samples.get(what) ?? []), s]);
@@ -146,12 +152,13 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     add('no probe', { programs: 0, runs: 0, ns: 0, pps: flood(pair.peerIp, SECONDS, 0), mapBytes: 0, peakRss: 0 });
     for (const row of rows) {
-      add(row.label, await probeSample(row, pair, scratch));
+      add(row.label, await probeSample(row, lab, scratch));
       if (row.bpftrace) add(row.bpftrace.label, await bpftraceSample(row.bpftrace.script, pair));
     }
   }
 } finally {
   rmSync(scratch, { recursive: true, force: true });
+  await run(['ip', 'link', 'del', lab.idleTap]).catch(() => undefined);
   await pair.teardown();
   await stats.close();
 }
