@@ -34,6 +34,9 @@ HASH_MAP(devices, DEVQ_MAX_ENTRIES, struct netdev_id, struct devq_value);
 
 TOTALS_MAP(DEVQ_TOTAL_SLOTS);
 
+PENDING_MAP(queue_pending, struct devq_pending);
+PENDING_MAP(xmit_pending, struct devq_pending);
+
 /* The entry of `id` for `n` events moving there from a way, counted in `total`. */
 static __always_inline struct devq_value *value_for(const struct netdev_id *id, __u64 n, __u32 total)
 {
@@ -76,31 +79,36 @@ static __always_inline void flush_xmits(const struct devq_pending *w)
 	__sync_fetch_and_add(&v->xmit_bytes, w->bytes);
 }
 
-/* Counts an event of `ev`'s device and class (its `packets` and `bytes` unused) in this CPU's
- * way of the device in `ways`, moving the way's counts on with `flush` when it held another. */
-#define COUNT_PENDING(ways, ev, len, flush)							\
-	({											\
-		struct devq_pending *w_ = pending_way(ways, (ev)->dev.ifindex);			\
-											\
-		if (w_) {									\
-			if (!w_->packets || !same_words(w_, (ev), offsetof(struct devq_pending, packets))) { \
-				if (w_->packets)						\
-					flush(w_);						\
-				__builtin_memcpy(w_, (ev), offsetof(struct devq_pending, packets)); \
-				w_->packets = 0;						\
-				w_->bytes = 0;							\
-			}									\
-			w_->packets++;								\
-			w_->bytes += (len);							\
-		} else {									\
-			(ev)->packets = 1;							\
-			(ev)->bytes = (len);							\
-			flush(ev);								\
-		}										\
-	})
+static __always_inline void flush_way(const struct devq_pending *w, bool queued)
+{
+	if (queued)
+		flush_queued(w);
+	else
+		flush_xmits(w);
+}
 
-PENDING_MAP(queue_pending, struct devq_pending);
-PENDING_MAP(xmit_pending, struct devq_pending);
+/* Counts an event of `ev`'s device and class (of `len` bytes) in this CPU's way of the device
+ * in `ways`, moving the way's counts on first when it held another. */
+static __always_inline void count_pending(void *ways, struct devq_pending *ev, __u32 len, bool queued)
+{
+	struct devq_pending *w = pending_way(ways, ev->dev.ifindex);
+
+	if (!w) {
+		ev->packets = 1;
+		ev->bytes = len;
+		flush_way(ev, queued);
+		return;
+	}
+	if (!w->packets || !same_words(w, ev, offsetof(struct devq_pending, packets))) {
+		if (w->packets)
+			flush_way(w, queued);
+		__builtin_memcpy(w, ev, offsetof(struct devq_pending, packets));
+		w->packets = 0;
+		w->bytes = 0;
+	}
+	w->packets++;
+	w->bytes += len;
+}
 
 static __always_inline int on_queue(struct sk_buff *skb, bool direct)
 {
@@ -126,7 +134,7 @@ static __always_inline int on_queue(struct sk_buff *skb, bool direct)
 	ev.l3 = l3;
 	ev.l4 = l4;
 	ev.gso = (gso ? DEVQ_GSO : 0) | (anomaly ? DEVQ_GSO_ANOMALY : 0);
-	COUNT_PENDING(&queue_pending, &ev, len, flush_queued);
+	count_pending(&queue_pending, &ev, len, true);
 	return 0;
 }
 
@@ -150,7 +158,7 @@ static __always_inline int on_xmit(struct netdev_id *id, int rc, __u32 len)
 
 	if (!netdev_matches(id, targ_dev, id->netns ? targ_netns : 0))
 		return 0;
-	COUNT_PENDING(&xmit_pending, &ev, ev.slot == DEVQ_RC_OK ? len : 0, flush_xmits);
+	count_pending(&xmit_pending, &ev, ev.slot == DEVQ_RC_OK ? len : 0, false);
 	return 0;
 }
 

@@ -102,4 +102,14 @@ export const COST_ROWS: CostRow[] = [
   },
   { label: 'perf.icmp-rtt', probe: 'perf.icmp-rtt' },
   { label: 'other.arp', probe: 'other.arp' },
+  {
+    label: "other.offload filtered to the flood's flow (reads the headers)",
+    probe: 'other.offload',
+    params: (pair) => ({ protocol: 'udp', dst_ip: pair.peerIp, dst_port: FLOOD_PORT }),
+  },
+  {
+    label: "other.vlan-udp filtered to the flood's flow",
+    probe: 'other.vlan-udp',
+    params: (pair) => ({ dst_ip: pair.peerIp, dst_port: FLOOD_PORT }),
+  },
 ];
