@@ -132,4 +132,14 @@ export const COST_ROWS: CostRow[] = [
     probe: 'vm.frames',
     params: (lab) => ({ devs: [lab.idleTap], macs: ['02:eb:ff:00:00:01'] }),
   },
+  {
+    label: "other.offload filtered to the flood's flow (reads the headers)",
+    probe: 'other.offload',
+    params: (pair) => ({ protocol: 'udp', dst_ip: pair.peerIp, dst_port: FLOOD_PORT }),
+  },
+  {
+    label: "other.vlan-udp filtered to the flood's flow",
+    probe: 'other.vlan-udp',
+    params: (pair) => ({ dst_ip: pair.peerIp, dst_port: FLOOD_PORT }),
+  },
 ];
