@@ -7,6 +7,7 @@
 #define EBPFNET_NETDEV_H
 
 #include "count.h"
+#include "field.h"
 #include "hooks.h"
 
 #define NETDEV_NAME_LEN 16
@@ -24,6 +25,36 @@ static __always_inline void netdev_id_of(struct net_device *dev, struct netdev_i
 	id->ifindex = BPF_CORE_READ(dev, ifindex);
 	id->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
 	BPF_CORE_READ_STR_INTO(&id->name, dev, name);
+}
+
+/* 8 bytes of a name with what follows its NUL cleared: a renamed device may keep bytes of its
+ * old name there (strscpy does not pad), and the name is part of a key. The lowest byte the
+ * zero-byte test flags is the first NUL (only bytes above a NUL can be flagged falsely). */
+static __always_inline __u64 name_word_before_nul(__u64 w, bool *nul)
+{
+	__u64 z = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+
+	*nul = z != 0;
+	return z ? w & (((z & -z) >> 7) - 1) : w;
+}
+
+/* netdev_id_of, and in a tp_btf program (`direct`, field.h) with plain loads: ~30 ns less than
+ * its probe reads. */
+static __always_inline void netdev_id_read(struct net_device *dev, struct netdev_id *id, bool direct)
+{
+	__u64 *name = (__u64 *)id->name;
+	__u64 w[2];
+	bool nul;
+
+	if (!direct) {
+		netdev_id_of(dev, id);
+		return;
+	}
+	id->ifindex = dev->ifindex;
+	id->netns = dev->nd_net.net->ns.inum;
+	__builtin_memcpy(w, dev->name, sizeof(w));
+	name[0] = name_word_before_nul(w[0], &nul);
+	name[1] = nul ? 0 : name_word_before_nul(w[1], &nul);
 }
 
 /* A classic tracepoint's __data_loc string: its offset (low 16 bits) is from the start of the
@@ -78,19 +109,20 @@ static __always_inline bool qdisc_netdev(struct Qdisc *q, struct netdev_id *id)
 }
 
 /* net_dev_xmit in all three flavours (`<prefix>_tp_btf`, `_raw_tp`, `_tracepoint`), each
- * handing `on_xmit(struct netdev_id *, int rc, __u32 len)` the device (only its name on the
- * classic tracepoint), the driver's return code and the length sent. */
+ * handing `on_xmit(struct netdev_id *, int rc, __u32 len)` the device (read with plain loads in
+ * tp_btf; only its name on the classic tracepoint), the driver's return code and the length
+ * sent. */
 #define NETDEV_XMIT_HANDLERS(prefix, on_xmit)						\
-	static __always_inline int prefix##_dev(struct net_device *dev, int rc, __u32 len)	\
+	static __always_inline int prefix##_dev(struct net_device *dev, int rc, __u32 len, bool direct) \
 	{										\
 		struct netdev_id id = {};						\
 											\
 		if (!dev)								\
 			return 0;							\
-		netdev_id_of(dev, &id);							\
+		netdev_id_read(dev, &id, direct);					\
 		return on_xmit(&id, rc, len);						\
 	}										\
-	BTF_HANDLERS(prefix, net_dev_xmit, prefix##_dev(dev, rc, skb_len),	\
+	BTF_HANDLERS(prefix, net_dev_xmit, prefix##_dev(dev, rc, skb_len, direct),	\
 		     struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len) \
 	SEC("?tracepoint/net/net_dev_xmit")						\
 	int prefix##_tracepoint(struct trace_event_raw_net_dev_xmit *args)		\
@@ -143,10 +175,10 @@ static __always_inline enum netdev_l4 l4_class(__u8 proto)
 	}
 }
 
-static __always_inline void skb_classes(struct sk_buff *skb, enum netdev_l3 *l3, enum netdev_l4 *l4)
+static __always_inline void skb_classes(struct sk_buff *skb, enum netdev_l3 *l3, enum netdev_l4 *l4, bool direct)
 {
-	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
-	unsigned char *nh = BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header);
+	__u16 proto = bpf_ntohs(FIELD(direct, skb->protocol, skb, protocol));
+	unsigned char *nh = FIELD(direct, skb->head, skb, head) + FIELD(direct, skb->network_header, skb, network_header);
 	__u8 next;
 
 	*l4 = NETDEV_L4_NONE;
@@ -168,11 +200,11 @@ static __always_inline void skb_classes(struct sk_buff *skb, enum netdev_l3 *l3,
 /* Whether the skb claims GSO (a super-packet the device or the stack segments later), and the
  * seed tools' anomaly: a GSO size but no GSO type, which drivers and segmentation code
  * mishandle. skb_shinfo() is at head + end (end is an offset on 64-bit). */
-static __always_inline void skb_gso(struct sk_buff *skb, bool *gso, bool *anomaly)
+static __always_inline void skb_gso(struct sk_buff *skb, bool *gso, bool *anomaly, bool direct)
 {
 	struct skb_shared_info *shinfo;
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u64 end = (__u64)BPF_CORE_READ(skb, end);
+	unsigned char *head = FIELD(direct, skb->head, skb, head);
+	__u64 end = (__u64)FIELD(direct, skb->end, skb, end);
 	__u16 size;
 
 	shinfo = (struct skb_shared_info *)(head + end);
@@ -186,7 +218,7 @@ static __always_inline bool skb_gso_anomaly(struct sk_buff *skb)
 {
 	bool gso, anomaly;
 
-	skb_gso(skb, &gso, &anomaly);
+	skb_gso(skb, &gso, &anomaly, false);
 	return anomaly;
 }
 

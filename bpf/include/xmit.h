@@ -2,11 +2,13 @@
 /* What net:net_dev_start_xmit shows of a packet handed to a driver, shared by offload.bpf.c and
  * vlan-udp.bpf.c: the device (bpf/include/netdev.h), the VLAN tag (hardware-accelerated in skb->vlan_*,
  * or in-band in the frame), the checksum state, GSO fields and the IPv4/IPv6 5-tuple, plus the
- * device, address, port and protocol filters. Every flavour (raw_tp, tp_btf, classic
- * tracepoint) reads the skb the same way. Include after vmlinux.h and the BPF helper headers. */
+ * device, address, port and protocol filters. Every flavour (tp_btf, raw_tp, classic
+ * tracepoint) reads the same fields, tp_btf with plain loads; the headers only when asked. Include
+ * after vmlinux.h and the BPF helper headers. */
 #ifndef EBPFNET_XMIT_H
 #define EBPFNET_XMIT_H
 
+#include "field.h"
 #include "netdev.h"
 #include "ipv4-filter.h"
 
@@ -48,70 +50,87 @@ const volatile __u16 targ_sport = 0;
 const volatile __u16 targ_dport = 0;
 const volatile __u8 targ_proto = 0;  /* IP protocol number */
 
-/* The tag of an skb: the accelerated one (skb->vlan_all non-zero: skb_vlan_tag_present), else
- * one in the Ethernet header; `l3` is where the network header starts in the frame. */
-static __always_inline void read_vlan(struct sk_buff *skb, struct xmit_pkt *p, unsigned char **l3)
-{
-	unsigned char *data = BPF_CORE_READ(skb, data);
-	__be16 hdr[2];
-	__be16 type;
+/* The first bytes of a frame: enough for Ethernet, a VLAN tag, an IPv6 header and the ports
+ * (an IPv4 header with options reads its ports apart). One probe read instead of one a header. */
+#define XMIT_FRAME_BYTES 64
+/* Where an Ethernet frame lands in the buffer: its network header 4-aligned, as the verifier
+ * wants the loads of the addresses. */
+#define XMIT_ETH_AT 2
 
-	p->tagging = XMIT_UNTAGGED;
-	if (BPF_CORE_READ(skb, vlan_proto)) {
-		p->tagging = XMIT_TAG_HW;
-		p->vlan = BPF_CORE_READ(skb, vlan_tci) & VLAN_VID_MASK_;
-	}
-	if (BPF_CORE_READ(skb, dev, type) != ARPHRD_ETHER_ || bpf_probe_read_kernel(&type, sizeof(type), data + 12)) {
-		/* No Ethernet header: the stack's idea of the protocol and network header. */
-		p->proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
-		*l3 = BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header);
-		return;
-	}
-	*l3 = data + ETH_HLEN_;
-	p->proto = bpf_ntohs(type);
-	if ((p->proto == ETH_P_8021Q_ || p->proto == ETH_P_8021AD_) && !bpf_probe_read_kernel(hdr, sizeof(hdr), data + ETH_HLEN_)) {
-		if (p->tagging == XMIT_UNTAGGED) {
-			p->tagging = XMIT_TAG_INBAND;
-			p->vlan = bpf_ntohs(hdr[0]) & VLAN_VID_MASK_;
-		}
-		p->proto = bpf_ntohs(hdr[1]);
-		*l3 = data + ETH_HLEN_ + VLAN_HLEN_;
-	}
-}
+/* Whether a flow filter is set (.rodata: the verifier keeps one branch). */
+#define XMIT_FLOW_FILTERED (targ_proto || targ_sport || targ_dport || targ_saddr || targ_daddr)
 
-/* Addresses and ports of an IPv4 or IPv6 packet at `l3` (ports of TCP and UDP only, and not of
- * later IPv4 fragments). */
-static __always_inline void read_ip(unsigned char *l3, struct xmit_pkt *p)
+/* Addresses and ports of an IPv4 or IPv6 packet whose network header is at `l3` of `buf`, where
+ * `src` is at `at` (ports of TCP and UDP only, and not of later IPv4 fragments). */
+static __always_inline void read_ip(const unsigned char *buf, __u32 l3, const unsigned char *src, __u32 at, struct xmit_pkt *p)
 {
-	unsigned char *l4 = 0;
+	__u32 l4 = 0;
 	__be16 ports[2];
 
 	if (p->proto == ETH_P_IP_) {
-		struct iphdr ip;
+		const struct iphdr *ip = (const void *)(buf + l3);
 
-		if (bpf_probe_read_kernel(&ip, sizeof(ip), l3) || ip.version != 4 || ip.ihl < 5)
+		if (ip->version != 4 || ip->ihl < 5)
 			return;
 		p->family = 4;
-		p->l4 = ip.protocol;
-		__builtin_memcpy(p->saddr, &ip.saddr, 4);
-		__builtin_memcpy(p->daddr, &ip.daddr, 4);
-		if (!(bpf_ntohs(ip.frag_off) & IP_OFFSET_MASK_))
-			l4 = l3 + ip.ihl * 4;
+		p->l4 = ip->protocol;
+		__builtin_memcpy(p->saddr, &ip->saddr, 4);
+		__builtin_memcpy(p->daddr, &ip->daddr, 4);
+		if (!(bpf_ntohs(ip->frag_off) & IP_OFFSET_MASK_))
+			l4 = l3 + ip->ihl * 4;
 	} else if (p->proto == ETH_P_IPV6_) {
-		struct ipv6hdr ip6;
+		const struct ipv6hdr *ip6 = (const void *)(buf + l3);
 
-		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), l3))
-			return;
 		p->family = 6;
-		p->l4 = ip6.nexthdr;
-		__builtin_memcpy(p->saddr, &ip6.saddr, 16);
-		__builtin_memcpy(p->daddr, &ip6.daddr, 16);
-		l4 = l3 + sizeof(ip6);
+		p->l4 = ip6->nexthdr;
+		__builtin_memcpy(p->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(p->daddr, &ip6->daddr, 16);
+		l4 = l3 + sizeof(*ip6);
 	}
-	if (l4 && (p->l4 == IPPROTO_TCP || p->l4 == IPPROTO_UDP) && !bpf_probe_read_kernel(ports, sizeof(ports), l4)) {
-		p->sport = bpf_ntohs(ports[0]);
-		p->dport = bpf_ntohs(ports[1]);
+	if (!l4 || (p->l4 != IPPROTO_TCP && p->l4 != IPPROTO_UDP))
+		return;
+	if (l4 <= at + XMIT_FRAME_BYTES - sizeof(ports))
+		__builtin_memcpy(ports, buf + l4, sizeof(ports));
+	else if (bpf_probe_read_kernel(ports, sizeof(ports), src + (l4 - at)))
+		return;
+	p->sport = bpf_ntohs(ports[0]);
+	p->dport = bpf_ntohs(ports[1]);
+}
+
+/* The tag (the accelerated one in skb->vlan_*, else one in the Ethernet header), the protocol
+ * under it, and the IP header's addresses and ports, from one read of the frame's start. */
+static __always_inline void read_frame(struct sk_buff *skb, struct net_device *dev, struct xmit_pkt *p, bool direct)
+{
+	unsigned char buf[XMIT_ETH_AT + XMIT_FRAME_BYTES] __attribute__((aligned(8)));
+	unsigned char *src;
+
+	p->tagging = XMIT_UNTAGGED;
+	if (FIELD(direct, skb->vlan_proto, skb, vlan_proto)) {
+		p->tagging = XMIT_TAG_HW;
+		p->vlan = FIELD(direct, skb->vlan_tci, skb, vlan_tci) & VLAN_VID_MASK_;
 	}
+	if (FIELD(direct, dev->type, dev, type) != ARPHRD_ETHER_) {
+		/* No Ethernet header: the stack's idea of the protocol and network header. */
+		p->proto = bpf_ntohs(FIELD(direct, skb->protocol, skb, protocol));
+		src = FIELD(direct, skb->head, skb, head) + FIELD(direct, skb->network_header, skb, network_header);
+		if (!bpf_probe_read_kernel(buf, XMIT_FRAME_BYTES, src))
+			read_ip(buf, 0, src, 0, p);
+		return;
+	}
+	src = FIELD(direct, skb->data, skb, data);
+	if (bpf_probe_read_kernel(buf + XMIT_ETH_AT, XMIT_FRAME_BYTES, src))
+		return;
+	p->proto = bpf_ntohs(*(__be16 *)(buf + XMIT_ETH_AT + 12));
+	if (p->proto != ETH_P_8021Q_ && p->proto != ETH_P_8021AD_) {
+		read_ip(buf, XMIT_ETH_AT + ETH_HLEN_, src, XMIT_ETH_AT, p);
+		return;
+	}
+	if (p->tagging == XMIT_UNTAGGED) {
+		p->tagging = XMIT_TAG_INBAND;
+		p->vlan = bpf_ntohs(*(__be16 *)(buf + XMIT_ETH_AT + ETH_HLEN_)) & VLAN_VID_MASK_;
+	}
+	p->proto = bpf_ntohs(*(__be16 *)(buf + XMIT_ETH_AT + ETH_HLEN_ + 2));
+	read_ip(buf, XMIT_ETH_AT + ETH_HLEN_ + VLAN_HLEN_, src, XMIT_ETH_AT, p);
 }
 
 static __always_inline bool flow_matches(const struct xmit_pkt *p)
@@ -130,55 +149,51 @@ static __always_inline bool flow_matches(const struct xmit_pkt *p)
 	return filter_matches(targ_saddr, s) && filter_matches(targ_daddr, d);
 }
 
-/* Reads the packet `skb` into `p`; false when its device or flow is filtered out. */
-static __always_inline bool read_xmit(struct sk_buff *skb, struct xmit_pkt *p)
+/* gso_size, gso_segs and gso_type of skb_shinfo() (at head + end: end is an offset on 64-bit
+ * kernels). */
+static __always_inline void read_gso(struct sk_buff *skb, struct xmit_pkt *p, bool direct)
 {
 	struct skb_shared_info *shinfo;
-	struct net_device *dev;
-	unsigned char *l3 = 0;
 
-	if (!skb)
+	shinfo = (void *)(FIELD(direct, skb->head, skb, head) + FIELD(direct, skb->end, skb, end));
+	p->gso_size = BPF_CORE_READ(shinfo, gso_size);
+	if (p->gso_size) {
+		p->gso_segs = BPF_CORE_READ(shinfo, gso_segs);
+		p->gso_type = BPF_CORE_READ(shinfo, gso_type);
+	}
+}
+
+/* Reads the packet `skb` on `dev` into `p`: the device and the filters first; the headers when
+ * `frame` (or a flow filter) asks for them; the sizes, offloads and GSO fields. False when its
+ * device or flow is filtered out. `direct`: tp_btf (plain loads, field.h). */
+static __always_inline bool read_xmit(struct sk_buff *skb, struct net_device *dev, struct xmit_pkt *p, bool frame, bool direct)
+{
+	if (!skb || !dev)
 		return false;
-	dev = BPF_CORE_READ(skb, dev);
-	if (!dev)
-		return false;
-	netdev_id_of(dev, &p->dev);
+	netdev_id_read(dev, &p->dev, direct);
 	if (!netdev_matches(&p->dev, targ_dev, targ_netns))
 		return false;
-	read_vlan(skb, p, &l3);
-	read_ip(l3, p);
-	if (!flow_matches(p))
-		return false;
-	p->len = BPF_CORE_READ(skb, len);
-	p->mtu = BPF_CORE_READ(dev, mtu);
-	p->hard_header_len = BPF_CORE_READ(dev, hard_header_len);
-	p->features = BPF_CORE_READ(dev, features);
-	p->ip_summed = BPF_CORE_READ_BITFIELD_PROBED(skb, ip_summed);
-	/* skb_shinfo(): at head + end (end is an offset on 64-bit kernels). */
-	shinfo = (struct skb_shared_info *)(BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, end));
-	p->gso_size = BPF_CORE_READ(shinfo, gso_size);
-	p->gso_segs = BPF_CORE_READ(shinfo, gso_segs);
-	p->gso_type = BPF_CORE_READ(shinfo, gso_type);
+	if (frame || XMIT_FLOW_FILTERED) {
+		read_frame(skb, dev, p, direct);
+		if (!flow_matches(p))
+			return false;
+	}
+	p->len = FIELD(direct, skb->len, skb, len);
+	p->mtu = FIELD(direct, dev->mtu, dev, mtu);
+	p->hard_header_len = FIELD(direct, dev->hard_header_len, dev, hard_header_len);
+	p->features = FIELD(direct, dev->features, dev, features);
+	p->ip_summed = BITFIELD(direct, skb, ip_summed);
+	read_gso(skb, p, direct);
 	return true;
 }
 
-/* The three flavours of one handler `on_xmit(struct sk_buff *)`, named `<prefix>_raw_tp`,
- * `<prefix>_tp_btf` and `<prefix>_tracepoint` (only tp_btf loads by default). */
-#define XMIT_PROGRAMS(prefix, handler)                                                       \
-	SEC("tp_btf/net_dev_start_xmit")                                                     \
-	int BPF_PROG(prefix##_tp_btf, const struct sk_buff *skb)                             \
-	{                                                                                    \
-		return handler((struct sk_buff *)skb);                                       \
-	}                                                                                    \
-	SEC("?raw_tp/net_dev_start_xmit")                                                    \
-	int BPF_PROG(prefix##_raw_tp, const struct sk_buff *skb)                             \
-	{                                                                                    \
-		return handler((struct sk_buff *)skb);                                       \
-	}                                                                                    \
-	SEC("?tracepoint/net/net_dev_start_xmit")                                            \
-	int prefix##_tracepoint(struct trace_event_raw_net_dev_start_xmit *args)             \
-	{                                                                                    \
-		return handler((struct sk_buff *)args->skbaddr);                             \
-	}
+/* The three flavours of one handler `handler(struct sk_buff *, struct net_device *, bool
+ * direct)`, named `<prefix>_tp_btf` (loaded by default: plain loads), `<prefix>_raw_tp` and
+ * `<prefix>_tracepoint`. */
+#define XMIT_PROGRAMS(prefix, handler)                                                        \
+	BTF_HANDLERS(prefix, net_dev_start_xmit, handler((struct sk_buff *)skb, (struct net_device *)dev, direct), \
+		     const struct sk_buff *skb, const struct net_device *dev)                  \
+	SKB_TRACEPOINT(prefix##_tracepoint, net, net_dev_start_xmit, trace_event_raw_net_dev_start_xmit, \
+		       handler(skb, BPF_CORE_READ(skb, dev), false))
 
 #endif

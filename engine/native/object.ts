@@ -32,6 +32,20 @@ export function bpfObjectPath(name: string): string {
   return join(packageRoot(), 'build', 'bpf', `${name}.bpf.o`);
 }
 
+/**
+ * The maps an object file declares, as libbpf reads them before load (sizes the loader may
+ * still change). Opening a file loads nothing into the kernel, so this needs no root.
+ */
+export function declaredMaps(path: string): NativeMapInfo[] {
+  const lib = addon();
+  const native = nativeCall(() => new lib.NativeObject(path, { captureLevel: 0 }));
+  try {
+    return nativeCall(() => native.maps());
+  } finally {
+    native.close();
+  }
+}
+
 export class BpfObject {
   private readonly native: NativeObject;
   /** Links of this object's programs: kept from garbage collection while the object lives. */

@@ -48,6 +48,8 @@ export const BPFTRACE_REQUIREMENTS: Requirement[] = [
 
 /** How long bpftrace may take beyond the window to compile, attach and print (about 1 s here). */
 export const BPFTRACE_GRACE_MS = 15_000;
+/** The most keys a bpftrace map holds: its memory bound (the probes' READMEs state it). */
+export const BPFTRACE_MAP_KEYS = 4096;
 
 export interface BpftraceRunOptions {
   /** The measuring window: passed as `$1`, ended by the script's `interval:ms:$1 { exit(); }`. */
@@ -322,7 +324,7 @@ async function spawnBpftrace(
   const started = performance.now();
   const since = (t: number) => Math.round((t - started) * 10) / 10;
 
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C', BPFTRACE_MAP_KEYS_MAX: String(BPFTRACE_MAP_KEYS) } });
   record.pid = child.pid ?? null;
   let exited = false;
   let stoppedAt: number | undefined;

@@ -3,7 +3,10 @@
 // looks like, its params, its declared data fields, what it needs, and the files it is made of.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { bpfObjectPath, declaredMaps } from '../native/object.js';
+import { BPFTRACE_MAP_KEYS } from './bpftrace.js';
 import { dataFields } from './data-schema.js';
+import { formatBound, formatBytes, mapMemory } from './map-memory.js';
 import { describeRequirement } from './requirement-text.js';
 import type { ParamSpec, ProbeDefinition } from './types.js';
 
@@ -54,10 +57,47 @@ export function probeReadme(def: ProbeDefinition, files: ProbeFile[]): string {
   out.push(`- Driver: ${def.driver}; overhead: ${def.overhead}${def.budget ? `; budget: ${Math.round(def.budget.cpu * 100)}% of a CPU, ${def.budget.eventsPerSec.toLocaleString('en-US')} program runs/s` : ''}.`);
   out.push(`- Needs: ${def.requirements.map((r) => describeRequirement(r, true)).join(', ') || 'nothing'}.`);
   if (def.replaces?.length) out.push(`- Replaces the original toolbox's ${def.replaces.map((r) => `\`${r}\``).join(', ')}.`);
-  out.push('', '## Files', '');
+  out.push('', ...memorySection(def, files));
+  out.push('## Files', '');
   for (const f of files) out.push(`- \`${f.name}\`${f.role ? `: ${f.role}` : ''}`);
   out.push('');
   return out.join('\n');
+}
+
+/** How much a driver's user space may hold, where the probe does not say. */
+const USER_MEMORY: Record<string, string> = {
+  native: 'one copy of each map when it reads it (at most the entries above); nothing else grows with traffic.',
+  bpftrace: `bpftrace's own maps, at most ${BPFTRACE_MAP_KEYS.toLocaleString('en-US')} keys each (\`BPFTRACE_MAP_KEYS_MAX\`, which ebpfnet sets), and their printout.`,
+  command: 'the output of the commands it runs, read whole; nothing in the kernel.',
+};
+
+/** The Memory section: every map the probe loads, bounded by its declared size. */
+function memorySection(def: ProbeDefinition, files: ProbeFile[]): string[] {
+  const objects = [...files.filter((f) => f.name.endsWith('.bpf.c')).map((f) => f.name.slice(0, -'.bpf.c'.length)), ...(def.memory?.objects ?? [])];
+  const out = ['## Memory', ''];
+  if (objects.length > 0) {
+    out.push(
+      'Kernel memory of its maps, at most (the kernel\'s own accounting, `memlock` in the map\'s fdinfo; test/probe/map-memory.test.ts checks each bound against it):',
+      '',
+      '| object | map | kind | entries | key + value | at most |',
+      '|---|---|---|---|---|---|',
+    );
+    let fixed = 0;
+    let perCpu = 0;
+    for (const object of objects) {
+      for (const info of declaredMaps(bpfObjectPath(object))) {
+        const entries = def.memory?.resized?.[info.name] ?? info.maxEntries;
+        const m = mapMemory({ ...info, maxEntries: entries });
+        fixed += m.fixedBytes;
+        perCpu += m.perCpuBytes;
+        const size = info.type === 'ringbuf' ? formatBytes(entries) : `${info.keySize} + ${info.valueSize} B`;
+        out.push(`| ${object} | \`${info.name}\` | ${info.type}${info.perCpu ? ' (per CPU)' : ''} | ${info.type === 'ringbuf' ? '' : entries.toLocaleString('en-US')} | ${size} | ${formatBound(m.fixedBytes, m.perCpuBytes)} |`);
+      }
+    }
+    out.push('', `In all, with every object loaded: at most ${formatBound(fixed, perCpu)}.`, '');
+  }
+  out.push(`User space: ${def.memory?.user ?? USER_MEMORY[objects.length > 0 ? 'native' : def.driver] ?? USER_MEMORY.command}`, '');
+  return out;
 }
 
 /** The role of a source file: the first sentence of its leading comment, without the probe id. */

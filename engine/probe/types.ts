@@ -167,6 +167,19 @@ export interface ProbeResult<D extends FindingData = FindingData> {
   tables?: TableSpec[];
 }
 
+/**
+ * A probe's memory as its README states it: the maps of the BPF objects of its folder, at the
+ * sizes they declare, are found by the README writer; this adds what those cannot show.
+ */
+export interface ProbeMemory {
+  /** Shipped objects of other folders it loads (a composite's drops.kernel session). */
+  objects?: string[];
+  /** Maps it sizes at run time, and the most entries it gives them (`threads: 8192`). */
+  resized?: Record<string, number>;
+  /** Markdown: what user space holds beyond one copy of each map read, and its bound. */
+  user?: string;
+}
+
 export interface ProbeDefinition<D extends FindingData = FindingData> {
   id: string;
   title: string;
@@ -184,6 +197,8 @@ export interface ProbeDefinition<D extends FindingData = FindingData> {
    * the overhead guard stops the probe early past it.
    */
   budget?: OverheadBudget;
+  /** What its README states of its memory beyond its own folder's BPF objects (ProbeMemory). */
+  memory?: ProbeMemory;
   driver: DriverName;
   /**
    * The fields of its findings' `data` (probes/<id>/data.ts, TypeBox): names, types, units and

@@ -679,6 +679,7 @@ Replaces the seed's \`cpu/sched_latency_monitor.sh\` (\`perf sched record\` + \`
     top: topParam('How many threads to list (worst P99 first).', { default: 20, max: 10_000 }),
   },
   ...tracepointRun(TRACEPOINTS.map((tp) => `sched:${tp}`), RUNQLAT_BUDGET),
+  memory: { resized: { threads: HOST_THREADS, start: HOST_STARTS } },
   data: DATA,
   collect,
   parse,

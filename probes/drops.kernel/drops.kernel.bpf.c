@@ -65,12 +65,12 @@ STACK_MAP(stacks, 4096, DROPS_MAX_STACK_DEPTH);
 
 TOTALS_MAP(DROPS_TOTAL_SLOTS);
 
-/* An entry per possible CPU (the probe sizes it at open; a CPU past its end counts straight in
- * `agg`). Mmapable: the kernel page-aligns the values, so no two CPUs share a cache line. */
+/* An entry per CPU (a CPU past DROPS_PENDING_CPUS counts straight in `agg`). Mmapable: the
+ * kernel page-aligns the values, so no two CPUs share a cache line. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
+	__uint(max_entries, DROPS_PENDING_CPUS);
 	__type(key, __u32);
 	__type(value, struct drops_pending);
 } pending SEC(".maps");

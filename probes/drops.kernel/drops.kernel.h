@@ -38,7 +38,10 @@ struct drops_key {
 	__u32 pad;
 };
 
-/* One CPU's pending count (the `pending` array, an entry per possible CPU): the drops of the
+/* CPUs with a pending entry (64 KiB): the rest count every drop in `agg`, as before. */
+#define DROPS_PENDING_CPUS 1024
+
+/* One CPU's pending count (the `pending` array, an entry per CPU): the drops of the
  * key this CPU counted last, not yet added to `agg`. A flood of one key then costs one cache
  * line a drop instead of a hash lookup; another key moves the count into `agg` first. `seq` is
  * odd while the entry changes key, so a reader of a live window can tell a torn entry

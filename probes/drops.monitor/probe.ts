@@ -202,6 +202,7 @@ Replaces the seed's \`packet-drop/drop_monitor_controller.py\` (PROBES.md row 26
     top: DROPS_TOP_PARAM,
   },
   requirements: DROPS_REQUIREMENTS,
+  memory: { objects: ['drops.kernel'] },
   ...nativeRun(DROPS_BUDGET),
   data: DATA,
   collect,

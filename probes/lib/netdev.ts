@@ -106,17 +106,27 @@ export async function loadTracepoints(
   tracepoints: Record<string, string>,
   globals: Record<string, GlobalValue>,
   what: string,
+  opts: NetdevLoadOptions = {},
 ): Promise<PlanLoaded<NetdevMethod>> {
-  return loadFirstWorking(bpfObjectPath(object), netdevPlan(tracepoints), { what, open: { globals } });
+  const open = { globals, ...(opts.maxEntries ? { maxEntries: opts.maxEntries } : {}) };
+  return loadFirstWorking(bpfObjectPath(object), netdevPlan(tracepoints, opts), { what, open });
+}
+
+/** What a probe may ask of loadTracepoints besides the shared plan. */
+export interface NetdevLoadOptions {
+  /** tp_btf first (plain loads; ~8 ms more load while libbpf parses vmlinux BTF): per-packet hooks. */
+  prefer?: 'tp_btf';
+  /** Map sizes set at open (per-CPU ways: probes/lib/pending.ts). */
+  maxEntries?: Record<string, number>;
 }
 
 /** The plan loadTracepoints follows (tracepointPlan with `<prefix>_<flavour>` programs). */
-export function netdevPlan(tracepoints: Record<string, string>): Array<PlanStep<NetdevMethod>> {
+export function netdevPlan(tracepoints: Record<string, string>, opts: Pick<NetdevLoadOptions, 'prefer'> = {}): Array<PlanStep<NetdevMethod>> {
   const entries = Object.entries(tracepoints).map(([prefix, tp]) => ({ prefix, category: tp.split(':')[0]!, event: tp.split(':')[1]! }));
   const categories = [...new Set(entries.map((e) => e.category))];
   if (categories.length !== 1) throw new Error(`tracepoints of one category expected, got ${categories.join(', ')}`);
   const prefixOf = new Map(entries.map((e) => [e.event, e.prefix]));
-  return tracepointPlan(categories[0]!, entries.map((e) => e.event), (event, method) => `${prefixOf.get(event)}_${FLAVOUR_SUFFIX[method]}`);
+  return tracepointPlan(categories[0]!, entries.map((e) => e.event), (event, method) => `${prefixOf.get(event)}_${FLAVOUR_SUFFIX[method]}`, opts);
 }
 
 /** How a session attached, as its findings report it. */
@@ -147,6 +157,10 @@ export interface NetdevSessionOptions<D> {
   what: string;
   /** Reads the maps after the window. */
   dump: (obj: BpfObject) => D;
+  /** The plan's preference and map sizes (loadTracepoints). */
+  load?: NetdevLoadOptions;
+  /** Detach before the last reading (per-CPU ways hold counts that move while attached). */
+  detachToRead?: boolean;
 }
 
 /**
@@ -159,11 +173,12 @@ export function netdevSession<D extends object>(params: Params, opts: NetdevSess
   return {
     load: async () => {
       const filter = await netdevFilter(params);
-      const loaded = await loadTracepoints(opts.object, opts.tracepoints, netdevGlobals(filter), opts.what);
+      const loaded = await loadTracepoints(opts.object, opts.tracepoints, netdevGlobals(filter), opts.what, opts.load);
       attachedNs = process.hrtime.bigint(); // CLOCK_MONOTONIC on Linux, as bpf_ktime_get_ns
       return { obj: loaded.obj, record: attachRecord(loaded, filter) };
     },
     window: params.duration as number,
+    ...(opts.detachToRead ? { detachToRead: true } : {}),
     read: async (o, w) => ({ ...opts.dump(o), windowMs: round(w.ms), attachedNs: String(attachedNs), ...(await namespaceNames()) }),
   };
 }

@@ -1,9 +1,9 @@
 // What the probes on net:net_dev_start_xmit share (other.offload, other.vlan-udp; BPF side
 // bpf/include/xmit.h): the device, address, port and protocol filters, the one-handler attach plan
-// (raw_tp with a cached minimal BTF → tp_btf → classic tracepoint), the windowed session whose
-// dump carries the namespace names a replay labels devices with, and the 5-tuple as a map
-// key holds it. Device filters and labels are the queueing probes' (probes/lib/netdev.ts).
-import { loadedFields, loadFirstWorking, loadedRecord, tracepointPlan, type LoadedRecord, type TracepointMethod } from '../../engine/native/attach-plan.js';
+// (tp_btf → raw_tp with a cached minimal BTF → classic tracepoint), the windowed session whose
+// dump (read detached: the per-CPU ways, probes/lib/pending.ts) carries the namespace names a
+// replay labels devices with, and the 5-tuple as a map key holds it. Device filters and labels are the queueing probes' (probes/lib/netdev.ts).
+import { loadedFields, loadFirstWorking, loadedRecord, tracepointPlan, type LoadedRecord, type PlanStep, type TracepointMethod } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { bpfObjectPath, type BpfObject } from '../../engine/native/object.js';
 import { readBpfSession, type BpfSessionOptions } from '../../engine/probe/bpf-session.js';
@@ -11,6 +11,7 @@ import { addressText, ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import type { OverheadReport } from '../../engine/probe/overhead.js';
 import type { Params, ParamSpec, RawRecord } from '../../engine/probe/types.js';
 import { round } from './format.js';
+import { pendingMaxEntries } from './pending.js';
 import { filterScope, namespaceNames, netdevFilter, netdevGlobals, NETDEV_PARAMS, type NamespaceNames, type NetdevFilter } from './netdev.js';
 import { addressParams, protocolName, protocolParam, PROTOCOLS, type ProtocolName } from './params.js';
 
@@ -63,6 +64,20 @@ export function xmitProgram(prefix: string, method: TracepointMethod): string {
   return `${prefix}_${SUFFIX[method]}`;
 }
 
+/**
+ * The attach plan of XMIT_PROGRAMS: tp_btf first (plain loads of the skb and device; libbpf
+ * parses vmlinux BTF, ~8 ms more load, worth it on a per-packet hook), raw_tp with a cached
+ * minimal BTF, the classic tracepoint.
+ */
+export function xmitPlan(prefix: string): Array<PlanStep<TracepointMethod>> {
+  return tracepointPlan('net', ['net_dev_start_xmit'], (_tp, m) => xmitProgram(prefix, m), { prefer: 'tp_btf' });
+}
+
+/** How an XMIT_PROGRAMS object opens: its globals, its `pending` ways sized to the CPUs. */
+export function xmitOpen(globals: Record<string, GlobalValue>): { globals: Record<string, GlobalValue>; maxEntries: Record<string, number> } {
+  return { globals, maxEntries: pendingMaxEntries('pending') };
+}
+
 export type XmitAttach = LoadedRecord<TracepointMethod> & { filter: XmitFilter };
 
 /** What every dump holds besides the probe's maps. */
@@ -89,12 +104,13 @@ export function xmitSession<D extends object>(params: Params, opts: XmitSessionO
   return {
     load: async () => {
       const filter = await xmitFilter(params);
-      const plan = tracepointPlan('net', ['net_dev_start_xmit'], (_tp, m) => xmitProgram(opts.prefix, m));
-      const loaded = await loadFirstWorking(bpfObjectPath(opts.object), plan, { what: opts.what, open: { globals: { ...xmitGlobals(filter), ...opts.globals } } });
+      const loaded = await loadFirstWorking(bpfObjectPath(opts.object), xmitPlan(opts.prefix), { what: opts.what, open: xmitOpen({ ...xmitGlobals(filter), ...opts.globals }) });
       const record: XmitAttach = { ...loadedRecord(loaded), filter };
       return { obj: loaded.obj, record };
     },
     window: params.duration as number,
+    // The ways' counts stand still once detached (probes/lib/pending.ts).
+    detachToRead: true,
     read: async (o, w) => ({ ...opts.read(o), windowMs: round(w.ms), ...(await namespaceNames()) }),
   };
 }

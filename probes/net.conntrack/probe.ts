@@ -325,6 +325,7 @@ Over a window it also records the tracker's **events** from netlink (\`conntrack
     top: topParam('How many entries to list.', { default: 10, max: 1000 }),
   },
   requirements: [{ kind: 'root' }],
+  memory: { objects: ['drops.kernel'] },
   ...nativeRun(DROPS_BUDGET),
   data: DATA,
   collect,

@@ -7,7 +7,9 @@
  *
  * Three attach flavours of the two handlers, chosen at load by the probe (probes/lib/netdev.ts):
  * raw_tp (with a cached minimal BTF it loads in a few ms), tp_btf (typed arguments) and the
- * classic tracepoints; tp_btf loads by default, the others only when asked ("?"). At
+ * classic tracepoints; tp_btf loads by default (plain loads), the others only when asked ("?"). An
+ * event costs one cache line of this CPU's (`queue_pending`, `xmit_pending`: bpf/include/pending.h)
+ * while its device and class stay the same; a way's counts go to `devices` otherwise. At
  * net_dev_xmit the skb may be freed already: only the device (raw_tp, tp_btf) or its name
  * (classic) is read there. */
 #include "vmlinux.h"
@@ -18,6 +20,7 @@
 #include "maps.h"
 #include "other.dev-queue.h"
 #include "log2.h"
+#include "field.h"
 
 #define NETDEV_TX_BUSY_ 0x10
 #define NET_XMIT_DROP_ 0x01
@@ -31,43 +34,107 @@ HASH_MAP(devices, DEVQ_MAX_ENTRIES, struct netdev_id, struct devq_value);
 
 TOTALS_MAP(DEVQ_TOTAL_SLOTS);
 
-static __always_inline struct devq_value *value_of(struct netdev_id *id)
+PENDING_MAP(queue_pending, struct devq_pending);
+PENDING_MAP(xmit_pending, struct devq_pending);
+
+/* The entry of `id` for `n` events moving there from a way, counted in `total`. */
+static __always_inline struct devq_value *value_for(const struct netdev_id *id, __u64 n, __u32 total)
 {
 	static const struct devq_value zero;
 
-	return lookup_or_init(&devices, id, &zero, &totals, DEVQ_TOTAL_UNKEYED);
+	return way_entry(&devices, id, &zero, &totals, total, DEVQ_TOTAL_UNKEYED, n);
 }
 
-static __always_inline int on_queue(struct sk_buff *skb)
+/* Moves a `queue_pending` way's packets into its device's entry. */
+static __always_inline void flush_queued(const struct devq_pending *w)
 {
-	struct netdev_id id = {};
-	struct devq_value *v;
+	struct devq_value *v = value_for(&w->dev, w->packets, DEVQ_TOTAL_QUEUED);
+	__u64 n = w->packets;
+
+	if (!v)
+		return;
+	if (w->slot < DEVQ_SLOTS)
+		__sync_fetch_and_add(&v->slots[w->slot], n);
+	__sync_fetch_and_add(&v->packets, n);
+	__sync_fetch_and_add(&v->bytes, w->bytes);
+	if (w->l3 < NETDEV_L3_SLOTS)
+		__sync_fetch_and_add(&v->l3[w->l3], n);
+	if (w->l4 < NETDEV_L4_SLOTS)
+		__sync_fetch_and_add(&v->l4[w->l4], n);
+	if (w->gso & DEVQ_GSO)
+		__sync_fetch_and_add(&v->gso_packets, n);
+	if (w->gso & DEVQ_GSO_ANOMALY)
+		__sync_fetch_and_add(&v->gso_anomalies, n);
+}
+
+/* Moves an `xmit_pending` way's driver results into its device's entry. */
+static __always_inline void flush_xmits(const struct devq_pending *w)
+{
+	struct devq_value *v = value_for(&w->dev, w->packets, DEVQ_TOTAL_XMIT);
+
+	if (!v)
+		return;
+	if (w->slot < DEVQ_RC_SLOTS)
+		__sync_fetch_and_add(&v->xmit[w->slot], w->packets);
+	__sync_fetch_and_add(&v->xmit_bytes, w->bytes);
+}
+
+static __always_inline void flush_way(const struct devq_pending *w, bool queued)
+{
+	if (queued)
+		flush_queued(w);
+	else
+		flush_xmits(w);
+}
+
+/* Counts an event of `ev`'s device and class (of `len` bytes) in this CPU's way of the device
+ * in `ways`, moving the way's counts on first when it held another. */
+static __always_inline void count_pending(void *ways, struct devq_pending *ev, __u32 len, bool queued)
+{
+	struct devq_pending *w = pending_way(ways, ev->dev.ifindex);
+
+	if (!w) {
+		ev->packets = 1;
+		ev->bytes = len;
+		flush_way(ev, queued);
+		return;
+	}
+	if (!w->packets || !same_words(w, ev, offsetof(struct devq_pending, packets))) {
+		if (w->packets)
+			flush_way(w, queued);
+		__builtin_memcpy(w, ev, offsetof(struct devq_pending, packets));
+		w->packets = 0;
+		w->bytes = 0;
+	}
+	w->packets++;
+	w->bytes += len;
+}
+
+static __always_inline int on_queue(struct sk_buff *skb, bool direct)
+{
+	struct devq_pending ev = {};
+	struct net_device *dev;
 	enum netdev_l3 l3;
 	enum netdev_l4 l4;
 	bool gso, anomaly;
 	__u32 len;
 
-	if (!skb_netdev(skb, &id, targ_dev, targ_netns))
+	if (!skb)
 		return 0;
-	bump_slot(&totals, DEVQ_TOTAL_QUEUED);
-	v = value_of(&id);
-	if (!v)
+	dev = FIELD(direct, skb->dev, skb, dev);
+	if (!dev)
 		return 0;
-	/* Each value is counted as soon as it is known: the verifier then explores the branches
-	 * of the size slot, the classes and GSO one after another rather than every combination
-	 * of them (~50 ms of load time otherwise). */
-	len = BPF_CORE_READ(skb, len);
-	__sync_fetch_and_add(&v->slots[log2_slot(len, DEVQ_SLOTS)], 1);
-	__sync_fetch_and_add(&v->packets, 1);
-	__sync_fetch_and_add(&v->bytes, len);
-	skb_classes(skb, &l3, &l4);
-	slot_add_shared(v->l3, l3, NETDEV_L3_SLOTS);
-	slot_add_shared(v->l4, l4, NETDEV_L4_SLOTS);
-	skb_gso(skb, &gso, &anomaly);
-	if (gso)
-		__sync_fetch_and_add(&v->gso_packets, 1);
-	if (anomaly)
-		__sync_fetch_and_add(&v->gso_anomalies, 1);
+	netdev_id_read(dev, &ev.dev, direct);
+	if (!netdev_matches(&ev.dev, targ_dev, targ_netns))
+		return 0;
+	len = FIELD(direct, skb->len, skb, len);
+	skb_classes(skb, &l3, &l4, direct);
+	skb_gso(skb, &gso, &anomaly, direct);
+	ev.slot = log2_slot(len, DEVQ_SLOTS);
+	ev.l3 = l3;
+	ev.l4 = l4;
+	ev.gso = (gso ? DEVQ_GSO : 0) | (anomaly ? DEVQ_GSO_ANOMALY : 0);
+	count_pending(&queue_pending, &ev, len, true);
 	return 0;
 }
 
@@ -87,28 +154,21 @@ static __always_inline __u32 rc_slot(int rc)
 /* `id` is the device's (tp_btf) or only its name (classic tracepoint). */
 static __always_inline int on_xmit(struct netdev_id *id, int rc, __u32 len)
 {
-	struct devq_value *v;
-	__u32 slot = rc_slot(rc);
+	struct devq_pending ev = { .dev = *id, .slot = rc_slot(rc) };
 
 	if (!netdev_matches(id, targ_dev, id->netns ? targ_netns : 0))
 		return 0;
-	bump_slot(&totals, DEVQ_TOTAL_XMIT);
-	v = value_of(id);
-	if (!v)
-		return 0;
-	slot_add_shared(v->xmit, slot, DEVQ_RC_SLOTS);
-	if (slot == DEVQ_RC_OK)
-		__sync_fetch_and_add(&v->xmit_bytes, len);
+	count_pending(&xmit_pending, &ev, ev.slot == DEVQ_RC_OK ? len : 0, false);
 	return 0;
 }
 
-BTF_HANDLERS(dev_queue, net_dev_queue, on_queue(skb), struct sk_buff *skb)
+BTF_HANDLERS(dev_queue, net_dev_queue, on_queue(skb, direct), struct sk_buff *skb)
 NETDEV_XMIT_HANDLERS(dev_xmit, on_xmit)
 
 SEC("?tracepoint/net/net_dev_queue")
 int dev_queue_tracepoint(struct trace_event_raw_net_dev_template *args)
 {
-	return on_queue((struct sk_buff *)args->skbaddr);
+	return on_queue((struct sk_buff *)args->skbaddr, false);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -5,6 +5,7 @@
 #define EBPFNET_DEV_QUEUE_H
 
 #include "netdev.h"
+#include "pending.h"
 
 /* Packet sizes (skb->len, bytes), log2 buckets: slot k (k >= 1) holds [2^(k-1), 2^k) bytes;
  * the last slot also holds everything larger (2^17 = 128 KiB: GSO super-packets). */
@@ -24,8 +25,8 @@ enum devq_rc {
 
 /* Slots of the per-CPU `totals` array. */
 enum devq_total {
-	DEVQ_TOTAL_QUEUED = 0,   /* net_dev_queue events that passed the filters */
-	DEVQ_TOTAL_XMIT = 1,     /* net_dev_xmit events that passed the filters */
+	DEVQ_TOTAL_QUEUED = 0,   /* net_dev_queue events that passed the filters, but those in `queue_pending` */
+	DEVQ_TOTAL_XMIT = 1,     /* net_dev_xmit events that passed the filters, but those in `xmit_pending` */
 	DEVQ_TOTAL_UNKEYED = 2,  /* events counted but not aggregated: `devices` was full */
 	DEVQ_TOTAL_SLOTS = 3,
 };
@@ -44,5 +45,23 @@ struct devq_value {
 	__u64 xmit[DEVQ_RC_SLOTS];    /* driver results per enum devq_rc (net_dev_xmit) */
 	__u64 xmit_bytes;             /* bytes the driver took (rc NETDEV_TX_OK) */
 };
+
+/* A CPU's way (bpf/include/pending.h) of events not in `devices` yet, of one device and class:
+ * in `queue_pending` packets of one size slot, L3/L4 class and GSO state; in `xmit_pending`
+ * driver results of one kind. 64 bytes. */
+struct devq_pending {
+	struct netdev_id dev;
+	__u8 slot;      /* queue: log2 slot of skb->len; xmit: enum devq_rc */
+	__u8 l3;        /* queue: enum netdev_l3 */
+	__u8 l4;        /* queue: enum netdev_l4 */
+	__u8 gso;       /* queue: DEVQ_GSO bits */
+	__u8 pad[4];
+	__u64 packets;  /* 0: the way is empty */
+	__u64 bytes;    /* queue: their skb->len; xmit: the length the driver took (NETDEV_TX_OK) */
+	__u64 pad2[2];
+};
+
+/* devq_pending's `gso` bits. */
+enum devq_gso { DEVQ_GSO = 1, DEVQ_GSO_ANOMALY = 2 };
 
 #endif

@@ -7,9 +7,10 @@ import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { OverheadBudget } from '../../engine/probe/budget.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, TableSpec } from '../../engine/probe/types.js';
-import { deviceLabel, filterScope, namespaceLabel, NETDEV_PARAMS, netdevSession, readSession, sessionData, sessionNotes, sessionTables, type NetdevId } from '../lib/netdev.js';
+import { deviceLabel, filterScope, namespaceLabel, NETDEV_PARAMS, netdevSession, readSession, sessionData, sessionNotes, sessionTables, type NetdevId, type NetdevLoadOptions } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { sumBy } from '../lib/tally.js';
+import { pendingMaxEntries, pendingWays } from '../lib/pending.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { countBuckets } from '../lib/histogram.js';
@@ -28,12 +29,17 @@ const TOTALS = { queued: 0, xmits: 1, unkeyed: 2 };
 
 /**
  * What a session may cost: 5% of one CPU, 1M program runs/s. Every packet sent runs two
- * programs (queue: the device, the headers, a hash update; xmit: the device, a hash update).
- * Measured here (run statistics on): ~0.4 µs per run, ~0.8 µs per packet, so ~60k packets/s is
- * at the CPU budget (a ping flood of ~90k packets/s on a veth pair costs ~7%). Past the budget
- * the session stops early and keeps the counts up to then.
+ * programs (queue: the device, the headers; xmit: the device), each counting in a cache line of
+ * its CPU's while the device and the packet's class (size slot, L3/L4, GSO; the driver's result)
+ * stay the same, a hash update otherwise. Past the budget the session stops early and keeps the
+ * counts up to then.
  */
 export const DEV_QUEUE_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
+
+/** tp_btf first (plain loads) and the per-CPU ways sized to the CPUs (probes/lib/pending.ts). */
+export function devQueueLoad(): NetdevLoadOptions {
+  return { prefer: 'tp_btf', maxEntries: pendingMaxEntries('queue_pending', 'xmit_pending') };
+}
 
 type Split<K extends string> = Record<K, number>;
 
@@ -69,13 +75,61 @@ interface DevqValue {
   xmit_bytes: number;
 }
 
-/** Reads the `devices` map and the totals (exported for the test of the classic-tracepoint flavour). */
+/** struct devq_pending, decoded: a CPU's events of one device and class not in `devices` yet. */
+interface DevqPending {
+  dev: NetdevId;
+  slot: number;
+  l3: number;
+  l4: number;
+  gso: number;
+  packets: number;
+  bytes: number;
+}
+
+/** DEVQ_SLOTS, NETDEV_L3_SLOTS, NETDEV_L4_SLOTS, DEVQ_RC_SLOTS; DEVQ_GSO and DEVQ_GSO_ANOMALY. */
+const SLOTS = 19;
+const GSO = 1;
+const GSO_ANOMALY = 2;
+const zeros = (n: number) => new Array<number>(n).fill(0);
+const deviceKey = (d: NetdevId) => `${d.ifindex}/${d.netns}/${d.name}`;
+
+function entryOf(byDevice: Map<string, DumpEntry>, d: NetdevId): DumpEntry {
+  const id = deviceKey(d);
+  let e = byDevice.get(id);
+  if (!e) {
+    e = { ifindex: d.ifindex, netns: d.netns, name: d.name, slots: zeros(SLOTS), packets: 0, bytes: 0, l3: zeros(L3.length), l4: zeros(L4.length), gsoPackets: 0, gsoAnomalies: 0, xmit: zeros(RC.length), xmitBytes: 0 };
+    byDevice.set(id, e);
+  }
+  return e;
+}
+
+const bump = (counts: number[], i: number, n: number) => (counts[i] = (counts[i] ?? 0) + n);
+
+/** Adds the `queue_pending` and `xmit_pending` ways to their devices' entries. */
+function addWays(byDevice: Map<string, DumpEntry>, queued: DevqPending[], xmits: DevqPending[]): void {
+  for (const w of queued) {
+    const e = entryOf(byDevice, w.dev);
+    bump(e.slots, w.slot, w.packets);
+    e.packets += w.packets;
+    e.bytes += w.bytes;
+    bump(e.l3, w.l3, w.packets);
+    bump(e.l4, w.l4, w.packets);
+    if (w.gso & GSO) e.gsoPackets += w.packets;
+    if (w.gso & GSO_ANOMALY) e.gsoAnomalies += w.packets;
+  }
+  for (const w of xmits) {
+    const e = entryOf(byDevice, w.dev);
+    bump(e.xmit, w.slot, w.packets);
+    e.xmitBytes += w.bytes;
+  }
+}
+
+/** Reads the `devices` map, the ways not moved into it yet and the totals (exported for the test of the classic-tracepoint flavour). */
 export function readDump(o: BpfObject): DumpCapture {
   const { queued, xmits, unkeyed } = slotTotals(o.map('totals'), TOTALS);
-  const entries = o
-    .map('devices')
-    .readAllDecoded<NetdevId, DevqValue>()
-    .map(({ key: { ifindex, netns, name }, value: v }): DumpEntry => ({
+  const byDevice = new Map<string, DumpEntry>();
+  for (const { key: { ifindex, netns, name }, value: v } of o.map('devices').readAllDecoded<NetdevId, DevqValue>()) {
+    byDevice.set(deviceKey({ ifindex, netns, name }), {
       ifindex,
       netns,
       name,
@@ -88,13 +142,21 @@ export function readDump(o: BpfObject): DumpCapture {
       gsoAnomalies: v.gso_anomalies,
       xmit: v.xmit,
       xmitBytes: v.xmit_bytes,
-    }));
+    });
+  }
+  const queuedWays = pendingWays<DevqPending>(o, 'queue_pending');
+  const xmitWays = pendingWays<DevqPending>(o, 'xmit_pending');
+  addWays(byDevice, queuedWays, xmitWays);
+  const entries = [...byDevice.values()];
   entries.sort((a, b) => b.packets - a.packets || a.ifindex - b.ifindex || a.name.localeCompare(b.name));
-  return { queued, xmits, unkeyed, entries };
+  return { queued: queued + sumBy(queuedWays, (w) => w.packets), xmits: xmits + sumBy(xmitWays, (w) => w.packets), unkeyed, entries };
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
-  await runBpfSession(io, netdevSession(params, { object: 'other.dev-queue', tracepoints: TRACEPOINTS, what: 'other.dev-queue', dump: readDump }));
+  await runBpfSession(
+    io,
+    netdevSession(params, { object: 'other.dev-queue', tracepoints: TRACEPOINTS, what: 'other.dev-queue', dump: readDump, load: devQueueLoad(), detachToRead: true }),
+  );
 }
 
 function split<K extends string>(names: readonly K[], counts: number[]): Split<K> {
@@ -239,7 +301,7 @@ export const otherDevQueue: ProbeDefinition<DevQueueData> = {
   title: 'Packets handed to devices for transmit, and what their drivers answered',
   description: `Counts every packet handed to a device's transmit path (\`net:net_dev_queue\`, fired by \`__dev_queue_xmit\` for every packet, with or without a qdisc) for \`duration\`, aggregated in the kernel per device and namespace: packets, bytes (\`skb->len\`: the frame with its link-layer header; a GSO packet counts whole), a log2 size histogram, the split by L3 (IPv4, IPv6, ARP) and L4 (TCP, UDP, ICMP), GSO packets and skbs with a GSO size but no GSO type (what the seed tool hunted for), and per device what the driver's \`ndo_start_xmit\` returned (\`net:net_dev_xmit\`: \`NETDEV_TX_OK\`, \`NETDEV_TX_BUSY\`, \`NET_XMIT_DROP\`, \`NET_XMIT_CN\`, errors). \`dev\` and \`netns\` filter in the kernel; devices are named from the kernel, so a device inside a namespace is found by its name.
 
-Use it to see which devices a VM's traffic really leaves by, how much, in what sizes, and whether a driver pushes back (TX_BUSY: its ring is full). Packets queued minus packets the driver took is what waits in (or was dropped by) the qdisc, or was segmented on the way. Loads raw_tp programs with a cached minimal BTF (falls back to tp_btf, then to the classic tracepoints, where driver results are matched to devices by name); every packet sent costs two programs (~0.8 µs together). Past the overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps its counts.
+Use it to see which devices a VM's traffic really leaves by, how much, in what sizes, and whether a driver pushes back (TX_BUSY: its ring is full). Packets queued minus packets the driver took is what waits in (or was dropped by) the qdisc, or was segmented on the way. Loads tp_btf programs, whose reads are plain loads (falls back to raw_tp with a cached minimal BTF, then to the classic tracepoints, where driver results are matched to devices by name); every packet sent costs two programs, each counting in a cache line of its CPU's while the device and the packet's class stay the same. Past the overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps its counts.
 
 Replaces the seed's \`other/trace_dev_queue_xmit.bt\` (PROBES.md row 53).`,
   normal: `Every packet queued is taken by the driver with \`NETDEV_TX_OK\` (a shaping qdisc holds some back for a while); sizes follow the traffic (66-byte ACKs, MTU-sized data, large GSO packets on offloading devices). \`NETDEV_TX_BUSY\` or \`NET_XMIT_DROP\`/\`_CN\` are a warning (a full ring, a congested queue); any GSO anomaly is critical.`,

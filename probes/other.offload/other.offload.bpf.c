@@ -6,7 +6,9 @@
  * size without a type, gso_size above the MTU, a GSO type the device does not
  * offload, a non-GSO packet longer than the MTU, a GSO packet not in CHECKSUM_PARTIAL).
  *
- * Three attach flavours of one handler (bpf/include/xmit.h), chosen at load by the probe. */
+ * Three attach flavours of one handler (bpf/include/xmit.h), chosen at load by the probe. A
+ * non-GSO packet costs one cache line of this CPU's (`pending`, bpf/include/pending.h) while its
+ * device and class stay the same; GSO packets and a way's counts go to `devices`. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -16,6 +18,7 @@
 #include "xmit.h"
 #include "other.offload.h"
 #include "log2.h"
+#include "pending.h"
 
 /* NETIF_F_GSO_SHIFT: feature bit of SKB_GSO_TCPV4 (SKB_GSO_x << shift is the feature NETIF_F_x). */
 #define GSO_FEATURE_SHIFT 16
@@ -25,6 +28,8 @@ HASH_MAP(devices, OFFLOAD_MAX_DEVICES, struct netdev_id, struct offload_value);
 HASH_MAP(gso_types, OFFLOAD_MAX_TYPES, struct offload_type_key, __u64);
 
 TOTALS_MAP(OFFLOAD_TOTAL_SLOTS);
+
+PENDING_MAP(pending, struct offload_pending);
 
 static __always_inline void count_gso(struct offload_value *v, struct xmit_pkt *p)
 {
@@ -55,14 +60,82 @@ static __always_inline void count_gso(struct offload_value *v, struct xmit_pkt *
 		v->max_gso_size = p->gso_size; /* racy between CPUs: a maximum may be missed, harmless */
 }
 
-static __always_inline int on_xmit(struct sk_buff *skb)
+/* Adds `n` non-GSO packets of `w`'s device and class to its entry (or counts them unkeyed). */
+static __always_inline void flush_way(const struct offload_pending *w)
+{
+	static const struct offload_value zero;
+	__u64 n = w->packets;
+	struct offload_value *v = way_entry(&devices, &w->dev, &zero, &totals, OFFLOAD_TOTAL_SEEN, OFFLOAD_TOTAL_UNKEYED, n);
+
+	if (!v)
+		return;
+	__sync_fetch_and_add(&v->packets, n);
+	__sync_fetch_and_add(&v->bytes, w->bytes);
+	if (w->csum < OFFLOAD_CSUM_STATES)
+		__sync_fetch_and_add(&v->csum[w->csum], n);
+	if (w->oversize)
+		__sync_fetch_and_add(&v->oversize, n);
+	if (w->max_len > v->max_len)
+		v->max_len = w->max_len; /* racy between CPUs: a maximum may be missed, harmless */
+	v->mtu = w->mtu;
+	v->features = w->features;
+}
+
+/* A non-GSO packet: counted in this CPU's way of its device when the way holds its class, else
+ * the way's counts move to `devices` first. */
+static __always_inline bool count_pending(const struct xmit_pkt *p, __u8 oversize)
+{
+	struct offload_pending *w = pending_way(&pending, p->dev.ifindex);
+	__u8 csum = p->ip_summed & 3;
+
+	if (!w)
+		return false;
+	if (!w->packets || !same_words(&w->dev, &p->dev, sizeof(p->dev)) || w->csum != csum || w->oversize != oversize) {
+		if (w->packets)
+			flush_way(w);
+		w->dev = p->dev;
+		w->csum = csum;
+		w->oversize = oversize;
+		w->packets = 0;
+		w->bytes = 0;
+		w->max_len = 0;
+	}
+	w->packets++;
+	w->bytes += p->len;
+	if (p->len > w->max_len)
+		w->max_len = p->len;
+	w->mtu = p->mtu;
+	w->features = p->features;
+	return true;
+}
+
+/* The frame may hold the link header and an in-band VLAN tag besides the MTU: the tag is read
+ * only for a frame longer than the rest allows. */
+static __always_inline bool oversize(struct sk_buff *skb, struct net_device *dev, struct xmit_pkt *p, bool direct)
+{
+	__u32 limit = p->mtu + p->hard_header_len;
+
+	if (p->len <= limit)
+		return false;
+	if (!XMIT_FLOW_FILTERED)
+		read_frame(skb, dev, p, direct);
+	return p->len > limit + (p->tagging == XMIT_TAG_INBAND ? VLAN_HLEN_ : 0);
+}
+
+static __always_inline int on_xmit(struct sk_buff *skb, struct net_device *dev, bool direct)
 {
 	static const struct offload_value zero;
 	struct xmit_pkt p = {};
 	struct offload_value *v;
+	bool over = false;
 
-	if (!read_xmit(skb, &p))
+	if (!read_xmit(skb, dev, &p, false, direct))
 		return 0;
+	if (!p.gso_size) {
+		over = oversize(skb, dev, &p, direct);
+		if (count_pending(&p, over))
+			return 0;
+	}
 	bump_slot(&totals, OFFLOAD_TOTAL_SEEN);
 	v = lookup_or_init(&devices, &p.dev, &zero, &totals, OFFLOAD_TOTAL_UNKEYED);
 	if (!v)
@@ -76,8 +149,7 @@ static __always_inline int on_xmit(struct sk_buff *skb)
 		count_gso(v, &p);
 		return 0;
 	}
-	/* The frame may hold the link header and an in-band VLAN tag besides the MTU. */
-	if (p.len > p.mtu + p.hard_header_len + (p.tagging == XMIT_TAG_INBAND ? VLAN_HLEN_ : 0))
+	if (over)
 		__sync_fetch_and_add(&v->oversize, 1);
 	if (p.len > v->max_len)
 		v->max_len = p.len;

@@ -4,6 +4,7 @@
 #define EBPFNET_OFFLOAD_H
 
 #include "netdev.h"
+#include "pending.h"
 
 #define OFFLOAD_MAX_DEVICES 1024
 /* (device, gso_type) pairs counted in `gso_types`. */
@@ -15,7 +16,7 @@
 
 /* Slots of the per-CPU `totals` array. */
 enum offload_total {
-	OFFLOAD_TOTAL_SEEN = 0,    /* packets that passed the filters */
+	OFFLOAD_TOTAL_SEEN = 0,    /* packets that passed the filters, but those still in `pending` */
 	OFFLOAD_TOTAL_UNKEYED = 1, /* counted but not kept per device (`devices` was full) or per type (`gso_types`) */
 	OFFLOAD_TOTAL_SLOTS = 2,
 };
@@ -49,6 +50,20 @@ struct offload_value {
 	__u32 max_gso_size;
 	__u32 max_len;            /* longest non-GSO packet */
 	__u32 pad;
+};
+
+/* A CPU's way (bpf/include/pending.h) of non-GSO packets not in `devices` yet: those of one
+ * device and checksum state, all oversize or none; 64 bytes. */
+struct offload_pending {
+	struct netdev_id dev;
+	__u64 features;  /* last seen */
+	__u64 packets;   /* 0: the way is empty */
+	__u64 bytes;
+	__u32 mtu;       /* last seen */
+	__u32 max_len;
+	__u8 csum;       /* ip_summed & 3 */
+	__u8 oversize;   /* 1: longer than MTU + link header */
+	__u8 pad[6];
 };
 
 #endif

@@ -12,6 +12,7 @@ import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecor
 import { deviceLabel, namespaceLabel, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { sumBy } from '../lib/tally.js';
+import { pendingWays } from '../lib/pending.js';
 import { PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData } from '../lib/xmit.js';
 import { countBuckets, type SizeBucket } from '../lib/histogram.js';
 import { captureGsoTypes, gsoTypeList, type GsoTypeNames } from './gso-types.js';
@@ -25,11 +26,15 @@ export type { OffloadData, OffloadDevice };
 const CSUM = ['none', 'unnecessary', 'complete', 'partial'] as const;
 type Csum = Record<(typeof CSUM)[number], number>;
 const TOTALS = { seen: 0, unkeyed: 1 };
+/** OFFLOAD_SLOTS: log2 buckets of gso_size and gso_segs. */
+const SLOTS = 17;
+const zeros = (n: number) => new Array<number>(n).fill(0);
 
 /**
  * What a session may cost: 5% of one CPU, 1M program runs/s. The program runs once per packet
- * handed to a driver (a GSO packet once, however many segments it carries): the headers, the
- * shared info and one hash update, a few hundred ns.
+ * handed to a driver (a GSO packet once, however many segments it carries): the device's fields
+ * and the shared info, and for a packet not GSO one cache line of its CPU's while the device and
+ * checksum state stay the same (a hash update otherwise, and for GSO packets).
  */
 export const OFFLOAD_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
 
@@ -86,43 +91,95 @@ interface OffloadValue {
   max_len: number;
 }
 
-/** Reads the `devices` map and the totals (exported for the tests that load a flavour by hand). */
+/** struct offload_pending, decoded: a CPU's non-GSO packets of one device and class not in `devices` yet. */
+interface OffloadPending {
+  dev: NetdevId;
+  features: U64;
+  packets: number;
+  bytes: number;
+  mtu: number;
+  max_len: number;
+  csum: number;
+  oversize: number;
+}
+
+const emptyEntry = (d: NetdevId): OffloadEntry => ({
+  ...d,
+  packets: 0,
+  bytes: 0,
+  gsoPackets: 0,
+  gsoBytes: 0,
+  gsoSegs: 0,
+  gsoTypes: [],
+  sizeSlots: zeros(SLOTS),
+  segsSlots: zeros(SLOTS),
+  csum: zeros(CSUM.length),
+  gsoCsum: zeros(CSUM.length),
+  sizeWithoutType: 0,
+  sizeOverMtu: 0,
+  unsupported: 0,
+  oversize: 0,
+  unsupportedBits: '0',
+  features: '0',
+  mtu: 0,
+  maxGsoSize: 0,
+  maxLen: 0,
+});
+
+/** Adds a way's packets to its device's entry (a new one when `devices` has none). */
+function addWay(byDevice: Map<string, OffloadEntry>, w: OffloadPending): void {
+  const id = deviceKey(w.dev);
+  const e = byDevice.get(id) ?? emptyEntry({ ifindex: w.dev.ifindex, netns: w.dev.netns, name: w.dev.name });
+  byDevice.set(id, e);
+  e.packets += w.packets;
+  e.bytes += w.bytes;
+  e.csum[w.csum] = (e.csum[w.csum] ?? 0) + w.packets;
+  if (w.oversize) e.oversize += w.packets;
+  e.maxLen = Math.max(e.maxLen, w.max_len);
+  e.mtu = w.mtu;
+  e.features = String(w.features);
+}
+
+const deviceKey = (d: NetdevId) => `${d.ifindex}/${d.netns}/${d.name}`;
+
+/** Reads the `devices` map, the ways not moved into it yet and the totals (exported for the tests that load a flavour by hand). */
 export function readOffload(o: BpfObject): OffloadDump {
-  const deviceKey = (d: NetdevId) => `${d.ifindex}/${d.netns}/${d.name}`;
   const types = countsOf(o.map('gso_types'), (k: { dev: NetdevId; gso_type: number }) => ({ id: deviceKey(k.dev), type: k.gso_type }));
-  const entries = o
-    .map('devices')
-    .readAllDecoded<NetdevId, OffloadValue>()
-    .map(({ key: { ifindex, netns, name }, value: v }): OffloadEntry => {
-      const id = deviceKey({ ifindex, netns, name });
-      const gsoTypes = types.filter((t) => t.id === id).map((t) => ({ type: t.type, packets: t.count })).sort((a, b) => b.packets - a.packets || a.type - b.type);
-      return {
-        ifindex,
-        netns,
-        name,
-        packets: v.packets,
-        bytes: v.bytes,
-        gsoPackets: v.gso_packets,
-        gsoBytes: v.gso_bytes,
-        gsoSegs: v.gso_segs,
-        gsoTypes,
-        sizeSlots: v.size_slots,
-        segsSlots: v.segs_slots,
-        csum: v.csum,
-        gsoCsum: v.gso_csum,
-        sizeWithoutType: v.size_without_type,
-        sizeOverMtu: v.size_over_mtu,
-        unsupported: v.unsupported,
-        oversize: v.oversize,
-        unsupportedBits: String(v.unsupported_bits),
-        features: String(v.features),
-        mtu: v.mtu,
-        maxGsoSize: v.max_gso_size,
-        maxLen: v.max_len,
-      };
+  const byDevice = new Map<string, OffloadEntry>();
+  for (const { key: { ifindex, netns, name }, value: v } of o.map('devices').readAllDecoded<NetdevId, OffloadValue>()) {
+    const id = deviceKey({ ifindex, netns, name });
+    const gsoTypes = types.filter((t) => t.id === id).map((t) => ({ type: t.type, packets: t.count })).sort((a, b) => b.packets - a.packets || a.type - b.type);
+    byDevice.set(id, {
+      ifindex,
+      netns,
+      name,
+      packets: v.packets,
+      bytes: v.bytes,
+      gsoPackets: v.gso_packets,
+      gsoBytes: v.gso_bytes,
+      gsoSegs: v.gso_segs,
+      gsoTypes,
+      sizeSlots: v.size_slots,
+      segsSlots: v.segs_slots,
+      csum: v.csum,
+      gsoCsum: v.gso_csum,
+      sizeWithoutType: v.size_without_type,
+      sizeOverMtu: v.size_over_mtu,
+      unsupported: v.unsupported,
+      oversize: v.oversize,
+      unsupportedBits: String(v.unsupported_bits),
+      features: String(v.features),
+      mtu: v.mtu,
+      maxGsoSize: v.max_gso_size,
+      maxLen: v.max_len,
     });
+  }
+  const ways = pendingWays<OffloadPending>(o);
+  for (const w of ways) addWay(byDevice, w);
+  const entries = [...byDevice.values()];
   entries.sort((a, b) => b.packets - a.packets || a.ifindex - b.ifindex || a.netns - b.netns || a.name.localeCompare(b.name));
-  return { ...slotTotals(o.map('totals'), TOTALS), entries };
+  const totals = slotTotals(o.map('totals'), TOTALS);
+  return { seen: totals.seen + sumBy(ways, (w) => w.packets), unkeyed: totals.unkeyed, entries };
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
@@ -294,7 +351,7 @@ export const otherOffload: ProbeDefinition<OffloadData> = {
 - **sizeOverMtu**: \`gso_size\` above the device's MTU (every segment too big for the link);
 - **oversize**: a non-GSO packet longer than MTU + link header.
 
-Use it when large transfers stall or are slow through a VM's path (a tap, a bridge, a tunnel, a VLAN device): whether segmentation is offloaded where you think, and how big the super-packets are. \`dev\`/\`netns\` and the address, port and protocol filters apply in the kernel. Attaches one raw_tp program with a cached minimal BTF (falls back to tp_btf, then the classic tracepoint); it runs once per packet handed to a driver (a GSO packet once). Past the overhead budget (5% of a CPU, 1M runs/s) the session stops early and keeps its counts.
+Use it when large transfers stall or are slow through a VM's path (a tap, a bridge, a tunnel, a VLAN device): whether segmentation is offloaded where you think, and how big the super-packets are. \`dev\`/\`netns\` and the address, port and protocol filters apply in the kernel. Attaches one tp_btf program, whose reads are plain loads (falls back to raw_tp with a cached minimal BTF, then the classic tracepoint); it runs once per packet handed to a driver (a GSO packet once) and reads the headers only for an address, port or protocol filter. A CPU counts packets that are not GSO in a cache line of its own while the device and checksum state stay the same, and moves them to the device's entry when they change. Past the overhead budget (5% of a CPU, 1M runs/s) the session stops early and keeps its counts.
 
 Replaces the seed's \`other/trace_offloading_segment.bt\` (PROBES.md row 49), which printed gso_size, gso_type and the device features of each Geneve packet at kprobes on the tunnel transmit and segmentation functions.`,
   normal: `On a device with TSO/GSO on (veth, tap, virtio, most NICs), bulk TCP leaves as a few GSO packets of type \`TCPV4\`/\`TCPV6\` with \`gso_size\` the MSS (1448 on a 1500 MTU) and tens of segments each, in CHECKSUM_PARTIAL; ACKs and small packets are not GSO. With offloads off, nothing is GSO (the stack segmented in software before the driver). Any unsupportedType, sizeWithoutType or checksumMismatch is critical (a broken driver, tunnel or VM offload path); sizeOverMtu or oversize is a warning (an MTU mismatch).`,

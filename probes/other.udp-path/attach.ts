@@ -38,13 +38,18 @@ export function attachPlan(): Array<PlanStep<UdpPathMethod>> {
 
 /** Entries of `recent` per CPU (UDPPATH_RECENT, other.udp-path.h). */
 const RECENT_PER_CPU = 16;
+/** CPUs given entries at most (the maps' bound in the README); CPUs past them count straight in `pairs` and `drops`. */
+const RECENT_CPUS = 256;
 
 /** Loads and attaches the first flavour that works; throws with every reason when none does. */
 export async function loadUdpPath(globals: Record<string, GlobalValue>): Promise<PlanLoaded<UdpPathMethod>> {
   return loadFirstWorking(bpfObjectPath('other.udp-path'), attachPlan(), { what: 'other.udp-path', open: { globals, maxEntries: recentEntries() } });
 }
 
-/** `recent` and `recent_drops` sized to every possible CPU: a CPU past their end would count straight in `pairs` and `drops`. */
-export function recentEntries(): { recent: number; recent_drops: number } {
-  return { recent: possibleCpus() * RECENT_PER_CPU, recent_drops: possibleCpus() };
+/** `recent` and `recent_drops` sized to `cpus` (every possible CPU, up to RECENT_CPUS): a CPU past their end counts straight in `pairs` and `drops`. */
+export function recentEntries(cpus = Math.min(possibleCpus(), RECENT_CPUS)): { recent: number; recent_drops: number } {
+  return { recent: cpus * RECENT_PER_CPU, recent_drops: cpus };
 }
+
+/** The most entries recentEntries gives. */
+export const RECENT_MAX_ENTRIES = recentEntries(RECENT_CPUS);

@@ -4,6 +4,7 @@
 #define EBPFNET_VLAN_UDP_H
 
 #include "netdev.h"
+#include "pending.h"
 
 #define VLAN_UDP_MAX_FLOWS 8192
 /* The key's `vlan` of an untagged packet (VLAN ids are 12 bits). */
@@ -11,7 +12,7 @@
 
 /* Slots of the per-CPU `totals` array. */
 enum vlan_udp_total {
-	VLAN_UDP_TOTAL_SEEN = 0,    /* UDP packets that passed the filters */
+	VLAN_UDP_TOTAL_SEEN = 0,    /* UDP packets that passed the filters, but those still in `pending` */
 	VLAN_UDP_TOTAL_UNKEYED = 1, /* counted but not kept per flow: `flows` was full */
 	VLAN_UDP_TOTAL_SLOTS = 2,
 };
@@ -36,6 +37,18 @@ struct vlan_udp_value {
 	__u64 last_ns;
 	__u64 hw_tagged;  /* the tag was in skb->vlan_tci (inserted by the device) */
 	__u64 inband;     /* the tag was in the frame (802.1Q/802.1ad header) */
+};
+
+/* A CPU's way (bpf/include/pending.h) of packets not in `flows` yet: one flow's, all tagged the
+ * same way; 128 bytes, two cache lines. */
+struct vlan_udp_pending {
+	struct vlan_udp_key key;
+	__u64 packets;   /* 0: the way is empty */
+	__u64 bytes;
+	__u64 first_ns;
+	__u64 last_ns;
+	__u8 tagging;    /* enum xmit_tagging */
+	__u8 pad[31];
 };
 
 #endif

@@ -186,6 +186,7 @@ Replaces the seed's \`packet-drop/qdisc_drop_trace.py\` (PROBES.md row 29): its 
     duration: durationParam('How long to watch.'),
   },
   requirements: [...DROPS_REQUIREMENTS, ...TC_REQUIREMENTS],
+  memory: { objects: ['drops.kernel'] },
   ...nativeRun(DROPS_BUDGET),
   data: DATA,
   collect,

@@ -3,11 +3,20 @@
 import type { Params } from '../../engine/probe/types.js';
 import { FLOOD_PORT, FLOOD_SRC_PORT, type FloodPair } from './udp-flood.js';
 
+/** The flood's pair, its peer's MAC, and the two ends of an idle veth pair (a VM the flood is not for). */
+export interface CostLab extends FloodPair {
+  peerMac: string;
+  idleTap: string;
+  idlePort: string;
+}
+
 export interface CostRow {
   /** Names the row in the table (and on the command line). */
   label: string;
   probe: string;
-  params?: (pair: FloodPair) => Params;
+  params?: (lab: CostLab) => Params;
+  /** The probe follows the flood's own flow: the sender leaves from FLOOD_SRC_PORT. */
+  followsFlood?: boolean;
   bpftrace?: { label: string; script: string };
 }
 
@@ -19,7 +28,7 @@ function macWords(mac: string): { u32: string; u16: string } {
 
 const SKB = '((struct sk_buff *)args->skbaddr)';
 
-/** The drops.kernel rows, and a MAC scope of the flood's destination (set once the pair exists). */
+/** bpftrace scoped to the flood's destination MAC (the lab exists before the rows are read). */
 let peerMac = '';
 export const setPeerMac = (mac: string) => (peerMac = mac);
 /** The flood pair, for the rows that follow its flow by address (set once the pair exists). */
@@ -44,7 +53,7 @@ export const COST_ROWS: CostRow[] = [
   {
     label: "drops.kernel scoped to the flood's MAC (matches)",
     probe: 'drops.kernel',
-    params: () => ({ stacks: false, vm_macs: [peerMac] }),
+    params: (lab) => ({ stacks: false, vm_macs: [lab.peerMac] }),
     get bpftrace() {
       const m = macWords(peerMac);
       return {
@@ -102,6 +111,7 @@ export const COST_ROWS: CostRow[] = [
     label: 'other.udp-path (the flood is the followed flow)',
     probe: 'other.udp-path',
     params: (pair) => ({ src_ip: pair.hostIp, dst_ip: pair.peerIp, src_port: FLOOD_SRC_PORT, dst_port: FLOOD_PORT }),
+    followsFlood: true,
     get bpftrace() {
       return { label: 'bpftrace: the flow followed by skb over queue, xmit, receive, drop; hop counts, hop-to-hop histograms', script: udpPathScript() };
     },
@@ -127,6 +137,36 @@ export const COST_ROWS: CostRow[] = [
         `@[$s->dev->ifindex, *(uint32 *)($a + 14), *(uint32 *)($a + 8), *(uint16 *)($a + 12), *(uint16 *)($a + 6)] = count(); } } ` +
         `tracepoint:net:net_dev_start_xmit { $d = ${SKB}->data; if (*(uint16 *)($d + 12) == 0x0608 && *(uint16 *)($d + 20) == 0x0100) { @asked[*(uint32 *)($d + 38)] = nsecs; } }`,
     },
+  },
+  {
+    label: 'net.defrag (every kfree_skb, reason filtered in the kernel)',
+    probe: 'net.defrag',
+    bpftrace: { label: 'bpftrace: kfree_skb with the same reason filter', script: 'tracepoint:skb:kfree_skb /args->reason >= 94 && args->reason <= 96/ { @[args->reason] = count(); }' },
+  },
+  {
+    label: "vm.frames: the VM's frames (every packet counted)",
+    probe: 'vm.frames',
+    params: (lab) => ({ devs: [lab.hostDev], macs: [lab.peerMac], ports: [lab.idlePort] }),
+  },
+  {
+    label: 'vm.frames: not the VM, ports given (ifindex check)',
+    probe: 'vm.frames',
+    params: (lab) => ({ devs: [lab.idleTap], macs: ['02:eb:ff:00:00:01'], ports: [lab.idlePort] }),
+  },
+  {
+    label: 'vm.frames: not the VM, any port (MACs read)',
+    probe: 'vm.frames',
+    params: (lab) => ({ devs: [lab.idleTap], macs: ['02:eb:ff:00:00:01'] }),
+  },
+  {
+    label: "other.offload filtered to the flood's flow (reads the headers)",
+    probe: 'other.offload',
+    params: (pair) => ({ protocol: 'udp', dst_ip: pair.peerIp, dst_port: FLOOD_PORT }),
+  },
+  {
+    label: "other.vlan-udp filtered to the flood's flow",
+    probe: 'other.vlan-udp',
+    params: (pair) => ({ dst_ip: pair.peerIp, dst_port: FLOOD_PORT }),
   },
 ];
 

@@ -5,20 +5,23 @@
 // and its loss against no probe stay as the last columns. Each probe runs at its default params
 // (plus the row's), its overhead guard off so the cost itself shows.
 //   npm run build && [ROUNDS=3] [FLOOD_SECONDS=3] node dist/test/bench/cost.js [probe-id|row label]...
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { enableRunStats, programRunStats, type ProgramRunStats } from '../../engine/native/stats.js';
-import { runProbe } from '../../engine/probe/runtime.js';
-import type { Params } from '../../engine/probe/types.js';
-import { probeRegistry } from '../../probes/index.js';
-import { COST_ROWS, setFlowPair, setPeerMac, type CostRow } from './cost-rows.js';
-import { flood, floodPair, median, type FloodPair } from './udp-flood.js';
+import { packageRoot } from '../../engine/package-info.js';
+import { formatBytes } from '../../engine/probe/map-memory.js';
+import { COST_ROWS, setFlowPair, setPeerMac, type CostLab, type CostRow } from './cost-rows.js';
+import { newLabName } from '../lab/names.js';
+import { run } from '../helpers/netns.js';
+import { flood, FLOOD_SRC_PORT, floodPair, median, type FloodPair } from './udp-flood.js';
 
 const SECONDS = Number(process.env.FLOOD_SECONDS ?? 3);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const UNLIMITED = { cpu: 1, eventsPerSec: 1e12 };
+const UNLIMITED = 'cpu=100%,events=1000000000';
+const CLI = join(packageRoot(), 'dist', 'engine', 'cli', 'main.js');
 
 /** What the programs of one process did over one flood. */
 interface Sample {
@@ -26,10 +29,35 @@ interface Sample {
   runs: number;
   ns: number;
   pps: number;
+  /** What the probe's overhead guard reported over its whole window (same statistics). */
+  guardNs?: number;
+  /** Kernel memory of the process's maps (fdinfo memlock) and its peak RSS, at the flood's end. */
+  mapBytes: number;
+  peakRss: number;
+}
+
+/** The kernel's accounting of every map `pid` holds (by map id), and its peak resident memory. */
+async function processMemory(pid: number): Promise<{ mapBytes: number; peakRss: number }> {
+  const byId = new Map<number, number>();
+  for (const fd of await readdir(`/proc/${pid}/fdinfo`).catch(() => [] as string[])) {
+    const text = await readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8').catch(() => '');
+    const id = /^map_id:\s*(\d+)/m.exec(text);
+    const memlock = /^memlock:\s*(\d+)/m.exec(text);
+    if (id && memlock) byId.set(Number(id[1]), Number(memlock[1]));
+  }
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const hwm = /^VmHWM:\s*(\d+) kB/m.exec(status);
+  return { mapBytes: [...byId.values()].reduce((a, b) => a + b, 0), peakRss: hwm ? Number(hwm[1]) * 1024 : 0 };
+}
+
+/** The overhead guard's ns per event in a finding's data (`overhead.nsPerEvent`). */
+function guardNsPerEvent(data: unknown): number | undefined {
+  const overhead = (data as { overhead?: { nsPerEvent?: number | null } } | null)?.overhead;
+  return typeof overhead?.nsPerEvent === 'number' ? overhead.nsPerEvent : undefined;
 }
 
 /** Run counts and times of the programs that ran between two readings. */
-function delta(before: ProgramRunStats[], after: ProgramRunStats[], pps: number): Sample {
+function delta(before: ProgramRunStats[], after: ProgramRunStats[], pps: number): Omit<Sample, 'mapBytes' | 'peakRss'> {
   let programs = 0;
   let runs = 0;
   let ns = 0;
@@ -44,40 +72,58 @@ function delta(before: ProgramRunStats[], after: ProgramRunStats[], pps: number)
   return { programs, runs, ns, pps };
 }
 
-/** One flood with the programs of `pid` counted around it. */
-async function measure(pid: number | 'self', target: string): Promise<Sample> {
+/** One flood with the programs of `pid` counted around it, and its memory at the end. */
+async function measure(pid: number, target: string, srcPort = 0): Promise<Sample> {
   const before = await programRunStats(pid);
-  const pps = flood(target, SECONDS);
-  if (pps === 0) throw new Error('the flood sender failed');
-  return delta(before, await programRunStats(pid), pps);
+  const pps = flood(target, SECONDS, srcPort);
+  if (pps === 0) throw new Error(`the flood sender failed${srcPort ? ` (is its port ${srcPort} taken?)` : ''}`);
+  const after = await programRunStats(pid);
+  return { ...delta(before, after, pps), ...(await processMemory(pid)) };
 }
 
-async function probeSample(row: CostRow, pair: FloodPair, scratch: string, round: number): Promise<Sample> {
-  const def = probeRegistry().get(row.probe);
-  if (!def) throw new Error(`unknown probe ${row.probe}`);
-  const params: Params = { duration: `${SECONDS + 3}s`, ...(row.params?.(pair) ?? {}) };
-  const probe = runProbe(def, { step: 'bench', alias: 'p', probe: row.probe, params }, {
-    rawDir: join(scratch, `${row.label}-${round}`.replace(/[^\w.-]/g, '_')),
-    bundleRoot: scratch,
-    signal: new AbortController().signal,
-    budget: UNLIMITED,
-  });
-  await new Promise((resolve) => setTimeout(resolve, 1500)); // loaded and attached well before
-  const sample = await measure('self', pair.peerIp);
-  const finding = await probe;
-  if (finding.status !== 'ok') throw new Error(`${row.label}: ${finding.status}: ${finding.reason}`);
-  return sample;
+/** Resolves once `child` holds BPF programs (attached), rejects when it exits first. */
+async function attached(child: ChildProcess, what: string, stderr: () => string): Promise<void> {
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${what} exited (${code}): ${stderr().trim().split('\n').pop()}`))));
+  const loaded = (async () => {
+    while ((await programRunStats(child.pid!)).length === 0) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500)); // every program of a multi-program probe
+  })();
+  await Promise.race([loaded, exited]);
+}
+
+/** The CLI child's stdout and stderr as they come. */
+function collectOutput(child: ChildProcess): { stdout: () => string; stderr: () => string } {
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return { stdout: () => out, stderr: () => err };
+}
+
+/** `ebpfnet probe run` of the row, as a user runs it, measured around one flood. */
+async function probeSample(row: CostRow, lab: CostLab, scratch: string): Promise<Sample> {
+  const params = Object.entries(row.params?.(lab) ?? {}).flatMap(([k, v]) => ['--param', `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`]);
+  const argv = [CLI, 'probe', 'run', row.probe, '-d', `${SECONDS + 3}s`, '--budget', UNLIMITED, '--out', scratch, '--json', ...params];
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collectOutput(child);
+  const done = new Promise<number | null>((resolve) => child.on('close', resolve));
+  try {
+    await attached(child, row.label, output.stderr);
+    const sample = await measure(child.pid!, lab.peerIp, row.followsFlood ? FLOOD_SRC_PORT : 0);
+    if ((await done) !== 0) throw new Error(`${row.label}: ${output.stderr().trim().split('\n').pop()}`);
+    const finding = JSON.parse(output.stdout()) as { status: string; reason?: string; data?: unknown };
+    if (finding.status !== 'ok') throw new Error(`${row.label}: ${finding.status}: ${finding.reason}`);
+    return { ...sample, guardNs: guardNsPerEvent(finding.data) };
+  } finally {
+    child.kill('SIGKILL');
+  }
 }
 
 async function bpftraceSample(script: string, pair: FloodPair): Promise<Sample> {
   const bt = spawn('bpftrace', ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  bt.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const output = collectOutput(bt);
   try {
-    await new Promise<void>((resolve, reject) => {
-      bt.stdout!.on('data', (d: Buffer) => d.toString().includes('Attaching') && setTimeout(resolve, 500));
-      bt.on('exit', (code) => reject(new Error(`bpftrace exited (${code}): ${stderr.trim().split('\n').pop()}`)));
-    });
+    await attached(bt, 'bpftrace', output.stderr);
     return await measure(bt.pid!, pair.peerIp);
   } finally {
     bt.kill('SIGKILL');
@@ -95,20 +141,25 @@ const stats = await enableRunStats();
 if (stats.how === 'unavailable') throw new Error(`no BPF run statistics: ${stats.why}`);
 const pair = await floodPair();
 setFlowPair(pair);
-setPeerMac((await pair.inNs(['cat', `/sys/class/net/${pair.peerDev}/address`])).stdout.trim());
+// Two idle Ethernet devices (the ends of a veth pair): a tap and a port of a VM the flood is not for.
+const names = newLabName();
+const lab: CostLab = { ...pair, peerMac: (await pair.inNs(['cat', `/sys/class/net/${pair.peerDev}/address`])).stdout.trim(), idleTap: names.dev('t'), idlePort: names.dev('v') };
+await run(['ip', 'link', 'add', lab.idleTap, 'type', 'veth', 'peer', 'name', lab.idlePort]);
+setPeerMac(lab.peerMac);
 const scratch = mkdtempSync(join(tmpdir(), 'ebpfnet-cost-'));
 const samples = new Map<string, Sample[]>();
 const add = (what: string, s: Sample) => samples.set(what, [...(samples.get(what) ?? []), s]);
 try {
   for (let round = 0; round < ROUNDS; round++) {
-    add('no probe', { programs: 0, runs: 0, ns: 0, pps: flood(pair.peerIp, SECONDS) });
+    add('no probe', { programs: 0, runs: 0, ns: 0, pps: flood(pair.peerIp, SECONDS, 0), mapBytes: 0, peakRss: 0 });
     for (const row of rows) {
-      add(row.label, await probeSample(row, pair, scratch, round));
+      add(row.label, await probeSample(row, lab, scratch));
       if (row.bpftrace) add(row.bpftrace.label, await bpftraceSample(row.bpftrace.script, pair));
     }
   }
 } finally {
   rmSync(scratch, { recursive: true, force: true });
+  await run(['ip', 'link', 'del', lab.idleTap]).catch(() => undefined);
   await pair.teardown();
   await stats.close();
 }
@@ -116,8 +167,8 @@ try {
 const base = median(samples.get('no probe')!.map((s) => s.pps));
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '');
 console.log(`UDP flood into an nftables drop, ${SECONDS} s per run, median of ${ROUNDS} (min–max of ns per event); statistics: ${stats.how}`);
-console.log('| what | programs | events/s | ns per event | min–max | ns per packet | pps | vs no probe |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('| what | programs | events/s | ns per event | min–max | ns per packet | guard: ns per event | maps (kernel) | peak RSS | pps | vs no probe |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const [what, list] of samples) {
   const perEvent = list.map((s) => (s.runs > 0 ? s.ns / s.runs : Number.NaN)).filter(Number.isFinite);
   const perPacket = list.map((s) => (s.pps > 0 ? s.ns / (s.pps * SECONDS) : Number.NaN));
@@ -129,6 +180,9 @@ for (const [what, list] of samples) {
     perEvent.length ? fmt(median(perEvent)) : '',
     perEvent.length ? `${fmt(Math.min(...perEvent))}–${fmt(Math.max(...perEvent))}` : '',
     perEvent.length ? fmt(median(perPacket)) : '',
+    list.some((s) => s.guardNs !== undefined) ? fmt(median(list.flatMap((s) => (s.guardNs === undefined ? [] : [s.guardNs])))) : '',
+    what === 'no probe' ? '' : formatBytes(median(list.map((s) => s.mapBytes))),
+    what === 'no probe' ? '' : formatBytes(median(list.map((s) => s.peakRss))),
     fmt(pps),
     what === 'no probe' ? '' : `${((pps / base - 1) * 100).toFixed(1)} %`,
   ];

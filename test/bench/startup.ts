@@ -91,16 +91,16 @@ rows.push(['command start → drops.kernel attached (from its attach record)', f
 
 const only = (name: string) => ({ drops_raw_tp: name === 'drops_raw_tp', drops_tp_btf: name === 'drops_tp_btf', drops_tracepoint: false, drops_kprobe: false, drops_kprobe_legacy: false });
 const minimal = await ensureMinimalBtf(bpfObjectPath('drops.kernel'));
-const rawTp = nativeLoadAttach('drops', 'drops_raw_tp', { autoload: only('drops_raw_tp'), btfPath: minimal }, (o) => o.program('drops_raw_tp').attachRawTracepoint('kfree_skb'));
-const tpBtf = nativeLoadAttach('drops', 'drops_tp_btf', { autoload: only('drops_tp_btf') }, (o) => o.program('drops_tp_btf').attachTrace());
+const rawTp = nativeLoadAttach('drops.kernel', 'drops_raw_tp', { autoload: only('drops_raw_tp'), btfPath: minimal }, (o) => o.program('drops_raw_tp').attachRawTracepoint('kfree_skb'));
+const tpBtf = nativeLoadAttach('drops.kernel', 'drops_tp_btf', { autoload: only('drops_tp_btf') }, (o) => o.program('drops_tp_btf').attachTrace());
 const selftest = nativeLoadAttach(
   'selftest',
   'st_tracepoint',
   { globals: { targ_tgid: process.pid, targ_tid: process.pid } },
   (o) => o.program('st_tracepoint').attach(),
 );
-rows.push(['drops.kernel in-process load + attach: raw_tp, minimal BTF (used)', fmt(rawTp.loadMs + rawTp.attachMs), `load ${fmt(rawTp.loadMs)}, attach ${fmt(rawTp.attachMs)}`]);
-rows.push(['drops.kernel in-process load + attach: tp_btf, vmlinux BTF (fallback)', fmt(tpBtf.loadMs + tpBtf.attachMs), `load ${fmt(tpBtf.loadMs)}, attach ${fmt(tpBtf.attachMs)}`]);
+rows.push(['drops.kernel in-process load + attach: raw_tp, minimal BTF (the fallback)', fmt(rawTp.loadMs + rawTp.attachMs), `load ${fmt(rawTp.loadMs)}, attach ${fmt(rawTp.attachMs)}`]);
+rows.push(['drops.kernel in-process load + attach: tp_btf, vmlinux BTF (used: plain loads per drop)', fmt(tpBtf.loadMs + tpBtf.attachMs), `load ${fmt(tpBtf.loadMs)}, attach ${fmt(tpBtf.attachMs)}`]);
 rows.push(['selftest object load + attach (tracepoint, vmlinux BTF)', fmt(selftest.loadMs + selftest.attachMs), `load ${fmt(selftest.loadMs)}, attach ${fmt(selftest.attachMs)}`]);
 closeAll();
 

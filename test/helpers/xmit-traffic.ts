@@ -4,10 +4,10 @@
 // that starts traffic once every concurrent probe run is attached.
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
-import { loadFirstWorking, tracepointPlan, type TracepointMethod } from '../../engine/native/attach-plan.js';
+import { loadFirstWorking, type TracepointMethod } from '../../engine/native/attach-plan.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { bpfObjectPath, type BpfObject } from '../../engine/native/object.js';
-import { xmitProgram } from '../../probes/lib/xmit.js';
+import { xmitOpen, xmitPlan } from '../../probes/lib/xmit.js';
 import { run, type TeardownHost, type VethPair } from './netns.js';
 
 /** A TCP server on the host's end that counts what it receives. */
@@ -38,6 +38,22 @@ for _ in range(${n}):
 }
 
 /**
+ * Sends `rounds` rounds of one UDP datagram per entry of `kinds` (payload bytes, destination port)
+ * from one socket on the namespace's end to the host's end, in that order each round: packets of
+ * other keys in between, so a program's per-CPU ways (bpf/include/pending.h) keep changing key.
+ */
+export async function udpInterleaved(pair: VethPair, rounds: number, kinds: Array<{ payload: number; port: number }>, cpu = 0): Promise<void> {
+  const script = `const s = require('node:dgram').createSocket('udp4');
+const kinds = ${JSON.stringify(kinds)};
+s.bind({ address: ${JSON.stringify(pair.peerIp)} }, async () => {
+  for (let r = 0; r < ${rounds}; r++)
+    for (const k of kinds) await new Promise((ok, fail) => s.send(Buffer.alloc(k.payload, 0x61), k.port, ${JSON.stringify(pair.hostIp)}, (err) => (err ? fail(err) : ok())));
+  s.close();
+});`;
+  await pair.inNs(['taskset', '-c', String(cpu), process.execPath, '-e', script]);
+}
+
+/**
  * Tags UDP leaving `dev` (the pair's namespace end) to port 20000 + N with VLAN N
  * (test/native/fixtures/vlan-tag.bpf.c on tc egress, a hardware-accelerated tag).
  */
@@ -60,10 +76,15 @@ export function gate(n: number, traffic: () => Promise<void>): () => Promise<voi
   };
 }
 
-/** Loads and attaches one flavour of an XMIT_PROGRAMS object with `globals`, runs `traffic`, reads the maps with `read`. */
-export async function countWithFlavour<D>(object: string, prefix: string, method: TracepointMethod, globals: Record<string, GlobalValue>, traffic: () => Promise<void>, read: (o: BpfObject) => D): Promise<D> {
-  const plan = tracepointPlan('net', ['net_dev_start_xmit'], (_tp, m) => xmitProgram(prefix, m)).filter((s) => s.method === method);
-  const loaded = await loadFirstWorking(bpfObjectPath(object), plan, { what: `${object} (${method})`, open: { globals } });
+/**
+ * Loads and attaches one flavour of an XMIT_PROGRAMS object with `globals`, runs `traffic`, reads
+ * the maps with `read`. `ways`: entries of the `pending` ways (default: every CPU's).
+ */
+export async function countWithFlavour<D>(object: string, prefix: string, method: TracepointMethod, globals: Record<string, GlobalValue>, traffic: () => Promise<void>, read: (o: BpfObject) => D, ways?: number): Promise<D> {
+  const plan = xmitPlan(prefix).filter((s) => s.method === method);
+  const open = xmitOpen(globals);
+  if (ways !== undefined) open.maxEntries = { pending: ways };
+  const loaded = await loadFirstWorking(bpfObjectPath(object), plan, { what: `${object} (${method})`, open });
   try {
     await traffic();
     return read(loaded.obj);

@@ -2,16 +2,19 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { runProbe } from '../../engine/probe/runtime.js';
-import { joinNameOnly, otherDevQueue, readDump, type DevQueueData } from '../../probes/other.dev-queue/probe.js';
+import { devQueueLoad, joinNameOnly, otherDevQueue, readDump, type DevQueueData } from '../../probes/other.dev-queue/probe.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { quietPair, request, udpFrameBytes, udpFromNs, udpSink } from '../helpers/netdev-probes.js';
 import { assertReplaysSame } from '../helpers/replay.js';
-import { netdevGlobals, netdevPlan } from '../../probes/lib/netdev.js';
+import { netdevFilter, netdevGlobals, netdevPlan, type NetdevMethod } from '../../probes/lib/netdev.js';
+import { loadFirstWorking } from '../../engine/native/attach-plan.js';
+import { udpInterleaved } from '../helpers/xmit-traffic.js';
 import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
 
 const cannot = await canBuildTopologies();
+const TRACEPOINTS = { dev_queue: 'net:net_dev_queue', dev_xmit: 'net:net_dev_xmit' };
 
 describe('other.dev-queue on a veth pair', () => {
   before(() => assert.equal(cannot, null, `cannot run: ${cannot}`));
@@ -37,10 +40,10 @@ describe('other.dev-queue on a veth pair', () => {
 
     const data = f.data as DevQueueData;
     t.diagnostic(f.summary);
-    // The shared plan's first flavour: raw_tp programs relocated against a cached minimal BTF.
-    assert.equal(data.method, 'raw_tracepoint', data.fallback);
-    assert.equal(data.btf, 'minimal (cached)');
-    assert.deepEqual(data.attach.map((a) => a.program), ['dev_queue_raw_tp', 'dev_xmit_raw_tp']);
+    // tp_btf first (plain loads of the skb and device), relocated against the kernel's BTF.
+    assert.equal(data.method, 'tp_btf', data.fallback);
+    assert.equal(data.btf, 'vmlinux');
+    assert.deepEqual(data.attach.map((a) => a.program), ['dev_queue_tp_btf', 'dev_xmit_tp_btf']);
     assert.equal(data.fallback, undefined);
     t.diagnostic(`load ${data.loadMs} ms, attach ${data.attach.map((a) => a.attachMs).join(' + ')} ms`);
     assert.deepEqual(data.filter, { dev: pair.peerDev, netns: pair.ns });
@@ -78,7 +81,38 @@ describe('other.dev-queue on a veth pair', () => {
   });
 
   it('every flavour of other.dev-queue.bpf.o (raw_tp, tp_btf, classic tracepoint) loads and attaches', () => {
-    assertEveryFlavourAttaches('other.dev-queue', netdevPlan({ dev_queue: 'net:net_dev_queue', dev_xmit: 'net:net_dev_xmit' }), netdevGlobals({ dev: null, netns: null, netnsInode: 0 }), ['net_dev_queue', 'net_dev_xmit']);
+    assertEveryFlavourAttaches('other.dev-queue', netdevPlan(TRACEPOINTS), netdevGlobals({ dev: null, netns: null, netnsInode: 0 }), ['net_dev_queue', 'net_dev_xmit']);
+  });
+
+  it('raw_tp and tp_btf count the same; exactly when a CPU\'s way keeps changing class (sizes interleaved) and where a CPU has no way', async (t) => {
+    const pair = await quietPair(t);
+    await udpSink(t, pair);
+    const globals = netdevGlobals(await netdevFilter({ dev: pair.peerDev, netns: pair.ns }));
+    const n = 4;
+    // Runs of three: a way holds three packets when the other size slot takes it.
+    const kinds = [100, 100, 100, 300, 300, 300].map((payload) => ({ payload, port: 9 }));
+    const small = udpFrameBytes(100);
+    const large = udpFrameBytes(300);
+    for (const [what, ways, cpu] of [['ways', devQueueLoad().maxEntries!, 0], ['no way', { queue_pending: 1, xmit_pending: 1 }, 1]] as const) {
+      for (const method of ['tp_btf', 'raw_tracepoint'] as NetdevMethod[]) {
+        const plan = netdevPlan(TRACEPOINTS, { prefer: 'tp_btf' }).filter((s) => s.method === method);
+        const loaded = await loadFirstWorking(bpfObjectPath('other.dev-queue'), plan, { what: `other.dev-queue (${method})`, open: { globals, maxEntries: ways } });
+        let dump: ReturnType<typeof readDump>;
+        try {
+          await udpInterleaved(pair, n, kinds, cpu);
+          dump = readDump(loaded.obj);
+        } finally {
+          loaded.obj.close();
+        }
+        const e = dump.entries[0]!;
+        const label = `${what}, ${method}`;
+        assert.equal(dump.entries.length, 1, label);
+        assert.deepEqual([e.packets, e.bytes, dump.queued, dump.xmits], [6 * n, 3 * n * (small + large), 6 * n, 6 * n], label);
+        assert.equal(e.slots[8], 3 * n, `${label}: ${small}-byte frames`);
+        assert.equal(e.slots[9], 3 * n, `${label}: ${large}-byte frames`);
+        assert.deepEqual([e.l3[0], e.l4[1], e.gsoPackets, e.xmit[0], e.xmitBytes], [6 * n, 6 * n, 0, 6 * n, 3 * n * (small + large)], label);
+      }
+    }
   });
 
   it('the classic tracepoint flavour counts the same (the fallback where tp_btf is refused); driver results, named only, join their device', async (t) => {

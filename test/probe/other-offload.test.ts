@@ -10,7 +10,7 @@ import { canBuildTopologies, type VethPair } from '../helpers/netns.js';
 import { quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertReplaysSame } from '../helpers/replay.js';
-import { countWithFlavour, gate, tcpFromNs, tcpSink, udpGsoFromNs } from '../helpers/xmit-traffic.js';
+import { countWithFlavour, gate, tcpFromNs, tcpSink, udpGsoFromNs, udpInterleaved } from '../helpers/xmit-traffic.js';
 
 const cannot = await canBuildTopologies();
 
@@ -73,7 +73,7 @@ describe('other.offload on a veth pair', () => {
     const { b, params, all, flow, none, tx } = await bulkRuns(t, pair);
     t.diagnostic(all.summary);
     const data = all.data as OffloadData;
-    assert.equal(data.method, 'raw_tracepoint');
+    assert.equal(data.method, 'tp_btf');
     const d = only(all);
     assertBulk(d, pair, tx);
     assert.ok(d.gsoPackets >= 5, `GSO packets: ${d.gsoPackets}`);
@@ -176,6 +176,27 @@ describe('other.offload on a veth pair', () => {
         method,
       );
       assert.equal(dump.seen, n, method);
+    }
+  });
+
+  it('counts exactly when a CPU\'s way keeps changing class (oversize and not, interleaved) and where a CPU has no way', async (t) => {
+    const pair = await quietPair(t);
+    await pair.inNs(['ip', 'route', 'add', `${pair.hostIp}/32`, 'dev', pair.peerDev, 'mtu', 'lock', '9000']);
+    const globals = xmitGlobals(await xmitFilter({ dev: pair.peerDev, netns: pair.ns }));
+    // Runs of three: a way holds three packets when the other class takes it.
+    const n = 4;
+    const kinds = [4000, 4000, 4000, 100, 100, 100].map((payload) => ({ payload, port: 9 }));
+    // Every CPU's ways (each packet moves the other class's count on), then ways for CPU 0 only and the traffic on CPU 1.
+    for (const [what, ways, cpu] of [['ways', undefined, 0], ['no way', 1, 1]] as const) {
+      for (const method of ['tp_btf', 'raw_tracepoint'] as TracepointMethod[]) {
+        const dump = await countWithFlavour('other.offload', 'offload_xmit', method, globals, () => udpInterleaved(pair, n, kinds, cpu), readOffload, ways);
+        const e = dump.entries[0]!;
+        assert.deepEqual(
+          [dump.entries.length, e.packets, e.bytes, e.oversize, e.maxLen, e.gsoPackets, e.csum.reduce((a, b) => a + b, 0), dump.seen],
+          [1, 6 * n, 3 * n * (udpFrameBytes(4000) + udpFrameBytes(100)), 3 * n, udpFrameBytes(4000), 0, 6 * n, 6 * n],
+          `${what}, ${method}`,
+        );
+      }
     }
   });
 });

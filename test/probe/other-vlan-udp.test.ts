@@ -10,7 +10,7 @@ import { canBuildTopologies, type VethPair } from '../helpers/netns.js';
 import { quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertReplaysSame } from '../helpers/replay.js';
-import { countWithFlavour, gate, vlanPort, vlanTagger } from '../helpers/xmit-traffic.js';
+import { countWithFlavour, gate, udpInterleaved, vlanPort, vlanTagger } from '../helpers/xmit-traffic.js';
 
 const cannot = await canBuildTopologies();
 
@@ -61,7 +61,7 @@ describe('other.vlan-udp on a veth pair whose namespace end tags UDP by port', (
     const data = dataOf(all);
     const device = `${pair.peerDev}@${pair.ns}`;
     const frame = udpFrameBytes(PAYLOAD); // the accelerated tag is not in skb->len
-    assert.equal(data.method, 'raw_tracepoint');
+    assert.equal(data.method, 'tp_btf');
     assert.deepEqual(
       data.vlans.map((v) => [v.vlan, v.packets, v.bytes, v.flows, v.devices]),
       [
@@ -142,6 +142,27 @@ describe('other.vlan-udp on a veth pair whose namespace end tags UDP by port', (
         [[pair.peerDev, 42, vlanPort(42), n, n]],
         method,
       );
+    }
+  });
+
+  it('counts exactly when flows interleave (more flows than a CPU has ways, two packets each in turn) and where a CPU has no way', async (t) => {
+    const pair = await quietPair(t);
+    await vlanTagger(pair);
+    const globals = { ...xmitGlobals(await xmitFilter({ dev: pair.peerDev, netns: pair.ns })), targ_vlan_set: false, targ_vlan: 0 };
+    const n = 5;
+    const ports = [vlanPort(100), vlanPort(200), 9, 10, 11, 12];
+    const vlanOf = (port: number) => (port === vlanPort(100) ? 100 : port === vlanPort(200) ? 200 : null);
+    for (const [what, ways, cpu] of [['ways', undefined, 0], ['no way', 1, 1]] as const) {
+      for (const method of ['tp_btf', 'raw_tracepoint'] as TracepointMethod[]) {
+        const dump = await countWithFlavour('other.vlan-udp', 'vlan_udp_xmit', method, globals, () => udpInterleaved(pair, n, ports.flatMap((port) => [port, port].map(() => ({ payload: 100, port }))), cpu), readVlanUdp, ways);
+        assert.deepEqual(
+          dump.entries.map((e) => [e.dport, e.vlan, e.packets, e.bytes, e.hwTagged]).sort((a, b) => a[0]! - b[0]!),
+          [...ports].sort((a, b) => a - b).map((port) => [port, vlanOf(port), 2 * n, 2 * n * udpFrameBytes(100), vlanOf(port) === null ? 0 : 2 * n]),
+          `${what}, ${method}`,
+        );
+        assert.equal(dump.seen, 2 * n * ports.length, `${what}, ${method}`);
+        assert.ok(dump.entries.every((e) => e.spanNs > 0), `${what}, ${method}: first and last packet times`);
+      }
     }
   });
 });

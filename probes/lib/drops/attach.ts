@@ -5,7 +5,6 @@ import { bpfObjectPath, type BpfObject } from '../../../engine/native/object.js'
 import type { BpfLink } from '../../../engine/native/link.js';
 import type { GlobalValue } from '../../../engine/native/globals.js';
 import { loadFirstWorking } from '../../../engine/native/attach-plan.js';
-import { possibleCpus } from '../../../engine/native/features.js';
 
 export type DropsMethod = 'raw_tracepoint' | 'tp_btf' | 'tracepoint' | 'kprobe';
 
@@ -56,8 +55,6 @@ export async function loadDrops(globals: Record<string, GlobalValue>, tracepoint
     ...(a.minimalBtf ? { minimalBtf: true } : {}),
     attach: (o: BpfObject) => [a.attach(o)],
   }));
-  // A pending entry per possible CPU (drops.kernel.h): a CPU past the end counts straight in `agg`.
-  const maxEntries = { pending: possibleCpus() };
-  const loaded = await loadFirstWorking(bpfObjectPath('drops.kernel'), plan, { what: 'drops.kernel', open: { globals, maxEntries } });
+  const loaded = await loadFirstWorking(bpfObjectPath('drops.kernel'), plan, { what: 'drops.kernel', open: { globals } });
   return { obj: loaded.obj, link: loaded.links[0]!, method: loaded.method, btf: loaded.btf, loadMs: loaded.loadMs, fallbacks: loaded.fallbacks };
 }
