@@ -119,12 +119,13 @@ async function probeSample(row: CostRow, lab: CostLab, scratch: string): Promise
   }
 }
 
-async function bpftraceSample(script: string, pair: FloodPair): Promise<Sample> {
+/** bpftrace's run over a flood from `srcPort` (the flood's own flow when the row follows it). */
+async function bpftraceSample(script: string, pair: FloodPair, srcPort: number): Promise<Sample> {
   const bt = spawn('bpftrace', ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = collectOutput(bt);
   try {
     await attached(bt, 'bpftrace', output.stderr);
-    return await measure(bt.pid!, pair.peerIp);
+    return await measure(bt.pid!, pair.peerIp, srcPort);
   } finally {
     bt.kill('SIGKILL');
   }
@@ -154,7 +155,7 @@ try {
     add('no probe', { programs: 0, runs: 0, ns: 0, pps: flood(pair.peerIp, SECONDS, 0), mapBytes: 0, peakRss: 0 });
     for (const row of rows) {
       add(row.label, await probeSample(row, lab, scratch));
-      if (row.bpftrace) add(row.bpftrace.label, await bpftraceSample(row.bpftrace.script, pair));
+      if (row.bpftrace) add(row.bpftrace.label, await bpftraceSample(row.bpftrace.script, pair, row.followsFlood ? FLOOD_SRC_PORT : 0));
     }
   }
 } finally {
