@@ -4,19 +4,19 @@
 // to the socket. Histograms are aggregated in the kernel; what the session saw is recorded as
 // capture records, so a replay re-parses it without loading anything.
 import { loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
-import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, planLoad, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
-import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
+import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { NETNS_PARAM, resolveDeviceFilter, type DeviceFilter } from '../lib/devices.js';
 import { captureReasonFormat, parseReasonNames } from '../lib/drop-reasons.js';
 import { fmtUs, round } from '../lib/format.js';
-import { CRITICAL_P99_US, layerStats, readLatHist, WARN_P99_US, type LatHist, type LayerStats } from '../lib/lathist.js';
+import { CRITICAL_P99_US, layerStats, WARN_P99_US, type LatHist, type LayerStats } from '../lib/lathist.js';
 import { addressParams, durationParam, protocolNumber, protocolParam } from '../lib/params.js';
 import { HOOKS, hooksFor, loadHostLat, type HostLatMethod } from './attach.js';
 import { DATA, type HostLatencyData } from './data.js';
+import { readCpuTotals, trackedPaths } from './maps.js';
 
 export type { HostLatencyData };
 import { recorded } from '../lib/recorded.js';
@@ -126,29 +126,23 @@ function globalsOf(s: SetupCapture) {
 
 /** Reads the maps (programs detached already). */
 function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
-  const hm = o.map('hists');
+  const totals = readCpuTotals(o);
   const hists: DumpCapture['hists'] = [];
-  for (let index = 0; index < STAGES.length + DIRS.length; index++) {
-    const h = readLatHist(hm, index);
-    if (h) hists.push({ index, ...h });
-  }
-  const slots = Object.fromEntries(Array.from({ length: C_DIR_BASE + DIRS.length * C_PER_DIR }, (_, i) => [String(i), i]));
-  const totals = slotTotals(o.map('totals'), slots);
-  const counters = Object.keys(slots).map((k) => totals[k] ?? 0);
-  const drops = countsOf(o.map('drops'), ({ reason, dir, stage }: { reason: number; dir: number; stage: number }) => ({ reason, dir, stage }));
-  drops.sort((a, b) => a.dir - b.dir || a.stage - b.stage || a.reason - b.reason);
+  totals.hists.forEach((h, index) => h && hists.push({ index, ...h }));
+  const drops = totals.drops.sort((a, b) => a.dir - b.dir || a.stage - b.stage || a.reason - b.reason);
   const nowNs = process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns
+  const paths = trackedPaths(o);
   const left = {} as DumpCapture['left'];
-  for (const dir of DIRS) {
+  DIRS.forEach((dir, di) => {
     const entry: DumpCapture['left'][Direction] = { byStage: {}, oldestMs: null };
-    for (const { value } of o.map(`${dir}_skbs`).readAllDecoded<unknown, { first_ts: U64; stage: number }>()) {
-      const stage = STAGES[value.stage]?.id ?? 'unknown';
+    for (const p of paths[di]!) {
+      const stage = STAGES[p.stage]?.id ?? 'unknown';
       entry.byStage[stage] = (entry.byStage[stage] ?? 0) + 1;
-      entry.oldestMs = Math.max(entry.oldestMs ?? 0, round(Number(nowNs - BigInt(value.first_ts)) / 1e6));
+      entry.oldestMs = Math.max(entry.oldestMs ?? 0, round(Number(nowNs - p.firstTs) / 1e6));
     }
     left[dir] = entry;
-  }
-  return { windowMs, hists, counters, drops, left };
+  });
+  return { windowMs, hists, counters: totals.counters, drops, left };
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
