@@ -35,10 +35,22 @@ export interface CpuTotals {
   drops: Array<DropKey & { count: number }>;
 }
 
-/** Counters and histograms summed over CPUs; drops by key, the CPUs' pending counts included. */
+/** enum hostlat_stage and enum hostlat_dir_counter (perf.host-latency.h). */
+const STAGES = 8;
+const FIRST_STAGE = [0, 5]; // by direction: net_dev_queue, the rx entry
+const RX_RECEIVE = 6;
+const C_PER_DIR = 6;
+const [C_STARTED, C_DONE, C_DROPPED] = [0, 1, 2];
+
+/**
+ * Counters and histograms summed over CPUs; drops by key, the CPUs' pending counts included.
+ * The counters the kernel leaves to the reader are derived here: a timed stage's packets are
+ * its histogram's count (plus, at netif_receive_skb, the packets that start there), a
+ * direction's started packets its first stages', completed its total's count, dropped its drops.
+ */
 export function readCpuTotals(o: BpfObject): CpuTotals {
   const cpus = o.map('cpus').readAllDecoded<number, CpuEntry>().map((e) => e.value);
-  const counters = sumPerCpu(cpus.map((c) => c.counters)).map(Number);
+  const kernel = sumPerCpu(cpus.map((c) => c.counters)).map(Number);
   const hists = cpus[0]!.hists.map((_, i) => latHistOf(cpus.map((c) => c.hists[i]!)));
   const byKey = new Map<string, DropKey & { count: number }>();
   const add = (k: DropKey, count: number) => {
@@ -49,7 +61,17 @@ export function readCpuTotals(o: BpfObject): CpuTotals {
   };
   for (const d of countsOf(o.map('drops'), (k: DropKey) => k)) add(d, d.count);
   for (const c of cpus) if (Number(c.pend_count) > 0) add(c.pend_key, Number(c.pend_count));
-  return { counters, hists, drops: [...byKey.values()] };
+  const drops = [...byKey.values()];
+
+  const counters = [...kernel];
+  for (let stage = 0; stage < STAGES; stage++) counters[stage] = kernel[stage]! + (hists[stage]?.count ?? 0);
+  FIRST_STAGE.forEach((first, dir) => {
+    const base = STAGES + dir * C_PER_DIR;
+    counters[base + C_STARTED] = kernel[first]! + (dir === 1 ? kernel[RX_RECEIVE]! : 0);
+    counters[base + C_DONE] = hists[STAGES + dir]?.count ?? 0;
+    counters[base + C_DROPPED] = drops.filter((d) => d.dir === dir).reduce((n, d) => n + d.count, 0);
+  });
+  return { counters, hists, drops };
 }
 
 /** The paths still tracked in each direction (index 0: TX, 1: RX): latest stage and first stamp. */

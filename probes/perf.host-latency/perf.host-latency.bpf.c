@@ -17,6 +17,8 @@
  * completed is overwritten by the next skb hashing there, counted as evicted from the totals),
  * each CPU has one entry of its own for counters and histograms, and a drop is counted in that
  * entry while its key is the CPU's last one, moved to the `drops` hash when the key changes.
+ * Nothing is counted twice: a timed stage's packets are its histogram's count, a direction's
+ * completed packets its total's, its drops the sum of `drops` (the reader derives them).
  *
  * The same handlers in three flavours (tp_btf with plain loads, raw_tp, classic tracepoints),
  * chosen at load. */
@@ -229,8 +231,7 @@ static __always_inline void start(struct sk_buff *skb, struct net_device *dev, _
 	}
 	fresh.first_ts = fresh.last_ts = bpf_ktime_get_ns();
 	e->path[dir] = fresh;
-	count_stage(c, stage);
-	count_dir(c, dir, HOSTLAT_C_STARTED);
+	count_stage(c, stage); /* the packets started (read back as HOSTLAT_C_STARTED) */
 }
 
 /* A later stamp of a tracked packet: its latency since the previous one. Stages run forward
@@ -244,8 +245,7 @@ static __always_inline struct hostlat_path *stamp(struct hostlat_skb *e, __u64 k
 	if (!p || p->stage >= stage)
 		return NULL;
 	*now = bpf_ktime_get_ns();
-	record(c, stage, *now - p->last_ts);
-	count_stage(c, stage);
+	record(c, stage, *now - p->last_ts); /* its count is the stage's packets */
 	p->last_ts = *now;
 	p->stage = stage;
 	return p;
@@ -256,8 +256,7 @@ static __always_inline void finish(struct hostlat_path *p, __u32 dir, struct hos
 {
 	__u64 total = now - p->first_ts;
 
-	record(c, HOSTLAT_STAGES + dir, total);
-	count_dir(c, dir, HOSTLAT_C_DONE);
+	record(c, HOSTLAT_STAGES + dir, total); /* its count is HOSTLAT_C_DONE */
 	if (threshold_ns && (__s64)total >= (__s64)threshold_ns)
 		count_dir(c, dir, HOSTLAT_C_SLOW);
 	p->first_ts = 0;
@@ -397,8 +396,7 @@ static __always_inline void end_path(struct hostlat_cpu *c, struct hostlat_path 
 	if (drop) {
 		struct hostlat_drop d = { .reason = reason, .dir = dir, .stage = p->stage };
 
-		count_drop(c, d);
-		count_dir(c, dir, HOSTLAT_C_DROPPED);
+		count_drop(c, d); /* summed by direction: HOSTLAT_C_DROPPED */
 	} else {
 		count_dir(c, dir, HOSTLAT_C_ENDED);
 	}

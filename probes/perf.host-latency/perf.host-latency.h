@@ -32,7 +32,10 @@ enum hostlat_stage {
 /* Histograms (each CPU's `hists`, struct lat_hist): one per stage, then a total per direction. */
 #define HOSTLAT_HISTS (HOSTLAT_STAGES + HOSTLAT_DIRS)
 
-/* Counters (each CPU's `counters`): packets seen at each stage, then per direction. */
+/* Counters (each CPU's `counters`): packets at each stage, then per direction. The kernel
+ * counts a stage's packets only where they start (the first stages, and netif_receive_skb for
+ * packets with no entry stamp), and per direction only `ended`, `replaced` and `slow`: the
+ * reader (maps.ts) derives the rest from the histograms' counts and the drops. */
 #define HOSTLAT_C_DIR_BASE HOSTLAT_STAGES
 enum hostlat_dir_counter {
 	HOSTLAT_C_STARTED = 0,  /* stamped at the direction's first stage seen */

@@ -23,7 +23,7 @@ import { recorded } from '../lib/recorded.js';
 import { loadedTables, tracepointRun } from '../lib/bpf-probe.js';
 
 /*
- * Layouts of bpf/hostlat.h.
+ * Layouts of perf.host-latency.h.
  */
 const DIRS = ['tx', 'rx'] as const;
 export type Direction = (typeof DIRS)[number];
@@ -53,10 +53,10 @@ const UNTIMED: LayerStats = { count: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0,
  * What a session may cost: 5% of one CPU, 1M program runs/s. The programs run on every packet
  * of every device at each stage (up to nine tracepoints a packet) and on every freed skb; a
  * packet the filters rule out costs a device read and, at its first stage only, the header
- * reads; later stages are one or two hash lookups. Measured here (BPF run statistics, a ping
- * flood on a veth pair, ~530k runs/s): ~450 ns a run without filters, ~290 ns with an address
- * filter nothing matches. So the budget is reached near 10k packets/s each way (~110-170k
- * runs/s); past it the session stops early and keeps the histograms up to then.
+ * reads; later stages read one line of the skb table. Measured here (BPF run statistics, a UDP
+ * flood through a veth, test/bench/cost.ts): ~100 ns a run, ~600 ns a packet timed both ways
+ * (six runs, five clock reads); an untracked skb freed ~55 ns. So the budget is reached near
+ * 80k packets/s; past it the session stops early and keeps the histograms up to then.
  */
 export const HOST_LATENCY_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
 
@@ -306,9 +306,9 @@ export const perfHostLatency: ProbeDefinition<HostLatencyData> = {
 - **RX**: \`napi_gro_receive_entry\` / \`netif_receive_skb_entry\` / \`netif_rx_entry\` (rx_entry) → \`netif_receive_skb\` (**backlog**: GRO, the per-CPU backlog, RPS) → \`sk_data_ready\` of the packet's socket (**socket**: IP, netfilter, TCP/UDP until the socket has it);
 - **total** per direction: first stamp to end.
 
-A stage a packet skips (no qdisc on a noqueue device such as veth, no RX entry tracepoint on its path) is not stamped; the next stage is timed from the previous stamp. Packets freed by \`kfree_skb\` on the way are counted as drops by reason and stage; RX packets consumed before a socket (an ICMP echo the kernel answers) are counted apart. Each direction's skb table is an LRU hash (16384 skbs), so packets whose end is never seen cannot fill it: they are counted as \`evicted\`; those left at the end as \`inFlight\`. Nothing is streamed, so no event is lost (\`lostEvents\` 0). Filters apply in the kernel at a packet's first stage: \`dev\` (the device it is first seen on; with \`netns\`, a device of that namespace), \`netns\`, \`src_ip\`, \`dst_ip\`, \`src_port\`, \`dst_port\`, \`protocol\`, \`direction\`; with \`latency_us\` the packets whose total reaches it are counted (\`packets.<dir>.slow\`). Histograms are aggregated there (log-linear buckets: percentiles within ~25%, max exact).
+A stage a packet skips (no qdisc on a noqueue device such as veth, no RX entry tracepoint on its path) is not stamped; the next stage is timed from the previous stamp. Packets freed by \`kfree_skb\` on the way are counted as drops by reason and stage; RX packets consumed before a socket (an ICMP echo the kernel answers) are counted apart. The skb table is direct-mapped by address (16384 entries, both directions of an skb in one), so packets whose end is never seen cannot fill it: overwritten by a later skb, they are counted as \`evicted\`; those left at the end as \`inFlight\`. Nothing is streamed, so no event is lost (\`lostEvents\` 0). Filters apply in the kernel at a packet's first stage: \`dev\` (the device it is first seen on; with \`netns\`, a device of that namespace), \`netns\`, \`src_ip\`, \`dst_ip\`, \`src_port\`, \`dst_port\`, \`protocol\`, \`direction\`; with \`latency_us\` the packets whose total reaches it are counted (\`packets.<dir>.slow\`). Histograms are aggregated there (log-linear buckets: percentiles within ~25%, max exact).
 
-Use it when the host itself may add latency: a qdisc stage of milliseconds is a shaper or a deep queue, a backlog stage of milliseconds a busy CPU's softirq, a socket stage netfilter or a slow protocol path. Tracepoints only (raw_tp with a cached minimal BTF, else tp_btf, else classic tracepoints). The socket stage ends when the socket is told data is ready (the packet's protocol and local port), so TCP segments merged into an earlier one and packets to raw sockets end as consumed, not delivered. Past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps the histograms up to then.
+Use it when the host itself may add latency: a qdisc stage of milliseconds is a shaper or a deep queue, a backlog stage of milliseconds a busy CPU's softirq, a socket stage netfilter or a slow protocol path. Tracepoints only (tp_btf, else raw_tp with a cached minimal BTF, else classic tracepoints). The socket stage ends when the socket is told data is ready (the packet's protocol and local port), so TCP segments merged into an earlier one and packets to raw sockets end as consumed, not delivered. Past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps the histograms up to then.
 
 Replaces the seed's \`system_network_latency_details.py\` (PROBES.md row 33), whose OVS internal-port stages (kprobes) are left to ovs.* probes.`,
   normal: `Every stage of a few µs to some tens of µs on an idle host: enqueue and start_xmit under ~5 µs, a qdisc of a few µs without a shaper, a driver of a few µs (veth: the peer's enqueue), a backlog of tens of µs, a socket of ~10-50 µs. A stage with a P99 of milliseconds is where the delay comes from (flagged above 1 ms, critical above 10 ms); drops are named by reason.`,

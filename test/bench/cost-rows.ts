@@ -103,3 +103,19 @@ export const COST_ROWS: CostRow[] = [
   { label: 'perf.icmp-rtt', probe: 'perf.icmp-rtt' },
   { label: 'other.arp', probe: 'other.arp' },
 ];
+
+/** The stages perf.host-latency times on the flood's path, each packet by its skb, as bpftrace would. */
+const HOST_LATENCY_STAGES = [
+  'tracepoint:net:net_dev_queue { @first[args->skbaddr] = nsecs; @last[args->skbaddr] = nsecs; }',
+  'tracepoint:net:net_dev_start_xmit /@last[args->skbaddr]/ { $n = nsecs; @start_xmit = hist($n - @last[args->skbaddr]); @last[args->skbaddr] = $n; }',
+  'tracepoint:net:net_dev_xmit /@last[args->skbaddr]/ { $n = nsecs; @driver = hist($n - @last[args->skbaddr]); @tx_total = hist($n - @first[args->skbaddr]); delete(@last[args->skbaddr]); delete(@first[args->skbaddr]); }',
+  'tracepoint:net:netif_rx_entry, tracepoint:net:netif_receive_skb_entry, tracepoint:net:napi_gro_receive_entry { @rx[args->skbaddr] = nsecs; }',
+  'tracepoint:net:netif_receive_skb /@rx[args->skbaddr]/ { @backlog = hist(nsecs - @rx[args->skbaddr]); }',
+  'tracepoint:skb:kfree_skb /@rx[args->skbaddr]/ { @drops[args->reason] = count(); delete(@rx[args->skbaddr]); }',
+].join(' ');
+
+COST_ROWS.push({
+  label: 'perf.host-latency (bpftrace: the same stages)',
+  probe: 'perf.host-latency',
+  bpftrace: { label: 'bpftrace: queue → start_xmit → xmit, rx entry → receive, drops: the stages on the flood\'s path', script: HOST_LATENCY_STAGES },
+});

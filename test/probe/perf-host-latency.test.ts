@@ -11,7 +11,7 @@ import { before, describe, it } from 'node:test';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { possibleCpus } from '../../engine/native/features.js';
-import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
+import { countsOf, ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding } from '../../engine/probe/types.js';
 import { attachPlan, HOOKS, hooksFor } from '../../probes/perf.host-latency/attach.js';
@@ -95,6 +95,32 @@ describe('perf.host-latency', () => {
         o.close();
       }
     }
+  });
+
+  it('drops of one key wait in the CPU\'s pending count (no hash lookup); a new key moves them to the drops hash; the reader adds both', async (t) => {
+    const pair = await quietPair(t);
+    const o = BpfObject.open(bpfObjectPath('perf.host-latency'), { globals: { targ_saddr: ipv4Bytes(pair.peerIp)! }, maxEntries: { cpus: possibleCpus() } });
+    t.after(() => o.close());
+    const step = attachPlan()[0]!;
+    for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
+    o.load();
+    step.attach(o);
+    const inHash = () => countsOf(o.map('drops'), (k: { reason: number }) => k).reduce((n, d) => n + d.count, 0);
+    // Nobody listens on the port: every datagram is dropped (NO_SOCKET) on the sender's CPU, one key.
+    await udpFromNs(pair, SENT, PAYLOAD, { cpu: 0 });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(inHash(), 0, 'one key: nothing in the hash yet');
+    assert.deepEqual(readCpuTotals(o).drops.map((d) => d.count), [SENT]);
+    // A qdisc that drops most of a burst at the sender: QDISC_DROP and NO_SOCKET interleave.
+    await run(['tc', '-n', pair.ns, 'qdisc', 'add', 'dev', pair.peerDev, 'root', 'tbf', 'rate', String(RATE_BPS), 'burst', String(BURST), 'limit', '3000']);
+    await udpFromNs(pair, SENT, PAYLOAD, { cpu: 0 });
+    await new Promise((r) => setTimeout(r, 500));
+    const tcDrops = (await nsQdiscStats(pair, pair.peerDev))[0]!.drops;
+    assert.ok(tcDrops > 0 && tcDrops < SENT, `tc dropped ${tcDrops}`);
+    assert.ok(inHash() > 0, 'a new key moved the pending count to the hash');
+    const byReason = Object.fromEntries(readCpuTotals(o).drops.map((d) => [d.reason, d.count]));
+    assert.equal(Object.values(byReason).reduce((a, b) => a + b, 0), 2 * SENT);
+    assert.deepEqual(Object.values(byReason).sort((a, b) => a - b), [tcDrops, 2 * SENT - tcDrops].sort((a, b) => a - b));
   });
 
   it('a 1 Mbit/s tbf on the sender: every stage counts the datagrams, the qdisc holds them as long as the rate implies; and replays', async (t) => {
