@@ -3,7 +3,6 @@
 // maximum, read back as percentiles interpolated within a slot, capped at the exact maximum.
 import Type, { type Static } from 'typebox';
 import { sumPerCpu, type U64 } from '../../engine/native/btf-layout.js';
-import { u32Key, type BpfMap } from '../../engine/native/map.js';
 import { LAYER_STATS_FIELDS } from './data/histogram.js';
 
 /** bpf/include/lathist.h LATHIST_SLOTS. */
@@ -42,12 +41,6 @@ export function latHistOf(perCpu: readonly RawLatHist[]): LatHist | null {
   const slots: Array<[number, number]> = [];
   h.slots.forEach((n, s) => n > 0 && slots.push([s, n]));
   return { count: h.count, sumNs: Number(h.sum_ns), maxNs: Number(h.max_ns), slots };
-}
-
-/** A per-CPU array's struct lat_hist (bpf/include/lathist.h) at `index`, summed over CPUs; null when empty. */
-export function readLatHist(map: BpfMap, index: number): LatHist | null {
-  const perCpu = map.lookupPerCpu<RawLatHist>(u32Key(index));
-  return perCpu && latHistOf(perCpu);
 }
 
 /** Inclusive ns bounds of a histogram slot (bpf/include/lathist.h). */

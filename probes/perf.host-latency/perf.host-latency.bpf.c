@@ -30,6 +30,7 @@
 #include "maps.h"
 #include "hooks.h"
 #include "field.h"
+#include "skb-key.h"
 #include "ipv4-filter.h"
 #include "log2.h"
 #include "lathist.h"
@@ -76,17 +77,14 @@ static __always_inline struct hostlat_cpu *this_cpu(void)
 	return bpf_map_lookup_elem(&cpus, &cpu);
 }
 
-/* What identifies an skb in the table: its address, in tp_btf less the table's (the verifier
- * allows no arithmetic on a typed pointer but makes the difference of two pointers a number). */
 static __always_inline __u64 skb_key(struct sk_buff *skb, const bool direct)
 {
-	return direct ? (__u64)((void *)skb - (void *)&skbs) : (__u64)skb;
+	return SKB_KEY(skb, direct, &skbs);
 }
 
-/* The table entry of an skb address (skbs are 256-byte slab objects: the bits above those). */
 static __always_inline struct hostlat_skb *entry_of(__u64 key)
 {
-	__u32 idx = (__u32)((key >> 8) ^ (key >> 22)) & (HOSTLAT_SKBS - 1);
+	__u32 idx = skb_slot(key, HOSTLAT_SKBS);
 
 	return bpf_map_lookup_elem(&skbs, &idx);
 }

@@ -9,11 +9,16 @@
  * Across the bridge a packet is followed by a key made of its headers (struct vmlat_key): the
  * OVS userspace datapath re-injects a new skb through AF_PACKET, so the skb pointer is lost
  * there. Within one device (qdisc, driver, tun ring) the skb pointer is followed. Each layer's
- * latency goes to a per-CPU log-linear histogram (lathist.h) per (direction, layer).
+ * latency goes to a log-linear histogram (lathist.h) per (direction, layer) of the CPU's own.
+ *
+ * What a packet costs is the cache lines its events touch: each CPU has one entry of its own
+ * for its stash, counters and histograms, and the skbs the tap's driver took are in a table
+ * direct-mapped by address, so every skb freed on the host costs one line read, not a hash
+ * lookup.
  *
  * Three attach flavours of the same six handlers, chosen at load by the probe:
- *  - raw_tp: with a cached minimal BTF for the CO-RE reads it loads in a few ms;
- *  - tp_btf: typed BTF tracepoints when no minimal BTF is at hand;
+ *  - tp_btf: the skb's fields are plain loads;
+ *  - raw_tp: with a cached minimal BTF for the CO-RE reads;
  *  - the classic tracepoints: where BTF tracepoints are refused.
  * All but tp_btf start with autoload off ("?" prefix). */
 #include "vmlinux.h"
@@ -23,6 +28,8 @@
 #include <bpf/bpf_endian.h>
 #include "maps.h"
 #include "hooks.h"
+#include "field.h"
+#include "skb-key.h"
 #include "log2.h"
 #include "lathist.h"
 #include "perf.vm-latency.h"
@@ -51,33 +58,41 @@ HASH_MAP(uplinks, VMLAT_UPLINKS, __u32, __u8);
 /* Packet key -> its stamps until the exit device's start_xmit. */
 LRU_HASH_MAP(flows, VMLAT_FLOWS, struct vmlat_key, struct vmlat_flow);
 
-/* skb pointer -> when the tap's driver took it, until QEMU reads it or it is dropped. */
-LRU_HASH_MAP(tap_skbs, VMLAT_TAP_SKBS, __u64, struct vmlat_tap_skb);
+/* skb -> when the tap's driver took it, until QEMU reads it or it is dropped. Mmapable: the
+ * kernel page-aligns the values, so two entries share a cache line and no more. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, VMLAT_TAP_SKBS);
+	__type(key, __u32);
+	__type(value, struct vmlat_tap_skb);
+} tap_skbs SEC(".maps");
 
-/* The skb this CPU is handing to a driver: net_dev_start_xmit -> net_dev_xmit (xmit_one). */
-struct vmlat_stash {
-	__u64 skb;
-	__u64 xmit_ts;
-	__u64 rx_ts;
-	__u32 dir;
-	__u32 pad;
-};
-
-PERCPU_ARRAY_MAP(stash, 1, struct vmlat_stash);
-
-PERCPU_ARRAY_MAP(hists, VMLAT_DIRS * VMLAT_LAYERS, struct lat_hist);
-
-PERCPU_ARRAY_MAP(counters, VMLAT_C_SLOTS, __u64);
+/* An entry per possible CPU (the probe sizes it at open). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vmlat_cpu);
+} cpus SEC(".maps");
 
 enum role { ROLE_NONE = 0, ROLE_TAP = 1, ROLE_UPLINK = 2 };
 enum key_result { KEY_OK = 0, KEY_NOT_IPV4 = 1, KEY_FILTERED = 2 };
 
+static __always_inline struct vmlat_cpu *this_cpu(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&cpus, &cpu);
+}
+
 static __always_inline void count(__u32 slot)
 {
-	__u64 *n = bpf_map_lookup_elem(&counters, &slot);
+	struct vmlat_cpu *c = this_cpu();
 
-	if (n)
-		*n += 1; /* per-CPU slot: no atomics needed */
+	if (c && slot < VMLAT_C_SLOTS)
+		c->counters[slot] += 1; /* this CPU's own: no atomics needed */
 }
 
 static __always_inline void count_dir(__u32 dir, __u32 counter)
@@ -88,21 +103,29 @@ static __always_inline void count_dir(__u32 dir, __u32 counter)
 static __always_inline void record(__u32 dir, __u32 layer, __u64 ns)
 {
 	__u32 idx = dir * VMLAT_LAYERS + layer;
-	struct lat_hist *h = bpf_map_lookup_elem(&hists, &idx);
+	struct vmlat_cpu *c = this_cpu();
 
-	if (h)
-		lathist_add(h, ns);
+	if (c && idx < VMLAT_DIRS * VMLAT_LAYERS)
+		lathist_add(&c->hists[idx], ns);
+}
+
+/* The tap table's entry of an skb key. */
+static __always_inline struct vmlat_tap_skb *tap_entry(__u64 key)
+{
+	__u32 idx = skb_slot(key, VMLAT_TAP_SKBS);
+
+	return bpf_map_lookup_elem(&tap_skbs, &idx);
 }
 
 /* Whether `dev` is the tap or an uplink (of the tap's namespace); its ifindex in *ifindex. */
-static __always_inline int dev_role(struct net_device *dev, __u32 *ifindex)
+static __always_inline int dev_role(struct net_device *dev, __u32 *ifindex, const bool direct)
 {
 	int role;
 	__u32 idx;
 
 	if (!dev)
 		return ROLE_NONE;
-	idx = BPF_CORE_READ(dev, ifindex);
+	idx = FIELD(direct, dev->ifindex, dev, ifindex);
 	if (idx == targ_tap)
 		role = ROLE_TAP;
 	else if (targ_any_uplink)
@@ -111,7 +134,7 @@ static __always_inline int dev_role(struct net_device *dev, __u32 *ifindex)
 		role = bpf_map_lookup_elem(&uplinks, &idx) ? ROLE_UPLINK : ROLE_NONE;
 	if (role == ROLE_NONE)
 		return ROLE_NONE;
-	if (targ_netns && BPF_CORE_READ(dev, nd_net.net, ns.inum) != targ_netns)
+	if (targ_netns && FIELD(direct, dev->nd_net.net->ns.inum, dev, nd_net.net, ns.inum) != targ_netns)
 		return ROLE_NONE;
 	*ifindex = idx;
 	return role;
@@ -136,7 +159,7 @@ static __always_inline bool addr_match(__u32 s, __u32 d)
  * The key of the IPv4 packet in `skb`. `at_l2`: skb->data is at the Ethernet header (transmit
  * side), else at the network header (netif_receive_skb, after eth_type_trans).
  */
-static __always_inline int packet_key(struct sk_buff *skb, bool at_l2, __u32 dir, struct vmlat_key *key)
+static __always_inline int packet_key(struct sk_buff *skb, bool at_l2, __u32 dir, struct vmlat_key *key, const bool direct)
 {
 	unsigned char *head, *data, *l3, *l4, *pl, *end;
 	struct iphdr ip;
@@ -144,14 +167,14 @@ static __always_inline int packet_key(struct sk_buff *skb, bool at_l2, __u32 dir
 	__u16 proto, tot;
 	long avail;
 
-	head = BPF_CORE_READ(skb, head);
-	data = BPF_CORE_READ(skb, data);
+	head = FIELD(direct, skb->head, skb, head);
+	data = FIELD(direct, skb->data, skb, data);
 	if (at_l2) {
 		if (bpf_probe_read_kernel(&proto, sizeof(proto), data + 12))
 			return KEY_NOT_IPV4;
 		l3 = data + ETH_HLEN_;
 	} else {
-		proto = BPF_CORE_READ(skb, protocol);
+		proto = FIELD(direct, skb->protocol, skb, protocol);
 		l3 = data;
 	}
 	if (proto == bpf_htons(ETH_P_8021Q_) || proto == bpf_htons(ETH_P_8021AD_)) {
@@ -224,7 +247,7 @@ static __always_inline int packet_key(struct sk_buff *skb, bool at_l2, __u32 dir
 	}
 	/* Up to 8 payload bytes, within the packet and the linear area. */
 	tot = bpf_ntohs(ip.tot_len);
-	end = head + BPF_CORE_READ(skb, tail);
+	end = head + FIELD(direct, skb->tail, skb, tail);
 	if (l3 + tot < end)
 		end = l3 + tot;
 	avail = (long)(end - pl);
@@ -239,30 +262,30 @@ static __always_inline int packet_key(struct sk_buff *skb, bool at_l2, __u32 dir
  * from the VM) or, when `egress`, leaving through it at L2 (tap: to the VM; uplink: from the VM). False
  * when the device or the direction is not watched or the packet has no key. */
 static __always_inline bool watched_packet(struct sk_buff *skb, struct net_device *dev, bool egress,
-					   __u32 *ifindex, __u32 *dir, struct vmlat_key *key)
+					   __u32 *ifindex, __u32 *dir, struct vmlat_key *key, const bool direct)
 {
 	int role, r;
 
-	role = dev_role(dev, ifindex);
+	role = dev_role(dev, ifindex, direct);
 	if (role == ROLE_NONE)
 		return false;
 	*dir = (role == ROLE_TAP) == egress ? VMLAT_TO_VM : VMLAT_FROM_VM;
 	if (!want_dir(*dir))
 		return false;
-	r = packet_key(skb, egress, *dir, key);
+	r = packet_key(skb, egress, *dir, key, direct);
 	if (r == KEY_NOT_IPV4)
 		count(VMLAT_C_NOT_IPV4);
 	return r == KEY_OK;
 }
 
 /* netif_receive_skb: the path starts (uplink: to the VM; tap: from the VM). */
-static __always_inline int on_rx(struct sk_buff *skb)
+static __always_inline int on_rx(struct sk_buff *skb, const bool direct)
 {
 	struct vmlat_flow flow = {};
 	struct vmlat_key key;
 	__u32 ifindex = 0, dir;
 
-	if (!watched_packet(skb, BPF_CORE_READ(skb, dev), false, &ifindex, &dir, &key))
+	if (!watched_packet(skb, FIELD(direct, skb->dev, skb, dev), false, &ifindex, &dir, &key, direct))
 		return 0;
 	flow.rx_ts = bpf_ktime_get_ns();
 	/* A new packet: it replaces whatever an earlier packet of the same key left. */
@@ -272,14 +295,14 @@ static __always_inline int on_rx(struct sk_buff *skb)
 }
 
 /* net_dev_queue on the exit device (tap: to the VM; uplink: from the VM). */
-static __always_inline int on_queue(struct sk_buff *skb)
+static __always_inline int on_queue(struct sk_buff *skb, const bool direct)
 {
 	struct vmlat_flow *flow;
 	struct vmlat_key key;
 	__u32 ifindex = 0, dir;
 	__u64 now;
 
-	if (!watched_packet(skb, BPF_CORE_READ(skb, dev), true, &ifindex, &dir, &key))
+	if (!watched_packet(skb, FIELD(direct, skb->dev, skb, dev), true, &ifindex, &dir, &key, direct))
 		return 0;
 	now = bpf_ktime_get_ns();
 	count_dir(dir, VMLAT_C_QUEUE);
@@ -305,16 +328,16 @@ static __always_inline int on_queue(struct sk_buff *skb)
 }
 
 /* net_dev_start_xmit: the qdisc let it go, the driver gets it. */
-static __always_inline int on_start_xmit(struct sk_buff *skb, struct net_device *dev)
+static __always_inline int on_start_xmit(struct sk_buff *skb, struct net_device *dev, const bool direct)
 {
-	struct vmlat_stash *st;
 	struct vmlat_flow *flow;
+	struct vmlat_cpu *c;
 	struct vmlat_key key;
-	__u32 ifindex = 0, dir, zero = 0;
-	__u64 now, rx_ts = 0;
+	__u32 ifindex = 0, dir;
+	__u64 now, rx_ts = 0, skb_key = SKB_KEY(skb, direct, &tap_skbs);
 	bool matched = false;
 
-	if (!watched_packet(skb, dev, true, &ifindex, &dir, &key))
+	if (!watched_packet(skb, dev, true, &ifindex, &dir, &key, direct))
 		return 0;
 	now = bpf_ktime_get_ns();
 	count_dir(dir, VMLAT_C_XMIT);
@@ -329,31 +352,37 @@ static __always_inline int on_start_xmit(struct sk_buff *skb, struct net_device 
 	}
 	if (dir == VMLAT_FROM_VM && !matched)
 		return 0;
-	st = bpf_map_lookup_elem(&stash, &zero);
-	if (st) {
-		st->skb = (__u64)skb;
-		st->xmit_ts = now;
-		st->rx_ts = rx_ts;
-		st->dir = dir;
+	c = this_cpu();
+	if (c) {
+		c->stash.skb = skb_key;
+		c->stash.xmit_ts = now;
+		c->stash.rx_ts = rx_ts;
+		c->stash.dir = dir;
 	}
 	if (dir == VMLAT_TO_VM) {
-		struct vmlat_tap_skb t = { .xmit_ts = now, .rx_ts = rx_ts };
-		__u64 ptr = (__u64)skb;
+		struct vmlat_tap_skb *t = tap_entry(skb_key);
 
-		bpf_map_update_elem(&tap_skbs, &ptr, &t, BPF_ANY);
+		if (t) {
+			t->skb = skb_key;
+			t->xmit_ts = now;
+			t->rx_ts = rx_ts;
+		}
 	}
 	return 0;
 }
 
 /* net_dev_xmit: what the driver said. The skb may be freed already: only its address is used. */
-static __always_inline int on_xmit(struct sk_buff *skb, int rc)
+static __always_inline int on_xmit(struct sk_buff *skb, int rc, const bool direct)
 {
+	struct vmlat_cpu *c = this_cpu();
 	struct vmlat_stash *st;
-	__u32 zero = 0, dir;
+	__u32 dir;
 	__u64 now, xmit_ts, rx_ts;
 
-	st = bpf_map_lookup_elem(&stash, &zero);
-	if (!st || !st->skb || st->skb != (__u64)skb)
+	if (!c)
+		return 0;
+	st = &c->stash;
+	if (!st->skb || st->skb != SKB_KEY(skb, direct, &tap_skbs))
 		return 0;
 	dir = st->dir;
 	xmit_ts = st->xmit_ts;
@@ -376,19 +405,18 @@ static __always_inline int on_xmit(struct sk_buff *skb, int rc)
 }
 
 /* consume_skb: freed after use; for a tap skb, QEMU read it (tun_do_read). */
-static __always_inline int on_consume(struct sk_buff *skb)
+static __always_inline int on_consume(struct sk_buff *skb, const bool direct)
 {
-	struct vmlat_tap_skb *t, copy;
+	__u64 key = SKB_KEY(skb, direct, &tap_skbs), now;
+	struct vmlat_tap_skb *t = tap_entry(key), copy;
 	struct net_device *dev;
-	__u64 ptr = (__u64)skb, now;
 
-	t = bpf_map_lookup_elem(&tap_skbs, &ptr);
-	if (!t)
-		return 0;
+	if (!t || t->skb != key)
+		return 0; /* the common case, an skb never on the tap: one line read */
 	copy = *t;
-	bpf_map_delete_elem(&tap_skbs, &ptr);
-	dev = BPF_CORE_READ(skb, dev);
-	if (!dev || BPF_CORE_READ(dev, ifindex) != targ_tap) {
+	t->skb = 0;
+	dev = FIELD(direct, skb->dev, skb, dev);
+	if (!dev || FIELD(direct, dev->ifindex, dev, ifindex) != targ_tap) {
 		count(VMLAT_C_STALE); /* the address was reused by an skb we never saw on the tap */
 		return 0;
 	}
@@ -401,32 +429,33 @@ static __always_inline int on_consume(struct sk_buff *skb)
 }
 
 /* kfree_skb: a tap skb freed as a drop (ring full, filter, copy to QEMU failed). */
-static __always_inline int on_drop(struct sk_buff *skb)
+static __always_inline int on_drop(struct sk_buff *skb, const bool direct)
 {
-	__u64 ptr = (__u64)skb;
+	__u64 key = SKB_KEY(skb, direct, &tap_skbs);
+	struct vmlat_tap_skb *t = tap_entry(key);
 
-	if (!bpf_map_lookup_elem(&tap_skbs, &ptr))
+	if (!t || t->skb != key)
 		return 0;
-	bpf_map_delete_elem(&tap_skbs, &ptr);
+	t->skb = 0;
 	count_dir(VMLAT_TO_VM, VMLAT_C_DROPPED);
 	return 0;
 }
 
-BTF_RAW_PROGS(vmlat_rx_btf, vmlat_rx_raw, netif_receive_skb, on_rx(skb), struct sk_buff *skb)
-BTF_RAW_PROGS(vmlat_queue_btf, vmlat_queue_raw, net_dev_queue, on_queue(skb), struct sk_buff *skb)
-BTF_RAW_PROGS(vmlat_start_btf, vmlat_start_raw, net_dev_start_xmit, on_start_xmit(skb, dev),
+BTF_RAW_PROGS(vmlat_rx_btf, vmlat_rx_raw, netif_receive_skb, on_rx(skb, direct), struct sk_buff *skb)
+BTF_RAW_PROGS(vmlat_queue_btf, vmlat_queue_raw, net_dev_queue, on_queue(skb, direct), struct sk_buff *skb)
+BTF_RAW_PROGS(vmlat_start_btf, vmlat_start_raw, net_dev_start_xmit, on_start_xmit(skb, dev, direct),
 	      struct sk_buff *skb, struct net_device *dev)
-BTF_RAW_PROGS(vmlat_xmit_btf, vmlat_xmit_raw, net_dev_xmit, on_xmit(skb, rc), struct sk_buff *skb, int rc)
-BTF_RAW_PROGS(vmlat_consume_btf, vmlat_consume_raw, consume_skb, on_consume(skb), struct sk_buff *skb)
-BTF_RAW_PROGS(vmlat_drop_btf, vmlat_drop_raw, kfree_skb, on_drop(skb), struct sk_buff *skb)
+BTF_RAW_PROGS(vmlat_xmit_btf, vmlat_xmit_raw, net_dev_xmit, on_xmit(skb, rc, direct), struct sk_buff *skb, int rc)
+BTF_RAW_PROGS(vmlat_consume_btf, vmlat_consume_raw, consume_skb, on_consume(skb, direct), struct sk_buff *skb)
+BTF_RAW_PROGS(vmlat_drop_btf, vmlat_drop_raw, kfree_skb, on_drop(skb, direct), struct sk_buff *skb)
 
-/* Classic tracepoints: the skb address from the record; the device from the skb. */
-SKB_TRACEPOINT(vmlat_rx_tp, net, netif_receive_skb, trace_event_raw_net_dev_template, on_rx(skb))
-SKB_TRACEPOINT(vmlat_queue_tp, net, net_dev_queue, trace_event_raw_net_dev_template, on_queue(skb))
+/* Classic tracepoints: the skb address from the record; the device from the skb; probe reads. */
+SKB_TRACEPOINT(vmlat_rx_tp, net, netif_receive_skb, trace_event_raw_net_dev_template, on_rx(skb, false))
+SKB_TRACEPOINT(vmlat_queue_tp, net, net_dev_queue, trace_event_raw_net_dev_template, on_queue(skb, false))
 SKB_TRACEPOINT(vmlat_start_tp, net, net_dev_start_xmit, trace_event_raw_net_dev_start_xmit,
-	       on_start_xmit(skb, BPF_CORE_READ(skb, dev)))
-SKB_TRACEPOINT(vmlat_xmit_tp, net, net_dev_xmit, trace_event_raw_net_dev_xmit, on_xmit(skb, args->rc))
-SKB_TRACEPOINT(vmlat_consume_tp, skb, consume_skb, trace_event_raw_consume_skb, on_consume(skb))
-SKB_TRACEPOINT(vmlat_drop_tp, skb, kfree_skb, trace_event_raw_kfree_skb, on_drop(skb))
+	       on_start_xmit(skb, BPF_CORE_READ(skb, dev), false))
+SKB_TRACEPOINT(vmlat_xmit_tp, net, net_dev_xmit, trace_event_raw_net_dev_xmit, on_xmit(skb, args->rc, false))
+SKB_TRACEPOINT(vmlat_consume_tp, skb, consume_skb, trace_event_raw_consume_skb, on_consume(skb, false))
+SKB_TRACEPOINT(vmlat_drop_tp, skb, kfree_skb, trace_event_raw_kfree_skb, on_drop(skb, false))
 
 char LICENSE[] SEC("license") = "GPL";

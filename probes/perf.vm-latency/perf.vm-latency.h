@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Shared between vmlat.bpf.c and probes/perf.vm-latency/probe.ts (which decodes these layouts). */
+/* Shared between perf.vm-latency.bpf.c and probes/perf.vm-latency/probe.ts (which decodes these
+ * layouts). Include after lathist.h. */
 #ifndef EBPFNET_VMLAT_H
 #define EBPFNET_VMLAT_H
 
@@ -65,12 +66,30 @@ struct vmlat_flow {
 	__u32 pad;
 };
 
-/* An skb the tap's driver took (to the VM), until QEMU reads it (consume_skb). */
+/* An entry of the `tap_skbs` table (direct-mapped by skb address): an skb the tap's driver took
+ * (to the VM), until QEMU reads it (consume_skb). */
 struct vmlat_tap_skb {
+	__u64 skb;     /* its key (skb-key.h); 0: free. Another skb hashing here takes it over */
 	__u64 xmit_ts;
-	__u64 rx_ts; /* the packet's uplink rx stamp, 0 when it came another way */
+	__u64 rx_ts;   /* the packet's uplink rx stamp, 0 when it came another way */
+	__u64 pad;
 };
 
-/* The per-CPU `hists` array holds a struct lat_hist (lathist.h) per (direction, layer). */
+/* The skb a CPU is handing to a driver: net_dev_start_xmit -> net_dev_xmit (xmit_one). */
+struct vmlat_stash {
+	__u64 skb;
+	__u64 xmit_ts;
+	__u64 rx_ts;
+	__u32 dir;
+	__u32 pad;
+};
+
+/* A CPU's own entry of the `cpus` array: its stash, counters (enum vmlat_counter) and a
+ * histogram (lathist.h) per (direction, layer). */
+struct vmlat_cpu {
+	struct vmlat_stash stash;
+	__u64 counters[VMLAT_C_SLOTS];
+	struct lat_hist hists[VMLAT_DIRS * VMLAT_LAYERS];
+};
 
 #endif

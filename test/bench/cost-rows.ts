@@ -1,5 +1,6 @@
 // The rows of the cost benchmark (cost.ts): a probe with the params of the row, and bpftrace
 // doing the same job as near as a one-liner can, its aggregation in the kernel too.
+import { readFileSync } from 'node:fs';
 import type { Params } from '../../engine/probe/types.js';
 import { FLOOD_PORT, FLOOD_SRC_PORT, type FloodPair } from './udp-flood.js';
 
@@ -118,4 +119,25 @@ COST_ROWS.push({
   label: 'perf.host-latency (bpftrace: the same stages)',
   probe: 'perf.host-latency',
   bpftrace: { label: 'bpftrace: queue → start_xmit → xmit, rx entry → receive, drops: the stages on the flood\'s path', script: HOST_LATENCY_STAGES },
+});
+
+/** The flood's device on the host, taken as perf.vm-latency's tap (set when the row's params are made, before its bpftrace runs). */
+let floodTap = '';
+
+COST_ROWS.push({
+  label: "perf.vm-latency (the flood's veth as the VM's tap)",
+  probe: 'perf.vm-latency',
+  params: (pair) => ((floodTap = pair.hostDev), { dev: pair.hostDev }),
+  get bpftrace() {
+    const ifindex = readFileSync(`/sys/class/net/${floodTap}/ifindex`, 'utf8').trim();
+    return {
+      label: "bpftrace: the tap's qdisc (queue → start_xmit) and tun ring (start_xmit → freed) histograms, drops",
+      script: [
+        `tracepoint:net:net_dev_queue /${SKB}->dev->ifindex == ${ifindex}/ { @q[args->skbaddr] = nsecs; }`,
+        'tracepoint:net:net_dev_start_xmit /@q[args->skbaddr]/ { $n = nsecs; @qdisc = hist($n - @q[args->skbaddr]); delete(@q[args->skbaddr]); @tap[args->skbaddr] = $n; }',
+        'tracepoint:skb:consume_skb /@tap[args->skbaddr]/ { @tun_ring = hist(nsecs - @tap[args->skbaddr]); delete(@tap[args->skbaddr]); }',
+        'tracepoint:skb:kfree_skb /@tap[args->skbaddr]/ { @dropped = count(); delete(@tap[args->skbaddr]); }',
+      ].join(' '),
+    };
+  },
 });
