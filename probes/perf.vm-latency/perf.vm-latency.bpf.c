@@ -12,9 +12,11 @@
  * latency goes to a log-linear histogram (lathist.h) per (direction, layer) of the CPU's own.
  *
  * What a packet costs is the cache lines its events touch: each CPU has one entry of its own
- * for its stash, counters and histograms, and the skbs the tap's driver took are in a table
- * direct-mapped by address, so every skb freed on the host costs one line read, not a hash
- * lookup.
+ * for its stash, counters and histograms, and an skb within its exit device (queued there, then
+ * to the VM until QEMU reads it) is in a table direct-mapped by address: start_xmit finds the
+ * skb it queued without parsing its headers again, and every skb freed on the host costs one
+ * line read, not a hash lookup. Across the bridge, the packet-key table is direct-mapped too,
+ * by a hash of the key: one line per lookup (a key hashing where another waits evicts it).
  *
  * Three attach flavours of the same six handlers, chosen at load by the probe:
  *  - tp_btf: the skb's fields are plain loads;
@@ -55,18 +57,26 @@ const volatile __u8 targ_dirs = 3;        /* bit 0: to the VM, bit 1: from the V
 /* The uplinks (ifindex -> 1), filled by the probe after load and before attach. */
 HASH_MAP(uplinks, VMLAT_UPLINKS, __u32, __u8);
 
-/* Packet key -> its stamps until the exit device's start_xmit. */
-LRU_HASH_MAP(flows, VMLAT_FLOWS, struct vmlat_key, struct vmlat_flow);
-
-/* skb -> when the tap's driver took it, until QEMU reads it or it is dropped. Mmapable: the
- * kernel page-aligns the values, so two entries share a cache line and no more. */
+/* Packet key -> its stamps until the exit device's start_xmit. Mmapable: page-aligned values,
+ * so each entry is one cache line of its own. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, VMLAT_TAP_SKBS);
+	__uint(max_entries, VMLAT_FLOWS);
 	__type(key, __u32);
-	__type(value, struct vmlat_tap_skb);
-} tap_skbs SEC(".maps");
+	__type(value, struct vmlat_flow);
+} flows SEC(".maps");
+
+/* skb -> its stamps within its exit device: queued until the driver gets it, then to the VM
+ * until QEMU reads it or it is dropped. Mmapable: the kernel page-aligns the values, so each
+ * entry is one cache line of its own. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, VMLAT_SKBS);
+	__type(key, __u32);
+	__type(value, struct vmlat_skb);
+} skbs SEC(".maps");
 
 /* An entry per possible CPU (the probe sizes it at open). */
 struct {
@@ -109,12 +119,40 @@ static __always_inline void record(__u32 dir, __u32 layer, __u64 ns)
 		lathist_add(&c->hists[idx], ns);
 }
 
-/* The tap table's entry of an skb key. */
-static __always_inline struct vmlat_tap_skb *tap_entry(__u64 key)
+static __always_inline __u64 skb_key(struct sk_buff *skb, const bool direct)
 {
-	__u32 idx = skb_slot(key, VMLAT_TAP_SKBS);
+	return SKB_KEY(skb, direct, &skbs);
+}
 
-	return bpf_map_lookup_elem(&tap_skbs, &idx);
+/* The entry of an skb key in the `skbs` table when it holds that skb in `state`, else NULL. */
+static __always_inline struct vmlat_skb *skb_entry(__u64 key, __u8 state)
+{
+	__u32 idx = skb_slot(key, VMLAT_SKBS);
+	struct vmlat_skb *e = bpf_map_lookup_elem(&skbs, &idx);
+
+	return e && e->skb == key && e->state == state ? e : NULL;
+}
+
+/* The `skbs` entry of an skb key, taken over for it (whatever skb it held is forgotten). */
+static __always_inline struct vmlat_skb *skb_take(__u64 key)
+{
+	__u32 idx = skb_slot(key, VMLAT_SKBS);
+	struct vmlat_skb *e = bpf_map_lookup_elem(&skbs, &idx);
+
+	if (e)
+		e->skb = key;
+	return e;
+}
+
+/* Whether the skb is GSO: its exit device may segment it, and the segments are other skbs. */
+static __always_inline bool is_gso(struct sk_buff *skb, const bool direct)
+{
+	unsigned char *head = FIELD(direct, skb->head, skb, head);
+	struct skb_shared_info *shinfo = (void *)(head + FIELD(direct, skb->end, skb, end));
+	__u16 gso_size = 0;
+
+	bpf_probe_read_kernel(&gso_size, sizeof(gso_size), &shinfo->gso_size);
+	return gso_size != 0;
 }
 
 /* Whether `dev` is the tap or an uplink (of the tap's namespace); its ifindex in *ifindex. */
@@ -278,20 +316,69 @@ static __always_inline bool watched_packet(struct sk_buff *skb, struct net_devic
 	return r == KEY_OK;
 }
 
+/* The `flows` entry a key hashes to (its words mixed, the top bits of the product). */
+static __always_inline struct vmlat_flow *flow_slot(const struct vmlat_key *k)
+{
+	const __u64 *w = (const __u64 *)k;
+	__u32 idx = (__u32)(((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4]) * 0x9E3779B97F4A7C15ULL) >> 40) & (VMLAT_FLOWS - 1);
+
+	return bpf_map_lookup_elem(&flows, &idx);
+}
+
+/* The stamps of `k` when its entry holds them, else NULL. */
+static __always_inline struct vmlat_flow *flow_find(const struct vmlat_key *k)
+{
+	struct vmlat_flow *f = flow_slot(k);
+	const __u64 *a, *b;
+
+	if (!f || (!f->rx_ts && !f->queue_ts))
+		return NULL;
+	a = (const __u64 *)&f->key;
+	b = (const __u64 *)k;
+	if (a[0] != b[0] || a[1] != b[1] || a[2] != b[2] || a[3] != b[3] || a[4] != b[4])
+		return NULL;
+	return f;
+}
+
+/* Stamps `k` in its entry (whatever key it held is forgotten: evicted). */
+static __always_inline void flow_put(const struct vmlat_key *k, __u64 rx_ts, __u64 queue_ts, __u32 out_ifindex)
+{
+	struct vmlat_flow *f = flow_slot(k);
+
+	if (!f)
+		return;
+	f->key = *k;
+	f->rx_ts = rx_ts;
+	f->queue_ts = queue_ts;
+	f->out_ifindex = out_ifindex;
+}
+
 /* netif_receive_skb: the path starts (uplink: to the VM; tap: from the VM). */
 static __always_inline int on_rx(struct sk_buff *skb, const bool direct)
 {
-	struct vmlat_flow flow = {};
 	struct vmlat_key key;
 	__u32 ifindex = 0, dir;
 
 	if (!watched_packet(skb, FIELD(direct, skb->dev, skb, dev), false, &ifindex, &dir, &key, direct))
 		return 0;
-	flow.rx_ts = bpf_ktime_get_ns();
 	/* A new packet: it replaces whatever an earlier packet of the same key left. */
-	bpf_map_update_elem(&flows, &key, &flow, BPF_ANY);
+	flow_put(&key, bpf_ktime_get_ns(), 0, 0);
 	count_dir(dir, VMLAT_C_RX);
 	return 0;
+}
+
+/* The queued skb's entry, so net_dev_start_xmit finds it by one line. */
+static __always_inline void queued(struct sk_buff *skb, __u32 dir, __u32 ifindex, __u64 now, __u64 rx_ts, const bool direct)
+{
+	struct vmlat_skb *e = skb_take(skb_key(skb, direct));
+
+	if (!e)
+		return;
+	e->queue_ts = now;
+	e->rx_ts = rx_ts;
+	e->out_ifindex = ifindex;
+	e->dir = dir;
+	e->state = VMLAT_SKB_QUEUED;
 }
 
 /* net_dev_queue on the exit device (tap: to the VM; uplink: from the VM). */
@@ -306,13 +393,15 @@ static __always_inline int on_queue(struct sk_buff *skb, const bool direct)
 		return 0;
 	now = bpf_ktime_get_ns();
 	count_dir(dir, VMLAT_C_QUEUE);
-	flow = bpf_map_lookup_elem(&flows, &key);
+	flow = flow_find(&key);
 	if (flow && flow->rx_ts) {
 		if (flow->queue_ts)
 			return 0; /* a copy on a second exit device (flooded): the first one counts */
+		/* the key's stamps stay for a segment of it at start_xmit (another skb) */
 		flow->queue_ts = now;
 		flow->out_ifindex = ifindex;
 		record(dir, VMLAT_BRIDGE, now - flow->rx_ts);
+		queued(skb, dir, ifindex, now, flow->rx_ts, direct);
 		return 0;
 	}
 	count_dir(dir, VMLAT_C_QUEUE_UNMATCHED);
@@ -320,9 +409,10 @@ static __always_inline int on_queue(struct sk_buff *skb, const bool direct)
 	 * watched): its qdisc and tun ring times still count. From the VM, an uplink's packet that
 	 * did not come from the tap is someone else's. */
 	if (dir == VMLAT_TO_VM) {
-		struct vmlat_flow fresh = { .queue_ts = now, .out_ifindex = ifindex };
-
-		bpf_map_update_elem(&flows, &key, &fresh, BPF_ANY);
+		queued(skb, dir, ifindex, now, 0, direct);
+		/* by its key only when the device may segment it */
+		if (is_gso(skb, direct))
+			flow_put(&key, 0, now, ifindex);
 	}
 	return 0;
 }
@@ -330,42 +420,56 @@ static __always_inline int on_queue(struct sk_buff *skb, const bool direct)
 /* net_dev_start_xmit: the qdisc let it go, the driver gets it. */
 static __always_inline int on_start_xmit(struct sk_buff *skb, struct net_device *dev, const bool direct)
 {
+	__u64 now, rx_ts = 0, key_of_skb = skb_key(skb, direct);
+	struct vmlat_skb *e = skb_entry(key_of_skb, VMLAT_SKB_QUEUED);
 	struct vmlat_flow *flow;
 	struct vmlat_cpu *c;
 	struct vmlat_key key;
 	__u32 ifindex = 0, dir;
-	__u64 now, rx_ts = 0, skb_key = SKB_KEY(skb, direct, &tap_skbs);
 	bool matched = false;
 
-	if (!watched_packet(skb, dev, true, &ifindex, &dir, &key, direct))
-		return 0;
-	now = bpf_ktime_get_ns();
-	count_dir(dir, VMLAT_C_XMIT);
-	flow = bpf_map_lookup_elem(&flows, &key);
-	if (flow && flow->queue_ts && flow->out_ifindex == ifindex) {
-		record(dir, VMLAT_QDISC, now - flow->queue_ts);
-		rx_ts = flow->rx_ts;
+	if (e && dev && FIELD(direct, dev->ifindex, dev, ifindex) == e->out_ifindex) {
+		/* the skb queued here (it passed the filters there): no header to parse */
+		dir = e->dir;
+		now = bpf_ktime_get_ns();
+		count_dir(dir, VMLAT_C_XMIT);
+		record(dir, VMLAT_QDISC, now - e->queue_ts);
+		rx_ts = e->rx_ts;
 		matched = true;
-		bpf_map_delete_elem(&flows, &key);
+		e->state = VMLAT_SKB_FREE;
 	} else {
-		count_dir(dir, VMLAT_C_XMIT_UNMATCHED);
+		/* another skb than the one queued (a segment of it, a requeue): by its key */
+		if (!watched_packet(skb, dev, true, &ifindex, &dir, &key, direct))
+			return 0;
+		now = bpf_ktime_get_ns();
+		count_dir(dir, VMLAT_C_XMIT);
+		flow = flow_find(&key);
+		if (flow && flow->queue_ts && flow->out_ifindex == ifindex) {
+			record(dir, VMLAT_QDISC, now - flow->queue_ts);
+			rx_ts = flow->rx_ts;
+			matched = true;
+			flow->rx_ts = flow->queue_ts = 0;
+		} else {
+			count_dir(dir, VMLAT_C_XMIT_UNMATCHED);
+		}
 	}
 	if (dir == VMLAT_FROM_VM && !matched)
 		return 0;
 	c = this_cpu();
 	if (c) {
-		c->stash.skb = skb_key;
+		c->stash.skb = key_of_skb;
 		c->stash.xmit_ts = now;
 		c->stash.rx_ts = rx_ts;
 		c->stash.dir = dir;
 	}
 	if (dir == VMLAT_TO_VM) {
-		struct vmlat_tap_skb *t = tap_entry(skb_key);
+		struct vmlat_skb *t = skb_take(key_of_skb);
 
 		if (t) {
-			t->skb = skb_key;
 			t->xmit_ts = now;
 			t->rx_ts = rx_ts;
+			t->dir = dir;
+			t->state = VMLAT_SKB_ON_TAP;
 		}
 	}
 	return 0;
@@ -382,7 +486,7 @@ static __always_inline int on_xmit(struct sk_buff *skb, int rc, const bool direc
 	if (!c)
 		return 0;
 	st = &c->stash;
-	if (!st->skb || st->skb != SKB_KEY(skb, direct, &tap_skbs))
+	if (!st->skb || st->skb != skb_key(skb, direct))
 		return 0;
 	dir = st->dir;
 	xmit_ts = st->xmit_ts;
@@ -407,23 +511,24 @@ static __always_inline int on_xmit(struct sk_buff *skb, int rc, const bool direc
 /* consume_skb: freed after use; for a tap skb, QEMU read it (tun_do_read). */
 static __always_inline int on_consume(struct sk_buff *skb, const bool direct)
 {
-	__u64 key = SKB_KEY(skb, direct, &tap_skbs), now;
-	struct vmlat_tap_skb *t = tap_entry(key), copy;
+	struct vmlat_skb *t = skb_entry(skb_key(skb, direct), VMLAT_SKB_ON_TAP);
 	struct net_device *dev;
+	__u64 now, xmit_ts, rx_ts;
 
-	if (!t || t->skb != key)
+	if (!t)
 		return 0; /* the common case, an skb never on the tap: one line read */
-	copy = *t;
-	t->skb = 0;
+	xmit_ts = t->xmit_ts;
+	rx_ts = t->rx_ts;
+	t->state = VMLAT_SKB_FREE;
 	dev = FIELD(direct, skb->dev, skb, dev);
 	if (!dev || FIELD(direct, dev->ifindex, dev, ifindex) != targ_tap) {
 		count(VMLAT_C_STALE); /* the address was reused by an skb we never saw on the tap */
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
-	record(VMLAT_TO_VM, VMLAT_TUN_RING, now - copy.xmit_ts);
-	if (copy.rx_ts)
-		record(VMLAT_TO_VM, VMLAT_TOTAL, now - copy.rx_ts);
+	record(VMLAT_TO_VM, VMLAT_TUN_RING, now - xmit_ts);
+	if (rx_ts)
+		record(VMLAT_TO_VM, VMLAT_TOTAL, now - rx_ts);
 	count_dir(VMLAT_TO_VM, VMLAT_C_DONE);
 	return 0;
 }
@@ -431,12 +536,11 @@ static __always_inline int on_consume(struct sk_buff *skb, const bool direct)
 /* kfree_skb: a tap skb freed as a drop (ring full, filter, copy to QEMU failed). */
 static __always_inline int on_drop(struct sk_buff *skb, const bool direct)
 {
-	__u64 key = SKB_KEY(skb, direct, &tap_skbs);
-	struct vmlat_tap_skb *t = tap_entry(key);
+	struct vmlat_skb *t = skb_entry(skb_key(skb, direct), VMLAT_SKB_ON_TAP);
 
-	if (!t || t->skb != key)
+	if (!t)
 		return 0;
-	t->skb = 0;
+	t->state = VMLAT_SKB_FREE;
 	count_dir(VMLAT_TO_VM, VMLAT_C_DROPPED);
 	return 0;
 }

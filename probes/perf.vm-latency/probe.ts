@@ -30,6 +30,8 @@ const DIR_IDS = ['to-vm', 'from-vm'] as const;
 const C_PER_DIR = 8;
 const C_NOT_IPV4 = 16;
 const C_STALE = 17;
+/** enum vmlat_skb_state. */
+const [SKB_QUEUED, SKB_ON_TAP] = [1, 2];
 
 export type Direction = (typeof DIR_IDS)[number];
 export type Layer = (typeof LAYER_IDS)[number];
@@ -229,22 +231,26 @@ function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
     'to-vm': { bridge: 0, qdisc: 0, oldestMs: null },
     'from-vm': { bridge: 0, qdisc: 0, oldestMs: null },
   };
-  for (const { key, value } of o.map('flows').readAllDecoded<{ dir: number }, { rx_ts: U64; queue_ts: U64 }>()) {
-    const dir = DIR_IDS[key.dir];
-    if (!dir) continue;
-    const entry = incomplete[dir];
-    if (value.queue_ts === 0) entry.bridge++;
-    else entry.qdisc++;
-    const first = value.rx_ts !== 0 ? value.rx_ts : value.queue_ts;
-    const age = Math.round(ageMs(BigInt(first)) * 1000) / 1000;
-    entry.oldestMs = Math.max(entry.oldestMs ?? 0, age);
+  const oldest = (entry: { oldestMs: number | null }, ts: bigint) => {
+    entry.oldestMs = Math.max(entry.oldestMs ?? 0, Math.round(ageMs(ts) * 1000) / 1000);
+  };
+  // Stamped on entry, not queued yet: by key. (A key queued stays for a segment of it: its skb says where it is.)
+  for (const { value } of o.map('flows').readAllDecoded<unknown, { key: { dir: number }; rx_ts: U64; queue_ts: U64 }>()) {
+    const dir = DIR_IDS[value.key.dir];
+    if (!dir || value.rx_ts === 0 || value.queue_ts !== 0) continue;
+    incomplete[dir].bridge++;
+    oldest(incomplete[dir], BigInt(value.rx_ts));
   }
   const pending: DumpCapture['pending'] = { count: 0, oldestMs: null };
-  for (const { value } of o.map('tap_skbs').readAllDecoded<unknown, { skb: U64; xmit_ts: U64 }>()) {
-    if (BigInt(value.skb) === 0n) continue;
-    pending.count++;
-    const age = Math.round(ageMs(BigInt(value.xmit_ts)) * 1000) / 1000;
-    pending.oldestMs = Math.max(pending.oldestMs ?? 0, age);
+  for (const { value } of o.map('skbs').readAllDecoded<unknown, { queue_ts: U64; xmit_ts: U64; rx_ts: U64; state: number; dir: number }>()) {
+    const dir = DIR_IDS[value.dir];
+    if (value.state === SKB_QUEUED && dir) {
+      incomplete[dir].qdisc++;
+      oldest(incomplete[dir], BigInt(value.rx_ts !== 0 ? value.rx_ts : value.queue_ts));
+    } else if (value.state === SKB_ON_TAP) {
+      pending.count++;
+      oldest(pending, BigInt(value.xmit_ts));
+    }
   }
   return { windowMs, hists, counters, incomplete, pending };
 }
