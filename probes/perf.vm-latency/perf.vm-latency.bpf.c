@@ -316,11 +316,17 @@ static __always_inline bool watched_packet(struct sk_buff *skb, struct net_devic
 	return r == KEY_OK;
 }
 
-/* The `flows` entry a key hashes to (its words mixed, the top bits of the product). */
+/* The `flows` entry a key hashes to: its conversation (addresses, protocol, direction, ports)
+ * picks a group of VMLAT_FLOW_WAYS neighbouring entries, a hash of the whole key one of them. A
+ * conversation's packets thus touch the same few cache lines, hot from the ones before, and
+ * many of them can be on their way at once (a batch of OVS upcalls). */
+#define VMLAT_FLOW_WAYS 32
 static __always_inline struct vmlat_flow *flow_slot(const struct vmlat_key *k)
 {
 	const __u64 *w = (const __u64 *)k;
-	__u32 idx = (__u32)(((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4]) * 0x9E3779B97F4A7C15ULL) >> 40) & (VMLAT_FLOWS - 1);
+	__u64 conv = ((__u64)k->saddr << 32 | k->daddr) ^ ((__u64)k->proto << 40 | (__u64)k->dir << 32 | k->l4a);
+	__u32 way = (__u32)(((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4]) * 0x9E3779B97F4A7C15ULL) >> 40) & (VMLAT_FLOW_WAYS - 1);
+	__u32 idx = ((__u32)((conv * 0x9E3779B97F4A7C15ULL) >> 40) + way) & (VMLAT_FLOWS - 1);
 
 	return bpf_map_lookup_elem(&flows, &idx);
 }
