@@ -48,12 +48,13 @@ const PENDING_STOPPED = 3;
 /**
  * What a session may cost: 5% of one CPU, 1M program runs/s. The programs run on every packet
  * of every device (netif_receive_skb, net_dev_queue, net_dev_start_xmit, net_dev_xmit) and on
- * every freed skb (consume_skb, kfree_skb). Measured here (BPF run statistics, a ping flood on
- * an unrelated veth): ~90 ns a run when the devices are neither the tap nor an uplink (a
- * compare, a hash lookup), ~110 ns in `any`-uplink mode with a `vm_ip` filter (headers parsed,
- * then left), ~200 ns in `any` mode without filters (every packet stamped); the VM's own
- * packets cost ~0.3-1 µs a stage. So ~500k runs/s (a host switching ~60k packets/s) is at the
- * CPU budget; past it the session stops early with the histograms up to then.
+ * every freed skb (consume_skb, kfree_skb). A device that is neither the tap nor an uplink
+ * leaves at the ifindex compare (a hash lookup when uplinks are listed); an skb freed that was
+ * never on the tap costs one line read. Measured here (BPF run statistics, a UDP flood through
+ * a veth taken as the tap, test/bench/cost.ts): ~450 ns a packet the VM gets (five runs: the
+ * headers parsed at net_dev_queue, ~175 ns; start_xmit finds the skb by one line, ~120 ns).
+ * So ~110k of the VM's packets/s (~550k runs/s) reach the CPU budget; past it the session
+ * stops early with the histograms up to then.
  */
 export const VM_LATENCY_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
 
