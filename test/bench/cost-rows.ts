@@ -1,5 +1,6 @@
 // The rows of the cost benchmark (cost.ts): a probe with the params of the row, and bpftrace
 // doing the same job as near as a one-liner can, its aggregation in the kernel too.
+import { readFileSync } from 'node:fs';
 import type { Params } from '../../engine/probe/types.js';
 import { FLOOD_PORT, FLOOD_SRC_PORT, type FloodPair } from './udp-flood.js';
 
@@ -143,3 +144,40 @@ export const COST_ROWS: CostRow[] = [
     params: (pair) => ({ dst_ip: pair.peerIp, dst_port: FLOOD_PORT }),
   },
 ];
+
+/** The stages perf.host-latency times on the flood's path, each packet by its skb, as bpftrace would. */
+const HOST_LATENCY_STAGES = [
+  'tracepoint:net:net_dev_queue { @first[args->skbaddr] = nsecs; @last[args->skbaddr] = nsecs; }',
+  'tracepoint:net:net_dev_start_xmit /@last[args->skbaddr]/ { $n = nsecs; @start_xmit = hist($n - @last[args->skbaddr]); @last[args->skbaddr] = $n; }',
+  'tracepoint:net:net_dev_xmit /@last[args->skbaddr]/ { $n = nsecs; @driver = hist($n - @last[args->skbaddr]); @tx_total = hist($n - @first[args->skbaddr]); delete(@last[args->skbaddr]); delete(@first[args->skbaddr]); }',
+  'tracepoint:net:netif_rx_entry, tracepoint:net:netif_receive_skb_entry, tracepoint:net:napi_gro_receive_entry { @rx[args->skbaddr] = nsecs; }',
+  'tracepoint:net:netif_receive_skb /@rx[args->skbaddr]/ { @backlog = hist(nsecs - @rx[args->skbaddr]); }',
+  'tracepoint:skb:kfree_skb /@rx[args->skbaddr]/ { @drops[args->reason] = count(); delete(@rx[args->skbaddr]); }',
+].join(' ');
+
+COST_ROWS.push({
+  label: 'perf.host-latency (bpftrace: the same stages)',
+  probe: 'perf.host-latency',
+  bpftrace: { label: 'bpftrace: queue → start_xmit → xmit, rx entry → receive, drops: the stages on the flood\'s path', script: HOST_LATENCY_STAGES },
+});
+
+/** The flood's device on the host, taken as perf.vm-latency's tap (set when the row's params are made, before its bpftrace runs). */
+let floodTap = '';
+
+COST_ROWS.push({
+  label: "perf.vm-latency (the flood's veth as the VM's tap)",
+  probe: 'perf.vm-latency',
+  params: (pair) => ((floodTap = pair.hostDev), { dev: pair.hostDev }),
+  get bpftrace() {
+    const ifindex = readFileSync(`/sys/class/net/${floodTap}/ifindex`, 'utf8').trim();
+    return {
+      label: "bpftrace: the tap's qdisc (queue → start_xmit) and tun ring (start_xmit → freed) histograms, drops",
+      script: [
+        `tracepoint:net:net_dev_queue /${SKB}->dev->ifindex == ${ifindex}/ { @q[args->skbaddr] = nsecs; }`,
+        'tracepoint:net:net_dev_start_xmit /@q[args->skbaddr]/ { $n = nsecs; @qdisc = hist($n - @q[args->skbaddr]); delete(@q[args->skbaddr]); @tap[args->skbaddr] = $n; }',
+        'tracepoint:skb:consume_skb /@tap[args->skbaddr]/ { @tun_ring = hist(nsecs - @tap[args->skbaddr]); delete(@tap[args->skbaddr]); }',
+        'tracepoint:skb:kfree_skb /@tap[args->skbaddr]/ { @dropped = count(); delete(@tap[args->skbaddr]); }',
+      ].join(' '),
+    };
+  },
+});
