@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { enableRunStats, programRunStats, type ProgramRunStats } from '../../engine/native/stats.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { formatBytes } from '../../engine/probe/map-memory.js';
-import { COST_ROWS, setPeerMac, type CostLab, type CostRow } from './cost-rows.js';
+import { COST_ROWS, type CostLab, type CostRow } from './cost-rows.js';
 import { newLabName } from '../lab/names.js';
 import { run } from '../helpers/netns.js';
 import { flood, FLOOD_SRC_PORT, floodPair, median, type FloodPair } from './udp-flood.js';
@@ -144,7 +144,6 @@ const pair = await floodPair();
 const names = newLabName();
 const lab: CostLab = { ...pair, peerMac: (await pair.inNs(['cat', `/sys/class/net/${pair.peerDev}/address`])).stdout.trim(), idleTap: names.dev('t'), idlePort: names.dev('v') };
 await run(['ip', 'link', 'add', lab.idleTap, 'type', 'veth', 'peer', 'name', lab.idlePort]);
-setPeerMac(lab.peerMac);
 const scratch = mkdtempSync(join(tmpdir(), 'ebpfnet-cost-'));
 const samples = new Map<string, Sample[]>();
 const add = (what: string, s: Sample) => samples.set(what, [...(samples.get(what) ?? []), s]);
@@ -153,7 +152,7 @@ try {
     add('no probe', { programs: 0, runs: 0, ns: 0, pps: flood(pair.peerIp, SECONDS, 0), mapBytes: 0, peakRss: 0 });
     for (const row of rows) {
       add(row.label, await probeSample(row, lab, scratch));
-      if (row.bpftrace) add(row.bpftrace.label, await bpftraceSample(row.bpftrace.script, pair));
+      for (const bt of row.bpftrace ?? []) add(bt.label, await bpftraceSample(typeof bt.script === 'string' ? bt.script : bt.script(lab), lab));
     }
   }
 } finally {
