@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Log-linear latency histograms, shared by the probes that time packets through stages
- * (vmlat.bpf.c, hostlat.bpf.c). Include after the BPF helper headers and log2.h. The probe side
+ * (perf.vm-latency, perf.host-latency). Include after the BPF helper headers and log2.h. The probe side
  * decodes them with perf.vm-latency's slotBounds / percentileNs / layerStats. */
 #ifndef EBPFNET_LATHIST_H
 #define EBPFNET_LATHIST_H
@@ -10,11 +10,12 @@
  * the value's highest bit). 160 slots reach 2^41 ns (~37 min); longer waits land in the last. */
 #define LATHIST_SLOTS 160
 
+/* The count, sum and max first: one cache line with the low slots, a second for the rest. */
 struct lat_hist {
-	__u64 slots[LATHIST_SLOTS];
 	__u64 count;
 	__u64 sum_ns;
 	__u64 max_ns;
+	__u64 slots[LATHIST_SLOTS];
 };
 
 /* Log-linear slot of a latency in ns. */
@@ -28,7 +29,7 @@ static __always_inline __u32 lathist_slot(__u64 ns)
 	return 4 * (m - 1) + (__u32)((ns >> (m - 2)) & 3);
 }
 
-/* Adds one latency to a per-CPU histogram (this CPU's copy: no atomics needed). */
+/* Adds one latency to a histogram of this CPU's own (no atomics needed). */
 static __always_inline void lathist_add(struct lat_hist *h, __u64 ns)
 {
 	__u32 slot;

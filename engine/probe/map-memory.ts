@@ -62,6 +62,11 @@ export function mapMemory(m: NativeMapInfo): MapMemory {
   }
 }
 
+/** The bound of an ARRAY map sized at open to `perCpu` entries per possible CPU (per-CPU ways). */
+export function perCpuArrayMemory(m: NativeMapInfo, perCpu: number): MapMemory {
+  return { name: m.name, type: m.type, entries: perCpu, keySize: m.keySize, valueSize: m.valueSize, fixedBytes: MAP_STRUCT + PAGE, perCpuBytes: up8(m.valueSize) * perCpu };
+}
+
 /** Bytes as the READMEs print them: `12 KiB`, `1.3 MiB`. */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

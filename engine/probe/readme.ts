@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { bpfObjectPath, declaredMaps } from '../native/object.js';
 import { BPFTRACE_MAP_KEYS } from './bpftrace.js';
 import { dataFields } from './data-schema.js';
-import { formatBound, formatBytes, mapMemory } from './map-memory.js';
+import type { NativeMapInfo } from '../native/addon.js';
+import { formatBound, formatBytes, mapMemory, perCpuArrayMemory, type MapMemory } from './map-memory.js';
 import { describeRequirement } from './requirement-text.js';
 import type { ParamSpec, ProbeDefinition } from './types.js';
 
@@ -71,32 +72,51 @@ const USER_MEMORY: Record<string, string> = {
   command: 'the output of the commands it runs, read whole; nothing in the kernel.',
 };
 
-/** The Memory section: every map the probe loads, bounded by its declared size. */
-function memorySection(def: ProbeDefinition, files: ProbeFile[]): string[] {
+/** A map a probe loads, its size as the probe gives it, and its memory bound. */
+export interface ProbeMap {
+  object: string;
+  info: NativeMapInfo;
+  /** Entries as loaded: the object's, or the probe's run-time size (per CPU when `perCpu`). */
+  entries: number;
+  perCpu: boolean;
+  memory: MapMemory;
+}
+
+/** Every map of the objects a probe loads: its folder's `*.bpf.c` and `memory.objects`. */
+export function probeMaps(def: ProbeDefinition, files: ProbeFile[]): ProbeMap[] {
   const objects = [...files.filter((f) => f.name.endsWith('.bpf.c')).map((f) => f.name.slice(0, -'.bpf.c'.length)), ...(def.memory?.objects ?? [])];
+  return objects.flatMap((object) =>
+    declaredMaps(bpfObjectPath(object)).map((info) => {
+      const resized = def.memory?.resized?.[info.name];
+      const perCpu = typeof resized === 'object';
+      const memory = perCpu ? perCpuArrayMemory(info, resized.perCpu) : mapMemory({ ...info, maxEntries: resized ?? info.maxEntries });
+      return { object, info, entries: memory.entries, perCpu, memory };
+    }),
+  );
+}
+
+/** The Memory section: every map the probe loads, bounded by its size. */
+function memorySection(def: ProbeDefinition, files: ProbeFile[]): string[] {
+  const maps = probeMaps(def, files);
   const out = ['## Memory', ''];
-  if (objects.length > 0) {
+  if (maps.length > 0) {
     out.push(
       'Kernel memory of its maps, at most (the kernel\'s own accounting, `memlock` in the map\'s fdinfo; test/probe/map-memory.test.ts checks each bound against it):',
       '',
       '| object | map | kind | entries | key + value | at most |',
       '|---|---|---|---|---|---|',
     );
-    let fixed = 0;
-    let perCpu = 0;
-    for (const object of objects) {
-      for (const info of declaredMaps(bpfObjectPath(object))) {
-        const entries = def.memory?.resized?.[info.name] ?? info.maxEntries;
-        const m = mapMemory({ ...info, maxEntries: entries });
-        fixed += m.fixedBytes;
-        perCpu += m.perCpuBytes;
-        const size = info.type === 'ringbuf' ? formatBytes(entries) : `${info.keySize} + ${info.valueSize} B`;
-        out.push(`| ${object} | \`${info.name}\` | ${info.type}${info.perCpu ? ' (per CPU)' : ''} | ${info.type === 'ringbuf' ? '' : entries.toLocaleString('en-US')} | ${size} | ${formatBound(m.fixedBytes, m.perCpuBytes)} |`);
-      }
+    for (const { object, info, entries, perCpu, memory } of maps) {
+      const ring = info.type === 'ringbuf';
+      const size = ring ? formatBytes(entries) : `${info.keySize} + ${info.valueSize} B`;
+      const count = ring ? '' : `${entries.toLocaleString('en-US')}${perCpu ? ' per CPU' : ''}`;
+      out.push(`| ${object} | \`${info.name}\` | ${info.type}${info.perCpu ? ' (per CPU)' : ''} | ${count} | ${size} | ${formatBound(memory.fixedBytes, memory.perCpuBytes)} |`);
     }
+    const fixed = maps.reduce((n, m) => n + m.memory.fixedBytes, 0);
+    const perCpu = maps.reduce((n, m) => n + m.memory.perCpuBytes, 0);
     out.push('', `In all, with every object loaded: at most ${formatBound(fixed, perCpu)}.`, '');
   }
-  out.push(`User space: ${def.memory?.user ?? USER_MEMORY[objects.length > 0 ? 'native' : def.driver] ?? USER_MEMORY.command}`, '');
+  out.push(`User space: ${def.memory?.user ?? USER_MEMORY[maps.length > 0 ? 'native' : def.driver] ?? USER_MEMORY.command}`, '');
   return out;
 }
 

@@ -174,8 +174,8 @@ export interface ProbeResult<D extends FindingData = FindingData> {
 export interface ProbeMemory {
   /** Shipped objects of other folders it loads (a composite's drops.kernel session). */
   objects?: string[];
-  /** Maps it sizes at run time, and the most entries it gives them (`threads: 8192`). */
-  resized?: Record<string, number>;
+  /** Maps it sizes at run time: the most entries it gives them (`threads: 8192`), or so many per possible CPU. */
+  resized?: Record<string, number | { perCpu: number }>;
   /** Markdown: what user space holds beyond one copy of each map read, and its bound. */
   user?: string;
 }

@@ -1,9 +1,8 @@
 // The latency histogram of bpf/include/lathist.h (perf.vm-latency, perf.host-latency): a
-// per-CPU struct lat_hist of log-linear slots (4 per power of two of ns) with the count, sum and
+// struct lat_hist per CPU of log-linear slots (4 per power of two of ns) with the count, sum and
 // maximum, read back as percentiles interpolated within a slot, capped at the exact maximum.
 import Type, { type Static } from 'typebox';
 import { sumPerCpu, type U64 } from '../../engine/native/btf-layout.js';
-import { u32Key, type BpfMap } from '../../engine/native/map.js';
 import { LAYER_STATS_FIELDS } from './data/histogram.js';
 
 /** bpf/include/lathist.h LATHIST_SLOTS. */
@@ -26,10 +25,17 @@ const LAYER_STATS = Type.Object(LAYER_STATS_FIELDS);
 /** Count, percentiles, max, mean and buckets of a layer (µs): its declared data (data/histogram.ts). */
 export type LayerStats = Static<typeof LAYER_STATS>;
 
-/** A per-CPU array's struct lat_hist (bpf/include/lathist.h) at `index`, summed over CPUs; null when empty. */
-export function readLatHist(map: BpfMap, index: number): LatHist | null {
-  const perCpu = map.lookupPerCpu<{ slots: number[]; count: number; sum_ns: U64; max_ns: U64 }>(u32Key(index));
-  if (!perCpu) return null;
+/** A struct lat_hist (bpf/include/lathist.h) as decoded from its BTF. */
+export interface RawLatHist {
+  slots: number[];
+  count: number;
+  sum_ns: U64;
+  max_ns: U64;
+}
+
+/** One histogram from each CPU's copy, summed (the max is the largest); null when empty. */
+export function latHistOf(perCpu: readonly RawLatHist[]): LatHist | null {
+  if (perCpu.length === 0) return null;
   const h = sumPerCpu(perCpu, { max: ['max_ns'] });
   if (h.count === 0) return null;
   const slots: Array<[number, number]> = [];

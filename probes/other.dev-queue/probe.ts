@@ -10,7 +10,7 @@ import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecor
 import { deviceLabel, filterScope, namespaceLabel, NETDEV_PARAMS, netdevSession, readSession, sessionData, sessionNotes, sessionTables, type NetdevId, type NetdevLoadOptions } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { sumBy } from '../lib/tally.js';
-import { pendingMaxEntries, pendingWays } from '../lib/pending.js';
+import { pendingMaxEntries, pendingWays, PENDING_WAYS } from '../lib/pending.js';
 import { slotTotals } from '../../engine/probe/bpf-values.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { countBuckets } from '../lib/histogram.js';
@@ -306,6 +306,7 @@ Use it to see which devices a VM's traffic really leaves by, how much, in what s
 Replaces the seed's \`other/trace_dev_queue_xmit.bt\` (PROBES.md row 53).`,
   normal: `Every packet queued is taken by the driver with \`NETDEV_TX_OK\` (a shaping qdisc holds some back for a while); sizes follow the traffic (66-byte ACKs, MTU-sized data, large GSO packets on offloading devices). \`NETDEV_TX_BUSY\` or \`NET_XMIT_DROP\`/\`_CN\` are a warning (a full ring, a congested queue); any GSO anomaly is critical.`,
   replaces: ['other/trace_dev_queue_xmit.bt'],
+  memory: { resized: { queue_pending: { perCpu: PENDING_WAYS }, xmit_pending: { perCpu: PENDING_WAYS } } },
   params: {
     duration: durationParam('How long to count.', { max: 3_600_000 }),
     ...NETDEV_PARAMS,

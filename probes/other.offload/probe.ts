@@ -12,7 +12,7 @@ import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecor
 import { deviceLabel, namespaceLabel, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { sumBy } from '../lib/tally.js';
-import { pendingWays } from '../lib/pending.js';
+import { pendingWays, PENDING_WAYS } from '../lib/pending.js';
 import { PROTOCOL_PARAM, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData } from '../lib/xmit.js';
 import { countBuckets, type SizeBucket } from '../lib/histogram.js';
 import { captureGsoTypes, gsoTypeList, type GsoTypeNames } from './gso-types.js';
@@ -356,6 +356,7 @@ Use it when large transfers stall or are slow through a VM's path (a tap, a brid
 Replaces the seed's \`other/trace_offloading_segment.bt\` (PROBES.md row 49), which printed gso_size, gso_type and the device features of each Geneve packet at kprobes on the tunnel transmit and segmentation functions.`,
   normal: `On a device with TSO/GSO on (veth, tap, virtio, most NICs), bulk TCP leaves as a few GSO packets of type \`TCPV4\`/\`TCPV6\` with \`gso_size\` the MSS (1448 on a 1500 MTU) and tens of segments each, in CHECKSUM_PARTIAL; ACKs and small packets are not GSO. With offloads off, nothing is GSO (the stack segmented in software before the driver). Any unsupportedType, sizeWithoutType or checksumMismatch is critical (a broken driver, tunnel or VM offload path); sizeOverMtu or oversize is a warning (an MTU mismatch).`,
   replaces: ['other/trace_offloading_segment.bt'],
+  memory: { resized: { pending: { perCpu: PENDING_WAYS } } },
   params: {
     duration: durationParam('How long to count.', { max: 3_600_000 }),
     ...XMIT_PARAMS,

@@ -11,7 +11,7 @@ import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecor
 import { deviceLabel, type NetdevId } from '../lib/netdev.js';
 import { round } from '../lib/format.js';
 import { sumBy } from '../lib/tally.js';
-import { pendingWays } from '../lib/pending.js';
+import { pendingWays, PENDING_WAYS } from '../lib/pending.js';
 import { flowText, flowTuple, readXmit, XMIT_PARAMS, XMIT_TRACEPOINT, xmitScope, xmitSession, xmitSessionData, type FlowTuple } from '../lib/xmit.js';
 import { durationParam, topParam } from '../lib/params.js';
 import { DATA, type UntaggedWhereExpected, type VlanTotals, type VlanUdpData, type VlanUdpFlow } from './data.js';
@@ -246,6 +246,7 @@ Use it for VMs on VLANs: which VLAN and flow a UDP workload really leaves by, at
 Replaces the seed's \`other/trace_vlanvm_udp_workload.bt\` (PROBES.md row 50), which dumped skb headers, GSO fields and device features of each packet on a hard-coded list of devices at kprobes along the tunnel and segmentation path.`,
   normal: `Each VLAN's UDP appears tagged on its trunk device with the rate the workload sends (the VLAN device itself shows it untagged), with one tagging method per device (\`hw\` on devices that offload tagging: veth, most NICs). Untagged UDP on a trunk is a warning: a VM or a bridge port not in the VLAN it should be, or a misconfigured VLAN filter.`,
   replaces: ['other/trace_vlanvm_udp_workload.bt'],
+  memory: { resized: { pending: { perCpu: PENDING_WAYS } } },
   params: {
     duration: durationParam('How long to count.', { max: 3_600_000 }),
     ...XMIT_PARAMS,

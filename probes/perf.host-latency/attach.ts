@@ -1,7 +1,9 @@
-// Which flavour of hostlat.bpf.c's handlers to load and attach: raw_tp with a cached minimal BTF
-// (fastest load), tp_btf, the classic tracepoints, tried in that order (engine/native/attach-plan.ts).
-// Every handler of one flavour attaches together; a direction not asked for leaves its hooks out.
+// Which flavour of perf.host-latency.bpf.c's handlers to load and attach: tp_btf (the skb's fields
+// are plain loads there: the handlers run several times a packet), raw_tp with a cached minimal
+// BTF, the classic tracepoints, tried in that order (engine/native/attach-plan.ts). Every handler
+// of one flavour attaches together; a direction not asked for leaves its hooks out.
 import { loadFirstWorking, tracepointPlan, type PlanLoaded, type PlanStep, type TracepointMethod } from '../../engine/native/attach-plan.js';
+import { possibleCpus } from '../../engine/native/features.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import { bpfObjectPath } from '../../engine/native/object.js';
 
@@ -44,10 +46,13 @@ export function attachPlan(hooks: readonly HostLatHook[] = HOOKS): Array<PlanSte
     (tp) => byName.get(tp)!.category,
     hooks.map((h) => h.name),
     (tp, method) => `hostlat_${byName.get(tp)!.stem}_${SUFFIX[method]}`,
+    { prefer: 'tp_btf' },
   );
 }
 
 /** Loads and attaches the first flavour that works; throws with every reason when none does. */
 export async function loadHostLat(globals: Record<string, GlobalValue>, hooks: readonly HostLatHook[]): Promise<PlanLoaded<HostLatMethod>> {
-  return loadFirstWorking(bpfObjectPath('perf.host-latency'), attachPlan(hooks), { what: 'perf.host-latency', open: { globals } });
+  // `cpus` has an entry per possible CPU.
+  const open = { globals, maxEntries: { cpus: possibleCpus() } };
+  return loadFirstWorking(bpfObjectPath('perf.host-latency'), attachPlan(hooks), { what: 'perf.host-latency', open });
 }

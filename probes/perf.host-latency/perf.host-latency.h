@@ -3,7 +3,8 @@
 #ifndef EBPFNET_HOSTLAT_H
 #define EBPFNET_HOSTLAT_H
 
-/* Entries of each per-skb table (LRU: a packet never completed cannot fill it). */
+/* Entries of the skb table (a power of two: direct-mapped by address, so a packet never
+ * completed is overwritten, it cannot fill it). */
 #define HOSTLAT_SKBS 16384
 #define HOSTLAT_DROP_KEYS 1024
 /* The most skbs one qdisc_dequeue hands out at once (bulk dequeue) that are stamped. */
@@ -28,10 +29,13 @@ enum hostlat_stage {
 	HOSTLAT_STAGES = 8,
 };
 
-/* Histograms (per-CPU array of struct lat_hist): one per stage, then a total per direction. */
+/* Histograms (each CPU's `hists`, struct lat_hist): one per stage, then a total per direction. */
 #define HOSTLAT_HISTS (HOSTLAT_STAGES + HOSTLAT_DIRS)
 
-/* Counters (per-CPU `totals`): packets seen at each stage, then per direction. */
+/* Counters (each CPU's `counters`): packets at each stage, then per direction. The kernel
+ * counts a stage's packets only where they start (the first stages, and netif_receive_skb for
+ * packets with no entry stamp), and per direction only `ended`, `replaced` and `slow`: the
+ * reader (maps.ts) derives the rest from the histograms' counts and the drops. */
 #define HOSTLAT_C_DIR_BASE HOSTLAT_STAGES
 enum hostlat_dir_counter {
 	HOSTLAT_C_STARTED = 0,  /* stamped at the direction's first stage seen */
@@ -44,16 +48,22 @@ enum hostlat_dir_counter {
 };
 #define HOSTLAT_C_SLOTS (HOSTLAT_C_DIR_BASE + HOSTLAT_DIRS * HOSTLAT_C_PER_DIR)
 
-/* A tracked skb: its first and latest stamps (ktime ns). */
-struct hostlat_skb {
+/* One direction of a tracked skb: its first and latest stamps (ktime ns; first_ts 0: not tracked). */
+struct hostlat_path {
 	__u64 first_ts;
 	__u64 last_ts;
-	__u32 stage;   /* enum hostlat_stage of the latest stamp */
 	__u32 ifindex; /* the device of the first stamp */
-	__u16 lport;   /* RX: the local (destination) TCP/UDP port, host byte order; 0 for others */
+	__u8 stage;    /* enum hostlat_stage of the latest stamp */
 	__u8 proto;
-	__u8 pad;
-	__u32 pad2;
+	__u16 lport;   /* RX: the local (destination) TCP/UDP port, host byte order; 0 for others */
+};
+
+/* An entry of the `skbs` table, one cache line: the skb whose address hashes to it, both ways
+ * (a veth hands the very skb it transmits to its peer's receive path). */
+struct hostlat_skb {
+	__u64 skb; /* its address; another skb hashing here takes the entry over */
+	struct hostlat_path path[HOSTLAT_DIRS];
+	__u64 pad;
 };
 
 /* Key of the `drops` counts. */
@@ -62,6 +72,17 @@ struct hostlat_drop {
 	__u8 dir;
 	__u8 stage;   /* the latest stage reached */
 	__u16 pad;
+};
+
+/* A CPU's own entry of the `cpus` array: its counters, the drops of its last drop key not yet
+ * added to `drops` (pend_count of pend_key), the tracked skb its netif_receive_skb is
+ * processing (its socket's sk_data_ready follows in the same call), and its histograms. */
+struct hostlat_cpu {
+	__u64 counters[HOSTLAT_C_SLOTS];
+	__u64 rx_current;
+	__u64 pend_count;
+	struct hostlat_drop pend_key;
+	struct lat_hist hists[HOSTLAT_HISTS];
 };
 
 #endif

@@ -4,26 +4,26 @@
 // to the socket. Histograms are aggregated in the kernel; what the session saw is recorded as
 // capture records, so a replay re-parses it without loading anything.
 import { loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
-import type { U64 } from '../../engine/native/btf-layout.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, planLoad, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
-import { countsOf, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
+import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { NETNS_PARAM, resolveDeviceFilter, type DeviceFilter } from '../lib/devices.js';
 import { captureReasonFormat, parseReasonNames } from '../lib/drop-reasons.js';
 import { fmtUs, round } from '../lib/format.js';
-import { CRITICAL_P99_US, layerStats, readLatHist, WARN_P99_US, type LatHist, type LayerStats } from '../lib/lathist.js';
+import { CRITICAL_P99_US, layerStats, WARN_P99_US, type LatHist, type LayerStats } from '../lib/lathist.js';
 import { addressParams, durationParam, protocolNumber, protocolParam } from '../lib/params.js';
 import { HOOKS, hooksFor, loadHostLat, type HostLatMethod } from './attach.js';
 import { DATA, type HostLatencyData } from './data.js';
+import { readCpuTotals, trackedPaths } from './maps.js';
 
 export type { HostLatencyData };
 import { recorded } from '../lib/recorded.js';
 import { loadedTables, tracepointRun } from '../lib/bpf-probe.js';
 
 /*
- * Layouts of bpf/hostlat.h.
+ * Layouts of perf.host-latency.h.
  */
 const DIRS = ['tx', 'rx'] as const;
 export type Direction = (typeof DIRS)[number];
@@ -53,10 +53,10 @@ const UNTIMED: LayerStats = { count: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0,
  * What a session may cost: 5% of one CPU, 1M program runs/s. The programs run on every packet
  * of every device at each stage (up to nine tracepoints a packet) and on every freed skb; a
  * packet the filters rule out costs a device read and, at its first stage only, the header
- * reads; later stages are one or two hash lookups. Measured here (BPF run statistics, a ping
- * flood on a veth pair, ~530k runs/s): ~450 ns a run without filters, ~290 ns with an address
- * filter nothing matches. So the budget is reached near 10k packets/s each way (~110-170k
- * runs/s); past it the session stops early and keeps the histograms up to then.
+ * reads; later stages read one line of the skb table. Measured here (BPF run statistics, a UDP
+ * flood through a veth, test/bench/cost.ts): ~100 ns a run, ~600 ns a packet timed both ways
+ * (six runs, five clock reads); an untracked skb freed ~55 ns. So the budget is reached near
+ * 80k packets/s; past it the session stops early and keeps the histograms up to then.
  */
 export const HOST_LATENCY_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
 
@@ -126,29 +126,23 @@ function globalsOf(s: SetupCapture) {
 
 /** Reads the maps (programs detached already). */
 function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
-  const hm = o.map('hists');
+  const totals = readCpuTotals(o);
   const hists: DumpCapture['hists'] = [];
-  for (let index = 0; index < STAGES.length + DIRS.length; index++) {
-    const h = readLatHist(hm, index);
-    if (h) hists.push({ index, ...h });
-  }
-  const slots = Object.fromEntries(Array.from({ length: C_DIR_BASE + DIRS.length * C_PER_DIR }, (_, i) => [String(i), i]));
-  const totals = slotTotals(o.map('totals'), slots);
-  const counters = Object.keys(slots).map((k) => totals[k] ?? 0);
-  const drops = countsOf(o.map('drops'), ({ reason, dir, stage }: { reason: number; dir: number; stage: number }) => ({ reason, dir, stage }));
-  drops.sort((a, b) => a.dir - b.dir || a.stage - b.stage || a.reason - b.reason);
+  totals.hists.forEach((h, index) => h && hists.push({ index, ...h }));
+  const drops = totals.drops.sort((a, b) => a.dir - b.dir || a.stage - b.stage || a.reason - b.reason);
   const nowNs = process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns
+  const paths = trackedPaths(o);
   const left = {} as DumpCapture['left'];
-  for (const dir of DIRS) {
+  DIRS.forEach((dir, di) => {
     const entry: DumpCapture['left'][Direction] = { byStage: {}, oldestMs: null };
-    for (const { value } of o.map(`${dir}_skbs`).readAllDecoded<unknown, { first_ts: U64; stage: number }>()) {
-      const stage = STAGES[value.stage]?.id ?? 'unknown';
+    for (const p of paths[di]!) {
+      const stage = STAGES[p.stage]?.id ?? 'unknown';
       entry.byStage[stage] = (entry.byStage[stage] ?? 0) + 1;
-      entry.oldestMs = Math.max(entry.oldestMs ?? 0, round(Number(nowNs - BigInt(value.first_ts)) / 1e6));
+      entry.oldestMs = Math.max(entry.oldestMs ?? 0, round(Number(nowNs - p.firstTs) / 1e6));
     }
     left[dir] = entry;
-  }
-  return { windowMs, hists, counters, drops, left };
+  });
+  return { windowMs, hists, counters: totals.counters, drops, left };
 }
 
 async function collect(params: Params, io: ProbeIO): Promise<void> {
@@ -312,9 +306,9 @@ export const perfHostLatency: ProbeDefinition<HostLatencyData> = {
 - **RX**: \`napi_gro_receive_entry\` / \`netif_receive_skb_entry\` / \`netif_rx_entry\` (rx_entry) → \`netif_receive_skb\` (**backlog**: GRO, the per-CPU backlog, RPS) → \`sk_data_ready\` of the packet's socket (**socket**: IP, netfilter, TCP/UDP until the socket has it);
 - **total** per direction: first stamp to end.
 
-A stage a packet skips (no qdisc on a noqueue device such as veth, no RX entry tracepoint on its path) is not stamped; the next stage is timed from the previous stamp. Packets freed by \`kfree_skb\` on the way are counted as drops by reason and stage; RX packets consumed before a socket (an ICMP echo the kernel answers) are counted apart. Each direction's skb table is an LRU hash (16384 skbs), so packets whose end is never seen cannot fill it: they are counted as \`evicted\`; those left at the end as \`inFlight\`. Nothing is streamed, so no event is lost (\`lostEvents\` 0). Filters apply in the kernel at a packet's first stage: \`dev\` (the device it is first seen on; with \`netns\`, a device of that namespace), \`netns\`, \`src_ip\`, \`dst_ip\`, \`src_port\`, \`dst_port\`, \`protocol\`, \`direction\`; with \`latency_us\` the packets whose total reaches it are counted (\`packets.<dir>.slow\`). Histograms are aggregated there (log-linear buckets: percentiles within ~25%, max exact).
+A stage a packet skips (no qdisc on a noqueue device such as veth, no RX entry tracepoint on its path) is not stamped; the next stage is timed from the previous stamp. Packets freed by \`kfree_skb\` on the way are counted as drops by reason and stage; RX packets consumed before a socket (an ICMP echo the kernel answers) are counted apart. The skb table is direct-mapped by address (16384 entries, both directions of an skb in one), so packets whose end is never seen cannot fill it: overwritten by a later skb, they are counted as \`evicted\`; those left at the end as \`inFlight\`. Nothing is streamed, so no event is lost (\`lostEvents\` 0). Filters apply in the kernel at a packet's first stage: \`dev\` (the device it is first seen on; with \`netns\`, a device of that namespace), \`netns\`, \`src_ip\`, \`dst_ip\`, \`src_port\`, \`dst_port\`, \`protocol\`, \`direction\`; with \`latency_us\` the packets whose total reaches it are counted (\`packets.<dir>.slow\`). Histograms are aggregated there (log-linear buckets: percentiles within ~25%, max exact).
 
-Use it when the host itself may add latency: a qdisc stage of milliseconds is a shaper or a deep queue, a backlog stage of milliseconds a busy CPU's softirq, a socket stage netfilter or a slow protocol path. Tracepoints only (raw_tp with a cached minimal BTF, else tp_btf, else classic tracepoints). The socket stage ends when the socket is told data is ready (the packet's protocol and local port), so TCP segments merged into an earlier one and packets to raw sockets end as consumed, not delivered. Past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps the histograms up to then.
+Use it when the host itself may add latency: a qdisc stage of milliseconds is a shaper or a deep queue, a backlog stage of milliseconds a busy CPU's softirq, a socket stage netfilter or a slow protocol path. Tracepoints only (tp_btf, else raw_tp with a cached minimal BTF, else classic tracepoints). The socket stage ends when the socket is told data is ready (the packet's protocol and local port), so TCP segments merged into an earlier one and packets to raw sockets end as consumed, not delivered. Past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps the histograms up to then.
 
 Replaces the seed's \`system_network_latency_details.py\` (PROBES.md row 33), whose OVS internal-port stages (kprobes) are left to ovs.* probes.`,
   normal: `Every stage of a few µs to some tens of µs on an idle host: enqueue and start_xmit under ~5 µs, a qdisc of a few µs without a shaper, a driver of a few µs (veth: the peer's enqueue), a backlog of tens of µs, a socket of ~10-50 µs. A stage with a P99 of milliseconds is where the delay comes from (flagged above 1 ms, critical above 10 ms); drops are named by reason.`,

@@ -1,8 +1,10 @@
-// Which flavour of vmlat.bpf.c's handlers to load and attach on this kernel, tried in order
-// until every hook of one flavour attaches (engine/native/attach-plan.ts's tracepoint plan):
-// raw_tp with a cached minimal BTF (fastest load), tp_btf, the classic tracepoints. Each failed
+// Which flavour of perf.vm-latency.bpf.c's handlers to load and attach on this kernel, tried in
+// order until every hook of one flavour attaches (engine/native/attach-plan.ts's tracepoint plan):
+// tp_btf (the skb's fields are plain loads there: the handlers run on every packet), raw_tp with
+// a cached minimal BTF, the classic tracepoints. Each failed
 // attempt is kept (`fallbacks`) so the finding says why; a map is filled between load and attach.
 import { loadFirstWorking, tracepointPlan, type PlanLoaded, type PlanStep, type TracepointMethod } from '../../engine/native/attach-plan.js';
+import { possibleCpus } from '../../engine/native/features.js';
 import { bpfObjectPath, type BpfObject } from '../../engine/native/object.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 
@@ -51,6 +53,7 @@ export function attachPlan(hooks: readonly VmlatHook[] = HOOKS): Array<PlanStep<
     (name) => hookOf(name).category,
     hooks.map((h) => h.name),
     (name, method) => programName(hookOf(name), method),
+    { prefer: 'tp_btf' },
   );
 }
 
@@ -64,7 +67,9 @@ export async function loadVmlat(
   hooks: readonly VmlatHook[],
   prepare: (obj: BpfObject) => void,
 ): Promise<VmlatLoaded> {
-  const loaded = await loadFirstWorking(bpfObjectPath('perf.vm-latency'), attachPlan(hooks), { what: 'perf.vm-latency', open: { globals }, afterLoad: prepare });
+  // `cpus` has an entry per possible CPU.
+  const open = { globals, maxEntries: { cpus: possibleCpus() } };
+  const loaded = await loadFirstWorking(bpfObjectPath('perf.vm-latency'), attachPlan(hooks), { what: 'perf.vm-latency', open, afterLoad: prepare });
   // The plan attaches in `hooks` order: one link per hook.
   const links = loaded.links.map((l, i) => ({ program: l.program, method: loaded.method, target: `${hooks[i]!.category}:${hooks[i]!.name}`, attachMs: l.attachMs }));
   return { ...loaded, links };

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Shared between vmlat.bpf.c and probes/perf.vm-latency/probe.ts (which decodes these layouts). */
+/* Shared between perf.vm-latency.bpf.c and probes/perf.vm-latency/probe.ts (which decodes these
+ * layouts). Include after lathist.h. */
 #ifndef EBPFNET_VMLAT_H
 #define EBPFNET_VMLAT_H
 
-/* Entries of the packet-key table and of the table of skbs handed to the tap's driver. */
+/* Entries of the packet-key table and of the table of skbs within their exit device. */
 #define VMLAT_FLOWS 16384
-#define VMLAT_TAP_SKBS 8192
+#define VMLAT_SKBS 8192
 #define VMLAT_UPLINKS 256
 
 enum vmlat_dir {
@@ -57,20 +58,52 @@ struct vmlat_key {
 	__u64 payload; /* up to 8 bytes of L4 payload in the linear area, zero-padded */
 };
 
-/* Stamps of a packet on its way (ktime ns; 0 = not seen). */
+/* An entry of the `flows` table (direct-mapped by a hash of the key, one cache line): the stamps
+ * of a packet on its way (ktime ns; both 0: free). Another key hashing here takes it over. */
 struct vmlat_flow {
+	struct vmlat_key key;
 	__u64 rx_ts;
 	__u64 queue_ts;
 	__u32 out_ifindex; /* the exit device of the queue stamp */
 	__u32 pad;
 };
 
-/* An skb the tap's driver took (to the VM), until QEMU reads it (consume_skb). */
-struct vmlat_tap_skb {
-	__u64 xmit_ts;
-	__u64 rx_ts; /* the packet's uplink rx stamp, 0 when it came another way */
+/* What an entry of the `skbs` table holds. */
+enum vmlat_skb_state {
+	VMLAT_SKB_FREE = 0,
+	VMLAT_SKB_QUEUED = 1, /* queued on its exit device, until net_dev_start_xmit there */
+	VMLAT_SKB_ON_TAP = 2, /* to the VM: the tap's driver took it, until QEMU reads it (consume_skb) */
 };
 
-/* The per-CPU `hists` array holds a struct lat_hist (lathist.h) per (direction, layer). */
+/* An entry of the `skbs` table (direct-mapped by skb address, one cache line): an skb within
+ * its exit device, so later stages find it by one line, without parsing its headers. */
+struct vmlat_skb {
+	__u64 skb;         /* its key (skb-key.h). Another skb hashing here takes it over */
+	__u64 queue_ts;    /* QUEUED: net_dev_queue on the exit device */
+	__u64 xmit_ts;     /* ON_TAP: net_dev_start_xmit on the tap */
+	__u64 rx_ts;       /* the packet's rx stamp on its entry device, 0 when it came another way */
+	__u32 out_ifindex; /* QUEUED: the exit device */
+	__u8 state;        /* enum vmlat_skb_state */
+	__u8 dir;          /* enum vmlat_dir */
+	__u16 pad;
+	__u64 pad2[3];
+};
+
+/* The skb a CPU is handing to a driver: net_dev_start_xmit -> net_dev_xmit (xmit_one). */
+struct vmlat_stash {
+	__u64 skb;
+	__u64 xmit_ts;
+	__u64 rx_ts;
+	__u32 dir;
+	__u32 pad;
+};
+
+/* A CPU's own entry of the `cpus` array: its stash, counters (enum vmlat_counter) and a
+ * histogram (lathist.h) per (direction, layer). */
+struct vmlat_cpu {
+	struct vmlat_stash stash;
+	__u64 counters[VMLAT_C_SLOTS];
+	struct lat_hist hists[VMLAT_DIRS * VMLAT_LAYERS];
+};
 
 #endif

@@ -6,7 +6,7 @@
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { runCommand } from '../../engine/exec.js';
-import type { U64 } from '../../engine/native/btf-layout.js';
+import { sumPerCpu, type U64 } from '../../engine/native/btf-layout.js';
 import { u32Key } from '../../engine/native/map.js';
 import type { BpfObject } from '../../engine/native/object.js';
 import { captureRecord, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
@@ -15,7 +15,7 @@ import { overheadOf, overheadTable, type OverheadBudget } from '../../engine/pro
 import type { ChartSpec, Params, ProbeDefinition, ProbeIO, ProbeResult, RawRecord, Severity, TableSpec } from '../../engine/probe/types.js';
 import { checkDeviceName, isDeviceName } from '../lib/devices.js';
 import { fmtUs, round } from '../lib/format.js';
-import { CRITICAL_P99_US, layerStats, readLatHist, WARN_P99_US, type LatHist } from '../lib/lathist.js';
+import { CRITICAL_P99_US, latHistOf, layerStats, WARN_P99_US, type LatHist, type RawLatHist } from '../lib/lathist.js';
 import { addressParams, durationParam, protocolNumber, protocolParam } from '../lib/params.js';
 import { HOOKS, loadVmlat, type VmlatLink, type VmlatMethod } from './attach.js';
 import { DATA, type VmLatencyData } from './data.js';
@@ -23,14 +23,15 @@ import { recorded } from '../lib/recorded.js';
 import { tracepointRun } from '../lib/bpf-probe.js';
 
 /*
- * Layouts of bpf/vmlat.h.
+ * Layouts of perf.vm-latency.h.
  */
 const LAYER_IDS = ['bridge', 'qdisc', 'driver', 'tun ring', 'total'] as const;
 const DIR_IDS = ['to-vm', 'from-vm'] as const;
 const C_PER_DIR = 8;
 const C_NOT_IPV4 = 16;
 const C_STALE = 17;
-const C_SLOTS = 18;
+/** enum vmlat_skb_state. */
+const [SKB_QUEUED, SKB_ON_TAP] = [1, 2];
 
 export type Direction = (typeof DIR_IDS)[number];
 export type Layer = (typeof LAYER_IDS)[number];
@@ -47,12 +48,13 @@ const PENDING_STOPPED = 3;
 /**
  * What a session may cost: 5% of one CPU, 1M program runs/s. The programs run on every packet
  * of every device (netif_receive_skb, net_dev_queue, net_dev_start_xmit, net_dev_xmit) and on
- * every freed skb (consume_skb, kfree_skb). Measured here (BPF run statistics, a ping flood on
- * an unrelated veth): ~90 ns a run when the devices are neither the tap nor an uplink (a
- * compare, a hash lookup), ~110 ns in `any`-uplink mode with a `vm_ip` filter (headers parsed,
- * then left), ~200 ns in `any` mode without filters (every packet stamped); the VM's own
- * packets cost ~0.3-1 µs a stage. So ~500k runs/s (a host switching ~60k packets/s) is at the
- * CPU budget; past it the session stops early with the histograms up to then.
+ * every freed skb (consume_skb, kfree_skb). A device that is neither the tap nor an uplink
+ * leaves at the ifindex compare (a hash lookup when uplinks are listed); an skb freed that was
+ * never on the tap costs one line read. Measured here (BPF run statistics, a UDP flood through
+ * a veth taken as the tap, test/bench/cost.ts): ~450 ns a packet the VM gets (five runs: the
+ * headers parsed at net_dev_queue, ~175 ns; start_xmit finds the skb by one line, ~120 ns).
+ * So ~110k of the VM's packets/s (~550k runs/s) reach the CPU budget; past it the session
+ * stops early with the histograms up to then.
  */
 export const VM_LATENCY_BUDGET: OverheadBudget = { cpu: 0.05, eventsPerSec: 1_000_000 };
 
@@ -214,16 +216,15 @@ function globalsOf(s: SetupCapture) {
 
 /** Reads the maps (programs detached already): histograms, counters, what was left on its way. */
 function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
+  const cpus = o.map('cpus').readAllDecoded<number, { counters: number[]; hists: RawLatHist[] }>().map((e) => e.value);
   const hists: HistCapture[] = [];
-  const hm = o.map('hists');
   for (let dir = 0; dir < DIR_IDS.length; dir++) {
     for (let layer = 0; layer < LAYER_IDS.length; layer++) {
-      const h = readLatHist(hm, dir * LAYER_IDS.length + layer);
+      const h = latHistOf(cpus.map((c) => c.hists[dir * LAYER_IDS.length + layer]!));
       if (h) hists.push({ dir, layer, ...h });
     }
   }
-  const cm = o.map('counters');
-  const counters = Array.from({ length: C_SLOTS }, (_, i) => Number(cm.sumU64(u32Key(i))));
+  const counters = sumPerCpu(cpus.map((c) => c.counters)).map(Number);
 
   const nowNs = process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns
   const ageMs = (ts: bigint) => Number(nowNs - ts) / 1e6;
@@ -231,21 +232,26 @@ function dumpMaps(o: BpfObject, windowMs: number): DumpCapture {
     'to-vm': { bridge: 0, qdisc: 0, oldestMs: null },
     'from-vm': { bridge: 0, qdisc: 0, oldestMs: null },
   };
-  for (const { key, value } of o.map('flows').readAllDecoded<{ dir: number }, { rx_ts: U64; queue_ts: U64 }>()) {
-    const dir = DIR_IDS[key.dir];
-    if (!dir) continue;
-    const entry = incomplete[dir];
-    if (value.queue_ts === 0) entry.bridge++;
-    else entry.qdisc++;
-    const first = value.rx_ts !== 0 ? value.rx_ts : value.queue_ts;
-    const age = Math.round(ageMs(BigInt(first)) * 1000) / 1000;
-    entry.oldestMs = Math.max(entry.oldestMs ?? 0, age);
+  const oldest = (entry: { oldestMs: number | null }, ts: bigint) => {
+    entry.oldestMs = Math.max(entry.oldestMs ?? 0, Math.round(ageMs(ts) * 1000) / 1000);
+  };
+  // Stamped on entry, not queued yet: by key. (A key queued stays for a segment of it: its skb says where it is.)
+  for (const { value } of o.map('flows').readAllDecoded<unknown, { key: { dir: number }; rx_ts: U64; queue_ts: U64 }>()) {
+    const dir = DIR_IDS[value.key.dir];
+    if (!dir || value.rx_ts === 0 || value.queue_ts !== 0) continue;
+    incomplete[dir].bridge++;
+    oldest(incomplete[dir], BigInt(value.rx_ts));
   }
   const pending: DumpCapture['pending'] = { count: 0, oldestMs: null };
-  for (const { value } of o.map('tap_skbs').readAllDecoded<unknown, { xmit_ts: U64 }>()) {
-    pending.count++;
-    const age = Math.round(ageMs(BigInt(value.xmit_ts)) * 1000) / 1000;
-    pending.oldestMs = Math.max(pending.oldestMs ?? 0, age);
+  for (const { value } of o.map('skbs').readAllDecoded<unknown, { queue_ts: U64; xmit_ts: U64; rx_ts: U64; state: number; dir: number }>()) {
+    const dir = DIR_IDS[value.dir];
+    if (value.state === SKB_QUEUED && dir) {
+      incomplete[dir].qdisc++;
+      oldest(incomplete[dir], BigInt(value.rx_ts !== 0 ? value.rx_ts : value.queue_ts));
+    } else if (value.state === SKB_ON_TAP) {
+      pending.count++;
+      oldest(pending, BigInt(value.xmit_ts));
+    }
   }
   return { windowMs, hists, counters, incomplete, pending };
 }
@@ -499,7 +505,7 @@ export const perfVmLatency: ProbeDefinition<VmLatencyData> = {
 
 Across the bridge a packet is matched by its headers (addresses, protocol, IP id, ports or ICMP id/seq, TCP seq/ack, the first payload bytes), since OVS's userspace datapath re-injects a new skb; within one device by its skb. \`uplinks\` are the devices toward the network: by default the other ports of the tap's Linux or OVS bridge (every other device when there is none). Filters (\`vm_ip\`, the \`src_ip\`↔\`dst_ip\` conversation both ways, \`protocol\`, \`port\`, \`direction\`) apply in the kernel; histograms are aggregated there (log-linear buckets: percentiles within ~25%, max exact).
 
-Use it when a VM sees latency or jitter: a tun ring of milliseconds means QEMU (or vhost) is not reading the tap (a stopped or starved VM, a busy I/O thread), a qdisc of milliseconds a shaper or a deep queue, a bridge of milliseconds slow forwarding (OVS upcalls). The guest's own stack and the wire beyond the uplink are not seen. Tracepoints only (raw_tp with a cached minimal BTF, else tp_btf, else classic tracepoints); past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps the histograms up to then.
+Use it when a VM sees latency or jitter: a tun ring of milliseconds means QEMU (or vhost) is not reading the tap (a stopped or starved VM, a busy I/O thread), a qdisc of milliseconds a shaper or a deep queue, a bridge of milliseconds slow forwarding (OVS upcalls). The guest's own stack and the wire beyond the uplink are not seen. Tracepoints only (tp_btf, else raw_tp with a cached minimal BTF, else classic tracepoints); past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps the histograms up to then.
 
 Replaces the seed's \`vm_network_latency_details.py\` and \`vm_network_latency_summary.py\` (PROBES.md rows 35 and 36).`,
   normal: `Bridge and qdisc layers of a few to some tens of µs, a driver layer of a few µs, a tun ring under ~100 µs with vhost-net (QEMU reading the tap itself, or a VM under emulation, takes longer: up to a few ms). A layer with a P99 of milliseconds is where the delay comes from (flagged above 1 ms, critical above 10 ms); packets still waiting in the tun ring at the end mean the VM is not reading at all.`,

@@ -1,5 +1,6 @@
 // The rows of the cost benchmark (cost.ts): a probe with the params of the row, and bpftrace
 // doing the same job as near as a one-liner can, its aggregation in the kernel too.
+import { readFileSync } from 'node:fs';
 import type { Params } from '../../engine/probe/types.js';
 import { FLOOD_PORT, FLOOD_SRC_PORT, type FloodPair } from './udp-flood.js';
 
@@ -17,7 +18,8 @@ export interface CostRow {
   params?: (lab: CostLab) => Params;
   /** The probe follows the flood's own flow: the sender leaves from FLOOD_SRC_PORT. */
   followsFlood?: boolean;
-  bpftrace?: { label: string; script: string };
+  /** bpftrace doing the same job (or part of it, as the label says), each run beside the probe. */
+  bpftrace?: Array<{ label: string; script: string | ((lab: CostLab) => string) }>;
 }
 
 /** The flood's destination MAC as bpftrace compares it: the first 4 bytes and the last 2, little-endian loads. */
@@ -28,39 +30,46 @@ function macWords(mac: string): { u32: string; u16: string } {
 
 const SKB = '((struct sk_buff *)args->skbaddr)';
 
-/** bpftrace scoped to the flood's destination MAC (the lab exists before the rows are read). */
-let peerMac = '';
-export const setPeerMac = (mac: string) => (peerMac = mac);
-/** The flood pair, for the rows that follow its flow by address (set once the pair exists). */
-let flowPair: FloodPair | undefined;
-export const setFlowPair = (pair: FloodPair) => (flowPair = pair);
+/** The stages perf.host-latency times on the flood's path, each packet by its skb, as bpftrace would. */
+const HOST_LATENCY_STAGES = [
+  'tracepoint:net:net_dev_queue { @first[args->skbaddr] = nsecs; @last[args->skbaddr] = nsecs; }',
+  'tracepoint:net:net_dev_start_xmit /@last[args->skbaddr]/ { $n = nsecs; @start_xmit = hist($n - @last[args->skbaddr]); @last[args->skbaddr] = $n; }',
+  'tracepoint:net:net_dev_xmit /@last[args->skbaddr]/ { $n = nsecs; @driver = hist($n - @last[args->skbaddr]); @tx_total = hist($n - @first[args->skbaddr]); delete(@last[args->skbaddr]); delete(@first[args->skbaddr]); }',
+  'tracepoint:net:netif_rx_entry, tracepoint:net:netif_receive_skb_entry, tracepoint:net:napi_gro_receive_entry { @rx[args->skbaddr] = nsecs; }',
+  'tracepoint:net:netif_receive_skb /@rx[args->skbaddr]/ { @backlog = hist(nsecs - @rx[args->skbaddr]); }',
+  'tracepoint:skb:kfree_skb /@rx[args->skbaddr]/ { @drops[args->reason] = count(); delete(@rx[args->skbaddr]); }',
+].join(' ');
 
 export const COST_ROWS: CostRow[] = [
   {
     label: 'drops.kernel, stacks off',
     probe: 'drops.kernel',
     params: () => ({ stacks: false }),
-    bpftrace: { label: 'bpftrace: kfree_skb by reason, location', script: 'tracepoint:skb:kfree_skb { @[args->reason, args->location] = count(); }' },
+    bpftrace: [{ label: 'bpftrace: kfree_skb by reason, location', script: 'tracepoint:skb:kfree_skb { @[args->reason, args->location] = count(); }' }],
   },
   {
     label: 'drops.kernel (default: sampled stacks)',
     probe: 'drops.kernel',
-    bpftrace: {
-      label: 'bpftrace: by reason, location, device, netns; a stack in 512',
-      script: `tracepoint:skb:kfree_skb { $d = ${SKB}->dev; @[args->reason, args->location, $d->ifindex, $d->nd_net.net->ns.inum] = count(); @n[cpu] = @n[cpu] + 1; if (@n[cpu] % 512 == 1) { @s[kstack] = count(); } }`,
-    },
+    bpftrace: [
+      {
+        label: 'bpftrace: by reason, location, device, netns; a stack in 512',
+        script: `tracepoint:skb:kfree_skb { $d = ${SKB}->dev; @[args->reason, args->location, $d->ifindex, $d->nd_net.net->ns.inum] = count(); @n[cpu] = @n[cpu] + 1; if (@n[cpu] % 512 == 1) { @s[kstack] = count(); } }`,
+      },
+    ],
   },
   {
     label: "drops.kernel scoped to the flood's MAC (matches)",
     probe: 'drops.kernel',
     params: (lab) => ({ stacks: false, vm_macs: [lab.peerMac] }),
-    get bpftrace() {
-      const m = macWords(peerMac);
-      return {
+    bpftrace: [
+      {
         label: 'bpftrace: by reason, location, device, scoped by destination MAC',
-        script: `tracepoint:skb:kfree_skb { $s = ${SKB}; $m = $s->head + $s->mac_header; if (*(uint32 *)$m == ${m.u32} && *(uint16 *)($m + 4) == ${m.u16}) { @[args->reason, args->location, $s->dev->ifindex] = count(); } }`,
-      };
-    },
+        script: (lab) => {
+          const m = macWords(lab.peerMac);
+          return `tracepoint:skb:kfree_skb { $s = ${SKB}; $m = $s->head + $s->mac_header; if (*(uint32 *)$m == ${m.u32} && *(uint16 *)($m + 4) == ${m.u16}) { @[args->reason, args->location, $s->dev->ifindex] = count(); } }`;
+        },
+      },
+    ],
   },
   {
     label: 'drops.kernel scoped to another VM (no match)',
@@ -70,78 +79,91 @@ export const COST_ROWS: CostRow[] = [
   {
     label: 'perf.host-latency',
     probe: 'perf.host-latency',
-    bpftrace: {
-      label: 'bpftrace: net_dev_queue → net_dev_start_xmit, one histogram (1 of its 12 stages)',
-      script: 'tracepoint:net:net_dev_queue { @q[args->skbaddr] = nsecs; } tracepoint:net:net_dev_start_xmit /@q[args->skbaddr]/ { @qdisc_driver = hist((nsecs - @q[args->skbaddr]) / 1000); delete(@q[args->skbaddr]); }',
-    },
+    bpftrace: [
+      {
+        label: 'bpftrace: net_dev_queue → net_dev_start_xmit, one histogram (1 of its 12 stages)',
+        script: 'tracepoint:net:net_dev_queue { @q[args->skbaddr] = nsecs; } tracepoint:net:net_dev_start_xmit /@q[args->skbaddr]/ { @qdisc_driver = hist((nsecs - @q[args->skbaddr]) / 1000); delete(@q[args->skbaddr]); }',
+      },
+      { label: "bpftrace: queue → start_xmit → xmit, rx entry → receive, drops: the stages on the flood's path", script: HOST_LATENCY_STAGES },
+    ],
   },
   {
     label: 'perf.host-metrics',
     probe: 'perf.host-metrics',
-    bpftrace: {
-      label: 'bpftrace: softirq time per CPU and vector, packets per CPU',
-      script: 'tracepoint:irq:softirq_entry { @s[cpu] = nsecs; } tracepoint:irq:softirq_exit /@s[cpu]/ { @t[cpu, args->vec] = sum(nsecs - @s[cpu]); @h[args->vec] = hist((nsecs - @s[cpu]) / 1000); delete(@s[cpu]); } tracepoint:net:netif_receive_skb { @rx[cpu] = count(); } tracepoint:net:net_dev_xmit { @tx[cpu] = count(); }',
-    },
+    bpftrace: [
+      {
+        label: 'bpftrace: softirq time per CPU and vector, packets per CPU',
+        script: 'tracepoint:irq:softirq_entry { @s[cpu] = nsecs; } tracepoint:irq:softirq_exit /@s[cpu]/ { @t[cpu, args->vec] = sum(nsecs - @s[cpu]); @h[args->vec] = hist((nsecs - @s[cpu]) / 1000); delete(@s[cpu]); } tracepoint:net:netif_receive_skb { @rx[cpu] = count(); } tracepoint:net:net_dev_xmit { @tx[cpu] = count(); }',
+      },
+    ],
   },
   {
     label: 'other.offload',
     probe: 'other.offload',
-    bpftrace: {
-      label: 'bpftrace: GSO type counts, size/segs histograms, checksum state',
-      script: 'tracepoint:net:net_dev_start_xmit { @n[str(args->name), args->gso_type] = count(); @size = hist(args->gso_size); @segs = hist(args->gso_segs); @csum[args->ip_summed] = count(); }',
-    },
+    bpftrace: [
+      {
+        label: 'bpftrace: GSO type counts, size/segs histograms, checksum state',
+        script: 'tracepoint:net:net_dev_start_xmit { @n[str(args->name), args->gso_type] = count(); @size = hist(args->gso_size); @segs = hist(args->gso_segs); @csum[args->ip_summed] = count(); }',
+      },
+    ],
   },
   {
     label: 'other.vlan-udp',
     probe: 'other.vlan-udp',
-    bpftrace: {
-      label: 'bpftrace: counts and bytes per device and VLAN',
-      script: 'tracepoint:net:net_dev_start_xmit { @[str(args->name), args->vlan_tagged, args->vlan_tci & 0xfff] = count(); @b[str(args->name), args->vlan_tci & 0xfff] = sum(args->len); }',
-    },
+    bpftrace: [
+      {
+        label: 'bpftrace: counts and bytes per device and VLAN',
+        script: 'tracepoint:net:net_dev_start_xmit { @[str(args->name), args->vlan_tagged, args->vlan_tci & 0xfff] = count(); @b[str(args->name), args->vlan_tci & 0xfff] = sum(args->len); }',
+      },
+    ],
   },
   {
     label: 'other.dev-queue',
     probe: 'other.dev-queue',
-    bpftrace: {
-      label: 'bpftrace: net_dev_queue + net_dev_xmit counts, bytes, histogram',
-      script: 'tracepoint:net:net_dev_queue { @n[str(args->name)] = count(); @b[str(args->name)] = sum(args->len); @h = hist(args->len); } tracepoint:net:net_dev_xmit { @rc[str(args->name), args->rc] = count(); }',
-    },
+    bpftrace: [
+      {
+        label: 'bpftrace: net_dev_queue + net_dev_xmit counts, bytes, histogram',
+        script: 'tracepoint:net:net_dev_queue { @n[str(args->name)] = count(); @b[str(args->name)] = sum(args->len); @h = hist(args->len); } tracepoint:net:net_dev_xmit { @rc[str(args->name), args->rc] = count(); }',
+      },
+    ],
   },
   {
     label: 'other.udp-path (the flood is the followed flow)',
     probe: 'other.udp-path',
     params: (pair) => ({ src_ip: pair.hostIp, dst_ip: pair.peerIp, src_port: FLOOD_SRC_PORT, dst_port: FLOOD_PORT }),
     followsFlood: true,
-    get bpftrace() {
-      return { label: 'bpftrace: the flow followed by skb over queue, xmit, receive, drop; hop counts, hop-to-hop histograms', script: udpPathScript() };
-    },
+    bpftrace: [{ label: 'bpftrace: the flow followed by skb over queue, xmit, receive, drop; hop counts, hop-to-hop histograms', script: udpPathScript }],
   },
   {
     label: 'perf.icmp-rtt',
     probe: 'perf.icmp-rtt',
-    bpftrace: {
-      label: 'bpftrace: echo requests stamped at xmit/receive, replies timed into a histogram per peer',
-      script: [
-        icmpEchoHook('net_dev_start_xmit', `${SKB}->head + ${SKB}->network_header`, '$ip->saddr, $ip->daddr'),
-        icmpEchoHook('netif_receive_skb', `${SKB}->data`, '$ip->daddr, $ip->saddr'),
-      ].join(' '),
-    },
+    bpftrace: [
+      {
+        label: 'bpftrace: echo requests stamped at xmit/receive, replies timed into a histogram per peer',
+        script: [
+          icmpEchoHook('net_dev_start_xmit', `${SKB}->head + ${SKB}->network_header`, '$ip->saddr, $ip->daddr'),
+          icmpEchoHook('netif_receive_skb', `${SKB}->data`, '$ip->daddr, $ip->saddr'),
+        ].join(' '),
+      },
+    ],
   },
   {
     label: 'other.arp',
     probe: 'other.arp',
-    bpftrace: {
-      label: 'bpftrace: ARP received by device, sender IP, sender MAC, op; requests sent by asked IP',
-      script:
-        `tracepoint:net:netif_receive_skb { $s = ${SKB}; if ($s->protocol == 0x0608) { $a = $s->data; ` +
-        `@[$s->dev->ifindex, *(uint32 *)($a + 14), *(uint32 *)($a + 8), *(uint16 *)($a + 12), *(uint16 *)($a + 6)] = count(); } } ` +
-        `tracepoint:net:net_dev_start_xmit { $d = ${SKB}->data; if (*(uint16 *)($d + 12) == 0x0608 && *(uint16 *)($d + 20) == 0x0100) { @asked[*(uint32 *)($d + 38)] = nsecs; } }`,
-    },
+    bpftrace: [
+      {
+        label: 'bpftrace: ARP received by device, sender IP, sender MAC, op; requests sent by asked IP',
+        script:
+          `tracepoint:net:netif_receive_skb { $s = ${SKB}; if ($s->protocol == 0x0608) { $a = $s->data; ` +
+          `@[$s->dev->ifindex, *(uint32 *)($a + 14), *(uint32 *)($a + 8), *(uint16 *)($a + 12), *(uint16 *)($a + 6)] = count(); } } ` +
+          `tracepoint:net:net_dev_start_xmit { $d = ${SKB}->data; if (*(uint16 *)($d + 12) == 0x0608 && *(uint16 *)($d + 20) == 0x0100) { @asked[*(uint32 *)($d + 38)] = nsecs; } }`,
+      },
+    ],
   },
   {
     label: 'net.defrag (every kfree_skb, reason filtered in the kernel)',
     probe: 'net.defrag',
-    bpftrace: { label: 'bpftrace: kfree_skb with the same reason filter', script: 'tracepoint:skb:kfree_skb /args->reason >= 94 && args->reason <= 96/ { @[args->reason] = count(); }' },
+    bpftrace: [{ label: 'bpftrace: kfree_skb with the same reason filter', script: 'tracepoint:skb:kfree_skb /args->reason >= 94 && args->reason <= 96/ { @[args->reason] = count(); }' }],
   },
   {
     label: "vm.frames: the VM's frames (every packet counted)",
@@ -170,6 +192,26 @@ export const COST_ROWS: CostRow[] = [
   },
 ];
 
+
+
+COST_ROWS.push({
+  label: "perf.vm-latency (the flood's veth as the VM's tap)",
+  probe: 'perf.vm-latency',
+  params: (lab) => ({ dev: lab.hostDev }),
+  bpftrace: [
+    {
+      label: "bpftrace: the tap's qdisc (queue → start_xmit) and tun ring (start_xmit → freed) histograms, drops",
+      script: (lab) =>
+        [
+          `tracepoint:net:net_dev_queue /${SKB}->dev->ifindex == ${readFileSync(`/sys/class/net/${lab.hostDev}/ifindex`, 'utf8').trim()}/ { @q[args->skbaddr] = nsecs; }`,
+          'tracepoint:net:net_dev_start_xmit /@q[args->skbaddr]/ { $n = nsecs; @qdisc = hist($n - @q[args->skbaddr]); delete(@q[args->skbaddr]); @tap[args->skbaddr] = $n; }',
+          'tracepoint:skb:consume_skb /@tap[args->skbaddr]/ { @tun_ring = hist(nsecs - @tap[args->skbaddr]); delete(@tap[args->skbaddr]); }',
+          'tracepoint:skb:kfree_skb /@tap[args->skbaddr]/ { @dropped = count(); delete(@tap[args->skbaddr]); }',
+        ].join(' '),
+    },
+  ],
+});
+
 /** An IPv4 address as bpftrace compares a 4-byte load of it (little-endian). */
 function ipWord(ip: string): string {
   return `0x${ip.split('.').reverse().map((b) => Number(b).toString(16).padStart(2, '0')).join('')}`;
@@ -192,9 +234,7 @@ function icmpEchoHook(tp: string, l3: string, addrs: string): string {
 }
 
 /** The flood's flow (host → peer, FLOOD_SRC_PORT → FLOOD_PORT) followed hook to hook by skb address. */
-function udpPathScript(): string {
-  const pair = flowPair;
-  if (!pair) throw new Error('the udp-path row needs the flood pair (setFlowPair)');
+function udpPathScript(pair: CostLab): string {
   const hooks: Array<[string, string, number]> = [
     ['net:net_dev_queue', `$s->head + $s->network_header`, 0],
     ['net:net_dev_start_xmit', `$s->head + $s->network_header`, 2],

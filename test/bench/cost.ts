@@ -4,7 +4,9 @@
 // over the flood, not the packet rate, which moves ±20 % run to run on a shared VM; the rate
 // and its loss against no probe stay as the last columns. Each probe runs at its default params
 // (plus the row's), its overhead guard off so the cost itself shows.
-//   npm run build && [ROUNDS=3] [FLOOD_SECONDS=3] node dist/test/bench/cost.js [probe-id|row label]...
+// BEFORE_ROOT (another built checkout, e.g. a worktree of an older commit) runs each probe row
+// with that checkout's CLI too, in the same round: a before/after in the same conditions.
+//   npm run build && [ROUNDS=3] [FLOOD_SECONDS=3] [BEFORE_ROOT=/path] node dist/test/bench/cost.js [probe-id|row label]...
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -13,7 +15,7 @@ import { join } from 'node:path';
 import { enableRunStats, programRunStats, type ProgramRunStats } from '../../engine/native/stats.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { formatBytes } from '../../engine/probe/map-memory.js';
-import { COST_ROWS, setFlowPair, setPeerMac, type CostLab, type CostRow } from './cost-rows.js';
+import { COST_ROWS, type CostLab, type CostRow } from './cost-rows.js';
 import { newLabName } from '../lab/names.js';
 import { run } from '../helpers/netns.js';
 import { flood, FLOOD_SRC_PORT, floodPair, median, type FloodPair } from './udp-flood.js';
@@ -21,7 +23,9 @@ import { flood, FLOOD_SRC_PORT, floodPair, median, type FloodPair } from './udp-
 const SECONDS = Number(process.env.FLOOD_SECONDS ?? 3);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const UNLIMITED = 'cpu=100%,events=1000000000';
-const CLI = join(packageRoot(), 'dist', 'engine', 'cli', 'main.js');
+const cliOf = (root: string) => join(root, 'dist', 'engine', 'cli', 'main.js');
+const CLI = cliOf(packageRoot());
+const BEFORE_ROOT = process.env.BEFORE_ROOT;
 
 /** What the programs of one process did over one flood. */
 interface Sample {
@@ -101,9 +105,9 @@ function collectOutput(child: ChildProcess): { stdout: () => string; stderr: () 
 }
 
 /** `ebpfnet probe run` of the row, as a user runs it, measured around one flood. */
-async function probeSample(row: CostRow, lab: CostLab, scratch: string): Promise<Sample> {
+async function probeSample(row: CostRow, lab: CostLab, scratch: string, cli = CLI): Promise<Sample> {
   const params = Object.entries(row.params?.(lab) ?? {}).flatMap(([k, v]) => ['--param', `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`]);
-  const argv = [CLI, 'probe', 'run', row.probe, '-d', `${SECONDS + 3}s`, '--budget', UNLIMITED, '--out', scratch, '--json', ...params];
+  const argv = [cli, 'probe', 'run', row.probe, '-d', `${SECONDS + 3}s`, '--budget', UNLIMITED, '--out', scratch, '--json', ...params];
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = collectOutput(child);
   const done = new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -141,12 +145,10 @@ if (!rows.length) {
 const stats = await enableRunStats();
 if (stats.how === 'unavailable') throw new Error(`no BPF run statistics: ${stats.why}`);
 const pair = await floodPair();
-setFlowPair(pair);
 // Two idle Ethernet devices (the ends of a veth pair): a tap and a port of a VM the flood is not for.
 const names = newLabName();
 const lab: CostLab = { ...pair, peerMac: (await pair.inNs(['cat', `/sys/class/net/${pair.peerDev}/address`])).stdout.trim(), idleTap: names.dev('t'), idlePort: names.dev('v') };
 await run(['ip', 'link', 'add', lab.idleTap, 'type', 'veth', 'peer', 'name', lab.idlePort]);
-setPeerMac(lab.peerMac);
 const scratch = mkdtempSync(join(tmpdir(), 'ebpfnet-cost-'));
 const samples = new Map<string, Sample[]>();
 const add = (what: string, s: Sample) => samples.set(what, [...(samples.get(what) ?? []), s]);
@@ -154,8 +156,13 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     add('no probe', { programs: 0, runs: 0, ns: 0, pps: flood(pair.peerIp, SECONDS, 0), mapBytes: 0, peakRss: 0 });
     for (const row of rows) {
+      if (BEFORE_ROOT) {
+        // A row the older checkout cannot run (a param it lacks) is left out of its column.
+        const before = await probeSample(row, lab, scratch, cliOf(BEFORE_ROOT)).catch((err: Error) => (console.error(`before: ${err.message}`), null));
+        if (before) add(`${row.label} (before)`, before);
+      }
       add(row.label, await probeSample(row, lab, scratch));
-      if (row.bpftrace) add(row.bpftrace.label, await bpftraceSample(row.bpftrace.script, pair, row.followsFlood ? FLOOD_SRC_PORT : 0));
+      for (const bt of row.bpftrace ?? []) add(bt.label, await bpftraceSample(typeof bt.script === 'string' ? bt.script : bt.script(lab), lab, row.followsFlood ? FLOOD_SRC_PORT : 0));
     }
   }
 } finally {

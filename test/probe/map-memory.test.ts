@@ -6,9 +6,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { possibleCpus } from '../../engine/native/features.js';
-import { BpfObject } from '../../engine/native/object.js';
+import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { mapMemory } from '../../engine/probe/map-memory.js';
+import { probeFolderFiles, probeMaps } from '../../engine/probe/readme.js';
+import { probeRegistry } from '../../probes/index.js';
 
 /** The kernel's accounting of a map fd, as /proc/self/fdinfo reports it. */
 function memlock(fd: number): number {
@@ -40,5 +42,31 @@ describe('map memory bounds', () => {
       }
     }
     assert.ok(maps > 50, `only ${maps} maps checked`);
+  });
+
+  it('a map a probe sizes per CPU at run time stays within the bound its README states', () => {
+    const cpus = possibleCpus();
+    const registry = probeRegistry();
+    let checked = 0;
+    for (const id of registry.ids()) {
+      const def = registry.get(id)!;
+      const sized = probeMaps(def, probeFolderFiles(join(packageRoot(), 'probes', id))).filter((m) => m.perCpu);
+      for (const object of new Set(sized.map((m) => m.object))) {
+        const mine = sized.filter((m) => m.object === object);
+        const o = BpfObject.open(bpfObjectPath(object), { maxEntries: Object.fromEntries(mine.map((m) => [m.info.name, m.entries * cpus])) });
+        try {
+          o.load();
+          for (const m of mine) {
+            const kernel = memlock(o.maps().find((i) => i.name === m.info.name)!.fd!);
+            const bound = m.memory.fixedBytes + m.memory.perCpuBytes * cpus;
+            assert.ok(kernel <= bound, `${id} ${m.info.name}: kernel ${kernel} B > bound ${bound} B`);
+            checked++;
+          }
+        } finally {
+          o.close();
+        }
+      }
+    }
+    assert.ok(checked >= 4, `only ${checked} per-CPU maps checked`);
   });
 });

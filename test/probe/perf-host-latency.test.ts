@@ -10,16 +10,18 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { liveHandles } from '../../engine/native/guard.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
-import { ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
+import { possibleCpus } from '../../engine/native/features.js';
+import { countsOf, ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Finding } from '../../engine/probe/types.js';
 import { attachPlan, HOOKS, hooksFor } from '../../probes/perf.host-latency/attach.js';
+import { readCpuTotals } from '../../probes/perf.host-latency/maps.js';
 import { perfHostLatency, type HostLatencyData, type StageId } from '../../probes/perf.host-latency/probe.js';
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
 import { nsQdiscStats, quietPair, request, udpFrameBytes, udpFromNs, udpSink } from '../helpers/netdev-probes.js';
 import { run, type TeardownHost, type VethPair, cannotBuildWith } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
-import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
+import { assertStepsAttach, withAllLoaded } from '../helpers/attach-plan.js';
 import { assertReplaysWithoutBpf } from '../helpers/replay.js';
 
 const cannot = await cannotBuildWith([['tc', '-V'], 'iproute2']);
@@ -65,17 +67,20 @@ function shaperWaitUs(i: number, frame: number): number {
 describe('perf.host-latency', () => {
   before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
 
-  it('every program of perf.host-latency.bpf.o passes the verifier; raw_tp, tp_btf, tracepoint attach in that order', () => {
+  it('every program of perf.host-latency.bpf.o passes the verifier; tp_btf, raw_tp, tracepoint attach in that order', () => {
     const plan = attachPlan();
-    assertEveryFlavourAttaches('perf.host-latency', plan, { targ_ifindex: 1, targ_saddr: Uint8Array.of(10, 0, 0, 1), targ_dport: 1, threshold_ns: 1n }, HOOKS.map((h) => h.name));
+    assert.deepEqual(plan.map((s) => s.method), ['tp_btf', 'raw_tracepoint', 'tracepoint']);
+    const globals = { targ_ifindex: 1, targ_saddr: Uint8Array.of(10, 0, 0, 1), targ_dport: 1, threshold_ns: 1n };
+    withAllLoaded('perf.host-latency', plan.flatMap((s) => s.programs), globals, (o) => assertStepsAttach(o, plan, HOOKS.map((h) => h.name)));
     assert.equal(plan.flatMap((s) => s.programs).length, HOOKS.length * 3);
   });
 
-  it('each flavour (raw_tp, tp_btf, classic tracepoint) attaches and follows every datagram to the driver and the socket', async (t) => {
+  it('each flavour (tp_btf, raw_tp, classic tracepoint) attaches and follows every datagram to the driver and the socket', async (t) => {
     const pair = await quietPair(t);
     const sink = await receiver(t, pair);
     for (const step of attachPlan()) {
-      const o = BpfObject.open(bpfObjectPath('perf.host-latency'), { globals: { targ_saddr: ipv4Bytes(pair.peerIp)!, targ_dport: PORT } });
+      const globals = { targ_saddr: ipv4Bytes(pair.peerIp)!, targ_dport: PORT };
+      const o = BpfObject.open(bpfObjectPath('perf.host-latency'), { globals, maxEntries: { cpus: possibleCpus() } });
       try {
         for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
         o.load();
@@ -84,11 +89,38 @@ describe('perf.host-latency', () => {
         await udpFromNs(pair, SENT, PAYLOAD);
         while (sink.received() < before + SENT) await new Promise((r) => setTimeout(r, 10));
         // enum hostlat_stage: driver (net_dev_xmit) 4, socket 7
-        assert.deepEqual(slotTotals(o.map('totals'), { driver: 4, socket: 7 }), { driver: SENT, socket: SENT }, step.method);
+        const { counters } = readCpuTotals(o);
+        assert.deepEqual({ driver: counters[4], socket: counters[7] }, { driver: SENT, socket: SENT }, step.method);
       } finally {
         o.close();
       }
     }
+  });
+
+  it('drops of one key wait in the CPU\'s pending count (no hash lookup); a new key moves them to the drops hash; the reader adds both', async (t) => {
+    const pair = await quietPair(t);
+    const o = BpfObject.open(bpfObjectPath('perf.host-latency'), { globals: { targ_saddr: ipv4Bytes(pair.peerIp)! }, maxEntries: { cpus: possibleCpus() } });
+    t.after(() => o.close());
+    const step = attachPlan()[0]!;
+    for (const p of o.programs()) p.autoload = step.programs.includes(p.name);
+    o.load();
+    step.attach(o);
+    const inHash = () => countsOf(o.map('drops'), (k: { reason: number }) => k).reduce((n, d) => n + d.count, 0);
+    // Nobody listens on the port: every datagram is dropped (NO_SOCKET) on the sender's CPU, one key.
+    await udpFromNs(pair, SENT, PAYLOAD, { cpu: 0 });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(inHash(), 0, 'one key: nothing in the hash yet');
+    assert.deepEqual(readCpuTotals(o).drops.map((d) => d.count), [SENT]);
+    // A qdisc that drops most of a burst at the sender: QDISC_DROP and NO_SOCKET interleave.
+    await run(['tc', '-n', pair.ns, 'qdisc', 'add', 'dev', pair.peerDev, 'root', 'tbf', 'rate', String(RATE_BPS), 'burst', String(BURST), 'limit', '3000']);
+    await udpFromNs(pair, SENT, PAYLOAD, { cpu: 0 });
+    await new Promise((r) => setTimeout(r, 500));
+    const tcDrops = (await nsQdiscStats(pair, pair.peerDev))[0]!.drops;
+    assert.ok(tcDrops > 0 && tcDrops < SENT, `tc dropped ${tcDrops}`);
+    assert.ok(inHash() > 0, 'a new key moved the pending count to the hash');
+    const byReason = Object.fromEntries(readCpuTotals(o).drops.map((d) => [d.reason, d.count]));
+    assert.equal(Object.values(byReason).reduce((a, b) => a + b, 0), 2 * SENT);
+    assert.deepEqual(Object.values(byReason).sort((a, b) => a - b), [tcDrops, 2 * SENT - tcDrops].sort((a, b) => a - b));
   });
 
   it('a 1 Mbit/s tbf on the sender: every stage counts the datagrams, the qdisc holds them as long as the rate implies; and replays', async (t) => {
