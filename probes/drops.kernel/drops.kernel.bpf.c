@@ -45,7 +45,7 @@ const volatile __u8 want_stacks = 1;
  * a drop flood would pay on every drop. Per CPU, the first stack_first drops get one, then one
  * in stack_every (the probe sets both). */
 const volatile __u32 stack_first = 64;
-const volatile __u32 stack_every = 512;
+const volatile __u32 stack_every = 1024;
 
 /* The VM scope: when on, a drop counts only when it is the VM's packet (drops.h limits). */
 const volatile __u8 scope_on = 0;

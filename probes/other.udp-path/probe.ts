@@ -30,7 +30,10 @@ Where packets stop: drops by hop (device, namespace), drop reason (from the kern
 
 Tracepoints only (tp_btf, whose skb fields are plain loads, else raw_tp with a cached minimal BTF, else the classic tracepoints). Each CPU counts the flow's hot hop pairs and its last drop in its own entries, added up when the probe reads them. \`skb:skb_copy_datagram_iovec\` is not a hop: UDP copies a linear datagram to the reader without it. \`net:net_dev_xmit\` is not one either: after the driver returns, the skb may already belong to the receiver. Replaces the seed's \`other/vpc-vm-udp-datapath.bt\` (PROBES.md row 51), which printed every call of kprobes on the Geneve/GSO transmit path: \`iptunnel_handle_offloads\`, \`udp_tunnel_xmit_skb\`, \`__udp_gso_segment\`, \`__skb_gso_segment\`, \`skb_segment\`, \`mlx5e_xmit\`, \`validate_xmit_skb\`, \`netif_skb_features\` (GSO type/size/segments, feature masks, header offsets). Those kprobes cannot attach on a kernel without kprobes (as this project's machines) and are not part of this probe; the tunnel and physical devices' own queue/xmit/receive hops do show, for the inner flow until it is encapsulated. A segmented, copied or cloned skb is a new packet from the hop where it appears; a packet not seen for \`timeout\` is taken for a new one when its skb comes back.`,
   normal: `Every packet of a healthy flow passes every hop (the counts are equal along the path) and ends read by the application in the receiver's namespace (\`sock_recv_length\`); the verdict is \`delivered\`. Between two namespaces of one host, hop to hop takes from a few µs (queue → xmit on a veth) to tens of µs (xmit → the receiver's softirq); socket queue → read depends on the application (µs to ms). Any drop or loss is a warning, half the packets or more critical.`,
-  memory: { resized: { ...RECENT_MAX_ENTRIES } },
+  memory: {
+    resized: { ...RECENT_MAX_ENTRIES },
+    user: 'one copy of each map when it reads it, and the hops of the sampled packets streamed from the ring buffer: at most `samples` packets (≤ 1,000, a few more when CPUs race), each a hop per device and stage it passes (tens), kept as one small object each.',
+  },
   replaces: ['other/vpc-vm-udp-datapath.bt'],
   params: {
     ...addressParams({ src: "The flow's source address (IPv4).", dst: "The flow's destination address (IPv4)." }, { required: true }),

@@ -53,7 +53,7 @@ export const COST_ROWS: CostRow[] = [
     bpftrace: [
       {
         label: 'bpftrace: by reason, location, device, netns; a stack in 512',
-        script: `tracepoint:skb:kfree_skb { $d = ${SKB}->dev; @[args->reason, args->location, $d->ifindex, $d->nd_net.net->ns.inum] = count(); @n[cpu] = @n[cpu] + 1; if (@n[cpu] % 512 == 1) { @s[kstack] = count(); } }`,
+        script: `tracepoint:skb:kfree_skb { $d = ${SKB}->dev; @[args->reason, args->location, $d->ifindex, $d->nd_net.net->ns.inum] = count(); @n[cpu] = @n[cpu] + 1; if (@n[cpu] % 1024 == 1) { @s[kstack] = count(); } }`,
       },
     ],
   },

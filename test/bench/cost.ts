@@ -35,6 +35,8 @@ interface Sample {
   pps: number;
   /** What the probe's overhead guard reported over its whole window (same statistics). */
   guardNs?: number;
+  /** Load time of its BPF object as the finding records it. */
+  loadMs?: number;
   /** Kernel memory of the process's maps (fdinfo memlock) and its peak RSS, at the flood's end. */
   mapBytes: number;
   peakRss: number;
@@ -52,6 +54,22 @@ async function processMemory(pid: number): Promise<{ mapBytes: number; peakRss: 
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   const hwm = /^VmHWM:\s*(\d+) kB/m.exec(status);
   return { mapBytes: [...byId.values()].reduce((a, b) => a + b, 0), peakRss: hwm ? Number(hwm[1]) * 1024 : 0 };
+}
+
+/** The first number under a key named `key` anywhere in a finding's data (probes record their load time in different places). */
+function firstNumberNamed(value: unknown, key: string): number | undefined {
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      const n = firstNumberNamed(v, key);
+      if (n !== undefined) return n;
+    }
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const n = k === key && typeof v === 'number' ? v : firstNumberNamed(v, key);
+      if (n !== undefined) return n;
+    }
+  }
+  return undefined;
 }
 
 /** The overhead guard's ns per event in a finding's data (`overhead.nsPerEvent`). */
@@ -117,7 +135,7 @@ async function probeSample(row: CostRow, lab: CostLab, scratch: string, cli = CL
     if ((await done) !== 0) throw new Error(`${row.label}: ${output.stderr().trim().split('\n').pop()}`);
     const finding = JSON.parse(output.stdout()) as { status: string; reason?: string; data?: unknown };
     if (finding.status !== 'ok') throw new Error(`${row.label}: ${finding.status}: ${finding.reason}`);
-    return { ...sample, guardNs: guardNsPerEvent(finding.data) };
+    return { ...sample, guardNs: guardNsPerEvent(finding.data), loadMs: firstNumberNamed(finding.data, 'loadMs') };
   } finally {
     child.kill('SIGKILL');
   }
@@ -173,10 +191,15 @@ try {
 }
 
 const base = median(samples.get('no probe')!.map((s) => s.pps));
+/** The median of a field some samples have, formatted; empty when none has it. */
+const medianOf = (list: Sample[], field: (s: Sample) => number | undefined, digits = 0) => {
+  const values = list.flatMap((s) => (field(s) === undefined ? [] : [field(s)!]));
+  return values.length ? fmt(median(values), digits) : '';
+};
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '');
 console.log(`UDP flood into an nftables drop, ${SECONDS} s per run, median of ${ROUNDS} (min–max of ns per event); statistics: ${stats.how}`);
-console.log('| what | programs | events/s | ns per event | min–max | ns per packet | guard: ns per event | maps (kernel) | peak RSS | pps | vs no probe |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| what | programs | events/s | ns per event | min–max | ns per packet | guard: ns per event | load ms | maps (kernel) | peak RSS | pps | vs no probe |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const [what, list] of samples) {
   const perEvent = list.map((s) => (s.runs > 0 ? s.ns / s.runs : Number.NaN)).filter(Number.isFinite);
   const perPacket = list.map((s) => (s.pps > 0 ? s.ns / (s.pps * SECONDS) : Number.NaN));
@@ -188,7 +211,8 @@ for (const [what, list] of samples) {
     perEvent.length ? fmt(median(perEvent)) : '',
     perEvent.length ? `${fmt(Math.min(...perEvent))}–${fmt(Math.max(...perEvent))}` : '',
     perEvent.length ? fmt(median(perPacket)) : '',
-    list.some((s) => s.guardNs !== undefined) ? fmt(median(list.flatMap((s) => (s.guardNs === undefined ? [] : [s.guardNs])))) : '',
+    medianOf(list, (s) => s.guardNs),
+    medianOf(list, (s) => s.loadMs, 1),
     what === 'no probe' ? '' : formatBytes(median(list.map((s) => s.mapBytes))),
     what === 'no probe' ? '' : formatBytes(median(list.map((s) => s.peakRss))),
     fmt(pps),

@@ -31,8 +31,8 @@ interface Attempt {
 
 /**
  * The plan for a kernel whose kfree_skb tracepoint has (or lacks) the drop reason: tp_btf
- * (plain loads of the skb's fields: the cheapest handler, ~85 ns a drop against ~140 ns with
- * probe reads, for ~8 ms more load while libbpf parses vmlinux BTF), raw_tp + minimal BTF, the
+ * (plain loads of the skb's fields: the cheapest handler, ~100 ns a drop against ~140 ns with
+ * probe reads, for ~10 ms more load while libbpf parses vmlinux BTF), raw_tp + minimal BTF, the
  * classic tracepoint; before 5.17 the kprobe on kfree_skb, whose every call is a drop.
  */
 export function attachPlan(tracepointHasReason: boolean): Attempt[] {

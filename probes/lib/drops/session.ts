@@ -232,7 +232,7 @@ async function resolveFilters(params: Params): Promise<ResolvedFilters> {
 
 /** Per CPU, the first STACK_FIRST drops get a kernel stack, then one in `stack_every` (probes/drops.kernel/drops.kernel.bpf.c). */
 export const STACK_FIRST = 64;
-export const STACK_EVERY = 512;
+export const STACK_EVERY = 1024;
 
 function globalsOf(params: Params, f: ResolvedFilters): Record<string, GlobalValue> {
   const v4 = (a: Uint8Array | null) => (f.family === 4 && a ? a : new Uint8Array(4));
