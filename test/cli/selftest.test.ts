@@ -32,7 +32,7 @@ describe('selftest', () => {
       ['NETFILTER_DROP', 20, 20, 'ok'],
     );
     assert.deepEqual([byId.get('mtu')!.reason, byId.get('mtu')!.expected, byId.get('mtu')!.counted, byId.get('mtu')!.verdict], ['NOT_SPECIFIED', 10, 10, 'ok']);
-    assert.equal(res.method, 'raw_tracepoint');
+    assert.equal(res.method, 'tp_btf');
     assert.equal(res.attach.length, 1);
     assert.ok(res.attach[0]!.attachMs >= 0 && res.attach[0]!.attachMs < 1000);
     assert.ok(res.durationMs < 15_000, `took ${res.durationMs} ms`);
@@ -43,7 +43,7 @@ describe('selftest', () => {
     const check = (JSON.parse(d.stdout) as { checks: Array<{ id: string; status: string; detail: string }> }).checks.find((c) => c.id === 'selftest');
     assert.ok(check, 'doctor has a selftest check');
     assert.equal(check.status, 'ok');
-    assert.match(check.detail, /^ok \d+s ago on .*NETFILTER_DROP 20\/20, NOT_SPECIFIED 10\/10 \(raw_tracepoint\)$/);
+    assert.match(check.detail, /^ok \d+s ago on .*NETFILTER_DROP 20\/20, NOT_SPECIFIED 10\/10 \(tp_btf\)$/);
     assert.match(runCli(['doctor'], env).stdout, /^selftest\s+ok\s+ok \d+s ago/m);
   });
 
@@ -53,7 +53,7 @@ describe('selftest', () => {
     assert.match(r.stdout, /^CHECK\s+REASON\s+EXPECTED\s+COUNTED\s+VERDICT$/m);
     assert.match(r.stdout, /^netfilter\s+NETFILTER_DROP @ nft_do_chain\s+20\s+20\s+ok$/m);
     assert.match(r.stdout, /^mtu\s+NOT_SPECIFIED @ __dev_forward_skb2\s+10\s+10\s+ok$/m);
-    assert.match(r.stdout, /^attach: drops_raw_tp via raw_tracepoint \(kfree_skb\) in [0-9.]+ ms, load [0-9.]+ ms against minimal \(cached\) BTF$/m);
+    assert.match(r.stdout, /^attach: drops_tp_btf via tp_btf \(tp_btf\/kfree_skb\) in [0-9.]+ ms, load [0-9.]+ ms against vmlinux BTF$/m);
   });
 
   test('Ctrl-C tears the topology down', async () => {
