@@ -313,6 +313,8 @@ Use it when the host itself may add latency: a qdisc stage of milliseconds is a 
 Replaces the seed's \`system_network_latency_details.py\` (PROBES.md row 33), whose OVS internal-port stages (kprobes) are left to ovs.* probes.`,
   normal: `Every stage of a few µs to some tens of µs on an idle host: enqueue and start_xmit under ~5 µs, a qdisc of a few µs without a shaper, a driver of a few µs (veth: the peer's enqueue), a backlog of tens of µs, a socket of ~10-50 µs. A stage with a P99 of milliseconds is where the delay comes from (flagged above 1 ms, critical above 10 ms); drops are named by reason.`,
   replaces: ['system_network_latency_details.py'],
+  // attach.ts sizes `cpus` to the possible CPUs: one entry (counters, histograms) each.
+  memory: { resized: { cpus: { perCpu: 1 } } },
   params: {
     dev: { type: 'string', description: 'Only packets first seen on this device (TX: the device it is queued on; RX: the one it arrives on); in `netns` when given.', cliOption: 'dev' },
     netns: NETNS_PARAM,

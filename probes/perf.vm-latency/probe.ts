@@ -510,6 +510,8 @@ Use it when a VM sees latency or jitter: a tun ring of milliseconds means QEMU (
 Replaces the seed's \`vm_network_latency_details.py\` and \`vm_network_latency_summary.py\` (PROBES.md rows 35 and 36).`,
   normal: `Bridge and qdisc layers of a few to some tens of µs, a driver layer of a few µs, a tun ring under ~100 µs with vhost-net (QEMU reading the tap itself, or a VM under emulation, takes longer: up to a few ms). A layer with a P99 of milliseconds is where the delay comes from (flagged above 1 ms, critical above 10 ms); packets still waiting in the tun ring at the end mean the VM is not reading at all.`,
   replaces: ['vm_network_latency_details.py', 'vm_network_latency_summary.py'],
+  // attach.ts sizes `cpus` to the possible CPUs: one entry (counters, histograms) each.
+  memory: { resized: { cpus: { perCpu: 1 } } },
   params: {
     dev: { type: 'string', required: true, description: "The VM's tap device (vnetN).", cliOption: 'dev' },
     uplinks: { type: 'string[]', description: "Devices toward the network (default: the other ports of the tap's bridge)." },
