@@ -6,24 +6,30 @@
 
 #include "maps.h"
 
-/* Adds one to the count of `key` in `map`, creating it at 1; false when the map is full. */
-static __always_inline bool count_key(void *map, const void *key)
+/* Adds `n` to the count of `key` in `map`, creating it at `n`; false when the map is full. */
+static __always_inline bool count_key_by(void *map, const void *key, __u64 n)
 {
-	__u64 one = 1, *v;
+	__u64 *v;
 
 	v = bpf_map_lookup_elem(map, key);
 	if (v) {
-		__sync_fetch_and_add(v, 1);
+		__sync_fetch_and_add(v, n);
 		return true;
 	}
-	if (!bpf_map_update_elem(map, key, &one, BPF_NOEXIST))
+	if (!bpf_map_update_elem(map, key, &n, BPF_NOEXIST))
 		return true;
 	/* Another CPU may have inserted it since the lookup: add to its entry then. */
 	v = bpf_map_lookup_elem(map, key);
 	if (!v)
 		return false;
-	__sync_fetch_and_add(v, 1);
+	__sync_fetch_and_add(v, n);
 	return true;
+}
+
+/* Adds one to the count of `key` in `map`, creating it at 1; false when the map is full. */
+static __always_inline bool count_key(void *map, const void *key)
+{
+	return count_key_by(map, key, 1);
 }
 
 /* A hash map `name` of __u64 counts by `key_type`, as count_key bumps them. */

@@ -92,18 +92,8 @@ static __always_inline __u64 bump_total(__u32 slot, __u64 by)
 /* Adds `n` drops of `key` to `agg`; a full map counts them unkeyed. */
 static __always_inline void add_to_agg(const struct drops_key *key, __u64 n)
 {
-	__u64 *v = bpf_map_lookup_elem(&agg, key);
-
-	if (!v) {
-		if (!bpf_map_update_elem(&agg, key, &n, BPF_NOEXIST))
-			return;
-		v = bpf_map_lookup_elem(&agg, key); /* another CPU inserted it since the lookup */
-		if (!v) {
-			bump_total(DROPS_TOTAL_UNKEYED, n);
-			return;
-		}
-	}
-	__sync_fetch_and_add(v, n);
+	if (!count_key_by(&agg, key, n))
+		bump_total(DROPS_TOTAL_UNKEYED, n);
 }
 
 static __always_inline bool same_key(const struct drops_key *a, const struct drops_key *b)

@@ -283,18 +283,8 @@ static __always_inline void count_pair(struct udppath_hop *from, struct udppath_
 /* Adds `n` drops of `d` to `drops`; a full map counts them in UDPPATH_T_NO_ENTRY. */
 static __always_inline void add_drops(struct udppath_drop *d, __u64 n)
 {
-	__u64 *v = bpf_map_lookup_elem(&drops, d);
-
-	if (!v) {
-		if (!bpf_map_update_elem(&drops, d, &n, BPF_NOEXIST))
-			return;
-		v = bpf_map_lookup_elem(&drops, d); /* another CPU inserted it since the lookup */
-		if (!v) {
-			add_slot(UDPPATH_T_NO_ENTRY, n);
-			return;
-		}
-	}
-	__sync_fetch_and_add(v, n);
+	if (!count_key_by(&drops, d, n))
+		add_slot(UDPPATH_T_NO_ENTRY, n);
 }
 
 static __always_inline bool same_drop(const struct udppath_drop *a, const struct udppath_drop *b)
