@@ -60,17 +60,28 @@ static __always_inline void skb_hdrs_init(struct sk_buff *skb, struct skb_hdrs *
 	}
 }
 
-/* Reads the IPv4 or IPv6 header at the network header (once). */
-static __always_inline void skb_hdrs_l3(struct skb_hdrs *h)
+/* Reads the IPv4 or IPv6 header at the network header (once). `direct` (a literal): with plain
+ * loads through skb->head, which only newer verifiers accept (untrusted read-only memory: a load
+ * that faults reads zeros, and a version of 0 is no header); the caller keeps a program without
+ * them to fall back to. Otherwise probe reads. */
+static __always_inline void skb_hdrs_l3(struct skb_hdrs *h, bool direct)
 {
 	if (h->l3_read)
 		return;
 	h->l3_read = 1;
 	if (h->proto == bpf_htons(ETH_P_IP_)) {
-		if (!bpf_probe_read_kernel(&h->v4, sizeof(h->v4), h->head + h->nh) && h->v4.version == 4)
+		if (direct)
+			h->v4 = *(const struct iphdr *)(h->head + h->nh);
+		else if (bpf_probe_read_kernel(&h->v4, sizeof(h->v4), h->head + h->nh))
+			return;
+		if (h->v4.version == 4)
 			h->family = 4;
 	} else if (h->proto == bpf_htons(ETH_P_IPV6_)) {
-		if (!bpf_probe_read_kernel(&h->v6, sizeof(h->v6), h->head + h->nh) && h->v6.version == 6)
+		if (direct)
+			h->v6 = *(const struct ipv6hdr *)(h->head + h->nh);
+		else if (bpf_probe_read_kernel(&h->v6, sizeof(h->v6), h->head + h->nh))
+			return;
+		if (h->v6.version == 6)
 			h->family = 6;
 	}
 }

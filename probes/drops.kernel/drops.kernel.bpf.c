@@ -156,7 +156,7 @@ static __always_inline bool sample_stack(__u64 seen_on_cpu)
 
 /* How the drop is the VM's (a DROPS_BY_* bit), 0 when it is not. Cheapest test first: the
  * device (already read), the input device, the Ethernet addresses, the IP addresses. */
-static __always_inline __u32 vm_scope(struct sk_buff *skb, struct skb_hdrs *h, __u32 ifindex, __u32 netns, bool direct)
+static __always_inline __u32 vm_scope(struct sk_buff *skb, struct skb_hdrs *h, __u32 ifindex, __u32 netns, bool direct, bool hdr_direct)
 {
 	if (n_vm_devs && netns == scope_netns) {
 		if (vm_dev(ifindex))
@@ -168,17 +168,24 @@ static __always_inline __u32 vm_scope(struct sk_buff *skb, struct skb_hdrs *h, _
 	}
 	if (n_vm_macs && h->mac != SKB_HEADER_UNSET && h->nh >= h->mac + ETH_HLEN_) {
 		struct { __u64 dst_src; __u32 src_tail; } eth = {};
+		bool read = true;
 
-		if (!bpf_probe_read_kernel(&eth, 12, h->head + h->mac)) {
-			__u64 dst = eth.dst_src & 0xffffffffffffULL;
-			__u64 src = (eth.dst_src >> 48) | ((__u64)eth.src_tail << 16);
+		if (hdr_direct) {
+			const unsigned char *m = h->head + h->mac;
 
-			if (vm_mac_of(dst) || vm_mac_of(src))
-				return DROPS_BY_MAC;
+			eth.dst_src = *(const __u64 *)m;
+			eth.src_tail = *(const __u32 *)(m + 8);
+		} else {
+			read = !bpf_probe_read_kernel(&eth, 12, h->head + h->mac);
 		}
+		__u64 dst = eth.dst_src & 0xffffffffffffULL;
+		__u64 src = (eth.dst_src >> 48) | ((__u64)eth.src_tail << 16);
+
+		if (read && (vm_mac_of(dst) || vm_mac_of(src)))
+			return DROPS_BY_MAC;
 	}
 	if (n_vm_ip4 || n_vm_ip6) {
-		skb_hdrs_l3(h);
+		skb_hdrs_l3(h, hdr_direct);
 		if (h->family == 4 && (vm_ip4_of(h->v4.saddr) || vm_ip4_of(h->v4.daddr)))
 			return DROPS_BY_IP;
 		if (h->family == 6 && (vm_ip6_of(&h->v6.saddr) || vm_ip6_of(&h->v6.daddr)))
@@ -187,12 +194,12 @@ static __always_inline __u32 vm_scope(struct sk_buff *skb, struct skb_hdrs *h, _
 	return 0;
 }
 
-/* The address, protocol and port filters; true when none is set. */
-static __always_inline bool ip_filters_match(struct skb_hdrs *h)
+/* The address, protocol and port filters; true when none is set. hdr_direct: see skb_hdrs_l3(). */
+static __always_inline bool ip_filters_match(struct skb_hdrs *h, bool hdr_direct)
 {
 	if (!targ_family)
 		return true;
-	skb_hdrs_l3(h);
+	skb_hdrs_l3(h, hdr_direct);
 	if (h->family != targ_family)
 		return false;
 	if (targ_family == 4) {
@@ -250,7 +257,7 @@ static __always_inline bool host_copy(struct sk_buff *skb, struct net_device *de
 /* has_reason and direct are literals at every call: in the legacy kprobe has_reason is false
  * and the compiler drops the SKB_CONSUMED relocation, which kernels without drop reasons could
  * not resolve; direct (tp_btf only) turns the probe reads into plain loads. */
-static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *location, __u32 reason, bool has_reason, bool direct)
+static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *location, __u32 reason, bool has_reason, bool direct, bool hdr_direct)
 {
 	struct drops_key key = {};
 	struct drops_pending *p;
@@ -280,11 +287,11 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 	if (scope_on || targ_family) {
 		skb_hdrs_init(skb, &h, direct);
 		if (scope_on) {
-			key.flags = vm_scope(skb, &h, key.ifindex, key.netns, direct);
+			key.flags = vm_scope(skb, &h, key.ifindex, key.netns, direct, hdr_direct);
 			if (!key.flags)
 				return 0;
 		}
-		if (!ip_filters_match(&h))
+		if (!ip_filters_match(&h, hdr_direct))
 			return 0;
 	}
 	if (host_copy(skb, dev, key.ifindex, direct))
@@ -306,14 +313,23 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 
 static __always_inline int handle(void *ctx, struct sk_buff *skb, void *location, __u32 reason)
 {
-	return handle_skb(ctx, skb, location, reason, true, false);
+	return handle_skb(ctx, skb, location, reason, true, false, false);
 }
 
 /* btf_trace_kfree_skb: (void *, struct sk_buff *, void *location, enum skb_drop_reason, struct sock *rx_sk) */
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(drops_tp_btf, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
-	return handle_skb(ctx, skb, location, (__u32)reason, true, true);
+	return handle_skb(ctx, skb, location, (__u32)reason, true, true, false);
+}
+
+/* tp_btf again, reading the packet's headers (the VM scope's MACs and addresses, the address
+ * filters) with plain loads too: ~40 ns less a scoped drop than probe reads. Verifiers that see
+ * skb->head as a number, not memory, refuse it; the probe then loads drops_tp_btf. */
+SEC("?tp_btf/kfree_skb")
+int BPF_PROG(drops_tp_btf_hdr, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	return handle_skb(ctx, skb, location, (__u32)reason, true, true, true);
 }
 
 /* The same arguments, untyped: only BPF_CORE_READ (probe-read) access, which handle() uses. */
@@ -347,7 +363,7 @@ int BPF_KPROBE(drops_kprobe_legacy, struct sk_buff *skb)
 	__u64 caller = 0;
 
 	BPF_KPROBE_READ_RET_IP(caller, ctx);
-	return handle_skb(ctx, skb, (void *)caller, 0, false, false);
+	return handle_skb(ctx, skb, (void *)caller, 0, false, false, false);
 }
 
 char LICENSE[] SEC("license") = "GPL";

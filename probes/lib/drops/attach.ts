@@ -19,7 +19,7 @@ export interface DropsLoaded {
   fallbacks: string[];
 }
 
-type ProgramName = 'drops_raw_tp' | 'drops_tp_btf' | 'drops_tracepoint' | 'drops_kprobe' | 'drops_kprobe_legacy';
+type ProgramName = 'drops_raw_tp' | 'drops_tp_btf' | 'drops_tp_btf_hdr' | 'drops_tracepoint' | 'drops_kprobe' | 'drops_kprobe_legacy';
 
 interface Attempt {
   program: ProgramName;
@@ -33,13 +33,16 @@ interface Attempt {
  * The plan for a kernel whose kfree_skb tracepoint has (or lacks) the drop reason: tp_btf
  * (plain loads of the skb's fields: the cheapest handler, ~100 ns a drop against ~140 ns with
  * probe reads, for ~10 ms more load while libbpf parses vmlinux BTF), raw_tp + minimal BTF, the
- * classic tracepoint; before 5.17 the kprobe on kfree_skb, whose every call is a drop.
+ * classic tracepoint; before 5.17 the kprobe on kfree_skb, whose every call is a drop. When the
+ * filters read the packet (`readsPacket`), first the tp_btf program that reads its headers with
+ * plain loads too, which older verifiers refuse.
  */
-export function attachPlan(tracepointHasReason: boolean): Attempt[] {
+export function attachPlan(tracepointHasReason: boolean, readsPacket = false): Attempt[] {
   if (!tracepointHasReason) {
     return [{ program: 'drops_kprobe_legacy', method: 'kprobe', attach: (o) => o.program('drops_kprobe_legacy').attachKprobe('kfree_skb') }];
   }
   return [
+    ...(readsPacket ? [{ program: 'drops_tp_btf_hdr' as const, method: 'tp_btf' as const, attach: (o: BpfObject) => o.program('drops_tp_btf_hdr').attachTrace() }] : []),
     { program: 'drops_tp_btf', method: 'tp_btf', attach: (o) => o.program('drops_tp_btf').attachTrace() },
     { program: 'drops_raw_tp', method: 'raw_tracepoint', minimalBtf: true, attach: (o) => o.program('drops_raw_tp').attachRawTracepoint('kfree_skb') },
     { program: 'drops_tracepoint', method: 'tracepoint', attach: (o) => o.program('drops_tracepoint').attachTracepoint('skb', 'kfree_skb') },
@@ -47,8 +50,17 @@ export function attachPlan(tracepointHasReason: boolean): Attempt[] {
   ];
 }
 
+/** Whether the filters these globals set read the packet's headers (the VM's MACs or addresses, an address filter). */
+export function readsPacket(globals: Record<string, GlobalValue>): boolean {
+  return ['n_vm_macs', 'n_vm_ip4', 'n_vm_ip6', 'targ_family'].some((g) => Number(globals[g] ?? 0) > 0);
+}
+
 /** Loads and attaches the first program of the plan that works; throws with every reason when none does. */
-export async function loadDrops(globals: Record<string, GlobalValue>, tracepointHasReason: boolean, attempts = attachPlan(tracepointHasReason)): Promise<DropsLoaded> {
+export async function loadDrops(
+  globals: Record<string, GlobalValue>,
+  tracepointHasReason: boolean,
+  attempts = attachPlan(tracepointHasReason, readsPacket(globals)),
+): Promise<DropsLoaded> {
   const plan = attempts.map((a) => ({
     method: a.method,
     programs: [a.program],
@@ -56,5 +68,9 @@ export async function loadDrops(globals: Record<string, GlobalValue>, tracepoint
     attach: (o: BpfObject) => [a.attach(o)],
   }));
   const loaded = await loadFirstWorking(bpfObjectPath('drops.kernel'), plan, { what: 'drops.kernel', open: { globals } });
-  return { obj: loaded.obj, link: loaded.links[0]!, method: loaded.method, btf: loaded.btf, loadMs: loaded.loadMs, fallbacks: loaded.fallbacks };
+  const link = loaded.links[0]!;
+  // A verifier refusing the plain header loads is no fallback of method: drops_tp_btf is tp_btf too.
+  const refusedHeaders = attempts[0]?.program === 'drops_tp_btf_hdr' && link.program !== 'drops_tp_btf_hdr';
+  const fallbacks = refusedHeaders ? loaded.fallbacks.slice(1) : loaded.fallbacks;
+  return { obj: loaded.obj, link, method: loaded.method, btf: loaded.btf, loadMs: loaded.loadMs, fallbacks };
 }
