@@ -4,6 +4,7 @@
 import { formatMs } from '../duration.js';
 import type { OverheadBudget } from './budget.js';
 import type { ProbeIO, RawRecord, TableSpec } from './types.js';
+import type { StatsSession } from '../native/stats.js';
 
 // The budget is the guard's input: its callers (probes among them) take the type from here.
 export type { OverheadBudget } from './budget.js';
@@ -18,9 +19,12 @@ export interface OverheadReport {
   /** How run statistics were counted (`BPF_ENABLE_STATS`...), or `unavailable`. */
   stats: string;
   windowMs: number;
+  /** Time the statistics were on (the guard samples them: see GuardOptions.duty); absent in recordings from before. */
+  sampledMs?: number;
+  /** Program runs and their time while the statistics were on. */
   runCnt: number;
   runTimeNs: number;
-  /** Average share of one CPU over the window. */
+  /** Average share of one CPU over the sampled time. */
   cpu: number;
   /** Highest share of one CPU over one sampling interval. */
   peakCpu: number;
@@ -35,11 +39,27 @@ export interface OverheadReport {
 export interface GuardOptions {
   /** How often the statistics are read. */
   intervalMs?: number;
-  /** Consecutive intervals over budget before the probe is stopped (a spike is tolerated). */
+  /** Consecutive samples over budget before the probe is stopped (a spike is tolerated). */
   sustain?: number;
   /** How statistics are counted, for the report. */
   stats?: string;
+  /**
+   * Turns the kernel's statistics on and off. With it the guard samples: they are on for the
+   * first `duty.warmMs`, then for one interval in `duty.every`. Without it they are taken as on
+   * all along.
+   */
+  control?: StatsControl;
+  duty?: { warmMs: number; every: number };
 }
+
+/** Switches the kernel's run statistics (for every BPF program of the host: they cost each run ~45 ns of clock reads on a VM while on). */
+export interface StatsControl {
+  on(): Promise<void>;
+  off(): Promise<void>;
+}
+
+/** On for the first second (a probe over budget from the start stops within half a second), then one interval in four. */
+export const GUARD_DUTY = { warmMs: 1000, every: 4 };
 
 const pct = (share: number) => `${share < 0.001 ? +(share * 100).toPrecision(2) : (share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
 const rate = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)}k` : n.toFixed(0));
@@ -53,12 +73,23 @@ export function overBudget(sample: { cpu: number; eventsPerSec: number }, budget
   return null;
 }
 
+/**
+ * Reads the statistics every interval while they are on and stops the probe when it stays over
+ * budget. With a `control` it samples (GUARD_DUTY): the statistics cost every BPF program of
+ * the host as much as a cheap probe's own work, so they are off most of the time; what the
+ * programs cost is then their cost while sampled.
+ */
 export class OverheadGuard {
   private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
   private readonly startedAt = performance.now();
+  private readonly intervalMs: number;
+  /** The reading the next sample is taken against; undefined while the statistics are off. */
   private last: { at: number; totals: RunTotals } | undefined;
-  private first: RunTotals | undefined;
+  private lastAt = this.startedAt;
+  private statsOn = true;
+  private tick = 0;
+  private sampled = { runCnt: 0, runTimeNs: 0, ms: 0 };
   private peakCpu = 0;
   private peakEvents = 0;
   private overCount = 0;
@@ -73,8 +104,31 @@ export class OverheadGuard {
     readonly budget: OverheadBudget,
     private readonly opts: GuardOptions = {},
   ) {
+    this.intervalMs = opts.intervalMs ?? 250;
     this.reading = this.sample();
-    this.timer = setInterval(() => (this.reading = this.reading.then(() => this.sample())), opts.intervalMs ?? 250);
+    this.timer = setInterval(() => (this.reading = this.reading.then(() => this.step())), this.intervalMs);
+  }
+
+  /** Whether the statistics are on during the interval after tick `i`. */
+  private onAfter(i: number): boolean {
+    const duty = this.opts.duty ?? GUARD_DUTY;
+    if (!this.opts.control || (i + 1) * this.intervalMs <= duty.warmMs) return true;
+    return (i + 1) % duty.every === 0;
+  }
+
+  private async step(): Promise<void> {
+    const i = ++this.tick;
+    if (this.statsOn) await this.sample();
+    const on = this.onAfter(i);
+    if (on === this.statsOn || !this.opts.control || this.stopped) return;
+    try {
+      await (on ? this.opts.control.on() : this.opts.control.off());
+    } catch {
+      return; // statistics that cannot be switched stay as they are: the next tick tries again
+    }
+    this.statsOn = on;
+    this.last = undefined;
+    if (on) await this.sample(); // the reading the next sample is taken against
   }
 
   private async sample(): Promise<void> {
@@ -85,13 +139,16 @@ export class OverheadGuard {
       return; // a program gone between reads: the next read tells
     }
     const at = performance.now();
+    this.lastAt = at;
     // Counters only grow: a smaller total means a program went away between reads.
     if (this.last && totals.runCnt < this.last.totals.runCnt) return;
-    this.first ??= totals;
     if (this.last && at > this.last.at) {
-      const secs = (at - this.last.at) / 1000;
-      const cpu = (totals.runTimeNs - this.last.totals.runTimeNs) / 1e9 / secs;
-      const eventsPerSec = (totals.runCnt - this.last.totals.runCnt) / secs;
+      const ms = at - this.last.at;
+      const runCnt = totals.runCnt - this.last.totals.runCnt;
+      const runTimeNs = totals.runTimeNs - this.last.totals.runTimeNs;
+      this.sampled = { runCnt: this.sampled.runCnt + runCnt, runTimeNs: this.sampled.runTimeNs + runTimeNs, ms: this.sampled.ms + ms };
+      const cpu = runTimeNs / 1e6 / ms;
+      const eventsPerSec = (runCnt * 1000) / ms;
       this.peakCpu = Math.max(this.peakCpu, cpu);
       this.peakEvents = Math.max(this.peakEvents, eventsPerSec);
       const why = overBudget({ cpu, eventsPerSec }, this.budget);
@@ -104,19 +161,19 @@ export class OverheadGuard {
     this.last = { at, totals };
   }
 
-  /** Stops sampling (after one last read) and reports what the programs cost. */
+  /** Stops sampling (after one last read while the statistics are on) and reports what the programs cost. */
   async stop(): Promise<OverheadReport> {
     clearInterval(this.timer);
     await this.reading;
-    await this.sample();
-    const windowMs = (this.last?.at ?? this.startedAt) - this.startedAt;
-    const runCnt = (this.last?.totals.runCnt ?? 0) - (this.first?.runCnt ?? 0);
-    const runTimeNs = (this.last?.totals.runTimeNs ?? 0) - (this.first?.runTimeNs ?? 0);
-    const secs = windowMs / 1000;
+    if (this.statsOn) await this.sample();
+    const windowMs = this.lastAt - this.startedAt;
+    const { runCnt, runTimeNs, ms } = this.sampled;
+    const secs = ms / 1000;
     return {
       budget: this.budget,
       stats: this.opts.stats ?? 'BPF_ENABLE_STATS',
       windowMs: Math.round(windowMs),
+      sampledMs: Math.round(ms),
       runCnt,
       runTimeNs,
       cpu: secs > 0 ? runTimeNs / 1e9 / secs : 0,
@@ -166,22 +223,46 @@ export interface GuardSession {
   stop(): Promise<OverheadReport>;
 }
 
+/** Turns the kernel's run statistics on (`first` says how) and gives the switch for them. */
+export async function runStatsControl(): Promise<{ control: StatsControl; first: StatsSession }> {
+  const { enableRunStats } = await import('../native/stats.js');
+  const first = await enableRunStats();
+  let stats: StatsSession | null = first;
+  const control: StatsControl = {
+    on: async () => {
+      stats ??= await enableRunStats();
+    },
+    off: async () => {
+      const s = stats;
+      stats = null;
+      await s?.close();
+    },
+  };
+  return { control, first };
+}
+
 /**
  * Guards the programs `read` sums up. When statistics cannot be turned on the session never
  * stops the probe, and its report says `stats: unavailable (why)`.
  */
 export async function guardPrograms(budget: OverheadBudget, read: () => Promise<RunTotals>, opts: GuardOptions = {}): Promise<GuardSession> {
-  const { enableRunStats } = await import('../native/stats.js');
-  const stats = await enableRunStats();
-  const label = stats.how === 'unavailable' ? `unavailable (${stats.why})` : stats.how;
-  const guard = new OverheadGuard(stats.how === 'unavailable' ? async () => ({ runCnt: 0, runTimeNs: 0 }) : read, budget, { ...opts, stats: label });
+  const { control, first } = await runStatsControl();
+  const how = first.how;
+  const label = how === 'unavailable' ? `unavailable (${first.why})` : how;
+  // Statistics someone else turned on stay on: there is nothing to sample then.
+  const switchable = how === 'BPF_ENABLE_STATS' || how === 'sysctl (restored after)';
+  const guard = new OverheadGuard(how === 'unavailable' ? async () => ({ runCnt: 0, runTimeNs: 0 }) : read, budget, {
+    ...opts,
+    stats: label,
+    ...(switchable ? { control } : {}),
+  });
   return {
     signal: guard.signal,
     stop: async () => {
       try {
         return await guard.stop();
       } finally {
-        await stats.close();
+        await control.off();
       }
     },
   };
@@ -230,7 +311,7 @@ export function overheadTable(o: OverheadReport): TableSpec {
         Math.round(o.eventsPerSec),
         o.nsPerEvent === null ? '' : Math.round(o.nsPerEvent),
         `${pct(o.budget.cpu)} CPU, ${o.budget.eventsPerSec} events/s`,
-        o.stats,
+        o.sampledMs !== undefined && o.sampledMs < o.windowMs ? `${o.stats}, sampled ${Math.round((100 * o.sampledMs) / Math.max(1, o.windowMs))}% of ${formatMs(o.windowMs)}` : o.stats,
         o.stopped ? `stopped: ${o.stopped}` : 'within budget',
       ],
     ],

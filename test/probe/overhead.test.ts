@@ -4,7 +4,7 @@ import { before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { enableRunStats, parseProgramFdinfo, programRunStats } from '../../engine/native/stats.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
-import { OverheadGuard, overBudget, parseBudget, totalsOf, type RunTotals } from '../../engine/probe/overhead.js';
+import { OverheadGuard, overBudget, parseBudget, runStatsControl, totalsOf, type RunTotals } from '../../engine/probe/overhead.js';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params } from '../../engine/probe/types.js';
 import { dropsKernel, type DropsData } from '../../probes/drops.kernel/probe.js';
@@ -83,21 +83,63 @@ describe('OverheadGuard', () => {
     assert.ok(report.cpu < 0.05, `but not in the average: ${report.cpu}`);
   });
 
+  it('samples: the statistics on for the warm-up, then one interval in `every`, the cost taken from the sampled time only', async () => {
+    const switches: string[] = [];
+    let on = true;
+    // Runs count only while on, as the kernel's do: 300 ns each, 100k runs a second.
+    const reader = syntheticReader(() => (on ? { cpu: 0.03, eps: 100_000 } : { cpu: 0, eps: 0 }));
+    const control = {
+      on: async () => void ((on = true), switches.push('on')),
+      off: async () => void ((on = false), switches.push('off')),
+    };
+    const guard = new OverheadGuard(reader, { cpu: 0.5, eventsPerSec: 1e6 }, { intervalMs: 20, duty: { warmMs: 60, every: 4 }, control });
+    await delay(700);
+    const report = await guard.stop();
+    assert.equal(switches[0], 'off', 'off after the warm-up');
+    assert.ok(switches.filter((x) => x === 'on').length >= 4, `switched on again and again: ${switches.join(' ')}`);
+    assert.ok(report.sampledMs! < 0.6 * report.windowMs, `sampled ${report.sampledMs} of ${report.windowMs} ms`);
+    assert.ok(Math.abs(report.nsPerEvent! - 300) < 30, `ns/event ${report.nsPerEvent}`);
+    assert.ok(Math.abs(report.eventsPerSec - 100_000) < 25_000, `events/s while sampled ${report.eventsPerSec}`);
+  });
+
+  it('stops a probe over budget after the warm-up too, on sampled intervals', async () => {
+    let on = true;
+    let t = 0;
+    // Within budget during the warm-up, then twice over it: two sampled intervals stop it.
+    const reader = syntheticReader(() => (on ? { cpu: t++ < 4 ? 0.01 : 0.2, eps: 100 } : { cpu: 0, eps: 0 }));
+    const control = { on: async () => void (on = true), off: async () => void (on = false) };
+    const guard = new OverheadGuard(reader, budget, { intervalMs: 20, duty: { warmMs: 60, every: 3 }, control });
+    await new Promise((resolve) => guard.signal.addEventListener('abort', resolve, { once: true }));
+    const report = await guard.stop();
+    assert.match(report.stopped ?? '', /^overhead budget exceeded at \d+% CPU/);
+    assert.ok(report.sampledMs! < report.windowMs, `sampled ${report.sampledMs} of ${report.windowMs} ms`);
+  });
+
   it('names the budget it was over in the events case only when CPU is within', () => {
     assert.equal(overBudget({ cpu: 0.01, eventsPerSec: 10 }, budget), null);
     assert.match(overBudget({ cpu: 0.06, eventsPerSec: 1e6 }, budget)!, /CPU/);
   });
 });
 
+/** The selftest's classic tracepoint program (getppid), loaded and attached, and its fd. */
+function selftestTracepoint(): { obj: BpfObject; fd: number } {
+  const obj = BpfObject.open(bpfObjectPath('selftest'), { autoload: { st_tp_btf: false, st_raw_tp: false, st_uprobe: false, st_uretprobe: false } });
+  try {
+    obj.load();
+    obj.program('st_tracepoint').attach();
+    return { obj, fd: obj.program('st_tracepoint').info.fd! };
+  } catch (err) {
+    obj.close();
+    throw err;
+  }
+}
+
 describe('run statistics of real programs', () => {
   it('counts run_cnt and run_time_ns of an attached program while statistics are on', async () => {
     const stats = await enableRunStats();
     assert.equal(stats.how, 'BPF_ENABLE_STATS');
-    const obj = BpfObject.open(bpfObjectPath('selftest'), { autoload: { st_tp_btf: false, st_raw_tp: false, st_uprobe: false, st_uretprobe: false } });
+    const { obj, fd } = selftestTracepoint();
     try {
-      obj.load();
-      obj.program('st_tracepoint').attach();
-      const fd = obj.program('st_tracepoint').info.fd!;
       const before = totalsOf(await programRunStats('self', [fd]));
       for (let i = 0; i < 50; i++) process.ppid; // getppid() syscalls, the program's tracepoint
       await run(['true']);
@@ -109,6 +151,28 @@ describe('run statistics of real programs', () => {
     } finally {
       obj.close();
       await stats.close();
+    }
+  });
+
+  it("the guard's switch turns the kernel's statistics off: a program's run_cnt stands still while it runs", async () => {
+    const { control, first } = await runStatsControl();
+    assert.equal(first.how, 'BPF_ENABLE_STATS');
+    const { obj, fd } = selftestTracepoint();
+    try {
+      const hits = async () => {
+        const before = totalsOf(await programRunStats('self', [fd])).runCnt;
+        await run(['true']); // a process's getppid() runs the program
+        for (let i = 0; i < 50; i++) process.ppid;
+        return totalsOf(await programRunStats('self', [fd])).runCnt - before;
+      };
+      assert.ok((await hits()) > 0, 'counted while on');
+      await control.off();
+      assert.equal(await hits(), 0, 'not counted while off (nothing else on this host holds the statistics on)');
+      await control.on();
+      assert.ok((await hits()) > 0, 'counted again once on');
+    } finally {
+      obj.close();
+      await control.off();
     }
   });
 
@@ -172,7 +236,10 @@ describe('the guard on drops.kernel', () => {
     assert.ok(data.windowMs < 6000, `the window ends at the stop: ${data.windowMs} ms`);
     assert.equal(data.overhead.budget.cpu, 0.001);
     assert.equal(data.overhead.stats, 'BPF_ENABLE_STATS');
-    assert.ok(data.overhead.runCnt >= nf, `runs ${data.overhead.runCnt} >= drops ${nf}`);
+    // The statistics were on for the first second and sampled after: their runs are a part of the window's.
+    const o = data.overhead;
+    assert.ok(o.runCnt > 0 && o.sampledMs! > 0 && o.sampledMs! < o.windowMs, `sampled ${o.sampledMs} ms of ${o.windowMs}: ${o.runCnt} runs`);
+    assert.ok(o.eventsPerSec >= o.runCnt / (o.windowMs / 1000), 'the rate is of the sampled time, not diluted over the window');
     assert.ok(f.tables.some((tb) => tb.title === 'Overhead of the BPF programs' && String(tb.rows[0]!.at(-1)).startsWith('stopped: ')));
 
     const again = await runProbe(dropsKernel, request, b.opts('replay', { replayFrom: b.dir('live') }));

@@ -201,7 +201,8 @@ describe('qdisc.latency on a shaped veth', () => {
     assert.deepEqual(o.budget, QDISC_LATENCY_BUDGET);
     assert.equal(o.stopped, undefined);
     assert.equal(o.stats, 'BPF_ENABLE_STATS');
-    assert.ok(o.runCnt >= 2 * d.count, `${o.runCnt} program runs for ${d.count} packets timed (two programs each)`);
+    // Sampled statistics (the first second, then one interval in four): a part of the runs, two per packet timed.
+    assert.ok(o.runCnt > 0 && o.sampledMs! < o.windowMs, `${o.runCnt} program runs in ${o.sampledMs} ms sampled of ${o.windowMs}`);
     assert.ok(o.cpu < QDISC_LATENCY_BUDGET.cpu && o.nsPerEvent !== null && o.nsPerEvent > 0);
     assert.equal(f.tables[2]!.title, 'Overhead of the BPF programs');
     assert.equal(f.tables[2]!.rows[0]!.at(-1), 'within budget');

@@ -16,10 +16,17 @@ export const OVERHEAD = Type.Object(
       { description: 'The budget in force: the probe\'s declared one with `--budget` on top.' },
     ),
     stats: Type.String({ description: 'How run statistics were counted (`BPF_ENABLE_STATS`...), or `unavailable`.' }),
-    windowMs: Type.Number({ unit: 'ms', description: 'Time the statistics cover.' }),
-    runCnt: Type.Integer({ unit: 'events', description: 'Program runs in the window.' }),
-    runTimeNs: Type.Integer({ unit: 'ns', description: 'Time spent in the programs in the window.' }),
-    cpu: Type.Number({ unit: 'share', description: 'Average share of one CPU the programs used.' }),
+    windowMs: Type.Number({ unit: 'ms', description: 'Time the guard watched the programs.' }),
+    sampledMs: Type.Optional(
+      Type.Number({
+        unit: 'ms',
+        description:
+          "Time the kernel's statistics were on: the first second, then one interval in four (on, they cost every BPF program of the host two clock reads a run). Absent in recordings from before the guard sampled.",
+      }),
+    ),
+    runCnt: Type.Integer({ unit: 'events', description: 'Program runs while the statistics were on.' }),
+    runTimeNs: Type.Integer({ unit: 'ns', description: 'Time spent in the programs while the statistics were on.' }),
+    cpu: Type.Number({ unit: 'share', description: 'Average share of one CPU the programs used while sampled.' }),
     peakCpu: Type.Number({ unit: 'share', description: 'Highest share of one CPU over one sampling interval.' }),
     eventsPerSec: Type.Number({ unit: 'events/s', description: 'Average program runs per second.' }),
     peakEventsPerSec: Type.Number({ unit: 'events/s', description: 'Highest program runs per second over one sampling interval.' }),
