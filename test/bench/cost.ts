@@ -8,11 +8,12 @@
 // with that checkout's CLI too, in the same round: a before/after in the same conditions.
 //   npm run build && [ROUNDS=3] [FLOOD_SECONDS=3] [BEFORE_ROOT=/path] node dist/test/bench/cost.js [probe-id|row label]...
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { enableRunStats, programRunStats, type ProgramRunStats } from '../../engine/native/stats.js';
+import { BpfObject } from '../../engine/native/object.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { formatBytes } from '../../engine/probe/map-memory.js';
 import { COST_ROWS, type CostLab, type CostRow } from './cost-rows.js';
@@ -26,6 +27,7 @@ const UNLIMITED = 'cpu=100%,events=1000000000';
 const cliOf = (root: string) => join(root, 'dist', 'engine', 'cli', 'main.js');
 const CLI = cliOf(packageRoot());
 const BEFORE_ROOT = process.env.BEFORE_ROOT;
+const FLOOR = 'floor: an empty tp_btf program on kfree_skb';
 
 /** What the programs of one process did over one flood. */
 interface Sample {
@@ -153,6 +155,51 @@ async function bpftraceSample(script: string, pair: FloodPair, srcPort: number):
   }
 }
 
+const EMPTY_HOOK = join(packageRoot(), 'build', 'bpf', 'fixtures', 'empty-hook.bpf.o');
+
+/** One flood with an empty tp_btf program on kfree_skb attached in this process: the floor of a run. */
+async function floorSample(target: string): Promise<Sample> {
+  const obj = BpfObject.open(EMPTY_HOOK, { autoload: { empty_kfree_skb: true } });
+  try {
+    obj.load();
+    obj.program('empty_kfree_skb').attach();
+    return await measure(process.pid, target);
+  } finally {
+    obj.close();
+  }
+}
+
+/**
+ * What the run statistics add to every run of every BPF program while they are on: an empty XDP
+ * program timed by BPF_PROG_TEST_RUN (`bpftool prog run`, a million runs), statistics off then
+ * on. Taken before the benchmark turns them on for itself.
+ */
+async function statisticsCost(): Promise<{ offNs: number; onNs: number }> {
+  const obj = BpfObject.open(EMPTY_HOOK, { autoload: { empty_xdp: true } });
+  const frame = join(mkdtempSync(join(tmpdir(), 'ebpfnet-xdp-')), 'frame');
+  writeFileSync(frame, Buffer.alloc(64));
+  try {
+    obj.load();
+    const [prog] = await programRunStats('self', [obj.program('empty_xdp').info.fd!]);
+    const timed = async () => {
+      const r = await run(['bpftool', 'prog', 'run', 'id', String(prog!.progId), 'data_in', frame, 'repeat', '1000000']);
+      const m = /duration \(average\): (\d+)ns/.exec(`${r.stdout}\n${r.stderr}`);
+      if (!m) throw new Error(`bpftool prog run said: ${r.stdout}${r.stderr}`);
+      return Number(m[1]);
+    };
+    const offNs = median([await timed(), await timed(), await timed()]);
+    const on = await enableRunStats();
+    try {
+      return { offNs, onNs: median([await timed(), await timed(), await timed()]) };
+    } finally {
+      await on.close();
+    }
+  } finally {
+    obj.close();
+    rmSync(dirname(frame), { recursive: true, force: true });
+  }
+}
+
 const wanted = process.argv.slice(2);
 const rows = wanted.length ? COST_ROWS.filter((r) => wanted.includes(r.probe) || wanted.includes(r.label)) : COST_ROWS;
 if (!rows.length) {
@@ -160,6 +207,7 @@ if (!rows.length) {
   process.exit(2);
 }
 
+const statsCost = await statisticsCost();
 const stats = await enableRunStats();
 if (stats.how === 'unavailable') throw new Error(`no BPF run statistics: ${stats.why}`);
 const pair = await floodPair();
@@ -173,6 +221,7 @@ const add = (what: string, s: Sample) => samples.set(what, [...(samples.get(what
 try {
   for (let round = 0; round < ROUNDS; round++) {
     add('no probe', { programs: 0, runs: 0, ns: 0, pps: flood(pair.peerIp, SECONDS, 0), mapBytes: 0, peakRss: 0 });
+    add(FLOOR, await floorSample(pair.peerIp));
     for (const row of rows) {
       if (BEFORE_ROOT) {
         // A row the older checkout cannot run (a param it lacks) is left out of its column.
@@ -197,12 +246,18 @@ const medianOf = (list: Sample[], field: (s: Sample) => number | undefined, digi
   return values.length ? fmt(median(values), digits) : '';
 };
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '');
+// A run's floor: the empty program's ns per run, in this run's conditions.
+const floorNs = median(samples.get(FLOOR)!.map((s) => s.ns / Math.max(1, s.runs)));
 console.log(`UDP flood into an nftables drop, ${SECONDS} s per run, median of ${ROUNDS} (min–max of ns per event); statistics: ${stats.how}`);
-console.log('| what | programs | events/s | ns per event | min–max | ns per packet | guard: ns per event | load ms | maps (kernel) | peak RSS | pps | vs no probe |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log(
+  `An empty XDP program's run (BPF_PROG_TEST_RUN): ${statsCost.offNs} ns with the statistics off, ${statsCost.onNs} ns on. The floor of a run in these statistics (an empty tp_btf program on kfree_skb): ${fmt(floorNs)} ns.`,
+);
+console.log('| what | programs | events/s | ns per event | min–max | ns per packet | beyond the floor: ns per packet | guard: ns per event | load ms | maps (kernel) | peak RSS | pps | vs no probe |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const [what, list] of samples) {
   const perEvent = list.map((s) => (s.runs > 0 ? s.ns / s.runs : Number.NaN)).filter(Number.isFinite);
   const perPacket = list.map((s) => (s.pps > 0 ? s.ns / (s.pps * SECONDS) : Number.NaN));
+  const beyondFloor = list.map((s) => (s.pps > 0 ? (s.ns - s.runs * floorNs) / (s.pps * SECONDS) : Number.NaN));
   const pps = median(list.map((s) => s.pps));
   const cells = [
     what,
@@ -211,6 +266,8 @@ for (const [what, list] of samples) {
     perEvent.length ? fmt(median(perEvent)) : '',
     perEvent.length ? `${fmt(Math.min(...perEvent))}–${fmt(Math.max(...perEvent))}` : '',
     perEvent.length ? fmt(median(perPacket)) : '',
+    // bpftrace attaches classic tracepoints, whose floor is not the tp_btf program's.
+    perEvent.length && what !== FLOOR && !what.startsWith('bpftrace') ? fmt(median(beyondFloor)) : '',
     medianOf(list, (s) => s.guardNs),
     medianOf(list, (s) => s.loadMs, 1),
     what === 'no probe' ? '' : formatBytes(median(list.map((s) => s.mapBytes))),
