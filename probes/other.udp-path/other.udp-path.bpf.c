@@ -3,7 +3,7 @@
  *
  * Every hook checks whether the skb carries the flow (IPv4, both addresses and ports; the
  * answer too with `targ_both`). A packet is followed by its skb address, which stays the same
- * through veth pairs, bridges and the local stack: the `packets` map remembers where each one
+ * through veth pairs, bridges and the local stack: the `packets` table remembers where each one
  * was last seen, so each hop counts its packets (`hops`) and each pair of consecutive hops the
  * time between them (`pairs`, a log2 histogram with count, sum and max). kfree_skb ends a packet
  * as a drop (`drops`, by place and reason). On the receiving socket (sk_data_ready) the packet
@@ -25,6 +25,7 @@
 #include "field.h"
 #include "hooks.h"
 #include "log2.h"
+#include "skb-key.h"
 #include "other.udp-path.h"
 
 #define ETH_P_IP_ 0x0800
@@ -42,7 +43,17 @@ const volatile __u32 sample_packets = 0; /* packets whose every hop goes to the 
 /* A packet not seen for this long is taken for a new one when its skb address comes back. */
 const volatile __u64 stale_ns = 1000000000ULL;
 
-LRU_HASH_MAP(packets, UDPPATH_PACKETS, __u64, struct udppath_packet);
+/* Packets followed, direct-mapped by their skb key (skb-key.h): a slot holds the packet last
+ * followed there, and another skb hashing to it takes it over (the packet it held is lost to
+ * the path, as an LRU would lose it). One cache line a hop instead of an LRU hash's lookups and
+ * updates. Mmapable: page-aligned, so each 64-byte slot is one line. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, UDPPATH_PACKETS);
+	__type(key, __u32);
+	__type(value, struct udppath_slot);
+} packets SEC(".maps");
 
 HASH_MAP(pairs, UDPPATH_PAIRS, struct udppath_pair, struct udppath_pair_stats);
 
@@ -77,8 +88,12 @@ __u32 sampled = 0;
 /* Followed UDP sockets: the datagrams queued on each, until read. */
 HASH_MAP(sockets, UDPPATH_SOCKETS, __u64, struct udppath_sockq);
 
-/* The skb each CPU is receiving (netif_receive_skb), for sk_data_ready. */
-PERCPU_ARRAY_MAP(receiving, 1, __u64);
+/* The skb each CPU is receiving (netif_receive_skb), for sk_data_ready: its address and key. */
+struct udppath_receiving {
+	__u64 skb;
+	__u64 key;
+};
+PERCPU_ARRAY_MAP(receiving, 1, struct udppath_receiving);
 
 TOTALS_MAP(UDPPATH_T_SLOTS);
 
@@ -248,9 +263,20 @@ static __always_inline __u32 recent_slot(const struct udppath_pair *k)
 static __always_inline void count_pair(struct udppath_hop *from, struct udppath_hop *to, __u64 ns, __u32 step, __u64 now)
 {
 	struct udppath_pair key = { .from = *from, .to = *to };
-	__u32 i = bpf_get_smp_processor_id() * UDPPATH_RECENT + recent_slot(&key);
+	__u32 base = bpf_get_smp_processor_id() * UDPPATH_RECENT, s = recent_slot(&key), i = base + s;
 	struct udppath_recent *r = bpf_map_lookup_elem(&recent, &i);
 	__u32 slot;
+
+	/* Two of a flow's few pairs hashing to one slot would move counts to `pairs` at every
+	 * packet: the neighbour slot takes the second when it is free or the pair's own. */
+	if (r && !r->busy && r->v.count && !same_pair(&r->key, &key)) {
+		struct udppath_recent *other;
+
+		i = base + (s ^ 1);
+		other = bpf_map_lookup_elem(&recent, &i);
+		if (other && !other->busy && (!other->v.count || same_pair(&other->key, &key)))
+			r = other;
+	}
 
 	if (!r || r->busy) {
 		count_shared(&key, ns, step, now);
@@ -358,7 +384,9 @@ static __always_inline void hop_at(struct udppath_hop *h, __u8 hook, int way, st
 static __always_inline bool step_packet(__u64 key, struct udppath_packet *p, bool starts, bool ends, __u64 now)
 {
 	struct udppath_hop start = { .hook = UDPPATH_START };
-	struct udppath_packet *seen = bpf_map_lookup_elem(&packets, &key);
+	__u32 idx = skb_slot(key, UDPPATH_PACKETS);
+	struct udppath_slot *e = bpf_map_lookup_elem(&packets, &idx);
+	struct udppath_packet *seen = e && e->skb == key ? &e->p : NULL;
 
 	if (seen && seen->ns && (__s64)(now - seen->ns) < (__s64)stale_ns) {
 		/* stamped on two CPUs a hair apart: no time between them */
@@ -381,8 +409,9 @@ static __always_inline bool step_packet(__u64 key, struct udppath_packet *p, boo
 		*seen = *p;
 		if (ends)
 			seen->ns = 0;
-	} else if (!ends) {
-		bpf_map_update_elem(&packets, &key, p, BPF_ANY);
+	} else if (!ends && e) {
+		e->skb = key;
+		e->p = *p;
 	}
 	return true;
 }
@@ -395,7 +424,7 @@ static __always_inline bool step_packet(__u64 key, struct udppath_packet *p, boo
 static __always_inline int on_hop(struct sk_buff *skb, unsigned char *l3, struct net_device *dev, __u8 hook, __u32 reason, __u64 location, bool direct)
 {
 	bool ends = hook == UDPPATH_DROP || hook == UDPPATH_CONSUME;
-	__u64 key = (__u64)skb;
+	__u64 key = SKB_KEY(skb, direct, &packets);
 	struct udppath_packet p = {};
 	int way = way_of(skb, l3, direct);
 
@@ -418,10 +447,12 @@ static __always_inline int on_hop(struct sk_buff *skb, unsigned char *l3, struct
 static __always_inline int on_receive(struct sk_buff *skb, bool direct)
 {
 	__u32 zero = 0;
-	__u64 *cur = bpf_map_lookup_elem(&receiving, &zero);
+	struct udppath_receiving *cur = bpf_map_lookup_elem(&receiving, &zero);
 
-	if (cur)
-		*cur = (__u64)skb;
+	if (cur) {
+		cur->skb = (__u64)skb;
+		cur->key = SKB_KEY(skb, direct, &packets);
+	}
 	return on_hop(skb, received_header(skb, direct), FIELD(direct, skb->dev, skb, dev), UDPPATH_RECEIVE, 0, 0, direct);
 }
 
@@ -456,18 +487,18 @@ static __always_inline int on_enqueue(struct sock *sk, bool direct)
 	struct udppath_sockq *q;
 	struct sk_buff *skb;
 	__u32 zero = 0;
-	__u64 *cur;
+	struct udppath_receiving *cur;
 	__u16 port;
 	int way;
 
 	if (FIELD(direct, sk->sk_protocol, sk, sk_protocol) != IPPROTO_UDP)
 		return 0;
 	cur = bpf_map_lookup_elem(&receiving, &zero);
-	key = cur ? *cur : 0;
+	skb = cur ? (struct sk_buff *)cur->skb : NULL;
+	key = cur ? cur->key : 0;
 	if (cur)
-		*cur = 0;
+		cur->skb = cur->key = 0;
 	q = bpf_map_lookup_elem(&sockets, &sk_key);
-	skb = (struct sk_buff *)key;
 	way = skb ? way_of(skb, network_header(skb, false), false) : -1;
 	port = way == UDPPATH_FORWARD ? targ_dport : targ_sport;
 	if (way < 0 || FIELD(direct, sk->__sk_common.skc_num, sk, __sk_common.skc_num) != bpf_ntohs(port)) {

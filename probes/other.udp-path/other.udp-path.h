@@ -109,6 +109,14 @@ struct udppath_packet {
 	__u32 pad;
 };
 
+/* A slot of the `packets` table: the skb key of the packet it follows, and the packet. One
+ * cache line. */
+struct udppath_slot {
+	__u64 skb;
+	struct udppath_packet p;
+	__u8 pad[16];
+};
+
 /* Ring buffer event: one hop of a sampled packet. 48 bytes. */
 struct udppath_event {
 	__u64 ns;
