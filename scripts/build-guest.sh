@@ -22,6 +22,8 @@ MODULES=(virtio_pci virtio_net virtio_console)
 QGA=/usr/sbin/qemu-ga
 
 die() { echo "build-guest.sh: $*" >&2; exit 1; }
+# shellcheck source=lib/initramfs.sh
+. scripts/lib/initramfs.sh
 
 for tool in apt-get apt-cache dpkg-deb modprobe depmod cpio cc ldd; do
   command -v "$tool" >/dev/null || die "needs $tool (run scripts/setup.sh)"
@@ -56,15 +58,7 @@ mkdir -p "$OUT/cache"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-# The .deb is kept in build/guest/cache so that a change of /init does not download again.
-DEB=$(find "$OUT/cache" -name "${KPKG}_*.deb" | head -n1)
-if [ -z "$DEB" ] || [ "$(dpkg-deb -f "$DEB" Version)" != "$KVER" ]; then
-  rm -f "$OUT/cache/"*.deb
-  # APT::Sandbox::User=root: _apt cannot write into a root-owned directory.
-  (cd "$OUT/cache" && apt-get download -q -o APT::Sandbox::User=root "$KPKG")
-  DEB=$(find "$OUT/cache" -name "${KPKG}_*.deb" | head -n1)
-  [ -n "$DEB" ] || die "apt-get download $KPKG left no .deb"
-fi
+DEB=$(cached_deb "$OUT/cache" "$KPKG" "$KVER")
 dpkg-deb -x "$DEB" "$WORK/kernel"
 KREL=$(ls "$WORK/kernel/lib/modules")
 # The package ships no modules.dep (the postinst makes it): make one for modprobe below.
@@ -93,21 +87,7 @@ for prog in udp-echo noise; do
 done
 pack_program "$QGA"
 
-# modprobe --show-depends lists "insmod <path>" in load order for modules and "builtin <name>"
-# for drivers compiled into this kernel (which then need nothing).
-: > "$ROOT/etc/modules.order"
-modprobe -d "$WORK/kernel" -S "$KREL" --show-depends -a "${MODULES[@]}" | while read -r kind path _; do
-  case "$kind" in
-    insmod)
-      name=$(basename "$path")
-      grep -qx "$name" "$ROOT/etc/modules.order" && continue
-      cp "$path" "$ROOT/lib/modules/$name"
-      echo "$name" >> "$ROOT/etc/modules.order"
-      ;;
-    builtin) ;;
-    *) die "unexpected modprobe output: $kind $path" ;;
-  esac
-done
+pack_modules "$WORK/kernel" "$KREL" "$ROOT" "${MODULES[@]}"
 echo "build-guest.sh: modules: $(tr '\n' ' ' < "$ROOT/etc/modules.order")"
 
 # Uncompressed: under TCG the kernel's gunzip costs more than QEMU copying 8 MB (test/lab/README.md).

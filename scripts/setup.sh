@@ -40,6 +40,9 @@ apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
 
 # The lab's VM guest (build/guest/vmlinuz, initrd.img) from Debian's cloud kernel; quick when built.
 bash scripts/build-guest.sh
+# The kernel lab (build/kernel-lab/bookworm): Debian 12's stock kernel, where kprobes, fentry and
+# the modules this host may lack exist, for the tests that run under it (test/lab/kernel-lab.ts).
+bash scripts/build-kernel-lab.sh bookworm
 
 command -v node >/dev/null || { echo "setup.sh: Node.js >= 20 is required" >&2; exit 1; }
 

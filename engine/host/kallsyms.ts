@@ -31,7 +31,8 @@ async function load(path: string): Promise<Table> {
     if (type !== 't' && type !== 'T') continue;
     const rest = line.slice(sp1 + 3);
     const tab = rest.indexOf('\t');
-    const name = tab < 0 ? rest : `${rest.slice(0, tab)} ${rest.slice(tab + 1).trim()}`;
+    // A module's function: `name\t[module]`, kept as the kernel prints it, `name+0xoff [module]`.
+    const name = tab < 0 ? rest : `${rest.slice(0, tab)}\t${rest.slice(tab + 1).trim()}`;
     const addr = BigInt(`0x${line.slice(0, sp1)}`);
     if (addr !== 0n) entries.push({ addr, name });
   }
@@ -48,7 +49,7 @@ export function prefetchKallsyms(path = '/proc/kallsyms'): void {
   cached = { path, at: Date.now(), table };
 }
 
-/** Address (hex) → `symbol+0xoff` for each address; an unknown one stays as it is. */
+/** Address (hex) → `symbol+0xoff` (`symbol+0xoff [module]` in a module) for each address; an unknown one stays as it is. */
 export async function symbolise(addrs: string[], path = '/proc/kallsyms'): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   if (addrs.length === 0) return out;
@@ -68,7 +69,12 @@ export async function symbolise(addrs: string[], path = '/proc/kallsyms'): Promi
     }
     // (a BPF program's address once it is unloaded is past every function's end)
     const off = found < 0 ? -1n : a - table[found]!;
-    out[hexAddr] = off < 0n || off > MAX_SYMBOL_OFFSET ? hexAddr : `${names[found]!}+0x${off.toString(16)}`;
+    if (off < 0n || off > MAX_SYMBOL_OFFSET) {
+      out[hexAddr] = hexAddr;
+      continue;
+    }
+    const [fn, module] = names[found]!.split('\t');
+    out[hexAddr] = `${fn}+0x${off.toString(16)}${module ? ` ${module}` : ''}`;
   }
   return out;
 }

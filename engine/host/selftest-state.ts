@@ -2,6 +2,7 @@
 // describes it. Here beside doctor, apart from the selftest itself (engine/selftest, which runs
 // a probe): doctor loads nothing heavy and the host layer imports nothing above it.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { release } from 'node:os';
 import { dirname, join } from 'node:path';
 
 export const SELFTEST_VERSION = 1;
@@ -76,9 +77,10 @@ export async function loadSelftest(): Promise<SelftestResult | null> {
   }
 }
 
-/** One line for doctor: the last result and its age. */
-export function describeLast(r: SelftestResult | null, now = Date.now()): { status: 'ok' | 'warn'; detail: string } {
+/** One line for doctor: the last result and its age; a result of another kernel says nothing of this one. */
+export function describeLast(r: SelftestResult | null, now = Date.now(), kernel = release()): { status: 'ok' | 'warn'; detail: string } {
   if (r === null) return { status: 'warn', detail: `never run (or no ${statePath()}): run ebpfnet selftest` };
+  if (r.kernel !== kernel) return { status: 'warn', detail: `last run on kernel ${r.kernel}, not this one (${kernel}): run ebpfnet selftest` };
   const ageS = Math.max(0, Math.round((now - Date.parse(r.at)) / 1000));
   const age = ageS < 120 ? `${ageS}s` : ageS < 7200 ? `${Math.round(ageS / 60)}m` : ageS < 172800 ? `${Math.round(ageS / 3600)}h` : `${Math.round(ageS / 86400)}d`;
   const counts = r.checks.map((c) => `${c.reason} ${c.counted}/${c.expected}`).join(', ');

@@ -19,6 +19,7 @@
 #include "maps.h"
 #include "count.h"
 #include "field.h"
+#include "drop-reason.h"
 #include "ip-filter.h"
 #include "drops.kernel.h"
 
@@ -266,7 +267,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 	__u32 cpu;
 	__u64 seen;
 
-	if (has_reason && reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
+	if (has_reason && reason_is_consumed(reason))
 		return 0;
 	if (!skb)
 		return 0;

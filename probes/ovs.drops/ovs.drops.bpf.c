@@ -20,6 +20,7 @@
 #include "count.h"
 #include "ipv4-filter.h"
 #include "ovs.drops.h"
+#include "drop-reason.h"
 
 #define ETH_P_IP_ 0x0800
 #define ETH_P_IPV6_ 0x86DD
@@ -210,7 +211,7 @@ int BPF_PROG(ovs_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_r
 		key.ifindex = in->ifindex;
 		bpf_map_delete_elem(&inflight, &addr);
 	}
-	if (r == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
+	if (reason_is_consumed(r))
 		return 0;
 	if (is_ovs_reason(r)) {
 		if (!fresh) {

@@ -1,8 +1,8 @@
 // `ebpfnet selftest` through the real CLI: known drops in, the same counts out; doctor shows it.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { SelftestResult } from '../../engine/host/selftest-state.js';
@@ -45,6 +45,17 @@ describe('selftest', () => {
     assert.equal(check.status, 'ok');
     assert.match(check.detail, /^ok \d+s ago on .*NETFILTER_DROP 20\/20, NOT_SPECIFIED 10\/10 \(tp_btf\)$/);
     assert.match(runCli(['doctor'], env).stdout, /^selftest\s+ok\s+ok \d+s ago/m);
+  });
+
+  test("doctor does not take a result of another kernel for this one's", () => {
+    const dir = join(stateDir, 'other-kernel');
+    mkdirSync(dir, { recursive: true });
+    const other: SelftestResult = { version: 1, status: 'ok', at: new Date().toISOString(), kernel: '5.10.0-99-amd64', durationMs: 1, checks: [], other: {}, method: 'kprobe', attach: [] };
+    writeFileSync(join(dir, 'selftest.json'), JSON.stringify(other));
+    const d = runCli(['doctor', '--json'], { EBPFNET_STATE_DIR: dir });
+    const check = (JSON.parse(d.stdout) as { checks: Array<{ id: string; status: string; detail: string }> }).checks.find((c) => c.id === 'selftest')!;
+    assert.equal(check.status, 'warn');
+    assert.equal(check.detail, `last run on kernel 5.10.0-99-amd64, not this one (${release()}): run ebpfnet selftest`);
   });
 
   test('the table shows checks, verdicts and the attach method', () => {

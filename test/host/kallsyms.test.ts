@@ -28,7 +28,7 @@ test('symbolise names the function and offset of each address, from any kallsyms
     assert.deepEqual(got, {
       '0xffffffff81a00150': 'nft_do_chain+0x50',
       '0xffffffff81a00400': 'nf_hook_slow+0x0',
-      '0xffffffffc0a00010': 'ovs_dp_process_packet [openvswitch]+0x10',
+      '0xffffffffc0a00010': 'ovs_dp_process_packet+0x10 [openvswitch]',
       '0xffffffff81000000': '_stext+0x0',
       '0xffffffffff000000': '0xffffffffff000000',
     });

@@ -1,0 +1,36 @@
+#!/bin/bash
+# Stage 2 of the kernel lab (scripts/build-kernel-lab.sh): PID 1 in this machine's root, seen
+# read-only through a tmpfs overlay, under another kernel. Mounts what a host has, runs the
+# command of the kernel command line (ebpfnet.cmd=<base64>, in ebpfnet.cwd=<base64>) with its
+# output on the second serial port, prints `EBPFNET-LAB-EXIT <code>` there and powers off.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root LANG=C.UTF-8
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /var/cache 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+ip link set lo up
+hostname ebpfnet-kernel-lab
+
+OUT=/dev/ttyS1
+stty -F "$OUT" raw -echo 2>/dev/null
+arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | head -n1 | base64 -d; }
+CMD=$(arg ebpfnet.cmd)
+CWD=$(arg ebpfnet.cwd)
+cd "${CWD:-/}" || echo "kernel lab: no directory ${CWD}" > "$OUT"
+echo "EBPFNET-LAB-START $(uname -r)" > "$OUT"
+bash -c "$CMD" > "$OUT" 2>&1 < /dev/null
+code=$?
+echo "EBPFNET-LAB-EXIT $code" > "$OUT"
+sync
+echo o > /proc/sysrq-trigger
+sleep 10

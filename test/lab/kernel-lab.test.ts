@@ -1,0 +1,55 @@
+// The kernel lab in the suite: Debian 12's stock kernel (6.1) under QEMU, where kprobes, fentry
+// and the kernel modules this machine lacks exist. It boots or the test fails (never skips), and
+// the test files named in LAB_FILES run there as they run here, against that kernel.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { kernelLabImage, runInKernelLab } from './kernel-lab.js';
+
+/**
+ * Test files that run inside the lab too. Each asserts what the running kernel reports, so in
+ * the lab it takes the branches this machine never takes (kprobes present: every kprobe
+ * program attaches).
+ */
+export const LAB_FILES = ['test/probe/net-defrag.test', 'test/probe/drops-kernel.test'];
+
+/** Whether the lab kernel's build config sets `option` (=y or =m). */
+function configHas(dir: string, option: string): boolean {
+  return new RegExp(`^${option}=[ym]$`, 'm').test(readFileSync(join(dir, 'config'), 'utf8'));
+}
+
+describe('the kernel lab (Debian 12 kernel under QEMU)', () => {
+  it('boots its kernel and runs a command there: doctor reports the kprobes and fentry that kernel has', async (t) => {
+    const dir = await kernelLabImage('bookworm');
+    const release = readFileSync(join(dir, 'release'), 'utf8').trim();
+    const r = await runInKernelLab('uname -r; node dist/engine/cli/main.js doctor --json', { timeoutMs: 300_000 });
+    t.diagnostic(`lab run ${Math.round(r.ms)} ms`);
+    assert.equal(r.release, release);
+    assert.equal(r.code, 0, r.output.slice(-2000));
+    const [uname, ...rest] = r.output.split('\n');
+    assert.equal(uname!.trim(), release);
+    const doctor = JSON.parse(rest.join('\n')) as { checks: Array<{ id: string; status: string; detail: string }> };
+    const status = (id: string) => doctor.checks.find((c) => c.id === id)?.status;
+    assert.equal(status('kprobes'), configHas(dir, 'CONFIG_KPROBES') ? 'ok' : 'missing', JSON.stringify(doctor.checks.find((c) => c.id === 'kprobes')));
+    const fentry = configHas(dir, 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS') && configHas(dir, 'CONFIG_BPF_JIT');
+    assert.equal(status('fentry'), fentry ? 'ok' : 'missing', JSON.stringify(doctor.checks.find((c) => c.id === 'fentry')));
+  });
+
+  it(`runs ${LAB_FILES.join(', ')} there, passing`, async (t) => {
+    const lines: string[] = [];
+    const r = await runInKernelLab(`node scripts/run-tests.mjs ${LAB_FILES.join(' ')}`, {
+      timeoutMs: 900_000,
+      // eslint-disable-next-line no-control-regex -- the spec reporter's colours
+      onLine: (l) => lines.push(l.replace(/\x1b\[[0-9;]*m/g, '')),
+    });
+    // The lab's output is a serial line, a terminal: Node's test runner writes its spec report there (ℹ, ✖), TAP (#, not ok) elsewhere.
+    const summary = (what: string) => lines.map((l) => new RegExp(`^[#ℹ] ${what} (\\d+)$`).exec(l.trim())?.[1]).find((n) => n !== undefined);
+    t.diagnostic(`lab run ${Math.round(r.ms)} ms on ${r.release}: pass ${summary('pass')}, fail ${summary('fail')}, skipped ${summary('skipped')}`);
+    const failed = lines.filter((l) => /^\s*(not ok|✖) /.test(l));
+    assert.equal(r.code, 0, `failed in the lab: ${failed.join('; ')}\n${r.output.slice(-3000)}`);
+    assert.ok(Number(summary('pass')) > 0, r.output.slice(-2000));
+    assert.equal(summary('fail'), '0');
+    assert.equal(summary('skipped'), '0', 'nothing skipped in the lab');
+  });
+});
