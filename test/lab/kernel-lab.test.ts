@@ -12,7 +12,7 @@ import { kernelLabImage, runInKernelLab } from './kernel-lab.js';
  * the lab it takes the branches this machine never takes (kprobes present: every kprobe
  * program attaches).
  */
-export const LAB_FILES = ['test/probe/net-defrag.test', 'test/probe/drops-kernel.test'];
+export const LAB_FILES = ['test/probe/net-defrag.test', 'test/probe/drops-kernel.test', 'test/probe/net-conntrack.test', 'test/probe/other-tc.test'];
 
 /** Whether the lab kernel's build config sets `option` (=y or =m). */
 function configHas(dir: string, option: string): boolean {
