@@ -11,7 +11,8 @@ mount -t devtmpfs dev /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
+# /tmp stays this machine's (through the overlay: writes stay in the lab): a checkout may live there.
+# /run does not: a daemon's pid files and sockets there are this machine's, not the lab's.
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /var/cache 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
@@ -26,7 +27,7 @@ stty -F "$OUT" raw -echo 2>/dev/null
 arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | head -n1 | base64 -d; }
 CMD=$(arg ebpfnet.cmd)
 CWD=$(arg ebpfnet.cwd)
-cd "${CWD:-/}" || echo "kernel lab: no directory ${CWD}" > "$OUT"
+cd "${CWD:-/}" || { echo "EBPFNET-LAB-START $(uname -r)" > "$OUT"; echo "kernel lab: no directory ${CWD}" > "$OUT"; echo "EBPFNET-LAB-EXIT 125" > "$OUT"; echo o > /proc/sysrq-trigger; sleep 10; }
 echo "EBPFNET-LAB-START $(uname -r)" > "$OUT"
 bash -c "$CMD" > "$OUT" 2>&1 < /dev/null
 code=$?
