@@ -15,6 +15,12 @@ export interface PlanStep<M extends string> {
   minimalBtf?: boolean;
   /** Attaches the loaded programs; throwing moves on to the next flavour. */
   attach: (obj: BpfObject) => BpfLink[];
+  /**
+   * A faster variant of the next step, of the same method, that some verifiers refuse (plain
+   * loads of packet data): its failure is no fallback of method, so it is not among `fallbacks`
+   * (only in the error when no step works).
+   */
+  variant?: boolean;
 }
 
 export interface PlanLoaded<M extends string> {
@@ -45,13 +51,19 @@ export function errorLine(err: unknown): string {
 /** Loads and attaches the first flavour of `plan` that works; throws with every reason when none does. */
 export async function loadFirstWorking<M extends string>(path: string, plan: Array<PlanStep<M>>, opts: PlanOptions): Promise<PlanLoaded<M>> {
   const fallbacks: string[] = [];
+  const failures: string[] = [];
+  const failed = (step: PlanStep<M>, err: unknown) => {
+    const line = `${step.method}: ${errorLine(err)}`;
+    failures.push(line);
+    if (!step.variant) fallbacks.push(line);
+  };
   for (const step of plan) {
     let btfPath: string | undefined;
     if (step.minimalBtf) {
       try {
         btfPath = await ensureMinimalBtf(path);
       } catch (err) {
-        fallbacks.push(`${step.method}: ${errorLine(err)}`);
+        failed(step, err);
         continue;
       }
     }
@@ -68,10 +80,10 @@ export async function loadFirstWorking<M extends string>(path: string, plan: Arr
       return { obj, links, method: step.method, btf: btfPath ? 'minimal (cached)' : 'vmlinux', loadMs: obj.loadMs ?? 0, fallbacks };
     } catch (err) {
       obj?.close();
-      fallbacks.push(`${step.method}: ${errorLine(err)}`);
+      failed(step, err);
     }
   }
-  throw new Error(`no way to attach ${opts.what} on this kernel: ${fallbacks.join('; ')}`);
+  throw new Error(`no way to attach ${opts.what} on this kernel: ${failures.join('; ')}`);
 }
 
 /** The flavours of a set of tracepoint handlers, in order of preference. */

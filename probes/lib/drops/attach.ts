@@ -26,6 +26,8 @@ interface Attempt {
   method: DropsMethod;
   /** Minimal BTF to relocate against (raw_tp only: tp_btf parses vmlinux BTF anyway). */
   minimalBtf?: boolean;
+  /** A variant of the next attempt (engine/native/attach-plan.ts, PlanStep.variant). */
+  variant?: boolean;
   attach: (obj: BpfObject) => BpfLink;
 }
 
@@ -42,7 +44,7 @@ export function attachPlan(tracepointHasReason: boolean, readsPacket = false): A
     return [{ program: 'drops_kprobe_legacy', method: 'kprobe', attach: (o) => o.program('drops_kprobe_legacy').attachKprobe('kfree_skb') }];
   }
   return [
-    ...(readsPacket ? [{ program: 'drops_tp_btf_hdr' as const, method: 'tp_btf' as const, attach: (o: BpfObject) => o.program('drops_tp_btf_hdr').attachTrace() }] : []),
+    ...(readsPacket ? [{ program: 'drops_tp_btf_hdr' as const, method: 'tp_btf' as const, variant: true, attach: (o: BpfObject) => o.program('drops_tp_btf_hdr').attachTrace() }] : []),
     { program: 'drops_tp_btf', method: 'tp_btf', attach: (o) => o.program('drops_tp_btf').attachTrace() },
     { program: 'drops_raw_tp', method: 'raw_tracepoint', minimalBtf: true, attach: (o) => o.program('drops_raw_tp').attachRawTracepoint('kfree_skb') },
     { program: 'drops_tracepoint', method: 'tracepoint', attach: (o) => o.program('drops_tracepoint').attachTracepoint('skb', 'kfree_skb') },
@@ -65,12 +67,9 @@ export async function loadDrops(
     method: a.method,
     programs: [a.program],
     ...(a.minimalBtf ? { minimalBtf: true } : {}),
+    ...(a.variant ? { variant: true } : {}),
     attach: (o: BpfObject) => [a.attach(o)],
   }));
   const loaded = await loadFirstWorking(bpfObjectPath('drops.kernel'), plan, { what: 'drops.kernel', open: { globals } });
-  const link = loaded.links[0]!;
-  // A verifier refusing the plain header loads is no fallback of method: drops_tp_btf is tp_btf too.
-  const refusedHeaders = attempts[0]?.program === 'drops_tp_btf_hdr' && link.program !== 'drops_tp_btf_hdr';
-  const fallbacks = refusedHeaders ? loaded.fallbacks.slice(1) : loaded.fallbacks;
-  return { obj: loaded.obj, link, method: loaded.method, btf: loaded.btf, loadMs: loaded.loadMs, fallbacks };
+  return { obj: loaded.obj, link: loaded.links[0]!, method: loaded.method, btf: loaded.btf, loadMs: loaded.loadMs, fallbacks: loaded.fallbacks };
 }
