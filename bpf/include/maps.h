@@ -22,6 +22,18 @@
 #define PERCPU_ARRAY_MAP(name, entries, value_type) \
 	BPF_MAP(name, BPF_MAP_TYPE_PERCPU_ARRAY, entries, __u32, value_type)
 
+/* An array whose entries are cache lines of their own when its value size is a multiple of 64:
+ * mmapable, so the kernel page-aligns the values. Per-CPU entries there (CPU-major) share no line
+ * between CPUs and cost a plain array lookup, inlined; an skb table there costs one line a hop. */
+#define LINES_MAP(name, entries, value_type)			\
+	struct {						\
+		__uint(type, BPF_MAP_TYPE_ARRAY);		\
+		__uint(map_flags, BPF_F_MMAPABLE);		\
+		__uint(max_entries, entries);			\
+		__type(key, __u32);				\
+		__type(value, value_type);			\
+	} name SEC(".maps")
+
 /* A ring buffer of `bytes` (a power of two, a multiple of the page size). */
 #define RINGBUF_MAP(name, bytes)				\
 	struct {						\

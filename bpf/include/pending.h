@@ -17,14 +17,7 @@
 #define PENDING_WAYS 4
 
 /* The per-CPU ways `name` of `value_type` (max_entries set at open: possible CPUs × ways). */
-#define PENDING_MAP(name, value_type)				\
-	struct {						\
-		__uint(type, BPF_MAP_TYPE_ARRAY);		\
-		__uint(map_flags, BPF_F_MMAPABLE);		\
-		__uint(max_entries, PENDING_WAYS);		\
-		__type(key, __u32);				\
-		__type(value, value_type);			\
-	} name SEC(".maps")
+#define PENDING_MAP(name, value_type) LINES_MAP(name, PENDING_WAYS, value_type)
 
 /* This CPU's way for a key of hash `hash`; NULL past the array (count in the hash then). */
 static __always_inline void *pending_way(void *map, __u32 hash)

@@ -46,38 +46,19 @@ const volatile __u64 stale_ns = 1000000000ULL;
 /* Packets followed, direct-mapped by their skb key (skb-key.h): a slot holds the packet last
  * followed there, and another skb hashing to it takes it over (the packet it held is lost to
  * the path, as an LRU would lose it). One cache line a hop instead of an LRU hash's lookups and
- * updates. Mmapable: page-aligned, so each 64-byte slot is one line. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, UDPPATH_PACKETS);
-	__type(key, __u32);
-	__type(value, struct udppath_slot);
-} packets SEC(".maps");
+ * updates. */
+LINES_MAP(packets, UDPPATH_PACKETS, struct udppath_slot);
 
 HASH_MAP(pairs, UDPPATH_PAIRS, struct udppath_pair, struct udppath_pair_stats);
 
 HASH_MAP(drops, UDPPATH_DROPS, struct udppath_drop, __u64);
 
 /* UDPPATH_RECENT entries per possible CPU, CPU-major (the probe sizes it at open; a CPU past its
- * end counts straight in `pairs`). Mmapable: the kernel page-aligns the values, so an entry
- * starts a cache line and no two CPUs share one. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, UDPPATH_RECENT);
-	__type(key, __u32);
-	__type(value, struct udppath_recent);
-} recent SEC(".maps");
+ * end counts straight in `pairs`), a cache line each. */
+LINES_MAP(recent, UDPPATH_RECENT, struct udppath_recent);
 
 /* The drop key each CPU counted last, one entry per possible CPU (sized as `recent`). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct udppath_recent_drop);
-} recent_drops SEC(".maps");
+LINES_MAP(recent_drops, 1, struct udppath_recent_drop);
 
 RINGBUF_MAP(events, UDPPATH_RING_BYTES);
 BTF_RECORD_TYPE(udppath_event);

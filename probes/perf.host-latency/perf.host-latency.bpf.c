@@ -50,23 +50,11 @@ const volatile __u8 targ_proto = 0;
 const volatile __u8 targ_dirs = 3; /* bit 0: TX, bit 1: RX */
 const volatile __u64 threshold_ns = 0; /* totals of at least this are counted as slow (0: off) */
 
-/* Mmapable: the kernel page-aligns the values, so each entry is one cache line of its own. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, HOSTLAT_SKBS);
-	__type(key, __u32);
-	__type(value, struct hostlat_skb);
-} skbs SEC(".maps");
+/* The skbs followed, direct-mapped by address: one cache line each. */
+LINES_MAP(skbs, HOSTLAT_SKBS, struct hostlat_skb);
 
 /* An entry per possible CPU (the probe sizes it at open). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct hostlat_cpu);
-} cpus SEC(".maps");
+LINES_MAP(cpus, 1, struct hostlat_cpu);
 
 HASH_MAP(drops, HOSTLAT_DROP_KEYS, struct hostlat_drop, __u64);
 

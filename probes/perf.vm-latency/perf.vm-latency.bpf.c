@@ -57,35 +57,15 @@ const volatile __u8 targ_dirs = 3;        /* bit 0: to the VM, bit 1: from the V
 /* The uplinks (ifindex -> 1), filled by the probe after load and before attach. */
 HASH_MAP(uplinks, VMLAT_UPLINKS, __u32, __u8);
 
-/* Packet key -> its stamps until the exit device's start_xmit. Mmapable: page-aligned values,
- * so each entry is one cache line of its own. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, VMLAT_FLOWS);
-	__type(key, __u32);
-	__type(value, struct vmlat_flow);
-} flows SEC(".maps");
+/* Packet key -> its stamps until the exit device's start_xmit, one cache line each. */
+LINES_MAP(flows, VMLAT_FLOWS, struct vmlat_flow);
 
 /* skb -> its stamps within its exit device: queued until the driver gets it, then to the VM
- * until QEMU reads it or it is dropped. Mmapable: the kernel page-aligns the values, so each
- * entry is one cache line of its own. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, VMLAT_SKBS);
-	__type(key, __u32);
-	__type(value, struct vmlat_skb);
-} skbs SEC(".maps");
+ * until QEMU reads it or it is dropped, one cache line each. */
+LINES_MAP(skbs, VMLAT_SKBS, struct vmlat_skb);
 
 /* An entry per possible CPU (the probe sizes it at open). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vmlat_cpu);
-} cpus SEC(".maps");
+LINES_MAP(cpus, 1, struct vmlat_cpu);
 
 enum role { ROLE_NONE = 0, ROLE_TAP = 1, ROLE_UPLINK = 2 };
 enum key_result { KEY_OK = 0, KEY_NOT_IPV4 = 1, KEY_FILTERED = 2 };
