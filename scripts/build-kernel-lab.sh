@@ -67,6 +67,11 @@ DEB=$(cached_deb "$OUT/cache" "$KPKG" "$KVER" "${APT[@]}")
 rm -rf "$OUT/modules"
 mkdir -p "$OUT/modules"
 dpkg-deb -x "$DEB" "$WORK/kernel"
+# trixie's package (merged /usr) ships /usr/lib/modules: the lab keeps them at lib/modules.
+if [ ! -d "$WORK/kernel/lib/modules" ] && [ -d "$WORK/kernel/usr/lib/modules" ]; then
+  mkdir -p "$WORK/kernel/lib"
+  mv "$WORK/kernel/usr/lib/modules" "$WORK/kernel/lib/modules"
+fi
 KREL=$(ls "$WORK/kernel/lib/modules")
 depmod -b "$WORK/kernel" "$KREL"
 

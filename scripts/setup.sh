@@ -43,6 +43,9 @@ bash scripts/build-guest.sh
 # The kernel lab (build/kernel-lab/bookworm): Debian 12's stock kernel, where kprobes, fentry and
 # the modules this host may lack exist, for the tests that run under it (test/lab/kernel-lab.ts).
 bash scripts/build-kernel-lab.sh bookworm
+# The kernel matrix's other kernels: Debian 11's 5.10 (no drop reasons) and 13's 6.12.
+bash scripts/build-kernel-lab.sh bullseye
+bash scripts/build-kernel-lab.sh trixie
 
 command -v node >/dev/null || { echo "setup.sh: Node.js >= 20 is required" >&2; exit 1; }
 

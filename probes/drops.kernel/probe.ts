@@ -33,6 +33,7 @@ function parse(records: RawRecord[], params: Params): ProbeResult<DropsData> {
   if (atOtherTaps.total > 0) summary += `; ${atOtherTaps.total} at other VMs' taps (${Object.keys(atOtherTaps.byDevice).join(', ')}) apart`;
   if (scope?.missingDevs) summary += ` (devices not found: ${scope.missingDevs.join(', ')})`;
   if (missingSubsystems) summary += ` (${missingSubsystems.join('; ')})`;
+  if (total > 0 && data.reasonsFrom === 'location') summary += ' (this kernel gives no drop reasons: named by where they were dropped)';
   if (overhead?.stopped) summary += ` (stopped: ${overhead.stopped})`;
 
   const bar = (title: string, map: Record<string, number>): BarChart => ({

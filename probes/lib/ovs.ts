@@ -312,7 +312,7 @@ export function isDropAction(actions: string): boolean {
 }
 
 /** A mask with no bit set (`0`, `0.0.0.0`, `00:00:00:00:00:00`, `::`): the field is wildcarded. */
-const isZeroMask = (mask: string | undefined) => mask !== undefined && !/[1-9a-f]/i.test(mask.replace(/^0x/i, ''));
+export const isZeroMask = (mask: string | undefined) => mask !== undefined && !/[1-9a-f]/i.test(mask.replace(/^0x/i, ''));
 /** A mask with every bit set, or none printed: an exact match. */
 const isFullMask = (mask: string | undefined) =>
   mask === undefined || /^(0x)?f+$/i.test(mask) || mask === '255.255.255.255' || /^ff(:ff){5}$/i.test(mask) || /^ffff(:ffff){7}$/i.test(mask);

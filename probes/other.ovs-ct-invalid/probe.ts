@@ -20,6 +20,7 @@ import {
   grow,
   isDropAction,
   isDropRule,
+  isZeroMask,
   ofctl,
   OVS_KERNEL_BUDGET,
   ovsProbe,
@@ -159,7 +160,9 @@ function invalidMegaflows(records: RawRecord[], scope: Scope): InvalidMegaflow[]
       if (packets === 0 && was !== undefined) continue;
       const port = resolveInPort(scope.datapaths, dp.id, f.items.get('in_port')?.get('')?.value);
       if (port && !scope.bridges.includes(port.bridge)) continue;
-      const zone = f.items.get('ct_zone')?.get('')?.value;
+      // ct_zone(0/0): the flow does not match on the zone (the kernel datapath's, when no rule does).
+      const z = f.items.get('ct_zone')?.get('');
+      const zone = z && !isZeroMask(z.mask) ? z.value : undefined;
       out.push({
         datapath: dp.id,
         bridge: port?.bridge ?? null,

@@ -40,6 +40,8 @@ export interface KernelFilters {
   saddr: Uint8Array | null;
   daddr: Uint8Array | null;
   proto: number;
+  /** A VM's MAC (6 bytes): with `ifindex` its port, the VM's packets both ways (entered on its port, or to this MAC). */
+  vmMac?: Uint8Array | null;
 }
 
 const v4 = (a: Uint8Array | null | undefined) => (a?.length === 4 ? a : new Uint8Array(4));
@@ -56,6 +58,7 @@ export function openOvsObject(filters?: KernelFilters): BpfObject {
       targ_daddr6: v6(filters?.daddr),
       targ_ipv6: filters?.saddr?.length === 16 || filters?.daddr?.length === 16,
       targ_proto: filters?.proto ?? 0,
+      targ_vm_mac: filters?.vmMac?.length === 6 ? filters.vmMac : new Uint8Array(6),
     },
   });
 }
@@ -97,7 +100,6 @@ export async function runKernelSession(io: ProbeIO, filters: KernelFilters, wind
     return JSON.stringify(capture);
   });
 
-  let locations: string[] | undefined; // set when the maps were read (something attached)
   const readCounts = async (o: BpfObject, windowMs: number): Promise<DumpCapture> => {
     const entries: DumpCapture['entries'] = countsOf(o.map('counts'), (k: { location: U64; hook: number; ifindex: number; reason: number; err: number }) => ({
       location: hex(k.location),
@@ -107,11 +109,14 @@ export async function runKernelSession(io: ProbeIO, filters: KernelFilters, wind
       err: k.err,
     }));
     entries.sort((a, b) => a.hook - b.hook || b.count - a.count || a.ifindex - b.ifindex || a.reason - b.reason || a.location.localeCompare(b.location));
-    locations = entries.filter((e) => e.location !== '0x0').map((e) => e.location);
     return { windowMs, unkeyed: Number(o.map('unkeyed').sumU64(u32Key(0))), entries, devices: await rootDevices().catch(() => ({})) };
   };
-  await runBpfSession(io, { prefix: 'kernel-', ...kprobeLoad(() => openOvsObject(filters), OVS_PROGRAMS), window, read: (o, w) => readCounts(o, Math.round(w.ms)) });
-  if (locations) await captureSymbols(io, 'kernel-symbols', locations);
+  // The dump record, live or replayed (null when nothing attached): a replay asks for the symbols alike.
+  const dump = await runBpfSession(io, { prefix: 'kernel-', ...kprobeLoad(() => openOvsObject(filters), OVS_PROGRAMS), window, read: (o, w) => readCounts(o, Math.round(w.ms)) });
+  if (dump) {
+    const { entries } = JSON.parse(dump.stdout) as DumpCapture;
+    await captureSymbols(io, 'kernel-symbols', entries.filter((e) => e.location !== '0x0').map((e) => e.location));
+  }
 }
 
 export type { KernelDropsData } from './data.js';
@@ -144,7 +149,7 @@ export function parseKernel(records: RawRecord[]): KernelDropsData | null {
     ...(dump.unkeyed > 0 ? { lost: dump.unkeyed } : {}),
     ...(overhead ? { overhead } : {}),
   };
-  const after = new Map<string, { reason: string; location: string; device: string; count: number }>();
+  const after = new Map<string, KernelDropsData['dropsAfterReceive'][number]>();
   for (const e of dump.entries) {
     const hook: Hook | undefined = HOOKS[e.hook];
     if (hook === 'vport_receive') addCount(data.received, device(e.ifindex), e.count);
@@ -155,13 +160,15 @@ export function parseKernel(records: RawRecord[]): KernelDropsData | null {
     else if (hook === 'drop_after_rx') {
       const location = syms[e.location] ?? e.location;
       const k = `${e.reason}|${location}|${e.ifindex}`;
-      const g = after.get(k) ?? { reason: reasonName(e.reason), location, device: device(e.ifindex), count: 0 };
+      const g = after.get(k) ?? { reason: reasonName(e.reason), location, device: device(e.ifindex), count: 0, inOvs: / \[openvswitch\]$/.test(location) };
       g.count += e.count;
       after.set(k, g);
     }
   }
   data.dropsAfterReceive = [...after.values()].sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
   const sum = (m: Record<string, number>) => Object.values(m).reduce((n, v) => n + v, 0);
-  data.drops = sum(data.upcallErrors) + sum(data.dropReasons) + data.dropsAfterReceive.reduce((n, d) => n + d.count, 0);
+  // A packet OVS forwarded is the same skb in the output device and, over a veth, in the
+  // receiver's stack: its drops there (NO_SOCKET, a tap's FULL_RING) are listed, not OVS's.
+  data.drops = sum(data.upcallErrors) + sum(data.dropReasons) + data.dropsAfterReceive.reduce((n, d) => n + (d.inOvs ? d.count : 0), 0);
   return data;
 }

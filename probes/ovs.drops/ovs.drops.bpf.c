@@ -37,6 +37,9 @@ const volatile __u8 targ_proto = 0;
 const volatile __u8 targ_saddr6[16] = {};
 const volatile __u8 targ_daddr6[16] = {};
 const volatile bool targ_ipv6 = false;
+/* A VM's MAC (all-zero: none): with targ_ifindex its port, a packet is the VM's when it entered
+ * OVS on that port or is a frame to this MAC (what the VM receives enters on other ports). */
+const volatile __u8 targ_vm_mac[6] = {};
 
 HASH_MAP(counts, OVS_MAX_ENTRIES, struct ovs_key, __u64);
 
@@ -112,9 +115,27 @@ static __always_inline bool ipv4_match(struct sk_buff *skb)
 	return ip.version == 4 && ipv4_tuple_matches(&ip, targ_saddr, targ_daddr, targ_proto);
 }
 
+/* Whether the frame is to targ_vm_mac (false when none is set). */
+static __always_inline bool to_vm_mac(struct sk_buff *skb)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 mac = BPF_CORE_READ(skb, mac_header);
+	__u8 set = 0, diff = 0, dst[6];
+
+#pragma unroll
+	for (int i = 0; i < 6; i++)
+		set |= targ_vm_mac[i];
+	if (!set || mac == (__u16)~0U || bpf_probe_read_kernel(dst, sizeof(dst), head + mac))
+		return false;
+#pragma unroll
+	for (int i = 0; i < 6; i++)
+		diff |= dst[i] ^ targ_vm_mac[i];
+	return !diff;
+}
+
 static __always_inline bool wanted(struct sk_buff *skb, __u32 ifindex)
 {
-	if (targ_ifindex && ifindex != targ_ifindex)
+	if (targ_ifindex && ifindex != targ_ifindex && !to_vm_mac(skb))
 		return false;
 	return ipv4_match(skb);
 }

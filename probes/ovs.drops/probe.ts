@@ -164,6 +164,8 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
       saddr: kernelAddr(scope.srcIp),
       daddr: kernelAddr(scope.dstIp),
       proto: scope.proto ?? 0,
+      // A VM's scope: what enters on its port and the frames to its MAC (they enter on the others).
+      vmMac: scope.vmMode && scope.dev ? macBytes(flowScope.vm.id.macs[0]) : null,
     };
     await runKernelSession(io, filters, watch);
   } else await watch(io);
@@ -181,6 +183,11 @@ export function traceName(f: Pick<FlowDelta, 'datapath' | 'flow' | 'rawKey'>): s
 /** The start sample's megaflows as if all were new in the window: the ones dropping so far. */
 function asIfNew(records: RawRecord[]): RawRecord[] {
   return records.flatMap((r) => (r.name.startsWith(FLOWS('start', '')) ? [{ ...r, stdout: '' }, { ...r, name: r.name.replace(/^start-/, 'end-') }] : [r]));
+}
+
+/** `aa:bb:cc:dd:ee:ff` as 6 bytes; null for none. */
+function macBytes(mac: string | undefined): Uint8Array | null {
+  return mac ? Uint8Array.from(mac.split(':').map((h) => parseInt(h, 16))) : null;
 }
 
 /** An address filter for the kernel programs: 4 bytes for IPv4, 16 for IPv6, network order. */
@@ -701,8 +708,8 @@ function tables(d: OvsDropsData, top: number): TableSpec[] {
     if (k.dropsAfterReceive.length > 0) {
       out.push({
         title: 'Drops of packets that entered OVS (kernel)',
-        columns: ['reason', 'location', 'in device', 'drops'],
-        rows: k.dropsAfterReceive.slice(0, top).map((x) => [x.reason, x.location, x.device, x.count]),
+        columns: ['reason', 'location', 'in device', 'drops', 'in OVS'],
+        rows: k.dropsAfterReceive.slice(0, top).map((x) => [x.reason, x.location, x.device, x.count, x.inOvs ? 'yes' : 'no (after OVS)']),
       });
     }
   }
@@ -721,9 +728,9 @@ export const ovsDrops = ovsProbe<OvsDropsData>({
 
 \`bridge\` limits it to one bridge, \`dev\` to the packets a port (a VM's tap) sends into OVS (and, when its interface has \`external_ids:attached-mac\`, those addressed to it); \`src_ip\`, \`dst_ip\` (IPv4 or IPv6), \`protocol\` keep the megaflows that can carry such packets. \`total\` is the largest count among the views that apply to that scope. The first packet of a new megaflow is dropped during its upcall and is not in the megaflow's own count (\`new: true\` adds it).
 
-**Scoped to a VM** (\`vm_macs\`, \`vm_ips\` beside \`dev\`, its port; the port's \`attached-mac\` joins the MACs): every dropping megaflow and drop rule of the port's bridge is read and gets a \`scope\` from its match: \`vm\` when it names the VM (\`in_port\` its port, \`eth_src\`/\`eth_dst\`/\`arp_sha\`/\`arp_tha\` one of its MACs, IPv4/IPv6 source or destination one of its addresses, prefixes and masks included), \`other\` when it names nothing of the VM and another address or MAC (another tenant's rule: \`otherFlows\`, \`otherRules\`, never counted), \`any\` when it names nothing either way (a port or a protocol; an \`in_port\` that is not the VM's says nothing, since packets to the VM come in on the other ports; a multicast or broadcast destination neither). \`vmFlows\`/\`vmRules\` are the VM's and \`vmTotal\` their packets; \`anyTotal\` those of the \`any\` ones, which stay in \`droppingFlows\`/\`dropRules\` with their label (whether they took the VM's packets needs a count of the VM's frames lost in the switch); \`total\` is then the VM's and the \`any\` ones, never another's.
+**Scoped to a VM** (\`vm_macs\`, \`vm_ips\` beside \`dev\`, its port; the port's \`attached-mac\` joins the MACs): every dropping megaflow and drop rule of the port's bridge is read and gets a \`scope\` from its match: \`vm\` when it names the VM (\`in_port\` its port, \`eth_src\`/\`eth_dst\`/\`arp_sha\`/\`arp_tha\` one of its MACs, IPv4/IPv6 source or destination one of its addresses, prefixes and masks included), \`other\` when it names nothing of the VM and another address or MAC (another tenant's rule: \`otherFlows\`, \`otherRules\`, never counted), \`any\` when it names nothing either way (a port or a protocol; an \`in_port\` that is not the VM's says nothing, since packets to the VM come in on the other ports; a multicast or broadcast destination neither). \`vmFlows\`/\`vmRules\` are the VM's and \`vmTotal\` their packets; \`anyTotal\` those of the \`any\` ones, which stay in \`droppingFlows\`/\`dropRules\` with their label (whether they took the VM's packets needs a count of the VM's frames lost in the switch); \`total\` is then the VM's and the \`any\` ones, never another's. On the kernel datapath the BPF programs count the VM's packets both ways: those entering OVS on its port and the frames to its first MAC (they enter on the other ports).
 
-On hosts whose OVS runs the **kernel datapath** (\`/sys/module/openvswitch\` present) it also loads \`probes/ovs.drops/ovs.drops.bpf.c\`: kprobes on \`ovs_vport_receive\`, \`ovs_dp_process_packet\`, \`ovs_dp_upcall\` (and its return: failed upcalls lose the packet) and the \`kfree_skb\` drop reasons of the OPENVSWITCH subsystem (kernel 6.4+), or any drop of a packet that entered OVS on older kernels → \`kernel\`. On the userspace (\`netdev\`) datapath only the commands run.
+On hosts whose OVS runs the **kernel datapath** (\`/sys/module/openvswitch\` present) it also loads \`probes/ovs.drops/ovs.drops.bpf.c\`: kprobes on \`ovs_vport_receive\`, \`ovs_dp_process_packet\`, \`ovs_dp_upcall\` (and its return: failed upcalls lose the packet) and the \`kfree_skb\` drop reasons of the OPENVSWITCH subsystem (kernel 6.4+), and any other drop of a packet that entered OVS, counted when the openvswitch module's own code freed it (a packet OVS forwarded stays the same skb in the output device and, over a veth, in the receiver's stack: drops there are listed with \`inOvs: false\`, not counted) → \`kernel\`. Before 6.4 an OpenFlow drop frees the packet as consumed, not dropped: the kernel programs do not see it, the megaflows and rules do. On the userspace (\`netdev\`) datapath only the commands run.
 
 Replaces the seed's \`ovs/ovs-kernel-module-drop-monitor.py\` (PROBES.md row 30).`,
   normal: `\`total\` 0, no dropping megaflows, \`byCause\` empty; scoped to a VM, \`vmTotal\` 0 (\`otherFlows\` are another VM's rules doing their job, and \`any\` ones say nothing of the VM by themselves). A megaflow with \`actions:drop\` is an OpenFlow rule doing its job (security groups, ACLs): it is a fault when the traffic it drops should pass. \`drop_action_*\` counters other than \`of_pipeline\`, any \`datapath_drop_*\` (\`upcall_error\`: ovs-vswitchd cannot keep up), and tx drops on a VM's port (the VM does not take its packets) are never normal. An internal bridge port that is down counts what OVS floods to it as tx drops: harmless.`,

@@ -15,6 +15,8 @@ export interface HostLatHook {
   category: 'net' | 'qdisc' | 'skb' | 'sock';
   name: string;
   dir: 'tx' | 'rx' | 'both';
+  /** Left out where the kernel lacks it (sk_data_ready: the RX path then ends at netif_receive_skb). */
+  optional?: true;
 }
 
 /** In attach order: each path's later stages first, so no packet is stamped before its end can be seen. */
@@ -26,7 +28,7 @@ export const HOOKS: readonly HostLatHook[] = [
   { stem: 'dequeue', category: 'qdisc', name: 'qdisc_dequeue', dir: 'tx' },
   { stem: 'enqueue', category: 'qdisc', name: 'qdisc_enqueue', dir: 'tx' },
   { stem: 'queue', category: 'net', name: 'net_dev_queue', dir: 'tx' },
-  { stem: 'ready', category: 'sock', name: 'sk_data_ready', dir: 'rx' },
+  { stem: 'ready', category: 'sock', name: 'sk_data_ready', dir: 'rx', optional: true },
   { stem: 'receive', category: 'net', name: 'netif_receive_skb', dir: 'rx' },
   { stem: 'gro', category: 'net', name: 'napi_gro_receive_entry', dir: 'rx' },
   { stem: 'rcventry', category: 'net', name: 'netif_receive_skb_entry', dir: 'rx' },

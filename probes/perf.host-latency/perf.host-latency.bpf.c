@@ -49,6 +49,8 @@ const volatile __u16 targ_dport = 0;
 const volatile __u8 targ_proto = 0;
 const volatile __u8 targ_dirs = 3; /* bit 0: TX, bit 1: RX */
 const volatile __u64 threshold_ns = 0; /* totals of at least this are counted as slow (0: off) */
+/* The kernel has no sock:sk_data_ready: the RX path ends at netif_receive_skb (no socket stage). */
+const volatile bool rx_ends_at_receive = false;
 
 /* The skbs followed, direct-mapped by address: one cache line each. */
 LINES_MAP(skbs, HOSTLAT_SKBS, struct hostlat_skb);
@@ -339,6 +341,15 @@ static __always_inline int on_receive(struct sk_buff *skb, const bool direct)
 
 	if (!c)
 		return 0;
+	if (rx_ends_at_receive) {
+		/* the last stage: only packets with an entry stamp have a path to time */
+		struct hostlat_path *p = stamp(e, key, HOSTLAT_RX, HOSTLAT_RX_RECEIVE, c, &now);
+
+		if (p)
+			finish(p, HOSTLAT_RX, c, now);
+		c->rx_current = 0;
+		return 0;
+	}
 	/* no entry stamp (a path without one): the packet starts here */
 	if (!tracked(e, key, HOSTLAT_RX))
 		start(skb, FIELD(direct, skb->dev, skb, dev), HOSTLAT_RX, HOSTLAT_RX_RECEIVE, direct);

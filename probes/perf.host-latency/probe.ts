@@ -5,6 +5,7 @@
 // capture records, so a replay re-parses it without loading anything.
 import { loadedFields, type LoadedRecord } from '../../engine/native/attach-plan.js';
 import type { BpfObject } from '../../engine/native/object.js';
+import { hasTracepoint } from '../../engine/host/tracefs.js';
 import { captureRecord, planLoad, readBpfSession, runBpfSession } from '../../engine/probe/bpf-session.js';
 import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import { overheadOf, type OverheadBudget } from '../../engine/probe/overhead.js';
@@ -74,6 +75,8 @@ interface Filters {
 /** The `setup` capture: where and what the programs filter. */
 interface SetupCapture extends DeviceFilter {
   filters: Filters;
+  /** The kernel has sock:sk_data_ready (absent from older kernels: the RX path then ends at netif_receive_skb). Absent: true (older records). */
+  socketStage?: boolean;
 }
 
 type AttachCapture = LoadedRecord<HostLatMethod>;
@@ -105,6 +108,7 @@ async function resolveSetup(params: Params, io: ProbeIO): Promise<SetupCapture> 
       direction: (params.direction as Filters['direction'] | undefined) ?? 'both',
       latencyUs: (params.latency_us as number | undefined) ?? 0,
     },
+    socketStage: await hasTracepoint('sock:sk_data_ready'),
   };
 }
 
@@ -121,6 +125,7 @@ function globalsOf(s: SetupCapture) {
     targ_proto: protocolNumber(f.protocol),
     targ_dirs: f.direction === 'tx' ? 1 : f.direction === 'rx' ? 2 : 3,
     threshold_ns: BigInt(Math.round(f.latencyUs * 1000)),
+    rx_ends_at_receive: s.socketStage === false,
   };
 }
 
@@ -150,7 +155,7 @@ async function collect(params: Params, io: ProbeIO): Promise<void> {
   const resolved = await resolveSetup(params, io);
   const setup = await recorded<SetupCapture>(io, 'setup', () => resolved);
   await captureReasonFormat(io, 'reasons');
-  const hooks = hooksFor(setup.filters.direction);
+  const hooks = hooksFor(setup.filters.direction).filter((h) => setup.socketStage !== false || !h.optional);
   const load = planLoad(() => loadHostLat(globalsOf(setup), hooks));
   await runBpfSession(io, { load, window: params.duration as number, detachToRead: true, read: (o, w) => dumpMaps(o, round(w.ms)) });
 }
@@ -173,8 +178,10 @@ function parse(records: RawRecord[]): ProbeResult<HostLatencyData> {
   const notes: string[] = [];
 
   const stages: HostLatencyData['stages'] = {};
+  const socketStage = setup.socketStage !== false;
+  if (!socketStage && dirs.includes('rx')) notes.push('RX: this kernel has no sock:sk_data_ready tracepoint, so the RX path ends at netif_receive_skb: the socket stage is not measured');
   STAGES.forEach((s, i) => {
-    if (!dirs.includes(s.dir)) return;
+    if (!dirs.includes(s.dir) || (s.id === 'socket' && !socketStage)) return;
     const h = histOf(i);
     stages[s.id] = { direction: s.dir, stage: s.id, tracepoint: s.tracepoint, packets: dump.counters[i] ?? 0, ...(h ? layerStats(h) : UNTIMED) };
   });
@@ -308,7 +315,7 @@ export const perfHostLatency: ProbeDefinition<HostLatencyData> = {
 
 A stage a packet skips (no qdisc on a noqueue device such as veth, no RX entry tracepoint on its path) is not stamped; the next stage is timed from the previous stamp. Packets freed by \`kfree_skb\` on the way are counted as drops by reason and stage; RX packets consumed before a socket (an ICMP echo the kernel answers) are counted apart. The skb table is direct-mapped by address (16384 entries, both directions of an skb in one), so packets whose end is never seen cannot fill it: overwritten by a later skb, they are counted as \`evicted\`; those left at the end as \`inFlight\`. Nothing is streamed, so no event is lost (\`lostEvents\` 0). Filters apply in the kernel at a packet's first stage: \`dev\` (the device it is first seen on; with \`netns\`, a device of that namespace), \`netns\`, \`src_ip\`, \`dst_ip\`, \`src_port\`, \`dst_port\`, \`protocol\`, \`direction\`; with \`latency_us\` the packets whose total reaches it are counted (\`packets.<dir>.slow\`). Histograms are aggregated there (log-linear buckets: percentiles within ~25%, max exact).
 
-Use it when the host itself may add latency: a qdisc stage of milliseconds is a shaper or a deep queue, a backlog stage of milliseconds a busy CPU's softirq, a socket stage netfilter or a slow protocol path. Tracepoints only (tp_btf, else raw_tp with a cached minimal BTF, else classic tracepoints). The socket stage ends when the socket is told data is ready (the packet's protocol and local port), so TCP segments merged into an earlier one and packets to raw sockets end as consumed, not delivered. Past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps the histograms up to then.
+Use it when the host itself may add latency: a qdisc stage of milliseconds is a shaper or a deep queue, a backlog stage of milliseconds a busy CPU's softirq, a socket stage netfilter or a slow protocol path. Tracepoints only (tp_btf, else raw_tp with a cached minimal BTF, else classic tracepoints). The socket stage ends when the socket is told data is ready (the packet's protocol and local port), so TCP segments merged into an earlier one and packets to raw sockets end as consumed, not delivered. A kernel without the \`sock:sk_data_ready\` tracepoint (Debian 12's 6.1 has none) has no socket stage: the RX path ends at \`netif_receive_skb\`, and a note says so. Past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps the histograms up to then.
 
 Replaces the seed's \`system_network_latency_details.py\` (PROBES.md row 33), whose OVS internal-port stages (kprobes) are left to ovs.* probes.`,
   normal: `Every stage of a few µs to some tens of µs on an idle host: enqueue and start_xmit under ~5 µs, a qdisc of a few µs without a shaper, a driver of a few µs (veth: the peer's enqueue), a backlog of tens of µs, a socket of ~10-50 µs. A stage with a P99 of milliseconds is where the delay comes from (flagged above 1 ms, critical above 10 ms); drops are named by reason.`,
@@ -326,7 +333,7 @@ Replaces the seed's \`system_network_latency_details.py\` (PROBES.md row 33), wh
     direction: { type: 'string', enum: ['both', 'tx', 'rx'], default: 'both', description: 'Which way to time: tx (to a device), rx (from a device to a socket).' },
     duration: durationParam('How long to time packets.', { max: 3_600_000 }),
   },
-  ...tracepointRun(HOOKS.map((h) => `${h.category}:${h.name}`), HOST_LATENCY_BUDGET, { overhead: 'medium' }),
+  ...tracepointRun(HOOKS.filter((h) => !h.optional).map((h) => `${h.category}:${h.name}`), HOST_LATENCY_BUDGET, { overhead: 'medium' }),
   data: DATA,
   collect,
   parse,

@@ -18,7 +18,8 @@ export function withAllLoaded(
   /** Programs the object has but this kernel's verifier may refuse: listed, not loaded (their own tests load them). */
   notLoaded: readonly string[] = [],
 ): void {
-  const o = BpfObject.open(bpfObjectPath(object), { autoload: Object.fromEntries(programs.map((p) => [p, true])), globals });
+  const autoload = Object.fromEntries([...notLoaded.map((p) => [p, false] as const), ...programs.map((p) => [p, true] as const)]);
+  const o = BpfObject.open(bpfObjectPath(object), { autoload, globals });
   try {
     o.load();
     assert.deepEqual(o.programs().map((p) => p.name).sort(), [...programs, ...notLoaded].sort());

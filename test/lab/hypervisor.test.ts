@@ -9,51 +9,14 @@ import { before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { createDomain, ensureLibvirt } from '../helpers/libvirt.js';
 import type { TeardownHost } from '../helpers/netns.js';
-import { backgroundTraffic, backgroundUdp, contendCpu0, diagnoseVm, findingsOf, targetOf, type RunResult } from './scenario.js';
-import { buildLabTopology, type LabTopology, type LabTopologyOptions } from './topology.js';
-import { canBootVms, macFor, type Vm } from './vm.js';
+import { backgroundTraffic, backgroundUdp, contendCpu0, findingsOf, targetOf } from './scenario.js';
+import { assertHealthyNeighbour, assertLearned, diagnoseNoInventory, sharedBridge, type Data } from './shared-bridge.js';
+import { buildLabTopology } from './topology.js';
+import { canBootVms, macFor } from './vm.js';
 
 const cannot = await canBootVms();
 
-/** Two noisy dual-stack VMs on one bridge, each echoing traffic of its own (IPv4 and IPv6) until the test ends. */
-async function sharedBridge(t: TeardownHost, bridge: 'linux' | 'ovs', extra: Partial<LabTopologyOptions> = {}): Promise<{ lab: LabTopology; a: Vm; b: Vm }> {
-  const lab = await buildLabTopology(t, { bridge, vms: 2, ipv6: true, hostIpv6: true, ...extra, vmOptions: (i, addrs) => ({ noise: true, ...extra.vmOptions?.(i, addrs) }) });
-  const [a, b] = lab.vms as [Vm, Vm];
-  for (const vm of [a, b]) {
-    for (const traffic of [backgroundTraffic(lab, vm, { intervalMs: 10 }), backgroundTraffic(lab, vm, { intervalMs: 50, ipv6: true })]) {
-      t.after(() => traffic.stop().catch(() => undefined));
-    }
-  }
-  return { lab, a, b };
-}
-
-/** A run with no inventory: the VM as a hypervisor knows it. */
-const diagnose = (t: TeardownHost, runbook: 'vm-loss' | 'vm-latency', vm: Vm | string, extra: string[] = []) =>
-  diagnoseVm(t, runbook, typeof vm === 'string' ? vm : vm.name, null, extra);
-
-type Data = Record<string, any>;
-
-/** The healthy neighbour: nothing of its own lost, the noise it and its neighbour made set apart. */
-async function assertHealthyNeighbour(r: RunResult, runbook: 'vm-loss' | 'vm-latency'): Promise<Record<string, { data: Data }>> {
-  const expected = runbook === 'vm-loss' ? 'no-host-drops' : 'host-fast';
-  assert.equal(r.conclusion?.id, expected, `the healthy neighbour: ${r.conclusion?.summary}`);
-  const f = (await findingsOf(r.bundle)) as Record<string, { data: Data }>;
-  assert.ok((f.frames!.data.packets as number) > 100, `the neighbour had traffic of its own: ${f.frames!.data.packets} frames`);
-  if (runbook === 'vm-loss') {
-    assert.equal(f.frames!.data.lost.total, 0, 'the switch lost none of the neighbour\'s frames');
-    assert.ok((f.kernel!.data.total as number) < 10, `the neighbour's kernel drops: ${JSON.stringify(f.kernel!.data.byReason)}`);
-  }
-  return f;
-}
-
-/** The addresses the run learned from the VM's own frames: its IPv4 and IPv6 ones, no other's. */
-function assertLearned(r: RunResult, vm: Vm, other: Vm): void {
-  const ips = targetOf(r.bundle).ips;
-  const learned = ips.filter((a) => a.source === 'frames').map((a) => a.address);
-  assert.ok(learned.includes(vm.ip), `${vm.ip} learned from ${vm.name}'s frames: ${JSON.stringify(ips)}`);
-  assert.ok(learned.includes(vm.ipv6!), `${vm.ipv6} learned: ${JSON.stringify(ips)}`);
-  for (const a of [other.ip, other.ipv6]) assert.ok(!ips.some((x) => x.address === a), `the neighbour's ${a} is not ${vm.name}'s`);
-}
+const diagnose = diagnoseNoInventory;
 
 describe('vm-loss and vm-latency on a shared bridge, no inventory', () => {
   before(() => assert.equal(cannot, null, `cannot boot lab VMs: ${cannot}`));

@@ -33,6 +33,8 @@ export interface LabOptions {
   /** The whole run, boot included (default 10 min: Node runs several times slower under TCG). */
   timeoutMs?: number;
   memoryMb?: number;
+  /** QEMU's accelerator option (default `tcg`: multi-threaded TCG, one host thread per CPU). */
+  accel?: string;
   /** Each line of the command's output as it comes (long test runs). */
   onLine?: (line: string) => void;
 }
@@ -64,12 +66,11 @@ export async function runInKernelLab(command: string, opts: LabOptions = {}): Pr
     'console=ttyS0',
     'panic=-1',
     'loglevel=4',
-    // The lab runs probes, not a hardened host: kprobes and BPF as on a stock Debian host.
     `ebpfnet.cmd=${b64(command)}`,
     `ebpfnet.cwd=${b64(opts.cwd ?? packageRoot())}`,
   ].join(' ');
   const args = [
-    '-machine', 'accel=tcg', '-cpu', 'max', '-smp', '2', '-m', String(opts.memoryMb ?? 3072),
+    '-machine', 'pc', '-accel', opts.accel ?? 'tcg', '-cpu', 'max', '-smp', '2', '-m', String(opts.memoryMb ?? 3072),
     '-kernel', join(dir, 'vmlinuz'), '-initrd', join(dir, 'initrd.img'), '-append', append,
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-nic', 'none', '-display', 'none', '-monitor', 'none', '-no-reboot',

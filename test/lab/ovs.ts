@@ -1,5 +1,6 @@
-// Open vSwitch on the userspace (netdev) datapath: this kernel has no openvswitch module
-// and the machine no init system, so the lab starts ovsdb-server and ovs-vswitchd itself.
+// Open vSwitch on the kernel datapath (`system`, as production hypervisors run it) where this
+// kernel has openvswitch.ko, else on the userspace (`netdev`) datapath; the machine has no init
+// system, so the lab starts ovsdb-server and ovs-vswitchd itself.
 //
 //   const ovs = await startOvs();                   // or reuses daemons already running
 //   const br = await createOvsBridge(t, newLabName().dev('b'));
@@ -12,6 +13,9 @@
 // that ovs-vsctl, ovs-appctl and ebpfnet's OVS probes find them without options. One
 // userspace datapath per host anyway: every netdev datapath owns a tap named "ovs-netdev".
 //
+// OVS_DATAPATH is what bridges get unless a test asks: `system` in the kernel lab, `netdev` on a
+// kernel without the module (this project's CI machine).
+//
 // Ports: devices on a netdev bridge are added with the default type ("system"). The
 // userspace datapath then reads and writes them through an AF_PACKET socket, which is what
 // passes traffic for a tap that QEMU holds open and for a veth end. (type=tap would make OVS
@@ -19,6 +23,7 @@
 // tap.) The bridge's own internal port, a tap named after the bridge, stays down, unless the
 // host keeps IPv6 there (hostIpv6: up, with a link-local address only).
 import { mkdir, readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import { disableIpv6, type Bridge, type BridgeOptions } from './bridge.js';
@@ -49,8 +54,14 @@ export interface OvsPortStats {
   txDropped: number;
 }
 
+export interface OvsBridgeOptions extends BridgeOptions {
+  /** Default OVS_DATAPATH. */
+  datapath?: OvsDatapathType;
+}
+
 export interface OvsBridge extends Bridge {
   readonly kind: 'ovs';
+  readonly datapath: OvsDatapathType;
   /** ovs-ofctl add-flow on this bridge, e.g. 'priority=100,icmp,nw_dst=10.0.0.2,actions=drop'. */
   addFlow(flow: string): Promise<void>;
   /** ovs-ofctl del-flows, all flows or those matching (the NORMAL flow comes back on teardown only). */
@@ -58,6 +69,14 @@ export interface OvsBridge extends Bridge {
   /** Counters of one port as the datapath keeps them now (ovs-ofctl dump-ports). */
   portStats(dev: string): Promise<OvsPortStats>;
 }
+
+export type OvsDatapathType = 'system' | 'netdev';
+
+/** The datapath this kernel serves: `system` once openvswitch.ko is (or can be) loaded, else `netdev`. */
+export const OVS_DATAPATH: OvsDatapathType = (() => {
+  if (!existsSync('/sys/module/openvswitch')) spawnSync('modprobe', ['-q', 'openvswitch'], { stdio: 'ignore' });
+  return existsSync('/sys/module/openvswitch') ? 'system' : 'netdev';
+})();
 
 /** Whether the OVS tools are installed; null when they are, else what to install. */
 export async function canRunOvs(): Promise<string | null> {
@@ -124,17 +143,18 @@ export function vsctl(args: string[]): Promise<{ stdout: string; stderr: string 
 }
 
 /**
- * A bridge on the netdev datapath with the NORMAL (learning switch) flow. Needs the daemons
+ * A bridge on `opts.datapath` (default OVS_DATAPATH) with the NORMAL (learning switch) flow. Needs the daemons
  * (startOvs). Registers its teardown with `t.after`. `mtu` goes to the internal port
  * (mtu_request), which then stays at it whatever its ports have.
  */
-export async function createOvsBridge(t: TeardownHost | undefined, name: string, opts: BridgeOptions = {}): Promise<OvsBridge> {
+export async function createOvsBridge(t: TeardownHost | undefined, name: string, opts: OvsBridgeOptions = {}): Promise<OvsBridge> {
+  const datapath = opts.datapath ?? OVS_DATAPATH;
   const teardown = async () => {
     await execa('ovs-vsctl', ['--timeout=15', '--if-exists', 'del-br', name], { reject: false, stdin: 'ignore' });
   };
   t?.after(teardown);
   try {
-    await vsctl(['add-br', name, '--', 'set', 'bridge', name, 'datapath_type=netdev']);
+    await vsctl(['add-br', name, '--', 'set', 'bridge', name, `datapath_type=${datapath}`]);
     if (opts.mtu) await vsctl(['set', 'interface', name, `mtu_request=${opts.mtu}`]);
     if (opts.hostIpv6) await run(['ip', 'link', 'set', name, 'up']);
     else await disableIpv6(name);
@@ -144,6 +164,7 @@ export async function createOvsBridge(t: TeardownHost | undefined, name: string,
   }
   return {
     kind: 'ovs',
+    datapath,
     name,
     hostIpv6: !!opts.hostIpv6,
     async addPort(dev) {

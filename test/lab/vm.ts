@@ -25,17 +25,18 @@
 //   waitForReady(consoleLog, opts)     waits for the guest's ready line in a console log
 //                                      (for VMs started some other way, e.g. by libvirt)
 //   READY_MARKER, FAILED_MARKER        what the guest prints on ttyS0
-// QEMU's command line: -name <name>,debug-threads=on (vCPU threads are named "CPU 0/TCG"),
-// -accel tcg, -netdev tap,ifname=<tap>,script=no,downscript=no,vhost=off,
+// QEMU's command line: -name <name>,debug-threads=on (vCPU threads are named "CPU 0/TCG", or
+// "CPU 0/KVM"), -accel tcg (kvm where the host has it), -netdev tap,ifname=<tap>,script=no,
+// downscript=no,vhost=off (on where the host has vhost-net),
 // -device virtio-net-pci,mac=<mac>; ttyS0 is written to <runDir>/console.log, ttyS1 is the
 // control channel (<runDir>/control.sock), QMP listens on <runDir>/qmp.sock. With guestAgent:
 // -device virtio-serial-pci, -chardev socket,path=<runDir>/agent.sock, -device
 // virtserialport,name=org.qemu.guest_agent.0 (as libvirt's guest agent channel).
 // The guest answers ping (and ping6 with IPv6), echoes UDP and TCP on port 7 and discards UDP
 // on port 9.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -45,6 +46,27 @@ import type { TeardownHost } from '../helpers/netns.js';
 import { run } from '../helpers/netns.js';
 import { disableIpv6, type Bridge } from './bridge.js';
 import { LAB_RUN_DIR, newLabName, sweepLabLeftovers } from './names.js';
+
+/**
+ * What this host gives VMs, as a hypervisor would: KVM where the CPU has hardware virtualization
+ * (svm or vmx: the kernel lab's emulated SVM) and /dev/kvm opens, else TCG; vhost-net where
+ * /dev/vhost-net exists. The modules are loaded first where the kernel has them. (A /dev/kvm
+ * without svm/vmx, such as a PVM host's, boots no ordinary guest.)
+ */
+export const HOST_VIRT: { accel: 'kvm' | 'tcg'; vhost: boolean } = (() => {
+  if (!existsSync('/dev/kvm') || !existsSync('/dev/vhost-net')) {
+    for (const mod of ['kvm_amd', 'kvm_intel', 'vhost_net']) spawnSync('modprobe', ['-q', mod], { stdio: 'ignore' });
+  }
+  const hardware = /^flags\s*:.*\b(svm|vmx)\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  let kvm = false;
+  try {
+    closeSync(openSync('/dev/kvm', 'r+'));
+    kvm = hardware;
+  } catch {
+    // no KVM here: TCG
+  }
+  return { accel: kvm ? 'kvm' : 'tcg', vhost: existsSync('/dev/vhost-net') };
+})();
 
 export const READY_MARKER = 'EBPFNET-READY';
 export const FAILED_MARKER = 'EBPFNET-FAILED';
@@ -71,8 +93,10 @@ export interface VmOptions {
   memoryMb?: number;
   /** How long to wait for the ready line (default 60 s: TCG on a busy 2-core host is slow). */
   readyTimeoutMs?: number;
-  /** vhost-net for the tap (default off; needs /dev/vhost-net, which this kernel lacks). */
+  /** vhost-net for the tap (default HOST_VIRT.vhost: on where /dev/vhost-net exists, as in production). */
   vhost?: boolean;
+  /** The accelerator (default HOST_VIRT.accel: kvm where /dev/kvm opens, else tcg). */
+  accel?: 'kvm' | 'tcg';
   /**
    * Let the guest leave TX checksums to the host (virtio-net csum feature; default true, as
    * QEMU does). Off for OVS netdev bridges: the userspace datapath reads the tap with
@@ -298,7 +322,7 @@ export async function bootVm(t: TeardownHost | undefined, opts: VmOptions): Prom
 
   const argv = [
     '-name', opts.debugThreads === false ? name : `${name},debug-threads=on`,
-    '-accel', 'tcg',
+    '-accel', opts.accel ?? HOST_VIRT.accel,
     '-machine', 'pc',
     '-m', String(opts.memoryMb ?? 256),
     '-smp', '1',
@@ -310,7 +334,7 @@ export async function bootVm(t: TeardownHost | undefined, opts: VmOptions): Prom
     '-chardev', `socket,id=control,path=${controlSock},server=on,wait=off`,
     '-serial', 'chardev:control',
     '-qmp', `unix:${qmpSock},server=on,wait=off`,
-    '-netdev', `tap,id=net0,ifname=${tap},script=no,downscript=no,vhost=${opts.vhost ? 'on' : 'off'}`,
+    '-netdev', `tap,id=net0,ifname=${tap},script=no,downscript=no,vhost=${opts.vhost ?? HOST_VIRT.vhost ? 'on' : 'off'}`,
     // romfile= : no iPXE option ROM, the kernel is loaded directly (saves boot time).
     '-device', `virtio-net-pci,netdev=net0,mac=${mac},romfile=${opts.checksumOffload === false ? ',csum=off' : ''}`,
     ...(agentSock

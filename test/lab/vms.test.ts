@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { isAlive, LAB_RUN_DIR, labQemuProcesses, newLabName } from './names.js';
 import { runningPid } from './ovs.js';
 import { buildLabTopology, type LabTopology } from './topology.js';
-import { bootVm, type GuestNetStats } from './vm.js';
+import { bootVm, HOST_VIRT, type GuestNetStats } from './vm.js';
 
 const DATAGRAMS = 50;
 
@@ -25,14 +25,16 @@ for (const kind of ['ovs', 'linux'] as const) {
     });
     after(() => lab?.teardown());
 
-    test('QEMU runs under TCG with named vCPU threads, the tap and MAC it reports', async () => {
+    test('QEMU runs under the host\'s accelerator (TCG here, KVM in the kernel lab) with named vCPU threads, the tap and MAC it reports', async () => {
       const { vm } = lab;
       assert.ok(vm.running(), 'QEMU is running');
       const cmdline = (await readFile(`/proc/${vm.pid}/cmdline`, 'utf8')).split('\0');
       assert.equal(cmdline[cmdline.indexOf('-name') + 1], `${vm.name},debug-threads=on`);
-      assert.equal(cmdline[cmdline.indexOf('-accel') + 1], 'tcg');
+      assert.equal(cmdline[cmdline.indexOf('-accel') + 1], HOST_VIRT.accel);
+      assert.ok(cmdline.some((a) => a.endsWith(`vhost=${HOST_VIRT.vhost ? 'on' : 'off'}`)), cmdline.join(' '));
       assert.ok(cmdline.some((a) => a.startsWith(`tap,id=net0,ifname=${vm.tap},`)), cmdline.join(' '));
-      assert.ok((await vm.threads()).some((t) => t.name === 'CPU 0/TCG'), 'a thread named "CPU 0/TCG"');
+      const vcpu = `CPU 0/${HOST_VIRT.accel.toUpperCase()}`;
+      assert.ok((await vm.threads()).some((t) => t.name === vcpu), `a thread named "${vcpu}"`);
       assert.ok(existsSync(`/sys/class/net/${vm.tap}`), `tap ${vm.tap} exists`);
       assert.equal((await vm.sh(`cat /sys/class/net/${vm.guestDev}/address`)).trim(), vm.mac);
       assert.match(await vm.sh('ip -4 addr show'), new RegExp(`inet ${vm.cidr.replace(/\./g, '\\.')} `));

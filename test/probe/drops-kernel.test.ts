@@ -19,6 +19,7 @@ import { u32Key } from '../../engine/native/map.js';
 import { ipv4Bytes } from '../../engine/probe/bpf-values.js';
 import { attachPlan, loadDrops, readsPacket } from '../../probes/lib/drops/attach.js';
 import { readDropCounts } from '../../probes/lib/drops/session.js';
+import { reasonAt } from '../../probes/lib/drops/locations.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, createVethPair, dropIcmpInNs } from '../helpers/netns.js';
 import { assertDropsFlavoursAttach } from '../helpers/drops-kernel-object.js';
@@ -28,6 +29,10 @@ function drops(params: Record<string, unknown>) {
 }
 
 const cannot = await canBuildTopologies();
+/** Whether this kernel gives drops a reason (5.17+); before, the probe names them by where they happen. */
+const REASONED = hasReasonField((await tracepointFormat(KFREE_SKB)) ?? '');
+/** Where nftables' drops are freed: nft_do_chain itself on 6.x (NF_DROP_REASON), nf_hook_slow before. */
+const NFT_PLACE = REASONED ? 'nft_do_chain' : 'nf_hook_slow';
 
 describe('drops.kernel', () => {
   before(() => assert.equal(cannot, null, `cannot build test topologies: ${cannot}`));
@@ -48,7 +53,8 @@ describe('drops.kernel', () => {
     assert.equal(ping.transmitted, N);
     assert.equal(ping.received, 0);
     const data = f.data as DropsData;
-    assert.equal(data.method, 'tp_btf');
+    assert.equal(data.method, REASONED ? 'tp_btf' : 'kprobe');
+    assert.equal(data.reasonsFrom, REASONED ? 'kernel' : 'location');
     assert.equal(data.attach.length, 1);
     assert.ok(data.attach[0]!.attachMs >= 0 && data.attach[0]!.attachMs < 1000, `attachMs ${data.attach[0]!.attachMs}`);
     const nf = data.byReason.NETFILTER_DROP ?? 0;
@@ -57,10 +63,10 @@ describe('drops.kernel', () => {
     // On 6.x nft_do_chain frees the dropped skb itself (NF_DROP_REASON): the location is there.
     const loc = Object.keys(data.byLocation);
     assert.equal(loc.length, 1);
-    assert.match(loc[0]!, /^nft_do_chain\+0x/);
-    assert.ok(data.topStacks.length > 0 && data.topStacks[0]!.frames[0]!.startsWith('nft_do_chain+'), JSON.stringify(data.topStacks[0]));
+    assert.match(loc[0]!, new RegExp(`^${NFT_PLACE}\\+0x`));
+    assert.ok(data.topStacks.length > 0 && data.topStacks[0]!.frames[0]!.startsWith(`${NFT_PLACE}+`), JSON.stringify(data.topStacks[0]));
     assert.equal(f.severity, 'critical');
-    assert.match(f.summary, new RegExp(`^${nf} drops in [0-9.]+s: NETFILTER_DROP ${nf} at nft_do_chain`));
+    assert.match(f.summary, new RegExp(`^${nf} drops in [0-9.]+s: NETFILTER_DROP ${nf} at ${NFT_PLACE}`));
     assert.deepEqual(Object.keys(data.byDevice), [`if${Object.keys(data.byDevice)[0]!.slice(2).split('@')[0]}@${pair.ns}`]);
     assert.ok(f.charts.some((c) => c.kind === 'bar' && c.title === 'Drops by reason'));
 
@@ -103,12 +109,14 @@ describe('drops.kernel', () => {
     const N = 20;
     const M = 40;
     // The address filter reads the packet: the plan starts with the program that reads its headers with plain loads.
-    const plan = attachPlan(true, readsPacket(globals));
-    assert.deepEqual(plan.map((a) => a.program).slice(0, 2), ['drops_tp_btf_hdr', 'drops_tp_btf']);
-    for (const attempt of plan.filter((a) => a.method !== 'kprobe')) {
+    const plan = attachPlan(REASONED, readsPacket(globals));
+    if (REASONED) assert.deepEqual(plan.map((a) => a.program).slice(0, 2), ['drops_tp_btf_hdr', 'drops_tp_btf']);
+    else assert.deepEqual(plan.map((a) => a.program), ['drops_kprobe_legacy']);
+    // Before 5.17 the kprobe on kfree_skb is the whole plan.
+    for (const attempt of plan.filter((a) => !REASONED || a.method !== 'kprobe')) {
       let loaded;
       try {
-        loaded = await loadDrops(globals, true, [attempt]);
+        loaded = await loadDrops(globals, REASONED, [attempt]);
       } catch (e) {
         // Verifiers that read skb->head as a number refuse the plain header loads; the plan then goes on to drops_tp_btf.
         if (attempt.program !== 'drops_tp_btf_hdr') throw e;
@@ -136,9 +144,16 @@ describe('drops.kernel', () => {
         loaded.obj.detach();
         const { entries, pendingSeen } = readDropCounts(loaded.obj);
         const inPeer = entries.filter((e) => e.netns === peerNetns);
-        const byReason = (name: string) => inPeer.filter((e) => e.reason === REASONS[name]).reduce((n, e) => n + e.count, 0);
-        assert.equal(byReason('NETFILTER_DROP'), N, `${attempt.program}: ${JSON.stringify(entries)}`);
-        assert.equal(byReason('NO_SOCKET'), M, `${attempt.program}: ${JSON.stringify(entries)}`);
+        if (REASONED) {
+          const byReason = (name: string) => inPeer.filter((e) => e.reason === REASONS[name]).reduce((n, e) => n + e.count, 0);
+          assert.equal(byReason('NETFILTER_DROP'), N, `${attempt.program}: ${JSON.stringify(entries)}`);
+          assert.equal(byReason('NO_SOCKET'), M, `${attempt.program}: ${JSON.stringify(entries)}`);
+        } else {
+          // No reasons: the two causes are two places (nf_hook_slow, the UDP receive path).
+          const byPlace = new Map<string, number>();
+          for (const e of inPeer) byPlace.set(String(e.location), (byPlace.get(String(e.location)) ?? 0) + e.count);
+          assert.deepEqual([...byPlace.values()].sort((a, b) => a - b), [N, M], `${attempt.program}: ${JSON.stringify(entries)}`);
+        }
         const counted = entries.reduce((n, e) => n + e.count, 0);
         const seen = Number(loaded.obj.map('totals').sumU64(u32Key(0))) + pendingSeen;
         assert.equal(seen, counted, `${attempt.program}: every drop let through is counted once`);
@@ -151,9 +166,11 @@ describe('drops.kernel', () => {
   it("a variant step the kernel refuses is no fallback of method; when nothing works, its reason is in the error", async () => {
     const path = bpfObjectPath('drops.kernel');
     const refused = { method: 'tp_btf' as const, programs: ['drops_no_such_variant'], variant: true, attach: () => [] };
-    const loaded = await loadFirstWorking(path, [refused, { method: 'tp_btf', programs: ['drops_tp_btf'], attach: (o) => [o.program('drops_tp_btf').attachTrace()] }], { what: 'drops.kernel' });
+    // What works here: the tp_btf program, or before 5.17 the kprobe on kfree_skb.
+    const [works] = attachPlan(REASONED).filter((a) => a.method === (REASONED ? 'tp_btf' : 'kprobe'));
+    const loaded = await loadFirstWorking(path, [refused, { method: works!.method, programs: [works!.program], attach: (o) => [works!.attach(o)] }], { what: 'drops.kernel' });
     try {
-      assert.equal(loaded.links[0]!.program, 'drops_tp_btf');
+      assert.equal(loaded.links[0]!.program, works!.program);
       assert.deepEqual(loaded.fallbacks, []);
     } finally {
       loaded.obj.close();
@@ -166,6 +183,15 @@ describe('drops.kernel', () => {
     assert.deepEqual(attachPlan(true).map((a) => a.method), ['tp_btf', 'raw_tracepoint', 'tracepoint', 'kprobe']);
     assert.equal(hasReasonField('field:void * location;\toffset:16;\n\tfield:enum skb_drop_reason reason;\toffset:26;'), true);
     assert.equal(hasReasonField('field:void * location;\toffset:16;\n\tfield:unsigned short protocol;\toffset:24;'), false);
+  });
+
+  it('before 5.17, names a drop as a later kernel does at its place: the dropping function, or the caller of a freeing helper', () => {
+    assert.equal(reasonAt(['nf_hook_slow+0x98', 'ip_rcv+0x40']), 'NETFILTER_DROP');
+    assert.equal(reasonAt(['tun_net_xmit+0x2f0 [tun]', 'dev_hard_start_xmit+0x9e']), 'FULL_RING');
+    // A qdisc's drops are freed in a list, by its caller's caller.
+    assert.equal(reasonAt(['kfree_skb_list+0x21', '__dev_queue_xmit+0x7a3', 'ip_finish_output2+0x1c4']), 'QDISC_DROP');
+    assert.equal(reasonAt(['__udp4_lib_rcv+0x5d8', 'ip_protocol_deliver_rcu+0x3a']), 'NOT_SPECIFIED');
+    assert.equal(reasonAt([]), 'NOT_SPECIFIED');
   });
 
   it('reads the reason names of the tracepoint format', () => {
@@ -184,11 +210,13 @@ describe('drops.kernel', () => {
     assert.ok(categories.length > 0, 'tracefs is mounted');
     const events = new Set((await Promise.all(categories.map((c) => tracepointsIn(c)))).flat());
     // A program on a BTF tracepoint this kernel lacks (sock:sk_data_ready before 6.8) cannot
-    // load here; it is left unloaded. (perf.host-latency and other.udp-path need that one: on
-    // such a kernel they do not run yet.)
+    // load here; it is left unloaded (perf.host-latency then has no socket stage; other.udp-path
+    // needs it and does not run).
+    // Before 5.17 kfree_skb has no reason argument: its programs that read one cannot load
+    // (drops.kernel uses its kprobe there; ovs.drops' kernel programs do not run).
     const missing = (section: string) => {
-      const tp = /^(?:tp_btf|raw_tp|raw_tracepoint)\/(.+)$/.exec(section)?.[1];
-      return tp !== undefined && !events.has(tp);
+      const tp = /^\??(?:tp_btf|raw_tp|raw_tracepoint|tracepoint\/skb)\/(.+)$/.exec(section)?.[1];
+      return tp !== undefined && (!events.has(tp) || (!REASONED && tp === 'kfree_skb'));
     };
     for (const file of objects) {
       const o = BpfObject.open(join(dir, file));
@@ -203,7 +231,7 @@ describe('drops.kernel', () => {
     // Each twin's function, where the kernel has it: kfree_skb_reason from 5.17, kfree_skb (a function) before.
     const kallsyms = readFileSync('/proc/kallsyms', 'utf8');
     const twins = { drops_kprobe: 'kfree_skb_reason', drops_kprobe_legacy: 'kfree_skb' };
-    assertDropsFlavoursAttach({}, (o) => {
+    await assertDropsFlavoursAttach({}, (o) => {
       for (const [name, fn] of Object.entries(twins)) {
         if (kprobes && new RegExp(`^\\S+ [tT] ${fn}$`, 'm').test(kallsyms)) assert.ok(o.program(name).attach().attachMs >= 0, name);
         else assert.throws(() => o.program(name).attach(), kprobes ? /ENOENT/ : /kprobe/, name);

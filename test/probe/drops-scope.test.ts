@@ -386,7 +386,7 @@ describe('drops.kernel attach flavours with the scope on', () => {
     });
     assert.equal(scope.globals.n_vm_macs, SCOPE_LIMITS.vm_macs);
     const v6 = new Uint8Array(16).fill(1);
-    assertDropsFlavoursAttach({ ...scope.globals, targ_family: 6, targ_addr6: v6, targ_saddr6: v6, targ_proto: 17, targ_port: 53 }, (o) => {
+    await assertDropsFlavoursAttach({ ...scope.globals, targ_family: 6, targ_addr6: v6, targ_saddr6: v6, targ_proto: 17, targ_port: 53 }, (o) => {
       // The kprobe twins loaded; without kprobes (no kprobe PMU, 4.17+) they cannot attach.
       if (!existsSync('/sys/bus/event_source/devices/kprobe')) {
         assert.throws(() => o.program('drops_kprobe').attach(), /kprobe/);

@@ -195,7 +195,7 @@ describe('net.conntrack', () => {
     }
   });
 
-  it('the recorded output of the kprobe session (a kernel with kprobes) parses into verdicts per path and hook', () => {
+  it('a kprobe session written by hand (fixture, not recorded; the real one runs in the kernel lab) parses into verdicts per path and hook', () => {
     const records = JSON.parse(readFileSync(KPROBES_FIXTURE, 'utf8')) as RawRecord[];
     const k = parseConntrackKprobes(records, 'kprobes-')!;
     assert.equal(k.attachable, true);

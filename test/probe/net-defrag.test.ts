@@ -94,7 +94,7 @@ describe('net.defrag', () => {
     assert.deepEqual([0, 2, 9, 65538 + 3, 131074, 196613, 200000].map(defragUser), ['local delivery', 'conntrack in', 'conntrack in (zone 7)', 'conntrack out (zone 3)', 'conntrack bridge in', 'af_packet', 'user 200000']);
   });
 
-  it('recorded evidence with the kprobe records (fixture): fragments handed to reassembly per source, each expired queue with its id, bytes and missing first fragment', () => {
+  it('evidence whose kprobe records are written by hand (fixture; the real ones run in the kernel lab): fragments handed to reassembly per source, each expired queue with its id, bytes and missing first fragment', () => {
     const fixture = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'net.defrag', 'first-fragment-lost.json'), 'utf8')) as {
       pair: { hostIp: string; peerIp: string; ns: string };
       params: Params;

@@ -193,7 +193,7 @@ describe('other.tc in a namespace', () => {
     }
   });
 
-  it('a recorded kprobe session (fixture): lookups and action runs per device and hook', () => {
+  it('a kprobe session written by hand (fixture, not recorded; the real one runs in the kernel lab): lookups and action runs per device and hook', () => {
     const fixture = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'other.tc', 'kprobes-u32-mirred.json'), 'utf8')) as { device: string; records: RawRecord[] };
     const calls = parseCalls(fixture.records)!;
     assert.deepEqual(calls.attached, ['kprobe tcf_classify', 'kprobe tcf_action_exec']);

@@ -64,7 +64,7 @@ describe('ovs.drops on an OVS netdev bridge with a VM', () => {
 
     const data = f.data as OvsDropsData;
     t.diagnostic(`${f.summary} | notes: ${data.notes.join(' / ')}`);
-    assert.deepEqual(data.datapath, ['netdev']);
+    assert.deepEqual(data.datapath, [lab.ovs!.datapath]);
     assert.deepEqual(data.scope.bridges, [bridge]);
     assert.equal(data.total, 0);
     assert.equal(data.totalSource, 'none');
@@ -76,7 +76,7 @@ describe('ovs.drops on an OVS netdev bridge with a VM', () => {
     // Unless another lab flushed the datapath after the datagrams, their megaflow is still there.
     if (data.flushes === 0) assert.ok(data.megaflows >= 1, `the datagrams' megaflow is in scope (${data.megaflows})`);
     assert.equal(f.severity, 'info');
-    assert.match(f.summary, new RegExp(`^no OVS drops in 2s \\(${bridge}\\) \\(netdev datapath, \\d+ megaflows?\\)`));
+    assert.match(f.summary, new RegExp(`^no OVS drops in 2s \\(${bridge}\\) \\(${lab.ovs!.datapath} datapath, \\d+ megaflows?\\)`));
   });
 
   it(`an OpenFlow drop rule: the dropping megaflow, drop_action_of_pipeline and the rule count the ${DROPPED} datagrams`, async (t) => {

@@ -62,6 +62,11 @@ export const DROPS_DATA = Type.Object(
   {
     ...DROPS_ATTACH_FIELDS,
     fallback: Type.Optional(Type.String({ description: 'Why the preferred program was not used, when another one was.' })),
+    reasonsFrom: Type.Optional(
+      Type.Union([Type.Literal('kernel'), Type.Literal('location')], {
+        description: "Where the reasons come from: `kernel` (5.17+ gives each drop one), `location`: inferred from the dropping function, as a later kernel names a drop there (nf_hook_slow NETFILTER_DROP, tun_net_xmit FULL_RING, a qdisc's QDISC_DROP; NOT_SPECIFIED elsewhere).",
+      }),
+    ),
     windowMs: Type.Number({ unit: 'ms', description: 'Time the program counted, from attach to the read of its maps.' }),
     overhead: Type.Optional(OVERHEAD),
     total: Type.Integer({ unit: 'packets', description: 'Packets the kernel freed as drops (of the VM, when scoped), host copies and other taps apart.' }),

@@ -6,10 +6,11 @@ import { captureRecord } from '../../../engine/probe/bpf-session.js';
 import { overheadOf } from '../../../engine/probe/overhead.js';
 import type { Params, RawRecord } from '../../../engine/probe/types.js';
 import type { DropsData } from '../data/drops.js';
-import { parseReasonNames } from '../drop-reasons.js';
+import { hasReasonField, parseReasonNames } from '../drop-reasons.js';
 import { round } from '../format.js';
 import { addCount, sortedCounts } from '../tally.js';
 import { dominantOf, reasonFamily } from './families.js';
+import { functionOf, reasonAt } from './locations.js';
 import { reasonName, type SubsystemNames } from './subsystems.js';
 import type { AttachCapture, DumpCapture } from './session.js';
 
@@ -32,10 +33,7 @@ export interface DropsReading {
   missingSubsystems?: string[];
 }
 
-/** `nf_hook_slow+0x98 [mod]` → `nf_hook_slow`. */
-export function functionOf(sym: string): string {
-  return sym.replace(/\+0x[0-9a-f]+.*$/, '');
-}
+export { functionOf } from './locations.js';
 
 export interface ReadDropsOptions {
   /** The session's capture prefix. */
@@ -83,7 +81,10 @@ function subsystemNames(records: RawRecord[], name: string): SubsystemNames | un
  */
 export function readDrops(records: RawRecord[], params: Params, opts: ReadDropsOptions = {}): DropsReading {
   const prefix = opts.prefix ?? '';
-  const reasons = parseReasonNames(captureRecord(records, `${prefix}reasons`).stdout);
+  const format = captureRecord(records, `${prefix}reasons`).stdout;
+  const reasons = parseReasonNames(format);
+  // Before 5.17 the kernel gives no reason: the place of the drop says which a later kernel would.
+  const reasonsFrom = hasReasonField(format) ? 'kernel' : 'location';
   const subsystems = subsystemNames(records, `${prefix}subsystems`);
   const att = JSON.parse(captureRecord(records, `${prefix}attach`).stdout) as AttachCapture;
   const end = JSON.parse(captureRecord(records, `${prefix}${opts.dump ?? 'dump'}`).stdout) as DumpCapture;
@@ -116,7 +117,11 @@ export function readDrops(records: RawRecord[], params: Params, opts: ReadDropsO
   const ignore = new Set((params.ignore as string[] | undefined) ?? []);
   const ignored: Record<string, number> = {};
   for (const e of dump.entries) {
-    const { name: reason, subsystem } = reasonName(e.reason, reasons, subsystems);
+    // The dropping function, then its callers (the tracing machinery above it is noise).
+    const raw = dump.stacks[String(e.stackId)] ?? [];
+    const at = raw.indexOf(e.location);
+    const frames = (at >= 0 ? raw.slice(at) : raw).map(sym);
+    const { name: reason, subsystem } = reasonsFrom === 'kernel' ? reasonName(e.reason, reasons, subsystems) : { name: reasonAt([sym(e.location), ...frames]), subsystem: 'core' };
     const dev = device(e.ifindex, e.netns);
     const flags = e.flags ?? 0;
     if (copiesApart && flags & HOST_COPY && !switchRead(reason, sym(e.location))) {
@@ -152,10 +157,6 @@ export function readDrops(records: RawRecord[], params: Params, opts: ReadDropsO
     const g = groups.get(gk) ?? { reason, family, location, device: dev, count: 0 };
     g.count += e.count;
     groups.set(gk, g);
-    // Frames from the dropping function outwards: the tracing machinery above it is noise.
-    const raw = dump.stacks[String(e.stackId)] ?? [];
-    const at = raw.indexOf(e.location);
-    const frames = (at >= 0 ? raw.slice(at) : raw).map(sym);
     if (frames.length > 0) {
       const sk = `${reason}\u0000${frames.join('\u0000')}`;
       const s = stackGroups.get(sk) ?? { count: 0, reason, location, frames };
@@ -174,6 +175,7 @@ export function readDrops(records: RawRecord[], params: Params, opts: ReadDropsO
 
   const data: DropsData = {
     method: att.attach[0]?.method ?? null,
+    reasonsFrom,
     attach: att.attach,
     ...(att.fallback !== undefined ? { fallback: att.fallback } : {}),
     windowMs: dump.windowMs,

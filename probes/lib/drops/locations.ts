@@ -1,0 +1,28 @@
+// Kernels before 5.17 give kfree_skb no drop reason. There the reason a later kernel gives at
+// the same place is inferred from where the packet was freed: the dropping function, or the
+// first caller above a generic freeing helper (a qdisc's drops are freed by kfree_skb_list).
+// Only places whose drops have one reason on later kernels are named (nf_hook_slow frees only
+// NF_DROP verdicts; a qdisc's enqueue drops are QDISC_DROP); tun_net_xmit is FULL_RING, its
+// common drop (a tap with no reader and its filters drop there too); the rest is NOT_SPECIFIED,
+// as a later kernel says of a drop it gives no reason.
+
+/** `nf_hook_slow+0x98 [mod]` → `nf_hook_slow`. */
+export function functionOf(sym: string): string {
+  return sym.replace(/\+0x[0-9a-f]+.*$/, '');
+}
+
+/** Functions that only free what their caller dropped: the caller is the place. */
+const FREEING_HELPERS = /^(kfree_skb|kfree_skb_list|__kfree_skb|kfree_skb_reason|kfree_skb_list_reason|__dev_kfree_skb_any|dev_kfree_skb_any_reason|consume_skb)$/;
+
+/** The function (or caller) of a drop → the reason later kernels give there. */
+export const LOCATION_REASONS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^nf_hook_slow$/, 'NETFILTER_DROP'],
+  [/^tun_net_xmit$/, 'FULL_RING'],
+  [/^(__dev_xmit_skb|__dev_queue_xmit|__qdisc_run|sch_direct_xmit|__qdisc_drop|qdisc_drop)$/, 'QDISC_DROP'],
+];
+
+/** The reason a later kernel gives a drop at `frames` (the dropping function first, then its callers), else NOT_SPECIFIED. */
+export function reasonAt(frames: readonly string[]): string {
+  const place = frames.map(functionOf).find((f) => !FREEING_HELPERS.test(f));
+  return (place && LOCATION_REASONS.find(([re]) => re.test(place))?.[1]) ?? 'NOT_SPECIFIED';
+}
