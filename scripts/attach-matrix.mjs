@@ -2,7 +2,8 @@
 // What attaches where: every program of every shipped BPF object (build/bpf/*.bpf.o) loaded and
 // attached alone on a kernel, counted per probe and kind (tp_btf, raw_tp, tracepoint, fentry,
 // kprobe, kretprobe). Programs that attach to a device or a binary (tc, XDP, uprobes) are left
-// out: they need a target, not a kernel feature.
+// out: they need a target, not a kernel feature. The modules whose functions kprobes attach to
+// (openvswitch, nf_conntrack) are loaded first where the kernel has them.
 //
 //   node scripts/attach-matrix.mjs                  this kernel, as JSON
 //   node scripts/attach-matrix.mjs --kernels host,bookworm,bullseye,trixie [--readme]
@@ -13,6 +14,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { release } from 'node:os';
+import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
 const KINDS = ['tp_btf', 'raw_tp', 'tracepoint', 'fentry', 'kprobe', 'kretprobe'];
@@ -29,11 +31,14 @@ function kindOf(section) {
 /** On this kernel: { release, probes: { probe: { kind: { ok, total, errors } } } }. */
 async function here() {
   const { BpfObject } = await import(join(root, 'dist/engine/native/object.js'));
+  // Kprobes on a module's functions attach once it is loaded: OVS's datapath, conntrack.
+  spawnSync('modprobe', ['-qa', 'openvswitch', 'nf_conntrack'], { stdio: 'ignore' });
   const dir = join(root, 'build', 'bpf');
   const probes = {};
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.bpf.o')).sort()) {
     // net.defrag.kprobe.bpf.o is net.defrag's; selftest.bpf.o is doctor's.
     const probe = file.replace(/(\.kprobe)?\.bpf\.o$/, '');
+    process.stderr.write(`attach-matrix: ${file}\n`);
     const names = (() => {
       const o = BpfObject.open(join(dir, file));
       try {
@@ -42,20 +47,32 @@ async function here() {
         o.close();
       }
     })();
-    for (const { name, kind } of names) {
-      const cell = ((probes[probe] ??= {})[kind] ??= { ok: 0, total: 0, errors: [] });
-      cell.total++;
+    // The programs of one kind together first (one load: fast under the lab's TCG), one by one when that fails.
+    const tryLoad = (programs) => {
       const o = BpfObject.open(join(dir, file));
       try {
-        for (const p of o.programs()) p.autoload = p.name === name;
+        for (const p of o.programs()) p.autoload = programs.includes(p.name);
         o.load();
-        o.program(name).attach();
-        cell.ok++;
+        for (const name of programs) o.program(name).attach();
+        return null;
       } catch (err) {
-        const line = String(err instanceof Error ? err.message : err).split('\n')[0];
-        if (cell.errors.length < 2) cell.errors.push(`${name}: ${line}`);
+        return String(err instanceof Error ? err.message : err).split('\n')[0];
       } finally {
         o.close();
+      }
+    };
+    for (const kind of KINDS) {
+      const ofKind = names.filter((p) => p.kind === kind).map((p) => p.name);
+      if (ofKind.length === 0) continue;
+      const cell = ((probes[probe] ??= {})[kind] = { ok: 0, total: ofKind.length, errors: [] });
+      if (tryLoad(ofKind) === null) {
+        cell.ok = ofKind.length;
+        continue;
+      }
+      for (const name of ofKind) {
+        const error = tryLoad([name]);
+        if (error === null) cell.ok++;
+        else if (cell.errors.length < 2) cell.errors.push(`${name}: ${error}`);
       }
     }
   }

@@ -54,7 +54,8 @@ static __always_inline void count_gso(struct offload_value *v, struct xmit_pkt *
 		__sync_fetch_and_add(&v->size_over_mtu, 1);
 	if (unsupported) {
 		__sync_fetch_and_add(&v->unsupported, 1);
-		__sync_fetch_and_or(&v->unsupported_bits, unsupported);
+		/* not atomic: an atomic OR needs 5.12; racing CPUs may lose a bit until the next packet */
+		v->unsupported_bits |= unsupported;
 	}
 	if (p->gso_size > v->max_gso_size)
 		v->max_gso_size = p->gso_size; /* racy between CPUs: a maximum may be missed, harmless */

@@ -167,7 +167,9 @@ static __always_inline void add_shared(struct udppath_pair_stats *v, bool timed,
 	if (timed) {
 		if (!slot_add_shared(v->slots, log2_slot(ns, UDPPATH_SLOTS), UDPPATH_SLOTS))
 			return;
-		__sync_fetch_and_add(&v->sum_ns, ns);
+		/* an add of a constant 0 compiles to an atomic OR, which kernels before 5.12 refuse */
+		if (ns)
+			__sync_fetch_and_add(&v->sum_ns, ns);
 		/* racing CPUs on the same pair may lose a max: harmless */
 		if (ns > v->max_ns)
 			v->max_ns = ns;

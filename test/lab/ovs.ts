@@ -13,7 +13,7 @@
 // that ovs-vsctl, ovs-appctl and ebpfnet's OVS probes find them without options. One
 // userspace datapath per host anyway: every netdev datapath owns a tap named "ovs-netdev".
 //
-// OVS_DATAPATH is what bridges get unless a test asks: `system` in the kernel lab, `netdev` on a
+// ovsDatapath() is what bridges get unless a test asks: `system` in the kernel lab, `netdev` on a
 // kernel without the module (this project's CI machine).
 //
 // Ports: devices on a netdev bridge are added with the default type ("system"). The
@@ -55,7 +55,7 @@ export interface OvsPortStats {
 }
 
 export interface OvsBridgeOptions extends BridgeOptions {
-  /** Default OVS_DATAPATH. */
+  /** Default ovsDatapath(). */
   datapath?: OvsDatapathType;
 }
 
@@ -72,11 +72,15 @@ export interface OvsBridge extends Bridge {
 
 export type OvsDatapathType = 'system' | 'netdev';
 
-/** The datapath this kernel serves: `system` once openvswitch.ko is (or can be) loaded, else `netdev`. */
-export const OVS_DATAPATH: OvsDatapathType = (() => {
+/**
+ * The datapath this kernel serves: `system` once openvswitch.ko is (or can be) loaded, else
+ * `netdev`. Asked when a bridge is made, not on import: loading the module (and the conntrack
+ * modules it needs) is no business of tests that make no bridge.
+ */
+export function ovsDatapath(): OvsDatapathType {
   if (!existsSync('/sys/module/openvswitch')) spawnSync('modprobe', ['-q', 'openvswitch'], { stdio: 'ignore' });
   return existsSync('/sys/module/openvswitch') ? 'system' : 'netdev';
-})();
+}
 
 /** Whether the OVS tools are installed; null when they are, else what to install. */
 export async function canRunOvs(): Promise<string | null> {
@@ -143,12 +147,12 @@ export function vsctl(args: string[]): Promise<{ stdout: string; stderr: string 
 }
 
 /**
- * A bridge on `opts.datapath` (default OVS_DATAPATH) with the NORMAL (learning switch) flow. Needs the daemons
+ * A bridge on `opts.datapath` (default ovsDatapath()) with the NORMAL (learning switch) flow. Needs the daemons
  * (startOvs). Registers its teardown with `t.after`. `mtu` goes to the internal port
  * (mtu_request), which then stays at it whatever its ports have.
  */
 export async function createOvsBridge(t: TeardownHost | undefined, name: string, opts: OvsBridgeOptions = {}): Promise<OvsBridge> {
-  const datapath = opts.datapath ?? OVS_DATAPATH;
+  const datapath = opts.datapath ?? ovsDatapath();
   const teardown = async () => {
     await execa('ovs-vsctl', ['--timeout=15', '--if-exists', 'del-br', name], { reject: false, stdin: 'ignore' });
   };

@@ -2,18 +2,24 @@
 // plugged into Open vSwitch's kernel datapath (`datapath_type=system`), two sharing the bridge
 // with traffic of their own, noise, no address of the host on the bridge and no inventory.
 // This machine has neither KVM, vhost-net nor openvswitch.ko, so the file runs in the kernel lab
-// only (a nested KVM guest there): test/lab/kernel-lab.test.ts starts it, `npm test` never lists
-// it (*.lab.ts). One fault hits VM A; `ebpfnet diagnose vm-loss` runs through the CLI for A and
-// for its healthy neighbour B.
+// only (nested KVM guests there); `npm test` never lists it (*.lab.ts). One fault hits VM A;
+// `ebpfnet diagnose vm-loss` runs through the CLI for A and for its healthy neighbour B.
+//
+// IT DOES NOT PASS YET, and CI does not run it: on this machine kind the lab's own kernel
+// panics (a stack overflow in error_entry during KVM_RUN, under TCG's emulated SVM) within about
+// a minute and a half of two nested guests carrying traffic, and with single-threaded TCG the
+// guests do not boot within a minute. Before the panic the guests booted on KVM with vhost=on
+// and the bridge ran datapath_type=system. By hand:
+//   node -e "import('./dist/test/lab/kernel-lab.js').then(async (l) => console.log((await l.runInKernelLab('node scripts/run-tests.mjs dist/test/lab/production-vms.lab.js')).output))"
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
-import { OVS_DATAPATH } from './ovs.js';
+import { ovsDatapath } from './ovs.js';
 import { backgroundUdp, findingsOf, targetOf } from './scenario.js';
 import { assertHealthyNeighbour, assertLearned, diagnoseNoInventory, sharedBridge, type Data } from './shared-bridge.js';
 import { canBootVms, HOST_VIRT, type Vm } from './vm.js';
 
-const missing = [HOST_VIRT.accel === 'kvm' ? null : 'KVM', HOST_VIRT.vhost ? null : 'vhost-net', OVS_DATAPATH === 'system' ? null : 'openvswitch.ko'].filter((x) => x !== null);
+const missing = [HOST_VIRT.accel === 'kvm' ? null : 'KVM', HOST_VIRT.vhost ? null : 'vhost-net', ovsDatapath() === 'system' ? null : 'openvswitch.ko'].filter((x) => x !== null);
 const cannot = await canBootVms();
 
 /** The VM's QEMU runs as production's do: KVM, its tap on vhost-net. */
