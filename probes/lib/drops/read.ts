@@ -84,7 +84,7 @@ export function readDrops(records: RawRecord[], params: Params, opts: ReadDropsO
   const format = captureRecord(records, `${prefix}reasons`).stdout;
   const reasons = parseReasonNames(format);
   // Before 5.17 the kernel gives no reason: the place of the drop says which a later kernel would.
-  const reasonsFrom = hasReasonField(format) ? 'kernel' : 'location';
+  const reasonsFrom = hasReasonField(format) || reasons.size > 0 ? 'kernel' : 'location';
   const subsystems = subsystemNames(records, `${prefix}subsystems`);
   const att = JSON.parse(captureRecord(records, `${prefix}attach`).stdout) as AttachCapture;
   const end = JSON.parse(captureRecord(records, `${prefix}${opts.dump ?? 'dump'}`).stdout) as DumpCapture;
