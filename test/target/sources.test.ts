@@ -22,6 +22,7 @@ import { vcpusByGuestTime } from '../../engine/target/threads.js';
 import type { VmFacts } from '../../engine/target/types.js';
 import { resolveVm } from '../../engine/target/index.js';
 import { cleanupLeftovers, devName, startQemu } from './support.js';
+import { HOST_VIRT } from '../lab/vm.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ebpfnet-sources-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -297,7 +298,8 @@ describe('QMP on real QEMU processes', () => {
 
   test('KVM guest time: the threads that ran guest code are the vCPUs QEMU names; under TCG no thread runs guest code and none is claimed', async (t) => {
     const plain = join(dir, 'kvm.sock');
-    const kvm = existsSync('/dev/kvm');
+    // KVM as lab VMs get it: /dev/kvm and hardware virtualization (a PVM host's /dev/kvm runs no firmware).
+    const kvm = HOST_VIRT.accel === 'kvm';
     // Running, with no kernel or disk: the firmware runs (guest code under KVM) and then waits.
     const q = await startQemu(t, { accel: kvm ? 'kvm' : 'tcg', running: true, debugThreads: false, qemuArgs: ['-smp', '2', '-qmp', `unix:${plain},server=on,wait=off`] });
     await waitForFile(plain);
