@@ -51,3 +51,14 @@ export function assertLearned(r: RunResult, vm: Vm, other: Vm): void {
   assert.ok(learned.includes(vm.ipv6!), `${vm.ipv6} learned: ${JSON.stringify(ips)}`);
   for (const a of [other.ip, other.ipv6]) assert.ok(!ips.some((x) => x.address === a), `the neighbour's ${a} is not ${vm.name}'s`);
 }
+
+/** A's run concluded ovs-flow-drop with high confidence, naming A's address, with at least `min` of A's frames lost in the switch and as many OVS drops naming A. */
+export async function assertOvsFlowDropOf(ra: RunResult, a: Vm, min: number): Promise<Record<string, { data: Data }>> {
+  assert.equal(ra.conclusion?.id, 'ovs-flow-drop', ra.conclusion?.summary);
+  assert.equal(ra.conclusion!.confidence, 'high', 'the flow names the VM');
+  assert.match(ra.conclusion!.summary, new RegExp(`ipv4\\(.*dst=${a.ip.replace(/\./g, '\\.')}`));
+  const fa = (await findingsOf(ra.bundle)) as Record<string, { data: Data }>;
+  assert.ok(fa.frames!.data.lost.toVm > min, `A's frames lost in the switch: ${JSON.stringify(fa.frames!.data.lost)}`);
+  assert.ok((fa.ovs!.data.vmTotal as number) > min, `OVS drops naming A: ${fa.ovs!.data.vmTotal}`);
+  return fa;
+}
