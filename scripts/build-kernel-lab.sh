@@ -80,7 +80,9 @@ mkdir -p "$ROOT"/{bin,dev,proc,sys,mnt,lib/modules,etc}
 cp /bin/busybox "$ROOT/bin/busybox"
 pack_modules "$WORK/kernel" "$KREL" "$ROOT" "${MODULES[@]}"
 # The initramfs /init: the lab's root, then stage 2 in it. The modules directory is found on
-# the 9p root at the path this build leaves it.
+# the 9p root at the path this build leaves it. cache=loose: the root is read-only and nothing
+# changes it while a lab runs, so the lab keeps what it read (uncached, each of Node's many
+# stats and opens is a round trip to QEMU, and a CLI took minutes to start).
 cat > "$ROOT/init" <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -91,7 +93,7 @@ for m in \$(cat /etc/modules.order); do
   case \$m in *.ko.xz) xz -dc /lib/modules/\$m > /tmp.ko 2>/dev/null || unxz -c /lib/modules/\$m > /tmp.ko; insmod /tmp.ko; rm -f /tmp.ko ;; *) insmod /lib/modules/\$m ;; esac
 done
 mkdir -p /mnt/lower /mnt/rw /mnt/root
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=524288 hostroot /mnt/lower || { echo "EBPFNET-LAB-FAIL 9p root"; echo o > /proc/sysrq-trigger; }
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=524288,cache=loose hostroot /mnt/lower || { echo "EBPFNET-LAB-FAIL 9p root"; echo o > /proc/sysrq-trigger; }
 mount -t tmpfs -o size=75% tmpfs /mnt/rw
 mkdir -p /mnt/rw/upper /mnt/rw/work
 mount -t overlay overlay -o lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work /mnt/root

@@ -33,6 +33,8 @@ export interface LabOptions {
   /** The whole run, boot included (default 10 min: Node runs several times slower under TCG). */
   timeoutMs?: number;
   memoryMb?: number;
+  /** The lab's CPUs (default 2; nested KVM wants 1: see NESTED_KVM_FILES in kernel-lab.test.ts). */
+  cpus?: number;
   /** QEMU's accelerator option (default `tcg`: multi-threaded TCG, one host thread per CPU). */
   accel?: string;
   /** Each line of the command's output as it comes (long test runs). */
@@ -70,7 +72,7 @@ export async function runInKernelLab(command: string, opts: LabOptions = {}): Pr
     `ebpfnet.cwd=${b64(opts.cwd ?? packageRoot())}`,
   ].join(' ');
   const args = [
-    '-machine', 'pc', '-accel', opts.accel ?? 'tcg', '-cpu', 'max', '-smp', '2', '-m', String(opts.memoryMb ?? 3072),
+    '-machine', 'pc', '-accel', opts.accel ?? 'tcg', '-cpu', 'max', '-smp', String(opts.cpus ?? 2), '-m', String(opts.memoryMb ?? 3072),
     '-kernel', join(dir, 'vmlinuz'), '-initrd', join(dir, 'initrd.img'), '-append', append,
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-nic', 'none', '-display', 'none', '-monitor', 'none', '-no-reboot',

@@ -83,24 +83,33 @@ export interface BackgroundTrafficOptions {
  * sent and how many came back (the echoes of the last 500 ms are still awaited).
  */
 export function backgroundTraffic(lab: LabTopology, vm: Vm, opts: BackgroundTrafficOptions = {}): { stop(): Promise<UdpSendResult> } {
-  const to = opts.ipv6 ? vm.ipv6 : vm.ip;
-  if (!to) throw new Error(`backgroundTraffic: VM ${vm.name} has no IPv6 address (boot it with ipv6)`);
-  const port = opts.port ?? 7;
-  const sender = udpSendInPeer(lab, { to, port, count: 1_000_000, size: opts.size ?? 200, intervalMs: opts.intervalMs ?? 20, expectEcho: port === 7, echoWaitMs: 500 });
+  const traffic = backgroundTrafficOf(lab, [{ vm, ...opts }]);
+  return { stop: async () => (await traffic.stop())[0]! };
+}
+
+/** backgroundTraffic for several streams from one process (one result each, in order). */
+export function backgroundTrafficOf(lab: LabTopology, streams: Array<BackgroundTrafficOptions & { vm: Vm }>): { stop(): Promise<UdpSendResult[]> } {
+  const options = streams.map(({ vm, ...opts }): UdpSendOptions => {
+    const to = opts.ipv6 ? vm.ipv6 : vm.ip;
+    if (!to) throw new Error(`backgroundTraffic: VM ${vm.name} has no IPv6 address (boot it with ipv6)`);
+    const port = opts.port ?? 7;
+    return { to, port, count: 1_000_000, size: opts.size ?? 200, intervalMs: opts.intervalMs ?? 20, expectEcho: port === 7, echoWaitMs: 500 };
+  });
+  const sender = udpSendInPeer(lab, options);
   return {
     stop: async () => {
       const out = await sender.stop('SIGTERM');
       try {
-        return JSON.parse(out) as UdpSendResult;
+        return JSON.parse(out) as UdpSendResult[];
       } catch {
-        throw new Error(`udp-send to ${to}:${port} printed no result: ${out.trim() || '(nothing)'}`);
+        throw new Error(`udp-send to ${options.map((o) => `${o.to}:${o.port}`).join(', ')} printed no result: ${out.trim() || '(nothing)'}`);
       }
     },
   };
 }
 
 /** udp-send.ts in the peer's namespace; stop() signals it and resolves with what it printed. */
-function udpSendInPeer(lab: LabTopology, o: UdpSendOptions): { stop(signal: 'SIGTERM' | 'SIGKILL'): Promise<string> } {
+function udpSendInPeer(lab: LabTopology, o: UdpSendOptions | UdpSendOptions[]): { stop(signal: 'SIGTERM' | 'SIGKILL'): Promise<string> } {
   const child: ChildProcess = spawn('ip', ['netns', 'exec', lab.peer.ns, process.execPath, UDP_SEND, JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));

@@ -7,7 +7,7 @@
 //   await assertHealthyNeighbour(await diagnoseNoInventory(t, 'vm-loss', b), 'vm-loss');
 import assert from 'node:assert/strict';
 import type { TeardownHost } from '../helpers/netns.js';
-import { backgroundTraffic, diagnoseVm, findingsOf, targetOf, type RunResult } from './scenario.js';
+import { backgroundTrafficOf, diagnoseVm, findingsOf, targetOf, type RunResult } from './scenario.js';
 import { buildLabTopology, type LabTopology, type LabTopologyOptions } from './topology.js';
 import type { Vm } from './vm.js';
 
@@ -18,11 +18,8 @@ export type Data = Record<string, any>;
 export async function sharedBridge(t: TeardownHost, bridge: 'linux' | 'ovs', extra: Partial<LabTopologyOptions> = {}): Promise<{ lab: LabTopology; a: Vm; b: Vm }> {
   const lab = await buildLabTopology(t, { bridge, vms: 2, ipv6: true, hostIpv6: true, ...extra, vmOptions: (i, addrs) => ({ noise: true, ...extra.vmOptions?.(i, addrs) }) });
   const [a, b] = lab.vms as [Vm, Vm];
-  for (const vm of [a, b]) {
-    for (const traffic of [backgroundTraffic(lab, vm, { intervalMs: 10 }), backgroundTraffic(lab, vm, { intervalMs: 50, ipv6: true })]) {
-      t.after(() => traffic.stop().catch(() => undefined));
-    }
-  }
+  const traffic = backgroundTrafficOf(lab, [a, b].flatMap((vm) => [{ vm, intervalMs: 10 }, { vm, intervalMs: 50, ipv6: true }]));
+  t.after(() => traffic.stop().catch(() => undefined));
   return { lab, a, b };
 }
 

@@ -3,7 +3,9 @@
 // since a Node process cannot send from another namespace itself).
 //   node dist/test/lab/udp-send.js '{"to":"10.251.3.2","port":7,"count":100,"expectEcho":true}'
 // Prints one JSON line: { "sent": 100, "echoed": 100, "elapsedMs": 230 }. SIGTERM ends the
-// sending early; the echoes are still awaited and the line printed.
+// sending early; the echoes are still awaited and the line printed. An array of options sends
+// all those streams from the one process (a Node process per stream costs a slow lab its CPU)
+// and prints an array of results, in order.
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 
@@ -67,6 +69,7 @@ function sleep(ms: number): Promise<void> {
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const stop = new AbortController();
   process.once('SIGTERM', () => stop.abort());
-  const result = await sendUdp(JSON.parse(process.argv[2] ?? '{}') as UdpSendOptions, stop.signal);
+  const args = JSON.parse(process.argv[2] ?? '{}') as UdpSendOptions | UdpSendOptions[];
+  const result = Array.isArray(args) ? await Promise.all(args.map((o) => sendUdp(o, stop.signal))) : await sendUdp(args, stop.signal);
   process.stdout.write(JSON.stringify(result) + '\n');
 }
