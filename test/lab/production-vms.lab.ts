@@ -72,6 +72,11 @@ describe('vm-loss on KVM VMs, vhost-net and the OVS kernel datapath (kernel lab)
     // and busy threads (nice 19, so the diagnosis itself is not slowed) always want one.
     const cpus = (await a.qmp('query-cpus-fast')) as Array<{ 'thread-id': number }>;
     const vcpuTids = cpus.map((c) => c['thread-id']);
+    // Threads that ran guest code under KVM (guest_time, stat field 43): QEMU's answer is A's vCPUs.
+    for (const tid of vcpuTids) {
+      const fields = readFileSync(`/proc/${a.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      assert.ok(Number(fields[43 - 3]) > 0, `vCPU thread ${tid} ran guest code`);
+    }
     for (const tid of vcpuTids) {
       await execa('chrt', ['--idle', '--pid', '0', String(tid)]);
       t.after(() => execa('chrt', ['--other', '--pid', '0', String(tid)], { reject: false }));
@@ -80,6 +85,9 @@ describe('vm-loss on KVM VMs, vhost-net and the OVS kernel datapath (kernel lab)
       const hog = spawn('nice', ['-n', '19', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
       t.after(() => void hog.kill('SIGKILL'));
     }
+    // The tap's own drop counter, which tun_net_xmit raises with each FULL_RING drop.
+    const tapDropped = () => Number(readFileSync(`/sys/class/net/${a.tap}/statistics/tx_dropped`, 'utf8'));
+    const droppedBefore = tapDropped();
     const flood = backgroundUdp(lab, a.ip, { port: 9, size: 64, intervalMs: 0 });
     t.after(() => flood.stop());
     const ra = await diagnoseNoInventory(t, 'vm-loss', a);
@@ -89,6 +97,8 @@ describe('vm-loss on KVM VMs, vhost-net and the OVS kernel datapath (kernel lab)
     const fa = (await findingsOf(ra.bundle)) as Record<string, { data: Data }>;
     const full = (fa.kernel!.data.byReason as Record<string, number>).FULL_RING ?? 0;
     assert.ok(full > 100, `FULL_RING ${full}`);
+    // Independent of the probes: the tap counted at least as many drops over the whole flood.
+    assert.ok(tapDropped() - droppedBefore >= full, `${a.tap} tx_dropped grew ${tapDropped() - droppedBefore}, the run counted ${full}`);
     const top = (fa.kernel!.data.top as Array<{ reason: string; location: string; device: string }>)[0]!;
     assert.deepEqual([top.reason, top.device], ['FULL_RING', a.tap]);
     assert.match(top.location, /^tun_net_xmit/);
