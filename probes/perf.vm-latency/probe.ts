@@ -417,6 +417,8 @@ function parse(records: RawRecord[]): ProbeResult<VmLatencyData> {
           return [{ l, isWorst, text: `${layerName(l, data)} ${label} ${fmtUs(value)}${hint}` }];
         });
       list.sort((a, b) => Number(b.isWorst) - Number(a.isWorst));
+      // A full ring takes no packet in: nothing is timed through it, yet the VM waits.
+      if (dir === 'to-vm' && d.dropped > 0) list.push({ l: 'tun ring', isWorst: false, text: `${d.dropped} dropped at ${setup.tap.dev} (tun ring full?)` });
       if (list.length === 0) continue;
       // Packets timed through the direction (and, to the VM, those still waiting for QEMU).
       const n = Math.max(0, ...Object.values(d.layers).map((s) => s?.count ?? 0)) + (dir === 'to-vm' ? dump.pending.count : 0);
@@ -427,7 +429,8 @@ function parse(records: RawRecord[]): ProbeResult<VmLatencyData> {
   if (overhead?.stopped) summary += ` (stopped: ${overhead.stopped})`;
 
   const worstUs = data.worst?.p99 ?? 0;
-  const severity: Severity = worstUs >= CRITICAL_P99_US ? 'critical' : worstUs >= WARN_P99_US ? 'warning' : 'info';
+  const dropped = directions['to-vm']?.dropped ?? 0;
+  const severity: Severity = worstUs >= CRITICAL_P99_US || dropped * 10 > (directions['to-vm']?.packets.queued ?? 0) ? 'critical' : worstUs >= WARN_P99_US || dropped > 0 ? 'warning' : 'info';
 
   const charts: ChartSpec[] = [];
   for (const dir of DIR_IDS) {
@@ -508,7 +511,7 @@ Across the bridge a packet is matched by its headers (addresses, protocol, IP id
 Use it when a VM sees latency or jitter: a tun ring of milliseconds means QEMU (or vhost) is not reading the tap (a stopped or starved VM, a busy I/O thread), a qdisc of milliseconds a shaper or a deep queue, a bridge of milliseconds slow forwarding (OVS upcalls). The guest's own stack and the wire beyond the uplink are not seen. Tracepoints only (tp_btf, else raw_tp with a cached minimal BTF, else classic tracepoints); past its overhead budget (5% of a CPU, 1M program runs/s; \`--budget\` changes it) the session stops early and keeps the histograms up to then.
 
 Replaces the seed's \`vm_network_latency_details.py\` and \`vm_network_latency_summary.py\` (PROBES.md rows 35 and 36).`,
-  normal: `Bridge and qdisc layers of a few to some tens of µs, a driver layer of a few µs, a tun ring under ~100 µs with vhost-net (QEMU reading the tap itself, or a VM under emulation, takes longer: up to a few ms). A layer with a P99 of milliseconds is where the delay comes from (flagged above 1 ms, critical above 10 ms); packets still waiting in the tun ring at the end mean the VM is not reading at all.`,
+  normal: `Bridge and qdisc layers of a few to some tens of µs, a driver layer of a few µs, a tun ring under ~100 µs with vhost-net (QEMU reading the tap itself, or a VM under emulation, takes longer: up to a few ms). A layer with a P99 of milliseconds is where the delay comes from (flagged above 1 ms, critical above 10 ms); packets still waiting in the tun ring at the end mean the VM is not reading at all, and packets dropped at the tap mean its ring is full: none of them is timed through it, so the other layers can look fast (flagged; critical past a tenth of the packets to the VM).`,
   replaces: ['vm_network_latency_details.py', 'vm_network_latency_summary.py'],
   // attach.ts sizes `cpus` to the possible CPUs: one entry (counters, histograms) each.
   memory: { resized: { cpus: { perCpu: 1 } } },

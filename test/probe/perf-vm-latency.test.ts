@@ -284,6 +284,36 @@ describe('perf.vm-latency', () => {
       assert.match(f.summary, /^to the VM \(\d+ packets\): tun ring waiting [0-9.]+ (ms|s) \(QEMU not reading the tap\)/);
       assert.ok(data.notes.some((n) => n.startsWith(`${data.waitingInTunRing.count} packets still waiting in ${lab.vm.tap}'s tun ring`)), data.notes.join('\n'));
     });
+
+    it('a VM whose tap ring filled before the window: each packet to it dropped at the tap, as the tap counts them, none timed through the ring, flagged critical', async (t) => {
+      const b = await tempBundle(t, 'ebpfnet-vmlat-full-');
+      await lab.vm.pause();
+      t.after(() => lab.vm.resume().catch(() => undefined));
+      const txDropped = async () => Number((await readFile(`/sys/class/net/${lab.vm.tap}/statistics/tx_dropped`, 'utf8')).trim());
+      // More than the ring holds (the tap's txqueuelen): it is full before the probe starts.
+      const qlen = Number((await readFile(`/sys/class/net/${lab.vm.tap}/tx_queue_len`, 'utf8')).trim());
+      const filled = await txDropped();
+      await lab.peer.sendUdp({ to: lab.vm.ip, port: 9, count: qlen + 200, intervalMs: 0 });
+      assert.ok((await txDropped()) > filled, `${lab.vm.tap}'s ring of ${qlen} did not fill`);
+      const params = { dev: lab.vm.tap, vm_ip: lab.vm.ip, protocol: 'udp', port: 9, direction: 'to-vm', duration: '3s' };
+      const { finding: probe } = await startProbe(b, 'full', params, HOOKS.length);
+      const before = await txDropped();
+      const N = 40;
+      await lab.peer.sendUdp({ to: lab.vm.ip, port: 9, count: N, intervalMs: 2 });
+      const f = await probe;
+      const tapDropped = (await txDropped()) - before;
+      await lab.vm.resume();
+      assert.equal(f.status, 'ok', f.reason);
+      const to = (f.data as VmLatencyData).directions['to-vm']!;
+      // The tap's own count holds ours (and any other frame the bridge sent it meanwhile).
+      assert.ok(tapDropped >= N, `${lab.vm.tap} tx_dropped grew ${tapDropped}`);
+      assert.equal(to.dropped, N, JSON.stringify(to.packets));
+      assert.equal(to.packets.queued, N);
+      assert.equal(to.layers['tun ring']?.count ?? 0, 0, JSON.stringify(to.layers['tun ring']));
+      assert.equal(f.severity, 'critical');
+      assert.match(f.summary, new RegExp(`^to the VM \\(${N} packets\\): .*${N} dropped at ${lab.vm.tap} \\(tun ring full\\?\\)`));
+      await assertReplaysWithoutBpf(perfVmLatency, params, b, 'full', f);
+    });
   });
 
   describe('on a lab VM behind an Open vSwitch bridge (userspace datapath)', () => {
