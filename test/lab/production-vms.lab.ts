@@ -3,7 +3,8 @@
 // with traffic of their own, noise, no address of the host on the bridge and no inventory.
 // This machine has neither KVM, vhost-net nor openvswitch.ko, so the file runs in the kernel lab
 // only (nested KVM guests there); `npm test` never lists it (*.lab.ts). One fault hits VM A;
-// `ebpfnet diagnose vm-loss` runs through the CLI for A and for its healthy neighbour B.
+// `ebpfnet diagnose vm-loss` (or vm-latency) runs through the CLI for A and for its healthy
+// neighbour B.
 //
 // test/lab/kernel-lab.test.ts runs it in a one-CPU lab (NESTED_KVM_FILES): with two CPUs the
 // lab's kernel oopsed within minutes (TCG ran code the kernel had just patched). By hand:
@@ -11,9 +12,10 @@
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Cleanup } from '../helpers/cleanup.js';
+import type { TeardownHost } from '../helpers/netns.js';
 import { ovsDatapath } from './ovs.js';
 import { backgroundUdp, findingsOf, targetOf } from './scenario.js';
 import { assertHealthyNeighbour, assertLearned, assertOvsFlowDropOf, diagnoseNoInventory, sharedBridge, type Data } from './shared-bridge.js';
@@ -30,7 +32,61 @@ function assertProductionVm(vm: Vm): void {
   assert.ok(argv.some((a) => a.startsWith(`tap,id=net0,ifname=${vm.tap},`) && a.endsWith('vhost=on')), argv.join(' '));
 }
 
-describe('vm-loss on KVM VMs, vhost-net and the OVS kernel datapath (kernel lab)', () => {
+/** The VM's vCPU threads as QEMU's monitor names them, each checked to have run guest code under KVM. */
+async function vcpuThreadsOf(vm: Vm): Promise<number[]> {
+  const cpus = (await vm.qmp('query-cpus-fast')) as Array<{ 'thread-id': number }>;
+  const vcpuTids = cpus.map((c) => c['thread-id']);
+  // guest_time, stat field 43: QEMU's answer is the VM's vCPUs.
+  for (const tid of vcpuTids) {
+    const fields = readFileSync(`/proc/${vm.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    assert.ok(Number(fields[43 - 3]) > 0, `vCPU thread ${tid} ran guest code`);
+  }
+  return vcpuTids;
+}
+
+/**
+ * An oversubscribed host that starves a VM: its vCPU threads get a CPU only when nothing else
+ * wants one (SCHED_IDLE), and two busy threads (nice 19, so the diagnosis itself is not slowed)
+ * always want one, until the test ends. It slows every thread of a one-CPU host a little.
+ */
+async function starveVcpus(t: TeardownHost, vm: Vm): Promise<number[]> {
+  const vcpuTids = await vcpuThreadsOf(vm);
+  for (const tid of vcpuTids) {
+    await execa('chrt', ['--idle', '--pid', '0', String(tid)]);
+    t.after(() => execa('chrt', ['--other', '--pid', '0', String(tid)], { reject: false }));
+  }
+  for (let i = 0; i < 2; i++) {
+    const hog = spawn('nice', ['-n', '19', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
+    t.after(() => void hog.kill('SIGKILL'));
+  }
+  return vcpuTids;
+}
+
+/**
+ * The VM's QEMU held to 1% of a CPU by its cgroup's CPU quota (cgroup v2 `cpu.max`, what
+ * libvirt's `vcpu_quota` sets), until the test ends: its vCPUs are throttled, nothing else is.
+ * `throttled()` is the cgroup's `nr_throttled`, the kernel's own count of throttled periods.
+ */
+function throttleVm(t: TeardownHost, vm: Vm): { throttled(): number } {
+  const root = '/sys/fs/cgroup';
+  if (!readFileSync(`${root}/cgroup.subtree_control`, 'utf8').trim().split(' ').includes('cpu')) writeFileSync(`${root}/cgroup.subtree_control`, '+cpu');
+  const dir = `${root}/ebpfnet-quota-${vm.name}`;
+  mkdirSync(dir);
+  writeFileSync(`${dir}/cpu.max`, '1000 100000');
+  writeFileSync(`${dir}/cgroup.procs`, String(vm.pid));
+  t.after(() => {
+    writeFileSync(`${root}/cgroup.procs`, String(vm.pid));
+    rmdirSync(dir);
+  });
+  return { throttled: () => Number(/^nr_throttled (\d+)$/m.exec(readFileSync(`${dir}/cpu.stat`, 'utf8'))?.[1] ?? NaN) };
+}
+
+/** The tap's own drop counter, which tun_net_xmit raises with each FULL_RING drop: a count that does not rely on our probes. */
+function tapDropped(vm: Vm): number {
+  return Number(readFileSync(`/sys/class/net/${vm.tap}/statistics/tx_dropped`, 'utf8'));
+}
+
+describe('vm-loss and vm-latency on KVM VMs, vhost-net and the OVS kernel datapath (kernel lab)', () => {
   // One pair of VMs for both faults: a nested guest takes most of a minute to boot in the lab.
   const shared = new Cleanup();
   let pair: { lab: LabTopology; a: Vm; b: Vm };
@@ -68,26 +124,8 @@ describe('vm-loss on KVM VMs, vhost-net and the OVS kernel datapath (kernel lab)
   it('A\'s vCPU starved on an oversubscribed host while UDP floods it → FULL_RING at A\'s tap → vcpu-starved, naming A\'s vCPU and vhost threads; B no-host-drops', async (t) => {
     const { lab, a, b } = pair;
     await lab.peer.pinNeighbor(a.ip, a.mac);
-    // The host's fault: A's vCPU thread gets a CPU only when nothing else wants one (SCHED_IDLE)
-    // and busy threads (nice 19, so the diagnosis itself is not slowed) always want one.
-    const cpus = (await a.qmp('query-cpus-fast')) as Array<{ 'thread-id': number }>;
-    const vcpuTids = cpus.map((c) => c['thread-id']);
-    // Threads that ran guest code under KVM (guest_time, stat field 43): QEMU's answer is A's vCPUs.
-    for (const tid of vcpuTids) {
-      const fields = readFileSync(`/proc/${a.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      assert.ok(Number(fields[43 - 3]) > 0, `vCPU thread ${tid} ran guest code`);
-    }
-    for (const tid of vcpuTids) {
-      await execa('chrt', ['--idle', '--pid', '0', String(tid)]);
-      t.after(() => execa('chrt', ['--other', '--pid', '0', String(tid)], { reject: false }));
-    }
-    for (let i = 0; i < 2; i++) {
-      const hog = spawn('nice', ['-n', '19', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
-      t.after(() => void hog.kill('SIGKILL'));
-    }
-    // The tap's own drop counter, which tun_net_xmit raises with each FULL_RING drop.
-    const tapDropped = () => Number(readFileSync(`/sys/class/net/${a.tap}/statistics/tx_dropped`, 'utf8'));
-    const droppedBefore = tapDropped();
+    const vcpuTids = await starveVcpus(t, a);
+    const droppedBefore = tapDropped(a);
     const flood = backgroundUdp(lab, a.ip, { port: 9, size: 64, intervalMs: 0 });
     t.after(() => flood.stop());
     const ra = await diagnoseNoInventory(t, 'vm-loss', a);
@@ -98,7 +136,7 @@ describe('vm-loss on KVM VMs, vhost-net and the OVS kernel datapath (kernel lab)
     const full = (fa.kernel!.data.byReason as Record<string, number>).FULL_RING ?? 0;
     assert.ok(full > 100, `FULL_RING ${full}`);
     // Independent of the probes: the tap counted at least as many drops over the whole flood.
-    assert.ok(tapDropped() - droppedBefore >= full, `${a.tap} tx_dropped grew ${tapDropped() - droppedBefore}, the run counted ${full}`);
+    assert.ok(tapDropped(a) - droppedBefore >= full, `${a.tap} tx_dropped grew ${tapDropped(a) - droppedBefore}, the run counted ${full}`);
     const top = (fa.kernel!.data.top as Array<{ reason: string; location: string; device: string }>)[0]!;
     assert.deepEqual([top.reason, top.device], ['FULL_RING', a.tap]);
     assert.match(top.location, /^tun_net_xmit/);
@@ -116,5 +154,46 @@ describe('vm-loss on KVM VMs, vhost-net and the OVS kernel datapath (kernel lab)
     assert.match(ra.conclusion!.summary, new RegExp(`packets to ${a.name} dropped at its full tap ring; its vCPU threads waited`));
     const rb = await diagnoseNoInventory(t, 'vm-loss', b);
     await assertHealthyNeighbour(rb, 'vm-loss');
+  });
+
+  it('A\'s QEMU throttled by its CPU quota → vm-latency: A\'s vCPU starved (its packets read late, or dropped at its full ring), naming its vCPU threads; B host-fast', async (t) => {
+    const { lab, a, b } = pair;
+    await lab.peer.pinNeighbor(a.ip, a.mac);
+    const vcpuTids = await vcpuThreadsOf(a);
+    const quota = throttleVm(t, a);
+    const droppedBefore = tapDropped(a);
+    const throttledBefore = quota.throttled();
+    // Nested under TCG, a healthy guest takes a millisecond or two to take a packet from its
+    // ring; a KVM host would pass the 1 ms default.
+    const nested = ['--input', 'threshold_us=5000'];
+    // Only the pair's own traffic (A's echoed IPv4 and IPv6).
+    const ra = await diagnoseNoInventory(t, 'vm-latency', a, nested);
+    const fa = (await findingsOf(ra.bundle)) as Record<string, { data: Data }>;
+    const to = fa.lat!.data.directions['to-vm'] as { dropped: number; packets: { queued: number }; layers: Record<string, { count: number }> };
+    const vcpu = fa.runq!.data.classes.vcpu as { p99Us: number; waitShare: number };
+    t.diagnostic(`A: ${ra.conclusion?.id}; to the VM ${JSON.stringify({ ...to, layers: Object.fromEntries(Object.entries(to.layers).map(([k, v]) => [k, v.count])) })}; vCPU run-queue ${JSON.stringify({ ...vcpu, buckets: undefined })}`);
+    // Whether the throttled guest still empties its ring in time depends on its traffic: both
+    // verdicts say A's vCPU is starved, each with its own proof.
+    assert.equal(ra.conclusion?.category, 'vcpu-starvation', `${ra.conclusion?.id}: ${ra.conclusion?.summary}`);
+    if (ra.conclusion!.id === 'vcpu-wait-ring-full') {
+      assert.ok(to.dropped >= 20 && to.dropped * 10 >= to.packets.queued, JSON.stringify(to.packets));
+      // Independent of the probes: the tap counted at least as many drops.
+      assert.ok(tapDropped(a) - droppedBefore >= to.dropped, `${a.tap} tx_dropped grew ${tapDropped(a) - droppedBefore}, the run counted ${to.dropped}`);
+    } else {
+      assert.equal(ra.conclusion!.id, 'vcpu-starved', ra.conclusion!.summary);
+      assert.ok((to.layers['tun ring']?.count ?? 0) >= 20, `the tap ring timed ${to.layers['tun ring']?.count ?? 0} of A's packets`);
+      assert.match(ra.conclusion!.summary, new RegExp(`^${a.name}'s vCPU threads wait p99 [0-9.]+ ms for a CPU`));
+    }
+    assert.ok(to.layers.bridge!.count >= 20, `OVS timed ${to.layers.bridge!.count} of A's packets`);
+    const path = targetOf(ra.bundle).path as { vcpuTids: number[]; vhostTids: number[] };
+    assert.deepEqual([...path.vcpuTids].sort(), [...vcpuTids].sort());
+    assert.deepEqual(fa.runq!.data.identified, { vcpu: 'tids', vhost: 'tids' });
+    assert.ok(vcpu.p99Us >= 5000 && vcpu.waitShare >= 0.2, JSON.stringify(vcpu));
+    // Independent of the probes: the kernel throttled A's cgroup meanwhile.
+    assert.ok(quota.throttled() > throttledBefore, `nr_throttled ${throttledBefore} → ${quota.throttled()}`);
+    const rb = await diagnoseNoInventory(t, 'vm-latency', b, nested);
+    const fb = await assertHealthyNeighbour(rb, 'vm-latency');
+    t.diagnostic(`B: worst ${JSON.stringify(fb.lat!.data.worst)}`);
+    assert.equal(fb.lat!.data.directions['to-vm'].dropped, 0, 'nothing of B dropped at its tap');
   });
 });
