@@ -25,9 +25,7 @@ export const LAB_FILES = [
 
 /** Debian releases beside bookworm whose kernels run MATRIX_FILES. */
 export const MATRIX_SUITES: LabSuite[] = ['bullseye', 'trixie'];
-// drops-scope: the drop families vm-loss branches on (a bridge rule, a qdisc, a full tun ring),
-// counted against the kernel's own counters; before 5.17 they are named by where they happen.
-export const MATRIX_FILES = ['test/probe/drops-kernel.test', 'test/probe/drops-scope.test'];
+export const MATRIX_FILES = ['test/probe/drops-kernel.test'];
 
 /**
  * Files that need nested KVM (production-like VMs), named by path since the suite never lists
