@@ -78,3 +78,13 @@ export async function symbolise(addrs: string[], path = '/proc/kallsyms'): Promi
   }
   return out;
 }
+
+/** Address ranges [start, next symbol) of the core kernel's functions named (those it has), in the order asked. */
+export async function functionRanges(names: readonly string[], path = '/proc/kallsyms'): Promise<Array<{ name: string; lo: bigint; hi: bigint }>> {
+  prefetchKallsyms(path);
+  const { addrs, names: all } = await cached!.table;
+  return names.flatMap((name) => {
+    const i = all.indexOf(name);
+    return i < 0 || i + 1 >= addrs.length ? [] : [{ name, lo: addrs[i]!, hi: addrs[i + 1]! }];
+  });
+}

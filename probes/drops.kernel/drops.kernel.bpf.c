@@ -48,6 +48,22 @@ const volatile __u8 want_stacks = 1;
 const volatile __u32 stack_first = 64;
 const volatile __u32 stack_every = 1024;
 
+/* Before 5.17 a drop is named by its place, and a helper that only frees what its caller dropped
+ * (kfree_skb_list: a qdisc's drops) is no place: drops it frees always get a stack, whose next
+ * frame names them. Address ranges of those helpers, set by the probe from kallsyms. */
+#define DROPS_HELPERS 4
+const volatile __u64 helper_lo[DROPS_HELPERS] = {};
+const volatile __u64 helper_hi[DROPS_HELPERS] = {};
+
+static __always_inline bool freed_by_helper(__u64 caller)
+{
+#pragma unroll
+	for (int i = 0; i < DROPS_HELPERS; i++)
+		if (caller >= helper_lo[i] && caller < helper_hi[i])
+			return true;
+	return false;
+}
+
 /* The VM scope: when on, a drop counts only when it is the VM's packet (drops.h limits). */
 const volatile __u8 scope_on = 0;
 const volatile __u32 scope_netns = 0; /* vm_ifindex are devices of this namespace (ebpfnet's) */
@@ -251,7 +267,7 @@ static __always_inline bool host_copy(struct sk_buff *skb, struct net_device *de
 /* has_reason and direct are literals at every call: in the legacy kprobe has_reason is false
  * and the compiler drops the SKB_CONSUMED relocation, which kernels without drop reasons could
  * not resolve; direct (tp_btf only) turns the probe reads into plain loads. */
-static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *location, __u32 reason, bool has_reason, bool direct, bool hdr_direct)
+static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *location, __u32 reason, bool has_reason, bool direct, bool hdr_direct, bool whole_stack)
 {
 	struct drops_key key = {};
 	struct drops_pending *p;
@@ -296,7 +312,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 	cpu = bpf_get_smp_processor_id();
 	p = bpf_map_lookup_elem(&pending, &cpu);
 	seen = p ? p->seen++ : bump_total(DROPS_TOTAL_SEEN, 1);
-	key.stack_id = sample_stack(seen) ? bpf_get_stackid(ctx, &stacks, 0) : -1;
+	key.stack_id = whole_stack || sample_stack(seen) ? bpf_get_stackid(ctx, &stacks, 0) : -1;
 	/* A sampled drop's key is its stack's: it would push out the key of the drops around it. */
 	if (p && key.stack_id < 0)
 		count_pending(p, &key);
@@ -307,14 +323,14 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 
 static __always_inline int handle(void *ctx, struct sk_buff *skb, void *location, __u32 reason)
 {
-	return handle_skb(ctx, skb, location, reason, true, false, false);
+	return handle_skb(ctx, skb, location, reason, true, false, false, false);
 }
 
 /* btf_trace_kfree_skb: (void *, struct sk_buff *, void *location, enum skb_drop_reason, struct sock *rx_sk) */
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(drops_tp_btf, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
-	return handle_skb(ctx, skb, location, (__u32)reason, true, true, false);
+	return handle_skb(ctx, skb, location, (__u32)reason, true, true, false, false);
 }
 
 /* tp_btf again, reading the packet's headers (the VM scope's MACs and addresses, the address
@@ -323,7 +339,7 @@ int BPF_PROG(drops_tp_btf, struct sk_buff *skb, void *location, enum skb_drop_re
 SEC("?tp_btf/kfree_skb")
 int BPF_PROG(drops_tp_btf_hdr, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
-	return handle_skb(ctx, skb, location, (__u32)reason, true, true, true);
+	return handle_skb(ctx, skb, location, (__u32)reason, true, true, true, false);
 }
 
 /* The same arguments, untyped: only BPF_CORE_READ (probe-read) access, which handle() uses. */
@@ -357,7 +373,7 @@ int BPF_KPROBE(drops_kprobe_legacy, struct sk_buff *skb)
 	__u64 caller = 0;
 
 	BPF_KPROBE_READ_RET_IP(caller, ctx);
-	return handle_skb(ctx, skb, (void *)caller, 0, false, false, false);
+	return handle_skb(ctx, skb, (void *)caller, 0, false, false, false, freed_by_helper(caller));
 }
 
 char LICENSE[] SEC("license") = "GPL";

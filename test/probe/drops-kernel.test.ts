@@ -21,7 +21,8 @@ import { attachPlan, loadDrops, readsPacket } from '../../probes/lib/drops/attac
 import { readDropCounts } from '../../probes/lib/drops/session.js';
 import { reasonAt } from '../../probes/lib/drops/locations.js';
 import { tempBundle } from '../helpers/bundle.js';
-import { canBuildTopologies, createVethPair, dropIcmpInNs } from '../helpers/netns.js';
+import { canBuildTopologies, createVethPair, dropIcmpInNs, run } from '../helpers/netns.js';
+import { quietPair } from '../helpers/netdev-probes.js';
 import { assertDropsFlavoursAttach } from '../helpers/drops-kernel-object.js';
 
 function drops(params: Record<string, unknown>) {
@@ -79,6 +80,28 @@ describe('drops.kernel', () => {
     assert.equal(r.summary, f.summary);
     assert.deepEqual(liveHandles(), handlesBefore);
     assert.equal(liveHandles().objects, 0, 'the live run closed its object');
+  });
+
+  it("names a qdisc's drops QDISC_DROP as the qdisc counts them, stacks off; before 5.17 by the caller of the helper that freed them, from the stack it always takes there", async (t) => {
+    const pair = await quietPair(t);
+    await run(['tc', 'qdisc', 'add', 'dev', pair.hostDev, 'root', 'handle', '5:', 'pfifo', 'limit', '0']);
+    const qdiscDrops = async () => (JSON.parse((await run(['tc', '-s', '-j', 'qdisc', 'show', 'dev', pair.hostDev])).stdout) as Array<{ handle: string; drops: number }>).find((q) => q.handle === '5:')!.drops;
+    const before = await qdiscDrops();
+    const b = await tempBundle(t, 'ebpfnet-drops-qdisc-');
+    const probe = runProbe(dropsKernel, drops({ duration: '3s', dev: pair.hostDev, stacks: false }), b.opts('qdisc'));
+    await delay(1200);
+    const N = 20;
+    const socket = createSocket('udp4');
+    for (let i = 0; i < N; i++) await new Promise<void>((resolve) => socket.send(Buffer.alloc(16), 9, pair.peerIp, () => resolve()));
+    socket.close();
+    const f = await probe;
+    assert.equal(f.status, 'ok', f.reason);
+    const dropped = (await qdiscDrops()) - before;
+    assert.equal(dropped, N, 'the pfifo of no room dropped every datagram');
+    const data = f.data as DropsData;
+    assert.equal(data.reasonsFrom, REASONED ? 'kernel' : 'location');
+    assert.deepEqual(data.byReason, { QDISC_DROP: N }, JSON.stringify(data.byLocation));
+    assert.deepEqual(data.dominantFamily, { family: 'qdisc', count: N, share: 1 });
   });
 
   it('the ip filter counts a VM address as source or destination, and nothing else', async (t) => {

@@ -11,6 +11,12 @@ export function functionOf(sym: string): string {
   return sym.replace(/\+0x[0-9a-f]+.*$/, '');
 }
 
+/**
+ * The helpers of those that call kfree_skb itself (the kprobe's caller), at most four: the BPF
+ * program takes a whole stack of the drops they free, whose next frame is the place.
+ */
+export const KFREE_SKB_HELPERS = ['kfree_skb_list', '__dev_kfree_skb_any'] as const;
+
 /** Functions that only free what their caller dropped: the caller is the place. */
 const FREEING_HELPERS = /^(kfree_skb|kfree_skb_list|__kfree_skb|kfree_skb_reason|kfree_skb_list_reason|__dev_kfree_skb_any|dev_kfree_skb_any_reason|consume_skb)$/;
 

@@ -6,7 +6,7 @@
 // re-reads it without loading anything; read.ts turns the records into counts.
 import { readFile, stat } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
-import { prefetchKallsyms } from '../../../engine/host/kallsyms.js';
+import { functionRanges, prefetchKallsyms } from '../../../engine/host/kallsyms.js';
 import type { U64 } from '../../../engine/native/btf-layout.js';
 import type { GlobalValue } from '../../../engine/native/globals.js';
 import { u32Key } from '../../../engine/native/map.js';
@@ -22,6 +22,7 @@ import { namedNamespaces, netnsInode } from '../netns.js';
 import { addressParams, protocolNumber, protocolParam, PROTOCOLS, topParam } from '../params.js';
 import { tracepointRequirements } from '../bpf-probe.js';
 import { loadDrops, type DropsMethod } from './attach.js';
+import { KFREE_SKB_HELPERS } from './locations.js';
 import { resolveScope, scopeOf, type ScopeRecord } from './scope.js';
 import { readSubsystemNames } from './subsystems.js';
 
@@ -150,10 +151,9 @@ async function dumpMaps(o: BpfObject, params: Params, sinceAttachMs: number): Pr
   entries.sort((a, b) => b.count - a.count || a.reason - b.reason || a.location.localeCompare(b.location));
   const stackMap = o.map('stacks');
   const stacks: Record<string, string[]> = {};
-  if (params.stacks !== false) {
-    for (const id of new Set(entries.map((e) => e.stackId))) {
-      if (id >= 0) stacks[String(id)] = stackMap.readStack(id).map(hex);
-    }
+  // With stacks off, the only stacks are those that name a drop by its place (before 5.17).
+  for (const id of new Set(entries.map((e) => e.stackId))) {
+    if (id >= 0) stacks[String(id)] = stackMap.readStack(id).map(hex);
   }
   const devices = await rootDevices();
   return {
@@ -255,6 +255,13 @@ function globalsOf(params: Params, f: ResolvedFilters): Record<string, GlobalVal
   };
 }
 
+/** Where the helpers that free their callers' drops lie (before 5.17: see KFREE_SKB_HELPERS), for the legacy kprobe. */
+async function helperGlobals(): Promise<Record<string, GlobalValue>> {
+  const ranges = await functionRanges(KFREE_SKB_HELPERS);
+  const bytes = (pick: (r: { lo: bigint; hi: bigint }) => bigint) => new Uint8Array(BigUint64Array.from({ length: 4 }, (_, i) => (ranges[i] ? pick(ranges[i]!) : 0n)).buffer);
+  return { helper_lo: bytes((r) => r.lo), helper_hi: bytes((r) => r.hi) };
+}
+
 /** How other probes run a drops.kernel session inside their own collect. */
 export interface DropsSessionOptions {
   /** Prefix of the capture names (`w3-` → `w3-reasons`, `w3-attach`...), so one probe can run several sessions. */
@@ -290,7 +297,9 @@ export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessi
       if (Number(params.duration) >= 1000) prefetchKallsyms();
       const filters = await resolveFilters(params);
       const resolved = await resolveScope(scope);
-      const loaded = await loadDrops({ ...globalsOf(params, filters), ...resolved.globals }, hasReasonField(format));
+      const reasoned = hasReasonField(format);
+      const helpers = reasoned ? {} : await helperGlobals();
+      const loaded = await loadDrops({ ...globalsOf(params, filters), ...resolved.globals, ...helpers }, reasoned);
       const record: AttachCapture = {
         loadMs: round(loaded.loadMs),
         attach: [
