@@ -213,6 +213,8 @@ describe('drops.kernel', () => {
     assert.equal(reasonAt(['tun_net_xmit+0x2f0 [tun]', 'dev_hard_start_xmit+0x9e']), 'FULL_RING');
     // A qdisc's drops are freed in a list, by its caller's caller.
     assert.equal(reasonAt(['kfree_skb_list+0x21', '__dev_queue_xmit+0x7a3', 'ip_finish_output2+0x1c4']), 'QDISC_DROP');
+    // A full AF_PACKET reader (a userspace switch's port), as 5.10 frees it.
+    assert.equal(reasonAt(['packet_rcv+0x311', '__netif_receive_skb_core+0x5a1']), 'PACKET_SOCK_ERROR');
     assert.equal(reasonAt(['__udp4_lib_rcv+0x5d8', 'ip_protocol_deliver_rcu+0x3a']), 'NOT_SPECIFIED');
     assert.equal(reasonAt([]), 'NOT_SPECIFIED');
   });

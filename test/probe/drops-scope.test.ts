@@ -63,7 +63,7 @@ async function scopedRuns(b: Awaited<ReturnType<typeof tempBundle>>, runs: Scope
 }
 
 const dataOf = (f: Finding) => f.data as DropsData;
-const describeData = (d: DropsData) => JSON.stringify({ total: d.total, byReason: d.byReason, byDevice: d.byDevice, hostCopies: d.hostCopies, scope: d.scope });
+const describeData = (d: DropsData) => JSON.stringify({ total: d.total, byReason: d.byReason, byDevice: d.byDevice, byLocation: d.byLocation, hostCopies: d.hostCopies, scope: d.scope });
 
 async function bridgeTable(chain: string, hook: string, rule: string): Promise<() => Promise<number>> {
   await run(['nft', 'add', 'table', 'bridge', TABLE]);

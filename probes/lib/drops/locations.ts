@@ -2,9 +2,9 @@
 // the same place is inferred from where the packet was freed: the dropping function, or the
 // first caller above a generic freeing helper (a qdisc's drops are freed by kfree_skb_list).
 // Only places whose drops have one reason on later kernels are named (nf_hook_slow frees only
-// NF_DROP verdicts; a qdisc's enqueue drops are QDISC_DROP); tun_net_xmit is FULL_RING, its
-// common drop (a tap with no reader and its filters drop there too); the rest is NOT_SPECIFIED,
-// as a later kernel says of a drop it gives no reason.
+// NF_DROP verdicts; a qdisc's enqueue drops are QDISC_DROP; an AF_PACKET socket's, its own full
+// buffer); tun_net_xmit is FULL_RING, its common drop (a tap with no reader and its filters drop
+// there too); the rest is NOT_SPECIFIED, as a later kernel says of a drop it gives no reason.
 
 /** `nf_hook_slow+0x98 [mod]` → `nf_hook_slow`. */
 export function functionOf(sym: string): string {
@@ -25,6 +25,9 @@ export const LOCATION_REASONS: ReadonlyArray<readonly [RegExp, string]> = [
   [/^nf_hook_slow$/, 'NETFILTER_DROP'],
   [/^tun_net_xmit$/, 'FULL_RING'],
   [/^(__dev_xmit_skb|__dev_queue_xmit|__qdisc_run|sch_direct_xmit|__qdisc_drop|qdisc_drop)$/, 'QDISC_DROP'],
+  // An AF_PACKET socket (a userspace switch's port) frees with kfree_skb only what it counts as
+  // its own drop (a full buffer): PACKET_SOCK_ERROR later; the rest it consumes.
+  [/^(packet_rcv|tpacket_rcv)$/, 'PACKET_SOCK_ERROR'],
 ];
 
 /** The reason a later kernel gives a drop at `frames` (the dropping function first, then its callers), else NOT_SPECIFIED. */
