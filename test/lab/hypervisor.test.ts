@@ -137,7 +137,7 @@ describe('vm-loss and vm-latency on a shared bridge, no inventory', () => {
     assert.equal(fb.runq!.data.identified.vcpu, 'tids', 'B\'s vCPU threads were measured, identified through QMP');
   });
 
-  it('vm-latency: A starved of CPU (pinned at nice 19 behind busy loops), QEMU without debug-threads → its monitor is late too, so A tun-ring-wait (low confidence) with QEMU\'s waits in evidence; B, on the other CPU, host-fast', async (t) => {
+  it('vm-latency: A starved of CPU (pinned at nice 19 behind busy loops), QEMU without debug-threads → A vcpu-wait when its monitor still named its vCPUs, else tun-ring-wait (low confidence) with QEMU\'s waits in evidence; B, on the other CPU, host-fast', async (t) => {
     const { lab, a, b } = await sharedBridge(t, 'linux', { vmOptions: () => ({ debugThreads: false }) });
     await execa('taskset', ['-a', '-p', '-c', '1', String(b.pid)]);
     await contendCpu0(t, a.pid, 4);
@@ -145,18 +145,27 @@ describe('vm-loss and vm-latency on a shared bridge, no inventory', () => {
     t.after(() => toA.stop());
     const slowGuests = ['--input', 'threshold_us=8000'];
     const ra = await diagnose(t, 'vm-latency', a, slowGuests);
-    // A QEMU that gets no CPU does not answer QMP in time either: its vCPUs stay unknown (no
-    // names, no KVM guest time under TCG), and the verdict says it cannot tell, not "guest slow".
-    assert.equal(ra.conclusion?.id, 'tun-ring-wait', ra.conclusion?.summary);
-    assert.equal(ra.conclusion!.confidence, 'low');
     const target = targetOf(ra.bundle);
-    assert.deepEqual(target.vcpuThreads, []);
-    const qmp = target.asked?.find((x) => x.source === 'vcpus:qmp');
-    assert.match(qmp?.note ?? '', /within \d+ ms .*or QEMU itself gets no CPU/, JSON.stringify(target.asked));
     const fa = (await findingsOf(ra.bundle)) as Record<string, { data: Data }>;
-    assert.equal(fa.runq!.data.identified.vcpu, 'none');
-    // The starvation is in the evidence all the same: QEMU's threads wait for CPU 0.
-    assert.ok((fa.runq!.data.classes.other.p99Us as number) >= 2000, JSON.stringify(fa.runq!.data.classes.other));
+    // A QEMU that gets no CPU often answers QMP too late: its vCPUs then stay unknown (no names,
+    // no KVM guest time under TCG), and the verdict says it cannot tell, not "guest slow". When
+    // its monitor still answers in time, the starved vCPUs are named and measured.
+    if (target.vcpuThreads.length === 0) {
+      assert.equal(ra.conclusion?.id, 'tun-ring-wait', ra.conclusion?.summary);
+      assert.equal(ra.conclusion!.confidence, 'low');
+      const qmp = target.asked?.find((x) => x.source === 'vcpus:qmp');
+      assert.match(qmp?.note ?? '', /within \d+ ms .*or QEMU itself gets no CPU/, JSON.stringify(target.asked));
+      assert.equal(fa.runq!.data.identified.vcpu, 'none');
+      // The starvation is in the evidence all the same: QEMU's threads wait for CPU 0.
+      assert.ok((fa.runq!.data.classes.other.p99Us as number) >= 2000, JSON.stringify(fa.runq!.data.classes.other));
+    } else {
+      assert.deepEqual([...new Set(target.vcpuThreads.map((v) => v.source))], ['qmp'], JSON.stringify(target.vcpuThreads));
+      assert.equal(ra.conclusion?.id, 'vcpu-wait', ra.conclusion?.summary);
+      assert.equal(ra.conclusion!.confidence, 'high');
+      assert.equal(fa.runq!.data.identified.vcpu, 'tids');
+      const vcpu = fa.runq!.data.classes.vcpu as { p99Us: number; waitShare: number };
+      assert.ok(vcpu.p99Us >= 5000 && vcpu.waitShare >= 0.2, JSON.stringify(vcpu));
+    }
     const rb = await diagnose(t, 'vm-latency', b, slowGuests);
     await toA.stop();
     const fb = await assertHealthyNeighbour(rb, 'vm-latency');
