@@ -1,6 +1,7 @@
 // Test topologies: the shipped module engine/selftest/topology.ts, which `ebpfnet selftest`
 // uses too (test/ is not shipped, so the code lives in the engine).
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { canBuildTopologies, run, type VethPair } from '../../engine/selftest/topology.js';
 
 export * from '../../engine/selftest/topology.js';
@@ -35,4 +36,9 @@ export async function dropIcmpInNs(pair: VethPair): Promise<void> {
   await pair.inNs(['nft', 'add', 'table', 'inet', 'ebpfnet_test']);
   await pair.inNs(['nft', 'add', 'chain', 'inet', 'ebpfnet_test', 'input', '{ type filter hook input priority 0; policy accept; }']);
   await pair.inNs(['nft', 'add', 'rule', 'inet', 'ebpfnet_test', 'input', 'meta', 'l4proto', 'icmp', 'drop']);
+}
+
+/** A counter of a device in this namespace (/sys/class/net/<dev>/statistics/<name>): the kernel's own count, beside a probe's. */
+export async function deviceCounter(dev: string, name: string): Promise<number> {
+  return Number((await readFile(`/sys/class/net/${dev}/statistics/${name}`, 'utf8')).trim());
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
 import { createDomain, domainXml, ensureLibvirt } from '../helpers/libvirt.js';
+import { deviceCounter } from '../helpers/netns.js';
 import { NOISE_KINDS, noiseKind, readPcap, startCapture, type NoiseKind } from './capture.js';
 import { isLeftover, newLabName } from './names.js';
 import { parseDumpPorts } from './ovs.js';
@@ -190,9 +191,9 @@ for (const kind of ['linux', 'ovs'] as const) {
       const windowMs = 4000;
       const cap = await startCapture(noisy.tap, 'in');
       let frames;
-      const start = { noisy: await tapCounter(noisy, 'rx_packets'), quiet: await tapCounter(quiet, 'rx_packets'), at: Date.now() };
+      const start = { noisy: await deviceCounter(noisy.tap, 'rx_packets'), quiet: await deviceCounter(quiet.tap, 'rx_packets'), at: Date.now() };
       await new Promise((resolve) => setTimeout(resolve, windowMs));
-      const end = { noisy: await tapCounter(noisy, 'rx_packets'), quiet: await tapCounter(quiet, 'rx_packets'), at: Date.now() };
+      const end = { noisy: await deviceCounter(noisy.tap, 'rx_packets'), quiet: await deviceCounter(quiet.tap, 'rx_packets'), at: Date.now() };
       try {
         await new Promise((resolve) => setTimeout(resolve, 200));
       } finally {
@@ -344,9 +345,6 @@ function linkLocal(mac: string): string {
   return `fe80::${groups.join(':')}`;
 }
 
-async function tapCounter(vm: Vm, name: string): Promise<number> {
-  return Number((await readFile(`/sys/class/net/${vm.tap}/statistics/${name}`, 'utf8')).trim());
-}
 
 async function peerMtu(lab: LabTopology): Promise<number> {
   return Number((await lab.peer.exec(['cat', `/sys/class/net/${lab.peer.dev}/mtu`])).stdout.trim());

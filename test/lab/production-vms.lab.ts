@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Cleanup } from '../helpers/cleanup.js';
-import type { TeardownHost } from '../helpers/netns.js';
+import { deviceCounter, type TeardownHost } from '../helpers/netns.js';
 import { ovsDatapath } from './ovs.js';
 import { backgroundUdp, findingsOf, targetOf } from './scenario.js';
 import { assertHealthyNeighbour, assertLearned, assertOvsFlowDropOf, diagnoseNoInventory, sharedBridge, type Data } from './shared-bridge.js';
@@ -82,9 +82,7 @@ function throttleVm(t: TeardownHost, vm: Vm): { throttled(): number } {
 }
 
 /** The tap's own drop counter, which tun_net_xmit raises with each FULL_RING drop: a count that does not rely on our probes. */
-function tapDropped(vm: Vm): number {
-  return Number(readFileSync(`/sys/class/net/${vm.tap}/statistics/tx_dropped`, 'utf8'));
-}
+const tapDropped = (vm: Vm) => deviceCounter(vm.tap, 'tx_dropped');
 
 describe('vm-loss and vm-latency on KVM VMs, vhost-net and the OVS kernel datapath (kernel lab)', () => {
   // One pair of VMs for both faults: a nested guest takes most of a minute to boot in the lab.
@@ -125,7 +123,7 @@ describe('vm-loss and vm-latency on KVM VMs, vhost-net and the OVS kernel datapa
     const { lab, a, b } = pair;
     await lab.peer.pinNeighbor(a.ip, a.mac);
     const vcpuTids = await starveVcpus(t, a);
-    const droppedBefore = tapDropped(a);
+    const droppedBefore = await tapDropped(a);
     const flood = backgroundUdp(lab, a.ip, { port: 9, size: 64, intervalMs: 0 });
     t.after(() => flood.stop());
     const ra = await diagnoseNoInventory(t, 'vm-loss', a);
@@ -136,7 +134,8 @@ describe('vm-loss and vm-latency on KVM VMs, vhost-net and the OVS kernel datapa
     const full = (fa.kernel!.data.byReason as Record<string, number>).FULL_RING ?? 0;
     assert.ok(full > 100, `FULL_RING ${full}`);
     // Independent of the probes: the tap counted at least as many drops over the whole flood.
-    assert.ok(tapDropped(a) - droppedBefore >= full, `${a.tap} tx_dropped grew ${tapDropped(a) - droppedBefore}, the run counted ${full}`);
+    const tapGrew = (await tapDropped(a)) - droppedBefore;
+    assert.ok(tapGrew >= full, `${a.tap} tx_dropped grew ${tapGrew}, the run counted ${full}`);
     const top = (fa.kernel!.data.top as Array<{ reason: string; location: string; device: string }>)[0]!;
     assert.deepEqual([top.reason, top.device], ['FULL_RING', a.tap]);
     assert.match(top.location, /^tun_net_xmit/);
@@ -161,7 +160,7 @@ describe('vm-loss and vm-latency on KVM VMs, vhost-net and the OVS kernel datapa
     await lab.peer.pinNeighbor(a.ip, a.mac);
     const vcpuTids = await vcpuThreadsOf(a);
     const quota = throttleVm(t, a);
-    const droppedBefore = tapDropped(a);
+    const droppedBefore = await tapDropped(a);
     const throttledBefore = quota.throttled();
     // Nested under TCG, a healthy guest takes a millisecond or two to take a packet from its
     // ring; a KVM host would pass the 1 ms default.
@@ -182,7 +181,8 @@ describe('vm-loss and vm-latency on KVM VMs, vhost-net and the OVS kernel datapa
       case 'vcpu-wait-ring-full':
         assert.ok(to.dropped >= 20 && to.dropped * 10 >= to.packets.queued, JSON.stringify(to.packets));
         // Independent of the probes: the tap counted at least as many drops.
-        assert.ok(tapDropped(a) - droppedBefore >= to.dropped, `${a.tap} tx_dropped grew ${tapDropped(a) - droppedBefore}, the run counted ${to.dropped}`);
+        const tapGrew = (await tapDropped(a)) - droppedBefore;
+        assert.ok(tapGrew >= to.dropped, `${a.tap} tx_dropped grew ${tapGrew}, the run counted ${to.dropped}`);
         break;
       case 'vcpu-wait':
         assert.ok(ring >= 20, `the tap ring timed ${ring} of A's packets`);

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { deviceCounter } from '../helpers/netns.js';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
 import { join } from 'node:path';
@@ -51,7 +52,7 @@ for (const kind of ['ovs', 'linux'] as const) {
       const { vm, peer } = lab;
       // No ARP request may join the datagrams: the peer knows the guest's MAC for good.
       await peer.pinNeighbor(vm.ip, vm.mac);
-      const tapTx = () => readCounter(vm.tap, 'tx_packets');
+      const tapTx = () => deviceCounter(vm.tap, 'tx_packets');
       const before = { guest: await vm.netStats(), tap: await tapTx(), peerTx: await peer.counter('tx_packets'), port: await lab.ovs?.portStats(vm.tap) };
 
       const sent = await peer.sendUdp({ to: vm.ip, port: 9, count: DATAGRAMS, intervalMs: 1 });
@@ -142,10 +143,6 @@ test('a VM that is not ready in time is killed, and its tap and run directory re
 
 function udpIn(s: GuestNetStats): number {
   return s.snmp.Udp?.InDatagrams ?? Number.NaN;
-}
-
-async function readCounter(dev: string, name: string): Promise<number> {
-  return Number((await readFile(`/sys/class/net/${dev}/statistics/${name}`, 'utf8')).trim());
 }
 
 /** The guest's counters once `done` holds (the guest runs slowly under TCG), or after 5 s. */

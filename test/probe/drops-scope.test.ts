@@ -15,7 +15,7 @@ import { dropsKernel, type DropsData } from '../../probes/drops.kernel/probe.js'
 import { resolveScope, SCOPE_LIMITS } from '../../probes/lib/drops/scope.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { beforeFirstSleep } from '../helpers/probe-window.js';
-import { canBuildTopologies, createVethPair, run } from '../helpers/netns.js';
+import { canBuildTopologies, createVethPair, deviceCounter, run } from '../helpers/netns.js';
 import { createVmBridge, labAddresses, nftCounted, type VmBridge } from '../helpers/vm-bridge.js';
 import { canRunOvs } from '../lab/ovs.js';
 import { newLabName } from '../lab/names.js';
@@ -229,7 +229,7 @@ describe('drops.kernel scoped to one VM, Linux bridge', () => {
       holder!.stdout!.once('data', () => resolve());
       holder!.once('exit', (code) => reject(new Error(`tap-holder.py exited (${code})`)));
     });
-    const txDropped = async () => Number((await run(['cat', `/sys/class/net/${tap}/statistics/tx_dropped`])).stdout.trim());
+    const txDropped = () => deviceCounter(tap, 'tx_dropped');
     const before0 = await txDropped();
     const b = await tempBundle(t, 'ebpfnet-drops-ring-');
     const N = 60;

@@ -23,10 +23,11 @@ import { buildLabTopology, type LabTopology } from '../lab/topology.js';
 import { canBootVms } from '../lab/vm.js';
 import { withAllLoaded } from '../helpers/attach-plan.js';
 import { quietPair } from '../helpers/netdev-probes.js';
+import { deviceCounter } from '../helpers/netns.js';
 import { assertReplaysWithoutBpf } from '../helpers/replay.js';
 
 /** Packets the host handed to the tap's reader. */
-const tapTx = async (tap: string) => Number((await readFile(`/sys/class/net/${tap}/statistics/tx_packets`, 'utf8')).trim());
+const tapTx = (tap: string) => deviceCounter(tap, 'tx_packets');
 
 function request(params: Record<string, unknown>) {
   return { step: 'latency', alias: 'latency', probe: 'perf.vm-latency', params: params as Params };
@@ -289,7 +290,7 @@ describe('perf.vm-latency', () => {
       const b = await tempBundle(t, 'ebpfnet-vmlat-full-');
       await lab.vm.pause();
       t.after(() => lab.vm.resume().catch(() => undefined));
-      const txDropped = async () => Number((await readFile(`/sys/class/net/${lab.vm.tap}/statistics/tx_dropped`, 'utf8')).trim());
+      const txDropped = () => deviceCounter(lab.vm.tap, 'tx_dropped');
       // More than the ring holds (the tap's txqueuelen): it is full before the probe starts.
       const qlen = Number((await readFile(`/sys/class/net/${lab.vm.tap}/tx_queue_len`, 'utf8')).trim());
       const filled = await txDropped();

@@ -15,14 +15,14 @@ import type { Params } from '../../engine/probe/types.js';
 import type { FramesData } from '../../probes/vm.frames/findings.js';
 import { DEFAULT_GRACE_MS, vmFrames } from '../../probes/vm.frames/probe.js';
 import { tempBundle } from '../helpers/bundle.js';
-import { canBuildTopologies } from '../helpers/netns.js';
+import { canBuildTopologies, deviceCounter } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { buildFramesLab, type FramesHost, type FramesLab } from '../helpers/vm-frames-lab.js';
 import { canRunOvs } from '../lab/ovs.js';
 
 const cannot = await canBuildTopologies();
 const noOvs = cannot ?? (await canRunOvs());
-const packets = async (dev: string, way: 'tx' | 'rx') => Number((await readFile(`/sys/class/net/${dev}/statistics/${way}_packets`, 'utf8')).trim());
+const packets = (dev: string, way: 'tx' | 'rx') => deviceCounter(dev, `${way}_packets`);
 
 /**
  * One session of `grace` over traffic both ways between A and `other` (the peer, or the host

@@ -12,13 +12,15 @@ export function functionOf(sym: string): string {
 }
 
 /**
- * The helpers of those that call kfree_skb itself (the kprobe's caller), at most four: the BPF
- * program takes a whole stack of the drops they free, whose next frame is the place.
+ * The freeing helpers that call kfree_skb itself (they are the kprobe's caller), at most
+ * KFREE_SKB_HELPER_SLOTS (DROPS_HELPERS in drops.kernel.bpf.c): the BPF program takes a whole
+ * stack of the drops they free, whose next frame is the place.
  */
 export const KFREE_SKB_HELPERS = ['kfree_skb_list', '__dev_kfree_skb_any'] as const;
+export const KFREE_SKB_HELPER_SLOTS = 4;
 
 /** Functions that only free what their caller dropped: the caller is the place. */
-const FREEING_HELPERS = /^(kfree_skb|kfree_skb_list|__kfree_skb|kfree_skb_reason|kfree_skb_list_reason|__dev_kfree_skb_any|dev_kfree_skb_any_reason|consume_skb)$/;
+const FREEING_HELPERS = new RegExp(`^(${[...KFREE_SKB_HELPERS, 'kfree_skb', '__kfree_skb', 'kfree_skb_reason', 'kfree_skb_list_reason', 'dev_kfree_skb_any_reason', 'consume_skb'].join('|')})$`);
 
 /** The function (or caller) of a drop → the reason later kernels give there. */
 export const LOCATION_REASONS: ReadonlyArray<readonly [RegExp, string]> = [

@@ -22,7 +22,7 @@ import { namedNamespaces, netnsInode } from '../netns.js';
 import { addressParams, protocolNumber, protocolParam, PROTOCOLS, topParam } from '../params.js';
 import { tracepointRequirements } from '../bpf-probe.js';
 import { loadDrops, type DropsMethod } from './attach.js';
-import { KFREE_SKB_HELPERS } from './locations.js';
+import { KFREE_SKB_HELPER_SLOTS, KFREE_SKB_HELPERS } from './locations.js';
 import { resolveScope, scopeOf, type ScopeRecord } from './scope.js';
 import { readSubsystemNames } from './subsystems.js';
 
@@ -258,7 +258,7 @@ function globalsOf(params: Params, f: ResolvedFilters): Record<string, GlobalVal
 /** Where the helpers that free their callers' drops lie (before 5.17: see KFREE_SKB_HELPERS), for the legacy kprobe. */
 async function helperGlobals(): Promise<Record<string, GlobalValue>> {
   const ranges = await functionRanges(KFREE_SKB_HELPERS);
-  const bytes = (pick: (r: { lo: bigint; hi: bigint }) => bigint) => new Uint8Array(BigUint64Array.from({ length: 4 }, (_, i) => (ranges[i] ? pick(ranges[i]!) : 0n)).buffer);
+  const bytes = (pick: (r: { lo: bigint; hi: bigint }) => bigint) => new Uint8Array(BigUint64Array.from({ length: KFREE_SKB_HELPER_SLOTS }, (_, i) => (ranges[i] ? pick(ranges[i]!) : 0n)).buffer);
   return { helper_lo: bytes((r) => r.lo), helper_hi: bytes((r) => r.hi) };
 }
 
