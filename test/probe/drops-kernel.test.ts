@@ -21,6 +21,7 @@ import { attachPlan, loadDrops, readsPacket } from '../../probes/lib/drops/attac
 import { readDropCounts } from '../../probes/lib/drops/session.js';
 import { reasonAt } from '../../probes/lib/drops/locations.js';
 import { tempBundle } from '../helpers/bundle.js';
+import { runWindowOverTraffic } from '../helpers/probe-window.js';
 import { canBuildTopologies, createVethPair, dropIcmpInNs, run } from '../helpers/netns.js';
 import { quietPair } from '../helpers/netdev-probes.js';
 import { assertDropsFlavoursAttach } from '../helpers/drops-kernel-object.js';
@@ -43,13 +44,14 @@ describe('drops.kernel', () => {
     await dropIcmpInNs(pair);
     const b = await tempBundle(t, 'ebpfnet-drops-');
     const params = { duration: '4s', netns: pair.ns, src_ip: pair.hostIp, protocol: 'icmp' };
-    const probe = runProbe(dropsKernel, drops(params), b.opts('live'));
-    await delay(1500);
     const N = 20;
     // ping -c sends each echo request once: every request is one drop. (With -w, ping keeps
-    // sending past -c until the deadline when no reply comes: no deadline here.)
-    const ping = await pair.ping({ count: N, interval: 0.05, wait: 0.2 });
-    const f = await probe;
+    // sending past -c until the deadline when no reply comes: no deadline here.) The pings start
+    // once the programs are attached: loading takes seconds on a slow lab kernel.
+    let ping!: Awaited<ReturnType<typeof pair.ping>>;
+    const f = await runWindowOverTraffic(dropsKernel, drops(params), b.opts('live'), async () => {
+      ping = await pair.ping({ count: N, interval: 0.05, wait: 0.2 });
+    });
     assert.equal(f.status, 'ok', f.reason);
     assert.equal(ping.transmitted, N);
     assert.equal(ping.received, 0);
@@ -88,13 +90,12 @@ describe('drops.kernel', () => {
     const qdiscDrops = async () => (JSON.parse((await run(['tc', '-s', '-j', 'qdisc', 'show', 'dev', pair.hostDev])).stdout) as Array<{ handle: string; drops: number }>).find((q) => q.handle === '5:')!.drops;
     const before = await qdiscDrops();
     const b = await tempBundle(t, 'ebpfnet-drops-qdisc-');
-    const probe = runProbe(dropsKernel, drops({ duration: '3s', dev: pair.hostDev, stacks: false }), b.opts('qdisc'));
-    await delay(1200);
     const N = 20;
-    const socket = createSocket('udp4');
-    for (let i = 0; i < N; i++) await new Promise<void>((resolve) => socket.send(Buffer.alloc(16), 9, pair.peerIp, () => resolve()));
-    socket.close();
-    const f = await probe;
+    const f = await runWindowOverTraffic(dropsKernel, drops({ duration: '3s', dev: pair.hostDev, stacks: false }), b.opts('qdisc'), async () => {
+      const socket = createSocket('udp4');
+      for (let i = 0; i < N; i++) await new Promise<void>((resolve) => socket.send(Buffer.alloc(16), 9, pair.peerIp, () => resolve()));
+      socket.close();
+    });
     assert.equal(f.status, 'ok', f.reason);
     const dropped = (await qdiscDrops()) - before;
     assert.equal(dropped, N, 'the pfifo of no room dropped every datagram');
@@ -108,12 +109,14 @@ describe('drops.kernel', () => {
     const pair = await createVethPair(t);
     await dropIcmpInNs(pair);
     const b = await tempBundle(t, 'ebpfnet-drops-ip-');
-    const run = (name: string, ip: string) => runProbe(dropsKernel, drops({ duration: '3s', netns: pair.ns, ip, stacks: false }), b.opts(name));
-    const both = [run('peer', pair.peerIp), run('other', '192.0.2.77')];
-    await delay(1200);
+    const run = (name: string, ip: string, traffic: () => Promise<unknown>) =>
+      runWindowOverTraffic(dropsKernel, drops({ duration: '3s', netns: pair.ns, ip, stacks: false }), b.opts(name), async () => void (await traffic()));
     const N = 10;
-    await pair.ping({ count: N, interval: 0.05, wait: 0.2 });
-    const [peer, other] = await Promise.all(both);
+    // Nested windows: the pings fall inside both probes' windows.
+    let peer!: Awaited<ReturnType<typeof runProbe>>;
+    const other = await run('other', '192.0.2.77', async () => {
+      peer = await run('peer', pair.peerIp, () => pair.ping({ count: N, interval: 0.05, wait: 0.2 }));
+    });
     assert.equal(peer!.status, 'ok', peer!.reason);
     assert.equal((peer!.data as DropsData).byReason.NETFILTER_DROP, N);
     assert.equal((other!.data as DropsData).total, 0);

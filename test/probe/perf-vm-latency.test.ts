@@ -275,14 +275,16 @@ describe('perf.vm-latency', () => {
       assert.equal(f.status, 'ok', f.reason);
       const data = f.data as VmLatencyData;
       const to = data.directions['to-vm']!;
+      // Every assertion says all it saw: a failure in CI is read from its message alone.
+      const seen = JSON.stringify({ summary: f.summary, packets: to.packets, incomplete: to.incomplete, ring: to.layers['tun ring'], waiting: data.waitingInTunRing, worst: data.worst });
       // A stopped QEMU still reads one packet, which it then holds in its own queue.
-      assert.ok((to.layers['tun ring']?.count ?? 0) <= 1, JSON.stringify(to.layers['tun ring']));
-      assert.equal(to.packets.transmitted, N);
-      assert.ok(to.incomplete['tun ring'] >= N - 1, JSON.stringify(to.incomplete));
-      assert.equal(data.waitingInTunRing.count, to.incomplete['tun ring']);
-      assert.ok((data.waitingInTunRing.oldestMs ?? 0) >= 300, `oldest waited ${data.waitingInTunRing.oldestMs} ms`);
-      assert.deepEqual([data.worst?.direction, data.worst?.layer, data.worst?.basis], ['to-vm', 'tun ring', 'waiting'], JSON.stringify(data.worst));
-      assert.match(f.summary, /^to the VM \(\d+ packets\): tun ring waiting [0-9.]+ (ms|s) \(QEMU not reading the tap\)/);
+      assert.ok((to.layers['tun ring']?.count ?? 0) <= 1, seen);
+      assert.equal(to.packets.transmitted, N, seen);
+      assert.ok(to.incomplete['tun ring'] >= N - 1, seen);
+      assert.equal(data.waitingInTunRing.count, to.incomplete['tun ring'], seen);
+      assert.ok((data.waitingInTunRing.oldestMs ?? 0) >= 300, seen);
+      assert.deepEqual([data.worst?.direction, data.worst?.layer, data.worst?.basis], ['to-vm', 'tun ring', 'waiting'], seen);
+      assert.match(f.summary, /^to the VM \(\d+ packets\): tun ring waiting [0-9.]+ (ms|s) \(QEMU not reading the tap\)/, seen);
       assert.ok(data.notes.some((n) => n.startsWith(`${data.waitingInTunRing.count} packets still waiting in ${lab.vm.tap}'s tun ring`)), data.notes.join('\n'));
     });
 
