@@ -26,6 +26,7 @@
 #define PACKET_BROADCAST_ 1
 #define PACKET_MULTICAST_ 2
 #define PACKET_OTHERHOST_ 3
+#define IFF_UP_ 1
 
 /* Filters, set before load. 0 = any. Addresses in network byte order. */
 const volatile __u32 targ_ifindex = 0;
@@ -62,6 +63,34 @@ static __always_inline bool freed_by_helper(__u64 caller)
 		if (caller >= helper_lo[i] && caller < helper_hi[i])
 			return true;
 	return false;
+}
+
+/* Before 5.17 icmpv6_rcv frees every ND and MLD message it handled with kfree_skb ("the status
+ * quo"), where later kernels consume them: a neighbour's every solicitation would count as a
+ * drop. Those frees are no drops (a malformed ND message freed there cannot be told apart: the
+ * kernel counts it in Icmp6InErrors). Its address range, set by the probe from kallsyms. */
+const volatile __u64 icmp6_rcv_lo = 0;
+const volatile __u64 icmp6_rcv_hi = 0;
+
+#define ICMP6_MLD_QUERY 130
+#define ICMP6_REDIRECT 137
+#define ICMP6_MLD2_REPORT 143
+
+static __always_inline bool icmp6_status_quo(struct sk_buff *skb, __u64 caller)
+{
+	unsigned char *head;
+	__u16 th;
+	__u8 type;
+
+	if (caller < icmp6_rcv_lo || caller >= icmp6_rcv_hi)
+		return false;
+	/* icmpv6_rcv's skb: its transport header is the ICMPv6 header, past any extension header
+	 * (MLD's hop-by-hop router alert). */
+	head = BPF_CORE_READ(skb, head);
+	th = BPF_CORE_READ(skb, transport_header);
+	if (bpf_probe_read_kernel(&type, sizeof(type), head + th))
+		return false;
+	return (type >= ICMP6_MLD_QUERY && type <= ICMP6_REDIRECT) || type == ICMP6_MLD2_REPORT;
 }
 
 /* The VM scope: when on, a drop counts only when it is the VM's packet (drops.h limits). */
@@ -243,25 +272,35 @@ static __always_inline bool ip_filters_match(struct skb_hdrs *h, bool hdr_direct
  * device: not being forwarded out of it) where the device is no bridge or OVS-datapath port
  * (their frames go to the switch, not up the stack). A Linux bridge's local copy (skb->dev is
  * the bridge) and every frame on a port of a userspace switch that reads it with AF_PACKET
- * (OVS netdev) are such copies; a bridge-port ingress rule, a bridge forward rule, a qdisc or
+ * (OVS netdev) are such copies, and so are the kernel datapath's flood copies to a bridge's own
+ * port that is down; a bridge-port ingress rule, a bridge forward rule, a qdisc or
  * a full tun ring on the way out are not. */
 static __always_inline bool host_copy(struct sk_buff *skb, struct net_device *dev, __u32 ifindex, bool direct)
 {
-	__u64 ports = 0;
+	__u64 ports = 0, internal = 0, flags;
 	__u8 pkt_type;
 
 	if (!dev)
-		return false;
-	pkt_type = BITFIELD(direct, skb, pkt_type);
-	if (pkt_type != PACKET_BROADCAST_ && pkt_type != PACKET_MULTICAST_ && pkt_type != PACKET_OTHERHOST_)
-		return false;
-	if (FIELD(direct, skb->skb_iif, skb, skb_iif) != ifindex)
 		return false;
 	if (bpf_core_enum_value_exists(enum netdev_priv_flags, IFF_BRIDGE_PORT))
 		ports |= bpf_core_enum_value(enum netdev_priv_flags, IFF_BRIDGE_PORT);
 	if (bpf_core_enum_value_exists(enum netdev_priv_flags, IFF_OVS_DATAPATH))
 		ports |= bpf_core_enum_value(enum netdev_priv_flags, IFF_OVS_DATAPATH);
-	return !(BITFIELD(direct, dev, priv_flags) & ports);
+	if (bpf_core_enum_value_exists(enum netdev_priv_flags, IFF_OPENVSWITCH))
+		internal = bpf_core_enum_value(enum netdev_priv_flags, IFF_OPENVSWITCH);
+	flags = BITFIELD(direct, dev, priv_flags);
+	/* The kernel datapath's copy to a bridge's own (internal) port that is down, as a
+	 * hypervisor's integration bridge usually is: internal_dev_recv frees it, nobody listens
+	 * there. (A copy the datapath executed for ovs-vswitchd, the first of a flow, is a new skb:
+	 * neither its pkt_type nor its input device say where it came from.) */
+	if (internal && (flags & internal) && !(flags & ports) && !(FIELD(direct, dev->flags, dev, flags) & IFF_UP_))
+		return true;
+	pkt_type = BITFIELD(direct, skb, pkt_type);
+	if (pkt_type != PACKET_BROADCAST_ && pkt_type != PACKET_MULTICAST_ && pkt_type != PACKET_OTHERHOST_)
+		return false;
+	if (FIELD(direct, skb->skb_iif, skb, skb_iif) != ifindex)
+		return false;
+	return !(flags & ports);
 }
 
 /* has_reason and direct are literals at every call: in the legacy kprobe has_reason is false
@@ -306,6 +345,8 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 	}
 	if (host_copy(skb, dev, key.ifindex, direct))
 		key.flags |= DROPS_HOST_COPY;
+	if (!has_reason && dev && BITFIELD(direct, skb, pkt_type) == PACKET_OTHERHOST_)
+		key.flags |= DROPS_OTHERHOST;
 
 	key.location = (__u64)location;
 	key.reason = reason;
@@ -373,6 +414,8 @@ int BPF_KPROBE(drops_kprobe_legacy, struct sk_buff *skb)
 	__u64 caller = 0;
 
 	BPF_KPROBE_READ_RET_IP(caller, ctx);
+	if (icmp6_status_quo(skb, caller))
+		return 0;
 	return handle_skb(ctx, skb, (void *)caller, 0, false, false, false, freed_by_helper(caller));
 }
 

@@ -26,3 +26,8 @@ export async function assertDropsFlavoursAttach(globals: Record<string, GlobalVa
     then(o);
   }, notLoaded);
 }
+
+/** Whether this kernel gives drops a reason (5.17+); before, drops.kernel names them by where they happen. */
+export const REASONED = hasReasonField((await tracepointFormat(KFREE_SKB)) ?? '');
+/** Where nftables' drops are freed: nft_do_chain itself on 6.x (NF_DROP_REASON), nf_hook_slow before. */
+export const NFT_PLACE = REASONED ? 'nft_do_chain' : 'nf_hook_slow';

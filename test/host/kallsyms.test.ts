@@ -36,3 +36,26 @@ test('symbolise names the function and offset of each address, from any kallsyms
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a module loaded after the table was read is named, not lent to the symbol before it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpfnet-kallsyms-'));
+  try {
+    const file = join(dir, 'kallsyms');
+    const modules = join(dir, 'modules');
+    writeFileSync(file, ['ffffffffc0a00000 t br_dev_xmit\t[bridge]', ''].join('\n'));
+    writeFileSync(modules, 'bridge 311296 0 - Live 0xffffffffc0a00000\n');
+    const addr = '0xffffffffc0a10040';
+    // Read before the module loads, the nearest symbol below is all there is.
+    assert.deepEqual(await symbolise([addr], file, modules), { [addr]: 'br_dev_xmit+0x10040 [bridge]' });
+    // sch_htb loads (the first `tc qdisc add ... htb`): kallsyms and the module list both change.
+    writeFileSync(file, ['ffffffffc0a00000 t br_dev_xmit\t[bridge]', 'ffffffffc0a10000 t htb_enqueue\t[sch_htb]', ''].join('\n'));
+    writeFileSync(modules, 'bridge 311296 0 - Live 0xffffffffc0a00000\nsch_htb 40960 1 - Live 0xffffffffc0a10000\n');
+    assert.deepEqual(await symbolise([addr], file, modules), { [addr]: 'htb_enqueue+0x40 [sch_htb]' });
+    // A use count changing is no new module: the table read is kept.
+    writeFileSync(file, '');
+    writeFileSync(modules, 'bridge 311296 3 - Live 0xffffffffc0a00000\nsch_htb 40960 2 - Live 0xffffffffc0a10000\n');
+    assert.deepEqual(await symbolise([addr], file, modules), { [addr]: 'htb_enqueue+0x40 [sch_htb]' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

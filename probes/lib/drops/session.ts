@@ -255,11 +255,15 @@ function globalsOf(params: Params, f: ResolvedFilters): Record<string, GlobalVal
   };
 }
 
-/** Where the helpers that free their callers' drops lie (before 5.17: see KFREE_SKB_HELPERS), for the legacy kprobe. */
+/**
+ * For the legacy kprobe (before 5.17): where the helpers that free their callers' drops lie (see
+ * KFREE_SKB_HELPERS), and icmpv6_rcv, whose frees of the ND and MLD messages it handled are no drops.
+ */
 async function helperGlobals(): Promise<Record<string, GlobalValue>> {
   const ranges = await functionRanges(KFREE_SKB_HELPERS);
   const bytes = (pick: (r: { lo: bigint; hi: bigint }) => bigint) => new Uint8Array(BigUint64Array.from({ length: KFREE_SKB_HELPER_SLOTS }, (_, i) => (ranges[i] ? pick(ranges[i]!) : 0n)).buffer);
-  return { helper_lo: bytes((r) => r.lo), helper_hi: bytes((r) => r.hi) };
+  const [icmp6] = await functionRanges(['icmpv6_rcv']);
+  return { helper_lo: bytes((r) => r.lo), helper_hi: bytes((r) => r.hi), ...(icmp6 ? { icmp6_rcv_lo: icmp6.lo, icmp6_rcv_hi: icmp6.hi } : {}) };
 }
 
 /** How other probes run a drops.kernel session inside their own collect. */
