@@ -99,12 +99,15 @@ export async function symbolise(addrs: string[], path = '/proc/kallsyms', module
   return out;
 }
 
-/** Address ranges [start, next symbol) of the core kernel's functions named (those it has), in the order asked. */
+/**
+ * Address ranges [start, next symbol) of the functions named (those the kernel has), in the order
+ * asked: the core kernel's, or a loaded module's as `name [module]`.
+ */
 export async function functionRanges(names: readonly string[], path = '/proc/kallsyms'): Promise<Array<{ name: string; lo: bigint; hi: bigint }>> {
   prefetchKallsyms(path);
   const { addrs, names: all } = await cached!.table;
   return names.flatMap((name) => {
-    const i = all.indexOf(name);
+    const i = all.indexOf(name.replace(/ (\[.+\])$/, '\t$1'));
     return i < 0 || i + 1 >= addrs.length ? [] : [{ name, lo: addrs[i]!, hi: addrs[i + 1]! }];
   });
 }

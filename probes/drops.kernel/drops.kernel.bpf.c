@@ -65,10 +65,11 @@ static __always_inline bool freed_by_helper(__u64 caller)
 	return false;
 }
 
-/* Before 5.17 icmpv6_rcv frees every ND and MLD message it handled with kfree_skb ("the status
- * quo"), where later kernels consume them: a neighbour's every solicitation would count as a
- * drop. Those frees are no drops (a malformed ND message freed there cannot be told apart: the
- * kernel counts it in Icmp6InErrors). Its address range, set by the probe from kallsyms. */
+/* icmpv6_rcv frees ND and MLD messages it handled with kfree_skb ("the status quo"): every one
+ * before 5.17, and some with NOT_SPECIFIED after (6.1 does so for a neighbour advertisement),
+ * where later kernels consume them: a neighbour's every solicitation would count as a drop.
+ * Those frees are no drops (a malformed ND message freed there the same way cannot be told
+ * apart: the kernel counts it in Icmp6InErrors). Its address range, set by the probe from kallsyms. */
 const volatile __u64 icmp6_rcv_lo = 0;
 const volatile __u64 icmp6_rcv_hi = 0;
 
@@ -91,6 +92,36 @@ static __always_inline bool icmp6_status_quo(struct sk_buff *skb, __u64 caller)
 	if (bpf_probe_read_kernel(&type, sizeof(type), head + th))
 		return false;
 	return (type >= ICMP6_MLD_QUERY && type <= ICMP6_REDIRECT) || type == ICMP6_MLD2_REPORT;
+}
+
+/* Where the OVS kernel datapath outputs a frame (do_output, often inlined in
+ * do_execute_actions): it frees there what it floods to a port with no carrier. Set by the
+ * probe from kallsyms while openvswitch.ko is loaded. */
+#define DROPS_OVS_OUTPUTS 2
+const volatile __u64 ovs_out_lo[DROPS_OVS_OUTPUTS] = {};
+const volatile __u64 ovs_out_hi[DROPS_OVS_OUTPUTS] = {};
+
+/* A broadcast or multicast frame the kernel datapath freed on its way out: its copy for a port
+ * that is down (a hypervisor's integration bridge's own port, a stopped VM's tap). It reached
+ * every port that is up: no loss. A unicast frame to a port that is down is. */
+static __always_inline bool ovs_flood_to_down_port(struct sk_buff *skb, __u64 location)
+{
+	bool at_output = false;
+	unsigned char *head;
+	__u16 mac;
+	__u8 dst0;
+
+#pragma unroll
+	for (int i = 0; i < DROPS_OVS_OUTPUTS; i++)
+		if (location >= ovs_out_lo[i] && location < ovs_out_hi[i])
+			at_output = true;
+	if (!at_output)
+		return false;
+	head = BPF_CORE_READ(skb, head);
+	mac = BPF_CORE_READ(skb, mac_header);
+	if (mac == (__u16)~0U || bpf_probe_read_kernel(&dst0, sizeof(dst0), head + mac))
+		return false;
+	return dst0 & 1; /* the destination's group bit */
 }
 
 /* The VM scope: when on, a drop counts only when it is the VM's packet (drops.h limits). */
@@ -319,6 +350,8 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 		return 0;
 	if (!skb)
 		return 0;
+	if ((!has_reason || reason_is_not_specified(reason)) && icmp6_status_quo(skb, (__u64)location))
+		return 0;
 	dev = FIELD(direct, skb->dev, skb, dev);
 	if (dev) {
 		key.ifindex = FIELD(direct, dev->ifindex, dev, ifindex);
@@ -343,7 +376,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 		if (!ip_filters_match(&h, hdr_direct))
 			return 0;
 	}
-	if (host_copy(skb, dev, key.ifindex, direct))
+	if (host_copy(skb, dev, key.ifindex, direct) || ovs_flood_to_down_port(skb, (__u64)location))
 		key.flags |= DROPS_HOST_COPY;
 	if (!has_reason && dev && BITFIELD(direct, skb, pkt_type) == PACKET_OTHERHOST_)
 		key.flags |= DROPS_OTHERHOST;
@@ -414,8 +447,6 @@ int BPF_KPROBE(drops_kprobe_legacy, struct sk_buff *skb)
 	__u64 caller = 0;
 
 	BPF_KPROBE_READ_RET_IP(caller, ctx);
-	if (icmp6_status_quo(skb, caller))
-		return 0;
 	return handle_skb(ctx, skb, (void *)caller, 0, false, false, false, freed_by_helper(caller));
 }
 
