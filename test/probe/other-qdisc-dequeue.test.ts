@@ -6,7 +6,7 @@ import { otherQdiscDequeue, readDump, type QdiscDequeueData } from '../../probes
 import { netdevGlobals, netdevPlan, tcHandle } from '../../probes/lib/netdev.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { canBuildTopologies, run } from '../helpers/netns.js';
-import { withTrafficInWindow } from '../helpers/probe-window.js';
+import { COUNTING_BUDGET, withTrafficInWindow } from '../helpers/probe-window.js';
 import { nsQdiscStats, quietPair, request, udpFrameBytes, udpFromNs } from '../helpers/netdev-probes.js';
 import { assertReplaysSame } from '../helpers/replay.js';
 import { assertEveryFlavourAttaches } from '../helpers/attach-plan.js';
@@ -30,10 +30,9 @@ describe('other.qdisc-dequeue on a tbf-shaped veth', () => {
     const nsParams = { netns: shaped.ns, duration: '2s' };
     const quietParams = { dev: quiet.hostDev, duration: '2s' };
     const probe = withTrafficInWindow(otherQdiscDequeue, () => udpFromNs(shaped, n, 200));
-    // The program runs for every dequeue of the host before it filters, so other traffic of a
-    // busy CI host can put it over its budget: the guard would then end the window before the
-    // burst drained (its own tests cover that). The subject here is the count.
-    const budget = { cpu: 1, eventsPerSec: 1e9 };
+    // Its program runs for every dequeue of the host: the guard must not end the window before
+    // the burst drained (COUNTING_BUDGET).
+    const budget = COUNTING_BUDGET;
     const [f, idle] = await Promise.all([
       runProbe(probe, request(otherQdiscDequeue.id, nsParams), b.opts('shaped', { budget })),
       runProbe(otherQdiscDequeue, request(otherQdiscDequeue.id, quietParams), b.opts('quiet', { budget })),

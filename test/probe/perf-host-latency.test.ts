@@ -22,7 +22,7 @@ import { perfHostLatency, type HostLatencyData, type StageId } from '../../probe
 import { tempBundle, type TempBundle } from '../helpers/bundle.js';
 import { nsQdiscStats, quietPair, request, udpFrameBytes, udpFromNs, udpSink } from '../helpers/netdev-probes.js';
 import { run, type TeardownHost, type VethPair, cannotBuildWith } from '../helpers/netns.js';
-import { withTrafficInWindow } from '../helpers/probe-window.js';
+import { COUNTING_BUDGET, withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertStepsAttach, withAllLoaded } from '../helpers/attach-plan.js';
 import { assertReplaysWithoutBpf } from '../helpers/replay.js';
 
@@ -53,12 +53,9 @@ async function receiver(t: TeardownHost, pair: VethPair): Promise<{ received: ()
 /** Runs the probe with the datagrams sent inside its window. */
 async function measure(b: TempBundle, name: string, pair: VethPair, params: Record<string, unknown>): Promise<Finding> {
   const def = withTrafficInWindow(perfHostLatency, () => udpFromNs(pair, SENT, PAYLOAD));
-  // The programs run for every packet of the host before they filter, so other traffic of a
-  // busy CI host can put them over their budget: the guard would then end the window before
-  // the shaper let the last datagram go (CI saw 19 of 20). The subject here is the count; the
-  // guard's own tests cover the guard.
-  const budget = { cpu: 1, eventsPerSec: 1e9 };
-  const f = await runProbe(def, request('perf.host-latency', params), b.opts(name, { budget }));
+  // Its programs run for every packet of the host: the guard must not end the window before
+  // the shaper let the last datagram go (CI saw 19 of 20 once).
+  const f = await runProbe(def, request('perf.host-latency', params), b.opts(name, { budget: COUNTING_BUDGET }));
   assert.equal(f.status, 'ok', f.reason);
   assert.doesNotMatch(f.summary, /stopped/, f.summary);
   return f;

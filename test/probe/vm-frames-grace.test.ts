@@ -7,7 +7,6 @@
 // crossing of the switch the probe saw during the grace, and what a run without grace loses.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { runProbe } from '../../engine/probe/runtime.js';
