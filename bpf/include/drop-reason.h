@@ -13,4 +13,11 @@ static __always_inline bool reason_is_consumed(__u32 reason)
 	       reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED);
 }
 
+/* Whether `reason` is SKB_DROP_REASON_NOT_SPECIFIED (its value moved between kernels). */
+static __always_inline bool reason_is_not_specified(__u32 reason)
+{
+	return bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED) &&
+	       reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED);
+}
+
 #endif

@@ -1,7 +1,10 @@
 // Kernel addresses → `function+0xoff`, from /proc/kallsyms. Reading and indexing it takes
 // ~250 ms (the kernel generates 120k lines, then they are parsed and sorted), so a probe
 // starts it when its programs attach (`prefetchKallsyms`) and the table is ready when the
-// window ends. The table is kept for a minute: modules loaded later add symbols.
+// window ends. The table is kept for a minute, and while the loaded modules stay the same: a
+// module loaded meanwhile (a qdisc's, on the first `tc qdisc add`) would otherwise lend its
+// addresses to the symbol before it.
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
@@ -16,7 +19,23 @@ interface Table {
   names: string[];
 }
 
-let cached: { path: string; at: number; table: Promise<Table> } | undefined;
+let cached: { path: string; at: number; modules: string; table: Promise<Table> } | undefined;
+
+/** The loaded modules by name and address (not their use counts, which change all the time): /proc/modules when `path` is the running kernel's table. */
+function modulesOf(path: string, modulesPath = path === '/proc/kallsyms' ? '/proc/modules' : undefined): string {
+  if (modulesPath === undefined) return '';
+  try {
+    return readFileSync(modulesPath, 'utf8')
+      .split('\n')
+      .map((line) => {
+        const f = line.split(' ');
+        return `${f[0]} ${f[5] ?? ''}`;
+      })
+      .join('\n');
+  } catch {
+    return ''; // a kernel without modules
+  }
+}
 
 async function load(path: string): Promise<Table> {
   const text = await readFile(path, 'utf8');
@@ -42,18 +61,19 @@ async function load(path: string): Promise<Table> {
 }
 
 /** Starts reading the symbol table (once a minute at most); `symbolise` then waits for it. */
-export function prefetchKallsyms(path = '/proc/kallsyms'): void {
-  if (cached && cached.path === path && Date.now() - cached.at < KEEP_MS) return;
+export function prefetchKallsyms(path = '/proc/kallsyms', modulesPath?: string): void {
+  const modules = modulesOf(path, modulesPath);
+  if (cached && cached.path === path && Date.now() - cached.at < KEEP_MS && cached.modules === modules) return;
   const table = load(path);
   table.catch(() => undefined); // reported by symbolise
-  cached = { path, at: Date.now(), table };
+  cached = { path, at: Date.now(), modules, table };
 }
 
 /** Address (hex) → `symbol+0xoff` (`symbol+0xoff [module]` in a module) for each address; an unknown one stays as it is. */
-export async function symbolise(addrs: string[], path = '/proc/kallsyms'): Promise<Record<string, string>> {
+export async function symbolise(addrs: string[], path = '/proc/kallsyms', modulesPath?: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   if (addrs.length === 0) return out;
-  prefetchKallsyms(path);
+  prefetchKallsyms(path, modulesPath);
   const { addrs: table, names } = await cached!.table;
   for (const hexAddr of addrs) {
     const a = BigInt(hexAddr);
@@ -79,12 +99,15 @@ export async function symbolise(addrs: string[], path = '/proc/kallsyms'): Promi
   return out;
 }
 
-/** Address ranges [start, next symbol) of the core kernel's functions named (those it has), in the order asked. */
+/**
+ * Address ranges [start, next symbol) of the functions named (those the kernel has), in the order
+ * asked: the core kernel's, or a loaded module's as `name [module]`.
+ */
 export async function functionRanges(names: readonly string[], path = '/proc/kallsyms'): Promise<Array<{ name: string; lo: bigint; hi: bigint }>> {
   prefetchKallsyms(path);
   const { addrs, names: all } = await cached!.table;
   return names.flatMap((name) => {
-    const i = all.indexOf(name);
+    const i = all.indexOf(name.replace(/ (\[.+\])$/, '\t$1'));
     return i < 0 || i + 1 >= addrs.length ? [] : [{ name, lo: addrs[i]!, hi: addrs[i + 1]! }];
   });
 }

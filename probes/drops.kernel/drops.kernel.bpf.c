@@ -26,6 +26,7 @@
 #define PACKET_BROADCAST_ 1
 #define PACKET_MULTICAST_ 2
 #define PACKET_OTHERHOST_ 3
+#define IFF_UP_ 1
 
 /* Filters, set before load. 0 = any. Addresses in network byte order. */
 const volatile __u32 targ_ifindex = 0;
@@ -62,6 +63,65 @@ static __always_inline bool freed_by_helper(__u64 caller)
 		if (caller >= helper_lo[i] && caller < helper_hi[i])
 			return true;
 	return false;
+}
+
+/* icmpv6_rcv frees ND and MLD messages it handled with kfree_skb ("the status quo"): every one
+ * before 5.17, and some with NOT_SPECIFIED after (6.1 does so for a neighbour advertisement),
+ * where later kernels consume them: a neighbour's every solicitation would count as a drop.
+ * Those frees are no drops (a malformed ND message freed there the same way cannot be told
+ * apart: the kernel counts it in Icmp6InErrors). Its address range, set by the probe from kallsyms. */
+const volatile __u64 icmp6_rcv_lo = 0;
+const volatile __u64 icmp6_rcv_hi = 0;
+
+#define ICMP6_MLD_QUERY 130
+#define ICMP6_REDIRECT 137
+#define ICMP6_MLD2_REPORT 143
+
+static __always_inline bool icmp6_status_quo(struct sk_buff *skb, __u64 caller)
+{
+	unsigned char *head;
+	__u16 th;
+	__u8 type;
+
+	if (caller < icmp6_rcv_lo || caller >= icmp6_rcv_hi)
+		return false;
+	/* icmpv6_rcv's skb: its transport header is the ICMPv6 header, past any extension header
+	 * (MLD's hop-by-hop router alert). */
+	head = BPF_CORE_READ(skb, head);
+	th = BPF_CORE_READ(skb, transport_header);
+	if (bpf_probe_read_kernel(&type, sizeof(type), head + th))
+		return false;
+	return (type >= ICMP6_MLD_QUERY && type <= ICMP6_REDIRECT) || type == ICMP6_MLD2_REPORT;
+}
+
+/* Where the OVS kernel datapath outputs a frame (do_output, often inlined in
+ * do_execute_actions): it frees there what it floods to a port with no carrier. Set by the
+ * probe from kallsyms while openvswitch.ko is loaded. */
+#define DROPS_OVS_OUTPUTS 2
+const volatile __u64 ovs_out_lo[DROPS_OVS_OUTPUTS] = {};
+const volatile __u64 ovs_out_hi[DROPS_OVS_OUTPUTS] = {};
+
+/* A broadcast or multicast frame the kernel datapath freed on its way out: its copy for a port
+ * that is down (a hypervisor's integration bridge's own port, a stopped VM's tap). It reached
+ * every port that is up: no loss. A unicast frame to a port that is down is. */
+static __always_inline bool ovs_flood_to_down_port(struct sk_buff *skb, __u64 location)
+{
+	bool at_output = false;
+	unsigned char *head;
+	__u16 mac;
+	__u8 dst0;
+
+#pragma unroll
+	for (int i = 0; i < DROPS_OVS_OUTPUTS; i++)
+		if (location >= ovs_out_lo[i] && location < ovs_out_hi[i])
+			at_output = true;
+	if (!at_output)
+		return false;
+	head = BPF_CORE_READ(skb, head);
+	mac = BPF_CORE_READ(skb, mac_header);
+	if (mac == (__u16)~0U || bpf_probe_read_kernel(&dst0, sizeof(dst0), head + mac))
+		return false;
+	return dst0 & 1; /* the destination's group bit */
 }
 
 /* The VM scope: when on, a drop counts only when it is the VM's packet (drops.h limits). */
@@ -243,25 +303,35 @@ static __always_inline bool ip_filters_match(struct skb_hdrs *h, bool hdr_direct
  * device: not being forwarded out of it) where the device is no bridge or OVS-datapath port
  * (their frames go to the switch, not up the stack). A Linux bridge's local copy (skb->dev is
  * the bridge) and every frame on a port of a userspace switch that reads it with AF_PACKET
- * (OVS netdev) are such copies; a bridge-port ingress rule, a bridge forward rule, a qdisc or
+ * (OVS netdev) are such copies, and so are the kernel datapath's flood copies to a bridge's own
+ * port that is down; a bridge-port ingress rule, a bridge forward rule, a qdisc or
  * a full tun ring on the way out are not. */
 static __always_inline bool host_copy(struct sk_buff *skb, struct net_device *dev, __u32 ifindex, bool direct)
 {
-	__u64 ports = 0;
+	__u64 ports = 0, internal = 0, flags;
 	__u8 pkt_type;
 
 	if (!dev)
-		return false;
-	pkt_type = BITFIELD(direct, skb, pkt_type);
-	if (pkt_type != PACKET_BROADCAST_ && pkt_type != PACKET_MULTICAST_ && pkt_type != PACKET_OTHERHOST_)
-		return false;
-	if (FIELD(direct, skb->skb_iif, skb, skb_iif) != ifindex)
 		return false;
 	if (bpf_core_enum_value_exists(enum netdev_priv_flags, IFF_BRIDGE_PORT))
 		ports |= bpf_core_enum_value(enum netdev_priv_flags, IFF_BRIDGE_PORT);
 	if (bpf_core_enum_value_exists(enum netdev_priv_flags, IFF_OVS_DATAPATH))
 		ports |= bpf_core_enum_value(enum netdev_priv_flags, IFF_OVS_DATAPATH);
-	return !(BITFIELD(direct, dev, priv_flags) & ports);
+	if (bpf_core_enum_value_exists(enum netdev_priv_flags, IFF_OPENVSWITCH))
+		internal = bpf_core_enum_value(enum netdev_priv_flags, IFF_OPENVSWITCH);
+	flags = BITFIELD(direct, dev, priv_flags);
+	/* The kernel datapath's copy to a bridge's own (internal) port that is down, as a
+	 * hypervisor's integration bridge usually is: internal_dev_recv frees it, nobody listens
+	 * there. (A copy the datapath executed for ovs-vswitchd, the first of a flow, is a new skb:
+	 * neither its pkt_type nor its input device say where it came from.) */
+	if (internal && (flags & internal) && !(flags & ports) && !(FIELD(direct, dev->flags, dev, flags) & IFF_UP_))
+		return true;
+	pkt_type = BITFIELD(direct, skb, pkt_type);
+	if (pkt_type != PACKET_BROADCAST_ && pkt_type != PACKET_MULTICAST_ && pkt_type != PACKET_OTHERHOST_)
+		return false;
+	if (FIELD(direct, skb->skb_iif, skb, skb_iif) != ifindex)
+		return false;
+	return !(flags & ports);
 }
 
 /* has_reason and direct are literals at every call: in the legacy kprobe has_reason is false
@@ -279,6 +349,8 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 	if (has_reason && reason_is_consumed(reason))
 		return 0;
 	if (!skb)
+		return 0;
+	if ((!has_reason || reason_is_not_specified(reason)) && icmp6_status_quo(skb, (__u64)location))
 		return 0;
 	dev = FIELD(direct, skb->dev, skb, dev);
 	if (dev) {
@@ -304,8 +376,10 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, void *loca
 		if (!ip_filters_match(&h, hdr_direct))
 			return 0;
 	}
-	if (host_copy(skb, dev, key.ifindex, direct))
+	if (host_copy(skb, dev, key.ifindex, direct) || ovs_flood_to_down_port(skb, (__u64)location))
 		key.flags |= DROPS_HOST_COPY;
+	if (!has_reason && dev && BITFIELD(direct, skb, pkt_type) == PACKET_OTHERHOST_)
+		key.flags |= DROPS_OTHERHOST;
 
 	key.location = (__u64)location;
 	key.reason = reason;

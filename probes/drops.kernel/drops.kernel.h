@@ -25,6 +25,8 @@ enum drops_flag {
 	DROPS_BY_IP = 4,       /* ... else its IPv4/IPv6 source or destination */
 	DROPS_HOST_COPY = 8,   /* a broadcast/multicast/other-host frame dropped on its way up the
 	                        * host's own stack of a device that is no bridge or OVS port */
+	DROPS_OTHERHOST = 16,  /* before 5.17 (legacy kprobe) only: a frame for another host's MAC,
+	                        * which names the drops at IP's receive functions (OTHERHOST later) */
 };
 
 /* Key of the `agg` hash map (32 bytes, no holes). Value: __u64 count. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
 import type { GlobalValue } from '../../engine/native/globals.js';
 import type { BpfObject } from '../../engine/native/object.js';
-import { hasReasonField, KFREE_SKB } from '../../probes/lib/drop-reasons.js';
+import { hasReasonField, KFREE_SKB, parseReasonNames } from '../../probes/lib/drop-reasons.js';
 import { withAllLoaded } from './attach-plan.js';
 
 const TRACEPOINT_FLAVOURS = ['drops_raw_tp', 'drops_tp_btf', 'drops_tracepoint'];
@@ -27,7 +27,10 @@ export async function assertDropsFlavoursAttach(globals: Record<string, GlobalVa
   }, notLoaded);
 }
 
+const FORMAT = (await tracepointFormat(KFREE_SKB)) ?? '';
 /** Whether this kernel gives drops a reason (5.17+); before, drops.kernel names them by where they happen. */
-export const REASONED = hasReasonField((await tracepointFormat(KFREE_SKB)) ?? '');
+export const REASONED = hasReasonField(FORMAT);
+/** The drop reasons this kernel names (none before 5.17). */
+export const REASON_NAMES = new Set(parseReasonNames(FORMAT).values());
 /** Where nftables' drops are freed: nft_do_chain itself on 6.x (NF_DROP_REASON), nf_hook_slow before. */
 export const NFT_PLACE = REASONED ? 'nft_do_chain' : 'nf_hook_slow';

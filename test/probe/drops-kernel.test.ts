@@ -210,11 +210,18 @@ describe('drops.kernel', () => {
   it('before 5.17, names a drop as a later kernel does at its place: the dropping function, or the caller of a freeing helper', () => {
     assert.equal(reasonAt(['nf_hook_slow+0x98', 'ip_rcv+0x40']), 'NETFILTER_DROP');
     assert.equal(reasonAt(['tun_net_xmit+0x2f0 [tun]', 'dev_hard_start_xmit+0x9e']), 'FULL_RING');
+    assert.equal(reasonAt(['tun_net_xmit.cold+0x1c [tun]', 'dev_hard_start_xmit+0x9e']), 'FULL_RING');
+    assert.equal(reasonAt(['nf_hook_slow.part.0+0x40']), 'NETFILTER_DROP');
     // A qdisc's drops are freed in a list, by its caller's caller.
     assert.equal(reasonAt(['kfree_skb_list+0x21', '__dev_queue_xmit+0x7a3', 'ip_finish_output2+0x1c4']), 'QDISC_DROP');
     // A full AF_PACKET reader (a userspace switch's port), as 5.10 frees it.
     assert.equal(reasonAt(['packet_rcv+0x311', '__netif_receive_skb_core+0x5a1']), 'PACKET_SOCK_ERROR');
     assert.equal(reasonAt(['__udp4_lib_rcv+0x5d8', 'ip_protocol_deliver_rcu+0x3a']), 'NOT_SPECIFIED');
+    // A frame for another MAC, freed by IP's receive: OTHERHOST, as later kernels say; elsewhere not.
+    assert.equal(reasonAt(['ip_rcv+0x7d', '__netif_receive_skb_one_core+0x3f'], true), 'OTHERHOST');
+    assert.equal(reasonAt(['ipv6_rcv+0x5e'], true), 'OTHERHOST');
+    assert.equal(reasonAt(['ip_rcv+0x7d'], false), 'NOT_SPECIFIED');
+    assert.equal(reasonAt(['nf_hook_slow+0x98'], true), 'NETFILTER_DROP');
     assert.equal(reasonAt([]), 'NOT_SPECIFIED');
   });
 

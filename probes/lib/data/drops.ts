@@ -64,7 +64,7 @@ export const DROPS_DATA = Type.Object(
     fallback: Type.Optional(Type.String({ description: 'Why the preferred program was not used, when another one was.' })),
     reasonsFrom: Type.Optional(
       Type.Union([Type.Literal('kernel'), Type.Literal('location')], {
-        description: "Where the reasons come from: `kernel` (5.17+ gives each drop one), `location`: inferred from the dropping function, as a later kernel names a drop there (nf_hook_slow NETFILTER_DROP, tun_net_xmit FULL_RING, a qdisc's QDISC_DROP; NOT_SPECIFIED elsewhere).",
+        description: "Where the reasons come from: `kernel` (5.17+ gives each drop one), `location`: inferred from the dropping function, as a later kernel names a drop there (nf_hook_slow NETFILTER_DROP, tun_net_xmit FULL_RING, a qdisc's QDISC_DROP, another host's frame at IP's receive OTHERHOST; NOT_SPECIFIED elsewhere).",
       }),
     ),
     windowMs: Type.Number({ unit: 'ms', description: 'Time the program counted, from attach to the read of its maps.' }),

@@ -4,11 +4,16 @@
 // Only places whose drops have one reason on later kernels are named (nf_hook_slow frees only
 // NF_DROP verdicts; a qdisc's enqueue drops are QDISC_DROP; an AF_PACKET socket's, its own full
 // buffer); tun_net_xmit is FULL_RING, its common drop (a tap with no reader and its filters drop
-// there too); the rest is NOT_SPECIFIED, as a later kernel says of a drop it gives no reason.
+// there too); a frame for another host's MAC freed by IP's receive is OTHERHOST (the program
+// flags the frame's pkt_type); the rest is NOT_SPECIFIED, as a later kernel says of a drop it
+// gives no reason.
 
-/** `nf_hook_slow+0x98 [mod]` → `nf_hook_slow`. */
+/**
+ * `nf_hook_slow+0x98 [mod]` → `nf_hook_slow`; the parts GCC splits off a function are the
+ * function (`tun_net_xmit.cold`, where its unlikely drop path lies; `.part.0`, `.isra.0`).
+ */
 export function functionOf(sym: string): string {
-  return sym.replace(/\+0x[0-9a-f]+.*$/, '');
+  return sym.replace(/\+0x[0-9a-f]+.*$/, '').replace(/(\.(cold|part|isra|constprop)(\.\d+)?)+$/, '');
 }
 
 /**
@@ -32,8 +37,16 @@ export const LOCATION_REASONS: ReadonlyArray<readonly [RegExp, string]> = [
   [/^(packet_rcv|tpacket_rcv)$/, 'PACKET_SOCK_ERROR'],
 ];
 
-/** The reason a later kernel gives a drop at `frames` (the dropping function first, then its callers), else NOT_SPECIFIED. */
-export function reasonAt(frames: readonly string[]): string {
+/** IP's receive functions: they drop a frame for another host's MAC first, before any other check. */
+const IP_RECEIVE = /^(ip_rcv|ip_rcv_core|ipv6_rcv|ip6_rcv_core)$/;
+
+/**
+ * The reason a later kernel gives a drop at `frames` (the dropping function first, then its
+ * callers), else NOT_SPECIFIED. `otherHost`: the frame was for another host's MAC (pkt_type),
+ * which IP's receive drops as OTHERHOST.
+ */
+export function reasonAt(frames: readonly string[], otherHost = false): string {
   const place = frames.map(functionOf).find((f) => !FREEING_HELPERS.test(f));
+  if (place && otherHost && IP_RECEIVE.test(place)) return 'OTHERHOST';
   return (place && LOCATION_REASONS.find(([re]) => re.test(place))?.[1]) ?? 'NOT_SPECIFIED';
 }

@@ -19,6 +19,7 @@ const BY_DEV = 1;
 const BY_MAC = 2;
 const BY_IP = 4;
 const HOST_COPY = 8;
+const OTHERHOST = 16;
 
 export type { DropsData } from '../data/drops.js';
 
@@ -121,9 +122,10 @@ export function readDrops(records: RawRecord[], params: Params, opts: ReadDropsO
     const raw = dump.stacks[String(e.stackId)] ?? [];
     const at = raw.indexOf(e.location);
     const frames = (at >= 0 ? raw.slice(at) : raw).map(sym);
-    const { name: reason, subsystem } = reasonsFrom === 'kernel' ? reasonName(e.reason, reasons, subsystems) : { name: reasonAt([sym(e.location), ...frames]), subsystem: 'core' };
-    const dev = device(e.ifindex, e.netns);
     const flags = e.flags ?? 0;
+    const { name: reason, subsystem } =
+      reasonsFrom === 'kernel' ? reasonName(e.reason, reasons, subsystems) : { name: reasonAt([sym(e.location), ...frames], (flags & OTHERHOST) !== 0), subsystem: 'core' };
+    const dev = device(e.ifindex, e.netns);
     if (copiesApart && flags & HOST_COPY && !switchRead(reason, sym(e.location))) {
       hostCopies.total += e.count;
       addCount(hostCopies.byReason, reason, e.count);

@@ -255,11 +255,35 @@ function globalsOf(params: Params, f: ResolvedFilters): Record<string, GlobalVal
   };
 }
 
-/** Where the helpers that free their callers' drops lie (before 5.17: see KFREE_SKB_HELPERS), for the legacy kprobe. */
+type FunctionRange = { name: string; lo: bigint; hi: bigint };
+
+/** A `const volatile __u64 x[slots]` global of each range's lo or hi (0 past the ranges found). */
+function rangeSlots(ranges: FunctionRange[], slots: number, pick: (r: FunctionRange) => bigint): Uint8Array {
+  return new Uint8Array(BigUint64Array.from({ length: slots }, (_, i) => (ranges[i] ? pick(ranges[i]!) : 0n)).buffer);
+}
+
+/** For the legacy kprobe (before 5.17): where the helpers that free their callers' drops lie (see KFREE_SKB_HELPERS). */
 async function helperGlobals(): Promise<Record<string, GlobalValue>> {
   const ranges = await functionRanges(KFREE_SKB_HELPERS);
-  const bytes = (pick: (r: { lo: bigint; hi: bigint }) => bigint) => new Uint8Array(BigUint64Array.from({ length: KFREE_SKB_HELPER_SLOTS }, (_, i) => (ranges[i] ? pick(ranges[i]!) : 0n)).buffer);
-  return { helper_lo: bytes((r) => r.lo), helper_hi: bytes((r) => r.hi) };
+  return { helper_lo: rangeSlots(ranges, KFREE_SKB_HELPER_SLOTS, (r) => r.lo), helper_hi: rangeSlots(ranges, KFREE_SKB_HELPER_SLOTS, (r) => r.hi) };
+}
+
+/** The OVS kernel datapath's output functions (ovs_flood_to_down_port in the BPF source, DROPS_OVS_OUTPUTS slots). */
+const OVS_OUTPUTS = ['do_output [openvswitch]', 'do_execute_actions [openvswitch]'];
+
+/**
+ * Where the functions lie whose frees the program tells apart, from kallsyms: icmpv6_rcv (its
+ * frees of the ND and MLD messages it handled are no drops) and the OVS kernel datapath's output
+ * (its floods to a port that is down are host copies; absent while openvswitch.ko is not loaded).
+ */
+async function placeGlobals(): Promise<Record<string, GlobalValue>> {
+  const ranges = await functionRanges(['icmpv6_rcv', ...OVS_OUTPUTS]);
+  const icmp6 = ranges.find((r) => r.name === 'icmpv6_rcv');
+  const outputs = ranges.filter((r) => OVS_OUTPUTS.includes(r.name));
+  return {
+    ...(icmp6 ? { icmp6_rcv_lo: icmp6.lo, icmp6_rcv_hi: icmp6.hi } : {}),
+    ...(outputs.length > 0 ? { ovs_out_lo: rangeSlots(outputs, OVS_OUTPUTS.length, (r) => r.lo), ovs_out_hi: rangeSlots(outputs, OVS_OUTPUTS.length, (r) => r.hi) } : {}),
+  };
 }
 
 /** How other probes run a drops.kernel session inside their own collect. */
@@ -299,7 +323,7 @@ export async function collectDrops(params: Params, io: ProbeIO, opts: DropsSessi
       const resolved = await resolveScope(scope);
       const reasoned = hasReasonField(format);
       const helpers = reasoned ? {} : await helperGlobals();
-      const loaded = await loadDrops({ ...globalsOf(params, filters), ...resolved.globals, ...helpers }, reasoned);
+      const loaded = await loadDrops({ ...globalsOf(params, filters), ...resolved.globals, ...helpers, ...(await placeGlobals()) }, reasoned);
       const record: AttachCapture = {
         loadMs: round(loaded.loadMs),
         attach: [
