@@ -19,6 +19,8 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+# Where Debian keeps its kernel's config (bpftool and doctor read it there); the overlay keeps this machine's /boot as it is.
+[ -e "/lib/modules/$(uname -r)/config" ] && cp "/lib/modules/$(uname -r)/config" "/boot/config-$(uname -r)"
 ip link set lo up
 hostname ebpfnet-kernel-lab
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { packageRoot } from '../../engine/package-info.js';
 import { runCli } from '../helpers/cli.js';
+import { RUNNING_KERNEL } from '../helpers/running-kernel.js';
 
 const root = packageRoot();
 const brokenDir = join(root, 'test', 'runbooks', 'broken');
@@ -74,13 +75,13 @@ describe('runbooks list, show, graph', () => {
 });
 
 describe('doctor', () => {
-  test('--json reports this machine truthfully', () => {
+  test('--json reports the running kernel truthfully', () => {
     const r = runCli(['doctor', '--json']);
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout) as { ok: boolean; features: Record<string, { present: boolean | null }> };
     assert.equal(report.ok, true);
-    assert.equal(report.features.kprobes!.present, false);
-    assert.equal(report.features.fentry!.present, false);
+    assert.equal(report.features.kprobes!.present, RUNNING_KERNEL.kprobePmu);
+    assert.equal(report.features.fentry!.present, RUNNING_KERNEL.fentryAttaches);
     for (const f of ['tracepoints', 'uprobes', 'btf', 'ringbuf', 'tracefs']) assert.equal(report.features[f]!.present, true, f);
   });
 

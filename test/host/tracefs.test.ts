@@ -52,8 +52,10 @@ test('ensureTracefs mounts tracefs where it is not mounted (private mount namesp
   const script = `
     import { execFileSync } from 'node:child_process';
     import { readFileSync } from 'node:fs';
-    const tracefsMounts = () => readFileSync('/proc/mounts', 'utf8').split('\\n').filter((l) => l.split(' ')[2] === 'tracefs');
-    while (tracefsMounts().length > 0) execFileSync('umount', [tracefsMounts()[0].split(' ')[1]]);
+    const mountsOf = (type) => readFileSync('/proc/mounts', 'utf8').split('\\n').filter((l) => l.split(' ')[2] === type);
+    const tracefsMounts = () => mountsOf('tracefs');
+    // debugfs too: where it is mounted (Debian's kernels), looking in it mounts tracefs again.
+    for (const type of ['tracefs', 'debugfs']) while (mountsOf(type).length > 0) execFileSync('umount', [mountsOf(type)[0].split(' ')[1]]);
     const t = await import(${JSON.stringify(tracefsModule)});
     const before = await t.findTracefs();
     const status = await t.ensureTracefs();

@@ -168,7 +168,7 @@ describe('vm-loss and vm-latency on KVM VMs, vhost-net and the OVS kernel datapa
     // Only the pair's own traffic (A's echoed IPv4 and IPv6).
     const ra = await diagnoseNoInventory(t, 'vm-latency', a, nested);
     const fa = (await findingsOf(ra.bundle)) as Record<string, { data: Data }>;
-    const to = fa.lat!.data.directions['to-vm'] as { dropped: number; packets: { queued: number }; layers: Record<string, { count: number }> };
+    const to = fa.lat!.data.directions['to-vm'] as { dropped: number; packets: { queued: number }; layers: Record<string, { count: number }>; incomplete: Record<string, number> };
     const vcpu = fa.runq!.data.classes.vcpu as { p99Us: number; waitShare: number };
     t.diagnostic(`A: ${ra.conclusion?.id}; to the VM ${JSON.stringify({ ...to, layers: Object.fromEntries(Object.entries(to.layers).map(([k, v]) => [k, v.count])) })}; vCPU run-queue ${JSON.stringify({ ...vcpu, buckets: undefined })}`);
     // How the throttled guest's ring looks depends on its traffic and on when vhost ran: its
@@ -185,7 +185,9 @@ describe('vm-loss and vm-latency on KVM VMs, vhost-net and the OVS kernel datapa
         assert.ok(tapGrew >= to.dropped, `${a.tap} tx_dropped grew ${tapGrew}, the run counted ${to.dropped}`);
         break;
       case 'vcpu-wait':
-        assert.ok(ring >= 20, `the tap ring timed ${ring} of A's packets`);
+        // Timed through the ring, or still in it at the end: a guest held to 1% of a CPU may
+        // read none of them in the window (the one-CPU lab: 578 waiting, none read).
+        assert.ok(ring >= 20 || (to.incomplete['tun ring']! >= 20 && fa.lat!.data.worst.basis === 'waiting'), `the tap ring timed ${ring} of A's packets, ${to.incomplete['tun ring']} waited there: ${JSON.stringify(fa.lat!.data.worst)}`);
         assert.match(ra.conclusion!.summary, new RegExp(`^Packets to ${a.name} wait p99 [0-9.]+ ms in its tap ring; its vCPU threads wait p99`));
         break;
       default:

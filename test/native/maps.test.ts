@@ -6,6 +6,7 @@ import { closeAll } from '../../engine/native/guard.js';
 import { BPF_EXIST, BPF_NOEXIST, u32Key } from '../../engine/native/map.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { withThreadTraced } from './support.js';
+import { RUNNING_KERNEL } from '../helpers/running-kernel.js';
 
 after(() => closeAll());
 
@@ -71,7 +72,9 @@ test('maps without batch lookup are read by iteration; ring buffers refuse reads
     void process.ppid;
     const stacks = obj.map('stacks').readAll();
     assert.equal(stacks.batched, false);
-    assert.ok(stacks.entries.length >= 1);
+    // (6.1 gives a syscall tracepoint no kernel stack: nothing to read there)
+    if (RUNNING_KERNEL.syscallTracepointKstack) assert.ok(stacks.entries.length >= 1);
+    else assert.equal(stacks.entries.length, 0);
     assert.ok(stacks.entries.every(([k, v]) => k.length === 4 && v.length === 32 * 8));
     assert.throws(() => obj.map('events').readAll(), BpfError);
   });

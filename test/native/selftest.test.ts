@@ -9,6 +9,7 @@ import { u32Key } from '../../engine/native/map.js';
 import { BpfObject, bpfObjectPath } from '../../engine/native/object.js';
 import { RingBufferReader, type RingBatch } from '../../engine/native/ringbuf.js';
 import { decodeEvent, libcPath, ownComm, SOURCE } from './support.js';
+import { RUNNING_KERNEL } from '../helpers/running-kernel.js';
 
 after(() => closeAll());
 
@@ -71,10 +72,13 @@ test('tracepoint: N getppid() calls of this thread → count N and N ring events
     // Timestamps are monotonic in production order.
     for (let i = 1; i < events.length; i++) assert.ok(events[i]!.tsNs >= events[i - 1]!.tsNs);
 
-    // The stack map holds the kernel stack each event points to.
-    const ips = obj.map('stacks').readStack(events[0]!.kstackId);
-    assert.ok(ips.length > 0, 'no kernel stack');
-    assert.ok(ips.every((ip) => ip >= 0xffff800000000000n), 'kernel stacks hold kernel addresses');
+    // The stack map holds the kernel stack each event points to, where the kernel gives a
+    // syscall tracepoint one (6.1 does not: bpf_get_stackid fails there).
+    if (RUNNING_KERNEL.syscallTracepointKstack) {
+      const ips = obj.map('stacks').readStack(events[0]!.kstackId);
+      assert.ok(ips.length > 0, 'no kernel stack');
+      assert.ok(ips.every((ip) => ip >= 0xffff800000000000n), 'kernel stacks hold kernel addresses');
+    } else assert.ok(events.every((e) => e.kstackId < 0), `stack ids ${events.map((e) => e.kstackId).join(' ')}`);
     assert.deepEqual(obj.map('stacks').readStack(-14), []);
   } finally {
     obj.close();
@@ -165,7 +169,8 @@ test('a slow consumer pauses the reader; a full ring counts what it lost', async
     obj.program('st_tracepoint').attach();
     const reader = new RingBufferReader(obj.map('events'), { lostMap: obj.map('lost'), maxBatch: 16, highWaterMark: 2 });
     void process.ppid; // 200 events into a one-page ring: 4096 / (48 + 8) = 73 fit
-    await new Promise((r) => setTimeout(r, 50));
+    // The reader reads them when the event loop gets to it: soon here, seconds later on a busy one-CPU lab.
+    for (const deadline = Date.now() + 10_000; !reader.stats.paused && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
     assert.equal(reader.stats.paused, true, 'two queued batches pause reading');
     let delivered = 0;
     while (delivered + reader.lost() < 200) {
@@ -183,8 +188,8 @@ test('a slow consumer pauses the reader; a full ring counts what it lost', async
 });
 
 test('ring buffer throughput: a million events delivered in batches with zero loss', async (t) => {
-  const BURST = 4096;
-  const CALLS = 256; // 1,048,576 events
+  const BURST = 2048;
+  const CALLS = 512; // 1,048,576 events
   const obj = openSelftest(
     { targ_tgid: process.pid, targ_tid: process.pid, burst: BURST },
     { maxEntries: { events: 32 << 20 } },
