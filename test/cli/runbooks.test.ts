@@ -80,7 +80,7 @@ describe('doctor', () => {
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout) as { ok: boolean; features: Record<string, { present: boolean | null }> };
     assert.equal(report.ok, true);
-    assert.equal(report.features.kprobes!.present, RUNNING_KERNEL.kprobePmu);
+    assert.equal(report.features.kprobes!.present, RUNNING_KERNEL.kprobesAttach);
     assert.equal(report.features.fentry!.present, RUNNING_KERNEL.fentryAttaches);
     for (const f of ['tracepoints', 'uprobes', 'btf', 'ringbuf', 'tracefs']) assert.equal(report.features[f]!.present, true, f);
   });

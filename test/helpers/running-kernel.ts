@@ -5,10 +5,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { gunzipSync } from 'node:zlib';
+import { parseKernelConfig } from '../../engine/host/features.js';
 
 const PMU_DIR = '/sys/bus/event_source/devices';
 
-/** The kernel's build config, from the first place the kernel or its package keeps it. */
+/** The kernel's build config, from the first place the kernel or its package keeps it (looked up here, parsed by the engine's unit-tested parser). */
 function kernelConfig(): { source: string; text: string } | null {
   if (existsSync('/proc/config.gz')) return { source: '/proc/config.gz', text: gunzipSync(readFileSync('/proc/config.gz')).toString('utf8') };
   for (const source of [`/boot/config-${release()}`, `/lib/modules/${release()}/config`]) {
@@ -37,21 +38,25 @@ function syscallTracepointKstack(): boolean {
 }
 
 const config = kernelConfig();
+const options = parseKernelConfig(config?.text ?? '');
+let kprobesAttach: boolean | undefined;
 let fentryAttaches: boolean | undefined;
 let syscallKstack: boolean | undefined;
 
 export const RUNNING_KERNEL = {
-  release: release(),
   /** Where the config came from, null when the kernel keeps none. */
   configSource: config?.source ?? null,
   /** `y`, `m`, `n` (is not set) or undefined (not in the config, or no config). */
   config(option: string): string | undefined {
-    if (!config) return undefined;
-    if (new RegExp(`^# ${option} is not set$`, 'm').test(config.text)) return 'n';
-    return new RegExp(`^${option}=(.*)$`, 'm').exec(config.text)?.[1];
+    return options.get(option);
   },
   /** The kprobe PMU (4.17+): the kernel registers it when it has kprobes. */
   kprobePmu: existsSync(`${PMU_DIR}/kprobe`),
+  /** kprobe programs attach: bpftrace attaching a kprobe on vfs_read says so (run once, on first use). */
+  get kprobesAttach(): boolean {
+    kprobesAttach ??= bpftraceAttaches('kprobe:vfs_read');
+    return kprobesAttach;
+  },
   /** fentry programs attach: bpftrace attaching a kfunc probe on vfs_read says so (run once, on first use). */
   get fentryAttaches(): boolean {
     fentryAttaches ??= bpftraceAttaches('kfunc:vfs_read');

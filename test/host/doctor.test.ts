@@ -18,7 +18,7 @@ test('doctor reports the running kernel', async () => {
   assert.equal(byId.get('root')!.status, 'ok');
   assert.equal(byId.get('btf')!.status, 'ok');
   assert.equal(byId.get('tracefs')!.status, 'ok');
-  assert.equal(byId.get('kprobes')!.status, RUNNING_KERNEL.kprobePmu ? 'ok' : 'missing');
+  assert.equal(byId.get('kprobes')!.status, RUNNING_KERNEL.kprobesAttach ? 'ok' : 'missing');
   assert.equal(byId.get('fentry')!.status, RUNNING_KERNEL.fentryAttaches ? 'ok' : 'missing');
   assert.equal(byId.get('uprobes')!.status, 'ok');
   assert.equal(byId.get('ringbuf')!.status, 'ok');
@@ -38,7 +38,7 @@ test('doctor reports the running kernel', async () => {
   }
   assert.match(byId.get('binary:tc')!.detail, /^\/usr\/sbin\/tc: tc utility, iproute2-/);
   assert.match(byId.get('binary:bpftool')!.detail, /^\/usr\/sbin\/bpftool: bpftool v\d/);
-  assert.equal(r.features.kprobes.present, RUNNING_KERNEL.kprobePmu);
+  assert.equal(r.features.kprobes.present, RUNNING_KERNEL.kprobesAttach);
   assert.equal(r.host.root, true);
   assert.deepEqual(JSON.parse(JSON.stringify(r)), r);
 });

@@ -27,7 +27,7 @@ test('a missing binary gives the apt-get hint', async () => {
 test('kernel features: what the running kernel lacks is reported missing (kprobes and fentry here), the present ones pass', async () => {
   assert.equal(
     await checkRequirements([{ kind: 'kernel', feature: 'kprobes' }]),
-    RUNNING_KERNEL.kprobePmu ? null : 'kernel has no kprobes (CONFIG_KPROBES off): this probe needs them',
+    RUNNING_KERNEL.kprobesAttach ? null : 'kernel has no kprobes (CONFIG_KPROBES off): this probe needs them',
   );
   const fentry = await checkRequirements([{ kind: 'kernel', feature: 'fentry' }]);
   if (RUNNING_KERNEL.fentryAttaches) assert.equal(fentry, null);
