@@ -1,7 +1,7 @@
 // The guided mode's glossary: kernel drop reasons and the terms runbooks and findings use
 // (glossary.yaml, next to this module; the build copies it into dist).
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { parse } from '#yaml';
 import { closest } from '../yaml/suggest.js';
 
 export interface GlossaryEntry {

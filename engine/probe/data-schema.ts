@@ -4,7 +4,7 @@
 // check of a parser's output against it.
 import { createRequire } from 'node:module';
 import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
-import type { TSchema } from 'typebox';
+import type { TSchema } from '#typebox';
 import type { FindingData, ProbeDefinition } from './types.js';
 
 /** The JSON Schema keywords the walkers read (TypeBox emits plain JSON Schema). */

@@ -1,5 +1,5 @@
 // The probe contract of DESIGN.md: what a probe declares, what it observes, what it returns.
-import type { TSchema } from 'typebox';
+import type { TSchema } from '#typebox';
 import type { KernelFeature } from '../host/features.js';
 import type { OverheadBudget } from './budget.js';
 

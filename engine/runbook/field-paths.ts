@@ -4,7 +4,7 @@
 // (object fields, map values, list items, union branches, comprehension variables): a read of
 // a field no probe declares is a mistake at load, at its file:line:col, with the closest names.
 import { parse, type ASTNode } from '@marcbachmann/cel-js';
-import type { TSchema } from 'typebox';
+import type { TSchema } from '#typebox';
 import { acceptsAnyField, asNode, branches, elementOf, fieldNames, fieldOf, mapValues, typeText, type SchemaNode } from '../probe/data-schema.js';
 import { templateSpans } from './expressions.js';
 import { fromPointer } from '../yaml/positions.js';

@@ -1,7 +1,7 @@
 // Reads a YAML file into a plain value plus a map from every value's JSON
 // pointer ("/steps/0/next/1/if") to where it sits in the file, so that any later
 // check can name the exact line and column, down to a character inside a string.
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Scalar, type YAMLError } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Scalar, type YAMLError } from '#yaml';
 import type { Problem } from './problems.js';
 
 /** Where a value sits in the YAML file, for error messages. */

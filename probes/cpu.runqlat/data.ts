@@ -1,6 +1,6 @@
 // cpu.runqlat's finding data: how long threads waited for a CPU, per thread and per class of
 // thread (vCPU, vhost, other), with how the classes were identified.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { events } from '../lib/data/fields.js';
 import { usBucketList } from '../lib/data/histogram.js';
 import { LOADED_FIELDS, OVERHEAD, STOPPED } from '../lib/data/session.js';

@@ -1,6 +1,6 @@
 // drops.eth's finding data: one device's drops as its kernel counters, its driver
 // (`ethtool -S`) and the kernel's drop reasons count them over one window.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { DROPS_ATTACH_FIELDS } from '../lib/data/drops.js';
 import { countsBy } from '../lib/data/fields.js';
 import { INTERFACE_COUNTERS } from '../lib/data/iface.js';

@@ -1,6 +1,6 @@
 // drops.monitor's finding data: a timeline of kernel drops, one window per interval, with
 // the totals and what changed from one window to the next.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { DROPS_ATTACH_FIELDS } from '../lib/data/drops.js';
 import { countsBy } from '../lib/data/fields.js';
 import { OVERHEAD } from '../lib/data/session.js';

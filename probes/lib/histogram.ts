@@ -1,6 +1,6 @@
 // Log2 histograms as the BPF programs keep them (slot 0 holds values under 1, slot k values in
 // [2^(k-1), 2^k)), read back as their non-empty buckets and as percentiles at bucket resolution.
-import type { Static } from 'typebox';
+import type { Static } from '#typebox';
 import { histPercentile } from '../../engine/probe/bpftrace.js';
 import type { SIZE_BUCKET, US_BUCKET } from './data/histogram.js';
 

@@ -1,7 +1,7 @@
 // The latency histogram of bpf/include/lathist.h (perf.vm-latency, perf.host-latency): a
 // struct lat_hist per CPU of log-linear slots (4 per power of two of ns) with the count, sum and
 // maximum, read back as percentiles interpolated within a slot, capped at the exact maximum.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { sumPerCpu, type U64 } from '../../engine/native/btf-layout.js';
 import { LAYER_STATS_FIELDS } from './data/histogram.js';
 

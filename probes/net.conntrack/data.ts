@@ -1,6 +1,6 @@
 // net.conntrack's finding data: the connection tracker's statistics over the window against
 // the table's fill, its events, the netfilter drop reasons, and nf_conntrack_in's verdicts.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { countsBy } from '../lib/data/fields.js';
 import { CT_KERNEL } from '../lib/data/conntrack.js';
 

@@ -1,7 +1,7 @@
 // net.defrag's declared data: IP reassembly over the window, from the namespace's SNMP counters,
 // the fragments the kernel dropped with a reassembly reason (tracepoint), and the reassembly
 // queues themselves (kprobes, where they attach).
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { bytes, events, nullable, packets } from '../lib/data/fields.js';
 import { kprobeSessionFields, LOADED_FIELDS, OVERHEAD, TRACEPOINT_METHOD } from '../lib/data/session.js';
 

@@ -1,6 +1,6 @@
 // net.iface's finding data: per-device counter deltas and rates, per-queue counters, and
 // what dropped.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { IFACE_DEVICE, IFACE_DROPPING_FIELDS, IFACE_TOTALS } from '../lib/data/iface.js';
 
 const DIRECTION = Type.Union([Type.Literal('rx'), Type.Literal('tx')], { description: 'The queue\'s direction.' });

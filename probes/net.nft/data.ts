@@ -1,6 +1,6 @@
 // net.nft's finding data: which netfilter rules dropped in the window (of a VM, when scoped),
 // the drop rules that cannot be counted, the chains whose policy is drop.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 
 const VM_SCOPE = Type.Union([Type.Literal('vm'), Type.Literal('any'), Type.Literal('other')], {
   description: "Whose packets its matches (and the jumps that reach it) say it drops: the VM's (`vm`), anyone's (`any`), another's (`other`).",

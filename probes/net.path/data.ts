@@ -1,7 +1,7 @@
 // net.path's finding data: the L3 facts along a VM's path: devices and their MTUs, the
 // mismatches of MTU with the packets that cross them, routes, reverse-path checks,
 // neighbours, forwarding, and the IP fragmentation counters over the window.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 
 const nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T, description: string) => Type.Union([schema, Type.Null()], { description });
 

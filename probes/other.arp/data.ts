@@ -1,6 +1,6 @@
 // other.arp's declared data: per-kind ARP counts, and the conflicts, storms, unsolicited replies
 // and MAC mismatches found in them (findings.ts builds it).
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { nullable, packets } from '../lib/data/fields.js';
 import { LOADED_FIELDS, OVERHEAD, STOPPED } from '../lib/data/session.js';
 

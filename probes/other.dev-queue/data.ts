@@ -1,6 +1,6 @@
 // other.dev-queue's declared data: what each device was handed to transmit (net_dev_queue) and
 // what its driver answered (net_dev_xmit).
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { bytes, events, NETDEV_FIELDS, packets } from '../lib/data/fields.js';
 import { SIZE_BUCKET } from '../lib/data/histogram.js';
 import { NETDEV_SESSION_FIELDS } from '../lib/data/session.js';

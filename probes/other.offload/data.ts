@@ -1,6 +1,6 @@
 // other.offload's declared data: segmentation (GSO/TSO) and checksum offload of the packets
 // each driver was handed, and the abnormal ones.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { bytes, NETDEV_FIELDS, packets } from '../lib/data/fields.js';
 import { SIZE_BUCKET } from '../lib/data/histogram.js';
 import { XMIT_SESSION_FIELDS } from '../lib/data/session.js';

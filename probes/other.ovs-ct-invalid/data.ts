@@ -1,6 +1,6 @@
 // other.ovs-ct-invalid's declared data: packets OVS's connection tracker found invalid
 // (ct_state=+inv) over the window, by rule, zone and datapath flow, with the tracker's counters.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { nullable, packets } from '../lib/data/fields.js';
 import { CT_KERNEL } from '../lib/data/conntrack.js';
 

@@ -1,6 +1,6 @@
 // other.qdisc-dequeue's declared data: every qdisc's dequeue calls, the packets they took, the
 // queue left behind them, and requeues, per qdisc and per device.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { bytes, DEVICE_LABEL, events, NETDEV_FIELDS, packets } from '../lib/data/fields.js';
 import { NETDEV_SESSION_FIELDS } from '../lib/data/session.js';
 

@@ -1,7 +1,7 @@
 // other.tc's declared data: qdisc changes during the window (creates, destroys, resets) in
 // order, what the filters and actions of the ingress/egress hooks did (hits.ts), and the
 // filter-chain lookups the kprobes counted (kprobes.ts).
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { bytes, DEVICE_LABEL, events, NETNS_LABEL, nullable, packets } from '../lib/data/fields.js';
 import { kprobeSessionFields, NETDEV_SESSION_FIELDS, OVERHEAD } from '../lib/data/session.js';
 

@@ -1,6 +1,6 @@
 // other.udp-path's declared data: one UDP flow's path through the host (hops in order, per way),
 // the time between consecutive hops, where its packets were dropped or vanished, and a verdict.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { bytes, events, nullable, packets } from '../lib/data/fields.js';
 import { US_BUCKET } from '../lib/data/histogram.js';
 import { LOADED_FIELDS, OVERHEAD } from '../lib/data/session.js';

@@ -1,6 +1,6 @@
 // other.vlan-udp's declared data: UDP handed to drivers per device, VLAN and 5-tuple, and
 // untagged UDP where a tag was expected.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { DEVICE_LABEL, bytes, nullable, packets } from '../lib/data/fields.js';
 import { XMIT_SESSION_FIELDS } from '../lib/data/session.js';
 

@@ -1,7 +1,7 @@
 // ovs.drops' finding data: where Open vSwitch dropped packets (of a VM, when scoped): its drop
 // counters, dropping megaflows traced to their OpenFlow rules, drop rules, port counters, and
 // on the kernel datapath what the BPF programs counted.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { countsBy } from '../lib/data/fields.js';
 import { kprobeSessionFields, OVERHEAD } from '../lib/data/session.js';
 

@@ -1,6 +1,6 @@
 // ovs.megaflow's finding data: how well Open vSwitch's datapaths served packets from the
 // megaflow cache over the window, per datapath, per userspace thread, per port and per VM.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 
 const rate = (description: string) => Type.Union([Type.Number({ unit: 'share' }), Type.Null()], { description });
 

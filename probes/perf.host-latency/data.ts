@@ -1,7 +1,7 @@
 // perf.host-latency's declared data: time spent in each stage of this host's stack, per
 // direction (TX: net_dev_queue → the driver; RX: the driver's hand-off → the socket), the packets
 // each direction started, completed, dropped or lost track of, and the slowest stage.
-import Type, { type Static, type TProperties } from 'typebox';
+import Type, { type Static, type TProperties } from '#typebox';
 import { DEVICE_FILTER_FIELDS, events, nullable, packets } from '../lib/data/fields.js';
 import { LAYER_STATS_FIELDS } from '../lib/data/histogram.js';
 import { LOADED_FIELDS, OVERHEAD } from '../lib/data/session.js';

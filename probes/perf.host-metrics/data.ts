@@ -1,6 +1,6 @@
 // perf.host-metrics' declared data: per-CPU packets and softirq time, the imbalance and
 // hot-softirq verdicts, and the interfaces' rates, drops and errors.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { bytes, events, nullable, packets } from '../lib/data/fields.js';
 import { US_BUCKET } from '../lib/data/histogram.js';
 import { IFACE_DEVICE, IFACE_DROPPING_FIELDS, IFACE_TOTALS } from '../lib/data/iface.js';

@@ -1,6 +1,6 @@
 // perf.icmp-rtt's declared data: ICMP echo round trips per (local address, peer, direction):
 // requests, replies, losses, and the time between them.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { DEVICE_FILTER_FIELDS, nullable, packets } from '../lib/data/fields.js';
 import { US_BUCKET } from '../lib/data/histogram.js';
 import { LOADED_FIELDS, OVERHEAD } from '../lib/data/session.js';

@@ -1,6 +1,6 @@
 // perf.vm-latency's finding data: how long a VM's packets spend in each layer of the host,
 // both ways, with the slowest layer and what was still on its way at the end.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { LATENCY_SUMMARY_FIELDS, LAYER_STATS_FIELDS } from '../lib/data/histogram.js';
 import { OVERHEAD, TRACEPOINT_METHOD } from '../lib/data/session.js';
 

@@ -1,6 +1,6 @@
 // qdisc.drops' finding data: tc's qdisc drop counters next to the kernel's queueing-layer
 // drop reasons, per device, and whether they agree.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { DROPS_ATTACH_FIELDS } from '../lib/data/drops.js';
 import { countsBy } from '../lib/data/fields.js';
 import { QDISC_ROW_FIELDS } from '../lib/data/qdisc.js';

@@ -1,6 +1,6 @@
 // qdisc.latency's declared data: how long packets waited in each device's root qdisc (sojourn
 // time), per device, and how the bpftrace script ran.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { events, nullable, packets } from '../lib/data/fields.js';
 import { OVERHEAD, STOPPED } from '../lib/data/session.js';
 

@@ -1,5 +1,5 @@
 // qdisc.stats' finding data: every qdisc's counters over the window, their sums, and what dropped.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { QDISC_ROW_FIELDS } from '../lib/data/qdisc.js';
 
 const { dev, kind, handle, overlimits } = QDISC_ROW_FIELDS;

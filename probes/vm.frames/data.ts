@@ -1,6 +1,6 @@
 // vm.frames' finding data: the VM's frames into and out of its switch both ways, what the
 // switch lost of them, the addresses the VM used, the largest packets, and the window's close.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { LOADED_FIELDS, OVERHEAD, STOPPED } from '../lib/data/session.js';
 
 const count = (description: string) =>

@@ -1,5 +1,5 @@
 // A cheap probe for runner tests: reads a number from a file, after an optional delay.
-import Type from 'typebox';
+import Type from '#typebox';
 import { ProbeRegistry } from '../../engine/probe/registry.js';
 import type { ProbeDefinition } from '../../engine/probe/types.js';
 

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { stringify } from '#yaml';
 import { Cleanup } from './cleanup.js';
 import { CLI } from './cli.js';
 import type { TeardownHost } from './netns.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import Type from 'typebox';
+import Type from '#typebox';
 import { checkDeclaredData, dataFields, dataMismatches } from '../../engine/probe/data-schema.js';
 import { packageRoot } from '../../engine/package-info.js';
 import { probeRegistry } from '../../probes/index.js';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import Type from 'typebox';
+import Type from '#typebox';
 import { runProbe, type RunProbeOptions } from '../../engine/probe/runtime.js';
 import type { Params, ProbeDefinition, ProbeIO, RawRecord } from '../../engine/probe/types.js';
 import { netIface } from '../../probes/net.iface/probe.js';

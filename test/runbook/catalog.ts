@@ -1,6 +1,6 @@
 // A small probe catalog for loader tests: param types the shipped probes may not
 // have (required, enum, integer, ip, boolean). The loader only reads ids and params.
-import Type from 'typebox';
+import Type from '#typebox';
 import type { ParamSpec, ProbeCatalog, ProbeDefinition } from '../../engine/probe/types.js';
 
 function probe(id: string, params: Record<string, ParamSpec>): ProbeDefinition {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import Type from 'typebox';
+import Type from '#typebox';
 import { packageRoot } from '../../engine/package-info.js';
 import { probeRegistry } from '../../probes/index.js';
 import type { ProbeCatalog, ProbeDefinition } from '../../engine/probe/types.js';

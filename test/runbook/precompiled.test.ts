@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parse } from 'yaml';
+import { parse } from '#yaml';
 import { packageRoot } from '../../engine/package-info.js';
 import { buildValidator, RUNBOOK_SCHEMA_BUILD } from '../../engine/runbook/schema.js';
 import { buildValidator as buildInventoryValidator, INVENTORY_SCHEMA_BUILD } from '../../engine/target/inventory-schema.js';

@@ -1,6 +1,6 @@
 // Declared data of conntrack's verdicts counted with kprobes (lib/conntrack-kprobes.ts's
 // CtKernelData), which net.conntrack and other.ovs-ct-invalid report.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { events, packets } from './fields.js';
 import { kprobeSessionFields } from './session.js';
 

@@ -1,7 +1,7 @@
 // The data of a kfree_skb drop session's finding (lib/drops/read.ts): the packets the kernel
 // freed as drops, by reason, location, device, subsystem and family, with what was counted
 // apart and the busiest groups. drops.kernel reports it as is; composite probes embed parts.
-import Type, { type Static } from 'typebox';
+import Type, { type Static } from '#typebox';
 import { countsBy } from './fields.js';
 import { OVERHEAD } from './session.js';
 

@@ -1,7 +1,7 @@
 // Small builders for declared data: counts with their unit, counts by key, nullable fields, and
 // the device and namespace labels of lib/netdev.ts (deviceLabel, namespaceLabel) that many
 // findings carry.
-import Type, { type TSchema, type TSchemaOptions } from 'typebox';
+import Type, { type TSchema, type TSchemaOptions } from '#typebox';
 
 export const packets = (description: string) => Type.Integer({ description, unit: 'packets' });
 export const bytes = (description: string) => Type.Integer({ description, unit: 'bytes' });

@@ -1,6 +1,6 @@
 // Declared data of the log2 histograms findings carry: sizes in bytes (other.dev-queue,
 // other.offload), times in µs (cpu.runqlat's waits, the latency probes' layer statistics).
-import Type, { type TInteger } from 'typebox';
+import Type, { type TInteger } from '#typebox';
 import { packets, bytes, events } from './fields.js';
 
 /** One non-empty log2 bucket of packet sizes (histogram.ts's countBuckets). */

@@ -1,6 +1,6 @@
 // Declared data of the interface counter reader (lib/iface-counters.ts's IfaceDevice and
 // IfaceTotals): each device's counter deltas over the window, its rates and state.
-import Type from 'typebox';
+import Type from '#typebox';
 import { bytes, nullable, packets } from './fields.js';
 
 /** What each counter of /sys/class/net/<dev>/statistics counts (as deltas over the window). */

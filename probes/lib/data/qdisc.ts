@@ -1,6 +1,6 @@
 // A qdisc as `tc -s qdisc` shows it (probes/lib/qdiscs.ts reads it), for qdisc.stats and
 // qdisc.drops to declare their rows alike.
-import Type from 'typebox';
+import Type from '#typebox';
 
 /** Where the qdisc sits and what it held back; `drops` is left to each probe (its window differs). */
 export const QDISC_ROW_FIELDS = {

@@ -2,7 +2,7 @@
 // (engine/native/attach-plan.ts's LoadedRecord), what they cost (engine/probe/overhead.ts's
 // OverheadReport), and the leading fields of the queueing (lib/netdev.ts) and transmit
 // (lib/xmit.ts) sessions. Spread the *_FIELDS maps into a probe's Type.Object.
-import Type from 'typebox';
+import Type from '#typebox';
 import { nullable } from './fields.js';
 
 /** What the overhead guard measured of a probe's BPF programs (engine/probe/overhead.ts, OverheadReport). */

@@ -1,6 +1,6 @@
 // The declared fields of a probe's data as `probes show` prints them: a table of path, type,
 // unit and description, under the name runbooks read them by.
-import type { TSchema } from 'typebox';
+import type { TSchema } from '#typebox';
 import { dataFields } from '../../../probe/data-schema.js';
 
 export function fieldsTable(data: TSchema): string[] {
