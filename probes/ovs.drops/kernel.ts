@@ -3,8 +3,9 @@
 // and the drops of those packets (OVS drop reasons on 6.4+, any drop reason before), in the
 // kernel. The session is recorded as capture records (`kernel-*`), so a replay re-parses it
 // without loading anything. On a userspace-datapath host (this project's lab) it never runs.
+import { readFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { runCommand } from '../../engine/exec.js';
+import { BTF_DIR, btfEnums, readVmlinuxBtf, type BtfEnum } from '../../engine/host/btf.js';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import { u32Key } from '../../engine/native/map.js';
@@ -31,8 +32,8 @@ export const OVS_PROGRAMS = [
 const HOOKS = ['vport_receive', 'process', 'upcall', 'upcall_error', 'drop_reason', 'drop_after_rx'] as const;
 type Hook = (typeof HOOKS)[number];
 
-/** The BTF the OVS module's drop reasons come from (`enum ovs_drop_reason`, kernel 6.4+). */
-const OVS_MODULE_BTF = '/sys/kernel/btf/openvswitch';
+/** The BTF the OVS module's drop reasons come from (`enum ovs_drop_reason`, kernel 6.4+), split on vmlinux's. */
+const OVS_MODULE_BTF = `${BTF_DIR}/openvswitch`;
 
 export interface KernelFilters {
   ifindex: number;
@@ -77,13 +78,22 @@ interface ReasonsCapture {
   ovs: Record<string, string>;
 }
 
-/** `enum ovs_drop_reason { OVS_DROP_LAST_ACTION = 196609, ... }` in bpftool's C dump → value → name. */
-export function parseOvsReasonEnum(cText: string): Record<string, string> {
+/** `enum ovs_drop_reason { OVS_DROP_LAST_ACTION = 196609, ... }` among a module's enums → value → name (markers such as `__OVS_DROP_REASON` left out). */
+export function ovsReasonNames(enums: BtfEnum[]): Record<string, string> {
   const out: Record<string, string> = {};
-  const m = /enum ovs_drop_reason \{([^}]*)\}/.exec(cText);
-  if (!m) return out;
-  for (const e of m[1]!.matchAll(/([A-Z0-9_]+)\s*=\s*(\d+)/g)) if (!e[1]!.startsWith('__')) out[e[2]!] = e[1]!;
+  for (const [name, value] of enums.find((e) => e.name === 'ovs_drop_reason')?.values ?? []) if (!name.startsWith('__')) out[String(value >>> 0)] = name;
   return out;
+}
+
+/** The OVS module's drop reasons from its BTF, read here (bpftool's C dump of it took minutes under TCG); none when the module or BTF is absent. */
+async function readOvsReasons(): Promise<Record<string, string>> {
+  const [mod, vmlinux] = await Promise.all([readFile(OVS_MODULE_BTF).catch(() => null), readVmlinuxBtf()]);
+  if (!mod || !vmlinux) return {};
+  try {
+    return ovsReasonNames(btfEnums(mod, vmlinux));
+  } catch {
+    return {};
+  }
 }
 
 /**
@@ -94,9 +104,7 @@ export async function runKernelSession(io: ProbeIO, filters: KernelFilters, wind
   await io.capture('kernel-reasons', async () => {
     const format = (await tracepointFormat('skb:kfree_skb')) ?? '';
     const core = Object.fromEntries([...parseReasonNames(format)].map(([k, v]) => [String(k), v]));
-    const dump = await runCommand('bpftool', ['btf', 'dump', 'file', OVS_MODULE_BTF, 'format', 'c']);
-    const ovs = dump.exitCode === 0 ? parseOvsReasonEnum(dump.stdout) : {};
-    const capture: ReasonsCapture = { core, ovs };
+    const capture: ReasonsCapture = { core, ovs: await readOvsReasons() };
     return JSON.stringify(capture);
   });
 
