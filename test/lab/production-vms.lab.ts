@@ -91,8 +91,11 @@ describe('vm-loss and vm-latency on KVM VMs, vhost-net and the OVS kernel datapa
   before(async () => {
     assert.deepEqual(missing, [], `this kernel has no ${missing.join(', ')}: this file runs in the kernel lab (test/lab/kernel-lab.test.ts)`);
     assert.equal(cannot, null, `cannot boot lab VMs: ${cannot}`);
-    // No debug-threads: the vCPU threads carry no name, as on many production hosts.
-    pair = await sharedBridge(shared, 'ovs', { vmOptions: () => ({ debugThreads: false }) });
+    // No debug-threads: the vCPU threads carry no name, as on many production hosts. Each VM's
+    // own traffic at 40 and 10 datagrams a second, echoed: still hundreds of frames in a
+    // 2 s window, and the one emulated CPU left for the runs (at 100 and 20 the nested guests
+    // and their senders took most of it: a CLI took 30-80 s to start).
+    pair = await sharedBridge(shared, 'ovs', { vmOptions: () => ({ debugThreads: false }), traffic: { ipv4Ms: 25, ipv6Ms: 100 } });
     assert.equal(pair.lab.ovs!.datapath, 'system');
     for (const vm of [pair.a, pair.b]) assertProductionVm(vm);
   });

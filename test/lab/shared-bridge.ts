@@ -14,11 +14,18 @@ import type { Vm } from './vm.js';
 /** A finding's data as run.json keeps it. */
 export type Data = Record<string, any>;
 
+/** Between the datagrams each VM is sent (and echoes), IPv4 and IPv6: 100 and 20 a second by default. */
+export interface SharedBridgeTraffic {
+  ipv4Ms: number;
+  ipv6Ms: number;
+}
+
 /** Two noisy dual-stack VMs on one bridge, each echoing traffic of its own (IPv4 and IPv6) until the test ends. */
-export async function sharedBridge(t: TeardownHost, bridge: 'linux' | 'ovs', extra: Partial<LabTopologyOptions> = {}): Promise<{ lab: LabTopology; a: Vm; b: Vm }> {
-  const lab = await buildLabTopology(t, { bridge, vms: 2, ipv6: true, hostIpv6: true, ...extra, vmOptions: (i, addrs) => ({ noise: true, ...extra.vmOptions?.(i, addrs) }) });
+export async function sharedBridge(t: TeardownHost, bridge: 'linux' | 'ovs', extra: Partial<LabTopologyOptions> & { traffic?: SharedBridgeTraffic } = {}): Promise<{ lab: LabTopology; a: Vm; b: Vm }> {
+  const { traffic: rates = { ipv4Ms: 10, ipv6Ms: 50 }, ...options } = extra;
+  const lab = await buildLabTopology(t, { bridge, vms: 2, ipv6: true, hostIpv6: true, ...options, vmOptions: (i, addrs) => ({ noise: true, ...options.vmOptions?.(i, addrs) }) });
   const [a, b] = lab.vms as [Vm, Vm];
-  const traffic = backgroundTrafficOf(lab, [a, b].flatMap((vm) => [{ vm, intervalMs: 10 }, { vm, intervalMs: 50, ipv6: true }]));
+  const traffic = backgroundTrafficOf(lab, [a, b].flatMap((vm) => [{ vm, intervalMs: rates.ipv4Ms }, { vm, intervalMs: rates.ipv6Ms, ipv6: true }]));
   t.after(() => traffic.stop().catch(() => undefined));
   return { lab, a, b };
 }
