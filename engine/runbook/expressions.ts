@@ -240,14 +240,26 @@ export function displayValue(value: unknown): string {
 /** JSON-ish values → CEL values: integral numbers become ints. */
 export function toCel(value: unknown): unknown {
   if (typeof value === 'number') return Number.isInteger(value) ? BigInt(value) : value;
-  if (Array.isArray(value)) return value.map(toCel);
-  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toCel(v);
-    return out;
-  }
-  return value;
+  if (!value || typeof value !== 'object') return value;
+  const known = converted.get(value);
+  if (known !== undefined) return known;
+  let out: unknown;
+  if (Array.isArray(value)) out = value.map(toCel);
+  else if (Object.getPrototypeOf(value) === Object.prototype) {
+    const fields: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) fields[k] = toCel(v);
+    out = fields;
+  } else return value;
+  converted.set(value, out);
+  return out;
 }
+
+/**
+ * Each object's CEL form, made once: a run's findings, inputs and target are never changed in
+ * place (context updates replace them), and every condition of every step read them whole —
+ * converting them again each time was most of a graph walk's time (paths.test: 18 of 30 s).
+ */
+const converted = new WeakMap<object, unknown>();
 
 /** CEL values → JSON-ish values: ints become numbers. */
 export function fromCel(value: unknown): unknown {

@@ -37,14 +37,16 @@ export interface RunInput {
 
 /** What conditions see of a finding: its data plus status, summary, severity and reason. */
 export function findingView(finding: Finding): Record<string, unknown> {
-  return {
-    ...finding.data,
-    status: finding.status,
-    summary: finding.summary,
-    severity: finding.severity,
-    reason: finding.reason ?? '',
-  };
+  let view = views.get(finding);
+  if (!view) {
+    view = { ...finding.data, status: finding.status, summary: finding.summary, severity: finding.severity, reason: finding.reason ?? '' };
+    views.set(finding, view);
+  }
+  return view;
 }
+
+/** One view per finding (findings are not changed once recorded), so its CEL form is made once too (expressions.ts). */
+const views = new WeakMap<Finding, Record<string, unknown>>();
 
 /** What conditions and templates see of a run: inputs, findings (by alias), answers, target, host. */
 export function scopeOf(context: RunContext): Scope {
