@@ -7,10 +7,10 @@
 import { build } from 'esbuild';
 
 const VENDORED = {
-  typebox: { contents: "export * from '#typebox';\nexport { default } from 'typebox';\n", platform: 'node' },
+  typebox: { contents: "export * from 'typebox';\nexport { default } from 'typebox';\n", platform: 'node' },
   // yaml's "node" export is CommonJS, whose names a bundle cannot re-export: its ESM build
   // (the package's "default" export, plain JavaScript) is taken instead.
-  yaml: { contents: "export * from '#yaml';\n", platform: 'neutral' },
+  yaml: { contents: "export * from 'yaml';\n", platform: 'neutral' },
 };
 
 const root = new URL('..', import.meta.url).pathname;
