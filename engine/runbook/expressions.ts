@@ -250,15 +250,22 @@ export function toCel(value: unknown): unknown {
     for (const [k, v] of Object.entries(value)) if (v !== undefined) fields[k] = toCel(v);
     out = fields;
   } else return value;
-  converted.set(value, out);
+  if (unchanging.has(value)) converted.set(value, out);
   return out;
 }
 
 /**
- * Each object's CEL form, made once: a run's findings, inputs and target are never changed in
- * place (context updates replace them), and every condition of every step read them whole —
+ * Marks `value` as never changed in place (a finding's view: findings are not changed once
+ * recorded), so its CEL form is made once. Every condition of every step reads every finding:
  * converting them again each time was most of a graph walk's time (paths.test: 18 of 30 s).
+ * Scopes themselves are not marked: the report's grows step by step.
  */
+export function unchangingForCel<T extends object>(value: T): T {
+  unchanging.add(value);
+  return value;
+}
+
+const unchanging = new WeakSet<object>();
 const converted = new WeakMap<object, unknown>();
 
 /** CEL values → JSON-ish values: ints become numbers. */

@@ -3,7 +3,7 @@
 // see of it. The compiled machine keeps it as its context; the runner, run.json and the
 // report read it.
 import type { Finding, Params } from '../probe/types.js';
-import type { Scope } from './expressions.js';
+import { unchangingForCel, type Scope } from './expressions.js';
 import type { ProbeCall } from './model.js';
 
 /** The machine's context; plain JSON so it persists with the snapshot. Conditions see its Scope part. */
@@ -39,13 +39,13 @@ export interface RunInput {
 export function findingView(finding: Finding): Record<string, unknown> {
   let view = views.get(finding);
   if (!view) {
-    view = { ...finding.data, status: finding.status, summary: finding.summary, severity: finding.severity, reason: finding.reason ?? '' };
+    view = unchangingForCel({ ...finding.data, status: finding.status, summary: finding.summary, severity: finding.severity, reason: finding.reason ?? '' });
     views.set(finding, view);
   }
   return view;
 }
 
-/** One view per finding (findings are not changed once recorded), so its CEL form is made once too (expressions.ts). */
+/** One view per finding (findings are not changed once recorded), its CEL form made once (expressions.ts). */
 const views = new WeakMap<Finding, Record<string, unknown>>();
 
 /** What conditions and templates see of a run: inputs, findings (by alias), answers, target, host. */
