@@ -5,7 +5,8 @@
 // without loading anything. On a userspace-datapath host (this project's lab) it never runs.
 import { readFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { BTF_DIR, btfEnums, readVmlinuxBtf, type BtfEnum } from '../../engine/host/btf.js';
+import { BTF_DIR, btfEnums, readVmlinuxBtf } from '../../engine/host/btf.js';
+import { subsystemNamesOf, subsystemReasonsOf } from '../lib/drops/subsystems.js';
 import { tracepointFormat } from '../../engine/host/tracefs.js';
 import type { U64 } from '../../engine/native/btf-layout.js';
 import { u32Key } from '../../engine/native/map.js';
@@ -31,9 +32,6 @@ export const OVS_PROGRAMS = [
 /** `enum ovs_hook` of bpf/ovs.h. */
 const HOOKS = ['vport_receive', 'process', 'upcall', 'upcall_error', 'drop_reason', 'drop_after_rx'] as const;
 type Hook = (typeof HOOKS)[number];
-
-/** The BTF the OVS module's drop reasons come from (`enum ovs_drop_reason`, kernel 6.4+), split on vmlinux's. */
-const OVS_MODULE_BTF = `${BTF_DIR}/openvswitch`;
 
 export interface KernelFilters {
   ifindex: number;
@@ -78,19 +76,17 @@ interface ReasonsCapture {
   ovs: Record<string, string>;
 }
 
-/** `enum ovs_drop_reason { OVS_DROP_LAST_ACTION = 196609, ... }` among a module's enums → value → name (markers such as `__OVS_DROP_REASON` left out). */
-export function ovsReasonNames(enums: BtfEnum[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of enums.find((e) => e.name === 'ovs_drop_reason')?.values ?? []) if (!name.startsWith('__')) out[String(value >>> 0)] = name;
-  return out;
-}
-
-/** The OVS module's drop reasons from its BTF, read here (bpftool's C dump of it took minutes under TCG); none when the module or BTF is absent. */
-async function readOvsReasons(): Promise<Record<string, string>> {
-  const [mod, vmlinux] = await Promise.all([readFile(OVS_MODULE_BTF).catch(() => null), readVmlinuxBtf()]);
+/**
+ * The OVS module's drop reasons from its BTF (value → name), read with the drop library's BTF
+ * reader as the kernel names subsystems (bpftool's C dump of the module took minutes under
+ * TCG); none when the module, its BTF or the subsystem (kernel < 6.4) is absent.
+ */
+export async function readOvsReasons(dir = BTF_DIR): Promise<Record<string, string>> {
+  const [mod, vmlinux] = await Promise.all([readFile(`${dir}/openvswitch`).catch(() => null), readVmlinuxBtf(dir)]);
   if (!mod || !vmlinux) return {};
   try {
-    return ovsReasonNames(btfEnums(mod, vmlinux));
+    const id = Object.entries(subsystemNamesOf(btfEnums(vmlinux))).find(([, name]) => name === 'openvswitch')?.[0];
+    return id === undefined ? {} : subsystemReasonsOf(btfEnums(mod, vmlinux), Number(id));
   } catch {
     return {};
   }
