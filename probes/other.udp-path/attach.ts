@@ -23,7 +23,8 @@ export const HOOKS = [
 export type Hook = (typeof HOOKS)[number];
 export type Tracepoint = Hook['tracepoint'];
 
-const TRACEPOINTS = HOOKS.map((h) => h.tracepoint);
+/** The socket hooks (sk_data_ready, 6.3+; sock_recv_length, 6.0+): a read is paired with the datagram queued, so both or neither. */
+export const SOCKET_TRACEPOINTS = HOOKS.filter((h) => h.direction === 'socket').map((h) => `${h.category}:${h.tracepoint}`);
 const SUFFIX: Record<UdpPathMethod, string> = { raw_tracepoint: 'raw', tp_btf: 'btf', tracepoint: 'tp' };
 const hookOf = (tp: Tracepoint): Hook => HOOKS.find((h) => h.tracepoint === tp)!;
 
@@ -32,8 +33,13 @@ export function programName(tp: Tracepoint, method: UdpPathMethod): string {
   return `udppath_${hookOf(tp).stem}_${SUFFIX[method]}`;
 }
 
-export function attachPlan(): Array<PlanStep<UdpPathMethod>> {
-  return tracepointPlan((tp) => hookOf(tp).category, TRACEPOINTS, programName, { prefer: 'tp_btf' });
+/** The hooks a session loads: all, or without the socket's where the kernel lacks its tracepoints (the path then ends at the receiver's netif_receive_skb). */
+export function hooksLoaded(socketStage: boolean): Hook[] {
+  return HOOKS.filter((h) => socketStage || h.direction !== 'socket');
+}
+
+export function attachPlan(socketStage = true): Array<PlanStep<UdpPathMethod>> {
+  return tracepointPlan((tp) => hookOf(tp).category, hooksLoaded(socketStage).map((h) => h.tracepoint), programName, { prefer: 'tp_btf' });
 }
 
 /** Entries of `recent` per CPU (UDPPATH_RECENT, other.udp-path.h). */
@@ -42,8 +48,8 @@ const RECENT_PER_CPU = 16;
 const RECENT_CPUS = 256;
 
 /** Loads and attaches the first flavour that works; throws with every reason when none does. */
-export async function loadUdpPath(globals: Record<string, GlobalValue>): Promise<PlanLoaded<UdpPathMethod>> {
-  return loadFirstWorking(bpfObjectPath('other.udp-path'), attachPlan(), { what: 'other.udp-path', open: { globals, maxEntries: recentEntries() } });
+export async function loadUdpPath(globals: Record<string, GlobalValue>, socketStage: boolean): Promise<PlanLoaded<UdpPathMethod>> {
+  return loadFirstWorking(bpfObjectPath('other.udp-path'), attachPlan(socketStage), { what: 'other.udp-path', open: { globals, maxEntries: recentEntries() } });
 }
 
 /** `recent` and `recent_drops` sized to `cpus` (every possible CPU, up to RECENT_CPUS): a CPU past their end counts straight in `pairs` and `drops`. */

@@ -12,7 +12,8 @@ import { runBpfSession } from '../../engine/probe/bpf-session.js';
 import { hex, ipv4Bytes, slotTotals } from '../../engine/probe/bpf-values.js';
 import type { Params, ProbeIO } from '../../engine/probe/types.js';
 import { captureReasonFormat, captureSymbols } from '../lib/drop-reasons.js';
-import { HOOKS, loadUdpPath } from './attach.js';
+import { HOOKS, loadUdpPath, SOCKET_TRACEPOINTS } from './attach.js';
+import { hasTracepoint } from '../../engine/host/tracefs.js';
 import { recorded } from '../lib/recorded.js';
 
 /** Slots of the per-CPU `totals` array (probes/other.udp-path/other.udp-path.h). */
@@ -27,6 +28,8 @@ export interface FlowSetup {
   both: boolean;
   samples: number;
   timeoutMs: number;
+  /** The kernel has the socket's tracepoints (sock:sk_data_ready, 6.3+): absent from older records, which had them. */
+  socketStage?: boolean;
 }
 
 /** struct udppath_hop. */
@@ -201,8 +204,9 @@ function dumpMaps(o: BpfObject, windowMs: number, events: EventEntry[]): DumpCap
   return { windowMs: Math.round(windowMs * 1000) / 1000, hops, pairs, drops, events, ...slotTotals(o.map('totals'), TOTALS) };
 }
 
-function setupOf(params: Params): FlowSetup {
+async function setupOf(params: Params): Promise<FlowSetup> {
   for (const ip of [params.src_ip, params.dst_ip]) ipv4Bytes(ip); // throws for IPv6: only IPv4 is parsed
+  const socketStage = (await Promise.all(SOCKET_TRACEPOINTS.map((tp) => hasTracepoint(tp)))).every(Boolean);
   return {
     srcIp: params.src_ip as string,
     dstIp: params.dst_ip as string,
@@ -211,6 +215,7 @@ function setupOf(params: Params): FlowSetup {
     both: params.both === true,
     samples: (params.samples as number | undefined) ?? 8,
     timeoutMs: (params.timeout as number | undefined) ?? 1000,
+    socketStage,
   };
 }
 
@@ -279,7 +284,7 @@ export async function collect(params: Params, io: ProbeIO): Promise<void> {
   try {
     const rec = await runBpfSession(io, {
       load: async () => {
-        const loaded = await loadUdpPath(globalsOf(setup));
+        const loaded = await loadUdpPath(globalsOf(setup), setup.socketStage !== false);
         stream = readEvents(loaded.obj);
         return { obj: loaded.obj, record: loadedRecord(loaded) };
       },

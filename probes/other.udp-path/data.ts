@@ -108,13 +108,14 @@ export const DATA = Type.Object(
     drops: Type.Array(DROP, { description: 'Drops of the flow’s packets by place and reason, most first.' }),
     lost: Type.Array(LOSS, { description: 'Packets that passed a hop and no other after it, without a drop seen.' }),
     packets: perWay('Packets of the flow seen at their first hop'),
-    delivered: perWay('Packets read from the receiving socket by the application'),
+    delivered: perWay('Packets read from the receiving socket by the application (before 6.3: freed by the read, consume_skb off any device)'),
     dropped: packets('Packets dropped (kfree_skb), both ways.'),
     lostCount: packets('Packets that vanished between two hops, both ways.'),
     verdict: Type.Union([Type.Literal('delivered'), Type.Literal('dropped'), Type.Literal('lost'), Type.Literal('not_seen')], {
       description: 'delivered: every packet seen reached a reader; dropped or lost: some did not; not_seen: no packet of the flow.',
     }),
     findings: Type.Array(Type.String(), { description: '`delivered`, `dropped at <hop> (<reason>)`, `lost between <hop> and <hop>`, `slowest <hop> → <hop>`.' }),
+    notes: Type.Array(Type.String(), { description: 'What limits the finding on this kernel (no socket hops before 6.3).' }),
     slowest: nullable(
       Type.Object(
         {

@@ -99,22 +99,28 @@ export function udpPathFinding(records: RawRecord[]): ProbeResult<UdpPathData> {
     })
     .sort((a, b) => b.count - a.count || a.hop - b.hop);
 
+  // Before 6.3 the kernel has no socket tracepoints: a datagram the application read ends freed by
+  // its read (consume_skb, the device cleared by UDP); one still queued is seen last at its receive.
+  const socketStage = setup.socketStage !== false;
+  const delivery = (h: UdpPathHop) => (socketStage ? h.hook === 'sock_recv_length' : h.hook === 'consume_skb' && h.ifindex === 0);
+
   // Packets that passed a non-terminal hop and no other after it: gone without a drop.
   const lost: UdpPathLoss[] = [];
   for (const h of hops) {
     if (TERMINAL.has(h.hook)) continue;
     const onward = pairs.filter((p) => p.from === h.index).reduce((s, p) => s + p.count, 0);
     if (h.packets <= onward) continue;
-    const next = hops.find((x) => x.index > h.index && x.way === h.way && !TERMINAL.has(x.hook)) ?? hops.find((x) => x.index > h.index && x.way === h.way && x.hook === 'sock_recv_length');
+    const next = hops.find((x) => x.index > h.index && x.way === h.way && !TERMINAL.has(x.hook)) ?? hops.find((x) => x.index > h.index && x.way === h.way && delivery(x));
     // Queued on a socket nobody read: the read that did not come is the next hop.
-    const unread = h.hook === 'sk_data_ready' ? `sock_recv_length -@${h.netns}` : null;
+    // (Before 6.3, one received and not read went to a socket the kernel cannot show.)
+    const unread = h.hook === 'sk_data_ready' ? `sock_recv_length -@${h.netns}` : !socketStage && h.hook === 'netif_receive_skb' && onward === 0 ? `a socket read @${h.netns} (not seen before 6.3)` : null;
     lost.push({ way: h.way, after: h.label, before: next?.label ?? unread, count: h.packets - onward });
   }
 
   const firstHops = (w: Way) => path.filter((h) => way(h) === w && !pairs.some((p) => index.get(hopId(h)) === p.to)).reduce((s, h) => s + h.packets, 0);
-  const sumHook = (w: Way, hook: string) => hops.filter((h) => h.way === w && h.hook === hook).reduce((s, h) => s + h.packets, 0);
+  const deliveredOn = (w: Way) => hops.filter((h) => h.way === w && delivery(h)).reduce((s, h) => s + h.packets, 0);
   const packets = { forward: firstHops('forward'), reverse: firstHops('reverse') };
-  const delivered = { forward: sumHook('forward', 'sock_recv_length'), reverse: sumHook('reverse', 'sock_recv_length') };
+  const delivered = { forward: deliveredOn('forward'), reverse: deliveredOn('reverse') };
   const dropped = drops.reduce((s, d) => s + d.count, 0);
   const lostCount = lost.reduce((s, l) => s + l.count, 0);
   const slowestPair = [...pairs].filter((p) => p.count > 0).sort((a, b) => b.meanUs - a.meanUs || b.maxUs - a.maxUs)[0];
@@ -128,6 +134,7 @@ export function udpPathFinding(records: RawRecord[]): ProbeResult<UdpPathData> {
   if (slowest) findings.push(`slowest ${slowest.from} → ${slowest.to}`);
 
   const samples = samplesOf(dump, n, reasons);
+  const notes = socketStage ? [] : ['this kernel has no sock:sk_data_ready (6.3+): the socket is not a hop; a datagram the application read ends at the consume_skb of its read, one it did not read at its last netif_receive_skb'];
   const data: UdpPathData = {
     flow: { srcIp: setup.srcIp, dstIp: setup.dstIp, srcPort: setup.srcPort, dstPort: setup.dstPort, both: setup.both },
     method: att.method,
@@ -147,6 +154,7 @@ export function udpPathFinding(records: RawRecord[]): ProbeResult<UdpPathData> {
     lostCount,
     verdict,
     findings,
+    notes,
     slowest,
     samples,
     lostEvents: dump.lostEvents,

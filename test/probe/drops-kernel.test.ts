@@ -240,7 +240,7 @@ describe('drops.kernel', () => {
     const categories = await tracepointCategories();
     assert.ok(categories.length > 0, 'tracefs is mounted');
     const events = new Set((await Promise.all(categories.map((c) => tracepointsIn(c)))).flat());
-    // A program on a BTF tracepoint this kernel lacks (sock:sk_data_ready before 6.8) cannot
+    // A program on a BTF tracepoint this kernel lacks (sock:sk_data_ready before 6.3) cannot
     // load here; it is left unloaded (perf.host-latency then has no socket stage; other.udp-path
     // needs it and does not run).
     // Before 5.17 kfree_skb has no reason argument: its programs that read one cannot load

@@ -17,6 +17,7 @@ import { arpFinding, type ArpData, type ArpSender, type AttachCapture, type Dump
 import { otherArp, readDump } from '../../probes/other.arp/probe.js';
 import { createBridgeLan, type BridgeLan, type LanHost } from '../helpers/bridge-lan.js';
 import { assertEveryFlavourAttaches, TP_BTF_FIRST } from '../helpers/attach-plan.js';
+import { whenAttached } from '../helpers/bpf-links.js';
 import { tempBundle } from '../helpers/bundle.js';
 import { assertProbeListedAndShown, runCli, startCli } from '../helpers/cli.js';
 import { assertReplaysSame } from '../helpers/replay.js';
@@ -318,10 +319,10 @@ describe('other.arp', () => {
     const b = await tempBundle(t, 'ebpfnet-arp-runbook-');
     const file = join(b.root, 'arp-check.yaml');
     writeFileSync(file, RUNBOOK);
-    // Requests for the shared IP every 100 ms for 6 s: the probe's 2 s window falls inside.
-    const asking = arping(lan, ['-i', 'br0', '-c', '60', '-W', '0.1', DUP1.ip]);
     const { done } = startCli(['diagnose', file, '--input', `netns=${lan.ns}`, '--input', 'duration=2s', '--out', join(b.root, 'runs'), '--json']);
-    const [r] = await Promise.all([done, asking]);
+    // Once its programs are attached, requests for the shared IP every 100 ms for 1.5 s: inside its 2 s window.
+    await whenAttached('arp_', TRACEPOINTS.length);
+    const [r] = await Promise.all([done, arping(lan, ['-i', 'br0', '-c', '15', '-W', '0.1', DUP1.ip])]);
     assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
     const result = JSON.parse(r.stdout) as { conclusion: { id: string; summary: string } | null };
     assert.equal(result.conclusion?.id, 'arp-ip-conflict', r.stdout);
