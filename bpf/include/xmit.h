@@ -97,6 +97,22 @@ static __always_inline void read_ip(const unsigned char *buf, __u32 l3, const un
 	p->dport = bpf_ntohs(ports[1]);
 }
 
+/* Before 6.2 an accelerated tag's presence is a bit of its own (vlan_present), and moving the
+ * tag into the frame (a device without VLAN offload) clears that bit alone: vlan_proto stays. */
+struct sk_buff___vlan_present {
+	__u8 vlan_present:1;
+} __attribute__((preserve_access_index));
+
+/* Whether skb carries an accelerated tag (skb_vlan_tag_present on any kernel). */
+static __always_inline bool hw_tag_present(struct sk_buff *skb, bool direct)
+{
+	struct sk_buff___vlan_present *old = (void *)skb;
+
+	if (bpf_core_field_exists(old->vlan_present))
+		return BPF_CORE_READ_BITFIELD_PROBED(old, vlan_present);
+	return FIELD(direct, skb->vlan_proto, skb, vlan_proto) != 0;
+}
+
 /* The tag (the accelerated one in skb->vlan_*, else one in the Ethernet header), the protocol
  * under it, and the IP header's addresses and ports, from one read of the frame's start. */
 static __always_inline void read_frame(struct sk_buff *skb, struct net_device *dev, struct xmit_pkt *p, bool direct)
@@ -105,7 +121,7 @@ static __always_inline void read_frame(struct sk_buff *skb, struct net_device *d
 	unsigned char *src;
 
 	p->tagging = XMIT_UNTAGGED;
-	if (FIELD(direct, skb->vlan_proto, skb, vlan_proto)) {
+	if (hw_tag_present(skb, direct)) {
 		p->tagging = XMIT_TAG_HW;
 		p->vlan = FIELD(direct, skb->vlan_tci, skb, vlan_tci) & VLAN_VID_MASK_;
 	}

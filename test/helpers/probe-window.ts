@@ -51,6 +51,59 @@ export function withTrafficInWindow<D extends Record<string, unknown>>(def: Prob
 }
 
 /**
+ * `def` whose collect calls `mark('start')` as its first sleep (its window, once attached)
+ * begins and `mark('end')` as it ends: an independent count read there covers less than the
+ * probe's window, one read around runProbe more (a slow machine takes seconds to attach).
+ */
+export function aroundFirstSleep<D extends Record<string, unknown>>(def: ProbeDefinition<D>, mark: (when: 'start' | 'end') => void): ProbeDefinition<D> {
+  return {
+    ...def,
+    collect: (params, io) => {
+      let first = true;
+      return def.collect(
+        params,
+        withSleep(io, async (ms, o) => {
+          const marking = first;
+          first = false;
+          if (marking) mark('start');
+          try {
+            await io.sleep(ms, o);
+          } finally {
+            if (marking) mark('end');
+          }
+        }),
+      );
+    },
+  };
+}
+
+/**
+ * `def` whose collect starts `traffic` as its sleep number `n` (from 0) begins, without waiting
+ * for it: traffic for a later window of a probe that sleeps once per window (drops.monitor),
+ * however long its start took. `sent` settles with the traffic.
+ */
+export function trafficAtSleep<D extends Record<string, unknown>, T>(def: ProbeDefinition<D>, n: number, traffic: () => Promise<T>): { def: ProbeDefinition<D>; sent: Promise<T> } {
+  let start!: () => void;
+  const sent = new Promise<void>((resolve) => (start = resolve)).then(traffic);
+  return {
+    def: {
+      ...def,
+      collect: (params, io) => {
+        let sleeps = 0;
+        return def.collect(
+          params,
+          withSleep(io, (ms, o) => {
+            if (sleeps++ === n) start();
+            return io.sleep(ms, o);
+          }),
+        );
+      },
+    },
+    sent,
+  };
+}
+
+/**
  * Runs `def` with `traffic` inside its window: the traffic starts once the probe first sleeps
  * (after its first sample), and the probe's sleeps end no sooner than the traffic does.
  */

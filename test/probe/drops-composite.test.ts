@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { runProbe } from '../../engine/probe/runtime.js';
 import type { Params, ProbeDefinition } from '../../engine/probe/types.js';
 import { qdiscDrops, agrees, type QdiscDropsData } from '../../probes/qdisc.drops/probe.js';
@@ -8,6 +7,7 @@ import { dropsEth, parseEthtoolStats, type DropsEthData } from '../../probes/dro
 import { dropsMonitor, windowLengths, type DropsMonitorData } from '../../probes/drops.monitor/probe.js';
 import { allProbes } from '../../probes/index.js';
 import { tempBundle } from '../helpers/bundle.js';
+import { trafficAtSleep, withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertReplaysSame } from '../helpers/replay.js';
 import { createVethPair, run, dropIcmpInNs, cannotBuildWith } from '../helpers/netns.js';
 
@@ -41,10 +41,9 @@ describe('drops composites (qdisc.drops, drops.eth, drops.monitor)', () => {
     await run(['tc', 'qdisc', 'add', 'dev', pair.hostDev, 'root', 'handle', '7:', 'tbf', 'rate', '8kbit', 'burst', '1600', 'limit', '1600']);
     const b = await tempBundle(t, 'ebpfnet-qdrops-');
     const params = { dev: pair.hostDev, duration: '3s' };
-    const probe = runProbe(qdiscDrops, request(qdiscDrops, params), b.opts('live'));
-    await delay(700);
-    await pair.ping({ flood: true, count: 100_000, size: 1000, deadline: 1, wait: 1 });
-    const f = await probe;
+    // The flood starts inside the window (after the probe's first reading), however slow its start.
+    const flood = withTrafficInWindow(qdiscDrops, async () => void (await pair.ping({ flood: true, count: 100_000, size: 1000, deadline: 1, wait: 1 })));
+    const f = await runProbe(flood, request(qdiscDrops, params), b.opts('live'));
     assert.equal(f.status, 'ok', f.reason);
     const data = f.data as QdiscDropsData;
     assert.equal(data.method, 'tp_btf');
@@ -73,12 +72,11 @@ describe('drops composites (qdisc.drops, drops.eth, drops.monitor)', () => {
     const pair = await createVethPair(t, { peerMtu: 1000 });
     const b = await tempBundle(t, 'ebpfnet-eth-');
     const params = { dev: pair.hostDev, duration: '3s' };
-    const probe = runProbe(dropsEth, request(dropsEth, params), b.opts('live'));
-    await delay(700);
     const N = 20;
-    const ping = await pair.ping({ count: N, size: 1200, interval: 0.05, wait: 0.2 });
+    const { def: oversized, sent } = trafficAtSleep(dropsEth, 0, () => pair.ping({ count: N, size: 1200, interval: 0.05, wait: 0.2 }));
+    const f = await runProbe(oversized, request(dropsEth, params), b.opts('live'));
+    const ping = await sent;
     assert.equal(ping.received, 0);
-    const f = await probe;
     assert.equal(f.status, 'ok', f.reason);
     const data = f.data as DropsEthData;
     assert.equal(data.dev, pair.hostDev);
@@ -109,12 +107,12 @@ describe('drops composites (qdisc.drops, drops.eth, drops.monitor)', () => {
     await dropIcmpInNs(pair);
     const b = await tempBundle(t, 'ebpfnet-monitor-');
     const params = { duration: '4s', interval: '1s', netns: pair.ns, src_ip: pair.hostIp, protocol: 'icmp' };
-    const probe = runProbe(dropsMonitor, request(dropsMonitor, params), b.opts('live'));
-    await delay(2400);
+    // The pings start as the third window does (the probe sleeps once per window) and take ~1 s.
     const N = 20;
-    const ping = await pair.ping({ count: N, interval: 0.05, wait: 0.2 });
+    const { def: inThirdWindow, sent } = trafficAtSleep(dropsMonitor, 2, () => pair.ping({ count: N, interval: 0.05, wait: 0.2 }));
+    const f = await runProbe(inThirdWindow, request(dropsMonitor, params), b.opts('live'));
+    const ping = await sent;
     assert.equal(ping.transmitted, N);
-    const f = await probe;
     assert.equal(f.status, 'ok', f.reason);
     const data = f.data as DropsMonitorData;
     assert.equal(data.windows.length, 4);

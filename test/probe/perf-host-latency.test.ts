@@ -33,10 +33,11 @@ const PAYLOAD = 1000;
 /** The port udpFromNs sends to and udpSink listens on. */
 const PORT = 9;
 /** The shaper: 1 Mbit/s with a bucket of one frame, so each datagram waits for the one before. */
-const RATE_BPS = 1_000_000;
+/** The shaper's rate: slow enough that a sender spacing its datagrams by a few ms (an emulated CPU) changes no frame's side of LATENCY_US. */
+const RATE_BPS = 250_000;
 const BURST = 1600;
-/** The `latency_us` threshold of the shaped run: between the second and third frames' waits (~4 and ~12 ms), where the rate's error has not added up yet. */
-const LATENCY_US = 8_000;
+/** The `latency_us` threshold of the shaped run: between the second and third frames' waits (~16 and ~49 ms), where the rate's error has not added up yet. */
+const LATENCY_US = 32_000;
 const TX_STAGES: StageId[] = ['queue', 'enqueue', 'qdisc', 'start_xmit', 'driver'];
 /** Whether this kernel has the socket stage's tracepoint. */
 const SOCKET_STAGE = await hasTracepoint('sock:sk_data_ready');
@@ -134,12 +135,12 @@ describe('perf.host-latency', () => {
     assert.deepEqual(Object.values(byReason).sort((a, b) => a - b), [tcDrops, 2 * SENT - tcDrops].sort((a, b) => a - b));
   });
 
-  it('a 1 Mbit/s tbf on the sender: every stage counts the datagrams, the qdisc holds them as long as the rate implies; and replays', async (t) => {
+  it('a 250 kbit/s tbf on the sender: every stage counts the datagrams, the qdisc holds them as long as the rate implies; and replays', async (t) => {
     const pair = await quietPair(t);
     await run(['tc', '-n', pair.ns, 'qdisc', 'add', 'dev', pair.peerDev, 'root', 'tbf', 'rate', String(RATE_BPS), 'burst', String(BURST), 'limit', '100000']);
     const sink = await receiver(t, pair);
     const b = await tempBundle(t, 'ebpfnet-hostlat-tbf-');
-    const params = { src_ip: pair.peerIp, dst_ip: pair.hostIp, protocol: 'udp', dst_port: PORT, latency_us: LATENCY_US, duration: '2s' };
+    const params = { src_ip: pair.peerIp, dst_ip: pair.hostIp, protocol: 'udp', dst_port: PORT, latency_us: LATENCY_US, duration: '3s' };
     const f = await measure(b, 'tbf', pair, params);
     const d = f.data as HostLatencyData;
     assert.equal(sink.received(), SENT);
@@ -171,7 +172,7 @@ describe('perf.host-latency', () => {
     assert.deepEqual(d.slowest && { direction: d.slowest.direction, stage: d.slowest.stage, p99: d.slowest.p99 }, { direction: 'tx', stage: 'qdisc', p99: q.p99 });
     assert.ok(d.totals.tx!.max >= q.max);
     assert.equal(f.severity, 'critical'); // a P99 above 10 ms
-    assert.match(f.summary, /^slowest stage TX qdisc \(p99 1\d\d ms\); TX \(20 packets\): /);
+    assert.match(f.summary, /^slowest stage TX qdisc \(p99 6\d\d ms\); TX \(20 packets\): /);
     await assertReplaysWithoutBpf(perfHostLatency, params, b, 'tbf', f);
   });
 
@@ -227,11 +228,11 @@ describe('perf.host-latency', () => {
     ];
     // One window for all four: the datagrams are sent once, when every run's programs are attached.
     const base = liveHandles().links;
-    const links = runs.reduce((n, [, p]) => n + hooksFor(String(p.direction ?? 'both')).length, 0);
+    const links = runs.reduce((n, [, p]) => n + hooksFor(String(p.direction ?? 'both')).filter((h) => KERNEL_HOOKS.includes(h)).length, 0);
     const allAttached = async () => {
       const started = Date.now();
       while (liveHandles().links < base + links) {
-        if (Date.now() - started > 20_000) throw new Error('the four runs did not attach within 20 s');
+        if (Date.now() - started > 60_000) throw new Error('the four runs did not attach within 60 s');
         await new Promise((r) => setTimeout(r, 20));
       }
     };
@@ -253,7 +254,9 @@ describe('perf.host-latency', () => {
       assert.deepEqual({ ...counts(d, TX_STAGES), ...counts(d, RX_STAGES) }, { ...every(TX_STAGES, 0), ...every(RX_STAGES, 0) });
       assert.equal(d.slowest, null);
     }
-    assert.match(findings[2]!.summary, /^no IPv4 packet matched in 1\.\ds$/);
+    // In the window it was attached: the 1.5 s asked, longer on a slow machine.
+    const window = /^no IPv4 packet matched in (\d+\.\d)s$/.exec(findings[2]!.summary);
+    assert.ok(window && Number(window[1]) >= 1.5, findings[2]!.summary);
     await assertReplaysWithoutBpf(perfHostLatency, runs[0]![1], b, 'tx-dev', findings[0]!);
   });
 });

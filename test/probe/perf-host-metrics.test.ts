@@ -150,11 +150,11 @@ describe('perf.host-metrics', () => {
     assert.equal(d.deltas.rx_bytes, n * frame);
     assert.equal(d.drops + d.errors, 0);
     assert.equal(data.samples, 5);
-    // The rates are the counts over the sampled span (first to last read); the reads keep to their
-    // schedule, so that span is the 2 s asked for plus the last read's lateness (under an emulated
-    // CPU, ~0.2 s), never a whole interval more.
+    // The rates are the counts over the sampled span (first to last read): at least the 2 s asked
+    // for (the reads keep to their schedule, late on a starved machine, never early), and within
+    // the window the programs counted in, since the samples are read during it.
     const spanS = n / d.rates.rx_pps;
-    assert.ok(spanS >= 1.99 && spanS < 2.5, `rates over ${spanS} s`);
+    assert.ok(spanS >= 1.99 && spanS <= data.windowMs / 1000 + 0.01, `rates over ${spanS} s, window ${data.windowMs} ms`);
     // Throughput is the frames' bits over the same span (both rates rounded to 0.01/s).
     assert.ok(Math.abs(d.rates.rx_bps / (d.rates.rx_pps * frame * 8) - 1) < 1e-4, `rx_bps ${d.rates.rx_bps}, rx_pps ${d.rates.rx_pps}`);
     const pps = f.charts.find((c) => c.kind === 'timeseries' && c.title.startsWith('Packets per second'));
