@@ -21,6 +21,8 @@ mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 # Where Debian keeps its kernel's config (bpftool and doctor read it there); the overlay keeps this machine's /boot as it is.
 [ -e "/lib/modules/$(uname -r)/config" ] && cp "/lib/modules/$(uname -r)/config" "/boot/config-$(uname -r)"
+# A host's udev makes /dev/net/tun at boot (tun loads when it is opened); without udev, load it.
+modprobe tun 2>/dev/null
 ip link set lo up
 hostname ebpfnet-kernel-lab
 

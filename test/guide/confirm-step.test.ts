@@ -74,9 +74,9 @@ describe('the confirmStep hook', () => {
   });
 
   test('a decision slower than the step timeout does not time the step out', async () => {
-    const c = confirmer(() => new Promise((resolve) => setTimeout(() => resolve('run'), 2000)));
+    const c = confirmer(() => new Promise((resolve) => setTimeout(() => resolve('run'), 3500)));
     const { record } = await diagnose({ runbook, catalog, inputs: { path: valueFile('42') }, outDir, confirmStep: c.confirmStep });
-    assert.equal(record.conclusion?.id, 'high', 'the 1.5s step timeout did not fire while the decision waited 2s');
+    assert.equal(record.conclusion?.id, 'high', 'the 3s step timeout did not fire while the decision waited 3.5s');
     assert.equal(record.timeline[0]!.branch?.kind, 'next');
   });
 
@@ -84,7 +84,7 @@ describe('the confirmStep hook', () => {
     const started = Date.now();
     const c = confirmer(() => 'run');
     const { record } = await diagnose({ runbook, catalog, inputs: { path: valueFile('42'), delay: '5s' }, outDir, confirmStep: c.confirmStep });
-    assert.ok(Date.now() - started < 4000, 'the 5s probe was cut at its 1.5s timeout');
+    assert.ok(Date.now() - started < 4800, 'the 5s probe was cut at its 3s timeout');
     assert.equal(record.conclusion?.id, 'broken');
     assert.equal(record.findings.find((f) => f.alias === 'first')?.status, 'timeout');
   });

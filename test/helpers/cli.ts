@@ -14,10 +14,19 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * The CLI's environment: this process's without FORCE_COLOR, which Node's test runner sets for
+ * its files when its own output is a terminal (the kernel lab's serial console), plus `env`.
+ */
+function cliEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const { FORCE_COLOR: _, ...rest } = process.env;
+  return { ...rest, ...env };
+}
+
 export function runCli(args: string[], env: Record<string, string> = {}): CliResult {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, ...env },
+    env: cliEnv(env),
     timeout: 120_000,
     killSignal: 'SIGKILL',
   });
@@ -36,7 +45,7 @@ export function assertProbeListedAndShown(id: string): string {
 
 /** Starts the CLI without waiting; the caller signals it and awaits `done`. */
 export function startCli(args: string[]): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv() });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

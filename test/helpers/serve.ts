@@ -91,8 +91,8 @@ export function startServe(configFile: string, args: string[] = []): Promise<Ser
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`serve did not become ready in 15 s:\n${out}`));
-    }, 15_000);
+      reject(new Error(`serve did not become ready in 120 s:\n${out}`));
+    }, 120_000); // a hang guard: Node starts in seconds under the kernel lab's emulated CPU
     let ready = false;
     const onData = (d: Buffer) => {
       // Bounded, and scanned only until ready: a load test makes megabytes of request logs.

@@ -37,7 +37,7 @@ export class TerminalSession {
   }
 
   /** Waits until `ready(screen)` holds; fails showing the screen as it was. */
-  async waitFor(what: string, ready: (screen: string) => boolean, timeoutMs = 20_000): Promise<string> {
+  async waitFor(what: string, ready: (screen: string) => boolean, timeoutMs = 90_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const screen = this.screen();

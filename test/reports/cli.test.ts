@@ -2,11 +2,11 @@
 // the CLI against a tbf qdisc that overflows on a veth pair, `ebpfnet report` re-rendering
 // that bundle offline, an interrupted run's reports, and what happens without a Chromium.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli, startCli, type CliResult } from '../helpers/cli.js';
+import { runCli, startCli, waitForRunBundle, type CliResult } from '../helpers/cli.js';
 import { canBuildTopologies } from '../helpers/netns.js';
 import { buildFaultLab } from '../lab/host-faults.js';
 import { firstPagePng, havePoppler, pdfInfo, pdfPages } from './support.js';
@@ -110,8 +110,10 @@ describe('reports of a real host-drops run', async () => {
   test('an interrupted run writes its reports, marked interrupted', async (t) => {
     const lab = await buildFaultLab(t, 'qdisc');
     const traffic = lab.traffic(6);
+    const known = new Set(existsSync(out) ? readdirSync(out) : []);
     const { child, done } = startCli(['diagnose', 'host-drops', '--input', `devices=${lab.pair.hostDev}`, '--input', 'duration=4s', '--out', out, '--format', 'html,md', '--json']);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Interrupted once its run has begun (its bundle written), however long Node took to start.
+    await waitForRunBundle(out, 'host-drops', known, 120_000);
     child.kill('SIGINT');
     const r = await done;
     await traffic;

@@ -133,7 +133,7 @@ describe('runner', () => {
   test('a step that outlives its timeout stops its probes and takes on_error', async () => {
     const started = Date.now();
     const { record } = await diagnose({ runbook, catalog, inputs: { path: valueFile('42'), delay: '5s' }, outDir });
-    assert.ok(Date.now() - started < 4000, 'the 5s probe was cut at the 1.5s step timeout');
+    assert.ok(Date.now() - started < 4800, 'the 5s probe was cut at the 3s step timeout');
     assert.equal(record.conclusion?.id, 'broken');
     assert.equal(record.conclusion?.summary, 'first: timeout');
     assert.equal(record.timeline[0]!.branch?.kind, 'timeout');

@@ -14,6 +14,7 @@ import { tapFacts } from '../../engine/target/taps.js';
 import type { VmFacts } from '../../engine/target/types.js';
 import { canBuildTopologies, needs, run } from '../helpers/netns.js';
 import { buildFramesLab, type FramesLab } from '../helpers/vm-frames-lab.js';
+import { ovsDatapath } from '../lab/ovs.js';
 import { newLabName } from '../lab/names.js';
 import { canRunOvs, vsctl } from '../lab/ovs.js';
 
@@ -52,7 +53,7 @@ describe("VmPath: the host's own ports of the VM's switch apart from its other p
     assert.deepEqual(vmPath({ ...facts, taps: [{ ...facts.taps[0]!, attachment: old }] }).hostPorts, [lab.bridge.name]);
   });
 
-  test("OVS (netdev): hostPorts are the bridge's internal ports (taps here), ports the other kernel devices", async (t) => {
+  test("OVS: hostPorts are the bridge's internal ports (taps on the userspace datapath, openvswitch devices on the kernel's), ports the other kernel devices", async (t) => {
     needs(noOvs);
     const lab = await buildFramesLab(t, 'ovs');
     // A second internal port besides the bridge's own.
@@ -61,11 +62,12 @@ describe("VmPath: the host's own ports of the VM's switch apart from its other p
     t.after(() => execa('ovs-vsctl', ['--timeout=15', '--if-exists', 'del-port', lab.bridge.name, extra], { reject: false, stdin: 'ignore' }));
     const ifaces = String((await execa('ovs-vsctl', ['--timeout=10', 'list-ifaces', lab.bridge.name])).stdout).split('\n').filter(Boolean);
     const internal = String((await execa('ovs-vsctl', ['--timeout=10', '--bare', '--columns=name', 'find', 'Interface', 'type=internal'])).stdout).split(/\s+/).filter(Boolean);
-    // On the userspace datapath an internal port is a tap that ovs-vswitchd holds (it appears once the datapath has opened it).
+    // On the userspace datapath an internal port is a tap that ovs-vswitchd holds (it appears once
+    // the datapath has opened it); on the kernel datapath (the kernel lab's) an openvswitch device.
     for (let i = 0; i < 50 && (await run(['ip', 'link', 'show', 'dev', extra]).then(() => false, () => true)); i++) await new Promise((r) => setTimeout(r, 100));
     for (const dev of [lab.bridge.name, extra]) {
       assert.ok(internal.includes(dev), `${dev} not internal: ${internal.join(' ')}`);
-      assert.equal(await linkKind(dev), 'tun');
+      assert.equal(await linkKind(dev), ovsDatapath() === 'system' ? 'openvswitch' : 'tun');
     }
     const facts = await factsOfA(lab);
     const path = vmPath(facts);
@@ -75,7 +77,7 @@ describe("VmPath: the host's own ports of the VM's switch apart from its other p
     assert.match(describeVm(facts), new RegExp(`\\n    host's ports: ${[lab.bridge.name, extra].sort().join(', ')}\\n`));
   });
 
-  test('OVS (netdev): a bridge patched to the VM\'s (br-int and br-ex) lends its ports, host ports and uplinks to the VM\'s path', async (t) => {
+  test('OVS: a bridge patched to the VM\'s (br-int and br-ex) lends its ports, host ports and uplinks to the VM\'s path', async (t) => {
     needs(noOvs);
     const lab = await buildFramesLab(t, 'ovs');
     const [fam, wire] = [newLabName(), newLabName()];
@@ -85,14 +87,14 @@ describe("VmPath: the host's own ports of the VM's switch apart from its other p
       await execa('ovs-vsctl', ['--timeout=15', '--if-exists', 'del-port', lab.bridge.name, toOuter], { reject: false, stdin: 'ignore' });
       await execa('ip', ['link', 'del', uplink], { reject: false, stdin: 'ignore' });
     });
-    await vsctl(['add-br', outer, '--', 'set', 'bridge', outer, 'datapath_type=netdev']);
+    await vsctl(['add-br', outer, '--', 'set', 'bridge', outer, `datapath_type=${ovsDatapath()}`]); // patch ports join bridges of one datapath
     await run(['ip', 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', uplinkPeer]);
     await vsctl(['add-port', outer, uplink]);
     await vsctl([
       'add-port', lab.bridge.name, toOuter, '--', 'set', 'interface', toOuter, 'type=patch', `options:peer=${toInner}`,
       '--', 'add-port', outer, toInner, '--', 'set', 'interface', toInner, 'type=patch', `options:peer=${toOuter}`,
     ]);
-    // The outer bridge's own port is a tap ovs-vswitchd opens once the datapath has it.
+    // The outer bridge's own port appears once the datapath has it.
     for (let i = 0; i < 50 && (await run(['ip', 'link', 'show', 'dev', outer]).then(() => false, () => true)); i++) await new Promise((r) => setTimeout(r, 100));
     const facts = await factsOfA(lab);
     const path = vmPath(facts);
