@@ -12,8 +12,8 @@ import type { AddressSource, SourceAsked, VmAddress } from './types.js';
 
 /** The guest agent's whole exchange: a guest without a running agent costs this much, no more. */
 export const GUEST_AGENT_TIMEOUT_MS = 500;
-/** Each `virsh domifaddr` (about 60 ms when libvirtd is well). */
-export const DOMIFADDR_TIMEOUT_MS = 800;
+/** Each `virsh domifaddr`: about 60 ms when libvirtd is well; a loaded host (or an emulated CPU, where 800 ms was too short for an answer) takes longer. */
+export const DOMIFADDR_TIMEOUT_MS = 2000;
 
 export interface AddressLearning {
   addresses: VmAddress[];
