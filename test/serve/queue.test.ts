@@ -131,7 +131,11 @@ describe('serve: the run queue', () => {
       const ids: string[] = [];
       for (const fp of ['de1e7e01', 'de1e7e02', 'de1e7e03']) ids.push((await post(url, alert(fp))).body.accepted[0].id);
       const running = await waitForRun(server, ids[0]!, (r) => r.status === 'running' && r.bundle === null);
-      // Let the first run get into its sampling step, so there is a snapshot to resume from.
+      // Let the first run get into its sampling step, so there is a snapshot to resume from: its
+      // bundle's run.json written (its signal handlers in place, however slowly it started), then a moment.
+      const begun = Date.now() + 120_000;
+      const hasRunJson = () => (bundlesByRun(home.dataDir).get(ids[0]!) ?? []).some((b) => existsSync(join(home.dataDir, 'runs', ids[0]!, b, 'run.json')));
+      while (!hasRunJson() && Date.now() < begun) await new Promise((r) => setTimeout(r, 100));
       await new Promise((r) => setTimeout(r, 1500));
       const childPid = Number(/"run":"[^"]+","runbook":"host-drops","target":"host","child":(\d+)/.exec(server.log())?.[1]);
       assert.ok(childPid > 0, `the run's pid is logged:\n${server.log()}`);
