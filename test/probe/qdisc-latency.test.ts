@@ -32,12 +32,13 @@ async function tracepointProgs(name: string): Promise<number[] | null> {
 /** Waits until `count` new qdisc_dequeue programs are loaded (bpftrace attaches right after loading). */
 async function waitForAttach(before: number[] | null, count: number): Promise<void> {
   if (before === null) return void (await delay(3000));
-  for (let i = 0; i < 150; i++) {
+  // A hang guard: bpftrace compiles for seconds under the kernel lab's emulated CPU.
+  for (const until = Date.now() + 60_000; Date.now() < until; ) {
     const now = (await tracepointProgs('qdisc_dequeue')) ?? [];
     if (now.filter((id) => !before.includes(id)).length >= count) return void (await delay(300));
     await delay(50);
   }
-  throw new Error('bpftrace did not load its programs within 7.5s');
+  throw new Error('bpftrace did not load its programs within 60 s');
 }
 
 /** The programs bpftool lists now that were not in `before`. */
