@@ -24,7 +24,7 @@ import { execa } from 'execa';
 import { run, type CommandResult, type PingOptions, type PingResult, type TeardownHost } from '../helpers/netns.js';
 import { createLinuxBridge, disableIpv6, type Bridge } from './bridge.js';
 import { newLabName, parseJsonList, sweepLabLeftovers } from './names.js';
-import { createOvsBridge, startOvs, type OvsBridge } from './ovs.js';
+import { createOvsBridge, startOvs, type OvsBridge, type OvsDatapathType } from './ovs.js';
 import type { UdpSendOptions, UdpSendResult } from './udp-send.js';
 import { bootVm, type Vm, type VmOptions } from './vm.js';
 
@@ -32,6 +32,8 @@ export type LabVmOptions = Omit<VmOptions, 'ip' | 'bridge' | 'name' | 'tap' | 'g
 
 export interface LabTopologyOptions {
   bridge: 'ovs' | 'linux';
+  /** The OVS bridge's datapath (default ovsDatapath(): the kernel's where openvswitch.ko loads). */
+  ovsDatapath?: OvsDatapathType;
   /** How many VMs to boot on the bridge (default 1; they boot in parallel). */
   vms?: number;
   /** Options for every VM (address, tap, bridge and name are set here). */
@@ -112,7 +114,7 @@ export async function buildLabTopology(t: TeardownHost | undefined, opts: LabTop
     if (opts.bridge === 'ovs') {
       const daemons = await startOvs();
       undo.push(() => daemons.stop());
-      ovs = await createOvsBridge(undefined, lab.dev('b'), bridgeOpts);
+      ovs = await createOvsBridge(undefined, lab.dev('b'), { ...bridgeOpts, ...(opts.ovsDatapath ? { datapath: opts.ovsDatapath } : {}) });
       bridge = ovs;
     } else {
       bridge = await createLinuxBridge(undefined, lab.dev('b'), bridgeOpts);

@@ -171,7 +171,9 @@ function checkThread(t: RunqlatThread, windowMs: number): void {
     `${t.comm}: buckets add up to the count`,
   );
   assert.ok(t.p50Us <= t.p95Us && t.p95Us <= t.p99Us && t.p99Us <= t.maxUs, `${t.comm}: P50 ${t.p50Us} ≤ P95 ${t.p95Us} ≤ P99 ${t.p99Us} ≤ max ${t.maxUs}`);
-  assert.ok(Math.abs(t.waitShare - t.totalWaitMs / windowMs) < 0.001, `${t.comm}: waitShare ${t.waitShare} = ${t.totalWaitMs} / ${windowMs}`);
+  // A wait under way when the window opened counts whole: the total may pass the window (under
+  // TCG, where attaching takes long), the share stops at 1.
+  assert.ok(Math.abs(t.waitShare - Math.min(1, t.totalWaitMs / windowMs)) < 0.001, `${t.comm}: waitShare ${t.waitShare} = ${t.totalWaitMs} / ${windowMs}, at most 1`);
   assert.ok(t.totalWaitMs * 1000 <= t.count * t.maxUs + 1, `${t.comm}: total wait within count × max`);
 }
 

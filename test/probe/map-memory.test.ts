@@ -19,13 +19,32 @@ function memlock(fd: number): number {
   return Number(m[1]);
 }
 
+/**
+ * What kernels before 6.4 report as `memlock`: not the memory a map uses but an estimate from its
+ * sizes (bpf_map_memory_footprint: entries × their key and value rounded to 8, per CPU for the
+ * per-CPU types, rounded to a page). The bound cannot be near that; it stays at or above it.
+ */
+function footprintEstimate(info: { type: string; maxEntries: number; keySize: number; valueSize: number }, cpus: number): number {
+  const up8 = (n: number) => Math.ceil(n / 8) * 8;
+  const value = info.type.includes('percpu') ? up8(info.valueSize) * cpus : info.valueSize;
+  return Math.ceil((info.maxEntries * up8(info.keySize + value)) / 4096) * 4096;
+}
+
+/** Opens an object to create its maps only: its programs may need what this kernel lacks (a tracepoint), its maps do not. */
+function mapsOnly(path: string, opts: Parameters<typeof BpfObject.open>[1] = {}): BpfObject {
+  const o = BpfObject.open(path, opts);
+  for (const p of o.programs()) p.autoload = false;
+  return o;
+}
+
 describe('map memory bounds', () => {
-  it('every map of every shipped object stays within its stated bound, and the bound is near (two pages or a tenth)', () => {
+  it('every map of every shipped object stays within its stated bound, and the bound is near (two pages or a tenth)', (t) => {
     const dir = join(packageRoot(), 'build', 'bpf');
     const cpus = possibleCpus();
     let maps = 0;
+    let estimated = 0;
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.bpf.o'))) {
-      const o = BpfObject.open(join(dir, file));
+      const o = mapsOnly(join(dir, file));
       try {
         o.load();
         for (const info of o.maps()) {
@@ -34,7 +53,8 @@ describe('map memory bounds', () => {
           const bytes = bound.fixedBytes + bound.perCpuBytes * cpus;
           const kernel = memlock(info.fd);
           assert.ok(kernel <= bytes, `${file} ${info.name} (${info.type}, ${info.maxEntries} × ${info.keySize}+${info.valueSize} B): kernel ${kernel} B > bound ${bytes} B`);
-          assert.ok(bytes - kernel <= Math.max(8192, kernel / 10), `${file} ${info.name} (${info.type}): bound ${bytes} B, kernel ${kernel} B: the bound says too much`);
+          if (kernel === footprintEstimate(info, cpus) && kernel < bytes - Math.max(8192, kernel / 10)) estimated++;
+          else assert.ok(bytes - kernel <= Math.max(8192, kernel / 10), `${file} ${info.name} (${info.type}): bound ${bytes} B, kernel ${kernel} B: the bound says too much`);
           maps++;
         }
       } finally {
@@ -42,6 +62,8 @@ describe('map memory bounds', () => {
       }
     }
     assert.ok(maps > 50, `only ${maps} maps checked`);
+    // Where the kernel reports real usage (6.4+), every bound is near it; an estimate is only a floor.
+    t.diagnostic(`${maps} maps; ${estimated} of them reported as the pre-6.4 estimate`);
   });
 
   it('a map a probe sizes per CPU at run time stays within the bound its README states', () => {
@@ -53,7 +75,7 @@ describe('map memory bounds', () => {
       const sized = probeMaps(def, probeFolderFiles(join(packageRoot(), 'probes', id))).filter((m) => m.perCpu);
       for (const object of new Set(sized.map((m) => m.object))) {
         const mine = sized.filter((m) => m.object === object);
-        const o = BpfObject.open(bpfObjectPath(object), { maxEntries: Object.fromEntries(mine.map((m) => [m.info.name, m.entries * cpus])) });
+        const o = mapsOnly(bpfObjectPath(object), { maxEntries: Object.fromEntries(mine.map((m) => [m.info.name, m.entries * cpus])) });
         try {
           o.load();
           for (const m of mine) {
