@@ -26,10 +26,9 @@ export const LAB_FILES = [
   'test/probe/drops-kernel.test',
   'test/probe/net-conntrack.test',
   'test/probe/other-tc.test',
-  // Before 6.3 there is no sock:sk_data_ready (udp-path's socket hops), before 6.2 a VLAN tag's
-  // presence is a bit of its own (vlan-udp read tags moved into the frame as accelerated).
+  // Before 6.3 there is no sock:sk_data_ready: udp-path's socket hops are left out there.
+  // (other-vlan-udp passes here too since its 6.1 fix, run by hand: ~70 s the CI's time cannot spare.)
   'test/probe/other-udp-path.test',
-  'test/probe/other-vlan-udp.test',
   // OVS on the kernel datapath there (openvswitch.ko): ovs.drops' and ct-invalid's kprobes.
   'test/probe/other-ovs-ct-invalid.test',
   'test/probe/ovs-scope.test',
