@@ -4,6 +4,7 @@
 // CPU, where Node takes seconds to start.
 import { spawnSync } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
+import { loadedPrograms } from '../native/support.js';
 
 function bpftoolJson<T>(args: string[]): T {
   const r = spawnSync('bpftool', ['-j', ...args], { encoding: 'utf8' });
@@ -13,7 +14,7 @@ function bpftoolJson<T>(args: string[]): T {
 
 /** Links the kernel holds whose program's name starts with `prefix` (names are cut to 15 characters). */
 export function linksOf(prefix: string): number {
-  const names = new Map(bpftoolJson<Array<{ id: number; name?: string }>>(['prog', 'show']).map((p) => [p.id, p.name ?? '']));
+  const names = new Map(loadedPrograms().map((p) => [p.id, p.name]));
   return bpftoolJson<Array<{ prog_id: number }>>(['link', 'show']).filter((l) => names.get(l.prog_id)?.startsWith(prefix)).length;
 }
 
