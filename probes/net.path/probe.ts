@@ -280,6 +280,13 @@ interface PlannedCheck {
 }
 
 /**
+ * How `ip route get … iif` says the kernel refuses a source: EINVAL for a martian (and, from
+ * 6.13, for every input-route drop), EXDEV for a failed reverse-path check before 6.13. Other
+ * errors are not a refusal of the source.
+ */
+const SOURCE_REFUSALS = new Set(['Invalid argument', 'Invalid cross-device link']);
+
+/**
  * The reverse-path checks worth making: each IPv4 address of the VM as the source of a packet
  * arriving where IP sees the watched devices' packets, when rp_filter is on there. The packet
  * is sent to a local address (the device's own, else the one the host uses towards the VM), so
@@ -471,9 +478,8 @@ function parse(records: RawRecord[], params: Params): ProbeResult<PathData> {
           : `the kernel refuses ${c.ip} as a source on ${c.dev} (rp_filter=${c.rpFilter})`;
     return { ...c, ok: false, error, reason };
   });
-  // EINVAL is how the kernel refuses a source (martian / reverse path); other errors are not that.
-  const rpFilterDrops = reversePathChecks.filter((c) => !c.ok && c.error === 'Invalid argument');
-  for (const c of reversePathChecks) if (!c.ok && c.error !== 'Invalid argument') notes.push(`the reverse-path check of ${c.ip} on ${c.dev} failed otherwise: ${c.error}`);
+  const rpFilterDrops = reversePathChecks.filter((c) => !c.ok && SOURCE_REFUSALS.has(c.error ?? ''));
+  for (const c of reversePathChecks) if (!c.ok && !SOURCE_REFUSALS.has(c.error ?? '')) notes.push(`the reverse-path check of ${c.ip} on ${c.dev} failed otherwise: ${c.error}`);
   const v6 = addrs.filter((a) => a.family === 6).map((a) => a.ip);
   if (v6.length > 0) {
     notes.push(`rp_filter is IPv4's: the kernel has no reverse-path sysctl for IPv6 (a netfilter rpfilter/fib rule does that job), so ${v6.join(', ')} ${v6.length === 1 ? 'is' : 'are'} not checked for it`);
@@ -664,7 +670,7 @@ export const netPath: ProbeDefinition = {
 
 - **MTU** of each device, of its veth peer (found in whichever named namespace it lives), of its bridge and the bridge's other ports, and of a VLAN-like device's lower device (\`ip -j -d addr show\`). A bridge or a veth drops a frame bigger than the device it is handed to (\`is_skb_forwardable\`; OVS's datapath likewise), so a device is named in \`mtuMismatches\` only when it is **smaller than the packets that must cross it**: a tap smaller than \`packets_to_vm\` (direction \`to-vm\`), an uplink, its veth's other end or the device below it smaller than \`packets_from_vm\` (\`from-vm\`). Such an entry is \`{ dev, mtu, packetBytes, direction, relation, peer, peerMtu }\`: \`dev\` the device too small, \`peer\` the device the packets reach it from (its \`bridge\` or \`switch\`, the \`veth-peer\` end, the upper device of a \`lower\` one; null on a \`route\`), \`devNetns\` when \`dev\` lives in another namespace. Without packet sizes no switched device is blamed. A Linux bridge device is never a carrier: it does not drop frames bigger than its MTU coming from its ports. On a **routed** device (no bridge or switch owns it: its packets are what the host's stack sends, up to its MTU), a veth peer or lower device smaller than the bigger end still is a mismatch, without packet sizes: \`{ dev, mtu, relation, peer, peerMtu }\` as before (no \`packetBytes\`). Every pair whose MTUs merely differ (a 9000-byte uplink beside 1500-byte taps is normal) is listed in \`mtuDifferences\`, for information.
 - **Routes**: \`ip -j route get <ip>\` (\`ip -6\` for IPv6) for each IP (device, gateway, source), with the failing route's type when there is none (\`unreachable\`, \`blackhole\`, \`prohibit\`); policy routing rules beyond the defaults, IPv6's too. A link-local IPv6 address (fe80::/10) has no route to look up without a device: only its neighbour entry is read (on the zone's device for \`fe80::1%tap0\`, else on the path's devices).
-- **rp_filter** (IPv4 only: IPv6 has no reverse-path sysctl; a netfilter \`rpfilter\`/\`fib\` rule does that job there, not read here) on each device and \`all\` (effective = max of the two), and the kernel's own verdict on the reverse path: \`ip route get <local address> from <VM ip> iif <dev>\` fails with EINVAL exactly when the kernel would drop packets from that source arriving on that device (a martian source).
+- **rp_filter** (IPv4 only: IPv6 has no reverse-path sysctl; a netfilter \`rpfilter\`/\`fib\` rule does that job there, not read here) on each device and \`all\` (effective = max of the two), and the kernel's own verdict on the reverse path: \`ip route get <local address> from <VM ip> iif <dev>\` fails (EINVAL; EXDEV for a reverse-path failure before 6.13) exactly when the kernel would drop packets from that source arriving on that device (a martian source).
 - **Neighbours** (ARP and ND) of the IPs (or of their gateways): state and MAC; FAILED/INCOMPLETE entries are \`failedNeighbours\`.
 - IPv4 and IPv6 forwarding (\`ipForward\`, \`ip6Forward\`), the IP fragmentation counters (\`/proc/net/snmp\` ReasmFails, FragFails; \`/proc/net/snmp6\` Ip6ReasmFails, Ip6FragFails, which also count packets an IPv6 router refused as too big) and the kernel's count of reverse-path drops (\`/proc/net/netstat\` IPReversePathFilter) over \`duration\`.
 

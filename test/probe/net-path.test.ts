@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
+import { readEvidence } from '../../engine/probe/evidence.js';
+import { resolveParams } from '../../engine/probe/params.js';
 import { runProbe, type RunProbeOptions } from '../../engine/probe/runtime.js';
 import type { Params, RawRecord } from '../../engine/probe/types.js';
 import { readingsOf } from '../../engine/probe/netns.js';
@@ -145,6 +147,9 @@ describe('net.path on veth pairs and namespaces', () => {
     assert.ok(sent > 0);
     const data = f.data as PathData;
     assert.deepEqual(data.rpFilter, [{ dev: pair.peerDev, value: 1, all: 0, effective: 1 }]);
+    // The kernel's words for the refusal: EXDEV before 6.13, EINVAL (every input-route drop) since.
+    const refusal = data.rpFilterDrops[0]?.error;
+    assert.ok(refusal === 'Invalid argument' || refusal === 'Invalid cross-device link', JSON.stringify(data.rpFilterDrops));
     assert.deepEqual(data.rpFilterDrops, [
       {
         ip: far,
@@ -152,7 +157,7 @@ describe('net.path on veth pairs and namespaces', () => {
         dst: pair.peerIp,
         rpFilter: 1,
         ok: false,
-        error: 'Invalid argument',
+        error: refusal,
         reason: `rp_filter=1 (strict) on ${pair.peerDev}, but the route back to ${far} leaves by side0`,
       },
     ]);
@@ -172,6 +177,12 @@ describe('net.path on veth pairs and namespaces', () => {
     const replay = await runProbe(netPath, path(params), b.opts('strict-replay', { replayFrom: b.dir('strict') }));
     assert.deepEqual(replay.data, f.data);
     assert.equal(replay.summary, f.summary);
+    // The other kernels' words for the same refusal (this recording with its errno swapped, not
+    // one made there): the same drop, the kernel's words kept.
+    const other = refusal === 'Invalid argument' ? 'Invalid cross-device link' : 'Invalid argument';
+    const swapped = (await readEvidence(b.dir('strict'))).records.map((r) => (r.name.startsWith('rpcheck-') && r.stderr ? { ...r, stderr: r.stderr.replace(refusal!, other) } : r));
+    const asOther = netPath.parse(swapped, resolveParams(netPath, params)).data as PathData;
+    assert.deepEqual(asOther.rpFilterDrops, [{ ...data.rpFilterDrops[0]!, error: other }]);
 
     // Loose mode only wants some route back, which there is.
     await pair.inNs(['sysctl', '-q', '-w', `net.ipv4.conf.${pair.peerDev}.rp_filter=2`]);
