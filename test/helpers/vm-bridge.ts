@@ -15,6 +15,7 @@ import { run } from './netns.js';
 import { createLinuxBridge, type Bridge } from '../lab/bridge.js';
 import { newLabName, sweepLabLeftovers } from '../lab/names.js';
 import { createOvsBridge, startOvs } from '../lab/ovs.js';
+import { canonicalAddress } from '../../engine/target/addresses.js';
 
 export interface LabHost {
   readonly role: 'a' | 'b' | 'peer';
@@ -77,7 +78,8 @@ export function labAddresses(host: number): { mac: string; ip4: string; ip6: str
   return {
     mac: `02:eb:${hex((pid >> 16) & 0xff)}:${hex((pid >> 8) & 0xff)}:${hex(pid & 0xff)}:${hex(host)}`,
     ip4: `198.${18 + ((pid >> 8) & 1)}.${pid & 0xff}.${host}`,
-    ip6: `fdeb:${(pid & 0xffff).toString(16)}:${((pid >> 16) & 0xffff).toString(16)}::${host}`,
+    // Spelled as the kernel prints it (a zero group compressed): tests compare it with what probes saw.
+    ip6: canonicalAddress(`fdeb:${(pid & 0xffff).toString(16)}:${((pid >> 16) & 0xffff).toString(16)}::${host}`),
   };
 }
 

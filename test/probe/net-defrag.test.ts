@@ -22,6 +22,7 @@ import { tempBundle } from '../helpers/bundle.js';
 import { createVethPair, run, cannotBuildWith } from '../helpers/netns.js';
 import { withTrafficInWindow } from '../helpers/probe-window.js';
 import { assertVerified, withAllLoaded } from '../helpers/attach-plan.js';
+import { canonicalAddress } from '../../engine/target/addresses.js';
 
 const PAYLOAD = 3000; // + 8 UDP bytes: IPv4 fragments of 1480, 1480 and 48 bytes at MTU 1500 (IPv6: 1448, 1448, 112)
 const PIECES = 3;
@@ -243,8 +244,9 @@ describe('net.defrag', () => {
     const pair = await createVethPair(t);
     // An IPv6 /64 as unique as the pair's IPv4 /24: 10.a.b.0/24 → fd00:a:b::/64.
     const [, a, b3] = pair.subnet.split('.');
-    const hostIp6 = `fd00:${a}:${b3}::1`;
-    const peerIp6 = `fd00:${a}:${b3}::2`;
+    // Spelled as the kernel and the probe print it: fd00:225:0::1 is fd00:225::1.
+    const hostIp6 = canonicalAddress(`fd00:${a}:${b3}::1`);
+    const peerIp6 = canonicalAddress(`fd00:${a}:${b3}::2`);
     await run(['ip', 'addr', 'add', `${hostIp6}/64`, 'dev', pair.hostDev, 'nodad']);
     await pair.inNs(['ip', 'addr', 'add', `${peerIp6}/64`, 'dev', pair.peerDev, 'nodad']);
     await execa('ip', ['netns', 'exec', pair.ns, 'nft', '-f', '-'], {
