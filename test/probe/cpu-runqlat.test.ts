@@ -383,7 +383,8 @@ describe('cpu.runqlat', () => {
       const aroundMs = (after[i]! - before[i]!) / 1e6;
       const withinMs = (inWindow.end![i]! - inWindow.start![i]!) / 1e6;
       t.diagnostic(`vCPU ${tid}: ${x.count} waits, ${x.totalWaitMs} ms in ${data.windowMs} ms; schedstat ${withinMs.toFixed(1)} ms within it, ${aroundMs.toFixed(1)} ms around it`);
-      assert.ok(x.count > 20 && x.totalWaitMs > 50, `${tid} waited ${x.count} times, ${x.totalWaitMs} ms`);
+      // Enough waiting for the agreement below to mean something (a slow emulated CPU waits less).
+      assert.ok(x.count > 20 && x.totalWaitMs > 20, `${tid} waited ${x.count} times, ${x.totalWaitMs} ms`);
       assert.ok(x.totalWaitMs <= aroundMs * 1.1 + 5, `${tid}: the probe's ${x.totalWaitMs} ms within schedstat's ${aroundMs} ms around the run`);
       assert.ok(x.totalWaitMs >= withinMs * 0.7, `${tid}: the probe's ${x.totalWaitMs} ms is most of schedstat's ${withinMs} ms within its window`);
     }
@@ -391,7 +392,9 @@ describe('cpu.runqlat', () => {
       data.classes.vcpu.count,
       vcpus(f).reduce((sum, x) => sum + x.count, 0),
     );
-    assert.ok(data.classes.vcpu.waitShare > 0.1, `vCPU wait share ${data.classes.vcpu.waitShare} behind their busy siblings`);
+    // The class's share is the scheduler's: at least most of schedstat's waits within the window.
+    const withinShare = vcpu.reduce((sum, _, i) => sum + (inWindow.end![i]! - inWindow.start![i]!) / 1e6, 0) / vcpu.length / data.windowMs;
+    assert.ok(data.classes.vcpu.waitShare > 0.01 && data.classes.vcpu.waitShare >= withinShare * 0.7, `vCPU wait share ${data.classes.vcpu.waitShare} behind their busy siblings; schedstat's ${withinShare.toFixed(4)}`);
     assert.match(f.summary, new RegExp(`^vCPU threads of pid ${alike.pid} waited p99 `));
 
     const replay = await runProbe(cpuRunqlat, runqlat(params), b.opts('ids-replay', { replayFrom: b.dir('ids') }));

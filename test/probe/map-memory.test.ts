@@ -3,6 +3,7 @@
 // object, at the sizes the object declares.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { possibleCpus } from '../../engine/native/features.js';
@@ -37,6 +38,12 @@ function mapsOnly(path: string, opts: Parameters<typeof BpfObject.open>[1] = {})
   return o;
 }
 
+/** Whether the running kernel's `memlock` is a map's memory (6.4's map_mem_usage) rather than the estimate from its sizes. */
+const reportsUsage = ((): boolean => {
+  const [major = 0, minor = 0] = release().split('.').map((x) => Number.parseInt(x, 10));
+  return major > 6 || (major === 6 && minor >= 4);
+})();
+
 describe('map memory bounds', () => {
   it('every map of every shipped object stays within its stated bound, and the bound is near (two pages or a tenth)', (t) => {
     const dir = join(packageRoot(), 'build', 'bpf');
@@ -52,17 +59,23 @@ describe('map memory bounds', () => {
           const bound = mapMemory(info);
           const bytes = bound.fixedBytes + bound.perCpuBytes * cpus;
           const kernel = memlock(info.fd);
-          assert.ok(kernel <= bytes, `${file} ${info.name} (${info.type}, ${info.maxEntries} × ${info.keySize}+${info.valueSize} B): kernel ${kernel} B > bound ${bytes} B`);
-          if (kernel === footprintEstimate(info, cpus) && kernel < bytes - Math.max(8192, kernel / 10)) estimated++;
-          else assert.ok(bytes - kernel <= Math.max(8192, kernel / 10), `${file} ${info.name} (${info.type}): bound ${bytes} B, kernel ${kernel} B: the bound says too much`);
+          const what = `${file} ${info.name} (${info.type}, ${info.maxEntries} × ${info.keySize}+${info.valueSize} B)`;
           maps++;
+          if (!reportsUsage) {
+            // The estimate counts an array's keys and rounding the map does not use: no bound to compare, only the formula.
+            assert.equal(kernel, footprintEstimate(info, cpus), `${what}: not the pre-6.4 estimate`);
+            estimated++;
+            continue;
+          }
+          assert.ok(kernel <= bytes, `${what}: kernel ${kernel} B > bound ${bytes} B`);
+          assert.ok(bytes - kernel <= Math.max(8192, kernel / 10), `${what}: bound ${bytes} B, kernel ${kernel} B: the bound says too much`);
         }
       } finally {
         o.close();
       }
     }
     assert.ok(maps > 50, `only ${maps} maps checked`);
-    // Where the kernel reports real usage (6.4+), every bound is near it; an estimate is only a floor.
+    // Where the kernel reports real usage (6.4+), every bound is near it; before, only its estimate is there to read.
     t.diagnostic(`${maps} maps; ${estimated} of them reported as the pre-6.4 estimate`);
   });
 
