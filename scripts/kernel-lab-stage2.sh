@@ -33,8 +33,10 @@ CMD=$(arg ebpfnet.cmd)
 CWD=$(arg ebpfnet.cwd)
 cd "${CWD:-/}" || { echo "EBPFNET-LAB-START $(uname -r)" > "$OUT"; echo "kernel lab: no directory ${CWD}" > "$OUT"; echo "EBPFNET-LAB-EXIT 125" > "$OUT"; echo o > /proc/sysrq-trigger; sleep 10; }
 echo "EBPFNET-LAB-START $(uname -r)" > "$OUT"
-bash -c "$CMD" > "$OUT" 2>&1 < /dev/null
-code=$?
+# Through a pipe, as CI's output is: on the serial terminal Node's test runner would colour its
+# output and set FORCE_COLOR for every child (a number console.log prints then carries colour codes).
+bash -c "$CMD" 2>&1 < /dev/null | cat > "$OUT"
+code=${PIPESTATUS[0]}
 echo "EBPFNET-LAB-EXIT $code" > "$OUT"
 sync
 echo o > /proc/sysrq-trigger

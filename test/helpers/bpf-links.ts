@@ -28,3 +28,25 @@ export async function whenAttached(prefix: string, count: number, timeoutMs = 12
     await delay(100);
   }
 }
+
+/** Program ids attached to tracepoint `name` through perf events (bpftrace's way), as `bpftool perf show` lists them. */
+export function perfAttached(name: string): number[] {
+  return bpftoolJson<Array<{ prog_id: number; fd_type: string; tracepoint?: string }>>(['perf', 'show'])
+    .filter((p) => p.fd_type === 'tracepoint' && p.tracepoint === name)
+    .map((p) => p.prog_id);
+}
+
+/**
+ * Waits until every tracepoint of `names` has `count` programs attached that `before` (ids
+ * from perfAttached) did not have; returns the new ids by name. Loaded is not attached: bpftrace
+ * loads all its programs first, and under an emulated CPU attaches them seconds later.
+ */
+export async function whenPerfAttached(names: string[], before: Map<string, number[]>, count: number, timeoutMs = 120_000): Promise<Map<string, number[]>> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const fresh = new Map(names.map((n) => [n, perfAttached(n).filter((id) => !(before.get(n) ?? []).includes(id))]));
+    if ([...fresh.values()].every((ids) => ids.length >= count)) return fresh;
+    if (Date.now() > until) throw new Error(`programs attached after ${timeoutMs} ms: ${JSON.stringify(Object.fromEntries(fresh))}, ${count} each wanted`);
+    await delay(100);
+  }
+}
