@@ -81,6 +81,14 @@ describe('net.conntrack', () => {
       input: 'table inet ebpfnet_ct { chain input { type filter hook input priority 0; policy accept; ct state new counter accept; }; }',
     });
     await pair.ping({ count: 1 }); // ARP resolved, and one ICMP entry in the table
+    // The limit is every namespace's: a host whose own table tracks (OVS's ct, NAT, an earlier
+    // test) would refuse these datagrams at its output (EPERM) before the namespace sees them.
+    // Untracked on the host, only the namespace's table decides.
+    const notrack = `ebpfnet_notrack_${process.pid}`;
+    await execa('nft', ['-f', '-'], {
+      input: `table ip ${notrack} { chain out { type filter hook output priority raw; ip daddr ${pair.peerIp} udp dport 9999 notrack; }; }`,
+    });
+    t.after(() => execa('nft', ['delete', 'table', 'ip', notrack], { reject: false }));
     const oldMax = readFileSync(CT_MAX, 'utf8').trim();
     t.after(() => writeFileSync(CT_MAX, oldMax));
     writeFileSync(CT_MAX, String(MAX));
