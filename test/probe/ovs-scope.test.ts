@@ -178,7 +178,12 @@ describe('ovs.drops and ovs.megaflow scoped to one VM on a shared OVS bridge', (
         // The kernel programs scoped to A (what enters on its port, frames to its MAC): the
         // datagrams to A entered on the peer's port; those to B are not A's.
         t.diagnostic(`kernel: ${JSON.stringify({ ...d.kernel, overhead: undefined })}`);
-        assert.deepEqual(d.kernel?.received, { [peer.hostDev]: TO_A });
+        const { [peer.hostDev]: fromPeer, ...rest } = d.kernel?.received ?? {};
+        assert.equal(fromPeer, TO_A, JSON.stringify(d.kernel?.received));
+        // With IPv6 A's own noise may enter on its port (an MLD report or a solicitation after
+        // its address was added, late on a slow machine): a few frames there, nothing elsewhere.
+        const noise = family === 6 ? 3 : 0;
+        assert.ok(Object.entries(rest).every(([dev, n]) => dev === a.hostDev && n <= noise), JSON.stringify(d.kernel?.received));
       }
       assert.equal(d.vmFlows.length, 1, JSON.stringify(d.vmFlows));
       const flow = d.vmFlows[0]!;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import { execa } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -79,7 +80,12 @@ describe('qdisc.latency on a shaped veth', () => {
   it('times a UDP burst queued in a 1mbit tbf, only on the device asked for, and replays it without bpftrace', async (t) => {
     const shaped = await createVethPair(t);
     const other = await createVethPair(t);
-    for (const p of [shaped, other]) await run(['sysctl', '-q', '-w', `net.ipv6.conf.${p.hostDev}.disable_ipv6=1`]);
+    // A third device with a qdisc neither run watches: its trickle runs their programs (they
+    // filter inside) all through the window, so the guard's sampled time sees runs however late
+    // a slow machine starts it after the burst.
+    const third = await createVethPair(t);
+    for (const p of [shaped, other, third]) await run(['sysctl', '-q', '-w', `net.ipv6.conf.${p.hostDev}.disable_ipv6=1`]);
+    await run(['tc', 'qdisc', 'add', 'dev', third.hostDev, 'root', 'pfifo']);
     await run(['tc', 'qdisc', 'add', 'dev', shaped.hostDev, 'root', 'handle', '9:', 'tbf', 'rate', '1mbit', 'burst', '2kb', 'latency', '100ms']);
     await shaped.ping({ count: 1 }); // resolve ARP before the window
     await delay(1000); // let the tbf bucket refill
@@ -87,6 +93,8 @@ describe('qdisc.latency on a shaped veth', () => {
     const b = await tempBundle(t, 'ebpfnet-qlat-');
     const tracepoints = ['qdisc_enqueue', 'qdisc_dequeue'];
     const attachedBefore = new Map(tracepoints.map((n) => [n, perfAttached(n)]));
+    const trickle = execa('ping', ['-n', '-q', '-i', '0.05', '-c', '600', third.peerIp], { reject: false, stdin: 'ignore' });
+    t.after(() => trickle.kill());
     const onShaped = runProbe(qdiscLatency, latency({ dev: shaped.hostDev, duration: '4s' }), b.opts('shaped'));
     const onOther = runProbe(qdiscLatency, latency({ dev: other.hostDev, duration: '4s' }), b.opts('other'));
     // Both runs' programs attached, not only loaded, before the burst; bpftool names them: the
@@ -101,6 +109,7 @@ describe('qdisc.latency on a shaped veth', () => {
     const frame = 200 + 8 + 20 + 14;
     await udpBurst(shaped, n, 200);
     const [f, idle] = await Promise.all([onShaped, onOther]);
+    trickle.kill();
     assert.equal(f.status, 'ok', f.reason);
     assert.equal(f.driver, 'bpftrace');
     const [tc] = JSON.parse((await run(['tc', '-s', '-j', 'qdisc', 'show', 'dev', shaped.hostDev])).stdout) as Array<{ drops: number }>;
