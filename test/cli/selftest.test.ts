@@ -69,7 +69,10 @@ describe('selftest', () => {
 
   test('Ctrl-C tears the topology down', async () => {
     const { child, done } = startCli(['selftest']);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Until its topology exists: Node takes seconds to start under the kernel lab's emulated CPU.
+    for (const until = Date.now() + 60_000; leftovers(child.pid!) === '' && Date.now() < until; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     assert.notEqual(leftovers(child.pid!), '', 'the topology exists while it runs');
     child.kill('SIGINT');
     const r = await done;
